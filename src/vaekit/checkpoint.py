@@ -1,0 +1,101 @@
+"""Weights and training state in safetensors (tensors) + JSON (everything else): no pickles anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import VaekitError
+from .io import atomic_write
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write the model's state dict to ``path`` (safetensors, atomically)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a missing or corrupt file is a VaekitError."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path}: not found")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return load_file(str(path)), meta
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load weights written by ``save_weights``; a mismatch with the model names the first bad key."""
+    tensors, _ = read_tensors(path)
+    _load_state(model, tensors, path)
+
+
+def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+        raise VaekitError(f"{path}: weights do not match the model in config.json ({what})")
+    for k, v in tensors.items():
+        if v.shape != own[k].shape:
+            raise VaekitError(f"{path}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
+    model.load_state_dict(tensors)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Weights, optimiser moments, torch RNG states (the loop draws from torch only) and the loop's ``state`` (JSON-able) in one safetensors file."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, dict] = {}
+    for i, s in opt["state"].items():
+        for k, v in s.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(i), {})[k] = v
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    meta = {
+        "state": json.dumps(state),
+        "param_groups": json.dumps(opt["param_groups"]),
+        "optim_scalars": json.dumps(scalars),
+    }
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore what ``save_checkpoint`` wrote (RNG states included); returns the loop's state."""
+    tensors, meta = read_tensors(path)
+    try:
+        state = json.loads(meta["state"])
+        groups = json.loads(meta["param_groups"])
+        scalars = json.loads(meta["optim_scalars"])
+    except (KeyError, json.JSONDecodeError):
+        raise VaekitError(f"{path}: not a vaekit checkpoint (metadata missing)") from None
+    _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+    opt_state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            opt_state.setdefault(int(i), {})[name] = v
+    for i, s in scalars.items():
+        opt_state.setdefault(int(i), {}).update(s)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    return state

@@ -1,0 +1,160 @@
+"""The command line: parses, calls the library, turns bad input into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import VaekitError
+
+# flag -> config key; every other setting is reachable with --set key=value
+FLAGS = {
+    "data": "data.spec", "binarize": "data.binarize", "data_dir": "data.data_dir", "limit": "data.limit",
+    "likelihood": "model.likelihood", "latent_dim": "model.latent_dim", "hidden": "model.hidden",
+    "channels": "model.channels", "beta": "train.beta", "epochs": "train.epochs",
+    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
+    "warmup_epochs": "train.warmup_epochs", "free_bits": "train.free_bits", "patience": "train.patience",
+    "out": "out",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage dump) and exits with 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise VaekitError(f"{self.prog}: {message}")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="vaekit", description="Variational autoencoders: train, sample, reconstruct.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    t = sub.add_parser("train", help="train a model and write its run folder")
+    t.add_argument("--config", help="TOML file with [data], [model] and [train] tables")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4")
+    t.add_argument("--model", help="network (mlp, conv) or model family (vae)")
+    for flag in FLAGS:
+        t.add_argument("--" + flag.replace("_", "-"), dest=flag)
+    t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--out", required=True, help=".png grid or .npy array")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("reconstruct", help="reconstruct data items through a trained run")
+    r.add_argument("run")
+    r.add_argument("--data", help="data spec (default: the run's own data)")
+    r.add_argument("--split", default="test", choices=["train", "val", "test"])
+    r.add_argument("--n", type=int, default=32)
+    r.add_argument("--out", required=True, help=".png (inputs above reconstructions) or .npy array")
+    return p
+
+
+def train_config(args: argparse.Namespace):
+    """defaults < --config TOML (or the resumed run's config.json) < flags < --set."""
+    from .config import RunConfig, load_json_config, load_toml, set_value
+    from .models import MODELS
+
+    if args.resume:
+        cfg = load_json_config(Path(args.resume) / "config.json")
+        cfg.out = args.resume
+    else:
+        cfg = RunConfig.from_dict(load_toml(args.config)) if args.config else RunConfig()
+    if args.model:
+        set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
+    for flag, key in FLAGS.items():
+        if getattr(args, flag) is not None:
+            set_value(cfg, key, getattr(args, flag))
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VaekitError(f"--set {item!r}: expected KEY=VALUE")
+        set_value(cfg, key.strip(), value.strip())
+    if args.quiet:
+        cfg.train.progress = False
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .train import fit
+
+    run = fit(train_config(args), resume=bool(args.resume), overwrite=args.overwrite)
+    print(f"run written to {run}")
+
+
+def _positive(n: int, flag: str) -> int:
+    if n <= 0:
+        raise VaekitError(f"{flag} must be > 0, got {n}")
+    return n
+
+
+def write_array_or_image(x, out: str, save_png) -> None:
+    """Write (N, *shape) to ``out``: .npy via numpy, .png through ``save_png(x, path)``."""
+    import io
+
+    import numpy as np
+
+    from .io import atomic_write_bytes
+
+    suffix = Path(out).suffix.lower()
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, x.numpy())
+        atomic_write_bytes(out, buf.getvalue())
+    elif suffix == ".png":
+        save_png(x, out)
+    else:
+        raise VaekitError(f"--out {out}: expected a .png or .npy file name")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from .plots import save_samples
+    from .run import Run
+
+    n = _positive(args.n, "--n")
+    run = Run.load(args.run)
+    torch.manual_seed(args.seed)
+    write_array_or_image(run.sample(n, args.temperature), args.out, save_samples)
+    print(f"{n} samples written to {args.out}")
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from .plots import save_reconstructions
+    from .run import Run, prepare_data
+
+    n = _positive(args.n, "--n")
+    run = Run.load(args.run)
+    data, _ = prepare_data(run.config, args.data)
+    x = getattr(data, args.split).x[:n]
+    if len(x) == 0:
+        raise VaekitError(f"{data.name}: the {args.split} split is empty")
+    x_rec = run.reconstruct(x)
+    write_array_or_image(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
+    print(f"{len(x)} reconstructions written to {args.out}")
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vaekit`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except VaekitError as e:
+        print(f"vaekit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

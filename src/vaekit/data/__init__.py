@@ -1,0 +1,68 @@
+"""Data: a built-in set, a file or a folder -> seeded train/val/test float32 tensors.
+
+Sources: mnist5k, digits, mnist, fashion-mnist; .npy/.npz arrays; IDX files (raw or .gz) or a
+folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaekit.data.builtin import BUILTINS, load_builtin
+from vaekit.data.core import (Dataset, RawData, Split, binarize_dynamic, build_dataset, check_finite,
+                              check_options)
+from vaekit.data.download import download
+from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
+from vaekit.data.images import read_image_folder
+from vaekit.data.readers import read_csv, read_numpy
+from vaekit.errors import VaekitError
+
+__all__ = ["BUILTINS", "Dataset", "Split", "binarize_dynamic", "check_finite", "download",
+           "load_dataset", "read_idx"]
+
+
+def _is_idx_name(path: Path) -> bool:
+    low = path.name.lower()
+    return "idx" in low or "ubyte" in low or path.suffix.lower() in (".idx", ".gz")
+
+
+def _read_path(path: Path, label_column: str | int | None) -> RawData:
+    """Dispatch a file or folder to its reader by suffix, name or contents."""
+    if not path.exists():
+        raise VaekitError(f"{path}: no such file or folder, and not a built-in data set "
+                          f"({', '.join(BUILTINS)})")
+    suffix = path.suffix.lower()
+    if label_column is not None and suffix not in (".csv", ".tsv"):
+        raise VaekitError(f"{path}: label_column applies only to .csv/.tsv files")
+    if path.is_dir():
+        return read_idx_folder(path) if idx_files(path) else read_image_folder(path)
+    if suffix in (".npy", ".npz"):
+        return read_numpy(path)
+    if suffix in (".csv", ".tsv"):
+        return read_csv(path, label_column)
+    if _is_idx_name(path):
+        return read_idx_set(str(path), path)
+    raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, IDX, or a folder)")
+
+
+def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                 seed: int = 0, binarize: str = "none", label_column: str | int | None = None,
+                 data_dir: str | Path | None = None, limit: int | None = None) -> Dataset:
+    """Load ``spec`` (a built-in name or a path) and split it into train/val/test.
+
+    An official test split is kept (val is carved from train); otherwise a permutation seeded
+    by ``seed`` takes test_fraction and val_fraction (at least one item each). ``limit`` caps
+    the items taken per source, after shuffling. ``binarize``: "none", "fixed" (Bernoulli
+    draw once, seeded) or "dynamic" (left to the trainer; values are checked to be in [0, 1]).
+    """
+    check_options(val_fraction, test_fraction, seed, binarize, limit)
+    key = str(spec).strip().lower().replace("_", "-")
+    if key in BUILTINS:
+        if label_column is not None:
+            raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
+        raw, name = load_builtin(key, data_dir), key
+    else:
+        path = Path(spec).expanduser()
+        raw, name = _read_path(path, label_column), path.name
+    return build_dataset(name, raw, val_fraction=val_fraction, test_fraction=test_fraction,
+                         seed=seed, binarize=binarize, limit=limit)

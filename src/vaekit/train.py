@@ -1,0 +1,231 @@
+"""The training loop: model-agnostic, in-memory batches, checkpoints every epoch, resume, early stopping."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .config import RunConfig, validate
+from .data import Dataset, binarize_dynamic
+from .errors import VaekitError
+from .io import atomic_write_json, atomic_write_text
+from .models import build_model
+from .objectives import elbo, kl_weight
+from .plots import plot_losses, save_reconstructions, save_samples
+from .run import CHECKPOINT, CONFIG, METRICS, WEIGHTS, prepare_data, resolve_device
+
+FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
+          "beta", "lr", "seconds", "samples_per_s"]
+
+
+class TrainingStopped(VaekitError):
+    """Training cannot go on (repeated non-finite losses); the last good checkpoint stays."""
+
+
+@dataclass
+class LoopState:
+    """What the loop carries between epochs; saved in the checkpoint as JSON."""
+
+    epoch: int = 0                    # epochs completed
+    best_val: float = math.inf
+    bad_epochs: int = 0               # epochs since the best validation loss
+    rows: list[dict] = field(default_factory=list)
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel (one launch for all parameters) where this torch build has it."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def lr_at(cfg: RunConfig, epoch: int) -> float:
+    """The learning rate for ``epoch`` (0-based) under the configured schedule."""
+    t = cfg.train
+    if t.lr_schedule == "cosine":
+        return t.lr * 0.5 * (1 + math.cos(math.pi * epoch / t.epochs))
+    if t.lr_schedule == "step":  # halve every quarter of the run
+        return t.lr * 0.5 ** (epoch // max(1, t.epochs // 4))
+    return t.lr
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, x: Tensor, beta: float, batch_size: int = 1000) -> dict[str, float]:
+    """Mean objective, reconstruction and KL over ``x`` (N, *shape), in batches."""
+    model.eval()
+    sums = torch.zeros(3, device=x.device)
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size]
+        terms = elbo(model(xb), xb, beta)
+        sums += torch.stack([terms["loss"] * len(xb), terms["rec"].sum(), terms["kl"].sum()])
+    loss, rec, kl = (sums / max(1, len(x))).tolist()
+    return {"loss": loss, "rec": rec, "kl": kl}
+
+
+class StepGuard:
+    """Skips steps whose loss or gradient norm is not finite; stops after ``limit`` in a row."""
+
+    def __init__(self, limit: int):
+        self.limit, self.in_row, self.skipped = limit, 0, 0
+
+    def ok(self, value: Tensor, where: str) -> bool:
+        if bool(torch.isfinite(value)):
+            self.in_row = 0
+            return True
+        self.in_row += 1
+        self.skipped += 1
+        if self.in_row >= self.limit:
+            raise TrainingStopped(f"training stopped: {self.in_row} steps in a row with a non-finite loss or "
+                                  f"gradient ({where}); lower --lr or set train.clip_grad")
+        return False
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, beta: float, cfg: RunConfig,
+               guard: StepGuard, where: str) -> dict[str, Tensor] | None:
+    """One optimiser step on a batch (B, *shape); None when the guard skipped it."""
+    terms = elbo(model(xb), xb, beta, cfg.train.free_bits)
+    if not guard.ok(terms["loss"].detach(), where):
+        return None
+    opt.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    if cfg.train.clip_grad > 0:
+        norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+        if not guard.ok(norm, where):
+            return None
+    opt.step()
+    return terms
+
+
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, cfg: RunConfig, epoch: int,
+                dynamic: bool, guard: StepGuard) -> dict[str, float]:
+    """One pass over ``x`` (N, *shape) in shuffled batches; returns mean loss, rec, KL and the last beta."""
+    t = cfg.train
+    model.train()
+    perm = torch.randperm(len(x), device=x.device)
+    n_batches = math.ceil(len(x) / t.batch_size)
+    sums, seen, beta = torch.zeros(3, device=x.device), 0, t.beta
+    bar = tqdm(total=len(x), desc=f"epoch {epoch + 1}/{t.epochs}", unit="img", leave=False,
+               disable=not t.progress, dynamic_ncols=True)
+    for b in range(n_batches):
+        xb = x[perm[b * t.batch_size: (b + 1) * t.batch_size]]
+        xb = binarize_dynamic(xb) if dynamic else xb
+        beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
+        terms = train_step(model, opt, xb, beta, cfg, guard, f"epoch {epoch + 1}, batch {b + 1}")
+        if terms is None:
+            continue
+        sums += torch.stack([terms["loss"].detach() * len(xb), terms["rec"].detach().sum(),
+                             terms["kl"].detach().sum()])
+        seen += len(xb)
+        bar.update(len(xb))
+        if t.progress and (b % 10 == 0 or b == n_batches - 1):
+            loss, rec, kl = (sums / seen).tolist()
+            bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
+                            rate=f"{seen / bar.format_dict['elapsed']:.0f}/s" if bar.format_dict["elapsed"] else "")
+    bar.close()
+    loss, rec, kl = (sums / max(1, seen)).tolist()
+    return {"loss": loss, "rec": rec, "kl": kl, "beta": beta}
+
+
+def write_metrics(run: Path, rows: list[dict]) -> None:
+    """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run / METRICS, buf.getvalue())
+
+
+def start_run(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+    """Check the run folder: a new run must not overwrite another by accident; a resumed one needs its checkpoint."""
+    run = Path(cfg.out)
+    if resume:
+        if not (run / CHECKPOINT).is_file():
+            raise VaekitError(f"{run}: no {CHECKPOINT} to resume from")
+    elif (run / CONFIG).exists() and not overwrite:
+        raise VaekitError(f"{run}: already holds a run; pass --resume to continue it or --overwrite to replace it")
+    elif overwrite:
+        for name in (CONFIG, WEIGHTS, CHECKPOINT, METRICS, "samples.png", "reconstructions.png", "loss.png"):
+            (run / name).unlink(missing_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dataset | None = None) -> Path:
+    """Train ``cfg`` and write its run folder (config, weights, checkpoint, metrics, pictures); returns its path.
+
+    ``data`` (already prepared, e.g. arrays from the API) skips loading ``cfg.data.spec``; resuming needs the spec.
+    """
+    validate(cfg)
+    device = resolve_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    data, mode = (data, "none") if data is not None else prepare_data(cfg)
+    cfg.model.input_shape = list(data.shape)
+    model = build_model(cfg.model).to(device)
+    run = start_run(cfg, resume, overwrite)  # only now, when the input is known to be good, touch the disk
+    opt = make_optimizer(model, cfg.train.lr)
+    state = LoopState(**load_checkpoint(run / CHECKPOINT, model, opt)) if resume else LoopState()
+    atomic_write_json(run / CONFIG, cfg.to_dict())
+    x_train, x_val = data.train.x.to(device), data.val.x.to(device)
+    guard = StepGuard(cfg.train.max_bad_steps)
+    for epoch in range(state.epoch, cfg.train.epochs):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch)
+        start = time.perf_counter()
+        tr = train_epoch(model, opt, x_train, cfg, epoch, mode == "dynamic", guard)
+        seconds = time.perf_counter() - start
+        va = evaluate_loss(model, x_val, cfg.train.beta)
+        state.rows.append(_row(epoch, tr, va, lr_at(cfg, epoch), seconds, len(x_train)))
+        _end_epoch(run, cfg, model, opt, state, va["loss"])
+        tqdm.write(_summary(state.rows[-1], cfg.train.epochs)) if cfg.train.progress else None
+        if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
+            tqdm.write(f"early stopping: no better validation loss for {state.bad_epochs} epochs")
+            break
+    write_pictures(run, data.test.x if len(data.test.x) else data.val.x)
+    return run
+
+
+def _end_epoch(run: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer, state: LoopState,
+               val_loss: float) -> None:
+    """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
+    state.epoch += 1
+    if val_loss < state.best_val or not (run / WEIGHTS).exists():
+        state.best_val, state.bad_epochs = min(val_loss, state.best_val), 0
+        save_weights(model, run / WEIGHTS)
+    else:
+        state.bad_epochs += 1
+    write_metrics(run, state.rows)
+    save_checkpoint(run / CHECKPOINT, model, opt, state.__dict__)
+
+
+def _row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
+    return {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
+            "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
+            "seconds": round(seconds, 4), "samples_per_s": round(n / seconds, 1)}
+
+
+def _summary(row: dict, epochs: int) -> str:
+    return (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
+            f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
+            f"{row['samples_per_s']:.0f} img/s")
+
+
+@torch.no_grad()
+def write_pictures(run: Path, x: Tensor, n: int = 64) -> None:
+    """samples.png, reconstructions.png (from the best weights) and loss.png."""
+    from .run import Run
+
+    best = Run.load(run, device=str(x.device))
+    save_samples(best.sample(n), run / "samples.png")
+    xs = x[:32].to(best.device)
+    save_reconstructions(xs.cpu(), best.reconstruct(xs), run / "reconstructions.png")
+    plot_losses(run / METRICS, run / "loss.png")

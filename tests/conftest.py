@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny data sets and configs so every test stays fast on 2 CPU cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.config import RunConfig
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def tiny_images(tmp_path):
+    """A .npy of 60 random 'images' (60, 9, 11) in [0, 1]: odd sizes exercise the conv crop path."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 9, 11)) > 0.6).astype(np.float32) * rng.random((60, 9, 11)).astype(np.float32)
+    path = tmp_path / "tiny.npy"
+    np.save(path, x)
+    return path
+
+
+def tiny_config(spec: str, out, **train) -> RunConfig:
+    """A config that trains in well under a second."""
+    cfg = RunConfig(out=str(out))
+    cfg.data.spec = spec
+    cfg.model.hidden, cfg.model.channels, cfg.model.latent_dim = [32], [8, 8], 3
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.progress = 3, 16, False
+    for k, v in train.items():
+        setattr(cfg.train, k, v)
+    return cfg

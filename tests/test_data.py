@@ -1,0 +1,373 @@
+"""vaekit.data: every reader, the shape and split rules, the built-ins and the downloader."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vaekit.data import Dataset, binarize_dynamic, check_finite, download, load_dataset, read_idx
+from vaekit.data import builtin
+from vaekit.errors import VaekitError
+
+IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
+             np.float32: 0x0D, np.float64: 0x0E}
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    head = bytes([0, 0, IDX_CODES[arr.dtype.type], arr.ndim]) + np.array(arr.shape, ">u4").tobytes()
+    return head + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def write(path: Path, data: bytes, gz: bool = False) -> Path:
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def indexed_images(n: int, h: int = 4, w: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Image i is filled with the value i; its label is i % 3, so pairing survives shuffling."""
+    x = np.repeat(np.arange(n, dtype=np.uint8), h * w).reshape(n, h, w)
+    return x, (np.arange(n) % 3).astype(np.uint8)
+
+
+def items(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All items of all splits, ordered by their first value."""
+    x = torch.cat([ds.train.x, ds.val.x, ds.test.x])
+    order = x.flatten(1)[:, 0].argsort()
+    y = None if ds.train.y is None else torch.cat([ds.train.y, ds.val.y, ds.test.y])[order]
+    return x[order], y
+
+
+def check_pairing(split, scale: float = 255.0) -> None:
+    index = (split.x.flatten(1)[:, 0] * scale).round().long()
+    assert torch.equal(split.y, index % 3)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("dtype", list(IDX_CODES))
+def test_idx_round_trip(tmp_path, dtype, gz):
+    arr = (np.arange(60) - 20).astype(dtype).reshape(3, 4, 5)
+    got = read_idx(write(tmp_path / "a-idx3-ubyte", idx_bytes(arr), gz))
+    assert got.dtype == np.dtype(dtype) and np.array_equal(got, arr)
+
+
+GOOD_IDX = idx_bytes(np.zeros((2, 3, 3), np.uint8))
+
+
+@pytest.mark.parametrize("data, gz", [
+    (b"\x01\x00" + GOOD_IDX[2:], False),  # wrong magic
+    (GOOD_IDX[:2] + b"\x07" + GOOD_IDX[3:], False),  # unknown dtype
+    (GOOD_IDX[:-1], False),  # truncated data
+    (GOOD_IDX[:10], False),  # truncated header
+    (GOOD_IDX + b"\x00", False),  # more data than declared
+    (GOOD_IDX[:4] + np.array([2**31, 2**31, 9], ">u4").tobytes(), False),  # absurd dims
+    (gzip.compress(GOOD_IDX)[:-12], False),  # gzip cut short
+    (gzip.compress(GOOD_IDX)[:12] + b"garbage" * 5, False),  # corrupt deflate stream
+    (GOOD_IDX[:-2], True),  # truncated inside a valid gzip
+])
+def test_bad_idx_refused(tmp_path, data, gz):
+    path = write(tmp_path / "bad-idx3-ubyte", data, gz)
+    with pytest.raises(VaekitError, match="bad-idx3-ubyte"):
+        read_idx(path)
+    with pytest.raises(VaekitError):
+        load_dataset(str(path))
+
+
+def test_idx_folder_official_split(tmp_path):
+    x, y = indexed_images(30)
+    write(tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(x[:20]), gz=True)
+    write(tmp_path / "train-labels-idx1-ubyte", idx_bytes(y[:20]))
+    write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(x[20:]))
+    write(tmp_path / "t10k-labels-idx1-ubyte.gz", idx_bytes(y[20:]), gz=True)
+    ds = load_dataset(str(tmp_path), val_fraction=0.25)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (15, 5, 10)
+    assert ds.shape == (1, 4, 3) and ds.kind == "image" and ds.num_classes == 3
+    assert torch.equal(ds.test.x[:, 0, 0, 0] * 255, torch.arange(20, 30, dtype=torch.float32))
+    for split in (ds.train, ds.val, ds.test):
+        check_pairing(split)
+
+
+def test_single_idx_file_is_whole_set(tmp_path):
+    x, _ = indexed_images(10)
+    ds = load_dataset(str(write(tmp_path / "images-idx3-ubyte", idx_bytes(x))))
+    assert ds.train.y is None and ds.num_classes is None
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (8, 1, 1)
+    assert torch.equal(items(ds)[0], torch.from_numpy(x[:, None] / np.float32(255)))
+
+
+def save_npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_numpy_round_trips(tmp_path):
+    table = np.random.default_rng(0).normal(size=(20, 5))
+    np.save(tmp_path / "t.npy", table)
+    ds = load_dataset(str(tmp_path / "t.npy"))
+    assert ds.kind == "table" and ds.shape == (5,) and ds.train.y is None
+    assert torch.equal(items(ds)[0], torch.from_numpy(table[table[:, 0].argsort()].astype(np.float32)))
+
+    nhwc = np.random.default_rng(1).integers(0, 256, size=(6, 5, 4, 3), dtype=np.uint8)
+    nhwc[:, 0, 0, 0] = np.arange(6) * 10  # a distinct first value per item (items() sorts by it)
+    np.save(tmp_path / "nhwc.npy", nhwc)
+    x = items(load_dataset(str(tmp_path / "nhwc.npy")))[0]
+    expected = torch.from_numpy(nhwc.transpose(0, 3, 1, 2) / np.float32(255))
+    assert torch.equal(x, expected[expected.flatten(1)[:, 0].argsort()])
+
+    x, y = indexed_images(12)
+    for key_x, key_y in (("x", "y"), ("images", "labels")):
+        ds = load_dataset(str(save_npz(tmp_path / f"{key_x}.npz", **{key_x: x, key_y: y})))
+        assert ds.num_classes == 3 and len(items(ds)[1]) == 12
+        check_pairing(ds.train)
+    split = save_npz(tmp_path / "s.npz", x_train=x[:9], y_train=y[:9], x_test=x[9:], y_test=y[9:])
+    ds = load_dataset(str(split))
+    assert (len(ds.train) + len(ds.val), len(ds.test)) == (9, 3)
+    check_pairing(ds.test)
+
+
+@pytest.mark.parametrize("arr, match", [
+    (np.array([{"a": 1}, None], dtype=object), "allow_pickle"),
+    (np.array([[1.0, np.nan], [np.inf, 2.0], [0.0, 0.0]]), "contains 2 NaN or infinite"),
+    (np.zeros((3, 2, 2, 2, 2)), "got shape"),
+    (np.zeros(5), "got shape"),
+    (np.zeros((0, 4)), "no data"),
+    (np.array([["a", "b"], ["c", "d"]]), "not numeric"),
+    (np.zeros((2, 4)), "need at least 3"),
+])
+def test_bad_arrays_refused(tmp_path, arr, match):
+    np.save(tmp_path / "bad.npy", arr, allow_pickle=True)
+    with pytest.raises(VaekitError, match=match):
+        load_dataset(str(tmp_path / "bad.npy"))
+
+
+def test_garbage_numpy_files_refused(tmp_path):
+    for name in ("junk.npy", "junk.npz"):
+        with pytest.raises(VaekitError, match=name):
+            load_dataset(str(write(tmp_path / name, b"\x93NUMPY garbage" * 3)))
+
+
+@pytest.mark.parametrize("text, label_column, labels, names", [
+    ("1,2\n3,4\n5,6\n", None, None, None),
+    ("a,b\n1,2\n3,4\n\n5,6\n", None, None, None),
+    ("a,label,b\n1,0,2\n3,1,4\n5,0,6\n", None, [0, 1, 0], None),
+    ("a,b,c\n1,2,0\n3,4,1\n5,6,0\n", "c", [0, 1, 0], None),
+    ("1,2,0\n3,4,1\n5,6,0\n", "2", [0, 1, 0], None),
+    ("1,2,0\n3,4,1\n5,6,0\n", -1, [0, 1, 0], None),
+    ("a,b,kind\n1,2,dog\n3,4,cat\n5,6,dog\n", "kind", [1, 0, 1], ["cat", "dog"]),
+])
+def test_csv_round_trips(tmp_path, text, label_column, labels, names):
+    ds = load_dataset(str(write(tmp_path / "t.csv", text.encode())), label_column=label_column)
+    x, y = items(ds)
+    assert ds.kind == "table" and ds.shape == (2,) and ds.classes == names
+    assert torch.equal(x, torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    assert (y if y is None else y.tolist()) == labels
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "empty"),
+    ("a,b\n", "no data rows"),
+    ("1,2\n3,x\n5,6\n", "'x' on line 2, column index 1"),
+    ("a,b\n1,2\n3,\n5,6\n", "'' on line 3, column index 1 \\('b'\\)"),
+    ("1,2\n3,4,5\n5,6\n", "line 2 has 3 columns, expected 2"),
+])
+def test_bad_csv_refused(tmp_path, text, match):
+    with pytest.raises(VaekitError, match=f"t.csv: .*{match}"):
+        load_dataset(str(write(tmp_path / "t.csv", text.encode())))
+
+
+def test_csv_unknown_label_column(tmp_path):
+    with pytest.raises(VaekitError, match="no column named 'z'"):
+        load_dataset(str(write(tmp_path / "t.csv", b"a,b\n1,2\n3,4\n5,6\n")), label_column="z")
+
+
+def save_image(path: Path, value: int, size=(4, 5), mode="L") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value if mode == "L" else (value,) * 3).save(path)
+
+
+def test_image_folder_with_classes(tmp_path):
+    for i in range(6):
+        save_image(tmp_path / ("dog" if i % 2 else "cat") / f"{i}.png", 10 * i)
+    save_image(tmp_path / "dog" / "rgb.jpg", 200, mode="RGB")  # one colour image makes all RGB
+    ds = load_dataset(str(tmp_path))
+    assert ds.classes == ["cat", "dog"] and ds.num_classes == 2 and ds.shape == (3, 5, 4)
+    x, y = items(ds)
+    assert y.tolist() == [0, 1, 0, 1, 0, 1, 1] and x.min() >= 0 and x.max() <= 1
+
+
+def test_flat_image_folder_and_mixed_sizes(tmp_path):
+    for i in range(3):
+        save_image(tmp_path / f"{i}.png", 255 * i // 2)
+    ds = load_dataset(str(tmp_path))
+    assert ds.train.y is None and ds.shape == (1, 5, 4)
+    assert sorted(items(ds)[0][:, 0, 0, 0].tolist()) == pytest.approx([0, 127 / 255, 1])
+    save_image(tmp_path / "3.png", 0, size=(6, 6))
+    with pytest.raises(VaekitError, match="3.png: image size 6x6 differs from 4x5"):
+        load_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("name, n", [("mnist5k", 5000), ("digits", 1797)])
+def test_builtins(monkeypatch, tmp_path, name, n):
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path))
+    ds = load_dataset(name, seed=1)
+    side = 28 if name == "mnist5k" else 8
+    assert ds.shape == (1, side, side) and ds.num_classes == 10
+    assert len(ds.train) + len(ds.val) + len(ds.test) == n and len(ds.test) == round(n * 0.1)
+    assert ds.train.x.min() == 0 and ds.train.x.max() == 1 and ds.train.x.dtype == torch.float32
+    again, other = load_dataset(name, seed=1), load_dataset(name, seed=2)
+    assert torch.equal(again.test.x, ds.test.x) and torch.equal(again.train.y, ds.train.y)
+    assert not torch.equal(other.test.y, ds.test.y)
+    small = load_dataset(name, limit=100)
+    assert len(small.train) + len(small.val) + len(small.test) == 100
+    assert len(small.train.y.unique()) > 5  # shuffled before the limit: classes stay mixed
+
+
+def test_fashion_mnist_from_debian_package(monkeypatch):
+    if not os.path.isdir(builtin.SYSTEM_DIRS["fashion-mnist"]):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    monkeypatch.delenv("VAEKIT_FASHION_MNIST_DIR", raising=False)
+    ds = load_dataset("fashion-mnist")
+    assert ds.shape == (1, 28, 28) and ds.num_classes == 10
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (54000, 6000, 10000)
+
+
+@pytest.fixture
+def table(tmp_path) -> str:
+    np.save(tmp_path / "u.npy", np.random.default_rng(0).uniform(size=(40, 3)))
+    return str(tmp_path / "u.npy")
+
+
+def test_splits_limit_and_binarize(table):
+    ds = load_dataset(table, val_fraction=0.2, test_fraction=0.3)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (20, 8, 12)
+    assert all(s.x.is_contiguous() for s in (ds.train, ds.val, ds.test))
+    assert len(load_dataset(table, limit=10).train) == 8
+    fixed = load_dataset(table, binarize="fixed", seed=4)
+    assert set(fixed.train.x.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(fixed.train.x, load_dataset(table, binarize="fixed", seed=4).train.x)
+    assert torch.equal(load_dataset(table, binarize="dynamic").train.x, load_dataset(table).train.x)
+    z = binarize_dynamic(ds.train.x)
+    assert z.shape == ds.train.x.shape and z.dtype == torch.float32 and set(z.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"binarize": "maybe"}, "binarize must be one of"),
+    ({"val_fraction": 0.6, "test_fraction": 0.5}, "below 1"),
+    ({"limit": 0}, "limit"),
+    ({"label_column": "y"}, "only to .csv"),
+])
+def test_bad_options_refused(table, kwargs, match):
+    with pytest.raises(VaekitError, match=match):
+        load_dataset(table, **kwargs)
+
+
+def test_binarize_needs_unit_range_and_check_finite(tmp_path):
+    np.save(tmp_path / "big.npy", np.full((5, 2), 3.0))
+    with pytest.raises(VaekitError, match=r"needs values in \[0, 1\]"):
+        load_dataset(str(tmp_path / "big.npy"), binarize="fixed")
+    check_finite(torch.ones(3), "ok")
+    with pytest.raises(VaekitError, match="here: contains 1 NaN"):
+        check_finite(torch.tensor([1.0, float("nan")]), "here")
+    with pytest.raises(VaekitError, match="no such file"):
+        load_dataset(str(tmp_path / "missing.npy"))
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def do_GET(self):
+        self.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, request log, www)."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = type("Handler", (CountingHandler,), {"requests": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(www)))
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", handler.requests, www
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def test_download_verifies_and_caches(server, dead_url, tmp_path):
+    base, requests, www = server
+    data = b"some bytes" * 100
+    sha = hashlib.sha256(data).hexdigest()
+    write(www / "f.gz", data)
+    cache = tmp_path / "cache"
+    path = download([dead_url + "f.gz", base + "f.gz"], "f.gz", sha, cache)
+    assert path.read_bytes() == data and requests == ["/f.gz"]
+    assert download([base + "f.gz"], "f.gz", sha, cache) == path and len(requests) == 1
+    path.write_bytes(b"tampered")
+    assert download([base + "f.gz"], "f.gz", sha, cache).read_bytes() == data and len(requests) == 2
+    path.unlink()
+    with pytest.raises(VaekitError, match=f"f.gz: .*checksum mismatch.*expected {'0' * 64}, got {sha}"):
+        download([base + "f.gz"], "f.gz", "0" * 64, cache)
+    assert os.listdir(cache) == []
+    with pytest.raises(VaekitError, match="f.gz: download failed") as err:
+        download([dead_url + "f.gz"], "f.gz", sha, cache)
+    assert "\n" not in str(err.value) and os.listdir(cache) == []
+
+
+@pytest.fixture
+def fake_mnist(server, monkeypatch, tmp_path):
+    """Tiny gzipped IDX files on the local server, their real hashes, an empty cache and no system copy."""
+    base, requests, www = server
+    x, y = indexed_images(25, 28, 28)
+    hashes = {}
+    for stem, arr in (("train-images-idx3-ubyte", x[:20]), ("train-labels-idx1-ubyte", y[:20]),
+                      ("t10k-images-idx3-ubyte", x[20:]), ("t10k-labels-idx1-ubyte", y[20:])):
+        path = write(www / (stem + ".gz"), idx_bytes(arr), gz=True)
+        hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(builtin.SHA256, "mnist", hashes)
+    monkeypatch.setitem(builtin.SYSTEM_DIRS, "mnist", str(tmp_path / "no-system-copy"))
+    monkeypatch.delenv("VAEKIT_MNIST_DIR", raising=False)
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
+    return base, requests
+
+
+def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path):
+    base, requests = fake_mnist
+    monkeypatch.setenv("VAEKIT_MIRRORS", f"{dead_url},{base}")
+    ds = load_dataset("mnist", data_dir=str(tmp_path / "empty"), val_fraction=0.25)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (15, 5, 5) and ds.shape == (1, 28, 28)
+    check_pairing(ds.train)
+    assert len(requests) == 4 and len(os.listdir(tmp_path / "cache" / "mnist")) == 4
+    load_dataset("mnist")
+    assert len(requests) == 4  # found in the cache
+
+
+def test_mnist_offline_error(fake_mnist, dead_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("VAEKIT_MIRRORS", dead_url)
+    match = "mnist: IDX files not found in .* download failed .*VAEKIT_MNIST_DIR"
+    with pytest.raises(VaekitError, match=match) as err:
+        load_dataset("mnist", data_dir=str(tmp_path / "empty"))
+    assert "\n" not in str(err.value)
