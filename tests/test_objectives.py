@@ -63,7 +63,7 @@ class LinearGaussian(torch.nn.Module):
         self.A = m_inv @ self.W.T  # the exact posterior mean A (x - b) ...
         self.q_scale = 2.5 * (self.sigma**2 * m_inv.diagonal()).sqrt()  # ... but a diagonal, too wide scale
 
-    def forward(self, x):
+    def forward(self, x, y=None):
         qz = diag((x - self.b) @ self.A.T, self.q_scale.expand(len(x), -1))
         z = qz.rsample()
         px = diag(z @ self.W.T + self.b, torch.full_like(x, self.sigma))

@@ -130,10 +130,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     n = _positive(args.n, "--n")
     run = Run.load(args.run)
     data, _ = prepare_data(run.config, args.data)
-    x = getattr(data, args.split).x[:n]
+    split = getattr(data, args.split)
+    x, y = split.x[:n], None if split.y is None else split.y[:n]
     if len(x) == 0:
         raise VaekitError(f"{data.name}: the {args.split} split is empty")
-    x_rec = run.reconstruct(x)
+    x_rec = run.reconstruct(x, y)
     write_array_or_image(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
     print(f"{len(x)} reconstructions written to {args.out}")
 

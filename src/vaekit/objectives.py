@@ -62,7 +62,7 @@ def log_weights(out: VAEOutput, x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384) -> Tensor:
+def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y: Tensor | None = None) -> Tensor:
     """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
 
     K = 1 is the ELBO; the bound rises with K towards log p(x). Items are repeated in chunks of at
@@ -74,5 +74,6 @@ def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384) -
     for start in range(0, k, per):
         n = min(per, k - start)
         xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * b, *x.shape[1:])
-        parts.append(log_weights(model(xr), xr).float().view(n, b))
+        yr = None if y is None else y.repeat(n)
+        parts.append(log_weights(model(xr, yr), xr).float().view(n, b))
     return torch.cat(parts).logsumexp(0) - math.log(k)

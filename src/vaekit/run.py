@@ -87,20 +87,29 @@ class Run:
             raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x.to(self.device, torch.float32)
 
+    def _labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
+        if not self.model.needs_labels:
+            return None
+        if y is None:
+            raise VaekitError("this model is conditional: pass labels (label=K or y)")
+        y = torch.full((n,), y) if isinstance(y, int) else torch.as_tensor(y)
+        return y.to(self.device, torch.long)
+
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+    def sample(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``)."""
-        return self.model.generate(n, temperature).mean.cpu()
+        return self.model.generate(n, temperature, self._labels(label, n)).mean.cpu()
 
     @torch.no_grad()
-    def encode(self, x: Tensor) -> Distribution:
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
-        return self.model.encode(self._check(x))
+        return self.model.encode(self._check(x), self._labels(y, len(x)))
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """(B, *shape) means of p(x|z) at z = the posterior mean of each input."""
-        return self.model.decode(self.encode(x).mean).mean.cpu()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
+        y = self._labels(y, len(x))
+        return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
 
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import RunConfig, validate
-from .data import Dataset, binarize_dynamic
+from .data import Dataset, Split, binarize_dynamic
 from .errors import VaekitError
 from .io import atomic_write_json, atomic_write_text
 from .models import build_model
@@ -60,13 +60,14 @@ def lr_at(cfg: RunConfig, epoch: int) -> float:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, x: Tensor, beta: float, batch_size: int = 1000) -> dict[str, float]:
-    """Mean objective, reconstruction and KL over ``x`` (N, *shape), in batches."""
+def evaluate_loss(model: nn.Module, x: Tensor, y: Tensor | None, beta: float,
+                  batch_size: int = 1000) -> dict[str, float]:
+    """Mean objective, reconstruction and KL over ``x`` (N, *shape) with labels ``y`` (N,) or None, in batches."""
     model.eval()
     sums = torch.zeros(3, device=x.device)
     for i in range(0, len(x), batch_size):
         xb = x[i: i + batch_size]
-        terms = elbo(model(xb), xb, beta)
+        terms = elbo(model(xb, None if y is None else y[i: i + batch_size]), xb, beta)
         sums += torch.stack([terms["loss"] * len(xb), terms["rec"].sum(), terms["kl"].sum()])
     loss, rec, kl = (sums / max(1, len(x))).tolist()
     return {"loss": loss, "rec": rec, "kl": kl}
@@ -90,10 +91,10 @@ class StepGuard:
         return False
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, beta: float, cfg: RunConfig,
-               guard: StepGuard, where: str) -> dict[str, Tensor] | None:
-    """One optimiser step on a batch (B, *shape); None when the guard skipped it."""
-    terms = elbo(model(xb), xb, beta, cfg.train.free_bits)
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
+               cfg: RunConfig, guard: StepGuard, where: str) -> dict[str, Tensor] | None:
+    """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it."""
+    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits)
     if not guard.ok(terms["loss"].detach(), where):
         return None
     opt.zero_grad(set_to_none=True)
@@ -106,9 +107,12 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, beta: f
     return terms
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, cfg: RunConfig, epoch: int,
-                dynamic: bool, guard: StepGuard) -> dict[str, float]:
-    """One pass over ``x`` (N, *shape) in shuffled batches; returns mean loss, rec, KL and the last beta."""
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: RunConfig,
+                epoch: int, dynamic: bool, guard: StepGuard) -> dict[str, float]:
+    """One pass over ``x`` (N, *shape) (labels ``y`` (N,) or None) in shuffled batches.
+
+    Returns the mean loss, rec and KL, and the last KL weight.
+    """
     t = cfg.train
     model.train()
     perm = torch.randperm(len(x), device=x.device)
@@ -117,10 +121,11 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, cfg: Ru
     bar = tqdm(total=len(x), desc=f"epoch {epoch + 1}/{t.epochs}", unit="img", leave=False,
                disable=not t.progress, dynamic_ncols=True)
     for b in range(n_batches):
-        xb = x[perm[b * t.batch_size: (b + 1) * t.batch_size]]
-        xb = binarize_dynamic(xb) if dynamic else xb
+        idx = perm[b * t.batch_size: (b + 1) * t.batch_size]
+        xb = binarize_dynamic(x[idx]) if dynamic else x[idx]
         beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
-        terms = train_step(model, opt, xb, beta, cfg, guard, f"epoch {epoch + 1}, batch {b + 1}")
+        terms = train_step(model, opt, xb, None if y is None else y[idx], beta, cfg, guard,
+                           f"epoch {epoch + 1}, batch {b + 1}")
         if terms is None:
             continue
         sums += torch.stack([terms["loss"].detach() * len(xb), terms["rec"].detach().sum(),
@@ -176,22 +181,31 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
     state = LoopState(**load_checkpoint(run / CHECKPOINT, model, opt)) if resume else LoopState()
     atomic_write_json(run / CONFIG, cfg.to_dict())
     x_train, x_val = data.train.x.to(device), data.val.x.to(device)
+    y_train, y_val = (labels(data, s, device) if model.needs_labels else None for s in ("train", "val"))
     guard = StepGuard(cfg.train.max_bad_steps)
     for epoch in range(state.epoch, cfg.train.epochs):
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, epoch)
         start = time.perf_counter()
-        tr = train_epoch(model, opt, x_train, cfg, epoch, mode == "dynamic", guard)
+        tr = train_epoch(model, opt, x_train, y_train, cfg, epoch, mode == "dynamic", guard)
         seconds = time.perf_counter() - start
-        va = evaluate_loss(model, x_val, cfg.train.beta)
+        va = evaluate_loss(model, x_val, y_val, cfg.train.beta)
         state.rows.append(_row(epoch, tr, va, lr_at(cfg, epoch), seconds, len(x_train)))
         _end_epoch(run, cfg, model, opt, state, va["loss"])
         tqdm.write(_summary(state.rows[-1], cfg.train.epochs)) if cfg.train.progress else None
         if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
             tqdm.write(f"early stopping: no better validation loss for {state.bad_epochs} epochs")
             break
-    write_pictures(run, data.test.x if len(data.test.x) else data.val.x)
+    write_pictures(run, data.test if len(data.test.x) else data.val)
     return run
+
+
+def labels(data: Dataset, split: str, device: torch.device) -> Tensor:
+    """The labels (N,) of a split, for models that condition on them; a set without labels is refused."""
+    y = getattr(data, split).y
+    if y is None:
+        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
+    return y.to(device)
 
 
 def _end_epoch(run: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer, state: LoopState,
@@ -208,9 +222,10 @@ def _end_epoch(run: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Opt
 
 
 def _row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
-    return {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
-            "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
-            "seconds": round(seconds, 4), "samples_per_s": round(n / seconds, 1)}
+    row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
+           "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
+           "seconds": seconds, "samples_per_s": n / seconds}
+    return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
 
 
 def _summary(row: dict, epochs: int) -> str:
@@ -220,12 +235,12 @@ def _summary(row: dict, epochs: int) -> str:
 
 
 @torch.no_grad()
-def write_pictures(run: Path, x: Tensor, n: int = 64) -> None:
+def write_pictures(run: Path, split: Split, n: int = 64) -> None:
     """samples.png, reconstructions.png (from the best weights) and loss.png."""
     from .run import Run
 
-    best = Run.load(run, device=str(x.device))
+    best = Run.load(run, device=str(split.x.device))
     save_samples(best.sample(n), run / "samples.png")
-    xs = x[:32].to(best.device)
-    save_reconstructions(xs.cpu(), best.reconstruct(xs), run / "reconstructions.png")
+    xs, ys = split.x[:32], None if split.y is None else split.y[:32]
+    save_reconstructions(xs.cpu(), best.reconstruct(xs, ys), run / "reconstructions.png")
     plot_losses(run / METRICS, run / "loss.png")

@@ -25,7 +25,13 @@ class VAEOutput:
 
 @register("vae")
 class VAE(nn.Module):
-    """q(z|x) = N(loc(x), diag scale(x)^2), p(z) = N(0, I), p(x|z) from ``cfg.likelihood``."""
+    """q(z|x) = N(loc(x), diag scale(x)^2), p(z) = N(0, I), p(x|z) from ``cfg.likelihood``.
+
+    Every model takes labels ``y`` (B,) as an optional argument; ``needs_labels`` tells the trainer
+    whether to pass them. The flat VAE ignores them.
+    """
+
+    needs_labels = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -40,11 +46,11 @@ class VAE(nn.Module):
     def latent_dims(self) -> list[int]:
         return [self.cfg.latent_dim]
 
-    def encode(self, x: Tensor) -> Distribution:
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, *shape) -> q(z|x) with batch (B,) and event (D,)."""
         return diag_normal(self.to_qz(self.encoder(x)))
 
-    def decode(self, z: Tensor) -> Distribution:
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, D) -> p(x|z) with batch (B,) and event ``shape``."""
         return self.likelihood(self.decoder(z))
 
@@ -52,12 +58,12 @@ class VAE(nn.Module):
         """p(z) = N(0, I) with event (D,)."""
         return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
 
-    def forward(self, x: Tensor) -> VAEOutput:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x)
         z = qz.rsample()  # (B, D): the reparameterisation trick
         return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
 
-    def generate(self, n: int, temperature: float = 1.0) -> Distribution:
+    def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z) for ``n`` draws z ~ N(0, temperature^2 I)."""
         z = self.prior().sample((n,)) * temperature
         return self.decode(z)
