@@ -3,23 +3,29 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+BASE   := $(VENV)/.base-$(HASH)
+TESTS  := $(VENV)/.test-$(HASH)
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install clean
 
-install: $(STAMP)
+install: $(BASE)
 
-$(STAMP): pyproject.toml constraints.txt
+$(BASE): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
-	rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
+	rm -f $(VENV)/.base-* && touch $@
 
-demo: $(STAMP)
+$(TESTS): $(BASE)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.test-* && touch $@
+
+demo: $(BASE)
 	$(BIN)/vaekit train --config configs/demo.toml --out runs/demo --overwrite
 	@echo "results in runs/demo: samples.png reconstructions.png loss.png metrics.csv model.safetensors"
 
-test: $(STAMP)
+test: $(TESTS)
 	$(BIN)/python -m pytest
 
 clean:

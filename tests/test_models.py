@@ -22,7 +22,7 @@ CASES = [(family, net, lik) for family in sorted(MODELS) for net in ("mlp", "con
 
 def make(family, net, likelihood, scale="learned"):
     cfg = ModelConfig(family=family, net=net, likelihood=likelihood, scale=scale, latent_dim=3, hidden=[16],
-                      channels=[4, 8], input_shape=list(SHAPES[net]))
+                      channels=[4, 8], input_shape=list(SHAPES[net]), num_classes=4, latent_dims=[3, 2])
     return build_model(cfg)
 
 
@@ -30,22 +30,23 @@ def make(family, net, likelihood, scale="learned"):
 def test_model_contract(family, net, likelihood, tmp_path):
     model = make(family, net, likelihood)
     x = torch.rand(5, *SHAPES[net])
-    out = model(x)
+    y = torch.tensor([0, 1, 2, 3, 1]) if model.needs_labels else None  # labels only for conditional models
+    out = model(x, y)
     assert out.px.log_prob(x).shape == (5,)
     assert all(q.batch_shape == (5,) and z.shape == (5, *q.event_shape) for q, z in zip(out.qz, out.z))
     terms = elbo(out, x)
     assert terms["loss"].isfinite() and (terms["kl"] >= 0).all()
     terms["loss"].backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
-    assert model.generate(4).sample().shape == (4, *SHAPES[net])
-    assert model.encode(x).mean.shape == (5, sum(model.latent_dims))
+    assert model.generate(4, y=None if y is None else y[:4]).sample().shape == (4, *SHAPES[net])
+    assert model.encode(x, y).mean.shape == (5, sum(model.latent_dims))
     save_weights(model, tmp_path / "w.safetensors")
     twin = make(family, net, likelihood)
     load_weights(twin, tmp_path / "w.safetensors")
     model.eval(), twin.eval()
     z = torch.randn(5, sum(model.latent_dims))
-    assert torch.equal(model.encode(x).mean, twin.encode(x).mean)
-    assert torch.equal(model.decode(z).mean, twin.decode(z).mean)
+    assert torch.equal(model.encode(x, y).mean, twin.encode(x, y).mean)
+    assert torch.equal(model.decode(z, y).mean, twin.decode(z, y).mean)
 
 
 @pytest.mark.parametrize("scale,n_params", [("learned", 99), ("shared", 1), ("0.2", 0)])

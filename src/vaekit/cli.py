@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cli_eval, cli_models, cli_ship
 from .errors import VaekitError
 
 # flag -> config key; every other setting is reachable with --set key=value
@@ -15,7 +16,7 @@ FLAGS = {
     "channels": "model.channels", "beta": "train.beta", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
     "warmup_epochs": "train.warmup_epochs", "free_bits": "train.free_bits", "patience": "train.patience",
-    "out": "out",
+    "latent_dims": "model.latent_dims", "out": "out",
 }
 
 
@@ -32,7 +33,8 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train a model and write its run folder")
     t.add_argument("--config", help="TOML file with [data], [model] and [train] tables")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4")
-    t.add_argument("--model", help="network (mlp, conv) or model family (vae)")
+    t.add_argument("--model", help="network (mlp, conv) or model family (vae, cvae, ladder: see vaekit models)")
+    t.add_argument("--conditional", action="store_true", help="condition on the data's labels (family cvae)")
     for flag in FLAGS:
         t.add_argument("--" + flag.replace("_", "-"), dest=flag)
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
@@ -44,12 +46,16 @@ def build_parser() -> Parser:
     s.add_argument("--out", required=True, help=".png grid or .npy array")
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, help="conditional runs: the class to draw (default: a row per class)")
     r = sub.add_parser("reconstruct", help="reconstruct data items through a trained run")
     r.add_argument("run")
     r.add_argument("--data", help="data spec (default: the run's own data)")
     r.add_argument("--split", default="test", choices=["train", "val", "test"])
     r.add_argument("--n", type=int, default=32)
     r.add_argument("--out", required=True, help=".png (inputs above reconstructions) or .npy array")
+    cli_eval.add_parsers(sub)  # evaluate, interpolate, traverse, latent-map, curves, report
+    cli_ship.add_parsers(sub)  # export, explore
+    cli_models.add_parsers(sub)  # models
     return p
 
 
@@ -65,6 +71,8 @@ def train_config(args: argparse.Namespace):
         cfg = RunConfig.from_dict(load_toml(args.config)) if args.config else RunConfig()
     if args.model:
         set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
+    if args.conditional:
+        set_value(cfg, "model.family", "cvae")
     for flag, key in FLAGS.items():
         if getattr(args, flag) is not None:
             set_value(cfg, key, getattr(args, flag))
@@ -119,8 +127,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
     n = _positive(args.n, "--n")
     run = Run.load(args.run)
     torch.manual_seed(args.seed)
-    write_array_or_image(run.sample(n, args.temperature), args.out, save_samples)
-    print(f"{n} samples written to {args.out}")
+    if run.model.needs_labels and args.label is None:  # a grid with one row per class
+        per_class = max(1, n // run.config.model.num_classes)
+        x = run.sample_classes(per_class, args.temperature)
+        write_array_or_image(x, args.out, lambda x, path: save_samples(x, path, nrow=per_class))
+    else:
+        x = run.sample(n, args.temperature, label=args.label)
+        write_array_or_image(x, args.out, save_samples)
+    print(f"{len(x)} samples written to {args.out}")
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
@@ -140,6 +154,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct}
+COMMANDS.update(cli_eval.COMMANDS)
+COMMANDS.update(cli_ship.COMMANDS)
+COMMANDS.update(cli_models.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,10 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [400, 400])  # MLP widths
     channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths, one stride-2 block each
     input_shape: list[int] = field(default_factory=list)           # (C, H, W) or (D,): set from the data
+    latent_dims: list[int] = field(default_factory=list)  # ladder: z_1..z_L from the data up; empty: [latent_dim]
+    num_classes: int = 0           # conditional models: set from the data's labels
+    label_embedding: int = 0       # cvae: 0 feeds y one-hot, n > 0 a learned n-dim embedding
+    learned_prior: bool = True     # cvae: p(z|y) = N(loc_y, scale_y) learned per class; false: N(0, I)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class TrainConfig:
     beta: float = 1.0
     warmup_epochs: float = 0.0     # KL weight rises linearly from 0 to beta over this many epochs
     free_bits: float = 0.0         # nats per latent dimension (Kingma et al. 2016)
+    capacity_max: float = 0.0      # annealed capacity (Burgess et al. 2018): target KL C in nats; 0 turns it off
+    capacity_epochs: float = 0.0   # C rises linearly from 0 to capacity_max over this many epochs
+    gamma: float = 1000.0          # weight of |KL - C| under the capacity objective
     clip_grad: float = 0.0         # max gradient norm; 0 turns clipping off
     patience: int = 0              # early stopping on validation loss; 0 turns it off
     max_bad_steps: int = 20        # consecutive non-finite steps before the run stops
@@ -198,7 +205,9 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
 }
 POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
-NON_NEGATIVE = ("train.beta", "train.warmup_epochs", "train.free_bits", "train.clip_grad", "train.patience")
+NON_NEGATIVE = ("train.beta", "train.warmup_epochs", "train.free_bits", "train.clip_grad", "train.patience",
+                "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
+                "train.gamma")
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -216,7 +225,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in NON_NEGATIVE:
         if not get(key) >= 0:
             raise VaekitError(f"config: {key} must be >= 0, got {get(key)!r}")
-    for key in ("model.hidden", "model.channels"):
+    for key in ("model.hidden", "model.channels", "model.latent_dims"):
         if any(w <= 0 for w in get(key)):
             raise VaekitError(f"config: {key} widths must be > 0, got {get(key)!r}")
     if cfg.model.net == "conv" and not cfg.model.channels:

@@ -29,12 +29,14 @@ def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
     return kl_term(qz, pz, z).unsqueeze(1)
 
 
-def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, Tensor]:
+def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
+         capacity: float | None = None, gamma: float = 1000.0) -> dict[str, Tensor]:
     """The negative ELBO to minimise, with its parts.
 
     loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
-    eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. Returns loss (scalar), rec (B,),
-    kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
+    eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is
+    instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). Returns loss (scalar),
+    rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
     rec = out.px.log_prob(x)  # (B,)
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
@@ -44,6 +46,9 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -
                       for q, p, z in zip(out.qz, out.pz, out.z))
     else:
         penalty = kl.mean()
+    if capacity is not None:
+        return {"loss": -rec.mean() + gamma * (kl.mean() - capacity).abs(), "rec": rec, "kl": kl,
+                "kl_layers": kl_layers}
     return {"loss": -rec.mean() + beta * penalty, "rec": rec, "kl": kl, "kl_layers": kl_layers}
 
 
@@ -52,6 +57,15 @@ def kl_weight(epoch_progress: float, beta: float, warmup_epochs: float) -> float
     if warmup_epochs <= 0:
         return beta
     return beta * min(1.0, epoch_progress / warmup_epochs)
+
+
+def capacity_at(epoch_progress: float, capacity_max: float, capacity_epochs: float) -> float | None:
+    """The target KL C (nats) rising linearly from 0 to ``capacity_max`` (Burgess et al. 2018); None when off."""
+    if capacity_max <= 0:
+        return None
+    if capacity_epochs <= 0:
+        return capacity_max
+    return capacity_max * min(1.0, epoch_progress / capacity_epochs)
 
 
 def log_weights(out: VAEOutput, x: Tensor) -> Tensor:

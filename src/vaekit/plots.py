@@ -64,10 +64,10 @@ def is_image(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
-def save_samples(x: Tensor, path: str | Path) -> Path:
-    """A grid of images (N, C, H, W), or for tables (N, D) a scatter of the first two features."""
+def save_samples(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """A grid of images (N, C, H, W), ``nrow`` per row, or for tables (N, D) a scatter of the first two features."""
     if is_image(tuple(x.shape[1:])):
-        return save_png(image_grid(x), path)
+        return save_png(image_grid(x, nrow), path)
     fig, (ax,) = _figure(1)
     _scatter_table(ax, x, "samples")
     return _save_figure(fig, path)

@@ -101,6 +101,13 @@ class Run:
         return self.model.generate(n, temperature, self._labels(label, n)).mean.cpu()
 
     @torch.no_grad()
+    def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
+        """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
+        k = self.config.model.num_classes
+        y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
+        return self.model.generate(len(y), temperature, y).mean.cpu()
+
+    @torch.no_grad()
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
         return self.model.encode(self._check(x), self._labels(y, len(x)))

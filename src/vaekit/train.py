@@ -18,10 +18,11 @@ from .config import RunConfig, validate
 from .data import Dataset, Split, binarize_dynamic
 from .errors import VaekitError
 from .io import atomic_write_json, atomic_write_text
-from .models import build_model
-from .objectives import elbo, kl_weight
+from .models import MODELS, build_model
+from .objectives import capacity_at, elbo, kl_weight
 from .plots import plot_losses, save_reconstructions, save_samples
 from .run import CHECKPOINT, CONFIG, METRICS, WEIGHTS, prepare_data, resolve_device
+from .tensorboard import TBLogger
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
           "beta", "lr", "seconds", "samples_per_s"]
@@ -64,13 +65,19 @@ def evaluate_loss(model: nn.Module, x: Tensor, y: Tensor | None, beta: float,
                   batch_size: int = 1000) -> dict[str, float]:
     """Mean objective, reconstruction and KL over ``x`` (N, *shape) with labels ``y`` (N,) or None, in batches."""
     model.eval()
-    sums = torch.zeros(3, device=x.device)
+    sums = torch.zeros(3 + len(model.latent_dims), device=x.device)
     for i in range(0, len(x), batch_size):
         xb = x[i: i + batch_size]
         terms = elbo(model(xb, None if y is None else y[i: i + batch_size]), xb, beta)
-        sums += torch.stack([terms["loss"] * len(xb), terms["rec"].sum(), terms["kl"].sum()])
-    loss, rec, kl = (sums / max(1, len(x))).tolist()
-    return {"loss": loss, "rec": rec, "kl": kl}
+        sums += _sums(terms, len(xb))
+    loss, rec, kl, *levels = (sums / max(1, len(x))).tolist()
+    return {"loss": loss, "rec": rec, "kl": kl, "kl_levels": levels}
+
+
+def _sums(terms: dict[str, Tensor], n: int) -> Tensor:
+    """(3 + L,) batch sums of loss, rec, KL and the KL of each latent level (top to bottom), detached."""
+    return torch.stack([terms["loss"].detach() * n, terms["rec"].detach().sum(), terms["kl"].detach().sum(),
+                        *(k.detach().sum() for k in terms["kl_layers"])])
 
 
 class StepGuard:
@@ -92,9 +99,12 @@ class StepGuard:
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
-               cfg: RunConfig, guard: StepGuard, where: str) -> dict[str, Tensor] | None:
-    """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it."""
-    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits)
+               cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None) -> dict[str, Tensor] | None:
+    """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
+
+    ``capacity`` (nats) switches the objective to the annealed-capacity one (Burgess et al. 2018).
+    """
+    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma)
     if not guard.ok(terms["loss"].detach(), where):
         return None
     opt.zero_grad(set_to_none=True)
@@ -108,7 +118,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Ten
 
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: RunConfig,
-                epoch: int, dynamic: bool, guard: StepGuard) -> dict[str, float]:
+                epoch: int, dynamic: bool, guard: StepGuard, tb: TBLogger | None = None) -> dict[str, float]:
     """One pass over ``x`` (N, *shape) (labels ``y`` (N,) or None) in shuffled batches.
 
     Returns the mean loss, rec and KL, and the last KL weight.
@@ -117,7 +127,7 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tens
     model.train()
     perm = torch.randperm(len(x), device=x.device)
     n_batches = math.ceil(len(x) / t.batch_size)
-    sums, seen, beta = torch.zeros(3, device=x.device), 0, t.beta
+    sums, seen, beta = torch.zeros(3 + len(model.latent_dims), device=x.device), 0, t.beta
     bar = tqdm(total=len(x), desc=f"epoch {epoch + 1}/{t.epochs}", unit="img", leave=False,
                disable=not t.progress, dynamic_ncols=True)
     for b in range(n_batches):
@@ -125,26 +135,29 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tens
         xb = binarize_dynamic(x[idx]) if dynamic else x[idx]
         beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
         terms = train_step(model, opt, xb, None if y is None else y[idx], beta, cfg, guard,
-                           f"epoch {epoch + 1}, batch {b + 1}")
+                           f"epoch {epoch + 1}, batch {b + 1}",
+                           capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs))
         if terms is None:
             continue
-        sums += torch.stack([terms["loss"].detach() * len(xb), terms["rec"].detach().sum(),
-                             terms["kl"].detach().sum()])
+        sums += _sums(terms, len(xb))
         seen += len(xb)
         bar.update(len(xb))
+        if tb is not None and b % 10 == 0:  # batch scalars, at the progress bar's cadence
+            tb.step(epoch * n_batches + b, terms, beta)
         if t.progress and (b % 10 == 0 or b == n_batches - 1):
-            loss, rec, kl = (sums / seen).tolist()
+            loss, rec, kl = (sums[:3] / seen).tolist()
             bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
                             rate=f"{seen / bar.format_dict['elapsed']:.0f}/s" if bar.format_dict["elapsed"] else "")
     bar.close()
-    loss, rec, kl = (sums / max(1, seen)).tolist()
-    return {"loss": loss, "rec": rec, "kl": kl, "beta": beta}
+    loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
+    return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
 
 
 def write_metrics(run: Path, rows: list[dict]) -> None:
     """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data)
+    writer = csv.DictWriter(buf, fieldnames=FIELDS + [k for k in (rows[0] if rows else {}) if k not in FIELDS])
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(run / METRICS, buf.getvalue())
@@ -175,6 +188,8 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
     torch.manual_seed(cfg.train.seed)
     data, mode = (data, "none") if data is not None else prepare_data(cfg)
     cfg.model.input_shape = list(data.shape)
+    if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
+        cfg.model.num_classes = labelled(data)
     model = build_model(cfg.model).to(device)
     run = start_run(cfg, resume, overwrite)  # only now, when the input is known to be good, touch the disk
     opt = make_optimizer(model, cfg.train.lr)
@@ -183,21 +198,31 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
     x_train, x_val = data.train.x.to(device), data.val.x.to(device)
     y_train, y_val = (labels(data, s, device) if model.needs_labels else None for s in ("train", "val"))
     guard = StepGuard(cfg.train.max_bad_steps)
+    tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
     for epoch in range(state.epoch, cfg.train.epochs):
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, epoch)
         start = time.perf_counter()
-        tr = train_epoch(model, opt, x_train, y_train, cfg, epoch, mode == "dynamic", guard)
+        tr = train_epoch(model, opt, x_train, y_train, cfg, epoch, mode == "dynamic", guard, tb)
         seconds = time.perf_counter() - start
         va = evaluate_loss(model, x_val, y_val, cfg.train.beta)
         state.rows.append(_row(epoch, tr, va, lr_at(cfg, epoch), seconds, len(x_train)))
         _end_epoch(run, cfg, model, opt, state, va["loss"])
+        tb.epoch(state.rows[-1], model, x_val, y_val)
         tqdm.write(_summary(state.rows[-1], cfg.train.epochs)) if cfg.train.progress else None
         if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
             tqdm.write(f"early stopping: no better validation loss for {state.bad_epochs} epochs")
             break
+    tb.close()
     write_pictures(run, data.test if len(data.test.x) else data.val)
     return run
+
+
+def labelled(data: Dataset) -> int:
+    """The number of classes of a labelled data set, for conditional models; a set without labels is refused."""
+    if not data.num_classes:
+        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
+    return data.num_classes
 
 
 def labels(data: Dataset, split: str, device: torch.device) -> Tensor:
@@ -225,6 +250,9 @@ def _row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> d
     row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
            "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
            "seconds": seconds, "samples_per_s": n / seconds}
+    if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
+        for part, terms in (("train", tr), ("val", va)):
+            row.update({f"{part}_kl_{l}": v for l, v in enumerate(terms["kl_levels"][::-1], 1)})
     return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
 
 
@@ -240,7 +268,11 @@ def write_pictures(run: Path, split: Split, n: int = 64) -> None:
     from .run import Run
 
     best = Run.load(run, device=str(split.x.device))
-    save_samples(best.sample(n), run / "samples.png")
+    if best.model.needs_labels:  # one row per class
+        per_class = 8
+        save_samples(best.sample_classes(per_class), run / "samples.png", nrow=per_class)
+    else:
+        save_samples(best.sample(n), run / "samples.png")
     xs, ys = split.x[:32], None if split.y is None else split.y[:32]
     save_reconstructions(xs.cpu(), best.reconstruct(xs, ys), run / "reconstructions.png")
     plot_losses(run / METRICS, run / "loss.png")

@@ -30,5 +30,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 
 
 from .vae import VAE, VAEOutput  # noqa: E402  (registers itself)
+from .conditional import ConditionalVAE  # noqa: E402
+from .ladder import LadderVAE  # noqa: E402
 
-__all__ = ["MODELS", "VAE", "VAEOutput", "build_model", "register"]
+__all__ = ["MODELS", "VAE", "ConditionalVAE", "LadderVAE", "VAEOutput", "build_model", "register"]

@@ -1,0 +1,172 @@
+"""The model families on dynamically binarised Fashion-MNIST, printed as markdown tables.
+
+1. Flat MLP VAE against a 2-level ladder VAE under the same budget (epochs, batch size, Adam, lr, warm-up):
+   test NLL from the IWAE bound (K = 1000) and active units per level (Burda et al. 2016).
+2. The conditional conv VAE: 100 samples per class, classified by a small net trained on real images.
+3. The beta presets (configs/beta-*.toml): KL and reconstruction on the test split as beta grows, and the
+   annealed-capacity preset.
+
+    .venv/bin/python benchmarks/families.py           # about 15 min on 2 idle CPU cores
+    .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.data import load_dataset
+from vaekit.evaluate import active_units
+from vaekit.objectives import elbo, iwae_bound
+from vaekit.run import Run, prepare_data
+from vaekit.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "train.batch_size": 128, "train.lr": 1e-3,
+          "train.seed": 0, "train.progress": False}
+
+
+def train_run(name: str, settings: dict, args: argparse.Namespace, preset: str | None = None) -> Run:
+    """Train one model (preset TOML < COMMON < ``settings``) into ``args.out/name``; returns it (best weights)."""
+    cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
+    for key, value in {**COMMON, "data.limit": args.limit, "train.epochs": args.epochs, **settings}.items():
+        set_value(cfg, key, value)
+    cfg.out = str(Path(args.out) / name)
+    start = time.perf_counter()
+    run = Run.load(fit(cfg, overwrite=True))
+    print(f"  trained {name} in {time.perf_counter() - start:.0f} s", flush=True)
+    return run
+
+
+def test_split(run: Run, n: int) -> tuple[Tensor, Tensor]:
+    """The first ``n`` test images (binarised once, seeded, as in training) and their labels."""
+    test = prepare_data(run.config)[0].test
+    return test.x[:n], test.y[:n]
+
+
+@torch.no_grad()
+def rate_distortion(run: Run, x: Tensor, y: Tensor | None = None) -> tuple[float, float, list[float]]:
+    """Mean reconstruction log-likelihood, KL and KL per level (top to bottom) over x, nats per image."""
+    torch.manual_seed(0)
+    out = run.model(x, y if run.model.needs_labels else None)
+    t = elbo(out, x)
+    return t["rec"].mean().item(), t["kl"].mean().item(), [k.mean().item() for k in t["kl_layers"]]
+
+
+@torch.no_grad()
+def posterior_means(model: nn.Module, x: Tensor, samples: int = 20) -> list[Tensor]:
+    """E_q[z_l|x] per level, (N, D_l) each, top to bottom; Monte Carlo over the levels above (top-down q)."""
+    torch.manual_seed(0)
+    outs = [model(x) for _ in range(samples)]
+    return [torch.stack([o.qz[l].mean for o in outs]).mean(0) for l in range(len(outs[0].qz))]
+
+
+@torch.no_grad()
+def nll(model: nn.Module, x: Tensor, k: int, batch: int = 50) -> float:
+    """Test NLL (nats per image): -mean of the K-sample IWAE bound."""
+    torch.manual_seed(0)
+    return -torch.cat([iwae_bound(model, x[i: i + batch], k) for i in range(0, len(x), batch)]).mean().item()
+
+
+def flat_vs_ladder(args: argparse.Namespace) -> None:
+    """Table 1: the same budget for a flat and a 2-level ladder VAE; NLL, ELBO terms and active units."""
+    budget = {"model.hidden": [400, 400], "train.warmup_epochs": args.warmup}
+    runs = {"flat MLP VAE (z: 32)": train_run("flat", {**budget, "model.latent_dim": 32}, args),
+            "ladder VAE (z_1: 32, z_2: 16)": train_run(
+                "ladder", {**budget, "model.family": "ladder", "model.latent_dims": [32, 16]}, args)}
+    print(f"\n### Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), "
+          f"{args.epochs} epochs each\n")
+    print("| model | parameters | NLL (nats) | -ELBO | rec | KL (top..bottom) | active units (top..bottom) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, run in runs.items():
+        x, _ = test_split(run, args.n_test)
+        start = time.perf_counter()
+        value = nll(run.model, x, args.k)
+        rec, kl, levels = rate_distortion(run, x)
+        active = [int(a.sum()) for a in active_units(posterior_means(run.model, x))]
+        print(f"| {name} | {sum(p.numel() for p in run.model.parameters()):,} | {value:.2f} | {kl - rec:.2f} | "
+              f"{-rec:.2f} | {' + '.join(f'{v:.2f}' for v in levels)} | "
+              f"{' + '.join(f'{a}/{d}' for a, d in zip(active, run.model.latent_dims))} |", flush=True)
+        print(f"  (NLL took {time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def classifier(epochs: int) -> tuple[nn.Module, float]:
+    """A 784-256-10 ReLU net trained on real (grey) Fashion-MNIST train images; returns it and its test accuracy."""
+    data = load_dataset("fashion-mnist", seed=0)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = data.train.x, data.train.y
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x)).split(128):
+            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        accuracy = (net(data.test.x).argmax(1) == data.test.y).float().mean().item()
+    return net.eval(), accuracy
+
+
+def conditional_samples(args: argparse.Namespace) -> None:
+    """Table 2: the share of 100 samples per class that the classifier assigns to the requested class."""
+    run = train_run("cvae-conv", {"model.family": "cvae", "model.net": "conv", "model.latent_dim": 16,
+                                  "model.channels": [32, 64], "train.epochs": args.cvae_epochs}, args)
+    net, real_accuracy = classifier(args.clf_epochs)
+    torch.manual_seed(0)
+    x = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
+    with torch.no_grad():
+        predicted = net(x).argmax(1)
+    hits = (predicted == torch.arange(10).repeat_interleave(100)).float().view(10, 100).mean(1)
+    classes = load_dataset("fashion-mnist").classes
+    print(f"\n### Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
+          f"classifier: 784-256-10 net, {real_accuracy:.1%} on the real test set)\n")
+    print("| class | " + " | ".join(classes) + " | all |")
+    print("|---" * 12 + "|")
+    print("| accuracy | " + " | ".join(f"{h:.0%}" for h in hits.tolist()) + f" | {hits.mean():.1%} |", flush=True)
+
+
+def beta_table(args: argparse.Namespace) -> None:
+    """Table 3: the beta presets (and the annealed-capacity one) on test: KL falls and rec worsens as beta grows."""
+    print(f"\n### beta presets (flat MLP VAE, z: 10, {args.beta_epochs} epochs; test split, nats per image)\n")
+    print("| preset | beta | KL | -rec (distortion) | -ELBO |")
+    print("|---|---|---|---|---|")
+    for preset in ("beta-0.5.toml", "beta-1.toml", "beta-4.toml", "beta-16.toml", "beta-capacity.toml"):
+        settings = {"train.epochs": args.beta_epochs}
+        if preset == "beta-capacity.toml":
+            settings["train.capacity_epochs"] = args.beta_epochs
+        run = train_run(preset.removesuffix(".toml"), settings, args, preset)
+        x, _ = test_split(run, args.n_test)
+        rec, kl, _ = rate_distortion(run, x)
+        t = run.config.train
+        beta = f"C -> {t.capacity_max:g}, gamma {t.gamma:g}" if t.capacity_max else f"{t.beta:g}"
+        print(f"| {preset} | {beta} | {kl:.2f} | {-rec:.2f} | {kl - rec:.2f} |", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a smoke run: little data, 1 epoch, K = 10")
+    p.add_argument("--out", default="runs/bench-families")
+    p.add_argument("--parts", default="ladder,cvae,beta", help="which tables, comma-separated")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores")
+    args = p.parse_args()
+    full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
+    quick = dict(epochs=1, warmup=0.5, k=10, n_test=200, cvae_epochs=1, clf_epochs=1, beta_epochs=1, limit=3000)
+    vars(args).update(quick if args.quick else full)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    parts = args.parts.split(",")
+    for name, table in (("ladder", flat_vs_ladder), ("cvae", conditional_samples), ("beta", beta_table)):
+        if name in parts:
+            table(args)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

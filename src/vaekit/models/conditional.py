@@ -1,0 +1,97 @@
+"""The conditional VAE (Sohn et al. 2015): q(z|x, y), p(x|z, y) and a prior p(z|y) learned per class."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from ..config import ModelConfig
+from ..errors import VaekitError
+from ..nets import MIN_SCALE, Likelihood, build_nets, diag_normal
+from . import register
+from .vae import VAEOutput
+
+SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
+
+
+@register("cvae")
+class ConditionalVAE(nn.Module):
+    """Conditional VAE: q(z|x, y), p(x|z, y) and p(z|y); labels y (B,) come from the data.
+
+    The label enters the encoder (next to the features of x) and the decoder (next to z).
+
+    y is fed one-hot (``label_embedding = 0``) or as a learned ``label_embedding``-dim vector. With
+    ``learned_prior`` the prior is p(z|y) = N(loc_y, diag scale_y^2) from a table per class (as in pyro's
+    CVAE example), otherwise N(0, I). MLP or conv networks come from ``build_nets`` as for the flat VAE.
+    """
+
+    needs_labels = True
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.num_classes < 1:
+            raise VaekitError("config: the conditional VAE needs model.num_classes >= 1 (it comes from the labels)")
+        self.cfg, d, k = cfg, cfg.latent_dim, cfg.num_classes
+        shape = tuple(cfg.input_shape)
+        self.label_features = cfg.label_embedding or k
+        self.embed = nn.Embedding(k, cfg.label_embedding) if cfg.label_embedding else None
+        self.likelihood = Likelihood(cfg.likelihood, shape, cfg.scale)
+        # the decoder reads [z, e(y)]: the same networks with a wider input
+        self.encoder, self.decoder = build_nets(replace(cfg, latent_dim=d + self.label_features), shape,
+                                                self.likelihood.n_params)
+        self.to_qz = nn.Linear(self.encoder.out_features + self.label_features, 2 * d)
+        if cfg.learned_prior:
+            self.pz_table = nn.Embedding(k, 2 * d)  # per class: [loc_y, raw scale_y]
+            nn.init.zeros_(self.pz_table.weight[:, :d])
+            nn.init.constant_(self.pz_table.weight[:, d:], SOFTPLUS_ONE)  # starts at N(0, I)
+        self.register_buffer("pz_loc", torch.zeros(d), persistent=False)
+
+    @property
+    def latent_dims(self) -> list[int]:
+        return [self.cfg.latent_dim]
+
+    def label(self, y: Tensor | None, n: int) -> Tensor:
+        """(B,) int64 labels -> (B, E) one-hot or embedded label features."""
+        if y is None:
+            raise VaekitError("the conditional VAE needs labels y (B,)")
+        if y.shape != (n,):
+            raise VaekitError(f"labels y must have shape ({n},), got {tuple(y.shape)}")
+        if bool(((y < 0) | (y >= self.cfg.num_classes)).any()):
+            raise VaekitError(f"labels must lie in 0..{self.cfg.num_classes - 1}, got {y.min()}..{y.max()}")
+        if self.embed is not None:
+            return self.embed(y)
+        return F.one_hot(y, self.cfg.num_classes).to(self.pz_loc.dtype)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """(B, *shape), (B,) -> q(z|x, y) with batch (B,) and event (D,)."""
+        h = self.encoder(x)  # (B, F)
+        return diag_normal(self.to_qz(torch.cat([h, self.label(y, len(x))], 1)))
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """(B, D), (B,) -> p(x|z, y) with batch (B,) and event ``shape``."""
+        return self.likelihood(self.decoder(torch.cat([z, self.label(y, len(z))], 1)))
+
+    def prior(self, y: Tensor | None = None) -> Distribution:
+        """p(z|y) with batch (B,) and event (D,) (learned per class), or N(0, I) with event (D,)."""
+        if not self.cfg.learned_prior or y is None:
+            return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
+        loc, raw = self.pz_table(y).chunk(2, dim=-1)  # (B, D) each
+        return Independent(Normal(loc, F.softplus(raw) + MIN_SCALE), 1)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        qz = self.encode(x, y)
+        z = qz.rsample()  # (B, D)
+        pz = self.prior(y if self.cfg.learned_prior else None)
+        return VAEOutput(px=self.decode(z, y), qz=[qz], pz=[pz], z=[z])
+
+    def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
+        """p(x|z, y) for ``n`` draws z ~ p(z|y) with the prior's scale times ``temperature``; y (n,)."""
+        self.label(y, n)  # checks y
+        pz = self.prior(y).base_dist
+        eps = torch.randn(n, self.cfg.latent_dim, device=self.pz_loc.device)
+        return self.decode(pz.loc + temperature * pz.scale * eps, y)

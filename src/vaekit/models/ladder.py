@@ -1,0 +1,111 @@
+"""The hierarchical VAE with top-down inference (ladder VAE: Sønderby et al. 2016; Kingma et al. 2016).
+
+Generative path p(z_L) p(z_{L-1}|z_L) ... p(z_1|z_2) p(x|z_1). Inference runs bottom-up once through
+deterministic features d_1..d_L of x, then top-down along the generative path: q(z_L|x) from d_L, and for
+l < L the posterior q(z_l|x, z_{>l}) is the precision-weighted combination (LVAE, eq. 17-19) of a Gaussian
+read from d_l and the learned prior p(z_l|z_{l+1}) that the generative path computes anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from ..config import ModelConfig
+from ..nets import Likelihood, build_nets, diag_normal, mlp
+from . import register
+from .vae import VAEOutput
+
+
+def precision_weighted(q_hat: Independent, p: Independent) -> Independent:
+    """LVAE eq. 19: N(loc, scale^2) with 1/scale^2 = 1/s_q^2 + 1/s_p^2, loc = scale^2 (m_q/s_q^2 + m_p/s_p^2)."""
+    a, b = q_hat.base_dist, p.base_dist
+    prec_q, prec_p = a.scale.pow(-2), b.scale.pow(-2)  # (B, D) each
+    var = 1 / (prec_q + prec_p)
+    return Independent(Normal(var * (a.loc * prec_q + b.loc * prec_p), var.sqrt()), 1)
+
+
+@register("ladder")
+class LadderVAE(nn.Module):
+    """Hierarchical VAE: p(z_L) p(z_l|z_{l+1}) ... p(x|z_1), top-down inference, one KL per level.
+
+    ``cfg.latent_dims`` lists z_1..z_L from the data up (e.g. 32,16); an empty list means one level.
+    The bottom-up features d_1 come from the encoder network (MLP or conv), d_{l+1} = MLP(d_l); the top-down
+    nets map z_{l+1} to p(z_l|z_{l+1}); the decoder network (MLP or conv) gives p(x|z_1). The latent lists of
+    ``VAEOutput`` and ``latent_dims`` run top to bottom, z_L first, like every model's.
+    """
+
+    needs_labels = False
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        dims = list(cfg.latent_dims) or [cfg.latent_dim]  # z_1..z_L
+        width = cfg.hidden[-1] if cfg.hidden else 256     # the deterministic layers between levels
+        shape = tuple(cfg.input_shape)
+        self.likelihood = Likelihood(cfg.likelihood, shape, cfg.scale)
+        self.encoder, self.decoder = build_nets(replace(cfg, latent_dim=dims[0]), shape, self.likelihood.n_params)
+        feats = [self.encoder.out_features] + [width] * (len(dims) - 1)  # widths of d_1..d_L
+        self.up = nn.ModuleList(mlp([a, width]) for a in feats[:-1])            # d_l -> d_{l+1}
+        self.to_q = nn.ModuleList(nn.Linear(f, 2 * d) for f, d in zip(feats, dims))  # d_l -> q_hat(z_l|x)
+        self.down = nn.ModuleList(nn.Sequential(mlp([d_above, width]), nn.Linear(width, 2 * d))
+                                  for d, d_above in zip(dims[:-1], dims[1:]))   # z_{l+1} -> p(z_l|z_{l+1})
+        self.dims = dims
+        self.register_buffer("pz_loc", torch.zeros(dims[-1]), persistent=False)
+
+    @property
+    def latent_dims(self) -> list[int]:
+        """Sizes of z_L..z_1, top to bottom."""
+        return self.dims[::-1]
+
+    def prior(self) -> Distribution:
+        """p(z_L) = N(0, I) with event (D_L,): the top of the hierarchy."""
+        return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
+
+    def conditional_prior(self, level: int, z_above: Tensor) -> Independent:
+        """p(z_l|z_{l+1}) for ``level`` l in 1..L-1 (1 at the bottom); z_above (B, D_{l+1}) -> event (D_l,)."""
+        return diag_normal(self.down[level - 1](z_above))
+
+    def bottom_up(self, x: Tensor) -> list[Tensor]:
+        """(B, *shape) -> [d_1, ..., d_L], each (B, F_l)."""
+        d = [self.encoder(x)]
+        for up in self.up:
+            d.append(up(d[-1]))
+        return d
+
+    def infer(self, x: Tensor, sample: bool = True) -> VAEOutput:
+        """Top-down inference: qz, pz, z top to bottom; z_l is rsample()d, or the posterior mean if not ``sample``."""
+        d = self.bottom_up(x)
+        qz = [diag_normal(self.to_q[-1](d[-1]))]
+        pz: list[Distribution] = [self.prior()]
+        z = [qz[0].rsample() if sample else qz[0].mean]
+        for level in range(len(self.dims) - 1, 0, -1):  # l = L-1, ..., 1
+            pz.append(self.conditional_prior(level, z[-1]))
+            qz.append(precision_weighted(diag_normal(self.to_q[level - 1](d[level - 1])), pz[-1]))
+            z.append(qz[-1].rsample() if sample else qz[-1].mean)
+        return VAEOutput(px=self.decode(z[-1]), qz=qz, pz=pz, z=z)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        return self.infer(x)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """(B, *shape) -> q over [z_L, ..., z_1] concatenated, event (sum D_l,), each level given the means above."""
+        qz = self.infer(x, sample=False).qz
+        loc = torch.cat([q.base_dist.loc for q in qz], 1)      # (B, sum D_l)
+        scale = torch.cat([q.base_dist.scale for q in qz], 1)  # (B, sum D_l)
+        return Independent(Normal(loc, scale), 1)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|z_1) from z_1 (B, D_1), or from [z_L, ..., z_1] (B, sum D_l) as ``encode`` gives it."""
+        return self.likelihood(self.decoder(z[:, -self.dims[0]:]))
+
+    def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
+        """p(x|z_1) for ``n`` ancestral draws from the top down; ``temperature`` scales every level's scale."""
+        z = self.pz_loc + temperature * torch.randn(n, self.dims[-1], device=self.pz_loc.device)
+        for level in range(len(self.dims) - 1, 0, -1):
+            p = self.conditional_prior(level, z).base_dist
+            z = p.loc + temperature * p.scale * torch.randn_like(p.loc)
+        return self.decode(z)

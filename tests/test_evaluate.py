@@ -1,0 +1,136 @@
+"""Evaluation (eval.json, the bounds, active units) and the pictures: shapes, end points, tables, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vaekit.cli import main
+from vaekit.evaluate import active_units
+from vaekit.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
+from vaekit.run import Run, prepare_data
+
+TINY = ["--model", "mlp", "--hidden", "16", "--batch-size", "16", "--epochs", "1", "--quiet"]
+TILE_H, TILE_W = 9 * 3 + 2, 11 * 3 + 2  # 9x11 items are enlarged 3x to reach 28 pixels, plus 2 of padding
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny labelled images (60, 9, 11) and a table (60, 4); runs with 3-D and 2-D latents trained on them."""
+    tmp = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 9, 11)) > 0.6).astype(np.float32) * rng.random((60, 9, 11)).astype(np.float32)
+    np.savez(tmp / "img.npz", x=x, y=rng.integers(0, 3, 60))
+    np.save(tmp / "table.npy", rng.normal(size=(60, 4)).astype(np.float32))
+    specs = {"img3": ("img.npz", 3, []), "img2": ("img.npz", 2, []),
+             "table": ("table.npy", 2, ["--likelihood", "gaussian"])}
+    for name, (data, d, extra) in specs.items():
+        assert main(["train", "--data", str(tmp / data), *TINY, "--latent-dim", str(d), *extra,
+                     "--out", str(tmp / name)]) == 0
+    return tmp
+
+
+def test_eval_json_holds_every_field_and_the_bounds_agree(runs, capsys):
+    code, out, _ = cli(capsys, "evaluate", runs / "img3", "--iw-samples", 200, "--json")
+    assert code == 0
+    r = json.loads(out)
+    assert r == json.loads((runs / "img3" / "eval.json").read_text())
+    for key in ("split", "n", "k", "elbo", "rec", "kl", "kl_per_level", "kl_per_dim", "nll", "bits_per_dim",
+                "active_units", "probe_accuracy", "seconds"):
+        assert key in r, key
+    assert r["n"] == 6 and r["k"] == 200 and len(r["kl_per_dim"]) == 1 and len(r["kl_per_dim"][0]) == 3
+    assert r["nll"] <= -r["elbo"] + 0.5  # the IWAE bound with K = 200 is tighter than the ELBO
+    assert r["elbo"] == pytest.approx(r["rec"] - r["kl"], abs=1e-3)
+    assert sum(r["kl_per_dim"][0]) == pytest.approx(r["kl"], rel=1e-3)
+    assert r["bits_per_dim"] == pytest.approx(r["nll"] / (99 * math.log(2)), rel=1e-4)
+    assert 0 <= r["active_units"]["total"] <= 3 and 0 <= r["probe_accuracy"] <= 1
+
+
+def test_active_units_use_the_covariance_of_the_posterior_means_and_rank_traversals():
+    loc = torch.stack([torch.linspace(-1, 1, 50), torch.full((50,), 0.3), 0.05 * torch.randn(50)], 1)
+    assert active_units([loc, loc[:, :1]])[0].tolist() == [True, False, False]
+    assert active_units([loc, loc[:, :1]])[1].tolist() == [True]
+    assert top_dims(loc.var(0), 3) == [0]  # the most active dims, inactive ones left out
+    assert top_dims(torch.tensor([0.001, 0.002]), 2) == [1, 0]  # unless there is no active one
+
+
+def test_lerp_and_slerp_hit_their_end_points():
+    z0, z1, t = torch.randn(5), torch.randn(5), torch.linspace(0, 1, 7)
+    for f in (lerp, slerp):
+        z = f(z0, z1, t)
+        assert z.shape == (7, 5) and torch.equal(z[0], z0) and torch.equal(z[-1], z1)
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    assert torch.allclose(slerp(a, b, t).norm(dim=1), torch.ones(7))  # on the circle, unlike lerp
+
+
+def test_interpolation_end_points_decode_the_two_items_posterior_means(runs):
+    run = Run.load(runs / "img3")
+    data, _ = prepare_data(run.config)
+    x = data.test.x[[1, 4]]
+    paths = interpolate(run, x, steps=6)
+    ends = run.reconstruct(x)  # decoded posterior means
+    for p in paths.values():
+        assert p.shape == (6, 1, 9, 11)
+        assert torch.allclose(p[0], ends[0], atol=1e-6) and torch.allclose(p[-1], ends[1], atol=1e-6)
+    xs = traverse(run, torch.zeros(3), [2, 0], torch.linspace(-3, 3, 5))
+    assert xs.shape == (2, 5, 1, 9, 11)
+
+
+@pytest.mark.parametrize("argv,rows,cols", [
+    (["interpolate", "--items", "0,3", "--steps", 5], 2, 7),
+    (["traverse", "--dims", "0,2", "--steps", 6], 2, 6),
+    (["traverse", "--dims", 1, "--steps", 4, "--item", 1], 1, 4),
+])
+def test_picture_grids_have_rows_by_columns_tiles(runs, capsys, tmp_path, argv, rows, cols):
+    out = tmp_path / "p.png"
+    assert cli(capsys, argv[0], runs / "img3", *argv[1:], "--out", out)[0] == 0
+    assert Image.open(out).size == (cols * TILE_W + 2, rows * TILE_H + 2)
+
+
+@pytest.mark.parametrize("run,verb", [(r, v) for r in ("img2", "img3", "table")
+                                      for v in ("latent-map", "interpolate", "traverse", "curves")])
+def test_every_picture_is_drawn_for_images_and_tables(runs, capsys, tmp_path, run, verb):
+    out = tmp_path / "p.png"
+    assert cli(capsys, verb, runs / run, "--out", out)[0] == 0
+    w, h = Image.open(out).size
+    assert w > 100 and h > 25
+    if verb == "latent-map":  # 2-D latents: scatter and decoded manifold side by side; else one projection
+        assert (w > 1.6 * h) == (run in ("img2", "table"))
+
+
+def test_displayable_maps_any_channel_count_to_a_grid():
+    for c, want in ((1, 1), (2, 3), (3, 3), (4, 4), (7, 3)):
+        assert displayable(torch.rand(2, c, 5, 6)).shape == (2, want, 5, 6)
+
+
+BAD = [
+    (["evaluate", "{run}", "--iw-samples", "0"], "--iw-samples"),
+    (["evaluate", "{tmp}/norun"], "norun"),
+    (["evaluate", "{run}", "--data", "digits"], "shape"),
+    (["evaluate", "{run}", "--limit", "-3"], "--limit"),
+    (["evaluate", "{run}", "--split", "dev"], "split"),
+    (["interpolate", "{run}", "--items", "0,999"], "--items"),
+    (["interpolate", "{run}", "--items", "a,b"], "--items"),
+    (["traverse", "{run}", "--dims", "7"], "--dims"),
+    (["latent-map", "{run}", "--out", "{tmp}/m.jpg"], ".png"),
+    (["curves", "{tmp}"], "metrics.csv"),
+    (["report", "{run}", "--iw-samples", "-1"], "--iw-samples"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a[::2]) for a, _ in BAD])
+def test_bad_input_gives_one_line_and_exit_2(runs, capsys, tmp_path, argv, needle):
+    code, _, err = cli(capsys, *[a.format(run=runs / "img3", tmp=tmp_path) for a in argv])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("vaekit: error:") and needle in lines[0], err

@@ -1,0 +1,174 @@
+"""The explorer: its JSON API, refusals with a 4xx while it keeps serving, a bounded load test, and the page
+driven in headless Chromium (slider, class picker, interpolation, samples) with a screenshot."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import importlib.util
+import io
+import json
+import shutil
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vaekit.explore import load_explorer, make_server
+
+from .test_export import runs  # noqa: F401  (the module's tiny vae and cvae runs)
+from .test_report import CHROMIUM, DevTools
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def serving(run_path: Path):
+    """The explorer of a run on 127.0.0.1, a free port, in a thread; yields the port."""
+    server = make_server(load_explorer(str(run_path)), 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ports(runs):  # noqa: F811
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(serving(run.path)) for name, run in runs.items()}
+
+
+def request(port: int, method: str, path: str, body: bytes | dict | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    conn.request(method, path, data, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    status, payload = resp.status, json.loads(resp.read())
+    conn.close()
+    return status, payload
+
+
+def png(url: str) -> Image.Image:
+    assert url.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
+
+def test_api_answers(ports):
+    port = ports["cvae"]
+    status, info = request(port, "GET", "/api/info")
+    assert status == 200 and sorted(info["order"]) == [0, 1, 2] and info["num_classes"] == 3
+    assert info["spread"][info["order"][0]] >= info["spread"][info["order"][-1]]  # most active first
+    status, r = request(port, "POST", "/api/decode", {"z": [0.5, -1, 2], "y": 2})
+    assert status == 200 and png(r["image"]).size == (33, 27) and r["ms"] < 100  # 9x11 shown 3x
+    items = request(port, "GET", "/api/items")[1]["items"]
+    assert len(items) == 6 and all(it["y"] in (0, 1, 2) for it in items)  # the test split holds 6
+    status, r = request(port, "POST", "/api/interpolate", {"a": 0, "b": 5, "steps": 6})
+    assert status == 200 and len(r["frames"]) == 6
+    first = request(port, "POST", "/api/decode", {"z": r["codes"][0], "y": items[0]["y"]})[1]["image"]
+    assert png(first).tobytes() == png(r["frames"][0]).tobytes()  # the path starts at item a's code
+    status, r = request(port, "POST", "/api/sample", {"n": 4, "y": 1})
+    assert status == 200 and png(r["image"]).size[0] > 60
+    assert request(ports["vae"], "GET", "/api/info")[1]["num_classes"] == 0
+    assert request(ports["vae"], "POST", "/api/sample", {"n": 3})[0] == 200
+
+
+BAD = [
+    ("POST", "/api/decode", b"not json", 400),
+    ("POST", "/api/decode", b"[1, 2]", 400),
+    ("POST", "/api/decode", {"z": [0, 0], "y": 0}, 422),             # wrong length
+    ("POST", "/api/decode", {"z": [0, 0, 11], "y": 0}, 422),         # |z| > 10
+    ("POST", "/api/decode", b'{"z": [0, 0, NaN], "y": 0}', 422),
+    ("POST", "/api/decode", {"z": [0, 0, "1"], "y": 0}, 422),
+    ("POST", "/api/decode", b'{"z": [0, 0, 1' + b"0" * 400 + b'], "y": 0}', 422),  # a huge integer
+    ("POST", "/api/decode", {"z": [0, 0, 0], "y": 3}, 422),          # class outside 0..2
+    ("POST", "/api/decode", {"z": [0, 0, 0]}, 422),                  # a conditional model needs y
+    ("POST", "/api/interpolate", {"a": 0, "b": 99}, 422),
+    ("POST", "/api/interpolate", {"a": 0, "b": 1, "steps": 10_000}, 422),
+    ("POST", "/api/sample", {"n": 100_000, "y": 0}, 422),
+    ("POST", "/api/decode", b"[" + b"0," * 40_000 + b"0]", 413),    # > 64 KiB
+    ("POST", "/api/nothing", {}, 404),
+    ("GET", "/etc/passwd", None, 404),
+    ("PUT", "/api/decode", {}, 405),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status", BAD, ids=[f"{m} {p} {s}" for m, p, _, s in BAD])
+def test_bad_requests_get_a_4xx_and_the_server_keeps_serving(ports, method, path, body, status):
+    got, payload = request(ports["cvae"], method, path, body)
+    assert got == status and payload["error"]
+    assert request(ports["cvae"], "POST", "/api/decode", {"z": [0, 0, 0], "y": 1})[0] == 200
+
+
+def test_a_label_for_an_unconditional_model_is_refused(ports):
+    assert request(ports["vae"], "POST", "/api/decode", {"z": [0, 0, 0], "y": 1})[0] == 422
+
+
+def test_bounded_load(ports, runs):  # noqa: F811
+    spec = importlib.util.spec_from_file_location("explore_load", ROOT / "benchmarks" / "explore_load.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.load_test(ports["cvae"], d=3, num_classes=3, requests=400, clients=8)
+    assert r["n"] == 400 and r["errors"] == []
+    assert r["p99_ms"] < 1000
+    print(f"400 requests, 8 clients: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+
+
+def js(browser: DevTools, expression: str):
+    reply = browser.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+    assert "exceptionDetails" not in reply, reply
+    return reply["result"].get("value")
+
+
+def wait_for(browser: DevTools, expression: str, timeout: float = 10):
+    deadline = time.time() + timeout
+    while not (value := js(browser, expression)):
+        assert time.time() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+    return value
+
+
+SLIDE = ("(() => { const s = document.querySelector('#sliders input'); s.value = 2.5;"
+         " s.dispatchEvent(new Event('input')); })()")
+SRC = "document.getElementById('{}').src"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_page_in_chromium(ports, tmp_path):
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=800, deviceScaleFactor=1, mobile=False)
+        browser.load(f"http://127.0.0.1:{ports['cvae']}/")
+        wait_for(browser, "document.body.dataset.ready === '1'")
+        before = js(browser, SRC.format("image"))
+        js(browser, SLIDE)  # a slider moves: the image changes
+        moved = wait_for(browser, f"{SRC.format('image')} !== {json.dumps(before)} && {SRC.format('image')}")
+        assert js(browser, "document.querySelector('#sliders output').textContent") == "2.50"
+        assert not js(browser, "document.getElementById('class-row').hidden")
+        js(browser, "(() => { const c = document.getElementById('class'); c.value = '2';"
+                    " c.dispatchEvent(new Event('change')); })()")  # a class is picked: the image changes
+        wait_for(browser, f"{SRC.format('image')} !== {json.dumps(moved)}")
+        js(browser, "document.querySelectorAll('#items img')[0].click();"
+                    "document.querySelectorAll('#items img')[5].click();"
+                    "document.getElementById('interpolate').click()")
+        wait_for(browser, "document.getElementById('scrub').max === '11'")
+        start = js(browser, SRC.format("frame"))
+        js(browser, "(() => { const s = document.getElementById('scrub'); s.value = 11;"
+                    " s.dispatchEvent(new Event('input')); })()")
+        assert js(browser, SRC.format("frame")) != start
+        js(browser, "document.getElementById('samples').click()")
+        wait_for(browser, "document.getElementById('samples-img').naturalWidth > 0")
+        assert browser.errors() == []
+        shot = browser.screenshot(tmp_path / "explore.png")
+        browser.load(f"http://127.0.0.1:{ports['vae']}/")  # an unconditional run: no class picker
+        wait_for(browser, "document.body.dataset.ready === '1'")
+        assert js(browser, "document.getElementById('class-row').hidden") and browser.errors() == []
+    finally:
+        browser.close()
+    assert Image.open(shot).size[0] >= 1000  # three panels side by side
+    (ROOT / "runs").mkdir(exist_ok=True)
+    shutil.copy(shot, ROOT / "runs" / "explore-screenshot.png")

@@ -1,0 +1,113 @@
+"""Shipping a model: ONNX export matches torch (100 random inputs, any batch size); TensorBoard events from training."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit import export
+from vaekit.cli import main
+from vaekit.errors import VaekitError
+from vaekit.run import Run
+
+pytestmark = pytest.mark.skipif(find_spec("onnxruntime") is None or find_spec("onnx") is None,
+                                reason="needs onnx and onnxruntime (pip install 'vaekit[onnx]')")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Run]:
+    """Tiny runs of the flat (conv) and the conditional (MLP) VAE on 60 labelled 9x11 images, 3-D latents."""
+    tmp = tmp_path_factory.mktemp("ship")
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
+    models = {"vae": ["--model", "conv", "--set", "model.channels=4,8"], "cvae": ["--model", "cvae", "--hidden", "16"]}
+    for name, flags in models.items():
+        assert main(["train", "--data", str(tmp / "img.npz"), *flags, "--latent-dim", "3", "--epochs", "1",
+                     "--batch-size", "16", "--quiet", "--out", str(tmp / name)]) == 0
+    return {name: Run.load(tmp / name) for name in models}
+
+
+@pytest.mark.parametrize("family", ["vae", "cvae"])
+def test_export_matches_torch_for_any_batch_size(runs, family, tmp_path, capsys):
+    import onnx
+    import onnxruntime as ort
+
+    run = runs[family]
+    assert main(["export", str(run.path), "--format", "onnx", "--out", str(tmp_path)]) == 0
+    assert "max |onnxruntime - torch|" in capsys.readouterr().out
+    for part in ("encoder", "decoder"):
+        path = tmp_path / f"{part}.onnx"
+        onnx.checker.check_model(onnx.load(str(path)))
+        assert export.check_part(run, part, path, n=100) <= 1e-4
+        graph = (export.EncoderGraph if part == "encoder" else export.DecoderGraph)(run.model)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        assert names == (["x" if part == "encoder" else "z"] + (["y"] if family == "cvae" else []))
+        for n in (1, 7):  # the batch axis is dynamic
+            args = export.example_inputs(run, part, n, seed=n)
+            with torch.no_grad():
+                want = graph(*args)
+            want = want if isinstance(want, tuple) else (want,)
+            got = sess.run(None, {k: a.numpy() for k, a in zip(names, args)})
+            assert [g.shape for g in got] == [tuple(w.shape) for w in want]
+            assert max(np.abs(g - w.numpy()).max() for g, w in zip(got, want)) <= 1e-4
+
+
+def test_export_one_part_and_timing(runs, tmp_path):
+    result = export.export_onnx(runs["vae"], tmp_path, part="decoder")
+    assert list(result) == ["decoder"] and not (tmp_path / "encoder.onnx").exists()
+    assert result["decoder"]["bytes"] > 1000 and result["decoder"]["max_abs_diff"] <= 1e-4
+    assert 0 < export.ort_decode_ms(runs["vae"], result["decoder"]["path"], batch=4, repeats=3) < 100
+
+
+def test_a_mismatch_is_an_error(runs, tmp_path):
+    path = export.export_part(runs["vae"], "decoder", tmp_path / "decoder.onnx")
+    with torch.no_grad():  # the weights change after export: onnxruntime no longer matches torch
+        runs["vae"].model.decoder.fc.bias.add_(1.0)
+    try:
+        with pytest.raises(VaekitError, match="differs from torch"):
+            export.check_part(runs["vae"], "decoder", path)
+    finally:
+        with torch.no_grad():
+            runs["vae"].model.decoder.fc.bias.sub_(1.0)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["export", "{tmp}/norun"], "norun"),
+    (["export", "{run}", "--part", "middle"], "--part"),
+    (["export", "{run}", "--format", "tflite"], "--format"),
+])
+def test_bad_export_input_exits_2(runs, argv, needle, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path, run=runs["vae"].path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+@pytest.mark.skipif(find_spec("tensorboard") is None, reason="needs tensorboard (pip install 'vaekit[tensorboard]')")
+def test_training_writes_tensorboard_events(runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for run in runs.values():
+        assert len(list(run.path.glob("events.out.tfevents.*"))) == 1  # beside metrics.csv
+        events = EventAccumulator(str(run.path))
+        events.Reload()
+        tags = events.Tags()
+        want = {"step/loss", "step/rec", "step/kl", "step/beta", "epoch/val_loss", "epoch/train_kl"}
+        assert want <= set(tags["scalars"])
+        assert set(tags["images"]) == {"samples", "reconstructions"}
+        assert [e.step for e in events.Scalars("epoch/val_loss")] == [1]
+
+
+def test_tensorboard_logger_is_a_no_op_without_tensorboard(tmp_path, monkeypatch):
+    from vaekit import tensorboard
+
+    monkeypatch.setattr(tensorboard, "_writer_class", lambda: None)
+    tb = tensorboard.TBLogger(tmp_path)
+    tb.step(0, {}, 1.0)
+    tb.epoch({"epoch": 1}, None, torch.zeros(2, 1, 3, 3), None)
+    tb.close()
+    assert not tb.active and list(tmp_path.iterdir()) == []

@@ -1,0 +1,127 @@
+"""The conditional and ladder families beyond the contract (tests/test_models.py), the capacity objective, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+from vaekit.cli import main
+from vaekit.config import ModelConfig
+from vaekit.errors import VaekitError
+from vaekit.models import MODELS, build_model
+from vaekit.objectives import capacity_at, elbo
+
+TINY = ["--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--epochs", "2", "--quiet"]
+
+
+def cli(argv: list) -> int:
+    return main([str(a) for a in argv])
+
+
+def model(family, **kw):
+    return build_model(ModelConfig(family=family, hidden=[16], latent_dim=3, input_shape=[1, 5, 6], **kw))
+
+
+def test_ladder_kl_is_taken_against_the_learned_conditional_prior():
+    ladder = model("ladder", latent_dims=[3, 2, 2])  # z_1: 3, z_2: 2, z_3: 2
+    x = torch.rand(4, 1, 5, 6)
+    out = ladder(x)
+    assert ladder.latent_dims == [2, 2, 3] and [z.shape[1] for z in out.z] == [2, 2, 3]  # top to bottom
+    for level, (p, z_above) in enumerate(zip(out.pz[1:], out.z[:-1])):  # p(z_l|z_{l+1}), l = L-1 .. 1
+        expected = ladder.conditional_prior(len(out.z) - 1 - level, z_above)
+        assert torch.equal(p.mean, expected.mean) and p.batch_shape == (4,)
+        assert not torch.allclose(p.mean, torch.zeros_like(p.mean))
+    terms = elbo(out, x)
+    kl = [kl_divergence(q, p) for q, p in zip(out.qz, out.pz)]
+    assert all(torch.allclose(a, b) for a, b in zip(terms["kl_layers"], kl))
+    assert torch.allclose(terms["kl"], sum(kl))
+    standard = Independent(Normal(torch.zeros(3), torch.ones(3)), 1)
+    assert not torch.allclose(terms["kl_layers"][-1], kl_divergence(out.qz[-1], standard))
+    terms["kl"].sum().backward()  # the KL trains the top-down (prior) networks
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ladder.down.parameters())
+
+
+def test_ladder_generates_from_the_top():
+    ladder = model("ladder", latent_dims=[3, 2])
+    torch.manual_seed(1)
+    a = ladder.generate(6).mean
+    torch.manual_seed(1)
+    assert torch.equal(a, ladder.generate(6).mean) and a.shape == (6, 1, 5, 6)
+    assert not torch.equal(ladder.generate(6, temperature=0.0).mean[0], a[0])
+
+
+@pytest.mark.parametrize("label_embedding,learned_prior", [(0, True), (4, False)])
+def test_conditional_samples_depend_on_the_label(label_embedding, learned_prior):
+    cvae = model("cvae", num_classes=3, label_embedding=label_embedding, learned_prior=learned_prior)
+    samples = []
+    for k in range(3):
+        torch.manual_seed(0)
+        samples.append(cvae.generate(5, y=torch.full((5,), k)).mean)
+    assert not torch.equal(samples[0], samples[1]) and not torch.equal(samples[1], samples[2])
+    with pytest.raises(VaekitError):
+        cvae.generate(5)
+    with pytest.raises(VaekitError):
+        cvae.generate(2, y=torch.tensor([0, 3]))
+
+
+def test_conditional_prior_is_learned_per_class():
+    cvae = model("cvae", num_classes=3)
+    torch.nn.init.normal_(cvae.pz_table.weight)
+    y = torch.tensor([0, 2, 2])
+    out = cvae(torch.rand(3, 1, 5, 6), y)
+    assert torch.equal(out.pz[0].mean, cvae.pz_table.weight[y, :3])
+    assert torch.equal(out.pz[0].mean[1], out.pz[0].mean[2]) and not torch.equal(out.pz[0].mean[0], out.pz[0].mean[1])
+
+
+def test_capacity_objective_moves_the_loss():
+    vae = model("vae")
+    x = torch.rand(8, 1, 5, 6)
+    torch.manual_seed(0)
+    out = vae(x)
+    t = elbo(out, x)
+    kl, rec = t["kl"].mean(), t["rec"].mean()
+    for c, gamma in [(0.0, 1.0), (5.0, 1.0), (5.0, 100.0)]:
+        loss = elbo(out, x, capacity=c, gamma=gamma)["loss"]
+        assert torch.allclose(loss, -rec + gamma * (kl - c).abs())
+    assert capacity_at(0.0, 25, 10) == 0 and capacity_at(5, 25, 10) == 12.5 and capacity_at(30, 25, 10) == 25
+    assert capacity_at(3, 0, 10) is None and capacity_at(0, 25, 0) == 25
+
+
+def test_models_lists_every_family(capsys):
+    assert cli(["models", "--shape", "1,28,28"]) == 0
+    table = capsys.readouterr().out
+    assert all(f"| {name} | mlp |" in table and f"| {name} | conv |" in table for name in MODELS)
+    assert cli(["models", "--shape", "1,x"]) == 2
+
+
+@pytest.fixture
+def labelled_npz(tiny_images, tmp_path):
+    """tiny_images with labels 0..2: an .npz holding x and y."""
+    x = np.load(tiny_images)
+    path = tmp_path / "labelled.npz"
+    np.savez(path, x=x, y=np.arange(len(x)) % 3)
+    return path
+
+
+def test_conditional_run_samples_a_requested_class(labelled_npz, tiny_images, tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert cli(["train", "--data", labelled_npz, "--conditional", *TINY, "--out", run]) == 0
+    assert (run / "samples.png").stat().st_size > 0
+    assert cli(["sample", run, "--label", "2", "--n", "4", "--out", tmp_path / "s.npy"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (4, 1, 9, 11)
+    assert cli(["sample", run, "--n", "6", "--out", tmp_path / "grid.npy"]) == 0  # a row per class
+    assert np.load(tmp_path / "grid.npy").shape == (6, 1, 9, 11)
+    assert cli(["sample", run, "--label", "3", "--out", tmp_path / "bad.npy"]) == 2
+    capsys.readouterr()
+    assert cli(["train", "--data", tiny_images, "--conditional", *TINY, "--out", tmp_path / "no-labels"]) == 2
+    assert "has none" in capsys.readouterr().err
+
+
+def test_ladder_run_logs_the_kl_of_every_level(tiny_images, tmp_path):
+    run = tmp_path / "ladder"
+    assert cli(["train", "--data", tiny_images, "--model", "ladder", "--latent-dims", "3,2", *TINY,
+                 "--out", run]) == 0
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train_kl_1", "train_kl_2", "val_kl_1", "val_kl_2"} <= set(header)

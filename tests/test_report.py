@@ -1,0 +1,160 @@
+"""report.html: self-contained, and rendered in headless Chromium with every image loaded and no console errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vaekit.cli import main
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--remote-debugging-pipe"]
+CHECK = "JSON.stringify([...document.images].map(i => [i.complete, i.naturalWidth, i.alt]))"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """report.html of a tiny labelled run (60 9x11 images, 3-D latents)."""
+    tmp = tmp_path_factory.mktemp("report")
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
+    run = tmp / "run"
+    assert main(["train", "--data", str(tmp / "img.npz"), "--model", "mlp", "--hidden", "16", "--latent-dim", "3",
+                 "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    assert main(["report", str(run), "--iw-samples", "20"]) == 0
+    return run / "report.html"
+
+
+def test_report_is_one_self_contained_file(report):
+    page = report.read_text()
+    srcs = re.findall(r'<img src="([^"]*)"', page)
+    assert len(srcs) == 7 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(src|href)="(https?:)?//', page) and "<script" not in page
+    assert json.loads((report.parent / "eval.json").read_text())["k"] == 20
+    for needle in ("Evaluation", "Training metrics", "Config", "nll", "active_units", "probe_accuracy"):
+        assert needle in page, needle
+
+
+class DevTools:
+    """Headless Chromium driven over --remote-debugging-pipe (NUL-separated JSON on fds 3 and 4): stdlib only."""
+
+    def __init__(self, user_dir: Path):
+        self.to_chrome, theirs_in = os.pipe()[::-1]
+        self.from_chrome, theirs_out = os.pipe()
+
+        def fds() -> None:  # chromium reads commands from fd 3 and writes replies to fd 4
+            os.dup2(theirs_in, 3)
+            os.dup2(theirs_out, 4)
+
+        self.proc = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={user_dir}", "about:blank"],
+                                     preexec_fn=fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        os.close(theirs_in), os.close(theirs_out)
+        self.ids, self.buf, self.events, self.session = 0, b"", [], None
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+
+    def _read(self, deadline: float) -> dict:
+        while b"\0" not in self.buf:
+            if not select.select([self.from_chrome], [], [], max(0.0, deadline - time.time()))[0]:
+                raise TimeoutError("no answer from chromium")
+            chunk = os.read(self.from_chrome, 1 << 20)
+            if not chunk:
+                raise EOFError("chromium closed the pipe")
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def call(self, method: str, timeout: float = 30, **params) -> dict:
+        """Send one command and wait for its reply, keeping the events that arrive meanwhile."""
+        self.ids += 1
+        msg = {"id": self.ids, "method": method, "params": params}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        deadline = time.time() + timeout
+        while (reply := self._read(deadline)).get("id") != self.ids:
+            self.events.append(reply)
+        assert "error" not in reply, reply
+        return reply["result"]
+
+    def load(self, url: str, timeout: float = 30) -> list[list]:
+        """Open ``url``, wait for its load event; returns [complete, naturalWidth, alt] for every <img>."""
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        deadline = time.time() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._read(deadline))
+        return json.loads(self.call("Runtime.evaluate", expression=CHECK, returnByValue=True)["result"]["value"])
+
+    def errors(self) -> list[dict]:
+        """Console errors, uncaught exceptions and failed loads seen since the last ``load``."""
+        bad = {"Runtime.exceptionThrown"}
+        return [e for e in self.events if e.get("method") in bad
+                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+                or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+
+    def screenshot(self, path: Path) -> Path:
+        """The whole page (not only the viewport) as PNG."""
+        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        data = self.call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"]
+        import base64
+
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5)
+        except (TimeoutError, EOFError, AssertionError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.to_chrome), os.close(self.from_chrome)
+
+
+def check_page(html: Path, screenshot: Path, user_dir: Path) -> tuple[list, list]:
+    """Render ``html`` in headless Chromium: (images as [complete, naturalWidth, alt], console errors)."""
+    browser = DevTools(user_dir)
+    try:
+        images = browser.load(html.resolve().as_uri())
+        errors = browser.errors()
+        browser.screenshot(screenshot)
+    finally:
+        browser.close()
+    return images, errors
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_renders_in_chromium_with_every_image_and_no_errors(report, tmp_path):
+    shot = tmp_path / "report.png"
+    images, errors = check_page(report, shot, tmp_path / "profile")
+    assert len(images) == 7 and all(complete and width > 0 for complete, width, _ in images), images
+    assert errors == []
+    w, h = Image.open(shot).size
+    assert w >= 800 and h > 2000  # the whole page, not one screen
+    runs = Path(__file__).resolve().parents[1] / "runs"
+    runs.mkdir(exist_ok=True)
+    shutil.copy(shot, runs / "report-screenshot.png")
+    # the checker is not vacuous: a page with a missing image fails it
+    broken = tmp_path / "broken.html"
+    broken.write_text('<!DOCTYPE html><html><body><img src="missing.png" alt="x"></body></html>')
+    images, errors = check_page(broken, tmp_path / "broken.png", tmp_path / "profile2")
+    assert images == [[True, 0, "x"]] and errors
