@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -53,8 +56,24 @@ def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
     model.load_state_dict(tensors)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Weights, optimiser moments, torch RNG states (the loop draws from torch only) and the loop's ``state`` (JSON-able) in one safetensors file."""
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = tensors[k]
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
+                    extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Weights, optimiser moments, torch RNG states, ``extra`` tensors and the loop's ``state`` (JSON-able).
+
+    One safetensors file with a SHA-256 of its tensors in the metadata. The file it replaces is kept as
+    ``*.prev.safetensors``, so a damaged newest checkpoint still leaves one to resume from.
+    """
+    path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     scalars: dict[str, dict] = {}
@@ -68,23 +87,36 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    meta = {
-        "state": json.dumps(state),
-        "param_groups": json.dumps(opt["param_groups"]),
-        "optim_scalars": json.dumps(scalars),
-    }
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
+            "optim_scalars": json.dumps(scalars), "sha256": tensor_digest(tensors)}
+    if path.is_file():
+        os.replace(path, previous(path))
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore what ``save_checkpoint`` wrote (RNG states included); returns the loop's state."""
+def previous(path: str | Path) -> Path:
+    """Where the checkpoint before ``path`` is kept: checkpoint.safetensors -> checkpoint.prev.safetensors."""
+    path = Path(path)
+    return path.with_name(path.name.replace(".safetensors", ".prev.safetensors"))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module,
+                    optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Restore what ``save_checkpoint`` wrote (RNG states included); returns (the loop's state, extra tensors).
+
+    The checksum is verified before anything is restored: a damaged file changes nothing.
+    """
     tensors, meta = read_tensors(path)
     try:
         state = json.loads(meta["state"])
         groups = json.loads(meta["param_groups"])
         scalars = json.loads(meta["optim_scalars"])
+        digest = meta["sha256"]
     except (KeyError, json.JSONDecodeError):
         raise VaekitError(f"{path}: not a vaekit checkpoint (metadata missing)") from None
+    if tensor_digest(tensors) != digest:
+        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
     _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
     opt_state: dict[int, dict] = {}
     for k, v in tensors.items():
@@ -98,4 +130,20 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
-    return state
+    return state, {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
+
+
+def load_latest_checkpoint(path: str | Path, model: nn.Module,
+                           optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged."""
+    errors = []
+    for candidate in (Path(path), previous(path)):
+        try:
+            loaded = load_checkpoint(candidate, model, optimizer)
+        except VaekitError as e:
+            errors.append(str(e))
+            continue
+        if errors:
+            print(f"vaekit: warning: {errors[0]}; resuming from {candidate.name}", file=sys.stderr)
+        return loaded
+    raise VaekitError(f"no usable checkpoint: {'; '.join(errors)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import cli_eval, cli_models, cli_ship
 from .errors import VaekitError
+from .signals import Interrupted
 
 # flag -> config key; every other setting is reachable with --set key=value
 FLAGS = {
@@ -68,7 +69,11 @@ def train_config(args: argparse.Namespace):
         cfg = load_json_config(Path(args.resume) / "config.json")
         cfg.out = args.resume
     else:
-        cfg = RunConfig.from_dict(load_toml(args.config)) if args.config else RunConfig()
+        try:
+            cfg = RunConfig.from_dict(load_toml(args.config)) if args.config else RunConfig()
+        except VaekitError as e:
+            msg = str(e).removeprefix("config: ")
+            raise VaekitError(msg if msg.startswith(str(args.config)) else f"{args.config}: {msg}") from None
     if args.model:
         set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
     if args.conditional:
@@ -125,6 +130,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .run import Run
 
     n = _positive(args.n, "--n")
+    if not 0 <= args.temperature < float("inf"):  # also refuses nan
+        raise VaekitError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     run = Run.load(args.run)
     torch.manual_seed(args.seed)
     if run.model.needs_labels and args.label is None:  # a grid with one row per class
@@ -167,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     except VaekitError as e:
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
+        print(f"vaekit: {e}", file=sys.stderr)
+        return e.code
     except KeyboardInterrupt:
         print("vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
               file=sys.stderr)

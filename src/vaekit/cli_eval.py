@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from .errors import VaekitError
@@ -123,6 +124,8 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     from .figures import encode_means, save_traversal, top_dims, traverse
 
     out, steps = _out(args, "traversals.png"), _positive(args.steps, "--steps")
+    if not math.isfinite(args.range):
+        raise VaekitError(f"--range must be a finite number, got {args.range}")
     run, _, _, split = _load(args, 2000)
     y = _y(run, split, slice(None))
     loc = encode_means(run, split.x, y)  # (N, D)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -66,6 +67,8 @@ class TrainConfig:
     clip_grad: float = 0.0         # max gradient norm; 0 turns clipping off
     patience: int = 0              # early stopping on validation loss; 0 turns it off
     max_bad_steps: int = 20        # consecutive non-finite steps before the run stops
+    checkpoint_every: int = 0      # a mid-epoch checkpoint every this many steps; 0: only the clock below
+    checkpoint_minutes: float = 5.0  # ... and at least every this many minutes; 0 turns the clock off
     seed: int = 0
     device: str = "auto"           # auto | cpu | cuda
     progress: bool = True
@@ -157,13 +160,24 @@ def _coerce(key: str, value: object, tp: object) -> object:
     try:
         if tp is bool:
             return _to_bool(value)
-        if tp is int and (isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())):
+        if tp in (int, float) and isinstance(value, bool):
+            raise ValueError  # JSON true is not a number
+        if tp is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         if tp is str and not isinstance(value, str):
             raise ValueError
         return tp(value)
-    except (TypeError, ValueError):
-        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}") from None
+
+
+def _short(value: object) -> str:
+    """repr of a bad value, cut so that the error stays one readable line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit str limit
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _to_bool(value: object) -> bool:
@@ -181,8 +195,10 @@ def load_toml(path: str | Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit
         raise VaekitError(f"{path}: not valid TOML ({e})") from None
+    except OSError as e:  # a folder, no permission
+        raise VaekitError(f"{path}: cannot read config file ({e.strerror or e})") from None
 
 
 def load_json_config(path: str | Path) -> RunConfig:
@@ -190,11 +206,16 @@ def load_json_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise VaekitError(f"{path}: not found (is this a vaekit run folder?)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an int past the 4300-digit limit
         raise VaekitError(f"{path}: not valid JSON ({e})") from None
-    return RunConfig.from_dict(d)
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return RunConfig.from_dict(d)
+    except VaekitError as e:
+        raise VaekitError(f"{path}: {str(e).removeprefix('config: ')}") from None
 
 
 CHOICES = {
@@ -205,7 +226,8 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
 }
 POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
-NON_NEGATIVE = ("train.beta", "train.warmup_epochs", "train.free_bits", "train.clip_grad", "train.patience",
+NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
+                "train.free_bits", "train.clip_grad", "train.patience",
                 "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
                 "train.gamma")
 
@@ -219,6 +241,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key, allowed in CHOICES.items():
         if get(key) not in allowed:
             raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {get(key)!r}")
+    for section in SECTIONS:
+        for f in fields(getattr(cfg, section)):
+            value = getattr(getattr(cfg, section), f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise VaekitError(f"config: {section}.{f.name} must be a finite number, got {value!r}")
     for key in POSITIVE:
         if not get(key) > 0:
             raise VaekitError(f"config: {key} must be > 0, got {get(key)!r}")

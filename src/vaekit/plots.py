@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .errors import VaekitError
 from .io import atomic_write_bytes
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
@@ -97,9 +98,15 @@ def _scatter_table(ax, x: Tensor, label: str) -> None:
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """metrics.csv as columns of floats."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        m = {k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
+        raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
+    if "epoch" not in m:
+        raise VaekitError(f"{path}: no epoch rows (not a vaekit metrics.csv?)")
+    return m
 
 
 def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path:

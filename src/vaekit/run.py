@@ -37,6 +37,9 @@ def prepare_data(cfg: RunConfig, spec: str | None = None) -> tuple[Dataset, str]
     data = load_dataset(spec or d.spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
                         seed=cfg.train.seed, binarize="none", label_column=d.label_column,
                         data_dir=d.data_dir, limit=d.limit)
+    shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
+    if shape and tuple(data.shape) != shape:
+        raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     mode = resolve_binarize(cfg, data.kind)
     for name in ("train", "val", "test"):
         split = getattr(data, name)
@@ -72,7 +75,11 @@ class Run:
         path = Path(path)
         if not path.is_dir():
             raise VaekitError(f"{path}: run folder not found")
-        cfg = validate(load_json_config(path / CONFIG))
+        cfg = load_json_config(path / CONFIG)
+        try:
+            validate(cfg)
+        except VaekitError as e:  # name the file that holds the bad setting
+            raise VaekitError(f"{path / CONFIG}: {str(e).removeprefix('config: ')}") from None
         model = build_model(cfg.model)
         load_weights(model, path / weights)
         return cls(path, cfg, model.to(resolve_device(device)).eval())

@@ -1,31 +1,28 @@
-"""The training loop: model-agnostic, in-memory batches, checkpoints every epoch, resume, early stopping."""
+"""The training loop: model-agnostic, in-memory batches, checkpoints (per epoch, every N steps or minutes, on
+SIGINT/SIGTERM) that resume bit for bit, early stopping."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .config import RunConfig, validate
-from .data import Dataset, Split, binarize_dynamic
+from .data import Dataset, binarize_dynamic
 from .errors import VaekitError
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_json
 from .models import MODELS, build_model
 from .objectives import capacity_at, elbo, kl_weight
-from .plots import plot_losses, save_reconstructions, save_samples
-from .run import CHECKPOINT, CONFIG, METRICS, WEIGHTS, prepare_data, resolve_device
+from .run import CHECKPOINT, CONFIG, WEIGHTS, prepare_data, resolve_device
+from .runlog import metrics_row, start_run, summary, write_metrics, write_pictures
+from .signals import CheckpointClock, Interrupted, StopSignal
 from .tensorboard import TBLogger
-
-FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
-          "beta", "lr", "seconds", "samples_per_s"]
 
 
 class TrainingStopped(VaekitError):
@@ -34,9 +31,12 @@ class TrainingStopped(VaekitError):
 
 @dataclass
 class LoopState:
-    """What the loop carries between epochs; saved in the checkpoint as JSON."""
+    """What the loop carries between steps and epochs; saved in the checkpoint as JSON."""
 
     epoch: int = 0                    # epochs completed
+    batch: int = 0                    # batches completed in the current epoch (> 0: a mid-epoch checkpoint)
+    sums: list[float] = field(default_factory=list)  # the current epoch's running sums (see _sums)
+    seen: int = 0                     # items behind those sums
     best_val: float = math.inf
     bad_epochs: int = 0               # epochs since the best validation loss
     rows: list[dict] = field(default_factory=list)
@@ -117,71 +117,132 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Ten
     return terms
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: RunConfig,
-                epoch: int, dynamic: bool, guard: StepGuard, tb: TBLogger | None = None) -> dict[str, float]:
-    """One pass over ``x`` (N, *shape) (labels ``y`` (N,) or None) in shuffled batches.
+class Trainer:
+    """One run's loop over epochs of shuffled in-memory batches, with validation and checkpoints.
 
-    Returns the mean loss, rec and KL, and the last KL weight.
+    All randomness comes from torch's global generator, whose state every checkpoint holds; a mid-epoch
+    checkpoint also holds the state at the epoch's start, which redraws the epoch's shuffle on resume.
+    So a run stopped anywhere and resumed ends with the same weights as one never stopped (same device).
     """
-    t = cfg.train
-    model.train()
-    perm = torch.randperm(len(x), device=x.device)
-    n_batches = math.ceil(len(x) / t.batch_size)
-    sums, seen, beta = torch.zeros(3 + len(model.latent_dims), device=x.device), 0, t.beta
-    bar = tqdm(total=len(x), desc=f"epoch {epoch + 1}/{t.epochs}", unit="img", leave=False,
-               disable=not t.progress, dynamic_ncols=True)
-    for b in range(n_batches):
-        idx = perm[b * t.batch_size: (b + 1) * t.batch_size]
-        xb = binarize_dynamic(x[idx]) if dynamic else x[idx]
-        beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
-        terms = train_step(model, opt, xb, None if y is None else y[idx], beta, cfg, guard,
-                           f"epoch {epoch + 1}, batch {b + 1}",
-                           capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs))
-        if terms is None:
-            continue
-        sums += _sums(terms, len(xb))
-        seen += len(xb)
-        bar.update(len(xb))
-        if tb is not None and b % 10 == 0:  # batch scalars, at the progress bar's cadence
-            tb.step(epoch * n_batches + b, terms, beta)
-        if t.progress and (b % 10 == 0 or b == n_batches - 1):
-            loss, rec, kl = (sums[:3] / seen).tolist()
+
+    def __init__(self, cfg: RunConfig, model: nn.Module, data: Dataset, mode: str, run: Path, resume: bool):
+        self.cfg, self.model, self.run, self.dynamic = cfg, model, run, mode == "dynamic"
+        device = next(model.parameters()).device
+        self.opt = make_optimizer(model, cfg.train.lr)
+        self.state, extra = LoopState(), {}
+        if resume:
+            state, extra = load_latest_checkpoint(run / CHECKPOINT, model, self.opt)
+            self.state = LoopState(**state)
+        self.epoch_rng: Tensor | None = extra.get("rng.epoch")
+        self.x, self.x_val = data.train.x.to(device), data.val.x.to(device)
+        self.y, self.y_val = (labels(data, s, device) if model.needs_labels else None for s in ("train", "val"))
+        self.guard = StepGuard(cfg.train.max_bad_steps)
+        self.clock = CheckpointClock(cfg.train.checkpoint_every, cfg.train.checkpoint_minutes)
+        self.tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
+
+    def fit(self, stop: StopSignal) -> None:
+        """Epochs from the checkpoint's position to ``train.epochs`` (or early stopping)."""
+        t, s = self.cfg.train, self.state
+        for epoch in range(s.epoch, t.epochs):
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(self.cfg, epoch)
+            start = time.perf_counter()
+            tr = self.train_epoch(epoch, stop)
+            seconds = time.perf_counter() - start
+            va = evaluate_loss(self.model, self.x_val, self.y_val, t.beta)
+            s.rows.append(metrics_row(epoch, tr, va, lr_at(self.cfg, epoch), seconds, len(self.x)))
+            self.end_epoch(va["loss"])
+            self.tb.epoch(s.rows[-1], self.model, self.x_val, self.y_val)
+            tqdm.write(summary(s.rows[-1], t.epochs)) if t.progress else None
+            if t.patience and s.bad_epochs >= t.patience:
+                tqdm.write(f"early stopping: no better validation loss for {s.bad_epochs} epochs")
+                break
+        self.tb.close()
+
+    def shuffle(self) -> Tensor:
+        """The epoch's permutation, drawn from the generator's state at the epoch's start (saved for resuming)."""
+        resumed = self.state.batch > 0
+        now = torch.get_rng_state()
+        if not resumed or self.epoch_rng is None:
+            self.epoch_rng = now
+        torch.set_rng_state(self.epoch_rng)
+        perm = torch.randperm(len(self.x)).to(self.x.device)
+        if resumed:
+            torch.set_rng_state(now)
+        return perm
+
+    def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
+        """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta."""
+        t, s, model = self.cfg.train, self.state, self.model
+        model.train()
+        perm, n_batches = self.shuffle(), math.ceil(len(self.x) / t.batch_size)
+        sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
+                                                                                      device=self.x.device)
+        bar = tqdm(total=len(self.x), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}", unit="img",
+                   leave=False, disable=not t.progress, dynamic_ncols=True)
+        beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
+        for b in range(s.batch, n_batches):
+            idx = perm[b * t.batch_size: (b + 1) * t.batch_size]
+            xb = binarize_dynamic(self.x[idx]) if self.dynamic else self.x[idx]
+            beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
+            terms = train_step(model, self.opt, xb, None if self.y is None else self.y[idx], beta, self.cfg,
+                               self.guard, f"epoch {epoch + 1}, batch {b + 1}",
+                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs))
+            if terms is not None:
+                sums += _sums(terms, len(xb))
+                s.seen += len(xb)
+                self.report(bar, b, n_batches, epoch, terms, beta, sums, len(xb))
+            self.maybe_checkpoint(epoch, b + 1, sums, stop)
+        bar.close()
+        loss, rec, kl, *levels = (sums / max(1, s.seen)).tolist()
+        s.batch, s.sums, s.seen = 0, [], 0
+        return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
+
+    def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor,
+               n: int) -> None:
+        """Progress bar and TensorBoard every 10 batches (the only host syncs in the loop besides the guard)."""
+        bar.update(n)
+        if b % 10 and b != n_batches - 1:
+            return
+        self.tb.step(epoch * n_batches + b, terms, beta)
+        if self.cfg.train.progress:
+            loss, rec, kl = (sums[:3] / self.state.seen).tolist()
+            elapsed = bar.format_dict["elapsed"]
             bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
-                            rate=f"{seen / bar.format_dict['elapsed']:.0f}/s" if bar.format_dict["elapsed"] else "")
-    bar.close()
-    loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
-    return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
+                            rate=f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else "")
 
+    def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
+        """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
+        if stop.signum is None and not self.clock.due():
+            return
+        s = self.state
+        s.batch, s.sums = batches, sums.tolist()
+        self.save()
+        if stop.signum is not None:
+            raise Interrupted(stop.signum, f"epoch {epoch + 1}, batch {batches}", str(self.run))
 
-def write_metrics(run: Path, rows: list[dict]) -> None:
-    """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
-    buf = io.StringIO()
-    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data)
-    writer = csv.DictWriter(buf, fieldnames=FIELDS + [k for k in (rows[0] if rows else {}) if k not in FIELDS])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run / METRICS, buf.getvalue())
+    def save(self) -> None:
+        save_checkpoint(self.run / CHECKPOINT, self.model, self.opt, asdict(self.state),
+                        {"rng.epoch": self.epoch_rng} if self.epoch_rng is not None else None)
 
-
-def start_run(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
-    """Check the run folder: a new run must not overwrite another by accident; a resumed one needs its checkpoint."""
-    run = Path(cfg.out)
-    if resume:
-        if not (run / CHECKPOINT).is_file():
-            raise VaekitError(f"{run}: no {CHECKPOINT} to resume from")
-    elif (run / CONFIG).exists() and not overwrite:
-        raise VaekitError(f"{run}: already holds a run; pass --resume to continue it or --overwrite to replace it")
-    elif overwrite:
-        for name in (CONFIG, WEIGHTS, CHECKPOINT, METRICS, "samples.png", "reconstructions.png", "loss.png"):
-            (run / name).unlink(missing_ok=True)
-    run.mkdir(parents=True, exist_ok=True)
-    return run
+    def end_epoch(self, val_loss: float) -> None:
+        """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
+        s = self.state
+        s.epoch += 1
+        if val_loss < s.best_val or not (self.run / WEIGHTS).exists():
+            s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
+            save_weights(self.model, self.run / WEIGHTS)
+        else:
+            s.bad_epochs += 1
+        write_metrics(self.run, s.rows)
+        self.save()
 
 
 def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dataset | None = None) -> Path:
     """Train ``cfg`` and write its run folder (config, weights, checkpoint, metrics, pictures); returns its path.
 
     ``data`` (already prepared, e.g. arrays from the API) skips loading ``cfg.data.spec``; resuming needs the spec.
+    SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``.
     """
     validate(cfg)
     device = resolve_device(cfg.train.device)
@@ -191,29 +252,11 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
         cfg.model.num_classes = labelled(data)
     model = build_model(cfg.model).to(device)
-    run = start_run(cfg, resume, overwrite)  # only now, when the input is known to be good, touch the disk
-    opt = make_optimizer(model, cfg.train.lr)
-    state = LoopState(**load_checkpoint(run / CHECKPOINT, model, opt)) if resume else LoopState()
+    run = start_run(cfg.out, resume, overwrite)  # only now, when the input is known to be good, touch the disk
+    trainer = Trainer(cfg, model, data, mode, run, resume)
     atomic_write_json(run / CONFIG, cfg.to_dict())
-    x_train, x_val = data.train.x.to(device), data.val.x.to(device)
-    y_train, y_val = (labels(data, s, device) if model.needs_labels else None for s in ("train", "val"))
-    guard = StepGuard(cfg.train.max_bad_steps)
-    tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
-    for epoch in range(state.epoch, cfg.train.epochs):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, epoch)
-        start = time.perf_counter()
-        tr = train_epoch(model, opt, x_train, y_train, cfg, epoch, mode == "dynamic", guard, tb)
-        seconds = time.perf_counter() - start
-        va = evaluate_loss(model, x_val, y_val, cfg.train.beta)
-        state.rows.append(_row(epoch, tr, va, lr_at(cfg, epoch), seconds, len(x_train)))
-        _end_epoch(run, cfg, model, opt, state, va["loss"])
-        tb.epoch(state.rows[-1], model, x_val, y_val)
-        tqdm.write(_summary(state.rows[-1], cfg.train.epochs)) if cfg.train.progress else None
-        if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
-            tqdm.write(f"early stopping: no better validation loss for {state.bad_epochs} epochs")
-            break
-    tb.close()
+    with StopSignal() as stop:
+        trainer.fit(stop)
     write_pictures(run, data.test if len(data.test.x) else data.val)
     return run
 
@@ -231,48 +274,3 @@ def labels(data: Dataset, split: str, device: torch.device) -> Tensor:
     if y is None:
         raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
     return y.to(device)
-
-
-def _end_epoch(run: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer, state: LoopState,
-               val_loss: float) -> None:
-    """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
-    state.epoch += 1
-    if val_loss < state.best_val or not (run / WEIGHTS).exists():
-        state.best_val, state.bad_epochs = min(val_loss, state.best_val), 0
-        save_weights(model, run / WEIGHTS)
-    else:
-        state.bad_epochs += 1
-    write_metrics(run, state.rows)
-    save_checkpoint(run / CHECKPOINT, model, opt, state.__dict__)
-
-
-def _row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
-    row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
-           "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
-           "seconds": seconds, "samples_per_s": n / seconds}
-    if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
-        for part, terms in (("train", tr), ("val", va)):
-            row.update({f"{part}_kl_{l}": v for l, v in enumerate(terms["kl_levels"][::-1], 1)})
-    return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
-
-
-def _summary(row: dict, epochs: int) -> str:
-    return (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
-            f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
-            f"{row['samples_per_s']:.0f} img/s")
-
-
-@torch.no_grad()
-def write_pictures(run: Path, split: Split, n: int = 64) -> None:
-    """samples.png, reconstructions.png (from the best weights) and loss.png."""
-    from .run import Run
-
-    best = Run.load(run, device=str(split.x.device))
-    if best.model.needs_labels:  # one row per class
-        per_class = 8
-        save_samples(best.sample_classes(per_class), run / "samples.png", nrow=per_class)
-    else:
-        save_samples(best.sample(n), run / "samples.png")
-    xs, ys = split.x[:32], None if split.y is None else split.y[:32]
-    save_reconstructions(xs.cpu(), best.reconstruct(xs, ys), run / "reconstructions.png")
-    plot_losses(run / METRICS, run / "loss.png")

@@ -1,0 +1,260 @@
+"""Every bad input refused cleanly: one line naming the problem, exit code 2, no traceback, nothing written.
+
+The corpus is made on the spot in tmp_path: damaged data files, damaged copies of one tiny trained run,
+and nonsense flags for every command.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vaekit
+from vaekit.cli import main
+
+PICKLE = pickle.dumps({"harmless": [1, 2, 3]})  # a pickle must be refused, never loaded
+
+
+def idx(shape=(6, 3, 3), code=0x08) -> bytes:
+    head = b"\x00\x00" + bytes([code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+    return head + bytes(int(np.prod(shape)) * np.dtype(">u1" if code == 0x08 else ">f4").itemsize)
+
+
+def png_header(w: int, h: int) -> bytes:
+    """A PNG whose IHDR declares w x h pixels (valid CRC): Pillow's bomb check must refuse it on open."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    chunks = [ihdr, b"IDAT" + zlib.compress(b""), b"IEND"]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(struct.pack(">I", len(c) - 4) + c + struct.pack(">I", zlib.crc32(c))
+                                          for c in chunks)
+
+
+def corrupt_gz() -> bytes:
+    z = bytearray(gzip.compress(idx((50, 4, 4)) + bytes(range(256)) * 4))
+    z[12:20] = b"\xff" * 8
+    return bytes(z)
+
+
+FILES = {  # name -> bytes, or a callable writing the file or folder at that path
+    "trunc-images-idx3-ubyte": idx()[:-5],
+    "trunc-images-idx3-ubyte.gz": gzip.compress(idx())[:-9],
+    "header-images-idx3-ubyte": idx()[:7],
+    "magic-images-idx3-ubyte": b"\x12\x34" + idx()[2:],
+    "dtype-images-idx3-ubyte": b"\x00\x00\x07\x03" + idx()[4:],
+    "zerodim-images-idx3-ubyte": b"\x00\x00\x08\x00",
+    "huge-images-idx3-ubyte": b"\x00\x00\x08\x03" + struct.pack(">3I", 1 << 31, 1 << 31, 1),
+    "corrupt-images-idx3-ubyte.gz": corrupt_gz(),
+    "trail-images-idx3-ubyte": idx() + b"junk",
+    "trail-images-idx3-ubyte.gz": gzip.compress(idx() + b"junk"),
+    "onedim-images-idx1-ubyte": idx((6,)),
+    "nanf-images-idx3-ubyte": idx((6, 3, 3), 0x0D)[:-4] + b"\x7f\xc0\x00\x00",
+    "obj.npy": lambda p: np.save(p, np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True),
+    "obj.npz": lambda p: np.savez(p, x=np.array([{"a": 1}] * 4, dtype=object)),
+    "nan.npy": lambda p: np.save(p, np.full((10, 4), np.nan, dtype=np.float32)),
+    "inf.npy": lambda p: np.save(p, np.array([[np.inf] * 4] * 10, dtype=np.float64)),
+    "oned.npy": lambda p: np.save(p, np.zeros(10, dtype=np.float32)),
+    "fived.npy": lambda p: np.save(p, np.zeros((4, 2, 2, 2, 2), dtype=np.float32)),
+    "noitems.npy": lambda p: np.save(p, np.zeros((0, 4), dtype=np.float32)),
+    "strings.npy": lambda p: np.save(p, np.array([["a", "b"]] * 4)),
+    "real.npy": lambda p: np.save(p, np.linspace(-3, 3, 40, dtype=np.float32).reshape(10, 4)),
+    "two.npy": lambda p: np.save(p, np.zeros((2, 4), dtype=np.float32)),
+    "trunc.npy": lambda p: (np.save(p, np.zeros((10, 4))), p.write_bytes(p.read_bytes()[:-30])),
+    "empty.npz": lambda p: np.savez(p),
+    "pickle.npy": PICKLE,
+    "pickle.pkl": PICKLE,
+    "wrongshape.npy": lambda p: np.save(p, np.zeros((20, 3, 3), dtype=np.float32)),
+    "empty.csv": b"",
+    "blank.csv": b"\n \n,,\n",
+    "text.csv": b"a,b\n0.1,0.2\n0.3,oops\n",
+    "ragged.csv": b"0.1,0.2,0.3\n0.4,0.5\n",
+    "header.csv": b"a,b,c\n",
+    "latin1.csv": b"\xe9,\xff\n0,1\n",
+    "mixed": lambda p: [Image.new(m, s).save(p / f"{i}.png") for i, (m, s) in
+                        enumerate([("L", (4, 4)), ("RGB", (5, 4)), ("RGBA", (4, 4))])],
+    "broken": lambda p: ((p / "a.png").write_bytes(png_header(4, 4)[:20]), Image.new("L", (4, 4)).save(p / "b.png")),
+    "bomb": lambda p: (p / "bomb.png").write_bytes(png_header(20000, 20000)),
+    "noimages": lambda p: (p / "readme.txt").write_text("nothing here"),
+    "bad.toml": b"[train\nlr = ",
+    "unknown.toml": b"[train]\nbogus_key = 1\n",
+    "wrongtype.toml": b"[model]\nlatent_dim = 'three'\n",
+    "hugeint.toml": b"[train]\nepochs = " + b"9" * 5000 + b"\n",
+}
+
+
+def make_corpus(root: Path) -> None:
+    for name, make in FILES.items():
+        path = root / name
+        if callable(make):
+            if "." not in name:
+                path.mkdir()
+            make(path)
+        else:
+            path.write_bytes(make)
+
+
+def edit_config(run: Path, **changes) -> None:
+    cfg = json.loads((run / "config.json").read_text())
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        (cfg[section] if name else cfg)[name or section] = value
+    (run / "config.json").write_text(json.dumps(cfg))
+
+
+DAMAGE = {  # name -> what it does to the copy of the trained run in tmp/run
+    "model-garbage": lambda r: (r / "model.safetensors").write_bytes(b"not safetensors at all"),
+    "model-truncated": lambda r: (r / "model.safetensors").write_bytes((r / "model.safetensors").read_bytes()[:200]),
+    "model-pickle": lambda r: (r / "model.safetensors").write_bytes(PICKLE),
+    "model-missing": lambda r: (r / "model.safetensors").unlink(),
+    "model-is-folder": lambda r: ((r / "model.safetensors").unlink(), (r / "model.safetensors").mkdir()),
+    "config-missing": lambda r: (r / "config.json").unlink(),
+    "config-invalid": lambda r: (r / "config.json").write_text("{not json"),
+    "config-list": lambda r: (r / "config.json").write_text("[1, 2]"),
+    "config-unknown-key": lambda r: edit_config(r, model__bogus=1),
+    "config-unknown-section": lambda r: edit_config(r, extras={}),
+    "config-wrong-type": lambda r: edit_config(r, model__latent_dim="three"),
+    "config-huge-int": lambda r: (r / "config.json").write_text('{"train": {"epochs": ' + "9" * 5000 + "}}"),
+    "config-is-folder": lambda r: ((r / "config.json").unlink(), (r / "config.json").mkdir()),
+    "config-bad-value": lambda r: edit_config(r, model__net="transformer"),
+    "config-negative": lambda r: edit_config(r, model__hidden=[-16]),
+    "config-shape": lambda r: edit_config(r, model__latent_dim=5),
+    "checkpoint-pickle": lambda r: (r / "checkpoint.safetensors").write_bytes(PICKLE),
+    "checkpoint-missing": lambda r: (r / "checkpoint.safetensors").unlink(),
+    "checkpoint-is-weights": lambda r: shutil.copy(r / "model.safetensors", r / "checkpoint.safetensors"),
+    "metrics-missing": lambda r: (r / "metrics.csv").unlink(),
+    "metrics-garbage": lambda r: (r / "metrics.csv").write_text("epoch,train_loss\n1,abc\n"),
+}
+
+T, R = "{tmp}", "{tmp}/run"
+TRAIN = ["train", "--data", f"{T}/tiny.npy", "--out", f"{T}/out", "--quiet"]
+DATA = {  # file in the corpus -> needle
+    "trunc-images-idx3-ubyte": "truncated", "trunc-images-idx3-ubyte.gz": "trunc-images-idx3-ubyte.gz",
+    "header-images-idx3-ubyte": "header", "magic-images-idx3-ubyte": "magic",
+    "dtype-images-idx3-ubyte": "dtype code", "zerodim-images-idx3-ubyte": "0 dimensions",
+    "huge-images-idx3-ubyte": "limit", "corrupt-images-idx3-ubyte.gz": "corrupt-images-idx3-ubyte.gz",
+    "trail-images-idx3-ubyte": "more data", "trail-images-idx3-ubyte.gz": "more data",
+    "onedim-images-idx1-ubyte": "shape", "nanf-images-idx3-ubyte": "nan",
+    "obj.npy": "obj.npy", "obj.npz": "obj.npz", "nan.npy": "nan", "inf.npy": "infinite", "oned.npy": "shape",
+    "fived.npy": "shape", "noitems.npy": "no data", "strings.npy": "not numeric", "real.npy": "support",
+    "two.npy": "need at least 3", "trunc.npy": "trunc.npy", "empty.npz": "no arrays", "pickle.npy": "pickle",
+    "pickle.pkl": "unsupported", "missing.npy": "missing.npy", "empty.csv": "empty", "blank.csv": "empty",
+    "text.csv": "oops", "ragged.csv": "line 2", "header.csv": "no data rows", "latin1.csv": "latin1.csv",
+    "mixed": "differs", "broken": "a.png", "bomb": "decompressionbomb", "noimages": "no image files",
+}
+CASES = [(f"data:{name}", [*TRAIN[:2], f"{T}/{name}", *TRAIN[3:]], needle, None) for name, needle in DATA.items()]
+FLAGS = [  # train flags -> needle
+    (["--epochs", "0"], "train.epochs"), (["--epochs", "two"], "train.epochs"),
+    (["--batch-size", "-3"], "train.batch_size"), (["--latent-dim", "0"], "model.latent_dim"),
+    (["--hidden", "0"], "model.hidden"), (["--hidden", "-4"], "model.hidden"), (["--hidden", "a,b"], "model.hidden"),
+    (["--channels", "0", "--model", "conv"], "model.channels"), (["--lr", "-1"], "train.lr"),
+    (["--lr", "fast"], "train.lr"), (["--lr", "nan"], "train.lr"), (["--lr", "inf"], "train.lr"),
+    (["--beta", "-1"], "train.beta"), (["--model", "transformer"], "model.net"),
+    (["--likelihood", "poisson"], "model.likelihood"), (["--device", "tpu"], "train.device"),
+    (["--binarize", "maybe"], "data.binarize"), (["--limit", "0"], "limit"), (["--seed", "-1"], "seed"),
+    (["--warmup-epochs", "-2"], "train.warmup_epochs"), (["--patience", "1.5"], "train.patience"),
+    (["--set", "nonsense=1"], "nonsense"), (["--set", "train.lr"], "--set"),
+    (["--set", "data.val_fraction=1.5"], "data.val_fraction"), (["--set", "model.scale=-2"], "model.scale"),
+    (["--set", "train.lr_schedule=weekly"], "train.lr_schedule"), (["--no-such-flag"], "no-such-flag"),
+    (["--config", f"{T}/missing.toml"], "missing.toml"), (["--config", f"{T}/bad.toml"], "bad.toml"),
+    (["--config", f"{T}/unknown.toml"], "unknown.toml"), (["--config", f"{T}/wrongtype.toml"], "wrongtype.toml"),
+    (["--config", f"{T}/hugeint.toml"], "hugeint.toml"), (["--config", f"{T}/mixed"], "mixed"),
+]
+CASES += [("train " + " ".join(f).replace(T + "/", ""), TRAIN + f, needle, None) for f, needle in FLAGS]
+RUN_CASES = [  # (damage, argv, needle)
+    (None, ["train", "--data", f"{T}/tiny.npy", "--out", R, "--quiet"], "--overwrite"),
+    (None, ["train", "--resume", f"{T}/norun"], "norun"), (None, ["train", "--resume", f"{T}/pickle.pkl"], "pickle.pkl"),
+    ("checkpoint-pickle", ["train", "--resume", R, "--epochs", "2"], "checkpoint.safetensors"),
+    ("checkpoint-missing", ["train", "--resume", R, "--epochs", "2"], "checkpoint.safetensors"),
+    ("checkpoint-is-weights", ["train", "--resume", R, "--epochs", "2"], "checkpoint"),
+    (None, ["train", "--resume", R, "--epochs", "0"], "train.epochs"),
+    *[(d, ["sample", R, "--out", f"{T}/s.png"], needle) for d, needle in [
+        ("model-garbage", "model.safetensors"), ("model-truncated", "model.safetensors"),
+        ("model-pickle", "model.safetensors"), ("model-missing", "model.safetensors"),
+        ("model-is-folder", "model.safetensors"), ("config-missing", "config.json"),
+        ("config-invalid", "config.json"), ("config-list", "config.json"), ("config-unknown-key", "bogus"),
+        ("config-unknown-section", "extras"), ("config-wrong-type", "latent_dim"),
+        ("config-huge-int", "config.json"), ("config-is-folder", "config.json"), ("config-bad-value", "model.net"),
+        ("config-negative", "model.hidden"), ("config-shape", "model.safetensors")]],
+    ("metrics-missing", ["curves", R], "metrics.csv"), ("metrics-garbage", ["curves", R], "metrics.csv"),
+    *[(None, [cmd, f"{T}/norun", *extra], "norun") for cmd, extra in [
+        ("sample", ["--out", f"{T}/s.png"]), ("reconstruct", ["--out", f"{T}/r.png"]), ("evaluate", []),
+        ("interpolate", []), ("traverse", []), ("latent-map", []), ("curves", []), ("report", []), ("export", []),
+        ("explore", ["--port", "0"])]],
+    (None, ["sample", R, "--n", "0", "--out", f"{T}/s.png"], "--n"),
+    (None, ["sample", R, "--n", "-1", "--out", f"{T}/s.png"], "--n"),
+    (None, ["sample", R, "--out", f"{T}/s.gif"], "--out"),
+    (None, ["sample", R, "--temperature", "nan", "--out", f"{T}/s.png"], "--temperature"),
+    (None, ["sample", R, "--n", "many", "--out", f"{T}/s.png"], "--n"),
+    (None, ["reconstruct", R, "--n", "0", "--out", f"{T}/r.png"], "--n"),
+    (None, ["reconstruct", R, "--split", "holdout", "--out", f"{T}/r.png"], "--split"),
+    (None, ["reconstruct", R, "--data", f"{T}/wrongshape.npy", "--out", f"{T}/r.png"], "wrongshape.npy"),
+    (None, ["reconstruct", R, "--data", f"{T}/nan.npy", "--out", f"{T}/r.png"], "nan"),
+    (None, ["evaluate", R, "--data", f"{T}/wrongshape.npy"], "wrongshape.npy"),
+    (None, ["evaluate", R, "--iw-samples", "0"], "--iw-samples"),
+    (None, ["evaluate", R, "--limit", "0"], "--limit"),
+    (None, ["interpolate", R, "--data", f"{T}/wrongshape.npy"], "wrongshape.npy"),
+    (None, ["interpolate", R, "--steps", "0"], "--steps"), (None, ["interpolate", R, "--items", "0,x"], "--items"),
+    (None, ["interpolate", R, "--items", "0,999"], "--items"), (None, ["interpolate", R, "--out", f"{T}/i.txt"], "--out"),
+    (None, ["traverse", R, "--n-dims", "0"], "--n-dims"), (None, ["traverse", R, "--dims", "7"], "--dims"),
+    (None, ["traverse", R, "--item", "999"], "--item"), (None, ["traverse", R, "--steps", "0"], "--steps"),
+    (None, ["traverse", R, "--range", "nan"], "--range"),
+    (None, ["latent-map", R, "--grid", "0"], "--grid"), (None, ["latent-map", R, "--limit", "-5"], "--limit"),
+    (None, ["report", R, "--data", f"{T}/wrongshape.npy"], "wrongshape.npy"),
+    (None, ["train", "--resume", R, "--set", f"data.spec={T}/wrongshape.npy"], "wrongshape.npy"),
+    (None, ["report", R, "--iw-samples", "0"], "--iw-samples"), (None, ["report", R, "--limit", "0"], "--limit"),
+    (None, ["export", R, "--part", "middle"], "--part"), (None, ["explore", R, "--port", "70000"], "--port"),
+    (None, ["explore", R, "--data", f"{T}/wrongshape.npy", "--port", "0"], "wrongshape.npy"),
+    (None, ["frobnicate"], "frobnicate"),
+]
+CASES += [(f"{a[0]}:{d or ' '.join(a[2:4]).replace(T + '/', '')}", a, n, d) for d, a, n in RUN_CASES]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One tiny valid run (40 4x4 binary images, MLP, latent 3, one epoch), trained once per module."""
+    root = tmp_path_factory.mktemp("trained")
+    x = (np.random.default_rng(0).random((40, 4, 4)) > 0.5).astype(np.float32)  # (N, H, W) binary
+    np.save(root / "tiny.npy", x)
+    argv = ["train", "--data", root / "tiny.npy", "--model", "mlp", "--hidden", "16", "--latent-dim", "3",
+            "--epochs", "1", "--batch-size", "16", "--quiet", "--out", root / "run"]
+    assert main([str(a) for a in argv]) == 0
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("argv,needle,damage", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_exit_2_and_writes_nothing(argv, needle, damage, trained, tmp_path, capsys):
+    make_corpus(tmp_path)
+    shutil.copy(trained / "tiny.npy", tmp_path / "tiny.npy")
+    shutil.copytree(trained / "run", tmp_path / "run")
+    if damage:
+        DAMAGE[damage](tmp_path / "run")
+    before, threads = snapshot(tmp_path), torch.get_num_threads()
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    torch.set_num_threads(threads)  # explore pins one thread before it checks its input
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("vaekit: error:"), err
+    assert needle.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in out + err
+    assert snapshot(tmp_path) == before  # nothing written, nothing changed
+
+
+def test_nothing_users_hand_over_is_executed():
+    """No pickle loading anywhere in the package (np.load without pickles, no torch.load); Pillow's bomb limit kept."""
+    text = "\n".join(p.read_text() for p in Path(vaekit.__file__).parent.rglob("*.py"))
+    for banned in ("import pickle", "torch.load", "joblib", "allow_pickle=True", "MAX_IMAGE_PIXELS",
+                   "LOAD_TRUNCATED_IMAGES"):
+        assert banned not in text, banned
+    assert all("allow_pickle=False" in line for line in text.splitlines() if "np.load(" in line)

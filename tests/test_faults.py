@@ -1,0 +1,88 @@
+"""Kill-safe runs: SIGKILL at random moments, SIGTERM, a damaged checkpoint; the resumed run ends bit for bit equal."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vaekit.checkpoint import load_checkpoint, save_checkpoint
+from vaekit.config import ModelConfig
+from vaekit.models import build_model
+from vaekit.train import make_optimizer
+
+FLAGS = ["--data", "digits", "--model", "mlp", "--hidden", "64", "--latent-dim", "4", "--batch-size", "8",
+         "--epochs", "4", "--quiet", "--set", "train.checkpoint_every=20", "--set", "train.checkpoint_minutes=0"]
+VAEKIT = [sys.executable, "-m", "vaekit", "train"]
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([*VAEKIT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_after_next_checkpoint(proc: subprocess.Popen, ckpt, signum: int, delay: float) -> None:
+    """Wait until ``proc`` writes a checkpoint of its own, then ``delay`` seconds, then send ``signum``."""
+    before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+    deadline = time.monotonic() + 60
+    while (not ckpt.exists() or ckpt.stat().st_mtime_ns == before) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.01)
+    time.sleep(delay)
+    assert proc.poll() is None, "the run ended before it could be stopped: make it longer"
+    proc.send_signal(signum)
+    proc.wait(timeout=60)
+
+
+def test_killed_stopped_and_damaged_runs_resume_to_the_same_weights(tmp_path):
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    baseline = start([*FLAGS, "--out", str(whole)])
+    assert baseline.wait(timeout=300) == 0, baseline.stderr.read()
+    rng, ckpt = random.Random(7), run / "checkpoint.safetensors"
+    proc = start([*FLAGS, "--out", str(run)])
+    for _ in range(3):  # SIGKILL at three random moments, resuming after each
+        stop_after_next_checkpoint(proc, ckpt, signal.SIGKILL, rng.uniform(0.0, 0.6))
+        assert proc.returncode == -signal.SIGKILL
+        proc = start(["--resume", str(run)])
+    stop_after_next_checkpoint(proc, ckpt, signal.SIGTERM, rng.uniform(0.0, 0.3))
+    err = proc.stderr.read().strip().splitlines()
+    assert proc.returncode == 128 + signal.SIGTERM and len(err) == 1 and "stopped by SIGTERM" in err[0], err
+    damage(ckpt)  # the newest checkpoint is unusable: the previous one takes over
+    final = subprocess.run([*VAEKIT, "--resume", str(run)], capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert "checksum mismatch" in final.stderr and "checkpoint.prev.safetensors" in final.stderr
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        a, b = load_file(whole / name), load_file(run / name)
+        keys = [k for k in a if not k.startswith("rng.")] if name.startswith("checkpoint") else list(a)
+        assert all(torch.equal(a[k], b[k]) for k in keys), name
+    assert (run / "metrics.csv").read_text() .count("\n") == 5
+
+
+def damage(path) -> None:
+    """Flip bytes in the tensor data of a safetensors file, leaving its header readable."""
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) - 64, len(data) - 32):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_checkpoint_is_refused_before_anything_is_restored(tmp_path):
+    cfg = ModelConfig(hidden=[8], latent_dim=2, input_shape=[5])
+    model = build_model(cfg)
+    opt = make_optimizer(model, 1e-3)
+    save_checkpoint(tmp_path / "c.safetensors", model, opt, {"epoch": 1})
+    twin = build_model(cfg)
+    state, _ = load_checkpoint(tmp_path / "c.safetensors", twin, make_optimizer(twin, 1e-3))
+    assert state == {"epoch": 1}
+    damage(tmp_path / "c.safetensors")
+    fresh = build_model(cfg)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(Exception, match="checksum mismatch"):
+        load_checkpoint(tmp_path / "c.safetensors", fresh, make_optimizer(fresh, 1e-3))
+    assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
