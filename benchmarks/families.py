@@ -8,6 +8,7 @@
 
     .venv/bin/python benchmarks/families.py           # about 15 min on 2 idle CPU cores
     .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
+    .venv/bin/python benchmarks/families.py --parts ladder --epochs 20 --warmup 10  # table 1 only, another budget
 """
 
 from __future__ import annotations
@@ -155,10 +156,13 @@ def main() -> None:
     p.add_argument("--parts", default="ladder,cvae,beta", help="which tables, comma-separated")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores")
+    p.add_argument("--epochs", type=int, help="flat vs ladder: epochs for both models (default 10; --quick: 1)")
+    p.add_argument("--warmup", type=float, help="flat vs ladder: KL warm-up epochs for both (default 2)")
     args = p.parse_args()
+    budget = {k: v for k, v in (("epochs", args.epochs), ("warmup", args.warmup)) if v is not None}
     full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
     quick = dict(epochs=1, warmup=0.5, k=10, n_test=200, cvae_epochs=1, clf_epochs=1, beta_epochs=1, limit=3000)
-    vars(args).update(quick if args.quick else full)
+    vars(args).update({**(quick if args.quick else full), **budget})
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     parts = args.parts.split(",")
