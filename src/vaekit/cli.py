@@ -62,18 +62,14 @@ def build_parser() -> Parser:
 
 def train_config(args: argparse.Namespace):
     """defaults < --config TOML (or the resumed run's config.json) < flags < --set."""
-    from .config import RunConfig, load_json_config, load_toml, set_value
+    from .config import RunConfig, load_json_config, load_toml_config, set_value
     from .models import MODELS
 
     if args.resume:
         cfg = load_json_config(Path(args.resume) / "config.json")
         cfg.out = args.resume
     else:
-        try:
-            cfg = RunConfig.from_dict(load_toml(args.config)) if args.config else RunConfig()
-        except VaekitError as e:
-            msg = str(e).removeprefix("config: ")
-            raise VaekitError(msg if msg.startswith(str(args.config)) else f"{args.config}: {msg}") from None
+        cfg = load_toml_config(args.config) if args.config else RunConfig()
     if args.model:
         set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
     if args.conditional:

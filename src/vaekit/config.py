@@ -8,6 +8,8 @@ import math
 import sys
 import types
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -212,10 +214,24 @@ def load_json_config(path: str | Path) -> RunConfig:
         raise VaekitError(f"{path}: not valid JSON ({e})") from None
     except OSError as e:
         raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
+    with settings_from(path):
         return RunConfig.from_dict(d)
+
+
+def load_toml_config(path: str | Path) -> RunConfig:
+    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig."""
+    with settings_from(path):
+        return RunConfig.from_dict(load_toml(path))
+
+
+@contextmanager
+def settings_from(path: str | Path) -> Iterator[None]:
+    """Errors about settings read from ``path`` name that file instead of 'config'."""
+    try:
+        yield
     except VaekitError as e:
-        raise VaekitError(f"{path}: {str(e).removeprefix('config: ')}") from None
+        msg = str(e).removeprefix("config: ")
+        raise VaekitError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
 
 
 CHOICES = {

@@ -25,15 +25,6 @@ def _batches(x: Tensor, y: Tensor | None, size: int):
         yield x[i: i + size], None if y is None else y[i: i + size]
 
 
-def _labels_for(run: Run, y: Tensor | None) -> Tensor | None:
-    """The labels to pass to the model: only conditional models get them (and must have them)."""
-    if not run.model.needs_labels:
-        return None
-    if y is None:
-        raise VaekitError("this model is conditional and the data has no labels")
-    return y.to(run.device)
-
-
 @torch.no_grad()
 def elbo_terms(run: Run, x: Tensor, y: Tensor | None, batch_size: int = 500) -> dict:
     """One pass of ``elbo`` (analytic KL, one z draw for the reconstruction term) over x (N, *shape).
@@ -43,7 +34,7 @@ def elbo_terms(run: Run, x: Tensor, y: Tensor | None, batch_size: int = 500) -> 
     """
     rec = kl = 0.0
     levels, dims, means = None, None, None
-    for xb, yb in _batches(x, _labels_for(run, y), batch_size):
+    for xb, yb in _batches(x, run.labels(y, len(x)), batch_size):
         xb = xb.to(run.device, torch.float32)
         out = run.model(xb, yb)
         t = elbo(out, xb)
@@ -85,7 +76,7 @@ def iwae_nll(run: Run, x: Tensor, y: Tensor | None, k: int, batch_size: int = 10
     if k <= 0:
         raise VaekitError(f"--iw-samples must be > 0, got {k}")
     parts = [iwae_bound(run.model, xb.to(run.device, torch.float32), k, chunk, yb).cpu()
-             for xb, yb in _batches(x, _labels_for(run, y), batch_size)]
+             for xb, yb in _batches(x, run.labels(y, len(x)), batch_size)]
     return -torch.cat(parts)
 
 

@@ -15,7 +15,6 @@ import io
 import json
 import math
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 

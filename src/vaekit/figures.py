@@ -43,20 +43,10 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     return a * z0 + b * z1  # the weights are exactly 1 and 0 at the ends, so are the end points
 
 
-def _labels(run: Run, y: Tensor | None, n: int) -> Tensor | None:
-    """(n,) labels for a conditional model (repeating a single one), None for the others."""
-    if not run.model.needs_labels:
-        return None
-    if y is None:
-        raise VaekitError("this model is conditional: the data needs labels")
-    y = torch.as_tensor(y).reshape(-1)
-    return (y.repeat(n) if len(y) == 1 else y[:n]).to(run.device, torch.long)
-
-
 @torch.no_grad()
 def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
     """Means of p(x|z) for codes z (N, D) -> (N, *shape) on the CPU."""
-    return run.model.decode(z.to(run.device), _labels(run, y, len(z))).mean.cpu()
+    return run.model.decode(z.to(run.device), run.labels(y, len(z))).mean.cpu()
 
 
 @torch.no_grad()

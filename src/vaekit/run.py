@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from .checkpoint import load_weights
-from .config import RunConfig, load_json_config, validate
+from .config import RunConfig, load_json_config, settings_from, validate
 from .data import Dataset, Split, load_dataset
 from .errors import VaekitError
 from .models import build_model
@@ -76,10 +76,8 @@ class Run:
         if not path.is_dir():
             raise VaekitError(f"{path}: run folder not found")
         cfg = load_json_config(path / CONFIG)
-        try:
+        with settings_from(path / CONFIG):
             validate(cfg)
-        except VaekitError as e:  # name the file that holds the bad setting
-            raise VaekitError(f"{path / CONFIG}: {str(e).removeprefix('config: ')}") from None
         model = build_model(cfg.model)
         load_weights(model, path / weights)
         return cls(path, cfg, model.to(resolve_device(device)).eval())
@@ -94,18 +92,22 @@ class Run:
             raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x.to(self.device, torch.float32)
 
-    def _labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
+    def labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
+        """(n,) int64 labels on the model's device for a conditional model, None for the others.
+
+        ``y`` is one label (an int or a 1-item tensor, repeated n times) or at least n labels (the first n).
+        """
         if not self.model.needs_labels:
             return None
         if y is None:
-            raise VaekitError("this model is conditional: pass labels (label=K or y)")
-        y = torch.full((n,), y) if isinstance(y, int) else torch.as_tensor(y)
-        return y.to(self.device, torch.long)
+            raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)")
+        y = torch.as_tensor(y).reshape(-1)
+        return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``)."""
-        return self.model.generate(n, temperature, self._labels(label, n)).mean.cpu()
+        return self.model.generate(n, temperature, self.labels(label, n)).mean.cpu()
 
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
@@ -117,12 +119,12 @@ class Run:
     @torch.no_grad()
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
-        return self.model.encode(self._check(x), self._labels(y, len(x)))
+        return self.model.encode(self._check(x), self.labels(y, len(x)))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
-        y = self._labels(y, len(x))
+        y = self.labels(y, len(x))
         return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
 
 

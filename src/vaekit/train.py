@@ -135,7 +135,8 @@ class Trainer:
             self.state = LoopState(**state)
         self.epoch_rng: Tensor | None = extra.get("rng.epoch")
         self.x, self.x_val = data.train.x.to(device), data.val.x.to(device)
-        self.y, self.y_val = (labels(data, s, device) if model.needs_labels else None for s in ("train", "val"))
+        # labelled data (checked in fit) has labels in every split
+        self.y, self.y_val = (data.train.y.to(device), data.val.y.to(device)) if model.needs_labels else (None, None)
         self.guard = StepGuard(cfg.train.max_bad_steps)
         self.clock = CheckpointClock(cfg.train.checkpoint_every, cfg.train.checkpoint_minutes)
         self.tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
@@ -266,11 +267,3 @@ def labelled(data: Dataset) -> int:
     if not data.num_classes:
         raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
     return data.num_classes
-
-
-def labels(data: Dataset, split: str, device: torch.device) -> Tensor:
-    """The labels (N,) of a split, for models that condition on them; a set without labels is refused."""
-    y = getattr(data, split).y
-    if y is None:
-        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
-    return y.to(device)
