@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 HASH   := $(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 BASE   := $(VENV)/.base-$(HASH)
 TESTS  := $(VENV)/.test-$(HASH)
+PEER   := $(VENV)/.peer-$(HASH)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean bench-peer
 
 install: $(BASE)
 
@@ -20,6 +21,15 @@ $(BASE): pyproject.toml constraints.txt
 $(TESTS): $(BASE)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.test-* && touch $@
+
+# pythae pins its own torch: install it without dependencies, then the few it needs, so the pinned torch stays
+$(PEER): $(BASE)
+	$(BIN)/python -m pip install -q -c constraints.txt cloudpickle imageio "pydantic>=2" scipy tqdm
+	$(BIN)/python -m pip install -q --no-deps pythae==0.1.2
+	rm -f $(VENV)/.peer-* && touch $@
+
+bench-peer: $(PEER)
+	$(BIN)/python benchmarks/peer.py $(ARGS)
 
 demo: $(BASE)
 	$(BIN)/vaekit train --config configs/demo.toml --out runs/demo --overwrite

@@ -257,6 +257,22 @@ def test_splits_limit_and_binarize(table):
     assert z.shape == ds.train.x.shape and z.dtype == torch.float32 and set(z.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_binarize_dynamic_draws_bernoulli_x():
+    """Each pixel is 1 with probability x: exact at 0 and 1, frequencies within 5 s.e. elsewhere, any size."""
+    p = torch.tensor([0.0, 1.0, 0.5, 0.1, 0.9, 1 / 255, 254 / 255])
+    draws = binarize_dynamic(p.expand(200_000, 7))
+    freq = draws.mean(0)
+    assert freq[0] == 0 and freq[1] == 1
+    se = (p * (1 - p) / 200_000).sqrt()
+    assert ((freq - p).abs()[2:] < 5 * se[2:]).all(), freq
+    odd = binarize_dynamic(torch.full((3, 5, 7), 0.5))  # 105 items: not a multiple of four
+    assert odd.shape == (3, 5, 7) and 20 < odd.sum() < 85
+    torch.manual_seed(1)
+    a = binarize_dynamic(p)
+    torch.manual_seed(1)
+    assert torch.equal(a, binarize_dynamic(p))  # the global generator drives it (checkpoints hold its state)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"binarize": "maybe"}, "binarize must be one of"),
     ({"val_fraction": 0.6, "test_fraction": 0.5}, "below 1"),

@@ -63,20 +63,46 @@ class LinearGaussian(torch.nn.Module):
         self.A = m_inv @ self.W.T  # the exact posterior mean A (x - b) ...
         self.q_scale = 2.5 * (self.sigma**2 * m_inv.diagonal()).sqrt()  # ... but a diagonal, too wide scale
 
+    needs_labels, latent_dims = False, [2]
+
+    def encode(self, x, y=None):
+        return diag((x - self.b) @ self.A.T, self.q_scale.expand(len(x), -1))
+
+    def decode(self, z, y=None):
+        return diag(z @ self.W.T + self.b, torch.full((len(z), len(self.b)), self.sigma))
+
+    def prior(self):
+        return diag(torch.zeros(2), torch.ones(2))
+
     def forward(self, x, y=None):
-        qz = diag((x - self.b) @ self.A.T, self.q_scale.expand(len(x), -1))
+        qz = self.encode(x)
         z = qz.rsample()
-        px = diag(z @ self.W.T + self.b, torch.full_like(x, self.sigma))
-        return VAEOutput(px=px, qz=[qz], pz=[diag(torch.zeros(2), torch.ones(2))], z=[z])
+        return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
 
     def log_px(self, x):
         cov = self.W @ self.W.T + self.sigma**2 * torch.eye(len(self.b))
         return torch.distributions.MultivariateNormal(self.b, cov).log_prob(x)
 
 
-def test_iwae_bound_rises_with_k_towards_the_exact_log_likelihood():
-    model = LinearGaussian()
-    x = torch.distributions.MultivariateNormal(model.b, model.W @ model.W.T + 0.36 * torch.eye(4)).sample((200,))
+class ForwardOnly(torch.nn.Module):
+    """The same model seen only through forward(): iwae_bound's path for models of several latent layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.latent_dims = LinearGaussian(), [2, 0]
+
+    def forward(self, x, y=None):
+        return self.inner(x)
+
+    def log_px(self, x):
+        return self.inner.log_px(x)
+
+
+@pytest.mark.parametrize("make", [LinearGaussian, ForwardOnly])
+def test_iwae_bound_rises_with_k_towards_the_exact_log_likelihood(make):
+    """Both estimator paths: one-layer models encode once and decode K samples; others run forward K times."""
+    model, truth = make(), LinearGaussian()
+    x = torch.distributions.MultivariateNormal(truth.b, truth.W @ truth.W.T + 0.36 * torch.eye(4)).sample((200,))
     exact = model.log_px(x).mean().item()
     bounds = [iwae_bound(model, x, k=k, chunk=4000).mean().item() for k in (1, 10, 100, 2000)]
     k1 = torch.stack([iwae_bound(model, x, k=1).mean() for _ in range(100)])  # (100,) repeats
@@ -89,8 +115,9 @@ def test_iwae_bound_rises_with_k_towards_the_exact_log_likelihood():
 
 
 @pytest.mark.parametrize("chunk", [7, 100_000])
-def test_iwae_chunking_does_not_change_the_estimate(chunk):
-    model = LinearGaussian()
+@pytest.mark.parametrize("make", [LinearGaussian, ForwardOnly])
+def test_iwae_chunking_does_not_change_the_estimate(chunk, make):
+    model = make()
     x = torch.randn(5, 4)
     torch.manual_seed(3)
     a = iwae_bound(model, x, k=50, chunk=chunk)

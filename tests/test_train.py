@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib
 
 import pytest
@@ -72,3 +73,24 @@ def test_python_api_trains_samples_encodes_and_reconstructs(tiny_images, tmp_pat
     assert run.encode(x).mean.shape == (5, 3) and (run.encode(x).stddev > 0).all()
     assert run.reconstruct(x).shape == x.shape
     assert vaekit.load_run(tmp_path / "api").config.model.input_shape == [1, 9, 11]
+
+
+def test_precision_setting_picks_the_training_dtype_and_keeps_answers(tiny_images, tmp_path):
+    """bf16 runs the networks under autocast (weights stay float32) and lands near the float32 run's loss."""
+    cpu, cfg = torch.device("cpu"), tiny_config(str(tiny_images), tmp_path / "x")
+    cfg.train.precision = "fp32"
+    assert train_module.autocast_dtype(cfg, cpu) is None
+    cfg.train.precision = "bf16"
+    assert train_module.autocast_dtype(cfg, cpu) == torch.bfloat16
+    cfg.train.precision, cfg.model.likelihood = "auto", "gaussian"
+    assert train_module.autocast_dtype(cfg, cpu) is None  # a Gaussian mean may need more than bf16's 8 bits
+    cfg.model.likelihood = "bernoulli"
+    assert train_module.autocast_dtype(cfg, cpu) == (torch.bfloat16 if train_module.native_bf16(cpu) else None)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        run = fit(tiny_config(str(tiny_images), tmp_path / precision, precision=precision, epochs=4))
+        weights = load_file(run / "model.safetensors")
+        assert all(v.dtype == torch.float32 for v in weights.values())
+        rows = list(csv.DictReader((run / "metrics.csv").open()))
+        losses[precision] = float(rows[-1]["val_loss"])  # validation always runs in float32
+    assert losses["fp32"] != losses["bf16"] and abs(losses["bf16"] - losses["fp32"]) < 0.05 * abs(losses["fp32"])

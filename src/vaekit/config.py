@@ -73,6 +73,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # ... and at least every this many minutes; 0 turns the clock off
     seed: int = 0
     device: str = "auto"           # auto | cpu | cuda
+    precision: str = "auto"        # auto | fp32 | bf16: the networks' matmuls in training (see train.autocast_dtype)
     progress: bool = True
 
 
@@ -240,6 +241,7 @@ CHOICES = {
     "model.likelihood": ("bernoulli", "cbernoulli", "gaussian"),
     "train.lr_schedule": ("none", "cosine", "step"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.precision": ("auto", "fp32", "bf16"),
 }
 POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",

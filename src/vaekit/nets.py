@@ -105,10 +105,20 @@ class ConvDecoder(nn.Module):
         return x.view(-1, self.n_params, *self.shape)
 
 
+def gaussian(loc: Tensor, scale: Tensor) -> Independent:
+    """N(loc, diag scale^2) in float32 with the last dim as event: (..., D) -> batch (...), event (D,).
+
+    Arguments are not validated (a check per call costs a host sync in the training step); callers pass
+    scale > 0 by construction (softplus + floor). Network outputs under bf16 autocast are cast up here, so
+    every log-density and KL is computed in float32.
+    """
+    return Independent(Normal(loc.float(), scale.float(), validate_args=False), 1, validate_args=False)
+
+
 def diag_normal(params: Tensor) -> Independent:
-    """(B, 2 * D) -> Independent(Normal(loc, scale), 1) with event shape (D,); scale = softplus + floor."""
-    loc, raw = params.chunk(2, dim=-1)
-    return Independent(Normal(loc, F.softplus(raw) + MIN_SCALE), 1)
+    """(B, 2 * D) -> N(loc, diag scale^2) with event shape (D,); scale = softplus + floor, in float32."""
+    loc, raw = params.float().chunk(2, dim=-1)
+    return gaussian(loc, F.softplus(raw) + MIN_SCALE)
 
 
 class Likelihood(nn.Module):
@@ -129,17 +139,17 @@ class Likelihood(nn.Module):
                 self.fixed_scale = float(mode)
 
     def forward(self, params: Tensor) -> Distribution:
-        head = params[:, 0]  # (B, *shape)
+        head = params[:, 0].float()  # (B, *shape); float32 even when the network ran in bf16
         if self.name == "bernoulli":
             # validate_args=False admits [0, 1] targets (cross-entropy on grey levels) besides binary ones
             base: Distribution = Bernoulli(logits=head, validate_args=False)
         elif self.name == "cbernoulli":
-            base = ContinuousBernoulli(logits=head.clamp(-30, 30))
+            base = ContinuousBernoulli(logits=head.clamp(-30, 30), validate_args=False)
         else:
             scale = (torch.full_like(head, self.fixed_scale) if self.fixed_scale is not None
                      else (F.softplus(self.log_scale + math.log(math.e - 1)) + MIN_SCALE).expand_as(head))
-            base = Normal(head, scale)
-        return Independent(base, self.event_dims)
+            base = Normal(head, scale, validate_args=False)
+        return Independent(base, self.event_dims, validate_args=False)
 
 
 SUPPORT = {"bernoulli": constraints.unit_interval, "cbernoulli": constraints.unit_interval, "gaussian": constraints.real}

@@ -79,15 +79,32 @@ def log_weights(out: VAEOutput, x: Tensor) -> Tensor:
 def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y: Tensor | None = None) -> Tensor:
     """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
 
-    K = 1 is the ELBO; the bound rises with K towards log p(x). Items are repeated in chunks of at
-    most ``chunk`` rows, so memory stays bounded; the sum runs through logsumexp in float32.
+    K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk``
+    decoded rows, so memory stays bounded; everything is float32 and the sum runs through logsumexp.
+    Models with one latent layer encode x once and decode all K samples in batches; deeper models run
+    their whole forward pass per sample.
     """
     b = x.shape[0]
     per = max(1, chunk // b)  # samples per chunk
-    parts = []
-    for start in range(0, k, per):
-        n = min(per, k - start)
-        xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * b, *x.shape[1:])
-        yr = None if y is None else y.repeat(n)
-        parts.append(log_weights(model(xr, yr), xr).float().view(n, b))
+    flat = len(getattr(model, "latent_dims", ())) == 1 and all(hasattr(model, f) for f in ("encode", "decode", "prior"))
+    weights = _flat_weights if flat else _forward_weights
+    parts = [weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
     return torch.cat(parts).logsumexp(0) - math.log(k)
+
+
+def _flat_weights(model: nn.Module, x: Tensor, y: Tensor | None, n: int) -> Tensor:
+    """(n, B) log weights for a one-layer model: q(z|x) and p(z) evaluated once per item, n samples each."""
+    with torch.autocast(x.device.type, enabled=False):
+        qz = model.encode(x, y)
+        pz = model.prior(y) if model.needs_labels else model.prior()
+        z = qz.sample((n,))  # (n, B, D)
+        xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
+        px = model.decode(z.flatten(0, 1), None if y is None else y.repeat(n))
+        return px.log_prob(xr).view(n, -1) + pz.log_prob(z) - qz.log_prob(z)
+
+
+def _forward_weights(model: nn.Module, x: Tensor, y: Tensor | None, n: int) -> Tensor:
+    """(n, B) log weights from n full forward passes over the repeated batch (any model)."""
+    xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
+    with torch.autocast(x.device.type, enabled=False):
+        return log_weights(model(xr, None if y is None else y.repeat(n)), xr).view(n, -1)

@@ -50,6 +50,27 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA with bf16, CPUs with AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: absent in some builds
+    return device.type == "cpu" and any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    """The dtype the networks run in during training steps: bf16 or None (float32).
+
+    'auto' picks bf16 where the hardware has it and the likelihood is Bernoulli-type (bf16 logits lose
+    nothing a Bernoulli can tell apart; a Gaussian's mean can need more than bf16's 8 bits). Distributions,
+    losses and every evaluation (validation loss, NLL) stay float32 whatever this says.
+    """
+    mode = cfg.train.precision
+    if mode == "auto":
+        mode = "bf16" if native_bf16(device) and cfg.model.likelihood != "gaussian" else "fp32"
+    return torch.bfloat16 if mode == "bf16" else None
+
+
 def lr_at(cfg: RunConfig, epoch: int) -> float:
     """The learning rate for ``epoch`` (0-based) under the configured schedule."""
     t = cfg.train
@@ -99,12 +120,16 @@ class StepGuard:
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
-               cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None) -> dict[str, Tensor] | None:
+               cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None,
+               dtype: torch.dtype | None = None) -> dict[str, Tensor] | None:
     """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
 
-    ``capacity`` (nats) switches the objective to the annealed-capacity one (Burgess et al. 2018).
+    ``capacity`` (nats) switches the objective to the annealed-capacity one (Burgess et al. 2018). ``dtype``
+    (bf16) runs the networks under autocast; the model hands back float32 distributions, so the ELBO is float32.
     """
-    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma)
+    with torch.autocast(xb.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        out = model(xb, yb)
+    terms = elbo(out, xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma)
     if not guard.ok(terms["loss"].detach(), where):
         return None
     opt.zero_grad(set_to_none=True)
@@ -138,6 +163,7 @@ class Trainer:
         # labelled data (checked in fit) has labels in every split
         self.y, self.y_val = (data.train.y.to(device), data.val.y.to(device)) if model.needs_labels else (None, None)
         self.guard = StepGuard(cfg.train.max_bad_steps)
+        self.dtype = autocast_dtype(cfg, device)
         self.clock = CheckpointClock(cfg.train.checkpoint_every, cfg.train.checkpoint_minutes)
         self.tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
 
@@ -188,7 +214,7 @@ class Trainer:
             beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
             terms = train_step(model, self.opt, xb, None if self.y is None else self.y[idx], beta, self.cfg,
                                self.guard, f"epoch {epoch + 1}, batch {b + 1}",
-                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs))
+                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs), self.dtype)
             if terms is not None:
                 sums += _sums(terms, len(xb))
                 s.seen += len(xb)

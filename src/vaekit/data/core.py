@@ -51,8 +51,15 @@ class RawData:
 
 
 def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
-    """Draw x ~ Bernoulli(x) afresh with the global torch RNG; x in [0, 1], any shape."""
-    return (torch.rand_like(x) < x).to(x.dtype)
+    """Draw x ~ Bernoulli(x) afresh with the global torch RNG; x in [0, 1], any shape.
+
+    On the CPU one 64-bit draw gives four 16-bit uniforms u, and x_i = [u_i < x_i * 2^16]: exact at 0 and 1,
+    within 2^-16 of x elsewhere, and about 4x faster than ``rand_like`` (whose draw dominated a small step).
+    """
+    if x.device.type != "cpu":
+        return (torch.rand_like(x) < x).to(x.dtype)
+    u = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)  # full 64-bit range
+    return (u.view(torch.int16)[: x.numel()].view(x.shape) < x * 65536 - 32768).to(x.dtype)
 
 
 def check_finite(x: torch.Tensor | np.ndarray, where: str) -> None:

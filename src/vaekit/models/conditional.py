@@ -8,11 +8,11 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from ..config import ModelConfig
 from ..errors import VaekitError
-from ..nets import MIN_SCALE, Likelihood, build_nets, diag_normal
+from ..nets import MIN_SCALE, Likelihood, build_nets, diag_normal, gaussian
 from . import register
 from .vae import VAEOutput
 
@@ -55,13 +55,17 @@ class ConditionalVAE(nn.Module):
     def latent_dims(self) -> list[int]:
         return [self.cfg.latent_dim]
 
-    def label(self, y: Tensor | None, n: int) -> Tensor:
-        """(B,) int64 labels -> (B, E) one-hot or embedded label features."""
+    def label(self, y: Tensor | None, n: int, check: bool | None = None) -> Tensor:
+        """(B,) int64 labels -> (B, E) one-hot or embedded label features.
+
+        Values are range-checked unless ``check`` is False; by default only outside training (the trainer
+        checks every label once up front, so the training step skips this host sync).
+        """
         if y is None:
             raise VaekitError("the conditional VAE needs labels y (B,)")
         if y.shape != (n,):
             raise VaekitError(f"labels y must have shape ({n},), got {tuple(y.shape)}")
-        if bool(((y < 0) | (y >= self.cfg.num_classes)).any()):
+        if (not self.training if check is None else check) and bool(((y < 0) | (y >= self.cfg.num_classes)).any()):
             raise VaekitError(f"labels must lie in 0..{self.cfg.num_classes - 1}, got {y.min()}..{y.max()}")
         if self.embed is not None:
             return self.embed(y)
@@ -79,9 +83,9 @@ class ConditionalVAE(nn.Module):
     def prior(self, y: Tensor | None = None) -> Distribution:
         """p(z|y) with batch (B,) and event (D,) (learned per class), or N(0, I) with event (D,)."""
         if not self.cfg.learned_prior or y is None:
-            return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
+            return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
         loc, raw = self.pz_table(y).chunk(2, dim=-1)  # (B, D) each
-        return Independent(Normal(loc, F.softplus(raw) + MIN_SCALE), 1)
+        return gaussian(loc, F.softplus(raw) + MIN_SCALE)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x, y)
@@ -91,7 +95,7 @@ class ConditionalVAE(nn.Module):
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z, y) for ``n`` draws z ~ p(z|y) with the prior's scale times ``temperature``; y (n,)."""
-        self.label(y, n)  # checks y
+        self.label(y, n, check=True)
         pz = self.prior(y).base_dist
         eps = torch.randn(n, self.cfg.latent_dim, device=self.pz_loc.device)
         return self.decode(pz.loc + temperature * pz.scale * eps, y)

@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution, Independent
 
 from ..config import ModelConfig
-from ..nets import Likelihood, build_nets, diag_normal, mlp
+from ..nets import Likelihood, build_nets, diag_normal, gaussian, mlp
 from . import register
 from .vae import VAEOutput
 
@@ -25,7 +25,7 @@ def precision_weighted(q_hat: Independent, p: Independent) -> Independent:
     a, b = q_hat.base_dist, p.base_dist
     prec_q, prec_p = a.scale.pow(-2), b.scale.pow(-2)  # (B, D) each
     var = 1 / (prec_q + prec_p)
-    return Independent(Normal(var * (a.loc * prec_q + b.loc * prec_p), var.sqrt()), 1)
+    return gaussian(var * (a.loc * prec_q + b.loc * prec_p), var.sqrt())
 
 
 @register("ladder")
@@ -63,7 +63,7 @@ class LadderVAE(nn.Module):
 
     def prior(self) -> Distribution:
         """p(z_L) = N(0, I) with event (D_L,): the top of the hierarchy."""
-        return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
+        return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
 
     def conditional_prior(self, level: int, z_above: Tensor) -> Independent:
         """p(z_l|z_{l+1}) for ``level`` l in 1..L-1 (1 at the bottom); z_above (B, D_{l+1}) -> event (D_l,)."""
@@ -96,7 +96,7 @@ class LadderVAE(nn.Module):
         qz = self.infer(x, sample=False).qz
         loc = torch.cat([q.base_dist.loc for q in qz], 1)      # (B, sum D_l)
         scale = torch.cat([q.base_dist.scale for q in qz], 1)  # (B, sum D_l)
-        return Independent(Normal(loc, scale), 1)
+        return gaussian(loc, scale)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) from z_1 (B, D_1), or from [z_L, ..., z_1] (B, sum D_l) as ``encode`` gives it."""

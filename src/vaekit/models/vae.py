@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from ..config import ModelConfig
-from ..nets import Likelihood, build_nets, diag_normal
+from ..nets import Likelihood, build_nets, diag_normal, gaussian
 from . import register
 
 
@@ -56,7 +56,7 @@ class VAE(nn.Module):
 
     def prior(self) -> Distribution:
         """p(z) = N(0, I) with event (D,)."""
-        return Independent(Normal(self.pz_loc, torch.ones_like(self.pz_loc)), 1)
+        return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x)

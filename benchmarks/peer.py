@@ -1,0 +1,254 @@
+"""vaekit against pythae 0.1.2 on the same VAE, in one run: training speed, matmul efficiency, NLL, memory.
+
+Both train the same networks (MLP 784-400-400-20 with ReLU, or vaekit's conv nets) with a Bernoulli
+likelihood, Adam (lr 1e-3), batch 128, on dynamically binarised Fashion-MNIST, from the same seed. pythae's
+trainer has no per-batch hook, so its dataset binarises per item ("pythae"); "pythae-fixed" binarises once
+up front, pythae's fastest setting, against which the speed target is judged. Each training runs in its own
+process (so peak RSS is its own), in alternating order round by round.
+Both trained models are scored by vaekit's importance-weighted estimator (float32) on the same test images;
+pythae's own ``get_nll`` scores its model too, which times the two estimators on one model.
+
+    make bench-peer                                 # installs pythae beside the pinned torch, runs this
+    .venv/bin/python benchmarks/peer.py             # about 6 min on 2 idle CPU cores
+    .venv/bin/python benchmarks/peer.py --quick     # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent
+
+
+def matmul_rate(dtype: torch.dtype, device: str, n: int = 2048, seconds: float = 1.0) -> float:
+    """GFLOP/s of torch.mm on (n, n) matrices of ``dtype``: the machine's matmul limit for this process."""
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        _sync(device)
+        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def settings(net: str, args: argparse.Namespace):
+    """The run's vaekit config: the benchmark's model and training settings."""
+    from vaekit.config import RunConfig, set_value
+
+    cfg = RunConfig(out="")
+    for key, value in {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "model.net": net,
+                       "model.hidden": "400,400", "model.latent_dim": 20, "train.batch_size": 128,
+                       "train.lr": 1e-3, "train.seed": args.seed, "train.progress": False,
+                       "train.precision": args.precision, "train.device": args.device,
+                       "train.epochs": args.epochs if net == "mlp" else args.conv_epochs}.items():
+        set_value(cfg, key, value)
+    return cfg
+
+
+def flops_per_item(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Matmul/conv FLOPs of one training step (forward and backward) per item, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vaekit.objectives import elbo
+
+    with FlopCounterMode(display=False) as counter:
+        elbo(model(x), x)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(x)
+
+
+def nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> tuple[float, float]:
+    """(NLL in nats, seconds) of vaekit's importance-weighted estimator with K samples, float32."""
+    from vaekit.objectives import iwae_bound
+
+    model.eval()
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    bound = torch.cat([iwae_bound(model, xb, k) for xb in x.split(100)])
+    return -bound.mean().item(), time.perf_counter() - start
+
+
+def worker(job: dict) -> dict:
+    """Train one library's model as ``job`` says; returns its epoch times, NLLs and peak memory."""
+    import importlib
+
+    from vaekit.models import build_model
+    from vaekit.run import Run, prepare_data
+
+    args = argparse.Namespace(**job["args"])
+    torch.set_num_threads(args.threads) if args.threads else None
+    cfg = settings(job["net"], args)
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if job["library"] == "vaekit":  # fit loads the data itself: load it for the test images only after
+            cfg.out = tmp + "/run"
+            importlib.import_module("vaekit.train").fit(cfg)
+            result["peak_mib"] = _peak_mib(args.device)
+            result["seconds"] = [float(r["seconds"]) for r in _rows(cfg.out)]
+            trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
+            data, _ = prepare_data(cfg)
+        else:
+            import peer_pythae
+
+            data, _ = prepare_data(cfg)
+            cfg.model.input_shape = list(data.shape)
+            torch.manual_seed(args.seed)
+            pmodel = peer_pythae.build(build_model(cfg.model), cfg.model.latent_dim)
+            best, result["seconds"] = peer_pythae.train(pmodel, data.train.x, data.val.x, cfg.train.epochs, 128, 1e-3,
+                                                        args.seed, tmp, args.device, job["library"] == "pythae")
+            result["peak_mib"] = _peak_mib(args.device)
+            trained, result["precision"] = peer_pythae.AsVaekit(best.eval()).to(args.device), "fp32"
+    x_test = data.test.x[: args.nll_items].to(args.device)
+    cfg.model.input_shape = list(data.shape)
+    result["flops"], result["items"] = flops_per_item(build_model(cfg.model).to(args.device), x_test[:128]), len(data.train.x)
+    result["nll"], result["nll_seconds"] = nll(trained, x_test, job["nll_k"])
+    if job["library"] == "pythae" and job["net"] == "mlp":  # pythae's own estimator on the same model
+        start = time.perf_counter()
+        result["pythae_nll"] = -best.get_nll(x_test, n_samples=job["nll_k"], batch_size=100)
+        result["pythae_nll_seconds"] = time.perf_counter() - start
+    return result
+
+
+def _rows(out: str) -> list[dict]:
+    import csv
+
+    with open(Path(out) / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _precision(cfg) -> str:
+    from vaekit.run import resolve_device
+    from vaekit.train import autocast_dtype
+
+    return "bf16" if autocast_dtype(cfg, resolve_device(cfg.train.device)) else "fp32"
+
+
+def _peak_mib(device: str) -> float:
+    """Peak memory of this process: resident set on the CPU, allocated memory on CUDA (MiB)."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def spawn(library: str, net: str, args: argparse.Namespace, nll_k: int) -> dict:
+    """Run ``worker`` in a fresh process; returns what it printed as JSON."""
+    job = json.dumps({"library": library, "net": net, "args": vars(args), "nll_k": nll_k})
+    print(f"  training {library} ({net}) ...", flush=True)
+    r = subprocess.run([sys.executable, __file__, "--worker", job], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode:
+        sys.exit(f"{library} ({net}) failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def summarise(results: list[dict], rates: dict[str, float]) -> dict:
+    """Pool the rounds of one library and net: median seconds of epochs 2.., samples/s, GFLOP/s, NLL."""
+    seconds = statistics.median(s for r in results for s in (r["seconds"][1:] or r["seconds"]))
+    items, flops = results[0]["items"], results[0]["flops"]
+    rate = items / seconds
+    precision = results[0]["precision"]
+    return {"precision": precision, "s_epoch": seconds, "rate": rate, "gflops": rate * flops / 1e9,
+            "limit": rates[precision], "nll": statistics.mean(r["nll"] for r in results),
+            "nll_s": statistics.median(r["nll_seconds"] for r in results),
+            "peak": max(r["peak_mib"] for r in results)}
+
+
+def table(rows: dict[tuple[str, str], dict], k: dict[str, int]) -> None:
+    print("\n| net | library | precision | s/epoch | samples/s | GFLOP/s | % of matmul limit | "
+          "test NLL (K) | NLL time (s) | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (net, lib), r in rows.items():
+        print(f"| {net} | {lib} | {r['precision']} | {r['s_epoch']:.2f} | {r['rate']:.0f} | {r['gflops']:.0f} | "
+              f"{100 * r['gflops'] / r['limit']:.0f}% of {r['limit']:.0f} | {r['nll']:.2f} ({k[net]}) | "
+              f"{r['nll_s']:.1f} | {r['peak']:.0f} |")
+
+
+def checks(rows: dict, est: dict) -> None:
+    """The issue's targets, each with its measured figure."""
+    v, p = rows[("mlp", "vaekit")], rows[("mlp", "pythae")]
+    fast = max((r for (net, lib), r in rows.items() if net == "mlp" and lib != "vaekit"), key=lambda r: r["rate"])
+    lines = [
+        (v["rate"] / fast["rate"] >= 4, f"training speed vaekit / fastest pythae variant {v['rate'] / fast['rate']:.2f}x "
+                                        f"(target >= 4x); vaekit / pythae dynamic {v['rate'] / p['rate']:.2f}x"),
+        (v["nll"] <= p["nll"] + 0.3, f"test NLL vaekit {v['nll']:.2f} vs pythae {p['nll']:.2f} (target <= +0.3)"),
+        (v["gflops"] >= 0.5 * v["limit"], f"vaekit reaches {100 * v['gflops'] / v['limit']:.0f}% of the "
+                                          f"{v['precision']} matmul rate (target >= 50%)"),
+        (est["ratio"] >= 3, f"NLL estimator on pythae's model: vaekit {est['vaekit_s']:.1f} s, pythae get_nll "
+                            f"{est['pythae_s']:.1f} s: {est['ratio']:.1f}x (target >= 3x)"),
+        (abs(est["diff"]) <= 0.5, f"same model, two estimators: {est['vaekit']:.2f} vs {est['pythae']:.2f} nats "
+                                  f"(target within 0.5)"),
+        (v["peak"] <= p["peak"], f"peak memory vaekit {v['peak']:.0f} MiB vs pythae {p['peak']:.0f} MiB"),
+    ]
+    print()
+    for ok, text in lines:
+        print(f"- [{'x' if ok else ' '}] {text}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--conv-epochs", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="trainings per library and net, alternated")
+    ap.add_argument("--nll-items", type=int, default=1000)
+    ap.add_argument("--nll-k", type=int, default=1000)
+    ap.add_argument("--conv-nll-k", type=int, default=100)
+    ap.add_argument("--nets", default="mlp,conv")
+    ap.add_argument("--precision", default="auto", help="vaekit's train.precision (auto, fp32, bf16)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="1 epoch, 1 round, 100 test images, K = 100")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.quick:
+        args.epochs, args.conv_epochs, args.rounds, args.nll_items, args.nll_k, args.conv_nll_k = 1, 1, 1, 100, 100, 20
+    worker_args = {k: v for k, v in vars(args).items() if k != "worker"}
+    torch.set_num_threads(args.threads) if args.threads else None
+    rates = {"fp32": matmul_rate(torch.float32, args.device), "bf16": matmul_rate(torch.bfloat16, args.device)}
+    print(f"{args.device}, {torch.get_num_threads()} threads: matmul {rates['fp32']:.0f} GFLOP/s fp32, "
+          f"{rates['bf16']:.0f} GFLOP/s bf16 (2048 x 2048)", flush=True)
+    k = {"mlp": args.nll_k, "conv": args.conv_nll_k}
+    rows, raw = {}, {}
+    for net in args.nets.split(","):
+        libs = ["vaekit", "pythae", "pythae-fixed"] if net == "mlp" and not args.quick else ["vaekit", "pythae"]
+        for r in range(args.rounds):
+            for lib in libs if r % 2 == 0 else libs[::-1]:
+                raw.setdefault((net, lib), []).append(spawn(lib, net, argparse.Namespace(**worker_args), k[net]))
+        for lib in libs:
+            rows[(net, lib)] = summarise(raw[(net, lib)], rates)
+    table(rows, k)
+    if ("mlp", "pythae") in raw:
+        runs = raw[("mlp", "pythae")]
+        est = {"vaekit": statistics.mean(r["nll"] for r in runs), "pythae": statistics.mean(r["pythae_nll"] for r in runs),
+               "vaekit_s": statistics.median(r["nll_seconds"] for r in runs),
+               "pythae_s": statistics.median(r["pythae_nll_seconds"] for r in runs)}
+        est["ratio"], est["diff"] = est["pythae_s"] / est["vaekit_s"], est["vaekit"] - est["pythae"]
+        print(f"\npythae's get_nll on its own models: {est['pythae']:.2f} nats in {est['pythae_s']:.1f} s; "
+              f"vaekit's estimator on the same models: {est['vaekit']:.2f} nats in {est['vaekit_s']:.1f} s "
+              f"(K = {args.nll_k}, {args.nll_items} test images)")
+        checks(rows, est)
+
+
+if __name__ == "__main__":
+    main()
