@@ -158,6 +158,7 @@ FLAGS = [  # train flags -> needle
     (["--lr", "fast"], "train.lr"), (["--lr", "nan"], "train.lr"), (["--lr", "inf"], "train.lr"),
     (["--beta", "-1"], "train.beta"), (["--model", "transformer"], "model.net"),
     (["--likelihood", "poisson"], "model.likelihood"), (["--device", "tpu"], "train.device"),
+    (["--precision", "fp8"], "train.precision"),
     (["--binarize", "maybe"], "data.binarize"), (["--limit", "0"], "limit"), (["--seed", "-1"], "seed"),
     (["--warmup-epochs", "-2"], "train.warmup_epochs"), (["--patience", "1.5"], "train.patience"),
     (["--set", "nonsense=1"], "nonsense"), (["--set", "train.lr"], "--set"),

@@ -17,7 +17,7 @@ FLAGS = {
     "channels": "model.channels", "beta": "train.beta", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
     "warmup_epochs": "train.warmup_epochs", "free_bits": "train.free_bits", "patience": "train.patience",
-    "latent_dims": "model.latent_dims", "out": "out",
+    "latent_dims": "model.latent_dims", "precision": "train.precision", "out": "out",
 }
 
 
