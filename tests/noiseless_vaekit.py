@@ -8,10 +8,11 @@ import torch
 from vaekit.cli import main
 
 
-def _loc(self, sample_shape=torch.Size()):
+def loc_sample(self, sample_shape=torch.Size()):
+    """Normal.rsample without the noise: the mean, broadcast to the sample's shape."""
     return self.loc.expand(self._extended_shape(sample_shape))
 
 
 if __name__ == "__main__":
-    torch.distributions.Normal.rsample = _loc
+    torch.distributions.Normal.rsample = loc_sample
     sys.exit(main())

@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
-        print(f"vaekit: {e}", file=sys.stderr)
+        from .distributed import is_main
+
+        if is_main():  # under torchrun every process stops; one says so
+            print(f"vaekit: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",

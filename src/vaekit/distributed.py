@@ -224,8 +224,7 @@ def launch(argv: list[str], nproc: int) -> int:
         skip = a == "--nproc"
         if not skip:
             rest.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "vaekit", *rest]
+    cmd = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *rest]
     proc = subprocess.Popen(cmd)
     old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -233,3 +232,15 @@ def launch(argv: list[str], nproc: int) -> int:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first),
+# where plain torchrun prints its own traceback
+TORCHRUN = """import sys
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.run import main
+try:
+    main()
+except SignalException as e:
+    sys.exit(128 + int(e.sigval))
+"""

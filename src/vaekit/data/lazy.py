@@ -176,7 +176,8 @@ def batches(x: Tensor | LazyArray, y: Tensor | None, perm: Tensor, size: int, st
     loader = torch.utils.data.DataLoader(
         _Batches(x, None if y is None else y.cpu()), sampler=[rows[b * size: (b + 1) * size] for b in range(start, n)],
         batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers else None)
+        prefetch_factor=4 if workers else None,
+        generator=torch.Generator().manual_seed(0))  # its own: the training RNG stream stays untouched
     for b, item in enumerate(loader, start):
         if isinstance(item, str):
             raise VaekitError(item)
