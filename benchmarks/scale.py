@@ -127,7 +127,7 @@ def main() -> None:
     finally:
         if not args.keep:
             data.unlink()
-    print(f"\n| run | processes | items/epoch | epoch s | samples/s | peak RSS (sum) | peak PSS (sum) | file |")
+    print("\n| run | processes | items/epoch | epoch s | samples/s | peak RSS (sum) | peak PSS (sum) | file |")
     print("|---|---|---|---|---|---|---|---|")
     for name, nproc, r in rows:
         items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])

@@ -245,10 +245,10 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
 }
 POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
-NON_NEGATIVE = ("data.workers", "train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
+NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",
                 "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
-                "train.gamma")
+                "train.gamma", "data.workers")
 
 
 def validate(cfg: RunConfig) -> RunConfig:

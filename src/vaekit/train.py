@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .config import RunConfig, validate
-from . import distributed
 from .data import Dataset, binarize_dynamic
 from .data.lazy import batches
 from .errors import VaekitError
@@ -89,7 +89,7 @@ class StepGuard:
         self.limit, self.in_row, self.skipped = limit, 0, 0
 
     def ok(self, value: Tensor, where: str) -> bool:
-        if bool(torch.isfinite(value)):
+        if distributed.all_ok(bool(torch.isfinite(value))):  # under DDP every rank skips, or none
             self.in_row = 0
             return True
         self.in_row += 1
@@ -182,8 +182,8 @@ class Trainer:
         n_batches = math.ceil(len(perm) / self.size)
         sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
                                                                                       device=self.x.device)
-        bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}", unit="img",
-                   leave=False, disable=not t.progress, dynamic_ncols=True)
+        bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   unit="img", leave=False, disable=not t.progress, dynamic_ncols=True)
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.cfg.data.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb

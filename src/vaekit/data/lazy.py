@@ -20,8 +20,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaekit.data.core import (Dataset, RawData, Split, _split_indices, check_finite, check_options, image_scale,
-                             to_layout)
+from vaekit.data.core import (
+    Dataset,
+    RawData,
+    Split,
+    _split_indices,
+    check_finite,
+    check_options,
+    image_scale,
+    to_layout,
+)
 from vaekit.data.images import _list, read_image
 from vaekit.errors import VaekitError
 
@@ -110,10 +118,10 @@ class LazyArray:
     def __len__(self) -> int:
         return len(self.index)
 
-    def to(self, device: torch.device | str) -> "LazyArray":
+    def to(self, device: torch.device | str) -> LazyArray:
         return replace(self, device=torch.device(device))
 
-    def subset(self, key) -> "LazyArray":
+    def subset(self, key) -> LazyArray:
         """A view on some of the items (a slice or positions): the index is cut, the data is not copied."""
         return replace(self, index=self.index[key])
 
