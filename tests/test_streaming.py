@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from vaekit.cli import main
 from vaekit.data import lazy
 from vaekit.data.lazy import LazyArray
 from vaekit.errors import VaekitError
@@ -98,3 +99,15 @@ def test_auto_streams_only_what_does_not_fit(uint8_images, tmp_path, monkeypatch
     assert isinstance(prepare_data(cfg, stream=True)[0].train.x, LazyArray)
     with pytest.raises(VaekitError, match="streams .npy files and image folders only"):
         prepare_data(config("digits", tmp_path, "false"), stream=True)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--nproc", "0"], "--nproc must be >= 1"),
+    (["--set", "data.in_memory=maybe"], "data.in_memory must be one of auto, true, false"),
+    (["--set", "data.workers=-1"], "data.workers must be >= 0"),
+    (["--data", "digits", "--set", "data.in_memory=false"], "streams .npy files and image folders only"),
+])
+def test_bad_scale_settings_are_refused_in_one_line(tmp_path, capsys, flags, message):
+    assert main(["train", *flags, "--quiet", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and not (tmp_path / "run").exists()

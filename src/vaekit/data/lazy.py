@@ -34,36 +34,49 @@ from vaekit.data.images import _list, read_image
 from vaekit.errors import VaekitError
 
 IN_MEMORY = ("auto", "true", "false")
-RELEASE_EVERY = 32  # reads between dropping the mapping's pages from this process's resident set
 
 
 class NpySource:
-    """A .npy file opened memory-mapped (no pickles): items (N, D) or (N, C, H, W), any numeric dtype."""
+    """A .npy file opened memory-mapped (no pickles): items (N, D) or (N, C, H, W), any numeric dtype.
+
+    The mapping gives the header's dtype, shape and data offset without reading the data. Items of a
+    C-ordered file are then read with pread: touching a mapped item maps the page cache's whole large folio
+    (up to 2 MB) into this process, so 31 random batches of 256 put 5.2 GB of a 6 GB file in its resident
+    set (Linux 6.18); pread copies just the item (3.5 ms per batch of 256 against 6.6 ms through the mapping).
+    """
 
     def __init__(self, path: Path):
         try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            self.raw = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise VaekitError(f"{path}: cannot read NumPy file ({' '.join(str(e).split())})") from e
-        self.where, self.x = str(path), to_layout(arr, str(path))  # a view: nothing is read yet
-        self.shape, self.scale, self.reads = tuple(self.x.shape[1:]), image_scale(self.x), 0
-        self._mmap = getattr(arr, "_mmap", None)
-        if self._mmap is not None and hasattr(mmap, "MADV_RANDOM"):
-            self._mmap.madvise(mmap.MADV_RANDOM)  # batches hop around the file: no read-ahead
+        self.where, self.x = str(path), to_layout(self.raw, str(path))  # a view: nothing is read yet
+        self.shape, self.scale = tuple(self.x.shape[1:]), image_scale(self.x)
+        self.item = self.raw.dtype.itemsize * math.prod(self.raw.shape[1:])  # bytes per item in the file
+        self.fd = None
+        if self.raw.flags.c_contiguous and hasattr(os, "preadv"):
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # shared by loader workers
 
     def __len__(self) -> int:
         return len(self.x)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """(B,) item numbers -> (B, *shape) float32 divided by the dtype's scale (uint8 images: 255)."""
-        order = np.argsort(rows, kind="stable")
-        out = np.empty((len(rows), *self.shape), np.float32)
-        out[order] = self.x[rows[order]]  # sorted reads walk the file forwards
+        order = np.argsort(rows, kind="stable")  # sorted reads walk the file forwards
+        raw = np.empty((len(rows), *self.raw.shape[1:]), self.raw.dtype)
+        if self.fd is not None:
+            buf = memoryview(raw.reshape(-1).view(np.uint8))
+            for j, r in zip(order.tolist(), rows[order].tolist()):
+                if os.preadv(self.fd, [buf[j * self.item:(j + 1) * self.item]], self.raw.offset + r * self.item) \
+                        != self.item:
+                    raise VaekitError(f"{self.where}: item {r} lies past the end of the file (truncated?)")
+        else:  # a Fortran-ordered file: through the mapping, handing its pages back after each batch
+            raw[order] = self.raw[rows[order]]
+            if getattr(self.raw, "_mmap", None) is not None:
+                self.raw._mmap.madvise(mmap.MADV_DONTNEED)
+        out = to_layout(raw, self.where).astype(np.float32)
         if self.scale != 1.0:
             out /= np.float32(self.scale)
-        self.reads += 1
-        if self._mmap is not None and self.reads % RELEASE_EVERY == 0:
-            self._mmap.madvise(mmap.MADV_DONTNEED)  # the pages stay in the page cache, not in our RSS
         return out
 
 
