@@ -41,6 +41,7 @@ def build_parser() -> Parser:
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself")
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run")
     s.add_argument("--n", type=int, default=64)
@@ -87,11 +88,16 @@ def train_config(args: argparse.Namespace):
     return cfg
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int | None:
+    from . import distributed
     from .train import fit
 
+    if args.nproc is not None and not distributed.launched():
+        return distributed.launch(args.argv, args.nproc)
     run = fit(train_config(args), resume=bool(args.resume), overwrite=args.overwrite)
-    print(f"run written to {run}")
+    if distributed.is_main():
+        print(f"run written to {run}")
+    return None
 
 
 def _positive(n: int, flag: str) -> int:
@@ -166,18 +172,22 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
+        code = COMMANDS[args.command](args)
     except VaekitError as e:
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
-        print(f"vaekit: {e}", file=sys.stderr)
+        from .distributed import is_main
+
+        if is_main():  # under torchrun every process stops; one says so
+            print(f"vaekit: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
               file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

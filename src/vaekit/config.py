@@ -32,6 +32,8 @@ class DataConfig:
     label_column: str | None = None
     data_dir: str | None = None
     limit: int | None = None
+    in_memory: str = "auto"        # auto | true | false: false streams a .npy (memory-mapped) or image folder
+    workers: int = 2               # loader processes for streamed data (0: read in the training process)
 
 
 @dataclass
@@ -237,6 +239,7 @@ def settings_from(path: str | Path) -> Iterator[None]:
 
 CHOICES = {
     "data.binarize": ("auto", "dynamic", "fixed", "none"),
+    "data.in_memory": ("auto", "true", "false"),
     "model.net": ("mlp", "conv"),
     "model.likelihood": ("bernoulli", "cbernoulli", "gaussian"),
     "train.lr_schedule": ("none", "cosine", "step"),
@@ -247,7 +250,7 @@ POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", 
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",
                 "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
-                "train.gamma")
+                "train.gamma", "data.workers")
 
 
 def validate(cfg: RunConfig) -> RunConfig:

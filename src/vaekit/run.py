@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from torch.distributions import Distribution
 from .checkpoint import load_weights
 from .config import RunConfig, load_json_config, settings_from, validate
 from .data import Dataset, Split, load_dataset
+from .data.lazy import LazyArray, load_streamed
 from .errors import VaekitError
 from .models import build_model
 from .nets import check_support
@@ -26,17 +28,20 @@ def resolve_binarize(cfg: RunConfig, kind: str) -> str:
     return "dynamic" if kind == "image" and cfg.model.likelihood == "bernoulli" else "none"
 
 
-def prepare_data(cfg: RunConfig, spec: str | None = None) -> tuple[Dataset, str]:
+def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) -> tuple[Dataset, str]:
     """Load ``spec`` (default: the config's), check it against the likelihood; returns (data, binarize mode).
 
     'fixed' binarises every split once; 'dynamic' leaves the training split grey (the trainer draws
     a new binarisation per batch) and binarises validation and test once, so their losses are stable.
-    Both draw from a generator seeded by the run's seed.
+    Both draw from a generator seeded by the run's seed. ``stream`` lets data.in_memory choose memory-mapped
+    or lazily read splits (LazyArray), which are checked and binarised per batch as they are read.
     """
     d = cfg.data
-    data = load_dataset(spec or d.spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                        seed=cfg.train.seed, binarize="none", label_column=d.label_column,
-                        data_dir=d.data_dir, limit=d.limit)
+    data = load_streamed(spec or d.spec, d.in_memory, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                         seed=cfg.train.seed, limit=d.limit) if stream else None
+    data = data or load_dataset(spec or d.spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                                seed=cfg.train.seed, binarize="none", label_column=d.label_column,
+                                data_dir=d.data_dir, limit=d.limit)
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
@@ -45,9 +50,15 @@ def prepare_data(cfg: RunConfig, spec: str | None = None) -> tuple[Dataset, str]
         split = getattr(data, name)
         # binarising needs probabilities in [0, 1]; binary data then lies in every likelihood's support
         support = "bernoulli" if mode != "none" else cfg.model.likelihood
+        seed = cfg.train.seed + ("train", "val", "test").index(name)
+        fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
+        if isinstance(split.x, LazyArray):
+            split.x.check = partial(check_support, support, where=f"{data.name} ({name} split)")
+            split.x.binarize_seed = seed if fixed else None
+            continue
         check_support(support, split.x, f"{data.name} ({name} split)")
-        if mode == "fixed" or (mode == "dynamic" and name != "train"):
-            g = torch.Generator().manual_seed(cfg.train.seed + ("train", "val", "test").index(name))
+        if fixed:
+            g = torch.Generator().manual_seed(seed)
             setattr(data, name, Split(torch.bernoulli(split.x, generator=g), split.y))
     return data, mode
 

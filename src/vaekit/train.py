@@ -12,9 +12,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .config import RunConfig, validate
 from .data import Dataset, binarize_dynamic
+from .data.lazy import batches
 from .errors import VaekitError
 from .io import atomic_write_json
 from .models import MODELS, build_model
@@ -108,7 +110,7 @@ class StepGuard:
         self.limit, self.in_row, self.skipped = limit, 0, 0
 
     def ok(self, value: Tensor, where: str) -> bool:
-        if bool(torch.isfinite(value)):
+        if distributed.all_ok(bool(torch.isfinite(value))):  # under DDP every rank skips, or none
             self.in_row = 0
             return True
         self.in_row += 1
@@ -158,14 +160,20 @@ class Trainer:
         if resume:
             state, extra = load_latest_checkpoint(run / CHECKPOINT, model, self.opt)
             self.state = LoopState(**state)
-        self.epoch_rng: Tensor | None = extra.get("rng.epoch")
-        self.x, self.x_val = data.train.x.to(device), data.val.x.to(device)
+        distributed.seed_rank(cfg.train.seed, extra, (self.state.epoch, self.state.batch))
+        if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
+            self.state.sums, self.state.seen = [0.0] * len(self.state.sums), 0
+        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the processes
+        self.size = cfg.train.batch_size // distributed.world()  # batch_size is the global batch
+        self.x, self.x_val = data.train.x.to(device), distributed.part(data.val.x.to(device))
         # labelled data (checked in fit) has labels in every split
-        self.y, self.y_val = (data.train.y.to(device), data.val.y.to(device)) if model.needs_labels else (None, None)
+        self.y, self.y_val = ((data.train.y.to(device), distributed.part(data.val.y.to(device)))
+                              if model.needs_labels else (None, None))
         self.guard = StepGuard(cfg.train.max_bad_steps)
         self.dtype = autocast_dtype(cfg, device)
         self.clock = CheckpointClock(cfg.train.checkpoint_every, cfg.train.checkpoint_minutes)
-        self.tb = TBLogger(run, fresh=not resume)  # event files beside metrics.csv when tensorboard is installed
+        # event files beside metrics.csv when tensorboard is installed (rank 0 only)
+        self.tb = TBLogger(run, fresh=not resume, enabled=distributed.is_main())
 
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``train.epochs`` (or early stopping)."""
@@ -176,7 +184,7 @@ class Trainer:
             start = time.perf_counter()
             tr = self.train_epoch(epoch, stop)
             seconds = time.perf_counter() - start
-            va = evaluate_loss(self.model, self.x_val, self.y_val, t.beta)
+            va = distributed.mean_over_ranks(evaluate_loss(self.model, self.x_val, self.y_val, t.beta), len(self.x_val))
             s.rows.append(metrics_row(epoch, tr, va, lr_at(self.cfg, epoch), seconds, len(self.x)))
             self.end_epoch(va["loss"])
             self.tb.epoch(s.rows[-1], self.model, self.x_val, self.y_val)
@@ -186,33 +194,27 @@ class Trainer:
                 break
         self.tb.close()
 
-    def shuffle(self) -> Tensor:
-        """The epoch's permutation, drawn from the generator's state at the epoch's start (saved for resuming)."""
-        resumed = self.state.batch > 0
-        now = torch.get_rng_state()
-        if not resumed or self.epoch_rng is None:
-            self.epoch_rng = now
-        torch.set_rng_state(self.epoch_rng)
-        perm = torch.randperm(len(self.x)).to(self.x.device)
-        if resumed:
-            torch.set_rng_state(now)
-        return perm
+    def shuffle(self, epoch: int) -> Tensor:
+        """This rank's share of the epoch's permutation, drawn from (seed, epoch) alone: the same in every
+        process, and again on resume."""
+        g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
+        return distributed.shard(torch.randperm(len(self.x), generator=g)).to(self.x.device)
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
         """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta."""
         t, s, model = self.cfg.train, self.state, self.model
         model.train()
-        perm, n_batches = self.shuffle(), math.ceil(len(self.x) / t.batch_size)
+        perm = self.shuffle(epoch)
+        n_batches = math.ceil(len(perm) / self.size)
         sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
                                                                                       device=self.x.device)
-        bar = tqdm(total=len(self.x), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}", unit="img",
-                   leave=False, disable=not t.progress, dynamic_ncols=True)
+        bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   unit="img", leave=False, disable=not t.progress, dynamic_ncols=True)
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
-        for b in range(s.batch, n_batches):
-            idx = perm[b * t.batch_size: (b + 1) * t.batch_size]
-            xb = binarize_dynamic(self.x[idx]) if self.dynamic else self.x[idx]
+        for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.cfg.data.workers, self.x.device):
+            xb = binarize_dynamic(xb) if self.dynamic else xb
             beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
-            terms = train_step(model, self.opt, xb, None if self.y is None else self.y[idx], beta, self.cfg,
+            terms = train_step(self.net, self.opt, xb, yb, beta, self.cfg,
                                self.guard, f"epoch {epoch + 1}, batch {b + 1}",
                                capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs), self.dtype)
             if terms is not None:
@@ -221,7 +223,8 @@ class Trainer:
                 self.report(bar, b, n_batches, epoch, terms, beta, sums, len(xb))
             self.maybe_checkpoint(epoch, b + 1, sums, stop)
         bar.close()
-        loss, rec, kl, *levels = (sums / max(1, s.seen)).tolist()
+        sums, seen = distributed.sum_over_ranks(sums, s.seen)
+        loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
         s.batch, s.sums, s.seen = 0, [], 0
         return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
 
@@ -240,28 +243,33 @@ class Trainer:
 
     def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
         """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
-        if stop.signum is None and not self.clock.due():
+        signum, due = distributed.agree(stop.signum, self.clock.due())  # every rank stops at the same step
+        if signum is None and not due:
             return
-        s = self.state
-        s.batch, s.sums = batches, sums.tolist()
-        self.save()
-        if stop.signum is not None:
-            raise Interrupted(stop.signum, f"epoch {epoch + 1}, batch {batches}", str(self.run))
+        total, seen = distributed.sum_over_ranks(sums, self.state.seen)
+        self.state.batch = batches
+        self.save(sums=total.tolist(), seen=seen)
+        if signum is not None:
+            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}", str(self.run))
 
-    def save(self) -> None:
-        save_checkpoint(self.run / CHECKPOINT, self.model, self.opt, asdict(self.state),
-                        {"rng.epoch": self.epoch_rng} if self.epoch_rng is not None else None)
+    def save(self, **position) -> None:
+        """The checkpoint (rank 0 writes it; every rank must call this: it gathers their RNG states)."""
+        extra = distributed.rng_extra()
+        if distributed.is_main():
+            save_checkpoint(self.run / CHECKPOINT, self.model, self.opt, asdict(self.state) | position, extra)
 
     def end_epoch(self, val_loss: float) -> None:
         """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
         s = self.state
         s.epoch += 1
-        if val_loss < s.best_val or not (self.run / WEIGHTS).exists():
+        if val_loss < s.best_val or s.best_val == math.inf:  # the first epoch always writes weights
             s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
-            save_weights(self.model, self.run / WEIGHTS)
+            if distributed.is_main():
+                save_weights(self.model, self.run / WEIGHTS)
         else:
             s.bad_epochs += 1
-        write_metrics(self.run, s.rows)
+        if distributed.is_main():
+            write_metrics(self.run, s.rows)
         self.save()
 
 
@@ -270,21 +278,26 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
 
     ``data`` (already prepared, e.g. arrays from the API) skips loading ``cfg.data.spec``; resuming needs the spec.
     SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``.
+    Under torchrun every process runs this; they train one DDP model and rank 0 writes the run folder.
     """
     validate(cfg)
-    device = resolve_device(cfg.train.device)
+    device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size)
+    cfg.train.progress = cfg.train.progress and distributed.is_main()
     torch.manual_seed(cfg.train.seed)
-    data, mode = (data, "none") if data is not None else prepare_data(cfg)
+    data, mode = (data, "none") if data is not None else prepare_data(cfg, stream=True)
     cfg.model.input_shape = list(data.shape)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
         cfg.model.num_classes = labelled(data)
     model = build_model(cfg.model).to(device)
-    run = start_run(cfg.out, resume, overwrite)  # only now, when the input is known to be good, touch the disk
+    # only now, when the input is known to be good, touch the disk (rank 0 alone)
+    run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite), "start the run") or Path(cfg.out)
     trainer = Trainer(cfg, model, data, mode, run, resume)
-    atomic_write_json(run / CONFIG, cfg.to_dict())
+    if distributed.is_main():
+        atomic_write_json(run / CONFIG, cfg.to_dict())
     with StopSignal() as stop:
         trainer.fit(stop)
-    write_pictures(run, data.test if len(data.test.x) else data.val)
+    if distributed.is_main():
+        write_pictures(run, data.test if len(data.test.x) else data.val)
     return run
 
 

@@ -1,0 +1,143 @@
+"""Data larger than memory: one epoch over a >= 6 GB memory-mapped .npy, peak RSS, and 1 vs 2 processes.
+
+1. Writes an (N, 28, 28) uint8 .npy of ``--gb`` GB in chunks (never whole in memory): Fashion-MNIST images
+   drawn at random, shifted by up to 2 pixels and given noise.
+2. Trains an MLP VAE for one epoch over it with data.in_memory=false (memory-mapped, read in loader
+   workers), sampling the resident memory of the whole process tree (trainer + loader workers) all along.
+3. Trains on the first ``--compare`` items with 1 and then 2 processes (torchrun, gloo) for samples/s.
+Prints a markdown table; the file is deleted afterwards unless --keep.
+
+    .venv/bin/python benchmarks/scale.py                      # 6 GB; about 25 min on 2 busy CPU cores
+    .venv/bin/python benchmarks/scale.py --gb 0.2 --compare 50000   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vaekit.data.idx import read_idx
+
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+MODEL = ["--model", "mlp", "--hidden", "256", "--latent-dim", "16", "--batch-size", "256", "--quiet",
+         "--set", "data.in_memory=false", "--set", "data.val_fraction=0.001", "--set", "data.test_fraction=0.001",
+         "--set", "train.checkpoint_minutes=0"]
+
+
+def make_data(path: Path, gb: float, chunk: int = 65536, seed: int = 0) -> int:
+    """Write ``gb`` GB of (N, 28, 28) uint8 items to ``path`` chunk by chunk; returns N."""
+    src = read_idx(FASHION)  # (60000, 28, 28) uint8
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-16, 17, (4096, 28, 28)).astype(np.int16)  # a bank of noise images
+    n = int(gb * 1e9) // (28 * 28)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (n, 28, 28)}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            x = src[rng.integers(0, len(src), m)].astype(np.int16)  # (m, 28, 28)
+            dy, dx = rng.integers(-2, 3, 2)
+            x = np.roll(x, (int(dy), int(dx)), axis=(1, 2)) + noise[rng.integers(0, len(noise), m)]
+            f.write(np.clip(x, 0, 255).astype(np.uint8).tobytes())
+    return n
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """Bytes of ``pid`` and all its descendants: RSS summed (shared pages counted in each process: an upper
+    bound) and PSS summed (shared pages split between their users)."""
+    parent, rss = {}, {}
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, ...
+            parent[int(d.name)], rss[int(d.name)] = int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        tree.add(p)
+        todo += [c for c, pp in parent.items() if pp == p and c not in tree]
+    return sum(rss.get(p, 0) for p in tree), sum(_pss(p) for p in tree)
+
+
+def _pss(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        return int(next(l for l in text.splitlines() if l.startswith("Pss:")).split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def train(args: list[str], out: Path) -> dict:
+    """Run ``vaekit train`` with ``args``; returns its metrics row, wall seconds and the tree's peak RSS."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *args, "--out", str(out), "--overwrite"],
+                            env=env)
+    peak = [0, 0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            peak[:] = [max(a, b) for a, b in zip(peak, tree_memory(proc.pid))]
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    if proc.wait() != 0:
+        raise SystemExit(f"training failed ({proc.returncode}): {' '.join(args)}")
+    watcher.join()
+    with open(out / "metrics.csv") as f:
+        row = list(csv.DictReader(f))[-1]
+    return {"row": row, "wall": time.perf_counter() - start, "rss": peak[0], "pss": peak[1]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gb", type=float, default=6.0, help="size of the .npy file (uint8 items)")
+    p.add_argument("--dir", default="/tmp", help="where the file and the runs go")
+    p.add_argument("--compare", type=int, default=400_000, help="items for the 1 vs 2 process comparison")
+    p.add_argument("--workers", type=int, default=2, help="loader worker processes per trainer")
+    p.add_argument("--keep", action="store_true", help="keep the .npy file")
+    args = p.parse_args()
+    folder = Path(args.dir) / "vaekit-scale"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "scale.npy"
+    start = time.perf_counter()
+    n = make_data(data, args.gb)
+    print(f"wrote {data}: {n:,} items, {data.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s",
+          flush=True)
+    common = ["--data", str(data), *MODEL, "--set", f"data.workers={args.workers}"]
+    try:
+        rows = [("1 epoch, all items", 1, train([*common, "--epochs", "1"], folder / "full"))]
+        for nproc in (1, 2):
+            extra = ["--nproc", "2"] if nproc == 2 else []
+            rows.append((f"{args.compare:,} items", nproc,
+                         train([*common, "--epochs", "1", "--limit", str(args.compare), *extra], folder / f"p{nproc}")))
+    finally:
+        if not args.keep:
+            data.unlink()
+    print("\n| run | processes | items/epoch | epoch s | samples/s | peak RSS (sum) | peak PSS (sum) | file |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, nproc, r in rows:
+        items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])
+        print(f"| {name} | {nproc} | {items:,.0f} | {float(r['row']['seconds']):.0f} | "
+              f"{float(r['row']['samples_per_s']):,.0f} | {r['rss'] / 2**30:.2f} GiB | {r['pss'] / 2**30:.2f} GiB | "
+              f"{args.gb:g} GB uint8 |")
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(f"\nlargest single process (ru_maxrss of the children): {largest:.2f} GiB; "
+          f"one-epoch peak RSS (process tree, summed) < 2 GiB: {'met' if rows[0][2]['rss'] < 2 * 2**30 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

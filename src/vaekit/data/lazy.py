@@ -1,0 +1,257 @@
+"""Data larger than memory: a memory-mapped .npy or an image folder, read batch by batch in loader workers.
+
+``data.in_memory``: "true" loads everything (the fast path), "false" streams, "auto" streams only what
+would not fit (the in-memory path needs about raw + 2 float32 copies; streaming starts past half of the
+available memory). Splits are index arrays into the one source, never copies. Each batch is scaled to
+float32, checked (finite, the likelihood's support) and, for fixed binarisation, binarised per item with
+a counter-based draw, so an item looks the same whichever batch it lands in.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaekit.data.core import (
+    Dataset,
+    RawData,
+    Split,
+    _split_indices,
+    check_finite,
+    check_options,
+    image_scale,
+    to_layout,
+)
+from vaekit.data.images import _list, read_image
+from vaekit.errors import VaekitError
+
+IN_MEMORY = ("auto", "true", "false")
+
+
+class NpySource:
+    """A .npy file opened memory-mapped (no pickles): items (N, D) or (N, C, H, W), any numeric dtype.
+
+    The mapping gives the header's dtype, shape and data offset without reading the data. Items of a
+    C-ordered file are then read with pread: touching a mapped item maps the page cache's whole large folio
+    (up to 2 MB) into this process, so 31 random batches of 256 put 5.2 GB of a 6 GB file in its resident
+    set (Linux 6.18); pread copies just the item (3.5 ms per batch of 256 against 6.6 ms through the mapping).
+    """
+
+    def __init__(self, path: Path):
+        try:
+            self.raw = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise VaekitError(f"{path}: cannot read NumPy file ({' '.join(str(e).split())})") from e
+        self.where, self.x = str(path), to_layout(self.raw, str(path))  # a view: nothing is read yet
+        self.shape, self.scale = tuple(self.x.shape[1:]), image_scale(self.x)
+        self.item = self.raw.dtype.itemsize * math.prod(self.raw.shape[1:])  # bytes per item in the file
+        self.fd = None
+        if self.raw.flags.c_contiguous and hasattr(os, "preadv"):
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # shared by loader workers
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """(B,) item numbers -> (B, *shape) float32 divided by the dtype's scale (uint8 images: 255)."""
+        order = np.argsort(rows, kind="stable")  # sorted reads walk the file forwards
+        raw = np.empty((len(rows), *self.raw.shape[1:]), self.raw.dtype)
+        if self.fd is not None:
+            buf = memoryview(raw.reshape(-1).view(np.uint8))
+            for j, r in zip(order.tolist(), rows[order].tolist()):
+                if os.preadv(self.fd, [buf[j * self.item:(j + 1) * self.item]], self.raw.offset + r * self.item) \
+                        != self.item:
+                    raise VaekitError(f"{self.where}: item {r} lies past the end of the file (truncated?)")
+        else:  # a Fortran-ordered file: through the mapping, handing its pages back after each batch
+            raw[order] = self.raw[rows[order]]
+            if getattr(self.raw, "_mmap", None) is not None:
+                self.raw._mmap.madvise(mmap.MADV_DONTNEED)
+        out = to_layout(raw, self.where).astype(np.float32)
+        if self.scale != 1.0:
+            out /= np.float32(self.scale)
+        return out
+
+
+class ImageSource:
+    """A folder of images read one file at a time; the first image sets the size and the mode."""
+
+    def __init__(self, folder: Path):
+        self.where = str(folder)
+        self.files, labels, self.classes = _list(folder)
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        h, w, c = read_image(self.files[0]).shape
+        self.shape, self.scale = (c, h, w), 1.0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """(B,) item numbers -> (B, C, H, W) float32 in [0, 1]."""
+        return np.stack([self._one(int(i)) for i in rows]).transpose(0, 3, 1, 2)
+
+    def _one(self, i: int) -> np.ndarray:
+        path, arr = self.files[i], read_image(self.files[i])  # (H, W, C)
+        c, h, w = self.shape
+        if arr.shape[:2] != (h, w):
+            raise VaekitError(f"{path}: image size {arr.shape[1]}x{arr.shape[0]} differs from {w}x{h} of "
+                              f"{self.files[0]}; resize the images to one size")
+        if arr.shape[2] != c:
+            if c == 1:
+                raise VaekitError(f"{path}: a colour image among grayscale ones ({self.files[0]} is grayscale); "
+                                  "convert them to one mode, or set data.in_memory=true")
+            arr = np.repeat(arr, 3, axis=2)
+        return arr
+
+
+@dataclass
+class LazyArray:
+    """Items ``index`` of a source, read when indexed: ``x[rows]`` -> (B, *shape) float32 tensor on ``device``.
+
+    Stands in for a split's tensor wherever the trainer slices one (``len``, ``shape``, ``device``, ``to``).
+    """
+
+    source: NpySource | ImageSource
+    index: np.ndarray                                # (N,) item numbers in the source
+    device: torch.device = torch.device("cpu")
+    check: Callable[[Tensor], None] | None = None    # e.g. the likelihood's support, per batch
+    binarize_seed: int | None = None                 # fixed per-item Bernoulli draws when set
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.source.shape)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def to(self, device: torch.device | str) -> LazyArray:
+        return replace(self, device=torch.device(device))
+
+    def subset(self, key) -> LazyArray:
+        """A view on some of the items (a slice or positions): the index is cut, the data is not copied."""
+        return replace(self, index=self.index[key])
+
+    def __getitem__(self, key) -> Tensor:
+        rows = np.atleast_1d(self.index[key.cpu().numpy() if isinstance(key, Tensor) else key])
+        return self.read(rows).to(self.device)
+
+    def read(self, rows: np.ndarray) -> Tensor:
+        """(B,) item numbers -> (B, *shape) float32 CPU tensor, checked and (if set) binarised."""
+        x = self.source.read(rows)
+        check_finite(x, self.source.where)
+        xt = torch.from_numpy(x)
+        if self.check is not None:
+            self.check(xt)
+        if self.binarize_seed is not None:
+            xt = torch.from_numpy((_uniform(rows, x[0].size, self.binarize_seed) < x.reshape(len(x), -1))
+                                  .astype(np.float32).reshape(x.shape))
+        return xt
+
+
+def _uniform(rows: np.ndarray, d: int, seed: int) -> np.ndarray:
+    """(B, d) uniforms in [0, 1) fixed by (seed, item, position): splitmix64 of a counter."""
+    with np.errstate(over="ignore"):
+        h = (rows.astype(np.uint64)[:, None] * np.uint64(d) + np.arange(d, dtype=np.uint64)
+             + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            h = (h ^ (h >> np.uint64(shift))) * np.uint64(mult)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Loader items are whole batches: rows (B,) -> (x (B, *shape), y (B,) or None), or an error's one line."""
+
+    def __init__(self, x: LazyArray, y: Tensor | None):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, positions: np.ndarray):
+        try:
+            xb = self.x.read(self.x.index[positions])
+        except VaekitError as e:  # a worker's exception would come back with its traceback in the message
+            return str(e)
+        return xb, None if self.y is None else self.y[positions]
+
+
+def batches(x: Tensor | LazyArray, y: Tensor | None, perm: Tensor, size: int, start: int, workers: int,
+            device: torch.device) -> Iterator[tuple[int, Tensor, Tensor | None]]:
+    """(b, x (B, *shape), y (B,) or None) for batches ``start``.. of ``perm`` cut into ``size``; lazy data comes
+    through a DataLoader with ``workers`` processes (pinned memory on CUDA), in-memory data is sliced."""
+    n = math.ceil(len(perm) / size)
+    if not isinstance(x, LazyArray):
+        for b in range(start, n):
+            idx = perm[b * size: (b + 1) * size]
+            yield b, x[idx], None if y is None else y[idx]
+        return
+    rows = perm.cpu().numpy()
+    loader = torch.utils.data.DataLoader(
+        _Batches(x, None if y is None else y.cpu()), sampler=[rows[b * size: (b + 1) * size] for b in range(start, n)],
+        batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        generator=torch.Generator().manual_seed(0))  # its own: the training RNG stream stays untouched
+    for b, item in enumerate(loader, start):
+        if isinstance(item, str):
+            raise VaekitError(item)
+        xb, yb = item
+        yield b, xb.to(device, non_blocking=True), None if yb is None else yb.to(device, non_blocking=True)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (MemAvailable), or free pages where /proc is absent."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _open(path: Path) -> NpySource | ImageSource | None:
+    if path.is_file() and path.suffix.lower() == ".npy":
+        return NpySource(path)
+    if path.is_dir() and not any(p.suffix.lower() in (".gz", ".idx") or "ubyte" in p.name for p in path.iterdir()):
+        return ImageSource(path)
+    return None
+
+
+def open_streamed(spec: str, in_memory: str) -> NpySource | ImageSource | None:
+    """The source to stream, or None when the data should be loaded whole (by setting or because it fits)."""
+    if in_memory not in IN_MEMORY:
+        raise VaekitError(f"data.in_memory must be one of {', '.join(IN_MEMORY)}, got {in_memory!r}")
+    if in_memory == "true":
+        return None
+    path = Path(spec).expanduser()
+    source = _open(path) if path.exists() else None
+    if source is None:
+        if in_memory == "false":
+            raise VaekitError(f"{spec}: data.in_memory=false streams .npy files and image folders only")
+        return None
+    need = len(source) * math.prod(source.shape) * (4 * 2 + getattr(getattr(source, "x", None), "itemsize", 4))
+    return source if in_memory == "false" or need > available_memory() // 2 else None
+
+
+def load_streamed(spec: str, in_memory: str, *, val_fraction: float, test_fraction: float, seed: int,
+                  limit: int | None) -> Dataset | None:
+    """Like ``load_dataset`` but with LazyArray splits; None when the data is to be loaded whole."""
+    check_options(val_fraction, test_fraction, seed, "none", limit)
+    source = open_streamed(spec, in_memory)
+    if source is None:
+        return None
+    y = getattr(source, "labels", None)
+    idx = _split_indices(RawData(np.empty(0), y, source.where), len(source), len(source), val_fraction,
+                         test_fraction, seed, limit)
+    splits = {k: Split(LazyArray(source, i), None if y is None else torch.from_numpy(y[i])) for k, i in idx.items()}
+    classes = getattr(source, "classes", None)
+    return Dataset(Path(spec).name, splits["train"], splits["val"], splits["test"], source.shape,
+                   "table" if len(source.shape) == 1 else "image", None if y is None else len(classes), classes)

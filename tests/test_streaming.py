@@ -1,0 +1,113 @@
+"""Streamed data: a memory-mapped .npy or an image folder trains like the same data in memory, its splits are
+index views of one mapping, and bad items are refused per batch with the in-memory path's one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from vaekit.cli import main
+from vaekit.data import lazy
+from vaekit.data.lazy import LazyArray
+from vaekit.errors import VaekitError
+from vaekit.run import prepare_data
+from vaekit.train import fit
+
+from .conftest import tiny_config
+
+
+@pytest.fixture
+def uint8_images(tmp_path):
+    """(80, 6, 7) uint8 'images': streamed, they must be scaled by 1/255 like the in-memory path does."""
+    path = tmp_path / "u8.npy"
+    np.save(path, np.random.default_rng(1).integers(0, 256, (80, 6, 7), dtype=np.uint8))
+    return path
+
+
+def config(spec, out, in_memory: str, workers: int = 0, epochs: int = 2):
+    cfg = tiny_config(str(spec), out, epochs=epochs)
+    cfg.data.in_memory, cfg.data.workers = in_memory, workers
+    return cfg
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_streamed_npy_trains_to_the_weights_of_the_same_data_in_memory(uint8_images, tmp_path, workers):
+    # dynamic binarisation of the training batches draws from the same generator on both paths
+    whole = fit(config(uint8_images, tmp_path / "whole", "true"))
+    streamed = fit(config(uint8_images, tmp_path / "streamed", "false", workers))
+    a, b = load_file(whole / "checkpoint.safetensors"), load_file(streamed / "checkpoint.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+
+
+def test_splits_are_index_views_of_one_memory_map(uint8_images, tmp_path):
+    data, mode = prepare_data(config(uint8_images, tmp_path, "false"), stream=True)
+    splits = [data.train.x, data.val.x, data.test.x]
+    assert all(isinstance(x, LazyArray) for x in splits) and mode == "dynamic"
+    assert isinstance(splits[0].source.x, np.memmap) and len({id(x.source) for x in splits}) == 1
+    rows = np.sort(np.concatenate([x.index for x in splits]))
+    assert np.array_equal(rows, np.arange(80))  # every item in exactly one split
+    raw = np.load(uint8_images)
+    x = data.train.x[torch.tensor([4, 0])]
+    assert x.dtype == torch.float32 and x.shape == (2, 1, 6, 7)
+    assert torch.equal(x[1, 0], torch.from_numpy(raw[data.train.x.index[0]] / np.float32(255)).float())
+
+
+def test_fixed_binarisation_gives_an_item_the_same_draw_in_any_batch(uint8_images, tmp_path):
+    data, _ = prepare_data(config(uint8_images, tmp_path, "false"), stream=True)
+    val = data.val.x  # dynamic mode binarises validation once (per item) and training per batch
+    both, one = val[np.array([0, 1, 2])], val[np.array([2])]
+    assert set(both.unique().tolist()) <= {0.0, 1.0} and torch.equal(both[2], one[0])
+    assert not torch.equal(data.train.x[0:4], data.train.x[0:4].round())  # training items stay grey
+
+
+@pytest.mark.parametrize("value, message", [(np.nan, "contains 1 NaN or infinite values"),
+                                            (2.0, "lie outside the bernoulli likelihood's support")])
+def test_a_bad_item_is_refused_when_its_batch_is_read(tmp_path, value, message):
+    x = np.random.default_rng(0).random((50, 4, 4)).astype(np.float32)
+    x[7, 1, 1] = value
+    np.save(tmp_path / "bad.npy", x)
+    cfg = config(tmp_path / "bad.npy", tmp_path / "run", "false", workers=1, epochs=1)
+    cfg.data.binarize = "none"
+    with pytest.raises(VaekitError, match=message) as e:
+        fit(cfg)
+    assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+
+
+def write_images(folder, sizes):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+
+
+def test_an_image_folder_is_read_lazily_and_a_mixed_size_is_refused(tmp_path):
+    write_images(tmp_path / "ok", [(5, 6)] * 30)
+    run = fit(config(tmp_path / "ok", tmp_path / "run", "false", workers=1))
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+    write_images(tmp_path / "mixed", [(5, 6)] * 29 + [(6, 6)])
+    with pytest.raises(VaekitError, match="image size 6x6 differs from 6x5"):
+        fit(config(tmp_path / "mixed", tmp_path / "run2", "false", epochs=1))
+
+
+def test_auto_streams_only_what_does_not_fit(uint8_images, tmp_path, monkeypatch):
+    cfg = config(uint8_images, tmp_path, "auto")
+    assert isinstance(prepare_data(cfg, stream=True)[0].train.x, torch.Tensor)  # a few KB fit
+    monkeypatch.setattr(lazy, "available_memory", lambda: 1000)
+    assert isinstance(prepare_data(cfg, stream=True)[0].train.x, LazyArray)
+    with pytest.raises(VaekitError, match="streams .npy files and image folders only"):
+        prepare_data(config("digits", tmp_path, "false"), stream=True)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--nproc", "0"], "--nproc must be >= 1"),
+    (["--set", "data.in_memory=maybe"], "data.in_memory must be one of auto, true, false"),
+    (["--set", "data.workers=-1"], "data.workers must be >= 0"),
+    (["--data", "digits", "--set", "data.in_memory=false"], "streams .npy files and image folders only"),
+])
+def test_bad_scale_settings_are_refused_in_one_line(tmp_path, capsys, flags, message):
+    assert main(["train", *flags, "--quiet", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and not (tmp_path / "run").exists()
