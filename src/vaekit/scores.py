@@ -53,35 +53,34 @@ def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype 
     return torch.randn(n, dim, generator=g, dtype=torch.float64).to(device, dtype)
 
 
+def draws(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> tuple[VAEOutput, Tensor]:
+    """The model's output for z_s = loc + scale * eps_s, with eps (S, D) shared by the items of x (B, *shape).
+
+    Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
+    """
+    s, b = eps.shape[0], x.shape[0]
+    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).reshape(s * b, -1)  # (S*B, D)
+    xr = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
+    qz = Independent(Normal(loc.repeat(s, 1), scale.repeat(s, 1)), 1)
+    return VAEOutput(model.decode(z), [qz], [model.prior()], [z]), xr
+
+
 def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> Tensor:
     """ELBO (B,) of x (B, *shape) under q = N(loc, scale^2) (B, D), averaged over z = loc + scale * eps_s.
 
     eps (S, D) is shared by every item; the KL term is analytic (objectives.elbo).
     """
-    s, b = eps.shape[0], x.shape[0]
-    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).reshape(s * b, -1)  # (S*B, D)
-    xr = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
-    qr = Independent(Normal(loc.repeat(s, 1), scale.repeat(s, 1)), 1)
-    terms = elbo(VAEOutput(model.decode(z), [qr], [model.prior()], [z]), xr)
-    return (terms["rec"] - terms["kl"]).view(s, b).mean(0)
+    terms = elbo(*draws(model, x, loc, scale, eps))
+    return (terms["rec"] - terms["kl"]).view(eps.shape[0], x.shape[0]).mean(0)
 
 
 def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int = 16384) -> Tensor:
     """-log p(x) (B,) by the K-sample IWAE bound, z_k = loc + scale * eps_k with eps (K, D) shared."""
     qz = model.encode(x)
-    loc, scale = qz.base_dist.loc, qz.base_dist.scale  # (B, D)
-    b, k = x.shape[0], eps.shape[0]
-    per = max(1, chunk // b)
-    parts = []
-    for start in range(0, k, per):
-        e = eps[start: start + per]
-        n = e.shape[0]
-        z = (loc.unsqueeze(0) + scale.unsqueeze(0) * e.unsqueeze(1)).reshape(n * b, -1)
-        xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * b, *x.shape[1:])
-        qr = Independent(Normal(loc.repeat(n, 1), scale.repeat(n, 1)), 1)
-        out = VAEOutput(model.decode(z), [qr], [model.prior()], [z])
-        parts.append(log_weights(out, xr).view(n, b))
-    return -(torch.cat(parts).logsumexp(0) - math.log(k))
+    per = max(1, chunk // x.shape[0])  # samples per chunk
+    parts = [log_weights(*draws(model, x, qz.base_dist.loc, qz.base_dist.scale, eps[i: i + per]))
+             .view(-1, x.shape[0]) for i in range(0, eps.shape[0], per)]
+    return -(torch.cat(parts).logsumexp(0) - math.log(eps.shape[0]))
 
 
 def recon_error(model: nn.Module, x: Tensor) -> Tensor:
