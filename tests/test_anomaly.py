@@ -57,11 +57,22 @@ def test_far_point_is_anomalous(blob, method):
 def test_bad_parameters_and_tables_without_complexity(blob):
     x, _ = blob
     with pytest.raises(ValueError, match="method must be one of"):
-        VAEAnomalyDetector("nll", **{k: v for k, v in TINY.items()}).fit(x)
+        VAEAnomalyDetector("nll", **TINY).fit(x)
     with pytest.raises(ValueError, match="contamination"):
         VAEAnomalyDetector(contamination=0.7, **TINY).fit(x)
     with pytest.raises(ValueError, match="needs images"):
         VAEAnomalyDetector("complexity", **TINY).fit(x)
+
+
+def test_images_through_image_shape():
+    x = np.random.default_rng(0).random((40, 36))
+    det = VAEAnomalyDetector("complexity", image_shape=(1, 6, 6), likelihood="bernoulli", **TINY).fit(x)
+    assert det.loc_.max() == 0 and det.scale_.min() == 1  # images are not standardised
+    assert np.isfinite(det.score_samples(x)).all()
+    with pytest.raises(ValueError, match="does not hold"):
+        VAEAnomalyDetector(image_shape=(1, 5, 5), **TINY).fit(x)
+    with pytest.raises(VaekitError, match="support"):
+        VAEAnomalyDetector(image_shape=(1, 6, 6), likelihood="bernoulli", **TINY).fit(x * 2)
 
 
 @pytest.fixture
