@@ -173,14 +173,18 @@ def representation(args: argparse.Namespace) -> None:
 
 
 def probe(f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray) -> list[str]:
-    """[linear probe accuracy, kNN accuracy] on standardised features."""
+    """[linear probe accuracy on standardised features, kNN accuracy on the features as they are].
+
+    kNN keeps each representation's own geometry: standardising would blow up the near-constant
+    posterior means of a VAE's inactive units (and whiten PCA) into noise dimensions.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(f_tr, y_tr)
-    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(5)).fit(f_tr, y_tr)
+    knn = KNeighborsClassifier(5).fit(f_tr, y_tr)
     return [f"{lin.score(f_te, y_te):.3f}", f"{knn.score(f_te, y_te):.3f}"]
 
 
