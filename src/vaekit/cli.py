@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_eval, cli_models, cli_ship
+from . import cli_apps, cli_eval, cli_models, cli_ship
 from .errors import VaekitError
 from .signals import Interrupted
 
@@ -58,6 +58,7 @@ def build_parser() -> Parser:
     cli_eval.add_parsers(sub)  # evaluate, interpolate, traverse, latent-map, curves, report
     cli_ship.add_parsers(sub)  # export, explore
     cli_models.add_parsers(sub)  # models
+    cli_apps.add_parsers(sub)  # encode, anomaly, anomaly-eval
     return p
 
 
@@ -166,6 +167,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconst
 COMMANDS.update(cli_eval.COMMANDS)
 COMMANDS.update(cli_ship.COMMANDS)
 COMMANDS.update(cli_models.COMMANDS)
+COMMANDS.update(cli_apps.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

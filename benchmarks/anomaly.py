@@ -1,0 +1,229 @@
+"""Anomaly detection and representations with vaekit, printed as markdown tables.
+
+1. Fashion-MNIST one-class: a VAE per class trained on that class's training images, the full test set
+   scored; AUROC per class and the mean, for every score in ``vaekit.scores``.
+2. Out-of-distribution: a VAE trained on Fashion-MNIST; its test set against MNIST (mnist5k); AUROC per score.
+3. Tabular: breast cancer (train on benign, malignant are the anomalies): vaekit's VAEAnomalyDetector against
+   PyOD's IsolationForest and VAE (pip install 'vaekit[bench]'); AUROC and fit time.
+4. Representation: linear-probe and kNN accuracy on Fashion-MNIST test from raw pixels, PCA and vaekit
+   posterior means with d = 2, 10, 20 dims.
+
+    .venv/bin/python benchmarks/anomaly.py                      # all four tables
+    .venv/bin/python benchmarks/anomaly.py --parts ood,tabular  # some of them
+    .venv/bin/python benchmarks/anomaly.py --quick              # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vaekit.config import RunConfig, set_value
+from vaekit.data import Dataset, Split, load_dataset
+from vaekit.run import Run
+from vaekit.scores import SCORES, anomaly_scores, detection_metrics
+
+PARTS = ("oneclass", "ood", "tabular", "representation")
+
+
+def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0) -> nn.Module:
+    """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch."""
+    cfg = RunConfig()
+    base = {"model.net": args.net, "model.likelihood": args.likelihood, "model.hidden": [512, 256],
+            "model.channels": [32, 64], "model.latent_dim": args.latent_dim, "train.epochs": args.epochs,
+            "train.batch_size": 128, "train.lr": 1e-3, "train.seed": seed, "train.progress": False,
+            "train.checkpoint_minutes": 0.0}
+    for key, value in {**base, **settings}.items():
+        set_value(cfg, key, value)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    data = Dataset("x", Split(x, None), Split(x[perm[:500]], None), Split(x[:0], None), tuple(x.shape[1:]),
+                   "image", None)
+    with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp:
+        cfg.out = str(Path(tmp) / "run")
+        return Run.load(importlib.import_module("vaekit.train").fit(cfg, data=data)).model
+
+
+def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Every score of ``vaekit.scores`` for x, higher = more anomalous."""
+    return anomaly_scores(model, x, list(SCORES), args.samples, args.iw_samples, args.steps)
+
+
+def fashion(args: argparse.Namespace) -> Dataset:
+    """Fashion-MNIST with its official test set; all 60,000 training images train (val: 1 item)."""
+    return load_dataset("fashion-mnist", val_fraction=0.0)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def one_class(args: argparse.Namespace) -> None:
+    """Table 1: per class c, train on class c only; anomalies are the test images of the other classes."""
+    data = fashion(args)
+    aurocs = {s: [] for s in SCORES}
+    rows, start = [], time.perf_counter()
+    for c in args.classes:
+        x = data.train.x[data.train.y == c][: args.per_class]
+        model = train_vae(x, {}, args, seed=c)
+        s = score_all(model, data.test.x[: args.test_limit], args)
+        normal = (data.test.y[: args.test_limit] == c).numpy()
+        for name in SCORES:
+            aurocs[name].append(detection_metrics(s[name][normal], s[name][~normal])["auroc"])
+        rows.append([f"{c} {data.classes[c]}"] + [f"{aurocs[n][-1]:.3f}" for n in SCORES])
+        print(f"  class {c}: {len(x)} images, {time.perf_counter() - start:.0f} s so far", flush=True)
+    rows.append(["**mean**"] + [f"**{np.mean(aurocs[n]):.3f}**" for n in SCORES])
+    print(f"\nFashion-MNIST one-class AUROC ({args.net} VAE, {args.likelihood}, z={args.latent_dim}, "
+          f"{args.epochs} epochs on up to {args.per_class} images per class; test set of "
+          f"{min(args.test_limit, len(data.test))})\n")
+    print(table(["class"] + list(SCORES), rows) + "\n", flush=True)
+
+
+def ood(args: argparse.Namespace) -> None:
+    """Table 2: trained on Fashion-MNIST, Fashion-MNIST test (normal) against MNIST digits (anomalies).
+
+    One model per likelihood: the Bernoulli one shows the failure of raw likelihood (Nalisnick et al. 2019).
+    """
+    data = fashion(args)
+    x = data.train.x[torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[: args.ood_train]]
+    mnist = load_dataset("mnist5k", val_fraction=0.0, test_fraction=0.0)
+    digits = torch.cat([mnist.train.x, mnist.val.x, mnist.test.x])[: args.test_limit]  # all 5,000
+    rows, start = {name: [name] for name in SCORES}, time.perf_counter()
+    for likelihood in args.ood_likelihoods:
+        model = train_vae(x, {"model.likelihood": likelihood}, args)
+        s_in, s_out = score_all(model, data.test.x[: args.test_limit], args), score_all(model, digits, args)
+        for name in SCORES:
+            m = detection_metrics(s_in[name], s_out[name])
+            rows[name] += [f"{m['auroc']:.3f}", f"{m['fpr95']:.3f}"]
+        print(f"  {likelihood}: {time.perf_counter() - start:.0f} s so far", flush=True)
+    header = ["score"] + [f"{h} ({lk})" for lk in args.ood_likelihoods for h in ("AUROC", "FPR@95%TPR")]
+    print(f"\nOut-of-distribution: trained on {len(x)} Fashion-MNIST images ({args.net}, {args.epochs} epochs); "
+          f"{min(args.test_limit, len(data.test))} Fashion-MNIST test (normal) vs {len(digits)} MNIST (mnist5k)\n")
+    print(table(header, list(rows.values())) + "\n", flush=True)
+
+
+def tabular(args: argparse.Namespace) -> None:
+    """Table 3: breast cancer; train on 70% of the benign rows, test on the rest and every malignant row."""
+    from sklearn.datasets import load_breast_cancer
+
+    from vaekit.anomaly import VAEAnomalyDetector
+
+    X, y = load_breast_cancer(return_X_y=True)  # y: 0 malignant, 1 benign
+    rng = np.random.default_rng(0)
+    benign = rng.permutation(np.flatnonzero(y == 1))
+    n_train = int(0.7 * len(benign))
+    X_train, X_test = X[benign[:n_train]], np.r_[X[benign[n_train:]], X[y == 0]]
+    is_anomaly = np.r_[np.zeros(len(benign) - n_train), np.ones((y == 0).sum())]
+    detectors = {f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,),
+                                                                                       latent_dim=4))
+                 for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")}
+    try:
+        from pyod.models.iforest import IForest
+        from pyod.models.vae import VAE
+
+        detectors["PyOD IForest"] = lambda: IForest(random_state=0)
+        detectors["PyOD VAE (defaults)"] = lambda: VAE(random_state=0, verbose=0)
+    except ImportError:
+        print("  PyOD is not installed (pip install 'vaekit[bench]'): its rows are left out")
+    rows = []
+    from sklearn.metrics import roc_auc_score
+
+    VAEAnomalyDetector(epochs=1).fit(X_train)  # warm-up: the first fit of a process pays torch's one-off costs
+    for name, make in detectors.items():
+        det, start = make(), time.perf_counter()
+        det.fit(X_train)
+        seconds = time.perf_counter() - start
+        # PyOD: decision_function higher = more anomalous; sklearn convention: score_samples higher = normal
+        s = -det.score_samples(X_test) if isinstance(det, VAEAnomalyDetector) else det.decision_function(X_test)
+        rows.append([name, f"{roc_auc_score(is_anomaly, s):.3f}", f"{seconds:.2f}"])
+    print(f"\nBreast cancer: train on {n_train} benign rows; test {len(X_test)} rows "
+          f"({int(is_anomaly.sum())} malignant)\n")
+    print(table(["detector", "AUROC", "fit s"], rows) + "\n", flush=True)
+
+
+def representation(args: argparse.Namespace) -> None:
+    """Table 4: linear probe and kNN accuracy on Fashion-MNIST test from pixels, PCA-d and vaekit-d features."""
+    from sklearn.decomposition import PCA
+
+    data = fashion(args)
+    perm = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[: args.rep_train]
+    x_tr, y_tr = data.train.x[perm], data.train.y[perm].numpy()
+    x_te, y_te = data.test.x[: args.test_limit], data.test.y[: args.test_limit].numpy()
+    flat_tr, flat_te = x_tr.flatten(1).numpy(), x_te.flatten(1).numpy()
+    rows = [["raw pixels", "784", *probe(flat_tr, y_tr, flat_te, y_te)]]
+    for d in args.dims:
+        pca = PCA(d, random_state=0).fit(flat_tr)
+        rows.append([f"PCA", str(d), *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
+        model = train_vae(x_tr, {"model.latent_dim": d, "model.likelihood": args.rep_likelihood,
+                                 "train.epochs": args.rep_epochs}, args)
+        with torch.no_grad():
+            z_tr, z_te = (torch.cat([model.encode(x[i: i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
+                          for x in (x_tr, x_te))
+        rows.append([f"vaekit VAE", str(d), *probe(z_tr, y_tr, z_te, y_te)])
+    print(f"\nRepresentation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test images "
+          f"({args.net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)\n")
+    print(table(["features", "d", "linear probe", "kNN (k=5)"], rows) + "\n", flush=True)
+
+
+def probe(f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray) -> list[str]:
+    """[linear probe accuracy on standardised features, kNN accuracy on the features as they are].
+
+    kNN keeps each representation's own geometry: standardising would blow up the near-constant
+    posterior means of a VAE's inactive units (and whiten PCA) into noise dimensions.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(f_tr, y_tr)
+    knn = KNeighborsClassifier(5).fit(f_tr, y_tr)
+    return [f"{lin.score(f_te, y_te):.3f}", f"{knn.score(f_te, y_te):.3f}"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
+    p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
+    p.add_argument("--net", default="mlp", choices=["mlp", "conv"])
+    p.add_argument("--likelihood", default="gaussian", choices=["bernoulli", "cbernoulli", "gaussian"])
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the one-class and OOD models")
+    p.add_argument("--per-class", type=int, default=6000, help="training images per one-class model")
+    p.add_argument("--ood-train", type=int, default=20000, help="Fashion-MNIST training images for table 2")
+    p.add_argument("--ood-likelihoods", default="bernoulli,gaussian", help="one table-2 model per likelihood")
+    p.add_argument("--rep-train", type=int, default=20000, help="training images for table 4")
+    p.add_argument("--rep-epochs", type=int, default=15)
+    p.add_argument("--dims", default="2,10,20")
+    p.add_argument("--rep-likelihood", default="bernoulli", choices=["bernoulli", "cbernoulli", "gaussian"])
+    p.add_argument("--test-limit", type=int, default=10000)
+    p.add_argument("--samples", type=int, default=2, help="S noise draws of the ELBO and the regret")
+    p.add_argument("--iw-samples", type=int, default=16)
+    p.add_argument("--steps", type=int, default=10, help="Adam steps of the likelihood regret")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 classes, 2 epochs, small sets")
+    args = p.parse_args()
+    args.classes = [int(c) for c in args.classes.split(",")]
+    args.dims = [int(d) for d in args.dims.split(",")]
+    args.ood_likelihoods = args.ood_likelihoods.split(",")
+    if args.quick:
+        args.classes, args.epochs, args.per_class, args.ood_train, args.rep_train = [0, 1], 2, 1000, 2000, 2000
+        args.rep_epochs = 2
+        args.test_limit, args.dims, args.steps = 1000, [2], 5
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    for part in args.parts.split(","):
+        {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}[part](args)
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""``VAEAnomalyDetector``: a scikit-learn outlier detector that trains a VAE (or wraps a trained run)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .config import RunConfig, set_value
+from .data import Dataset, Split
+from .errors import VaekitError
+from .nets import check_support
+from .scores import SCORES, anomaly_scores, check_model
+
+
+class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Scores rows of X by a VAE: ``score_samples`` is higher for more normal rows.
+
+    X is 2-D (n_samples, n_features): a table (standardised, Gaussian likelihood by default) or flattened
+    images when ``image_shape`` (C, H, W) is given (values in [0, 1], no standardisation). ``method`` is one
+    of neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (see ``vaekit.scores``).
+    ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold).
+    ``contamination`` is the fraction of training rows ``predict`` calls outliers (-1). Training runs
+    ``vaekit.train.fit`` into ``out`` (default: a temporary folder, removed after ``fit``).
+    """
+
+    def __init__(self, method: str = "neg_elbo", *, latent_dim: int = 8, hidden: tuple[int, ...] = (64, 64),
+                 likelihood: str = "gaussian", net: str = "mlp", image_shape: tuple[int, ...] | None = None,
+                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, beta: float = 1.0,
+                 samples: int = 8, iw_samples: int = 64, steps: int = 30, contamination: float = 0.1,
+                 run: str | None = None, out: str | None = None, random_state: int | None = 0,
+                 device: str = "cpu"):
+        self.method, self.latent_dim, self.hidden, self.likelihood = method, latent_dim, hidden, likelihood
+        self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
+        self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
+        self.contamination, self.run, self.out = contamination, run, out
+        self.random_state, self.device = random_state, device
+
+    @classmethod
+    def from_run(cls, path: str | Path, **params) -> "VAEAnomalyDetector":
+        """A detector scoring with the trained run in ``path`` (``fit(X)`` then sets only the threshold)."""
+        return cls(run=str(path), **params)
+
+    def fit(self, X, y=None) -> "VAEAnomalyDetector":
+        """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
+        if self.method not in SCORES:
+            raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
+        if not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        X = validate_data(self, X, dtype=np.float64)
+        if self.run is not None:
+            self._load_run(X.shape[1])
+        else:
+            self._train(X)
+        self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
+        return self
+
+    def _load_run(self, n_features: int) -> None:
+        from .run import Run
+
+        run = Run.load(self.run)
+        check_model(run.model)
+        self.input_shape_ = tuple(run.config.model.input_shape)
+        if math.prod(self.input_shape_) != n_features:
+            raise ValueError(f"X has {n_features} features, the run's items have shape {self.input_shape_}")
+        self.loc_, self.scale_ = np.zeros(n_features), np.ones(n_features)
+        self.model_ = run.model.cpu().double().eval()
+
+    def _train(self, X: np.ndarray) -> None:
+        import importlib
+
+        shape = tuple(self.image_shape) if self.image_shape is not None else (X.shape[1],)
+        if math.prod(shape) != X.shape[1]:
+            raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
+        standardise = self.image_shape is None and self.likelihood == "gaussian"
+        self.input_shape_ = shape
+        self.loc_ = X.mean(0) if standardise else np.zeros(X.shape[1])
+        scale = X.std(0) if standardise else np.ones(X.shape[1])
+        self.scale_ = np.where(scale > 1e-12, scale, 1.0)
+        x = self._tensor(X)
+        check_support(self.likelihood, x, "X")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        with tempfile.TemporaryDirectory(prefix="vaekit-anomaly-") as tmp:
+            cfg = self._config(self.out or str(Path(tmp) / "run"), seed, len(x))
+            path = importlib.import_module("vaekit.train").fit(cfg, overwrite=True, data=self._dataset(x, seed))
+            from .run import Run
+
+            self.model_ = Run.load(path).model.double().eval()
+
+    def _config(self, out: str, seed: int, n: int) -> RunConfig:
+        cfg = RunConfig(out=out)
+        settings = {"model.net": self.net, "model.likelihood": self.likelihood, "model.latent_dim": self.latent_dim,
+                    "model.hidden": list(self.hidden), "train.epochs": self.epochs,
+                    "train.batch_size": max(1, min(self.batch_size, n)), "train.lr": self.lr, "train.beta": self.beta,
+                    "train.seed": seed, "train.device": self.device, "train.progress": False,
+                    "train.checkpoint_minutes": 0.0}
+        for key, value in settings.items():
+            set_value(cfg, key, value)
+        return cfg
+
+    def _dataset(self, x: torch.Tensor, seed: int) -> Dataset:
+        """All rows train; a seeded sample of up to 1,000 of them picks the best epoch (validation)."""
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:1000]
+        kind = "image" if len(self.input_shape_) == 3 else "table"
+        return Dataset("X", Split(x, None), Split(x[perm], None), Split(x[:0], None), self.input_shape_, kind, None)
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        """(N, F) rows -> standardised float32 (N, *input_shape_)."""
+        return torch.from_numpy(((X - self.loc_) / self.scale_).astype(np.float32)).view(-1, *self.input_shape_)
+
+    def score_samples(self, X) -> np.ndarray:
+        """(n_samples,) normality: minus the anomaly score, so higher = more normal."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        x = self._tensor(X).double()
+        try:
+            scores = anomaly_scores(self.model_, x, [self.method], self.samples, self.iw_samples, self.steps,
+                                    seed=0 if self.random_state is None else int(self.random_state))
+        except VaekitError as e:
+            raise ValueError(str(e)) from None
+        return -scores[self.method]
+
+    def decision_function(self, X) -> np.ndarray:
+        """(n_samples,) score_samples minus ``offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) +1 for inliers, -1 for outliers (decision_function < 0)."""
+        return np.where(self.decision_function(X) < 0, -1, 1)

@@ -1,0 +1,180 @@
+"""The anomaly detector (scikit-learn checks, a toy case), the scores and metrics, and the encode / anomaly /
+anomaly-eval commands."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tests.conftest import tiny_config
+from vaekit.anomaly import VAEAnomalyDetector
+from vaekit.cli import main
+from vaekit.config import ModelConfig
+from vaekit.errors import VaekitError
+from vaekit.models import build_model
+from vaekit.run import Run
+from vaekit.scores import (SCORES, anomaly_scores, compressed_bits, detection_metrics, elbo_at, iwae_nll,
+                           likelihood_regret, noise)
+
+TINY = dict(epochs=2, hidden=(8,), latent_dim=2, samples=2, iw_samples=4, steps=3)
+TABLE_SCORES = [s for s in SCORES if s != "complexity"]
+
+
+@pytest.fixture(autouse=True)
+def _no_pictures(monkeypatch):
+    """The trainer's pictures take most of a tiny fit's time and are not what these tests check."""
+    monkeypatch.setattr(importlib.import_module("vaekit.train"), "write_pictures", lambda *a, **k: None)
+
+
+@parametrize_with_checks([VAEAnomalyDetector(**TINY)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def blob():
+    """(train rows (300, 3) from N(0, I), a far point (1, 3))."""
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    return x, np.full((1, 3), 6.0)
+
+
+@pytest.mark.parametrize("method", TABLE_SCORES)
+def test_far_point_is_anomalous(blob, method):
+    x, far = blob
+    det = VAEAnomalyDetector(method, epochs=30, hidden=(32,), latent_dim=2, samples=4, iw_samples=16,
+                             steps=10, contamination=0.05).fit(x)
+    train = det.score_samples(x)
+    assert np.isfinite(train).all()
+    assert det.score_samples(far)[0] < train.min()
+    assert det.predict(far)[0] == -1
+    assert abs((det.predict(x) == -1).mean() - 0.05) < 0.01  # contamination sets the threshold
+
+
+def test_bad_parameters_and_tables_without_complexity(blob):
+    x, _ = blob
+    with pytest.raises(ValueError, match="method must be one of"):
+        VAEAnomalyDetector("nll", **TINY).fit(x)
+    with pytest.raises(ValueError, match="contamination"):
+        VAEAnomalyDetector(contamination=0.7, **TINY).fit(x)
+    with pytest.raises(ValueError, match="needs images"):
+        VAEAnomalyDetector("complexity", **TINY).fit(x)
+
+
+def test_images_through_image_shape():
+    x = np.random.default_rng(0).random((40, 36))
+    det = VAEAnomalyDetector("complexity", image_shape=(1, 6, 6), likelihood="bernoulli", **TINY).fit(x)
+    assert det.loc_.max() == 0 and det.scale_.min() == 1  # images are not standardised
+    assert np.isfinite(det.score_samples(x)).all()
+    with pytest.raises(ValueError, match="does not hold"):
+        VAEAnomalyDetector(image_shape=(1, 5, 5), **TINY).fit(x)
+    with pytest.raises(VaekitError, match="support"):
+        VAEAnomalyDetector(image_shape=(1, 6, 6), likelihood="bernoulli", **TINY).fit(x * 2)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return build_model(ModelConfig(input_shape=[1, 6, 6], latent_dim=3, hidden=[16])).eval()
+
+
+def test_regret_never_negative_and_zero_without_steps(model):
+    x = torch.cat([torch.rand(20, 1, 6, 6), torch.zeros(2, 1, 6, 6), torch.ones(2, 1, 6, 6)])
+    eps = noise(4, 3, 0, x.device)
+    regret = likelihood_regret(model, x, eps, steps=15)
+    assert (regret >= 0).all() and regret.mean() > 0  # the per-item fit gains something and never loses
+    assert torch.equal(likelihood_regret(model, x, eps, steps=0), torch.zeros(len(x)))
+
+
+def test_iwae_nll_below_neg_elbo_with_the_same_noise(model):
+    x, eps = torch.rand(10, 1, 6, 6), noise(8, 3, 0, torch.device("cpu"))
+    with torch.no_grad():
+        qz = model.encode(x)
+        neg_elbo = -elbo_at(model, x, qz.base_dist.loc, qz.base_dist.scale, eps)
+        # the importance-weighted bound is tighter than the ELBO (Burda et al. 2016)
+        assert (iwae_nll(model, x, eps) < neg_elbo).all()
+
+
+def test_scores_do_not_depend_on_the_batch(model):
+    x = torch.rand(9, 1, 6, 6)
+    a = anomaly_scores(model, x, list(SCORES), 2, 4, 3, batch_size=9)
+    b = anomaly_scores(model, x, list(SCORES), 2, 4, 3, batch_size=2)
+    for name in SCORES:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-3)
+
+
+def test_compressed_bits_ranks_plain_below_noisy():
+    plain, noisy = torch.full((1, 1, 28, 28), 0.5), torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    bits = compressed_bits(torch.cat([plain, noisy]))
+    assert bits[0] < bits[1] / 4
+    with pytest.raises(VaekitError, match="needs images"):
+        compressed_bits(torch.zeros(2, 5))
+
+
+def test_detection_metrics():
+    m = detection_metrics(np.array([0.0, 1, 2]), np.array([3.0, 4]))
+    assert m == {"auroc": 1.0, "auprc": 1.0, "fpr95": 0.0}
+    assert detection_metrics(np.array([3.0, 4]), np.array([0.0, 1, 2]))["auroc"] == 0.0
+    m = detection_metrics(np.array([0.0, 2, 4, 6]), np.array([1.0, 3, 5, 7]))
+    assert m["auroc"] == pytest.approx(10 / 16) and m["fpr95"] == 0.75  # TPR 1 needs FPR 3/4
+    with pytest.raises(VaekitError):
+        detection_metrics(np.array([]), np.array([1.0]))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny trained run on 60 grey 'images' (60, 9, 11), and the .npy it was trained on."""
+    tmp = tmp_path_factory.mktemp("anomaly")
+    x = np.random.default_rng(0).random((60, 9, 11)).astype(np.float32)
+    np.save(tmp / "x.npy", x)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(importlib.import_module("vaekit.train"), "write_pictures", lambda *a, **k: None)
+        importlib.import_module("vaekit.train").fit(tiny_config(str(tmp / "x.npy"), tmp / "run"))
+    return tmp
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
+def test_encode_one_row_per_input_in_order(run_dir, suffix):
+    x = np.load(run_dir / "x.npy")
+    rev = run_dir / "rev.npy"
+    np.save(rev, x[::-1].copy())
+    out = run_dir / f"codes{suffix}"
+    assert main(["encode", str(run_dir / "run"), "--data", str(rev), "--out", str(out), "--batch-size", "7"]) == 0
+    if suffix == ".npy":
+        codes = np.load(out)
+    elif suffix == ".npz":
+        with np.load(out) as z:
+            codes = np.concatenate([z["loc"], z["scale"]], 1)
+    else:
+        codes = np.loadtxt(out, delimiter=",", skiprows=1)
+    qz = Run.load(run_dir / "run").encode(torch.from_numpy(x[::-1].copy()).unsqueeze(1))
+    assert codes.shape == (60, 6)
+    np.testing.assert_allclose(codes, torch.cat([qz.mean, qz.stddev], 1).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_encode_refuses_a_bad_suffix(run_dir, capsys):
+    assert main(["encode", str(run_dir / "run"), "--out", str(run_dir / "codes.txt")]) == 2
+    assert "expected a .npy, .npz or .csv" in capsys.readouterr().err
+    assert not (run_dir / "codes.txt").exists()
+
+
+def test_anomaly_scores_file_and_eval(run_dir, capsys):
+    out = run_dir / "scores.csv"
+    assert main(["anomaly", str(run_dir / "run"), "--out", str(out), "--samples", "2", "--steps", "3"]) == 0
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    run = Run.load(run_dir / "run")
+    assert list(table.dtype.names) == ["index", *SCORES] and len(table) == 6  # the run's test split
+    det = VAEAnomalyDetector.from_run(run_dir / "run", method="recon_error").fit(np.load(run_dir / "x.npy")
+                                                                                   .reshape(60, -1))
+    assert det.input_shape_ == (1, 9, 11) and np.isfinite(det.offset_)
+    np.save(run_dir / "far.npy", np.ones((5, 9, 11), np.float32))
+    capsys.readouterr()
+    assert main(["anomaly-eval", str(run_dir / "run"), "--ood", str(run_dir / "far.npy"), "--split", "train",
+                 "--score", "neg_elbo,recon_error", "--steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "| neg_elbo |" in printed and "| recon_error |" in printed and "likelihood_regret" not in printed
+    assert main(["anomaly-eval", str(run_dir / "run"), "--normal", "1"]) == 2
+    assert run.config.model.input_shape == [1, 9, 11]
