@@ -105,19 +105,24 @@ class ConvDecoder(nn.Module):
         return x.view(-1, self.n_params, *self.shape)
 
 
+def full(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is in a half-precision type (network outputs under autocast), else as it is."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def gaussian(loc: Tensor, scale: Tensor) -> Independent:
-    """N(loc, diag scale^2) in float32 with the last dim as event: (..., D) -> batch (...), event (D,).
+    """N(loc, diag scale^2) with the last dim as event: (..., D) -> batch (...), event (D,).
 
     Arguments are not validated (a check per call costs a host sync in the training step); callers pass
-    scale > 0 by construction (softplus + floor). Network outputs under bf16 autocast are cast up here, so
-    every log-density and KL is computed in float32.
+    scale > 0 by construction (softplus + floor). Half-precision network outputs (bf16 autocast) are cast
+    up to float32 here, so every log-density and KL is computed in float32 (or float64 for a float64 model).
     """
-    return Independent(Normal(loc.float(), scale.float(), validate_args=False), 1, validate_args=False)
+    return Independent(Normal(full(loc), full(scale), validate_args=False), 1, validate_args=False)
 
 
 def diag_normal(params: Tensor) -> Independent:
-    """(B, 2 * D) -> N(loc, diag scale^2) with event shape (D,); scale = softplus + floor, in float32."""
-    loc, raw = params.float().chunk(2, dim=-1)
+    """(B, 2 * D) -> N(loc, diag scale^2) with event shape (D,); scale = softplus + floor (half precision cast up)."""
+    loc, raw = full(params).chunk(2, dim=-1)
     return gaussian(loc, F.softplus(raw) + MIN_SCALE)
 
 
@@ -139,7 +144,7 @@ class Likelihood(nn.Module):
                 self.fixed_scale = float(mode)
 
     def forward(self, params: Tensor) -> Distribution:
-        head = params[:, 0].float()  # (B, *shape); float32 even when the network ran in bf16
+        head = full(params[:, 0])  # (B, *shape); float32 even when the network ran in bf16
         if self.name == "bernoulli":
             # validate_args=False admits [0, 1] targets (cross-entropy on grey levels) besides binary ones
             base: Distribution = Bernoulli(logits=head, validate_args=False)
