@@ -87,7 +87,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         seed = 0 if self.random_state is None else int(self.random_state)
         with tempfile.TemporaryDirectory(prefix="vaekit-anomaly-") as tmp:
             cfg = self._config(self.out or str(Path(tmp) / "run"), seed, len(x))
-            path = importlib.import_module("vaekit.train").fit(cfg, overwrite=True, data=self._dataset(x, seed))
+            path = importlib.import_module("vaekit.train").fit(cfg, overwrite=True, data=self._dataset(x, seed),
+                                                                     pictures=self.out is not None)
             from .run import Run
 
             self.model_ = Run.load(path).model.double().eval()

@@ -273,9 +273,11 @@ class Trainer:
         self.save()
 
 
-def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dataset | None = None) -> Path:
+def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dataset | None = None,
+        pictures: bool = True) -> Path:
     """Train ``cfg`` and write its run folder (config, weights, checkpoint, metrics, pictures); returns its path.
 
+    ``pictures=False`` skips samples.png, reconstructions.png and loss.png (most of a tiny run's time).
     ``data`` (already prepared, e.g. arrays from the API) skips loading ``cfg.data.spec``; resuming needs the spec.
     SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``.
     Under torchrun every process runs this; they train one DDP model and rank 0 writes the run folder.
@@ -296,7 +298,7 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
         atomic_write_json(run / CONFIG, cfg.to_dict())
     with StopSignal() as stop:
         trainer.fit(stop)
-    if distributed.is_main():
+    if pictures and distributed.is_main():
         write_pictures(run, data.test if len(data.test.x) else data.val)
     return run
 
