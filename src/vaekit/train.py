@@ -99,12 +99,13 @@ class StepGuard:
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
-               cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None) -> dict[str, Tensor] | None:
+               cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None,
+               n_data: int = 0) -> dict[str, Tensor] | None:
     """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
 
     ``capacity`` (nats) switches the objective to the annealed-capacity one (Burgess et al. 2018).
     """
-    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma)
+    terms = elbo(model(xb, yb), xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma, cfg.train.tc_beta, n_data)
     if not guard.ok(terms["loss"].detach(), where):
         return None
     opt.zero_grad(set_to_none=True)
@@ -188,7 +189,7 @@ class Trainer:
             beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
             terms = train_step(model, self.opt, xb, None if self.y is None else self.y[idx], beta, self.cfg,
                                self.guard, f"epoch {epoch + 1}, batch {b + 1}",
-                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs))
+                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs), len(self.x))
             if terms is not None:
                 sums += _sums(terms, len(xb))
                 s.seen += len(xb)
