@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_eval, cli_models, cli_ship
+from . import cli_disentangle, cli_eval, cli_models, cli_ship
 from .errors import VaekitError
 from .signals import Interrupted
 
@@ -57,6 +57,7 @@ def build_parser() -> Parser:
     cli_eval.add_parsers(sub)  # evaluate, interpolate, traverse, latent-map, curves, report
     cli_ship.add_parsers(sub)  # export, explore
     cli_models.add_parsers(sub)  # models
+    cli_disentangle.add_parsers(sub)  # disentangle
     return p
 
 
@@ -160,6 +161,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconst
 COMMANDS.update(cli_eval.COMMANDS)
 COMMANDS.update(cli_ship.COMMANDS)
 COMMANDS.update(cli_models.COMMANDS)
+COMMANDS.update(cli_disentangle.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

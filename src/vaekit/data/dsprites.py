@@ -24,7 +24,7 @@ SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * math.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
 HALF_SIZE = 0.12          # half the side of the square at scale 1, as a fraction of the image width
-MARGIN = 0.18             # centres run from MARGIN to 1 - MARGIN, so every rotated shape stays inside
+MARGIN = 0.2              # centres run from MARGIN to 1 - MARGIN, so every rotated shape stays inside
 DEFAULT_N, SUBSET_SEED, CHUNK = 100_000, 0, 2048
 
 
