@@ -37,13 +37,20 @@ def mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([[mutual_info_score(b[:, k], a[:, d]) for k in range(b.shape[1])] for d in range(a.shape[1])])
 
 
+def entropies(factors: np.ndarray) -> np.ndarray:
+    """(N, K) discrete factors -> (K,) entropies in nats."""
+    from sklearn.metrics import mutual_info_score
+
+    return np.array([mutual_info_score(f, f) for f in factors.T])
+
+
 def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
     """Mutual information gap (Chen et al. 2018): per factor, (top MI - second MI) / H(factor), averaged.
 
     Codes are discretised into ``bins`` equal-width bins; constant factors are left out.
     """
     m = mutual_info(discretize(codes, bins), factors)  # (D, K)
-    h = np.array([mutual_info(factors[:, k:k + 1], factors[:, k:k + 1])[0, 0] for k in range(factors.shape[1])])
+    h = entropies(factors)  # (K,)
     keep = h > 0
     if not keep.any():
         return 0.0
@@ -232,6 +239,6 @@ def factor_of_each_code(codes: np.ndarray, factors: np.ndarray, names: tuple[str
                         ) -> list[tuple[str, float]]:
     """For each code dim, the factor it holds most information about and MI / H(factor), (D,) pairs."""
     m = mutual_info(discretize(codes, bins), factors)  # (D, K)
-    h = np.array([mutual_info(factors[:, k:k + 1], factors[:, k:k + 1])[0, 0] for k in range(factors.shape[1])])
+    h = entropies(factors)  # (K,)
     norm = m / np.maximum(h, 1e-12)
     return [(names[int(norm[d].argmax())], float(norm[d].max())) for d in range(len(norm))]
