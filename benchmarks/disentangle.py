@@ -43,18 +43,25 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     sets = [*SETTINGS[name], f"train.seed={seed}", f"train.epochs={args.epochs}", f"train.device={args.device}",
             f"data.spec=dsprites:{args.size}:n={args.n}"]
     start = time.perf_counter()
+    if args.reuse and (out / "disentangle.json").is_file():  # a finished run of the same budget: read it again
+        return read_row(name, seed, out, json.loads((out / "disentangle.json").read_text()), 0.0, 0.0)
     vaekit("train", "--config", str(ROOT / "configs" / "dsprites-tcvae.toml"), *(a for s in sets for a in ("--set", s)),
            "--out", str(out), "--overwrite", "--quiet", threads=args.threads)
     trained = time.perf_counter() - start
     result = json.loads(vaekit("disentangle", str(out), "--json", "--n", str(args.metric_n), "--votes",
                                str(args.votes), threads=args.threads))
-    with open(out / "metrics.csv", newline="") as f:
-        last = list(csv.DictReader(f))[-1]
-    row = {"setting": name, "seed": seed, **result["metrics"], "val_rec": float(last["val_rec"]),
-           "val_kl": float(last["val_kl"]), "train_s": trained, "score_s": time.perf_counter() - start - trained}
+    row = read_row(name, seed, out, result, trained, time.perf_counter() - start - trained)
     print(f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
           f"({trained:.0f} s training, {row['score_s']:.0f} s scoring)", flush=True)
     return row
+
+
+def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, score_s: float) -> dict:
+    """One table row: the run's metrics and the last epoch's validation reconstruction and KL (metrics.csv)."""
+    with open(out / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    return {"setting": name, "seed": seed, **result["metrics"], "val_rec": float(last["val_rec"]),
+            "val_kl": float(last["val_kl"]), "train_s": train_s, "score_s": score_s}
 
 
 def table(rows: list[dict], keys: list[str]) -> str:
@@ -78,17 +85,19 @@ def main() -> None:
     p.add_argument("--votes", type=int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/bench-disentangle")
+    p.add_argument("--reuse", action="store_true", help="read runs in --out that were already scored")
     p.add_argument("--quick", action="store_true", help="1 epoch on 3000 images, 1 seed, small metric samples")
     args = p.parse_args()
     if args.quick:
         args.n, args.epochs, args.seeds, args.metric_n, args.votes = 3000, 1, "0", 2000, 100
-    jobs = [(name, int(s)) for name in SETTINGS for s in args.seeds.split(",")]
+    jobs = [(name, int(s)) for s in args.seeds.split(",") for name in SETTINGS]  # seed by seed
     print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch 256, lr 1e-3, "
           f"latent 10, {len(jobs)} runs, {args.jobs} at a time", flush=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: one_run(*job, args), jobs))
     print(f"\nall runs: {time.perf_counter() - start:.0f} s\n")
+    rows.sort(key=lambda r: (list(SETTINGS).index(r["setting"]), r["seed"]))
     print(table(rows, [*COLUMNS, "val_rec", "val_kl"]))
     medians = [{"setting": name, "seed": "median", **{k: statistics.median(r[k] for r in rows if r["setting"] == name)
                                                       for k in [*COLUMNS, "val_rec", "val_kl"]}} for name in SETTINGS]
