@@ -51,7 +51,7 @@ def evaluate_run(run, n: int = 10000, votes: int = 1000, seed: int = 0) -> dict:
 
     data = DSprites(dsprites_size(run))
     torch.manual_seed(seed)
-    encode = lambda x: run.encode(x).mean  # noqa: E731  (B, 1, H, W) -> (B, D)
+    encode = lambda x: run.encode(x).mean  # (B, 1, H, W) -> (B, D)
     metrics = scores(encode, data, n=n, n_test=max(2, n // 2), votes=(votes, max(1, votes // 2)), seed=seed)
     factors = data.sample_factors(min(n, 5000), np.random.default_rng(seed + 1))
     codes = encode_factors(encode, data, factors)

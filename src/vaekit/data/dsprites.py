@@ -44,7 +44,7 @@ def render(factors: np.ndarray, size: int = 64) -> np.ndarray:
     out = np.empty((len(factors), size, size), dtype=np.uint8)
     for start in range(0, len(factors), CHUNK):
         f = factors[start: start + CHUNK]
-        col = lambda a: a.astype(np.float32)[:, None, None]  # noqa: E731  (n,) -> (n, 1, 1)
+        col = lambda a: a.astype(np.float32)[:, None, None]  # (n,) -> (n, 1, 1)
         s = col(HALF_SIZE * SCALES[f[:, 1]])
         angle = ORIENTATIONS[f[:, 2]]
         cos, sin = col(np.cos(angle)), col(np.sin(angle))
