@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_apps, cli_eval, cli_models, cli_ship
+from . import cli_apps, cli_disentangle, cli_eval, cli_models, cli_ship
 from .errors import VaekitError
 from .signals import Interrupted
 
@@ -59,6 +59,7 @@ def build_parser() -> Parser:
     cli_ship.add_parsers(sub)  # export, explore
     cli_models.add_parsers(sub)  # models
     cli_apps.add_parsers(sub)  # encode, anomaly, anomaly-eval
+    cli_disentangle.add_parsers(sub)  # disentangle
     return p
 
 
@@ -168,6 +169,7 @@ COMMANDS.update(cli_eval.COMMANDS)
 COMMANDS.update(cli_ship.COMMANDS)
 COMMANDS.update(cli_models.COMMANDS)
 COMMANDS.update(cli_apps.COMMANDS)
+COMMANDS.update(cli_disentangle.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class TrainConfig:
     capacity_max: float = 0.0      # annealed capacity (Burgess et al. 2018): target KL C in nats; 0 turns it off
     capacity_epochs: float = 0.0   # C rises linearly from 0 to capacity_max over this many epochs
     gamma: float = 1000.0          # weight of |KL - C| under the capacity objective
+    tc_beta: float = 0.0           # beta-TCVAE (Chen et al. 2018): weight of the total correlation; 0 turns it off
     clip_grad: float = 0.0         # max gradient norm; 0 turns clipping off
     patience: int = 0              # early stopping on validation loss; 0 turns it off
     max_bad_steps: int = 20        # consecutive non-finite steps before the run stops
@@ -250,7 +251,7 @@ POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", 
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",
                 "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
-                "train.gamma", "data.workers")
+                "train.gamma", "data.workers", "train.tc_beta")
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -276,6 +277,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ("model.hidden", "model.channels", "model.latent_dims"):
         if any(w <= 0 for w in get(key)):
             raise VaekitError(f"config: {key} widths must be > 0, got {get(key)!r}")
+    if cfg.train.tc_beta > 0 and len(cfg.model.latent_dims) > 1:
+        raise VaekitError("config: train.tc_beta (beta-TCVAE) needs a single latent layer, not model.latent_dims")
     if cfg.model.net == "conv" and not cfg.model.channels:
         raise VaekitError("config: model.channels must name at least one conv block")
     for key in ("data.val_fraction", "data.test_fraction"):

@@ -6,8 +6,9 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, kl_divergence
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
+from .errors import VaekitError
 from .models.vae import VAEOutput
 
 
@@ -30,13 +31,15 @@ def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
 
 
 def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
-         capacity: float | None = None, gamma: float = 1000.0) -> dict[str, Tensor]:
+         capacity: float | None = None, gamma: float = 1000.0, tc_beta: float = 0.0,
+         dataset_size: int = 0) -> dict[str, Tensor]:
     """The negative ELBO to minimise, with its parts.
 
     loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
     eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is
-    instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). Returns loss (scalar),
-    rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
+    instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term
+    is beta * (MI + tc_beta * TC + dimension-wise KL), estimated on the batch (beta-TCVAE, see tc_decomposition).
+    Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
     rec = out.px.log_prob(x)  # (B,)
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
@@ -46,10 +49,33 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
                       for q, p, z in zip(out.qz, out.pz, out.z))
     else:
         penalty = kl.mean()
+    if tc_beta > 0:
+        parts = tc_decomposition(out, dataset_size)
+        return {"loss": -rec.mean() + beta * (parts["mi"] + tc_beta * parts["tc"] + parts["dimwise_kl"]).mean(),
+                "rec": rec, "kl": kl, "kl_layers": kl_layers, **parts}
     if capacity is not None:
         return {"loss": -rec.mean() + gamma * (kl.mean() - capacity).abs(), "rec": rec, "kl": kl,
                 "kl_layers": kl_layers}
     return {"loss": -rec.mean() + beta * penalty, "rec": rec, "kl": kl, "kl_layers": kl_layers}
+
+
+def tc_decomposition(out: VAEOutput, dataset_size: int) -> dict[str, Tensor]:
+    """The KL split into index-code MI, total correlation and dimension-wise KL, each (B,) (Chen et al. 2018).
+
+    Minibatch-weighted sampling (eq. 4 of the paper): log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log(N B) for
+    B batch items from a data set of N; the same per dimension for prod_d q(z_id). The three parts sum to the
+    one-sample KL estimate log q(z|x) - log p(z). Needs one latent layer with a factorised Normal q(z|x).
+    """
+    if len(out.qz) != 1 or not isinstance(out.qz[0], Independent) or not isinstance(out.qz[0].base_dist, Normal):
+        raise VaekitError("tc_beta (beta-TCVAE) needs one latent layer with a factorised Normal q(z|x)")
+    qz, pz, z = out.qz[0], out.pz[0], out.z[0]
+    b = z.shape[0]
+    pairs = qz.base_dist.log_prob(z.unsqueeze(1))  # (B, B, D): log q(z_i,d | x_j,d)
+    log_nb = math.log(max(dataset_size, b) * b)
+    log_qz = pairs.sum(2).logsumexp(1) - log_nb  # (B,)
+    log_prod = (pairs.logsumexp(1) - log_nb).sum(1)  # (B,)
+    log_qzx, log_pz = qz.log_prob(z), pz.log_prob(z)
+    return {"mi": log_qzx - log_qz, "tc": log_qz - log_prod, "dimwise_kl": log_prod - log_pz}
 
 
 def kl_weight(epoch_progress: float, beta: float, warmup_epochs: float) -> float:

@@ -1,6 +1,6 @@
 """Data: a built-in set, a file or a folder -> seeded train/val/test float32 tensors.
 
-Sources: mnist5k, digits, mnist, fashion-mnist; .npy/.npz arrays; IDX files (raw or .gz) or a
+Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N]; .npy/.npz arrays; IDX files (raw or .gz) or a
 folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
 """
 
@@ -57,7 +57,7 @@ def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float =
     """
     check_options(val_fraction, test_fraction, seed, binarize, limit)
     key = str(spec).strip().lower().replace("_", "-")
-    if key in BUILTINS:
+    if key.split(":")[0] in BUILTINS:  # dsprites takes options: dsprites:32:n=50000
         if label_column is not None:
             raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
         raw, name = load_builtin(key, data_dir), key

