@@ -160,13 +160,13 @@ def representation(args: argparse.Namespace) -> None:
     rows = [["raw pixels", "784", *probe(flat_tr, y_tr, flat_te, y_te)]]
     for d in args.dims:
         pca = PCA(d, random_state=0).fit(flat_tr)
-        rows.append([f"PCA", str(d), *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
+        rows.append(["PCA", str(d), *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
         model = train_vae(x_tr, {"model.latent_dim": d, "model.likelihood": args.rep_likelihood,
                                  "train.epochs": args.rep_epochs}, args)
         with torch.no_grad():
             z_tr, z_te = (torch.cat([model.encode(x[i: i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
                           for x in (x_tr, x_te))
-        rows.append([f"vaekit VAE", str(d), *probe(z_tr, y_tr, z_te, y_te)])
+        rows.append(["vaekit VAE", str(d), *probe(z_tr, y_tr, z_te, y_te)])
     print(f"\nRepresentation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test images "
           f"({args.net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)\n")
     print(table(["features", "d", "linear probe", "kNN (k=5)"], rows) + "\n", flush=True)
