@@ -107,8 +107,8 @@ def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y
 
     K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk``
     decoded rows, so memory stays bounded; everything is float32 and the sum runs through logsumexp.
-    Models with one latent layer encode x once and decode all K samples in batches; deeper models run
-    their whole forward pass per sample.
+    Models with one latent layer encode x once per chunk (not once per sample) and decode the chunk's
+    samples in one batch; deeper models run their whole forward pass per sample.
     """
     b = x.shape[0]
     per = max(1, chunk // b)  # samples per chunk
@@ -119,7 +119,7 @@ def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y
 
 
 def _flat_weights(model: nn.Module, x: Tensor, y: Tensor | None, n: int) -> Tensor:
-    """(n, B) log weights for a one-layer model: q(z|x) and p(z) evaluated once per item, n samples each."""
+    """(n, B) log weights for a one-layer model: q(z|x) and p(z) built once for the chunk, n samples per item."""
     with torch.autocast(x.device.type, enabled=False):
         qz = model.encode(x, y)
         pz = model.prior(y) if model.needs_labels else model.prior()
