@@ -101,36 +101,54 @@ def log_weights(out: VAEOutput, x: Tensor) -> Tensor:
     return out.px.log_prob(x) + log_pz - log_qz
 
 
+def repeat_items(x: Tensor, n: int) -> Tensor:
+    """(B, *shape) -> (n * B, *shape): the batch n times over, sample-major (row s * B + i is item i)."""
+    return x.unsqueeze(0).expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
+
+
 @torch.no_grad()
-def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y: Tensor | None = None) -> Tensor:
+def iwae_bound(model: nn.Module, x: Tensor, k: int = 1000, chunk: int = 16384, y: Tensor | None = None,
+               eps: Tensor | None = None) -> Tensor:
     """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
 
     K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk``
-    decoded rows, so memory stays bounded; everything is float32 and the sum runs through logsumexp.
-    Models with one latent layer encode x once per chunk (not once per sample) and decode the chunk's
-    samples in one batch; deeper models run their whole forward pass per sample.
+    decoded rows, so memory stays bounded; no autocast (float32, or the model's dtype), summed by logsumexp.
+    Models with one latent layer encode x once and decode each chunk's samples in one batch; deeper models
+    run their whole forward pass per sample. ``eps`` (K, D), for one-layer models, fixes the noise:
+    z_k = loc + scale * eps_k for every item (common random numbers; K is then len(eps)).
     """
     b = x.shape[0]
     per = max(1, chunk // b)  # samples per chunk
     flat = len(getattr(model, "latent_dims", ())) == 1 and all(hasattr(model, f) for f in ("encode", "decode", "prior"))
-    weights = _flat_weights if flat else _forward_weights
-    parts = [weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
+    if eps is not None and not flat:
+        raise ValueError("iwae_bound: shared noise eps needs a model with one latent layer")
+    k = k if eps is None else len(eps)
+    with torch.autocast(x.device.type, enabled=False):
+        if not flat:
+            parts = [_forward_weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
+        else:
+            qz, pz = model.encode(x, y), model.prior(y) if model.needs_labels else model.prior()
+            parts = [_flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - start), eps, start))
+                     for start in range(0, k, per)]
     return torch.cat(parts).logsumexp(0) - math.log(k)
 
 
-def _flat_weights(model: nn.Module, x: Tensor, y: Tensor | None, n: int) -> Tensor:
-    """(n, B) log weights for a one-layer model: q(z|x) and p(z) built once for the chunk, n samples per item."""
-    with torch.autocast(x.device.type, enabled=False):
-        qz = model.encode(x, y)
-        pz = model.prior(y) if model.needs_labels else model.prior()
-        z = qz.sample((n,))  # (n, B, D)
-        xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
-        px = model.decode(z.flatten(0, 1), None if y is None else y.repeat(n))
-        return px.log_prob(xr).view(n, -1) + pz.log_prob(z) - qz.log_prob(z)
+def _draw(qz: Distribution, n: int, eps: Tensor | None, start: int) -> Tensor:
+    """(n, B, D) samples of q(z|x): fresh draws, or loc + scale * eps[start: start + n] shared by the items."""
+    if eps is None:
+        return qz.sample((n,))
+    return qz.base_dist.loc + qz.base_dist.scale * eps[start: start + n].unsqueeze(1)
+
+
+def _flat_weights(model: nn.Module, x: Tensor, y: Tensor | None, qz: Distribution, pz: Distribution,
+                  z: Tensor) -> Tensor:
+    """(n, B) log weights of a one-layer model for samples z (n, B, D) of q(z|x)."""
+    n = z.shape[0]
+    px = model.decode(z.flatten(0, 1), None if y is None else y.repeat(n))
+    return px.log_prob(repeat_items(x, n)).view(n, -1) + pz.log_prob(z) - qz.log_prob(z)
 
 
 def _forward_weights(model: nn.Module, x: Tensor, y: Tensor | None, n: int) -> Tensor:
     """(n, B) log weights from n full forward passes over the repeated batch (any model)."""
-    xr = x.unsqueeze(0).expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
-    with torch.autocast(x.device.type, enabled=False):
-        return log_weights(model(xr, None if y is None else y.repeat(n)), xr).view(n, -1)
+    xr = repeat_items(x, n)
+    return log_weights(model(xr, None if y is None else y.repeat(n)), xr).view(n, -1)

@@ -15,11 +15,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import Independent, Normal
 
 from .errors import VaekitError
 from .models.vae import VAEOutput
-from .objectives import elbo, log_weights
+from .nets import gaussian
+from .objectives import elbo, iwae_bound, repeat_items
 
 SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity")
 DESCRIPTIONS = {
@@ -58,11 +58,10 @@ def draws(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) 
 
     Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
     """
-    s, b = eps.shape[0], x.shape[0]
-    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).reshape(s * b, -1)  # (S*B, D)
-    xr = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
-    qz = Independent(Normal(loc.repeat(s, 1), scale.repeat(s, 1)), 1)
-    return VAEOutput(model.decode(z), [qz], [model.prior()], [z]), xr
+    s = eps.shape[0]
+    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).flatten(0, 1)  # (S*B, D)
+    qz = gaussian(loc.repeat(s, 1), scale.repeat(s, 1))
+    return VAEOutput(model.decode(z), [qz], [model.prior()], [z]), repeat_items(x, s)
 
 
 def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> Tensor:
@@ -76,11 +75,7 @@ def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor
 
 def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int = 16384) -> Tensor:
     """-log p(x) (B,) by the K-sample IWAE bound, z_k = loc + scale * eps_k with eps (K, D) shared."""
-    qz = model.encode(x)
-    per = max(1, chunk // x.shape[0])  # samples per chunk
-    parts = [log_weights(*draws(model, x, qz.base_dist.loc, qz.base_dist.scale, eps[i: i + per]))
-             .view(-1, x.shape[0]) for i in range(0, eps.shape[0], per)]
-    return -(torch.cat(parts).logsumexp(0) - math.log(eps.shape[0]))
+    return -iwae_bound(model, x, chunk=chunk, eps=eps)
 
 
 def recon_error(model: nn.Module, x: Tensor) -> Tensor:
