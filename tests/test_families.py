@@ -125,3 +125,22 @@ def test_ladder_run_logs_the_kl_of_every_level(tiny_images, tmp_path):
                  "--out", run]) == 0
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_kl_1", "train_kl_2", "val_kl_1", "val_kl_2"} <= set(header)
+
+
+def test_ladder_posteriors_topdown_reads_the_state_and_precision_weights_the_prior():
+    x = torch.rand(4, 1, 5, 6)
+    top = model("ladder", latent_dims=[3, 2])
+    d = top.bottom_up(x)
+    z2a, z2b = torch.randn(4, 2), torch.randn(4, 2)
+    qa, pa = top.posterior(1, d[0], z2a)
+    qb, _ = top.posterior(1, d[0], z2b)
+    assert not torch.allclose(qa.mean, qb.mean)  # q(z_1|x, z_2) moves with z_2 through h_1
+    assert torch.equal(pa.mean, top.conditional_prior(1, z2a).mean)
+    prec = model("ladder", latent_dims=[3, 2], ladder_posterior="precision")
+    d = prec.bottom_up(x)
+    q, p = prec.posterior(1, d[0], z2a)
+    q_hat = prec.to_q[0](d[0])
+    loc_hat, scale_hat = q_hat[:, :3], torch.nn.functional.softplus(q_hat[:, 3:]) + 1e-4
+    var = 1 / (scale_hat.pow(-2) + p.stddev.pow(-2))
+    assert torch.allclose(q.variance, var, atol=1e-5) and (q.stddev < p.stddev).all()
+    assert torch.allclose(q.mean, var * (loc_hat / scale_hat**2 + p.mean / p.variance), atol=1e-4)

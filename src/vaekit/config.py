@@ -49,6 +49,7 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths, one stride-2 block each
     input_shape: list[int] = field(default_factory=list)           # (C, H, W) or (D,): set from the data
     latent_dims: list[int] = field(default_factory=list)  # ladder: z_1..z_L from the data up; empty: [latent_dim]
+    ladder_posterior: str = "topdown"  # ladder: topdown (q reads d_l and the top-down state) | precision (LVAE)
     num_classes: int = 0           # conditional models: set from the data's labels
     label_embedding: int = 0       # cvae: 0 feeds y one-hot, n > 0 a learned n-dim embedding
     learned_prior: bool = True     # cvae: p(z|y) = N(loc_y, scale_y) learned per class; false: N(0, I)
@@ -243,6 +244,7 @@ CHOICES = {
     "data.in_memory": ("auto", "true", "false"),
     "model.net": ("mlp", "conv"),
     "model.likelihood": ("bernoulli", "cbernoulli", "gaussian"),
+    "model.ladder_posterior": ("topdown", "precision"),
     "train.lr_schedule": ("none", "cosine", "step"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),

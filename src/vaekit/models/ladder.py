@@ -2,8 +2,10 @@
 
 Generative path p(z_L) p(z_{L-1}|z_L) ... p(z_1|z_2) p(x|z_1). Inference runs bottom-up once through
 deterministic features d_1..d_L of x, then top-down along the generative path: q(z_L|x) from d_L, and for
-l < L the posterior q(z_l|x, z_{>l}) is the precision-weighted combination (LVAE, eq. 17-19) of a Gaussian
-read from d_l and the learned prior p(z_l|z_{l+1}) that the generative path computes anyway.
+l < L the posterior q(z_l|x, z_{>l}) is read from d_l and the top-down state h_l = MLP(z_{l+1}), which also
+gives the learned prior p(z_l|z_{l+1}) (``ladder_posterior = "topdown"``, the default: the bidirectional
+inference of Kingma et al. 2016), or it is the precision-weighted combination (LVAE, eq. 17-19) of a Gaussian
+read from d_l alone and that prior (``"precision"``).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ class LadderVAE(nn.Module):
         self.encoder, self.decoder = build_nets(replace(cfg, latent_dim=dims[0]), shape, self.likelihood.n_params)
         feats = [self.encoder.out_features] + [width] * (len(dims) - 1)  # widths of d_1..d_L
         self.up = nn.ModuleList(mlp([a, width]) for a in feats[:-1])            # d_l -> d_{l+1}
-        self.to_q = nn.ModuleList(nn.Linear(f, 2 * d) for f, d in zip(feats, dims))  # d_l -> q_hat(z_l|x)
+        self.topdown = cfg.ladder_posterior == "topdown"
+        q_in = [f + width for f in feats[:-1]] + feats[-1:] if self.topdown else feats
+        self.to_q = nn.ModuleList(nn.Linear(f, 2 * d) for f, d in zip(q_in, dims))  # [d_l, h_l] or d_l -> q(z_l)
         self.down = nn.ModuleList(nn.Sequential(mlp([d_above, width]), nn.Linear(width, 2 * d))
-                                  for d, d_above in zip(dims[:-1], dims[1:]))   # z_{l+1} -> p(z_l|z_{l+1})
+                                  for d, d_above in zip(dims[:-1], dims[1:]))   # z_{l+1} -> h_l -> p(z_l|z_{l+1})
         self.dims = dims
         self.register_buffer("pz_loc", torch.zeros(dims[-1]), persistent=False)
 
@@ -69,6 +73,14 @@ class LadderVAE(nn.Module):
         """p(z_l|z_{l+1}) for ``level`` l in 1..L-1 (1 at the bottom); z_above (B, D_{l+1}) -> event (D_l,)."""
         return diag_normal(self.down[level - 1](z_above))
 
+    def posterior(self, level: int, d: Tensor, z_above: Tensor) -> tuple[Independent, Independent]:
+        """q(z_l|x, z_{l+1}) and p(z_l|z_{l+1}) for ``level`` l in 1..L-1 from d_l (B, F_l) and z_above."""
+        h = self.down[level - 1][0](z_above)  # (B, width): the top-down state
+        p = diag_normal(self.down[level - 1][1](h))
+        if self.topdown:
+            return diag_normal(self.to_q[level - 1](torch.cat([d, h], 1))), p
+        return precision_weighted(diag_normal(self.to_q[level - 1](d)), p), p
+
     def bottom_up(self, x: Tensor) -> list[Tensor]:
         """(B, *shape) -> [d_1, ..., d_L], each (B, F_l)."""
         d = [self.encoder(x)]
@@ -83,8 +95,9 @@ class LadderVAE(nn.Module):
         pz: list[Distribution] = [self.prior()]
         z = [qz[0].rsample() if sample else qz[0].mean]
         for level in range(len(self.dims) - 1, 0, -1):  # l = L-1, ..., 1
-            pz.append(self.conditional_prior(level, z[-1]))
-            qz.append(precision_weighted(diag_normal(self.to_q[level - 1](d[level - 1])), pz[-1]))
+            q, p = self.posterior(level, d[level - 1], z[-1])
+            qz.append(q)
+            pz.append(p)
             z.append(qz[-1].rsample() if sample else qz[-1].mean)
         return VAEOutput(px=self.decode(z[-1]), qz=qz, pz=pz, z=z)
 
