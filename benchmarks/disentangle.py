@@ -2,7 +2,7 @@
 three seeds each under one budget (epochs, batch, Adam, lr), scored by `vaekit disentangle`; a markdown table of
 MIG, FactorVAE, beta-VAE, DCI, SAP and reconstruction, then the medians and the issue's target.
 
-    .venv/bin/python benchmarks/disentangle.py                   # 32x32, 9 runs, 2 at a time (~35 min on 2 cores)
+    .venv/bin/python benchmarks/disentangle.py                   # 32x32, 9 runs, 2 at a time (--jobs 1: 18 min on 1 core)
     .venv/bin/python benchmarks/disentangle.py --quick           # a smoke run of a couple of minutes
     .venv/bin/python benchmarks/disentangle.py --size 64 --epochs 30 --device cuda   # the 64x64 version on a GPU
 

@@ -81,6 +81,24 @@ def test_tc_decomposition_sums_to_the_kl_in_expectation():
     assert decompose(line)[0]["tc"].mean() > decompose(loc)[0]["tc"].mean() + 1.0
 
 
+def test_minibatch_weighted_sampling_is_the_papers_estimator():
+    # a batch holding the whole data set (B = N): log q(z) = log mean_n q(z|x_n) exactly, and MWS's log(N B)
+    # (Chen et al. 2018, eq. 4 and their code) makes it log q(z) - log N (and each marginal's);
+    # brute-force double loop as reference
+    g = torch.Generator().manual_seed(1)
+    loc, scale = torch.randn(6, 2, generator=g), 0.2 + torch.rand(6, 2, generator=g)
+    qz = Independent(Normal(loc, scale), 1)
+    z = qz.sample()
+    parts = tc_decomposition(VAEOutput(px=None, qz=[qz], pz=[Independent(Normal(0 * loc[0], 1 + 0 * loc[0]), 1)],
+                                       z=[z]), dataset_size=6)
+    for i in range(6):
+        log_q = torch.stack([Normal(loc[j], scale[j]).log_prob(z[i]) for j in range(6)])  # (N, D)
+        exact_qz, exact_dims = log_q.sum(1).logsumexp(0) - math.log(6), log_q.logsumexp(0) - math.log(6)  # (), (D,)
+        assert parts["mi"][i].item() == pytest.approx((qz.log_prob(z)[i] - exact_qz).item() + math.log(6), abs=1e-4)
+        assert parts["tc"][i].item() == pytest.approx((exact_qz - exact_dims.sum()).item() + (2 - 1) * math.log(6),
+                                                   abs=1e-4)
+
+
 def test_tc_beta_weighs_only_the_total_correlation():
     qz = Independent(Normal(torch.randn(8, 2), torch.full((8, 2), 0.5)), 1)
     out = VAEOutput(px=Independent(torch.distributions.Bernoulli(probs=torch.full((8, 4), 0.6)), 1), qz=[qz],
