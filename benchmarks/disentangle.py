@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vaekit.config import load_toml
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"beta=1": ["train.beta=1", "train.tc_beta=0"], "beta=4": ["train.beta=4", "train.tc_beta=0"],
             "beta-TCVAE (6)": ["train.beta=1", "train.tc_beta=6"]}  # over configs/dsprites-tcvae.toml
@@ -91,8 +93,10 @@ def main() -> None:
     if args.quick:
         args.n, args.epochs, args.seeds, args.metric_n, args.votes = 3000, 1, "0", 2000, 100
     jobs = [(name, int(s)) for s in args.seeds.split(",") for name in SETTINGS]  # seed by seed
-    print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch 256, lr 1e-3, "
-          f"latent 10, {len(jobs)} runs, {args.jobs} at a time", flush=True)
+    preset = load_toml(ROOT / "configs" / "dsprites-tcvae.toml")
+    print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
+          f"{preset['train']['batch_size']}, lr {preset['train']['lr']:g}, latent {preset['model']['latent_dim']}, "
+          f"{len(jobs)} runs, {args.jobs} at a time", flush=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: one_run(*job, args), jobs))
