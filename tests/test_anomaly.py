@@ -178,3 +178,13 @@ def test_anomaly_scores_file_and_eval(run_dir, capsys):
     assert "| neg_elbo |" in printed and "| recon_error |" in printed and "likelihood_regret" not in printed
     assert main(["anomaly-eval", str(run_dir / "run"), "--normal", "1"]) == 2
     assert run.config.model.input_shape == [1, 9, 11]
+
+
+def test_encode_reads_every_item_of_a_builtin_with_options():
+    from vaekit.cli_apps import all_items
+    from vaekit.config import RunConfig
+    from vaekit.data import dsprites
+
+    x = all_items("dsprites:8:n=5", RunConfig())  # the spec's options reach the built-in, as in training
+    assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32
+    np.testing.assert_array_equal(x.numpy(), dsprites.load("dsprites:8:n=5").x)

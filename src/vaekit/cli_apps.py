@@ -56,17 +56,10 @@ def _batches(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
 
 def all_items(spec: str, cfg) -> torch.Tensor:
     """Every item of ``spec`` in file order (train then test file), scaled as in training, (N, *shape) float32."""
-    from .data import check_finite
-    from .data.builtin import BUILTINS, load_builtin
+    from .data import check_finite, read_raw
 
-    key = spec.strip().lower().replace("_", "-")
-    if key in BUILTINS:
-        raw = load_builtin(key, cfg.data.data_dir)
-    else:
-        from .data import _read_path
-
-        path = Path(spec).expanduser()
-        raw = _read_path(path, cfg.data.label_column if path.suffix.lower() in (".csv", ".tsv") else None)
+    table = Path(spec).suffix.lower() in (".csv", ".tsv")
+    raw = read_raw(spec, cfg.data.label_column if table else None, cfg.data.data_dir)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
     x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
     check_finite(x, raw.where)

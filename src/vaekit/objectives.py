@@ -44,11 +44,6 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
     rec = out.px.log_prob(x)  # (B,)
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
     kl = torch.stack(kl_layers).sum(0)  # (B,)
-    if free_bits > 0:
-        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum()
-                      for q, p, z in zip(out.qz, out.pz, out.z))
-    else:
-        penalty = kl.mean()
     if tc_beta > 0:
         parts = tc_decomposition(out, dataset_size)
         return {"loss": -rec.mean() + beta * (parts["mi"] + tc_beta * parts["tc"] + parts["dimwise_kl"]).mean(),
@@ -56,6 +51,11 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
     if capacity is not None:
         return {"loss": -rec.mean() + gamma * (kl.mean() - capacity).abs(), "rec": rec, "kl": kl,
                 "kl_layers": kl_layers}
+    if free_bits > 0:
+        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum()
+                      for q, p, z in zip(out.qz, out.pz, out.z))
+    else:
+        penalty = kl.mean()
     return {"loss": -rec.mean() + beta * penalty, "rec": rec, "kl": kl, "kl_layers": kl_layers}
 
 

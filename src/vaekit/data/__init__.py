@@ -18,7 +18,7 @@ from vaekit.data.readers import read_csv, read_numpy
 from vaekit.errors import VaekitError
 
 __all__ = ["BUILTINS", "Dataset", "Split", "binarize_dynamic", "check_finite", "download",
-           "load_dataset", "read_idx"]
+           "load_dataset", "read_idx", "read_raw"]
 
 
 def _is_idx_name(path: Path) -> bool:
@@ -45,6 +45,18 @@ def _read_path(path: Path, label_column: str | int | None) -> RawData:
     raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, IDX, or a folder)")
 
 
+def read_raw(spec: str, label_column: str | int | None = None,
+             data_dir: str | Path | None = None) -> tuple[RawData, str]:
+    """(RawData, name) of ``spec``: a built-in name (dsprites with its options) or a path, unsplit."""
+    key = str(spec).strip().lower().replace("_", "-")
+    if key.split(":")[0] in BUILTINS:  # dsprites takes options: dsprites:32:n=50000
+        if label_column is not None:
+            raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
+        return load_builtin(key, data_dir), key
+    path = Path(spec).expanduser()
+    return _read_path(path, label_column), path.name
+
+
 def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float = 0.1,
                  seed: int = 0, binarize: str = "none", label_column: str | int | None = None,
                  data_dir: str | Path | None = None, limit: int | None = None) -> Dataset:
@@ -56,13 +68,6 @@ def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float =
     draw once, seeded) or "dynamic" (left to the trainer; values are checked to be in [0, 1]).
     """
     check_options(val_fraction, test_fraction, seed, binarize, limit)
-    key = str(spec).strip().lower().replace("_", "-")
-    if key.split(":")[0] in BUILTINS:  # dsprites takes options: dsprites:32:n=50000
-        if label_column is not None:
-            raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
-        raw, name = load_builtin(key, data_dir), key
-    else:
-        path = Path(spec).expanduser()
-        raw, name = _read_path(path, label_column), path.name
+    raw, name = read_raw(spec, label_column, data_dir)
     return build_dataset(name, raw, val_fraction=val_fraction, test_fraction=test_fraction,
                          seed=seed, binarize=binarize, limit=limit)

@@ -12,7 +12,7 @@ from torch.distributions import Distribution
 
 from ..config import ModelConfig
 from ..errors import VaekitError
-from ..nets import MIN_SCALE, Likelihood, build_nets, diag_normal, gaussian
+from ..nets import Likelihood, build_nets, diag_normal, gaussian
 from . import register
 from .vae import VAEOutput
 
@@ -84,8 +84,7 @@ class ConditionalVAE(nn.Module):
         """p(z|y) with batch (B,) and event (D,) (learned per class), or N(0, I) with event (D,)."""
         if not self.cfg.learned_prior or y is None:
             return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
-        loc, raw = self.pz_table(y).chunk(2, dim=-1)  # (B, D) each
-        return gaussian(loc, F.softplus(raw) + MIN_SCALE)
+        return diag_normal(self.pz_table(y))  # (B, 2D) -> loc, softplus scale
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x, y)
