@@ -6,7 +6,7 @@
 3. Tabular: breast cancer (train on benign, malignant are the anomalies): vaekit's VAEAnomalyDetector against
    PyOD's IsolationForest and VAE (pip install 'vaekit[bench]'); AUROC and fit time.
 4. Representation: linear-probe and kNN accuracy on Fashion-MNIST test from raw pixels, PCA and vaekit
-   posterior means with d = 2, 10, 20 dims.
+   posterior means (conv VAEs; --rep-net mlp for the MLP) with d = 2, 10, 20 dims.
 
     .venv/bin/python benchmarks/anomaly.py                      # all four tables
     .venv/bin/python benchmarks/anomaly.py --parts ood,tabular  # some of them
@@ -161,14 +161,14 @@ def representation(args: argparse.Namespace) -> None:
     for d in args.dims:
         pca = PCA(d, random_state=0).fit(flat_tr)
         rows.append(["PCA", str(d), *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
-        model = train_vae(x_tr, {"model.latent_dim": d, "model.likelihood": args.rep_likelihood,
-                                 "train.epochs": args.rep_epochs}, args)
+        model = train_vae(x_tr, {"model.net": args.rep_net, "model.latent_dim": d,
+                                 "model.likelihood": args.rep_likelihood, "train.epochs": args.rep_epochs}, args)
         with torch.no_grad():
             z_tr, z_te = (torch.cat([model.encode(x[i: i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
                           for x in (x_tr, x_te))
         rows.append(["vaekit VAE", str(d), *probe(z_tr, y_tr, z_te, y_te)])
     print(f"\nRepresentation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test images "
-          f"({args.net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)\n")
+          f"({args.rep_net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)\n")
     print(table(["features", "d", "linear probe", "kNN (k=5)"], rows) + "\n", flush=True)
 
 
@@ -201,6 +201,7 @@ def main() -> None:
     p.add_argument("--ood-likelihoods", default="bernoulli,gaussian", help="one table-2 model per likelihood")
     p.add_argument("--rep-train", type=int, default=20000, help="training images for table 4")
     p.add_argument("--rep-epochs", type=int, default=15)
+    p.add_argument("--rep-net", default="conv", choices=["mlp", "conv"], help="network of table 4's VAEs")
     p.add_argument("--dims", default="2,10,20")
     p.add_argument("--rep-likelihood", default="bernoulli", choices=["bernoulli", "cbernoulli", "gaussian"])
     p.add_argument("--test-limit", type=int, default=10000)

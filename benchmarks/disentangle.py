@@ -2,9 +2,9 @@
 three seeds each under one budget (epochs, batch, Adam, lr), scored by `vaekit disentangle`; a markdown table of
 MIG, FactorVAE, beta-VAE, DCI, SAP and reconstruction, then the medians and the issue's target.
 
-    .venv/bin/python benchmarks/disentangle.py                   # 32x32, 9 runs, 2 at a time (--jobs 1: 18 min on 1 core)
+    .venv/bin/python benchmarks/disentangle.py                   # 32x32, 9 runs, 2 at a time: 70 min on 2 cores
     .venv/bin/python benchmarks/disentangle.py --quick           # a smoke run of a couple of minutes
-    .venv/bin/python benchmarks/disentangle.py --size 64 --epochs 30 --device cuda   # the 64x64 version on a GPU
+    .venv/bin/python benchmarks/disentangle.py --size 64 --device cuda   # the 64x64 version on a GPU
 
 Each run is a `vaekit train` process (one thread each) followed by `vaekit disentangle --json`; folders go to --out.
 """
@@ -78,8 +78,8 @@ def table(rows: list[dict], keys: list[str]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=32)
-    p.add_argument("--n", type=int, default=50000, help="dsprites images rendered for training (80%% train)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--n", default="all", help="dsprites images rendered (80%% train); all: the 737,280 combinations")
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per run")
@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="1 epoch on 3000 images, 1 seed, small metric samples")
     args = p.parse_args()
     if args.quick:
-        args.n, args.epochs, args.seeds, args.metric_n, args.votes = 3000, 1, "0", 2000, 100
+        args.n, args.epochs, args.seeds, args.metric_n, args.votes = "3000", 1, "0", 2000, 100
     jobs = [(name, int(s)) for s in args.seeds.split(",") for name in SETTINGS]  # seed by seed
     preset = load_toml(ROOT / "configs" / "dsprites-tcvae.toml")
     print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
