@@ -128,6 +128,8 @@ def test_ladder_run_logs_the_kl_of_every_level(tiny_images, tmp_path):
 
 
 def test_ladder_posteriors_topdown_reads_the_state_and_precision_weights_the_prior():
+    from vaekit.nets import MIN_SCALE
+
     x = torch.rand(4, 1, 5, 6)
     top = model("ladder", latent_dims=[3, 2])
     d = top.bottom_up(x)
@@ -140,7 +142,7 @@ def test_ladder_posteriors_topdown_reads_the_state_and_precision_weights_the_pri
     d = prec.bottom_up(x)
     q, p = prec.posterior(1, d[0], z2a)
     q_hat = prec.to_q[0](d[0])
-    loc_hat, scale_hat = q_hat[:, :3], torch.nn.functional.softplus(q_hat[:, 3:]) + 1e-4
+    loc_hat, scale_hat = q_hat[:, :3], torch.nn.functional.softplus(q_hat[:, 3:]) + MIN_SCALE
     var = 1 / (scale_hat.pow(-2) + p.stddev.pow(-2))
     assert torch.allclose(q.variance, var, atol=1e-5) and (q.stddev < p.stddev).all()
     assert torch.allclose(q.mean, var * (loc_hat / scale_hat**2 + p.mean / p.variance), atol=1e-4)
