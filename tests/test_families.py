@@ -11,6 +11,7 @@ from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS, build_model
+from vaekit.nets import MIN_SCALE
 from vaekit.objectives import capacity_at, elbo
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--epochs", "2", "--quiet"]
@@ -128,8 +129,6 @@ def test_ladder_run_logs_the_kl_of_every_level(tiny_images, tmp_path):
 
 
 def test_ladder_posteriors_topdown_reads_the_state_and_precision_weights_the_prior():
-    from vaekit.nets import MIN_SCALE
-
     x = torch.rand(4, 1, 5, 6)
     top = model("ladder", latent_dims=[3, 2])
     d = top.bottom_up(x)
