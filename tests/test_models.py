@@ -6,11 +6,13 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Bernoulli, Independent
 
 from vaekit.checkpoint import load_weights, save_weights
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.data import Dataset, Split
 from vaekit.models import MODELS, build_model
+from vaekit.nets import Likelihood
 from vaekit.objectives import elbo
 from vaekit.run import Run
 from vaekit.train import fit
@@ -55,6 +57,19 @@ def test_gaussian_scale_settings(scale, n_params):
     assert sum(p.numel() for p in lik.parameters()) == n_params
     px = lik(torch.zeros(2, 1, *SHAPES["mlp"]))
     assert torch.allclose(px.stddev, torch.full_like(px.stddev, 0.2 if n_params == 0 else 1.0), atol=1e-3)
+
+
+def test_bernoulli_likelihood_matches_torch_in_value_and_gradient():
+    """x * l - softplus(l) is torch's Bernoulli log-probability, for binary and grey targets and extreme logits."""
+    logits = torch.cat([torch.randn(4, 1, 28, 28) * 5, torch.full((1, 1, 28, 28), 60.0),
+                        torch.full((1, 1, 28, 28), -60.0)]).requires_grad_(True)
+    x = torch.cat([(torch.rand(3, 1, 28, 28) < 0.5).float(), torch.rand(3, 1, 28, 28)])
+    ours = Likelihood("bernoulli", (1, 28, 28))(logits.unsqueeze(1)).log_prob(x)
+    ref = Independent(Bernoulli(logits=logits, validate_args=False), 3).log_prob(x)
+    assert ours.shape == (6,) and torch.allclose(ours, ref, rtol=1e-5, atol=1e-3)
+    g_ours, = torch.autograd.grad(ours.sum(), logits)
+    g_ref, = torch.autograd.grad(ref.sum(), logits)
+    assert torch.allclose(g_ours, g_ref, atol=1e-6)
 
 
 def ppca_data(n=2000, d=6, k=2, sigma=0.5, seed=0):

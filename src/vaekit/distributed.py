@@ -33,7 +33,10 @@ def active() -> bool:
 
 
 def rank() -> int:
-    return dist.get_rank() if active() else 0
+    """This process's rank: the group's, or torchrun's RANK outside the group (before joining, after leaving)."""
+    if active():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def world() -> int:
@@ -69,8 +72,18 @@ def init(device: torch.device, batch_size: int) -> torch.device:
     if cuda:
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
-    atexit.register(dist.destroy_process_group)
+    atexit.register(leave)  # after an error; a run that ends well leaves in fit
     return device
+
+
+def leave(wait: bool = False) -> None:
+    """Destroy the process group (if any) now, after a barrier when ``wait``: every rank then leaves together,
+    while the interpreter is whole, instead of one rank tearing gloo down at exit while another still writes."""
+    if not active():
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def _local_device(device: torch.device) -> torch.device:

@@ -71,7 +71,7 @@ def active_units(means: list[Tensor], threshold: float = ACTIVE_THRESHOLD) -> li
 
 @torch.no_grad()
 def iwae_nll(run: Run, x: Tensor, y: Tensor | None, k: int, batch_size: int = 100,
-             chunk: int = 16384) -> Tensor:
+             chunk: int | None = None) -> Tensor:
     """-log p(x) estimated by the K-sample IWAE bound for each item, (N,) in nats; memory stays bounded by ``chunk``."""
     if k <= 0:
         raise VaekitError(f"--iw-samples must be > 0, got {k}")

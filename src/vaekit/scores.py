@@ -73,7 +73,7 @@ def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor
     return (terms["rec"] - terms["kl"]).view(eps.shape[0], x.shape[0]).mean(0)
 
 
-def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int = 16384) -> Tensor:
+def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int | None = None) -> Tensor:
     """-log p(x) (B,) by the K-sample IWAE bound, z_k = loc + scale * eps_k with eps (K, D) shared."""
     return -iwae_bound(model, x, chunk=chunk, eps=eps)
 
