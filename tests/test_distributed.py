@@ -26,9 +26,10 @@ TOLERANCE = 1e-5  # largest weight difference allowed; float sums in another ord
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a rank that aborts dumps its Python threads' stacks (faulthandler) above torchrun's summary
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=240, env=env, **kw)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-8000:]
     return done
 
 
