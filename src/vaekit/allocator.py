@@ -11,31 +11,28 @@ does not (its steps fault a few pages each, and kept memory raised its peak).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 KEEP = 64 << 20                               # bytes: allocations below this come from the heap
-_state: dict[str, bool] = {}
 
 
+@functools.cache
 def keep_freed_memory(threshold: int = KEEP) -> bool:
     """Serve allocations below ``threshold`` bytes from the heap and trim it only above ``threshold`` free.
 
-    Linux with glibc only; idempotent. The process's resident memory then stays near its peak after a large
-    free (the memory is reused, not returned to the system). ``VAEKIT_MALLOC=default`` in the environment
-    leaves malloc as it is. Returns whether the settings are in force.
+    Linux with glibc only; runs once (cached). The process's resident memory then stays near its peak after
+    a large free (the memory is reused, not returned to the system). ``VAEKIT_MALLOC=default`` in the
+    environment leaves malloc as it is. Returns whether the settings are in force.
     """
-    if "on" in _state:
-        return _state["on"]
-    on = False
-    if os.environ.get("VAEKIT_MALLOC", "") != "default" and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None)
-            on = (bool(libc.gnu_get_libc_version)  # glibc, not musl, whose mallopt does nothing
-                  and libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
-                  and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1)
-        except (OSError, AttributeError):
-            on = False
-    _state["on"] = on
-    return on
+    if os.environ.get("VAEKIT_MALLOC", "") == "default" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return (bool(libc.gnu_get_libc_version)  # glibc, not musl, whose mallopt does nothing
+                and libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
+                and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1)
+    except (OSError, AttributeError):
+        return False

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import cli_apps, cli_disentangle, cli_eval, cli_models, cli_ship
+from . import cli_apps, cli_disentangle, cli_eval, cli_models, cli_ship, distributed
 from .errors import VaekitError
 from .signals import Interrupted
 
@@ -92,7 +92,6 @@ def train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int | None:
-    from . import distributed
     from .train import fit
 
     if args.nproc is not None and not distributed.launched():
@@ -176,7 +175,7 @@ COMMANDS.update(cli_disentangle.COMMANDS)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code (a torchrun worker exits with it)."""
     code = run_command(argv)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # distributed.launched(), without importing torch.distributed
+    if distributed.launched():
         exit_now(code)
     return code
 
@@ -191,9 +190,7 @@ def run_command(argv: list[str] | None) -> int:
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
-        from .distributed import is_main
-
-        if is_main():  # under torchrun every process stops; one says so
+        if distributed.is_main():  # under torchrun every process stops; one says so
             print(f"vaekit: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:

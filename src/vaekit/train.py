@@ -302,7 +302,6 @@ def fit(cfg: RunConfig, resume: bool = False, overwrite: bool = False, data: Dat
         trainer.fit(stop)
     if pictures and distributed.is_main():
         write_pictures(run, data.test if len(data.test.x) else data.val)
-    trainer.net = model  # drop the DDP wrapper before its process group goes
     distributed.leave(wait=True)
     return run
 
