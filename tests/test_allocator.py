@@ -14,7 +14,7 @@ import json, resource, torch
 from vaekit.allocator import keep_freed_memory
 on = keep_freed_memory()
 faults = []
-for _ in range(6):  # 48 MiB: above glibc's largest adaptive mmap threshold (32 MiB), below vaekit's
+for _ in range(8):  # 48 MiB: above glibc's largest adaptive mmap threshold (32 MiB), below vaekit's
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t = torch.ones(12 << 20)
     del t
@@ -37,4 +37,6 @@ def test_kept_memory_is_reused_without_page_faults():
     assert tuned["again"] and not default["on"] and not default["again"]
     pages = (48 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert min(default["faults"]) > pages // 2  # glibc maps and faults in every 48 MiB tensor afresh
-    assert max(tuned["faults"][2:]) < pages // 20  # kept: after the heap has grown, its pages are reused
+    # kept: once the heap has grown, its pages are reused. The heap faults in a second 48 MiB copy at the 2nd
+    # or 3rd round (30 of 30 runs: round 2 in 21, round 3 in 9), never later; so from the 4th round on.
+    assert max(tuned["faults"][3:]) < pages // 20

@@ -59,6 +59,20 @@ def test_gaussian_scale_settings(scale, n_params):
     assert torch.allclose(px.stddev, torch.full_like(px.stddev, 0.2 if n_params == 0 else 1.0), atol=1e-3)
 
 
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_gaussian_decoded_scale_comes_from_the_decoder(net):
+    """model.scale=decoded: the decoder emits loc and a raw scale per dimension; no scale parameter of its own."""
+    model = make("vae", net, "gaussian", "decoded")
+    assert model.likelihood.n_params == 2 and not list(model.likelihood.parameters())
+    params = torch.zeros(2, 2, *SHAPES[net])
+    params[1, 1] = 3.0
+    std = model.likelihood(params).stddev
+    assert torch.allclose(std[0], torch.ones_like(std[0]), atol=1e-3)
+    assert torch.allclose(std[1], torch.nn.functional.softplus(torch.tensor(3.0 + math.log(math.e - 1))) + 1e-4)
+    px = model.decode(torch.randn(4, 3))
+    assert px.event_shape == SHAPES[net] and px.stddev.std(0).max() > 0  # the scale moves with z
+
+
 def test_bernoulli_likelihood_matches_torch_in_value_and_gradient():
     """x * l - softplus(l) is torch's Bernoulli log-probability, for binary and grey targets and extreme logits."""
     logits = torch.cat([torch.randn(4, 1, 28, 28) * 5, torch.full((1, 1, 28, 28), 60.0),

@@ -43,7 +43,7 @@ class ModelConfig:
     family: str = "vae"            # registered model family
     net: str = "mlp"               # mlp | conv
     likelihood: str = "bernoulli"  # bernoulli | cbernoulli | gaussian
-    scale: str = "learned"         # gaussian scale: learned (per dim) | shared | a positive number (fixed)
+    scale: str = "learned"         # gaussian scale: learned (per dim) | shared | decoded (from z) | a positive number
     latent_dim: int = 16
     hidden: list[int] = field(default_factory=lambda: [400, 400])  # MLP widths
     channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths, one stride-2 block each
@@ -291,13 +291,13 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 def parse_scale(scale: str) -> str | float:
-    """'learned' | 'shared' | a positive number (a fixed Gaussian scale)."""
-    if scale in ("learned", "shared"):
+    """'learned' | 'shared' | 'decoded' | a positive number (a fixed Gaussian scale)."""
+    if scale in ("learned", "shared", "decoded"):
         return scale
     try:
         value = float(scale)
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise VaekitError(f"config: model.scale must be learned, shared or a positive number, got {scale!r}")
+        raise VaekitError(f"config: model.scale must be learned, shared, decoded or a positive number, got {scale!r}")
     return value

@@ -148,6 +148,8 @@ class Likelihood(nn.Module):
                 self.log_scale = nn.Parameter(torch.zeros(shape))  # one scale per data dimension
             elif mode == "shared":
                 self.log_scale = nn.Parameter(torch.zeros(()))
+            elif mode == "decoded":  # heteroscedastic: the decoder gives a scale per item and dimension
+                self.n_params = 2
             else:
                 self.fixed_scale = float(mode)
 
@@ -159,8 +161,11 @@ class Likelihood(nn.Module):
         elif self.name == "cbernoulli":
             base = ContinuousBernoulli(logits=head.clamp(-30, 30), validate_args=False)
         else:
-            scale = (torch.full_like(head, self.fixed_scale) if self.fixed_scale is not None
-                     else (F.softplus(self.log_scale + math.log(math.e - 1)) + MIN_SCALE).expand_as(head))
+            if self.fixed_scale is not None:
+                scale = torch.full_like(head, self.fixed_scale)
+            else:
+                raw = full(params[:, 1]) if self.n_params == 2 else self.log_scale
+                scale = (F.softplus(raw + math.log(math.e - 1)) + MIN_SCALE).expand_as(head)
             base = Normal(head, scale, validate_args=False)
         return Independent(base, self.event_dims, validate_args=False)
 
