@@ -15,7 +15,7 @@ from vaekit.cli import main
 from vaekit.config import RunConfig, validate
 from vaekit.errors import VaekitError
 from vaekit.models import VAEOutput
-from vaekit.objectives import elbo, kl_term, tc_decomposition
+from vaekit.objectives import dimwise_weight_at, elbo, kl_term, tc_decomposition
 
 SIZES, NAMES = (3, 6, 40, 32, 32), ("shape", "scale", "orientation", "posX", "posY")  # the dSprites factors
 
@@ -107,6 +107,10 @@ def test_tc_beta_weighs_only_the_total_correlation():
     one, six = elbo(out, x, tc_beta=1.0, dataset_size=1000), elbo(out, x, tc_beta=6.0, dataset_size=1000)
     assert torch.allclose(six["loss"] - one["loss"], 5 * one["tc"].mean())
     assert torch.allclose(one["loss"], -(one["rec"] - one["mi"] - one["tc"] - one["dimwise_kl"]).mean())
+    warm = elbo(out, x, tc_beta=6.0, dataset_size=1000, dimwise_weight=0.05)  # the dimension-wise KL warming up
+    assert torch.allclose(six["loss"] - warm["loss"], 0.95 * six["dimwise_kl"].mean())
+    assert [dimwise_weight_at(p, 2.0) for p in (0.0, 1.0, 2.0, 3.0)] == pytest.approx([0.05, 0.525, 1.0, 1.0])
+    assert dimwise_weight_at(0.0, 0.0) == 1.0
     cfg = RunConfig()
     cfg.train.tc_beta = -1.0
     with pytest.raises(VaekitError, match="tc_beta"):

@@ -70,6 +70,7 @@ class TrainConfig:
     capacity_epochs: float = 0.0   # C rises linearly from 0 to capacity_max over this many epochs
     gamma: float = 1000.0          # weight of |KL - C| under the capacity objective
     tc_beta: float = 0.0           # beta-TCVAE (Chen et al. 2018): weight of the total correlation; 0 turns it off
+    dimwise_warmup_epochs: float = 0.0  # beta-TCVAE: dimension-wise KL weight rises 0.05 -> 1 over these epochs
     clip_grad: float = 0.0         # max gradient norm; 0 turns clipping off
     patience: int = 0              # early stopping on validation loss; 0 turns it off
     max_bad_steps: int = 20        # consecutive non-finite steps before the run stops
@@ -251,6 +252,7 @@ CHOICES = {
 }
 POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
+                "train.dimwise_warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",
                 "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
                 "train.gamma", "data.workers", "train.tc_beta")

@@ -33,13 +33,14 @@ def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
 
 def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
          capacity: float | None = None, gamma: float = 1000.0, tc_beta: float = 0.0,
-         dataset_size: int = 0) -> dict[str, Tensor]:
+         dataset_size: int = 0, dimwise_weight: float = 1.0) -> dict[str, Tensor]:
     """The negative ELBO to minimise, with its parts.
 
     loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
     eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is
     instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term
-    is beta * (MI + tc_beta * TC + dimension-wise KL), estimated on the batch (beta-TCVAE, see tc_decomposition).
+    is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch (beta-TCVAE, see
+    tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
     Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
     rec = out.px.log_prob(x)  # (B,)
@@ -47,7 +48,8 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
     kl = torch.stack(kl_layers).sum(0)  # (B,)
     if tc_beta > 0:
         parts = tc_decomposition(out, dataset_size)
-        return {"loss": -rec.mean() + beta * (parts["mi"] + tc_beta * parts["tc"] + parts["dimwise_kl"]).mean(),
+        penalty = parts["mi"] + tc_beta * parts["tc"] + dimwise_weight * parts["dimwise_kl"]  # (B,)
+        return {"loss": -rec.mean() + beta * penalty.mean(),
                 "rec": rec, "kl": kl, "kl_layers": kl_layers, **parts}
     if capacity is not None:
         return {"loss": -rec.mean() + gamma * (kl.mean() - capacity).abs(), "rec": rec, "kl": kl,
@@ -84,6 +86,17 @@ def kl_weight(epoch_progress: float, beta: float, warmup_epochs: float) -> float
     if warmup_epochs <= 0:
         return beta
     return beta * min(1.0, epoch_progress / warmup_epochs)
+
+
+def dimwise_weight_at(epoch_progress: float, warmup_epochs: float) -> float:
+    """beta-TCVAE's dimension-wise KL weight: 0.05 rising linearly to 1 over ``warmup_epochs`` (0: always 1).
+
+    Chen et al.'s code (``lambda_anneal``) anneals it so: while the marginals of q(z) are not yet pushed
+    towards N(0, 1), a rotated code is not factorial, and the total-correlation term can tell it apart.
+    """
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, 0.05 + 0.95 * epoch_progress / warmup_epochs)
 
 
 def capacity_at(epoch_progress: float, capacity_max: float, capacity_epochs: float) -> float | None:

@@ -20,7 +20,7 @@ from .data.lazy import batches
 from .errors import VaekitError
 from .io import atomic_write_json
 from .models import MODELS, build_model
-from .objectives import capacity_at, elbo, kl_weight
+from .objectives import capacity_at, dimwise_weight_at, elbo, kl_weight
 from .run import CHECKPOINT, CONFIG, WEIGHTS, prepare_data, resolve_device
 from .runlog import metrics_row, start_run, summary, write_metrics, write_pictures
 from .signals import CheckpointClock, Interrupted, StopSignal
@@ -123,16 +123,17 @@ class StepGuard:
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
                cfg: RunConfig, guard: StepGuard, where: str, capacity: float | None = None,
-               dtype: torch.dtype | None = None, n_data: int = 0) -> dict[str, Tensor] | None:
+               dtype: torch.dtype | None = None, n_data: int = 0, dimwise: float = 1.0) -> dict[str, Tensor] | None:
     """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
 
     ``capacity`` (nats) switches the objective to the annealed-capacity one (Burgess et al. 2018). ``dtype``
     (bf16) runs the networks under autocast; the model hands back float32 distributions, so the ELBO is float32.
-    ``n_data`` (the training set's size) serves the beta-TCVAE term's minibatch-weighted sampling.
+    ``n_data`` (the training set's size) serves the beta-TCVAE term's minibatch-weighted sampling, ``dimwise`` is
+    the weight of its dimension-wise KL.
     """
     with torch.autocast(xb.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         out = model(xb, yb)
-    terms = elbo(out, xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma, cfg.train.tc_beta, n_data)
+    terms = elbo(out, xb, beta, cfg.train.free_bits, capacity, cfg.train.gamma, cfg.train.tc_beta, n_data, dimwise)
     if not guard.ok(terms["loss"].detach(), where):
         return None
     opt.zero_grad(set_to_none=True)
@@ -218,7 +219,7 @@ class Trainer:
             terms = train_step(self.net, self.opt, xb, yb, beta, self.cfg,
                                self.guard, f"epoch {epoch + 1}, batch {b + 1}",
                                capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs), self.dtype,
-                               len(self.x))
+                               len(self.x), dimwise_weight_at(epoch + b / n_batches, t.dimwise_warmup_epochs))
             if terms is not None:
                 sums += _sums(terms, len(xb))
                 s.seen += len(xb)
