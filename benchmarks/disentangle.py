@@ -95,9 +95,10 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.n, args.epochs, args.seeds, args.metric_n, args.votes = "3000", 1, "0", 2000, 100
-    if not set(args.settings.split(",")) <= set(SHORT.values()):
+    chosen = args.settings.split(",")
+    if not set(chosen) <= set(SHORT.values()):
         p.error(f"--settings: choose from {', '.join(SHORT.values())}")
-    names = [name for name, short in SHORT.items() if short in args.settings.split(",")]
+    names = [name for name, short in SHORT.items() if short in chosen]
     jobs = [(name, int(s)) for s in args.seeds.split(",") for name in names]  # seed by seed
     preset = load_toml(ROOT / "configs" / "dsprites-tcvae.toml")
     print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "

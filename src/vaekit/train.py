@@ -215,11 +215,12 @@ class Trainer:
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.cfg.data.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb
-            beta = kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs)
+            progress = epoch + b / n_batches  # fractional epochs: every schedule reads it
+            beta = kl_weight(progress, t.beta, t.warmup_epochs)
             terms = train_step(self.net, self.opt, xb, yb, beta, self.cfg,
                                self.guard, f"epoch {epoch + 1}, batch {b + 1}",
-                               capacity_at(epoch + b / n_batches, t.capacity_max, t.capacity_epochs), self.dtype,
-                               len(self.x), dimwise_weight_at(epoch + b / n_batches, t.dimwise_warmup_epochs))
+                               capacity_at(progress, t.capacity_max, t.capacity_epochs), self.dtype,
+                               len(self.x), dimwise_weight_at(progress, t.dimwise_warmup_epochs))
             if terms is not None:
                 sums += _sums(terms, len(xb))
                 s.seen += len(xb)
