@@ -1,14 +1,16 @@
 """The model families on dynamically binarised Fashion-MNIST, printed as markdown tables.
 
-1. Flat MLP VAE against a 2-level ladder VAE under the same budget (epochs, batch size, Adam, lr, warm-up):
-   test NLL from the IWAE bound (K = 1000) and active units per level (Burda et al. 2016).
-2. The conditional conv VAE: 100 samples per class, classified by a small net trained on real images.
+1. Flat VAEs against 2-level ladder VAEs, with MLP and with conv networks, under one budget (epochs, batch
+   size, Adam, lr, warm-up): test NLL from the IWAE bound (K = 1000), active units per level (Burda et al.
+   2016), and how far each ladder's NLL lies below the flat MLP VAE's (the target: >= 2 nats).
+2. The conditional conv VAE: 100 samples per class, judged by two classifiers trained on real images (an
+   MLP and a small conv net), beside their accuracy on real test images.
 3. The beta presets (configs/beta-*.toml): KL and reconstruction on the test split as beta grows, and the
    annealed-capacity preset.
 
-    .venv/bin/python benchmarks/families.py           # about 15 min on 2 idle CPU cores
+    .venv/bin/python benchmarks/families.py           # about 18 min on 2 shared CPU cores
     .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
-    .venv/bin/python benchmarks/families.py --parts ladder --epochs 20 --warmup 10  # table 1 only, another budget
+    .venv/bin/python benchmarks/families.py --parts ladder --nets conv --epochs 30 --warmup 5  # table 1, conv only
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from vaekit.train import fit
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "train.batch_size": 128, "train.lr": 1e-3,
           "train.seed": 0, "train.progress": False}
+NET_LABELS = {"mlp": "MLP", "conv": "conv"}
 
 
 def train_run(name: str, settings: dict, args: argparse.Namespace, preset: str | None = None) -> Run:
@@ -75,32 +78,61 @@ def nll(model: nn.Module, x: Tensor, k: int, batch: int = 50) -> float:
 
 
 def flat_vs_ladder(args: argparse.Namespace) -> None:
-    """Table 1: the same budget for a flat and a 2-level ladder VAE; NLL, ELBO terms and active units."""
+    """Table 1: flat and 2-level ladder VAEs on each net of ``args.nets``, one budget; NLL, ELBO terms, active units."""
     budget = {"model.hidden": [400, 400], "train.warmup_epochs": args.warmup}
-    runs = {"flat MLP VAE (z: 32)": train_run("flat", {**budget, "model.latent_dim": 32}, args),
-            "ladder VAE (z_1: 32, z_2: 16)": train_run(
-                "ladder", {**budget, "model.family": "ladder", "model.latent_dims": [32, 16]}, args)}
+    nlls = {}
     print(f"\n### Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), "
           f"{args.epochs} epochs each\n")
     print("| model | parameters | NLL (nats) | -ELBO | rec | KL (top..bottom) | active units (top..bottom) |")
     print("|---|---|---|---|---|---|---|")
-    for name, run in runs.items():
-        x, _ = test_split(run, args.n_test)
-        start = time.perf_counter()
-        value = nll(run.model, x, args.k)
-        rec, kl, levels = rate_distortion(run, x)
-        active = [int(a.sum()) for a in active_units(posterior_means(run.model, x))]
-        print(f"| {name} | {sum(p.numel() for p in run.model.parameters()):,} | {value:.2f} | {kl - rec:.2f} | "
-              f"{-rec:.2f} | {' + '.join(f'{v:.2f}' for v in levels)} | "
-              f"{' + '.join(f'{a}/{d}' for a, d in zip(active, run.model.latent_dims))} |", flush=True)
-        print(f"  (NLL took {time.perf_counter() - start:.0f} s)", flush=True)
+    for net in args.nets:
+        label = NET_LABELS[net]
+        for family, name, settings in (
+                ("flat", f"flat {label} VAE (z: 32)", {"model.latent_dim": 32}),
+                ("ladder", f"{label} ladder VAE (z_1: 32, z_2: 16)",
+                 {"model.family": "ladder", "model.latent_dims": [32, 16]})):
+            run = train_run(f"{family}-{net}", {**budget, "model.net": net, **settings}, args)
+            nlls[family, net] = ladder_row(name, run, args)
+    print()
+    for net in args.nets:
+        gap = nlls["flat", net] - nlls["ladder", net]
+        line = f"{NET_LABELS[net]}: the ladder's NLL is {gap:.2f} nats below the flat {NET_LABELS[net]} VAE's"
+        if net != "mlp" and "mlp" in args.nets:
+            gap = nlls["flat", "mlp"] - nlls["ladder", net]
+            line += f" and {gap:.2f} below the flat MLP VAE's"
+        if "mlp" in args.nets:
+            line += f" (target >= 2 below the flat MLP VAE's: {'met' if gap >= 2 else 'not met'})"
+        print(line, flush=True)
 
 
-def classifier(epochs: int) -> tuple[nn.Module, float]:
-    """A 784-256-10 ReLU net trained on real (grey) Fashion-MNIST train images; returns it and its test accuracy."""
+def ladder_row(name: str, run: Run, args: argparse.Namespace) -> float:
+    """Print table 1's row for ``run``; returns its test NLL."""
+    x, _ = test_split(run, args.n_test)
+    start = time.perf_counter()
+    value = nll(run.model, x, args.k)
+    rec, kl, levels = rate_distortion(run, x)
+    active = [int(a.sum()) for a in active_units(posterior_means(run.model, x))]
+    print(f"| {name} | {sum(p.numel() for p in run.model.parameters()):,} | {value:.2f} | {kl - rec:.2f} | "
+          f"{-rec:.2f} | {' + '.join(f'{v:.2f}' for v in levels)} | "
+          f"{' + '.join(f'{a}/{d}' for a, d in zip(active, run.model.latent_dims))} |", flush=True)
+    print(f"  (NLL took {time.perf_counter() - start:.0f} s)", flush=True)
+    return value
+
+
+JUDGES = {
+    "784-256-10 MLP": lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
+    "small conv net": lambda: nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)),
+}
+
+
+def classifier(name: str, epochs: int) -> tuple[nn.Module, Tensor]:
+    """The judge ``name`` of JUDGES trained on real (grey) Fashion-MNIST train images (Adam, batch 128);
+    returns it and its accuracy per class on the real test set, (10,)."""
     data = load_dataset("fashion-mnist", seed=0)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    net = JUDGES[name]()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = data.train.x, data.train.y
     for _ in range(epochs):
@@ -109,27 +141,36 @@ def classifier(epochs: int) -> tuple[nn.Module, float]:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    with torch.no_grad():
-        accuracy = (net(data.test.x).argmax(1) == data.test.y).float().mean().item()
-    return net.eval(), accuracy
+    net.eval()
+    return net, per_class_hits(net, data.test.x, data.test.y)
+
+
+@torch.no_grad()
+def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """The share of each class's items (N, 1, 28, 28) with labels y (N,) that ``net`` assigns to it, (10,)."""
+    predicted = torch.cat([net(x[i: i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    return torch.stack([(predicted[y == c] == c).float().mean() for c in range(10)])
 
 
 def conditional_samples(args: argparse.Namespace) -> None:
-    """Table 2: the share of 100 samples per class that the classifier assigns to the requested class."""
+    """Table 2: the share of 100 samples per class that each judge assigns to the requested class, beside the
+    judge's own accuracy on real test images of that class."""
     run = train_run("cvae-conv", {"model.family": "cvae", "model.net": "conv", "model.latent_dim": 16,
                                   "model.channels": [32, 64], "train.epochs": args.cvae_epochs}, args)
-    net, real_accuracy = classifier(args.clf_epochs)
     torch.manual_seed(0)
     x = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
-    with torch.no_grad():
-        predicted = net(x).argmax(1)
-    hits = (predicted == torch.arange(10).repeat_interleave(100)).float().view(10, 100).mean(1)
+    y = torch.arange(10).repeat_interleave(100)
     classes = load_dataset("fashion-mnist").classes
     print(f"\n### Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
-          f"classifier: 784-256-10 net, {real_accuracy:.1%} on the real test set)\n")
-    print("| class | " + " | ".join(classes) + " | all |")
-    print("|---" * 12 + "|")
-    print("| accuracy | " + " | ".join(f"{h:.0%}" for h in hits.tolist()) + f" | {hits.mean():.1%} |", flush=True)
+          f"100 per class; judges trained for {args.clf_epochs} epochs on real images)\n")
+    print("| judge | images | " + " | ".join(classes) + " | all |")
+    print("|---" * 13 + "|")
+    for name in JUDGES:
+        net, real = classifier(name, args.clf_epochs)
+        hits = per_class_hits(net, x, y)
+        for what, h in (("samples", hits), ("real test", real)):
+            print(f"| {name} | {what} | " + " | ".join(f"{v:.0%}" for v in h.tolist()) + f" | {h.mean():.1%} |",
+                  flush=True)
 
 
 def beta_table(args: argparse.Namespace) -> None:
@@ -158,11 +199,15 @@ def main() -> None:
                    help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores")
     p.add_argument("--epochs", type=int, help="flat vs ladder: epochs for both models (default 10; --quick: 1)")
     p.add_argument("--warmup", type=float, help="flat vs ladder: KL warm-up epochs for both (default 2)")
+    p.add_argument("--nets", default="mlp,conv", help="flat vs ladder: the networks, comma-separated")
     args = p.parse_args()
     budget = {k: v for k, v in (("epochs", args.epochs), ("warmup", args.warmup)) if v is not None}
     full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
     quick = dict(epochs=1, warmup=0.5, k=10, n_test=200, cvae_epochs=1, clf_epochs=1, beta_epochs=1, limit=3000)
     vars(args).update({**(quick if args.quick else full), **budget})
+    args.nets = args.nets.split(",")
+    if not set(args.nets) <= set(NET_LABELS):
+        p.error(f"--nets takes mlp and conv, got {','.join(args.nets)}")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     parts = args.parts.split(",")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
 import numpy as np
 import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
+from vaekit.checkpoint import read_tensors
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS, build_model
 from vaekit.nets import MIN_SCALE
 from vaekit.objectives import capacity_at, elbo
+from vaekit.run import CHECKPOINT
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--epochs", "2", "--quiet"]
 
@@ -145,3 +150,18 @@ def test_ladder_posteriors_topdown_reads_the_state_and_precision_weights_the_pri
     var = 1 / (scale_hat.pow(-2) + p.stddev.pow(-2))
     assert torch.allclose(q.variance, var, atol=1e-5) and (q.stddev < p.stddev).all()
     assert torch.allclose(q.mean, var * (loc_hat / scale_hat**2 + p.mean / p.variance), atol=1e-4)
+
+
+def test_capacity_run_keeps_the_weights_best_at_the_final_target(tiny_images, tmp_path):
+    """Every epoch's validation loss is -rec + gamma |KL - C_max|, not the ELBO, and the best weights are the
+    epoch with the least of it (else a capacity run keeps an early epoch, whose KL is far below C_max)."""
+    run = tmp_path / "capacity"
+    assert cli(["train", "--data", tiny_images, *TINY, "--epochs", "4", "--set", "train.capacity_max=6",
+                "--set", "train.capacity_epochs=3", "--set", "train.gamma=50", "--out", run]) == 0
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        expected = -float(r["val_rec"]) + 50 * abs(float(r["val_kl"]) - 6)
+        assert float(r["val_loss"]) == pytest.approx(expected, rel=1e-4, abs=1e-3)
+    state = json.loads(read_tensors(run / CHECKPOINT)[1]["state"])
+    assert state["best_val"] == pytest.approx(min(float(r["val_loss"]) for r in rows), rel=1e-5)

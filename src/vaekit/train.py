@@ -187,6 +187,8 @@ class Trainer:
             tr = self.train_epoch(epoch, stop)
             seconds = time.perf_counter() - start
             va = distributed.mean_over_ranks(evaluate_loss(self.model, self.x_val, self.y_val, t.beta), len(self.x_val))
+            if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
+                va["loss"] = -va["rec"] + t.gamma * abs(va["kl"] - t.capacity_max)
             s.rows.append(metrics_row(epoch, tr, va, lr_at(self.cfg, epoch), seconds, len(self.x)))
             self.end_epoch(va["loss"])
             self.tb.epoch(s.rows[-1], self.model, self.x_val, self.y_val)
