@@ -9,7 +9,8 @@ import pytest
 from vaekit.config import load_toml_config, validate
 from vaekit.models import build_model
 
-PRESETS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PRESETS = sorted(CONFIGS.glob("*.toml"))
 
 
 def test_the_presets_are_found():
@@ -25,7 +26,7 @@ def test_preset_loads_validates_and_builds(path):
 
 
 def test_ladder_conv_preset_is_a_two_level_conv_ladder():
-    cfg = validate(load_toml_config(PRESETS[0].parent / "ladder-conv.toml"))
+    cfg = validate(load_toml_config(CONFIGS / "ladder-conv.toml"))
     cfg.model.input_shape = [1, 28, 28]
     model = build_model(cfg.model)
     assert type(model).__name__ == "LadderVAE" and model.latent_dims == [16, 32]

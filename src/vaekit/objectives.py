@@ -52,7 +52,7 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
         return {"loss": -rec.mean() + beta * penalty.mean(),
                 "rec": rec, "kl": kl, "kl_layers": kl_layers, **parts}
     if capacity is not None:
-        return {"loss": -rec.mean() + gamma * (kl.mean() - capacity).abs(), "rec": rec, "kl": kl,
+        return {"loss": capacity_objective(rec.mean(), kl.mean(), capacity, gamma), "rec": rec, "kl": kl,
                 "kl_layers": kl_layers}
     if free_bits > 0:
         penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum()
@@ -97,6 +97,11 @@ def dimwise_weight_at(epoch_progress: float, warmup_epochs: float) -> float:
     if warmup_epochs <= 0:
         return 1.0
     return min(1.0, 0.05 + 0.95 * epoch_progress / warmup_epochs)
+
+
+def capacity_objective(rec: Tensor | float, kl: Tensor | float, capacity: float, gamma: float) -> Tensor | float:
+    """-rec + gamma |KL - C| from the mean reconstruction log-likelihood and mean KL (Burgess et al. 2018, eq. 8)."""
+    return -rec + gamma * abs(kl - capacity)
 
 
 def capacity_at(epoch_progress: float, capacity_max: float, capacity_epochs: float) -> float | None:

@@ -20,7 +20,7 @@ from .data.lazy import batches
 from .errors import VaekitError
 from .io import atomic_write_json
 from .models import MODELS, build_model
-from .objectives import capacity_at, dimwise_weight_at, elbo, kl_weight
+from .objectives import capacity_at, capacity_objective, dimwise_weight_at, elbo, kl_weight
 from .run import CHECKPOINT, CONFIG, WEIGHTS, prepare_data, resolve_device
 from .runlog import metrics_row, start_run, summary, write_metrics, write_pictures
 from .signals import CheckpointClock, Interrupted, StopSignal
@@ -188,7 +188,7 @@ class Trainer:
             seconds = time.perf_counter() - start
             va = distributed.mean_over_ranks(evaluate_loss(self.model, self.x_val, self.y_val, t.beta), len(self.x_val))
             if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
-                va["loss"] = -va["rec"] + t.gamma * abs(va["kl"] - t.capacity_max)
+                va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
             s.rows.append(metrics_row(epoch, tr, va, lr_at(self.cfg, epoch), seconds, len(self.x)))
             self.end_epoch(va["loss"])
             self.tb.epoch(s.rows[-1], self.model, self.x_val, self.y_val)
