@@ -3,12 +3,13 @@
 1. Flat VAEs against 2-level ladder VAEs, with MLP and with conv networks, under one budget (epochs, batch
    size, Adam, lr, warm-up): test NLL from the IWAE bound (K = 1000), active units per level (Burda et al.
    2016), and how far each ladder's NLL lies below the flat MLP VAE's (the target: >= 2 nats).
-2. The conditional conv VAE: 100 samples per class, judged by two classifiers trained on real images (an
-   MLP and a small conv net), beside their accuracy on real test images.
+2. The conditional conv VAE, with a Gaussian and with a mixture prior p(z|y) per class: 100 samples per class,
+   judged by two classifiers trained on real images (an MLP and a small conv net), beside their accuracy on
+   real test images.
 3. The beta presets (configs/beta-*.toml): KL and reconstruction on the test split as beta grows, and the
    annealed-capacity preset.
 
-    .venv/bin/python benchmarks/families.py           # about 18 min on 2 shared CPU cores
+    .venv/bin/python benchmarks/families.py           # about 21 min on 2 shared CPU cores
     .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
     .venv/bin/python benchmarks/families.py --parts ladder --nets conv --epochs 30 --warmup 5  # table 1, conv only
 """
@@ -151,13 +152,19 @@ def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return torch.stack([(predicted[y == c] == c).float().mean() for c in range(10)])
 
 
+CVAE_PRIORS = {"N(loc_y, scale_y)": 1, "mixture of 10 per class": 10}  # model.prior_components
+
+
 def conditional_samples(args: argparse.Namespace) -> None:
-    """Table 2: the share of 100 samples per class that each judge assigns to the requested class, beside the
-    judge's own accuracy on real test images of that class."""
-    run = train_run("cvae-conv", {"model.family": "cvae", "model.net": "conv", "model.latent_dim": 16,
-                                  "model.channels": [32, 64], "train.epochs": args.cvae_epochs}, args)
-    torch.manual_seed(0)
-    x = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
+    """Table 2: for the conditional conv VAE with each prior p(z|y) of CVAE_PRIORS, the share of 100 samples per
+    class that each judge assigns to the requested class, beside the judge's own accuracy on real test images."""
+    samples = {}
+    for prior, components in CVAE_PRIORS.items():
+        run = train_run(f"cvae-conv-{components}", {
+            "model.family": "cvae", "model.net": "conv", "model.latent_dim": 16, "model.channels": [32, 64],
+            "model.prior_components": components, "train.epochs": args.cvae_epochs}, args)
+        torch.manual_seed(0)
+        samples[prior] = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
     y = torch.arange(10).repeat_interleave(100)
     data = load_dataset("fashion-mnist", seed=0)
     print(f"\n### Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
@@ -166,8 +173,8 @@ def conditional_samples(args: argparse.Namespace) -> None:
     print("|---" * 13 + "|")
     for name in JUDGES:
         net, real = classifier(name, data, args.clf_epochs)
-        hits = per_class_hits(net, x, y)
-        for what, h in (("samples", hits), ("real test", real)):
+        rows = [(f"samples, p(z\\|y) {prior}", per_class_hits(net, x, y)) for prior, x in samples.items()]
+        for what, h in (*rows, ("real test", real)):
             print(f"| {name} | {what} | " + " | ".join(f"{v:.0%}" for v in h.tolist()) + f" | {h.mean():.1%} |",
                   flush=True)
 

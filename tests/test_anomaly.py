@@ -75,6 +75,38 @@ def test_images_through_image_shape():
         VAEAnomalyDetector(image_shape=(1, 6, 6), likelihood="bernoulli", **TINY).fit(x * 2)
 
 
+def stripes(n: int, seed: int, left: bool = True) -> np.ndarray:
+    """n flattened 1 x 8 x 8 images in [0, 1]: a bright left (or right) half and a little noise."""
+    x = np.full((n, 1, 8, 8), 0.1)
+    x[..., :4] = 0.8
+    x = x if left else x[..., ::-1]
+    return np.clip(x + 0.05 * np.random.default_rng(seed).normal(size=x.shape), 0, 1).reshape(n, 64)
+
+
+def test_scales_pool_the_images_and_standardise_each_score():
+    x = stripes(120, 0)
+    det = VAEAnomalyDetector(image_shape=(1, 8, 8), scales=(1, 2, 4), epochs=20, hidden=(16,), latent_dim=2,
+                             samples=2, contamination=0.05).fit(x)
+    assert [m.cfg.input_shape for m in det.models_] == [[1, 8, 8], [1, 4, 4], [1, 2, 2]]
+    assert det.score_loc_.shape == det.score_scale_.shape == (3,) and (det.score_scale_ > 0).all()
+    train, odd = det.score_samples(x), det.score_samples(stripes(5, 1, left=False))
+    assert np.isfinite(train).all() and odd.max() < train.min()
+    assert abs((det.predict(x) == -1).mean() - 0.05) < 0.02
+    held = det.score_samples(stripes(400, 2))  # fresh normal rows: the sum of S standardised scores
+    assert abs(held.mean()) < 1.5 and held.std() < 3 * np.sqrt(3)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(image_shape=(1, 8, 8), scales=(1, 3)), "divide"),
+    (dict(scales=(1, 2)), "need images"),
+    (dict(image_shape=(1, 8, 8), scales=(0,)), "positive integers"),
+    (dict(image_shape=(1, 8, 8), scales=(1, 2), holdout=0.7), "holdout"),
+])
+def test_bad_scales(params, match):
+    with pytest.raises(ValueError, match=match):
+        VAEAnomalyDetector(**params, **TINY).fit(stripes(20, 0))
+
+
 @pytest.fixture
 def model():
     torch.manual_seed(0)

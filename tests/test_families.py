@@ -81,6 +81,31 @@ def test_conditional_prior_is_learned_per_class():
     assert torch.equal(out.pz[0].mean[1], out.pz[0].mean[2]) and not torch.equal(out.pz[0].mean[0], out.pz[0].mean[1])
 
 
+def test_mixture_prior_per_class():
+    """prior_components = 3: p(z|y) is a learned mixture per class; its KL is the one-sample estimate, which
+    averages to the analytic KL when the components coincide; temperature 0 decodes component locations."""
+    cvae = model("cvae", num_classes=2, prior_components=3)
+    y = torch.tensor([0, 1, 1])
+    pz = cvae.prior(y)
+    assert pz.batch_shape == (3,) and pz.event_shape == (3,) and pz.component_distribution.batch_shape == (3, 3)
+    locs = pz.component_distribution.mean  # (B, C, D)
+    assert torch.equal(locs[1], locs[2]) and not torch.equal(locs[0], locs[1])
+    torch.manual_seed(0)
+    px = cvae.generate(200, temperature=0.0, y=torch.zeros(200, dtype=torch.long))
+    means = cvae.decode(locs[0], torch.zeros(3, dtype=torch.long)).mean  # one per component of class 0
+    gaps = (px.mean.unsqueeze(1) - means).abs().flatten(2).sum(2)  # (200, 3)
+    assert (gaps.min(1).values < 1e-5).all() and set(gaps.argmin(1).tolist()) == {0, 1, 2}
+    w = cvae.pz_table.weight.detach().view(2, 3, 7)  # (classes, components, [loc 3, raw scale 3, logit])
+    w[:, :, :6] = torch.randn(2, 1, 6)  # each class's components coincide, under any mixture weights
+    w[:, :, 6] = torch.randn(2, 3)
+    x = torch.rand(3, 1, 5, 6).bernoulli()
+    with torch.no_grad():
+        kl = elbo(cvae(x.repeat(20000, 1, 1, 1), y.repeat(20000)), x.repeat(20000, 1, 1, 1))["kl"]
+        comp = cvae.prior(y).component_distribution.base_dist
+        analytic = kl_divergence(cvae.encode(x, y), Independent(Normal(comp.loc[:, 0], comp.scale[:, 0]), 1))
+    assert torch.allclose(kl.view(20000, 3).mean(0), analytic, rtol=0.03, atol=0.03)
+
+
 def test_capacity_objective_moves_the_loss():
     vae = model("vae")
     x = torch.rand(8, 1, 5, 6)

@@ -53,6 +53,7 @@ class ModelConfig:
     num_classes: int = 0           # conditional models: set from the data's labels
     label_embedding: int = 0       # cvae: 0 feeds y one-hot, n > 0 a learned n-dim embedding
     learned_prior: bool = True     # cvae: p(z|y) = N(loc_y, scale_y) learned per class; false: N(0, I)
+    prior_components: int = 1      # cvae: the learned p(z|y) as a mixture of this many Gaussians per class
 
 
 @dataclass
@@ -250,7 +251,8 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),
 }
-POSITIVE = ("model.latent_dim", "train.epochs", "train.batch_size", "train.lr", "train.max_bad_steps")
+POSITIVE = ("model.latent_dim", "model.prior_components", "train.epochs", "train.batch_size", "train.lr",
+            "train.max_bad_steps")
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
                 "train.dimwise_warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
 
 from ..config import ModelConfig
 from ..errors import VaekitError
@@ -27,7 +27,9 @@ class ConditionalVAE(nn.Module):
 
     y is fed one-hot (``label_embedding = 0``) or as a learned ``label_embedding``-dim vector. With
     ``learned_prior`` the prior is p(z|y) = N(loc_y, diag scale_y^2) from a table per class (as in pyro's
-    CVAE example), otherwise N(0, I). MLP or conv networks come from ``build_nets`` as for the flat VAE.
+    CVAE example), or with ``prior_components`` C > 1 a mixture sum_c pi_yc N(loc_yc, diag scale_yc^2) per
+    class (its KL then comes from the one-sample estimate); otherwise N(0, I). MLP or conv networks come from
+    ``build_nets`` as for the flat VAE.
     """
 
     needs_labels = True
@@ -46,14 +48,28 @@ class ConditionalVAE(nn.Module):
                                                 self.likelihood.n_params)
         self.to_qz = nn.Linear(self.encoder.out_features + self.label_features, 2 * d)
         if cfg.learned_prior:
-            self.pz_table = nn.Embedding(k, 2 * d)  # per class: [loc_y, raw scale_y]
-            nn.init.zeros_(self.pz_table.weight[:, :d])
-            nn.init.constant_(self.pz_table.weight[:, d:], SOFTPLUS_ONE)  # starts at N(0, I)
+            self.pz_table = self.prior_table(k, d, cfg.prior_components)
         self.register_buffer("pz_loc", torch.zeros(d), persistent=False)
 
     @property
     def latent_dims(self) -> list[int]:
         return [self.cfg.latent_dim]
+
+    @staticmethod
+    def prior_table(k: int, d: int, c: int) -> nn.Embedding:
+        """Per class y the prior's parameters: [loc_y, raw scale_y] (2D,), or for c > 1 components
+        c blocks [loc_yc, raw scale_yc, mixture logit_yc] (c * (2D + 1),)."""
+        if c <= 1:
+            table = nn.Embedding(k, 2 * d)
+            nn.init.zeros_(table.weight[:, :d])
+            nn.init.constant_(table.weight[:, d:], SOFTPLUS_ONE)  # starts at N(0, I)
+            return table
+        table = nn.Embedding(k, c * (2 * d + 1))
+        w = table.weight.detach().view(k, c, 2 * d + 1)
+        nn.init.normal_(w[..., :d])  # distinct component locations break the symmetry
+        nn.init.constant_(w[..., d: 2 * d], SOFTPLUS_ONE)
+        nn.init.zeros_(w[..., 2 * d])  # equal weights
+        return table
 
     def label(self, y: Tensor | None, n: int, check: bool | None = None) -> Tensor:
         """(B,) int64 labels -> (B, E) one-hot or embedded label features.
@@ -84,7 +100,11 @@ class ConditionalVAE(nn.Module):
         """p(z|y) with batch (B,) and event (D,) (learned per class), or N(0, I) with event (D,)."""
         if not self.cfg.learned_prior or y is None:
             return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
-        return diag_normal(self.pz_table(y))  # (B, 2D) -> loc, softplus scale
+        params = self.pz_table(y)
+        if self.cfg.prior_components <= 1:
+            return diag_normal(params)  # (B, 2D) -> loc, softplus scale
+        params = params.view(len(y), self.cfg.prior_components, -1)  # (B, C, 2D + 1)
+        return MixtureSameFamily(Categorical(logits=params[..., -1]), diag_normal(params[..., :-1]))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x, y)
@@ -93,8 +113,15 @@ class ConditionalVAE(nn.Module):
         return VAEOutput(px=self.decode(z, y), qz=[qz], pz=[pz], z=[z])
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
-        """p(x|z, y) for ``n`` draws z ~ p(z|y) with the prior's scale times ``temperature``; y (n,)."""
+        """p(x|z, y) for ``n`` draws z ~ p(z|y) with the prior's scale (a mixture: the drawn component's)
+        times ``temperature``; y (n,)."""
         self.label(y, n, check=True)
-        pz = self.prior(y).base_dist
+        pz = self.prior(y)
+        if isinstance(pz, MixtureSameFamily):  # a component per draw, then its Gaussian
+            c = pz.mixture_distribution.sample().view(n, 1, 1).expand(n, 1, self.cfg.latent_dim)
+            loc, scale = (t.gather(1, c).squeeze(1) for t in (pz.component_distribution.base_dist.loc,
+                                                               pz.component_distribution.base_dist.scale))
+        else:
+            loc, scale = pz.base_dist.loc, pz.base_dist.scale
         eps = torch.randn(n, self.cfg.latent_dim, device=self.pz_loc.device)
-        return self.decode(pz.loc + temperature * pz.scale * eps, y)
+        return self.decode(loc + temperature * scale * eps, y)
