@@ -33,14 +33,15 @@ from vaekit.run import Run
 from vaekit.scores import SCORES, anomaly_scores, detection_metrics
 
 PARTS = ("oneclass", "ood", "tabular", "representation")
+HIDDEN, BATCH = [512, 256], 128  # the image VAEs: MLP widths and batch size, for train_vae and the detector
 
 
 def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0) -> nn.Module:
     """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch."""
     cfg = RunConfig()
-    base = {"model.net": args.net, "model.likelihood": args.likelihood, "model.hidden": [512, 256],
+    base = {"model.net": args.net, "model.likelihood": args.likelihood, "model.hidden": HIDDEN,
             "model.channels": [32, 64], "model.latent_dim": args.latent_dim, "train.epochs": args.epochs,
-            "train.batch_size": 128, "train.lr": 1e-3, "train.seed": seed, "train.progress": False,
+            "train.batch_size": BATCH, "train.lr": 1e-3, "train.seed": seed, "train.progress": False,
             "train.checkpoint_minutes": 0.0}
     for key, value in {**base, **settings}.items():
         set_value(cfg, key, value)
@@ -71,8 +72,8 @@ def multiscale_scores(x: Tensor, test: Tensor, seed: int, args: argparse.Namespa
     """-ELBO of VAEAnomalyDetector at ``args.scales`` (one VAE per pooling factor, scores standardised on 10% of
     the training images held out, then summed) for the test images, (N,), higher = more anomalous."""
     det = VAEAnomalyDetector("neg_elbo", scales=args.scales, image_shape=tuple(x.shape[1:]), net=args.net,
-                             likelihood=args.likelihood, latent_dim=args.latent_dim, hidden=(512, 256),
-                             epochs=args.oneclass_epochs, batch_size=128, samples=args.samples, random_state=seed)
+                             likelihood=args.likelihood, latent_dim=args.latent_dim, hidden=tuple(HIDDEN),
+                             epochs=args.oneclass_epochs, batch_size=BATCH, samples=args.samples, random_state=seed)
     return -det.fit(x.flatten(1).numpy()).score_samples(test.flatten(1).numpy())
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaekit.config import load_toml_config, validate
+from vaekit.config import RunConfig, load_toml_config, validate
 from vaekit.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -18,25 +18,26 @@ def test_the_presets_are_found():
     assert {p.name for p in PRESETS} >= {"beta-4.toml", "ladder-conv.toml", "cvae-conv.toml", "dsprites-tcvae.toml"}
 
 
+def built(path: Path) -> tuple[RunConfig, torch.nn.Module]:
+    """The preset's validated config and its model for 1 x 28 x 28 images in 10 classes (both come from data)."""
+    cfg = validate(load_toml_config(path))
+    cfg.model.input_shape, cfg.model.num_classes = [1, 28, 28], 10
+    return cfg, build_model(cfg.model)
+
+
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
 def test_preset_loads_validates_and_builds(path):
-    cfg = validate(load_toml_config(path))
-    cfg.model.input_shape, cfg.model.num_classes = [1, 28, 28], 10  # both come from the data
-    model = build_model(cfg.model)
+    _, model = built(path)
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
 def test_ladder_conv_preset_is_a_two_level_conv_ladder():
-    cfg = validate(load_toml_config(CONFIGS / "ladder-conv.toml"))
-    cfg.model.input_shape = [1, 28, 28]
-    model = build_model(cfg.model)
+    cfg, model = built(CONFIGS / "ladder-conv.toml")
     assert type(model).__name__ == "LadderVAE" and model.latent_dims == [16, 32]
     assert cfg.model.net == "conv" and cfg.data.binarize == "dynamic"
 
 
 def test_cvae_conv_preset_has_a_mixture_prior_per_class():
-    cfg = validate(load_toml_config(CONFIGS / "cvae-conv.toml"))
-    cfg.model.input_shape, cfg.model.num_classes = [1, 28, 28], 10
-    model = build_model(cfg.model)
+    _, model = built(CONFIGS / "cvae-conv.toml")
     pz = model.prior(torch.arange(10))
     assert type(model).__name__ == "ConditionalVAE" and pz.component_distribution.batch_shape == (10, 10)

@@ -118,9 +118,9 @@ class ConditionalVAE(nn.Module):
         self.label(y, n, check=True)
         pz = self.prior(y)
         if isinstance(pz, MixtureSameFamily):  # a component per draw, then its Gaussian
-            c = pz.mixture_distribution.sample().view(n, 1, 1).expand(n, 1, self.cfg.latent_dim)
-            loc, scale = (t.gather(1, c).squeeze(1) for t in (pz.component_distribution.base_dist.loc,
-                                                               pz.component_distribution.base_dist.scale))
+            rows, c = torch.arange(n, device=y.device), pz.mixture_distribution.sample()  # (n,) each
+            comp = pz.component_distribution.base_dist  # batch (n, C), event (D,)
+            loc, scale = comp.loc[rows, c], comp.scale[rows, c]  # (n, D)
         else:
             loc, scale = pz.base_dist.loc, pz.base_dist.scale
         eps = torch.randn(n, self.cfg.latent_dim, device=self.pz_loc.device)
