@@ -8,7 +8,7 @@ BASE   := $(VENV)/.base-$(HASH)
 TESTS  := $(VENV)/.test-$(HASH)
 PEER   := $(VENV)/.peer-$(HASH)
 
-.PHONY: demo test install clean bench-peer
+.PHONY: demo test install clean bench-peer bench-floor
 
 install: $(BASE)
 
@@ -30,6 +30,9 @@ $(PEER): $(BASE)
 
 bench-peer: $(PEER)
 	$(BIN)/python benchmarks/peer.py $(ARGS)
+
+bench-floor: $(PEER)
+	$(BIN)/python benchmarks/step_floor.py $(ARGS)
 
 demo: $(BASE)
 	$(BIN)/vaekit train --config configs/demo.toml --out runs/demo --overwrite
