@@ -162,8 +162,8 @@ def step_matmuls(model: nn.Module, dtype: torch.dtype) -> tuple[list[tuple[Tenso
     return pairs, float(sum(2 * a * k * c for a, k, c in shapes))
 
 
-def steps(images: Tensor, dtype: torch.dtype, precision: str) -> dict[str, Callable[[int], object]]:
-    """name -> function(i) running step i, each on its own copy of the model."""
+def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str, Callable[[int], object]], float]:
+    """name -> function(i) running step i, each on its own copy of the model; and the step's matmul FLOPs."""
     from vaekit.data import binarize_dynamic
     from vaekit.train import StepGuard, autocast_dtype, make_optimizer, train_step
 
@@ -171,7 +171,7 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> dict[str, Calla
     model, cfg = build(precision)
     opt, guard, auto = make_optimizer(model, 1e-3), StepGuard(10), autocast_dtype(cfg, torch.device("cpu"))
     hand = HandStep(build(precision)[0], 1e-3, dtype)
-    pairs, _ = step_matmuls(model, dtype)
+    pairs, flops = step_matmuls(model, dtype)
     out = {"vaekit train_step": lambda i: train_step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg,
                                                      guard, "bench", None, auto),
            "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
@@ -180,7 +180,7 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> dict[str, Calla
         out = {"pythae (float32)": pythae_step(batch)} | out
     except ImportError:
         print("pythae is not installed (make bench-peer installs it): its row is left out")
-    return out
+    return out, flops
 
 
 def pythae_step(batch: Callable[[int], Tensor]) -> Callable[[int], None]:
@@ -215,7 +215,7 @@ def main() -> None:
         raise SystemExit("the hand-written gradient does not match autograd's: no timings")
     print(one_thread_rates())
     rate = matmul_rate(dtype, "cpu")
-    fns = steps(torch.rand(50 * BATCH, 1, 28, 28), dtype, args.precision)
+    fns, flops = steps(torch.rand(50 * BATCH, 1, 28, 28), dtype, args.precision)
     times = {name: [] for name in fns}
     for r in range(args.rounds + 1):  # round 0 warms up
         for name, fn in fns.items():
@@ -224,7 +224,7 @@ def main() -> None:
                 fn(i)
             if r:
                 times[name].append((time.perf_counter() - start) / args.steps * 1e3)
-    report(times, step_matmuls(build(args.precision)[0], dtype)[1], rate, args)
+    report(times, flops, rate, args)
 
 
 def one_thread_rates() -> str:

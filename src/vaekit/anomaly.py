@@ -103,7 +103,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
         x = self._tensor(X)
         check_support(self.likelihood, x, "X")
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = self._seed()
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch
             x_fit, x_val = x, x[perm[:1000]]
@@ -116,6 +116,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raw = self._raw_scores(x_val.double())  # (S, n_val)
             std = raw.std(1)
             self.score_loc_, self.score_scale_ = raw.mean(1), np.where(std > 1e-12, std, 1.0)
+
+    def _seed(self) -> int:
+        """``random_state`` as the seed of training, the held-out split and the scores (None: 0)."""
+        return 0 if self.random_state is None else int(self.random_state)
 
     def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> torch.nn.Module:
         """A VAE trained on x (N, *shape) by ``vaekit.train.fit``, its best epoch picked on x_val."""
@@ -159,7 +163,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = self._seed()
         try:
             return np.stack([anomaly_scores(m, pool(x, k), [self.method], self.samples, self.iw_samples,
                                             self.steps, seed=seed)[self.method]
