@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import vaekit
 from vaekit.config import RunConfig
 
 
@@ -34,3 +37,8 @@ def tiny_config(spec: str, out, **train) -> RunConfig:
     for k, v in train.items():
         setattr(cfg.train, k, v)
     return cfg
+
+
+def train_run(cfg: RunConfig, **kwargs) -> Path:
+    """Train ``cfg`` as ``vaekit train`` does (pictures included) and return its run folder."""
+    return vaekit.train(cfg, **kwargs).path

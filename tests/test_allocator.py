@@ -11,7 +11,7 @@ import pytest
 
 PROBE = """
 import json, resource, torch
-from vaekit.allocator import keep_freed_memory
+from vaekit.core.allocator import keep_freed_memory
 on = keep_freed_memory()
 faults = []
 for _ in range(8):  # 48 MiB: above glibc's largest adaptive mmap threshold (32 MiB), below vaekit's

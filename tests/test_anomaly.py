@@ -3,7 +3,6 @@ anomaly-eval commands."""
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pytest
@@ -11,23 +10,18 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tests.conftest import tiny_config
-from vaekit.anomaly import VAEAnomalyDetector
+from vaekit.evaluation.detector import VAEAnomalyDetector
+import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
-from vaekit.run import Run
-from vaekit.scores import (SCORES, anomaly_scores, compressed_bits, detection_metrics, elbo_at, iwae_nll,
+from vaekit.runs import Run
+from vaekit.evaluation.scores import (SCORES, anomaly_scores, compressed_bits, detection_metrics, elbo_at, iwae_nll,
                            likelihood_regret, noise)
 
 TINY = dict(epochs=2, hidden=(8,), latent_dim=2, samples=2, iw_samples=4, steps=3)
 TABLE_SCORES = [s for s in SCORES if s != "complexity"]
-
-
-@pytest.fixture(autouse=True)
-def _no_pictures(monkeypatch):
-    """The trainer's pictures take most of a tiny fit's time and are not what these tests check."""
-    monkeypatch.setattr(importlib.import_module("vaekit.train"), "write_pictures", lambda *a, **k: None)
 
 
 @parametrize_with_checks([VAEAnomalyDetector(**TINY)])
@@ -87,7 +81,7 @@ def test_scales_pool_the_images_and_standardise_each_score():
     x = stripes(120, 0)
     det = VAEAnomalyDetector(image_shape=(1, 8, 8), scales=(1, 2, 4), epochs=20, hidden=(16,), latent_dim=2,
                              samples=2, contamination=0.05).fit(x)
-    assert [m.cfg.input_shape for m in det.models_] == [[1, 8, 8], [1, 4, 4], [1, 2, 2]]
+    assert [m.input_shape for m in det.models_] == [(1, 8, 8), (1, 4, 4), (1, 2, 2)]
     assert det.score_loc_.shape == det.score_scale_.shape == (3,) and (det.score_scale_ > 0).all()
     train, odd = det.score_samples(x), det.score_samples(stripes(5, 1, left=False))
     assert np.isfinite(train).all() and odd.max() < train.min()
@@ -162,9 +156,7 @@ def run_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("anomaly")
     x = np.random.default_rng(0).random((60, 9, 11)).astype(np.float32)
     np.save(tmp / "x.npy", x)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(importlib.import_module("vaekit.train"), "write_pictures", lambda *a, **k: None)
-        importlib.import_module("vaekit.train").fit(tiny_config(str(tmp / "x.npy"), tmp / "run"))
+    vaekit.train(tiny_config(str(tmp / "x.npy"), tmp / "run"), pictures=False)  # pictures: not what is tested
     return tmp
 
 
@@ -213,10 +205,8 @@ def test_anomaly_scores_file_and_eval(run_dir, capsys):
 
 
 def test_encode_reads_every_item_of_a_builtin_with_options():
-    from vaekit.cli_apps import all_items
-    from vaekit.config import RunConfig
-    from vaekit.data import dsprites
+    from vaekit.data import all_items, dsprites
 
-    x = all_items("dsprites:8:n=5", RunConfig())  # the spec's options reach the built-in, as in training
+    x = all_items("dsprites:8:n=5")  # the spec's options reach the built-in, as in training
     assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32
     np.testing.assert_array_equal(x.numpy(), dsprites.load("dsprites:8:n=5").x)

@@ -15,7 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 from vaekit.cli import build_parser, train_config
-from vaekit.train import fit
+
+from .conftest import train_run
+
 
 from .noiseless_vaekit import loc_sample
 
@@ -46,7 +48,7 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path, m
     two = run([*TORCHRUN, NOISELESS, *flags, "--batch-size", "64", "--out", str(tmp_path / "two")])
     monkeypatch.setattr(torch.distributions.Normal, "rsample", loc_sample)
     for batch in ("64", "32"):  # one process, in this one
-        fit(train_config(build_parser().parse_args([*flags, "--batch-size", batch, "--out", str(tmp_path / batch)])))
+        train_run(train_config(build_parser().parse_args([*flags, "--batch-size", batch, "--out", str(tmp_path / batch)])))
     same = max_difference(tmp_path / "two", tmp_path / "64")
     per_process = max_difference(tmp_path / "two", tmp_path / "32")  # what a per-process batch of 64 would do
     assert same < TOLERANCE < per_process / 100, (same, per_process)

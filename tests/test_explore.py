@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vaekit.explore import load_explorer, make_server
+from vaekit.viz.explore import load_explorer, make_server
 
 from .test_export import runs  # noqa: F401  (the module's tiny vae and cvae runs)
 from .test_report import CHROMIUM, DevTools

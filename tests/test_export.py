@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit import export
+from vaekit.export import onnx as export
 from vaekit.cli import main
 from vaekit.errors import VaekitError
-from vaekit.run import Run
+from vaekit.runs import Run
 
 pytestmark = pytest.mark.skipif(find_spec("onnxruntime") is None or find_spec("onnx") is None,
                                 reason="needs onnx and onnxruntime (pip install 'vaekit[onnx]')")
@@ -103,11 +103,18 @@ def test_training_writes_tensorboard_events(runs):
 
 
 def test_tensorboard_logger_is_a_no_op_without_tensorboard(tmp_path, monkeypatch):
-    from vaekit import tensorboard
+    from vaekit.viz import tensorboard
+
+    from vaekit.config import RunConfig
+    from vaekit.data import Dataset, Split
+    from vaekit.training import FitInfo
 
     monkeypatch.setattr(tensorboard, "_writer_class", lambda: None)
-    tb = tensorboard.TBLogger(tmp_path)
-    tb.step(0, {}, 1.0)
-    tb.epoch({"epoch": 1}, None, torch.zeros(2, 1, 3, 3), None)
-    tb.close()
+    tb = tensorboard.TensorBoard()
+    x = Split(torch.zeros(2, 1, 3, 3), None)
+    info = FitInfo(tmp_path, RunConfig(), Dataset("x", x, x, x, (1, 3, 3), "image", None), resumed=False)
+    tb.on_fit_start(None, info)
+    tb.on_step_end(0, {}, None)
+    tb.on_epoch_end(1, {"epoch": 1}, None)
+    tb.on_fit_end(None, info)
     assert not tb.active and list(tmp_path.iterdir()) == []

@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.checkpoint import load_checkpoint, save_checkpoint
+from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
 from vaekit.config import ModelConfig
 from vaekit.models import build_model
-from vaekit.train import make_optimizer
+from vaekit.training.step import make_optimizer
 
 FLAGS = ["--data", "digits", "--model", "mlp", "--hidden", "64", "--latent-dim", "4", "--batch-size", "8",
          "--epochs", "6", "--quiet", "--set", "train.checkpoint_every=20", "--set", "train.checkpoint_minutes=0"]

@@ -13,10 +13,10 @@ from vaekit.cli import main
 from vaekit.data import lazy
 from vaekit.data.lazy import LazyArray
 from vaekit.errors import VaekitError
-from vaekit.run import prepare_data
-from vaekit.train import fit
+from vaekit.data.prepare import prepare_data
 
-from .conftest import tiny_config
+
+from .conftest import tiny_config, train_run
 
 
 @pytest.fixture
@@ -36,8 +36,8 @@ def config(spec, out, in_memory: str, workers: int = 0, epochs: int = 2):
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_streamed_npy_trains_to_the_weights_of_the_same_data_in_memory(uint8_images, tmp_path, workers):
     # dynamic binarisation of the training batches draws from the same generator on both paths
-    whole = fit(config(uint8_images, tmp_path / "whole", "true"))
-    streamed = fit(config(uint8_images, tmp_path / "streamed", "false", workers))
+    whole = train_run(config(uint8_images, tmp_path / "whole", "true"))
+    streamed = train_run(config(uint8_images, tmp_path / "streamed", "false", workers))
     a, b = load_file(whole / "checkpoint.safetensors"), load_file(streamed / "checkpoint.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
 
@@ -72,7 +72,7 @@ def test_a_bad_item_is_refused_when_its_batch_is_read(tmp_path, value, message):
     cfg = config(tmp_path / "bad.npy", tmp_path / "run", "false", workers=1, epochs=1)
     cfg.data.binarize = "none"
     with pytest.raises(VaekitError, match=message) as e:
-        fit(cfg)
+        train_run(cfg)
     assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
 
 
@@ -85,11 +85,11 @@ def write_images(folder, sizes):
 
 def test_an_image_folder_is_read_lazily_and_a_mixed_size_is_refused(tmp_path):
     write_images(tmp_path / "ok", [(5, 6)] * 30)
-    run = fit(config(tmp_path / "ok", tmp_path / "run", "false", workers=1))
+    run = train_run(config(tmp_path / "ok", tmp_path / "run", "false", workers=1))
     assert len((run / "metrics.csv").read_text().splitlines()) == 3
     write_images(tmp_path / "mixed", [(5, 6)] * 29 + [(6, 6)])
     with pytest.raises(VaekitError, match="image size 6x6 differs from 6x5"):
-        fit(config(tmp_path / "mixed", tmp_path / "run2", "false", epochs=1))
+        train_run(config(tmp_path / "mixed", tmp_path / "run2", "false", epochs=1))
 
 
 def test_auto_streams_only_what_does_not_fit(uint8_images, tmp_path, monkeypatch):

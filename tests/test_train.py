@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 
 import pytest
 import torch
@@ -11,15 +10,14 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.cli import build_parser, train_config
-from vaekit.train import TrainingStopped, fit
+from vaekit.training import TrainingStopped, step
 
-from .conftest import tiny_config
+from .conftest import tiny_config, train_run
 
-train_module = importlib.import_module("vaekit.train")  # the module; vaekit.train is the API function
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tiny_images, tmp_path):
-    runs = [fit(tiny_config(str(tiny_images), tmp_path / name, seed=seed)) for name, seed in
+    runs = [train_run(tiny_config(str(tiny_images), tmp_path / name, seed=seed)) for name, seed in
             (("a", 3), ("b", 3), ("c", 4))]
     a, b, c = (load_file(r / "model.safetensors") for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -40,17 +38,17 @@ def nan_after(calls: int, elbo):
 
 
 def test_non_finite_steps_are_skipped_then_stop_the_run(tiny_images, tmp_path, monkeypatch):
-    monkeypatch.setattr(train_module, "elbo", nan_after(4, train_module.elbo))
+    monkeypatch.setattr(step, "elbo", nan_after(4, step.elbo))
     cfg = tiny_config(str(tiny_images), tmp_path / "nan", max_bad_steps=3, epochs=5)
     with pytest.raises(TrainingStopped, match="3 steps in a row with a non-finite loss"):
-        fit(cfg)
+        train_run(cfg)
     # the steps before the NaNs were taken; the weights written are finite
     assert all(v.isfinite().all() for v in load_file(tmp_path / "nan" / "checkpoint.safetensors").values()
                if v.is_floating_point())
 
 
 def test_early_stopping_ends_a_run_that_stopped_improving(tiny_images, tmp_path):
-    run = fit(tiny_config(str(tiny_images), tmp_path / "es", lr=1e-9, patience=1, epochs=40))
+    run = train_run(tiny_config(str(tiny_images), tmp_path / "es", lr=1e-9, patience=1, epochs=40))
     epochs = (run / "metrics.csv").read_text().strip().count("\n")
     assert 2 <= epochs < 40
 
@@ -77,18 +75,14 @@ def test_python_api_trains_samples_encodes_and_reconstructs(tiny_images, tmp_pat
 
 def test_precision_setting_picks_the_training_dtype_and_keeps_answers(tiny_images, tmp_path):
     """bf16 runs the networks under autocast (weights stay float32) and lands near the float32 run's loss."""
-    cpu, cfg = torch.device("cpu"), tiny_config(str(tiny_images), tmp_path / "x")
-    cfg.train.precision = "fp32"
-    assert train_module.autocast_dtype(cfg, cpu) is None
-    cfg.train.precision = "bf16"
-    assert train_module.autocast_dtype(cfg, cpu) == torch.bfloat16
-    cfg.train.precision, cfg.model.likelihood = "auto", "gaussian"
-    assert train_module.autocast_dtype(cfg, cpu) is None  # a Gaussian mean may need more than bf16's 8 bits
-    cfg.model.likelihood = "bernoulli"
-    assert train_module.autocast_dtype(cfg, cpu) == (torch.bfloat16 if train_module.native_bf16(cpu) else None)
+    cpu = torch.device("cpu")
+    assert step.autocast_dtype("fp32", cpu, "bernoulli") is None
+    assert step.autocast_dtype("bf16", cpu, "gaussian") == torch.bfloat16
+    assert step.autocast_dtype("auto", cpu, "gaussian") is None  # a Gaussian mean may need more than bf16's 8 bits
+    assert step.autocast_dtype("auto", cpu, "bernoulli") == (torch.bfloat16 if step.native_bf16(cpu) else None)
     losses = {}
     for precision in ("fp32", "bf16"):
-        run = fit(tiny_config(str(tiny_images), tmp_path / precision, precision=precision, epochs=4))
+        run = train_run(tiny_config(str(tiny_images), tmp_path / precision, precision=precision, epochs=4))
         weights = load_file(run / "model.safetensors")
         assert all(v.dtype == torch.float32 for v in weights.values())
         rows = list(csv.DictReader((run / "metrics.csv").open()))

@@ -1,25 +1,85 @@
-"""The Python API in one call: ``vaekit.train(data="mnist5k", model="conv", epochs=10)``."""
+"""The Python API: ``vaekit.fit(model, data)`` for your own data and networks, and ``vaekit.train(...)`` for a run
+described by settings. Both train with the one trainer of ``vaekit.training`` and return a ``Run``."""
 
 from __future__ import annotations
 
-from .config import RunConfig, set_value
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import RunConfig, set_value, validate
+from .core.contract import check_model
+from .core.likelihoods import name_of
+from .data.prepare import check_and_binarize, prepare_data, resolve_binarize
+from .data.user import from_user
 from .models import MODELS
-from .run import Run
+from .runs import Run
+from .training import Callback, Fitted, fit_config, probe, train_model
+from .training.folder import describe
+from .viz.callbacks import default_callbacks
 
 
-def train(config: RunConfig | None = None, *, resume: bool = False, overwrite: bool = False, **settings) -> Run:
-    """Train and return the finished run (its best weights loaded on the CPU).
+def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object = None, epochs: int = 20,
+        batch_size: int = 128, lr: float = 1e-3, out: str | Path | None = None, seed: int = 0,
+        resume: bool = False, overwrite: bool = False, callbacks: Iterable[Callback] = (), pictures: bool = True,
+        val_fraction: float = 0.1, binarize: str = "auto", workers: int = 0, **settings) -> Run:
+    """Train ``model`` (any model meeting ``vaekit.VAEModel``) on ``data`` and return the run.
+
+    ``data``: a numpy array or torch tensor (N, *shape), an (x, y) pair with labels y (N,), held in memory; or a
+    torch Dataset yielding x or (x, y), or a DataLoader (its dataset, batch size and workers), read as it goes.
+    ``val_data`` (the same kinds) picks the best epoch; without it a seeded ``val_fraction`` of ``data`` does.
+    ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
+    reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens.
+    ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
+    ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` is as in
+    ``DataConfig``. ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
+
+    ``fit(RunConfig(...))`` trains the run that config describes (its data spec and built-in networks).
+    """
+    if isinstance(model, RunConfig):
+        if data is not None:
+            raise TypeError("fit(RunConfig) reads its data from config.data.spec; pass data to fit(model, data)")
+        return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures)
+    model = check_model(model)
+    if isinstance(data, torch.utils.data.DataLoader):
+        batch_size, workers = data.batch_size or batch_size, data.num_workers
+    cfg = RunConfig(out=str(out) if out else "")
+    for key, value in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings}.items():
+        set_value(cfg, key if "." in key else f"train.{key}", value)
+    for key, value in {"val_fraction": val_fraction, "binarize": binarize, "workers": workers}.items():
+        set_value(cfg, f"data.{key}", value)
+    cfg.data.spec = ""  # the data came from Python
+    validate(cfg)
+    dataset = from_user(data, val_data, val_fraction=val_fraction, seed=seed, labels=model.needs_labels)
+    torch.manual_seed(seed)
+    px = probe(model, dataset)
+    cfg.data.binarize = mode = resolve_binarize(binarize, name_of(px), dataset.kind)
+    check_and_binarize(dataset, mode, px, seed)
+    cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
+    return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
+                            callbacks=[*default_callbacks(cfg, pictures), *callbacks]))
+
+
+def train(config: RunConfig | None = None, *, resume: bool = False, overwrite: bool = False,
+          callbacks: Iterable[Callback] = (), pictures: bool = True, **settings) -> Run:
+    """Train the run that ``config`` and ``settings`` describe and return it; ``config`` is left as it was.
 
     ``settings`` are config keys, qualified or bare (``lr=3e-4``, ``train.epochs=5`` as
     ``**{"train.epochs": 5}``); ``data`` sets the data spec, ``model`` the network or family.
     """
-    from .train import fit
-
-    cfg = config or RunConfig()
+    cfg = RunConfig.from_dict((config or RunConfig()).to_dict())
     for key, value in settings.items():
         if key == "model":
             key = "model.family" if value in MODELS else "model.net"
         elif key == "data":
             key = "data.spec"
         set_value(cfg, key, value)
-    return Run.load(fit(cfg, resume=resume, overwrite=overwrite))
+    data, mode = prepare_data(validate(cfg), stream=True)
+    return _run(fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode,
+                           callbacks=[*default_callbacks(cfg, pictures), *callbacks]))
+
+
+def _run(fitted: Fitted) -> Run:
+    return Run(fitted.path, fitted.config, fitted.model, fitted.rows)

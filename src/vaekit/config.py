@@ -41,7 +41,7 @@ class ModelConfig:
     """Everything that rebuilds the network (with the input shape, filled in from the data)."""
 
     family: str = "vae"            # registered model family
-    net: str = "mlp"               # mlp | conv
+    net: str = "mlp"               # mlp | conv (| custom: networks given in Python, see model.json)
     likelihood: str = "bernoulli"  # bernoulli | cbernoulli | gaussian
     scale: str = "learned"         # gaussian scale: learned (per dim) | shared | decoded (from z) | a positive number
     latent_dim: int = 16
@@ -244,7 +244,7 @@ def settings_from(path: str | Path) -> Iterator[None]:
 CHOICES = {
     "data.binarize": ("auto", "dynamic", "fixed", "none"),
     "data.in_memory": ("auto", "true", "false"),
-    "model.net": ("mlp", "conv"),
+    "model.net": ("mlp", "conv", "custom"),  # custom: networks given in Python (model.json)
     "model.likelihood": ("bernoulli", "cbernoulli", "gaussian"),
     "model.ladder_posterior": ("topdown", "precision"),
     "train.lr_schedule": ("none", "cosine", "step"),

@@ -1,5 +1,15 @@
 """The one error type for bad input: the CLI prints its message on one line and exits with 2."""
 
+from __future__ import annotations
+
 
 class VaekitError(ValueError):
-    """Bad input named in one line: a wrong path, a corrupt file, NaNs, a wrong shape, bad values."""
+    """Bad input named in one line: a wrong path, a corrupt file, NaNs, a wrong shape, bad values.
+
+    ``key`` names the setting at fault (a config key such as ``model.likelihood``) when there is one; the
+    library's messages name settings, never command-line flags, and the CLI adds the flag that sets ``key``.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from vaekit.data.builtin import BUILTINS, load_builtin
 from vaekit.data.core import (Dataset, RawData, Split, binarize_dynamic, build_dataset, check_finite,
                               check_options)
@@ -17,7 +20,7 @@ from vaekit.data.images import read_image_folder
 from vaekit.data.readers import read_csv, read_numpy
 from vaekit.errors import VaekitError
 
-__all__ = ["BUILTINS", "Dataset", "Split", "binarize_dynamic", "check_finite", "download",
+__all__ = ["BUILTINS", "Dataset", "Split", "all_items", "binarize_dynamic", "check_finite", "download",
            "load_dataset", "read_idx", "read_raw"]
 
 
@@ -71,3 +74,13 @@ def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float =
     raw, name = read_raw(spec, label_column, data_dir)
     return build_dataset(name, raw, val_fraction=val_fraction, test_fraction=test_fraction,
                          seed=seed, binarize=binarize, limit=limit)
+
+
+def all_items(spec: str, label_column: str | int | None = None, data_dir: str | Path | None = None) -> torch.Tensor:
+    """Every item of ``spec`` in file order (train then test file), scaled as in training, (N, *shape) float32."""
+    table = Path(spec).suffix.lower() in (".csv", ".tsv")
+    raw = read_raw(spec, label_column if table else None, data_dir)[0]
+    parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
+    x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
+    check_finite(x, raw.where)
+    return torch.from_numpy(x)

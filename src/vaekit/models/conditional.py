@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
@@ -11,49 +11,72 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, MixtureSameFamily
 
 from ..config import ModelConfig
+from ..core.contract import VAEOutput
+from ..core.likelihoods import SOFTPLUS_ONE, diag_normal, gaussian
 from ..errors import VaekitError
-from ..nets import Likelihood, build_nets, diag_normal, gaussian
 from . import register
-from .vae import VAEOutput
-
-SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
+from .nets import build_nets
+from .vae import NetsVAE, n_params, positive
 
 
 @register("cvae")
-class ConditionalVAE(nn.Module):
-    """Conditional VAE: q(z|x, y), p(x|z, y) and p(z|y); labels y (B,) come from the data.
+class ConditionalVAE(NetsVAE):
+    """Conditional VAE: q(z|x, y), p(x|z, y) and p(z|y); labels y (B,) in 0..num_classes-1.
 
-    The label enters the encoder (next to the features of x) and the decoder (next to z).
-
-    y is fed one-hot (``label_embedding = 0``) or as a learned ``label_embedding``-dim vector. With
+    ``encoder`` maps x (B, *shape) to features (B, F); the label features e(y) join them before q(z|x, y)'s
+    linear head. ``decoder`` maps [z, e(y)] (B, latent_dim + E) to the likelihood's parameters. e(y) is y
+    one-hot (E = num_classes, ``label_embedding = 0``) or a learned ``label_embedding``-dim vector. With
     ``learned_prior`` the prior is p(z|y) = N(loc_y, diag scale_y^2) from a table per class (as in pyro's
     CVAE example), or with ``prior_components`` C > 1 a mixture sum_c pi_yc N(loc_yc, diag scale_yc^2) per
-    class (its KL then comes from the one-sample estimate); otherwise N(0, I). MLP or conv networks come from
-    ``build_nets`` as for the flat VAE.
+    class (its KL then comes from the one-sample estimate); otherwise N(0, I).
     """
 
     needs_labels = True
+    MODULE_ORDER = ("embed", "likelihood", "encoder", "decoder", "to_qz", "pz_table")
 
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, num_classes: int,
+                 likelihood: str = "bernoulli", *, scale: str = "learned", label_embedding: int = 0,
+                 learned_prior: bool = True, prior_components: int = 1, input_shape: Sequence[int] | None = None):
+        super().__init__(encoder, decoder, likelihood, scale)
+        self.latent_dim, self.num_classes = positive(latent_dim, "latent_dim"), positive(num_classes, "num_classes")
+        self.label_embedding, self.learned_prior = label_embedding, learned_prior
+        self.prior_components = positive(prior_components, "prior_components")
+        self.label_features = label_embedding or num_classes
+        self.embed = nn.Embedding(num_classes, label_embedding) if label_embedding else None
+        self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> "ConditionalVAE":
+        """The built-in networks that ``cfg`` describes; the decoder reads [z, e(y)]."""
         if cfg.num_classes < 1:
-            raise VaekitError("config: the conditional VAE needs model.num_classes >= 1 (it comes from the labels)")
-        self.cfg, d, k = cfg, cfg.latent_dim, cfg.num_classes
-        shape = tuple(cfg.input_shape)
-        self.label_features = cfg.label_embedding or k
-        self.embed = nn.Embedding(k, cfg.label_embedding) if cfg.label_embedding else None
-        self.likelihood = Likelihood(cfg.likelihood, shape, cfg.scale)
-        # the decoder reads [z, e(y)]: the same networks with a wider input
-        self.encoder, self.decoder = build_nets(replace(cfg, latent_dim=d + self.label_features), shape,
-                                                self.likelihood.n_params)
-        self.to_qz = nn.Linear(self.encoder.out_features + self.label_features, 2 * d)
-        if cfg.learned_prior:
-            self.pz_table = self.prior_table(k, d, cfg.prior_components)
-        self.register_buffer("pz_loc", torch.zeros(d), persistent=False)
+            raise VaekitError("the conditional VAE needs num_classes >= 1 (it comes from the labels)",
+                              key="model.num_classes")
+        shape, wide = tuple(cfg.input_shape), cfg.latent_dim + (cfg.label_embedding or cfg.num_classes)
+        nets = build_nets(replace(cfg, latent_dim=wide), shape, n_params(cfg))
+        return cls(*nets, cfg.latent_dim, cfg.num_classes, cfg.likelihood, scale=cfg.scale,
+                   label_embedding=cfg.label_embedding, learned_prior=cfg.learned_prior,
+                   prior_components=cfg.prior_components, input_shape=shape)
+
+    def init_args(self) -> dict:
+        """What rebuilds this model (with fresh weights): its init arguments."""
+        return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
+                "num_classes": self.num_classes, "likelihood": self.likelihood_name, "scale": self.scale,
+                "label_embedding": self.label_embedding, "learned_prior": self.learned_prior,
+                "prior_components": self.prior_components, "input_shape": self.input_shape}
+
+    def make_heads(self, f: int) -> None:
+        self.to_qz = nn.Linear(f + self.label_features, 2 * self.latent_dim)
+        if self.learned_prior:
+            self.pz_table = self.prior_table(self.num_classes, self.latent_dim, self.prior_components)
+
+    def decoder_inputs(self) -> int:
+        return self.latent_dim + self.label_features
 
     @property
     def latent_dims(self) -> list[int]:
-        return [self.cfg.latent_dim]
+        return [self.latent_dim]
 
     @staticmethod
     def prior_table(k: int, d: int, c: int) -> nn.Embedding:
@@ -81,35 +104,36 @@ class ConditionalVAE(nn.Module):
             raise VaekitError("the conditional VAE needs labels y (B,)")
         if y.shape != (n,):
             raise VaekitError(f"labels y must have shape ({n},), got {tuple(y.shape)}")
-        if (not self.training if check is None else check) and bool(((y < 0) | (y >= self.cfg.num_classes)).any()):
-            raise VaekitError(f"labels must lie in 0..{self.cfg.num_classes - 1}, got {y.min()}..{y.max()}")
+        if (not self.training if check is None else check) and bool(((y < 0) | (y >= self.num_classes)).any()):
+            raise VaekitError(f"labels must lie in 0..{self.num_classes - 1}, got {y.min()}..{y.max()}")
         if self.embed is not None:
             return self.embed(y)
-        return F.one_hot(y, self.cfg.num_classes).to(self.pz_loc.dtype)
+        return F.one_hot(y, self.num_classes).to(self.pz_loc.dtype)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, *shape), (B,) -> q(z|x, y) with batch (B,) and event (D,)."""
+        self._built(x)
         h = self.encoder(x)  # (B, F)
         return diag_normal(self.to_qz(torch.cat([h, self.label(y, len(x))], 1)))
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, D), (B,) -> p(x|z, y) with batch (B,) and event ``shape``."""
-        return self.likelihood(self.decoder(torch.cat([z, self.label(y, len(z))], 1)))
+        return self._likelihood(self.decoder(torch.cat([z, self.label(y, len(z))], 1)))
 
     def prior(self, y: Tensor | None = None) -> Distribution:
         """p(z|y) with batch (B,) and event (D,) (learned per class), or N(0, I) with event (D,)."""
-        if not self.cfg.learned_prior or y is None:
+        if not self.learned_prior or y is None:
             return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
         params = self.pz_table(y)
-        if self.cfg.prior_components <= 1:
+        if self.prior_components <= 1:
             return diag_normal(params)  # (B, 2D) -> loc, softplus scale
-        params = params.view(len(y), self.cfg.prior_components, -1)  # (B, C, 2D + 1)
+        params = params.view(len(y), self.prior_components, -1)  # (B, C, 2D + 1)
         return MixtureSameFamily(Categorical(logits=params[..., -1]), diag_normal(params[..., :-1]))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x, y)
         z = qz.rsample()  # (B, D)
-        pz = self.prior(y if self.cfg.learned_prior else None)
+        pz = self.prior(y if self.learned_prior else None)
         return VAEOutput(px=self.decode(z, y), qz=[qz], pz=[pz], z=[z])
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
@@ -123,5 +147,5 @@ class ConditionalVAE(nn.Module):
             loc, scale = comp.loc[rows, c], comp.scale[rows, c]  # (n, D)
         else:
             loc, scale = pz.base_dist.loc, pz.base_dist.scale
-        eps = torch.randn(n, self.cfg.latent_dim, device=self.pz_loc.device)
+        eps = torch.randn(n, self.latent_dim, device=self.pz_loc.device)
         return self.decode(loc + temperature * scale * eps, y)

@@ -10,6 +10,7 @@ read from d_l alone and that prior (``"precision"``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
@@ -17,9 +18,12 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent
 
 from ..config import ModelConfig
-from ..nets import Likelihood, build_nets, diag_normal, gaussian, mlp
+from ..core.contract import VAEOutput
+from ..core.likelihoods import diag_normal, gaussian
+from ..errors import VaekitError
 from . import register
-from .vae import VAEOutput
+from .nets import build_nets, mlp
+from .vae import NetsVAE, n_params
 
 
 def precision_weighted(q_hat: Independent, p: Independent) -> Independent:
@@ -31,41 +35,65 @@ def precision_weighted(q_hat: Independent, p: Independent) -> Independent:
 
 
 @register("ladder")
-class LadderVAE(nn.Module):
+class LadderVAE(NetsVAE):
     """Hierarchical VAE: p(z_L) p(z_l|z_{l+1}) ... p(x|z_1), top-down inference, one KL per level.
 
-    ``cfg.latent_dims`` lists z_1..z_L from the data up (e.g. 32,16); an empty list means one level.
-    The bottom-up features d_1 come from the encoder network (MLP or conv), d_{l+1} = MLP(d_l); the top-down
-    nets map z_{l+1} to p(z_l|z_{l+1}); the decoder network (MLP or conv) gives p(x|z_1). The latent lists of
-    ``VAEOutput`` and ``latent_dims`` run top to bottom, z_L first, like every model's.
+    ``dims`` lists z_1..z_L from the data up (e.g. [32, 16]). ``encoder`` maps x (B, *shape) to the bottom-up
+    features d_1 (B, F), d_{l+1} = MLP(d_l) of ``width``; the top-down nets map z_{l+1} to p(z_l|z_{l+1});
+    ``decoder`` maps z_1 (B, dims[0]) to the likelihood's parameters. ``posterior`` is "topdown" or
+    "precision". The latent lists of ``VAEOutput`` and ``latent_dims`` run top to bottom, z_L first, like
+    every model's.
     """
 
-    needs_labels = False
+    MODULE_ORDER = ("likelihood", "encoder", "decoder", "up", "to_q", "down")
 
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.cfg = cfg
-        dims = list(cfg.latent_dims) or [cfg.latent_dim]  # z_1..z_L
-        width = cfg.hidden[-1] if cfg.hidden else 256     # the deterministic layers between levels
-        shape = tuple(cfg.input_shape)
-        self.likelihood = Likelihood(cfg.likelihood, shape, cfg.scale)
-        self.encoder, self.decoder = build_nets(replace(cfg, latent_dim=dims[0]), shape, self.likelihood.n_params)
-        feats = [self.encoder.out_features] + [width] * (len(dims) - 1)  # widths of d_1..d_L
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, dims: Sequence[int], likelihood: str = "bernoulli",
+                 *, width: int = 256, posterior: str = "topdown", scale: str = "learned",
+                 input_shape: Sequence[int] | None = None):
+        super().__init__(encoder, decoder, likelihood, scale)
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+            raise VaekitError(f"dims must list positive latent sizes z_1..z_L, got {dims!r}", key="model.latent_dims")
+        if posterior not in ("topdown", "precision"):
+            raise VaekitError(f"posterior must be topdown or precision, got {posterior!r}",
+                              key="model.ladder_posterior")
+        self.dims, self.width, self.posterior_mode = list(dims), width, posterior
+        self.topdown = posterior == "topdown"
+        self.register_buffer("pz_loc", torch.zeros(self.dims[-1]), persistent=False)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> "LadderVAE":
+        """The built-in networks that ``cfg`` describes; ``cfg.latent_dims`` (or [latent_dim]) from the data up."""
+        dims, shape = list(cfg.latent_dims) or [cfg.latent_dim], tuple(cfg.input_shape)
+        nets = build_nets(replace(cfg, latent_dim=dims[0]), shape, n_params(cfg))
+        return cls(*nets, dims, cfg.likelihood, width=cfg.hidden[-1] if cfg.hidden else 256,
+                   posterior=cfg.ladder_posterior, scale=cfg.scale, input_shape=shape)
+
+    def init_args(self) -> dict:
+        """What rebuilds this model (with fresh weights): its init arguments."""
+        return {"encoder": self.encoder, "decoder": self.decoder, "dims": self.dims,
+                "likelihood": self.likelihood_name, "width": self.width, "posterior": self.posterior_mode,
+                "scale": self.scale, "input_shape": self.input_shape}
+
+    def make_heads(self, f: int) -> None:
+        dims, width = self.dims, self.width
+        feats = [f] + [width] * (len(dims) - 1)  # widths of d_1..d_L
         self.up = nn.ModuleList(mlp([a, width]) for a in feats[:-1])            # d_l -> d_{l+1}
-        self.topdown = cfg.ladder_posterior == "topdown"
         q_in = [f + width for f in feats[:-1]] + feats[-1:] if self.topdown else feats
         self.to_q = nn.ModuleList(nn.Linear(f, 2 * d) for f, d in zip(q_in, dims))  # [d_l, h_l] or d_l -> q(z_l)
         self.down = nn.ModuleList(nn.Sequential(mlp([d_above, width]), nn.Linear(width, 2 * d))
                                   for d, d_above in zip(dims[:-1], dims[1:]))   # z_{l+1} -> h_l -> p(z_l|z_{l+1})
-        self.dims = dims
-        self.register_buffer("pz_loc", torch.zeros(dims[-1]), persistent=False)
+
+    def decoder_inputs(self) -> int:
+        return self.dims[0]
 
     @property
     def latent_dims(self) -> list[int]:
         """Sizes of z_L..z_1, top to bottom."""
         return self.dims[::-1]
 
-    def prior(self) -> Distribution:
+    def prior(self, y: Tensor | None = None) -> Distribution:
         """p(z_L) = N(0, I) with event (D_L,): the top of the hierarchy."""
         return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
 
@@ -83,6 +111,7 @@ class LadderVAE(nn.Module):
 
     def bottom_up(self, x: Tensor) -> list[Tensor]:
         """(B, *shape) -> [d_1, ..., d_L], each (B, F_l)."""
+        self._built(x)
         d = [self.encoder(x)]
         for up in self.up:
             d.append(up(d[-1]))
@@ -113,7 +142,7 @@ class LadderVAE(nn.Module):
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) from z_1 (B, D_1), or from [z_L, ..., z_1] (B, sum D_l) as ``encode`` gives it."""
-        return self.likelihood(self.decoder(z[:, -self.dims[0]:]))
+        return self._likelihood(self.decoder(z[:, -self.dims[0]:]))
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) for ``n`` ancestral draws from the top down; ``temperature`` scales every level's scale."""

@@ -1,60 +1,151 @@
-"""The flat VAE: an encoder network, a decoder network, a standard-normal prior and a likelihood."""
+"""The flat VAE: your encoder and decoder networks (or the built-in ones), a standard-normal prior, a likelihood."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from ..config import ModelConfig
-from ..nets import Likelihood, build_nets, diag_normal, gaussian
+from ..core.contract import VAEOutput
+from ..core.likelihoods import Likelihood, diag_normal, gaussian
+from ..errors import VaekitError
 from . import register
+from .nets import build_nets
 
 
-@dataclass
-class VAEOutput:
-    """What every model's forward returns; ``elbo`` and ``iwae_bound`` read only this."""
+@torch.no_grad()
+def dry_run(net: nn.Module, shape: Sequence[int], what: str) -> Tensor:
+    """``net``'s output for two zero inputs of item shape ``shape`` (eval mode, so no batch statistics move)."""
+    p = next(net.parameters(), None)
+    x = torch.zeros(2, *shape, device=None if p is None else p.device, dtype=None if p is None else p.dtype)
+    was_training = net.training
+    net.eval()
+    try:
+        return net(x)
+    except Exception as e:  # a user's network: say which part failed, and on what shape
+        raise VaekitError(f"the {what} fails on inputs of shape {tuple(x.shape)}: {type(e).__name__}: {e}") from None
+    finally:
+        net.train(was_training)
 
-    px: Distribution        # p(x|z); log_prob(x) has shape (B,)
-    qz: list[Distribution]  # q(z_l|.), one per latent layer, top to bottom
-    pz: list[Distribution]  # the matching priors p(z_l|.)
-    z: list[Tensor]         # the rsample()d latents, each (B, D_l)
+
+def features(encoder: nn.Module, shape: Sequence[int]) -> int:
+    """F of an encoder mapping (B, *shape) to (B, F), found by a dry run."""
+    h = dry_run(encoder, shape, "encoder")
+    if h.dim() != 2:
+        raise VaekitError(f"the encoder must map (B, {', '.join(map(str, shape))}) to features (B, F); it gives "
+                          f"shape {tuple(h.shape)} (end it with nn.Flatten())")
+    return h.shape[1]
 
 
-@register("vae")
-class VAE(nn.Module):
-    """q(z|x) = N(loc(x), diag scale(x)^2), p(z) = N(0, I), p(x|z) from ``cfg.likelihood``.
+class NetsVAE(nn.Module):
+    """What the families share: an encoder and a decoder network and a likelihood, built for an item shape.
 
-    Every model takes labels ``y`` (B,) as an optional argument; ``needs_labels`` tells the trainer
-    whether to pass them. The flat VAE ignores them.
+    ``build(shape)`` finds the encoder's feature size F by a dry run, creates the likelihood and the
+    family's heads (``make_heads(F)``), and checks that the decoder's output fits the likelihood.
     """
 
     needs_labels = False
+    MODULE_ORDER: tuple[str, ...] = ("likelihood", "encoder", "decoder")  # parameter order (checkpoints)
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: str, scale: str):
         super().__init__()
-        self.cfg = cfg
+        self.encoder, self.decoder = encoder, decoder
+        self.likelihood_name, self.scale = likelihood, scale
+        self.input_shape: tuple[int, ...] | None = None
+
+    def make_heads(self, f: int) -> None:
+        """Create the layers that read the encoder's F features (and anything else that needs the shape)."""
+        raise NotImplementedError
+
+    def decoder_inputs(self) -> int:
+        """The width of what the decoder reads."""
+        raise NotImplementedError
+
+    def build(self, shape: Sequence[int]) -> "NetsVAE":
+        """Build for items of ``shape`` (once; a second call must name the same shape)."""
+        shape = tuple(int(s) for s in shape)
+        if self.input_shape is not None:
+            if shape != self.input_shape:
+                raise VaekitError(f"items have shape {shape}, the model was built for {self.input_shape}")
+            return self
+        f = features(self.encoder, shape)
+        self.likelihood = Likelihood(self.likelihood_name, shape, self.scale)
+        self.make_heads(f)
+        self.likelihood.params(dry_run(self.decoder, (self.decoder_inputs(),), "decoder"))  # its output must fit
+        order = [n for n in self.MODULE_ORDER if n in self._modules]
+        modules = {n: getattr(self, n) for n in order + [n for n in self._modules if n not in order]}
+        for name, module in modules.items():  # re-registered in MODULE_ORDER: the parameter order of earlier runs
+            delattr(self, name)
+            setattr(self, name, module.to(self.pz_loc))  # new heads join the device and dtype of the rest
+        self.input_shape = shape
+        return self
+
+    def _built(self, x: Tensor) -> None:
+        if self.input_shape is None:
+            self.build(x.shape[1:])
+
+    def _likelihood(self, params: Tensor) -> Distribution:
+        if self.input_shape is None:
+            raise VaekitError("the model is not built yet: pass input_shape, or encode or fit some data first")
+        return self.likelihood(params)
+
+
+@register("vae")
+class VAE(NetsVAE):
+    """q(z|x) = N(loc(x), diag scale(x)^2), p(z) = N(0, I), p(x|z) from ``likelihood``; any encoder and decoder.
+
+    ``encoder`` maps x (B, *shape) to features (B, F): F is found by a dry run, and a linear layer turns the
+    features into q(z|x)'s loc and scale. ``decoder`` maps z (B, latent_dim) to the likelihood's parameters,
+    (B, *shape) (or (B, 2, *shape) for a Gaussian with ``scale="decoded"``). ``input_shape`` (the item shape)
+    builds the model now; left out, it is built from the data by ``fit`` or by the first batch it sees.
+    Labels ``y`` are accepted and ignored (``needs_labels`` is false).
+    """
+
+    MODULE_ORDER = ("likelihood", "encoder", "decoder", "to_qz")
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: str = "bernoulli", *,
+                 scale: str = "learned", input_shape: Sequence[int] | None = None):
+        super().__init__(encoder, decoder, likelihood, scale)
+        self.latent_dim = positive(latent_dim, "latent_dim")
+        self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> "VAE":
+        """The built-in MLP or conv networks that ``cfg`` describes, for ``cfg.input_shape``."""
         shape = tuple(cfg.input_shape)
-        self.likelihood = Likelihood(cfg.likelihood, shape, cfg.scale)
-        self.encoder, self.decoder = build_nets(cfg, shape, self.likelihood.n_params)
-        self.to_qz = nn.Linear(self.encoder.out_features, 2 * cfg.latent_dim)
-        self.register_buffer("pz_loc", torch.zeros(cfg.latent_dim), persistent=False)
+        return cls(*build_nets(cfg, shape, n_params(cfg)), cfg.latent_dim, cfg.likelihood, scale=cfg.scale,
+                   input_shape=shape)
+
+    def init_args(self) -> dict:
+        """What rebuilds this model (with fresh weights): its init arguments."""
+        return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
+                "likelihood": self.likelihood_name, "scale": self.scale, "input_shape": self.input_shape}
+
+    def make_heads(self, f: int) -> None:
+        self.to_qz = nn.Linear(f, 2 * self.latent_dim)
+
+    def decoder_inputs(self) -> int:
+        return self.latent_dim
 
     @property
     def latent_dims(self) -> list[int]:
-        return [self.cfg.latent_dim]
+        return [self.latent_dim]
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, *shape) -> q(z|x) with batch (B,) and event (D,)."""
+        self._built(x)
         return diag_normal(self.to_qz(self.encoder(x)))
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, D) -> p(x|z) with batch (B,) and event ``shape``."""
-        return self.likelihood(self.decoder(z))
+        return self._likelihood(self.decoder(z))
 
-    def prior(self) -> Distribution:
+    def prior(self, y: Tensor | None = None) -> Distribution:
         """p(z) = N(0, I) with event (D,)."""
         return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
 
@@ -67,3 +158,15 @@ class VAE(nn.Module):
         """p(x|z) for ``n`` draws z ~ N(0, temperature^2 I)."""
         z = self.prior().sample((n,)) * temperature
         return self.decode(z)
+
+
+def positive(n: int, name: str) -> int:
+    """``n`` if it is a positive integer, else one line naming the setting ``model.<name>``."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise VaekitError(f"{name} must be a positive integer, got {n!r}", key=f"model.{name}")
+    return n
+
+
+def n_params(cfg: ModelConfig) -> int:
+    """How many parameters per data dimension the decoder gives for ``cfg``'s likelihood."""
+    return Likelihood(cfg.likelihood, tuple(cfg.input_shape), cfg.scale).n_params

@@ -1,0 +1,145 @@
+"""The application verbs: encode (embeddings), anomaly (scores), anomaly-eval (metrics), disentangle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import files
+from ..errors import VaekitError
+from ..evaluation.scores import SCORES
+from .verbs import arg, positive, verb
+
+
+def scoring(name: str, help: str, *extra: tuple) -> callable:
+    """``verb`` for the two scoring verbs, with the arguments they share."""
+    return verb(name, help, arg("run", help="run folder"),
+                arg("--split", default="test", choices=["train", "val", "test"]),
+                arg("--score", default=",".join(SCORES), help=f"comma-separated, from {', '.join(SCORES)}"),
+                arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
+                arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
+                arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
+                arg("--limit", type=int, help="only the first N items of each set"), arg("--seed", type=int, default=0),
+                arg("--batch-size", type=int, default=256), *extra)
+
+
+@verb("encode", "posterior means and scales of every item -> .npy, .npz or .csv",
+      arg("run", help="run folder"), arg("--data", help="data spec (default: the run's own data)"),
+      arg("--split", default="all", choices=["all", "train", "val", "test"],
+          help="all: every item in file order (train file, then test file); else the run's split"),
+      arg("--out", required=True, help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv"),
+      arg("--batch-size", type=int, default=1000))
+def cmd_encode(args: argparse.Namespace) -> None:
+    from ..evaluation.outputs import CODE_SUFFIXES, items, write_codes
+    from ..runs import Run
+
+    if Path(args.out).suffix.lower() not in CODE_SUFFIXES:
+        raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
+    positive(args.batch_size, "--batch-size")
+    run = Run.load(args.run)
+    x = items(run.config, args.data, args.split)
+    d = write_codes(run, x, args.out, args.batch_size)
+    print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}")
+
+
+def scores_of(args: argparse.Namespace, run, x) -> dict:
+    from ..evaluation.scores import anomaly_scores, check_scores
+
+    names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
+    return anomaly_scores(run.model, x[: args.limit], names, args.samples, args.iw_samples, args.steps,
+                          args.seed, args.batch_size)
+
+
+@scoring("anomaly", "anomaly scores per item -> .csv", arg("--data", help="data spec (default: the run's own data)"),
+         arg("--out", required=True, help="scores .csv"))
+def cmd_anomaly(args: argparse.Namespace) -> None:
+    from ..evaluation.outputs import prepared_split, write_scores
+    from ..runs import Run
+
+    if Path(args.out).suffix.lower() != ".csv":
+        raise VaekitError(f"--out {args.out}: expected a .csv file name")
+    run = Run.load(args.run)
+    s = prepared_split(run, args.data, args.split, args.limit)
+    scores = scores_of(args, run, s.x)
+    n = write_scores(args.out, scores, None if s.y is None else s.y[: args.limit])
+    print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+
+
+def eval_sets(args: argparse.Namespace, run) -> tuple:
+    """(normal x, anomalous x) from --in/--ood or from --data with --normal labels."""
+    import torch
+
+    from ..evaluation.outputs import prepared_split
+
+    if args.data is not None or args.normal is not None:
+        if args.data is None or args.normal is None or args.ood or args.inliers:
+            raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
+        s = prepared_split(run, args.data, args.split)
+        if s.y is None:
+            raise VaekitError(f"{args.data}: has no labels for --normal")
+        try:
+            normal = torch.tensor([int(v) for v in args.normal.split(",") if v.strip()])
+        except ValueError:
+            raise VaekitError(f"--normal {args.normal!r}: expected integer labels separated by commas") from None
+        mask = torch.isin(s.y, normal)
+        return s.x[mask][: args.limit], s.x[~mask][: args.limit]
+    if args.ood is None:
+        raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
+    return (prepared_split(run, args.inliers, args.split, args.limit).x,
+            prepared_split(run, args.ood, args.split, args.limit).x)
+
+
+@scoring("anomaly-eval", "AUROC, AUPRC and FPR at 95% TPR per score",
+         arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
+         arg("--ood", help="out-of-distribution data spec"),
+         arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
+         arg("--normal", help="comma-separated labels counted as in-distribution (with --data)"))
+def cmd_anomaly_eval(args: argparse.Namespace) -> None:
+    from ..evaluation.scores import detection_metrics
+    from ..runs import Run
+
+    run = Run.load(args.run)
+    x_in, x_out = eval_sets(args, run)
+    if len(x_in) == 0 or len(x_out) == 0:
+        raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
+    s_in, s_out = scores_of(args, run, x_in), scores_of(args, run, x_out)
+    print(f"{len(x_in)} in-distribution vs {len(x_out)} out-of-distribution items (higher score = anomalous)")
+    print("| score | AUROC | AUPRC | FPR@95%TPR |\n|---|---|---|---|")
+    for name in s_in:
+        m = detection_metrics(s_in[name], s_out[name])
+        print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
+
+
+@verb("disentangle", "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
+      arg("run", help="run folder (trained on a dsprites spec)"),
+      arg("--n", type=int, default=10000, help="sampled items for MIG, SAP and DCI (as many again / 2 to test)"),
+      arg("--votes", type=int, default=1000, help="training votes of the FactorVAE and beta-VAE scores "
+                                                  "(half as many evaluate; dl uses 10000)"),
+      arg("--seed", type=int, default=0), arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
+      arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),
+      arg("--json", action="store_true", help="print the metrics as JSON"))
+def cmd_disentangle(args: argparse.Namespace) -> None:
+    from ..evaluation.disentangle_run import evaluate_run
+    from ..io import atomic_write_json
+    from ..runs import Run
+    from ..viz.figures import save_factor_traversals
+
+    for flag, value in (("--n", args.n), ("--votes", args.votes)):
+        if value < 10:
+            raise VaekitError(f"{flag} must be at least 10, got {value}")
+    if not 0 < args.range < float("inf"):
+        raise VaekitError(f"--range must be a positive finite number, got {args.range}")
+    out = Path(args.out) if args.out else Path(args.run) / files.DISENTANGLE_FIGURE
+    if out.suffix.lower() != ".png":
+        raise VaekitError(f"--out {out}: expected a .png file name")
+    run = Run.load(args.run)
+    result = evaluate_run(run, args.n, args.votes, args.seed)
+    save_factor_traversals(run, result["dims"], out, args.range)
+    path = atomic_write_json(Path(args.run) / files.DISENTANGLE, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print("  ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()))
+    print("  ".join(f"z{d['dim']}:{d['factor']}({d['normalised_mi']:.2f})" for d in result["dims"]))
+    print(f"-> {path}, {out}")

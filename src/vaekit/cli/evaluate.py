@@ -1,0 +1,131 @@
+"""The evaluation and picture verbs: evaluate, interpolate, traverse, latent-map, curves, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from .. import files
+from ..errors import VaekitError
+from .verbs import arg, ints, out_path, positive, verb
+
+
+def common(out: str | None) -> list:
+    """The arguments every verb on a run's data takes."""
+    return [arg("run", help="run folder"),
+            arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
+            arg("--split", default="test", choices=["train", "val", "test"]), arg("--seed", type=int, default=0),
+            *([arg("--out", help=f"output file (default: RUN/{out})")] if out else [])]
+
+
+def load(args: argparse.Namespace, limit: int | None = None):
+    """(run, data, mode, split) for a command; the split's items are checked against the model's input shape."""
+    import torch
+
+    from ..data.prepare import prepare_data
+    from ..evaluation.metrics import pick_split
+    from ..runs import Run
+
+    run = Run.load(args.run)
+    data, mode = prepare_data(run.config, args.data)
+    split = pick_split(data, args.split, limit)
+    run._check(split.x[:1])
+    torch.manual_seed(args.seed)
+    return run, data, mode, split
+
+
+def labels(run, split, idx):
+    return None if split.y is None or not run.model.needs_labels else split.y[idx]
+
+
+@verb("evaluate", "ELBO, IWAE NLL, bits/dim, KL per dim, active units, probe -> RUN/eval.json", *common(None),
+      arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
+      arg("--limit", type=int, help="evaluate only the first N items of the split"),
+      arg("--json", action="store_true", help="print eval.json"))
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..evaluation.metrics import evaluate, write_eval
+
+    positive(args.iw_samples, "--iw-samples")
+    run, data, mode, _ = load(args, args.limit)
+    result = evaluate(run, data, args.split, args.iw_samples, args.limit, args.seed, mode)
+    path = write_eval(run, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
+              f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
+              f"{result['active_units']['total']}  probe {result['probe_accuracy']}  -> {path}")
+
+
+@verb("interpolate", "decode lerp and slerp paths between two items' posterior means", *common(files.INTERPOLATION),
+      arg("--items", default="0,1", help="two indices in the split, e.g. 3,17"), arg("--steps", type=int, default=10))
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from ..viz.figures import interpolate, save_interpolation
+
+    out, steps = out_path(args, files.INTERPOLATION), positive(args.steps, "--steps")
+    run, _, _, split = load(args)
+    items = ints(args.items, "--items")
+    if len(items) != 2 or any(not 0 <= i < len(split) for i in items):
+        raise VaekitError(f"--items {args.items}: expected two indices in 0..{len(split) - 1}")
+    x = split.x[items]
+    save_interpolation(x, interpolate(run, x, max(2, steps), labels(run, split, items)), out)
+    print(f"interpolation written to {out}")
+
+
+@verb("traverse", "latent traversals: dims x values around a base code", *common(files.TRAVERSALS),
+      arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"), arg("--n-dims", type=int, default=8),
+      arg("--range", type=float, default=3.0, help="values from -R to R"), arg("--steps", type=int, default=9),
+      arg("--item", type=int, help="base code: this item's posterior mean (default: zeros)"))
+def cmd_traverse(args: argparse.Namespace) -> None:
+    from ..viz.figures import save_traversal, traversals
+
+    out, steps = out_path(args, files.TRAVERSALS), positive(args.steps, "--steps")
+    if not math.isfinite(args.range):
+        raise VaekitError(f"--range must be a finite number, got {args.range}")
+    dims = ints(args.dims, "--dims") if args.dims else None
+    n_dims = positive(args.n_dims, "--n-dims")
+    run, _, _, split = load(args, 2000)
+    xs, dims, values = traversals(run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps,
+                                  args.item)
+    save_traversal(xs, dims, values, out)
+    print(f"traversals of dims {dims} written to {out}")
+
+
+@verb("latent-map", "posterior means coloured by label (+ decoded manifold for 2-D latents)",
+      *common(files.LATENT_MAP), arg("--limit", type=int, default=2000), arg("--grid", type=int, default=15))
+def cmd_latent_map(args: argparse.Namespace) -> None:
+    from ..viz.figures import latent_map
+
+    out = out_path(args, files.LATENT_MAP)
+    positive(args.grid, "--grid")
+    run, data, _, split = load(args, positive(args.limit, "--limit"))
+    latent_map(run, split.x, split.y, out, args.grid, data.classes)
+    print(f"latent map written to {out}")
+
+
+@verb("curves", "loss, reconstruction and KL curves from metrics.csv",
+      arg("run"), arg("--out", help=f"output file (default: RUN/{files.CURVES})"))
+def cmd_curves(args: argparse.Namespace) -> None:
+    from ..viz.plots import plot_losses
+
+    metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
+    if not metrics.is_file():
+        raise VaekitError(f"{args.run}: no {files.METRICS} (not a run folder?)")
+    plot_losses(metrics, out)
+    print(f"curves written to {out}")
+
+
+@verb("report", "one self-contained report.html in the run folder", *common(files.REPORT),
+      arg("--iw-samples", type=int, default=100, help="K when the run has no eval.json yet"),
+      arg("--limit", type=int, default=1000))
+def cmd_report(args: argparse.Namespace) -> None:
+    from ..runs import Run
+    from ..viz.report import write_report
+
+    out = out_path(args, files.REPORT)
+    run = Run.load(args.run)
+    path = write_report(run, args.data, args.split, positive(args.iw_samples, "--iw-samples"),
+                        positive(args.limit, "--limit"), out)
+    print(f"report written to {path}")

@@ -1,0 +1,117 @@
+"""The verbs that make and use a model: train, sample, reconstruct."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import files
+from ..errors import VaekitError
+from .verbs import arg, positive, verb
+
+# flag -> config key; every other setting is reachable with --set key=value
+FLAGS = {
+    "data": "data.spec", "binarize": "data.binarize", "data_dir": "data.data_dir", "limit": "data.limit",
+    "likelihood": "model.likelihood", "latent_dim": "model.latent_dim", "hidden": "model.hidden",
+    "channels": "model.channels", "beta": "train.beta", "epochs": "train.epochs",
+    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
+    "warmup_epochs": "train.warmup_epochs", "free_bits": "train.free_bits", "patience": "train.patience",
+    "latent_dims": "model.latent_dims", "precision": "train.precision", "out": "out",
+}
+
+
+@verb("train", "train a model and write its run folder",
+      arg("--config", help="TOML file with [data], [model] and [train] tables"),
+      arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
+      arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder: see vaekit models)"),
+      arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
+      *(arg("--" + flag.replace("_", "-"), dest=flag) for flag in FLAGS),
+      arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
+      arg("--overwrite", action="store_true", help="replace the run already in --out"),
+      arg("--quiet", action="store_true", help="no progress bar"),
+      arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"))
+def cmd_train(args: argparse.Namespace) -> int | None:
+    from ..api import train
+    from ..training import distributed
+
+    if args.nproc is not None and not distributed.launched():
+        if args.nproc < 1:
+            raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
+        return distributed.launch(args.argv, args.nproc)
+    run = train(train_config(args), resume=bool(args.resume), overwrite=args.overwrite)
+    if distributed.is_main():
+        print(f"run written to {run.path}")
+    return None
+
+
+def train_config(args: argparse.Namespace):
+    """defaults < --config TOML (or the resumed run's config.json) < flags < --set."""
+    from ..config import RunConfig, load_json_config, load_toml_config, set_value
+    from ..models import MODELS
+
+    if args.resume:
+        cfg = load_json_config(Path(args.resume) / files.CONFIG)
+        cfg.out = args.resume
+    else:
+        cfg = load_toml_config(args.config) if args.config else RunConfig()
+    if args.model:
+        set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
+    if args.conditional:
+        set_value(cfg, "model.family", "cvae")
+    for flag, key in FLAGS.items():
+        if getattr(args, flag) is not None:
+            set_value(cfg, key, getattr(args, flag))
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VaekitError(f"--set {item!r}: expected KEY=VALUE")
+        set_value(cfg, key.strip(), value.strip())
+    if args.quiet:
+        cfg.train.progress = False
+    return cfg
+
+
+@verb("sample", "draw samples from a trained run",
+      arg("run"), arg("--n", type=int, default=64), arg("--out", required=True, help=".png grid or .npy array"),
+      arg("--temperature", type=float, default=1.0), arg("--seed", type=int, default=0),
+      arg("--label", type=int, help="conditional runs: the class to draw (default: a row per class)"))
+def cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from ..runs import Run
+    from ..viz.plots import save_array_or_png, save_samples
+
+    n = positive(args.n, "--n")
+    if not 0 <= args.temperature < float("inf"):  # also refuses nan
+        raise VaekitError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    run = Run.load(args.run)
+    torch.manual_seed(args.seed)
+    if run.model.needs_labels and args.label is None:  # a grid with one row per class
+        per_class = max(1, n // run.config.model.num_classes)
+        x = run.sample_classes(per_class, args.temperature)
+        save_array_or_png(x, args.out, lambda x, path: save_samples(x, path, nrow=per_class))
+    else:
+        x = run.sample(n, args.temperature, label=args.label)
+        save_array_or_png(x, args.out, save_samples)
+    print(f"{len(x)} samples written to {args.out}")
+
+
+@verb("reconstruct", "reconstruct data items through a trained run",
+      arg("run"), arg("--data", help="data spec (default: the run's own data)"),
+      arg("--split", default="test", choices=["train", "val", "test"]), arg("--n", type=int, default=32),
+      arg("--out", required=True, help=".png (inputs above reconstructions) or .npy array"))
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from ..data.prepare import prepare_data
+    from ..runs import Run
+    from ..viz.plots import save_array_or_png, save_reconstructions
+
+    n = positive(args.n, "--n")
+    run = Run.load(args.run)
+    data, _ = prepare_data(run.config, args.data)
+    split = getattr(data, args.split)
+    x, y = split.x[:n], None if split.y is None else split.y[:n]
+    if len(x) == 0:
+        raise VaekitError(f"{data.name}: the {args.split} split is empty")
+    x_rec = run.reconstruct(x, y)
+    save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
+    print(f"{len(x)} reconstructions written to {args.out}")

@@ -1,0 +1,55 @@
+"""The one table of verbs: each is declared once, with its arguments, by ``@verb`` on the function that runs it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import VaekitError
+
+
+@dataclass
+class Verb:
+    name: str
+    help: str
+    args: tuple[tuple[tuple, dict], ...]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+VERBS: dict[str, Verb] = {}
+
+
+def arg(*names: str, **options) -> tuple[tuple, dict]:
+    """One argparse argument: ``arg("--n", type=int, default=64)``."""
+    return names, options
+
+
+def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
+    """Register the decorated function as the verb ``name`` with ``args``."""
+    def add(run: Callable[[argparse.Namespace], int | None]) -> Callable:
+        VERBS[name] = Verb(name, help, args, run)
+        return run
+    return add
+
+
+def positive(n: int, flag: str) -> int:
+    if n <= 0:
+        raise VaekitError(f"{flag} must be > 0, got {n}")
+    return n
+
+
+def ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise VaekitError(f"{flag} {text!r}: expected integers separated by commas") from None
+
+
+def out_path(args: argparse.Namespace, default: str) -> Path:
+    """--out, or RUN/``default``; the suffix must be the default's."""
+    out = Path(args.out) if args.out else Path(args.run) / default
+    if out.suffix.lower() != Path(default).suffix:
+        raise VaekitError(f"--out {out}: expected a {Path(default).suffix} file name")
+    return out

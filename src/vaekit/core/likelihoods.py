@@ -1,0 +1,145 @@
+"""p(x|z) and q(z|x) as ``torch.distributions``: the likelihood registry and the Gaussian helpers.
+
+A likelihood turns decoder outputs into a distribution over one item with the item dims as event dims. The
+decoder gives (B, *shape) for a one-parameter likelihood, or (B, n_params, *shape).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal, constraints
+
+from ..config import parse_scale
+from ..errors import VaekitError
+
+MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
+SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
+
+# the registry: each likelihood's name and the support its data must lie in
+SUPPORT = {"bernoulli": constraints.unit_interval, "cbernoulli": constraints.unit_interval,
+           "gaussian": constraints.real}
+LIKELIHOODS = tuple(SUPPORT)
+
+
+def full(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is in a half-precision type (network outputs under autocast), else as it is."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
+def gaussian(loc: Tensor, scale: Tensor) -> Independent:
+    """N(loc, diag scale^2) with the last dim as event: (..., D) -> batch (...), event (D,).
+
+    Arguments are not validated (a check per call costs a host sync in the training step); callers pass
+    scale > 0 by construction (softplus + floor). Half-precision network outputs (bf16 autocast) are cast
+    up to float32 here, so every log-density and KL is computed in float32 (or float64 for a float64 model).
+    """
+    return Independent(Normal(full(loc), full(scale), validate_args=False), 1, validate_args=False)
+
+
+def diag_normal(params: Tensor) -> Independent:
+    """(B, 2 * D) -> N(loc, diag scale^2) with event shape (D,); scale = softplus + floor (half precision cast up)."""
+    loc, raw = full(params).chunk(2, dim=-1)
+    return gaussian(loc, F.softplus(raw) + MIN_SCALE)
+
+
+class BernoulliLogits(Bernoulli):
+    """Bernoulli(logits=l) whose log_prob is x * l - softplus(l): torch's value (up to rounding) in fewer passes
+    over the logits, the IWAE estimator's largest cost after the decoder's matrix products."""
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        return value * self.logits - F.softplus(self.logits)
+
+
+class Likelihood(nn.Module):
+    """Turns decoder outputs (B, *shape) or (B, n_params, *shape) into p(x|z) with the item dims as event dims.
+
+    ``name`` is one of ``LIKELIHOODS``; ``scale`` (Gaussian only): learned (one per data dimension), shared,
+    decoded (the decoder gives a second parameter per dimension) or a positive number (fixed).
+    """
+
+    def __init__(self, name: str, shape: tuple[int, ...], scale: str = "learned"):
+        super().__init__()
+        if name not in SUPPORT:
+            raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})")
+        self.name, self.shape, self.event_dims = name, tuple(shape), len(shape)
+        self.n_params = 1
+        self.fixed_scale: float | None = None
+        if name == "gaussian":
+            mode = parse_scale(scale)
+            if mode == "learned":
+                self.log_scale = nn.Parameter(torch.zeros(self.shape))  # one scale per data dimension
+            elif mode == "shared":
+                self.log_scale = nn.Parameter(torch.zeros(()))
+            elif mode == "decoded":  # heteroscedastic: the decoder gives a scale per item and dimension
+                self.n_params = 2
+            else:
+                self.fixed_scale = float(mode)
+
+    def params(self, out: Tensor) -> Tensor:
+        """Decoder output -> (B, n_params, *shape); a shape that fits neither layout is one clear error."""
+        if out.dim() == self.event_dims + 1 and self.n_params == 1:
+            out = out.unsqueeze(1)
+        if tuple(out.shape[1:]) != (self.n_params, *self.shape):
+            want = f"(B, {', '.join(map(str, self.shape))})" if self.n_params == 1 else \
+                f"(B, {self.n_params}, {', '.join(map(str, self.shape))})"
+            raise VaekitError(f"the decoder gives shape {tuple(out.shape)}; the {self.name} likelihood of items "
+                              f"{self.shape} needs {want}")
+        return out
+
+    def forward(self, out: Tensor) -> Distribution:
+        params = self.params(out)
+        head = full(params[:, 0])  # (B, *shape); float32 even when the network ran in bf16
+        if self.name == "bernoulli":
+            # validate_args=False admits [0, 1] targets (cross-entropy on grey levels) besides binary ones
+            base: Distribution = BernoulliLogits(logits=head, validate_args=False)
+        elif self.name == "cbernoulli":
+            base = ContinuousBernoulli(logits=head.clamp(-30, 30), validate_args=False)
+        else:
+            if self.fixed_scale is not None:
+                scale = torch.full_like(head, self.fixed_scale)
+            else:
+                raw = full(params[:, 1]) if self.n_params == 2 else self.log_scale
+                scale = (F.softplus(raw + SOFTPLUS_ONE) + MIN_SCALE).expand_as(head)
+            base = Normal(head, scale, validate_args=False)
+        return Independent(base, self.event_dims, validate_args=False)
+
+
+def name_of(px: Distribution) -> str:
+    """The registry name of the likelihood that ``p(x|z)`` is (or whose support it shares: 'gaussian' for any
+    real-valued distribution)."""
+    base = px.base_dist if isinstance(px, Independent) else px
+    if isinstance(base, ContinuousBernoulli):
+        return "cbernoulli"
+    return "bernoulli" if isinstance(base, Bernoulli) else "gaussian"
+
+
+def support(likelihood: str | Distribution) -> constraints.Constraint:
+    """The set one data value must lie in, by registry name or of a distribution p(x|z).
+
+    A Bernoulli's {0, 1} is widened to [0, 1]: grey levels are its targets too (cross-entropy).
+    """
+    if isinstance(likelihood, str):
+        return SUPPORT[likelihood]
+    s = likelihood.support
+    s = s.base_constraint if isinstance(s, constraints.independent) else s
+    return constraints.unit_interval if s is constraints.boolean else s
+
+
+def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None:
+    """Refuse data outside the likelihood's support (Bernoulli-type likelihoods need values in [0, 1])."""
+    s = support(likelihood)
+    if not bool(s.check(x).all()):
+        lo, hi = float(x.min()), float(x.max())
+        name = likelihood if isinstance(likelihood, str) else name_of(likelihood)
+        hint = "; real-valued data needs the gaussian likelihood" if s is not constraints.real else ""
+        raise VaekitError(f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside the {name} "
+                          f"likelihood's support {_interval(s)}{hint}", key="model.likelihood")
+
+
+def _interval(s: constraints.Constraint) -> str:
+    lo, hi = getattr(s, "lower_bound", None), getattr(s, "upper_bound", None)
+    return f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else str(s)

@@ -1,0 +1,177 @@
+"""``VAEAnomalyDetector``: a scikit-learn outlier detector that trains a VAE (or wraps a trained run)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..config import RunConfig, set_value
+from ..core.likelihoods import check_support
+from ..data import Dataset, Split
+from ..errors import VaekitError
+from ..runs import Run
+from ..training import fit_config
+from .scores import SCORES, anomaly_scores, check_flat
+
+
+class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Scores rows of X by a VAE: ``score_samples`` is higher for more normal rows.
+
+    X is 2-D (n_samples, n_features): a table (standardised, Gaussian likelihood by default) or flattened
+    images when ``image_shape`` (C, H, W) is given (values in [0, 1], no standardisation). ``method`` is one
+    of neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (see ``vaekit.scores``).
+    ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
+    by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
+    standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
+    (which pick each model's best epoch and are not fitted), and the anomaly score is the sum.
+    ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold).
+    ``contamination`` is the fraction of training rows ``predict`` calls outliers (-1). Training runs
+    vaekit's trainer, into the run folder ``out`` when given (in memory otherwise).
+    """
+
+    def __init__(self, method: str = "neg_elbo", *, latent_dim: int = 8, hidden: tuple[int, ...] = (64, 64),
+                 likelihood: str = "gaussian", net: str = "mlp", image_shape: tuple[int, ...] | None = None,
+                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, beta: float = 1.0,
+                 samples: int = 8, iw_samples: int = 64, steps: int = 30, contamination: float = 0.1,
+                 scales: tuple[int, ...] = (1,), holdout: float = 0.1, run: str | None = None,
+                 out: str | None = None, random_state: int | None = 0, device: str = "cpu"):
+        self.method, self.latent_dim, self.hidden, self.likelihood = method, latent_dim, hidden, likelihood
+        self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
+        self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
+        self.contamination, self.scales, self.holdout = contamination, scales, holdout
+        self.run, self.out = run, out
+        self.random_state, self.device = random_state, device
+
+    @classmethod
+    def from_run(cls, path: str | Path, **params) -> "VAEAnomalyDetector":
+        """A detector scoring with the trained run in ``path`` (``fit(X)`` then sets only the threshold)."""
+        return cls(run=str(path), **params)
+
+    def fit(self, X, y=None) -> "VAEAnomalyDetector":
+        """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
+        if self.method not in SCORES:
+            raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
+        if not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        X = validate_data(self, X, dtype=np.float64)
+        self._check_scales()
+        if self.run is not None:
+            self._load_run(X.shape[1])
+        else:
+            self._train(X)
+        self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
+        return self
+
+    def _load_run(self, n_features: int) -> None:
+        run = Run.load(self.run)
+        check_flat(run.model)
+        self.input_shape_ = tuple(run.config.model.input_shape)
+        if math.prod(self.input_shape_) != n_features:
+            raise ValueError(f"X has {n_features} features, the run's items have shape {self.input_shape_}")
+        self.loc_, self.scale_ = np.zeros(n_features), np.ones(n_features)
+        self.models_ = [run.model.cpu().double().eval()]
+
+    def _check_scales(self) -> None:
+        """Refuse pooling factors that are not positive integers dividing the images' height and width."""
+        scales = tuple(self.scales)
+        if not scales or any(not isinstance(k, (int, np.integer)) or k < 1 for k in scales):
+            raise ValueError(f"scales must be positive integers, got {self.scales!r}")
+        if scales == (1,):
+            return
+        if self.image_shape is None or self.run is not None:
+            raise ValueError("scales other than (1,) need images (image_shape) and a detector that trains")
+        h, w = tuple(self.image_shape)[-2:]
+        if any(h % k or w % k for k in scales):
+            raise ValueError(f"scales {scales} must divide the image height and width ({h} x {w})")
+        if not 0 < self.holdout <= 0.5:
+            raise ValueError(f"holdout must be in (0, 0.5], got {self.holdout!r}")
+
+    def _train(self, X: np.ndarray) -> None:
+        shape = tuple(self.image_shape) if self.image_shape is not None else (X.shape[1],)
+        if math.prod(shape) != X.shape[1]:
+            raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
+        standardise = self.image_shape is None and self.likelihood == "gaussian"
+        self.input_shape_ = shape
+        self.loc_ = X.mean(0) if standardise else np.zeros(X.shape[1])
+        scale = X.std(0) if standardise else np.ones(X.shape[1])
+        self.scale_ = np.where(scale > 1e-12, scale, 1.0)
+        x = self._tensor(X)
+        check_support(self.likelihood, x, "X")
+        seed = self._seed()
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+        if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch
+            x_fit, x_val = x, x[perm[:1000]]
+        else:
+            n_val = min(len(x) - 2, max(2, round(self.holdout * len(x))))
+            x_fit, x_val = x[perm[n_val:]], x[perm[:n_val]]
+        self.models_ = [self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i)
+                        for i, k in enumerate(self.scales)]
+        if len(self.scales) > 1:
+            raw = self._raw_scores(x_val.double())  # (S, n_val)
+            std = raw.std(1)
+            self.score_loc_, self.score_scale_ = raw.mean(1), np.where(std > 1e-12, std, 1.0)
+
+    def _seed(self) -> int:
+        """``random_state`` as the seed of training, the held-out split and the scores (None: 0)."""
+        return 0 if self.random_state is None else int(self.random_state)
+
+    def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> torch.nn.Module:
+        """A VAE trained on x (N, *shape) by the trainer, its best epoch picked on x_val; with ``out`` its run
+        folder is kept there (one per scale: scale-<i>)."""
+        shape = tuple(x.shape[1:])
+        out = self.out if len(self.scales) == 1 else self.out and str(Path(self.out) / f"scale-{i}")
+        kind = "image" if len(shape) == 3 else "table"
+        data = Dataset("X", Split(x, None), Split(x_val, None), Split(x[:0], None), shape, kind, None)
+        return fit_config(self._config(out or "", seed, len(x)), overwrite=True, data=data).model.cpu().double().eval()
+
+    def _config(self, out: str, seed: int, n: int) -> RunConfig:
+        cfg = RunConfig(out=out)
+        settings = {"model.net": self.net, "model.likelihood": self.likelihood, "model.latent_dim": self.latent_dim,
+                    "model.hidden": list(self.hidden), "train.epochs": self.epochs,
+                    "train.batch_size": max(1, min(self.batch_size, n)), "train.lr": self.lr, "train.beta": self.beta,
+                    "train.seed": seed, "train.device": self.device, "train.progress": False,
+                    "train.checkpoint_minutes": 0.0}
+        for key, value in settings.items():
+            set_value(cfg, key, value)
+        return cfg
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        """(N, F) rows -> standardised float32 (N, *input_shape_)."""
+        return torch.from_numpy(((X - self.loc_) / self.scale_).astype(np.float32)).view(-1, *self.input_shape_)
+
+    def score_samples(self, X) -> np.ndarray:
+        """(n_samples,) normality: minus the anomaly score, so higher = more normal."""
+        check_is_fitted(self, "models_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        raw = self._raw_scores(self._tensor(X).double())  # (S, n_samples)
+        if len(self.models_) > 1:
+            raw = (raw - self.score_loc_[:, None]) / self.score_scale_[:, None]
+        return -raw.sum(0)
+
+    def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
+        """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
+        seed = self._seed()
+        try:
+            return np.stack([anomaly_scores(m, pool(x, k), [self.method], self.samples, self.iw_samples,
+                                            self.steps, seed=seed)[self.method]
+                             for k, m in zip(self.scales, self.models_)])
+        except VaekitError as e:
+            raise ValueError(str(e)) from None
+
+    def decision_function(self, X) -> np.ndarray:
+        """(n_samples,) score_samples minus ``offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) +1 for inliers, -1 for outliers (decision_function < 0)."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+def pool(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, C, H, W) images averaged over k x k blocks, (N, C, H / k, W / k); k = 1 returns x (any shape)."""
+    return x if k == 1 else torch.nn.functional.avg_pool2d(x, k)

@@ -1,0 +1,166 @@
+"""Held-out evaluation of a run: ELBO and its parts, IWAE NLL, bits/dim, KL per dimension, active units, a probe."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .. import files
+from ..core.objectives import elbo, iwae_bound, kl_per_dim
+from ..data import Dataset, Split
+from ..data.prepare import prepare_data
+from ..errors import VaekitError
+from ..io import atomic_write_json
+from ..runs import Run
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
+
+
+def _batches(x: Tensor, y: Tensor | None, size: int):
+    """(x_b, y_b) pairs of at most ``size`` items."""
+    for i in range(0, len(x), size):
+        yield x[i: i + size], None if y is None else y[i: i + size]
+
+
+@torch.no_grad()
+def elbo_terms(run: Run, x: Tensor, y: Tensor | None, batch_size: int = 500) -> dict:
+    """One pass of ``elbo`` (analytic KL, one z draw for the reconstruction term) over x (N, *shape).
+
+    Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)), and the
+    posterior means of every level, each (N, D_l), from forward's qz list (top to bottom).
+    """
+    rec = kl = 0.0
+    levels, dims, means = None, None, None
+    for xb, yb in _batches(x, run.labels(y, len(x)), batch_size):
+        xb = xb.to(run.device, torch.float32)
+        out = run.model(xb, yb)
+        t = elbo(out, xb)
+        rec, kl = rec + t["rec"].sum().item(), kl + t["kl"].sum().item()
+        lv = [k.sum().item() for k in t["kl_layers"]]
+        dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
+        mu = [q.mean.flatten(1).cpu() for q in out.qz]  # (B, D_l) each
+        if levels is None:
+            levels, dims, means = lv, dm, [mu]
+        else:
+            levels = [a + b for a, b in zip(levels, lv)]
+            dims = [a + b for a, b in zip(dims, dm)]
+            means.append(mu)
+    means = [torch.cat(level) for level in zip(*means)]
+    return {"rec": rec, "kl": kl, "kl_per_level": levels, "kl_per_dim": dims, "means": means}
+
+
+@torch.no_grad()
+def encode_means(run: Run, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> Tensor:
+    """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU."""
+    parts = [run.encode(x[i: i + batch_size], None if y is None else y[i: i + batch_size]).mean.cpu()
+             for i in range(0, len(x), batch_size)]
+    return torch.cat(parts)
+
+
+def active_units(means: list[Tensor], threshold: float = ACTIVE_THRESHOLD) -> list[Tensor]:
+    """Burda et al.'s criterion per level: a (D_l,) bool mask of dims whose posterior mean varies over x.
+
+    ``means``: one (N, D_l) tensor of E_q[z|x] per level; a unit is active when Var_x > ``threshold``.
+    """
+    return [m.var(0, unbiased=True) > threshold if len(m) > 1 else torch.zeros(m.shape[1], dtype=torch.bool)
+            for m in means]
+
+
+@torch.no_grad()
+def iwae_nll(run: Run, x: Tensor, y: Tensor | None, k: int, batch_size: int = 100,
+             chunk: int | None = None) -> Tensor:
+    """-log p(x) estimated by the K-sample IWAE bound for each item, (N,) in nats; memory stays bounded by ``chunk``."""
+    if k <= 0:
+        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    parts = [iwae_bound(run.model, xb.to(run.device, torch.float32), k, chunk, yb).cpu()
+             for xb, yb in _batches(x, run.labels(y, len(x)), batch_size)]
+    return -torch.cat(parts)
+
+
+def bits_per_dim(nll: float, shape: tuple[int, ...]) -> float:
+    """Nats per item -> bits per data dimension: nll / (prod(shape) ln 2)."""
+    return nll / (math.prod(shape) * math.log(2))
+
+
+@torch.no_grad()
+def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, mode: str,
+                   limit: int = 10000) -> float:
+    """Accuracy on the evaluated split of a logistic regression fitted on the train split's posterior means.
+
+    Means are ``run.encode``'s, (N, D) (every level for a hierarchical model). Dynamic binarisation
+    draws the train inputs once, seeded.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = train.x[:limit], train.y[:limit]
+    if mode == "dynamic":
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(run.config.train.seed))
+    train_means = encode_means(run, x, y)  # (N, D)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(train_means.numpy(), y.numpy())
+    return float(clf.score(test_means.numpy(), test_y.numpy()))
+
+
+def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
+    """The first ``limit`` items of a split; an empty one is refused."""
+    if split not in ("train", "val", "test"):
+        raise VaekitError(f"split {split!r}: expected train, val or test", key="split")
+    if limit is not None and limit <= 0:
+        raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
+    s = getattr(data, split)
+    if len(s) == 0:
+        raise VaekitError(f"{data.name}: the {split} split is empty")
+    return Split(s.x[:limit], None if s.y is None else s.y[:limit])
+
+
+def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int = 1000,
+             limit: int | None = None, seed: int = 0, mode: str | None = None) -> dict:
+    """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training).
+
+    ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
+    with ``k`` samples (nats per item). ``mode`` is the binarisation ``prepare_data`` returned with ``data``
+    (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6 significant digits.
+    """
+    start = time.perf_counter()
+    if k <= 0:
+        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    if data is None:
+        data, mode = prepare_data(run.config)
+    s = pick_split(data, split, limit)
+    x = run._check(s.x).cpu()  # refuses a shape the model was not built for
+    if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(run.config.train.seed))
+    torch.manual_seed(seed)
+    t = elbo_terms(run, x, s.y)
+    nll = iwae_nll(run, x, s.y, k).mean().item()
+    n = len(x)
+    au = active_units(t["means"])
+    probe = None
+    if s.y is not None and data.train.y is not None and len(data.train.y[:10000].unique()) > 1:
+        probe = probe_accuracy(run, data.train, encode_means(run, x, s.y), s.y, mode or "none")
+    r = _round
+    return {
+        "data": data.name, "split": split, "n": n, "k": k,
+        "elbo": r((t["rec"] - t["kl"]) / n), "rec": r(t["rec"] / n), "kl": r(t["kl"] / n),
+        "kl_per_level": [r(v / n) for v in t["kl_per_level"]],
+        "kl_per_dim": [[r(v / n) for v in d.tolist()] for d in t["kl_per_dim"]],
+        "nll": r(nll), "bits_per_dim": r(bits_per_dim(nll, tuple(data.shape))),
+        "active_units": {"total": int(sum(a.sum() for a in au)), "per_level": [int(a.sum()) for a in au],
+                         "threshold": ACTIVE_THRESHOLD},
+        "probe_accuracy": None if probe is None else r(probe),
+        "elbo_passes": 1, "seconds": r(time.perf_counter() - start),
+    }
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.6g}")
+
+
+def write_eval(run: Run, result: dict) -> Path:
+    """Write ``result`` to the run folder's eval.json (atomically)."""
+    return atomic_write_json(run.path / files.EVAL, result)

@@ -1,0 +1,106 @@
+"""Answers written to files: posterior codes of every item (.npy, .npz, .csv) and anomaly scores (.csv)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data import all_items, load_dataset
+from ..data.prepare import prepare_data
+from ..errors import VaekitError
+from ..io import atomic_write, atomic_write_text
+from ..runs import Run
+
+CODE_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor:
+    """Items of ``spec`` (default: the run's data) scaled as in training: every item in file order ('all'), or
+    one split of the run's seeded split."""
+    spec, d = spec or cfg.data.spec, cfg.data
+    if not spec:
+        raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
+    if split == "all":
+        return all_items(spec, d.label_column, d.data_dir)
+    data = load_dataset(spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed,
+                        label_column=d.label_column, data_dir=d.data_dir)
+    return getattr(data, split).x
+
+
+def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None):
+    """The chosen split of ``spec`` prepared as in training (binarised where the run was); an empty one is refused."""
+    if limit is not None and limit <= 0:
+        raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
+    data, _ = prepare_data(run.config, spec)
+    s = getattr(data, split)
+    if len(s) == 0:
+        raise VaekitError(f"{data.name}: the {split} split is empty")
+    return s
+
+
+def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 1000) -> int:
+    """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
+    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D."""
+    out = Path(out)
+    if out.suffix.lower() not in CODE_SUFFIXES:
+        raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
+    if batch_size <= 0:
+        raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
+    if run.model.needs_labels:
+        raise VaekitError("encode: this model is conditional; codes need an unconditional run")
+    run._check(x[:1])
+    d = sum(run.model.latent_dims)
+
+    def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
+        for i in range(0, len(x), batch_size):
+            qz = run.encode(x[i: i + batch_size])
+            yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
+
+    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d))
+    return d
+
+
+def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, 2 * d))
+    i = 0
+    for r in rows:
+        arr[i: i + len(r)] = r
+        i += len(r)
+    arr.flush()
+    del arr
+
+
+def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+    a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
+    with open(tmp, "wb") as f:
+        np.savez(f, loc=a[:, :d], scale=a[:, d:])
+
+
+def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
+        for r in rows:
+            w.writerows([[f"{v:.7g}" for v in row] for row in r])
+
+
+WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
+
+
+def write_scores(out: str | Path, scores: dict[str, np.ndarray], y: torch.Tensor | None = None) -> int:
+    """A .csv of index, label (if any) and one column per score; returns the number of rows."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise VaekitError(f"{out}: expected a .csv file name", key="out")
+    n = len(next(iter(scores.values())))
+    lines = [",".join(["index"] + (["label"] if y is not None else []) + list(scores))]
+    for i in range(n):
+        label = [str(int(y[i]))] if y is not None else []
+        lines.append(",".join([str(i), *label, *(f"{scores[k][i]:.7g}" for k in scores)]))
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return n

@@ -1,0 +1,193 @@
+"""Anomaly scores of a trained flat VAE (higher = more anomalous) and the metrics that rank them.
+
+Every score draws its latent noise once per call as (S, D) standard-normal vectors shared by all items
+(common random numbers): an item's score does not depend on the batch it sits in, and differences
+between items are not sampling noise.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..core.contract import VAEModel, VAEOutput
+from ..core.likelihoods import gaussian
+from ..core.objectives import elbo, iwae_bound, repeat_items
+from ..errors import VaekitError
+
+SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity")
+DESCRIPTIONS = {
+    "neg_elbo": "-ELBO (nats), S common noise draws",
+    "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
+    "recon_error": "squared error of the reconstruction at the posterior mean",
+    "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
+    "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
+}
+
+
+def check_scores(names: list[str]) -> list[str]:
+    """Refuse unknown score names; returns them."""
+    for name in names:
+        if name not in SCORES:
+            raise VaekitError(f"unknown score {name!r} (known: {', '.join(SCORES)})")
+    if not names:
+        raise VaekitError(f"no score named (known: {', '.join(SCORES)})")
+    return names
+
+
+def check_flat(model: VAEModel) -> None:
+    """The scores need one latent level and no labels: the flat VAE family."""
+    if model.needs_labels or len(model.latent_dims) != 1:
+        raise VaekitError("anomaly scores need a flat, unconditional model (family vae)")
+
+
+def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """(n, dim) standard-normal draws from a generator seeded by ``seed``, as ``dtype`` on ``device``."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, dim, generator=g, dtype=torch.float64).to(device, dtype)
+
+
+def draws(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> tuple[VAEOutput, Tensor]:
+    """The model's output for z_s = loc + scale * eps_s, with eps (S, D) shared by the items of x (B, *shape).
+
+    Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
+    """
+    s = eps.shape[0]
+    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).flatten(0, 1)  # (S*B, D)
+    qz = gaussian(loc.repeat(s, 1), scale.repeat(s, 1))
+    return VAEOutput(model.decode(z), [qz], [model.prior()], [z]), repeat_items(x, s)
+
+
+def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> Tensor:
+    """ELBO (B,) of x (B, *shape) under q = N(loc, scale^2) (B, D), averaged over z = loc + scale * eps_s.
+
+    eps (S, D) is shared by every item; the KL term is analytic (objectives.elbo).
+    """
+    terms = elbo(*draws(model, x, loc, scale, eps))
+    return (terms["rec"] - terms["kl"]).view(eps.shape[0], x.shape[0]).mean(0)
+
+
+def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int | None = None) -> Tensor:
+    """-log p(x) (B,) by the K-sample IWAE bound, z_k = loc + scale * eps_k with eps (K, D) shared."""
+    return -iwae_bound(model, x, chunk=chunk, eps=eps)
+
+
+def recon_error(model: nn.Module, x: Tensor) -> Tensor:
+    """Squared error (B,) between x and the mean of p(x|z) at z = the posterior mean."""
+    x_rec = model.decode(model.encode(x).mean).mean
+    return (x - x_rec).pow(2).flatten(1).sum(1)
+
+
+def likelihood_regret(model: nn.Module, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05) -> Tensor:
+    """Likelihood regret (B,) >= 0 (Xiao et al. 2020): best ELBO over a per-item q minus the encoder's ELBO.
+
+    q's loc and log-scale (B, D) start at the encoder's and are optimised with Adam, all items at once
+    (they are independent); the decoder stays fixed and the best ELBO seen, step 0 included, is kept.
+    """
+    with torch.no_grad():
+        qz = model.encode(x)
+        loc0, scale0 = qz.mean, qz.stddev  # a factorised Gaussian q(z|x)
+        start = elbo_at(model, x, loc0, scale0, eps)  # (B,)
+    loc = loc0.clone().requires_grad_(True)
+    log_scale = scale0.log().clone().requires_grad_(True)
+    opt = torch.optim.Adam([loc, log_scale], lr=lr)
+    best = start.clone()
+    for _ in range(steps):
+        with torch.enable_grad():
+            value = elbo_at(model, x, loc, log_scale.exp(), eps)  # (B,)
+            grads = torch.autograd.grad(-value.sum(), [loc, log_scale])
+        best = torch.maximum(best, value.detach())
+        loc.grad, log_scale.grad = grads
+        opt.step()
+    with torch.no_grad():
+        best = torch.maximum(best, elbo_at(model, x, loc, log_scale.exp(), eps))
+    return best - start
+
+
+def compressed_bits(x: Tensor) -> Tensor:
+    """L(x) (B,): bits of the PNG (1 or 3 channels) or zlib stream of each 8-bit quantised image (B, C, H, W)."""
+    if x.dim() != 4:
+        raise VaekitError("the complexity score needs images (C, H, W); this data is a table")
+    from PIL import Image
+
+    q = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # (B, C, H, W)
+    sizes = []
+    for item in q:
+        if item.shape[0] in (1, 3):
+            buf = io.BytesIO()
+            Image.fromarray(item[0] if item.shape[0] == 1 else item.transpose(1, 2, 0)).save(buf, format="PNG")
+            sizes.append(len(buf.getvalue()))
+        else:
+            sizes.append(len(zlib.compress(item.tobytes(), 9)))
+    return torch.tensor(sizes, dtype=torch.float32) * 8
+
+
+@torch.no_grad()
+def batch_scores(model: nn.Module, x: Tensor, names: list[str], eps: Tensor, iw_eps: Tensor,
+                 steps: int) -> dict[str, Tensor]:
+    """The named scores (B,) of one batch x (B, *shape); the IWAE NLL is computed once for two scores."""
+    out: dict[str, Tensor] = {}
+    nll = iwae_nll(model, x, iw_eps) if {"iwae_nll", "complexity"} & set(names) else None
+    for name in names:
+        if name == "neg_elbo":
+            qz = model.encode(x)
+            out[name] = -elbo_at(model, x, qz.mean, qz.stddev, eps)
+        elif name == "iwae_nll":
+            out[name] = nll
+        elif name == "recon_error":
+            out[name] = recon_error(model, x)
+        elif name == "likelihood_regret":
+            out[name] = likelihood_regret(model, x, eps, steps)
+        else:
+            out[name] = nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)
+    return {k: v.cpu() for k, v in out.items()}
+
+
+def anomaly_scores(model: nn.Module, x: Tensor, names: list[str], samples: int = 8, iw_samples: int = 64,
+                   steps: int = 30, seed: int = 0, batch_size: int = 256,
+                   on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Scores (N,) per name for x (N, *shape), higher = more anomalous, in batches of ``batch_size``.
+
+    ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
+    ``steps`` Adam steps of the regret; the noise comes from ``seed``.
+    """
+    check_flat(model)
+    check_scores(names)
+    for flag, v in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
+        if v <= 0:
+            raise VaekitError(f"{flag} must be > 0, got {v}")
+    if steps < 0:
+        raise VaekitError(f"steps must be >= 0, got {steps}")
+    p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
+    d = model.latent_dims[0]
+    eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
+    model.eval()
+    parts: dict[str, list[Tensor]] = {n: [] for n in names}
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size].to(p.device, p.dtype)
+        for k, v in batch_scores(model, xb, names, eps, iw_eps, steps).items():
+            parts[k].append(v)
+        if on_batch is not None:
+            on_batch(len(xb))
+    return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
+
+
+def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
+    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+    if len(normal) == 0 or len(anomalous) == 0:
+        raise VaekitError("detection metrics need at least one normal and one anomalous item")
+    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    s = np.r_[normal, anomalous]
+    if not np.isfinite(s).all():
+        raise VaekitError("scores hold NaN or infinite values")
+    fpr, tpr, _ = roc_curve(y, s)
+    return {"auroc": float(roc_auc_score(y, s)), "auprc": float(average_precision_score(y, s)),
+            "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")])}

@@ -1,0 +1,1 @@
+"""Export of a run's encoder and decoder (ONNX, checked in onnxruntime)."""

@@ -1,0 +1,136 @@
+"""ONNX export of a run's encoder (x -> loc, scale of q(z|x)) and decoder (z -> mean of p(x|z)), checked in onnxruntime.
+
+Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 as a second input.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import files
+from ..core.contract import latent_size
+from ..errors import VaekitError
+from ..runs import Run
+
+PARTS = ("encoder", "decoder", "both")
+TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs
+
+
+class EncoderGraph(nn.Module):
+    """x (B, *shape) [, y (B,)] -> loc (B, D), scale (B, D) of q(z|x)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        qz = self.model.encode(x, y)
+        return qz.mean, qz.stddev
+
+
+class DecoderGraph(nn.Module):
+    """z (B, D) [, y (B,)] -> mean of p(x|z) (B, *shape)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.model.decode(z, y).mean
+
+
+def example_inputs(run: Run, part: str, n: int, seed: int = 0) -> tuple[Tensor, ...]:
+    """Random inputs for ``part``: x ~ U(0, 1) (n, *shape) or z ~ N(0, I) (n, D), plus labels (n,) if conditional."""
+    g = torch.Generator().manual_seed(seed)
+    model = run.model
+    if part == "encoder":
+        first = torch.rand(n, *run.config.model.input_shape, generator=g)
+    else:
+        first = torch.randn(n, latent_size(model), generator=g)
+    if not model.needs_labels:
+        return (first,)
+    return first, torch.randint(0, run.config.model.num_classes, (n,), generator=g)
+
+
+def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
+    inputs = ["x" if part == "encoder" else "z"] + (["y"] if run.model.needs_labels else [])
+    return inputs, (["loc", "scale"] if part == "encoder" else ["mean"])
+
+
+def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
+    """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis."""
+    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(run.model.cpu().eval())
+    inputs, outputs = _names(run, part)
+    args = example_inputs(run, part, 2)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
+        torch.onnx.export(graph, args, str(path), input_names=inputs, output_names=outputs, opset_version=opset,
+                          dynamic_axes={name: {0: "batch"} for name in inputs + outputs}, dynamo=False)
+    return path
+
+
+def _session(path: Path, threads: int = 0):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+@torch.no_grad()
+def check_part(run: Run, part: str, path: Path, n: int = 100) -> float:
+    """Max |onnxruntime - torch| over ``n`` random inputs; above ``TOLERANCE`` it is an error."""
+    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(run.model.cpu().eval())
+    args = example_inputs(run, part, n, seed=1)
+    want = graph(*args)
+    want = [t.numpy() for t in (want if isinstance(want, tuple) else (want,))]
+    inputs, _ = _names(run, part)
+    got = _session(path).run(None, {name: a.numpy() for name, a in zip(inputs, args)})
+    diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    if not diff <= TOLERANCE:  # also catches NaN
+        raise VaekitError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {TOLERANCE:g})")
+    return diff
+
+
+def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_check: int = 100) -> dict[str, dict]:
+    """Export and check ``part`` into ``out`` (default: the run folder) -> {part: {"path", "bytes", "max_abs_diff"}}."""
+    if part not in PARTS:
+        raise VaekitError(f"part {part!r}: expected one of {', '.join(PARTS)}", key="part")
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError:
+        raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
+    out = Path(out) if out else run.path
+    out.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for name in (("encoder", "decoder") if part == "both" else (part,)):
+        path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
+        diff = check_part(run, name, path, n_check)
+        result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
+    return result
+
+
+def ort_decode_ms(run: Run, path: str | Path, batch: int, repeats: int = 50, threads: int = 1) -> float:
+    """Median onnxruntime time per image (ms) decoding batches of ``batch`` codes with the exported decoder.
+
+    One thread by default: on a shared machine a second intra-op thread mostly waits for a core.
+    """
+    sess = _session(Path(path), threads)
+    inputs, _ = _names(run, "decoder")
+    feed = {name: a.numpy() for name, a in zip(inputs, example_inputs(run, "decoder", batch))}
+    sess.run(None, feed)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sess.run(None, feed)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000 / batch

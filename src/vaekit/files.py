@@ -1,0 +1,23 @@
+"""The run folder's file names, each defined once: what training writes, and what the later verbs derive."""
+
+from __future__ import annotations
+
+# written by training
+CONFIG = "config.json"               # the RunConfig (data, model, train settings)
+MODEL = "model.json"                 # the model's class and init arguments (models.spec), when they rebuild it
+WEIGHTS = "model.safetensors"        # the best weights (by validation loss)
+CHECKPOINT = "checkpoint.safetensors"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
+METRICS = "metrics.csv"              # one row per epoch
+SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
+# derived later by the verbs of the same names
+EVAL = "eval.json"
+REPORT = "report.html"
+INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES = "interpolation.png", "traversals.png", "latent-map.png", "curves.png"
+DISENTANGLE, DISENTANGLE_FIGURE = "disentangle.json", "disentangle-traversals.png"
+ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
+
+TRAINING_FILES = (CONFIG, MODEL, WEIGHTS, CHECKPOINT, PREVIOUS_CHECKPOINT, METRICS, SAMPLES, RECONSTRUCTIONS, LOSS)
+DERIVED_FILES = (EVAL, REPORT, INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES, DISENTANGLE, DISENTANGLE_FIGURE,
+                 ENCODER_ONNX, DECODER_ONNX)
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback's files

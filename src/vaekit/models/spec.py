@@ -1,0 +1,139 @@
+"""Rebuilding a model from JSON, never from a pickle: each module's class (its import path) and init arguments.
+
+A module's init arguments come from its ``init_args()`` method when it has one (vaekit's families), else, as
+scikit-learn reads an estimator's parameters, from the attributes named like the parameters of its
+``__init__`` (torch's own layers keep theirs so: ``nn.Conv1d(1, 16, 5)`` has ``in_channels``, ``kernel_size``...).
+Arguments may be JSON values, tuples, lists and other modules. A spec is kept only when building it again gives
+a module of the same structure (the same repr, parameter names and shapes); only ``nn.Module`` classes are built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+
+import torch
+from torch import nn
+
+from ..errors import VaekitError
+
+SCALARS = (bool, int, float, str, type(None))
+
+
+class SpecError(VaekitError):
+    """A module cannot be recorded so that it rebuilds from its import path and init arguments."""
+
+
+def class_path(cls: type) -> str:
+    """'package.module:QualName' of a class that can be imported again, else SpecError."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        raise SpecError(f"{cls.__qualname__} is defined in a script or a function, so it cannot be imported")
+    if _import(path) is not cls:
+        raise SpecError(f"{path} does not import as the class it names")
+    return path
+
+
+def module_spec(module: nn.Module) -> dict:
+    """{"class": path, "args": {...}} (or a list of positional args, for nn.Sequential)."""
+    cls = type(module)
+    path = class_path(cls)
+    if isinstance(module, nn.Sequential) and cls.__init__ is nn.Sequential.__init__:
+        return {"class": path, "args": [module_spec(m) for m in module]}
+    if isinstance(module, nn.ModuleList) and cls.__init__ is nn.ModuleList.__init__:
+        return {"class": path, "args": {"modules": [module_spec(m) for m in module]}}
+    own = getattr(module, "init_args", None)
+    args = own() if callable(own) else _attributes(module)
+    return {"class": path, "args": {k: _encode(v, f"{cls.__qualname__}.{k}") for k, v in args.items()}}
+
+
+def _attributes(module: nn.Module) -> dict:
+    """Init arguments read from attributes of the same names (scikit-learn's convention)."""
+    args, cls = {}, type(module)
+    for name, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        if p.kind is p.VAR_KEYWORD:
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            raise SpecError(f"{cls.__qualname__} takes *{name}, which cannot be read back")
+        if not hasattr(module, name) or callable(getattr(module, name)) and not isinstance(getattr(module, name),
+                                                                                            nn.Module):
+            if p.default is p.empty:
+                raise SpecError(f"{cls.__qualname__} keeps no attribute {name!r} for its init argument of that name")
+            continue  # left out: the default applies (the rebuild check below catches a wrong guess)
+        value = getattr(module, name)
+        if isinstance(p.default, bool) and (value is None or isinstance(value, torch.Tensor)):
+            value = value is not None  # torch's convention: bias=True keeps a tensor named bias
+        args[name] = value
+    return args
+
+
+def _encode(v: object, where: str) -> object:
+    """A JSON value for an init argument: scalars, lists, {"tuple": [...]}, {"module": spec}, {"dict": {...}}."""
+    if isinstance(v, nn.Module):
+        return {"module": module_spec(v)}
+    if isinstance(v, float) and not math.isfinite(v):
+        raise SpecError(f"{where} is {v}, which JSON cannot hold")
+    if isinstance(v, SCALARS):
+        return v
+    if isinstance(v, (tuple, torch.Size)):
+        return {"tuple": [_encode(u, where) for u in v]}
+    if isinstance(v, list):
+        return [_encode(u, where) for u in v]
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+        return {"dict": {k: _encode(u, where) for k, u in v.items()}}
+    raise SpecError(f"{where} is a {type(v).__name__}, which cannot be recorded as JSON")
+
+
+def _decode(v: object) -> object:
+    if isinstance(v, list):
+        return [_decode(u) for u in v]
+    if isinstance(v, dict):
+        (kind, inner), = v.items() if len(v) == 1 else [(None, None)]
+        if kind == "module":
+            return build(inner)
+        if kind == "tuple":
+            return tuple(_decode(u) for u in inner)
+        if kind == "dict":
+            return {k: _decode(u) for k, u in inner.items()}
+        raise VaekitError(f"not a vaekit model spec value: {str(v)[:60]}")
+    return v
+
+
+def _import(path: str) -> object:
+    module, _, qualname = path.partition(":")
+    obj: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def build(spec: dict) -> nn.Module:
+    """The module a spec describes, with fresh weights. Only ``nn.Module`` classes are instantiated."""
+    try:
+        cls = _import(spec["class"])
+    except (KeyError, TypeError, ImportError, AttributeError, ValueError) as e:
+        raise VaekitError(f"cannot import the model class {spec.get('class') if isinstance(spec, dict) else spec!r} "
+                          f"({type(e).__name__}: {e})") from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise VaekitError(f"{spec['class']} is not a torch.nn.Module class; refusing to call it")
+    args = _decode(spec.get("args", {}))
+    return cls(*args) if isinstance(args, list) else cls(**args)
+
+
+def rebuildable_spec(model: nn.Module) -> tuple[dict | None, str]:
+    """(spec, "") when ``model`` rebuilds from its spec with the same structure, else (None, the reason)."""
+    try:
+        spec = module_spec(model)
+        with torch.random.fork_rng(devices=[]):  # the twin's initialisation leaves the caller's RNG as it was
+            twin = build(spec)
+    except Exception as e:  # noqa: BLE001 - any failure to record or rebuild means: load with a skeleton
+        return None, str(e) if isinstance(e, VaekitError) else f"{type(e).__name__}: {e}"
+    if structure(twin) != structure(model):
+        return None, f"{spec['class']} built from its recorded arguments differs from the trained model"
+    return spec, ""
+
+
+def structure(model: nn.Module) -> tuple:
+    """What must agree between a model and its rebuild: the repr and every state tensor's name and shape."""
+    return repr(model), [(k, tuple(v.shape)) for k, v in model.state_dict().items()]

@@ -1,0 +1,95 @@
+"""A run as an object: its folder (or none), its config, its model, and what users ask of it (samples,
+reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from . import files
+from .config import RunConfig
+from .errors import VaekitError
+from .training.folder import load_run_model
+from .training.step import resolve_device
+
+
+@dataclass
+class Run:
+    """A trained model with its config: ``vaekit.load_run("runs/demo").sample(16)``.
+
+    ``path`` is the run folder (None for a fit without ``out``); ``history`` the metrics rows of the fit that
+    made it (empty for a loaded run: read metrics.csv). Inputs may be numpy arrays or tensors.
+    """
+
+    path: Path | None
+    config: RunConfig
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", weights: str = files.WEIGHTS,
+             model: nn.Module | None = None) -> "Run":
+        """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights."""
+        cfg, model = load_run_model(Path(path), weights, model)
+        return cls(Path(path), cfg, model.to(resolve_device(device)).eval())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _check(self, x: Tensor | np.ndarray) -> Tensor:
+        """Items (B, *shape) as float32 on the model's device; another item shape is one clear error."""
+        x = torch.from_numpy(np.asarray(x, dtype=np.float32)) if not isinstance(x, Tensor) else x
+        shape = tuple(self.config.model.input_shape)
+        if tuple(x.shape[1:]) != shape:
+            raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
+        return x.to(self.device, torch.float32)
+
+    def labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
+        """(n,) int64 labels on the model's device for a conditional model, None for the others.
+
+        ``y`` is one label (an int or a 1-item tensor, repeated n times) or at least n labels (the first n).
+        """
+        if not self.model.needs_labels:
+            return None
+        if y is None:
+            raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
+        y = torch.as_tensor(y).reshape(-1)
+        return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> Tensor:
+        """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``)."""
+        return self.model.generate(n, temperature, self.labels(label, n)).mean.cpu()
+
+    @torch.no_grad()
+    def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
+        """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
+        k = self.config.model.num_classes
+        y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
+        return self.model.generate(len(y), temperature, y).mean.cpu()
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
+        return self.model.encode(self._check(x), self.labels(y, len(x)))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
+        y = self.labels(y, len(x))
+        return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
+
+
+def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu") -> Run:
+    """Open a run folder written by ``vaekit train`` or ``vaekit.fit(..., out=path)``.
+
+    A run of built-in networks, or of modules whose classes import and keep their init arguments, rebuilds
+    its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
+    """
+    return Run.load(path, device, model=model)

@@ -1,0 +1,10 @@
+"""Training: the loop, its steps, checkpoints, signals, DDP, callbacks and the run folder it writes.
+
+It knows nothing of evaluation, pictures or reports: those plug in as callbacks.
+"""
+
+from .callbacks import Callback, FitInfo
+from .fit import Fitted, fit_config, probe, train_model
+from .step import TrainingStopped
+
+__all__ = ["Callback", "FitInfo", "Fitted", "TrainingStopped", "fit_config", "probe", "train_model"]

@@ -1,0 +1,82 @@
+"""Callbacks: the trainer calls each at the start and end of fitting, at every step's end and every epoch's end.
+
+The training loop imports no logger and no picture code: TensorBoard, the pictures of a run and a user's own
+logging (MLflow, W&B, plots) are callbacks. Under torchrun only rank 0 calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from ..config import RunConfig
+from ..data.core import Dataset
+
+
+@dataclass
+class FitInfo:
+    """What a fit is about: its run folder (None without ``out``), its config, its data, and whether it resumed."""
+
+    path: Path | None
+    config: RunConfig
+    data: Dataset
+    resumed: bool
+
+
+class Callback:
+    """Override the hooks you need; each gets the model (during the fit: the training copy, in train mode).
+
+    ``on_step_end``'s metrics are 0-dim tensors on the training device (loss, rec and kl as batch means) and
+    floats (beta, lr): reading a tensor (``float(v)``) waits for the device, so a callback that only needs
+    them now and then should read them only then. ``on_epoch_end``'s metrics are the metrics.csv row.
+    ``on_fit_end`` gets the model with its best weights loaded.
+    """
+
+    def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
+        pass
+
+    def on_step_end(self, step: int, metrics: dict[str, Tensor | float], model: nn.Module) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], model: nn.Module) -> None:
+        pass
+
+    def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        pass
+
+
+class Callbacks(Callback):
+    """Several callbacks called in order (none on ranks other than 0)."""
+
+    def __init__(self, callbacks: Iterable[Callback], enabled: bool = True):
+        self.items = list(callbacks) if enabled else []
+        for c in self.items:
+            if not isinstance(c, Callback) and not any(hasattr(c, h) for h in HOOKS):
+                raise TypeError(f"{type(c).__name__} is not a callback: it has none of {', '.join(HOOKS)}")
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
+        self._call("on_fit_start", model, info)
+
+    def on_step_end(self, step: int, metrics: dict[str, Tensor | float], model: nn.Module) -> None:
+        self._call("on_step_end", step, metrics, model)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], model: nn.Module) -> None:
+        self._call("on_epoch_end", epoch, metrics, model)
+
+    def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        self._call("on_fit_end", model, info)
+
+    def _call(self, hook: str, *args) -> None:
+        for c in self.items:
+            fn = getattr(c, hook, None)
+            if fn is not None:
+                fn(*args)
+
+
+HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end")

@@ -1,0 +1,151 @@
+"""Weights and training state in safetensors (tensors) + JSON (everything else): no pickles anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import files
+from ..errors import VaekitError
+from ..io import atomic_write
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write the model's state dict to ``path`` (safetensors, atomically)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a missing or corrupt file is a VaekitError."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path}: not found")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return load_file(str(path)), meta
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load weights written by ``save_weights``; a mismatch with the model names the first bad key."""
+    tensors, _ = read_tensors(path)
+    _load_state(model, tensors, path)
+
+
+def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+        raise VaekitError(f"{path}: weights do not match the model in config.json ({what})")
+    for k, v in tensors.items():
+        if v.shape != own[k].shape:
+            raise VaekitError(f"{path}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
+    model.load_state_dict(tensors)
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = tensors[k]
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
+                    extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Weights, optimiser moments, torch RNG states, ``extra`` tensors and the loop's ``state`` (JSON-able).
+
+    One safetensors file with a SHA-256 of its tensors in the metadata. The file it replaces is kept as
+    ``*.prev.safetensors``, so a damaged newest checkpoint still leaves one to resume from.
+    """
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, dict] = {}
+    for i, s in opt["state"].items():
+        for k, v in s.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(i), {})[k] = v
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
+            "optim_scalars": json.dumps(scalars), "sha256": tensor_digest(tensors)}
+    if path.is_file():
+        os.replace(path, previous(path))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def previous(path: str | Path) -> Path:
+    """Where the checkpoint before ``path`` is kept: checkpoint.safetensors -> checkpoint.prev.safetensors."""
+    path = Path(path)
+    return path.with_name(files.PREVIOUS_CHECKPOINT if path.name == files.CHECKPOINT
+                          else path.name.replace(".safetensors", ".prev.safetensors"))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module,
+                    optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Restore what ``save_checkpoint`` wrote (RNG states included); returns (the loop's state, extra tensors).
+
+    The checksum is verified before anything is restored: a damaged file changes nothing.
+    """
+    tensors, meta = read_tensors(path)
+    try:
+        state = json.loads(meta["state"])
+        groups = json.loads(meta["param_groups"])
+        scalars = json.loads(meta["optim_scalars"])
+        digest = meta["sha256"]
+    except (KeyError, json.JSONDecodeError):
+        raise VaekitError(f"{path}: not a vaekit checkpoint (metadata missing)") from None
+    if tensor_digest(tensors) != digest:
+        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
+    _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+    opt_state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            opt_state.setdefault(int(i), {})[name] = v
+    for i, s in scalars.items():
+        opt_state.setdefault(int(i), {}).update(s)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    return state, {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
+
+
+def load_latest_checkpoint(path: str | Path, model: nn.Module,
+                           optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged."""
+    errors = []
+    for candidate in (Path(path), previous(path)):
+        try:
+            loaded = load_checkpoint(candidate, model, optimizer)
+        except VaekitError as e:
+            errors.append(str(e))
+            continue
+        if errors:
+            print(f"vaekit: warning: {errors[0]}; resuming from {candidate.name}", file=sys.stderr)
+        return loaded
+    raise VaekitError(f"no usable checkpoint: {'; '.join(errors)}")

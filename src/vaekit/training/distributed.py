@@ -1,0 +1,259 @@
+"""Data-parallel training under torchrun: process group, shards, reductions, per-rank RNG; no-ops in one process.
+
+``torchrun --nproc_per_node=N -m vaekit train ...`` (or ``vaekit train --nproc N``, which runs torchrun
+itself) starts N processes; each trains a DistributedDataParallel copy of the model on its shard of every
+global batch. ``train.batch_size`` is the GLOBAL batch: each process takes ``batch_size / N`` items, so
+N processes follow the same trajectory as one (up to float reduction order and the per-process noise).
+Only rank 0 writes files. gloo on CPU, NCCL on CUDA (each process on its LOCAL_RANK's GPU).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from ..errors import VaekitError
+
+T = TypeVar("T")
+
+
+def active() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank: the group's, or torchrun's RANK outside the group (before joining, after leaving)."""
+    if active():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0")) if launched() else 0
+
+
+def world() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def is_main() -> bool:
+    """The process that writes files and prints: rank 0, or the only one."""
+    return rank() == 0
+
+
+def launched() -> bool:
+    """Started by torchrun (or another launcher that sets WORLD_SIZE) with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init(device: torch.device, batch_size: int) -> torch.device:
+    """Join the process group when torchrun started us; returns this process's device.
+
+    The global ``batch_size`` must split evenly, so that the mean of the per-process gradients is the
+    gradient of the global batch's mean loss.
+    """
+    if active():
+        return _local_device(device)
+    if not launched():
+        return device
+    n = int(os.environ["WORLD_SIZE"])
+    if batch_size % n:
+        raise VaekitError(f"train.batch_size {batch_size} is the global batch: it must be a multiple of the "
+                          f"{n} processes")
+    cuda = device.type == "cuda"
+    device = _local_device(device)
+    if cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
+    atexit.register(leave)  # after an error; a run that ends well leaves in fit
+    return device
+
+
+def leave(wait: bool = False) -> None:
+    """Destroy the process group (if any) now, after a barrier when ``wait``: every rank then leaves together,
+    while the interpreter is whole, instead of one rank tearing gloo down at exit while another still writes."""
+    if not active():
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
+def _local_device(device: torch.device) -> torch.device:
+    if device.type != "cuda":
+        return device
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """DistributedDataParallel around ``model`` in a process group (its gradients are averaged), else ``model``."""
+    if not active():
+        return model
+    device = next(model.parameters()).device
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def _reduce(t: Tensor, op=None) -> Tensor:
+    """All-reduce a copy of ``t`` (on the collective's device: CUDA for NCCL) and return it on t's device."""
+    if not active():
+        return t
+    wire = t.detach().to(_wire_device(), copy=True)
+    dist.all_reduce(wire, op=op or dist.ReduceOp.SUM)
+    return wire.to(t.device)
+
+
+def _wire_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def shard(index: T) -> T:
+    """Rank r's items of an epoch's permutation (or a split): every N-th from r, DistributedSampler-style.
+
+    The permutation is padded by wrapping around so every rank gets the same count (and as many batches).
+    """
+    if not active():
+        return index
+    n, w = len(index), world()
+    total = -(-n // w) * w
+    if total != n:
+        pad = index[:total - n] if isinstance(index, Tensor) else index[np.arange(total - n) % n]
+        index = torch.cat([index, pad]) if isinstance(index, Tensor) else np.concatenate([index, pad])
+    return index[rank()::w]
+
+
+def part(x: T) -> T:
+    """Rank r's every N-th item of a split (a tensor or a LazyArray view), for sharded validation."""
+    if not active():
+        return x
+    every = slice(rank(), None, world())
+    return x.subset(every) if hasattr(x, "subset") else x[every]
+
+
+def sum_over_ranks(sums: Tensor, seen: int) -> tuple[Tensor, int]:
+    """(K,) running sums and the item count behind them, summed over all processes."""
+    if not active():
+        return sums, seen
+    both = _reduce(torch.cat([sums.double(), torch.tensor([seen], dtype=torch.float64, device=sums.device)]))
+    return both[:-1].to(sums.dtype), int(both[-1])
+
+
+def mean_over_ranks(means: dict, n: int) -> dict:
+    """Means of loss, rec, kl (and kl_levels) over ``n`` local items -> means over every process's items."""
+    if not active():
+        return means
+    flat = torch.tensor([means["loss"], means["rec"], means["kl"], *means["kl_levels"], 1.0],
+                        dtype=torch.float64) * n
+    loss, rec, kl, *levels, total = _reduce(flat).tolist()
+    levels = [v / total for v in levels]
+    return {"loss": loss / total, "rec": rec / total, "kl": kl / total, "kl_levels": levels}
+
+
+def agree(signum: int | None, due: bool) -> tuple[int | None, bool]:
+    """The same stop/checkpoint decision in every process: a signal or a due checkpoint in any one counts."""
+    if not active():
+        return signum, due
+    flags = _reduce(torch.tensor([signum or 0, int(due)]), dist.ReduceOp.MAX).tolist()
+    return (int(flags[0]) or None), bool(flags[1])
+
+
+def all_ok(ok: bool) -> bool:
+    """True when ``ok`` holds in every process (one all-reduce)."""
+    return ok if not active() else bool(_reduce(torch.tensor([int(ok)]), dist.ReduceOp.MIN).item())
+
+
+def on_main(fn: Callable[[], T], what: str) -> T | None:
+    """Run ``fn`` on rank 0 only; if it raises there, the other ranks stop too (rather than wait forever)."""
+    result, error = None, None
+    if is_main():
+        try:
+            result = fn()
+        except Exception as e:  # noqa: BLE001 - re-raised below, after the other ranks heard of it
+            error = e
+    if not all_ok(error is None):
+        if error is not None:
+            raise error
+        raise VaekitError(f"stopped: rank 0 could not {what}")
+    return result
+
+
+def rng_states() -> list[Tensor] | None:
+    """Every process's torch RNG state (CPU, and its GPU's under CUDA) as uint8 tensors; gathered on all ranks."""
+    if not active():
+        return None
+    mine = [torch.get_rng_state()]
+    if dist.get_backend() == "nccl":
+        mine.append(torch.cuda.get_rng_state())
+    wire = torch.cat(mine).to(_wire_device())
+    out = [torch.empty_like(wire) for _ in range(world())]
+    dist.all_gather(out, wire)
+    return [t.cpu() for t in out]
+
+
+def seed_rank(seed: int, saved: dict[str, Tensor], position: tuple[int, int]) -> None:
+    """Give ranks > 0 their own RNG stream (rank 0 keeps the one-process stream).
+
+    Resuming with the same number of processes restores each rank's saved state, so the run continues
+    exactly; with another number, ranks > 0 are seeded from (seed, rank, epoch, batch): consistent, not exact.
+    """
+    r = rank()
+    if r == 0:
+        return
+    state = saved.get(f"rng.rank.{r}")
+    same_world = sum(k.startswith("rng.rank.") for k in saved) == world() - 1
+    if state is not None and same_world:
+        n = torch.get_rng_state().numel()
+        torch.set_rng_state(state[:n].clone())
+        if state.numel() > n and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state[n:].clone())
+        return
+    torch.manual_seed(int(np.random.SeedSequence([seed, r, *position]).generate_state(1)[0]))
+
+
+def rng_extra() -> dict[str, Tensor]:
+    """Checkpoint tensors with the RNG state of every rank > 0 (a collective: call it on every rank)."""
+    states = rng_states()
+    return {} if states is None else {f"rng.rank.{r}": s for r, s in enumerate(states) if r > 0}
+
+
+def launch(argv: list[str], nproc: int) -> int:
+    """Re-run ``vaekit <argv>`` (without --nproc) under ``python -m torch.distributed.run`` on this machine.
+
+    SIGINT/SIGTERM sent to this process go to torchrun, which passes them on to every worker.
+    """
+    if nproc < 1:
+        raise VaekitError(f"nproc must be >= 1, got {nproc}", key="nproc")
+    rest, skip = [], False
+    for a in argv:
+        if skip or a.startswith("--nproc="):
+            skip = False
+            continue
+        skip = a == "--nproc"
+        if not skip:
+            rest.append(a)
+    cmd = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *rest]
+    proc = subprocess.Popen(cmd)
+    old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first),
+# where plain torchrun prints its own traceback
+TORCHRUN = """import sys
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.run import main
+try:
+    main()
+except SignalException as e:
+    sys.exit(128 + int(e.sigval))
+"""

@@ -1,0 +1,111 @@
+"""Fitting: the one trainer behind the Python API (``vaekit.fit``) and the config-driven path (``vaekit train``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+
+from .. import files
+from ..config import RunConfig, validate
+from ..core.contract import check_model, check_output
+from ..data import Dataset
+from ..data.prepare import prepare_data
+from ..errors import VaekitError
+from ..models import MODELS, build_model
+from . import distributed
+from .callbacks import Callback, Callbacks, FitInfo
+from .checkpoint import load_weights
+from .folder import CUSTOM, rebuild_model, start_run, write_run_files
+from .signals import StopSignal
+from .step import autocast_dtype, resolve_device
+from .trainer import Trainer
+
+
+@torch.no_grad()
+def probe(model: nn.Module, data: Dataset) -> Distribution:
+    """p(x|z) of ``model`` on two training items, in eval mode: it builds a model that builds itself from its
+    first batch, checks the contract's shapes, and tells the likelihood. The global RNG is left as it was."""
+    model = check_model(model)
+    x = data.train.x[:2]
+    y = data.train.y[:2] if model.needs_labels and data.train.y is not None else None
+    was_training = model.training
+    with torch.random.fork_rng(devices=[]):
+        model.eval()
+        try:
+            out = check_output(model, model(x, y), x)
+        finally:
+            model.train(was_training)
+    return out.px
+
+
+@dataclass
+class Fitted:
+    """What a fit gives back: the model with its best weights, the run folder (or None), the config as
+    written, and the metrics rows."""
+
+    model: nn.Module
+    path: Path | None
+    config: RunConfig
+    rows: list[dict]
+
+
+def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
+                dynamic: bool = False, callbacks: Iterable[Callback] = ()) -> Fitted:
+    """Train ``model`` on ``data`` with ``cfg.train``; with ``cfg.out`` a run folder is written (config, weights,
+    checkpoints, metrics) and can be resumed. ``dynamic`` draws a fresh binarisation of every training batch.
+
+    SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``. Under torchrun every
+    process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
+    """
+    t = cfg.train
+    device = distributed.init(resolve_device(t.device), t.batch_size)
+    t = replace(t, progress=t.progress and distributed.is_main())
+    model = model.to(device)
+    run = None
+    if cfg.out:  # only now, when the input is known to be good, touch the disk (rank 0 alone)
+        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite), "start the run") or Path(cfg.out)
+    trainer = Trainer(model, data, t, run, resume=resume, dynamic=dynamic, workers=cfg.data.workers,
+                      dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
+                      callbacks=Callbacks(callbacks, enabled=distributed.is_main()))
+    info = FitInfo(run, cfg, data, resume)
+    if run is not None and distributed.is_main():
+        write_run_files(run, cfg, model)
+    trainer.callbacks.on_fit_start(model, info)
+    with StopSignal() as stop:
+        trainer.fit(stop)
+    if trainer.best_weights() is not None:
+        model.load_state_dict(trainer.best_weights())
+    elif distributed.is_main():
+        load_weights(model, run / files.WEIGHTS)
+    model.eval()
+    trainer.callbacks.on_fit_end(model, info)
+    distributed.leave(wait=True)
+    return Fitted(model, run, cfg, trainer.state.rows)
+
+
+def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, data: Dataset | None = None,
+               mode: str = "none", callbacks: Iterable[Callback] = ()) -> Fitted:
+    """Train the run ``cfg`` describes (its data spec, or ``data`` already prepared with binarisation ``mode``,
+    and its built-in networks); ``cfg`` itself is left as it was."""
+    cfg = validate(copy.deepcopy(cfg))
+    data, mode = (data, mode) if data is not None else prepare_data(cfg, stream=True)
+    cfg.model.input_shape = list(data.shape)
+    if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
+        cfg.model.num_classes = labelled(data)
+    torch.manual_seed(cfg.train.seed)
+    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
+    return train_model(model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
+                       callbacks=callbacks)
+
+
+def labelled(data: Dataset) -> int:
+    """The number of classes of a labelled data set, for conditional models; a set without labels is refused."""
+    if not data.num_classes:
+        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
+    return data.num_classes

@@ -1,0 +1,125 @@
+"""The run folder as training writes it: config.json, model.json, weights, checkpoints and metrics.csv, and how a
+run's model is rebuilt from them. Every file name comes from ``vaekit.files``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from torch import nn
+
+from .. import files
+from ..config import ModelConfig, RunConfig, load_json_config, settings_from, validate
+from ..core.contract import check_model
+from ..core.likelihoods import LIKELIHOODS
+from ..errors import VaekitError
+from ..io import atomic_write_json, atomic_write_text
+from ..models import MODELS, build_model
+from ..models.spec import build, rebuildable_spec
+from .checkpoint import load_weights
+
+FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
+          "beta", "lr", "seconds", "samples_per_s"]
+CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
+
+
+def start_run(out: str | Path, resume: bool, overwrite: bool) -> Path:
+    """Check the run folder: a new run must not overwrite another by accident; a resumed one needs a checkpoint."""
+    run = Path(out)
+    if resume:
+        if not ((run / files.CHECKPOINT).is_file() or (run / files.PREVIOUS_CHECKPOINT).is_file()):
+            raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
+        for tmp in run.glob(".*.tmp"):  # a write that a killed run left half done
+            tmp.unlink()
+    elif (run / files.CONFIG).exists() and not overwrite:
+        raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
+    elif overwrite:
+        for name in files.TRAINING_FILES + files.DERIVED_FILES:
+            (run / name).unlink(missing_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def write_run_files(run: Path, cfg: RunConfig, model: nn.Module) -> None:
+    """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
+    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton)."""
+    if cfg.model.net == CUSTOM:
+        spec, reason = rebuildable_spec(model)
+        cls = type(model)
+        atomic_write_json(run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec,
+                                              "reason": reason})
+    atomic_write_json(run / files.CONFIG, cfg.to_dict())
+
+
+def describe(model: nn.Module, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
+    """config.json's model section for a model built in Python (its networks: model.json)."""
+    family = next((name for name, cls in MODELS.items() if type(model) is cls), CUSTOM)
+    return ModelConfig(family=family, net=CUSTOM, likelihood=likelihood if likelihood in LIKELIHOODS else "gaussian",
+                       latent_dim=sum(model.latent_dims), input_shape=list(shape), num_classes=num_classes or 0,
+                       latent_dims=list(model.latent_dims[::-1]) if len(model.latent_dims) > 1 else [])
+
+
+def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) -> nn.Module:
+    """The run's model with fresh weights: ``skeleton`` (built for the run's item shape if it builds lazily),
+    else model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names."""
+    if skeleton is not None:
+        model = check_model(skeleton)
+        if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
+            model.build(cfg.model.input_shape)
+        return model
+    if cfg.model.net != CUSTOM:
+        with settings_from(run / files.CONFIG):
+            return build_model(cfg.model)
+    try:
+        saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise VaekitError(f"{run / files.MODEL}: cannot read the model's description ({e})") from None
+    if not isinstance(saved, dict) or not saved.get("spec"):
+        what = saved.get("class", "its class") if isinstance(saved, dict) else "its class"
+        why = saved.get("reason", "") if isinstance(saved, dict) else ""
+        raise VaekitError(f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
+                          "an instance of the same architecture: vaekit.load_run(path, model=...)")
+    return check_model(build(saved["spec"]))
+
+
+def load_run_model(run: Path, weights: str = files.WEIGHTS, skeleton: nn.Module | None = None) -> tuple:
+    """(config, model with ``weights`` loaded) of a run folder."""
+    run = Path(run)
+    if not run.is_dir():
+        raise VaekitError(f"{run}: run folder not found")
+    cfg = load_json_config(run / files.CONFIG)
+    with settings_from(run / files.CONFIG):
+        validate(cfg)
+    model = rebuild_model(run, cfg, skeleton)
+    load_weights(model, run / weights)
+    return cfg, model
+
+
+def write_metrics(run: Path, rows: list[dict]) -> None:
+    """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
+    buf = io.StringIO()
+    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data)
+    writer = csv.DictWriter(buf, fieldnames=FIELDS + [k for k in (rows[0] if rows else {}) if k not in FIELDS])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run / files.METRICS, buf.getvalue())
+
+
+def metrics_row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
+    """One metrics.csv row from the train and validation means of an epoch (0-based ``epoch``)."""
+    row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
+           "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
+           "seconds": seconds, "samples_per_s": n / max(seconds, 1e-9)}
+    if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
+        for part, terms in (("train", tr), ("val", va)):
+            row.update({f"{part}_kl_{l}": v for l, v in enumerate(terms["kl_levels"][::-1], 1)})
+    return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
+
+
+def summary(row: dict, epochs: int) -> str:
+    """The one line printed after an epoch."""
+    return (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
+            f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
+            f"{row['samples_per_s']:.0f} img/s")

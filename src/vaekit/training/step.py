@@ -1,0 +1,122 @@
+"""One training step and what it needs: the optimiser, the training dtype, the guard against non-finite steps,
+and the validation loss. Everything here uses a model only through the contract (``vaekit.core.contract``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from ..config import TrainConfig
+from ..core.contract import VAEModel
+from ..core.likelihoods import name_of
+from ..core.objectives import elbo
+from ..errors import VaekitError
+from . import distributed
+
+
+class TrainingStopped(VaekitError):
+    """Training cannot go on (repeated non-finite losses); the last good checkpoint stays."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaekitError("device 'cuda' was asked for, and no CUDA device is available", key="train.device")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel (one launch for all parameters) where this torch build has it."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA with bf16, CPUs with AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: absent in some builds
+    return device.type == "cpu" and any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def autocast_dtype(precision: str, device: torch.device, px: Distribution | str) -> torch.dtype | None:
+    """The dtype the networks run in during training steps: bf16 or None (float32).
+
+    'auto' picks bf16 where the hardware has it and the likelihood p(x|z) (a distribution, or its registry
+    name) is Bernoulli-type: bf16 logits lose nothing a Bernoulli can tell apart; a Gaussian's mean can need
+    more than bf16's 8 bits. Distributions, losses and every evaluation (validation loss, NLL) stay float32.
+    """
+    if precision == "auto":
+        name = px if isinstance(px, str) else name_of(px)
+        precision = "bf16" if native_bf16(device) and name != "gaussian" else "fp32"
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+@torch.no_grad()
+def evaluate_loss(model: VAEModel, x: Tensor, y: Tensor | None, beta: float,
+                  batch_size: int = 1000) -> dict[str, float]:
+    """Mean objective, reconstruction and KL over ``x`` (N, *shape) with labels ``y`` (N,) or None, in batches."""
+    model.eval()
+    sums = torch.zeros(3 + len(model.latent_dims), device=x.device)
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size]
+        terms = elbo(model(xb, None if y is None else y[i: i + batch_size]), xb, beta)
+        sums += batch_sums(terms, len(xb))
+    loss, rec, kl, *levels = (sums / max(1, len(x))).tolist()
+    return {"loss": loss, "rec": rec, "kl": kl, "kl_levels": levels}
+
+
+def batch_sums(terms: dict[str, Tensor], n: int) -> Tensor:
+    """(3 + L,) batch sums of loss, rec, KL and the KL of each latent level (top to bottom), detached."""
+    return torch.stack([terms["loss"].detach() * n, terms["rec"].detach().sum(), terms["kl"].detach().sum(),
+                        *(k.detach().sum() for k in terms["kl_layers"])])
+
+
+class StepGuard:
+    """Skips steps whose loss or gradient norm is not finite; stops after ``limit`` in a row."""
+
+    def __init__(self, limit: int):
+        self.limit, self.in_row, self.skipped = limit, 0, 0
+
+    def ok(self, value: Tensor, where: str) -> bool:
+        if distributed.all_ok(bool(torch.isfinite(value))):  # under DDP every rank skips, or none
+            self.in_row = 0
+            return True
+        self.in_row += 1
+        self.skipped += 1
+        if self.in_row >= self.limit:
+            raise TrainingStopped(f"training stopped: {self.in_row} steps in a row with a non-finite loss or "
+                                  f"gradient ({where}); lower the learning rate or clip gradients",
+                                  key="train.lr")
+        return False
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
+               t: TrainConfig, guard: StepGuard, where: str, capacity: float | None = None,
+               dtype: torch.dtype | None = None, n_data: int = 0, dimwise: float = 1.0) -> dict[str, Tensor] | None:
+    """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
+
+    ``t`` gives the objective's fixed settings (free bits, gamma, tc_beta) and gradient clipping; ``beta``,
+    ``capacity`` (nats: the annealed-capacity objective of Burgess et al. 2018) and ``dimwise`` (the beta-TCVAE
+    dimension-wise weight) are their scheduled values now. ``dtype`` (bf16) runs the networks under autocast;
+    the model hands back float32 distributions, so the ELBO is float32. ``n_data`` (the training set's size)
+    serves the beta-TCVAE term's minibatch-weighted sampling.
+    """
+    with torch.autocast(xb.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        out = model(xb, yb)
+    terms = elbo(out, xb, beta, t.free_bits, capacity, t.gamma, t.tc_beta, n_data, dimwise)
+    if not guard.ok(terms["loss"].detach(), where):
+        return None
+    opt.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    if t.clip_grad > 0:
+        norm = nn.utils.clip_grad_norm_(model.parameters(), t.clip_grad)
+        if not guard.ok(norm, where):
+            return None
+    opt.step()
+    return terms

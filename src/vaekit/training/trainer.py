@@ -1,0 +1,187 @@
+"""The training loop: model-agnostic (it uses only the model contract), shuffled batches from memory or streamed,
+checkpoints (per epoch, every N steps or minutes, on SIGINT/SIGTERM) that resume bit for bit, early stopping,
+and callbacks (``vaekit.training.callbacks``) for everything else."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .. import files
+from ..config import TrainConfig
+from ..core.objectives import capacity_objective
+from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at
+from ..data import Dataset, binarize_dynamic
+from ..data.lazy import batches
+from . import distributed
+from .callbacks import Callbacks
+from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
+from .folder import metrics_row, summary, write_metrics
+from .signals import CheckpointClock, Interrupted, StopSignal
+from .step import StepGuard, batch_sums, evaluate_loss, make_optimizer, train_step
+
+
+@dataclass
+class LoopState:
+    """What the loop carries between steps and epochs; saved in the checkpoint as JSON."""
+
+    epoch: int = 0                    # epochs completed
+    batch: int = 0                    # batches completed in the current epoch (> 0: a mid-epoch checkpoint)
+    sums: list[float] = field(default_factory=list)  # the current epoch's running sums (see _sums)
+    seen: int = 0                     # items behind those sums
+    best_val: float = math.inf
+    bad_epochs: int = 0               # epochs since the best validation loss
+    rows: list[dict] = field(default_factory=list)
+
+
+
+class Trainer:
+    """One run's loop over epochs of shuffled batches, with validation, checkpoints (with a run folder ``run``)
+    and callbacks.
+
+    All randomness comes from torch's global generator, whose state every checkpoint holds; a mid-epoch
+    checkpoint also holds the state at the epoch's start, which redraws the epoch's shuffle on resume.
+    So a run stopped anywhere and resumed ends with the same weights as one never stopped (same device).
+    Without a run folder the best weights are kept in memory.
+    """
+
+    def __init__(self, model: nn.Module, data: Dataset, t: TrainConfig, run: Path | None, *, resume: bool = False,
+                 dynamic: bool = False, dtype: torch.dtype | None = None, workers: int = 0,
+                 callbacks: Callbacks | None = None):
+        self.model, self.t, self.run, self.dynamic, self.dtype = model, t, run, dynamic, dtype
+        self.workers, self.callbacks = workers, callbacks or Callbacks([])
+        device = next(model.parameters()).device
+        self.opt = make_optimizer(model, t.lr)
+        self.state, extra, self.best = LoopState(), {}, None
+        if resume:
+            state, extra = load_latest_checkpoint(run / files.CHECKPOINT, model, self.opt)
+            self.state = LoopState(**state)
+        distributed.seed_rank(t.seed, extra, (self.state.epoch, self.state.batch))
+        if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
+            self.state.sums, self.state.seen = [0.0] * len(self.state.sums), 0
+        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the processes
+        self.size = t.batch_size // distributed.world()  # batch_size is the global batch
+        self.x, self.x_val = data.train.x.to(device), distributed.part(data.val.x.to(device))
+        # labelled data (checked in fit) has labels in every split
+        self.y, self.y_val = ((data.train.y.to(device), distributed.part(data.val.y.to(device)))
+                              if model.needs_labels else (None, None))
+        self.guard = StepGuard(t.max_bad_steps)
+        self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
+
+    def fit(self, stop: StopSignal) -> None:
+        """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
+        t, s = self.t, self.state
+        for epoch in range(s.epoch, t.epochs):
+            lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            start = time.perf_counter()
+            tr = self.train_epoch(epoch, stop)
+            seconds = time.perf_counter() - start
+            va = distributed.mean_over_ranks(evaluate_loss(self.model, self.x_val, self.y_val, t.beta), len(self.x_val))
+            if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
+                va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
+            s.rows.append(metrics_row(epoch, tr, va, lr, seconds, len(self.x)))
+            self.end_epoch(va["loss"])
+            self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
+            tqdm.write(summary(s.rows[-1], t.epochs)) if t.progress else None
+            if t.patience and s.bad_epochs >= t.patience:
+                tqdm.write(f"early stopping: no better validation loss for {s.bad_epochs} epochs") if t.progress \
+                    else None
+                break
+
+    def shuffle(self, epoch: int) -> Tensor:
+        """This rank's share of the epoch's permutation, drawn from (seed, epoch) alone: the same in every
+        process, and again on resume."""
+        g = torch.Generator().manual_seed(self.t.seed * 1_000_003 + epoch)
+        return distributed.shard(torch.randperm(len(self.x), generator=g)).to(self.x.device)
+
+    def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
+        """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta."""
+        t, s, model = self.t, self.state, self.model
+        model.train()
+        perm = self.shuffle(epoch)
+        n_batches = math.ceil(len(perm) / self.size)
+        sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
+                                                                                      device=self.x.device)
+        bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   unit="img", leave=False, disable=not t.progress, dynamic_ncols=True)
+        beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
+        for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
+            xb = binarize_dynamic(xb) if self.dynamic else xb
+            progress = epoch + b / n_batches  # fractional epochs: every schedule reads it
+            beta = kl_weight(progress, t.beta, t.warmup_epochs)
+            terms = train_step(self.net, self.opt, xb, yb, beta, t, self.guard, f"epoch {epoch + 1}, batch {b + 1}",
+                               capacity_at(progress, t.capacity_max, t.capacity_epochs), self.dtype,
+                               len(self.x), dimwise_weight_at(progress, t.dimwise_warmup_epochs))
+            if terms is not None:
+                sums += batch_sums(terms, len(xb))
+                s.seen += len(xb)
+                self.report(bar, b, n_batches, epoch, terms, beta, sums, len(xb))
+            self.maybe_checkpoint(epoch, b + 1, sums, stop)
+        bar.close()
+        sums, seen = distributed.sum_over_ranks(sums, s.seen)
+        loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
+        s.batch, s.sums, s.seen = 0, [], 0
+        return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
+
+    def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor,
+               n: int) -> None:
+        """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""
+        bar.update(n)
+        if self.callbacks:
+            metrics = {"loss": terms["loss"].detach(), "rec": terms["rec"].detach().mean(),
+                       "kl": terms["kl"].detach().mean(), "beta": beta, "lr": self.opt.param_groups[0]["lr"]}
+            self.callbacks.on_step_end(epoch * n_batches + b, metrics, self.model)
+        if not self.t.progress or (b % 10 and b != n_batches - 1):
+            return
+        loss, rec, kl = (sums[:3] / self.state.seen).tolist()
+        elapsed = bar.format_dict["elapsed"]
+        bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
+                        rate=f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else "")
+
+    def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
+        """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
+        signum, due = distributed.agree(stop.signum, self.clock.due())  # every rank stops at the same step
+        if signum is None and not due:
+            return
+        total, seen = distributed.sum_over_ranks(sums, self.state.seen)
+        self.state.batch = batches
+        self.save(sums=total.tolist(), seen=seen)
+        if signum is not None:
+            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}", None if self.run is None else str(self.run))
+
+    def save(self, **position) -> None:
+        """The checkpoint, with a run folder (rank 0 writes it; every rank must call this: it gathers their RNG
+        states)."""
+        if self.run is None:
+            return
+        extra = distributed.rng_extra()
+        if distributed.is_main():
+            save_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, asdict(self.state) | position, extra)
+
+    def end_epoch(self, val_loss: float) -> None:
+        """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
+        s = self.state
+        s.epoch += 1
+        if val_loss < s.best_val or s.best_val == math.inf:  # the first epoch always keeps weights
+            s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
+            if self.run is None:
+                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            elif distributed.is_main():
+                save_weights(self.model, self.run / files.WEIGHTS)
+        else:
+            s.bad_epochs += 1
+        if self.run is not None and distributed.is_main():
+            write_metrics(self.run, s.rows)
+        self.save()
+
+    def best_weights(self) -> dict[str, Tensor] | None:
+        """The best epoch's weights kept in memory (no run folder), else None: they are in the run folder."""
+        return self.best

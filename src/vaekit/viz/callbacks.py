@@ -1,0 +1,43 @@
+"""The pictures a run folder gets when training ends (samples.png, reconstructions.png, loss.png), as a training
+callback, and the callbacks every run with a folder gets by default."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import files
+from ..config import RunConfig
+from ..runs import Run
+from ..training.callbacks import Callback, FitInfo
+from .plots import plot_losses, save_reconstructions, save_samples
+from .tensorboard import TensorBoard
+
+
+class Pictures(Callback):
+    """samples.png (a row per class for a conditional model), reconstructions.png of 32 test items (validation
+    items when there is no test split) and loss.png, from the best weights, into the run folder."""
+
+    def __init__(self, n: int = 64, per_class: int = 8):
+        self.n, self.per_class = n, per_class
+
+    @torch.no_grad()
+    def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        if info.path is None:
+            return
+        run, path = Run(info.path, info.config, model), info.path
+        if model.needs_labels:
+            save_samples(run.sample_classes(self.per_class), path / files.SAMPLES, nrow=self.per_class)
+        else:
+            save_samples(run.sample(self.n), path / files.SAMPLES)
+        split = info.data.test if len(info.data.test) else info.data.val
+        xs, ys = split.x[:32], None if split.y is None else split.y[:32]
+        save_reconstructions(xs.cpu(), run.reconstruct(xs, ys), path / files.RECONSTRUCTIONS)
+        plot_losses(path / files.METRICS, path / files.LOSS)
+
+
+def default_callbacks(cfg: RunConfig, pictures: bool = True) -> list[Callback]:
+    """What a run with a folder gets: TensorBoard event files (with tensorboard installed) and its pictures."""
+    if not cfg.out:
+        return []
+    return [TensorBoard(), *([Pictures()] if pictures else [])]

@@ -1,0 +1,202 @@
+"""Pictures of a run's latent space: interpolations (lerp, slerp), traversals, latent maps; PNG out.
+
+Built on the grid and figure helpers of ``plots``; images of any size and channel count become grids,
+tables (items of shape (D,)) become line plots or scatters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import VaekitError
+from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
+from ..runs import Run
+from .plots import _figure, _save_figure, image_grid, is_image, save_png
+
+
+def displayable(x: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, C', H, W) with C' in {1, 3, 4}: 2 channels get a zero third, more than 4 keep 3."""
+    c = x.shape[1]
+    if c == 2:
+        return torch.cat([x, torch.zeros_like(x[:, :1])], 1)
+    return x[:, :3] if c > 4 else x
+
+
+def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Straight line between codes z0, z1 (D,) at times t (T,) -> (T, D); t = 0 and 1 give z0 and z1 exactly."""
+    t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for VAEs), (T, D); falls back to lerp for parallel codes."""
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    if omega.abs() < 1e-4 or torch.sin(omega).abs() < 1e-6:
+        return lerp(z0, z1, t)
+    t = t[:, None]
+    a, b = torch.sin((1 - t) * omega) / torch.sin(omega), torch.sin(t * omega) / torch.sin(omega)  # (T, 1)
+    return a * z0 + b * z1  # the weights are exactly 1 and 0 at the ends, so are the end points
+
+
+@torch.no_grad()
+def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
+    """Means of p(x|z) for codes z (N, D) -> (N, *shape) on the CPU."""
+    return run.model.decode(z.to(run.device), run.labels(y, len(z))).mean.cpu()
+
+
+@torch.no_grad()
+def interpolate(run: Run, x: Tensor, steps: int = 8, y: Tensor | None = None) -> dict[str, Tensor]:
+    """Decode the paths between the posterior means of two items x (2, *shape): {"lerp", "slerp"} -> (steps, *shape).
+
+    The end points are the decoded posterior means of the two items. A conditional model decodes the
+    whole path with the first item's label ``y[0]``.
+    """
+    if len(x) != 2 or steps < 2:
+        raise VaekitError(f"interpolation needs two items and at least 2 steps, got {len(x)} items, {steps} steps")
+    loc = run.encode(x, y).mean.cpu()  # (2, D)
+    t = torch.linspace(0, 1, steps)
+    ya = None if y is None else torch.as_tensor(y)[:1]  # a conditional path keeps the first item's label
+    return {name: decode_mean(run, f(loc[0], loc[1], t), ya) for name, f in (("lerp", lerp), ("slerp", slerp))}
+
+
+def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path) -> Path:
+    """Rows lerp and slerp, each [x_a, path..., x_b] for images; for tables the features along the path."""
+    if is_image(tuple(x.shape[1:])):
+        rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
+        return save_png(image_grid(displayable(torch.cat(rows)), nrow=len(rows[0])), path)
+    fig, axes = _figure(len(paths))
+    for ax, (name, p) in zip(axes, paths.items()):
+        ax.plot(np.linspace(0, 1, len(p)), p.numpy(), lw=1)
+        ax.set(title=f"{name}: decoded features", xlabel="t")
+    return _save_figure(fig, path)
+
+
+@torch.no_grad()
+def traverse(run: Run, z: Tensor, dims: list[int], values: Tensor, y: Tensor | None = None) -> Tensor:
+    """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape)."""
+    d = z.shape[0]
+    if not dims or any(not 0 <= i < d for i in dims):
+        raise VaekitError(f"dims {dims}: expected latent dimensions in 0..{d - 1}", key="dims")
+    codes = z.repeat(len(dims), len(values), 1)  # (R, V, D)
+    for r, i in enumerate(dims):
+        codes[r, :, i] = values
+    x = decode_mean(run, codes.flatten(0, 1), y)
+    return x.view(len(dims), len(values), *x.shape[1:])
+
+
+@torch.no_grad()
+def traversals(run: Run, x: Tensor, y: Tensor | None = None, dims: list[int] | None = None, n_dims: int = 8,
+               span: float = 3.0, steps: int = 9, item: int | None = None) -> tuple[Tensor, list[int], Tensor]:
+    """Traversals around item ``item``'s posterior mean (default: the zero code) of ``dims`` (default: the
+    ``n_dims`` most active over x (N, *shape)), from -span to span: (decoded (R, V, *shape), dims, values (V,))."""
+    loc = encode_means(run, x, y)  # (N, D)
+    dims = dims if dims is not None else top_dims(loc.var(0), n_dims)
+    if item is not None and not 0 <= item < len(x):
+        raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
+    base = loc[item] if item is not None else torch.zeros(loc.shape[1])
+    values = torch.linspace(-span, span, steps)
+    return traverse(run, base, dims, values, None if y is None else y[item or 0: (item or 0) + 1]), dims, values
+
+
+def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int]:
+    """Up to ``n`` dims with the largest score (D,) (e.g. the variance of the posterior means), leaving out
+    those at or below ``floor`` (inactive units) unless none is above it."""
+    order = score.argsort(descending=True)[: min(n, len(score))]
+    active = order[score[order] > floor]
+    return (active if len(active) else order).tolist()
+
+
+def save_traversal(x: Tensor, dims: list[int], values: Tensor, path: str | Path) -> Path:
+    """x (R, V, *shape): a grid with one row per dim (images) or one panel per dim of features against value."""
+    if is_image(tuple(x.shape[2:])):
+        return save_png(image_grid(displayable(x.flatten(0, 1)), nrow=x.shape[1]), path)
+    fig, axes = _figure(len(dims), width=3.5)
+    for ax, i, xs in zip(axes, dims, x):
+        ax.plot(values.numpy(), xs.numpy(), lw=1)
+        ax.set(title=f"z[{i}]", xlabel="value")
+    return _save_figure(fig, path)
+
+
+def _scatter(ax, z: np.ndarray, y: np.ndarray | None, title: str, labels: list[str] | None = None) -> None:
+    """Points z (N, 2) coloured by label y (N,)."""
+    if y is None:
+        ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
+    else:
+        for k in np.unique(y):
+            name = labels[k] if labels and 0 <= k < len(labels) else str(k)
+            ax.scatter(z[y == k, 0], z[y == k, 1], s=4, alpha=0.6, label=name)
+        ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set(title=title)
+
+
+@torch.no_grad()
+def manifold(run: Run, grid: int = 15, y: Tensor | None = None) -> Tensor:
+    """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape).
+
+    Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0].
+    """
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, grid))
+    z1, z0 = torch.meshgrid(q.flip(0), q, indexing="ij")
+    return decode_mean(run, torch.stack([z0.flatten(), z1.flatten()], 1), y)
+
+
+def latent_map(run: Run, x: Tensor, y: Tensor | None, path: str | Path, grid: int = 15,
+               classes: list[str] | None = None) -> Path:
+    """Posterior means of x (N, *shape) coloured by label y (N,): a scatter and the decoded manifold for
+    2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one."""
+    loc = encode_means(run, x, y).numpy()  # (N, D)
+    yn = None if y is None else y.numpy()
+    d = loc.shape[1]
+    if d == 2:
+        fig, axes = _figure(2, width=5.5, height=5)
+        _scatter(axes[0], loc, yn, "posterior means", classes)
+        _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1])
+    else:
+        fig, (ax,) = _figure(1, width=5.5, height=5)
+        if d == 1:
+            z2 = np.stack([loc[:, 0], np.random.default_rng(0).uniform(-0.2, 0.2, len(loc))], 1)
+            title = "posterior means (z, jittered)"
+        else:
+            from sklearn.decomposition import PCA
+
+            pca = PCA(2).fit(loc)
+            z2 = pca.transform(loc)
+            title = f"posterior means, PCA of {d} dims ({pca.explained_variance_ratio_.sum():.0%} variance)"
+        _scatter(ax, z2, yn, title, classes)
+    return _save_figure(fig, path)
+
+
+def _draw_manifold(ax, run: Run, x: Tensor, grid: int, y: Tensor | None) -> None:
+    """The decoded manifold as one image grid (images) or its first two features coloured by z (tables)."""
+    xs = manifold(run, grid, y)
+    if is_image(tuple(x.shape[1:])):
+        arr = image_grid(displayable(xs), nrow=grid, pad=0)
+        ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
+        ax.set(title="decoded manifold (prior quantiles)", xticks=[], yticks=[])
+        return
+    f = xs.numpy()
+    ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=np.arange(len(f)), s=8, cmap="viridis")
+    ax.set(title="decoded manifold: features 0, 1", xlabel="feature 0", ylabel="feature 1")
+
+
+def save_factor_traversals(run: Run, dims: list[dict], path: str | Path, span: float = 2.5, steps: int = 9) -> Path:
+    """One row per latent dim: z_d from -span to span (others 0), decoded; labelled with its best factor."""
+    values = torch.linspace(-span, span, steps)
+    d = len(dims)
+    xs = traverse(run, torch.zeros(d), list(range(d)), values)  # (D, steps, 1, H, W)
+    fig, _ = _figure(1, width=steps * 0.9, height=d * 0.9 + 0.4)
+    fig.clf()
+    axes = fig.subplots(d, 1, squeeze=False)[:, 0]
+    for ax, row, info in zip(axes, xs, dims):
+        ax.imshow(image_grid(row, nrow=steps, pad=1), cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"z{info['dim']}: {info['factor']}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
+                      rotation=0, ha="right", va="center", fontsize=8)
+    axes[0].set_title(f"latent traversals, z from {-span:g} to {span:g}", fontsize=9)
+    return _save_figure(fig, path)

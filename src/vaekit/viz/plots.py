@@ -1,0 +1,138 @@
+"""Pictures of a run: image grids (samples, reconstructions), loss curves, and plots for tabular data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..errors import VaekitError
+from ..io import atomic_write_bytes
+
+MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
+
+
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """(N, C, H, W) values in [0, 1] -> (H', W') or (H', W', C) uint8 grid, ``nrow`` images per row."""
+    x = x.detach().float().clamp(0, 1).cpu()
+    n, c, h, w = x.shape
+    zoom = max(1, math.ceil(MIN_TILE / max(h, w)))
+    x = x.repeat_interleave(zoom, 2).repeat_interleave(zoom, 3)
+    h, w = h * zoom, w * zoom
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = x[i]
+    arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return arr[..., 0] if c == 1 else arr
+
+
+def save_png(arr: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 (H, W) or (H, W, 3|4) array as PNG, atomically."""
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _figure(ncols: int, width: float = 4.5, height: float = 3.5):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, axes[0]
+
+
+def is_image(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 3
+
+
+def save_samples(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """A grid of images (N, C, H, W), ``nrow`` per row, or for tables (N, D) a scatter of the first two features."""
+    if is_image(tuple(x.shape[1:])):
+        return save_png(image_grid(x, nrow), path)
+    fig, (ax,) = _figure(1)
+    _scatter_table(ax, x, "samples")
+    return _save_figure(fig, path)
+
+
+def save_reconstructions(x: Tensor, x_rec: Tensor, path: str | Path, per_row: int = 8) -> Path:
+    """Inputs and their reconstructions in alternating rows (images), or per-feature scatter (tables)."""
+    if is_image(tuple(x.shape[1:])):
+        n = (x.shape[0] // per_row) * per_row or x.shape[0]
+        per_row = min(per_row, n)
+        pairs = torch.stack([x[:n].view(-1, per_row, *x.shape[1:]), x_rec[:n].view(-1, per_row, *x.shape[1:])], 1)
+        return save_png(image_grid(pairs.reshape(-1, *x.shape[1:]), nrow=per_row), path)
+    fig, (ax,) = _figure(1)
+    ax.scatter(x.flatten().numpy(), x_rec.flatten().numpy(), s=4, alpha=0.4)
+    lo, hi = float(x.min()), float(x.max())
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xlabel="input value", ylabel="reconstruction", title="reconstructions (all features)")
+    return _save_figure(fig, path)
+
+
+def _scatter_table(ax, x: Tensor, label: str) -> None:
+    x = x.detach().cpu().numpy()
+    ys = x[:, 1] if x.shape[1] > 1 else np.zeros(len(x))
+    ax.scatter(x[:, 0], ys, s=6, alpha=0.5, label=label)
+    ax.set(xlabel="feature 0", ylabel="feature 1" if x.shape[1] > 1 else "", title=label)
+
+
+def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns of floats."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        m = {k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
+        raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
+    if "epoch" not in m:
+        raise VaekitError(f"{path}: no epoch rows (not a vaekit metrics.csv?)")
+    return m
+
+
+def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path:
+    """Loss, reconstruction and KL per epoch, train against validation."""
+    m = read_metrics(metrics_csv)
+    fig, axes = _figure(3)
+    panels = [("loss", "negative ELBO (objective)"), ("rec", "reconstruction log p(x|z)"), ("kl", "KL(q(z|x) || p(z))")]
+    for ax, (key, title) in zip(axes, panels):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            if f"{split}_{key}" in m:
+                ax.plot(m["epoch"], m[f"{split}_{key}"], style, ms=3, label=split)
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save_figure(fig, path)
+
+
+def save_array_or_png(x: Tensor, out: str | Path, save: Callable[[Tensor, Path], Path]) -> Path:
+    """Write (N, *shape) to ``out``: a .npy array, or a .png through ``save(x, path)``."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, x.numpy())
+        return atomic_write_bytes(out, buf.getvalue())
+    if suffix == ".png":
+        return save(x, out)
+    raise VaekitError(f"{out}: expected a .png or .npy file name", key="out")

@@ -1,0 +1,151 @@
+"""The run's report page: one self-contained report.html (config, metrics, curves, pictures; images inlined)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .. import files
+from ..data import Dataset, Split
+from ..data.prepare import prepare_data
+from ..errors import VaekitError
+from ..evaluation.metrics import evaluate, write_eval
+from ..io import atomic_write_text
+from ..runs import Run
+from .figures import (displayable, encode_means, interpolate, latent_map, save_interpolation, save_traversal, top_dims,
+                      traverse)
+from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}
+figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #eee}
+figcaption{color:#555;font-size:.9em}"""
+
+
+def two_items(split: Split, same_label: bool = False) -> list[int]:
+    """Two items to interpolate between: the first two with different labels (the same, for a conditional
+    model, which decodes the path under one label), else 0 and 1."""
+    if split.y is not None:
+        other = ((split.y == split.y[0]) if same_label else (split.y != split.y[0]))[1:].nonzero() + 1
+        if len(other):
+            return [0, int(other[0])]
+    return [0, 1]
+
+
+def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 8) -> list[tuple[str, Path]]:
+    """Write every picture of the run into ``folder``; returns (caption, path) pairs in page order."""
+    torch.manual_seed(0)
+    x, y = split.x[:2000], None if split.y is None else split.y[:2000]
+    y_in = y if run.model.needs_labels else None
+    out = [("Loss, reconstruction and KL per epoch", plot_losses(run.path / files.METRICS, folder / "curves.png"))]
+    label = 0 if run.model.needs_labels else None
+    show = displayable if is_image(tuple(x.shape[1:])) else (lambda v: v)
+    out.append(("Samples from the prior (temperature 1)",
+                save_samples(show(run.sample(64, 1.0, label)), folder / "s.png")))
+    xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
+    out.append(("Inputs (odd rows) above their reconstructions",
+                save_reconstructions(show(x[:32]), show(xr), folder / "r.png")))
+    ab = two_items(split, run.model.needs_labels)
+    yab = None if y_in is None else y_in[ab]
+    paths = interpolate(run, x[ab], 10, yab)
+    out.append((f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
+                save_interpolation(x[ab], paths, folder / "i.png")))
+    loc = encode_means(run, x, y_in)  # (N, D)
+    dims = top_dims(loc.var(0), n_dims)
+    values = torch.linspace(-3, 3, 9)
+    xs = traverse(run, loc[0], dims, values, None if y_in is None else y_in[:1])
+    out.append((f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) "
+                "around item 0's posterior mean",
+                save_traversal(xs, dims, values, folder / "t.png")))
+    out.append(("Latent map of the posterior means, coloured by label",
+                latent_map(run, x, y, folder / "m.png", classes=data.classes)))
+    return out
+
+
+def kl_figure(result: dict, path: Path) -> Path:
+    """Bar chart of the KL per latent dimension, one panel per level."""
+    levels = result["kl_per_dim"]
+    fig, axes = _figure(len(levels), width=max(4.5, 0.25 * max(len(d) for d in levels)), height=3)
+    for i, (ax, kl) in enumerate(zip(axes, levels)):
+        ax.bar(range(len(kl)), kl)
+        ax.set(title=f"KL per dimension, level {i} (nats)", xlabel="dimension")
+    return _save_figure(fig, path)
+
+
+def _img(path: Path, caption: str) -> str:
+    """A <figure> with the PNG inlined; small pixel grids are shown at twice their size."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    width = Image.open(path).size[0]
+    style = f' style="width:{2 * width}px"' if width < 400 else ""
+    return (f'<figure><img src="data:image/png;base64,{data}"{style} alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _table(rows: list[dict]) -> str:
+    """An HTML table of dicts with the same keys."""
+    if not rows:
+        return "<p>(none)</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(u) for u in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {_fmt(u)}" for k, u in v.items())
+    return str(v)
+
+
+def eval_rows(result: dict) -> list[dict]:
+    """eval.json as (metric, value) rows, without the per-dimension list (it is a figure)."""
+    return [{"metric": k, "value": v} for k, v in result.items() if k != "kl_per_dim"]
+
+
+def render(run: Run, result: dict, figures: list[tuple[str, Path]]) -> str:
+    """The report page as one HTML string."""
+    with open(run.path / files.METRICS, newline="") as f:
+        metrics = list(csv.DictReader(f))
+    title = html.escape(f"vaekit run {run.path.name}")
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+             f"<style>{CSS}</style></head><body><h1>{title}</h1>",
+             f"<p>{html.escape(str(run.path.resolve()))}</p>",
+             f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
+             "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
+             "importance-weighted bound with K samples.</p>", _table(eval_rows(result)),
+             "<h2>Training metrics</h2>", _table(metrics), "<h2>Pictures</h2>",
+             "".join(_img(p, c) for c, p in figures),
+             "<h2>Config</h2>", f"<pre>{html.escape(json.dumps(run.config.to_dict(), indent=2))}</pre>",
+             "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_report(run: Run, data_spec: str | None = None, split: str = "test", k: int = 100,
+                 limit: int = 1000, out: str | Path | None = None) -> Path:
+    """Write report.html (default: in the run folder); evaluates first (eval.json) when the run has none."""
+    if not (run.path / files.METRICS).is_file():
+        raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
+    data, mode = prepare_data(run.config, data_spec)
+    saved = json.loads((run.path / files.EVAL).read_text()) if (run.path / files.EVAL).is_file() else {}
+    if saved.get("split") == split and saved.get("data") == data.name:
+        result = saved
+    else:
+        result = evaluate(run, data, split, k, limit, mode=mode)
+        write_eval(run, result)
+    with tempfile.TemporaryDirectory() as tmp:
+        figs = pictures(run, data, getattr(data, split), Path(tmp))
+        figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
+        page = render(run, result, figs)
+    return atomic_write_text(out or run.path / files.REPORT, page)

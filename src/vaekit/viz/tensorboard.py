@@ -1,0 +1,105 @@
+"""TensorBoard event files in the run folder, beside metrics.csv, written by a training callback; a no-op when
+tensorboard is not installed.
+
+``tensorboard --logdir runs`` then shows every run: step scalars (every 10 steps), epoch scalars (the
+metrics.csv row), and per epoch a grid of samples and one of inputs above their reconstructions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import files
+from ..training.callbacks import Callback, FitInfo
+from .figures import displayable
+from .plots import image_grid, is_image
+
+
+def _writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch.utils.tensorboard needs the tensorboard package
+        return None
+    return SummaryWriter
+
+
+class TensorBoard(Callback):
+    """Writes event files into the run folder when tensorboard is importable (``active``); a no-op otherwise.
+
+    A fresh run (not a resumed one) first removes event files an earlier run left there.
+    """
+
+    def __init__(self, every: int = 10, n: int = 16):
+        self.writer_class, self.every, self.n = _writer_class(), every, n
+        self.writer, self.x, self.y = None, None, None
+
+    @property
+    def active(self) -> bool:
+        return self.writer_class is not None
+
+    def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
+        if not self.active or info.path is None:
+            return
+        if not info.resumed:
+            for old in info.path.glob(files.TENSORBOARD_EVENTS):
+                old.unlink()
+        self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
+        split = info.data.val
+        self.x = split.x[:8] if is_image(tuple(info.data.shape)) and len(split) else None
+        self.y = None if split.y is None or not model.needs_labels else split.y[:8]
+
+    def on_step_end(self, step: int, metrics: dict, model: nn.Module) -> None:
+        """Batch scalars every ``every`` steps: loss, rec and KL (batch means) and the KL weight."""
+        if self.writer is None or step % self.every:
+            return
+        values = torch.stack([metrics["loss"], metrics["rec"], metrics["kl"]]).tolist()  # one device sync
+        for name, v in zip(("loss", "rec", "kl"), values):
+            self.writer.add_scalar(f"step/{name}", v, step)
+        self.writer.add_scalar("step/beta", metrics["beta"], step)
+
+    def on_epoch_end(self, epoch: int, metrics: dict, model: nn.Module) -> None:
+        """The epoch's metrics row as scalars; for image data samples and reconstructions of validation items."""
+        if self.writer is None:
+            return
+        for key, v in metrics.items():
+            if key != "epoch":
+                self.writer.add_scalar(f"epoch/{key}", v, epoch)
+        if self.x is not None:
+            x = self.x.to(next(model.parameters()).device)
+            samples, pairs = _pictures(model, x, None if self.y is None else self.y.to(x.device), self.n)
+            self.writer.add_image("samples", samples, epoch, dataformats="HWC")
+            self.writer.add_image("reconstructions", pairs, epoch, dataformats="HWC")
+        self.writer.flush()
+
+    def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+@torch.no_grad()
+def _pictures(model: nn.Module, x: Tensor, y: Tensor | None, n: int):
+    """(H, W, 3) uint8 grids: ``n`` samples (labels cycling through y's classes), and x (B, C, H, W) above
+    their reconstructions at the posterior mean."""
+    was_training = model.training
+    model.eval()
+    ys = None if y is None else y.repeat((n + len(y) - 1) // len(y))[:n]  # (n,) labels for a conditional model
+    cuda = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # the training RNG stream stays as it was: resume stays exact
+        torch.manual_seed(0)  # the same codes every epoch, so the sample grids can be compared
+        samples = model.generate(n, 1.0, ys).mean
+    x_rec = model.decode(model.encode(x, y).mean, y).mean
+    model.train(was_training)
+    return _rgb(image_grid(_show(samples))), _rgb(image_grid(_show(torch.cat([x, x_rec])), nrow=len(x)))
+
+
+def _show(x: Tensor) -> Tensor:
+    """Keep at most 3 channels (pictures of 2-channel data get a zero third)."""
+    return displayable(x.float().cpu())
+
+
+def _rgb(arr: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 -> (H, W, 3|4) so TensorBoard always gets HWC."""
+    return np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
