@@ -43,12 +43,12 @@ def cmd_encode(args: argparse.Namespace) -> None:
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}")
 
 
-def scores_of(args: argparse.Namespace, run, x) -> dict:
+def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     from ..evaluation.scores import anomaly_scores, check_scores
 
     names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
     return anomaly_scores(run.model, x[: args.limit], names, args.samples, args.iw_samples, args.steps,
-                          args.seed, args.batch_size)
+                          args.seed, args.batch_size, y=None if y is None else y[: args.limit])
 
 
 @scoring("anomaly", "anomaly scores per item -> .csv", arg("--data", help="data spec (default: the run's own data)"),
@@ -61,7 +61,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
     run = Run.load(args.run)
     s = prepared_split(run, args.data, args.split, args.limit)
-    scores = scores_of(args, run, s.x)
+    scores = scores_of(args, run, s.x, s.y)
     n = write_scores(args.out, scores, None if s.y is None else s.y[: args.limit])
     print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 

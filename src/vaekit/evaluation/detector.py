@@ -16,7 +16,7 @@ from ..data import Dataset, Split
 from ..errors import VaekitError
 from ..runs import Run
 from ..training import fit_config
-from .scores import SCORES, anomaly_scores, check_flat
+from .scores import SCORES, anomaly_scores
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -69,7 +69,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _load_run(self, n_features: int) -> None:
         run = Run.load(self.run)
-        check_flat(run.model)
+        if run.model.needs_labels:
+            raise ValueError(f"{self.run}: the detector scores rows without labels; this run is conditional")
         self.input_shape_ = tuple(run.config.model.input_shape)
         if math.prod(self.input_shape_) != n_features:
             raise ValueError(f"X has {n_features} features, the run's items have shape {self.input_shape_}")

@@ -1,8 +1,9 @@
-"""Anomaly scores of a trained flat VAE (higher = more anomalous) and the metrics that rank them.
+"""Anomaly scores of a trained model (higher = more anomalous) and the metrics that rank them.
 
-Every score draws its latent noise once per call as (S, D) standard-normal vectors shared by all items
-(common random numbers): an item's score does not depend on the batch it sits in, and differences
-between items are not sampling noise.
+For a model with one latent level every score draws its latent noise once per call as (S, D) standard-normal
+vectors shared by all items (common random numbers): an item's score does not depend on the batch it sits in,
+and differences between items are not sampling noise. A hierarchical model's ELBO and IWAE bound come from
+its forward pass, with draws seeded per call. Conditional models score items with their labels y.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..core.contract import VAEModel, VAEOutput
+from ..core.contract import VAEModel, VAEOutput, flat
 from ..core.likelihoods import gaussian
 from ..core.objectives import elbo, iwae_bound, repeat_items
 from ..errors import VaekitError
@@ -41,10 +42,13 @@ def check_scores(names: list[str]) -> list[str]:
     return names
 
 
-def check_flat(model: VAEModel) -> None:
-    """The scores need one latent level and no labels: the flat VAE family."""
-    if model.needs_labels or len(model.latent_dims) != 1:
-        raise VaekitError("anomaly scores need a flat, unconditional model (family vae)")
+def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
+    """Labels for a conditional model; the likelihood regret (a re-fitted q(z|x)) needs one latent level."""
+    if model.needs_labels and y is None:
+        raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
+    if "likelihood_regret" in names and not flat(model):
+        raise VaekitError("likelihood_regret re-fits q(z|x) of one latent level; this model has "
+                          f"{len(model.latent_dims)}")
 
 
 def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -53,7 +57,8 @@ def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype 
     return torch.randn(n, dim, generator=g, dtype=torch.float64).to(device, dtype)
 
 
-def draws(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> tuple[VAEOutput, Tensor]:
+def draws(model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor,
+          y: Tensor | None = None) -> tuple[VAEOutput, Tensor]:
     """The model's output for z_s = loc + scale * eps_s, with eps (S, D) shared by the items of x (B, *shape).
 
     Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
@@ -61,52 +66,64 @@ def draws(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) 
     s = eps.shape[0]
     z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).flatten(0, 1)  # (S*B, D)
     qz = gaussian(loc.repeat(s, 1), scale.repeat(s, 1))
-    return VAEOutput(model.decode(z), [qz], [model.prior()], [z]), repeat_items(x, s)
+    ys = None if y is None else y.repeat(s)
+    return VAEOutput(model.decode(z, ys), [qz], [model.prior(ys)], [z]), repeat_items(x, s)
 
 
-def elbo_at(model: nn.Module, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor) -> Tensor:
+def elbo_at(model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor, y: Tensor | None = None) -> Tensor:
     """ELBO (B,) of x (B, *shape) under q = N(loc, scale^2) (B, D), averaged over z = loc + scale * eps_s.
 
     eps (S, D) is shared by every item; the KL term is analytic (objectives.elbo).
     """
-    terms = elbo(*draws(model, x, loc, scale, eps))
+    terms = elbo(*draws(model, x, loc, scale, eps, y))
     return (terms["rec"] - terms["kl"]).view(eps.shape[0], x.shape[0]).mean(0)
 
 
-def iwae_nll(model: nn.Module, x: Tensor, eps: Tensor, chunk: int | None = None) -> Tensor:
-    """-log p(x) (B,) by the K-sample IWAE bound, z_k = loc + scale * eps_k with eps (K, D) shared."""
-    return -iwae_bound(model, x, chunk=chunk, eps=eps)
+def forward_elbo(model: VAEModel, x: Tensor, s: int, y: Tensor | None = None) -> Tensor:
+    """ELBO (B,) of x (B, *shape) averaged over ``s`` forward passes (any model; fresh draws)."""
+    xr = repeat_items(x, s)
+    terms = elbo(model(xr, None if y is None else y.repeat(s)), xr)
+    return (terms["rec"] - terms["kl"]).view(s, x.shape[0]).mean(0)
 
 
-def recon_error(model: nn.Module, x: Tensor) -> Tensor:
+def iwae_nll(model: VAEModel, x: Tensor, eps: Tensor, chunk: int | None = None, y: Tensor | None = None) -> Tensor:
+    """-log p(x) (B,) by the K-sample IWAE bound: z_k = loc + scale * eps_k with eps (K, D) shared for one latent
+    level, fresh draws (K = len(eps)) for a hierarchy."""
+    if flat(model):
+        return -iwae_bound(model, x, chunk=chunk, y=y, eps=eps)
+    return -iwae_bound(model, x, len(eps), chunk, y)
+
+
+def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
     """Squared error (B,) between x and the mean of p(x|z) at z = the posterior mean."""
-    x_rec = model.decode(model.encode(x).mean).mean
+    x_rec = model.decode(model.encode(x, y).mean, y).mean
     return (x - x_rec).pow(2).flatten(1).sum(1)
 
 
-def likelihood_regret(model: nn.Module, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05) -> Tensor:
+def likelihood_regret(model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05,
+                      y: Tensor | None = None) -> Tensor:
     """Likelihood regret (B,) >= 0 (Xiao et al. 2020): best ELBO over a per-item q minus the encoder's ELBO.
 
     q's loc and log-scale (B, D) start at the encoder's and are optimised with Adam, all items at once
     (they are independent); the decoder stays fixed and the best ELBO seen, step 0 included, is kept.
     """
     with torch.no_grad():
-        qz = model.encode(x)
+        qz = model.encode(x, y)
         loc0, scale0 = qz.mean, qz.stddev  # a factorised Gaussian q(z|x)
-        start = elbo_at(model, x, loc0, scale0, eps)  # (B,)
+        start = elbo_at(model, x, loc0, scale0, eps, y)  # (B,)
     loc = loc0.clone().requires_grad_(True)
     log_scale = scale0.log().clone().requires_grad_(True)
     opt = torch.optim.Adam([loc, log_scale], lr=lr)
     best = start.clone()
     for _ in range(steps):
         with torch.enable_grad():
-            value = elbo_at(model, x, loc, log_scale.exp(), eps)  # (B,)
+            value = elbo_at(model, x, loc, log_scale.exp(), eps, y)  # (B,)
             grads = torch.autograd.grad(-value.sum(), [loc, log_scale])
         best = torch.maximum(best, value.detach())
         loc.grad, log_scale.grad = grads
         opt.step()
     with torch.no_grad():
-        best = torch.maximum(best, elbo_at(model, x, loc, log_scale.exp(), eps))
+        best = torch.maximum(best, elbo_at(model, x, loc, log_scale.exp(), eps, y))
     return best - start
 
 
@@ -129,52 +146,58 @@ def compressed_bits(x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def batch_scores(model: nn.Module, x: Tensor, names: list[str], eps: Tensor, iw_eps: Tensor,
-                 steps: int) -> dict[str, Tensor]:
+def batch_scores(model: VAEModel, x: Tensor, names: list[str], eps: Tensor, iw_eps: Tensor, steps: int,
+                 y: Tensor | None = None) -> dict[str, Tensor]:
     """The named scores (B,) of one batch x (B, *shape); the IWAE NLL is computed once for two scores."""
     out: dict[str, Tensor] = {}
-    nll = iwae_nll(model, x, iw_eps) if {"iwae_nll", "complexity"} & set(names) else None
+    nll = iwae_nll(model, x, iw_eps, y=y) if {"iwae_nll", "complexity"} & set(names) else None
     for name in names:
-        if name == "neg_elbo":
-            qz = model.encode(x)
-            out[name] = -elbo_at(model, x, qz.mean, qz.stddev, eps)
+        if name == "neg_elbo" and flat(model):
+            qz = model.encode(x, y)
+            out[name] = -elbo_at(model, x, qz.mean, qz.stddev, eps, y)
+        elif name == "neg_elbo":
+            out[name] = -forward_elbo(model, x, len(eps), y)
         elif name == "iwae_nll":
             out[name] = nll
         elif name == "recon_error":
-            out[name] = recon_error(model, x)
+            out[name] = recon_error(model, x, y)
         elif name == "likelihood_regret":
-            out[name] = likelihood_regret(model, x, eps, steps)
+            out[name] = likelihood_regret(model, x, eps, steps, y=y)
         else:
             out[name] = nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)
     return {k: v.cpu() for k, v in out.items()}
 
 
-def anomaly_scores(model: nn.Module, x: Tensor, names: list[str], samples: int = 8, iw_samples: int = 64,
+def anomaly_scores(model: VAEModel, x: Tensor, names: list[str], samples: int = 8, iw_samples: int = 64,
                    steps: int = 30, seed: int = 0, batch_size: int = 256,
-                   on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Scores (N,) per name for x (N, *shape), higher = more anomalous, in batches of ``batch_size``.
+                   on_batch: Callable[[int], None] | None = None, y: Tensor | None = None) -> dict[str, np.ndarray]:
+    """Scores (N,) per name for x (N, *shape) (labels y (N,) for a conditional model), higher = more anomalous,
+    in batches of ``batch_size``.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
     ``steps`` Adam steps of the regret; the noise comes from ``seed``.
     """
-    check_flat(model)
     check_scores(names)
+    check_model(model, names, y)
     for flag, v in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
         if v <= 0:
-            raise VaekitError(f"{flag} must be > 0, got {v}")
+            raise VaekitError(f"{flag} must be > 0, got {v}", key=flag)
     if steps < 0:
-        raise VaekitError(f"steps must be >= 0, got {steps}")
+        raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
     model.eval()
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
-    for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size].to(p.device, p.dtype)
-        for k, v in batch_scores(model, xb, names, eps, iw_eps, steps).items():
-            parts[k].append(v)
-        if on_batch is not None:
-            on_batch(len(xb))
+    with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
+        torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded, and the caller's RNG left as it was
+        for i in range(0, len(x), batch_size):
+            xb = x[i: i + batch_size].to(p.device, p.dtype)
+            yb = None if y is None or not model.needs_labels else y[i: i + batch_size].to(p.device)
+            for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb).items():
+                parts[k].append(v)
+            if on_batch is not None:
+                on_batch(len(xb))
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
 
 

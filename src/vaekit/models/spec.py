@@ -40,9 +40,9 @@ def module_spec(module: nn.Module) -> dict:
     cls = type(module)
     path = class_path(cls)
     if isinstance(module, nn.Sequential) and cls.__init__ is nn.Sequential.__init__:
-        return {"class": path, "args": [module_spec(m) for m in module]}
+        return {"class": path, "args": [_encode(m, path) for m in module]}
     if isinstance(module, nn.ModuleList) and cls.__init__ is nn.ModuleList.__init__:
-        return {"class": path, "args": {"modules": [module_spec(m) for m in module]}}
+        return {"class": path, "args": {"modules": [_encode(m, path) for m in module]}}
     own = getattr(module, "init_args", None)
     args = own() if callable(own) else _attributes(module)
     return {"class": path, "args": {k: _encode(v, f"{cls.__qualname__}.{k}") for k, v in args.items()}}
@@ -117,8 +117,10 @@ def build(spec: dict) -> nn.Module:
                           f"({type(e).__name__}: {e})") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise VaekitError(f"{spec['class']} is not a torch.nn.Module class; refusing to call it")
-    args = _decode(spec.get("args", {}))
-    return cls(*args) if isinstance(args, list) else cls(**args)
+    args = spec.get("args", {})
+    if isinstance(args, list):
+        return cls(*(_decode(a) for a in args))
+    return cls(**{k: _decode(v) for k, v in args.items()})
 
 
 def rebuildable_spec(model: nn.Module) -> tuple[dict | None, str]:

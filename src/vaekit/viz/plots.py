@@ -67,11 +67,12 @@ def is_image(shape: tuple[int, ...]) -> bool:
 
 
 def save_samples(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """A grid of images (N, C, H, W), ``nrow`` per row, or for tables (N, D) a scatter of the first two features."""
+    """A grid of images (N, C, H, W), ``nrow`` per row, or for other items (N, ...) a scatter of the first two
+    features."""
     if is_image(tuple(x.shape[1:])):
         return save_png(image_grid(x, nrow), path)
     fig, (ax,) = _figure(1)
-    _scatter_table(ax, x, "samples")
+    _scatter_table(ax, x.flatten(1), "samples")
     return _save_figure(fig, path)
 
 
@@ -83,7 +84,7 @@ def save_reconstructions(x: Tensor, x_rec: Tensor, path: str | Path, per_row: in
         pairs = torch.stack([x[:n].view(-1, per_row, *x.shape[1:]), x_rec[:n].view(-1, per_row, *x.shape[1:])], 1)
         return save_png(image_grid(pairs.reshape(-1, *x.shape[1:]), nrow=per_row), path)
     fig, (ax,) = _figure(1)
-    ax.scatter(x.flatten().numpy(), x_rec.flatten().numpy(), s=4, alpha=0.4)
+    ax.scatter(x.flatten().cpu().numpy(), x_rec.flatten().cpu().numpy(), s=4, alpha=0.4)
     lo, hi = float(x.min()), float(x.max())
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set(xlabel="input value", ylabel="reconstruction", title="reconstructions (all features)")

@@ -1,0 +1,149 @@
+"""vaekit.fit on the user's own data and networks: containers, checks, resume, callbacks, save and load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+import vaekit
+from vaekit.cli import main
+
+QUIET = dict(progress=False, pictures=False)
+
+
+def images(n=48, seed=0) -> np.ndarray:
+    """(n, 1, 4, 4) binary float32 'images'."""
+    return (np.random.default_rng(seed).random((n, 1, 4, 4)) > 0.5).astype(np.float32)
+
+
+def model(**settings) -> nn.Module:
+    torch.manual_seed(0)
+    return vaekit.build_model(**{"input_shape": [1, 4, 4], "hidden": [8], "latent_dim": 2, **settings})
+
+
+def weights(run: vaekit.Run) -> dict[str, torch.Tensor]:
+    return run.model.state_dict()
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_array_a_tensor_and_an_x_y_pair_give_identical_weights():
+    x = images()
+    runs = [vaekit.fit(model(), data, epochs=2, batch_size=16, seed=3, **QUIET)
+            for data in (x, torch.from_numpy(x), (x, np.arange(48) % 3))]
+    assert same(weights(runs[0]), weights(runs[1])) and same(weights(runs[0]), weights(runs[2]))
+    assert runs[0].path is None and len(runs[0].history) == 2  # no out: weights and metrics in memory
+    other = vaekit.fit(model(), x, epochs=2, batch_size=16, seed=4, **QUIET)
+    assert not same(weights(runs[0]), weights(other))
+
+
+class Items(Dataset):
+    """A map-style Dataset of (x, y) pairs as numpy arrays; item ``bad`` is replaced by ``value``."""
+
+    def __init__(self, x: np.ndarray, bad: int | None = None, value: float = np.nan):
+        self.x, self.bad, self.value = x, bad, value
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        item = self.x[i].copy()
+        if i == self.bad:
+            item[0, 0, 0] = self.value
+        return item, i % 3
+
+
+@pytest.mark.parametrize("wrap", [lambda d: d, lambda d: DataLoader(d, batch_size=8)], ids=["dataset", "loader"])
+def test_datasets_and_dataloaders_train_streamed_with_the_same_checks(wrap, tmp_path):
+    x = images()
+    run = vaekit.fit(model(), wrap(Items(x)), epochs=1, batch_size=16, out=tmp_path / "run", **QUIET)
+    assert (tmp_path / "run" / "model.safetensors").is_file() and len(run.history) == 1
+    cvae = model(family="cvae", num_classes=3)
+    assert len(vaekit.fit(cvae, wrap(Items(x)), epochs=1, **QUIET).history) == 1  # labels come with the items
+    for bad, value, needle in ((5, np.nan, "NaN or infinite"), (7, 3.0, "outside the bernoulli")):
+        with pytest.raises(vaekit.VaekitError, match=needle):
+            vaekit.fit(model(), wrap(Items(x, bad, value)), epochs=1, batch_size=16, **QUIET)
+
+
+@pytest.mark.parametrize("data,needle", [
+    (np.full((20, 1, 4, 4), np.nan, np.float32), "NaN or infinite"),
+    (np.ones(20, np.float32), r"shape \(N, \*item_shape\)"),
+    (np.full((20, 1, 4, 4), 2.0, np.float32), "outside the bernoulli likelihood's support"),
+    (np.array([[object()] * 16] * 20, dtype=object).reshape(20, 1, 4, 4), "dtype object is not numeric"),
+    ((images(20), np.arange(19)), "19 labels for 20 items"),
+    ("not data", "expected a numpy array"),
+])
+def test_bad_arrays_get_one_line_and_leave_nothing_behind(data, needle, tmp_path):
+    with pytest.raises(vaekit.VaekitError, match=needle) as e:
+        vaekit.fit(model(), data, epochs=1, out=tmp_path / "run", **QUIET)
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+def test_resume_continues_a_fit_exactly_and_callbacks_see_every_step(tmp_path):
+    x = images(64)
+    straight = vaekit.fit(model(), x, epochs=3, batch_size=16, out=tmp_path / "a", **QUIET)
+    vaekit.fit(model(), x, epochs=1, batch_size=16, out=tmp_path / "b", **QUIET)
+
+    class Log(vaekit.Callback):
+        steps, epochs = [], []
+
+        def on_step_end(self, step, metrics, model):
+            self.steps.append((step, float(metrics["loss"])))
+
+        def on_epoch_end(self, epoch, metrics, model):
+            self.epochs.append((epoch, metrics["val_loss"]))
+
+    log = Log()
+    resumed = vaekit.fit(model(), x, epochs=3, batch_size=16, out=tmp_path / "b", resume=True, callbacks=[log], **QUIET)
+    assert same(weights(straight), weights(resumed))
+    assert [e for e, _ in log.epochs] == [2, 3] and len(log.steps) == 2 * 4  # 58 training items, batches of 16
+    assert all(np.isfinite(v) for _, v in log.steps)
+
+
+def test_val_data_picks_the_best_epoch_and_labels_are_checked():
+    x = images(40)
+    run = vaekit.fit(model(), x, val_data=images(10, seed=1), epochs=2, **QUIET)
+    assert len(run.history) == 2 and run.history[0]["val_loss"] > 0
+    with pytest.raises(vaekit.VaekitError, match="labels must lie in 0..2"):
+        vaekit.fit(model(family="cvae", num_classes=3), (x, np.arange(40) % 5), epochs=1, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match="conditions on labels"):
+        vaekit.fit(model(family="cvae", num_classes=3), x, epochs=1, **QUIET)
+
+
+def test_a_model_that_cannot_be_rebuilt_loads_into_a_skeleton(tmp_path):
+    class Encoder(nn.Module):  # defined in a function: it cannot be imported again
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8))
+
+        def forward(self, x):
+            return self.net(x)
+
+    def make():
+        torch.manual_seed(1)
+        return vaekit.VAE(Encoder(), nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4))), latent_dim=2)
+
+    x = images()
+    run = vaekit.fit(make(), x, epochs=1, out=tmp_path / "run", **QUIET)
+    with pytest.raises(vaekit.VaekitError, match=r"cannot be rebuilt .*load_run\(path, model=...\)"):
+        vaekit.load_run(tmp_path / "run")
+    again = vaekit.load_run(tmp_path / "run", model=make())
+    assert torch.equal(again.encode(x[:4]).mean, run.encode(x[:4]).mean)
+    assert main(["sample", str(tmp_path / "run"), "--out", str(tmp_path / "s.png")]) == 2  # the CLI says the same
+
+
+def test_train_leaves_the_callers_config_alone_and_the_cli_names_the_flag(tmp_path, capsys):
+    cfg = vaekit.RunConfig(out=str(tmp_path / "run"))
+    cfg.data.spec, cfg.train.epochs, cfg.train.progress, cfg.model.hidden = "digits", 1, False, [8]
+    before = cfg.to_dict()
+    vaekit.train(cfg, pictures=False, limit=100)
+    assert cfg.to_dict() == before
+    np.save(tmp_path / "real.npy", np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32))
+    assert main(["train", "--data", str(tmp_path / "real.npy"), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "outside the bernoulli likelihood's support" in err and err.endswith("(--likelihood)")
