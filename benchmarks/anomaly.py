@@ -17,20 +17,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vaekit.anomaly import VAEAnomalyDetector
 from vaekit.config import RunConfig, set_value
 from vaekit.data import Dataset, Split, load_dataset
-from vaekit.run import Run
-from vaekit.scores import SCORES, anomaly_scores, detection_metrics
+from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.scores import SCORES, anomaly_scores, detection_metrics
+from vaekit.training import fit_config
 
 PARTS = ("oneclass", "ood", "tabular", "representation")
 HIDDEN, BATCH = [512, 256], 128  # the image VAEs: MLP widths and batch size, for train_vae and the detector
@@ -48,13 +45,12 @@ def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     data = Dataset("x", Split(x, None), Split(x[perm[:500]], None), Split(x[:0], None), tuple(x.shape[1:]),
                    "image", None)
-    with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp:
-        cfg.out = str(Path(tmp) / "run")
-        return Run.load(importlib.import_module("vaekit.train").fit(cfg, data=data)).model
+    cfg.out = ""  # trained in memory: no run folder
+    return fit_config(cfg, data=data).model.cpu().eval()
 
 
 def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Every score of ``vaekit.scores`` for x, higher = more anomalous."""
+    """Every score of ``vaekit.evaluation.scores`` for x, higher = more anomalous."""
     return anomaly_scores(model, x, list(SCORES), args.samples, args.iw_samples, args.steps)
 
 

@@ -59,7 +59,7 @@ def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, cli
 def main() -> None:
     import torch
 
-    from vaekit.explore import load_explorer, make_server
+    from vaekit.viz.explore import load_explorer, make_server
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run")

@@ -23,12 +23,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.core import elbo, iwae_bound
 from vaekit.data import Dataset, load_dataset
-from vaekit.evaluate import active_units
-from vaekit.objectives import elbo, iwae_bound
-from vaekit.run import Run, prepare_data
-from vaekit.train import fit
+from vaekit.data.prepare import prepare_data
+from vaekit.evaluation.metrics import active_units
+from vaekit.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "train.batch_size": 128, "train.lr": 1e-3,
@@ -43,7 +44,7 @@ def train_run(name: str, settings: dict, args: argparse.Namespace, preset: str |
         set_value(cfg, key, value)
     cfg.out = str(Path(args.out) / name)
     start = time.perf_counter()
-    run = Run.load(fit(cfg, overwrite=True))
+    run = Run.load(train(cfg, overwrite=True).path)
     print(f"  trained {name} in {time.perf_counter() - start:.0f} s", flush=True)
     return run
 

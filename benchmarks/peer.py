@@ -68,7 +68,7 @@ def flops_per_item(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Matmul/conv FLOPs of one training step (forward and backward) per item, counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vaekit.objectives import elbo
+    from vaekit.core import elbo
 
     with FlopCounterMode(display=False) as counter:
         elbo(model(x), x)["loss"].backward()
@@ -78,7 +78,7 @@ def flops_per_item(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 def nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> tuple[float, float]:
     """(NLL in nats, seconds) of vaekit's importance-weighted estimator with K samples, float32."""
-    from vaekit.objectives import iwae_bound
+    from vaekit.core import iwae_bound
 
     model.eval()
     torch.manual_seed(0)
@@ -89,10 +89,10 @@ def nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> tuple[float, float]:
 
 def worker(job: dict) -> dict:
     """Train one library's model as ``job`` says; returns its epoch times, NLLs and peak memory."""
-    import importlib
-
+    from vaekit.api import train
+    from vaekit.data.prepare import prepare_data
     from vaekit.models import build_model
-    from vaekit.run import Run, prepare_data
+    from vaekit.runs import Run
 
     args = argparse.Namespace(**job["args"])
     torch.set_num_threads(args.threads) if args.threads else None
@@ -101,7 +101,7 @@ def worker(job: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if job["library"] == "vaekit":  # fit loads the data itself: load it for the test images only after
             cfg.out = tmp + "/run"
-            importlib.import_module("vaekit.train").fit(cfg)
+            train(cfg)
             result["peak_mib"] = _peak_mib(args.device)
             result["seconds"] = [float(r["seconds"]) for r in _rows(cfg.out)]
             trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
@@ -136,10 +136,10 @@ def _rows(out: str) -> list[dict]:
 
 
 def _precision(cfg) -> str:
-    from vaekit.run import resolve_device
-    from vaekit.train import autocast_dtype
+    from vaekit.training.step import autocast_dtype, resolve_device
 
-    return "bf16" if autocast_dtype(cfg, resolve_device(cfg.train.device)) else "fp32"
+    return "bf16" if autocast_dtype(cfg.train.precision, resolve_device(cfg.train.device), cfg.model.likelihood) \
+        else "fp32"
 
 
 def _peak_mib(device: str) -> float:

@@ -20,7 +20,7 @@ from pythae.trainers.training_callbacks import TrainingCallback
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Independent
 
-from vaekit.nets import gaussian
+from vaekit.core import gaussian
 
 
 class Encoder(BaseEncoder):
@@ -73,7 +73,7 @@ class EpochClock(TrainingCallback):
 
 def build(vaekit_model: nn.Module, latent_dim: int) -> VAE:
     """A pythae VAE whose networks are fresh copies of ``vaekit_model``'s (same layers, same init scheme)."""
-    shape = tuple(vaekit_model.cfg.input_shape)
+    shape = tuple(vaekit_model.input_shape)
     cfg = VAEConfig(input_dim=shape, latent_dim=latent_dim, reconstruction_loss="bce")
     return VAE(cfg, encoder=Encoder(vaekit_model.encoder, vaekit_model.to_qz),
                decoder=Decoder(vaekit_model.decoder, shape))

@@ -84,7 +84,7 @@ class HandStep:
 
     def __init__(self, model: nn.Module, lr: float, dtype: torch.dtype):
         enc, dec = linears(model)
-        self.n_enc, self.dtype, self.latent = len(enc), dtype, model.cfg.latent_dim
+        self.n_enc, self.dtype, self.latent = len(enc), dtype, model.latent_dim
         self.shapes = [(m.out_features, m.in_features) for m in enc + dec]
         self.flat = torch.cat([t.detach().flatten() for m in enc + dec for t in (m.weight, m.bias)])
         self.flat.grad = torch.zeros_like(self.flat)
@@ -102,7 +102,7 @@ class HandStep:
     def gradient(self, x: Tensor, eps: Tensor, beta: float = 1.0) -> Tensor:
         """Fill ``flat.grad`` with the gradient of the batch-mean negative ELBO at (B, D) binary ``x``, (B, Z)
         noise ``eps``; returns the loss."""
-        from vaekit.nets import MIN_SCALE
+        from vaekit.core.likelihoods import MIN_SCALE
 
         self.low.copy_(self.flat)
         w, g, n, b = self.views(self.low), self.views(self.flat.grad), self.n_enc, len(x)
@@ -133,11 +133,10 @@ class HandStep:
 def check_gradient(model: nn.Module) -> float:
     """Largest difference between the hand-written gradient and autograd's of vaekit's ``elbo`` (float32, same
     x and noise), relative to the largest gradient entry."""
-    from vaekit.models.vae import VAEOutput
-    from vaekit.objectives import elbo
+    from vaekit.core import VAEOutput, elbo
 
     x = (torch.rand(16, 784) < 0.3).float()
-    eps = torch.randn(16, model.cfg.latent_dim)
+    eps = torch.randn(16, model.latent_dim)
     hand = HandStep(model, 1e-3, torch.float32)
     hand.gradient(x, eps)
     qz = model.encode(x.view(16, 1, 28, 28))
@@ -165,14 +164,20 @@ def step_matmuls(model: nn.Module, dtype: torch.dtype) -> tuple[list[tuple[Tenso
 def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str, Callable[[int], object]], float]:
     """name -> function(i) running step i, each on its own copy of the model; and the step's matmul FLOPs."""
     from vaekit.data import binarize_dynamic
-    from vaekit.train import StepGuard, autocast_dtype, make_optimizer, train_step
+    from vaekit.training.step import (
+        StepGuard,
+        autocast_dtype,
+        make_optimizer,
+        train_step,
+    )
 
     batch = lambda i: images[(i % 50) * BATCH:(i % 50 + 1) * BATCH]
     model, cfg = build(precision)
-    opt, guard, auto = make_optimizer(model, 1e-3), StepGuard(10), autocast_dtype(cfg, torch.device("cpu"))
+    opt, guard, auto = make_optimizer(model, 1e-3), StepGuard(10), autocast_dtype(cfg.train.precision, torch.device("cpu"),
+                                                                                 cfg.model.likelihood)
     hand = HandStep(build(precision)[0], 1e-3, dtype)
     pairs, flops = step_matmuls(model, dtype)
-    out = {"vaekit train_step": lambda i: train_step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg,
+    out = {"vaekit train_step": lambda i: train_step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train,
                                                      guard, "bench", None, auto),
            "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
            "the 17 matrix products alone": lambda i: [torch.mm(a, b) for a, b in pairs]}

@@ -3,22 +3,29 @@ anomaly-eval commands."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from tests.conftest import tiny_config
-from vaekit.evaluation.detector import VAEAnomalyDetector
 import vaekit
+from tests.conftest import tiny_config
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
+from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.scores import (
+    SCORES,
+    anomaly_scores,
+    compressed_bits,
+    detection_metrics,
+    elbo_at,
+    iwae_nll,
+    likelihood_regret,
+    noise,
+)
 from vaekit.models import build_model
 from vaekit.runs import Run
-from vaekit.evaluation.scores import (SCORES, anomaly_scores, compressed_bits, detection_metrics, elbo_at, iwae_nll,
-                           likelihood_regret, noise)
 
 TINY = dict(epochs=2, hidden=(8,), latent_dim=2, samples=2, iw_samples=4, steps=3)
 TABLE_SCORES = [s for s in SCORES if s != "complexity"]

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.cli import main
+from vaekit.cli import VERBS, main
 
 TINY = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--quiet"]
 
@@ -63,3 +64,10 @@ def test_run_with_a_mismatched_data_shape_is_refused(tiny_images, tmp_path, caps
     (run / "model.safetensors").write_bytes(b"not safetensors")
     code, cap = run_cli(capsys, "sample", run, "--out", tmp_path / "s.png")
     assert code == 2 and "model.safetensors" in cap.err
+
+
+@pytest.mark.parametrize("verb", [[], *[[v] for v in sorted(VERBS)]], ids=lambda v: v[0] if v else "vaekit")
+def test_every_help_page_prints(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*verb, "--help"])
+    assert e.value.code == 0 and "usage: vaekit" in capsys.readouterr().out

@@ -16,8 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit.data import Dataset, binarize_dynamic, check_finite, download, load_dataset, read_idx
-from vaekit.data import builtin
+from vaekit.data import (
+    Dataset,
+    binarize_dynamic,
+    builtin,
+    check_finite,
+    download,
+    load_dataset,
+    read_idx,
+)
 from vaekit.errors import VaekitError
 
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,

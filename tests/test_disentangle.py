@@ -10,12 +10,11 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vaekit.evaluation import disentangle as D
 from vaekit.cli import main
 from vaekit.config import RunConfig, validate
+from vaekit.core import VAEOutput, dimwise_weight_at, elbo, kl_term, tc_decomposition
 from vaekit.errors import VaekitError
-from vaekit.core import VAEOutput
-from vaekit.core import dimwise_weight_at, elbo, kl_term, tc_decomposition
+from vaekit.evaluation import disentangle as D
 
 SIZES, NAMES = (3, 6, 40, 32, 32), ("shape", "scale", "orientation", "posX", "posY")  # the dSprites factors
 

@@ -17,8 +17,6 @@ from safetensors.torch import load_file
 from vaekit.cli import build_parser, train_config
 
 from .conftest import train_run
-
-
 from .noiseless_vaekit import loc_sample
 
 NOISELESS = str(Path(__file__).with_name("noiseless_vaekit.py"))

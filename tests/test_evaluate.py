@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from vaekit.cli import main
-from vaekit.evaluation.metrics import active_units
-from vaekit.viz.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
 from vaekit.data.prepare import prepare_data
+from vaekit.evaluation.metrics import active_units
 from vaekit.runs import Run
+from vaekit.viz.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
 
 TINY = ["--model", "mlp", "--hidden", "16", "--batch-size", "16", "--epochs", "1", "--quiet"]
 TILE_H, TILE_W = 9 * 3 + 2, 11 * 3 + 2  # 9x11 items are enlarged 3x to reach 28 pixels, plus 2 of padding

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.export import onnx as export
 from vaekit.cli import main
 from vaekit.errors import VaekitError
+from vaekit.export import onnx as export
 from vaekit.runs import Run
 
 pytestmark = pytest.mark.skipif(find_spec("onnxruntime") is None or find_spec("onnx") is None,
@@ -103,11 +103,10 @@ def test_training_writes_tensorboard_events(runs):
 
 
 def test_tensorboard_logger_is_a_no_op_without_tensorboard(tmp_path, monkeypatch):
-    from vaekit.viz import tensorboard
-
     from vaekit.config import RunConfig
     from vaekit.data import Dataset, Split
     from vaekit.training import FitInfo
+    from vaekit.viz import tensorboard
 
     monkeypatch.setattr(tensorboard, "_writer_class", lambda: None)
     tb = tensorboard.TensorBoard()

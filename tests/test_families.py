@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from vaekit.training.checkpoint import read_tensors
 from vaekit.cli import main
 from vaekit.config import ModelConfig
-from vaekit.errors import VaekitError
-from vaekit.models import MODELS, build_model
-from vaekit.core.likelihoods import MIN_SCALE
 from vaekit.core import capacity_at, elbo
+from vaekit.core.likelihoods import MIN_SCALE
+from vaekit.errors import VaekitError
 from vaekit.files import CHECKPOINT
+from vaekit.models import MODELS, build_model
+from vaekit.training.checkpoint import read_tensors
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--epochs", "2", "--quiet"]
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
 from vaekit.config import ModelConfig
 from vaekit.models import build_model
+from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
 from vaekit.training.step import make_optimizer
 
 FLAGS = ["--data", "digits", "--model", "mlp", "--hidden", "64", "--latent-dim", "4", "--batch-size", "8",

@@ -19,7 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vaekit.cli import FLAGS, build_parser, train_config
-from vaekit.config import SECTIONS, RunConfig, load_json_config, load_toml, set_value, validate
+from vaekit.config import (
+    SECTIONS,
+    RunConfig,
+    load_json_config,
+    load_toml,
+    set_value,
+    validate,
+)
 from vaekit.data import load_dataset, read_idx
 from vaekit.data.idx import IDX_DTYPES
 from vaekit.errors import VaekitError

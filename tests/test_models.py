@@ -8,14 +8,13 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent
 
-from vaekit.training.checkpoint import load_weights, save_weights
 from vaekit.config import ModelConfig, RunConfig
+from vaekit.core import elbo
+from vaekit.core.likelihoods import MIN_SCALE, Likelihood
 from vaekit.data import Dataset, Split
 from vaekit.models import MODELS, build_model
-from vaekit.core.likelihoods import MIN_SCALE, Likelihood
-from vaekit.core import elbo
 from vaekit.training import fit_config
-
+from vaekit.training.checkpoint import load_weights, save_weights
 
 SHAPES = {"mlp": (1, 9, 11), "conv": (3, 9, 11)}
 CASES = [(family, net, lik) for family in sorted(MODELS) for net in ("mlp", "conv")

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vaekit.core import VAEOutput
-from vaekit.core import elbo, iwae_bound, kl_term, kl_weight
+from vaekit.core import VAEOutput, elbo, iwae_bound, kl_term, kl_weight
 
 
 def diag(loc, scale):

@@ -12,9 +12,8 @@ from safetensors.torch import load_file
 from vaekit.cli import main
 from vaekit.data import lazy
 from vaekit.data.lazy import LazyArray
-from vaekit.errors import VaekitError
 from vaekit.data.prepare import prepare_data
-
+from vaekit.errors import VaekitError
 
 from .conftest import tiny_config, train_run
 

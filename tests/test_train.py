@@ -15,7 +15,6 @@ from vaekit.training import TrainingStopped, step
 from .conftest import tiny_config, train_run
 
 
-
 def test_same_seed_same_weights_other_seed_other_weights(tiny_images, tmp_path):
     runs = [train_run(tiny_config(str(tiny_images), tmp_path / name, seed=seed)) for name, seed in
             (("a", 3), ("b", 3), ("c", 4))]

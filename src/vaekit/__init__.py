@@ -14,7 +14,15 @@ from .data import Dataset, Split, load_dataset
 from .errors import VaekitError
 from .evaluation.detector import VAEAnomalyDetector
 from .evaluation.metrics import active_units, bits_per_dim, evaluate
-from .models import MODELS, VAE, ConditionalVAE, LadderVAE, build_model, conv_nets, mlp_nets
+from .models import (
+    MODELS,
+    VAE,
+    ConditionalVAE,
+    LadderVAE,
+    build_model,
+    conv_nets,
+    mlp_nets,
+)
 from .runs import Run, load_run
 from .training import Callback, FitInfo
 from .viz.figures import interpolate, latent_map, lerp, manifold, slerp, traverse

@@ -13,7 +13,7 @@ import sys
 from ..errors import VaekitError
 from ..training import distributed
 from ..training.signals import Interrupted
-from . import train, evaluate, apps, ship  # noqa: F401, I001  (each registers its verbs, in this order)
+from . import apps, evaluate, ship, train  # noqa: F401  (each registers its verbs)
 from .train import FLAGS, train_config
 from .verbs import VERBS
 
@@ -32,7 +32,8 @@ def build_parser() -> Parser:
     p = Parser(prog="vaekit", description="Variational autoencoders: train, sample, reconstruct.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}  # type: ignore[attr-defined]
-    for v in VERBS.values():
+    groups = [train.__name__, evaluate.__name__, apps.__name__, ship.__name__]  # the order of the help
+    for v in sorted(VERBS.values(), key=lambda v: groups.index(v.run.__module__)):
         verb_parser = p.verb_parsers[v.name] = sub.add_parser(v.name, help=v.help)
         for names, options in v.args:
             verb_parser.add_argument(*names, **options)

@@ -90,7 +90,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
             prepared_split(run, args.ood, args.split, args.limit).x)
 
 
-@scoring("anomaly-eval", "AUROC, AUPRC and FPR at 95% TPR per score",
+@scoring("anomaly-eval", "AUROC, AUPRC and FPR at 95%% TPR per score",
          arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
          arg("--ood", help="out-of-distribution data spec"),
          arg("--data", help="one labelled data set: --normal names its in-distribution classes"),

@@ -11,7 +11,14 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal, constraints
+from torch.distributions import (
+    Bernoulli,
+    ContinuousBernoulli,
+    Distribution,
+    Independent,
+    Normal,
+    constraints,
+)
 
 from ..config import parse_scale
 from ..errors import VaekitError

@@ -12,8 +12,15 @@ import numpy as np
 import torch
 
 from vaekit.data.builtin import BUILTINS, load_builtin
-from vaekit.data.core import (Dataset, RawData, Split, binarize_dynamic, build_dataset, check_finite,
-                              check_options)
+from vaekit.data.core import (
+    Dataset,
+    RawData,
+    Split,
+    binarize_dynamic,
+    build_dataset,
+    check_finite,
+    check_options,
+)
 from vaekit.data.download import download
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.images import read_image_folder

@@ -40,9 +40,9 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> nn.Module:
     return MODELS[cfg.family].from_config(cfg)
 
 
-from .vae import VAE  # noqa: E402  (each family registers itself)
 from .conditional import ConditionalVAE  # noqa: E402
 from .ladder import LadderVAE  # noqa: E402
 from .nets import conv_nets, mlp_nets  # noqa: E402
+from .vae import VAE  # noqa: E402  (each family registers itself)
 
 __all__ = ["MODELS", "VAE", "ConditionalVAE", "LadderVAE", "build_model", "conv_nets", "mlp_nets", "register"]

@@ -19,9 +19,24 @@ from ..errors import VaekitError
 from ..evaluation.metrics import evaluate, write_eval
 from ..io import atomic_write_text
 from ..runs import Run
-from .figures import (displayable, encode_means, interpolate, latent_map, save_interpolation, save_traversal, top_dims,
-                      traverse)
-from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples
+from .figures import (
+    displayable,
+    encode_means,
+    interpolate,
+    latent_map,
+    save_interpolation,
+    save_traversal,
+    top_dims,
+    traverse,
+)
+from .plots import (
+    _figure,
+    _save_figure,
+    is_image,
+    plot_losses,
+    save_reconstructions,
+    save_samples,
+)
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
