@@ -116,6 +116,6 @@ class AsVaekit(nn.Module):
         logits = self.model.decoder.logits(z)
         return Independent(Bernoulli(logits=logits, validate_args=False), logits.dim() - 1)
 
-    def prior(self) -> Independent:
+    def prior(self, y: Tensor | None = None) -> Independent:
         d = self.latent_dims[0]
         return gaussian(torch.zeros(d), torch.ones(d))

@@ -21,7 +21,7 @@ from .noiseless_vaekit import loc_sample
 
 NOISELESS = str(Path(__file__).with_name("noiseless_vaekit.py"))
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-FLAGS = ["train", "--data", "digits", "--hidden", "32", "--latent-dim", "3", "--quiet"]
+FLAGS = ["train", "--data", "digits", "--hidden", "32", "--latent-dim", "3", "--quiet", "--device", "cpu"]
 TOLERANCE = 1e-5  # largest weight difference allowed; float sums in another order differ by ~3e-8 here
 
 

@@ -37,6 +37,7 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
     ``DataConfig``. ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
 
     ``fit(RunConfig(...))`` trains the run that config describes (its data spec and built-in networks).
+    The run's model comes back on the CPU with its best weights, as ``vaekit.load_run`` gives it.
     """
     if isinstance(model, RunConfig):
         if data is not None:

@@ -128,7 +128,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         out = self.out if len(self.scales) == 1 else self.out and str(Path(self.out) / f"scale-{i}")
         kind = "image" if len(shape) == 3 else "table"
         data = Dataset("X", Split(x, None), Split(x_val, None), Split(x[:0], None), shape, kind, None)
-        return fit_config(self._config(out or "", seed, len(x)), overwrite=True, data=data).model.cpu().double().eval()
+        return fit_config(self._config(out or "", seed, len(x)), overwrite=True, data=data).model.double().eval()
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)

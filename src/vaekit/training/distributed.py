@@ -87,9 +87,14 @@ def leave(wait: bool = False) -> None:
 
 
 def _local_device(device: torch.device) -> torch.device:
+    """Process LOCAL_RANK's GPU on CUDA (one GPU per process on each machine)."""
     if device.type != "cuda":
         return device
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local >= count:
+        raise VaekitError(f"process {local} on this machine needs GPU {local}, and it has {count}: start at most "
+                          f"{count} processes per machine on CUDA, or train on the CPU", key="train.device")
+    return torch.device("cuda", local)
 
 
 def wrap(model: nn.Module) -> nn.Module:

@@ -46,8 +46,8 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
 
 @dataclass
 class Fitted:
-    """What a fit gives back: the model with its best weights, the run folder (or None), the config as
-    written, and the metrics rows."""
+    """What a fit gives back: the model with its best weights (on the CPU, as ``load_run`` gives it), the run
+    folder (or None), the config as written, and the metrics rows."""
 
     model: nn.Module
     path: Path | None
@@ -86,7 +86,7 @@ def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool
     model.eval()
     trainer.callbacks.on_fit_end(model, info)
     distributed.leave(wait=True)
-    return Fitted(model, run, cfg, trainer.state.rows)
+    return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
 
 
 def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, data: Dataset | None = None,
