@@ -117,5 +117,5 @@ class AsVaekit(nn.Module):
         return Independent(Bernoulli(logits=logits, validate_args=False), logits.dim() - 1)
 
     def prior(self, y: Tensor | None = None) -> Independent:
-        d = self.latent_dims[0]
-        return gaussian(torch.zeros(d), torch.ones(d))
+        zeros = torch.zeros(self.latent_dims[0], device=next(self.parameters()).device)
+        return gaussian(zeros, torch.ones_like(zeros))

@@ -27,15 +27,17 @@ class TinyGaussianVAE(nn.Module):
         self.features, self.latent = features, latent
         self.enc, self.dec = nn.Linear(features, 2 * latent), nn.Linear(latent, features)
         self.latent_dims = [latent]
+        self.register_buffer("zeros", torch.zeros(latent), persistent=False)  # moves with the model
 
     def encode(self, x, y=None):
         return diag_normal(self.enc(x))
 
     def decode(self, z, y=None):
-        return gaussian(self.dec(z), torch.ones(self.features))
+        loc = self.dec(z)
+        return gaussian(loc, torch.ones_like(loc))
 
     def prior(self, y=None):
-        return gaussian(torch.zeros(self.latent), torch.ones(self.latent))
+        return gaussian(self.zeros, torch.ones_like(self.zeros))
 
     def forward(self, x, y=None):
         qz = self.encode(x)
