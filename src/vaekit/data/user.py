@@ -70,12 +70,17 @@ class TorchSource:
         return x, y
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """(B,) item numbers -> (B, *shape) float32; an item of another shape is one clear error."""
+        """(B,) item numbers -> (B, *shape) float32 (uint8 images scaled to [0, 1]); an item of another shape is
+        one clear error."""
         items = [self._item(int(i))[0] for i in rows]
         for i, x in zip(rows, items):
             if x.shape != self.shape:
                 raise VaekitError(f"{self.where}: item {int(i)} has shape {x.shape}, item 0 has {self.shape}")
-        return np.stack(items).astype(np.float32)
+        x = np.stack(items)
+        out = x.astype(np.float32)
+        if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
+            out /= np.float32(image_scale(x))
+        return out
 
     def labels(self) -> np.ndarray:
         """Every item's label, (N,): one pass over the data (a TensorDataset's label tensor is read directly)."""

@@ -32,8 +32,10 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
     """p(x|z) of ``model`` on two training items, in eval mode: it builds a model that builds itself from its
     first batch, checks the contract's shapes, and tells the likelihood. The global RNG is left as it was."""
     model = check_model(model)
-    x = data.train.x[:2]
-    y = data.train.y[:2] if model.needs_labels and data.train.y is not None else None
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    x = data.train.x[:2].to(device)
+    y = data.train.y[:2].to(device) if model.needs_labels and data.train.y is not None else None
     was_training = model.training
     with torch.random.fork_rng(devices=[]):
         model.eval()
@@ -86,6 +88,8 @@ def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool
     model.eval()
     trainer.callbacks.on_fit_end(model, info)
     distributed.leave(wait=True)
+    if trainer.best_weights() is None and not distributed.is_main():  # rank 0 wrote them before the barrier
+        load_weights(model, run / files.WEIGHTS)
     return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
 
 
