@@ -25,7 +25,8 @@ from pathlib import Path
 from vaekit.config import load_toml
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"beta=1": ["train.beta=1", "train.tc_beta=0"], "beta=4": ["train.beta=4", "train.tc_beta=0"],
+OFF = ["train.tc_beta=0", "train.dimwise_warmup_epochs=0"]  # beta-TCVAE off, and its warm-up with it
+SETTINGS = {"beta=1": ["train.beta=1", *OFF], "beta=4": ["train.beta=4", *OFF],
             "beta-TCVAE (6)": ["train.beta=1", "train.tc_beta=6"]}  # over configs/dsprites-tcvae.toml
 SHORT = {name: name.split()[0] for name in SETTINGS}  # beta=1, beta=4, beta-TCVAE: --settings and folder names
 COLUMNS = ["mig", "factorvae", "betavae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"]

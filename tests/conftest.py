@@ -32,7 +32,7 @@ def tiny_config(spec: str, out, **train) -> RunConfig:
     """A config that trains in well under a second."""
     cfg = RunConfig(out=str(out))
     cfg.data.spec = spec
-    cfg.model.hidden, cfg.model.channels, cfg.model.latent_dim = [32], [8, 8], 3
+    cfg.model.hidden, cfg.model.latent_dim = [32], 3
     cfg.train.epochs, cfg.train.batch_size, cfg.train.progress = 3, 16, False
     for k, v in train.items():
         setattr(cfg.train, k, v)

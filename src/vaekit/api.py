@@ -9,11 +9,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import RunConfig, set_value, validate
+from .config import RunConfig, refuse_conflicts, set_value, validate
 from .core.contract import check_model
 from .core.likelihoods import name_of
 from .data.prepare import check_and_binarize, prepare_data, resolve_binarize
 from .data.user import from_user
+from .errors import VaekitError
 from .models import MODELS
 from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
@@ -52,7 +53,10 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
     for key, value in {"val_fraction": val_fraction, "binarize": binarize, "workers": workers}.items():
         set_value(cfg, f"data.{key}", value)
     cfg.data.spec = ""  # the data came from Python
-    validate(cfg)
+    refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
+    if val_data is not None and val_fraction != 0.1:
+        raise VaekitError("val_data and val_fraction cannot both take effect: val_data is the validation set",
+                          key="val_fraction")
     dataset = from_user(data, val_data, val_fraction=val_fraction, seed=seed, labels=model.needs_labels)
     torch.manual_seed(seed)
     px = probe(model, dataset)

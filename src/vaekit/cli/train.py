@@ -49,6 +49,7 @@ def train_config(args: argparse.Namespace):
     from ..config import RunConfig, load_json_config, load_toml_config, set_value
     from ..models import MODELS
 
+    refuse_flag_conflicts(args)
     if args.resume:
         cfg = load_json_config(Path(args.resume) / files.CONFIG)
         cfg.out = args.resume
@@ -69,6 +70,21 @@ def train_config(args: argparse.Namespace):
     if args.quiet:
         cfg.train.progress = False
     return cfg
+
+
+def refuse_flag_conflicts(args: argparse.Namespace) -> None:
+    """Flags that cannot all take effect: one line naming both."""
+    from ..models import MODELS
+
+    pairs = [("--resume", "--config", args.resume and args.config, "a resumed run keeps its own config.json"),
+             ("--resume", "--overwrite", args.resume and args.overwrite, "one continues the run, the other replaces it"),
+             ("--resume", "--out", args.resume and args.out and Path(args.out) != Path(args.resume),
+              "a resumed run is written where it is; copy the folder to continue it elsewhere"),
+             ("--conditional", "--model", args.conditional and args.model in MODELS and args.model != "cvae",
+              "each names the model family")]
+    for a, b, clash, why in pairs:
+        if clash:
+            raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
 
 
 @verb("sample", "draw samples from a trained run",

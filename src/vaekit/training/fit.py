@@ -12,7 +12,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from .. import files
-from ..config import RunConfig, validate
+from ..config import RunConfig, refuse_conflicts, validate
 from ..core.contract import check_model, check_output
 from ..data import Dataset
 from ..data.prepare import prepare_data
@@ -97,7 +97,8 @@ def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
                mode: str = "none", callbacks: Iterable[Callback] = ()) -> Fitted:
     """Train the run ``cfg`` describes (its data spec, or ``data`` already prepared with binarisation ``mode``,
     and its built-in networks); ``cfg`` itself is left as it was."""
-    cfg = validate(copy.deepcopy(cfg))
+    # a resumed run is held to the objective's settings: its model was built before a model check was added
+    cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
     data, mode = (data, mode) if data is not None else prepare_data(cfg, stream=True)
     cfg.model.input_shape = list(data.shape)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):

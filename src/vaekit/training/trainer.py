@@ -155,7 +155,8 @@ class Trainer:
         self.state.batch = batches
         self.save(sums=total.tolist(), seen=seen)
         if signum is not None:
-            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}", None if self.run is None else str(self.run))
+            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}",
+                              None if self.run is None else str(self.run))
 
     def save(self, **position) -> None:
         """The checkpoint, with a run folder (rank 0 writes it; every rank must call this: it gathers their RNG

@@ -1,0 +1,16 @@
+"""Settings: flat dataclass configs (data, model, train) saved with the weights; TOML files, key=value overrides,
+and validation."""
+
+from .checks import CHOICES, CONFLICTS, NON_NEGATIVE, POSITIVE, parse_scale, refuse_conflicts, validate
+from .parse import (
+           load_json_config,
+           load_toml,
+           load_toml_config,
+           set_value,
+           settings_from,
+)
+from .schema import SECTIONS, DataConfig, ModelConfig, RunConfig, TrainConfig
+
+__all__ = ["CHOICES", "CONFLICTS", "NON_NEGATIVE", "POSITIVE", "SECTIONS", "DataConfig", "ModelConfig", "RunConfig",
+           "TrainConfig", "load_json_config", "load_toml", "load_toml_config", "parse_scale", "refuse_conflicts",
+           "set_value", "settings_from", "validate"]

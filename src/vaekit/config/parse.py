@@ -1,0 +1,146 @@
+"""Reading settings: TOML files, config.json, and key=value overrides converted to each field's type."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import VaekitError
+from .schema import SECTIONS, RunConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _as_table(name: str, value: object) -> dict:
+    if not isinstance(value, dict):
+        raise VaekitError(f"config: section {name!r} must be a table")
+    return value
+
+
+def _field(section: object, key: str) -> dataclasses.Field:
+    for f in fields(section):
+        if f.name == key:
+            return f
+    raise VaekitError(f"config: unknown key {key!r} in section {type(section).__name__}")
+
+
+def _resolve(cfg: RunConfig, key: str) -> tuple[object, str]:
+    """Find the section holding ``key`` ('train.lr' or an unambiguous bare 'lr')."""
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise VaekitError(f"config: unknown section {section!r} in {key!r}")
+        return getattr(cfg, section), name
+    owners = [s for s in SECTIONS if any(f.name == key for f in fields(getattr(cfg, s)))]
+    if len(owners) != 1:
+        what = "unknown" if not owners else f"ambiguous ({', '.join(owners)})"
+        raise VaekitError(f"config: {what} key {key!r}")
+    return getattr(cfg, owners[0]), key
+
+
+def set_value(cfg: RunConfig, key: str, value: object) -> None:
+    """Set one setting, converting strings (from --set) to the field's type."""
+    if key == "out":
+        cfg.out = _coerce(key, value, str)
+        return
+    section, name = _resolve(cfg, key)
+    hints = typing.get_type_hints(type(section))
+    setattr(section, name, _coerce(key, value, hints[_field(section, name).name]))
+
+
+def _coerce(key: str, value: object, tp: object) -> object:
+    """Convert ``value`` to type ``tp`` (str, int, float, bool, list[int], X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        return _coerce(key, value, args[0])
+    if origin is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise VaekitError(f"config: {key} must be a list, got {value!r}")
+        return [_coerce(key, v, typing.get_args(tp)[0]) for v in items if v != ""]
+    try:
+        if tp is bool:
+            return _to_bool(value)
+        if tp in (int, float) and isinstance(value, bool):
+            raise ValueError  # JSON true is not a number
+        if tp is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        if tp is str and not isinstance(value, str):
+            raise ValueError
+        return tp(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}") from None
+
+
+def _short(value: object) -> str:
+    """repr of a bad value, cut so that the error stays one readable line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit str limit
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a TOML config file into a dict of sections."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: config file not found") from None
+    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit
+        raise VaekitError(f"{path}: not valid TOML ({e})") from None
+    except OSError as e:  # a folder, no permission
+        raise VaekitError(f"{path}: cannot read config file ({e.strerror or e})") from None
+
+
+def load_json_config(path: str | Path) -> RunConfig:
+    """Read a run's config.json."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        raise VaekitError(f"{path}: not found (is this a vaekit run folder?)") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an int past the 4300-digit limit
+        raise VaekitError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    with settings_from(path):
+        return RunConfig.from_dict(d)
+
+
+def load_toml_config(path: str | Path) -> RunConfig:
+    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig."""
+    with settings_from(path):
+        return RunConfig.from_dict(load_toml(path))
+
+
+@contextmanager
+def settings_from(path: str | Path) -> Iterator[None]:
+    """Errors about settings read from ``path`` name that file instead of 'config'."""
+    try:
+        yield
+    except VaekitError as e:
+        msg = str(e).removeprefix("config: ")
+        raise VaekitError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
