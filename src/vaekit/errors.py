@@ -1,4 +1,4 @@
-"""The one error type for bad input: the CLI prints its message on one line and exits with 2."""
+"""The one error type: the CLI prints its message on one line and exits with its exit_code (2: bad input)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ class VaekitError(ValueError):
     ``key`` names the setting at fault (a config key such as ``model.likelihood``) when there is one; the
     library's messages name settings, never command-line flags, and the CLI adds the flag that sets ``key``.
     """
+
+    exit_code = 2  # bad input; a disk that refuses a write is 1 (vaekit.io.WriteError)
 
     def __init__(self, message: str, *, key: str | None = None):
         super().__init__(message)

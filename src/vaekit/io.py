@@ -1,29 +1,65 @@
-"""Atomic file writes: every file in a run folder appears whole or not at all."""
+"""Files in a run folder: atomic writes (every file appears whole or not at all), one line for a disk that
+refuses a write, and the folder's lock (one writer at a time)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import VaekitError
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux or macOS: no lock
+    fcntl = None
+
+# a full disk, a read-only or forbidden folder: the disk's fault, not the input's
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+
+
+class WriteError(VaekitError):
+    """The disk refused a write (full, read-only, forbidden); the CLI exits with 1. Nothing half-written stays."""
+
+    exit_code = 1
+
+    def __init__(self, path: str | Path, error: OSError):
+        super().__init__(f"{path}: cannot write ({error.strerror or error})")
+        self.errno = error.errno
+
+
+def write_error(path: str | Path, error: OSError) -> OSError | WriteError:
+    """``error`` as a WriteError when the disk is at fault, else as it was (a network error, say)."""
+    return WriteError(path, error) if error.errno in WRITE_ERRNOS else error
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], backup: str | Path | None = None) -> Path:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place; the file it
+    replaces moves to ``backup`` (when given) only once the new one is whole. A disk that refuses the write
+    raises WriteError naming ``path``, and leaves ``path`` (and ``backup``) as they were."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions of a new file
+        if backup is not None and path.is_file():
+            os.replace(path, backup)
         os.replace(tmp, path)
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -46,3 +82,53 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_held: dict[Path, tuple[int, int]] = {}  # folder -> (fd, depth): a process may take its own lock again
+
+
+@contextmanager
+def run_lock(folder: str | Path) -> Iterator[None]:
+    """Hold ``folder``'s exclusive lock while writing it: ``flock`` on the folder itself, so no file is written.
+
+    A second writer gets one line naming the process that holds the folder (read from /proc/locks); the
+    kernel frees the lock when that process ends, however it ends. Re-entrant within a process.
+    """
+    folder = Path(folder).resolve()
+    if folder not in _held and fcntl is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError as e:
+            raise write_error(folder, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock_holder(fd)
+            os.close(fd)
+            raise VaekitError(f"{folder}: another vaekit process ({holder}) is writing this run folder") from None
+        _held[folder] = (fd, 0)
+    fd, depth = _held.get(folder, (-1, 0))
+    _held[folder] = (fd, depth + 1)
+    try:
+        yield
+    finally:
+        fd, depth = _held.pop(folder)
+        if depth > 1:
+            _held[folder] = (fd, depth - 1)
+        elif fd >= 0:
+            os.close(fd)  # closing the only descriptor frees the flock
+
+
+def lock_holder(fd: int) -> str:
+    """'pid N' of the process holding a flock on ``fd``'s file, from /proc/locks (Linux), else 'pid unknown'."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()
+            if "FLOCK" in parts and parts[-3] == inode:
+                return f"pid {parts[-4]}"
+    except OSError:
+        pass
+    return "pid unknown"

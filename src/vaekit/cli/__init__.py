@@ -71,7 +71,7 @@ def run_command(argv: list[str] | None) -> int:
     except VaekitError as e:
         flag = flag_for(parser, args, e.key)
         print(f"vaekit: error: {e}" + (f" ({flag})" if flag else ""), file=sys.stderr)
-        return 2
+        return e.exit_code
     except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
         if distributed.is_main():  # under torchrun every process stops; one says so
             hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,7 +22,18 @@ from ..io import atomic_write
 def save_weights(model: nn.Module, path: str | Path) -> None:
     """Write the model's state dict to ``path`` (safetensors, atomically)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(path, lambda tmp: _save(tensors, tmp))
+
+
+def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' save_file, its I/O failures raised as OSError (it reports them as 'os error N')."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as e:
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
 
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -72,7 +84,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     """Weights, optimiser moments, torch RNG states, ``extra`` tensors and the loop's ``state`` (JSON-able).
 
     One safetensors file with a SHA-256 of its tensors in the metadata. The file it replaces is kept as
-    ``*.prev.safetensors``, so a damaged newest checkpoint still leaves one to resume from.
+    ``*.prev.safetensors`` once the new one is whole, so a damaged newest checkpoint, or a write the disk
+    refused, still leaves one to resume from.
     """
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -91,9 +104,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
             "optim_scalars": json.dumps(scalars), "sha256": tensor_digest(tensors)}
-    if path.is_file():
-        os.replace(path, previous(path))
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    atomic_write(path, lambda tmp: _save(tensors, tmp, meta), backup=previous(path))  # rotated once whole
 
 
 def previous(path: str | Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,13 +66,24 @@ def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool
     SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``. Under torchrun every
     process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
     """
+    with ExitStack() as stack:  # the run folder's lock, held to the end
+        fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack)
+    distributed.leave(wait=True)
+    if fitted.path is not None and not distributed.is_main():  # rank 0 wrote the best weights before the barrier
+        load_weights(fitted.model, fitted.path / files.WEIGHTS)
+    return fitted
+
+
+def _train(model: nn.Module, data: Dataset, cfg: RunConfig, resume: bool, overwrite: bool, dynamic: bool,
+           callbacks: Iterable[Callback], stack: ExitStack) -> Fitted:
     t = cfg.train
     device = distributed.init(resolve_device(t.device), t.batch_size)
     t = replace(t, progress=t.progress and distributed.is_main())
     model = model.to(device)
     run = None
     if cfg.out:  # only now, when the input is known to be good, touch the disk (rank 0 alone)
-        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite), "start the run") or Path(cfg.out)
+        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run") \
+            or Path(cfg.out)
     trainer = Trainer(model, data, t, run, resume=resume, dynamic=dynamic, workers=cfg.data.workers,
                       dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
                       callbacks=Callbacks(callbacks, enabled=distributed.is_main()))
@@ -87,9 +99,6 @@ def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool
         load_weights(model, run / files.WEIGHTS)
     model.eval()
     trainer.callbacks.on_fit_end(model, info)
-    distributed.leave(wait=True)
-    if trainer.best_weights() is None and not distributed.is_main():  # rank 0 wrote them before the barrier
-        load_weights(model, run / files.WEIGHTS)
     return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
 
 

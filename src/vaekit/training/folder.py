@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 from torch import nn
@@ -15,7 +16,7 @@ from ..config import ModelConfig, RunConfig, load_json_config, settings_from, va
 from ..core.contract import check_model
 from ..core.likelihoods import LIKELIHOODS
 from ..errors import VaekitError
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import MODELS, build_model
 from ..models.spec import build, rebuildable_spec
 from .checkpoint import load_weights
@@ -25,20 +26,25 @@ FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec",
 CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 
 
-def start_run(out: str | Path, resume: bool, overwrite: bool) -> Path:
-    """Check the run folder: a new run must not overwrite another by accident; a resumed one needs a checkpoint."""
+def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) -> Path:
+    """Check the run folder and take its lock (held until ``stack`` closes): a new run must not overwrite
+    another by accident, a resumed one needs a checkpoint, and one process writes a folder at a time.
+
+    ``overwrite`` then removes every file vaekit wrote there (training's, the derived ones, TensorBoard's).
+    """
     run = Path(out)
     if resume:
         if not ((run / files.CHECKPOINT).is_file() or (run / files.PREVIOUS_CHECKPOINT).is_file()):
             raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
-        for tmp in run.glob(".*.tmp"):  # a write that a killed run left half done
-            tmp.unlink()
     elif (run / files.CONFIG).exists() and not overwrite:
         raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
-    elif overwrite:
-        for name in files.TRAINING_FILES + files.DERIVED_FILES:
-            (run / name).unlink(missing_ok=True)
-    run.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(run_lock(run))
+    stale = list(run.glob(".*.tmp"))  # writes that a killed run left half done
+    if overwrite and not resume:
+        stale += [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]
+        stale += list(run.glob(files.TENSORBOARD_EVENTS))
+    for path in stale:
+        path.unlink(missing_ok=True)
     return run
 
 
