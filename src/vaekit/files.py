@@ -21,3 +21,5 @@ TRAINING_FILES = (CONFIG, MODEL, WEIGHTS, CHECKPOINT, PREVIOUS_CHECKPOINT, METRI
 DERIVED_FILES = (EVAL, REPORT, INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES, DISENTANGLE, DISENTANGLE_FIGURE,
                  ENCODER_ONNX, DECODER_ONNX)
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback's files
+# the SHA-256 of the weights a derived file came from: a JSON key, a PNG text chunk, an HTML meta tag, ONNX metadata
+DIGEST = "vaekit_weights_sha256"

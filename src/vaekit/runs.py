@@ -3,7 +3,10 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from torch.distributions import Distribution
 from . import files
 from .config import RunConfig
 from .errors import VaekitError
+from .training.checkpoint import tensor_digest
 from .training.folder import load_run_model
 from .training.step import resolve_device
 
@@ -37,6 +41,19 @@ class Run:
         """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights."""
         cfg, model = load_run_model(Path(path), weights, model)
         return cls(Path(path), cfg, model.to(resolve_device(device)).eval())
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``)."""
+        return tensor_digest({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+
+    def stale_files(self) -> list[str]:
+        """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record
+        other weights than these, or none."""
+        if self.path is None:
+            return []
+        names = files.DERIVED_FILES + (files.SAMPLES, files.RECONSTRUCTIONS)
+        return [n for n in names if (self.path / n).is_file() and recorded_digest(self.path / n) != self.digest]
 
     @property
     def device(self) -> torch.device:
@@ -93,3 +110,27 @@ def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = 
     its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
     """
     return Run.load(path, device, model=model)
+
+
+def recorded_digest(path: Path) -> str | None:
+    """The weights digest a derived file records (JSON key, PNG text chunk, HTML meta tag, ONNX metadata)."""
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            return json.loads(path.read_text(encoding="utf-8")).get(files.DIGEST)
+        if suffix == ".png":
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return im.text.get(files.DIGEST)
+        if suffix == ".html":
+            found = re.search(rf'<meta name="{files.DIGEST}" content="([0-9a-f]+)"', path.read_text(encoding="utf-8"))
+            return found and found.group(1)
+        if suffix == ".onnx":
+            import onnx
+
+            return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}.get(
+                files.DIGEST)
+    except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
+        return None
+    return None

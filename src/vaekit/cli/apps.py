@@ -121,9 +121,10 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
       arg("--json", action="store_true", help="print the metrics as JSON"))
 def cmd_disentangle(args: argparse.Namespace) -> None:
     from ..evaluation.disentangle_run import evaluate_run
-    from ..io import atomic_write_json
+    from ..io import atomic_write_json, run_lock
     from ..runs import Run
     from ..viz.figures import save_factor_traversals
+    from ..viz.plots import stamped
 
     for flag, value in (("--n", args.n), ("--votes", args.votes)):
         if value < 10:
@@ -134,9 +135,10 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     if out.suffix.lower() != ".png":
         raise VaekitError(f"--out {out}: expected a .png file name")
     run = Run.load(args.run)
-    result = evaluate_run(run, args.n, args.votes, args.seed)
-    save_factor_traversals(run, result["dims"], out, args.range)
-    path = atomic_write_json(Path(args.run) / files.DISENTANGLE, result)
+    result = {**evaluate_run(run, args.n, args.votes, args.seed), files.DIGEST: run.digest}
+    with run_lock(run.path), stamped(**{files.DIGEST: run.digest}):
+        save_factor_traversals(run, result["dims"], out, args.range)
+        path = atomic_write_json(run.path / files.DISENTANGLE, result)
     if args.json:
         print(json.dumps(result, indent=2))
         return

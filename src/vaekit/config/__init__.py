@@ -1,7 +1,15 @@
 """Settings: flat dataclass configs (data, model, train) saved with the weights; TOML files, key=value overrides,
 and validation."""
 
-from .checks import CHOICES, CONFLICTS, NON_NEGATIVE, POSITIVE, parse_scale, refuse_conflicts, validate
+from .checks import (
+           CHOICES,
+           CONFLICTS,
+           NON_NEGATIVE,
+           POSITIVE,
+           parse_scale,
+           refuse_conflicts,
+           validate,
+)
 from .parse import (
            load_json_config,
            load_toml,

@@ -14,7 +14,7 @@ from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, run_lock
 from ..runs import Run
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
@@ -153,7 +153,7 @@ def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int 
         "active_units": {"total": int(sum(a.sum() for a in au)), "per_level": [int(a.sum()) for a in au],
                          "threshold": ACTIVE_THRESHOLD},
         "probe_accuracy": None if probe is None else r(probe),
-        "elbo_passes": 1, "seconds": r(time.perf_counter() - start),
+        "elbo_passes": 1, "seconds": r(time.perf_counter() - start), files.DIGEST: run.digest,
     }
 
 
@@ -162,5 +162,6 @@ def _round(v: float) -> float:
 
 
 def write_eval(run: Run, result: dict) -> Path:
-    """Write ``result`` to the run folder's eval.json (atomically)."""
-    return atomic_write_json(run.path / files.EVAL, result)
+    """Write ``result`` to the run folder's eval.json (atomically, under the folder's lock)."""
+    with run_lock(run.path):
+        return atomic_write_json(run.path / files.EVAL, result)

@@ -5,6 +5,7 @@ Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,)
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from .. import files
 from ..core.contract import latent_size
 from ..errors import VaekitError
+from ..io import atomic_write, run_lock
 from ..runs import Run
 
 PARTS = ("encoder", "decoder", "both")
@@ -64,15 +66,24 @@ def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
 
 
 def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
-    """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis."""
-    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(run.model.cpu().eval())
+    """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis, atomically,
+    with the digest of the weights in its metadata. The run's model is left as it was (a copy is traced)."""
+    import onnx
+
+    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval())
     inputs, outputs = _names(run, part)
     args = example_inputs(run, part, 2)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
-        torch.onnx.export(graph, args, str(path), input_names=inputs, output_names=outputs, opset_version=opset,
-                          dynamic_axes={name: {0: "batch"} for name in inputs + outputs}, dynamo=False)
-    return path
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
+            torch.onnx.export(graph, args, str(tmp), input_names=inputs, output_names=outputs, opset_version=opset,
+                              dynamic_axes={name: {0: "batch"} for name in inputs + outputs}, dynamo=False)
+        proto = onnx.load(str(tmp))
+        proto.metadata_props.add(key=files.DIGEST, value=run.digest)
+        onnx.save(proto, str(tmp))
+
+    return atomic_write(path, write)
 
 
 def _session(path: Path, threads: int = 0):
@@ -89,7 +100,7 @@ def _session(path: Path, threads: int = 0):
 @torch.no_grad()
 def check_part(run: Run, part: str, path: Path, n: int = 100) -> float:
     """Max |onnxruntime - torch| over ``n`` random inputs; above ``TOLERANCE`` it is an error."""
-    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(run.model.cpu().eval())
+    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval())
     args = example_inputs(run, part, n, seed=1)
     want = graph(*args)
     want = [t.numpy() for t in (want if isinstance(want, tuple) else (want,))]
@@ -110,12 +121,12 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
     out = Path(out) if out else run.path
-    out.mkdir(parents=True, exist_ok=True)
     result = {}
-    for name in (("encoder", "decoder") if part == "both" else (part,)):
-        path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
-        diff = check_part(run, name, path, n_check)
-        result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
+    with run_lock(out):
+        for name in (("encoder", "decoder") if part == "both" else (part,)):
+            path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
+            diff = check_part(run, name, path, n_check)
+            result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
     return result
 
 

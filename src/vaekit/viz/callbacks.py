@@ -10,7 +10,7 @@ from .. import files
 from ..config import RunConfig
 from ..runs import Run
 from ..training.callbacks import Callback, FitInfo
-from .plots import plot_losses, save_reconstructions, save_samples
+from .plots import plot_losses, save_reconstructions, save_samples, stamped
 from .tensorboard import TensorBoard
 
 
@@ -25,7 +25,12 @@ class Pictures(Callback):
     def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
         if info.path is None:
             return
-        run, path = Run(info.path, info.config, model), info.path
+        run = Run(info.path, info.config, model)
+        with stamped(**{files.DIGEST: run.digest}):
+            self.draw(run, model, info)
+
+    def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:
+        path = info.path
         if model.needs_labels:
             save_samples(run.sample_classes(self.per_class), path / files.SAMPLES, nrow=self.per_class)
         else:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +38,28 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     return arr[..., 0] if c == 1 else arr
 
 
+STAMP: ContextVar[dict[str, str]] = ContextVar("STAMP", default={})
+
+
+@contextmanager
+def stamped(**text: str) -> Iterator[None]:
+    """PNGs written meanwhile carry ``text`` as text chunks (the digest of the weights they came from)."""
+    token = STAMP.set({**STAMP.get(), **text})
+    try:
+        yield
+    finally:
+        STAMP.reset(token)
+
+
 def save_png(arr: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 (H, W) or (H, W, 3|4) array as PNG, atomically."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in STAMP.get().items():
+        info.add_text(key, value)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    Image.fromarray(arr).save(buf, format="PNG", pnginfo=info)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -47,7 +67,7 @@ def _save_figure(fig, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata=STAMP.get())
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 

@@ -17,7 +17,7 @@ from ..data import Dataset, Split
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..evaluation.metrics import evaluate, write_eval
-from ..io import atomic_write_text
+from ..io import atomic_write_text, run_lock
 from ..runs import Run
 from .figures import (
     displayable,
@@ -135,6 +135,7 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]]) -> str:
         metrics = list(csv.DictReader(f))
     title = html.escape(f"vaekit run {run.path.name}")
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+             f'<meta name="{files.DIGEST}" content="{run.digest}">',
              f"<style>{CSS}</style></head><body><h1>{title}</h1>",
              f"<p>{html.escape(str(run.path.resolve()))}</p>",
              f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
@@ -149,12 +150,14 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]]) -> str:
 
 def write_report(run: Run, data_spec: str | None = None, split: str = "test", k: int = 100,
                  limit: int = 1000, out: str | Path | None = None) -> Path:
-    """Write report.html (default: in the run folder); evaluates first (eval.json) when the run has none."""
+    """Write report.html (default: in the run folder). eval.json is reused when it holds this split of these
+    data for these weights, and computed again (and rewritten) otherwise: an evaluation of earlier weights
+    is never shown."""
     if not (run.path / files.METRICS).is_file():
         raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
     data, mode = prepare_data(run.config, data_spec)
     saved = json.loads((run.path / files.EVAL).read_text()) if (run.path / files.EVAL).is_file() else {}
-    if saved.get("split") == split and saved.get("data") == data.name:
+    if (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest):
         result = saved
     else:
         result = evaluate(run, data, split, k, limit, mode=mode)
@@ -163,4 +166,5 @@ def write_report(run: Run, data_spec: str | None = None, split: str = "test", k:
         figs = pictures(run, data, getattr(data, split), Path(tmp))
         figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
         page = render(run, result, figs)
-    return atomic_write_text(out or run.path / files.REPORT, page)
+    with run_lock(run.path):
+        return atomic_write_text(out or run.path / files.REPORT, page)
