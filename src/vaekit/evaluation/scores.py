@@ -187,6 +187,7 @@ def anomaly_scores(model: VAEModel, x: Tensor, names: list[str], samples: int = 
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
+    was_training = model.training
     model.eval()
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
     with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
@@ -198,6 +199,7 @@ def anomaly_scores(model: VAEModel, x: Tensor, names: list[str], samples: int = 
                 parts[k].append(v)
             if on_batch is not None:
                 on_batch(len(xb))
+    model.train(was_training)  # the caller's model is left as it was
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
 
 

@@ -1,0 +1,194 @@
+"""Every setting takes effect or is refused; run folders survive races, full disks, kills and stale state.
+
+The fault matrix (kills just before a write lands, ENOSPC at a write, a real full tmpfs) resumes after each fault
+and compares the final weights with a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit.cli import main
+from vaekit.config import CONFLICTS
+from vaekit.files import DIGEST
+from vaekit.runs import recorded_digest
+
+FAULTY = str(Path(__file__).with_name("faulty_vaekit.py"))
+FLAGS = ["--data", "digits", "--model", "mlp", "--hidden", "32", "--latent-dim", "3", "--batch-size", "32",
+         "--epochs", "3", "--quiet", "--set", "train.checkpoint_every=15", "--set", "train.checkpoint_minutes=0"]
+CLI = [sys.executable, "-m", "vaekit", "train"]
+# one setting pair per conflict: what makes each clash
+CLASH = {("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
+         ("train.capacity_max", "train.free_bits"): ["train.capacity_max=25", "train.free_bits=0.5"],
+         ("train.tc_beta", "train.free_bits"): ["train.tc_beta=6", "train.free_bits=0.5"],
+         ("train.capacity_max", "train.beta"): ["train.capacity_max=25", "train.beta=4"],
+         ("train.capacity_max", "train.warmup_epochs"): ["train.capacity_max=25", "train.warmup_epochs=2"],
+         ("train.capacity_epochs", "train.capacity_max"): ["train.capacity_epochs=5"],
+         ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
+         ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
+         ("model.prior_components", "model.family"): ["model.prior_components=3"],
+         ("model.prior_components", "model.learned_prior"):
+             ["model.family=cvae", "model.prior_components=3", "model.learned_prior=false"],
+         ("model.label_embedding", "model.family"): ["model.label_embedding=4"],
+         ("model.learned_prior", "model.family"): ["model.learned_prior=false"],
+         ("model.latent_dims", "model.family"): ["model.latent_dims=4,2"],
+         ("model.ladder_posterior", "model.family"): ["model.ladder_posterior=precision"],
+         ("model.latent_dim", "model.latent_dims"): ["model.family=ladder", "model.latent_dims=4,2", "model.latent_dim=5"],
+         ("model.scale", "model.likelihood"): ["model.scale=shared"],
+         ("model.channels", "model.net"): ["model.channels=8,8"],
+         ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"]}
+
+
+def cli(args: list, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=240, **kw)
+
+
+@pytest.mark.parametrize("a,b", [(a, b) for a, b, *_ in CONFLICTS], ids=[f"{a}+{b}" for a, b, *_ in CONFLICTS])
+def test_settings_that_cannot_all_take_effect_are_refused(a, b, tmp_path, capsys):
+    sets = [x for s in CLASH[(a, b)] for x in ("--set", s)]
+    assert main(["train", "--data", "digits", "--quiet", *sets, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and a in err and b in err and "cannot both take effect" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--resume", "{run}", "--out", "{tmp}/other"], "--resume and --out"),
+    (["--resume", "{run}", "--overwrite"], "--resume and --overwrite"),
+    (["--resume", "{run}", "--config", "configs/demo.toml"], "--resume and --config"),
+    (["--conditional", "--model", "ladder", "--data", "digits"], "--conditional and --model"),
+], ids=["resume-out", "resume-overwrite", "resume-config", "conditional-ladder"])
+def test_flags_that_cannot_all_take_effect_are_refused(flags, needle, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["train", *[f.format(run=tmp_path / "run", tmp=tmp_path) for f in flags]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and not (tmp_path / "other").exists()
+
+
+def test_non_finite_gradients_are_skipped_without_clipping():
+    """A gradient that turns NaN while the loss stays finite is caught with train.clip_grad = 0 (the default)."""
+    x = (np.random.default_rng(0).random((64, 6)) > 0.5).astype(np.float32)
+    torch.manual_seed(0)
+    model = vaekit.build_model(input_shape=[6], hidden=[8], latent_dim=2)
+    steps = {"n": 0}
+
+    def poison(grad):  # every step from the 3rd on
+        steps["n"] += 1
+        return grad * float("nan") if steps["n"] >= 3 else grad
+
+    model.decoder.net[0].weight.register_hook(poison)
+    with pytest.raises(vaekit.VaekitError, match="4 steps in a row with a non-finite loss or gradient"):
+        vaekit.fit(model, x, epochs=5, batch_size=16, max_bad_steps=4, progress=False, pictures=False)
+    assert all(p.isfinite().all() for p in model.parameters())  # the skipped steps changed nothing
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    """The uninterrupted run every faulted run must end equal to."""
+    out = tmp_path_factory.mktemp("baseline") / "run"
+    assert cli([*CLI, *FLAGS, "--out", out]).returncode == 0
+    return out
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    x, y = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+@pytest.mark.parametrize("fault", ["kill:3", "kill:7", "kill:12", "enospc:3", "enospc:6", "enospc:11"])
+def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault, baseline, tmp_path):
+    run = tmp_path / "run"
+    broken = cli([sys.executable, FAULTY, "train", *FLAGS, "--out", run], env={**os.environ, "VAEKIT_FAULT": fault})
+    if fault.startswith("kill"):
+        assert broken.returncode == -9
+    else:  # one line naming the file and the error, exit 1, nothing half-written
+        err = broken.stderr.strip().splitlines()
+        assert broken.returncode == 1 and len(err) == 1 and "No space left on device" in err[0], broken.stderr
+        assert not list(run.glob(".*.tmp"))
+    resumed = cli([*CLI, "--resume", run])
+    assert resumed.returncode == 0, resumed.stderr
+    assert same_weights(baseline, run)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(baseline, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        full = cli([*CLI, *FLAGS, "--out", disk / "run"])
+        err = full.stderr.strip().splitlines()
+        assert full.returncode == 1 and len(err) == 1 and "No space left on device" in err[0], full.stderr
+        assert str(disk / "run") in err[0] and not list((disk / "run").glob(".*.tmp"))
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        resumed = cli([*CLI, "--resume", disk / "run"])
+        assert resumed.returncode == 0, resumed.stderr
+        assert same_weights(baseline, disk / "run")
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path):
+    run = tmp_path / "run"
+    first = subprocess.Popen([*CLI, *FLAGS, "--set", "train.epochs=200", "--out", str(run)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (run / "config.json").exists():
+        assert time.monotonic() < deadline and first.poll() is None, "the first run did not start"
+        time.sleep(0.05)
+    second = cli([*CLI, *FLAGS, "--out", run, "--overwrite"])
+    err = second.stderr.strip().splitlines()
+    assert second.returncode == 2 and len(err) == 1 and f"another vaekit process (pid {first.pid})" in err[0]
+    first.kill()
+    first.wait()
+    assert cli([*CLI, *FLAGS, "--epochs", "1", "--out", run, "--overwrite"]).returncode == 0
+
+
+def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_weights(tmp_path):
+    run, tiny = tmp_path / "run", ["--data", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    assert main(["train", *tiny, "--epochs", "1", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--iw-samples", "10", "--limit", "50"]) == 0
+    assert main(["interpolate", str(run)]) == 0 and main(["export", str(run)]) == 0
+    old = recorded_digest(run / "eval.json")
+    assert old and recorded_digest(run / "interpolation.png") == old == recorded_digest(run / "decoder.onnx")
+    assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
+    assert vaekit.load_run(run).stale_files() == ["eval.json", "interpolation.png", "encoder.onnx", "decoder.onnx"]
+    assert main(["report", str(run), "--limit", "50"]) == 0  # recomputes eval.json for the new weights
+    fresh = vaekit.load_run(run)
+    assert recorded_digest(run / "eval.json") == fresh.digest != old and recorded_digest(run / "report.html") == fresh.digest
+    assert main(["train", *tiny, "--epochs", "1", "--out", str(run), "--overwrite"]) == 0
+    assert not any((run / n).exists() for n in ("eval.json", "report.html", "interpolation.png", "decoder.onnx"))
+
+
+def test_an_error_stays_one_line_when_stdout_is_a_file(tmp_path):
+    with open(tmp_path / "log", "w") as log:
+        done = subprocess.run([*CLI, "--data", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "r")],
+                              stdout=log, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "missing.npy" in done.stderr
+
+
+def test_the_api_leaves_its_inputs_alone(tmp_path):
+    x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
+    before = x.copy()
+    run = vaekit.fit(vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2), x, epochs=1,
+                     binarize="fixed", progress=False, out=tmp_path / "run")
+    assert np.array_equal(x, before)
+    model = run.model.train()
+    from vaekit.evaluation.scores import anomaly_scores
+    from vaekit.export.onnx import export_onnx
+
+    anomaly_scores(model, torch.from_numpy(x[:4]), ["neg_elbo"], samples=2)
+    export_onnx(run, tmp_path / "onnx")
+    assert model.training and next(model.parameters()).dtype == torch.float32
+    assert recorded_digest(tmp_path / "onnx" / "encoder.onnx") == run.digest and DIGEST
