@@ -110,3 +110,32 @@ def test_bad_scale_settings_are_refused_in_one_line(tmp_path, capsys, flags, mes
     assert main(["train", *flags, "--quiet", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and not (tmp_path / "run").exists()
+
+
+def test_every_verb_that_reads_data_streams_it(tmp_path, monkeypatch):
+    """A run on streamed data: evaluate, encode, anomaly, reconstruct and report read it a batch at a time (at most
+    1,000 of 1,500 items at once), and encode writes the codes that the same items in memory give."""
+    images = tmp_path / "u8.npy"
+    np.save(images, np.random.default_rng(1).integers(0, 256, (1500, 6, 7), dtype=np.uint8))
+    cfg = config(images, tmp_path / "run", "false", epochs=1)
+    cfg.data.binarize = "none"
+    run = train_run(cfg)
+    largest = {"rows": 0}
+    read = lazy.NpySource.read
+
+    def counted(self, rows):
+        largest["rows"] = max(largest["rows"], len(rows))
+        return read(self, rows)
+
+    monkeypatch.setattr(lazy.NpySource, "read", counted)
+    verbs = [["evaluate", run, "--iw-samples", "4", "--split", "train"], ["encode", run, "--out", tmp_path / "z.npy"],
+             ["anomaly", run, "--out", tmp_path / "a.csv", "--score", "neg_elbo,recon_error"],
+             ["reconstruct", run, "--n", "8", "--out", tmp_path / "r.png"], ["report", run, "--iw-samples", "4"]]
+    for argv in verbs:
+        assert main([str(a) for a in argv]) == 0, argv
+    assert 0 < largest["rows"] <= 1000 < 1500  # a batch at a time (encode: 1,000), never the whole set
+    codes = np.load(tmp_path / "z.npy")
+    x = torch.from_numpy(np.load(images)[:, None] / np.float32(255))
+    from vaekit.runs import Run
+
+    assert codes.shape == (1500, 6) and np.allclose(codes[:, :3], Run.load(run).encode(x).mean.numpy(), atol=1e-6)

@@ -67,6 +67,13 @@ class Run:
             raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x.to(self.device, torch.float32)
 
+    def check_items(self, x):
+        """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line."""
+        shape = tuple(self.config.model.input_shape)
+        if tuple(x.shape[1:]) != shape:
+            raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
+        return x
+
     def labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 

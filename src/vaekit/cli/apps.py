@@ -44,10 +44,11 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
+    from ..data.lazy import head
     from ..evaluation.scores import anomaly_scores, check_scores
 
     names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
-    return anomaly_scores(run.model, x[: args.limit], names, args.samples, args.iw_samples, args.steps,
+    return anomaly_scores(run.model, head(x, args.limit), names, args.samples, args.iw_samples, args.steps,
                           args.seed, args.batch_size, y=None if y is None else y[: args.limit])
 
 
@@ -83,7 +84,8 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
         except ValueError:
             raise VaekitError(f"--normal {args.normal!r}: expected integer labels separated by commas") from None
         mask = torch.isin(s.y, normal)
-        return s.x[mask][: args.limit], s.x[~mask][: args.limit]
+        rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
+        return tuple(s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r] for r in rows)
     if args.ood is None:
         raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
     return (prepared_split(run, args.inliers, args.split, args.limit).x,

@@ -30,9 +30,9 @@ def load(args: argparse.Namespace, limit: int | None = None):
     from ..runs import Run
 
     run = Run.load(args.run)
-    data, mode = prepare_data(run.config, args.data)
+    data, mode = prepare_data(run.config, args.data, stream=True)
     split = pick_split(data, args.split, limit)
-    run._check(split.x[:1])
+    run.check_items(split.x)
     torch.manual_seed(args.seed)
     return run, data, mode, split
 

@@ -123,7 +123,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
-    data, _ = prepare_data(run.config, args.data)
+    data, _ = prepare_data(run.config, args.data, stream=True)
     split = getattr(data, args.split)
     x, y = split.x[:n], None if split.y is None else split.y[:n]
     if len(x) == 0:

@@ -155,6 +155,24 @@ class LazyArray:
         return xt
 
 
+def head(x: Tensor | LazyArray, n: int | None) -> Tensor | LazyArray:
+    """The first ``n`` items (all for None): a view for lazily read data (nothing is read), a slice otherwise."""
+    return x.subset(slice(0, n)) if isinstance(x, LazyArray) else x[:n]
+
+
+def binarized_once(x: Tensor | LazyArray, seed: int) -> Tensor | LazyArray:
+    """x ~ Bernoulli(x) drawn once, seeded: per item as it is read for lazily read data."""
+    if isinstance(x, LazyArray):
+        return replace(x, binarize_seed=seed)
+    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+
+
+def every_item(spec: str, in_memory: str) -> LazyArray | None:
+    """Every item of a streamed source in file order, or None when ``spec`` is to be loaded whole."""
+    source = open_streamed(spec, in_memory)
+    return None if source is None else LazyArray(source, np.arange(len(source)))
+
+
 def _uniform(rows: np.ndarray, d: int, seed: int) -> np.ndarray:
     """(B, d) uniforms in [0, 1) fixed by (seed, item, position): splitmix64 of a counter."""
     with np.errstate(over="ignore"):

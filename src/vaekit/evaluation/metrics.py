@@ -12,6 +12,7 @@ from torch import Tensor
 from .. import files
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
+from ..data.lazy import binarized_once, head
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
@@ -98,9 +99,9 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = train.x[:limit], train.y[:limit]
+    x, y = head(train.x, limit), train.y[:limit]
     if mode == "dynamic":
-        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(run.config.train.seed))
+        x = binarized_once(x, run.config.train.seed)
     train_means = encode_means(run, x, y)  # (N, D)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(train_means.numpy(), y.numpy())
     return float(clf.score(test_means.numpy(), test_y.numpy()))
@@ -115,7 +116,7 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
     s = getattr(data, split)
     if len(s) == 0:
         raise VaekitError(f"{data.name}: the {split} split is empty")
-    return Split(s.x[:limit], None if s.y is None else s.y[:limit])
+    return Split(head(s.x, limit), None if s.y is None else s.y[:limit])
 
 
 def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int = 1000,
@@ -130,11 +131,11 @@ def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int 
     if k <= 0:
         raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
     if data is None:
-        data, mode = prepare_data(run.config)
+        data, mode = prepare_data(run.config, stream=True)
     s = pick_split(data, split, limit)
-    x = run._check(s.x).cpu()  # refuses a shape the model was not built for
+    x = run.check_items(s.x)  # refuses a shape the model was not built for; streamed data stays streamed
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
-        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(run.config.train.seed))
+        x = binarized_once(x, run.config.train.seed)
     torch.manual_seed(seed)
     t = elbo_terms(run, x, s.y)
     nll = iwae_nll(run, x, s.y, k).mean().item()

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data import all_items, load_dataset
+from ..data import Split, all_items, load_dataset
+from ..data.lazy import every_item, head, load_streamed
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
@@ -25,10 +26,12 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor:
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    if split == "all":
-        return all_items(spec, d.label_column, d.data_dir)
-    data = load_dataset(spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed,
-                        label_column=d.label_column, data_dir=d.data_dir)
+    if split == "all":  # read as it goes where training would stream it
+        lazy = every_item(spec, d.in_memory)
+        return lazy if lazy is not None else all_items(spec, d.label_column, d.data_dir)
+    options = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed)
+    data = load_streamed(spec, d.in_memory, limit=None, **options) or load_dataset(
+        spec, label_column=d.label_column, data_dir=d.data_dir, **options)
     return getattr(data, split).x
 
 
@@ -36,11 +39,11 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     """The chosen split of ``spec`` prepared as in training (binarised where the run was); an empty one is refused."""
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    data, _ = prepare_data(run.config, spec)
+    data, _ = prepare_data(run.config, spec, stream=True)
     s = getattr(data, split)
     if len(s) == 0:
         raise VaekitError(f"{data.name}: the {split} split is empty")
-    return s
+    return Split(head(s.x, limit), None if s.y is None else s.y[:limit])
 
 
 def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 1000) -> int:
@@ -53,7 +56,7 @@ def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 10
         raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
     if run.model.needs_labels:
         raise VaekitError("encode: this model is conditional; codes need an unconditional run")
-    run._check(x[:1])
+    run.check_items(x)
     d = sum(run.model.latent_dims)
 
     def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale

@@ -216,7 +216,7 @@ def make_server(explorer: Explorer, port: int = 0) -> ThreadingHTTPServer:
 def load_explorer(run_path: str, data: str | None = None, split: str = "test") -> Explorer:
     """The run and a split of its data (its own by default), prepared as in training."""
     run = Run.load(run_path)
-    prepared, _ = prepare_data(run.config, data)
+    prepared, _ = prepare_data(run.config, data, stream=True)
     part = getattr(prepared, split)
     if len(part.x) < 2:
         part = prepared.train

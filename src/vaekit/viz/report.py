@@ -155,7 +155,7 @@ def write_report(run: Run, data_spec: str | None = None, split: str = "test", k:
     is never shown."""
     if not (run.path / files.METRICS).is_file():
         raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
-    data, mode = prepare_data(run.config, data_spec)
+    data, mode = prepare_data(run.config, data_spec, stream=True)
     saved = json.loads((run.path / files.EVAL).read_text()) if (run.path / files.EVAL).is_file() else {}
     if (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest):
         result = saved
