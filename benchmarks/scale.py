@@ -7,8 +7,13 @@
 3. Trains on the first ``--compare`` items with 1 and then 2 processes (torchrun, gloo) for samples/s.
 Prints a markdown table; the file is deleted afterwards unless --keep.
 
+With ``--verbs`` it instead trains a model on the file's first 60,000 items and runs the verbs that read data
+over the whole file, streamed: ``evaluate`` (the test split, ``--limit`` 20,000, K = 100) and ``encode`` (every
+item), with the peak memory of each.
+
     .venv/bin/python benchmarks/scale.py                      # 6 GB; about 25 min on 2 busy CPU cores
     .venv/bin/python benchmarks/scale.py --gb 0.2 --compare 50000   # a smoke run
+    .venv/bin/python benchmarks/scale.py --verbs              # evaluate and encode over 6 GB
 """
 
 from __future__ import annotations
@@ -81,10 +86,17 @@ def _pss(pid: int) -> int:
 
 def train(args: list[str], out: Path) -> dict:
     """Run ``vaekit train`` with ``args``; returns its metrics row, wall seconds and the tree's peak RSS."""
+    r = measure(["train", *args, "--out", str(out), "--overwrite"])
+    with open(out / "metrics.csv") as f:
+        r["row"] = list(csv.DictReader(f))[-1]
+    return r
+
+
+def measure(argv: list[str]) -> dict:
+    """Run ``vaekit argv``; returns its wall seconds and the peak RSS and PSS of its process tree."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *args, "--out", str(out), "--overwrite"],
-                            env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", *argv], env=env)
     peak = [0, 0]
 
     def watch() -> None:
@@ -95,11 +107,26 @@ def train(args: list[str], out: Path) -> dict:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     if proc.wait() != 0:
-        raise SystemExit(f"training failed ({proc.returncode}): {' '.join(args)}")
+        raise SystemExit(f"vaekit failed ({proc.returncode}): {' '.join(argv)}")
     watcher.join()
-    with open(out / "metrics.csv") as f:
-        row = list(csv.DictReader(f))[-1]
-    return {"row": row, "wall": time.perf_counter() - start, "rss": peak[0], "pss": peak[1]}
+    return {"wall": time.perf_counter() - start, "rss": peak[0], "pss": peak[1]}
+
+
+def verbs(data: Path, folder: Path, n: int) -> None:
+    """A model trained on the first 60,000 items; evaluate and encode over the whole file, streamed."""
+    small = folder / "small.npy"
+    np.save(small, np.load(data, mmap_mode="r")[:60_000])
+    train(["--data", str(small), *MODEL, "--epochs", "1"], folder / "run")
+    run = str(folder / "run")
+    rows = [("evaluate --split test --limit 20000 --iw-samples 100",
+             measure(["evaluate", run, "--data", str(data), "--limit", "20000", "--iw-samples", "100"])),
+            (f"encode --split all ({n:,} items)",
+             measure(["encode", run, "--data", str(data), "--out", str(folder / "codes.npy")]))]
+    (folder / "codes.npy").unlink()
+    print(f"\n| verb over the {data.stat().st_size / 1e9:.1f} GB file | seconds | peak RSS (sum) | peak PSS (sum) |")
+    print("|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['wall']:.0f} | {r['rss'] / 2**30:.2f} GiB | {r['pss'] / 2**30:.2f} GiB |")
 
 
 def main() -> None:
@@ -109,6 +136,7 @@ def main() -> None:
     p.add_argument("--compare", type=int, default=400_000, help="items for the 1 vs 2 process comparison")
     p.add_argument("--workers", type=int, default=2, help="loader worker processes per trainer")
     p.add_argument("--keep", action="store_true", help="keep the .npy file")
+    p.add_argument("--verbs", action="store_true", help="evaluate and encode over the file instead of training")
     args = p.parse_args()
     folder = Path(args.dir) / "vaekit-scale"
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,6 +146,11 @@ def main() -> None:
     print(f"wrote {data}: {n:,} items, {data.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s",
           flush=True)
     common = ["--data", str(data), *MODEL, "--set", f"data.workers={args.workers}"]
+    if args.verbs:
+        try:
+            return verbs(data, folder, n)
+        finally:
+            data.unlink() if not args.keep else None
     try:
         rows = [("1 epoch, all items", 1, train([*common, "--epochs", "1"], folder / "full"))]
         for nproc in (1, 2):
