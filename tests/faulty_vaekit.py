@@ -3,7 +3,8 @@ has no fault hooks. VAEKIT_FAULT:
 
 - ``kill:N``: SIGKILL just before the N-th rename of a finished temporary file into the run folder (the moment a
   write is most exposed: a checkpoint's rotation may be half done);
-- ``enospc:N``: the N-th fsync of a written file fails with ENOSPC (a full disk shows itself there).
+- ``enospc:N``, ``eacces:N``, ``erofs:N``: the N-th fsync of a written file fails with that error (a full disk
+  shows itself there; a folder made read-only or forbidden while the run writes it, likewise).
 """
 
 import errno
@@ -27,8 +28,9 @@ def inject(kind: str, n: int) -> None:
 
     def counted_fsync(fd):
         calls["fsync"] += 1
-        if kind == "enospc" and calls["fsync"] == n:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if kind != "kill" and calls["fsync"] == n:
+            code = getattr(errno, kind.upper())
+            raise OSError(code, os.strerror(code))
         return fsync(fd)
 
     os.replace, os.fsync = counted_replace, counted_fsync

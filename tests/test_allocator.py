@@ -14,7 +14,7 @@ import json, resource, torch
 from vaekit.core.allocator import keep_freed_memory
 on = keep_freed_memory()
 faults = []
-for _ in range(8):  # 48 MiB: above glibc's largest adaptive mmap threshold (32 MiB), below vaekit's
+for _ in range(12):  # 48 MiB: above glibc's largest adaptive mmap threshold (32 MiB), below vaekit's
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t = torch.ones(12 << 20)
     del t
@@ -38,5 +38,7 @@ def test_kept_memory_is_reused_without_page_faults():
     pages = (48 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert min(default["faults"]) > pages // 2  # glibc maps and faults in every 48 MiB tensor afresh
     # kept: once the heap has grown, its pages are reused. The heap faults in a second 48 MiB copy at the 2nd
-    # or 3rd round (30 of 30 runs: round 2 in 21, round 3 in 9), never later; so from the 4th round on.
-    assert max(tuned["faults"][3:]) < pages // 20
+    # or 3rd round in most runs, now and then up to the 5th (4 runs in 30 here); so the last
+    # rounds fault nothing, and all rounds together fault less than half of what glibc's default does.
+    assert max(tuned["faults"][-4:]) < pages // 20
+    assert sum(tuned["faults"]) < sum(default["faults"]) / 2

@@ -105,7 +105,11 @@ def same_weights(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-@pytest.mark.parametrize("fault", ["kill:3", "kill:7", "kill:12", "enospc:3", "enospc:6", "enospc:11"])
+ERRORS = {"enospc": "No space left on device", "eacces": "Permission denied", "erofs": "Read-only file system"}
+
+
+@pytest.mark.parametrize("fault", ["kill:3", "kill:7", "kill:12", "enospc:3", "enospc:6", "enospc:11", "eacces:5",
+                                   "erofs:9"])
 def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault, baseline, tmp_path):
     run = tmp_path / "run"
     broken = cli([sys.executable, FAULTY, "train", *FLAGS, "--out", run], env={**os.environ, "VAEKIT_FAULT": fault})
@@ -113,7 +117,8 @@ def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault,
         assert broken.returncode == -9
     else:  # one line naming the file and the error, exit 1, nothing half-written
         err = broken.stderr.strip().splitlines()
-        assert broken.returncode == 1 and len(err) == 1 and "No space left on device" in err[0], broken.stderr
+        assert broken.returncode == 1 and len(err) == 1 and ERRORS[fault.split(":")[0]] in err[0], broken.stderr
+        assert f"{run}/" in err[0]
         assert not list(run.glob(".*.tmp"))
     resumed = cli([*CLI, "--resume", run])
     assert resumed.returncode == 0, resumed.stderr
@@ -131,7 +136,10 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(baseline
         err = full.stderr.strip().splitlines()
         assert full.returncode == 1 and len(err) == 1 and "No space left on device" in err[0], full.stderr
         assert str(disk / "run") in err[0] and not list((disk / "run").glob(".*.tmp"))
-        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)  # a read-only disk: the same
+        readonly = cli([*CLI, "--resume", disk / "run"])
+        assert readonly.returncode == 1 and "Read-only file system" in readonly.stderr, readonly.stderr
+        subprocess.run(["mount", "-o", "remount,rw,size=8m", str(disk)], check=True)
         resumed = cli([*CLI, "--resume", disk / "run"])
         assert resumed.returncode == 0, resumed.stderr
         assert same_weights(baseline, disk / "run")
@@ -192,3 +200,21 @@ def test_the_api_leaves_its_inputs_alone(tmp_path):
     export_onnx(run, tmp_path / "onnx")
     assert model.training and next(model.parameters()).dtype == torch.float32
     assert recorded_digest(tmp_path / "onnx" / "encoder.onnx") == run.digest and DIGEST
+
+
+def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
+    """model.json of Python-built networks damaged: one line; eval.json damaged: the report computes it again."""
+    x = (np.random.default_rng(0).random((40, 6)) > 0.5).astype(np.float32)
+    vaekit.fit(vaekit.VAE(torch.nn.Linear(6, 4), torch.nn.Linear(2, 6), latent_dim=2), x, epochs=1, progress=False,
+               out=tmp_path / "api")
+    for text in ("{not json", '{"class": "os:system", "spec": {"class": "os:system", "args": {"command": "true"}}}'):
+        (tmp_path / "api" / "model.json").write_text(text)
+        assert main(["sample", str(tmp_path / "api"), "--out", str(tmp_path / "s.png")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("model.json" in err[0] or "not a torch.nn.Module" in err[0]), err
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--quiet",
+                 "--out", str(run)]) == 0
+    (run / "eval.json").write_text('{"split": "test", "da')  # a damaged earlier evaluation
+    assert main(["report", str(run), "--limit", "20", "--iw-samples", "4"]) == 0
+    assert recorded_digest(run / "eval.json") == vaekit.load_run(run).digest

@@ -69,13 +69,13 @@ def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 10
 
 
 def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, 2 * d))
-    i = 0
-    for r in rows:
-        arr[i: i + len(r)] = r
-        i += len(r)
-    arr.flush()
-    del arr
+    """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (n, 2 * d)}
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for r in rows:
+            f.write(np.ascontiguousarray(r, dtype=np.float32).tobytes())
 
 
 def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:

@@ -156,7 +156,7 @@ def write_report(run: Run, data_spec: str | None = None, split: str = "test", k:
     if not (run.path / files.METRICS).is_file():
         raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
     data, mode = prepare_data(run.config, data_spec, stream=True)
-    saved = json.loads((run.path / files.EVAL).read_text()) if (run.path / files.EVAL).is_file() else {}
+    saved = read_json(run.path / files.EVAL)  # missing or damaged: computed again
     if (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest):
         result = saved
     else:
@@ -168,3 +168,12 @@ def write_report(run: Run, data_spec: str | None = None, split: str = "test", k:
         page = render(run, result, figs)
     with run_lock(run.path):
         return atomic_write_text(out or run.path / files.REPORT, page)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``, or {} when the file is missing, damaged or holds something else."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
