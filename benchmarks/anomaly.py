@@ -36,8 +36,9 @@ HIDDEN, BATCH = [512, 256], 128  # the image VAEs: MLP widths and batch size, fo
 def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0) -> nn.Module:
     """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch."""
     cfg = RunConfig()
-    base = {"model.net": args.net, "model.likelihood": args.likelihood, "model.hidden": HIDDEN,
-            "model.channels": [32, 64], "model.latent_dim": args.latent_dim, "train.epochs": args.epochs,
+    widths = {"model.hidden": HIDDEN} if args.net == "mlp" else {"model.channels": [32, 64]}
+    base = {"model.net": args.net, "model.likelihood": args.likelihood, **widths,
+            "model.latent_dim": args.latent_dim, "train.epochs": args.epochs,
             "train.batch_size": BATCH, "train.lr": 1e-3, "train.seed": seed, "train.progress": False,
             "train.checkpoint_minutes": 0.0}
     for key, value in {**base, **settings}.items():

@@ -93,7 +93,8 @@ def flat_vs_ladder(args: argparse.Namespace) -> None:
                 ("flat", f"flat {label} VAE (z: 32)", {"model.latent_dim": 32}),
                 ("ladder", f"{label} ladder VAE (z_1: 32, z_2: 16)",
                  {"model.family": "ladder", "model.latent_dims": [32, 16]})):
-            run = train_run(f"{family}-{net}", {**budget, "model.net": net, **settings}, args)
+            widths = budget if net == "mlp" or family == "ladder" else {"train.warmup_epochs": args.warmup}
+            run = train_run(f"{family}-{net}", {**widths, "model.net": net, **settings}, args)  # flat conv: no MLP
             nlls[family, net] = ladder_row(name, run, args)
     print()
     for net in args.nets:

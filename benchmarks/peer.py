@@ -55,8 +55,9 @@ def settings(net: str, args: argparse.Namespace):
     from vaekit.config import RunConfig, set_value
 
     cfg = RunConfig(out="")
-    for key, value in {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "model.net": net,
-                       "model.hidden": "400,400", "model.latent_dim": 20, "train.batch_size": 128,
+    nets = {"model.hidden": "400,400"} if net == "mlp" else {}  # the conv nets: vaekit's default channels
+    for key, value in {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "model.likelihood": "bernoulli",
+                       "model.net": net, **nets, "model.latent_dim": 20, "train.batch_size": 128,
                        "train.lr": 1e-3, "train.seed": args.seed, "train.progress": False,
                        "train.precision": args.precision, "train.device": args.device,
                        "train.epochs": args.epochs if net == "mlp" else args.conv_epochs}.items():

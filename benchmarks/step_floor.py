@@ -42,7 +42,8 @@ def build(precision: str) -> tuple[nn.Module, object]:
     from vaekit.models import build_model
 
     cfg = RunConfig(out="")
-    for key, value in {"model.net": "mlp", "model.hidden": "400,400", "model.latent_dim": 20,
+    for key, value in {"model.net": "mlp", "model.likelihood": "bernoulli", "model.hidden": "400,400",
+                       "model.latent_dim": 20,
                        "train.batch_size": BATCH, "train.precision": precision}.items():
         set_value(cfg, key, value)
     cfg.model.input_shape = [1, 28, 28]

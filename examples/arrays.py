@@ -13,7 +13,7 @@ import vaekit
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 x = (load_digits().images[:, None] / 16.0).astype(np.float32)  # (1797, 1, 8, 8) grey levels in [0, 1]
 
-model = vaekit.build_model(net="conv", input_shape=x.shape[1:], latent_dim=8, channels=[16, 32])
+model = vaekit.build_model(net="conv", input_shape=x.shape[1:], latent_dim=8, channels=[16, 32], likelihood="bernoulli")
 run = vaekit.fit(model, x, epochs=epochs, batch_size=64, out="runs/digits-array", overwrite=True)
 
 codes = run.encode(x[:5])          # q(z|x): .mean (5, 8) are the embeddings, .stddev their scales

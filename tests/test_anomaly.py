@@ -111,7 +111,7 @@ def test_bad_scales(params, match):
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return build_model(ModelConfig(input_shape=[1, 6, 6], latent_dim=3, hidden=[16])).eval()
+    return build_model(ModelConfig(input_shape=[1, 6, 6], latent_dim=3, hidden=[16], likelihood="bernoulli")).eval()
 
 
 def test_regret_never_negative_and_zero_without_steps(model):

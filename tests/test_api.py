@@ -21,7 +21,8 @@ def images(n=48, seed=0) -> np.ndarray:
 
 def model(**settings) -> nn.Module:
     torch.manual_seed(0)
-    return vaekit.build_model(**{"input_shape": [1, 4, 4], "hidden": [8], "latent_dim": 2, **settings})
+    return vaekit.build_model(**{"input_shape": [1, 4, 4], "hidden": [8], "latent_dim": 2, "likelihood": "bernoulli",
+                                 **settings})
 
 
 def weights(run: vaekit.Run) -> dict[str, torch.Tensor]:
@@ -144,6 +145,7 @@ def test_train_leaves_the_callers_config_alone_and_the_cli_names_the_flag(tmp_pa
     vaekit.train(cfg, pictures=False, limit=100)
     assert cfg.to_dict() == before
     np.save(tmp_path / "real.npy", np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32))
-    assert main(["train", "--data", str(tmp_path / "real.npy"), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert main(["train", "--data", str(tmp_path / "real.npy"), "--likelihood", "bernoulli", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "outside the bernoulli likelihood's support" in err and err.endswith("(--likelihood)")

@@ -149,7 +149,9 @@ DATA = {  # file in the corpus -> needle
     "text.csv": "oops", "ragged.csv": "line 2", "header.csv": "no data rows", "latin1.csv": "latin1.csv",
     "mixed": "differs", "broken": "a.png", "bomb": "decompressionbomb", "noimages": "no image files",
 }
-CASES = [(f"data:{name}", [*TRAIN[:2], f"{T}/{name}", *TRAIN[3:]], needle, None) for name, needle in DATA.items()]
+BERNOULLI = {"real.npy": ["--likelihood", "bernoulli"]}  # real values are refused by the bernoulli likelihood
+CASES = [(f"data:{name}", [*TRAIN[:2], f"{T}/{name}", *TRAIN[3:], *BERNOULLI.get(name, [])], needle, None)
+         for name, needle in DATA.items()]
 FLAGS = [  # train flags -> needle
     (["--epochs", "0"], "train.epochs"), (["--epochs", "two"], "train.epochs"),
     (["--batch-size", "-3"], "train.batch_size"), (["--latent-dim", "0"], "model.latent_dim"),

@@ -27,7 +27,8 @@ def cli(argv: list) -> int:
 
 
 def model(family, **kw):
-    return build_model(ModelConfig(family=family, hidden=[16], latent_dim=3, input_shape=[1, 5, 6], **kw))
+    return build_model(ModelConfig(family=family, hidden=[16], latent_dim=3, input_shape=[1, 5, 6],
+                                   **{"likelihood": "bernoulli", **kw}))
 
 
 def test_ladder_kl_is_taken_against_the_learned_conditional_prior():

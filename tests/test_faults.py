@@ -72,7 +72,7 @@ def damage(path) -> None:
 
 
 def test_a_damaged_checkpoint_is_refused_before_anything_is_restored(tmp_path):
-    cfg = ModelConfig(hidden=[8], latent_dim=2, input_shape=[5])
+    cfg = ModelConfig(hidden=[8], latent_dim=2, input_shape=[5], likelihood="bernoulli")
     model = build_model(cfg)
     opt = make_optimizer(model, 1e-3)
     save_checkpoint(tmp_path / "c.safetensors", model, opt, {"epoch": 1})

@@ -28,7 +28,7 @@ def uint8_images(tmp_path):
 
 def config(spec, out, in_memory: str, workers: int = 0, epochs: int = 2):
     cfg = tiny_config(str(spec), out, epochs=epochs)
-    cfg.data.in_memory, cfg.data.workers = in_memory, workers
+    cfg.data.in_memory, cfg.data.workers, cfg.model.likelihood = in_memory, workers, "bernoulli"
     return cfg
 
 

@@ -46,7 +46,10 @@ CLASH = {("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.cap
          ("model.latent_dim", "model.latent_dims"): ["model.family=ladder", "model.latent_dims=4,2", "model.latent_dim=5"],
          ("model.scale", "model.likelihood"): ["model.scale=shared"],
          ("model.channels", "model.net"): ["model.channels=8,8"],
-         ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"]}
+         ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"],
+         ("model.likelihood_components", "model.likelihood"): ["model.likelihood=gaussian",
+                                                              "model.likelihood_components=3"],
+         ("data.standardize", "model.likelihood"): ["data.standardize=true", "model.likelihood=bernoulli"]}
 
 
 def cli(args: list, **kw) -> subprocess.CompletedProcess:
@@ -79,7 +82,7 @@ def test_non_finite_gradients_are_skipped_without_clipping():
     """A gradient that turns NaN while the loss stays finite is caught with train.clip_grad = 0 (the default)."""
     x = (np.random.default_rng(0).random((64, 6)) > 0.5).astype(np.float32)
     torch.manual_seed(0)
-    model = vaekit.build_model(input_shape=[6], hidden=[8], latent_dim=2)
+    model = vaekit.build_model(input_shape=[6], hidden=[8], latent_dim=2, likelihood="bernoulli")
     steps = {"n": 0}
 
     def poison(grad):  # every step from the 3rd on
@@ -189,7 +192,7 @@ def test_an_error_stays_one_line_when_stdout_is_a_file(tmp_path):
 def test_the_api_leaves_its_inputs_alone(tmp_path):
     x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
     before = x.copy()
-    run = vaekit.fit(vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2), x, epochs=1,
+    run = vaekit.fit(vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli"), x, epochs=1,
                      binarize="fixed", progress=False, out=tmp_path / "run")
     assert np.array_equal(x, before)
     model = run.model.train()

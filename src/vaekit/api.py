@@ -12,12 +12,14 @@ from torch import nn
 from .config import RunConfig, refuse_conflicts, set_value, validate
 from .core.contract import check_model
 from .core.likelihoods import name_of
-from .data.prepare import check_and_binarize, prepare_data, resolve_binarize
+from .data.prepare import auto_settings, check_and_binarize, prepare_data
 from .data.user import from_user
 from .errors import VaekitError
 from .models import MODELS
+from .models.standardized import Standardized, column_stats
 from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
+from .training.fit import batches_of
 from .training.folder import describe
 from .viz.callbacks import default_callbacks
 
@@ -25,7 +27,8 @@ from .viz.callbacks import default_callbacks
 def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object = None, epochs: int = 20,
         batch_size: int = 128, lr: float = 1e-3, out: str | Path | None = None, seed: int = 0,
         resume: bool = False, overwrite: bool = False, callbacks: Iterable[Callback] = (), pictures: bool = True,
-        val_fraction: float = 0.1, binarize: str = "auto", workers: int = 0, **settings) -> Run:
+        val_fraction: float = 0.1, binarize: str = "auto", standardize: str = "auto", workers: int = 0,
+        **settings) -> Run:
     """Train ``model`` (any model meeting ``vaekit.VAEModel``) on ``data`` and return the run.
 
     ``data``: a numpy array or torch tensor (N, *shape), an (x, y) pair with labels y (N,), held in memory; or a
@@ -34,8 +37,8 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
     reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens.
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
-    ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` is as in
-    ``DataConfig``. ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
+    ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
+    ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z). ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
 
     ``fit(RunConfig(...))`` trains the run that config describes (its data spec and built-in networks).
     The run's model comes back on the CPU with its best weights, as ``vaekit.load_run`` gives it.
@@ -50,7 +53,8 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
     cfg = RunConfig(out=str(out) if out else "")
     for key, value in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings}.items():
         set_value(cfg, key if "." in key else f"train.{key}", value)
-    for key, value in {"val_fraction": val_fraction, "binarize": binarize, "workers": workers}.items():
+    for key, value in {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize,
+                       "workers": workers}.items():
         set_value(cfg, f"data.{key}", value)
     cfg.data.spec = ""  # the data came from Python
     refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
@@ -58,9 +62,15 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
         raise VaekitError("val_data and val_fraction cannot both take effect: val_data is the validation set",
                           key="val_fraction")
     dataset = from_user(data, val_data, val_fraction=val_fraction, seed=seed, labels=model.needs_labels)
+    if getattr(model, "likelihood_name", None) == "auto":  # a vaekit family not built yet: chosen from the data
+        model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]
     torch.manual_seed(seed)
     px = probe(model, dataset)
-    cfg.data.binarize = mode = resolve_binarize(binarize, name_of(px), dataset.kind)
+    _, mode, standard = auto_settings(dataset, name_of(px), binarize, standardize)
+    cfg.data.binarize, cfg.data.standardize = mode, standard
+    if standard == "true":  # the model sees standardised columns and answers in the data's units
+        model = Standardized(model, *column_stats(batches_of(dataset.train.x)))
+        px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
     cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
     return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",

@@ -5,6 +5,7 @@ from __future__ import annotations
 # written by training
 CONFIG = "config.json"               # the RunConfig (data, model, train settings)
 MODEL = "model.json"                 # the model's class and init arguments (models.spec), when they rebuild it
+STANDARDIZE = "standardize.json"     # per-column loc and scale of a table (also in the weights), for reading
 WEIGHTS = "model.safetensors"        # the best weights (by validation loss)
 CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
@@ -17,7 +18,7 @@ INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES = "interpolation.png", "traversals
 DISENTANGLE, DISENTANGLE_FIGURE = "disentangle.json", "disentangle-traversals.png"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
 
-TRAINING_FILES = (CONFIG, MODEL, WEIGHTS, CHECKPOINT, PREVIOUS_CHECKPOINT, METRICS, SAMPLES, RECONSTRUCTIONS, LOSS)
+TRAINING_FILES = (CONFIG, MODEL, STANDARDIZE, WEIGHTS, CHECKPOINT, PREVIOUS_CHECKPOINT, METRICS, SAMPLES, RECONSTRUCTIONS, LOSS)
 DERIVED_FILES = (EVAL, REPORT, INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES, DISENTANGLE, DISENTANGLE_FIGURE,
                  ENCODER_ONNX, DECODER_ONNX)
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback's files

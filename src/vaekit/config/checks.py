@@ -11,15 +11,16 @@ from .schema import SECTIONS, RunConfig
 CHOICES = {
     "data.binarize": ("auto", "dynamic", "fixed", "none"),
     "data.in_memory": ("auto", "true", "false"),
+    "data.standardize": ("auto", "true", "false"),
     "model.net": ("mlp", "conv", "custom"),  # custom: networks given in Python (model.json)
-    "model.likelihood": ("bernoulli", "cbernoulli", "gaussian"),
+    "model.likelihood": ("auto", "bernoulli", "cbernoulli", "gaussian", "discretized_logistic"),
     "model.ladder_posterior": ("topdown", "precision"),
     "train.lr_schedule": ("none", "cosine", "step"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),
 }
-POSITIVE = ("model.latent_dim", "model.prior_components", "train.epochs", "train.batch_size", "train.lr",
-            "train.max_bad_steps")
+POSITIVE = ("model.latent_dim", "model.prior_components", "model.likelihood_components", "train.epochs",
+            "train.batch_size", "train.lr", "train.max_bad_steps")
 NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
                 "train.dimwise_warmup_epochs",
                 "train.free_bits", "train.clip_grad", "train.patience",
@@ -115,8 +116,16 @@ CONFLICTS = [
      "it chooses the ladder VAE's inference"),
     ("model.latent_dim", "model.latent_dims", lambda c: _changed(c, "model.latent_dim") and bool(c.model.latent_dims),
      "model.latent_dims gives the ladder's sizes; model.latent_dim is then unused"),
-    ("model.scale", "model.likelihood", lambda c: _changed(c, "model.scale") and c.model.likelihood != "gaussian",
+    ("model.scale", "model.likelihood",
+     lambda c: _changed(c, "model.scale") and c.model.likelihood not in ("gaussian", "auto"),
      "the scale belongs to the gaussian likelihood"),
+    ("model.likelihood_components", "model.likelihood",
+     lambda c: _changed(c, "model.likelihood_components")
+     and c.model.likelihood not in ("discretized_logistic", "auto"),
+     "the components are the discretized logistic mixture's"),
+    ("data.standardize", "model.likelihood",
+     lambda c: c.data.standardize == "true" and c.model.likelihood not in ("gaussian", "auto"),
+     "standardised columns are modelled by the gaussian likelihood"),
     ("model.channels", "model.net", lambda c: _changed(c, "model.channels") and c.model.net == "mlp",
      "the channels are the conv networks' widths"),
     ("model.hidden", "model.net",

@@ -12,7 +12,8 @@ class DataConfig:
     """Where the data comes from and how it is prepared."""
 
     spec: str = "mnist5k"          # built-in name or path (see vaekit.data.load_dataset)
-    binarize: str = "auto"         # auto | dynamic | fixed | none (auto: dynamic for images + Bernoulli)
+    binarize: str = "auto"         # auto | dynamic | fixed | none (auto: dynamic for grey images + Bernoulli)
+    standardize: str = "auto"      # auto | true | false: per-column loc/scale fitted on train (auto: Gaussian tables)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     label_column: str | None = None
@@ -28,7 +29,8 @@ class ModelConfig:
 
     family: str = "vae"            # registered model family
     net: str = "mlp"               # mlp | conv (| custom: networks given in Python, see model.json)
-    likelihood: str = "bernoulli"  # bernoulli | cbernoulli | gaussian
+    likelihood: str = "auto"       # auto | bernoulli | cbernoulli | gaussian | discretized_logistic (see data.prepare)
+    likelihood_components: int = 5  # discretized_logistic: logistics in each pixel's mixture
     scale: str = "learned"         # gaussian scale: learned (per dim) | shared | decoded (from z) | a positive number
     latent_dim: int = 16
     hidden: list[int] = field(default_factory=lambda: [400, 400])  # MLP widths

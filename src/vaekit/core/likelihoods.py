@@ -22,13 +22,14 @@ from torch.distributions import (
 
 from ..config import parse_scale
 from ..errors import VaekitError
+from . import discretized
 
 MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
 SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
 
 # the registry: each likelihood's name and the support its data must lie in
 SUPPORT = {"bernoulli": constraints.unit_interval, "cbernoulli": constraints.unit_interval,
-           "gaussian": constraints.real}
+           "gaussian": constraints.real, "discretized_logistic": constraints.unit_interval}
 LIKELIHOODS = tuple(SUPPORT)
 
 
@@ -65,15 +66,17 @@ class Likelihood(nn.Module):
     """Turns decoder outputs (B, *shape) or (B, n_params, *shape) into p(x|z) with the item dims as event dims.
 
     ``name`` is one of ``LIKELIHOODS``; ``scale`` (Gaussian only): learned (one per data dimension), shared,
-    decoded (the decoder gives a second parameter per dimension) or a positive number (fixed).
+    decoded (the decoder gives a second parameter per dimension) or a positive number (fixed). The
+    discretized logistic mixture (8-bit data) takes ``components`` K and K (C + 2) parameters per element.
     """
 
-    def __init__(self, name: str, shape: tuple[int, ...], scale: str = "learned"):
+    def __init__(self, name: str, shape: tuple[int, ...], scale: str = "learned", components: int = 5):
         super().__init__()
         if name not in SUPPORT:
-            raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})")
-        self.name, self.shape, self.event_dims = name, tuple(shape), len(shape)
-        self.n_params = 1
+            raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})",
+                              key="model.likelihood")
+        self.name, self.shape, self.event_dims, self.components = name, tuple(shape), len(shape), components
+        self.n_params = discretized.n_params(self.shape, components) if name == "discretized_logistic" else 1
         self.fixed_scale: float | None = None
         if name == "gaussian":
             mode = parse_scale(scale)
@@ -99,6 +102,8 @@ class Likelihood(nn.Module):
 
     def forward(self, out: Tensor) -> Distribution:
         params = self.params(out)
+        if self.name == "discretized_logistic":
+            return discretized.DiscretizedLogisticMixture(full(params), self.shape, self.components)
         head = full(params[:, 0])  # (B, *shape); float32 even when the network ran in bf16
         if self.name == "bernoulli":
             # validate_args=False admits [0, 1] targets (cross-entropy on grey levels) besides binary ones
@@ -119,6 +124,8 @@ def name_of(px: Distribution) -> str:
     """The registry name of the likelihood that ``p(x|z)`` is (or whose support it shares: 'gaussian' for any
     real-valued distribution)."""
     base = px.base_dist if isinstance(px, Independent) else px
+    if isinstance(base, discretized.DiscretizedLogisticMixture):
+        return "discretized_logistic"
     if isinstance(base, ContinuousBernoulli):
         return "cbernoulli"
     return "bernoulli" if isinstance(base, Bernoulli) else "gaussian"

@@ -15,15 +15,36 @@ from .core import Dataset, Split
 from .lazy import LazyArray, load_streamed
 
 
-def resolve_binarize(binarize: str, likelihood: str, kind: str) -> str:
-    """'auto' means dynamic binarisation for images under a Bernoulli likelihood, none otherwise."""
-    if binarize != "auto":
-        return binarize
-    return "dynamic" if kind == "image" and likelihood == "bernoulli" else "none"
+def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: str) -> tuple[str, str, str]:
+    """The likelihood, binarisation and standardisation that 'auto' means for these data (explicit ones stay).
+
+    From the training split's first 10,000 items: binary data -> bernoulli; 8-bit images (values k / 255),
+    grey or colour -> discretized_logistic; other images in [0, 1] -> bernoulli (grey) or cbernoulli (colour);
+    everything else -> gaussian, on standardised columns for tables. Binarisation (dynamic) happens only
+    under the bernoulli likelihood on grey images that are not binary already.
+    """
+    if "auto" not in (likelihood, binarize, standardize):
+        return likelihood, binarize, standardize
+    x = data.train.x[:10000]
+    binary = binarize in ("dynamic", "fixed") or bool(((x == 0) | (x == 1)).all())  # binarised when asked
+    unit = bool(((x >= 0) & (x <= 1)).all())
+    eight_bit = unit and bool(((x * 255 - torch.round(x * 255)).abs() < 1e-3).all())
+    image = data.kind == "image"
+    grey = image and data.shape[0] == 1
+    if likelihood == "auto":
+        likelihood = ("bernoulli" if binary else "discretized_logistic" if image and eight_bit else
+                      ("bernoulli" if grey else "cbernoulli") if image and unit else "gaussian")
+    if binarize == "auto":
+        binarize = "dynamic" if likelihood == "bernoulli" and grey and not binary else "none"
+    if standardize == "auto":
+        standardize = "true" if likelihood == "gaussian" and data.kind == "table" else "false"
+    return likelihood, binarize, standardize
 
 
 def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) -> tuple[Dataset, str]:
     """Load ``spec`` (default: the config's), check it against the likelihood; returns (data, binarize mode).
+
+    Settings left at 'auto' (likelihood, binarisation, standardisation) are resolved in ``cfg`` itself.
 
     'fixed' binarises every split once; 'dynamic' leaves the training split grey (the trainer draws
     a new binarisation per batch) and binarises validation and test once, so their losses are stable.
@@ -42,7 +63,9 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
-    mode = resolve_binarize(cfg.data.binarize, cfg.model.likelihood, data.kind)
+    cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
+        data, cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize)  # written to config.json as resolved
+    mode = cfg.data.binarize
     return check_and_binarize(data, mode, cfg.model.likelihood, cfg.train.seed), mode
 
 

@@ -132,8 +132,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)
+        widths = {"model.hidden": list(self.hidden)} if self.net == "mlp" else {}  # conv: its default channels
         settings = {"model.net": self.net, "model.likelihood": self.likelihood, "model.latent_dim": self.latent_dim,
-                    "model.hidden": list(self.hidden), "train.epochs": self.epochs,
+                    **widths, "data.standardize": "false", "train.epochs": self.epochs,  # X is standardised here
                     "train.batch_size": max(1, min(self.batch_size, n)), "train.lr": self.lr, "train.beta": self.beta,
                     "train.seed": seed, "train.device": self.device, "train.progress": False,
                     "train.checkpoint_minutes": 0.0}

@@ -37,6 +37,10 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> nn.Module:
                           key="model.family")
     if not cfg.input_shape:
         raise VaekitError("model.input_shape is not set (it comes from the data)", key="model.input_shape")
+    if cfg.likelihood == "auto":
+        raise VaekitError("likelihood 'auto' is chosen from the data (vaekit train and vaekit.train do it); name "
+                          "one to build a model alone: bernoulli, cbernoulli, gaussian or discretized_logistic",
+                          key="model.likelihood")
     return MODELS[cfg.family].from_config(cfg)
 
 

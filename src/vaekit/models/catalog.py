@@ -18,7 +18,8 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
     for family, cls in sorted(MODELS.items()):
         dims = LADDER_DIMS if family == "ladder" else []
         for net in ("mlp", "conv") if len(shape) == 3 else ("mlp",):
-            model = build_model(ModelConfig(family=family, net=net, input_shape=shape, num_classes=num_classes,
+            model = build_model(ModelConfig(family=family, net=net, likelihood="bernoulli", input_shape=shape,
+                                            num_classes=num_classes,
                                             latent_dims=dims))
             latent = ",".join(map(str, dims)) or str(model.latent_dims[0])
             doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell

@@ -35,9 +35,10 @@ class ConditionalVAE(NetsVAE):
     MODULE_ORDER = ("embed", "likelihood", "encoder", "decoder", "to_qz", "pz_table")
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, num_classes: int,
-                 likelihood: str = "bernoulli", *, scale: str = "learned", label_embedding: int = 0,
-                 learned_prior: bool = True, prior_components: int = 1, input_shape: Sequence[int] | None = None):
-        super().__init__(encoder, decoder, likelihood, scale)
+                 likelihood: str = "bernoulli", *, scale: str = "learned", components: int = 5,
+                 label_embedding: int = 0, learned_prior: bool = True, prior_components: int = 1,
+                 input_shape: Sequence[int] | None = None):
+        super().__init__(encoder, decoder, likelihood, scale, components)
         self.latent_dim, self.num_classes = positive(latent_dim, "latent_dim"), positive(num_classes, "num_classes")
         self.label_embedding, self.learned_prior = label_embedding, learned_prior
         self.prior_components = positive(prior_components, "prior_components")
@@ -56,13 +57,14 @@ class ConditionalVAE(NetsVAE):
         shape, wide = tuple(cfg.input_shape), cfg.latent_dim + (cfg.label_embedding or cfg.num_classes)
         nets = build_nets(replace(cfg, latent_dim=wide), shape, n_params(cfg))
         return cls(*nets, cfg.latent_dim, cfg.num_classes, cfg.likelihood, scale=cfg.scale,
-                   label_embedding=cfg.label_embedding, learned_prior=cfg.learned_prior,
+                   components=cfg.likelihood_components, label_embedding=cfg.label_embedding, learned_prior=cfg.learned_prior,
                    prior_components=cfg.prior_components, input_shape=shape)
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
         return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
                 "num_classes": self.num_classes, "likelihood": self.likelihood_name, "scale": self.scale,
+                "components": self.components,
                 "label_embedding": self.label_embedding, "learned_prior": self.learned_prior,
                 "prior_components": self.prior_components, "input_shape": self.input_shape}
 

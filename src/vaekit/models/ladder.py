@@ -48,9 +48,9 @@ class LadderVAE(NetsVAE):
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "up", "to_q", "down")
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, dims: Sequence[int], likelihood: str = "bernoulli",
-                 *, width: int = 256, posterior: str = "topdown", scale: str = "learned",
+                 *, width: int = 256, posterior: str = "topdown", scale: str = "learned", components: int = 5,
                  input_shape: Sequence[int] | None = None):
-        super().__init__(encoder, decoder, likelihood, scale)
+        super().__init__(encoder, decoder, likelihood, scale, components)
         if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
             raise VaekitError(f"dims must list positive latent sizes z_1..z_L, got {dims!r}", key="model.latent_dims")
         if posterior not in ("topdown", "precision"):
@@ -68,13 +68,14 @@ class LadderVAE(NetsVAE):
         dims, shape = list(cfg.latent_dims) or [cfg.latent_dim], tuple(cfg.input_shape)
         nets = build_nets(replace(cfg, latent_dim=dims[0]), shape, n_params(cfg))
         return cls(*nets, dims, cfg.likelihood, width=cfg.hidden[-1] if cfg.hidden else 256,
-                   posterior=cfg.ladder_posterior, scale=cfg.scale, input_shape=shape)
+                   posterior=cfg.ladder_posterior, scale=cfg.scale, components=cfg.likelihood_components,
+                   input_shape=shape)
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
         return {"encoder": self.encoder, "decoder": self.decoder, "dims": self.dims,
                 "likelihood": self.likelihood_name, "width": self.width, "posterior": self.posterior_mode,
-                "scale": self.scale, "input_shape": self.input_shape}
+                "scale": self.scale, "components": self.components, "input_shape": self.input_shape}
 
     def make_heads(self, f: int) -> None:
         dims, width = self.dims, self.width

@@ -50,10 +50,10 @@ class NetsVAE(nn.Module):
     needs_labels = False
     MODULE_ORDER: tuple[str, ...] = ("likelihood", "encoder", "decoder")  # parameter order (checkpoints)
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: str, scale: str):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: str, scale: str, components: int = 5):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
-        self.likelihood_name, self.scale = likelihood, scale
+        self.likelihood_name, self.scale, self.components = likelihood, scale, components
         self.input_shape: tuple[int, ...] | None = None
 
     def make_heads(self, f: int) -> None:
@@ -72,7 +72,7 @@ class NetsVAE(nn.Module):
                 raise VaekitError(f"items have shape {shape}, the model was built for {self.input_shape}")
             return self
         f = features(self.encoder, shape)
-        self.likelihood = Likelihood(self.likelihood_name, shape, self.scale)
+        self.likelihood = Likelihood(self.likelihood_name, shape, self.scale, self.components)
         self.make_heads(f)
         self.likelihood.params(dry_run(self.decoder, (self.decoder_inputs(),), "decoder"))  # its output must fit
         order = [n for n in self.MODULE_ORDER if n in self._modules]
@@ -107,8 +107,8 @@ class VAE(NetsVAE):
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "to_qz")
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: str = "bernoulli", *,
-                 scale: str = "learned", input_shape: Sequence[int] | None = None):
-        super().__init__(encoder, decoder, likelihood, scale)
+                 scale: str = "learned", components: int = 5, input_shape: Sequence[int] | None = None):
+        super().__init__(encoder, decoder, likelihood, scale, components)
         self.latent_dim = positive(latent_dim, "latent_dim")
         self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
         if input_shape is not None:
@@ -119,12 +119,13 @@ class VAE(NetsVAE):
         """The built-in MLP or conv networks that ``cfg`` describes, for ``cfg.input_shape``."""
         shape = tuple(cfg.input_shape)
         return cls(*build_nets(cfg, shape, n_params(cfg)), cfg.latent_dim, cfg.likelihood, scale=cfg.scale,
-                   input_shape=shape)
+                   components=cfg.likelihood_components, input_shape=shape)
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
         return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
-                "likelihood": self.likelihood_name, "scale": self.scale, "input_shape": self.input_shape}
+                "likelihood": self.likelihood_name, "scale": self.scale, "components": self.components,
+                "input_shape": self.input_shape}
 
     def make_heads(self, f: int) -> None:
         self.to_qz = nn.Linear(f, 2 * self.latent_dim)
@@ -169,4 +170,4 @@ def positive(n: int, name: str) -> int:
 
 def n_params(cfg: ModelConfig) -> int:
     """How many parameters per data dimension the decoder gives for ``cfg``'s likelihood."""
-    return Likelihood(cfg.likelihood, tuple(cfg.input_shape), cfg.scale).n_params
+    return Likelihood(cfg.likelihood, tuple(cfg.input_shape), cfg.scale, cfg.likelihood_components).n_params

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,9 +16,10 @@ from .. import files
 from ..config import RunConfig, refuse_conflicts, validate
 from ..core.contract import check_model, check_output
 from ..data import Dataset
-from ..data.prepare import prepare_data
+from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..models import MODELS, build_model
+from ..models.standardized import Standardized, column_stats
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights
@@ -108,14 +109,26 @@ def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
     and its built-in networks); ``cfg`` itself is left as it was."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
-    data, mode = (data, mode) if data is not None else prepare_data(cfg, stream=True)
+    if data is None:
+        data, mode = prepare_data(cfg, stream=True)  # resolves the settings left at 'auto' in cfg
+    else:  # prepared by the caller, binarised as ``mode`` says: 'auto' means the same here
+        cfg.model.likelihood, _, cfg.data.standardize = auto_settings(data, cfg.model.likelihood, mode,
+                                                                       cfg.data.standardize)
+        cfg.data.binarize = mode
     cfg.model.input_shape = list(data.shape)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
         cfg.model.num_classes = labelled(data)
     torch.manual_seed(cfg.train.seed)
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
+    if cfg.data.standardize == "true" and not isinstance(model, Standardized):
+        model = Standardized(model, *column_stats(batches_of(data.train.x)))
     return train_model(model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
                        callbacks=callbacks)
+
+
+def batches_of(x, size: int = 10000) -> Iterator:
+    """Items of x (a tensor or lazily read data) in batches, read as they are needed."""
+    return (x[i: i + size] for i in range(0, len(x), size))
 
 
 def labelled(data: Dataset) -> int:

@@ -9,6 +9,7 @@ import json
 from contextlib import ExitStack
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .. import files
@@ -19,6 +20,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import MODELS, build_model
 from ..models.spec import build, rebuildable_spec
+from ..models.standardized import Standardized
 from .checkpoint import load_weights
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
@@ -51,6 +53,8 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
 def write_run_files(run: Path, cfg: RunConfig, model: nn.Module) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
     its class and init arguments when they rebuild it, else why not (it then loads into a skeleton)."""
+    if isinstance(model, Standardized):
+        atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if cfg.model.net == CUSTOM:
         spec, reason = rebuildable_spec(model)
         cls = type(model)
@@ -74,10 +78,10 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
             model.build(cfg.model.input_shape)
-        return model
+        return standardized(model, cfg)
     if cfg.model.net != CUSTOM:
         with settings_from(run / files.CONFIG):
-            return build_model(cfg.model)
+            return standardized(build_model(cfg.model), cfg)
     try:
         saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -88,6 +92,14 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
         raise VaekitError(f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
                           "an instance of the same architecture: vaekit.load_run(path, model=...)")
     return check_model(build(saved["spec"]))
+
+
+def standardized(model: nn.Module, cfg: RunConfig) -> nn.Module:
+    """``model`` inside the Standardized wrapper its run was trained in (loc and scale come with the weights)."""
+    if cfg.data.standardize != "true" or isinstance(model, Standardized):
+        return model
+    shape = tuple(cfg.model.input_shape)
+    return Standardized(model, torch.zeros(shape), torch.ones(shape))
 
 
 def load_run_model(run: Path, weights: str = files.WEIGHTS, skeleton: nn.Module | None = None) -> tuple:
