@@ -12,11 +12,13 @@ from ..evaluation.scores import SCORES
 from .verbs import arg, positive, verb
 
 
-def scoring(name: str, help: str, *extra: tuple) -> callable:
+def scoring(name: str, help: str, *extra: tuple, split: list[str] = ("train", "val", "test")) -> callable:
     """``verb`` for the two scoring verbs, with the arguments they share."""
     return verb(name, help, arg("run", help="run folder"),
-                arg("--split", default="test", choices=["train", "val", "test"]),
-                arg("--score", default=",".join(SCORES), help=f"comma-separated, from {', '.join(SCORES)}"),
+                arg("--split", default="test", choices=list(split),
+                    help="all: every item in file order (train file, then test file); else the run's split"),
+                arg("--score", help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
+                                    "complexity needs images)"),
                 arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
                 arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
                 arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
@@ -47,13 +49,16 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     from ..data.lazy import head
     from ..evaluation.scores import anomaly_scores, check_scores
 
-    names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
+    if args.score is None:  # every score that applies to these items
+        names = [s for s in SCORES if s != "complexity" or len(run.config.model.input_shape) == 3]
+    else:
+        names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
     return anomaly_scores(run.model, head(x, args.limit), names, args.samples, args.iw_samples, args.steps,
                           args.seed, args.batch_size, y=None if y is None else y[: args.limit])
 
 
 @scoring("anomaly", "anomaly scores per item -> .csv", arg("--data", help="data spec (default: the run's own data)"),
-         arg("--out", required=True, help="scores .csv"))
+         arg("--out", required=True, help="scores .csv"), split=["all", "train", "val", "test"])
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import prepared_split, write_scores
     from ..runs import Run

@@ -78,16 +78,19 @@ class DiscretizedLogisticMixture(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        """(B, *shape) in [0, 1]: the mixture of each component's means, channel by channel (clamped)."""
-        weights = self.logits.exp()  # (B, K, P)
-        y = torch.zeros(*self.means.shape)  # (B, K, C, P): each component's mean values
-        y = y.to(self.means)
+        """(B, *shape) in [0, 1]: per component and channel the mean of the logistic clamped to [-1, 1] (the
+        end bins take the tails), a channel's location moved by the earlier channels' means; mixed by the weights.
+
+        E[clamp(Y, -1, 1)] = -1 + s (softplus((m + 1) / s) - softplus((m - 1) / s)) for Y ~ Logistic(m, s).
+        """
+        y = torch.zeros_like(self.means)  # (B, K, C, P): each component's mean values
         for c in range(self.c):
-            mean = self.means[:, :, c]
+            m = self.means[:, :, c]
             for j in range(c):
-                mean = mean + self.coeffs[:, j, :, c] * y[:, :, j]
-            y[:, :, c] = mean.clamp(-1, 1)
-        return ((weights[:, :, None] * y).sum(1) + 1).div(2).reshape(-1, *self.shape)
+                m = m + self.coeffs[:, j, :, c] * y[:, :, j]
+            s = self.log_scales[:, :, c].exp()
+            y[:, :, c] = -1 + s * (F.softplus((m + 1) / s) - F.softplus((m - 1) / s))
+        return ((self.logits.exp()[:, :, None] * y).sum(1) + 1).div(2).reshape(-1, *self.shape)
 
 
 def bin_log_prob(y: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
 """Data: a built-in set, a file or a folder -> seeded train/val/test float32 tensors.
 
-Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N]; .npy/.npz arrays; IDX files (raw or .gz) or a
+Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N], photos[:SIZE]; .npy/.npz arrays; IDX files (raw or .gz) or a
 folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
 """
 

@@ -44,7 +44,8 @@ HOW_TO_GET = {
     "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, "
                      "or pass --data-dir",
 }
-BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites")
+BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")
+PHOTO_BANDS = (0.7, 0.85)  # photos: patches left of 70% of the width train, up to 85% validate, the rest test
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -123,6 +124,8 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
 
 def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:
     """RawData for one of BUILTINS; mnist5k and digits come from installed packages, dsprites[:...] is rendered."""
+    if name.split(":")[0] == "photos":
+        return photos(name)
     if name.split(":")[0] == "dsprites":
         from vaekit.data import dsprites
 
@@ -136,3 +139,38 @@ def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:
         digits = load_digits()  # images (1797, 8, 8) in 0..16
         return RawData(digits.images[:, None], digits.target, name, scale=16.0)
     return _load_idx(name, data_dir)
+
+
+def photos(spec: str) -> RawData:
+    """``photos[:SIZE]``: SIZE x SIZE RGB patches (default 32, stride SIZE / 2) of scikit-learn's two sample
+    photographs (a temple in China, a flower), labelled by photograph, 8-bit.
+
+    The split is fixed by position so that overlapping patches never cross it: patches wholly left of 70% of
+    the width train, those between 70% and 85% validate, the rest test; patches across a border are left out.
+    """
+    parts = spec.split(":")
+    try:
+        size = int(parts[1]) if len(parts) > 1 else 32
+    except ValueError:
+        size = 0
+    if len(parts) > 2 or not 4 <= size <= 256:
+        raise VaekitError(f"{spec}: expected photos or photos:SIZE with SIZE in 4..256")
+    from sklearn.datasets import load_sample_images
+
+    images = load_sample_images().images  # 2 x (427, 640, 3) uint8
+    patches, labels, bands = [], [], []
+    step, (train_end, val_end) = max(1, size // 2), PHOTO_BANDS
+    for label, img in enumerate(images):
+        h, w, _ = img.shape
+        for top in range(0, h - size + 1, step):
+            for left in range(0, w - size + 1, step):
+                lo, hi = left / w, (left + size) / w
+                band = 0 if hi <= train_end else 1 if lo >= train_end and hi <= val_end else 2 if lo >= val_end \
+                    else -1
+                if band >= 0:
+                    patches.append(img[top: top + size, left: left + size].transpose(2, 0, 1))
+                    labels.append(label)
+                    bands.append(band)
+    bands = np.array(bands)
+    fixed = {name: np.flatnonzero(bands == i) for i, name in enumerate(("train", "val", "test"))}
+    return RawData(np.stack(patches), np.array(labels), spec, scale=255.0, classes=["china", "flower"], fixed=fixed)

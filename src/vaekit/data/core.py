@@ -46,6 +46,7 @@ class RawData:
     where: str  # the file or data set named in errors
     scale: float = 1.0  # x is divided by this to reach its natural range
     x_test: np.ndarray | None = None  # an official test split, same layout as x
+    fixed: dict[str, np.ndarray] | None = None  # a split the source fixes: train/val/test indices into x
     y_test: np.ndarray | None = None
     classes: list[str] | None = None  # names for labels 0..K-1, when known
 
@@ -154,6 +155,8 @@ def _count(n: int, fraction: float) -> int:
 def _split_indices(raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float,
                    seed: int, limit: int | None) -> dict[str, np.ndarray]:
     """Seeded indices for each split: into x for train/val, into x_test (or x) for test."""
+    if raw.fixed is not None:
+        return {name: rows[:limit] for name, rows in raw.fixed.items()}
     rng = np.random.default_rng(seed)
     idx = rng.permutation(n)[:limit]  # shuffle first so a limit keeps classes mixed
     if raw.x_test is not None:

@@ -26,7 +26,7 @@ SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexit
 DESCRIPTIONS = {
     "neg_elbo": "-ELBO (nats), S common noise draws",
     "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
-    "recon_error": "squared error of the reconstruction at the posterior mean",
+    "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
     "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
     "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
 }
@@ -95,9 +95,11 @@ def iwae_nll(model: VAEModel, x: Tensor, eps: Tensor, chunk: int | None = None, 
 
 
 def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
-    """Squared error (B,) between x and the mean of p(x|z) at z = the posterior mean."""
+    """Squared error (B,) between x and the mean of p(x|z) at z = the posterior mean; for a table modelled on
+    standardised columns (``models.Standardized``), in those units, so that no column swamps the others."""
     x_rec = model.decode(model.encode(x, y).mean, y).mean
-    return (x - x_rec).pow(2).flatten(1).sum(1)
+    units = getattr(model, "inside", lambda v: v)
+    return (units(x) - units(x_rec)).pow(2).flatten(1).sum(1)
 
 
 def likelihood_regret(model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05,

@@ -1,0 +1,125 @@
+"""Data as users have it: the likelihood chosen from the data, 8-bit images under a discretized logistic mixture,
+tables on standardised columns answered in their own units, colour photographs built in."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vaekit
+from vaekit.cli import main
+from vaekit.core.discretized import DiscretizedLogisticMixture
+from vaekit.core.likelihoods import Likelihood
+
+TINY = ["--latent-dim", "2", "--epochs", "2", "--batch-size", "16", "--quiet"]
+COLOURS = [(255, 0, 0), (0, 200, 0), (0, 80, 255), (255, 220, 0)]
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_discretized_logistic_is_a_distribution_over_the_256_values(channels):
+    """Every pixel's probabilities over 0..255 (jointly over coupled channels) sum to 1; samples lie on the
+    grid; the mean is the mean of the 256 values."""
+    torch.manual_seed(0)
+    shape, k = (channels, 1, 1), 3
+    params = torch.randn(1, Likelihood("discretized_logistic", shape, components=k).n_params, *shape,
+                         dtype=torch.float64) * 3
+    grid = torch.cartesian_prod(*[torch.arange(256.0, dtype=torch.float64)] * channels).view(-1, *shape) / 255
+    px = DiscretizedLogisticMixture(params.expand(len(grid), *params.shape[1:]), shape, k)
+    p = px.log_prob(grid).exp()  # (256 ** C,)
+    assert abs(p.sum().item() - 1) < 1e-5
+    one = DiscretizedLogisticMixture(params, shape, k)
+    draws = torch.stack([one.sample() for _ in range(50)])
+    assert torch.equal(draws * 255, torch.round(draws * 255)) and draws.min() >= 0 and draws.max() <= 1
+    if channels == 1:
+        assert abs(one.mean.item() - (p * grid.flatten()).sum().item()) < 1e-6
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory):
+    """A folder of 3 x 30 x 40 colour PNGs (solid shapes on black), trained with no likelihood flag."""
+    root = tmp_path_factory.mktemp("colour")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        im = np.zeros((30, 40, 3), np.uint8)
+        top, left = rng.integers(0, 18), rng.integers(0, 28)
+        im[top: top + 10, left: left + 10] = COLOURS[i % len(COLOURS)]
+        Image.fromarray(im).save(root / "images" / f"{i:02d}.png")
+    assert main(["train", "--data", str(root / "images"), "--model", "conv", "--set", "model.channels=8,8", *TINY,
+                 "--out", str(root / "run")]) == 0
+    return root
+
+
+def test_colour_images_are_modelled_as_8_bit_colour(colour_run, capsys):
+    config = json.loads((colour_run / "run" / "config.json").read_text())
+    assert (config["model"]["likelihood"], config["data"]["binarize"], config["data"]["standardize"]) == \
+        ("discretized_logistic", "none", "false")
+    assert main(["evaluate", str(colour_run / "run"), "--iw-samples", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["nll"] >= 0 and 0 < result["bits_per_dim"] < 8
+    from vaekit.data.prepare import prepare_data
+
+    test = prepare_data(vaekit.load_run(colour_run / "run").config)[0].test.x  # the pictured inputs
+    shown = {tuple(int(v) for v in c) for c in (test.permute(0, 2, 3, 1) * 255).round().reshape(-1, 3).tolist()}
+    picture = np.asarray(Image.open(colour_run / "run" / "reconstructions.png").convert("RGB"))
+    colours = {tuple(int(v) for v in c) for c in picture.reshape(-1, 3)}
+    assert len(shown & set(COLOURS)) >= 2 and shown <= colours  # real colours, not binarised speckle
+
+
+def table(tmp_path, n=120):
+    """A CSV of three real columns of very different units, one constant column, and labels."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(13, 0.8, n), rng.normal(750, 300, n), rng.normal(0.3, 0.1, n), np.full(n, 5.0)])
+    path = tmp_path / "table.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["alcohol", "proline", "hue", "constant", "label"])
+        w.writerows([[*row, i % 3] for i, row in enumerate(x)])
+    return path, x
+
+
+def test_a_table_trains_with_no_likelihood_flag_and_answers_in_its_own_units(tmp_path):
+    path, x = table(tmp_path)
+    assert main(["train", "--data", str(path), "--hidden", "16", "--latent-dim", "2", "--epochs", "30", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"]["likelihood"], config["data"]["standardize"]) == ("gaussian", "true")
+    stats = json.loads((tmp_path / "run" / "standardize.json").read_text())
+    assert np.allclose(stats["scale"][3], 1.0)  # the constant column: shifted only
+    torch.manual_seed(0)
+    samples = vaekit.load_run(tmp_path / "run").sample(500).numpy()
+    assert np.isfinite(samples).all()
+    assert (np.abs(samples.mean(0) - x.mean(0))[:3] <= x.std(0)[:3]).all()  # within a standard deviation
+    assert abs(samples[:, 3].mean() - 5.0) < 0.1  # the constant column stays near its value
+    assert main(["anomaly", str(tmp_path / "run"), "--split", "all", "--out", str(tmp_path / "s.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [int(r["index"]) for r in rows] == list(range(len(x)))  # every row, in file order
+
+
+def test_binarisation_only_when_asked_or_for_grey_images_under_bernoulli(colour_run, tmp_path):
+    assert main(["train", "--data", str(colour_run / "images"), "--likelihood", "bernoulli", *TINY, "--out",
+                 str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["data"]["binarize"] == "none"  # colour
+    grey = (np.random.default_rng(0).random((40, 5, 5)) * 0.9).astype(np.float32)
+    np.save(tmp_path / "grey.npy", grey)
+    for flags, binarize in ((["--likelihood", "bernoulli"], "dynamic"), ([], "dynamic"), (["--binarize", "none"],
+                                                                                           "none")):
+        assert main(["train", "--data", str(tmp_path / "grey.npy"), *flags, *TINY, "--out", str(tmp_path / "g"),
+                     "--overwrite"]) == 0
+        cfg = json.loads((tmp_path / "g" / "config.json").read_text())
+        assert cfg["data"]["binarize"] == binarize and cfg["model"]["likelihood"] == "bernoulli"
+
+
+def test_photos_are_colour_patches_split_by_position():
+    data = vaekit.load_dataset("photos:16")
+    assert data.shape == (3, 16, 16) and data.classes == ["china", "flower"]
+    assert len(data.train) > len(data.val) > 0 and len(data.val) == len(data.test)
+    x = data.train.x
+    assert torch.equal(x * 255, torch.round(x * 255)) and x.std() > 0.1  # 8-bit colour
+    with pytest.raises(vaekit.VaekitError, match="photos:SIZE"):
+        vaekit.load_dataset("photos:x")
