@@ -7,8 +7,9 @@ HASH   := $(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 BASE   := $(VENV)/.base-$(HASH)
 TESTS  := $(VENV)/.test-$(HASH)
 PEER   := $(VENV)/.peer-$(HASH)
+DOCS   := $(VENV)/.docs-$(HASH)
 
-.PHONY: demo test install clean bench-peer bench-floor
+.PHONY: demo test docs pictures install clean bench-peer bench-floor
 
 install: $(BASE)
 
@@ -21,6 +22,10 @@ $(BASE): pyproject.toml constraints.txt
 $(TESTS): $(BASE)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.test-* && touch $@
+
+$(DOCS): $(TESTS)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[docs]'
+	rm -f $(VENV)/.docs-* && touch $@
 
 # pythae pins its own torch: install it without dependencies, then the few it needs, so the pinned torch stays
 $(PEER): $(BASE)
@@ -41,5 +46,15 @@ demo: $(BASE)
 test: $(TESTS)
 	$(BIN)/python -m pytest
 
+# the site, offline: benchmark pages rendered from benchmarks/results/*.json, then mkdocs --strict into site/
+docs: $(DOCS)
+	$(BIN)/python tools/benchmark_pages.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "site/index.html"
+
+# the pictures the tutorial and the guides show, made by running their code in full (minutes)
+pictures: $(BASE)
+	$(BIN)/python tools/docs.py pictures
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

@@ -7,6 +7,8 @@ MIG, FactorVAE, beta-VAE, DCI, SAP and reconstruction, then the medians and the 
     .venv/bin/python benchmarks/disentangle.py --size 64 --device cuda   # the 64x64 version on a GPU
 
 Each run is a `vaekit train` process (one thread each) followed by `vaekit disentangle --json`; folders go to --out.
+The tables go to JSON (``--json``, default benchmarks/results/disentangle.json) with the command, the machine,
+torch, the commit and the date.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import common
 
 from vaekit.config import load_toml
 
@@ -68,13 +72,10 @@ def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, scor
             "val_kl": float(last["val_kl"]), "train_s": train_s, "score_s": score_s}
 
 
-def table(rows: list[dict], keys: list[str]) -> str:
-    head = "| setting | seed | " + " | ".join(keys) + " |"
-    lines = [head, "|" + "---|" * (len(keys) + 2)]
-    for r in rows:
-        lines.append(f"| {r['setting']} | {r['seed']} | " + " | ".join(f"{r[k]:.3f}" if abs(r[k]) < 100 else
-                                                                       f"{r[k]:.1f}" for k in keys) + " |")
-    return "\n".join(lines)
+def table(caption: str, rows: list[dict], keys: list[str]) -> dict:
+    """Setting, seed and ``keys`` of each row (3 decimals, 1 from 100 up), printed and returned for the JSON."""
+    cells = [[r["setting"], r["seed"], *(round(r[k], 3 if abs(r[k]) < 100 else 1) for k in keys)] for r in rows]
+    return common.table(caption, ["setting", "seed", *keys], cells)
 
 
 def main() -> None:
@@ -93,6 +94,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench-disentangle")
     p.add_argument("--reuse", action="store_true", help="read runs in --out that were already scored")
     p.add_argument("--quick", action="store_true", help="1 epoch on 3000 images, 1 seed, small metric samples")
+    p.add_argument("--json", help="the result (default: benchmarks/results/disentangle.json)")
     args = p.parse_args()
     if args.quick:
         args.n, args.epochs, args.seeds, args.metric_n, args.votes = "3000", 1, "0", 2000, 100
@@ -102,27 +104,41 @@ def main() -> None:
     names = [name for name, short in SHORT.items() if short in chosen]
     jobs = [(name, int(s)) for s in args.seeds.split(",") for name in names]  # seed by seed
     preset = load_toml(ROOT / "configs" / "dsprites-tcvae.toml")
-    print(f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
-          f"{preset['train']['batch_size']}, lr {preset['train']['lr']:g}, latent {preset['model']['latent_dim']}, "
-          f"{len(jobs)} runs, {args.jobs} at a time", flush=True)
+    setup = (f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
+             f"{preset['train']['batch_size']}, lr {preset['train']['lr']:g}, latent {preset['model']['latent_dim']}, "
+             f"{len(jobs)} runs, {args.jobs} at a time")
+    print(setup, flush=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: one_run(*job, args), jobs))
-    print(f"\nall runs: {time.perf_counter() - start:.0f} s\n")
+    print(f"\nall runs: {time.perf_counter() - start:.0f} s")
     rows.sort(key=lambda r: (list(SETTINGS).index(r["setting"]), r["seed"]))
-    print(table(rows, [*COLUMNS, "val_rec", "val_kl"]))
+    report(rows, names, setup, args)
+
+
+def report(rows: list[dict], names: list[str], setup: str, args: argparse.Namespace) -> None:
+    """The tables of every run and of the medians per setting, the target; printed and written."""
+    keys = [*COLUMNS, "val_rec", "val_kl"]
     medians = [{"setting": name, "seed": "median", **{k: statistics.median(r[k] for r in rows if r["setting"] == name)
-                                                      for k in [*COLUMNS, "val_rec", "val_kl"]}} for name in names]
-    print("\n" + table(medians, [*COLUMNS, "val_rec", "val_kl"]))
+                                                      for k in keys}} for name in names]
+    what = f"dsprites {args.size}x{args.size}, {args.epochs} epochs"
+    tables = [table(f"Every run ({what})", rows, keys), table(f"Medians over seeds ({what})", medians, keys)]
+    notes = [f"Conv VAE of configs/dsprites-tcvae.toml: {setup}; scored by `vaekit disentangle` on {args.metric_n} "
+             f"items ({args.votes} votes); val_rec and val_kl: the last epoch's validation reconstruction and KL.",
+             "beta=1 and beta=4: beta-TCVAE off; beta-TCVAE (6): beta 1, tc_beta 6."]
     mig = {m["setting"]: m["mig"] for m in medians}
     if {"beta=1", "beta-TCVAE (6)"} <= set(mig):
-        report_target(mig["beta-TCVAE (6)"], mig["beta=1"])
+        notes.append(report_target(mig["beta-TCVAE (6)"], mig["beta=1"]))
+    headline = "median MIG over seeds: " + ", ".join(f"{name} {value:.3f}" for name, value in mig.items())
+    common.write("disentangle", "Disentanglement on dSprites", headline, tables, notes, out=args.json)
 
 
-def report_target(tc: float, vae: float) -> None:
-    """The issue's target: beta-TCVAE's median MIG >= 0.25 and above beta = 1's by >= 0.1."""
-    print(f"\ntarget: beta-TCVAE median MIG {tc:.3f} >= 0.25: {'met' if tc >= 0.25 else 'NOT met'}; "
-          f"above beta=1's {vae:.3f} by >= 0.1: {'met' if tc - vae >= 0.1 else 'NOT met'}")
+def report_target(tc: float, vae: float) -> str:
+    """The issue's target: beta-TCVAE's median MIG >= 0.25 and above beta = 1's by >= 0.1; printed and returned."""
+    line = (f"target: beta-TCVAE median MIG {tc:.3f} >= 0.25: {'met' if tc >= 0.25 else 'NOT met'}; "
+            f"above beta=1's {vae:.3f} by >= 0.1: {'met' if tc - vae >= 0.1 else 'NOT met'}")
+    print("\n" + line)
+    return line
 
 
 if __name__ == "__main__":

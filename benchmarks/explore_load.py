@@ -3,7 +3,9 @@
     python benchmarks/explore_load.py runs/demo --requests 2000 --clients 8
 
 Starts the explorer in-process on a free port, sends random codes (z ~ N(0, I), a random class for a
-conditional run), and prints errors and the p50 / p99 / max latency of the whole request (client side).
+conditional run), and prints errors and the p50 / p99 / max latency of the whole request (client side) as a table,
+written as JSON (``--json``, default benchmarks/results/explore_load.json) with the command, the machine, torch,
+the commit and the date.
 """
 
 from __future__ import annotations
@@ -56,6 +58,26 @@ def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, cli
             "requests_per_s": len(ms) / wall}
 
 
+def report(r: dict, args: argparse.Namespace, d: int, num_classes: int) -> None:
+    """The load test's table, headline and notes: printed and written."""
+    import common
+
+    table = common.table(f"POST /api/decode on 127.0.0.1, {args.clients} concurrent keep-alive clients",
+                         ["requests", "clients", "errors", "p50 (ms)", "p99 (ms)", "max (ms)", "requests/s"],
+                         [[r["n"], args.clients, len(r["errors"]), round(r["p50_ms"], 2), round(r["p99_ms"], 2),
+                           round(r["max_ms"], 2), round(r["requests_per_s"])]])
+    headline = (f"the explorer answers {r['n']} decode requests from {args.clients} clients at "
+                f"{r['requests_per_s']:.0f} requests/s: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                f"{len(r['errors'])} errors")
+    notes = [f"`vaekit explore` served in-process (one torch thread) for the run {args.run} (z: {d} dims"
+             + (f", {num_classes} classes" if num_classes else "") + "); random codes z ~ N(0, I)"
+             + (", a random class each" if num_classes else "") + "; latency of the whole request, client side."]
+    if r["errors"]:
+        print("first errors:", r["errors"][:5])
+        notes.append(f"first errors: {r['errors'][:5]}")
+    common.write("explore_load", "Explorer load test", headline, [table], notes, out=args.json)
+
+
 def main() -> None:
     import torch
 
@@ -65,6 +87,7 @@ def main() -> None:
     p.add_argument("run")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--json", help="the result (default: benchmarks/results/explore_load.json)")
     args = p.parse_args()
     torch.set_num_threads(1)  # as `vaekit explore` does
     explorer = load_explorer(args.run)
@@ -75,11 +98,7 @@ def main() -> None:
     finally:
         server.shutdown()
         server.server_close()
-    print(f"{r['n']} decode requests from {args.clients} clients: {len(r['errors'])} errors, "
-          f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms, "
-          f"{r['requests_per_s']:.0f} requests/s")
-    if r["errors"]:
-        print("first errors:", r["errors"][:5])
+    report(r, args, explorer.d, explorer.info()["num_classes"])
 
 
 if __name__ == "__main__":

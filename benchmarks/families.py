@@ -12,6 +12,9 @@
     .venv/bin/python benchmarks/families.py           # about 21 min on 2 shared CPU cores
     .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
     .venv/bin/python benchmarks/families.py --parts ladder --nets conv --epochs 30 --warmup 5  # table 1, conv only
+
+The tables go to JSON (``--json``, default benchmarks/results/families.json) with the command, the machine, torch,
+the commit and the date.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import time
 from pathlib import Path
 
+import common
 import torch
 from torch import Tensor, nn
 
@@ -79,14 +83,13 @@ def nll(model: nn.Module, x: Tensor, k: int, batch: int = 50) -> float:
     return -torch.cat([iwae_bound(model, x[i: i + batch], k) for i in range(0, len(x), batch)]).mean().item()
 
 
-def flat_vs_ladder(args: argparse.Namespace) -> None:
+Part = tuple[list[dict], list[str], str]  # a part's tables, notes and headline phrase
+
+
+def flat_vs_ladder(args: argparse.Namespace) -> Part:
     """Table 1: flat and 2-level ladder VAEs on each net of ``args.nets``, one budget; NLL, ELBO terms, active units."""
     budget = {"model.hidden": [400, 400], "train.warmup_epochs": args.warmup}
-    nlls = {}
-    print(f"\n### Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), "
-          f"{args.epochs} epochs each\n")
-    print("| model | parameters | NLL (nats) | -ELBO | rec | KL (top..bottom) | active units (top..bottom) |")
-    print("|---|---|---|---|---|---|---|")
+    nlls, rows = {}, []
     for net in args.nets:
         label = NET_LABELS[net]
         for family, name, settings in (
@@ -95,31 +98,43 @@ def flat_vs_ladder(args: argparse.Namespace) -> None:
                  {"model.family": "ladder", "model.latent_dims": [32, 16]})):
             widths = budget if net == "mlp" or family == "ladder" else {"train.warmup_epochs": args.warmup}
             run = train_run(f"{family}-{net}", {**widths, "model.net": net, **settings}, args)  # flat conv: no MLP
-            nlls[family, net] = ladder_row(name, run, args)
-    print()
-    for net in args.nets:
-        label = NET_LABELS[net]
-        own = nlls["flat", net] - nlls["ladder", net]
-        line = f"{label}: the ladder's NLL is {own:.2f} nats below the flat {label} VAE's"
-        if "mlp" in args.nets:
-            vs_mlp = nlls["flat", "mlp"] - nlls["ladder", net]
-            line += f" and {vs_mlp:.2f} below the flat MLP VAE's" if net != "mlp" else ""
-            line += f" (target >= 2 below the flat MLP VAE's: {'met' if vs_mlp >= 2 else 'not met'})"
-        print(line, flush=True)
+            row, nlls[family, net] = ladder_row(name, run, args)
+            rows.append(row)
+    table = common.table(f"Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), "
+                         f"{args.epochs} epochs each", ["model", "parameters", "NLL (nats)", "-ELBO", "rec",
+                                                         "KL (top..bottom)", "active units (top..bottom)"], rows)
+    lines = [ladder_line(net, nlls, args.nets) for net in args.nets]
+    print("\n" + "\n".join(lines), flush=True)
+    gains = ", ".join(f"{nlls['flat', net] - nlls['ladder', net]:.1f} ({NET_LABELS[net]})" for net in args.nets)
+    notes = [f"Dynamically binarised Fashion-MNIST; Adam lr 1e-3, batch 128, KL warm-up {args.warmup:g} epochs; hidden "
+             "400, 400 for the MLP VAEs and the ladders; active units: Var_x(E_q[z|x]) > 0.01 (Burda et al. 2016).",
+             *lines]
+    return [table], notes, f"ladder VAEs' test NLL {gains} nats below the flat VAEs'"
 
 
-def ladder_row(name: str, run: Run, args: argparse.Namespace) -> float:
-    """Print table 1's row for ``run``; returns its test NLL."""
+def ladder_line(net: str, nlls: dict, nets: list[str]) -> str:
+    """How far the ``net`` ladder's NLL lies below the flat VAEs', with the target against the flat MLP VAE."""
+    label = NET_LABELS[net]
+    own = nlls["flat", net] - nlls["ladder", net]
+    line = f"{label}: the ladder's NLL is {own:.2f} nats below the flat {label} VAE's"
+    if "mlp" in nets:
+        vs_mlp = nlls["flat", "mlp"] - nlls["ladder", net]
+        line += f" and {vs_mlp:.2f} below the flat MLP VAE's" if net != "mlp" else ""
+        line += f" (target >= 2 below the flat MLP VAE's: {'met' if vs_mlp >= 2 else 'not met'})"
+    return line
+
+
+def ladder_row(name: str, run: Run, args: argparse.Namespace) -> tuple[list, float]:
+    """Table 1's row for ``run`` and its test NLL."""
     x, _ = test_split(run, args.n_test)
     start = time.perf_counter()
     value = nll(run.model, x, args.k)
     rec, kl, levels = rate_distortion(run, x)
     active = [int(a.sum()) for a in active_units(posterior_means(run.model, x))]
-    print(f"| {name} | {sum(p.numel() for p in run.model.parameters()):,} | {value:.2f} | {kl - rec:.2f} | "
-          f"{-rec:.2f} | {' + '.join(f'{v:.2f}' for v in levels)} | "
-          f"{' + '.join(f'{a}/{d}' for a, d in zip(active, run.model.latent_dims))} |", flush=True)
     print(f"  (NLL took {time.perf_counter() - start:.0f} s)", flush=True)
-    return value
+    return [name, sum(p.numel() for p in run.model.parameters()), round(value, 2), round(kl - rec, 2), round(-rec, 2),
+            " + ".join(f"{v:.2f}" for v in levels),
+            " + ".join(f"{a}/{d}" for a, d in zip(active, run.model.latent_dims))], value
 
 
 JUDGES = {
@@ -157,7 +172,7 @@ def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 CVAE_PRIORS = {"N(loc_y, scale_y)": 1, "mixture of 10 per class": 10}  # model.prior_components
 
 
-def conditional_samples(args: argparse.Namespace) -> None:
+def conditional_samples(args: argparse.Namespace) -> Part:
     """Table 2: for the conditional conv VAE with each prior p(z|y) of CVAE_PRIORS, the share of 100 samples per
     class that each judge assigns to the requested class, beside the judge's own accuracy on real test images."""
     samples = {}
@@ -169,23 +184,25 @@ def conditional_samples(args: argparse.Namespace) -> None:
         samples[prior] = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
     y = torch.arange(10).repeat_interleave(100)
     data = load_dataset("fashion-mnist", seed=0)
-    print(f"\n### Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
-          f"100 per class; judges trained for {args.clf_epochs} epochs on real images)\n")
-    print("| judge | images | " + " | ".join(data.classes) + " | all |")
-    print("|---" * 13 + "|")
+    rows, conv = [], {}
     for name in JUDGES:
         net, real = classifier(name, data, args.clf_epochs)
-        rows = [(f"samples, p(z\\|y) {prior}", per_class_hits(net, x, y)) for prior, x in samples.items()]
-        for what, h in (*rows, ("real test", real)):
-            print(f"| {name} | {what} | " + " | ".join(f"{v:.0%}" for v in h.tolist()) + f" | {h.mean():.1%} |",
-                  flush=True)
+        hits = {prior: per_class_hits(net, x, y) for prior, x in samples.items()}
+        conv = [h.mean().item() for h in hits.values()]  # the last judge's: the conv net
+        for what, h in (*((f"samples, p(z\\|y) {prior}", h) for prior, h in hits.items()), ("real test", real)):
+            rows.append([name, what, *(f"{v:.0%}" for v in h.tolist()), f"{h.mean():.1%}"])
+    table = common.table(f"Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
+                         f"100 per class; judges trained for {args.clf_epochs} epochs on real images)",
+                         ["judge", "images", *data.classes, "all"], rows)
+    notes = ["Conditional conv VAE (z 16, channels 32, 64), p(z|y) one Gaussian or a mixture of 10 per class; its "
+             "samples (means of p(x|z, y)) judged by classifiers trained on real grey Fashion-MNIST images."]
+    return [table], notes, (f"{conv[0]:.0%} (Gaussian prior) and {conv[1]:.0%} (mixture prior) of conditional "
+                            "samples judged their class")
 
 
-def beta_table(args: argparse.Namespace) -> None:
+def beta_table(args: argparse.Namespace) -> Part:
     """Table 3: the beta presets (and the annealed-capacity one) on test: KL falls and rec worsens as beta grows."""
-    print(f"\n### beta presets (flat MLP VAE, z: 10, {args.beta_epochs} epochs; test split, nats per image)\n")
-    print("| preset | beta | KL | -rec (distortion) | -ELBO |")
-    print("|---|---|---|---|---|")
+    rows = []
     for preset in ("beta-0.5.toml", "beta-1.toml", "beta-4.toml", "beta-16.toml", "beta-capacity.toml"):
         settings = {"train.epochs": args.beta_epochs}
         if preset == "beta-capacity.toml":
@@ -194,8 +211,13 @@ def beta_table(args: argparse.Namespace) -> None:
         x, _ = test_split(run, args.n_test)
         rec, kl, _ = rate_distortion(run, x)
         t = run.config.train
-        beta = f"C -> {t.capacity_max:g}, gamma {t.gamma:g}" if t.capacity_max else f"{t.beta:g}"
-        print(f"| {preset} | {beta} | {kl:.2f} | {-rec:.2f} | {kl - rec:.2f} |", flush=True)
+        beta = f"C -> {t.capacity_max:g}, gamma {t.gamma:g}" if t.capacity_max else t.beta
+        rows.append([preset, beta, round(kl, 2), round(-rec, 2), round(kl - rec, 2)])
+    table = common.table(f"beta presets (flat MLP VAE, z: 10, {args.beta_epochs} epochs; test split, nats per image)",
+                         ["preset", "beta", "KL", "-rec (distortion)", "-ELBO"], rows)
+    notes = ["beta presets: configs/beta-*.toml; beta-capacity: loss -rec + gamma |KL - C|, C rising from 0 to "
+             "capacity_max over the run (Burgess et al. 2018)."]
+    return [table], notes, f"KL {rows[0][2]:.1f} -> {rows[3][2]:.1f} nats from beta 0.5 to 16"
 
 
 def main() -> None:
@@ -208,6 +230,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="flat vs ladder: epochs for both models (default 10; --quick: 1)")
     p.add_argument("--warmup", type=float, help="flat vs ladder: KL warm-up epochs for both (default 2)")
     p.add_argument("--nets", default="mlp,conv", help="flat vs ladder: the networks, comma-separated")
+    p.add_argument("--json", help="the result (default: benchmarks/results/families.json)")
     args = p.parse_args()
     budget = {k: v for k, v in (("epochs", args.epochs), ("warmup", args.warmup)) if v is not None}
     full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
@@ -219,10 +242,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     parts = args.parts.split(",")
-    for name, table in (("ladder", flat_vs_ladder), ("cvae", conditional_samples), ("beta", beta_table)):
+    tables, notes, phrases = [], [], []
+    for name, part in (("ladder", flat_vs_ladder), ("cvae", conditional_samples), ("beta", beta_table)):
         if name in parts:
-            table(args)
+            t, n, h = part(args)
+            tables, notes, phrases = tables + t, notes + n, phrases + [h]
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    common.write("families", "Model families on Fashion-MNIST", "; ".join(phrases), tables, notes, out=args.json)
 
 
 if __name__ == "__main__":

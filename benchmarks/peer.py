@@ -6,7 +6,8 @@ trainer has no per-batch hook, so its dataset binarises per item ("pythae"); "py
 up front, pythae's fastest setting, against which the speed target is judged. Each training runs in its own
 process (so peak RSS is its own), in alternating order round by round.
 Both trained models are scored by vaekit's importance-weighted estimator (float32) on the same test images;
-pythae's own ``get_nll`` scores its model too, which times the two estimators on one model.
+pythae's own ``get_nll`` scores its model too, which times the two estimators on one model. Writes JSON
+(``--json``, default benchmarks/results/peer.json) with the command, the machine, torch, the commit and the date.
 
     make bench-peer                                 # installs pythae beside the pinned torch, runs this
     .venv/bin/python benchmarks/peer.py             # about 6 min on 2 idle CPU cores
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import torch
 
 ROOT = Path(__file__).resolve().parent
@@ -172,18 +174,43 @@ def summarise(results: list[dict], rates: dict[str, float]) -> dict:
             "peak": max(r["peak_mib"] for r in results)}
 
 
-def table(rows: dict[tuple[str, str], dict], k: dict[str, int]) -> None:
-    print("\n| net | library | precision | s/epoch | samples/s | GFLOP/s | % of matmul limit | "
-          "test NLL (K) | NLL time (s) | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (net, lib), r in rows.items():
-        print(f"| {net} | {lib} | {r['precision']} | {r['s_epoch']:.2f} | {r['rate']:.0f} | {r['gflops']:.0f} | "
-              f"{100 * r['gflops'] / r['limit']:.0f}% of {r['limit']:.0f} | {r['nll']:.2f} ({k[net]}) | "
-              f"{r['nll_s']:.1f} | {r['peak']:.0f} |")
+def table(rows: dict[tuple[str, str], dict], k: dict[str, int], args: argparse.Namespace) -> dict:
+    """The table of every library and net, printed and returned for the JSON."""
+    columns = ["net", "library", "precision", "s/epoch", "samples/s", "GFLOP/s", "% of matmul limit",
+               "test NLL (K)", "NLL time (s)", "peak MiB"]
+    cells = [[net, lib, r["precision"], round(r["s_epoch"], 2), round(r["rate"]), round(r["gflops"]),
+              f"{100 * r['gflops'] / r['limit']:.0f}% of {r['limit']:.0f}", f"{r['nll']:.2f} ({k[net]})",
+              round(r["nll_s"], 1), round(r["peak"])] for (net, lib), r in rows.items()]
+    epochs = {"mlp": f"MLP {args.epochs} epochs", "conv": f"conv {args.conv_epochs} epochs"}
+    caption = (f"{args.device}, batch 128, Fashion-MNIST dynamically binarised; "
+               + ", ".join(epochs[net] for net in dict.fromkeys(net for net, _ in rows))
+               + f", {args.rounds} round(s); test NLL on {args.nll_items} test images")
+    return common.table(caption, columns, cells)
 
 
-def checks(rows: dict, est: dict) -> None:
-    """The issue's targets, each with its measured figure."""
+def headline(rows: dict[tuple[str, str], dict]) -> str:
+    """vaekit's speed against pythae's fastest setting and the two test NLLs, on the MLP if it ran."""
+    net = "mlp" if ("mlp", "vaekit") in rows else next(iter(rows))[0]
+    v = rows[(net, "vaekit")]
+    fast = max((r for (n, lib), r in rows.items() if n == net and lib != "vaekit"), key=lambda r: r["rate"])
+    return (f"vaekit trains the {net} VAE at {v['rate'] / fast['rate']:.2f}x the samples/s of pythae's fastest "
+            f"setting; test NLL {v['nll']:.2f} vs pythae's {fast['nll']:.2f} nats")
+
+
+def estimators(runs: list[dict], args: argparse.Namespace) -> tuple[dict, str]:
+    """vaekit's and pythae's NLL estimators on pythae's own MLP models: figures and seconds, and their line."""
+    est = {"vaekit": statistics.mean(r["nll"] for r in runs), "pythae": statistics.mean(r["pythae_nll"] for r in runs),
+           "vaekit_s": statistics.median(r["nll_seconds"] for r in runs),
+           "pythae_s": statistics.median(r["pythae_nll_seconds"] for r in runs)}
+    est["ratio"], est["diff"] = est["pythae_s"] / est["vaekit_s"], est["vaekit"] - est["pythae"]
+    line = (f"pythae's get_nll on its own models: {est['pythae']:.2f} nats in {est['pythae_s']:.1f} s; "
+            f"vaekit's estimator on the same models: {est['vaekit']:.2f} nats in {est['vaekit_s']:.1f} s "
+            f"(K = {args.nll_k}, {args.nll_items} test images)")
+    return est, line
+
+
+def checks(rows: dict, est: dict) -> list[str]:
+    """The issue's targets, each with its measured figure, printed and returned."""
     v, p = rows[("mlp", "vaekit")], rows[("mlp", "pythae")]
     fast = max((r for (net, lib), r in rows.items() if net == "mlp" and lib != "vaekit"), key=lambda r: r["rate"])
     lines = [
@@ -198,9 +225,20 @@ def checks(rows: dict, est: dict) -> None:
                                   f"(target within 0.5)"),
         (v["peak"] <= p["peak"], f"peak memory vaekit {v['peak']:.0f} MiB vs pythae {p['peak']:.0f} MiB"),
     ]
-    print()
-    for ok, text in lines:
-        print(f"- [{'x' if ok else ' '}] {text}")
+    lines = [f"[{'x' if ok else ' '}] {text}" for ok, text in lines]
+    print("\n" + "\n".join(f"- {line}" for line in lines))
+    return lines
+
+
+NOTES = ["Same networks (MLP 784-400-400-20 or vaekit's conv nets), Bernoulli likelihood, Adam lr 1e-3, batch 128, "
+         "dynamically binarised Fashion-MNIST, same seed; each training in its own process, libraries alternated "
+         "round by round.",
+         "pythae binarises per item in its dataset; pythae-fixed binarises once up front (pythae's fastest setting, "
+         "against which the speed target is judged).",
+         "s/epoch: median over rounds of the epochs after the first (all of one); GFLOP/s: matmul/conv FLOPs of a "
+         "training step counted by torch; % of matmul limit: of torch.mm on 2048 x 2048 at the run's precision.",
+         "test NLL: vaekit's importance-weighted estimator (float32, K samples) on both libraries' trained models; "
+         "peak MiB: resident set on the CPU, allocated memory on CUDA."]
 
 
 def main() -> None:
@@ -217,6 +255,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="1 epoch, 1 round, 100 test images, K = 100")
+    ap.add_argument("--json", help="the result (default: benchmarks/results/peer.json)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -227,8 +266,9 @@ def main() -> None:
     worker_args = {k: v for k, v in vars(args).items() if k != "worker"}
     torch.set_num_threads(args.threads) if args.threads else None
     rates = {"fp32": matmul_rate(torch.float32, args.device), "bf16": matmul_rate(torch.bfloat16, args.device)}
-    print(f"{args.device}, {torch.get_num_threads()} threads: matmul {rates['fp32']:.0f} GFLOP/s fp32, "
-          f"{rates['bf16']:.0f} GFLOP/s bf16 (2048 x 2048)", flush=True)
+    machine = (f"{args.device}, {torch.get_num_threads()} threads: matmul {rates['fp32']:.0f} GFLOP/s fp32, "
+               f"{rates['bf16']:.0f} GFLOP/s bf16 (2048 x 2048)")
+    print(machine, flush=True)
     k = {"mlp": args.nll_k, "conv": args.conv_nll_k}
     rows, raw = {}, {}
     for net in args.nets.split(","):
@@ -238,17 +278,12 @@ def main() -> None:
                 raw.setdefault((net, lib), []).append(spawn(lib, net, argparse.Namespace(**worker_args), k[net]))
         for lib in libs:
             rows[(net, lib)] = summarise(raw[(net, lib)], rates)
-    table(rows, k)
+    tables, notes = [table(rows, k, args)], [*NOTES, machine]
     if ("mlp", "pythae") in raw:
-        runs = raw[("mlp", "pythae")]
-        est = {"vaekit": statistics.mean(r["nll"] for r in runs), "pythae": statistics.mean(r["pythae_nll"] for r in runs),
-               "vaekit_s": statistics.median(r["nll_seconds"] for r in runs),
-               "pythae_s": statistics.median(r["pythae_nll_seconds"] for r in runs)}
-        est["ratio"], est["diff"] = est["pythae_s"] / est["vaekit_s"], est["vaekit"] - est["pythae"]
-        print(f"\npythae's get_nll on its own models: {est['pythae']:.2f} nats in {est['pythae_s']:.1f} s; "
-              f"vaekit's estimator on the same models: {est['vaekit']:.2f} nats in {est['vaekit_s']:.1f} s "
-              f"(K = {args.nll_k}, {args.nll_items} test images)")
-        checks(rows, est)
+        est, line = estimators(raw[("mlp", "pythae")], args)
+        print("\n" + line)
+        notes += [line, *checks(rows, est)]
+    common.write("peer", "vaekit against pythae on the same VAE", headline(rows), tables, notes, out=args.json)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 2. Trains an MLP VAE for one epoch over it with data.in_memory=false (memory-mapped, read in loader
    workers), sampling the resident memory of the whole process tree (trainer + loader workers) all along.
 3. Trains on the first ``--compare`` items with 1 and then 2 processes (torchrun, gloo) for samples/s.
-Prints a markdown table; the file is deleted afterwards unless --keep.
+Prints a markdown table and writes it as JSON (``--json``, default benchmarks/results/scale.json, or
+scale_verbs.json with ``--verbs``) with the command, the machine, torch, the commit and the date; the file is
+deleted afterwards unless --keep.
 
 With ``--verbs`` it instead trains a model on the file's first 60,000 items and runs the verbs that read data
 over the whole file, streamed: ``evaluate`` (the test split, ``--limit`` 20,000, K = 100) and ``encode`` (every
@@ -28,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+import common
 import numpy as np
 
 from vaekit.data.idx import read_idx
@@ -112,7 +115,16 @@ def measure(argv: list[str]) -> dict:
     return {"wall": time.perf_counter() - start, "rss": peak[0], "pss": peak[1]}
 
 
-def verbs(data: Path, folder: Path, n: int) -> None:
+def gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+MEMORY_NOTE = ("Peak memory sampled every 0.2 s over the vaekit process tree (trainers, loader workers): RSS "
+               "summed (shared pages counted in each process: an upper bound) and PSS summed (shared pages split "
+               "between their users).")
+
+
+def verbs(data: Path, folder: Path, n: int, args: argparse.Namespace) -> None:
     """A model trained on the first 60,000 items; evaluate and encode over the whole file, streamed."""
     small = folder / "small.npy"
     np.save(small, np.load(data, mmap_mode="r")[:60_000])
@@ -123,10 +135,41 @@ def verbs(data: Path, folder: Path, n: int) -> None:
             (f"encode --split all ({n:,} items)",
              measure(["encode", run, "--data", str(data), "--out", str(folder / "codes.npy")]))]
     (folder / "codes.npy").unlink()
-    print(f"\n| verb over the {data.stat().st_size / 1e9:.1f} GB file | seconds | peak RSS (sum) | peak PSS (sum) |")
-    print("|---|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r['wall']:.0f} | {r['rss'] / 2**30:.2f} GiB | {r['pss'] / 2**30:.2f} GiB |")
+    size = f"{data.stat().st_size / 1e9:.1f} GB"
+    table = common.table(f"evaluate and encode over a {size} memory-mapped uint8 file, streamed",
+                         [f"verb over the {size} file", "seconds", "peak RSS (sum)", "peak PSS (sum)"],
+                         [[name, round(r["wall"]), gib(r["rss"]), gib(r["pss"])] for name, r in rows])
+    ev, enc = (r["rss"] for _, r in rows)
+    headline = (f"evaluate (20,000 test items, K = 100) and encode (all {n:,} items) over a {size} file peak at "
+                f"{gib(ev)} and {gib(enc)} resident (summed over processes)")
+    notes = [f"A model (MLP, hidden 256, z 16) trained 1 epoch on the file's first 60,000 items; evaluate and encode "
+             f"read the whole {n:,}-item file memory-mapped, OMP_NUM_THREADS=1.", MEMORY_NOTE]
+    common.write("scale_verbs", "Verbs over data larger than memory", headline, [table], notes, out=args.json)
+
+
+def report(rows: list, n: int, args: argparse.Namespace) -> None:
+    """The training table, the largest process and the < 2 GiB check: printed and written."""
+    cells = []
+    for name, nproc, r in rows:
+        items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])
+        cells.append([name, nproc, round(items), round(float(r["row"]["seconds"])),
+                      round(float(r["row"]["samples_per_s"])), gib(r["rss"]), gib(r["pss"]), f"{args.gb:g} GB uint8"])
+    table = common.table(f"One epoch over a {args.gb:g} GB memory-mapped .npy ({n:,} items), then 1 vs 2 processes",
+                         ["run", "processes", "items/epoch", "epoch s", "samples/s", "peak RSS (sum)",
+                          "peak PSS (sum)", "file"], cells)
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    met = "met" if rows[0][2]["rss"] < 2 * 2**30 else "NOT met"
+    check = (f"largest single process (ru_maxrss of the children): {largest:.2f} GiB; "
+             f"one-epoch peak RSS (process tree, summed) < 2 GiB: {met}")
+    print("\n" + check)
+    headline = (f"one epoch over a {args.gb:g} GB file peaks at {gib(rows[0][2]['rss'])} resident (summed over "
+                f"processes); 2 processes train {cells[2][4] / cells[1][4]:.2f}x as many samples/s as 1")
+    notes = [f"An MLP VAE (hidden 256, z 16, batch 256) trained 1 epoch with data.in_memory=false: the .npy is "
+             f"memory-mapped and read in {args.workers} loader workers per trainer, OMP_NUM_THREADS=1.",
+             "The file: Fashion-MNIST training images drawn at random, shifted by up to 2 pixels, with noise added.",
+             f"1 vs 2 processes: the first {args.compare:,} items, the second with torchrun (gloo).",
+             MEMORY_NOTE, check]
+    common.write("scale", "Data larger than memory", headline, [table], notes, out=args.json)
 
 
 def main() -> None:
@@ -137,6 +180,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="loader worker processes per trainer")
     p.add_argument("--keep", action="store_true", help="keep the .npy file")
     p.add_argument("--verbs", action="store_true", help="evaluate and encode over the file instead of training")
+    p.add_argument("--json", help="the result (default: benchmarks/results/scale.json, scale_verbs.json for --verbs)")
     args = p.parse_args()
     folder = Path(args.dir) / "vaekit-scale"
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,31 +189,22 @@ def main() -> None:
     n = make_data(data, args.gb)
     print(f"wrote {data}: {n:,} items, {data.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s",
           flush=True)
-    common = ["--data", str(data), *MODEL, "--set", f"data.workers={args.workers}"]
+    base = ["--data", str(data), *MODEL, "--set", f"data.workers={args.workers}"]
     if args.verbs:
         try:
-            return verbs(data, folder, n)
+            return verbs(data, folder, n, args)
         finally:
             data.unlink() if not args.keep else None
     try:
-        rows = [("1 epoch, all items", 1, train([*common, "--epochs", "1"], folder / "full"))]
+        rows = [("1 epoch, all items", 1, train([*base, "--epochs", "1"], folder / "full"))]
         for nproc in (1, 2):
             extra = ["--nproc", "2"] if nproc == 2 else []
             rows.append((f"{args.compare:,} items", nproc,
-                         train([*common, "--epochs", "1", "--limit", str(args.compare), *extra], folder / f"p{nproc}")))
+                         train([*base, "--epochs", "1", "--limit", str(args.compare), *extra], folder / f"p{nproc}")))
     finally:
         if not args.keep:
             data.unlink()
-    print("\n| run | processes | items/epoch | epoch s | samples/s | peak RSS (sum) | peak PSS (sum) | file |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, nproc, r in rows:
-        items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])
-        print(f"| {name} | {nproc} | {items:,.0f} | {float(r['row']['seconds']):.0f} | "
-              f"{float(r['row']['samples_per_s']):,.0f} | {r['rss'] / 2**30:.2f} GiB | {r['pss'] / 2**30:.2f} GiB | "
-              f"{args.gb:g} GB uint8 |")
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    print(f"\nlargest single process (ru_maxrss of the children): {largest:.2f} GiB; "
-          f"one-epoch peak RSS (process tree, summed) < 2 GiB: {'met' if rows[0][2]['rss'] < 2 * 2**30 else 'NOT met'}")
+    report(rows, n, args)
 
 
 if __name__ == "__main__":

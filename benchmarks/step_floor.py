@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import common
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--json", help="the result (default: benchmarks/results/step_floor.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
@@ -243,16 +245,20 @@ def one_thread_rates() -> str:
 
 
 def report(times: dict[str, list[float]], flops: float, rate: float, args: argparse.Namespace) -> None:
-    """The markdown table: medians of the rounds, ratios to pythae's step taken round by round."""
+    """The table (medians of the rounds, ratios to pythae's step taken round by round), printed and written."""
     ref = times.get("pythae (float32)")
-    print(f"\ncpu, {args.threads} threads, {args.precision}: 2048 x 2048 matmul {rate:.0f} GFLOP/s; "
-          f"{flops / 1e6:.0f} MFLOP of matrix products per step of {BATCH}\n")
-    print("| step | ms/step | pythae's step / this | GFLOP/s | % of matmul rate |")
-    print("|---|---|---|---|---|")
+    rows = []
     for name, ms in times.items():
         ratio = f"{statistics.median(a / b for a, b in zip(ref, ms)):.2f}x" if ref else "-"
         gflops = flops / statistics.median(ms) / 1e6
-        print(f"| {name} | {statistics.median(ms):.2f} | {ratio} | {gflops:.0f} | {100 * gflops / rate:.0f}% |")
+        rows.append([name, round(statistics.median(ms), 2), ratio, round(gflops), f"{100 * gflops / rate:.0f}%"])
+    caption = (f"cpu, {args.threads} threads, {args.precision}: 2048 x 2048 matmul {rate:.0f} GFLOP/s; "
+               f"{flops / 1e6:.0f} MFLOP of matrix products per step of {BATCH}")
+    step = dict((r[0], r) for r in rows)["vaekit train_step"]
+    headline = f"vaekit's training step {step[1]} ms ({step[2]} pythae's step), {step[4]} of the matmul rate"
+    common.write("step_floor", "One training step: pythae's, vaekit's, a hand-written one, the matrix products",
+                 headline, [common.table(caption, ["step", "ms/step", "pythae's step / this", "GFLOP/s",
+                                                   "% of matmul rate"], rows)], out=args.json)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import vaekit
 from vaekit.cli import main
@@ -149,3 +149,9 @@ def test_train_leaves_the_callers_config_alone_and_the_cli_names_the_flag(tmp_pa
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "outside the bernoulli likelihood's support" in err and err.endswith("(--likelihood)")
+
+
+def test_a_tensor_dataset_of_one_tensor_trains():
+    x = torch.from_numpy(images())
+    run = vaekit.fit(model(), TensorDataset(x), epochs=1, batch_size=16, **QUIET)
+    assert len(run.history) == 1

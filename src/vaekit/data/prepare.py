@@ -55,11 +55,12 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     spec = spec or d.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
+    limit = d.limit if spec == d.spec else None  # the run's limit is on its own data, not on another set
     data = load_streamed(spec, d.in_memory, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                         seed=cfg.train.seed, limit=d.limit) if stream else None
+                         seed=cfg.train.seed, limit=limit) if stream else None
     data = data or load_dataset(spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
                                 seed=cfg.train.seed, binarize="none", label_column=d.label_column,
-                                data_dir=d.data_dir, limit=d.limit)
+                                data_dir=d.data_dir, limit=limit)
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")

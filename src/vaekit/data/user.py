@@ -63,6 +63,8 @@ class TorchSource:
 
     def _item(self, i: int) -> tuple[np.ndarray, object]:
         item = self.dataset[i]
+        if isinstance(item, (tuple, list)) and len(item) == 1:  # TensorDataset(x) yields (x_i,)
+            item = item[0]
         x, y = item if isinstance(item, (tuple, list)) and len(item) == 2 else (item, None)
         x = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x)
         if x.dtype.kind not in "biuf":

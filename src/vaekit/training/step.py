@@ -48,12 +48,13 @@ def autocast_dtype(precision: str, device: torch.device, px: Distribution | str)
     """The dtype the networks run in during training steps: bf16 or None (float32).
 
     'auto' picks bf16 where the hardware has it and the likelihood p(x|z) (a distribution, or its registry
-    name) is Bernoulli-type: bf16 logits lose nothing a Bernoulli can tell apart; a Gaussian's mean can need
-    more than bf16's 8 bits. Distributions, losses and every evaluation (validation loss, NLL) stay float32.
+    name) is Bernoulli-type: bf16 logits lose nothing a Bernoulli can tell apart; a Gaussian's mean, or a
+    discretized logistic's (bins 2/255 wide), can need more than bf16's 8 bits. Distributions, losses and every
+    evaluation (validation loss, NLL) stay float32.
     """
     if precision == "auto":
         name = px if isinstance(px, str) else name_of(px)
-        precision = "bf16" if native_bf16(device) and name != "gaussian" else "fp32"
+        precision = "bf16" if native_bf16(device) and name in ("bernoulli", "cbernoulli") else "fp32"
     return torch.bfloat16 if precision == "bf16" else None
 
 

@@ -5,6 +5,7 @@ and callbacks (``vaekit.training.callbacks``) for everything else."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ class LoopState:
     bad_epochs: int = 0               # epochs since the best validation loss
     rows: list[dict] = field(default_factory=list)
 
+
+
+def interactive() -> bool:
+    """Bars only on a terminal: a log file, a pipe, CI or nohup get the one plain line per epoch alone."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 class Trainer:
@@ -111,7 +117,7 @@ class Trainer:
         sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
                                                                                       device=self.x.device)
         bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}",
-                   unit="img", leave=False, disable=not t.progress, dynamic_ncols=True)
+                   unit="img", leave=False, disable=not (t.progress and interactive()), dynamic_ncols=True)
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb
@@ -139,7 +145,7 @@ class Trainer:
             metrics = {"loss": terms["loss"].detach(), "rec": terms["rec"].detach().mean(),
                        "kl": terms["kl"].detach().mean(), "beta": beta, "lr": self.opt.param_groups[0]["lr"]}
             self.callbacks.on_step_end(epoch * n_batches + b, metrics, self.model)
-        if not self.t.progress or (b % 10 and b != n_batches - 1):
+        if bar.disable or (b % 10 and b != n_batches - 1):
             return
         loss, rec, kl = (sums[:3] / self.state.seen).tolist()
         elapsed = bar.format_dict["elapsed"]

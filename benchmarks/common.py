@@ -1,0 +1,62 @@
+"""What every benchmark writes: its tables as JSON (benchmarks/results/<name>.json) with the command, the machine,
+torch, the commit and the date, and the same tables printed as markdown. tools/benchmark_pages.py renders the
+JSON as the docs' benchmark pages and the README's headline table."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    """Where the figures come from: the CPU model and threads, the GPU if one is used, torch and Python."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def commit() -> str:
+    """The repository's commit (and '+changes' when the tree differs from it)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "src") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def table(caption: str, columns: list[str], rows: list[list]) -> dict:
+    """One table of a result, printed as markdown as it is made."""
+    print(f"\n{caption}\n\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row) + " |")
+    return {"caption": caption, "columns": columns, "rows": [[v if isinstance(v, (int, float)) else str(v)
+                                                               for v in row] for row in rows]}
+
+
+def write(name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (),
+          out: str | Path | None = None) -> Path:
+    """benchmarks/results/<name>.json (or ``out``): the tables, a one-line headline and notes, with provenance."""
+    path = Path(out) if out else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"name": name, "title": title, "headline": headline, "tables": tables, "notes": list(notes),
+              "command": " ".join(["python", *[Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()
+                                              if Path(sys.argv[0]).resolve().is_relative_to(ROOT) else sys.argv[0]],
+                                   *sys.argv[1:]]),
+              "machine": machine(), "commit": commit(), "date": datetime.date.today().isoformat()}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{headline}\n-> {path}")
+    return path

@@ -1,0 +1,76 @@
+"""The docs stay true: every Python block of the tutorial and the guides runs (one epoch per training), the
+site builds with --strict and references no network address, the README's results table is the JSON's, and
+the built tutorial page renders in headless Chromium with its images and no console errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tools.docs import PAGES, ROOT, python_blocks, run_page
+
+from .test_report import CHROMIUM, DevTools
+
+NETWORK = re.compile(r"""(?:src|href|action)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import\s+["']?https?:""")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_the_code_of_every_page_runs(page, tmp_path):
+    assert python_blocks(page), f"{page.name} has no Python blocks"
+    done = run_page(page, tmp_path, quick=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def test_the_readme_results_are_the_benchmarks_json():
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark_pages.py"), "--check"], cwd=ROOT)
+    assert done.returncode == 0, "README's results table differs from benchmarks/results: run make docs"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    if find_spec("mkdocs") is None or find_spec("material") is None:
+        pytest.skip("needs the docs extras (make docs installs them)")
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    return out
+
+
+def test_the_site_builds_strict_and_offline(site):
+    files = [p for p in site.rglob("*") if p.suffix in (".html", ".css", ".js")]
+    assert (site / "tutorial" / "index.html").is_file() and (site / "api" / "index.html").is_file()
+    online = [f"{p.relative_to(site)}: {m.group(0)}" for p in files for m in NETWORK.finditer(p.read_text(errors="replace"))]
+    assert online == []
+    assert "katex" in (site / "tutorial" / "index.html").read_text()  # the maths renders from local files
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_tutorial_page_renders_with_its_images(site, tmp_path):
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = DevTools(tmp_path / "profile")
+    try:
+        images = browser.load(f"http://127.0.0.1:{server.server_address[1]}/tutorial/")
+        errors = browser.errors()
+        shot = browser.screenshot(tmp_path / "tutorial.png")
+    finally:
+        browser.close()
+        server.shutdown()
+    assert len(images) >= 5 and all(complete and width > 0 for complete, width, _ in images), images
+    assert errors == []
+    assert Image.open(shot).size[1] > 3000  # the whole page
+    (ROOT / "runs").mkdir(exist_ok=True)
+    shot.replace(ROOT / "runs" / "tutorial-screenshot.png")

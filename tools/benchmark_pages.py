@@ -1,0 +1,83 @@
+"""The benchmark pages, rendered from the JSON the benchmarks write (benchmarks/results/*.json): one docs page
+per benchmark, an index, and the README's headline table between its results markers. Nothing is pasted.
+
+    python tools/benchmark_pages.py            # writes docs/benchmarks/ and the README table
+    python tools/benchmark_pages.py --check    # exits 1 when README's table differs from the JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS, PAGES = ROOT / "benchmarks" / "results", ROOT / "docs" / "benchmarks"
+START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:end -->"
+# every benchmark, in the order of the table; one without results says how to make them
+BENCHMARKS = {"peer": "Speed and NLL against pythae", "step_floor": "One training step against pythae's",
+              "bits": "Bits per dimension of 8-bit images", "families": "Model families",
+              "anomaly": "Anomaly and out-of-distribution detection against PyOD",
+              "disentangle": "Disentanglement on dSprites", "scale": "Data larger than memory",
+              "scale_verbs": "Verbs over data larger than memory", "explore_load": "The explorer under load"}
+
+
+def results() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+
+
+def page(r: dict) -> str:
+    """One benchmark's page: what it measured, where and when, its tables and notes."""
+    m = r["machine"]
+    where = m["gpu"] or f"{m['cpu']}, {m['threads']} threads"
+    lines = [f"# {r['title']}", "", f"**{r['headline']}**", "",
+             f"Measured on {where}, torch {m['torch']}, commit `{r['commit']}`, {r['date']}, by", "",
+             f"```sh\n{r['command']}\n```", ""]
+    for t in r["tables"]:
+        lines += [t["caption"], "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t["rows"]] + [""]
+    lines += [f"- {n}" for n in r.get("notes", [])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def missing(name: str) -> str:
+    return (f"# {BENCHMARKS[name]}\n\nNo results yet. Run\n\n```sh\n.venv/bin/python benchmarks/"
+            f"{name.split('_verbs')[0]}.py{' --verbs' if name.endswith('_verbs') else ''}\n```\n\n"
+            "and `make docs` renders its JSON here.\n")
+
+
+def headline_table(found: dict[str, dict], link: str) -> str:
+    """The table of one line per benchmark, each linking to its page (``link`` prefixes the page path)."""
+    rows = ["| benchmark | result | measured |", "|---|---|---|"]
+    for name, title in BENCHMARKS.items():
+        r = found.get(name)
+        result = r["headline"] if r else "not run yet"
+        when = f"{r['date']}, {r['machine']['gpu'] or r['machine']['cpu']}" if r else "-"
+        rows.append(f"| [{title}]({link}{name}.md) | {result} | {when} |")
+    return "\n".join(rows)
+
+
+def readme(found: dict[str, dict]) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{headline_table(found, 'docs/benchmarks/')}\n{END}{tail}"
+
+
+def main() -> int:
+    found = results()
+    expected = readme(found)
+    if sys.argv[1:] == ["--check"]:
+        return int(expected != (ROOT / "README.md").read_text(encoding="utf-8"))
+    PAGES.mkdir(parents=True, exist_ok=True)
+    for name in BENCHMARKS:
+        (PAGES / f"{name}.md").write_text(page(found[name]) if name in found else missing(name))
+    (PAGES / "index.md").write_text("# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
+                                    "(`benchmarks/results/`), with the command, the machine and the commit.\n\n"
+                                    + headline_table(found, "") + "\n")
+    (ROOT / "README.md").write_text(expected, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The docs' code runs: every ```python block of a page, in order, in one fresh process.
+
+``quick`` caps every training at one epoch and the built-in data sets at a few hundred items (the test suite's
+budget, tests/test_docs.py); without it the code runs as written and makes the pictures the pages show
+(``make pictures``: ``python tools/docs.py pictures``, which copies ``runs/<page>/*.png`` into ``docs/img/<page>/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = [DOCS / "getting-started.md", DOCS / "tutorial.md", *sorted((DOCS / "guides").glob("*.md"))]
+FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+# one epoch, a few hundred items: what the docs' code does is checked, not how well it trains
+QUICK = '''
+import vaekit, vaekit.api
+_fit, _train, _detector_fit = vaekit.api.fit, vaekit.api.train, vaekit.VAEAnomalyDetector.fit
+def fit(model, data=None, **kw):
+    kw["epochs"] = min(kw.get("epochs", 20), 1)
+    return _fit(model, data, **kw)
+def train(config=None, **kw):
+    kw["epochs"] = 1
+    kw.setdefault("limit", 300)
+    return _train(config, **kw)
+def detector_fit(self, X, y=None):
+    self.epochs = min(self.epochs, 2)
+    return _detector_fit(self, X, y)
+vaekit.fit = vaekit.api.fit = fit
+vaekit.train = vaekit.api.train = train
+vaekit.VAEAnomalyDetector.fit = detector_fit
+'''
+
+
+def python_blocks(page: Path) -> list[str]:
+    """The ```python blocks of a markdown page, in order."""
+    return FENCE.findall(page.read_text(encoding="utf-8"))
+
+
+def run_page(page: Path, workdir: Path, quick: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a page's blocks as one script in ``workdir`` (the blocks share their names, as in a notebook)."""
+    script = (QUICK if quick else "") + "\n".join(python_blocks(page))
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", script], cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def pictures() -> None:
+    """Run every page in full from the repository root and copy the pictures it made into docs/img/<page>/."""
+    for page in PAGES:
+        done = run_page(page, ROOT, quick=False, timeout=3600)
+        if done.returncode:
+            raise SystemExit(f"{page.name} failed:\n{done.stderr[-3000:]}")
+        made = ROOT / "runs" / page.stem
+        target = DOCS / "img" / page.stem
+        target.mkdir(parents=True, exist_ok=True)
+        for png in sorted(made.glob("*.png")):
+            shutil.copy(png, target / png.name)
+        print(f"{page.name}: {len(list(made.glob('*.png')))} pictures -> {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["pictures"]:
+        pictures()
+    else:
+        raise SystemExit("usage: python tools/docs.py pictures")
