@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -28,14 +29,15 @@ def machine() -> dict:
 
 
 def commit() -> str:
-    """The repository's commit (and '+changes' when the tree differs from it)."""
+    """The repository's commit (and '+changes' when src differs from it); VAEKIT_BENCH_COMMIT names it where
+    the tree travelled without its .git (a GPU machine's copy)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "src") else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("VAEKIT_BENCH_COMMIT", "unknown")
 
 
 def table(caption: str, columns: list[str], rows: list[list]) -> dict:

@@ -15,11 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS, PAGES = ROOT / "benchmarks" / "results", ROOT / "docs" / "benchmarks"
 START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:end -->"
 # every benchmark, in the order of the table; one without results says how to make them
-BENCHMARKS = {"peer": "Speed and NLL against pythae", "step_floor": "One training step against pythae's",
+BENCHMARKS = {"peer": "Speed and NLL against pythae", "peer_cuda": "Speed and NLL against pythae on a GPU",
+              "step_floor": "One training step against pythae's",
               "bits": "Bits per dimension of 8-bit images", "families": "Model families",
               "anomaly": "Anomaly and out-of-distribution detection against PyOD",
               "disentangle": "Disentanglement on dSprites", "scale": "Data larger than memory",
               "scale_verbs": "Verbs over data larger than memory", "explore_load": "The explorer under load"}
+# the command that makes a result whose name is not its script's
+COMMANDS = {"peer_cuda": "peer.py --device cuda --json benchmarks/results/peer_cuda.json",
+            "scale_verbs": "scale.py --verbs", "explore_load": "explore_load.py RUN_FOLDER"}
 
 
 def results() -> dict[str, dict]:
@@ -33,6 +37,10 @@ def page(r: dict) -> str:
     lines = [f"# {r['title']}", "", f"**{r['headline']}**", "",
              f"Measured on {where}, torch {m['torch']}, commit `{r['commit']}`, {r['date']}, by", "",
              f"```sh\n{r['command']}\n```", ""]
+    if "--quick" in r["command"].split():
+        lines += ["!!! note \"A smoke run\"", "    These figures come from `--quick`: little data and one or two "
+                  "epochs. They show the benchmark runs, not what the models reach; run it without `--quick` for "
+                  "those.", ""]
     for t in r["tables"]:
         lines += [t["caption"], "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t["rows"]] + [""]
@@ -42,7 +50,7 @@ def page(r: dict) -> str:
 
 def missing(name: str) -> str:
     return (f"# {BENCHMARKS[name]}\n\nNo results yet. Run\n\n```sh\n.venv/bin/python benchmarks/"
-            f"{name.split('_verbs')[0]}.py{' --verbs' if name.endswith('_verbs') else ''}\n```\n\n"
+            f"{COMMANDS.get(name, name + '.py')}\n```\n\n"
             "and `make docs` renders its JSON here.\n")
 
 
@@ -53,6 +61,7 @@ def headline_table(found: dict[str, dict], link: str) -> str:
         r = found.get(name)
         result = r["headline"] if r else "not run yet"
         when = f"{r['date']}, {r['machine']['gpu'] or r['machine']['cpu']}" if r else "-"
+        when += ", a smoke run (--quick)" if r and "--quick" in r["command"].split() else ""
         rows.append(f"| [{title}]({link}{name}.md) | {result} | {when} |")
     return "\n".join(rows)
 

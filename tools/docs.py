@@ -47,7 +47,8 @@ def python_blocks(page: Path) -> list[str]:
 def run_page(page: Path, workdir: Path, quick: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a page's blocks as one script in ``workdir`` (the blocks share their names, as in a notebook)."""
     script = (QUICK if quick else "") + "\n".join(python_blocks(page))
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT / "src")}
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}  # the caller's path kept: packages may live there
     return subprocess.run([sys.executable, "-c", script], cwd=workdir, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
