@@ -27,9 +27,10 @@ $(DOCS): $(TESTS)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[docs]'
 	rm -f $(VENV)/.docs-* && touch $@
 
-# pythae pins its own torch: install it without dependencies, then the few it needs, so the pinned torch stays
+# the peers: pythae pins its own torch, so it goes in without dependencies, then the few it needs, so the pinned
+# torch stays; PyOD (benchmarks/anomaly.py) through the bench extra
 $(PEER): $(BASE)
-	$(BIN)/python -m pip install -q -c constraints.txt cloudpickle imageio "pydantic>=2" scipy tqdm
+	$(BIN)/python -m pip install -q -c constraints.txt cloudpickle imageio "pydantic>=2" scipy tqdm -e '.[bench]'
 	$(BIN)/python -m pip install -q --no-deps pythae==0.1.2
 	rm -f $(VENV)/.peer-* && touch $@
 
