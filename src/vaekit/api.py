@@ -16,10 +16,9 @@ from .data.prepare import auto_settings, check_and_binarize, prepare_data
 from .data.user import from_user
 from .errors import VaekitError
 from .models import MODELS
-from .models.standardized import Standardized, column_stats
+from .models.standardized import Standardized
 from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
-from .training.fit import batches_of
 from .training.folder import describe
 from .viz.callbacks import default_callbacks
 
@@ -69,7 +68,7 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
     _, mode, standard = auto_settings(dataset, name_of(px), binarize, standardize)
     cfg.data.binarize, cfg.data.standardize = mode, standard
     if standard == "true":  # the model sees standardised columns and answers in the data's units
-        model = Standardized(model, *column_stats(batches_of(dataset.train.x)))
+        model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
     cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))

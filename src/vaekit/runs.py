@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,8 @@ from .errors import VaekitError
 from .training.checkpoint import tensor_digest
 from .training.folder import load_run_model
 from .training.step import resolve_device
+
+T = TypeVar("T")  # items: a tensor or lazily read data
 
 
 @dataclass
@@ -62,12 +65,9 @@ class Run:
     def _check(self, x: Tensor | np.ndarray) -> Tensor:
         """Items (B, *shape) as float32 on the model's device; another item shape is one clear error."""
         x = torch.from_numpy(np.asarray(x, dtype=np.float32)) if not isinstance(x, Tensor) else x
-        shape = tuple(self.config.model.input_shape)
-        if tuple(x.shape[1:]) != shape:
-            raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
-        return x.to(self.device, torch.float32)
+        return self.check_items(x).to(self.device, torch.float32)
 
-    def check_items(self, x):
+    def check_items(self, x: T) -> T:
         """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line."""
         shape = tuple(self.config.model.input_shape)
         if tuple(x.shape[1:]) != shape:

@@ -143,7 +143,7 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {out}: expected a .png file name")
     run = Run.load(args.run)
     result = {**evaluate_run(run, args.n, args.votes, args.seed), files.DIGEST: run.digest}
-    with run_lock(run.path), stamped(**{files.DIGEST: run.digest}):
+    with run_lock(run.path), stamped(run.digest):
         save_factor_traversals(run, result["dims"], out, args.range)
         path = atomic_write_json(run.path / files.DISENTANGLE, result)
     if args.json:

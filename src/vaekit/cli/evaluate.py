@@ -71,7 +71,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     if len(items) != 2 or any(not 0 <= i < len(split) for i in items):
         raise VaekitError(f"--items {args.items}: expected two indices in 0..{len(split) - 1}")
     x = split.x[items]
-    with stamped(**{files.DIGEST: run.digest}):
+    with stamped(run.digest):
         save_interpolation(x, interpolate(run, x, max(2, steps), labels(run, split, items)), out)
     print(f"interpolation written to {out}")
 
@@ -91,7 +91,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     run, _, _, split = load(args, 2000)
     xs, dims, values = traversals(run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps,
                                   args.item)
-    with stamped(**{files.DIGEST: run.digest}):
+    with stamped(run.digest):
         save_traversal(xs, dims, values, out)
     print(f"traversals of dims {dims} written to {out}")
 
@@ -104,7 +104,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     out = out_path(args, files.LATENT_MAP)
     positive(args.grid, "--grid")
     run, data, _, split = load(args, positive(args.limit, "--limit"))
-    with stamped(**{files.DIGEST: run.digest}):
+    with stamped(run.digest):
         latent_map(run, split.x, split.y, out, args.grid, data.classes)
     print(f"latent map written to {out}")
 

@@ -47,18 +47,19 @@ class DiscretizedLogisticMixture(Distribution):
         super().__init__(torch.Size([b]), torch.Size(self.shape), validate_args=False)
 
     def _mean_of(self, c: int, y: Tensor) -> Tensor:
-        """Channel c's component means (B, K, P) given the earlier channels' values y (B, C, P) in [-1, 1]."""
+        """Channel c's component means (B, K, P) given the earlier channels' values y (B, 1 or K, C, P) in
+        [-1, 1]: one value per pixel, or one per component."""
         mean = self.means[:, :, c]
         for j in range(c):
-            mean = mean + self.coeffs[:, j, :, c] * y[:, None, j]
+            mean = mean + self.coeffs[:, j, :, c] * y[:, :, j]
         return mean
 
     def log_prob(self, value: Tensor) -> Tensor:
         """(B,) log-probability of items with values in [0, 1] (snapped to the nearest of the 256 levels)."""
-        y = (torch.round(value.reshape(value.shape[0], self.c, -1) * 255) / 255) * 2 - 1  # (B, C, P)
-        log_p = self.logits.clone()
+        y = (torch.round(value.reshape(value.shape[0], 1, self.c, -1) * 255) / 255) * 2 - 1  # (B, 1, C, P)
+        log_p = self.logits
         for c in range(self.c):
-            log_p = log_p + bin_log_prob(y[:, None, c], self._mean_of(c, y), self.log_scales[:, :, c])
+            log_p = log_p + bin_log_prob(y[:, :, c], self._mean_of(c, y), self.log_scales[:, :, c])
         return torch.logsumexp(log_p, dim=1).sum(-1)  # (B,)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
@@ -68,12 +69,12 @@ class DiscretizedLogisticMixture(Distribution):
                 raise NotImplementedError("draw one sample per item")
             pick = torch.distributions.Categorical(logits=self.logits.transpose(1, 2)).sample()  # (B, P)
             onehot = F.one_hot(pick, self.k).transpose(1, 2).to(self.means.dtype)  # (B, K, P)
-            y = torch.zeros(self.means.shape[0], self.c, self.means.shape[-1], device=self.means.device)
+            y = torch.zeros(self.means.shape[0], 1, self.c, self.means.shape[-1], device=self.means.device)
             for c in range(self.c):
                 mean = (self._mean_of(c, y) * onehot).sum(1)  # (B, P)
                 scale = (self.log_scales[:, :, c] * onehot).sum(1).exp()
                 u = torch.rand_like(mean).clamp(1e-5, 1 - 1e-5)
-                y[:, c] = (mean + scale * (u.log() - (-u).log1p())).clamp(-1, 1)
+                y[:, 0, c] = (mean + scale * (u.log() - (-u).log1p())).clamp(-1, 1)
             return (torch.round((y + 1) / 2 * 255) / 255).reshape(-1, *self.shape)
 
     @property
@@ -85,10 +86,7 @@ class DiscretizedLogisticMixture(Distribution):
         """
         y = torch.zeros_like(self.means)  # (B, K, C, P): each component's mean values
         for c in range(self.c):
-            m = self.means[:, :, c]
-            for j in range(c):
-                m = m + self.coeffs[:, j, :, c] * y[:, :, j]
-            s = self.log_scales[:, :, c].exp()
+            m, s = self._mean_of(c, y), self.log_scales[:, :, c].exp()
             y[:, :, c] = -1 + s * (F.softplus((m + 1) / s) - F.softplus((m - 1) / s))
         return ((self.logits.exp()[:, :, None] * y).sum(1) + 1).div(2).reshape(-1, *self.shape)
 

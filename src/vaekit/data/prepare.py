@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TypeVar
 
 import torch
 from torch.distributions import Distribution
@@ -12,7 +13,9 @@ from ..core.likelihoods import check_support
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .lazy import LazyArray, load_streamed
+from .lazy import LazyArray, binarized_once, load_streamed
+
+T = TypeVar("T")  # items: a tensor or lazily read data
 
 
 def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: str) -> tuple[str, str, str]:
@@ -79,15 +82,21 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
     for name in ("train", "val", "test"):
         split = getattr(data, name)
         # binarising needs probabilities in [0, 1]; binary data then lies in every likelihood's support
-        lik = "bernoulli" if mode != "none" else likelihood
+        x = checked(split.x, "bernoulli" if mode != "none" else likelihood, f"{data.name} ({name} split)")
         split_seed = seed + ("train", "val", "test").index(name)
         fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
-        if isinstance(split.x, LazyArray):
-            split.x.check = partial(check_support, lik, where=f"{data.name} ({name} split)")
-            split.x.binarize_seed = split_seed if fixed else None
-            continue
-        check_support(lik, split.x, f"{data.name} ({name} split)")
-        if fixed:
-            g = torch.Generator().manual_seed(split_seed)
-            setattr(data, name, Split(torch.bernoulli(split.x, generator=g), split.y))
+        if isinstance(x, LazyArray):
+            x.binarize_seed = split_seed if fixed else None
+        elif fixed:
+            setattr(data, name, Split(binarized_once(x, split_seed), split.y))
     return data
+
+
+def checked(x: T, likelihood: str | Distribution, where: str) -> T:
+    """``x`` (N, *shape) checked against the likelihood's support: now for a tensor, batch by batch as they are
+    read for lazily read data."""
+    if isinstance(x, LazyArray):
+        x.check = partial(check_support, likelihood, where=where)
+    else:
+        check_support(likelihood, x, where)
+    return x

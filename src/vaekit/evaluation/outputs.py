@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..core.likelihoods import check_support
 from ..data import Split, all_items, load_dataset
-from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
-from ..data.prepare import prepare_data
+from ..data.lazy import binarized_once, every_item, head, load_streamed
+from ..data.prepare import checked, prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
 from ..runs import Run
+from .metrics import pick_split
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -37,27 +36,19 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor:
     return getattr(data, split).x
 
 
-def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None):
+def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> Split:
     """The chosen split of ``spec`` prepared as in training (binarised where the run was); an empty one is refused.
 
     ``split`` 'all' is every item in file order (train file, then test file), without labels.
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    if split == "all":
-        x = run.check_items(items(run.config, spec, "all"))
-        if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
-            x = binarized_once(x, run.config.train.seed)
-        if isinstance(x, LazyArray):
-            x.check = partial(check_support, run.config.model.likelihood, where=f"{spec or run.config.data.spec}")
-        else:
-            check_support(run.config.model.likelihood, x, spec or run.config.data.spec)
-        return Split(head(x, limit), None)
-    data, _ = prepare_data(run.config, spec, stream=True)
-    s = getattr(data, split)
-    if len(s) == 0:
-        raise VaekitError(f"{data.name}: the {split} split is empty")
-    return Split(head(s.x, limit), None if s.y is None else s.y[:limit])
+    if split != "all":
+        return pick_split(prepare_data(run.config, spec, stream=True)[0], split, limit)
+    x = run.check_items(items(run.config, spec, "all"))
+    if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
+        x = binarized_once(x, run.config.train.seed)
+    return Split(head(checked(x, run.config.model.likelihood, spec or run.config.data.spec), limit), None)
 
 
 def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 1000) -> int:

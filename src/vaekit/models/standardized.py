@@ -7,7 +7,7 @@ It meets the model contract itself, so training, evaluation, anomaly scores and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,12 @@ class Standardized(nn.Module):
         self.model = model
         self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    @classmethod
+    def fitted(cls, model: nn.Module, x) -> Standardized:
+        """``model`` on the columns of x (N, *shape; a tensor or lazily read data) standardised by their mean
+        and standard deviation."""
+        return cls(model, *column_stats(x))
 
     @property
     def latent_dims(self) -> list[int]:
@@ -71,13 +77,13 @@ class Standardized(nn.Module):
         return self.outside(self.model.generate(n, temperature, y))
 
 
-def column_stats(batches: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
-    """Per-column mean and standard deviation over batches of items (B, *shape), in float64; a constant
-    column gets scale 1 (it is then only shifted)."""
+def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
+    """Per-column mean and standard deviation of items x (N, *shape), read ``batch_size`` at a time (lazily
+    read data too), summed in float64; a constant column gets scale 1 (it is then only shifted)."""
     n, total, squares = 0, 0.0, 0.0
-    for x in batches:
-        x = x.double()
-        n, total, squares = n + len(x), total + x.sum(0), squares + (x * x).sum(0)
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size].double()
+        n, total, squares = n + len(xb), total + xb.sum(0), squares + (xb * xb).sum(0)
     loc = total / max(n, 1)
     scale = (squares / max(n, 1) - loc * loc).clamp(min=0).sqrt()
     scale = torch.where(scale > 1e-6 * (1 + loc.abs()), scale, torch.ones_like(scale))

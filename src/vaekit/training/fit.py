@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from ..data import Dataset
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..models import MODELS, build_model
-from ..models.standardized import Standardized, column_stats
+from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights
@@ -121,14 +121,9 @@ def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
     torch.manual_seed(cfg.train.seed)
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
-        model = Standardized(model, *column_stats(batches_of(data.train.x)))
+        model = Standardized.fitted(model, data.train.x)
     return train_model(model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
                        callbacks=callbacks)
-
-
-def batches_of(x, size: int = 10000) -> Iterator:
-    """Items of x (a tensor or lazily read data) in batches, read as they are needed."""
-    return (x[i: i + size] for i in range(0, len(x), size))
 
 
 def labelled(data: Dataset) -> int:

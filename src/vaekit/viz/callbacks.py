@@ -26,7 +26,7 @@ class Pictures(Callback):
         if info.path is None:
             return
         run = Run(info.path, info.config, model)
-        with stamped(**{files.DIGEST: run.digest}):
+        with stamped(run.digest):
             self.draw(run, model, info)
 
     def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_bytes
 
@@ -42,9 +43,9 @@ STAMP: ContextVar[dict[str, str]] = ContextVar("STAMP", default={})
 
 
 @contextmanager
-def stamped(**text: str) -> Iterator[None]:
-    """PNGs written meanwhile carry ``text`` as text chunks (the digest of the weights they came from)."""
-    token = STAMP.set({**STAMP.get(), **text})
+def stamped(digest: str) -> Iterator[None]:
+    """PNGs written meanwhile carry ``digest``, the SHA-256 of the weights they came from, as a text chunk."""
+    token = STAMP.set({files.DIGEST: digest})
     try:
         yield
     finally:
