@@ -9,7 +9,7 @@ TESTS  := $(VENV)/.test-$(HASH)
 PEER   := $(VENV)/.peer-$(HASH)
 DOCS   := $(VENV)/.docs-$(HASH)
 
-.PHONY: demo test docs pictures install clean bench-peer bench-floor
+.PHONY: demo test lint docs pictures install clean bench-peer bench-floor
 
 install: $(BASE)
 
@@ -44,7 +44,11 @@ demo: $(BASE)
 	$(BIN)/vaekit train --config configs/demo.toml --out runs/demo --overwrite
 	@echo "results in runs/demo: samples.png reconstructions.png loss.png metrics.csv model.safetensors"
 
-test: $(TESTS)
+# the lint and type gate: ruff (rules and format) and mypy, as configured in pyproject.toml
+lint: $(TESTS)
+	$(BIN)/ruff check src tests benchmarks tools && $(BIN)/ruff format --check src tests benchmarks tools && $(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # the site, offline: benchmark pages rendered from benchmarks/results/*.json, then mkdocs --strict into site/

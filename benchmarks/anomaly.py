@@ -45,8 +45,10 @@ Part = tuple[list[dict], list[str], str]  # a part's tables, notes and headline 
 
 def score_note(args: argparse.Namespace) -> str:
     """What the scores of tables 1 and 2 are (higher = more anomalous)."""
-    return (f"Scores (higher = more anomalous; S = {args.samples}, K = {args.iw_samples}, {args.steps} regret steps): "
-            + "; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name in SCORES))
+    return (
+        f"Scores (higher = more anomalous; S = {args.samples}, K = {args.iw_samples}, {args.steps} regret steps): "
+        + "; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name in SCORES)
+    )
 
 
 def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0) -> nn.Module:
@@ -54,15 +56,24 @@ def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0
     cfg = RunConfig()
     net = settings.get("model.net", args.net)  # table 4 picks its own (--rep-net): the widths follow it
     widths = {"model.hidden": HIDDEN} if net == "mlp" else {"model.channels": [32, 64]}
-    base = {"model.net": net, "model.likelihood": args.likelihood, **widths,
-            "model.latent_dim": args.latent_dim, "train.epochs": args.epochs,
-            "train.batch_size": BATCH, "train.lr": 1e-3, "train.seed": seed, "train.progress": False,
-            "train.checkpoint_minutes": 0.0}
+    base = {
+        "model.net": net,
+        "model.likelihood": args.likelihood,
+        **widths,
+        "model.latent_dim": args.latent_dim,
+        "train.epochs": args.epochs,
+        "train.batch_size": BATCH,
+        "train.lr": 1e-3,
+        "train.seed": seed,
+        "train.progress": False,
+        "train.checkpoint_minutes": 0.0,
+    }
     for key, value in {**base, **settings}.items():
         set_value(cfg, key, value)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    data = Dataset("x", Split(x, None), Split(x[perm[:500]], None), Split(x[:0], None), tuple(x.shape[1:]),
-                   "image", None)
+    data = Dataset(
+        "x", Split(x, None), Split(x[perm[:500]], None), Split(x[:0], None), tuple(x.shape[1:]), "image", None
+    )
     cfg.out = ""  # trained in memory: no run folder
     return fit_config(cfg, data=data).model.cpu().eval()
 
@@ -80,9 +91,19 @@ def fashion(args: argparse.Namespace) -> Dataset:
 def multiscale_scores(x: Tensor, test: Tensor, seed: int, args: argparse.Namespace) -> np.ndarray:
     """-ELBO of VAEAnomalyDetector at ``args.scales`` (one VAE per pooling factor, scores standardised on 10% of
     the training images held out, then summed) for the test images, (N,), higher = more anomalous."""
-    det = VAEAnomalyDetector("neg_elbo", scales=args.scales, image_shape=tuple(x.shape[1:]), net=args.net,
-                             likelihood=args.likelihood, latent_dim=args.latent_dim, hidden=tuple(HIDDEN),
-                             epochs=args.oneclass_epochs, batch_size=BATCH, samples=args.samples, random_state=seed)
+    det = VAEAnomalyDetector(
+        "neg_elbo",
+        scales=args.scales,
+        image_shape=tuple(x.shape[1:]),
+        net=args.net,
+        likelihood=args.likelihood,
+        latent_dim=args.latent_dim,
+        hidden=tuple(HIDDEN),
+        epochs=args.oneclass_epochs,
+        batch_size=BATCH,
+        samples=args.samples,
+        random_state=seed,
+    )
     return -det.fit(x.flatten(1).numpy()).score_samples(test.flatten(1).numpy())
 
 
@@ -104,14 +125,21 @@ def one_class(args: argparse.Namespace) -> Part:
         print(f"  class {c}: {len(x)} images, {time.perf_counter() - start:.0f} s so far", flush=True)
     means = {n: float(np.mean(aurocs[n])) for n in aurocs}
     rows.append(["mean"] + [round(v, 3) for v in means.values()])
-    table = common.table(f"Fashion-MNIST one-class AUROC ({args.net} VAE, {args.likelihood}, z={args.latent_dim}, "
-                         f"{args.oneclass_epochs} epochs on up to {args.per_class} images per class; test set of "
-                         f"{min(args.test_limit, len(data.test))})", ["class"] + list(aurocs), rows)
+    table = common.table(
+        f"Fashion-MNIST one-class AUROC ({args.net} VAE, {args.likelihood}, z={args.latent_dim}, "
+        f"{args.oneclass_epochs} epochs on up to {args.per_class} images per class; test set of "
+        f"{min(args.test_limit, len(data.test))})",
+        ["class"] + list(aurocs),
+        rows,
+    )
     best = max(means, key=means.get)
-    notes = ["One-class: a VAE per class trained on that class's training images; normal = the test images of that "
-             "class, anomalies = the other classes'.", score_note(args),
-             f"{multi}: VAEAnomalyDetector, one VAE per pooling factor, scores standardised on 10% of the training "
-             "images held out, then summed."]
+    notes = [
+        "One-class: a VAE per class trained on that class's training images; normal = the test images of that "
+        "class, anomalies = the other classes'.",
+        score_note(args),
+        f"{multi}: VAEAnomalyDetector, one VAE per pooling factor, scores standardised on 10% of the training "
+        "images held out, then summed.",
+    ]
     return [table], notes, f"one-class Fashion-MNIST mean AUROC {means[best]:.3f} ({best})"
 
 
@@ -134,13 +162,19 @@ def ood(args: argparse.Namespace) -> Part:
             aurocs[f"{name}, {likelihood}"] = m["auroc"]
         print(f"  {likelihood}: {time.perf_counter() - start:.0f} s so far", flush=True)
     header = ["score"] + [f"{h} ({lk})" for lk in args.ood_likelihoods for h in ("AUROC", "FPR@95%TPR")]
-    table = common.table(f"Out-of-distribution: trained on {len(x)} Fashion-MNIST images ({args.net}, {args.epochs} "
-                         f"epochs); {min(args.test_limit, len(data.test))} Fashion-MNIST test (normal) vs "
-                         f"{len(digits)} MNIST (mnist5k)", header, list(rows.values()))
+    table = common.table(
+        f"Out-of-distribution: trained on {len(x)} Fashion-MNIST images ({args.net}, {args.epochs} "
+        f"epochs); {min(args.test_limit, len(data.test))} Fashion-MNIST test (normal) vs "
+        f"{len(digits)} MNIST (mnist5k)",
+        header,
+        list(rows.values()),
+    )
     best = max(aurocs, key=aurocs.get)
-    notes = ["Out-of-distribution: one VAE per likelihood trained on Fashion-MNIST; its test images (normal) against "
-             "MNIST digits (anomalies). The Bernoulli model shows raw likelihood's failure (Nalisnick et al. 2019).",
-             score_note(args)]
+    notes = [
+        "Out-of-distribution: one VAE per likelihood trained on Fashion-MNIST; its test images (normal) against "
+        "MNIST digits (anomalies). The Bernoulli model shows raw likelihood's failure (Nalisnick et al. 2019).",
+        score_note(args),
+    ]
     return [table], notes, f"Fashion-MNIST vs MNIST AUROC {aurocs[best]:.3f} ({best})"
 
 
@@ -154,9 +188,10 @@ def tabular(args: argparse.Namespace) -> Part:
     n_train = int(0.7 * len(benign))
     X_train, X_test = X[benign[:n_train]], np.r_[X[benign[n_train:]], X[y == 0]]
     is_anomaly = np.r_[np.zeros(len(benign) - n_train), np.ones((y == 0).sum())]
-    detectors = {f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,),
-                                                                                       latent_dim=4))
-                 for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")}
+    detectors = {
+        f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,), latent_dim=4))
+        for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")
+    }
     try:
         from pyod.models.iforest import IForest
         from pyod.models.vae import VAE
@@ -176,12 +211,17 @@ def tabular(args: argparse.Namespace) -> Part:
         # PyOD: decision_function higher = more anomalous; sklearn convention: score_samples higher = normal
         s = -det.score_samples(X_test) if isinstance(det, VAEAnomalyDetector) else det.decision_function(X_test)
         rows.append([name, round(float(roc_auc_score(is_anomaly, s)), 3), round(seconds, 2)])
-    table = common.table(f"Breast cancer: train on {n_train} benign rows; test {len(X_test)} rows "
-                         f"({int(is_anomaly.sum())} malignant)", ["detector", "AUROC", "fit s"], rows)
+    table = common.table(
+        f"Breast cancer: train on {n_train} benign rows; test {len(X_test)} rows ({int(is_anomaly.sum())} malignant)",
+        ["detector", "AUROC", "fit s"],
+        rows,
+    )
     ours = max((r for r in rows if r[0].startswith("vaekit")), key=lambda r: r[1])
     theirs = [f"{r[1]:.3f} ({r[0]})" for r in rows if r[0] == "PyOD IForest"]
-    notes = ["Tabular: sklearn's breast cancer set; vaekit's detectors: MLP VAE, hidden 64, z 4, 30 epochs; PyOD's "
-             "with their defaults (random_state 0). Fit s: after one warm-up fit in the process."]
+    notes = [
+        "Tabular: sklearn's breast cancer set; vaekit's detectors: MLP VAE, hidden 64, z 4, 30 epochs; PyOD's "
+        "with their defaults (random_state 0). Fit s: after one warm-up fit in the process."
+    ]
     return [table], notes, (f"breast cancer AUROC {ours[1]:.3f} ({ours[0]})" + "".join(f" vs {t}" for t in theirs))
 
 
@@ -198,18 +238,33 @@ def representation(args: argparse.Namespace) -> Part:
     for d in args.dims:
         pca = PCA(d, random_state=0).fit(flat_tr)
         rows.append(["PCA", d, *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
-        model = train_vae(x_tr, {"model.net": args.rep_net, "model.latent_dim": d,
-                                 "model.likelihood": args.rep_likelihood, "train.epochs": args.rep_epochs}, args)
+        model = train_vae(
+            x_tr,
+            {
+                "model.net": args.rep_net,
+                "model.latent_dim": d,
+                "model.likelihood": args.rep_likelihood,
+                "train.epochs": args.rep_epochs,
+            },
+            args,
+        )
         with torch.no_grad():
-            z_tr, z_te = (torch.cat([model.encode(x[i: i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
-                          for x in (x_tr, x_te))
+            z_tr, z_te = (
+                torch.cat([model.encode(x[i : i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
+                for x in (x_tr, x_te)
+            )
         rows.append(["vaekit VAE", d, *probe(z_tr, y_tr, z_te, y_te)])
-    table = common.table(f"Representation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test "
-                         f"images ({args.rep_net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)",
-                         ["features", "d", "linear probe", "kNN (k=5)"], rows)
+    table = common.table(
+        f"Representation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test "
+        f"images ({args.rep_net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)",
+        ["features", "d", "linear probe", "kNN (k=5)"],
+        rows,
+    )
     pca, ours = rows[-2], rows[-1]
-    notes = ["Representation: vaekit features are posterior means; linear probe: logistic regression on standardised "
-             "features; kNN (k = 5) on the features as they are."]
+    notes = [
+        "Representation: vaekit features are posterior means; linear probe: logistic regression on standardised "
+        "features; kNN (k = 5) on the features as they are."
+    ]
     return [table], notes, f"linear probe at d = {ours[1]}: {ours[2]:.3f} (vaekit) vs {pca[2]:.3f} (PCA)"
 
 
@@ -271,8 +326,14 @@ def main() -> None:
         t, n, h = {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}[part](args)
         tables, notes, phrases = tables + t, notes + n, phrases + [h]
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    common.write("anomaly", "Anomaly detection and representations", "; ".join(phrases), tables,
-                 list(dict.fromkeys(notes)), out=args.json)
+    common.write(
+        "anomaly",
+        "Anomaly detection and representations",
+        "; ".join(phrases),
+        tables,
+        list(dict.fromkeys(notes)),
+        out=args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -28,30 +28,51 @@ from vaekit.data.prepare import prepare_data
 # FFJORD (Grathwohl et al. 2019, Table 2); no VAE figure for 8-bit MNIST, Fashion-MNIST or these photographs
 # was found to set beside ours.
 LITERATURE = {"mnist5k": "8-bit MNIST (60k train): Real NVP 1.06, Glow 1.05, FFJORD 0.99"}
-LITERATURE_NOTE = ("Literature: exact-likelihood flows on 8-bit MNIST, as tabulated in FFJORD (Grathwohl et al. 2019, "
-                   "Table 2), trained on all 60,000 training images; mnist5k trains on 4,000. No VAE figure for "
-                   "8-bit MNIST, Fashion-MNIST or these photographs was found to set beside ours.")
+LITERATURE_NOTE = (
+    "Literature: exact-likelihood flows on 8-bit MNIST, as tabulated in FFJORD (Grathwohl et al. 2019, "
+    "Table 2), trained on all 60,000 training images; mnist5k trains on 4,000. No VAE figure for "
+    "8-bit MNIST, Fashion-MNIST or these photographs was found to set beside ours."
+)
 SETS = {"mnist5k": 20, "fashion-mnist": 10, "photos:32": 40}  # epochs per set
 
 
 def score(spec: str, likelihood: str, epochs: int, args: argparse.Namespace) -> dict:
     """Train a conv VAE on ``spec`` and score its test split: NLL (nats) and bits/dim."""
     start = time.perf_counter()
-    run = vaekit.train(data=spec, model="conv", likelihood=likelihood, latent_dim=32, epochs=epochs,
-                       batch_size=128, lr=2e-3, warmup_epochs=min(5, epochs), seed=0, progress=False,
-                       pictures=False, out="")
+    run = vaekit.train(
+        data=spec,
+        model="conv",
+        likelihood=likelihood,
+        latent_dim=32,
+        epochs=epochs,
+        batch_size=128,
+        lr=2e-3,
+        warmup_epochs=min(5, epochs),
+        seed=0,
+        progress=False,
+        pictures=False,
+        out="",
+    )
     seconds = time.perf_counter() - start
     data, _ = prepare_data(run.config)
     x = data.test.x[: args.n_test]
     torch.manual_seed(0)
-    nll = -torch.cat([iwae_bound(run.model, x[i: i + 50], args.k) for i in range(0, len(x), 50)]).mean().item()
+    nll = -torch.cat([iwae_bound(run.model, x[i : i + 50], args.k) for i in range(0, len(x), 50)]).mean().item()
     dims = math.prod(data.shape)
     bits = nll / (dims * math.log(2))
     if likelihood == "gaussian":  # a density on [0, 1]: on the 0..255 scale it is 255^D times smaller
         bits += math.log2(255)
-    return {"data": spec, "likelihood": run.config.model.likelihood, "epochs": epochs, "train_items": len(data.train),
-            "test_items": len(x), "k": args.k, "nll_nats": round(nll, 2), "bits_per_dim": round(bits, 4),
-            "train_seconds": round(seconds, 1)}
+    return {
+        "data": spec,
+        "likelihood": run.config.model.likelihood,
+        "epochs": epochs,
+        "train_items": len(data.train),
+        "test_items": len(x),
+        "k": args.k,
+        "nll_nats": round(nll, 2),
+        "bits_per_dim": round(bits, 4),
+        "train_seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -72,16 +93,39 @@ def main() -> None:
         except vaekit.VaekitError as e:  # a set that is not installed here
             print(f"{spec}: left out ({e})", flush=True)
             continue
-        print(f"  {spec}: {rows[-2]['bits_per_dim']} bits/dim ({rows[-2]['likelihood']}), "
-              f"{rows[-1]['bits_per_dim']} (gaussian)", flush=True)
-    rows_md = [[r["data"], r["likelihood"], r["epochs"], r["test_items"], r["nll_nats"], r["bits_per_dim"],
-                LITERATURE.get(r["data"], "-") if r["likelihood"] != "gaussian" else "-"] for r in rows]
+        print(
+            f"  {spec}: {rows[-2]['bits_per_dim']} bits/dim ({rows[-2]['likelihood']}), "
+            f"{rows[-1]['bits_per_dim']} (gaussian)",
+            flush=True,
+        )
+    rows_md = [
+        [
+            r["data"],
+            r["likelihood"],
+            r["epochs"],
+            r["test_items"],
+            r["nll_nats"],
+            r["bits_per_dim"],
+            LITERATURE.get(r["data"], "-") if r["likelihood"] != "gaussian" else "-",
+        ]
+        for r in rows
+    ]
     dl = {r["data"]: r["bits_per_dim"] for r in rows if r["likelihood"] == "discretized_logistic"}
     headline = "; ".join(f"{spec} {v:.2f}" for spec, v in dl.items()) + " bits/dim (discretized logistic)"
-    common.write("bits", "Bits per dimension of 8-bit images", headline, [common.table(
-        f"Conv VAE, z 32, IWAE K = {args.k} on the test split (Gaussian: density on the 0..255 scale)",
-        ["data", "likelihood", "epochs", "test items", "test NLL (nats)", "bits/dim", "literature (bits/dim)"],
-        rows_md)], notes=[LITERATURE_NOTE], out=args.out)
+    common.write(
+        "bits",
+        "Bits per dimension of 8-bit images",
+        headline,
+        [
+            common.table(
+                f"Conv VAE, z 32, IWAE K = {args.k} on the test split (Gaussian: density on the 0..255 scale)",
+                ["data", "likelihood", "epochs", "test items", "test NLL (nats)", "bits/dim", "literature (bits/dim)"],
+                rows_md,
+            )
+        ],
+        notes=[LITERATURE_NOTE],
+        out=args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,19 @@ def machine() -> dict:
     lines = info.read_text().splitlines() if info.exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "gpu": gpu, "torch": torch.__version__,
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def commit() -> str:
     """The repository's commit (and '+changes' when src differs from it); VAEKIT_BENCH_COMMIT names it where
     the tree travelled without its .git (a GPU machine's copy)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -45,20 +51,40 @@ def table(caption: str, columns: list[str], rows: list[list]) -> dict:
     print(f"\n{caption}\n\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(str(v) for v in row) + " |")
-    return {"caption": caption, "columns": columns, "rows": [[v if isinstance(v, (int, float)) else str(v)
-                                                               for v in row] for row in rows]}
+    return {
+        "caption": caption,
+        "columns": columns,
+        "rows": [[v if isinstance(v, (int, float)) else str(v) for v in row] for row in rows],
+    }
 
 
-def write(name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (),
-          out: str | Path | None = None) -> Path:
+def write(
+    name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (), out: str | Path | None = None
+) -> Path:
     """benchmarks/results/<name>.json (or ``out``): the tables, a one-line headline and notes, with provenance."""
     path = Path(out) if out else RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = {"name": name, "title": title, "headline": headline, "tables": tables, "notes": list(notes),
-              "command": " ".join(["python", *[Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()
-                                              if Path(sys.argv[0]).resolve().is_relative_to(ROOT) else sys.argv[0]],
-                                   *sys.argv[1:]]),
-              "machine": machine(), "commit": commit(), "date": datetime.date.today().isoformat()}
+    result = {
+        "name": name,
+        "title": title,
+        "headline": headline,
+        "tables": tables,
+        "notes": list(notes),
+        "command": " ".join(
+            [
+                "python",
+                *[
+                    Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()
+                    if Path(sys.argv[0]).resolve().is_relative_to(ROOT)
+                    else sys.argv[0]
+                ],
+                *sys.argv[1:],
+            ]
+        ),
+        "machine": machine(),
+        "commit": commit(),
+        "date": datetime.date.today().isoformat(),
+    }
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{headline}\n-> {path}")
     return path

@@ -30,8 +30,11 @@ from vaekit.config import load_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 OFF = ["train.tc_beta=0", "train.dimwise_warmup_epochs=0"]  # beta-TCVAE off, and its warm-up with it
-SETTINGS = {"beta=1": ["train.beta=1", *OFF], "beta=4": ["train.beta=4", *OFF],
-            "beta-TCVAE (6)": ["train.beta=1", "train.tc_beta=6"]}  # over configs/dsprites-tcvae.toml
+SETTINGS = {
+    "beta=1": ["train.beta=1", *OFF],
+    "beta=4": ["train.beta=4", *OFF],
+    "beta-TCVAE (6)": ["train.beta=1", "train.tc_beta=6"],
+}  # over configs/dsprites-tcvae.toml
 SHORT = {name: name.split()[0] for name in SETTINGS}  # beta=1, beta=4, beta-TCVAE: --settings and folder names
 COLUMNS = ["mig", "factorvae", "betavae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"]
 
@@ -48,19 +51,46 @@ def vaekit(*argv: str, threads: int) -> str:
 def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     """Train one setting with one seed, score it; returns the metrics plus val reconstruction and KL."""
     out = Path(args.out) / f"{SHORT[name]}-s{seed}"
-    sets = [*SETTINGS[name], f"train.seed={seed}", f"train.epochs={args.epochs}", f"train.device={args.device}",
-            f"data.spec=dsprites:{args.size}:n={args.n}"]
+    sets = [
+        *SETTINGS[name],
+        f"train.seed={seed}",
+        f"train.epochs={args.epochs}",
+        f"train.device={args.device}",
+        f"data.spec=dsprites:{args.size}:n={args.n}",
+    ]
     start = time.perf_counter()
     if args.reuse and (out / "disentangle.json").is_file():  # a finished run of the same budget: read it again
         return read_row(name, seed, out, json.loads((out / "disentangle.json").read_text()), 0.0, 0.0)
-    vaekit("train", "--config", str(ROOT / "configs" / "dsprites-tcvae.toml"), *(a for s in sets for a in ("--set", s)),
-           "--out", str(out), "--overwrite", "--quiet", threads=args.threads)
+    vaekit(
+        "train",
+        "--config",
+        str(ROOT / "configs" / "dsprites-tcvae.toml"),
+        *(a for s in sets for a in ("--set", s)),
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+        threads=args.threads,
+    )
     trained = time.perf_counter() - start
-    result = json.loads(vaekit("disentangle", str(out), "--json", "--n", str(args.metric_n), "--votes",
-                               str(args.votes), threads=args.threads))
+    result = json.loads(
+        vaekit(
+            "disentangle",
+            str(out),
+            "--json",
+            "--n",
+            str(args.metric_n),
+            "--votes",
+            str(args.votes),
+            threads=args.threads,
+        )
+    )
     row = read_row(name, seed, out, result, trained, time.perf_counter() - start - trained)
-    print(f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
-          f"({trained:.0f} s training, {row['score_s']:.0f} s scoring)", flush=True)
+    print(
+        f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
+        f"({trained:.0f} s training, {row['score_s']:.0f} s scoring)",
+        flush=True,
+    )
     return row
 
 
@@ -68,8 +98,15 @@ def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, scor
     """One table row: the run's metrics and the last epoch's validation reconstruction and KL (metrics.csv)."""
     with open(out / "metrics.csv", newline="") as f:
         last = list(csv.DictReader(f))[-1]
-    return {"setting": name, "seed": seed, **result["metrics"], "val_rec": float(last["val_rec"]),
-            "val_kl": float(last["val_kl"]), "train_s": train_s, "score_s": score_s}
+    return {
+        "setting": name,
+        "seed": seed,
+        **result["metrics"],
+        "val_rec": float(last["val_rec"]),
+        "val_kl": float(last["val_kl"]),
+        "train_s": train_s,
+        "score_s": score_s,
+    }
 
 
 def table(caption: str, rows: list[dict], keys: list[str]) -> dict:
@@ -84,8 +121,7 @@ def main() -> None:
     p.add_argument("--n", default="all", help="dsprites images rendered (80%% train); all: the 737,280 combinations")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--settings", default=",".join(SHORT.values()),
-                   help=f"a subset of {', '.join(SHORT.values())}")
+    p.add_argument("--settings", default=",".join(SHORT.values()), help=f"a subset of {', '.join(SHORT.values())}")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     p.add_argument("--metric-n", type=int, default=10000)
@@ -104,9 +140,11 @@ def main() -> None:
     names = [name for name, short in SHORT.items() if short in chosen]
     jobs = [(name, int(s)) for s in args.seeds.split(",") for name in names]  # seed by seed
     preset = load_toml(ROOT / "configs" / "dsprites-tcvae.toml")
-    setup = (f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
-             f"{preset['train']['batch_size']}, lr {preset['train']['lr']:g}, latent {preset['model']['latent_dim']}, "
-             f"{len(jobs)} runs, {args.jobs} at a time")
+    setup = (
+        f"dsprites {args.size}x{args.size}, {args.n} images, {args.epochs} epochs, batch "
+        f"{preset['train']['batch_size']}, lr {preset['train']['lr']:g}, latent {preset['model']['latent_dim']}, "
+        f"{len(jobs)} runs, {args.jobs} at a time"
+    )
     print(setup, flush=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -119,13 +157,21 @@ def main() -> None:
 def report(rows: list[dict], names: list[str], setup: str, args: argparse.Namespace) -> None:
     """The tables of every run and of the medians per setting, the target; printed and written."""
     keys = [*COLUMNS, "val_rec", "val_kl"]
-    medians = [{"setting": name, "seed": "median", **{k: statistics.median(r[k] for r in rows if r["setting"] == name)
-                                                      for k in keys}} for name in names]
+    medians = [
+        {
+            "setting": name,
+            "seed": "median",
+            **{k: statistics.median(r[k] for r in rows if r["setting"] == name) for k in keys},
+        }
+        for name in names
+    ]
     what = f"dsprites {args.size}x{args.size}, {args.epochs} epochs"
     tables = [table(f"Every run ({what})", rows, keys), table(f"Medians over seeds ({what})", medians, keys)]
-    notes = [f"Conv VAE of configs/dsprites-tcvae.toml: {setup}; scored by `vaekit disentangle` on {args.metric_n} "
-             f"items ({args.votes} votes); val_rec and val_kl: the last epoch's validation reconstruction and KL.",
-             "beta=1 and beta=4: beta-TCVAE off; beta-TCVAE (6): beta 1, tc_beta 6."]
+    notes = [
+        f"Conv VAE of configs/dsprites-tcvae.toml: {setup}; scored by `vaekit disentangle` on {args.metric_n} "
+        f"items ({args.votes} votes); val_rec and val_kl: the last epoch's validation reconstruction and KL.",
+        "beta=1 and beta=4: beta-TCVAE off; beta-TCVAE (6): beta 1, tc_beta 6.",
+    ]
     mig = {m["setting"]: m["mig"] for m in medians}
     if {"beta=1", "beta-TCVAE (6)"} <= set(mig):
         notes.append(report_target(mig["beta-TCVAE (6)"], mig["beta=1"]))
@@ -135,8 +181,10 @@ def report(rows: list[dict], names: list[str], setup: str, args: argparse.Namesp
 
 def report_target(tc: float, vae: float) -> str:
     """The issue's target: beta-TCVAE's median MIG >= 0.25 and above beta = 1's by >= 0.1; printed and returned."""
-    line = (f"target: beta-TCVAE median MIG {tc:.3f} >= 0.25: {'met' if tc >= 0.25 else 'NOT met'}; "
-            f"above beta=1's {vae:.3f} by >= 0.1: {'met' if tc - vae >= 0.1 else 'NOT met'}")
+    line = (
+        f"target: beta-TCVAE median MIG {tc:.3f} >= 0.25: {'met' if tc >= 0.25 else 'NOT met'}; "
+        f"above beta=1's {vae:.3f} by >= 0.1: {'met' if tc - vae >= 0.1 else 'NOT met'}"
+    )
     print("\n" + line)
     return line
 

@@ -18,8 +18,7 @@ import threading
 import time
 
 
-def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, clients: int = 8,
-              seed: int = 0) -> dict:
+def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, clients: int = 8, seed: int = 0) -> dict:
     """Send ``requests`` POST /api/decode from ``clients`` threads -> {"n", "errors", "p50_ms", "p99_ms", ...}."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -54,24 +53,47 @@ def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, cli
     wall = time.perf_counter() - start
     ms = sorted(x * 1000 for x in latencies)
     pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
-    return {"n": len(ms), "errors": errors, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": ms[-1],
-            "requests_per_s": len(ms) / wall}
+    return {
+        "n": len(ms),
+        "errors": errors,
+        "p50_ms": pick(0.5),
+        "p99_ms": pick(0.99),
+        "max_ms": ms[-1],
+        "requests_per_s": len(ms) / wall,
+    }
 
 
 def report(r: dict, args: argparse.Namespace, d: int, num_classes: int) -> None:
     """The load test's table, headline and notes: printed and written."""
     import common
 
-    table = common.table(f"POST /api/decode on 127.0.0.1, {args.clients} concurrent keep-alive clients",
-                         ["requests", "clients", "errors", "p50 (ms)", "p99 (ms)", "max (ms)", "requests/s"],
-                         [[r["n"], args.clients, len(r["errors"]), round(r["p50_ms"], 2), round(r["p99_ms"], 2),
-                           round(r["max_ms"], 2), round(r["requests_per_s"])]])
-    headline = (f"the explorer answers {r['n']} decode requests from {args.clients} clients at "
-                f"{r['requests_per_s']:.0f} requests/s: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-                f"{len(r['errors'])} errors")
-    notes = [f"`vaekit explore` served in-process (one torch thread) for the run {args.run} (z: {d} dims"
-             + (f", {num_classes} classes" if num_classes else "") + "); random codes z ~ N(0, I)"
-             + (", a random class each" if num_classes else "") + "; latency of the whole request, client side."]
+    table = common.table(
+        f"POST /api/decode on 127.0.0.1, {args.clients} concurrent keep-alive clients",
+        ["requests", "clients", "errors", "p50 (ms)", "p99 (ms)", "max (ms)", "requests/s"],
+        [
+            [
+                r["n"],
+                args.clients,
+                len(r["errors"]),
+                round(r["p50_ms"], 2),
+                round(r["p99_ms"], 2),
+                round(r["max_ms"], 2),
+                round(r["requests_per_s"]),
+            ]
+        ],
+    )
+    headline = (
+        f"the explorer answers {r['n']} decode requests from {args.clients} clients at "
+        f"{r['requests_per_s']:.0f} requests/s: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+        f"{len(r['errors'])} errors"
+    )
+    notes = [
+        f"`vaekit explore` served in-process (one torch thread) for the run {args.run} (z: {d} dims"
+        + (f", {num_classes} classes" if num_classes else "")
+        + "); random codes z ~ N(0, I)"
+        + (", a random class each" if num_classes else "")
+        + "; latency of the whole request, client side."
+    ]
     if r["errors"]:
         print("first errors:", r["errors"][:5])
         notes.append(f"first errors: {r['errors'][:5]}")

@@ -36,8 +36,14 @@ from vaekit.evaluation.metrics import active_units
 from vaekit.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "train.batch_size": 128, "train.lr": 1e-3,
-          "train.seed": 0, "train.progress": False}
+COMMON = {
+    "data.spec": "fashion-mnist",
+    "data.binarize": "dynamic",
+    "train.batch_size": 128,
+    "train.lr": 1e-3,
+    "train.seed": 0,
+    "train.progress": False,
+}
 NET_LABELS = {"mlp": "MLP", "conv": "conv"}
 
 
@@ -73,14 +79,14 @@ def posterior_means(model: nn.Module, x: Tensor, samples: int = 20) -> list[Tens
     """E_q[z_l|x] per level, (N, D_l) each, top to bottom; Monte Carlo over the levels above (top-down q)."""
     torch.manual_seed(0)
     outs = [model(x) for _ in range(samples)]
-    return [torch.stack([o.qz[l].mean for o in outs]).mean(0) for l in range(len(outs[0].qz))]
+    return [torch.stack([o.qz[level].mean for o in outs]).mean(0) for level in range(len(outs[0].qz))]
 
 
 @torch.no_grad()
 def nll(model: nn.Module, x: Tensor, k: int, batch: int = 50) -> float:
     """Test NLL (nats per image): -mean of the K-sample IWAE bound."""
     torch.manual_seed(0)
-    return -torch.cat([iwae_bound(model, x[i: i + batch], k) for i in range(0, len(x), batch)]).mean().item()
+    return -torch.cat([iwae_bound(model, x[i : i + batch], k) for i in range(0, len(x), batch)]).mean().item()
 
 
 Part = tuple[list[dict], list[str], str]  # a part's tables, notes and headline phrase
@@ -93,22 +99,30 @@ def flat_vs_ladder(args: argparse.Namespace) -> Part:
     for net in args.nets:
         label = NET_LABELS[net]
         for family, name, settings in (
-                ("flat", f"flat {label} VAE (z: 32)", {"model.latent_dim": 32}),
-                ("ladder", f"{label} ladder VAE (z_1: 32, z_2: 16)",
-                 {"model.family": "ladder", "model.latent_dims": [32, 16]})):
+            ("flat", f"flat {label} VAE (z: 32)", {"model.latent_dim": 32}),
+            (
+                "ladder",
+                f"{label} ladder VAE (z_1: 32, z_2: 16)",
+                {"model.family": "ladder", "model.latent_dims": [32, 16]},
+            ),
+        ):
             widths = budget if net == "mlp" or family == "ladder" else {"train.warmup_epochs": args.warmup}
             run = train_run(f"{family}-{net}", {**widths, "model.net": net, **settings}, args)  # flat conv: no MLP
             row, nlls[family, net] = ladder_row(name, run, args)
             rows.append(row)
-    table = common.table(f"Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), "
-                         f"{args.epochs} epochs each", ["model", "parameters", "NLL (nats)", "-ELBO", "rec",
-                                                         "KL (top..bottom)", "active units (top..bottom)"], rows)
+    table = common.table(
+        f"Flat vs ladder: test NLL (IWAE, K = {args.k}, {args.n_test} test images), {args.epochs} epochs each",
+        ["model", "parameters", "NLL (nats)", "-ELBO", "rec", "KL (top..bottom)", "active units (top..bottom)"],
+        rows,
+    )
     lines = [ladder_line(net, nlls, args.nets) for net in args.nets]
     print("\n" + "\n".join(lines), flush=True)
     gains = ", ".join(f"{nlls['flat', net] - nlls['ladder', net]:.1f} ({NET_LABELS[net]})" for net in args.nets)
-    notes = [f"Dynamically binarised Fashion-MNIST; Adam lr 1e-3, batch 128, KL warm-up {args.warmup:g} epochs; hidden "
-             "400, 400 for the MLP VAEs and the ladders; active units: Var_x(E_q[z|x]) > 0.01 (Burda et al. 2016).",
-             *lines]
+    notes = [
+        f"Dynamically binarised Fashion-MNIST; Adam lr 1e-3, batch 128, KL warm-up {args.warmup:g} epochs; hidden "
+        "400, 400 for the MLP VAEs and the ladders; active units: Var_x(E_q[z|x]) > 0.01 (Burda et al. 2016).",
+        *lines,
+    ]
     return [table], notes, f"ladder VAEs' test NLL {gains} nats below the flat VAEs'"
 
 
@@ -132,16 +146,31 @@ def ladder_row(name: str, run: Run, args: argparse.Namespace) -> tuple[list, flo
     rec, kl, levels = rate_distortion(run, x)
     active = [int(a.sum()) for a in active_units(posterior_means(run.model, x))]
     print(f"  (NLL took {time.perf_counter() - start:.0f} s)", flush=True)
-    return [name, sum(p.numel() for p in run.model.parameters()), round(value, 2), round(kl - rec, 2), round(-rec, 2),
-            " + ".join(f"{v:.2f}" for v in levels),
-            " + ".join(f"{a}/{d}" for a, d in zip(active, run.model.latent_dims))], value
+    return [
+        name,
+        sum(p.numel() for p in run.model.parameters()),
+        round(value, 2),
+        round(kl - rec, 2),
+        round(-rec, 2),
+        " + ".join(f"{v:.2f}" for v in levels),
+        " + ".join(f"{a}/{d}" for a, d in zip(active, run.model.latent_dims)),
+    ], value
 
 
 JUDGES = {
     "784-256-10 MLP": lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
     "small conv net": lambda: nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    ),
 }
 
 
@@ -165,7 +194,7 @@ def classifier(name: str, data: Dataset, epochs: int) -> tuple[nn.Module, Tensor
 @torch.no_grad()
 def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """The share of each class's items (N, 1, 28, 28) with labels y (N,) that ``net`` assigns to it, (10,)."""
-    predicted = torch.cat([net(x[i: i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    predicted = torch.cat([net(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
     return torch.stack([(predicted[y == c] == c).float().mean() for c in range(10)])
 
 
@@ -177,9 +206,18 @@ def conditional_samples(args: argparse.Namespace) -> Part:
     class that each judge assigns to the requested class, beside the judge's own accuracy on real test images."""
     samples = {}
     for prior, components in CVAE_PRIORS.items():
-        run = train_run(f"cvae-conv-{components}", {
-            "model.family": "cvae", "model.net": "conv", "model.latent_dim": 16, "model.channels": [32, 64],
-            "model.prior_components": components, "train.epochs": args.cvae_epochs}, args)
+        run = train_run(
+            f"cvae-conv-{components}",
+            {
+                "model.family": "cvae",
+                "model.net": "conv",
+                "model.latent_dim": 16,
+                "model.channels": [32, 64],
+                "model.prior_components": components,
+                "train.epochs": args.cvae_epochs,
+            },
+            args,
+        )
         torch.manual_seed(0)
         samples[prior] = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
     y = torch.arange(10).repeat_interleave(100)
@@ -191,13 +229,21 @@ def conditional_samples(args: argparse.Namespace) -> Part:
         conv = [h.mean().item() for h in hits.values()]  # the last judge's: the conv net
         for what, h in (*((f"samples, p(z\\|y) {prior}", h) for prior, h in hits.items()), ("real test", real)):
             rows.append([name, what, *(f"{v:.0%}" for v in h.tolist()), f"{h.mean():.1%}"])
-    table = common.table(f"Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
-                         f"100 per class; judges trained for {args.clf_epochs} epochs on real images)",
-                         ["judge", "images", *data.classes, "all"], rows)
-    notes = ["Conditional conv VAE (z 16, channels 32, 64), p(z|y) one Gaussian or a mixture of 10 per class; its "
-             "samples (means of p(x|z, y)) judged by classifiers trained on real grey Fashion-MNIST images."]
-    return [table], notes, (f"{conv[0]:.0%} (Gaussian prior) and {conv[1]:.0%} (mixture prior) of conditional "
-                            "samples judged their class")
+    table = common.table(
+        f"Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
+        f"100 per class; judges trained for {args.clf_epochs} epochs on real images)",
+        ["judge", "images", *data.classes, "all"],
+        rows,
+    )
+    notes = [
+        "Conditional conv VAE (z 16, channels 32, 64), p(z|y) one Gaussian or a mixture of 10 per class; its "
+        "samples (means of p(x|z, y)) judged by classifiers trained on real grey Fashion-MNIST images."
+    ]
+    return (
+        [table],
+        notes,
+        (f"{conv[0]:.0%} (Gaussian prior) and {conv[1]:.0%} (mixture prior) of conditional samples judged their class"),
+    )
 
 
 def beta_table(args: argparse.Namespace) -> Part:
@@ -213,10 +259,15 @@ def beta_table(args: argparse.Namespace) -> Part:
         t = run.config.train
         beta = f"C -> {t.capacity_max:g}, gamma {t.gamma:g}" if t.capacity_max else t.beta
         rows.append([preset, beta, round(kl, 2), round(-rec, 2), round(kl - rec, 2)])
-    table = common.table(f"beta presets (flat MLP VAE, z: 10, {args.beta_epochs} epochs; test split, nats per image)",
-                         ["preset", "beta", "KL", "-rec (distortion)", "-ELBO"], rows)
-    notes = ["beta presets: configs/beta-*.toml; beta-capacity: loss -rec + gamma |KL - C|, C rising from 0 to "
-             "capacity_max over the run (Burgess et al. 2018)."]
+    table = common.table(
+        f"beta presets (flat MLP VAE, z: 10, {args.beta_epochs} epochs; test split, nats per image)",
+        ["preset", "beta", "KL", "-rec (distortion)", "-ELBO"],
+        rows,
+    )
+    notes = [
+        "beta presets: configs/beta-*.toml; beta-capacity: loss -rec + gamma |KL - C|, C rising from 0 to "
+        "capacity_max over the run (Burgess et al. 2018)."
+    ]
     return [table], notes, f"KL {rows[0][2]:.1f} -> {rows[3][2]:.1f} nats from beta 0.5 to 16"
 
 
@@ -225,8 +276,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: little data, 1 epoch, K = 10")
     p.add_argument("--out", default="runs/bench-families")
     p.add_argument("--parts", default="ladder,cvae,beta", help="which tables, comma-separated")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores",
+    )
     p.add_argument("--epochs", type=int, help="flat vs ladder: epochs for both models (default 10; --quick: 1)")
     p.add_argument("--warmup", type=float, help="flat vs ladder: KL warm-up epochs for both (default 2)")
     p.add_argument("--nets", default="mlp,conv", help="flat vs ladder: the networks, comma-separated")

@@ -58,11 +58,21 @@ def settings(net: str, args: argparse.Namespace):
 
     cfg = RunConfig(out="")
     nets = {"model.hidden": "400,400"} if net == "mlp" else {}  # the conv nets: vaekit's default channels
-    for key, value in {"data.spec": "fashion-mnist", "data.binarize": "dynamic", "model.likelihood": "bernoulli",
-                       "model.net": net, **nets, "model.latent_dim": 20, "train.batch_size": 128,
-                       "train.lr": 1e-3, "train.seed": args.seed, "train.progress": False,
-                       "train.precision": args.precision, "train.device": args.device,
-                       "train.epochs": args.epochs if net == "mlp" else args.conv_epochs}.items():
+    for key, value in {
+        "data.spec": "fashion-mnist",
+        "data.binarize": "dynamic",
+        "model.likelihood": "bernoulli",
+        "model.net": net,
+        **nets,
+        "model.latent_dim": 20,
+        "train.batch_size": 128,
+        "train.lr": 1e-3,
+        "train.seed": args.seed,
+        "train.progress": False,
+        "train.precision": args.precision,
+        "train.device": args.device,
+        "train.epochs": args.epochs if net == "mlp" else args.conv_epochs,
+    }.items():
         set_value(cfg, key, value)
     return cfg
 
@@ -116,13 +126,24 @@ def worker(job: dict) -> dict:
             cfg.model.input_shape = list(data.shape)
             torch.manual_seed(args.seed)
             pmodel = peer_pythae.build(build_model(cfg.model), cfg.model.latent_dim)
-            best, result["seconds"] = peer_pythae.train(pmodel, data.train.x, data.val.x, cfg.train.epochs, 128, 1e-3,
-                                                        args.seed, tmp, args.device, job["library"] == "pythae")
+            best, result["seconds"] = peer_pythae.train(
+                pmodel,
+                data.train.x,
+                data.val.x,
+                cfg.train.epochs,
+                128,
+                1e-3,
+                args.seed,
+                tmp,
+                args.device,
+                job["library"] == "pythae",
+            )
             result["peak_mib"] = _peak_mib(args.device)
             trained, result["precision"] = peer_pythae.AsVaekit(best.eval()).to(args.device), "fp32"
     x_test = data.test.x[: args.nll_items].to(args.device)
     cfg.model.input_shape = list(data.shape)
-    result["flops"], result["items"] = flops_per_item(build_model(cfg.model).to(args.device), x_test[:128]), len(data.train.x)
+    result["flops"] = flops_per_item(build_model(cfg.model).to(args.device), x_test[:128])
+    result["items"] = len(data.train.x)
     result["nll"], result["nll_seconds"] = nll(trained, x_test, job["nll_k"])
     if job["library"] == "pythae" and job["net"] == "mlp":  # pythae's own estimator on the same model
         start = time.perf_counter()
@@ -141,8 +162,11 @@ def _rows(out: str) -> list[dict]:
 def _precision(cfg) -> str:
     from vaekit.training.step import autocast_dtype, resolve_device
 
-    return "bf16" if autocast_dtype(cfg.train.precision, resolve_device(cfg.train.device), cfg.model.likelihood) \
+    return (
+        "bf16"
+        if autocast_dtype(cfg.train.precision, resolve_device(cfg.train.device), cfg.model.likelihood)
         else "fp32"
+    )
 
 
 def _peak_mib(device: str) -> float:
@@ -168,23 +192,53 @@ def summarise(results: list[dict], rates: dict[str, float]) -> dict:
     items, flops = results[0]["items"], results[0]["flops"]
     rate = items / seconds
     precision = results[0]["precision"]
-    return {"precision": precision, "s_epoch": seconds, "rate": rate, "gflops": rate * flops / 1e9,
-            "limit": rates[precision], "nll": statistics.mean(r["nll"] for r in results),
-            "nll_s": statistics.median(r["nll_seconds"] for r in results),
-            "peak": max(r["peak_mib"] for r in results)}
+    return {
+        "precision": precision,
+        "s_epoch": seconds,
+        "rate": rate,
+        "gflops": rate * flops / 1e9,
+        "limit": rates[precision],
+        "nll": statistics.mean(r["nll"] for r in results),
+        "nll_s": statistics.median(r["nll_seconds"] for r in results),
+        "peak": max(r["peak_mib"] for r in results),
+    }
 
 
 def table(rows: dict[tuple[str, str], dict], k: dict[str, int], args: argparse.Namespace) -> dict:
     """The table of every library and net, printed and returned for the JSON."""
-    columns = ["net", "library", "precision", "s/epoch", "samples/s", "GFLOP/s", "% of matmul limit",
-               "test NLL (K)", "NLL time (s)", "peak MiB"]
-    cells = [[net, lib, r["precision"], round(r["s_epoch"], 2), round(r["rate"]), round(r["gflops"]),
-              f"{100 * r['gflops'] / r['limit']:.0f}% of {r['limit']:.0f}", f"{r['nll']:.2f} ({k[net]})",
-              round(r["nll_s"], 1), round(r["peak"])] for (net, lib), r in rows.items()]
+    columns = [
+        "net",
+        "library",
+        "precision",
+        "s/epoch",
+        "samples/s",
+        "GFLOP/s",
+        "% of matmul limit",
+        "test NLL (K)",
+        "NLL time (s)",
+        "peak MiB",
+    ]
+    cells = [
+        [
+            net,
+            lib,
+            r["precision"],
+            round(r["s_epoch"], 2),
+            round(r["rate"]),
+            round(r["gflops"]),
+            f"{100 * r['gflops'] / r['limit']:.0f}% of {r['limit']:.0f}",
+            f"{r['nll']:.2f} ({k[net]})",
+            round(r["nll_s"], 1),
+            round(r["peak"]),
+        ]
+        for (net, lib), r in rows.items()
+    ]
     epochs = {"mlp": f"MLP {args.epochs} epochs", "conv": f"conv {args.conv_epochs} epochs"}
-    caption = (f"{args.device}, batch 128, Fashion-MNIST dynamically binarised; "
-               + ", ".join(epochs[net] for net in dict.fromkeys(net for net, _ in rows))
-               + f", {args.rounds} round(s); test NLL on {args.nll_items} test images")
+    caption = (
+        f"{args.device}, batch 128, Fashion-MNIST dynamically binarised; "
+        + ", ".join(epochs[net] for net in dict.fromkeys(net for net, _ in rows))
+        + f", {args.rounds} round(s); test NLL on {args.nll_items} test images"
+    )
     return common.table(caption, columns, cells)
 
 
@@ -198,19 +252,26 @@ def headline(rows: dict[tuple[str, str], dict]) -> str:
     net = "mlp" if ("mlp", "vaekit") in rows else next(iter(rows))[0]
     v = rows[(net, "vaekit")]
     fast = fastest_peer(rows, net)
-    return (f"vaekit trains the {net} VAE at {v['rate'] / fast['rate']:.2f}x the samples/s of pythae's fastest "
-            f"setting; test NLL {v['nll']:.2f} vs pythae's {fast['nll']:.2f} nats")
+    return (
+        f"vaekit trains the {net} VAE at {v['rate'] / fast['rate']:.2f}x the samples/s of pythae's fastest "
+        f"setting; test NLL {v['nll']:.2f} vs pythae's {fast['nll']:.2f} nats"
+    )
 
 
 def estimators(runs: list[dict], args: argparse.Namespace) -> tuple[dict, str]:
     """vaekit's and pythae's NLL estimators on pythae's own MLP models: figures and seconds, and their line."""
-    est = {"vaekit": statistics.mean(r["nll"] for r in runs), "pythae": statistics.mean(r["pythae_nll"] for r in runs),
-           "vaekit_s": statistics.median(r["nll_seconds"] for r in runs),
-           "pythae_s": statistics.median(r["pythae_nll_seconds"] for r in runs)}
+    est = {
+        "vaekit": statistics.mean(r["nll"] for r in runs),
+        "pythae": statistics.mean(r["pythae_nll"] for r in runs),
+        "vaekit_s": statistics.median(r["nll_seconds"] for r in runs),
+        "pythae_s": statistics.median(r["pythae_nll_seconds"] for r in runs),
+    }
     est["ratio"], est["diff"] = est["pythae_s"] / est["vaekit_s"], est["vaekit"] - est["pythae"]
-    line = (f"pythae's get_nll on its own models: {est['pythae']:.2f} nats in {est['pythae_s']:.1f} s; "
-            f"vaekit's estimator on the same models: {est['vaekit']:.2f} nats in {est['vaekit_s']:.1f} s "
-            f"(K = {args.nll_k}, {args.nll_items} test images)")
+    line = (
+        f"pythae's get_nll on its own models: {est['pythae']:.2f} nats in {est['pythae_s']:.1f} s; "
+        f"vaekit's estimator on the same models: {est['vaekit']:.2f} nats in {est['vaekit_s']:.1f} s "
+        f"(K = {args.nll_k}, {args.nll_items} test images)"
+    )
     return est, line
 
 
@@ -219,15 +280,25 @@ def checks(rows: dict, est: dict) -> list[str]:
     v, p = rows[("mlp", "vaekit")], rows[("mlp", "pythae")]
     fast = fastest_peer(rows, "mlp")
     lines = [
-        (v["rate"] / fast["rate"] >= 4, f"training speed vaekit / fastest pythae variant {v['rate'] / fast['rate']:.2f}x "
-                                        f"(target >= 4x); vaekit / pythae dynamic {v['rate'] / p['rate']:.2f}x"),
+        (
+            v["rate"] / fast["rate"] >= 4,
+            f"training speed vaekit / fastest pythae variant {v['rate'] / fast['rate']:.2f}x "
+            f"(target >= 4x); vaekit / pythae dynamic {v['rate'] / p['rate']:.2f}x",
+        ),
         (v["nll"] <= p["nll"] + 0.3, f"test NLL vaekit {v['nll']:.2f} vs pythae {p['nll']:.2f} (target <= +0.3)"),
-        (v["gflops"] >= 0.5 * v["limit"], f"vaekit reaches {100 * v['gflops'] / v['limit']:.0f}% of the "
-                                          f"{v['precision']} matmul rate (target >= 50%)"),
-        (est["ratio"] >= 3, f"NLL estimator on pythae's model: vaekit {est['vaekit_s']:.1f} s, pythae get_nll "
-                            f"{est['pythae_s']:.1f} s: {est['ratio']:.1f}x (target >= 3x)"),
-        (abs(est["diff"]) <= 0.5, f"same model, two estimators: {est['vaekit']:.2f} vs {est['pythae']:.2f} nats "
-                                  f"(target within 0.5)"),
+        (
+            v["gflops"] >= 0.5 * v["limit"],
+            f"vaekit reaches {100 * v['gflops'] / v['limit']:.0f}% of the {v['precision']} matmul rate (target >= 50%)",
+        ),
+        (
+            est["ratio"] >= 3,
+            f"NLL estimator on pythae's model: vaekit {est['vaekit_s']:.1f} s, pythae get_nll "
+            f"{est['pythae_s']:.1f} s: {est['ratio']:.1f}x (target >= 3x)",
+        ),
+        (
+            abs(est["diff"]) <= 0.5,
+            f"same model, two estimators: {est['vaekit']:.2f} vs {est['pythae']:.2f} nats (target within 0.5)",
+        ),
         (v["peak"] <= p["peak"], f"peak memory vaekit {v['peak']:.0f} MiB vs pythae {p['peak']:.0f} MiB"),
     ]
     lines = [f"[{'x' if ok else ' '}] {text}" for ok, text in lines]
@@ -235,15 +306,17 @@ def checks(rows: dict, est: dict) -> list[str]:
     return lines
 
 
-NOTES = ["Same networks (MLP 784-400-400-20 or vaekit's conv nets), Bernoulli likelihood, Adam lr 1e-3, batch 128, "
-         "dynamically binarised Fashion-MNIST, same seed; each training in its own process, libraries alternated "
-         "round by round.",
-         "pythae binarises per item in its dataset; pythae-fixed binarises once up front (pythae's fastest setting, "
-         "against which the speed target is judged).",
-         "s/epoch: median over rounds of the epochs after the first (all of one); GFLOP/s: matmul/conv FLOPs of a "
-         "training step counted by torch; % of matmul limit: of torch.mm on 2048 x 2048 at the run's precision.",
-         "test NLL: vaekit's importance-weighted estimator (float32, K samples) on both libraries' trained models; "
-         "peak MiB: resident set on the CPU, allocated memory on CUDA."]
+NOTES = [
+    "Same networks (MLP 784-400-400-20 or vaekit's conv nets), Bernoulli likelihood, Adam lr 1e-3, batch 128, "
+    "dynamically binarised Fashion-MNIST, same seed; each training in its own process, libraries alternated "
+    "round by round.",
+    "pythae binarises per item in its dataset; pythae-fixed binarises once up front (pythae's fastest setting, "
+    "against which the speed target is judged).",
+    "s/epoch: median over rounds of the epochs after the first (all of one); GFLOP/s: matmul/conv FLOPs of a "
+    "training step counted by torch; % of matmul limit: of torch.mm on 2048 x 2048 at the run's precision.",
+    "test NLL: vaekit's importance-weighted estimator (float32, K samples) on both libraries' trained models; "
+    "peak MiB: resident set on the CPU, allocated memory on CUDA.",
+]
 
 
 def main() -> None:
@@ -271,8 +344,10 @@ def main() -> None:
     worker_args = {k: v for k, v in vars(args).items() if k != "worker"}
     torch.set_num_threads(args.threads) if args.threads else None
     rates = {"fp32": matmul_rate(torch.float32, args.device), "bf16": matmul_rate(torch.bfloat16, args.device)}
-    machine = (f"{args.device}, {torch.get_num_threads()} threads: matmul {rates['fp32']:.0f} GFLOP/s fp32, "
-               f"{rates['bf16']:.0f} GFLOP/s bf16 (2048 x 2048)")
+    machine = (
+        f"{args.device}, {torch.get_num_threads()} threads: matmul {rates['fp32']:.0f} GFLOP/s fp32, "
+        f"{rates['bf16']:.0f} GFLOP/s bf16 (2048 x 2048)"
+    )
     print(machine, flush=True)
     k = {"mlp": args.nll_k, "conv": args.conv_nll_k}
     rows, raw = {}, {}

@@ -75,24 +75,45 @@ def build(vaekit_model: nn.Module, latent_dim: int) -> VAE:
     """A pythae VAE whose networks are fresh copies of ``vaekit_model``'s (same layers, same init scheme)."""
     shape = tuple(vaekit_model.input_shape)
     cfg = VAEConfig(input_dim=shape, latent_dim=latent_dim, reconstruction_loss="bce")
-    return VAE(cfg, encoder=Encoder(vaekit_model.encoder, vaekit_model.to_qz),
-               decoder=Decoder(vaekit_model.decoder, shape))
+    return VAE(
+        cfg, encoder=Encoder(vaekit_model.encoder, vaekit_model.to_qz), decoder=Decoder(vaekit_model.decoder, shape)
+    )
 
 
-def train(model: VAE, x_train: Tensor, x_val: Tensor, epochs: int, batch_size: int, lr: float, seed: int,
-          out: str, device: str, dynamic: bool = True) -> tuple[VAE, list[float]]:
+def train(
+    model: VAE,
+    x_train: Tensor,
+    x_val: Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    out: str,
+    device: str,
+    dynamic: bool = True,
+) -> tuple[VAE, list[float]]:
     """pythae's BaseTrainer on (N, *shape) grey images; returns its best model and the seconds per epoch.
 
     ``dynamic``: a fresh binarisation per item access; otherwise the images are binarised once up front.
     """
-    cfg = BaseTrainerConfig(output_dir=out, num_epochs=epochs, per_device_train_batch_size=batch_size,
-                            per_device_eval_batch_size=batch_size, learning_rate=lr, seed=seed,
-                            no_cuda=device != "cuda", steps_saving=None)
+    cfg = BaseTrainerConfig(
+        output_dir=out,
+        num_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=lr,
+        seed=seed,
+        no_cuda=device != "cuda",
+        steps_saving=None,
+    )
     clock = EpochClock()
     val = torch.bernoulli(x_val, generator=torch.Generator().manual_seed(seed + 1))
     labels = torch.zeros(len(x_train))
-    train_set = (Binarised(x_train, labels) if dynamic else
-                 BaseDataset(torch.bernoulli(x_train, generator=torch.Generator().manual_seed(seed)), labels))
+    train_set = (
+        Binarised(x_train, labels)
+        if dynamic
+        else BaseDataset(torch.bernoulli(x_train, generator=torch.Generator().manual_seed(seed)), labels)
+    )
     trainer = BaseTrainer(model, train_set, BaseDataset(val, torch.zeros(len(val))), cfg, callbacks=[clock])
     trainer.train()
     return trainer._best_model, clock.seconds

@@ -38,10 +38,27 @@ from vaekit.data.idx import read_idx
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 # Bernoulli on dynamically binarised pixels, as before likelihood auto: this measures the data path, and auto's
 # discretized logistic mixture for 8-bit images makes each step several times dearer on a CPU
-MODEL = ["--model", "mlp", "--hidden", "256", "--latent-dim", "16", "--batch-size", "256", "--quiet",
-         "--likelihood", "bernoulli",
-         "--set", "data.in_memory=false", "--set", "data.val_fraction=0.001", "--set", "data.test_fraction=0.001",
-         "--set", "train.checkpoint_minutes=0"]
+MODEL = [
+    "--model",
+    "mlp",
+    "--hidden",
+    "256",
+    "--latent-dim",
+    "16",
+    "--batch-size",
+    "256",
+    "--quiet",
+    "--likelihood",
+    "bernoulli",
+    "--set",
+    "data.in_memory=false",
+    "--set",
+    "data.val_fraction=0.001",
+    "--set",
+    "data.test_fraction=0.001",
+    "--set",
+    "train.checkpoint_minutes=0",
+]
 
 
 def make_data(path: Path, gb: float, chunk: int = 65536, seed: int = 0) -> int:
@@ -50,8 +67,7 @@ def make_data(path: Path, gb: float, chunk: int = 65536, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
     noise = rng.integers(-16, 17, (4096, 28, 28)).astype(np.int16)  # a bank of noise images
     n = int(gb * 1e9) // (28 * 28)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (n, 28, 28)}
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, 28, 28)}
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for start in range(0, n, chunk):
@@ -70,7 +86,7 @@ def tree_memory(pid: int) -> tuple[int, int]:
     for d in Path("/proc").iterdir():
         try:
             stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, ...
+            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) ": state, ppid, ...
             parent[int(d.name)], rss[int(d.name)] = int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue
@@ -85,7 +101,7 @@ def tree_memory(pid: int) -> tuple[int, int]:
 def _pss(pid: int) -> int:
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        return int(next(l for l in text.splitlines() if l.startswith("Pss:")).split()[1]) * 1024
+        return int(next(line for line in text.splitlines() if line.startswith("Pss:")).split()[1]) * 1024
     except (OSError, StopIteration, ValueError):
         return 0
 
@@ -122,9 +138,11 @@ def gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-MEMORY_NOTE = ("Peak memory sampled every 0.2 s over the vaekit process tree (trainers, loader workers): RSS "
-               "summed (shared pages counted in each process: an upper bound) and PSS summed (shared pages split "
-               "between their users).")
+MEMORY_NOTE = (
+    "Peak memory sampled every 0.2 s over the vaekit process tree (trainers, loader workers): RSS "
+    "summed (shared pages counted in each process: an upper bound) and PSS summed (shared pages split "
+    "between their users)."
+)
 
 
 def verbs(data: Path, folder: Path, n: int, args: argparse.Namespace) -> None:
@@ -133,20 +151,33 @@ def verbs(data: Path, folder: Path, n: int, args: argparse.Namespace) -> None:
     np.save(small, np.load(data, mmap_mode="r")[:60_000])
     train(["--data", str(small), *MODEL, "--epochs", "1"], folder / "run")
     run = str(folder / "run")
-    rows = [("evaluate --split test --limit 20000 --iw-samples 100",
-             measure(["evaluate", run, "--data", str(data), "--limit", "20000", "--iw-samples", "100"])),
-            (f"encode --split all ({n:,} items)",
-             measure(["encode", run, "--data", str(data), "--out", str(folder / "codes.npy")]))]
+    rows = [
+        (
+            "evaluate --split test --limit 20000 --iw-samples 100",
+            measure(["evaluate", run, "--data", str(data), "--limit", "20000", "--iw-samples", "100"]),
+        ),
+        (
+            f"encode --split all ({n:,} items)",
+            measure(["encode", run, "--data", str(data), "--out", str(folder / "codes.npy")]),
+        ),
+    ]
     (folder / "codes.npy").unlink()
     size = f"{data.stat().st_size / 1e9:.1f} GB"
-    table = common.table(f"evaluate and encode over a {size} memory-mapped uint8 file, streamed",
-                         [f"verb over the {size} file", "seconds", "peak RSS (sum)", "peak PSS (sum)"],
-                         [[name, round(r["wall"]), gib(r["rss"]), gib(r["pss"])] for name, r in rows])
+    table = common.table(
+        f"evaluate and encode over a {size} memory-mapped uint8 file, streamed",
+        [f"verb over the {size} file", "seconds", "peak RSS (sum)", "peak PSS (sum)"],
+        [[name, round(r["wall"]), gib(r["rss"]), gib(r["pss"])] for name, r in rows],
+    )
     ev, enc = (r["rss"] for _, r in rows)
-    headline = (f"evaluate (20,000 test items, K = 100) and encode (all {n:,} items) over a {size} file peak at "
-                f"{gib(ev)} and {gib(enc)} resident (summed over processes)")
-    notes = [f"A model (MLP, hidden 256, z 16) trained 1 epoch on the file's first 60,000 items; evaluate and encode "
-             f"read the whole {n:,}-item file memory-mapped, OMP_NUM_THREADS=1.", MEMORY_NOTE]
+    headline = (
+        f"evaluate (20,000 test items, K = 100) and encode (all {n:,} items) over a {size} file peak at "
+        f"{gib(ev)} and {gib(enc)} resident (summed over processes)"
+    )
+    notes = [
+        f"A model (MLP, hidden 256, z 16) trained 1 epoch on the file's first 60,000 items; evaluate and encode "
+        f"read the whole {n:,}-item file memory-mapped, OMP_NUM_THREADS=1.",
+        MEMORY_NOTE,
+    ]
     common.write("scale_verbs", "Verbs over data larger than memory", headline, [table], notes, out=args.json)
 
 
@@ -155,23 +186,42 @@ def report(rows: list, n: int, args: argparse.Namespace) -> None:
     cells = []
     for name, nproc, r in rows:
         items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])
-        cells.append([name, nproc, round(items), round(float(r["row"]["seconds"])),
-                      round(float(r["row"]["samples_per_s"])), gib(r["rss"]), gib(r["pss"]), f"{args.gb:g} GB uint8"])
-    table = common.table(f"One epoch over a {args.gb:g} GB memory-mapped .npy ({n:,} items), then 1 vs 2 processes",
-                         ["run", "processes", "items/epoch", "epoch s", "samples/s", "peak RSS (sum)",
-                          "peak PSS (sum)", "file"], cells)
+        cells.append(
+            [
+                name,
+                nproc,
+                round(items),
+                round(float(r["row"]["seconds"])),
+                round(float(r["row"]["samples_per_s"])),
+                gib(r["rss"]),
+                gib(r["pss"]),
+                f"{args.gb:g} GB uint8",
+            ]
+        )
+    table = common.table(
+        f"One epoch over a {args.gb:g} GB memory-mapped .npy ({n:,} items), then 1 vs 2 processes",
+        ["run", "processes", "items/epoch", "epoch s", "samples/s", "peak RSS (sum)", "peak PSS (sum)", "file"],
+        cells,
+    )
     largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     met = "met" if rows[0][2]["rss"] < 2 * 2**30 else "NOT met"
-    check = (f"largest single process (ru_maxrss of the children): {largest:.2f} GiB; "
-             f"one-epoch peak RSS (process tree, summed) < 2 GiB: {met}")
+    check = (
+        f"largest single process (ru_maxrss of the children): {largest:.2f} GiB; "
+        f"one-epoch peak RSS (process tree, summed) < 2 GiB: {met}"
+    )
     print("\n" + check)
-    headline = (f"one epoch over a {args.gb:g} GB file peaks at {gib(rows[0][2]['rss'])} resident (summed over "
-                f"processes); 2 processes train {cells[2][4] / cells[1][4]:.2f}x as many samples/s as 1")
-    notes = [f"An MLP VAE (hidden 256, z 16, batch 256) trained 1 epoch with data.in_memory=false: the .npy is "
-             f"memory-mapped and read in {args.workers} loader workers per trainer, OMP_NUM_THREADS=1.",
-             "The file: Fashion-MNIST training images drawn at random, shifted by up to 2 pixels, with noise added.",
-             f"1 vs 2 processes: the first {args.compare:,} items, the second with torchrun (gloo).",
-             MEMORY_NOTE, check]
+    headline = (
+        f"one epoch over a {args.gb:g} GB file peaks at {gib(rows[0][2]['rss'])} resident (summed over "
+        f"processes); 2 processes train {cells[2][4] / cells[1][4]:.2f}x as many samples/s as 1"
+    )
+    notes = [
+        f"An MLP VAE (hidden 256, z 16, batch 256) trained 1 epoch with data.in_memory=false: the .npy is "
+        f"memory-mapped and read in {args.workers} loader workers per trainer, OMP_NUM_THREADS=1.",
+        "The file: Fashion-MNIST training images drawn at random, shifted by up to 2 pixels, with noise added.",
+        f"1 vs 2 processes: the first {args.compare:,} items, the second with torchrun (gloo).",
+        MEMORY_NOTE,
+        check,
+    ]
     common.write("scale", "Data larger than memory", headline, [table], notes, out=args.json)
 
 
@@ -190,8 +240,10 @@ def main() -> None:
     data = folder / "scale.npy"
     start = time.perf_counter()
     n = make_data(data, args.gb)
-    print(f"wrote {data}: {n:,} items, {data.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s",
-          flush=True)
+    print(
+        f"wrote {data}: {n:,} items, {data.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     base = ["--data", str(data), *MODEL, "--set", f"data.workers={args.workers}"]
     if args.verbs:
         try:
@@ -202,8 +254,13 @@ def main() -> None:
         rows = [("1 epoch, all items", 1, train([*base, "--epochs", "1"], folder / "full"))]
         for nproc in (1, 2):
             extra = ["--nproc", "2"] if nproc == 2 else []
-            rows.append((f"{args.compare:,} items", nproc,
-                         train([*base, "--epochs", "1", "--limit", str(args.compare), *extra], folder / f"p{nproc}")))
+            rows.append(
+                (
+                    f"{args.compare:,} items",
+                    nproc,
+                    train([*base, "--epochs", "1", "--limit", str(args.compare), *extra], folder / f"p{nproc}"),
+                )
+            )
     finally:
         if not args.keep:
             data.unlink()

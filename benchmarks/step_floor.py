@@ -1,11 +1,12 @@
 """Where an MLP training step's time goes: pythae's step, vaekit's, a hand-written one and the bare matmuls.
 
-One process runs four steps on the same MLP VAE (784-400-400-20, Bernoulli likelihood, Adam lr 1e-3, batch
+One process runs five steps on the same MLP VAE (784-400-400-20, Bernoulli likelihood, Adam lr 1e-3, batch
 128) in alternated rounds and prints their milliseconds per step beside pythae's:
 
 - pythae's step: its VAE's forward and loss, backward, and Adam (float32), as its trainer runs them (no
   DataLoader; needs pythae, installed by ``make bench-peer``);
-- vaekit's ``train_step`` (bf16 autocast, fused Adam), fed by ``binarize_dynamic``;
+- vaekit's ``train_step`` (bf16 autocast, fused Adam), fed by ``binarize_dynamic``, eager and compiled
+  (``train.compile=compile``: ``vaekit.training.capture``);
 - a hand-written step with no autograd: the gradient written out by hand (checked against autograd of
   vaekit's ``elbo`` before timing), one bf16 cast of all weights, one fused Adam over one flat buffer;
 - the step's 17 bf16 matrix products alone, at their shapes.
@@ -43,9 +44,14 @@ def build(precision: str) -> tuple[nn.Module, object]:
     from vaekit.models import build_model
 
     cfg = RunConfig(out="")
-    for key, value in {"model.net": "mlp", "model.likelihood": "bernoulli", "model.hidden": "400,400",
-                       "model.latent_dim": 20,
-                       "train.batch_size": BATCH, "train.precision": precision}.items():
+    for key, value in {
+        "model.net": "mlp",
+        "model.likelihood": "bernoulli",
+        "model.hidden": "400,400",
+        "model.latent_dim": 20,
+        "train.batch_size": BATCH,
+        "train.precision": precision,
+    }.items():
         set_value(cfg, key, value)
     cfg.model.input_shape = [1, 28, 28]
     torch.manual_seed(0)
@@ -67,8 +73,13 @@ def mlp_forward(h: Tensor, layers: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
     return acts
 
 
-def mlp_backward(g: Tensor, acts: list[Tensor], layers: list[tuple[Tensor, Tensor]],
-                 grads: list[tuple[Tensor, Tensor]], need_input: bool) -> Tensor | None:
+def mlp_backward(
+    g: Tensor,
+    acts: list[Tensor],
+    layers: list[tuple[Tensor, Tensor]],
+    grads: list[tuple[Tensor, Tensor]],
+    need_input: bool,
+) -> Tensor | None:
     """Weight and bias gradients into ``grads`` for output gradient ``g``; returns the input's gradient."""
     for i in reversed(range(len(layers))):
         if i < len(layers) - 1:
@@ -97,7 +108,7 @@ class HandStep:
         """(weight, bias) views of a flat buffer, layer by layer."""
         out, at = [], 0
         for o, i in self.shapes:
-            out.append((buf[at:at + o * i].view(o, i), buf[at + o * i:at + o * i + o]))
+            out.append((buf[at : at + o * i].view(o, i), buf[at + o * i : at + o * i + o]))
             at += o * i + o
         return out
 
@@ -111,7 +122,7 @@ class HandStep:
         xl = x.to(self.dtype)
         enc = mlp_forward(xl, w[:n])
         e = enc[-1].float()
-        loc, raw = e[:, :self.latent], e[:, self.latent:]
+        loc, raw = e[:, : self.latent], e[:, self.latent :]
         scale = F.softplus(raw) + MIN_SCALE
         z = loc + scale * eps
         dec = mlp_forward(z.to(self.dtype), w[n:])
@@ -156,7 +167,7 @@ def step_matmuls(model: nn.Module, dtype: torch.dtype) -> tuple[list[tuple[Tenso
     """Operand pairs of one step's matrix products (forward, weight and input gradients; the input needs no
     gradient) and their FLOPs."""
     shapes = []
-    for i, m in enumerate(l for part in linears(model) for l in part):
+    for i, m in enumerate(lin for part in linears(model) for lin in part):
         shapes += [(BATCH, m.in_features, m.out_features), (m.out_features, BATCH, m.in_features)]
         shapes += [(BATCH, m.out_features, m.in_features)] if i else []
     pairs = [(torch.randn(a, k).to(dtype), torch.randn(k, c).to(dtype)) for a, k, c in shapes]
@@ -173,21 +184,46 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str,
         train_step,
     )
 
-    batch = lambda i: images[(i % 50) * BATCH:(i % 50 + 1) * BATCH]
+    def batch(i: int) -> Tensor:
+        return images[(i % 50) * BATCH : (i % 50 + 1) * BATCH]
+
     model, cfg = build(precision)
-    opt, guard, auto = make_optimizer(model, 1e-3), StepGuard(10), autocast_dtype(cfg.train.precision, torch.device("cpu"),
-                                                                                 cfg.model.likelihood)
+    opt, guard, auto = (
+        make_optimizer(model, 1e-3),
+        StepGuard(10),
+        autocast_dtype(cfg.train.precision, torch.device("cpu"), cfg.model.likelihood),
+    )
     hand = HandStep(build(precision)[0], 1e-3, dtype)
     pairs, flops = step_matmuls(model, dtype)
-    out = {"vaekit train_step": lambda i: train_step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train,
-                                                     guard, "bench", None, auto),
-           "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
-           "the 17 matrix products alone": lambda i: [torch.mm(a, b) for a, b in pairs]}
+    out = {
+        "vaekit train_step": lambda i: train_step(
+            model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train, guard, "bench", None, auto
+        ),
+        **compiled_row(batch, precision, auto),
+        "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
+        "the 17 matrix products alone": lambda i: [torch.mm(a, b) for a, b in pairs],
+    }
     try:
         out = {"pythae (float32)": pythae_step(batch)} | out
     except ImportError:
         print("pythae is not installed (make bench-peer installs it): its row is left out")
     return out, flops
+
+
+def compiled_row(batch: Callable[[int], Tensor], precision: str, auto) -> dict[str, Callable[[int], object]]:
+    """vaekit's step under train.compile=compile (vaekit.training.capture) on its own copy of the model; its
+    first call compiles (inductor: a minute or more on 2 cores), and round 0 is not timed."""
+    from vaekit.data import binarize_dynamic
+    from vaekit.training.capture import CompiledStep
+    from vaekit.training.step import StepGuard, make_optimizer
+
+    model, cfg = build(precision)
+    opt, guard, step = make_optimizer(model, 1e-3), StepGuard(10), CompiledStep("compile", torch.device("cpu"))
+
+    def fn(i: int) -> object:
+        return step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train, guard, "bench", None, auto)
+
+    return {"vaekit train_step, compiled (train.compile=compile)": fn}
 
 
 def pythae_step(batch: Callable[[int], Tensor]) -> Callable[[int], None]:
@@ -203,6 +239,7 @@ def pythae_step(batch: Callable[[int], Tensor]) -> Callable[[int], None]:
         opt.zero_grad()
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -217,8 +254,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     error = check_gradient(build("fp32")[0])
-    print(f"hand-written gradient vs autograd of vaekit's elbo (float32): largest difference {error:.1e} "
-          "of the largest entry")
+    print(
+        f"hand-written gradient vs autograd of vaekit's elbo (float32): largest difference {error:.1e} "
+        "of the largest entry"
+    )
     if error > 1e-4:
         raise SystemExit("the hand-written gradient does not match autograd's: no timings")
     print(one_thread_rates())
@@ -252,13 +291,19 @@ def report(times: dict[str, list[float]], flops: float, rate: float, args: argpa
         ratio = f"{statistics.median(a / b for a, b in zip(ref, ms)):.2f}x" if ref else "-"
         gflops = flops / statistics.median(ms) / 1e6
         rows.append([name, round(statistics.median(ms), 2), ratio, round(gflops), f"{100 * gflops / rate:.0f}%"])
-    caption = (f"cpu, {args.threads} threads, {args.precision}: 2048 x 2048 matmul {rate:.0f} GFLOP/s; "
-               f"{flops / 1e6:.0f} MFLOP of matrix products per step of {BATCH}")
-    step = dict((r[0], r) for r in rows)["vaekit train_step"]
+    caption = (
+        f"cpu, {args.threads} threads, {args.precision}: 2048 x 2048 matmul {rate:.0f} GFLOP/s; "
+        f"{flops / 1e6:.0f} MFLOP of matrix products per step of {BATCH}"
+    )
+    step = {r[0]: r for r in rows}["vaekit train_step"]
     headline = f"vaekit's training step {step[1]} ms ({step[2]} pythae's step), {step[4]} of the matmul rate"
-    common.write("step_floor", "One training step: pythae's, vaekit's, a hand-written one, the matrix products",
-                 headline, [common.table(caption, ["step", "ms/step", "pythae's step / this", "GFLOP/s",
-                                                   "% of matmul rate"], rows)], out=args.json)
+    common.write(
+        "step_floor",
+        "One training step: pythae's, vaekit's, a hand-written one, the matrix products",
+        headline,
+        [common.table(caption, ["step", "ms/step", "pythae's step / this", "GFLOP/s", "% of matmul rate"], rows)],
+        out=args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ print(json.dumps({"on": on, "again": keep_freed_memory(), "faults": faults}))
 
 
 def probe(env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 

@@ -26,8 +26,10 @@ def test_the_discretized_logistic_is_a_distribution_over_the_256_values(channels
     grid; the mean is the mean of the 256 values."""
     torch.manual_seed(0)
     shape, k = (channels, 1, 1), 3
-    params = torch.randn(1, Likelihood("discretized_logistic", shape, components=k).n_params, *shape,
-                         dtype=torch.float64) * 3
+    params = (
+        torch.randn(1, Likelihood("discretized_logistic", shape, components=k).n_params, *shape, dtype=torch.float64)
+        * 3
+    )
     grid = torch.cartesian_prod(*[torch.arange(256.0, dtype=torch.float64)] * channels).view(-1, *shape) / 255
     px = DiscretizedLogisticMixture(params.expand(len(grid), *params.shape[1:]), shape, k)
     p = px.log_prob(grid).exp()  # (256 ** C,)
@@ -48,17 +50,35 @@ def colour_run(tmp_path_factory):
     for i in range(60):
         im = np.zeros((30, 40, 3), np.uint8)
         top, left = rng.integers(0, 18), rng.integers(0, 28)
-        im[top: top + 10, left: left + 10] = COLOURS[i % len(COLOURS)]
+        im[top : top + 10, left : left + 10] = COLOURS[i % len(COLOURS)]
         Image.fromarray(im).save(root / "images" / f"{i:02d}.png")
-    assert main(["train", "--data", str(root / "images"), "--model", "conv", "--set", "model.channels=8,8", *TINY,
-                 "--out", str(root / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root / "images"),
+                "--model",
+                "conv",
+                "--set",
+                "model.channels=8,8",
+                *TINY,
+                "--out",
+                str(root / "run"),
+            ]
+        )
+        == 0
+    )
     return root
 
 
 def test_colour_images_are_modelled_as_8_bit_colour(colour_run, capsys):
     config = json.loads((colour_run / "run" / "config.json").read_text())
-    assert (config["model"]["likelihood"], config["data"]["binarize"], config["data"]["standardize"]) == \
-        ("discretized_logistic", "none", "false")
+    assert (config["model"]["likelihood"], config["data"]["binarize"], config["data"]["standardize"]) == (
+        "discretized_logistic",
+        "none",
+        "false",
+    )
     assert main(["evaluate", str(colour_run / "run"), "--iw-samples", "8", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["nll"] >= 0 and 0 < result["bits_per_dim"] < 8
@@ -85,8 +105,25 @@ def table(tmp_path, n=120):
 
 def test_a_table_trains_with_no_likelihood_flag_and_answers_in_its_own_units(tmp_path):
     path, x = table(tmp_path)
-    assert main(["train", "--data", str(path), "--hidden", "16", "--latent-dim", "2", "--epochs", "30", "--quiet",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "2",
+                "--epochs",
+                "30",
+                "--quiet",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["model"]["likelihood"], config["data"]["standardize"]) == ("gaussian", "true")
     stats = json.loads((tmp_path / "run" / "standardize.json").read_text())
@@ -97,20 +134,50 @@ def test_a_table_trains_with_no_likelihood_flag_and_answers_in_its_own_units(tmp
     assert (np.abs(samples.mean(0) - x.mean(0))[:3] <= x.std(0)[:3]).all()  # within a standard deviation
     assert abs(samples[:, 3].mean() - 5.0) < 0.1  # the constant column stays near its value
     assert main(["anomaly", str(tmp_path / "run"), "--split", "all", "--out", str(tmp_path / "s.csv")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    with open(tmp_path / "s.csv") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["index"]) for r in rows] == list(range(len(x)))  # every row, in file order
 
 
 def test_binarisation_only_when_asked_or_for_grey_images_under_bernoulli(colour_run, tmp_path):
-    assert main(["train", "--data", str(colour_run / "images"), "--likelihood", "bernoulli", *TINY, "--out",
-                 str(tmp_path / "b")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(colour_run / "images"),
+                "--likelihood",
+                "bernoulli",
+                *TINY,
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "b" / "config.json").read_text())["data"]["binarize"] == "none"  # colour
     grey = (np.random.default_rng(0).random((40, 5, 5)) * 0.9).astype(np.float32)
     np.save(tmp_path / "grey.npy", grey)
-    for flags, binarize in ((["--likelihood", "bernoulli"], "dynamic"), ([], "dynamic"), (["--binarize", "none"],
-                                                                                           "none")):
-        assert main(["train", "--data", str(tmp_path / "grey.npy"), *flags, *TINY, "--out", str(tmp_path / "g"),
-                     "--overwrite"]) == 0
+    for flags, binarize in (
+        (["--likelihood", "bernoulli"], "dynamic"),
+        ([], "dynamic"),
+        (["--binarize", "none"], "none"),
+    ):
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(tmp_path / "grey.npy"),
+                    *flags,
+                    *TINY,
+                    "--out",
+                    str(tmp_path / "g"),
+                    "--overwrite",
+                ]
+            )
+            == 0
+        )
         cfg = json.loads((tmp_path / "g" / "config.json").read_text())
         assert cfg["data"]["binarize"] == binarize and cfg["model"]["likelihood"] == "bernoulli"
 

@@ -22,25 +22,52 @@ def run_cli(capsys, *argv):
 
 
 def test_train_sample_reconstruct_end_to_end(tiny_images, tmp_path):
+    """Training and sampling in processes of their own, as a user runs them; the other verbs in this one."""
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "vaekit"]
-    train = subprocess.run([*cli, "train", "--data", tiny_images, "--model", "conv", "--set", "model.channels=4,8",
-                            "--latent-dim", "2", "--epochs", "2", "--out", run, "--quiet"],
-                           capture_output=True, text=True, timeout=120)
+    train = subprocess.run(
+        [
+            *cli,
+            "train",
+            "--data",
+            tiny_images,
+            "--model",
+            "conv",
+            "--set",
+            "model.channels=4,8",
+            "--latent-dim",
+            "2",
+            "--epochs",
+            "2",
+            "--out",
+            run,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert train.returncode == 0, train.stderr
-    for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "metrics.csv",
-                 "samples.png", "reconstructions.png", "loss.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "metrics.csv",
+        "samples.png",
+        "reconstructions.png",
+        "loss.png",
+    ):
         assert (run / name).stat().st_size > 0, name
     assert not list(run.glob(".*tmp"))  # atomic writes leave no temporaries
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch,train_loss,train_rec,train_kl,val_loss")
-    for out in ("s.png", "s.npy"):
-        r = subprocess.run([*cli, "sample", run, "--n", "6", "--out", tmp_path / out], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-    assert np.load(tmp_path / "s.npy").shape == (6, 1, 9, 11)
-    r = subprocess.run([*cli, "reconstruct", run, "--data", tiny_images, "--n", "4", "--out", tmp_path / "r.npy"],
-                       capture_output=True, text=True)
+    r = subprocess.run([*cli, "sample", run, "--n", "6", "--out", tmp_path / "s.npy"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0 and np.load(tmp_path / "s.npy").shape == (6, 1, 9, 11)
+    assert (
+        main(["reconstruct", str(run), "--data", str(tiny_images), "--n", "4", "--out", str(tmp_path / "r.npy")]) == 0
+    )
     assert np.load(tmp_path / "r.npy").shape == (4, 1, 9, 11)
 
 

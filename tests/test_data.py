@@ -27,8 +27,7 @@ from vaekit.data import (
 )
 from vaekit.errors import VaekitError
 
-IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
-             np.float32: 0x0D, np.float64: 0x0E}
+IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -71,17 +70,20 @@ def test_idx_round_trip(tmp_path, dtype, gz):
 GOOD_IDX = idx_bytes(np.zeros((2, 3, 3), np.uint8))
 
 
-@pytest.mark.parametrize("data, gz", [
-    (b"\x01\x00" + GOOD_IDX[2:], False),  # wrong magic
-    (GOOD_IDX[:2] + b"\x07" + GOOD_IDX[3:], False),  # unknown dtype
-    (GOOD_IDX[:-1], False),  # truncated data
-    (GOOD_IDX[:10], False),  # truncated header
-    (GOOD_IDX + b"\x00", False),  # more data than declared
-    (GOOD_IDX[:4] + np.array([2**31, 2**31, 9], ">u4").tobytes(), False),  # absurd dims
-    (gzip.compress(GOOD_IDX)[:-12], False),  # gzip cut short
-    (gzip.compress(GOOD_IDX)[:12] + b"garbage" * 5, False),  # corrupt deflate stream
-    (GOOD_IDX[:-2], True),  # truncated inside a valid gzip
-])
+@pytest.mark.parametrize(
+    "data, gz",
+    [
+        (b"\x01\x00" + GOOD_IDX[2:], False),  # wrong magic
+        (GOOD_IDX[:2] + b"\x07" + GOOD_IDX[3:], False),  # unknown dtype
+        (GOOD_IDX[:-1], False),  # truncated data
+        (GOOD_IDX[:10], False),  # truncated header
+        (GOOD_IDX + b"\x00", False),  # more data than declared
+        (GOOD_IDX[:4] + np.array([2**31, 2**31, 9], ">u4").tobytes(), False),  # absurd dims
+        (gzip.compress(GOOD_IDX)[:-12], False),  # gzip cut short
+        (gzip.compress(GOOD_IDX)[:12] + b"garbage" * 5, False),  # corrupt deflate stream
+        (GOOD_IDX[:-2], True),  # truncated inside a valid gzip
+    ],
+)
 def test_bad_idx_refused(tmp_path, data, gz):
     path = write(tmp_path / "bad-idx3-ubyte", data, gz)
     with pytest.raises(VaekitError, match="bad-idx3-ubyte"):
@@ -142,15 +144,18 @@ def test_numpy_round_trips(tmp_path):
     check_pairing(ds.test)
 
 
-@pytest.mark.parametrize("arr, match", [
-    (np.array([{"a": 1}, None], dtype=object), "allow_pickle"),
-    (np.array([[1.0, np.nan], [np.inf, 2.0], [0.0, 0.0]]), "contains 2 NaN or infinite"),
-    (np.zeros((3, 2, 2, 2, 2)), "got shape"),
-    (np.zeros(5), "got shape"),
-    (np.zeros((0, 4)), "no data"),
-    (np.array([["a", "b"], ["c", "d"]]), "not numeric"),
-    (np.zeros((2, 4)), "need at least 3"),
-])
+@pytest.mark.parametrize(
+    "arr, match",
+    [
+        (np.array([{"a": 1}, None], dtype=object), "allow_pickle"),
+        (np.array([[1.0, np.nan], [np.inf, 2.0], [0.0, 0.0]]), "contains 2 NaN or infinite"),
+        (np.zeros((3, 2, 2, 2, 2)), "got shape"),
+        (np.zeros(5), "got shape"),
+        (np.zeros((0, 4)), "no data"),
+        (np.array([["a", "b"], ["c", "d"]]), "not numeric"),
+        (np.zeros((2, 4)), "need at least 3"),
+    ],
+)
 def test_bad_arrays_refused(tmp_path, arr, match):
     np.save(tmp_path / "bad.npy", arr, allow_pickle=True)
     with pytest.raises(VaekitError, match=match):
@@ -163,15 +168,18 @@ def test_garbage_numpy_files_refused(tmp_path):
             load_dataset(str(write(tmp_path / name, b"\x93NUMPY garbage" * 3)))
 
 
-@pytest.mark.parametrize("text, label_column, labels, names", [
-    ("1,2\n3,4\n5,6\n", None, None, None),
-    ("a,b\n1,2\n3,4\n\n5,6\n", None, None, None),
-    ("a,label,b\n1,0,2\n3,1,4\n5,0,6\n", None, [0, 1, 0], None),
-    ("a,b,c\n1,2,0\n3,4,1\n5,6,0\n", "c", [0, 1, 0], None),
-    ("1,2,0\n3,4,1\n5,6,0\n", "2", [0, 1, 0], None),
-    ("1,2,0\n3,4,1\n5,6,0\n", -1, [0, 1, 0], None),
-    ("a,b,kind\n1,2,dog\n3,4,cat\n5,6,dog\n", "kind", [1, 0, 1], ["cat", "dog"]),
-])
+@pytest.mark.parametrize(
+    "text, label_column, labels, names",
+    [
+        ("1,2\n3,4\n5,6\n", None, None, None),
+        ("a,b\n1,2\n3,4\n\n5,6\n", None, None, None),
+        ("a,label,b\n1,0,2\n3,1,4\n5,0,6\n", None, [0, 1, 0], None),
+        ("a,b,c\n1,2,0\n3,4,1\n5,6,0\n", "c", [0, 1, 0], None),
+        ("1,2,0\n3,4,1\n5,6,0\n", "2", [0, 1, 0], None),
+        ("1,2,0\n3,4,1\n5,6,0\n", -1, [0, 1, 0], None),
+        ("a,b,kind\n1,2,dog\n3,4,cat\n5,6,dog\n", "kind", [1, 0, 1], ["cat", "dog"]),
+    ],
+)
 def test_csv_round_trips(tmp_path, text, label_column, labels, names):
     ds = load_dataset(str(write(tmp_path / "t.csv", text.encode())), label_column=label_column)
     x, y = items(ds)
@@ -180,15 +188,18 @@ def test_csv_round_trips(tmp_path, text, label_column, labels, names):
     assert (y if y is None else y.tolist()) == labels
 
 
-@pytest.mark.parametrize("text, label_column, match", [
-    ("", None, "empty"),
-    ("a,b\n", None, "no data rows"),
-    ("1,2\n3,x\n5,6\n", None, "'x' on line 2, column index 1"),
-    ("a,b\n1,2\n3,\n5,6\n", None, "'' on line 3, column index 1 \\('b'\\)"),
-    ("1,2\n3,4,5\n5,6\n", None, "line 2 has 3 columns, expected 2"),
-    ("a,b\n1,2\n3,4\n5,6\n", "z", "no column named 'z'"),
-    ("a,b\n1,2\n3,4\n5,6\n", 7, "label column 7 out of range"),
-])
+@pytest.mark.parametrize(
+    "text, label_column, match",
+    [
+        ("", None, "empty"),
+        ("a,b\n", None, "no data rows"),
+        ("1,2\n3,x\n5,6\n", None, "'x' on line 2, column index 1"),
+        ("a,b\n1,2\n3,\n5,6\n", None, "'' on line 3, column index 1 \\('b'\\)"),
+        ("1,2\n3,4,5\n5,6\n", None, "line 2 has 3 columns, expected 2"),
+        ("a,b\n1,2\n3,4\n5,6\n", "z", "no column named 'z'"),
+        ("a,b\n1,2\n3,4\n5,6\n", 7, "label column 7 out of range"),
+    ],
+)
 def test_bad_csv_refused(tmp_path, text, label_column, match):
     with pytest.raises(VaekitError, match=f"t.csv: .*{match}"):
         load_dataset(str(write(tmp_path / "t.csv", text.encode())), label_column=label_column)
@@ -216,7 +227,7 @@ def test_flat_image_folder_and_mixed_sizes(tmp_path):
     assert ds.train.y is None and ds.shape == (1, 5, 4)
     assert sorted(items(ds)[0][:, 0, 0, 0].tolist()) == pytest.approx([0, 127 / 255, 1])
     save_image(tmp_path / "3.png", 0, size=(6, 6))
-    with pytest.raises(VaekitError, match="3.png: image size 6x6 differs from 4x5"):
+    with pytest.raises(VaekitError, match=r"3.png: image size 6x6 differs from 4x5"):
         load_dataset(str(tmp_path))
 
 
@@ -280,12 +291,15 @@ def test_binarize_dynamic_draws_bernoulli_x():
     assert torch.equal(a, binarize_dynamic(p))  # the global generator drives it (checkpoints hold its state)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"binarize": "maybe"}, "binarize must be one of"),
-    ({"val_fraction": 0.6, "test_fraction": 0.5}, "below 1"),
-    ({"limit": 0}, "limit"),
-    ({"label_column": "y"}, "only to .csv"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"binarize": "maybe"}, "binarize must be one of"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "below 1"),
+        ({"limit": 0}, "limit"),
+        ({"label_column": "y"}, "only to .csv"),
+    ],
+)
 def test_bad_options_refused(table, kwargs, match):
     with pytest.raises(VaekitError, match=match):
         load_dataset(table, **kwargs)
@@ -351,7 +365,7 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path):
     with pytest.raises(VaekitError, match=f"f.gz: .*checksum mismatch.*expected {'0' * 64}, got {sha}"):
         download([base + "f.gz"], "f.gz", "0" * 64, cache)
     assert os.listdir(cache) == []
-    with pytest.raises(VaekitError, match="f.gz: download failed") as err:
+    with pytest.raises(VaekitError, match=r"f.gz: download failed") as err:
         download([dead_url + "f.gz"], "f.gz", sha, cache)
     assert "\n" not in str(err.value) and os.listdir(cache) == []
 
@@ -362,8 +376,12 @@ def fake_mnist(server, monkeypatch, tmp_path):
     base, requests, www = server
     x, y = indexed_images(25, 28, 28)
     hashes = {}
-    for stem, arr in (("train-images-idx3-ubyte", x[:20]), ("train-labels-idx1-ubyte", y[:20]),
-                      ("t10k-images-idx3-ubyte", x[20:]), ("t10k-labels-idx1-ubyte", y[20:])):
+    for stem, arr in (
+        ("train-images-idx3-ubyte", x[:20]),
+        ("train-labels-idx1-ubyte", y[:20]),
+        ("t10k-images-idx3-ubyte", x[20:]),
+        ("t10k-labels-idx1-ubyte", y[20:]),
+    ):
         path = write(www / (stem + ".gz"), idx_bytes(arr), gz=True)
         hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     monkeypatch.setitem(builtin.SHA256, "mnist", hashes)

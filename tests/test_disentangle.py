@@ -27,10 +27,13 @@ def factors():
 
 def all_scores(codes: np.ndarray, f: np.ndarray) -> dict[str, float]:
     tr, te = slice(0, 2500), slice(2500, None)
-    return {"mig": D.mig(codes[tr], f[tr]), "sap": D.sap(codes[tr], f[tr], codes[te], f[te]),
-            "dci": D.dci(codes[tr], f[tr], codes[te], f[te])["disentanglement"],
-            "factorvae": D.factorvae_score(codes, f, n_train=600, n_eval=300),
-            "betavae": D.betavae_score(codes, f, n_train=600, n_eval=300)}
+    return {
+        "mig": D.mig(codes[tr], f[tr]),
+        "sap": D.sap(codes[tr], f[tr], codes[te], f[te]),
+        "dci": D.dci(codes[tr], f[tr], codes[te], f[te])["disentanglement"],
+        "factorvae": D.factorvae_score(codes, f, n_train=600, n_eval=300),
+        "betavae": D.betavae_score(codes, f, n_train=600, n_eval=300),
+    }
 
 
 def test_true_factors_score_near_one_random_codes_near_chance(factors):
@@ -60,10 +63,16 @@ def test_constant_factors_are_left_out(factors):
 
 
 def decompose(loc: torch.Tensor, scale: float = 0.3) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    qz, pz = Independent(Normal(loc, torch.full_like(loc, scale)), 1), Independent(Normal(0 * loc[0], 1 + 0 * loc[0]), 1)
+    qz, pz = (
+        Independent(Normal(loc, torch.full_like(loc, scale)), 1),
+        Independent(Normal(0 * loc[0], 1 + 0 * loc[0]), 1),
+    )
     z = qz.sample()
-    return tc_decomposition(VAEOutput(px=None, qz=[qz], pz=[pz], z=[z]), dataset_size=10_000), kl_term(qz, pz, z), \
-        qz.log_prob(z) - pz.log_prob(z)
+    return (
+        tc_decomposition(VAEOutput(px=None, qz=[qz], pz=[pz], z=[z]), dataset_size=10_000),
+        kl_term(qz, pz, z),
+        qz.log_prob(z) - pz.log_prob(z),
+    )
 
 
 def test_tc_decomposition_sums_to_the_kl_in_expectation():
@@ -88,20 +97,26 @@ def test_minibatch_weighted_sampling_is_the_papers_estimator():
     loc, scale = torch.randn(6, 2, generator=g), 0.2 + torch.rand(6, 2, generator=g)
     qz = Independent(Normal(loc, scale), 1)
     z = qz.sample()
-    parts = tc_decomposition(VAEOutput(px=None, qz=[qz], pz=[Independent(Normal(0 * loc[0], 1 + 0 * loc[0]), 1)],
-                                       z=[z]), dataset_size=6)
+    parts = tc_decomposition(
+        VAEOutput(px=None, qz=[qz], pz=[Independent(Normal(0 * loc[0], 1 + 0 * loc[0]), 1)], z=[z]), dataset_size=6
+    )
     for i in range(6):
         log_q = torch.stack([Normal(loc[j], scale[j]).log_prob(z[i]) for j in range(6)])  # (N, D)
         exact_qz, exact_dims = log_q.sum(1).logsumexp(0) - math.log(6), log_q.logsumexp(0) - math.log(6)  # (), (D,)
         assert parts["mi"][i].item() == pytest.approx((qz.log_prob(z)[i] - exact_qz).item() + math.log(6), abs=1e-4)
-        assert parts["tc"][i].item() == pytest.approx((exact_qz - exact_dims.sum()).item() + (2 - 1) * math.log(6),
-                                                   abs=1e-4)
+        assert parts["tc"][i].item() == pytest.approx(
+            (exact_qz - exact_dims.sum()).item() + (2 - 1) * math.log(6), abs=1e-4
+        )
 
 
 def test_tc_beta_weighs_only_the_total_correlation():
     qz = Independent(Normal(torch.randn(8, 2), torch.full((8, 2), 0.5)), 1)
-    out = VAEOutput(px=Independent(torch.distributions.Bernoulli(probs=torch.full((8, 4), 0.6)), 1), qz=[qz],
-                    pz=[Independent(Normal(torch.zeros(2), torch.ones(2)), 1)], z=[qz.sample()])
+    out = VAEOutput(
+        px=Independent(torch.distributions.Bernoulli(probs=torch.full((8, 4), 0.6)), 1),
+        qz=[qz],
+        pz=[Independent(Normal(torch.zeros(2), torch.ones(2)), 1)],
+        z=[qz.sample()],
+    )
     x = torch.ones(8, 4)
     one, six = elbo(out, x, tc_beta=1.0, dataset_size=1000), elbo(out, x, tc_beta=6.0, dataset_size=1000)
     assert torch.allclose(six["loss"] - one["loss"], 5 * one["tc"].mean())
@@ -121,19 +136,47 @@ def test_tc_beta_weighs_only_the_total_correlation():
 
 def test_disentangle_command_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
-    train = ["train", "--data", "dsprites:16:n=400", "--model", "conv", "--set", "model.channels=4,8",
-             "--latent-dim", "3", "--epochs", "1", "--batch-size", "64", "--set", "train.tc_beta=6",
-             "--binarize", "none", "--out", run, "--quiet"]
+    train = [
+        "train",
+        "--data",
+        "dsprites:16:n=400",
+        "--model",
+        "conv",
+        "--set",
+        "model.channels=4,8",
+        "--latent-dim",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--set",
+        "train.tc_beta=6",
+        "--binarize",
+        "none",
+        "--out",
+        run,
+        "--quiet",
+    ]
     assert main([str(a) for a in train]) == 0
     capsys.readouterr()
     assert main(["disentangle", str(run), "--n", "300", "--votes", "20", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["metrics"]) == {"mig", "sap", "dci_disentanglement", "dci_completeness",
-                                      "dci_informativeness", "factorvae", "betavae"}
+    assert set(result["metrics"]) == {
+        "mig",
+        "sap",
+        "dci_disentanglement",
+        "dci_completeness",
+        "dci_informativeness",
+        "factorvae",
+        "betavae",
+    }
     assert all(0 <= v <= 1 and math.isfinite(v) for v in result["metrics"].values())
     assert [d["dim"] for d in result["dims"]] == [0, 1, 2] and result["dims"][0]["factor"] in NAMES
     assert (run / "disentangle-traversals.png").stat().st_size > 0 and (run / "disentangle.json").exists()
     other = tmp_path / "other"
-    assert main(["train", "--data", "digits", "--epochs", "1", "--latent-dim", "2", "--out", str(other), "--quiet"]) == 0
+    assert (
+        main(["train", "--data", "digits", "--epochs", "1", "--latent-dim", "2", "--out", str(other), "--quiet"]) == 0
+    )
     assert main(["disentangle", str(other)]) == 2
     assert "dsprites" in capsys.readouterr().err and not (other / "disentangle.json").exists()

@@ -46,7 +46,9 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path, m
     two = run([*TORCHRUN, NOISELESS, *flags, "--batch-size", "64", "--out", str(tmp_path / "two")])
     monkeypatch.setattr(torch.distributions.Normal, "rsample", loc_sample)
     for batch in ("64", "32"):  # one process, in this one
-        train_run(train_config(build_parser().parse_args([*flags, "--batch-size", batch, "--out", str(tmp_path / batch)])))
+        train_run(
+            train_config(build_parser().parse_args([*flags, "--batch-size", batch, "--out", str(tmp_path / batch)]))
+        )
     same = max_difference(tmp_path / "two", tmp_path / "64")
     per_process = max_difference(tmp_path / "two", tmp_path / "32")  # what a per-process batch of 64 would do
     assert same < TOLERANCE < per_process / 100, (same, per_process)
@@ -61,12 +63,25 @@ def files(run: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_two_process_run_stopped_by_sigterm_resumes_exactly(tmp_path):
-    flags = [*FLAGS, "--batch-size", "16", "--epochs", "2",
-             "--set", "train.checkpoint_every=20", "--set", "train.checkpoint_minutes=0"]
+    flags = [
+        *FLAGS,
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "--set",
+        "train.checkpoint_every=20",
+        "--set",
+        "train.checkpoint_minutes=0",
+    ]
     run([*TORCHRUN, "-m", "vaekit", *flags, "--out", str(tmp_path / "whole")])
     stopped, ckpt = tmp_path / "stopped", tmp_path / "stopped" / "checkpoint.safetensors"
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit", *flags, "--nproc", "2", "--out", str(stopped)],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaekit", *flags, "--nproc", "2", "--out", str(stopped)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 120
     while not ckpt.exists() and proc.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint was written"

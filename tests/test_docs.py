@@ -21,7 +21,9 @@ from tools.docs import PAGES, ROOT, python_blocks, run_page
 
 from .test_report import CHROMIUM, DevTools
 
-NETWORK = re.compile(r"""(?:src|href|action)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import\s+["']?https?:""")
+NETWORK = re.compile(
+    r"""(?:src|href|action)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import\s+["']?https?:"""
+)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
@@ -41,9 +43,14 @@ def site(tmp_path_factory) -> Path:
     if find_spec("mkdocs") is None or find_spec("material") is None:
         pytest.skip("needs the docs extras (make docs installs them)")
     out = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return out
 
@@ -51,7 +58,9 @@ def site(tmp_path_factory) -> Path:
 def test_the_site_builds_strict_and_offline(site):
     files = [p for p in site.rglob("*") if p.suffix in (".html", ".css", ".js")]
     assert (site / "tutorial" / "index.html").is_file() and (site / "api" / "index.html").is_file()
-    online = [f"{p.relative_to(site)}: {m.group(0)}" for p in files for m in NETWORK.finditer(p.read_text(errors="replace"))]
+    online = [
+        f"{p.relative_to(site)}: {m.group(0)}" for p in files for m in NETWORK.finditer(p.read_text(errors="replace"))
+    ]
     assert online == []
     assert "katex" in (site / "tutorial" / "index.html").read_text()  # the maths renders from local files
 

@@ -34,11 +34,16 @@ def runs(tmp_path_factory):
     x = (rng.random((60, 9, 11)) > 0.6).astype(np.float32) * rng.random((60, 9, 11)).astype(np.float32)
     np.savez(tmp / "img.npz", x=x, y=rng.integers(0, 3, 60))
     np.save(tmp / "table.npy", rng.normal(size=(60, 4)).astype(np.float32))
-    specs = {"img3": ("img.npz", 3, []), "img2": ("img.npz", 2, []),
-             "table": ("table.npy", 2, ["--likelihood", "gaussian"])}
+    specs = {
+        "img3": ("img.npz", 3, []),
+        "img2": ("img.npz", 2, []),
+        "table": ("table.npy", 2, ["--likelihood", "gaussian"]),
+    }
     for name, (data, d, extra) in specs.items():
-        assert main(["train", "--data", str(tmp / data), *TINY, "--latent-dim", str(d), *extra,
-                     "--out", str(tmp / name)]) == 0
+        assert (
+            main(["train", "--data", str(tmp / data), *TINY, "--latent-dim", str(d), *extra, "--out", str(tmp / name)])
+            == 0
+        )
     return tmp
 
 
@@ -47,8 +52,21 @@ def test_eval_json_holds_every_field_and_the_bounds_agree(runs, capsys):
     assert code == 0
     r = json.loads(out)
     assert r == json.loads((runs / "img3" / "eval.json").read_text())
-    for key in ("split", "n", "k", "elbo", "rec", "kl", "kl_per_level", "kl_per_dim", "nll", "bits_per_dim",
-                "active_units", "probe_accuracy", "seconds"):
+    for key in (
+        "split",
+        "n",
+        "k",
+        "elbo",
+        "rec",
+        "kl",
+        "kl_per_level",
+        "kl_per_dim",
+        "nll",
+        "bits_per_dim",
+        "active_units",
+        "probe_accuracy",
+        "seconds",
+    ):
         assert key in r, key
     assert r["n"] == 6 and r["k"] == 200 and len(r["kl_per_dim"]) == 1 and len(r["kl_per_dim"][0]) == 3
     assert r["nll"] <= -r["elbo"] + 0.5  # the IWAE bound with K = 200 is tighter than the ELBO
@@ -88,19 +106,23 @@ def test_interpolation_end_points_decode_the_two_items_posterior_means(runs):
     assert xs.shape == (2, 5, 1, 9, 11)
 
 
-@pytest.mark.parametrize("argv,rows,cols", [
-    (["interpolate", "--items", "0,3", "--steps", 5], 2, 7),
-    (["traverse", "--dims", "0,2", "--steps", 6], 2, 6),
-    (["traverse", "--dims", 1, "--steps", 4, "--item", 1], 1, 4),
-])
+@pytest.mark.parametrize(
+    "argv,rows,cols",
+    [
+        (["interpolate", "--items", "0,3", "--steps", 5], 2, 7),
+        (["traverse", "--dims", "0,2", "--steps", 6], 2, 6),
+        (["traverse", "--dims", 1, "--steps", 4, "--item", 1], 1, 4),
+    ],
+)
 def test_picture_grids_have_rows_by_columns_tiles(runs, capsys, tmp_path, argv, rows, cols):
     out = tmp_path / "p.png"
     assert cli(capsys, argv[0], runs / "img3", *argv[1:], "--out", out)[0] == 0
     assert Image.open(out).size == (cols * TILE_W + 2, rows * TILE_H + 2)
 
 
-@pytest.mark.parametrize("run,verb", [(r, v) for r in ("img2", "img3", "table")
-                                      for v in ("latent-map", "interpolate", "traverse", "curves")])
+@pytest.mark.parametrize(
+    "run,verb", [(r, v) for r in ("img2", "img3", "table") for v in ("latent-map", "interpolate", "traverse", "curves")]
+)
 def test_every_picture_is_drawn_for_images_and_tables(runs, capsys, tmp_path, run, verb):
     out = tmp_path / "p.png"
     assert cli(capsys, verb, runs / run, "--out", out)[0] == 0

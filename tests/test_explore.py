@@ -80,17 +80,17 @@ def test_api_answers(ports):
 BAD = [
     ("POST", "/api/decode", b"not json", 400),
     ("POST", "/api/decode", b"[1, 2]", 400),
-    ("POST", "/api/decode", {"z": [0, 0], "y": 0}, 422),             # wrong length
-    ("POST", "/api/decode", {"z": [0, 0, 11], "y": 0}, 422),         # |z| > 10
+    ("POST", "/api/decode", {"z": [0, 0], "y": 0}, 422),  # wrong length
+    ("POST", "/api/decode", {"z": [0, 0, 11], "y": 0}, 422),  # |z| > 10
     ("POST", "/api/decode", b'{"z": [0, 0, NaN], "y": 0}', 422),
     ("POST", "/api/decode", {"z": [0, 0, "1"], "y": 0}, 422),
     ("POST", "/api/decode", b'{"z": [0, 0, 1' + b"0" * 400 + b'], "y": 0}', 422),  # a huge integer
-    ("POST", "/api/decode", {"z": [0, 0, 0], "y": 3}, 422),          # class outside 0..2
-    ("POST", "/api/decode", {"z": [0, 0, 0]}, 422),                  # a conditional model needs y
+    ("POST", "/api/decode", {"z": [0, 0, 0], "y": 3}, 422),  # class outside 0..2
+    ("POST", "/api/decode", {"z": [0, 0, 0]}, 422),  # a conditional model needs y
     ("POST", "/api/interpolate", {"a": 0, "b": 99}, 422),
     ("POST", "/api/interpolate", {"a": 0, "b": 1, "steps": 10_000}, 422),
     ("POST", "/api/sample", {"n": 100_000, "y": 0}, 422),
-    ("POST", "/api/decode", b"[" + b"0," * 40_000 + b"0]", 413),    # > 64 KiB
+    ("POST", "/api/decode", b"[" + b"0," * 40_000 + b"0]", 413),  # > 64 KiB
     ("POST", "/api/nothing", {}, 404),
     ("GET", "/etc/passwd", None, 404),
     ("PUT", "/api/decode", {}, 405),
@@ -132,8 +132,10 @@ def wait_for(browser: DevTools, expression: str, timeout: float = 10):
     return value
 
 
-SLIDE = ("(() => { const s = document.querySelector('#sliders input'); s.value = 2.5;"
-         " s.dispatchEvent(new Event('input')); })()")
+SLIDE = (
+    "(() => { const s = document.querySelector('#sliders input'); s.value = 2.5;"
+    " s.dispatchEvent(new Event('input')); })()"
+)
 SRC = "document.getElementById('{}').src"
 
 
@@ -149,16 +151,25 @@ def test_page_in_chromium(ports, tmp_path):
         moved = wait_for(browser, f"{SRC.format('image')} !== {json.dumps(before)} && {SRC.format('image')}")
         assert js(browser, "document.querySelector('#sliders output').textContent") == "2.50"
         assert not js(browser, "document.getElementById('class-row').hidden")
-        js(browser, "(() => { const c = document.getElementById('class'); c.value = '2';"
-                    " c.dispatchEvent(new Event('change')); })()")  # a class is picked: the image changes
+        js(
+            browser,
+            "(() => { const c = document.getElementById('class'); c.value = '2';"
+            " c.dispatchEvent(new Event('change')); })()",
+        )  # a class is picked: the image changes
         wait_for(browser, f"{SRC.format('image')} !== {json.dumps(moved)}")
-        js(browser, "document.querySelectorAll('#items img')[0].click();"
-                    "document.querySelectorAll('#items img')[5].click();"
-                    "document.getElementById('interpolate').click()")
+        js(
+            browser,
+            "document.querySelectorAll('#items img')[0].click();"
+            "document.querySelectorAll('#items img')[5].click();"
+            "document.getElementById('interpolate').click()",
+        )
         wait_for(browser, "document.getElementById('scrub').max === '11'")
         start = js(browser, SRC.format("frame"))
-        js(browser, "(() => { const s = document.getElementById('scrub'); s.value = 11;"
-                    " s.dispatchEvent(new Event('input')); })()")
+        js(
+            browser,
+            "(() => { const s = document.getElementById('scrub'); s.value = 11;"
+            " s.dispatchEvent(new Event('input')); })()",
+        )
         assert js(browser, SRC.format("frame")) != start
         js(browser, "document.getElementById('samples').click()")
         wait_for(browser, "document.getElementById('samples-img').naturalWidth > 0")

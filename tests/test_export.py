@@ -13,8 +13,10 @@ from vaekit.errors import VaekitError
 from vaekit.export import onnx as export
 from vaekit.runs import Run
 
-pytestmark = pytest.mark.skipif(find_spec("onnxruntime") is None or find_spec("onnx") is None,
-                                reason="needs onnx and onnxruntime (pip install 'vaekit[onnx]')")
+pytestmark = pytest.mark.skipif(
+    find_spec("onnxruntime") is None or find_spec("onnx") is None,
+    reason="needs onnx and onnxruntime (pip install 'vaekit[onnx]')",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,26 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
     models = {"vae": ["--model", "conv", "--set", "model.channels=4,8"], "cvae": ["--model", "cvae", "--hidden", "16"]}
     for name, flags in models.items():
-        assert main(["train", "--data", str(tmp / "img.npz"), *flags, "--latent-dim", "3", "--epochs", "1",
-                     "--batch-size", "16", "--quiet", "--out", str(tmp / name)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(tmp / "img.npz"),
+                    *flags,
+                    "--latent-dim",
+                    "3",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "16",
+                    "--quiet",
+                    "--out",
+                    str(tmp / name),
+                ]
+            )
+            == 0
+        )
     return {name: Run.load(tmp / name) for name in models}
 
 
@@ -75,11 +95,14 @@ def test_a_mismatch_is_an_error(runs, tmp_path):
             runs["vae"].model.decoder.fc.bias.sub_(1.0)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["export", "{tmp}/norun"], "norun"),
-    (["export", "{run}", "--part", "middle"], "--part"),
-    (["export", "{run}", "--format", "tflite"], "--format"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["export", "{tmp}/norun"], "norun"),
+        (["export", "{run}", "--part", "middle"], "--part"),
+        (["export", "{run}", "--format", "tflite"], "--format"),
+    ],
+)
 def test_bad_export_input_exits_2(runs, argv, needle, tmp_path, capsys):
     argv = [a.format(tmp=tmp_path, run=runs["vae"].path) for a in argv]
     assert main(argv) == 2

@@ -31,8 +31,9 @@ from vaekit.data import load_dataset, read_idx
 from vaekit.data.idx import IDX_DTYPES
 from vaekit.errors import VaekitError
 
-FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 MAX_PEAK = 64 << 20  # a reader that trusts a header would allocate far more than this
 
 
@@ -83,7 +84,7 @@ def read_checked(tmp: Path, blob: bytes) -> None:
         assert peak < MAX_PEAK, f"{peak} bytes allocated for a {len(blob)}-byte file"
     raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
     ndim, dtype = raw[3], np.dtype(IDX_DTYPES[raw[2]])
-    assert x.shape == struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim]) and x.dtype == dtype.newbyteorder("=")
+    assert x.shape == struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim]) and x.dtype == dtype.newbyteorder("=")
     assert len(raw) == 4 + 4 * ndim + x.nbytes
     try:
         data = load_dataset(str(path))
@@ -105,8 +106,15 @@ def test_idx_reader_on_mutated_files(tmp, blob):
     read_checked(tmp, blob)
 
 
-JSON_SCALARS = (st.none() | st.booleans() | st.integers(-(10 ** 400), 10 ** 400) | st.integers(-3, 300)
-                | st.floats() | st.text(max_size=8) | st.sampled_from(["1", "0.5", "-2", "none", "mlp", "1,2", "nan"]))
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**400), 10**400)
+    | st.integers(-3, 300)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(["1", "0.5", "-2", "none", "mlp", "1,2", "nan"])
+)
 
 
 def nest(inner: st.SearchStrategy) -> st.SearchStrategy:
@@ -115,10 +123,12 @@ def nest(inner: st.SearchStrategy) -> st.SearchStrategy:
 
 JSON = st.recursive(JSON_SCALARS, nest, max_leaves=6)
 KEYS = {s: [f.name for f in fields(getattr(RunConfig(), s))] for s in SECTIONS}
-SECTION = st.dictionaries(st.sampled_from(sorted({k for ks in KEYS.values() for k in ks})) | st.text(max_size=4),
-                          JSON, max_size=4)
-CONFIG_DICT = st.dictionaries(st.sampled_from([*SECTIONS, "out"]) | st.text(max_size=4),
-                              SECTION | JSON, max_size=4) | JSON
+SECTION = st.dictionaries(
+    st.sampled_from(sorted({k for ks in KEYS.values() for k in ks})) | st.text(max_size=4), JSON, max_size=4
+)
+CONFIG_DICT = (
+    st.dictionaries(st.sampled_from([*SECTIONS, "out"]) | st.text(max_size=4), SECTION | JSON, max_size=4) | JSON
+)
 
 
 def check_config(cfg: RunConfig) -> None:
@@ -159,8 +169,11 @@ VALUES = st.text(max_size=12) | st.sampled_from(["0", "-1", "1e400", "nan", "inf
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(sorted(FLAGS)), VALUES), max_size=3),
-       st.lists(st.tuples(SET_KEYS, VALUES), max_size=2), st.sampled_from([None, "mlp", "conv", "vae", "x"]))
+@given(
+    st.lists(st.tuples(st.sampled_from(sorted(FLAGS)), VALUES), max_size=3),
+    st.lists(st.tuples(SET_KEYS, VALUES), max_size=2),
+    st.sampled_from([None, "mlp", "conv", "vae", "x"]),
+)
 def test_flags_and_set_accept_or_refuse(flags, sets, model):
     argv = ["train", *[f"--{f.replace('_', '-')}={v}" for f, v in flags], *[f"--set={k}={v}" for k, v in sets]]
     argv += [f"--model={model}"] if model else []

@@ -32,7 +32,11 @@ def test_modules_stay_small_and_the_cli_declares_each_verb_once():
 
 
 def test_library_errors_name_settings_not_flags():
-    flagged = [f"{p.relative_to(PACKAGE)}:{i}" for p in PACKAGE.rglob("*.py") if "cli" not in p.parts
-               for i, line in enumerate(p.read_text().splitlines(), 1)
-               if "Error(" in line and re.search(r"[\"' (]--[a-z]", line)]
+    flagged = [
+        f"{p.relative_to(PACKAGE)}:{i}"
+        for p in PACKAGE.rglob("*.py")
+        if "cli" not in p.parts
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "Error(" in line and re.search(r"[\"' (]--[a-z]", line)
+    ]
     assert flagged == []

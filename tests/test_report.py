@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,9 +19,17 @@ from PIL import Image
 from vaekit.cli import main
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-pipe",
+]
 CHECK = "JSON.stringify([...document.images].map(i => [i.complete, i.naturalWidth, i.alt]))"
 
 
@@ -31,8 +40,27 @@ def report(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
     run = tmp / "run"
-    assert main(["train", "--data", str(tmp / "img.npz"), "--model", "mlp", "--hidden", "16", "--latent-dim", "3",
-                 "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp / "img.npz"),
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["report", str(run), "--iw-samples", "20"]) == 0
     return run / "report.html"
 
@@ -58,9 +86,13 @@ class DevTools:
             os.dup2(theirs_in, 3)
             os.dup2(theirs_out, 4)
 
-        self.proc = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={user_dir}", "about:blank"],
-                                     preexec_fn=fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={user_dir}", "about:blank"],
+            preexec_fn=fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(theirs_in), os.close(theirs_out)
         self.ids, self.buf, self.events, self.session = 0, b"", [], None
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
@@ -104,9 +136,13 @@ class DevTools:
     def errors(self) -> list[dict]:
         """Console errors, uncaught exceptions and failed loads seen since the last ``load``."""
         bad = {"Runtime.exceptionThrown"}
-        return [e for e in self.events if e.get("method") in bad
-                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
-                or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+        return [
+            e
+            for e in self.events
+            if e.get("method") in bad
+            or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+        ]
 
     def screenshot(self, path: Path) -> Path:
         """The whole page (not only the viewport) as PNG."""
@@ -119,10 +155,8 @@ class DevTools:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError, EOFError, AssertionError):
             self.call("Browser.close", timeout=5)
-        except (TimeoutError, EOFError, AssertionError):
-            pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:

@@ -62,8 +62,10 @@ def test_fixed_binarisation_gives_an_item_the_same_draw_in_any_batch(uint8_image
     assert not torch.equal(data.train.x[0:4], data.train.x[0:4].round())  # training items stay grey
 
 
-@pytest.mark.parametrize("value, message", [(np.nan, "contains 1 NaN or infinite values"),
-                                            (2.0, "lie outside the bernoulli likelihood's support")])
+@pytest.mark.parametrize(
+    "value, message",
+    [(np.nan, "contains 1 NaN or infinite values"), (2.0, "lie outside the bernoulli likelihood's support")],
+)
 def test_a_bad_item_is_refused_when_its_batch_is_read(tmp_path, value, message):
     x = np.random.default_rng(0).random((50, 4, 4)).astype(np.float32)
     x[7, 1, 1] = value
@@ -96,16 +98,19 @@ def test_auto_streams_only_what_does_not_fit(uint8_images, tmp_path, monkeypatch
     assert isinstance(prepare_data(cfg, stream=True)[0].train.x, torch.Tensor)  # a few KB fit
     monkeypatch.setattr(lazy, "available_memory", lambda: 1000)
     assert isinstance(prepare_data(cfg, stream=True)[0].train.x, LazyArray)
-    with pytest.raises(VaekitError, match="streams .npy files and image folders only"):
+    with pytest.raises(VaekitError, match=r"streams .npy files and image folders only"):
         prepare_data(config("digits", tmp_path, "false"), stream=True)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--nproc", "0"], "--nproc must be >= 1"),
-    (["--set", "data.in_memory=maybe"], "data.in_memory must be one of auto, true, false"),
-    (["--set", "data.workers=-1"], "data.workers must be >= 0"),
-    (["--data", "digits", "--set", "data.in_memory=false"], "streams .npy files and image folders only"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--nproc", "0"], "--nproc must be >= 1"),
+        (["--set", "data.in_memory=maybe"], "data.in_memory must be one of auto, true, false"),
+        (["--set", "data.workers=-1"], "data.workers must be >= 0"),
+        (["--data", "digits", "--set", "data.in_memory=false"], "streams .npy files and image folders only"),
+    ],
+)
 def test_bad_scale_settings_are_refused_in_one_line(tmp_path, capsys, flags, message):
     assert main(["train", *flags, "--quiet", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
@@ -128,9 +133,13 @@ def test_every_verb_that_reads_data_streams_it(tmp_path, monkeypatch):
         return read(self, rows)
 
     monkeypatch.setattr(lazy.NpySource, "read", counted)
-    verbs = [["evaluate", run, "--iw-samples", "4", "--split", "train"], ["encode", run, "--out", tmp_path / "z.npy"],
-             ["anomaly", run, "--out", tmp_path / "a.csv", "--score", "neg_elbo,recon_error"],
-             ["reconstruct", run, "--n", "8", "--out", tmp_path / "r.png"], ["report", run, "--iw-samples", "4"]]
+    verbs = [
+        ["evaluate", run, "--iw-samples", "4", "--split", "train"],
+        ["encode", run, "--out", tmp_path / "z.npy"],
+        ["anomaly", run, "--out", tmp_path / "a.csv", "--score", "neg_elbo,recon_error"],
+        ["reconstruct", run, "--n", "8", "--out", tmp_path / "r.png"],
+        ["report", run, "--iw-samples", "4"],
+    ]
     for argv in verbs:
         assert main([str(a) for a in argv]) == 0, argv
     assert 0 < largest["rows"] <= 1000 < 1500  # a batch at a time (encode: 1,000), never the whole set

@@ -23,37 +23,145 @@ from vaekit.config import CONFLICTS
 from vaekit.files import DIGEST
 from vaekit.runs import recorded_digest
 
+from .faulty_vaekit import inject
+
 FAULTY = str(Path(__file__).with_name("faulty_vaekit.py"))
-FLAGS = ["--data", "digits", "--model", "mlp", "--hidden", "32", "--latent-dim", "3", "--batch-size", "32",
-         "--epochs", "3", "--quiet", "--set", "train.checkpoint_every=15", "--set", "train.checkpoint_minutes=0"]
+FLAGS = [
+    "--data",
+    "digits",
+    "--model",
+    "mlp",
+    "--hidden",
+    "32",
+    "--latent-dim",
+    "3",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "3",
+    "--quiet",
+    "--set",
+    "train.checkpoint_every=15",
+    "--set",
+    "train.checkpoint_minutes=0",
+]
 CLI = [sys.executable, "-m", "vaekit", "train"]
 # one setting pair per conflict: what makes each clash
-CLASH = {("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
-         ("train.capacity_max", "train.free_bits"): ["train.capacity_max=25", "train.free_bits=0.5"],
-         ("train.tc_beta", "train.free_bits"): ["train.tc_beta=6", "train.free_bits=0.5"],
-         ("train.capacity_max", "train.beta"): ["train.capacity_max=25", "train.beta=4"],
-         ("train.capacity_max", "train.warmup_epochs"): ["train.capacity_max=25", "train.warmup_epochs=2"],
-         ("train.capacity_epochs", "train.capacity_max"): ["train.capacity_epochs=5"],
-         ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
-         ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
-         ("model.prior_components", "model.family"): ["model.prior_components=3"],
-         ("model.prior_components", "model.learned_prior"):
-             ["model.family=cvae", "model.prior_components=3", "model.learned_prior=false"],
-         ("model.label_embedding", "model.family"): ["model.label_embedding=4"],
-         ("model.learned_prior", "model.family"): ["model.learned_prior=false"],
-         ("model.latent_dims", "model.family"): ["model.latent_dims=4,2"],
-         ("model.ladder_posterior", "model.family"): ["model.ladder_posterior=precision"],
-         ("model.latent_dim", "model.latent_dims"): ["model.family=ladder", "model.latent_dims=4,2", "model.latent_dim=5"],
-         ("model.scale", "model.likelihood"): ["model.scale=shared"],
-         ("model.channels", "model.net"): ["model.channels=8,8"],
-         ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"],
-         ("model.likelihood_components", "model.likelihood"): ["model.likelihood=gaussian",
-                                                              "model.likelihood_components=3"],
-         ("data.standardize", "model.likelihood"): ["data.standardize=true", "model.likelihood=bernoulli"]}
+CLASH = {
+    ("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
+    ("train.capacity_max", "train.free_bits"): ["train.capacity_max=25", "train.free_bits=0.5"],
+    ("train.tc_beta", "train.free_bits"): ["train.tc_beta=6", "train.free_bits=0.5"],
+    ("train.capacity_max", "train.beta"): ["train.capacity_max=25", "train.beta=4"],
+    ("train.capacity_max", "train.warmup_epochs"): ["train.capacity_max=25", "train.warmup_epochs=2"],
+    ("train.capacity_epochs", "train.capacity_max"): ["train.capacity_epochs=5"],
+    ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
+    ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
+    ("model.prior_components", "model.family"): ["model.prior_components=3"],
+    ("model.prior_components", "model.learned_prior"): [
+        "model.family=cvae",
+        "model.prior_components=3",
+        "model.learned_prior=false",
+    ],
+    ("model.label_embedding", "model.family"): ["model.label_embedding=4"],
+    ("model.learned_prior", "model.family"): ["model.learned_prior=false"],
+    ("model.latent_dims", "model.family"): ["model.latent_dims=4,2"],
+    ("model.ladder_posterior", "model.family"): ["model.ladder_posterior=precision"],
+    ("model.latent_dim", "model.latent_dims"): ["model.family=ladder", "model.latent_dims=4,2", "model.latent_dim=5"],
+    ("model.scale", "model.likelihood"): ["model.scale=shared"],
+    ("model.channels", "model.net"): ["model.channels=8,8"],
+    ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"],
+    ("model.likelihood_components", "model.likelihood"): ["model.likelihood=gaussian", "model.likelihood_components=3"],
+    ("data.standardize", "model.likelihood"): ["data.standardize=true", "model.likelihood=bernoulli"],
+    **{
+        (f"model.{k}", "model.family"): [f"model.{k}={v}"]
+        for k, v in (
+            ("deep_groups", "1,1"),
+            ("deep_width", 16),
+            ("deep_cell_width", 8),
+            ("deep_latent_channels", 2),
+            ("deep_cells", 2),
+            ("deep_init", "zero"),
+            ("residual_posterior", "true"),
+            ("checkpoint_cells", "true"),
+        )
+    },
+    ("model.latent_dim", "model.family"): ["model.family=deep", "model.latent_dim=5"],
+    ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
+    **{
+        ("train.kl_balance", f"train.{k}"): ["train.kl_balance=true", f"train.{k}={v}"]
+        for k, v in (("free_bits", 0.5), ("capacity_max", 25), ("tc_beta", 6))
+    },
+    ("train.kl_balance", "train.warmup_epochs"): ["train.kl_balance=true"],
+}
+CLASH.update(
+    {  # the zoo's axes (vaekit.config.conflicts_zoo)
+        ("model.pseudo_inputs", "model.prior"): ["model.pseudo_inputs=10"],
+        ("model.flow_transforms", "model.prior"): ["model.flow_transforms=2"],
+        ("model.flow_hidden", "model.prior"): ["model.flow_hidden=8"],
+        ("train.iw_samples", "train.objective"): ["train.iw_samples=3"],
+        ("train.iw_groups", "train.objective"): ["train.objective=iwae", "train.iw_groups=2"],
+        ("train.ciwae_beta", "train.objective"): ["train.ciwae_beta=0.3"],
+        ("train.mmd_weight", "train.objective"): ["train.mmd_weight=3"],
+        ("train.mmd_kernel", "train.objective"): ["train.mmd_kernel=rbf"],
+        ("train.factor_gamma", "train.objective"): ["train.factor_gamma=3"],
+        ("train.free_bits", "train.objective"): ["train.objective=iwae", "train.free_bits=0.5"],
+        ("train.capacity_max", "train.objective"): ["train.objective=mmd", "train.capacity_max=25"],
+        ("train.tc_beta", "train.objective"): ["train.objective=factor", "train.tc_beta=6"],
+        ("model.prior", "model.family"): ["model.family=ladder", "model.prior=vamp"],
+        ("model.posterior", "model.family"): ["model.family=cvae", "model.posterior=iaf"],
+        ("train.tc_beta", "model.posterior"): ["model.posterior=iaf", "train.tc_beta=6"],
+        ("train.beta", "train.objective"): ["train.objective=iwae", "train.beta=4"],
+        ("train.warmup_epochs", "train.objective"): ["train.objective=iwae", "train.warmup_epochs=2"],
+        ("train.kl_balance", "train.objective"): [
+            "train.objective=mmd",
+            "train.kl_balance=true",
+            "train.warmup_epochs=1",
+        ],
+        ("train.objective", "model.family"): ["model.family=vq", "train.objective=iwae"],
+        # the discrete families and photo folders
+        ("data.crop", "data.image_size"): ["data.crop=none"],
+        **{
+            (f"model.{k}", "model.family"): [f"model.{k}={v}"]
+            for k, v in [
+                ("codebook_size", 8),
+                ("code_dim", 8),
+                ("commitment", 0.5),
+                ("codebook_decay", 0.9),
+                ("pixelcnn_channels", 8),
+                ("pixelcnn_layers", 2),
+                ("categories", 4),
+            ]
+        },
+        **{
+            ("model.family", f"train.{k}"): [f"train.{k}={v}"]
+            for k, v in [("prior_epochs", 2), ("gumbel_tau", 2), ("gumbel_tau_end", 0.3)]
+        },
+        ("model.family", "train.tc_beta"): ["model.family=gumbel", "train.tc_beta=6"],
+        ("model.family", "train.capacity_max"): ["model.family=vq", "train.capacity_max=25"],
+        ("model.family", "train.free_bits"): ["model.family=vq", "train.free_bits=0.5"],
+        ("model.latent_dim", "model.net"): ["model.family=vq", "model.net=conv", "model.latent_dim=8"],
+    }
+)
 
 
 def cli(args: list, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=240, **kw)
+
+
+def here(args: list, capsys, fault: str | None = None) -> subprocess.CompletedProcess:
+    """``vaekit train <args>`` in this process (a fault injected as faulty_vaekit.py does, for the duration): the
+    same training as in a fresh process, without its start-up."""
+    saved = os.replace, os.fsync
+    if fault is not None:
+        kind, n = fault.split(":")
+        inject(kind, int(n))
+    capsys.readouterr()
+    try:
+        code = main(["train", *[str(a) for a in args]])
+    finally:
+        os.replace, os.fsync = saved
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 @pytest.mark.parametrize("a,b", [(a, b) for a, b, *_ in CONFLICTS], ids=[f"{a}+{b}" for a, b, *_ in CONFLICTS])
@@ -65,12 +173,16 @@ def test_settings_that_cannot_all_take_effect_are_refused(a, b, tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("flags,needle", [
-    (["--resume", "{run}", "--out", "{tmp}/other"], "--resume and --out"),
-    (["--resume", "{run}", "--overwrite"], "--resume and --overwrite"),
-    (["--resume", "{run}", "--config", "configs/demo.toml"], "--resume and --config"),
-    (["--conditional", "--model", "ladder", "--data", "digits"], "--conditional and --model"),
-], ids=["resume-out", "resume-overwrite", "resume-config", "conditional-ladder"])
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--resume", "{run}", "--out", "{tmp}/other"], "--resume and --out"),
+        (["--resume", "{run}", "--overwrite"], "--resume and --overwrite"),
+        (["--resume", "{run}", "--config", "configs/demo.toml"], "--resume and --config"),
+        (["--conditional", "--model", "ladder", "--data", "digits"], "--conditional and --model"),
+    ],
+    ids=["resume-out", "resume-overwrite", "resume-config", "conditional-ladder"],
+)
 def test_flags_that_cannot_all_take_effect_are_refused(flags, needle, tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["train", *[f.format(run=tmp_path / "run", tmp=tmp_path) for f in flags]]) == 2
@@ -111,11 +223,16 @@ def same_weights(a: Path, b: Path) -> bool:
 ERRORS = {"enospc": "No space left on device", "eacces": "Permission denied", "erofs": "Read-only file system"}
 
 
-@pytest.mark.parametrize("fault", ["kill:3", "kill:7", "kill:12", "enospc:3", "enospc:6", "enospc:11", "eacces:5",
-                                   "erofs:9"])
-def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault, baseline, tmp_path):
+@pytest.mark.parametrize(
+    "fault", ["kill:3", "kill:7", "kill:12", "enospc:3", "enospc:6", "enospc:11", "eacces:5", "erofs:9"]
+)
+def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault, baseline, tmp_path, capsys):
+    """A kill needs a process of its own; an error at a write and the resumed runs are as well taken here."""
     run = tmp_path / "run"
-    broken = cli([sys.executable, FAULTY, "train", *FLAGS, "--out", run], env={**os.environ, "VAEKIT_FAULT": fault})
+    if fault.startswith("kill"):
+        broken = cli([sys.executable, FAULTY, "train", *FLAGS, "--out", run], env={**os.environ, "VAEKIT_FAULT": fault})
+    else:
+        broken = here([*FLAGS, "--out", run], capsys, fault)
     if fault.startswith("kill"):
         assert broken.returncode == -9
     else:  # one line naming the file and the error, exit 1, nothing half-written
@@ -123,47 +240,50 @@ def test_a_fault_at_a_write_resumes_to_the_weights_of_a_run_never_stopped(fault,
         assert broken.returncode == 1 and len(err) == 1 and ERRORS[fault.split(":")[0]] in err[0], broken.stderr
         assert f"{run}/" in err[0]
         assert not list(run.glob(".*.tmp"))
-    resumed = cli([*CLI, "--resume", run])
+    resumed = here(["--resume", run], capsys)
     assert resumed.returncode == 0, resumed.stderr
     assert same_weights(baseline, run)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
-def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(baseline, tmp_path):
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(baseline, tmp_path, capsys):
     disk = tmp_path / "disk"
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(disk)]).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        full = cli([*CLI, *FLAGS, "--out", disk / "run"])
+        full = here([*FLAGS, "--out", disk / "run"], capsys)
         err = full.stderr.strip().splitlines()
         assert full.returncode == 1 and len(err) == 1 and "No space left on device" in err[0], full.stderr
         assert str(disk / "run") in err[0] and not list((disk / "run").glob(".*.tmp"))
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)  # a read-only disk: the same
-        readonly = cli([*CLI, "--resume", disk / "run"])
+        readonly = here(["--resume", disk / "run"], capsys)
         assert readonly.returncode == 1 and "Read-only file system" in readonly.stderr, readonly.stderr
         subprocess.run(["mount", "-o", "remount,rw,size=8m", str(disk)], check=True)
-        resumed = cli([*CLI, "--resume", disk / "run"])
+        resumed = here(["--resume", disk / "run"], capsys)
         assert resumed.returncode == 0, resumed.stderr
         assert same_weights(baseline, disk / "run")
     finally:
         subprocess.run(["umount", str(disk)])
 
 
-def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path):
+def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, capsys):
     run = tmp_path / "run"
-    first = subprocess.Popen([*CLI, *FLAGS, "--set", "train.epochs=200", "--out", str(run)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [*CLI, *FLAGS, "--set", "train.epochs=200", "--out", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (run / "config.json").exists():
         assert time.monotonic() < deadline and first.poll() is None, "the first run did not start"
         time.sleep(0.05)
-    second = cli([*CLI, *FLAGS, "--out", run, "--overwrite"])
+    second = here([*FLAGS, "--out", run, "--overwrite"], capsys)
     err = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(err) == 1 and f"another vaekit process (pid {first.pid})" in err[0]
     first.kill()
     first.wait()
-    assert cli([*CLI, *FLAGS, "--epochs", "1", "--out", run, "--overwrite"]).returncode == 0
+    assert here([*FLAGS, "--epochs", "1", "--out", run, "--overwrite"], capsys).returncode == 0
 
 
 def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_weights(tmp_path):
@@ -177,23 +297,37 @@ def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_we
     assert vaekit.load_run(run).stale_files() == ["eval.json", "interpolation.png", "encoder.onnx", "decoder.onnx"]
     assert main(["report", str(run), "--limit", "50"]) == 0  # recomputes eval.json for the new weights
     fresh = vaekit.load_run(run)
-    assert recorded_digest(run / "eval.json") == fresh.digest != old and recorded_digest(run / "report.html") == fresh.digest
+    assert (
+        recorded_digest(run / "eval.json") == fresh.digest != old
+        and recorded_digest(run / "report.html") == fresh.digest
+    )
     assert main(["train", *tiny, "--epochs", "1", "--out", str(run), "--overwrite"]) == 0
     assert not any((run / n).exists() for n in ("eval.json", "report.html", "interpolation.png", "decoder.onnx"))
 
 
 def test_an_error_stays_one_line_when_stdout_is_a_file(tmp_path):
     with open(tmp_path / "log", "w") as log:
-        done = subprocess.run([*CLI, "--data", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "r")],
-                              stdout=log, stderr=subprocess.PIPE, text=True, timeout=120)
+        done = subprocess.run(
+            [*CLI, "--data", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "r")],
+            stdout=log,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "missing.npy" in done.stderr
 
 
 def test_the_api_leaves_its_inputs_alone(tmp_path):
     x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
     before = x.copy()
-    run = vaekit.fit(vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli"), x, epochs=1,
-                     binarize="fixed", progress=False, out=tmp_path / "run")
+    run = vaekit.fit(
+        vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli"),
+        x,
+        epochs=1,
+        binarize="fixed",
+        progress=False,
+        out=tmp_path / "run",
+    )
     assert np.array_equal(x, before)
     model = run.model.train()
     from vaekit.evaluation.scores import anomaly_scores
@@ -208,16 +342,38 @@ def test_the_api_leaves_its_inputs_alone(tmp_path):
 def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
     """model.json of Python-built networks damaged: one line; eval.json damaged: the report computes it again."""
     x = (np.random.default_rng(0).random((40, 6)) > 0.5).astype(np.float32)
-    vaekit.fit(vaekit.VAE(torch.nn.Linear(6, 4), torch.nn.Linear(2, 6), latent_dim=2), x, epochs=1, progress=False,
-               out=tmp_path / "api")
+    vaekit.fit(
+        vaekit.VAE(torch.nn.Linear(6, 4), torch.nn.Linear(2, 6), latent_dim=2),
+        x,
+        epochs=1,
+        progress=False,
+        out=tmp_path / "api",
+    )
     for text in ("{not json", '{"class": "os:system", "spec": {"class": "os:system", "args": {"command": "true"}}}'):
         (tmp_path / "api" / "model.json").write_text(text)
         assert main(["sample", str(tmp_path / "api"), "--out", str(tmp_path / "s.png")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("model.json" in err[0] or "not a torch.nn.Module" in err[0]), err
     run = tmp_path / "run"
-    assert main(["train", "--data", "digits", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--quiet",
-                 "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--hidden",
+                "8",
+                "--latent-dim",
+                "2",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     (run / "eval.json").write_text('{"split": "test", "da')  # a damaged earlier evaluation
     assert main(["report", str(run), "--limit", "20", "--iw-samples", "4"]) == 0
     assert recorded_digest(run / "eval.json") == vaekit.load_run(run).digest

@@ -15,15 +15,29 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS, PAGES = ROOT / "benchmarks" / "results", ROOT / "docs" / "benchmarks"
 START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:end -->"
 # every benchmark, in the order of the table; one without results says how to make them
-BENCHMARKS = {"peer": "Speed and NLL against pythae", "peer_cuda": "Speed and NLL against pythae on a GPU",
-              "step_floor": "One training step against pythae's",
-              "bits": "Bits per dimension of 8-bit images", "families": "Model families",
-              "anomaly": "Anomaly and out-of-distribution detection against PyOD",
-              "disentangle": "Disentanglement on dSprites", "scale": "Data larger than memory",
-              "scale_verbs": "Verbs over data larger than memory", "explore_load": "The explorer under load"}
+BENCHMARKS = {
+    "peer": "Speed and NLL against pythae",
+    "peer_cuda": "Speed and NLL against pythae on a GPU",
+    "step_floor": "One training step against pythae's",
+    "likelihoods": "What each likelihood costs a training step",
+    "bits": "Bits per dimension of 8-bit images",
+    "families": "Model families",
+    "deep": "The deep hierarchy against the flat and ladder conv VAEs",
+    "anomaly": "Anomaly and out-of-distribution detection against PyOD",
+    "disentangle": "Disentanglement on dSprites",
+    "scale": "Data larger than memory",
+    "scale_verbs": "Verbs over data larger than memory",
+    "photo_folder": "A photo folder as it comes",
+    "tables": "Synthetic tables beside SDV's TVAE",
+    "explore_load": "The explorer under load",
+    "fid_sanity": "FID sanity: noise and blur",
+}
 # the command that makes a result whose name is not its script's
-COMMANDS = {"peer_cuda": "peer.py --device cuda --json benchmarks/results/peer_cuda.json",
-            "scale_verbs": "scale.py --verbs", "explore_load": "explore_load.py RUN_FOLDER"}
+COMMANDS = {
+    "peer_cuda": "peer.py --device cuda --json benchmarks/results/peer_cuda.json",
+    "scale_verbs": "scale.py --verbs",
+    "explore_load": "explore_load.py RUN_FOLDER",
+}
 
 
 def results() -> dict[str, dict]:
@@ -34,13 +48,24 @@ def page(r: dict) -> str:
     """One benchmark's page: what it measured, where and when, its tables and notes."""
     m = r["machine"]
     where = m["gpu"] or f"{m['cpu']}, {m['threads']} threads"
-    lines = [f"# {r['title']}", "", f"**{r['headline']}**", "",
-             f"Measured on {where}, torch {m['torch']}, commit `{r['commit']}`, {r['date']}, by", "",
-             f"```sh\n{r['command']}\n```", ""]
+    lines = [
+        f"# {r['title']}",
+        "",
+        f"**{r['headline']}**",
+        "",
+        f"Measured on {where}, torch {m['torch']}, commit `{r['commit']}`, {r['date']}, by",
+        "",
+        f"```sh\n{r['command']}\n```",
+        "",
+    ]
     if "--quick" in r["command"].split():
-        lines += ["!!! note \"A smoke run\"", "    These figures come from `--quick`: little data and one or two "
-                  "epochs. They show the benchmark runs, not what the models reach; run it without `--quick` for "
-                  "those.", ""]
+        lines += [
+            '!!! note "A smoke run"',
+            "    These figures come from `--quick`: little data and one or two "
+            "epochs. They show the benchmark runs, not what the models reach; run it without `--quick` for "
+            "those.",
+            "",
+        ]
     for t in r["tables"]:
         lines += [t["caption"], "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t["rows"]] + [""]
@@ -49,9 +74,11 @@ def page(r: dict) -> str:
 
 
 def missing(name: str) -> str:
-    return (f"# {BENCHMARKS[name]}\n\nNo results yet. Run\n\n```sh\n.venv/bin/python benchmarks/"
-            f"{COMMANDS.get(name, name + '.py')}\n```\n\n"
-            "and `make docs` renders its JSON here.\n")
+    return (
+        f"# {BENCHMARKS[name]}\n\nNo results yet. Run\n\n```sh\n.venv/bin/python benchmarks/"
+        f"{COMMANDS.get(name, name + '.py')}\n```\n\n"
+        "and `make docs` renders its JSON here.\n"
+    )
 
 
 def headline_table(found: dict[str, dict], link: str) -> str:
@@ -81,9 +108,10 @@ def main() -> int:
     PAGES.mkdir(parents=True, exist_ok=True)
     for name in BENCHMARKS:
         (PAGES / f"{name}.md").write_text(page(found[name]) if name in found else missing(name))
-    (PAGES / "index.md").write_text("# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
-                                    "(`benchmarks/results/`), with the command, the machine and the commit.\n\n"
-                                    + headline_table(found, "") + "\n")
+    (PAGES / "index.md").write_text(
+        "# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
+        "(`benchmarks/results/`), with the command, the machine and the commit.\n\n" + headline_table(found, "") + "\n"
+    )
     (ROOT / "README.md").write_text(expected, encoding="utf-8")
     return 0
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import RunConfig, refuse_conflicts, set_value, validate
+from .config import ModelConfig, RunConfig, refuse_conflicts, set_value, validate
 from .core.contract import check_model
 from .core.likelihoods import name_of
+from .data.containers import input_shape_of
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
 from .data.user import from_user
 from .errors import VaekitError
@@ -23,21 +24,42 @@ from .training.folder import describe
 from .viz.callbacks import default_callbacks
 
 
-def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object = None, epochs: int = 20,
-        batch_size: int = 128, lr: float = 1e-3, out: str | Path | None = None, seed: int = 0,
-        resume: bool = False, overwrite: bool = False, callbacks: Iterable[Callback] = (), pictures: bool = True,
-        val_fraction: float = 0.1, binarize: str = "auto", standardize: str = "auto", workers: int = 0,
-        **settings) -> Run:
+def fit(
+    model: nn.Module | RunConfig,
+    data: object = None,
+    *,
+    val_data: object = None,
+    epochs: int = 20,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    out: str | Path | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Iterable[Callback] = (),
+    pictures: bool = True,
+    val_fraction: float = 0.1,
+    binarize: str = "auto",
+    standardize: str = "auto",
+    workers: int = 0,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    **settings,
+) -> Run:
     """Train ``model`` (any model meeting ``vaekit.VAEModel``) on ``data`` and return the run.
 
     ``data``: a numpy array or torch tensor (N, *shape), an (x, y) pair with labels y (N,), held in memory; or a
-    torch Dataset yielding x or (x, y), or a DataLoader (its dataset, batch size and workers), read as it goes.
+    torch Dataset yielding x, (x, y) or dicts, or a DataLoader (its dataset, batch size and workers), read as it
+    goes. A dict item's x is its ``x_key`` entry, else pixel_values, image, input or x; its label ``y_key``, else
+    label, labels or y. Channels-last images (N, H, W, C) are moved to (N, C, H, W) with one line saying so;
+    items of another shape than the model takes are refused in one line.
     ``val_data`` (the same kinds) picks the best epoch; without it a seeded ``val_fraction`` of ``data`` does.
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
     reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens.
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
     ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
-    ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z). ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
+    ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z).
+    ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
 
     ``fit(RunConfig(...))`` trains the run that config describes (its data spec and built-in networks).
     The run's model comes back on the CPU with its best weights, as ``vaekit.load_run`` gives it.
@@ -51,18 +73,39 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
         batch_size, workers = data.batch_size or batch_size, data.num_workers
     cfg = RunConfig(out=str(out) if out else "")
     for key, value in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings}.items():
+        if key.split(".")[-1] in ModelConfig.__dataclass_fields__ and not key.startswith("train."):
+            raise VaekitError(
+                f"{key} is a setting of the model: give it to the model (e.g. vaekit.VAE(encoder, "
+                f"decoder, latent_dim, {key}=...)), or train by settings: vaekit.train({key}=...)",
+                key=key,
+            )
         set_value(cfg, key if "." in key else f"train.{key}", value)
-    for key, value in {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize,
-                       "workers": workers}.items():
+    for key, value in {
+        "val_fraction": val_fraction,
+        "binarize": binarize,
+        "standardize": standardize,
+        "workers": workers,
+    }.items():
         set_value(cfg, f"data.{key}", value)
     cfg.data.spec = ""  # the data came from Python
     refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
     if val_data is not None and val_fraction != 0.1:
-        raise VaekitError("val_data and val_fraction cannot both take effect: val_data is the validation set",
-                          key="val_fraction")
-    dataset = from_user(data, val_data, val_fraction=val_fraction, seed=seed, labels=model.needs_labels)
+        raise VaekitError(
+            "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
+        )
+    dataset = from_user(
+        data,
+        val_data,
+        val_fraction=val_fraction,
+        seed=seed,
+        labels=model.needs_labels,
+        x_key=x_key,
+        y_key=y_key,
+        expected=input_shape_of(model),
+    )
     if getattr(model, "likelihood_name", None) == "auto":  # a vaekit family not built yet: chosen from the data
-        model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]
+        # nn.Module.__setattr__ takes any value; torch's stub allows a Tensor or Module only
+        model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]  # type: ignore[assignment]
     torch.manual_seed(seed)
     px = probe(model, dataset)
     _, mode, standard = auto_settings(dataset, name_of(px), binarize, standardize)
@@ -72,12 +115,28 @@ def fit(model: nn.Module | RunConfig, data: object = None, *, val_data: object =
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
     cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
-    return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
-                            callbacks=[*default_callbacks(cfg, pictures), *callbacks]))
+    return _run(
+        train_model(
+            model,
+            dataset,
+            cfg,
+            resume=resume,
+            overwrite=overwrite,
+            dynamic=mode == "dynamic",
+            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
+        )
+    )
 
 
-def train(config: RunConfig | None = None, *, resume: bool = False, overwrite: bool = False,
-          callbacks: Iterable[Callback] = (), pictures: bool = True, **settings) -> Run:
+def train(
+    config: RunConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Iterable[Callback] = (),
+    pictures: bool = True,
+    **settings,
+) -> Run:
     """Train the run that ``config`` and ``settings`` describe and return it; ``config`` is left as it was.
 
     ``settings`` are config keys, qualified or bare (``lr=3e-4``, ``train.epochs=5`` as
@@ -90,9 +149,18 @@ def train(config: RunConfig | None = None, *, resume: bool = False, overwrite: b
         elif key == "data":
             key = "data.spec"
         set_value(cfg, key, value)
-    data, mode = prepare_data(validate(cfg), stream=True)
-    return _run(fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode,
-                           callbacks=[*default_callbacks(cfg, pictures), *callbacks]))
+    sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
+    data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data
+    return _run(
+        fit_config(
+            cfg,
+            resume=resume,
+            overwrite=overwrite,
+            data=data,
+            mode=mode,
+            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
+        )
+    )
 
 
 def _run(fitted: Fitted) -> Run:

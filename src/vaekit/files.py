@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 # written by training
-CONFIG = "config.json"               # the RunConfig (data, model, train settings)
-MODEL = "model.json"                 # the model's class and init arguments (models.spec), when they rebuild it
-STANDARDIZE = "standardize.json"     # per-column loc and scale of a table (also in the weights), for reading
-WEIGHTS = "model.safetensors"        # the best weights (by validation loss)
+CONFIG = "config.json"  # the RunConfig (data, model, train settings)
+MODEL = "model.json"  # the model's class and init arguments (models.spec), when they rebuild it
+STANDARDIZE = "standardize.json"  # per-column loc and scale of a table (also in the weights), for reading
+TABLE = "table.json"  # a CSV's columns: names, kinds, categories, gap fills, loc and scale
+WEIGHTS = "model.safetensors"  # the best weights (by validation loss)
 CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
-METRICS = "metrics.csv"              # one row per epoch
+METRICS = "metrics.csv"  # one row per epoch
+SKIPPED = "skipped.json"  # image files left out as unreadable (data.skip_unreadable), when any
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
 # derived later by the verbs of the same names
 EVAL = "eval.json"
@@ -17,10 +19,36 @@ REPORT = "report.html"
 INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES = "interpolation.png", "traversals.png", "latent-map.png", "curves.png"
 DISENTANGLE, DISENTANGLE_FIGURE = "disentangle.json", "disentangle-traversals.png"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
+QUALITY = "quality.json"  # FID, KID, precision, recall of the samples (tables: KS, TVD, correlations, TSTR)
+SAMPLER_WEIGHTS, SAMPLER_SETTINGS = "sampler-{}.safetensors", "sampler-{}.json"  # a post-hoc sampler, by name
 
-TRAINING_FILES = (CONFIG, MODEL, STANDARDIZE, WEIGHTS, CHECKPOINT, PREVIOUS_CHECKPOINT, METRICS, SAMPLES, RECONSTRUCTIONS, LOSS)
-DERIVED_FILES = (EVAL, REPORT, INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES, DISENTANGLE, DISENTANGLE_FIGURE,
-                 ENCODER_ONNX, DECODER_ONNX)
+TRAINING_FILES = (
+    CONFIG,
+    MODEL,
+    STANDARDIZE,
+    TABLE,
+    WEIGHTS,
+    CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    METRICS,
+    SAMPLES,
+    RECONSTRUCTIONS,
+    LOSS,
+    SKIPPED,
+)
+DERIVED_FILES = (
+    EVAL,
+    REPORT,
+    INTERPOLATION,
+    TRAVERSALS,
+    LATENT_MAP,
+    CURVES,
+    DISENTANGLE,
+    DISENTANGLE_FIGURE,
+    ENCODER_ONNX,
+    DECODER_ONNX,
+    QUALITY,
+)
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback's files
 # the SHA-256 of the weights a derived file came from: a JSON key, a PNG text chunk, an HTML meta tag, ONNX metadata
 DIGEST = "vaekit_weights_sha256"

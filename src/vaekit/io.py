@@ -16,7 +16,7 @@ from .errors import VaekitError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux or macOS: no lock
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the lock is skipped where the module is missing
 
 # a full disk, a read-only or forbidden folder: the disk's fault, not the input's
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
@@ -37,7 +37,7 @@ def write_error(path: str | Path, error: OSError) -> OSError | WriteError:
     return WriteError(path, error) if error.errno in WRITE_ERRNOS else error
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], backup: str | Path | None = None) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str | Path | None = None) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place; the file it
     replaces moves to ``backup`` (when given) only once the new one is whole. A disk that refuses the write
     raises WriteError naming ``path``, and leaves ``path`` (and ``backup``) as they were."""

@@ -17,12 +17,17 @@ from torch.distributions import Distribution
 
 from . import files
 from .config import RunConfig
+from .core.contract import VAEModule
+from .data.lazy import LazyArray
+from .data.tables import TableSchema
 from .errors import VaekitError
+from .models.trust import trusting
+from .samplers import sample_with
 from .training.checkpoint import tensor_digest
 from .training.folder import load_run_model
 from .training.step import resolve_device
 
-T = TypeVar("T")  # items: a tensor or lazily read data
+T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
 
 
 @dataclass
@@ -35,14 +40,26 @@ class Run:
 
     path: Path | None
     config: RunConfig
-    model: nn.Module
+    model: VAEModule  # an nn.Module that meets vaekit.VAEModel
     history: list[dict] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", weights: str = files.WEIGHTS,
-             model: nn.Module | None = None) -> "Run":
-        """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights."""
-        cfg, model = load_run_model(Path(path), weights, model)
+    def load(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        weights: str = files.WEIGHTS,
+        model: nn.Module | None = None,
+        trust_code: bool = False,
+    ) -> Run:
+        """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights.
+
+        ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
+        only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
+        """
+        with trusting(trust_code):
+            cfg, model = load_run_model(Path(path), weights, model)
+        cfg.out = str(path)  # where the run is now: other data is read as its own was (table.json)
         return cls(Path(path), cfg, model.to(resolve_device(device)).eval())
 
     @cached_property
@@ -50,13 +67,34 @@ class Run:
         """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``)."""
         return tensor_digest({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
+    @cached_property
+    def table(self) -> TableSchema | None:
+        """A table run's columns (names, kinds, categories, loc and scale) from its table.json, else None."""
+        path = None if self.path is None else self.path / files.TABLE
+        return TableSchema.load(path) if path is not None and path.is_file() else None
+
+    @torch.no_grad()
+    def sample_table(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> dict:
+        """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
+        ``temperature``), then x drawn from p(x|z): numbers in the table's units, categories by name."""
+        if self.table is None:
+            raise VaekitError("this run was not trained on a table (.csv/.tsv): it has no table.json")
+        return self.table.decode(self.model.generate(n, temperature, self.labels(label, n)).sample())
+
     def stale_files(self) -> list[str]:
         """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record
         other weights than these, or none."""
         if self.path is None:
             return []
-        names = files.DERIVED_FILES + (files.SAMPLES, files.RECONSTRUCTIONS)
+        names = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
         return [n for n in names if (self.path / n).is_file() and recorded_digest(self.path / n) != self.digest]
+
+    @property
+    def folder(self) -> Path:
+        """``path`` for a run that has a folder; one line for a fit without ``out``."""
+        if self.path is None:
+            raise VaekitError("this run has no folder: fit it with out=... to write files beside it")
+        return self.path
 
     @property
     def device(self) -> torch.device:
@@ -87,8 +125,17 @@ class Run:
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> Tensor:
-        """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``)."""
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | Tensor | None = None, sampler: str | None = None
+    ) -> Tensor:
+        """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
+        post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""
+        if sampler is not None:
+            if temperature != 1.0 or label is not None:
+                raise VaekitError(
+                    "a post-hoc sampler draws its own codes: it takes no temperature or label", key="sampler"
+                )
+            return sample_with(self, sampler, n)
         return self.model.generate(n, temperature, self.labels(label, n)).mean.cpu()
 
     @torch.no_grad()
@@ -110,13 +157,15 @@ class Run:
         return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
 
 
-def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu") -> Run:
+def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:
     """Open a run folder written by ``vaekit train`` or ``vaekit.fit(..., out=path)``.
 
     A run of built-in networks, or of modules whose classes import and keep their init arguments, rebuilds
     its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
+    Loading imports only vaekit's classes, torch.nn's and those registered (``vaekit.register_module``);
+    ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust.
     """
-    return Run.load(path, device, model=model)
+    return Run.load(path, device, model=model, trust_code=trust_code)
 
 
 def recorded_digest(path: Path) -> str | None:
@@ -137,7 +186,8 @@ def recorded_digest(path: Path) -> str | None:
             import onnx
 
             return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}.get(
-                files.DIGEST)
+                files.DIGEST
+            )
     except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
         return None
     return None

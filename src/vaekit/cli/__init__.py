@@ -11,9 +11,10 @@ import os
 import sys
 
 from ..errors import VaekitError
+from ..models.trust import trusting
 from ..training import distributed
 from ..training.signals import Interrupted
-from . import apps, evaluate, ship, train  # noqa: F401  (each registers its verbs)
+from . import apps, evaluate, quality, ship, train  # each registers its verbs
 from .train import FLAGS, train_config
 from .verbs import VERBS
 
@@ -24,6 +25,8 @@ SPECIAL = {"overwrite": "--resume RUN or --overwrite"}
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump) and exits with 2."""
 
+    verb_parsers: dict[str, argparse.ArgumentParser]  # each verb's own parser (build_parser sets them)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise VaekitError(f"{self.prog}: {message}")
 
@@ -31,8 +34,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     p = Parser(prog="vaekit", description="Variational autoencoders: train, sample, reconstruct.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    p.verb_parsers = {}  # type: ignore[attr-defined]
-    groups = [train.__name__, evaluate.__name__, apps.__name__, ship.__name__]  # the order of the help
+    p.verb_parsers = {}
+    groups = [train.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]  # help order
     for v in sorted(VERBS.values(), key=lambda v: groups.index(v.run.__module__)):
         verb_parser = p.verb_parsers[v.name] = sub.add_parser(v.name, help=v.help)
         for names, options in v.args:
@@ -67,7 +70,8 @@ def run_command(argv: list[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
-        code = VERBS[args.command].run(args)
+        with trusting(getattr(args, "trust_code", False)):  # every run folder the verb opens
+            code = VERBS[args.command].run(args)
     except VaekitError as e:
         flag = flag_for(parser, args, e.key)
         print(f"vaekit: error: {e}" + (f" ({flag})" if flag else ""), file=sys.stderr)
@@ -78,8 +82,10 @@ def run_command(argv: list[str] | None) -> int:
             print(f"vaekit: {e}{hint}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
-        print("vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
-              file=sys.stderr)
+        print(
+            "vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
+            file=sys.stderr,
+        )
         return 130
     return code or 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import files
@@ -12,26 +13,48 @@ from ..evaluation.scores import SCORES
 from .verbs import arg, positive, verb
 
 
-def scoring(name: str, help: str, *extra: tuple, split: list[str] = ("train", "val", "test")) -> callable:
+def scoring(name: str, help: str, *extra: tuple, split: Sequence[str] = ("train", "val", "test")) -> Callable:
     """``verb`` for the two scoring verbs, with the arguments they share."""
-    return verb(name, help, arg("run", help="run folder"),
-                arg("--split", default="test", choices=list(split),
-                    help="all: every item in file order (train file, then test file); else the run's split"),
-                arg("--score", help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
-                                    "complexity needs images)"),
-                arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
-                arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
-                arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
-                arg("--limit", type=int, help="only the first N items of each set"), arg("--seed", type=int, default=0),
-                arg("--batch-size", type=int, default=256), *extra)
+    return verb(
+        name,
+        help,
+        arg("run", help="run folder"),
+        arg(
+            "--split",
+            default="test",
+            choices=list(split),
+            help="all: every item in file order (train file, then test file); else the run's split",
+        ),
+        arg(
+            "--score",
+            help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
+            "complexity needs images, llr a hierarchy)",
+        ),
+        arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
+        arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
+        arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
+        arg("--llr-k", type=int, default=1, help="llr: the top k latent groups drawn from the prior"),
+        arg("--limit", type=int, help="only the first N items of each set"),
+        arg("--seed", type=int, default=0),
+        arg("--batch-size", type=int, default=256),
+        *extra,
+    )
 
 
-@verb("encode", "posterior means and scales of every item -> .npy, .npz or .csv",
-      arg("run", help="run folder"), arg("--data", help="data spec (default: the run's own data)"),
-      arg("--split", default="all", choices=["all", "train", "val", "test"],
-          help="all: every item in file order (train file, then test file); else the run's split"),
-      arg("--out", required=True, help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv"),
-      arg("--batch-size", type=int, default=1000))
+@verb(
+    "encode",
+    "posterior means and scales of every item -> .npy, .npz or .csv",
+    arg("run", help="run folder"),
+    arg("--data", help="data spec (default: the run's own data)"),
+    arg(
+        "--split",
+        default="all",
+        choices=["all", "train", "val", "test"],
+        help="all: every item in file order (train file, then test file); else the run's split",
+    ),
+    arg("--out", required=True, help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv"),
+    arg("--batch-size", type=int, default=1000),
+)
 def cmd_encode(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import CODE_SUFFIXES, items, write_codes
     from ..runs import Run
@@ -47,18 +70,33 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     from ..data.lazy import head
-    from ..evaluation.scores import anomaly_scores, check_scores
+    from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
     if args.score is None:  # every score that applies to these items
-        names = [s for s in SCORES if s != "complexity" or len(run.config.model.input_shape) == 3]
+        names = scores_that_apply(run.model, images=len(run.config.model.input_shape) == 3)
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
-    return anomaly_scores(run.model, head(x, args.limit), names, args.samples, args.iw_samples, args.steps,
-                          args.seed, args.batch_size, y=None if y is None else y[: args.limit])
+    return anomaly_scores(
+        run.model,
+        head(x, args.limit),
+        names,
+        args.samples,
+        args.iw_samples,
+        args.steps,
+        args.seed,
+        args.batch_size,
+        y=None if y is None else y[: args.limit],
+        llr_k=args.llr_k,
+    )
 
 
-@scoring("anomaly", "anomaly scores per item -> .csv", arg("--data", help="data spec (default: the run's own data)"),
-         arg("--out", required=True, help="scores .csv"), split=["all", "train", "val", "test"])
+@scoring(
+    "anomaly",
+    "anomaly scores per item -> .csv",
+    arg("--data", help="data spec (default: the run's own data)"),
+    arg("--out", required=True, help="scores .csv"),
+    split=["all", "train", "val", "test"],
+)
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import prepared_split, write_scores
     from ..runs import Run
@@ -93,15 +131,20 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
         return tuple(s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r] for r in rows)
     if args.ood is None:
         raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
-    return (prepared_split(run, args.inliers, args.split, args.limit).x,
-            prepared_split(run, args.ood, args.split, args.limit).x)
+    return (
+        prepared_split(run, args.inliers, args.split, args.limit).x,
+        prepared_split(run, args.ood, args.split, args.limit).x,
+    )
 
 
-@scoring("anomaly-eval", "AUROC, AUPRC and FPR at 95%% TPR per score",
-         arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
-         arg("--ood", help="out-of-distribution data spec"),
-         arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
-         arg("--normal", help="comma-separated labels counted as in-distribution (with --data)"))
+@scoring(
+    "anomaly-eval",
+    "AUROC, AUPRC and FPR at 95%% TPR per score",
+    arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
+    arg("--ood", help="out-of-distribution data spec"),
+    arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
+    arg("--normal", help="comma-separated labels counted as in-distribution (with --data)"),
+)
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..evaluation.scores import detection_metrics
     from ..runs import Run
@@ -118,14 +161,22 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
         print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
 
 
-@verb("disentangle", "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
-      arg("run", help="run folder (trained on a dsprites spec)"),
-      arg("--n", type=int, default=10000, help="sampled items for MIG, SAP and DCI (as many again / 2 to test)"),
-      arg("--votes", type=int, default=1000, help="training votes of the FactorVAE and beta-VAE scores "
-                                                  "(half as many evaluate; dl uses 10000)"),
-      arg("--seed", type=int, default=0), arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
-      arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),
-      arg("--json", action="store_true", help="print the metrics as JSON"))
+@verb(
+    "disentangle",
+    "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
+    arg("run", help="run folder (trained on a dsprites spec)"),
+    arg("--n", type=int, default=10000, help="sampled items for MIG, SAP and DCI (as many again / 2 to test)"),
+    arg(
+        "--votes",
+        type=int,
+        default=1000,
+        help="training votes of the FactorVAE and beta-VAE scores (half as many evaluate; dl uses 10000)",
+    ),
+    arg("--seed", type=int, default=0),
+    arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
+    arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),
+    arg("--json", action="store_true", help="print the metrics as JSON"),
+)
 def cmd_disentangle(args: argparse.Namespace) -> None:
     from ..evaluation.disentangle_run import evaluate_run
     from ..io import atomic_write_json, run_lock
@@ -143,9 +194,9 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {out}: expected a .png file name")
     run = Run.load(args.run)
     result = {**evaluate_run(run, args.n, args.votes, args.seed), files.DIGEST: run.digest}
-    with run_lock(run.path), stamped(run.digest):
+    with run_lock(run.folder), stamped(run.digest):
         save_factor_traversals(run, result["dims"], out, args.range)
-        path = atomic_write_json(run.path / files.DISENTANGLE, result)
+        path = atomic_write_json(run.folder / files.DISENTANGLE, result)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -15,10 +15,13 @@ from .verbs import arg, ints, out_path, positive, verb
 
 def common(out: str | None) -> list:
     """The arguments every verb on a run's data takes."""
-    return [arg("run", help="run folder"),
-            arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
-            arg("--split", default="test", choices=["train", "val", "test"]), arg("--seed", type=int, default=0),
-            *([arg("--out", help=f"output file (default: RUN/{out})")] if out else [])]
+    return [
+        arg("run", help="run folder"),
+        arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
+        arg("--split", default="test", choices=["train", "val", "test"]),
+        arg("--seed", type=int, default=0),
+        *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
+    ]
 
 
 def load(args: argparse.Namespace, limit: int | None = None):
@@ -41,10 +44,14 @@ def labels(run, split, idx):
     return None if split.y is None or not run.model.needs_labels else split.y[idx]
 
 
-@verb("evaluate", "ELBO, IWAE NLL, bits/dim, KL per dim, active units, probe -> RUN/eval.json", *common(None),
-      arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
-      arg("--limit", type=int, help="evaluate only the first N items of the split"),
-      arg("--json", action="store_true", help="print eval.json"))
+@verb(
+    "evaluate",
+    "ELBO, IWAE NLL, bits/dim, KL per dim, active units, probe -> RUN/eval.json",
+    *common(None),
+    arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
+    arg("--limit", type=int, help="evaluate only the first N items of the split"),
+    arg("--json", action="store_true", help="print eval.json"),
+)
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.metrics import evaluate, write_eval
 
@@ -55,13 +62,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
-              f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
-              f"{result['active_units']['total']}  probe {result['probe_accuracy']}  -> {path}")
+        print(
+            f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
+            f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
+            f"{result['active_units']['total']}  probe {result['probe_accuracy']}  -> {path}"
+        )
 
 
-@verb("interpolate", "decode lerp and slerp paths between two items' posterior means", *common(files.INTERPOLATION),
-      arg("--items", default="0,1", help="two indices in the split, e.g. 3,17"), arg("--steps", type=int, default=10))
+@verb(
+    "interpolate",
+    "decode lerp and slerp paths between two items' posterior means",
+    *common(files.INTERPOLATION),
+    arg("--items", default="0,1", help="two indices in the split, e.g. 3,17"),
+    arg("--steps", type=int, default=10),
+)
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
 
@@ -76,10 +90,16 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"interpolation written to {out}")
 
 
-@verb("traverse", "latent traversals: dims x values around a base code", *common(files.TRAVERSALS),
-      arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"), arg("--n-dims", type=int, default=8),
-      arg("--range", type=float, default=3.0, help="values from -R to R"), arg("--steps", type=int, default=9),
-      arg("--item", type=int, help="base code: this item's posterior mean (default: zeros)"))
+@verb(
+    "traverse",
+    "latent traversals: dims x values around a base code",
+    *common(files.TRAVERSALS),
+    arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"),
+    arg("--n-dims", type=int, default=8),
+    arg("--range", type=float, default=3.0, help="values from -R to R"),
+    arg("--steps", type=int, default=9),
+    arg("--item", type=int, help="base code: this item's posterior mean (default: zeros)"),
+)
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
 
@@ -89,15 +109,21 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     dims = ints(args.dims, "--dims") if args.dims else None
     n_dims = positive(args.n_dims, "--n-dims")
     run, _, _, split = load(args, 2000)
-    xs, dims, values = traversals(run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps,
-                                  args.item)
+    xs, dims, values = traversals(
+        run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps, args.item
+    )
     with stamped(run.digest):
         save_traversal(xs, dims, values, out)
     print(f"traversals of dims {dims} written to {out}")
 
 
-@verb("latent-map", "posterior means coloured by label (+ decoded manifold for 2-D latents)",
-      *common(files.LATENT_MAP), arg("--limit", type=int, default=2000), arg("--grid", type=int, default=15))
+@verb(
+    "latent-map",
+    "posterior means coloured by label (+ decoded manifold for 2-D latents)",
+    *common(files.LATENT_MAP),
+    arg("--limit", type=int, default=2000),
+    arg("--grid", type=int, default=15),
+)
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..viz.figures import latent_map
 
@@ -109,8 +135,12 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     print(f"latent map written to {out}")
 
 
-@verb("curves", "loss, reconstruction and KL curves from metrics.csv",
-      arg("run"), arg("--out", help=f"output file (default: RUN/{files.CURVES})"))
+@verb(
+    "curves",
+    "loss, reconstruction and KL curves from metrics.csv",
+    arg("run"),
+    arg("--out", help=f"output file (default: RUN/{files.CURVES})"),
+)
 def cmd_curves(args: argparse.Namespace) -> None:
     from ..viz.plots import plot_losses
 
@@ -121,15 +151,20 @@ def cmd_curves(args: argparse.Namespace) -> None:
     print(f"curves written to {out}")
 
 
-@verb("report", "one self-contained report.html in the run folder", *common(files.REPORT),
-      arg("--iw-samples", type=int, default=100, help="K when the run has no eval.json yet"),
-      arg("--limit", type=int, default=1000))
+@verb(
+    "report",
+    "one self-contained report.html in the run folder",
+    *common(files.REPORT),
+    arg("--iw-samples", type=int, default=100, help="K when the run has no eval.json yet"),
+    arg("--limit", type=int, default=1000),
+)
 def cmd_report(args: argparse.Namespace) -> None:
     from ..runs import Run
     from ..viz.report import write_report
 
     out = out_path(args, files.REPORT)
     run = Run.load(args.run)
-    path = write_report(run, args.data, args.split, positive(args.iw_samples, "--iw-samples"),
-                        positive(args.limit, "--limit"), out)
+    path = write_report(
+        run, args.data, args.split, positive(args.iw_samples, "--iw-samples"), positive(args.limit, "--limit"), out
+    )
     print(f"report written to {path}")

@@ -8,28 +8,38 @@ from ..errors import VaekitError
 from .verbs import arg, verb
 
 
-@verb("export", "export the encoder and/or decoder as ONNX, checked in onnxruntime",
-      arg("run", help="run folder"), arg("--format", default="onnx", choices=["onnx"]),
-      arg("--part", default="both", choices=["encoder", "decoder", "both"]),
-      arg("--out", help="output folder (default: the run folder)"))
+@verb(
+    "export",
+    "export the encoder and/or decoder as ONNX, checked in onnxruntime",
+    arg("run", help="run folder"),
+    arg("--format", default="onnx", choices=["onnx"]),
+    arg("--part", default="both", choices=["encoder", "decoder", "both"]),
+    arg("--out", help="output folder (default: the run folder)"),
+)
 def cmd_export(args: argparse.Namespace) -> None:
     from ..export.onnx import export_onnx, ort_decode_ms
     from ..runs import Run
 
     run = Run.load(args.run)
     result = export_onnx(run, args.out, args.part)
-    for part, r in result.items():
-        print(f"{r['path']}: {r['bytes'] / 1024:.1f} KiB, max |onnxruntime - torch| = {r['max_abs_diff']:.2g} "
-              f"on 100 random inputs")
+    for r in result.values():
+        print(
+            f"{r['path']}: {r['bytes'] / 1024:.1f} KiB, max |onnxruntime - torch| = {r['max_abs_diff']:.2g} "
+            f"on 100 random inputs"
+        )
     if "decoder" in result:
         ms = [ort_decode_ms(run, result["decoder"]["path"], b) for b in (1, 64)]
         print(f"onnxruntime decode (1 thread): {ms[0]:.3f} ms/image at batch 1, {ms[1]:.4f} ms/image at batch 64")
 
 
-@verb("explore", "a latent-space explorer page on http://127.0.0.1:PORT",
-      arg("run", help="run folder"), arg("--port", type=int, default=8765, help="0 picks a free port"),
-      arg("--data", help="data spec for the items and the dim order (default: the run's own data)"),
-      arg("--split", default="test", choices=["train", "val", "test"]))
+@verb(
+    "explore",
+    "a latent-space explorer page on http://127.0.0.1:PORT",
+    arg("run", help="run folder"),
+    arg("--port", type=int, default=8765, help="0 picks a free port"),
+    arg("--data", help="data spec for the items and the dim order (default: the run's own data)"),
+    arg("--split", default="test", choices=["train", "val", "test"]),
+)
 def cmd_explore(args: argparse.Namespace) -> None:
     import torch
 
@@ -45,18 +55,27 @@ def cmd_explore(args: argparse.Namespace) -> None:
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how it ends, not an interrupted training run
-        print("explorer stopped")
+        print(
+            f"explorer stopped (refused {server.refused['Host']} requests by Host, "
+            f"{server.refused['Origin']} by Origin)"
+        )
     finally:
         server.server_close()
 
 
-@verb("models", "list the model families with their parameter counts",
-      arg("--shape", default="1,28,28", help="data item shape: C,H,W or D (default 1,28,28)"),
-      arg("--classes", type=int, default=10, help="number of classes for conditional families"))
+@verb(
+    "models",
+    "list the model families with their parameter counts, and every axis of the zoo",
+    arg("--shape", default="1,28,28", help="data item shape: C,H,W or D (default 1,28,28)"),
+    arg("--classes", type=int, default=10, help="number of classes for conditional families"),
+)
 def cmd_models(args: argparse.Namespace) -> None:
-    from ..models.catalog import family_table
+    from ..models.catalog import axes_table, family_table
+    from ..samplers import SAMPLERS
 
     print(family_table(parse_shape(args.shape), args.classes))
+    print()  # then every axis of the zoo and its choices
+    print(axes_table({"sampler": ("vaekit sample --sampler", SAMPLERS)}))
 
 
 def parse_shape(text: str) -> list[int]:
@@ -68,5 +87,3 @@ def parse_shape(text: str) -> list[int]:
     if len(shape) not in (1, 3) or min(shape) <= 0:
         raise VaekitError(f"--shape {text!r}: expected C,H,W or D with positive sizes")
     return shape
-
-

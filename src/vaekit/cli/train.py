@@ -11,25 +11,58 @@ from .verbs import arg, positive, verb
 
 # flag -> config key; every other setting is reachable with --set key=value
 FLAGS = {
-    "data": "data.spec", "binarize": "data.binarize", "data_dir": "data.data_dir", "limit": "data.limit",
-    "likelihood": "model.likelihood", "latent_dim": "model.latent_dim", "hidden": "model.hidden",
-    "channels": "model.channels", "beta": "train.beta", "epochs": "train.epochs",
-    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
-    "warmup_epochs": "train.warmup_epochs", "free_bits": "train.free_bits", "patience": "train.patience",
-    "latent_dims": "model.latent_dims", "precision": "train.precision", "out": "out",
+    "data": "data.spec",
+    "binarize": "data.binarize",
+    "data_dir": "data.data_dir",
+    "limit": "data.limit",
+    "likelihood": "model.likelihood",
+    "latent_dim": "model.latent_dim",
+    "hidden": "model.hidden",
+    "channels": "model.channels",
+    "beta": "train.beta",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "device": "train.device",
+    "warmup_epochs": "train.warmup_epochs",
+    "free_bits": "train.free_bits",
+    "patience": "train.patience",
+    "latent_dims": "model.latent_dims",
+    "precision": "train.precision",
+    "out": "out",
 }
+FLAGS.update(
+    {
+        "prior": "model.prior",
+        "posterior": "model.posterior",
+        "objective": "train.objective",  # the zoo
+        "iw_samples": "train.iw_samples",
+        "iw_groups": "train.iw_groups",
+    }
+)
+FLAGS["compile"] = "train.compile"  # auto | off | graph | compile (vaekit.training.capture)
 
 
-@verb("train", "train a model and write its run folder",
-      arg("--config", help="TOML file with [data], [model] and [train] tables"),
-      arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
-      arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder: see vaekit models)"),
-      arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
-      *(arg("--" + flag.replace("_", "-"), dest=flag) for flag in FLAGS),
-      arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
-      arg("--overwrite", action="store_true", help="replace the run already in --out"),
-      arg("--quiet", action="store_true", help="no progress bar"),
-      arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"))
+@verb(
+    "train",
+    "train a model and write its run folder",
+    arg("--config", help="TOML file with [data], [model] and [train] tables"),
+    arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
+    arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder: see vaekit models)"),
+    arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
+    *(arg("--" + flag.replace("_", "-"), dest=flag) for flag in FLAGS),
+    arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
+    arg("--overwrite", action="store_true", help="replace the run already in --out"),
+    arg("--quiet", action="store_true", help="no progress bar"),
+    arg(
+        "--mlflow",
+        metavar="URI",
+        help="also log to MLflow at URI (e.g. sqlite:///mlflow.db): params, metrics, "
+        "pictures (pip install 'vaekit[mlflow]')",
+    ),
+    arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"),
+)
 def cmd_train(args: argparse.Namespace) -> int | None:
     from ..api import train
     from ..training import distributed
@@ -38,7 +71,12 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
         return distributed.launch(args.argv, args.nproc)
-    run = train(train_config(args), resume=bool(args.resume), overwrite=args.overwrite)
+    callbacks = []
+    if args.mlflow:
+        from ..viz.mlflow import MLflow
+
+        callbacks.append(MLflow(args.mlflow))
+    run = train(train_config(args), resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
     if distributed.is_main():
         print(f"run written to {run.path}")
     return None
@@ -76,21 +114,43 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
     """Flags that cannot all take effect: one line naming both."""
     from ..models import MODELS
 
-    pairs = [("--resume", "--config", args.resume and args.config, "a resumed run keeps its own config.json"),
-             ("--resume", "--overwrite", args.resume and args.overwrite, "one continues the run, the other replaces it"),
-             ("--resume", "--out", args.resume and args.out and Path(args.out) != Path(args.resume),
-              "a resumed run is written where it is; copy the folder to continue it elsewhere"),
-             ("--conditional", "--model", args.conditional and args.model in MODELS and args.model != "cvae",
-              "each names the model family")]
+    pairs = [
+        ("--resume", "--config", args.resume and args.config, "a resumed run keeps its own config.json"),
+        ("--resume", "--overwrite", args.resume and args.overwrite, "one continues the run, the other replaces it"),
+        (
+            "--resume",
+            "--out",
+            args.resume and args.out and Path(args.out) != Path(args.resume),
+            "a resumed run is written where it is; copy the folder to continue it elsewhere",
+        ),
+        (
+            "--conditional",
+            "--model",
+            args.conditional and args.model in MODELS and args.model != "cvae",
+            "each names the model family",
+        ),
+    ]
     for a, b, clash, why in pairs:
         if clash:
             raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
 
 
-@verb("sample", "draw samples from a trained run",
-      arg("run"), arg("--n", type=int, default=64), arg("--out", required=True, help=".png grid or .npy array"),
-      arg("--temperature", type=float, default=1.0), arg("--seed", type=int, default=0),
-      arg("--label", type=int, help="conditional runs: the class to draw (default: a row per class)"))
+@verb(
+    "sample",
+    "draw samples from a trained run",
+    arg("run"),
+    arg("--n", type=int, default=64),
+    arg("--out", required=True, help=".png grid, .npy array, or .csv rows of a table run (its columns)"),
+    arg("--temperature", type=float, default=1.0),
+    arg("--seed", type=int, default=0),
+    arg("--label", type=int, help="conditional runs: the class to draw (default: a row per class)"),
+    arg(
+        "--sampler",
+        help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or "
+        "flow (saved in RUN, fitted again when the weights change)",
+    ),
+    arg("--refit", action="store_true", help="fit the --sampler again even if RUN holds one"),
+)
 def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
@@ -102,7 +162,22 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise VaekitError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     run = Run.load(args.run)
     torch.manual_seed(args.seed)
-    if run.model.needs_labels and args.label is None:  # a grid with one row per class
+    if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
+        from ..data.tables import write_csv
+
+        if args.sampler is not None:
+            raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
+        write_csv(run.sample_table(n, args.temperature, args.label), args.out)
+        print(f"{n} rows written to {args.out}")
+        return
+    if args.sampler is not None:
+        from ..samplers import fit_sampler
+
+        fit_sampler(run, args.sampler, refit=args.refit)
+        torch.manual_seed(args.seed)
+        x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
+        save_array_or_png(x, args.out, save_samples)
+    elif run.model.needs_labels and args.label is None:  # a grid with one row per class
         per_class = max(1, n // run.config.model.num_classes)
         x = run.sample_classes(per_class, args.temperature)
         save_array_or_png(x, args.out, lambda x, path: save_samples(x, path, nrow=per_class))
@@ -112,10 +187,20 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"{len(x)} samples written to {args.out}")
 
 
-@verb("reconstruct", "reconstruct data items through a trained run",
-      arg("run"), arg("--data", help="data spec (default: the run's own data)"),
-      arg("--split", default="test", choices=["train", "val", "test"]), arg("--n", type=int, default=32),
-      arg("--out", required=True, help=".png (inputs above reconstructions) or .npy array"))
+@verb(
+    "reconstruct",
+    "reconstruct data items through a trained run",
+    arg("run"),
+    arg("--data", help="data spec (default: the run's own data)"),
+    arg("--split", default="test", choices=["train", "val", "test"]),
+    arg("--n", type=int, default=32),
+    arg(
+        "--out",
+        required=True,
+        help=".png (inputs above reconstructions), .npy array, or .csv rows of a table "
+        "run (its columns; categories at their most probable)",
+    ),
+)
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from ..data.prepare import prepare_data
     from ..runs import Run
@@ -129,5 +214,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if len(x) == 0:
         raise VaekitError(f"{data.name}: the {args.split} split is empty")
     x_rec = run.reconstruct(x, y)
+    if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
+        from ..data.tables import write_csv
+
+        write_csv(run.table.decode(x_rec), args.out)
+        print(f"{len(x)} reconstructed rows written to {args.out}")
+        return
     save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
     print(f"{len(x)} reconstructions written to {args.out}")

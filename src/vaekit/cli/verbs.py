@@ -19,6 +19,7 @@ class Verb:
 
 
 VERBS: dict[str, Verb] = {}
+OPENS_RUN = {"run", "--resume"}  # the arguments that name a run folder: their verbs take --trust-code
 
 
 def arg(*names: str, **options) -> tuple[tuple, dict]:
@@ -27,10 +28,20 @@ def arg(*names: str, **options) -> tuple[tuple, dict]:
 
 
 def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
-    """Register the decorated function as the verb ``name`` with ``args``."""
+    """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run)."""
+    if any(names[0] in OPENS_RUN for names, _ in args):
+        args += (
+            arg(
+                "--trust-code",
+                action="store_true",
+                help="let the run's model.json name any class and import it (runs its code): your own runs only",
+            ),
+        )
+
     def add(run: Callable[[argparse.Namespace], int | None]) -> Callable:
         VERBS[name] = Verb(name, help, args, run)
         return run
+
     return add
 
 

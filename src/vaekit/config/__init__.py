@@ -2,23 +2,38 @@
 and validation."""
 
 from .checks import (
-           CHOICES,
-           CONFLICTS,
-           NON_NEGATIVE,
-           POSITIVE,
-           parse_scale,
-           refuse_conflicts,
-           validate,
+    CHOICES,
+    NON_NEGATIVE,
+    POSITIVE,
+    parse_scale,
+    validate,
 )
+from .conflicts import CONFLICTS, refuse_conflicts
 from .parse import (
-           load_json_config,
-           load_toml,
-           load_toml_config,
-           set_value,
-           settings_from,
+    load_json_config,
+    load_toml,
+    load_toml_config,
+    set_value,
+    settings_from,
 )
 from .schema import SECTIONS, DataConfig, ModelConfig, RunConfig, TrainConfig
 
-__all__ = ["CHOICES", "CONFLICTS", "NON_NEGATIVE", "POSITIVE", "SECTIONS", "DataConfig", "ModelConfig", "RunConfig",
-           "TrainConfig", "load_json_config", "load_toml", "load_toml_config", "parse_scale", "refuse_conflicts",
-           "set_value", "settings_from", "validate"]
+__all__ = [
+    "CHOICES",
+    "CONFLICTS",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "SECTIONS",
+    "DataConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_json_config",
+    "load_toml",
+    "load_toml_config",
+    "parse_scale",
+    "refuse_conflicts",
+    "set_value",
+    "settings_from",
+    "validate",
+]

@@ -1,36 +1,98 @@
-"""Validation: each setting in its range, and no combination of settings that cannot all take effect."""
+"""Validation: each setting in its range (the pairs that cannot both take effect: conflicts.py)."""
 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import fields
 
 from ..errors import VaekitError
 from .schema import SECTIONS, RunConfig
 
-CHOICES = {
+CHOICES: dict[str, tuple[str, ...]] = {
     "data.binarize": ("auto", "dynamic", "fixed", "none"),
     "data.in_memory": ("auto", "true", "false"),
     "data.standardize": ("auto", "true", "false"),
+    "data.missing": ("refuse", "drop", "mean"),
+    "data.crop": ("center", "none"),
+    "data.mode": ("auto", "L", "RGB"),
     "model.net": ("mlp", "conv", "custom"),  # custom: networks given in Python (model.json)
     "model.likelihood": ("auto", "bernoulli", "cbernoulli", "gaussian", "discretized_logistic"),
     "model.ladder_posterior": ("topdown", "precision"),
+    "model.deep_init": ("scaled", "zero"),
     "train.lr_schedule": ("none", "cosine", "step"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),
+    "train.compile": ("auto", "off", "graph", "compile"),
 }
-POSITIVE = ("model.latent_dim", "model.prior_components", "model.likelihood_components", "train.epochs",
-            "train.batch_size", "train.lr", "train.max_bad_steps")
-NON_NEGATIVE = ("train.checkpoint_every", "train.checkpoint_minutes", "train.beta", "train.warmup_epochs",
-                "train.dimwise_warmup_epochs",
-                "train.free_bits", "train.clip_grad", "train.patience",
-                "model.num_classes", "model.label_embedding", "train.capacity_max", "train.capacity_epochs",
-                "train.gamma", "data.workers", "train.tc_beta")
+POSITIVE: tuple[str, ...] = (
+    "model.latent_dim",
+    "model.likelihood_components",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "train.max_bad_steps",
+    "model.deep_width",
+    "model.deep_cell_width",
+    "model.deep_latent_channels",
+)
+NON_NEGATIVE: tuple[str, ...] = (
+    "train.checkpoint_every",
+    "train.checkpoint_minutes",
+    "train.beta",
+    "train.warmup_epochs",
+    "train.dimwise_warmup_epochs",
+    "train.free_bits",
+    "train.clip_grad",
+    "train.patience",
+    "model.num_classes",
+    "model.label_embedding",
+    "train.capacity_max",
+    "train.capacity_epochs",
+    "train.gamma",
+    "data.workers",
+    "train.tc_beta",
+    "train.skip_grad",
+    "model.deep_cells",
+)
+
+
+POSITIVE += (
+    "model.codebook_size",
+    "model.code_dim",
+    "model.pixelcnn_channels",
+    "model.pixelcnn_layers",  # vq
+    "model.categories",
+    "train.gumbel_tau",
+    "train.gumbel_tau_end",
+)  # gumbel
+NON_NEGATIVE += ("model.commitment", "train.prior_epochs")  # vq
+DISCRETE = ("vq", "gumbel")  # the families with discrete latents (no Gaussian q(z|x))
+
+# the zoo's axes (vaekit.models.priors, vaekit.models.posteriors, vaekit.core.objectives_zoo): built-in names
+CHOICES.update(
+    {
+        "model.prior": ("standard", "mixture", "vamp", "flow"),
+        "model.posterior": ("gaussian", "iaf", "nsf"),
+        "train.objective": ("elbo", "iwae", "miwae", "ciwae", "piwae", "mmd", "factor"),
+        "train.mmd_kernel": ("imq", "rbf"),
+    }
+)
+POSITIVE += ("model.pseudo_inputs", "model.flow_transforms", "train.iw_samples", "train.iw_groups")
+NON_NEGATIVE += ("model.prior_components", "train.mmd_weight", "train.factor_gamma")  # components 0: the default
+IMPORTANCE = ("iwae", "miwae", "ciwae", "piwae")  # the importance-weighted objectives
+
+
+def add_choice(key: str, name: str) -> None:
+    """Allow ``name`` for the setting ``key``: a registry's new entry (register_prior, register_objective...)."""
+    if name not in CHOICES[key]:
+        CHOICES[key] = (*CHOICES[key], name)
 
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Refuse nonsense settings with one line each; returns ``cfg``."""
-    def get(key: str) -> object:
+
+    def get(key: str) -> typing.Any:  # a setting of any type: numbers are compared, lists iterated
         section, name = key.split(".")
         return getattr(getattr(cfg, section), name)
 
@@ -48,13 +110,32 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in NON_NEGATIVE:
         if not get(key) >= 0:
             raise VaekitError(f"config: {key} must be >= 0, got {get(key)!r}")
-    for key in ("model.hidden", "model.channels", "model.latent_dims"):
+    for key in ("model.hidden", "model.channels", "model.latent_dims", "data.image_size"):
         if any(w <= 0 for w in get(key)):
             raise VaekitError(f"config: {key} widths must be > 0, got {get(key)!r}")
+    if any(g < 0 for g in cfg.model.deep_groups) or not sum(cfg.model.deep_groups) or len(cfg.model.deep_groups) < 2:
+        raise VaekitError(
+            f"config: model.deep_groups lists groups per resolution (>= 2 entries, >= 0, one > 0), "
+            f"got {cfg.model.deep_groups!r}"
+        )
+    if not 0 <= cfg.train.ema < 1:
+        raise VaekitError(f"config: train.ema must be in [0, 1) (0: off; e.g. 0.999), got {cfg.train.ema!r}")
     if cfg.train.tc_beta > 0 and len(cfg.model.latent_dims) > 1:
         raise VaekitError("config: train.tc_beta (beta-TCVAE) needs a single latent layer, not model.latent_dims")
+    if len(cfg.data.image_size) > 2:
+        raise VaekitError(f"config: data.image_size must be one size or H,W, got {cfg.data.image_size!r}")
+    if not 0 <= cfg.model.codebook_decay < 1 or cfg.model.categories < 2:
+        raise VaekitError(
+            "config: model.codebook_decay must be in [0, 1) and model.categories >= 2, got "
+            f"{cfg.model.codebook_decay!r} and {cfg.model.categories!r}"
+        )
     if cfg.model.net == "conv" and not cfg.model.channels:
         raise VaekitError("config: model.channels must name at least one conv block")
+    if not cfg.model.flow_hidden or min(cfg.model.flow_hidden) <= 0 or not 0 <= cfg.train.ciwae_beta <= 1:
+        raise VaekitError(
+            "config: model.flow_hidden must list widths > 0 and train.ciwae_beta lie in [0, 1], got "
+            f"{cfg.model.flow_hidden!r} and {cfg.train.ciwae_beta!r}"
+        )
     for key in ("data.val_fraction", "data.test_fraction"):
         if not 0 <= get(key) < 1:
             raise VaekitError(f"config: {key} must be in [0, 1), got {get(key)!r}")
@@ -75,70 +156,8 @@ def parse_scale(scale: str) -> str | float:
     return value
 
 
-def _changed(cfg: RunConfig, key: str) -> bool:
+def changed(cfg: RunConfig, key: str) -> bool:
     """Whether ``key`` differs from its default."""
     section, name = key.split(".")
     default = getattr(getattr(RunConfig(), section), name)
     return getattr(getattr(cfg, section), name) != default
-
-
-# (setting a, setting b, when both are set so, why they cannot both take effect)
-CONFLICTS = [
-    ("train.tc_beta", "train.capacity_max", lambda c: c.train.tc_beta > 0 and c.train.capacity_max > 0,
-     "the beta-TCVAE penalty and the capacity objective each replace the KL term"),
-    ("train.capacity_max", "train.free_bits", lambda c: c.train.capacity_max > 0 and c.train.free_bits > 0,
-     "the capacity objective replaces the KL term that free bits shape"),
-    ("train.tc_beta", "train.free_bits", lambda c: c.train.tc_beta > 0 and c.train.free_bits > 0,
-     "the beta-TCVAE penalty replaces the KL term that free bits shape"),
-    ("train.capacity_max", "train.beta", lambda c: c.train.capacity_max > 0 and c.train.beta != 1,
-     "the capacity objective weighs |KL - C| by train.gamma, not by beta"),
-    ("train.capacity_max", "train.warmup_epochs", lambda c: c.train.capacity_max > 0 and c.train.warmup_epochs > 0,
-     "the capacity objective has no KL weight to warm up (train.capacity_epochs anneals C)"),
-    ("train.capacity_epochs", "train.capacity_max", lambda c: c.train.capacity_epochs > 0 and not c.train.capacity_max,
-     "it anneals a capacity that is off (0)"),
-    ("train.gamma", "train.capacity_max", lambda c: _changed(c, "train.gamma") and not c.train.capacity_max,
-     "gamma weighs the capacity objective, which is off (0)"),
-    ("train.dimwise_warmup_epochs", "train.tc_beta",
-     lambda c: c.train.dimwise_warmup_epochs > 0 and not c.train.tc_beta,
-     "it warms up beta-TCVAE's dimension-wise term, which is off (0)"),
-    ("model.prior_components", "model.family", lambda c: c.model.prior_components > 1 and c.model.family != "cvae",
-     "only the conditional VAE (cvae) learns a mixture prior"),
-    ("model.prior_components", "model.learned_prior",
-     lambda c: c.model.prior_components > 1 and not c.model.learned_prior, "the mixture prior is the learned prior"),
-    ("model.label_embedding", "model.family", lambda c: c.model.label_embedding > 0 and c.model.family != "cvae",
-     "only the conditional VAE (cvae) reads labels"),
-    ("model.learned_prior", "model.family", lambda c: not c.model.learned_prior and c.model.family != "cvae",
-     "only the conditional VAE (cvae) learns a prior"),
-    ("model.latent_dims", "model.family", lambda c: bool(c.model.latent_dims) and c.model.family != "ladder",
-     "only the ladder VAE has several latent levels"),
-    ("model.ladder_posterior", "model.family",
-     lambda c: _changed(c, "model.ladder_posterior") and c.model.family != "ladder",
-     "it chooses the ladder VAE's inference"),
-    ("model.latent_dim", "model.latent_dims", lambda c: _changed(c, "model.latent_dim") and bool(c.model.latent_dims),
-     "model.latent_dims gives the ladder's sizes; model.latent_dim is then unused"),
-    ("model.scale", "model.likelihood",
-     lambda c: _changed(c, "model.scale") and c.model.likelihood not in ("gaussian", "auto"),
-     "the scale belongs to the gaussian likelihood"),
-    ("model.likelihood_components", "model.likelihood",
-     lambda c: _changed(c, "model.likelihood_components")
-     and c.model.likelihood not in ("discretized_logistic", "auto"),
-     "the components are the discretized logistic mixture's"),
-    ("data.standardize", "model.likelihood",
-     lambda c: c.data.standardize == "true" and c.model.likelihood not in ("gaussian", "auto"),
-     "standardised columns are modelled by the gaussian likelihood"),
-    ("model.channels", "model.net", lambda c: _changed(c, "model.channels") and c.model.net == "mlp",
-     "the channels are the conv networks' widths"),
-    ("model.hidden", "model.net",
-     lambda c: _changed(c, "model.hidden") and c.model.net == "conv" and c.model.family != "ladder",
-     "the hidden widths are the MLP networks' (the conv networks use model.channels)"),
-]
-
-
-def refuse_conflicts(cfg: RunConfig, sections: tuple[str, ...] = ("data", "model", "train")) -> RunConfig:
-    """Refuse, in one line naming both settings, settings of ``sections`` that cannot all take effect in
-    training; returns ``cfg``. Checked before training only: a run folder written before a check was added
-    still loads."""
-    for a, b, clash, why in CONFLICTS:
-        if a.split(".")[0] in sections and clash(cfg):
-            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=a)
-    return cfg

@@ -27,7 +27,7 @@ def _as_table(name: str, value: object) -> dict:
     return value
 
 
-def _field(section: object, key: str) -> dataclasses.Field:
+def _field(section: typing.Any, key: str) -> dataclasses.Field:  # section: one of RunConfig's dataclasses
     for f in fields(section):
         if f.name == key:
             return f
@@ -58,7 +58,14 @@ def set_value(cfg: RunConfig, key: str, value: object) -> None:
     setattr(section, name, _coerce(key, value, hints[_field(section, name).name]))
 
 
-def _coerce(key: str, value: object, tp: object) -> object:
+T = typing.TypeVar("T")
+
+
+@typing.overload
+def _coerce(key: str, value: object, tp: type[T]) -> T: ...
+@typing.overload
+def _coerce(key: str, value: object, tp: object) -> object: ...
+def _coerce(key: str, value: object, tp: typing.Any) -> object:  # tp: a type or an annotation (X | None, list[int])
     """Convert ``value`` to type ``tp`` (str, int, float, bool, list[int], X | None)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -67,7 +74,7 @@ def _coerce(key: str, value: object, tp: object) -> object:
             return None
         return _coerce(key, value, args[0])
     if origin is list:
-        items = value.split(",") if isinstance(value, str) else value
+        items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, int) else value
         if not isinstance(items, (list, tuple)):
             raise VaekitError(f"config: {key} must be a list, got {value!r}")
         return [_coerce(key, v, typing.get_args(tp)[0]) for v in items if v != ""]
@@ -90,6 +97,8 @@ def _short(value: object) -> str:
     try:
         text = repr(value)
     except ValueError:  # an int past Python's 4300-digit str limit
+        if not isinstance(value, int):
+            raise
         return f"an integer of {value.bit_length()} bits"
     return text if len(text) <= 60 else text[:57] + "..."
 

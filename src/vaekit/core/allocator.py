@@ -16,7 +16,7 @@ import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-KEEP = 64 << 20                               # bytes: allocations below this come from the heap
+KEEP = 64 << 20  # bytes: allocations below this come from the heap
 
 
 @functools.cache
@@ -31,8 +31,10 @@ def keep_freed_memory(threshold: int = KEEP) -> bool:
         return False
     try:
         libc = ctypes.CDLL(None)
-        return (bool(libc.gnu_get_libc_version)  # glibc, not musl, whose mallopt does nothing
-                and libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
-                and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1)
+        return (
+            bool(libc.gnu_get_libc_version)  # glibc, not musl, whose mallopt does nothing
+            and libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
+            and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1
+        )
     except (OSError, AttributeError):
         return False

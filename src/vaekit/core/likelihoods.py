@@ -28,8 +28,12 @@ MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
 SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
 
 # the registry: each likelihood's name and the support its data must lie in
-SUPPORT = {"bernoulli": constraints.unit_interval, "cbernoulli": constraints.unit_interval,
-           "gaussian": constraints.real, "discretized_logistic": constraints.unit_interval}
+SUPPORT = {
+    "bernoulli": constraints.unit_interval,
+    "cbernoulli": constraints.unit_interval,
+    "gaussian": constraints.real,
+    "discretized_logistic": constraints.unit_interval,
+}
 LIKELIHOODS = tuple(SUPPORT)
 
 
@@ -73,8 +77,7 @@ class Likelihood(nn.Module):
     def __init__(self, name: str, shape: tuple[int, ...], scale: str = "learned", components: int = 5):
         super().__init__()
         if name not in SUPPORT:
-            raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})",
-                              key="model.likelihood")
+            raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})", key="model.likelihood")
         self.name, self.shape, self.event_dims, self.components = name, tuple(shape), len(shape), components
         self.n_params = discretized.n_params(self.shape, components) if name == "discretized_logistic" else 1
         self.fixed_scale: float | None = None
@@ -94,10 +97,15 @@ class Likelihood(nn.Module):
         if out.dim() == self.event_dims + 1 and self.n_params == 1:
             out = out.unsqueeze(1)
         if tuple(out.shape[1:]) != (self.n_params, *self.shape):
-            want = f"(B, {', '.join(map(str, self.shape))})" if self.n_params == 1 else \
-                f"(B, {self.n_params}, {', '.join(map(str, self.shape))})"
-            raise VaekitError(f"the decoder gives shape {tuple(out.shape)}; the {self.name} likelihood of items "
-                              f"{self.shape} needs {want}")
+            want = (
+                f"(B, {', '.join(map(str, self.shape))})"
+                if self.n_params == 1
+                else f"(B, {self.n_params}, {', '.join(map(str, self.shape))})"
+            )
+            raise VaekitError(
+                f"the decoder gives shape {tuple(out.shape)}; the {self.name} likelihood of items "
+                f"{self.shape} needs {want}"
+            )
         return out
 
     def forward(self, out: Tensor) -> Distribution:
@@ -139,6 +147,7 @@ def support(likelihood: str | Distribution) -> constraints.Constraint:
     if isinstance(likelihood, str):
         return SUPPORT[likelihood]
     s = likelihood.support
+    assert s is not None  # torch types support as optional; every p(x|z) here declares one
     s = s.base_constraint if isinstance(s, constraints.independent) else s
     return constraints.unit_interval if s is constraints.boolean else s
 
@@ -150,8 +159,10 @@ def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None
         lo, hi = float(x.min()), float(x.max())
         name = likelihood if isinstance(likelihood, str) else name_of(likelihood)
         hint = "; real-valued data needs the gaussian likelihood" if s is not constraints.real else ""
-        raise VaekitError(f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside the {name} "
-                          f"likelihood's support {_interval(s)}{hint}", key="model.likelihood")
+        raise VaekitError(
+            f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside the {name} likelihood's support {_interval(s)}{hint}",
+            key="model.likelihood",
+        )
 
 
 def _interval(s: constraints.Constraint) -> str:

@@ -6,6 +6,7 @@ Both read only a model's ``VAEOutput`` (and, for the IWAE bound, ``encode``, ``d
 from __future__ import annotations
 
 import math
+from typing import TypedDict, TypeVar
 
 import torch
 from torch import Tensor
@@ -14,6 +15,39 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEOutput, flat
+from .discrete import CodeGrid
+
+Number = TypeVar("Number", Tensor, float)
+
+
+class KLParts(TypedDict):
+    """The KL split of beta-TCVAE, each (B,): index-code MI, total correlation, dimension-wise KL."""
+
+    mi: Tensor
+    tc: Tensor
+    dimwise_kl: Tensor
+
+
+class _Bound(TypedDict):
+    """What every objective returns: the loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) per layer)."""
+
+    loss: Tensor
+    rec: Tensor
+    kl: Tensor
+    kl_layers: list[Tensor]
+
+
+class Terms(_Bound, total=False):
+    """An objective's loss with its parts (``_Bound``), and those some entries add."""
+
+    z: list[Tensor]  # the latents, one (B, D_l) per layer
+    mi: Tensor  # beta-TCVAE's KL parts, each (B,)
+    tc: Tensor  # (B,) for beta-TCVAE; FactorVAE's discriminator estimate (scalar)
+    dimwise_kl: Tensor
+    mmd: Tensor  # scalar
+    latents: Tensor  # the sum of the latents (scalar): PIWAE routes gradients by what depends on it
+    encoder_loss: Tensor  # PIWAE's loss for the inference network (scalar)
+    critic_loss: Tensor  # FactorVAE's discriminator loss (scalar)
 
 
 def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
@@ -34,9 +68,17 @@ def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
     return kl_term(qz, pz, z).unsqueeze(1)
 
 
-def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
-         capacity: float | None = None, gamma: float = 1000.0, tc_beta: float = 0.0,
-         dataset_size: int = 0, dimwise_weight: float = 1.0) -> dict[str, Tensor]:
+def elbo(
+    out: VAEOutput,
+    x: Tensor,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    capacity: float | None = None,
+    gamma: float = 1000.0,
+    tc_beta: float = 0.0,
+    dataset_size: int = 0,
+    dimwise_weight: float = 1.0,
+) -> Terms:
     """The negative ELBO to minimise, with its parts.
 
     loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
@@ -44,28 +86,38 @@ def elbo(out: VAEOutput, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
     instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term
     is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch (beta-TCVAE, see
     tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
+    The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
     Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
     rec = out.px.log_prob(x)  # (B,)
+    extra = sum(v.mean() for v in out.extra.values())  # the model's own loss terms (VQ's commitment), 0 if none
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
     kl = torch.stack(kl_layers).sum(0)  # (B,)
     if tc_beta > 0:
         parts = tc_decomposition(out, dataset_size)
-        penalty = parts["mi"] + tc_beta * parts["tc"] + dimwise_weight * parts["dimwise_kl"]  # (B,)
-        return {"loss": -rec.mean() + beta * penalty.mean(),
-                "rec": rec, "kl": kl, "kl_layers": kl_layers, **parts}
+        tc_penalty = parts["mi"] + tc_beta * parts["tc"] + dimwise_weight * parts["dimwise_kl"]  # (B,)
+        return {
+            "loss": -rec.mean() + beta * tc_penalty.mean() + extra,
+            "rec": rec,
+            "kl": kl,
+            "kl_layers": kl_layers,
+            **parts,
+        }
     if capacity is not None:
-        return {"loss": capacity_objective(rec.mean(), kl.mean(), capacity, gamma), "rec": rec, "kl": kl,
-                "kl_layers": kl_layers}
+        return {
+            "loss": capacity_objective(rec.mean(), kl.mean(), capacity, gamma) + extra,
+            "rec": rec,
+            "kl": kl,
+            "kl_layers": kl_layers,
+        }
     if free_bits > 0:
-        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum()
-                      for q, p, z in zip(out.qz, out.pz, out.z))
+        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum() for q, p, z in zip(out.qz, out.pz, out.z))
     else:
         penalty = kl.mean()
-    return {"loss": -rec.mean() + beta * penalty, "rec": rec, "kl": kl, "kl_layers": kl_layers}
+    return {"loss": -rec.mean() + beta * penalty + extra, "rec": rec, "kl": kl, "kl_layers": kl_layers}
 
 
-def tc_decomposition(out: VAEOutput, dataset_size: int) -> dict[str, Tensor]:
+def tc_decomposition(out: VAEOutput, dataset_size: int) -> KLParts:
     """The KL split into index-code MI, total correlation and dimension-wise KL, each (B,) (Chen et al. 2018).
 
     Minibatch-weighted sampling (eq. 4 of the paper): log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log(N B) for
@@ -84,7 +136,7 @@ def tc_decomposition(out: VAEOutput, dataset_size: int) -> dict[str, Tensor]:
     return {"mi": log_qzx - log_qz, "tc": log_qz - log_prod, "dimwise_kl": log_prod - log_pz}
 
 
-def capacity_objective(rec: Tensor | float, kl: Tensor | float, capacity: float, gamma: float) -> Tensor | float:
+def capacity_objective(rec: Number, kl: Number, capacity: float, gamma: float) -> Number:
     """-rec + gamma |KL - C| from the mean reconstruction log-likelihood and mean KL (Burgess et al. 2018, eq. 8)."""
     return -rec + gamma * abs(kl - capacity)
 
@@ -102,8 +154,14 @@ def repeat_items(x: Tensor, n: int) -> Tensor:
 
 
 @torch.no_grad()
-def iwae_bound(model: VAEModel, x: Tensor, k: int = 1000, chunk: int | None = None, y: Tensor | None = None,
-               eps: Tensor | None = None) -> Tensor:
+def iwae_bound(
+    model: VAEModel,
+    x: Tensor,
+    k: int = 1000,
+    chunk: int | None = None,
+    y: Tensor | None = None,
+    eps: Tensor | None = None,
+) -> Tensor:
     """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
 
     K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk``
@@ -125,8 +183,11 @@ def iwae_bound(model: VAEModel, x: Tensor, k: int = 1000, chunk: int | None = No
             parts = [_forward_weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
         else:
             qz, pz = model.encode(x, y), model.prior(y)
-            parts = [_flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - start), eps, start))
-                     for start in range(0, k, per)]
+            k = 1 if isinstance(qz, CodeGrid) else k  # a one-point q (VQ-VAE): every sample has the same weight
+            parts = [
+                _flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - start), eps, start))
+                for start in range(0, k, per)
+            ]
     return torch.cat(parts).logsumexp(0) - math.log(k)
 
 
@@ -138,14 +199,17 @@ def default_chunk(device: torch.device) -> int:
 
 
 def _draw(qz: Distribution, n: int, eps: Tensor | None, start: int) -> Tensor:
-    """(n, B, D) samples of q(z|x): fresh draws, or loc + scale * eps[start: start + n] shared by the items."""
-    if eps is None:
+    """(n, B, D) samples of q(z|x): fresh draws, or loc + scale * eps[start: start + n] shared by the items.
+
+    A q(z|x) that is no factorised Normal (the discrete latents' categoricals) gets fresh draws either way."""
+    if eps is None or not (isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)):
         return qz.sample((n,))
-    return qz.mean + qz.stddev * eps[start: start + n].unsqueeze(1)  # a factorised Gaussian q
+    return qz.mean + qz.stddev * eps[start : start + n].unsqueeze(1)  # a factorised Gaussian q
 
 
-def _flat_weights(model: VAEModel, x: Tensor, y: Tensor | None, qz: Distribution, pz: Distribution,
-                  z: Tensor) -> Tensor:
+def _flat_weights(
+    model: VAEModel, x: Tensor, y: Tensor | None, qz: Distribution, pz: Distribution, z: Tensor
+) -> Tensor:
     """(n, B) log weights of a one-layer model for samples z (n, B, D) of q(z|x)."""
     n = z.shape[0]
     px = model.decode(z.flatten(0, 1), None if y is None else y.repeat(n))

@@ -33,6 +33,12 @@ def capacity_at(epoch_progress: float, capacity_max: float, capacity_epochs: flo
     return capacity_max * min(1.0, epoch_progress / capacity_epochs)
 
 
+def tau_at(epoch_progress: float, start: float, end: float, epochs: float) -> float:
+    """The Gumbel-softmax temperature: geometric from ``start`` to ``end`` over ``epochs`` (then ``end``), as
+    Jang et al. 2017 anneal tau = max(end, exp(-r t))."""
+    return start * (end / start) ** min(1.0, epoch_progress / max(epochs, 1e-9))
+
+
 def lr_at(lr: float, schedule: str, epoch: int, epochs: int) -> float:
     """The learning rate for ``epoch`` (0-based) of ``epochs``: constant ('none'), 'cosine', or 'step' (halved
     every quarter of the run)."""

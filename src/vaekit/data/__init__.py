@@ -1,11 +1,12 @@
 """Data: a built-in set, a file or a folder -> seeded train/val/test float32 tensors.
 
-Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N], photos[:SIZE]; .npy/.npz arrays; IDX files (raw or .gz) or a
-folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
+Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N], photos[:SIZE]; .npy/.npz arrays; IDX files
+(raw or .gz) or a folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +24,24 @@ from vaekit.data.core import (
 )
 from vaekit.data.download import download
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
-from vaekit.data.images import read_image_folder
+from vaekit.data.image_cache import read_folder
+from vaekit.data.photos import ImageOptions
 from vaekit.data.readers import read_csv, read_numpy
+from vaekit.data.tables import TableOptions
 from vaekit.errors import VaekitError
 
-__all__ = ["BUILTINS", "Dataset", "Split", "all_items", "binarize_dynamic", "check_finite", "download",
-           "load_dataset", "read_idx", "read_raw"]
+__all__ = [
+    "BUILTINS",
+    "Dataset",
+    "Split",
+    "all_items",
+    "binarize_dynamic",
+    "check_finite",
+    "download",
+    "load_dataset",
+    "read_idx",
+    "read_raw",
+]
 
 
 def _is_idx_name(path: Path) -> bool:
@@ -36,27 +49,33 @@ def _is_idx_name(path: Path) -> bool:
     return "idx" in low or "ubyte" in low or path.suffix.lower() in (".idx", ".gz")
 
 
-def _read_path(path: Path, label_column: str | int | None) -> RawData:
+def _read_path(
+    path: Path, label_column: str | int | None, images: ImageOptions, table: TableOptions | None = None
+) -> RawData:
     """Dispatch a file or folder to its reader by suffix, name or contents."""
     if not path.exists():
-        raise VaekitError(f"{path}: no such file or folder, and not a built-in data set "
-                          f"({', '.join(BUILTINS)})")
+        raise VaekitError(f"{path}: no such file or folder, and not a built-in data set ({', '.join(BUILTINS)})")
     suffix = path.suffix.lower()
     if label_column is not None and suffix not in (".csv", ".tsv"):
         raise VaekitError(f"{path}: label_column applies only to .csv/.tsv files")
     if path.is_dir():
-        return read_idx_folder(path) if idx_files(path) else read_image_folder(path)
+        return read_idx_folder(path) if idx_files(path) else read_folder(path, images)
     if suffix in (".npy", ".npz"):
         return read_numpy(path)
     if suffix in (".csv", ".tsv"):
-        return read_csv(path, label_column)
+        return read_csv(path, label_column, table)
     if _is_idx_name(path):
         return read_idx_set(str(path), path)
     raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, IDX, or a folder)")
 
 
-def read_raw(spec: str, label_column: str | int | None = None,
-             data_dir: str | Path | None = None) -> tuple[RawData, str]:
+def read_raw(
+    spec: str,
+    label_column: str | int | None = None,
+    data_dir: str | Path | None = None,
+    images: ImageOptions = ImageOptions(),
+    table: TableOptions | None = None,
+) -> tuple[RawData, str]:
     """(RawData, name) of ``spec``: a built-in name (dsprites with its options) or a path, unsplit."""
     key = str(spec).strip().lower().replace("_", "-")
     if key.split(":")[0] in BUILTINS:  # dsprites takes options: dsprites:32:n=50000
@@ -64,29 +83,51 @@ def read_raw(spec: str, label_column: str | int | None = None,
             raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
         return load_builtin(key, data_dir), key
     path = Path(spec).expanduser()
-    return _read_path(path, label_column), path.name
+    return _read_path(path, label_column, images, table), path.name
 
 
-def load_dataset(spec: str, *, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                 seed: int = 0, binarize: str = "none", label_column: str | int | None = None,
-                 data_dir: str | Path | None = None, limit: int | None = None) -> Dataset:
+def load_dataset(
+    spec: str,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    binarize: str = "none",
+    label_column: str | int | None = None,
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    images: ImageOptions = ImageOptions(),
+    table: TableOptions | None = None,
+) -> Dataset:
     """Load ``spec`` (a built-in name or a path) and split it into train/val/test.
 
     An official test split is kept (val is carved from train); otherwise a permutation seeded
     by ``seed`` takes test_fraction and val_fraction (at least one item each). ``limit`` caps
-    the items taken per source, after shuffling. ``binarize``: "none", "fixed" (Bernoulli
-    draw once, seeded) or "dynamic" (left to the trainer; values are checked to be in [0, 1]).
+    the items taken per source, after shuffling. ``images``: how a folder's images are sized, cropped, moded
+    and cached (``ImageOptions``); ``table`` how a CSV's gaps and categories are read (``TableOptions``).
+    ``binarize``: "none", "fixed" (Bernoulli draw once, seeded) or "dynamic" (left to the trainer; values are
+    checked to be in [0, 1]).
     """
     check_options(val_fraction, test_fraction, seed, binarize, limit)
-    raw, name = read_raw(spec, label_column, data_dir)
-    return build_dataset(name, raw, val_fraction=val_fraction, test_fraction=test_fraction,
-                         seed=seed, binarize=binarize, limit=limit)
+    table = replace(
+        table or TableOptions(), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit=limit
+    )  # the training split, whose statistics fill a table's gaps
+    raw, name = read_raw(spec, label_column, data_dir, images, table)
+    return build_dataset(
+        name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, binarize=binarize, limit=limit
+    )
 
 
-def all_items(spec: str, label_column: str | int | None = None, data_dir: str | Path | None = None) -> torch.Tensor:
+def all_items(
+    spec: str,
+    label_column: str | int | None = None,
+    data_dir: str | Path | None = None,
+    images: ImageOptions = ImageOptions(),
+    table: TableOptions | None = None,
+) -> torch.Tensor:
     """Every item of ``spec`` in file order (train then test file), scaled as in training, (N, *shape) float32."""
-    table = Path(spec).suffix.lower() in (".csv", ".tsv")
-    raw = read_raw(spec, label_column if table else None, data_dir)[0]
+    is_table = Path(spec).suffix.lower() in (".csv", ".tsv")
+    raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
     x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
     check_finite(x, raw.where)

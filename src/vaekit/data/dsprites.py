@@ -23,8 +23,8 @@ SHAPES = ["square", "ellipse", "heart"]
 SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * math.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
-HALF_SIZE = 0.12          # half the side of the square at scale 1, as a fraction of the image width
-MARGIN = 0.2              # centres run from MARGIN to 1 - MARGIN, so every rotated shape stays inside
+HALF_SIZE = 0.12  # half the side of the square at scale 1, as a fraction of the image width
+MARGIN = 0.2  # centres run from MARGIN to 1 - MARGIN, so every rotated shape stays inside
 DEFAULT_N, SUBSET_SEED, CHUNK = 100_000, 0, 2048
 
 
@@ -33,7 +33,7 @@ def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     square = np.maximum(np.abs(u), np.abs(v)) <= 1.0
     ellipse = (u / 1.2) ** 2 + (v / 0.6) ** 2 <= 1.0
     hx, hy = u * 1.15, 0.12 - v * 1.15  # the heart curve (x^2 + y^2 - 1)^3 = x^2 y^3, centred, y up
-    heart = (hx ** 2 + hy ** 2 - 1.0) ** 3 - hx ** 2 * hy ** 3 <= 0.0
+    heart = (hx**2 + hy**2 - 1.0) ** 3 - hx**2 * hy**3 <= 0.0
     return np.where(shape == 0, square, np.where(shape == 1, ellipse, heart))
 
 
@@ -43,15 +43,18 @@ def render(factors: np.ndarray, size: int = 64) -> np.ndarray:
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size  # pixel centres in (0, 1)
     out = np.empty((len(factors), size, size), dtype=np.uint8)
     for start in range(0, len(factors), CHUNK):
-        f = factors[start: start + CHUNK]
-        col = lambda a: a.astype(np.float32)[:, None, None]  # (n,) -> (n, 1, 1)
+        f = factors[start : start + CHUNK]
+
+        def col(a: np.ndarray) -> np.ndarray:  # (n,) -> (n, 1, 1)
+            return a.astype(np.float32)[:, None, None]
+
         s = col(HALF_SIZE * SCALES[f[:, 1]])
         angle = ORIENTATIONS[f[:, 2]]
         cos, sin = col(np.cos(angle)), col(np.sin(angle))
         dx = grid[None, None, :] - col(MARGIN + (1 - 2 * MARGIN) * POSITIONS[f[:, 3]])  # (n, 1, W)
         dy = grid[None, :, None] - col(MARGIN + (1 - 2 * MARGIN) * POSITIONS[f[:, 4]])  # (n, H, 1)
         u, v = (cos * dx + sin * dy) / s, (cos * dy - sin * dx) / s  # rotate by -angle, scale to unit size
-        out[start: start + CHUNK] = _inside(f[:, :1, None], u, v)
+        out[start : start + CHUNK] = _inside(f[:, :1, None], u, v)
     return out
 
 
@@ -59,8 +62,9 @@ def check_factors(factors: np.ndarray) -> np.ndarray:
     """(N, 5) integer factor indices within FACTOR_SIZES, else VaekitError."""
     factors = np.asarray(factors)
     if factors.ndim != 2 or factors.shape[1] != len(FACTOR_SIZES) or factors.dtype.kind not in "iu":
-        raise VaekitError(f"dsprites: factors must be integers of shape (N, 5), got {factors.dtype} "
-                          f"{tuple(factors.shape)}")
+        raise VaekitError(
+            f"dsprites: factors must be integers of shape (N, 5), got {factors.dtype} {tuple(factors.shape)}"
+        )
     if factors.size and ((factors < 0).any() or (factors >= np.array(FACTOR_SIZES)).any()):
         raise VaekitError(f"dsprites: factor indices must lie below {FACTOR_SIZES}")
     return factors.astype(np.int64)

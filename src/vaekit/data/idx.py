@@ -7,7 +7,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def _open(path: Path) -> BinaryIO:
     """Open raw or gzipped (told by its magic bytes, not its name)."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    return cast(BinaryIO, gzip.open(path, "rb")) if gz else open(path, "rb")  # GzipFile: a binary file
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -67,8 +67,7 @@ def _parse(f: BinaryIO, path: Path) -> np.ndarray:
         raise VaekitError(f"{path}: dims {dims} declare {nbytes} bytes, over the {MAX_IDX_BYTES}-byte limit")
     data = _read_exact(f, nbytes)
     if len(data) != nbytes:
-        raise VaekitError(f"{path}: truncated, dims {dims} need {nbytes} data bytes "
-                          f"but the file has {len(data)}")
+        raise VaekitError(f"{path}: truncated, dims {dims} need {nbytes} data bytes but the file has {len(data)}")
     if f.read(1):  # also reads to the end of a gzip stream, which checks its CRC
         raise VaekitError(f"{path}: more data than the {nbytes} bytes its dims {dims} declare")
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
@@ -83,8 +82,13 @@ def _labels(path: Path | None, n: int, images: Path) -> np.ndarray | None:
     return y
 
 
-def read_idx_set(where: str, images: Path, labels: Path | None = None,
-                 test_images: Path | None = None, test_labels: Path | None = None) -> RawData:
+def read_idx_set(
+    where: str,
+    images: Path,
+    labels: Path | None = None,
+    test_images: Path | None = None,
+    test_labels: Path | None = None,
+) -> RawData:
     """Images (N, ...) with optional labels, and optionally an official test pair."""
     x = to_layout(read_idx(images), str(images))
     raw = RawData(x, _labels(labels, len(x), images), where, image_scale(x))
@@ -96,7 +100,7 @@ def read_idx_set(where: str, images: Path, labels: Path | None = None,
 
 def idx_files(folder: Path) -> list[Path]:
     """Files in ``folder`` that look like IDX (idx or ubyte in the name); raw preferred over .gz."""
-    found = {}
+    found: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
         low = p.name.lower()
         if p.is_file() and not low.startswith(".") and ("idx" in low or "ubyte" in low):

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -30,10 +31,22 @@ from vaekit.data.core import (
     image_scale,
     to_layout,
 )
-from vaekit.data.images import _list, read_image
+from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
 
 IN_MEMORY = ("auto", "true", "false")
+
+
+class Source(Protocol):
+    """What a LazyArray reads: ``NpySource``, ``FolderSource`` or ``data.user.TorchSource``."""
+
+    @property
+    def where(self) -> str: ...  # the data's name in messages
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...  # one item's shape
+
+    def read(self, rows: np.ndarray) -> np.ndarray: ...  # (B,) item numbers -> (B, *shape) float32
 
 
 class NpySource:
@@ -65,10 +78,12 @@ class NpySource:
         order = np.argsort(rows, kind="stable")  # sorted reads walk the file forwards
         raw = np.empty((len(rows), *self.raw.shape[1:]), self.raw.dtype)
         if self.fd is not None:
-            buf = memoryview(raw.reshape(-1).view(np.uint8))
+            buf = raw.reshape(-1).view(np.uint8).data  # a memoryview of its bytes
             for j, r in zip(order.tolist(), rows[order].tolist()):
-                if os.preadv(self.fd, [buf[j * self.item:(j + 1) * self.item]], self.raw.offset + r * self.item) \
-                        != self.item:
+                if (
+                    os.preadv(self.fd, [buf[j * self.item : (j + 1) * self.item]], self.raw.offset + r * self.item)
+                    != self.item
+                ):
                     raise VaekitError(f"{self.where}: item {r} lies past the end of the file (truncated?)")
         else:  # a Fortran-ordered file: through the mapping, handing its pages back after each batch
             raw[order] = self.raw[rows[order]]
@@ -80,37 +95,6 @@ class NpySource:
         return out
 
 
-class ImageSource:
-    """A folder of images read one file at a time; the first image sets the size and the mode."""
-
-    def __init__(self, folder: Path):
-        self.where = str(folder)
-        self.files, labels, self.classes = _list(folder)
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
-        h, w, c = read_image(self.files[0]).shape
-        self.shape, self.scale = (c, h, w), 1.0
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """(B,) item numbers -> (B, C, H, W) float32 in [0, 1]."""
-        return np.stack([self._one(int(i)) for i in rows]).transpose(0, 3, 1, 2)
-
-    def _one(self, i: int) -> np.ndarray:
-        path, arr = self.files[i], read_image(self.files[i])  # (H, W, C)
-        c, h, w = self.shape
-        if arr.shape[:2] != (h, w):
-            raise VaekitError(f"{path}: image size {arr.shape[1]}x{arr.shape[0]} differs from {w}x{h} of "
-                              f"{self.files[0]}; resize the images to one size")
-        if arr.shape[2] != c:
-            if c == 1:
-                raise VaekitError(f"{path}: a colour image among grayscale ones ({self.files[0]} is grayscale); "
-                                  "convert them to one mode, or set data.in_memory=true")
-            arr = np.repeat(arr, 3, axis=2)
-        return arr
-
-
 @dataclass
 class LazyArray:
     """Items ``index`` of a source, read when indexed: ``x[rows]`` -> (B, *shape) float32 tensor on ``device``.
@@ -118,11 +102,11 @@ class LazyArray:
     Stands in for a split's tensor wherever the trainer slices one (``len``, ``shape``, ``device``, ``to``).
     """
 
-    source: NpySource | ImageSource
-    index: np.ndarray                                # (N,) item numbers in the source
+    source: Source
+    index: np.ndarray  # (N,) item numbers in the source
     device: torch.device = torch.device("cpu")
-    check: Callable[[Tensor], None] | None = None    # e.g. the likelihood's support, per batch
-    binarize_seed: int | None = None                 # fixed per-item Bernoulli draws when set
+    check: Callable[[Tensor], None] | None = None  # e.g. the likelihood's support, per batch
+    binarize_seed: int | None = None  # fixed per-item Bernoulli draws when set
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -150,8 +134,11 @@ class LazyArray:
         if self.check is not None:
             self.check(xt)
         if self.binarize_seed is not None:
-            xt = torch.from_numpy((_uniform(rows, x[0].size, self.binarize_seed) < x.reshape(len(x), -1))
-                                  .astype(np.float32).reshape(x.shape))
+            xt = torch.from_numpy(
+                (_uniform(rows, x[0].size, self.binarize_seed) < x.reshape(len(x), -1))
+                .astype(np.float32)
+                .reshape(x.shape)
+            )
         return xt
 
 
@@ -167,21 +154,24 @@ def binarized_once(x: Tensor | LazyArray, seed: int) -> Tensor | LazyArray:
     return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
 
 
-def every_item(spec: str, in_memory: str) -> LazyArray | None:
+def every_item(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> LazyArray | None:
     """Every item of a streamed source in file order, or None when ``spec`` is to be loaded whole."""
-    source = open_streamed(spec, in_memory)
+    source = open_streamed(spec, in_memory, images)
     return None if source is None else LazyArray(source, np.arange(len(source)))
 
 
 def _uniform(rows: np.ndarray, d: int, seed: int) -> np.ndarray:
     """(B, d) uniforms in [0, 1) fixed by (seed, item, position): splitmix64 of a counter."""
     with np.errstate(over="ignore"):
-        h = (rows.astype(np.uint64)[:, None] * np.uint64(d) + np.arange(d, dtype=np.uint64)
-             + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+        h = (
+            rows.astype(np.uint64)[:, None] * np.uint64(d)
+            + np.arange(d, dtype=np.uint64)
+            + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        )
         for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
             h = (h ^ (h >> np.uint64(shift))) * np.uint64(mult)
         h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -201,22 +191,27 @@ class _Batches(torch.utils.data.Dataset):
         return xb, None if self.y is None else self.y[positions]
 
 
-def batches(x: Tensor | LazyArray, y: Tensor | None, perm: Tensor, size: int, start: int, workers: int,
-            device: torch.device) -> Iterator[tuple[int, Tensor, Tensor | None]]:
+def batches(
+    x: Tensor | LazyArray, y: Tensor | None, perm: Tensor, size: int, start: int, workers: int, device: torch.device
+) -> Iterator[tuple[int, Tensor, Tensor | None]]:
     """(b, x (B, *shape), y (B,) or None) for batches ``start``.. of ``perm`` cut into ``size``; lazy data comes
     through a DataLoader with ``workers`` processes (pinned memory on CUDA), in-memory data is sliced."""
     n = math.ceil(len(perm) / size)
     if not isinstance(x, LazyArray):
         for b in range(start, n):
-            idx = perm[b * size: (b + 1) * size]
+            idx = perm[b * size : (b + 1) * size]
             yield b, x[idx], None if y is None else y[idx]
         return
     rows = perm.cpu().numpy()
     loader = torch.utils.data.DataLoader(
-        _Batches(x, None if y is None else y.cpu()), sampler=[rows[b * size: (b + 1) * size] for b in range(start, n)],
-        batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
+        _Batches(x, None if y is None else y.cpu()),
+        sampler=[rows[b * size : (b + 1) * size] for b in range(start, n)],
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
-        generator=torch.Generator().manual_seed(0))  # its own: the training RNG stream stays untouched
+        generator=torch.Generator().manual_seed(0),
+    )  # its own: the training RNG stream stays untouched
     for b, item in enumerate(loader, start):
         if isinstance(item, str):
             raise VaekitError(item)
@@ -235,22 +230,24 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _open(path: Path) -> NpySource | ImageSource | None:
+def _open(path: Path, images: ImageOptions) -> NpySource | FolderSource | None:
     if path.is_file() and path.suffix.lower() == ".npy":
         return NpySource(path)
     if path.is_dir() and not any(p.suffix.lower() in (".gz", ".idx") or "ubyte" in p.name for p in path.iterdir()):
-        return ImageSource(path)
+        from vaekit.data.image_cache import open_folder  # it builds on NpySource
+
+        return open_folder(path, images)
     return None
 
 
-def open_streamed(spec: str, in_memory: str) -> NpySource | ImageSource | None:
+def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> NpySource | FolderSource | None:
     """The source to stream, or None when the data should be loaded whole (by setting or because it fits)."""
     if in_memory not in IN_MEMORY:
         raise VaekitError(f"data.in_memory must be one of {', '.join(IN_MEMORY)}, got {in_memory!r}")
     if in_memory == "true":
         return None
     path = Path(spec).expanduser()
-    source = _open(path) if path.exists() else None
+    source = _open(path, images) if path.exists() else None
     if source is None:
         if in_memory == "false":
             raise VaekitError(f"{spec}: data.in_memory=false streams .npy files and image folders only")
@@ -259,17 +256,36 @@ def open_streamed(spec: str, in_memory: str) -> NpySource | ImageSource | None:
     return source if in_memory == "false" or need > available_memory() // 2 else None
 
 
-def load_streamed(spec: str, in_memory: str, *, val_fraction: float, test_fraction: float, seed: int,
-                  limit: int | None) -> Dataset | None:
+def load_streamed(
+    spec: str,
+    in_memory: str,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit: int | None,
+    images: ImageOptions = ImageOptions(),
+) -> Dataset | None:
     """Like ``load_dataset`` but with LazyArray splits; None when the data is to be loaded whole."""
     check_options(val_fraction, test_fraction, seed, "none", limit)
-    source = open_streamed(spec, in_memory)
+    source = open_streamed(spec, in_memory, images)
     if source is None:
         return None
     y = getattr(source, "labels", None)
-    idx = _split_indices(RawData(np.empty(0), y, source.where), len(source), len(source), val_fraction,
-                         test_fraction, seed, limit)
+    idx = _split_indices(
+        RawData(np.empty(0), y, source.where), len(source), len(source), val_fraction, test_fraction, seed, limit
+    )
     splits = {k: Split(LazyArray(source, i), None if y is None else torch.from_numpy(y[i])) for k, i in idx.items()}
     classes = getattr(source, "classes", None)
-    return Dataset(Path(spec).name, splits["train"], splits["val"], splits["test"], source.shape,
-                   "table" if len(source.shape) == 1 else "image", None if y is None else len(classes), classes)
+    return Dataset(
+        Path(spec).name,
+        splits["train"],
+        splits["val"],
+        splits["test"],
+        source.shape,
+        "table" if len(source.shape) == 1 else "image",
+        None if y is None or classes is None else len(classes),
+        classes,
+        getattr(source, "skipped", None),
+        getattr(source, "mode", None),
+    )

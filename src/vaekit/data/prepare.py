@@ -14,8 +14,10 @@ from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
 from .lazy import LazyArray, binarized_once, load_streamed
+from .photos import ImageOptions, note
+from .tables import categorical_settings, table_options
 
-T = TypeVar("T")  # items: a tensor or lazily read data
+T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data
 
 
 def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: str) -> tuple[str, str, str]:
@@ -26,22 +28,42 @@ def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: st
     everything else -> gaussian, on standardised columns for tables. Binarisation (dynamic) happens only
     under the bernoulli likelihood on grey images that are not binary already.
     """
+    table = getattr(data, "table", None)
+    if table is not None and table.categories:  # one-hot codes: the Tabular p(x|z)
+        return categorical_settings(likelihood, binarize, standardize)
     if "auto" not in (likelihood, binarize, standardize):
         return likelihood, binarize, standardize
-    x = data.train.x[:10000]
-    binary = binarize in ("dynamic", "fixed") or bool(((x == 0) | (x == 1)).all())  # binarised when asked
-    unit = bool(((x >= 0) & (x <= 1)).all())
-    eight_bit = unit and bool(((x * 255 - torch.round(x * 255)).abs() < 1e-3).all())
+    n = min(len(data.train.x), 10000)  # read 1,000 at a time: lazily read photos stay at a batch's memory
+    kinds = [_value_kinds(data.train.x[i : min(i + 1000, n)]) for i in range(0, n, 1000)]
+    binary = binarize in ("dynamic", "fixed") or all(k[0] for k in kinds)  # binarised when asked
+    unit = all(k[1] for k in kinds)
+    eight_bit = unit and all(k[2] for k in kinds)
     image = data.kind == "image"
     grey = image and data.shape[0] == 1
     if likelihood == "auto":
-        likelihood = ("bernoulli" if binary else "discretized_logistic" if image and eight_bit else
-                      ("bernoulli" if grey else "cbernoulli") if image and unit else "gaussian")
+        likelihood = (
+            "bernoulli"
+            if binary
+            else "discretized_logistic"
+            if image and eight_bit
+            else ("bernoulli" if grey else "cbernoulli")
+            if image and unit
+            else "gaussian"
+        )
     if binarize == "auto":
         binarize = "dynamic" if likelihood == "bernoulli" and grey and not binary else "none"
     if standardize == "auto":
         standardize = "true" if likelihood == "gaussian" and data.kind == "table" else "false"
     return likelihood, binarize, standardize
+
+
+def _value_kinds(x: torch.Tensor) -> tuple[bool, bool, bool]:
+    """Whether the values of x (B, *shape) are all binary, all in [0, 1], all 8-bit levels k / 255."""
+    return (
+        bool(((x == 0) | (x == 1)).all()),
+        bool(((x >= 0) & (x <= 1)).all()),
+        bool(((x * 255 - torch.round(x * 255)).abs() < 1e-3).all()),
+    )
 
 
 def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) -> tuple[Dataset, str]:
@@ -59,18 +81,60 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     limit = d.limit if spec == d.spec else None  # the run's limit is on its own data, not on another set
-    data = load_streamed(spec, d.in_memory, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                         seed=cfg.train.seed, limit=limit) if stream else None
-    data = data or load_dataset(spec, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                                seed=cfg.train.seed, binarize="none", label_column=d.label_column,
-                                data_dir=d.data_dir, limit=limit)
+    images = ImageOptions.of(d)
+    data = (
+        load_streamed(
+            spec,
+            d.in_memory,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            seed=cfg.train.seed,
+            limit=limit,
+            images=images,
+        )
+        if stream
+        else None
+    )
+    data = data or load_dataset(
+        spec,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=cfg.train.seed,
+        binarize="none",
+        label_column=d.label_column,
+        data_dir=d.data_dir,
+        limit=limit,
+        images=images,
+        table=table_options(cfg, spec),
+    )
+    if spec == d.spec and not data.image_mode:
+        _refuse_image_settings(cfg)
+    if data.image_mode and spec == d.spec:  # the one mode of a folder's images, in config.json
+        d.mode = data.image_mode
+    if data.skipped:
+        n = len(data.skipped)
+        note(
+            f"{spec}: skipped {n} unreadable file{'s' * (n != 1)} (data.skip_unreadable), first "
+            f"{data.skipped[0]['file']}; a run lists them in its skipped.json"
+        )
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
-        data, cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize)  # written to config.json as resolved
+        data, cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize
+    )  # written to config.json as resolved
     mode = cfg.data.binarize
     return check_and_binarize(data, mode, cfg.model.likelihood, cfg.train.seed), mode
+
+
+def _refuse_image_settings(cfg: RunConfig) -> None:
+    """The image folder settings, set for data that is no image folder: one line, as they cannot take effect."""
+    default = type(cfg.data)()
+    for key in ("image_size", "crop", "mode", "cache", "skip_unreadable"):
+        if getattr(cfg.data, key) != getattr(default, key):
+            raise VaekitError(
+                f"data.{key} applies to folders of images, and {cfg.data.spec} is not one", key=f"data.{key}"
+            )
 
 
 def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution, seed: int) -> Dataset:

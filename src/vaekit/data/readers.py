@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.data.core import RawData, image_scale, to_layout
+from vaekit.data.tables import TableOptions, read_table
 from vaekit.errors import VaekitError
 
 X_KEYS = ("x", "X", "data", "images")
@@ -31,8 +32,9 @@ def read_numpy(path: Path) -> RawData:
         raise VaekitError(f"{path}: cannot read NumPy file ({' '.join(str(e).split())})") from e
 
 
-def _raw(where: str, x: np.ndarray, y: np.ndarray | None,
-         x_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> RawData:
+def _raw(
+    where: str, x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None
+) -> RawData:
     x = to_layout(x, where)
     raw = RawData(x, y, where, image_scale(x))
     if x_test is not None:
@@ -48,8 +50,7 @@ def _from_npz(path: Path, arrays: dict[str, np.ndarray]) -> RawData:
         missing = [k for k in ("x_train", "x_test") if k not in arrays]
         if missing:
             raise VaekitError(f"{path}: has x_train/x_test but lacks {missing[0]}")
-        return _raw(str(path), arrays["x_train"], arrays.get("y_train"),
-                    arrays["x_test"], arrays.get("y_test"))
+        return _raw(str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
     y_key = next((k for k in Y_KEYS if k in arrays), None)
     x_key = next((k for k in X_KEYS if k in arrays), None)
     x_key = x_key or next((k for k in arrays if k != y_key), None)
@@ -85,16 +86,20 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
 
 
 def _has_header(rows: list[list[str]]) -> bool:
-    """A first row is a header if a cell is text where the next row is numeric (or nothing follows)."""
+    """A first row is a header if a cell is text where the next row is numeric (or nothing follows), or if all
+    its cells are text that no later row repeats in the same column (a table of categories only)."""
     first = rows[0]
     if len(rows) == 1:
         return not all(_is_number(c) for c in first)
     second = rows[1]
-    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+    if any(not _is_number(a) and _is_number(b) for a, b in zip(first, second)):
+        return True
+    return not any(_is_number(a) for a in first) and all(
+        a not in {row[j] for row in rows[1:] if j < len(row)} for j, a in enumerate(first)
+    )
 
 
-def _label_index(path: Path, header: list[str] | None, width: int,
-                 label_column: str | int | None) -> int | None:
+def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int | None:
     """The label column: chosen by name or index, else one named label/y/class/target, else none."""
     names = header or [str(i) for i in range(width)]
     if label_column is None:
@@ -111,8 +116,9 @@ def _label_index(path: Path, header: list[str] | None, width: int,
     return i % width
 
 
-def read_csv(path: Path, label_column: str | int | None = None) -> RawData:
-    """Numeric CSV (N rows, D feature columns) -> table RawData; header row optional."""
+def read_csv(path: Path, label_column: str | int | None = None, table: TableOptions | None = None) -> RawData:
+    """CSV (N rows, a header row optional) -> table RawData with its ``TableSchema`` (``data.tables``): numeric
+    columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says."""
     rows, lines = _read_rows(path)
     header = rows[0] if _has_header(rows) else None
     if header:
@@ -128,20 +134,8 @@ def read_csv(path: Path, label_column: str | int | None = None) -> RawData:
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
     cells = np.array(rows, dtype=str)  # (N, width)
-    try:
-        x = cells[:, features].astype(np.float64)
-    except ValueError:
-        raise _bad_cell(path, rows, lines, features, header) from None
-    return RawData(x, None if label is None else cells[:, label], str(path))
-
-
-def _bad_cell(path: Path, rows: list[list[str]], lines: list[int], features: list[int],
-              header: list[str] | None) -> VaekitError:
-    """Name the first non-numeric feature cell (only walked when numpy's conversion failed)."""
-    for row, line in zip(rows, lines):
-        for j in features:
-            if not _is_number(row[j]):
-                col = f"column index {j}" + (f" ({header[j]!r})" if header else "")
-                return VaekitError(f"{path}: non-numeric value {row[j]!r} on line {line}, {col}; "
-                                   "pass label_column if that column holds the labels")
-    return VaekitError(f"{path}: non-numeric values in the feature columns")
+    names = [header[j] if header else str(j) for j in features]
+    x, keep, schema = read_table(cells[:, features], names, lines, table or TableOptions(), str(path), features)
+    raw = RawData(x, None if label is None else cells[keep, label], str(path))
+    raw.table = schema
+    return raw

@@ -7,19 +7,26 @@ likelihood's support is checked by the caller, who knows the model. Item shapes 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import VaekitError
+from .containers import as_array, channels_last, moved_note, split_item
 from .core import Dataset, Split, check_finite, encode_labels, image_scale
 from .lazy import LazyArray
 
 SOURCES = "a numpy array, a torch tensor, an (x, y) pair, a torch Dataset or a DataLoader"
 
 
-def as_items(x: object, where: str) -> Tensor:
-    """Array-like items (N, *shape) -> float32 tensor; uint8 images (N, C, H, W) are scaled to [0, 1] as files are."""
+def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> Tensor:
+    """Array-like items (N, *shape) -> float32 tensor; uint8 images (N, C, H, W) are scaled to [0, 1] as files are.
+
+    Channels-last images (N, H, W, C) are moved to (N, C, H, W) (``containers.channels_last``; ``expected`` is
+    the model's item shape when known)."""
     if isinstance(x, Tensor):
         x = x.detach().cpu().numpy()
     if not isinstance(x, np.ndarray):
@@ -30,9 +37,13 @@ def as_items(x: object, where: str) -> Tensor:
         raise VaekitError(f"{where}: expected items of shape (N, *item_shape), got shape {tuple(x.shape)}")
     if 0 in x.shape:
         raise VaekitError(f"{where}: array of shape {tuple(x.shape)} holds no data")
-    out = x.astype(np.float32)
-    if image_scale(x) != 1.0:
-        out /= np.float32(image_scale(x))
+    arr: np.ndarray = x
+    if channels_last(arr.shape[1:], arr.dtype, expected):
+        moved_note(where, arr.shape[1:])
+        arr = arr.transpose(0, 3, 1, 2)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if image_scale(arr) != 1.0:
+        out /= np.float32(image_scale(arr))
     check_finite(out, where)
     return torch.from_numpy(out)
 
@@ -46,27 +57,39 @@ def as_labels(y: object, n: int, where: str) -> Tensor:
 
 
 class TorchSource:
-    """A map-style torch Dataset yielding x or (x, y), read a batch of items at a time (LazyArray's source)."""
+    """A map-style Dataset yielding x, (x, y) or dicts (``containers.split_item``), read a batch of items at a time
+    (LazyArray's source); channels-last image items are moved to channels-first."""
 
-    def __init__(self, dataset: torch.utils.data.Dataset, where: str):
+    def __init__(
+        self,
+        dataset: Any,
+        where: str,
+        x_key: str | None = None,
+        y_key: str | None = None,
+        expected: tuple[int, ...] | None = None,
+    ):
         if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-            raise VaekitError(f"{where}: an iterable dataset cannot be split, shuffled or resumed; "
-                              "give a map-style Dataset (with len and indexing)")
-        self.dataset, self.where = dataset, where
+            raise VaekitError(
+                f"{where}: an iterable dataset cannot be split, shuffled or resumed; "
+                "give a map-style Dataset (with len and indexing)"
+            )
+        self.dataset, self.where, self.keys = dataset, where, (x_key, y_key)
         if len(dataset) == 0:
             raise VaekitError(f"{where}: the dataset holds no items")
         first = self._item(0)
-        self.shape, self.labelled = tuple(first[0].shape), first[1] is not None
+        self.item_shape, self.labelled = tuple(first[0].shape), first[1] is not None
+        self.move = channels_last(self.item_shape, first[0].dtype, expected)
+        if self.move:
+            moved_note(where, self.item_shape)
+        s = self.item_shape
+        self.shape = (s[2], s[0], s[1]) if self.move else s
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def _item(self, i: int) -> tuple[np.ndarray, object]:
-        item = self.dataset[i]
-        if isinstance(item, (tuple, list)) and len(item) == 1:  # TensorDataset(x) yields (x_i,)
-            item = item[0]
-        x, y = item if isinstance(item, (tuple, list)) and len(item) == 2 else (item, None)
-        x = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x)
+        x, y = split_item(self.dataset[i], i, self.where, *self.keys)
+        x = as_array(x)
         if x.dtype.kind not in "biuf":
             raise VaekitError(f"{self.where}: item {i} has dtype {x.dtype}, which is not numeric")
         return x, y
@@ -76,9 +99,11 @@ class TorchSource:
         one clear error."""
         items = [self._item(int(i))[0] for i in rows]
         for i, x in zip(rows, items):
-            if x.shape != self.shape:
-                raise VaekitError(f"{self.where}: item {int(i)} has shape {x.shape}, item 0 has {self.shape}")
+            if x.shape != self.item_shape:
+                raise VaekitError(f"{self.where}: item {int(i)} has shape {x.shape}, item 0 has {self.item_shape}")
         x = np.stack(items)
+        if self.move:  # (B, H, W, C) -> (B, C, H, W)
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         out = x.astype(np.float32)
         if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
             out /= np.float32(image_scale(x))
@@ -89,26 +114,39 @@ class TorchSource:
         tensors = getattr(self.dataset, "tensors", None)
         if isinstance(tensors, tuple) and len(tensors) == 2:
             return tensors[1].cpu().numpy()
-        return np.asarray([self._item(i)[1] for i in range(len(self))])
+        return np.asarray([as_array(self._item(i)[1]) for i in range(len(self))])
 
 
-def from_user(data: object, val_data: object = None, *, val_fraction: float = 0.1, seed: int = 0,
-              labels: bool = False) -> Dataset:
+def from_user(
+    data: object,
+    val_data: object = None,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    labels: bool = False,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    expected: tuple[int, ...] | None = None,
+) -> Dataset:
     """``data`` (and ``val_data``, else a seeded ``val_fraction`` of ``data``) as train/val splits; no test split.
 
     ``labels``: the model conditions on labels, so they must come with the data ((x, y), or Datasets of (x, y)).
+    ``x_key``, ``y_key``: the entries of dict items (see ``containers``). ``expected``: the model's item shape,
+    when known: other items are refused in one line naming both shapes.
     """
-    train = _splits(data, "data", labels)
+    train = _splits(data, "data", labels, x_key, y_key, expected)
     if val_data is not None:
-        val = _splits(val_data, "val_data", labels)
+        val = _splits(val_data, "val_data", labels, x_key, y_key, expected)
         if val.shape != train.shape:
             raise VaekitError(f"val_data: items have shape {val.shape}, data items {train.shape}")
     else:
         n = len(train.train)
         n_val = max(1, round(n * val_fraction))
         if not 0 < val_fraction < 1 or n - n_val < 1:
-            raise VaekitError(f"data: {n} items cannot give val_fraction {val_fraction} to validation and keep "
-                              "training items; pass val_data or more data")
+            raise VaekitError(
+                f"data: {n} items cannot give val_fraction {val_fraction} to validation and keep "
+                "training items; pass val_data or more data"
+            )
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = _take(train, perm[:n_val]), _take(train, perm[n_val:])
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
@@ -116,21 +154,51 @@ def from_user(data: object, val_data: object = None, *, val_fraction: float = 0.
     return Dataset(train.name, train.train, val.train, empty, train.shape, train.kind, k)
 
 
-def _splits(data: object, where: str, labels: bool) -> Dataset:
-    """One container as a Dataset whose train split holds every item."""
+def _map_style(data: object) -> bool:
+    """A Dataset to read item by item: a torch one, a list of dicts, or any other sized indexable container that
+    is not an array (a Hugging Face dataset)."""
+    if isinstance(data, torch.utils.data.Dataset):
+        return True
+    if isinstance(data, (list, tuple)):
+        return len(data) > 0 and isinstance(data[0], Mapping)
+    return (
+        hasattr(data, "__getitem__")
+        and hasattr(data, "__len__")
+        and not isinstance(data, (np.ndarray, Tensor, str, bytes, Mapping))
+    )
+
+
+def _splits(
+    data: object,
+    where: str,
+    labels: bool,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    expected: tuple[int, ...] | None = None,
+) -> Dataset:
+    """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape."""
     if isinstance(data, torch.utils.data.DataLoader):
         data = data.dataset
-    if isinstance(data, torch.utils.data.Dataset):
-        source = TorchSource(data, where)
-        x = LazyArray(source, np.arange(len(source)))
+    if _map_style(data):
+        source = TorchSource(data, where, x_key, y_key, expected)
+        x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
         y = torch.from_numpy(encode_labels(source.labels(), where)[0]) if labels and source.labelled else None
         shape = source.shape
     else:
+        if x_key is not None or y_key is not None:
+            raise VaekitError(
+                f"{where}: x_key and y_key name the entries of dict items; the data is a {type(data).__name__}"
+            )
         x_raw, y_raw = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
-        x = as_items(x_raw, where)
+        x = as_items(x_raw, where, expected)
         y, shape = None if y_raw is None else as_labels(y_raw, len(x), where), tuple(x.shape[1:])
+    if expected is not None and tuple(shape) != tuple(expected):
+        raise VaekitError(f"{where}: items have shape {tuple(shape)}, the model takes items of shape {tuple(expected)}")
     if labels and y is None:
-        raise VaekitError(f"{where}: this model conditions on labels; pass (x, y) or a Dataset of (x, y) pairs")
+        raise VaekitError(
+            f"{where}: this model conditions on labels; pass (x, y), or a Dataset of (x, y) pairs "
+            "or of dicts with a label (y_key)"
+        )
     kind = "image" if len(shape) == 3 else "table"
     return Dataset(where, Split(x, y), Split(_none_of(x), None), Split(_none_of(x), None), shape, kind, None)
 
@@ -142,5 +210,12 @@ def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:
 
 def _take(data: Dataset, idx: Tensor) -> Dataset:
     x = data.train.x.subset(idx.numpy()) if isinstance(data.train.x, LazyArray) else data.train.x[idx]
-    return Dataset(data.name, Split(x, None if data.train.y is None else data.train.y[idx]),
-                   data.val, data.test, data.shape, data.kind, None)
+    return Dataset(
+        data.name,
+        Split(x, None if data.train.y is None else data.train.y[idx]),
+        data.val,
+        data.test,
+        data.shape,
+        data.kind,
+        None,
+    )

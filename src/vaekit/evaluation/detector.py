@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..config import RunConfig, set_value
+from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data import Dataset, Split
 from ..errors import VaekitError
@@ -34,12 +35,30 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     vaekit's trainer, into the run folder ``out`` when given (in memory otherwise).
     """
 
-    def __init__(self, method: str = "neg_elbo", *, latent_dim: int = 8, hidden: tuple[int, ...] = (64, 64),
-                 likelihood: str = "gaussian", net: str = "mlp", image_shape: tuple[int, ...] | None = None,
-                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, beta: float = 1.0,
-                 samples: int = 8, iw_samples: int = 64, steps: int = 30, contamination: float = 0.1,
-                 scales: tuple[int, ...] = (1,), holdout: float = 0.1, run: str | None = None,
-                 out: str | None = None, random_state: int | None = 0, device: str = "cpu"):
+    def __init__(
+        self,
+        method: str = "neg_elbo",
+        *,
+        latent_dim: int = 8,
+        hidden: tuple[int, ...] = (64, 64),
+        likelihood: str = "gaussian",
+        net: str = "mlp",
+        image_shape: tuple[int, ...] | None = None,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        beta: float = 1.0,
+        samples: int = 8,
+        iw_samples: int = 64,
+        steps: int = 30,
+        contamination: float = 0.1,
+        scales: tuple[int, ...] = (1,),
+        holdout: float = 0.1,
+        run: str | None = None,
+        out: str | None = None,
+        random_state: int | None = 0,
+        device: str = "cpu",
+    ):
         self.method, self.latent_dim, self.hidden, self.likelihood = method, latent_dim, hidden, likelihood
         self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
         self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
@@ -48,11 +67,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.random_state, self.device = random_state, device
 
     @classmethod
-    def from_run(cls, path: str | Path, **params) -> "VAEAnomalyDetector":
+    def from_run(cls, path: str | Path, **params) -> VAEAnomalyDetector:
         """A detector scoring with the trained run in ``path`` (``fit(X)`` then sets only the threshold)."""
         return cls(run=str(path), **params)
 
-    def fit(self, X, y=None) -> "VAEAnomalyDetector":
+    def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         if self.method not in SCORES:
             raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
@@ -68,6 +87,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _load_run(self, n_features: int) -> None:
+        assert self.run is not None  # fit loads a run only when one is named
         run = Run.load(self.run)
         if run.model.needs_labels:
             raise ValueError(f"{self.run}: the detector scores rows without labels; this run is conditional")
@@ -110,8 +130,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         else:
             n_val = min(len(x) - 2, max(2, round(self.holdout * len(x))))
             x_fit, x_val = x[perm[n_val:]], x[perm[:n_val]]
-        self.models_ = [self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i)
-                        for i, k in enumerate(self.scales)]
+        self.models_ = [self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i) for i, k in enumerate(self.scales)]
         if len(self.scales) > 1:
             raw = self._raw_scores(x_val.double())  # (S, n_val)
             std = raw.std(1)
@@ -121,7 +140,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """``random_state`` as the seed of training, the held-out split and the scores (None: 0)."""
         return 0 if self.random_state is None else int(self.random_state)
 
-    def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> torch.nn.Module:
+    def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> VAEModule:
         """A VAE trained on x (N, *shape) by the trainer, its best epoch picked on x_val; with ``out`` its run
         folder is kept there (one per scale: scale-<i>)."""
         shape = tuple(x.shape[1:])
@@ -133,11 +152,21 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)
         widths = {"model.hidden": list(self.hidden)} if self.net == "mlp" else {}  # conv: its default channels
-        settings = {"model.net": self.net, "model.likelihood": self.likelihood, "model.latent_dim": self.latent_dim,
-                    **widths, "data.standardize": "false", "train.epochs": self.epochs,  # X is standardised here
-                    "train.batch_size": max(1, min(self.batch_size, n)), "train.lr": self.lr, "train.beta": self.beta,
-                    "train.seed": seed, "train.device": self.device, "train.progress": False,
-                    "train.checkpoint_minutes": 0.0}
+        settings = {
+            "model.net": self.net,
+            "model.likelihood": self.likelihood,
+            "model.latent_dim": self.latent_dim,
+            **widths,
+            "data.standardize": "false",
+            "train.epochs": self.epochs,  # X is standardised here
+            "train.batch_size": max(1, min(self.batch_size, n)),
+            "train.lr": self.lr,
+            "train.beta": self.beta,
+            "train.seed": seed,
+            "train.device": self.device,
+            "train.progress": False,
+            "train.checkpoint_minutes": 0.0,
+        }
         for key, value in settings.items():
             set_value(cfg, key, value)
         return cfg
@@ -159,9 +188,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
         seed = self._seed()
         try:
-            return np.stack([anomaly_scores(m, pool(x, k), [self.method], self.samples, self.iw_samples,
-                                            self.steps, seed=seed)[self.method]
-                             for k, m in zip(self.scales, self.models_)])
+            return np.stack(
+                [
+                    anomaly_scores(m, pool(x, k), [self.method], self.samples, self.iw_samples, self.steps, seed=seed)[
+                        self.method
+                    ]
+                    for k, m in zip(self.scales, self.models_)
+                ]
+            )
         except VaekitError as e:
             raise ValueError(str(e)) from None
 

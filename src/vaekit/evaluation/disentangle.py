@@ -72,24 +72,31 @@ def _bin_classifier_accuracy(code_tr, f_tr, code_te, f_te, bins: int) -> float:
     return max(0.0, balanced_accuracy_score(f_te, pred, adjusted=True))
 
 
-def sap(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
-        bins: int = 100) -> float:
+def sap(
+    codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray, bins: int = 100
+) -> float:
     """Separated attribute predictability (Kumar et al. 2018): per factor, the gap between the two code dims
     that predict it best, averaged over the non-constant factors.
 
     As in disentanglement_lib each (code dim, factor) pair gets a classifier fitted on the train codes and scored
     on the test codes; unlike it, the classifier is the majority class per bin of ``bins`` equal-width bins
-    (enough for a 40-valued factor; dl's LinearSVC on one input cannot carve out the middle classes of a 32-valued factor, so even the true
-    factors score low), and the score is balanced accuracy adjusted for chance, so an unrelated code scores 0.
+    (enough for a 40-valued factor; dl's LinearSVC on one input cannot carve out the middle classes of a 32-valued
+    factor, so even the true factors score low), and the score is balanced accuracy adjusted for chance, so an
+    unrelated code scores 0.
     """
     gaps = []
     for k in range(factors.shape[1]):
         if len(np.unique(factors[:, k])) < 2:
             continue
-        acc = sorted((_bin_classifier_accuracy(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k], bins)
-                      for d in range(codes.shape[1])), reverse=True)
+        acc = sorted(
+            (
+                _bin_classifier_accuracy(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k], bins)
+                for d in range(codes.shape[1])
+            ),
+            reverse=True,
+        )
         gaps.append(acc[0] - (acc[1] if len(acc) > 1 else 0.0))
-    return _unit(np.mean(gaps)) if gaps else 0.0
+    return _unit(float(np.mean(gaps))) if gaps else 0.0
 
 
 def _entropy_score(p: np.ndarray, base: int) -> np.ndarray:
@@ -99,8 +106,14 @@ def _entropy_score(p: np.ndarray, base: int) -> np.ndarray:
     return 1.0 - h / np.log(base) if base > 1 else np.ones(len(p))
 
 
-def dci(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
-        seed: int = 0, trees: int = 10) -> dict[str, float]:
+def dci(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    seed: int = 0,
+    trees: int = 10,
+) -> dict[str, float]:
     """DCI disentanglement, completeness and informativeness (Eastwood & Williams 2018).
 
     One random forest of ``trees`` bagged trees (scikit-learn, every feature tried at each split, leaves of at
@@ -120,13 +133,16 @@ def dci(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_
         return {"disentanglement": 0.0, "completeness": 0.0, "informativeness": _unit(np.mean(acc or [0.0]))}
     code_weight = importance.sum(1) / importance.sum()  # (D,)
     factor_weight = importance.sum(0) / importance.sum()  # (K,)
-    return {"disentanglement": _unit((_entropy_score(importance, len(keep)) * code_weight).sum()),
-            "completeness": _unit((_entropy_score(importance.T, codes.shape[1]) * factor_weight).sum()),
-            "informativeness": _unit(np.mean(acc))}
+    return {
+        "disentanglement": _unit((_entropy_score(importance, len(keep)) * code_weight).sum()),
+        "completeness": _unit((_entropy_score(importance.T, codes.shape[1]) * factor_weight).sum()),
+        "informativeness": _unit(np.mean(acc)),
+    }
 
 
-def fixed_factor_groups(factors: np.ndarray, n: int, batch: int, rng: np.random.Generator,
-                        pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def fixed_factor_groups(
+    factors: np.ndarray, n: int, batch: int, rng: np.random.Generator, pairs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Index batches sharing one factor's value: (n, batch) indices (or (n, 2, batch) pairs) and factors k (n,).
 
     Each batch picks a non-constant factor k uniformly and a value of it from a random item, then draws its
@@ -150,8 +166,9 @@ def _majority_vote(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray,
     return float(np.mean(counts.argmax(1)[test[0]] == test[1]))
 
 
-def factorvae_from_batches(batches: np.ndarray, ks: np.ndarray, variance: np.ndarray, n_train: int,
-                           prune: float = 0.05) -> float:
+def factorvae_from_batches(
+    batches: np.ndarray, ks: np.ndarray, variance: np.ndarray, n_train: int, prune: float = 0.05
+) -> float:
     """FactorVAE score (Kim & Mnih 2018) from code batches (n, B, D) each sharing factor ks (n,).
 
     Codes are divided by their global std (``variance`` (D,) over the data); each batch votes for the dim
@@ -166,8 +183,9 @@ def factorvae_from_batches(batches: np.ndarray, ks: np.ndarray, variance: np.nda
     return _unit(_majority_vote((votes[:n_train], ks[:n_train]), (votes[n_train:], ks[n_train:]), len(variance)))
 
 
-def factorvae_score(codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000,
-                    n_eval: int = 5000, seed: int = 0) -> float:
+def factorvae_score(
+    codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000, n_eval: int = 5000, seed: int = 0
+) -> float:
     """FactorVAE score with batches drawn from the given items (dl: batch 64, 10,000 + 5,000 votes)."""
     idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed))
     return factorvae_from_batches(codes[idx], ks, codes.var(0, ddof=1), n_train)
@@ -188,8 +206,9 @@ def betavae_from_pairs(z1: np.ndarray, z2: np.ndarray, ks: np.ndarray, n_train: 
     return _unit(model.score(x[n_train:], ks[n_train:]))
 
 
-def betavae_score(codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000,
-                  n_eval: int = 5000, seed: int = 0) -> float:
+def betavae_score(
+    codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000, n_eval: int = 5000, seed: int = 0
+) -> float:
     """beta-VAE score with pairs drawn from the given items (dl: batch 64, 10,000 + 5,000 points)."""
     idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed), pairs=True)
     return betavae_from_pairs(codes[idx[:, 0]], codes[idx[:, 1]], ks, n_train, seed)
@@ -199,8 +218,9 @@ def betavae_score(codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_tra
 def encode_factors(encode: Encoder, data, factors: np.ndarray, chunk: int = 1000) -> np.ndarray:
     """Render factors (..., K) with ``data.images`` and encode them: codes (..., D) as float64."""
     flat = factors.reshape(-1, factors.shape[-1])
-    codes = np.concatenate([encode(data.images(flat[i: i + chunk])).cpu().double().numpy()
-                            for i in range(0, len(flat), chunk)])
+    codes = np.concatenate(
+        [encode(data.images(flat[i : i + chunk])).cpu().double().numpy() for i in range(0, len(flat), chunk)]
+    )
     return codes.reshape(*factors.shape[:-1], -1)
 
 
@@ -213,8 +233,15 @@ def _fixed_factors(data, n: int, batch: int, rng: np.random.Generator, copies: i
     return f, ks
 
 
-def scores(encode: Encoder, data, n: int = 10000, n_test: int = 5000, votes: tuple[int, int] = (1000, 500),
-           batch: int = 64, seed: int = 0) -> dict[str, float]:
+def scores(
+    encode: Encoder,
+    data,
+    n: int = 10000,
+    n_test: int = 5000,
+    votes: tuple[int, int] = (1000, 500),
+    batch: int = 64,
+    seed: int = 0,
+) -> dict[str, float]:
     """Every metric for an encoder on a factor-sampling data set, sampling its own batches.
 
     MIG on ``n`` sampled items; SAP and DCI train on them and test on ``n_test`` more; the FactorVAE and
@@ -235,8 +262,9 @@ def scores(encode: Encoder, data, n: int = 10000, n_test: int = 5000, votes: tup
     return out
 
 
-def factor_of_each_code(codes: np.ndarray, factors: np.ndarray, names: tuple[str, ...], bins: int = 20
-                        ) -> list[tuple[str, float]]:
+def factor_of_each_code(
+    codes: np.ndarray, factors: np.ndarray, names: tuple[str, ...], bins: int = 20
+) -> list[tuple[str, float]]:
     """For each code dim, the factor it holds most information about and MI / H(factor), (D,) pairs."""
     m = mutual_info(discretize(codes, bins), factors)  # (D, K)
     h = entropies(factors)  # (K,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ..errors import VaekitError
 from ..runs import Run
@@ -16,8 +17,10 @@ def dsprites_size(run: Run) -> int:
 
     spec = run.config.data.spec.strip().lower()
     if spec.split(":")[0] != "dsprites":
-        raise VaekitError(f"{run.path}: trained on {run.config.data.spec!r}; the disentanglement metrics need a run "
-                          "trained on dsprites")
+        raise VaekitError(
+            f"{run.path}: trained on {run.config.data.spec!r}; the disentanglement metrics need a run "
+            "trained on dsprites"
+        )
     if run.model.needs_labels or len(run.model.latent_dims) != 1:
         raise VaekitError(f"{run.path}: the disentanglement metrics score flat, unconditional models (family vae)")
     size = parse_spec(spec)[0]
@@ -33,12 +36,20 @@ def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0) -> 
 
     data = DSprites(dsprites_size(run))
     torch.manual_seed(seed)
-    encode = lambda x: run.encode(x).mean  # (B, 1, H, W) -> (B, D)
+
+    def encode(x: Tensor) -> Tensor:  # (B, 1, H, W) -> (B, D)
+        return run.encode(x).mean
+
     metrics = scores(encode, data, n=n, n_test=max(2, n // 2), votes=(votes, max(1, votes // 2)), seed=seed)
     factors = data.sample_factors(min(n, 5000), np.random.default_rng(seed + 1))
     codes = encode_factors(encode, data, factors)
     best = factor_of_each_code(codes, factors, data.factor_names)
-    dims = [{"dim": d, "factor": name, "normalised_mi": round(mi, 4), "std": round(float(codes[:, d].std()), 4)}
-            for d, (name, mi) in enumerate(best)]
-    return {"metrics": {k: round(float(v), 4) for k, v in metrics.items()}, "dims": dims,
-            "settings": {"n": n, "votes": votes, "seed": seed, "spec": run.config.data.spec}}
+    dims = [
+        {"dim": d, "factor": name, "normalised_mi": round(mi, 4), "std": round(float(codes[:, d].std()), 4)}
+        for d, (name, mi) in enumerate(best)
+    ]
+    return {
+        "metrics": {k: round(float(v), 4) for k, v in metrics.items()},
+        "dims": dims,
+        "settings": {"n": n, "votes": votes, "seed": seed, "spec": run.config.data.spec},
+    }

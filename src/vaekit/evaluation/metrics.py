@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from torch import Tensor
 from .. import files
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
-from ..data.lazy import binarized_once, head
+from ..data.lazy import LazyArray, binarized_once, head
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
@@ -21,21 +22,23 @@ from ..runs import Run
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
 
-def _batches(x: Tensor, y: Tensor | None, size: int):
+def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
     """(x_b, y_b) pairs of at most ``size`` items."""
     for i in range(0, len(x), size):
-        yield x[i: i + size], None if y is None else y[i: i + size]
+        yield x[i : i + size], None if y is None else y[i : i + size]
 
 
 @torch.no_grad()
-def elbo_terms(run: Run, x: Tensor, y: Tensor | None, batch_size: int = 500) -> dict:
+def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: int = 500) -> dict:
     """One pass of ``elbo`` (analytic KL, one z draw for the reconstruction term) over x (N, *shape).
 
     Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)), and the
     posterior means of every level, each (N, D_l), from forward's qz list (top to bottom).
     """
     rec = kl = 0.0
-    levels, dims, means = None, None, None
+    levels: list[float] = []
+    dims: list[Tensor] = []
+    means: list[list[Tensor]] = []  # per batch, per level
     for xb, yb in _batches(x, run.labels(y, len(x)), batch_size):
         xb = xb.to(run.device, torch.float32)
         out = run.model(xb, yb)
@@ -44,21 +47,28 @@ def elbo_terms(run: Run, x: Tensor, y: Tensor | None, batch_size: int = 500) -> 
         lv = [k.sum().item() for k in t["kl_layers"]]
         dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
         mu = [q.mean.flatten(1).cpu() for q in out.qz]  # (B, D_l) each
-        if levels is None:
-            levels, dims, means = lv, dm, [mu]
+        if not means:
+            levels, dims = lv, dm
         else:
             levels = [a + b for a, b in zip(levels, lv)]
             dims = [a + b for a, b in zip(dims, dm)]
-            means.append(mu)
-    means = [torch.cat(level) for level in zip(*means)]
-    return {"rec": rec, "kl": kl, "kl_per_level": levels, "kl_per_dim": dims, "means": means}
+        means.append(mu)
+    return {
+        "rec": rec,
+        "kl": kl,
+        "kl_per_level": levels,
+        "kl_per_dim": dims,
+        "means": [torch.cat(level) for level in zip(*means)],
+    }
 
 
 @torch.no_grad()
-def encode_means(run: Run, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> Tensor:
+def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch_size: int = 500) -> Tensor:
     """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU."""
-    parts = [run.encode(x[i: i + batch_size], None if y is None else y[i: i + batch_size]).mean.cpu()
-             for i in range(0, len(x), batch_size)]
+    parts = [
+        run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size]).mean.cpu()
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(parts)
 
 
@@ -67,18 +77,22 @@ def active_units(means: list[Tensor], threshold: float = ACTIVE_THRESHOLD) -> li
 
     ``means``: one (N, D_l) tensor of E_q[z|x] per level; a unit is active when Var_x > ``threshold``.
     """
-    return [m.var(0, unbiased=True) > threshold if len(m) > 1 else torch.zeros(m.shape[1], dtype=torch.bool)
-            for m in means]
+    return [
+        m.var(0, unbiased=True) > threshold if len(m) > 1 else torch.zeros(m.shape[1], dtype=torch.bool) for m in means
+    ]
 
 
 @torch.no_grad()
-def iwae_nll(run: Run, x: Tensor, y: Tensor | None, k: int, batch_size: int = 100,
-             chunk: int | None = None) -> Tensor:
+def iwae_nll(
+    run: Run, x: Tensor | LazyArray, y: Tensor | None, k: int, batch_size: int = 100, chunk: int | None = None
+) -> Tensor:
     """-log p(x) estimated by the K-sample IWAE bound for each item, (N,) in nats; memory stays bounded by ``chunk``."""
     if k <= 0:
         raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
-    parts = [iwae_bound(run.model, xb.to(run.device, torch.float32), k, chunk, yb).cpu()
-             for xb, yb in _batches(x, run.labels(y, len(x)), batch_size)]
+    parts = [
+        iwae_bound(run.model, xb.to(run.device, torch.float32), k, chunk, yb).cpu()
+        for xb, yb in _batches(x, run.labels(y, len(x)), batch_size)
+    ]
     return -torch.cat(parts)
 
 
@@ -88,8 +102,7 @@ def bits_per_dim(nll: float, shape: tuple[int, ...]) -> float:
 
 
 @torch.no_grad()
-def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, mode: str,
-                   limit: int = 10000) -> float:
+def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, mode: str, limit: int = 10000) -> float:
     """Accuracy on the evaluated split of a logistic regression fitted on the train split's posterior means.
 
     Means are ``run.encode``'s, (N, D) (every level for a hierarchical model). Dynamic binarisation
@@ -99,6 +112,7 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    assert train.y is not None  # evaluate probes only data with labels
     x, y = head(train.x, limit), train.y[:limit]
     if mode == "dynamic":
         x = binarized_once(x, run.config.train.seed)
@@ -119,8 +133,15 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
     return Split(head(s.x, limit), None if s.y is None else s.y[:limit])
 
 
-def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int = 1000,
-             limit: int | None = None, seed: int = 0, mode: str | None = None) -> dict:
+def evaluate(
+    run: Run,
+    data: Dataset | None = None,
+    split: str = "test",
+    k: int = 1000,
+    limit: int | None = None,
+    seed: int = 0,
+    mode: str | None = None,
+) -> dict:
     """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training).
 
     ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
@@ -133,7 +154,8 @@ def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int 
     if data is None:
         data, mode = prepare_data(run.config, stream=True)
     s = pick_split(data, split, limit)
-    x = run.check_items(s.x)  # refuses a shape the model was not built for; streamed data stays streamed
+    # refuses a shape the model was not built for; streamed data stays streamed
+    x: Tensor | LazyArray = run.check_items(s.x)
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed)
     torch.manual_seed(seed)
@@ -146,15 +168,26 @@ def evaluate(run: Run, data: Dataset | None = None, split: str = "test", k: int 
         probe = probe_accuracy(run, data.train, encode_means(run, x, s.y), s.y, mode or "none")
     r = _round
     return {
-        "data": data.name, "split": split, "n": n, "k": k,
-        "elbo": r((t["rec"] - t["kl"]) / n), "rec": r(t["rec"] / n), "kl": r(t["kl"] / n),
+        "data": data.name,
+        "split": split,
+        "n": n,
+        "k": k,
+        "elbo": r((t["rec"] - t["kl"]) / n),
+        "rec": r(t["rec"] / n),
+        "kl": r(t["kl"] / n),
         "kl_per_level": [r(v / n) for v in t["kl_per_level"]],
         "kl_per_dim": [[r(v / n) for v in d.tolist()] for d in t["kl_per_dim"]],
-        "nll": r(nll), "bits_per_dim": r(bits_per_dim(nll, tuple(data.shape))),
-        "active_units": {"total": int(sum(a.sum() for a in au)), "per_level": [int(a.sum()) for a in au],
-                         "threshold": ACTIVE_THRESHOLD},
+        "nll": r(nll),
+        "bits_per_dim": r(bits_per_dim(nll, tuple(data.shape))),
+        "active_units": {
+            "total": int(sum(a.sum() for a in au)),
+            "per_level": [int(a.sum()) for a in au],
+            "threshold": ACTIVE_THRESHOLD,
+        },
         "probe_accuracy": None if probe is None else r(probe),
-        "elbo_passes": 1, "seconds": r(time.perf_counter() - start), files.DIGEST: run.digest,
+        "elbo_passes": 1,
+        "seconds": r(time.perf_counter() - start),
+        files.DIGEST: run.digest,
     }
 
 
@@ -164,5 +197,5 @@ def _round(v: float) -> float:
 
 def write_eval(run: Run, result: dict) -> Path:
     """Write ``result`` to the run folder's eval.json (atomically, under the folder's lock)."""
-    with run_lock(run.path):
-        return atomic_write_json(run.path / files.EVAL, result)
+    with run_lock(run.folder):
+        return atomic_write_json(run.folder / files.EVAL, result)

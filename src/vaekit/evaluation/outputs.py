@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..config import RunConfig
 from ..data import Split, all_items, load_dataset
-from ..data.lazy import binarized_once, every_item, head, load_streamed
+from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
+from ..data.photos import ImageOptions
 from ..data.prepare import checked, prepare_data
+from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
 from ..runs import Run
@@ -21,18 +24,25 @@ from .metrics import pick_split
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor:
+def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyArray:
     """Items of ``spec`` (default: the run's data) scaled as in training: every item in file order ('all'), or
     one split of the run's seeded split."""
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     if split == "all":  # read as it goes where training would stream it
-        lazy = every_item(spec, d.in_memory)
-        return lazy if lazy is not None else all_items(spec, d.label_column, d.data_dir)
-    options = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed)
+        lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
+        return (
+            lazy
+            if lazy is not None
+            else all_items(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
+        )
+    options: dict[str, Any] = dict(
+        val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed, images=ImageOptions.of(d)
+    )
     data = load_streamed(spec, d.in_memory, limit=None, **options) or load_dataset(
-        spec, label_column=d.label_column, data_dir=d.data_dir, **options)
+        spec, label_column=d.label_column, data_dir=d.data_dir, table=table_options(cfg, spec), **options
+    )
     return getattr(data, split).x
 
 
@@ -51,7 +61,7 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     return Split(head(checked(x, run.config.model.likelihood, spec or run.config.data.spec), limit), None)
 
 
-def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 1000) -> int:
+def write_codes(run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_size: int = 1000) -> int:
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
     scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D."""
     out = Path(out)
@@ -66,7 +76,7 @@ def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 10
 
     def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
         for i in range(0, len(x), batch_size):
-            qz = run.encode(x[i: i + batch_size])
+            qz = run.encode(x[i : i + batch_size])
             yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
 
     atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d))
@@ -75,8 +85,7 @@ def write_codes(run: Run, x: torch.Tensor, out: str | Path, batch_size: int = 10
 
 def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
     """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-              "shape": (n, 2 * d)}
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (n, 2 * d)}
     with open(tmp, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for r in rows:

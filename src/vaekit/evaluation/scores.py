@@ -12,23 +12,27 @@ import io
 import math
 import zlib
 from collections.abc import Callable
+from typing import Protocol, cast
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.distributions import Independent, Normal
 
-from ..core.contract import VAEModel, VAEOutput, flat
+from ..core.contract import VAEModel, VAEModule, VAEOutput, flat
 from ..core.likelihoods import gaussian
 from ..core.objectives import elbo, iwae_bound, repeat_items
+from ..data.lazy import LazyArray
 from ..errors import VaekitError
 
-SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity")
+SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity", "llr")
 DESCRIPTIONS = {
     "neg_elbo": "-ELBO (nats), S common noise draws",
     "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
     "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
     "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
     "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
+    "llr": "-LLR^{>k}: ELBO with the top k latent groups from the prior minus the ELBO (Havtorn et al. 2021)",
 }
 
 
@@ -47,8 +51,54 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
     if model.needs_labels and y is None:
         raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
     if "likelihood_regret" in names and not flat(model):
-        raise VaekitError("likelihood_regret re-fits q(z|x) of one latent level; this model has "
-                          f"{len(model.latent_dims)}")
+        raise VaekitError(
+            f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}"
+        )
+    if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
+        raise VaekitError(
+            "llr compares latent groups drawn from the prior and the posterior: it needs a "
+            f"hierarchical model (family deep or ladder); this {type(model).__name__} has "
+            f"{len(model.latent_dims)} latent level(s)",
+            key="llr_k",
+        )
+
+
+def scores_that_apply(model: VAEModel, images: bool) -> list[str]:
+    """The scores this model and data allow: complexity for images, llr for hierarchical models, the
+    likelihood regret for one latent level (``check_model`` refuses the others)."""
+    hierarchical = not flat(model) and hasattr(model, "forward_from_prior")
+    skip = {"complexity": not images, "llr": not hierarchical, "likelihood_regret": not flat(model)}
+    return [s for s in SCORES if not skip.get(s, False)]
+
+
+class Hierarchical(VAEModel, Protocol):
+    """A model whose forward pass can draw its top k latent levels from their priors (the ladder and deep ones)."""
+
+    def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput: ...
+
+
+def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
+    """-LLR^{>k} (B,) = L^{>k}(x) - L(x) (Havtorn et al. 2021, eq. 11), each bound averaged over ``s`` draws:
+    L^{>k} is the ELBO with the top ``k`` latent groups drawn from their (conditional) priors instead of the
+    posterior. In-distribution items gain much from their top groups' posterior; out-of-distribution ones little,
+    so -LLR is higher for them. k = 0 gives 0; k = all groups gives E_p(z)[log p(x|z)] - L(x)."""
+    if not 0 <= k <= len(model.latent_dims):
+        raise VaekitError(
+            f"llr_k must be in 0..{len(model.latent_dims)} (the model's latent groups), got {k}", key="llr_k"
+        )
+    xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
+    bounds = []
+    for top in (k, 0):  # common random numbers: the same draws for both bounds, so k = 0 gives exactly 0
+        with torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            terms = elbo(model.forward_from_prior(xr, top), xr)
+        bounds.append((terms["rec"] - terms["kl"]).view(s, x.shape[0]).mean(0))
+    return bounds[0] - bounds[1]
+
+
+def normal_q(qz: object) -> bool:
+    """Whether q(z|x) is a factorised Normal (the common-noise scores' draws loc + scale * eps assume one)."""
+    return isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)
 
 
 def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -57,8 +107,9 @@ def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype 
     return torch.randn(n, dim, generator=g, dtype=torch.float64).to(device, dtype)
 
 
-def draws(model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor,
-          y: Tensor | None = None) -> tuple[VAEOutput, Tensor]:
+def draws(
+    model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor, y: Tensor | None = None
+) -> tuple[VAEOutput, Tensor]:
     """The model's output for z_s = loc + scale * eps_s, with eps (S, D) shared by the items of x (B, *shape).
 
     Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
@@ -102,8 +153,9 @@ def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
     return (units(x) - units(x_rec)).pow(2).flatten(1).sum(1)
 
 
-def likelihood_regret(model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05,
-                      y: Tensor | None = None) -> Tensor:
+def likelihood_regret(
+    model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05, y: Tensor | None = None
+) -> Tensor:
     """Likelihood regret (B,) >= 0 (Xiao et al. 2020): best ELBO over a per-item q minus the encoder's ELBO.
 
     q's loc and log-scale (B, D) start at the encoder's and are optimised with Adam, all items at once
@@ -111,6 +163,8 @@ def likelihood_regret(model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, 
     """
     with torch.no_grad():
         qz = model.encode(x, y)
+        if not normal_q(qz):
+            raise VaekitError(f"likelihood_regret re-fits a Gaussian q(z|x); this model's is a {type(qz).__name__}")
         loc0, scale0 = qz.mean, qz.stddev  # a factorised Gaussian q(z|x)
         start = elbo_at(model, x, loc0, scale0, eps, y)  # (B,)
     loc = loc0.clone().requires_grad_(True)
@@ -148,42 +202,67 @@ def compressed_bits(x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def batch_scores(model: VAEModel, x: Tensor, names: list[str], eps: Tensor, iw_eps: Tensor, steps: int,
-                 y: Tensor | None = None) -> dict[str, Tensor]:
+def batch_scores(
+    model: VAEModel,
+    x: Tensor,
+    names: list[str],
+    eps: Tensor,
+    iw_eps: Tensor,
+    steps: int,
+    y: Tensor | None = None,
+    llr_k: int = 1,
+) -> dict[str, Tensor]:
     """The named scores (B,) of one batch x (B, *shape); the IWAE NLL is computed once for two scores."""
     out: dict[str, Tensor] = {}
     nll = iwae_nll(model, x, iw_eps, y=y) if {"iwae_nll", "complexity"} & set(names) else None
     for name in names:
         if name == "neg_elbo" and flat(model):
             qz = model.encode(x, y)
-            out[name] = -elbo_at(model, x, qz.mean, qz.stddev, eps, y)
+            out[name] = (
+                -elbo_at(model, x, qz.mean, qz.stddev, eps, y) if normal_q(qz) else -forward_elbo(model, x, len(eps), y)
+            )  # discrete latents: fresh draws
         elif name == "neg_elbo":
             out[name] = -forward_elbo(model, x, len(eps), y)
         elif name == "iwae_nll":
+            assert nll is not None  # computed above for it
             out[name] = nll
         elif name == "recon_error":
             out[name] = recon_error(model, x, y)
         elif name == "likelihood_regret":
             out[name] = likelihood_regret(model, x, eps, steps, y=y)
-        else:
+        elif name == "llr":
+            out[name] = llr(cast(Hierarchical, model), x, llr_k, len(eps))  # check_model: it has forward_from_prior
+        else:  # complexity
+            assert nll is not None  # computed above for it
             out[name] = nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)
     return {k: v.cpu() for k, v in out.items()}
 
 
-def anomaly_scores(model: VAEModel, x: Tensor, names: list[str], samples: int = 8, iw_samples: int = 64,
-                   steps: int = 30, seed: int = 0, batch_size: int = 256,
-                   on_batch: Callable[[int], None] | None = None, y: Tensor | None = None) -> dict[str, np.ndarray]:
+def anomaly_scores(
+    model: VAEModule,
+    x: Tensor | LazyArray,
+    names: list[str],
+    samples: int = 8,
+    iw_samples: int = 64,
+    steps: int = 30,
+    seed: int = 0,
+    batch_size: int = 256,
+    on_batch: Callable[[int], None] | None = None,
+    y: Tensor | None = None,
+    llr_k: int = 1,
+) -> dict[str, np.ndarray]:
     """Scores (N,) per name for x (N, *shape) (labels y (N,) for a conditional model), higher = more anomalous,
     in batches of ``batch_size``.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
-    ``steps`` Adam steps of the regret; the noise comes from ``seed``.
+    ``steps`` Adam steps of the regret, ``llr_k`` top latent groups from the prior for ``llr``; the noise
+    comes from ``seed``.
     """
     check_scores(names)
     check_model(model, names, y)
-    for flag, v in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
-        if v <= 0:
-            raise VaekitError(f"{flag} must be > 0, got {v}", key=flag)
+    for flag, value in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
+        if value <= 0:
+            raise VaekitError(f"{flag} must be > 0, got {value}", key=flag)
     if steps < 0:
         raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
@@ -195,9 +274,9 @@ def anomaly_scores(model: VAEModel, x: Tensor, names: list[str], samples: int = 
     with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
         torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded, and the caller's RNG left as it was
         for i in range(0, len(x), batch_size):
-            xb = x[i: i + batch_size].to(p.device, p.dtype)
-            yb = None if y is None or not model.needs_labels else y[i: i + batch_size].to(p.device)
-            for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb).items():
+            xb = x[i : i + batch_size].to(p.device, p.dtype)
+            yb = None if y is None or not model.needs_labels else y[i : i + batch_size].to(p.device)
+            for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k).items():
                 parts[k].append(v)
             if on_batch is not None:
                 on_batch(len(xb))
@@ -216,5 +295,8 @@ def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, fl
     if not np.isfinite(s).all():
         raise VaekitError("scores hold NaN or infinite values")
     fpr, tpr, _ = roc_curve(y, s)
-    return {"auroc": float(roc_auc_score(y, s)), "auprc": float(average_precision_score(y, s)),
-            "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")])}
+    return {
+        "auroc": float(roc_auc_score(y, s)),
+        "auprc": float(average_precision_score(y, s)),
+        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
+    }

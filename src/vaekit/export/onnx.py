@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import files
-from ..core.contract import latent_size
+from ..core.contract import VAEModule, latent_size
 from ..errors import VaekitError
 from ..io import atomic_write, run_lock
 from ..runs import Run
@@ -27,7 +27,7 @@ TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, rela
 class EncoderGraph(nn.Module):
     """x (B, *shape) [, y (B,)] -> loc (B, D), scale (B, D) of q(z|x)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: VAEModule):
         super().__init__()
         self.model = model
 
@@ -39,7 +39,7 @@ class EncoderGraph(nn.Module):
 class DecoderGraph(nn.Module):
     """z (B, D) [, y (B,)] -> mean of p(x|z) (B, *shape)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: VAEModule):
         super().__init__()
         self.model = model
 
@@ -77,8 +77,16 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
-            torch.onnx.export(graph, args, str(tmp), input_names=inputs, output_names=outputs, opset_version=opset,
-                              dynamic_axes={name: {0: "batch"} for name in inputs + outputs}, dynamo=False)
+            torch.onnx.export(
+                graph,
+                args,
+                str(tmp),
+                input_names=inputs,
+                output_names=outputs,
+                opset_version=opset,
+                dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
+                dynamo=False,
+            )
         proto = onnx.load(str(tmp))
         proto.metadata_props.add(key=files.DIGEST, value=run.digest)
         onnx.save(proto, str(tmp))
@@ -121,10 +129,10 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
-    out = Path(out) if out else run.path
+    out = Path(out) if out else run.folder
     result = {}
     with run_lock(out):
-        for name in (("encoder", "decoder") if part == "both" else (part,)):
+        for name in ("encoder", "decoder") if part == "both" else (part,):
             path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
             diff = check_part(run, name, path, n_check)
             result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..config import ModelConfig
 from ..errors import VaekitError
 from . import MODELS, build_model
@@ -13,15 +15,61 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
     """A markdown table: each registered family with MLP (and, for images, conv) networks and default settings."""
     if num_classes < 1:
         raise VaekitError(f"num_classes must be > 0, got {num_classes}", key="classes")
-    lines = [f"| family | net | latent | parameters for {'x'.join(map(str, shape))} | description |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"| family | net | latent | parameters for {'x'.join(map(str, shape))} | description |",
+        "|---|---|---|---|---|",
+    ]
     for family, cls in sorted(MODELS.items()):
         dims = LADDER_DIMS if family == "ladder" else []
-        for net in ("mlp", "conv") if len(shape) == 3 else ("mlp",):
-            model = build_model(ModelConfig(family=family, net=net, likelihood="bernoulli", input_shape=shape,
-                                            num_classes=num_classes,
-                                            latent_dims=dims))
+        nets: tuple[str, ...] = ("mlp", "conv") if len(shape) == 3 else ("mlp",)
+        if family == "deep":  # its own residual conv networks, for images only
+            nets = ("conv",) if len(shape) == 3 else ()
+        for net in nets:
+            model = build_model(
+                ModelConfig(
+                    family=family,
+                    net=net,
+                    likelihood="bernoulli",
+                    input_shape=shape,
+                    num_classes=num_classes,
+                    latent_dims=dims,
+                )
+            )
             latent = ",".join(map(str, dims)) or str(model.latent_dims[0])
             doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell
             lines.append(f"| {family} | {net} | {latent} | {sum(p.numel() for p in model.parameters()):,} | {doc} |")
     return "\n".join(lines)
+
+
+def axes_table(more: Mapping[str, tuple[str, Mapping[str, object]]] | None = None) -> str:
+    """A markdown table of every axis of the zoo, its setting and its choices, each with its docstring's first
+    line: families, priors, posteriors, likelihoods, objectives, and ``more`` (axis -> (setting, {name: entry}))."""
+    from ..core.likelihoods import SUPPORT, _interval
+    from ..core.objectives_zoo import OBJECTIVES
+    from .posteriors import POSTERIORS
+    from .priors import PRIORS
+
+    likelihoods = {
+        name: f"p(x|z) for data in {_interval(s) if hasattr(s, 'lower_bound') else 'the reals'}"
+        for name, s in SUPPORT.items()
+    }
+    axes: dict[str, tuple[str, Mapping[str, object]]]  # axis -> (setting, {name: entry})
+    axes = {
+        "family": ("model.family", MODELS),
+        "prior": ("model.prior", PRIORS),
+        "posterior": ("model.posterior", POSTERIORS),
+        "likelihood": ("model.likelihood", likelihoods),
+        "objective": ("train.objective", OBJECTIVES),
+        **(more or {}),
+    }
+    lines = ["| axis | setting | choice | what it is |", "|---|---|---|---|"]
+    for axis, (setting, entries) in axes.items():
+        for name, entry in entries.items():
+            what = entry if isinstance(entry, str) else first_paragraph(getattr(entry, "__doc__", None) or "")
+            lines.append(f"| {axis} | {setting} | {name} | {what.replace('|', chr(92) + '|')} |")
+    return "\n".join(lines)
+
+
+def first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line."""
+    return " ".join(doc.strip().split("\n\n")[0].split())

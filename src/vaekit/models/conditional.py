@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Categorical, Distribution, MixtureSameFamily
+from torch.distributions import Distribution, Independent, MixtureSameFamily
 
 from ..config import ModelConfig
 from ..core.contract import VAEOutput
@@ -16,6 +17,7 @@ from ..core.likelihoods import SOFTPLUS_ONE, diag_normal, gaussian
 from ..errors import VaekitError
 from . import register
 from .nets import build_nets
+from .priors import gaussian_mixture, init_mixture_
 from .vae import NetsVAE, n_params, positive
 
 
@@ -32,12 +34,24 @@ class ConditionalVAE(NetsVAE):
     """
 
     needs_labels = True
+    plain_forward = True  # forward is encode, rsample, decode, prior: importance sampling encodes once
     MODULE_ORDER = ("embed", "likelihood", "encoder", "decoder", "to_qz", "pz_table")
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, num_classes: int,
-                 likelihood: str = "bernoulli", *, scale: str = "learned", components: int = 5,
-                 label_embedding: int = 0, learned_prior: bool = True, prior_components: int = 1,
-                 input_shape: Sequence[int] | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int,
+        num_classes: int,
+        likelihood: str = "bernoulli",
+        *,
+        scale: str = "learned",
+        components: int = 5,
+        label_embedding: int = 0,
+        learned_prior: bool = True,
+        prior_components: int = 1,
+        input_shape: Sequence[int] | None = None,
+    ):
         super().__init__(encoder, decoder, likelihood, scale, components)
         self.latent_dim, self.num_classes = positive(latent_dim, "latent_dim"), positive(num_classes, "num_classes")
         self.label_embedding, self.learned_prior = label_embedding, learned_prior
@@ -49,24 +63,42 @@ class ConditionalVAE(NetsVAE):
             self.build(input_shape)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "ConditionalVAE":
+    def from_config(cls, cfg: ModelConfig) -> ConditionalVAE:
         """The built-in networks that ``cfg`` describes; the decoder reads [z, e(y)]."""
         if cfg.num_classes < 1:
-            raise VaekitError("the conditional VAE needs num_classes >= 1 (it comes from the labels)",
-                              key="model.num_classes")
+            raise VaekitError(
+                "the conditional VAE needs num_classes >= 1 (it comes from the labels)", key="model.num_classes"
+            )
         shape, wide = tuple(cfg.input_shape), cfg.latent_dim + (cfg.label_embedding or cfg.num_classes)
         nets = build_nets(replace(cfg, latent_dim=wide), shape, n_params(cfg))
-        return cls(*nets, cfg.latent_dim, cfg.num_classes, cfg.likelihood, scale=cfg.scale,
-                   components=cfg.likelihood_components, label_embedding=cfg.label_embedding, learned_prior=cfg.learned_prior,
-                   prior_components=cfg.prior_components, input_shape=shape)
+        return cls(
+            *nets,
+            cfg.latent_dim,
+            cfg.num_classes,
+            cfg.likelihood,
+            scale=cfg.scale,
+            components=cfg.likelihood_components,
+            label_embedding=cfg.label_embedding,
+            learned_prior=cfg.learned_prior,
+            prior_components=cfg.prior_components or 1,
+            input_shape=shape,
+        )
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
-        return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
-                "num_classes": self.num_classes, "likelihood": self.likelihood_name, "scale": self.scale,
-                "components": self.components,
-                "label_embedding": self.label_embedding, "learned_prior": self.learned_prior,
-                "prior_components": self.prior_components, "input_shape": self.input_shape}
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "likelihood": self.likelihood_name,
+            "scale": self.scale,
+            "components": self.components,
+            "label_embedding": self.label_embedding,
+            "learned_prior": self.learned_prior,
+            "prior_components": self.prior_components,
+            "input_shape": self.input_shape,
+        }
 
     def make_heads(self, f: int) -> None:
         self.to_qz = nn.Linear(f + self.label_features, 2 * self.latent_dim)
@@ -90,10 +122,7 @@ class ConditionalVAE(NetsVAE):
             nn.init.constant_(table.weight[:, d:], SOFTPLUS_ONE)  # starts at N(0, I)
             return table
         table = nn.Embedding(k, c * (2 * d + 1))
-        w = table.weight.detach().view(k, c, 2 * d + 1)
-        nn.init.normal_(w[..., :d])  # distinct component locations break the symmetry
-        nn.init.constant_(w[..., d: 2 * d], SOFTPLUS_ONE)
-        nn.init.zeros_(w[..., 2 * d])  # equal weights
+        init_mixture_(table.weight.detach().view(k, c, 2 * d + 1))  # as the mixture prior's (models.priors)
         return table
 
     def label(self, y: Tensor | None, n: int, check: bool | None = None) -> Tensor:
@@ -129,8 +158,7 @@ class ConditionalVAE(NetsVAE):
         params = self.pz_table(y)
         if self.prior_components <= 1:
             return diag_normal(params)  # (B, 2D) -> loc, softplus scale
-        params = params.view(len(y), self.prior_components, -1)  # (B, C, 2D + 1)
-        return MixtureSameFamily(Categorical(logits=params[..., -1]), diag_normal(params[..., :-1]))
+        return gaussian_mixture(params.view(len(y), self.prior_components, -1))  # (B, C, 2D + 1)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x, y)
@@ -144,10 +172,12 @@ class ConditionalVAE(NetsVAE):
         self.label(y, n, check=True)
         pz = self.prior(y)
         if isinstance(pz, MixtureSameFamily):  # a component per draw, then its Gaussian
-            rows, c = torch.arange(n, device=y.device), pz.mixture_distribution.sample()  # (n,) each
-            comp = pz.component_distribution.base_dist  # batch (n, C), event (D,)
+            c = pz.mixture_distribution.sample()  # (n,)
+            rows = torch.arange(n, device=c.device)  # (n,)
+            comp = cast(Independent, pz.component_distribution).base_dist  # batch (n, C), event (D,)
             loc, scale = comp.loc[rows, c], comp.scale[rows, c]  # (n, D)
         else:
-            loc, scale = pz.base_dist.loc, pz.base_dist.scale
+            base = cast(Independent, pz).base_dist  # gaussian() or diag_normal(): Independent(Normal)
+            loc, scale = base.loc, base.scale
         eps = torch.randn(n, self.latent_dim, device=self.pz_loc.device)
         return self.decode(loc + temperature * scale * eps, y)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -46,16 +48,28 @@ class LadderVAE(NetsVAE):
     """
 
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "up", "to_q", "down")
+    pz_loc: Tensor  # buffer (D_L,): the top prior's zero mean
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, dims: Sequence[int], likelihood: str = "bernoulli",
-                 *, width: int = 256, posterior: str = "topdown", scale: str = "learned", components: int = 5,
-                 input_shape: Sequence[int] | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        dims: Sequence[int],
+        likelihood: str = "bernoulli",
+        *,
+        width: int = 256,
+        posterior: str = "topdown",
+        scale: str = "learned",
+        components: int = 5,
+        input_shape: Sequence[int] | None = None,
+    ):
         super().__init__(encoder, decoder, likelihood, scale, components)
         if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
             raise VaekitError(f"dims must list positive latent sizes z_1..z_L, got {dims!r}", key="model.latent_dims")
         if posterior not in ("topdown", "precision"):
-            raise VaekitError(f"posterior must be topdown or precision, got {posterior!r}",
-                              key="model.ladder_posterior")
+            raise VaekitError(
+                f"posterior must be topdown or precision, got {posterior!r}", key="model.ladder_posterior"
+            )
         self.dims, self.width, self.posterior_mode = list(dims), width, posterior
         self.topdown = posterior == "topdown"
         self.register_buffer("pz_loc", torch.zeros(self.dims[-1]), persistent=False)
@@ -63,28 +77,44 @@ class LadderVAE(NetsVAE):
             self.build(input_shape)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "LadderVAE":
+    def from_config(cls, cfg: ModelConfig) -> LadderVAE:
         """The built-in networks that ``cfg`` describes; ``cfg.latent_dims`` (or [latent_dim]) from the data up."""
         dims, shape = list(cfg.latent_dims) or [cfg.latent_dim], tuple(cfg.input_shape)
         nets = build_nets(replace(cfg, latent_dim=dims[0]), shape, n_params(cfg))
-        return cls(*nets, dims, cfg.likelihood, width=cfg.hidden[-1] if cfg.hidden else 256,
-                   posterior=cfg.ladder_posterior, scale=cfg.scale, components=cfg.likelihood_components,
-                   input_shape=shape)
+        return cls(
+            *nets,
+            dims,
+            cfg.likelihood,
+            width=cfg.hidden[-1] if cfg.hidden else 256,
+            posterior=cfg.ladder_posterior,
+            scale=cfg.scale,
+            components=cfg.likelihood_components,
+            input_shape=shape,
+        )
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
-        return {"encoder": self.encoder, "decoder": self.decoder, "dims": self.dims,
-                "likelihood": self.likelihood_name, "width": self.width, "posterior": self.posterior_mode,
-                "scale": self.scale, "components": self.components, "input_shape": self.input_shape}
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "dims": self.dims,
+            "likelihood": self.likelihood_name,
+            "width": self.width,
+            "posterior": self.posterior_mode,
+            "scale": self.scale,
+            "components": self.components,
+            "input_shape": self.input_shape,
+        }
 
     def make_heads(self, f: int) -> None:
         dims, width = self.dims, self.width
         feats = [f] + [width] * (len(dims) - 1)  # widths of d_1..d_L
-        self.up = nn.ModuleList(mlp([a, width]) for a in feats[:-1])            # d_l -> d_{l+1}
+        self.up = nn.ModuleList(mlp([a, width]) for a in feats[:-1])  # d_l -> d_{l+1}
         q_in = [f + width for f in feats[:-1]] + feats[-1:] if self.topdown else feats
         self.to_q = nn.ModuleList(nn.Linear(f, 2 * d) for f, d in zip(q_in, dims))  # [d_l, h_l] or d_l -> q(z_l)
-        self.down = nn.ModuleList(nn.Sequential(mlp([d_above, width]), nn.Linear(width, 2 * d))
-                                  for d, d_above in zip(dims[:-1], dims[1:]))   # z_{l+1} -> h_l -> p(z_l|z_{l+1})
+        self.down = nn.ModuleList(
+            nn.Sequential(mlp([d_above, width]), nn.Linear(width, 2 * d)) for d, d_above in pairwise(dims)
+        )  # z_{l+1} -> h_l -> p(z_l|z_{l+1})
 
     def decoder_inputs(self) -> int:
         return self.dims[0]
@@ -104,8 +134,9 @@ class LadderVAE(NetsVAE):
 
     def posterior(self, level: int, d: Tensor, z_above: Tensor) -> tuple[Independent, Independent]:
         """q(z_l|x, z_{l+1}) and p(z_l|z_{l+1}) for ``level`` l in 1..L-1 from d_l (B, F_l) and z_above."""
-        h = self.down[level - 1][0](z_above)  # (B, width): the top-down state
-        p = diag_normal(self.down[level - 1][1](h))
+        down = cast(nn.Sequential, self.down[level - 1])  # [mlp, linear]
+        h = down[0](z_above)  # (B, width): the top-down state
+        p = diag_normal(down[1](h))
         if self.topdown:
             return diag_normal(self.to_q[level - 1](torch.cat([d, h], 1))), p
         return precision_weighted(diag_normal(self.to_q[level - 1](d)), p), p
@@ -118,14 +149,16 @@ class LadderVAE(NetsVAE):
             d.append(up(d[-1]))
         return d
 
-    def infer(self, x: Tensor, sample: bool = True) -> VAEOutput:
-        """Top-down inference: qz, pz, z top to bottom; z_l is rsample()d, or the posterior mean if not ``sample``."""
+    def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
+        """Top-down inference: qz, pz, z top to bottom; z_l is rsample()d, or the posterior mean if not ``sample``;
+        the top ``from_prior`` levels are drawn from their priors instead (q = p there: the LLR^{>k} bound)."""
         d = self.bottom_up(x)
-        qz = [diag_normal(self.to_q[-1](d[-1]))]
         pz: list[Distribution] = [self.prior()]
-        z = [qz[0].rsample() if sample else qz[0].mean]
+        qz = [pz[0].expand((len(x),)) if from_prior > 0 else diag_normal(self.to_q[-1](d[-1]))]
+        z = [qz[0].rsample() if sample or from_prior > 0 else qz[0].mean]
         for level in range(len(self.dims) - 1, 0, -1):  # l = L-1, ..., 1
             q, p = self.posterior(level, d[level - 1], z[-1])
+            q = p if len(self.dims) - level < from_prior else q
             qz.append(q)
             pz.append(p)
             z.append(qz[-1].rsample() if sample else qz[-1].mean)
@@ -134,16 +167,20 @@ class LadderVAE(NetsVAE):
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         return self.infer(x)
 
+    def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
+        """``forward`` with the top ``k`` levels drawn from the prior, for the LLR^{>k} score."""
+        return self.infer(x, from_prior=k)
+
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, *shape) -> q over [z_L, ..., z_1] concatenated, event (sum D_l,), each level given the means above."""
-        qz = self.infer(x, sample=False).qz
-        loc = torch.cat([q.base_dist.loc for q in qz], 1)      # (B, sum D_l)
+        qz = cast("list[Independent]", self.infer(x, sample=False).qz)  # each level's q is a gaussian()
+        loc = torch.cat([q.base_dist.loc for q in qz], 1)  # (B, sum D_l)
         scale = torch.cat([q.base_dist.scale for q in qz], 1)  # (B, sum D_l)
         return gaussian(loc, scale)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) from z_1 (B, D_1), or from [z_L, ..., z_1] (B, sum D_l) as ``encode`` gives it."""
-        return self._likelihood(self.decoder(z[:, -self.dims[0]:]))
+        return self._likelihood(self.decoder(z[:, -self.dims[0] :]))
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) for ``n`` ancestral draws from the top down; ``temperature`` scales every level's scale."""

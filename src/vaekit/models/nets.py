@@ -6,7 +6,9 @@ Each class keeps its init arguments as attributes of the same names, so a run ca
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,7 +20,7 @@ from ..errors import VaekitError
 def mlp(sizes: list[int], final_activation: bool = True) -> nn.Sequential:
     """Linear layers of the given widths with ReLU between them (and after the last if asked)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if final_activation or i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -92,7 +94,7 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        x = F.relu(self.fc(z)).view(-1, self.ups[0].in_channels, self.hs[0], self.ws[0])
+        x = F.relu(self.fc(z)).view(-1, self.channels[-1], self.hs[0], self.ws[0])  # channels[-1]: ups[0]'s input
         for i, up in enumerate(self.ups):
             x = up(x)[..., : self.hs[i + 1], : self.ws[i + 1]]  # doubling overshoots odd sizes
             if i < len(self.ups) - 1:
@@ -100,15 +102,17 @@ class ConvDecoder(nn.Module):
         return x.view(-1, self.n_params, *self.shape)
 
 
-def mlp_nets(shape: tuple[int, ...], latent_dim: int, hidden: list[int] = (400, 400),
-             n_params: int = 1) -> tuple[nn.Module, nn.Module]:
+def mlp_nets(
+    shape: tuple[int, ...], latent_dim: int, hidden: Sequence[int] = (400, 400), n_params: int = 1
+) -> tuple[nn.Module, nn.Module]:
     """An MLP encoder (B, *shape) -> (B, hidden[-1]) and its mirror decoder (B, latent_dim) -> (B, n_params, *shape)."""
     hidden = list(hidden)
     return MLPEncoder(shape, hidden), MLPDecoder(latent_dim, shape, hidden[::-1], n_params)
 
 
-def conv_nets(shape: tuple[int, ...], latent_dim: int, channels: list[int] = (32, 64),
-              n_params: int = 1) -> tuple[nn.Module, nn.Module]:
+def conv_nets(
+    shape: tuple[int, ...], latent_dim: int, channels: Sequence[int] = (32, 64), n_params: int = 1
+) -> tuple[nn.Module, nn.Module]:
     """Stride-2 conv blocks (B, C, H, W) -> (B, F) for any H, W and C, and the mirrored decoder
     (B, latent_dim) -> (B, n_params, C, H, W)."""
     if not channels:

@@ -5,11 +5,12 @@ scikit-learn reads an estimator's parameters, from the attributes named like the
 ``__init__`` (torch's own layers keep theirs so: ``nn.Conv1d(1, 16, 5)`` has ``in_channels``, ``kernel_size``...).
 Arguments may be JSON values, tuples, lists and other modules. A spec is kept only when building it again gives
 a module of the same structure (the same repr, parameter names and shapes); only ``nn.Module`` classes are built.
+Reading one back, every class it names is checked against ``models.trust``'s allow-list before any import, and
+its arguments are JSON values and nested specs only (nothing is resolved by import).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import VaekitError
+from .trust import check_name, import_path, resolve_class, trusting
 
 SCALARS = (bool, int, float, str, type(None))
 
@@ -30,7 +32,7 @@ def class_path(cls: type) -> str:
     path = f"{cls.__module__}:{cls.__qualname__}"
     if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
         raise SpecError(f"{cls.__qualname__} is defined in a script or a function, so it cannot be imported")
-    if _import(path) is not cls:
+    if import_path(path) is not cls:
         raise SpecError(f"{path} does not import as the class it names")
     return path
 
@@ -56,8 +58,9 @@ def _attributes(module: nn.Module) -> dict:
             continue
         if p.kind is p.VAR_POSITIONAL:
             raise SpecError(f"{cls.__qualname__} takes *{name}, which cannot be read back")
-        if not hasattr(module, name) or callable(getattr(module, name)) and not isinstance(getattr(module, name),
-                                                                                            nn.Module):
+        if not hasattr(module, name) or (
+            callable(getattr(module, name)) and not isinstance(getattr(module, name), nn.Module)
+        ):
             if p.default is p.empty:
                 raise SpecError(f"{cls.__qualname__} keeps no attribute {name!r} for its init argument of that name")
             continue  # left out: the default applies (the rebuild check below catches a wrong guess)
@@ -85,49 +88,73 @@ def _encode(v: object, where: str) -> object:
     raise SpecError(f"{where} is a {type(v).__name__}, which cannot be recorded as JSON")
 
 
-def _decode(v: object) -> object:
+def _decode(v: object, source: str) -> object:
+    """An init argument back from ``_encode``'s JSON (``class_names`` has checked its shape)."""
     if isinstance(v, list):
-        return [_decode(u) for u in v]
+        return [_decode(u, source) for u in v]
     if isinstance(v, dict):
-        (kind, inner), = v.items() if len(v) == 1 else [(None, None)]
+        ((kind, inner),) = v.items()
         if kind == "module":
-            return build(inner)
+            return _build(inner, source)
         if kind == "tuple":
-            return tuple(_decode(u) for u in inner)
-        if kind == "dict":
-            return {k: _decode(u) for k, u in inner.items()}
-        raise VaekitError(f"not a vaekit model spec value: {str(v)[:60]}")
+            return tuple(_decode(u, source) for u in inner)
+        return {k: _decode(u, source) for k, u in inner.items()}
     return v
 
 
-def _import(path: str) -> object:
-    module, _, qualname = path.partition(":")
-    obj: object = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
+def class_names(spec: object, source: str = "") -> list[str]:
+    """Every class a spec names, nested ones included, top first. A spec of another shape than ``module_spec``
+    writes is refused: arguments are JSON scalars, lists, {"tuple"}, {"dict"} and {"module": spec} only."""
+    if (
+        not isinstance(spec, dict)
+        or "class" not in spec
+        or not set(spec) <= {"class", "args"}
+        or not isinstance(args := spec.get("args", {}), (list, dict))
+    ):
+        raise VaekitError(f"{source + ': ' if source else ''}not a vaekit model spec: {str(spec)[:60]}")
+    return [spec["class"], *_names_in(list(args) if isinstance(args, list) else list(args.values()), source)]
 
 
-def build(spec: dict) -> nn.Module:
-    """The module a spec describes, with fresh weights. Only ``nn.Module`` classes are instantiated."""
-    try:
-        cls = _import(spec["class"])
-    except (KeyError, TypeError, ImportError, AttributeError, ValueError) as e:
-        raise VaekitError(f"cannot import the model class {spec.get('class') if isinstance(spec, dict) else spec!r} "
-                          f"({type(e).__name__}: {e})") from None
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise VaekitError(f"{spec['class']} is not a torch.nn.Module class; refusing to call it")
+def _names_in(v: object, source: str) -> list[str]:
+    """The classes an encoded argument names (see ``_encode``); anything else is refused."""
+    if isinstance(v, list):
+        return [name for u in v for name in _names_in(u, source)]
+    if isinstance(v, SCALARS):
+        return []
+    if isinstance(v, dict) and len(v) == 1:
+        ((kind, inner),) = v.items()
+        if kind == "module":
+            return class_names(inner, source)
+        if kind == "tuple" and isinstance(inner, list):
+            return _names_in(inner, source)
+        if kind == "dict" and isinstance(inner, dict):
+            return _names_in(list(inner.values()), source)
+    raise VaekitError(f"{source + ': ' if source else ''}not a vaekit model spec value: {str(v)[:60]}")
+
+
+def build(spec: dict, source: str = "") -> nn.Module:
+    """The module a spec describes, with fresh weights. Every class it names is checked before anything is
+    imported (``models.trust``; ``source``, the file it came from, goes into the messages); only ``nn.Module``
+    classes are instantiated."""
+    for path in class_names(spec, source):
+        check_name(path, source)
+    return _build(spec, source)
+
+
+def _build(spec: dict, source: str) -> nn.Module:
+    cls = resolve_class(spec["class"], source)
     args = spec.get("args", {})
     if isinstance(args, list):
-        return cls(*(_decode(a) for a in args))
-    return cls(**{k: _decode(v) for k, v in args.items()})
+        return cls(*(_decode(a, source) for a in args))
+    return cls(**{k: _decode(v, source) for k, v in args.items()})
 
 
 def rebuildable_spec(model: nn.Module) -> tuple[dict | None, str]:
     """(spec, "") when ``model`` rebuilds from its spec with the same structure, else (None, the reason)."""
     try:
         spec = module_spec(model)
-        with torch.random.fork_rng(devices=[]):  # the twin's initialisation leaves the caller's RNG as it was
+        # the twin's initialisation leaves the caller's RNG as it was; its classes are the live model's own
+        with torch.random.fork_rng(devices=[]), trusting():
             twin = build(spec)
     except Exception as e:  # noqa: BLE001 - any failure to record or rebuild means: load with a skeleton
         return None, str(e) if isinstance(e, VaekitError) else f"{type(e).__name__}: {e}"
@@ -138,4 +165,6 @@ def rebuildable_spec(model: nn.Module) -> tuple[dict | None, str]:
 
 def structure(model: nn.Module) -> tuple:
     """What must agree between a model and its rebuild: the repr and every state tensor's name and shape."""
-    return repr(model), [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    with torch.random.fork_rng(devices=[]):  # some reprs draw (zuko's flows): a run's RNG stream must not move
+        text = repr(model)
+    return text, [(k, tuple(v.shape)) for k, v in model.state_dict().items()]

@@ -3,38 +3,58 @@ p(x|z) mapped back, so log p(x|z) counts the change of units (minus the sum of l
 and reconstructions come out in the table's units.
 
 It meets the model contract itself, so training, evaluation, anomaly scores and export need nothing else.
+A table with categorical columns (``categories``: K_j of each, one-hot after the numeric columns) gets the
+``core.tabular.Tabular`` p(x|z): the inner decoder's locs of those slots are the categories' logits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
-from ..core.contract import VAEOutput
+from ..core.contract import VAEModule, VAEOutput
+from ..core.tabular import Tabular
 from ..errors import VaekitError
 
 
-class Standardized(nn.Module):
+class Standardized(VAEModule):  # at run time an nn.Module; declares that it meets the contract
     """``model`` (any model of the contract, on standardised items) seen in the data's units.
 
     ``loc`` and ``scale`` (the item shape) are buffers, saved with the weights; ``p(x|z)`` of the inner model
-    must be a factorised Normal (the Gaussian likelihood).
+    must be a factorised Normal (the Gaussian likelihood). ``categories`` (K_j per categorical column) marks the
+    last sum(K_j) slots as one-hot codes: they keep loc 0 and scale 1.
     """
 
-    def __init__(self, model: nn.Module, loc: Sequence[float] | Tensor, scale: Sequence[float] | Tensor):
+    model: VAEModule
+    loc: Tensor  # buffers, the item shape
+    scale: Tensor
+
+    def __init__(
+        self,
+        model: VAEModule,
+        loc: Sequence[float] | Tensor,
+        scale: Sequence[float] | Tensor,
+        categories: Sequence[int] = (),
+    ):
         super().__init__()
         self.model = model
+        self.categories = [int(k) for k in categories]
         self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 
     @classmethod
-    def fitted(cls, model: nn.Module, x) -> Standardized:
+    def fitted(cls, model: VAEModule, x, categories: Sequence[int] = ()) -> Standardized:
         """``model`` on the columns of x (N, *shape; a tensor or lazily read data) standardised by their mean
-        and standard deviation."""
-        return cls(model, *column_stats(x))
+        and standard deviation (the numeric ones: one-hot slots of ``categories`` are left as they are)."""
+        loc, scale = column_stats(x)
+        n = loc.shape[-1] - sum(categories)
+        if categories:
+            loc[n:], scale[n:] = 0.0, 1.0
+        return cls(model, loc, scale, categories)
 
     @property
     def latent_dims(self) -> list[int]:
@@ -46,19 +66,33 @@ class Standardized(nn.Module):
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights; loc and scale come back with them)."""
-        return {"model": self.model, "loc": self.loc.tolist(), "scale": self.scale.tolist()}
+        return {
+            "model": self.model,
+            "loc": self.loc.tolist(),
+            "scale": self.scale.tolist(),
+            "categories": list(self.categories),
+        }
 
     def inside(self, x: Tensor) -> Tensor:
         """(B, *shape) in the data's units -> standardised."""
         return (x - self.loc) / self.scale
 
-    def outside(self, px: Distribution) -> Independent:
-        """p(x'|z) on standardised items -> p(x|z) in the data's units."""
+    def outside(self, px: Distribution) -> Distribution:
+        """p(x'|z) on standardised items -> p(x|z) in the data's units (``Tabular`` with categories)."""
         base = px.base_dist if isinstance(px, Independent) else px
         if not isinstance(base, Normal):
             raise VaekitError("standardised columns need the gaussian likelihood")
-        return Independent(Normal(self.loc + self.scale * base.loc, self.scale * base.scale, validate_args=False),
-                           len(self.loc.shape), validate_args=False)
+        if self.categories:  # (B, n) numbers in the table's units, then (B, sum K) logits
+            n = self.loc.shape[-1] - sum(self.categories)
+            loc, scale = self.loc[:n], self.scale[:n]
+            return Tabular(
+                loc + scale * base.loc[..., :n], scale * base.scale[..., :n], base.loc[..., n:], self.categories
+            )
+        return Independent(
+            Normal(self.loc + self.scale * base.loc, self.scale * base.scale, validate_args=False),
+            len(self.loc.shape),
+            validate_args=False,
+        )
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         return self.model.encode(self.inside(x), y)
@@ -82,9 +116,9 @@ def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
     read data too), summed in float64; a constant column gets scale 1 (it is then only shifted)."""
     n, total, squares = 0, 0.0, 0.0
     for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size].double()
+        xb = x[i : i + batch_size].double()
         n, total, squares = n + len(xb), total + xb.sum(0), squares + (xb * xb).sum(0)
-    loc = total / max(n, 1)
-    scale = (squares / max(n, 1) - loc * loc).clamp(min=0).sqrt()
+    loc = cast(Tensor, total) / max(n, 1)  # (*shape): sums over at least one batch are tensors
+    scale = (cast(Tensor, squares) / max(n, 1) - loc * loc).clamp(min=0).sqrt()
     scale = torch.where(scale > 1e-6 * (1 + loc.abs()), scale, torch.ones_like(scale))
     return loc.float(), scale.float()

@@ -1,7 +1,9 @@
-"""The flat VAE: your encoder and decoder networks (or the built-in ones), a standard-normal prior, a likelihood."""
+"""The flat VAE: your encoder and decoder networks (or the built-in ones), a prior and a posterior from their
+registries (``vaekit.models.priors``, ``vaekit.models.posteriors``), a likelihood."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -10,10 +12,12 @@ from torch.distributions import Distribution
 
 from ..config import ModelConfig
 from ..core.contract import VAEOutput
-from ..core.likelihoods import Likelihood, diag_normal, gaussian
+from ..core.likelihoods import Likelihood, diag_normal, support
 from ..errors import VaekitError
 from . import register
 from .nets import build_nets
+from .posteriors import FlowSettings, build_posterior
+from .priors import PriorSettings, build_prior
 
 
 @torch.no_grad()
@@ -25,7 +29,7 @@ def dry_run(net: nn.Module, shape: Sequence[int], what: str) -> Tensor:
     net.eval()
     try:
         return net(x)
-    except Exception as e:  # a user's network: say which part failed, and on what shape
+    except Exception as e:  # noqa: BLE001 - a user's network: say which part failed, and on what shape
         raise VaekitError(f"the {what} fails on inputs of shape {tuple(x.shape)}: {type(e).__name__}: {e}") from None
     finally:
         net.train(was_training)
@@ -35,8 +39,10 @@ def features(encoder: nn.Module, shape: Sequence[int]) -> int:
     """F of an encoder mapping (B, *shape) to (B, F), found by a dry run."""
     h = dry_run(encoder, shape, "encoder")
     if h.dim() != 2:
-        raise VaekitError(f"the encoder must map (B, {', '.join(map(str, shape))}) to features (B, F); it gives "
-                          f"shape {tuple(h.shape)} (end it with nn.Flatten())")
+        raise VaekitError(
+            f"the encoder must map (B, {', '.join(map(str, shape))}) to features (B, F); it gives "
+            f"shape {tuple(h.shape)} (end it with nn.Flatten())"
+        )
     return h.shape[1]
 
 
@@ -49,6 +55,7 @@ class NetsVAE(nn.Module):
 
     needs_labels = False
     MODULE_ORDER: tuple[str, ...] = ("likelihood", "encoder", "decoder")  # parameter order (checkpoints)
+    pz_loc: Tensor  # buffer each family registers: p(z)'s loc (or logits)
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: str, scale: str, components: int = 5):
         super().__init__()
@@ -64,7 +71,7 @@ class NetsVAE(nn.Module):
         """The width of what the decoder reads."""
         raise NotImplementedError
 
-    def build(self, shape: Sequence[int]) -> "NetsVAE":
+    def build(self, shape: Sequence[int]) -> NetsVAE:
         """Build for items of ``shape`` (once; a second call must name the same shape)."""
         shape = tuple(int(s) for s in shape)
         if self.input_shape is not None:
@@ -95,40 +102,100 @@ class NetsVAE(nn.Module):
 
 @register("vae")
 class VAE(NetsVAE):
-    """q(z|x) = N(loc(x), diag scale(x)^2), p(z) = N(0, I), p(x|z) from ``likelihood``; any encoder and decoder.
+    """q(z|x) = N(loc(x), diag scale(x)^2) (or a flow on it), p(z) = N(0, I) (or learned), p(x|z) from ``likelihood``.
 
     ``encoder`` maps x (B, *shape) to features (B, F): F is found by a dry run, and a linear layer turns the
     features into q(z|x)'s loc and scale. ``decoder`` maps z (B, latent_dim) to the likelihood's parameters,
     (B, *shape) (or (B, 2, *shape) for a Gaussian with ``scale="decoded"``). ``input_shape`` (the item shape)
     builds the model now; left out, it is built from the data by ``fit`` or by the first batch it sees.
-    Labels ``y`` are accepted and ignored (``needs_labels`` is false).
+    Labels ``y`` are accepted and ignored (``needs_labels`` is false). ``prior`` (standard, mixture, vamp, flow)
+    and ``posterior`` (gaussian, iaf, nsf) name registry entries, built with ``prior_components`` (0: 10),
+    ``pseudo_inputs``, ``flow_transforms`` and ``flow_hidden``.
     """
 
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "to_qz")
+    plain_forward = True  # forward is encode, rsample, decode, prior: importance sampling encodes once
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: str = "bernoulli", *,
-                 scale: str = "learned", components: int = 5, input_shape: Sequence[int] | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int,
+        likelihood: str = "bernoulli",
+        *,
+        scale: str = "learned",
+        components: int = 5,
+        prior: str = "standard",
+        posterior: str = "gaussian",
+        prior_components: int = 0,
+        pseudo_inputs: int = 500,
+        flow_transforms: int = 3,
+        flow_hidden: Sequence[int] = (128, 128),
+        input_shape: Sequence[int] | None = None,
+    ):
         super().__init__(encoder, decoder, likelihood, scale, components)
         self.latent_dim = positive(latent_dim, "latent_dim")
+        self.prior_name, self.posterior_name, self.prior_components = prior, posterior, prior_components
+        self.pseudo_inputs, self.flow_transforms = positive(pseudo_inputs, "pseudo_inputs"), flow_transforms
+        self.flow_hidden = list(flow_hidden)
         self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
         if input_shape is not None:
             self.build(input_shape)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "VAE":
+    def from_config(cls, cfg: ModelConfig) -> VAE:
         """The built-in MLP or conv networks that ``cfg`` describes, for ``cfg.input_shape``."""
         shape = tuple(cfg.input_shape)
-        return cls(*build_nets(cfg, shape, n_params(cfg)), cfg.latent_dim, cfg.likelihood, scale=cfg.scale,
-                   components=cfg.likelihood_components, input_shape=shape)
+        return cls(
+            *build_nets(cfg, shape, n_params(cfg)),
+            cfg.latent_dim,
+            cfg.likelihood,
+            scale=cfg.scale,
+            components=cfg.likelihood_components,
+            prior=cfg.prior,
+            posterior=cfg.posterior,
+            prior_components=cfg.prior_components,
+            pseudo_inputs=cfg.pseudo_inputs,
+            flow_transforms=cfg.flow_transforms,
+            flow_hidden=cfg.flow_hidden,
+            input_shape=shape,
+        )
 
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights): its init arguments."""
-        return {"encoder": self.encoder, "decoder": self.decoder, "latent_dim": self.latent_dim,
-                "likelihood": self.likelihood_name, "scale": self.scale, "components": self.components,
-                "input_shape": self.input_shape}
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood_name,
+            "scale": self.scale,
+            "components": self.components,
+            "prior": self.prior_name,
+            "posterior": self.posterior_name,
+            "prior_components": self.prior_components,
+            "pseudo_inputs": self.pseudo_inputs,
+            "flow_transforms": self.flow_transforms,
+            "flow_hidden": self.flow_hidden,
+            "input_shape": self.input_shape,
+        }
 
     def make_heads(self, f: int) -> None:
         self.to_qz = nn.Linear(f, 2 * self.latent_dim)
+        flow = FlowSettings(self.flow_transforms, self.flow_hidden)
+        self.qz_module = build_posterior(self.posterior_name, self.latent_dim, f, flow)
+        s = support(self.likelihood_name)  # VampPrior's pseudo-inputs stay in the data's range
+        self.pz_module = build_prior(
+            self.prior_name,
+            self.latent_dim,
+            self.likelihood.shape,
+            PriorSettings(
+                self.prior_components or 10,
+                self.pseudo_inputs,
+                getattr(s, "lower_bound", -math.inf),
+                getattr(s, "upper_bound", math.inf),
+                flow,
+            ),
+        )
 
     def decoder_inputs(self) -> int:
         return self.latent_dim
@@ -140,15 +207,18 @@ class VAE(NetsVAE):
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, *shape) -> q(z|x) with batch (B,) and event (D,)."""
         self._built(x)
-        return diag_normal(self.to_qz(self.encoder(x)))
+        h = self.encoder(x)  # (B, F)
+        return self.qz_module(diag_normal(self.to_qz(h)), h)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """(B, D) -> p(x|z) with batch (B,) and event ``shape``."""
         return self._likelihood(self.decoder(z))
 
     def prior(self, y: Tensor | None = None) -> Distribution:
-        """p(z) = N(0, I) with event (D,)."""
-        return gaussian(self.pz_loc, torch.ones_like(self.pz_loc))
+        """p(z) with event (D,): N(0, I) or the learned prior ``prior`` names."""
+        if self.input_shape is None:
+            raise VaekitError("the model is not built yet: pass input_shape, or encode or fit some data first")
+        return self.pz_module(self.encode)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         qz = self.encode(x)
@@ -156,9 +226,10 @@ class VAE(NetsVAE):
         return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
-        """p(x|z) for ``n`` draws z ~ N(0, temperature^2 I)."""
-        z = self.prior().sample((n,)) * temperature
-        return self.decode(z)
+        """p(x|z) for ``n`` draws z ~ p(z), the prior's base noise times ``temperature``."""
+        if self.input_shape is None:
+            raise VaekitError("the model is not built yet: pass input_shape, or encode or fit some data first")
+        return self.decode(self.pz_module.sample(n, temperature, self.encode))
 
 
 def positive(n: int, name: str) -> int:

@@ -79,8 +79,13 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
-                    extra: dict[str, torch.Tensor] | None = None) -> None:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Weights, optimiser moments, torch RNG states, ``extra`` tensors and the loop's ``state`` (JSON-able).
 
     One safetensors file with a SHA-256 of its tensors in the metadata. The file it replaces is kept as
@@ -102,20 +107,28 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
     tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
-    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
-            "optim_scalars": json.dumps(scalars), "sha256": tensor_digest(tensors)}
+    meta = {
+        "state": json.dumps(state),
+        "param_groups": json.dumps(opt["param_groups"]),
+        "optim_scalars": json.dumps(scalars),
+        "sha256": tensor_digest(tensors),
+    }
     atomic_write(path, lambda tmp: _save(tensors, tmp, meta), backup=previous(path))  # rotated once whole
 
 
 def previous(path: str | Path) -> Path:
     """Where the checkpoint before ``path`` is kept: checkpoint.safetensors -> checkpoint.prev.safetensors."""
     path = Path(path)
-    return path.with_name(files.PREVIOUS_CHECKPOINT if path.name == files.CHECKPOINT
-                          else path.name.replace(".safetensors", ".prev.safetensors"))
+    return path.with_name(
+        files.PREVIOUS_CHECKPOINT
+        if path.name == files.CHECKPOINT
+        else path.name.replace(".safetensors", ".prev.safetensors")
+    )
 
 
-def load_checkpoint(path: str | Path, model: nn.Module,
-                    optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+def load_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore what ``save_checkpoint`` wrote (RNG states included); returns (the loop's state, extra tensors).
 
     The checksum is verified before anything is restored: a damaged file changes nothing.
@@ -146,8 +159,9 @@ def load_checkpoint(path: str | Path, model: nn.Module,
     return state, {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
 
 
-def load_latest_checkpoint(path: str | Path, model: nn.Module,
-                           optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+def load_latest_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged."""
     errors = []
     for candidate in (Path(path), previous(path)):

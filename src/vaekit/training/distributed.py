@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import numpy as np
 import torch
@@ -24,7 +24,11 @@ from torch import Tensor, nn
 
 from ..errors import VaekitError
 
+if TYPE_CHECKING:
+    from ..data.lazy import LazyArray
+
 T = TypeVar("T")
+Index = TypeVar("Index", Tensor, np.ndarray)  # an epoch's permutation or a split's positions
 
 
 def active() -> bool:
@@ -65,8 +69,9 @@ def init(device: torch.device, batch_size: int) -> torch.device:
         return device
     n = int(os.environ["WORLD_SIZE"])
     if batch_size % n:
-        raise VaekitError(f"train.batch_size {batch_size} is the global batch: it must be a multiple of the "
-                          f"{n} processes")
+        raise VaekitError(
+            f"train.batch_size {batch_size} is the global batch: it must be a multiple of the {n} processes"
+        )
     cuda = device.type == "cuda"
     device = _local_device(device)
     if cuda:
@@ -92,8 +97,11 @@ def _local_device(device: torch.device) -> torch.device:
         return device
     local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
     if local >= count:
-        raise VaekitError(f"process {local} on this machine needs GPU {local}, and it has {count}: start at most "
-                          f"{count} processes per machine on CUDA, or train on the CPU", key="train.device")
+        raise VaekitError(
+            f"process {local} on this machine needs GPU {local}, and it has {count}: start at most "
+            f"{count} processes per machine on CUDA, or train on the CPU",
+            key="train.device",
+        )
     return torch.device("cuda", local)
 
 
@@ -118,7 +126,7 @@ def _wire_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def shard(index: T) -> T:
+def shard(index: Index) -> Index:
     """Rank r's items of an epoch's permutation (or a split): every N-th from r, DistributedSampler-style.
 
     The permutation is padded by wrapping around so every rank gets the same count (and as many batches).
@@ -128,17 +136,25 @@ def shard(index: T) -> T:
     n, w = len(index), world()
     total = -(-n // w) * w
     if total != n:
-        pad = index[:total - n] if isinstance(index, Tensor) else index[np.arange(total - n) % n]
+        pad = index[: total - n] if isinstance(index, Tensor) else index[np.arange(total - n) % n]
         index = torch.cat([index, pad]) if isinstance(index, Tensor) else np.concatenate([index, pad])
-    return index[rank()::w]
+    return index[rank() :: w]
 
 
-def part(x: T) -> T:
+@overload
+def part(x: Tensor) -> Tensor: ...
+
+
+@overload
+def part(x: LazyArray) -> LazyArray: ...
+
+
+def part(x: Tensor | LazyArray) -> Tensor | LazyArray:
     """Rank r's every N-th item of a split (a tensor or a LazyArray view), for sharded validation."""
     if not active():
         return x
     every = slice(rank(), None, world())
-    return x.subset(every) if hasattr(x, "subset") else x[every]
+    return x[every] if isinstance(x, Tensor) else x.subset(every)
 
 
 def sum_over_ranks(sums: Tensor, seen: int) -> tuple[Tensor, int]:
@@ -153,8 +169,7 @@ def mean_over_ranks(means: dict, n: int) -> dict:
     """Means of loss, rec, kl (and kl_levels) over ``n`` local items -> means over every process's items."""
     if not active():
         return means
-    flat = torch.tensor([means["loss"], means["rec"], means["kl"], *means["kl_levels"], 1.0],
-                        dtype=torch.float64) * n
+    flat = torch.tensor([means["loss"], means["rec"], means["kl"], *means["kl_levels"], 1.0], dtype=torch.float64) * n
     loss, rec, kl, *levels, total = _reduce(flat).tolist()
     levels = [v / total for v in levels]
     return {"loss": loss / total, "rec": rec / total, "kl": kl / total, "kl_levels": levels}

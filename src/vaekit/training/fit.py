@@ -14,16 +14,18 @@ from torch.distributions import Distribution
 
 from .. import files
 from ..config import RunConfig, refuse_conflicts, validate
-from ..core.contract import check_model, check_output
+from ..core.contract import VAEModule, check_model, check_output
 from ..data import Dataset
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
+from ..io import atomic_write_json
 from ..models import MODELS, build_model
 from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
-from .checkpoint import load_weights
+from .checkpoint import load_weights, save_weights
 from .folder import CUSTOM, rebuild_model, start_run, write_run_files
+from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .step import autocast_dtype, resolve_device
 from .trainer import Trainer
@@ -43,6 +45,11 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
         model.eval()
         try:
             out = check_output(model, model(x, y), x)
+        except RuntimeError as e:  # a layer's shape error: one line naming the items' shape, not a traceback
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise VaekitError(
+                f"{type(model).__name__} cannot take items of shape {tuple(x.shape[1:])}: {first}"
+            ) from None
         finally:
             model.train(was_training)
     return out.px
@@ -53,14 +60,22 @@ class Fitted:
     """What a fit gives back: the model with its best weights (on the CPU, as ``load_run`` gives it), the run
     folder (or None), the config as written, and the metrics rows."""
 
-    model: nn.Module
+    model: VAEModule
     path: Path | None
     config: RunConfig
     rows: list[dict]
 
 
-def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
-                dynamic: bool = False, callbacks: Iterable[Callback] = ()) -> Fitted:
+def train_model(
+    model: VAEModule,
+    data: Dataset,
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    dynamic: bool = False,
+    callbacks: Iterable[Callback] = (),
+) -> Fitted:
     """Train ``model`` on ``data`` with ``cfg.train``; with ``cfg.out`` a run folder is written (config, weights,
     checkpoints, metrics) and can be resumed. ``dynamic`` draws a fresh binarisation of every training batch.
 
@@ -75,36 +90,68 @@ def train_model(model: nn.Module, data: Dataset, cfg: RunConfig, *, resume: bool
     return fitted
 
 
-def _train(model: nn.Module, data: Dataset, cfg: RunConfig, resume: bool, overwrite: bool, dynamic: bool,
-           callbacks: Iterable[Callback], stack: ExitStack) -> Fitted:
+def _train(
+    model: VAEModule,
+    data: Dataset,
+    cfg: RunConfig,
+    resume: bool,
+    overwrite: bool,
+    dynamic: bool,
+    callbacks: Iterable[Callback],
+    stack: ExitStack,
+) -> Fitted:
     t = cfg.train
     device = distributed.init(resolve_device(t.device), t.batch_size)
     t = replace(t, progress=t.progress and distributed.is_main())
     model = model.to(device)
     run = None
     if cfg.out:  # only now, when the input is known to be good, touch the disk (rank 0 alone)
-        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run") \
-            or Path(cfg.out)
-    trainer = Trainer(model, data, t, run, resume=resume, dynamic=dynamic, workers=cfg.data.workers,
-                      dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
-                      callbacks=Callbacks(callbacks, enabled=distributed.is_main()))
+        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run") or Path(
+            cfg.out
+        )
+    trainer = Trainer(
+        model,
+        data,
+        t,
+        run,
+        resume=resume,
+        dynamic=dynamic,
+        workers=cfg.data.workers,
+        dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
+        callbacks=Callbacks(callbacks, enabled=distributed.is_main()),
+    )
     info = FitInfo(run, cfg, data, resume)
     if run is not None and distributed.is_main():
-        write_run_files(run, cfg, model)
+        write_run_files(run, cfg, model, data.table)
+        if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
+            atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
     trainer.callbacks.on_fit_start(model, info)
     with StopSignal() as stop:
         trainer.fit(stop)
-    if trainer.best_weights() is not None:
-        model.load_state_dict(trainer.best_weights())
-    elif distributed.is_main():
+    best = trainer.best_weights()  # kept in memory without a run folder, else in it
+    if best is not None:
+        model.load_state_dict(best)
+    elif distributed.is_main() and run is not None:
         load_weights(model, run / files.WEIGHTS)
     model.eval()
+    if t.prior_epochs and two_stage(model) is not None and distributed.is_main():  # the VQ-VAE's second stage
+        fit_prior_on(
+            model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=t.progress
+        )
+        save_weights(model, run / files.WEIGHTS) if run is not None else None
     trainer.callbacks.on_fit_end(model, info)
     return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
 
 
-def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, data: Dataset | None = None,
-               mode: str = "none", callbacks: Iterable[Callback] = ()) -> Fitted:
+def fit_config(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    data: Dataset | None = None,
+    mode: str = "none",
+    callbacks: Iterable[Callback] = (),
+) -> Fitted:
     """Train the run ``cfg`` describes (its data spec, or ``data`` already prepared with binarisation ``mode``,
     and its built-in networks); ``cfg`` itself is left as it was."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
@@ -112,8 +159,9 @@ def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
     if data is None:
         data, mode = prepare_data(cfg, stream=True)  # resolves the settings left at 'auto' in cfg
     else:  # prepared by the caller, binarised as ``mode`` says: 'auto' means the same here
-        cfg.model.likelihood, _, cfg.data.standardize = auto_settings(data, cfg.model.likelihood, mode,
-                                                                       cfg.data.standardize)
+        cfg.model.likelihood, _, cfg.data.standardize = auto_settings(
+            data, cfg.model.likelihood, mode, cfg.data.standardize
+        )
         cfg.data.binarize = mode
     cfg.model.input_shape = list(data.shape)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
@@ -121,9 +169,10 @@ def fit_config(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False,
     torch.manual_seed(cfg.train.seed)
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
-        model = Standardized.fitted(model, data.train.x)
-    return train_model(model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic",
-                       callbacks=callbacks)
+        model = Standardized.fitted(model, data.train.x, getattr(data.table, "categories", ()))
+    return train_model(
+        model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
+    )
 
 
 def labelled(data: Dataset) -> int:

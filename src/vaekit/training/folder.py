@@ -6,16 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Protocol, cast
 
 import torch
 from torch import nn
 
 from .. import files
 from ..config import ModelConfig, RunConfig, load_json_config, settings_from, validate
-from ..core.contract import check_model
+from ..core.contract import VAEModel, VAEModule, check_model
 from ..core.likelihoods import LIKELIHOODS
+from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import MODELS, build_model
@@ -23,8 +26,19 @@ from ..models.spec import build, rebuildable_spec
 from ..models.standardized import Standardized
 from .checkpoint import load_weights
 
-FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl",
-          "beta", "lr", "seconds", "samples_per_s"]
+FIELDS = [
+    "epoch",
+    "train_loss",
+    "train_rec",
+    "train_kl",
+    "val_loss",
+    "val_rec",
+    "val_kl",
+    "beta",
+    "lr",
+    "seconds",
+    "samples_per_s",
+]
 CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 
 
@@ -50,38 +64,57 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     return run
 
 
-def write_run_files(run: Path, cfg: RunConfig, model: nn.Module) -> None:
+def write_run_files(run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
-    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton)."""
+    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton). A table's
+    schema (``table``) goes to table.json with the numeric columns' loc and scale."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
+    if table is not None:
+        loc, scale = (model.loc.tolist(), model.scale.tolist()) if isinstance(model, Standardized) else ([], [])
+        table.with_units(loc, scale).save(run / files.TABLE)
     if cfg.model.net == CUSTOM:
         spec, reason = rebuildable_spec(model)
         cls = type(model)
-        atomic_write_json(run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec,
-                                              "reason": reason})
+        atomic_write_json(
+            run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec, "reason": reason}
+        )
     atomic_write_json(run / files.CONFIG, cfg.to_dict())
 
 
-def describe(model: nn.Module, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
+def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
     """config.json's model section for a model built in Python (its networks: model.json)."""
     family = next((name for name, cls in MODELS.items() if type(model) is cls), CUSTOM)
-    return ModelConfig(family=family, net=CUSTOM, likelihood=likelihood if likelihood in LIKELIHOODS else "gaussian",
-                       latent_dim=sum(model.latent_dims), input_shape=list(shape), num_classes=num_classes or 0,
-                       latent_dims=list(model.latent_dims[::-1]) if len(model.latent_dims) > 1 else [])
+    return ModelConfig(
+        family=family,
+        net=CUSTOM,
+        likelihood=likelihood if likelihood in LIKELIHOODS else "gaussian",
+        latent_dim=sum(model.latent_dims),
+        input_shape=list(shape),
+        num_classes=num_classes or 0,
+        latent_dims=list(model.latent_dims[::-1]) if len(model.latent_dims) > 1 else [],
+        prior=getattr(model, "prior_name", "standard"),  # the zoo's axes, as recorded by the model
+        posterior=getattr(model, "posterior_name", "gaussian"),
+    )
 
 
-def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) -> nn.Module:
+class LazilyBuilt(Protocol):
+    """A vaekit family whose layers are made on first use (``input_shape`` None until then)."""
+
+    def build(self, shape: Sequence[int]) -> object: ...
+
+
+def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) -> VAEModule:
     """The run's model with fresh weights: ``skeleton`` (built for the run's item shape if it builds lazily),
     else model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names."""
     if skeleton is not None:
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
-            model.build(cfg.model.input_shape)
-        return standardized(model, cfg)
+            cast(LazilyBuilt, model).build(cfg.model.input_shape)
+        return standardized(model, cfg, run)
     if cfg.model.net != CUSTOM:
         with settings_from(run / files.CONFIG):
-            return standardized(build_model(cfg.model), cfg)
+            return standardized(build_model(cfg.model), cfg, run)
     try:
         saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -89,20 +122,29 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
     if not isinstance(saved, dict) or not saved.get("spec"):
         what = saved.get("class", "its class") if isinstance(saved, dict) else "its class"
         why = saved.get("reason", "") if isinstance(saved, dict) else ""
-        raise VaekitError(f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
-                          "an instance of the same architecture: vaekit.load_run(path, model=...)")
-    return check_model(build(saved["spec"]))
+        raise VaekitError(
+            f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
+            "an instance of the same architecture: vaekit.load_run(path, model=...)"
+        )
+    return check_model(build(saved["spec"], str(run / files.MODEL)))
 
 
-def standardized(model: nn.Module, cfg: RunConfig) -> nn.Module:
-    """``model`` inside the Standardized wrapper its run was trained in (loc and scale come with the weights)."""
+def standardized(model: VAEModule, cfg: RunConfig, run: Path | None = None) -> VAEModule:
+    """``model`` inside the Standardized wrapper its run was trained in (loc and scale come with the weights;
+    a table's categories from its table.json in ``run``)."""
     if cfg.data.standardize != "true" or isinstance(model, Standardized):
         return model
     shape = tuple(cfg.model.input_shape)
-    return Standardized(model, torch.zeros(shape), torch.ones(shape))
+    table = run / files.TABLE if run is not None else None
+    categories = TableSchema.load(table).categories if table is not None and table.is_file() else ()
+    return cast(VAEModule, Standardized(model, torch.zeros(shape), torch.ones(shape), categories))  # meets the contract
 
 
-def load_run_model(run: Path, weights: str = files.WEIGHTS, skeleton: nn.Module | None = None) -> tuple:
+def load_run_model(
+    run: Path,
+    weights: str = files.WEIGHTS,
+    skeleton: nn.Module | None = None,
+) -> tuple[RunConfig, VAEModule]:
     """(config, model with ``weights`` loaded) of a run folder."""
     run = Path(run)
     if not run.is_dir():
@@ -127,17 +169,29 @@ def write_metrics(run: Path, rows: list[dict]) -> None:
 
 def metrics_row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
     """One metrics.csv row from the train and validation means of an epoch (0-based ``epoch``)."""
-    row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_rec": tr["rec"], "train_kl": tr["kl"],
-           "val_loss": va["loss"], "val_rec": va["rec"], "val_kl": va["kl"], "beta": tr["beta"], "lr": lr,
-           "seconds": seconds, "samples_per_s": n / max(seconds, 1e-9)}
+    row = {
+        "epoch": epoch + 1,
+        "train_loss": tr["loss"],
+        "train_rec": tr["rec"],
+        "train_kl": tr["kl"],
+        "val_loss": va["loss"],
+        "val_rec": va["rec"],
+        "val_kl": va["kl"],
+        "beta": tr["beta"],
+        "lr": lr,
+        "seconds": seconds,
+        "samples_per_s": n / max(seconds, 1e-9),
+    }
     if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
         for part, terms in (("train", tr), ("val", va)):
-            row.update({f"{part}_kl_{l}": v for l, v in enumerate(terms["kl_levels"][::-1], 1)})
+            row.update({f"{part}_kl_{level}": v for level, v in enumerate(terms["kl_levels"][::-1], 1)})
     return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
 
 
 def summary(row: dict, epochs: int) -> str:
     """The one line printed after an epoch."""
-    return (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
-            f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
-            f"{row['samples_per_s']:.0f} img/s")
+    return (
+        f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
+        f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
+        f"{row['samples_per_s']:.0f} img/s"
+    )

@@ -35,7 +35,7 @@ class StopSignal:
             raise KeyboardInterrupt
         self.signum = signum
 
-    def __enter__(self) -> "StopSignal":
+    def __enter__(self) -> StopSignal:
         if threading.current_thread() is threading.main_thread():
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
@@ -54,7 +54,9 @@ class CheckpointClock:
 
     def due(self) -> bool:
         self.count += 1
-        if (self.steps and self.count % self.steps == 0) or (self.seconds and time.monotonic() - self.last >= self.seconds):
+        if (self.steps and self.count % self.steps == 0) or (
+            self.seconds and time.monotonic() - self.last >= self.seconds
+        ):
             self.last = time.monotonic()
             return True
         return False

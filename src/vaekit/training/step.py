@@ -3,16 +3,21 @@ and the validation loss. Everything here uses a model only through the contract 
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from ..config import TrainConfig
-from ..core.contract import VAEModel
+from ..core.contract import VAEModule
 from ..core.likelihoods import name_of
-from ..core.objectives import elbo
+from ..core.objectives import Terms
+from ..core.objectives_zoo import ObjectiveSettings, backward, objective
+from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from . import distributed
+from .stability import balanced_kl
 
 
 class TrainingStopped(VaekitError):
@@ -59,70 +64,131 @@ def autocast_dtype(precision: str, device: torch.device, px: Distribution | str)
 
 
 @torch.no_grad()
-def evaluate_loss(model: VAEModel, x: Tensor, y: Tensor | None, beta: float,
-                  batch_size: int = 1000) -> dict[str, float]:
-    """Mean objective, reconstruction and KL over ``x`` (N, *shape) with labels ``y`` (N,) or None, in batches."""
+def evaluate_loss(
+    model: VAEModule,
+    x: Tensor | LazyArray,
+    y: Tensor | None,
+    beta: float,
+    batch_size: int = 1000,
+    settings: ObjectiveSettings | None = None,
+    name: str = "elbo",
+) -> dict[str, float]:
+    """Mean objective, reconstruction and KL over ``x`` (N, *shape) with labels ``y`` (N,) or None, in batches.
+
+    The objective is the registered ``name`` with ``settings`` (default: the plain ELBO with ``beta``)."""
     model.eval()
+    s, fn = settings or ObjectiveSettings(beta=beta), objective(name)
     sums = torch.zeros(3 + len(model.latent_dims), device=x.device)
     for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size]
-        terms = elbo(model(xb, None if y is None else y[i: i + batch_size]), xb, beta)
+        xb = x[i : i + batch_size]
+        terms = fn(model, xb, None if y is None else y[i : i + batch_size], s)
         sums += batch_sums(terms, len(xb))
     loss, rec, kl, *levels = (sums / max(1, len(x))).tolist()
     return {"loss": loss, "rec": rec, "kl": kl, "kl_levels": levels}
 
 
-def batch_sums(terms: dict[str, Tensor], n: int) -> Tensor:
+def batch_sums(terms: Terms, n: int) -> Tensor:
     """(3 + L,) batch sums of loss, rec, KL and the KL of each latent level (top to bottom), detached."""
-    return torch.stack([terms["loss"].detach() * n, terms["rec"].detach().sum(), terms["kl"].detach().sum(),
-                        *(k.detach().sum() for k in terms["kl_layers"])])
+    return torch.stack(
+        [
+            terms["loss"].detach() * n,
+            terms["rec"].detach().sum(),
+            terms["kl"].detach().sum(),
+            *(k.detach().sum() for k in terms["kl_layers"]),
+        ]
+    )
 
 
 class StepGuard:
-    """Skips steps whose loss or gradient norm is not finite; stops after ``limit`` in a row."""
+    """Skips steps whose loss or gradient norm is not finite, or whose gradient norm exceeds ``skip_grad`` (> 0;
+    VDVAE's update skipping); counts the skips (``skipped``, ``large``), warns once a quarter of ``limit`` are
+    skipped in a row and stops after ``limit`` in a row, naming the step and the setting to change."""
 
-    def __init__(self, limit: int):
-        self.limit, self.in_row, self.skipped = limit, 0, 0
+    def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None):
+        self.limit, self.skip_grad, self.lr, self.in_row, self.skipped, self.large = limit, skip_grad, lr, 0, 0, 0
 
-    def ok(self, value: Tensor, where: str) -> bool:
-        if distributed.all_ok(bool(torch.isfinite(value))):  # under DDP every rank skips, or none
+    def ok(self, value: Tensor, where: str, norm: Tensor | None = None) -> bool:
+        bad = ~torch.isfinite(value)  # value: loss + norm, so NaN or inf in either
+        if self.skip_grad > 0 and norm is not None:
+            bad = bad | (norm > self.skip_grad)
+        if distributed.all_ok(not bool(bad)):  # one host sync; under DDP every rank skips, or none
             self.in_row = 0
             return True
         self.in_row += 1
         self.skipped += 1
+        large = bool(torch.isfinite(value))  # finite, so skipped for its norm (a second sync, on skips only)
+        self.large += large
+        what = (
+            f"skipped, gradient norm {float(norm):.4g} > train.skip_grad {self.skip_grad:g}"
+            if large and norm is not None  # finite and skipped: for its norm
+            else "with a non-finite loss or gradient"
+        )
+        fix = f"lower train.lr{'' if self.lr is None else f' (now {self.lr:g})'}" + (
+            " or raise train.skip_grad" if large else " or set train.clip_grad"
+        )
         if self.in_row >= self.limit:
-            raise TrainingStopped(f"training stopped: {self.in_row} steps in a row with a non-finite loss or "
-                                  f"gradient ({where}); lower the learning rate or clip gradients",
-                                  key="train.lr")
+            raise TrainingStopped(
+                f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}",
+                key="train.skip_grad" if large else "train.lr",
+            )
+        if self.in_row == max(2, self.limit // 4) and distributed.is_main():
+            print(f"vaekit: warning: {self.in_row} steps in a row {what} (at {where}); {fix}", file=sys.stderr)
         return False
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor | None, beta: float,
-               t: TrainConfig, guard: StepGuard, where: str, capacity: float | None = None,
-               dtype: torch.dtype | None = None, n_data: int = 0, dimwise: float = 1.0) -> dict[str, Tensor] | None:
+def train_step(
+    model: VAEModule,
+    opt: torch.optim.Optimizer,
+    xb: Tensor,
+    yb: Tensor | None,
+    beta: float,
+    t: TrainConfig,
+    guard: StepGuard,
+    where: str,
+    capacity: float | None = None,
+    dtype: torch.dtype | None = None,
+    n_data: int = 0,
+    dimwise: float = 1.0,
+    critic: tuple[nn.Module, torch.optim.Optimizer] | None = None,
+) -> Terms | None:
     """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
 
     ``t`` gives the objective's fixed settings (free bits, gamma, tc_beta) and gradient clipping; ``beta``,
     ``capacity`` (nats: the annealed-capacity objective of Burgess et al. 2018) and ``dimwise`` (the beta-TCVAE
     dimension-wise weight) are their scheduled values now. ``dtype`` (bf16) runs the networks under autocast;
     the model hands back float32 distributions, so the ELBO is float32. ``n_data`` (the training set's size)
-    serves the beta-TCVAE term's minibatch-weighted sampling.
+    serves the beta-TCVAE term's minibatch-weighted sampling. The objective is ``t.objective``'s registry entry;
+    ``critic`` (a network and its optimiser: FactorVAE's discriminator) takes its step after the model's.
 
     Every step checks the loss and the gradient's norm (one fused norm over all gradients) with one host sync
-    for both, whatever ``t.clip_grad`` says: a step where either is not finite is skipped.
+    for both, whatever ``t.clip_grad`` says: a step where either is not finite, or whose norm exceeds
+    ``t.skip_grad`` (> 0), is skipped; the kept step's gradients are clipped to ``t.clip_grad`` (> 0).
     """
-    with torch.autocast(xb.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        out = model(xb, yb)
-    terms = elbo(out, xb, beta, t.free_bits, capacity, t.gamma, t.tc_beta, n_data, dimwise)
+    s = ObjectiveSettings.of(
+        t,
+        beta=beta,
+        capacity=capacity,
+        dataset_size=n_data,
+        dimwise_weight=dimwise,
+        dtype=dtype,
+        critic=None if critic is None else critic[0],
+    )
+    terms = objective(t.objective)(model, xb, yb, s)
+    if t.kl_balance and beta < t.beta and len(terms["z"]) > 1:  # NVAE: balanced KL terms during the warm-up
+        terms["loss"] = terms["loss"] + beta * (balanced_kl(terms["kl_layers"], terms["z"]) - terms["kl"].mean())
     opt.zero_grad(set_to_none=True)
-    terms["loss"].backward()
+    backward(terms, list(model.parameters()))
     params = [p for p in model.parameters() if p.grad is not None]
-    norm = total_norm([p.grad for p in params])
-    if not guard.ok(terms["loss"].detach() + norm, where):  # NaN or inf in either makes the sum non-finite
+    norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
+    if not guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
         return None
     if t.clip_grad > 0:
         nn.utils.clip_grads_with_norm_(params, t.clip_grad, norm, foreach=True)
     opt.step()
+    if critic is not None:  # the discriminator learns from z detached: the model's step above is unaffected
+        critic[1].zero_grad(set_to_none=True)
+        terms["critic_loss"].backward()
+        critic[1].step()
     return terms
 
 

@@ -11,35 +11,48 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import files
 from ..config import TrainConfig
+from ..core.contract import VAEModule
 from ..core.objectives import capacity_objective
-from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at
+from ..core.objectives_zoo import ObjectiveSettings
+from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, tau_at
 from ..data import Dataset, binarize_dynamic
 from ..data.lazy import batches
+from ..errors import VaekitError
+from ..models.gumbel import set_tau
 from . import distributed
 from .callbacks import Callbacks
+from .capture import make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
+from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .signals import CheckpointClock, Interrupted, StopSignal
-from .step import StepGuard, batch_sums, evaluate_loss, make_optimizer, train_step
+from .stability import EMA, swapped
+from .step import StepGuard, batch_sums, evaluate_loss, make_optimizer
 
 
 @dataclass
 class LoopState:
     """What the loop carries between steps and epochs; saved in the checkpoint as JSON."""
 
-    epoch: int = 0                    # epochs completed
-    batch: int = 0                    # batches completed in the current epoch (> 0: a mid-epoch checkpoint)
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in the current epoch (> 0: a mid-epoch checkpoint)
     sums: list[float] = field(default_factory=list)  # the current epoch's running sums (see _sums)
-    seen: int = 0                     # items behind those sums
+    seen: int = 0  # items behind those sums
     best_val: float = math.inf
-    bad_epochs: int = 0               # epochs since the best validation loss
+    bad_epochs: int = 0  # epochs since the best validation loss
     rows: list[dict] = field(default_factory=list)
 
+
+def labels_on(y: Tensor | None, device: torch.device) -> Tensor:
+    """A split's labels (N,) on ``device``; a model that conditions on labels is refused data without them."""
+    if y is None:
+        raise VaekitError("this model conditions on labels, and the data has none")
+    return y.to(device)
 
 
 def interactive() -> bool:
@@ -57,15 +70,30 @@ class Trainer:
     Without a run folder the best weights are kept in memory.
     """
 
-    def __init__(self, model: nn.Module, data: Dataset, t: TrainConfig, run: Path | None, *, resume: bool = False,
-                 dynamic: bool = False, dtype: torch.dtype | None = None, workers: int = 0,
-                 callbacks: Callbacks | None = None):
+    def __init__(
+        self,
+        model: VAEModule,
+        data: Dataset,
+        t: TrainConfig,
+        run: Path | None,
+        *,
+        resume: bool = False,
+        dynamic: bool = False,
+        dtype: torch.dtype | None = None,
+        workers: int = 0,
+        callbacks: Callbacks | None = None,
+    ):
         self.model, self.t, self.run, self.dynamic, self.dtype = model, t, run, dynamic, dtype
         self.workers, self.callbacks = workers, callbacks or Callbacks([])
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
-        self.state, extra, self.best = LoopState(), {}, None
+        self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
+        self.state = LoopState()
+        self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
+        extra: dict[str, Tensor] = {}
         if resume:
+            if run is None:
+                raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
             state, extra = load_latest_checkpoint(run / files.CHECKPOINT, model, self.opt)
             self.state = LoopState(**state)
         distributed.seed_rank(t.seed, extra, (self.state.epoch, self.state.batch))
@@ -74,10 +102,18 @@ class Trainer:
         self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the processes
         self.size = t.batch_size // distributed.world()  # batch_size is the global batch
         self.x, self.x_val = data.train.x.to(device), distributed.part(data.val.x.to(device))
-        # labelled data (checked in fit) has labels in every split
-        self.y, self.y_val = ((data.train.y.to(device), distributed.part(data.val.y.to(device)))
-                              if model.needs_labels else (None, None))
-        self.guard = StepGuard(t.max_bad_steps)
+        self.y: Tensor | None = None
+        self.y_val: Tensor | None = None
+        if model.needs_labels:  # labelled data (checked in fit) has labels in every split
+            self.y, self.y_val = labels_on(data.train.y, device), distributed.part(labels_on(data.val.y, device))
+        self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr)
+        # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
+        self.step, self.static = make_step(t.compile, device, t.epochs * (len(self.x) // max(1, self.size)))
+        self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
+        if self.ema is not None:
+            self.ema.load(extra)
+        if self.critic is not None:
+            self.critic.load(extra)
         self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
 
     def fit(self, stop: StopSignal) -> None:
@@ -90,43 +126,82 @@ class Trainer:
             start = time.perf_counter()
             tr = self.train_epoch(epoch, stop)
             seconds = time.perf_counter() - start
-            va = distributed.mean_over_ranks(evaluate_loss(self.model, self.x_val, self.y_val, t.beta), len(self.x_val))
+            with swapped(self.ema, self.model):
+                va = distributed.mean_over_ranks(self.validate(), len(self.x_val))
             if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
                 va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
             s.rows.append(metrics_row(epoch, tr, va, lr, seconds, len(self.x)))
+            if t.skip_grad > 0:  # updates skipped so far in this process (non-finite or above the threshold)
+                s.rows[-1]["skipped_steps"] = self.guard.skipped
             self.end_epoch(va["loss"])
-            self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
+            with swapped(self.ema, self.model):
+                self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
             tqdm.write(summary(s.rows[-1], t.epochs)) if t.progress else None
             if t.patience and s.bad_epochs >= t.patience:
-                tqdm.write(f"early stopping: no better validation loss for {s.bad_epochs} epochs") if t.progress \
-                    else None
+                tqdm.write(
+                    f"early stopping: no better validation loss for {s.bad_epochs} epochs"
+                ) if t.progress else None
                 break
+
+    def validate(self) -> dict[str, float]:
+        """The validation split's mean loss under the run's objective (the ELBO's free bits and beta-TCVAE
+        left out, as ever), reconstruction and KL."""
+        t, critic = self.t, None if self.critic is None else self.critic.net
+        s = ObjectiveSettings.of(t, free_bits=0.0, tc_beta=0.0, critic=critic)
+        return evaluate_loss(self.model, self.x_val, self.y_val, t.beta, settings=s, name=t.objective)
 
     def shuffle(self, epoch: int) -> Tensor:
         """This rank's share of the epoch's permutation, drawn from (seed, epoch) alone: the same in every
-        process, and again on resume."""
-        g = torch.Generator().manual_seed(self.t.seed * 1_000_003 + epoch)
-        return distributed.shard(torch.randperm(len(self.x), generator=g)).to(self.x.device)
+        process, and again on resume. Drawn on the data's device by that device's generator: batches of data in
+        device memory are cut there with no copy."""
+        g = torch.Generator(self.x.device).manual_seed(self.t.seed * 1_000_003 + epoch)
+        return distributed.shard(torch.randperm(len(self.x), generator=g, device=self.x.device))
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
         """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta."""
         t, s, model = self.t, self.state, self.model
         model.train()
         perm = self.shuffle(epoch)
+        if self.static and len(perm) >= self.size:
+            perm = perm[: len(perm) // self.size * self.size]
         n_batches = math.ceil(len(perm) / self.size)
-        sums = torch.tensor(s.sums, device=self.x.device) if s.batch else torch.zeros(3 + len(model.latent_dims),
-                                                                                      device=self.x.device)
-        bar = tqdm(total=len(perm) * distributed.world(), initial=s.seen, desc=f"epoch {epoch + 1}/{t.epochs}",
-                   unit="img", leave=False, disable=not (t.progress and interactive()), dynamic_ncols=True)
+        sums = (
+            torch.tensor(s.sums, device=self.x.device)
+            if s.batch
+            else torch.zeros(3 + len(model.latent_dims), device=self.x.device)
+        )
+        bar = tqdm(
+            total=len(perm) * distributed.world(),
+            initial=s.seen,
+            desc=f"epoch {epoch + 1}/{t.epochs}",
+            unit="img",
+            leave=False,
+            disable=not (t.progress and interactive()),
+            dynamic_ncols=True,
+        )
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb
             progress = epoch + b / n_batches  # fractional epochs: every schedule reads it
             beta = kl_weight(progress, t.beta, t.warmup_epochs)
-            terms = train_step(self.net, self.opt, xb, yb, beta, t, self.guard, f"epoch {epoch + 1}, batch {b + 1}",
-                               capacity_at(progress, t.capacity_max, t.capacity_epochs), self.dtype,
-                               len(self.x), dimwise_weight_at(progress, t.dimwise_warmup_epochs))
+            set_tau(model, tau_at(progress, t.gumbel_tau, t.gumbel_tau_end, t.epochs))  # the categorical VAE's
+            terms = self.step(
+                self.net,
+                self.opt,
+                xb,
+                yb,
+                beta,
+                t,
+                self.guard,
+                f"epoch {epoch + 1}, batch {b + 1}",
+                capacity_at(progress, t.capacity_max, t.capacity_epochs),
+                self.dtype,
+                len(self.x),
+                dimwise_weight_at(progress, t.dimwise_warmup_epochs),
+                critic=None if self.critic is None else self.critic.pair(),
+            )
             if terms is not None:
+                self.ema.update(self.model) if self.ema is not None else None
                 sums += batch_sums(terms, len(xb))
                 s.seen += len(xb)
                 self.report(bar, b, n_batches, epoch, terms, beta, sums, len(xb))
@@ -137,20 +212,28 @@ class Trainer:
         s.batch, s.sums, s.seen = 0, [], 0
         return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
 
-    def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor,
-               n: int) -> None:
+    def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor, n: int) -> None:
         """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""
         bar.update(n)
         if self.callbacks:
-            metrics = {"loss": terms["loss"].detach(), "rec": terms["rec"].detach().mean(),
-                       "kl": terms["kl"].detach().mean(), "beta": beta, "lr": self.opt.param_groups[0]["lr"]}
+            metrics = {
+                "loss": terms["loss"].detach(),
+                "rec": terms["rec"].detach().mean(),
+                "kl": terms["kl"].detach().mean(),
+                "beta": beta,
+                "lr": self.opt.param_groups[0]["lr"],
+            }
             self.callbacks.on_step_end(epoch * n_batches + b, metrics, self.model)
         if bar.disable or (b % 10 and b != n_batches - 1):
             return
         loss, rec, kl = (sums[:3] / self.state.seen).tolist()
         elapsed = bar.format_dict["elapsed"]
-        bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
-                        rate=f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else "")
+        bar.set_postfix(
+            loss=f"{loss:.2f}",
+            rec=f"{rec:.2f}",
+            kl=f"{kl:.2f}",
+            rate=f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else "",
+        )
 
     def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
         """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
@@ -161,15 +244,17 @@ class Trainer:
         self.state.batch = batches
         self.save(sums=total.tolist(), seen=seen)
         if signum is not None:
-            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}",
-                              None if self.run is None else str(self.run))
+            raise Interrupted(
+                signum, f"epoch {epoch + 1}, batch {batches}", None if self.run is None else str(self.run)
+            )
 
     def save(self, **position) -> None:
         """The checkpoint, with a run folder (rank 0 writes it; every rank must call this: it gathers their RNG
         states)."""
         if self.run is None:
             return
-        extra = distributed.rng_extra()
+        extra = distributed.rng_extra() | (self.ema.tensors() if self.ema is not None else {})
+        extra |= self.critic.tensors() if self.critic is not None else {}
         if distributed.is_main():
             save_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, asdict(self.state) | position, extra)
 
@@ -179,10 +264,11 @@ class Trainer:
         s.epoch += 1
         if val_loss < s.best_val or s.best_val == math.inf:  # the first epoch always keeps weights
             s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
-            if self.run is None:
-                self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            elif distributed.is_main():
-                save_weights(self.model, self.run / files.WEIGHTS)
+            with swapped(self.ema, self.model):  # the averaged weights, where there is an average
+                if self.run is None:
+                    self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                elif distributed.is_main():
+                    save_weights(self.model, self.run / files.WEIGHTS)
         else:
             s.bad_epochs += 1
         if self.run is not None and distributed.is_main():

@@ -3,11 +3,14 @@ callback, and the callbacks every run with a folder gets by default."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from .. import files
 from ..config import RunConfig
+from ..core.contract import VAEModule
 from ..runs import Run
 from ..training.callbacks import Callback, FitInfo
 from .plots import plot_losses, save_reconstructions, save_samples, stamped
@@ -25,12 +28,13 @@ class Pictures(Callback):
     def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
         if info.path is None:
             return
-        run = Run(info.path, info.config, model)
+        run = Run(info.path, info.config, cast(VAEModule, model))  # fit checked the contract
         with stamped(run.digest):
             self.draw(run, model, info)
 
     def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:
         path = info.path
+        assert path is not None  # on_fit_end draws only for a run with a folder
         if model.needs_labels:
             save_samples(run.sample_classes(self.per_class), path / files.SAMPLES, nrow=self.per_class)
         else:

@@ -6,6 +6,10 @@ JSON API (bad input gets a 4xx and the server keeps serving):
   POST /api/decode       {"z": [D floats], "y"?: int}        -> {"image": data URL, "ms": decode time}
   POST /api/interpolate  {"a": item, "b": item, "steps": T}  -> {"frames": [T data URLs]}
   POST /api/sample       {"n": N, "y"?: int}                 -> {"image": data URL of an N-image grid}
+
+It answers only its own page, as Jupyter does: a request whose Host is not 127.0.0.1:PORT or localhost:PORT
+(another site's name rebound to 127.0.0.1: DNS rebinding) and a POST whose Origin is another site's get a 403,
+each logged on stderr with the running counts.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import base64
 import io
 import json
 import math
+import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,11 +37,14 @@ from .figures import decode_mean, displayable, lerp
 from .plots import image_grid, is_image
 
 MAX_BODY = 64 * 1024  # bytes
-Z_LIMIT = 10.0        # |z| accepted per dimension
+Z_LIMIT = 10.0  # |z| accepted per dimension
 MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC = {"/": ("explore.html", "text/html"), "/explore.js": ("explore.js", "text/javascript"),
-          "/explore.css": ("explore.css", "text/css")}
+STATIC = {
+    "/": ("explore.html", "text/html"),
+    "/explore.js": ("explore.js", "text/javascript"),
+    "/explore.css": ("explore.css", "text/css"),
+}
 
 
 class ApiError(Exception):
@@ -70,14 +79,26 @@ class Explorer:
         self.items_z = means[:n_items]  # (n_items, D) posterior means
 
     def info(self) -> dict:
-        return {"latent_dim": self.d, "order": self.order, "spread": self.spread, "z_limit": Z_LIMIT,
-                "num_classes": self.k if self.conditional else 0, "shape": self.run.config.model.input_shape,
-                "run": self.run.path.name, "max_steps": MAX_STEPS, "max_samples": MAX_SAMPLES}
+        return {
+            "latent_dim": self.d,
+            "order": self.order,
+            "spread": self.spread,
+            "z_limit": Z_LIMIT,
+            "num_classes": self.k if self.conditional else 0,
+            "shape": self.run.config.model.input_shape,
+            "run": self.run.folder.name,
+            "max_steps": MAX_STEPS,
+            "max_samples": MAX_SAMPLES,
+        }
 
     def items(self) -> dict:
         ys = [None] * len(self.items_x) if self.items_y is None else self.items_y.tolist()
-        return {"items": [{"index": i, "image": png_url(self.items_x[i:i + 1], pad=0), "y": ys[i]}
-                          for i in range(len(self.items_x))]}
+        return {
+            "items": [
+                {"index": i, "image": png_url(self.items_x[i : i + 1], pad=0), "y": ys[i]}
+                for i in range(len(self.items_x))
+            ]
+        }
 
     def decode(self, body: dict) -> dict:
         z, y = self._z(body.get("z")), self._label(body.get("y"))
@@ -89,7 +110,7 @@ class Explorer:
         a, b = (_int(body.get(key), key, 0, len(self.items_x) - 1) for key in ("a", "b"))
         steps = _int(body.get("steps", 10), "steps", 2, MAX_STEPS)
         codes = lerp(self.items_z[a], self.items_z[b], torch.linspace(0, 1, steps))  # (steps, D)
-        y = None if self.items_y is None else self.items_y[a:a + 1]  # the path keeps a's class
+        y = None if self.items_y is None else self.items_y[a : a + 1]  # the path keeps a's class
         y = self._label(body["y"]) if body.get("y") is not None else y
         frames = decode_mean(self.run, codes, y)
         return {"frames": [png_url(f[None], pad=0) for f in frames], "codes": codes.tolist()}
@@ -130,14 +151,22 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "vaekit-explore"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends many small requests
-    timeout = 60                    # seconds an idle connection may hold its thread
+    timeout = 60  # seconds an idle connection may hold its thread
     disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed-ACK stall
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client went away (a tab closed): nothing to answer
+            self.close_connection = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (quiet: one line per request is noise)
         pass
 
     def do_GET(self) -> None:
         ex: Explorer = self.server.explorer  # type: ignore[attr-defined]
+        if self._foreign():
+            return
         path = self.path.split("?", 1)[0]
         if path in STATIC:
             name, kind = STATIC[path]
@@ -150,6 +179,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         ex: Explorer = self.server.explorer  # type: ignore[attr-defined]
         routes = {"/api/decode": ex.decode, "/api/interpolate": ex.interpolate, "/api/sample": ex.sample}
+        if self._foreign():
+            return
         try:
             body = self._body()  # read (or refuse) the body first, so a keep-alive stream stays in step
             if self.path not in routes:
@@ -161,6 +192,23 @@ class Handler(BaseHTTPRequestHandler):
             self._error(422, str(e))
         except Exception as e:  # noqa: BLE001  (a bug: answer it, keep serving)
             self._error(500, f"{type(e).__name__}: {e}")
+
+    def _foreign(self) -> bool:
+        """Answer 403 (True) to a request from outside the explorer's own page: another Host, or a POST from
+        another Origin (browsers send Origin with every POST, same-origin ones included)."""
+        server: ExplorerServer = self.server  # type: ignore[assignment]
+        host = self.headers.get("Host", "").strip().lower()
+        origin = self.headers.get("Origin")
+        if host not in server.hosts:
+            what, value = "Host", host
+        elif self.command == "POST" and origin is not None and origin.strip().lower() not in server.origins:
+            what, value = "Origin", origin
+        else:
+            return False
+        self.close_connection = True  # a POST's body is not read
+        self._error(403, f"{what} {value[:100]!r} is not this explorer's")
+        server.refuse(what, f"{self.command} {self.path[:100]}", value)
+        return True
 
     def _not_allowed(self) -> None:
         self.close_connection = True  # a body we do not read would put the stream out of step
@@ -202,13 +250,38 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def make_server(explorer: Explorer, port: int = 0) -> ThreadingHTTPServer:
+class ExplorerServer(ThreadingHTTPServer):
+    """The explorer's HTTP server: its own Host names and Origins, and the requests refused by each."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int):
+        super().__init__(("127.0.0.1", port), Handler)
+        port = self.server_address[1]
+        names = ["127.0.0.1", "localhost"]
+        self.hosts = {f"{n}:{port}" for n in names} | (set(names) if port == 80 else set())  # 80: no port sent
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.refused = {"Host": 0, "Origin": 0}
+        self._lock = threading.Lock()
+
+    def refuse(self, what: str, request: str, value: str) -> None:
+        """Count a request refused for its ``what`` (Host or Origin) and log it in one line on stderr."""
+        with self._lock:
+            self.refused[what] += 1
+            counts = ", ".join(f"{n} by {k}" for k, n in self.refused.items())
+        print(
+            f"explore: 403 {request}: {what} {value[:100]!r} is not this explorer's (refused so far: {counts})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def make_server(explorer: Explorer, port: int = 0) -> ExplorerServer:
     """An HTTP server on 127.0.0.1:``port`` (0: any free port) for ``explorer``; call ``serve_forever()``."""
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server = ExplorerServer(port)
     except OSError as e:
         raise VaekitError(f"port {port}: {e.strerror or e}", key="port") from None
-    server.daemon_threads = True
     server.explorer = explorer  # type: ignore[attr-defined]
     return server
 

@@ -90,8 +90,16 @@ def traverse(run: Run, z: Tensor, dims: list[int], values: Tensor, y: Tensor | N
 
 
 @torch.no_grad()
-def traversals(run: Run, x: Tensor, y: Tensor | None = None, dims: list[int] | None = None, n_dims: int = 8,
-               span: float = 3.0, steps: int = 9, item: int | None = None) -> tuple[Tensor, list[int], Tensor]:
+def traversals(
+    run: Run,
+    x: Tensor,
+    y: Tensor | None = None,
+    dims: list[int] | None = None,
+    n_dims: int = 8,
+    span: float = 3.0,
+    steps: int = 9,
+    item: int | None = None,
+) -> tuple[Tensor, list[int], Tensor]:
     """Traversals around item ``item``'s posterior mean (default: the zero code) of ``dims`` (default: the
     ``n_dims`` most active over x (N, *shape)), from -span to span: (decoded (R, V, *shape), dims, values (V,))."""
     loc = encode_means(run, x, y)  # (N, D)
@@ -100,7 +108,7 @@ def traversals(run: Run, x: Tensor, y: Tensor | None = None, dims: list[int] | N
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     base = loc[item] if item is not None else torch.zeros(loc.shape[1])
     values = torch.linspace(-span, span, steps)
-    return traverse(run, base, dims, values, None if y is None else y[item or 0: (item or 0) + 1]), dims, values
+    return traverse(run, base, dims, values, None if y is None else y[item or 0 : (item or 0) + 1]), dims, values
 
 
 def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int]:
@@ -145,8 +153,9 @@ def manifold(run: Run, grid: int = 15, y: Tensor | None = None) -> Tensor:
     return decode_mean(run, torch.stack([z0.flatten(), z1.flatten()], 1), y)
 
 
-def latent_map(run: Run, x: Tensor, y: Tensor | None, path: str | Path, grid: int = 15,
-               classes: list[str] | None = None) -> Path:
+def latent_map(
+    run: Run, x: Tensor, y: Tensor | None, path: str | Path, grid: int = 15, classes: list[str] | None = None
+) -> Path:
     """Posterior means of x (N, *shape) coloured by label y (N,): a scatter and the decoded manifold for
     2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one."""
     loc = encode_means(run, x, y).numpy()  # (N, D)
@@ -196,7 +205,12 @@ def save_factor_traversals(run: Run, dims: list[dict], path: str | Path, span: f
         ax.imshow(image_grid(row, nrow=steps, pad=1), cmap="gray", vmin=0, vmax=255)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"z{info['dim']}: {info['factor']}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
-                      rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(
+            f"z{info['dim']}: {info['factor']}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     axes[0].set_title(f"latent traversals, z from {-span:g} to {span:g}", fontsize=9)
     return _save_figure(fig, path)

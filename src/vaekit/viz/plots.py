@@ -34,12 +34,12 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         r, k = divmod(i, nrow)
-        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = x[i]
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = x[i]
     arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     return arr[..., 0] if c == 1 else arr
 
 
-STAMP: ContextVar[dict[str, str]] = ContextVar("STAMP", default={})
+STAMP: ContextVar[dict[str, str]] = ContextVar("STAMP", default={})  # noqa: B039 - read only; stamped() sets anew
 
 
 @contextmanager
@@ -113,10 +113,10 @@ def save_reconstructions(x: Tensor, x_rec: Tensor, path: str | Path, per_row: in
 
 
 def _scatter_table(ax, x: Tensor, label: str) -> None:
-    x = x.detach().cpu().numpy()
-    ys = x[:, 1] if x.shape[1] > 1 else np.zeros(len(x))
-    ax.scatter(x[:, 0], ys, s=6, alpha=0.5, label=label)
-    ax.set(xlabel="feature 0", ylabel="feature 1" if x.shape[1] > 1 else "", title=label)
+    xs = x.detach().cpu().numpy()
+    ys = xs[:, 1] if xs.shape[1] > 1 else np.zeros(len(xs))
+    ax.scatter(xs[:, 0], ys, s=6, alpha=0.5, label=label)
+    ax.set(xlabel="feature 0", ylabel="feature 1" if xs.shape[1] > 1 else "", title=label)
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from ..data import Dataset, Split
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..evaluation.metrics import evaluate, write_eval
+from ..evaluation.quality_run import quality_rows, read_quality
 from ..io import atomic_write_text, run_lock
 from ..runs import Run
 from .figures import (
@@ -61,28 +62,44 @@ def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 
     torch.manual_seed(0)
     x, y = split.x[:2000], None if split.y is None else split.y[:2000]
     y_in = y if run.model.needs_labels else None
-    out = [("Loss, reconstruction and KL per epoch", plot_losses(run.path / files.METRICS, folder / "curves.png"))]
+    out = [("Loss, reconstruction and KL per epoch", plot_losses(run.folder / files.METRICS, folder / "curves.png"))]
     label = 0 if run.model.needs_labels else None
     show = displayable if is_image(tuple(x.shape[1:])) else (lambda v: v)
-    out.append(("Samples from the prior (temperature 1)",
-                save_samples(show(run.sample(64, 1.0, label)), folder / "s.png")))
+    out.append(
+        ("Samples from the prior (temperature 1)", save_samples(show(run.sample(64, 1.0, label)), folder / "s.png"))
+    )
     xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
-    out.append(("Inputs (odd rows) above their reconstructions",
-                save_reconstructions(show(x[:32]), show(xr), folder / "r.png")))
+    out.append(
+        (
+            "Inputs (odd rows) above their reconstructions",
+            save_reconstructions(show(x[:32]), show(xr), folder / "r.png"),
+        )
+    )
     ab = two_items(split, run.model.needs_labels)
     yab = None if y_in is None else y_in[ab]
     paths = interpolate(run, x[ab], 10, yab)
-    out.append((f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
-                save_interpolation(x[ab], paths, folder / "i.png")))
+    out.append(
+        (
+            f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
+            save_interpolation(x[ab], paths, folder / "i.png"),
+        )
+    )
     loc = encode_means(run, x, y_in)  # (N, D)
     dims = top_dims(loc.var(0), n_dims)
     values = torch.linspace(-3, 3, 9)
     xs = traverse(run, loc[0], dims, values, None if y_in is None else y_in[:1])
-    out.append((f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) "
-                "around item 0's posterior mean",
-                save_traversal(xs, dims, values, folder / "t.png")))
-    out.append(("Latent map of the posterior means, coloured by label",
-                latent_map(run, x, y, folder / "m.png", classes=data.classes)))
+    out.append(
+        (
+            f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) around item 0's posterior mean",
+            save_traversal(xs, dims, values, folder / "t.png"),
+        )
+    )
+    out.append(
+        (
+            "Latent map of the posterior means, coloured by label",
+            latent_map(run, x, y, folder / "m.png", classes=data.classes),
+        )
+    )
     return out
 
 
@@ -101,8 +118,10 @@ def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     width = Image.open(path).size[0]
     style = f' style="width:{2 * width}px"' if width < 400 else ""
-    return (f'<figure><img src="data:image/png;base64,{data}"{style} alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}"{style} alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _table(rows: list[dict]) -> str:
@@ -129,34 +148,60 @@ def eval_rows(result: dict) -> list[dict]:
     return [{"metric": k, "value": v} for k, v in result.items() if k != "kl_per_dim"]
 
 
+def quality_html(run: Run) -> list[str]:
+    """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures."""
+    q = read_quality(run.folder / files.QUALITY, run.digest)
+    if "data_vs_data" not in q:  # none, or a table's own measures
+        return []
+    return [
+        f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {q['n']} items per set)</h2>",
+        "<p>FID and KID (lower is better), precision and recall (k = 3) against half of the "
+        f"{html.escape(q['split'])} split; the yardstick compares its other half.</p>",
+        _table(quality_rows(q)),
+    ]
+
+
 def render(run: Run, result: dict, figures: list[tuple[str, Path]]) -> str:
     """The report page as one HTML string."""
-    with open(run.path / files.METRICS, newline="") as f:
+    with open(run.folder / files.METRICS, newline="") as f:
         metrics = list(csv.DictReader(f))
-    title = html.escape(f"vaekit run {run.path.name}")
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
-             f'<meta name="{files.DIGEST}" content="{run.digest}">',
-             f"<style>{CSS}</style></head><body><h1>{title}</h1>",
-             f"<p>{html.escape(str(run.path.resolve()))}</p>",
-             f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
-             "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
-             "importance-weighted bound with K samples.</p>", _table(eval_rows(result)),
-             "<h2>Training metrics</h2>", _table(metrics), "<h2>Pictures</h2>",
-             "".join(_img(p, c) for c, p in figures),
-             "<h2>Config</h2>", f"<pre>{html.escape(json.dumps(run.config.to_dict(), indent=2))}</pre>",
-             "</body></html>"]
+    title = html.escape(f"vaekit run {run.folder.name}")
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+        f'<meta name="{files.DIGEST}" content="{run.digest}">',
+        f"<style>{CSS}</style></head><body><h1>{title}</h1>",
+        f"<p>{html.escape(str(run.folder.resolve()))}</p>",
+        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
+        "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
+        "importance-weighted bound with K samples.</p>",
+        _table(eval_rows(result)),
+        *quality_html(run),
+        "<h2>Training metrics</h2>",
+        _table(metrics),
+        "<h2>Pictures</h2>",
+        "".join(_img(p, c) for c, p in figures),
+        "<h2>Config</h2>",
+        f"<pre>{html.escape(json.dumps(run.config.to_dict(), indent=2))}</pre>",
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 
-def write_report(run: Run, data_spec: str | None = None, split: str = "test", k: int = 100,
-                 limit: int = 1000, out: str | Path | None = None) -> Path:
+def write_report(
+    run: Run,
+    data_spec: str | None = None,
+    split: str = "test",
+    k: int = 100,
+    limit: int = 1000,
+    out: str | Path | None = None,
+) -> Path:
     """Write report.html (default: in the run folder). eval.json is reused when it holds this split of these
     data for these weights, and computed again (and rewritten) otherwise: an evaluation of earlier weights
     is never shown."""
-    if not (run.path / files.METRICS).is_file():
-        raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
+    if not (run.folder / files.METRICS).is_file():
+        raise VaekitError(f"{run.folder}: no {files.METRICS} (was the run trained?)")
     data, mode = prepare_data(run.config, data_spec, stream=True)
-    saved = read_json(run.path / files.EVAL)  # missing or damaged: computed again
+    saved = read_json(run.folder / files.EVAL)  # missing or damaged: computed again
     if (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest):
         result = saved
     else:
@@ -166,8 +211,8 @@ def write_report(run: Run, data_spec: str | None = None, split: str = "test", k:
         figs = pictures(run, data, getattr(data, split), Path(tmp))
         figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
         page = render(run, result, figs)
-    with run_lock(run.path):
-        return atomic_write_text(out or run.path / files.REPORT, page)
+    with run_lock(run.folder):
+        return atomic_write_text(out or run.folder / files.REPORT, page)
 
 
 def read_json(path: Path) -> dict:

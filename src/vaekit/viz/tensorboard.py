@@ -7,11 +7,14 @@ metrics.csv row), and per epoch a grid of samples and one of inputs above their 
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .. import files
+from ..core.contract import VAEModule
 from ..training.callbacks import Callback, FitInfo
 from .figures import displayable
 from .plots import image_grid, is_image
@@ -33,7 +36,9 @@ class TensorBoard(Callback):
 
     def __init__(self, every: int = 10, n: int = 16):
         self.writer_class, self.every, self.n = _writer_class(), every, n
-        self.writer, self.x, self.y = None, None, None
+        self.writer: Any = None  # a SummaryWriter while a run with a folder trains
+        self.x: Tensor | None = None  # (8, *shape) validation images, for the reconstruction pictures
+        self.y: Tensor | None = None
 
     @property
     def active(self) -> bool:
@@ -68,7 +73,8 @@ class TensorBoard(Callback):
                 self.writer.add_scalar(f"epoch/{key}", v, epoch)
         if self.x is not None:
             x = self.x.to(next(model.parameters()).device)
-            samples, pairs = _pictures(model, x, None if self.y is None else self.y.to(x.device), self.n)
+            y = None if self.y is None else self.y.to(x.device)
+            samples, pairs = _pictures(cast(VAEModule, model), x, y, self.n)  # fit checked the contract
             self.writer.add_image("samples", samples, epoch, dataformats="HWC")
             self.writer.add_image("reconstructions", pairs, epoch, dataformats="HWC")
         self.writer.flush()
@@ -80,7 +86,7 @@ class TensorBoard(Callback):
 
 
 @torch.no_grad()
-def _pictures(model: nn.Module, x: Tensor, y: Tensor | None, n: int):
+def _pictures(model: VAEModule, x: Tensor, y: Tensor | None, n: int):
     """(H, W, 3) uint8 grids: ``n`` samples (labels cycling through y's classes), and x (B, C, H, W) above
     their reconstructions at the posterior mean."""
     was_training = model.training

@@ -1,0 +1,207 @@
+"""The deep hierarchy (family deep) against the flat conv VAE and the conv ladder VAE, each trained for the same
+wall-clock budget, printed as markdown tables.
+
+1. Test NLL (IWAE bound, K = 1000, 1,000 test images) on dynamically binarised Fashion-MNIST and on mnist5k.
+2. Bits/dim with the discretized logistic mixture on 8-bit Fashion-MNIST and photos:32 (flat conv vs deep).
+3. Out-of-distribution: the binarised Fashion-MNIST models score MNIST test digits; AUROC of LLR^{>k} for each
+   k (the top k groups drawn from the prior; Havtorn et al. 2021), beside the IWAE NLL.
+4. Samples of the three Fashion-MNIST models side by side (a figure) and each model's peak memory.
+
+    .venv/bin/python benchmarks/deep.py                  # 20 minutes per model: about 3 h on 2 CPU cores
+    .venv/bin/python benchmarks/deep.py --quick          # a smoke run of a few minutes
+    .venv/bin/python benchmarks/deep.py --parts nll --sets fashion-mnist --minutes 1.5 --limit 6000 --k 100
+
+Budgets count training time only (metrics.csv seconds; the data preparation and validation are left out).
+Each model trains epoch by epoch (resumed) until another epoch would pass the budget; its best epoch by
+validation loss is evaluated (for deep: its EMA weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import common
+import torch
+from families import nll, test_split
+
+from vaekit.api import train
+from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.data import load_dataset
+from vaekit.evaluation.metrics import bits_per_dim
+from vaekit.evaluation.scores import anomaly_scores, detection_metrics
+from vaekit.runs import Run
+from vaekit.viz.plots import save_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAT = {
+    "model.net": "conv",
+    "model.latent_dim": 32,
+    "model.channels": [32, 64],
+    "train.batch_size": 128,
+    "train.lr": 1e-3,
+    "train.warmup_epochs": 2,
+}
+MODELS = {"flat conv VAE": (None, FLAT), "conv ladder VAE": ("ladder-conv.toml", {}), "deep": ("deep-fashion.toml", {})}
+BITS = {"data.binarize": "none", "model.likelihood": "discretized_logistic"}
+
+
+def train_for(name: str, preset: str | None, settings: dict, args: argparse.Namespace) -> tuple[Run, dict]:
+    """Train epoch by epoch (resumed) while another epoch fits in ``args.minutes`` of training time."""
+    cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
+    for key, value in {"train.seed": 0, "train.progress": False, "data.limit": args.limit, **settings}.items():
+        set_value(cfg, key, value)
+    cfg.out = str(Path(args.out) / name.replace(" ", "-"))
+    budget, spent, epochs, rows = args.minutes * 60, 0.0, 0, []
+    peak = torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
+    while not epochs or spent + rows[-1]["seconds"] <= budget:
+        cfg.train.epochs = epochs + 1
+        fitted = train(cfg, resume=epochs > 0, overwrite=epochs == 0, pictures=False)
+        rows = fitted.history
+        spent, epochs = spent + rows[-1]["seconds"], epochs + 1
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if torch.cuda.is_available()
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )  # Linux: KiB; the process so far on a CPU
+    run = Run.load(fitted.path)
+    info = {
+        "epochs": epochs,
+        "minutes": round(spent / 60, 2),
+        "peak_mb": round(peak / 2**20),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+    }
+    print(f"  {name}: {epochs} epochs in {spent:.0f} s", flush=True)
+    return run, info
+
+
+def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> dict[str, Run]:
+    """Table: the three models on binarised ``spec``, the same budget; NLL, epochs, parameters, peak memory."""
+    runs, rows = {}, []
+    for name, (preset, settings) in MODELS.items():
+        run, info = train_for(
+            f"{spec}-{name}", preset, {**settings, "data.spec": spec, "data.binarize": "dynamic"}, args
+        )
+        x, _ = test_split(run, args.n_test)
+        runs[name] = run
+        rows.append(
+            [
+                name,
+                info["parameters"],
+                info["epochs"],
+                info["minutes"],
+                round(nll(run.model, x, args.k), 2),
+                info["peak_mb"],
+            ]
+        )
+    tables.append(
+        common.table(
+            f"{spec}, dynamically binarised: test NLL (IWAE, K = {args.k}, {args.n_test} test "
+            f"images), {args.minutes:g} minutes of training each",
+            ["model", "parameters", "epochs", "minutes", "NLL (nats)", "peak memory (MB)"],
+            rows,
+        )
+    )
+    nlls = {row[0]: row[4] for row in rows}
+    notes.append(
+        f"{spec}: deep is {nlls['conv ladder VAE'] - nlls['deep']:.2f} nats below the conv ladder and "
+        f"{nlls['flat conv VAE'] - nlls['deep']:.2f} below the flat conv VAE (targets: 5 and 8)."
+    )
+    return runs
+
+
+def bits_part(args: argparse.Namespace, tables: list) -> None:
+    """Table: bits/dim of the flat conv VAE and deep with the discretized logistic mixture on 8-bit data."""
+    rows = []
+    for spec in args.bits_sets:
+        for name in ("flat conv VAE", "deep"):
+            preset, settings = MODELS[name]
+            run, info = train_for(f"bits-{spec}-{name}", preset, {**settings, **BITS, "data.spec": spec}, args)
+            x, _ = test_split(run, args.n_test)
+            rows.append([spec, name, info["epochs"], round(bits_per_dim(nll(run.model, x, args.k), x.shape[1:]), 4)])
+    tables.append(
+        common.table(
+            f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.k}), {args.minutes:g} minutes each",
+            ["data", "model", "epochs", "bits/dim"],
+            rows,
+        )
+    )
+
+
+def ood_part(runs: dict[str, Run], args: argparse.Namespace, tables: list) -> None:
+    """Table: AUROC of MNIST test digits against Fashion-MNIST test images, LLR^{>k} for each k, and NLL."""
+    fashion, _ = test_split(runs["deep"], args.n_test)
+    mnist = load_dataset("mnist5k", binarize="fixed").test.x[: args.n_test]
+    rows = []
+    for name in ("conv ladder VAE", "deep"):
+        model = runs[name].model
+        ks = range(1, len(model.latent_dims) + 1)
+        s = [anomaly_scores(model, x, ["iwae_nll"], iw_samples=args.k_ood)["iwae_nll"] for x in (fashion, mnist)]
+        rows.append([name, "IWAE NLL", round(detection_metrics(*s)["auroc"], 3)])
+        for k in ks:
+            s = [anomaly_scores(model, x, ["llr"], samples=args.s_ood, llr_k=k)["llr"] for x in (fashion, mnist)]
+            rows.append([name, f"LLR^>{k}", round(detection_metrics(*s)["auroc"], 3)])
+    tables.append(
+        common.table(
+            f"Trained on Fashion-MNIST, MNIST digits as out-of-distribution ({args.n_test} each): AUROC",
+            ["model", "score", "AUROC"],
+            rows,
+        )
+    )
+
+
+def samples_figure(runs: dict[str, Run], path: Path) -> None:
+    """16 samples of each model, one row each: flat conv, conv ladder, deep."""
+    torch.manual_seed(0)
+    save_samples(torch.cat([runs[name].sample(16) for name in MODELS]), path, nrow=16)
+    print(f"samples -> {path}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
+    p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
+    p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
+    p.add_argument("--parts", default="nll,bits,ood,samples")
+    p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--limit", type=int, help="only the first N items of each data set")
+    p.add_argument("--quick", action="store_true", help="0.5 minutes, 3000 items, K = 10, 100 test images")
+    p.add_argument("--out", default="runs/bench-deep")
+    p.add_argument("--figure", default=str(ROOT / "docs" / "img" / "benchmarks" / "deep-samples.png"))
+    p.add_argument("--json")
+    args = p.parse_args()
+    if args.quick:
+        args.minutes, args.limit, args.k, args.n_test = 0.5, 3000, 10, 100
+        args.figure = str(Path(args.out) / "deep-samples.png")
+    args.k_ood, args.s_ood = min(args.k, 100), 8
+    args.bits_sets = [s for s in args.bits_sets.split(",") if s]
+    parts, tables, notes, start = args.parts.split(","), [], [], time.perf_counter()
+    runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets.split(",")} if "nll" in parts else {}
+    if "bits" in parts:
+        bits_part(args, tables)
+    fashion = runs.get("fashion-mnist")
+    if fashion and "ood" in parts:
+        ood_part(fashion, args, tables)
+    if fashion and "samples" in parts:
+        samples_figure(fashion, Path(args.figure))
+    notes.append(
+        f"Budgets count training time (metrics.csv seconds); the whole benchmark took "
+        f"{(time.perf_counter() - start) / 60:.1f} minutes. Peak memory: the GPU's peak allocation per model, "
+        "or on a CPU the process's peak resident set so far (it only grows)."
+    )
+    common.write(
+        "deep",
+        "The deep hierarchy against the flat and ladder conv VAEs",
+        notes[0] if notes else "",
+        tables,
+        notes,
+        args.json,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The sample-quality verb: FID, KID, precision and recall of a run's samples, beside the data-vs-data values."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .verbs import arg, positive, verb
+
+
+@verb(
+    "quality",
+    "FID, KID, precision and recall of the samples, with the data-vs-data yardstick -> RUN/quality.json",
+    arg("run", help="run folder"),
+    arg(
+        "--features",
+        default="domain",
+        help="domain (a classifier trained on the data's labelled training split, cached in $VAEKIT_CACHE or "
+        "~/.cache/vaekit) or the path of an Inception-v3 weights file (torch-fidelity's)",
+    ),
+    arg("--sampler", help="draw codes from a post-hoc sampler (gmm, two-stage, flow) instead of the prior"),
+    arg("--n", type=int, help="items per set (default: half the split)"),
+    arg("--data", help="data spec (default: the run's own data)"),
+    arg("--split", default="test", choices=["val", "test"]),
+    arg("--seed", type=int, default=0),
+    arg("--target", help="table runs: the column train-on-synthetic predicts (default: the last categorical)"),
+    arg("--feature-steps", type=int, help="training steps of the domain feature network (default 1500)"),
+    arg("--json", action="store_true", help="print the result as JSON"),
+)
+def cmd_quality(args: argparse.Namespace) -> None:
+    from .. import files
+    from ..evaluation.quality_run import quality, quality_rows
+
+    steps: dict[str, Any] = {}
+    if args.feature_steps is not None:
+        steps["steps"] = positive(args.feature_steps, "--feature-steps")
+    result = quality(
+        args.run,
+        features=args.features,
+        sampler=args.sampler,
+        n=None if args.n is None else positive(args.n, "--n"),
+        data=args.data,
+        split=args.split,
+        seed=args.seed,
+        target=args.target,
+        **steps,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    if "samples" not in result or "data_vs_data" not in result:  # a table's own measures
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"{result['data']} {result['split']} split, {result['n']} items per set, {result['features']['kind']} features"
+    )
+    print("| samples | FID | KID | precision | recall |\n|---|---|---|---|---|")
+    for row in quality_rows(result):
+        print(
+            f"| {row['samples']} | {row['fid']:.4g} | {row['kid']:.4g} | {row['precision']:.3f} | {row['recall']:.3f} |"
+        )
+    print(f"-> {args.run}/{files.QUALITY}")

@@ -1,0 +1,256 @@
+"""Settings that cannot all take effect: one table of pairs, each refused in one line naming both."""
+
+from __future__ import annotations
+
+from ..errors import VaekitError
+from .checks import DISCRETE
+from .checks import changed as _changed
+from .conflicts_zoo import zoo_conflicts
+from .schema import RunConfig
+
+# (setting a, setting b, when both are set so, why they cannot both take effect)
+CONFLICTS = [
+    (
+        "train.tc_beta",
+        "train.capacity_max",
+        lambda c: c.train.tc_beta > 0 and c.train.capacity_max > 0,
+        "the beta-TCVAE penalty and the capacity objective each replace the KL term",
+    ),
+    (
+        "train.capacity_max",
+        "train.free_bits",
+        lambda c: c.train.capacity_max > 0 and c.train.free_bits > 0,
+        "the capacity objective replaces the KL term that free bits shape",
+    ),
+    (
+        "train.tc_beta",
+        "train.free_bits",
+        lambda c: c.train.tc_beta > 0 and c.train.free_bits > 0,
+        "the beta-TCVAE penalty replaces the KL term that free bits shape",
+    ),
+    (
+        "train.capacity_max",
+        "train.beta",
+        lambda c: c.train.capacity_max > 0 and c.train.beta != 1,
+        "the capacity objective weighs |KL - C| by train.gamma, not by beta",
+    ),
+    (
+        "train.capacity_max",
+        "train.warmup_epochs",
+        lambda c: c.train.capacity_max > 0 and c.train.warmup_epochs > 0,
+        "the capacity objective has no KL weight to warm up (train.capacity_epochs anneals C)",
+    ),
+    (
+        "train.capacity_epochs",
+        "train.capacity_max",
+        lambda c: c.train.capacity_epochs > 0 and not c.train.capacity_max,
+        "it anneals a capacity that is off (0)",
+    ),
+    (
+        "train.gamma",
+        "train.capacity_max",
+        lambda c: _changed(c, "train.gamma") and not c.train.capacity_max,
+        "gamma weighs the capacity objective, which is off (0)",
+    ),
+    (
+        "train.dimwise_warmup_epochs",
+        "train.tc_beta",
+        lambda c: c.train.dimwise_warmup_epochs > 0 and not c.train.tc_beta,
+        "it warms up beta-TCVAE's dimension-wise term, which is off (0)",
+    ),
+    (
+        "model.prior_components",
+        "model.family",
+        lambda c: c.model.prior_components > 1 and c.model.family != "cvae" and c.model.prior != "mixture",
+        "only the conditional VAE (cvae) learns a mixture prior",
+    ),
+    (
+        "model.prior_components",
+        "model.learned_prior",
+        lambda c: c.model.prior_components > 1 and not c.model.learned_prior,
+        "the mixture prior is the learned prior",
+    ),
+    (
+        "model.label_embedding",
+        "model.family",
+        lambda c: c.model.label_embedding > 0 and c.model.family != "cvae",
+        "only the conditional VAE (cvae) reads labels",
+    ),
+    (
+        "model.learned_prior",
+        "model.family",
+        lambda c: not c.model.learned_prior and c.model.family != "cvae",
+        "only the conditional VAE (cvae) learns a prior",
+    ),
+    (
+        "model.latent_dims",
+        "model.family",
+        lambda c: bool(c.model.latent_dims) and c.model.family != "ladder",
+        "only the ladder VAE has several latent levels",
+    ),
+    (
+        "model.ladder_posterior",
+        "model.family",
+        lambda c: _changed(c, "model.ladder_posterior") and c.model.family != "ladder",
+        "it chooses the ladder VAE's inference",
+    ),
+    (
+        "model.latent_dim",
+        "model.latent_dims",
+        lambda c: _changed(c, "model.latent_dim") and bool(c.model.latent_dims),
+        "model.latent_dims gives the ladder's sizes; model.latent_dim is then unused",
+    ),
+    *(
+        (
+            f"model.{key}",
+            "model.family",
+            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family != "deep",
+            "it sets the deep hierarchy (family deep)",
+        )
+        for key in (
+            "deep_groups",
+            "deep_width",
+            "deep_cell_width",
+            "deep_latent_channels",
+            "deep_cells",
+            "deep_init",
+            "residual_posterior",
+            "checkpoint_cells",
+        )
+    ),
+    (
+        "model.latent_dim",
+        "model.family",
+        lambda c: _changed(c, "model.latent_dim") and c.model.family == "deep",
+        "the deep hierarchy's group sizes come from model.deep_latent_channels and model.deep_groups",
+    ),
+    (
+        "train.skip_grad",
+        "train.clip_grad",
+        lambda c: 0 < c.train.skip_grad <= c.train.clip_grad,
+        "every norm above the clip norm is skipped, so clipping never acts (VDVAE: clip 200, skip 400)",
+    ),
+    *(
+        (
+            "train.kl_balance",
+            f"train.{key}",
+            lambda c, key=key: c.train.kl_balance and getattr(c.train, key) > 0,
+            "it balances the plain KL term, which this objective replaces or reshapes",
+        )
+        for key in ("free_bits", "capacity_max", "tc_beta")
+    ),
+    (
+        "train.kl_balance",
+        "train.warmup_epochs",
+        lambda c: c.train.kl_balance and not c.train.warmup_epochs,
+        "KL balancing acts during the KL warm-up, which is off (0)",
+    ),
+    (
+        "model.scale",
+        "model.likelihood",
+        lambda c: _changed(c, "model.scale") and c.model.likelihood not in ("gaussian", "auto"),
+        "the scale belongs to the gaussian likelihood",
+    ),
+    (
+        "model.likelihood_components",
+        "model.likelihood",
+        lambda c: (
+            _changed(c, "model.likelihood_components") and c.model.likelihood not in ("discretized_logistic", "auto")
+        ),
+        "the components are the discretized logistic mixture's",
+    ),
+    (
+        "data.standardize",
+        "model.likelihood",
+        lambda c: c.data.standardize == "true" and c.model.likelihood not in ("gaussian", "auto"),
+        "standardised columns are modelled by the gaussian likelihood",
+    ),
+    (
+        "data.crop",
+        "data.image_size",
+        lambda c: _changed(c, "data.crop") and not c.data.image_size,
+        "the crop applies when images are resized to data.image_size",
+    ),
+    (
+        "model.channels",
+        "model.net",
+        lambda c: _changed(c, "model.channels") and c.model.net == "mlp",
+        "the channels are the conv networks' widths",
+    ),
+    (
+        "model.hidden",
+        "model.net",
+        lambda c: _changed(c, "model.hidden") and c.model.net == "conv" and c.model.family != "ladder",
+        "the hidden widths are the MLP networks' (the conv networks use model.channels)",
+    ),
+    *(
+        (
+            f"model.{key}",
+            "model.family",
+            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family != "vq",
+            "it sets the VQ-VAE (family vq)",
+        )
+        for key in ("codebook_size", "code_dim", "commitment", "codebook_decay", "pixelcnn_channels", "pixelcnn_layers")
+    ),
+    (
+        "model.categories",
+        "model.family",
+        lambda c: _changed(c, "model.categories") and c.model.family != "gumbel",
+        "it sets the categorical VAE (family gumbel)",
+    ),
+    (
+        "model.family",
+        "train.prior_epochs",
+        lambda c: _changed(c, "train.prior_epochs") and c.model.family != "vq",
+        "only the VQ-VAE (family vq) fits its PixelCNN prior in a second stage",
+    ),
+    *(
+        (
+            "model.family",
+            f"train.{key}",
+            lambda c, key=key: _changed(c, f"train.{key}") and c.model.family != "gumbel",
+            "the temperature anneals the categorical VAE's Gumbel-softmax (family gumbel)",
+        )
+        for key in ("gumbel_tau", "gumbel_tau_end")
+    ),
+    (
+        "model.family",
+        "train.tc_beta",
+        lambda c: c.model.family in DISCRETE and c.train.tc_beta > 0,
+        "beta-TCVAE's estimator needs a Gaussian q(z|x); vq and gumbel have discrete latents",
+    ),
+    *(
+        (
+            "model.family",
+            f"train.{key}",
+            lambda c, key=key: c.model.family == "vq" and getattr(c.train, key) > 0,
+            "the VQ-VAE's KL term is its PixelCNN prior's loss on the codes, which shape nothing",
+        )
+        for key in ("capacity_max", "free_bits")
+    ),
+    (
+        "model.latent_dim",
+        "model.net",
+        lambda c: c.model.family == "vq" and c.model.net == "conv" and _changed(c, "model.latent_dim"),
+        "the conv VQ-VAE's code grid comes from the image size and model.channels (latent_dim sizes the MLP grid)",
+    ),
+    (
+        "train.objective",
+        "model.family",
+        lambda c: c.train.objective in ("iwae", "miwae", "ciwae", "piwae") and c.model.family == "gumbel",
+        "the Gumbel-softmax draws are relaxed one-hots, which the categorical q(z|x) gives no density to weigh",
+    ),
+]
+
+
+CONFLICTS += zoo_conflicts()
+
+
+def refuse_conflicts(cfg: RunConfig, sections: tuple[str, ...] = ("data", "model", "train")) -> RunConfig:
+    """Refuse, in one line naming both settings, settings of ``sections`` that cannot all take effect in
+    training; returns ``cfg``. Checked before training only: a run folder written before a check was added
+    still loads."""
+    for a, b, clash, why in CONFLICTS:
+        if a.split(".")[0] in sections and clash(cfg):
+            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=a)
+    return cfg

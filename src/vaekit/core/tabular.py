@@ -1,0 +1,67 @@
+"""p(x|z) of a table with numeric and categorical columns, as one ``torch.distributions.Distribution``.
+
+An item x (D,) holds the numeric columns first, then each categorical column one-hot: D = n + sum_j K_j. The
+decoder gives one value per slot: the Gaussian's loc for a numeric column, a logit per category for a
+categorical one (a softmax, as in TVAE, Xu et al. 2019). log p(x|z) is the sum of the Gaussian log-densities
+and of each column's Categorical log-probability, so log_prob(x) -> (B,) as the model contract wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.distributions import Categorical, Distribution, Normal, constraints
+
+
+class Tabular(Distribution):
+    """Gaussian numeric columns and Categorical ones: batch (B,), event (n + sum K,).
+
+    ``loc``, ``scale`` (B, n) are the numeric columns' Normal; ``logits`` (B, sum K) the categories' logits,
+    split into groups of ``categories`` (K_1, ..., K_m).
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.independent(constraints.real, 1)  # one-hot codes are real numbers too
+    has_rsample = False
+
+    def __init__(self, loc: Tensor, scale: Tensor, logits: Tensor, categories: Sequence[int]):
+        self.loc, self.scale, self.logits = loc, scale, logits
+        self.categories = tuple(int(k) for k in categories)
+        self.n = loc.shape[-1]
+        super().__init__(loc.shape[:-1], torch.Size([self.n + sum(self.categories)]), validate_args=False)
+
+    def groups(self) -> list[Tensor]:
+        """log-softmax of each categorical column's logits: m tensors (B, K_j)."""
+        return [F.log_softmax(g, -1) for g in self.logits.split(self.categories, -1)] if self.categories else []
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """(B, D) -> (B,): Gaussian log-densities of the numeric slots plus log p(category) of each column (the
+        one-hot code picks its log-probability; soft codes give the cross-entropy)."""
+        rec = Normal(self.loc, self.scale, validate_args=False).log_prob(value[..., : self.n]).sum(-1)
+        onehot = value[..., self.n :].split(self.categories, -1) if self.categories else []
+        for logp, code in zip(self.groups(), onehot):
+            rec = rec + (logp * code).sum(-1)
+        return rec
+
+    @property
+    def mean(self) -> Tensor:
+        """(B, D): the numeric locs, then each column's category probabilities (the mean of its one-hot code)."""
+        return torch.cat([self.loc, *[g.exp() for g in self.groups()]], -1)
+
+    @property
+    def mode(self) -> Tensor:
+        """(B, D): the numeric locs, then each column's most probable category one-hot."""
+        hot = [F.one_hot(g.argmax(-1), g.shape[-1]).to(self.loc.dtype) for g in self.groups()]
+        return torch.cat([self.loc, *hot], -1)
+
+    def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()) -> Tensor:
+        """(*sample_shape, B, D): numbers drawn from the Normal, categories from the softmax, one-hot."""
+        with torch.no_grad():
+            x = Normal(self.loc, self.scale).sample(sample_shape)
+            hot = [
+                F.one_hot(Categorical(logits=g).sample(sample_shape), g.shape[-1]).to(x.dtype) for g in self.groups()
+            ]
+            return torch.cat([x, *hot], -1)

@@ -1,0 +1,177 @@
+"""A photo folder opened as a source: decoded file by file, or (``data.cache``) from a uint8 cache of the resized set.
+
+The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skipped files), in the data folder
+(``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
+each file's size and mtime and the size, crop and mode settings: a file added, removed or changed, or another
+setting, makes a new cache (the caches of the folder's older contents are removed). The first pass decodes every file in
+DataLoader workers and writes the rows in order (atomically); later epochs and runs read the rows with pread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import VaekitError
+from ..io import atomic_write, atomic_write_json
+from .builtin import cache_dir
+from .core import RawData
+from .images import _list
+from .lazy import NpySource
+from .photos import FolderSource, ImageOptions, note
+
+CHUNK = 64  # images per loader item while the cache is written
+HEADER = 128  # bytes of the .npy header, fixed so that the row count can be written last
+
+
+class CachedSource(NpySource):
+    """The cached rows of a folder: ``read(rows)`` -> (B, C, H, W) float32 in [0, 1], no decoding."""
+
+    def __init__(self, npy: Path, meta: dict, where: str):
+        super().__init__(npy)
+        self.where, self.mode, self.skipped, self.classes = where, meta["mode"], meta["skipped"], meta["classes"]
+        self.labels = None if meta["labels"] is None else np.asarray(meta["labels"], dtype=np.int64)
+        if meta["deep"]:
+            self.scale = 65535.0
+
+
+def _keys(folder: Path, opts: ImageOptions) -> tuple[str, str]:
+    """(the folder's key, the key of its file list, sizes and mtimes + the key of the settings shaping the items)."""
+    h = hashlib.sha256()
+    for p in _list(folder)[0]:
+        st = p.stat()
+        h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    settings = hashlib.sha256(json.dumps([opts.size, opts.crop, opts.mode]).encode()).hexdigest()[:8]
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12], f"{h.hexdigest()[:16]}-{settings}"
+
+
+def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource:
+    """The folder as a source: its cache (written first when missing or stale) with ``opts.cache``, else decoded
+    file by file."""
+    if not opts.cache:
+        return FolderSource(folder, opts)
+    root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_dir()
+    folder_key, key = _keys(folder, opts)
+    npy, meta_path = root / f"images-{folder_key}-{key}.npy", root / f"images-{folder_key}-{key}.json"
+    if not (npy.is_file() and meta_path.is_file()):
+        _write(folder, opts, npy, meta_path)
+        files_key = key.split("-")[0]
+        for old in root.glob(f"images-{folder_key}-*"):  # the folder's files changed: its older caches go
+            if not old.name.startswith(f"images-{folder_key}-{files_key}-"):
+                old.unlink(missing_ok=True)
+    meta = json.loads(meta_path.read_text())
+    if meta["skipped"] and not opts.skip_unreadable:
+        bad = meta["skipped"][0]
+        raise VaekitError(
+            f"{bad['file']}: cannot read image ({bad['error']}); set data.skip_unreadable=true to skip such files"
+        )
+    return CachedSource(npy, meta, str(folder))
+
+
+class _Chunks(torch.utils.data.Dataset):
+    """Loader items: CHUNK consecutive images decoded -> (uint8 rows, [(row, error)] of the unreadable ones)."""
+
+    def __init__(self, source: FolderSource):
+        self.source = source
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.source) / CHUNK)
+
+    def __getitem__(self, k: int):
+        rows, bad = [], []
+        for r in range(k * CHUNK, min((k + 1) * CHUNK, len(self.source))):
+            try:
+                rows.append(self.source.read_raw(np.array([r]))[0])
+            except VaekitError as e:
+                if not self.source.opts.skip_unreadable:
+                    return str(e)  # a worker's exception would come back with its traceback
+                bad.append((r, str(e).split(": ", 1)[1]))
+        return (np.stack(rows) if rows else np.empty((0, *self.source.shape), np.uint8)), bad
+
+
+def decoded(source: FolderSource, workers: int) -> Iterator[tuple[np.ndarray, list[int], list[dict]]]:
+    """Every image of ``source`` decoded in order, CHUNK at a time in ``workers`` loader processes: (rows
+    (B, C, H, W), their item numbers, the unreadable files {file, error} skipped among them)."""
+    loader = torch.utils.data.DataLoader(
+        _Chunks(source), batch_size=None, num_workers=workers, collate_fn=lambda item: item
+    )
+    for k, item in enumerate(loader):
+        if isinstance(item, str):
+            raise VaekitError(item)
+        rows, bad = item
+        lost = {r for r, _ in bad}
+        kept = [r for r in range(k * CHUNK, min((k + 1) * CHUNK, len(source))) if r not in lost]
+        yield rows, kept, [{"file": str(source.files[r]), "error": e} for r, e in bad]
+
+
+def _write(folder: Path, opts: ImageOptions, npy: Path, meta_path: Path) -> None:
+    """Decode every image of ``folder`` once into ``npy`` (rows in file order) and ``meta_path``."""
+    source = FolderSource(folder, opts)
+    dtype = np.dtype(np.uint16 if source.deep else np.uint8)
+    kept: list[int] = []
+    skipped = list(source.skipped)
+    note(f"{folder}: caching {len(source)} images at {source.shape} in {npy.parent}")
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(b"\0" * HEADER)
+            for rows, rows_kept, bad in decoded(source, opts.workers):
+                f.write(np.ascontiguousarray(rows, dtype=dtype).tobytes())
+                kept.extend(rows_kept)
+                skipped.extend(bad)
+            if not kept:
+                raise VaekitError(f"{folder}: none of its image files can be read")
+            f.seek(0)
+            f.write(_header(dtype, (len(kept), *source.shape)))
+
+    atomic_write(npy, write)
+    labels = None if source.labels is None else source.labels[kept].tolist()
+    atomic_write_json(
+        meta_path,
+        {"labels": labels, "classes": source.classes, "mode": source.mode, "deep": source.deep, "skipped": skipped},
+    )
+
+
+def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """A .npy (version 1.0) header of exactly HEADER bytes for a C-ordered array."""
+    text = repr({"descr": dtype.str, "fortran_order": False, "shape": shape})
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", HEADER - 10) + text.ljust(HEADER - 11).encode() + b"\n"
+
+
+def read_folder(folder: Path, opts: ImageOptions = ImageOptions()) -> RawData:
+    """Every image of ``folder`` held in memory: RawData with x (N, C, H, W) uint8 (uint16 for 16-bit grey)."""
+    source = open_folder(folder, opts)
+    if isinstance(source, CachedSource):
+        return RawData(
+            np.array(source.raw),
+            source.labels,
+            str(folder),
+            source.scale,
+            classes=source.classes,
+            skipped=source.skipped,
+            image_mode=source.mode,
+        )
+    parts, kept, skipped = [], [], list(source.skipped)
+    for rows, rows_kept, bad in decoded(source, 0):  # in this process: the whole set is wanted here
+        parts.append(rows)
+        kept.extend(rows_kept)
+        skipped.extend(bad)
+    if not kept:
+        raise VaekitError(f"{folder}: none of its image files can be read")
+    y = None if source.labels is None else source.labels[kept]
+    return RawData(
+        np.concatenate(parts),
+        y,
+        str(folder),
+        65535.0 if source.deep else 255.0,
+        classes=source.classes,
+        skipped=skipped,
+        image_mode=source.mode,
+    )

@@ -1,0 +1,195 @@
+"""Photo folders as they come: any sizes and modes, resized and centre-cropped as each image is read.
+
+``ImageOptions`` carries the data settings (``data.image_size``, ``data.crop``, ``data.mode``,
+``data.skip_unreadable``, ``data.cache``). ``FolderSource`` scans the folder once (headers only: size and mode,
+no pixels), then decodes items when asked, in DataLoader workers when streamed. The aspect ratio is kept by a
+centre crop, never by stretching; with ``data.crop=none`` an image of another aspect ratio is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import VaekitError
+from .images import _list
+
+CROPS = ("center", "none")
+MODES = ("auto", "L", "RGB")
+GREY = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
+DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey: kept at 16 bits in a folder of grey images
+
+
+def note(message: str) -> None:
+    """One line about the data on stderr (what was skipped, what was moved)."""
+    print(f"vaekit: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How a folder's images become items: ``size`` (H, W) or None (all must agree), ``crop`` center | none,
+    ``mode`` auto | L | RGB, unreadable files skipped or refused, a uint8 cache in ``cache_dir`` or not."""
+
+    size: tuple[int, int] | None = None
+    crop: str = "center"
+    mode: str = "auto"
+    skip_unreadable: bool = False
+    cache: bool = False
+    cache_dir: str | None = None
+    workers: int = 2  # loader processes that write the cache
+
+    @classmethod
+    def of(cls, d: object) -> ImageOptions:
+        """From a ``DataConfig`` (``image_size`` [] , [S] or [H, W])."""
+        size = list(getattr(d, "image_size", []) or [])
+        return cls(
+            size=(size[0], size[-1]) if size else None,
+            crop=getattr(d, "crop", "center"),
+            mode=getattr(d, "mode", "auto"),
+            skip_unreadable=getattr(d, "skip_unreadable", False),
+            cache=getattr(d, "cache", False),
+            cache_dir=getattr(d, "data_dir", None),
+            workers=getattr(d, "workers", 2),
+        )
+
+
+def _unreadable(path: Path, e: Exception) -> VaekitError:
+    return VaekitError(f"{path}: cannot read image ({type(e).__name__}: {' '.join(str(e).split())})")
+
+
+def _box(path: Path, w0: int, h0: int, size: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
+    """The region of a (w0, h0) image resized to ``size`` (H, W): the centred largest box of the target's aspect
+    ratio, or (crop none) the whole image, whose aspect ratio must then be the target's within a pixel."""
+    h, w = size
+    if crop == "none":
+        if abs(w0 * h / w - h0) > 1 and abs(h0 * w / h - w0) > 1:
+            raise VaekitError(
+                f"{path}: image size {w0}x{h0} has another aspect ratio than data.image_size {w}x{h} "
+                "and data.crop=none; set data.crop=center (images are never stretched)"
+            )
+        return 0, 0, w0, h0
+    s = min(w0 / w, h0 / h)  # source pixels per target pixel
+    cw, ch = min(w0, round(w * s)), min(h0, round(h * s))
+    left, top = (w0 - cw) // 2, (h0 - ch) // 2
+    return left, top, left + cw, top + ch
+
+
+def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
+    """One image -> (H, W, C) uint8 (uint16 when ``deep``): converted to ``mode`` (L or RGB), centre-cropped and
+    resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose their alpha."""
+    try:
+        with Image.open(path) as im:  # Pillow's decompression-bomb limit stays on
+            if size is not None and im.format == "JPEG":  # decode at the smallest scale that still covers size
+                f = max(size[1] / im.width, size[0] / im.height)
+                im.draft(mode, (math.ceil(im.width * f), math.ceil(im.height * f)))
+            if im.mode in DEEP:  # 16-bit grey: to float so that resizing and reducing keep the depth
+                im = Image.fromarray(np.asarray(im, dtype=np.float32) / np.float32(257.0), "F")
+                im = im if mode == "L" else im.convert("L").convert("RGB")
+            else:
+                im = im.convert(mode)
+            if size is not None:
+                box = _box(path, im.width, im.height, size, crop)
+                im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+            arr = np.asarray(im)
+    except VaekitError:
+        raise
+    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
+        raise _unreadable(path, e) from e
+    if arr.dtype == np.float32:  # a 16-bit image, on the 8-bit scale: back to 16 bits or down to 8
+        arr = np.clip(np.round(arr * (257.0 if deep else 1.0)), 0, 65535 if deep else 255)
+    elif deep:
+        arr = arr.astype(np.uint16) * np.uint16(257)  # an 8-bit image among 16-bit ones
+    arr = arr.astype(np.uint16 if deep else np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]], list[str], list[dict]]:
+    """Read each file's header (no pixels): kept positions, their (W, H) and modes, and the skipped files
+    {file, error}. An unreadable file is one VaekitError line unless ``skip``."""
+    kept, sizes, modes, skipped = [], [], [], []
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as im:
+                sizes.append(im.size)
+                modes.append(im.mode)
+        except Exception as e:
+            err = _unreadable(path, e)
+            if not skip:
+                raise VaekitError(f"{err}; set data.skip_unreadable=true to skip such files") from e
+            skipped.append({"file": str(path), "error": str(err).split(": ", 1)[1]})
+            continue
+        kept.append(i)
+    return kept, sizes, modes, skipped
+
+
+class FolderSource:
+    """A folder of images (flat, or one subfolder per class) read file by file: ``read(rows)`` gives
+    (B, C, H, W) float32 in [0, 1]. ``mode`` is L or RGB, ``skipped`` the files left out by the scan."""
+
+    def __init__(self, folder: Path, opts: ImageOptions = ImageOptions()):
+        if opts.crop not in CROPS or opts.mode not in MODES:
+            raise VaekitError(
+                f"data.crop must be one of {', '.join(CROPS)} and data.mode one of "
+                f"{', '.join(MODES)}, got {opts.crop!r} and {opts.mode!r}"
+            )
+        self.where, self.opts = str(folder), opts
+        files, labels, self.classes = _list(folder)
+        kept, sizes, modes, self.skipped = scan(files, opts.skip_unreadable)
+        if not kept:
+            raise VaekitError(f"{folder}: none of its {len(files)} image files can be read")
+        self.files = [files[i] for i in kept]
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)[kept]
+        if opts.size is None:
+            _same_size(self.files, sizes)
+        colour = any(m not in GREY for m in modes)
+        self.mode = opts.mode if opts.mode != "auto" else "RGB" if colour else "L"
+        self.deep = self.mode == "L" and any(m in DEEP for m in modes)
+        w, h = sizes[0] if opts.size is None else opts.size[::-1]
+        self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read_raw(self, rows: np.ndarray) -> np.ndarray:
+        """(B,) item numbers -> (B, C, H, W) uint8 (uint16 for 16-bit grey folders), as stored after resizing."""
+        size = self.opts.size or self.shape[1:]
+        items = [
+            load(self.files[int(i)], size if self.opts.size else None, self.opts.crop, self.mode, self.deep)
+            for i in rows
+        ]
+        for i, a in zip(rows, items):
+            if a.shape[:2] != size:  # the file changed since the scan
+                raise VaekitError(
+                    f"{self.files[int(i)]}: image size {a.shape[1]}x{a.shape[0]} differs from "
+                    f"{size[1]}x{size[0]} of {self.files[0]}; set data.image_size to resize"
+                )
+        return np.stack(items).transpose(0, 3, 1, 2) if items else np.empty((0, *self.shape), np.uint8)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """(B,) item numbers -> (B, C, H, W) float32 in [0, 1]."""
+        try:
+            x = self.read_raw(rows)
+        except VaekitError as e:
+            if not self.opts.skip_unreadable or "cannot read image" not in str(e):
+                raise
+            raise VaekitError(
+                f"{e}; its header read, so the folder's scan kept it: set data.cache=true to decode "
+                "every file before training (unreadable ones are then skipped)"
+            ) from None
+        return x.astype(np.float32) / np.float32(65535.0 if self.deep else 255.0)
+
+
+def _same_size(files: list[Path], sizes: list[tuple[int, int]]) -> None:
+    """Without data.image_size every image must have the first one's size."""
+    (w0, h0) = sizes[0]
+    for path, (w, h) in zip(files, sizes):
+        if (w, h) != (w0, h0):
+            raise VaekitError(
+                f"{path}: image size {w}x{h} differs from {w0}x{h0} of {files[0]}; "
+                "set data.image_size to resize (and crop) the images to one size"
+            )

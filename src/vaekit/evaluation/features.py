@@ -1,0 +1,162 @@
+"""Feature networks for sample quality (FID, KID, precision and recall): the domain network, a small classifier
+trained offline and reproducibly on a data set's labelled training split and cached by content hash; an
+Inception-v3 weights file the user names; or any ``nn.Module``. Each maps items (B, *shape) to (B, F)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Dataset, Split
+from ..errors import VaekitError
+from ..io import atomic_write_json
+from ..training.checkpoint import load_weights, save_weights
+
+CACHE_ENV = "VAEKIT_CACHE"  # where trained feature networks are kept (default ~/.cache/vaekit)
+SETTINGS = {"width": 16, "features": 128, "steps": 1500, "batch_size": 128, "lr": 1e-3, "seed": 0}
+
+
+class FeatureNet(nn.Module):
+    """A small classifier: two conv blocks for images (C, H, W), an MLP for vectors (D,); ``forward`` gives the
+    penultimate layer (B, F), ``logits`` the class scores (B, K)."""
+
+    scale: Tensor  # a buffer: the features' RMS on the training split
+
+    def __init__(self, shape: list[int], num_classes: int, width: int = 32, features: int = 128):
+        super().__init__()
+        self.num_features = features
+        if len(shape) == 3:
+            self.body = nn.Sequential(
+                nn.Conv2d(shape[0], width, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(width, 2 * width, 3, padding=1),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(4),
+                nn.Flatten(),
+                nn.Linear(2 * width * 16, features),
+                nn.ReLU(),
+            )
+        else:
+            self.body = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(int(np.prod(shape)), 4 * width),
+                nn.ReLU(),
+                nn.Linear(4 * width, features),
+                nn.ReLU(),
+            )
+        self.head = nn.Linear(features, num_classes)
+        # set after training to the features' RMS on the training split, so the features are O(1) as Inception's
+        # are (KID's cubic kernel (f.g / F + 1)^3 assumes it)
+        self.register_buffer("scale", torch.ones(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x) / self.scale  # (B, F)
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))  # (B, K)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vaekit")
+
+
+def labelled(split: Split) -> tuple[Tensor, Tensor]:
+    """(x (N, *shape) float32, y (N,) int64) of a labelled split."""
+    if split.y is None:
+        raise VaekitError("the domain features are trained on labels; this data has none", key="features")
+    return torch.as_tensor(np.asarray(split.x), dtype=torch.float32), split.y.long()
+
+
+def content_key(data: Dataset, arch: dict) -> str:
+    """SHA-256 of the training split (items and labels), the architecture and the training settings."""
+    h = hashlib.sha256(json.dumps(arch, sort_keys=True).encode())
+    for t in labelled(data.train):
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def train_feature_net(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
+    """Train a FeatureNet on ``data``'s labelled training split (seeded) -> (net, info with its test accuracy)."""
+    s = {**SETTINGS, **settings}
+    x, y = labelled(data.train)
+    k = int(y.max()) + 1
+    gen = torch.Generator().manual_seed(s["seed"])
+    with torch.random.fork_rng():
+        torch.manual_seed(s["seed"])
+        net = FeatureNet(list(data.shape), k, s["width"], s["features"])
+    opt = torch.optim.Adam(net.parameters(), lr=s["lr"])
+    for _ in range(s["steps"]):
+        i = torch.randint(len(x), (min(s["batch_size"], len(x)),), generator=gen)
+        loss = F.cross_entropy(net.logits(x[i]), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        net.scale.fill_(float(net.body(x[:5000]).pow(2).mean().sqrt().clamp_min(1e-6)))
+        xt, yt = labelled(data.test if len(data.test) and data.test.y is not None else data.val)
+        pred = torch.cat([net.logits(xt[i : i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
+    acc = float(torch.eq(pred, yt).float().mean()) if len(xt) else None
+    return net, {"data": data.name, "shape": list(data.shape), "num_classes": k, **s, "test_accuracy": acc}
+
+
+def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
+    """The domain feature network of ``data``: loaded from the cache when one was trained on the same content,
+    architecture and settings, else trained and cached (safetensors + JSON). Returns (net, info)."""
+    if data.train.y is None or len(data.train) == 0:
+        raise VaekitError(
+            f"{data.name}: the domain features are trained on labels; this data has none "
+            "(pass features=, an nn.Module or an Inception weights file)",
+            key="features",
+        )
+    s = {**SETTINGS, **settings}
+    key = content_key(data, {"shape": list(data.shape), **s})[:20]
+    weights, meta = cache_dir() / f"features-{key}.safetensors", cache_dir() / f"features-{key}.json"
+    if weights.is_file() and meta.is_file():
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        net = FeatureNet(info["shape"], info["num_classes"], info["width"], info["features"])
+        load_weights(net, weights)
+        return net.eval(), info
+    net, info = train_feature_net(data, **s)
+    info["key"] = key
+    save_weights(net, weights)
+    atomic_write_json(meta, info)
+    return net, info
+
+
+class InceptionFeatures(nn.Module):
+    """Images (B, C, H, W) in [0, 1] -> the 2048 pool features of the FID Inception-v3 (torch-fidelity's)."""
+
+    num_features = 2048
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        path = Path(path)
+        if not path.is_file():
+            raise VaekitError(f"{path}: no such Inception weights file", key="features")
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - whatever torch.load makes of a damaged file
+            raise VaekitError(f"{path}: not a PyTorch weights file ({type(e).__name__})", key="features") from None
+        try:
+            from torchmetrics.image.fid import NoTrainInceptionV3
+
+            self.net = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(path))
+        except ModuleNotFoundError:
+            raise VaekitError(
+                "Inception features need torch-fidelity (pip install torch-fidelity)", key="features"
+            ) from None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] not in (1, 3):
+            raise VaekitError(f"Inception features need images (B, 1 or 3, H, W), got {tuple(x.shape)}")
+        x = (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
+        return self.net(x).reshape(len(x), -1)

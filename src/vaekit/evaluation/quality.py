@@ -1,0 +1,147 @@
+"""Sample quality: FID and KID (torchmetrics) and precision and recall (Kynkäänniemi et al. 2019) on the features
+of a feature network, each with its yardstick, the data-vs-data value of two disjoint halves of the test split.
+
+Real half A is the reference; the samples and real half B (the yardstick) are compared with it at the same size,
+so the figures share their small-sample bias. Features stream through torchmetrics' ``update``/``compute``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import VaekitError
+
+K_NEIGHBOURS = 3  # Kynkäänniemi et al.'s k
+
+
+class Passthrough(nn.Module):
+    """torchmetrics' feature slot for features computed already: (B, F) -> (B, F)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, f: Tensor) -> Tensor:
+        return f
+
+
+@torch.no_grad()
+def embed(features: nn.Module, x, batch_size: int = 500) -> Tensor:
+    """Features (N, F) (float64, on the CPU) of items ``x`` (N, *shape): a tensor, array or lazily read data."""
+    device = next(features.parameters(), torch.zeros(())).device
+    parts = []
+    for i in range(0, len(x), batch_size):
+        xb = torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=device)
+        parts.append(features(xb).reshape(len(xb), -1).double().cpu())
+    if not parts:
+        raise VaekitError("sample quality needs at least one item in each set")
+    return torch.cat(parts)
+
+
+def kth_radii(f: Tensor, k: int = K_NEIGHBOURS, chunk: int = 1024) -> Tensor:
+    """(N,) distance of each feature vector in f (N, F) to its k-th nearest neighbour in f (itself excluded)."""
+    return torch.cat(
+        [torch.cdist(f[i : i + chunk], f).topk(k + 1, largest=False).values[:, k] for i in range(0, len(f), chunk)]
+    )
+
+
+def covered(query: Tensor, ref: Tensor, radii: Tensor, chunk: int = 1024) -> Tensor:
+    """(M,) bool: whether each query (M, F) lies in the k-NN ball of at least one ref (N, F) with ``radii`` (N,)."""
+    return torch.cat([(torch.cdist(query[i : i + chunk], ref) <= radii).any(1) for i in range(0, len(query), chunk)])
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = K_NEIGHBOURS) -> tuple[float, float]:
+    """Improved precision (share of fake in the real manifold) and recall (share of real in the fake manifold);
+    each manifold is the union of k-NN balls of its set's features (N, F) and (M, F)."""
+    if min(len(real), len(fake)) <= k:
+        raise VaekitError(f"precision and recall with k = {k} need more than {k} items in each set")
+    precision = covered(fake, real, kth_radii(real, k)).double().mean().item()
+    recall = covered(real, fake, kth_radii(fake, k)).double().mean().item()
+    return precision, recall
+
+
+def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int = 1000, seed: int = 0) -> dict:
+    """FID, KID (mean and std over subsets) and precision/recall of features fake (M, F) against real (N, F)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    n = min(len(real), len(fake))
+    if n < 2:
+        raise VaekitError("FID and KID need at least 2 items in each set")
+    fid = FrechetInceptionDistance(Passthrough(real.shape[1]))
+    with warnings.catch_warnings():  # that KID keeps every feature: ours are (N, F), computed already
+        warnings.simplefilter("ignore")
+        kid = KernelInceptionDistance(Passthrough(real.shape[1]), subsets=kid_subsets, subset_size=min(1000, n))
+    for f, is_real in ((real, True), (fake, False)):
+        for i in range(0, len(f), batch_size):  # streamed: the metrics keep running sums
+            fid.update(f[i : i + batch_size], real=is_real)
+            kid.update(f[i : i + batch_size], real=is_real)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        kid_mean, kid_std = kid.compute()
+    precision, recall = precision_recall(real.float(), fake.float())
+    return {
+        "fid": _round(fid.compute()),
+        "kid": _round(kid_mean),
+        "kid_std": _round(kid_std),
+        "precision": _round(precision),
+        "recall": _round(recall),
+    }
+
+
+def halves(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Two disjoint halves of range(n) (seeded permutation): the reference and the yardstick."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[: n // 2], perm[n // 2 : 2 * (n // 2)]
+
+
+def quality_benchmark(
+    samples: Callable[[int], Tensor] | Tensor,
+    test_x,
+    features: nn.Module,
+    n: int | None = None,
+    seed: int = 0,
+    kid_subsets: int = 50,
+) -> dict:
+    """FID, KID, precision and recall of ``samples`` (a tensor (M, *shape), or a callable n -> (n, *shape), e.g.
+    ``run.sample``) against half A of ``test_x``, and the same figures for half B (the data-vs-data floor).
+
+    ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}}.
+    """
+    a, b = halves(len(test_x), seed)
+    n = min(n or len(a), len(a))
+    if n < 2 * K_NEIGHBOURS:
+        raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {len(test_x)}")
+    test_x = torch.as_tensor(np.asarray(test_x), dtype=torch.float32)
+    real, other = embed(features, test_x[a[:n]]), embed(features, test_x[b[:n]])
+    if callable(samples):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            samples = samples(n)
+    fake = embed(features, samples[:n])
+    return {
+        "n": n,
+        "samples": compare(real, fake, kid_subsets, seed=seed),
+        "data_vs_data": compare(real, other, kid_subsets, seed=seed),
+    }
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Images x (B, C, H, W) blurred by a separable Gaussian of std ``sigma`` pixels (edges replicated): the
+    FID sanity check's degradation."""
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-(torch.arange(-r, r + 1, dtype=x.dtype) ** 2) / (2 * sigma**2))
+    k = (k / k.sum()).expand(x.shape[1], 1, -1)  # (C, 1, 2r + 1): one kernel per channel
+    x = torch.nn.functional.pad(x, (r, r, r, r), mode="replicate")
+    x = torch.nn.functional.conv2d(x, k[..., None, :], groups=x.shape[1])
+    return torch.nn.functional.conv2d(x, k[..., :, None], groups=x.shape[1])
+
+
+def _round(v: Tensor | float) -> float:
+    return float(f"{float(v):.6g}")

@@ -1,0 +1,127 @@
+"""``vaekit.quality(run)``: the sample quality of a run (from its prior or a post-hoc sampler) on the features of
+its domain network, an Inception-v3 weights file or a user's module, written to RUN/quality.json."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import files
+from ..data import Dataset
+from ..data.prepare import prepare_data
+from ..io import atomic_write_json, run_lock
+from ..runs import Run, load_run, recorded_digest
+from .features import InceptionFeatures, domain_features
+from .quality import quality_benchmark
+
+TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
+
+
+def quality_data(run: Run, spec: str | None = None) -> Dataset:
+    """The run's data (or ``spec``), not binarised: samples are means of p(x|z), compared with the grey items."""
+    cfg = copy.deepcopy(run.config)
+    cfg.data.binarize = "none"
+    return prepare_data(cfg, spec)[0]
+
+
+def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> tuple[nn.Module, dict]:
+    """(module, description) for ``features``: 'domain', an Inception-v3 weights file, or an nn.Module."""
+    if isinstance(features, nn.Module):
+        return features.eval(), {"kind": "module", "class": type(features).__name__}
+    if features == "domain":
+        net, info = domain_features(data, **settings)
+        return net, {"kind": "domain", **info}
+    return InceptionFeatures(features), {"kind": "inception", "file": str(features)}
+
+
+def sample_source(run: Run, sampler: str | None):
+    """n -> (n, *shape) samples of the run: from its prior (class by class if conditional) or ``sampler``."""
+    if sampler is not None or not run.model.needs_labels:
+        return lambda n: run.sample(n, sampler=sampler)
+    k = run.config.model.num_classes
+    return lambda n: run.sample_classes(-(-n // k))[torch.randperm(-(-n // k) * k)[:n]]
+
+
+def quality(
+    run: Run | str | Path,
+    *,
+    features: str | Path | nn.Module = "domain",
+    sampler: str | None = None,
+    n: int | None = None,
+    data: str | None = None,
+    split: str = "test",
+    seed: int = 0,
+    write: bool = True,
+    target: str | None = None,
+    **feature_settings,
+) -> dict:
+    """FID, KID, precision and recall (k = 3) of the run's samples, each beside its data-vs-data value.
+
+    ``features``: 'domain' (a small classifier trained on the data's labelled training split, cached in
+    $VAEKIT_CACHE or ~/.cache/vaekit), the path of an Inception-v3 weights file (torch-fidelity's), or any
+    nn.Module mapping items (B, *shape) to (B, F). ``sampler``: None draws from the prior, else a post-hoc
+    sampler name (``vaekit.SAMPLERS``). ``n`` items per set (default: half the ``split``). With ``write`` and a
+    run folder the result joins RUN/quality.json (one entry per sampler, for these weights and features).
+    A table run gets the measures of ``evaluation.table_quality`` instead (``target``: the column that
+    train-on-synthetic predicts).
+    """
+    start = time.perf_counter()
+    run = run if isinstance(run, Run) else load_run(run)
+    dataset = quality_data(run, data)
+    if (
+        dataset.kind == "table"
+        and isinstance(features, str)
+        and features == "domain"
+        and importlib.util.find_spec(TABLE_QUALITY) is not None
+    ):  # tables get their own measures
+        return importlib.import_module(TABLE_QUALITY).table_run_quality(
+            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
+        )
+    test = getattr(dataset, split)
+    net, about = feature_net(features, dataset, **feature_settings)
+    result = quality_benchmark(sample_source(run, sampler), test.x, net, n, seed)
+    out = {
+        "data": dataset.name,
+        "split": split,
+        "n": result["n"],
+        "seed": seed,
+        "features": about,
+        "data_vs_data": result["data_vs_data"],
+        "samples": {sampler or "prior": result["samples"]},
+        "seconds": round(time.perf_counter() - start, 3),
+        files.DIGEST: run.digest,
+    }
+    if write and run.path is not None:
+        write_quality(run, out)
+    return out
+
+
+def write_quality(run: Run, result: dict) -> Path:
+    """Write ``result`` to RUN/quality.json, keeping the entries of other samplers measured the same way."""
+    path = run.folder / files.QUALITY
+    with run_lock(run.folder):
+        saved = read_quality(path, run.digest)
+        same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
+        if saved and same and result["features"]["kind"] != "module":  # two modules may share a class name
+            result = {**result, "samples": {**saved["samples"], **result["samples"]}}
+        return atomic_write_json(path, result)
+
+
+def read_quality(path: Path, digest: str) -> dict:
+    """quality.json when it holds figures of the weights with ``digest``, else {}."""
+    if not path.is_file() or recorded_digest(path) != digest:
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def quality_rows(result: dict) -> list[dict]:
+    """quality.json as table rows: the data-vs-data yardstick, then one row per sampler."""
+    rows = [{"samples": "data vs data (yardstick)", **result["data_vs_data"]}]
+    return rows + [{"samples": name, **figures} for name, figures in result["samples"].items()]

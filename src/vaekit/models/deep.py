@@ -1,0 +1,250 @@
+"""The deep hierarchical VAE: a top-down hierarchy of spatial latent groups (VDVAE: Child 2021; NVAE: Vahdat &
+Kautz 2020; Efficient-VDVAE: Hazami et al. 2022).
+
+A bottom-up residual encoder runs over several resolutions (e.g. 28 -> 14 -> 7 -> 1). The top-down decoder
+starts from a learned state at 1 x 1 and walks down the same resolutions; at each it reads a number of latent
+groups z_g, each a (C_z, h, w) tensor: the prior p(z_g | z_<g) and the posterior q(z_g | x, z_<g) both come from
+the shared top-down state, and the posterior also reads the bottom-up activation at that resolution. Residual
+cells carry the state down to p(x | z) at the data's resolution. Each group is one latent level of the contract,
+flattened to (B, C_z * h * w), top first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent
+from torch.utils.checkpoint import checkpoint
+
+from ..config import ModelConfig
+from ..core.contract import VAEOutput
+from ..core.likelihoods import Likelihood, gaussian
+from ..errors import VaekitError
+from . import register
+from .deep_cells import INITS, BottomUp, GroupBlock, ResCell, expand, out_scale, sizes
+
+# pick(g, r, q, p) -> (the q to record, z (B, D_g)) for group g at resolution r; q is None without an input x
+Pick = Callable[[int, int, Independent | None, Independent], tuple[Distribution, Tensor]]
+
+
+@register("deep")
+class DeepVAE(nn.Module):
+    """Deep hierarchy of spatial latent groups read top-down; any likelihood of the registry.
+
+    ``groups`` lists the latent groups at each resolution from the top (1 x 1) down to the data's (H, W), each
+    resolution half the next (ceil): [1, 2, 2, 0] on 28 x 28 images puts 1 group at 1 x 1, 2 at 7 x 7, 2 at
+    14 x 14 and none at 28 x 28. ``width`` is the state's channels, ``cell_width`` the residual cells' inner
+    width, ``latent_channels`` C_z per group, ``cells`` the residual cells per resolution in each direction.
+    ``residual_posterior`` parameterises q relative to p (NVAE); ``checkpoint_cells`` recomputes the top-down
+    blocks' activations in the backward pass (less memory, more time); ``init`` scales the residual branches'
+    last layer by 1/sqrt(N) ("scaled") or zeroes it ("zero").
+    """
+
+    needs_labels = False
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        likelihood: str = "bernoulli",
+        *,
+        groups: Sequence[int] = (1, 2, 2, 0),
+        width: int = 32,
+        cell_width: int = 16,
+        latent_channels: int = 4,
+        cells: int = 1,
+        residual_posterior: bool = False,
+        checkpoint_cells: bool = False,
+        init: str = "scaled",
+        scale: str = "learned",
+        components: int = 5,
+    ):
+        super().__init__()
+        check_settings(
+            input_shape, groups, init, width=width, cell_width=cell_width, latent_channels=latent_channels, cells=cells
+        )
+        self.input_shape, self.likelihood_name = tuple(int(s) for s in input_shape), likelihood
+        self.groups, self.width, self.cell_width, self.latent_channels = (
+            list(groups),
+            width,
+            cell_width,
+            latent_channels,
+        )
+        self.cells, self.residual_posterior, self.checkpoint_cells, self.init = (
+            cells,
+            residual_posterior,
+            checkpoint_cells,
+            init,
+        )
+        self.scale, self.components = scale, components
+        c, h, w = self.input_shape
+        n = len(groups)
+        self.hs, self.ws = sizes(h, n), sizes(w, n)  # top (1) first
+        self.likelihood = Likelihood(likelihood, self.input_shape, scale, components)
+        self.encoder = BottomUp(c, width, cell_width, n, cells, init)
+        k = out_scale(init, sum(groups) + n * cells)  # residual branches on the top-down path
+        self.h0 = nn.Parameter(torch.zeros(1, width, 1, 1))  # the learned state at the top
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(GroupBlock(width, cell_width, latent_channels, residual_posterior, k) for _ in range(g))
+            for g in groups
+        )
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(ResCell(width, cell_width, k) for _ in range(cells))) for _ in groups
+        )
+        self.to_x = nn.Sequential(nn.GELU(), nn.Conv2d(width, self.likelihood.n_params * c, 1))
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> DeepVAE:
+        """The hierarchy that ``cfg``'s deep_* settings describe, for ``cfg.input_shape``."""
+        return cls(
+            cfg.input_shape,
+            cfg.likelihood,
+            groups=cfg.deep_groups,
+            width=cfg.deep_width,
+            cell_width=cfg.deep_cell_width,
+            latent_channels=cfg.deep_latent_channels,
+            cells=cfg.deep_cells,
+            residual_posterior=cfg.residual_posterior,
+            checkpoint_cells=cfg.checkpoint_cells,
+            init=cfg.deep_init,
+            scale=cfg.scale,
+            components=cfg.likelihood_components,
+        )
+
+    def init_args(self) -> dict:
+        """What rebuilds this model (with fresh weights): its init arguments."""
+        return {
+            "input_shape": self.input_shape,
+            "likelihood": self.likelihood_name,
+            "groups": self.groups,
+            "width": self.width,
+            "cell_width": self.cell_width,
+            "latent_channels": self.latent_channels,
+            "cells": self.cells,
+            "residual_posterior": self.residual_posterior,
+            "checkpoint_cells": self.checkpoint_cells,
+            "init": self.init,
+            "scale": self.scale,
+            "components": self.components,
+        }
+
+    @property
+    def latent_dims(self) -> list[int]:
+        """C_z * h * w of every group, top to bottom."""
+        return [self.latent_channels * self.hs[r] * self.ws[r] for r, g in enumerate(self.groups) for _ in range(g)]
+
+    def _call(self, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
+        """fn(*args), its activations recomputed in the backward pass when ``checkpoint_cells`` is on."""
+        if self.checkpoint_cells and self.training and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+    def top_down(self, acts: list[Tensor] | None, pick: Pick, n: int) -> tuple[Tensor, list, list, list]:
+        """The state (n, width, H, W) at the data's resolution and the qz, pz, z lists (top first).
+
+        ``acts`` are the bottom-up activations (top first) or None; ``pick`` chooses each group's z.
+        """
+        h, g = self.h0.expand(n, -1, -1, -1), 0
+        qz, pz, zs = [], [], []
+        for r, (blocks, stage) in enumerate(zip(self.blocks, self.stages)):
+            if r:
+                h = F.interpolate(h, size=(self.hs[r], self.ws[r]), mode="nearest")
+            for block in cast("list[GroupBlock]", blocks):  # a ModuleList of GroupBlocks
+                p = block.prior(h)
+                q = block.posterior(h, acts[r], p) if acts is not None else None
+                picked, z = pick(g, r, q, p)
+                h = self._call(block.merge, h, z)
+                qz.append(picked)
+                pz.append(p)
+                zs.append(z)
+                g += 1
+            h = self._call(stage, h) if self.cells else h
+        return h, qz, pz, zs
+
+    def _px(self, h: Tensor) -> Distribution:
+        return self.likelihood(self.to_x(h).view(h.shape[0], self.likelihood.n_params, *self.input_shape))
+
+    def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
+        """Top-down inference on x (B, C, H, W): z_g ~ q (its mean if not ``sample``); the top ``from_prior``
+        groups are drawn from their priors instead (then q = p for them: the bound L^{>k} of Havtorn et al.)."""
+
+        def pick(g: int, r: int, q: Independent | None, p: Independent) -> tuple[Distribution, Tensor]:
+            if g < from_prior:
+                return p, p.rsample()
+            assert q is not None  # top_down has the bottom-up activations, so a posterior for every group
+            return q, q.rsample() if sample else q.mean
+
+        h, qz, pz, z = self.top_down(self.encoder(x), pick, x.shape[0])
+        return VAEOutput(px=self._px(h), qz=qz, pz=pz, z=z)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        return self.infer(x)
+
+    def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
+        """``forward`` with the top ``k`` groups drawn from the prior, for the LLR^{>k} score."""
+        return self.infer(x, from_prior=k)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """(B, C, H, W) -> q over every group's z concatenated, event (sum D_g,), each given the means above."""
+        qz = cast("list[Independent]", self.infer(x, sample=False).qz)  # each group's q is a gaussian()
+        return gaussian(torch.cat([q.base_dist.loc for q in qz], 1), torch.cat([q.base_dist.scale for q in qz], 1))
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|z) from every group's z concatenated (B, sum D_g), as ``encode`` gives it."""
+        parts = z.split(self.latent_dims, dim=1)
+        h, *_ = self.top_down(None, lambda g, r, q, p: (p, parts[g]), z.shape[0])
+        return self._px(h)
+
+    def prior(self, y: Tensor | None = None) -> Distribution:
+        """p(z_1) of the top group, read from the learned top state: event (D_1,)."""
+        blocks = cast("list[GroupBlock]", self.blocks[next(r for r, g in enumerate(self.groups) if g)])
+        p = blocks[0].prior(self._top_state())
+        return gaussian(p.base_dist.loc[0], p.base_dist.scale[0])
+
+    def _top_state(self) -> Tensor:
+        """The state (1, width, h, w) at the first resolution with a group (no group above it)."""
+        h: Tensor = self.h0
+        for r, stage in enumerate(self.stages):
+            if r:
+                h = F.interpolate(h, size=(self.hs[r], self.ws[r]), mode="nearest")
+            if self.groups[r]:
+                return h
+            h = stage(h)
+        raise AssertionError("no latent group")  # check_settings refuses that
+
+    def generate(self, n: int, temperature: float | Sequence[float] = 1.0, y: Tensor | None = None) -> Distribution:
+        """p(x|z) for ``n`` ancestral draws; ``temperature`` scales the prior scales: one float, or one per
+        resolution (top first, as ``groups``)."""
+        t = expand(temperature, len(self.groups))
+
+        def pick(g: int, r: int, q: Independent | None, p: Independent) -> tuple[Distribution, Tensor]:
+            b = p.base_dist
+            return p, b.loc + t[r] * b.scale * torch.randn_like(b.loc)
+
+        h, *_ = self.top_down(None, pick, n)
+        return self._px(h)
+
+
+def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, **positive: int) -> None:
+    """One line for settings the hierarchy cannot be built with."""
+    if len(shape) != 3:
+        raise VaekitError(f"the deep family needs (C, H, W) images, got item shape {tuple(shape)}", key="model.family")
+    if (
+        len(groups) < 2
+        or any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in groups)
+        or not sum(groups)
+    ):
+        raise VaekitError(
+            f"model.deep_groups lists the latent groups per resolution from 1 x 1 down to the data's "
+            f"(at least 2 entries, >= 0, one > 0), got {list(groups)!r}",
+            key="model.deep_groups",
+        )
+    if init not in INITS:
+        raise VaekitError(f"model.deep_init must be one of {', '.join(INITS)}, got {init!r}", key="model.deep_init")
+    for name, v in positive.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "cells" else 1):
+            least = "an integer >= 0" if name == "cells" else "a positive integer"
+            raise VaekitError(f"model.deep_{name} must be {least}, got {v!r}", key=f"model.deep_{name}")

@@ -1,0 +1,185 @@
+"""The prior axis: p(z) as a standard normal, a learned Gaussian mixture, a VampPrior, or a normalising flow.
+
+Each entry is a small module registered under its name (``model.prior``), built from plain settings, with
+``forward(qz_of)`` giving p(z) (event (D,)) and ``sample(n, temperature, qz_of)`` giving (n, D) draws whose base
+noise is scaled by ``temperature``. ``qz_of(u)`` is the model's ``encode``: only the VampPrior reads it.
+
+- ``standard``: N(0, I);
+- ``mixture``: sum_c pi_c N(loc_c, diag scale_c^2), all learned (C = ``model.prior_components``);
+- ``vamp``: the VampPrior (Tomczak & Welling 2018, eq. 9) p(z) = 1/K sum_k q(z|u_k) over K learned pseudo-inputs
+  u_k (``model.pseudo_inputs``), kept in the data's range;
+- ``flow``: a masked autoregressive flow (Papamakarios et al. 2017, zuko) over z, learned: one pass per density.
+
+Priors other than ``standard`` have no analytic KL to q(z|x): ``kl_term`` uses the one-sample estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import zuko
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
+
+from ..config.checks import add_choice
+from ..core.likelihoods import SOFTPLUS_ONE, diag_normal, gaussian
+from ..errors import VaekitError
+from .posteriors import FlowSettings, tempered
+
+QzOf = Callable[[Tensor], Distribution]
+
+
+@dataclass
+class PriorSettings:
+    """Plain settings every prior is built from."""
+
+    components: int = 10  # mixture: Gaussians
+    pseudo_inputs: int = 500  # vamp: K pseudo-inputs
+    low: float = -math.inf  # vamp: the data's range (the likelihood's support)
+    high: float = math.inf
+    flow: FlowSettings = field(default_factory=FlowSettings)
+
+
+class Prior(Protocol):
+    """What a registered prior module meets: called, p(z) (event (D,)); ``sample``, (n, D) tempered draws."""
+
+    def __call__(self, qz_of: QzOf | None = None) -> Distribution: ...
+
+    def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor: ...
+
+
+PRIORS: dict[str, Callable[..., Prior]] = {}
+
+
+def register_prior(name: str) -> Callable:
+    """Decorator adding a prior module class ``cls(latent_dim, input_shape, PriorSettings)`` under ``name``."""
+
+    def add(cls: Callable) -> Callable:
+        PRIORS[name] = cls
+        add_choice("model.prior", name)  # a setting may name it
+        return cls
+
+    return add
+
+
+def build_prior(name: str, latent_dim: int, shape: tuple[int, ...], s: PriorSettings) -> Prior:
+    """The registered prior ``name`` over D = ``latent_dim`` for items of ``shape``."""
+    if name not in PRIORS:
+        raise VaekitError(f"unknown prior {name!r} (known: {', '.join(PRIORS)})", key="model.prior")
+    return PRIORS[name](latent_dim, shape, s)
+
+
+def init_mixture_(w: Tensor) -> None:
+    """Initialise mixture parameters (..., C, 2D + 1) = [loc, raw scale, logit] in place: distinct locations
+    N(0, 1) break the symmetry, scales start at 1, weights equal."""
+    d = (w.shape[-1] - 1) // 2
+    nn.init.normal_(w[..., :d])
+    nn.init.constant_(w[..., d : 2 * d], SOFTPLUS_ONE)
+    nn.init.zeros_(w[..., 2 * d])
+
+
+def gaussian_mixture(params: Tensor) -> MixtureSameFamily:
+    """(..., C, 2D + 1) [loc, raw scale, logit] -> sum_c pi_c N(loc_c, diag softplus(raw_c)^2), event (D,)."""
+    return MixtureSameFamily(Categorical(logits=params[..., -1]), diag_normal(params[..., :-1]))
+
+
+@register_prior("standard")
+class StandardPrior(nn.Module):
+    """p(z) = N(0, I)."""
+
+    loc: Tensor  # buffer (D,), zeros
+
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
+
+    def forward(self, qz_of: QzOf | None = None) -> Distribution:
+        return gaussian(self.loc, torch.ones_like(self.loc))
+
+    def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor:
+        return self().sample((n,)) * temperature  # (n, D)
+
+
+@register_prior("mixture")
+class MixturePrior(nn.Module):
+    """p(z) = sum_c pi_c N(loc_c, diag scale_c^2) with C learned components."""
+
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
+        super().__init__()
+        self.params = nn.Parameter(torch.empty(s.components, 2 * latent_dim + 1))  # (C, 2D + 1)
+        init_mixture_(self.params.data)
+
+    def forward(self, qz_of: QzOf | None = None) -> Distribution:
+        return gaussian_mixture(self.params)
+
+    def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor:
+        """A component per draw, then its Gaussian with the scale times ``temperature``."""
+        pz = self()
+        c = pz.mixture_distribution.sample((n,))  # (n,)
+        comp = pz.component_distribution.base_dist  # batch (C, D)
+        return comp.loc[c] + temperature * comp.scale[c] * torch.randn_like(comp.loc[c])
+
+
+@register_prior("vamp")
+class VampPrior(nn.Module):
+    """p(z) = 1/K sum_k q(z|u_k), K pseudo-inputs u (K, *shape) learned and kept in [low, high] (a sigmoid
+    over raw values when the range is bounded); they start as noise, or from data with ``init_from``."""
+
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
+        super().__init__()
+        self.low, self.high = s.low, s.high
+        self.raw = nn.Parameter(torch.randn(s.pseudo_inputs, *shape))  # (K, *shape)
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def pseudo_inputs(self) -> Tensor:
+        """u (K, *shape) in the data's range."""
+        if self.bounded:
+            return self.low + (self.high - self.low) * torch.sigmoid(self.raw)
+        return self.raw
+
+    @torch.no_grad()
+    def init_from(self, x: Tensor) -> None:
+        """Start the pseudo-inputs at K data items x (K, *shape) (cycled if fewer)."""
+        x = x[torch.arange(len(self.raw)) % len(x)].to(self.raw)
+        if self.bounded:
+            unit = ((x - self.low) / (self.high - self.low)).clamp(1e-3, 1 - 1e-3)
+            x = torch.logit(unit)
+        self.raw.copy_(x)
+
+    def forward(self, qz_of: QzOf | None = None) -> Distribution:
+        if qz_of is None:
+            raise VaekitError("the VampPrior needs the model's encoder (qz_of)")
+        qu = qz_of(self.pseudo_inputs())  # batch (K,), event (D,)
+        logits = torch.zeros(len(self.raw), device=self.raw.device)
+        return MixtureSameFamily(Categorical(logits=logits), qu)  # uniform weights 1/K
+
+    def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor:
+        """z ~ q(z|u_k) for a uniform k per draw, the posterior's base scale times ``temperature``."""
+        if qz_of is None:
+            raise VaekitError("the VampPrior needs the model's encoder (qz_of)")
+        k = torch.randint(len(self.raw), (n,), device=self.raw.device)
+        return tempered(qz_of(self.pseudo_inputs()[k]), temperature).sample()  # (n, D)
+
+
+@register_prior("flow")
+class FlowPrior(nn.Module):
+    """p(z): a learned masked autoregressive flow over a N(0, I) base (D network passes to sample)."""
+
+    def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
+        super().__init__()
+        self.flow = zuko.flows.MAF(latent_dim, transforms=s.flow.transforms, hidden_features=list(s.flow.hidden))
+
+    def forward(self, qz_of: QzOf | None = None) -> Distribution:
+        return self.flow()  # batch (), event (D,)
+
+    def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor:
+        pz = self.flow()
+        eps = pz.base.sample((n,)) * temperature  # (n, D) base noise
+        return pz.transform.inv(eps)

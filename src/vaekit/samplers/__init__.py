@@ -1,0 +1,159 @@
+"""Post-hoc samplers: a density fitted on a trained run's aggregate posterior codes, which draws codes for the
+run's decoder in place of the prior (``run.sample(n, sampler="gmm")``, ``vaekit sample RUN --sampler gmm``).
+
+``SAMPLERS`` maps each name (gmm, two-stage, flow) to its class; a fitted sampler is saved in the run folder
+(``sampler-NAME.safetensors`` + ``sampler-NAME.json`` with the weights' digest) and fitted again when the run's
+weights change. Layer: above training (the two-stage sampler trains a VAE), below runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from .. import files
+from ..config import RunConfig
+from ..core.contract import VAEModule
+from ..data.lazy import LazyArray, binarized_once, head
+from ..data.prepare import prepare_data
+from ..errors import VaekitError
+from ..io import atomic_write_json, run_lock
+from ..training.checkpoint import load_weights, save_weights
+from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
+from .base import SAMPLERS, Sampler, register
+
+__all__ = ["SAMPLERS", "Sampler", "aggregate_codes", "fit_sampler", "load_sampler", "register", "sampler_paths"]
+CODES_LIMIT = 10000  # training items whose posterior means the samplers are fitted on
+
+
+class RunLike(Protocol):
+    """What a sampler needs of a ``vaekit.Run``."""
+
+    path: Path | None
+    config: RunConfig
+
+    @property
+    def model(self) -> VAEModule: ...
+
+    @property
+    def digest(self) -> str: ...
+
+    def encode(self, x: Tensor) -> Distribution: ...
+
+
+def lookup(name: str) -> type[Sampler]:
+    if name not in SAMPLERS:
+        raise VaekitError(f"sampler {name!r}: expected one of {', '.join(SAMPLERS)}", key="sampler")
+    return SAMPLERS[name]
+
+
+def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
+    """(weights, settings) file paths of the sampler ``name`` in a run folder."""
+    return folder / files.SAMPLER_WEIGHTS.format(name), folder / files.SAMPLER_SETTINGS.format(name)
+
+
+@torch.no_grad()
+def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LIMIT, batch_size: int = 500) -> Tensor:
+    """Posterior means E_q[z|x] (N, D) of ``x`` (default: the first ``limit`` items of the run's training split,
+    binarised once if the run binarises dynamically)."""
+    if run.model.needs_labels:
+        raise VaekitError(
+            "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
+        )
+    items: Tensor | LazyArray
+    if x is None:
+        data, mode = prepare_data(run.config, stream=True)
+        items = head(data.train.x, limit)
+        if mode == "dynamic":
+            items = binarized_once(items, run.config.train.seed)
+    else:
+        items = x
+    z = torch.cat([run.encode(items[i : i + batch_size]).mean.cpu() for i in range(0, len(items), batch_size)])
+    if z.dim() != 2:
+        raise VaekitError(
+            f"this model's codes have shape {tuple(z.shape[1:])}; post-hoc samplers need flat codes", key="sampler"
+        )
+    return z
+
+
+def load_sampler(run: RunLike, name: str) -> Sampler | None:
+    """The sampler saved in the run folder, or None if there is none or it was fitted for other weights."""
+    if run.path is None:
+        return None
+    weights, settings = sampler_paths(run.path, name)
+    if not settings.is_file():
+        return None
+    try:
+        saved = json.loads(settings.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise VaekitError(f"{settings}: cannot read the sampler's settings ({e})") from None
+    if saved.get(files.DIGEST) != run.digest:
+        return None  # stale: fitted on the codes of other weights
+    if saved.get("sampler") != name or not isinstance(saved.get("settings"), dict):
+        raise VaekitError(f"{settings}: not the settings of a {name} sampler")
+    try:
+        sampler = lookup(name)(**saved["settings"]).build(int(saved["latent_dim"]))
+    except (TypeError, ValueError, KeyError) as e:
+        raise VaekitError(f"{settings}: settings that do not build a {name} sampler ({e})") from None
+    load_weights(sampler, weights)
+    return sampler.eval()
+
+
+def fit_sampler(
+    run: RunLike,
+    name: str,
+    *,
+    x: Tensor | None = None,
+    refit: bool = False,
+    save: bool = True,
+    limit: int = CODES_LIMIT,
+    **settings,
+) -> Sampler:
+    """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default its training split).
+
+    A sampler saved for these weights (and these ``settings``, if given) is loaded instead, unless ``refit``
+    or ``x``. With ``save`` and a run folder the fitted sampler is written there (safetensors + JSON).
+    """
+    cls = lookup(name)
+    wanted = cls(**settings).settings
+    saved = None if refit or x is not None else load_sampler(run, name)
+    if saved is not None and (not settings or saved.settings == wanted):
+        return saved
+    z = aggregate_codes(run, x, limit)
+    sampler = cls(**settings).fit(z)
+    if save and run.path is not None:
+        weights, path = sampler_paths(run.path, name)
+        with run_lock(run.path):
+            save_weights(sampler, weights)
+            atomic_write_json(
+                path,
+                {
+                    "sampler": name,
+                    "settings": sampler.settings,
+                    "latent_dim": z.shape[1],
+                    "n_codes": len(z),
+                    files.DIGEST: run.digest,
+                },
+            )
+    return sampler
+
+
+@torch.no_grad()
+def sample_with(run: RunLike, name: str, n: int) -> Tensor:
+    """(n, *shape) means of p(x|z) for codes z drawn from the run's sampler ``name`` (fitted if need be; a run
+    without a folder keeps its fitted samplers on itself, for these weights)."""
+    if run.path is None:
+        fitted = run.__dict__.setdefault("_samplers", {})
+        if fitted.get(name, (None,))[0] != run.digest:
+            fitted[name] = (run.digest, fit_sampler(run, name))
+        sampler = fitted[name][1]
+    else:
+        sampler = fit_sampler(run, name)
+    z = sampler.sample(n)  # (n, D)
+    device = next(run.model.parameters()).device
+    return run.model.decode(z.to(device)).mean.cpu()

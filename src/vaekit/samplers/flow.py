@@ -1,0 +1,50 @@
+"""A normalising flow (zuko's MAF or NSF) fitted by maximum likelihood on the aggregate posterior codes."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ..errors import VaekitError
+from .base import Sampler, register, train_density
+
+KINDS = ("maf", "nsf")
+
+
+@register
+class FlowSampler(Sampler):
+    """q(z) a masked autoregressive flow (``kind="maf"``) or neural spline flow (``"nsf"``) with ``transforms``
+    layers of ``hidden`` units, trained for ``steps`` Adam steps of minibatch -log q(z)."""
+
+    name = "flow"
+
+    def __init__(
+        self,
+        kind: str = "maf",
+        transforms: int = 3,
+        hidden: int = 64,
+        steps: int = 1000,
+        lr: float = 1e-3,
+        seed: int = 0,
+    ):
+        if kind not in KINDS:
+            raise VaekitError(f"flow sampler kind {kind!r}: expected one of {', '.join(KINDS)}", key="kind")
+        super().__init__(
+            seed, kind=kind, transforms=int(transforms), hidden=int(hidden), steps=int(steps), lr=float(lr)
+        )
+
+    def build(self, latent_dim: int) -> FlowSampler:
+        import zuko
+
+        super().build(latent_dim)
+        s = self.settings
+        make = zuko.flows.MAF if s["kind"] == "maf" else zuko.flows.NSF
+        self.flow = make(latent_dim, transforms=s["transforms"], hidden_features=(s["hidden"], s["hidden"]))
+        return self
+
+    def fit_codes(self, u: Tensor) -> None:
+        s = self.settings
+        self.train()
+        train_density(list(self.flow.parameters()), lambda b: -self.flow().log_prob(b), u, s["steps"], s["lr"])
+
+    def draw(self, n: int) -> Tensor:
+        return self.flow().sample((n,))  # (n, D)

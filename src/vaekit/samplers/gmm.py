@@ -1,0 +1,52 @@
+"""A Gaussian mixture with full covariances on the aggregate posterior (fitted by scikit-learn's EM)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
+
+from ..errors import VaekitError
+from .base import Sampler, register
+
+
+@register
+class GMMSampler(Sampler):
+    """q(z) = sum_k w_k N(loc_k, cov_k) with K = ``components``; its parameters are buffers."""
+
+    name = "gmm"
+    weights: Tensor  # buffers, made by build: (K,), (K, D), (K, D, D)
+    means: Tensor
+    covariances: Tensor
+
+    def __init__(self, components: int = 10, seed: int = 0):
+        if int(components) < 1:
+            raise VaekitError(f"gmm sampler: components must be >= 1, got {components}", key="components")
+        super().__init__(seed, components=int(components))
+        self.components = int(components)
+
+    def build(self, latent_dim: int) -> GMMSampler:
+        super().build(latent_dim)
+        k = self.components
+        self.register_buffer("weights", torch.full((k,), 1.0 / k))  # (K,)
+        self.register_buffer("means", torch.zeros(k, latent_dim))  # (K, D)
+        self.register_buffer("covariances", torch.eye(latent_dim).repeat(k, 1, 1))  # (K, D, D)
+        return self
+
+    def fit_codes(self, u: Tensor) -> None:
+        from sklearn.mixture import GaussianMixture
+
+        k = min(self.components, len(u))
+        gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
+        gm.fit(u.double().numpy())
+        self.weights[:k] = torch.from_numpy(gm.weights_).float()
+        self.weights[k:] = 0
+        self.means[:k] = torch.from_numpy(gm.means_).float()
+        self.covariances[:k] = torch.from_numpy(gm.covariances_).float()
+
+    def density(self) -> Distribution:
+        """The mixture over standardised codes, a ``MixtureSameFamily`` with event (D,)."""
+        return MixtureSameFamily(Categorical(probs=self.weights), MultivariateNormal(self.means, self.covariances))
+
+    def draw(self, n: int) -> Tensor:
+        return self.density().sample((n,))  # (n, D)

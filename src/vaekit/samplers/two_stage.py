@@ -1,0 +1,58 @@
+"""The two-stage VAE (Dai & Wipf 2019): a second, small VAE fitted on the first one's codes; new codes are the
+second decoder's means at u ~ N(0, I). It is vaekit's own ``VAE`` (MLP nets, Gaussian p(z|u) with a learned
+scale), trained by vaekit's trainer."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from torch import Tensor
+
+from ..config import RunConfig
+from ..core.contract import check_model
+from ..data.user import from_user
+from ..models import VAE, mlp_nets
+from ..training import train_model
+from ..training.folder import describe
+from .base import Sampler, register
+
+
+@register
+class TwoStageSampler(Sampler):
+    """A VAE on the standardised codes: encoder and decoder MLPs of ``hidden`` units, as many latent dims as
+    the codes have, trained ``epochs`` epochs (batch ``batch_size``, Adam ``lr``)."""
+
+    name = "two-stage"
+
+    def __init__(
+        self,
+        hidden: int = 256,
+        layers: int = 2,
+        epochs: int = 50,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        seed: int = 0,
+    ):
+        super().__init__(
+            seed, hidden=int(hidden), layers=int(layers), epochs=int(epochs), batch_size=int(batch_size), lr=float(lr)
+        )
+
+    def build(self, latent_dim: int) -> TwoStageSampler:
+        super().build(latent_dim)
+        s, shape = self.settings, (latent_dim,)
+        self.vae = VAE(
+            *mlp_nets(shape, latent_dim, [s["hidden"]] * s["layers"]), latent_dim, "gaussian", input_shape=shape
+        )
+        return self
+
+    def fit_codes(self, u: Tensor) -> None:
+        s = self.settings
+        data = from_user(u, val_fraction=0.1, seed=self.seed)
+        cfg = RunConfig(out="")
+        cfg.train.epochs, cfg.train.batch_size, cfg.train.lr = s["epochs"], s["batch_size"], s["lr"]
+        cfg.train.seed, cfg.train.progress = self.seed, False
+        cfg.model = describe(self.vae, "gaussian", (self.latent_dim,), None)
+        self.vae = cast(VAE, train_model(check_model(self.vae), data, cfg).model)  # the same VAE, trained
+
+    def draw(self, n: int) -> Tensor:
+        return self.vae.generate(n).mean  # (n, D): the second decoder's means at u ~ N(0, I)

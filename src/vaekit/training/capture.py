@@ -1,0 +1,150 @@
+"""``train.compile``: the training step of ``vaekit.training.step.train_step`` (forward, objective, backward,
+the gradient check, the optimiser step) with its graphs compiled by ``torch.compile``, or captured as CUDA graphs.
+
+- ``off``: eager, as ever.
+- ``compile``: the forward pass, the objective and their backward as one inductor graph, the gradient's norm,
+  the finiteness check and the clipping as another (on the CPU inductor needs a C++ compiler); the guard reads
+  the check (the step's one host sync, as in the eager step) and fused Adam takes the step.
+- ``graph``: the same, with inductor's CUDA graphs (``mode="reduce-overhead"``): CUDA only.
+- ``auto``: ``off`` on the CPU (measured: ``benchmarks/step_floor.py`` and ``benchmarks/likelihoods.py``
+  give the compiled step's saving, which does not repay inductor's first compile within a CPU run's length);
+  ``graph`` on CUDA for runs of at least ``AUTO_MIN_STEPS`` steps, where a small model's step is bound by kernel
+  launches (a rule from the launch-bound H200 figures of docs/benchmarks/peer_cuda.md; the captured step itself
+  is not yet measured on a GPU).
+
+Shapes are static: a compiled step drops each epoch's last short batch (a new shape would compile again). A
+step that cannot be compiled (no C++ compiler, an operation inductor cannot lower) falls back to the eager
+step with one line saying why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..config import TrainConfig
+from ..core.contract import VAEModule
+from ..core.objectives import Terms
+from ..core.objectives_zoo import Objective, ObjectiveSettings, backward, objective
+from ..errors import VaekitError
+from .step import StepGuard, total_norm, train_step
+
+MODES = ("auto", "off", "graph", "compile")
+AUTO_MIN_STEPS = 2000  # CUDA: runs shorter than this do not repay the capture
+BACKEND = "inductor"  # torch.compile's backend; the tests trace with "eager" (dynamo alone, no C++ compile)
+
+
+def choose(mode: str, device: torch.device, steps: int) -> str:
+    """The mode a run of ``steps`` steps on ``device`` uses: 'off', 'compile' or 'graph' (see the module)."""
+    if mode == "graph" and device.type != "cuda":
+        raise VaekitError(
+            f"train.compile=graph captures CUDA graphs, and this run is on {device.type}: "
+            "use train.compile=compile or off",
+            key="train.compile",
+        )
+    if mode == "auto":
+        return "graph" if device.type == "cuda" and steps >= AUTO_MIN_STEPS else "off"
+    return mode
+
+
+def unavailable(device: torch.device) -> str | None:
+    """Why torch.compile cannot run on ``device`` here, or None."""
+    if device.type == "cpu" and BACKEND == "inductor":
+        from torch._inductor import config
+
+        cxx = [c for c in (config.cpp.cxx if isinstance(config.cpp.cxx, tuple) else (config.cpp.cxx,)) if c]
+        if not any(shutil.which(c) for c in cxx or ["g++"]):
+            return f"inductor needs a C++ compiler on the CPU, and {' or '.join(cxx or ['g++'])} is not on the PATH"
+    return None
+
+
+def _loss(fn: Objective, model: VAEModule, xb: Tensor, yb: Tensor | None, s: ObjectiveSettings) -> Terms:
+    """The objective's terms: the forward pass and the loss (inductor compiles their backward with them)."""
+    return fn(model, xb, yb, s)
+
+
+def _check(grads: list[Tensor], loss: Tensor, clip: float) -> tuple[Tensor, Tensor]:
+    """The gradient's norm and loss + norm (non-finite when either is); the gradients clipped to ``clip`` (> 0)
+    in place, which a skipped step never uses."""
+    norm = total_norm(grads)
+    if clip > 0:
+        torch._foreach_mul_(grads, (clip / (norm + 1e-6)).clamp(max=1.0))
+    return norm, loss.detach() + norm
+
+
+class CompiledStep:
+    """``train_step`` with its forward, objective, backward and gradient check compiled; the same arguments and
+    result. The guard reads the check (one host sync, as the eager step); fused Adam then takes the step. Steps
+    the compiled path does not cover (a critic network, NVAE's balanced warm-up) and every step after a
+    compiler failure run eagerly."""
+
+    def __init__(self, mode: str, device: torch.device, warn: Callable[[str], object] | None = None):
+        self.warn = warn or (lambda line: print(line, file=sys.stderr))
+        self.why = unavailable(device)
+        if self.why is not None:
+            self.warn(f"vaekit: train.compile={mode}: the step runs eagerly: {self.why}")
+        how = "reduce-overhead" if mode == "graph" and BACKEND == "inductor" else None  # None: torch's default
+        self.loss = torch.compile(_loss, dynamic=False, backend=BACKEND, mode=how)
+        self.check = torch.compile(_check, dynamic=False, backend=BACKEND)
+
+    def __call__(
+        self,
+        model: VAEModule,
+        opt: torch.optim.Optimizer,
+        xb: Tensor,
+        yb: Tensor | None,
+        beta: float,
+        t: TrainConfig,
+        guard: StepGuard,
+        where: str,
+        capacity: float | None = None,
+        dtype: torch.dtype | None = None,
+        n_data: int = 0,
+        dimwise: float = 1.0,
+        critic=None,
+    ):
+        if self.why is None and critic is None and not (t.kl_balance and beta < t.beta):
+            try:
+                return self.step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise)
+            except (
+                torch._dynamo.exc.BackendCompilerFailed,
+                torch._inductor.exc.InductorError,
+                torch._dynamo.exc.Unsupported,
+                OSError,
+            ) as e:
+                self.why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                self.warn(f"vaekit: train.compile: the step runs eagerly: {self.why}")
+        return train_step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise, critic)
+
+    def step(self, model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise) -> Terms | None:
+        """The compiled step; scheduled values go in as 0-dim tensors, so a new value compiles nothing new."""
+        now = lambda v: torch.tensor(float(v), device=xb.device)  # noqa: E731
+        s = ObjectiveSettings.of(
+            t,
+            beta=now(beta),
+            capacity=None if capacity is None else now(capacity),
+            dataset_size=n_data,
+            dimwise_weight=now(dimwise),
+            dtype=dtype,
+        )
+        terms = self.loss(objective(t.objective), model, xb, yb, s)
+        opt.zero_grad(set_to_none=True)
+        backward(terms, list(model.parameters()))
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        norm, value = self.check(grads, terms["loss"], t.clip_grad)
+        if not guard.ok(value, where, norm):
+            return None
+        opt.step()
+        return terms
+
+
+def make_step(mode: str, device: torch.device, steps: int) -> tuple[Callable, bool]:
+    """The step function for ``train.compile=mode`` and whether its shapes must stay fixed (drop short batches)."""
+    mode = choose(mode, device, steps)
+    if mode == "off":
+        return train_step, False
+    return CompiledStep(mode, device), True

@@ -1,0 +1,98 @@
+"""An MLflow run beside the run folder, written by a training callback (needs ``pip install vaekit[mlflow]``).
+
+``vaekit.fit(model, x, out="runs/a", callbacks=[MLflow("sqlite:///mlflow.db")])`` or ``vaekit train ...
+--mlflow sqlite:///mlflow.db`` logs the resolved config as parameters (``data.spec``, ``train.lr``...), the batch
+scalars every ``every`` steps (``step/loss``, ``step/rec``, ``step/kl``, ``step/beta``), every epoch's
+metrics.csv row (``train_loss``, ``val_loss``...; step = epoch), and when training ends the run folder's pictures
+(``*.png``), config.json, table.json and metrics.csv as artifacts. The training loop itself imports no logger.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import files
+from ..errors import VaekitError
+from ..training.callbacks import Callback, FitInfo
+
+MAX_PARAM = 6000  # MLflow's longest parameter value
+
+
+def flat(d: dict, prefix: str = "") -> dict[str, str]:
+    """{"data": {"spec": "x.csv"}} -> {"data.spec": "x.csv"}: values as MLflow's parameter strings."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)[:MAX_PARAM]
+    return out
+
+
+class MLflow(Callback):
+    """Logs a fit to an MLflow tracking store.
+
+    ``tracking_uri``: where the store is (``sqlite:///mlflow.db``, ``http://host:5000``, a folder; default:
+    MLflow's own, ``MLFLOW_TRACKING_URI``); ``experiment`` is created if it does not exist; ``run_name``
+    defaults to the run folder's name. ``run_id`` is set once the MLflow run has started.
+    """
+
+    def __init__(
+        self, tracking_uri: str | None = None, experiment: str = "vaekit", run_name: str | None = None, every: int = 10
+    ):
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise VaekitError("the MLflow callback needs mlflow: pip install 'vaekit[mlflow]'") from None
+        self.client = MlflowClient(tracking_uri)
+        self.experiment, self.run_name, self.every = experiment, run_name, every
+        self.run_id: str | None = None
+
+    def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
+        found = self.client.get_experiment_by_name(self.experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+        name = self.run_name or (info.path.name if info.path is not None else None)
+        tags = {"vaekit.run_folder": str(info.path.resolve())} if info.path is not None else {}
+        self.run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        self._log(params=flat(info.config.to_dict()))
+
+    def on_step_end(self, step: int, metrics: dict, model: nn.Module) -> None:
+        """Batch scalars every ``every`` steps (read then only: each read waits for the device)."""
+        if self.run_id is None or step % self.every:
+            return
+        values = torch.stack([metrics["loss"], metrics["rec"], metrics["kl"]]).tolist()
+        scalars = {**dict(zip(("loss", "rec", "kl"), values)), "beta": float(metrics["beta"])}
+        self._log(metrics={f"step/{k}": v for k, v in scalars.items()}, step=step)
+
+    def on_epoch_end(self, epoch: int, metrics: dict, model: nn.Module) -> None:
+        if self.run_id is not None:
+            self._log(
+                metrics={k: float(v) for k, v in metrics.items() if k != "epoch"},
+                step=int(metrics.get("epoch", epoch + 1)),
+            )
+
+    def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        """The run folder's pictures and JSON as artifacts, then the MLflow run is marked finished."""
+        if self.run_id is None:
+            return
+        if info.path is not None:
+            names = (files.CONFIG, files.TABLE, files.METRICS)
+            for path in sorted(info.path.glob("*.png")) + [info.path / n for n in names]:
+                if Path(path).is_file():
+                    self.client.log_artifact(self.run_id, str(path))
+        self.client.set_terminated(self.run_id)
+
+    def _log(self, params: dict | None = None, metrics: dict | None = None, step: int = 0) -> None:
+        from mlflow.entities import Metric, Param
+
+        assert self.run_id is not None  # called once the MLflow run has started
+        now = int(time.time() * 1000)
+        rows = [Param(k, v) for k, v in (params or {}).items()]
+        for i in range(0, len(rows), 100):  # MLflow takes at most 100 parameters a batch
+            self.client.log_batch(self.run_id, params=rows[i : i + 100])
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])

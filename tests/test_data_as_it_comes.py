@@ -1,0 +1,228 @@
+"""Data as it comes: photo folders of mixed sizes and modes (resized, centre-cropped, cached, unreadable files
+skipped) and containers as other libraries hand them over (dict items, channels-last images, wrong shapes)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from torch.distributions import Bernoulli, Independent, Normal
+
+import vaekit
+from vaekit import VAEOutput
+from vaekit.data import load_dataset, photos
+from vaekit.data.image_cache import open_folder
+from vaekit.data.photos import ImageOptions
+from vaekit.errors import VaekitError
+
+from .conftest import tiny_config, train_run
+
+QUIET = {"progress": False, "pictures": False}
+
+
+def photo(path, w, h, mode="RGB", colour=(200, 30, 30)):
+    """A (w, h) image: ``colour`` in a centred h x h square, blue beside it (wide images only)."""
+    im = Image.new("RGB", (w, h), (0, 0, 255))
+    im.paste(colour, ((w - h) // 2, 0, (w - h) // 2 + h, h))
+    (im if mode == "RGB" else im.convert(mode)).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Six images: sizes 40x10 .. 12x9 and modes RGB, L, RGBA, P, plus a JPEG."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, (w, h, mode) in enumerate(
+        [(40, 10, "RGB"), (30, 20, "L"), (12, 9, "RGBA"), (16, 16, "P"), (25, 11, "RGB"), (20, 20, "L")]
+    ):
+        photo(root / f"{i}.png", w, h, mode)
+    photo(root / "6.jpg", 33, 17)
+    return root
+
+
+def test_mixed_sizes_are_centre_cropped_and_resized_never_stretched(folder):
+    ds = load_dataset(str(folder), images=ImageOptions(size=(4, 6)), val_fraction=0.2, test_fraction=0.2)
+    assert ds.shape == (3, 4, 6) and ds.image_mode == "RGB"
+    x = load_dataset(str(folder), images=ImageOptions(size=(5, 5)), limit=None).train.x
+    assert x.shape[1:] == (3, 5, 5)
+    wide = load_dataset(
+        str(folder), images=ImageOptions(size=(3, 3), mode="RGB"), val_fraction=0.01, test_fraction=0.01, seed=0
+    )
+    everything = torch.cat([wide.train.x, wide.val.x, wide.test.x])
+    # 40x10 with its red centre square: the centre crop keeps only red (a stretch would bring in blue)
+    red = [bool((im[0] > 0.7).all() and (im[2] < 0.2).all()) for im in everything]
+    assert sum(red) >= 2
+    with pytest.raises(VaekitError, match=r"another aspect ratio than data.image_size 3x3 and data.crop=none"):
+        load_dataset(str(folder), images=ImageOptions(size=(3, 3), crop="none"))
+
+
+@pytest.mark.parametrize("mode, channels", [("auto", 3), ("L", 1), ("RGB", 3)])
+def test_grey_rgb_rgba_and_palette_become_one_mode(folder, mode, channels):
+    ds = load_dataset(str(folder), images=ImageOptions(size=(4, 4), mode=mode))
+    assert ds.shape == (channels, 4, 4) and ds.image_mode == ("RGB" if mode == "auto" else mode)
+
+
+def test_mixed_sizes_without_image_size_are_refused_with_the_setting_named(folder):
+    with pytest.raises(VaekitError, match=r"1.png: image size 30x20 differs from 40x10 .*set data.image_size"):
+        load_dataset(str(folder))
+
+
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_an_unreadable_file_is_refused_or_skipped_and_listed(folder, tmp_path, capsys, in_memory):
+    (folder / "broken.png").write_bytes(b"not an image at all")
+    cfg = tiny_config(str(folder), tmp_path / "run", epochs=1)
+    cfg.data.image_size, cfg.data.in_memory, cfg.data.workers = [4, 4], in_memory, 0
+    with pytest.raises(VaekitError, match=r"broken.png: cannot read image .*data.skip_unreadable=true"):
+        train_run(cfg, pictures=False)
+    cfg.data.skip_unreadable = True
+    run = train_run(cfg, pictures=False)
+    listed = json.loads((run / "skipped.json").read_text())
+    assert listed["count"] == 1 and listed["files"][0]["file"].endswith("broken.png")
+    assert "skipped 1 unreadable file" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["data"]["mode"] == "RGB"
+
+
+def test_the_cache_is_read_on_the_second_open_and_remade_when_a_file_changes(folder, tmp_path, monkeypatch):
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    opts = ImageOptions(size=(4, 4), cache=True, cache_dir=str(tmp_path / "cache"), skip_unreadable=True, workers=0)
+    first = open_folder(folder, opts)
+    x = first.read(np.arange(len(first)))
+    assert len(first) == 7 and len(first.skipped) == 1 and first.mode == "RGB"
+    npy = sorted((tmp_path / "cache").glob("*.npy"))
+    monkeypatch.setattr(photos, "load", lambda *a: pytest.fail("decoded an image on a cache hit"))
+    again = open_folder(folder, opts)
+    assert np.array_equal(again.read(np.arange(7)), x) and again.skipped == first.skipped
+    with pytest.raises(VaekitError, match=r"broken.png: cannot read image"):
+        open_folder(folder, ImageOptions(**{**opts.__dict__, "skip_unreadable": False}))
+    monkeypatch.undo()
+    photo(folder / "0.png", 40, 10, colour=(0, 255, 0))
+    os.utime(folder / "0.png", ns=(1, 1))
+    changed = open_folder(folder, opts)
+    assert sorted((tmp_path / "cache").glob("*.npy")) != npy and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    assert not np.array_equal(changed.read(np.arange(7)), x)
+
+
+def model(shape=(1, 4, 4), **settings) -> nn.Module:
+    torch.manual_seed(0)
+    return vaekit.build_model(input_shape=list(shape), hidden=[8], latent_dim=2, likelihood="bernoulli", **settings)
+
+
+class Items(torch.utils.data.Dataset):
+    """Dict items as Hugging Face datasets give them."""
+
+    def __init__(self, x, y, keys=("pixel_values", "label")):
+        self.x, self.y, self.keys = x, y, keys
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {self.keys[0]: torch.from_numpy(self.x[i]), self.keys[1]: int(self.y[i]), "id": f"item-{i}"}
+
+
+@pytest.mark.parametrize(
+    "keys, settings",
+    [
+        (("pixel_values", "label"), {}),
+        (("img", "y"), {"x_key": "img"}),
+        (("image", "labels"), {"x_key": "image", "y_key": "labels"}),
+    ],
+)
+def test_datasets_of_dicts_train_with_and_without_keys(keys, settings):
+    rng = np.random.default_rng(0)
+    x, y = (rng.random((40, 1, 4, 4)) > 0.5).astype(np.float32), rng.integers(0, 3, 40)
+    run = vaekit.fit(model(), Items(x, y, keys), epochs=1, batch_size=8, **settings, **QUIET)
+    assert len(run.history) == 1
+    cvae = vaekit.build_model(
+        family="cvae", input_shape=[1, 4, 4], hidden=[8], latent_dim=2, num_classes=3, likelihood="bernoulli"
+    )
+    assert len(vaekit.fit(cvae, Items(x, y, keys), epochs=1, **settings, **QUIET).history) == 1
+
+
+def test_dict_items_without_a_known_name_ask_for_x_key():
+    x = np.zeros((10, 1, 4, 4), np.float32)
+    with pytest.raises(
+        VaekitError,
+        match=r"item 0 is a dict with keys 'img', 'cls', 'id': none of pixel_values.*"
+        r"pass x_key",
+    ):
+        vaekit.fit(model(), Items(x, np.zeros(10), ("img", "cls")), epochs=1, **QUIET)
+    with pytest.raises(VaekitError, match=r"no entry 'target' \(y_key\)"):
+        vaekit.fit(model(), Items(x, np.zeros(10)), y_key="target", epochs=1, **QUIET)
+
+
+@pytest.mark.parametrize(
+    "wrap", [np.asarray, torch.from_numpy, lambda a: torch.utils.data.TensorDataset(torch.from_numpy(a))]
+)
+def test_channels_last_uint8_images_are_moved_with_one_line(wrap, capsys):
+    x = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    run = vaekit.fit(model((3, 8, 8), net="conv", channels=[4]), wrap(x), epochs=1, batch_size=8, **QUIET)
+    assert run.config.model.input_shape == [3, 8, 8]
+    err = capsys.readouterr().err
+    assert err.count("read as channels-last images, moved to (3, 8, 8)") == 1
+
+
+class UserVAE(nn.Module):
+    """A user's own model for (1, 4, 4) items that declares no input shape."""
+
+    latent_dims, needs_labels = [2], False
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(16, 4), nn.Linear(2, 16)
+
+    def encode(self, x, y=None):
+        loc, s = self.enc(x.flatten(1)).chunk(2, -1)
+        return Independent(Normal(loc, s.exp()), 1)
+
+    def decode(self, z, y=None):
+        return Independent(Bernoulli(logits=self.dec(z).view(-1, 1, 4, 4)), 3)
+
+    def prior(self, y=None):
+        return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+
+    def forward(self, x, y=None):
+        qz = self.encode(x)
+        z = qz.rsample()
+        return VAEOutput(self.decode(z), [qz], [self.prior()], [z])
+
+    def generate(self, n, temperature=1.0, y=None):
+        return self.decode(self.prior().sample((n,)) * temperature)
+
+
+@pytest.mark.parametrize("make", [model, lambda: UserVAE()])
+def test_a_wrong_item_shape_is_one_line_naming_both_shapes(make):
+    x = (np.random.default_rng(0).random((20, 3, 5, 5)) > 0.5).astype(np.float32)
+    with pytest.raises(
+        VaekitError,
+        match=r"^data: items have shape \(3, 5, 5\), the model takes items of shape "
+        r"\(1, 4, 4\)$",
+    ):
+        vaekit.fit(make(), x, epochs=1, **QUIET)
+    with pytest.raises(VaekitError, match=r"items have shape \(3, 5, 5\), the model takes .* \(1, 4, 4\)"):
+        vaekit.fit(make(), torch.utils.data.TensorDataset(torch.from_numpy(x)), epochs=1, **QUIET)
+
+
+def test_image_settings_on_other_data_are_refused(tiny_images, tmp_path):
+    cfg = tiny_config(str(tiny_images), tmp_path / "run", epochs=1)
+    cfg.data.image_size = [8]
+    with pytest.raises(VaekitError, match=r"data.image_size applies to folders of images, and .*tiny.npy is not one"):
+        train_run(cfg, pictures=False)
+
+
+class NoShapeVAE(UserVAE):
+    """A user's model that cannot tell its item shape before it sees data."""
+
+    def generate(self, n, temperature=1.0, y=None):
+        raise NotImplementedError
+
+
+def test_a_layer_error_on_the_first_items_is_one_line_naming_their_shape():
+    x = np.zeros((20, 3, 5, 5), np.float32)
+    with pytest.raises(VaekitError, match=r"^NoShapeVAE cannot take items of shape \(3, 5, 5\): mat1 and mat2"):
+        vaekit.fit(NoShapeVAE(), x, epochs=1, **QUIET)

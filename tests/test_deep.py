@@ -1,0 +1,185 @@
+"""The deep hierarchy (family deep), its stability measures (update skipping, EMA, KL balancing) and LLR^{>k}."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit.config import RunConfig, refuse_conflicts, validate
+from vaekit.core import elbo
+from vaekit.evaluation.scores import anomaly_scores
+from vaekit.training import TrainingStopped
+from vaekit.training.stability import balanced_kl
+
+SHAPE = (1, 8, 8)  # resolutions 1, 4 and 8
+
+
+def tiny(**kw) -> vaekit.DeepVAE:
+    return vaekit.DeepVAE(SHAPE, **{"groups": [1, 2, 0], "width": 8, "cell_width": 4, "latent_channels": 2, **kw})
+
+
+@pytest.fixture(scope="module")
+def data() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(64, *SHAPE, generator=g) > 0.7).float()
+    x[:, :, 2:6, 3:5] = 1  # a shared bar: something to learn
+    return x
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    torch.manual_seed(0)
+    return vaekit.fit(
+        tiny(),
+        data,
+        epochs=2,
+        batch_size=16,
+        ema=0.9,
+        skip_grad=100,
+        lr=3e-3,
+        progress=False,
+        pictures=False,
+        out=tmp_path_factory.mktemp("deep") / "run",
+    )
+
+
+@pytest.mark.parametrize("settings", [{}, {"residual_posterior": True, "init": "zero"}])
+def test_groups_shapes_sampling_per_resolution_and_checkpointed_cells(data, settings):
+    model = tiny(**settings)
+    assert model.latent_dims == [2, 32, 32]  # C_z * h * w: one group at 1 x 1, two at 4 x 4
+    out = model(data[:8])
+    assert len(out.qz) == len(out.pz) == len(out.z) == 3 and out.z[2].shape == (8, 32)
+    loss = elbo(out, data[:8])["loss"]
+    assert loss.isfinite()
+    twin = tiny(**settings, checkpoint_cells=True)
+    twin.load_state_dict(model.state_dict())
+    grads = []
+    for m in (model, twin):  # recomputing the cells' activations gives the same gradients
+        torch.manual_seed(1)
+        m.zero_grad()
+        elbo(m(data[:8]), data[:8])["loss"].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
+    assert torch.allclose(*grads, atol=1e-5) and grads[0].abs().sum() > 0
+    assert model.generate(5, [1.0, 0.8, 0.8]).mean.shape == (5, *SHAPE)
+    cold = [model.generate(3, [0.0, 0.0, 1.0]).mean for _ in range(2)]  # no latent at 8 x 8: deterministic
+    assert torch.equal(*cold)
+    with pytest.raises(vaekit.VaekitError, match="one value per resolution \\(3"):
+        model.generate(2, [1.0, 0.8])
+
+
+def test_prior_and_posterior_read_the_top_down_state(data):
+    model = tiny()
+    z1 = torch.randn(2, 2)
+    for target in ("p", "q"):
+        means = []
+        for z_top in (z1[:1], z1[1:]):
+            picks = lambda g, r, q, p, z_top=z_top: (q, z_top if g == 0 else q.mean)  # noqa: E731
+            _, qz, pz, _ = model.top_down(model.encoder(data[:1]), picks, 1)
+            means.append((qz if target == "q" else pz)[1].mean)
+        assert not torch.allclose(*means)  # changing z_1 changes p(z_2) and q(z_2 | x, z_1)
+
+
+def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_path):
+    ckpt = load_file(trained.path / "checkpoint.safetensors")
+    saved = load_file(trained.path / "model.safetensors")
+    params = [k for k, _ in trained.model.named_parameters()]
+    assert all(torch.equal(saved[k], ckpt[f"extra.ema.{i}"]) for i, k in enumerate(params))
+    assert not all(torch.equal(saved[k], ckpt[f"model.{k}"]) for k in params)  # the raw weights differ
+    again = vaekit.load_run(trained.path)  # samples come from the averaged weights
+    torch.manual_seed(3)
+    a = again.sample(4)
+    torch.manual_seed(3)
+    assert torch.equal(a, trained.sample(4))
+    runs = []
+    for name, epochs, resume in (("whole", 2, False), ("half", 1, False), ("half", 2, True)):
+        torch.manual_seed(5)  # the same initial weights
+        runs.append(
+            vaekit.fit(
+                tiny(),
+                data,
+                epochs=epochs,
+                batch_size=16,
+                ema=0.9,
+                progress=False,
+                pictures=False,
+                out=tmp_path / name,
+                resume=resume,
+            )
+        )
+    assert all(
+        torch.equal(a, b) for a, b in zip(runs[0].model.state_dict().values(), runs[2].model.state_dict().values())
+    )
+
+
+def test_a_learning_rate_100x_too_high_skips_updates_then_stops_in_one_line(data, tmp_path, capsys):
+    with pytest.raises(
+        TrainingStopped,
+        match=r"training stopped at epoch 1, batch \d+: 4 steps in a row skipped, "
+        r"gradient norm [\d.e+]+ > train.skip_grad 100; lower train.lr "
+        r"\(now 0.1\) or raise train.skip_grad",
+    ):
+        vaekit.fit(
+            tiny(),
+            data,
+            epochs=3,
+            batch_size=8,
+            lr=0.1,
+            skip_grad=100,
+            max_bad_steps=4,
+            progress=False,
+            pictures=False,
+            out=tmp_path / "diverged",
+        )
+    assert "2 steps in a row skipped" in capsys.readouterr().err  # the warning came first
+    ckpt = (
+        load_file(tmp_path / "diverged" / "checkpoint.safetensors")
+        if (tmp_path / "diverged" / "checkpoint.safetensors").exists()
+        else {}
+    )
+    assert all(v.isfinite().all() for v in ckpt.values() if v.is_floating_point())
+
+
+def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
+    model = trained.model
+    scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (0, 1, 3)}
+    assert (scores[0] == 0).all()
+    assert scores[1].std() > 0 and (scores[1] != scores[3]).all()
+    with torch.no_grad():  # k = all: every group from the prior, so the bound is E_p(z) log p(x|z), without a KL
+        assert (elbo(model.forward_from_prior(data[:4], 3), data[:4])["kl"] == 0).all()
+    ladder = vaekit.build_model(
+        family="ladder", input_shape=SHAPE, hidden=[8], latent_dims=[3, 2], likelihood="bernoulli"
+    )
+    assert anomaly_scores(ladder, data[:4], ["llr"], samples=2, llr_k=2)["llr"].shape == (4,)
+    flat = vaekit.build_model(input_shape=SHAPE, hidden=[8], likelihood="bernoulli")
+    with pytest.raises(vaekit.VaekitError, match=r"llr .* needs a hierarchical model"):
+        anomaly_scores(flat, data[:4], ["llr"])
+    with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 0\.\.3"):
+        anomaly_scores(model, data[:4], ["llr"], llr_k=4)
+
+
+def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():
+    z = [torch.zeros(4, 2), torch.zeros(4, 8)]
+    even = [torch.full((4,), 2.0), torch.full((4,), 8.0)]  # 1 nat per dimension in both groups
+    assert torch.isclose(balanced_kl(even, z), torch.tensor(10.0), atol=0.05)
+    uneven = [torch.full((4,), 6.0), torch.full((4,), 0.8)]  # group 1 carries more per dimension: it pays more
+    assert balanced_kl(uneven, z) > 6.8
+
+
+@pytest.mark.parametrize(
+    "setting, match",
+    [
+        ({"model.deep_width": 16}, "model.deep_width and model.family"),
+        ({"model.family": "deep", "model.latent_dim": 8}, "model.latent_dim and model.family"),
+        ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
+        ({"train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
+    ],
+)
+def test_settings_that_cannot_take_effect_are_refused(setting, match):
+    cfg = RunConfig()
+    for key, value in setting.items():
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, value)
+    with pytest.raises(vaekit.VaekitError, match=match):
+        refuse_conflicts(validate(cfg))

@@ -1,0 +1,137 @@
+"""Sample quality (FID, KID, precision/recall with the data-vs-data yardstick) and the post-hoc samplers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import vaekit
+from vaekit import files
+from vaekit.data import load_dataset
+from vaekit.errors import VaekitError
+from vaekit.evaluation.features import InceptionFeatures, domain_features
+from vaekit.evaluation.quality import compare, gaussian_blur, precision_recall, quality_benchmark
+from vaekit.samplers import aggregate_codes, fit_sampler, load_sampler, sampler_paths
+from vaekit.viz.report import quality_html
+
+from .conftest import tiny_config
+
+FAST = {"gmm": {"components": 3}, "flow": {"steps": 20}, "two-stage": {"epochs": 1, "hidden": 16}}
+FEATURES = {"steps": 60, "width": 8, "features": 32}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    old = os.environ.get("VAEKIT_CACHE")
+    os.environ["VAEKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ["VAEKIT_CACHE"]
+    os.environ.pop("VAEKIT_CACHE") if old is None else os.environ.update(VAEKIT_CACHE=old)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    cfg = tiny_config("digits", tmp_path_factory.mktemp("runs") / "digits", epochs=1)
+    return vaekit.train(cfg, pictures=False).path
+
+
+def test_precision_recall_of_identical_and_of_disjoint_sets():
+    f = torch.randn(200, 8)
+    assert precision_recall(f, f) == (1.0, 1.0)
+    assert precision_recall(f, f + 100) == (0.0, 0.0)
+    same, shifted = (compare(f.double(), g.double(), kid_subsets=5) for g in (f, f + 1))
+    assert abs(same["fid"]) < 1e-6 and shifted["fid"] > 7  # |shift|^2 = 8
+    assert abs(same["kid"]) < 0.05 * shifted["kid"]  # the unbiased estimate of a set against itself: about 0
+
+
+def test_domain_fid_rises_with_noise_and_blur_and_the_yardstick_is_smallest(cache):
+    data = load_dataset("digits")
+    net, info = domain_features(data, **FEATURES)
+    assert info["test_accuracy"] > 0.5
+    again, _ = domain_features(data, **FEATURES)  # from the cache
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+    x = data.test.x
+    other = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[len(x) // 2 :]]
+    noise = [
+        quality_benchmark((other + s * torch.randn_like(other)).clamp(0, 1), x, net)["samples"]["fid"]
+        for s in (0.0, 0.1, 0.2, 0.4)
+    ]
+    blurs = [quality_benchmark(gaussian_blur(other, s), x, net)["samples"]["fid"] for s in (0.5, 1.0, 2.0)]
+    assert noise == sorted(noise) and blurs == sorted(blurs) and noise[0] < blurs[0], (noise, blurs)
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_each_sampler_fits_saves_and_reloads_the_same_samples(digits_run, name):
+    run = vaekit.load_run(digits_run)
+    sampler = fit_sampler(run, name, refit=True, **FAST[name])
+    assert all(p.is_file() for p in sampler_paths(digits_run, name))
+    torch.manual_seed(1)
+    x = run.sample(10, sampler=name)
+    torch.manual_seed(1)
+    z = sampler.sample(10)
+    loaded = load_sampler(vaekit.load_run(digits_run), name)
+    torch.manual_seed(1)
+    assert x.shape == (10, 1, 8, 8) and torch.equal(loaded.sample(10), z)
+
+
+def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weights(digits_run, tmp_path):
+    folder = shutil.copytree(digits_run, tmp_path / "run")
+    run = vaekit.load_run(folder)
+    codes = aggregate_codes(run)
+    torch.manual_seed(0)
+    z = fit_sampler(run, "gmm", components=3).sample(4000)
+    eye = torch.eye(codes.shape[1])
+    assert (z.T.cov() - codes.T.cov()).norm() < 0.5 * (eye - codes.T.cov()).norm()
+    with torch.no_grad():
+        next(run.model.parameters()).add_(0.1)
+    moved = vaekit.Run(run.path, run.config, run.model)  # other weights: another digest
+    assert load_sampler(moved, "gmm") is None
+    fit_sampler(moved, "gmm", components=3)
+    saved = json.loads((folder / files.SAMPLER_SETTINGS.format("gmm")).read_text())
+    assert saved[files.DIGEST] == moved.digest != run.digest and saved["settings"]["components"] == 3
+
+
+def test_bad_names_and_missing_or_corrupt_inception_files_are_one_line(tmp_path, digits_run):
+    with pytest.raises(VaekitError, match="sampler 'nope'"):
+        vaekit.load_run(digits_run).sample(4, sampler="nope")
+    with pytest.raises(VaekitError, match="no such Inception weights file"):
+        InceptionFeatures(tmp_path / "pt_inception.pth")
+    (tmp_path / "bad.pth").write_bytes(b"not a weights file")
+    with pytest.raises(VaekitError, match="not a PyTorch weights file"):
+        InceptionFeatures(tmp_path / "bad.pth")
+
+
+def test_quality_of_a_user_module_is_written_with_the_digest(digits_run):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.Tanh())
+    result = vaekit.quality(digits_run, features=net, n=40)
+    saved = json.loads((digits_run / files.QUALITY).read_text())
+    assert saved[files.DIGEST] == vaekit.load_run(digits_run).digest and saved["n"] == 40
+    assert set(result["samples"]["prior"]) == {"fid", "kid", "kid_std", "precision", "recall"}
+    page = "".join(quality_html(vaekit.load_run(digits_run)))  # report.html's section
+    assert "data vs data (yardstick)" in page and "module features, 40 items" in page
+
+
+def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_path, cache):
+    cli = [sys.executable, "-m", "vaekit"]
+    out = tmp_path / "s.npy"
+    r = subprocess.run(
+        [*cli, "sample", str(digits_run), "--sampler", "gmm", "--n", "6", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0 and "6 samples" in r.stdout, r.stderr
+    r = subprocess.run(
+        [*cli, "quality", str(digits_run), "--sampler", "gmm", "--n", "40", "--feature-steps", "20"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "VAEKIT_CACHE": cache},
+    )
+    assert r.returncode == 0 and "data vs data" in r.stdout and "| gmm |" in r.stdout, r.stderr
+    assert "gmm" in json.loads((digits_run / files.QUALITY).read_text())["samples"]

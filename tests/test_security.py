@@ -1,0 +1,214 @@
+"""A run folder is data: loading one imports only allowed classes (vaekit's, torch.nn's, registered ones), through
+the API, the console script and ``python -m vaekit``, with the folder as working directory; ``trust_code`` lifts
+that. The explorer answers only its own page (Host and Origin)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import vaekit
+from vaekit.cli import main
+from vaekit.models import trust
+from vaekit.models.spec import build
+from vaekit.viz.explore import Explorer, make_server
+
+MARKER = "imported.txt"
+NET = f"""import pathlib, vaekit
+pathlib.Path(__file__).with_name({MARKER!r}).write_text("net.py ran")
+class Model(vaekit.VAE):
+    pass
+"""
+# an entry point beside net.py: metadata in the working directory must not allow what it declares
+DIST = {
+    "METADATA": "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+    "entry_points.txt": "[vaekit.modules]\nnet = net:Model\n",
+}
+
+
+class Stack(nn.Sequential):
+    """A user's own module class, importable as tests.test_security:Stack."""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, torch.Tensor]:
+    """A run of a VAE with nn.Sequential networks on 64 (1, 4, 4) images, and the images."""
+    x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    nets = nn.Sequential(nn.Flatten(), nn.Linear(16, 8)), nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4)))
+    run = vaekit.fit(
+        vaekit.VAE(*nets, latent_dim=2),
+        x,
+        epochs=1,
+        out=tmp_path_factory.mktemp("s") / "run",
+        progress=False,
+        pictures=False,
+    )
+    return run.path, x
+
+
+def copy_naming(trained, tmp_path: Path, edit) -> Path:
+    """A copy of the run whose model.json ``edit(spec)`` changed, with net.py and an evil.dist-info beside it."""
+    folder = shutil.copytree(trained[0], tmp_path / "run")
+    saved = json.loads((folder / "model.json").read_text())
+    edit(saved["spec"])
+    (folder / "model.json").write_text(json.dumps(saved))
+    (folder / "net.py").write_text(NET)
+    (folder / "evil-1.0.dist-info").mkdir()
+    for name, text in DIST.items():
+        (folder / "evil-1.0.dist-info" / name).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def evil(trained, tmp_path, monkeypatch) -> Path:
+    """The run, its model.json naming net:Model, opened as from a notebook started in it (cwd on sys.path)."""
+    folder = copy_naming(trained, tmp_path, lambda spec: spec.update({"class": "net:Model"}))
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    yield folder
+    sys.modules.pop("net", None)
+
+
+@pytest.mark.parametrize("how", ["load_run", "script", "module"])
+def test_a_folder_naming_its_own_code_is_refused_in_one_line(evil, how):
+    if how == "load_run":
+        with pytest.raises(vaekit.VaekitError) as e:
+            vaekit.load_run(".")
+        line = str(e.value)
+    else:
+        cmd = [str(Path(sys.executable).with_name("vaekit"))] if how == "script" else [sys.executable, "-m", "vaekit"]
+        done = subprocess.run(
+            [*cmd, "evaluate", "."], cwd=evil, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        line = done.stderr.strip()
+        assert line.startswith("vaekit: error:") and line.endswith("(--trust-code)")
+    assert "\n" not in line and "net:Model" in line and "register_module(Model)" in line and "trust_code" in line
+    assert not (evil / MARKER).exists() and "net" not in sys.modules
+
+
+def test_trust_code_imports_what_the_folder_names(evil, trained, capsys):
+    run = vaekit.load_run(".", trust_code=True)
+    assert (evil / MARKER).read_text() == "net.py ran" and type(run.model).__name__ == "Model"
+    x = trained[1][:4]
+    assert torch.equal(run.encode(x).mean, vaekit.load_run(trained[0]).encode(x).mean)  # the same weights
+    assert main(["sample", ".", "--n", "4", "--out", "s.png"]) == 2  # each call decides for itself
+    assert main(["sample", ".", "--n", "4", "--out", "s.png", "--trust-code"]) == 0 and (evil / "s.png").is_file()
+
+
+@pytest.mark.parametrize("allow", ["register", "entry point: class", "entry point: module"])
+def test_a_registered_class_loads(trained, tmp_path, monkeypatch, allow):
+    path = f"{Stack.__module__}:{Stack.__qualname__}"
+    folder = copy_naming(trained, tmp_path, lambda spec: spec["args"]["encoder"]["module"].update({"class": path}))
+    monkeypatch.setattr(trust, "REGISTERED", {})
+    with pytest.raises(vaekit.VaekitError, match=rf"names the class {path}, .*register_module\(Stack\)"):
+        vaekit.load_run(folder)
+    if allow == "register":
+        assert vaekit.register_module(Stack) is Stack
+    else:  # an installed package declares it (site directories are where installed packages live)
+        site = tmp_path / "site"
+        (site / "user-1.0.dist-info").mkdir(parents=True)
+        (site / "user-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: user\nVersion: 1.0\n")
+        value = path if allow.endswith("class") else Stack.__module__
+        (site / "user-1.0.dist-info" / "entry_points.txt").write_text(f"[vaekit.modules]\nstack = {value}\n")
+        monkeypatch.syspath_prepend(str(site))
+        monkeypatch.setattr(trust, "_site_dirs", lambda: {site.resolve()})
+    run = vaekit.load_run(folder)
+    assert type(run.model.encoder) is Stack
+    assert torch.equal(run.encode(trained[1][:4]).mean, vaekit.load_run(trained[0]).encode(trained[1][:4]).mean)
+
+
+REFUSED = {  # name -> what the one line says; none of these is imported
+    "vaekitevil:Model": "names the class",
+    "vaekit_x.nets:Model": "names the class",
+    "torch.nnx:Model": "names the class",
+    "torch:nn.Linear": "names the class",
+    "os:system": "names the class",
+    "net:Model": "names the class",
+    "torch.nn:Module.__subclasses__": "not a class name",
+    "net": "not a class name",
+    "vaekit.x:Y\n": "not a class name",
+    "vaekit.models.trust:import_path": "not a torch.nn.Module class",
+    "torch.nn:functional.relu": "not a torch.nn",
+    "vaekit.models.trust:nn.Module.__class__": "not a class name",
+}
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_names_are_checked_before_any_import(name, tmp_path, monkeypatch):
+    for module in ("vaekitevil", "vaekit_x", "net"):  # importing any of these would leave a marker
+        (tmp_path / f"{module}.py").write_text(NET)
+    (tmp_path / "vaekit_x").mkdir()
+    (tmp_path / "vaekit_x" / "nets.py").write_text(NET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(vaekit.VaekitError, match=REFUSED[name]):
+        trust.resolve_class(name, "model.json")
+    assert not (tmp_path / MARKER).exists() and not (tmp_path / "vaekit_x" / MARKER).exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"encoder": {"module": {"class": "net:Model"}}},
+        {"f": {"callable": "os:system"}},
+        {"f": {"module": {"class": "torch.nn:Linear", "code": "x"}}},
+        "os:system",
+    ],
+)
+def test_arguments_are_json_values_and_nested_specs_only(args):
+    with pytest.raises(vaekit.VaekitError, match=r"names the class net:Model|not a vaekit model spec"):
+        build({"class": "torch.nn:Identity", "args": args})
+    assert "net" not in sys.modules
+
+
+def test_own_and_torch_classes_load_without_a_skeleton(trained):
+    spec = json.loads((trained[0] / "model.json").read_text())["spec"]
+    assert spec["class"] == "vaekit.models.vae:VAE" and spec["args"]["encoder"]["module"]["class"].startswith(
+        "torch.nn."
+    )
+    x = trained[1][:4]
+    assert vaekit.load_run(trained[0]).encode(x).mean.shape == (4, 2)
+
+
+def ask(port: int, method: str, path: str, headers: dict) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps({"z": [0.5, -1.0]}).encode() if method == "POST" else None
+    conn.request(method, path, body, {"Content-Type": "application/json", **headers})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    status = response.status
+    return status
+
+
+def test_the_explorer_answers_only_its_own_page(trained, capsys):
+    x = trained[1]
+    server = make_server(Explorer(vaekit.load_run(trained[0]), x, None), 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        own = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+        assert ask(port, "GET", "/api/items", {}) == 200 and ask(port, "POST", "/api/decode", {}) == 200
+        assert ask(port, "GET", "/api/items", own) == 200 and ask(port, "POST", "/api/decode", own) == 200
+        assert ask(port, "GET", "/api/items", {"Host": "example.com"}) == 403
+        assert ask(port, "GET", "/", {"Host": f"example.com:{port}"}) == 403
+        assert ask(port, "POST", "/api/decode", {"Origin": "http://example.com"}) == 403
+        assert ask(port, "POST", "/api/decode", {"Origin": f"http://127.0.0.1:{port + 1}"}) == 403
+        assert ask(port, "POST", "/api/decode", {"Origin": "null"}) == 403
+        assert ask(port, "GET", "/api/info", {"Origin": "http://example.com"}) == 200  # a GET: CORS keeps it unread
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert server.refused == {"Host": 2, "Origin": 3}
+    log = capsys.readouterr().err.strip().splitlines()
+    assert len(log) == 5 and log[-1].endswith("(refused so far: 2 by Host, 3 by Origin)")
+    assert "403 GET /api/items: Host 'example.com'" in log[0]

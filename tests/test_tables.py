@@ -1,0 +1,186 @@
+"""Tables as they come (gaps, categories), the Tabular p(x|z), synthetic rows and their quality, MLflow."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit import files
+from vaekit.cli import main
+from vaekit.core.tabular import Tabular
+from vaekit.data import load_dataset
+from vaekit.data.tables import TableOptions
+from vaekit.errors import VaekitError
+from vaekit.evaluation.table_quality import table_quality
+
+from .conftest import tiny_config
+
+COLORS = ["blue", "green", "red"]
+
+
+def make_table(path, n=200, gaps=True):
+    """age and hours (numbers, age with gaps), color (3 categories, '?' gaps) and income (depends on age)."""
+    rng = np.random.default_rng(0)
+    age = rng.normal(40, 10, n).round()
+    rows = ["age,color,hours,income"]
+    for i in range(n):
+        a = "" if gaps and i % 37 == 5 else f"{age[i]:g}"
+        c = "?" if gaps and i % 41 == 7 else COLORS[i % 3 if i % 2 else 0]
+        rows.append(f"{a},{c},{rng.normal(40, 5):.1f},{'>50K' if age[i] > 42 else '<=50K'}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def table_csv(tmp_path):
+    return make_table(tmp_path / "t.csv")
+
+
+def test_gaps_refused_naming_row_and_column(table_csv):
+    with pytest.raises(
+        VaekitError,
+        match=r"t.csv: missing value '' on line 7, column index 0 \('age'\); set "
+        r"data.missing to drop",
+    ):
+        load_dataset(str(table_csv))
+
+
+@pytest.mark.parametrize("missing", ["drop", "mean"])
+def test_gaps_dropped_or_filled_from_the_train_split(table_csv, missing):
+    ds = load_dataset(str(table_csv), table=TableOptions(missing=missing), seed=3)
+    n = sum(len(s) for s in (ds.train, ds.val, ds.test))
+    age, color = ds.table.columns[0], ds.table.columns[1]
+    if missing == "drop":
+        assert n == 200 - 6 - 5 and age.fill is None
+        return
+    assert n == 200
+    assert float(ds.train.x[:, 0].mean()) == pytest.approx(age.fill, rel=1e-5)  # filling with the mean keeps it
+    assert float(ds.test.x[:, 0].mean()) != pytest.approx(age.fill, rel=1e-5)
+    train_colors = ds.train.x[:, 2:5].sum(0)  # after the two numeric columns: color's one-hot code
+    assert color.fill == COLORS[int(train_colors.argmax())] == "blue"
+
+
+def test_categories_detected_or_listed_and_coded_one_hot(tmp_path):
+    path = make_table(tmp_path / "t.csv", gaps=False)
+    ds = load_dataset(str(path))
+    kinds = {c.name: c.kind for c in ds.table.columns}
+    assert kinds == {"age": "numeric", "color": "categorical", "hours": "numeric", "income": "categorical"}
+    assert ds.table.categories == [3, 2] and ds.shape == (2 + 5,)
+    codes = ds.train.x[:, 2:]
+    assert torch.equal(codes[:, :3].sum(1), torch.ones(len(codes))) and set(codes.unique().tolist()) == {0.0, 1.0}
+    listed = load_dataset(str(path), table=TableOptions(categorical=["age"]))
+    assert listed.table.columns[0].kind == "categorical" and listed.shape[0] > 7
+    with pytest.raises(VaekitError, match=r"data\.categorical names 'size'"):
+        load_dataset(str(path), table=TableOptions(categorical=["size"]))
+
+
+def test_table_settings_refused_for_other_data(tiny_images, tmp_path):
+    cfg = tiny_config(str(tiny_images), tmp_path / "run")
+    cfg.data.missing = "mean"
+    with pytest.raises(VaekitError, match=r"data\.missing applies to \.csv/\.tsv tables, and .*tiny.npy is not one"):
+        vaekit.train(cfg)
+
+
+def test_tabular_log_prob_is_normalised_over_categories():
+    logits = torch.randn(4, 3)
+    px = Tabular(torch.zeros(4, 1), torch.ones(4, 1), logits, [3])
+    codes = torch.eye(3)  # every category of the one column, with the number 0.5
+    total = sum(px.log_prob(torch.cat([torch.full((4, 1), 0.5), c.expand(4, 3)], 1)).exp() for c in codes)
+    gauss = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor(0.5)).exp()
+    assert px.log_prob(torch.zeros(4, 4)).shape == (4,)
+    assert torch.allclose(total / gauss, torch.ones(4))
+    assert torch.allclose(px.mean[:, 1:].sum(1), torch.ones(4))
+    assert torch.equal(px.sample()[:, 1:].sum(1), torch.ones(4))
+
+
+def read_csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsys):
+    cfg = tiny_config(str(table_csv), tmp_path / "run", epochs=2)
+    cfg.data.missing = "mean"
+    run = vaekit.train(cfg, pictures=False)
+    z = torch.randn(5, 3)
+    x = run.model.decode(z).sample()  # (5, 2 + 3 + 2): numbers, then one-hot codes
+    loaded = vaekit.load_run(run.path)
+    assert torch.equal(loaded.model.decode(z).log_prob(x), run.model.decode(z).log_prob(x))
+    assert json.loads((run.path / files.TABLE).read_text())["columns"][0]["loc"] > 30  # age in years
+    assert main(["sample", str(run.path), "--n", "30", "--out", str(tmp_path / "synth.csv")]) == 0
+    rows = read_csv_rows(tmp_path / "synth.csv")
+    assert rows[0] == ["age", "color", "hours", "income"] and len(rows) == 31
+    assert {r[1] for r in rows[1:]} <= set(COLORS) and {r[3] for r in rows[1:]} <= {">50K", "<=50K"}
+    assert all(float(r[0]) == float(r[0]) for r in rows[1:])
+    assert main(["reconstruct", str(run.path), "--n", "3", "--out", str(tmp_path / "rec.csv")]) == 0
+    assert read_csv_rows(tmp_path / "rec.csv")[0] == rows[0] and len(read_csv_rows(tmp_path / "rec.csv")) == 4
+    assert (
+        main(["anomaly", str(run.path), "--split", "all", "--score", "neg_elbo", "--out", str(tmp_path / "a.csv")]) == 0
+    )
+    assert len(read_csv_rows(tmp_path / "a.csv")) == 201
+    (tmp_path / "new.csv").write_text("age,color,hours,income\n30,purple,40,>50K\n31,red,41,>50K\n32,red,39,<=50K\n")
+    assert main(["encode", str(run.path), "--data", str(tmp_path / "new.csv"), "--out", str(tmp_path / "z.csv")]) == 2
+    assert "category 'purple' on line 2" in capsys.readouterr().err
+    assert main(["quality", str(run.path), "--json"]) == 0
+    quality = json.loads((run.path / files.QUALITY).read_text())
+    assert quality[files.DIGEST] == loaded.digest and set(quality["columns"]) == {"age", "color", "hours", "income"}
+    assert quality["tstr"]["target"] == "income"
+
+
+def columns(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    c = np.where(a > 0, "hi", "lo").astype(object)
+    return {"a": a, "b": 2 * a + 0.3 * rng.normal(size=n), "c": c, "d": np.where(rng.random(n) < 0.5, c, "x")}
+
+
+def test_quality_measures_near_zero_on_the_same_rows_and_worse_on_broken_ones():
+    real = columns()
+    same = table_quality(real, real, target="c")
+    rng = np.random.default_rng(1)
+    shuffled = {k: rng.permutation(v) for k, v in real.items()}  # the same columns, their links broken
+    broken = table_quality(real, shuffled, target="c")
+    garbage = table_quality(
+        real,
+        {
+            "a": rng.uniform(5, 6, 400),
+            "b": rng.uniform(size=400),
+            "c": rng.choice(["hi", "lo", "zz"], 400),
+            "d": rng.choice(["x"], 400),
+        },
+    )
+    assert same["column_shapes"] == 1 and same["correlation_error"] == 0 and same["contingency_similarity"] == 1
+    assert same["tstr"]["synthetic"] == same["tstr"]["real"]
+    assert broken["column_shapes"] == 1 and broken["correlation_error"] > 0.5
+    assert broken["contingency_similarity"] < 0.9 and broken["tstr"]["synthetic"]["accuracy"] < 0.8
+    assert garbage["columns"]["a"]["ks"] == 1 and garbage["column_shapes"] < 0.5
+
+
+def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    from vaekit.viz.mlflow import MLflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    client.create_experiment("vaekit", artifact_location=(tmp_path / "artifacts").as_uri())
+    vaekit.train(tiny_config(str(tiny_images), tmp_path / "run", epochs=2), callbacks=[MLflow(uri, every=2)])
+    found = client.search_runs([client.get_experiment_by_name("vaekit").experiment_id])
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    run = found[0]
+    assert run.data.params["train.epochs"] == "2" and run.data.params["train.batch_size"] == "16"
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    with open(tmp_path / "run" / files.METRICS, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(m.step, round(m.value, 4)) for m in history] == [
+        (int(r["epoch"]), round(float(r["val_loss"]), 4)) for r in rows
+    ]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "step/loss")]
+    assert steps and all(s % 2 == 0 for s in steps)  # every 2 steps
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {files.SAMPLES, files.LOSS, files.CONFIG, files.METRICS} <= artifacts
