@@ -14,7 +14,7 @@ from vaekit import files
 from vaekit.cli import main
 from vaekit.core.tabular import Tabular
 from vaekit.data import load_dataset
-from vaekit.data.tables import TableOptions
+from vaekit.data.tables import TableOptions, TableSchema
 from vaekit.errors import VaekitError
 from vaekit.evaluation.table_quality import table_quality
 
@@ -79,11 +79,54 @@ def test_categories_detected_or_listed_and_coded_one_hot(tmp_path):
         load_dataset(str(path), table=TableOptions(categorical=["size"]))
 
 
-def test_table_settings_refused_for_other_data(tiny_images, tmp_path):
+@pytest.mark.parametrize(("key", "value"), [("missing", "mean"), ("numeric", "modes")])
+def test_table_settings_refused_for_other_data(tiny_images, tmp_path, key, value):
     cfg = tiny_config(str(tiny_images), tmp_path / "run")
-    cfg.data.missing = "mean"
-    with pytest.raises(VaekitError, match=r"data\.missing applies to \.csv/\.tsv tables, and .*tiny.npy is not one"):
+    setattr(cfg.data, key, value)
+    with pytest.raises(VaekitError, match=rf"data\.{key} applies to \.csv/\.tsv tables, and .*tiny.npy is not one"):
         vaekit.train(cfg)
+
+
+def bimodal_table(path, n=300):
+    """a: half N(0, 1), half N(10, 1); b: N(5, 2); c: two categories. Returns the CSV and a's values."""
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random(n) < 0.5, rng.normal(0, 1, n), rng.normal(10, 1, n)).round(4)
+    b, c = rng.normal(5, 2, n).round(4), rng.choice(["x", "y"], n)
+    path.write_text("a,b,c\n" + "".join(f"{a[i]},{b[i]},{c[i]}\n" for i in range(n)))
+    return path, a
+
+
+def test_modes_code_a_bimodal_column_and_decode_it_back(tmp_path):
+    path, a = bimodal_table(tmp_path / "t.csv")
+    ds = load_dataset(str(path), table=TableOptions(numeric="modes"))
+    col = ds.table.columns[0]
+    assert len(col.modes.mean) == 2 and sorted(round(m) for m in col.modes.mean) == [0, 10]
+    k = ds.table.categories  # a's modes, b's modes, then c's 2 categories
+    assert k[0] == 2 and k[-1] == 2 and ds.shape == (2 + sum(k),) and ds.table.width == ds.shape[0]
+    assert ds.train.x[:, :2].abs().max() <= 0.99  # the alphas
+    cells = np.array([line.split(",") for line in path.read_text().splitlines()[1:]])
+    x, _ = ds.table.encode(cells, list(range(2, len(a) + 2)), "t.csv")  # file order, with the fitted modes
+    assert np.abs(x[:, 2:4].argmax(1) - (a > 5)).sum() == 0  # each value in its own mode
+    saved = TableSchema.from_dict(json.loads(json.dumps(ds.table.to_dict())))
+    back = saved.decode(x)
+    assert np.abs(back["a"] - a).max() < 1e-4 and list(back) == ["a", "b", "c"] and set(back["c"]) == {"x", "y"}
+    with pytest.raises(VaekitError, match=r"data\.numeric must be one of standard, modes, got 'mode'"):
+        load_dataset(str(path), table=TableOptions(numeric="mode"))
+
+
+def test_a_modes_run_samples_both_modes_in_the_tables_units(tmp_path):
+    path, _ = bimodal_table(tmp_path / "t.csv")
+    cfg = tiny_config(str(path), tmp_path / "run", epochs=2)
+    cfg.data.numeric, cfg.model.scale = "modes", "0.05"  # a tight Gaussian on the alphas
+    run = vaekit.train(cfg, pictures=False)
+    assert torch.equal(run.model.loc[:2], torch.zeros(2)) and torch.equal(run.model.scale[:2], torch.ones(2))
+    saved = json.loads((run.path / files.TABLE).read_text())
+    assert saved["numeric"] == "modes" and len(saved["columns"][0]["modes"]["mean"]) == 2
+    rows = vaekit.load_run(run.path).sample_table(400)
+    assert list(rows) == ["a", "b", "c"] and set(rows["c"]) <= {"x", "y"}
+    a = rows["a"]
+    assert np.mean(np.abs(a) < 2.5) > 0.1 and np.mean(np.abs(a - 10) < 2.5) > 0.1  # near each mode
+    assert np.mean(np.abs(a - 5) < 2) < 0.1  # and few between them, as in the data
 
 
 def test_tabular_log_prob_is_normalised_over_categories():

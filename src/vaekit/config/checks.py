@@ -14,6 +14,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.in_memory": ("auto", "true", "false"),
     "data.standardize": ("auto", "true", "false"),
     "data.missing": ("refuse", "drop", "mean"),
+    "data.numeric": ("standard", "modes"),
     "data.crop": ("center", "none"),
     "data.mode": ("auto", "L", "RGB"),
     "model.net": ("mlp", "conv", "custom"),  # custom: networks given in Python (model.json)

@@ -28,6 +28,7 @@ class DataConfig:
     skip_unreadable: bool = False  # image folders: skip unreadable files (listed in the run's skipped.json)
     missing: str = "refuse"  # tables: refuse | drop (rows with gaps) | mean (train means; modes of categories)
     categorical: list[str] = field(default_factory=list)  # tables: columns modelled as categories (text ones are)
+    numeric: str = "standard"  # tables: standard (standardised numbers) | modes (TVAE's mode-specific normalisation)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from . import load_dataset
 from .core import Dataset, Split
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
-from .tables import categorical_settings, table_options
+from .tables import table_options
 
 T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data
 
@@ -55,6 +55,24 @@ def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: st
     if standardize == "auto":
         standardize = "true" if likelihood == "gaussian" and data.kind == "table" else "false"
     return likelihood, binarize, standardize
+
+
+def categorical_settings(likelihood: str, binarize: str, standardize: str) -> tuple[str, str, str]:
+    """(likelihood, binarize, standardize) of a table with one-hot codes (categorical columns, or modes under
+    data.numeric=modes): Gaussian numeric slots in ``models.Standardized`` with the Tabular p(x|z) (standardised
+    numbers; TVAE's alphas are left as they are); other explicit settings are refused."""
+    for key, value, want in (
+        ("model.likelihood", likelihood, "gaussian"),
+        ("data.binarize", binarize, "none"),
+        ("data.standardize", standardize, "true"),
+    ):
+        if value not in ("auto", want):
+            raise VaekitError(
+                f"{key}={value} cannot take effect on a table with categorical columns or modes (they "
+                f"are modelled by a softmax, the numeric ones under {key}={want})",
+                key=key,
+            )
+    return "gaussian", "none", "true"
 
 
 def _value_kinds(x: torch.Tensor) -> tuple[bool, bool, bool]:

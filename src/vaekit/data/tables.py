@@ -4,7 +4,7 @@ A table's item is one flat float vector: the numeric columns first (in file orde
 column as a one-hot code of its categories (sorted). ``TableSchema`` records the columns (names, kinds,
 categories, the values that fill gaps, and after training the numeric columns' loc and scale), is saved in the
 run folder as ``files.TABLE``, and turns items back into the table: decoded columns keep their names,
-categories and units.
+categories and units. Under ``numeric="modes"`` numbers are coded by TVAE's modes instead (``data.modes``).
 
 Missing cells (empty, ``?``, ``NA``, ``N/A``, ``NaN``, ``null``) are refused by default, in one line naming the
 row and column; ``missing="drop"`` drops their rows, ``missing="mean"`` fills a numeric gap with the column's
@@ -25,6 +25,7 @@ from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_json, atomic_write_text
 from .core import RawData, _split_indices
+from .modes import Modes, fitted_codes, from_modes, mode_counts, to_modes
 
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
 MISSING_MODES = ("refuse", "drop", "mean")
@@ -40,6 +41,10 @@ class Column:
     fill: float | str | None = None
     loc: float | None = None  # numeric: the mean and standard deviation the model standardised it by
     scale: float | None = None
+    modes: Modes | None = None  # numeric, under data.numeric=modes: TVAE's modes (data.modes)
+
+    def __post_init__(self) -> None:
+        self.modes = Modes(**self.modes) if isinstance(self.modes, dict) else self.modes
 
 
 @dataclass
@@ -48,6 +53,7 @@ class TableSchema:
 
     columns: list[Column]
     missing: str = "refuse"
+    coding: str = "standard"  # data.numeric: numbers as they are (standard) or TVAE's mode codes (modes)
 
     @property
     def numeric(self) -> list[Column]:
@@ -59,20 +65,22 @@ class TableSchema:
 
     @property
     def categories(self) -> list[int]:
-        """K_j of each categorical column, in the order of their one-hot codes."""
-        return [len(c.categories) for c in self.categorical]
+        """K_j of each one-hot code, in their order: the numeric columns' modes (data.numeric=modes), then the
+        categorical columns' categories."""
+        modes = mode_counts(self.numeric) if self.coding == "modes" else []
+        return modes + [len(c.categories) for c in self.categorical]
 
     @property
     def width(self) -> int:
-        """D, the length of an item: numeric columns plus every category."""
+        """D, the length of an item: numeric columns plus every one-hot slot."""
         return len(self.numeric) + sum(self.categories)
 
     def to_dict(self) -> dict:
-        return {"missing": self.missing, "columns": [asdict(c) for c in self.columns]}
+        return {"missing": self.missing, "numeric": self.coding, "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d: dict) -> TableSchema:
-        return cls([Column(**c) for c in d["columns"]], d.get("missing", "refuse"))
+        return cls([Column(**c) for c in d["columns"]], d.get("missing", "refuse"), d.get("numeric", "standard"))
 
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
@@ -111,7 +119,8 @@ class TableSchema:
         for c in self.categorical:
             j = at[c.name]
             parts.append(self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)]))
-        return np.concatenate(parts, 1).astype(np.float32), keep
+        x = np.concatenate(parts, 1)
+        return (to_modes(x, self.numeric) if self.coding == "modes" else x).astype(np.float32), keep
 
     def _at(self, j: int, index: list[int] | None) -> str:
         """Column j named as the file has it: its index there (``index``: the file's index of each column)."""
@@ -145,6 +154,7 @@ class TableSchema:
         x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.width:
             raise VaekitError(f"items of shape {x.shape[1:]} do not fit this table's {self.width} slots")
+        x = from_modes(x, self.numeric) if self.coding == "modes" else x  # numbers first, in the table's units
         out: dict[str, np.ndarray] = {c.name: x[:, i] for i, c in enumerate(self.numeric)}
         start = len(self.numeric)
         for c in self.categorical:
@@ -180,6 +190,7 @@ class TableOptions:
     test_fraction: float = 0.1
     seed: int = 0
     limit: int | None = None
+    numeric: str = "standard"  # or modes: TVAE's mode-specific normalisation (data.modes)
 
 
 def _gaps(cells: np.ndarray) -> np.ndarray:
@@ -229,7 +240,11 @@ def read_table(
     schema = TableSchema(columns, options.missing)
     if options.missing == "mean":
         _fill(schema, cells, gaps, options, where)
-    return (*schema.encode(cells, lines, where, index), schema)
+    x, keep = schema.encode(cells, lines, where, index)
+    if options.numeric != "standard":  # TVAE's modes, fitted on the training split's numbers
+        x = fitted_codes(options.numeric, schema.numeric, x, _train(len(x), options, where), options.seed)
+        schema.coding = options.numeric
+    return x, keep, schema
 
 
 def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: list[int], where: str, j: int) -> Column:
@@ -252,10 +267,7 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
 
 def _fill(schema: TableSchema, cells: np.ndarray, gaps: np.ndarray, options: TableOptions, where: str) -> None:
     """Each column's fill from the training split's rows: the mean of a numeric one, the mode of a categorical."""
-    raw = RawData(np.empty((len(cells), 0)), None, where)
-    train = _split_indices(
-        raw, len(cells), len(cells), options.val_fraction, options.test_fraction, options.seed, options.limit
-    )["train"]
+    train = _train(len(cells), options, where)
     for j, c in enumerate(schema.columns):
         values = cells[train, j][~gaps[train, j]]
         if not len(values):
@@ -267,12 +279,18 @@ def _fill(schema: TableSchema, cells: np.ndarray, gaps: np.ndarray, options: Tab
             c.fill = str(names[counts.argmax()])
 
 
+def _train(n: int, options: TableOptions, where: str) -> np.ndarray:
+    """The rows of the training split among n items, as ``data.core`` splits them."""
+    raw = RawData(np.empty((n, 0)), None, where)
+    return _split_indices(raw, n, n, options.val_fraction, options.test_fraction, options.seed, options.limit)["train"]
+
+
 def table_options(cfg, spec: str) -> TableOptions:
     """The TableOptions of a run's config (``cfg``: a RunConfig) for ``spec``: other data than the run's own is
     encoded with the run's saved schema (``files.TABLE`` in ``cfg.out``), so its codes mean what they meant."""
     d = cfg.data
     if spec == d.spec and Path(spec).suffix.lower() not in (".csv", ".tsv"):
-        for key, default in (("missing", "refuse"), ("categorical", [])):
+        for key, default in (("missing", "refuse"), ("categorical", []), ("numeric", "standard")):
             if getattr(d, key) != default:
                 raise VaekitError(f"data.{key} applies to .csv/.tsv tables, and {spec} is not one", key=f"data.{key}")
     saved = Path(cfg.out) / files.TABLE if cfg.out else None
@@ -285,21 +303,5 @@ def table_options(cfg, spec: str) -> TableOptions:
         d.test_fraction,
         cfg.train.seed,
         d.limit if spec == d.spec else None,
+        d.numeric,
     )
-
-
-def categorical_settings(likelihood: str, binarize: str, standardize: str) -> tuple[str, str, str]:
-    """(likelihood, binarize, standardize) of a table with categorical columns: Gaussian numeric columns on
-    standardised values (``models.Standardized`` with the Tabular p(x|z)); other explicit settings are refused."""
-    for key, value, want in (
-        ("model.likelihood", likelihood, "gaussian"),
-        ("data.binarize", binarize, "none"),
-        ("data.standardize", standardize, "true"),
-    ):
-        if value not in ("auto", want):
-            raise VaekitError(
-                f"{key}={value} cannot take effect on a table with categorical columns (they are "
-                f"modelled by a softmax, the numeric ones under {key}={want})",
-                key=key,
-            )
-    return "gaussian", "none", "true"

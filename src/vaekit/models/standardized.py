@@ -47,11 +47,12 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 
     @classmethod
-    def fitted(cls, model: VAEModule, x, categories: Sequence[int] = ()) -> Standardized:
+    def fitted(cls, model: VAEModule, x, categories: Sequence[int] = (), numbers: bool = True) -> Standardized:
         """``model`` on the columns of x (N, *shape; a tensor or lazily read data) standardised by their mean
-        and standard deviation (the numeric ones: one-hot slots of ``categories`` are left as they are)."""
+        and standard deviation (the numeric ones: one-hot slots of ``categories`` are left as they are, and so
+        are the numeric slots when not ``numbers``, as TVAE's alphas, already on a unit scale)."""
         loc, scale = column_stats(x)
-        n = loc.shape[-1] - sum(categories)
+        n = 0 if categories and not numbers else loc.shape[-1] - sum(categories)
         if categories:
             loc[n:], scale[n:] = 0.0, 1.0
         return cls(model, loc, scale, categories)

@@ -125,7 +125,8 @@ def fit_sampler(
     if saved is not None and (not settings or saved.settings == wanted):
         return saved
     z = aggregate_codes(run, x, limit)
-    sampler = cls(**settings).fit(z)
+    with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
+        sampler = cls(**settings).fit(z)
     if save and run.path is not None:
         weights, path = sampler_paths(run.path, name)
         with run_lock(run.path):

@@ -169,7 +169,9 @@ def fit_config(
     torch.manual_seed(cfg.train.seed)
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
-        model = Standardized.fitted(model, data.train.x, getattr(data.table, "categories", ()))
+        table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
+        numbers = getattr(table, "coding", "standard") == "standard"
+        model = Standardized.fitted(model, data.train.x, getattr(table, "categories", ()), numbers)
     return train_model(
         model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
     )

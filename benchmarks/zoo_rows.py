@@ -1,0 +1,187 @@
+"""The rows of benchmarks/zoo.py: vaekit's zoo axes trained by ``vaekit.train``, and the pythae 0.1.2 models
+that pythae also has, built on the same networks (benchmarks/peer_pythae.py) and trained by pythae's trainers.
+
+Each row is scored the same way: test NLL (an IWAE bound with K samples), sample quality on the domain features
+(FID, precision, recall against half of the test split), and training samples per second (median epoch).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+# vaekit's rows: (axis, label, settings); the sampler rows reuse the "standard" run
+VAEKIT_ROWS = [
+    ("prior", "standard", {}),
+    ("prior", "mixture", {"prior": "mixture", "prior_components": 10}),
+    ("prior", "vamp", {"prior": "vamp", "pseudo_inputs": 500}),
+    ("prior", "flow", {"prior": "flow"}),
+    ("posterior", "iaf", {"posterior": "iaf"}),
+    ("posterior", "nsf", {"posterior": "nsf"}),
+    ("objective", "iwae K=5", {"objective": "iwae", "iw_samples": 5}),
+    ("objective", "miwae M=5 K=5", {"objective": "miwae", "iw_samples": 5, "iw_groups": 5}),
+    ("objective", "ciwae K=5 beta=0.5", {"objective": "ciwae", "iw_samples": 5, "ciwae_beta": 0.5}),
+    ("objective", "piwae M=5 K=5", {"objective": "piwae", "iw_samples": 5, "iw_groups": 5}),
+    ("objective", "mmd", {"objective": "mmd", "mmd_weight": 100.0}),
+    ("objective", "factor gamma=10", {"objective": "factor", "factor_gamma": 10.0}),
+    ("discrete", "vq", {"model": "vq"}),
+    ("discrete", "gumbel", {"model": "gumbel", "categories": 10}),
+]
+SAMPLER_NAMES = ["gmm", "two-stage", "flow"]
+# pythae's rows: (label, model class name, config settings); all on pythae's BCE loss
+PYTHAE_ROWS = [
+    ("VAE", "VAE", {}),
+    ("IWAE K=5", "IWAE", {"number_samples": 5}),
+    ("MIWAE M=5 K=5", "MIWAE", {"number_samples": 5, "number_gradient_estimates": 5}),
+    ("VAMP", "VAMP", {"number_components": 500}),
+    ("VAE_IAF", "VAE_IAF", {}),
+    ("INFOVAE_MMD", "INFOVAE_MMD", {"lbd": 100.0, "kernel_choice": "imq"}),
+    ("FactorVAE gamma=10", "FactorVAE", {"gamma": 10.0}),
+]
+
+
+def rate(history: list[dict]) -> float:
+    """Training samples/s: the median over epochs 2.. (all epochs when there is one)."""
+    rates = [float(r["samples_per_s"]) for r in history]
+    return statistics.median(rates[1:] or rates)
+
+
+def train_vaekit(settings: dict, args, out: str):
+    """One vaekit run on the benchmark's data and budget; returns the Run."""
+    import vaekit
+
+    return vaekit.train(
+        data="fashion-mnist",
+        binarize="dynamic",
+        likelihood="bernoulli",
+        hidden=args.hidden,
+        latent_dim=args.latent,
+        limit=args.train_limit,
+        epochs=args.epochs,
+        batch_size=args.batch,
+        lr=1e-3,
+        seed=args.seed,
+        out=out,
+        overwrite=True,
+        progress=False,
+        pictures=False,
+        **settings,
+    )
+
+
+def pythae_model(cls_name: str, config: dict, vaekit_model, latent: int):
+    """A pythae model of class ``cls_name`` on fresh copies of ``vaekit_model``'s networks."""
+    import pythae.models as pm
+    from peer_pythae import Decoder, Encoder
+
+    shape = tuple(vaekit_model.input_shape)
+    cfg_cls = getattr(pm, cls_name + ("_Config" if "_" in cls_name else "Config"))
+    cfg = cfg_cls(input_dim=shape, latent_dim=latent, reconstruction_loss="bce", **config)
+    enc, dec = Encoder(vaekit_model.encoder, vaekit_model.to_qz), Decoder(vaekit_model.decoder, shape)
+    return getattr(pm, cls_name)(cfg, encoder=enc, decoder=dec)
+
+
+def train_pythae(model, x_train: Tensor, x_val: Tensor, args, out: str) -> tuple[object, float]:
+    """pythae's trainer (its adversarial one for FactorVAE) on dynamically binarised images (N, 1, 28, 28);
+    returns (best model, training samples/s: items over the median epoch's training pass)."""
+    from peer_pythae import Binarised, EpochClock
+    from pythae.data.datasets import BaseDataset
+    from pythae.trainers import AdversarialTrainer, AdversarialTrainerConfig, BaseTrainer, BaseTrainerConfig
+
+    adversarial = type(model).__name__ == "FactorVAE"
+    cfg_cls, trainer_cls = (
+        (AdversarialTrainerConfig, AdversarialTrainer) if adversarial else (BaseTrainerConfig, BaseTrainer)
+    )
+    cfg = cfg_cls(
+        output_dir=out,
+        num_epochs=args.epochs,
+        per_device_train_batch_size=args.batch,
+        per_device_eval_batch_size=args.batch,
+        learning_rate=1e-3,
+        seed=args.seed,
+        no_cuda=True,
+        steps_saving=None,
+    )
+    clock = EpochClock()
+    val = torch.bernoulli(x_val, generator=torch.Generator().manual_seed(args.seed + 1))
+    train_set = Binarised(x_train, torch.zeros(len(x_train)))
+    trainer = trainer_cls(model, train_set, BaseDataset(val, torch.zeros(len(val))), cfg, callbacks=[clock])
+    trainer.train()
+    seconds = clock.seconds[1:] or clock.seconds
+    return trainer._best_model.eval(), len(x_train) / statistics.median(seconds)
+
+
+def pythae_nll(model, x: Tensor, k: int) -> tuple[float, str]:
+    """Test NLL (nats) of a trained pythae model: vaekit's IWAE estimator through peer_pythae.AsVaekit where the
+    model has a standard prior and a Gaussian posterior, else pythae's own ``get_nll`` (VAMP, VAE_IAF)."""
+    from peer import nll
+    from peer_pythae import AsVaekit
+
+    if type(model).__name__ in ("VAMP", "VAE_IAF"):
+        torch.manual_seed(0)
+        return -float(model.get_nll(x, n_samples=k, batch_size=100)), "pythae get_nll"
+    return nll(AsVaekit(model), x, k)[0], "vaekit estimator"
+
+
+def pythae_sampler(model, name: str, x_train: Tensor, args) -> Callable[[int], Tensor]:
+    """n -> (n, 1, 28, 28) sample means of a pythae model: from its prior (VAMP: its own sampler) or from a
+    post-hoc GMM or MAF sampler fitted by pythae on the training images."""
+    from pythae import samplers as ps
+
+    if name == "prior" and type(model).__name__ != "VAMP":
+        return lambda n: model.decoder(torch.randn(n, args.latent))["reconstruction"].detach()
+    if name == "prior":
+        sampler = ps.VAMPSampler(model)
+    elif name == "gmm":
+        sampler = ps.GaussianMixtureSampler(model, ps.GaussianMixtureSamplerConfig(n_components=10))
+        sampler.fit(x_train)
+    else:
+        from pythae.trainers import BaseTrainerConfig
+
+        sampler = ps.MAFSampler(model, ps.MAFSamplerConfig())
+        sampler.fit(x_train, training_config=BaseTrainerConfig(num_epochs=args.sampler_epochs, no_cuda=True))
+    return lambda n: sampler.sample(num_samples=n, batch_size=500).detach()
+
+
+def timed(fn: Callable, *a, **kw) -> tuple[object, float]:
+    start = time.perf_counter()
+    return fn(*a, **kw), time.perf_counter() - start
+
+
+def pythae_vq(vaekit_vq, args, x_train: Tensor, x_val: Tensor, out: str) -> tuple[Callable[[int], Tensor], float]:
+    """pythae's VQVAE (codebook loss, not EMA) on fresh copies of vaekit's VQ networks (a 1 x positions grid of code_dim
+    vectors), trained by pythae's trainer on its MSE loss, then its PixelCNN sampler fitted on the training
+    codes; returns (n -> sample means, training samples/s)."""
+    from peer_pythae import Decoder
+    from pythae import samplers as ps
+    from pythae.models import VQVAE, VQVAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseEncoder
+    from pythae.trainers import BaseTrainerConfig
+
+    class GridEncoder(BaseEncoder):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Tensor) -> ModelOutput:
+            return ModelOutput(embedding=self.net(x))  # (B, code_dim, 1, positions)
+
+    shape = tuple(vaekit_vq.input_shape)
+    cfg = VQVAEConfig(
+        input_dim=shape,
+        latent_dim=vaekit_vq.codebook.shape[1],
+        num_embeddings=vaekit_vq.codebook_size,
+        use_ema=False,  # pythae 0.1.2's PixelCNN sampler fails on the EMA quantizer (its embeddings: a tensor)
+        commitment_loss_factor=0.25,
+    )
+    model = VQVAE(cfg, encoder=GridEncoder(vaekit_vq.encoder), decoder=Decoder(vaekit_vq.decoder, shape))
+    best, rate_value = train_pythae(model, x_train, x_val, args, out)
+    sampler = ps.PixelCNNSampler(best, ps.PixelCNNSamplerConfig(n_layers=5, kernel_size=5))
+    x_fit = torch.bernoulli(x_train, generator=torch.Generator().manual_seed(args.seed))
+    sampler.fit(x_fit, training_config=BaseTrainerConfig(num_epochs=5, no_cuda=True, output_dir=out))
+    return lambda n: sampler.sample(num_samples=n, batch_size=500).detach(), rate_value

@@ -1,0 +1,136 @@
+"""TVAE's mode-specific normalisation of numeric table columns (Xu et al. 2019, CTGAN/TVAE).
+
+Per numeric column, a variational Gaussian mixture (scikit-learn's ``BayesianGaussianMixture``: up to 10
+components, a Dirichlet-process weight prior of 1e-3, seeded) is fitted on the training split after gaps are
+filled; the modes of weight > 0.005 are kept. A value v becomes its mode k, one-hot, and
+alpha = (v - mu_k) / (4 sigma_k), clipped to [-0.99, 0.99]; decoding maps alpha (clipped to [-1, 1]) back
+through the chosen mode: v = 4 sigma_k alpha + mu_k. The paper draws k from the posterior over modes; here k
+is its argmax, with the posterior p(k|v) ~ w_k N(v; mu_k, sigma_k) of the kept modes (the fitted weights,
+means and scales, saved in table.json), so an item's code is deterministic and other data is coded as the
+training data was.
+
+Items keep the table's layout of numbers then one-hot codes: the numeric columns' alphas first (one slot
+each), then each numeric column's one-hot mode, then the categorical columns' one-hot categories.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import VaekitError
+
+NUMERIC_CODINGS = ("standard", "modes")
+COMPONENTS = 10  # at most, as in TVAE
+CONCENTRATION = 1e-3  # the weight prior: few modes
+MIN_WEIGHT = 0.005  # modes lighter than this are dropped
+
+
+@dataclass
+class Modes:
+    """The kept modes of a numeric column: their index in the fitted mixture, weight, mean and scale."""
+
+    index: list[int]
+    weight: list[float]
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, v: np.ndarray, seed: int) -> Modes:
+        """The modes of values v (N,) (float64, no gaps)."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import BayesianGaussianMixture
+
+        k = min(COMPONENTS, len(np.unique(v)))
+        gm = BayesianGaussianMixture(
+            n_components=k,
+            weight_concentration_prior_type="dirichlet_process",
+            weight_concentration_prior=CONCENTRATION,
+            n_init=1,
+            random_state=seed,
+        )
+        with warnings.catch_warnings():  # unconverged after 100 steps is common and harmless here (RDT hides it too)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(v[:, None])
+        keep = np.flatnonzero(gm.weights_ > MIN_WEIGHT)
+        keep = keep if len(keep) else np.array([int(gm.weights_.argmax())])
+        std = np.sqrt(gm.covariances_.reshape(k)[keep])
+        return cls(keep.tolist(), gm.weights_[keep].tolist(), gm.means_[keep, 0].tolist(), std.tolist())
+
+    def encode(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values v (N,) -> (alpha (N,) in [-0.99, 0.99], the one-hot mode (N, K)), K = the kept modes."""
+        mean, std = np.asarray(self.mean), np.asarray(self.std)
+        logp = np.log(self.weight) - np.log(std) - 0.5 * ((v[:, None] - mean) / std) ** 2  # (N, K), up to a constant
+        k = logp.argmax(1)
+        alpha = np.clip((v - mean[k]) / (4 * std[k]), -0.99, 0.99)
+        return alpha, np.eye(len(mean))[k]
+
+    def decode(self, alpha: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """alpha (N,) and mode codes (N, K) (one-hot, probabilities or logits: the largest slot) -> values (N,)."""
+        k = code.argmax(1)
+        return 4 * np.asarray(self.std)[k] * np.clip(alpha, -1.0, 1.0) + np.asarray(self.mean)[k]
+
+
+class Numeric(Protocol):
+    """A numeric column of the table's schema (``data.tables.Column``)."""
+
+    name: str
+    modes: Modes | None
+
+
+def fitted_codes(coding: str, columns: Sequence[Numeric], x: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+    """Items x (N, n + rest) with the numbers of ``columns`` first -> as ``coding`` codes them: standard (as they
+    are) or modes (mode codes, the modes fitted on the rows ``train`` and kept in ``columns``)."""
+    if coding not in NUMERIC_CODINGS:
+        raise VaekitError(
+            f"data.numeric must be one of {', '.join(NUMERIC_CODINGS)}, got {coding!r}", key="data.numeric"
+        )
+    if coding == "standard":
+        return x
+    fit_modes(columns, x[train, : len(columns)].astype(np.float64), seed)
+    return to_modes(x, columns).astype(np.float32)
+
+
+def fit_modes(columns: Sequence[Numeric], numbers: np.ndarray, seed: int) -> None:
+    """Each numeric column's modes, from its training values ``numbers`` (N, n) (gaps filled or dropped)."""
+    for j, c in enumerate(columns):
+        v = numbers[:, j]
+        if not np.isfinite(v).all():
+            raise VaekitError(f"column {c.name!r} has gaps; data.missing=drop or mean handles them before its modes")
+        c.modes = Modes.fit(v, seed)
+
+
+def to_modes(x: np.ndarray, columns: Sequence[Numeric]) -> np.ndarray:
+    """Items with numbers (N, n + rest) -> mode codes (N, n + sum K + rest): alphas, one-hot modes, the rest."""
+    n = len(columns)
+    if not n:
+        return x
+    codes = [_modes(c).encode(x[:, j]) for j, c in enumerate(columns)]
+    return np.concatenate([np.stack([a for a, _ in codes], 1).reshape(len(x), n), *[h for _, h in codes], x[:, n:]], 1)
+
+
+def from_modes(x: np.ndarray, columns: Sequence[Numeric]) -> np.ndarray:
+    """Mode codes (N, n + sum K + rest) -> items with numbers in the table's units (N, n + rest)."""
+    n, start, values = len(columns), len(columns), []
+    if not n:
+        return x
+    for j, c in enumerate(columns):
+        k = len(_modes(c).mean)
+        values.append(_modes(c).decode(x[:, j], x[:, start : start + k]))
+        start += k
+    return np.concatenate([np.stack(values, 1).reshape(len(x), n), x[:, start:]], 1)
+
+
+def mode_counts(columns: Sequence[Numeric]) -> list[int]:
+    """K of each numeric column: the length of its one-hot mode."""
+    return [len(_modes(c).mean) for c in columns]
+
+
+def _modes(c: Numeric) -> Modes:
+    if c.modes is None:
+        raise VaekitError(f"column {c.name!r} has no fitted modes (table.json was written without them)")
+    return c.modes
