@@ -153,8 +153,8 @@ def timed(fn: Callable, *a, **kw) -> tuple[object, float]:
 
 
 def pythae_vq(vaekit_vq, args, x_train: Tensor, x_val: Tensor, out: str) -> tuple[Callable[[int], Tensor], float]:
-    """pythae's VQVAE (codebook loss, not EMA) on fresh copies of vaekit's VQ networks (a 1 x positions grid of code_dim
-    vectors), trained by pythae's trainer on its MSE loss, then its PixelCNN sampler fitted on the training
+    """pythae's VQVAE (codebook loss, not EMA) on fresh copies of vaekit's VQ networks (a 1 x positions grid
+    of code_dim vectors), trained by pythae's trainer on its MSE loss, then its PixelCNN sampler fitted on the training
     codes; returns (n -> sample means, training samples/s)."""
     from peer_pythae import Decoder
     from pythae import samplers as ps

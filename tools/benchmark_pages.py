@@ -31,6 +31,7 @@ BENCHMARKS = {
     "tables": "Synthetic tables beside SDV's TVAE",
     "explore_load": "The explorer under load",
     "fid_sanity": "FID sanity: noise and blur",
+    "zoo": "The model zoo against pythae",
 }
 # the command that makes a result whose name is not its script's
 COMMANDS = {
