@@ -96,6 +96,7 @@ CLASH = {
 CLASH.update(
     {  # the zoo's axes (vaekit.config.conflicts_zoo)
         ("model.pseudo_inputs", "model.prior"): ["model.pseudo_inputs=10"],
+        ("model.pseudo_init", "model.prior"): ["model.pseudo_init=noise"],
         ("model.flow_transforms", "model.prior"): ["model.flow_transforms=2"],
         ("model.flow_hidden", "model.prior"): ["model.flow_hidden=8"],
         ("train.iw_samples", "train.objective"): ["train.iw_samples=3"],

@@ -4,6 +4,7 @@ importance-weighted identities; PIWAE's gradient routing; FactorVAE's discrimina
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from vaekit.models.catalog import axes_table
 from vaekit.models.posteriors import POSTERIORS
 from vaekit.models.priors import PRIORS
 from vaekit.training.checkpoint import read_tensors
+from vaekit.training.fit import start_from_data
 
 QUIET = dict(progress=False, pictures=False)
 SMALL = dict(
@@ -85,7 +87,17 @@ def test_the_vamp_prior_is_the_mean_of_the_posteriors_of_its_pseudo_inputs_in_th
     manual = m.encode(u).log_prob(z.unsqueeze(1)).logsumexp(1) - math.log(6)  # (7, 6) -> (7,)
     assert torch.allclose(m.prior().log_prob(z), manual, atol=1e-5)
     m.pz_module.init_from(batch(4))
-    assert torch.allclose(m.pz_module.pseudo_inputs()[:4], batch(4), atol=2e-3)
+    assert torch.equal(m.pz_module.pseudo_inputs()[:4], batch(4))
+
+
+@pytest.mark.parametrize("init", ["data", "noise"])
+def test_a_new_fit_starts_the_pseudo_inputs_at_training_items_unless_told_noise(init):
+    m, x = model(prior="vamp", pseudo_init=init), batch(40, seed=3)
+    noise = m.pz_module.pseudo_inputs().clone()
+    start_from_data(m, SimpleNamespace(train=SimpleNamespace(x=x)), seed=0, device=torch.device("cpu"))
+    u = m.pz_module.pseudo_inputs()
+    rows = (u.flatten(1)[:, None] == x.flatten(1)[None]).all(-1).any(1)  # (6,): each u_k a training item
+    assert rows.all() if init == "data" else torch.equal(u, noise) and (u - 0.05).abs().max() < 0.06
 
 
 def test_the_importance_weighted_identities():

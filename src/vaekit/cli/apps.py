@@ -33,7 +33,7 @@ def scoring(name: str, help: str, *extra: tuple, split: Sequence[str] = ("train"
         arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
         arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
         arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
-        arg("--llr-k", type=int, default=1, help="llr: the top k latent groups drawn from the prior"),
+        arg("--llr-k", type=int, default=1, help="llr: the lowest k latent groups taken from their priors"),
         arg("--limit", type=int, help="only the first N items of each set"),
         arg("--seed", type=int, default=0),
         arg("--batch-size", type=int, default=256),

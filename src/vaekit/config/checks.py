@@ -77,6 +77,7 @@ CHOICES.update(
         "model.posterior": ("gaussian", "iaf", "nsf"),
         "train.objective": ("elbo", "iwae", "miwae", "ciwae", "piwae", "mmd", "factor"),
         "train.mmd_kernel": ("imq", "rbf"),
+        "model.pseudo_init": ("data", "noise"),
     }
 )
 POSITIVE += ("model.pseudo_inputs", "model.flow_transforms", "train.iw_samples", "train.iw_groups")

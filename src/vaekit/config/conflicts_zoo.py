@@ -11,6 +11,7 @@ def zoo_conflicts() -> list:
     objective = lambda c: c.train.objective  # noqa: E731
     only = [
         ("model.pseudo_inputs", "model.prior", lambda c: c.model.prior != "vamp", "they are the VampPrior's"),
+        ("model.pseudo_init", "model.prior", lambda c: c.model.prior != "vamp", "it starts the VampPrior's"),
         (
             "train.iw_samples",
             "train.objective",

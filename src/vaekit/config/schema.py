@@ -52,6 +52,7 @@ class ModelConfig:
     prior_components: int = 0  # Gaussians in the mixture p(z|y) per class (cvae) or p(z) (prior mixture); 0: 1 | 10
     prior: str = "standard"  # vae: p(z): standard | mixture | vamp | flow (vaekit.models.priors)
     pseudo_inputs: int = 500  # prior vamp: K learned pseudo-inputs
+    pseudo_init: str = "data"  # prior vamp: start them at K training items (data) | 5% of the range + noise (noise)
     posterior: str = "gaussian"  # vae: q(z|x): gaussian | iaf | nsf (vaekit.models.posteriors)
     flow_transforms: int = 3  # prior flow, posterior iaf | nsf: flow steps
     flow_hidden: list[int] = field(default_factory=lambda: [128, 128])  # ... and each step's network widths

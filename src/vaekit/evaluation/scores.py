@@ -32,7 +32,7 @@ DESCRIPTIONS = {
     "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
     "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
     "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
-    "llr": "-LLR^{>k}: ELBO with the top k latent groups from the prior minus the ELBO (Havtorn et al. 2021)",
+    "llr": "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)",
 }
 
 
@@ -72,28 +72,29 @@ def scores_that_apply(model: VAEModel, images: bool) -> list[str]:
 
 
 class Hierarchical(VAEModel, Protocol):
-    """A model whose forward pass can draw its top k latent levels from their priors (the ladder and deep ones)."""
+    """A model whose forward pass can take its lowest k latent levels from their priors (the ladder and deep ones)."""
 
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput: ...
 
 
 def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
-    """-LLR^{>k} (B,) = L^{>k}(x) - L(x) (Havtorn et al. 2021, eq. 11), each bound averaged over ``s`` draws:
-    L^{>k} is the ELBO with the top ``k`` latent groups drawn from their (conditional) priors instead of the
-    posterior. In-distribution items gain much from their top groups' posterior; out-of-distribution ones little,
-    so -LLR is higher for them. k = 0 gives 0; k = all groups gives E_p(z)[log p(x|z)] - L(x)."""
+    """LLR^{>k} (B,) = L(x) - L^{>k}(x) (Havtorn et al. 2021), each bound averaged over ``s`` draws: L^{>k} is
+    the ELBO with the lowest ``k`` latent groups (nearest the data) taken from their conditional priors, and only
+    the groups above inferred from x. Low-level features explain any image well, so L alone ranks
+    out-of-distribution items high; an in-distribution item's upper groups also predict its details, so L^{>k}
+    stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k = 0 gives 0."""
     if not 0 <= k <= len(model.latent_dims):
         raise VaekitError(
             f"llr_k must be in 0..{len(model.latent_dims)} (the model's latent groups), got {k}", key="llr_k"
         )
     xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
     bounds = []
-    for top in (k, 0):  # common random numbers: the same draws for both bounds, so k = 0 gives exactly 0
+    for low in (k, 0):  # common random numbers: the same draws for both bounds, so k = 0 gives exactly 0
         with torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            terms = elbo(model.forward_from_prior(xr, top), xr)
+            terms = elbo(model.forward_from_prior(xr, low), xr)
         bounds.append((terms["rec"] - terms["kl"]).view(s, x.shape[0]).mean(0))
-    return bounds[0] - bounds[1]
+    return bounds[1] - bounds[0]
 
 
 def normal_q(qz: object) -> bool:
@@ -255,7 +256,7 @@ def anomaly_scores(
     in batches of ``batch_size``.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
-    ``steps`` Adam steps of the regret, ``llr_k`` top latent groups from the prior for ``llr``; the noise
+    ``steps`` Adam steps of the regret, ``llr_k`` lowest latent groups from their priors for ``llr``; the noise
     comes from ``seed``.
     """
     check_scores(names)

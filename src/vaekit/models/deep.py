@@ -168,12 +168,14 @@ class DeepVAE(nn.Module):
         return self.likelihood(self.to_x(h).view(h.shape[0], self.likelihood.n_params, *self.input_shape))
 
     def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
-        """Top-down inference on x (B, C, H, W): z_g ~ q (its mean if not ``sample``); the top ``from_prior``
-        groups are drawn from their priors instead (then q = p for them: the bound L^{>k} of Havtorn et al.)."""
+        """Top-down inference on x (B, C, H, W): z_g ~ q (its mean if not ``sample``); the lowest ``from_prior``
+        groups (nearest the data) take their conditional prior's mean instead, q = p for them: the bound
+        L^{>k} of Havtorn et al. 2021, whose code decodes those groups from the prior's mode."""
+        first_from_prior = len(self.latent_dims) - from_prior
 
         def pick(g: int, r: int, q: Independent | None, p: Independent) -> tuple[Distribution, Tensor]:
-            if g < from_prior:
-                return p, p.rsample()
+            if g >= first_from_prior:
+                return p, p.mean
             assert q is not None  # top_down has the bottom-up activations, so a posterior for every group
             return q, q.rsample() if sample else q.mean
 
@@ -184,7 +186,7 @@ class DeepVAE(nn.Module):
         return self.infer(x)
 
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
-        """``forward`` with the top ``k`` groups drawn from the prior, for the LLR^{>k} score."""
+        """``forward`` with the lowest ``k`` groups from their conditional priors, for the LLR^{>k} score."""
         return self.infer(x, from_prior=k)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:

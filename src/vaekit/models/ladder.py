@@ -151,24 +151,25 @@ class LadderVAE(NetsVAE):
 
     def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
         """Top-down inference: qz, pz, z top to bottom; z_l is rsample()d, or the posterior mean if not ``sample``;
-        the top ``from_prior`` levels are drawn from their priors instead (q = p there: the LLR^{>k} bound)."""
-        d = self.bottom_up(x)
+        the lowest ``from_prior`` levels (z_1.. nearest the data) take their prior's mean instead, q = p there:
+        the L^{>k} bound of Havtorn et al. 2021."""
+        d, levels = self.bottom_up(x), len(self.dims)
         pz: list[Distribution] = [self.prior()]
-        qz = [pz[0].expand((len(x),)) if from_prior > 0 else diag_normal(self.to_q[-1](d[-1]))]
-        z = [qz[0].rsample() if sample or from_prior > 0 else qz[0].mean]
-        for level in range(len(self.dims) - 1, 0, -1):  # l = L-1, ..., 1
+        top = from_prior >= levels
+        qz = [pz[0].expand((len(x),)) if top else diag_normal(self.to_q[-1](d[-1]))]
+        z = [qz[0].mean if top or not sample else qz[0].rsample()]
+        for level in range(levels - 1, 0, -1):  # l = L-1, ..., 1
             q, p = self.posterior(level, d[level - 1], z[-1])
-            q = p if len(self.dims) - level < from_prior else q
-            qz.append(q)
+            qz.append(p if level <= from_prior else q)
             pz.append(p)
-            z.append(qz[-1].rsample() if sample else qz[-1].mean)
+            z.append(p.mean if level <= from_prior else q.rsample() if sample else q.mean)
         return VAEOutput(px=self.decode(z[-1]), qz=qz, pz=pz, z=z)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
         return self.infer(x)
 
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
-        """``forward`` with the top ``k`` levels drawn from the prior, for the LLR^{>k} score."""
+        """``forward`` with the lowest ``k`` levels from their priors, for the LLR^{>k} score."""
         return self.infer(x, from_prior=k)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:

@@ -7,7 +7,7 @@ noise is scaled by ``temperature``. ``qz_of(u)`` is the model's ``encode``: only
 - ``standard``: N(0, I);
 - ``mixture``: sum_c pi_c N(loc_c, diag scale_c^2), all learned (C = ``model.prior_components``);
 - ``vamp``: the VampPrior (Tomczak & Welling 2018, eq. 9) p(z) = 1/K sum_k q(z|u_k) over K learned pseudo-inputs
-  u_k (``model.pseudo_inputs``), kept in the data's range;
+  u_k (``model.pseudo_inputs``), kept in the data's range, started at K training items (``model.pseudo_init``);
 - ``flow``: a masked autoregressive flow (Papamakarios et al. 2017, zuko) over z, learned: one pass per density.
 
 Priors other than ``standard`` have no analytic KL to q(z|x): ``kl_term`` uses the one-sample estimate.
@@ -39,6 +39,7 @@ class PriorSettings:
 
     components: int = 10  # mixture: Gaussians
     pseudo_inputs: int = 500  # vamp: K pseudo-inputs
+    pseudo_init: str = "data"  # vamp: start at K training items (data) or near the range's low end (noise)
     low: float = -math.inf  # vamp: the data's range (the likelihood's support)
     high: float = math.inf
     flow: FlowSettings = field(default_factory=FlowSettings)
@@ -126,13 +127,16 @@ class MixturePrior(nn.Module):
 
 @register_prior("vamp")
 class VampPrior(nn.Module):
-    """p(z) = 1/K sum_k q(z|u_k), K pseudo-inputs u (K, *shape) learned and kept in [low, high] (a sigmoid
-    over raw values when the range is bounded); they start as noise, or from data with ``init_from``."""
+    """p(z) = 1/K sum_k q(z|u_k), K pseudo-inputs u (K, *shape) learned in the data's own units and clipped to
+    [low, high] (the likelihood's support), as in the paper's code (a hard tanh). They start at 5% of the range
+    plus 1% noise (the paper's MNIST start); with ``pseudo_init="data"`` the trainer starts them at K training
+    items instead (``init_from``), on the data manifold from the first step."""
 
     def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
         super().__init__()
-        self.low, self.high = s.low, s.high
-        self.raw = nn.Parameter(torch.randn(s.pseudo_inputs, *shape))  # (K, *shape)
+        self.low, self.high, self.from_data = s.low, s.high, s.pseudo_init == "data"
+        unit = 0.05 + 0.01 * torch.randn(s.pseudo_inputs, *shape)  # (K, *shape)
+        self.u = nn.Parameter(self.low + (self.high - self.low) * unit if self.bounded else unit - 0.05)
 
     @property
     def bounded(self) -> bool:
@@ -140,31 +144,25 @@ class VampPrior(nn.Module):
 
     def pseudo_inputs(self) -> Tensor:
         """u (K, *shape) in the data's range."""
-        if self.bounded:
-            return self.low + (self.high - self.low) * torch.sigmoid(self.raw)
-        return self.raw
+        return self.u.clamp(self.low, self.high)
 
     @torch.no_grad()
     def init_from(self, x: Tensor) -> None:
         """Start the pseudo-inputs at K data items x (K, *shape) (cycled if fewer)."""
-        x = x[torch.arange(len(self.raw)) % len(x)].to(self.raw)
-        if self.bounded:
-            unit = ((x - self.low) / (self.high - self.low)).clamp(1e-3, 1 - 1e-3)
-            x = torch.logit(unit)
-        self.raw.copy_(x)
+        self.u.copy_(x[torch.arange(len(self.u)) % len(x)].to(self.u).clamp(self.low, self.high))
 
     def forward(self, qz_of: QzOf | None = None) -> Distribution:
         if qz_of is None:
             raise VaekitError("the VampPrior needs the model's encoder (qz_of)")
         qu = qz_of(self.pseudo_inputs())  # batch (K,), event (D,)
-        logits = torch.zeros(len(self.raw), device=self.raw.device)
+        logits = torch.zeros(len(self.u), device=self.u.device)
         return MixtureSameFamily(Categorical(logits=logits), qu)  # uniform weights 1/K
 
     def sample(self, n: int, temperature: float, qz_of: QzOf | None = None) -> Tensor:
         """z ~ q(z|u_k) for a uniform k per draw, the posterior's base scale times ``temperature``."""
         if qz_of is None:
             raise VaekitError("the VampPrior needs the model's encoder (qz_of)")
-        k = torch.randint(len(self.raw), (n,), device=self.raw.device)
+        k = torch.randint(len(self.u), (n,), device=self.u.device)
         return tempered(qz_of(self.pseudo_inputs()[k]), temperature).sample()  # (n, D)
 
 

@@ -65,6 +65,14 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
     def needs_labels(self) -> bool:
         return self.model.needs_labels
 
+    @property
+    def data_init_items(self) -> int:
+        return int(getattr(self.model, "data_init_items", 0))
+
+    def init_from_data(self, x: Tensor) -> None:
+        """The inner model's data-dependent start, on the standardised items x (N, *shape)."""
+        self.model.init_from_data(self.inside(x))  # type: ignore[operator]
+
     def init_args(self) -> dict:
         """What rebuilds this model (with fresh weights; loc and scale come back with them)."""
         return {

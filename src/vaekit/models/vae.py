@@ -17,7 +17,7 @@ from ..errors import VaekitError
 from . import register
 from .nets import build_nets
 from .posteriors import FlowSettings, build_posterior
-from .priors import PriorSettings, build_prior
+from .priors import PriorSettings, VampPrior, build_prior
 
 
 @torch.no_grad()
@@ -110,7 +110,7 @@ class VAE(NetsVAE):
     builds the model now; left out, it is built from the data by ``fit`` or by the first batch it sees.
     Labels ``y`` are accepted and ignored (``needs_labels`` is false). ``prior`` (standard, mixture, vamp, flow)
     and ``posterior`` (gaussian, iaf, nsf) name registry entries, built with ``prior_components`` (0: 10),
-    ``pseudo_inputs``, ``flow_transforms`` and ``flow_hidden``.
+    ``pseudo_inputs``, ``pseudo_init``, ``flow_transforms`` and ``flow_hidden``.
     """
 
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "to_qz")
@@ -129,6 +129,7 @@ class VAE(NetsVAE):
         posterior: str = "gaussian",
         prior_components: int = 0,
         pseudo_inputs: int = 500,
+        pseudo_init: str = "data",
         flow_transforms: int = 3,
         flow_hidden: Sequence[int] = (128, 128),
         input_shape: Sequence[int] | None = None,
@@ -137,7 +138,7 @@ class VAE(NetsVAE):
         self.latent_dim = positive(latent_dim, "latent_dim")
         self.prior_name, self.posterior_name, self.prior_components = prior, posterior, prior_components
         self.pseudo_inputs, self.flow_transforms = positive(pseudo_inputs, "pseudo_inputs"), flow_transforms
-        self.flow_hidden = list(flow_hidden)
+        self.flow_hidden, self.pseudo_init = list(flow_hidden), pseudo_init
         self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
         if input_shape is not None:
             self.build(input_shape)
@@ -156,6 +157,7 @@ class VAE(NetsVAE):
             posterior=cfg.posterior,
             prior_components=cfg.prior_components,
             pseudo_inputs=cfg.pseudo_inputs,
+            pseudo_init=cfg.pseudo_init,
             flow_transforms=cfg.flow_transforms,
             flow_hidden=cfg.flow_hidden,
             input_shape=shape,
@@ -174,10 +176,22 @@ class VAE(NetsVAE):
             "posterior": self.posterior_name,
             "prior_components": self.prior_components,
             "pseudo_inputs": self.pseudo_inputs,
+            "pseudo_init": self.pseudo_init,
             "flow_transforms": self.flow_transforms,
             "flow_hidden": self.flow_hidden,
             "input_shape": self.input_shape,
         }
+
+    @property
+    def data_init_items(self) -> int:
+        """Training items the trainer hands ``init_from_data`` before the first step (0: none)."""
+        module = getattr(self, "pz_module", None)
+        return len(module.u) if isinstance(module, VampPrior) and module.from_data else 0
+
+    def init_from_data(self, x: Tensor) -> None:
+        """The data-dependent start: the VampPrior's pseudo-inputs at the items x (N, *shape)."""
+        if isinstance(self.pz_module, VampPrior):
+            self.pz_module.init_from(x)
 
     def make_heads(self, f: int) -> None:
         self.to_qz = nn.Linear(f, 2 * self.latent_dim)
@@ -191,6 +205,7 @@ class VAE(NetsVAE):
             PriorSettings(
                 self.prior_components or 10,
                 self.pseudo_inputs,
+                self.pseudo_init,
                 getattr(s, "lower_bound", -math.inf),
                 getattr(s, "upper_bound", math.inf),
                 flow,

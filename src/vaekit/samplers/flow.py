@@ -20,9 +20,9 @@ class FlowSampler(Sampler):
     def __init__(
         self,
         kind: str = "maf",
-        transforms: int = 3,
-        hidden: int = 64,
-        steps: int = 1000,
+        transforms: int = 5,
+        hidden: int = 128,
+        steps: int = 3000,
         lr: float = 1e-3,
         seed: int = 0,
     ):

@@ -19,7 +19,7 @@ class GMMSampler(Sampler):
     means: Tensor
     covariances: Tensor
 
-    def __init__(self, components: int = 10, seed: int = 0):
+    def __init__(self, components: int = 20, seed: int = 0):
         if int(components) < 1:
             raise VaekitError(f"gmm sampler: components must be >= 1, got {components}", key="components")
         super().__init__(seed, components=int(components))

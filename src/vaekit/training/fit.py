@@ -55,6 +55,16 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
     return out.px
 
 
+@torch.no_grad()
+def start_from_data(model: nn.Module, data: Dataset, seed: int, device: torch.device) -> None:
+    """A model's data-dependent start (the VampPrior's pseudo-inputs): ``model.init_from_data`` gets x
+    (N, *shape), N = ``model.data_init_items`` training items drawn with ``seed`` (the same on every process)."""
+    n = int(getattr(model, "data_init_items", 0))
+    if n > 0:
+        rows = torch.randperm(len(data.train.x), generator=torch.Generator().manual_seed(seed))[:n]
+        getattr(model, "init_from_data")(data.train.x[rows.sort().values].to(device))  # noqa: B009 (optional)
+
+
 @dataclass
 class Fitted:
     """What a fit gives back: the model with its best weights (on the CPU, as ``load_run`` gives it), the run
@@ -104,6 +114,7 @@ def _train(
     device = distributed.init(resolve_device(t.device), t.batch_size)
     t = replace(t, progress=t.progress and distributed.is_main())
     model = model.to(device)
+    start_from_data(model, data, t.seed, device)  # a resumed run's checkpoint then replaces what it set
     run = None
     if cfg.out:  # only now, when the input is known to be good, touch the disk (rank 0 alone)
         run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run") or Path(
