@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,7 @@ def write(
         "headline": headline,
         "tables": tables,
         "notes": list(notes),
-        "command": " ".join(
+        "command": shlex.join(  # quoted as a shell reads it: an empty argument shows as ''
             [
                 "python",
                 *[

@@ -188,6 +188,10 @@ def main() -> None:
         ood_part(fashion, args, tables)
     if fashion and "samples" in parts:
         samples_figure(fashion, Path(args.figure))
+        notes.append(f"Samples (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
+    left = [p for p in ("nll", "bits", "ood", "samples") if p not in parts or (p == "bits" and not args.bits_sets)]
+    if left or "mnist5k" not in args.sets:
+        notes.append(f"Not run in this run: parts {', '.join(left) or 'none'}; NLL sets run: {args.sets}.")
     notes.append(
         f"Budgets count training time (metrics.csv seconds); the whole benchmark took "
         f"{(time.perf_counter() - start) / 60:.1f} minutes. Peak memory: the GPU's peak allocation per model, "

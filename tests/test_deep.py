@@ -69,6 +69,21 @@ def test_groups_shapes_sampling_per_resolution_and_checkpointed_cells(data, sett
         model.generate(2, [1.0, 0.8])
 
 
+def test_patches_fold_into_channels_and_each_pixel_gets_its_own_parameter(data):
+    model = tiny(patch=2)
+    assert model.latent_dims == [2, 8, 8]  # groups on the 4 x 4 patch grid: resolutions 1, 2 and 4
+    out = model(data[:8])
+    assert out.px.mean.shape == (8, *SHAPE) and elbo(out, data[:8])["loss"].isfinite()
+    conv = model.to_x[1]
+    with torch.no_grad():  # channel c of a patch's output is the logit of its pixel (c // 2, c % 2)
+        conv.weight.zero_()
+        conv.bias.copy_(torch.arange(4.0))
+    expected = torch.tensor([[0.0, 1.0], [2.0, 3.0]]).repeat(4, 4)  # (8, 8), as pixel_unshuffle folds x
+    assert torch.allclose(model(data[:2]).px.mean[:, 0], torch.sigmoid(expected).expand(2, 8, 8))
+    with pytest.raises(vaekit.VaekitError, match="deep_patch 3 must divide"):
+        tiny(patch=3)
+
+
 def test_prior_and_posterior_read_the_top_down_state(data):
     model = tiny()
     z1 = torch.randn(2, 2)

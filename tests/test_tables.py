@@ -227,3 +227,12 @@ def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
     assert steps and all(s % 2 == 0 for s in steps)  # every 2 steps
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {files.SAMPLES, files.LOSS, files.CONFIG, files.METRICS} <= artifacts
+
+    class Fails(vaekit.Callback):
+        def on_epoch_end(self, epoch, metrics, model):
+            raise OSError("no space left on device")
+
+    with pytest.raises(OSError, match="no space"):
+        vaekit.train(tiny_config(str(tiny_images), tmp_path / "b", epochs=1), callbacks=[MLflow(uri), Fails()])
+    statuses = {r.info.run_name: r.info.status for r in client.search_runs([run.info.experiment_id])}
+    assert statuses == {"run": "FINISHED", "b": "FAILED"}  # not left RUNNING

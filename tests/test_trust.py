@@ -80,6 +80,7 @@ CLASH = {
             ("deep_cell_width", 8),
             ("deep_latent_channels", 2),
             ("deep_cells", 2),
+            ("deep_patch", 2),
             ("deep_init", "zero"),
             ("residual_posterior", "true"),
             ("checkpoint_cells", "true"),

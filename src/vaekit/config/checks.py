@@ -36,6 +36,7 @@ POSITIVE: tuple[str, ...] = (
     "model.deep_width",
     "model.deep_cell_width",
     "model.deep_latent_channels",
+    "model.deep_patch",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "train.checkpoint_every",

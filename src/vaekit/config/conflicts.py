@@ -113,6 +113,7 @@ CONFLICTS = [
             "deep_cell_width",
             "deep_latent_channels",
             "deep_cells",
+            "deep_patch",
             "deep_init",
             "residual_posterior",
             "checkpoint_cells",

@@ -61,6 +61,7 @@ class ModelConfig:
     deep_cell_width: int = 16  # deep: inner width of the residual cells
     deep_latent_channels: int = 4  # deep: channels C_z of each latent group (C_z x h x w)
     deep_cells: int = 1  # deep: residual cells per resolution, each way
+    deep_patch: int = 1  # deep: p x p pixel patches folded into channels at the input, unfolded at the output
     deep_init: str = "scaled"  # deep: residual branches start scaled by 1/sqrt(N) | zero
     residual_posterior: bool = False  # deep: q(z_g|x, z_<g) = N(loc_p + d_loc, scale_p * d_scale) (NVAE)
     checkpoint_cells: bool = False  # deep: recompute the top-down blocks in the backward pass (less memory)

@@ -41,7 +41,10 @@ class DeepVAE(nn.Module):
     width, ``latent_channels`` C_z per group, ``cells`` the residual cells per resolution in each direction.
     ``residual_posterior`` parameterises q relative to p (NVAE); ``checkpoint_cells`` recomputes the top-down
     blocks' activations in the backward pass (less memory, more time); ``init`` scales the residual branches'
-    last layer by 1/sqrt(N) ("scaled") or zeroes it ("zero").
+    last layer by 1/sqrt(N) ("scaled") or zeroes it ("zero"). ``patch`` p > 1 folds p x p pixel patches into
+    channels before the encoder and unfolds the output's (pixel (un)shuffle), so no cell runs at the data's
+    resolution: the resolutions then go from 1 x 1 to (H/p, W/p), and the per-image cost falls about p^2-fold
+    at the top of the data's resolution.
     """
 
     needs_labels = False
@@ -56,6 +59,7 @@ class DeepVAE(nn.Module):
         cell_width: int = 16,
         latent_channels: int = 4,
         cells: int = 1,
+        patch: int = 1,
         residual_posterior: bool = False,
         checkpoint_cells: bool = False,
         init: str = "scaled",
@@ -64,7 +68,14 @@ class DeepVAE(nn.Module):
     ):
         super().__init__()
         check_settings(
-            input_shape, groups, init, width=width, cell_width=cell_width, latent_channels=latent_channels, cells=cells
+            input_shape,
+            groups,
+            init,
+            width=width,
+            cell_width=cell_width,
+            latent_channels=latent_channels,
+            cells=cells,
+            patch=patch,
         )
         self.input_shape, self.likelihood_name = tuple(int(s) for s in input_shape), likelihood
         self.groups, self.width, self.cell_width, self.latent_channels = (
@@ -79,12 +90,12 @@ class DeepVAE(nn.Module):
             checkpoint_cells,
             init,
         )
-        self.scale, self.components = scale, components
+        self.scale, self.components, self.patch = scale, components, patch
         c, h, w = self.input_shape
         n = len(groups)
-        self.hs, self.ws = sizes(h, n), sizes(w, n)  # top (1) first
+        self.hs, self.ws = sizes(h // patch, n), sizes(w // patch, n)  # top (1) first, on the patch grid
         self.likelihood = Likelihood(likelihood, self.input_shape, scale, components)
-        self.encoder = BottomUp(c, width, cell_width, n, cells, init)
+        self.encoder = BottomUp(c * patch**2, width, cell_width, n, cells, init)
         k = out_scale(init, sum(groups) + n * cells)  # residual branches on the top-down path
         self.h0 = nn.Parameter(torch.zeros(1, width, 1, 1))  # the learned state at the top
         self.blocks = nn.ModuleList(
@@ -94,7 +105,7 @@ class DeepVAE(nn.Module):
         self.stages = nn.ModuleList(
             nn.Sequential(*(ResCell(width, cell_width, k) for _ in range(cells))) for _ in groups
         )
-        self.to_x = nn.Sequential(nn.GELU(), nn.Conv2d(width, self.likelihood.n_params * c, 1))
+        self.to_x = nn.Sequential(nn.GELU(), nn.Conv2d(width, self.likelihood.n_params * c * patch**2, 1))
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DeepVAE:
@@ -107,6 +118,7 @@ class DeepVAE(nn.Module):
             cell_width=cfg.deep_cell_width,
             latent_channels=cfg.deep_latent_channels,
             cells=cfg.deep_cells,
+            patch=cfg.deep_patch,
             residual_posterior=cfg.residual_posterior,
             checkpoint_cells=cfg.checkpoint_cells,
             init=cfg.deep_init,
@@ -124,6 +136,7 @@ class DeepVAE(nn.Module):
             "cell_width": self.cell_width,
             "latent_channels": self.latent_channels,
             "cells": self.cells,
+            "patch": self.patch,
             "residual_posterior": self.residual_posterior,
             "checkpoint_cells": self.checkpoint_cells,
             "init": self.init,
@@ -165,7 +178,13 @@ class DeepVAE(nn.Module):
         return h, qz, pz, zs
 
     def _px(self, h: Tensor) -> Distribution:
-        return self.likelihood(self.to_x(h).view(h.shape[0], self.likelihood.n_params, *self.input_shape))
+        """p(x|z) from the state (B, width, H/p, W/p): parameters per pixel, unfolded from each patch's channels."""
+        params = F.pixel_shuffle(self.to_x(h), self.patch) if self.patch > 1 else self.to_x(h)
+        return self.likelihood(params.view(h.shape[0], self.likelihood.n_params, *self.input_shape))
+
+    def bottom_up(self, x: Tensor) -> list[Tensor]:
+        """x (B, C, H, W) -> the encoder's activations at each resolution, top first (patches folded first)."""
+        return self.encoder(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
 
     def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
         """Top-down inference on x (B, C, H, W): z_g ~ q (its mean if not ``sample``); the lowest ``from_prior``
@@ -179,7 +198,7 @@ class DeepVAE(nn.Module):
             assert q is not None  # top_down has the bottom-up activations, so a posterior for every group
             return q, q.rsample() if sample else q.mean
 
-        h, qz, pz, z = self.top_down(self.encoder(x), pick, x.shape[0])
+        h, qz, pz, z = self.top_down(self.bottom_up(x), pick, x.shape[0])
         return VAEOutput(px=self._px(h), qz=qz, pz=pz, z=z)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
@@ -234,6 +253,12 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, **pos
     """One line for settings the hierarchy cannot be built with."""
     if len(shape) != 3:
         raise VaekitError(f"the deep family needs (C, H, W) images, got item shape {tuple(shape)}", key="model.family")
+    p = positive.get("patch", 1)
+    if isinstance(p, int) and p > 1 and (shape[1] % p or shape[2] % p):
+        raise VaekitError(
+            f"model.deep_patch {p} must divide the images' height and width, got {shape[1]} x {shape[2]}",
+            key="model.deep_patch",
+        )
     if (
         len(groups) < 2
         or any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in groups)

@@ -32,7 +32,8 @@ class Callback:
     ``on_step_end``'s metrics are 0-dim tensors on the training device (loss, rec and kl as batch means) and
     floats (beta, lr): reading a tensor (``float(v)``) waits for the device, so a callback that only needs
     them now and then should read them only then. ``on_epoch_end``'s metrics are the metrics.csv row.
-    ``on_fit_end`` gets the model with its best weights loaded.
+    ``on_fit_end`` gets the model with its best weights loaded; ``on_fit_error`` the exception a fit stops with
+    (an interruption, a divergence, a full disk), just before it propagates.
     """
 
     def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
@@ -45,6 +46,9 @@ class Callback:
         pass
 
     def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
+        pass
+
+    def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
         pass
 
 
@@ -72,6 +76,9 @@ class Callbacks(Callback):
     def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
         self._call("on_fit_end", model, info)
 
+    def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
+        self._call("on_fit_error", error, info)
+
     def _call(self, hook: str, *args) -> None:
         for c in self.items:
             fn = getattr(c, hook, None)
@@ -79,4 +86,4 @@ class Callbacks(Callback):
                 fn(*args)
 
 
-HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end")
+HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end", "on_fit_error")

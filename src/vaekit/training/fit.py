@@ -137,8 +137,12 @@ def _train(
         if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
             atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
     trainer.callbacks.on_fit_start(model, info)
-    with StopSignal() as stop:
-        trainer.fit(stop)
+    try:
+        with StopSignal() as stop:
+            trainer.fit(stop)
+    except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
+        trainer.callbacks.on_fit_error(e, info)
+        raise
     best = trainer.best_weights()  # kept in memory without a run folder, else in it
     if best is not None:
         model.load_state_dict(best)

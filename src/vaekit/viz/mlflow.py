@@ -86,6 +86,11 @@ class MLflow(Callback):
                     self.client.log_artifact(self.run_id, str(path))
         self.client.set_terminated(self.run_id)
 
+    def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
+        """The MLflow run ends KILLED (an interruption: resume it) or FAILED (anything else), not left RUNNING."""
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+
     def _log(self, params: dict | None = None, metrics: dict | None = None, step: int = 0) -> None:
         from mlflow.entities import Metric, Param
 
