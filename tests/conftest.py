@@ -39,6 +39,11 @@ def tiny_config(spec: str, out, **train) -> RunConfig:
     return cfg
 
 
+def train_argv(data, out, *flags: str) -> list[str]:
+    """``vaekit train`` arguments for a quiet one-epoch run of ``data`` into ``out``, with ``flags`` besides."""
+    return ["train", "--data", str(data), *flags, "--epochs", "1", "--quiet", "--out", str(out)]
+
+
 def train_run(cfg: RunConfig, **kwargs) -> Path:
     """Train ``cfg`` as ``vaekit train`` does (pictures included) and return its run folder."""
     return vaekit.train(cfg, **kwargs).path

@@ -22,6 +22,8 @@ from PIL import Image
 import vaekit
 from vaekit.cli import main
 
+from .conftest import train_argv
+
 PICKLE = pickle.dumps({"harmless": [1, 2, 3]})  # a pickle must be refused, never loaded
 
 
@@ -307,25 +309,8 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     x = (np.random.default_rng(0).random((40, 4, 4)) > 0.5).astype(np.float32)  # (N, H, W) binary
     np.save(root / "tiny.npy", x)
-    argv = [
-        "train",
-        "--data",
-        root / "tiny.npy",
-        "--model",
-        "mlp",
-        "--hidden",
-        "16",
-        "--latent-dim",
-        "3",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--quiet",
-        "--out",
-        root / "run",
-    ]
-    assert main([str(a) for a in argv]) == 0
+    flags = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "16"]
+    assert main(train_argv(root / "tiny.npy", root / "run", *flags)) == 0
     return root
 
 

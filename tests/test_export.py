@@ -13,6 +13,8 @@ from vaekit.errors import VaekitError
 from vaekit.export import onnx as export
 from vaekit.runs import Run
 
+from .conftest import train_argv
+
 pytestmark = pytest.mark.skipif(
     find_spec("onnxruntime") is None or find_spec("onnx") is None,
     reason="needs onnx and onnxruntime (pip install 'vaekit[onnx]')",
@@ -27,26 +29,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
     models = {"vae": ["--model", "conv", "--set", "model.channels=4,8"], "cvae": ["--model", "cvae", "--hidden", "16"]}
     for name, flags in models.items():
-        assert (
-            main(
-                [
-                    "train",
-                    "--data",
-                    str(tmp / "img.npz"),
-                    *flags,
-                    "--latent-dim",
-                    "3",
-                    "--epochs",
-                    "1",
-                    "--batch-size",
-                    "16",
-                    "--quiet",
-                    "--out",
-                    str(tmp / name),
-                ]
-            )
-            == 0
-        )
+        assert main(train_argv(tmp / "img.npz", tmp / name, *flags, "--latent-dim", "3", "--batch-size", "16")) == 0
     return {name: Run.load(tmp / name) for name in models}
 
 

@@ -18,6 +18,8 @@ from PIL import Image
 
 from vaekit.cli import main
 
+from .conftest import train_argv
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -40,27 +42,7 @@ def report(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
     run = tmp / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp / "img.npz"),
-                "--model",
-                "mlp",
-                "--hidden",
-                "16",
-                "--latent-dim",
-                "3",
-                "--epochs",
-                "1",
-                "--quiet",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main(train_argv(tmp / "img.npz", run, "--model", "mlp", "--hidden", "16", "--latent-dim", "3")) == 0
     assert main(["report", str(run), "--iw-samples", "20"]) == 0
     return run / "report.html"
 

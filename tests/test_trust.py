@@ -23,6 +23,7 @@ from vaekit.config import CONFLICTS
 from vaekit.files import DIGEST
 from vaekit.runs import recorded_digest
 
+from .conftest import train_argv
 from .faulty_vaekit import inject
 
 FAULTY = str(Path(__file__).with_name("faulty_vaekit.py"))
@@ -357,25 +358,7 @@ def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("model.json" in err[0] or "not a torch.nn.Module" in err[0]), err
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                "digits",
-                "--hidden",
-                "8",
-                "--latent-dim",
-                "2",
-                "--epochs",
-                "1",
-                "--quiet",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main(train_argv("digits", run, "--hidden", "8", "--latent-dim", "2")) == 0
     (run / "eval.json").write_text('{"split": "test", "da')  # a damaged earlier evaluation
     assert main(["report", str(run), "--limit", "20", "--iw-samples", "4"]) == 0
     assert recorded_digest(run / "eval.json") == vaekit.load_run(run).digest

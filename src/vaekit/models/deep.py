@@ -179,12 +179,12 @@ class DeepVAE(nn.Module):
 
     def _px(self, h: Tensor) -> Distribution:
         """p(x|z) from the state (B, width, H/p, W/p): parameters per pixel, unfolded from each patch's channels."""
-        params = F.pixel_shuffle(self.to_x(h), self.patch) if self.patch > 1 else self.to_x(h)
+        params = F.pixel_shuffle(self.to_x(h), self.patch)  # patch 1: unchanged
         return self.likelihood(params.view(h.shape[0], self.likelihood.n_params, *self.input_shape))
 
     def bottom_up(self, x: Tensor) -> list[Tensor]:
         """x (B, C, H, W) -> the encoder's activations at each resolution, top first (patches folded first)."""
-        return self.encoder(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
+        return self.encoder(F.pixel_unshuffle(x, self.patch))
 
     def infer(self, x: Tensor, sample: bool = True, from_prior: int = 0) -> VAEOutput:
         """Top-down inference on x (B, C, H, W): z_g ~ q (its mean if not ``sample``); the lowest ``from_prior``
