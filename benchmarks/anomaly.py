@@ -20,6 +20,7 @@ the commit and the date.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import common
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vaekit.config import RunConfig, set_value
+from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.data import Dataset, Split, load_dataset
 from vaekit.evaluation.detector import VAEAnomalyDetector
 from vaekit.evaluation.scores import (
@@ -35,6 +36,7 @@ from vaekit.evaluation.scores import (
     SCORES,
     anomaly_scores,
     detection_metrics,
+    scores_that_apply,
 )
 from vaekit.training import fit_config
 
@@ -51,8 +53,15 @@ def score_note(args: argparse.Namespace) -> str:
     )
 
 
-def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0) -> nn.Module:
-    """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch."""
+def train_vae(
+    x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0, preset: str | None = None
+) -> nn.Module:
+    """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch.
+
+    ``preset`` (a file of configs/) gives the model and training settings instead of the flat VAE's."""
+    if preset:
+        cfg = RunConfig.from_dict(load_toml(common.ROOT / "configs" / preset))
+        return fit_in_memory(cfg, x, {"data.binarize": "none", **settings}, seed)
     cfg = RunConfig()
     net = settings.get("model.net", args.net)  # table 4 picks its own (--rep-net): the widths follow it
     widths = {"model.hidden": HIDDEN} if net == "mlp" else {"model.channels": [32, 64]}
@@ -64,11 +73,14 @@ def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0
         "train.epochs": args.epochs,
         "train.batch_size": BATCH,
         "train.lr": 1e-3,
-        "train.seed": seed,
-        "train.progress": False,
-        "train.checkpoint_minutes": 0.0,
     }
-    for key, value in {**base, **settings}.items():
+    return fit_in_memory(cfg, x, {**base, **settings}, seed)
+
+
+def fit_in_memory(cfg: RunConfig, x: Tensor, settings: dict, seed: int) -> nn.Module:
+    """``cfg`` with ``settings`` trained on x (N, C, H, W) in memory (no run folder); 500 items pick the best epoch."""
+    settings = {"train.seed": seed, "train.progress": False, "train.checkpoint_minutes": 0.0, **settings}
+    for key, value in settings.items():
         set_value(cfg, key, value)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     data = Dataset(
@@ -79,8 +91,13 @@ def train_vae(x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0
 
 
 def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Every score of ``vaekit.evaluation.scores`` for x, higher = more anomalous."""
-    return anomaly_scores(model, x, list(SCORES), args.samples, args.iw_samples, args.steps)
+    """Every score of ``vaekit.evaluation.scores`` that applies to the model, for x, higher = more anomalous;
+    for a hierarchy, the LLR once per k of ``args.llr_ks`` (named llr>k)."""
+    names = scores_that_apply(model, images=True)
+    s = anomaly_scores(model, x, [n for n in names if n != "llr"], args.samples, args.iw_samples, args.steps)
+    for k in args.llr_ks if "llr" in names else ():
+        s[f"llr>{k}"] = anomaly_scores(model, x, ["llr"], args.samples, llr_k=k)["llr"]
+    return s
 
 
 def fashion(args: argparse.Namespace) -> Dataset:
@@ -111,23 +128,29 @@ def one_class(args: argparse.Namespace) -> Part:
     """Table 1: per class c, train on class c only; anomalies are the test images of the other classes."""
     data = fashion(args)
     multi = f"neg_elbo, scales {','.join(map(str, args.scales))}"
-    aurocs = {s: [] for s in (*SCORES, multi)}
-    rows, start = [], time.perf_counter()
+    aurocs: dict[str, list[float]] = {}
+    rows, start, test = [], time.perf_counter(), data.test.x[: args.test_limit]
     for c in args.classes:
         x = data.train.x[data.train.y == c][: args.per_class]
-        model = train_vae(x, {"train.epochs": args.oneclass_epochs}, args, seed=c)
-        s = score_all(model, data.test.x[: args.test_limit], args)
-        s[multi] = multiscale_scores(x, data.test.x[: args.test_limit], c, args)
+        s = score_all(train_vae(x, {"train.epochs": args.oneclass_epochs}, args, seed=c), test, args)
+        s[multi] = multiscale_scores(x, test, c, args)
+        for lk in args.deep_likelihoods if args.deep else ():
+            settings = {"train.epochs": args.deep_epochs, "model.likelihood": lk, **args.deep_settings}
+            s |= {
+                f"deep {lk} {n}": v
+                for n, v in score_all(train_vae(x, settings, args, c, args.deep), test, args).items()
+            }
         normal = (data.test.y[: args.test_limit] == c).numpy()
-        for name in aurocs:
-            aurocs[name].append(detection_metrics(s[name][normal], s[name][~normal])["auroc"])
+        for name in s:
+            aurocs.setdefault(name, []).append(detection_metrics(s[name][normal], s[name][~normal])["auroc"])
         rows.append([f"{c} {data.classes[c]}"] + [round(aurocs[n][-1], 3) for n in aurocs])
         print(f"  class {c}: {len(x)} images, {time.perf_counter() - start:.0f} s so far", flush=True)
     means = {n: float(np.mean(aurocs[n])) for n in aurocs}
     rows.append(["mean"] + [round(v, 3) for v in means.values()])
+    deep = f"; deep: configs/{args.deep} {args.deep_settings or ''}, {args.deep_epochs} epochs" if args.deep else ""
     table = common.table(
         f"Fashion-MNIST one-class AUROC ({args.net} VAE, {args.likelihood}, z={args.latent_dim}, "
-        f"{args.oneclass_epochs} epochs on up to {args.per_class} images per class; test set of "
+        f"{args.oneclass_epochs} epochs{deep}; on up to {args.per_class} images per class; test set of "
         f"{min(args.test_limit, len(data.test))})",
         ["class"] + list(aurocs),
         rows,
@@ -152,13 +175,14 @@ def ood(args: argparse.Namespace) -> Part:
     x = data.train.x[torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[: args.ood_train]]
     mnist = load_dataset("mnist5k", val_fraction=0.0, test_fraction=0.0)
     digits = torch.cat([mnist.train.x, mnist.val.x, mnist.test.x])[: args.test_limit]  # all 5,000
-    rows, aurocs, start = {name: [name] for name in SCORES}, {}, time.perf_counter()
+    rows: dict[str, list] = {}
+    aurocs, start = {}, time.perf_counter()
     for likelihood in args.ood_likelihoods:
         model = train_vae(x, {"model.likelihood": likelihood}, args)
         s_in, s_out = score_all(model, data.test.x[: args.test_limit], args), score_all(model, digits, args)
-        for name in SCORES:
+        for name in s_in:
             m = detection_metrics(s_in[name], s_out[name])
-            rows[name] += [round(m["auroc"], 3), round(m["fpr95"], 3)]
+            rows.setdefault(name, [name]).extend([round(m["auroc"], 3), round(m["fpr95"], 3)])
             aurocs[f"{name}, {likelihood}"] = m["auroc"]
         print(f"  {likelihood}: {time.perf_counter() - start:.0f} s so far", flush=True)
     header = ["score"] + [f"{h} ({lk})" for lk in args.ood_likelihoods for h in ("AUROC", "FPR@95%TPR")]
@@ -292,6 +316,11 @@ def main() -> None:
     p.add_argument("--likelihood", default="gaussian", choices=["bernoulli", "cbernoulli", "gaussian"])
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--oneclass-epochs", type=int, default=50, help="epochs of each one-class model")
+    p.add_argument("--deep", default="deep-fashion.toml", help="table 1: a configs/ preset beside the flat VAE ('')")
+    p.add_argument("--deep-epochs", type=int, default=10, help="epochs of each one-class deep model")
+    p.add_argument("--deep-likelihoods", default="bernoulli,gaussian", help="table 1: a deep model per likelihood")
+    p.add_argument("--deep-set", default="", help="table 1: key=value,... over the deep preset (JSON values)")
+    p.add_argument("--llr-ks", default="1,2", help="LLR^{>k} scores of a hierarchy: the k to score")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the OOD models")
     p.add_argument("--per-class", type=int, default=6000, help="training images per one-class model")
     p.add_argument("--scales", default="1,2,4,7", help="table 1: pooling factors of the multi-scale detector")
@@ -314,9 +343,13 @@ def main() -> None:
     args.dims = [int(d) for d in args.dims.split(",")]
     args.scales = tuple(int(k) for k in args.scales.split(","))
     args.ood_likelihoods = args.ood_likelihoods.split(",")
+    args.llr_ks = [int(k) for k in args.llr_ks.split(",") if k]
+    args.deep_likelihoods = [lk for lk in args.deep_likelihoods.split(",") if lk]
+    args.deep_settings = dict(kv.split("=", 1) for kv in args.deep_set.split(",") if kv)
+    args.deep_settings = {k: json.loads(v) for k, v in args.deep_settings.items()}
     if args.quick:
         args.classes, args.per_class, args.ood_train, args.rep_train = [0, 1], 1000, 2000, 2000
-        args.epochs = args.oneclass_epochs = args.rep_epochs = 2
+        args.epochs = args.oneclass_epochs = args.rep_epochs = args.deep_epochs = 2
         args.test_limit, args.dims, args.steps = 1000, [2], 5
     if args.threads:
         torch.set_num_threads(args.threads)

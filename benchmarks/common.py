@@ -35,14 +35,15 @@ def machine() -> dict:
 
 
 def commit() -> str:
-    """The repository's commit (and '+changes' when src differs from it); VAEKIT_BENCH_COMMIT names it where
-    the tree travelled without its .git (a GPU machine's copy)."""
+    """The repository's commit (and '+changes' when src, the presets or the benchmarks' code differ from it);
+    VAEKIT_BENCH_COMMIT names it where the tree travelled without its .git (a GPU machine's copy)."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "src") else "")
+        changed = git("status", "--porcelain", "src", "configs", "benchmarks/*.py")
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("VAEKIT_BENCH_COMMIT", "unknown")
 

@@ -23,7 +23,10 @@ BENCHMARKS = {
     "bits": "Bits per dimension of 8-bit images",
     "families": "Model families",
     "deep": "The deep hierarchy against the flat and ladder conv VAEs",
+    "deep_mnist5k": "The deep hierarchy on mnist5k",
+    "deep_bits": "The deep hierarchy's bits per dimension",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
+    "anomaly_deep": "One-class detection with the deep hierarchy",
     "disentangle": "Disentanglement on dSprites",
     "scale": "Data larger than memory",
     "scale_verbs": "Verbs over data larger than memory",
@@ -38,6 +41,9 @@ COMMANDS = {
     "peer_cuda": "peer.py --device cuda --json benchmarks/results/peer_cuda.json",
     "scale_verbs": "scale.py --verbs",
     "explore_load": "explore_load.py RUN_FOLDER",
+    "deep_mnist5k": "deep.py --parts nll --sets mnist5k --json benchmarks/results/deep_mnist5k.json",
+    "deep_bits": "deep.py --parts bits --json benchmarks/results/deep_bits.json",
+    "anomaly_deep": "anomaly.py --parts oneclass --json benchmarks/results/anomaly_deep.json",
 }
 
 
