@@ -147,7 +147,8 @@ def one_class(args: argparse.Namespace) -> Part:
         print(f"  class {c}: {len(x)} images, {time.perf_counter() - start:.0f} s so far", flush=True)
     means = {n: float(np.mean(aurocs[n])) for n in aurocs}
     rows.append(["mean"] + [round(v, 3) for v in means.values()])
-    deep = f"; deep: configs/{args.deep} {args.deep_settings or ''}, {args.deep_epochs} epochs" if args.deep else ""
+    over = f" with {args.deep_settings}" if args.deep_settings else ""
+    deep = f"; deep: configs/{args.deep}{over}, {args.deep_epochs} epochs" if args.deep else ""
     table = common.table(
         f"Fashion-MNIST one-class AUROC ({args.net} VAE, {args.likelihood}, z={args.latent_dim}, "
         f"{args.oneclass_epochs} epochs{deep}; on up to {args.per_class} images per class; test set of "
@@ -162,6 +163,9 @@ def one_class(args: argparse.Namespace) -> Part:
         score_note(args),
         f"{multi}: VAEAnomalyDetector, one VAE per pooling factor, scores standardised on 10% of the training "
         "images held out, then summed.",
+        "deep <likelihood> <score>: the deep preset (its model and training settings, no binarisation) trained on "
+        "the class once per likelihood; llr>k: LLR^{>k} of Havtorn et al. 2021, the lowest k groups from their "
+        "priors.",
     ]
     return [table], notes, f"one-class Fashion-MNIST mean AUROC {means[best]:.3f} ({best})"
 

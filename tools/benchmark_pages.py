@@ -25,6 +25,7 @@ BENCHMARKS = {
     "deep": "The deep hierarchy against the flat and ladder conv VAEs",
     "deep_mnist5k": "The deep hierarchy on mnist5k",
     "deep_bits": "The deep hierarchy's bits per dimension",
+    "deep_bits_photos": "The deep hierarchy's bits per dimension on photos, without update skipping",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
     "disentangle": "Disentanglement on dSprites",
@@ -43,6 +44,7 @@ COMMANDS = {
     "explore_load": "explore_load.py RUN_FOLDER",
     "deep_mnist5k": "deep.py --parts nll --sets mnist5k --json benchmarks/results/deep_mnist5k.json",
     "deep_bits": "deep.py --parts bits --json benchmarks/results/deep_bits.json",
+    "deep_bits_photos": "deep.py --parts bits --bits-sets photos:32 --json benchmarks/results/deep_bits_photos.json",
     "anomaly_deep": "anomaly.py --parts oneclass --json benchmarks/results/anomaly_deep.json",
 }
 
