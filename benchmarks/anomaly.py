@@ -323,7 +323,9 @@ def main() -> None:
     p.add_argument("--deep", default="deep-fashion.toml", help="table 1: a configs/ preset beside the flat VAE ('')")
     p.add_argument("--deep-epochs", type=int, default=10, help="epochs of each one-class deep model")
     p.add_argument("--deep-likelihoods", default="bernoulli,gaussian", help="table 1: a deep model per likelihood")
-    p.add_argument("--deep-set", default="", help="table 1: key=value,... over the deep preset (JSON values)")
+    p.add_argument(
+        "--deep-set", action="append", default=[], help="table 1: KEY=JSON over the deep preset (repeatable)"
+    )
     p.add_argument("--llr-ks", default="1,2", help="LLR^{>k} scores of a hierarchy: the k to score")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the OOD models")
     p.add_argument("--per-class", type=int, default=6000, help="training images per one-class model")
@@ -349,8 +351,7 @@ def main() -> None:
     args.ood_likelihoods = args.ood_likelihoods.split(",")
     args.llr_ks = [int(k) for k in args.llr_ks.split(",") if k]
     args.deep_likelihoods = [lk for lk in args.deep_likelihoods.split(",") if lk]
-    args.deep_settings = dict(kv.split("=", 1) for kv in args.deep_set.split(",") if kv)
-    args.deep_settings = {k: json.loads(v) for k, v in args.deep_settings.items()}
+    args.deep_settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.deep_set)}
     if args.quick:
         args.classes, args.per_class, args.ood_train, args.rep_train = [0, 1], 1000, 2000, 2000
         args.epochs = args.oneclass_epochs = args.rep_epochs = args.deep_epochs = 2

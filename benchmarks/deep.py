@@ -120,7 +120,7 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
 
 def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     """Table: bits/dim of the flat conv VAE and deep with the discretized logistic mixture on 8-bit data."""
-    rows = []
+    rows, found = [], {}
     for spec in args.bits_sets:
         for name in ("flat conv VAE", "deep"):
             preset, settings = MODELS[name]
@@ -129,6 +129,7 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             x, _ = test_split(run, args.n_test)
             bits = bits_per_dim(nll(run.model, x, args.bits_k), x.shape[1:])
             rows.append([spec, name, info["epochs"], len(x), round(bits, 4)])
+            found[spec, name] = round(bits, 4)
     tables.append(
         common.table(
             f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes each",
@@ -138,8 +139,7 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     )
     flat = flat_bits()
     for spec in args.bits_sets:
-        deep = next(r[-1] for r in rows if r[0] == spec and r[1] == "deep")
-        ours = next(r[-1] for r in rows if r[0] == spec and r[1] == "flat conv VAE")
+        deep, ours = found[spec, "deep"], found[spec, "flat conv VAE"]
         page = f"; {100 * (1 - deep / flat[spec]):.1f}% below bits.md's flat conv {flat[spec]}" if spec in flat else ""
         notes.append(
             f"{spec}: deep {deep} bits/dim, {100 * (1 - deep / ours):.1f}% below this run's flat conv VAE "
