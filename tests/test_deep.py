@@ -12,6 +12,7 @@ from vaekit.core import elbo
 from vaekit.evaluation.scores import anomaly_scores
 from vaekit.training import TrainingStopped
 from vaekit.training.stability import balanced_kl
+from vaekit.training.step import WARM, StepGuard
 
 SHAPE = (1, 8, 8)  # resolutions 1, 4 and 8
 
@@ -156,6 +157,37 @@ def test_a_learning_rate_100x_too_high_skips_updates_then_stops_in_one_line(data
     assert all(v.isfinite().all() for v in ckpt.values() if v.is_floating_point())
 
 
+def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume(data, tmp_path):
+    guard = StepGuard(3, lr=1e-3, skip_ratio=10)
+    ok = lambda g, n: g.ok(torch.tensor(1.0 + n), "step 9", torch.tensor(n))  # noqa: E731
+    assert all(ok(guard, 100.0 + i) for i in range(WARM))  # the ratio waits for WARM kept norms
+    assert ok(guard, 1000.0) and not ok(guard, 1200.0)  # median of 100..131 and 1000: 116, so the limit is 1160
+    twin = StepGuard(3, lr=1e-3, skip_ratio=10)
+    twin.load_state_dict(guard.state_dict())
+    assert not ok(twin, 1200.0) and (twin.in_row, twin.skipped) == (2, 2)
+    with pytest.raises(
+        TrainingStopped,
+        match=r"3 steps in a row skipped, gradient norm 1200 > train.skip_ratio "
+        r"10 x 116; lower train.lr \(now 0.001\) or raise train.skip_ratio",
+    ):
+        ok(twin, 1200.0)
+    fit = lambda epochs, resume: vaekit.fit(  # noqa: E731  every update skipped: 8 a epoch, 10 in a row stop
+        tiny(),
+        data,
+        epochs=epochs,
+        batch_size=8,
+        skip_grad=1e-9,
+        max_bad_steps=10,
+        progress=False,
+        pictures=False,
+        out=tmp_path / "skips",
+        resume=resume,
+    )
+    assert fit(1, False).history[-1]["skipped_steps"] == 8
+    with pytest.raises(TrainingStopped, match=r"epoch 2, batch 2: 10 steps in a row"):
+        fit(2, True)
+
+
 def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
     model = trained.model
     scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (0, 1, 3)}
@@ -189,6 +221,7 @@ def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():
         ({"model.family": "deep", "model.latent_dim": 8}, "model.latent_dim and model.family"),
         ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
         ({"train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
+        ({"train.skip_ratio": 1}, r"train.skip_ratio must be 0 \(off\) or > 1"),
     ],
 )
 def test_settings_that_cannot_take_effect_are_refused(setting, match):

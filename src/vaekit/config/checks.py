@@ -123,6 +123,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         )
     if not 0 <= cfg.train.ema < 1:
         raise VaekitError(f"config: train.ema must be in [0, 1) (0: off; e.g. 0.999), got {cfg.train.ema!r}")
+    if 0 < cfg.train.skip_ratio <= 1 or cfg.train.skip_ratio < 0:  # at 1, half the steps exceed the median
+        raise VaekitError(f"config: train.skip_ratio must be 0 (off) or > 1 (e.g. 10), got {cfg.train.skip_ratio!r}")
     if cfg.train.tc_beta > 0 and len(cfg.model.latent_dims) > 1:
         raise VaekitError("config: train.tc_beta (beta-TCVAE) needs a single latent layer, not model.latent_dims")
     if len(cfg.data.image_size) > 2:

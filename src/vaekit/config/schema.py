@@ -99,6 +99,7 @@ class TrainConfig:
     factor_gamma: float = 10.0  # factor: weight of the total correlation the discriminator estimates
     clip_grad: float = 0.0  # max gradient norm; 0 turns clipping off
     skip_grad: float = 0.0  # skip updates whose gradient norm exceeds this (VDVAE); 0 turns it off
+    skip_ratio: float = 0.0  # ... or exceeds this multiple of the median norm of the last 256 kept updates; 0: off
     ema: float = 0.0  # EMA decay of the weights used for evaluation and sampling (e.g. 0.999); 0: off
     kl_balance: bool = False  # during KL warm-up, weigh each latent group's KL by its share (NVAE)
     prior_epochs: int = 5  # vq: epochs fitting the PixelCNN prior alone on the final codes (stage two)

@@ -3,7 +3,10 @@ and the validation loss. Everything here uses a model only through the contract 
 
 from __future__ import annotations
 
+import math
+import statistics
 import sys
+from collections import deque
 
 import torch
 from torch import Tensor, nn
@@ -99,38 +102,62 @@ def batch_sums(terms: Terms, n: int) -> Tensor:
     )
 
 
+WINDOW, WARM = 256, 32  # skip_ratio: the median of the last WINDOW kept norms, once WARM steps were kept
+
+
 class StepGuard:
     """Skips steps whose loss or gradient norm is not finite, or whose gradient norm exceeds ``skip_grad`` (> 0;
-    VDVAE's update skipping); counts the skips (``skipped``, ``large``), warns once a quarter of ``limit`` are
-    skipped in a row and stops after ``limit`` in a row, naming the step and the setting to change."""
+    VDVAE's update skipping) or ``skip_ratio`` (> 0) times the median norm of the last ``WINDOW`` kept steps
+    (a threshold that follows the loss's scale: nats per image differ 50-fold between binarised and 8-bit
+    colour data). Counts the skips (``skipped``, ``large``), warns once a quarter of ``limit`` are skipped in a
+    row and stops after ``limit`` in a row, naming the step and the setting to change. Its counters and norms
+    go into the checkpoint (``state_dict``), so a run that resumes keeps counting."""
 
-    def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None):
-        self.limit, self.skip_grad, self.lr, self.in_row, self.skipped, self.large = limit, skip_grad, lr, 0, 0, 0
+    def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None, skip_ratio: float = 0.0):
+        self.limit, self.skip_grad, self.lr, self.skip_ratio = limit, skip_grad, lr, skip_ratio
+        self.in_row, self.skipped, self.large = 0, 0, 0
+        self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
+
+    def state_dict(self) -> dict:
+        """The counters and the kept norms, as JSON."""
+        return {"in_row": self.in_row, "skipped": self.skipped, "large": self.large, "norms": list(self.norms)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Counters and norms from ``state_dict`` (an empty dict: a checkpoint from before they were saved)."""
+        self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
+        self.norms.extend(state.get("norms", []))
+
+    def threshold(self) -> tuple[float, str]:
+        """The norm above which a step is skipped now, and what sets it (inf: nothing)."""
+        limits = [(math.inf, "")]
+        if self.skip_grad > 0:
+            limits.append((self.skip_grad, f"train.skip_grad {self.skip_grad:g}"))
+        if self.skip_ratio > 0 and len(self.norms) >= WARM:
+            median = statistics.median(self.norms)
+            limits.append((self.skip_ratio * median, f"train.skip_ratio {self.skip_ratio:g} x {median:.4g}"))
+        return min(limits)
 
     def ok(self, value: Tensor, where: str, norm: Tensor | None = None) -> bool:
-        bad = ~torch.isfinite(value)  # value: loss + norm, so NaN or inf in either
-        if self.skip_grad > 0 and norm is not None:
-            bad = bad | (norm > self.skip_grad)
-        if distributed.all_ok(not bool(bad)):  # one host sync; under DDP every rank skips, or none
+        """Whether the step with this loss + norm ``value`` (0-dim) and gradient norm may be taken."""
+        value_, norm_ = (value.item(), None) if norm is None else torch.stack([value, norm]).tolist()  # one sync
+        limit, by = self.threshold()
+        bad = not math.isfinite(value_) or (norm_ is not None and norm_ > limit)
+        if distributed.all_ok(not bad):  # under DDP every rank skips, or none
             self.in_row = 0
+            if self.skip_ratio > 0 and norm_ is not None:
+                self.norms.append(norm_)
             return True
         self.in_row += 1
         self.skipped += 1
-        large = bool(torch.isfinite(value))  # finite, so skipped for its norm (a second sync, on skips only)
+        large = math.isfinite(value_)  # finite, so skipped for its norm
         self.large += large
-        what = (
-            f"skipped, gradient norm {float(norm):.4g} > train.skip_grad {self.skip_grad:g}"
-            if large and norm is not None  # finite and skipped: for its norm
-            else "with a non-finite loss or gradient"
-        )
+        key = by.split(" ")[0] if large and by else "train.lr"
+        what = f"skipped, gradient norm {norm_:.4g} > {by}" if large and by else "with a non-finite loss or gradient"
         fix = f"lower train.lr{'' if self.lr is None else f' (now {self.lr:g})'}" + (
-            " or raise train.skip_grad" if large else " or set train.clip_grad"
+            f" or raise {key}" if large and by else " or set train.clip_grad"
         )
         if self.in_row >= self.limit:
-            raise TrainingStopped(
-                f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}",
-                key="train.skip_grad" if large else "train.lr",
-            )
+            raise TrainingStopped(f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}", key=key)
         if self.in_row == max(2, self.limit // 4) and distributed.is_main():
             print(f"vaekit: warning: {self.in_row} steps in a row {what} (at {where}); {fix}", file=sys.stderr)
         return False

@@ -46,6 +46,7 @@ class LoopState:
     best_val: float = math.inf
     bad_epochs: int = 0  # epochs since the best validation loss
     rows: list[dict] = field(default_factory=list)
+    guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
 
 
 def labels_on(y: Tensor | None, device: torch.device) -> Tensor:
@@ -106,7 +107,8 @@ class Trainer:
         self.y_val: Tensor | None = None
         if model.needs_labels:  # labelled data (checked in fit) has labels in every split
             self.y, self.y_val = labels_on(data.train.y, device), distributed.part(labels_on(data.val.y, device))
-        self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr)
+        self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
+        self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
         self.step, self.static = make_step(t.compile, device, t.epochs * (len(self.x) // max(1, self.size)))
         self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
@@ -131,7 +133,7 @@ class Trainer:
             if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
                 va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
             s.rows.append(metrics_row(epoch, tr, va, lr, seconds, len(self.x)))
-            if t.skip_grad > 0:  # updates skipped so far in this process (non-finite or above the threshold)
+            if t.skip_grad > 0 or t.skip_ratio > 0:  # updates skipped so far in the run (non-finite or too large)
                 s.rows[-1]["skipped_steps"] = self.guard.skipped
             self.end_epoch(va["loss"])
             with swapped(self.ema, self.model):
@@ -255,6 +257,7 @@ class Trainer:
             return
         extra = distributed.rng_extra() | (self.ema.tensors() if self.ema is not None else {})
         extra |= self.critic.tensors() if self.critic is not None else {}
+        self.state.guard = self.guard.state_dict()
         if distributed.is_main():
             save_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, asdict(self.state) | position, extra)
 
