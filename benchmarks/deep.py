@@ -6,10 +6,12 @@ wall-clock budget, printed as markdown tables.
 3. Out-of-distribution: the binarised Fashion-MNIST models score MNIST test digits; AUROC of LLR^{>k} for each
    k (the lowest k groups from their conditional priors; Havtorn et al. 2021), beside the IWAE NLL.
 4. Samples of the three Fashion-MNIST models side by side (a figure) and each model's peak memory.
+5. Their sample quality: FID, KID, precision and recall on the domain classifier's features (vaekit.quality).
 
     .venv/bin/python benchmarks/deep.py                  # 20 minutes per model: about 3 h on 2 CPU cores
     .venv/bin/python benchmarks/deep.py --quick          # a smoke run of a few minutes
     .venv/bin/python benchmarks/deep.py --parts nll --sets fashion-mnist --minutes 1.5 --limit 6000 --k 100
+    .venv/bin/python benchmarks/deep.py --parts quality --out runs/bench-deep   # part 5 on an earlier run's models
 
 Budgets count training time only (metrics.csv seconds; the data preparation and validation are left out).
 Each model trains epoch by epoch (resumed) until another epoch would pass the budget; its best epoch by
@@ -33,6 +35,7 @@ from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.data import load_dataset
 from vaekit.evaluation.metrics import bits_per_dim
+from vaekit.evaluation.quality_run import quality
 from vaekit.evaluation.scores import anomaly_scores, detection_metrics
 from vaekit.runs import Run
 from vaekit.viz.plots import save_samples
@@ -151,8 +154,9 @@ def flat_bits() -> dict[str, float]:
     path = common.RESULTS / "bits.json"
     if not path.exists():
         return {}
-    rows = json.loads(path.read_text())["tables"][0]["rows"]
-    return {r[0]: r[5] for r in rows if r[1] == "discretized_logistic"}
+    table = json.loads(path.read_text())["tables"][0]
+    rows = [dict(zip(table["columns"], r)) for r in table["rows"]]  # by column name: bits.py owns the layout
+    return {r["data"]: r["bits/dim"] for r in rows if r["likelihood"] == "discretized_logistic"}
 
 
 def ood_part(runs: dict[str, Run], args: argparse.Namespace, tables: list) -> None:
@@ -177,6 +181,34 @@ def ood_part(runs: dict[str, Run], args: argparse.Namespace, tables: list) -> No
     )
 
 
+def quality_part(runs: dict[str, Run], tables: list, notes: list) -> None:
+    """Table: FID, KID, precision and recall of each model's prior samples, beside the data-vs-data yardstick."""
+    rows, q = [], {}
+    for name in MODELS:
+        q = quality(runs[name])  # the domain classifier's features; RUN/quality.json keeps the result
+        s = q["samples"]["prior"]
+        rows.append([name, s["fid"], s["kid"], s["precision"], s["recall"]])
+    d = q["data_vs_data"]
+    rows.append(["data vs data (yardstick)", d["fid"], d["kid"], d["precision"], d["recall"]])
+    fids = ", ".join(f"{r[0]} {r[1]:.2f}" for r in rows)
+    notes.append(f"Sample quality, FID on the domain classifier's features (lower is better): {fids}.")
+    tables.append(
+        common.table(
+            f"Sample quality of the samples figure's models: {q['n']} samples from each prior (temperature 1, "
+            f"the mean of p(x|z) as pictured) against {q['n']} Fashion-MNIST test images, on the features of "
+            "vaekit's domain classifier (vaekit.quality); the yardstick compares two halves of the test split. "
+            "Lower FID and KID, higher precision and recall are better.",
+            ["model", "FID", "KID", "precision", "recall"],
+            rows,
+        )
+    )
+
+
+def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
+    """The Fashion-MNIST runs an earlier ``--parts nll`` left in ``args.out``."""
+    return {name: Run.load(Path(args.out) / f"fashion-mnist-{name}".replace(" ", "-")) for name in MODELS}
+
+
 def samples_figure(runs: dict[str, Run], path: Path) -> None:
     """16 samples of each model, one row each: flat conv, conv ladder, deep."""
     torch.manual_seed(0)
@@ -189,7 +221,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
     p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
     p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
-    p.add_argument("--parts", default="nll,bits,ood,samples")
+    p.add_argument("--parts", default="nll,bits,ood,samples,quality")
     p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
     p.add_argument("--bits-k", type=int, default=100, help="importance samples of bits/dim (docs/benchmarks/bits.md's)")
     p.add_argument("--n-test", type=int, default=1000)
@@ -208,13 +240,20 @@ def main() -> None:
     runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets.split(",")} if "nll" in parts else {}
     if "bits" in parts:
         bits_part(args, tables, notes)
-    fashion = runs.get("fashion-mnist")
+    fashion = runs.get("fashion-mnist") or (trained_runs(args) if "quality" in parts else None)
     if fashion and "ood" in parts:
         ood_part(fashion, args, tables)
+    if fashion and "quality" in parts:
+        quality_part(fashion, tables, notes)
+        notes.append(f"Samples of these models (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
     if fashion and "samples" in parts:
         samples_figure(fashion, Path(args.figure))
         notes.append(f"Samples (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
-    left = [p for p in ("nll", "bits", "ood", "samples") if p not in parts or (p == "bits" and not args.bits_sets)]
+    left = [
+        p
+        for p in ("nll", "bits", "ood", "samples", "quality")
+        if p not in parts or (p == "bits" and not args.bits_sets)
+    ]
     if left or "mnist5k" not in args.sets:
         sets = f"; NLL sets run: {args.sets}" if "nll" in parts else ""
         notes.append(f"Not run in this run: parts {', '.join(left) or 'none'}{sets}.")
@@ -225,7 +264,9 @@ def main() -> None:
     )
     common.write(
         "deep",
-        "The deep hierarchy against the flat and ladder conv VAEs",
+        "Sample quality of the deep hierarchy"
+        if parts == ["quality"]
+        else "The deep hierarchy against the flat and ladder conv VAEs",
         notes[0] if notes else "",
         tables,
         notes,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, PAGES = ROOT / "benchmarks" / "results", ROOT / "docs" / "benchmarks"
+FIGURES = ROOT / "docs" / "img" / "benchmarks"
 START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:end -->"
 # every benchmark, in the order of the table; one without results says how to make them
 BENCHMARKS = {
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "deep_mnist5k": "The deep hierarchy on mnist5k",
     "deep_bits": "The deep hierarchy's bits per dimension",
     "deep_bits_photos": "The deep hierarchy's bits per dimension on photos, without update skipping",
+    "deep_quality": "Sample quality of the deep hierarchy",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
     "disentangle": "Disentanglement on dSprites",
@@ -45,6 +47,7 @@ COMMANDS = {
     "deep_mnist5k": "deep.py --parts nll --sets mnist5k --json benchmarks/results/deep_mnist5k.json",
     "deep_bits": "deep.py --parts bits --json benchmarks/results/deep_bits.json",
     "deep_bits_photos": "deep.py --parts bits --bits-sets photos:32 --json benchmarks/results/deep_bits_photos.json",
+    "deep_quality": "deep.py --parts quality --sets fashion-mnist --json benchmarks/results/deep_quality.json",
     "anomaly_deep": "anomaly.py --parts oneclass --json benchmarks/results/anomaly_deep.json",
 }
 
@@ -79,6 +82,10 @@ def page(r: dict) -> str:
         lines += [t["caption"], "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t["rows"]] + [""]
     lines += [f"- {n}" for n in r.get("notes", [])]
+    for n in r.get("notes", []):  # a note that names a figure of docs/img/benchmarks/ shows it
+        name = n.rsplit(" ", 1)[-1]
+        if name.endswith(".png") and (FIGURES / name).is_file():
+            lines += ["", f"![{n}](../img/benchmarks/{name})"]
     return "\n".join(lines).rstrip() + "\n"
 
 
