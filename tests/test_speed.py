@@ -114,6 +114,18 @@ def test_a_compiled_step_follows_the_eager_one_without_recompiling(steps, monkey
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 4  # the loss and the check, once each
 
 
+def test_the_first_step_runs_eagerly_to_fill_the_caches_dynamo_cannot_trace_cold(steps, monkeypatch):
+    """kl_divergence's dispatch, traced cold, broke the deep hierarchy's graph where inductor could not rebuild
+    an output; the first step runs eagerly, the other five compiled."""
+    monkeypatch.setattr(capture, "BACKEND", "eager")
+    torch._dynamo.reset()
+    step, compiled = capture.CompiledStep("compile", torch.device("cpu")), []
+    real = step.step
+    monkeypatch.setattr(step, "step", lambda *a: compiled.append(len(compiled)) or real(*a))
+    steps(step)
+    assert compiled == [0, 1, 2, 3, 4]
+
+
 def test_a_step_that_cannot_compile_runs_eagerly_after_one_line(steps, monkeypatch):
     from torch._inductor import config
 

@@ -90,6 +90,7 @@ class CompiledStep:
         how = "reduce-overhead" if mode == "graph" and BACKEND == "inductor" else None  # None: torch's default
         self.loss = torch.compile(_loss, dynamic=False, backend=BACKEND, mode=how)
         self.check = torch.compile(_check, dynamic=False, backend=BACKEND)
+        self.warm = False  # the first step runs eagerly: see __call__
 
     def __call__(
         self,
@@ -107,7 +108,10 @@ class CompiledStep:
         dimwise: float = 1.0,
         critic=None,
     ):
-        if self.why is None and critic is None and not (t.kl_balance and beta < t.beta):
+        # The first step runs eagerly: it fills the Python-side caches dynamo cannot trace cold (kl_divergence's
+        # dispatch on the distributions' types), whose graph break left inductor an output it could not rebuild
+        # ("view size is not compatible", the deep hierarchy's bf16 step).
+        if self.why is None and self.warm and critic is None and not (t.kl_balance and beta < t.beta):
             try:
                 return self.step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise)
             except (
@@ -118,6 +122,7 @@ class CompiledStep:
             ) as e:
                 self.why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
                 self.warn(f"vaekit: train.compile: the step runs eagerly: {self.why}")
+        self.warm = True
         return train_step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise, critic)
 
     def step(self, model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise) -> Terms | None:
