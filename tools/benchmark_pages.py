@@ -26,7 +26,7 @@ BENCHMARKS = {
     "deep": "The deep hierarchy against the flat and ladder conv VAEs",
     "deep_mnist5k": "The deep hierarchy on mnist5k",
     "deep_bits": "The deep hierarchy's bits per dimension",
-    "deep_bits_photos": "The deep hierarchy's bits per dimension on photos, without update skipping",
+    "deep_bits_photos": "The deep hierarchy's bits per dimension on photos",
     "deep_quality": "Sample quality of the deep hierarchy",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
