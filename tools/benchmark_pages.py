@@ -56,12 +56,12 @@ def results() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
 
 
-def page(r: dict) -> str:
-    """One benchmark's page: what it measured, where and when, its tables and notes."""
+def page(r: dict, title: str) -> str:
+    """One benchmark's page under ``title`` (the index's): what it measured, where and when, tables and notes."""
     m = r["machine"]
     where = m["gpu"] or f"{m['cpu']}, {m['threads']} threads"
     lines = [
-        f"# {r['title']}",
+        f"# {title}",
         "",
         f"**{r['headline']}**",
         "",
@@ -123,7 +123,7 @@ def main() -> int:
         return int(expected != (ROOT / "README.md").read_text(encoding="utf-8"))
     PAGES.mkdir(parents=True, exist_ok=True)
     for name in BENCHMARKS:
-        (PAGES / f"{name}.md").write_text(page(found[name]) if name in found else missing(name))
+        (PAGES / f"{name}.md").write_text(page(found[name], BENCHMARKS[name]) if name in found else missing(name))
     (PAGES / "index.md").write_text(
         "# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
         "(`benchmarks/results/`), with the command, the machine and the commit.\n\n" + headline_table(found, "") + "\n"
