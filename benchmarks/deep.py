@@ -245,10 +245,10 @@ def main() -> None:
         ood_part(fashion, args, tables)
     if fashion and "quality" in parts:
         quality_part(fashion, tables, notes)
-        notes.append(f"Samples of these models (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
     if fashion and "samples" in parts:
         samples_figure(fashion, Path(args.figure))
-        notes.append(f"Samples (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
+    if fashion and {"quality", "samples"} & set(parts):  # the pages show the figure this note names
+        notes.append(f"Samples of these models (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
     left = [
         p
         for p in ("nll", "bits", "ood", "samples", "quality")
@@ -264,9 +264,7 @@ def main() -> None:
     )
     common.write(
         "deep",
-        "Sample quality of the deep hierarchy"
-        if parts == ["quality"]
-        else "The deep hierarchy against the flat and ladder conv VAEs",
+        "The deep hierarchy against the flat and ladder conv VAEs",
         notes[0] if notes else "",
         tables,
         notes,

@@ -127,20 +127,20 @@ class StepGuard:
         self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
         self.norms.extend(state.get("norms", []))
 
-    def threshold(self) -> tuple[float, str]:
-        """The norm above which a step is skipped now, and what sets it (inf: nothing)."""
-        limits = [(math.inf, "")]
+    def threshold(self) -> tuple[float, str, str]:
+        """The norm above which a step is skipped now, the setting that sets it and how (inf: nothing)."""
+        limits = [(math.inf, "", "")]
         if self.skip_grad > 0:
-            limits.append((self.skip_grad, f"train.skip_grad {self.skip_grad:g}"))
+            limits.append((self.skip_grad, "train.skip_grad", f"{self.skip_grad:g}"))
         if self.skip_ratio > 0 and len(self.norms) >= WARM:
             median = statistics.median(self.norms)
-            limits.append((self.skip_ratio * median, f"train.skip_ratio {self.skip_ratio:g} x {median:.4g}"))
+            limits.append((self.skip_ratio * median, "train.skip_ratio", f"{self.skip_ratio:g} x {median:.4g}"))
         return min(limits)
 
     def ok(self, value: Tensor, where: str, norm: Tensor | None = None) -> bool:
         """Whether the step with this loss + norm ``value`` (0-dim) and gradient norm may be taken."""
         value_, norm_ = (value.item(), None) if norm is None else torch.stack([value, norm]).tolist()  # one sync
-        limit, by = self.threshold()
+        limit, setting, how = self.threshold()
         bad = not math.isfinite(value_) or (norm_ is not None and norm_ > limit)
         if distributed.all_ok(not bad):  # under DDP every rank skips, or none
             self.in_row = 0
@@ -151,10 +151,13 @@ class StepGuard:
         self.skipped += 1
         large = math.isfinite(value_)  # finite, so skipped for its norm
         self.large += large
-        key = by.split(" ")[0] if large and by else "train.lr"
-        what = f"skipped, gradient norm {norm_:.4g} > {by}" if large and by else "with a non-finite loss or gradient"
+        by_norm = large and bool(setting)  # finite, with a threshold set: skipped for its norm
+        key = setting if by_norm else "train.lr"
+        what = (
+            f"skipped, gradient norm {norm_:.4g} > {setting} {how}" if by_norm else "with a non-finite loss or gradient"
+        )
         fix = f"lower train.lr{'' if self.lr is None else f' (now {self.lr:g})'}" + (
-            f" or raise {key}" if large and by else " or set train.clip_grad"
+            f" or raise {setting}" if by_norm else " or set train.clip_grad"
         )
         if self.in_row >= self.limit:
             raise TrainingStopped(f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}", key=key)
