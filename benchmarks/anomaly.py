@@ -321,8 +321,12 @@ def main() -> None:
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--oneclass-epochs", type=int, default=50, help="epochs of each one-class model")
     p.add_argument("--deep", default="deep-fashion.toml", help="table 1: a configs/ preset beside the flat VAE ('')")
-    p.add_argument("--deep-epochs", type=int, default=10, help="epochs of each one-class deep model")
-    p.add_argument("--deep-likelihoods", default="bernoulli,gaussian", help="table 1: a deep model per likelihood")
+    p.add_argument("--deep-epochs", type=int, default=20, help="epochs of each one-class deep model")
+    p.add_argument(
+        "--deep-likelihoods",
+        default="gaussian",
+        help="table 1: a deep model per likelihood (bernoulli ranks grey images badly: mean AUROC 0.70 by -ELBO)",
+    )
     p.add_argument(
         "--deep-set", action="append", default=[], help="table 1: KEY=JSON over the deep preset (repeatable)"
     )

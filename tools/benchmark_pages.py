@@ -59,7 +59,7 @@ def results() -> dict[str, dict]:
 def page(r: dict, title: str) -> str:
     """One benchmark's page under ``title`` (the index's): what it measured, where and when, tables and notes."""
     m = r["machine"]
-    where = m["gpu"] or f"{m['cpu']}, {m['threads']} threads"
+    where = m["gpu"] or f"{m['cpu']}, {m['threads']} thread{'s' * (m['threads'] != 1)}"
     lines = [
         f"# {title}",
         "",
