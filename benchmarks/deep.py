@@ -11,7 +11,7 @@ wall-clock budget, printed as markdown tables.
     .venv/bin/python benchmarks/deep.py                  # 20 minutes per model: about 3 h on 2 CPU cores
     .venv/bin/python benchmarks/deep.py --quick          # a smoke run of a few minutes
     .venv/bin/python benchmarks/deep.py --parts nll --sets fashion-mnist --minutes 1.5 --limit 6000 --k 100
-    .venv/bin/python benchmarks/deep.py --parts quality --out runs/bench-deep   # part 5 on an earlier run's models
+    .venv/bin/python benchmarks/deep.py --parts quality --out runs/bench-deep   # parts 3-5 reuse an earlier run
 
 Budgets count training time only (metrics.csv seconds; the data preparation and validation are left out).
 Each model trains epoch by epoch (resumed) until another epoch would pass the budget; its best epoch by
@@ -50,6 +50,7 @@ FLAT = {
     "train.warmup_epochs": 2,
 }
 MODELS = {"flat conv VAE": (None, FLAT), "conv ladder VAE": ("ladder-conv.toml", {}), "deep": ("deep-fashion.toml", {})}
+PARTS = ("nll", "bits", "ood", "samples", "quality")
 BITS = {"data.binarize": "none", "model.likelihood": "discretized_logistic"}
 # deep on 8-bit data: lr and clipping of the GPU presets. A loss of thousands of nats per image has gradient norms
 # of thousands (the preset's skip_ratio follows them; a fixed skip_grad of 3000 skipped every 8-bit update).
@@ -205,7 +206,7 @@ def quality_part(runs: dict[str, Run], tables: list, notes: list) -> None:
 
 
 def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
-    """The Fashion-MNIST runs an earlier ``--parts nll`` left in ``args.out``."""
+    """The Fashion-MNIST runs an earlier ``--parts nll`` left in ``args.out`` (parts ood, samples, quality alone)."""
     return {name: Run.load(Path(args.out) / f"fashion-mnist-{name}".replace(" ", "-")) for name in MODELS}
 
 
@@ -221,7 +222,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
     p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
     p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
-    p.add_argument("--parts", default="nll,bits,ood,samples,quality")
+    p.add_argument("--parts", default=",".join(PARTS))
     p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
     p.add_argument("--bits-k", type=int, default=100, help="importance samples of bits/dim (docs/benchmarks/bits.md's)")
     p.add_argument("--n-test", type=int, default=1000)
@@ -240,20 +241,17 @@ def main() -> None:
     runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets.split(",")} if "nll" in parts else {}
     if "bits" in parts:
         bits_part(args, tables, notes)
-    fashion = runs.get("fashion-mnist") or (trained_runs(args) if "quality" in parts else None)
+    later = {"ood", "samples", "quality"} & set(parts)  # parts on the Fashion-MNIST models
+    fashion = runs.get("fashion-mnist") or (trained_runs(args) if later else None)
     if fashion and "ood" in parts:
         ood_part(fashion, args, tables)
     if fashion and "quality" in parts:
         quality_part(fashion, tables, notes)
     if fashion and "samples" in parts:
         samples_figure(fashion, Path(args.figure))
-    if fashion and {"quality", "samples"} & set(parts):  # the pages show the figure this note names
+    if fashion and later - {"ood"}:  # the pages show the figure this note names
         notes.append(f"Samples of these models (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
-    left = [
-        p
-        for p in ("nll", "bits", "ood", "samples", "quality")
-        if p not in parts or (p == "bits" and not args.bits_sets)
-    ]
+    left = [p for p in PARTS if p not in parts or (p == "bits" and not args.bits_sets)]
     if left or "mnist5k" not in args.sets:
         sets = f"; NLL sets run: {args.sets}" if "nll" in parts else ""
         notes.append(f"Not run in this run: parts {', '.join(left) or 'none'}{sets}.")

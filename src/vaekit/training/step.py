@@ -127,20 +127,19 @@ class StepGuard:
         self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
         self.norms.extend(state.get("norms", []))
 
-    def threshold(self) -> tuple[float, str, str]:
-        """The norm above which a step is skipped now, the setting that sets it and how (inf: nothing)."""
-        limits = [(math.inf, "", "")]
+    def threshold(self) -> tuple[float, str]:
+        """The norm above which a step is skipped now and the setting that sets it (inf, "": nothing)."""
+        limits = [(math.inf, "")]
         if self.skip_grad > 0:
-            limits.append((self.skip_grad, "train.skip_grad", f"{self.skip_grad:g}"))
+            limits.append((self.skip_grad, "train.skip_grad"))
         if self.skip_ratio > 0 and len(self.norms) >= WARM:
-            median = statistics.median(self.norms)
-            limits.append((self.skip_ratio * median, "train.skip_ratio", f"{self.skip_ratio:g} x {median:.4g}"))
+            limits.append((self.skip_ratio * statistics.median(self.norms), "train.skip_ratio"))
         return min(limits)
 
     def ok(self, value: Tensor, where: str, norm: Tensor | None = None) -> bool:
         """Whether the step with this loss + norm ``value`` (0-dim) and gradient norm may be taken."""
         value_, norm_ = (value.item(), None) if norm is None else torch.stack([value, norm]).tolist()  # one sync
-        limit, setting, how = self.threshold()
+        limit, setting = self.threshold()
         bad = not math.isfinite(value_) or (norm_ is not None and norm_ > limit)
         if distributed.all_ok(not bad):  # under DDP every rank skips, or none
             self.in_row = 0
@@ -153,6 +152,8 @@ class StepGuard:
         self.large += large
         by_norm = large and bool(setting)  # finite, with a threshold set: skipped for its norm
         key = setting if by_norm else "train.lr"
+        ratio = setting == "train.skip_ratio"  # the limit is the ratio times the median kept norm
+        how = f"{self.skip_ratio:g} x {limit / self.skip_ratio:.4g}" if ratio else f"{limit:g}"
         what = (
             f"skipped, gradient norm {norm_:.4g} > {setting} {how}" if by_norm else "with a non-finite loss or gradient"
         )
