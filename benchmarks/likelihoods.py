@@ -70,7 +70,7 @@ def stepper(likelihood: str, k: int, x: torch.Tensor, module, compile_mode: str)
     from vaekit.data import binarize_dynamic
     from vaekit.models import build_model
     from vaekit.training.capture import CompiledStep
-    from vaekit.training.step import StepGuard, autocast_dtype, make_optimizer, train_step
+    from vaekit.training.step import Scheduled, StepGuard, StepSetup, autocast_dtype, make_optimizer, train_step
 
     cfg = RunConfig(out="")
     cfg.model.likelihood, cfg.model.likelihood_components = likelihood, k
@@ -78,8 +78,8 @@ def stepper(likelihood: str, k: int, x: torch.Tensor, module, compile_mode: str)
     cfg.train.compile = compile_mode
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    opt, guard = make_optimizer(model, 1e-3), StepGuard(10)
     dtype = autocast_dtype("auto", torch.device("cpu"), likelihood)
+    setup = StepSetup(model, make_optimizer(model, 1e-3), cfg.train, StepGuard(10), dtype)
     n = len(x) // BATCH
     step = train_step if compile_mode == "off" else CompiledStep(compile_mode, torch.device("cpu"), warn=print)
 
@@ -87,7 +87,7 @@ def stepper(likelihood: str, k: int, x: torch.Tensor, module, compile_mode: str)
         xb = x[(i % n) * BATCH : (i % n + 1) * BATCH]
         xb = binarize_dynamic(xb) if likelihood == "bernoulli" else xb
         with mixture(module):
-            step(model, opt, xb, None, 1.0, cfg.train, guard, "bench", None, dtype)
+            step(setup, xb, None, Scheduled(1.0), "bench")
 
     return run
 

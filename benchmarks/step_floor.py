@@ -178,7 +178,9 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str,
     """name -> function(i) running step i, each on its own copy of the model; and the step's matmul FLOPs."""
     from vaekit.data import binarize_dynamic
     from vaekit.training.step import (
+        Scheduled,
         StepGuard,
+        StepSetup,
         autocast_dtype,
         make_optimizer,
         train_step,
@@ -188,17 +190,12 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str,
         return images[(i % 50) * BATCH : (i % 50 + 1) * BATCH]
 
     model, cfg = build(precision)
-    opt, guard, auto = (
-        make_optimizer(model, 1e-3),
-        StepGuard(10),
-        autocast_dtype(cfg.train.precision, torch.device("cpu"), cfg.model.likelihood),
-    )
+    auto = autocast_dtype(cfg.train.precision, torch.device("cpu"), cfg.model.likelihood)
+    setup = StepSetup(model, make_optimizer(model, 1e-3), cfg.train, StepGuard(10), auto)
     hand = HandStep(build(precision)[0], 1e-3, dtype)
     pairs, flops = step_matmuls(model, dtype)
     out = {
-        "vaekit train_step": lambda i: train_step(
-            model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train, guard, "bench", None, auto
-        ),
+        "vaekit train_step": lambda i: train_step(setup, binarize_dynamic(batch(i)), None, Scheduled(1.0), "bench"),
         **compiled_row(batch, precision, auto),
         "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
         "the 17 matrix products alone": lambda i: [torch.mm(a, b) for a, b in pairs],
@@ -215,13 +212,14 @@ def compiled_row(batch: Callable[[int], Tensor], precision: str, auto) -> dict[s
     first call compiles (inductor: a minute or more on 2 cores), and round 0 is not timed."""
     from vaekit.data import binarize_dynamic
     from vaekit.training.capture import CompiledStep
-    from vaekit.training.step import StepGuard, make_optimizer
+    from vaekit.training.step import Scheduled, StepGuard, StepSetup, make_optimizer
 
     model, cfg = build(precision)
-    opt, guard, step = make_optimizer(model, 1e-3), StepGuard(10), CompiledStep("compile", torch.device("cpu"))
+    step = CompiledStep("compile", torch.device("cpu"))
+    setup = StepSetup(model, make_optimizer(model, 1e-3), cfg.train, StepGuard(10), auto)
 
     def fn(i: int) -> object:
-        return step(model, opt, binarize_dynamic(batch(i)), None, 1.0, cfg.train, guard, "bench", None, auto)
+        return step(setup, binarize_dynamic(batch(i)), None, Scheduled(1.0), "bench")
 
     return {"vaekit train_step, compiled (train.compile=compile)": fn}
 

@@ -14,7 +14,7 @@ import vaekit
 from vaekit.core import discretized
 from vaekit.errors import VaekitError
 from vaekit.training import capture
-from vaekit.training.step import StepGuard, make_optimizer, train_step
+from vaekit.training.step import Scheduled, StepGuard, StepSetup, make_optimizer, train_step
 
 spec = importlib.util.spec_from_file_location("before", Path(__file__).parent / "data" / "discretized_reference.py")
 before = importlib.util.module_from_spec(spec)
@@ -94,9 +94,9 @@ def steps():
         )
         torch.manual_seed(0)
         model, x = build_model(cfg.model), (torch.rand(24, 1, 4, 4) > 0.5).float()
-        opt, guard, losses = make_optimizer(model, 1e-2), StepGuard(3), []
+        setup, losses = StepSetup(model, make_optimizer(model, 1e-2), cfg.train, StepGuard(3)), []
         for i in range(6):
-            terms = step(model, opt, x[i % 3 * 8 : (i % 3 + 1) * 8], None, 0.5 + i / 10, cfg.train, guard, "t")
+            terms = step(setup, x[i % 3 * 8 : (i % 3 + 1) * 8], None, Scheduled(0.5 + i / 10), "t")
             losses.append(terms["loss"].item())
         return losses, torch.cat([p.detach().flatten() for p in model.parameters()])
 

@@ -26,12 +26,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..config import TrainConfig
 from ..core.contract import VAEModule
 from ..core.objectives import Terms
 from ..core.objectives_zoo import Objective, ObjectiveSettings, backward, objective
 from ..errors import VaekitError
-from .step import StepGuard, total_norm, train_step
+from .step import Scheduled, StepSetup, total_norm, train_step
 
 MODES = ("auto", "off", "graph", "compile")
 AUTO_MIN_STEPS = 2000  # CUDA: runs shorter than this do not repay the capture
@@ -92,28 +91,14 @@ class CompiledStep:
         self.check = torch.compile(_check, dynamic=False, backend=BACKEND)
         self.warm = False  # the first step runs eagerly: see __call__
 
-    def __call__(
-        self,
-        model: VAEModule,
-        opt: torch.optim.Optimizer,
-        xb: Tensor,
-        yb: Tensor | None,
-        beta: float,
-        t: TrainConfig,
-        guard: StepGuard,
-        where: str,
-        capacity: float | None = None,
-        dtype: torch.dtype | None = None,
-        n_data: int = 0,
-        dimwise: float = 1.0,
-        critic=None,
-    ):
+    def __call__(self, setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, where: str) -> Terms | None:
         # The first step runs eagerly: it fills the Python-side caches dynamo cannot trace cold (kl_divergence's
         # dispatch on the distributions' types), whose graph break left inductor an output it could not rebuild
         # ("view size is not compatible", the deep hierarchy's bf16 step).
-        if self.why is None and self.warm and critic is None and not (t.kl_balance and beta < t.beta):
+        t = setup.t
+        if self.why is None and self.warm and setup.critic is None and not (t.kl_balance and now.beta < t.beta):
             try:
-                return self.step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise)
+                return self.step(setup, xb, yb, now, where)
             except (
                 torch._dynamo.exc.BackendCompilerFailed,
                 torch._inductor.exc.InductorError,
@@ -123,25 +108,26 @@ class CompiledStep:
                 self.why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
                 self.warn(f"vaekit: train.compile: the step runs eagerly: {self.why}")
         self.warm = True
-        return train_step(model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise, critic)
+        return train_step(setup, xb, yb, now, where)
 
-    def step(self, model, opt, xb, yb, beta, t, guard, where, capacity, dtype, n_data, dimwise) -> Terms | None:
+    def step(self, setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, where: str) -> Terms | None:
         """The compiled step; scheduled values go in as 0-dim tensors, so a new value compiles nothing new."""
-        now = lambda v: torch.tensor(float(v), device=xb.device)  # noqa: E731
+        model, opt, t = setup.model, setup.opt, setup.t
+        value = lambda v: torch.tensor(float(v), device=xb.device)  # noqa: E731
         s = ObjectiveSettings.of(
             t,
-            beta=now(beta),
-            capacity=None if capacity is None else now(capacity),
-            dataset_size=n_data,
-            dimwise_weight=now(dimwise),
-            dtype=dtype,
+            beta=value(now.beta),
+            capacity=None if now.capacity is None else value(now.capacity),
+            dataset_size=setup.n_data,
+            dimwise_weight=value(now.dimwise),
+            dtype=setup.dtype,
         )
         terms = self.loss(objective(t.objective), model, xb, yb, s)
         opt.zero_grad(set_to_none=True)
         backward(terms, list(model.parameters()))
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        norm, value = self.check(grads, terms["loss"], t.clip_grad)
-        if not guard.ok(value, where, norm):
+        norm, check = self.check(grads, terms["loss"], t.clip_grad)
+        if not setup.guard.ok(check, where, norm):
             return None
         opt.step()
         return terms

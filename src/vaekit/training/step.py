@@ -7,6 +7,7 @@ import math
 import statistics
 import sys
 from collections import deque
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -167,41 +168,52 @@ class StepGuard:
         return False
 
 
-def train_step(
-    model: VAEModule,
-    opt: torch.optim.Optimizer,
-    xb: Tensor,
-    yb: Tensor | None,
-    beta: float,
-    t: TrainConfig,
-    guard: StepGuard,
-    where: str,
-    capacity: float | None = None,
-    dtype: torch.dtype | None = None,
-    n_data: int = 0,
-    dimwise: float = 1.0,
-    critic: tuple[nn.Module, torch.optim.Optimizer] | None = None,
-) -> Terms | None:
+@dataclass(frozen=True)
+class Scheduled:
+    """The objective's scheduled values at one step: the KL weight ``beta``, the annealed capacity (nats; the
+    objective of Burgess et al. 2018) or None, and the beta-TCVAE dimension-wise weight ``dimwise``."""
+
+    beta: float
+    capacity: float | None = None
+    dimwise: float = 1.0
+
+
+@dataclass(frozen=True)
+class StepSetup:
+    """What every training step of a run shares: the ``model`` it trains (DDP-wrapped under torchrun) and its
+    ``opt``, the settings ``t``, the ``guard``, the dtype the networks run in (bf16 under autocast, or None:
+    float32), the training set's size ``n_data`` (the beta-TCVAE term's minibatch-weighted sampling) and
+    ``critic``, FactorVAE's discriminator and its optimiser, or None."""
+
+    model: VAEModule
+    opt: torch.optim.Optimizer
+    t: TrainConfig
+    guard: StepGuard
+    dtype: torch.dtype | None = None
+    n_data: int = 0
+    critic: tuple[nn.Module, torch.optim.Optimizer] | None = None
+
+
+def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, where: str) -> Terms | None:
     """One optimiser step on a batch (B, *shape) with labels (B,) or None; None when the guard skipped it.
 
-    ``t`` gives the objective's fixed settings (free bits, gamma, tc_beta) and gradient clipping; ``beta``,
-    ``capacity`` (nats: the annealed-capacity objective of Burgess et al. 2018) and ``dimwise`` (the beta-TCVAE
-    dimension-wise weight) are their scheduled values now. ``dtype`` (bf16) runs the networks under autocast;
-    the model hands back float32 distributions, so the ELBO is float32. ``n_data`` (the training set's size)
-    serves the beta-TCVAE term's minibatch-weighted sampling. The objective is ``t.objective``'s registry entry;
-    ``critic`` (a network and its optimiser: FactorVAE's discriminator) takes its step after the model's.
+    ``setup.t`` gives the objective's fixed settings (free bits, gamma, tc_beta) and gradient clipping; ``now``
+    their scheduled values at this step. ``setup.dtype`` (bf16) runs the networks under autocast; the model
+    hands back float32 distributions, so the ELBO is float32. The objective is ``t.objective``'s registry entry;
+    ``setup.critic`` takes its step after the model's. ``where`` names the step in the guard's messages.
 
     Every step checks the loss and the gradient's norm (one fused norm over all gradients) with one host sync
     for both, whatever ``t.clip_grad`` says: a step where either is not finite, or whose norm exceeds
     ``t.skip_grad`` (> 0), is skipped; the kept step's gradients are clipped to ``t.clip_grad`` (> 0).
     """
+    model, opt, t, beta, critic = setup.model, setup.opt, setup.t, now.beta, setup.critic
     s = ObjectiveSettings.of(
         t,
         beta=beta,
-        capacity=capacity,
-        dataset_size=n_data,
-        dimwise_weight=dimwise,
-        dtype=dtype,
+        capacity=now.capacity,
+        dataset_size=setup.n_data,
+        dimwise_weight=now.dimwise,
+        dtype=setup.dtype,
         critic=None if critic is None else critic[0],
     )
     terms = objective(t.objective)(model, xb, yb, s)
@@ -211,7 +223,7 @@ def train_step(
     backward(terms, list(model.parameters()))
     params = [p for p in model.parameters() if p.grad is not None]
     norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
-    if not guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
+    if not setup.guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
         return None
     if t.clip_grad > 0:
         nn.utils.clip_grads_with_norm_(params, t.clip_grad, norm, foreach=True)

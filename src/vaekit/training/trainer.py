@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -32,7 +33,7 @@ from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .step import StepGuard, batch_sums, evaluate_loss, make_optimizer
+from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, make_optimizer
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Trainer:
         workers: int = 0,
         callbacks: Callbacks | None = None,
     ):
-        self.model, self.t, self.run, self.dynamic, self.dtype = model, t, run, dynamic, dtype
+        self.model, self.t, self.run, self.dynamic = model, t, run, dynamic
         self.workers, self.callbacks = workers, callbacks or Callbacks([])
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
@@ -109,6 +110,8 @@ class Trainer:
             self.y, self.y_val = labels_on(data.train.y, device), distributed.part(labels_on(data.val.y, device))
         self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
+        critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
+        self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
         self.step, self.static = make_step(t.compile, device, t.epochs * (len(self.x) // max(1, self.size)))
         self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
@@ -187,21 +190,12 @@ class Trainer:
             progress = epoch + b / n_batches  # fractional epochs: every schedule reads it
             beta = kl_weight(progress, t.beta, t.warmup_epochs)
             set_tau(model, tau_at(progress, t.gumbel_tau, t.gumbel_tau_end, t.epochs))  # the categorical VAE's
-            terms = self.step(
-                self.net,
-                self.opt,
-                xb,
-                yb,
+            now = Scheduled(
                 beta,
-                t,
-                self.guard,
-                f"epoch {epoch + 1}, batch {b + 1}",
                 capacity_at(progress, t.capacity_max, t.capacity_epochs),
-                self.dtype,
-                len(self.x),
                 dimwise_weight_at(progress, t.dimwise_warmup_epochs),
-                critic=None if self.critic is None else self.critic.pair(),
             )
+            terms = self.step(self.setup, xb, yb, now, f"epoch {epoch + 1}, batch {b + 1}")
             if terms is not None:
                 self.ema.update(self.model) if self.ema is not None else None
                 sums += batch_sums(terms, len(xb))
