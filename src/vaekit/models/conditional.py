@@ -84,22 +84,6 @@ class ConditionalVAE(NetsVAE):
             input_shape=shape,
         )
 
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "encoder": self.encoder,
-            "decoder": self.decoder,
-            "latent_dim": self.latent_dim,
-            "num_classes": self.num_classes,
-            "likelihood": self.likelihood_name,
-            "scale": self.scale,
-            "components": self.components,
-            "label_embedding": self.label_embedding,
-            "learned_prior": self.learned_prior,
-            "prior_components": self.prior_components,
-            "input_shape": self.input_shape,
-        }
-
     def make_heads(self, f: int) -> None:
         self.to_qz = nn.Linear(f + self.label_features, 2 * self.latent_dim)
         if self.learned_prior:

@@ -12,7 +12,7 @@ flattened to (B, C_z * h * w), top first.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,9 @@ class DeepVAE(nn.Module):
     resolution: the resolutions then go from 1 x 1 to (H/p, W/p), and the per-image cost falls about p^2-fold
     at the top of the data's resolution.
     """
+
+    # init arguments kept under other attribute names (models.spec reads the rest by name)
+    init_renamed: ClassVar[dict[str, str]] = {"likelihood": "likelihood_name"}
 
     needs_labels = False
 
@@ -125,24 +128,6 @@ class DeepVAE(nn.Module):
             scale=cfg.scale,
             components=cfg.likelihood_components,
         )
-
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "input_shape": self.input_shape,
-            "likelihood": self.likelihood_name,
-            "groups": self.groups,
-            "width": self.width,
-            "cell_width": self.cell_width,
-            "latent_channels": self.latent_channels,
-            "cells": self.cells,
-            "patch": self.patch,
-            "residual_posterior": self.residual_posterior,
-            "checkpoint_cells": self.checkpoint_cells,
-            "init": self.init,
-            "scale": self.scale,
-            "components": self.components,
-        }
 
     @property
     def latent_dims(self) -> list[int]:

@@ -75,20 +75,6 @@ class GumbelVAE(NetsVAE):
             input_shape=shape,
         )
 
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "encoder": self.encoder,
-            "decoder": self.decoder,
-            "latent_dim": self.latent_dim,
-            "categories": self.categories,
-            "likelihood": self.likelihood_name,
-            "tau": self.tau,
-            "scale": self.scale,
-            "components": self.components,
-            "input_shape": self.input_shape,
-        }
-
     def make_heads(self, f: int) -> None:
         self.to_logits = nn.Linear(f, self.latent_dim * self.categories)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +46,9 @@ class LadderVAE(NetsVAE):
     "precision". The latent lists of ``VAEOutput`` and ``latent_dims`` run top to bottom, z_L first, like
     every model's.
     """
+
+    # init arguments kept under other attribute names (models.spec reads the rest by name)
+    init_renamed: ClassVar[dict[str, str]] = NetsVAE.init_renamed | {"posterior": "posterior_mode"}
 
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "up", "to_q", "down")
     pz_loc: Tensor  # buffer (D_L,): the top prior's zero mean
@@ -91,20 +94,6 @@ class LadderVAE(NetsVAE):
             components=cfg.likelihood_components,
             input_shape=shape,
         )
-
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "encoder": self.encoder,
-            "decoder": self.decoder,
-            "dims": self.dims,
-            "likelihood": self.likelihood_name,
-            "width": self.width,
-            "posterior": self.posterior_mode,
-            "scale": self.scale,
-            "components": self.components,
-            "input_shape": self.input_shape,
-        }
 
     def make_heads(self, f: int) -> None:
         dims, width = self.dims, self.width

@@ -1,8 +1,9 @@
 """Rebuilding a model from JSON, never from a pickle: each module's class (its import path) and init arguments.
 
-A module's init arguments come from its ``init_args()`` method when it has one (vaekit's families), else, as
-scikit-learn reads an estimator's parameters, from the attributes named like the parameters of its
-``__init__`` (torch's own layers keep theirs so: ``nn.Conv1d(1, 16, 5)`` has ``in_channels``, ``kernel_size``...).
+A module's init arguments come from its ``init_args()`` method when it has one, else, as scikit-learn reads an
+estimator's parameters, from the attributes named like the parameters of its ``__init__`` (torch's own layers
+keep theirs so: ``nn.Conv1d(1, 16, 5)`` has ``in_channels``, ``kernel_size``...); a class that keeps some under
+other names maps them in ``init_renamed`` (vaekit's families: ``{"likelihood": "likelihood_name"}``).
 Arguments may be JSON values, tuples, lists and other modules. A spec is kept only when building it again gives
 a module of the same structure (the same repr, parameter names and shapes); only ``nn.Module`` classes are built.
 Reading one back, every class it names is checked against ``models.trust``'s allow-list before any import, and
@@ -51,20 +52,23 @@ def module_spec(module: nn.Module) -> dict:
 
 
 def _attributes(module: nn.Module) -> dict:
-    """Init arguments read from attributes of the same names (scikit-learn's convention)."""
+    """Init arguments read from attributes of the same names (scikit-learn's convention), or of the names the
+    class's ``init_renamed`` gives them; a class with ``init_renamed`` keeps every one (none is left out)."""
     args, cls = {}, type(module)
+    renamed: dict[str, str] | None = getattr(cls, "init_renamed", None)
     for name, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:
         if p.kind is p.VAR_KEYWORD:
             continue
         if p.kind is p.VAR_POSITIONAL:
             raise SpecError(f"{cls.__qualname__} takes *{name}, which cannot be read back")
-        if not hasattr(module, name) or (
-            callable(getattr(module, name)) and not isinstance(getattr(module, name), nn.Module)
+        attr = (renamed or {}).get(name, name)
+        if not hasattr(module, attr) or (
+            callable(getattr(module, attr)) and not isinstance(getattr(module, attr), nn.Module)
         ):
-            if p.default is p.empty:
-                raise SpecError(f"{cls.__qualname__} keeps no attribute {name!r} for its init argument of that name")
+            if p.default is p.empty or renamed is not None:
+                raise SpecError(f"{cls.__qualname__} keeps no attribute {attr!r} for its init argument {name!r}")
             continue  # left out: the default applies (the rebuild check below catches a wrong guess)
-        value = getattr(module, name)
+        value = getattr(module, attr)
         if isinstance(p.default, bool) and (value is None or isinstance(value, torch.Tensor)):
             value = value is not None  # torch's convention: bias=True keeps a tensor named bias
         args[name] = value

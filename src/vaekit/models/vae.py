@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +53,9 @@ class NetsVAE(nn.Module):
     ``build(shape)`` finds the encoder's feature size F by a dry run, creates the likelihood and the
     family's heads (``make_heads(F)``), and checks that the decoder's output fits the likelihood.
     """
+
+    # init arguments kept under other attribute names (models.spec rebuilds the model from the rest by name)
+    init_renamed: ClassVar[dict[str, str]] = {"likelihood": "likelihood_name"}
 
     needs_labels = False
     MODULE_ORDER: tuple[str, ...] = ("likelihood", "encoder", "decoder")  # parameter order (checkpoints)
@@ -113,6 +117,11 @@ class VAE(NetsVAE):
     ``pseudo_inputs``, ``pseudo_init``, ``flow_transforms`` and ``flow_hidden``.
     """
 
+    init_renamed: ClassVar[dict[str, str]] = NetsVAE.init_renamed | {
+        "prior": "prior_name",
+        "posterior": "posterior_name",
+    }
+
     MODULE_ORDER = ("likelihood", "encoder", "decoder", "to_qz")
     plain_forward = True  # forward is encode, rsample, decode, prior: importance sampling encodes once
 
@@ -162,25 +171,6 @@ class VAE(NetsVAE):
             flow_hidden=cfg.flow_hidden,
             input_shape=shape,
         )
-
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "encoder": self.encoder,
-            "decoder": self.decoder,
-            "latent_dim": self.latent_dim,
-            "likelihood": self.likelihood_name,
-            "scale": self.scale,
-            "components": self.components,
-            "prior": self.prior_name,
-            "posterior": self.posterior_name,
-            "prior_components": self.prior_components,
-            "pseudo_inputs": self.pseudo_inputs,
-            "pseudo_init": self.pseudo_init,
-            "flow_transforms": self.flow_transforms,
-            "flow_hidden": self.flow_hidden,
-            "input_shape": self.input_shape,
-        }
 
     @property
     def data_init_items(self) -> int:

@@ -14,7 +14,7 @@ and ``generate`` draws from it. The PixelCNN is part of the model's state (a buf
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +96,9 @@ class VQVAE(nn.Module):
     p(z) (the PixelCNN's logits / temperature) and decodes them.
     """
 
+    # init arguments kept under other attribute names (models.spec reads the rest by name)
+    init_renamed: ClassVar[dict[str, str]] = {"likelihood": "likelihood_name"}
+
     needs_labels = False
     # buffers that ``build`` registers (declared for the type checker)
     codebook: Tensor  # (K, D)
@@ -154,22 +157,6 @@ class VQVAE(nn.Module):
             components=cfg.likelihood_components,
             input_shape=shape,
         )
-
-    def init_args(self) -> dict:
-        """What rebuilds this model (with fresh weights): its init arguments."""
-        return {
-            "encoder": self.encoder,
-            "decoder": self.decoder,
-            "likelihood": self.likelihood_name,
-            "codebook_size": self.codebook_size,
-            "commitment": self.commitment,
-            "decay": self.decay,
-            "prior_channels": self.prior_channels,
-            "prior_layers": self.prior_layers,
-            "scale": self.scale,
-            "components": self.components,
-            "input_shape": self.input_shape,
-        }
 
     def build(self, shape: Sequence[int]) -> VQVAE:
         """Build for items of ``shape``: the grid (D, h, w) by a dry run, the codebook, likelihood and PixelCNN."""
