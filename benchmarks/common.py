@@ -36,7 +36,8 @@ def machine() -> dict:
 
 def commit() -> str:
     """The repository's commit (and '+changes' when src, the presets or the benchmarks' code differ from it);
-    VAEKIT_BENCH_COMMIT names it where the tree travelled without its .git (a GPU machine's copy)."""
+    VAEKIT_BENCH_COMMIT names it where the tree travelled without its .git (a GPU machine's copy). Taken once,
+    as a benchmark starts (``STARTED``): the code it runs, whatever changes in the tree while it runs."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
@@ -46,6 +47,9 @@ def commit() -> str:
         return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("VAEKIT_BENCH_COMMIT", "unknown")
+
+
+STARTED = commit()
 
 
 def table(caption: str, columns: list[str], rows: list[list]) -> dict:
@@ -84,7 +88,7 @@ def write(
             ]
         ),
         "machine": machine(),
-        "commit": commit(),
+        "commit": STARTED,
         "date": datetime.date.today().isoformat(),
     }
     path.write_text(json.dumps(result, indent=2) + "\n")

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, RunConfig, refuse_conflicts, set_value, validate
-from .core.contract import check_model
+from .core.contract import VAEModule, check_model
 from .core.likelihoods import name_of
+from .data import Dataset
 from .data.containers import input_shape_of
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
 from .data.user import from_user
@@ -71,24 +72,11 @@ def fit(
     model = check_model(model)
     if isinstance(data, torch.utils.data.DataLoader):
         batch_size, workers = data.batch_size or batch_size, data.num_workers
-    cfg = RunConfig(out=str(out) if out else "")
-    for key, value in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings}.items():
-        if key.split(".")[-1] in ModelConfig.__dataclass_fields__ and not key.startswith("train."):
-            raise VaekitError(
-                f"{key} is a setting of the model: give it to the model (e.g. vaekit.VAE(encoder, "
-                f"decoder, latent_dim, {key}=...)), or train by settings: vaekit.train({key}=...)",
-                key=key,
-            )
-        set_value(cfg, key if "." in key else f"train.{key}", value)
-    for key, value in {
-        "val_fraction": val_fraction,
-        "binarize": binarize,
-        "standardize": standardize,
-        "workers": workers,
-    }.items():
-        set_value(cfg, f"data.{key}", value)
-    cfg.data.spec = ""  # the data came from Python
-    refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
+    cfg = _fit_config(
+        out,
+        {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings},
+        {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize, "workers": workers},
+    )
     if val_data is not None and val_fraction != 0.1:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
@@ -103,6 +91,44 @@ def fit(
         y_key=y_key,
         expected=input_shape_of(model),
     )
+    model, mode = _fit_likelihood(model, dataset, cfg, seed)
+    return _run(
+        train_model(
+            model,
+            dataset,
+            cfg,
+            resume=resume,
+            overwrite=overwrite,
+            dynamic=mode == "dynamic",
+            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
+        )
+    )
+
+
+def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
+    """The RunConfig of ``fit``: its training settings (bare or qualified keys) and data settings, validated.
+
+    A model setting given to ``fit`` is refused: the model is built already."""
+    cfg = RunConfig(out=str(out) if out else "")
+    for key, value in train.items():
+        if key.split(".")[-1] in ModelConfig.__dataclass_fields__ and not key.startswith("train."):
+            raise VaekitError(
+                f"{key} is a setting of the model: give it to the model (e.g. vaekit.VAE(encoder, "
+                f"decoder, latent_dim, {key}=...)), or train by settings: vaekit.train({key}=...)",
+                key=key,
+            )
+        set_value(cfg, key if "." in key else f"train.{key}", value)
+    for key, value in data.items():
+        set_value(cfg, f"data.{key}", value)
+    cfg.data.spec = ""  # the data came from Python
+    refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
+    return cfg
+
+
+def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: int) -> tuple[VAEModule, str]:
+    """Settle p(x|z) against the data: a family's 'auto' likelihood chosen, columns standardised, binarisation
+    checked and done; ``cfg``'s data and model sections say what was chosen. Returns the model and the mode."""
+    binarize, standardize = cfg.data.binarize, cfg.data.standardize
     if getattr(model, "likelihood_name", None) == "auto":  # a vaekit family not built yet: chosen from the data
         # nn.Module.__setattr__ takes any value; torch's stub allows a Tensor or Module only
         model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]  # type: ignore[assignment]
@@ -115,17 +141,7 @@ def fit(
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
     cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
-    return _run(
-        train_model(
-            model,
-            dataset,
-            cfg,
-            resume=resume,
-            overwrite=overwrite,
-            dynamic=mode == "dynamic",
-            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
-        )
-    )
+    return model, mode
 
 
 def train(

@@ -98,33 +98,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     spec = spec or d.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    limit = d.limit if spec == d.spec else None  # the run's limit is on its own data, not on another set
-    images = ImageOptions.of(d)
-    data = (
-        load_streamed(
-            spec,
-            d.in_memory,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=cfg.train.seed,
-            limit=limit,
-            images=images,
-        )
-        if stream
-        else None
-    )
-    data = data or load_dataset(
-        spec,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        seed=cfg.train.seed,
-        binarize="none",
-        label_column=d.label_column,
-        data_dir=d.data_dir,
-        limit=limit,
-        images=images,
-        table=table_options(cfg, spec),
-    )
+    data = _load_spec(cfg, spec, stream)
     if spec == d.spec and not data.image_mode:
         _refuse_image_settings(cfg)
     if data.image_mode and spec == d.spec:  # the one mode of a folder's images, in config.json
@@ -143,6 +117,39 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     )  # written to config.json as resolved
     mode = cfg.data.binarize
     return check_and_binarize(data, mode, cfg.model.likelihood, cfg.train.seed), mode
+
+
+def _load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
+    """``spec`` with the run's data settings: streamed where ``stream`` and data.in_memory allow, else loaded
+    whole (grey: binarised later, once checked against the likelihood)."""
+    d = cfg.data
+    limit = d.limit if spec == d.spec else None  # the run's limit is on its own data, not on another set
+    images = ImageOptions.of(d)
+    data = (
+        load_streamed(
+            spec,
+            d.in_memory,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            seed=cfg.train.seed,
+            limit=limit,
+            images=images,
+        )
+        if stream
+        else None
+    )
+    return data or load_dataset(
+        spec,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=cfg.train.seed,
+        binarize="none",
+        label_column=d.label_column,
+        data_dir=d.data_dir,
+        limit=limit,
+        images=images,
+        table=table_options(cfg, spec),
+    )
 
 
 def _refuse_image_settings(cfg: RunConfig) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from .. import files
-from ..config import RunConfig, refuse_conflicts, validate
+from ..config import RunConfig, TrainConfig, refuse_conflicts, validate
 from ..core.contract import VAEModule, check_model, check_output
 from ..data import Dataset
 from ..data.prepare import auto_settings, prepare_data
@@ -143,19 +143,25 @@ def _train(
     except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
         trainer.callbacks.on_fit_error(e, info)
         raise
+    _finish(model, trainer, run, t, dynamic)
+    trainer.callbacks.on_fit_end(model, info)
+    return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
+
+
+def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig, dynamic: bool) -> None:
+    """After the epochs: the best weights into ``model`` (eval mode), then the VQ-VAE's second stage, its
+    PixelCNN prior fitted on the final codes and saved with the weights."""
     best = trainer.best_weights()  # kept in memory without a run folder, else in it
     if best is not None:
         model.load_state_dict(best)
     elif distributed.is_main() and run is not None:
         load_weights(model, run / files.WEIGHTS)
     model.eval()
-    if t.prior_epochs and two_stage(model) is not None and distributed.is_main():  # the VQ-VAE's second stage
+    if t.prior_epochs and two_stage(model) is not None and distributed.is_main():
         fit_prior_on(
             model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=t.progress
         )
         save_weights(model, run / files.WEIGHTS) if run is not None else None
-    trainer.callbacks.on_fit_end(model, info)
-    return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
 
 
 def fit_config(
