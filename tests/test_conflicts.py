@@ -1,0 +1,134 @@
+"""Every setting takes effect or is refused: each pair of settings, and of CLI flags, that cannot all take effect
+is refused in one line, before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from vaekit.cli import main
+from vaekit.config import CONFLICTS
+
+# one setting pair per conflict: what makes each clash
+CLASH = {
+    ("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
+    ("train.capacity_max", "train.free_bits"): ["train.capacity_max=25", "train.free_bits=0.5"],
+    ("train.tc_beta", "train.free_bits"): ["train.tc_beta=6", "train.free_bits=0.5"],
+    ("train.capacity_max", "train.beta"): ["train.capacity_max=25", "train.beta=4"],
+    ("train.capacity_max", "train.warmup_epochs"): ["train.capacity_max=25", "train.warmup_epochs=2"],
+    ("train.capacity_epochs", "train.capacity_max"): ["train.capacity_epochs=5"],
+    ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
+    ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
+    ("model.prior_components", "model.family"): ["model.prior_components=3"],
+    ("model.prior_components", "model.learned_prior"): [
+        "model.family=cvae",
+        "model.prior_components=3",
+        "model.learned_prior=false",
+    ],
+    ("model.label_embedding", "model.family"): ["model.label_embedding=4"],
+    ("model.learned_prior", "model.family"): ["model.learned_prior=false"],
+    ("model.latent_dims", "model.family"): ["model.latent_dims=4,2"],
+    ("model.ladder_posterior", "model.family"): ["model.ladder_posterior=precision"],
+    ("model.latent_dim", "model.latent_dims"): ["model.family=ladder", "model.latent_dims=4,2", "model.latent_dim=5"],
+    ("model.scale", "model.likelihood"): ["model.scale=shared"],
+    ("model.channels", "model.net"): ["model.channels=8,8"],
+    ("model.hidden", "model.net"): ["model.net=conv", "model.hidden=8"],
+    ("model.likelihood_components", "model.likelihood"): ["model.likelihood=gaussian", "model.likelihood_components=3"],
+    ("data.standardize", "model.likelihood"): ["data.standardize=true", "model.likelihood=bernoulli"],
+    **{
+        (f"model.{k}", "model.family"): [f"model.{k}={v}"]
+        for k, v in (
+            ("deep_groups", "1,1"),
+            ("deep_width", 16),
+            ("deep_cell_width", 8),
+            ("deep_latent_channels", 2),
+            ("deep_cells", 2),
+            ("deep_patch", 2),
+            ("deep_init", "zero"),
+            ("residual_posterior", "true"),
+            ("checkpoint_cells", "true"),
+        )
+    },
+    ("model.latent_dim", "model.family"): ["model.family=deep", "model.latent_dim=5"],
+    ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
+    **{
+        ("train.kl_balance", f"train.{k}"): ["train.kl_balance=true", f"train.{k}={v}"]
+        for k, v in (("free_bits", 0.5), ("capacity_max", 25), ("tc_beta", 6))
+    },
+    ("train.kl_balance", "train.warmup_epochs"): ["train.kl_balance=true"],
+}
+CLASH.update(
+    {  # the zoo's axes (vaekit.config.conflicts_zoo)
+        ("model.pseudo_inputs", "model.prior"): ["model.pseudo_inputs=10"],
+        ("model.pseudo_init", "model.prior"): ["model.pseudo_init=noise"],
+        ("model.flow_transforms", "model.prior"): ["model.flow_transforms=2"],
+        ("model.flow_hidden", "model.prior"): ["model.flow_hidden=8"],
+        ("train.iw_samples", "train.objective"): ["train.iw_samples=3"],
+        ("train.iw_groups", "train.objective"): ["train.objective=iwae", "train.iw_groups=2"],
+        ("train.ciwae_beta", "train.objective"): ["train.ciwae_beta=0.3"],
+        ("train.mmd_weight", "train.objective"): ["train.mmd_weight=3"],
+        ("train.mmd_kernel", "train.objective"): ["train.mmd_kernel=rbf"],
+        ("train.factor_gamma", "train.objective"): ["train.factor_gamma=3"],
+        ("train.free_bits", "train.objective"): ["train.objective=iwae", "train.free_bits=0.5"],
+        ("train.capacity_max", "train.objective"): ["train.objective=mmd", "train.capacity_max=25"],
+        ("train.tc_beta", "train.objective"): ["train.objective=factor", "train.tc_beta=6"],
+        ("model.prior", "model.family"): ["model.family=ladder", "model.prior=vamp"],
+        ("model.posterior", "model.family"): ["model.family=cvae", "model.posterior=iaf"],
+        ("train.tc_beta", "model.posterior"): ["model.posterior=iaf", "train.tc_beta=6"],
+        ("train.beta", "train.objective"): ["train.objective=iwae", "train.beta=4"],
+        ("train.warmup_epochs", "train.objective"): ["train.objective=iwae", "train.warmup_epochs=2"],
+        ("train.kl_balance", "train.objective"): [
+            "train.objective=mmd",
+            "train.kl_balance=true",
+            "train.warmup_epochs=1",
+        ],
+        ("train.objective", "model.family"): ["model.family=vq", "train.objective=iwae"],
+        # the discrete families and photo folders
+        ("data.crop", "data.image_size"): ["data.crop=none"],
+        **{
+            (f"model.{k}", "model.family"): [f"model.{k}={v}"]
+            for k, v in [
+                ("codebook_size", 8),
+                ("code_dim", 8),
+                ("commitment", 0.5),
+                ("codebook_decay", 0.9),
+                ("pixelcnn_channels", 8),
+                ("pixelcnn_layers", 2),
+                ("categories", 4),
+            ]
+        },
+        **{
+            ("model.family", f"train.{k}"): [f"train.{k}={v}"]
+            for k, v in [("prior_epochs", 2), ("gumbel_tau", 2), ("gumbel_tau_end", 0.3)]
+        },
+        ("model.family", "train.tc_beta"): ["model.family=gumbel", "train.tc_beta=6"],
+        ("model.family", "train.capacity_max"): ["model.family=vq", "train.capacity_max=25"],
+        ("model.family", "train.free_bits"): ["model.family=vq", "train.free_bits=0.5"],
+        ("model.latent_dim", "model.net"): ["model.family=vq", "model.net=conv", "model.latent_dim=8"],
+    }
+)
+
+
+@pytest.mark.parametrize("a,b", [(a, b) for a, b, *_ in CONFLICTS], ids=[f"{a}+{b}" for a, b, *_ in CONFLICTS])
+def test_settings_that_cannot_all_take_effect_are_refused(a, b, tmp_path, capsys):
+    sets = [x for s in CLASH[(a, b)] for x in ("--set", s)]
+    assert main(["train", "--data", "digits", "--quiet", *sets, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and a in err and b in err and "cannot both take effect" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--resume", "{run}", "--out", "{tmp}/other"], "--resume and --out"),
+        (["--resume", "{run}", "--overwrite"], "--resume and --overwrite"),
+        (["--resume", "{run}", "--config", "configs/demo.toml"], "--resume and --config"),
+        (["--conditional", "--model", "ladder", "--data", "digits"], "--conditional and --model"),
+    ],
+    ids=["resume-out", "resume-overwrite", "resume-config", "conditional-ladder"],
+)
+def test_flags_that_cannot_all_take_effect_are_refused(flags, needle, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["train", *[f.format(run=tmp_path / "run", tmp=tmp_path) for f in flags]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and not (tmp_path / "other").exists()
