@@ -12,6 +12,7 @@ wall-clock budget, printed as markdown tables.
     .venv/bin/python benchmarks/deep.py --quick          # a smoke run of a few minutes
     .venv/bin/python benchmarks/deep.py --parts nll --sets fashion-mnist --minutes 1.5 --limit 6000 --k 100
     .venv/bin/python benchmarks/deep.py --parts quality --out runs/bench-deep   # parts 3-5 reuse an earlier run
+    .venv/bin/python benchmarks/deep.py --parts bits --bits-deep-minutes 80 --carry-on   # continue, deep longer
 
 Budgets count training time only (metrics.csv seconds; the data preparation and validation are left out).
 Each model trains epoch by epoch (resumed) until another epoch would pass the budget; its best epoch by
@@ -21,6 +22,7 @@ validation loss is evaluated (for deep: its EMA weights).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import resource
 import sys
@@ -59,25 +61,29 @@ BITS_DEEP = {"train.lr": 1e-3, "train.clip_grad": 1000}
 BITS_PRESETS = {"fashion-mnist": "deep-fashion-8bit.toml"}
 
 
-def train_for(name: str, preset: str | None, settings: dict, args: argparse.Namespace) -> tuple[Run, dict]:
-    """Train epoch by epoch (resumed) while another epoch fits in ``args.minutes`` of training time."""
+def train_for(
+    name: str, preset: str | None, settings: dict, args: argparse.Namespace, minutes: float | None = None
+) -> tuple[Run, dict]:
+    """Train epoch by epoch (resumed) while another epoch fits in ``minutes`` (default ``args.minutes``) of
+    training time; with ``args.carry_on``, from the epochs an earlier run left in its folder."""
     cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
     for key, value in {"train.seed": 0, "train.progress": False, "data.limit": args.limit, **settings}.items():
         set_value(cfg, key, value)
     cfg.out = str(Path(args.out) / name.replace(" ", "-"))
-    budget, spent, epochs, rows = args.minutes * 60, 0.0, 0, []
+    path = Path(cfg.out)
+    rows = earlier_rows(path) if args.carry_on else []
+    budget, spent, epochs = (minutes or args.minutes) * 60, sum(r["seconds"] for r in rows), len(rows)
     peak = torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
     while not epochs or spent + rows[-1]["seconds"] <= budget:
         cfg.train.epochs = epochs + 1
-        fitted = train(cfg, resume=epochs > 0, overwrite=epochs == 0, pictures=False)
-        rows = fitted.history
+        rows = train(cfg, resume=epochs > 0, overwrite=epochs == 0, pictures=False).history
         spent, epochs = spent + rows[-1]["seconds"], epochs + 1
     peak = (
         torch.cuda.max_memory_allocated()
         if torch.cuda.is_available()
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )  # Linux: KiB; the process so far on a CPU
-    run = Run.load(fitted.path)
+    run = Run.load(path)
     info = {
         "epochs": epochs,
         "minutes": round(spent / 60, 2),
@@ -86,6 +92,14 @@ def train_for(name: str, preset: str | None, settings: dict, args: argparse.Name
     }
     print(f"  {name}: {epochs} epochs in {spent:.0f} s", flush=True)
     return run, info
+
+
+def earlier_rows(path: Path) -> list[dict]:
+    """The metrics.csv rows (epoch, seconds) of a run folder an earlier benchmark left; none without one."""
+    if not (path / "metrics.csv").exists():
+        return []
+    with open(path / "metrics.csv", newline="") as f:
+        return [{"epoch": int(r["epoch"]), "seconds": float(r["seconds"])} for r in csv.DictReader(f)]
 
 
 def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> dict[str, Run]:
@@ -132,15 +146,19 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             deep = BITS_DEEP if name == "deep" else {}
             if name == "deep" and spec in BITS_PRESETS:
                 preset, deep = BITS_PRESETS[spec], {}
-            run, info = train_for(f"bits-{spec}-{name}", preset, {**settings, **BITS, **deep, "data.spec": spec}, args)
+            minutes = args.bits_deep_minutes if name == "deep" else None
+            run, info = train_for(
+                f"bits-{spec}-{name}", preset, {**settings, **BITS, **deep, "data.spec": spec}, args, minutes
+            )
             x, _ = test_split(run, args.n_test)
             bits = bits_per_dim(nll(run.model, x, args.bits_k), x.shape[1:])
-            rows.append([spec, name, info["epochs"], len(x), round(bits, 4)])
+            rows.append([spec, name, info["epochs"], info["minutes"], len(x), round(bits, 4)])
             found[spec, name] = round(bits, 4)
     tables.append(
         common.table(
-            f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes each",
-            ["data", "model", "epochs", "test items", "bits/dim"],
+            f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes of "
+            f"training each{bits_budget(args)}",
+            ["data", "model", "epochs", "minutes", "test items", "bits/dim"],
             rows,
         )
     )
@@ -152,6 +170,10 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             f"{spec}: deep {deep} bits/dim, {100 * (1 - deep / ours):.1f}% below this run's flat conv VAE "
             f"({ours}){page} (target: 10% below bits.md's)."
         )
+
+
+def bits_budget(args: argparse.Namespace) -> str:
+    return f", deep {args.bits_deep_minutes:g}" if args.bits_deep_minutes else ""
 
 
 def flat_bits() -> dict[str, float]:
@@ -228,6 +250,8 @@ def main() -> None:
     p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
     p.add_argument("--parts", default=",".join(PARTS))
     p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
+    p.add_argument("--bits-deep-minutes", type=float, help="the deep model's training time on 8-bit data")
+    p.add_argument("--carry-on", action="store_true", help="continue the runs an earlier run left under --out")
     p.add_argument("--bits-k", type=int, default=100, help="importance samples of bits/dim (docs/benchmarks/bits.md's)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--limit", type=int, help="only the first N items of each data set")
