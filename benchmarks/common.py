@@ -4,6 +4,7 @@ JSON as the docs' benchmark pages and the README's headline table."""
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import os
@@ -50,6 +51,12 @@ def commit() -> str:
 
 
 STARTED = commit()
+
+
+def metrics_rows(run: str | Path) -> list[dict[str, str]]:
+    """The rows of a run folder's metrics.csv, one per epoch, values as written (strings)."""
+    with open(Path(run) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def table(caption: str, columns: list[str], rows: list[list]) -> dict:

@@ -22,7 +22,6 @@ validation loss is evaluated (for deep: its EMA weights).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import resource
 import sys
@@ -71,13 +70,15 @@ def train_for(
         set_value(cfg, key, value)
     cfg.out = str(Path(args.out) / name.replace(" ", "-"))
     path = Path(cfg.out)
-    rows = earlier_rows(path) if args.carry_on else []
-    budget, spent, epochs = (minutes or args.minutes) * 60, sum(r["seconds"] for r in rows), len(rows)
+    earlier = common.metrics_rows(path) if args.carry_on and (path / "metrics.csv").exists() else []
+    seconds = [float(r["seconds"]) for r in earlier]  # of each epoch
+    budget = (minutes or args.minutes) * 60
     peak = torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
-    while not epochs or spent + rows[-1]["seconds"] <= budget:
-        cfg.train.epochs = epochs + 1
-        rows = train(cfg, resume=epochs > 0, overwrite=epochs == 0, pictures=False).history
-        spent, epochs = spent + rows[-1]["seconds"], epochs + 1
+    while not seconds or sum(seconds) + seconds[-1] <= budget:
+        cfg.train.epochs = len(seconds) + 1
+        rows = train(cfg, resume=bool(seconds), overwrite=not seconds, pictures=False).history
+        seconds.append(rows[-1]["seconds"])
+    epochs, spent = len(seconds), sum(seconds)
     peak = (
         torch.cuda.max_memory_allocated()
         if torch.cuda.is_available()
@@ -92,14 +93,6 @@ def train_for(
     }
     print(f"  {name}: {epochs} epochs in {spent:.0f} s", flush=True)
     return run, info
-
-
-def earlier_rows(path: Path) -> list[dict]:
-    """The metrics.csv rows (epoch, seconds) of a run folder an earlier benchmark left; none without one."""
-    if not (path / "metrics.csv").exists():
-        return []
-    with open(path / "metrics.csv", newline="") as f:
-        return [{"epoch": int(r["epoch"]), "seconds": float(r["seconds"])} for r in csv.DictReader(f)]
 
 
 def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> dict[str, Run]:
@@ -143,10 +136,10 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     for spec in args.bits_sets:
         for name in ("flat conv VAE", "deep"):
             preset, settings = MODELS[name]
-            deep = BITS_DEEP if name == "deep" else {}
-            if name == "deep" and spec in BITS_PRESETS:
-                preset, deep = BITS_PRESETS[spec], {}
-            minutes = args.bits_deep_minutes if name == "deep" else None
+            deep, minutes = {}, None
+            if name == "deep":  # a data set's own preset, else the binarised one with BITS_DEEP
+                preset, deep = (BITS_PRESETS[spec], {}) if spec in BITS_PRESETS else (preset, BITS_DEEP)
+                minutes = args.bits_deep_minutes
             run, info = train_for(
                 f"bits-{spec}-{name}", preset, {**settings, **BITS, **deep, "data.spec": spec}, args, minutes
             )
@@ -157,7 +150,7 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     tables.append(
         common.table(
             f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes of "
-            f"training each{bits_budget(args)}",
+            f"training each" + (f", deep {args.bits_deep_minutes:g}" if args.bits_deep_minutes else ""),
             ["data", "model", "epochs", "minutes", "test items", "bits/dim"],
             rows,
         )
@@ -170,10 +163,6 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             f"{spec}: deep {deep} bits/dim, {100 * (1 - deep / ours):.1f}% below this run's flat conv VAE "
             f"({ours}){page} (target: 10% below bits.md's)."
         )
-
-
-def bits_budget(args: argparse.Namespace) -> str:
-    return f", deep {args.bits_deep_minutes:g}" if args.bits_deep_minutes else ""
 
 
 def flat_bits() -> dict[str, float]:

@@ -14,7 +14,6 @@ torch, the commit and the date.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -96,8 +95,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
 
 def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, score_s: float) -> dict:
     """One table row: the run's metrics and the last epoch's validation reconstruction and KL (metrics.csv)."""
-    with open(out / "metrics.csv", newline="") as f:
-        last = list(csv.DictReader(f))[-1]
+    last = common.metrics_rows(out)[-1]
     return {
         "setting": name,
         "seed": seed,

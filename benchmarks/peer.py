@@ -116,7 +116,7 @@ def worker(job: dict) -> dict:
             cfg.out = tmp + "/run"
             train(cfg)
             result["peak_mib"] = _peak_mib(args.device)
-            result["seconds"] = [float(r["seconds"]) for r in _rows(cfg.out)]
+            result["seconds"] = [float(r["seconds"]) for r in common.metrics_rows(cfg.out)]
             trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
             data, _ = prepare_data(cfg)
         else:
@@ -150,13 +150,6 @@ def worker(job: dict) -> dict:
         result["pythae_nll"] = -best.get_nll(x_test, n_samples=job["nll_k"], batch_size=100)
         result["pythae_nll_seconds"] = time.perf_counter() - start
     return result
-
-
-def _rows(out: str) -> list[dict]:
-    import csv
-
-    with open(Path(out) / "metrics.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def _precision(cfg) -> str:

@@ -21,7 +21,6 @@ item), with the peak memory of each.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import resource
 import subprocess
@@ -109,8 +108,7 @@ def _pss(pid: int) -> int:
 def train(args: list[str], out: Path) -> dict:
     """Run ``vaekit train`` with ``args``; returns its metrics row, wall seconds and the tree's peak RSS."""
     r = measure(["train", *args, "--out", str(out), "--overwrite"])
-    with open(out / "metrics.csv") as f:
-        r["row"] = list(csv.DictReader(f))[-1]
+    r["row"] = common.metrics_rows(out)[-1]
     return r
 
 
