@@ -90,6 +90,7 @@ def train_for(
         "minutes": round(spent / 60, 2),
         "peak_mb": round(peak / 2**20),
         "parameters": sum(p.numel() for p in run.model.parameters()),
+        "carried": len(earlier),  # epochs an earlier run trained (--carry-on)
     }
     print(f"  {name}: {epochs} epochs in {spent:.0f} s", flush=True)
     return run, info
@@ -97,13 +98,13 @@ def train_for(
 
 def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> dict[str, Run]:
     """Table: the three models on binarised ``spec``, the same budget; NLL, epochs, parameters, peak memory."""
-    runs, rows = {}, []
+    runs, rows, carried = {}, [], {}
     for name, (preset, settings) in MODELS.items():
         run, info = train_for(
             f"{spec}-{name}", preset, {**settings, "data.spec": spec, "data.binarize": "dynamic"}, args
         )
         x, _ = test_split(run, args.n_test)
-        runs[name] = run
+        runs[name], carried[name] = run, (info["carried"], info["epochs"])
         rows.append(
             [
                 name,
@@ -127,12 +128,13 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
         f"{spec}: deep is {nlls['conv ladder VAE'] - nlls['deep']:.2f} nats below the conv ladder and "
         f"{nlls['flat conv VAE'] - nlls['deep']:.2f} below the flat conv VAE (targets: 5 and 8)."
     )
+    carry_note(carried, notes)
     return runs
 
 
 def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     """Table: bits/dim of the flat conv VAE and deep with the discretized logistic mixture on 8-bit data."""
-    rows, found = [], {}
+    rows, found, carried = [], {}, {}
     for spec in args.bits_sets:
         for name in ("flat conv VAE", "deep"):
             preset, settings = MODELS[name]
@@ -147,6 +149,7 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             bits = bits_per_dim(nll(run.model, x, args.bits_k), x.shape[1:])
             rows.append([spec, name, info["epochs"], info["minutes"], len(x), round(bits, 4)])
             found[spec, name] = round(bits, 4)
+            carried[f"{spec} {name}"] = (info["carried"], info["epochs"])
     tables.append(
         common.table(
             f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes of "
@@ -162,6 +165,18 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
         notes.append(
             f"{spec}: deep {deep} bits/dim, {100 * (1 - deep / ours):.1f}% below this run's flat conv VAE "
             f"({ours}){page} (target: 10% below bits.md's)."
+        )
+    carry_note(carried, notes)
+
+
+def carry_note(carried: dict[str, tuple[int, int]], notes: list) -> None:
+    """A note naming the runs whose first epochs an earlier run trained (``--carry-on``): name -> (earlier, all)."""
+    parts = [f"{name} {n} of its {total}" for name, (n, total) in carried.items() if n]
+    if parts:
+        notes.append(
+            "Carried on (--carry-on) from the run folders an earlier run left under --out, epochs trained then: "
+            + ", ".join(parts)
+            + " (a model with no room for another epoch is evaluated as it was)."
         )
 
 

@@ -43,6 +43,7 @@ CLASH = {
             ("deep_latent_channels", 2),
             ("deep_cells", 2),
             ("deep_patch", 2),
+            ("deep_head_kernel", 1),
             ("deep_init", "zero"),
             ("residual_posterior", "true"),
             ("checkpoint_cells", "true"),

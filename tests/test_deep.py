@@ -71,7 +71,7 @@ def test_groups_shapes_sampling_per_resolution_and_checkpointed_cells(data, sett
 
 
 def test_patches_fold_into_channels_and_each_pixel_gets_its_own_parameter(data):
-    model = tiny(patch=2)
+    model = tiny(patch=2, head_kernel=1)
     assert model.latent_dims == [2, 8, 8]  # groups on the 4 x 4 patch grid: resolutions 1, 2 and 4
     out = model(data[:8])
     assert out.px.mean.shape == (8, *SHAPE) and elbo(out, data[:8])["loss"].isfinite()
@@ -83,6 +83,9 @@ def test_patches_fold_into_channels_and_each_pixel_gets_its_own_parameter(data):
     assert torch.allclose(model(data[:2]).px.mean[:, 0], torch.sigmoid(expected).expand(2, 8, 8))
     with pytest.raises(vaekit.VaekitError, match="deep_patch 3 must divide"):
         tiny(patch=3)
+    assert tiny().to_x[1].kernel_size == (3, 3)  # the default reads each cell's neighbours too
+    with pytest.raises(vaekit.VaekitError, match="deep_head_kernel must be odd"):
+        tiny(head_kernel=2)
 
 
 def test_prior_and_posterior_read_the_top_down_state(data):

@@ -37,6 +37,7 @@ POSITIVE: tuple[str, ...] = (
     "model.deep_cell_width",
     "model.deep_latent_channels",
     "model.deep_patch",
+    "model.deep_head_kernel",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "train.checkpoint_every",

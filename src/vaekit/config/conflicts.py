@@ -114,6 +114,7 @@ CONFLICTS = [
             "deep_latent_channels",
             "deep_cells",
             "deep_patch",
+            "deep_head_kernel",
             "deep_init",
             "residual_posterior",
             "checkpoint_cells",
