@@ -104,7 +104,7 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
             f"{spec}-{name}", preset, {**settings, "data.spec": spec, "data.binarize": "dynamic"}, args
         )
         x, _ = test_split(run, args.n_test)
-        runs[name], carried[name] = run, (info["carried"], info["epochs"])
+        runs[name], carried[name] = run, info
         rows.append(
             [
                 name,
@@ -149,7 +149,7 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
             bits = bits_per_dim(nll(run.model, x, args.bits_k), x.shape[1:])
             rows.append([spec, name, info["epochs"], info["minutes"], len(x), round(bits, 4)])
             found[spec, name] = round(bits, 4)
-            carried[f"{spec} {name}"] = (info["carried"], info["epochs"])
+            carried[f"{spec} {name}"] = info
     tables.append(
         common.table(
             f"8-bit data, discretized logistic: bits/dim (IWAE, K = {args.bits_k}), {args.minutes:g} minutes of "
@@ -169,14 +169,15 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     carry_note(carried, notes)
 
 
-def carry_note(carried: dict[str, tuple[int, int]], notes: list) -> None:
-    """A note naming the runs whose first epochs an earlier run trained (``--carry-on``): name -> (earlier, all)."""
-    parts = [f"{name} {n} of its {total}" for name, (n, total) in carried.items() if n]
+def carry_note(infos: dict[str, dict], notes: list) -> None:
+    """A note naming the runs whose first epochs an earlier run trained (``--carry-on``), from train_for's infos."""
+    parts = [f"{name} {i['carried']} of its {i['epochs']}" for name, i in infos.items() if i["carried"]]
     if parts:
         notes.append(
             "Carried on (--carry-on) from the run folders an earlier run left under --out, epochs trained then: "
             + ", ".join(parts)
-            + " (a model with no room for another epoch is evaluated as it was)."
+            + " (a model with no room for another epoch is evaluated as it was; its peak memory is then that of"
+            " its evaluation alone)."
         )
 
 
