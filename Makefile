@@ -57,9 +57,10 @@ docs: $(DOCS)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	@echo "site/index.html"
 
-# the pictures the tutorial and the guides show, made by running their code in full (minutes)
+# the pictures the tutorial and the guides show, made by running their code in full (minutes); PAGES=tutorial
+# for some of them
 pictures: $(BASE)
-	$(BIN)/python tools/docs.py pictures
+	$(BIN)/python tools/docs.py pictures $(PAGES)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache site

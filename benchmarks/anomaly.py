@@ -26,83 +26,15 @@ import time
 import common
 import numpy as np
 import torch
-from torch import Tensor, nn
+from anomaly_models import BATCH, HIDDEN, Part, fashion, score_all, score_note, train_vae
+from representation import representation
+from torch import Tensor
 
-from vaekit.config import RunConfig, load_toml, set_value
-from vaekit.data import Dataset, Split, load_dataset
+from vaekit.data import load_dataset
 from vaekit.evaluation.detector import VAEAnomalyDetector
-from vaekit.evaluation.scores import (
-    DESCRIPTIONS,
-    SCORES,
-    anomaly_scores,
-    detection_metrics,
-    scores_that_apply,
-)
-from vaekit.training import fit_config
+from vaekit.evaluation.scores import detection_metrics
 
 PARTS = ("oneclass", "ood", "tabular", "representation")
-HIDDEN, BATCH = [512, 256], 128  # the image VAEs: MLP widths and batch size, for train_vae and the detector
-Part = tuple[list[dict], list[str], str]  # a part's tables, notes and headline phrase
-
-
-def score_note(args: argparse.Namespace) -> str:
-    """What the scores of tables 1 and 2 are (higher = more anomalous)."""
-    return (
-        f"Scores (higher = more anomalous; S = {args.samples}, K = {args.iw_samples}, {args.steps} regret steps): "
-        + "; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name in SCORES)
-    )
-
-
-def train_vae(
-    x: Tensor, settings: dict, args: argparse.Namespace, seed: int = 0, preset: str | None = None
-) -> nn.Module:
-    """A VAE trained on images x (N, C, H, W) in [0, 1] (no binarisation); 500 of them pick the best epoch.
-
-    ``preset`` (a file of configs/) gives the model and training settings instead of the flat VAE's."""
-    if preset:
-        cfg = RunConfig.from_dict(load_toml(common.ROOT / "configs" / preset))
-        return fit_in_memory(cfg, x, {"data.binarize": "none", **settings}, seed)
-    cfg = RunConfig()
-    net = settings.get("model.net", args.net)  # table 4 picks its own (--rep-net): the widths follow it
-    widths = {"model.hidden": HIDDEN} if net == "mlp" else {"model.channels": [32, 64]}
-    base = {
-        "model.net": net,
-        "model.likelihood": args.likelihood,
-        **widths,
-        "model.latent_dim": args.latent_dim,
-        "train.epochs": args.epochs,
-        "train.batch_size": BATCH,
-        "train.lr": 1e-3,
-    }
-    return fit_in_memory(cfg, x, {**base, **settings}, seed)
-
-
-def fit_in_memory(cfg: RunConfig, x: Tensor, settings: dict, seed: int) -> nn.Module:
-    """``cfg`` with ``settings`` trained on x (N, C, H, W) in memory (no run folder); 500 items pick the best epoch."""
-    settings = {"train.seed": seed, "train.progress": False, "train.checkpoint_minutes": 0.0, **settings}
-    for key, value in settings.items():
-        set_value(cfg, key, value)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    data = Dataset(
-        "x", Split(x, None), Split(x[perm[:500]], None), Split(x[:0], None), tuple(x.shape[1:]), "image", None
-    )
-    cfg.out = ""  # trained in memory: no run folder
-    return fit_config(cfg, data=data).model.cpu().eval()
-
-
-def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Every score of ``vaekit.evaluation.scores`` that applies to the model, for x, higher = more anomalous;
-    for a hierarchy, the LLR once per k of ``args.llr_ks`` (named llr>k)."""
-    names = scores_that_apply(model, images=True)
-    s = anomaly_scores(model, x, [n for n in names if n != "llr"], args.samples, args.iw_samples, args.steps)
-    for k in args.llr_ks if "llr" in names else ():
-        s[f"llr>{k}"] = anomaly_scores(model, x, ["llr"], args.samples, llr_k=k)["llr"]
-    return s
-
-
-def fashion(args: argparse.Namespace) -> Dataset:
-    """Fashion-MNIST with its official test set; all 60,000 training images train (val: 1 item)."""
-    return load_dataset("fashion-mnist", val_fraction=0.0)
 
 
 def multiscale_scores(x: Tensor, test: Tensor, seed: int, args: argparse.Namespace) -> np.ndarray:
@@ -251,65 +183,6 @@ def tabular(args: argparse.Namespace) -> Part:
         "with their defaults (random_state 0). Fit s: after one warm-up fit in the process."
     ]
     return [table], notes, (f"breast cancer AUROC {ours[1]:.3f} ({ours[0]})" + "".join(f" vs {t}" for t in theirs))
-
-
-def representation(args: argparse.Namespace) -> Part:
-    """Table 4: linear probe and kNN accuracy on Fashion-MNIST test from pixels, PCA-d and vaekit-d features."""
-    from sklearn.decomposition import PCA
-
-    data = fashion(args)
-    perm = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[: args.rep_train]
-    x_tr, y_tr = data.train.x[perm], data.train.y[perm].numpy()
-    x_te, y_te = data.test.x[: args.test_limit], data.test.y[: args.test_limit].numpy()
-    flat_tr, flat_te = x_tr.flatten(1).numpy(), x_te.flatten(1).numpy()
-    rows = [["raw pixels", 784, *probe(flat_tr, y_tr, flat_te, y_te)]]
-    for d in args.dims:
-        pca = PCA(d, random_state=0).fit(flat_tr)
-        rows.append(["PCA", d, *probe(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)])
-        model = train_vae(
-            x_tr,
-            {
-                "model.net": args.rep_net,
-                "model.latent_dim": d,
-                "model.likelihood": args.rep_likelihood,
-                "train.epochs": args.rep_epochs,
-            },
-            args,
-        )
-        with torch.no_grad():
-            z_tr, z_te = (
-                torch.cat([model.encode(x[i : i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
-                for x in (x_tr, x_te)
-            )
-        rows.append(["vaekit VAE", d, *probe(z_tr, y_tr, z_te, y_te)])
-    table = common.table(
-        f"Representation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test "
-        f"images ({args.rep_net} VAE, {args.rep_likelihood}, {args.rep_epochs} epochs)",
-        ["features", "d", "linear probe", "kNN (k=5)"],
-        rows,
-    )
-    pca, ours = rows[-2], rows[-1]
-    notes = [
-        "Representation: vaekit features are posterior means; linear probe: logistic regression on standardised "
-        "features; kNN (k = 5) on the features as they are."
-    ]
-    return [table], notes, f"linear probe at d = {ours[1]}: {ours[2]:.3f} (vaekit) vs {pca[2]:.3f} (PCA)"
-
-
-def probe(f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray) -> list[float]:
-    """[linear probe accuracy on standardised features, kNN accuracy on the features as they are].
-
-    kNN keeps each representation's own geometry: standardising would blow up the near-constant
-    posterior means of a VAE's inactive units (and whiten PCA) into noise dimensions.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(f_tr, y_tr)
-    knn = KNeighborsClassifier(5).fit(f_tr, y_tr)
-    return [round(float(lin.score(f_te, y_te)), 3), round(float(knn.score(f_te, y_te)), 3)]
 
 
 def main() -> None:

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,128 +50,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def settings(net: str, args: argparse.Namespace):
-    """The run's vaekit config: the benchmark's model and training settings."""
-    from vaekit.config import RunConfig, set_value
-
-    cfg = RunConfig(out="")
-    nets = {"model.hidden": "400,400"} if net == "mlp" else {}  # the conv nets: vaekit's default channels
-    for key, value in {
-        "data.spec": "fashion-mnist",
-        "data.binarize": "dynamic",
-        "model.likelihood": "bernoulli",
-        "model.net": net,
-        **nets,
-        "model.latent_dim": 20,
-        "train.batch_size": 128,
-        "train.lr": 1e-3,
-        "train.seed": args.seed,
-        "train.progress": False,
-        "train.precision": args.precision,
-        "train.device": args.device,
-        "train.epochs": args.epochs if net == "mlp" else args.conv_epochs,
-    }.items():
-        set_value(cfg, key, value)
-    return cfg
-
-
-def flops_per_item(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """Matmul/conv FLOPs of one training step (forward and backward) per item, counted by torch."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from vaekit.core import elbo
-
-    with FlopCounterMode(display=False) as counter:
-        elbo(model(x), x)["loss"].backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / len(x)
-
-
-def nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> tuple[float, float]:
-    """(NLL in nats, seconds) of vaekit's importance-weighted estimator with K samples, float32."""
-    from vaekit.core import iwae_bound
-
-    model.eval()
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    bound = torch.cat([iwae_bound(model, xb, k) for xb in x.split(100)])
-    return -bound.mean().item(), time.perf_counter() - start
-
-
-def worker(job: dict) -> dict:
-    """Train one library's model as ``job`` says; returns its epoch times, NLLs and peak memory."""
-    from vaekit.api import train
-    from vaekit.data.prepare import prepare_data
-    from vaekit.models import build_model
-    from vaekit.runs import Run
-
-    args = argparse.Namespace(**job["args"])
-    torch.set_num_threads(args.threads) if args.threads else None
-    cfg = settings(job["net"], args)
-    result: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        if job["library"] == "vaekit":  # fit loads the data itself: load it for the test images only after
-            cfg.out = tmp + "/run"
-            train(cfg)
-            result["peak_mib"] = _peak_mib(args.device)
-            result["seconds"] = [float(r["seconds"]) for r in common.metrics_rows(cfg.out)]
-            trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
-            data, _ = prepare_data(cfg)
-        else:
-            import peer_pythae
-
-            data, _ = prepare_data(cfg)
-            cfg.model.input_shape = list(data.shape)
-            torch.manual_seed(args.seed)
-            pmodel = peer_pythae.build(build_model(cfg.model), cfg.model.latent_dim)
-            best, result["seconds"] = peer_pythae.train(
-                pmodel,
-                data.train.x,
-                data.val.x,
-                cfg.train.epochs,
-                128,
-                1e-3,
-                args.seed,
-                tmp,
-                args.device,
-                job["library"] == "pythae",
-            )
-            result["peak_mib"] = _peak_mib(args.device)
-            trained, result["precision"] = peer_pythae.AsVaekit(best.eval()).to(args.device), "fp32"
-    x_test = data.test.x[: args.nll_items].to(args.device)
-    cfg.model.input_shape = list(data.shape)
-    result["flops"] = flops_per_item(build_model(cfg.model).to(args.device), x_test[:128])
-    result["items"] = len(data.train.x)
-    result["nll"], result["nll_seconds"] = nll(trained, x_test, job["nll_k"])
-    if job["library"] == "pythae" and job["net"] == "mlp":  # pythae's own estimator on the same model
-        start = time.perf_counter()
-        result["pythae_nll"] = -best.get_nll(x_test, n_samples=job["nll_k"], batch_size=100)
-        result["pythae_nll_seconds"] = time.perf_counter() - start
-    return result
-
-
-def _precision(cfg) -> str:
-    from vaekit.training.step import autocast_dtype, resolve_device
-
-    return (
-        "bf16"
-        if autocast_dtype(cfg.train.precision, resolve_device(cfg.train.device), cfg.model.likelihood)
-        else "fp32"
-    )
-
-
-def _peak_mib(device: str) -> float:
-    """Peak memory of this process: resident set on the CPU, allocated memory on CUDA (MiB)."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def spawn(library: str, net: str, args: argparse.Namespace, nll_k: int) -> dict:
-    """Run ``worker`` in a fresh process; returns what it printed as JSON."""
+    """Run peer_worker.py's ``worker`` in a fresh process; returns what it printed as JSON."""
     job = json.dumps({"library": library, "net": net, "args": vars(args), "nll_k": nll_k})
     print(f"  training {library} ({net}) ...", flush=True)
-    r = subprocess.run([sys.executable, __file__, "--worker", job], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, str(ROOT / "peer_worker.py"), job], capture_output=True, text=True, cwd=ROOT)
     if r.returncode:
         sys.exit(f"{library} ({net}) failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -327,14 +208,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="1 epoch, 1 round, 100 test images, K = 100")
     ap.add_argument("--json", help="the result (default: benchmarks/results/peer.json)")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
-        return
     if args.quick:
         args.epochs, args.conv_epochs, args.rounds, args.nll_items, args.nll_k, args.conv_nll_k = 1, 1, 1, 100, 100, 20
-    worker_args = {k: v for k, v in vars(args).items() if k != "worker"}
     torch.set_num_threads(args.threads) if args.threads else None
     rates = {"fp32": matmul_rate(torch.float32, args.device), "bf16": matmul_rate(torch.bfloat16, args.device)}
     machine = (
@@ -348,7 +224,7 @@ def main() -> None:
         libs = ["vaekit", "pythae", "pythae-fixed"] if net == "mlp" and not args.quick else ["vaekit", "pythae"]
         for r in range(args.rounds):
             for lib in libs if r % 2 == 0 else libs[::-1]:
-                raw.setdefault((net, lib), []).append(spawn(lib, net, argparse.Namespace(**worker_args), k[net]))
+                raw.setdefault((net, lib), []).append(spawn(lib, net, args, k[net]))
         for lib in libs:
             rows[(net, lib)] = summarise(raw[(net, lib)], rates)
     tables, notes = [table(rows, k, args)], [*NOTES, machine]

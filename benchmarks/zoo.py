@@ -83,7 +83,7 @@ def vaekit_rows(ctx: dict) -> None:
     args, x_nll, runs = ctx["args"], ctx["x_nll"], {}
 
     def one(label, settings):
-        from peer import nll
+        from peer_worker import nll
 
         runs[label] = run = zr.train_vaekit(settings, args, f"{ctx['tmp']}/{label.replace(' ', '_')}")
         value, note = nll(run.model, x_nll, args.k)[0], ""

@@ -118,8 +118,8 @@ def train_pythae(model, x_train: Tensor, x_val: Tensor, args, out: str) -> tuple
 def pythae_nll(model, x: Tensor, k: int) -> tuple[float, str]:
     """Test NLL (nats) of a trained pythae model: vaekit's IWAE estimator through peer_pythae.AsVaekit where the
     model has a standard prior and a Gaussian posterior, else pythae's own ``get_nll`` (VAMP, VAE_IAF)."""
-    from peer import nll
     from peer_pythae import AsVaekit
+    from peer_worker import nll
 
     if type(model).__name__ in ("VAMP", "VAE_IAF"):
         torch.manual_seed(0)

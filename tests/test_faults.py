@@ -70,8 +70,9 @@ def test_killed_stopped_and_damaged_runs_resume_to_the_same_weights(tmp_path, ca
         assert proc.returncode == -signal.SIGKILL
         proc = start(["--resume", str(run)])
     stop_after_next_checkpoint(proc, ckpt, signal.SIGTERM, rng.uniform(0.0, 0.3))
-    err = proc.stderr.read().strip().splitlines()
-    assert proc.returncode == 128 + signal.SIGTERM and len(err) == 1 and "stopped by SIGTERM" in err[0], err
+    *warnings, last = proc.stderr.read().strip().splitlines()  # a SIGKILL between a checkpoint's two renames
+    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in last, last  # leaves only .prev,
+    assert all("resuming from checkpoint.prev.safetensors" in w for w in warnings), warnings  # named in a warning
     damage(ckpt)  # the newest checkpoint is unusable: the previous one takes over
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 0

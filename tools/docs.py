@@ -2,7 +2,8 @@
 
 ``quick`` caps every training at one epoch and the built-in data sets at a few hundred items (the test suite's
 budget, tests/test_docs.py); without it the code runs as written and makes the pictures the pages show
-(``make pictures``: ``python tools/docs.py pictures``, which copies ``runs/<page>/*.png`` into ``docs/img/<page>/``).
+(``make pictures``, or ``python tools/docs.py pictures [PAGE ...]`` for some pages, which copies
+``runs/<page>/*.png`` into ``docs/img/<page>/``).
 """
 
 from __future__ import annotations
@@ -63,9 +64,13 @@ def run_page(page: Path, workdir: Path, quick: bool = True, timeout: float = 600
     )
 
 
-def pictures() -> None:
-    """Run every page in full from the repository root and copy the pictures it made into docs/img/<page>/."""
-    for page in PAGES:
+def pictures(names: list[str]) -> None:
+    """Run every page (or those ``names`` name, by file stem) in full from the repository root and copy the
+    pictures it made into docs/img/<page>/."""
+    unknown = set(names) - {page.stem for page in PAGES}
+    if unknown:
+        raise SystemExit(f"no such page: {', '.join(sorted(unknown))}; pages: {', '.join(p.stem for p in PAGES)}")
+    for page in [p for p in PAGES if not names or p.stem in names]:
         done = run_page(page, ROOT, quick=False, timeout=3600)
         if done.returncode:
             raise SystemExit(f"{page.name} failed:\n{done.stderr[-3000:]}")
@@ -78,7 +83,7 @@ def pictures() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["pictures"]:
-        pictures()
+    if sys.argv[1:2] == ["pictures"]:
+        pictures(sys.argv[2:])
     else:
-        raise SystemExit("usage: python tools/docs.py pictures")
+        raise SystemExit("usage: python tools/docs.py pictures [PAGE ...]  (PAGE: a page's file stem, e.g. tutorial)")
