@@ -151,13 +151,7 @@ def evaluate(
     start = time.perf_counter()
     if k <= 0:
         raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
-    if data is None:
-        data, mode = prepare_data(run.config, stream=True)
-    s = pick_split(data, split, limit)
-    # refuses a shape the model was not built for; streamed data stays streamed
-    x: Tensor | LazyArray = run.check_items(s.x)
-    if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
-        x = binarized_once(x, run.config.train.seed)
+    data, s, x, mode = _items(run, data, split, limit, mode)
     torch.manual_seed(seed)
     t = elbo_terms(run, x, s.y)
     nll = iwae_nll(run, x, s.y, k).mean().item()
@@ -189,6 +183,21 @@ def evaluate(
         "seconds": r(time.perf_counter() - start),
         files.DIGEST: run.digest,
     }
+
+
+def _items(
+    run: Run, data: Dataset | None, split: str, limit: int | None, mode: str | None
+) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
+    """The data (the run's own, prepared as in training, when None), the split's first ``limit`` items and
+    those items as the model takes them (N, *shape), with the binarisation mode."""
+    if data is None:
+        data, mode = prepare_data(run.config, stream=True)
+    s = pick_split(data, split, limit)
+    # refuses a shape the model was not built for; streamed data stays streamed
+    x: Tensor | LazyArray = run.check_items(s.x)
+    if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
+        x = binarized_once(x, run.config.train.seed)
+    return data, s, x, mode
 
 
 def _round(v: float) -> float:

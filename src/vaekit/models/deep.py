@@ -84,20 +84,11 @@ class DeepVAE(nn.Module):
             patch=patch,
             head_kernel=head_kernel,
         )
-        self.input_shape, self.likelihood_name = tuple(int(s) for s in input_shape), likelihood
-        self.groups, self.width, self.cell_width, self.latent_channels = (
-            list(groups),
-            width,
-            cell_width,
-            latent_channels,
-        )
-        self.cells, self.residual_posterior, self.checkpoint_cells, self.init = (
-            cells,
-            residual_posterior,
-            checkpoint_cells,
-            init,
-        )
-        self.scale, self.components, self.patch, self.head_kernel = scale, components, patch, head_kernel
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.likelihood_name, self.groups, self.width, self.cell_width = likelihood, list(groups), width, cell_width
+        self.latent_channels, self.cells, self.patch, self.head_kernel = latent_channels, cells, patch, head_kernel
+        self.residual_posterior, self.checkpoint_cells, self.init = residual_posterior, checkpoint_cells, init
+        self.scale, self.components = scale, components
         c, h, w = self.input_shape
         n = len(groups)
         self.hs, self.ws = sizes(h // patch, n), sizes(w // patch, n)  # top (1) first, on the patch grid
