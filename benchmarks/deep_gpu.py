@@ -1,0 +1,160 @@
+"""The deep hierarchy's GPU preset (configs/deep-fashion-gpu.toml: 8-bit Fashion-MNIST, discretized logistic
+mixture) trained within a wall-clock budget on one device, then evaluated: test NLL and bits/dim (IWAE bound),
+training images per second, peak memory, the time the training took, and how flat the validation curve is at
+its end (the convergence check). Samples at temperatures 1.0 and 0.8 go to --figure.
+
+    python benchmarks/deep_gpu.py --minutes 4 --json benchmarks/results/deep_gpu.json   # on a GPU
+    python benchmarks/deep_gpu.py --quick                                                # a CPU smoke run
+
+The preset's cosine schedule runs over as many epochs as the budget holds (at most the preset's own): a probe,
+two epochs on a slice of the data with the same step (compiled or CUDA-graphed as the full run will be, which
+also fills inductor's cache), gives the seconds an epoch takes, so the learning rate reaches its end as the
+budget does rather than being cut off mid-schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+
+import common
+import torch
+from families import test_split
+
+from vaekit.api import train
+from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.evaluation.metrics import bits_per_dim, iwae_nll
+from vaekit.runs import Run
+from vaekit.training import capture
+from vaekit.viz.plots import save_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE_BATCHES = 30  # batches per probe epoch
+MARGIN, EXTRA_S = 1.15, 1.0  # an epoch's validation, EMA and checkpoints beside its training seconds
+START_S = 10.0  # the full run's start: its data and model (the probe has timed them once)
+
+
+def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: object) -> RunConfig:
+    """The preset with the benchmark's settings (seed 0, device, no progress bar) and ``extra`` over it;
+    ``epochs`` None keeps the preset's."""
+    cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / args.preset))
+    settings = {"train.seed": 0, "train.progress": False, "train.device": args.device, "data.limit": args.limit}
+    for key, value in {**settings, **dict(s.split("=", 1) for s in args.set), **extra}.items():
+        set_value(cfg, key, value)
+    cfg.train.epochs, cfg.out = epochs or cfg.train.epochs, str(out)
+    return cfg
+
+
+def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, dict]:
+    """(epochs, compile mode, probe facts): the epochs of the full run that fit ``args.minutes``."""
+    preset = config(args, out / "probe", None)
+    n = preset.data.limit or 60000  # Fashion-MNIST's training images; the split keeps about 90% for training
+    steps = int(0.9 * n) // preset.train.batch_size
+    mode = capture.choose(preset.train.compile, torch.device(args.device), preset.train.epochs * steps)
+    if args.epochs:
+        return args.epochs, mode, {}
+    start = time.perf_counter()
+    limit = min(n, PROBE_BATCHES * preset.train.batch_size * 10 // 9 + 1)
+    rows = train(
+        config(args, out / "probe", 2, **{"data.limit": limit, "train.compile": mode}), overwrite=True, pictures=False
+    )
+    second = rows.history[-1]["seconds"] / max(1, int(0.9 * limit) // preset.train.batch_size)  # s per step
+    probe = time.perf_counter() - start
+    epoch = MARGIN * second * steps + EXTRA_S
+    left = args.minutes * 60 - probe - START_S
+    epochs = max(1, min(preset.train.epochs, math.floor(left / epoch)))
+    print(f"probe: {probe:.0f} s, {1000 * second:.1f} ms a step ({mode}); {epochs} epochs of ~{epoch:.1f} s")
+    return epochs, mode, {"probe_s": round(probe, 1), "step_ms": round(1000 * second, 2)}
+
+
+def curve_note(rows: list[dict], shape: tuple[int, ...]) -> str:
+    """The validation bits/dim at a quarter, half, three quarters and the end of the run (EMA weights)."""
+    marks = sorted({max(0, math.ceil(f * len(rows)) - 1) for f in (0.25, 0.5, 0.75, 1.0)})
+    parts = [f"epoch {i + 1}: {bits_per_dim(float(rows[i]['val_loss']), shape):.4f}" for i in marks]
+    tail = rows[-max(2, len(rows) // 10) :]
+    drop = bits_per_dim(float(tail[0]["val_loss"]) - float(tail[-1]["val_loss"]), shape)
+    return (
+        f"Validation bits/dim (-ELBO, EMA weights) {', '.join(parts)}; over the last {len(tail)} epochs it fell "
+        f"by {drop:.4f} bits/dim (the convergence check: the cosine schedule ends at learning rate 0)."
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="deep-fashion-gpu.toml", help="a file in configs/")
+    p.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of the training, probe included")
+    p.add_argument("--epochs", type=int, help="train this many epochs, no probe")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting over the preset")
+    p.add_argument("--k", type=int, default=100, help="importance samples (docs/benchmarks/bits.md's K)")
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--limit", type=int, help="only the first N items of the data")
+    p.add_argument("--quick", action="store_true", help="2 epochs of 1,000 items, batch 32, K = 10, 100 test images")
+    p.add_argument("--out", default="runs/bench-deep-gpu")
+    p.add_argument("--figure", default=str(ROOT / "docs" / "img" / "benchmarks" / "deep-gpu-samples.png"))
+    p.add_argument("--json")
+    args = p.parse_args()
+    if args.quick:
+        args.epochs, args.limit, args.k, args.n_test = 2, 1000, 10, 100
+        args.set.append("train.batch_size=32")
+        args.figure = str(Path(args.out) / "deep-gpu-samples.png")
+    out, start = Path(args.out), time.perf_counter()
+    epochs, mode, probe = plan(args, out)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    cfg = config(args, out / "run", epochs, **{"train.compile": mode})
+    rows = train(cfg, overwrite=True, pictures=False).history
+    trained = time.perf_counter() - start
+    peak = (  # the GPU's peak allocation, or on a CPU the process's peak resident set (Linux: KiB)
+        torch.cuda.max_memory_allocated() / 2**20
+        if args.device.startswith("cuda")
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    )
+    run = Run.load(out / "run", device=args.device)
+    x, _ = test_split(run, args.n_test)
+    t = time.perf_counter()
+    nats = iwae_nll(run, x, None, args.k).mean().item()
+    eval_s, shape = time.perf_counter() - t, tuple(x.shape[1:])
+    torch.manual_seed(0)
+    save_samples(torch.cat([run.sample(16, temperature) for temperature in (1.0, 0.8)]), args.figure, nrow=16)
+    speed = sorted(float(r["samples_per_s"]) for r in rows[1:] or rows)[len(rows[1:] or rows) // 2]
+    row = [
+        args.preset,
+        mode,
+        len(rows),
+        round(sum(float(r["seconds"]) for r in rows) / 60, 2),
+        round(trained / 60, 2),
+        round(speed),
+        round(peak),
+        round(nats, 2),
+        round(bits_per_dim(nats, shape), 4),
+    ]
+    table = common.table(
+        f"{args.device}: {cfg.data.spec}, 8-bit, test NLL by the IWAE bound (K = {args.k}, {len(x)} test images)",
+        ["preset", "step", "epochs", "training minutes", "wall minutes", "images/s", "peak MiB", "NLL", "bits/dim"],
+        [row],
+    )
+    headline = (
+        f"deep ({args.preset}) on {common.machine()['gpu'] or 'the CPU'}: {row[-1]} bits/dim on 8-bit "
+        f"{cfg.data.spec} after {row[4]} minutes ({row[2]} epochs, {row[5]} images/s, peak {row[6]} MiB)"
+    )
+    notes = [
+        headline,
+        curve_note(rows, shape),
+        f"Epochs: as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's "
+        f"{config(args, out, None).train.epochs}; probe {probe or 'not run (--epochs)'}. images/s: the median "
+        "epoch's training images per second; peak MiB: the GPU's peak allocation (on a CPU: the process's peak "
+        "resident set); "
+        "training minutes: the epochs' training time; wall minutes: probe, data, validation and checkpoints too.",
+        f"Test NLL: {eval_s:.1f} s for {len(x)} images at K = {args.k}. Samples at temperatures 1.0 and 0.8 "
+        f"(a row each): {Path(args.figure).name}.",
+    ]
+    common.write("deep_gpu", "The deep hierarchy's GPU preset", headline, [table], notes, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

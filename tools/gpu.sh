@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The checks a lent GPU machine is for, in one run of about nine minutes on an H200, each under its own time limit:
+# the peer benchmark on CUDA, the deep hierarchy's GPU preset (benchmarks/deep_gpu.py) and the test suite.
+# Logs, JSON and the samples' figure go to OUT. Run from the repository root on that machine, whose python3 holds
+# a CUDA build of torch:
+#
+#     tools/gpu.sh OUT [DEEP_MINUTES] [SECONDS]
+#
+# What that machine lacks travels in .gpu/ (ignored by git): wheels in .gpu/whl (zuko, mlxtend, pythae and
+# pydantic's), installed into /tmp/site, and Fashion-MNIST's IDX files in .gpu/fashion. SECONDS (default 560)
+# bounds the whole run: the test suite gets what the benchmarks leave of it.
+set -u
+out=${1:?usage: tools/gpu.sh OUT [DEEP_MINUTES] [SECONDS]}
+minutes=${2:-3.5}
+limit=${3:-560}
+mkdir -p "$out"
+if compgen -G ".gpu/whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+[ -d .gpu/fashion ] && export VAEKIT_FASHION_MNIST_DIR=${VAEKIT_FASHION_MNIST_DIR:-$PWD/.gpu/fashion}
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+    nproc
+} >"$out/machine.txt" 2>&1
+
+stage() {  # stage NAME SECONDS COMMAND...: one check, its output in OUT/NAME.log, its time and exit status after it
+    local name=$1 seconds=$2 t=$SECONDS
+    shift 2
+    timeout --kill-after=10 "$seconds" "$@" >"$out/$name.log" 2>&1
+    local rc=$?
+    echo "$name: exit $rc after $((SECONDS - t)) s (limit $seconds s)" | tee -a "$out/machine.txt"
+    return $rc
+}
+
+stage peer 150 python3 benchmarks/peer.py --device cuda --rounds 1 --json "$out/peer_cuda.json"
+deep=$(python3 -c "print(int($minutes * 60 + 120))")  # the budget, then the test NLL and the samples
+deep_gpu=(python3 benchmarks/deep_gpu.py --out /tmp/bench-deep-gpu --json "$out/deep_gpu.json"
+    --figure "$out/deep-gpu-samples.png")
+# the preset's step is CUDA-graphed (train.compile auto); should that run fail, the eager step gets two minutes
+stage deep "$deep" "${deep_gpu[@]}" --minutes "$minutes" ||
+    stage deep-eager 240 "${deep_gpu[@]}" --minutes 2 --set train.compile=off
+stage pytest $((limit - SECONDS > 30 ? limit - SECONDS : 30)) \
+    python3 -m pytest -q -n 16 -p no:cacheprovider --durations=15 -o addopts=""
+tail -3 "$out/pytest.log"
