@@ -49,14 +49,14 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
     return cfg
 
 
-def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, dict]:
+def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, str]:
     """(epochs, compile mode, probe facts): the epochs of the full run that fit ``args.minutes``."""
     preset = config(args, out / "probe", None)
     n = preset.data.limit or 60000  # Fashion-MNIST's training images; the split keeps about 90% for training
     steps = int(0.9 * n) // preset.train.batch_size
     mode = capture.choose(preset.train.compile, torch.device(args.device), preset.train.epochs * steps)
     if args.epochs:
-        return args.epochs, mode, {}
+        return args.epochs, mode, "not run (--epochs)"
     start = time.perf_counter()
     limit = min(n, PROBE_BATCHES * preset.train.batch_size * 10 // 9 + 1)
     rows = train(
@@ -68,7 +68,7 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, dict]:
     left = args.minutes * 60 - probe - START_S
     epochs = max(1, min(preset.train.epochs, math.floor(left / epoch)))
     print(f"probe: {probe:.0f} s, {1000 * second:.1f} ms a step ({mode}); {epochs} epochs of ~{epoch:.1f} s")
-    return epochs, mode, {"probe_s": round(probe, 1), "step_ms": round(1000 * second, 2)}
+    return epochs, mode, f"{probe:.0f} s, {1000 * second:.1f} ms a training step"
 
 
 def curve_note(rows: list[dict], shape: tuple[int, ...]) -> str:
@@ -80,6 +80,24 @@ def curve_note(rows: list[dict], shape: tuple[int, ...]) -> str:
     return (
         f"Validation bits/dim (-ELBO, EMA weights) {', '.join(parts)}; over the last {len(tail)} epochs it fell "
         f"by {drop:.4f} bits/dim (the convergence check: the cosine schedule ends at learning rate 0)."
+    )
+
+
+def epochs_table(rows: list[dict], shape: tuple[int, ...]) -> dict:
+    """Each epoch's training seconds (the first holds the step's compile or capture), images/s and validation
+    bits/dim: where the time went and how the curve flattens."""
+    return common.table(
+        "each epoch: training seconds, training images/s, validation bits/dim (-ELBO, EMA weights)",
+        ["epoch", "seconds", "images/s", "val bits/dim"],
+        [
+            [
+                i + 1,
+                round(float(r["seconds"]), 1),
+                round(float(r["samples_per_s"])),
+                round(bits_per_dim(float(r["val_loss"]), shape), 4),
+            ]
+            for i, r in enumerate(rows)
+        ],
     )
 
 
@@ -146,14 +164,16 @@ def main() -> None:
         headline,
         curve_note(rows, shape),
         f"Epochs: as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's "
-        f"{config(args, out, None).train.epochs}; probe {probe or 'not run (--epochs)'}. images/s: the median "
+        f"{config(args, out, None).train.epochs}; probe: {probe}. images/s: the median "
         "epoch's training images per second; peak MiB: the GPU's peak allocation (on a CPU: the process's peak "
         "resident set); "
         "training minutes: the epochs' training time; wall minutes: probe, data, validation and checkpoints too.",
         f"Test NLL: {eval_s:.1f} s for {len(x)} images at K = {args.k}. Samples at temperatures 1.0 and 0.8 "
-        f"(a row each): {Path(args.figure).name}.",
+        f"(a row each): {Path(args.figure).name}",
     ]
-    common.write("deep_gpu", "The deep hierarchy's GPU preset", headline, [table], notes, args.json)
+    common.write(
+        "deep_gpu", "The deep hierarchy's GPU preset", headline, [table, epochs_table(rows, shape)], notes, args.json
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "deep_bits": "The deep hierarchy's bits per dimension on 8-bit Fashion-MNIST",
     "deep_bits_photos": "The deep hierarchy's bits per dimension on photos",
     "deep_quality": "Sample quality of the deep hierarchy",
+    "deep_gpu": "The deep hierarchy's GPU preset",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
     "disentangle": "Disentanglement on dSprites",
