@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shlex
 import subprocess
 import sys
@@ -51,6 +52,13 @@ def commit() -> str:
 
 
 STARTED = commit()
+
+
+def peak_mib(device: str | torch.device) -> float:
+    """Peak memory of this process so far, MiB: allocated memory on CUDA, the resident set on a CPU (Linux)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def metrics_rows(run: str | Path) -> list[dict[str, str]]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -79,16 +78,12 @@ def train_for(
         rows = train(cfg, resume=bool(seconds), overwrite=not seconds, pictures=False).history
         seconds.append(rows[-1]["seconds"])
     epochs, spent = len(seconds), sum(seconds)
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if torch.cuda.is_available()
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )  # Linux: KiB; the process so far on a CPU
+    peak = common.peak_mib("cuda" if torch.cuda.is_available() else "cpu")  # on a CPU, the process so far
     run = Run.load(path)
     info = {
         "epochs": epochs,
         "minutes": round(spent / 60, 2),
-        "peak_mb": round(peak / 2**20),
+        "peak_mb": round(peak),
         "parameters": sum(p.numel() for p in run.model.parameters()),
         "carried": len(earlier),  # epochs an earlier run trained (--carry-on)
     }

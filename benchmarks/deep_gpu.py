@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -52,17 +52,17 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
 def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, str]:
     """(epochs, compile mode, probe facts): the epochs of the full run that fit ``args.minutes``."""
     preset = config(args, out / "probe", None)
-    n = preset.data.limit or 60000  # Fashion-MNIST's training images; the split keeps about 90% for training
-    steps = int(0.9 * n) // preset.train.batch_size
+    n, kept = preset.data.limit or 60000, 1 - preset.data.val_fraction  # Fashion-MNIST's training images
+    steps = int(kept * n) // preset.train.batch_size
     mode = capture.choose(preset.train.compile, torch.device(args.device), preset.train.epochs * steps)
     if args.epochs:
         return args.epochs, mode, "not run (--epochs)"
     start = time.perf_counter()
     limit = min(n, PROBE_BATCHES * preset.train.batch_size * 10 // 9 + 1)
-    rows = train(
+    probed = train(
         config(args, out / "probe", 2, **{"data.limit": limit, "train.compile": mode}), overwrite=True, pictures=False
     )
-    second = rows.history[-1]["seconds"] / max(1, int(0.9 * limit) // preset.train.batch_size)  # s per step
+    second = probed.history[-1]["seconds"] / max(1, int(kept * limit) // preset.train.batch_size)  # s per step
     probe = time.perf_counter() - start
     epoch = MARGIN * second * steps + EXTRA_S
     left = args.minutes * 60 - probe - START_S
@@ -126,28 +126,28 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     cfg = config(args, out / "run", epochs, **{"train.compile": mode})
     rows = train(cfg, overwrite=True, pictures=False).history
-    trained = time.perf_counter() - start
-    peak = (  # the GPU's peak allocation, or on a CPU the process's peak resident set (Linux: KiB)
-        torch.cuda.max_memory_allocated() / 2**20
-        if args.device.startswith("cuda")
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    )
-    run = Run.load(out / "run", device=args.device)
+    facts = {"mode": mode, "probe": probe, "wall_s": time.perf_counter() - start, "peak": common.peak_mib(args.device)}
+    report(args, cfg, rows, facts)
+
+
+def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: dict) -> None:
+    """The test NLL, bits/dim and samples of the trained run, with the training's ``facts`` (step mode, probe,
+    wall seconds, peak MiB), as tables and notes in the result's JSON."""
+    run = Run.load(cfg.out, device=args.device)
     x, _ = test_split(run, args.n_test)
     t = time.perf_counter()
     nats = iwae_nll(run, x, None, args.k).mean().item()
     eval_s, shape = time.perf_counter() - t, tuple(x.shape[1:])
     torch.manual_seed(0)
     save_samples(torch.cat([run.sample(16, temperature) for temperature in (1.0, 0.8)]), args.figure, nrow=16)
-    speed = sorted(float(r["samples_per_s"]) for r in rows[1:] or rows)[len(rows[1:] or rows) // 2]
     row = [
         args.preset,
-        mode,
+        facts["mode"],
         len(rows),
         round(sum(float(r["seconds"]) for r in rows) / 60, 2),
-        round(trained / 60, 2),
-        round(speed),
-        round(peak),
+        round(facts["wall_s"] / 60, 2),
+        round(statistics.median_high(float(r["samples_per_s"]) for r in rows[1:] or rows)),
+        round(facts["peak"]),
         round(nats, 2),
         round(bits_per_dim(nats, shape), 4),
     ]
@@ -164,10 +164,10 @@ def main() -> None:
         headline,
         curve_note(rows, shape),
         f"Epochs: as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's "
-        f"{config(args, out, None).train.epochs}; probe: {probe}. images/s: the median "
+        f"{config(args, Path(cfg.out), None).train.epochs}; probe: {facts['probe']}. images/s: the median "
         "epoch's training images per second; peak MiB: the GPU's peak allocation (on a CPU: the process's peak "
-        "resident set); "
-        "training minutes: the epochs' training time; wall minutes: probe, data, validation and checkpoints too.",
+        "resident set); training minutes: the epochs' training time; wall minutes: probe, data, validation and "
+        "checkpoints too.",
         f"Test NLL: {eval_s:.1f} s for {len(x)} images at K = {args.k}. Samples at temperatures 1.0 and 0.8 "
         f"(a row each): {Path(args.figure).name}",
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -77,7 +76,7 @@ def worker(job: dict) -> dict:
         if job["library"] == "vaekit":  # fit loads the data itself: load it for the test images only after
             cfg.out = tmp + "/run"
             train(cfg)
-            result["peak_mib"] = _peak_mib(args.device)
+            result["peak_mib"] = common.peak_mib(args.device)
             result["seconds"] = [float(r["seconds"]) for r in common.metrics_rows(cfg.out)]
             trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
             data, _ = prepare_data(cfg)
@@ -100,7 +99,7 @@ def worker(job: dict) -> dict:
                 args.device,
                 job["library"] == "pythae",
             )
-            result["peak_mib"] = _peak_mib(args.device)
+            result["peak_mib"] = common.peak_mib(args.device)
             trained, result["precision"] = peer_pythae.AsVaekit(best.eval()).to(args.device), "fp32"
     x_test = data.test.x[: args.nll_items].to(args.device)
     cfg.model.input_shape = list(data.shape)
@@ -122,13 +121,6 @@ def _precision(cfg) -> str:
         if autocast_dtype(cfg.train.precision, resolve_device(cfg.train.device), cfg.model.likelihood)
         else "fp32"
     )
-
-
-def _peak_mib(device: str) -> float:
-    """Peak memory of this process: resident set on the CPU, allocated memory on CUDA (MiB)."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
