@@ -9,6 +9,11 @@
 # What that machine lacks travels in .gpu/ (ignored by git): wheels in .gpu/whl (zuko, mlxtend, pythae and
 # pydantic's), installed into /tmp/site, and Fashion-MNIST's IDX files in .gpu/fashion. SECONDS (default 560)
 # bounds the whole run: the test suite gets what the benchmarks leave of it.
+# Made here before the call (then carry .gpu; add /.gpu/ to .git/info/exclude):
+#     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#         --platform manylinux2014_x86_64 -d .gpu/whl zuko mlxtend pythae==0.1.2 pydantic pydantic-core \
+#         annotated-types typing-inspection typing-extensions
+#     mkdir -p .gpu/fashion && cp /usr/share/datasets/fashion-mnist/* .gpu/fashion/
 set -u
 out=${1:?usage: tools/gpu.sh OUT [DEEP_MINUTES] [SECONDS]}
 minutes=${2:-3.5}
