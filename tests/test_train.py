@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import vaekit
 from vaekit.cli import build_parser, train_config
 from vaekit.core.objectives_zoo import OBJECTIVES
 from vaekit.training import TrainingStopped, step
+from vaekit.training.checkpoint import read_tensors
 
 from .conftest import tiny_config, train_run
 
@@ -105,7 +107,7 @@ def test_precision_setting_picks_the_training_dtype_and_keeps_answers(tiny_image
     assert step.autocast_dtype("fp32", cpu, "bernoulli") is None
     assert step.autocast_dtype("bf16", cpu, "gaussian") == torch.bfloat16
     assert step.autocast_dtype("auto", cpu, "gaussian") is None  # a Gaussian mean may need more than bf16's 8 bits
-    assert step.autocast_dtype("auto", cpu, "bernoulli") == (torch.bfloat16 if step.native_bf16(cpu) else None)
+    assert step.autocast_dtype("auto", cpu, "bernoulli") == (torch.bfloat16 if step.fast_bf16(cpu) else None)
     losses = {}
     for precision in ("fp32", "bf16"):
         run = train_run(tiny_config(str(tiny_images), tmp_path / precision, precision=precision, epochs=4))
@@ -114,3 +116,20 @@ def test_precision_setting_picks_the_training_dtype_and_keeps_answers(tiny_image
         rows = list(csv.DictReader((run / "metrics.csv").open()))
         losses[precision] = float(rows[-1]["val_loss"])  # validation always runs in float32
     assert losses["fp32"] != losses["bf16"] and abs(losses["bf16"] - losses["fp32"]) < 0.05 * abs(losses["fp32"])
+
+
+def test_auto_precision_is_kept_by_a_resumed_run(tiny_images, tmp_path, monkeypatch):
+    """'auto' resolves once (the CPU's bf16 timing), and a resumed run goes on in the dtype it started with."""
+    ends = {}
+    for name in ("straight", "resumed"):
+        monkeypatch.setattr(step, "fast_bf16", lambda device: True)
+        cfg = tiny_config(str(tiny_images), tmp_path / name, precision="auto", epochs=2 if name == "resumed" else 4)
+        train_run(cfg)
+        if name == "resumed":
+            monkeypatch.setattr(step, "fast_bf16", lambda device: False)  # today's timing says float32
+            cfg.train.epochs = 4
+            train_run(cfg, resume=True)
+        _, meta = read_tensors(tmp_path / name / "checkpoint.safetensors")
+        assert json.loads(meta["state"])["precision"] == "bf16"
+        ends[name] = load_file(tmp_path / name / "model.safetensors")
+    assert all(torch.equal(ends["straight"][k], v) for k, v in ends["resumed"].items())

@@ -48,6 +48,7 @@ class LoopState:
     bad_epochs: int = 0  # epochs since the best validation loss
     rows: list[dict] = field(default_factory=list)
     guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
+    precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
 
 
 def labels_on(y: Tensor | None, device: torch.device) -> Tensor:
@@ -110,6 +111,7 @@ class Trainer:
             self.y, self.y_val = labels_on(data.train.y, device), distributed.part(labels_on(data.val.y, device))
         self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
+        dtype = self.kept_dtype(dtype, t.precision)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
@@ -120,6 +122,14 @@ class Trainer:
         if self.critic is not None:
             self.critic.load(extra)
         self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
+
+    def kept_dtype(self, dtype: torch.dtype | None, precision: str) -> torch.dtype | None:
+        """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
+        that picks it could come out otherwise on another day), so it ends as if never stopped."""
+        if precision == "auto" and self.state.precision:
+            dtype = torch.bfloat16 if self.state.precision == "bf16" else None
+        self.state.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+        return dtype
 
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
