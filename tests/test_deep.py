@@ -86,6 +86,12 @@ def test_patches_fold_into_channels_and_each_pixel_gets_its_own_parameter(data):
     assert tiny().to_x[1].kernel_size == (3, 3)  # the default reads each cell's neighbours too
     with pytest.raises(vaekit.VaekitError, match="deep_head_kernel must be odd"):
         tiny(head_kernel=2)
+    seen = []  # under bf16 autocast the trunk (a prior's convolution) runs in bf16 and p(x|z)'s head in float32
+    for conv in (model.blocks[0][0].to_p[1], model.to_x[1]):
+        conv.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(data[:2])
+    assert seen == [torch.bfloat16, torch.float32]
 
 
 def test_prior_and_posterior_read_the_top_down_state(data):

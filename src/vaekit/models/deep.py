@@ -160,8 +160,12 @@ class DeepVAE(nn.Module):
         return h, qz, pz, zs
 
     def _px(self, h: Tensor) -> Distribution:
-        """p(x|z) from the state (B, width, H/p, W/p): parameters per pixel, unfolded from each patch's channels."""
-        params = F.pixel_shuffle(self.to_x(h), self.patch)  # patch 1: unchanged
+        """p(x|z) from the state (B, width, H/p, W/p): parameters per pixel, unfolded from each patch's channels.
+
+        The head runs in float32 under bf16 autocast: a bf16 trunk then still gives p(x|z) parameters as fine as
+        a discretized logistic's bins (2/255), which bf16's 8 bits are not near 1."""
+        with torch.autocast(h.device.type, enabled=False):
+            params = F.pixel_shuffle(self.to_x(h.float()), self.patch)  # patch 1: unchanged
         return self.likelihood(params.view(h.shape[0], self.likelihood.n_params, *self.input_shape))
 
     def bottom_up(self, x: Tensor) -> list[Tensor]:
