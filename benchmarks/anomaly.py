@@ -185,7 +185,11 @@ def tabular(args: argparse.Namespace) -> Part:
     return [table], notes, (f"breast cancer AUROC {ours[1]:.3f} ({ours[0]})" + "".join(f" vs {t}" for t in theirs))
 
 
-def main() -> None:
+RUNS = {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}  # PARTS' functions
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; lists are comma-separated strings, turned into lists by ``parse_args``."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
@@ -221,7 +225,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 classes, 2 epochs, small sets")
     p.add_argument("--json", help="the result (default: benchmarks/results/anomaly.json)")
-    args = p.parse_args()
+    return p
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line's options, lists parsed and ``--quick``'s small settings applied."""
+    args = parser().parse_args()
     args.classes = [int(c) for c in args.classes.split(",")]
     args.dims = [int(d) for d in args.dims.split(",")]
     args.scales = tuple(int(k) for k in args.scales.split(","))
@@ -233,12 +242,17 @@ def main() -> None:
         args.classes, args.per_class, args.ood_train, args.rep_train = [0, 1], 1000, 2000, 2000
         args.epochs = args.oneclass_epochs = args.rep_epochs = args.deep_epochs = 2
         args.test_limit, args.dims, args.steps = 1000, [2], 5
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     tables, notes, phrases = [], [], []
     for part in args.parts.split(","):
-        t, n, h = {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}[part](args)
+        t, n, h = RUNS[part](args)
         tables, notes, phrases = tables + t, notes + n, phrases + [h]
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     common.write(

@@ -44,6 +44,18 @@ EDUCATION = {
 }
 EDUCATION_P = [0.06, 0.06, 0.32, 0.22, 0.08, 0.16, 0.06, 0.02, 0.02]
 TARGET = "income"
+VAEKIT = "vaekit (VAE, Tabular likelihood)"  # the name of vaekit's rows
+HEADLINE_COLUMNS = [
+    "rows from",
+    "train s",
+    "column shapes (mean of 1 - KS, 1 - TVD)",
+    "mean KS (numeric)",
+    "mean TVD (categorical)",
+    "correlation error",
+    "contingency similarity",
+    "TSTR accuracy",
+    "TSTR macro F1",
+]
 
 
 def adult_like(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -150,106 +162,121 @@ def main() -> None:
     p.add_argument("--out", help="JSON path (default benchmarks/results/tables.json)")
     args = p.parse_args()
     n = args.rows or (1500 if args.quick else 5000)
-    epochs, tvae_epochs = (10, 20) if args.quick else (100, 200)
+    epochs = (10, 20) if args.quick else (100, 200)  # vaekit's, TVAE's
     with tempfile.TemporaryDirectory() as tmp:
-        csv = write_csv({k: np.asarray(v) for k, v in adult_like(n, args.seed).items()}, Path(tmp) / "adult.csv")
-        start = time.perf_counter()
-        run = vaekit.train(
-            data=str(csv),
-            out=str(Path(tmp) / "run"),
-            **{
-                "data.missing": "mean",
-                "train.epochs": epochs,
-                "train.batch_size": 256,
-                "model.hidden": [128, 128],
-                "model.latent_dim": 16,
-                "train.seed": args.seed,
-                "train.progress": False,
-            },
-        )
-        seconds = time.perf_counter() - start
-        print(f"vaekit trained in {seconds:.0f} s", flush=True)
-        run = vaekit.load_run(run.path)
-        data = prepare_data(run.config)[0]
-        ours = table_run_quality(run, data, seed=args.seed, target=TARGET)
-        schema = run.table
-        real, test = schema.decode(data.train.x), schema.decode(data.test.x)
-        torch.manual_seed(args.seed)
-        synthetic = run.sample_table(len(data.train.x))
-        gap = sdmetrics_gap(real, synthetic, table_quality(real, synthetic, schema, TARGET, test), schema)
-        results = {"vaekit (VAE, Tabular likelihood)": (seconds, ours)}
-        for kind, name in (("tvae", "SDV TVAE"), ("copula", "SDV Gaussian copula")):
-            rows, s = sdv_rows(kind, real, schema, len(data.train.x), tvae_epochs, args.seed)
-            results[name] = (s, table_quality(real, rows, schema, TARGET, test, args.seed))
-            print(f"{name} fitted and sampled in {s:.0f} s", flush=True)
-        floor = table_quality(real, schema.decode(data.val.x), schema, TARGET, test, args.seed)
-    headline_cols = [
-        "rows from",
-        "train s",
-        "column shapes (mean of 1 - KS, 1 - TVD)",
-        "mean KS (numeric)",
-        "mean TVD (categorical)",
-        "correlation error",
-        "contingency similarity",
-        "TSTR accuracy",
-        "TSTR macro F1",
-    ]
+        facts = measure(Path(tmp), n, epochs, args.seed)
+    report(args, n, epochs, facts)
+
+
+def fit_vaekit(tmp: Path, n: int, epochs: int, seed: int) -> tuple[vaekit.Run, float]:
+    """vaekit trained on n Adult-like rows written as a CSV in ``tmp``: (the run, reloaded; training seconds)."""
+    csv = write_csv({k: np.asarray(v) for k, v in adult_like(n, seed).items()}, tmp / "adult.csv")
+    start = time.perf_counter()
+    run = vaekit.train(
+        data=str(csv),
+        out=str(tmp / "run"),
+        **{
+            "data.missing": "mean",
+            "train.epochs": epochs,
+            "train.batch_size": 256,
+            "model.hidden": [128, 128],
+            "model.latent_dim": 16,
+            "train.seed": seed,
+            "train.progress": False,
+        },
+    )
+    seconds = time.perf_counter() - start
+    print(f"vaekit trained in {seconds:.0f} s", flush=True)
+    return vaekit.load_run(run.path), seconds
+
+
+def measure(tmp: Path, n: int, epochs: tuple[int, int], seed: int) -> dict:
+    """vaekit (``epochs[0]``), SDV's TVAE (``epochs[1]``) and Gaussian copula fitted on the same rows, each measured:
+    {results: {name: (seconds, quality)}, floor: the held-out rows' quality, gap: vaekit vs sdmetrics, schema,
+    real: the training rows, test: the test rows}."""
+    run, seconds = fit_vaekit(tmp, n, epochs[0], seed)
+    data = prepare_data(run.config)[0]
+    ours = table_run_quality(run, data, seed=seed, target=TARGET)
+    schema = run.table
+    real, test = schema.decode(data.train.x), schema.decode(data.test.x)
+    torch.manual_seed(seed)
+    synthetic = run.sample_table(len(data.train.x))
+    gap = sdmetrics_gap(real, synthetic, table_quality(real, synthetic, schema, TARGET, test), schema)
+    results = {VAEKIT: (seconds, ours)}
+    for kind, name in (("tvae", "SDV TVAE"), ("copula", "SDV Gaussian copula")):
+        rows, s = sdv_rows(kind, real, schema, len(data.train.x), epochs[1], seed)
+        results[name] = (s, table_quality(real, rows, schema, TARGET, test, seed))
+        print(f"{name} fitted and sampled in {s:.0f} s", flush=True)
+    floor = table_quality(real, schema.decode(data.val.x), schema, TARGET, test, seed)
+    return {"results": results, "floor": floor, "gap": gap, "schema": schema, "real": real, "test": test}
+
+
+def headline_rows(results: dict, floor: dict) -> list[list]:
+    """The headline table's rows: each model's, the held-out real rows' (a yardstick), and train-on-real TSTR."""
     rows = [summary(k, s, q) for k, (s, q) in results.items()] + [
         summary("real held-out rows (yardstick)", None, floor)
     ]
-    real_tstr = ours["tstr"]["real"]
+    real_tstr = results[VAEKIT][1]["tstr"]["real"]
     rows.append(
         [
             "real training rows (train on real)",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
+            *["-"] * 6,
             round(real_tstr["accuracy"], 4),
             round(real_tstr["f1_macro"], 4),
         ]
     )
-    names = [c.name for c in schema.columns]
-    per_column = [
+    return rows
+
+
+def per_column_rows(results: dict, floor: dict, names: list[str]) -> list[list]:
+    """Per model and for the held-out real rows: each column's KS statistic or total-variation distance."""
+    return [
         [k, *[q["columns"][c].get("ks", q["columns"][c].get("tvd")) for c in names]] for k, (_, q) in results.items()
     ] + [["real held-out rows", *[floor["columns"][c].get("ks", floor["columns"][c].get("tvd")) for c in names]]]
+
+
+def report(args: argparse.Namespace, n: int, epochs: tuple[int, int], facts: dict) -> None:
+    """The measures of ``facts`` (from ``measure``) as two tables, printed and written to the result's JSON."""
+    results, floor = facts["results"], facts["floor"]
+    names = [c.name for c in facts["schema"].columns]
     tables = [
         table(
-            f"Adult-like table, {n} rows ({len(real[names[0]])} train, {len(test[names[0]])} test); "
-            f"synthetic rows as many as the training rows",
-            headline_cols,
-            rows,
+            f"Adult-like table, {n} rows ({len(facts['real'][names[0]])} train, {len(facts['test'][names[0]])} "
+            f"test); synthetic rows as many as the training rows",
+            HEADLINE_COLUMNS,
+            headline_rows(results, floor),
         ),
         table(
             "Per column: KS statistic (numeric) or total-variation distance (categorical); lower is closer",
             ["rows from", *names],
-            per_column,
+            per_column_rows(results, floor, names),
         ),
     ]
-    v = results["vaekit (VAE, Tabular likelihood)"][1]
-    t = results["SDV TVAE"][1]
+    v, t = results[VAEKIT][1], results["SDV TVAE"][1]
     write(
         "tables",
         "Synthetic tables: vaekit beside SDV's TVAE and Gaussian copula",
         f"Adult-like table ({n} rows, gaps filled by train means/modes): column shapes {v['column_shapes']:.3f} "
         f"(vaekit) vs {t['column_shapes']:.3f} (TVAE); TSTR accuracy {v['tstr']['synthetic']['accuracy']:.3f} vs "
-        f"{t['tstr']['synthetic']['accuracy']:.3f} (train on real {real_tstr['accuracy']:.3f})",
+        f"{t['tstr']['synthetic']['accuracy']:.3f} (train on real {v['tstr']['real']['accuracy']:.3f})",
         tables,
-        [
-            f"vaekit: {epochs} epochs, batch 256, MLP 128-128, latent 16, Gaussian numeric columns on "
-            "standardised values (data.numeric modes, TVAE's mode-specific normalisation, is not built)",
-            f"SDV {_version('sdv')} TVAE: {tvae_epochs} epochs, its defaults otherwise (batch 500, 128-128); "
-            "Gaussian copula: its defaults",
-            f"vaekit's measures against sdmetrics {_version('sdmetrics')} on vaekit's rows: largest "
-            f"difference {gap:.2e}",
-            "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian",
-            "train s: wall-clock seconds of fitting (vaekit: with its run folder), on the machine as it was: other "
-            "jobs may share its cores",
-        ],
+        notes(epochs, facts["gap"]),
         out=args.out,
     )
+
+
+def notes(epochs: tuple[int, int], gap: float) -> list[str]:
+    """The result's notes: the settings of vaekit and SDV, and vaekit's largest difference from sdmetrics."""
+    return [
+        f"vaekit: {epochs[0]} epochs, batch 256, MLP 128-128, latent 16, Gaussian numeric columns on "
+        "standardised values (data.numeric modes, TVAE's mode-specific normalisation, is not built)",
+        f"SDV {_version('sdv')} TVAE: {epochs[1]} epochs, its defaults otherwise (batch 500, 128-128); "
+        "Gaussian copula: its defaults",
+        f"vaekit's measures against sdmetrics {_version('sdmetrics')} on vaekit's rows: largest difference {gap:.2e}",
+        "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian",
+        "train s: wall-clock seconds of fitting (vaekit: with its run folder), on the machine as it was: other "
+        "jobs may share its cores",
+    ]
 
 
 def _version(name: str) -> str:

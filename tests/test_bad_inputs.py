@@ -47,62 +47,69 @@ def corrupt_gz() -> bytes:
     return bytes(z)
 
 
-FILES = {  # name -> bytes, or a callable writing the file or folder at that path
-    "trunc-images-idx3-ubyte": idx()[:-5],
-    "trunc-images-idx3-ubyte.gz": gzip.compress(idx())[:-9],
-    "header-images-idx3-ubyte": idx()[:7],
-    "magic-images-idx3-ubyte": b"\x12\x34" + idx()[2:],
-    "dtype-images-idx3-ubyte": b"\x00\x00\x07\x03" + idx()[4:],
-    "zerodim-images-idx3-ubyte": b"\x00\x00\x08\x00",
-    "huge-images-idx3-ubyte": b"\x00\x00\x08\x03" + struct.pack(">3I", 1 << 31, 1 << 31, 1),
-    "corrupt-images-idx3-ubyte.gz": corrupt_gz(),
-    "trail-images-idx3-ubyte": idx() + b"junk",
-    "trail-images-idx3-ubyte.gz": gzip.compress(idx() + b"junk"),
-    "onedim-images-idx1-ubyte": idx((6,)),
-    "nanf-images-idx3-ubyte": idx((6, 3, 3), 0x0D)[:-4] + b"\x7f\xc0\x00\x00",
-    "obj.npy": lambda p: np.save(p, np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True),
-    "obj.npz": lambda p: np.savez(p, x=np.array([{"a": 1}] * 4, dtype=object)),
-    "nan.npy": lambda p: np.save(p, np.full((10, 4), np.nan, dtype=np.float32)),
-    "inf.npy": lambda p: np.save(p, np.array([[np.inf] * 4] * 10, dtype=np.float64)),
-    "oned.npy": lambda p: np.save(p, np.zeros(10, dtype=np.float32)),
-    "fived.npy": lambda p: np.save(p, np.zeros((4, 2, 2, 2, 2), dtype=np.float32)),
-    "noitems.npy": lambda p: np.save(p, np.zeros((0, 4), dtype=np.float32)),
-    "strings.npy": lambda p: np.save(p, np.array([["a", "b"]] * 4)),
-    "real.npy": lambda p: np.save(p, np.linspace(-3, 3, 40, dtype=np.float32).reshape(10, 4)),
-    "two.npy": lambda p: np.save(p, np.zeros((2, 4), dtype=np.float32)),
-    "trunc.npy": lambda p: (np.save(p, np.zeros((10, 4))), p.write_bytes(p.read_bytes()[:-30])),
-    "empty.npz": lambda p: np.savez(p),
-    "pickle.npy": PICKLE,
-    "pickle.pkl": PICKLE,
-    "wrongshape.npy": lambda p: np.save(p, np.zeros((20, 3, 3), dtype=np.float32)),
-    "empty.csv": b"",
-    "blank.csv": b"\n \n,,\n",
-    "text.csv": b"a,b\n0.1,0.2\n0.3,oops\n",
-    "ragged.csv": b"0.1,0.2,0.3\n0.4,0.5\n",
-    "header.csv": b"a,b,c\n",
-    "latin1.csv": b"\xe9,\xff\n0,1\n",
-    "mixed": lambda p: [
-        Image.new(m, s).save(p / f"{i}.png")
-        for i, (m, s) in enumerate([("L", (4, 4)), ("RGB", (5, 4)), ("RGBA", (4, 4))])
-    ],
-    "broken": lambda p: ((p / "a.png").write_bytes(png_header(4, 4)[:20]), Image.new("L", (4, 4)).save(p / "b.png")),
-    "bomb": lambda p: (p / "bomb.png").write_bytes(png_header(20000, 20000)),
-    "noimages": lambda p: (p / "readme.txt").write_text("nothing here"),
-    "bad.toml": b"[train\nlr = ",
-    "unknown.toml": b"[train]\nbogus_key = 1\n",
-    "wrongtype.toml": b"[model]\nlatent_dim = 'three'\n",
-    "hugeint.toml": b"[train]\nepochs = " + b"9" * 5000 + b"\n",
+CORPUS = {  # name -> (bytes, or a callable writing the file or folder at that path; needle of `train --data name`)
+    "trunc-images-idx3-ubyte": (idx()[:-5], "truncated"),
+    "trunc-images-idx3-ubyte.gz": (gzip.compress(idx())[:-9], "trunc-images-idx3-ubyte.gz"),
+    "header-images-idx3-ubyte": (idx()[:7], "header"),
+    "magic-images-idx3-ubyte": (b"\x12\x34" + idx()[2:], "magic"),
+    "dtype-images-idx3-ubyte": (b"\x00\x00\x07\x03" + idx()[4:], "dtype code"),
+    "zerodim-images-idx3-ubyte": (b"\x00\x00\x08\x00", "0 dimensions"),
+    "huge-images-idx3-ubyte": (b"\x00\x00\x08\x03" + struct.pack(">3I", 1 << 31, 1 << 31, 1), "limit"),
+    "corrupt-images-idx3-ubyte.gz": (corrupt_gz(), "corrupt-images-idx3-ubyte.gz"),
+    "trail-images-idx3-ubyte": (idx() + b"junk", "more data"),
+    "trail-images-idx3-ubyte.gz": (gzip.compress(idx() + b"junk"), "more data"),
+    "onedim-images-idx1-ubyte": (idx((6,)), "shape"),
+    "nanf-images-idx3-ubyte": (idx((6, 3, 3), 0x0D)[:-4] + b"\x7f\xc0\x00\x00", "nan"),
+    "obj.npy": (lambda p: np.save(p, np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True), "obj.npy"),
+    "obj.npz": (lambda p: np.savez(p, x=np.array([{"a": 1}] * 4, dtype=object)), "obj.npz"),
+    "nan.npy": (lambda p: np.save(p, np.full((10, 4), np.nan, dtype=np.float32)), "nan"),
+    "inf.npy": (lambda p: np.save(p, np.array([[np.inf] * 4] * 10, dtype=np.float64)), "infinite"),
+    "oned.npy": (lambda p: np.save(p, np.zeros(10, dtype=np.float32)), "shape"),
+    "fived.npy": (lambda p: np.save(p, np.zeros((4, 2, 2, 2, 2), dtype=np.float32)), "shape"),
+    "noitems.npy": (lambda p: np.save(p, np.zeros((0, 4), dtype=np.float32)), "no data"),
+    "strings.npy": (lambda p: np.save(p, np.array([["a", "b"]] * 4)), "not numeric"),
+    "real.npy": (lambda p: np.save(p, np.linspace(-3, 3, 40, dtype=np.float32).reshape(10, 4)), "support"),
+    "two.npy": (lambda p: np.save(p, np.zeros((2, 4), dtype=np.float32)), "need at least 3"),
+    "trunc.npy": (lambda p: (np.save(p, np.zeros((10, 4))), p.write_bytes(p.read_bytes()[:-30])), "trunc.npy"),
+    "empty.npz": (lambda p: np.savez(p), "no arrays"),
+    "pickle.npy": (PICKLE, "pickle"),
+    "pickle.pkl": (PICKLE, "unsupported"),
+    "missing.npy": (None, "missing.npy"),  # never written
+    "wrongshape.npy": (lambda p: np.save(p, np.zeros((20, 3, 3), dtype=np.float32)), None),
+    "empty.csv": (b"", "empty"),
+    "blank.csv": (b"\n \n,,\n", "empty"),
+    "text.csv": (b"a,b\n0.1,0.2\n0.3,oops\n", "oops"),
+    "ragged.csv": (b"0.1,0.2,0.3\n0.4,0.5\n", "line 2"),
+    "header.csv": (b"a,b,c\n", "no data rows"),
+    "latin1.csv": (b"\xe9,\xff\n0,1\n", "latin1.csv"),
+    "mixed": (
+        lambda p: [
+            Image.new(m, s).save(p / f"{i}.png")
+            for i, (m, s) in enumerate([("L", (4, 4)), ("RGB", (5, 4)), ("RGBA", (4, 4))])
+        ],
+        "differs",
+    ),
+    "broken": (
+        lambda p: ((p / "a.png").write_bytes(png_header(4, 4)[:20]), Image.new("L", (4, 4)).save(p / "b.png")),
+        "a.png",
+    ),
+    "bomb": (lambda p: (p / "bomb.png").write_bytes(png_header(20000, 20000)), "decompressionbomb"),
+    "noimages": (lambda p: (p / "readme.txt").write_text("nothing here"), "no image files"),
+    "bad.toml": (b"[train\nlr = ", None),
+    "unknown.toml": (b"[train]\nbogus_key = 1\n", None),
+    "wrongtype.toml": (b"[model]\nlatent_dim = 'three'\n", None),
+    "hugeint.toml": (b"[train]\nepochs = " + b"9" * 5000 + b"\n", None),
 }
 
 
 def make_corpus(root: Path) -> None:
-    for name, make in FILES.items():
+    for name, (make, _) in CORPUS.items():
         path = root / name
         if callable(make):
             if "." not in name:
                 path.mkdir()
             make(path)
-        else:
+        elif make is not None:
             path.write_bytes(make)
 
 
@@ -114,75 +121,44 @@ def edit_config(run: Path, **changes) -> None:
     (run / "config.json").write_text(json.dumps(cfg))
 
 
-DAMAGE = {  # name -> what it does to the copy of the trained run in tmp/run
-    "model-garbage": lambda r: (r / "model.safetensors").write_bytes(b"not safetensors at all"),
-    "model-truncated": lambda r: (r / "model.safetensors").write_bytes((r / "model.safetensors").read_bytes()[:200]),
-    "model-pickle": lambda r: (r / "model.safetensors").write_bytes(PICKLE),
-    "model-missing": lambda r: (r / "model.safetensors").unlink(),
-    "model-is-folder": lambda r: ((r / "model.safetensors").unlink(), (r / "model.safetensors").mkdir()),
-    "config-missing": lambda r: (r / "config.json").unlink(),
-    "config-invalid": lambda r: (r / "config.json").write_text("{not json"),
-    "config-list": lambda r: (r / "config.json").write_text("[1, 2]"),
-    "config-unknown-key": lambda r: edit_config(r, model__bogus=1),
-    "config-unknown-section": lambda r: edit_config(r, extras={}),
-    "config-wrong-type": lambda r: edit_config(r, model__latent_dim="three"),
-    "config-huge-int": lambda r: (r / "config.json").write_text('{"train": {"epochs": ' + "9" * 5000 + "}}"),
-    "config-is-folder": lambda r: ((r / "config.json").unlink(), (r / "config.json").mkdir()),
-    "config-bad-value": lambda r: edit_config(r, model__net="transformer"),
-    "config-negative": lambda r: edit_config(r, model__hidden=[-16]),
-    "config-shape": lambda r: edit_config(r, model__latent_dim=5),
-    "checkpoint-pickle": lambda r: (r / "checkpoint.safetensors").write_bytes(PICKLE),
-    "checkpoint-missing": lambda r: (r / "checkpoint.safetensors").unlink(),
-    "checkpoint-is-weights": lambda r: shutil.copy(r / "model.safetensors", r / "checkpoint.safetensors"),
-    "metrics-missing": lambda r: (r / "metrics.csv").unlink(),
-    "metrics-garbage": lambda r: (r / "metrics.csv").write_text("epoch,train_loss\n1,abc\n"),
+T, R = "{tmp}", "{tmp}/run"
+M, C, CK = "model.safetensors", "config.json", "checkpoint.safetensors"
+DAMAGE = {  # name -> (what it does to the copy of the trained run in tmp/run, needle of the command in READS)
+    "model-garbage": (lambda r: (r / M).write_bytes(b"not safetensors at all"), M),
+    "model-truncated": (lambda r: (r / M).write_bytes((r / M).read_bytes()[:200]), M),
+    "model-pickle": (lambda r: (r / M).write_bytes(PICKLE), M),
+    "model-missing": (lambda r: (r / M).unlink(), M),
+    "model-is-folder": (lambda r: ((r / M).unlink(), (r / M).mkdir()), M),
+    "config-missing": (lambda r: (r / C).unlink(), C),
+    "config-invalid": (lambda r: (r / C).write_text("{not json"), C),
+    "config-list": (lambda r: (r / C).write_text("[1, 2]"), C),
+    "config-unknown-key": (lambda r: edit_config(r, model__bogus=1), "bogus"),
+    "config-unknown-section": (lambda r: edit_config(r, extras={}), "extras"),
+    "config-wrong-type": (lambda r: edit_config(r, model__latent_dim="three"), "latent_dim"),
+    "config-huge-int": (lambda r: (r / C).write_text('{"train": {"epochs": ' + "9" * 5000 + "}}"), C),
+    "config-is-folder": (lambda r: ((r / C).unlink(), (r / C).mkdir()), C),
+    "config-bad-value": (lambda r: edit_config(r, model__net="transformer"), "model.net"),
+    "config-negative": (lambda r: edit_config(r, model__hidden=[-16]), "model.hidden"),
+    "config-shape": (lambda r: edit_config(r, model__latent_dim=5), M),
+    "checkpoint-pickle": (lambda r: (r / CK).write_bytes(PICKLE), CK),
+    "checkpoint-missing": (lambda r: (r / CK).unlink(), CK),
+    "checkpoint-is-weights": (lambda r: shutil.copy(r / M, r / CK), "checkpoint"),
+    "metrics-missing": (lambda r: (r / "metrics.csv").unlink(), "metrics.csv"),
+    "metrics-garbage": (lambda r: (r / "metrics.csv").write_text("epoch,train_loss\n1,abc\n"), "metrics.csv"),
+}
+READS = {  # the part of the run a damage name starts with -> the command that reads it
+    "model": ["sample", R, "--out", f"{T}/s.png"],
+    "config": ["sample", R, "--out", f"{T}/s.png"],
+    "checkpoint": ["train", "--resume", R, "--epochs", "2"],
+    "metrics": ["curves", R],
 }
 
-T, R = "{tmp}", "{tmp}/run"
 TRAIN = ["train", "--data", f"{T}/tiny.npy", "--out", f"{T}/out", "--quiet"]
-DATA = {  # file in the corpus -> needle
-    "trunc-images-idx3-ubyte": "truncated",
-    "trunc-images-idx3-ubyte.gz": "trunc-images-idx3-ubyte.gz",
-    "header-images-idx3-ubyte": "header",
-    "magic-images-idx3-ubyte": "magic",
-    "dtype-images-idx3-ubyte": "dtype code",
-    "zerodim-images-idx3-ubyte": "0 dimensions",
-    "huge-images-idx3-ubyte": "limit",
-    "corrupt-images-idx3-ubyte.gz": "corrupt-images-idx3-ubyte.gz",
-    "trail-images-idx3-ubyte": "more data",
-    "trail-images-idx3-ubyte.gz": "more data",
-    "onedim-images-idx1-ubyte": "shape",
-    "nanf-images-idx3-ubyte": "nan",
-    "obj.npy": "obj.npy",
-    "obj.npz": "obj.npz",
-    "nan.npy": "nan",
-    "inf.npy": "infinite",
-    "oned.npy": "shape",
-    "fived.npy": "shape",
-    "noitems.npy": "no data",
-    "strings.npy": "not numeric",
-    "real.npy": "support",
-    "two.npy": "need at least 3",
-    "trunc.npy": "trunc.npy",
-    "empty.npz": "no arrays",
-    "pickle.npy": "pickle",
-    "pickle.pkl": "unsupported",
-    "missing.npy": "missing.npy",
-    "empty.csv": "empty",
-    "blank.csv": "empty",
-    "text.csv": "oops",
-    "ragged.csv": "line 2",
-    "header.csv": "no data rows",
-    "latin1.csv": "latin1.csv",
-    "mixed": "differs",
-    "broken": "a.png",
-    "bomb": "decompressionbomb",
-    "noimages": "no image files",
-}
 BERNOULLI = {"real.npy": ["--likelihood", "bernoulli"]}  # real values are refused by the bernoulli likelihood
 CASES = [
     (f"data:{name}", [*TRAIN[:2], f"{T}/{name}", *TRAIN[3:], *BERNOULLI.get(name, [])], needle, None)
-    for name, needle in DATA.items()
+    for name, (_, needle) in CORPUS.items()
+    if needle
 ]
 FLAGS = [  # train flags -> needle
     (["--epochs", "0"], "train.epochs"),
@@ -221,52 +197,15 @@ FLAGS = [  # train flags -> needle
     (["--config", f"{T}/mixed"], "mixed"),
 ]
 CASES += [("train " + " ".join(f).replace(T + "/", ""), TRAIN + f, needle, None) for f, needle in FLAGS]
+NEEDS = {"sample": ["--out", f"{T}/s.png"], "reconstruct": ["--out", f"{T}/r.png"], "explore": ["--port", "0"]}
+VERBS = [*NEEDS, "evaluate", "interpolate", "traverse", "latent-map", "curves", "report", "export"]  # read a run
 RUN_CASES = [  # (damage, argv, needle)
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", R, "--quiet"], "--overwrite"),
     (None, ["train", "--resume", f"{T}/norun"], "norun"),
     (None, ["train", "--resume", f"{T}/pickle.pkl"], "pickle.pkl"),
-    ("checkpoint-pickle", ["train", "--resume", R, "--epochs", "2"], "checkpoint.safetensors"),
-    ("checkpoint-missing", ["train", "--resume", R, "--epochs", "2"], "checkpoint.safetensors"),
-    ("checkpoint-is-weights", ["train", "--resume", R, "--epochs", "2"], "checkpoint"),
     (None, ["train", "--resume", R, "--epochs", "0"], "train.epochs"),
-    *[
-        (d, ["sample", R, "--out", f"{T}/s.png"], needle)
-        for d, needle in [
-            ("model-garbage", "model.safetensors"),
-            ("model-truncated", "model.safetensors"),
-            ("model-pickle", "model.safetensors"),
-            ("model-missing", "model.safetensors"),
-            ("model-is-folder", "model.safetensors"),
-            ("config-missing", "config.json"),
-            ("config-invalid", "config.json"),
-            ("config-list", "config.json"),
-            ("config-unknown-key", "bogus"),
-            ("config-unknown-section", "extras"),
-            ("config-wrong-type", "latent_dim"),
-            ("config-huge-int", "config.json"),
-            ("config-is-folder", "config.json"),
-            ("config-bad-value", "model.net"),
-            ("config-negative", "model.hidden"),
-            ("config-shape", "model.safetensors"),
-        ]
-    ],
-    ("metrics-missing", ["curves", R], "metrics.csv"),
-    ("metrics-garbage", ["curves", R], "metrics.csv"),
-    *[
-        (None, [cmd, f"{T}/norun", *extra], "norun")
-        for cmd, extra in [
-            ("sample", ["--out", f"{T}/s.png"]),
-            ("reconstruct", ["--out", f"{T}/r.png"]),
-            ("evaluate", []),
-            ("interpolate", []),
-            ("traverse", []),
-            ("latent-map", []),
-            ("curves", []),
-            ("report", []),
-            ("export", []),
-            ("explore", ["--port", "0"]),
-        ]
-    ],
+    *[(d, READS[d.split("-")[0]], needle) for d, (_, needle) in DAMAGE.items()],
+    *[(None, [verb, f"{T}/norun", *NEEDS.get(verb, [])], "norun") for verb in VERBS],  # no run there at all
     (None, ["sample", R, "--n", "0", "--out", f"{T}/s.png"], "--n"),
     (None, ["sample", R, "--n", "-1", "--out", f"{T}/s.png"], "--n"),
     (None, ["sample", R, "--out", f"{T}/s.gif"], "--out"),
@@ -324,7 +263,7 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(argv, needle, damage
     shutil.copy(trained / "tiny.npy", tmp_path / "tiny.npy")
     shutil.copytree(trained / "run", tmp_path / "run")
     if damage:
-        DAMAGE[damage](tmp_path / "run")
+        DAMAGE[damage][0](tmp_path / "run")
     before, threads = snapshot(tmp_path), torch.get_num_threads()
     code = main([a.format(tmp=tmp_path) for a in argv])
     torch.set_num_threads(threads)  # explore pins one thread before it checks its input
