@@ -8,7 +8,8 @@
 #
 # What that machine lacks travels in .gpu/ (ignored by git): wheels in .gpu/whl (zuko, mlxtend, pythae and
 # pydantic's), installed into /tmp/site, and Fashion-MNIST's IDX files in .gpu/fashion. SECONDS (default 560)
-# bounds the whole run: the test suite gets what the benchmarks leave of it.
+# bounds the whole run: the test suite gets what the benchmarks leave of it. DEEP_SET=KEY=VALUE passes one setting
+# over the GPU preset to deep_gpu.py, e.g. DEEP_SET=train.precision=bf16 (a bf16 trunk; p(x|z)'s head stays fp32).
 # Made here before the call (then carry .gpu; add /.gpu/ to .git/info/exclude):
 #     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #         --platform manylinux2014_x86_64 -d .gpu/whl zuko mlxtend pythae==0.1.2 pydantic pydantic-core \
@@ -44,7 +45,7 @@ stage() {  # stage NAME SECONDS COMMAND...: one check, its output in OUT/NAME.lo
 stage peer 220 python3 benchmarks/peer.py --device cuda --rounds 1 --json "$out/peer_cuda.json"
 deep=$(python3 -c "print(int($minutes * 60 + 120))")  # the budget, then the test NLL and the samples
 deep_gpu=(python3 benchmarks/deep_gpu.py --out /tmp/bench-deep-gpu --json "$out/deep_gpu.json"
-    --figure "$out/deep-gpu-samples.png")
+    --figure "$out/deep-gpu-samples.png" ${DEEP_SET:+--set "$DEEP_SET"})
 # the preset's step is CUDA-graphed (train.compile auto); should that run fail, the eager step gets two minutes
 stage deep "$deep" "${deep_gpu[@]}" --minutes "$minutes" ||
     stage deep-eager 240 "${deep_gpu[@]}" --minutes 2 --set train.compile=off
