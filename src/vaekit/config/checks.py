@@ -95,33 +95,51 @@ def add_choice(key: str, name: str) -> None:
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Refuse nonsense settings with one line each; returns ``cfg``."""
+    _check_ranges(cfg)
+    _check_lists(cfg)
+    _check_bounds(cfg)
+    parse_scale(cfg.model.scale)
+    return cfg
 
-    def get(key: str) -> typing.Any:  # a setting of any type: numbers are compared, lists iterated
-        section, name = key.split(".")
-        return getattr(getattr(cfg, section), name)
 
+def _get(cfg: RunConfig, key: str) -> typing.Any:
+    """The setting ``key`` ("section.name") of any type: numbers are compared, lists iterated."""
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
-        if get(key) not in allowed:
-            raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {get(key)!r}")
+        if _get(cfg, key) not in allowed:
+            raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
     for section in SECTIONS:
         for f in fields(getattr(cfg, section)):
             value = getattr(getattr(cfg, section), f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise VaekitError(f"config: {section}.{f.name} must be a finite number, got {value!r}")
     for key in POSITIVE:
-        if not get(key) > 0:
-            raise VaekitError(f"config: {key} must be > 0, got {get(key)!r}")
+        if not _get(cfg, key) > 0:
+            raise VaekitError(f"config: {key} must be > 0, got {_get(cfg, key)!r}")
     for key in NON_NEGATIVE:
-        if not get(key) >= 0:
-            raise VaekitError(f"config: {key} must be >= 0, got {get(key)!r}")
+        if not _get(cfg, key) >= 0:
+            raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}")
+
+
+def _check_lists(cfg: RunConfig) -> None:
+    """Widths and sizes given as lists, then the deep model's groups per resolution."""
     for key in ("model.hidden", "model.channels", "model.latent_dims", "data.image_size"):
-        if any(w <= 0 for w in get(key)):
-            raise VaekitError(f"config: {key} widths must be > 0, got {get(key)!r}")
+        if any(w <= 0 for w in _get(cfg, key)):
+            raise VaekitError(f"config: {key} widths must be > 0, got {_get(cfg, key)!r}")
     if any(g < 0 for g in cfg.model.deep_groups) or not sum(cfg.model.deep_groups) or len(cfg.model.deep_groups) < 2:
         raise VaekitError(
             f"config: model.deep_groups lists groups per resolution (>= 2 entries, >= 0, one > 0), "
             f"got {cfg.model.deep_groups!r}"
         )
+
+
+def _check_bounds(cfg: RunConfig) -> None:
+    """Settings with their own bounds or shapes, each in one line; the split fractions last."""
     if not 0 <= cfg.train.ema < 1:
         raise VaekitError(f"config: train.ema must be in [0, 1) (0: off; e.g. 0.999), got {cfg.train.ema!r}")
     if 0 < cfg.train.skip_ratio <= 1 or cfg.train.skip_ratio < 0:  # at 1, half the steps exceed the median
@@ -143,10 +161,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"{cfg.model.flow_hidden!r} and {cfg.train.ciwae_beta!r}"
         )
     for key in ("data.val_fraction", "data.test_fraction"):
-        if not 0 <= get(key) < 1:
-            raise VaekitError(f"config: {key} must be in [0, 1), got {get(key)!r}")
-    parse_scale(cfg.model.scale)
-    return cfg
+        if not 0 <= _get(cfg, key) < 1:
+            raise VaekitError(f"config: {key} must be in [0, 1), got {_get(cfg, key)!r}")
 
 
 def parse_scale(scale: str) -> str | float:

@@ -157,31 +157,45 @@ def evaluate(
     nll = iwae_nll(run, x, s.y, k).mean().item()
     n = len(x)
     au = active_units(t["means"])
-    probe = None
-    if s.y is not None and data.train.y is not None and len(data.train.y[:10000].unique()) > 1:
-        probe = probe_accuracy(run, data.train, encode_means(run, x, s.y), s.y, mode or "none")
-    r = _round
+    probe = _probe(run, data, s, x, mode)
     return {
         "data": data.name,
         "split": split,
         "n": n,
         "k": k,
+        **_figures(t, nll, n, tuple(data.shape), au, probe),
+        "elbo_passes": 1,
+        "seconds": _round(time.perf_counter() - start),
+        files.DIGEST: run.digest,
+    }
+
+
+def _probe(run: Run, data: Dataset, s: Split, x: Tensor | LazyArray, mode: str | None) -> float | None:
+    """``probe_accuracy`` on the items x (N, *shape) of split ``s``; None unless both it and the train split
+    have labels and the train split's first 10000 hold more than one class."""
+    if s.y is not None and data.train.y is not None and len(data.train.y[:10000].unique()) > 1:
+        return probe_accuracy(run, data.train, encode_means(run, x, s.y), s.y, mode or "none")
+    return None
+
+
+def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tensor], probe: float | None) -> dict:
+    """``evaluate``'s figures per item, rounded: ``elbo_terms``' sums ``t`` over n items, the mean IWAE nll,
+    the (D_l,) active-unit masks ``au`` and the probe's accuracy."""
+    r = _round
+    return {
         "elbo": r((t["rec"] - t["kl"]) / n),
         "rec": r(t["rec"] / n),
         "kl": r(t["kl"] / n),
         "kl_per_level": [r(v / n) for v in t["kl_per_level"]],
         "kl_per_dim": [[r(v / n) for v in d.tolist()] for d in t["kl_per_dim"]],
         "nll": r(nll),
-        "bits_per_dim": r(bits_per_dim(nll, tuple(data.shape))),
+        "bits_per_dim": r(bits_per_dim(nll, shape)),
         "active_units": {
             "total": int(sum(a.sum() for a in au)),
             "per_level": [int(a.sum()) for a in au],
             "threshold": ACTIVE_THRESHOLD,
         },
         "probe_accuracy": None if probe is None else r(probe),
-        "elbo_passes": 1,
-        "seconds": r(time.perf_counter() - start),
-        files.DIGEST: run.digest,
     }
 
 

@@ -75,19 +75,46 @@ def quality(
     start = time.perf_counter()
     run = run if isinstance(run, Run) else load_run(run)
     dataset = quality_data(run, data)
-    if (
+    if _table_measures(dataset, features):  # tables get their own measures
+        return importlib.import_module(TABLE_QUALITY).table_run_quality(
+            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
+        )
+    out = {
+        **_measure(run, dataset, features, sampler, n, split, seed, feature_settings),
+        "seconds": round(time.perf_counter() - start, 3),
+        files.DIGEST: run.digest,
+    }
+    if write and run.path is not None:
+        write_quality(run, out)
+    return out
+
+
+def _table_measures(dataset: Dataset, features: str | Path | nn.Module) -> bool:
+    """Whether ``quality`` hands over to ``evaluation.table_quality``: a table, 'domain' features, the module found."""
+    return (
         dataset.kind == "table"
         and isinstance(features, str)
         and features == "domain"
         and importlib.util.find_spec(TABLE_QUALITY) is not None
-    ):  # tables get their own measures
-        return importlib.import_module(TABLE_QUALITY).table_run_quality(
-            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
-        )
+    )
+
+
+def _measure(
+    run: Run,
+    dataset: Dataset,
+    features: str | Path | nn.Module,
+    sampler: str | None,
+    n: int | None,
+    split: str,
+    seed: int,
+    feature_settings: dict,
+) -> dict:
+    """``quality``'s figures, less the time and digest: the run's samples and the ``split``'s items (N, *shape)
+    compared on the features of ``features``."""
     test = getattr(dataset, split)
     net, about = feature_net(features, dataset, **feature_settings)
     result = quality_benchmark(sample_source(run, sampler), test.x, net, n, seed)
-    out = {
+    return {
         "data": dataset.name,
         "split": split,
         "n": result["n"],
@@ -95,12 +122,7 @@ def quality(
         "features": about,
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
-        "seconds": round(time.perf_counter() - start, 3),
-        files.DIGEST: run.digest,
     }
-    if write and run.path is not None:
-        write_quality(run, out)
-    return out
 
 
 def write_quality(run: Run, result: dict) -> Path:

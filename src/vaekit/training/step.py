@@ -39,6 +39,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def labels_on(y: Tensor | None, device: torch.device) -> Tensor:
+    """A split's labels (N,) on ``device``; a model that conditions on labels is refused data without them."""
+    if y is None:
+        raise VaekitError("this model conditions on labels, and the data has none")
+    return y.to(device)
+
+
 def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam; the fused kernel (one launch for all parameters) where this torch build has it."""
     try:

@@ -33,7 +33,7 @@ from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, make_optimizer
+from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
 
 
 @dataclass
@@ -49,13 +49,6 @@ class LoopState:
     rows: list[dict] = field(default_factory=list)
     guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
     precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
-
-
-def labels_on(y: Tensor | None, device: torch.device) -> Tensor:
-    """A split's labels (N,) on ``device``; a model that conditions on labels is refused data without them."""
-    if y is None:
-        raise VaekitError("this model conditions on labels, and the data has none")
-    return y.to(device)
 
 
 def interactive() -> bool:
@@ -91,24 +84,45 @@ class Trainer:
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
-        self.state = LoopState()
+        self.state, extra = self.restore(resume)  # then every rank's generator is seeded
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
+        self.place(data, device)
+        self.prepare_steps(dtype, device)
+        self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
+        if self.ema is not None:
+            self.ema.load(extra)
+        if self.critic is not None:
+            self.critic.load(extra)
+        self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
+
+    def restore(self, resume: bool) -> tuple[LoopState, dict[str, Tensor]]:
+        """The loop state, with weights and optimizer loaded from the checkpoint on resume, then this rank's RNG
+        seeded (from the checkpoint where it can); returns the state and the checkpoint's extra tensors."""
+        state = LoopState()
         extra: dict[str, Tensor] = {}
         if resume:
-            if run is None:
+            if self.run is None:
                 raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
-            state, extra = load_latest_checkpoint(run / files.CHECKPOINT, model, self.opt)
-            self.state = LoopState(**state)
-        distributed.seed_rank(t.seed, extra, (self.state.epoch, self.state.batch))
+            saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt)
+            state = LoopState(**saved)
+        distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
         if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
-            self.state.sums, self.state.seen = [0.0] * len(self.state.sums), 0
-        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the processes
-        self.size = t.batch_size // distributed.world()  # batch_size is the global batch
+            state.sums, state.seen = [0.0] * len(state.sums), 0
+        return state, extra
+
+    def place(self, data: Dataset, device: torch.device) -> None:
+        """The network (DDP under torchrun), this process's batch size and the splits on ``device``."""
+        self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged over the processes
+        self.size = self.t.batch_size // distributed.world()  # batch_size is the global batch
         self.x, self.x_val = data.train.x.to(device), distributed.part(data.val.x.to(device))
         self.y: Tensor | None = None
         self.y_val: Tensor | None = None
-        if model.needs_labels:  # labelled data (checked in fit) has labels in every split
+        if self.model.needs_labels:  # labelled data (checked in fit) has labels in every split
             self.y, self.y_val = labels_on(data.train.y, device), distributed.part(labels_on(data.val.y, device))
+
+    def prepare_steps(self, dtype: torch.dtype | None, device: torch.device) -> None:
+        """The step guard, the steps' dtype, what every step shares and the step function (compiled or not)."""
+        t = self.t
         self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
         dtype = self.kept_dtype(dtype, t.precision)
@@ -116,12 +130,6 @@ class Trainer:
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
         self.step, self.static = make_step(t.compile, device, t.epochs * (len(self.x) // max(1, self.size)))
-        self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
-        if self.ema is not None:
-            self.ema.load(extra)
-        if self.critic is not None:
-            self.critic.load(extra)
-        self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
 
     def kept_dtype(self, dtype: torch.dtype | None, precision: str) -> torch.dtype | None:
         """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
