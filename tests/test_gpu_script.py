@@ -1,0 +1,44 @@
+"""tools/gpu.sh, the one prepared script for a lent GPU machine, run here with stand-ins for python3 and
+nvidia-smi: its stages in order, their time limits, the setting it passes on, and the eager fallback."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "tools" / "gpu.sh"
+FAKE_PYTHON = """#!/bin/bash
+if [ "$1" = "-c" ]; then exec {python} "$@"; fi
+echo "$*" >> {calls}
+case "$*" in *deep_gpu.py*compile=off*) exit 0;; *deep_gpu.py*) exit {deep_rc};; esac
+"""
+
+
+@pytest.mark.parametrize("deep_rc", [0, 1])
+def test_stages_run_in_order_within_their_limits_and_a_failed_deep_run_falls_back_to_eager(tmp_path, deep_rc):
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "python3").write_text(FAKE_PYTHON.format(python=sys.executable, calls=tmp_path / "calls", deep_rc=deep_rc))
+    (bin_ / "nvidia-smi").write_text("#!/bin/bash\necho 'a GPU, 1 MiB'\n")
+    for path in bin_.iterdir():
+        path.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "DEEP_SET": "train.precision=bf16"}
+    out = tmp_path / "out"
+    subprocess.run(["bash", str(SCRIPT), str(out), "1", "100"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("benchmarks/peer.py --device cuda --rounds 1 --json")
+    assert re.fullmatch(r"benchmarks/deep_gpu\.py .* --set train\.precision=bf16 --minutes 1", calls[1])
+    if deep_rc:
+        assert calls[2].endswith("--set train.precision=bf16 --minutes 2 --set train.compile=off")
+    assert calls[-1].startswith("-m pytest -q -n 16") and len(calls) == 3 + deep_rc
+    stages = (out / "machine.txt").read_text()
+    limits = dict(re.findall(r"^([a-z-]+): exit \d+ after \d+ s \(limit (\d+) s\)$", stages, re.M))
+    assert "a GPU, 1 MiB" in stages and re.search(rf"^deep: exit {deep_rc} ", stages, re.M)
+    assert list(limits) == ["peer", "deep", *(["deep-eager"] if deep_rc else []), "pytest"]
+    assert limits["peer"] == "220" and limits["deep"] == "180"  # the deep budget, then two minutes to evaluate
+    assert 80 <= int(limits["pytest"]) <= 100  # what the benchmarks left of the 100 s
