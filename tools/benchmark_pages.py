@@ -19,6 +19,7 @@ START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:
 BENCHMARKS = {
     "peer": "Speed and NLL against pythae",
     "peer_cuda": "Speed and NLL against pythae on a GPU",
+    "peer_cpu_fp32": "Speed and NLL against pythae on a CPU whose bf16 is slow",
     "step_floor": "One training step against pythae's",
     "likelihoods": "What each likelihood costs a training step",
     "bits": "Bits per dimension of 8-bit images",
@@ -43,6 +44,7 @@ BENCHMARKS = {
 # the command that makes a result whose name is not its script's
 COMMANDS = {
     "peer_cuda": "peer.py --device cuda --json benchmarks/results/peer_cuda.json",
+    "peer_cpu_fp32": "peer.py --json benchmarks/results/peer_cpu_fp32.json",
     "scale_verbs": "scale.py --verbs",
     "explore_load": "explore_load.py RUN_FOLDER",
     "deep_mnist5k": "deep.py --parts nll --sets mnist5k --json benchmarks/results/deep_mnist5k.json",
