@@ -7,9 +7,10 @@ its end (the convergence check). Samples at temperatures 1.0 and 0.8 go to --fig
     python benchmarks/deep_gpu.py --quick                                                # a CPU smoke run
 
 The preset's cosine schedule runs over as many epochs as the budget holds (at most the preset's own): a probe,
-two epochs on a slice of the data with the same step (compiled or CUDA-graphed as the full run will be, which
-also fills inductor's cache), gives the seconds an epoch takes, so the learning rate reaches its end as the
-budget does rather than being cut off mid-schedule.
+two epochs on a slice of the data with the eager step, gives the seconds an epoch takes, so the learning rate
+reaches its end as the budget does rather than being cut off mid-schedule. The KL warm-up shrinks with the
+epochs (the preset's 5 of 100 had taken 5 of the 7 epochs an H200 held in 4 minutes), and the step is compiled
+or CUDA-graphed only where the steps after the warm-up (which runs eagerly) repay it (``train.compile`` auto).
 """
 
 from __future__ import annotations
@@ -49,26 +50,35 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
     return cfg
 
 
-def plan(args: argparse.Namespace, out: Path) -> tuple[int, str, str]:
-    """(epochs, compile mode, probe facts): the epochs of the full run that fit ``args.minutes``."""
+def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
+    """(epochs, settings of the full run, probe facts): the epochs that fit ``args.minutes``, with the preset's
+    KL warm-up shrunk in proportion (5 of its 100 epochs stay 5% of a shorter run) and the step mode chosen
+    for the steps the shortened run can compile (a balanced warm-up's run eagerly)."""
     preset = config(args, out / "probe", None)
     n, kept = preset.data.limit or 60000, 1 - preset.data.val_fraction  # Fashion-MNIST's training images
-    steps = int(kept * n) // preset.train.batch_size
-    mode = capture.choose(preset.train.compile, torch.device(args.device), preset.train.epochs * steps)
-    if args.epochs:
-        return args.epochs, mode, "not run (--epochs)"
+    steps, t = int(kept * n) // preset.train.batch_size, preset.train
+    epochs, probe = args.epochs or t.epochs, "not run (--epochs)"
+    if not args.epochs:
+        second, probe_s = probe_step(args, out, n, kept, t.batch_size)
+        epoch = MARGIN * second * steps + EXTRA_S
+        epochs = max(1, min(t.epochs, math.floor((args.minutes * 60 - probe_s - START_S) / epoch)))
+        print(f"probe: {probe_s:.0f} s, {1000 * second:.1f} ms an eager step; {epochs} epochs of ~{epoch:.1f} s")
+        probe = f"{probe_s:.0f} s, {1000 * second:.1f} ms an eager training step"
+    warmup = max(1, round(t.warmup_epochs * epochs / t.epochs)) if t.warmup_epochs else 0
+    eager = warmup if t.kl_balance else 0
+    mode = capture.choose(t.compile, torch.device(args.device), capture.compilable_steps(epochs, eager, steps, 1))
+    return epochs, {"train.compile": mode, "train.warmup_epochs": warmup}, probe
+
+
+def probe_step(args: argparse.Namespace, out: Path, n: int, kept: float, batch_size: int) -> tuple[float, float]:
+    """(seconds a training step takes, seconds the probe took): two eager epochs of ``PROBE_BATCHES`` batches."""
     start = time.perf_counter()
-    limit = min(n, PROBE_BATCHES * preset.train.batch_size * 10 // 9 + 1)
+    limit = min(n, PROBE_BATCHES * batch_size * 10 // 9 + 1)
     probed = train(
-        config(args, out / "probe", 2, **{"data.limit": limit, "train.compile": mode}), overwrite=True, pictures=False
+        config(args, out / "probe", 2, **{"data.limit": limit, "train.compile": "off"}), overwrite=True, pictures=False
     )
-    second = probed.history[-1]["seconds"] / max(1, int(kept * limit) // preset.train.batch_size)  # s per step
-    probe = time.perf_counter() - start
-    epoch = MARGIN * second * steps + EXTRA_S
-    left = args.minutes * 60 - probe - START_S
-    epochs = max(1, min(preset.train.epochs, math.floor(left / epoch)))
-    print(f"probe: {probe:.0f} s, {1000 * second:.1f} ms a step ({mode}); {epochs} epochs of ~{epoch:.1f} s")
-    return epochs, mode, f"{probe:.0f} s, {1000 * second:.1f} ms a training step"
+    second = probed.history[-1]["seconds"] / max(1, int(kept * limit) // batch_size)
+    return second, time.perf_counter() - start
 
 
 def curve_note(rows: list[dict], shape: tuple[int, ...]) -> str:
@@ -121,12 +131,13 @@ def main() -> None:
         args.set.append("train.batch_size=32")
         args.figure = str(Path(args.out) / "deep-gpu-samples.png")
     out, start = Path(args.out), time.perf_counter()
-    epochs, mode, probe = plan(args, out)
+    epochs, settings, probe = plan(args, out)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    cfg = config(args, out / "run", epochs, **{"train.compile": mode})
+    cfg = config(args, out / "run", epochs, **settings)
     rows = train(cfg, overwrite=True, pictures=False).history
-    facts = {"mode": mode, "probe": probe, "wall_s": time.perf_counter() - start, "peak": common.peak_mib(args.device)}
+    facts = {"mode": settings["train.compile"], "probe": probe, "wall_s": time.perf_counter() - start}
+    facts["peak"] = common.peak_mib(args.device)
     report(args, cfg, rows, facts)
 
 
@@ -160,11 +171,13 @@ def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: di
         f"deep ({args.preset}) on {common.machine()['gpu'] or 'the CPU'}: {row[-1]} bits/dim on 8-bit "
         f"{cfg.data.spec} after {row[4]} minutes ({row[2]} epochs, {row[5]} images/s, peak {row[6]} MiB)"
     )
+    preset = config(args, Path(cfg.out), None).train
     notes = [
         headline,
         curve_note(rows, shape),
         f"Epochs: as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's "
-        f"{config(args, Path(cfg.out), None).train.epochs}; probe: {facts['probe']}. images/s: the median "
+        f"{preset.epochs}, with its KL warm-up in proportion: {cfg.train.warmup_epochs:g} epochs (the preset's "
+        f"{preset.warmup_epochs:g}); probe: {facts['probe']}. images/s: the median "
         "epoch's training images per second; peak MiB: the GPU's peak allocation (on a CPU: the process's peak "
         "resident set); training minutes: the epochs' training time; wall minutes: probe, data, validation and "
         "checkpoints too.",

@@ -13,7 +13,7 @@ import torch
 import vaekit
 from vaekit.core import discretized
 from vaekit.errors import VaekitError
-from vaekit.training import capture
+from vaekit.training import capture, trainer
 from vaekit.training.step import Scheduled, StepGuard, StepSetup, make_optimizer, train_step
 
 spec = importlib.util.spec_from_file_location("before", Path(__file__).parent / "data" / "discretized_reference.py")
@@ -75,6 +75,20 @@ def test_compile_modes_are_chosen_by_device_and_length():
     with pytest.raises(VaekitError, match=r"train.compile=graph captures CUDA graphs.*on cpu") as e:
         capture.choose("graph", cpu, 10)
     assert "\n" not in str(e.value)
+
+
+def test_a_balanced_warm_up_leaves_its_epochs_out_of_the_steps_that_choose_compilation(monkeypatch):
+    """NVAE's balanced KL warm-up runs eagerly, so only the epochs after it count towards AUTO_MIN_STEPS."""
+    seen = []
+    monkeypatch.setattr(trainer, "make_step", lambda mode, device, steps: (seen.append(steps), (train_step, False))[1])
+    x = (torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    for balance in (False, True):
+        model = vaekit.DeepVAE((1, 8, 8), groups=[1, 1, 0], width=8, cell_width=4, latent_channels=2)
+        vaekit.fit(
+            model, x, epochs=3, batch_size=16, warmup_epochs=2, kl_balance=balance, progress=False, pictures=False
+        )
+    assert seen[0] > 0 and seen == [seen[0], seen[0] // 3]
+    assert capture.compilable_steps(7, 5, 54000, 256) == 2 * 210 and capture.compilable_steps(3, 5, 10, 1) == 0
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ the gradient check, the optimiser step) with its graphs compiled by ``torch.comp
 - ``graph``: the same, with inductor's CUDA graphs (``mode="reduce-overhead"``): CUDA only.
 - ``auto``: ``off`` on the CPU (measured: ``benchmarks/step_floor.py`` and ``benchmarks/likelihoods.py``
   give the compiled step's saving, which does not repay inductor's first compile within a CPU run's length);
-  ``graph`` on CUDA for runs of at least ``AUTO_MIN_STEPS`` steps, where a small model's step is bound by kernel
+  ``graph`` on CUDA for runs of at least ``AUTO_MIN_STEPS`` steps it can take (a balanced KL warm-up's run
+  eagerly and do not count), where a small model's step is bound by kernel
   launches (a rule from the launch-bound H200 figures of docs/benchmarks/peer_cuda.md; the captured step itself
   is not yet measured on a GPU).
 
@@ -131,6 +132,12 @@ class CompiledStep:
             return None
         opt.step()
         return terms
+
+
+def compilable_steps(epochs: int, eager_epochs: float, n: int, batch_size: int) -> int:
+    """The steps a compiled step would take in ``epochs`` epochs of ``n`` items, the first ``eager_epochs`` (the
+    balanced KL warm-up) running eagerly."""
+    return int(max(0.0, epochs - eager_epochs) * (n // max(1, batch_size)))
 
 
 def make_step(mode: str, device: torch.device, steps: int) -> tuple[Callable, bool]:

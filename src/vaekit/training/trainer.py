@@ -27,7 +27,7 @@ from ..errors import VaekitError
 from ..models.gumbel import set_tau
 from . import distributed
 from .callbacks import Callbacks
-from .capture import make_step
+from .capture import compilable_steps, make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
@@ -128,8 +128,10 @@ class Trainer:
         dtype = self.kept_dtype(dtype, t.precision)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
-        # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
-        self.step, self.static = make_step(t.compile, device, t.epochs * (len(self.x) // max(1, self.size)))
+        # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped; it counts
+        # the steps it can take: NVAE's balanced KL warm-up runs eagerly (capture.CompiledStep)
+        eager = t.warmup_epochs if t.kl_balance else 0
+        self.step, self.static = make_step(t.compile, device, compilable_steps(t.epochs, eager, len(self.x), self.size))
 
     def kept_dtype(self, dtype: torch.dtype | None, precision: str) -> torch.dtype | None:
         """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
