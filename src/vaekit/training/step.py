@@ -67,8 +67,8 @@ def fast_bf16(device: torch.device) -> bool:
 
 @functools.cache
 def cpu_bf16_faster(threads: int, n: int = 512, margin: float = 1.25) -> bool:
-    """Whether an (n, n) @ (n, n) product runs ``margin`` times faster in bf16 than in float32 on this CPU with
-    ``threads`` threads (best of 5 timings each, about 10 ms in all); once per process and thread count."""
+    """Whether an (n, n) @ (n, n) product runs ``margin`` times faster in bf16 than in float32 on this CPU (best
+    of 5 timings each, about 20 ms in all); once per process and ``threads``, torch's thread count it runs with."""
     a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))  # leaves the global RNG as it was
 
     def best(m: Tensor) -> float:
