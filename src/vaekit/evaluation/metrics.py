@@ -1,4 +1,5 @@
-"""Held-out evaluation of a run: ELBO and its parts, IWAE NLL, bits/dim, KL per dimension, active units, a probe."""
+"""Held-out evaluation of a run: ELBO and its parts, IWAE NLL, bits/dim, KL per dimension, active units, a probe;
+and the detection metrics (AUROC, AUPRC, FPR at 95% TPR) that rank anomaly scores."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -222,3 +224,21 @@ def write_eval(run: Run, result: dict) -> Path:
     """Write ``result`` to the run folder's eval.json (atomically, under the folder's lock)."""
     with run_lock(run.folder):
         return atomic_write_json(run.folder / files.EVAL, result)
+
+
+def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
+    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+    if len(normal) == 0 or len(anomalous) == 0:
+        raise VaekitError("detection metrics need at least one normal and one anomalous item")
+    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    s = np.r_[normal, anomalous]
+    if not np.isfinite(s).all():
+        raise VaekitError("scores hold NaN or infinite values")
+    fpr, tpr, _ = roc_curve(y, s)
+    return {
+        "auroc": float(roc_auc_score(y, s)),
+        "auprc": float(average_precision_score(y, s)),
+        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
+    }

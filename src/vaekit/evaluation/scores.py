@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, cast
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..core.likelihoods import gaussian
 from ..core.objectives import elbo, iwae_bound, repeat_items
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
+from .metrics import detection_metrics as detection_metrics  # re-exported: imported from here
 
 SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity", "llr")
 DESCRIPTIONS = {
@@ -61,6 +62,15 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
             f"{len(model.latent_dims)} latent level(s)",
             key="llr_k",
         )
+
+
+def check_settings(samples: int, iw_samples: int, steps: int, batch_size: int) -> None:
+    """Refuse draw counts or a batch size below 1, and a negative number of regret steps."""
+    for flag, value in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
+        if value <= 0:
+            raise VaekitError(f"{flag} must be > 0, got {value}", key=flag)
+    if steps < 0:
+        raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
 
 
 def scores_that_apply(model: VAEModel, images: bool) -> list[str]:
@@ -239,6 +249,12 @@ def batch_scores(
     return {k: v.cpu() for k, v in out.items()}
 
 
+def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int, p: Tensor) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """(x_b, y_b) pairs of at most ``size`` items on the device of ``p``, x_b (B, *shape) in its dtype."""
+    for i in range(0, len(x), size):
+        yield x[i : i + size].to(p.device, p.dtype), None if y is None else y[i : i + size].to(p.device)
+
+
 def anomaly_scores(
     model: VAEModule,
     x: Tensor | LazyArray,
@@ -261,11 +277,7 @@ def anomaly_scores(
     """
     check_scores(names)
     check_model(model, names, y)
-    for flag, value in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
-        if value <= 0:
-            raise VaekitError(f"{flag} must be > 0, got {value}", key=flag)
-    if steps < 0:
-        raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
+    check_settings(samples, iw_samples, steps, batch_size)
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
@@ -274,30 +286,10 @@ def anomaly_scores(
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
     with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
         torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded, and the caller's RNG left as it was
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(p.device, p.dtype)
-            yb = None if y is None or not model.needs_labels else y[i : i + batch_size].to(p.device)
+        for xb, yb in _batches(x, y if model.needs_labels else None, batch_size, p):
             for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k).items():
                 parts[k].append(v)
             if on_batch is not None:
                 on_batch(len(xb))
     model.train(was_training)  # the caller's model is left as it was
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
-
-
-def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
-    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-
-    if len(normal) == 0 or len(anomalous) == 0:
-        raise VaekitError("detection metrics need at least one normal and one anomalous item")
-    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
-    s = np.r_[normal, anomalous]
-    if not np.isfinite(s).all():
-        raise VaekitError("scores hold NaN or infinite values")
-    fpr, tpr, _ = roc_curve(y, s)
-    return {
-        "auroc": float(roc_auc_score(y, s)),
-        "auprc": float(average_precision_score(y, s)),
-        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
-    }

@@ -110,6 +110,7 @@ def _train(
     callbacks: Iterable[Callback],
     stack: ExitStack,
 ) -> Fitted:
+    """Set this process up (device, data-dependent start, run folder, trainer), then fit and finish."""
     t = cfg.train
     device = distributed.init(resolve_device(t.device), t.batch_size)
     t = replace(t, progress=t.progress and distributed.is_main())
@@ -131,6 +132,21 @@ def _train(
         dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
         callbacks=Callbacks(callbacks, enabled=distributed.is_main()),
     )
+    return _fit_and_finish(model, data, cfg, t, run, trainer, resume, dynamic)
+
+
+def _fit_and_finish(
+    model: VAEModule,
+    data: Dataset,
+    cfg: RunConfig,
+    t: TrainConfig,
+    run: Path | None,
+    trainer: Trainer,
+    resume: bool,
+    dynamic: bool,
+) -> Fitted:
+    """Write the run files (rank 0), run the epochs (the callbacks hear of the start, an error and the end), then
+    finish: the best weights, the second stage."""
     info = FitInfo(run, cfg, data, resume)
     if run is not None and distributed.is_main():
         write_run_files(run, cfg, model, data.table)

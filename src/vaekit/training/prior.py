@@ -75,17 +75,7 @@ def fit_prior_on(
     part.eval()  # the encoder and codebook stay as trained (no EMA updates)
     g, history = torch.Generator().manual_seed(seed), []
     for epoch in range(epochs):
-        total = torch.zeros((), device=device)
-        for _, xb, _ in batches(x, None, torch.randperm(len(x), generator=g), batch_size, 0, 0, device):
-            xb = xb.to(device)
-            with torch.no_grad():
-                index = part.codes(binarize_dynamic(xb) if dynamic else xb)  # (B, h, w)
-            loss = part.prior_nll(index).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(xb)
-        history.append(total.item() / max(1, len(x)))
+        history.append(_prior_epoch(part, x, opt, g, batch_size, dynamic, device))
         if progress:
             tqdm.write(
                 f"prior epoch {epoch + 1}/{epochs}  nll {history[-1]:.2f} nats "
@@ -96,6 +86,30 @@ def fit_prior_on(
     part.set_prior_fitted()
     part.train(was_training)
     return history
+
+
+def _prior_epoch(
+    part: TwoStageModule,
+    x: Tensor | LazyArray,
+    opt: torch.optim.Optimizer,
+    g: torch.Generator,
+    batch_size: int,
+    dynamic: bool,
+    device: torch.device,
+) -> float:
+    """One epoch of the prior on the codes of x (N, *shape), in an order drawn from ``g``; returns the mean
+    -log p(codes) per item, nats."""
+    total = torch.zeros((), device=device)
+    for _, xb, _ in batches(x, None, torch.randperm(len(x), generator=g), batch_size, 0, 0, device):
+        xb = xb.to(device)
+        with torch.no_grad():
+            index = part.codes(binarize_dynamic(xb) if dynamic else xb)  # (B, h, w)
+        loss = part.prior_nll(index).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(xb)
+    return total.item() / max(1, len(x))
 
 
 def fit_prior(

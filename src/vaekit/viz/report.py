@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch import Tensor
 
 from .. import files
 from ..data import Dataset, Split
@@ -75,25 +76,8 @@ def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 
             save_reconstructions(show(x[:32]), show(xr), folder / "r.png"),
         )
     )
-    ab = two_items(split, run.model.needs_labels)
-    yab = None if y_in is None else y_in[ab]
-    paths = interpolate(run, x[ab], 10, yab)
-    out.append(
-        (
-            f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
-            save_interpolation(x[ab], paths, folder / "i.png"),
-        )
-    )
-    loc = encode_means(run, x, y_in)  # (N, D)
-    dims = top_dims(loc.var(0), n_dims)
-    values = torch.linspace(-3, 3, 9)
-    xs = traverse(run, loc[0], dims, values, None if y_in is None else y_in[:1])
-    out.append(
-        (
-            f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) around item 0's posterior mean",
-            save_traversal(xs, dims, values, folder / "t.png"),
-        )
-    )
+    out.append(interpolation_picture(run, split, x, y_in, folder))
+    out.append(traversal_picture(run, x, y_in, n_dims, folder))
     out.append(
         (
             "Latent map of the posterior means, coloured by label",
@@ -101,6 +85,31 @@ def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 
         )
     )
     return out
+
+
+def interpolation_picture(run: Run, split: Split, x: Tensor, y: Tensor | None, folder: Path) -> tuple[str, Path]:
+    """(caption, path) of the lerp and slerp paths between two items of x (N, *shape); y (N,) for a conditional
+    model, else None."""
+    ab = two_items(split, run.model.needs_labels)
+    yab = None if y is None else y[ab]
+    paths = interpolate(run, x[ab], 10, yab)
+    return (
+        f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
+        save_interpolation(x[ab], paths, folder / "i.png"),
+    )
+
+
+def traversal_picture(run: Run, x: Tensor, y: Tensor | None, n_dims: int, folder: Path) -> tuple[str, Path]:
+    """(caption, path) of the traversals of the ``n_dims`` most active dims around item 0's posterior mean; x
+    (N, *shape), y (N,) for a conditional model, else None."""
+    loc = encode_means(run, x, y)  # (N, D)
+    dims = top_dims(loc.var(0), n_dims)
+    values = torch.linspace(-3, 3, 9)
+    xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])
+    return (
+        f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) around item 0's posterior mean",
+        save_traversal(xs, dims, values, folder / "t.png"),
+    )
 
 
 def kl_figure(result: dict, path: Path) -> Path:
