@@ -65,8 +65,9 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
         print(f"probe: {probe_s:.0f} s, {1000 * second:.1f} ms an eager step; {epochs} epochs of ~{epoch:.1f} s")
         probe = f"{probe_s:.0f} s, {1000 * second:.1f} ms an eager training step"
     warmup = max(1, round(t.warmup_epochs * epochs / t.epochs)) if t.warmup_epochs else 0
-    eager = warmup if t.kl_balance else 0
-    mode = capture.choose(t.compile, torch.device(args.device), capture.compilable_steps(epochs, eager, steps, 1))
+    mode = capture.choose(
+        t.compile, torch.device(args.device), capture.compilable_steps(epochs, warmup, t.kl_balance, steps)
+    )
     return epochs, {"train.compile": mode, "train.warmup_epochs": warmup}, probe
 
 

@@ -88,7 +88,10 @@ def test_a_balanced_warm_up_leaves_its_epochs_out_of_the_steps_that_choose_compi
             model, x, epochs=3, batch_size=16, warmup_epochs=2, kl_balance=balance, progress=False, pictures=False
         )
     assert seen[0] > 0 and seen == [seen[0], seen[0] // 3]
-    assert capture.compilable_steps(7, 5, 54000, 256) == 2 * 210 and capture.compilable_steps(3, 5, 10, 1) == 0
+    assert (
+        capture.compilable_steps(7, 5, True, 210) == 2 * 210 and capture.compilable_steps(7, 5, False, 210) == 7 * 210
+    )
+    assert capture.compilable_steps(3, 5, True, 10) == 0
 
 
 @pytest.fixture

@@ -134,10 +134,11 @@ class CompiledStep:
         return terms
 
 
-def compilable_steps(epochs: int, eager_epochs: float, n: int, batch_size: int) -> int:
-    """The steps a compiled step would take in ``epochs`` epochs of ``n`` items, the first ``eager_epochs`` (the
-    balanced KL warm-up) running eagerly."""
-    return int(max(0.0, epochs - eager_epochs) * (n // max(1, batch_size)))
+def compilable_steps(epochs: int, warmup_epochs: float, kl_balance: bool, steps_per_epoch: int) -> int:
+    """The steps a compiled step would take in ``epochs`` epochs: all but a balanced KL warm-up's
+    (``kl_balance``), which ``CompiledStep`` leaves to the eager step."""
+    eager = warmup_epochs if kl_balance else 0.0
+    return int(max(0.0, epochs - eager) * steps_per_epoch)
 
 
 def make_step(mode: str, device: torch.device, steps: int) -> tuple[Callable, bool]:

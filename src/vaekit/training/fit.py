@@ -132,21 +132,13 @@ def _train(
         dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
         callbacks=Callbacks(callbacks, enabled=distributed.is_main()),
     )
-    return _fit_and_finish(model, data, cfg, t, run, trainer, resume, dynamic)
+    return _fit_and_finish(trainer, data, cfg, resume)
 
 
-def _fit_and_finish(
-    model: VAEModule,
-    data: Dataset,
-    cfg: RunConfig,
-    t: TrainConfig,
-    run: Path | None,
-    trainer: Trainer,
-    resume: bool,
-    dynamic: bool,
-) -> Fitted:
-    """Write the run files (rank 0), run the epochs (the callbacks hear of the start, an error and the end), then
-    finish: the best weights, the second stage."""
+def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: bool) -> Fitted:
+    """Write the run files (rank 0), run the trainer's epochs (the callbacks hear of the start, an error and the
+    end), then finish: the best weights, the second stage."""
+    model, t, run, dynamic = trainer.model, trainer.t, trainer.run, trainer.dynamic
     info = FitInfo(run, cfg, data, resume)
     if run is not None and distributed.is_main():
         write_run_files(run, cfg, model, data.table)

@@ -128,10 +128,9 @@ class Trainer:
         dtype = self.kept_dtype(dtype, t.precision)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
-        # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped; it counts
-        # the steps it can take: NVAE's balanced KL warm-up runs eagerly (capture.CompiledStep)
-        eager = t.warmup_epochs if t.kl_balance else 0
-        self.step, self.static = make_step(t.compile, device, compilable_steps(t.epochs, eager, len(self.x), self.size))
+        # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
+        steps = compilable_steps(t.epochs, t.warmup_epochs, t.kl_balance, len(self.x) // max(1, self.size))
+        self.step, self.static = make_step(t.compile, device, steps)
 
     def kept_dtype(self, dtype: torch.dtype | None, precision: str) -> torch.dtype | None:
         """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
