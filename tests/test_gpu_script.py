@@ -31,14 +31,16 @@ def test_stages_run_in_order_within_their_limits_and_a_failed_deep_run_falls_bac
     out = tmp_path / "out"
     subprocess.run(["bash", str(SCRIPT), str(out), "1", "100"], cwd=tmp_path, env=env, check=True, capture_output=True)
     calls = (tmp_path / "calls").read_text().splitlines()
+    tests = [call for call in calls if call.startswith("-m pytest -q -n ")]  # alongside, on the other cores
+    calls = [call for call in calls if call not in tests]
+    assert len(tests) == 1 and len(calls) == 2 + deep_rc
     assert calls[0].startswith("benchmarks/peer.py --device cuda --rounds 1 --json")
     assert re.fullmatch(r"benchmarks/deep_gpu\.py .* --set train\.precision=bf16 --minutes 1", calls[1])
     if deep_rc:
         assert calls[2].endswith("--set train.precision=bf16 --minutes 2 --set train.compile=off")
-    assert calls[-1].startswith("-m pytest -q -n 16") and len(calls) == 3 + deep_rc
     stages = (out / "machine.txt").read_text()
     limits = dict(re.findall(r"^([a-z-]+): exit \d+ after \d+ s \(limit (\d+) s\)$", stages, re.M))
     assert "a GPU, 1 MiB" in stages and re.search(rf"^deep: exit {deep_rc} ", stages, re.M)
-    assert list(limits) == ["peer", "deep", *(["deep-eager"] if deep_rc else []), "pytest"]
+    assert [name for name in limits if name != "pytest"] == ["peer", "deep", *(["deep-eager"] if deep_rc else [])]
     assert limits["peer"] == "220" and limits["deep"] == "180"  # the deep budget, then two minutes to evaluate
-    assert 80 <= int(limits["pytest"]) <= 100  # what the benchmarks left of the 100 s
+    assert limits["pytest"] == "100"  # the suite runs alongside the benchmarks, within the whole run's limit

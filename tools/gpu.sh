@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks a lent GPU machine is for, in one run of about nine minutes on an H200, each under its own time limit:
-# the peer benchmark on CUDA, the deep hierarchy's GPU preset (benchmarks/deep_gpu.py) and the test suite.
+# the peer benchmark on CUDA, then the deep hierarchy's GPU preset (benchmarks/deep_gpu.py), on one half of the
+# cores, and the test suite alongside them on the other half (its tests barely touch the GPU).
 # Logs, JSON and the samples' figure go to OUT. Run from the repository root on that machine, whose python3 holds
 # a CUDA build of torch:
 #
@@ -8,7 +9,7 @@
 #
 # What that machine lacks travels in .gpu/ (ignored by git): wheels in .gpu/whl (zuko, mlxtend, pythae and
 # pydantic's), installed into /tmp/site, and Fashion-MNIST's IDX files in .gpu/fashion. SECONDS (default 560)
-# bounds the whole run: the test suite gets what the benchmarks leave of it. DEEP_SET=KEY=VALUE passes one setting
+# bounds the test suite, which starts with the benchmarks. DEEP_SET=KEY=VALUE passes one setting
 # over the GPU preset to deep_gpu.py, e.g. DEEP_SET=train.precision=bf16 (a bf16 trunk; p(x|z)'s head stays fp32).
 # Made here before the call (then carry .gpu; add /.gpu/ to .git/info/exclude):
 #     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -41,14 +42,22 @@ stage() {  # stage NAME SECONDS COMMAND...: one check, its output in OUT/NAME.lo
     return $rc
 }
 
+cores=$(nproc)
+half=$((cores > 1 ? cores / 2 : 1))
+bench=() side=()  # the benchmarks on the first half of the cores, the test suite on the second, where pinning works
+if ((cores > 1)) && taskset -c 0 true 2>/dev/null; then
+    bench=(taskset -c "0-$((half - 1))") side=(taskset -c "$half-$((cores - 1))")
+fi
+stage pytest "$limit" "${side[@]}" python3 -m pytest -q -n "$half" -p no:cacheprovider --durations=15 -o addopts="" &
+tests=$!
+
 # peer.py's five trainings (MLP x3, conv x2) did not fit 150 s on the H200 (2026-12-04)
-stage peer 220 python3 benchmarks/peer.py --device cuda --rounds 1 --json "$out/peer_cuda.json"
+stage peer 220 "${bench[@]}" python3 benchmarks/peer.py --device cuda --rounds 1 --json "$out/peer_cuda.json"
 deep=$(python3 -c "print(int($minutes * 60 + 120))")  # the budget, then the test NLL and the samples
-deep_gpu=(python3 benchmarks/deep_gpu.py --out /tmp/bench-deep-gpu --json "$out/deep_gpu.json"
+deep_gpu=("${bench[@]}" python3 benchmarks/deep_gpu.py --out /tmp/bench-deep-gpu --json "$out/deep_gpu.json"
     --figure "$out/deep-gpu-samples.png" ${DEEP_SET:+--set "$DEEP_SET"})
 # the preset's step is CUDA-graphed (train.compile auto); should that run fail, the eager step gets two minutes
 stage deep "$deep" "${deep_gpu[@]}" --minutes "$minutes" ||
     stage deep-eager 240 "${deep_gpu[@]}" --minutes 2 --set train.compile=off
-stage pytest $((limit - SECONDS > 30 ? limit - SECONDS : 30)) \
-    python3 -m pytest -q -n 16 -p no:cacheprovider --durations=15 -o addopts=""
+wait "$tests"
 tail -3 "$out/pytest.log"
