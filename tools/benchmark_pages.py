@@ -30,6 +30,7 @@ BENCHMARKS = {
     "deep_bits_photos": "The deep hierarchy's bits per dimension on photos",
     "deep_quality": "Sample quality of the deep hierarchy",
     "deep_gpu": "The deep hierarchy's GPU preset",
+    "deep_gpu_bf16": "The deep hierarchy's GPU preset with a bf16 trunk",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
     "disentangle": "Disentanglement on dSprites",
@@ -51,6 +52,7 @@ COMMANDS = {
     "deep_bits": "deep.py --parts bits --bits-sets fashion-mnist --json benchmarks/results/deep_bits.json",
     "deep_bits_photos": "deep.py --parts bits --bits-sets photos:32 --json benchmarks/results/deep_bits_photos.json",
     "deep_quality": "deep.py --parts quality --sets fashion-mnist --json benchmarks/results/deep_quality.json",
+    "deep_gpu_bf16": "deep_gpu.py --set train.precision=bf16 --json benchmarks/results/deep_gpu_bf16.json",
     "anomaly_deep": "anomaly.py --parts oneclass --json benchmarks/results/anomaly_deep.json",
 }
 

@@ -9,8 +9,11 @@
 #
 # What that machine lacks travels in .gpu/ (ignored by git): wheels in .gpu/whl (zuko, mlxtend, pythae and
 # pydantic's), installed into /tmp/site, and Fashion-MNIST's IDX files in .gpu/fashion. SECONDS (default 560)
-# bounds the test suite, which starts with the benchmarks. DEEP_SET=KEY=VALUE passes one setting
-# over the GPU preset to deep_gpu.py, e.g. DEEP_SET=train.precision=bf16 (a bf16 trunk; p(x|z)'s head stays fp32).
+# bounds the test suite, which starts with the benchmarks. DEEP_ARGS passes options on to deep_gpu.py,
+# e.g. DEEP_ARGS="--set train.precision=bf16" (a bf16 trunk; p(x|z)'s head stays fp32), or a run of fixed length
+# with the captured step (measured on the H200: 35 ms a step after a 134 s compile, against 83 ms eager; the
+# KL warm-up, 5 of the preset's 100 epochs, becomes 2 of 30 and runs eagerly):
+#     PEER_SECONDS=0 DEEP_ARGS="--epochs 30 --set train.compile=graph" tools/gpu.sh OUT 6.5
 # Made here before the call (then carry .gpu; add /.gpu/ to .git/info/exclude):
 #     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #         --platform manylinux2014_x86_64 -d .gpu/whl zuko mlxtend pythae==0.1.2 pydantic pydantic-core \
@@ -48,16 +51,22 @@ bench=() side=()  # the benchmarks on the first half of the cores, the test suit
 if ((cores > 1)) && taskset -c 0 true 2>/dev/null; then
     bench=(taskset -c "0-$((half - 1))") side=(taskset -c "$half-$((cores - 1))")
 fi
-stage pytest "$limit" "${side[@]}" python3 -m pytest -q -n "$half" -p no:cacheprovider --durations=15 -o addopts="" &
+# -v names each test as it ends: a suite stopped at its limit still says which failed
+stage pytest "$limit" "${side[@]}" python3 -m pytest -v -n "$half" -p no:cacheprovider --durations=15 -o addopts="" &
 tests=$!
 
 # peer.py's five trainings (MLP x3, conv x2) did not fit 150 s on the H200 (2026-12-04)
-stage peer 220 "${bench[@]}" python3 benchmarks/peer.py --device cuda --rounds 1 --json "$out/peer_cuda.json"
+peer=${PEER_SECONDS:-220}  # 0 leaves the peer benchmark out (a longer deep run then fits the call's 10 minutes)
+((peer > 0)) && stage peer "$peer" "${bench[@]}" python3 benchmarks/peer.py --device cuda --rounds 1 \
+    --json "$out/peer_cuda.json"
 deep=$(python3 -c "print(int($minutes * 60 + 120))")  # the budget, then the test NLL and the samples
 deep_gpu=("${bench[@]}" python3 benchmarks/deep_gpu.py --out /tmp/bench-deep-gpu --json "$out/deep_gpu.json"
-    --figure "$out/deep-gpu-samples.png" ${DEEP_SET:+--set "$DEEP_SET"})
-# the preset's step is CUDA-graphed (train.compile auto); should that run fail, the eager step gets two minutes
-stage deep "$deep" "${deep_gpu[@]}" --minutes "$minutes" ||
+    --figure "$out/deep-gpu-samples.png")
+read -ra extra <<<"${DEEP_ARGS:-}"
+# train.compile auto chooses the step; should that run fail, the preset's eager step gets two minutes (DEEP_ARGS,
+# which may fix the epochs, left out)
+stage deep "$deep" "${deep_gpu[@]}" "${extra[@]}" --minutes "$minutes" ||
     stage deep-eager 240 "${deep_gpu[@]}" --minutes 2 --set train.compile=off
 wait "$tests"
+grep -E "FAILED|ERROR" "$out/pytest.log" | tail -20
 tail -3 "$out/pytest.log"

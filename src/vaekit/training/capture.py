@@ -10,8 +10,9 @@ the gradient check, the optimiser step) with its graphs compiled by ``torch.comp
   give the compiled step's saving, which does not repay inductor's first compile within a CPU run's length);
   ``graph`` on CUDA for runs of at least ``AUTO_MIN_STEPS`` steps it can take (a balanced KL warm-up's run
   eagerly and do not count), where a small model's step is bound by kernel
-  launches (a rule from the launch-bound H200 figures of docs/benchmarks/peer_cuda.md; the captured step itself
-  is not yet measured on a GPU).
+  launches. Measured on an H200 (2026-12-04): the deep GPU preset's step 83 ms eager, 35 ms captured, after a
+  134 s first epoch of compiling and capture (break-even near 2,700 steps for that model; smaller models compile
+  sooner).
 
 Shapes are static: a compiled step drops each epoch's last short batch (a new shape would compile again). A
 step that cannot be compiled (no C++ compiler, an operation inductor cannot lower) falls back to the eager
