@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import common
 import numpy as np
@@ -64,14 +66,7 @@ def one_class(args: argparse.Namespace) -> Part:
     rows, start, test = [], time.perf_counter(), data.test.x[: args.test_limit]
     for c in args.classes:
         x = data.train.x[data.train.y == c][: args.per_class]
-        s = score_all(train_vae(x, {"train.epochs": args.oneclass_epochs}, args, seed=c), test, args)
-        s[multi] = multiscale_scores(x, test, c, args)
-        for lk in args.deep_likelihoods if args.deep else ():
-            settings = {"train.epochs": args.deep_epochs, "model.likelihood": lk, **args.deep_settings}
-            s |= {
-                f"deep {lk} {n}": v
-                for n, v in score_all(train_vae(x, settings, args, c, args.deep), test, args).items()
-            }
+        s = class_scores(x, test, c, multi, args)
         normal = (data.test.y[: args.test_limit] == c).numpy()
         for name in s:
             aurocs.setdefault(name, []).append(detection_metrics(s[name][normal], s[name][~normal])["auroc"])
@@ -100,6 +95,18 @@ def one_class(args: argparse.Namespace) -> Part:
         "priors.",
     ]
     return [table], notes, f"one-class Fashion-MNIST mean AUROC {means[best]:.3f} ({best})"
+
+
+def class_scores(x: Tensor, test: Tensor, c: int, multi: str, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Scores of the test images by the models trained on class ``c``'s images ``x``: every score of the flat VAE,
+    the multi-scale -ELBO (named ``multi``) and, with --deep, every score of the deep preset per likelihood."""
+    s = score_all(train_vae(x, {"train.epochs": args.oneclass_epochs}, args, seed=c), test, args)
+    s[multi] = multiscale_scores(x, test, c, args)
+    for lk in args.deep_likelihoods if args.deep else ():
+        settings = {"train.epochs": args.deep_epochs, "model.likelihood": lk, **args.deep_settings}
+        deep = score_all(train_vae(x, settings, args, c, args.deep), test, args)
+        s |= {f"deep {lk} {n}": v for n, v in deep.items()}
+    return s
 
 
 def ood(args: argparse.Namespace) -> Part:
@@ -148,18 +155,7 @@ def tabular(args: argparse.Namespace) -> Part:
     n_train = int(0.7 * len(benign))
     X_train, X_test = X[benign[:n_train]], np.r_[X[benign[n_train:]], X[y == 0]]
     is_anomaly = np.r_[np.zeros(len(benign) - n_train), np.ones((y == 0).sum())]
-    detectors = {
-        f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,), latent_dim=4))
-        for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")
-    }
-    try:
-        from pyod.models.iforest import IForest
-        from pyod.models.vae import VAE
-
-        detectors["PyOD IForest"] = lambda: IForest(random_state=0)
-        detectors["PyOD VAE (defaults)"] = lambda: VAE(random_state=0, verbose=0)
-    except ImportError:
-        print("  PyOD is not installed (pip install 'vaekit[bench]'): its rows are left out")
+    detectors = tabular_detectors()
     rows = []
     from sklearn.metrics import roc_auc_score
 
@@ -183,6 +179,23 @@ def tabular(args: argparse.Namespace) -> Part:
         "with their defaults (random_state 0). Fit s: after one warm-up fit in the process."
     ]
     return [table], notes, (f"breast cancer AUROC {ours[1]:.3f} ({ours[0]})" + "".join(f" vs {t}" for t in theirs))
+
+
+def tabular_detectors() -> dict[str, Callable[..., Any]]:
+    """Table 3's detectors, name -> a fresh one: vaekit's per score, and PyOD's IForest and VAE where installed."""
+    detectors = {
+        f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,), latent_dim=4))
+        for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")
+    }
+    try:
+        from pyod.models.iforest import IForest
+        from pyod.models.vae import VAE
+
+        detectors["PyOD IForest"] = lambda: IForest(random_state=0)
+        detectors["PyOD VAE (defaults)"] = lambda: VAE(random_state=0, verbose=0)
+    except ImportError:
+        print("  PyOD is not installed (pip install 'vaekit[bench]'): its rows are left out")
+    return detectors
 
 
 RUNS = {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}  # PARTS' functions

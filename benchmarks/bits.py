@@ -75,29 +75,8 @@ def score(spec: str, likelihood: str, epochs: int, args: argparse.Namespace) -> 
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=",".join(SETS), help="comma-separated data specs")
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--k", type=int, default=100, help="importance samples of the NLL")
-    p.add_argument("--quick", action="store_true", help="1 epoch, 100 test images, K = 20")
-    p.add_argument("--out", help="the JSON (default: benchmarks/results/bits.json)")
-    args = p.parse_args()
-    if args.quick:
-        args.n_test, args.k = 100, 20
-    rows = []
-    for spec in args.sets.split(","):
-        epochs = 1 if args.quick else SETS.get(spec, 10)
-        try:
-            rows += [score(spec, lik, epochs, args) for lik in ("auto", "gaussian")]
-        except vaekit.VaekitError as e:  # a set that is not installed here
-            print(f"{spec}: left out ({e})", flush=True)
-            continue
-        print(
-            f"  {spec}: {rows[-2]['bits_per_dim']} bits/dim ({rows[-2]['likelihood']}), "
-            f"{rows[-1]['bits_per_dim']} (gaussian)",
-            flush=True,
-        )
+def write_result(rows: list[dict], args: argparse.Namespace) -> None:
+    """The table of ``score``'s ``rows`` beside the literature's figures, its headline and note, as JSON (``--out``)."""
     rows_md = [
         [
             r["data"],
@@ -126,6 +105,38 @@ def main() -> None:
         notes=[LITERATURE_NOTE],
         out=args.out,
     )
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``--quick``'s settings."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default=",".join(SETS), help="comma-separated data specs")
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--k", type=int, default=100, help="importance samples of the NLL")
+    p.add_argument("--quick", action="store_true", help="1 epoch, 100 test images, K = 20")
+    p.add_argument("--out", help="the JSON (default: benchmarks/results/bits.json)")
+    args = p.parse_args()
+    if args.quick:
+        args.n_test, args.k = 100, 20
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    rows = []
+    for spec in args.sets.split(","):
+        epochs = 1 if args.quick else SETS.get(spec, 10)
+        try:
+            rows += [score(spec, lik, epochs, args) for lik in ("auto", "gaussian")]
+        except vaekit.VaekitError as e:  # a set that is not installed here
+            print(f"{spec}: left out ({e})", flush=True)
+            continue
+        print(
+            f"  {spec}: {rows[-2]['bits_per_dim']} bits/dim ({rows[-2]['likelihood']}), "
+            f"{rows[-1]['bits_per_dim']} (gaussian)",
+            flush=True,
+        )
+    write_result(rows, args)
 
 
 if __name__ == "__main__":

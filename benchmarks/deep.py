@@ -100,16 +100,8 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
         )
         x, _ = test_split(run, args.n_test)
         runs[name], carried[name] = run, info
-        rows.append(
-            [
-                name,
-                info["parameters"],
-                info["epochs"],
-                info["minutes"],
-                round(nll(run.model, x, args.k), 2),
-                info["peak_mb"],
-            ]
-        )
+        value = round(nll(run.model, x, args.k), 2)
+        rows.append([name, info["parameters"], info["epochs"], info["minutes"], value, info["peak_mb"]])
     tables.append(
         common.table(
             f"{spec}, dynamically binarised: test NLL (IWAE, K = {args.k}, {len(x)} test "
@@ -243,7 +235,8 @@ def samples_figure(runs: dict[str, Run], path: Path) -> None:
     print(f"samples -> {path}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``--quick``'s settings and the derived ones (OOD samples, 8-bit sets as a list)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
     p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
@@ -265,6 +258,11 @@ def main() -> None:
         args.figure = str(Path(args.out) / "deep-samples.png")
     args.k_ood, args.s_ood = min(args.k, 100), 8
     args.bits_sets = [s for s in args.bits_sets.split(",") if s]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     parts, tables, notes, start = args.parts.split(","), [], [], time.perf_counter()
     runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets.split(",")} if "nll" in parts else {}
     if "bits" in parts:
@@ -288,14 +286,8 @@ def main() -> None:
         f"{(time.perf_counter() - start) / 60:.1f} minutes. Peak memory: the GPU's peak allocation per model, "
         "or on a CPU the process's peak resident set so far (it only grows)."
     )
-    common.write(
-        "deep",
-        "The deep hierarchy against the flat and ladder conv VAEs",
-        notes[0] if notes else "",
-        tables,
-        notes,
-        args.json,
-    )
+    headline = notes[0] if notes else ""
+    common.write("deep", "The deep hierarchy against the flat and ladder conv VAEs", headline, tables, notes, args.json)
 
 
 if __name__ == "__main__":

@@ -142,17 +142,10 @@ def main() -> None:
     report(args, cfg, rows, facts)
 
 
-def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: dict) -> None:
-    """The test NLL, bits/dim and samples of the trained run, with the training's ``facts`` (step mode, probe,
-    wall seconds, peak MiB), as tables and notes in the result's JSON."""
-    run = Run.load(cfg.out, device=args.device)
-    x, _ = test_split(run, args.n_test)
-    t = time.perf_counter()
-    nats = iwae_nll(run, x, None, args.k).mean().item()
-    eval_s, shape = time.perf_counter() - t, tuple(x.shape[1:])
-    torch.manual_seed(0)
-    save_samples(torch.cat([run.sample(16, temperature) for temperature in (1.0, 0.8)]), args.figure, nrow=16)
-    row = [
+def result_row(args: argparse.Namespace, rows: list[dict], facts: dict, nats: float, shape: tuple[int, ...]) -> list:
+    """The result table's row: preset, step mode, epochs, training and wall minutes, median images/s (of the epochs
+    after the first, which holds the compile or capture, if any), peak MiB, test NLL (``nats``) and bits/dim."""
+    return [
         args.preset,
         facts["mode"],
         len(rows),
@@ -163,6 +156,19 @@ def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: di
         round(nats, 2),
         round(bits_per_dim(nats, shape), 4),
     ]
+
+
+def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: dict) -> None:
+    """The test NLL, bits/dim and samples of the trained run, with the training's ``facts`` (step mode, probe,
+    wall seconds, peak MiB), as tables and notes in the result's JSON."""
+    run = Run.load(cfg.out, device=args.device)
+    x, _ = test_split(run, args.n_test)
+    torch.manual_seed(0)  # the estimate's and the samples' draws: the same run gives the same figures
+    t = time.perf_counter()
+    nats = iwae_nll(run, x, None, args.k).mean().item()
+    eval_s, shape = time.perf_counter() - t, tuple(x.shape[1:])
+    save_samples(torch.cat([run.sample(16, temperature) for temperature in (1.0, 0.8)]), args.figure, nrow=16)
+    row = result_row(args, rows, facts, nats, shape)
     table = common.table(
         f"{args.device}: {cfg.data.spec}, 8-bit, test NLL by the IWAE bound (K = {args.k}, {len(x)} test images)",
         ["preset", "step", "epochs", "training minutes", "wall minutes", "images/s", "peak MiB", "NLL", "bits/dim"],

@@ -50,40 +50,13 @@ def vaekit(*argv: str, threads: int) -> str:
 def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     """Train one setting with one seed, score it; returns the metrics plus val reconstruction and KL."""
     out = Path(args.out) / f"{SHORT[name]}-s{seed}"
-    sets = [
-        *SETTINGS[name],
-        f"train.seed={seed}",
-        f"train.epochs={args.epochs}",
-        f"train.device={args.device}",
-        f"data.spec=dsprites:{args.size}:n={args.n}",
-    ]
     start = time.perf_counter()
     if args.reuse and (out / "disentangle.json").is_file():  # a finished run of the same budget: read it again
         return read_row(name, seed, out, json.loads((out / "disentangle.json").read_text()), 0.0, 0.0)
-    vaekit(
-        "train",
-        "--config",
-        str(ROOT / "configs" / "dsprites-tcvae.toml"),
-        *(a for s in sets for a in ("--set", s)),
-        "--out",
-        str(out),
-        "--overwrite",
-        "--quiet",
-        threads=args.threads,
-    )
+    train(name, seed, out, args)
     trained = time.perf_counter() - start
-    result = json.loads(
-        vaekit(
-            "disentangle",
-            str(out),
-            "--json",
-            "--n",
-            str(args.metric_n),
-            "--votes",
-            str(args.votes),
-            threads=args.threads,
-        )
-    )
+    scores = ["--json", "--n", str(args.metric_n), "--votes", str(args.votes)]
+    result = json.loads(vaekit("disentangle", str(out), *scores, threads=args.threads))
     row = read_row(name, seed, out, result, trained, time.perf_counter() - start - trained)
     print(
         f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
@@ -91,6 +64,20 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         flush=True,
     )
     return row
+
+
+def train(name: str, seed: int, out: Path, args: argparse.Namespace) -> None:
+    """``vaekit train`` of configs/dsprites-tcvae.toml with setting ``name``, ``seed`` and the budget over it."""
+    sets = [
+        *SETTINGS[name],
+        f"train.seed={seed}",
+        f"train.epochs={args.epochs}",
+        f"train.device={args.device}",
+        f"data.spec=dsprites:{args.size}:n={args.n}",
+    ]
+    config = ["--config", str(ROOT / "configs" / "dsprites-tcvae.toml")]
+    argv = [*config, *(a for s in sets for a in ("--set", s)), "--out", str(out), "--overwrite", "--quiet"]
+    vaekit("train", *argv, threads=args.threads)
 
 
 def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, score_s: float) -> dict:

@@ -32,10 +32,7 @@ def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, cli
             body |= {"y": rng.randrange(num_classes)} if num_classes else {}
             start = time.perf_counter()
             try:
-                conn.request("POST", "/api/decode", json.dumps(body).encode(), {"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                ok = resp.status == 200 and json.loads(resp.read())["image"].startswith("data:image/png")
-                err = None if ok else f"status {resp.status}"
+                err = decode(conn, body)
             except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
                 err, conn = repr(e), http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             with lock:
@@ -50,7 +47,20 @@ def load_test(port: int, d: int, num_classes: int = 0, requests: int = 2000, cli
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - start
+    return summary(latencies, errors, time.perf_counter() - start)
+
+
+def decode(conn: http.client.HTTPConnection, body: dict) -> str | None:
+    """One POST /api/decode of ``body`` on ``conn``: None when it answers 200 with a PNG, else the status."""
+    conn.request("POST", "/api/decode", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()  # read whatever the status, so the connection can carry the next request
+    ok = resp.status == 200 and json.loads(data)["image"].startswith("data:image/png")
+    return None if ok else f"status {resp.status}"
+
+
+def summary(latencies: list[float], errors: list[str], wall: float) -> dict:
+    """The load test's figures from its latencies (seconds) and errors, ``wall`` seconds in all."""
     ms = sorted(x * 1000 for x in latencies)
     pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
     return {

@@ -199,6 +199,7 @@ def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 
 CVAE_PRIORS = {"N(loc_y, scale_y)": 1, "mixture of 10 per class": 10}  # model.prior_components
+CVAE = {"model.family": "cvae", "model.net": "conv", "model.latent_dim": 16, "model.channels": [32, 64]}  # table 2
 
 
 def conditional_samples(args: argparse.Namespace) -> Part:
@@ -206,18 +207,8 @@ def conditional_samples(args: argparse.Namespace) -> Part:
     class that each judge assigns to the requested class, beside the judge's own accuracy on real test images."""
     samples = {}
     for prior, components in CVAE_PRIORS.items():
-        run = train_run(
-            f"cvae-conv-{components}",
-            {
-                "model.family": "cvae",
-                "model.net": "conv",
-                "model.latent_dim": 16,
-                "model.channels": [32, 64],
-                "model.prior_components": components,
-                "train.epochs": args.cvae_epochs,
-            },
-            args,
-        )
+        settings = {**CVAE, "model.prior_components": components, "train.epochs": args.cvae_epochs}
+        run = train_run(f"cvae-conv-{components}", settings, args)
         torch.manual_seed(0)
         samples[prior] = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
     y = torch.arange(10).repeat_interleave(100)
@@ -239,11 +230,10 @@ def conditional_samples(args: argparse.Namespace) -> Part:
         "Conditional conv VAE (z 16, channels 32, 64), p(z|y) one Gaussian or a mixture of 10 per class; its "
         "samples (means of p(x|z, y)) judged by classifiers trained on real grey Fashion-MNIST images."
     ]
-    return (
-        [table],
-        notes,
-        (f"{conv[0]:.0%} (Gaussian prior) and {conv[1]:.0%} (mixture prior) of conditional samples judged their class"),
+    headline = (
+        f"{conv[0]:.0%} (Gaussian prior) and {conv[1]:.0%} (mixture prior) of conditional samples judged their class"
     )
+    return [table], notes, headline
 
 
 def beta_table(args: argparse.Namespace) -> Part:
@@ -295,9 +285,7 @@ def main() -> None:
     if not set(args.nets) <= set(NET_LABELS):
         p.error(f"--nets takes mlp and conv, got {','.join(args.nets)}")
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    parts = args.parts.split(",")
-    tables, notes, phrases = [], [], []
+    parts, tables, notes, phrases, start = args.parts.split(","), [], [], [], time.perf_counter()
     for name, part in (("ladder", flat_vs_ladder), ("cvae", conditional_samples), ("beta", beta_table)):
         if name in parts:
             t, n, h = part(args)

@@ -18,7 +18,7 @@ import time
 import common
 import torch
 
-from vaekit.data import load_dataset
+from vaekit.data import Dataset, load_dataset
 from vaekit.evaluation.features import SETTINGS, domain_features
 from vaekit.evaluation.quality import gaussian_blur, halves, quality_benchmark
 
@@ -34,7 +34,8 @@ def degraded(x: torch.Tensor, kind: str, level: float, seed: int) -> torch.Tenso
     return (x + level * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--quick", action="store_true", help="300 feature steps, 1,000 images per set")
@@ -42,22 +43,32 @@ def main() -> None:
     p.add_argument("--n", type=int, help="images per set (default: half the test split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def measure(data: Dataset, net: torch.nn.Module, n: int | None, seed: int) -> tuple[list[list], dict]:
+    """The table's rows and the FID per (kind, level): half B of the test split, degraded, against half A."""
+    x = data.test.x
+    _, b = halves(len(x), seed)  # half A is the reference inside quality_benchmark; B is degraded
+    rows, fids = [], {}
+    for kind, levels in (("noise", NOISE), ("blur", BLUR)):
+        for level in levels:
+            r = quality_benchmark(degraded(x[b], kind, level, seed), x, net, n, seed)
+            s = r["samples"]
+            label = "none (data vs data)" if level == 0 else f"{kind} {level:g}"
+            fids[(kind, level)] = s["fid"]
+            rows.append([label, s["fid"], s["kid"], s["precision"], s["recall"], r["n"]])
+    return rows, fids
+
+
+def main() -> None:
+    args = parse_args()
     steps, n = (300, 1000) if args.quick else (args.steps, args.n)
     data = load_dataset(args.data)
     start = time.perf_counter()
     net, info = domain_features(data, steps=steps, seed=args.seed)
     feature_seconds = time.perf_counter() - start
-    x = data.test.x
-    _, b = halves(len(x), args.seed)  # half A is the reference inside quality_benchmark; B is degraded
-    rows, fids = [], {}
-    for kind, levels in (("noise", NOISE), ("blur", BLUR)):
-        for level in levels:
-            r = quality_benchmark(degraded(x[b], kind, level, args.seed), x, net, n, args.seed)
-            s = r["samples"]
-            label = "none (data vs data)" if level == 0 else f"{kind} {level:g}"
-            fids[(kind, level)] = s["fid"]
-            rows.append([label, s["fid"], s["kid"], s["precision"], s["recall"], r["n"]])
+    rows, fids = measure(data, net, n, args.seed)
     noise = [fids[("noise", v)] for v in NOISE]
     blur = [fids[("blur", v)] for v in BLUR]
     monotonic = noise == sorted(noise) and blur == sorted(blur) and noise[0] < min(blur)

@@ -8,9 +8,15 @@ import json
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import common
 import torch
+
+if TYPE_CHECKING:
+    from pythae.models import VAE
+
+    from vaekit.data import Dataset
 
 
 def settings(net: str, args: argparse.Namespace):
@@ -63,43 +69,18 @@ def nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> tuple[float, float]:
 
 def worker(job: dict) -> dict:
     """Train one library's model as ``job`` says; returns its epoch times, NLLs and peak memory."""
-    from vaekit.api import train
-    from vaekit.data.prepare import prepare_data
     from vaekit.models import build_model
-    from vaekit.runs import Run
 
     args = argparse.Namespace(**job["args"])
     torch.set_num_threads(args.threads) if args.threads else None
     cfg = settings(job["net"], args)
-    result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         if job["library"] == "vaekit":  # fit loads the data itself: load it for the test images only after
-            cfg.out = tmp + "/run"
-            train(cfg)
-            result["peak_mib"] = common.peak_mib(args.device)
-            result["seconds"] = [float(r["seconds"]) for r in common.metrics_rows(cfg.out)]
-            trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
-            data, _ = prepare_data(cfg)
+            trained, data, result = fit_vaekit(cfg, args, tmp)
         else:
             import peer_pythae
 
-            data, _ = prepare_data(cfg)
-            cfg.model.input_shape = list(data.shape)
-            torch.manual_seed(args.seed)
-            pmodel = peer_pythae.build(build_model(cfg.model), cfg.model.latent_dim)
-            best, result["seconds"] = peer_pythae.train(
-                pmodel,
-                data.train.x,
-                data.val.x,
-                cfg.train.epochs,
-                128,
-                1e-3,
-                args.seed,
-                tmp,
-                args.device,
-                job["library"] == "pythae",
-            )
-            result["peak_mib"] = common.peak_mib(args.device)
+            best, data, result = fit_pythae(cfg, args, tmp, dynamic=job["library"] == "pythae")
             trained, result["precision"] = peer_pythae.AsVaekit(best.eval()).to(args.device), "fp32"
     x_test = data.test.x[: args.nll_items].to(args.device)
     cfg.model.input_shape = list(data.shape)
@@ -111,6 +92,39 @@ def worker(job: dict) -> dict:
         result["pythae_nll"] = -best.get_nll(x_test, n_samples=job["nll_k"], batch_size=100)
         result["pythae_nll_seconds"] = time.perf_counter() - start
     return result
+
+
+def fit_vaekit(cfg, args: argparse.Namespace, tmp: str) -> tuple[torch.nn.Module, Dataset, dict]:
+    """vaekit's training with its run folder in ``tmp``: the trained model, the data, the result so far."""
+    from vaekit.api import train
+    from vaekit.data.prepare import prepare_data
+    from vaekit.runs import Run
+
+    cfg.out = tmp + "/run"
+    train(cfg)
+    result: dict = {"peak_mib": common.peak_mib(args.device)}
+    result["seconds"] = [float(r["seconds"]) for r in common.metrics_rows(cfg.out)]
+    trained, result["precision"] = Run.load(cfg.out, device=args.device).model, _precision(cfg)
+    data, _ = prepare_data(cfg)
+    return trained, data, result
+
+
+def fit_pythae(cfg, args: argparse.Namespace, tmp: str, dynamic: bool) -> tuple[VAE, Dataset, dict]:
+    """pythae's trainer on vaekit's networks, its files in ``tmp``: its best model, the data, the result so far.
+    ``dynamic``: a fresh binarisation per item access."""
+    import peer_pythae
+
+    from vaekit.data.prepare import prepare_data
+    from vaekit.models import build_model
+
+    data, _ = prepare_data(cfg)
+    cfg.model.input_shape = list(data.shape)
+    torch.manual_seed(args.seed)
+    pmodel = peer_pythae.build(build_model(cfg.model), cfg.model.latent_dim)
+    best, seconds = peer_pythae.train(
+        pmodel, data.train.x, data.val.x, cfg.train.epochs, 128, 1e-3, args.seed, tmp, args.device, dynamic
+    )
+    return best, data, {"seconds": seconds, "peak_mib": common.peak_mib(args.device)}
 
 
 def _precision(cfg) -> str:

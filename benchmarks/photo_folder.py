@@ -95,12 +95,17 @@ def train(folder: Path, path: str, out: Path, cache: Path) -> dict:
     return r
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=3000, help="files in the small folder (the large one has 10x)")
     p.add_argument("--dir", default="/tmp/vaekit-photo-folder", help="where the folders and runs go")
     p.add_argument("--json", help="the result (default: benchmarks/results/photo_folder.json)")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     root = Path(args.dir)
     shutil.rmtree(root, ignore_errors=True)
     folder = root / "photos"
@@ -120,6 +125,11 @@ def main() -> None:
         ["files", "data path", "seconds", "peak RSS (sum)", "peak PSS (sum)", "mode", "skipped.json lists"],
         rows,
     )
+    report(table, results, args)
+
+
+def report(table: dict, results: dict[tuple[str, int], dict], args: argparse.Namespace) -> None:
+    """The headline (peak PSS of the N and 10N folders per data path) and the notes; written with ``table``."""
     n = args.n
     growth = {path: results[(path, 10 * n)]["pss"] / results[(path, n)]["pss"] for path in PATHS}
     pss = {key: gib(r["pss"]) for key, r in results.items()}

@@ -34,11 +34,7 @@ def representation(args: argparse.Namespace) -> Part:
             },
             args,
         )
-        with torch.no_grad():
-            z_tr, z_te = (
-                torch.cat([model.encode(x[i : i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
-                for x in (x_tr, x_te)
-            )
+        z_tr, z_te = posterior_means(model, x_tr), posterior_means(model, x_te)
         rows.append(["vaekit VAE", d, *probe(z_tr, y_tr, z_te, y_te)])
     table = common.table(
         f"Representation: features of {len(x_tr)} training images, accuracy on {len(x_te)} test "
@@ -52,6 +48,12 @@ def representation(args: argparse.Namespace) -> Part:
         "features; kNN (k = 5) on the features as they are."
     ]
     return [table], notes, f"linear probe at d = {ours[1]}: {ours[2]:.3f} (vaekit) vs {pca[2]:.3f} (PCA)"
+
+
+def posterior_means(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """The posterior means of images x (N, C, H, W), encoded 1,000 at a time: (N, d)."""
+    with torch.no_grad():
+        return torch.cat([model.encode(x[i : i + 1000]).mean for i in range(0, len(x), 1000)]).numpy()
 
 
 def probe(f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray) -> list[float]:

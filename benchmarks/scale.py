@@ -179,23 +179,16 @@ def verbs(data: Path, folder: Path, n: int, args: argparse.Namespace) -> None:
     common.write("scale_verbs", "Verbs over data larger than memory", headline, [table], notes, out=args.json)
 
 
+def cell(name: str, nproc: int, r: dict, gb: float) -> list:
+    """One row of the training table from ``train``'s result ``r``."""
+    seconds, rate = float(r["row"]["seconds"]), float(r["row"]["samples_per_s"])
+    items = rate * seconds
+    return [name, nproc, round(items), round(seconds), round(rate), gib(r["rss"]), gib(r["pss"]), f"{gb:g} GB uint8"]
+
+
 def report(rows: list, n: int, args: argparse.Namespace) -> None:
     """The training table, the largest process and the < 2 GiB check: printed and written."""
-    cells = []
-    for name, nproc, r in rows:
-        items = float(r["row"]["samples_per_s"]) * float(r["row"]["seconds"])
-        cells.append(
-            [
-                name,
-                nproc,
-                round(items),
-                round(float(r["row"]["seconds"])),
-                round(float(r["row"]["samples_per_s"])),
-                gib(r["rss"]),
-                gib(r["pss"]),
-                f"{args.gb:g} GB uint8",
-            ]
-        )
+    cells = [cell(name, nproc, r, args.gb) for name, nproc, r in rows]
     table = common.table(
         f"One epoch over a {args.gb:g} GB memory-mapped .npy ({n:,} items), then 1 vs 2 processes",
         ["run", "processes", "items/epoch", "epoch s", "samples/s", "peak RSS (sum)", "peak PSS (sum)", "file"],

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer import matmul_rate
 
 BATCH = 128
+Layers = list[tuple[Tensor, Tensor]]  # (weight, bias) of each Linear layer, first to last
 
 
 def build(precision: str) -> tuple[nn.Module, object]:
@@ -64,7 +65,7 @@ def linears(model: nn.Module) -> tuple[list[nn.Linear], list[nn.Linear]]:
     return enc, [m for m in model.decoder.modules() if isinstance(m, nn.Linear)]
 
 
-def mlp_forward(h: Tensor, layers: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
+def mlp_forward(h: Tensor, layers: Layers) -> list[Tensor]:
     """Inputs of every layer and the last output: Linear with ReLU between (none after the last)."""
     acts = [h]
     for i, (w, b) in enumerate(layers):
@@ -73,13 +74,7 @@ def mlp_forward(h: Tensor, layers: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
     return acts
 
 
-def mlp_backward(
-    g: Tensor,
-    acts: list[Tensor],
-    layers: list[tuple[Tensor, Tensor]],
-    grads: list[tuple[Tensor, Tensor]],
-    need_input: bool,
-) -> Tensor | None:
+def mlp_backward(g: Tensor, acts: list[Tensor], layers: Layers, grads: Layers, need_input: bool) -> Tensor | None:
     """Weight and bias gradients into ``grads`` for output gradient ``g``; returns the input's gradient."""
     for i in reversed(range(len(layers))):
         if i < len(layers) - 1:
@@ -104,7 +99,7 @@ class HandStep:
         self.low = torch.empty_like(self.flat, dtype=dtype)
         self.opt = torch.optim.Adam([self.flat], lr=lr, fused=True)
 
-    def views(self, buf: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def views(self, buf: Tensor) -> Layers:
         """(weight, bias) views of a flat buffer, layer by layer."""
         out, at = [], 0
         for o, i in self.shapes:
@@ -177,14 +172,7 @@ def step_matmuls(model: nn.Module, dtype: torch.dtype) -> tuple[list[tuple[Tenso
 def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str, Callable[[int], object]], float]:
     """name -> function(i) running step i, each on its own copy of the model; and the step's matmul FLOPs."""
     from vaekit.data import binarize_dynamic
-    from vaekit.training.step import (
-        Scheduled,
-        StepGuard,
-        StepSetup,
-        autocast_dtype,
-        make_optimizer,
-        train_step,
-    )
+    from vaekit.training.step import Scheduled, StepGuard, StepSetup, autocast_dtype, make_optimizer, train_step
 
     def batch(i: int) -> Tensor:
         return images[(i % 50) * BATCH : (i % 50 + 1) * BATCH]

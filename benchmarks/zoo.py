@@ -177,6 +177,7 @@ def targets(rows: list[list]) -> list[str]:
 
 
 def save(ctx: dict) -> None:
+    """The table, the targets and the notes so far: printed and written (after every row, and at the end)."""
     args, floor = ctx["args"], ctx.get("floor") or {}
     t = common.table(
         f"The zoo on dynamically binarised Fashion-MNIST ({ctx['n_train']} training images, {args.epochs} epochs, "
@@ -192,8 +193,13 @@ def save(ctx: dict) -> None:
     headline = f"{len(ctx['rows'])} rows; {n_met} of {len(met)} targets met; data-vs-data FID {floor.get('fid')}" + (
         "" if ctx.get("done") else " (run in progress: partial result)"
     )
-    notes = [
-        *met,
+    common.write("zoo", "The model zoo against pythae", headline, [t], [*met, *run_notes(ctx)], args.out)
+
+
+def run_notes(ctx: dict) -> list[str]:
+    """The notes after the targets: the data, the shared budget, the features and each library's settings."""
+    args = ctx["args"]
+    return [
         f"Data: fashion-mnist, the first {ctx['n_train']} training images (data.limit {args.train_limit}, "
         f"{len(ctx['data'].val)} held out for validation), dynamically binarised (a fresh Bernoulli draw per "
         "epoch, per item for pythae); all models score grey (mean) samples against grey test images.",
@@ -221,7 +227,6 @@ def save(ctx: dict) -> None:
         *[f"Built, not paired with pythae in this run: {x}" for x in NOT_PAIRED],
         "Each row is one training and one measurement: samples/s differences of a few percent are noise.",
     ]
-    common.write("zoo", "The model zoo against pythae", headline, [t], notes, args.out)
 
 
 def main() -> None:

@@ -206,14 +206,8 @@ class Trainer:
         beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb
-            progress = epoch + b / n_batches  # fractional epochs: every schedule reads it
-            beta = kl_weight(progress, t.beta, t.warmup_epochs)
-            set_tau(model, tau_at(progress, t.gumbel_tau, t.gumbel_tau_end, t.epochs))  # the categorical VAE's
-            now = Scheduled(
-                beta,
-                capacity_at(progress, t.capacity_max, t.capacity_epochs),
-                dimwise_weight_at(progress, t.dimwise_warmup_epochs),
-            )
+            now = self.scheduled(epoch + b / n_batches)
+            beta = now.beta
             terms = self.step(self.setup, xb, yb, now, f"epoch {epoch + 1}, batch {b + 1}")
             if terms is not None:
                 self.ema.update(self.model) if self.ema is not None else None
@@ -226,6 +220,15 @@ class Trainer:
         loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
         s.batch, s.sums, s.seen = 0, [], 0
         return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
+
+    def scheduled(self, progress: float) -> Scheduled:
+        """The step's scheduled values at ``progress`` (fractional epochs: every schedule reads it); sets the
+        categorical VAE's Gumbel-softmax temperature for it too."""
+        t = self.t
+        beta = kl_weight(progress, t.beta, t.warmup_epochs)
+        set_tau(self.model, tau_at(progress, t.gumbel_tau, t.gumbel_tau_end, t.epochs))
+        capacity = capacity_at(progress, t.capacity_max, t.capacity_epochs)
+        return Scheduled(beta, capacity, dimwise_weight_at(progress, t.dimwise_warmup_epochs))
 
     def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor, n: int) -> None:
         """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""

@@ -1,0 +1,161 @@
+"""A table's schema: its feature columns, and how cells become items and items the table again.
+
+A table's item is one flat float vector: the numeric columns first (in file order), then each categorical
+column as a one-hot code of its categories (sorted). ``TableSchema`` records the columns (names, kinds,
+categories, the values that fill gaps, and after training the numeric columns' loc and scale), is saved in the
+run folder as ``files.TABLE``, and turns items back into the table: decoded columns keep their names,
+categories and units. Under ``numeric="modes"`` numbers are coded by TVAE's modes instead (``data.modes``).
+``data.tables`` fits a schema on a table's cells, and re-exports these names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VaekitError
+from ..io import atomic_write_json
+from .modes import Modes, from_modes, mode_counts, to_modes
+
+MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
+
+
+@dataclass
+class Column:
+    """One feature column: ``kind`` numeric or categorical; ``fill`` replaces its gaps under missing='mean'."""
+
+    name: str
+    kind: str
+    categories: list[str] = field(default_factory=list)
+    fill: float | str | None = None
+    loc: float | None = None  # numeric: the mean and standard deviation the model standardised it by
+    scale: float | None = None
+    modes: Modes | None = None  # numeric, under data.numeric=modes: TVAE's modes (data.modes)
+
+    def __post_init__(self) -> None:
+        self.modes = Modes(**self.modes) if isinstance(self.modes, dict) else self.modes
+
+
+@dataclass
+class TableSchema:
+    """The feature columns of a table in file order, and how gaps were handled."""
+
+    columns: list[Column]
+    missing: str = "refuse"
+    coding: str = "standard"  # data.numeric: numbers as they are (standard) or TVAE's mode codes (modes)
+
+    @property
+    def numeric(self) -> list[Column]:
+        return [c for c in self.columns if c.kind == "numeric"]
+
+    @property
+    def categorical(self) -> list[Column]:
+        return [c for c in self.columns if c.kind == "categorical"]
+
+    @property
+    def categories(self) -> list[int]:
+        """K_j of each one-hot code, in their order: the numeric columns' modes (data.numeric=modes), then the
+        categorical columns' categories."""
+        modes = mode_counts(self.numeric) if self.coding == "modes" else []
+        return modes + [len(c.categories) for c in self.categorical]
+
+    @property
+    def width(self) -> int:
+        """D, the length of an item: numeric columns plus every one-hot slot."""
+        return len(self.numeric) + sum(self.categories)
+
+    def to_dict(self) -> dict:
+        return {"missing": self.missing, "numeric": self.coding, "columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TableSchema:
+        return cls([Column(**c) for c in d["columns"]], d.get("missing", "refuse"), d.get("numeric", "standard"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TableSchema:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise VaekitError(f"{path}: cannot read the table's schema ({e})") from None
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(Path(path), self.to_dict())
+
+    def with_units(self, loc: list[float], scale: list[float]) -> TableSchema:
+        """This schema with the numeric columns' loc and scale (the first len(numeric) of the model's)."""
+        for c, m, s in zip(self.numeric, loc, scale):
+            c.loc, c.scale = float(m), float(s)
+        return self
+
+    def encode(
+        self, cells: np.ndarray, lines: list[int], where: str, index: list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cells (N, C) as strings -> (items (N', D) float32, the kept rows (N,) bool), gaps handled as set."""
+        gaps = _gaps(cells)
+        keep = np.asarray(~gaps.any(1) if self.missing == "drop" else np.ones(len(cells), bool))
+        if self.missing == "refuse" and gaps.any():
+            i, j = np.argwhere(gaps)[0]
+            raise VaekitError(
+                f"{where}: missing value {str(cells[i, j])!r} on line {lines[i]}, {self._at(j, index)}; set "
+                "data.missing to drop (rows with gaps) or mean (train split means and modes)",
+                key="data.missing",
+            )
+        cells, gaps, lines = cells[keep], gaps[keep], [ln for ln, k in zip(lines, keep) if k]
+        if not len(cells):
+            raise VaekitError(f"{where}: every row has a missing value; data.missing=mean fills them")
+        at = {c.name: j for j, c in enumerate(self.columns)}
+        parts = [self._numbers(cells[:, at[c.name]], gaps[:, at[c.name]], c) for c in self.numeric]
+        for c in self.categorical:
+            j = at[c.name]
+            parts.append(self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)]))
+        x = np.concatenate(parts, 1)
+        return (to_modes(x, self.numeric) if self.coding == "modes" else x).astype(np.float32), keep
+
+    def _at(self, j: int, index: list[int] | None) -> str:
+        """Column j named as the file has it: its index there (``index``: the file's index of each column)."""
+        return f"column index {j if index is None else index[j]} ({self.columns[j].name!r})"
+
+    @staticmethod
+    def _numbers(col: np.ndarray, gap: np.ndarray, c: Column) -> np.ndarray:
+        x = np.where(gap, "nan", col).astype(np.float64)  # the columns were checked to parse
+        return np.where(gap, c.fill if c.fill is not None else np.nan, x)[:, None]
+
+    @staticmethod
+    def _onehot(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> np.ndarray:
+        col = np.where(gap, str(c.fill), col)
+        code = {k: i for i, k in enumerate(c.categories)}
+        unknown = [i for i, v in enumerate(col) if v not in code]
+        if unknown:
+            lines, where, column = at
+            i = unknown[0]
+            known = ", ".join(c.categories[:8]) + (", ..." if len(code) > 8 else "")
+            raise VaekitError(
+                f"{where}: category {str(col[i])!r} on line {lines[i]}, {column}, is not one of the "
+                f"run's {len(c.categories)} ({known})"
+            )
+        out = np.zeros((len(col), len(code)))
+        out[np.arange(len(col)), [code[v] for v in col]] = 1.0
+        return out
+
+    def decode(self, x) -> dict[str, np.ndarray]:
+        """Items (N, D) (a tensor or array: one-hot codes, probabilities or logits) -> {column: (N,) values}
+        in file order: numbers in the table's units, categories by name (the largest slot of each code)."""
+        x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.width:
+            raise VaekitError(f"items of shape {x.shape[1:]} do not fit this table's {self.width} slots")
+        x = from_modes(x, self.numeric) if self.coding == "modes" else x  # numbers first, in the table's units
+        out: dict[str, np.ndarray] = {c.name: x[:, i] for i, c in enumerate(self.numeric)}
+        start = len(self.numeric)
+        for c in self.categorical:
+            k = len(c.categories)
+            out[c.name] = np.asarray(c.categories, dtype=object)[x[:, start : start + k].argmax(1)]
+            start += k
+        return {c.name: out[c.name] for c in self.columns}
+
+
+def _gaps(cells: np.ndarray) -> np.ndarray:
+    """(N, C) bool: the cells that hold no value."""
+    return np.isin(np.char.lower(cells), list(MISSING))
