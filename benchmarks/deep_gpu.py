@@ -27,7 +27,7 @@ import torch
 from families import test_split
 
 from vaekit.api import train
-from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.config import RunConfig, TrainConfig, load_toml, set_value
 from vaekit.evaluation.metrics import bits_per_dim, iwae_nll
 from vaekit.runs import Run
 from vaekit.training import capture
@@ -52,7 +52,8 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
 
 def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
     """(epochs, settings of the full run, probe facts): the epochs that fit ``args.minutes``, with the preset's
-    KL warm-up shrunk in proportion (5 of its 100 epochs stay 5% of a shorter run) and the step mode chosen
+    KL warm-up shrunk in proportion (5 of its 100 epochs stay 5% of a shorter run; one given by ``--set`` is
+    kept) and the step mode chosen
     for the steps the shortened run can compile (a balanced warm-up's run eagerly)."""
     preset = config(args, out / "probe", None)
     n, kept = preset.data.limit or 60000, 1 - preset.data.val_fraction  # Fashion-MNIST's training images
@@ -64,7 +65,8 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
         epochs = max(1, min(t.epochs, math.floor((args.minutes * 60 - probe_s - START_S) / epoch)))
         print(f"probe: {probe_s:.0f} s, {1000 * second:.1f} ms an eager step; {epochs} epochs of ~{epoch:.1f} s")
         probe = f"{probe_s:.0f} s, {1000 * second:.1f} ms an eager training step"
-    warmup = max(1, round(t.warmup_epochs * epochs / t.epochs)) if t.warmup_epochs else 0
+    kept_warmup = not t.warmup_epochs or given(args, "train.warmup_epochs")
+    warmup = t.warmup_epochs if kept_warmup else max(1, round(t.warmup_epochs * epochs / t.epochs))
     mode = capture.choose(
         t.compile, torch.device(args.device), capture.compilable_steps(epochs, warmup, t.kl_balance, steps)
     )
@@ -158,6 +160,26 @@ def result_row(args: argparse.Namespace, rows: list[dict], facts: dict, nats: fl
     ]
 
 
+def given(args: argparse.Namespace, key: str) -> bool:
+    """Whether ``--set`` gives ``key``."""
+    return key in dict(s.split("=", 1) for s in args.set)
+
+
+def epochs_rule(args: argparse.Namespace, preset: TrainConfig, warmup: float) -> str:
+    """How the run's epochs and its KL warm-up of ``warmup`` epochs were chosen (``preset``: the preset's
+    training settings, ``--set`` included)."""
+    epochs = (
+        f"{args.epochs} (--epochs)"
+        if args.epochs
+        else (
+            f"as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's {preset.epochs}"
+        )
+    )
+    if given(args, "train.warmup_epochs"):
+        return f"{epochs}, with a KL warm-up of {warmup:g} epochs (--set)"
+    return f"{epochs}, with a KL warm-up of {warmup:g} (the preset's {preset.warmup_epochs:g} of its {preset.epochs})"
+
+
 def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: dict) -> None:
     """The test NLL, bits/dim and samples of the trained run, with the training's ``facts`` (step mode, probe,
     wall seconds, peak MiB), as tables and notes in the result's JSON."""
@@ -182,9 +204,7 @@ def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: di
     notes = [
         headline,
         curve_note(rows, shape),
-        f"Epochs: as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's "
-        f"{preset.epochs}, with its KL warm-up in proportion: {cfg.train.warmup_epochs:g} epochs (the preset's "
-        f"{preset.warmup_epochs:g}); probe: {facts['probe']}. images/s: the median "
+        f"Epochs: {epochs_rule(args, preset, cfg.train.warmup_epochs)}; probe: {facts['probe']}. images/s: the median "
         "epoch's training images per second; peak MiB: the GPU's peak allocation (on a CPU: the process's peak "
         "resident set); training minutes: the epochs' training time; wall minutes: probe, data, validation and "
         "checkpoints too.",
