@@ -168,13 +168,8 @@ def given(args: argparse.Namespace, key: str) -> bool:
 def epochs_rule(args: argparse.Namespace, preset: TrainConfig, warmup: float) -> str:
     """How the run's epochs and its KL warm-up of ``warmup`` epochs were chosen (``preset``: the preset's
     training settings, ``--set`` included)."""
-    epochs = (
-        f"{args.epochs} (--epochs)"
-        if args.epochs
-        else (
-            f"as many as the budget ({args.minutes:g} minutes, probe included) holds, at most the preset's {preset.epochs}"
-        )
-    )
+    budget = f"as many as the budget ({args.minutes:g} minutes, probe included) holds, at most {preset.epochs}"
+    epochs = f"{args.epochs} (--epochs)" if args.epochs else budget
     if given(args, "train.warmup_epochs"):
         return f"{epochs}, with a KL warm-up of {warmup:g} epochs (--set)"
     return f"{epochs}, with a KL warm-up of {warmup:g} (the preset's {preset.warmup_epochs:g} of its {preset.epochs})"
