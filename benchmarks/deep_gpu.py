@@ -44,7 +44,7 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
     ``epochs`` None keeps the preset's."""
     cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / args.preset))
     settings = {"train.seed": 0, "train.progress": False, "train.device": args.device, "data.limit": args.limit}
-    for key, value in {**settings, **dict(s.split("=", 1) for s in args.set), **extra}.items():
+    for key, value in {**settings, **given(args), **extra}.items():
         set_value(cfg, key, value)
     cfg.train.epochs, cfg.out = epochs or cfg.train.epochs, str(out)
     return cfg
@@ -53,8 +53,8 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
 def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
     """(epochs, settings of the full run, probe facts): the epochs that fit ``args.minutes``, with the preset's
     KL warm-up shrunk in proportion (5 of its 100 epochs stay 5% of a shorter run; one given by ``--set`` is
-    kept) and the step mode chosen
-    for the steps the shortened run can compile (a balanced warm-up's run eagerly)."""
+    kept) and the step mode chosen for the steps the shortened run can compile (a balanced warm-up's run
+    eagerly)."""
     preset = config(args, out / "probe", None)
     n, kept = preset.data.limit or 60000, 1 - preset.data.val_fraction  # Fashion-MNIST's training images
     steps, t = int(kept * n) // preset.train.batch_size, preset.train
@@ -65,7 +65,7 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
         epochs = max(1, min(t.epochs, math.floor((args.minutes * 60 - probe_s - START_S) / epoch)))
         print(f"probe: {probe_s:.0f} s, {1000 * second:.1f} ms an eager step; {epochs} epochs of ~{epoch:.1f} s")
         probe = f"{probe_s:.0f} s, {1000 * second:.1f} ms an eager training step"
-    kept_warmup = not t.warmup_epochs or given(args, "train.warmup_epochs")
+    kept_warmup = not t.warmup_epochs or "train.warmup_epochs" in given(args)
     warmup = t.warmup_epochs if kept_warmup else max(1, round(t.warmup_epochs * epochs / t.epochs))
     mode = capture.choose(
         t.compile, torch.device(args.device), capture.compilable_steps(epochs, warmup, t.kl_balance, steps)
@@ -160,9 +160,9 @@ def result_row(args: argparse.Namespace, rows: list[dict], facts: dict, nats: fl
     ]
 
 
-def given(args: argparse.Namespace, key: str) -> bool:
-    """Whether ``--set`` gives ``key``."""
-    return key in dict(s.split("=", 1) for s in args.set)
+def given(args: argparse.Namespace) -> dict[str, str]:
+    """The settings ``--set`` gives, key -> value."""
+    return dict(s.split("=", 1) for s in args.set)
 
 
 def epochs_rule(args: argparse.Namespace, preset: TrainConfig, warmup: float) -> str:
@@ -170,7 +170,7 @@ def epochs_rule(args: argparse.Namespace, preset: TrainConfig, warmup: float) ->
     training settings, ``--set`` included)."""
     budget = f"as many as the budget ({args.minutes:g} minutes, probe included) holds, at most {preset.epochs}"
     epochs = f"{args.epochs} (--epochs)" if args.epochs else budget
-    if given(args, "train.warmup_epochs"):
+    if "train.warmup_epochs" in given(args):
         return f"{epochs}, with a KL warm-up of {warmup:g} epochs (--set)"
     return f"{epochs}, with a KL warm-up of {warmup:g} (the preset's {preset.warmup_epochs:g} of its {preset.epochs})"
 

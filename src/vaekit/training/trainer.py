@@ -125,17 +125,17 @@ class Trainer:
         t = self.t
         self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
-        dtype = self.kept_dtype(dtype, t.precision)
+        dtype = self.kept_dtype(dtype)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
         steps = compilable_steps(t.epochs, t.warmup_epochs, t.kl_balance, len(self.x) // max(1, self.size))
         self.step, self.static = make_step(t.compile, device, steps)
 
-    def kept_dtype(self, dtype: torch.dtype | None, precision: str) -> torch.dtype | None:
+    def kept_dtype(self, dtype: torch.dtype | None) -> torch.dtype | None:
         """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
         that picks it could come out otherwise on another day), so it ends as if never stopped."""
-        if precision == "auto" and self.state.precision:
+        if self.t.precision == "auto" and self.state.precision:
             dtype = torch.bfloat16 if self.state.precision == "bf16" else None
         self.state.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
         return dtype
