@@ -85,7 +85,10 @@ def test_a_folder_naming_its_own_code_is_refused_in_one_line(evil, how):
             vaekit.load_run(".")
         line = str(e.value)
     else:
-        cmd = [str(Path(sys.executable).with_name("vaekit"))] if how == "script" else [sys.executable, "-m", "vaekit"]
+        script = Path(sys.executable).with_name("vaekit")
+        if how == "script" and not script.exists():  # vaekit on the path, not installed (a lent GPU machine)
+            pytest.skip("the vaekit console script is not installed")
+        cmd = [str(script)] if how == "script" else [sys.executable, "-m", "vaekit"]
         done = subprocess.run(
             [*cmd, "evaluate", "."], cwd=evil, capture_output=True, text=True, timeout=120, check=False
         )

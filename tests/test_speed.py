@@ -190,6 +190,7 @@ def test_a_compiled_run_drops_the_last_short_batch_and_graph_is_refused_on_the_c
                 epochs=2,
                 batch_size=16,
                 compile=mode,
+                device="cpu",
                 callbacks=[Count()],
                 pictures=False,
                 progress=False,
@@ -198,4 +199,4 @@ def test_a_compiled_run_drops_the_last_short_batch_and_graph_is_refused_on_the_c
     assert counts == {"off": 8, "compile": 6}
     assert capsys.readouterr().err.count("train.compile=compile: the step runs eagerly") == 1
     with pytest.raises(VaekitError, match="graph"):
-        vaekit.fit(tiny_vae(), x, epochs=1, compile="graph", pictures=False, progress=False)
+        vaekit.fit(tiny_vae(), x, epochs=1, compile="graph", device="cpu", pictures=False, progress=False)

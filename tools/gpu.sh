@@ -67,6 +67,7 @@ read -ra extra <<<"${DEEP_ARGS:-}"
 # which may fix the epochs, left out)
 stage deep "$deep" "${deep_gpu[@]}" "${extra[@]}" --minutes "$minutes" ||
     stage deep-eager 240 "${deep_gpu[@]}" --minutes 2 --set train.compile=off
+cp /tmp/bench-deep-gpu/run/metrics.csv "$out/deep-metrics.csv" 2>/dev/null  # the epochs, should the run be cut short
 wait "$tests"
 grep -E "FAILED|ERROR" "$out/pytest.log" | tail -20
 tail -3 "$out/pytest.log"
