@@ -82,8 +82,10 @@ def table(caption: str, columns: list[str], rows: list[list]) -> dict:
 def write(
     name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (), out: str | Path | None = None
 ) -> Path:
-    """benchmarks/results/<name>.json (or ``out``): the tables, a one-line headline and notes, with provenance."""
-    path = Path(out) if out else RESULTS / f"{name}.json"
+    """benchmarks/results/<name>.json (or ``out``): the tables, a one-line headline and notes, with provenance. A
+    smoke run (``--quick``) writes runs/quick/<name>.json instead, leaving the published results as they are."""
+    quick = "--quick" in sys.argv[1:]
+    path = Path(out) if out else (ROOT / "runs" / "quick" if quick else RESULTS) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "name": name,

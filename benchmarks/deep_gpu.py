@@ -3,14 +3,16 @@ mixture) trained within a wall-clock budget on one device, then evaluated: test 
 training images per second, peak memory, the time the training took, and how flat the validation curve is at
 its end (the convergence check). Samples at temperatures 1.0 and 0.8 go to --figure.
 
-    python benchmarks/deep_gpu.py --minutes 4 --json benchmarks/results/deep_gpu.json   # on a GPU
-    python benchmarks/deep_gpu.py --quick                                                # a CPU smoke run
+    python benchmarks/deep_gpu.py --epochs 30 --json benchmarks/results/deep_gpu.json   # the page, on a GPU
+    python benchmarks/deep_gpu.py --minutes 4           # as many of the preset's epochs as 4 minutes hold
+    python benchmarks/deep_gpu.py --quick               # a CPU smoke run
 
-The preset's cosine schedule runs over as many epochs as the budget holds (at most the preset's own): a probe,
-two epochs on a slice of the data with the eager step, gives the seconds an epoch takes, so the learning rate
-reaches its end as the budget does rather than being cut off mid-schedule. The KL warm-up shrinks with the
-epochs (the preset's 5 of 100 had taken 5 of the 7 epochs an H200 held in 4 minutes), and the step is compiled
-or CUDA-graphed only where the steps after the warm-up (which runs eagerly) repay it (``train.compile`` auto).
+Without --epochs the preset's cosine schedule runs over as many epochs as the budget holds (at most the preset's
+own): a probe, two epochs on a slice of the data with the eager step, gives the seconds an epoch takes, so the
+learning rate reaches its end as the budget does rather than being cut off mid-schedule. The KL warm-up shrinks
+with the epochs (the preset's 5 of 100, as it then was, had taken 5 of the 7 epochs an H200 held in 4 minutes;
+it is now 2 of 30), and the step is compiled or CUDA-graphed only where the steps after the warm-up (which runs
+eagerly) repay it (``train.compile`` auto).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def config(args: argparse.Namespace, out: Path, epochs: int | None, **extra: obj
 
 def plan(args: argparse.Namespace, out: Path) -> tuple[int, dict, str]:
     """(epochs, settings of the full run, probe facts): the epochs that fit ``args.minutes``, with the preset's
-    KL warm-up shrunk in proportion (5 of its 100 epochs stay 5% of a shorter run; one given by ``--set`` is
+    KL warm-up shrunk in proportion (2 of its 30 epochs stay a fifteenth of a shorter run; one given by ``--set`` is
     kept) and the step mode chosen for the steps the shortened run can compile (a balanced warm-up's run
     eagerly)."""
     preset = config(args, out / "probe", None)

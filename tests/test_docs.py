@@ -5,6 +5,7 @@ the built tutorial page renders in headless Chromium with its images and no cons
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -90,3 +91,14 @@ def test_the_tutorial_page_renders_with_its_images(site, tmp_path):
     assert Image.open(shot).size[1] > 3000  # the whole page
     (ROOT / "runs").mkdir(exist_ok=True)
     shot.replace(ROOT / "runs" / "tutorial-screenshot.png")
+
+
+def test_a_smoke_run_leaves_the_published_results_alone(tmp_path, monkeypatch):
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "ROOT", tmp_path)
+    for argv, where in ((["bench.py", "--quick"], tmp_path / "runs" / "quick"), (["bench.py"], tmp_path / "results")):
+        monkeypatch.setattr(sys, "argv", argv)
+        assert common.write("x", "X", "a headline", []) == where / "x.json"
+    assert json.loads((tmp_path / "results" / "x.json").read_text())["command"] == "python bench.py"
