@@ -11,9 +11,11 @@ from safetensors.torch import load_file
 
 from vaekit.cli import main
 from vaekit.data import lazy
-from vaekit.data.lazy import LazyArray
+from vaekit.data.lazy import LazyArray, batches
+from vaekit.data.packed import pack
 from vaekit.data.prepare import prepare_data
 from vaekit.errors import VaekitError
+from vaekit.training import trainer
 
 from .conftest import tiny_config, train_run
 
@@ -148,3 +150,33 @@ def test_every_verb_that_reads_data_streams_it(tmp_path, monkeypatch):
     from vaekit.runs import Run
 
     assert codes.shape == (1500, 6) and np.allclose(codes[:, :3], Run.load(run).encode(x).mean.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "packs"), [("8-bit", True), ("binary", True), ("real", False), ("nan", False)])
+def test_8bit_and_binary_data_pack_into_a_quarter_and_read_back_bit_for_bit(kind, packs):
+    g = torch.Generator().manual_seed(0)
+    levels = torch.randint(0, 256, (70, 1, 3, 4), generator=g)
+    x = {
+        "8-bit": torch.from_numpy(levels.numpy().astype(np.float32) / np.float32(255)),  # as the data layer divides
+        "binary": (levels > 127).float(),
+        "real": torch.rand(70, 1, 3, 4, generator=g),
+        "nan": levels.float().div(255).index_fill_(0, torch.tensor([69]), float("nan")),
+    }[kind]
+    packed = pack(x)
+    assert (packed is not None) == packs
+    if packed is not None:
+        assert packed.q.dtype == torch.uint8 and len(packed) == 70 and packed.shape == x.shape
+        perm, cpu = torch.randperm(70, generator=g), torch.device("cpu")
+        pairs = zip(batches(packed, None, perm, 16, 0, 0, cpu), batches(x, None, perm, 16, 0, 0, cpu), strict=True)
+        assert all(torch.equal(a[1], b[1]) for a, b in pairs) and torch.equal(packed[3:9], x[3:9])
+
+
+def test_a_run_on_packed_data_trains_to_the_same_weights(uint8_images, tmp_path, monkeypatch):
+    """What a GPU gets (uint8 on the device), here on the CPU: the run ends bit for bit where the float one does."""
+    whole = train_run(config(uint8_images, tmp_path / "whole", "true"))
+    packs = []
+    monkeypatch.setattr(trainer, "to_device", lambda x, device: packs.append(pack(x)) or packs[-1])
+    packed = train_run(config(uint8_images, tmp_path / "packed", "true"))
+    assert len(packs) == 1 and packs[0] is not None  # the training split was packed
+    a, b = load_file(whole / "checkpoint.safetensors"), load_file(packed / "checkpoint.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from vaekit.data.core import (
 )
 from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
+
+if TYPE_CHECKING:
+    from vaekit.data.packed import Packed
 
 IN_MEMORY = ("auto", "true", "false")
 
@@ -192,7 +195,13 @@ class _Batches(torch.utils.data.Dataset):
 
 
 def batches(
-    x: Tensor | LazyArray, y: Tensor | None, perm: Tensor, size: int, start: int, workers: int, device: torch.device
+    x: Tensor | LazyArray | Packed,
+    y: Tensor | None,
+    perm: Tensor,
+    size: int,
+    start: int,
+    workers: int,
+    device: torch.device,
 ) -> Iterator[tuple[int, Tensor, Tensor | None]]:
     """(b, x (B, *shape), y (B,) or None) for batches ``start``.. of ``perm`` cut into ``size``; lazy data comes
     through a DataLoader with ``workers`` processes (pinned memory on CUDA), in-memory data is sliced."""
