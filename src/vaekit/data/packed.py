@@ -51,9 +51,9 @@ def pack(x: Tensor) -> Packed | None:
 
 
 def to_device(x: Tensor | LazyArray, device: torch.device) -> Tensor | LazyArray | Packed:
-    """A training split (N, *shape) on ``device``: on a GPU, 8-bit or binary data in memory as ``Packed`` (a quarter
-    of the memory; the batches are the same float32 values). On the CPU the data stays the tensor it is (packing
-    would add a copy beside it), and lazily read data is read batch by batch as before."""
+    """A split (N, *shape), for training or validation, on ``device``: on a GPU, 8-bit or binary data in memory as
+    ``Packed`` (a quarter of the memory; the batches are the same float32 values). On the CPU the data stays the
+    tensor it is (packing would add a copy beside it), and lazily read data is read batch by batch as before."""
     if device.type != "cuda" or isinstance(x, LazyArray):
         return x.to(device)
     packed = pack(x)

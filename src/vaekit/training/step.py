@@ -21,6 +21,7 @@ from ..core.likelihoods import name_of
 from ..core.objectives import Terms
 from ..core.objectives_zoo import ObjectiveSettings, backward, objective
 from ..data.lazy import LazyArray
+from ..data.packed import Packed
 from ..errors import VaekitError
 from . import distributed
 from .stability import balanced_kl
@@ -100,7 +101,7 @@ def autocast_dtype(precision: str, device: torch.device, px: Distribution | str)
 @torch.no_grad()
 def evaluate_loss(
     model: VAEModule,
-    x: Tensor | LazyArray,
+    x: Tensor | LazyArray | Packed,
     y: Tensor | None,
     beta: float,
     batch_size: int = 1000,

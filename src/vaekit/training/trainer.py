@@ -115,7 +115,7 @@ class Trainer:
         """The network (DDP under torchrun), this process's batch size and the splits on ``device``."""
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged over the processes
         self.size = self.t.batch_size // distributed.world()  # batch_size is the global batch
-        self.x, self.x_val = to_device(data.train.x, device), distributed.part(data.val.x.to(device))
+        self.x, self.x_val = to_device(data.train.x, device), to_device(distributed.part(data.val.x), device)
         self.y: Tensor | None = None
         self.y_val: Tensor | None = None
         if self.model.needs_labels:  # labelled data (checked in fit) has labels in every split
