@@ -165,7 +165,7 @@ def test_8bit_and_binary_data_pack_into_a_quarter_and_read_back_bit_for_bit(kind
     packed = pack(x)
     assert (packed is not None) == packs
     if packed is not None:
-        assert packed.q.dtype == torch.uint8 and len(packed) == 70 and packed.shape == x.shape
+        assert packed.q.dtype == torch.uint8 and len(packed) == 70 and packed.q.shape == x.shape
         perm, cpu = torch.randperm(70, generator=g), torch.device("cpu")
         pairs = zip(batches(packed, None, perm, 16, 0, 0, cpu), batches(x, None, perm, 16, 0, 0, cpu), strict=True)
         assert all(torch.equal(a[1], b[1]) for a, b in pairs) and torch.equal(packed[3:9], x[3:9])

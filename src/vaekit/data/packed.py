@@ -29,9 +29,8 @@ class Packed:
     def device(self) -> torch.device:
         return self.q.device
 
-    @property
-    def shape(self) -> torch.Size:
-        return self.q.shape
+    def to(self, device: torch.device) -> Packed:
+        return Packed(self.q.to(device))
 
 
 def pack(x: Tensor) -> Packed | None:
@@ -57,4 +56,4 @@ def to_device(x: Tensor | LazyArray, device: torch.device) -> Tensor | LazyArray
     if device.type != "cuda" or isinstance(x, LazyArray):
         return x.to(device)
     packed = pack(x)
-    return x.to(device) if packed is None else Packed(packed.q.to(device))
+    return x.to(device) if packed is None else packed.to(device)
