@@ -55,8 +55,11 @@ bench=() side=()
 if ((cores > 1)) && taskset -c 0 true 2>/dev/null; then
     bench=(taskset -c "0-$((cores - n - 1))") side=(taskset -c "$((cores - n))-$((cores - 1))")
 fi
-# -v names each test as it ends: a suite stopped at its limit still says which failed
-stage pytest "$limit" "${side[@]}" python3 -m pytest -v -n "$n" -p no:cacheprovider --durations=15 -o addopts="" &
+# -v names each test as it ends: a suite stopped at its limit still says which failed; one torch thread a worker
+# (torch's default, a thread per core, times n workers oversubscribed the cores: on a 2-core CPU two workers ran
+# the suite in 235 s with one thread each, in 368 s with two)
+stage pytest "$limit" "${side[@]}" env OMP_NUM_THREADS=1 python3 -m pytest -v -n "$n" -p no:cacheprovider \
+    --durations=15 -o addopts="" &
 tests=$!
 
 # peer.py's five trainings (MLP x3, conv x2) did not fit 150 s on the H200 (2026-12-04)
