@@ -77,7 +77,8 @@ def cpu_bf16_faster(threads: int, n: int = 512, margin: float = 1.25, rounds: in
     (none in 100 this way), and two runs of one seeded command could then train in different dtypes."""
     a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))  # leaves the global RNG as it was
     b = a.bfloat16()
-    torch.mm(a, a), torch.mm(b, b)  # the first calls may pick kernels and allocate
+    for m in (a, b):  # the first calls may pick kernels and allocate
+        torch.mm(m, m)
 
     def timed(m: Tensor) -> float:
         start = time.perf_counter()
