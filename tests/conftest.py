@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,27 @@ import torch
 
 import vaekit
 from vaekit.config import RunConfig
+
+
+def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The cores a cgroup's CPU quota allows (v2 cpu.max, else v1 cpu.cfs_quota_us / cpu.cfs_period_us), or None
+    without a quota."""
+    try:
+        if (root / "cpu.max").exists():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+        else:
+            quota, period = ((root / "cpu" / f"cpu.cfs_{k}_us").read_text().strip() for k in ("quota", "period"))
+    except (OSError, ValueError):
+        return None
+    return None if quota in ("max", "-1") else int(quota) / int(period)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (make test): a worker per core this process may run on, within a container's CPU quota, which
+    the affinity mask does not show (``docker --cpus 2`` on a 64-core host would otherwise start 64 workers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cores, math.floor(quota) if quota else cores))
 
 
 @pytest.fixture(autouse=True)

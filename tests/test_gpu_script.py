@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import cpu_quota
+
 SCRIPT = Path(__file__).parents[1] / "tools" / "gpu.sh"
 FAKE_PYTHON = """#!/bin/bash
 if [ "$1" = "-c" ]; then exec {python} "$@"; fi
@@ -50,3 +52,21 @@ def test_stages_run_in_order_within_their_limits_and_a_failed_deep_run_falls_bac
         limits.get("peer", "220") == "220" and limits["deep"] == "180"
     )  # the deep budget, then two minutes to evaluate
     assert limits["pytest"] == "100"  # the suite runs alongside the benchmarks, within the whole run's limit
+
+
+@pytest.mark.parametrize(
+    ("files", "cores"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_the_suite_counts_a_containers_cpu_quota_for_its_workers(files, cores, tmp_path):
+    """make test's ``-n auto`` reads a cgroup v2 or v1 CPU quota; without one the cores are counted as seen."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_quota(tmp_path) == cores
