@@ -44,6 +44,8 @@ CLASH = {
             ("deep_cells", 2),
             ("deep_patch", 2),
             ("deep_head_kernel", 1),
+            ("deep_ar_channels", 8),
+            ("deep_ar_kernel", 5),
             ("deep_init", "zero"),
             ("residual_posterior", "true"),
             ("checkpoint_cells", "true"),

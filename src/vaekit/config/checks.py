@@ -38,6 +38,7 @@ POSITIVE: tuple[str, ...] = (
     "model.deep_latent_channels",
     "model.deep_patch",
     "model.deep_head_kernel",
+    "model.deep_ar_kernel",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "train.checkpoint_every",
@@ -57,6 +58,7 @@ NON_NEGATIVE: tuple[str, ...] = (
     "train.tc_beta",
     "train.skip_grad",
     "model.deep_cells",
+    "model.deep_ar_channels",
 )
 
 

@@ -115,6 +115,8 @@ CONFLICTS = [
             "deep_cells",
             "deep_patch",
             "deep_head_kernel",
+            "deep_ar_channels",
+            "deep_ar_kernel",
             "deep_init",
             "residual_posterior",
             "checkpoint_cells",

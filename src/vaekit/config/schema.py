@@ -63,6 +63,8 @@ class ModelConfig:
     deep_cells: int = 1  # deep: residual cells per resolution, each way
     deep_patch: int = 1  # deep: p x p pixel patches folded into channels at the input, unfolded at the output
     deep_head_kernel: int = 3  # deep: kernel (odd) of p(x|z)'s convolution: 1 reads each cell alone, 3 its neighbours
+    deep_ar_channels: int = 0  # deep: > 0 makes p(x|z) local autoregressive (bernoulli): features per pixel
+    deep_ar_kernel: int = 11  # deep: the autoregressive head's causal window (odd), pixels above and to the left
     deep_init: str = "scaled"  # deep: residual branches start scaled by 1/sqrt(N) | zero
     residual_posterior: bool = False  # deep: q(z_g|x, z_<g) = N(loc_p + d_loc, scale_p * d_scale) (NVAE)
     checkpoint_cells: bool = False  # deep: recompute the top-down blocks in the backward pass (less memory)

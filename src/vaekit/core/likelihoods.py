@@ -23,6 +23,7 @@ from torch.distributions import (
 from ..config import parse_scale
 from ..errors import VaekitError
 from . import discretized
+from .autoregressive import LocalARBernoulli
 
 MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
 SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
@@ -136,7 +137,7 @@ def name_of(px: Distribution) -> str:
         return "discretized_logistic"
     if isinstance(base, ContinuousBernoulli):
         return "cbernoulli"
-    return "bernoulli" if isinstance(base, Bernoulli) else "gaussian"
+    return "bernoulli" if isinstance(base, (Bernoulli, LocalARBernoulli)) else "gaussian"
 
 
 def support(likelihood: str | Distribution) -> constraints.Constraint:

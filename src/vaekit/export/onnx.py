@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import files
+from ..core.autoregressive import LocalARBernoulli
 from ..core.contract import VAEModule, latent_size
 from ..errors import VaekitError
 from ..io import atomic_write, run_lock
@@ -130,6 +131,8 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
     out = Path(out) if out else run.folder
+    if part != "encoder":
+        refuse_drawn_mean(run)
     result = {}
     with run_lock(out):
         for name in ("encoder", "decoder") if part == "both" else (part,):
@@ -137,6 +140,18 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
             diff = check_part(run, name, path, n_check)
             result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
     return result
+
+
+def refuse_drawn_mean(run: Run) -> None:
+    """One line for a decoder whose mean of p(x|z) is estimated by drawing (a local autoregressive p(x|z))."""
+    model = run.model
+    with torch.no_grad():
+        px = model.decode(*example_inputs(run, "decoder", 1))
+    if isinstance(px, LocalARBernoulli):
+        raise VaekitError(
+            "the decoder's p(x|z) is local autoregressive (model.deep_ar_channels): its mean is estimated by drawing "
+            "pixel by pixel, which an ONNX graph does not do; export the encoder alone (--part encoder)"
+        )
 
 
 def ort_decode_ms(run: Run, path: str | Path, batch: int, repeats: int = 50, threads: int = 1) -> float:
