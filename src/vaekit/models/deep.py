@@ -82,14 +82,16 @@ class DeepVAE(nn.Module):
             input_shape,
             groups,
             init,
+            likelihood,
             width=width,
             cell_width=cell_width,
             latent_channels=latent_channels,
             cells=cells,
             patch=patch,
             head_kernel=head_kernel,
+            ar_channels=ar_channels,
+            ar_kernel=ar_kernel,
         )
-        check_head(likelihood, ar_channels, ar_kernel)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.likelihood_name, self.groups, self.width, self.cell_width = likelihood, list(groups), width, cell_width
         self.latent_channels, self.cells, self.patch, self.head_kernel = latent_channels, cells, patch, head_kernel
@@ -247,24 +249,8 @@ class DeepVAE(nn.Module):
         return self._px(h)
 
 
-def check_head(likelihood: str, channels: int, kernel: int) -> None:
-    """One line for a local autoregressive head that cannot be built (``ar_channels`` 0: none, any settings)."""
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 0:
-        raise VaekitError(
-            f"model.deep_ar_channels must be an integer >= 0, got {channels!r}", key="model.deep_ar_channels"
-        )
-    if channels and likelihood != "bernoulli":
-        raise VaekitError(
-            f"model.deep_ar_channels > 0 (a local autoregressive p(x|z)) needs the bernoulli likelihood, got "
-            f"{likelihood!r}",
-            key="model.deep_ar_channels",
-        )
-    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 3 or kernel % 2 == 0:
-        raise VaekitError(f"model.deep_ar_kernel must be odd and >= 3, got {kernel!r}", key="model.deep_ar_kernel")
-
-
-def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, **positive: int) -> None:
-    """One line for settings the hierarchy cannot be built with."""
+def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likelihood: str, **positive: int) -> None:
+    """One line for settings the hierarchy cannot be built with (``positive``: the integer settings by name)."""
     if len(shape) != 3:
         raise VaekitError(f"the deep family needs (C, H, W) images, got item shape {tuple(shape)}", key="model.family")
     p = positive.get("patch", 1)
@@ -273,9 +259,10 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, **pos
             f"model.deep_patch {p} must divide the images' height and width, got {shape[1]} x {shape[2]}",
             key="model.deep_patch",
         )
-    k = positive.get("head_kernel", 3)
-    if isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 0:
-        raise VaekitError(f"model.deep_head_kernel must be odd (1, 3, 5, ...), got {k}", key="model.deep_head_kernel")
+    for name, smallest in (("head_kernel", 1), ("ar_kernel", 3)):  # the masked window needs a row above the pixel
+        k = positive.get(name, smallest)
+        if isinstance(k, int) and not isinstance(k, bool) and k > 0 and (k % 2 == 0 or k < smallest):
+            raise VaekitError(f"model.deep_{name} must be odd and >= {smallest}, got {k}", key=f"model.deep_{name}")
     if (
         len(groups) < 2
         or any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in groups)
@@ -289,6 +276,13 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, **pos
     if init not in INITS:
         raise VaekitError(f"model.deep_init must be one of {', '.join(INITS)}, got {init!r}", key="model.deep_init")
     for name, v in positive.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "cells" else 1):
-            least = "an integer >= 0" if name == "cells" else "a positive integer"
+        zero = name in ("cells", "ar_channels")  # 0: no cells, no autoregressive head
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if zero else 1):
+            least = "an integer >= 0" if zero else "a positive integer"
             raise VaekitError(f"model.deep_{name} must be {least}, got {v!r}", key=f"model.deep_{name}")
+    if positive.get("ar_channels") and likelihood != "bernoulli":
+        raise VaekitError(
+            f"model.deep_ar_channels > 0 (a local autoregressive p(x|z)) needs the bernoulli likelihood, got "
+            f"{likelihood!r}",
+            key="model.deep_ar_channels",
+        )
