@@ -35,7 +35,7 @@ from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
-    from vaekit.data.packed import Packed
+    from vaekit.data.packed import Items
 
 IN_MEMORY = ("auto", "true", "false")
 
@@ -195,7 +195,7 @@ class _Batches(torch.utils.data.Dataset):
 
 
 def batches(
-    x: Tensor | LazyArray | Packed,
+    x: Items,
     y: Tensor | None,
     perm: Tensor,
     size: int,

@@ -3,6 +3,8 @@ are held there as uint8 and turned back, batch by batch, into the very float32 v
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import torch
 from torch import Tensor
 
@@ -33,6 +35,9 @@ class Packed:
         return Packed(self.q.to(device))
 
 
+Items: TypeAlias = Tensor | LazyArray | Packed  # a split's items (N, *shape) as the training loops index them
+
+
 def pack(x: Tensor) -> Packed | None:
     """``x`` (N, *shape) float32 as ``Packed`` (on x's device) if every value is some k / 255 exactly, else None."""
     if x.dtype != torch.float32 or x.numel() == 0:
@@ -49,7 +54,7 @@ def pack(x: Tensor) -> Packed | None:
     return Packed(q)
 
 
-def to_device(x: Tensor | LazyArray, device: torch.device) -> Tensor | LazyArray | Packed:
+def to_device(x: Tensor | LazyArray, device: torch.device) -> Items:
     """A split (N, *shape), for training or validation, on ``device``: on a GPU, 8-bit or binary data in memory as
     ``Packed`` (a quarter of the memory; the batches are the same float32 values). On the CPU the data stays the
     tensor it is (packing would add a copy beside it), and lazily read data is read batch by batch as before."""

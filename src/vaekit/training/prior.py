@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .. import files
 from ..data import binarize_dynamic
 from ..data.lazy import LazyArray, batches
-from ..data.packed import Packed
+from ..data.packed import Items
 from ..errors import VaekitError
 from ..io import run_lock
 from .checkpoint import save_weights
@@ -53,7 +53,7 @@ def two_stage(model: nn.Module) -> TwoStageModule | None:
 
 def fit_prior_on(
     model: nn.Module,
-    x: Tensor | LazyArray | Packed,
+    x: Items,
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -91,7 +91,7 @@ def fit_prior_on(
 
 def _prior_epoch(
     part: TwoStageModule,
-    x: Tensor | LazyArray | Packed,
+    x: Items,
     opt: torch.optim.Optimizer,
     g: torch.Generator,
     batch_size: int,

@@ -20,8 +20,7 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import name_of
 from ..core.objectives import Terms
 from ..core.objectives_zoo import ObjectiveSettings, backward, objective
-from ..data.lazy import LazyArray
-from ..data.packed import Packed
+from ..data.packed import Items
 from ..errors import VaekitError
 from . import distributed
 from .stability import balanced_kl
@@ -108,7 +107,7 @@ def autocast_dtype(precision: str, device: torch.device, px: Distribution | str)
 @torch.no_grad()
 def evaluate_loss(
     model: VAEModule,
-    x: Tensor | LazyArray | Packed,
+    x: Items,
     y: Tensor | None,
     beta: float,
     batch_size: int = 1000,
