@@ -206,8 +206,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return False
         self.close_connection = True  # a POST's body is not read
+        server.refuse(what, f"{self.command} {self.path[:100]}", value)  # logged before answering: in order
         self._error(403, f"{what} {value[:100]!r} is not this explorer's")
-        server.refuse(what, f"{self.command} {self.path[:100]}", value)
         return True
 
     def _not_allowed(self) -> None:
