@@ -67,7 +67,7 @@ def fit_in_memory(cfg: RunConfig, x: Tensor, settings: dict, seed: int) -> nn.Mo
 def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Every score of ``vaekit.evaluation.scores`` that applies to the model, for x, higher = more anomalous;
     for a hierarchy, the LLR once per k of ``args.llr_ks`` (named llr>k)."""
-    names = scores_that_apply(model, images=True)
+    names = scores_that_apply(model, True, x[:1])
     s = anomaly_scores(model, x, [n for n in names if n != "llr"], args.samples, args.iw_samples, args.steps)
     for k in args.llr_ks if "llr" in names else ():
         s[f"llr>{k}"] = anomaly_scores(model, x, ["llr"], args.samples, llr_k=k)["llr"]

@@ -23,6 +23,7 @@ from vaekit.evaluation.scores import (
     iwae_nll,
     likelihood_regret,
     noise,
+    scores_that_apply,
 )
 from vaekit.models import build_model
 from vaekit.runs import Run
@@ -143,6 +144,17 @@ def test_scores_do_not_depend_on_the_batch(model):
     b = anomaly_scores(model, x, FLAT_SCORES, 2, 4, 3, batch_size=2)
     for name in FLAT_SCORES:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("settings", [{}, {"family": "gumbel"}, {"family": "vq"}, {"posterior": "iaf"}])
+def test_every_score_that_applies_is_computed(settings):
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_shape=[1, 6, 6], latent_dim=4, hidden=[16], likelihood="bernoulli", **settings)
+    model, x = build_model(cfg).eval(), torch.rand(3, 1, 6, 6)
+    names = scores_that_apply(model, True, x[:1])
+    assert ("likelihood_regret" in names) == (not settings)  # it re-fits a Gaussian q(z|x): not for these
+    scores = anomaly_scores(model, x, names, 2, 4, 3)
+    assert list(scores) == names and all(np.isfinite(v).all() for v in scores.values())
 
 
 def test_compressed_bits_ranks_plain_below_noisy():

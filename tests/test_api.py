@@ -72,6 +72,11 @@ def test_datasets_and_dataloaders_train_streamed_with_the_same_checks(wrap, tmp_
     for bad, value, needle in ((5, np.nan, "NaN or infinite"), (7, 3.0, "outside the bernoulli")):
         with pytest.raises(vaekit.VaekitError, match=needle):
             vaekit.fit(model(), wrap(Items(x, bad, value)), epochs=1, batch_size=16, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match="data items: contains 16 NaN"):
+        run.encode(np.full((1, 1, 4, 4), np.nan, np.float32))
+    for n in (0, 2.5, "3"):
+        with pytest.raises(vaekit.VaekitError, match="n must be a whole number >= 1"):
+            run.sample(n)
 
 
 @pytest.mark.parametrize(

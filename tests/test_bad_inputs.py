@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import vaekit
 from vaekit.cli import main
@@ -121,6 +122,21 @@ def edit_config(run: Path, **changes) -> None:
     (run / "config.json").write_text(json.dumps(cfg))
 
 
+def damage_weights(run: Path, nan: bool) -> None:
+    """Flip the last bytes of model.safetensors' data, or write a NaN into its first weight (without a checksum,
+    as earlier files were written)."""
+    path = run / "model.safetensors"
+    if not nan:
+        data = bytearray(path.read_bytes())
+        data[-4:] = bytes(b ^ 0x55 for b in data[-4:])
+        path.write_bytes(bytes(data))
+        return
+    tensors = load_file(path)
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = tensors[name].clone().index_fill_(-1, torch.tensor([0]), float("nan"))
+    save_file(tensors, path)
+
+
 T, R = "{tmp}", "{tmp}/run"
 M, C, CK = "model.safetensors", "config.json", "checkpoint.safetensors"
 DAMAGE = {  # name -> (what it does to the copy of the trained run in tmp/run, needle of the command in READS)
@@ -129,6 +145,8 @@ DAMAGE = {  # name -> (what it does to the copy of the trained run in tmp/run, n
     "model-pickle": (lambda r: (r / M).write_bytes(PICKLE), M),
     "model-missing": (lambda r: (r / M).unlink(), M),
     "model-is-folder": (lambda r: ((r / M).unlink(), (r / M).mkdir()), M),
+    "model-flipped": (lambda r: damage_weights(r, nan=False), "checksum mismatch"),
+    "model-nan": (lambda r: damage_weights(r, nan=True), "NaN or infinite"),
     "config-missing": (lambda r: (r / C).unlink(), C),
     "config-invalid": (lambda r: (r / C).write_text("{not json"), C),
     "config-list": (lambda r: (r / C).write_text("[1, 2]"), C),
@@ -209,6 +227,12 @@ RUN_CASES = [  # (damage, argv, needle)
     (None, ["sample", R, "--n", "0", "--out", f"{T}/s.png"], "--n"),
     (None, ["sample", R, "--n", "-1", "--out", f"{T}/s.png"], "--n"),
     (None, ["sample", R, "--out", f"{T}/s.gif"], "--out"),
+    (None, ["sample", R, "--label", "1", "--out", f"{T}/s.png"], "not conditional"),
+    (None, ["sample", R, "--temperature", "1,0.5", "--out", f"{T}/s.png"], "one per resolution takes a deep run"),
+    (None, ["latent-map", R, "--limit", "1"], "2 or more"),
+    (None, ["anomaly", R, "--llr-k", "0", "--out", f"{T}/a.csv"], "--llr-k"),
+    (None, ["sample", R, "--out", f"{T}/tiny.npy/s.png"], "a file stands where a folder"),
+    (None, ["train", "--data", f"{T}/tiny.npy", "--out", f"{T}/tiny.npy/run", "--quiet"], "cannot write there"),
     (None, ["sample", R, "--temperature", "nan", "--out", f"{T}/s.png"], "--temperature"),
     (None, ["sample", R, "--n", "many", "--out", f"{T}/s.png"], "--n"),
     (None, ["reconstruct", R, "--n", "0", "--out", f"{T}/r.png"], "--n"),

@@ -226,3 +226,15 @@ def test_a_layer_error_on_the_first_items_is_one_line_naming_their_shape():
     x = np.zeros((20, 3, 5, 5), np.float32)
     with pytest.raises(VaekitError, match=r"^NoShapeVAE cannot take items of shape \(3, 5, 5\): mat1 and mat2"):
         vaekit.fit(NoShapeVAE(), x, epochs=1, **QUIET)
+
+
+def test_data_frames_are_read_by_rows_and_bf16_tensors_as_floats():
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    x[:, 0] += 100  # a square frame read by columns would mix this column into every other
+    gaussian = {"input_shape": [4], "hidden": [8], "latent_dim": 2, "likelihood": "gaussian"}
+    for data in (pd.DataFrame(x), pd.DataFrame(x, columns=list("abcd")), torch.from_numpy(x).bfloat16()):
+        run = vaekit.fit(vaekit.build_model(**gaussian), data, epochs=1, **QUIET)
+        assert run.model.loc.tolist() == pytest.approx(x.mean(0).tolist(), abs=0.2)  # standardised by columns
+    with pytest.raises(VaekitError, match=r"^data: the frame's columns g are not numeric: write it as CSV"):
+        vaekit.fit(vaekit.build_model(**gaussian), pd.DataFrame(x, columns=list("abcd")).assign(g="x"), epochs=1)

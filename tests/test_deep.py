@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import vaekit
+from vaekit.cli import main
 from vaekit.config import RunConfig, refuse_conflicts, validate
 from vaekit.core import elbo
 from vaekit.evaluation.scores import anomaly_scores
@@ -117,6 +119,10 @@ def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_
     a = again.sample(4)
     torch.manual_seed(3)
     assert torch.equal(a, trained.sample(4))
+    out = tmp_path / "cooler.npy"  # the command line takes a temperature per resolution too, top first
+    temperatures = ",".join(["1"] + ["0.5"] * (len(trained.model.groups) - 1))
+    assert main(["sample", str(trained.path), "--n", "4", "--temperature", temperatures, "--out", str(out)]) == 0
+    assert np.load(out).shape == (4, *SHAPE)
     runs = []
     for name, epochs, resume in (("whole", 2, False), ("half", 1, False), ("half", 2, True)):
         torch.manual_seed(5)  # the same initial weights

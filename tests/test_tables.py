@@ -236,3 +236,36 @@ def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
         vaekit.train(tiny_config(str(tiny_images), tmp_path / "b", epochs=1), callbacks=[MLflow(uri), Fails()])
     statuses = {r.info.run_name: r.info.status for r in client.search_runs([run.info.experiment_id])}
     assert statuses == {"run": "FINISHED", "b": "FAILED"}  # not left RUNNING
+
+
+@pytest.mark.parametrize(
+    "text, first_row",
+    [
+        ("a;b;c\n" + "0,5;1;x\n1,5;2;y\n" * 2, [0.5, 1.0]),  # semicolons, decimal commas
+        ("a|b|c\n" + "0.5|1|x\n1.5|2|y\n" * 2, [0.5, 1.0]),
+        ("a,b,c\n" + '0.5,1,"x;y"\n1.5,2,"z;w"\n' * 2, [0.5, 1.0]),  # a ; inside quotes is text
+        ("1.5,,3\n" + "2.5,1,4\n" * 3, None),  # no header: the first row's gap is a gap, not a column name
+    ],
+)
+def test_csv_separators_are_detected_and_a_gap_is_never_a_header(tmp_path, text, first_row):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    if first_row is None:
+        with pytest.raises(VaekitError, match="missing value '' on line 1"):
+            load_dataset(str(path))
+        return
+    ds = load_dataset(str(path))
+    assert [c.name for c in ds.table.columns] == ["a", "b", "c"]
+    x = torch.cat([s.x for s in (ds.train, ds.val, ds.test)])  # (4, 2 + 2): a, b, c one-hot
+    assert x.shape == (4, 4) and sorted(x[:, :2].tolist())[0] == pytest.approx(first_row)
+
+
+def test_a_missing_label_is_refused_or_its_row_dropped_with_one_line(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("x,label\n" + "".join(f"{i},{'NA' if i == 3 else i % 2}\n" for i in range(10)))
+    with pytest.raises(VaekitError, match="missing label 'NA' on line 5, column 'label'"):
+        load_dataset(str(path))
+    ds = load_dataset(str(path), table=TableOptions(missing="drop"))
+    y = torch.cat([s.y for s in (ds.train, ds.val, ds.test)])
+    assert sorted(y.tolist()) == [0] * 5 + [1] * 4 and ds.num_classes == 2
+    assert "1 row with gaps left out (data.missing=drop), the first on line 5" in capsys.readouterr().err

@@ -164,6 +164,20 @@ def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, c
     assert here([*FLAGS, "--epochs", "1", "--out", run, "--overwrite"], capsys).returncode == 0
 
 
+def test_a_start_stopped_before_its_first_checkpoint_leaves_nothing_and_starts_afresh(tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    x[3, 2] = np.nan  # found by the streamed first epoch, after the run folder was started
+    np.save(tmp_path / "nan.npy", x)
+    run, streamed = tmp_path / "run", ["--set", "data.in_memory=false", "--set", "data.workers=0", "--quiet"]
+    assert main(["train", "--data", str(tmp_path / "nan.npy"), *streamed, "--epochs", "1", "--out", str(run)]) == 2
+    assert not list(run.iterdir())
+    tiny = ["--data", "digits", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--quiet", "--out", str(run)]
+    assert main(["train", *tiny]) == 0
+    for name in ("model.safetensors", "checkpoint.safetensors"):  # as a kill in the first epoch leaves it
+        (run / name).unlink()
+    assert main(["train", *tiny]) == 0 and (run / "model.safetensors").is_file()  # no --overwrite needed
+
+
 def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_weights(tmp_path):
     run, tiny = tmp_path / "run", ["--data", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
     assert main(["train", *tiny, "--epochs", "1", "--out", str(run)]) == 0

@@ -20,6 +20,15 @@ except ImportError:  # pragma: no cover - not on Linux or macOS: no lock
 
 # a full disk, a read-only or forbidden folder: the disk's fault, not the input's
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+# a path that cannot be written as asked, the input's fault: errno -> why, in words
+PATH_ERRNOS = {
+    errno.EEXIST: "a file stands where a folder of this path must be",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.ENOENT: "a folder of this path cannot be made",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ELOOP: "too many symbolic links",
+}
 
 
 class WriteError(VaekitError):
@@ -32,9 +41,14 @@ class WriteError(VaekitError):
         self.errno = error.errno
 
 
-def write_error(path: str | Path, error: OSError) -> OSError | WriteError:
-    """``error`` as a WriteError when the disk is at fault, else as it was (a network error, say)."""
-    return WriteError(path, error) if error.errno in WRITE_ERRNOS else error
+def write_error(path: str | Path, error: OSError) -> OSError | VaekitError:
+    """``error`` as a WriteError when the disk is at fault, as a VaekitError (bad input) when the path is (a file
+    where a folder must be, a folder where a file must be, a parent that cannot exist), else as it was."""
+    if error.errno in WRITE_ERRNOS:
+        return WriteError(path, error)
+    if error.errno in PATH_ERRNOS:
+        return VaekitError(f"{path}: cannot write there ({PATH_ERRNOS[error.errno]})")
+    return error
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str | Path | None = None) -> Path:

@@ -18,6 +18,7 @@ from torch.distributions import Distribution
 from . import files
 from .config import RunConfig
 from .core.contract import VAEModule
+from .data.core import check_finite
 from .data.lazy import LazyArray
 from .data.tables import TableSchema
 from .errors import VaekitError
@@ -77,6 +78,8 @@ class Run:
     def sample_table(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
         ``temperature``), then x drawn from p(x|z): numbers in the table's units, categories by name."""
+        count(n, "n")
+        self.unconditional_label(label)
         if self.table is None:
             raise VaekitError("this run was not trained on a table (.csv/.tsv): it has no table.json")
         return self.table.decode(self.model.generate(n, temperature, self.labels(label, n)).sample())
@@ -103,7 +106,9 @@ class Run:
     def _check(self, x: Tensor | np.ndarray) -> Tensor:
         """Items (B, *shape) as float32 on the model's device; another item shape is one clear error."""
         x = torch.from_numpy(np.asarray(x, dtype=np.float32)) if not isinstance(x, Tensor) else x
-        return self.check_items(x).to(self.device, torch.float32)
+        x = self.check_items(x).to(self.device, torch.float32)
+        check_finite(x, "data items")
+        return x
 
     def check_items(self, x: T) -> T:
         """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line."""
@@ -124,12 +129,19 @@ class Run:
         y = torch.as_tensor(y).reshape(-1)
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
+    def unconditional_label(self, label: object) -> None:
+        """Refuse, in one line, a label to draw samples of a model that takes none."""
+        if label is not None and not self.model.needs_labels:
+            raise VaekitError("this model is not conditional: its samples take no label", key="label")
+
     @torch.no_grad()
     def sample(
         self, n: int, temperature: float = 1.0, label: int | Tensor | None = None, sampler: str | None = None
     ) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
         post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""
+        count(n, "n")
+        self.unconditional_label(label)
         if sampler is not None:
             if temperature != 1.0 or label is not None:
                 raise VaekitError(
@@ -141,6 +153,7 @@ class Run:
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
+        count(per_class, "per_class")
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
         return self.model.generate(len(y), temperature, y).mean.cpu()
@@ -155,6 +168,13 @@ class Run:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
         y = self.labels(y, len(x))
         return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
+
+
+def count(n: object, name: str) -> int:
+    """``n`` if it is a whole number >= 1, else one line naming ``name``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise VaekitError(f"{name} must be a whole number >= 1, got {n!r}", key=name)
+    return int(n)
 
 
 def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:

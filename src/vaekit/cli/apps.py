@@ -72,8 +72,10 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     from ..data.lazy import head
     from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
+    positive(args.llr_k, "--llr-k")  # k = 0 would compare the bound with itself: a column of zeros
     if args.score is None:  # every score that applies to these items
-        names = scores_that_apply(run.model, images=len(run.config.model.input_shape) == 3)
+        first = (x[:1].to(run.device), None if y is None else y[:1].to(run.device))
+        names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
     return anomaly_scores(

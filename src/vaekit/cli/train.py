@@ -135,13 +135,29 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
             raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
 
 
+def temperatures(text: str) -> float | list[float]:
+    """--temperature: a finite number >= 0, or a comma-separated list of them (one per resolution)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = [float("nan")]
+    if not all(0 <= v < float("inf") for v in values):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected finite numbers >= 0 (one, or one per resolution), got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
 @verb(
     "sample",
     "draw samples from a trained run",
     arg("run"),
     arg("--n", type=int, default=64),
     arg("--out", required=True, help=".png grid, .npy array, or .csv rows of a table run (its columns)"),
-    arg("--temperature", type=float, default=1.0),
+    arg(
+        "--temperature",
+        type=temperatures,
+        default=1.0,
+        help="scales the prior's spread: a number, or for a deep run one per resolution, top first (1,0.8,0.8)",
+    ),
     arg("--seed", type=int, default=0),
     arg("--label", type=int, help="conditional runs: the class to draw (default: a row per class)"),
     arg(
@@ -158,9 +174,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from ..viz.plots import save_array_or_png, save_samples
 
     n = positive(args.n, "--n")
-    if not 0 <= args.temperature < float("inf"):  # also refuses nan
-        raise VaekitError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     run = Run.load(args.run)
+    if isinstance(args.temperature, list) and run.config.model.family != "deep":
+        raise VaekitError(f"--temperature: one per resolution takes a deep run; this one is {run.config.model.family}")
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
         from ..data.tables import write_csv

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -10,12 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.data.core import RawData, image_scale, to_layout
-from vaekit.data.tables import TableOptions, read_table
+from vaekit.data.photos import note
+from vaekit.data.tables import MISSING, TableOptions, read_table
 from vaekit.errors import VaekitError
 
 X_KEYS = ("x", "X", "data", "images")
 Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
+DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 
 
 def read_numpy(path: Path) -> RawData:
@@ -29,7 +34,10 @@ def read_numpy(path: Path) -> RawData:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         if isinstance(e, VaekitError):
             raise
-        raise VaekitError(f"{path}: cannot read NumPy file ({' '.join(str(e).split())})") from e
+        why = " ".join(str(e).split())
+        if "allow_pickle" in why:  # numpy's advice to load unsafely: vaekit never does
+            why = "it holds Python objects (or is not a NumPy file): vaekit reads numeric arrays only, never pickles"
+        raise VaekitError(f"{path}: cannot read NumPy file ({why})") from e
 
 
 def _raw(
@@ -67,16 +75,37 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _delimiter(path: Path, head: list[str]) -> str:
+    """The cells' separator: a tab for .tsv, else the one of , ; tab | that splits the first non-blank lines
+    ``head`` into the most columns, the same number on each line (ties: the earlier in , ; tab |)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    best, most = ",", 1
+    for d in DELIMITERS:
+        widths = {len(row) for row in csv.reader(head, delimiter=d)}
+        if len(widths) == 1 and (n := widths.pop()) > most:
+            best, most = d, n
+    return best
+
+
+def _cell(cell: str, delimiter: str) -> str:
+    """A cell, stripped; with ; between cells, a decimal comma ("0,5") read as a point."""
+    cell = cell.strip()
+    return cell.replace(",", ".", 1) if delimiter == ";" and DECIMAL_COMMA.fullmatch(cell) else cell
+
+
 def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
-    """Non-blank rows of a CSV (TSV for .tsv) file and their 1-based line numbers."""
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    """Non-blank rows of a CSV file (cells split by ``_delimiter``) and their 1-based line numbers."""
     rows, lines = [], []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
+            head = [line for line in itertools.islice(f, 200) if line.strip()][:20]
+            f.seek(0)
+            delimiter = _delimiter(path, head)
             reader = csv.reader(f, delimiter=delimiter)
             for row in reader:
                 if any(c.strip() for c in row):
-                    rows.append([c.strip() for c in row])
+                    rows.append([_cell(c, delimiter) for c in row])
                     lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
@@ -86,17 +115,36 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
 
 
 def _has_header(rows: list[list[str]]) -> bool:
-    """A first row is a header if a cell is text where the next row is numeric (or nothing follows), or if all
-    its cells are text that no later row repeats in the same column (a table of categories only)."""
+    """A first row is a header if a cell is text (not a gap) where the next row is numeric (or nothing follows),
+    or if all its cells are text that no later row repeats in the same column (a table of categories only)."""
     first = rows[0]
     if len(rows) == 1:
         return not all(_is_number(c) for c in first)
     second = rows[1]
-    if any(not _is_number(a) and _is_number(b) for a, b in zip(first, second)):
+    if any(not _is_number(a) and a.lower() not in MISSING and _is_number(b) for a, b in zip(first, second)):
         return True
     return not any(_is_number(a) for a in first) and all(
         a not in {row[j] for row in rows[1:] if j < len(row)} for j, a in enumerate(first)
     )
+
+
+def _labelled(
+    path: Path, cells: np.ndarray, lines: list[int], label: int | None, missing: str, header: list[str] | None
+) -> np.ndarray:
+    """(N,) True where a row's label cell is filled; a missing label is refused in one line naming its line
+    unless ``missing`` is drop (a label is never filled in: it would invent a class)."""
+    if label is None:
+        return np.ones(len(cells), bool)
+    gaps = np.isin(np.char.lower(cells[:, label]), list(MISSING))
+    if gaps.any() and missing != "drop":
+        i = int(np.argmax(gaps))
+        name = header[label] if header else str(label)
+        raise VaekitError(
+            f"{path}: missing label {str(cells[i, label])!r} on line {lines[i]}, column {name!r}; fill it, or set "
+            "data.missing to drop to leave such rows out",
+            key="data.missing",
+        )
+    return ~gaps
 
 
 def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int | None:
@@ -116,9 +164,8 @@ def _label_index(path: Path, header: list[str] | None, width: int, label_column:
     return i % width
 
 
-def read_csv(path: Path, label_column: str | int | None = None, table: TableOptions | None = None) -> RawData:
-    """CSV (N rows, a header row optional) -> table RawData with its ``TableSchema`` (``data.tables``): numeric
-    columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says."""
+def _table_rows(path: Path) -> tuple[list[str] | None, list[list[str]], list[int]]:
+    """(header or None, data rows, their line numbers) of a CSV file whose rows all have the same width."""
     rows, lines = _read_rows(path)
     header = rows[0] if _has_header(rows) else None
     if header:
@@ -129,13 +176,31 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     for row, line in zip(rows, lines):
         if len(row) != width:
             raise VaekitError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+    return header, rows, lines
+
+
+def read_csv(path: Path, label_column: str | int | None = None, table: TableOptions | None = None) -> RawData:
+    """CSV (N rows, a header row optional) -> table RawData with its ``TableSchema`` (``data.tables``): numeric
+    columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says."""
+    header, rows, lines = _table_rows(path)
+    width = len(header or rows[0])
     label = _label_index(path, header, width, label_column)
     features = [j for j in range(width) if j != label]
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
     cells = np.array(rows, dtype=str)  # (N, width)
     names = [header[j] if header else str(j) for j in features]
-    x, keep, schema = read_table(cells[:, features], names, lines, table or TableOptions(), str(path), features)
+    table = table or TableOptions()
+    labelled = _labelled(path, cells, lines, label, table.missing, header)  # (N,) rows whose label is there
+    kept_lines = [ln for ln, k in zip(lines, labelled) if k]
+    x, keep, schema = read_table(cells[labelled][:, features], names, kept_lines, table, str(path), features)
+    dropped = [ln for ln, k in zip(lines, labelled) if not k] + [ln for ln, k in zip(kept_lines, keep) if not k]
+    if dropped:
+        note(
+            f"{path}: {len(dropped)} row{'s' * (len(dropped) > 1)} with gaps left out (data.missing=drop), the first "
+            f"on line {min(dropped)}; items are numbered among the rows kept"
+        )
+    cells = cells[labelled]
     raw = RawData(x, None if label is None else cells[keep, label], str(path))
     raw.table = schema
     return raw

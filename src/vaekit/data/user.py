@@ -19,7 +19,7 @@ from .containers import as_array, channels_last, moved_note, split_item
 from .core import Dataset, Split, check_finite, encode_labels, image_scale
 from .lazy import LazyArray
 
-SOURCES = "a numpy array, a torch tensor, an (x, y) pair, a torch Dataset or a DataLoader"
+SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
 
 
 def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> Tensor:
@@ -28,7 +28,10 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
     Channels-last images (N, H, W, C) are moved to (N, C, H, W) (``containers.channels_last``; ``expected`` is
     the model's item shape when known)."""
     if isinstance(x, Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # numpy has no bfloat16
+    elif _is_frame(x):
+        x = frame_array(x, where)
     if not isinstance(x, np.ndarray):
         raise VaekitError(f"{where}: expected {SOURCES}, got {type(x).__name__}")
     if x.dtype.kind not in "biuf":
@@ -46,6 +49,23 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
         out /= np.float32(image_scale(arr))
     check_finite(out, where)
     return torch.from_numpy(out)
+
+
+def _is_frame(x: object) -> bool:
+    """A data frame (pandas, polars): a table of columns that ``to_numpy`` gives as rows."""
+    return hasattr(x, "columns") and callable(getattr(x, "to_numpy", None))
+
+
+def frame_array(frame: Any, where: str) -> np.ndarray:
+    """A data frame's rows (N, D) as an array; refused in one line when a column is not numeric."""
+    arr = np.asarray(frame.to_numpy())
+    if arr.dtype.kind not in "biuf":
+        text = [str(c) for c in frame.columns if np.asarray(frame[c]).dtype.kind not in "biuf"]
+        raise VaekitError(
+            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric: write it as CSV "
+            "(df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
+        )
+    return arr
 
 
 def as_labels(y: object, n: int, where: str) -> Tensor:
@@ -165,6 +185,7 @@ def _map_style(data: object) -> bool:
         hasattr(data, "__getitem__")
         and hasattr(data, "__len__")
         and not isinstance(data, (np.ndarray, Tensor, str, bytes, Mapping))
+        and not _is_frame(data)
     )
 
 

@@ -73,11 +73,14 @@ def check_settings(samples: int, iw_samples: int, steps: int, batch_size: int) -
         raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
 
 
-def scores_that_apply(model: VAEModel, images: bool) -> list[str]:
+@torch.no_grad()
+def scores_that_apply(model: VAEModel, images: bool, x: Tensor, y: Tensor | None = None) -> list[str]:
     """The scores this model and data allow: complexity for images, llr for hierarchical models, the
-    likelihood regret for one latent level (``check_model`` refuses the others)."""
+    likelihood regret for one latent level whose q(z|x) is a factorised Normal (what it re-fits), as q(z|x)
+    of the items ``x`` (B, *shape) (one is enough) shows: not for discrete codes or flow posteriors."""
     hierarchical = not flat(model) and hasattr(model, "forward_from_prior")
-    skip = {"complexity": not images, "llr": not hierarchical, "likelihood_regret": not flat(model)}
+    regret = flat(model) and normal_q(model.encode(x, y))
+    skip = {"complexity": not images, "llr": not hierarchical, "likelihood_regret": not regret}
     return [s for s in SCORES if not skip.get(s, False)]
 
 

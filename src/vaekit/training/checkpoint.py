@@ -20,9 +20,9 @@ from ..io import atomic_write
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write the model's state dict to ``path`` (safetensors, atomically)."""
+    """Write the model's state dict to ``path`` (safetensors, atomically), with its checksum."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: _save(tensors, tmp))
+    atomic_write(path, lambda tmp: _save(tensors, tmp, {"sha256": tensor_digest(tensors)}))
 
 
 def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -52,8 +52,15 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load weights written by ``save_weights``; a mismatch with the model names the first bad key."""
-    tensors, _ = read_tensors(path)
+    """Load weights written by ``save_weights``; a mismatch with the model names the first bad key, and a damaged
+    file (its checksum, when it has one) or a parameter that is not finite is refused in one line."""
+    tensors, meta = read_tensors(path)
+    if "sha256" in meta and tensor_digest(tensors) != meta["sha256"]:
+        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
+    params = dict(model.named_parameters())
+    bad = next((k for k, v in tensors.items() if k in params and v.is_floating_point() and not v.isfinite().all()), "")
+    if bad:
+        raise VaekitError(f"{path}: {bad} holds NaN or infinite values")
     _load_state(model, tensors, path)
 
 

@@ -24,7 +24,7 @@ from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights, save_weights
-from .folder import CUSTOM, rebuild_model, start_run, write_run_files
+from .folder import CUSTOM, clear, rebuild_model, start_run, unstarted, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .step import autocast_dtype, resolve_device
@@ -150,6 +150,8 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
             trainer.fit(stop)
     except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
         trainer.callbacks.on_fit_error(e, info)
+        if run is not None and not resume and distributed.is_main() and unstarted(run):
+            clear(run)  # stopped before its first checkpoint: no half-written run stays behind
         raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)

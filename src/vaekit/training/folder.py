@@ -52,16 +52,35 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     if resume:
         if not ((run / files.CHECKPOINT).is_file() or (run / files.PREVIOUS_CHECKPOINT).is_file()):
             raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
-    elif (run / files.CONFIG).exists() and not overwrite:
+    elif (run / files.CONFIG).exists() and not overwrite and not unstarted(run):
         raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
     stack.enter_context(run_lock(run))
-    stale = list(run.glob(".*.tmp"))  # writes that a killed run left half done
-    if overwrite and not resume:
-        stale += [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]
-        stale += list(run.glob(files.TENSORBOARD_EVENTS))
-    for path in stale:
+    for path in run.glob(".*.tmp"):  # writes that a killed run left half done
         path.unlink(missing_ok=True)
+    if not resume and (overwrite or unstarted(run)):
+        clear(run)
     return run
+
+
+def unstarted(run: Path) -> bool:
+    """Whether ``run`` holds the files of a start that stopped before its first checkpoint: nothing to resume,
+    nothing to keep (a new run starts there afresh)."""
+    kept = (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT, files.WEIGHTS)
+    if any((run / name).is_file() for name in kept):
+        return False
+    try:  # vaekit's config.json, not a file of the user's that shares its name
+        config = json.loads((run / files.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"data", "model", "train"} <= config.keys()
+
+
+def clear(run: Path) -> None:
+    """Remove every file vaekit wrote in ``run`` (training's, the derived ones, TensorBoard's); others stay."""
+    for path in [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]:
+        path.unlink(missing_ok=True)
+    for path in run.glob(files.TENSORBOARD_EVENTS):
+        path.unlink(missing_ok=True)
 
 
 def write_run_files(run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None) -> None:

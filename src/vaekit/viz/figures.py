@@ -158,6 +158,8 @@ def latent_map(
 ) -> Path:
     """Posterior means of x (N, *shape) coloured by label y (N,): a scatter and the decoded manifold for
     2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one."""
+    if len(x) < 2:
+        raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
     loc = encode_means(run, x, y).numpy()  # (N, D)
     yn = None if y is None else y.numpy()
     d = loc.shape[1]
