@@ -220,6 +220,7 @@ VERBS = [*NEEDS, "evaluate", "interpolate", "traverse", "latent-map", "curves", 
 RUN_CASES = [  # (damage, argv, needle)
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", R, "--quiet"], "--overwrite"),
     (None, ["train", "--resume", f"{T}/norun"], "norun"),
+    (None, ["train", "--resume", R, "--latent-dim", "5"], "model.latent_dim: a resumed run keeps the model"),
     (None, ["train", "--resume", f"{T}/pickle.pkl"], "pickle.pkl"),
     (None, ["train", "--resume", R, "--epochs", "0"], "train.epochs"),
     *[(d, READS[d.split("-")[0]], needle) for d, (_, needle) in DAMAGE.items()],

@@ -52,6 +52,10 @@ CLASH = {
         )
     },
     ("model.latent_dim", "model.family"): ["model.family=deep", "model.latent_dim=5"],
+    ("model.hidden", "model.family"): ["model.family=deep", "model.hidden=8"],
+    ("model.channels", "model.family"): ["model.family=deep", "model.channels=8,8"],
+    ("model.net", "model.family"): ["model.family=deep", "model.net=conv"],
+    ("train.beta", "model.family"): ["model.family=vq", "train.beta=4"],
     ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
     **{
         ("train.kl_balance", f"train.{k}"): ["train.kl_balance=true", f"train.{k}={v}"]

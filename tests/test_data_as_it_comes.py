@@ -238,3 +238,15 @@ def test_data_frames_are_read_by_rows_and_bf16_tensors_as_floats():
         assert run.model.loc.tolist() == pytest.approx(x.mean(0).tolist(), abs=0.2)  # standardised by columns
     with pytest.raises(VaekitError, match=r"^data: the frame's columns g are not numeric: write it as CSV"):
         vaekit.fit(vaekit.build_model(**gaussian), pd.DataFrame(x, columns=list("abcd")).assign(g="x"), epochs=1)
+
+
+@pytest.mark.parametrize("mode, channels", [("L", 1), ("1", 1), ("RGBA", 3), ("P", 3)])
+def test_pil_items_and_grey_arrays_come_as_a_folder_s_images_do(mode, channels):
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).convert(mode) for _ in range(12)]
+    net = model((channels, 8, 8), net="conv", channels=[4])
+    run = vaekit.fit(net, [{"image": im} for im in images], epochs=1, batch_size=4, **QUIET)
+    assert run.config.model.input_shape == [channels, 8, 8]
+    if channels == 1:  # the same images as an (N, H, W) array
+        grey = np.stack([np.asarray(im.convert("L")) for im in images])
+        assert len(vaekit.fit(model((1, 8, 8), net="conv", channels=[4]), grey, epochs=1, **QUIET).history) == 1

@@ -164,6 +164,8 @@ def test_gumbel_relaxed_in_training_one_hot_in_eval_and_annealed_by_the_trainer(
     assert torch.isin(model.eval()(x).z[0], torch.tensor([0.0, 1.0])).all()  # exact one-hots
     vaekit.fit(model, x, epochs=2, batch_size=8, progress=False, pictures=False, gumbel_tau=2.0, gumbel_tau_end=0.5)
     assert model.tau == pytest.approx(tau_at(1 + 2 / 3, 2.0, 0.5, 2))  # its last batch: 3rd of 3 in epoch 2
+    with pytest.raises(vaekit.VaekitError, match="a categorical prior has no scale to temper"):
+        model.generate(2, temperature=0.5)  # refused, not ignored
 
 
 @pytest.mark.parametrize(

@@ -196,3 +196,10 @@ def test_set_value_accepts_or_refuses(key, value):
     except VaekitError:
         return
     check_config(cfg)
+
+
+@pytest.mark.parametrize("value", ["1,2", "[1,2]", " [1, 2] ", [1, 2]])
+def test_lists_are_set_with_or_without_brackets(value):
+    cfg = RunConfig()
+    set_value(cfg, "model.deep_groups", value)
+    assert cfg.model.deep_groups == [1, 2]

@@ -23,12 +23,13 @@ def scoring(name: str, help: str, *extra: tuple, split: Sequence[str] = ("train"
             "--split",
             default="test",
             choices=list(split),
-            help="all: every item in file order (train file, then test file); else the run's split",
+            help=("all: every item in file order (train file, then test file); else " if "all" in split else "")
+            + "the run's seeded split",
         ),
         arg(
             "--score",
             help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
-            "complexity needs images, llr a hierarchy)",
+            "complexity needs images, llr a hierarchy, likelihood_regret a Gaussian q(z|x))",
         ),
         arg("--samples", type=int, default=8, help="S common noise draws of the ELBO"),
         arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),

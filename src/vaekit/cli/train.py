@@ -107,7 +107,24 @@ def train_config(args: argparse.Namespace):
         set_value(cfg, key.strip(), value.strip())
     if args.quiet:
         cfg.train.progress = False
+    if args.resume:
+        keep_model(load_json_config(Path(args.resume) / files.CONFIG).model, cfg.model)
     return cfg
+
+
+def keep_model(saved, asked) -> None:
+    """Refuse, in one line, a resumed run's model setting changed by a flag or --set: its checkpoint holds weights
+    of the model config.json describes."""
+    from dataclasses import fields
+
+    for f in fields(saved):
+        old, new = getattr(saved, f.name), getattr(asked, f.name)
+        if old != new:
+            raise VaekitError(
+                f"model.{f.name}: a resumed run keeps the model its checkpoint holds ({old!r} in config.json, "
+                f"{new!r} asked); train a new run (--out) to change it",
+                key=f"model.{f.name}",
+            )
 
 
 def refuse_flag_conflicts(args: argparse.Namespace) -> None:

@@ -122,11 +122,25 @@ CONFLICTS = [
             "checkpoint_cells",
         )
     ),
+    *(
+        (
+            f"model.{key}",
+            "model.family",
+            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family == "deep" and c.model.net != "custom",
+            why,
+        )
+        for key, why in (
+            ("latent_dim", "the deep hierarchy's groups are sized by model.deep_latent_channels and model.deep_groups"),
+            ("hidden", "the deep hierarchy's widths are model.deep_width and model.deep_cell_width"),
+            ("channels", "the deep hierarchy's widths are model.deep_width and model.deep_cell_width"),
+            ("net", "the deep hierarchy has residual cells of its own"),
+        )
+    ),
     (
-        "model.latent_dim",
+        "train.beta",
         "model.family",
-        lambda c: _changed(c, "model.latent_dim") and c.model.family == "deep",
-        "the deep hierarchy's group sizes come from model.deep_latent_channels and model.deep_groups",
+        lambda c: c.train.beta != 1 and c.model.family == "vq",
+        "the VQ-VAE's KL is the constant log K per code: beta would only scale a constant",
     ),
     (
         "train.skip_grad",

@@ -74,6 +74,8 @@ def _coerce(key: str, value: object, tp: typing.Any) -> object:  # tp: a type or
             return None
         return _coerce(key, value, args[0])
     if origin is list:
+        if isinstance(value, str) and value.strip()[:1] + value.strip()[-1:] == "[]":  # --set k=[1,2] as k=1,2
+            value = value.strip()[1:-1]
         items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, int) else value
         if not isinstance(items, (list, tuple)):
             raise VaekitError(f"config: {key} must be a list, got {value!r}")

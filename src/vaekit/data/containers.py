@@ -24,9 +24,21 @@ X_NAMES = ("pixel_values", "image", "input", "x")
 Y_NAMES = ("label", "labels", "y")
 
 
+PIL_MODES = {"1": "L", "LA": "L", "P": "RGB", "PA": "RGB", "RGBA": "RGB", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB"}
+
+
 def as_array(value: object) -> np.ndarray:
-    """An item's array: tensors come to the CPU, PIL images become (H, W[, C]) uint8."""
+    """An item's array: tensors come to the CPU, PIL images become (H, W[, C]) uint8, grey or RGB as a folder's
+    images do (palette, alpha, CMYK and 1-bit modes converted)."""
+    mode = getattr(value, "mode", None)
+    if isinstance(mode, str) and mode in PIL_MODES and callable(getattr(value, "convert", None)):
+        value = value.convert(PIL_MODES[mode])  # type: ignore[attr-defined]
     return np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value)
+
+
+def grey_channel(shape: tuple[int, ...], expected: tuple[int, ...] | None) -> bool:
+    """Whether items of ``shape`` (H, W) are grey images that the model, taking (1, H, W), needs a channel added to."""
+    return expected is not None and len(shape) == 2 and tuple(expected) == (1, *shape)
 
 
 def split_item(item: object, i: int, where: str, x_key: str | None, y_key: str | None) -> tuple[object, object]:

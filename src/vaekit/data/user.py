@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import VaekitError
-from .containers import as_array, channels_last, moved_note, split_item
+from .containers import as_array, channels_last, grey_channel, moved_note, split_item
 from .core import Dataset, Split, check_finite, encode_labels, image_scale
 from .lazy import LazyArray
 
@@ -44,6 +44,8 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
     if channels_last(arr.shape[1:], arr.dtype, expected):
         moved_note(where, arr.shape[1:])
         arr = arr.transpose(0, 3, 1, 2)
+    elif grey_channel(arr.shape[1:], expected):  # (N, H, W) grey images for a (1, H, W) model
+        arr = arr[:, None]
     out = np.ascontiguousarray(arr, dtype=np.float32)
     if image_scale(arr) != 1.0:
         out /= np.float32(image_scale(arr))
@@ -102,7 +104,8 @@ class TorchSource:
         if self.move:
             moved_note(where, self.item_shape)
         s = self.item_shape
-        self.shape = (s[2], s[0], s[1]) if self.move else s
+        self.grey = not self.move and grey_channel(s, expected)  # (H, W) items for a (1, H, W) model
+        self.shape = (s[2], s[0], s[1]) if self.move else (1, *s) if self.grey else s
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -124,6 +127,8 @@ class TorchSource:
         x = np.stack(items)
         if self.move:  # (B, H, W, C) -> (B, C, H, W)
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        elif self.grey:  # (B, H, W) -> (B, 1, H, W)
+            x = x[:, None]
         out = x.astype(np.float32)
         if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
             out /= np.float32(image_scale(x))

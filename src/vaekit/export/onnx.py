@@ -133,12 +133,17 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
     out = Path(out) if out else run.folder
     if part != "encoder":
         refuse_drawn_mean(run)
-    result = {}
-    with run_lock(out):
-        for name in ("encoder", "decoder") if part == "both" else (part,):
-            path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
-            diff = check_part(run, name, path, n_check)
-            result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
+    result, made = {}, not out.exists()
+    try:
+        with run_lock(out):
+            for name in ("encoder", "decoder") if part == "both" else (part,):
+                path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
+                diff = check_part(run, name, path, n_check)
+                result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a refused export leaves no empty folder behind
+        raise
     return result
 
 

@@ -105,8 +105,12 @@ class GumbelVAE(NetsVAE):
         return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
-        """p(x|z) for ``n`` one-hot draws from the uniform prior (a categorical has no scale: ``temperature`` is
-        not used)."""
+        """p(x|z) for ``n`` one-hot draws from the uniform prior; a categorical has no scale, so a ``temperature``
+        other than 1 is refused rather than ignored."""
+        if temperature != 1.0:
+            raise VaekitError(
+                f"temperature {temperature}: a categorical prior has no scale to temper (1 only)", key="temperature"
+            )
         return self.decode(self.prior().sample((n,)))
 
 

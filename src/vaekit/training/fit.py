@@ -196,7 +196,14 @@ def fit_config(
         cfg.data.binarize = mode
     cfg.model.input_shape = list(data.shape)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
-        cfg.model.num_classes = labelled(data)
+        k = labelled(data)
+        if cfg.model.num_classes and cfg.model.num_classes != k and not resume:
+            raise VaekitError(
+                f"model.num_classes {cfg.model.num_classes}: the data has {k} classes (it is set from the data; "
+                "leave it unset)",
+                key="model.num_classes",
+            )
+        cfg.model.num_classes = k
     torch.manual_seed(cfg.train.seed)
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
