@@ -112,6 +112,20 @@ def test_a_run_folder_gives_identical_outputs(family, x, tmp_path):
     )
     again = vaekit.load_run(tmp_path / "run")
     assert getattr(again.model, "fitted", True)  # the PixelCNN's weights and its fitted flag came back
+    if family == "vq":  # a resume with nothing left to train leaves the weights and their fitted prior alone
+        weights = (tmp_path / "run" / "model.safetensors").read_bytes()
+        vaekit.fit(
+            again.model,
+            x,
+            epochs=2,
+            batch_size=8,
+            out=tmp_path / "run",
+            resume=True,
+            prior_epochs=2,
+            progress=False,
+            pictures=False,
+        )
+        assert (tmp_path / "run" / "model.safetensors").read_bytes() == weights
     for a, b in ((run.encode(x).mean, again.encode(x).mean), (run.reconstruct(x), again.reconstruct(x))):
         assert torch.equal(a, b)
     samples = []

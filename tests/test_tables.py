@@ -269,3 +269,14 @@ def test_a_missing_label_is_refused_or_its_row_dropped_with_one_line(tmp_path, c
     y = torch.cat([s.y for s in (ds.train, ds.val, ds.test)])
     assert sorted(y.tolist()) == [0] * 5 + [1] * 4 and ds.num_classes == 2
     assert "1 row with gaps left out (data.missing=drop), the first on line 5" in capsys.readouterr().err
+
+
+def test_a_constant_column_comes_back_as_its_one_value(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,c\n" + "".join(f"{i * 0.5},7\n" for i in range(8)))
+    schema = load_dataset(str(path)).table
+    assert [c.constant for c in schema.columns] == [None, 7.0]
+    rows = schema.decode(np.random.default_rng(0).normal(size=(5, 2)))
+    assert rows["c"].tolist() == [7.0] * 5 and len(set(rows["a"].tolist())) == 5
+    schema.save(tmp_path / "table.json")
+    assert TableSchema.load(tmp_path / "table.json").columns[1].constant == 7.0

@@ -34,6 +34,7 @@ class Column:
     loc: float | None = None  # numeric: the mean and standard deviation the model standardised it by
     scale: float | None = None
     modes: Modes | None = None  # numeric, under data.numeric=modes: TVAE's modes (data.modes)
+    constant: float | None = None  # numeric: the one value of a column that holds only it (decoded as it is)
 
     def __post_init__(self) -> None:
         self.modes = Modes(**self.modes) if isinstance(self.modes, dict) else self.modes
@@ -112,6 +113,12 @@ class TableSchema:
             j = at[c.name]
             parts.append(self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)]))
         x = np.concatenate(parts, 1)
+        bad = ~(np.abs(x) <= np.finfo(np.float32).max)  # nan, inf, or beyond float32's range
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise VaekitError(
+                f"{where}: value {x[i, j]:g} on line {lines[i]}, {self._at(j, index)}, is not finite in float32"
+            )
         return (to_modes(x, self.numeric) if self.coding == "modes" else x).astype(np.float32), keep
 
     def _at(self, j: int, index: list[int] | None) -> str:
@@ -147,7 +154,9 @@ class TableSchema:
         if x.ndim != 2 or x.shape[1] != self.width:
             raise VaekitError(f"items of shape {x.shape[1:]} do not fit this table's {self.width} slots")
         x = from_modes(x, self.numeric) if self.coding == "modes" else x  # numbers first, in the table's units
-        out: dict[str, np.ndarray] = {c.name: x[:, i] for i, c in enumerate(self.numeric)}
+        out: dict[str, np.ndarray] = {
+            c.name: x[:, i] if c.constant is None else np.full(len(x), c.constant) for i, c in enumerate(self.numeric)
+        }
         start = len(self.numeric)
         for c in self.categorical:
             k = len(c.categories)

@@ -113,7 +113,8 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
         return Column(name, "categorical", sorted(set(filled.tolist())))
     number = _is_number(filled)
     if number.all():
-        return Column(name, "numeric")
+        values = np.unique(filled.astype(np.float64))
+        return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
     if not number.any():
         return Column(name, "categorical", sorted(set(filled.tolist())))
     i = int(np.flatnonzero(~gap)[np.argmin(number)])

@@ -19,10 +19,23 @@ from ..errors import VaekitError
 from ..io import atomic_write
 
 
-def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write the model's state dict to ``path`` (safetensors, atomically), with its checksum."""
+def save_weights(model: nn.Module, path: str | Path, prior_fitted: bool = False) -> None:
+    """Write the model's state dict to ``path`` (safetensors, atomically), with its checksum and whether a
+    second-stage prior was fitted to these weights' codes (``prior_fitted``)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: _save(tensors, tmp, {"sha256": tensor_digest(tensors)}))
+    meta = {"sha256": tensor_digest(tensors)} | ({"prior": "fitted"} if prior_fitted else {})
+    atomic_write(path, lambda tmp: _save(tensors, tmp, meta))
+
+
+def prior_fitted(path: str | Path) -> bool:
+    """Whether the weights at ``path`` hold a second-stage prior fitted to their codes (False when unreadable)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("prior") == "fitted"
+    except (SafetensorError, OSError, ValueError):
+        return False
 
 
 def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:

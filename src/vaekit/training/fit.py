@@ -23,7 +23,7 @@ from ..models import MODELS, build_model
 from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
-from .checkpoint import load_weights, save_weights
+from .checkpoint import load_weights, prior_fitted, save_weights
 from .folder import CUSTOM, clear, rebuild_model, start_run, unstarted, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
@@ -168,10 +168,12 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
         load_weights(model, run / files.WEIGHTS)
     model.eval()
     if t.prior_epochs and two_stage(model) is not None and distributed.is_main():
+        if run is not None and prior_fitted(run / files.WEIGHTS):
+            return  # these best weights had their prior fitted already: a resume that found no better epoch
         fit_prior_on(
             model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=t.progress
         )
-        save_weights(model, run / files.WEIGHTS) if run is not None else None
+        save_weights(model, run / files.WEIGHTS, prior_fitted=True) if run is not None else None
 
 
 def fit_config(
