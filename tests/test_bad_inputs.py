@@ -222,6 +222,7 @@ VERBS = [*NEEDS, "evaluate", "interpolate", "traverse", "latent-map", "curves", 
 RUN_CASES = [  # (damage, argv, needle)
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", R, "--quiet"], "--overwrite"),
     (None, ["train", "--resume", f"{T}/norun"], "norun"),
+    (None, ["train", "--data", f"{T}/tiny.npy", "--nproc", "3", "--out", f"{T}/out"], "multiple of the 3 processes"),
     (None, ["train", "--resume", R, "--latent-dim", "5"], "model.latent_dim: a resumed run keeps the model"),
     (None, ["train", "--resume", f"{T}/pickle.pkl"], "pickle.pkl"),
     (None, ["train", "--resume", R, "--epochs", "0"], "train.epochs"),

@@ -51,9 +51,12 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
         return SPECIAL[key]
     dest = next((flag for flag, k in FLAGS.items() if k == key), key)
     options = {a.dest: a.option_strings[0] for a in parser.verb_parsers[args.command]._actions if a.option_strings}
-    if dest in options:
-        return options[dest]
-    return f"--set {key}=..." if "." in key and "set" in options else None
+    flag = options.get(dest) or (f"--set {key}=..." if "." in key and "set" in options else None)
+    argv = getattr(args, "argv", [])
+    given = flag is not None and any(a == flag or a.startswith((f"{flag}=", f"{key}=")) for a in argv)
+    if getattr(args, "resume", None) and "." in key and not given:  # from the resumed run's own config.json
+        return f"{key} in {args.resume}/config.json" + (f"; {flag} changes it" if flag else "")
+    return flag
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ FLAGS["compile"] = "train.compile"  # auto | off | graph | compile (vaekit.train
     "train a model and write its run folder",
     arg("--config", help="TOML file with [data], [model] and [train] tables"),
     arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
-    arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder: see vaekit models)"),
+    arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder, deep, gumbel, vq: see vaekit models)"),
     arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
     *(arg("--" + flag.replace("_", "-"), dest=flag) for flag in FLAGS),
     arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
@@ -70,6 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     if args.nproc is not None and not distributed.launched():
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
+        from ..config import validate
+
+        distributed.check_batch(validate(train_config(args)).train.batch_size, args.nproc)  # once, not per process
         return distributed.launch(args.argv, args.nproc)
     callbacks = []
     if args.mlflow:

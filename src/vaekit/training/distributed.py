@@ -57,6 +57,15 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def check_batch(batch_size: int, n: int) -> None:
+    """Refuse a global ``batch_size`` that ``n`` processes cannot split evenly, in one line."""
+    if batch_size % n:
+        raise VaekitError(
+            f"train.batch_size {batch_size} is the global batch: it must be a multiple of the {n} processes",
+            key="train.batch_size",
+        )
+
+
 def init(device: torch.device, batch_size: int) -> torch.device:
     """Join the process group when torchrun started us; returns this process's device.
 
@@ -67,11 +76,7 @@ def init(device: torch.device, batch_size: int) -> torch.device:
         return _local_device(device)
     if not launched():
         return device
-    n = int(os.environ["WORLD_SIZE"])
-    if batch_size % n:
-        raise VaekitError(
-            f"train.batch_size {batch_size} is the global batch: it must be a multiple of the {n} processes"
-        )
+    check_batch(batch_size, int(os.environ["WORLD_SIZE"]))
     cuda = device.type == "cuda"
     device = _local_device(device)
     if cuda:
