@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from .. import files
 from ..errors import VaekitError
 from ..models.trust import trusting
 from ..training import distributed
@@ -84,13 +86,19 @@ def run_command(argv: list[str] | None) -> int:
             hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
             print(f"vaekit: {e}{hint}", file=sys.stderr)
         return e.code
-    except KeyboardInterrupt:
-        print(
-            "vaekit: interrupted; the last checkpoint is kept (continue with vaekit train --resume RUN)",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt:  # outside the training loop (a verb, start-up): say where to go on only if one can
+        print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
     return code or 0
+
+
+def resume_hint(args: argparse.Namespace | None) -> str:
+    """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
+    checkpoint, else nothing."""
+    folder = getattr(args, "resume", None) or getattr(args, "out", None)
+    if getattr(args, "command", None) != "train" or not folder or not (Path(folder) / files.CHECKPOINT).is_file():
+        return ""
+    return f"; the last checkpoint is kept (continue with vaekit train --resume {folder})"
 
 
 def exit_now(code: int) -> None:

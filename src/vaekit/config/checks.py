@@ -126,6 +126,9 @@ def _check_ranges(cfg: RunConfig) -> None:
     for key in NON_NEGATIVE:
         if not _get(cfg, key) >= 0:
             raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}")
+    seed = cfg.train.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")
 
 
 def _check_lists(cfg: RunConfig) -> None:

@@ -272,13 +272,16 @@ def launch(argv: list[str], nproc: int) -> int:
             signal.signal(s, handler)
 
 
-# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first),
-# where plain torchrun prints its own traceback
+# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first), or
+# with a failed worker's exit code (the worker printed its one line), where plain torchrun prints a traceback
 TORCHRUN = """import sys
 from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main
 try:
     main()
 except SignalException as e:
     sys.exit(128 + int(e.sigval))
+except ChildFailedError as e:
+    sys.exit(next((f.exitcode for f in e.failures.values() if f.exitcode > 0), 1))
 """

@@ -139,6 +139,10 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
     """Write the run files (rank 0), run the trainer's epochs (the callbacks hear of the start, an error and the
     end), then finish: the best weights, the second stage."""
     model, t, run, dynamic = trainer.model, trainer.t, trainer.run, trainer.dynamic
+    if trainer.state.epoch > t.epochs:  # before config.json is written again
+        raise VaekitError(
+            f"train.epochs {t.epochs}: the run has trained {trainer.state.epoch} already", key="train.epochs"
+        )
     info = FitInfo(run, cfg, data, resume)
     if run is not None and distributed.is_main():
         write_run_files(run, cfg, model, data.table)

@@ -10,6 +10,8 @@ metrics.csv row (``train_loss``, ``val_loss``...; step = epoch), and when traini
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -36,9 +38,10 @@ def flat(d: dict, prefix: str = "") -> dict[str, str]:
 class MLflow(Callback):
     """Logs a fit to an MLflow tracking store.
 
-    ``tracking_uri``: where the store is (``sqlite:///mlflow.db``, ``http://host:5000``, a folder; default:
-    MLflow's own, ``MLFLOW_TRACKING_URI``); ``experiment`` is created if it does not exist; ``run_name``
-    defaults to the run folder's name. ``run_id`` is set once the MLflow run has started.
+    ``tracking_uri``: where the store is (``sqlite:///mlflow.db``, ``http://host:5000``; default: MLflow's
+    own, ``MLFLOW_TRACKING_URI``); ``experiment`` is created if it does not exist; ``run_name`` defaults to the
+    run folder's name. ``run_id`` is set once the MLflow run has started. A store that cannot be opened or
+    reached is one line naming it, before any epoch.
     """
 
     def __init__(
@@ -48,11 +51,26 @@ class MLflow(Callback):
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise VaekitError("the MLflow callback needs mlflow: pip install 'vaekit[mlflow]'") from None
-        self.client = MlflowClient(tracking_uri)
+        self.uri = tracking_uri
+        with self._store():
+            self.client = MlflowClient(tracking_uri)
         self.experiment, self.run_name, self.every = experiment, run_name, every
         self.run_id: str | None = None
 
+    @contextmanager
+    def _store(self) -> Iterator[None]:
+        """MLflow's errors opening or reaching the store, as one line naming it."""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - MLflow raises many kinds (its own, requests', SQLAlchemy's)
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise VaekitError(f"MLflow tracking store {self.uri or '(default)'}: {why}", key="mlflow") from None
+
     def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
+        with self._store():
+            self._start(info)
+
+    def _start(self, info: FitInfo) -> None:
         found = self.client.get_experiment_by_name(self.experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
         name = self.run_name or (info.path.name if info.path is not None else None)
