@@ -146,7 +146,9 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
     metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
     if not metrics.is_file():
-        raise VaekitError(f"{args.run}: no {files.METRICS} (not a run folder?)")
+        started = (Path(args.run) / files.CONFIG).is_file()  # a run that has not finished its first epoch
+        why = "the run has not finished an epoch yet" if started else "not a run folder?"
+        raise VaekitError(f"{args.run}: no {files.METRICS} ({why})")
     plot_losses(metrics, out)
     print(f"curves written to {out}")
 
