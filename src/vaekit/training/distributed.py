@@ -263,7 +263,10 @@ def launch(argv: list[str], nproc: int) -> int:
         if not skip:
             rest.append(a)
     cmd = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *rest]
-    proc = subprocess.Popen(cmd)
+    env = dict(os.environ)
+    if nproc > 1:  # what torchrun sets when it is unset, without its banner saying so
+        env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.Popen(cmd, env=env)
     old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return proc.wait()
