@@ -50,7 +50,8 @@ def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
 
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file; a missing or corrupt file is a VaekitError."""
+    """Tensors and metadata of a safetensors file; a missing or corrupt file, or one whose tensors do not match
+    the SHA-256 its metadata records, is a VaekitError."""
     path = Path(path)
     if not path.is_file():
         raise VaekitError(f"{path}: not found")
@@ -59,17 +60,18 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        return load_file(str(path)), meta
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None
+    if "sha256" in meta and tensor_digest(tensors) != meta["sha256"]:
+        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
+    return tensors, meta
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights written by ``save_weights``; a mismatch with the model names the first bad key, and a damaged
     file (its checksum, when it has one) or a parameter that is not finite is refused in one line."""
-    tensors, meta = read_tensors(path)
-    if "sha256" in meta and tensor_digest(tensors) != meta["sha256"]:
-        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
+    tensors, _ = read_tensors(path)  # its checksum verified
     params = dict(model.named_parameters())
     bad = next((k for k, v in tensors.items() if k in params and v.is_floating_point() and not v.isfinite().all()), "")
     if bad:
@@ -153,16 +155,15 @@ def load_checkpoint(
 
     The checksum is verified before anything is restored: a damaged file changes nothing.
     """
-    tensors, meta = read_tensors(path)
+    tensors, meta = read_tensors(path)  # its checksum verified; a checkpoint without one is not vaekit's
     try:
+        if "sha256" not in meta:
+            raise KeyError("sha256")
         state = json.loads(meta["state"])
         groups = json.loads(meta["param_groups"])
         scalars = json.loads(meta["optim_scalars"])
-        digest = meta["sha256"]
     except (KeyError, json.JSONDecodeError):
         raise VaekitError(f"{path}: not a vaekit checkpoint (metadata missing)") from None
-    if tensor_digest(tensors) != digest:
-        raise VaekitError(f"{path}: checksum mismatch (the file is damaged)")
     _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
     opt_state: dict[int, dict] = {}
     for k, v in tensors.items():

@@ -49,15 +49,16 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     ``overwrite`` then removes every file vaekit wrote there (training's, the derived ones, TensorBoard's).
     """
     run = Path(out)
+    afresh = not resume and (overwrite or unstarted(run))  # a new run where vaekit's files may be removed
     if resume:
         if not ((run / files.CHECKPOINT).is_file() or (run / files.PREVIOUS_CHECKPOINT).is_file()):
             raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
-    elif (run / files.CONFIG).exists() and not overwrite and not unstarted(run):
+    elif (run / files.CONFIG).exists() and not afresh:
         raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
     stack.enter_context(run_lock(run))
     for path in run.glob(".*.tmp"):  # writes that a killed run left half done
         path.unlink(missing_ok=True)
-    if not resume and (overwrite or unstarted(run)):
+    if afresh:
         clear(run)
     return run
 
