@@ -206,6 +206,7 @@ FLAGS = [  # train flags -> needle
     (["--set", "nonsense=1"], "nonsense"),
     (["--set", "train.lr"], "--set"),
     (["--set", "data.val_fraction=1.5"], "data.val_fraction"),
+    (["--set", "data.test_fraction=0"], "each split keeps at least one item"),
     (["--set", "model.scale=-2"], "model.scale"),
     (["--set", "train.lr_schedule=weekly"], "train.lr_schedule"),
     (["--no-such-flag"], "no-such-flag"),

@@ -290,6 +290,7 @@ def test_binarize_dynamic_draws_bernoulli_x():
     [
         ({"binarize": "maybe"}, "binarize must be one of"),
         ({"val_fraction": 0.6, "test_fraction": 0.5}, "below 1"),
+        ({"val_fraction": 0.0}, r"val_fraction must be in \(0, 1\)"),
         ({"limit": 0}, "limit"),
         ({"label_column": "y"}, "only to .csv"),
     ],

@@ -77,6 +77,7 @@ def fit(
         {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings},
         {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize, "workers": workers},
     )
+    seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
     if val_data is not None and val_fraction != 0.1:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"

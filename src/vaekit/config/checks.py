@@ -9,6 +9,8 @@ from dataclasses import fields
 from ..errors import VaekitError
 from .schema import SECTIONS, RunConfig
 
+FRACTION_WHY = "each split keeps at least one item (val picks the best epoch, test is what evaluate scores)"
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.binarize": ("auto", "dynamic", "fixed", "none"),
     "data.in_memory": ("auto", "true", "false"),
@@ -165,8 +167,8 @@ def _check_bounds(cfg: RunConfig) -> None:
     if not 0 <= cfg.train.ciwae_beta <= 1:
         raise VaekitError(f"config: train.ciwae_beta must lie in [0, 1], got {cfg.train.ciwae_beta!r}")
     for key in ("data.val_fraction", "data.test_fraction"):
-        if not 0 <= _get(cfg, key) < 1:
-            raise VaekitError(f"config: {key} must be in [0, 1), got {_get(cfg, key)!r}")
+        if not 0 < _get(cfg, key) < 1:
+            raise VaekitError(f"config: {key} must be in (0, 1), got {_get(cfg, key)!r}: {FRACTION_WHY}")
 
 
 def parse_scale(scale: str) -> str | float:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import torch
 
+from vaekit.config.checks import FRACTION_WHY
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
@@ -135,8 +136,8 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
 def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None) -> None:
     """Refuse bad split, seed, binarize and limit options before any file is read."""
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= f < 1.0:
-            raise VaekitError(f"{name} must be in [0, 1), got {f}")
+        if not 0.0 < f < 1.0:
+            raise VaekitError(f"{name} must be in (0, 1), got {f}: {FRACTION_WHY}")
     if val_fraction + test_fraction >= 1.0:
         raise VaekitError(f"val_fraction + test_fraction must be below 1, got {val_fraction + test_fraction}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
