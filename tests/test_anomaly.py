@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import vaekit
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, train_argv
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
@@ -202,6 +202,14 @@ def test_encode_one_row_per_input_in_order(run_dir, suffix):
     qz = Run.load(run_dir / "run").encode(torch.from_numpy(x[::-1].copy()).unsqueeze(1))
     assert codes.shape == (60, 6)
     np.testing.assert_allclose(codes, torch.cat([qz.mean, qz.stddev], 1).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_encode_and_anomaly_take_the_same_limited_split(run_dir, tmp_path):
+    run = tmp_path / "limited"
+    assert main(train_argv(run_dir / "x.npy", run, "--limit", "30", "--set", "model.hidden=[8]")) == 0
+    assert main(["encode", str(run), "--split", "test", "--out", str(tmp_path / "z.npy")]) == 0
+    assert main(["anomaly", str(run), "--split", "test", "--score", "recon_error", "--out", str(tmp_path / "a.csv")]) == 0
+    assert len(np.load(tmp_path / "z.npy")) == len(np.loadtxt(tmp_path / "a.csv", delimiter=",", skiprows=1)) == 3
 
 
 def test_encode_refuses_a_bad_suffix(run_dir, capsys):

@@ -26,7 +26,7 @@ CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
 def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyArray:
     """Items of ``spec`` (default: the run's data) scaled as in training: every item in file order ('all'), or
-    one split of the run's seeded split."""
+    one split of the run's seeded split (limited by the run's data.limit on its own data)."""
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
@@ -38,9 +38,13 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
             else all_items(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
         )
     options: dict[str, Any] = dict(
-        val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=cfg.train.seed, images=ImageOptions.of(d)
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=cfg.train.seed,
+        images=ImageOptions.of(d),
+        limit=d.limit if spec == d.spec else None,  # the run's split, as anomaly and evaluate take it
     )
-    data = load_streamed(spec, d.in_memory, limit=None, **options) or load_dataset(
+    data = load_streamed(spec, d.in_memory, **options) or load_dataset(
         spec, label_column=d.label_column, data_dir=d.data_dir, table=table_options(cfg, spec), **options
     )
     return getattr(data, split).x
