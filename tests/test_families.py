@@ -134,10 +134,10 @@ def test_models_lists_every_family(capsys):
 
 @pytest.fixture
 def labelled_npz(tiny_images, tmp_path):
-    """tiny_images with labels 0..2: an .npz holding x and y."""
+    """tiny_images with labels cat, dog, owl (0..2): an .npz holding x and y."""
     x = np.load(tiny_images)
     path = tmp_path / "labelled.npz"
-    np.savez(path, x=x, y=np.arange(len(x)) % 3)
+    np.savez(path, x=x, y=np.array(["cat", "dog", "owl"])[np.arange(len(x)) % 3])
     return path
 
 
@@ -145,12 +145,16 @@ def test_conditional_run_samples_a_requested_class(labelled_npz, tiny_images, tm
     run = tmp_path / "cvae"
     assert cli(["train", "--data", labelled_npz, "--conditional", *TINY, "--out", run]) == 0
     assert (run / "samples.png").stat().st_size > 0
-    assert cli(["sample", run, "--label", "2", "--n", "4", "--out", tmp_path / "s.npy"]) == 0
-    assert np.load(tmp_path / "s.npy").shape == (4, 1, 9, 11)
+    for label in ("2", "owl"):  # by number or by name (classes.json)
+        assert cli(["sample", run, "--label", label, "--n", "4", "--out", tmp_path / f"{label}.npy"]) == 0
+    assert np.array_equal(np.load(tmp_path / "2.npy"), np.load(tmp_path / "owl.npy"))
+    assert np.load(tmp_path / "owl.npy").shape == (4, 1, 9, 11)
     assert cli(["sample", run, "--n", "6", "--out", tmp_path / "grid.npy"]) == 0  # a row per class
     assert np.load(tmp_path / "grid.npy").shape == (6, 1, 9, 11)
-    assert cli(["sample", run, "--label", "3", "--out", tmp_path / "bad.npy"]) == 2
     capsys.readouterr()
+    for label, why in (("3", "classes are 0..2"), ("emu", "one of cat, dog, owl")):
+        assert cli(["sample", run, "--label", label, "--out", tmp_path / "bad.npy"]) == 2
+        assert why in capsys.readouterr().err
     assert cli(["train", "--data", tiny_images, "--conditional", *TINY, "--out", tmp_path / "no-labels"]) == 2
     assert "has none" in capsys.readouterr().err
 

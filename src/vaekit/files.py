@@ -12,6 +12,7 @@ CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
 METRICS = "metrics.csv"  # one row per epoch
 SKIPPED = "skipped.json"  # image files left out as unreadable (data.skip_unreadable), when any
+CLASSES = "classes.json"  # a conditional run's class names, label 0 first, when its data names them
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
 # derived later by the verbs of the same names
 EVAL = "eval.json"
@@ -35,6 +36,7 @@ TRAINING_FILES = (
     RECONSTRUCTIONS,
     LOSS,
     SKIPPED,
+    CLASSES,
 )
 DERIVED_FILES = (
     EVAL,

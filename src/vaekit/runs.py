@@ -74,8 +74,30 @@ class Run:
         path = None if self.path is None else self.path / files.TABLE
         return TableSchema.load(path) if path is not None and path.is_file() else None
 
+    @cached_property
+    def classes(self) -> list[str] | None:
+        """A conditional run's class names, label 0 first (its classes.json), else None."""
+        path = None if self.path is None else self.path / files.CLASSES
+        if path is None or not path.is_file():
+            return None
+        try:
+            names = json.loads(path.read_text(encoding="utf-8"))["classes"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise VaekitError(f"{path}: cannot read the class names ({e})") from None
+        return [str(c) for c in names]
+
+    def label_of(self, name: str) -> int:
+        """The label of a class given by its name (classes.json) or its number as text."""
+        names = self.classes or []
+        if name in names:
+            return names.index(name)
+        if name.strip().lstrip("-").isdigit():
+            return int(name)
+        known = f"one of {', '.join(names)}" if names else "a class number (this run's data names no classes)"
+        raise VaekitError(f"label {name!r}: expected {known}", key="label")
+
     @torch.no_grad()
-    def sample_table(self, n: int, temperature: float = 1.0, label: int | Tensor | None = None) -> dict:
+    def sample_table(self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
         ``temperature``), then x drawn from p(x|z): numbers in the table's units, categories by name."""
         count(n, "n")
@@ -117,16 +139,21 @@ class Run:
             raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x
 
-    def labels(self, y: Tensor | int | None, n: int) -> Tensor | None:
+    def labels(self, y: Tensor | int | str | None, n: int) -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 
-        ``y`` is one label (an int or a 1-item tensor, repeated n times) or at least n labels (the first n).
+        ``y`` is one label (an int, a class name or a 1-item tensor, repeated n times) or at least n labels
+        (the first n); each in 0..K-1.
         """
         if not self.model.needs_labels:
             return None
         if y is None:
             raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
-        y = torch.as_tensor(y).reshape(-1)
+        y = torch.as_tensor(self.label_of(y) if isinstance(y, str) else y).reshape(-1)
+        k = self.config.model.num_classes
+        if k and len(y) and not 0 <= int(y.min()) <= int(y.max()) < k:
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise VaekitError(f"label {bad}: this run's classes are 0..{k - 1}", key="label")
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
     def unconditional_label(self, label: object) -> None:
@@ -136,7 +163,7 @@ class Run:
 
     @torch.no_grad()
     def sample(
-        self, n: int, temperature: float = 1.0, label: int | Tensor | None = None, sampler: str | None = None
+        self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None, sampler: str | None = None
     ) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
         post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""

@@ -184,7 +184,7 @@ def temperatures(text: str) -> float | list[float]:
         help="scales the prior's spread: a number, or for a deep run one per resolution, top first (1,0.8,0.8)",
     ),
     arg("--seed", type=int, default=0),
-    arg("--label", type=int, help="conditional runs: the class to draw (default: a row per class)"),
+    arg("--label", help="conditional runs: the class to draw, by number or name (default: a row per class)"),
     arg(
         "--sampler",
         help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or "

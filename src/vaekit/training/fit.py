@@ -145,7 +145,7 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
         )
     info = FitInfo(run, cfg, data, resume)
     if run is not None and distributed.is_main():
-        write_run_files(run, cfg, model, data.table)
+        write_run_files(run, cfg, model, data.table, data.classes)
         if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
             atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
     trainer.callbacks.on_fit_start(model, info)

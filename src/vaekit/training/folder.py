@@ -84,10 +84,13 @@ def clear(run: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def write_run_files(run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None) -> None:
+def write_run_files(
+    run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None, classes: list[str] | None = None
+) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
     its class and init arguments when they rebuild it, else why not (it then loads into a skeleton). A table's
-    schema (``table``) goes to table.json with the numeric columns' loc and scale."""
+    schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class
+    names (``classes``, label 0 first) to classes.json."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
@@ -99,6 +102,8 @@ def write_run_files(run: Path, cfg: RunConfig, model: nn.Module, table: TableSch
         atomic_write_json(
             run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec, "reason": reason}
         )
+    if cfg.model.num_classes and classes:
+        atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
     atomic_write_json(run / files.CONFIG, cfg.to_dict())
 
 
