@@ -208,7 +208,8 @@ def test_encode_and_anomaly_take_the_same_limited_split(run_dir, tmp_path):
     run = tmp_path / "limited"
     assert main(train_argv(run_dir / "x.npy", run, "--limit", "30", "--set", "model.hidden=[8]")) == 0
     assert main(["encode", str(run), "--split", "test", "--out", str(tmp_path / "z.npy")]) == 0
-    assert main(["anomaly", str(run), "--split", "test", "--score", "recon_error", "--out", str(tmp_path / "a.csv")]) == 0
+    scores = ["anomaly", str(run), "--split", "test", "--score", "recon_error", "--out", str(tmp_path / "a.csv")]
+    assert main(scores) == 0
     assert len(np.load(tmp_path / "z.npy")) == len(np.loadtxt(tmp_path / "a.csv", delimiter=",", skiprows=1)) == 3
 
 

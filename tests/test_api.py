@@ -110,6 +110,9 @@ def test_resume_continues_a_fit_exactly_and_callbacks_see_every_step(tmp_path):
         def on_epoch_end(self, epoch, metrics, model):
             self.epochs.append((epoch, metrics["val_loss"]))
 
+    for changed in ({"batch_size": 8}, {"seed": 1}, {"val_fraction": 0.3}):  # what the checkpoint rests on
+        with pytest.raises(vaekit.VaekitError, match=f"{next(iter(changed))}: a resumed run keeps"):
+            vaekit.fit(model(), x, epochs=3, out=tmp_path / "b", resume=True, **{"batch_size": 16, **changed}, **QUIET)
     log = Log()
     resumed = vaekit.fit(model(), x, epochs=3, batch_size=16, out=tmp_path / "b", resume=True, callbacks=[log], **QUIET)
     assert same(weights(straight), weights(resumed))

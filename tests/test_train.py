@@ -149,3 +149,5 @@ def test_auto_precision_is_kept_by_a_resumed_run(tiny_images, tmp_path, monkeypa
         assert json.loads(meta["state"])["precision"] == "bf16"
         ends[name] = load_file(tmp_path / name / "model.safetensors")
     assert all(torch.equal(ends["straight"][k], v) for k, v in ends["resumed"].items())
+    with pytest.raises(vaekit.VaekitError, match=r"train\.seed: a resumed run keeps"):  # base: config.json
+        vaekit.train(out=tmp_path / "resumed", resume=True, seed=5, pictures=False)

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import ModelConfig, RunConfig, refuse_conflicts, set_value, validate
+from . import files
+from .config import ModelConfig, RunConfig, keep_settings, load_json_config, refuse_conflicts, set_value, validate
 from .core.contract import VAEModule, check_model
 from .core.likelihoods import name_of
 from .data import Dataset
@@ -23,6 +24,20 @@ from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
 from .training.folder import describe
 from .viz.callbacks import default_callbacks
+
+# what fit records in config.json of a model built in Python (training.folder.describe) and of its data
+DESCRIBED = (
+    "family",
+    "net",
+    "likelihood",
+    "latent_dim",
+    "input_shape",
+    "num_classes",
+    "latent_dims",
+    "prior",
+    "posterior",
+)
+FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")
 
 
 def fit(
@@ -93,6 +108,9 @@ def fit(
         expected=input_shape_of(model),
     )
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
+    saved = _saved_config(out) if resume else None
+    if saved is not None:  # the settings fit records, as the model and data described them then
+        keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     return _run(
         train_model(
             model,
@@ -158,14 +176,14 @@ def train(
 
     ``settings`` are config keys, qualified or bare (``lr=3e-4``, ``train.epochs=5`` as
     ``**{"train.epochs": 5}``); ``data`` sets the data spec, ``model`` the network or family.
+    ``resume=True`` without ``config`` continues the run in ``out`` from its config.json, with ``settings``
+    over it; a setting its checkpoint rests on (model, data, split, seed, batch size) is refused if changed.
     """
-    cfg = RunConfig.from_dict((config or RunConfig()).to_dict())
-    for key, value in settings.items():
-        if key == "model":
-            key = "model.family" if value in MODELS else "model.net"
-        elif key == "data":
-            key = "data.spec"
-        set_value(cfg, key, value)
+    cfg = _with_settings(config or RunConfig(), settings)
+    saved = _saved_config(cfg.out) if resume else None
+    if saved is not None:
+        cfg = cfg if config is not None else _with_settings(saved, settings)
+        keep_settings(saved, cfg)
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data
     return _run(
@@ -178,6 +196,24 @@ def train(
             callbacks=[*default_callbacks(cfg, pictures), *callbacks],
         )
     )
+
+
+def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
+    """A copy of ``config`` with ``settings`` (bare or qualified keys; ``model`` and ``data`` as in ``train``)."""
+    cfg = RunConfig.from_dict(config.to_dict())
+    for key, value in settings.items():
+        if key == "model":
+            key = "model.family" if value in MODELS else "model.net"
+        elif key == "data":
+            key = "data.spec"
+        set_value(cfg, key, value)
+    return cfg
+
+
+def _saved_config(out: str | Path | None) -> RunConfig | None:
+    """The config.json of the run folder ``out``, or None where there is none yet."""
+    path = Path(out or "") / files.CONFIG
+    return load_json_config(path) if out and path.is_file() else None
 
 
 def _run(fitted: Fitted) -> Run:

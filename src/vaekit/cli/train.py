@@ -110,29 +110,7 @@ def train_config(args: argparse.Namespace):
         set_value(cfg, key.strip(), value.strip())
     if args.quiet:
         cfg.train.progress = False
-    if args.resume:
-        keep_settings(load_json_config(Path(args.resume) / files.CONFIG), cfg)
     return cfg
-
-
-# how a resumed run's data is read may change (the files moved, more workers); nothing else of its model, its items
-# and their split, its batches and its seed may: the checkpoint's weights and position rest on them
-RESUME_MAY_CHANGE = {"data.spec", "data.data_dir", "data.in_memory", "data.workers", "data.cache"}
-
-
-def keep_settings(saved, asked) -> None:
-    """Refuse, in one line, a resumed run's setting changed by a flag or --set that its checkpoint rests on."""
-    from dataclasses import fields
-
-    kept = [(f"{s}.{f.name}", s) for s in ("model", "data") for f in fields(getattr(saved, s))]
-    for key, section in [*kept, ("train.seed", "train"), ("train.batch_size", "train")]:
-        old, new = (getattr(getattr(c, section), key.split(".")[1]) for c in (saved, asked))
-        if old != new and key not in RESUME_MAY_CHANGE:
-            raise VaekitError(
-                f"{key}: a resumed run keeps what its checkpoint rests on ({old!r} in config.json, {new!r} asked); "
-                "train a new run (--out) to change it",
-                key=key,
-            )
 
 
 def refuse_flag_conflicts(args: argparse.Namespace) -> None:

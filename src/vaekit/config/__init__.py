@@ -16,6 +16,7 @@ from .parse import (
     set_value,
     settings_from,
 )
+from .resume import RESUME_MAY_CHANGE, keep_settings
 from .schema import SECTIONS, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 __all__ = [
@@ -23,11 +24,13 @@ __all__ = [
     "CONFLICTS",
     "NON_NEGATIVE",
     "POSITIVE",
+    "RESUME_MAY_CHANGE",
     "SECTIONS",
     "DataConfig",
     "ModelConfig",
     "RunConfig",
     "TrainConfig",
+    "keep_settings",
     "load_json_config",
     "load_toml",
     "load_toml_config",

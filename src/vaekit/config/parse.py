@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import types
 import typing
@@ -51,7 +52,7 @@ def _resolve(cfg: RunConfig, key: str) -> tuple[object, str]:
 def set_value(cfg: RunConfig, key: str, value: object) -> None:
     """Set one setting, converting strings (from --set) to the field's type."""
     if key == "out":
-        cfg.out = _coerce(key, value, str)
+        cfg.out = _coerce(key, os.fspath(value) if isinstance(value, os.PathLike) else value, str)
         return
     section, name = _resolve(cfg, key)
     hints = typing.get_type_hints(type(section))

@@ -1,0 +1,39 @@
+"""What a resumed run may change: the one rule the CLI (``--resume``) and the Python API (``resume=True``) share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+
+from ..errors import VaekitError
+from .schema import RunConfig
+
+# how a resumed run's data is read may change (the files moved, more workers); nothing else of its model, its items
+# and their split, its batches and its seed may: the checkpoint's weights and position rest on them
+RESUME_MAY_CHANGE = frozenset({"data.spec", "data.data_dir", "data.in_memory", "data.workers", "data.cache"})
+
+
+def resume_keys(cfg: RunConfig) -> list[str]:
+    """The settings a resumed run keeps: its model and data sections (but RESUME_MAY_CHANGE), seed, batch size."""
+    kept = [f"{s}.{f.name}" for s in ("model", "data") for f in fields(getattr(cfg, s))]
+    return [k for k in [*kept, "train.seed", "train.batch_size"] if k not in RESUME_MAY_CHANGE]
+
+
+def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None = None) -> None:
+    """Refuse, in one line, a resumed run's setting (of ``keys``, default ``resume_keys``) that ``asked`` changes.
+
+    A setting ``asked`` leaves to the data ('auto', no input shape or class count) takes what it settled on."""
+    for key in resume_keys(saved) if keys is None else keys:
+        section, name = key.split(".")
+        old, new = (getattr(getattr(c, section), name) for c in (saved, asked))
+        if old != new and not _unresolved(key, new):
+            raise VaekitError(
+                f"{key}: a resumed run keeps what its checkpoint rests on ({old!r} in config.json, {new!r} asked); "
+                "train a new run (another out folder) to change it",
+                key=key,
+            )
+
+
+def _unresolved(key: str, value: object) -> bool:
+    """A setting left for the data to settle: 'auto', or the input shape and class count read from the data."""
+    return value == "auto" or (key in ("model.input_shape", "model.num_classes") and not value)
