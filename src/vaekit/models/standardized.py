@@ -83,8 +83,14 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
         }
 
     def inside(self, x: Tensor) -> Tensor:
-        """(B, *shape) in the data's units -> standardised."""
-        return (x - self.loc) / self.scale
+        """(B, *shape) in the data's units -> standardised (a constant column, scale 0: only shifted)."""
+        return (x - self.loc) / torch.where(self.scale > 0, self.scale, 1.0)
+
+    def units(self, loc: Tensor, scale: Tensor, loc0: Tensor, scale0: Tensor) -> tuple[Tensor, Tensor]:
+        """Standardised (B, n) locs and scales -> the data's units (``loc0``, ``scale0``: the n columns').
+
+        A constant column (scale 0) answers its one value with a unit scale: no parameter can move it."""
+        return loc0 + scale0 * loc, torch.where(scale0 > 0, scale0 * scale, 1.0)
 
     def outside(self, px: Distribution) -> Distribution:
         """p(x'|z) on standardised items -> p(x|z) in the data's units (``Tabular`` with categories)."""
@@ -93,12 +99,10 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
             raise VaekitError("standardised columns need the gaussian likelihood")
         if self.categories:  # (B, n) numbers in the table's units, then (B, sum K) logits
             n = self.loc.shape[-1] - sum(self.categories)
-            loc, scale = self.loc[:n], self.scale[:n]
-            return Tabular(
-                loc + scale * base.loc[..., :n], scale * base.scale[..., :n], base.loc[..., n:], self.categories
-            )
+            loc, scale = self.units(base.loc[..., :n], base.scale[..., :n], self.loc[:n], self.scale[:n])
+            return Tabular(loc, scale, base.loc[..., n:], self.categories)
         return Independent(
-            Normal(self.loc + self.scale * base.loc, self.scale * base.scale, validate_args=False),
+            Normal(*self.units(base.loc, base.scale, self.loc, self.scale), validate_args=False),
             len(self.loc.shape),
             validate_args=False,
         )
@@ -122,12 +126,12 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
 
 def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
     """Per-column mean and standard deviation of items x (N, *shape), read ``batch_size`` at a time (lazily
-    read data too), summed in float64; a constant column gets scale 1 (it is then only shifted)."""
+    read data too), summed in float64; a constant column gets scale 0 (it is only shifted, and answered as is)."""
     n, total, squares = 0, 0.0, 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].double()
         n, total, squares = n + len(xb), total + xb.sum(0), squares + (xb * xb).sum(0)
     loc = cast(Tensor, total) / max(n, 1)  # (*shape): sums over at least one batch are tensors
     scale = (cast(Tensor, squares) / max(n, 1) - loc * loc).clamp(min=0).sqrt()
-    scale = torch.where(scale > 1e-6 * (1 + loc.abs()), scale, torch.ones_like(scale))
+    scale = torch.where(scale > 1e-6 * (1 + loc.abs()), scale, torch.zeros_like(scale))
     return loc.float(), scale.float()
