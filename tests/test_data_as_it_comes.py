@@ -167,6 +167,16 @@ def test_channels_last_uint8_images_are_moved_with_one_line(wrap, capsys):
     assert err.count("read as channels-last images, moved to (3, 8, 8)") == 1
 
 
+def test_a_uint8_mask_and_a_standardised_table_each_get_one_line(capsys):
+    mask = np.random.default_rng(0).integers(0, 2, (20, 1, 4, 4), dtype=np.uint8)
+    vaekit.fit(model(), mask, epochs=1, **QUIET)  # divided by 255 as image files are, with a note saying so
+    assert "these hold only 0 and 1" in capsys.readouterr().err
+    table = np.random.default_rng(0).normal(size=(20, 5)) * 10
+    user_model = vaekit.build_model(input_shape=[5], hidden=[8], latent_dim=2, likelihood="gaussian")
+    assert vaekit.fit(user_model, table, epochs=1, **QUIET).model is not user_model
+    assert "run.model wraps the model passed to fit" in capsys.readouterr().err
+
+
 class UserVAE(nn.Module):
     """A user's own model for (1, 4, 4) items that declares no input shape."""
 

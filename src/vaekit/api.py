@@ -15,6 +15,7 @@ from .core.contract import VAEModule, check_model
 from .core.likelihoods import name_of
 from .data import Dataset
 from .data.containers import input_shape_of
+from .data.photos import note
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
 from .data.user import from_user
 from .errors import VaekitError
@@ -156,6 +157,10 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
     _, mode, standard = auto_settings(dataset, name_of(px), binarize, standardize)
     cfg.data.binarize, cfg.data.standardize = mode, standard
     if standard == "true":  # the model sees standardised columns and answers in the data's units
+        note(
+            "the table's columns are standardised: run.model wraps the model passed to fit and works in the data's "
+            "units; the model passed works on standardised columns (standardize='false' trains it as it is)"
+        )
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)

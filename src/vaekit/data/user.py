@@ -18,6 +18,7 @@ from ..errors import VaekitError
 from .containers import as_array, channels_last, grey_channel, moved_note, split_item
 from .core import Dataset, Split, check_finite, encode_labels, image_scale
 from .lazy import LazyArray
+from .photos import note
 
 SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
 
@@ -48,6 +49,11 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
         arr = arr[:, None]
     out = np.ascontiguousarray(arr, dtype=np.float32)
     if image_scale(arr) != 1.0:
+        if arr.max() <= 1:  # a 0/1 mask in uint8 would train as near-black images
+            note(
+                f"{where}: uint8 images are divided by 255, as image files are; these hold only 0 and 1: pass them "
+                "as float or bool to keep them binary"
+            )
         out /= np.float32(image_scale(arr))
     check_finite(out, where)
     return torch.from_numpy(out)
