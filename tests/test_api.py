@@ -62,7 +62,7 @@ class Items(Dataset):
         return item, i % 3
 
 
-@pytest.mark.parametrize("wrap", [lambda d: d, lambda d: DataLoader(d, batch_size=8)], ids=["dataset", "loader"])
+@pytest.mark.parametrize("wrap", [lambda d: d, lambda d: DataLoader(d, batch_size=16)], ids=["dataset", "loader"])
 def test_datasets_and_dataloaders_train_streamed_with_the_same_checks(wrap, tmp_path):
     x = images()
     run = vaekit.fit(model(), wrap(Items(x)), epochs=1, batch_size=16, out=tmp_path / "run", **QUIET)

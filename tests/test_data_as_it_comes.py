@@ -177,6 +177,21 @@ def test_a_uint8_mask_and_a_standardised_table_each_get_one_line(capsys):
     assert "run.model wraps the model passed to fit" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "loader, given, refused",
+    [
+        ({"batch_size": 8}, {"batch_size": 16}, "batch_size 16 and the DataLoader's 8"),
+        ({"batch_size": 8, "sampler": torch.utils.data.SubsetRandomSampler(range(5))}, {}, "SubsetRandomSampler"),
+        ({"batch_sampler": [[0, 1], [2, 3]]}, {}, "a batch_sampler cannot take effect"),
+        ({"batch_size": 8, "collate_fn": lambda items: items}, {}, "collate_fn cannot take effect"),
+    ],
+)
+def test_what_of_a_dataloader_cannot_take_effect_is_refused(loader, given, refused):
+    data = torch.utils.data.TensorDataset(torch.rand(20, 1, 4, 4))
+    with pytest.raises(VaekitError, match=refused):
+        vaekit.fit(model(), torch.utils.data.DataLoader(data, **loader), epochs=1, **given, **QUIET)
+
+
 class UserVAE(nn.Module):
     """A user's own model for (1, 4, 4) items that declares no input shape."""
 

@@ -17,7 +17,7 @@ from .data import Dataset
 from .data.containers import input_shape_of
 from .data.photos import note
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
-from .data.user import from_user
+from .data.user import from_user, loader_settings
 from .errors import VaekitError
 from .models import MODELS
 from .models.standardized import Standardized
@@ -47,7 +47,7 @@ def fit(
     *,
     val_data: object = None,
     epochs: int = 20,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     out: str | Path | None = None,
     seed: int = 0,
@@ -58,7 +58,7 @@ def fit(
     val_fraction: float = 0.1,
     binarize: str = "auto",
     standardize: str = "auto",
-    workers: int = 0,
+    workers: int | None = None,
     x_key: str | None = None,
     y_key: str | None = None,
     **settings,
@@ -66,7 +66,8 @@ def fit(
     """Train ``model`` (any model meeting ``vaekit.VAEModel``) on ``data`` and return the run.
 
     ``data``: a numpy array or torch tensor (N, *shape), an (x, y) pair with labels y (N,), held in memory; or a
-    torch Dataset yielding x, (x, y) or dicts, or a DataLoader (its dataset, batch size and workers), read as it
+    torch Dataset yielding x, (x, y) or dicts, or a DataLoader (its dataset, batch size and workers; a sampler,
+    batch sampler or collate_fn of its own is refused, as is a batch_size or workers other than its), read as it
     goes. A dict item's x is its ``x_key`` entry, else pixel_values, image, input or x; its label ``y_key``, else
     label, labels or y. Channels-last images (N, H, W, C) are moved to (N, C, H, W) with one line saying so;
     items of another shape than the model takes are refused in one line.
@@ -86,8 +87,7 @@ def fit(
             raise TypeError("fit(RunConfig) reads its data from config.data.spec; pass data to fit(model, data)")
         return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures)
     model = check_model(model)
-    if isinstance(data, torch.utils.data.DataLoader):
-        batch_size, workers = data.batch_size or batch_size, data.num_workers
+    batch_size, workers = loader_settings(data, batch_size, workers)
     cfg = _fit_config(
         out,
         {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings},

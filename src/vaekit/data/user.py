@@ -59,6 +59,26 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
     return torch.from_numpy(out)
 
 
+def loader_settings(data: object, batch_size: int | None, workers: int | None) -> tuple[int, int]:
+    """fit's batch size and workers (default 128 and 0), or a DataLoader's own; what of a DataLoader cannot take
+    effect (a sampler, a batch sampler, a collate_fn: vaekit draws seeded batches of its dataset) is refused."""
+    if not isinstance(data, torch.utils.data.DataLoader):
+        return 128 if batch_size is None else batch_size, workers or 0
+    sampler = type(data.sampler)
+    if data.batch_size is None or sampler not in (torch.utils.data.RandomSampler, torch.utils.data.SequentialSampler):
+        what = "a batch_sampler" if data.batch_size is None else f"its sampler ({sampler.__name__})"
+        raise VaekitError(
+            f"DataLoader: {what} cannot take effect: vaekit draws seeded batches of the loader's dataset; pass "
+            "a torch.utils.data.Subset of it, or fit's batch_size"
+        )
+    if data.collate_fn is not torch.utils.data.default_collate:
+        raise VaekitError("DataLoader: its collate_fn cannot take effect: vaekit reads the dataset's items one by one")
+    for name, given, own in (("batch_size", batch_size, data.batch_size), ("workers", workers, data.num_workers)):
+        if given is not None and given != own:
+            raise VaekitError(f"{name} {given} and the DataLoader's {own} cannot both take effect", key=name)
+    return data.batch_size, data.num_workers
+
+
 def _is_frame(x: object) -> bool:
     """A data frame (pandas, polars): a table of columns that ``to_numpy`` gives as rows."""
     return hasattr(x, "columns") and callable(getattr(x, "to_numpy", None))
