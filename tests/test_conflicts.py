@@ -56,6 +56,10 @@ CLASH = {
     ("model.channels", "model.family"): ["model.family=deep", "model.channels=8,8"],
     ("model.net", "model.family"): ["model.family=deep", "model.net=conv"],
     ("train.beta", "model.family"): ["model.family=vq", "train.beta=4"],
+    ("train.warmup_epochs", "model.family"): ["model.family=vq", "train.warmup_epochs=1"],
+    ("train.free_bits", "model.prior"): ["model.prior=vamp", "train.free_bits=0.5"],
+    ("train.free_bits", "model.posterior"): ["model.posterior=iaf", "train.free_bits=0.5"],
+    ("train.free_bits", "model.family"): ["model.family=gumbel", "train.free_bits=0.5"],
     ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
     **{
         ("train.kl_balance", f"train.{k}"): ["train.kl_balance=true", f"train.{k}={v}"]

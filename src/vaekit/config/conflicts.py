@@ -62,7 +62,7 @@ CONFLICTS = [
         "model.prior_components",
         "model.family",
         lambda c: c.model.prior_components > 1 and c.model.family != "cvae" and c.model.prior != "mixture",
-        "only the conditional VAE (cvae) learns a mixture prior",
+        "the components belong to a mixture prior: model.prior=mixture, or the conditional VAE's (cvae)",
     ),
     (
         "model.prior_components",
@@ -141,6 +141,12 @@ CONFLICTS = [
         "model.family",
         lambda c: c.train.beta != 1 and c.model.family == "vq",
         "the VQ-VAE's KL is the constant log K per code: beta would only scale a constant",
+    ),
+    (
+        "train.warmup_epochs",
+        "model.family",
+        lambda c: c.train.warmup_epochs > 0 and c.model.family == "vq",
+        "the VQ-VAE's KL is the constant log K per code: warming up its weight changes nothing",
     ),
     (
         "train.skip_grad",

@@ -69,6 +69,9 @@ def _elbo_only() -> list:
     ]
 
 
+FACTORISED = ("vae", "cvae", "ladder", "deep")  # families whose KL splits by latent dimension (vq has no free bits)
+
+
 def _family_axes() -> list:
     """Rows for the prior and posterior axes against the model family, and beta-TCVAE against the posterior."""
     return [
@@ -89,6 +92,16 @@ def _family_axes() -> list:
             "model.posterior",
             lambda c: c.train.tc_beta > 0 and c.model.posterior != "gaussian",
             "beta-TCVAE's estimator needs a factorised Gaussian q(z|x)",
+        ),
+        *(
+            (
+                "train.free_bits",
+                f"model.{axis}",
+                lambda c, axis=axis, plain=plain: c.train.free_bits > 0 and getattr(c.model, axis) not in plain,
+                "free bits floor the KL of each latent dimension, which needs a factorised q(z|x) and p(z) "
+                "(a Gaussian posterior, the standard prior); this one's KL is one total",
+            )
+            for axis, plain in (("prior", ("standard",)), ("posterior", ("gaussian",)), ("family", FACTORISED))
         ),
     ]
 
