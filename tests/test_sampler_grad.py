@@ -17,3 +17,13 @@ def test_fit_under_no_grad(tmp_path, name, settings):
     with torch.no_grad():
         sampler = fit_sampler(run, name, save=False, **settings)
     assert sampler.sample(5).shape == (5, 3)
+
+
+def test_a_run_on_data_in_memory_samples_from_a_sampler_fitted_on_given_codes():
+    x = torch.rand(40, 1, 4, 4)
+    model = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli")
+    run = vaekit.fit(model, x, epochs=1, pictures=False, progress=False)  # no folder, no data spec
+    with pytest.raises(vaekit.VaekitError, match=r"fit its sampler on their codes first"):
+        run.sample(3, sampler="gmm")
+    fit_sampler(run, "gmm", x=x, components=2)
+    assert run.sample(3, sampler="gmm").shape == (3, 1, 4, 4)  # the sampler fitted on x, kept on the run

@@ -67,6 +67,12 @@ def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LI
         )
     items: Tensor | LazyArray
     if x is None:
+        if not run.config.data.spec:
+            raise VaekitError(
+                "this run was trained on data passed in memory: fit its sampler on their codes first, "
+                "vaekit.fit_sampler(run, name, x=items)",
+                key="sampler",
+            )
         data, mode = prepare_data(run.config, stream=True)
         items = head(data.train.x, limit)
         if mode == "dynamic":
@@ -141,6 +147,8 @@ def fit_sampler(
                     files.DIGEST: run.digest,
                 },
             )
+    if run.path is None:  # a run without a folder keeps its fitted samplers on itself, for these weights
+        run.__dict__.setdefault("_samplers", {})[name] = (run.digest, sampler)
     return sampler
 
 
@@ -148,12 +156,8 @@ def fit_sampler(
 def sample_with(run: RunLike, name: str, n: int) -> Tensor:
     """(n, *shape) means of p(x|z) for codes z drawn from the run's sampler ``name`` (fitted if need be; a run
     without a folder keeps its fitted samplers on itself, for these weights)."""
-    if run.path is None:
-        fitted = run.__dict__.setdefault("_samplers", {})
-        if fitted.get(name, (None,))[0] != run.digest:
-            fitted[name] = (run.digest, fit_sampler(run, name))
-        sampler = fitted[name][1]
-    else:
+    digest, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
+    if run.path is not None or digest != run.digest:
         sampler = fit_sampler(run, name)
     z = sampler.sample(n)  # (n, D)
     device = next(run.model.parameters()).device
