@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from vaekit.cli import main
+from vaekit.config import ModelConfig, RunConfig
 from vaekit.data.prepare import prepare_data
-from vaekit.evaluation.metrics import active_units
+from vaekit.evaluation.metrics import active_units, elbo_terms
+from vaekit.models import build_model
 from vaekit.runs import Run
 from vaekit.viz.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
 
@@ -74,6 +76,15 @@ def test_eval_json_holds_every_field_and_the_bounds_agree(runs, capsys):
     assert sum(r["kl_per_dim"][0]) == pytest.approx(r["kl"], rel=1e-3)
     assert r["bits_per_dim"] == pytest.approx(r["nll"] / (99 * math.log(2)), rel=1e-4)
     assert 0 <= r["active_units"]["total"] <= 3 and 0 <= r["probe_accuracy"] <= 1
+
+
+def test_the_draws_of_a_ladder_s_upper_level_are_no_activity_of_the_lower_one():
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(family="ladder", input_shape=[1, 4, 4], hidden=[8], latent_dims=[4, 2]))
+    cfg.model.likelihood = "bernoulli"
+    run = Run(None, cfg, build_model(cfg.model).eval())
+    same = torch.rand(1, 1, 4, 4).expand(30, 1, 4, 4)  # one item, 30 times: no unit varies with x
+    assert [m.any().item() for m in active_units(elbo_terms(run, same, None)["means"])] == [False, False]
 
 
 def test_active_units_use_the_covariance_of_the_posterior_means_and_rank_traversals():

@@ -35,7 +35,8 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
     """One pass of ``elbo`` (analytic KL, one z draw for the reconstruction term) over x (N, *shape).
 
     Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)), and the
-    posterior means of every level, each (N, D_l), from forward's qz list (top to bottom).
+    posterior means of every level, each (N, D_l), as ``encode`` gives them (top to bottom; a lower level's
+    mean given the means above, so that the draws above do not count as the level's activity).
     """
     rec = kl = 0.0
     levels: list[float] = []
@@ -48,7 +49,8 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
         rec, kl = rec + t["rec"].sum().item(), kl + t["kl"].sum().item()
         lv = [k.sum().item() for k in t["kl_layers"]]
         dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
-        mu = [q.mean.flatten(1).cpu() for q in out.qz]  # (B, D_l) each
+        sizes = [z.flatten(1).shape[1] for z in out.z]
+        mu = list(run.encode(xb, yb).mean.flatten(1).cpu().split(sizes, 1))  # (B, D_l) each
         if not means:
             levels, dims = lv, dm
         else:
