@@ -3,6 +3,9 @@ anomaly-eval commands."""
 
 from __future__ import annotations
 
+import csv
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -250,7 +253,6 @@ def test_anomaly_scores_file_and_eval(run_dir, capsys):
     )
     printed = capsys.readouterr().out
     assert "| neg_elbo |" in printed and "| recon_error |" in printed and "likelihood_regret" not in printed
-    assert main(["anomaly-eval", str(run_dir / "run"), "--normal", "1"]) == 2
     assert run.config.model.input_shape == [1, 9, 11]
 
 
@@ -260,3 +262,61 @@ def test_encode_reads_every_item_of_a_builtin_with_options():
     x = all_items("dsprites:8:n=5")  # the spec's options reach the built-in, as in training
     assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32
     np.testing.assert_array_equal(x.numpy(), dsprites.load("dsprites:8:n=5").x)
+
+
+@pytest.fixture(scope="module")
+def cvae(tmp_path_factory):
+    """A tiny conditional run on xy.npz (binary images): a train file labelled -1/5 and a test file labelled
+    -1/7, which training numbers together as 0, 1, 2 (names '-1', '5', '7'); beside it the items without labels."""
+    tmp = tmp_path_factory.mktemp("cvae")
+    rng = np.random.default_rng(0)
+    x, y = (rng.random((52, 6, 6)) > 0.5).astype(np.float32), np.r_[np.tile([-1, 5], 20), np.tile([-1, 7], 6)]
+    np.savez(tmp / "xy.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    np.save(tmp / "x.npy", x)
+    cfg = tiny_config(str(tmp / "xy.npz"), tmp / "run")
+    cfg.model.family = "cvae"
+    vaekit.train(cfg, pictures=False)
+    return tmp
+
+
+def test_split_all_scores_a_conditional_run_with_labels_numbered_as_in_training(cvae, tmp_path):
+    out = tmp_path / "a.csv"
+    argv = ["anomaly", str(cvae / "run"), "--split", "all", "--score", "recon_error", "--limit", "44"]
+    assert main([*argv, "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["index", "label", "recon_error", "class_name"]  # the name last: columns stay put
+    y = torch.tensor([0, 1] * 20 + [0, 2] * 2)  # the test file's 7 is 2, not 1
+    assert [int(r["label"]) for r in rows] == y.tolist() and rows[-1]["class_name"] == "7"
+    run, x = Run.load(cvae / "run"), torch.from_numpy(np.load(cvae / "x.npy")[:44]).unsqueeze(1)
+    want = anomaly_scores(run.model, x, ["recon_error"], y=y)["recon_error"]
+    np.testing.assert_allclose([float(r["recon_error"]) for r in rows], want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("normal", ["7", "2", "5,7"])  # a class name or a label number
+def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
+    argv = ["anomaly-eval", str(cvae / "run"), "--data", str(cvae / "xy.npz"), f"--normal={normal}"]
+    assert main([*argv, "--score", "neg_elbo", "--samples", "2"]) == 0
+    assert "6 in-distribution vs 6 out-of-distribution" in capsys.readouterr().out  # the test file: -1 and 7
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["anomaly-eval", "{c}/run", "--ood", "{c}/xy.npz"], "conditional and scores items with their labels"),
+        (["anomaly", "{c}/run", "--data", "{c}/x.npy", "--split", "all", "--out", "{c}/n.csv"], "this data has none"),
+        (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "nebbiolo"], r"names \(-1, 5, 7\)"),
+        (["anomaly-eval", "{r}/run", "--normal", "1"], "name it with --data"),
+        (["anomaly-eval", "{r}/run", "--data", "{r}/x.npy"], "--data needs --normal"),
+    ],
+)
+def test_eval_and_anomaly_refuse_in_one_line(cvae, run_dir, argv, match, capsys):
+    assert main([a.format(c=cvae, r=run_dir) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and err.count("\n") == 1 and not (cvae / "n.csv").exists()
+
+
+@pytest.mark.parametrize("verb,each", [("anomaly", False), ("anomaly-eval", True)])
+def test_limit_help_speaks_of_sets_only_where_there_are_two(verb, each, capsys):
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert ("first N items of each set" in " ".join(capsys.readouterr().out.split())) == each

@@ -6,15 +6,21 @@ import argparse
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.scores import SCORES
 from .verbs import arg, positive, verb
 
+if TYPE_CHECKING:
+    from torch import Tensor
 
-def scoring(name: str, help: str, *extra: tuple, split: Sequence[str] = ("train", "val", "test")) -> Callable:
-    """``verb`` for the two scoring verbs, with the arguments they share."""
+
+def scoring(
+    name: str, help: str, *extra: tuple, split: Sequence[str] = ("train", "val", "test"), limit: str = ""
+) -> Callable:
+    """``verb`` for the two scoring verbs, with the arguments they share; ``limit`` ends --limit's help."""
     return verb(
         name,
         help,
@@ -35,7 +41,7 @@ def scoring(name: str, help: str, *extra: tuple, split: Sequence[str] = ("train"
         arg("--iw-samples", type=int, default=64, help="K of the IWAE NLL"),
         arg("--steps", type=int, default=30, help="Adam steps of the likelihood regret"),
         arg("--llr-k", type=int, default=1, help="llr: the lowest k latent groups taken from their priors"),
-        arg("--limit", type=int, help="only the first N items of each set"),
+        arg("--limit", type=int, help="only the first N items" + limit),
         arg("--seed", type=int, default=0),
         arg("--batch-size", type=int, default=256),
         *extra,
@@ -70,10 +76,16 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
+    """The scores --score names (default: every one that applies) of the first --limit items of x (and labels y
+    (N,), which a conditional run needs)."""
     from ..data.lazy import head
     from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
     positive(args.llr_k, "--llr-k")  # k = 0 would compare the bound with itself: a column of zeros
+    if run.model.needs_labels:
+        if y is None:
+            raise VaekitError("this run is conditional: its scores need each item's label, and this data has none")
+        y = run.labels(y[: args.limit], len(y[: args.limit]))  # each in the run's classes 0..K-1
     if args.score is None:  # every score that applies to these items
         first = (x[:1].to(run.device), None if y is None else y[:1].to(run.device))
         names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
@@ -107,37 +119,57 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
     run = Run.load(args.run)
-    s = prepared_split(run, args.data, args.split, args.limit)
+    s, classes = prepared_split(run, args.data, args.split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
-    n = write_scores(args.out, scores, None if s.y is None else s.y[: args.limit])
+    n = write_scores(args.out, scores, None if s.y is None else s.y[: args.limit], classes)
     print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 
 
+def normal_labels(text: str, classes: list[str] | None, where: str) -> Tensor:
+    """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor."""
+    import torch
+
+    labels = []
+    for v in (v.strip() for v in text.split(",")):
+        if classes and v in classes:
+            labels.append(classes.index(v))
+        elif v.lstrip("-").isdigit():
+            labels.append(int(v))
+        elif v:
+            known = f"class names ({', '.join(classes)}) or label numbers" if classes else "label numbers"
+            raise VaekitError(f"--normal {v!r}: not a class of {where}; expected {known}")
+    if not labels:
+        raise VaekitError(f"--normal {text!r}: name at least one class")
+    return torch.tensor(labels)
+
+
 def eval_sets(args: argparse.Namespace, run) -> tuple:
-    """(normal x, anomalous x) from --in/--ood or from --data with --normal labels."""
+    """((normal x, its labels or None), (anomalous x, labels)) from --in/--ood or from --data with --normal."""
     import torch
 
     from ..evaluation.outputs import prepared_split
 
-    if args.data is not None or args.normal is not None:
-        if args.data is None or args.normal is None or args.ood or args.inliers:
-            raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
-        s = prepared_split(run, args.data, args.split)
+    if (args.data is not None or args.normal is not None) and (args.ood or args.inliers):
+        raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
+    if args.normal is not None and args.data is None:
+        raise VaekitError("anomaly-eval: --normal names classes of a labelled set: name it with --data")
+    if args.data is not None:
+        if args.normal is None:
+            raise VaekitError("anomaly-eval: --data needs --normal, the labels counted as in-distribution")
+        s, classes = prepared_split(run, args.data, args.split)
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
-        try:
-            normal = torch.tensor([int(v) for v in args.normal.split(",") if v.strip()])
-        except ValueError:
-            raise VaekitError(f"--normal {args.normal!r}: expected integer labels separated by commas") from None
-        mask = torch.isin(s.y, normal)
+        mask = torch.isin(s.y, normal_labels(args.normal, classes, args.data))
         rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
-        return tuple(s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r] for r in rows)
+        return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
     if args.ood is None:
         raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
-    return (
-        prepared_split(run, args.inliers, args.split, args.limit).x,
-        prepared_split(run, args.ood, args.split, args.limit).x,
-    )
+    if run.model.needs_labels:
+        raise VaekitError(
+            "anomaly-eval: this run is conditional and scores items with their labels, which --in/--ood sets do "
+            "not share: use --data SPEC --normal LABELS"
+        )
+    return tuple((prepared_split(run, spec, args.split, args.limit)[0].x, None) for spec in (args.inliers, args.ood))
 
 
 @scoring(
@@ -146,17 +178,18 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
     arg("--ood", help="out-of-distribution data spec"),
     arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
-    arg("--normal", help="comma-separated labels counted as in-distribution (with --data)"),
+    arg("--normal", help="comma-separated class names or labels counted as in-distribution (with --data)"),
+    limit=" of each set",
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..evaluation.scores import detection_metrics
     from ..runs import Run
 
     run = Run.load(args.run)
-    x_in, x_out = eval_sets(args, run)
+    (x_in, y_in), (x_out, y_out) = eval_sets(args, run)
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
-    s_in, s_out = scores_of(args, run, x_in), scores_of(args, run, x_out)
+    s_in, s_out = scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out)
     print(f"{len(x_in)} in-distribution vs {len(x_out)} out-of-distribution items (higher score = anomalous)")
     print("| score | AUROC | AUPRC | FPR@95%TPR |\n|---|---|---|---|")
     for name in s_in:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from vaekit.data.core import (
     Dataset,
     RawData,
     Split,
+    _labels,
     binarize_dynamic,
     build_dataset,
     check_finite,
@@ -35,6 +37,7 @@ __all__ = [
     "Dataset",
     "Split",
     "all_items",
+    "all_labelled",
     "binarize_dynamic",
     "check_finite",
     "download",
@@ -126,9 +129,25 @@ def all_items(
     table: TableOptions | None = None,
 ) -> torch.Tensor:
     """Every item of ``spec`` in file order (train then test file), scaled as in training, (N, *shape) float32."""
+    return cast(torch.Tensor, all_labelled(spec, label_column, data_dir, images, table)[0].x)
+
+
+def all_labelled(
+    spec: str,
+    label_column: str | int | None = None,
+    data_dir: str | Path | None = None,
+    images: ImageOptions = ImageOptions(),
+    table: TableOptions | None = None,
+) -> tuple[Split, list[str] | None]:
+    """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None; the
+    class names of labels 0..K-1, or None). Train and test labels are numbered together, as training does."""
     is_table = Path(spec).suffix.lower() in (".csv", ".tsv")
     raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
     x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
     check_finite(x, raw.where)
-    return torch.from_numpy(x)
+    y, y_test, classes = _labels(raw)
+    if y is not None and raw.x_test is not None:
+        assert y_test is not None  # _labels gives test labels whenever it gives train labels
+        y = np.concatenate([y, y_test])
+    return Split(torch.from_numpy(x), None if y is None else torch.from_numpy(y)), classes

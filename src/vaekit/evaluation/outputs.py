@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data import Split, all_items, load_dataset
+from ..data import Split, all_labelled, load_dataset
 from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
 from ..data.prepare import checked, prepare_data
@@ -30,13 +31,8 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    if split == "all":  # read as it goes where training would stream it
-        lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
-        return (
-            lazy
-            if lazy is not None
-            else all_items(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
-        )
+    if split == "all":
+        return every_labelled(cfg, spec)[0].x
     options: dict[str, Any] = dict(
         val_fraction=d.val_fraction,
         test_fraction=d.test_fraction,
@@ -50,19 +46,38 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
     return getattr(data, split).x
 
 
-def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> Split:
-    """The chosen split of ``spec`` prepared as in training (binarised where the run was); an empty one is refused.
+def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
+    """(every item of ``spec`` in file order with its label, numbered as training numbers them, or None; the
+    class names of labels 0..K-1, or None), read as it goes where training would stream it."""
+    d = cfg.data
+    lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
+    if lazy is None:
+        return all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
+    y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
+    return Split(lazy, None if y is None else torch.from_numpy(y)), getattr(lazy.source, "classes", None)
 
-    ``split`` 'all' is every item in file order (train file, then test file), without labels.
+
+def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> tuple[Split, list[str] | None]:
+    """(the chosen split of ``spec`` prepared as in training (binarised where the run was), its class names or
+    None); an empty split is refused.
+
+    ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
+    labels.
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
     if split != "all":
-        return pick_split(prepare_data(run.config, spec, stream=True)[0], split, limit)
-    x = run.check_items(items(run.config, spec, "all"))
+        data = prepare_data(run.config, spec, stream=True)[0]
+        return pick_split(data, split, limit), data.classes
+    spec = spec or run.config.data.spec
+    if not spec:
+        raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
+    s, classes = every_labelled(run.config, spec)
+    x = run.check_items(s.x)
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
         x = binarized_once(x, run.config.train.seed)
-    return Split(head(checked(x, run.config.model.likelihood, spec or run.config.data.spec), limit), None)
+    y = None if s.y is None else s.y[:limit]
+    return Split(head(checked(x, run.config.model.likelihood, spec), limit), y), classes
 
 
 def write_codes(run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_size: int = 1000) -> int:
@@ -113,15 +128,23 @@ def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
 
 
-def write_scores(out: str | Path, scores: dict[str, np.ndarray], y: torch.Tensor | None = None) -> int:
-    """A .csv of index, label (if any) and one column per score; returns the number of rows."""
+def write_scores(
+    out: str | Path, scores: dict[str, np.ndarray], y: torch.Tensor | None = None, classes: list[str] | None = None
+) -> int:
+    """A .csv of index, label (if any), one column per score and, where ``classes`` names the labels, the
+    class name last (so the columns before it stay where they were); returns the number of rows."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
     n = len(next(iter(scores.values())))
-    lines = [",".join(["index"] + (["label"] if y is not None else []) + list(scores))]
+    names = classes if y is not None else None
+    header = ["index"] + (["label"] if y is not None else []) + list(scores) + (["class_name"] if names else [])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")  # quotes a class name holding a comma
+    w.writerow(header)
     for i in range(n):
-        label = [str(int(y[i]))] if y is not None else []
-        lines.append(",".join([str(i), *label, *(f"{scores[k][i]:.7g}" for k in scores)]))
-    atomic_write_text(out, "\n".join(lines) + "\n")
+        label = [] if y is None else [int(y[i])]
+        name = [names[label[0]]] if names else []
+        w.writerow([i, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name])
+    atomic_write_text(out, buf.getvalue())
     return n

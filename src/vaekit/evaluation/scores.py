@@ -78,6 +78,7 @@ def scores_that_apply(model: VAEModel, images: bool, x: Tensor, y: Tensor | None
     """The scores this model and data allow: complexity for images, llr for hierarchical models, the
     likelihood regret for one latent level whose q(z|x) is a factorised Normal (what it re-fits), as q(z|x)
     of the items ``x`` (B, *shape) (one is enough) shows: not for discrete codes or flow posteriors."""
+    check_model(model, [], y)  # a conditional model's labels
     hierarchical = not flat(model) and hasattr(model, "forward_from_prior")
     regret = flat(model) and normal_q(model.encode(x, y))
     skip = {"complexity": not images, "llr": not hierarchical, "likelihood_regret": not regret}
