@@ -280,3 +280,71 @@ def test_a_constant_column_comes_back_as_its_one_value(tmp_path):
     assert rows["c"].tolist() == [7.0] * 5 and len(set(rows["a"].tolist())) == 5
     schema.save(tmp_path / "table.json")
     assert TableSchema.load(tmp_path / "table.json").columns[1].constant == 7.0
+
+
+def labelled_table(path, header="rooms,label,price", n=120):
+    """rooms (whole numbers 1..7), a text label (a, b, c) and price (1.2..9, two decimals)."""
+    rng = np.random.default_rng(0)
+    rooms, price = rng.integers(1, 8, n), rng.uniform(1.2, 9, n).round(2)
+    path.write_text(f"{header}\n" + "".join(f"{rooms[i]},{'abc'[i % 3]},{price[i]}\n" for i in range(n)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def labelled_run(tmp_path_factory):
+    path = labelled_table(tmp_path_factory.mktemp("t") / "t.csv")
+    cfg = tiny_config(str(path), path.parent / "run", epochs=2)
+    cfg.model.family = "cvae"
+    return vaekit.train(cfg, pictures=False).path, path
+
+
+def test_synthetic_rows_are_rounded_and_clipped_to_the_training_range(labelled_run, tmp_path):
+    run, path = labelled_run
+    train = load_dataset(str(path)).train.x.numpy()  # (N, 2 + 3): rooms, price, the label's one-hot code
+    saved = json.loads((run / files.TABLE).read_text())
+    ranges = [(c["integer"], c["min"], c["max"]) for c in saved["columns"]]
+    assert ranges[0] == (True, train[:, 0].min(), train[:, 0].max()) and not ranges[1][0]
+    assert ranges[1][1:] == pytest.approx([train[:, 1].min(), train[:, 1].max()]) and ranges[1][1] >= 1.2
+    old = tmp_path / "old"  # a table.json written before the ranges were kept: rows as they were
+    old.mkdir()
+    for f in run.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    for c in saved["columns"]:
+        del c["integer"], c["min"], c["max"]
+    (old / files.TABLE).write_text(json.dumps(saved))
+    new, was = [(torch.manual_seed(0), vaekit.load_run(p).sample_table(300))[1] for p in (run, old)]
+    assert new["rooms"].dtype == np.int64 and was["rooms"].dtype == np.float64
+    lo, hi = ranges[1][1:]
+    assert np.mean((was["price"] < lo) | (was["price"] > hi)) > 0.05  # unclipped draws stray out of range
+    assert np.array_equal(new["rooms"], np.rint(np.clip(was["rooms"], *ranges[0][1:])))
+    assert np.array_equal(new["price"], np.clip(was["price"], *ranges[1][1:]))
+
+
+@pytest.mark.parametrize(("label", "counts"), [(None, {"a": 3, "b": 2, "c": 2}), ("b", {"b": 7}), ("2", {"c": 7})])
+def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run, tmp_path, label, counts):
+    out = tmp_path / "s.csv"
+    assert main(["sample", str(labelled_run[0]), "--n", "7", "--out", str(out)] + ["--label", label] * bool(label)) == 0
+    rows = read_csv_rows(out)
+    assert rows[0] == ["rooms", "label", "price"] and len(rows) == 8
+    assert {k: [r[1] for r in rows[1:]].count(k) for k in counts} == counts
+    assert all(r[0].isdigit() for r in rows[1:])  # whole numbers, written as such
+
+
+@pytest.mark.parametrize(
+    ("header", "label_column", "note", "features", "classes"),
+    [
+        ("rooms,label,price", None, True, ["rooms", "price"], ["a", "b", "c"]),
+        ("rooms,label,price", "off", False, ["rooms", "label", "price"], None),
+        ("rooms,off,price", "off", False, ["rooms", "price"], ["a", "b", "c"]),  # a column named off is taken
+    ],
+)
+def test_a_label_column_is_named_in_a_note_or_kept_as_a_feature(
+    tmp_path, capsys, header, label_column, note, features, classes
+):
+    path = labelled_table(tmp_path / "t.csv", header)
+    ds = load_dataset(str(path), label_column=label_column)
+    assert [c.name for c in ds.table.columns] == features and ds.classes == classes
+    err = capsys.readouterr().err
+    assert ("column 'label' holds the labels, not a feature (set data.label_column=off" in err) == note
+    load_dataset(str(path), table=TableOptions(label_note=False))
+    assert capsys.readouterr().err == ""

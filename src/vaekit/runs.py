@@ -99,12 +99,23 @@ class Run:
     @torch.no_grad()
     def sample_table(self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
-        ``temperature``), then x drawn from p(x|z): numbers in the table's units, categories by name."""
+        ``temperature``), then x drawn from p(x|z): numbers in the table's units, clipped to each column's
+        training range and rounded if it held whole numbers only; categories by name. A conditional run draws
+        rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
+        label column back, its values the class names."""
         count(n, "n")
         self.unconditional_label(label)
-        if self.table is None:
+        table = self.table
+        if table is None:
             raise VaekitError("this run was not trained on a table (.csv/.tsv): it has no table.json")
-        return self.table.decode(self.model.generate(n, temperature, self.labels(label, n)).sample())
+        if label is None and self.model.needs_labels:  # (n,): class k gets n // K rows, the first n % K one more
+            k = self.config.model.num_classes
+            label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
+        y = self.labels(label, n)
+        rows = table.bounded(table.decode(self.model.generate(n, temperature, y).sample()))
+        if y is None:
+            return rows
+        return table.with_labels(rows, y.cpu().numpy(), self.classes, self.config.data.label_column or "label")
 
     def stale_files(self) -> list[str]:
         """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record

@@ -19,6 +19,7 @@ from vaekit.errors import VaekitError
 X_KEYS = ("x", "X", "data", "images")
 Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
+NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
 DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 
@@ -148,13 +149,15 @@ def _labelled(
 
 
 def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int | None:
-    """The label column: chosen by name or index, else one named label/y/class/target, else none."""
+    """The label column: chosen by name or index, none for ``off``, else one named label/y/class/target."""
     names = header or [str(i) for i in range(width)]
     if label_column is None:
         low = [n.lower() for n in names] if header else []
         return next((low.index(n) for n in LABEL_NAMES if n in low), None)
     if header and str(label_column) in header:
         return header.index(str(label_column))
+    if str(label_column).lower() == NO_LABEL:
+        return None
     try:
         i = int(label_column)
     except ValueError:
@@ -189,7 +192,8 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
     cells = np.array(rows, dtype=str)  # (N, width)
-    names = [header[j] if header else str(j) for j in features]
+    column_names = header or [str(j) for j in range(width)]
+    names = [column_names[j] for j in features]
     table = table or TableOptions()
     labelled = _labelled(path, cells, lines, label, table.missing, header)  # (N,) rows whose label is there
     kept_lines = [ln for ln, k in zip(lines, labelled) if k]
@@ -203,4 +207,11 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     cells = cells[labelled]
     raw = RawData(x, None if label is None else cells[keep, label], str(path))
     raw.table = schema
+    if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so
+        schema.label, schema.label_index = column_names[label], label
+    if label is not None and label_column is None and table.label_note:  # found by its name: in a header
+        note(
+            f"{path}: column {column_names[label]!r} holds the labels, not a feature (set data.label_column={NO_LABEL} "
+            "to keep it as a feature)"
+        )
     return raw

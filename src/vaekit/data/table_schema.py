@@ -35,6 +35,9 @@ class Column:
     scale: float | None = None
     modes: Modes | None = None  # numeric, under data.numeric=modes: TVAE's modes (data.modes)
     constant: float | None = None  # numeric: the one value of a column that holds only it (decoded as it is)
+    integer: bool | None = None  # numeric: the training values are all whole numbers (samples are rounded)
+    min: float | None = None  # numeric: the training values' range (samples are clipped to it)
+    max: float | None = None
 
     def __post_init__(self) -> None:
         self.modes = Modes(**self.modes) if isinstance(self.modes, dict) else self.modes
@@ -47,6 +50,8 @@ class TableSchema:
     columns: list[Column]
     missing: str = "refuse"
     coding: str = "standard"  # data.numeric: numbers as they are (standard) or TVAE's mode codes (modes)
+    label: str | None = None  # the label column's name, and its index among the file's columns
+    label_index: int | None = None
 
     @property
     def numeric(self) -> list[Column]:
@@ -69,11 +74,15 @@ class TableSchema:
         return len(self.numeric) + sum(self.categories)
 
     def to_dict(self) -> dict:
-        return {"missing": self.missing, "numeric": self.coding, "columns": [asdict(c) for c in self.columns]}
+        label = {"label": self.label, "label_index": self.label_index}
+        return {"missing": self.missing, "numeric": self.coding, **label, "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d: dict) -> TableSchema:
-        return cls([Column(**c) for c in d["columns"]], d.get("missing", "refuse"), d.get("numeric", "standard"))
+        columns = [Column(**c) for c in d["columns"]]
+        return cls(
+            columns, d.get("missing", "refuse"), d.get("numeric", "standard"), d.get("label"), d.get("label_index")
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
@@ -163,6 +172,27 @@ class TableSchema:
             out[c.name] = np.asarray(c.categories, dtype=object)[x[:, start : start + k].argmax(1)]
             start += k
         return {c.name: out[c.name] for c in self.columns}
+
+    def bounded(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Decoded rows with each numeric column clipped to its training range, and rounded (int64) where the
+        training values were all whole numbers, as SDV does by default; a column without them (a table.json
+        written before they were kept) stays as it is."""
+        out = dict(rows)
+        for c in self.numeric:
+            v = out[c.name]
+            v = v if c.min is None or c.max is None else np.clip(v, c.min, c.max)
+            out[c.name] = np.rint(v).astype(np.int64) if c.integer else v
+        return out
+
+    def with_labels(
+        self, rows: dict[str, np.ndarray], y: np.ndarray, classes: list[str] | None, name: str
+    ) -> dict[str, np.ndarray]:
+        """Rows with a label column of labels ``y`` (N,), as class names (``classes``, label 0 first) or numbers,
+        named and placed as in the file (``label``, ``label_index``; else named ``name``, placed last)."""
+        values = np.asarray(classes, dtype=object)[y] if classes else np.asarray(y)
+        items = list(rows.items())
+        at = len(items) if self.label_index is None else min(self.label_index, len(items))
+        return dict([*items[:at], (self.label or name, values), *items[at:]])
 
 
 def _gaps(cells: np.ndarray) -> np.ndarray:

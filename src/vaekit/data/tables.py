@@ -55,6 +55,7 @@ class TableOptions:
     seed: int = 0
     limit: int | None = None
     numeric: str = "standard"  # or modes: TVAE's mode-specific normalisation (data.modes)
+    label_note: bool = True  # say which column was taken as the labels (at training, not at each later read)
 
 
 def _is_number(cells: np.ndarray) -> np.ndarray:
@@ -100,6 +101,7 @@ def read_table(
     if options.missing == "mean":
         _fill(schema, cells, gaps, options, where)
     x, keep = schema.encode(cells, lines, where, index)
+    _ranges(schema, cells[keep], _train(len(x), options, where))
     if options.numeric != "standard":  # TVAE's modes, fitted on the training split's numbers
         x = fitted_codes(options.numeric, schema.numeric, x, _train(len(x), options, where), options.seed)
         schema.coding = options.numeric
@@ -139,6 +141,17 @@ def _fill(schema: TableSchema, cells: np.ndarray, gaps: np.ndarray, options: Tab
             c.fill = str(names[counts.argmax()])
 
 
+def _ranges(schema: TableSchema, cells: np.ndarray, train: np.ndarray) -> None:
+    """Each numeric column's range over the training rows ``train`` of the kept cells (N, C), and whether its
+    values there are all whole numbers: synthetic rows are clipped and rounded to them (``TableSchema.bounded``)."""
+    at = {c.name: j for j, c in enumerate(schema.columns)}
+    for c in schema.numeric:
+        col = cells[train, at[c.name]]
+        v = col[~_gaps(col)].astype(np.float64)
+        if len(v):
+            c.integer, c.min, c.max = bool(np.all(v == np.round(v))), float(v.min()), float(v.max())
+
+
 def _train(n: int, options: TableOptions, where: str) -> np.ndarray:
     """The rows of the training split among n items, as ``data.core`` splits them."""
     raw = RawData(np.empty((n, 0)), None, where)
@@ -164,4 +177,5 @@ def table_options(cfg, spec: str) -> TableOptions:
         cfg.train.seed,
         d.limit if spec == d.spec else None,
         d.numeric,
+        label_note=not cfg.model.input_shape,  # a model not built yet: the run is being trained
     )
