@@ -97,8 +97,8 @@ CONFLICTS = [
     (
         "model.latent_dim",
         "model.latent_dims",
-        lambda c: _changed(c, "model.latent_dim") and bool(c.model.latent_dims),
-        "model.latent_dims gives the ladder's sizes; model.latent_dim is then unused",
+        lambda c: _changed(c, "model.latent_dim") and (bool(c.model.latent_dims) or c.model.family == "ladder"),
+        "model.latent_dims gives the ladder's sizes, z_1 first (default 32,16); model.latent_dim is then unused",
     ),
     *(
         (

@@ -20,6 +20,7 @@ from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..models import MODELS, build_model
+from ..models.catalog import LADDER_DIMS
 from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
@@ -201,6 +202,8 @@ def fit_config(
         )
         cfg.data.binarize = mode
     cfg.model.input_shape = list(data.shape)
+    if cfg.model.family == "ladder" and not cfg.model.latent_dims and not resume:  # a hierarchy, as models shows
+        cfg.model.latent_dims = list(LADDER_DIMS)
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
         k = labelled(data)
         if cfg.model.num_classes and cfg.model.num_classes != k and not resume:
