@@ -44,7 +44,7 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [400, 400])  # MLP widths
     channels: list[int] = field(default_factory=lambda: [32, 64])  # conv widths, one stride-2 block each
     input_shape: list[int] = field(default_factory=list)  # (C, H, W) or (D,): set from the data
-    latent_dims: list[int] = field(default_factory=list)  # ladder: z_1..z_L from the data up; empty: [32, 16]
+    latent_dims: list[int] = field(default_factory=list)  # ladder: z_1..z_L, data up; empty: 32,16 (old: latent_dim)
     ladder_posterior: str = "topdown"  # ladder: topdown (q reads d_l and the top-down state) | precision (LVAE)
     num_classes: int = 0  # conditional models: set from the data's labels
     label_embedding: int = 0  # cvae: 0 feeds y one-hot, n > 0 a learned n-dim embedding
