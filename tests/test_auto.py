@@ -189,5 +189,8 @@ def test_photos_are_colour_patches_split_by_position():
     assert len(data.train) > len(data.val) > 0 and len(data.val) == len(data.test)
     x = data.train.x
     assert torch.equal(x * 255, torch.round(x * 255)) and x.std() > 0.1  # 8-bit colour
+    limited = vaekit.load_dataset("photos:16", limit=50)  # a seeded draw of each split: both photographs
+    assert [len(s) for s in (limited.train, limited.val, limited.test)] == [50] * 3
+    assert limited.train.y.unique().tolist() == [0, 1]
     with pytest.raises(vaekit.VaekitError, match="photos:SIZE"):
         vaekit.load_dataset("photos:x")

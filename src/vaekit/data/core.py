@@ -165,9 +165,11 @@ def _split_indices(
     raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float, seed: int, limit: int | None
 ) -> dict[str, np.ndarray]:
     """Seeded indices for each split: into x for train/val, into x_test (or x) for test."""
-    if raw.fixed is not None:
-        return {name: rows[:limit] for name, rows in raw.fixed.items()}
     rng = np.random.default_rng(seed)
+    if raw.fixed is not None:  # a seeded draw of ``limit`` rows of each split, in file order
+        return {
+            name: rows if limit is None else np.sort(rng.permutation(rows)[:limit]) for name, rows in raw.fixed.items()
+        }
     idx = rng.permutation(n)[:limit]  # shuffle first so a limit keeps classes mixed
     if raw.x_test is not None:
         test = np.arange(n_test)
