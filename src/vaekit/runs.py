@@ -167,6 +167,11 @@ class Run:
             raise VaekitError(f"label {bad}: this run's classes are 0..{k - 1}", key="label")
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
+    def sampler_alone(self, temperature: object, label: object) -> None:
+        """Refuse, in one line, a temperature or label with a post-hoc sampler (before it is fitted)."""
+        if temperature != 1.0 or label is not None:
+            raise VaekitError("a post-hoc sampler draws its own codes: it takes no temperature or label", key="sampler")
+
     def unconditional_label(self, label: object) -> None:
         """Refuse, in one line, a label to draw samples of a model that takes none."""
         if label is not None and not self.model.needs_labels:
@@ -181,10 +186,7 @@ class Run:
         count(n, "n")
         self.unconditional_label(label)
         if sampler is not None:
-            if temperature != 1.0 or label is not None:
-                raise VaekitError(
-                    "a post-hoc sampler draws its own codes: it takes no temperature or label", key="sampler"
-                )
+            self.sampler_alone(temperature, label)
             return sample_with(self, sampler, n)
         return self.model.generate(n, temperature, self.labels(label, n)).mean.cpu()
 

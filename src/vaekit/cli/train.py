@@ -192,6 +192,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.sampler is not None:
         from ..samplers import fit_sampler
 
+        run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)
         x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
