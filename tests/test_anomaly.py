@@ -245,7 +245,7 @@ def test_anomaly_scores_file_and_eval(run_dir, capsys):
                 "train",
                 "--score",
                 "neg_elbo,recon_error",
-                "--steps",
+                "--samples",
                 "2",
             ]
         )

@@ -237,6 +237,7 @@ RUN_CASES = [  # (damage, argv, needle)
     (None, ["sample", R, "--n", "-1", "--out", f"{T}/s.png"], "--n"),
     (None, ["sample", R, "--out", f"{T}/s.gif"], "--out"),
     (None, ["sample", R, "--label", "1", "--out", f"{T}/s.png"], "not conditional"),
+    (None, ["anomaly", R, "--score", "neg_elbo", "--iw-samples", "7", "--out", f"{T}/a.csv"], "cannot take effect"),
     (None, ["sample", R, "--sampler", "gmm", "--temperature", "0.5", "--out", f"{T}/s.png"], "no temperature"),
     (None, ["sample", R, "--temperature", "1,0.5", "--out", f"{T}/s.png"], "one per resolution takes a deep run"),
     (None, ["latent-map", R, "--limit", "1"], "2 or more"),
