@@ -57,6 +57,12 @@ def test_report_is_one_self_contained_file(report):
         assert needle in page, needle
 
 
+def test_report_reuses_an_evaluation_only_as_thorough_as_asked(report):
+    run, saved = report.parent, lambda: json.loads((report.parent / "eval.json").read_text())["k"]
+    assert main(["report", str(run), "--iw-samples", "10"]) == 0 and saved() == 20  # K = 20 is enough
+    assert main(["report", str(run), "--iw-samples", "30"]) == 0 and saved() == 30  # it is not: evaluated again
+
+
 class DevTools:
     """Headless Chromium driven over --remote-debugging-pipe (NUL-separated JSON on fds 3 and 4): stdlib only."""
 

@@ -157,8 +157,8 @@ def cmd_curves(args: argparse.Namespace) -> None:
     "report",
     "one self-contained report.html in the run folder",
     *common(files.REPORT),
-    arg("--iw-samples", type=int, default=100, help="K when the run has no eval.json yet"),
-    arg("--limit", type=int, default=1000),
+    arg("--iw-samples", type=int, default=100, help="K, unless eval.json holds one at least as thorough"),
+    arg("--limit", type=int, default=1000, help="evaluate the first N items of the split (eval.json: see above)"),
 )
 def cmd_report(args: argparse.Namespace) -> None:
     from ..runs import Run

@@ -205,13 +205,15 @@ def write_report(
     out: str | Path | None = None,
 ) -> Path:
     """Write report.html (default: in the run folder). eval.json is reused when it holds this split of these
-    data for these weights, and computed again (and rewritten) otherwise: an evaluation of earlier weights
-    is never shown."""
+    data for these weights, with at least ``k`` samples and the first ``limit`` items (or all), and computed
+    again (and rewritten) otherwise: an evaluation of earlier weights, or a thinner one, is never shown."""
     if not (run.folder / files.METRICS).is_file():
         raise VaekitError(f"{run.folder}: no {files.METRICS} (was the run trained?)")
     data, mode = prepare_data(run.config, data_spec, stream=True)
     saved = read_json(run.folder / files.EVAL)  # missing or damaged: computed again
-    if (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest):
+    n = min(limit, len(getattr(data, split)))
+    same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest)
+    if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:
         result = saved
     else:
         result = evaluate(run, data, split, k, limit, mode=mode)
