@@ -124,10 +124,19 @@ def test_val_data_picks_the_best_epoch_and_labels_are_checked():
     x = images(40)
     run = vaekit.fit(model(), x, val_data=images(10, seed=1), epochs=2, **QUIET)
     assert len(run.history) == 2 and run.history[0]["val_loss"] > 0
+    ev = [vaekit.evaluate(run, wrap(images(10, seed=2)), k=4) for wrap in (np.asarray, torch.from_numpy)]
+    assert ev[0]["n"] == 10 and ev[0]["nll"] == ev[1]["nll"] > 0  # the user's items, evaluated whole
     with pytest.raises(vaekit.VaekitError, match=r"labels must lie in 0..2"):
         vaekit.fit(model(family="cvae", num_classes=3), (x, np.arange(40) % 5), epochs=1, **QUIET)
     with pytest.raises(vaekit.VaekitError, match="conditions on labels"):
         vaekit.fit(model(family="cvae", num_classes=3), x, epochs=1, **QUIET)
+
+
+class TwoOut(nn.Module):
+    """An encoder returning (features, input): networks built for another toolkit often return tuples."""
+
+    def forward(self, x):
+        return x.flatten(1), x
 
 
 def test_a_model_that_cannot_be_rebuilt_loads_into_a_skeleton(tmp_path):
@@ -150,6 +159,8 @@ def test_a_model_that_cannot_be_rebuilt_loads_into_a_skeleton(tmp_path):
     again = vaekit.load_run(tmp_path / "run", model=make())
     assert torch.equal(again.encode(x[:4]).mean, run.encode(x[:4]).mean)
     assert main(["sample", str(tmp_path / "run"), "--out", str(tmp_path / "s.png")]) == 2  # the CLI says the same
+    with pytest.raises(vaekit.VaekitError, match="the encoder must return one tensor; it returns a tuple"):
+        vaekit.VAE(TwoOut(), nn.Linear(2, 16), latent_dim=2)
 
 
 def test_train_leaves_the_callers_config_alone_and_the_cli_names_the_flag(tmp_path, capsys):

@@ -8,6 +8,7 @@ likelihood's support is checked by the caller, who knows the model. Item shapes 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,14 @@ def _map_style(data: object) -> bool:
         and not isinstance(data, (np.ndarray, Tensor, str, bytes, Mapping))
         and not _is_frame(data)
     )
+
+
+def users_items(data: object, labels: bool, expected: tuple[int, ...] | None = None) -> Dataset:
+    """The user's items (any container ``fit`` takes) as the test split of a Dataset with empty train and val
+    splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them."""
+    items = _splits(data, "data", labels, expected=expected)
+    empty = Split(items.train.x[:0], None)
+    return replace(items, train=empty, val=empty, test=items.train)
 
 
 def _splits(

@@ -16,7 +16,8 @@ from .. import files
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
 from ..data.lazy import LazyArray, binarized_once, head
-from ..data.prepare import prepare_data
+from ..data.prepare import check_and_binarize, prepare_data
+from ..data.user import users_items
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
@@ -139,14 +140,15 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
 
 def evaluate(
     run: Run,
-    data: Dataset | None = None,
+    data: Dataset | object = None,
     split: str = "test",
     k: int = 1000,
     limit: int | None = None,
     seed: int = 0,
     mode: str | None = None,
 ) -> dict:
-    """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training).
+    """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training), or on
+    the user's items (an array, tensor, (x, y) pair, Dataset or DataLoader, as ``fit`` takes them) as a whole.
 
     ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
     with ``k`` samples (nats per item). ``mode`` is the binarisation ``prepare_data`` returned with ``data``
@@ -204,12 +206,19 @@ def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tenso
 
 
 def _items(
-    run: Run, data: Dataset | None, split: str, limit: int | None, mode: str | None
+    run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None
 ) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
-    """The data (the run's own, prepared as in training, when None), the split's first ``limit`` items and
-    those items as the model takes them (N, *shape), with the binarisation mode."""
+    """The data (the run's own, prepared as in training, when None; the user's items, any container ``fit``
+    takes, as one test split), the split's first ``limit`` items and those items as the model takes them
+    (N, *shape), with the binarisation mode."""
     if data is None:
         data, mode = prepare_data(run.config, stream=True)
+    elif not isinstance(data, Dataset):
+        if split != "test":
+            raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
+        items = users_items(data, run.model.needs_labels, tuple(run.config.model.input_shape) or None)
+        mode, cfg = run.config.data.binarize, run.config  # binarised once, seeded, as the run's test split was
+        data = check_and_binarize(items, mode, cfg.model.likelihood, cfg.train.seed)
     s = pick_split(data, split, limit)
     # refuses a shape the model was not built for; streamed data stays streamed
     x: Tensor | LazyArray = run.check_items(s.x)

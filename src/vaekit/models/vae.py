@@ -29,11 +29,14 @@ def dry_run(net: nn.Module, shape: Sequence[int], what: str) -> Tensor:
     was_training = net.training
     net.eval()
     try:
-        return net(x)
+        out = net(x)
     except Exception as e:  # noqa: BLE001 - a user's network: say which part failed, and on what shape
         raise VaekitError(f"the {what} fails on inputs of shape {tuple(x.shape)}: {type(e).__name__}: {e}") from None
     finally:
         net.train(was_training)
+    if not isinstance(out, Tensor):  # a tuple or dict of outputs: the model reads one tensor
+        raise VaekitError(f"the {what} must return one tensor; it returns a {type(out).__name__}")
+    return out
 
 
 def features(encoder: nn.Module, shape: Sequence[int]) -> int:
