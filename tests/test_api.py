@@ -113,6 +113,8 @@ def test_resume_continues_a_fit_exactly_and_callbacks_see_every_step(tmp_path):
     for changed in ({"batch_size": 8}, {"seed": 1}, {"val_fraction": 0.3}):  # what the checkpoint rests on
         with pytest.raises(vaekit.VaekitError, match=f"{next(iter(changed))}: a resumed run keeps"):
             vaekit.fit(model(), x, epochs=3, out=tmp_path / "b", resume=True, **{"batch_size": 16, **changed}, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match=r"resume it with vaekit.fit\(model, data"):
+        vaekit.train(out=tmp_path / "b", resume=True, epochs=3, pictures=False)
     log = Log()
     resumed = vaekit.fit(model(), x, epochs=3, batch_size=16, out=tmp_path / "b", resume=True, callbacks=[log], **QUIET)
     assert same(weights(straight), weights(resumed))
@@ -193,3 +195,15 @@ def test_a_tensor_dataset_of_one_tensor_trains():
     x = torch.from_numpy(images())
     run = vaekit.fit(model(), TensorDataset(x), epochs=1, batch_size=16, **QUIET)
     assert len(run.history) == 1
+
+
+def test_the_objectives_take_arrays_and_name_a_model_passed_for_its_output():
+    m, x = model(), images(6)
+    m(torch.from_numpy(x))  # built for (1, 4, 4) items
+    torch.manual_seed(0)
+    out = m(torch.from_numpy(x))
+    assert torch.equal(vaekit.elbo(out, x)["loss"], vaekit.elbo(out, torch.from_numpy(x))["loss"])
+    torch.manual_seed(0)
+    assert vaekit.iwae_bound(m, x, 4).shape == (6,)
+    with pytest.raises(vaekit.VaekitError, match=r"takes a model's output, out = model\(x\); got a VAE"):
+        vaekit.elbo(m, x)

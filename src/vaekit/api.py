@@ -188,6 +188,11 @@ def train(
     saved = _saved_config(cfg.out) if resume else None
     if saved is not None:
         cfg = cfg if config is not None else _with_settings(saved, settings)
+        if not saved.data.spec and not cfg.data.spec:
+            raise VaekitError(
+                f"{cfg.out}: this run was trained by vaekit.fit on data in memory: resume it with "
+                "vaekit.fit(model, data, out=..., resume=True)"
+            )
         keep_settings(saved, cfg)
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data

@@ -58,6 +58,11 @@ def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
         return qz.log_prob(z) - pz.log_prob(z)
 
 
+def as_tensor(x: object, device: torch.device) -> Tensor:
+    """Items x (B, *shape) as a tensor on ``device``: a numpy array (the user's) is converted, not refused."""
+    return x if isinstance(x, Tensor) else torch.as_tensor(x, device=device)
+
+
 def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
     """KL per latent dimension, (B, D), for factorised q and p; (B, 1) holding the total otherwise."""
     if isinstance(qz, Independent) and isinstance(pz, Independent):
@@ -89,6 +94,9 @@ def elbo(
     The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
     Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
+    if not isinstance(out, VAEOutput):
+        raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
+    x = as_tensor(x, out.z[-1].device)
     rec = out.px.log_prob(x)  # (B,)
     extra = sum(v.mean() for v in out.extra.values())  # the model's own loss terms (VQ's commitment), 0 if none
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
@@ -172,6 +180,7 @@ def iwae_bound(
     z_k = loc + scale * eps_k for every item (common random numbers; K is then len(eps)).
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
+    x = as_tensor(x, next(model.parameters()).device)
     b = x.shape[0]
     per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
     one_level = flat(model)

@@ -21,7 +21,7 @@ from torch.distributions import Independent, Normal
 
 from ..core.contract import VAEModel, VAEModule, VAEOutput, flat
 from ..core.likelihoods import gaussian
-from ..core.objectives import elbo, iwae_bound, repeat_items
+from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from .metrics import detection_metrics as detection_metrics  # re-exported: imported from here
@@ -280,6 +280,7 @@ def anomaly_scores(
     comes from ``seed``.
     """
     check_scores(names)
+    x = x if isinstance(x, LazyArray) else as_tensor(x, torch.device("cpu"))  # a numpy array too
     check_model(model, names, y)
     check_settings(samples, iw_samples, steps, batch_size)
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
