@@ -58,7 +58,7 @@ def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
         return qz.log_prob(z) - pz.log_prob(z)
 
 
-def as_tensor(x: object, device: torch.device) -> Tensor:
+def as_tensor(x: object, device: torch.device | None) -> Tensor:
     """Items x (B, *shape) as a tensor on ``device``: a numpy array (the user's) is converted, not refused."""
     return x if isinstance(x, Tensor) else torch.as_tensor(x, device=device)
 
@@ -180,7 +180,7 @@ def iwae_bound(
     z_k = loc + scale * eps_k for every item (common random numbers; K is then len(eps)).
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
-    x = as_tensor(x, next(model.parameters()).device)
+    x = as_tensor(x, getattr(next(model.parameters(), None), "device", None))
     b = x.shape[0]
     per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
     one_level = flat(model)
