@@ -6,10 +6,10 @@ Both read only a model's ``VAEOutput`` (and, for the IWAE bound, ``encode``, ``d
 from __future__ import annotations
 
 import math
-from typing import TypedDict, TypeVar
+from typing import TypedDict, TypeVar, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
@@ -180,7 +180,7 @@ def iwae_bound(
     z_k = loc + scale * eps_k for every item (common random numbers; K is then len(eps)).
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
-    x = as_tensor(x, getattr(next(model.parameters(), None), "device", None))
+    x = as_tensor(x, getattr(next(cast(nn.Module, model).parameters(), None), "device", None))
     b = x.shape[0]
     per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
     one_level = flat(model)
