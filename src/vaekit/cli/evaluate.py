@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import files
 from ..errors import VaekitError
 from ..viz.plots import stamped
-from .verbs import arg, ints, out_path, positive, verb
+from .verbs import arg, at_least, ints, out_path, positive, verb
 
 
 def common(out: str | None) -> list:
@@ -74,19 +74,19 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     "decode lerp and slerp paths between two items' posterior means",
     *common(files.INTERPOLATION),
     arg("--items", default="0,1", help="two indices in the split, e.g. 3,17"),
-    arg("--steps", type=int, default=10),
+    arg("--steps", type=int, default=10, help="points on each path, both end points included"),
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
 
-    out, steps = out_path(args, files.INTERPOLATION), positive(args.steps, "--steps")
+    out, steps = out_path(args, files.INTERPOLATION), at_least(args.steps, 2, "--steps", "the two end points")
     run, _, _, split = load(args)
     items = ints(args.items, "--items")
     if len(items) != 2 or any(not 0 <= i < len(split) for i in items):
         raise VaekitError(f"--items {args.items}: expected two indices in 0..{len(split) - 1}")
     x = split.x[items]
     with stamped(run.digest):
-        save_interpolation(x, interpolate(run, x, max(2, steps), labels(run, split, items)), out)
+        save_interpolation(x, interpolate(run, x, steps, labels(run, split, items)), out)
     print(f"interpolation written to {out}")
 
 
@@ -97,15 +97,15 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"),
     arg("--n-dims", type=int, default=8),
     arg("--range", type=float, default=3.0, help="values from -R to R"),
-    arg("--steps", type=int, default=9),
+    arg("--steps", type=int, default=9, help="values from -R to R, both included"),
     arg("--item", type=int, help="base code: this item's posterior mean (default: zeros)"),
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
 
-    out, steps = out_path(args, files.TRAVERSALS), positive(args.steps, "--steps")
-    if not math.isfinite(args.range):
-        raise VaekitError(f"--range must be a finite number, got {args.range}")
+    out, steps = out_path(args, files.TRAVERSALS), at_least(args.steps, 2, "--steps", "-R and R")
+    if not (math.isfinite(args.range) and args.range > 0):
+        raise VaekitError(f"--range must be a finite number > 0, got {args.range}")
     dims = ints(args.dims, "--dims") if args.dims else None
     n_dims = positive(args.n_dims, "--n-dims")
     run, _, _, split = load(args, 2000)
@@ -122,13 +122,13 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     "posterior means coloured by label (+ decoded manifold for 2-D latents)",
     *common(files.LATENT_MAP),
     arg("--limit", type=int, default=2000),
-    arg("--grid", type=int, default=15),
+    arg("--grid", type=int, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..viz.figures import latent_map
 
     out = out_path(args, files.LATENT_MAP)
-    positive(args.grid, "--grid")
+    at_least(args.grid, 2, "--grid", "a manifold spans its corners")
     run, data, _, split = load(args, positive(args.limit, "--limit"))
     with stamped(run.digest):
         latent_map(run, split.x, split.y, out, args.grid, data.classes)

@@ -153,7 +153,12 @@ def temperatures(text: str) -> float | list[float]:
     "sample",
     "draw samples from a trained run",
     arg("run"),
-    arg("--n", type=int, default=64),
+    arg(
+        "--n",
+        type=int,
+        default=64,
+        help="samples (a conditional run without --label: a row per class of max(1, N // classes))",
+    ),
     arg("--out", required=True, help=".png grid, .npy array, or .csv rows of a table run (its columns)"),
     arg(
         "--temperature",
@@ -213,7 +218,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     arg("run"),
     arg("--data", help="data spec (default: the run's own data)"),
     arg("--split", default="test", choices=["train", "val", "test"]),
-    arg("--n", type=int, default=32),
+    arg("--n", type=int, default=32, help="the first N items of the split"),
     arg(
         "--out",
         required=True,

@@ -51,6 +51,13 @@ def positive(n: int, flag: str) -> int:
     return n
 
 
+def at_least(n: int, least: int, flag: str, why: str) -> int:
+    """``n`` if it is at least ``least``, else one line saying why it must be."""
+    if n < least:
+        raise VaekitError(f"{flag} must be >= {least} ({why}), got {n}")
+    return n
+
+
 def ints(text: str, flag: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
