@@ -143,6 +143,14 @@ def test_every_picture_is_drawn_for_images_and_tables(runs, capsys, tmp_path, ru
         assert (w > 1.6 * h) == (run in ("img2", "table"))
 
 
+def test_a_table_s_report_says_what_its_pictures_show(runs, capsys, tmp_path):
+    assert cli(capsys, "report", runs / "table", "--iw-samples", 5, "--out", tmp_path / "r.html")[0] == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "against its reconstruction" in page and "the first two columns" in page and "each column" in page
+    assert "above their reconstructions" not in page and "coloured by label" not in page  # no labels either
+    assert "<td>probe_accuracy</td><td>n/a</td>" in page
+
+
 def test_displayable_maps_any_channel_count_to_a_grid():
     for c, want in ((1, 1), (2, 3), (3, 3), (4, 4), (7, 3)):
         assert displayable(torch.rand(2, c, 5, 6)).shape == (2, want, 5, 6)

@@ -62,10 +62,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        probe = "n/a (no labels)" if result["probe_accuracy"] is None else result["probe_accuracy"]
         print(
             f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
             f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
-            f"{result['active_units']['total']}  probe {result['probe_accuracy']}  -> {path}"
+            f"{result['active_units']['total']}  probe {probe}  -> {path}"
         )
 
 

@@ -65,14 +65,20 @@ def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 
     y_in = y if run.model.needs_labels else None
     out = [("Loss, reconstruction and KL per epoch", plot_losses(run.folder / files.METRICS, folder / "curves.png"))]
     label = 0 if run.model.needs_labels else None
-    show = displayable if is_image(tuple(x.shape[1:])) else (lambda v: v)
+    images = is_image(tuple(x.shape[1:]))
+    show = displayable if images else (lambda v: v)
     out.append(
-        ("Samples from the prior (temperature 1)", save_samples(show(run.sample(64, 1.0, label)), folder / "s.png"))
+        (
+            "Samples from the prior (temperature 1)" + ("" if images else ": the first two columns"),
+            save_samples(show(run.sample(64, 1.0, label)), folder / "s.png"),
+        )
     )
     xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
     out.append(
         (
-            "Inputs (odd rows) above their reconstructions",
+            "Inputs (odd rows) above their reconstructions"
+            if images
+            else "Each value of 32 items against its reconstruction (dashed: equal)",
             save_reconstructions(show(x[:32]), show(xr), folder / "r.png"),
         )
     )
@@ -80,7 +86,7 @@ def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 
     out.append(traversal_picture(run, x, y_in, n_dims, folder))
     out.append(
         (
-            "Latent map of the posterior means, coloured by label",
+            "Latent map of the posterior means" + ("" if y is None else ", coloured by label"),
             latent_map(run, x, y, folder / "m.png", classes=data.classes),
         )
     )
@@ -94,7 +100,8 @@ def interpolation_picture(run: Run, split: Split, x: Tensor, y: Tensor | None, f
     yab = None if y is None else y[ab]
     paths = interpolate(run, x[ab], 10, yab)
     return (
-        f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom), inputs at the ends",
+        f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom)"
+        + (", inputs at the ends" if is_image(tuple(x.shape[1:])) else ": each column along the path"),
         save_interpolation(x[ab], paths, folder / "i.png"),
     )
 
@@ -107,7 +114,8 @@ def traversal_picture(run: Run, x: Tensor, y: Tensor | None, n_dims: int, folder
     values = torch.linspace(-3, 3, 9)
     xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])
     return (
-        f"Traversals of the most active dims {dims} (rows) from -3 to 3 (columns) around item 0's posterior mean",
+        f"Traversals of the most active dims {dims} from -3 to 3 around item 0's posterior mean"
+        + (": a row per dim" if is_image(tuple(x.shape[1:])) else ": each column as the dim moves"),
         save_traversal(xs, dims, values, folder / "t.png"),
     )
 
@@ -143,6 +151,8 @@ def _table(rows: list[dict]) -> str:
 
 
 def _fmt(v) -> str:
+    if v is None:  # a figure that does not apply (no labels: no probe)
+        return "n/a"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, list):
