@@ -77,6 +77,9 @@ def test_datasets_and_dataloaders_train_streamed_with_the_same_checks(wrap, tmp_
     for n in (0, 2.5, "3"):
         with pytest.raises(vaekit.VaekitError, match="n must be a whole number >= 1"):
             run.sample(n)
+    for t, why in ((-1, "finite number >= 0"), (float("nan"), "finite number >= 0"), ([1.0, 0.8], "a deep run")):
+        with pytest.raises(vaekit.VaekitError, match=why):
+            run.sample(2, temperature=t)
 
 
 @pytest.mark.parametrize(

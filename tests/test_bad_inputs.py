@@ -239,7 +239,7 @@ RUN_CASES = [  # (damage, argv, needle)
     (None, ["sample", R, "--label", "1", "--out", f"{T}/s.png"], "not conditional"),
     (None, ["anomaly", R, "--score", "neg_elbo", "--iw-samples", "7", "--out", f"{T}/a.csv"], "cannot take effect"),
     (None, ["sample", R, "--sampler", "gmm", "--temperature", "0.5", "--out", f"{T}/s.png"], "no temperature"),
-    (None, ["sample", R, "--temperature", "1,0.5", "--out", f"{T}/s.png"], "one per resolution takes a deep run"),
+    (None, ["sample", R, "--temperature", "1,0.5", "--out", f"{T}/s.png"], "per resolution takes a deep run"),
     (None, ["latent-map", R, "--limit", "1"], "2 or more"),
     (None, ["anomaly", R, "--llr-k", "0", "--out", f"{T}/a.csv"], "--llr-k"),
     (None, ["sample", R, "--out", f"{T}/tiny.npy/s.png"], "a file stands where a folder"),

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -104,6 +104,7 @@ class Run:
         rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
         label column back, its values the class names."""
         count(n, "n")
+        self.check_temperature(temperature)
         self.unconditional_label(label)
         table = self.table
         if table is None:
@@ -167,6 +168,20 @@ class Run:
             raise VaekitError(f"label {bad}: this run's classes are 0..{k - 1}", key="label")
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
+    def check_temperature(self, t: object) -> None:
+        """One line unless ``t`` is a finite number >= 0, or for a deep run a list of them (one per resolution)."""
+        values = list(t) if isinstance(t, (list, tuple)) else [t]
+        numbers = [float(cast(float, v)) for v in values if type(v) in (int, float)]  # not bools, not strings
+        if not values or len(numbers) < len(values) or not all(0 <= v < float("inf") for v in numbers):
+            raise VaekitError(
+                f"temperature must be a finite number >= 0 (or one per resolution), got {t!r}", key="temperature"
+            )
+        if isinstance(t, (list, tuple)) and self.config.model.family != "deep":
+            family = self.config.model.family
+            raise VaekitError(
+                f"one temperature per resolution takes a deep run; this one is {family}", key="temperature"
+            )
+
     def sampler_alone(self, temperature: object, label: object) -> None:
         """Refuse, in one line, a temperature or label with a post-hoc sampler (before it is fitted)."""
         if temperature != 1.0 or label is not None:
@@ -184,6 +199,7 @@ class Run:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
         post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""
         count(n, "n")
+        self.check_temperature(temperature)
         self.unconditional_label(label)
         if sampler is not None:
             self.sampler_alone(temperature, label)
@@ -194,6 +210,7 @@ class Run:
     def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
         count(per_class, "per_class")
+        self.check_temperature(temperature)
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
         return self.model.generate(len(y), temperature, y).mean.cpu()

@@ -51,6 +51,8 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
         return None
     if key in SPECIAL:
         return SPECIAL[key]
+    if key in ("model.family", "model.net") and getattr(args, "model", None):  # --model sets one or the other
+        return "--model"
     dest = next((flag for flag, k in FLAGS.items() if k == key), key)
     options = {a.dest: a.option_strings[0] for a in parser.verb_parsers[args.command]._actions if a.option_strings}
     flag = options.get(dest) or (f"--set {key}=..." if "." in key and "set" in options else None)

@@ -183,8 +183,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
-    if isinstance(args.temperature, list) and run.config.model.family != "deep":
-        raise VaekitError(f"--temperature: one per resolution takes a deep run; this one is {run.config.model.family}")
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
         from ..data.tables import write_csv
