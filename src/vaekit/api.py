@@ -133,8 +133,8 @@ def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
     for key, value in train.items():
         if key.split(".")[-1] in ModelConfig.__dataclass_fields__ and not key.startswith("train."):
             raise VaekitError(
-                f"{key} is a setting of the model: give it to the model (e.g. vaekit.VAE(encoder, "
-                f"decoder, latent_dim, {key}=...)), or train by settings: vaekit.train({key}=...)",
+                f"{key} is a setting of the model, built already: build it with the setting (vaekit.build_model("
+                f"{key}=...), vaekit.VAE(...)), or train by settings: vaekit.train({key}=...)",
                 key=key,
             )
         set_value(cfg, key if "." in key else f"train.{key}", value)

@@ -196,7 +196,7 @@ def from_user(
         n_val = max(1, round(n * val_fraction))
         if not 0 < val_fraction < 1 or n - n_val < 1:
             raise VaekitError(
-                f"data: {n} items cannot give val_fraction {val_fraction} to validation and keep "
+                f"data: {n} item{'s' * (n != 1)} cannot give val_fraction {val_fraction} to validation and keep "
                 "training items; pass val_data or more data"
             )
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
