@@ -63,6 +63,8 @@ def test_domain_fid_rises_with_noise_and_blur_and_the_yardstick_is_smallest(cach
     ]
     blurs = [quality_benchmark(gaussian_blur(other, s), x, net)["samples"]["fid"] for s in (0.5, 1.0, 2.0)]
     assert noise == sorted(noise) and blurs == sorted(blurs) and noise[0] < blurs[0], (noise, blurs)
+    with pytest.raises(VaekitError, match=rf"n {len(x)}: each set takes at most half the split"):
+        quality_benchmark(other, x, net, n=len(x))  # the other half is the yardstick: never silently fewer
 
 
 @pytest.mark.parametrize("name", list(FAST))

@@ -115,7 +115,11 @@ def quality_benchmark(
     ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}}.
     """
     a, b = halves(len(test_x), seed)
-    n = min(n or len(a), len(a))
+    if n is not None and n > len(a):
+        raise VaekitError(
+            f"n {n}: each set takes at most half the split (the other half is the yardstick): {len(a)} here", key="n"
+        )
+    n = n or len(a)
     if n < 2 * K_NEIGHBOURS:
         raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {len(test_x)}")
     test_x = torch.as_tensor(np.asarray(test_x), dtype=torch.float32)
