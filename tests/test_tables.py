@@ -330,6 +330,11 @@ def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run
     assert all(r[0].isdigit() for r in rows[1:])  # whole numbers, written as such
 
 
+def test_a_conditional_table_run_is_measured_on_its_feature_columns(labelled_run):
+    q = vaekit.quality(labelled_run[0], write=False, target="rooms")  # its rows drawn as often per class as the data's
+    assert q["kind"] == "table" and q["n_synthetic"] == q["n_real"]
+
+
 @pytest.mark.parametrize(
     ("header", "label_column", "note", "features", "classes"),
     [

@@ -200,7 +200,9 @@ def table_run_quality(
     real, test = schema.decode(dataset.train.x), schema.decode(dataset.test.x)
     n = n or len(dataset.train.x)
     torch.manual_seed(seed)
-    synthetic = run.sample_table(n)
+    y = dataset.train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
+    labels = None if y is None else y[torch.randint(len(y), (n,))]
+    synthetic = {k: v for k, v in run.sample_table(n, label=labels).items() if k in real}  # not the label column
     out = {
         "kind": "table",
         "data": dataset.name,
