@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.data.prepare import prepare_data
@@ -85,6 +86,9 @@ def test_the_draws_of_a_ladder_s_upper_level_are_no_activity_of_the_lower_one():
     run = Run(None, cfg, build_model(cfg.model).eval())
     same = torch.rand(1, 1, 4, 4).expand(30, 1, 4, 4)  # one item, 30 times: no unit varies with x
     assert [m.any().item() for m in active_units(elbo_terms(run, same, None)["means"])] == [False, False]
+    cfg.model = ModelConfig(input_shape=[1, 4, 4], hidden=[8], latent_dim=3, likelihood="bernoulli", posterior="iaf")
+    flow = Run(None, cfg, build_model(cfg.model).eval())
+    assert vaekit.evaluate(flow, same[:4], k=2)["kl_per_dim"] == [None]  # one total KL: no dimension to show
 
 
 def test_active_units_use_the_covariance_of_the_posterior_means_and_rank_traversals():

@@ -59,6 +59,7 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
             dims = [a + b for a, b in zip(dims, dm)]
         means.append(mu)
     return {
+        "sizes": sizes,  # D_l of each level
         "rec": rec,
         "kl": kl,
         "kl_per_level": levels,
@@ -193,7 +194,10 @@ def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tenso
         "rec": r(t["rec"] / n),
         "kl": r(t["kl"] / n),
         "kl_per_level": [r(v / n) for v in t["kl_per_level"]],
-        "kl_per_dim": [[r(v / n) for v in d.tolist()] for d in t["kl_per_dim"]],
+        # a level whose q or p is not factorised (a flow posterior, a vamp prior) has one total KL: null here
+        "kl_per_dim": [
+            [r(v / n) for v in d.tolist()] if len(d) == size else None for d, size in zip(t["kl_per_dim"], t["sizes"])
+        ],
         "nll": r(nll),
         "bits_per_dim": r(bits_per_dim(nll, shape)),
         "active_units": {

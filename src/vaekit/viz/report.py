@@ -123,9 +123,12 @@ def traversal_picture(run: Run, x: Tensor, y: Tensor | None, n_dims: int, folder
 def kl_figure(result: dict, path: Path) -> Path:
     """Bar chart of the KL per latent dimension, one panel per level."""
     levels = result["kl_per_dim"]
-    fig, axes = _figure(len(levels), width=max(4.5, 0.25 * max(len(d) for d in levels)), height=3)
+    fig, axes = _figure(len(levels), width=max(4.5, 0.25 * max(len(d or ()) for d in levels)), height=3)
     for i, (ax, kl) in enumerate(zip(axes, levels)):
-        ax.bar(range(len(kl)), kl)
+        if kl is None:  # not factorised: the KL of this level is one total (kl_per_level)
+            ax.text(0.5, 0.5, "one total KL:\nq(z|x) or p(z) not factorised", ha="center", va="center")
+        else:
+            ax.bar(range(len(kl)), kl)
         ax.set(title=f"KL per dimension, level {i} (nats)", xlabel="dimension")
     return _save_figure(fig, path)
 
