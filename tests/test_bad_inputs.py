@@ -224,6 +224,7 @@ RUN_CASES = [  # (damage, argv, needle)
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", R, "--quiet"], "--overwrite"),
     (None, ["train", "--resume", f"{T}/norun"], "norun"),
     (None, ["train", "--data", f"{T}/tiny.npy", "--nproc", "3", "--out", f"{T}/out"], "multiple of the 3 processes"),
+    (None, ["train", "--data", f"{T}/tiny.npy", "--nproc", "2", "--device", "cuda", "--out", f"{T}/o"], "no CUDA"),
     (None, ["train", "--resume", R, "--latent-dim", "5"], "model.latent_dim: a resumed run keeps what its"),
     (None, ["train", "--resume", R, "--seed", "3"], "train.seed: a resumed run keeps what its checkpoint rests on"),
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", f"{T}/out", "--mlflow", "bogus://x"], "store bogus://x"),

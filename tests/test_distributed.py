@@ -95,3 +95,23 @@ def test_a_two_process_run_stopped_by_sigterm_resumes_exactly(tmp_path):
         a, b = load_file(tmp_path / "whole" / name), load_file(stopped / name)
         assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a), name
     assert (stopped / "metrics.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_the_launcher_s_child_dies_with_it():
+    """What --nproc starts (torchrun, and through it the workers) gets SIGTERM when the launcher dies, even by
+    SIGKILL: here a child that would sleep a minute, of a parent that exits at once."""
+    parent = (
+        "import subprocess; from vaekit.training.distributed import die_with_parent; "
+        "print(subprocess.Popen(['sleep', '60'], stdout=-3, stderr=-3, preexec_fn=die_with_parent).pid, flush=True)"
+    )
+    pid = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True).stdout)
+    for _ in range(50):
+        time.sleep(0.1)
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                return  # dead, not yet reaped by its new parent
+        except (FileNotFoundError, ProcessLookupError):
+            return
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("the child outlived its parent")

@@ -71,11 +71,18 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
         from ..config import validate
+        from ..training.step import resolve_device
 
-        distributed.check_batch(validate(train_config(args)).train.batch_size, args.nproc)  # once, not per process
+        cfg = validate(train_config(args))  # checked once, not per process
+        distributed.check_batch(cfg.train.batch_size, args.nproc)
+        resolve_device(cfg.train.device)
+        if args.mlflow:  # its store opened (a new one created) once, before the workers: rank 0 then logs to it
+            from ..viz.mlflow import MLflow
+
+            MLflow(args.mlflow)
         return distributed.launch(args.argv, args.nproc)
     callbacks = []
-    if args.mlflow:
+    if args.mlflow and distributed.is_main():  # the callbacks run on rank 0 only
         from ..viz.mlflow import MLflow
 
         callbacks.append(MLflow(args.mlflow))

@@ -10,6 +10,8 @@ Only rank 0 writes files. gloo on CPU, NCCL on CUDA (each process on its LOCAL_R
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -250,7 +252,8 @@ def rng_extra() -> dict[str, Tensor]:
 def launch(argv: list[str], nproc: int) -> int:
     """Re-run ``vaekit <argv>`` (without --nproc) under ``python -m torch.distributed.run`` on this machine.
 
-    SIGINT/SIGTERM sent to this process go to torchrun, which passes them on to every worker.
+    SIGINT/SIGTERM sent to this process go to torchrun, which passes them on to every worker; if this process
+    dies (even by SIGKILL), torchrun gets SIGTERM, so no worker trains on without it.
     """
     if nproc < 1:
         raise VaekitError(f"nproc must be >= 1, got {nproc}", key="nproc")
@@ -266,13 +269,19 @@ def launch(argv: list[str], nproc: int) -> int:
     env = dict(os.environ)
     if nproc > 1:  # what torchrun sets when it is unset, without its banner saying so
         env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
     old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return proc.wait()
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+def die_with_parent() -> None:
+    """In a child before it execs (Linux): SIGTERM to it when the process that started it dies."""
+    with contextlib.suppress(OSError, AttributeError):  # no prctl: the child outlives a killed parent, as before
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 # torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first), or
