@@ -9,6 +9,9 @@ import importlib.util
 import io
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack, contextmanager
@@ -43,10 +46,12 @@ def ports(runs):  # noqa: F811
         yield {name: stack.enter_context(serving(run.path)) for name, run in runs.items()}
 
 
-def request(port: int, method: str, path: str, body: bytes | dict | None = None) -> tuple[int, dict]:
+def request(port: int, method: str, path: str, body: bytes | dict | int | None = None) -> tuple[int, dict]:
+    """(status, JSON payload) of one request; an int ``body`` is a bare Content-Length header of that value."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    conn.request(method, path, data, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Content-Length": str(body)} if isinstance(body, int) else {})}
+    data = json.dumps(body).encode() if isinstance(body, dict) else None if isinstance(body, int) else body
+    conn.request(method, path, data, headers)
     resp = conn.getresponse()
     status, payload = resp.status, json.loads(resp.read())
     conn.close()
@@ -94,6 +99,8 @@ BAD = [
     ("POST", "/api/nothing", {}, 404),
     ("GET", "/etc/passwd", None, 404),
     ("PUT", "/api/decode", {}, 405),
+    ("OPTIONS", "/api/decode", None, 405),
+    ("POST", "/api/decode", -5, 400),  # a negative Content-Length
 ]
 
 
@@ -102,6 +109,15 @@ def test_bad_requests_get_a_4xx_and_the_server_keeps_serving(ports, method, path
     got, payload = request(ports["cvae"], method, path, body)
     assert got == status and payload["error"]
     assert request(ports["cvae"], "POST", "/api/decode", {"z": [0, 0, 0], "y": 1})[0] == 200
+
+
+def test_sigterm_stops_the_explorer_as_ctrl_c_does(runs):  # noqa: F811
+    argv = [sys.executable, "-m", "vaekit", "explore", str(runs["vae"].path), "--port", "0"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert "explorer on http://127.0.0.1:" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "explorer stopped (refused 0 requests by Host, 0 by Origin)" in out, err
 
 
 def test_a_label_for_an_unconditional_model_is_refused(ports):

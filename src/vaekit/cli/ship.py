@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 from ..errors import VaekitError
 from .verbs import arg, verb
@@ -52,13 +53,12 @@ def cmd_explore(args: argparse.Namespace) -> None:
         raise VaekitError(f"--port {args.port}: expected 0..65535")
     server = make_server(load_explorer(args.run, args.data, args.split), args.port)
     print(f"explorer on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop ends it as Ctrl-C does
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how it ends, not an interrupted training run
-        print(
-            f"explorer stopped (refused {server.refused['Host']} requests by Host, "
-            f"{server.refused['Origin']} by Origin)"
-        )
+        host, origin = server.refused["Host"], server.refused["Origin"]
+        print(f"explorer stopped (refused {host} request{'s' * (host != 1)} by Host, {origin} by Origin)")
     finally:
         server.server_close()
 

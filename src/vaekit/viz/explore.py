@@ -214,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True  # a body we do not read would put the stream out of step
         self._error(405, f"{self.command} is not supported here")
 
-    do_PUT = do_DELETE = do_PATCH = _not_allowed
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def _body(self) -> dict:
         try:
@@ -222,7 +222,10 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise ApiError(411, "a Content-Length header is required") from None
-        if length > MAX_BODY or length < 0:
+        if length < 0:
+            self.close_connection = True
+            raise ApiError(400, f"Content-Length {length}: a body has 0 or more bytes")
+        if length > MAX_BODY:
             self.close_connection = True  # the body is not read: drop the connection after answering
             raise ApiError(413, f"request bodies are limited to {MAX_BODY} bytes")
         try:
