@@ -129,6 +129,7 @@ def test_models_lists_every_family(capsys):
     table = capsys.readouterr().out
     assert all(f"| {name} | conv |" in table for name in MODELS)
     assert all(f"| {name} | mlp |" in table for name in MODELS if name != "deep")  # deep: its own conv cells
+    assert "| deep | conv | 1964 in 5 groups |" in table  # every group counted, not the top one alone
     assert cli(["models", "--shape", "1,x"]) == 2
 
 

@@ -35,7 +35,10 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
                     latent_dims=dims,
                 )
             )
-            latent = ",".join(map(str, dims)) or str(model.latent_dims[0])
+            sizes = list(model.latent_dims)  # a deep model's: one per latent group
+            latent = ",".join(map(str, dims)) or (
+                f"{sum(sizes)} in {len(sizes)} groups" if len(sizes) > 1 else str(sizes[0])
+            )
             doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell
             lines.append(f"| {family} | {net} | {latent} | {sum(p.numel() for p in model.parameters()):,} | {doc} |")
     return "\n".join(lines)
