@@ -103,3 +103,25 @@ def test_every_help_page_prints(verb, capsys):
     with pytest.raises(SystemExit) as e:
         main([*verb, "--help"])
     assert e.value.code == 0 and "usage: vaekit" in capsys.readouterr().out
+
+
+def test_a_worker_that_loses_a_peer_says_so_in_one_line(monkeypatch, capsys, tmp_path):
+    from vaekit.cli import run_command
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+
+    def failing(message: str):
+        def run(args):
+            raise RuntimeError(message)
+
+        run.__module__ = "vaekit.cli.evaluate"  # where the help orders it
+        return run
+
+    gloo = "[../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:34181"
+    monkeypatch.setattr(VERBS["curves"], "run", failing(gloo))
+    assert run_command(["curves", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"vaekit: error: rank 1 lost a process of its run ({gloo})"
+    monkeypatch.setattr(VERBS["curves"], "run", failing("a bug"))
+    with pytest.raises(RuntimeError, match="a bug"):  # any other error stays a traceback
+        run_command(["curves", str(tmp_path)])

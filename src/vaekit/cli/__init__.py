@@ -91,7 +91,23 @@ def run_command(argv: list[str] | None) -> int:
     except KeyboardInterrupt:  # outside the training loop (a verb, start-up): say where to go on only if one can
         print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
+    except RuntimeError as e:  # under torchrun, a peer process that died (killed, out of memory) breaks the group
+        if not lost_peer(e):
+            raise
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][-160:]
+        print(
+            f"vaekit: error: rank {distributed.rank()} lost a process of its run ({why}){resume_hint(args)}",
+            file=sys.stderr,
+        )
+        return 1
     return code or 0
+
+
+def lost_peer(e: RuntimeError) -> bool:
+    """Whether ``e`` is a torchrun worker's process group failing because another process of it died."""
+    import torch.distributed as dist
+
+    return distributed.launched() and (isinstance(e, dist.DistError) or "closed by peer" in str(e))
 
 
 def resume_hint(args: argparse.Namespace | None) -> str:
