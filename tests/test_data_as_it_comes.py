@@ -3,6 +3,7 @@ skipped) and containers as other libraries hand them over (dict items, channels-
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 
@@ -15,8 +16,9 @@ from torch.distributions import Bernoulli, Independent, Normal
 
 import vaekit
 from vaekit import VAEOutput
-from vaekit.data import load_dataset, photos
+from vaekit.data import all_items, load_dataset, photos
 from vaekit.data.image_cache import open_folder
+from vaekit.data.lazy import every_item
 from vaekit.data.photos import ImageOptions
 from vaekit.errors import VaekitError
 
@@ -105,6 +107,82 @@ def test_the_cache_is_read_on_the_second_open_and_remade_when_a_file_changes(fol
     changed = open_folder(folder, opts)
     assert sorted((tmp_path / "cache").glob("*.npy")) != npy and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     assert not np.array_equal(changed.read(np.arange(7)), x)
+
+
+# (data.in_memory, data.cache): decoded in memory, streamed from the files, read from the cache
+PATHS = [("true", False), ("false", False), ("true", True)]
+
+
+def every(spec, in_memory, size, cache_dir, cache=False, **settings) -> torch.Tensor:
+    """Every item of ``spec`` in file order, read where ``in_memory`` and ``cache`` say, (N, C, H, W)."""
+    opts = ImageOptions(size=size, cache=cache, cache_dir=str(cache_dir), workers=0, **settings)
+    lazy = every_item(spec, in_memory, opts)
+    return all_items(spec, images=opts) if lazy is None else lazy[np.arange(len(lazy))]
+
+
+@pytest.mark.parametrize("in_memory, cache", PATHS)
+def test_a_folder_named_like_a_built_in_set_is_refused_and_read_as_dot_slash(tmp_path, monkeypatch, in_memory, cache):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    for i in range(3):
+        photo(tmp_path / "digits" / f"{i}.png", 6, 6)
+    with pytest.raises(VaekitError, match=r"^digits: both the name of a built-in .*write ./digits for the folder"):
+        every("digits", in_memory, (4, 4), tmp_path / "cache", cache)
+    assert every("./digits", in_memory, (4, 4), tmp_path / "cache", cache).shape == (3, 3, 4, 4)  # not 1797 8x8
+    (tmp_path / "digits" / "config.json").write_text("{}")  # a run folder (--out digits) is no data: no clash
+    assert every("digits", "true", None, tmp_path / "cache").shape == (1797, 1, 8, 8)  # built-ins never stream
+
+
+@pytest.mark.parametrize("in_memory, cache", PATHS)
+def test_exif_orientation_turns_images_upright_wherever_they_are_decoded(tmp_path, in_memory, cache):
+    (tmp_path / "phone").mkdir()
+    im = Image.new("RGB", (40, 20), (255, 0, 0))
+    im.paste((0, 0, 255), (0, 0, 20, 20))  # stored: blue left half; shown (turned 90 degrees clockwise): blue top
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "phone" / "0.jpg", exif=exif.tobytes())
+    x = every(str(tmp_path / "phone"), in_memory, (8, 4), tmp_path / "cache", cache, crop="none")
+    assert (x[:, 2, 0] > 0.7).all() and (x[:, 0, 0] < 0.3).all() and (x[:, 0, -1] > 0.7).all()
+    assert every(str(tmp_path / "phone"), in_memory, None, tmp_path / "c2", cache).shape == (1, 3, 40, 20)  # as shown
+
+
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("in_memory, cache", PATHS)
+def test_another_aspect_under_crop_none_is_refused_naming_the_file_s_own_size(folder, tmp_path, in_memory, cache, skip):
+    """Refused even with skip_unreadable, which is for files that cannot be read; the size is the file's, not
+    that of its JPEG draft decoding (39x17)."""
+    photo(folder / "6.jpg", 77, 33)
+    for path in folder.glob("[0-5].png"):
+        photo(path, 33, 33)
+    with pytest.raises(VaekitError, match=r"6.jpg: image size 77x33 has another aspect ratio .*set data.crop=center"):
+        every(str(folder), in_memory, (8, 8), tmp_path / "cache", cache, crop="none", skip_unreadable=skip)
+    with pytest.raises(VaekitError, match=r"6.jpg: image size 77x33 has another"):
+        photos.load(folder / "6.jpg", (8, 8), "none", "RGB", False)
+
+
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+@pytest.mark.parametrize("extra", ["a/.thumbs/t.png", "a/deeper/.cache/t.png", "backup.tar.gz", "idx-notes.txt"])
+def test_hidden_subfolders_and_gz_or_idx_named_files_are_no_items_of_a_photo_folder(tmp_path, in_memory, extra):
+    """Images under a hidden folder at any depth are left out; a .gz or idx-named file beside the classes leaves
+    the folder a photo folder (IDX folders are told by their files' contents too)."""
+    for name in ("a/0.png", "a/deeper/1.png", "b/2.png", extra):
+        path = tmp_path / "pics" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        photo(path, 4, 4) if name.endswith(".png") else path.write_bytes(gzip.compress(b"tar" * 99, mtime=0))
+    assert every(str(tmp_path / "pics"), in_memory, None, tmp_path / "cache").shape == (3, 3, 4, 4)
+
+
+@pytest.mark.parametrize("first, then, reused", [("auto", "RGB", True), ("RGB", "auto", True), ("L", "auto", False)])
+def test_the_verbs_reuse_the_training_cache_whatever_data_mode_said(folder, tmp_path, monkeypatch, first, then, reused):
+    """Training with data.mode=auto writes config.json with the mode it resolved to (RGB here), which the verbs
+    read: the cache is keyed by the mode the images become."""
+    opts = ImageOptions(size=(4, 4), cache=True, cache_dir=str(tmp_path / "cache"), workers=0)
+    x = open_folder(folder, ImageOptions(**{**opts.__dict__, "mode": first})).read(np.arange(7))
+    if reused:
+        monkeypatch.setattr(photos, "load", lambda *a: pytest.fail("decoded an image though the cache was there"))
+    again = open_folder(folder, ImageOptions(**{**opts.__dict__, "mode": then}))
+    assert again.mode == "RGB" and np.array_equal(again.read(np.arange(7)), x) == reused
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == (1 if reused else 2)
 
 
 def model(shape=(1, 4, 4), **settings) -> nn.Module:

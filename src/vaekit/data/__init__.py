@@ -13,7 +13,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from vaekit.data.builtin import BUILTINS, load_builtin
+from vaekit.data.builtin import BUILTINS, builtin_name, load_builtin
 from vaekit.data.core import (
     Dataset,
     RawData,
@@ -80,8 +80,8 @@ def read_raw(
     table: TableOptions | None = None,
 ) -> tuple[RawData, str]:
     """(RawData, name) of ``spec``: a built-in name (dsprites with its options) or a path, unsplit."""
-    key = str(spec).strip().lower().replace("_", "-")
-    if key.split(":")[0] in BUILTINS:  # dsprites takes options: dsprites:32:n=50000
+    key = builtin_name(spec)  # dsprites takes options: dsprites:32:n=50000
+    if key is not None:
         if label_column is not None:
             raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
         return load_builtin(key, data_dir), key

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit import files
 from vaekit.data.core import RawData
 from vaekit.data.download import download
 from vaekit.data.idx import read_idx_set
@@ -136,6 +137,22 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     with contextlib.suppress(OSError):  # a read-only cache only costs speed
         atomic_write_bytes(path, buffer.getvalue())
     return x, y
+
+
+def builtin_name(spec: str) -> str | None:
+    """The built-in set ``spec`` names (dsprites and photos with their options), or None for a path. A spec that
+    is also an existing file or folder is refused (the same spec must always mean the same data), unless that is
+    a run folder (``--data digits --out digits``), which holds no data."""
+    key = str(spec).strip().lower().replace("_", "-")
+    if key.split(":")[0] not in BUILTINS:
+        return None
+    path = Path(spec).expanduser()
+    if path.exists() and not (path / files.CONFIG).is_file():
+        raise VaekitError(
+            f"{spec}: both the name of a built-in data set and a file or folder here; "
+            f"write ./{spec} for the folder (or rename it to use the built-in set)"
+        )
+    return key
 
 
 def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:

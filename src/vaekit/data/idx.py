@@ -98,12 +98,23 @@ def read_idx_set(
     return raw
 
 
+def starts_as_idx(path: Path) -> bool:
+    """Whether ``path`` (raw or gzipped) opens as IDX does: two zero bytes, a known dtype code, 1+ dims."""
+    try:
+        with _open(path) as f:
+            head = f.read(4)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return len(head) == 4 and head[:2] == b"\0\0" and head[2] in IDX_DTYPES and head[3] > 0
+
+
 def idx_files(folder: Path) -> list[Path]:
-    """Files in ``folder`` that look like IDX (idx or ubyte in the name); raw preferred over .gz."""
+    """Files in ``folder`` that are IDX: idx or ubyte in the name and IDX contents, so that a photo folder's
+    backup.tar.gz or idx notes leave it a photo folder; raw preferred over .gz."""
     found: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
         low = p.name.lower()
-        if p.is_file() and not low.startswith(".") and ("idx" in low or "ubyte" in low):
+        if p.is_file() and not low.startswith(".") and ("idx" in low or "ubyte" in low) and starts_as_idx(p):
             found.setdefault(low.removesuffix(".gz"), []).append(p)
     return [min(ps, key=lambda p: p.suffix == ".gz") for ps in found.values()]
 

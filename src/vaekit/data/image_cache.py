@@ -2,7 +2,8 @@
 
 The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skipped files), in the data folder
 (``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
-each file's size and mtime and the size, crop and mode settings: a file added, removed or changed, or another
+each file's size and mtime and the size and crop settings and the mode the images become (data.mode=auto
+resolved): a file added, removed or changed, or another
 setting, makes a new cache (the caches of the folder's older contents are removed). The first pass decodes every file in
 DataLoader workers and writes the rows in order (atomically); later epochs and runs read the rows with pread.
 """
@@ -23,6 +24,7 @@ from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_json
 from .builtin import cache_dir
 from .core import RawData
+from .idx import idx_files
 from .images import _list
 from .lazy import NpySource
 from .photos import FolderSource, ImageOptions, note
@@ -42,14 +44,38 @@ class CachedSource(NpySource):
             self.scale = 65535.0
 
 
-def _keys(folder: Path, opts: ImageOptions) -> tuple[str, str]:
-    """(the folder's key, the key of its file list, sizes and mtimes + the key of the settings shaping the items)."""
+def _keys(folder: Path) -> tuple[str, str]:
+    """(the folder's key, the key of its file list, sizes and mtimes)."""
     h = hashlib.sha256()
     for p in _list(folder)[0]:
         st = p.stat()
         h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    settings = hashlib.sha256(json.dumps([opts.size, opts.crop, opts.mode]).encode()).hexdigest()[:8]
-    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12], f"{h.hexdigest()[:16]}-{settings}"
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12], h.hexdigest()[:16]
+
+
+def _paths(stem: Path, opts: ImageOptions, mode: str) -> tuple[Path, Path]:
+    """(.npy, .json) of the cache for ``opts`` whose images become ``mode`` (L or RGB, never auto): a run trained
+    with data.mode=auto and its verbs, which read the resolved mode from config.json, share one cache."""
+    settings = hashlib.sha256(json.dumps([opts.size, opts.crop, mode]).encode()).hexdigest()[:8]
+    return stem.with_name(f"{stem.name}-{settings}.npy"), stem.with_name(f"{stem.name}-{settings}.json")
+
+
+def _found(stem: Path, opts: ImageOptions) -> tuple[Path, Path] | None:
+    """The cache already written for ``opts``: of its mode, or (auto) of the mode auto chose for these files."""
+    for mode in ("L", "RGB") if opts.mode == "auto" else (opts.mode,):
+        npy, meta = _paths(stem, opts, mode)
+        if (
+            npy.is_file()
+            and meta.is_file()
+            and (opts.mode != "auto" or json.loads(meta.read_text()).get("auto") == mode)
+        ):
+            return npy, meta
+    return None
+
+
+def image_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource | None:
+    """``open_folder``, or None for a folder of IDX files (told by their names and contents)."""
+    return None if idx_files(folder) else open_folder(folder, opts)
 
 
 def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource:
@@ -58,14 +84,17 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
     if not opts.cache:
         return FolderSource(folder, opts)
     root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_dir()
-    folder_key, key = _keys(folder, opts)
-    npy, meta_path = root / f"images-{folder_key}-{key}.npy", root / f"images-{folder_key}-{key}.json"
-    if not (npy.is_file() and meta_path.is_file()):
-        _write(folder, opts, npy, meta_path)
-        files_key = key.split("-")[0]
+    folder_key, files_key = _keys(folder)
+    stem = root / f"images-{folder_key}-{files_key}"
+    found = _found(stem, opts)
+    if found is None:
+        source = FolderSource(folder, opts)
+        found = _paths(stem, opts, source.mode)
+        _write(source, opts, *found)
         for old in root.glob(f"images-{folder_key}-*"):  # the folder's files changed: its older caches go
-            if not old.name.startswith(f"images-{folder_key}-{files_key}-"):
+            if not old.name.startswith(f"{stem.name}-"):
                 old.unlink(missing_ok=True)
+    npy, meta_path = found
     meta = json.loads(meta_path.read_text())
     if meta["skipped"] and not opts.skip_unreadable:
         bad = meta["skipped"][0]
@@ -111,9 +140,9 @@ def decoded(source: FolderSource, workers: int) -> Iterator[tuple[np.ndarray, li
         yield rows, kept, [{"file": str(source.files[r]), "error": e} for r, e in bad]
 
 
-def _write(folder: Path, opts: ImageOptions, npy: Path, meta_path: Path) -> None:
-    """Decode every image of ``folder`` once into ``npy`` (rows in file order) and ``meta_path``."""
-    source = FolderSource(folder, opts)
+def _write(source: FolderSource, opts: ImageOptions, npy: Path, meta_path: Path) -> None:
+    """Decode every image of ``source`` once into ``npy`` (rows in file order) and ``meta_path``."""
+    folder = source.where
     dtype = np.dtype(np.uint16 if source.deep else np.uint8)
     kept: list[int] = []
     skipped = list(source.skipped)
@@ -135,7 +164,14 @@ def _write(folder: Path, opts: ImageOptions, npy: Path, meta_path: Path) -> None
     labels = None if source.labels is None else source.labels[kept].tolist()
     atomic_write_json(
         meta_path,
-        {"labels": labels, "classes": source.classes, "mode": source.mode, "deep": source.deep, "skipped": skipped},
+        {
+            "labels": labels,
+            "classes": source.classes,
+            "mode": source.mode,
+            "auto": source.auto,  # the mode data.mode=auto gives these files
+            "deep": source.deep,
+            "skipped": skipped,
+        },
     )
 
 

@@ -11,8 +11,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def _images_in(folder: Path, recursive: bool) -> list[Path]:
+    """The image files in ``folder`` (and its subfolders when ``recursive``), sorted; hidden files and anything
+    under a hidden folder (.thumbs, .git), at any depth, are left out."""
     files = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in files
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 def _list(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vaekit.data.builtin import builtin_name
 from vaekit.data.core import (
     Dataset,
     RawData,
@@ -242,11 +243,9 @@ def available_memory() -> int:
 def _open(path: Path, images: ImageOptions) -> NpySource | FolderSource | None:
     if path.is_file() and path.suffix.lower() == ".npy":
         return NpySource(path)
-    if path.is_dir() and not any(p.suffix.lower() in (".gz", ".idx") or "ubyte" in p.name for p in path.iterdir()):
-        from vaekit.data.image_cache import open_folder  # it builds on NpySource
+    from vaekit.data.image_cache import image_folder  # it builds on NpySource
 
-        return open_folder(path, images)
-    return None
+    return image_folder(path, images) if path.is_dir() else None
 
 
 def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> NpySource | FolderSource | None:
@@ -256,7 +255,7 @@ def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions
     if in_memory == "true":
         return None
     path = Path(spec).expanduser()
-    source = _open(path, images) if path.exists() else None
+    source = _open(path, images) if path.exists() and builtin_name(spec) is None else None
     if source is None:
         if in_memory == "false":
             raise VaekitError(f"{spec}: data.in_memory=false streams .npy files and image folders only")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..errors import VaekitError
 from .images import _list
@@ -23,6 +23,7 @@ CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
 GREY = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
 DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey: kept at 16 bits in a folder of grey images
+ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
 
 
 def note(message: str) -> None:
@@ -62,16 +63,28 @@ def _unreadable(path: Path, e: Exception) -> VaekitError:
     return VaekitError(f"{path}: cannot read image ({type(e).__name__}: {' '.join(str(e).split())})")
 
 
-def _box(path: Path, w0: int, h0: int, size: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
+def shown_size(im: Image.Image) -> tuple[int, int]:
+    """(W, H) of an opened image as shown, after its EXIF orientation, from the header alone (``Image.getexif``:
+    PNG's own decodes the pixels to look for an eXIf chunk after them)."""
+    w, h = im.size
+    return (h, w) if Image.Image.getexif(im).get(ORIENTATION) in ROTATED else (w, h)
+
+
+def check_aspect(path: Path, w0: int, h0: int, size: tuple[int, int]) -> None:
+    """With data.crop=none a (w0, h0) image must have the aspect ratio of ``size`` (H, W) within a pixel."""
+    h, w = size
+    if abs(w0 * h / w - h0) > 1 and abs(h0 * w / h - w0) > 1:
+        raise VaekitError(
+            f"{path}: image size {w0}x{h0} has another aspect ratio than data.image_size {w}x{h} "
+            "and data.crop=none; set data.crop=center (images are never stretched)"
+        )
+
+
+def _box(w0: int, h0: int, size: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
     """The region of a (w0, h0) image resized to ``size`` (H, W): the centred largest box of the target's aspect
-    ratio, or (crop none) the whole image, whose aspect ratio must then be the target's within a pixel."""
+    ratio, or (crop none, whose aspect ratio `_upright` checks) the whole image."""
     h, w = size
     if crop == "none":
-        if abs(w0 * h / w - h0) > 1 and abs(h0 * w / h - w0) > 1:
-            raise VaekitError(
-                f"{path}: image size {w0}x{h0} has another aspect ratio than data.image_size {w}x{h} "
-                "and data.crop=none; set data.crop=center (images are never stretched)"
-            )
         return 0, 0, w0, h0
     s = min(w0 / w, h0 / h)  # source pixels per target pixel
     cw, ch = min(w0, round(w * s)), min(h0, round(h * s))
@@ -79,21 +92,32 @@ def _box(path: Path, w0: int, h0: int, size: tuple[int, int], crop: str) -> tupl
     return left, top, left + cw, top + ch
 
 
+def _upright(im: Image.Image, path: Path, size: tuple[int, int] | None, crop: str, mode: str) -> None:
+    """Decode ``im`` in place: a JPEG at the smallest scale that still covers ``size``, then turned upright by its
+    EXIF orientation, before any crop; with crop none the file's own shown size is checked against ``size``."""
+    shown = shown_size(im)
+    if size is not None and crop == "none":
+        check_aspect(path, *shown, size)
+    if size is not None and im.format == "JPEG":
+        f = max(size[1] / shown[0], size[0] / shown[1])
+        im.draft(mode, (math.ceil(im.width * f), math.ceil(im.height * f)))
+    ImageOps.exif_transpose(im, in_place=True)
+
+
 def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
-    """One image -> (H, W, C) uint8 (uint16 when ``deep``): converted to ``mode`` (L or RGB), centre-cropped and
-    resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose their alpha."""
+    """One image -> (H, W, C) uint8 (uint16 when ``deep``): turned upright (EXIF), converted to ``mode`` (L or RGB),
+    centre-cropped and resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose
+    their alpha."""
     try:
         with Image.open(path) as im:  # Pillow's decompression-bomb limit stays on
-            if size is not None and im.format == "JPEG":  # decode at the smallest scale that still covers size
-                f = max(size[1] / im.width, size[0] / im.height)
-                im.draft(mode, (math.ceil(im.width * f), math.ceil(im.height * f)))
+            _upright(im, path, size, crop, mode)
             if im.mode in DEEP:  # 16-bit grey: to float so that resizing and reducing keep the depth
                 im = Image.fromarray(np.asarray(im, dtype=np.float32) / np.float32(257.0), "F")
                 im = im if mode == "L" else im.convert("L").convert("RGB")
             else:
                 im = im.convert(mode)
             if size is not None:
-                box = _box(path, im.width, im.height, size, crop)
+                box = _box(im.width, im.height, size, crop)
                 im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
             arr = np.asarray(im)
     except VaekitError:
@@ -115,7 +139,7 @@ def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]
     for i, path in enumerate(files):
         try:
             with Image.open(path) as im:
-                sizes.append(im.size)
+                sizes.append(shown_size(im))
                 modes.append(im.mode)
         except Exception as e:
             err = _unreadable(path, e)
@@ -146,8 +170,11 @@ class FolderSource:
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)[kept]
         if opts.size is None:
             _same_size(self.files, sizes)
-        colour = any(m not in GREY for m in modes)
-        self.mode = opts.mode if opts.mode != "auto" else "RGB" if colour else "L"
+        elif opts.crop == "none":  # refused even with skip_unreadable: these files read, the setting is wrong
+            for path, (w, h) in zip(self.files, sizes):
+                check_aspect(path, w, h, opts.size)
+        self.auto = "RGB" if any(m not in GREY for m in modes) else "L"  # what data.mode=auto chooses
+        self.mode = opts.mode if opts.mode != "auto" else self.auto
         self.deep = self.mode == "L" and any(m in DEEP for m in modes)
         w, h = sizes[0] if opts.size is None else opts.size[::-1]
         self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
