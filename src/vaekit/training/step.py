@@ -3,11 +3,9 @@ and the validation loss. Everything here uses a model only through the contract 
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 import sys
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -55,39 +53,14 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def fast_bf16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bf16 matrices faster than float32: CUDA with bf16; a CPU with AVX512-BF16 or
-    AMX where a one-off timing says so (``cpu_bf16_faster``: an AVX512-BF16 Xeon without AMX ran them 1.7x
-    slower), agreed by every process under torchrun."""
+    """Whether ``device`` multiplies bf16 matrices faster than float32: CUDA with bf16, or a CPU with AMX tiles,
+    from the hardware's flags alone, so that one seeded command trains in one dtype on a machine however busy it
+    is; agreed by every process under torchrun. AVX512-BF16 without AMX is not enough: a Xeon with it ran bf16
+    products 1.7x slower than float32, and the deep hierarchy's steps slower still."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: absent in some builds
-    flags = device.type == "cpu" and any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-    return distributed.all_ok(flags and cpu_bf16_faster(torch.get_num_threads()))
-
-
-@functools.cache
-def cpu_bf16_faster(threads: int, n: int = 512, margin: float = 1.25, rounds: int = 20) -> bool:
-    """Whether an (n, n) @ (n, n) product runs ``margin`` times faster in bf16 than in float32 on this CPU; once
-    per process and ``threads``, torch's thread count it runs with (about 60 ms on an AVX512-BF16 Xeon).
-
-    The two are timed in alternating rounds, and each keeps its fastest: a busy spell (other processes on the
-    cores) slows rounds of both alike, and one clean round of each is enough. Timed as blocks (five float32, then
-    five bf16), 13 probes in 60 chose bf16 on a Xeon where it runs 1.7x slower, with three busy loops beside them
-    (none in 100 this way), and two runs of one seeded command could then train in different dtypes."""
-    a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))  # leaves the global RNG as it was
-    b = a.bfloat16()
-    for m in (a, b):  # the first calls may pick kernels and allocate
-        torch.mm(m, m)
-
-    def timed(m: Tensor) -> float:
-        start = time.perf_counter()
-        torch.mm(m, m)
-        return time.perf_counter() - start
-
-    fp32 = bf16 = math.inf
-    for _ in range(rounds):
-        fp32, bf16 = min(fp32, timed(a)), min(bf16, timed(b))
-    return fp32 > margin * bf16
+    amx = device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()  # private
+    return distributed.all_ok(bool(amx))
 
 
 def autocast_dtype(precision: str, device: torch.device, px: Distribution | str) -> torch.dtype | None:
