@@ -135,6 +135,8 @@ def test_val_data_picks_the_best_epoch_and_labels_are_checked():
         vaekit.fit(model(family="cvae", num_classes=3), (x, np.arange(40) % 5), epochs=1, **QUIET)
     with pytest.raises(vaekit.VaekitError, match="conditions on labels"):
         vaekit.fit(model(family="cvae", num_classes=3), x, epochs=1, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match="this model has one group"):  # KL balancing: nothing to balance
+        vaekit.fit(model(), x, epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)
 
 
 class TwoOut(nn.Module):

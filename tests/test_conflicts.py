@@ -62,10 +62,11 @@ CLASH = {
     ("train.free_bits", "model.family"): ["model.family=gumbel", "train.free_bits=0.5"],
     ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
     **{
-        ("train.kl_balance", f"train.{k}"): ["train.kl_balance=true", f"train.{k}={v}"]
+        ("train.kl_balance", f"train.{k}"): ["model.family=ladder", "train.kl_balance=true", f"train.{k}={v}"]
         for k, v in (("free_bits", 0.5), ("capacity_max", 25), ("tc_beta", 6))
     },
-    ("train.kl_balance", "train.warmup_epochs"): ["train.kl_balance=true"],
+    ("train.kl_balance", "train.warmup_epochs"): ["model.family=ladder", "train.kl_balance=true"],
+    ("model.family", "train.kl_balance"): ["train.kl_balance=true", "train.warmup_epochs=1"],
 }
 CLASH.update(
     {  # the zoo's axes (vaekit.config.conflicts_zoo)
@@ -88,6 +89,7 @@ CLASH.update(
         ("train.beta", "train.objective"): ["train.objective=iwae", "train.beta=4"],
         ("train.warmup_epochs", "train.objective"): ["train.objective=iwae", "train.warmup_epochs=2"],
         ("train.kl_balance", "train.objective"): [
+            "model.family=ladder",
             "train.objective=mmd",
             "train.kl_balance=true",
             "train.warmup_epochs=1",

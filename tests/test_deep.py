@@ -239,7 +239,7 @@ def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():
         ({"model.family": "deep", "model.net": "conv"}, "model.net and model.family"),
         ({"model.family": "vq", "train.beta": 4.0}, "train.beta and model.family"),
         ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
-        ({"train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
+        ({"model.family": "deep", "train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
         ({"train.skip_ratio": 1}, r"train.skip_ratio must be 0 \(off\) or > 1"),
     ],
 )

@@ -164,6 +164,12 @@ CONFLICTS = [
         for key in ("free_bits", "capacity_max", "tc_beta")
     ),
     (
+        "model.family",
+        "train.kl_balance",
+        lambda c: c.train.kl_balance and c.model.family not in ("ladder", "deep"),
+        "KL balancing weighs each latent group's KL against the others': this family has one group",
+    ),
+    (
         "train.kl_balance",
         "train.warmup_epochs",
         lambda c: c.train.kl_balance and not c.train.warmup_epochs,
