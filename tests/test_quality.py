@@ -17,7 +17,7 @@ from vaekit.data import load_dataset
 from vaekit.errors import VaekitError
 from vaekit.evaluation.features import InceptionFeatures, domain_features
 from vaekit.evaluation.quality import compare, gaussian_blur, precision_recall, quality_benchmark
-from vaekit.samplers import aggregate_codes, fit_sampler, load_sampler, sampler_paths
+from vaekit.samplers import aggregate_codes, fit_sampler, load_sampler, lookup, sampler_paths
 from vaekit.viz.report import quality_html
 
 from .conftest import tiny_config
@@ -94,6 +94,8 @@ def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weigh
     moved = vaekit.Run(run.path, run.config, run.model)  # other weights: another digest
     assert load_sampler(moved, "gmm") is None
     fit_sampler(moved, "gmm", components=3)
+    with pytest.raises(VaekitError, match="fewer codes per component than dimensions"):  # a deep run's 1440 numbers
+        lookup("gmm")(components=2).fit(torch.randn(30, 20))
     saved = json.loads((folder / files.SAMPLER_SETTINGS.format("gmm")).read_text())
     assert saved[files.DIGEST] == moved.digest != run.digest and saved["settings"]["components"] == 3
 

@@ -37,6 +37,12 @@ class GMMSampler(Sampler):
         from sklearn.mixture import GaussianMixture
 
         k = min(self.components, len(u))
+        if len(u) / k <= u.shape[1]:  # a full covariance needs more codes per component than dimensions
+            raise VaekitError(
+                f"gmm sampler: {k} components of full {u.shape[1]}x{u.shape[1]} covariances on {len(u)} codes leave "
+                "fewer codes per component than dimensions; use the flow or two-stage sampler",
+                key="sampler",
+            )
         gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gm.fit(u.double().numpy())
         self.weights[:k] = torch.from_numpy(gm.weights_).float()
@@ -46,7 +52,8 @@ class GMMSampler(Sampler):
 
     def density(self) -> Distribution:
         """The mixture over standardised codes, a ``MixtureSameFamily`` with event (D,)."""
-        return MixtureSameFamily(Categorical(probs=self.weights), MultivariateNormal(self.means, self.covariances))
+        tril = torch.linalg.cholesky(self.covariances.double()).float()  # float32 Cholesky fails on large D
+        return MixtureSameFamily(Categorical(probs=self.weights), MultivariateNormal(self.means, scale_tril=tril))
 
     def draw(self, n: int) -> Tensor:
         return self.density().sample((n,))  # (n, D)
