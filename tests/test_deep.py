@@ -173,6 +173,14 @@ def test_a_learning_rate_100x_too_high_skips_updates_then_stops_in_one_line(data
     assert all(v.isfinite().all() for v in ckpt.values() if v.is_floating_point())
 
 
+def test_an_epoch_whose_every_step_was_skipped_stops_the_run():
+    guard = StepGuard(20, skip_grad=1e-9)
+    assert not guard.ok(torch.tensor(1.0), "epoch 1, batch 1", torch.tensor(5.0))  # one step, skipped
+    with pytest.raises(TrainingStopped, match="training stopped after epoch 1: every step of it was skipped"):
+        guard.epoch_means(torch.zeros(3), 0, 1)  # it trained nothing: no loss of 0 reported
+    assert StepGuard(20).epoch_means(torch.tensor([4.0, 2.0]), 2, 1) == [2.0, 1.0]
+
+
 def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume(data, tmp_path):
     guard = StepGuard(3, lr=1e-3, skip_ratio=10)
     ok = lambda g, n: g.ok(torch.tensor(1.0 + n), "step 9", torch.tensor(n))  # noqa: E731

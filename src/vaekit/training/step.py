@@ -178,6 +178,18 @@ class StepGuard:
         return False
 
 
+    def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[float]:
+        """The epoch's mean terms from their ``sums`` over the ``seen`` items of its kept steps; an epoch whose
+        every step was skipped stops the run in one line (it reported a loss of 0 and trained nothing)."""
+        if not seen and self.skipped:
+            raise TrainingStopped(
+                f"training stopped after epoch {epoch}: every step of it was skipped ({self.skipped} so far); lower "
+                "train.lr or raise the skip threshold (train.skip_grad, train.skip_ratio)",
+                key="train.lr",
+            )
+        return (sums / max(1, seen)).tolist()
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """The objective's scheduled values at one step: the KL weight ``beta``, the annealed capacity (nats; the

@@ -218,7 +218,7 @@ class Trainer:
             self.maybe_checkpoint(epoch, b + 1, sums, stop)
         bar.close()
         sums, seen = distributed.sum_over_ranks(sums, s.seen)
-        loss, rec, kl, *levels = (sums / max(1, seen)).tolist()
+        loss, rec, kl, *levels = self.guard.epoch_means(sums, seen, epoch + 1)
         s.batch, s.sums, s.seen = 0, [], 0
         return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
 
