@@ -123,6 +123,11 @@ def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_
     temperatures = ",".join(["1"] + ["0.5"] * (len(trained.model.groups) - 1))
     assert main(["sample", str(trained.path), "--n", "4", "--temperature", temperatures, "--out", str(out)]) == 0
     assert np.load(out).shape == (4, *SHAPE)
+    np.save(tmp_path / "x.npy", data.numpy())
+    traverse = ["traverse", str(trained.path), "--data", str(tmp_path / "x.npy"), "--n-dims", "2", "--steps", "3"]
+    assert main([*traverse, "--out", str(tmp_path / "t.png")]) == 0  # default: item 0's means, not zeros
+    assert main([*traverse, "--item", "0", "--out", str(tmp_path / "t0.png")]) == 0
+    assert (tmp_path / "t.png").read_bytes() == (tmp_path / "t0.png").read_bytes()
     runs = []
     for name, epochs, resume in (("whole", 2, False), ("half", 1, False), ("half", 2, True)):
         torch.manual_seed(5)  # the same initial weights

@@ -99,7 +99,12 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     arg("--n-dims", type=int, default=8),
     arg("--range", type=float, default=3.0, help="values from -R to R"),
     arg("--steps", type=int, default=9, help="values from -R to R, both included"),
-    arg("--item", type=int, help="base code: this item's posterior mean (default: zeros)"),
+    arg(
+        "--item",
+        type=int,
+        help="base code: this item's posterior mean (default: zeros; a deep run: item 0, as zeros mean nothing "
+        "in its conditional hierarchy)",
+    ),
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
@@ -110,9 +115,8 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     dims = ints(args.dims, "--dims") if args.dims else None
     n_dims = positive(args.n_dims, "--n-dims")
     run, _, _, split = load(args, 2000)
-    xs, dims, values = traversals(
-        run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps, args.item
-    )
+    item = 0 if args.item is None and run.config.model.family == "deep" else args.item
+    xs, dims, values = traversals(run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps, item)
     with stamped(run.digest):
         save_traversal(xs, dims, values, out)
     print(f"traversals of dims {dims} written to {out}")
