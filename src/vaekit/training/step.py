@@ -8,6 +8,7 @@ import statistics
 import sys
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -177,7 +178,7 @@ class StepGuard:
             print(f"vaekit: warning: {self.in_row} steps in a row {what} (at {where}); {fix}", file=sys.stderr)
         return False
 
-    def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[float]:
+    def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[Any]:
         """The epoch's mean terms from their ``sums`` over the ``seen`` items of its kept steps; an epoch whose
         every step was skipped stops the run in one line (it reported a loss of 0 and trained nothing)."""
         if not seen and self.skipped:
