@@ -94,6 +94,8 @@ def fit(
         {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize, "workers": workers},
     )
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
+    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
+        raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
     if val_data is not None and val_fraction != 0.1:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
@@ -109,8 +111,6 @@ def fit(
         expected=input_shape_of(model),
     )
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
-    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
-        raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
     saved = _saved_config(out) if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
