@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaekit.cli import main
 from vaekit.config import RunConfig, load_toml_config, validate
 from vaekit.models import build_model
 
@@ -43,3 +44,10 @@ def test_cvae_conv_preset_has_a_mixture_prior_per_class():
     _, model = built(CONFIGS / "cvae-conv.toml")
     pz = model.prior(torch.arange(10))
     assert type(model).__name__ == "ConditionalVAE" and pz.component_distribution.batch_shape == (10, 10)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU machine would train the preset")
+def test_a_gpu_preset_on_a_cpu_is_refused_in_one_line(tmp_path, capsys):
+    for path in (p for p in PRESETS if "gpu" in p.name):
+        assert main(["train", "--config", str(path), "--limit", "64", "--out", str(tmp_path / path.stem)]) == 2
+        assert "no CUDA device is available here (device 'cpu' runs on the CPU)" in capsys.readouterr().err

@@ -34,7 +34,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise VaekitError("device 'cuda' was asked for, and no CUDA device is available", key="train.device")
+        raise VaekitError(
+            "device 'cuda' was asked for, and no CUDA device is available here (device 'cpu' runs on the CPU)",
+            key="train.device",
+        )
     return torch.device(name)
 
 
