@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import vaekit
@@ -320,3 +321,21 @@ def test_limit_help_speaks_of_sets_only_where_there_are_two(verb, each, capsys):
     with pytest.raises(SystemExit):
         main([verb, "--help"])
     assert ("first N items of each set" in " ".join(capsys.readouterr().out.split())) == each
+
+
+def test_split_all_on_a_photo_folder_names_each_row_s_file(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("b/1.png", "b/0.png", "a/x.png", "a/y.png", "a/z.png"):  # read: classes sorted, then paths
+        (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((6, 6)) * 255).astype(np.uint8)).save(tmp_path / "photos" / name)
+    run, out = tmp_path / "run", tmp_path / "a.csv"
+    assert main(train_argv(tmp_path / "photos", run, "--set", "model.hidden=[8]", "--latent-dim", "2")) == 0
+    assert main(["anomaly", str(run), "--split", "all", "--score", "recon_error", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["file"], r["class_name"]) for r in rows] == [
+        ("a/x.png", "a"),
+        ("a/y.png", "a"),
+        ("a/z.png", "a"),
+        ("b/0.png", "b"),
+        ("b/1.png", "b"),
+    ]

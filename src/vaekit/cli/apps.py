@@ -123,7 +123,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     split=["all", "train", "val", "test"],
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
-    from ..evaluation.outputs import prepared_split, write_scores
+    from ..evaluation.outputs import item_files, prepared_split, write_scores
     from ..runs import Run
 
     if Path(args.out).suffix.lower() != ".csv":
@@ -131,7 +131,9 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     run = Run.load(args.run)
     s, classes = prepared_split(run, args.data, args.split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
-    n = write_scores(args.out, scores, None if s.y is None else s.y[: args.limit], classes)
+    files = item_files(run.config, args.data) if args.split == "all" else None  # a photo folder's, row by row
+    y = None if s.y is None else s.y[: args.limit]
+    n = write_scores(args.out, scores, y, classes, None if files is None else files[: args.limit])
     print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 
 

@@ -14,7 +14,7 @@ import torch
 from ..config import RunConfig
 from ..data import Split, all_labelled, load_dataset
 from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
-from ..data.photos import ImageOptions
+from ..data.photos import FolderSource, ImageOptions
 from ..data.prepare import checked, prepare_data
 from ..data.tables import table_options
 from ..errors import VaekitError
@@ -128,23 +128,41 @@ def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
 
 
+def item_files(cfg: RunConfig, spec: str | None) -> list[str] | None:
+    """The files of a photo folder's items in the order of ``split='all'`` (relative to the folder), else None."""
+    folder = Path(spec or cfg.data.spec)
+    if not folder.is_dir():
+        return None
+    try:
+        source = FolderSource(folder, ImageOptions.of(cfg.data))  # reads the files' headers, not their pixels
+    except VaekitError:  # not a folder of images (IDX files)
+        return None
+    return [str(f.relative_to(folder)) for f in source.files]
+
+
 def write_scores(
-    out: str | Path, scores: dict[str, np.ndarray], y: torch.Tensor | None = None, classes: list[str] | None = None
+    out: str | Path,
+    scores: dict[str, np.ndarray],
+    y: torch.Tensor | None = None,
+    classes: list[str] | None = None,
+    files: list[str] | None = None,
 ) -> int:
     """A .csv of index, label (if any), one column per score and, where ``classes`` names the labels, the
-    class name last (so the columns before it stay where they were); returns the number of rows."""
+    class name, then each item's ``file`` where given (last, so the columns before stay where they were);
+    returns the number of rows."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
     n = len(next(iter(scores.values())))
     names = classes if y is not None else None
     header = ["index"] + (["label"] if y is not None else []) + list(scores) + (["class_name"] if names else [])
+    header += ["file"] if files else []
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")  # quotes a class name holding a comma
     w.writerow(header)
     for i in range(n):
         label = [] if y is None else [int(y[i])]
         name = [names[label[0]]] if names else []
-        w.writerow([i, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name])
+        w.writerow([i, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([files[i]] if files else [])])
     atomic_write_text(out, buf.getvalue())
     return n
