@@ -90,9 +90,19 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
             )
         proto = onnx.load(str(tmp))
         proto.metadata_props.add(key=files.DIGEST, value=run.digest)
+        fixed_sizes(proto, graph, args)
         onnx.save(proto, str(tmp))
 
     return atomic_write(path, write)
+
+
+@torch.no_grad()
+def fixed_sizes(proto, graph: torch.nn.Module, args: tuple) -> None:
+    """Give the outputs' dims after the batch their sizes, where the tracer left names (Expandloc_dim_1)."""
+    got = graph(*args)
+    for out, t in zip(proto.graph.output, got if isinstance(got, tuple) else (got,)):
+        for dim, size in list(zip(out.type.tensor_type.shape.dim, t.shape))[1:]:
+            dim.dim_value = int(size)  # a oneof: the name goes
 
 
 def _session(path: Path, threads: int = 0):
