@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.cli import VERBS, main
+from vaekit.cli import VERBS, build_parser, main, train_config
 
 TINY = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--quiet"]
 
@@ -84,6 +84,8 @@ def test_resume_after_a_stop_gives_the_same_weights(tiny_images, tmp_path, capsy
     assert run_cli(capsys, "train", "--resume", part, "--set", "train.beta=4", "--quiet")[0] == 0  # trains nothing
     code, cap = run_cli(capsys, "train", "--resume", part, "--set", "train.objective=iwae", "--quiet")
     assert code == 2 and f"(train.beta in {part}/config.json; --beta changes it)" in cap.err  # not the user's flag
+    quiet = [train_config(build_parser().parse_args(["train", "--resume", str(part), *q])) for q in ([], ["--quiet"])]
+    assert [c.train.progress for c in quiet] == [True, False]  # the first run's --quiet is not the resumed one's
 
 
 def test_run_with_a_mismatched_data_shape_is_refused(tiny_images, tmp_path, capsys):

@@ -100,7 +100,7 @@ def train_config(args: argparse.Namespace):
     refuse_flag_conflicts(args)
     if args.resume:
         cfg = load_json_config(Path(args.resume) / files.CONFIG)
-        cfg.out = args.resume
+        cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
     if args.model:
