@@ -81,7 +81,7 @@ def test_each_sampler_fits_saves_and_reloads_the_same_samples(digits_run, name):
     assert x.shape == (10, 1, 8, 8) and torch.equal(loaded.sample(10), z)
 
 
-def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weights(digits_run, tmp_path):
+def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weights(digits_run, tmp_path, capsys):
     folder = shutil.copytree(digits_run, tmp_path / "run")
     run = vaekit.load_run(folder)
     codes = aggregate_codes(run)
@@ -94,8 +94,10 @@ def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weigh
     moved = vaekit.Run(run.path, run.config, run.model)  # other weights: another digest
     assert load_sampler(moved, "gmm") is None
     fit_sampler(moved, "gmm", components=3)
-    with pytest.raises(VaekitError, match="fewer codes per component than dimensions"):  # a deep run's 1440 numbers
-        lookup("gmm")(components=2).fit(torch.randn(30, 20))
+    with pytest.raises(VaekitError, match="30 codes of 40 numbers cannot fit a full 40x40 covariance"):
+        lookup("gmm")(components=2).fit(torch.randn(30, 40))  # a deep run: 1440 numbers, fewer codes
+    capped = lookup("gmm")(components=20).fit(torch.randn(60, 4))  # at most 11 codes of 4 numbers each
+    assert int((capped.weights > 0).sum()) <= 12 and "12 components, not 20" in capsys.readouterr().err
     saved = json.loads((folder / files.SAMPLER_SETTINGS.format("gmm")).read_text())
     assert saved[files.DIGEST] == moved.digest != run.digest and saved["settings"]["components"] == 3
 

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
 
+from ..data.photos import note
 from ..errors import VaekitError
 from .base import Sampler, register
 
@@ -36,13 +37,16 @@ class GMMSampler(Sampler):
     def fit_codes(self, u: Tensor) -> None:
         from sklearn.mixture import GaussianMixture
 
-        k = min(self.components, len(u))
-        if len(u) / k <= u.shape[1]:  # a full covariance needs more codes per component than dimensions
+        n, d = u.shape
+        if n <= d:  # a full covariance needs more codes than dimensions
             raise VaekitError(
-                f"gmm sampler: {k} components of full {u.shape[1]}x{u.shape[1]} covariances on {len(u)} codes leave "
-                "fewer codes per component than dimensions; use the flow or two-stage sampler",
+                f"gmm sampler: {n} codes of {d} numbers cannot fit a full {d}x{d} covariance; use the flow or "
+                "two-stage sampler, or more training items",
                 key="sampler",
             )
+        k = min(self.components, n // (d + 1))  # more codes per component than dimensions
+        if k < self.components:
+            note(f"gmm sampler: {k} components, not {self.components}: {n} codes of {d} numbers fit no more")
         gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gm.fit(u.double().numpy())
         self.weights[:k] = torch.from_numpy(gm.weights_).float()
