@@ -52,9 +52,9 @@ def cmd_explore(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise VaekitError(f"--port {args.port}: expected 0..65535")
     server = make_server(load_explorer(args.run, args.data, args.split), args.port)
-    print(f"explorer on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop ends it as Ctrl-C does
     try:
+        print(f"explorer on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how it ends, not an interrupted training run
         host, origin = server.refused["Host"], server.refused["Origin"]
