@@ -147,13 +147,12 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
 
 
 def temperatures(text: str) -> float | list[float]:
-    """--temperature: a finite number >= 0, or a comma-separated list of them (one per resolution)."""
+    """--temperature: a number, or a comma-separated list of them (one per resolution); the run checks their
+    range (``Run.check_temperature``)."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        values = [float("nan")]
-    if not all(0 <= v < float("inf") for v in values):  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected finite numbers >= 0 (one, or one per resolution), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected numbers (one, or one per resolution), got {text!r}") from None
     return values[0] if len(values) == 1 else values
 
 
