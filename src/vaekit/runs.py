@@ -18,7 +18,7 @@ from torch.distributions import Distribution
 from . import files
 from .config import RunConfig
 from .core.contract import VAEModule
-from .data.core import check_finite
+from .data.core import check_finite, label_number
 from .data.lazy import LazyArray
 from .data.tables import TableSchema
 from .errors import VaekitError
@@ -88,13 +88,12 @@ class Run:
 
     def label_of(self, name: str) -> int:
         """The label of a class given by its name (classes.json) or its number as text."""
-        names = self.classes or []
-        if name in names:
-            return names.index(name)
-        if name.strip().lstrip("-").isdigit():
-            return int(name)
-        known = f"one of {', '.join(names)}" if names else "a class number (this run's data names no classes)"
-        raise VaekitError(f"label {name!r}: expected {known}", key="label")
+        label = label_number(name, self.classes)
+        if label is None:
+            names = self.classes
+            known = f"one of {', '.join(names)}" if names else "a class number (this run's data names no classes)"
+            raise VaekitError(f"label {name!r}: expected {known}", key="label")
+        return label
 
     @torch.no_grad()
     def sample_table(self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None) -> dict:

@@ -141,15 +141,15 @@ def normal_labels(text: str, classes: list[str] | None, where: str) -> Tensor:
     """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor."""
     import torch
 
+    from ..data.core import label_number
+
     labels = []
-    for v in (v.strip() for v in text.split(",")):
-        if classes and v in classes:
-            labels.append(classes.index(v))
-        elif v.lstrip("-").isdigit():
-            labels.append(int(v))
-        elif v:
+    for v in (v.strip() for v in text.split(",") if v.strip()):
+        label = label_number(v, classes)
+        if label is None:
             known = f"class names ({', '.join(classes)}) or label numbers" if classes else "label numbers"
             raise VaekitError(f"--normal {v!r}: not a class of {where}; expected {known}")
+        labels.append(label)
     if not labels:
         raise VaekitError(f"--normal {text!r}: name at least one class")
     return torch.tensor(labels)

@@ -106,6 +106,14 @@ def image_scale(x: np.ndarray) -> float:
     return 255.0 if x.dtype == np.uint8 and x.ndim == 4 else 1.0
 
 
+def label_number(name: str, classes: list[str] | None) -> int | None:
+    """The label of a class given by its name in ``classes`` (label 0 first), else by its number as text; None
+    when it is neither. A name wins over a number: a class may be named "3"."""
+    if classes and name in classes:
+        return classes.index(name)
+    return int(name) if name.strip().lstrip("-").isdigit() else None
+
+
 def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | None]:
     """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1."""
     y = np.asarray(y)
