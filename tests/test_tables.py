@@ -227,6 +227,11 @@ def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
     assert steps and all(s % 2 == 0 for s in steps)  # every 2 steps
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {files.SAMPLES, files.LOSS, files.CONFIG, files.METRICS} <= artifacts
+    again = tiny_config(str(tiny_images), tmp_path / "run", epochs=3)  # resumed: the same MLflow run goes on
+    vaekit.train(again, resume=True, callbacks=[MLflow(uri, every=2)])
+    (run,) = client.search_runs([run.info.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["resumed.train.epochs"] == "3"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2, 3]
 
     class Fails(vaekit.Callback):
         def on_epoch_end(self, epoch, metrics, model):

@@ -22,6 +22,7 @@ from ..errors import VaekitError
 from ..training.callbacks import Callback, FitInfo
 
 MAX_PARAM = 6000  # MLflow's longest parameter value
+FOLDER_TAG = "vaekit.run_folder"
 
 
 def flat(d: dict, prefix: str = "") -> dict[str, str]:
@@ -40,8 +41,9 @@ class MLflow(Callback):
 
     ``tracking_uri``: where the store is (``sqlite:///mlflow.db``, ``http://host:5000``; default: MLflow's
     own, ``MLFLOW_TRACKING_URI``); ``experiment`` is created if it does not exist; ``run_name`` defaults to the
-    run folder's name. ``run_id`` is set once the MLflow run has started. A store that cannot be opened or
-    reached is one line naming it, before any epoch.
+    run folder's name. A resumed fit goes on in the latest MLflow run of the same run folder (a setting changed
+    on resume is tagged ``resumed.<key>``). ``run_id`` is set once the MLflow run has started. A store that
+    cannot be opened or reached is one line naming it, before any epoch.
     """
 
     def __init__(
@@ -74,9 +76,30 @@ class MLflow(Callback):
         found = self.client.get_experiment_by_name(self.experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
         name = self.run_name or (info.path.name if info.path is not None else None)
-        tags = {"vaekit.run_folder": str(info.path.resolve())} if info.path is not None else {}
-        self.run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-        self._log(params=flat(info.config.to_dict()))
+        tags = {FOLDER_TAG: str(info.path.resolve())} if info.path is not None else {}
+        params = flat(info.config.to_dict())
+        earlier = self._earlier(experiment_id, tags) if info.resumed else None
+        if earlier is None:
+            self.run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+            self._log(params=params)
+            return
+        self.run_id = earlier.info.run_id  # a resumed fit goes on in the MLflow run it began
+        self.client.update_run(self.run_id, "RUNNING")
+        logged = earlier.data.params
+        self._log(params={k: v for k, v in params.items() if k not in logged})
+        for k, v in params.items():  # MLflow keeps a parameter's first value: a setting changed on resume is a tag
+            if k in logged and logged[k] != v:
+                self.client.set_tag(self.run_id, f"resumed.{k}", v)
+
+    def _earlier(self, experiment_id: str, tags: dict):
+        """The latest MLflow run of this experiment that logged the same run folder, or None."""
+        if not tags:
+            return None
+        folder = tags[FOLDER_TAG].replace("'", "\\'")
+        found = self.client.search_runs(
+            [experiment_id], f"tags.`{FOLDER_TAG}` = '{folder}'", order_by=["attributes.start_time DESC"], max_results=1
+        )
+        return found[0] if found else None
 
     def on_step_end(self, step: int, metrics: dict, model: nn.Module) -> None:
         """Batch scalars every ``every`` steps (read then only: each read waits for the device)."""
