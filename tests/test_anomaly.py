@@ -323,7 +323,7 @@ def test_limit_help_speaks_of_sets_only_where_there_are_two(verb, each, capsys):
     assert ("first N items of each set" in " ".join(capsys.readouterr().out.split())) == each
 
 
-def test_split_all_on_a_photo_folder_names_each_row_s_file(tmp_path):
+def test_split_all_on_a_photo_folder_names_each_row_s_file(tmp_path):  # anomaly's and encode's rows
     rng = np.random.default_rng(0)
     for name in ("b/1.png", "b/0.png", "a/x.png", "a/y.png", "a/z.png"):  # read: classes sorted, then paths
         (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -339,3 +339,8 @@ def test_split_all_on_a_photo_folder_names_each_row_s_file(tmp_path):
         ("b/0.png", "b"),
         ("b/1.png", "b"),
     ]
+    for suffix in ("csv", "npz"):
+        assert main(["encode", str(run), "--out", str(tmp_path / f"z.{suffix}")]) == 0
+    codes = list(csv.DictReader((tmp_path / "z.csv").open()))
+    assert [r["file"] for r in codes] == [r["file"] for r in rows] and "loc_1" in codes[0]
+    assert np.load(tmp_path / "z.npz")["files"].tolist() == [r["file"] for r in rows]

@@ -66,11 +66,16 @@ def scoring(
         choices=["all", "train", "val", "test"],
         help="all: every item in file order (train file, then test file); else the run's split",
     ),
-    arg("--out", required=True, help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv"),
+    arg(
+        "--out",
+        required=True,
+        help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; a photo folder's .npz and .csv with --split "
+        "all also name each item's file",
+    ),
     arg("--batch-size", type=int, default=1000),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
-    from ..evaluation.outputs import CODE_SUFFIXES, items, write_codes
+    from ..evaluation.outputs import CODE_SUFFIXES, item_files, items, write_codes
     from ..runs import Run
 
     if Path(args.out).suffix.lower() not in CODE_SUFFIXES:
@@ -78,7 +83,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
     x = items(run.config, args.data, args.split)
-    d = write_codes(run, x, args.out, args.batch_size)
+    files = item_files(run.config, args.data) if args.split == "all" else None  # a photo folder's, row by row
+    d = write_codes(run, x, args.out, args.batch_size, files)
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}")
 
 

@@ -80,9 +80,12 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     return Split(head(checked(x, run.config.model.likelihood, spec), limit), y), classes
 
 
-def write_codes(run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_size: int = 1000) -> int:
+def write_codes(
+    run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_size: int = 1000, files: list[str] | None = None
+) -> int:
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
-    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D."""
+    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``files`` (N,), the
+    items' file names, become a .csv's first column (``file``) and a .npz's ``files`` array."""
     out = Path(out)
     if out.suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
@@ -98,11 +101,11 @@ def write_codes(run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_si
             qz = run.encode(x[i : i + batch_size])
             yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
 
-    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d))
+    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, files))
     return d
 
 
-def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
     """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (n, 2 * d)}
     with open(tmp, "wb") as f:
@@ -111,18 +114,21 @@ def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
             f.write(np.ascontiguousarray(r, dtype=np.float32).tobytes())
 
 
-def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
     a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
+    named = {} if files is None else {"files": np.array(files, dtype=str)}  # savez takes "file" itself
     with open(tmp, "wb") as f:
-        np.savez(f, loc=a[:, :d], scale=a[:, d:])
+        np.savez(f, loc=a[:, :d], scale=a[:, d:], **named)
 
 
-def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int) -> None:
+def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
+    names = iter(files) if files is not None else None
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow([f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
+        first = [] if names is None else ["file"]
+        w.writerow(first + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
         for r in rows:
-            w.writerows([[f"{v:.7g}" for v in row] for row in r])
+            w.writerows([([] if names is None else [next(names)]) + [f"{v:.7g}" for v in row] for row in r])
 
 
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
