@@ -1,8 +1,8 @@
 """The benchmark pages, rendered from the JSON the benchmarks write (benchmarks/results/*.json): one docs page
-per benchmark, an index, and the README's headline table between its results markers. Nothing is pasted.
+per benchmark and an index with one line each. Nothing is pasted; the README links to the index.
 
-    python tools/benchmark_pages.py            # writes docs/benchmarks/ and the README table
-    python tools/benchmark_pages.py --check    # exits 1 when README's table differs from the JSON
+    python tools/benchmark_pages.py            # writes docs/benchmarks/
+    python tools/benchmark_pages.py --check    # exits 1 when a page differs from the JSON
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, PAGES = ROOT / "benchmarks" / "results", ROOT / "docs" / "benchmarks"
 FIGURES = ROOT / "docs" / "img" / "benchmarks"
-START, END = "<!-- results:start (tools/benchmark_pages.py) -->", "<!-- results:end -->"
 # every benchmark, in the order of the table; one without results says how to make them
 BENCHMARKS = {
     "peer": "Speed and NLL against pythae",
@@ -114,26 +113,23 @@ def headline_table(found: dict[str, dict], link: str) -> str:
     return "\n".join(rows)
 
 
-def readme(found: dict[str, dict]) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{headline_table(found, 'docs/benchmarks/')}\n{END}{tail}"
-
-
-def main() -> int:
-    found = results()
-    expected = readme(found)
-    if sys.argv[1:] == ["--check"]:
-        return int(expected != (ROOT / "README.md").read_text(encoding="utf-8"))
-    PAGES.mkdir(parents=True, exist_ok=True)
-    for name in BENCHMARKS:
-        (PAGES / f"{name}.md").write_text(page(found[name], BENCHMARKS[name]) if name in found else missing(name))
-    (PAGES / "index.md").write_text(
+def rendered(found: dict[str, dict]) -> dict[Path, str]:
+    """Each page's path and text: one per benchmark and the index."""
+    out = {PAGES / f"{n}.md": page(found[n], BENCHMARKS[n]) if n in found else missing(n) for n in BENCHMARKS}
+    out[PAGES / "index.md"] = (
         "# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
         "(`benchmarks/results/`), with the command, the machine and the commit.\n\n" + headline_table(found, "") + "\n"
     )
-    (ROOT / "README.md").write_text(expected, encoding="utf-8")
+    return out
+
+
+def main() -> int:
+    pages = rendered(results())
+    if sys.argv[1:] == ["--check"]:
+        return int(any(not p.is_file() or p.read_text(encoding="utf-8") != t for p, t in pages.items()))
+    PAGES.mkdir(parents=True, exist_ok=True)
+    for path, text in pages.items():
+        path.write_text(text, encoding="utf-8")
     return 0
 
 
