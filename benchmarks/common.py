@@ -1,6 +1,6 @@
 """What every benchmark writes: its tables as JSON (benchmarks/results/<name>.json) with the command, the machine,
 torch, the commit and the date, and the same tables printed as markdown. tools/benchmark_pages.py renders the
-JSON as the docs' benchmark pages and the README's headline table."""
+JSON as the docs' benchmark pages and their index."""
 
 from __future__ import annotations
 

@@ -273,7 +273,8 @@ def notes(epochs: tuple[int, int], gap: float) -> list[str]:
         f"SDV {_version('sdv')} TVAE: {epochs[1]} epochs, its defaults otherwise (batch 500, 128-128); "
         "Gaussian copula: its defaults",
         f"vaekit's measures against sdmetrics {_version('sdmetrics')} on vaekit's rows: largest difference {gap:.2e}",
-        "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian",
+        "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian (vaekit: whole-number "
+        "columns rounded, every number clipped to its training range)",
         "train s: wall-clock seconds of fitting (vaekit: with its run folder), on the machine as it was: other "
         "jobs may share its cores",
     ]
