@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import vaekit
 from tools.docs import PAGES, ROOT, python_blocks, run_page
 
 from .test_report import CHROMIUM, DevTools
@@ -102,3 +103,9 @@ def test_a_smoke_run_leaves_the_published_results_alone(tmp_path, monkeypatch):
         monkeypatch.setattr(sys, "argv", argv)
         assert common.write("x", "X", "a headline", []) == where / "x.json"
     assert json.loads((tmp_path / "results" / "x.json").read_text())["command"] == "python bench.py"
+
+
+def test_the_api_page_names_every_public_name():
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"::: vaekit\.[\w.]*\.(\w+)", page)) | set(re.findall(r"`vaekit\.(\w+)`", page))
+    assert set(vaekit.__all__) - listed == set()
