@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import vaekit
 from vaekit.cli import main
+
+from .conftest import tiny_config
 
 QUIET = dict(progress=False, pictures=False)
 
@@ -212,3 +216,95 @@ def test_the_objectives_take_arrays_and_name_a_model_passed_for_its_output():
     assert vaekit.iwae_bound(m, x, 4).shape == (6,)
     with pytest.raises(vaekit.VaekitError, match=r"takes a model's output, out = model\(x\); got a VAE"):
         vaekit.elbo(m, x)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, vaekit.Run]:
+    """Tiny runs fitted on (x, y): one unconditional (num_classes 3 recorded from y), one conditional."""
+    x, y = images(), np.arange(48) % 3
+    return {f: vaekit.fit(model(family=f, num_classes=3), (x, y), epochs=1, **QUIET) for f in ("vae", "cvae")}
+
+
+def test_fit_of_a_config_applies_its_keywords_as_train_does_over_a_copy(tiny_images, tmp_path):
+    cfg = tiny_config(str(tiny_images), tmp_path / "unused", epochs=1)
+    before, kw = cfg.to_dict(), dict(epochs=2, lr=0.01, seed=3, batch_size=8, val_fraction=0.2, beta=0.5)
+    fitted = vaekit.fit(cfg, out=tmp_path / "fit", pictures=False, **kw)
+    trained = vaekit.train(cfg, out=tmp_path / "train", pictures=False, **kw)
+    assert cfg.to_dict() == before and same(weights(fitted), weights(trained)) and len(fitted.history) == 2
+    t = fitted.config.train
+    assert (t.epochs, t.lr, t.seed, t.batch_size, t.beta, fitted.config.data.val_fraction) == (2, 0.01, 3, 8, 0.5, 0.2)
+    assert fitted.path == tmp_path / "fit"
+
+
+@pytest.mark.parametrize("given", [{"data": images()}, {"val_data": images()}, {"x_key": "image"}])
+def test_fit_of_a_config_refuses_data_from_python_in_one_line(given, tiny_images, tmp_path):
+    with pytest.raises(vaekit.VaekitError, match=f"{next(iter(given))} cannot take effect") as e:
+        vaekit.fit(tiny_config(str(tiny_images), tmp_path / "run"), **given)
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+def as_uint8(x: np.ndarray) -> np.ndarray:
+    return (x * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [as_uint8, lambda x: torch.from_numpy(as_uint8(x)), lambda x: as_uint8(x).transpose(0, 2, 3, 1), np.ndarray.tolist],
+    ids=["uint8-array", "uint8-tensor", "uint8-channels-last", "list"],
+)
+def test_encode_and_reconstruct_read_items_as_fit_does(wrap, runs):
+    run, x = runs["vae"], images(6, seed=2)  # uint8 images / 255, as fit and evaluate read them
+    assert torch.equal(run.encode(wrap(x)).mean, run.encode(torch.from_numpy(x)).mean)
+    assert torch.equal(run.reconstruct(wrap(x)), run.reconstruct(torch.from_numpy(x)))
+
+
+def test_sample_classes_takes_a_conditional_model(runs):
+    assert runs["cvae"].sample_classes(2).shape == (6, 1, 4, 4)  # 3 classes, 2 each
+    with pytest.raises(vaekit.VaekitError, match="this model is not conditional"):
+        runs["vae"].sample_classes(2)
+
+
+@pytest.mark.parametrize("label", [1.5, float("nan"), [0.0, 2.5], torch.tensor([0.5])])
+def test_labels_are_whole_numbers(label, runs):
+    run = runs["cvae"]
+    with pytest.raises(vaekit.VaekitError, match="labels are whole numbers"):
+        run.sample(2, label=label)
+    with pytest.raises(vaekit.VaekitError, match="labels are whole numbers"):
+        run.encode(images(2), label)
+    torch.manual_seed(0)
+    one = run.sample(2, label=1.0)  # a whole float is its class
+    torch.manual_seed(0)
+    assert torch.equal(one, run.sample(2, label=1))
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:7"])
+def test_load_run_names_a_device_it_cannot_use(device, tmp_path):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("cuda:7 is a device here")
+    vaekit.fit(model(), images(), epochs=1, out=tmp_path / "run", **QUIET)
+    with pytest.raises(vaekit.VaekitError, match=f"device '{device}' cannot be used here") as e:
+        vaekit.load_run(tmp_path / "run", device=device)
+    assert e.value.key == "device" and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("callbacks", [vaekit.Callback(), [object()], "log"], ids=["one", "not-a-callback", "str"])
+@pytest.mark.parametrize("how", ["fit", "train"])
+def test_callbacks_take_a_list_of_callbacks(callbacks, how, tiny_images, tmp_path):
+    with pytest.raises(vaekit.VaekitError, match=r"callbacks take a list of vaekit\.Callback") as e:
+        if how == "fit":
+            vaekit.fit(model(), images(), epochs=1, callbacks=callbacks, out=tmp_path / "run", **QUIET)
+        else:
+            vaekit.train(tiny_config(str(tiny_images), tmp_path / "run"), callbacks=callbacks, pictures=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("method", ["encode", "reconstruct"])
+def test_encode_and_reconstruct_hints_say_what_they_take(method, runs):
+    hints = typing.get_type_hints(getattr(vaekit.Run, method))
+    assert {torch.Tensor, np.ndarray, list} <= set(typing.get_args(hints["x"]))
+    assert {torch.Tensor, int, str} <= set(typing.get_args(hints["y"]))
+    run, x = runs["cvae"], images(4)  # what the hints say runs: a list of items, one int or str label, tensors
+    given = ((x.tolist(), 1), (x, "1"), (torch.from_numpy(x), torch.ones(4, dtype=torch.long)))
+    out = [getattr(run, method)(items, y) for items, y in given]
+    loc = [o if isinstance(o, torch.Tensor) else o.mean for o in out]
+    assert all(torch.equal(loc[0], other) for other in loc[1:])

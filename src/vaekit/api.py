@@ -23,6 +23,7 @@ from .models import MODELS
 from .models.standardized import Standardized
 from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
+from .training.callbacks import check_callbacks
 from .training.folder import describe
 from .viz.callbacks import default_callbacks
 
@@ -46,18 +47,18 @@ def fit(
     data: object = None,
     *,
     val_data: object = None,
-    epochs: int = 20,
+    epochs: int | None = None,
     batch_size: int | None = None,
-    lr: float = 1e-3,
+    lr: float | None = None,
     out: str | Path | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
     callbacks: Iterable[Callback] = (),
     pictures: bool = True,
-    val_fraction: float = 0.1,
-    binarize: str = "auto",
-    standardize: str = "auto",
+    val_fraction: float | None = None,
+    binarize: str | None = None,
+    standardize: str | None = None,
     workers: int | None = None,
     x_key: str | None = None,
     y_key: str | None = None,
@@ -77,29 +78,33 @@ def fit(
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
     ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
     ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z).
-    ``callbacks`` get step and epoch metrics (``vaekit.Callback``).
+    ``callbacks`` (a list) get step and epoch metrics (``vaekit.Callback``). A setting left None takes its
+    ``RunConfig`` default (epochs 20, lr 1e-3, seed 0, val_fraction 0.1, binarize and standardize 'auto').
 
-    ``fit(RunConfig(...))`` trains the run that config describes (its data spec and built-in networks).
+    ``fit(RunConfig(...), **settings)`` trains the run that config describes (its data spec and built-in
+    networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
     The run's model comes back on the CPU with its best weights, as ``vaekit.load_run`` gives it.
     """
-    if isinstance(model, RunConfig):
-        if data is not None:
-            raise TypeError("fit(RunConfig) reads its data from config.data.spec; pass data to fit(model, data)")
-        return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures)
-    model = check_model(model)
-    batch_size, workers = loader_settings(data, batch_size, workers)
-    cfg = _fit_config(
-        out,
-        {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **settings},
-        {"val_fraction": val_fraction, "binarize": binarize, "standardize": standardize, "workers": workers},
-    )
-    seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
-    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
-        raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
-    if val_data is not None and val_fraction != 0.1:
+    callbacks = check_callbacks(callbacks)
+    given = _given(epochs=epochs, lr=lr, seed=seed)  # None: the config's default
+    given_data = _given(val_fraction=val_fraction, binarize=binarize, standardize=standardize)
+    if isinstance(model, RunConfig):  # the settings given, over a copy of the config, as train applies them
+        _config_data_only(data=data, val_data=val_data, x_key=x_key, y_key=y_key)
+        given |= {f"data.{k}": v for k, v in given_data.items()}
+        given |= _given(batch_size=batch_size, out=out, **{"data.workers": workers})
+        return train(
+            model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **given, **settings
+        )
+    if val_data is not None and val_fraction is not None:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
         )
+    model = check_model(model)
+    batch_size, workers = loader_settings(data, batch_size, workers)
+    cfg = _fit_config(out, {**given, "batch_size": batch_size, **settings}, {**given_data, "workers": workers})
+    seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
+    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
+        raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
     dataset = from_user(
         data,
         val_data,
@@ -125,6 +130,21 @@ def fit(
             callbacks=[*default_callbacks(cfg, pictures), *callbacks],
         )
     )
+
+
+def _given(**settings: object) -> dict[str, object]:
+    """The settings that are not None (None: left to the config's default)."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _config_data_only(**given: object) -> None:
+    """Refuse, in one line, data given with a RunConfig to ``fit``: the run reads it from config.data.spec."""
+    for name in _given(**given):
+        raise VaekitError(
+            f"fit(RunConfig) reads its data from config.data.spec: {name} cannot take effect; pass the data to "
+            "fit(model, data)",
+            key=name,
+        )
 
 
 def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
@@ -186,6 +206,7 @@ def train(
     ``resume=True`` without ``config`` continues the run in ``out`` from its config.json, with ``settings``
     over it; a setting its checkpoint rests on (model, data, split, seed, batch size) is refused if changed.
     """
+    callbacks = check_callbacks(callbacks)
     cfg = _with_settings(config or RunConfig(), settings)
     saved = _saved_config(cfg.out) if resume else None
     if saved is not None:
@@ -229,4 +250,4 @@ def _saved_config(out: str | Path | None) -> RunConfig | None:
 
 
 def _run(fitted: Fitted) -> Run:
-    return Run(fitted.path, fitted.config, fitted.model, fitted.rows)
+    return Run(fitted.path, fitted.config, fitted.model, fitted.rows, fitted.kept)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeAlias, TypeVar, cast
 
 import numpy as np
 import torch
@@ -16,11 +16,12 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from . import files
-from .config import RunConfig
+from .config import CHOICES, RunConfig
 from .core.contract import VAEModule
 from .data.core import check_finite, label_number
 from .data.lazy import LazyArray
 from .data.tables import TableSchema
+from .data.user import as_items
 from .errors import VaekitError
 from .models.trust import trusting
 from .samplers import sample_with
@@ -29,6 +30,8 @@ from .training.folder import load_run_model
 from .training.step import resolve_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
+ArrayLike: TypeAlias = Tensor | np.ndarray | list  # items (B, *shape): a tensor, a numpy array or nested lists
+LabelsLike: TypeAlias = Tensor | np.ndarray | list | int | str  # one label (a number or a class name), or (B,)
 
 
 @dataclass
@@ -36,13 +39,15 @@ class Run:
     """A trained model with its config: ``vaekit.load_run("runs/demo").sample(16)``.
 
     ``path`` is the run folder (None for a fit without ``out``); ``history`` the metrics rows of the fit that
-    made it (empty for a loaded run: read metrics.csv). Inputs may be numpy arrays or tensors.
+    made it (empty for a loaded run: read metrics.csv). Inputs may be tensors, numpy arrays or lists, read as
+    ``fit`` reads them (uint8 images divided by 255).
     """
 
     path: Path | None
     config: RunConfig
     model: VAEModule  # an nn.Module that meets vaekit.VAEModel
     history: list[dict] = field(default_factory=list)
+    kept: dict = field(default_factory=dict, repr=False)  # a run without a folder: its "table" and "classes"
 
     @classmethod
     def load(
@@ -58,10 +63,11 @@ class Run:
         ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
         only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
         """
+        where = run_device(device)  # before the weights are read
         with trusting(trust_code):
             cfg, model = load_run_model(Path(path), weights, model)
         cfg.out = str(path)  # where the run is now: other data is read as its own was (table.json)
-        return cls(Path(path), cfg, model.to(resolve_device(device)).eval())
+        return cls(Path(path), cfg, model.to(where).eval())
 
     @cached_property
     def digest(self) -> str:
@@ -71,14 +77,18 @@ class Run:
     @cached_property
     def table(self) -> TableSchema | None:
         """A table run's columns (names, kinds, categories, loc and scale) from its table.json, else None."""
-        path = None if self.path is None else self.path / files.TABLE
-        return TableSchema.load(path) if path is not None and path.is_file() else None
+        if self.path is None:
+            return self.kept.get("table")
+        path = self.path / files.TABLE
+        return TableSchema.load(path) if path.is_file() else None
 
     @cached_property
     def classes(self) -> list[str] | None:
         """A conditional run's class names, label 0 first (its classes.json), else None."""
-        path = None if self.path is None else self.path / files.CLASSES
-        if path is None or not path.is_file():
+        if self.path is None:
+            return self.kept.get("classes")
+        path = self.path / files.CLASSES
+        if not path.is_file():
             return None
         try:
             names = json.loads(path.read_text(encoding="utf-8"))["classes"]
@@ -136,9 +146,13 @@ class Run:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _check(self, x: Tensor | np.ndarray) -> Tensor:
-        """Items (B, *shape) as float32 on the model's device; another item shape is one clear error."""
-        x = torch.from_numpy(np.asarray(x, dtype=np.float32)) if not isinstance(x, Tensor) else x
+    def _check(self, x: ArrayLike) -> Tensor:
+        """Items (B, *shape) as float32 on the model's device, read as ``fit`` reads them (``data.user.as_items``:
+        uint8 images divided by 255, channels-last images moved); another item shape is one clear error."""
+        shape = tuple(self.config.model.input_shape)
+        if not (isinstance(x, Tensor) and x.is_floating_point() and tuple(x.shape[1:]) == shape):
+            # float items of the model's shape pass as_items unchanged: kept where they are (no trip to the CPU)
+            x = as_items(np.asarray(x) if isinstance(x, (list, tuple)) else x, "data items", shape)
         x = self.check_items(x).to(self.device, torch.float32)
         check_finite(x, "data items")
         return x
@@ -150,17 +164,20 @@ class Run:
             raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x
 
-    def labels(self, y: Tensor | int | str | None, n: int) -> Tensor | None:
+    def labels(self, y: LabelsLike | None, n: int) -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 
         ``y`` is one label (an int, a class name or a 1-item tensor, repeated n times) or at least n labels
-        (the first n); each in 0..K-1.
+        (the first n); each a whole number in 0..K-1.
         """
         if not self.model.needs_labels:
             return None
         if y is None:
             raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
         y = torch.as_tensor(self.label_of(y) if isinstance(y, str) else y).reshape(-1)
+        if y.is_floating_point() and not bool((y == y.round()).all()):  # 1.5 is no class (nor NaN)
+            bad = y[y != y.round()][0].item()
+            raise VaekitError(f"label {bad!r}: labels are whole numbers (class numbers) or class names", key="label")
         k = self.config.model.num_classes
         if k and len(y) and not 0 <= int(y.min()) <= int(y.max()) < k:
             bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
@@ -210,17 +227,19 @@ class Run:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
         count(per_class, "per_class")
         self.check_temperature(temperature)
+        if not self.model.needs_labels:
+            raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
         return self.model.generate(len(y), temperature, y).mean.cpu()
 
     @torch.no_grad()
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+    def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
         return self.model.encode(self._check(x), self.labels(y, len(x)))
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def reconstruct(self, x: ArrayLike, y: LabelsLike | None = None) -> Tensor:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
         y = self.labels(y, len(x))
         return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
@@ -231,6 +250,17 @@ def count(n: object, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise VaekitError(f"{name} must be a whole number >= 1, got {n!r}", key=name)
     return int(n)
+
+
+def run_device(name: str) -> torch.device:
+    """The device ``name`` (``training.step.resolve_device``) if it is usable here, else one line naming it."""
+    try:
+        device = resolve_device(name)
+        torch.empty(0, device=device)  # a known kind absent here (cuda:1 on one GPU, xpu) fails on first use
+    except (RuntimeError, AssertionError, NotImplementedError):
+        known = ", ".join(CHOICES["train.device"])
+        raise VaekitError(f"device {name!r} cannot be used here: expected {known} or cuda:N", key="device") from None
+    return device
 
 
 def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:

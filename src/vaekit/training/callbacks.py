@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..config import RunConfig
 from ..data.core import Dataset
+from ..errors import VaekitError
 
 
 @dataclass
@@ -56,10 +57,8 @@ class Callbacks(Callback):
     """Several callbacks called in order (none on ranks other than 0)."""
 
     def __init__(self, callbacks: Iterable[Callback], enabled: bool = True):
-        self.items = list(callbacks) if enabled else []
-        for c in self.items:
-            if not isinstance(c, Callback) and not any(hasattr(c, h) for h in HOOKS):
-                raise TypeError(f"{type(c).__name__} is not a callback: it has none of {', '.join(HOOKS)}")
+        items = check_callbacks(callbacks)  # on every rank: a mistake stops them all alike
+        self.items = items if enabled else []
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -87,3 +86,22 @@ class Callbacks(Callback):
 
 
 HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end", "on_fit_error")
+
+
+def check_callbacks(callbacks: object) -> list[Callback]:
+    """``callbacks`` as a list if it is an iterable of callbacks (a ``Callback``, or an object with one of its
+    hooks), else one line."""
+    if isinstance(callbacks, (Callback, str)) or not isinstance(callbacks, Iterable):
+        raise VaekitError(
+            f"callbacks take a list of vaekit.Callback, got a {type(callbacks).__name__}: pass [callback]",
+            key="callbacks",
+        )
+    items = list(callbacks)
+    for c in items:
+        if not isinstance(c, Callback) and not any(hasattr(c, h) for h in HOOKS):
+            raise VaekitError(
+                f"callbacks take a list of vaekit.Callback; a {type(c).__name__} has none of its hooks "
+                f"({', '.join(HOOKS)})",
+                key="callbacks",
+            )
+    return items

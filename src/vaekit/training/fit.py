@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -69,12 +69,14 @@ def start_from_data(model: nn.Module, data: Dataset, seed: int, device: torch.de
 @dataclass
 class Fitted:
     """What a fit gives back: the model with its best weights (on the CPU, as ``load_run`` gives it), the run
-    folder (or None), the config as written, and the metrics rows."""
+    folder (or None), the config as written, the metrics rows, and what the folder's files keep of the data
+    (a table's columns, a conditional run's class names) for a fit without one."""
 
     model: VAEModule
     path: Path | None
     config: RunConfig
     rows: list[dict]
+    kept: dict = field(default_factory=dict)
 
 
 def train_model(
@@ -160,7 +162,8 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
         raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
-    return Fitted(model.cpu(), run, cfg, trainer.state.rows)  # on the CPU, as a loaded run is
+    kept = {"table": data.table, "classes": data.classes if cfg.model.num_classes else None}
+    return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept)  # on the CPU, as a loaded run is
 
 
 def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig, dynamic: bool) -> None:
