@@ -19,6 +19,7 @@ from vaekit.data import (
     load_dataset,
     read_idx,
 )
+from vaekit.data.user import from_user, users_items
 from vaekit.errors import VaekitError
 
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
@@ -309,3 +310,24 @@ def test_binarize_needs_unit_range_and_check_finite(tmp_path):
         check_finite(torch.tensor([1.0, float("nan")]), "here")
     with pytest.raises(VaekitError, match="no such file"):
         load_dataset(str(tmp_path / "missing.npy"))
+
+
+NAMED = np.array(["dog", "cat", "bird"] * 4)  # numbered by sorted name: bird 0, cat 1, dog 2
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [lambda x, y: (x, y), lambda x, y: [{"x": a, "label": b} for a, b in zip(x, y)]],
+    ids=["pair", "dicts"],
+)
+def test_label_names_are_kept_and_number_the_labels_that_follow(wrap):
+    x = np.random.default_rng(0).random((12, 1, 2, 2)).astype(np.float32)
+    ds = from_user(wrap(x, NAMED), wrap(x[:2], ["dog", " cat"]), labels=True)
+    assert ds.classes == ["bird", "cat", "dog"] and ds.num_classes == 3 and ds.val.y.tolist() == [2, 1]
+    assert ds.train.y.tolist() == [2, 1, 0] * 4
+    assert users_items(wrap(x[:3], ["cat", "cat", "bird"]), True, classes=ds.classes).test.y.tolist() == [1, 1, 0]
+    assert users_items(wrap(x[:3], [2, 0, 1]), True, classes=ds.classes).test.y.tolist() == [2, 0, 1]
+    with pytest.raises(VaekitError, match=r"val_data: label 'cow' is none of the training data's classes"):
+        from_user(wrap(x, NAMED), wrap(x[:2], ["cow", "dog"]), labels=True)
+    with pytest.raises(VaekitError, match=r"data: label 'dog' is no class number, and the training data's"):
+        users_items(wrap(x[:2], ["dog", "3"]), True)

@@ -13,6 +13,7 @@ from PIL import Image
 import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig, RunConfig
+from vaekit.data import Dataset, Split
 from vaekit.data.prepare import prepare_data
 from vaekit.evaluation.metrics import active_units, elbo_terms
 from vaekit.models import build_model
@@ -180,3 +181,50 @@ def test_bad_input_gives_one_line_and_exit_2(runs, capsys, tmp_path, argv, needl
     code, _, err = cli(capsys, *[a.format(run=runs / "img3", tmp=tmp_path) for a in argv])
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("vaekit: error:") and needle in lines[0], err
+
+
+def test_string_labels_are_the_run_s_classes_and_name_the_labels_evaluated(tmp_path):
+    rng = np.random.default_rng(0)
+    x, names = rng.random((30, 1, 4, 4)).astype(np.float32), np.array(["dog", "cat", "bird"] * 10)
+    cvae = vaekit.build_model(
+        family="cvae", num_classes=3, input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli"
+    )
+    vaekit.fit(cvae, (x, names), epochs=1, out=tmp_path / "cvae", progress=False, pictures=False)
+    run = vaekit.load_run(tmp_path / "cvae")
+    assert run.classes == ["bird", "cat", "dog"] and run.sample(2, label="dog").shape == (2, 1, 4, 4)
+    assert vaekit.fit(cvae, (x, names), epochs=1, progress=False, pictures=False).classes == run.classes  # no out
+    named = vaekit.evaluate(run, (x[:6], ["dog", "cat"] * 3), k=2)
+    assert named["elbo"] == vaekit.evaluate(run, (x[:6], [2, 1] * 3), k=2)["elbo"]  # numbered as training did
+    own = Split(torch.from_numpy(x[:6]), torch.tensor([0, 1] * 3))  # a Dataset whose classes are dog 0, cat 1
+    mine = vaekit.evaluate(run, Dataset("d", own, own, own, (1, 4, 4), "image", 2, ["dog", "cat"]), k=2)
+    assert mine["elbo"] == named["elbo"]
+    with pytest.raises(vaekit.VaekitError, match=r"'cow' is none of the training data's classes \(bird, cat, dog\)"):
+        vaekit.evaluate(run, (x[:2], ["cow", "dog"]), k=2)
+
+
+def test_a_dataset_passed_is_prepared_as_the_cli_prepares_its_file(runs, capsys):
+    assert cli(capsys, "evaluate", runs / "img3", "--data", runs / "img.npz", "--iw-samples", 5, "--json")[0] == 0
+    want = json.loads((runs / "img3" / "eval.json").read_text())
+    data = vaekit.load_dataset(str(runs / "img.npz"))  # grey, as the run's data was before its binarisation
+    grey = data.test.x.clone()
+    got = vaekit.evaluate(Run.load(runs / "img3"), data, k=5)
+    assert {k: v for k, v in got.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
+    assert torch.equal(data.test.x, grey)  # the caller's Dataset is left as it was
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda x, y: torch.utils.data.TensorDataset(x),
+        lambda x, y: torch.utils.data.TensorDataset(x, y),
+        lambda x, y: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=4),
+    ],
+    ids=["dataset", "labelled", "loader"],
+)
+def test_torch_datasets_and_loaders_evaluate_as_their_tensor(runs, wrap):
+    run = Run.load(runs / "img3")
+    x = prepare_data(run.config)[0].test.x.clone()  # (6, 1, 9, 11), binary
+    got = vaekit.evaluate(run, wrap(x, torch.arange(len(x)) % 3), k=3)
+    assert {k: v for k, v in got.items() if k != "seconds"} == {
+        k: v for k, v in vaekit.evaluate(run, x, k=3).items() if k != "seconds"
+    }

@@ -141,6 +141,28 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
     return y, None
 
 
+def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.ndarray:
+    """Labels (N,) -> (N,) int64 numbered as training numbered them: each by its name in ``classes`` (label 0
+    first), else by its number (``label_number``); a name that is none of them is refused in one line."""
+    codes, names = encode_labels(y, where)  # checks the shape and the values
+    if not classes:
+        bad = [n for n in names or [] if not n.isdigit()]  # names, or negative numbers training never saw
+        if bad:
+            raise VaekitError(
+                f"{where}: label {bad[0]!r} is no class number, and the training data's labels named none"
+            )
+        return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
+    y = np.asarray(y).reshape(len(codes))
+    text = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y.astype(np.int64).astype(str)
+    values, index = np.unique(text, return_inverse=True)
+    numbers = [label_number(str(v), classes) for v in values]
+    bad = [str(v) for v, k in zip(values, numbers) if k is None or k < 0]
+    if bad:
+        shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+        raise VaekitError(f"{where}: label {bad[0]!r} is none of the training data's classes ({shown})")
+    return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
+
+
 def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None) -> None:
     """Refuse bad split, seed, binarize and limit options before any file is read."""
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):

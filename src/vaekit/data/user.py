@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..errors import VaekitError
 from .containers import as_array, channels_last, grey_channel, moved_note, split_item
-from .core import Dataset, Split, check_finite, encode_labels, image_scale
+from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
 from .lazy import LazyArray
 from .photos import note
 
@@ -97,12 +97,19 @@ def frame_array(frame: Any, where: str) -> np.ndarray:
     return arr
 
 
-def as_labels(y: object, n: int, where: str) -> Tensor:
-    """(N,) class labels -> int64 tensor numbered 0..K-1 (names and negative numbers are renumbered)."""
+def as_labels(
+    y: object, n: int, where: str, afresh: bool = True, classes: list[str] | None = None
+) -> tuple[Tensor, list[str] | None]:
+    """(N,) class labels -> (int64 tensor (N,), class names, label 0 first, or None).
+
+    ``afresh``: training data's, numbered 0..K-1 (names and negative numbers renumbered in sorted order, their
+    names returned); else numbered as training numbered them, by the names ``classes`` (returned as they are).
+    """
     y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
     if len(y) != n:
         raise VaekitError(f"{where}: {len(y)} labels for {n} items")
-    return torch.from_numpy(encode_labels(y, where)[0])
+    codes, names = encode_labels(y, where) if afresh else (number_labels(y, where, classes), classes)
+    return torch.from_numpy(codes), names
 
 
 class TorchSource:
@@ -182,13 +189,14 @@ def from_user(
 ) -> Dataset:
     """``data`` (and ``val_data``, else a seeded ``val_fraction`` of ``data``) as train/val splits; no test split.
 
-    ``labels``: the model conditions on labels, so they must come with the data ((x, y), or Datasets of (x, y)).
+    ``labels``: the model conditions on labels, so they must come with the data ((x, y), or Datasets of (x, y));
+    label names are numbered in sorted order and kept as the classes (label 0 first), which number val_data's.
     ``x_key``, ``y_key``: the entries of dict items (see ``containers``). ``expected``: the model's item shape,
     when known: other items are refused in one line naming both shapes.
     """
     train = _splits(data, "data", labels, x_key, y_key, expected)
-    if val_data is not None:
-        val = _splits(val_data, "val_data", labels, x_key, y_key, expected)
+    if val_data is not None:  # its labels numbered as the training data's
+        val = _splits(val_data, "val_data", labels, x_key, y_key, expected, afresh=not labels, classes=train.classes)
         if val.shape != train.shape:
             raise VaekitError(f"val_data: items have shape {val.shape}, data items {train.shape}")
     else:
@@ -203,7 +211,7 @@ def from_user(
         val, train = _take(train, perm[:n_val]), _take(train, perm[n_val:])
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
-    return Dataset(train.name, train.train, val.train, empty, train.shape, train.kind, k)
+    return Dataset(train.name, train.train, val.train, empty, train.shape, train.kind, k, train.classes)
 
 
 def _map_style(data: object) -> bool:
@@ -221,11 +229,14 @@ def _map_style(data: object) -> bool:
     )
 
 
-def users_items(data: object, labels: bool, expected: tuple[int, ...] | None = None) -> Dataset:
+def users_items(
+    data: object, labels: bool, expected: tuple[int, ...] | None = None, classes: list[str] | None = None
+) -> Dataset:
     """The user's items (any container ``fit`` takes) as the test split of a Dataset with empty train and val
-    splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them."""
-    items = _splits(data, "data", labels, expected=expected)
-    empty = Split(items.train.x[:0], None)
+    splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them, numbered as
+    training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh."""
+    items = _splits(data, "data", labels, expected=expected, afresh=not labels, classes=classes)
+    empty = Split(_none_of(items.train.x), None)
     return replace(items, train=empty, val=empty, test=items.train)
 
 
@@ -236,15 +247,19 @@ def _splits(
     x_key: str | None = None,
     y_key: str | None = None,
     expected: tuple[int, ...] | None = None,
+    afresh: bool = True,
+    classes: list[str] | None = None,
 ) -> Dataset:
-    """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape."""
+    """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape;
+    ``afresh``, ``classes``: how its labels are numbered (``as_labels``), their names kept as its classes."""
     if isinstance(data, torch.utils.data.DataLoader):
         data = data.dataset
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
-        y = torch.from_numpy(encode_labels(source.labels(), where)[0]) if labels and source.labelled else None
-        shape = source.shape
+        y, names, shape = None, None, source.shape
+        if labels and source.labelled:
+            y, names = as_labels(source.labels(), len(source), where, afresh, classes)
     else:
         if x_key is not None or y_key is not None:
             raise VaekitError(
@@ -252,7 +267,8 @@ def _splits(
             )
         x_raw, y_raw = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
         x = as_items(x_raw, where, expected)
-        y, shape = None if y_raw is None else as_labels(y_raw, len(x), where), tuple(x.shape[1:])
+        y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes)
+        shape = tuple(x.shape[1:])
     if expected is not None and tuple(shape) != tuple(expected):
         raise VaekitError(f"{where}: items have shape {tuple(shape)}, the model takes items of shape {tuple(expected)}")
     if labels and y is None:
@@ -261,7 +277,8 @@ def _splits(
             "or of dicts with a label (y_key)"
         )
     kind = "image" if len(shape) == 3 else "table"
-    return Dataset(where, Split(x, y), Split(_none_of(x), None), Split(_none_of(x), None), shape, kind, None)
+    empty = Split(_none_of(x), None)
+    return Dataset(where, Split(x, y), empty, empty, shape, kind, None, names)
 
 
 def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:
@@ -270,13 +287,6 @@ def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:
 
 
 def _take(data: Dataset, idx: Tensor) -> Dataset:
+    """The items ``idx`` of ``data``'s train split as its train split (its class names kept)."""
     x = data.train.x.subset(idx.numpy()) if isinstance(data.train.x, LazyArray) else data.train.x[idx]
-    return Dataset(
-        data.name,
-        Split(x, None if data.train.y is None else data.train.y[idx]),
-        data.val,
-        data.test,
-        data.shape,
-        data.kind,
-        None,
-    )
+    return replace(data, train=Split(x, None if data.train.y is None else data.train.y[idx]), num_classes=None)

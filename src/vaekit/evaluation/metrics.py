@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import Tensor
 from .. import files
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
+from ..data.core import number_labels
 from ..data.lazy import LazyArray, binarized_once, head
 from ..data.prepare import check_and_binarize, prepare_data
 from ..data.user import users_items
@@ -149,11 +151,14 @@ def evaluate(
     mode: str | None = None,
 ) -> dict:
     """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training), or on
-    the user's items (an array, tensor, (x, y) pair, Dataset or DataLoader, as ``fit`` takes them) as a whole.
+    the user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader, as ``fit`` takes them) as a
+    whole. A vaekit Dataset (``load_dataset``'s) is prepared as the run's data is: checked, binarised as in
+    training (seeded), its labels numbered by the run's class names; labels given as names are numbered so too.
 
     ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
-    with ``k`` samples (nats per item). ``mode`` is the binarisation ``prepare_data`` returned with ``data``
-    (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6 significant digits.
+    with ``k`` samples (nats per item). ``mode`` is the binarisation ``prepare_data`` returned with ``data``,
+    which is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is
+    rounded to 6 significant digits.
     """
     start = time.perf_counter()
     if k <= 0:
@@ -212,23 +217,51 @@ def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tenso
 def _items(
     run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None
 ) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
-    """The data (the run's own, prepared as in training, when None; the user's items, any container ``fit``
-    takes, as one test split), the split's first ``limit`` items and those items as the model takes them
-    (N, *shape), with the binarisation mode."""
+    """The data (the run's own, prepared as in training, when None; a vaekit Dataset, prepared so unless ``mode``
+    says it was; the user's items, any container ``fit`` takes, as one test split), the split's first ``limit``
+    items and those items as the model takes them (N, *shape), with the binarisation mode."""
+    cfg = run.config
     if data is None:
-        data, mode = prepare_data(run.config, stream=True)
+        data, mode = prepare_data(cfg, stream=True)
     elif not isinstance(data, Dataset):
         if split != "test":
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-        items = users_items(data, run.model.needs_labels, tuple(run.config.model.input_shape) or None)
-        mode, cfg = run.config.data.binarize, run.config  # binarised once, seeded, as the run's test split was
-        data = check_and_binarize(items, mode, cfg.model.likelihood, cfg.train.seed)
+        data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes)
+        mode = None  # binarised once, seeded, as the run's test split was
+    else:
+        data = _relabelled(run, data)
+    if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
+        mode = cfg.data.binarize
+        data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)
     s = pick_split(data, split, limit)
     # refuses a shape the model was not built for; streamed data stays streamed
     x: Tensor | LazyArray = run.check_items(s.x)
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed)
     return data, s, x, mode
+
+
+def _copy(data: Dataset) -> Dataset:
+    """``data`` with splits of its own, for ``check_and_binarize`` to set (the caller's stay as they were)."""
+
+    def own(s: Split) -> Split:
+        return Split(replace(s.x) if isinstance(s.x, LazyArray) else s.x, s.y)
+
+    return replace(data, train=own(data.train), val=own(data.val), test=own(data.test))
+
+
+def _relabelled(run: Run, data: Dataset) -> Dataset:
+    """``data`` with its labels numbered as the run's training numbered them: a label's class name (``data.classes``)
+    is looked up in the run's (classes.json); a name the run does not know is refused in one line."""
+    if not run.model.needs_labels or not data.classes or data.classes == run.classes:
+        return data
+    new = torch.from_numpy(number_labels(np.asarray(data.classes), data.name, run.classes))  # (K,): old -> new
+
+    def renumbered(s: Split) -> Split:
+        return Split(s.x, None if s.y is None else new[s.y])
+
+    d = data
+    return replace(d, train=renumbered(d.train), val=renumbered(d.val), test=renumbered(d.test), classes=run.classes)
 
 
 def _round(v: float) -> float:
