@@ -122,6 +122,23 @@ def test_quality_of_a_user_module_is_written_with_the_digest(digits_run):
     assert "data vs data (yardstick)" in page and "module features, 40 items" in page
 
 
+@pytest.mark.parametrize(
+    "features, settings, match",
+    [
+        ("domain", {"bogus": 1, "steps": 1}, r"unknown feature setting\(s\) bogus: the domain features take width"),
+        ("domain", {"steps": 0}, r"steps must be a whole number >= 1, got 0"),
+        ("module", {"steps": 1}, r"setting\(s\) steps are the domain network's; an nn.Module as features takes none"),
+        ("file", {"width": 4}, r"setting\(s\) width are the domain network's; an Inception file as features"),
+        ("module", {"target": "label"}, r"target 'label': only a table run's measures"),
+        ("module", {"split": "bogus"}, r"split 'bogus': expected train, val or test"),
+    ],
+)
+def test_quality_refuses_settings_that_cannot_take_effect(digits_run, cache, tmp_path, features, settings, match):
+    net = {"module": torch.nn.Flatten(), "file": tmp_path / "pt_inception.pth", "domain": "domain"}[features]
+    with pytest.raises(VaekitError, match=match):
+        vaekit.quality(digits_run, features=net, n=40, write=False, **settings)
+
+
 def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_path, cache):
     cli = [sys.executable, "-m", "vaekit"]
     out = tmp_path / "s.npy"

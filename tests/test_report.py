@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -14,9 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import vaekit
 from vaekit.cli import main
+from vaekit.errors import VaekitError
+from vaekit.viz.figures import decode_mean
 
 from .conftest import train_argv
 
@@ -61,6 +66,84 @@ def test_report_reuses_an_evaluation_only_as_thorough_as_asked(report):
     run, saved = report.parent, lambda: json.loads((report.parent / "eval.json").read_text())["k"]
     assert main(["report", str(run), "--iw-samples", "10"]) == 0 and saved() == 20  # K = 20 is enough
     assert main(["report", str(run), "--iw-samples", "30"]) == 0 and saved() == 30  # it is not: evaluated again
+
+
+@pytest.fixture(scope="module")
+def runs(report) -> dict:
+    """The report's run (D = 3) and an untrained folderless one of D = 2 on the same (1, 9, 11) items, with
+    those items' x (60, 1, 9, 11) and y (60,) as numpy arrays."""
+    model = vaekit.build_model(input_shape=[1, 9, 11], hidden=[8], latent_dim=2, likelihood="bernoulli")
+    run = vaekit.load_run(report.parent)
+    data = np.load(report.parent.parent / "img.npz")
+    return {"d3": run, "d2": vaekit.Run(None, run.config, model.eval()), "x": data["x"][:, None], "y": data["y"]}
+
+
+@pytest.mark.parametrize("kind", [torch.tensor, np.array, list])
+def test_traverse_takes_tensors_arrays_and_lists(runs, kind):
+    z, values = [0.5, -1.0, 0.0], [-2.0, 0.0, 2.0]
+    xs = vaekit.traverse(runs["d3"], kind(z), [0, 2], kind(values))  # (dims, values, 1, 9, 11)
+    assert xs.shape == (2, 3, 1, 9, 11)
+    assert torch.allclose(xs[1, 2], decode_mean(runs["d3"], torch.tensor([[0.5, -1.0, 2.0]]))[0])  # z[2] = 2
+
+
+@pytest.mark.parametrize(
+    "z, dims, values, match",
+    [
+        (np.zeros(5), [0], [1.0], r"z has shape \(5,\): expected \(D,\) = \(3,\)"),
+        (torch.zeros(1, 3), [1], [1.0], r"z has shape \(1, 3\): expected \(D,\) = \(3,\)"),
+        (torch.zeros(3), [0], [[1.0, 2.0]], r"values has shape \(1, 2\): expected \(V,\)"),
+        (torch.zeros(3), [3], [1.0], r"dims \[3\]: expected latent dimensions in 0\.\.2"),
+    ],
+)
+def test_traverse_refuses_wrong_shapes_in_one_line(runs, z, dims, values, match):
+    with pytest.raises(VaekitError, match=match):
+        vaekit.traverse(runs["d3"], z, dims, values)
+
+
+def test_the_manifold_decodes_the_prior_quantiles_of_2d_codes_only(runs):
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([0.05, 0.95]))
+    xs = vaekit.manifold(runs["d2"], grid=3)  # top left: low z[0], high z[1]
+    assert xs.shape == (9, 1, 9, 11) and torch.allclose(xs[0], decode_mean(runs["d2"], q[None])[0])
+    with pytest.raises(VaekitError, match="the manifold decodes 2-D codes; this run's latent size is 3"):
+        vaekit.manifold(runs["d3"], grid=3)
+
+
+@pytest.mark.parametrize("d", ["d2", "d3"])
+@pytest.mark.parametrize(
+    "name, grid, match",
+    [("m.png", 3, None), ("m.png", 1, r"grid must be a whole number >= 2"), ("m.txt", 3, r"m.txt: expected a .png")],
+)
+def test_latent_map_takes_numpy_labels_and_refuses_what_the_cli_refuses(runs, tmp_path, d, name, grid, match):
+    with pytest.raises(VaekitError, match=match) if match else contextlib.nullcontext():
+        vaekit.latent_map(runs[d], runs["x"][:20], runs["y"][:20], tmp_path / name, grid=grid)
+    assert (tmp_path / name).exists() == (match is None)
+    assert match or Image.open(tmp_path / name).format == "PNG"
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"split": "bogus"}, r"split 'bogus': expected train, val or test"),
+        ({"k": 0}, r"k must be > 0, got 0"),  # eval.json (K = 20 or more) would serve a report of any K
+        ({"out": "r.txt"}, r"r.txt: expected a .html file name"),
+    ],
+)
+def test_write_report_refuses_bad_settings_in_one_line(runs, settings, match):
+    assert (runs["d3"].folder / "eval.json").is_file()
+    with pytest.raises(VaekitError, match=match):
+        vaekit.write_report(runs["d3"], **settings)
+
+
+def test_a_run_fitted_without_a_folder_writes_its_report_to_out_only(runs, report, tmp_path):
+    model = copy.deepcopy(runs["d2"].model)
+    run = vaekit.fit(model, (runs["x"], runs["y"]), epochs=2, pictures=False, progress=False)
+    spec = str(report.parent.parent / "img.npz")
+    with pytest.raises(VaekitError, match=r"this run has no folder: pass out="):
+        vaekit.write_report(run, spec, k=5)
+    page = vaekit.write_report(run, spec, k=5, limit=20, out=tmp_path / "r.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 7 and "K = 5" in page
+    assert "<th>epoch</th>" in page and "<tr><td>2</td>" in page  # the training metrics of both epochs
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
 class DevTools:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from ..data import Dataset, Split
 from ..errors import VaekitError
 from ..io import atomic_write_json
+from ..runs import count
 from ..training.checkpoint import load_weights, save_weights
 
 CACHE_ENV = "VAEKIT_CACHE"  # where trained feature networks are kept (default ~/.cache/vaekit)
@@ -83,9 +85,27 @@ def content_key(data: Dataset, arch: dict) -> str:
     return h.hexdigest()
 
 
+def feature_settings(settings: dict) -> dict:
+    """``SETTINGS`` with ``settings`` over them; an unknown name or a bad value is one line naming it."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise VaekitError(
+            f"unknown feature setting(s) {', '.join(unknown)}: the domain features take {', '.join(SETTINGS)}",
+            key=unknown[0],
+        )
+    s = {**SETTINGS, **settings}
+    for name in ("width", "features", "steps", "batch_size"):
+        count(s[name], name)
+    if isinstance(s["lr"], bool) or not isinstance(s["lr"], (int, float)) or not 0 < s["lr"] < math.inf:
+        raise VaekitError(f"lr must be a finite number > 0, got {s['lr']!r}", key="lr")
+    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
+        raise VaekitError(f"seed must be a whole number, got {s['seed']!r}", key="seed")
+    return s
+
+
 def train_feature_net(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     """Train a FeatureNet on ``data``'s labelled training split (seeded) -> (net, info with its test accuracy)."""
-    s = {**SETTINGS, **settings}
+    s = feature_settings(settings)
     x, y = labelled(data.train)
     k = int(y.max()) + 1
     gen = torch.Generator().manual_seed(s["seed"])
@@ -110,14 +130,15 @@ def train_feature_net(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
 
 def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     """The domain feature network of ``data``: loaded from the cache when one was trained on the same content,
-    architecture and settings, else trained and cached (safetensors + JSON). Returns (net, info)."""
+    architecture and settings (``SETTINGS``'s names only), else trained and cached (safetensors + JSON).
+    Returns (net, info)."""
+    s = feature_settings(settings)
     if data.train.y is None or len(data.train) == 0:
         raise VaekitError(
             f"{data.name}: the domain features are trained on labels; this data has none "
             "(pass features=, an nn.Module or an Inception weights file)",
             key="features",
         )
-    s = {**SETTINGS, **settings}
     key = content_key(data, {"shape": list(data.shape), **s})[:20]
     weights, meta = cache_dir() / f"features-{key}.safetensors", cache_dir() / f"features-{key}.json"
     if weights.is_file() and meta.is_file():

@@ -16,9 +16,11 @@ from torch import nn
 from .. import files
 from ..data import Dataset
 from ..data.prepare import prepare_data
+from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run, load_run, recorded_digest
 from .features import InceptionFeatures, domain_features
+from .metrics import pick_split
 from .quality import quality_benchmark
 
 TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
@@ -32,7 +34,14 @@ def quality_data(run: Run, spec: str | None = None) -> Dataset:
 
 
 def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> tuple[nn.Module, dict]:
-    """(module, description) for ``features``: 'domain', an Inception-v3 weights file, or an nn.Module."""
+    """(module, description) for ``features``: 'domain', an Inception-v3 weights file, or an nn.Module;
+    ``settings`` (the domain network's training) are refused for the other two, which take none."""
+    if settings and not (isinstance(features, str) and features == "domain"):
+        names, what = sorted(settings), "an nn.Module" if isinstance(features, nn.Module) else "an Inception file"
+        raise VaekitError(
+            f"feature setting(s) {', '.join(names)} are the domain network's; {what} as features takes none",
+            key=names[0],
+        )
     if isinstance(features, nn.Module):
         return features.eval(), {"kind": "module", "class": type(features).__name__}
     if features == "domain":
@@ -70,12 +79,16 @@ def quality(
     sampler name (``vaekit.SAMPLERS``). ``n`` items per set (default: half the ``split``). With ``write`` and a
     run folder the result joins RUN/quality.json (one entry per sampler, for these weights and features).
     A table run gets the measures of ``evaluation.table_quality`` instead (``target``: the column that
-    train-on-synthetic predicts).
+    train-on-synthetic predicts). ``feature_settings`` train the domain network (``width``, ``steps``,
+    ``batch_size``, ``lr``; see ``evaluation.features.SETTINGS``); other names, or settings with other
+    features, are refused in one line.
     """
     start = time.perf_counter()
     run = run if isinstance(run, Run) else load_run(run)
     dataset = quality_data(run, data)
-    if _table_measures(dataset, features):  # tables get their own measures
+    table = _table_measures(dataset, features)
+    _refuse_unused(table, target, feature_settings)
+    if table:  # tables get their own measures
         return importlib.import_module(TABLE_QUALITY).table_run_quality(
             run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
         )
@@ -87,6 +100,18 @@ def quality(
     if write and run.path is not None:
         write_quality(run, out)
     return out
+
+
+def _refuse_unused(table: bool, target: str | None, feature_settings: dict) -> None:
+    """One line for a setting the measures cannot use: feature settings with a table's own measures (no feature
+    network), ``target`` with FID and the rest (only a table's train-on-synthetic predicts a column)."""
+    if table and feature_settings:
+        names = sorted(feature_settings)
+        raise VaekitError(
+            f"feature setting(s) {', '.join(names)}: a table run's measures use no feature network", key=names[0]
+        )
+    if not table and target is not None:
+        raise VaekitError(f"target {target!r}: only a table run's measures (train-on-synthetic) use it", key="target")
 
 
 def _table_measures(dataset: Dataset, features: str | Path | nn.Module) -> bool:
@@ -111,7 +136,7 @@ def _measure(
 ) -> dict:
     """``quality``'s figures, less the time and digest: the run's samples and the ``split``'s items (N, *shape)
     compared on the features of ``features``."""
-    test = getattr(dataset, split)
+    test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
     net, about = feature_net(features, dataset, **feature_settings)
     result = quality_benchmark(sample_source(run, sampler), test.x, net, n, seed)
     return {

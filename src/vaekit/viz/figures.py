@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.contract import latent_size
+from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
@@ -76,17 +78,41 @@ def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path) ->
     return _save_figure(fig, path)
 
 
+def vector(v: object, name: str, size: int | None = None) -> Tensor:
+    """``v`` (a tensor, numpy array or list of numbers) as a float32 (size,) tensor on the CPU, any length >= 1
+    when ``size`` is None; one line naming the expected shape otherwise."""
+    want = "(V,) with V >= 1" if size is None else f"(D,) = ({size},), the run's latent size"
+    try:
+        t = torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise VaekitError(f"{name}: expected numbers of shape {want}", key=name) from None
+    if t.dim() != 1 or len(t) < 1 or (size is not None and len(t) != size):
+        raise VaekitError(f"{name} has shape {tuple(t.shape)}: expected {want}", key=name)
+    return t
+
+
 @torch.no_grad()
-def traverse(run: Run, z: Tensor, dims: list[int], values: Tensor, y: Tensor | None = None) -> Tensor:
-    """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape)."""
-    d = z.shape[0]
-    if not dims or any(not 0 <= i < d for i in dims):
+def traverse(
+    run: Run,
+    z: Tensor | np.ndarray | list[float],
+    dims: list[int] | np.ndarray | Tensor,
+    values: Tensor | np.ndarray | list[float],
+    y: Tensor | None = None,
+) -> Tensor:
+    """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape).
+
+    z and values may be tensors, numpy arrays or lists; D is the run's latent size (all levels of a deep run).
+    """
+    d = latent_size(run.model)
+    z, values = vector(z, "z", d), vector(values, "values")
+    idx = np.asarray(dims)
+    if idx.ndim != 1 or not len(idx) or idx.dtype.kind not in "iu" or not all(0 <= i < d for i in idx):
         raise VaekitError(f"dims {dims}: expected latent dimensions in 0..{d - 1}", key="dims")
-    codes = z.repeat(len(dims), len(values), 1)  # (R, V, D)
-    for r, i in enumerate(dims):
+    codes = z.repeat(len(idx), len(values), 1)  # (R, V, D)
+    for r, i in enumerate(idx.tolist()):
         codes[r, :, i] = values
     x = decode_mean(run, codes.flatten(0, 1), y)
-    return x.view(len(dims), len(values), *x.shape[1:])
+    return x.view(len(idx), len(values), *x.shape[1:])
 
 
 @torch.no_grad()
@@ -130,7 +156,7 @@ def save_traversal(x: Tensor, dims: list[int], values: Tensor, path: str | Path)
     return _save_figure(fig, path)
 
 
-def _scatter(ax, z: np.ndarray, y: np.ndarray | None, title: str, labels: list[str] | None = None) -> None:
+def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[str] | None = None) -> None:
     """Points z (N, 2) coloured by label y (N,)."""
     if y is None:
         ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
@@ -142,47 +168,75 @@ def _scatter(ax, z: np.ndarray, y: np.ndarray | None, title: str, labels: list[s
     ax.set(title=title)
 
 
+def check_grid(grid: object) -> int:
+    """``grid`` if it is a whole number >= 2 (a manifold spans its corners), else one line naming it."""
+    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
+        raise VaekitError(f"grid must be a whole number >= 2 (a manifold spans its corners), got {grid!r}", key="grid")
+    return int(grid)
+
+
 @torch.no_grad()
 def manifold(run: Run, grid: int = 15, y: Tensor | None = None) -> Tensor:
     """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape).
 
-    Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0].
+    Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0]. Only for runs
+    whose latent size D is 2.
     """
+    grid, d = check_grid(grid), latent_size(run.model)
+    if d != 2:
+        raise VaekitError(f"the manifold decodes 2-D codes; this run's latent size is {d} (latent_map shows any size)")
     q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, grid))
     z1, z0 = torch.meshgrid(q.flip(0), q, indexing="ij")
     return decode_mean(run, torch.stack([z0.flatten(), z1.flatten()], 1), y)
 
 
 def latent_map(
-    run: Run, x: Tensor, y: Tensor | None, path: str | Path, grid: int = 15, classes: list[str] | None = None
+    run: Run,
+    x: Tensor | LazyArray | np.ndarray,
+    y: Tensor | np.ndarray | None,
+    path: str | Path,
+    grid: int = 15,
+    classes: list[str] | None = None,
 ) -> Path:
-    """Posterior means of x (N, *shape) coloured by label y (N,): a scatter and the decoded manifold for
-    2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one."""
+    """Posterior means of x (N, *shape) coloured by label y (N,) (tensors or numpy arrays), written as the PNG
+    ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
+    (scikit-learn) for more dims, a strip for one."""
+    grid = check_grid(grid)
+    if Path(path).suffix.lower() != ".png":
+        raise VaekitError(f"{path}: expected a .png file name", key="out")
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
+    x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
+    y = None if y is None else torch.as_tensor(y).cpu().reshape(-1)
+    if y is not None and len(y) != len(x):
+        raise VaekitError(f"y has {len(y)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")
     loc = encode_means(run, x, y).numpy()  # (N, D)
     yn = None if y is None else y.numpy()
     d = loc.shape[1]
     if d == 2:
         fig, axes = _figure(2, width=5.5, height=5)
-        _scatter(axes[0], loc, yn, "posterior means", classes)
+        _scatter(axes[0], loc, "posterior means", yn, classes)
         _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1])
     else:
         fig, (ax,) = _figure(1, width=5.5, height=5)
-        if d == 1:
-            z2 = np.stack([loc[:, 0], np.random.default_rng(0).uniform(-0.2, 0.2, len(loc))], 1)
-            title = "posterior means (z, jittered)"
-        else:
-            from sklearn.decomposition import PCA
-
-            pca = PCA(2).fit(loc)
-            z2 = pca.transform(loc)
-            title = f"posterior means, PCA of {d} dims ({pca.explained_variance_ratio_.sum():.0%} variance)"
-        _scatter(ax, z2, yn, title, classes)
+        _scatter(ax, *_projection(loc), yn, classes)
     return _save_figure(fig, path)
 
 
-def _draw_manifold(ax, run: Run, x: Tensor, grid: int, y: Tensor | None) -> None:
+def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:
+    """Posterior means (N, D) of D != 2 as points (N, 2) and their title: a jittered strip for D = 1, else PCA."""
+    d = loc.shape[1]
+    if d == 1:
+        jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(loc))
+        return np.stack([loc[:, 0], jitter], 1), "posterior means (z, jittered)"
+    from sklearn.decomposition import PCA
+
+    pca = PCA(2).fit(loc)
+    title = f"posterior means, PCA of {d} dims ({pca.explained_variance_ratio_.sum():.0%} variance)"
+    return pca.transform(loc), title
+
+
+def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | None) -> None:
     """The decoded manifold as one image grid (images) or its first two features coloured by z (tables)."""
     xs = manifold(run, grid, y)
     if is_image(tuple(x.shape[1:])):

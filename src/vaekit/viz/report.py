@@ -17,10 +17,11 @@ from .. import files
 from ..data import Dataset, Split
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..evaluation.metrics import evaluate, write_eval
+from ..evaluation.metrics import evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..io import atomic_write_text, run_lock
 from ..runs import Run
+from ..training.folder import write_metrics
 from .figures import (
     displayable,
     encode_means,
@@ -58,12 +59,15 @@ def two_items(split: Split, same_label: bool = False) -> list[int]:
     return [0, 1]
 
 
-def pictures(run: Run, data: Dataset, split: Split, folder: Path, n_dims: int = 8) -> list[tuple[str, Path]]:
-    """Write every picture of the run into ``folder``; returns (caption, path) pairs in page order."""
+def pictures(
+    run: Run, data: Dataset, split: Split, folder: Path, metrics: Path, n_dims: int = 8
+) -> list[tuple[str, Path]]:
+    """Write every picture of the run (its curves from the CSV ``metrics``) into ``folder``; returns (caption,
+    path) pairs in page order."""
     torch.manual_seed(0)
     x, y = split.x[:2000], None if split.y is None else split.y[:2000]
     y_in = y if run.model.needs_labels else None
-    out = [("Loss, reconstruction and KL per epoch", plot_losses(run.folder / files.METRICS, folder / "curves.png"))]
+    out = [("Loss, reconstruction and KL per epoch", plot_losses(metrics, folder / "curves.png"))]
     label = 0 if run.model.needs_labels else None
     images = is_image(tuple(x.shape[1:]))
     show = displayable if images else (lambda v: v)
@@ -172,7 +176,7 @@ def eval_rows(result: dict) -> list[dict]:
 
 def quality_html(run: Run) -> list[str]:
     """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures."""
-    q = read_quality(run.folder / files.QUALITY, run.digest)
+    q = {} if run.path is None else read_quality(run.path / files.QUALITY, run.digest)
     if "data_vs_data" not in q:  # none, or a table's own measures
         return []
     return [
@@ -183,16 +187,17 @@ def quality_html(run: Run) -> list[str]:
     ]
 
 
-def render(run: Run, result: dict, figures: list[tuple[str, Path]]) -> str:
+def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv: Path) -> str:
     """The report page as one HTML string."""
-    with open(run.folder / files.METRICS, newline="") as f:
+    with open(metrics_csv, newline="") as f:
         metrics = list(csv.DictReader(f))
-    title = html.escape(f"vaekit run {run.folder.name}")
+    title = html.escape(f"vaekit run {run.path.name if run.path else '(fitted without a folder)'}")
+    where = str(run.path.resolve()) if run.path else "vaekit.fit without out: no run folder"
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
         f"<style>{CSS}</style></head><body><h1>{title}</h1>",
-        f"<p>{html.escape(str(run.folder.resolve()))}</p>",
+        f"<p>{html.escape(where)}</p>",
         f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
         "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
         "importance-weighted bound with K samples.</p>",
@@ -214,29 +219,65 @@ def write_report(
     data_spec: str | None = None,
     split: str = "test",
     k: int = 100,
-    limit: int = 1000,
+    limit: int | None = 1000,
     out: str | Path | None = None,
 ) -> Path:
-    """Write report.html (default: in the run folder). eval.json is reused when it holds this split of these
-    data for these weights, with at least ``k`` samples and the first ``limit`` items (or all), and computed
-    again (and rewritten) otherwise: an evaluation of earlier weights, or a thinner one, is never shown."""
-    if not (run.folder / files.METRICS).is_file():
-        raise VaekitError(f"{run.folder}: no {files.METRICS} (was the run trained?)")
-    data, mode = prepare_data(run.config, data_spec, stream=True)
-    saved = read_json(run.folder / files.EVAL)  # missing or damaged: computed again
-    n = min(limit, len(getattr(data, split)))
+    """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``).
+
+    eval.json is reused when it holds this split of these data for these weights, with at least ``k`` samples
+    and the first ``limit`` items (or all), and computed again (and rewritten) otherwise: an evaluation of
+    earlier weights, or a thinner one, is never shown. A run without a folder is evaluated afresh (nothing is
+    written but ``out``) and its curves come from ``run.history``."""
+    path = report_path(run, out)
+    if k <= 0:
+        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = metrics_file(run, Path(tmp))
+        data, mode = prepare_data(run.config, data_spec, stream=True)
+        result = evaluation(run, data, split, k, limit, mode)
+        figs = pictures(run, data, getattr(data, split), Path(tmp), metrics)
+        figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
+        page = render(run, result, figs, metrics)
+    if run.path is None:
+        return atomic_write_text(path, page)
+    with run_lock(run.path):
+        return atomic_write_text(path, page)
+
+
+def report_path(run: Run, out: str | Path | None) -> Path:
+    """``out``, or report.html in the run folder; a run without a folder needs ``out``, an .html name."""
+    if out is None and run.path is None:
+        raise VaekitError("this run has no folder: pass out=... (an .html file) to write its report", key="out")
+    path = Path(out) if out is not None else run.folder / files.REPORT
+    if path.suffix.lower() != ".html":
+        raise VaekitError(f"{path}: expected a .html file name", key="out")
+    return path
+
+
+def metrics_file(run: Run, tmp: Path) -> Path:
+    """The run's metrics.csv, or for a run without a folder its ``history`` written as one into ``tmp``."""
+    if run.path is None:
+        if not run.history:
+            raise VaekitError("this run has no folder and no history: its training has no metrics to report")
+        write_metrics(tmp, run.history)
+        return tmp / files.METRICS
+    if not (run.path / files.METRICS).is_file():
+        raise VaekitError(f"{run.path}: no {files.METRICS} (was the run trained?)")
+    return run.path / files.METRICS
+
+
+def evaluation(run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str) -> dict:
+    """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh, written to
+    eval.json for a run with a folder; a split other than train, val or test is refused."""
+    n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
+    saved = {} if run.path is None else read_json(run.path / files.EVAL)  # missing or damaged: computed again
     same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest)
     if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:
-        result = saved
-    else:
-        result = evaluate(run, data, split, k, limit, mode=mode)
+        return saved
+    result = evaluate(run, data, split, k, limit, mode=mode)
+    if run.path is not None:
         write_eval(run, result)
-    with tempfile.TemporaryDirectory() as tmp:
-        figs = pictures(run, data, getattr(data, split), Path(tmp))
-        figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
-        page = render(run, result, figs)
-    with run_lock(run.folder):
-        return atomic_write_text(out or run.folder / files.REPORT, page)
+    return result
 
 
 def read_json(path: Path) -> dict:
