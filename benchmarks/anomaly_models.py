@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.data import Dataset, Split, load_dataset
-from vaekit.evaluation.scores import DESCRIPTIONS, SCORES, anomaly_scores, scores_that_apply
+from vaekit.evaluation.scores import DESCRIPTIONS, SCORES, anomaly_scores, scores_that_apply, settings_for
 from vaekit.training import fit_config
 
 HIDDEN, BATCH = [512, 256], 128  # the image VAEs: MLP widths and batch size, for train_vae and the detector
@@ -68,7 +68,9 @@ def score_all(model: nn.Module, x: Tensor, args: argparse.Namespace) -> dict[str
     """Every score of ``vaekit.evaluation.scores`` that applies to the model, for x, higher = more anomalous;
     for a hierarchy, the LLR once per k of ``args.llr_ks`` (named llr>k)."""
     names = scores_that_apply(model, True, x[:1])
-    s = anomaly_scores(model, x, [n for n in names if n != "llr"], args.samples, args.iw_samples, args.steps)
+    flat = [n for n in names if n != "llr"]
+    shaping = settings_for(flat, samples=args.samples, iw_samples=args.iw_samples, steps=args.steps)
+    s = anomaly_scores(model, x, flat, **shaping)
     for k in args.llr_ks if "llr" in names else ():
         s[f"llr>{k}"] = anomaly_scores(model, x, ["llr"], args.samples, llr_k=k)["llr"]
     return s

@@ -28,6 +28,7 @@ from vaekit.evaluation.scores import (
     likelihood_regret,
     noise,
     scores_that_apply,
+    settings_for,
 )
 from vaekit.models import build_model
 from vaekit.runs import Run
@@ -157,7 +158,7 @@ def test_every_score_that_applies_is_computed(settings):
     model, x = build_model(cfg).eval(), torch.rand(3, 1, 6, 6)
     names = scores_that_apply(model, True, x[:1])
     assert ("likelihood_regret" in names) == (not settings)  # it re-fits a Gaussian q(z|x): not for these
-    scores = anomaly_scores(model, x, names, 2, 4, 3)
+    scores = anomaly_scores(model, x, names, **settings_for(names, samples=2, iw_samples=4, steps=3))
     assert list(scores) == names and all(np.isfinite(v).all() for v in scores.values())
 
 

@@ -9,7 +9,7 @@ from torch import nn
 import vaekit
 from vaekit.core import VAEOutput, diag_normal, elbo, gaussian, iwae_bound
 from vaekit.core.contract import check_output, flat
-from vaekit.evaluation.scores import anomaly_scores, normal_q
+from vaekit.evaluation.scores import anomaly_scores, normal_q, settings_for
 from vaekit.export.onnx import export_onnx
 from vaekit.models import MODELS
 
@@ -115,7 +115,8 @@ def test_every_model_works_everywhere_through_the_contract(case, tmp_path):
     assert set(export_onnx(again, tmp_path / "onnx")) == {"encoder", "decoder"}  # checked in onnxruntime
     gaussian_q = normal_q(again.model.encode(x[:1], None if y is None else y[:1]))  # the regret re-fits one
     names = ["neg_elbo", "iwae_nll", "recon_error"] + (["likelihood_regret"] if gaussian_q and flat(model) else [])
-    scores = anomaly_scores(again.model, x[:6], names, samples=2, iw_samples=4, steps=2, y=None if y is None else y[:6])
+    shaping = settings_for(names, samples=2, iw_samples=4, steps=2)
+    scores = anomaly_scores(again.model, x[:6], names, **shaping, y=None if y is None else y[:6])
     assert all(s.shape == (6,) and torch.isfinite(torch.as_tensor(s)).all() for s in scores.values())
 
 

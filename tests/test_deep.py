@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,8 @@ import vaekit
 from vaekit.cli import main
 from vaekit.config import RunConfig, refuse_conflicts, validate
 from vaekit.core import elbo
-from vaekit.evaluation.scores import anomaly_scores
+from vaekit.evaluation import detector
+from vaekit.evaluation.scores import SETTINGS, anomaly_scores
 from vaekit.training import TrainingStopped
 from vaekit.training.stability import balanced_kl
 from vaekit.training.step import WARM, StepGuard
@@ -220,6 +223,54 @@ def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_mode
         anomaly_scores(flat, data[:4], ["llr"])
     with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 0\.\.3"):
         anomaly_scores(model, data[:4], ["llr"], llr_k=4)
+
+
+def flat_model(**settings) -> torch.nn.Module:
+    return vaekit.build_model(input_shape=SHAPE, hidden=[8], latent_dim=2, likelihood="bernoulli", **settings)
+
+
+@pytest.mark.parametrize(
+    "names,setting",
+    [
+        (["neg_elbo"], {"iw_samples": 2}),
+        ("neg_elbo", {"steps": 3}),
+        (["iwae_nll"], {"samples": 2}),
+        ("recon_error", {"llr_k": 2}),
+    ],
+)
+def test_anomaly_scores_refuse_a_setting_that_shapes_none_of_the_scores(data, names, setting):
+    defaults = inspect.signature(anomaly_scores).parameters
+    assert all(defaults[k].default == s.default for k, s in SETTINGS.items())  # "changed" means from these
+    with pytest.raises(vaekit.VaekitError, match=rf"^{next(iter(setting))} cannot take effect: it shapes"):
+        anomaly_scores(flat_model(), data[:4], names, **setting)
+
+
+def test_anomaly_scores_take_numpy_labels_one_name_and_name_the_item_shape(data):
+    cvae = flat_model(family="cvae", num_classes=3)
+    y = np.array([0, 1, 2, 1])
+    got = anomaly_scores(cvae, data[:4].numpy(), "neg_elbo", samples=2, y=y)
+    assert list(got) == ["neg_elbo"] and got["neg_elbo"].shape == (4,)
+    np.testing.assert_array_equal(
+        got["neg_elbo"], anomaly_scores(cvae, data[:4], ["neg_elbo"], 2, y=torch.tensor(y))["neg_elbo"]
+    )
+    with pytest.raises(
+        vaekit.VaekitError, match=r"^x must be \(N, 1, 8, 8\): items of the model's shape .* got \(4, 64\)$"
+    ):
+        anomaly_scores(flat_model(), data[:4].flatten(1), ["neg_elbo"])
+
+
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"method": "llr"}, "method llr needs a hierarchical model"),
+        ({"method": "complexity"}, r"method complexity needs images: image_shape \(C, H, W\), got None"),
+        ({"net": "conv", "hidden": (8,), "image_shape": (1, 4, 4)}, "hidden sets the widths of net='mlp'"),
+    ],
+)
+def test_the_detector_refuses_what_cannot_apply_before_it_trains(settings, match, monkeypatch):
+    monkeypatch.setattr(detector, "fit_config", lambda *a, **k: pytest.fail("trained first"))
+    with pytest.raises(ValueError, match=match):
+        detector.VAEAnomalyDetector(epochs=1, **settings).fit(np.random.default_rng(0).random((8, 16)))
 
 
 def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 from torch.distributions import Bernoulli, Independent
 
+import vaekit
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.core import elbo
 from vaekit.core.likelihoods import MIN_SCALE, Likelihood
 from vaekit.data import Dataset, Split
-from vaekit.models import MODELS, build_model
+from vaekit.models import MODELS, VAE, build_model, mlp_nets
+from vaekit.models.priors import PriorSettings, build_prior
 from vaekit.training import fit_config
 from vaekit.training.checkpoint import load_weights, save_weights
 
@@ -64,6 +67,59 @@ def test_model_contract(family, net, likelihood, tmp_path):
     z = torch.randn(5, sum(model.latent_dims))
     assert torch.equal(model.encode(x, y).mean, twin.encode(x, y).mean)
     assert torch.equal(model.decode(z, y).mean, twin.decode(z, y).mean)
+
+
+def tiny_vae(**settings) -> VAE:
+    return VAE(*mlp_nets((4,), 2, [8]), 2, "gaussian", **settings)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: build_model(foo=1), r"unknown model setting 'foo'"),
+        (lambda: build_model(lattent_dim=2), r"'lattent_dim' \(did you mean latent_dim\?\)"),
+        (
+            lambda: build_model(input_shape=10, likelihood="gaussian"),
+            r"model.input_shape must be a list of int, got 10",
+        ),
+        (lambda: build_model(input_shape=[4], latent_dim="4", likelihood="gaussian"), r"model.latent_dim must be int"),
+        (lambda: build_model(input_shape=[4], latent_dim=-1, likelihood="gaussian"), r"model.latent_dim must be > 0"),
+        (lambda: tiny_vae(prior="vamp", pseudo_init="bogus"), r"pseudo_init must be one of data, noise, got 'bogus'"),
+        (lambda: tiny_vae(prior="mixture", prior_components=-1), r"prior_components must be an integer >= 0, got -1"),
+        (lambda: build_prior("mixture", 2, (4,), PriorSettings(components=-1)), r"prior_components must be a positive"),
+        (lambda: build_prior("vamp", 2, (4,), PriorSettings(pseudo_init="bogus")), r"pseudo_init must be one of"),
+        (lambda: vaekit.MLflow(every=0), r"every must be a positive integer"),
+        (
+            lambda: vaekit.fit_sampler(None, "gmm", bogus=1),
+            r"gmm has no setting 'bogus' \(its settings: components, seed\)",
+        ),
+    ],
+    ids=[
+        "build_model-unknown",
+        "build_model-typo",
+        "build_model-input_shape",
+        "build_model-latent_dim-str",
+        "build_model-latent_dim-range",
+        "vae-pseudo_init",
+        "vae-prior_components",
+        "mixture-components",
+        "vamp-pseudo_init",
+        "mlflow-every",
+        "fit_sampler-unknown",
+    ],
+)
+def test_the_python_api_refuses_a_bad_setting_in_one_line_naming_it(call, match):
+    with pytest.raises(vaekit.VaekitError, match=match) as e:
+        call()
+    assert "\n" not in str(e.value)
+
+
+def test_build_models_docstring_example_builds_and_settings_keep_their_types():
+    example = re.search(r"``(build_model\(.*?\))``", build_model.__doc__).group(1)
+    model = eval(example, {"build_model": build_model})
+    assert model.input_shape == (1, 28, 28) and model.latent_dims == [16]
+    again = build_model(ModelConfig(hidden=[8]), input_shape=torch.zeros(2, 5).shape[1:], likelihood="gaussian")
+    assert again.input_shape == (5,) and again.encoder(torch.zeros(2, 5)).shape == (2, 8)
 
 
 @pytest.mark.parametrize("scale,n_params", [("learned", 99), ("shared", 1), ("0.2", 0)])

@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaekit.core import VAEOutput, elbo, iwae_bound, kl_term, kl_weight
+from vaekit.errors import VaekitError
 
 
 def diag(loc, scale):
@@ -122,3 +123,16 @@ def test_iwae_chunking_does_not_change_the_estimate(chunk, make):
     a = iwae_bound(model, x, k=50, chunk=chunk)
     assert a.shape == (5,) and torch.isfinite(a).all()
     assert (a <= model.log_px(x) + 0.5).all()
+
+
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"k": 0}, r"k must be a positive integer .* got 0"),
+        ({"eps": torch.zeros(5, 3)}, r"eps must be \(K, D\) noise, K >= 1 and D = 2, got shape \(5, 3\)"),
+        ({"eps": torch.zeros(0, 2)}, r"got shape \(0, 2\)"),
+    ],
+)
+def test_iwae_bound_refuses_no_samples_and_noise_of_another_size_in_one_line(settings, match):
+    with pytest.raises(VaekitError, match=match):
+        iwae_bound(LinearGaussian(), torch.randn(3, 4), **settings)

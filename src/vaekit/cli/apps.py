@@ -10,21 +10,11 @@ from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
-from ..evaluation.scores import SCORES
+from ..evaluation.scores import SCORES, SETTINGS
 from .verbs import arg, positive, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-
-# the scores' settings: flag, default, the scores each shapes, help; one changed for none of the scores computed
-# cannot take effect, and is refused
-SHAPES = {
-    "samples": ("--samples", 8, ("neg_elbo", "likelihood_regret", "llr"), "S common noise draws of the ELBO"),
-    "iw_samples": ("--iw-samples", 64, ("iwae_nll", "complexity"), "K of the IWAE NLL"),
-    "steps": ("--steps", 30, ("likelihood_regret",), "Adam steps of the likelihood regret"),
-    "llr_k": ("--llr-k", 1, ("llr",), "llr: the lowest k latent groups taken from their priors"),
-}
 
 
 def scoring(
@@ -47,7 +37,7 @@ def scoring(
             help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
             "complexity needs images, llr a hierarchy, likelihood_regret a Gaussian q(z|x))",
         ),
-        *(arg(flag, type=int, default=default, help=text) for flag, default, _, text in SHAPES.values()),
+        *(arg("--" + k.replace("_", "-"), type=int, default=s.default, help=s.help) for k, s in SETTINGS.items()),
         arg("--limit", type=int, help="only the first N items" + limit),
         arg("--seed", type=int, default=0),
         arg("--batch-size", type=int, default=256),
@@ -104,9 +94,6 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
-    for dest, (flag, default, shaped, _) in SHAPES.items():
-        if getattr(args, dest) != default and not set(shaped) & set(names):
-            raise VaekitError(f"{flag} cannot take effect: it shapes {', '.join(shaped)}, not {', '.join(names)}")
     return anomaly_scores(
         run.model,
         head(x, args.limit),

@@ -186,12 +186,15 @@ def iwae_bound(
     one_level = flat(model)
     if eps is not None and not one_level:
         raise VaekitError("iwae_bound: shared noise eps needs a model with one latent layer")
+    if eps is None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise VaekitError(f"iwae_bound: k must be a positive integer (importance samples), got {k!r}", key="k")
     k = k if eps is None else len(eps)
     with torch.autocast(x.device.type, enabled=False):
         if not one_level:
             parts = [_forward_weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
         else:
             qz, pz = model.encode(x, y), model.prior(y)
+            check_eps(eps, qz)
             k = 1 if isinstance(qz, CodeGrid) else k  # a one-point q (VQ-VAE): every sample has the same weight
             parts = [
                 _flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - start), eps, start))
@@ -205,6 +208,19 @@ def default_chunk(device: torch.device) -> int:
     MLP VAE on a 2-core EPYC, freed memory kept by vaekit.allocator) at half the peak memory; 16384 on an
     accelerator, which wants large batches."""
     return 2048 if device.type == "cpu" else 16384
+
+
+def check_eps(eps: Tensor | None, qz: Distribution) -> None:
+    """Refuse shared noise eps that is not (K, D), K >= 1, with D q(z|x)'s size where it reads eps (``_draw``)."""
+    if eps is None:
+        return
+    d = qz.event_shape[0] if isinstance(qz, Independent) and isinstance(qz.base_dist, Normal) else None
+    if eps.dim() != 2 or len(eps) < 1 or (d is not None and eps.shape[1] != d):
+        raise VaekitError(
+            f"iwae_bound: eps must be (K, D) noise, K >= 1 and D = {d or 'the latent size'}, "
+            f"got shape {tuple(eps.shape)}",
+            key="eps",
+        )
 
 
 def _draw(qz: Distribution, n: int, eps: Tensor | None, start: int) -> Tensor:

@@ -17,7 +17,10 @@ from ..data import Dataset, Split
 from ..errors import VaekitError
 from ..runs import Run
 from ..training import fit_config
-from .scores import SCORES, anomaly_scores
+from .score_checks import SCORES, check_model, settings_for
+from .scores import anomaly_scores
+
+MLP_HIDDEN = (64, 64)  # the default widths of the MLP (net mlp)
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -25,7 +28,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     X is 2-D (n_samples, n_features): a table (standardised, Gaussian likelihood by default) or flattened
     images when ``image_shape`` (C, H, W) is given (values in [0, 1], no standardisation). ``method`` is one
-    of neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (see ``vaekit.scores``).
+    of neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (images only), or llr for a wrapped ``run``
+    of a hierarchical model (see ``vaekit.scores``); ``samples``, ``iw_samples`` and ``steps`` reach the scores
+    they shape. ``hidden`` sets the widths of ``net="mlp"`` (a conv net has its own and refuses it).
     ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
     by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
@@ -40,7 +45,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         method: str = "neg_elbo",
         *,
         latent_dim: int = 8,
-        hidden: tuple[int, ...] = (64, 64),
+        hidden: tuple[int, ...] = MLP_HIDDEN,
         likelihood: str = "gaussian",
         net: str = "mlp",
         image_shape: tuple[int, ...] | None = None,
@@ -73,8 +78,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
-        if self.method not in SCORES:
-            raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
+        self._check_method()
         if not 0 < self.contamination <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         X = validate_data(self, X, dtype=np.float64)
@@ -86,6 +90,22 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
         return self
 
+    def _check_method(self) -> None:
+        """Refuse, before any training, a method the model cannot score with and ``hidden`` for a conv net."""
+        if self.method not in SCORES:
+            raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
+        if self.net == "conv" and tuple(self.hidden) != MLP_HIDDEN:
+            raise ValueError(f"hidden sets the widths of net='mlp'; net='conv' has its own, got hidden={self.hidden!r}")
+        if self.run is not None:
+            return  # the run's model is checked once loaded
+        if self.method == "llr":
+            raise ValueError(
+                "method llr needs a hierarchical model (family deep or ladder); the detector trains a flat VAE: "
+                "wrap a trained run instead (run=...)"
+            )
+        if self.method == "complexity" and (self.image_shape is None or len(tuple(self.image_shape)) != 3):
+            raise ValueError(f"method complexity needs images: image_shape (C, H, W), got {self.image_shape!r}")
+
     def _load_run(self, n_features: int) -> None:
         assert self.run is not None  # fit loads a run only when one is named
         run = Run.load(self.run)
@@ -94,6 +114,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.input_shape_ = tuple(run.config.model.input_shape)
         if math.prod(self.input_shape_) != n_features:
             raise ValueError(f"X has {n_features} features, the run's items have shape {self.input_shape_}")
+        if self.method == "complexity" and len(self.input_shape_) != 3:
+            raise ValueError(
+                f"method complexity needs images (C, H, W); the run's items have shape {self.input_shape_}"
+            )
+        try:
+            check_model(run.model, [self.method], None)
+        except VaekitError as e:
+            raise ValueError(str(e)) from None
         self.loc_, self.scale_ = np.zeros(n_features), np.ones(n_features)
         self.models_ = [run.model.cpu().double().eval()]
 
@@ -186,14 +214,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
-        seed = self._seed()
+        seed, m = self._seed(), self.method
+        shaping = settings_for(m, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
         try:
             return np.stack(
                 [
-                    anomaly_scores(m, pool(x, k), [self.method], self.samples, self.iw_samples, self.steps, seed=seed)[
-                        self.method
-                    ]
-                    for k, m in zip(self.scales, self.models_)
+                    anomaly_scores(mod, pool(x, k), [m], seed=seed, **shaping)[m]
+                    for k, mod in zip(self.scales, self.models_)
                 ]
             )
         except VaekitError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, cast
 
 import numpy as np
@@ -25,52 +25,10 @@ from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from .metrics import detection_metrics as detection_metrics  # re-exported: imported from here
-
-SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity", "llr")
-DESCRIPTIONS = {
-    "neg_elbo": "-ELBO (nats), S common noise draws",
-    "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
-    "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
-    "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
-    "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
-    "llr": "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)",
-}
-
-
-def check_scores(names: list[str]) -> list[str]:
-    """Refuse unknown score names; returns them."""
-    for name in names:
-        if name not in SCORES:
-            raise VaekitError(f"unknown score {name!r} (known: {', '.join(SCORES)})")
-    if not names:
-        raise VaekitError(f"no score named (known: {', '.join(SCORES)})")
-    return names
-
-
-def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
-    """Labels for a conditional model; the likelihood regret (a re-fitted q(z|x)) needs one latent level."""
-    if model.needs_labels and y is None:
-        raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
-    if "likelihood_regret" in names and not flat(model):
-        raise VaekitError(
-            f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}"
-        )
-    if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
-        raise VaekitError(
-            "llr compares latent groups drawn from the prior and the posterior: it needs a "
-            f"hierarchical model (family deep or ladder); this {type(model).__name__} has "
-            f"{len(model.latent_dims)} latent level(s)",
-            key="llr_k",
-        )
-
-
-def check_settings(samples: int, iw_samples: int, steps: int, batch_size: int) -> None:
-    """Refuse draw counts or a batch size below 1, and a negative number of regret steps."""
-    for flag, value in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
-        if value <= 0:
-            raise VaekitError(f"{flag} must be > 0, got {value}", key=flag)
-    if steps < 0:
-        raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
+from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
+from .score_checks import SCORES, check_items, check_model, check_scores, check_settings
+from .score_checks import SETTINGS as SETTINGS
+from .score_checks import settings_for as settings_for
 
 
 @torch.no_grad()
@@ -261,28 +219,31 @@ def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int, p: Tensor) -> I
 
 def anomaly_scores(
     model: VAEModule,
-    x: Tensor | LazyArray,
-    names: list[str],
+    x: Tensor | LazyArray | np.ndarray,
+    names: str | Sequence[str],
     samples: int = 8,
     iw_samples: int = 64,
     steps: int = 30,
     seed: int = 0,
     batch_size: int = 256,
     on_batch: Callable[[int], None] | None = None,
-    y: Tensor | None = None,
+    y: Tensor | np.ndarray | None = None,
     llr_k: int = 1,
 ) -> dict[str, np.ndarray]:
     """Scores (N,) per name for x (N, *shape) (labels y (N,) for a conditional model), higher = more anomalous,
-    in batches of ``batch_size``.
+    in batches of ``batch_size``; x and y may be numpy arrays, ``names`` one name or several.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
     ``steps`` Adam steps of the regret, ``llr_k`` lowest latent groups from their priors for ``llr``; the noise
-    comes from ``seed``.
+    comes from ``seed``. A setting changed from its default for none of ``names`` is refused (``SETTINGS``;
+    ``settings_for`` picks those that apply).
     """
-    check_scores(names)
-    x = x if isinstance(x, LazyArray) else as_tensor(x, torch.device("cpu"))  # a numpy array too
-    check_model(model, names, y)
-    check_settings(samples, iw_samples, steps, batch_size)
+    names = check_scores(names)
+    items = x if isinstance(x, LazyArray) else as_tensor(x, torch.device("cpu"))  # a numpy array too
+    labels = None if y is None else as_tensor(y, torch.device("cpu"))
+    check_model(model, names, labels)
+    check_items(model, items)
+    check_settings(names, samples, iw_samples, steps, batch_size, llr_k)
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
@@ -291,7 +252,7 @@ def anomaly_scores(
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
     with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
         torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded, and the caller's RNG left as it was
-        for xb, yb in _batches(x, y if model.needs_labels else None, batch_size, p):
+        for xb, yb in _batches(items, labels if model.needs_labels else None, batch_size, p):
             for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k).items():
                 parts[k].append(v)
             if on_batch is not None:

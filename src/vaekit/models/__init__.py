@@ -6,14 +6,20 @@ are factories of such modules (``mlp_nets``, ``conv_nets``), and ``build_model``
 
 from __future__ import annotations
 
+import difflib
+import numbers
+import typing
 from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import TypeVar
 
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import CHOICES, NON_NEGATIVE, ModelConfig, RunConfig, set_value, validate
 from ..core.contract import VAEModule
 from ..errors import VaekitError
 
+T = TypeVar("T")
 MODELS: dict[str, type[nn.Module]] = {}
 
 
@@ -30,11 +36,11 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
     """The registered family ``cfg.family`` with the built-in networks, for ``cfg.input_shape``.
 
-    ``settings`` are ModelConfig fields, alone or over ``cfg``: ``build_model(net="conv", input_shape=(1, 28, 28))``.
+    ``settings`` are ModelConfig fields, alone or over ``cfg``, each of its field's type and checked as a
+    config's are; the likelihood must be named (only training chooses one from the data):
+    ``build_model(net="conv", input_shape=(1, 28, 28), likelihood="bernoulli")``.
     """
-    from dataclasses import replace
-
-    cfg = replace(cfg or ModelConfig(), **settings)
+    cfg = model_config(cfg, settings)
     if cfg.family not in MODELS:
         raise VaekitError(
             f"unknown model family {cfg.family!r} (known: {', '.join(sorted(MODELS))})", key="model.family"
@@ -48,6 +54,63 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
             key="model.likelihood",
         )
     return MODELS[cfg.family].from_config(cfg)  # type: ignore[attr-defined]  # register() documents from_config
+
+
+def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelConfig:
+    """A copy of ``cfg`` (default: ModelConfig()) with ``settings`` over it, every field of its type (a Python
+    value is not parsed: "4" is no int) and validated as a config is; one line naming a setting otherwise."""
+    if cfg is not None and not isinstance(cfg, ModelConfig):
+        raise VaekitError(f"build_model takes a ModelConfig (or keyword settings), got a {type(cfg).__name__}")
+    run = RunConfig(model=replace(cfg or ModelConfig()))
+    hints = typing.get_type_hints(ModelConfig)
+    for key, value in settings.items():
+        if key not in hints:
+            close = difflib.get_close_matches(key, hints, 1)
+            hint = f" (did you mean {close[0]}?)" if close else " (see vaekit.config.ModelConfig)"
+            raise VaekitError(f"unknown model setting {key!r}{hint}", key=f"model.{key}")
+        setattr(run.model, key, value)
+    for f in fields(ModelConfig):
+        value, hint = getattr(run.model, f.name), hints[f.name]
+        if not of_type(value, hint):
+            text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise VaekitError(f"model.{f.name} must be {type_name(hint)}, got {text}", key=f"model.{f.name}")
+        set_value(run, f"model.{f.name}", value)  # tuples as lists, numpy integers as int
+    return validate(run).model
+
+
+def of_type(value: object, hint: object) -> bool:
+    """Whether ``value`` is of the ModelConfig field type ``hint`` (bool, int, float, str, list[int]...)."""
+    if hint is bool or isinstance(value, bool):
+        return hint is bool and isinstance(value, bool)
+    if typing.get_origin(hint) is list:
+        return isinstance(value, (list, tuple)) and all(of_type(v, typing.get_args(hint)[0]) for v in value)
+    kinds: dict[object, type] = {int: numbers.Integral, float: numbers.Real, str: str}
+    return isinstance(value, kinds.get(hint, object))
+
+
+def type_name(hint: object) -> str:
+    """'int', 'a list of int'... for a ModelConfig field type."""
+    if typing.get_origin(hint) is list:
+        return f"a list of {type_name(typing.get_args(hint)[0])}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def positive(n: int, name: str) -> int:
+    """``n`` if it is a positive integer, else one line naming the setting ``model.<name>``."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise VaekitError(f"{name} must be a positive integer, got {n!r}", key=f"model.{name}")
+    return n
+
+
+def allowed(value: T, name: str) -> T:
+    """``value`` if the config's own tables allow it for ``model.<name>`` (its CHOICES, or an integer >= 0 for
+    NON_NEGATIVE), else one line naming the setting: a model built in Python is checked as a config is."""
+    key = f"model.{name}"
+    if key in CHOICES and value not in CHOICES[key]:
+        raise VaekitError(f"{name} must be one of {', '.join(CHOICES[key])}, got {value!r}", key=key)
+    if key in NON_NEGATIVE and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise VaekitError(f"{name} must be an integer >= 0, got {value!r}", key=key)
+    return value
 
 
 from .conditional import ConditionalVAE  # noqa: E402

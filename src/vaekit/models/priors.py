@@ -28,6 +28,7 @@ from torch.distributions import Categorical, Distribution, MixtureSameFamily
 from ..config.checks import add_choice
 from ..core.likelihoods import SOFTPLUS_ONE, diag_normal, gaussian
 from ..errors import VaekitError
+from . import allowed, positive
 from .posteriors import FlowSettings, tempered
 
 QzOf = Callable[[Tensor], Distribution]
@@ -111,7 +112,8 @@ class MixturePrior(nn.Module):
 
     def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
         super().__init__()
-        self.params = nn.Parameter(torch.empty(s.components, 2 * latent_dim + 1))  # (C, 2D + 1)
+        c = positive(s.components, "prior_components")  # resolved: a VAE's 0 is 10 here
+        self.params = nn.Parameter(torch.empty(c, 2 * latent_dim + 1))  # (C, 2D + 1)
         init_mixture_(self.params.data)
 
     def forward(self, qz_of: QzOf | None = None) -> Distribution:
@@ -134,8 +136,8 @@ class VampPrior(nn.Module):
 
     def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
         super().__init__()
-        self.low, self.high, self.from_data = s.low, s.high, s.pseudo_init == "data"
-        unit = 0.05 + 0.01 * torch.randn(s.pseudo_inputs, *shape)  # (K, *shape)
+        self.low, self.high, self.from_data = s.low, s.high, allowed(s.pseudo_init, "pseudo_init") == "data"
+        unit = 0.05 + 0.01 * torch.randn(positive(s.pseudo_inputs, "pseudo_inputs"), *shape)  # (K, *shape)
         self.u = nn.Parameter(self.low + (self.high - self.low) * unit if self.bounded else unit - 0.05)
 
     @property

@@ -15,7 +15,7 @@ from ..config import ModelConfig
 from ..core.contract import VAEOutput
 from ..core.likelihoods import Likelihood, diag_normal, support
 from ..errors import VaekitError
-from . import register
+from . import allowed, positive, register
 from .nets import build_nets
 from .posteriors import FlowSettings, build_posterior
 from .priors import PriorSettings, VampPrior, build_prior
@@ -148,9 +148,10 @@ class VAE(NetsVAE):
     ):
         super().__init__(encoder, decoder, likelihood, scale, components)
         self.latent_dim = positive(latent_dim, "latent_dim")
-        self.prior_name, self.posterior_name, self.prior_components = prior, posterior, prior_components
+        self.prior_name, self.posterior_name = prior, posterior
+        self.prior_components = allowed(prior_components, "prior_components")  # 0: 10 (checked now: built lazily)
         self.pseudo_inputs, self.flow_transforms = positive(pseudo_inputs, "pseudo_inputs"), flow_transforms
-        self.flow_hidden, self.pseudo_init = list(flow_hidden), pseudo_init
+        self.flow_hidden, self.pseudo_init = list(flow_hidden), allowed(pseudo_init, "pseudo_init")
         self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
         if input_shape is not None:
             self.build(input_shape)
@@ -238,13 +239,6 @@ class VAE(NetsVAE):
         if self.input_shape is None:
             raise VaekitError("the model is not built yet: pass input_shape, or encode or fit some data first")
         return self.decode(self.pz_module.sample(n, temperature, self.encode))
-
-
-def positive(n: int, name: str) -> int:
-    """``n`` if it is a positive integer, else one line naming the setting ``model.<name>``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise VaekitError(f"{name} must be a positive integer, got {n!r}", key=f"model.{name}")
-    return n
 
 
 def n_params(cfg: ModelConfig) -> int:

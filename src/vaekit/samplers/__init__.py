@@ -8,6 +8,7 @@ weights change. Layer: above training (the two-stage sampler trains a VAE), belo
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +51,17 @@ def lookup(name: str) -> type[Sampler]:
     if name not in SAMPLERS:
         raise VaekitError(f"sampler {name!r}: expected one of {', '.join(SAMPLERS)}", key="sampler")
     return SAMPLERS[name]
+
+
+def check_settings(name: str, settings: dict) -> dict:
+    """``settings`` if the sampler ``name`` takes each of them, else one line naming the unknown one and its own."""
+    known = [p for p in inspect.signature(lookup(name).__init__).parameters if p != "self"]
+    for key in settings:
+        if key not in known:
+            raise VaekitError(
+                f"sampler {name} has no setting {key!r} (its settings: {', '.join(known)})", key="sampler"
+            )
+    return settings
 
 
 def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
@@ -126,7 +138,7 @@ def fit_sampler(
     or ``x``. With ``save`` and a run folder the fitted sampler is written there (safetensors + JSON).
     """
     cls = lookup(name)
-    wanted = cls(**settings).settings
+    wanted = cls(**check_settings(name, settings)).settings
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted):
         return saved

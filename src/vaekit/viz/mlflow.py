@@ -49,6 +49,10 @@ class MLflow(Callback):
     def __init__(
         self, tracking_uri: str | None = None, experiment: str = "vaekit", run_name: str | None = None, every: int = 10
     ):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise VaekitError(
+                f"MLflow: every must be a positive integer (steps between logs), got {every!r}", key="every"
+            )
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:

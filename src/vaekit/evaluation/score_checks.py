@@ -1,0 +1,99 @@
+"""The anomaly scores' names and settings, and what ``anomaly_scores`` refuses before scoring: unknown names,
+a model a score cannot read, items of another shape, and a setting that shapes none of the scores asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from torch import Tensor
+
+from ..core.contract import VAEModel, flat
+from ..data.lazy import LazyArray
+from ..errors import VaekitError
+
+SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity", "llr")
+DESCRIPTIONS = {
+    "neg_elbo": "-ELBO (nats), S common noise draws",
+    "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
+    "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
+    "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
+    "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
+    "llr": "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)",
+}
+
+
+class Setting(NamedTuple):
+    """A setting of ``anomaly_scores``: its default, the scores it shapes, what it is."""
+
+    default: int
+    scores: tuple[str, ...]
+    help: str
+
+
+# one table: a setting changed from its default for none of the scores computed cannot take effect, and is refused
+SETTINGS = {
+    "samples": Setting(8, ("neg_elbo", "likelihood_regret", "llr"), "S common noise draws of the ELBO"),
+    "iw_samples": Setting(64, ("iwae_nll", "complexity"), "K of the IWAE NLL"),
+    "steps": Setting(30, ("likelihood_regret",), "Adam steps of the likelihood regret"),
+    "llr_k": Setting(1, ("llr",), "llr: the lowest k latent groups taken from their priors"),
+}
+
+
+def check_scores(names: str | Sequence[str]) -> list[str]:
+    """Refuse unknown score names; returns them as a list (one name may come as a string)."""
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        if name not in SCORES:
+            raise VaekitError(f"unknown score {name!r} (known: {', '.join(SCORES)})")
+    if not names:
+        raise VaekitError(f"no score named (known: {', '.join(SCORES)})")
+    return names
+
+
+def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
+    """Labels for a conditional model; the likelihood regret (a re-fitted q(z|x)) needs one latent level."""
+    if model.needs_labels and y is None:
+        raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
+    if "likelihood_regret" in names and not flat(model):
+        raise VaekitError(
+            f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}"
+        )
+    if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
+        raise VaekitError(
+            "llr compares latent groups drawn from the prior and the posterior: it needs a "
+            f"hierarchical model (family deep or ladder); this {type(model).__name__} has "
+            f"{len(model.latent_dims)} latent level(s)",
+            key="llr_k",
+        )
+
+
+def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:
+    """Refuse items x (N, *shape) of another shape than the model's (where it declares one: ``input_shape``, or
+    that of the model a wrapper such as ``Standardized`` holds)."""
+    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        want = ", ".join(map(str, shape))
+        raise VaekitError(f"x must be (N, {want}): items of the model's shape {tuple(shape)}; got {tuple(x.shape)}")
+
+
+def check_settings(names: list[str], samples: int, iw_samples: int, steps: int, batch_size: int, llr_k: int) -> None:
+    """Refuse draw counts or a batch size below 1, a negative number of regret steps, and a setting changed from
+    its default (``SETTINGS``) that shapes none of the scores ``names``."""
+    for flag, value in (("samples", samples), ("iw_samples", iw_samples), ("batch_size", batch_size)):
+        if value <= 0:
+            raise VaekitError(f"{flag} must be > 0, got {value}", key=flag)
+    if steps < 0:
+        raise VaekitError(f"steps must be >= 0, got {steps}", key="steps")
+    values = {"samples": samples, "iw_samples": iw_samples, "steps": steps, "llr_k": llr_k}
+    for key, s in SETTINGS.items():
+        if values[key] != s.default and not set(s.scores) & set(names):
+            shaped = ", ".join(s.scores)
+            raise VaekitError(f"{key} cannot take effect: it shapes {shaped}, not {', '.join(names)}", key=key)
+
+
+def settings_for(names: str | Sequence[str], **values: int) -> dict[str, Any]:  # Any: keyword arguments
+    """The ``SETTINGS`` among ``values`` that shape one of the scores ``names``: what a caller that holds every
+    setting (the detector, a benchmark) hands ``anomaly_scores``, which refuses the others."""
+    named = set(check_scores(names))
+    return {k: v for k, v in values.items() if set(SETTINGS[k].scores) & named}
