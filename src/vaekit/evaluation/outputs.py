@@ -116,9 +116,11 @@ def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: lis
 
 def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
     a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
-    named = {} if files is None else {"files": np.array(files, dtype=str)}  # savez takes "file" itself
+    arrays: dict[str, Any] = {"loc": a[:, :d], "scale": a[:, d:]}  # Any: savez types its keywords loosely
+    if files is not None:
+        arrays["files"] = np.array(files, dtype=str)  # not "file": savez's own argument
     with open(tmp, "wb") as f:
-        np.savez(f, loc=a[:, :d], scale=a[:, d:], **named)
+        np.savez(f, **arrays)
 
 
 def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
