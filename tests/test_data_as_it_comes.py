@@ -187,7 +187,8 @@ def test_the_verbs_reuse_the_training_cache_whatever_data_mode_said(folder, tmp_
 
 def model(shape=(1, 4, 4), **settings) -> nn.Module:
     torch.manual_seed(0)
-    return vaekit.build_model(input_shape=list(shape), hidden=[8], latent_dim=2, likelihood="bernoulli", **settings)
+    widths = {} if settings.get("net") == "conv" else {"hidden": [8]}
+    return vaekit.build_model(input_shape=list(shape), latent_dim=2, likelihood="bernoulli", **widths, **settings)
 
 
 class Items(torch.utils.data.Dataset):

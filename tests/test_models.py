@@ -84,6 +84,12 @@ def tiny_vae(**settings) -> VAE:
         ),
         (lambda: build_model(input_shape=[4], latent_dim="4", likelihood="gaussian"), r"model.latent_dim must be int"),
         (lambda: build_model(input_shape=[4], latent_dim=-1, likelihood="gaussian"), r"model.latent_dim must be > 0"),
+        (
+            lambda: build_model(
+                family="ladder", input_shape=[4], latent_dims=[4, 2], latent_dim=5, likelihood="gaussian"
+            ),
+            r"model.latent_dim and model.latent_dims cannot both take effect",
+        ),
         (lambda: tiny_vae(prior="vamp", pseudo_init="bogus"), r"pseudo_init must be one of data, noise, got 'bogus'"),
         (lambda: tiny_vae(prior="mixture", prior_components=-1), r"prior_components must be an integer >= 0, got -1"),
         (lambda: build_prior("mixture", 2, (4,), PriorSettings(components=-1)), r"prior_components must be a positive"),
@@ -100,6 +106,7 @@ def tiny_vae(**settings) -> VAE:
         "build_model-input_shape",
         "build_model-latent_dim-str",
         "build_model-latent_dim-range",
+        "build_model-conflict",
         "vae-pseudo_init",
         "vae-prior_components",
         "mixture-components",

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from torch import nn
 
-from ..config import CHOICES, NON_NEGATIVE, ModelConfig, RunConfig, set_value, validate
+from ..config import CHOICES, NON_NEGATIVE, ModelConfig, RunConfig, refuse_conflicts, set_value, validate
 from ..core.contract import VAEModule
 from ..errors import VaekitError
 
@@ -37,7 +37,8 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
     """The registered family ``cfg.family`` with the built-in networks, for ``cfg.input_shape``.
 
     ``settings`` are ModelConfig fields, alone or over ``cfg``, each of its field's type and checked as a
-    config's are; the likelihood must be named (only training chooses one from the data):
+    config's are, two that cannot both take effect refused (a ``cfg`` alone builds as written, as a saved
+    run's does); the likelihood must be named (only training chooses one from the data):
     ``build_model(net="conv", input_shape=(1, 28, 28), likelihood="bernoulli")``.
     """
     cfg = model_config(cfg, settings)
@@ -58,7 +59,8 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
 
 def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelConfig:
     """A copy of ``cfg`` (default: ModelConfig()) with ``settings`` over it, every field of its type (a Python
-    value is not parsed: "4" is no int) and validated as a config is; one line naming a setting otherwise."""
+    value is not parsed: "4" is no int) and validated as a config is, ``settings`` held to the model settings'
+    conflicts too (two that cannot both take effect); one line naming a setting otherwise."""
     if cfg is not None and not isinstance(cfg, ModelConfig):
         raise VaekitError(f"build_model takes a ModelConfig (or keyword settings), got a {type(cfg).__name__}")
     run = RunConfig(model=replace(cfg or ModelConfig()))
@@ -75,6 +77,8 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
             text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
             raise VaekitError(f"model.{f.name} must be {type_name(hint)}, got {text}", key=f"model.{f.name}")
         set_value(run, f"model.{f.name}", value)  # tuples as lists, numpy integers as int
+    if settings:  # settings given here: held to the conflicts training checks (a ModelConfig builds as written,
+        refuse_conflicts(run, ("model",))  # as a saved run's must)
     return validate(run).model
 
 
