@@ -55,6 +55,15 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(tiny_images, tmp_path, m
     )
 
 
+def test_metrics_give_each_epoch_s_mean_kl_weight_and_the_skipped_updates(tiny_images, tmp_path):
+    run = train_run(tiny_config(str(tiny_images), tmp_path / "w", warmup_epochs=2, epochs=3))
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    beta = [float(r["beta"]) for r in rows]
+    assert beta[0] < 0.25 and beta[1] - beta[0] == pytest.approx(0.5) and beta[2] == 1  # not the last batch's
+    assert [r["skipped_steps"] for r in rows] == ["0"] * 3  # counted with the default settings too
+
+
 def test_early_stopping_ends_a_run_that_stopped_improving(tiny_images, tmp_path):
     run = train_run(tiny_config(str(tiny_images), tmp_path / "es", lr=1e-9, patience=1, epochs=40))
     epochs = (run / "metrics.csv").read_text().strip().count("\n")

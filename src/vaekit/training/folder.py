@@ -185,8 +185,10 @@ def load_run_model(
 def write_metrics(run: Path, rows: list[dict]) -> None:
     """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
     buf = io.StringIO()
-    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data)
-    writer = csv.DictWriter(buf, fieldnames=FIELDS + [k for k in (rows[0] if rows else {}) if k not in FIELDS])
+    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data); the rows of a
+    # run resumed from an older vaekit may lack a later column: left empty there
+    extra = dict.fromkeys(k for row in rows for k in row if k not in FIELDS)
+    writer = csv.DictWriter(buf, fieldnames=FIELDS + list(extra), restval="")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(run / files.METRICS, buf.getvalue())

@@ -156,8 +156,7 @@ class Trainer:
             if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
                 va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
             s.rows.append(metrics_row(epoch, tr, va, lr, seconds, len(self.x)))
-            if t.skip_grad > 0 or t.skip_ratio > 0:  # updates skipped so far in the run (non-finite or too large)
-                s.rows[-1]["skipped_steps"] = self.guard.skipped
+            s.rows[-1]["skipped_steps"] = self.guard.skipped  # updates skipped so far (non-finite or too large)
             self.end_epoch(va["loss"])
             with swapped(self.ema, self.model):
                 self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
@@ -183,7 +182,8 @@ class Trainer:
         return distributed.shard(torch.randperm(len(self.x), generator=g, device=self.x.device))
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
-        """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta."""
+        """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta (the
+        KL weight over the epoch's batches)."""
         t, s, model = self.t, self.state, self.model
         model.train()
         perm = self.shuffle(epoch)
@@ -204,23 +204,22 @@ class Trainer:
             disable=not (t.progress and interactive()),
             dynamic_ncols=True,
         )
-        beta = kl_weight(epoch + s.batch / n_batches, t.beta, t.warmup_epochs)
         for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
             xb = binarize_dynamic(xb) if self.dynamic else xb
             now = self.scheduled(epoch + b / n_batches)
-            beta = now.beta
             terms = self.step(self.setup, xb, yb, now, f"epoch {epoch + 1}, batch {b + 1}")
             if terms is not None:
                 self.ema.update(self.model) if self.ema is not None else None
                 sums += batch_sums(terms, len(xb))
                 s.seen += len(xb)
-                self.report(bar, b, n_batches, epoch, terms, beta, sums, len(xb))
+                self.report(bar, b, n_batches, epoch, terms, now.beta, sums, len(xb))
             self.maybe_checkpoint(epoch, b + 1, sums, stop)
         bar.close()
         sums, seen = distributed.sum_over_ranks(sums, s.seen)
         loss, rec, kl, *levels = self.guard.epoch_means(sums, seen, epoch + 1)
         s.batch, s.sums, s.seen = 0, [], 0
-        return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}
+        beta = sum(kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs) for b in range(n_batches)) / n_batches
+        return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}  # beta: the epoch's mean
 
     def scheduled(self, progress: float) -> Scheduled:
         """The step's scheduled values at ``progress`` (fractional epochs: every schedule reads it); sets the

@@ -120,11 +120,11 @@ def _scatter_table(ax, x: Tensor, label: str) -> None:
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """metrics.csv as columns of floats."""
+    """metrics.csv as columns of floats (an empty cell, a column that began after a resume: NaN)."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        m = {k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+        m = {k: np.array([float("nan" if r[k] == "" else r[k]) for r in rows]) for k in (rows[0] if rows else {})}
     except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
         raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
     if "epoch" not in m:
