@@ -19,7 +19,8 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.cli import main
-from vaekit.files import DIGEST
+from vaekit.evaluation import metrics
+from vaekit.files import DIGEST, WEIGHTS
 from vaekit.runs import recorded_digest
 
 from .conftest import train_argv
@@ -145,7 +146,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(baseline
         subprocess.run(["umount", str(disk)])
 
 
-def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, capsys):
+def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     first = subprocess.Popen(
         [*CLI, *FLAGS, "--set", "train.epochs=200", "--out", str(run)],
@@ -159,6 +160,12 @@ def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, c
     second = here([*FLAGS, "--out", run, "--overwrite"], capsys)
     err = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(err) == 1 and f"another vaekit process (pid {first.pid})" in err[0]
+    while not (run / WEIGHTS).exists():  # a verb that writes into the folder is refused before its work
+        assert time.monotonic() < deadline and first.poll() is None, "the first run wrote no weights"
+        time.sleep(0.05)
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("evaluated a folder being written"))
+    assert main(["evaluate", str(run), "--limit", "5"]) == 2
+    assert f"another vaekit process (pid {first.pid})" in capsys.readouterr().err
     first.kill()
     first.wait()
     assert here([*FLAGS, "--epochs", "1", "--out", run, "--overwrite"], capsys).returncode == 0

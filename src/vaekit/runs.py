@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from .data.lazy import LazyArray
 from .data.tables import TableSchema
 from .data.user import as_items
 from .errors import VaekitError
+from .io import run_lock
 from .models.trust import trusting
 from .samplers import sample_with
 from .training.checkpoint import tensor_digest
@@ -141,6 +143,11 @@ class Run:
         if self.path is None:
             raise VaekitError("this run has no folder: fit it with out=... to write files beside it")
         return self.path
+
+    def writing(self) -> AbstractContextManager:
+        """Hold the run folder's lock (``with run.writing(): ...``) over work whose answer is written there: a
+        folder another process is writing is refused before the work, not after it. No folder: nothing."""
+        return nullcontext() if self.path is None else run_lock(self.path)
 
     @property
     def device(self) -> torch.device:

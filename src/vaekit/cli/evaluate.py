@@ -57,8 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     positive(args.iw_samples, "--iw-samples")
     run, data, mode, _ = load(args, args.limit)
-    result = evaluate(run, data, args.split, args.iw_samples, args.limit, args.seed, mode)
-    path = write_eval(run, result)
+    with run.writing():  # another process writing the folder: refused now, not after the evaluation
+        result = evaluate(run, data, args.split, args.iw_samples, args.limit, args.seed, mode)
+        path = write_eval(run, result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

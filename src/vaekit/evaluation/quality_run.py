@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -92,13 +93,14 @@ def quality(
         return importlib.import_module(TABLE_QUALITY).table_run_quality(
             run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
         )
-    out = {
-        **_measure(run, dataset, features, sampler, n, split, seed, feature_settings),
-        "seconds": round(time.perf_counter() - start, 3),
-        files.DIGEST: run.digest,
-    }
-    if write and run.path is not None:
-        write_quality(run, out)
+    with run.writing() if write else nullcontext():  # a folder being written is refused before the work
+        out = {
+            **_measure(run, dataset, features, sampler, n, split, seed, feature_settings),
+            "seconds": round(time.perf_counter() - start, 3),
+            files.DIGEST: run.digest,
+        }
+        if write and run.path is not None:
+            write_quality(run, out)
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -142,23 +143,16 @@ def fit_sampler(
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted):
         return saved
-    z = aggregate_codes(run, x, limit)
-    with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
-        sampler = cls(**settings).fit(z)
-    if save and run.path is not None:
-        weights, path = sampler_paths(run.path, name)
-        with run_lock(run.path):
+    folder = run.path if save else None
+    with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
+        z = aggregate_codes(run, x, limit)
+        with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
+            sampler = cls(**settings).fit(z)
+        if folder is not None:
+            weights, path = sampler_paths(folder, name)
             save_weights(sampler, weights)
-            atomic_write_json(
-                path,
-                {
-                    "sampler": name,
-                    "settings": sampler.settings,
-                    "latent_dim": z.shape[1],
-                    "n_codes": len(z),
-                    files.DIGEST: run.digest,
-                },
-            )
+            about = {"sampler": name, "settings": sampler.settings, "latent_dim": z.shape[1], "n_codes": len(z)}
+            atomic_write_json(path, {**about, files.DIGEST: run.digest})
     if run.path is None:  # a run without a folder keeps its fitted samplers on itself, for these weights
         run.__dict__.setdefault("_samplers", {})[name] = (run.digest, sampler)
     return sampler

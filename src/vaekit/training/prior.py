@@ -9,6 +9,7 @@ A model takes part by having ``codes(x) -> index``, ``prior_nll(index) -> (B,)``
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
@@ -122,18 +123,18 @@ def fit_prior(
     data spec. Returns each epoch's mean -log p(codes) in nats."""
     x = _training_items(run, data)
     cfg = run.config
-    history = fit_prior_on(
-        run.model,
-        x,
-        epochs,
-        batch_size,
-        lr,
-        dynamic=data is None and cfg.data.binarize == "dynamic",
-        seed=cfg.train.seed,
-        progress=progress,
-    )
-    if run.path is not None:
-        with run_lock(run.path):
+    with run_lock(run.path) if run.path is not None else nullcontext():  # a folder being written: refused first
+        history = fit_prior_on(
+            run.model,
+            x,
+            epochs,
+            batch_size,
+            lr,
+            dynamic=data is None and cfg.data.binarize == "dynamic",
+            seed=cfg.train.seed,
+            progress=progress,
+        )
+        if run.path is not None:
             save_weights(run.model, run.path / files.WEIGHTS)
     run.__dict__.pop("digest", None)  # Run.digest is cached: the weights changed
     return history

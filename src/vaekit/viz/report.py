@@ -19,7 +19,7 @@ from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..evaluation.metrics import evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
-from ..io import atomic_write_text, run_lock
+from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
 from .figures import (
@@ -231,16 +231,13 @@ def write_report(
     path = report_path(run, out)
     if k <= 0:
         raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
-    with tempfile.TemporaryDirectory() as tmp:
+    with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
         data, mode = prepare_data(run.config, data_spec, stream=True)
         result = evaluation(run, data, split, k, limit, mode)
         figs = pictures(run, data, getattr(data, split), Path(tmp), metrics)
         figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
         page = render(run, result, figs, metrics)
-    if run.path is None:
-        return atomic_write_text(path, page)
-    with run_lock(run.path):
         return atomic_write_text(path, page)
 
 
