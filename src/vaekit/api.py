@@ -180,8 +180,9 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
     cfg.data.binarize, cfg.data.standardize = mode, standard
     if standard == "true":  # the model sees standardised columns and answers in the data's units
         note(
-            "the table's columns are standardised: run.model wraps the model passed to fit and works in the data's "
-            "units; the model passed works on standardised columns (standardize='false' trains it as it is)"
+            "each feature of the data is standardised (a Gaussian p(x|z) on data that is not images): run.model wraps "
+            "the model passed to fit and works in the data's units; the model passed works on standardised features "
+            "(standardize='false' trains it as it is)"
         )
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)

@@ -30,7 +30,8 @@ class Parser(argparse.ArgumentParser):
     verb_parsers: dict[str, argparse.ArgumentParser]  # each verb's own parser (build_parser sets them)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise VaekitError(f"{self.prog}: {message}")
+        verb = self.prog.removeprefix("vaekit").strip()  # the line begins "vaekit: error:" already
+        raise VaekitError(f"{verb}: {message}" if verb else message)
 
 
 def build_parser() -> Parser:

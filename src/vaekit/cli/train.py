@@ -164,7 +164,8 @@ def temperatures(text: str) -> float | list[float]:
         "--n",
         type=int,
         default=64,
-        help="samples (a conditional run without --label: a row per class of max(1, N // classes))",
+        help="samples (a conditional run without --label: a picture or .npy gets a row per class of max(1, N // "
+        "classes), a table's .csv N rows spread over the classes)",
     ),
     arg("--out", required=True, help=".png grid, .npy array, or .csv rows of a table run (its columns)"),
     arg(

@@ -79,7 +79,8 @@ def _family_axes() -> list:
             "model.prior",
             "model.family",
             lambda c: c.model.prior != "standard" and c.model.family != "vae",
-            "the prior axis is built for the vae family (cvae learns p(z|y); vq and gumbel have discrete codes)",
+            "the prior axis is built for the vae family (cvae learns p(z|y); ladder and deep have a prior per latent "
+            "group; vq and gumbel have discrete codes)",
         ),
         (
             "model.posterior",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -32,7 +33,10 @@ def _field(section: typing.Any, key: str) -> dataclasses.Field:  # section: one 
     for f in fields(section):
         if f.name == key:
             return f
-    raise VaekitError(f"config: unknown key {key!r} in section {type(section).__name__}")
+    name = type(section).__name__.removesuffix("Config").lower()  # TrainConfig: [train]
+    close = difflib.get_close_matches(key, [f.name for f in fields(section)], 1)
+    hint = f" (did you mean {name}.{close[0]}?)" if close else f" (vaekit.config.{type(section).__name__} lists them)"
+    raise VaekitError(f"config: unknown key {key!r} in [{name}]{hint}", key=f"{name}.{key}")
 
 
 def _resolve(cfg: RunConfig, key: str) -> tuple[object, str]:

@@ -130,9 +130,10 @@ class MixturePrior(nn.Module):
 @register_prior("vamp")
 class VampPrior(nn.Module):
     """p(z) = 1/K sum_k q(z|u_k), K pseudo-inputs u (K, *shape) learned in the data's own units and clipped to
-    [low, high] (the likelihood's support), as in the paper's code (a hard tanh). They start at 5% of the range
-    plus 1% noise (the paper's MNIST start); with ``pseudo_init="data"`` the trainer starts them at K training
-    items instead (``init_from``), on the data manifold from the first step."""
+    [low, high] (the likelihood's support), as in the paper's code (a hard tanh). By default
+    (``pseudo_init="data"``) the trainer starts them at K training items (``init_from``), on the data manifold
+    from the first step; with ``pseudo_init="noise"`` they stay at 5% of the range plus 1% noise (the paper's
+    MNIST start)."""
 
     def __init__(self, latent_dim: int, shape: tuple[int, ...], s: PriorSettings):
         super().__init__()
