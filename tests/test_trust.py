@@ -160,6 +160,7 @@ def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, c
     second = here([*FLAGS, "--out", run, "--overwrite"], capsys)
     err = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(err) == 1 and f"another vaekit process (pid {first.pid})" in err[0]
+    deadline = time.monotonic() + 180  # a first epoch on a loaded machine
     while not (run / WEIGHTS).exists():  # a verb that writes into the folder is refused before its work
         assert time.monotonic() < deadline and first.poll() is None, "the first run wrote no weights"
         time.sleep(0.05)
