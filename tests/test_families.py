@@ -1,4 +1,5 @@
-"""The conditional and ladder families beyond the contract (tests/test_models.py), the capacity objective, the CLI."""
+"""The conditional and ladder families beyond the contract (tests/test_models.py), the capacity objective, the CLI;
+the models' constructor checks and what fit records of networks built in Python."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
+import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.core import capacity_at, elbo
-from vaekit.core.likelihoods import MIN_SCALE
+from vaekit.core.likelihoods import MIN_SCALE, Likelihood
+from vaekit.core.tabular import Tabular
 from vaekit.errors import VaekitError
 from vaekit.files import CHECKPOINT
-from vaekit.models import MODELS, build_model
+from vaekit.models import MODELS, LadderVAE, build_model, mlp_nets
+from vaekit.models.standardized import Standardized
 from vaekit.training.checkpoint import read_tensors
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--epochs", "2", "--quiet"]
@@ -219,3 +224,60 @@ def test_capacity_run_keeps_the_weights_best_at_the_final_target(tiny_images, tm
         assert float(r["val_loss"]) == pytest.approx(expected, rel=1e-4, abs=1e-3)
     state = json.loads(read_tensors(run / CHECKPOINT)[1]["state"])
     assert state["best_val"] == pytest.approx(min(float(r["val_loss"]) for r in rows), rel=1e-5)
+
+
+def table_model() -> nn.Module:
+    """A Gaussian VAE of (4,) items."""
+    return build_model(ModelConfig(input_shape=[4], hidden=[8], latent_dim=2, likelihood="gaussian"))
+
+
+BAD_ARGUMENTS = {
+    "loc-length": (lambda: Standardized(table_model(), torch.zeros(3), torch.ones(3)), r"takes items of \(4,\)"),
+    "scale-length": (lambda: Standardized(table_model(), torch.zeros(4), torch.ones(3)), r"got \(4,\) and \(3,\)"),
+    "negative-scale": (lambda: Standardized(table_model(), torch.zeros(4), -torch.ones(4)), "scale finite and >= 0"),
+    "std-categories": (
+        lambda: Standardized(table_model(), torch.zeros(4), torch.ones(4), [3, 2]),
+        r"categories \[3, 2\] need 5 one-hot slots",
+    ),
+    "tabular-categories": (
+        lambda: Tabular(torch.zeros(2, 1), torch.ones(2, 1), torch.zeros(2, 5), [3, 3]),
+        r"K_j >= 1 adding up to the 5 logits per item, got \[3, 3\]",
+    ),
+    "components": (lambda: Likelihood("discretized_logistic", (3, 2, 2), components=0), r"components .* got 0"),
+    "ladder-dims": (lambda: LadderVAE(*mlp_nets(10, 3), 4), r"dims must list positive latent sizes .* got 4"),
+    "shape": (lambda: mlp_nets("10", 3), r"shape must be the item shape, sizes >= 1 .* got '10'"),
+    "latent-dim": (lambda: mlp_nets(10, [3]), r"latent_dim must be a positive integer, got \[3\]"),
+}
+
+
+@pytest.mark.parametrize("make,match", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
+def test_constructors_refuse_bad_arguments_in_one_line(make, match):
+    with pytest.raises(VaekitError, match=match) as e:
+        make()
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("shape,hidden", [(10, (8,)), ((10,), 8), ((2, 5), [6, 8])])
+def test_mlp_nets_take_an_int_as_a_vector_s_shape_and_one_layer(shape, hidden):
+    enc, dec = mlp_nets(shape, 3, hidden)
+    dims = (shape,) if isinstance(shape, int) else shape
+    assert enc(torch.rand(4, *dims)).shape == (4, 8) and dec(torch.rand(4, 3)).shape == (4, 1, *dims)
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, torch.from_numpy], ids=["numpy", "tensor"])
+def test_standardized_fits_the_columns_of_an_array_or_a_tensor(wrap):
+    x = np.random.default_rng(0).normal([1.0, -2.0, 0.0, 5.0], [2.0, 0.5, 1.0, 3.0], (200, 4)).astype(np.float32)
+    std = Standardized.fitted(table_model(), wrap(x))
+    assert torch.allclose(std.loc, torch.from_numpy(x.mean(0)), atol=1e-5)
+    assert torch.allclose(std.scale, torch.from_numpy(x.std(0)), atol=1e-5)
+
+
+def test_fit_records_networks_from_python_as_custom_without_the_built_in_widths(tmp_path):
+    torch.manual_seed(0)
+    vae = vaekit.VAE(nn.Sequential(nn.Flatten(), nn.Linear(16, 8)), nn.Linear(2, 16), latent_dim=2)
+    x = (np.random.default_rng(0).random((24, 16)) > 0.5).astype(np.float32)
+    run = vaekit.fit(vae, x, epochs=1, out=tmp_path / "run", progress=False, pictures=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert (saved["net"], saved["hidden"], saved["channels"]) == ("custom", [], [])
+    again = vaekit.load_run(tmp_path / "run")  # rebuilt from model.json
+    assert torch.equal(again.encode(x[:4]).mean, run.encode(x[:4]).mean)

@@ -79,6 +79,11 @@ class Likelihood(nn.Module):
         super().__init__()
         if name not in SUPPORT:
             raise VaekitError(f"unknown likelihood {name!r} (known: {', '.join(LIKELIHOODS)})", key="model.likelihood")
+        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+            raise VaekitError(
+                f"components (logistics per element) must be a positive integer, got {components!r}",
+                key="model.likelihood_components",
+            )
         self.name, self.shape, self.event_dims, self.components = name, tuple(shape), len(shape), components
         self.n_params = discretized.n_params(self.shape, components) if name == "discretized_logistic" else 1
         self.fixed_scale: float | None = None
@@ -110,6 +115,7 @@ class Likelihood(nn.Module):
         return out
 
     def forward(self, out: Tensor) -> Distribution:
+        """Decoder output (B, *shape) or (B, n_params, *shape) -> p(x|z): batch (B,), event (*shape,)."""
         params = self.params(out)
         if self.name == "discretized_logistic":
             return discretized.DiscretizedLogisticMixture(full(params), self.shape, self.components)

@@ -8,6 +8,7 @@ and of each column's Categorical log-probability, so log_prob(x) -> (B,) as the 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -15,12 +16,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, Normal, constraints
 
+from ..errors import VaekitError
+
 
 class Tabular(Distribution):
     """Gaussian numeric columns and Categorical ones: batch (B,), event (n + sum K,).
 
     ``loc``, ``scale`` (B, n) are the numeric columns' Normal; ``logits`` (B, sum K) the categories' logits,
-    split into groups of ``categories`` (K_1, ..., K_m).
+    split into groups of ``categories`` (K_1, ..., K_m): sum K = the logits' last size, each K >= 1.
     """
 
     arg_constraints: dict = {}
@@ -29,7 +32,7 @@ class Tabular(Distribution):
 
     def __init__(self, loc: Tensor, scale: Tensor, logits: Tensor, categories: Sequence[int]):
         self.loc, self.scale, self.logits = loc, scale, logits
-        self.categories = tuple(int(k) for k in categories)
+        self.categories = checked_categories(loc, scale, logits, categories)
         self.n = loc.shape[-1]
         super().__init__(loc.shape[:-1], torch.Size([self.n + sum(self.categories)]), validate_args=False)
 
@@ -65,3 +68,21 @@ class Tabular(Distribution):
                 F.one_hot(Categorical(logits=g).sample(sample_shape), g.shape[-1]).to(x.dtype) for g in self.groups()
             ]
             return torch.cat([x, *hot], -1)
+
+
+def checked_categories(loc: Tensor, scale: Tensor, logits: Tensor, categories: Sequence[int]) -> tuple[int, ...]:
+    """``categories`` as a tuple; one line refuses a scale of another shape than loc (B, n), logits (B, sum K) of
+    another batch, or K_j (each >= 1) that do not add up to the logits' last size."""
+    if loc.dim() == 0 or scale.shape != loc.shape:
+        raise VaekitError(f"loc and scale must both be (B, n), got {tuple(loc.shape)} and {tuple(scale.shape)}")
+    if logits.dim() == 0 or logits.shape[:-1] != loc.shape[:-1]:
+        raise VaekitError(f"logits must be (B, sum K) for loc {tuple(loc.shape)}, got {tuple(logits.shape)}")
+    try:
+        sizes = tuple(operator.index(k) for k in categories)
+    except TypeError:  # not a sequence of integers
+        sizes = (0,)
+    if any(k < 1 for k in sizes) or sum(sizes) != logits.shape[-1]:
+        raise VaekitError(
+            f"categories must list K_j >= 1 adding up to the {logits.shape[-1]} logits per item, got {categories!r}"
+        )
+    return sizes

@@ -145,6 +145,7 @@ class ConditionalVAE(NetsVAE):
         return gaussian_mixture(params.view(len(y), self.prior_components, -1))  # (B, C, 2D + 1)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape), labels y (B,) -> p(x|z, y), q(z|x, y), p(z|y) and z (B, D), one level."""
         qz = self.encode(x, y)
         z = qz.rsample()  # (B, D)
         pz = self.prior(y if self.learned_prior else None)

@@ -202,6 +202,7 @@ class DeepVAE(nn.Module):
         return VAEOutput(px=self._px(h), qz=qz, pz=pz, z=z)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, C, H, W) -> p(x|z) and q, p, z of every group top to bottom (z_g (B, C_z * h * w)); y is unused."""
         return self.infer(x)
 
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:

@@ -100,6 +100,7 @@ class GumbelVAE(NetsVAE):
         return GumbelSoftmax(self.pz_loc, self.tau)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape) -> p(x|z), q(z|x), p(z) and z (B, N * K): relaxed in training, one-hot in eval."""
         qz = self.encode(x)
         z = qz.rsample() if self.training else qz.sample()  # (B, N * K): relaxed in training, one-hot in eval
         return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])

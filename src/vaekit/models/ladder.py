@@ -28,6 +28,11 @@ from .nets import build_nets, mlp
 from .vae import NetsVAE, n_params
 
 
+def latent(d: object) -> bool:
+    """Whether ``d`` is a latent size: an integer >= 1 (not a bool)."""
+    return isinstance(d, int) and not isinstance(d, bool) and d >= 1
+
+
 def precision_weighted(q_hat: Independent, p: Independent) -> Independent:
     """LVAE eq. 19: N(loc, scale^2) with 1/scale^2 = 1/s_q^2 + 1/s_p^2, loc = scale^2 (m_q/s_q^2 + m_p/s_p^2)."""
     a, b = q_hat.base_dist, p.base_dist
@@ -67,8 +72,10 @@ class LadderVAE(NetsVAE):
         input_shape: Sequence[int] | None = None,
     ):
         super().__init__(encoder, decoder, likelihood, scale, components)
-        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-            raise VaekitError(f"dims must list positive latent sizes z_1..z_L, got {dims!r}", key="model.latent_dims")
+        if not isinstance(dims, Sequence) or isinstance(dims, str) or not dims or not all(latent(d) for d in dims):
+            raise VaekitError(
+                f"dims must list positive latent sizes z_1..z_L (e.g. [32, 16]), got {dims!r}", key="model.latent_dims"
+            )
         if posterior not in ("topdown", "precision"):
             raise VaekitError(
                 f"posterior must be topdown or precision, got {posterior!r}", key="model.ladder_posterior"
@@ -155,6 +162,7 @@ class LadderVAE(NetsVAE):
         return VAEOutput(px=self.decode(z[-1]), qz=qz, pz=pz, z=z)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape) -> p(x|z_1) and q, p, z of every level top to bottom (z_l (B, D_l)); y is unused."""
         return self.infer(x)
 
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:

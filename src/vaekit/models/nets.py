@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 
 import torch.nn.functional as F
@@ -102,22 +103,61 @@ class ConvDecoder(nn.Module):
         return x.view(-1, self.n_params, *self.shape)
 
 
+def item_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    """The item shape as a tuple of sizes >= 1; an int n is (n,), vectors of n features. Else one line."""
+    try:
+        dims = tuple(operator.index(s) for s in shape) if hasattr(shape, "__iter__") else (operator.index(shape),)
+    except TypeError:  # neither an integer nor a sequence of them
+        dims = ()
+    if isinstance(shape, str) or not dims or min(dims) < 1:
+        raise VaekitError(
+            f"shape must be the item shape, sizes >= 1 such as (784,) or (1, 28, 28), got {shape!r}",
+            key="model.input_shape",
+        )
+    return dims
+
+
+def widths(value: int | Sequence[int], name: str) -> list[int]:
+    """Layer widths >= 1 as a list (an int n: one layer of n), else one line naming ``model.<name>``."""
+    try:
+        sizes = [operator.index(v) for v in value] if hasattr(value, "__iter__") else [operator.index(value)]
+    except TypeError:  # neither an integer nor a sequence of them
+        sizes = [0]
+    if isinstance(value, str) or any(w < 1 for w in sizes):
+        raise VaekitError(f"{name} must list layer widths >= 1, got {value!r}", key=f"model.{name}")
+    return sizes
+
+
+def latent_size(latent_dim: int) -> int:
+    """``latent_dim`` if it is an integer >= 1, else one line."""
+    try:
+        size = operator.index(latent_dim)
+    except TypeError:  # a float, a list, ...
+        size = 0
+    if isinstance(latent_dim, bool) or size < 1:
+        raise VaekitError(f"latent_dim must be a positive integer, got {latent_dim!r}", key="model.latent_dim")
+    return size
+
+
 def mlp_nets(
-    shape: tuple[int, ...], latent_dim: int, hidden: Sequence[int] = (400, 400), n_params: int = 1
+    shape: int | Sequence[int], latent_dim: int, hidden: int | Sequence[int] = (400, 400), n_params: int = 1
 ) -> tuple[nn.Module, nn.Module]:
-    """An MLP encoder (B, *shape) -> (B, hidden[-1]) and its mirror decoder (B, latent_dim) -> (B, n_params, *shape)."""
-    hidden = list(hidden)
-    return MLPEncoder(shape, hidden), MLPDecoder(latent_dim, shape, hidden[::-1], n_params)
+    """An MLP encoder (B, *shape) -> (B, hidden[-1]) and its mirror decoder (B, latent_dim) -> (B, n_params, *shape).
+
+    ``shape`` may be an int n for vectors (n,); ``hidden`` an int for one layer (an empty list: none)."""
+    shape, hidden = item_shape(shape), widths(hidden, "hidden")
+    return MLPEncoder(shape, hidden), MLPDecoder(latent_size(latent_dim), shape, hidden[::-1], n_params)
 
 
 def conv_nets(
-    shape: tuple[int, ...], latent_dim: int, channels: Sequence[int] = (32, 64), n_params: int = 1
+    shape: Sequence[int], latent_dim: int, channels: int | Sequence[int] = (32, 64), n_params: int = 1
 ) -> tuple[nn.Module, nn.Module]:
     """Stride-2 conv blocks (B, C, H, W) -> (B, F) for any H, W and C, and the mirrored decoder
-    (B, latent_dim) -> (B, n_params, C, H, W)."""
+    (B, latent_dim) -> (B, n_params, C, H, W); ``channels`` an int for one block."""
+    shape, channels = item_shape(shape), widths(channels, "channels")
     if not channels:
         raise VaekitError("the conv networks need at least one block of channels", key="model.channels")
-    return ConvEncoder(shape, list(channels)), ConvDecoder(latent_dim, shape, list(channels), n_params)
+    return ConvEncoder(shape, channels), ConvDecoder(latent_size(latent_dim), shape, channels, n_params)
 
 
 def build_nets(cfg: ModelConfig, in_shape: tuple[int, ...], n_params: int) -> tuple[nn.Module, nn.Module]:

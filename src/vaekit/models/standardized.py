@@ -9,9 +9,11 @@ A table with categorical columns (``categories``: K_j of each, one-hot after the
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import cast
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
@@ -42,15 +44,16 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
     ):
         super().__init__()
         self.model = model
-        self.categories = [int(k) for k in categories]
+        self.categories = category_sizes(categories)
         self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        check_units(self.loc, self.scale, self.categories, getattr(model, "input_shape", None))
 
     @classmethod
     def fitted(cls, model: VAEModule, x, categories: Sequence[int] = (), numbers: bool = True) -> Standardized:
-        """``model`` on the columns of x (N, *shape; a tensor or lazily read data) standardised by their mean
-        and standard deviation (the numeric ones: one-hot slots of ``categories`` are left as they are, and so
-        are the numeric slots when not ``numbers``, as TVAE's alphas, already on a unit scale)."""
+        """``model`` on the columns of x (N, *shape; a tensor, numpy array or lazily read data) standardised by
+        their mean and standard deviation (the numeric ones: one-hot slots of ``categories`` are left as they are,
+        and so are the numeric slots when not ``numbers``, as TVAE's alphas, already on a unit scale)."""
         loc, scale = column_stats(x)
         n = 0 if categories and not numbers else loc.shape[-1] - sum(categories)
         if categories:
@@ -108,25 +111,64 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
         )
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """x (B, *shape) in the data's units -> the inner model's q(z|x) of its standardised items."""
         return self.model.encode(self.inside(x), y)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """z (B, D) -> p(x|z) in the data's units, event (*shape,)."""
         return self.outside(self.model.decode(z, y))
 
     def prior(self, y: Tensor | None = None) -> Distribution:
+        """The inner model's p(z) (event (D,)); y (B,) for a conditional one."""
         return self.model.prior(y)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape) in the data's units -> the inner model's output with p(x|z) in those units."""
         out = self.model(self.inside(x), y)
         return VAEOutput(self.outside(out.px), out.qz, out.pz, out.z)
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
+        """p(x|z) in the data's units for ``n`` draws from the inner model: batch (n,), event (*shape,)."""
         return self.outside(self.model.generate(n, temperature, y))
 
 
+def category_sizes(categories: Sequence[int]) -> list[int]:
+    """``categories`` as a list of K_j >= 1, one per categorical column; anything else is one line."""
+    try:
+        sizes = [operator.index(k) for k in categories]
+    except TypeError:  # not a sequence, or not of integers
+        sizes = [0]
+    if isinstance(categories, str) or any(k < 1 for k in sizes):
+        raise VaekitError(f"categories must list each categorical column's K_j (integers >= 1), got {categories!r}")
+    return sizes
+
+
+def check_units(loc: Tensor, scale: Tensor, categories: list[int], shape: Sequence[int] | None) -> None:
+    """Refuse, in one line, a loc or scale other than the item shape (``shape``, the model's when known), a
+    scale < 0 or not finite, or ``categories`` that do not fit the last slots of a table's (D,) items."""
+    if loc.dim() == 0 or loc.shape != scale.shape:
+        raise VaekitError(
+            f"loc and scale must both have the item shape, got {tuple(loc.shape)} and {tuple(scale.shape)}"
+        )
+    if shape is not None and tuple(loc.shape) != tuple(shape):
+        raise VaekitError(f"loc and scale have shape {tuple(loc.shape)}; the model takes items of {tuple(shape)}")
+    if not bool(torch.isfinite(loc).all() and torch.isfinite(scale).all() and (scale >= 0).all()):
+        raise VaekitError("loc must be finite and scale finite and >= 0 (0: a constant column)")
+    if categories and (loc.dim() != 1 or sum(categories) > loc.shape[0]):
+        raise VaekitError(
+            f"categories {categories} need {sum(categories)} one-hot slots at the end of table items (D,); "
+            f"loc and scale have shape {tuple(loc.shape)}"
+        )
+
+
 def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
-    """Per-column mean and standard deviation of items x (N, *shape), read ``batch_size`` at a time (lazily
-    read data too), summed in float64; a constant column gets scale 0 (it is only shifted, and answered as is)."""
+    """Per-column mean and standard deviation of items x (N, *shape), read ``batch_size`` at a time (a tensor,
+    numpy array or lazily read data), summed in float64; a constant column gets scale 0 (it is only shifted,
+    and answered as is)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if len(x) == 0:
+        raise VaekitError("no items to standardise: x is empty")
     n, total, squares = 0, 0.0, 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].double()

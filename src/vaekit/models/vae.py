@@ -230,6 +230,7 @@ class VAE(NetsVAE):
         return self.pz_module(self.encode)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape) -> p(x|z), [q(z|x)], [p(z)] and [z] (B, D), z drawn by rsample(); y is unused."""
         qz = self.encode(x)
         z = qz.rsample()  # (B, D): the reparameterisation trick
         return VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])

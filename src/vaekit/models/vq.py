@@ -212,6 +212,7 @@ class VQVAE(nn.Module):
         return CodePrior(self.codebook, self.grid, self.pixelcnn if self.fitted else None, temperature)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+        """x (B, *shape) -> p(x|z), the code posterior, p(z), z (B, D * h * w) and the commitment loss (B,)."""
         qz, ze = self.quantize(x)
         commit = self.commitment * (ze - qz.loc.view_as(ze)).pow(2).sum((1, 2, 3))  # (B,); e is a buffer: sg(e)
         if self.training:

@@ -108,11 +108,14 @@ def write_run_files(
 
 
 def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
-    """config.json's model section for a model built in Python (its networks: model.json)."""
+    """config.json's model section for a model built in Python (its networks: model.json, so the built-in
+    networks' widths, hidden and channels, are left empty)."""
     family = next((name for name, cls in MODELS.items() if type(model) is cls), CUSTOM)
     return ModelConfig(
         family=family,
         net=CUSTOM,
+        hidden=[],
+        channels=[],
         likelihood=likelihood if likelihood in LIKELIHOODS else "gaussian",
         latent_dim=sum(model.latent_dims),
         input_shape=list(shape),
