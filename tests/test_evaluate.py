@@ -100,6 +100,38 @@ def test_active_units_use_the_covariance_of_the_posterior_means_and_rank_travers
     assert top_dims(torch.tensor([0.001, 0.002]), 2) == [1, 0]  # unless there is no active one
 
 
+@pytest.mark.parametrize("wrap", [torch.as_tensor, np.asarray], ids=["tensor", "array"])
+def test_active_units_of_one_tensor_is_its_one_mask(wrap):
+    loc = torch.stack([torch.linspace(-1, 1, 50), torch.full((50,), 0.3), 0.05 * torch.randn(50)], 1)
+    mask = active_units(wrap(loc.numpy()))
+    assert torch.equal(mask, active_units([loc])[0]) and mask.tolist() == [True, False, False]
+    with pytest.raises(vaekit.VaekitError, match=r"posterior means \(N, D\), or a list of them per level, got \(3,\)"):
+        active_units([loc[0]])  # one item's means, not (N, D)
+
+
+def tiny_run() -> Run:
+    """An untrained VAE of binary (1, 4, 4) items, as a run without a folder."""
+    cfg = RunConfig(model=ModelConfig(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli"))
+    return Run(None, cfg, build_model(cfg.model).eval())
+
+
+@pytest.mark.parametrize(
+    "data,mode,match",
+    [
+        ("dataset", "bogus", r"mode must be one of dynamic, fixed, none .* got 'bogus'"),
+        ("items", "none", "items given are prepared by data.binarize"),
+        (None, "fixed", "the run's own data is prepared by data.binarize"),
+    ],
+)
+def test_evaluate_refuses_a_mode_it_cannot_apply(data, mode, match):
+    x = (torch.rand(6, 1, 4, 4) > 0.5).float()
+    own, run = Dataset("d", Split(x, None), Split(x, None), Split(x, None), (1, 4, 4), "image", None), tiny_run()
+    with pytest.raises(vaekit.VaekitError, match=match):
+        vaekit.evaluate(run, {"dataset": own, "items": x}.get(data), k=2, mode=mode)
+    a, b = ({k: v for k, v in vaekit.evaluate(run, own, k=2, mode=m).items() if k != "seconds"} for m in ("none", None))
+    assert a == b  # binary items, used as they are
+
+
 def test_lerp_and_slerp_hit_their_end_points():
     z0, z1, t = torch.randn(5), torch.randn(5), torch.linspace(0, 1, 7)
     for f in (lerp, slerp):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
 
+MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
 
@@ -80,14 +82,33 @@ def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch
     return torch.cat(parts)
 
 
-def active_units(means: list[Tensor], threshold: float = ACTIVE_THRESHOLD) -> list[Tensor]:
+@overload
+def active_units(means: Tensor | np.ndarray, threshold: float = ...) -> Tensor: ...
+@overload
+def active_units(means: Sequence[Tensor], threshold: float = ...) -> list[Tensor]: ...
+def active_units(
+    means: Tensor | np.ndarray | Sequence[Tensor], threshold: float = ACTIVE_THRESHOLD
+) -> Tensor | list[Tensor]:
     """Burda et al.'s criterion per level: a (D_l,) bool mask of dims whose posterior mean varies over x.
 
-    ``means``: one (N, D_l) tensor of E_q[z|x] per level; a unit is active when Var_x > ``threshold``.
+    ``means``: one (N, D_l) tensor of E_q[z|x] per level (a list of masks back), or a single (N, D) tensor or
+    array (its one (D,) mask back); a unit is active when Var_x > ``threshold``.
     """
+    if isinstance(means, (Tensor, np.ndarray)):
+        return active_units([torch.as_tensor(means)], threshold)[0]
+    for m in means:
+        if not isinstance(m, Tensor) or m.dim() != 2:
+            got = tuple(m.shape) if isinstance(m, Tensor) else type(m).__name__
+            raise VaekitError(f"active_units takes posterior means (N, D), or a list of them per level, got {got}")
     return [
         m.var(0, unbiased=True) > threshold if len(m) > 1 else torch.zeros(m.shape[1], dtype=torch.bool) for m in means
     ]
+
+
+def check_k(k: int) -> None:
+    """Refuse a number of importance samples K below 1."""
+    if k <= 0:
+        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
 
 
 @torch.no_grad()
@@ -95,8 +116,7 @@ def iwae_nll(
     run: Run, x: Tensor | LazyArray, y: Tensor | None, k: int, batch_size: int = 100, chunk: int | None = None
 ) -> Tensor:
     """-log p(x) estimated by the K-sample IWAE bound for each item, (N,) in nats; memory stays bounded by ``chunk``."""
-    if k <= 0:
-        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    check_k(k)
     parts = [
         iwae_bound(run.model, xb.to(run.device, torch.float32), k, chunk, yb).cpu()
         for xb, yb in _batches(x, run.labels(y, len(x)), batch_size)
@@ -156,13 +176,12 @@ def evaluate(
     training (seeded), its labels numbered by the run's class names; labels given as names are numbered so too.
 
     ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
-    with ``k`` samples (nats per item). ``mode`` is the binarisation ``prepare_data`` returned with ``data``,
-    which is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is
-    rounded to 6 significant digits.
+    with ``k`` samples (nats per item). ``mode`` (dynamic, fixed or none; with a vaekit Dataset only) is the
+    binarisation ``prepare_data`` returned with ``data``, which is then used as it is (the probe's train inputs
+    are drawn once under 'dynamic'). Every float is rounded to 6 significant digits.
     """
     start = time.perf_counter()
-    if k <= 0:
-        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    check_k(k)
     data, s, x, mode = _items(run, data, split, limit, mode)
     torch.manual_seed(seed)
     t = elbo_terms(run, x, s.y)
@@ -221,13 +240,13 @@ def _items(
     says it was; the user's items, any container ``fit`` takes, as one test split), the split's first ``limit``
     items and those items as the model takes them (N, *shape), with the binarisation mode."""
     cfg = run.config
+    _check_mode(data, mode)
     if data is None:
         data, mode = prepare_data(cfg, stream=True)
     elif not isinstance(data, Dataset):
         if split != "test":
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
         data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes)
-        mode = None  # binarised once, seeded, as the run's test split was
     else:
         data = _relabelled(run, data)
     if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
@@ -239,6 +258,15 @@ def _items(
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed)
     return data, s, x, mode
+
+
+def _check_mode(data: Dataset | object, mode: str | None) -> None:
+    """Refuse, in one line, a ``mode`` that ``prepare_data`` never returns, or one with data it cannot apply to."""
+    if mode is not None and mode not in MODES:
+        raise VaekitError(f"mode must be one of {', '.join(MODES)} (as prepare_data returned it), got {mode!r}")
+    if mode is not None and not isinstance(data, Dataset):
+        what = "the run's own data is" if data is None else "items given are"
+        raise VaekitError(f"mode says how a vaekit Dataset passed was prepared: {what} prepared by data.binarize")
 
 
 def _copy(data: Dataset) -> Dataset:
@@ -272,21 +300,3 @@ def write_eval(run: Run, result: dict) -> Path:
     """Write ``result`` to the run folder's eval.json (atomically, under the folder's lock)."""
     with run_lock(run.folder):
         return atomic_write_json(run.folder / files.EVAL, result)
-
-
-def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
-    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-
-    if len(normal) == 0 or len(anomalous) == 0:
-        raise VaekitError("detection metrics need at least one normal and one anomalous item")
-    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
-    s = np.r_[normal, anomalous]
-    if not np.isfinite(s).all():
-        raise VaekitError("scores hold NaN or infinite values")
-    fpr, tpr, _ = roc_curve(y, s)
-    return {
-        "auroc": float(roc_auc_score(y, s)),
-        "auprc": float(average_precision_score(y, s)),
-        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
-    }

@@ -24,7 +24,6 @@ from ..core.likelihoods import gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
-from .metrics import detection_metrics as detection_metrics  # re-exported: imported from here
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
 from .score_checks import SCORES, check_items, check_model, check_scores, check_settings
 from .score_checks import SETTINGS as SETTINGS
@@ -259,3 +258,21 @@ def anomaly_scores(
                 on_batch(len(xb))
     model.train(was_training)  # the caller's model is left as it was
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
+
+
+def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
+    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+    if len(normal) == 0 or len(anomalous) == 0:
+        raise VaekitError("detection metrics need at least one normal and one anomalous item")
+    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    s = np.r_[normal, anomalous]
+    if not np.isfinite(s).all():
+        raise VaekitError("scores hold NaN or infinite values")
+    fpr, tpr, _ = roc_curve(y, s)
+    return {
+        "auroc": float(roc_auc_score(y, s)),
+        "auprc": float(average_precision_score(y, s)),
+        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
+    }

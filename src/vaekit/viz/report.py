@@ -17,7 +17,7 @@ from .. import files
 from ..data import Dataset, Split
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..evaluation.metrics import evaluate, pick_split, write_eval
+from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..io import atomic_write_text
 from ..runs import Run
@@ -229,8 +229,7 @@ def write_report(
     earlier weights, or a thinner one, is never shown. A run without a folder is evaluated afresh (nothing is
     written but ``out``) and its curves come from ``run.history``."""
     path = report_path(run, out)
-    if k <= 0:
-        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
+    check_k(k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
         data, mode = prepare_data(run.config, data_spec, stream=True)
