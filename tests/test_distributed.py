@@ -115,3 +115,11 @@ def test_the_launcher_s_child_dies_with_it():
             return
     os.kill(pid, signal.SIGKILL)
     pytest.fail("the child outlived its parent")
+
+
+def test_the_launched_workers_import_no_file_of_the_working_directory(tmp_path):
+    (tmp_path / "safetensors.py").write_text("raise SystemExit(99)\n")  # a folder someone sent: shadows a module
+    script = Path(sys.executable).with_name("vaekit")  # the console script, as a user runs it
+    tiny = ["--limit", "100", "--epochs", "1", "--nproc", "1", "--out", "run"]
+    done = run([str(script), *FLAGS, *tiny], cwd=tmp_path)
+    assert (tmp_path / "run" / "model.safetensors").is_file(), done.stderr[-2000:]

@@ -142,6 +142,7 @@ REFUSED = {  # name -> what the one line says; none of these is imported
     "vaekit.x:Y\n": "not a class name",
     "vaekit.models.trust:import_path": "not a torch.nn.Module class",
     "torch.nn:functional.relu": "not a torch.nn",
+    "vaekit.evaluation.features:InceptionFeatures": "names the class",  # it opens the file its spec names
     "vaekit.models.trust:nn.Module.__class__": "not a class name",
 }
 
@@ -171,6 +172,28 @@ def test_arguments_are_json_values_and_nested_specs_only(args):
     with pytest.raises(vaekit.VaekitError, match=r"names the class net:Model|not a vaekit model spec"):
         build({"class": "torch.nn:Identity", "args": args})
     assert "net" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda spec: spec.update({"class": "torch.nn:Module"}),  # allowed, but takes none of the VAE's arguments
+        lambda spec: spec["args"].update({"encoder": {"module": {"class": "torch.nn:Linear", "args": [10**7, 10**7]}}}),
+    ],
+    ids=["arguments", "size"],
+)
+def test_a_spec_that_builds_no_model_is_one_line(trained, tmp_path, edit):
+    with pytest.raises(vaekit.VaekitError, match=r"model.json do not build a model \("):
+        vaekit.load_run(copy_naming(trained, tmp_path, edit))
+
+
+def test_a_sampler_file_that_is_no_object_is_one_line(trained, tmp_path):
+    from vaekit.samplers import load_sampler, sampler_paths
+
+    run = vaekit.load_run(shutil.copytree(trained[0], tmp_path / "run"))
+    sampler_paths(run.path, "gmm")[1].write_text("[1]")
+    with pytest.raises(vaekit.VaekitError, match=r"not the settings of a gmm sampler"):
+        load_sampler(run, "gmm")
 
 
 def test_own_and_torch_classes_load_without_a_skeleton(trained):

@@ -108,7 +108,8 @@ def lost_peer(e: RuntimeError) -> bool:
     """Whether ``e`` is a torchrun worker's process group failing because another process of it died."""
     import torch.distributed as dist
 
-    return distributed.launched() and (isinstance(e, dist.DistError) or "closed by peer" in str(e))
+    gone = ("closed by peer", "Connection reset by peer", "Broken pipe")  # gloo's words for a peer that died
+    return distributed.launched() and (isinstance(e, dist.DistError) or any(w in str(e) for w in gone))
 
 
 def resume_hint(args: argparse.Namespace | None) -> str:

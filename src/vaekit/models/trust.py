@@ -3,7 +3,8 @@
 A run folder is data: its JSON names classes as 'module:QualName', and importing a module runs its code. So a
 name is imported only when it is on the allow-list (cf. ``torch.load(weights_only=True)`` and its safe globals):
 
-- vaekit's own classes (modules ``vaekit`` and ``vaekit.*``) and torch's layers (``torch.nn`` and ``torch.nn.*``);
+- vaekit's model classes (modules ``vaekit.models.*`` and ``vaekit.core.*``: not its feature networks, which open
+  the files their arguments name) and torch's layers (``torch.nn`` and ``torch.nn.*``);
 - classes registered in this process, ``vaekit.register_module(cls)`` (no import: the class is at hand);
 - classes that installed packages declare in the entry-point group ``vaekit.modules``: a value
   'package.module:Class' allows that class, a value 'package.module' the classes defined in that module.
@@ -33,7 +34,8 @@ from torch import nn
 from ..errors import VaekitError
 
 GROUP = "vaekit.modules"  # the entry-point group of packages' own module classes
-OWN = ("vaekit", "torch.nn")  # packages whose nn.Module classes are always allowed
+OWN = ("vaekit.models", "vaekit.core", "torch.nn")  # packages whose nn.Module classes are always allowed (not
+# vaekit's others: a feature network, say, opens the file a spec names)
 NAME = r"(?!__)[A-Za-z_][A-Za-z0-9_]*"  # an ASCII identifier, no dunder (no __class__, __globals__ walks)
 PATH = re.compile(rf"{NAME}(?:\.{NAME})*:{NAME}(?:\.{NAME})*")
 REGISTERED: dict[str, type[nn.Module]] = {}  # 'module:QualName' -> the class
@@ -94,7 +96,8 @@ def resolve_class(path: str, source: str = "") -> type[nn.Module]:
             f"{source + ': ' if source else ''}cannot import the class {path} ({type(e).__name__}: {e})"
         ) from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise VaekitError(f"{path} is not a torch.nn.Module class; refusing to call it")
+        where = f"{source}: " if source else ""
+        raise VaekitError(f"{where}{path} is not a torch.nn.Module class; refusing to call it")
     if not _TRUSTED.get() and not _defined_where_named(cls, path):
         raise VaekitError(f"{path} leads to {cls.__module__}:{cls.__qualname__}, which is not on the allow-list")
     return cls
@@ -110,7 +113,7 @@ def import_path(path: str) -> object:
 
 
 def _own(module: str) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in OWN)  # 'vaekitevil' is not 'vaekit'
+    return any(module == p or module.startswith(p + ".") for p in OWN)  # 'vaekit.modelsx' is not 'vaekit.models'
 
 
 def _declared(path: str) -> bool:

@@ -111,14 +111,17 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
         saved = json.loads(settings.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise VaekitError(f"{settings}: cannot read the sampler's settings ({e})") from None
+    if not isinstance(saved, dict):
+        raise VaekitError(f"{settings}: not the settings of a {name} sampler (a JSON object)")
     if saved.get(files.DIGEST) != run.digest:
         return None  # stale: fitted on the codes of other weights
     if saved.get("sampler") != name or not isinstance(saved.get("settings"), dict):
         raise VaekitError(f"{settings}: not the settings of a {name} sampler")
     try:
         sampler = lookup(name)(**saved["settings"]).build(int(saved["latent_dim"]))
-    except (TypeError, ValueError, KeyError) as e:
-        raise VaekitError(f"{settings}: settings that do not build a {name} sampler ({e})") from None
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError, MemoryError) as e:  # sizes: allocation
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VaekitError(f"{settings}: settings that do not build a {name} sampler ({why})") from None
     load_weights(sampler, weights)
     return sampler.eval()
 

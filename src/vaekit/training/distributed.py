@@ -266,7 +266,8 @@ def launch(argv: list[str], nproc: int) -> int:
         if not skip:
             rest.append(a)
     cmd = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *rest]
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # -c and -m put the working directory first on sys.path: its
+    # .py files would be imported before vaekit's own (the vaekit script adds it for no worker)
     if nproc > 1:  # what torchrun sets when it is unset, without its banner saying so
         env.setdefault("OMP_NUM_THREADS", "1")
     proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)

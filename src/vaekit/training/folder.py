@@ -180,7 +180,13 @@ def load_run_model(
     cfg = load_json_config(run / files.CONFIG)
     with settings_from(run / files.CONFIG):
         validate(cfg)
-    model = rebuild_model(run, cfg, skeleton)
+    try:
+        model = rebuild_model(run, cfg, skeleton)
+    except VaekitError:
+        raise
+    except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as e:  # sizes or arguments it sets
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VaekitError(f"{run}: its config.json and model.json do not build a model ({why})") from None
     load_weights(model, run / weights)
     return cfg, model
 
