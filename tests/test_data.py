@@ -19,6 +19,7 @@ from vaekit.data import (
     load_dataset,
     read_idx,
 )
+from vaekit.data.core import encode_labels
 from vaekit.data.user import from_user, users_items
 from vaekit.errors import VaekitError
 
@@ -331,3 +332,19 @@ def test_label_names_are_kept_and_number_the_labels_that_follow(wrap):
         from_user(wrap(x, NAMED), wrap(x[:2], ["cow", "dog"]), labels=True)
     with pytest.raises(VaekitError, match=r"data: label 'dog' is no class number, and the training data's"):
         users_items(wrap(x[:2], ["dog", "3"]), True)
+
+
+@pytest.mark.parametrize(
+    ("y", "codes", "names"),
+    [
+        ([2, 0, 1, 1], [2, 0, 1, 1], None),  # 0..K-1: kept
+        ([3, 1, 2], [2, 0, 1], ["1", "2", "3"]),  # three classes, not four with an empty class 0
+        ([10, 30, 20], [0, 2, 1], ["10", "20", "30"]),
+        ([0, 3, 1], [0, 2, 1], ["0", "1", "3"]),  # a gap
+        ([-1, 0], [0, 1], ["-1", "0"]),
+        (["b", "a"], [1, 0], ["a", "b"]),
+    ],
+)
+def test_labels_become_class_numbers_0_to_k_minus_1(y, codes, names):
+    got, named = encode_labels(np.asarray(y), "y")
+    assert got.tolist() == codes and named == names

@@ -115,7 +115,8 @@ def label_number(name: str, classes: list[str] | None) -> int | None:
 
 
 def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | None]:
-    """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1."""
+    """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1: names, and numbers
+    other than 0..K-1 (1, 2, 3 or 10, 20, 30 name three classes, not 4 or 31)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -135,9 +136,9 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
     elif y.dtype.kind not in "biu":
         raise VaekitError(f"{where}: labels of dtype {y.dtype} are not class numbers or names")
     y = y.astype(np.int64)
-    if y.size and y.min() < 0:  # renumber so that one-hot codes and embeddings work
-        values, index = np.unique(y, return_inverse=True)
-        return index.astype(np.int64), [str(v) for v in values]
+    values, index = np.unique(y, return_inverse=True)
+    if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
+        return index.astype(np.int64), [str(v) for v in values]  # (one-hot codes and embeddings need 0..K-1)
     return y, None
 
 
