@@ -358,3 +358,12 @@ def test_a_label_column_is_named_in_a_note_or_kept_as_a_feature(
     assert ("column 'label' holds the labels, not a feature (set data.label_column=off" in err) == note
     load_dataset(str(path), table=TableOptions(label_note=False))
     assert capsys.readouterr().err == ""
+
+
+def test_a_column_finer_than_float32_at_its_size_is_said_in_one_line(tmp_path, capsys):
+    rows = "".join(f"{1.7e12 + 1000 * i:.0f},{i % 5}\n" for i in range(40))  # epoch milliseconds, one a second
+    (tmp_path / "t.csv").write_text("ts_ms,n\n" + rows)
+    load_dataset(str(tmp_path / "t.csv"))
+    err = capsys.readouterr().err
+    assert "column 'ts_ms' varies by 39000 around 1.7e+12, below what float32 resolves" in err
+    assert "'n'" not in err and err.count("\n") == 1

@@ -22,6 +22,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_text
 from .core import RawData, _split_indices
 from .modes import fitted_codes
+from .photos import note
 from .table_schema import MISSING as MISSING  # re-exported: imported from here
 from .table_schema import Column, TableSchema, _gaps  # Column and TableSchema are imported from here too
 
@@ -108,6 +109,17 @@ def read_table(
     return x, keep, schema
 
 
+def _below_float32(values: np.ndarray, name: str, where: str) -> None:
+    """One line when a numeric column's values (sorted, distinct) differ by less than float32 resolves at their
+    size (1.7e12 + seconds, 1e9 + noise): the model reads float32, so it learns one value there."""
+    spread, size = float(values[-1] - values[0]), float(np.abs(values).max())
+    if len(values) > 1 and spread <= 1e-6 * (1 + size):
+        note(
+            f"{where}column {name!r} varies by {spread:g} around {size:g}, below what float32 resolves there: "
+            "it is learned as one value (subtract an offset, such as its first value, to keep its variation)"
+        )
+
+
 def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: list[int], where: str, j: int) -> Column:
     """A column's kind (listed, or text in every filled cell: categorical) and its sorted categories."""
     filled = col[~gap]
@@ -116,6 +128,7 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
     number = _is_number(filled)
     if number.all():
         values = np.unique(filled.astype(np.float64))
+        _below_float32(values, name, where)
         return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
     if not number.any():
         return Column(name, "categorical", sorted(set(filled.tolist())))
