@@ -265,6 +265,14 @@ def test_csv_separators_are_detected_and_a_gap_is_never_a_header(tmp_path, text,
     assert x.shape == (4, 4) and sorted(x[:, :2].tolist())[0] == pytest.approx(first_row)
 
 
+def test_semicolons_between_decimal_commas_split_a_file_without_a_header(tmp_path):
+    (tmp_path / "t.csv").write_text("0,5;1,25;2\n" + "1,5;2,75;4\n" * 3)  # split on commas: 4 cells a line
+    ds = load_dataset(str(tmp_path / "t.csv"))
+    x = torch.cat([s.x for s in (ds.train, ds.val, ds.test)])
+    assert [c.kind for c in ds.table.columns] == ["numeric"] * 3 and x.shape == (4, 3)
+    assert sorted(x.tolist())[0] == pytest.approx([0.5, 1.25, 2])
+
+
 def test_a_missing_label_is_refused_or_its_row_dropped_with_one_line(tmp_path, capsys):
     path = tmp_path / "t.csv"
     path.write_text("x,label\n" + "".join(f"{i},{'NA' if i == 3 else i % 2}\n" for i in range(10)))

@@ -77,10 +77,18 @@ def _is_number(cell: str) -> bool:
 
 
 def _delimiter(path: Path, head: list[str]) -> str:
-    """The cells' separator: a tab for .tsv, else the one of , ; tab | that splits the first non-blank lines
-    ``head`` into the most columns, the same number on each line (ties: the earlier in , ; tab |)."""
+    """The cells' separator: a tab for .tsv; ; when it splits the first non-blank lines ``head`` the same way and
+    some cells are decimal-comma numbers; else the one of , ; tab | that splits them into the most columns, the
+    same number on each line (ties: the earlier in , ; tab |)."""
     if path.suffix.lower() == ".tsv":
         return "\t"
+    semi = list(csv.reader(head, delimiter=";"))
+    if (
+        len({len(r) for r in semi}) == 1
+        and len(semi[0]) > 1
+        and any(DECIMAL_COMMA.fullmatch(c.strip()) for r in semi for c in r)
+    ):
+        return ";"  # cells with decimal commas between semicolons: "9,30;3,29" is two numbers, not three cells
     best, most = ",", 1
     for d in DELIMITERS:
         widths = {len(row) for row in csv.reader(head, delimiter=d)}
