@@ -91,7 +91,7 @@ def quality(
     _refuse_unused(table, target, feature_settings)
     if table:  # tables get their own measures
         return importlib.import_module(TABLE_QUALITY).table_run_quality(
-            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target
+            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target, split=split
         )
     with run.writing() if write else nullcontext():  # a folder being written is refused before the work
         out = {

@@ -188,16 +188,20 @@ def table_run_quality(
     seed: int = 0,
     write: bool = True,
     target: str | None = None,
+    split: str = "test",
 ) -> dict:
     """``table_quality`` of a table run: n rows drawn from it (default: as many as the training split) against
-    the real training rows, TSTR tested on the test split; written to RUN/quality.json with the weights' digest."""
+    the real training rows, TSTR tested on ``split`` (test or val); written to RUN/quality.json with the weights'
+    digest."""
     start = time.perf_counter()
     if run.table is None or dataset.table is None:
         raise VaekitError("table quality needs a run trained on a .csv/.tsv table (with its table.json)")
     if sampler is not None:
         raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
-    schema = run.table
-    real, test = schema.decode(dataset.train.x), schema.decode(dataset.test.x)
+    if split not in ("test", "val"):
+        raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
+    schema, held_out = run.table, getattr(dataset, split)
+    real, test = schema.decode(dataset.train.x), schema.decode(held_out.x)
     n = n or len(dataset.train.x)
     torch.manual_seed(seed)
     y = dataset.train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
@@ -208,7 +212,8 @@ def table_run_quality(
         "data": dataset.name,
         "n_real": len(dataset.train.x),
         "n_synthetic": n,
-        "n_test": len(dataset.test.x),
+        "split": split,
+        "n_test": len(held_out.x),
         "seed": seed,
         **table_quality(real, synthetic, schema, target, test, seed),
         "seconds": round(time.perf_counter() - start, 3),
