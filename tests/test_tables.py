@@ -202,6 +202,8 @@ def test_quality_measures_near_zero_on_the_same_rows_and_worse_on_broken_ones():
     assert broken["column_shapes"] == 1 and broken["correlation_error"] > 0.5
     assert broken["contingency_similarity"] < 0.9 and broken["tstr"]["synthetic"]["accuracy"] < 0.8
     assert garbage["columns"]["a"]["ks"] == 1 and garbage["column_shapes"] < 0.5
+    flat = table_quality({**real, "e": np.full(400, 3.0)}, {**real, "e": np.full(400, 3.0)})  # no correlation
+    assert flat["correlations"]["a|e"]["error"] is None and flat["correlation_error"] == 0  # not a perfect match
 
 
 def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):

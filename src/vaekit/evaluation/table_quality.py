@@ -92,9 +92,10 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
     numeric = [k for k, v in kinds.items() if v == "numeric"]
     categorical = [k for k, v in kinds.items() if v == "categorical"]
     corr = {}
-    for a, b in combinations(numeric, 2):
-        r = [_pearson(t[a], t[b]) for t in (real, synthetic)]
-        corr[f"{a}|{b}"] = {"real": round(r[0], 6), "synthetic": round(r[1], 6), "error": round(abs(r[0] - r[1]), 6)}
+    for a, b in combinations(numeric, 2):  # a pair with a constant column has no correlation: null, left out
+        r, s = _pearson(real[a], real[b]), _pearson(synthetic[a], synthetic[b])
+        error = None if r is None or s is None else round(abs(r - s), 6)
+        corr[f"{a}|{b}"] = {"real": _round(r), "synthetic": _round(s), "error": error}
     cont = {
         f"{a}|{b}": round(
             tv_distance(
@@ -104,7 +105,7 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
         )
         for a, b in combinations(categorical, 2)
     }
-    errors = [c["error"] for c in corr.values()]
+    errors = [c["error"] for c in corr.values() if c["error"] is not None]
     return {
         "correlations": corr,
         "correlation_error": _mean(errors),
@@ -114,11 +115,16 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
     }
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson's r of two columns (N,), None where it is undefined (a constant column, as SDMetrics' NaN)."""
     a, b = a.astype(np.float64), b.astype(np.float64)
     if a.std() == 0 or b.std() == 0:
-        return 0.0
+        return None
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
 
 
 def _mean(values: list[float]) -> float | None:
