@@ -20,6 +20,7 @@ from vaekit.data import all_items, load_dataset, photos
 from vaekit.data.image_cache import open_folder
 from vaekit.data.lazy import every_item
 from vaekit.data.photos import ImageOptions
+from vaekit.data.user import frame_array
 from vaekit.errors import VaekitError
 
 from .conftest import tiny_config, train_run
@@ -340,8 +341,11 @@ def test_data_frames_are_read_by_rows_and_bf16_tensors_as_floats():
     for data in (pd.DataFrame(x), pd.DataFrame(x, columns=list("abcd")), torch.from_numpy(x).bfloat16()):
         run = vaekit.fit(vaekit.build_model(**gaussian), data, epochs=1, **QUIET)
         assert run.model.loc.tolist() == pytest.approx(x.mean(0).tolist(), abs=0.2)  # standardised by columns
-    with pytest.raises(VaekitError, match=r"^data: the frame's columns g are not numeric: write it as CSV"):
-        vaekit.fit(vaekit.build_model(**gaussian), pd.DataFrame(x, columns=list("abcd")).assign(g="x"), epochs=1)
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    for g in ("x", pd.Categorical([1, 2] * 15)):  # text, or categories whatever they are
+        with pytest.raises(VaekitError, match=r"^data: the frame's columns g are not numeric \(text or categories\)"):
+            vaekit.fit(vaekit.build_model(**gaussian), frame.assign(g=g), epochs=1)
+    assert frame_array(frame.assign(g=pd.array([1, None] * 15, dtype="Int64")), "data")[:2, 4].tolist()[0] == 1
 
 
 @pytest.mark.parametrize("mode, channels", [("L", 1), ("1", 1), ("RGBA", 3), ("P", 3)])

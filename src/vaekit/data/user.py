@@ -87,14 +87,16 @@ def _is_frame(x: object) -> bool:
 
 def frame_array(frame: Any, where: str) -> np.ndarray:
     """A data frame's rows (N, D) as an array; refused in one line when a column is not numeric."""
-    arr = np.asarray(frame.to_numpy())
-    if arr.dtype.kind not in "biuf":
-        text = [str(c) for c in frame.columns if np.asarray(frame[c]).dtype.kind not in "biuf"]
+    kinds = {str(c): getattr(dtype, "kind", "O") for c, dtype in frame.dtypes.items()}  # Categorical: 'O'
+    text = [c for c, kind in kinds.items() if kind not in "biuf"]
+    if text:
         raise VaekitError(
-            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric: write it as CSV "
-            "(df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
+            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric (text or categories): write it as "
+            "CSV (df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
         )
-    return arr
+    arr = np.asarray(frame.to_numpy())
+    # pandas' nullable Int64/boolean columns come as objects: as floats, their NA as NaN (refused as a gap)
+    return arr if arr.dtype.kind in "biuf" else np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def as_labels(
