@@ -307,6 +307,7 @@ def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
         (["anomaly-eval", "{c}/run", "--ood", "{c}/xy.npz"], "conditional and scores items with their labels"),
         (["anomaly", "{c}/run", "--data", "{c}/x.npy", "--split", "all", "--out", "{c}/n.csv"], "this data has none"),
         (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "nebbiolo"], r"names \(-1, 5, 7\)"),
+        (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "5"], "test split of .* is of class 5$"),
         (["anomaly-eval", "{r}/run", "--normal", "1"], "name it with --data"),
         (["anomaly-eval", "{r}/run", "--data", "{r}/x.npy"], "--data needs --normal"),
     ],

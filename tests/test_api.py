@@ -94,7 +94,7 @@ def test_datasets_and_dataloaders_train_streamed_with_the_same_checks(wrap, tmp_
         (np.full((20, 1, 4, 4), 2.0, np.float32), "outside the bernoulli likelihood's support"),
         (np.array([[object()] * 16] * 20, dtype=object).reshape(20, 1, 4, 4), "dtype object is not numeric"),
         ((images(20), np.arange(19)), "19 labels for 20 items"),
-        ("not data", "expected a numpy array"),
+        ("not data", "is a data spec: pass vaekit.load_dataset"),
     ],
 )
 def test_bad_arrays_get_one_line_and_leave_nothing_behind(data, needle, tmp_path):

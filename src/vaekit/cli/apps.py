@@ -164,7 +164,12 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
         s, classes = prepared_split(run, args.data, args.split)
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
-        mask = torch.isin(s.y, normal_labels(args.normal, classes, args.data))
+        normal = normal_labels(args.normal, classes, args.data)
+        if not torch.isin(s.y, normal).any():  # a class number the data does not have, say
+            names = [classes[k] if classes and k < len(classes) else str(k) for k in normal.tolist()]
+            where = f"the {args.split} split of {args.data}"
+            raise VaekitError(f"--normal: no item of {where} is of class {', '.join(names)}")
+        mask = torch.isin(s.y, normal)
         rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
         return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
     if args.ood is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,8 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
         x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # numpy has no bfloat16
     elif _is_frame(x):
         x = frame_array(x, where)
+    if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
+        raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
     if not isinstance(x, np.ndarray):
         raise VaekitError(f"{where}: expected {SOURCES}, got {type(x).__name__}")
     if x.dtype.kind not in "biuf":
