@@ -345,12 +345,14 @@ def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run
     assert all(r[0].isdigit() for r in rows[1:])  # whole numbers, written as such
 
 
-def test_a_conditional_table_run_is_measured_on_its_feature_columns(labelled_run):
+def test_a_conditional_table_run_is_measured_with_its_label_column(labelled_run):
     q = vaekit.quality(labelled_run[0], write=False, target="rooms")  # its rows drawn as often per class as the data's
     assert q["kind"] == "table" and q["n_synthetic"] == q["n_real"] and q["split"] == "test"
     data = load_dataset(str(labelled_run[1]))
     val = vaekit.quality(labelled_run[0], write=False, target="rooms", split="val")  # TSTR tested there
     assert val["split"] == "val" and val["n_test"] == len(data.val.x) and val["tstr"] != q["tstr"]
+    labelled = vaekit.quality(labelled_run[0], write=False)  # the label column is measured and predicted
+    assert labelled["columns"]["label"]["kind"] == "categorical" and labelled["tstr"] != q["tstr"]
     with pytest.raises(VaekitError, match="split 'train': TSTR is tested on rows it did not train on"):
         vaekit.quality(labelled_run[0], write=False, target="rooms", split="train")
 

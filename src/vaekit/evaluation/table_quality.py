@@ -54,8 +54,9 @@ def _freq(values: np.ndarray) -> dict:
 
 def kinds_of(real: dict[str, np.ndarray], schema: TableSchema | None) -> dict[str, str]:
     """numeric or categorical per column: from the schema, else numbers are numeric and the rest categorical."""
-    if schema is not None:
-        return {c.name: c.kind for c in schema.columns}
+    if schema is not None:  # and a label column beside the features: categories
+        kinds = {c.name: c.kind for c in schema.columns}
+        return kinds | {k: "categorical" for k in real if k not in kinds}
     return {k: "numeric" if v.dtype.kind in "biuf" else "categorical" for k, v in real.items()}
 
 
@@ -212,7 +213,12 @@ def table_run_quality(
     torch.manual_seed(seed)
     y = dataset.train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
     labels = None if y is None else y[torch.randint(len(y), (n,))]
-    synthetic = {k: v for k, v in run.sample_table(n, label=labels).items() if k in real}  # not the label column
+    synthetic = run.sample_table(n, label=labels)  # with its label column, named as the file names it
+    if y is not None:  # the real rows with theirs: measured, and by default what train-on-synthetic predicts
+        name = run.config.data.label_column or "label"
+        real = schema.with_labels(real, y.numpy(), run.classes, name)
+        test = schema.with_labels(test, held_out.y.numpy(), run.classes, name)
+        target = target or (schema.label or name)
     out = {
         "kind": "table",
         "data": dataset.name,
