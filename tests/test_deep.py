@@ -126,6 +126,13 @@ def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_
     temperatures = ",".join(["1"] + ["0.5"] * (len(trained.model.groups) - 1))
     assert main(["sample", str(trained.path), "--n", "4", "--temperature", temperatures, "--out", str(out)]) == 0
     assert np.load(out).shape == (4, *SHAPE)
+    per_level = [1.0] + [0.5] * (len(trained.model.groups) - 1)
+    for t in (np.array(per_level), torch.tensor(per_level), [np.float32(v) for v in per_level]):  # numpy, torch
+        torch.manual_seed(3)
+        cooler = trained.sample(2, temperature=t)
+        torch.manual_seed(3)
+        assert torch.equal(cooler, trained.sample(2, temperature=per_level))
+    assert trained.sample(1, temperature=np.float64(0.8)).shape == (1, *SHAPE)
     np.save(tmp_path / "x.npy", data.numpy())
     traverse = ["traverse", str(trained.path), "--data", str(tmp_path / "x.npy"), "--n-dims", "2", "--steps", "3"]
     assert main([*traverse, "--out", str(tmp_path / "t.png")]) == 0  # default: item 0's means, not zeros

@@ -25,6 +25,7 @@ from .data.tables import TableSchema
 from .data.user import as_items
 from .errors import VaekitError
 from .io import run_lock
+from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .samplers import sample_with
 from .training.checkpoint import tensor_digest
@@ -108,14 +109,14 @@ class Run:
         return label
 
     @torch.no_grad()
-    def sample_table(self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None) -> dict:
+    def sample_table(self, n: int, temperature: Temperature = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
         ``temperature``), then x drawn from p(x|z): numbers in the table's units, clipped to each column's
         training range and rounded if it held whole numbers only; categories by name. A conditional run draws
         rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
         label column back, its values the class names."""
         count(n, "n")
-        self.check_temperature(temperature)
+        temperature = self.check_temperature(temperature)
         self.unconditional_label(label)
         table = self.table
         if table is None:
@@ -124,7 +125,7 @@ class Run:
             k = self.config.model.num_classes
             label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
         y = self.labels(label, n)
-        rows = table.bounded(table.decode(self.model.generate(n, temperature, y).sample()))
+        rows = table.bounded(table.decode(self.model.generate(n, cast(float, temperature), y).sample()))
         if y is None:
             return rows
         return table.with_labels(rows, y.cpu().numpy(), self.classes, self.config.data.label_column or "label")
@@ -191,19 +192,9 @@ class Run:
             raise VaekitError(f"label {bad}: this run's classes are 0..{k - 1}", key="label")
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
-    def check_temperature(self, t: object) -> None:
-        """One line unless ``t`` is a finite number >= 0, or for a deep run a list of them (one per resolution)."""
-        values = list(t) if isinstance(t, (list, tuple)) else [t]
-        numbers = [float(cast(float, v)) for v in values if type(v) in (int, float)]  # not bools, not strings
-        if not values or len(numbers) < len(values) or not all(0 <= v < float("inf") for v in numbers):
-            raise VaekitError(
-                f"temperature must be a finite number >= 0 (or one per resolution), got {t!r}", key="temperature"
-            )
-        if isinstance(t, (list, tuple)) and self.config.model.family != "deep":
-            family = self.config.model.family
-            raise VaekitError(
-                f"one temperature per resolution takes a deep run; this one is {family}", key="temperature"
-            )
+    def check_temperature(self, t: object) -> float | list[float]:
+        """``t`` as a float, or for a deep run one per resolution (``models.temperature.temperatures``)."""
+        return temperatures(t, self.config.model.family)
 
     def sampler_alone(self, temperature: object, label: object) -> None:
         """Refuse, in one line, a temperature or label with a post-hoc sampler (before it is fitted)."""
@@ -217,28 +208,29 @@ class Run:
 
     @torch.no_grad()
     def sample(
-        self, n: int, temperature: float = 1.0, label: int | str | Tensor | None = None, sampler: str | None = None
+        self, n: int, temperature: Temperature = 1.0, label: LabelsLike | None = None, sampler: str | None = None
     ) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
         post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""
         count(n, "n")
-        self.check_temperature(temperature)
+        temperature = self.check_temperature(temperature)
         self.unconditional_label(label)
         if sampler is not None:
             self.sampler_alone(temperature, label)
             return sample_with(self, sampler, n)
-        return self.model.generate(n, temperature, self.labels(label, n)).mean.cpu()
+        t = cast(float, temperature)  # a deep model's generate takes one per resolution too
+        return self.model.generate(n, t, self.labels(label, n)).mean.cpu()
 
     @torch.no_grad()
-    def sample_classes(self, per_class: int, temperature: float = 1.0) -> Tensor:
+    def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
         count(per_class, "per_class")
-        self.check_temperature(temperature)
+        temperature = self.check_temperature(temperature)
         if not self.model.needs_labels:
             raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
-        return self.model.generate(len(y), temperature, y).mean.cpu()
+        return self.model.generate(len(y), cast(float, temperature), y).mean.cpu()  # or one per resolution
 
     @torch.no_grad()
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:

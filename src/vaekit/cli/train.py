@@ -148,7 +148,7 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
 
 def temperatures(text: str) -> float | list[float]:
     """--temperature: a number, or a comma-separated list of them (one per resolution); the run checks their
-    range (``Run.check_temperature``)."""
+    range (``Run.check_temperature``, ``models.temperature``)."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
