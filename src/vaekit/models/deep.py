@@ -26,7 +26,7 @@ from ..core.contract import VAEOutput
 from ..core.likelihoods import Likelihood, gaussian
 from ..errors import VaekitError
 from . import register
-from .deep_cells import INITS, BottomUp, GroupBlock, ResCell, expand, out_scale, sizes
+from .deep_cells import INITS, BottomUp, GroupBlock, ResCell, expand, out_scale, resolutions, sizes
 
 # pick(g, r, q, p) -> (the q to record, z (B, D_g)) for group g at resolution r; q is None without an input x
 Pick = Callable[[int, int, Independent | None, Independent], tuple[Distribution, Tensor]]
@@ -272,6 +272,13 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
         raise VaekitError(
             f"model.deep_groups lists the latent groups per resolution from 1 x 1 down to the data's "
             f"(at least 2 entries, >= 0, one > 0), got {list(groups)!r}",
+            key="model.deep_groups",
+        )
+    most = resolutions(max(shape[1], shape[2]) // p if isinstance(p, int) and p > 0 else 1)
+    if len(groups) > most:
+        raise VaekitError(
+            f"model.deep_groups lists {len(groups)} resolutions; {shape[1]} x {shape[2]} images (deep_patch {p}) "
+            f"have {most}, each half the next, down to 1 x 1",
             key="model.deep_groups",
         )
     if init not in INITS:

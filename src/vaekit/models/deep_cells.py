@@ -27,6 +27,14 @@ def sizes(size: int, resolutions: int) -> list[int]:
     return [1, *halved[::-1]]
 
 
+def resolutions(size: int) -> int:
+    """How many resolutions a grid of side ``size`` has, halving it (rounding up) down to 1 x 1."""
+    n = 1
+    while size > 1:
+        n, size = n + 1, (size + 1) // 2
+    return n
+
+
 class ResCell(nn.Module):
     """x + f(x) on (B, width, h, w): a bottleneck GELU -> 1x1 -> GELU -> 3x3 -> GELU -> 1x1 (VDVAE's block).
 
