@@ -88,7 +88,8 @@ def test_patches_fold_into_channels_and_each_pixel_gets_its_own_parameter(data):
     assert torch.allclose(model(data[:2]).px.mean[:, 0], torch.sigmoid(expected).expand(2, 8, 8))
     with pytest.raises(vaekit.VaekitError, match="deep_patch 3 must divide"):
         tiny(patch=3)
-    with pytest.raises(vaekit.VaekitError, match=r"deep_groups lists 4 resolutions; 8 x 8 images \(deep_patch 2\) have 3"):
+    too_many = r"deep_groups lists 4 resolutions; 8 x 8 images \(deep_patch 2\) have 3"
+    with pytest.raises(vaekit.VaekitError, match=too_many):
         tiny(patch=2, groups=[1, 1, 1, 1])  # a 4 x 4 grid: 4, 2, 1 (a second 1 x 1 before)
     assert tiny().to_x[1].kernel_size == (3, 3)  # the default reads each cell's neighbours too
     with pytest.raises(vaekit.VaekitError, match="deep_head_kernel must be odd"):
