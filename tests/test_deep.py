@@ -231,8 +231,9 @@ def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_mode
     flat = vaekit.build_model(input_shape=SHAPE, hidden=[8], likelihood="bernoulli")
     with pytest.raises(vaekit.VaekitError, match=r"llr .* needs a hierarchical model"):
         anomaly_scores(flat, data[:4], ["llr"])
-    with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 0\.\.3"):
-        anomaly_scores(model, data[:4], ["llr"], llr_k=4)
+    for k in (4, 1.5, True):
+        with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 0\.\.3"):
+            anomaly_scores(model, data[:4], ["llr"], llr_k=k)
 
 
 def flat_model(**settings) -> torch.nn.Module:

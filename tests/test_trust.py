@@ -201,8 +201,12 @@ def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_we
         recorded_digest(run / "eval.json") == fresh.digest != old
         and recorded_digest(run / "report.html") == fresh.digest
     )
+    (run / "sampler-gmm.json").write_text("{}")  # a post-hoc sampler's files, as fit_sampler writes them
+    (run / "sampler-gmm.safetensors").write_bytes(b"")
     assert main(["train", *tiny, "--epochs", "1", "--out", str(run), "--overwrite"]) == 0
-    assert not any((run / n).exists() for n in ("eval.json", "report.html", "interpolation.png", "decoder.onnx"))
+    gone = ("eval.json", "report.html", "interpolation.png", "decoder.onnx", "sampler-gmm.json")
+    gone += ("sampler-gmm.safetensors",)
+    assert not any((run / n).exists() for n in gone)
 
 
 def test_an_error_stays_one_line_when_stdout_is_a_file(tmp_path):

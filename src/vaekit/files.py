@@ -52,5 +52,6 @@ DERIVED_FILES = (
     QUALITY,
 )
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback's files
+SAMPLER_FILES = (SAMPLER_WEIGHTS.format("*"), SAMPLER_SETTINGS.format("*"))  # globs: every post-hoc sampler's
 # the SHA-256 of the weights a derived file came from: a JSON key, a PNG text chunk, an HTML meta tag, ONNX metadata
 DIGEST = "vaekit_weights_sha256"

@@ -54,9 +54,9 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     the groups above inferred from x. Low-level features explain any image well, so L alone ranks
     out-of-distribution items high; an in-distribution item's upper groups also predict its details, so L^{>k}
     stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k = 0 gives 0."""
-    if not 0 <= k <= len(model.latent_dims):
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(model.latent_dims):  # 1.5, True: no
         raise VaekitError(
-            f"llr_k must be in 0..{len(model.latent_dims)} (the model's latent groups), got {k}", key="llr_k"
+            f"llr_k must be in 0..{len(model.latent_dims)} (the model's latent groups), got {k!r}", key="llr_k"
         )
     xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
     bounds = []

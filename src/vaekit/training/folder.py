@@ -77,10 +77,11 @@ def unstarted(run: Path) -> bool:
 
 
 def clear(run: Path) -> None:
-    """Remove every file vaekit wrote in ``run`` (training's, the derived ones, TensorBoard's); others stay."""
+    """Remove every file vaekit wrote in ``run`` (training's, the derived ones, samplers', TensorBoard's); others
+    stay."""
     for path in [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]:
         path.unlink(missing_ok=True)
-    for path in run.glob(files.TENSORBOARD_EVENTS):
+    for path in [p for pattern in (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) for p in run.glob(pattern)]:
         path.unlink(missing_ok=True)
 
 
