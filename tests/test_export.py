@@ -23,17 +23,22 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
-    """Tiny runs of the flat (conv) and the conditional (MLP) VAE on 60 labelled 9x11 images, 3-D latents."""
+    """Tiny runs of the flat (conv), the conditional (MLP) and a continuous Bernoulli VAE on 60 labelled 9x11
+    images, 3-D latents."""
     tmp = tmp_path_factory.mktemp("ship")
     rng = np.random.default_rng(0)
     np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
-    models = {"vae": ["--model", "conv", "--set", "model.channels=4,8"], "cvae": ["--model", "cvae", "--hidden", "16"]}
+    models = {
+        "vae": ["--model", "conv", "--set", "model.channels=4,8"],
+        "cvae": ["--model", "cvae", "--hidden", "16"],
+        "cbernoulli": ["--hidden", "16", "--likelihood", "cbernoulli"],  # its mean: no boolean max in the graph
+    }
     for name, flags in models.items():
         assert main(train_argv(tmp / "img.npz", tmp / name, *flags, "--latent-dim", "3", "--batch-size", "16")) == 0
     return {name: Run.load(tmp / name) for name in models}
 
 
-@pytest.mark.parametrize("family", ["vae", "cvae"])
+@pytest.mark.parametrize("family", ["vae", "cvae", "cbernoulli"])
 def test_export_matches_torch_for_any_batch_size(runs, family, tmp_path, capsys):
     import onnx
     import onnxruntime as ort

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.distributions import ContinuousBernoulli, Independent
 
 from .. import files
 from ..core.autoregressive import LocalARBernoulli
@@ -45,7 +46,20 @@ class DecoderGraph(nn.Module):
         self.model = model
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.model.decode(z, y).mean
+        px = self.model.decode(z, y)
+        base = px.base_dist if isinstance(px, Independent) else px
+        return cb_mean(base.probs, base._lims) if isinstance(base, ContinuousBernoulli) else px.mean
+
+
+def cb_mean(probs: Tensor, lims: tuple[float, float]) -> Tensor:
+    """``ContinuousBernoulli.mean`` (B, *shape) by torch's formula, in float64, its unstable region (probs near
+    1/2: a Taylor series) found by ``|`` of comparisons rather than torch's max of booleans (onnxruntime refuses)."""
+    p = probs.double()  # the two terms nearly cancel close to the unstable region: float32 loses ~1e-3 there
+    stable = (p <= lims[0]) | (p > lims[1])
+    cut = torch.where(stable, p, torch.full_like(p, lims[0]))
+    mus = cut / (2.0 * cut - 1.0) + 1.0 / (torch.log1p(-cut) - torch.log(cut))
+    x = p - 0.5
+    return torch.where(stable, mus, 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x * x) * x).to(probs.dtype)
 
 
 def example_inputs(run: Run, part: str, n: int, seed: int = 0) -> tuple[Tensor, ...]:
@@ -143,14 +157,17 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
     out = Path(out) if out else run.folder
     if part != "encoder":
         refuse_drawn_mean(run)
-    result, made = {}, not out.exists()
+    result, made, written = {}, not out.exists(), []
     try:
         with run_lock(out):
             for name in ("encoder", "decoder") if part == "both" else (part,):
-                path = export_part(run, name, out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX))
+                path = out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX)
+                written.append(export_part(run, name, path))
                 diff = check_part(run, name, path, n_check)
                 result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
     except BaseException:
+        for path in written:  # a graph that failed its check, and the part exported beside it: not kept
+            path.unlink(missing_ok=True)
         if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a refused export leaves no empty folder behind
         raise
