@@ -65,6 +65,8 @@ def test_domain_fid_rises_with_noise_and_blur_and_the_yardstick_is_smallest(cach
     assert noise == sorted(noise) and blurs == sorted(blurs) and noise[0] < blurs[0], (noise, blurs)
     with pytest.raises(VaekitError, match=rf"n {len(x)}: each set takes at most half the split"):
         quality_benchmark(other, x, net, n=len(x))  # the other half is the yardstick: never silently fewer
+    with pytest.raises(VaekitError, match=r"n 1: precision and recall \(k = 3\) need 6 or more"):
+        quality_benchmark(other, x, net, n=1)  # not a split too small
 
 
 @pytest.mark.parametrize("name", list(FAST))

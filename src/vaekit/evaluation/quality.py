@@ -119,6 +119,8 @@ def quality_benchmark(
         raise VaekitError(
             f"n {n}: each set takes at most half the split (the other half is the yardstick): {len(a)} here", key="n"
         )
+    if n is not None and n < 2 * K_NEIGHBOURS:
+        raise VaekitError(f"n {n}: precision and recall (k = {K_NEIGHBOURS}) need {2 * K_NEIGHBOURS} or more", key="n")
     n = n or len(a)
     if n < 2 * K_NEIGHBOURS:
         raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {len(test_x)}")
