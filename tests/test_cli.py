@@ -130,3 +130,14 @@ def test_a_worker_that_loses_a_peer_says_so_in_one_line(monkeypatch, capsys, tmp
     monkeypatch.setattr(VERBS["curves"], "run", failing("a bug"))
     with pytest.raises(RuntimeError, match="a bug"):  # any other error stays a traceback
         run_command(["curves", str(tmp_path)])
+
+
+def test_output_piped_into_a_reader_that_stops_ends_quietly(monkeypatch, capsys, tmp_path):
+    from vaekit.cli import run_command
+
+    def printing(args):  # what `vaekit ... | head -1` meets once head has stopped reading
+        raise BrokenPipeError(32, "Broken pipe")
+
+    printing.__module__ = "vaekit.cli.evaluate"
+    monkeypatch.setattr(VERBS["curves"], "run", printing)
+    assert run_command(["curves", str(tmp_path)]) == 141 and capsys.readouterr().err == ""

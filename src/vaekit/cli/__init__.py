@@ -7,6 +7,7 @@ Library errors name the setting at fault (``VaekitError.key``); here it becomes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -89,6 +90,10 @@ def run_command(argv: list[str] | None) -> int:
             hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
             print(f"vaekit: {e}{hint}", file=sys.stderr)
         return e.code
+    except BrokenPipeError:  # stdout piped into a reader that stopped (| head): as other command-line tools, quietly
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except KeyboardInterrupt:  # outside the training loop (a verb, start-up): say where to go on only if one can
         print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
