@@ -343,6 +343,10 @@ def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run
     assert rows[0] == ["rooms", "label", "price"] and len(rows) == 8
     assert {k: [r[1] for r in rows[1:]].count(k) for k in counts} == counts
     assert all(r[0].isdigit() for r in rows[1:])  # whole numbers, written as such
+    rec = tmp_path / "rec.csv"  # reconstructed rows: bounded alike, with the items' labels
+    assert main(["reconstruct", str(labelled_run[0]), "--n", "5", "--out", str(rec)]) == 0
+    rows = read_csv_rows(rec)
+    assert rows[0] == ["rooms", "label", "price"] and all(r[0].isdigit() and r[1] in "abc" for r in rows[1:])
 
 
 def test_a_conditional_table_run_is_measured_with_its_label_column(labelled_run):

@@ -125,8 +125,14 @@ class Run:
             k = self.config.model.num_classes
             label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
         y = self.labels(label, n)
-        rows = table.bounded(table.decode(self.model.generate(n, cast(float, temperature), y).sample()))
-        if y is None:
+        return self.table_rows(self.model.generate(n, cast(float, temperature), y).sample(), y)
+
+    def table_rows(self, x: Tensor, y: Tensor | None = None) -> dict:
+        """Items x (N, D) of a table run as its rows, {column: (N,) values}: in the table's units, bounded as
+        ``sample_table`` says, with the label column of labels y (N,) for a conditional run."""
+        table = cast(TableSchema, self.table)
+        rows = table.bounded(table.decode(x))
+        if y is None or not self.model.needs_labels:
             return rows
         return table.with_labels(rows, y.cpu().numpy(), self.classes, self.config.data.label_column or "label")
 

@@ -250,7 +250,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
         from ..data.tables import write_csv
 
-        write_csv(run.table.decode(x_rec), args.out)
+        write_csv(run.table_rows(x_rec, y), args.out)
         print(f"{len(x)} reconstructed rows written to {args.out}")
         return
     save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
