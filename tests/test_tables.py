@@ -388,3 +388,11 @@ def test_a_column_finer_than_float32_at_its_size_is_said_in_one_line(tmp_path, c
     err = capsys.readouterr().err
     assert "column 'ts_ms' varies by 39000 around 1.7e+12, below what float32 resolves" in err
     assert "'n'" not in err and err.count("\n") == 1
+
+
+def test_a_conditional_run_on_a_table_without_labels_names_the_setting(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n" + "1.5,2\n2.5,3\n" * 10)
+    cfg = tiny_config(str(tmp_path / "t.csv"), tmp_path / "run")
+    cfg.model.family = "cvae"
+    with pytest.raises(VaekitError, match=r"the data has none \(name its label column with data.label_column\)"):
+        vaekit.train(cfg, pictures=False)

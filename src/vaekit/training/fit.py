@@ -230,5 +230,6 @@ def fit_config(
 def labelled(data: Dataset) -> int:
     """The number of classes of a labelled data set, for conditional models; a set without labels is refused."""
     if not data.num_classes:
-        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none")
+        hint = " (name its label column with data.label_column)" if data.table is not None else ""
+        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none{hint}")
     return data.num_classes
