@@ -243,6 +243,11 @@ RUN_CASES = [  # (damage, argv, needle)
     (None, ["sample", R, "--temperature", "1,0.5", "--out", f"{T}/s.png"], "per resolution takes a deep run"),
     (None, ["latent-map", R, "--limit", "1"], "2 or more"),
     (None, ["anomaly", R, "--llr-k", "0", "--out", f"{T}/a.csv"], "--llr-k"),
+    (
+        None,
+        ["anomaly", R, "--score", "llr", "--out", f"{T}/a.csv"],
+        "needs a hierarchical model (family deep or ladder); this VAE has 1 latent level(s) (--score)",
+    ),
     (None, ["sample", R, "--out", f"{T}/tiny.npy/s.png"], "a file stands where a folder"),
     (None, ["train", "--data", f"{T}/tiny.npy", "--out", f"{T}/tiny.npy/run", "--quiet"], "cannot write there"),
     (None, ["sample", R, "--temperature", "nan", "--out", f"{T}/s.png"], "--temperature"),

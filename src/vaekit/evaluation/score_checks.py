@@ -57,14 +57,15 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
         raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
     if "likelihood_regret" in names and not flat(model):
         raise VaekitError(
-            f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}"
+            f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}",
+            key="score",
         )
     if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
         raise VaekitError(
             "llr compares latent groups drawn from the prior and the posterior: it needs a "
             f"hierarchical model (family deep or ladder); this {type(model).__name__} has "
             f"{len(model.latent_dims)} latent level(s)",
-            key="llr_k",
+            key="score",
         )
 
 
