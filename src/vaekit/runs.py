@@ -131,10 +131,10 @@ class Run:
         """Items x (N, D) of a table run as its rows, {column: (N,) values}: in the table's units, bounded as
         ``sample_table`` says, with the label column of labels y (N,) for a conditional run."""
         table = cast(TableSchema, self.table)
-        rows = table.bounded(table.decode(x))
+        rows, name = table.bounded(table.decode(x)), self.config.data.label_column or "label"
         if y is None or not self.model.needs_labels:
             return rows
-        return table.with_labels(rows, y.cpu().numpy(), self.classes, self.config.data.label_column or "label")
+        return table.with_labels(rows, y.cpu().numpy(), self.classes, name)
 
     def stale_files(self) -> list[str]:
         """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record
@@ -273,7 +273,7 @@ def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = 
 
     A run of built-in networks, or of modules whose classes import and keep their init arguments, rebuilds
     its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
-    Loading imports only vaekit's classes, torch.nn's and those registered (``vaekit.register_module``);
+    Loading imports only vaekit's model classes, torch.nn's and registered ones (``vaekit.register_module``);
     ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust.
     """
     return Run.load(path, device, model=model, trust_code=trust_code)
@@ -296,9 +296,8 @@ def recorded_digest(path: Path) -> str | None:
         if suffix == ".onnx":
             import onnx
 
-            return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}.get(
-                files.DIGEST
-            )
+            props = onnx.load(str(path), load_external_data=False).metadata_props
+            return {p.key: p.value for p in props}.get(files.DIGEST)
     except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
         return None
     return None
