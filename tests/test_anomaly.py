@@ -292,6 +292,12 @@ def test_split_all_scores_a_conditional_run_with_labels_numbered_as_in_training(
     run, x = Run.load(cvae / "run"), torch.from_numpy(np.load(cvae / "x.npy")[:44]).unsqueeze(1)
     want = anomaly_scores(run.model, x, ["recon_error"], y=y)["recon_error"]
     np.testing.assert_allclose([float(r["recon_error"]) for r in rows], want, rtol=1e-5)
+    x, y = np.load(cvae / "xy.npz")["x_train"][:6], np.array([5, 7] * 3)  # other data: its own 0, 1 are 5, 7
+    np.savez(tmp_path / "other.npz", x=x, y=y)
+    for split in ("all", "train"):
+        assert main([*argv[:2], "--data", str(tmp_path / "other.npz"), "--split", split, "--out", str(out)]) == 0
+        rows = list(csv.DictReader(out.open()))
+        assert {(r["label"], r["class_name"]) for r in rows} <= {("1", "5"), ("2", "7")} and len(rows) > 1
 
 
 @pytest.mark.parametrize("normal", ["7", "2", "5,7"])  # a class name or a label number

@@ -236,13 +236,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from ..data.prepare import prepare_data
+    from ..evaluation.labels import numbered_as_run
     from ..runs import Run
     from ..viz.plots import save_array_or_png, save_reconstructions
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
     data, _ = prepare_data(run.config, args.data, stream=True)
-    split = getattr(data, args.split)
+    split = getattr(numbered_as_run(run, data), args.split)  # labels as the run numbers them
     x, y = split.x[:n], None if split.y is None else split.y[:n]
     if len(x) == 0:
         raise VaekitError(f"{data.name}: the {args.split} split is empty")

@@ -17,13 +17,13 @@ from torch import Tensor
 from .. import files
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
-from ..data.core import number_labels
 from ..data.lazy import LazyArray, binarized_once, head
 from ..data.prepare import check_and_binarize, prepare_data
 from ..data.user import users_items
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
+from .labels import numbered_as_run
 
 MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
@@ -248,7 +248,7 @@ def _items(
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
         data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes)
     else:
-        data = _relabelled(run, data)
+        data = numbered_as_run(run, data)
     if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
         mode = cfg.data.binarize
         data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)
@@ -276,20 +276,6 @@ def _copy(data: Dataset) -> Dataset:
         return Split(replace(s.x) if isinstance(s.x, LazyArray) else s.x, s.y)
 
     return replace(data, train=own(data.train), val=own(data.val), test=own(data.test))
-
-
-def _relabelled(run: Run, data: Dataset) -> Dataset:
-    """``data`` with its labels numbered as the run's training numbered them: a label's class name (``data.classes``)
-    is looked up in the run's (classes.json); a name the run does not know is refused in one line."""
-    if not run.model.needs_labels or not data.classes or data.classes == run.classes:
-        return data
-    new = torch.from_numpy(number_labels(np.asarray(data.classes), data.name, run.classes))  # (K,): old -> new
-
-    def renumbered(s: Split) -> Split:
-        return Split(s.x, None if s.y is None else new[s.y])
-
-    d = data
-    return replace(d, train=renumbered(d.train), val=renumbered(d.val), test=renumbered(d.test), classes=run.classes)
 
 
 def _round(v: float) -> float:

@@ -20,6 +20,7 @@ from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
 from ..runs import Run
+from .labels import label_map, numbered_as_run
 from .metrics import pick_split
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -66,13 +67,16 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    if split != "all":
-        data = prepare_data(run.config, spec, stream=True)[0]
+    if split != "all":  # labels numbered as the run numbered them, named as it names them
+        data = numbered_as_run(run, prepare_data(run.config, spec, stream=True)[0])
         return pick_split(data, split, limit), data.classes
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     s, classes = every_labelled(run.config, spec)
+    new = label_map(run, classes, spec)
+    if new is not None and s.y is not None:
+        s, classes = Split(s.x, new[s.y]), run.classes
     x = run.check_items(s.x)
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
         x = binarized_once(x, run.config.train.seed)
