@@ -55,8 +55,7 @@ def labels(run, split, idx):
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.metrics import evaluate, write_eval
 
-    positive(args.iw_samples, "--iw-samples")
-    run, data, mode, _ = load(args, args.limit)
+    run, data, mode, _ = load(args, args.limit)  # evaluate refuses a K below 1 (--iw-samples)
     with run.writing():  # another process writing the folder: refused now, not after the evaluation
         result = evaluate(run, data, args.split, args.iw_samples, args.limit, args.seed, mode)
         path = write_eval(run, result)
@@ -134,7 +133,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..viz.figures import latent_map
 
     out = out_path(args, files.LATENT_MAP)
-    at_least(args.grid, 2, "--grid", "a manifold spans its corners")
+    at_least(args.grid, 2, "--grid", "a manifold spans its corners")  # before the data is read
     run, data, _, split = load(args, positive(args.limit, "--limit"))
     with stamped(run.digest):
         latent_map(run, split.x, split.y, out, args.grid, data.classes)
@@ -172,7 +171,5 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     out = out_path(args, files.REPORT)
     run = Run.load(args.run)
-    path = write_report(
-        run, args.data, args.split, positive(args.iw_samples, "--iw-samples"), positive(args.limit, "--limit"), out
-    )
+    path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out)  # it checks K and the limit
     print(f"report written to {path}")
