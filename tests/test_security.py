@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -21,6 +22,8 @@ from vaekit.cli import main
 from vaekit.models import trust
 from vaekit.models.spec import build
 from vaekit.viz.explore import Explorer, make_server
+
+from .conftest import train_argv
 
 MARKER = "imported.txt"
 NET = f"""import pathlib, vaekit
@@ -174,17 +177,43 @@ def test_arguments_are_json_values_and_nested_specs_only(args):
     assert "net" not in sys.modules
 
 
+@pytest.fixture
+def unallocated(monkeypatch):
+    """Fails a test that initialises a layer of over 10^5 weights outside the meta device."""
+    init = nn.Linear.reset_parameters
+
+    def checked(self: nn.Linear) -> None:
+        if self.weight.numel() > 10**5 and not self.weight.is_meta:
+            pytest.fail(f"{self} was allocated")
+        init(self)
+
+    monkeypatch.setattr(nn.Linear, "reset_parameters", checked)
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         lambda spec: spec.update({"class": "torch.nn:Module"}),  # allowed, but takes none of the VAE's arguments
         lambda spec: spec["args"].update({"encoder": {"module": {"class": "torch.nn:Linear", "args": [10**7, 10**7]}}}),
+        lambda spec: spec["args"]["encoder"]["module"]["args"][1]["module"]["args"].update(out_features=10**5),
     ],
-    ids=["arguments", "size"],
+    ids=["arguments", "impossible", "allocatable"],
 )
-def test_a_spec_that_builds_no_model_is_one_line(trained, tmp_path, edit):
-    with pytest.raises(vaekit.VaekitError, match=r"model.json do not build a model \("):
+def test_a_spec_that_builds_no_model_or_not_these_weights_model_is_one_line(trained, tmp_path, edit, unallocated):
+    with pytest.raises(vaekit.VaekitError, match=r"model.json do not build a model \(|builds a model of [0-9.]+ MB"):
         vaekit.load_run(copy_naming(trained, tmp_path, edit))
+
+
+@pytest.mark.parametrize("verb", [["sample", "{run}", "--out", "{run}/s.png"], ["train", "--resume", "{run}"]])
+def test_a_config_sized_beyond_its_weights_is_refused_before_it_is_allocated(tmp_path, capsys, verb, unallocated):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 4, 4), dtype=np.float32))
+    run = tmp_path / "run"
+    assert main(train_argv(tmp_path / "x.npy", run, "--set", "model.hidden=[8]")) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["hidden"] = [10**6, 10**6]  # 8 TB of float32 weights (encoder and decoder)
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert main([a.format(run=run) for a in verb]) == 2
+    assert "config.json builds a model of 8,000,336.0 MB, and " in capsys.readouterr().err
 
 
 def test_a_sampler_file_that_is_no_object_is_one_line(trained, tmp_path):

@@ -25,7 +25,7 @@ from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights, prior_fitted, save_weights
-from .folder import CUSTOM, clear, rebuild_model, start_run, unstarted, write_run_files
+from .folder import CUSTOM, check_size, clear, rebuild_model, start_run, unstarted, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .step import autocast_dtype, resolve_device
@@ -217,6 +217,9 @@ def fit_config(
             )
         cfg.model.num_classes = k
     torch.manual_seed(cfg.train.seed)
+    if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
+        saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
+        check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
         table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised

@@ -181,6 +181,8 @@ def load_run_model(
     cfg = load_json_config(run / files.CONFIG)
     with settings_from(run / files.CONFIG):
         validate(cfg)
+    if skeleton is None:
+        check_size(run, cfg, run / weights)
     try:
         model = rebuild_model(run, cfg, skeleton)
     except VaekitError:
@@ -190,6 +192,24 @@ def load_run_model(
         raise VaekitError(f"{run}: its config.json and model.json do not build a model ({why})") from None
     load_weights(model, run / weights)
     return cfg, model
+
+
+def check_size(run: Path, cfg: RunConfig, weights: Path) -> None:
+    """Refuse, before anything is allocated, a config.json (or model.json) that builds a model larger than the
+    weights saved beside it: sizes edited or sent to fill the memory. The model is first built on the meta
+    device, where tensors have shapes and no storage."""
+    try:
+        with torch.device("meta"):
+            model = rebuild_model(run, cfg)
+        need = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+        have = weights.stat().st_size
+    except Exception:  # noqa: BLE001 a build that needs real values, or no weights: the real build reports
+        return
+    if need > 2 * have + 2**20:
+        raise VaekitError(
+            f"{run}: its config.json builds a model of {need / 1e6:,.1f} MB, and {weights.name} holds "
+            f"{have / 1e3:,.1f} kB: the sizes do not belong to these weights"
+        )
 
 
 def write_metrics(run: Path, rows: list[dict]) -> None:
