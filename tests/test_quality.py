@@ -102,6 +102,7 @@ def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weigh
     assert int((capped.weights > 0).sum()) <= 12 and "12 components, not 20" in capsys.readouterr().err
     saved = json.loads((folder / files.SAMPLER_SETTINGS.format("gmm")).read_text())
     assert saved[files.DIGEST] == moved.digest != run.digest and saved["settings"]["components"] == 3
+    assert saved["fitted"] == {"components": 3} and capped.fitted == {"components": 12}
 
 
 def test_bad_names_and_missing_or_corrupt_inception_files_are_one_line(tmp_path, digits_run):

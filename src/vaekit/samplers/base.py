@@ -24,6 +24,7 @@ class Sampler(nn.Module):
         super().__init__()
         self.seed = seed
         self.settings = {"seed": seed, **settings}
+        self.fitted: dict[str, int] = {}  # what fitting made of a setting, where the data allowed less (JSON)
         self.latent_dim = 0
 
     def build(self, latent_dim: int) -> Sampler:

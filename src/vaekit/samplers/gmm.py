@@ -47,6 +47,7 @@ class GMMSampler(Sampler):
         k = min(self.components, n // (d + 1))  # more codes per component than dimensions
         if k < self.components:
             note(f"gmm sampler: {k} components, not {self.components}: {n} codes of {d} numbers fit no more")
+        self.fitted["components"] = k  # the rest keep weight 0: the buffers are sized by the setting
         gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gm.fit(u.double().numpy())
         self.weights[:k] = torch.from_numpy(gm.weights_).float()
