@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from .. import files
@@ -201,11 +200,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
         print(f"{n} rows written to {args.out}")
         return
     if args.sampler is not None:
-        from ..samplers import fit_sampler, load_sampler
+        from ..samplers import fit_sampler
 
         run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
-        if args.refit or load_sampler(run, args.sampler) is None:  # a flow's 3000 steps take minutes on a CPU
-            print(f"vaekit: fitting the {args.sampler} sampler on the run's codes (kept in the run)", file=sys.stderr)
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)
         x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)

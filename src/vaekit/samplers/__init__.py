@@ -22,6 +22,7 @@ from .. import files
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data.lazy import LazyArray, binarized_once, head
+from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
@@ -149,6 +150,7 @@ def fit_sampler(
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
         z = aggregate_codes(run, x, limit)
+        note(f"fitting the {name} sampler on {len(z)} codes" + (" (kept in the run)" if folder is not None else ""))
         with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
             sampler = cls(**settings).fit(z)
         if folder is not None:
