@@ -119,3 +119,13 @@ def test_a_conditional_run_on_a_table_without_labels_names_the_setting(tmp_path)
     cfg.model.family = "cvae"
     with pytest.raises(VaekitError, match=r"the data has none \(name its label column with data.label_column\)"):
         vaekit.train(cfg, pictures=False)
+
+
+@pytest.mark.parametrize("encoding, note", [("utf-8-sig", None), ("cp1252", "0xfc on line 2"), ("latin-1", "0xfc")])
+def test_a_file_not_in_utf8_is_read_as_a_windows_spreadsheet_saved_it_with_one_note(tmp_path, capsys, encoding, note):
+    rows = [("München", "Köln")[i % 2] + ("\x81" if encoding == "latin-1" and i == 0 else "") for i in range(8)]
+    (tmp_path / "t.csv").write_bytes(("x,city\n" + "".join(f"{i},{c}\n" for i, c in enumerate(rows))).encode(encoding))
+    ds = load_dataset(str(tmp_path / "t.csv"))
+    assert set(ds.table.columns[1].categories) == set(rows) and "\ufeff" not in ds.table.columns[0].name
+    err = capsys.readouterr().err
+    assert (note in err and f"read as {encoding}" in err) if note else "UTF-8" not in err

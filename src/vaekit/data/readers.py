@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 import zipfile
@@ -21,6 +22,7 @@ Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
 DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
+ENCODINGS = ("cp1252", "latin-1")  # tried in turn when a CSV file is not UTF-8
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 
 
@@ -103,20 +105,38 @@ def _cell(cell: str, delimiter: str) -> str:
     return cell.replace(",", ".", 1) if delimiter == ";" and DECIMAL_COMMA.fullmatch(cell) else cell
 
 
+def _text(path: Path) -> str:
+    """A CSV file's text: UTF-8 (a byte-order mark dropped), else, as spreadsheets on Windows save it,
+    Windows-1252, else Latin-1 (which reads any bytes), said in one note."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        for encoding in ENCODINGS:
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            note(f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}); read as {encoding}")
+            return text
+        raise  # pragma: no cover - Latin-1 decodes every byte
+
+
 def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """Non-blank rows of a CSV file (cells split by ``_delimiter``) and their 1-based line numbers."""
     rows, lines = [], []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            head = [line for line in itertools.islice(f, 200) if line.strip()][:20]
-            f.seek(0)
-            delimiter = _delimiter(path, head)
-            reader = csv.reader(f, delimiter=delimiter)
-            for row in reader:
-                if any(c.strip() for c in row):
-                    rows.append([_cell(c, delimiter) for c in row])
-                    lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        f = io.StringIO(_text(path), newline="")
+        head = [line for line in itertools.islice(f, 200) if line.strip()][:20]
+        f.seek(0)
+        delimiter = _delimiter(path, head)
+        reader = csv.reader(f, delimiter=delimiter)
+        for row in reader:
+            if any(c.strip() for c in row):
+                rows.append([_cell(c, delimiter) for c in row])
+                lines.append(reader.line_num)
+    except (OSError, csv.Error) as e:
         raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
     if not rows:
         raise VaekitError(f"{path}: the CSV file is empty")
