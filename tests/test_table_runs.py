@@ -129,3 +129,14 @@ def test_a_file_not_in_utf8_is_read_as_a_windows_spreadsheet_saved_it_with_one_n
     assert set(ds.table.columns[1].categories) == set(rows) and "\ufeff" not in ds.table.columns[0].name
     err = capsys.readouterr().err
     assert (note in err and f"read as {encoding}" in err) if note else "UTF-8" not in err
+
+
+@pytest.mark.parametrize("rows, listed", [(51, []), (51, ["name"]), (50, [])])
+def test_a_text_column_distinct_in_every_row_is_an_identifier_refused_unless_listed(tmp_path, rows, listed):
+    (tmp_path / "t.csv").write_text("x,name\n" + "".join(f"{i % 7},row{i}\n" for i in range(rows)))
+    if rows > 50 and not listed:
+        with pytest.raises(VaekitError, match="column 'name' holds a different text in each of its 51 rows"):
+            load_dataset(str(tmp_path / "t.csv"))
+        return
+    ds = load_dataset(str(tmp_path / "t.csv"), table=TableOptions(categorical=listed))
+    assert len(ds.table.columns[1].categories) == rows

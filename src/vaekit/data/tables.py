@@ -59,6 +59,9 @@ class TableOptions:
     label_note: bool = True  # say which column was taken as the labels (at training, not at each later read)
 
 
+IDENTIFIER_ROWS = 50  # a text column with more rows than this, each value distinct, names its rows
+
+
 def _is_number(cells: np.ndarray) -> np.ndarray:
     out = np.empty(len(cells), bool)
     for i, v in enumerate(cells):
@@ -131,7 +134,15 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
         _below_float32(values, name, where)
         return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
     if not number.any():
-        return Column(name, "categorical", sorted(set(filled.tolist())))
+        categories = sorted(set(filled.tolist()))
+        if len(categories) == len(filled) > IDENTIFIER_ROWS:
+            raise VaekitError(
+                f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
+                "not a category (one-hot, it would be as wide as the table is long); leave it out of the file, or "
+                "list it in data.categorical to model it all the same",
+                key="data.categorical",
+            )
+        return Column(name, "categorical", categories)
     i = int(np.flatnonzero(~gap)[np.argmin(number)])
     raise VaekitError(
         f"{where}non-numeric value {str(col[i])!r} on line {lines[i]}, column index {j} ({name!r}), "
