@@ -169,10 +169,14 @@ def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsy
     (tmp_path / "new.csv").write_text("age,color,hours,income\n30,purple,40,>50K\n31,red,41,>50K\n32,red,39,<=50K\n")
     assert main(["encode", str(run.path), "--data", str(tmp_path / "new.csv"), "--out", str(tmp_path / "z.csv")]) == 2
     assert "category 'purple' on line 2" in capsys.readouterr().err
-    assert main(["quality", str(run.path), "--json"]) == 0
+    assert main(["quality", str(run.path)]) == 0
     quality = json.loads((run.path / files.QUALITY).read_text())
     assert quality[files.DIGEST] == loaded.digest and set(quality["columns"]) == {"age", "color", "hours", "income"}
-    assert quality["tstr"]["target"] == "income"
+    text, tvd = capsys.readouterr().out, quality["columns"]["color"]["tvd"]  # printed as a table, not JSON
+    assert (
+        f"| color | categorical | TVD {tvd:.3f}" in text
+        and f"income accuracy {quality['tstr']['synthetic']['accuracy']:.3f}" in text
+    )
 
 
 def columns(n=400, seed=0):

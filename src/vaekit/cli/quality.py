@@ -49,8 +49,10 @@ def cmd_quality(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    if "samples" not in result or "data_vs_data" not in result:  # a table's own measures
-        print(json.dumps(result, indent=2))
+    if result.get("kind") == "table":  # a table's own measures
+        from ..evaluation.table_quality import table_summary
+
+        print(f"{table_summary(result)}\n-> {args.run}/{files.QUALITY}")
         return
     print(
         f"{result['data']} {result['split']} split, {result['n']} items per set, {result['features']['kind']} features"

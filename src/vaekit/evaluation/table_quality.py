@@ -234,3 +234,25 @@ def table_run_quality(
     if write and run.path is not None:
         atomic_write_json(run.path / files.QUALITY, out)
     return out
+
+
+def table_summary(result: dict) -> str:
+    """A table run's quality.json as text: each column's score, the pairs' and the train-on-synthetic figures."""
+    lines = [
+        f"{result['data']}: {result['n_synthetic']} synthetic rows against {result['n_real']} real training rows",
+        "| column | kind | distance | score |\n|---|---|---|---|",
+    ]
+    for name, c in result["columns"].items():
+        distance = f"KS {c['ks']:.3f}" if "ks" in c else f"TVD {c['tvd']:.3f}"
+        lines.append(f"| {name} | {c['kind']} | {distance} | {c['score']:.3f} |")
+    figures = [("column shapes", "column_shapes"), ("correlations", "correlation_similarity")]
+    figures.append(("contingency", "contingency_similarity"))
+    lines.append(", ".join(f"{what} {result[key]:.3f}" for what, key in figures if result.get(key) is not None))
+    if result.get("tstr"):
+        t = result["tstr"]
+        measure = "accuracy" if "accuracy" in t["real"] else "r2"
+        lines.append(
+            f"train on synthetic, test on real ({result['split']} split, {result['n_test']} rows): {t['target']} "
+            f"{measure} {t['synthetic'][measure]:.3f} (trained on real: {t['real'][measure]:.3f}, {t['model']})"
+        )
+    return "\n".join(lines)
