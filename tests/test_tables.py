@@ -174,6 +174,10 @@ def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsy
     assert quality[files.DIGEST] == loaded.digest and set(quality["columns"]) == {"age", "color", "hours", "income"}
     text, tvd = capsys.readouterr().out, quality["columns"]["color"]["tvd"]  # printed as a table, not JSON
     assert (
+        main(["report", str(run.path), "--iw-samples", "2"]) == 0
+        and f"<td>TVD {tvd:.3f}</td>" in (run.path / files.REPORT).read_text()
+    )
+    assert (
         f"| color | categorical | TVD {tvd:.3f}" in text
         and f"income accuracy {quality['tstr']['synthetic']['accuracy']:.3f}" in text
     )

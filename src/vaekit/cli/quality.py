@@ -50,9 +50,13 @@ def cmd_quality(args: argparse.Namespace) -> None:
         print(json.dumps(result, indent=2))
         return
     if result.get("kind") == "table":  # a table's own measures
-        from ..evaluation.table_quality import table_summary
+        from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 
-        print(f"{table_summary(result)}\n-> {args.run}/{files.QUALITY}")
+        first, *rest = table_quality_lines(result)
+        print(first, "| column | kind | distance | score |\n|---|---|---|---|", sep="\n")
+        for row in table_quality_rows(result):
+            print(f"| {row['column']} | {row['kind']} | {row['distance']} | {row['score']:.3f} |")
+        print(*rest, f"-> {args.run}/{files.QUALITY}", sep="\n")
         return
     print(
         f"{result['data']} {result['split']} split, {result['n']} items per set, {result['features']['kind']} features"

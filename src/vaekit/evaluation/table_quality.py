@@ -236,15 +236,22 @@ def table_run_quality(
     return out
 
 
-def table_summary(result: dict) -> str:
-    """A table run's quality.json as text: each column's score, the pairs' and the train-on-synthetic figures."""
-    lines = [
-        f"{result['data']}: {result['n_synthetic']} synthetic rows against {result['n_real']} real training rows",
-        "| column | kind | distance | score |\n|---|---|---|---|",
+def table_quality_rows(result: dict) -> list[dict]:
+    """A table run's quality.json as rows: each column's kind, distance (KS or TVD) and score."""
+    return [
+        {
+            "column": name,
+            "kind": c["kind"],
+            "distance": f"{'KS' if 'ks' in c else 'TVD'} {c.get('ks', c.get('tvd')):.3f}",
+            "score": c["score"],
+        }
+        for name, c in result["columns"].items()
     ]
-    for name, c in result["columns"].items():
-        distance = f"KS {c['ks']:.3f}" if "ks" in c else f"TVD {c['tvd']:.3f}"
-        lines.append(f"| {name} | {c['kind']} | {distance} | {c['score']:.3f} |")
+
+
+def table_quality_lines(result: dict) -> list[str]:
+    """A table run's quality.json in sentences: the rows compared, the overall scores, train-on-synthetic."""
+    lines = [f"{result['data']}: {result['n_synthetic']} synthetic rows against {result['n_real']} real training rows"]
     figures = [("column shapes", "column_shapes"), ("correlations", "correlation_similarity")]
     figures.append(("contingency", "contingency_similarity"))
     lines.append(", ".join(f"{what} {result[key]:.3f}" for what, key in figures if result.get(key) is not None))
@@ -255,4 +262,4 @@ def table_summary(result: dict) -> str:
             f"train on synthetic, test on real ({result['split']} split, {result['n_test']} rows): {t['target']} "
             f"{measure} {t['synthetic'][measure]:.3f} (trained on real: {t['real'][measure]:.3f}, {t['model']})"
         )
-    return "\n".join(lines)
+    return lines

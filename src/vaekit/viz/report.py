@@ -19,6 +19,7 @@ from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
+from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
@@ -177,7 +178,11 @@ def eval_rows(result: dict) -> list[dict]:
 def quality_html(run: Run) -> list[str]:
     """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures."""
     q = {} if run.path is None else read_quality(run.path / files.QUALITY, run.digest)
-    if "data_vs_data" not in q:  # none, or a table's own measures
+    if q.get("kind") == "table":  # a table's own measures
+        first, *rest = table_quality_lines(q)
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in rest)
+        return [f"<h2>Synthetic rows</h2><p>{html.escape(first)}</p>", _table(table_quality_rows(q)), paragraphs]
+    if "data_vs_data" not in q:  # none
         return []
     return [
         f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {q['n']} items per set)</h2>",
