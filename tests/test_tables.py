@@ -257,6 +257,8 @@ def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
     "text, first_row",
     [
         ("a;b;c\n" + "0,5;1;x\n1,5;2;y\n" * 2, [0.5, 1.0]),  # semicolons, decimal commas
+        ("a;b;c\n" + "1.513;1;x\n1.600,5;2;y\n" * 2, [1513, 1]),  # and points that group thousands
+        ("a;b;c\n" + "1.513;1;x\n2.5;2;y\n" * 2, [1.513, 1]),  # no decimal commas: points are decimal points
         ("a|b|c\n" + "0.5|1|x\n1.5|2|y\n" * 2, [0.5, 1.0]),
         ("a,b,c\n" + '0.5,1,"x;y"\n1.5,2,"z;w"\n' * 2, [0.5, 1.0]),  # a ; inside quotes is text
         ("1.5,,3\n" + "2.5,1,4\n" * 3, None),  # no header: the first row's gap is a gap, not a column name

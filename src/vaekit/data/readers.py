@@ -23,7 +23,9 @@ LABEL_NAMES = ("label", "y", "class", "target")
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
 DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
 ENCODINGS = ("cp1252", "latin-1")  # tried in turn when a CSV file is not UTF-8
-DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+# a decimal-comma number, its thousands grouped by points or not ("0,5", "1.234,5"), and a grouped whole number
+DECIMAL_COMMA = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?")
+GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")  # "1.513": 1513 in a file of decimal commas
 
 
 def read_numpy(path: Path) -> RawData:
@@ -99,10 +101,19 @@ def _delimiter(path: Path, head: list[str]) -> str:
     return best
 
 
-def _cell(cell: str, delimiter: str) -> str:
-    """A cell, stripped; with ; between cells, a decimal comma ("0,5") read as a point."""
+def _cell(cell: str, delimiter: str, commas: bool) -> str:
+    """A cell, stripped; with ; between cells, a decimal comma ("0,5", "1.234,5") read as a point; in a file of
+    decimal commas (``commas``), points group thousands ("1.513" is 1513)."""
     cell = cell.strip()
-    return cell.replace(",", ".", 1) if delimiter == ";" and DECIMAL_COMMA.fullmatch(cell) else cell
+    if (delimiter == ";" and DECIMAL_COMMA.fullmatch(cell)) or (commas and GROUPED.fullmatch(cell)):
+        return cell.replace(".", "").replace(",", ".", 1)
+    return cell
+
+
+def _commas(head: list[str], delimiter: str) -> bool:
+    """Whether the first lines ``head``, split by ``delimiter``, hold decimal-comma numbers (only with ;)."""
+    rows = csv.reader(head, delimiter=delimiter)
+    return delimiter == ";" and any(DECIMAL_COMMA.fullmatch(c.strip()) for r in rows for c in r)
 
 
 def _text(path: Path) -> str:
@@ -131,10 +142,11 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
         head = [line for line in itertools.islice(f, 200) if line.strip()][:20]
         f.seek(0)
         delimiter = _delimiter(path, head)
+        commas = _commas(head, delimiter)
         reader = csv.reader(f, delimiter=delimiter)
         for row in reader:
             if any(c.strip() for c in row):
-                rows.append([_cell(c, delimiter) for c in row])
+                rows.append([_cell(c, delimiter, commas) for c in row])
                 lines.append(reader.line_num)
     except (OSError, csv.Error) as e:
         raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
