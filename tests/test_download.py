@@ -7,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import os
+import re
 import socket
 import threading
 
@@ -23,6 +24,13 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         self.requests.append(self.path)
+        if self.path.endswith(".cut"):  # an interrupted download: 5,000 of the 100,000 bytes announced, then closed
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"x" * 5000)
+            self.close_connection = True
+            return
         super().do_GET()
 
     def log_message(self, *args):
@@ -70,6 +78,15 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path):
     with pytest.raises(VaekitError, match=r"f.gz: download failed") as err:
         download([dead_url + "f.gz"], "f.gz", sha, cache)
     assert "\n" not in str(err.value) and os.listdir(cache) == []
+
+
+def test_an_interrupted_download_is_incomplete_not_a_checksum_mismatch(server, tmp_path):
+    base, requests, _ = server
+    sha = hashlib.sha256(b"x" * 100000).hexdigest()
+    match = rf"^f.cut: download failed .*: incomplete download \(5000 of 100000 bytes\) from {re.escape(base)}f.cut$"
+    with pytest.raises(VaekitError, match=match):
+        download([base + "f.cut"], "f.cut", sha, tmp_path / "cache")
+    assert requests == ["/f.cut"] and os.listdir(tmp_path / "cache") == []
 
 
 @pytest.fixture

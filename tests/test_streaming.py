@@ -119,6 +119,19 @@ def test_bad_scale_settings_are_refused_in_one_line(tmp_path, capsys, flags, mes
     assert message in err and "\n" not in err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("in_memory", ["auto", "false", "true"])
+@pytest.mark.parametrize("kind", ["garbage", "objects"])
+def test_a_pickled_or_garbage_npy_is_one_line_that_never_advises_unpickling(tmp_path, capsys, in_memory, kind):
+    path = tmp_path / f"{kind}.npy"
+    if kind == "garbage":
+        path.write_bytes(b"hello world")
+    else:
+        np.save(path, np.array([[1, None], [2, "x"]], dtype=object), allow_pickle=True)
+    assert main(["train", "--data", str(path), "--set", f"data.in_memory={in_memory}", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{path}: cannot read NumPy file ({lazy.NOT_NUMERIC})") and "\n" not in err
+
+
 def test_every_verb_that_reads_data_streams_it(tmp_path, monkeypatch):
     """A run on streamed data: evaluate, encode, anomaly, reconstruct and report read it a batch at a time (at most
     1,000 of 1,500 items at once), and encode writes the codes that the same items in memory give."""

@@ -15,24 +15,31 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
 from ..errors import VaekitError
-from .photos import note
+from .photos import DEEP, note, to_array, to_mode
 
 X_NAMES = ("pixel_values", "image", "input", "x")
 Y_NAMES = ("label", "labels", "y")
 
 
-PIL_MODES = {"1": "L", "LA": "L", "P": "RGB", "PA": "RGB", "RGBA": "RGB", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB"}
+PIL_MODES = {  # a PIL image's mode -> the mode it is read in, as a folder's images are; others (F) are kept
+    **dict.fromkeys(("1", "L", "LA", *DEEP), "L"),
+    **dict.fromkeys(("RGB", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr"), "RGB"),
+}
 
 
 def as_array(value: object) -> np.ndarray:
-    """An item's array: tensors come to the CPU, PIL images become (H, W[, C]) uint8, grey or RGB as a folder's
-    images do (palette, alpha, CMYK and 1-bit modes converted)."""
-    mode = getattr(value, "mode", None)
-    if isinstance(mode, str) and mode in PIL_MODES and callable(getattr(value, "convert", None)):
-        value = value.convert(PIL_MODES[mode])  # type: ignore[attr-defined]
+    """An item's array: tensors come to the CPU; PIL images are read as a folder's images are (``photos.to_mode``):
+    (H, W) grey or (H, W, 3) RGB uint8 (palette, alpha, CMYK and 1-bit modes converted), 16-bit grey (modes I;16
+    and I) as (H, W) float32 divided by 65,535."""
+    if isinstance(value, Image.Image) and value.mode in PIL_MODES:
+        deep = value.mode in DEEP
+        arr = to_array(to_mode(value, PIL_MODES[value.mode]), deep)  # (H, W, C) uint8, uint16 when deep
+        arr = arr[:, :, 0] if arr.shape[2] == 1 else arr
+        return arr.astype(np.float32) / np.float32(65535.0) if deep else arr
     return np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value)
 
 

@@ -17,8 +17,8 @@ TIMEOUT = 30.0  # seconds per connection attempt and per read
 _CHUNK = 1 << 20
 
 
-class _ChecksumMismatch(Exception):
-    """The downloaded bytes do not hash to the expected SHA-256."""
+class _BadDownload(Exception):
+    """The downloaded bytes fall short of the Content-Length or do not hash to the expected SHA-256."""
 
 
 def sha256_of(path: str | Path) -> str:
@@ -31,15 +31,20 @@ def sha256_of(path: str | Path) -> str:
 
 
 def _fetch(url: str, tmp: Path, sha256: str) -> None:
-    """Stream ``url`` into ``tmp``, hashing as it goes; raise _ChecksumMismatch on a wrong hash."""
-    h = hashlib.sha256()
+    """Stream ``url`` into ``tmp``, hashing as it goes; raise _BadDownload when the server stopped before the
+    Content-Length it announced (http.client then just ends the body) or on a wrong hash."""
+    h, got = hashlib.sha256(), 0
     request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(tmp, "wb") as f:
+        length = response.headers.get("Content-Length", "")
         while chunk := response.read(_CHUNK):
             h.update(chunk)
             f.write(chunk)
+            got += len(chunk)
+    if length.strip().isdigit() and got < int(length):
+        raise _BadDownload(f"incomplete download ({got} of {int(length)} bytes) from {url}")
     if h.hexdigest() != sha256.lower():
-        raise _ChecksumMismatch(f"checksum mismatch from {url}: expected {sha256.lower()}, got {h.hexdigest()}")
+        raise _BadDownload(f"checksum mismatch from {url}: expected {sha256.lower()}, got {h.hexdigest()}")
 
 
 def _reason(url: str, e: Exception) -> str:
@@ -63,7 +68,7 @@ def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str
     for url in url_list:
         try:
             return atomic_write(target, functools.partial(_fetch, url, sha256=sha256))
-        except _ChecksumMismatch as e:
+        except _BadDownload as e:
             reason = str(e)
         except (OSError, ValueError, http.client.HTTPException) as e:
             reason = _reason(url, e)

@@ -39,6 +39,16 @@ if TYPE_CHECKING:
     from vaekit.data.packed import Items
 
 IN_MEMORY = ("auto", "true", "false")
+NOT_NUMERIC = "it holds Python objects (or is not a NumPy file): vaekit reads numeric arrays only, never pickles"
+
+
+def numpy_error(path: Path, e: Exception) -> VaekitError:
+    """The one line for a .npy/.npz file that numpy cannot load without pickle, in place of numpy's advice to load
+    it unsafely (``allow_pickle``; memory-mapped: "Python objects in dtype")."""
+    why = " ".join(str(e).split())
+    if "allow_pickle" in why or "Python objects" in why:
+        why = NOT_NUMERIC
+    return VaekitError(f"{path}: cannot read NumPy file ({why})")
 
 
 class Source(Protocol):
@@ -66,7 +76,7 @@ class NpySource:
         try:
             self.raw = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
-            raise VaekitError(f"{path}: cannot read NumPy file ({' '.join(str(e).split())})") from e
+            raise numpy_error(path, e) from e
         self.where, self.x = str(path), to_layout(self.raw, str(path))  # a view: nothing is read yet
         self.shape, self.scale = tuple(self.x.shape[1:]), image_scale(self.x)
         self.item = self.raw.dtype.itemsize * math.prod(self.raw.shape[1:])  # bytes per item in the file

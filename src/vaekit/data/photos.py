@@ -23,6 +23,7 @@ CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
 GREY = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
 DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey: kept at 16 bits in a folder of grey images
+PALETTE_STRIDES = {"RGB": 3, "BGR": 3, "RGBA": 4, "RGBX": 4, "BGRA": 4, "BGRX": 4}  # bytes per palette colour
 ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
 
 
@@ -57,6 +58,18 @@ class ImageOptions:
             cache_dir=getattr(d, "data_dir", None),
             workers=getattr(d, "workers", 2),
         )
+
+    def __post_init__(self):
+        """Each setting checked in one line; ``size`` kept as a tuple of ints (a list would never equal a shape)."""
+        if self.size is not None:
+            pair = tuple(self.size) if isinstance(self.size, (tuple, list)) else ()
+            whole = (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in pair)
+            if len(pair) != 2 or not all(whole):
+                raise VaekitError(f"data.image_size must be (H, W), two whole numbers > 0, got {self.size!r}")
+            object.__setattr__(self, "size", (int(pair[0]), int(pair[1])))
+        for key, value, allowed in (("data.crop", self.crop, CROPS), ("data.mode", self.mode, MODES)):
+            if value not in allowed:
+                raise VaekitError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _unreadable(path: Path, e: Exception) -> VaekitError:
@@ -104,26 +117,34 @@ def _upright(im: Image.Image, path: Path, size: tuple[int, int] | None, crop: st
     ImageOps.exif_transpose(im, in_place=True)
 
 
-def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
-    """One image -> (H, W, C) uint8 (uint16 when ``deep``): turned upright (EXIF), converted to ``mode`` (L or RGB),
-    centre-cropped and resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose
-    their alpha."""
-    try:
-        with Image.open(path) as im:  # Pillow's decompression-bomb limit stays on
-            _upright(im, path, size, crop, mode)
-            if im.mode in DEEP:  # 16-bit grey: to float so that resizing and reducing keep the depth
-                im = Image.fromarray(np.asarray(im, dtype=np.float32) / np.float32(257.0), "F")
-                im = im if mode == "L" else im.convert("L").convert("RGB")
-            else:
-                im = im.convert(mode)
-            if size is not None:
-                box = _box(im.width, im.height, size, crop)
-                im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
-            arr = np.asarray(im)
-    except VaekitError:
-        raise
-    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
-        raise _unreadable(path, e) from e
+def grey_palette(im: Image.Image) -> bool:
+    """Whether a palette image's colours all have R == G == B, from the palette in its header (``getpalette``
+    would decode the pixels)."""
+    pal = im.palette if im.mode in ("P", "PA") else None
+    stride = PALETTE_STRIDES.get(pal.rawmode or pal.mode) if pal is not None else None
+    if pal is None or stride is None:
+        return False
+    rgb = np.frombuffer(bytes(pal.palette), np.uint8)
+    rgb = rgb[: len(rgb) // stride * stride].reshape(-1, stride)[:, :3]  # (colours, 3)
+    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
+
+
+def to_mode(im: Image.Image, mode: str) -> Image.Image:
+    """``im`` in ``mode`` (L or RGB); 16-bit grey becomes float (mode F) on the 8-bit scale, so that resizing and
+    reducing keep the depth (``to_array`` takes it back). A palette's transparency is dropped by way of RGBA:
+    converted straight to L or RGB, bytes of transparency make Pillow warn on every image."""
+    if im.mode in DEEP:
+        im = Image.fromarray(np.asarray(im, dtype=np.float32) / np.float32(257.0), "F")
+        return im if mode == "L" else im.convert("L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    return im.convert(mode)
+
+
+def to_array(im: Image.Image, deep: bool) -> np.ndarray:
+    """An image from ``to_mode`` (resized or not) -> (H, W, C) uint8, or uint16 when ``deep`` (an 8-bit image's
+    levels times 257, so that dividing by 65,535 gives what dividing by 255 would)."""
+    arr = np.asarray(im)
     if arr.dtype == np.float32:  # a 16-bit image, on the 8-bit scale: back to 16 bits or down to 8
         arr = np.clip(np.round(arr * (257.0 if deep else 1.0)), 0, 65535 if deep else 255)
     elif deep:
@@ -132,15 +153,33 @@ def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: b
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
+    """One image -> (H, W, C) uint8 (uint16 when ``deep``): turned upright (EXIF), converted to ``mode`` (L or RGB),
+    centre-cropped and resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose
+    their alpha."""
+    try:
+        with Image.open(path) as im:  # Pillow's decompression-bomb limit stays on
+            _upright(im, path, size, crop, mode)
+            im = to_mode(im, mode)
+            if size is not None:
+                box = _box(im.width, im.height, size, crop)
+                im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+            return to_array(im, deep)
+    except VaekitError:
+        raise
+    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
+        raise _unreadable(path, e) from e
+
+
 def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]], list[str], list[dict]]:
-    """Read each file's header (no pixels): kept positions, their (W, H) and modes, and the skipped files
-    {file, error}. An unreadable file is one VaekitError line unless ``skip``."""
+    """Read each file's header (no pixels): kept positions, their (W, H) and modes (a palette of greys as L), and
+    the skipped files {file, error}. An unreadable file is one VaekitError line unless ``skip``."""
     kept, sizes, modes, skipped = [], [], [], []
     for i, path in enumerate(files):
         try:
             with Image.open(path) as im:
                 sizes.append(shown_size(im))
-                modes.append(im.mode)
+                modes.append("L" if grey_palette(im) else im.mode)
         except Exception as e:
             err = _unreadable(path, e)
             if not skip:
@@ -156,11 +195,6 @@ class FolderSource:
     (B, C, H, W) float32 in [0, 1]. ``mode`` is L or RGB, ``skipped`` the files left out by the scan."""
 
     def __init__(self, folder: Path, opts: ImageOptions = ImageOptions()):
-        if opts.crop not in CROPS or opts.mode not in MODES:
-            raise VaekitError(
-                f"data.crop must be one of {', '.join(CROPS)} and data.mode one of "
-                f"{', '.join(MODES)}, got {opts.crop!r} and {opts.mode!r}"
-            )
         self.where, self.opts = str(folder), opts
         files, labels, self.classes = _list(folder)
         kept, sizes, modes, self.skipped = scan(files, opts.skip_unreadable)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.data.core import RawData, image_scale, to_layout
+from vaekit.data.lazy import numpy_error
 from vaekit.data.photos import note
 from vaekit.data.tables import MISSING, TableOptions, read_table
 from vaekit.errors import VaekitError
@@ -39,10 +40,7 @@ def read_numpy(path: Path) -> RawData:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         if isinstance(e, VaekitError):
             raise
-        why = " ".join(str(e).split())
-        if "allow_pickle" in why:  # numpy's advice to load unsafely: vaekit never does
-            why = "it holds Python objects (or is not a NumPy file): vaekit reads numeric arrays only, never pickles"
-        raise VaekitError(f"{path}: cannot read NumPy file ({why})") from e
+        raise numpy_error(path, e) from e  # never numpy's advice to load unsafely
 
 
 def _raw(

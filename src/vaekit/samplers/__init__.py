@@ -156,7 +156,7 @@ def fit_sampler(
         if folder is not None:
             weights, path = sampler_paths(folder, name)
             save_weights(sampler, weights)
-            about = {"sampler": name, "settings": sampler.settings, "fitted": sampler.fitted}
+            about: dict[str, object] = {"sampler": name, "settings": sampler.settings, "fitted": sampler.fitted}
             about |= {"latent_dim": z.shape[1], "n_codes": len(z)}
             atomic_write_json(path, {**about, files.DIGEST: run.digest})
     if run.path is None:  # a run without a folder keeps its fitted samplers on itself, for these weights
