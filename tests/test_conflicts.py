@@ -3,8 +3,13 @@ is refused in one line, before anything is written."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+import torch
+from torch import nn
+
+import vaekit
 from vaekit.cli import main
 from vaekit.config import CONFLICTS
 
@@ -145,3 +150,27 @@ def test_flags_that_cannot_all_take_effect_are_refused(flags, needle, tmp_path, 
     assert main(["train", *[f.format(run=tmp_path / "run", tmp=tmp_path) for f in flags]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    "built, train, needle",
+    [
+        ({"prior": "vamp", "pseudo_inputs": 20}, {"free_bits": 0.5}, "train.free_bits and model.prior"),
+        ({"prior_components": 5}, {}, "model.prior_components and model.family"),
+        ({"prior": "mixture", "pseudo_inputs": 50}, {}, "model.pseudo_inputs and model.prior"),
+        ({"flow_transforms": 5}, {}, "model.flow_transforms and model.prior"),
+        ({"prior": "vamp", "pseudo_inputs": 20, "pseudo_init": "noise"}, {}, None),
+    ],
+)
+def test_fit_holds_a_model_built_in_python_to_the_table_and_records_its_settings(built, train, needle, tmp_path):
+    x = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    nets = nn.Sequential(nn.Flatten(), nn.Linear(16, 8)), nn.Sequential(nn.Linear(4, 16), nn.Unflatten(1, (1, 4, 4)))
+    model = vaekit.VAE(*nets, 4, **built)
+    fit = lambda: vaekit.fit(model, x, epochs=1, out=tmp_path, progress=False, pictures=False, **train)  # noqa: E731
+    if needle:
+        with pytest.raises(vaekit.VaekitError, match=needle):
+            fit()
+        return
+    fit()
+    saved = json.loads((tmp_path / "config.json").read_text())["model"]
+    assert {k: saved[k] for k in built} == built  # not the defaults (500 pseudo-inputs from data)

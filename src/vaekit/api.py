@@ -4,6 +4,7 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from .models.standardized import Standardized
 from .runs import Run
 from .training import Callback, Fitted, fit_config, probe, train_model
 from .training.callbacks import check_callbacks
-from .training.folder import describe
+from .training.folder import CUSTOM, ZOO_SETTINGS, describe
 from .viz.callbacks import default_callbacks
 
 # what fit records in config.json of a model built in Python (training.folder.describe) and of its data
@@ -38,6 +39,7 @@ DESCRIBED = (
     "latent_dims",
     "prior",
     "posterior",
+    *ZOO_SETTINGS,
 )
 FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")
 
@@ -116,6 +118,8 @@ def fit(
         expected=input_shape_of(model),
     )
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
+    if not resume:
+        _refuse_model_conflicts(cfg)
     saved = _saved_config(out) if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
@@ -130,6 +134,16 @@ def fit(
             callbacks=[*default_callbacks(cfg, pictures), *callbacks],
         )
     )
+
+
+def _refuse_model_conflicts(cfg: RunConfig) -> None:
+    """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone or
+    with the training's. A model class of the user's is held to the training rows as a vae (as before it was
+    described): its own settings may mean something else."""
+    if cfg.model.family != CUSTOM:
+        refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
+    as_vae = RunConfig(cfg.data, replace(cfg.model, family="vae"), cfg.train, cfg.out)
+    refuse_conflicts(cfg if cfg.model.family != CUSTOM else as_vae, ("train",))
 
 
 def _given(**settings: object) -> dict[str, object]:

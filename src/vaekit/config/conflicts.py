@@ -276,11 +276,13 @@ CONFLICTS = [
 CONFLICTS += zoo_conflicts()
 
 
-def refuse_conflicts(cfg: RunConfig, sections: tuple[str, ...] = ("data", "model", "train")) -> RunConfig:
-    """Refuse, in one line naming both settings, settings of ``sections`` that cannot all take effect in
-    training; returns ``cfg``. Checked before training only: a run folder written before a check was added
-    still loads."""
+def refuse_conflicts(
+    cfg: RunConfig, sections: tuple[str, ...] = ("data", "model", "train"), only: tuple[str, ...] = ()
+) -> RunConfig:
+    """Refuse, in one line naming both settings, settings of ``sections`` (or the settings ``only`` names) that
+    cannot all take effect in training; returns ``cfg``. Checked before training only: a run folder written
+    before a check was added still loads."""
     for a, b, clash, why in CONFLICTS:
-        if a.split(".")[0] in sections and clash(cfg):
+        if (a in only if only else a.split(".")[0] in sections) and clash(cfg):
             raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=a)
     return cfg

@@ -39,6 +39,7 @@ FIELDS = [
     "seconds",
     "samples_per_s",
 ]
+ZOO_SETTINGS = ("prior_components", "pseudo_inputs", "pseudo_init", "flow_transforms", "flow_hidden")
 CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 
 
@@ -124,6 +125,7 @@ def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_class
         latent_dims=list(model.latent_dims[::-1]) if len(model.latent_dims) > 1 else [],
         prior=getattr(model, "prior_name", "standard"),  # the zoo's axes, as recorded by the model
         posterior=getattr(model, "posterior_name", "gaussian"),
+        **{k: getattr(model, k) for k in ZOO_SETTINGS if hasattr(model, k)},  # and their settings (VAE's)
     )
 
 
