@@ -20,5 +20,5 @@ codes = run.encode(x[:5])          # q(z|x): .mean (5, 8) are the embeddings, .s
 new = run.sample(16)               # (16, 1, 8, 8) means of p(x|z), z from the prior
 again = run.reconstruct(x[:5])     # (5, 1, 8, 8)
 print(f"embeddings {tuple(codes.mean.shape)}, samples {tuple(new.shape)}, "
-      f"reconstruction error {float(((again - x[:5]) ** 2).mean()):.4f}, best val loss "
+      f"reconstruction error {float(((again.numpy() - x[:5]) ** 2).mean()):.4f}, best val loss "
       f"{min(r['val_loss'] for r in run.history):.2f}; pictures in {run.path}")

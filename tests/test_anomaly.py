@@ -67,8 +67,9 @@ def test_bad_parameters_and_tables_without_complexity(blob):
     x, _ = blob
     with pytest.raises(ValueError, match="method must be one of"):
         VAEAnomalyDetector("nll", **TINY).fit(x)
-    with pytest.raises(ValueError, match="contamination"):
-        VAEAnomalyDetector(contamination=0.7, **TINY).fit(x)
+    for contamination in (0.7, "auto"):  # scikit-learn's "auto": one line, not a TypeError from comparing it
+        with pytest.raises(ValueError, match="contamination must be in"):
+            VAEAnomalyDetector(contamination=contamination, **TINY).fit(x)
     with pytest.raises(ValueError, match="needs images"):
         VAEAnomalyDetector("complexity", **TINY).fit(x)
 
@@ -312,8 +313,15 @@ def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
     [
         (["anomaly-eval", "{c}/run", "--ood", "{c}/xy.npz"], "conditional and scores items with their labels"),
         (["anomaly", "{c}/run", "--data", "{c}/x.npy", "--split", "all", "--out", "{c}/n.csv"], "this data has none"),
-        (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "nebbiolo"], r"names \(-1, 5, 7\)"),
-        (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "5"], "test split of .* is of class 5$"),
+        (["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "nebbiolo"], "'nebbiolo': not a class of the"),
+        (
+            ["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "5"],
+            "5: no item of the test split of .* these classes$",
+        ),
+        (
+            ["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "-2"],
+            "'-2': not a class .* are -1, 5, 7$",
+        ),  # not an index
         (["anomaly-eval", "{r}/run", "--normal", "1"], "name it with --data"),
         (["anomaly-eval", "{r}/run", "--data", "{r}/x.npy"], "--data needs --normal"),
     ],

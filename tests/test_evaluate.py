@@ -260,3 +260,23 @@ def test_torch_datasets_and_loaders_evaluate_as_their_tensor(runs, wrap):
     assert {k: v for k, v in got.items() if k != "seconds"} == {
         k: v for k, v in vaekit.evaluate(run, x, k=3).items() if k != "seconds"
     }
+
+
+@pytest.mark.parametrize(
+    "conditional, run_classes, classes, numbers, names",
+    [
+        (False, ["barbera", "barolo", "grignolino"], ["barolo", "grignolino"], [1, 2], None),  # a subset
+        (False, ["a", "b"], ["b", "z", "y"], [1, 2, 3], ["a", "b", "z", "y"]),  # new classes after the run's
+        (False, None, ["5", "7"], [5, 7], ["0", "1", "2", "3", "4", "5", "6", "7"]),  # numbers read as themselves
+        (False, None, ["-1", "x"], [0, 1], None),  # none the run could know: the data's own numbering
+        (True, ["-1", "5", "7"], ["5", "7"], [1, 2], ["-1", "5", "7"]),
+    ],
+)
+def test_other_data_s_labels_numbered_as_the_run_numbered_its_own(conditional, run_classes, classes, numbers, names):
+    from types import SimpleNamespace
+
+    from vaekit.evaluation.labels import label_map
+
+    run = SimpleNamespace(model=SimpleNamespace(needs_labels=conditional), classes=run_classes)
+    new, named = label_map(run, classes, "other.csv")
+    assert new.tolist() == numbers and named == (names or run_classes or classes)

@@ -12,7 +12,7 @@ CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
 METRICS = "metrics.csv"  # one row per epoch
 SKIPPED = "skipped.json"  # image files left out as unreadable (data.skip_unreadable), when any
-CLASSES = "classes.json"  # a conditional run's class names, label 0 first, when its data names them
+CLASSES = "classes.json"  # the class names of a run's labels, label 0 first, when its data names them
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
 # derived later by the verbs of the same names
 EVAL = "eval.json"

@@ -87,7 +87,7 @@ class Run:
 
     @cached_property
     def classes(self) -> list[str] | None:
-        """A conditional run's class names, label 0 first (its classes.json), else None."""
+        """The class names of the run's labels, label 0 first (its classes.json), else None."""
         if self.path is None:
             return self.kept.get("classes")
         path = self.path / files.CLASSES

@@ -130,21 +130,24 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 
 
-def normal_labels(text: str, classes: list[str] | None, where: str) -> Tensor:
-    """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor."""
+def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:
+    """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor: each a
+    class of the data (named in ``classes``, else one of the labels ``present``), some of them ``present``."""
     import torch
 
     from ..data.core import label_number
 
-    labels = []
+    labels, known = [], range(len(classes)) if classes else present
+    names = ", ".join(classes[k] if classes else str(k) for k in known)
     for v in (v.strip() for v in text.split(",") if v.strip()):
         label = label_number(v, classes)
-        if label is None:
-            known = f"class names ({', '.join(classes)}) or label numbers" if classes else "label numbers"
-            raise VaekitError(f"--normal {v!r}: not a class of {where}; expected {known}")
+        if label is None or label not in known:
+            raise VaekitError(f"--normal {v!r}: not a class of {where}; its classes are {names}")
         labels.append(label)
     if not labels:
         raise VaekitError(f"--normal {text!r}: name at least one class")
+    if not set(labels) & set(present):
+        raise VaekitError(f"--normal {text}: no item of {where} is of these classes")
     return torch.tensor(labels)
 
 
@@ -164,11 +167,8 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
         s, classes = prepared_split(run, args.data, args.split)
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
-        normal = normal_labels(args.normal, classes, args.data)
-        if not torch.isin(s.y, normal).any():  # a class number the data does not have, say
-            names = [classes[k] if classes and k < len(classes) else str(k) for k in normal.tolist()]
-            where = f"the {args.split} split of {args.data}"
-            raise VaekitError(f"--normal: no item of {where} is of class {', '.join(names)}")
+        present = torch.unique(s.y).tolist()
+        normal = normal_labels(args.normal, classes, f"the {args.split} split of {args.data}", present)
         mask = torch.isin(s.y, normal)
         rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
         return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)

@@ -79,7 +79,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()
-        if not 0 < self.contamination <= 0.5:
+        c = self.contamination  # scikit-learn's "auto" sets a threshold of its own: a fraction is needed here
+        if isinstance(c, (bool, str)) or not isinstance(c, (int, float, np.number)) or not 0 < c <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         X = validate_data(self, X, dtype=np.float64)
         self._check_scales()

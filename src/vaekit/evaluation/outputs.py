@@ -74,9 +74,9 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     s, classes = every_labelled(run.config, spec)
-    new = label_map(run, classes, spec)
-    if new is not None and s.y is not None:
-        s, classes = Split(s.x, new[s.y]), run.classes
+    mapped = label_map(run, classes, spec)
+    if mapped is not None and s.y is not None:
+        s, classes = Split(s.x, mapped[0][s.y]), mapped[1]
     x = run.check_items(s.x)
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
         x = binarized_once(x, run.config.train.seed)

@@ -162,7 +162,7 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
         raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
-    kept = {"table": data.table, "classes": data.classes if cfg.model.num_classes else None}
+    kept = {"table": data.table, "classes": data.classes}
     return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept)  # on the CPU, as a loaded run is
 
 

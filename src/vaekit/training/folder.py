@@ -104,7 +104,7 @@ def write_run_files(
         atomic_write_json(
             run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec, "reason": reason}
         )
-    if cfg.model.num_classes and classes:
+    if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
         atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
     atomic_write_json(run / files.CONFIG, cfg.to_dict())
 
