@@ -47,6 +47,7 @@ def test_precision_recall_of_identical_and_of_disjoint_sets():
     same, shifted = (compare(f.double(), g.double(), kid_subsets=5) for g in (f, f + 1))
     assert abs(same["fid"]) < 1e-6 and shifted["fid"] > 7  # |shift|^2 = 8
     assert abs(same["kid"]) < 0.05 * shifted["kid"]  # the unbiased estimate of a set against itself: about 0
+    assert 0.01 * shifted["kid"] < shifted["kid_std"] < shifted["kid"]  # subsets of 100 of 200: a spread, not 0
 
 
 def test_domain_fid_rises_with_noise_and_blur_and_the_yardstick_is_smallest(cache):

@@ -67,7 +67,8 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = K_NEIGHBOURS) -> tuple
 
 
 def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int = 1000, seed: int = 0) -> dict:
-    """FID, KID (mean and std over subsets) and precision/recall of features fake (M, F) against real (N, F)."""
+    """FID, KID (mean and std over ``kid_subsets`` random subsets of min(1000, n / 2) items each, n the smaller
+    set's size) and precision/recall of features fake (M, F) against real (N, F)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -77,7 +78,8 @@ def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int =
     fid = FrechetInceptionDistance(Passthrough(real.shape[1]))
     with warnings.catch_warnings():  # that KID keeps every feature: ours are (N, F), computed already
         warnings.simplefilter("ignore")
-        kid = KernelInceptionDistance(Passthrough(real.shape[1]), subsets=kid_subsets, subset_size=min(1000, n))
+        size = max(2, min(1000, n // 2))  # subsets of the whole set would all be the same: a spread of 0
+        kid = KernelInceptionDistance(Passthrough(real.shape[1]), subsets=kid_subsets, subset_size=size)
     for f, is_real in ((real, True), (fake, False)):
         for i in range(0, len(f), batch_size):  # streamed: the metrics keep running sums
             fid.update(f[i : i + batch_size], real=is_real)
