@@ -122,6 +122,7 @@ CLASH.update(
         ("model.family", "train.capacity_max"): ["model.family=vq", "train.capacity_max=25"],
         ("model.family", "train.free_bits"): ["model.family=vq", "train.free_bits=0.5"],
         ("model.latent_dim", "model.net"): ["model.family=vq", "model.net=conv", "model.latent_dim=8"],
+        ("train.batch_size", "train.objective"): ["train.objective=mmd", "train.batch_size=1"],
     }
 )
 

@@ -84,6 +84,19 @@ def test_a_mismatch_is_an_error(runs, tmp_path):
             runs["vae"].model.decoder.fc.bias.sub_(1.0)
 
 
+def test_a_flow_posteriors_encoder_is_refused_in_one_line_before_anything_is_written(runs, tmp_path, capsys):
+    run = tmp_path / "iaf"
+    flags = ("--hidden", "16", "--latent-dim", "3", "--set", "model.posterior=iaf")
+    assert main(train_argv(runs["vae"].path.parent / "img.npz", run, *flags)) == 0
+    before = sorted(p.name for p in run.iterdir())
+    for part in ("both", "encoder"):
+        assert main(["export", str(run), "--part", part]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "flow posterior (model.posterior iaf)" in err[0] and "--part decoder" in err[0]
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert main(["export", str(run), "--part", "decoder"]) == 0 and (run / "decoder.onnx").exists()
+
+
 @pytest.mark.parametrize(
     "argv,needle",
     [

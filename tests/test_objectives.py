@@ -136,3 +136,18 @@ def test_iwae_chunking_does_not_change_the_estimate(chunk, make):
 def test_iwae_bound_refuses_no_samples_and_noise_of_another_size_in_one_line(settings, match):
     with pytest.raises(VaekitError, match=match):
         iwae_bound(LinearGaussian(), torch.randn(3, 4), **settings)
+
+
+class LaplaceQ(LinearGaussian):
+    """A q(z|x) that draws from no standard-normal noise: shared noise eps cannot fix it."""
+
+    def encode(self, x, y=None):
+        q = super().encode(x)
+        return Independent(torch.distributions.Laplace(q.mean, q.stddev), 1)
+
+
+def test_iwae_bound_refuses_shared_noise_its_q_cannot_draw_from_in_one_line():
+    x = torch.randn(3, 4)
+    with pytest.raises(VaekitError, match=r"eps needs a q\(z\|x\) drawn from standard-normal noise.*Independent"):
+        iwae_bound(LaplaceQ(), x, eps=torch.zeros(5, 2))
+    assert torch.isfinite(iwae_bound(LaplaceQ(), x, k=5)).all()  # fresh draws, as ever

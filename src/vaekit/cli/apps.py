@@ -66,6 +66,7 @@ def scoring(
 )
 def cmd_encode(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import CODE_SUFFIXES, item_files, items, write_codes
+    from ..models.posteriors import MOMENT_DRAWS
     from ..runs import Run
 
     if Path(args.out).suffix.lower() not in CODE_SUFFIXES:
@@ -75,7 +76,9 @@ def cmd_encode(args: argparse.Namespace) -> None:
     x = items(run.config, args.data, args.split)
     files = item_files(run.config, args.data) if args.split == "all" else None  # a photo folder's, row by row
     d = write_codes(run, x, args.out, args.batch_size, files)
-    print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}")
+    flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
+    how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
+    print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")
 
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:

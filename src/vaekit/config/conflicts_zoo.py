@@ -131,6 +131,12 @@ def _objective_clashes() -> list:
             lambda c: _objective(c) != "elbo" and c.model.family == "vq",
             "the VQ-VAE trains on its reconstruction and codebook terms (the elbo objective)",
         ),
+        (
+            "train.batch_size",
+            "train.objective",
+            lambda c: c.train.batch_size < 2 and _objective(c) == "mmd",
+            "the MMD between q(z) and p(z) compares the codes of a batch in pairs: batches of one have none",
+        ),
     ]
 
 

@@ -6,16 +6,17 @@ Both read only a model's ``VAEOutput`` (and, for the IWAE bound, ``encode``, ``d
 from __future__ import annotations
 
 import math
-from typing import TypedDict, TypeVar, cast
+from typing import Protocol, TypedDict, TypeVar, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEOutput, flat
-from .discrete import CodeGrid
+from .discrete import CodeGrid, GumbelSoftmax
 
 Number = TypeVar("Number", Tensor, float)
 
@@ -176,8 +177,10 @@ def iwae_bound(
     decoded rows (default: ``default_chunk``), so memory stays bounded; no autocast (float32, or the model's
     dtype), summed by logsumexp.
     Models with one latent layer encode x once and decode each chunk's samples in one batch; deeper models
-    run their whole forward pass per sample. ``eps`` (K, D), for one-layer models, fixes the noise:
-    z_k = loc + scale * eps_k for every item (common random numbers; K is then len(eps)).
+    run their whole forward pass per sample. ``eps`` (K, D) standard-normal noise, for one-layer models, fixes
+    the noise: every item's k-th draw is made from eps_k (common random numbers; K is then len(eps)): z_k = loc +
+    scale * eps_k for a Gaussian q(z|x), carried through the flow for a flow posterior, Gumbel-max one-hots for
+    categorical latents (``_draw``); a q(z|x) drawn otherwise is refused in one line.
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
     x = as_tensor(x, getattr(next(cast(nn.Module, model).parameters(), None), "device", None))
@@ -210,11 +213,25 @@ def default_chunk(device: torch.device) -> int:
     return 2048 if device.type == "cpu" else 16384
 
 
+class NoiseDrawn(Protocol):
+    """A q(z|x) that draws from given standard-normal noise (a flow posterior: ``FlowPosterior.rsample_from``)."""
+
+    def rsample_from(self, eps: Tensor) -> Tensor: ...  # eps (n, D) -> z (n, B, D)
+
+
 def check_eps(eps: Tensor | None, qz: Distribution) -> None:
-    """Refuse shared noise eps that is not (K, D), K >= 1, with D q(z|x)'s size where it reads eps (``_draw``)."""
+    """Refuse shared noise eps that q(z|x) cannot draw from (``_draw``), or that is not (K, D), K >= 1, with D
+    q(z|x)'s size."""
     if eps is None:
         return
-    d = qz.event_shape[0] if isinstance(qz, Independent) and isinstance(qz.base_dist, Normal) else None
+    reads = not isinstance(qz, CodeGrid)  # a one-point q (VQ-VAE) draws no noise at all
+    if not takes_eps(qz):
+        raise VaekitError(
+            f"iwae_bound: shared noise eps needs a q(z|x) drawn from standard-normal noise (a Gaussian or flow "
+            f"posterior, or categorical latents); this model's is a {type(qz).__name__}: leave eps out",
+            key="eps",
+        )
+    d = qz.event_shape[-1] if reads else None
     if eps.dim() != 2 or len(eps) < 1 or (d is not None and eps.shape[1] != d):
         raise VaekitError(
             f"iwae_bound: eps must be (K, D) noise, K >= 1 and D = {d or 'the latent size'}, "
@@ -223,13 +240,38 @@ def check_eps(eps: Tensor | None, qz: Distribution) -> None:
         )
 
 
-def _draw(qz: Distribution, n: int, eps: Tensor | None, start: int) -> Tensor:
-    """(n, B, D) samples of q(z|x): fresh draws, or loc + scale * eps[start: start + n] shared by the items.
+def takes_eps(qz: Distribution) -> bool:
+    """Whether q(z|x) draws from given standard-normal noise (``_draw``), or draws nothing (a one-point q)."""
+    return isinstance(qz, CodeGrid) or _normal(qz) or isinstance(qz, GumbelSoftmax) or hasattr(qz, "rsample_from")
 
-    A q(z|x) that is no factorised Normal (the discrete latents' categoricals) gets fresh draws either way."""
-    if eps is None or not (isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)):
+
+def _normal(qz: Distribution) -> bool:
+    """Whether q(z|x) is a factorised Normal, drawn as loc + scale * eps."""
+    return isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)
+
+
+def _draw(qz: Distribution, n: int, eps: Tensor | None, start: int) -> Tensor:
+    """(n, B, D) samples of q(z|x): fresh draws, or the k-th of every item made from eps_k, k in start..start + n
+    (``check_eps``): loc + scale * eps_k for a factorised Gaussian, that carried through the flow for a flow
+    posterior, Gumbel-max one-hots for categoricals (``gumbel_max``). A one-point q has nothing to draw."""
+    if eps is None or isinstance(qz, CodeGrid):
         return qz.sample((n,))
-    return qz.mean + qz.stddev * eps[start : start + n].unsqueeze(1)  # a factorised Gaussian q
+    e = eps[start : start + n]  # (n, D)
+    if isinstance(qz, GumbelSoftmax):
+        return gumbel_max(qz, e)
+    if _normal(qz):
+        return qz.mean + qz.stddev * e.unsqueeze(1)
+    return cast(NoiseDrawn, qz).rsample_from(e)
+
+
+def gumbel_max(qz: GumbelSoftmax, eps: Tensor) -> Tensor:
+    """(n, B, N K) exact one-hot draws of the N categoricals from noise eps (n, N K): Gumbel noise
+    g = -log(-log u) with u = Phi(eps) uniform, z = one_hot(argmax(logits + g)) per variable (Gumbel-max)."""
+    g = -(-torch.special.log_ndtr(eps.double())).log()  # (n, N K), finite for |eps| < 38
+    logits = qz.logits  # (B, N, K), normalised
+    g = g.view(len(eps), *[1] * (logits.dim() - 2), *logits.shape[-2:])  # (n, 1, N, K)
+    index = (logits.double() + g).argmax(-1)  # (n, B, N)
+    return F.one_hot(index, logits.shape[-1]).to(logits.dtype).flatten(-2)
 
 
 def _flat_weights(

@@ -205,6 +205,19 @@ class _Batches(torch.utils.data.Dataset):
         return xb, None if self.y is None else self.y[positions]
 
 
+def batch_count(n: int, size: int) -> int:
+    """Batches of ``size`` in a pass over ``n`` items: ceil(n / size), one fewer where the last would hold a lone
+    item, which then joins the batch before (``size`` + 1 items). No item is dropped, and no step sees a batch
+    of one, which the MMD objective (pairs of items) and a network with BatchNorm in training cannot take."""
+    count = math.ceil(n / size)
+    return count - 1 if count > 1 and n % size == 1 else count
+
+
+def batch_rows(b: int, count: int, size: int) -> slice:
+    """Positions of batch ``b`` of ``count`` (``batch_count``): ``size`` of them, the last batch all that remain."""
+    return slice(b * size, None if b == count - 1 else (b + 1) * size)
+
+
 def batches(
     x: Items,
     y: Tensor | None,
@@ -214,18 +227,19 @@ def batches(
     workers: int,
     device: torch.device,
 ) -> Iterator[tuple[int, Tensor, Tensor | None]]:
-    """(b, x (B, *shape), y (B,) or None) for batches ``start``.. of ``perm`` cut into ``size``; lazy data comes
-    through a DataLoader with ``workers`` processes (pinned memory on CUDA), in-memory data is sliced."""
-    n = math.ceil(len(perm) / size)
+    """(b, x (B, *shape), y (B,) or None) for batches ``start``.. of ``perm`` cut into ``size`` (``batch_count``:
+    a lone last item joins the batch before); lazy data comes through a DataLoader with ``workers`` processes
+    (pinned memory on CUDA), in-memory data is sliced."""
+    n = batch_count(len(perm), size)
     if not isinstance(x, LazyArray):
         for b in range(start, n):
-            idx = perm[b * size : (b + 1) * size]
+            idx = perm[batch_rows(b, n, size)]
             yield b, x[idx], None if y is None else y[idx]
         return
     rows = perm.cpu().numpy()
     loader = torch.utils.data.DataLoader(
         _Batches(x, None if y is None else y.cpu()),
-        sampler=[rows[b * size : (b + 1) * size] for b in range(start, n)],
+        sampler=[rows[batch_rows(b, n, size)] for b in range(start, n)],
         batch_size=None,
         num_workers=workers,
         pin_memory=device.type == "cuda",

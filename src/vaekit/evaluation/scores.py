@@ -21,7 +21,7 @@ from torch.distributions import Independent, Normal
 
 from ..core.contract import VAEModel, VAEModule, VAEOutput, flat
 from ..core.likelihoods import gaussian
-from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items
+from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
@@ -110,9 +110,10 @@ def forward_elbo(model: VAEModel, x: Tensor, s: int, y: Tensor | None = None) ->
 
 
 def iwae_nll(model: VAEModel, x: Tensor, eps: Tensor, chunk: int | None = None, y: Tensor | None = None) -> Tensor:
-    """-log p(x) (B,) by the K-sample IWAE bound: z_k = loc + scale * eps_k with eps (K, D) shared for one latent
-    level, fresh draws (K = len(eps)) for a hierarchy."""
-    if flat(model):
+    """-log p(x) (B,) by the K-sample IWAE bound: the k-th draw of every item made from eps_k, eps (K, D) shared,
+    for one latent level whose q(z|x) draws from noise (``objectives.takes_eps``); fresh draws (K = len(eps)) for
+    a hierarchy or a q(z|x) of a user's that draws otherwise."""
+    if flat(model) and takes_eps(model.encode(x[:1], None if y is None else y[:1])):
         return -iwae_bound(model, x, chunk=chunk, y=y, eps=eps)
     return -iwae_bound(model, x, len(eps), chunk, y)
 

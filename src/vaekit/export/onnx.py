@@ -1,6 +1,7 @@
 """ONNX export of a run's encoder (x -> loc, scale of q(z|x)) and decoder (z -> mean of p(x|z)), checked in onnxruntime.
 
-Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 as a second input.
+Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 as a second input. The
+encoder of a flow posterior (its scale estimated by drawing) and a decoder whose mean is drawn are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..core.autoregressive import LocalARBernoulli
 from ..core.contract import VAEModule, latent_size
 from ..errors import VaekitError
 from ..io import atomic_write, run_lock
+from ..models.posteriors import FlowPosterior
 from ..runs import Run
 
 PARTS = ("encoder", "decoder", "both")
@@ -157,6 +159,8 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
     out = Path(out) if out else run.folder
     if part != "encoder":
         refuse_drawn_mean(run)
+    if part != "decoder":
+        refuse_estimated_scale(run)
     result, made, written = {}, not out.exists(), []
     try:
         with run_lock(out):
@@ -183,6 +187,18 @@ def refuse_drawn_mean(run: Run) -> None:
         raise VaekitError(
             "the decoder's p(x|z) is local autoregressive (model.deep_ar_channels): its mean is estimated by drawing "
             "pixel by pixel, which an ONNX graph does not do; export the encoder alone (--part encoder)"
+        )
+
+
+def refuse_estimated_scale(run: Run) -> None:
+    """One line for an encoder whose scale of q(z|x) is estimated by drawing (a flow posterior), naming what works."""
+    with torch.no_grad():
+        qz = run.model.encode(*example_inputs(run, "encoder", 1))
+    if isinstance(qz, FlowPosterior):
+        raise VaekitError(
+            f"the encoder's q(z|x) is a flow posterior (model.posterior {run.config.model.posterior}): its scale has "
+            "no closed form and is estimated by drawing, which an ONNX graph does not do; export the decoder alone "
+            "(--part decoder), and write the codes with vaekit encode"
         )
 
 

@@ -57,11 +57,15 @@ def build_posterior(name: str, latent_dim: int, features: int, s: FlowSettings) 
     return POSTERIORS[name](latent_dim, features, s)
 
 
+MOMENT_DRAWS, MOMENT_CHUNK = 256, 128  # a flow posterior's variance: draws (std error ~ 1 / sqrt(2 S): 4%), per pass
+
+
 class FlowPosterior(NormalizingFlow):
     """q(z|x): a Gaussian base N(loc, diag scale^2) (batch (B,), event (D,)) and a flow ``transform`` z -> z0.
 
     ``rsample`` keeps the log-density of what it drew, so ``log_prob`` of that very tensor costs nothing (an
     inverse autoregressive flow would otherwise need D passes). Everything runs in float32, outside autocast.
+    No moment has a closed form: ``mean`` is a deterministic code, ``variance`` an estimate from fixed draws.
     """
 
     def rsample(self, shape: torch.Size = torch.Size()) -> Tensor:
@@ -83,9 +87,39 @@ class FlowPosterior(NormalizingFlow):
         with torch.no_grad(), torch.autocast(self.base.mean.device.type, enabled=False):
             return self.transform.inv(self.base.mean)
 
+    def rsample_from(self, eps: Tensor) -> Tensor:
+        """z (n, B, D): the flow of z0 = loc + scale * eps_k for standard-normal noise eps (n, D) shared by the B
+        items (common random numbers); ``log_prob`` of this z is its exact density, kept as ``rsample``'s."""
+        z, log_q = self._from_noise(eps)
+        self._drawn = (z, log_q)
+        return z
+
+    def _from_noise(self, eps: Tensor) -> tuple[Tensor, Tensor]:
+        """(z (n, B, D), log q(z) (n, B)) for noise eps (n, D): log q0(z0) - log |det dz/dz0|."""
+        base = self.base.base_dist
+        with torch.autocast(base.loc.device.type, enabled=False):
+            z0 = base.loc + base.scale * eps.to(base.loc).unsqueeze(1)  # (n, B, D)
+            z, ladj = self.transform.inv.call_and_ladj(z0)
+            return z, self.base.log_prob(z0) - ladj
+
+    @property
+    def variance(self) -> Tensor:
+        """Var[z] per dimension (B, D), estimated (no closed form) from ``MOMENT_DRAWS`` draws of fixed noise
+        shared by the items (seed 0): the same numbers for an item in any batch, and the caller's RNG untouched."""
+        loc = self.base.base_dist.loc
+        eps = torch.randn(MOMENT_DRAWS, loc.shape[-1], generator=torch.Generator().manual_seed(0))
+        shift = self.mean.double()  # (B, D); sums of z - shift and of its square: no (S, B, D) tensor
+        s1, s2 = torch.zeros_like(shift), torch.zeros_like(shift)
+        with torch.no_grad():
+            for e in eps.split(MOMENT_CHUNK):
+                d = self._from_noise(e)[0].double() - shift  # (n, B, D)
+                s1, s2 = s1 + d.sum(0), s2 + d.pow(2).sum(0)
+        return ((s2 - s1 * s1 / MOMENT_DRAWS) / (MOMENT_DRAWS - 1)).to(loc.dtype)  # unbiased
+
     @property
     def stddev(self) -> Tensor:
-        raise VaekitError("a flow posterior q(z|x) has no closed-form scale; use model.posterior gaussian here")
+        """The standard deviation of q(z|x) per dimension (B, D), estimated as ``variance`` is."""
+        return self.variance.sqrt()
 
     def tempered(self, temperature: float) -> FlowPosterior:
         """The same flow over a base whose scale is times ``temperature``."""

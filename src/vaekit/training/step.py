@@ -19,6 +19,7 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import name_of
 from ..core.objectives import Terms
 from ..core.objectives_zoo import ObjectiveSettings, backward, objective
+from ..data.lazy import batch_count, batch_rows
 from ..data.packed import Items
 from ..errors import VaekitError
 from . import distributed
@@ -97,9 +98,11 @@ def evaluate_loss(
     model.eval()
     s, fn = settings or ObjectiveSettings(beta=beta), objective(name)
     sums = torch.zeros(3 + len(model.latent_dims), device=x.device)
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        terms = fn(model, xb, None if y is None else y[i : i + batch_size], s)
+    n = batch_count(len(x), batch_size)  # no batch of one: the MMD objective needs pairs
+    for b in range(n):
+        rows = batch_rows(b, n, batch_size)
+        xb = x[rows]
+        terms = fn(model, xb, None if y is None else y[rows], s)
         sums += batch_sums(terms, len(xb))
     loss, rec, kl, *levels = (sums / max(1, len(x))).tolist()
     return {"loss": loss, "rec": rec, "kl": kl, "kl_levels": levels}

@@ -22,7 +22,7 @@ from ..core.objectives import capacity_objective
 from ..core.objectives_zoo import ObjectiveSettings
 from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, tau_at
 from ..data import Dataset, binarize_dynamic
-from ..data.lazy import batches
+from ..data.lazy import batch_count, batches
 from ..data.packed import to_device
 from ..errors import VaekitError
 from ..models.gumbel import set_tau
@@ -189,7 +189,7 @@ class Trainer:
         perm = self.shuffle(epoch)
         if self.static and len(perm) >= self.size:
             perm = perm[: len(perm) // self.size * self.size]
-        n_batches = math.ceil(len(perm) / self.size)
+        n_batches = batch_count(len(perm), self.size)  # as ``batches`` cuts it: no lone last item
         sums = (
             torch.tensor(s.sums, device=self.x.device)
             if s.batch
