@@ -82,7 +82,7 @@ CORPUS = {  # name -> (bytes, or a callable writing the file or folder at that p
     "text.csv": (b"a,b\n0.1,0.2\n0.3,oops\n", "oops"),
     "ragged.csv": (b"0.1,0.2,0.3\n0.4,0.5\n", "line 2"),
     "header.csv": (b"a,b,c\n", "no data rows"),
-    "latin1.csv": (b"\xe9,\xff\n0,1\n", "latin1.csv"),
+    "nul.csv": (b"a,b\n0,\x001\n1,2\n3,4\n", "non-numeric value '\\x001' on line 2"),  # a binary file's NUL
     "huge.csv": (b"a,b\n0.1,0.2\n1e39,0.4\n0.5,0.6\n", "value 1e+39 on line 3"),
     "nolabel.csv": (b"a,label\n0.1,0\n0.2,\n0.3,1\n", "missing label '' on line 3"),
     "mixed": (

@@ -21,7 +21,9 @@ from PIL import Image
 import vaekit
 from vaekit.cli import main
 from vaekit.errors import VaekitError
-from vaekit.viz.figures import decode_mean
+from vaekit.evaluation.metrics import encode_means
+from vaekit.viz.figures import decode_mean, top_dims, traversals
+from vaekit.viz.report import quality_html
 
 from .conftest import train_argv
 
@@ -144,6 +146,58 @@ def test_a_run_fitted_without_a_folder_writes_its_report_to_out_only(runs, repor
     assert page.count('<img src="data:image/png;base64,') == 7 and "K = 5" in page
     assert "<th>epoch</th>" in page and "<tr><td>2</td>" in page  # the training metrics of both epochs
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_curves_record_the_weights_digest(report):
+    assert main(["curves", str(report.parent)]) == 0
+    assert "curves.png" not in vaekit.load_run(report.parent).stale_files()
+
+
+def test_report_seed_reaches_its_evaluation_and_pictures(report, tmp_path):
+    run, saved = str(report.parent), lambda: json.loads((report.parent / "eval.json").read_text())
+    seven = vaekit.evaluate(vaekit.load_run(run), k=20, seed=7)
+
+    def report_with(seed: int) -> tuple[dict, str]:  # eval.json after the report, and the samples picture
+        assert main(["report", run, "--seed", str(seed), "--iw-samples", "20", "--out", str(tmp_path / "r.html")]) == 0
+        return saved(), re.findall(r'<img src="([^"]*)"', (tmp_path / "r.html").read_text())[2]
+
+    zero, samples0 = report_with(0)
+    again, samples7 = report_with(7)  # seed 0's eval.json is not reused
+    assert (zero["seed"], again["seed"]) == (0, 7) and zero["nll"] != again["nll"]
+    assert (again["nll"], again["elbo"]) == (seven["nll"], seven["elbo"])
+    assert samples7 != samples0 and report_with(7) == (again, samples7)  # reused as it is; the same draws
+
+
+@pytest.mark.parametrize("content", [{}, {"data_vs_data": 3}, {"kind": "table"}])
+def test_a_quality_json_of_these_weights_not_whole_is_refused_in_one_line(runs, content):
+    run = runs["d3"]
+    (run.folder / "quality.json").write_text(json.dumps({"vaekit_weights_sha256": run.digest, **content}))
+    try:
+        with pytest.raises(VaekitError, match=r"quality.json: not a whole vaekit quality.json \(\w+: .*\); run"):
+            quality_html(run)
+    finally:
+        (run.folder / "quality.json").unlink()
+
+
+def test_traversals_rank_the_first_items_and_start_from_any_item(runs):
+    run, x = runs["d3"], torch.as_tensor(runs["x"][:10])
+    xs, dims, values = traversals(run, x, n_dims=2, item=7, rank_on=4)
+    assert dims == top_dims(encode_means(run, x[:4]).var(0), 2)
+    assert torch.allclose(xs, vaekit.traverse(run, encode_means(run, x[7:8])[0], dims, values))
+
+
+def test_traverse_takes_any_item_of_a_split_beyond_the_2000_ranked(report, tmp_path, capsys):
+    np.save(tmp_path / "big.npy", np.random.default_rng(1).random((2600, 9, 11), dtype=np.float32))
+    argv = ["traverse", str(report.parent), "--data", str(tmp_path / "big.npy"), "--split", "train", "--n-dims", "2"]
+    assert main([*argv, "--item", "2070", "--out", str(tmp_path / "t.png")]) == 0
+    assert main([*argv, "--item", "2600"]) == 2 and "expected an index in 0..2079 (--item)" in capsys.readouterr().err
+
+
+def test_report_help_says_when_eval_json_is_reused_without_pointing_elsewhere(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "above" not in out and "shown instead when it holds these weights, data, split and --seed, at" in out
 
 
 class DevTools:

@@ -19,7 +19,7 @@ def common(out: str | None) -> list:
         arg("run", help="run folder"),
         arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
         arg("--split", default="test", choices=["train", "val", "test"]),
-        arg("--seed", type=int, default=0),
+        arg("--seed", type=int, default=0, help="seed of the random draws (default 0)"),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
     ]
 
@@ -102,8 +102,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     arg(
         "--item",
         type=int,
-        help="base code: this item's posterior mean (default: zeros; a deep run: item 0, as zeros mean nothing "
-        "in its conditional hierarchy)",
+        help="base code: the posterior mean of this item, any index of the split (default: zeros; a deep run: "
+        "item 0, as zeros mean nothing in its conditional hierarchy)",
     ),
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
@@ -114,9 +114,10 @@ def cmd_traverse(args: argparse.Namespace) -> None:
         raise VaekitError(f"--range must be a finite number > 0, got {args.range}")
     dims = ints(args.dims, "--dims") if args.dims else None
     n_dims = positive(args.n_dims, "--n-dims")
-    run, _, _, split = load(args, 2000)
+    run, _, _, split = load(args)  # --item: any item of the split; the dims are ranked on its first 2000
     item = 0 if args.item is None and run.config.model.family == "deep" else args.item
-    xs, dims, values = traversals(run, split.x, labels(run, split, slice(None)), dims, n_dims, args.range, steps, item)
+    y = labels(run, split, slice(None))
+    xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, rank_on=2000)
     with stamped(run.digest):
         save_traversal(xs, dims, values, out)
     print(f"traversals of dims {dims} written to {out}")
@@ -147,6 +148,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     arg("--out", help=f"output file (default: RUN/{files.CURVES})"),
 )
 def cmd_curves(args: argparse.Namespace) -> None:
+    from ..runs import Run
     from ..viz.plots import plot_losses
 
     metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
@@ -154,7 +156,9 @@ def cmd_curves(args: argparse.Namespace) -> None:
         started = (Path(args.run) / files.CONFIG).is_file()  # a run that has not finished its first epoch
         why = "the run has not finished an epoch yet" if started else "not a run folder?"
         raise VaekitError(f"{args.run}: no {files.METRICS} ({why})")
-    plot_losses(metrics, out)
+    run = Run.load(args.run)  # curves.png records the weights' digest, as the other derived pictures do
+    with stamped(run.digest):
+        plot_losses(metrics, out)
     print(f"curves written to {out}")
 
 
@@ -162,8 +166,14 @@ def cmd_curves(args: argparse.Namespace) -> None:
     "report",
     "one self-contained report.html in the run folder",
     *common(files.REPORT),
-    arg("--iw-samples", type=int, default=100, help="K, unless eval.json holds one at least as thorough"),
-    arg("--limit", type=int, default=1000, help="evaluate the first N items of the split (eval.json: see above)"),
+    arg("--iw-samples", type=int, default=100, help="K of the importance-weighted bound (default 100)"),
+    arg(
+        "--limit",
+        type=int,
+        default=1000,
+        help="evaluate the first N items of the split (default 1000); RUN/eval.json is shown instead when it "
+        "holds these weights, data, split and --seed, at least N items and at least --iw-samples K",
+    ),
 )
 def cmd_report(args: argparse.Namespace) -> None:
     from ..runs import Run
@@ -171,5 +181,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     out = out_path(args, files.REPORT)
     run = Run.load(args.run)
-    path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out)  # it checks K and the limit
+    # write_report checks K and the limit; --seed seeds the evaluation and the pictures
+    path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)
     print(f"report written to {path}")

@@ -194,6 +194,7 @@ def evaluate(
         "split": split,
         "n": n,
         "k": k,
+        "seed": seed,
         **_figures(t, nll, n, tuple(data.shape), au, probe),
         "elbo_passes": 1,
         "seconds": _round(time.perf_counter() - start),

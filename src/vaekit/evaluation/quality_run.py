@@ -158,13 +158,15 @@ def write_quality(run: Run, result: dict) -> Path:
     with run_lock(run.folder):
         saved = read_quality(path, run.digest)
         same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
-        if saved and same and result["features"]["kind"] != "module":  # two modules may share a class name
+        whole = isinstance(saved.get("samples"), dict)  # a file not whole is replaced, not merged
+        if same and whole and result["features"]["kind"] != "module":  # two modules may share a class name
             result = {**result, "samples": {**saved["samples"], **result["samples"]}}
         return atomic_write_json(path, result)
 
 
 def read_quality(path: Path, digest: str) -> dict:
-    """quality.json when it holds figures of the weights with ``digest``, else {}."""
+    """quality.json when it holds figures of the weights with ``digest``, else {}; whether they are whole is the
+    reader's to check (``viz.report`` refuses a file that is not in one line)."""
     if not path.is_file() or recorded_digest(path) != digest:
         return {}
     return json.loads(path.read_text(encoding="utf-8"))

@@ -13,19 +13,12 @@ import torch
 from torch import Tensor
 
 from ..core.contract import latent_size
-from ..data.lazy import LazyArray
+from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
 from .plots import _figure, _save_figure, image_grid, is_image, save_png
-
-
-def displayable(x: Tensor) -> Tensor:
-    """(N, C, H, W) -> (N, C', H, W) with C' in {1, 3, 4}: 2 channels get a zero third, more than 4 keep 3."""
-    c = x.shape[1]
-    if c == 2:
-        return torch.cat([x, torch.zeros_like(x[:, :1])], 1)
-    return x[:, :3] if c > 4 else x
+from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 
 
 def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
@@ -70,7 +63,7 @@ def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path) ->
     """Rows lerp and slerp, each [x_a, path..., x_b] for images; for tables the features along the path."""
     if is_image(tuple(x.shape[1:])):
         rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
-        return save_png(image_grid(displayable(torch.cat(rows)), nrow=len(rows[0])), path)
+        return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
     fig, axes = _figure(len(paths))
     for ax, (name, p) in zip(axes, paths.items()):
         ax.plot(np.linspace(0, 1, len(p)), p.numpy(), lw=1)
@@ -118,23 +111,28 @@ def traverse(
 @torch.no_grad()
 def traversals(
     run: Run,
-    x: Tensor,
+    x: Tensor | LazyArray,
     y: Tensor | None = None,
     dims: list[int] | None = None,
     n_dims: int = 8,
     span: float = 3.0,
     steps: int = 9,
     item: int | None = None,
+    rank_on: int | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
     """Traversals around item ``item``'s posterior mean (default: the zero code) of ``dims`` (default: the
-    ``n_dims`` most active over x (N, *shape)), from -span to span: (decoded (R, V, *shape), dims, values (V,))."""
-    loc = encode_means(run, x, y)  # (N, D)
-    dims = dims if dims is not None else top_dims(loc.var(0), n_dims)
+    ``n_dims`` most active over the first ``rank_on`` items of x (N, *shape), all for None), from -span to span:
+    (decoded (R, V, *shape), dims, values (V,)). ``item`` is any index of x; y (N,) labels a conditional run."""
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
-    base = loc[item] if item is not None else torch.zeros(loc.shape[1])
+    if dims is None:  # only the items ranked are encoded
+        loc = encode_means(run, head(x, rank_on), None if y is None else y[:rank_on])  # (N', D)
+        dims = top_dims(loc.var(0), n_dims)
+    at = slice(item or 0, (item or 0) + 1)
+    ya = None if y is None else y[at]
+    base = torch.zeros(latent_size(run.model)) if item is None else encode_means(run, x[at], ya)[0]  # (D,)
     values = torch.linspace(-span, span, steps)
-    return traverse(run, base, dims, values, None if y is None else y[item or 0 : (item or 0) + 1]), dims, values
+    return traverse(run, base, dims, values, ya), dims, values
 
 
 def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int]:
@@ -148,7 +146,7 @@ def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int
 def save_traversal(x: Tensor, dims: list[int], values: Tensor, path: str | Path) -> Path:
     """x (R, V, *shape): a grid with one row per dim (images) or one panel per dim of features against value."""
     if is_image(tuple(x.shape[2:])):
-        return save_png(image_grid(displayable(x.flatten(0, 1)), nrow=x.shape[1]), path)
+        return save_png(image_grid(x.flatten(0, 1), nrow=x.shape[1]), path)
     fig, axes = _figure(len(dims), width=3.5)
     for ax, i, xs in zip(axes, dims, x):
         ax.plot(values.numpy(), xs.numpy(), lw=1)
@@ -240,7 +238,7 @@ def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | N
     """The decoded manifold as one image grid (images) or its first two features coloured by z (tables)."""
     xs = manifold(run, grid, y)
     if is_image(tuple(x.shape[1:])):
-        arr = image_grid(displayable(xs), nrow=grid, pad=0)
+        arr = image_grid(xs, nrow=grid, pad=0)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
         ax.set(title="decoded manifold (prior quantiles)", xticks=[], yticks=[])
         return

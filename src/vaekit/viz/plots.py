@@ -22,9 +22,18 @@ from ..io import atomic_write_bytes
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
 
 
+def displayable(x: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, C', H, W) with C' in {1, 3, 4}: 2 channels get a zero third, more than 4 keep 3."""
+    c = x.shape[1]
+    if c == 2:
+        return torch.cat([x, torch.zeros_like(x[:, :1])], 1)
+    return x[:, :3] if c > 4 else x
+
+
 def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """(N, C, H, W) values in [0, 1] -> (H', W') or (H', W', C) uint8 grid, ``nrow`` images per row."""
-    x = x.detach().float().clamp(0, 1).cpu()
+    """(N, C, H, W) values in [0, 1], any C, -> (H', W') or (H', W', 3|4) uint8 grid, ``nrow`` images per row;
+    the channels are made ``displayable`` first, so every grid can be written as a PNG."""
+    x = displayable(x.detach().float().clamp(0, 1).cpu())
     n, c, h, w = x.shape
     zoom = max(1, math.ceil(MIN_TILE / max(h, w)))
     x = x.repeat_interleave(zoom, 2).repeat_interleave(zoom, 3)

@@ -23,24 +23,8 @@ from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
-from .figures import (
-    displayable,
-    encode_means,
-    interpolate,
-    latent_map,
-    save_interpolation,
-    save_traversal,
-    top_dims,
-    traverse,
-)
-from .plots import (
-    _figure,
-    _save_figure,
-    is_image,
-    plot_losses,
-    save_reconstructions,
-    save_samples,
-)
+from .figures import encode_means, interpolate, latent_map, save_interpolation, save_traversal, top_dims, traverse
+from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -61,21 +45,20 @@ def two_items(split: Split, same_label: bool = False) -> list[int]:
 
 
 def pictures(
-    run: Run, data: Dataset, split: Split, folder: Path, metrics: Path, n_dims: int = 8
+    run: Run, data: Dataset, split: Split, folder: Path, metrics: Path, n_dims: int = 8, seed: int = 0
 ) -> list[tuple[str, Path]]:
-    """Write every picture of the run (its curves from the CSV ``metrics``) into ``folder``; returns (caption,
-    path) pairs in page order."""
-    torch.manual_seed(0)
+    """Write every picture of the run (its curves from the CSV ``metrics``) into ``folder``, the random draws
+    seeded with ``seed``; returns (caption, path) pairs in page order."""
+    torch.manual_seed(seed)
     x, y = split.x[:2000], None if split.y is None else split.y[:2000]
     y_in = y if run.model.needs_labels else None
     out = [("Loss, reconstruction and KL per epoch", plot_losses(metrics, folder / "curves.png"))]
     label = 0 if run.model.needs_labels else None
     images = is_image(tuple(x.shape[1:]))
-    show = displayable if images else (lambda v: v)
     out.append(
         (
             "Samples from the prior (temperature 1)" + ("" if images else ": the first two columns"),
-            save_samples(show(run.sample(64, 1.0, label)), folder / "s.png"),
+            save_samples(run.sample(64, 1.0, label), folder / "s.png"),
         )
     )
     xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
@@ -84,7 +67,7 @@ def pictures(
             "Inputs (odd rows) above their reconstructions"
             if images
             else "Each value of 32 items against its reconstruction (dashed: equal)",
-            save_reconstructions(show(x[:32]), show(xr), folder / "r.png"),
+            save_reconstructions(x[:32], xr, folder / "r.png"),
         )
     )
     out.append(interpolation_picture(run, split, x, y_in, folder))
@@ -177,12 +160,23 @@ def eval_rows(result: dict) -> list[dict]:
 
 def quality_html(run: Run) -> list[str]:
     """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures."""
-    q = {} if run.path is None else read_quality(run.path / files.QUALITY, run.digest)
+    path = None if run.path is None else run.path / files.QUALITY
+    q = {} if path is None else read_quality(path, run.digest)
+    try:
+        return _quality_parts(q)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # these weights', but not whole
+        raise VaekitError(
+            f"{path}: not a whole vaekit quality.json ({type(e).__name__}: {e}); run vaekit quality again or remove it"
+        ) from None
+
+
+def _quality_parts(q: dict) -> list[str]:
+    """The HTML of quality.json's figures ``q`` ({}: none); a part missing raises KeyError or TypeError."""
     if q.get("kind") == "table":  # a table's own measures
         first, *rest = table_quality_lines(q)
         paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in rest)
         return [f"<h2>Synthetic rows</h2><p>{html.escape(first)}</p>", _table(table_quality_rows(q)), paragraphs]
-    if "data_vs_data" not in q:  # none
+    if not q:  # none
         return []
     return [
         f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {q['n']} items per set)</h2>",
@@ -203,7 +197,7 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv:
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
         f"<style>{CSS}</style></head><body><h1>{title}</h1>",
         f"<p>{html.escape(where)}</p>",
-        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']})</h2>",
+        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']}, seed {result['seed']})</h2>",
         "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
         "importance-weighted bound with K samples.</p>",
         _table(eval_rows(result)),
@@ -226,20 +220,22 @@ def write_report(
     k: int = 100,
     limit: int | None = 1000,
     out: str | Path | None = None,
+    seed: int = 0,
 ) -> Path:
     """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``).
 
-    eval.json is reused when it holds this split of these data for these weights, with at least ``k`` samples
-    and the first ``limit`` items (or all), and computed again (and rewritten) otherwise: an evaluation of
-    earlier weights, or a thinner one, is never shown. A run without a folder is evaluated afresh (nothing is
-    written but ``out``) and its curves come from ``run.history``."""
+    eval.json is reused when it holds this split of these data for these weights, computed with ``seed``, with
+    at least ``k`` samples and the first ``limit`` items (or all), and computed again (and rewritten) otherwise:
+    an evaluation of earlier weights, another seed's, or a thinner one, is never shown. ``seed`` seeds the
+    evaluation and the pictures' draws. A run without a folder is evaluated afresh (nothing is written but
+    ``out``) and its curves come from ``run.history``."""
     path = report_path(run, out)
     check_k(k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
         data, mode = prepare_data(run.config, data_spec, stream=True)
-        result = evaluation(run, data, split, k, limit, mode)
-        figs = pictures(run, data, getattr(data, split), Path(tmp), metrics)
+        result = evaluation(run, data, split, k, limit, mode, seed)
+        figs = pictures(run, data, getattr(data, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
         page = render(run, result, figs, metrics)
         return atomic_write_text(path, page)
@@ -267,15 +263,17 @@ def metrics_file(run: Run, tmp: Path) -> Path:
     return run.path / files.METRICS
 
 
-def evaluation(run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str) -> dict:
-    """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh, written to
-    eval.json for a run with a folder; a split other than train, val or test is refused."""
+def evaluation(run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str, seed: int = 0) -> dict:
+    """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
+    (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
+    is refused."""
     n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
     saved = {} if run.path is None else read_json(run.path / files.EVAL)  # missing or damaged: computed again
-    same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST)) == (split, data.name, run.digest)
-    if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:
+    asked = (split, data.name, run.digest, seed)
+    same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST), saved.get("seed")) == asked
+    if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:  # no "seed" (an older file): computed again
         return saved
-    result = evaluate(run, data, split, k, limit, mode=mode)
+    result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed}
     if run.path is not None:
         write_eval(run, result)
     return result
