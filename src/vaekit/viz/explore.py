@@ -33,7 +33,7 @@ from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
-from .figures import decode_mean, displayable, lerp
+from .figures import decode_mean, lerp
 from .plots import image_grid, is_image
 
 MAX_BODY = 64 * 1024  # bytes
@@ -58,7 +58,7 @@ class ApiError(Exception):
 def png_url(x: Tensor, nrow: int | None = None, pad: int = 2) -> str:
     """(N, C, H, W) in [0, 1] -> a data: URL of their grid as PNG."""
     buf = io.BytesIO()
-    Image.fromarray(image_grid(displayable(x), nrow, pad)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(image_grid(x, nrow, pad)).save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

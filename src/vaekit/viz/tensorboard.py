@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from .. import files
 from ..core.contract import VAEModule
 from ..training.callbacks import Callback, FitInfo
-from .figures import displayable
 from .plots import image_grid, is_image
 
 
@@ -98,12 +97,7 @@ def _pictures(model: VAEModule, x: Tensor, y: Tensor | None, n: int):
         samples = model.generate(n, 1.0, ys).mean
     x_rec = model.decode(model.encode(x, y).mean, y).mean
     model.train(was_training)
-    return _rgb(image_grid(_show(samples))), _rgb(image_grid(_show(torch.cat([x, x_rec])), nrow=len(x)))
-
-
-def _show(x: Tensor) -> Tensor:
-    """Keep at most 3 channels (pictures of 2-channel data get a zero third)."""
-    return displayable(x.float().cpu())
+    return _rgb(image_grid(samples)), _rgb(image_grid(torch.cat([x, x_rec]), nrow=len(x)))  # any channels
 
 
 def _rgb(arr: np.ndarray) -> np.ndarray:
