@@ -70,11 +70,9 @@ def test_killed_stopped_and_damaged_runs_resume_to_the_same_weights(tmp_path, ca
         assert proc.returncode == -signal.SIGKILL
         proc = start(["--resume", str(run)])
     stop_after_next_checkpoint(proc, ckpt, signal.SIGTERM, rng.uniform(0.0, 0.3))
-    # one line, the stop; before it, a SIGKILL between a checkpoint's two renames (which leaves only .prev) may
-    # have left the resumed run's warning naming the previous checkpoint
-    *warnings, last = proc.stderr.read().strip().splitlines()
-    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in last, last
-    assert all("resuming from checkpoint.prev.safetensors" in w for w in warnings), warnings
+    # one line, the stop: a SIGKILL at any moment, between a checkpoint's renames too, leaves the newest whole
+    lines = proc.stderr.read().strip().splitlines()
+    assert proc.returncode == 128 + signal.SIGTERM and len(lines) == 1 and "stopped by SIGTERM" in lines[0], lines
     damage(ckpt)  # the newest checkpoint is unusable: the previous one takes over
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 0

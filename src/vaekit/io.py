@@ -3,9 +3,12 @@ refuses a write, and the folder's lock (one writer at a time)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,8 +56,9 @@ def write_error(path: str | Path, error: OSError) -> OSError | VaekitError:
 
 def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str | Path | None = None) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place; the file it
-    replaces moves to ``backup`` (when given) only once the new one is whole. A disk that refuses the write
-    raises WriteError naming ``path``, and leaves ``path`` (and ``backup``) as they were."""
+    replaces is kept as ``backup`` (when given) once the new one is whole. ``path`` is never absent: the backup
+    is made as a link to (or a copy of) the old file before the new one is renamed over it. A disk that refuses
+    the write raises WriteError naming ``path``, and leaves ``path`` (and ``backup``) as they were."""
     path = Path(path)
     tmp = None
     try:
@@ -67,7 +71,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str 
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions of a new file
         if backup is not None and path.is_file():
-            os.replace(path, backup)
+            keep_copy(path, Path(backup))
         os.replace(tmp, path)
     except OSError as e:
         raise write_error(path, e) from None
@@ -75,6 +79,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str 
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def keep_copy(path: Path, backup: Path) -> None:
+    """Make ``backup`` the file ``path`` holds now, atomically, leaving ``path`` in place: a hard link (no data
+    copied), or a copy where the file system has no links. A stop at any moment leaves both names whole."""
+    tmp = backup.with_name(f".{backup.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        try:
+            os.link(path, tmp)
+        except OSError:  # no links on this file system (EPERM, ENOTSUP...): a copy; a full disk fails it too
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, backup)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -106,9 +126,11 @@ def run_lock(folder: str | Path) -> Iterator[None]:
     """Hold ``folder``'s exclusive lock while writing it: ``flock`` on the folder itself, so no file is written.
 
     A second writer gets one line naming the process that holds the folder (read from /proc/locks); the
-    kernel frees the lock when that process ends, however it ends. Re-entrant within a process.
+    kernel frees the lock when that process ends, however it ends. Re-entrant within a process. A folder the
+    lock made is removed again when it is let go empty.
     """
     folder = Path(folder).resolve()
+    made = folder not in _held and not folder.exists()  # this lock makes the folder: it goes if left empty
     if folder not in _held and fcntl is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -127,6 +149,9 @@ def run_lock(folder: str | Path) -> Iterator[None]:
     try:
         yield
     finally:
+        if made:  # a start stopped before it wrote anything (a Ctrl-C, bad input) leaves no empty folder
+            with contextlib.suppress(OSError):  # not empty (or gone): kept as it is
+                folder.rmdir()
         fd, depth = _held.pop(folder)
         if depth > 1:
             _held[folder] = (fd, depth - 1)

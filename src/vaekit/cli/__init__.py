@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from .. import files
 from ..errors import VaekitError
 from ..models.trust import trusting
 from ..training import distributed
+from ..training.folder import checkpointed
 from ..training.signals import Interrupted
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
 from .train import FLAGS, train_config
@@ -121,7 +121,7 @@ def resume_hint(args: argparse.Namespace | None) -> str:
     """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
     checkpoint, else nothing."""
     folder = getattr(args, "resume", None) or getattr(args, "out", None)
-    if getattr(args, "command", None) != "train" or not folder or not (Path(folder) / files.CHECKPOINT).is_file():
+    if getattr(args, "command", None) != "train" or not folder or not checkpointed(Path(folder)):
         return ""
     return f"; the last checkpoint is kept (continue with vaekit train --resume {folder})"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights, prior_fitted, save_weights
-from .folder import CUSTOM, check_size, clear, rebuild_model, start_run, unstarted, write_run_files
+from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, start_run, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .step import autocast_dtype, resolve_device
@@ -147,23 +147,35 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
             f"train.epochs {t.epochs}: the run has trained {trainer.state.epoch} already", key="train.epochs"
         )
     info = FitInfo(run, cfg, data, resume)
-    if run is not None and distributed.is_main():
-        write_run_files(run, cfg, model, data.table, data.classes)
-        if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
-            atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
-    trainer.callbacks.on_fit_start(model, info)
-    try:
-        with StopSignal() as stop:
-            trainer.fit(stop)
-    except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
-        trainer.callbacks.on_fit_error(e, info)
-        if run is not None and not resume and distributed.is_main() and unstarted(run):
-            clear(run)  # stopped before its first checkpoint: no half-written run stays behind
-        raise
+    with _cleared_on_failure(None if resume else run):
+        if run is not None and distributed.is_main():
+            write_run_files(run, cfg, model, data.table, data.classes)
+            if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
+                atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
+        trainer.callbacks.on_fit_start(model, info)
+        try:
+            with StopSignal() as stop:
+                trainer.fit(stop)
+        except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
+            trainer.callbacks.on_fit_error(e, info)
+            raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
     kept = {"table": data.table, "classes": data.classes}
     return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept)  # on the CPU, as a loaded run is
+
+
+@contextmanager
+def _cleared_on_failure(run: Path | None) -> Iterator[None]:
+    """A new run (``run``; None: none, or a resumed one) that fails before its first checkpoint holds nothing to
+    resume: every file it wrote is removed (rank 0), so a later start there begins afresh. Its config.json and
+    best weights are written before that checkpoint, so the folder's state, not ``unstarted``, tells."""
+    try:
+        yield
+    except BaseException:
+        if run is not None and distributed.is_main() and not checkpointed(run):
+            clear(run)  # a new run's folder held no vaekit files but those it wrote (start_run)
+        raise
 
 
 def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig, dynamic: bool) -> None:

@@ -52,7 +52,7 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     run = Path(out)
     afresh = not resume and (overwrite or unstarted(run))  # a new run where vaekit's files may be removed
     if resume:
-        if not ((run / files.CHECKPOINT).is_file() or (run / files.PREVIOUS_CHECKPOINT).is_file()):
+        if not checkpointed(run):
             raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
     elif (run / files.CONFIG).exists() and not afresh:
         raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
@@ -65,8 +65,10 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
 
 
 def unstarted(run: Path) -> bool:
-    """Whether ``run`` holds the files of a start that stopped before its first checkpoint: nothing to resume,
-    nothing to keep (a new run starts there afresh)."""
+    """Whether ``run`` holds the files of a start killed before its first checkpoint: nothing to resume, nothing
+    to keep (a new run starts there afresh). Best weights without a checkpoint count as a run: a finished run
+    whose checkpoints were deleted looks the same, and is never cleared but by overwrite. (A start that fails
+    before its first checkpoint removes its files itself: ``fit._cleared_on_failure``.)"""
     kept = (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT, files.WEIGHTS)
     if any((run / name).is_file() for name in kept):
         return False
@@ -75,6 +77,11 @@ def unstarted(run: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and {"data", "model", "train"} <= config.keys()
+
+
+def checkpointed(run: Path) -> bool:
+    """Whether ``run`` holds a checkpoint to resume from (the newest, or the one before it)."""
+    return any((run / name).is_file() for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT))
 
 
 def clear(run: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
@@ -34,22 +34,8 @@ from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
+from .state import LoopState, check_same_data, fingerprint
 from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
-
-
-@dataclass
-class LoopState:
-    """What the loop carries between steps and epochs; saved in the checkpoint as JSON."""
-
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches completed in the current epoch (> 0: a mid-epoch checkpoint)
-    sums: list[float] = field(default_factory=list)  # the current epoch's running sums (see _sums)
-    seen: int = 0  # items behind those sums
-    best_val: float = math.inf
-    bad_epochs: int = 0  # epochs since the best validation loss
-    rows: list[dict] = field(default_factory=list)
-    guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
-    precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
 
 
 def interactive() -> bool:
@@ -85,7 +71,7 @@ class Trainer:
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
-        self.state, extra = self.restore(resume)  # then every rank's generator is seeded
+        self.state, extra = self.restore(resume, fingerprint(data))  # then every rank's generator is seeded
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
         self.place(data, device)
         self.prepare_steps(dtype, device)
@@ -96,9 +82,10 @@ class Trainer:
             self.critic.load(extra)
         self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
 
-    def restore(self, resume: bool) -> tuple[LoopState, dict[str, Tensor]]:
-        """The loop state, with weights and optimizer loaded from the checkpoint on resume, then this rank's RNG
-        seeded (from the checkpoint where it can); returns the state and the checkpoint's extra tensors."""
+    def restore(self, resume: bool, data: dict) -> tuple[LoopState, dict[str, Tensor]]:
+        """The loop state, with weights and optimizer loaded from the checkpoint on resume (whose data must be
+        ``data``, the data's fingerprint), then this rank's RNG seeded (from the checkpoint where it can); returns
+        the state and the checkpoint's extra tensors."""
         state = LoopState()
         extra: dict[str, Tensor] = {}
         if resume:
@@ -106,6 +93,8 @@ class Trainer:
                 raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
             saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt)
             state = LoopState(**saved)
+            check_same_data(state.data, data)
+        state.data = data  # recorded from the start (a run from before fingerprints: from this resume on)
         distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
         if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
             state.sums, state.seen = [0.0] * len(state.sums), 0
@@ -144,6 +133,8 @@ class Trainer:
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
         t, s = self.t, self.state
+        if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
+            return
         for epoch in range(s.epoch, t.epochs):
             lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs)
             for group in self.opt.param_groups:
@@ -161,11 +152,17 @@ class Trainer:
             with swapped(self.ema, self.model):
                 self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
             tqdm.write(summary(s.rows[-1], t.epochs)) if t.progress else None
-            if t.patience and s.bad_epochs >= t.patience:
-                tqdm.write(
-                    f"early stopping: no better validation loss for {s.bad_epochs} epochs"
-                ) if t.progress else None
+            if self.stopped_early():
                 break
+
+    def stopped_early(self) -> bool:
+        """Whether the loop stands at an epoch's end after ``train.patience`` epochs or more without a better
+        validation loss (said in one line): early stopping, after an epoch or on resume."""
+        t, s = self.t, self.state
+        if not (t.patience and s.batch == 0 and s.bad_epochs >= t.patience):
+            return False
+        tqdm.write(f"early stopping: no better validation loss for {s.bad_epochs} epochs") if t.progress else None
+        return True
 
     def validate(self) -> dict[str, float]:
         """The validation split's mean loss under the run's objective (the ELBO's free bits and beta-TCVAE
