@@ -113,13 +113,55 @@ def test_every_model_works_everywhere_through_the_contract(case, tmp_path):
     assert all(s.shape == (6,) and torch.isfinite(torch.as_tensor(s)).all() for s in scores.values())
 
 
-def test_a_model_that_breaks_the_contract_is_named_in_one_line():
+def test_a_model_without_the_contract_s_members_is_named_in_one_line():
     class NoPrior(nn.Module):
         latent_dims, needs_labels = [2], False
 
     with pytest.raises(vaekit.VaekitError, match=r"NoPrior .* lacks encode, decode, prior"):
         vaekit.fit(NoPrior(), torch.rand(20, 3), epochs=1)
-    with pytest.raises(vaekit.VaekitError, match="log_prob\\(x\\) has shape"):  # item dims not declared as event
-        model = TinyGaussianVAE(5)
-        model.decode = lambda z, y=None: torch.distributions.Normal(model.dec(z), 1.0)
-        vaekit.fit(model, torch.randn(20, 5), epochs=1, progress=False)
+
+
+Normal, Independent = torch.distributions.Normal, torch.distributions.Independent
+BREAKS = {  # a user's model that gets one part of the contract wrong -> the one line that names it
+    "px item dims in the batch": (
+        "decode",
+        lambda m: lambda z, y=None: Normal(m.dec(z), 1.0),
+        r"log_prob\(x\) has shape \(\d+, 5\), the contract wants \(\d+,\): declare the item dims",
+    ),
+    "px event shape": (
+        "decode",
+        lambda m: lambda z, y=None: Independent(Normal(m.dec(z).unsqueeze(-1), 1.0), 2),
+        r"TinyGaussianVAE.decode's p\(x\|z\) has event shape \(5, 1\) while the items are \(5,\)",
+    ),
+    "prior event shape": (
+        "prior",
+        lambda m: lambda y=None: gaussian(torch.zeros(3), torch.ones(3)),
+        r"prior\(\) has event shape \(3,\), q\(z\|x\) has \(2,\): the contract wants both \(D,\) with batch",
+    ),
+    "prior without Independent": (
+        "prior",
+        lambda m: lambda y=None: Normal(torch.zeros(2), 1.0),
+        r"prior\(\) has batch shape \(2,\) and event shape \(\): .*Independent",
+    ),
+    "q without Independent": (
+        "encode",
+        lambda m: lambda x, y=None: diag_normal(m.enc(x)).base_dist,
+        r"q\(z\|x\) has batch shape \(\d+, 2\) and event shape \(\): .*Independent",
+    ),
+    "latent_dims": ("latent_dims", lambda m: [3], r"latent_dims says \[3\], and q\(z\|x\) has event shape \(2,\)"),
+    "generate gives a Tensor": (
+        "generate",
+        lambda m: lambda n, temperature=1.0, y=None: m.prior().sample((n,)),
+        r"generate\(2\) returns a Tensor: the contract wants p\(x\|z\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("part, broken, line", BREAKS.values(), ids=list(BREAKS))
+def test_a_model_that_breaks_the_contract_is_named_in_one_line_before_training(part, broken, line):
+    model, x = TinyGaussianVAE(5), torch.randn(20, 5)
+    setattr(model, part, broken(model))
+    with pytest.raises(vaekit.VaekitError, match=line):
+        check_output(model, model(x[:4]), x[:4])  # the dry run fit makes: once, not per step
+    with pytest.raises(vaekit.VaekitError, match=line):
+        vaekit.fit(model, x, epochs=1, progress=False, pictures=False)

@@ -12,7 +12,7 @@ from torch import nn
 
 from . import files
 from .config import ModelConfig, RunConfig, keep_settings, load_json_config, refuse_conflicts, set_value, validate
-from .core.contract import VAEModule, check_model
+from .core.contract import VAEModule, check_model, with_article
 from .core.likelihoods import name_of
 from .data import Dataset
 from .data.containers import input_shape_of
@@ -107,16 +107,7 @@ def fit(
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
     if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
         raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
-    dataset = from_user(
-        data,
-        val_data,
-        val_fraction=val_fraction,
-        seed=seed,
-        labels=model.needs_labels,
-        x_key=x_key,
-        y_key=y_key,
-        expected=input_shape_of(model),
-    )
+    dataset = _user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
     if not resume:
         _refuse_model_conflicts(cfg)
@@ -181,6 +172,39 @@ def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
     return cfg
 
 
+def _user_data(model: VAEModule, data: object, val_data: object, **options) -> Dataset:
+    """The user's data as a Dataset, its items of the shape the model takes. A model that declares no
+    ``input_shape`` tells it by its p(x|z) (``input_shape_of``): items of another shape are then refused as
+    what its decode gives, not as a fault of the data."""
+    expected = input_shape_of(model)
+    options["num_classes"] = getattr(model, "num_classes", None)  # a conditional model's class numbers, kept
+    try:
+        return from_user(data, val_data, labels=model.needs_labels, expected=expected, **options)
+    except VaekitError:
+        if expected is None or hasattr(model, "input_shape"):
+            raise
+        try:  # the data alone: when it is good, its items' shape and decode's event shape differ
+            items = from_user(data, val_data, labels=model.needs_labels, **options).shape
+        except VaekitError:
+            items = None
+        if items is None or tuple(items) == tuple(expected):
+            raise
+        raise VaekitError(
+            f"{type(model).__name__}.decode's p(x|z) has event shape {tuple(expected)} while the items are "
+            f"{tuple(items)}: the contract wants p(x|z) with the items' shape as event shape"
+        ) from None
+
+
+def _check_dtype(model: VAEModule) -> None:
+    """fit feeds float32 items: a model whose floating parameters are of another dtype is refused in one line."""
+    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.is_floating_point()})
+    if dtypes and dtypes != ["float32"]:
+        raise VaekitError(
+            f"{type(model).__name__}'s parameters are {', '.join(dtypes)}, and fit's items are float32: convert the "
+            "model with model.float()"
+        )
+
+
 def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: int) -> tuple[VAEModule, str]:
     """Settle p(x|z) against the data: a family's 'auto' likelihood chosen, columns standardised, binarisation
     checked and done; ``cfg``'s data and model sections say what was chosen. Returns the model and the mode."""
@@ -189,9 +213,17 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
         # nn.Module.__setattr__ takes any value; torch's stub allows a Tensor or Module only
         model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]  # type: ignore[assignment]
     torch.manual_seed(seed)
+    _check_dtype(model)
     px = probe(model, dataset)
-    _, mode, standard = auto_settings(dataset, name_of(px), binarize, standardize)
+    name = name_of(px)  # a distribution vaekit does not know ('Beta') is left as the user built it
+    _, mode, standard = auto_settings(dataset, name, binarize, standardize)
     cfg.data.binarize, cfg.data.standardize = mode, standard
+    if standard == "true" and name != "gaussian":
+        raise VaekitError(
+            f"standardize='true' standardises the columns for a Normal p(x|z); {type(model).__name__}.decode gives "
+            f"{with_article(name)}: leave standardize at 'auto' or 'false'",
+            key="data.standardize",
+        )
     if standard == "true":  # the model sees standardised columns and answers in the data's units
         note(
             "each feature of the data is standardised (a Gaussian p(x|z) on data that is not images): run.model wraps "

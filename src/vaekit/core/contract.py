@@ -7,11 +7,13 @@ it works everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent
 
 from ..errors import VaekitError
 
@@ -98,8 +100,23 @@ def flat(model: VAEModel) -> bool:
     return len(model.latent_dims) == 1
 
 
-def check_output(model: VAEModel, out: object, x: Tensor) -> VAEOutput:
-    """``out`` of ``model(x)`` if it has the contract's shapes, else one line naming what is wrong."""
+def dist_name(d: object) -> str:
+    """A distribution's name for messages: 'Independent(Laplace)' for one reinterpreted by ``Independent``, else
+    its class name (of any object)."""
+    return f"Independent({dist_name(d.base_dist)})" if isinstance(d, Independent) else type(d).__name__
+
+
+def with_article(name: str) -> str:
+    """``name`` with its indefinite article: 'an Independent(Laplace)', 'a Beta'."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def check_output(model: VAEModel, out: object, x: Tensor, y: Tensor | None = None) -> VAEOutput:
+    """``out`` of ``model(x, y)`` if the model meets the contract's shapes, else one line naming what is wrong.
+
+    A dry run, once before training (not per step): p(x|z) against the items x (B, *shape); q, p and z of every
+    latent level against each other and ``latent_dims``; ``encode``'s q(z|x) and ``prior``'s p(z); and
+    ``generate(2)``. ``y`` (B,): a conditional model's labels (label 0 where None)."""
     name = type(model).__name__
     if not isinstance(out, VAEOutput):
         raise VaekitError(f"{name}.forward must return a vaekit.VAEOutput, got {type(out).__name__}")
@@ -108,10 +125,112 @@ def check_output(model: VAEModel, out: object, x: Tensor) -> VAEOutput:
             f"{name}.forward gives {len(out.qz)} q, {len(out.pz)} p and {len(out.z)} z for "
             f"{len(model.latent_dims)} latent levels (latent_dims)"
         )
-    shape = tuple(out.px.log_prob(x).shape)
+    _check_px(name, out.px, x)
+    _check_levels(name, out, list(model.latent_dims), len(x))
+    if y is None and model.needs_labels:
+        y = torch.zeros(len(x), dtype=torch.long, device=x.device)
+    _check_encode_and_prior(model, x, y)
+    _check_generate(model, tuple(x.shape[1:]), None if y is None else y.new_zeros(2))
+    return out
+
+
+def _check_px(name: str, px: object, x: Tensor) -> None:
+    """p(x|z) of ``forward``: a Distribution with batch (B,) and the items' shape as event shape."""
+    if not isinstance(px, Distribution):
+        raise VaekitError(
+            f"{name}.forward's px is {with_article(type(px).__name__)}: the contract wants p(x|z), a Distribution"
+        )
+    item, event = tuple(x.shape[1:]), tuple(px.event_shape)
+    if event != item and tuple(px.batch_shape) + event != (len(x), *item):  # not the item dims left in the batch
+        raise VaekitError(
+            f"{name}.decode's p(x|z) has event shape {event} while the items are {item}: the contract wants p(x|z) "
+            "with the items' shape as event shape"
+        )
+    shape = tuple(px.log_prob(x).shape)
     if shape != (len(x),):
         raise VaekitError(
             f"{name}: p(x|z).log_prob(x) has shape {shape}, the contract wants ({len(x)},): declare "
             "the item dims as event dims (torch.distributions.Independent)"
         )
-    return out
+
+
+def _latent_event(what: str, d: object, batch: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """The event shape (D,) of ``d``, a q or p over one latent level whose batch shape must be one of ``batch``;
+    anything else is refused in one line naming ``what``."""
+    if not isinstance(d, Distribution):
+        raise VaekitError(f"{what} is {with_article(type(d).__name__)}: the contract wants a torch Distribution")
+    shape, event = tuple(d.batch_shape), tuple(d.event_shape)
+    if len(event) != 1 or shape not in batch:
+        hint = ": declare the latent dim as event dim (torch.distributions.Independent(..., 1))" if not event else ""
+        raise VaekitError(
+            f"{what} has batch shape {shape} and event shape {event}: the contract wants event shape (D,) with "
+            f"batch shape (B,){hint}"
+        )
+    return event
+
+
+def _check_levels(name: str, out: VAEOutput, dims: list[int], b: int) -> None:
+    """q, p (event (D_l,), batch (B,); p's may be ()) and z (B, D_l) of each latent level, D_l from ``dims``."""
+    for level, (q, p, z, d) in enumerate(zip(out.qz, out.pz, out.z, dims)):
+        qn, pn = ("q(z|x)", "prior()") if len(dims) == 1 else (f"q(z_{level}|.)", f"p(z_{level}|.)")
+        eq = _latent_event(f"{name}: {qn}", q, ((b,),))
+        ep = _latent_event(f"{name}: {pn}", p, ((), (b,)))
+        if ep != eq:
+            raise VaekitError(
+                f"{name}: {pn} has event shape {ep}, {qn} has {eq}: the contract wants both (D,) with batch "
+                f"shape (B,) (latent_dims: {dims})"
+            )
+        if eq != (d,):
+            raise VaekitError(
+                f"{name}: latent_dims says {dims}, and {qn} has event shape {eq}: set latent_dims to the sizes "
+                "of the codes encode gives"
+            )
+        if not isinstance(z, Tensor) or tuple(z.shape) != (b, d):
+            got = tuple(z.shape) if isinstance(z, Tensor) else with_article(type(z).__name__)
+            raise VaekitError(f"{name}.forward's z[{level}] is {got}: the contract wants the rsample()d codes (B, {d})")
+
+
+def _call(name: str, what: str, fn: Callable[[], object]) -> object:
+    """``fn()``, a call of the model's ``what``; an error it raises is one line naming it."""
+    try:
+        return fn()
+    except (RuntimeError, TypeError, ValueError, AttributeError, IndexError) as e:
+        if isinstance(e, VaekitError):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise VaekitError(f"{name}.{what} fails: {first}") from None
+
+
+def _check_encode_and_prior(model: VAEModel, x: Tensor, y: Tensor | None) -> None:
+    """``encode(x)``: q(z|x) of every level, event (sum D_l,); ``prior()``: p(z) of the top level, event (D_0,)."""
+    name, dims, b = type(model).__name__, list(model.latent_dims), len(x)
+    qz = _call(name, "encode(x)", lambda: model.encode(x) if y is None else model.encode(x, y))
+    event = _latent_event(f"{name}.encode(x)", qz, ((b,),))
+    if event != (sum(dims),):
+        raise VaekitError(
+            f"{name}: latent_dims says {dims}, and encode(x) gives q(z|x) of event shape {event}: the contract wants "
+            f"({sum(dims)},), the codes of every latent level"
+        )
+    pz = _call(name, "prior()", lambda: model.prior() if y is None else model.prior(y))
+    event = _latent_event(f"{name}.prior()", pz, ((), (b,)))
+    if event != (dims[0],):
+        raise VaekitError(
+            f"{name}.prior() has event shape {event}, and latent_dims says {dims}: the contract wants ({dims[0]},), "
+            "the top latent level's"
+        )
+
+
+def _check_generate(model: VAEModel, item: tuple[int, ...], y: Tensor | None) -> None:
+    """``generate(2)``: p(x|z) of two draws from the prior, a Distribution of batch (2,) and event the items'."""
+    name = type(model).__name__
+    px = _call(name, "generate(2)", lambda: model.generate(2) if y is None else model.generate(2, y=y))
+    if not isinstance(px, Distribution):
+        raise VaekitError(
+            f"{name}.generate(2) returns {with_article(type(px).__name__)}: the contract wants p(x|z) of draws from "
+            "the prior, a torch Distribution (callers take .sample() or .mean)"
+        )
+    if (tuple(px.batch_shape), tuple(px.event_shape)) != ((2,), item):
+        raise VaekitError(
+            f"{name}.generate(2) gives p(x|z) of batch shape {tuple(px.batch_shape)} and event shape "
+            f"{tuple(px.event_shape)}: the contract wants (2,) and the items' {item}"
+        )

@@ -24,6 +24,7 @@ from ..config import parse_scale
 from ..errors import VaekitError
 from . import discretized
 from .autoregressive import LocalARBernoulli
+from .tabular import Tabular
 
 MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
 SOFTPLUS_ONE = math.log(math.e - 1)  # softplus(SOFTPLUS_ONE) = 1: a learned scale that starts at 1
@@ -136,36 +137,53 @@ class Likelihood(nn.Module):
 
 
 def name_of(px: Distribution) -> str:
-    """The registry name of the likelihood that ``p(x|z)`` is (or whose support it shares: 'gaussian' for any
-    real-valued distribution)."""
-    base = px.base_dist if isinstance(px, Independent) else px
+    """The registry name of the likelihood that ``p(x|z)`` is ('gaussian': a Normal, factorised or not, or the
+    Tabular p(x|z) of a standardised table), else, for a distribution vaekit does not know, its own class name
+    ('Beta' for Independent(Beta)): no name of ``LIKELIHOODS``, so nothing is chosen for it from the data."""
+    base = px
+    while isinstance(base, Independent):
+        base = base.base_dist
     if isinstance(base, discretized.DiscretizedLogisticMixture):
         return "discretized_logistic"
     if isinstance(base, ContinuousBernoulli):
         return "cbernoulli"
-    return "bernoulli" if isinstance(base, (Bernoulli, LocalARBernoulli)) else "gaussian"
+    if isinstance(base, (Bernoulli, LocalARBernoulli)):
+        return "bernoulli"
+    return "gaussian" if isinstance(base, (Normal, Tabular)) else type(base).__name__
 
 
 def support(likelihood: str | Distribution) -> constraints.Constraint:
-    """The set one data value must lie in, by registry name or of a distribution p(x|z).
+    """The set one data value must lie in, by registry name or of a distribution p(x|z) (its own ``support``).
 
-    A Bernoulli's {0, 1} is widened to [0, 1]: grey levels are its targets too (cross-entropy).
+    A Bernoulli's {0, 1} is widened to [0, 1]: grey levels are its targets too (cross-entropy). A distribution
+    that declares no support, or one that depends on its parameters, gives the real line: nothing to check.
     """
     if isinstance(likelihood, str):
         return SUPPORT[likelihood]
-    s = likelihood.support
-    assert s is not None  # torch types support as optional; every p(x|z) here declares one
-    s = s.base_constraint if isinstance(s, constraints.independent) else s
+    try:
+        s = likelihood.support
+    except NotImplementedError:  # torch's default for a distribution that declares none
+        return constraints.real
+    while isinstance(s, constraints.independent):
+        s = s.base_constraint
+    if s is None or constraints.is_dependent(s):
+        return constraints.real
     return constraints.unit_interval if s is constraints.boolean else s
 
 
 def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None:
-    """Refuse data outside the likelihood's support (Bernoulli-type likelihoods need values in [0, 1])."""
+    """Refuse data outside the likelihood's support (Bernoulli-type likelihoods need values in [0, 1]); the
+    likelihood is named as ``name_of`` gives it ('Beta' for a user's Beta p(x|z))."""
     s = support(likelihood)
-    if not bool(s.check(x).all()):
+    try:
+        inside = bool(s.check(x).all())
+    except (RuntimeError, ValueError):  # bounds per item (a Uniform's parameters): nothing to check the data by
+        return
+    if not inside:
         lo, hi = float(x.min()), float(x.max())
         name = likelihood if isinstance(likelihood, str) else name_of(likelihood)
-        hint = "; real-valued data needs the gaussian likelihood" if s is not constraints.real else ""
+        known = name in SUPPORT and s is not constraints.real
+        hint = "; real-valued data needs the gaussian likelihood" if known else ""
         raise VaekitError(
             f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside the {name} likelihood's support {_interval(s)}{hint}",
             key="model.likelihood",
@@ -173,5 +191,8 @@ def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None
 
 
 def _interval(s: constraints.Constraint) -> str:
-    lo, hi = getattr(s, "lower_bound", None), getattr(s, "upper_bound", None)
-    return f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else str(s)
+    lo, hi = (getattr(s, k, None) for k in ("lower_bound", "upper_bound"))
+    lo, hi = (v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in (lo, hi))
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+        return f"[{lo:g}, {hi:g}]"
+    return type(s).__name__.strip("_") if any(isinstance(v, Tensor) for v in (lo, hi)) else str(s)

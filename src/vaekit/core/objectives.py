@@ -15,7 +15,7 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
 from .allocator import keep_freed_memory
-from .contract import VAEModel, VAEOutput, flat
+from .contract import VAEModel, VAEOutput, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
 
 Number = TypeVar("Number", Tensor, float)
@@ -228,7 +228,7 @@ def check_eps(eps: Tensor | None, qz: Distribution) -> None:
     if not takes_eps(qz):
         raise VaekitError(
             f"iwae_bound: shared noise eps needs a q(z|x) drawn from standard-normal noise (a Gaussian or flow "
-            f"posterior, or categorical latents); this model's is a {type(qz).__name__}: leave eps out",
+            f"posterior, or categorical latents); this model's is {with_article(dist_name(qz))}: leave eps out",
             key="eps",
         )
     d = qz.event_shape[-1] if reads else None

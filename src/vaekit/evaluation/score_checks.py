@@ -4,11 +4,13 @@ a model a score cannot read, items of another shape, and a setting that shapes n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
 
-from ..core.contract import VAEModel, flat
+from ..core.contract import VAEModel, dist_name, flat, with_article
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 
@@ -60,6 +62,12 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
             f"likelihood_regret re-fits q(z|x) of one latent level; this model has {len(model.latent_dims)}",
             key="score",
         )
+    if "likelihood_regret" in names and not gaussian_or_unknown(qz := dry_posterior(model, y)):
+        raise VaekitError(
+            "likelihood_regret re-fits a Gaussian q(z|x) (an Independent(Normal)); this model's is "
+            f"{with_article(dist_name(qz))}: leave likelihood_regret out",
+            key="score",
+        )
     if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
         raise VaekitError(
             "llr compares latent groups drawn from the prior and the posterior: it needs a "
@@ -67,6 +75,30 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
             f"{len(model.latent_dims)} latent level(s)",
             key="score",
         )
+
+
+def gaussian_or_unknown(qz: object) -> bool:
+    """Whether q(z|x) is a factorised Normal (None: not known, taken as one)."""
+    return qz is None or (isinstance(qz, Independent) and isinstance(qz.base_dist, Normal))
+
+
+@torch.no_grad()
+def dry_posterior(model: VAEModel, y: Tensor | None) -> Distribution | None:
+    """q(z|x) of one item the model draws itself (``generate(1)``, with the first label ``y`` where conditional):
+    its kind, what a score may need, does not depend on the item. None where the model cannot draw one. Drawn in
+    eval mode (no batch statistics updated); the mode and the random number generators are left as they were."""
+    module = cast(nn.Module, model)
+    p, was_training = next(module.parameters(), None), module.training
+    device = p.device if p is not None else torch.device("cpu")
+    labels = None if y is None or not model.needs_labels else y[:1].to(device)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        try:
+            module.eval()
+            return model.encode(model.generate(1, y=labels).sample(), labels)
+        except Exception:  # noqa: BLE001 - a model that cannot draw here: the score itself tells
+            return None
+        finally:
+            module.train(was_training)
 
 
 def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:

@@ -252,6 +252,8 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
     params = [p for p in model.parameters() if p.grad is not None]
     norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
     if not setup.guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
+        if not opt.state:  # no update applied yet (Adam's state starts at the first): not the learning rate's doing
+            refuse_first_step(terms, where)
         return None
     if t.clip_grad > 0:
         nn.utils.clip_grads_with_norm_(params, t.clip_grad, norm, foreach=True)
@@ -261,6 +263,36 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
         terms["critic_loss"].backward()
         critic[1].step()
     return terms
+
+
+CAUSES = {  # the likely cause of a non-finite term of the first step's loss
+    "inf": "data at the edge of the likelihood's support (a Beta's log-density at 0 or 1: move the data inside)",
+    "nan": "NaN from the network (the decoder's outputs, p(x|z)'s parameters), or data at the edge of its support",
+    "kl": "NaN from the encoder or the prior, or a scale of 0 in q(z|x) or p(z)",
+}
+
+
+def refuse_first_step(terms: Terms, where: str) -> None:
+    """Stop, in one line naming the term and its likely cause, a run whose loss is not finite before any update:
+    the model or the data is at fault, not the learning rate. A step skipped for its gradient norm alone (a
+    finite loss) is left to the guard; under DDP every process stops, as one's loss is not finite."""
+    finite = bool(torch.isfinite(terms["loss"].detach()))
+    if not distributed.all_ok(finite):
+        why = "the loss is not finite on another process" if finite else non_finite_term(terms)
+        raise TrainingStopped(f"training stopped at {where}, before any update (so not for train.lr): {why}")
+
+
+def non_finite_term(terms: Terms) -> str:
+    """Which term of a non-finite loss is not finite, for how many of the batch's items, and the likely cause."""
+    for key, what, value in (("rec", "rec = log p(x|z)", terms["rec"]), ("kl", "kl = KL(q(z|x) || p(z))", terms["kl"])):
+        value = value.detach()
+        bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
+        if not bad:
+            continue
+        kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
+        cause = CAUSES["kl" if key == "kl" else "nan" if nan else "inf"]
+        return f"{what} is {kind} for {bad} of {value.numel()} items: {cause}"
+    return "rec and kl are finite, a term the model adds (out.extra) is not"
 
 
 def total_norm(grads: list[Tensor]) -> Tensor:
