@@ -1,5 +1,5 @@
 """Image files and PIL images as they come: 16-bit grey, palettes with transparency or of greys only, and image
-settings checked where they are made."""
+settings checked where they are made; a .npy of 1-D signals (N, C, L) read as the run's model takes them."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageFile
 
+import vaekit
+from vaekit.cli import main
 from vaekit.data import load_dataset
 from vaekit.data.images import _list
+from vaekit.data.lazy import LazyArray
 from vaekit.data.photos import FolderSource, ImageOptions, scan
+from vaekit.data.prepare import prepare_data
 from vaekit.data.user import TorchSource
 from vaekit.errors import VaekitError
 
@@ -80,3 +85,54 @@ def test_image_options_are_checked_in_one_line_when_made(tmp_path, settings, mes
     with pytest.raises(VaekitError, match=f"^{message}$"):
         load_dataset(str(tmp_path), images=ImageOptions(**settings))
     assert ImageOptions(size=[4, np.int64(6)]).size == (4, 6)  # a list would never equal an image's shape
+
+
+@pytest.fixture(scope="module")
+def signals(tmp_path_factory) -> tuple[Path, Path, np.ndarray]:
+    """(a run fitted on 1-D signals (40, 1, 16), as the README's Python example, its folder; their .npy; them)."""
+    tmp = tmp_path_factory.mktemp("signals")
+    x = np.random.default_rng(1).random((40, 1, 16)).astype(np.float32)
+    np.save(tmp / "sig.npy", x)
+    model = vaekit.build_model(input_shape=(1, 16), hidden=[8], latent_dim=3, likelihood="gaussian")
+    vaekit.fit(model, x, epochs=1, out=tmp / "run", standardize="false", progress=False, pictures=False)
+    return tmp / "run", tmp / "sig.npy", x
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["evaluate", "--iw-samples", "2"],
+        ["anomaly", "--score", "neg_elbo", "--out", "{tmp}/a.csv", "--samples", "2"],
+        ["anomaly", "--split", "all", "--score", "neg_elbo", "--out", "{tmp}/a.csv", "--samples", "2"],
+        ["encode", "--out", "{tmp}/z.npz"],
+        ["interpolate", "--out", "{tmp}/i.png"],
+        ["traverse", "--out", "{tmp}/t.png"],
+        ["report", "--out", "{tmp}/r.html", "--iw-samples", "2"],
+    ],
+)
+def test_the_cli_verbs_read_a_npy_of_signals_as_the_run_s_model_takes_them(signals, verb, tmp_path, capsys):
+    flags = [a.format(tmp=tmp_path) for a in verb[1:]]
+    assert main([verb[0], str(signals[0]), "--data", str(signals[1]), *flags]) == 0, capsys.readouterr().err
+
+
+def test_signals_are_read_as_the_file_holds_them_streamed_or_whole(signals):
+    cfg = vaekit.load_run(signals[0]).config
+    read = {}
+    for in_memory in ("true", "false"):
+        cfg.data.in_memory = in_memory
+        read[in_memory] = prepare_data(cfg, str(signals[1]), stream=True)[0]
+        assert read[in_memory].shape == (1, 16) and read[in_memory].kind == "table"  # as fit took the array
+    lazy = read["false"].test.x
+    assert isinstance(lazy, LazyArray) and torch.equal(lazy[:], torch.from_numpy(signals[2][lazy.index]))
+    assert torch.equal(read["true"].test.x, lazy[:])
+
+
+def test_write_report_takes_the_arrays_evaluate_takes(signals, tmp_path):
+    run, x = vaekit.load_run(signals[0]), signals[2]
+    saved = [p.read_bytes() for p in run.folder.glob("eval.json")]
+    page = vaekit.write_report(run, x, k=2, out=tmp_path / "r.html").read_text()
+    elbo = vaekit.evaluate(run, x, k=2)["elbo"]
+    assert page.count('<img src="data:image/png;base64,') == 7 and f"<td>elbo</td><td>{elbo:.4g}</td>" in page
+    assert [p.read_bytes() for p in run.folder.glob("eval.json")] == saved  # items in memory: no eval.json
+    with pytest.raises(VaekitError, match=r"^split 'val' names one of the run's own splits; items given are"):
+        vaekit.write_report(run, torch.from_numpy(x), split="val", out=tmp_path / "v.html")

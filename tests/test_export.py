@@ -7,7 +7,9 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+import vaekit
 from vaekit.cli import main
 from vaekit.errors import VaekitError
 from vaekit.export import onnx as export
@@ -95,6 +97,65 @@ def test_a_flow_posteriors_encoder_is_refused_in_one_line_before_anything_is_wri
         assert len(err) == 1 and "flow posterior (model.posterior iaf)" in err[0] and "--part decoder" in err[0]
     assert sorted(p.name for p in run.iterdir()) == before
     assert main(["export", str(run), "--part", "decoder"]) == 0 and (run / "decoder.onnx").exists()
+
+
+class Transformer(nn.Module):
+    """(B, 1, 8, 8) -> (B, 16): the rows of an image as a sequence of 8 tokens through an nn.TransformerEncoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.layers = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 1)
+
+    def forward(self, x):
+        return self.layers(self.embed(x[:, 0])).mean(1)
+
+
+class Unsupported(nn.Module):
+    """An operator ONNX lacks (aten::i0) or a size fixed at the trace's batch (of 2): a graph onnxruntime refuses
+    at another batch size."""
+
+    def __init__(self, fixed: bool):
+        super().__init__()
+        self.fixed = fixed
+
+    def forward(self, x):
+        return x + torch.zeros(int(x.shape[0]), *x.shape[1:]) if self.fixed else torch.special.i0(x)
+
+
+def fitted(encoder: nn.Module, decoder: nn.Module) -> Run:
+    """A VAE of these nets fitted for an epoch on 40 8x8 images under a continuous Bernoulli p(x|z)."""
+    x = np.random.default_rng(0).random((40, 1, 8, 8)).astype(np.float32)
+    model = vaekit.VAE(encoder, decoder, latent_dim=3, likelihood="cbernoulli")
+    return vaekit.fit(model, x, epochs=1, batch_size=20, progress=False, pictures=False)
+
+
+def unflatten() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 64), nn.Unflatten(1, (1, 8, 8)))  # its sizes traced as constants
+
+
+def test_a_transformer_encoder_exports_and_nothing_is_printed(tmp_path, capfd):
+    run = fitted(Transformer(), unflatten())
+    result = export.export_onnx(run, tmp_path)
+    assert [r["max_abs_diff"] <= 1e-4 for r in result.values()] == [True, True]
+    assert capfd.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "part, fixed, match",
+    [
+        ("encoder", False, r"^the encoder cannot be exported to ONNX: Exporting the operator 'aten::i0' to ONNX"),
+        ("decoder", True, r"decoder.onnx: onnxruntime cannot run the exported decoder on 100 inputs: .*Add node"),
+    ],
+)
+def test_a_part_onnx_cannot_take_is_one_line_and_leaves_nothing(tmp_path, capfd, part, fixed, match):
+    nets = {"encoder": nn.Sequential(nn.Flatten(), nn.Linear(64, 16)), "decoder": unflatten()}
+    nets[part] = nn.Sequential(nets[part], Unsupported(fixed))
+    run = fitted(nets["encoder"], nets["decoder"])
+    with pytest.raises(VaekitError, match=match) as e:
+        export.export_onnx(run, tmp_path / "out")
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
+    assert capfd.readouterr().out == ""
 
 
 @pytest.mark.parametrize(

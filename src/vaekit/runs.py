@@ -181,14 +181,16 @@ class Run:
     def labels(self, y: LabelsLike | None, n: int) -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 
-        ``y`` is one label (an int, a class name or a 1-item tensor, repeated n times) or at least n labels
-        (the first n); each a whole number in 0..K-1.
+        ``y`` is one label (a class name or number, an int or text alike, or a 1-item tensor, repeated n times) or
+        at least n labels (the first n), each a whole number in 0..K-1. One int names a class as its text does
+        (``label_of``): a run that renumbered labels 2, 3, 4 as 0..2 takes 4 and "4" for label 2.
         """
         if not self.model.needs_labels:
             return None
         if y is None:
             raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
-        y = torch.as_tensor(self.label_of(y) if isinstance(y, str) else y).reshape(-1)
+        one = isinstance(y, (int, np.integer)) and not isinstance(y, bool)
+        y = torch.as_tensor(self.label_of(str(y)) if isinstance(y, str) or one else y).reshape(-1)
         if y.is_floating_point() and not bool((y == y.round()).all()):  # 1.5 is no class (nor NaN)
             bad = y[y != y.round()][0].item()
             raise VaekitError(f"label {bad!r}: labels are whole numbers (class numbers) or class names", key="label")

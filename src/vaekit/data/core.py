@@ -114,9 +114,11 @@ def label_number(name: str, classes: list[str] | None) -> int | None:
     return int(name) if name.strip().lstrip("-").isdigit() else None
 
 
-def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | None]:
+def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> tuple[np.ndarray, list[str] | None]:
     """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1: names, and numbers
-    other than 0..K-1 (1, 2, 3 or 10, 20, 30 name three classes, not 4 or 31)."""
+    other than 0..K-1 (1, 2, 3 or 10, 20, 30 name three classes, not 4 or 31). ``num_classes``: the model's, which
+    fixes the class numbers: numbers are kept as they are (one outside 0..num_classes-1 is refused), and names
+    renumbered 0..K-1 must be at most that many."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -127,6 +129,10 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
             y = np.char.strip(y.astype(str)).astype(np.float64)
         except ValueError:
             values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
+            if num_classes and len(values) > num_classes:
+                raise VaekitError(
+                    f"{where}: the labels name {len(values)} classes; the model has {num_classes}"
+                ) from None
             return index.astype(np.int64), [str(v) for v in values]
     if y.dtype.kind == "f":
         check_finite(y, f"{where} labels")
@@ -137,6 +143,11 @@ def encode_labels(y: np.ndarray, where: str) -> tuple[np.ndarray, list[str] | No
         raise VaekitError(f"{where}: labels of dtype {y.dtype} are not class numbers or names")
     y = y.astype(np.int64)
     values, index = np.unique(y, return_inverse=True)
+    if num_classes:  # the model fixes the class numbers: a number outside them is refused, not renumbered
+        bad = values[(values < 0) | (values >= num_classes)]
+        if len(bad):
+            raise VaekitError(f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}")
+        return y, None
     if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
         return index.astype(np.int64), [str(v) for v in values]  # (one-hot codes and embeddings need 0..K-1)
     return y, None

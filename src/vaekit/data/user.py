@@ -23,6 +23,10 @@ from .lazy import LazyArray
 from .photos import note
 
 SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
+ITERABLE = (  # what works instead: a Subset or a sampler cannot make an iterable dataset indexable
+    "an iterable-style dataset cannot be split, shuffled or resumed: give a map-style Dataset (with len and "
+    "indexing), or its items read into an array or an (x, y) pair"
+)
 
 
 def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> Tensor:
@@ -69,6 +73,8 @@ def loader_settings(data: object, batch_size: int | None, workers: int | None) -
     if not isinstance(data, torch.utils.data.DataLoader):
         return 128 if batch_size is None else batch_size, workers or 0
     sampler = type(data.sampler)
+    if isinstance(data.dataset, torch.utils.data.IterableDataset):
+        raise VaekitError(f"DataLoader: {ITERABLE}")
     if data.batch_size is None or sampler not in (torch.utils.data.RandomSampler, torch.utils.data.SequentialSampler):
         what = "a batch_sampler" if data.batch_size is None else f"its sampler ({sampler.__name__})"
         raise VaekitError(
@@ -103,17 +109,25 @@ def frame_array(frame: Any, where: str) -> np.ndarray:
 
 
 def as_labels(
-    y: object, n: int, where: str, afresh: bool = True, classes: list[str] | None = None
+    y: object,
+    n: int,
+    where: str,
+    afresh: bool = True,
+    classes: list[str] | None = None,
+    num_classes: int | None = None,
 ) -> tuple[Tensor, list[str] | None]:
     """(N,) class labels -> (int64 tensor (N,), class names, label 0 first, or None).
 
-    ``afresh``: training data's, numbered 0..K-1 (names and negative numbers renumbered in sorted order, their
-    names returned); else numbered as training numbered them, by the names ``classes`` (returned as they are).
+    ``afresh``: training data's, numbered 0..K-1 (names and numbers other than 0..K-1 renumbered in sorted order,
+    their names returned); else numbered as training numbered them, by the names ``classes`` (returned as they
+    are). ``num_classes``: the model's, fixing the class numbers: 0..num_classes-1 only, kept as they are.
     """
     y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
     if len(y) != n:
         raise VaekitError(f"{where}: {len(y)} labels for {n} items")
-    codes, names = encode_labels(y, where) if afresh else (number_labels(y, where, classes), classes)
+    codes, names = encode_labels(y, where, num_classes) if afresh else (number_labels(y, where, classes), classes)
+    if num_classes and len(codes) and int(codes.max()) >= num_classes:  # val_data's, numbered as training's
+        raise VaekitError(f"{where}: label {int(codes.max())} is outside the model's classes 0..{num_classes - 1}")
     return torch.from_numpy(codes), names
 
 
@@ -130,10 +144,7 @@ class TorchSource:
         expected: tuple[int, ...] | None = None,
     ):
         if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-            raise VaekitError(
-                f"{where}: an iterable dataset cannot be split, shuffled or resumed; "
-                "give a map-style Dataset (with len and indexing)"
-            )
+            raise VaekitError(f"{where}: {ITERABLE}")
         self.dataset, self.where, self.keys = dataset, where, (x_key, y_key)
         if len(dataset) == 0:
             raise VaekitError(f"{where}: the dataset holds no items")
@@ -191,17 +202,22 @@ def from_user(
     x_key: str | None = None,
     y_key: str | None = None,
     expected: tuple[int, ...] | None = None,
+    num_classes: int | None = None,
 ) -> Dataset:
     """``data`` (and ``val_data``, else a seeded ``val_fraction`` of ``data``) as train/val splits; no test split.
 
-    ``labels``: the model conditions on labels, so they must come with the data ((x, y), or Datasets of (x, y));
-    label names are numbered in sorted order and kept as the classes (label 0 first), which number val_data's.
+    ``labels``: the model conditions on labels, so they must come with the data ((x, y), or Datasets of (x, y)).
+    Where the model fixes its classes (``num_classes``, as a model built in Python declares it), class numbers
+    are kept as they are and one outside 0..num_classes-1 is refused; else names, and numbers other than 0..K-1,
+    are numbered in sorted order and kept as the classes (label 0 first), which number val_data's.
     ``x_key``, ``y_key``: the entries of dict items (see ``containers``). ``expected``: the model's item shape,
     when known: other items are refused in one line naming both shapes.
     """
-    train = _splits(data, "data", labels, x_key, y_key, expected)
+    fixed = labels and isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0
+    num_classes = num_classes if fixed else None  # an unconditional model's labels only name the items
+    train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)
     if val_data is not None:  # its labels numbered as the training data's
-        val = _splits(val_data, "val_data", labels, x_key, y_key, expected, afresh=not labels, classes=train.classes)
+        val = _splits(val_data, "val_data", labels, x_key, y_key, expected, not labels, train.classes, num_classes)
         if val.shape != train.shape:
             raise VaekitError(f"val_data: items have shape {val.shape}, data items {train.shape}")
     else:
@@ -215,6 +231,7 @@ def from_user(
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = _take(train, perm[:n_val]), _take(train, perm[n_val:])
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
+    k = num_classes if num_classes and k else k
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
     return Dataset(train.name, train.train, val.train, empty, train.shape, train.kind, k, train.classes)
 
@@ -254,9 +271,11 @@ def _splits(
     expected: tuple[int, ...] | None = None,
     afresh: bool = True,
     classes: list[str] | None = None,
+    num_classes: int | None = None,
 ) -> Dataset:
     """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape;
-    ``afresh``, ``classes``: how its labels are numbered (``as_labels``), their names kept as its classes."""
+    ``afresh``, ``classes``, ``num_classes``: how its labels are numbered (``as_labels``), their names kept as
+    its classes."""
     if isinstance(data, torch.utils.data.DataLoader):
         data = data.dataset
     if _map_style(data):
@@ -264,7 +283,7 @@ def _splits(
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
         y, names, shape = None, None, source.shape
         if labels and source.labelled:
-            y, names = as_labels(source.labels(), len(source), where, afresh, classes)
+            y, names = as_labels(source.labels(), len(source), where, afresh, classes, num_classes)
     else:
         if x_key is not None or y_key is not None:
             raise VaekitError(
@@ -272,7 +291,7 @@ def _splits(
             )
         x_raw, y_raw = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
         x = as_items(x_raw, where, expected)
-        y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes)
+        y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes, num_classes)
         shape = tuple(x.shape[1:])
     if expected is not None and tuple(shape) != tuple(expected):
         raise VaekitError(f"{where}: items have shape {tuple(shape)}, the model takes items of shape {tuple(expected)}")

@@ -15,7 +15,7 @@ from ..config import RunConfig
 from ..data import Split, all_labelled, load_dataset
 from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
 from ..data.photos import FolderSource, ImageOptions
-from ..data.prepare import checked, prepare_data
+from ..data.prepare import checked, model_items, prepare_data
 from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
@@ -44,18 +44,21 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
     data = load_streamed(spec, d.in_memory, **options) or load_dataset(
         spec, label_column=d.label_column, data_dir=d.data_dir, table=table_options(cfg, spec), **options
     )
-    return getattr(data, split).x
+    return model_items(getattr(data, split).x, tuple(cfg.model.input_shape))
 
 
 def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     """(every item of ``spec`` in file order with its label, numbered as training numbers them, or None; the
     class names of labels 0..K-1, or None), read as it goes where training would stream it."""
-    d = cfg.data
+    d, shape = cfg.data, tuple(cfg.model.input_shape)  # items as the run's model takes them (model_items)
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
-        return all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
+        s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
+        return Split(model_items(s.x, shape), s.y), classes
     y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
-    return Split(lazy, None if y is None else torch.from_numpy(y)), getattr(lazy.source, "classes", None)
+    return Split(model_items(lazy, shape), None if y is None else torch.from_numpy(y)), getattr(
+        lazy.source, "classes", None
+    )
 
 
 def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> tuple[Split, list[str] | None]:

@@ -6,9 +6,15 @@ encoder of a flow posterior (its scale estimated by drawing) and a decoder whose
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import os
+import re
+import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +64,7 @@ def cb_mean(probs: Tensor, lims: tuple[float, float]) -> Tensor:
     1/2: a Taylor series) found by ``|`` of comparisons rather than torch's max of booleans (onnxruntime refuses)."""
     p = probs.double()  # the two terms nearly cancel close to the unstable region: float32 loses ~1e-3 there
     stable = (p <= lims[0]) | (p > lims[1])
-    cut = torch.where(stable, p, torch.full_like(p, lims[0]))
+    cut = torch.where(stable, p, p.new_tensor(lims[0]))  # 0-d: full_like is traced as a constant of the trace's batch
     mus = cut / (2.0 * cut - 1.0) + 1.0 / (torch.log1p(-cut) - torch.log(cut))
     x = p - 0.5
     return torch.where(stable, mus, 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x * x) * x).to(probs.dtype)
@@ -92,24 +98,75 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
     args = example_inputs(run, part, 2)
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _no_fastpath():
             warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
-            torch.onnx.export(
-                graph,
-                args,
-                str(tmp),
-                input_names=inputs,
-                output_names=outputs,
-                opset_version=opset,
-                dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
-                dynamo=False,
-            )
+            try:
+                torch.onnx.export(
+                    graph,
+                    args,
+                    str(tmp),
+                    input_names=inputs,
+                    output_names=outputs,
+                    opset_version=opset,
+                    dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
+                    dynamo=False,
+                )
+            except OSError:
+                raise  # a disk that refuses the file: atomic_write names it
+            except Exception as e:  # noqa: BLE001 - an operator ONNX lacks, or a graph the tracer cannot take
+                raise VaekitError(f"the {part} cannot be exported to ONNX: {_reason(e)}") from None
         proto = onnx.load(str(tmp))
         proto.metadata_props.add(key=files.DIGEST, value=run.digest)
         fixed_sizes(proto, graph, args)
         onnx.save(proto, str(tmp))
 
     return atomic_write(path, write)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Nothing printed on stdout, Python's or the process's (torch's exporter logs the whole graph there, from C++,
+    when it fails)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 to quiet
+        saved = None
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()):
+            if saved is not None:
+                os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _no_fastpath() -> Iterator[None]:
+    """torch's fused inference path of nn.TransformerEncoder and nn.MultiheadAttention off while tracing: its one
+    operator (aten::_transformer_encoder_layer_fwd) has no ONNX form; the plain path computes the same."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    was = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(was)
+
+
+def _reason(e: BaseException) -> str:
+    """An error's first line, without torch's request for a pull request or onnxruntime's prefix, source paths
+    and C++ signatures."""
+    text = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    text = text.split(". Please")[0]
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Non-zero status code returned while )?", "", text)
+    text = " ".join(re.sub(r"\S*onnxruntime_src\S*|void onnxruntime::\S+\([^)]*\)", "", text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @torch.no_grad()
@@ -127,7 +184,7 @@ def _session(path: Path, threads: int = 0):
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: a failure is raised, not also logged on stderr
     opts.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
@@ -140,7 +197,12 @@ def check_part(run: Run, part: str, path: Path, n: int = 100) -> float:
     want = graph(*args)
     want = [t.numpy() for t in (want if isinstance(want, tuple) else (want,))]
     inputs, _ = _names(run, part)
-    got = _session(path).run(None, {name: a.numpy() for name, a in zip(inputs, args)})
+    try:
+        got = _session(path).run(None, {name: a.numpy() for name, a in zip(inputs, args)})
+    except VaekitError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own errors (a size the trace fixed, an operator it lacks)
+        raise VaekitError(f"{path}: onnxruntime cannot run the exported {part} on {n} inputs: {_reason(e)}") from None
     diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
     scale = max(1.0, *(float(np.abs(w).max()) for w in want))  # a table's own units can be large
     if not diff <= TOLERANCE * scale:  # also catches NaN

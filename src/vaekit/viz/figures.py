@@ -65,8 +65,8 @@ def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path) ->
         rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
         return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
     fig, axes = _figure(len(paths))
-    for ax, (name, p) in zip(axes, paths.items()):
-        ax.plot(np.linspace(0, 1, len(p)), p.numpy(), lw=1)
+    for ax, (name, p) in zip(axes, paths.items()):  # items of any other shape: their flat features
+        ax.plot(np.linspace(0, 1, len(p)), p.flatten(1).numpy(), lw=1)
         ax.set(title=f"{name}: decoded features", xlabel="t")
     return _save_figure(fig, path)
 
@@ -148,8 +148,8 @@ def save_traversal(x: Tensor, dims: list[int], values: Tensor, path: str | Path)
     if is_image(tuple(x.shape[2:])):
         return save_png(image_grid(x.flatten(0, 1), nrow=x.shape[1]), path)
     fig, axes = _figure(len(dims), width=3.5)
-    for ax, i, xs in zip(axes, dims, x):
-        ax.plot(values.numpy(), xs.numpy(), lw=1)
+    for ax, i, xs in zip(axes, dims, x):  # items of any other shape: their flat features
+        ax.plot(values.numpy(), xs.flatten(1).numpy(), lw=1)
         ax.set(title=f"z[{i}]", xlabel="value")
     return _save_figure(fig, path)
 
@@ -242,7 +242,7 @@ def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | N
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
         ax.set(title="decoded manifold (prior quantiles)", xticks=[], yticks=[])
         return
-    f = xs.numpy()
+    f = xs.flatten(1).numpy()  # (grid^2, features)
     ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=np.arange(len(f)), s=8, cmap="viridis")
     ax.set(title="decoded manifold: features 0, 1", xlabel="feature 0", ylabel="feature 1")
 

@@ -16,7 +16,9 @@ from torch import Tensor
 from .. import files
 from ..data import Dataset, Split
 from ..data.prepare import prepare_data
+from ..data.user import users_items
 from ..errors import VaekitError
+from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..evaluation.table_quality import table_quality_lines, table_quality_rows
@@ -87,9 +89,10 @@ def interpolation_picture(run: Run, split: Split, x: Tensor, y: Tensor | None, f
     ab = two_items(split, run.model.needs_labels)
     yab = None if y is None else y[ab]
     paths = interpolate(run, x[ab], 10, yab)
+    images = is_image(tuple(x.shape[1:]))
     return (
         f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom)"
-        + (", inputs at the ends" if is_image(tuple(x.shape[1:])) else ": each column along the path"),
+        + (", inputs at the ends" if images else ": each column along the path"),
         save_interpolation(x[ab], paths, folder / "i.png"),
     )
 
@@ -100,10 +103,11 @@ def traversal_picture(run: Run, x: Tensor, y: Tensor | None, n_dims: int, folder
     loc = encode_means(run, x, y)  # (N, D)
     dims = top_dims(loc.var(0), n_dims)
     values = torch.linspace(-3, 3, 9)
-    xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])
+    xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])  # (dims, values, *shape)
+    images = is_image(tuple(x.shape[1:]))
     return (
         f"Traversals of the most active dims {dims} from -3 to 3 around item 0's posterior mean"
-        + (": a row per dim" if is_image(tuple(x.shape[1:])) else ": each column as the dim moves"),
+        + (": a row per dim" if images else ": each column as the dim moves"),
         save_traversal(xs, dims, values, folder / "t.png"),
     )
 
@@ -215,7 +219,7 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv:
 
 def write_report(
     run: Run,
-    data_spec: str | None = None,
+    data: object = None,
     split: str = "test",
     k: int = 100,
     limit: int | None = 1000,
@@ -224,21 +228,35 @@ def write_report(
 ) -> Path:
     """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``).
 
-    eval.json is reused when it holds this split of these data for these weights, computed with ``seed``, with
-    at least ``k`` samples and the first ``limit`` items (or all), and computed again (and rewritten) otherwise:
-    an evaluation of earlier weights, another seed's, or a thinner one, is never shown. ``seed`` seeds the
-    evaluation and the pictures' draws. A run without a folder is evaluated afresh (nothing is written but
-    ``out``) and its curves come from ``run.history``."""
+    ``data`` is what ``vaekit.evaluate`` takes: a data spec (default: the run's data), a vaekit Dataset, or the
+    user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader) evaluated whole (split test).
+    A data spec's eval.json is reused when it holds this split of these data for these weights, computed with
+    ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
+    rewritten) otherwise: an evaluation of earlier weights, another seed's, or a thinner one, is never shown.
+    ``seed`` seeds the evaluation and the pictures' draws. A run without a folder is evaluated afresh (nothing
+    is written but ``out``) and its curves come from ``run.history``."""
     path = report_path(run, out)
     check_k(k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
-        data, mode = prepare_data(run.config, data_spec, stream=True)
-        result = evaluation(run, data, split, k, limit, mode, seed)
-        figs = pictures(run, data, getattr(data, split), Path(tmp), metrics, seed=seed)
+        prepared, mode = report_data(run, data, split)
+        result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None)
+        figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
         page = render(run, result, figs, metrics)
         return atomic_write_text(path, page)
+
+
+def report_data(run: Run, data: object, split: str) -> tuple[Dataset, str | None]:
+    """(the data, its binarisation mode): a data spec (None: the run's) prepared as in training; a vaekit Dataset
+    numbered as the run numbers labels, or the user's items as one test split, with mode None (as ``evaluate``)."""
+    if data is None or isinstance(data, (str, Path)):
+        return prepare_data(run.config, None if data is None else str(data), stream=True)
+    if isinstance(data, Dataset):
+        return numbered_as_run(run, data), None
+    if split != "test":
+        raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
+    return users_items(data, run.model.needs_labels, tuple(run.config.model.input_shape) or None, run.classes), None
 
 
 def report_path(run: Run, out: str | Path | None) -> Path:
@@ -263,18 +281,21 @@ def metrics_file(run: Run, tmp: Path) -> Path:
     return run.path / files.METRICS
 
 
-def evaluation(run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str, seed: int = 0) -> dict:
+def evaluation(
+    run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str | None, seed: int = 0, spec: bool = True
+) -> dict:
     """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
     (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
-    is refused."""
+    is refused. Data that is no data spec (``spec`` False: in memory, named only "data") is evaluated afresh and
+    kept out of eval.json."""
     n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
-    saved = {} if run.path is None else read_json(run.path / files.EVAL)  # missing or damaged: computed again
+    saved = {} if run.path is None or not spec else read_json(run.path / files.EVAL)  # missing or damaged: again
     asked = (split, data.name, run.digest, seed)
     same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST), saved.get("seed")) == asked
     if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:  # no "seed" (an older file): computed again
         return saved
     result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed}
-    if run.path is not None:
+    if run.path is not None and spec:
         write_eval(run, result)
     return result
 

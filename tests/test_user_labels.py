@@ -1,0 +1,101 @@
+"""Labels as the user gives them: class numbers a model fixes are kept, other numbers and names renumbered and
+named; a label is one class given as a number or as text; labels a model cannot take are one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+import vaekit
+from vaekit.data.user import from_user, loader_settings
+from vaekit.evaluation.scores import anomaly_scores
+
+X = (np.random.default_rng(0).random((60, 1, 4, 4)) > 0.5).astype(np.float32)
+Y = np.arange(60) % 3  # classes 0, 1, 2
+
+
+@pytest.fixture(scope="module")
+def renumbered(tmp_path_factory) -> vaekit.Run:
+    """A conditional run of a data file whose labels are 2, 3, 4: the data sets the classes, numbered 0..2."""
+    path = tmp_path_factory.mktemp("labels") / "xy.npz"
+    np.savez(path, x=X, y=Y + 2)
+    settings = dict(hidden=[8], latent_dim=2, likelihood="bernoulli", epochs=1, progress=False, pictures=False)
+    return vaekit.train(data=str(path), model="cvae", out=str(path.parent / "run"), **settings)
+
+
+class Undeclared(nn.Module):
+    """A conditional model whose classes are fixed inside, with no num_classes to read (as a user's may be)."""
+
+    needs_labels = True
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.latent_dims = inner, inner.latent_dims
+
+    def forward(self, x, y=None):
+        return self.inner(x, y)
+
+    def encode(self, x, y=None):
+        return self.inner.encode(x, y)
+
+    def decode(self, z, y=None):
+        return self.inner.decode(z, y)
+
+    def prior(self, y=None):
+        return self.inner.prior(y)
+
+
+@pytest.mark.parametrize("num_classes, y, classes, k", [(3, [0, 2], None, 3), (None, [0, 1], ["0", "2"], 2)])
+def test_class_numbers_a_model_fixes_are_kept_and_others_renumbered(num_classes, y, classes, k):
+    y02 = np.where(Y == 1, 0, Y)  # class 1 absent
+    ds = from_user((X, y02), (X[:6], y02[:6]), labels=True, num_classes=num_classes)
+    assert ds.train.y.unique().tolist() == y and ds.classes == classes and ds.num_classes == k
+    assert torch.equal(ds.val.y, ds.train.y[:6])  # val_data's labels numbered as training's
+
+
+@pytest.mark.parametrize(
+    "y, val_y, match",
+    [
+        (Y + 2, None, r"^data: label 4 is outside the model's classes 0..2$"),
+        (Y - 1, None, r"^data: label -1 is outside the model's classes 0..2$"),
+        (np.array(list("abcd"))[np.arange(60) % 4], None, r"^data: the labels name 4 classes; the model has 3$"),
+        (Y, Y[:6] + 1, r"^val_data: label 3 is outside the model's classes 0..2$"),
+    ],
+)
+def test_labels_outside_the_classes_a_model_fixes_are_refused_in_one_line(y, val_y, match):
+    val = None if val_y is None else (X[:6], val_y)
+    with pytest.raises(vaekit.VaekitError, match=match):
+        from_user((X, y), val, labels=True, num_classes=3)
+
+
+def test_a_label_is_one_class_as_a_number_or_as_text(renumbered):
+    assert renumbered.classes == ["2", "3", "4"] and renumbered.config.model.num_classes == 3
+    assert renumbered.labels(4, 2).tolist() == renumbered.labels("4", 2).tolist() == [2, 2]
+    assert renumbered.labels(np.int64(3), 1).tolist() == [1]
+    torch.manual_seed(0)
+    by_number = renumbered.sample(2, label=4)
+    torch.manual_seed(0)
+    assert torch.equal(by_number, renumbered.sample(2, label="4"))
+
+
+@pytest.mark.parametrize("wrap, match", [(False, "this model's classes are 0..2"), (True, "this model fails on it")])
+def test_anomaly_scores_refuse_labels_a_model_cannot_take_in_one_line(renumbered, wrap, match):
+    model = Undeclared(renumbered.model) if wrap else renumbered.model
+    scores = anomaly_scores(model, X[:4], "neg_elbo", samples=2, y=Y[:4])
+    assert np.isfinite(scores["neg_elbo"]).all()
+    for y, why in ((Y[:4] + 2, f"^label 4: {match}"), (Y[:4] - 1, "^label -1: this model's classes are")):
+        with pytest.raises(vaekit.VaekitError, match=why):
+            anomaly_scores(model, X[:4], "neg_elbo", samples=2, y=y)
+
+
+def test_a_loader_of_an_iterable_dataset_gets_advice_that_can_work():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(torch.from_numpy(X))
+
+    with pytest.raises(vaekit.VaekitError, match=r"iterable-style dataset .* map-style Dataset") as e:
+        loader_settings(DataLoader(Stream(), batch_size=8), None, None)
+    assert "Subset" not in str(e.value)  # a Subset of an iterable dataset cannot be indexed either
