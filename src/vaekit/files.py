@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 # written by training
 CONFIG = "config.json"  # the RunConfig (data, model, train settings)
 MODEL = "model.json"  # the model's class and init arguments (models.spec), when they rebuild it
@@ -55,3 +59,30 @@ TENSORBOARD_EVENTS = "events.out.tfevents.*"  # a glob: the TensorBoard callback
 SAMPLER_FILES = (SAMPLER_WEIGHTS.format("*"), SAMPLER_SETTINGS.format("*"))  # globs: every post-hoc sampler's
 # the SHA-256 of the weights a derived file came from: a JSON key, a PNG text chunk, an HTML meta tag, ONNX metadata
 DIGEST = "vaekit_weights_sha256"
+
+
+def stamp(path: Path) -> str | None:
+    """The weights digest a file vaekit wrote records (a JSON key, a PNG text chunk, an HTML meta tag, ONNX
+    metadata), or None: not such a file, unreadable, or not vaekit's."""
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            found = json.loads(path.read_text(encoding="utf-8")).get(DIGEST)
+        elif suffix == ".png":
+            from PIL import Image
+
+            with Image.open(path) as im:
+                found = getattr(im, "text", {}).get(DIGEST)
+        elif suffix == ".html":
+            match = re.search(rf'<meta name="{DIGEST}" content="([0-9a-f]+)"', path.read_text(encoding="utf-8"))
+            found = match and match.group(1)
+        elif suffix == ".onnx":
+            import onnx
+
+            props = onnx.load(str(path), load_external_data=False).metadata_props
+            found = {p.key: p.value for p in props}.get(DIGEST)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
+        return None
+    return found if isinstance(found, str) else None

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .. import __version__
 from ..errors import VaekitError
 from ..models.trust import trusting
 from ..training import distributed
@@ -30,6 +31,11 @@ class Parser(argparse.ArgumentParser):
 
     verb_parsers: dict[str, argparse.ArgumentParser]  # each verb's own parser (build_parser sets them)
 
+    def __init__(self, *args, **kwargs) -> None:
+        # --ou is not --out, nor --over --overwrite: a shortened flag is refused
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         verb = self.prog.removeprefix("vaekit").strip()  # the line begins "vaekit: error:" already
         raise VaekitError(f"{verb}: {message}" if verb else message)
@@ -37,6 +43,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     p = Parser(prog="vaekit", description="Variational autoencoders: train, sample, reconstruct.")
+    p.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}
     groups = [train.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]  # help order
@@ -75,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command; errors become one line on stderr and the exit code."""
-    parser, args = build_parser(), None
+    parser, args, out = build_parser(), None, Watched(sys.stdout)
+    sys.stdout = out  # a proxy: write and flush watched, the rest the stream's
     try:
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         with trusting(getattr(args, "trust_code", False)):  # every run folder the verb opens
             code = VERBS[args.command].run(args)
+        sys.stdout.flush()  # output that cannot be written fails here, not at exit
     except VaekitError as e:
         flag = flag_for(parser, args, e.key)
         print(f"vaekit: error: {e}" + (f" ({flag})" if flag else ""), file=sys.stderr)
@@ -94,6 +103,14 @@ def run_command(argv: list[str] | None) -> int:
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports it
+    except OSError as e:  # stdout refused a write (a full disk, /dev/full): one line, not a traceback
+        if not out.failed:
+            raise
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError):
+            print(f"vaekit: error: cannot write the output ({e.strerror or e})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # outside the training loop (a verb, start-up): say where to go on only if one can
         print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
@@ -106,7 +123,34 @@ def run_command(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        sys.stdout = out.stream
     return code or 0
+
+
+class Watched:
+    """sys.stdout as the verb sees it: remembers a write that failed (a full disk, /dev/full), so that error, and
+    no other OSError, becomes one line."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.failed = stream, False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def lost_peer(e: RuntimeError) -> bool:

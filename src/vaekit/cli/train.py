@@ -86,10 +86,24 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..viz.mlflow import MLflow
 
         callbacks.append(MLflow(args.mlflow))
+    before = epochs_done(args.resume)
     run = train(train_config(args), resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
-    if distributed.is_main():
+    if distributed.is_main() and args.resume and len(run.history) == before:  # the loop had nothing left to do
+        print(
+            f"nothing to train: {run.path} has its {before} epochs (train.epochs {run.config.train.epochs}); "
+            "pass --epochs to extend it"
+        )
+    elif distributed.is_main():
         print(f"run written to {run.path}")
     return None
+
+
+def epochs_done(resumed: str | None) -> int | None:
+    """The epochs a resumed run's metrics.csv holds (None: not a resumed run, or none to read)."""
+    try:
+        return None if not resumed else len((Path(resumed) / files.METRICS).read_text().splitlines()) - 1
+    except OSError:
+        return None
 
 
 def train_config(args: argparse.Namespace):
@@ -117,6 +131,8 @@ def train_config(args: argparse.Namespace):
         set_value(cfg, key.strip(), value.strip())
     if args.quiet:
         cfg.train.progress = False
+    if not cfg.out:  # the API's no-folder fit: here a run folder is the point
+        raise VaekitError("the run folder (--out) is empty: name the folder to write")
     return cfg
 
 

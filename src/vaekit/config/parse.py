@@ -29,13 +29,19 @@ def _as_table(name: str, value: object) -> dict:
     return value
 
 
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    """' (did you mean X?)' for the choice closest to a mistyped ``word`` (difflib), else ''."""
+    close = difflib.get_close_matches(word, list(choices), 1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _field(section: typing.Any, key: str) -> dataclasses.Field:  # section: one of RunConfig's dataclasses
     for f in fields(section):
         if f.name == key:
             return f
     name = type(section).__name__.removesuffix("Config").lower()  # TrainConfig: [train]
-    close = difflib.get_close_matches(key, [f.name for f in fields(section)], 1)
-    hint = f" (did you mean {name}.{close[0]}?)" if close else f" (vaekit.config.{type(section).__name__} lists them)"
+    hint = did_you_mean(key, [f.name for f in fields(section)]).replace("mean ", f"mean {name}.")
+    hint = hint or f" (vaekit.config.{type(section).__name__} lists them)"
     raise VaekitError(f"config: unknown key {key!r} in [{name}]{hint}", key=f"{name}.{key}")
 
 
@@ -44,47 +50,58 @@ def _resolve(cfg: RunConfig, key: str) -> tuple[object, str]:
     if "." in key:
         section, name = key.split(".", 1)
         if section not in SECTIONS:
-            raise VaekitError(f"config: unknown section {section!r} in {key!r}")
+            hint = did_you_mean(key, [f"{s}.{f.name}" for s in SECTIONS for f in fields(getattr(cfg, s))])
+            raise VaekitError(f"config: unknown section {section!r} in {key!r}{hint}")
         return getattr(cfg, section), name
     owners = [s for s in SECTIONS if any(f.name == key for f in fields(getattr(cfg, s)))]
     if len(owners) != 1:
         what = "unknown" if not owners else f"ambiguous ({', '.join(owners)})"
-        raise VaekitError(f"config: {what} key {key!r}")
+        names = {f.name: f"{s}.{f.name}" for s in SECTIONS for f in fields(getattr(cfg, s))}
+        close = difflib.get_close_matches(key.replace("-", "_"), list(names), 1) if not owners else []
+        hint = f" (did you mean {names[close[0]]}?)" if close else ""
+        raise VaekitError(f"config: {what} key {key!r}{hint}")
     return getattr(cfg, owners[0]), key
 
 
-def set_value(cfg: RunConfig, key: str, value: object) -> None:
-    """Set one setting, converting strings (from --set) to the field's type."""
+def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False) -> None:
+    """Set one setting, converting strings (from --set) to the field's type; ``strict`` (a TOML file or
+    config.json, whose values keep their types) refuses a string where a number, flag or list is due."""
     if key == "out":
         cfg.out = _coerce(key, os.fspath(value) if isinstance(value, os.PathLike) else value, str)
         return
     section, name = _resolve(cfg, key)
     hints = typing.get_type_hints(type(section))
-    setattr(section, name, _coerce(key, value, hints[_field(section, name).name]))
+    setattr(section, name, _coerce(key, value, hints[_field(section, name).name], strict))
 
 
 T = typing.TypeVar("T")
 
 
 @typing.overload
-def _coerce(key: str, value: object, tp: type[T]) -> T: ...
+def _coerce(key: str, value: object, tp: type[T], strict: bool = False) -> T: ...
 @typing.overload
-def _coerce(key: str, value: object, tp: object) -> object: ...
-def _coerce(key: str, value: object, tp: typing.Any) -> object:  # tp: a type or an annotation (X | None, list[int])
-    """Convert ``value`` to type ``tp`` (str, int, float, bool, list[int], X | None)."""
+def _coerce(key: str, value: object, tp: object, strict: bool = False) -> object: ...
+def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> object:  # tp: a type or annotation
+    """Convert ``value`` to type ``tp`` (str, int, float, bool, list[int], X | None); ``strict``: only strings
+    are parsed (those of --set), a value that has a type (TOML's, JSON's) must be of ``tp``'s."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        return _coerce(key, value, args[0])
+        said_none = (
+            isinstance(value, str) and value.lower() in ("none", "null", "") and not (strict and str not in args)
+        )
+        return None if value is None or said_none else _coerce(key, value, args[0], strict)
     if origin is list:
+        if strict and not isinstance(value, (list, tuple)):
+            raise VaekitError(f"config: {key} must be a list (e.g. [64, 32]), got {_short(value)}")
         if isinstance(value, str) and value.strip()[:1] + value.strip()[-1:] == "[]":  # --set k=[1,2] as k=1,2
             value = value.strip()[1:-1]
         items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, int) else value
         if not isinstance(items, (list, tuple)):
             raise VaekitError(f"config: {key} must be a list, got {value!r}")
-        return [_coerce(key, v, typing.get_args(tp)[0]) for v in items if v != ""]
+        return [_coerce(key, v, typing.get_args(tp)[0], strict) for v in items if v != ""]
+    if strict and isinstance(value, str) and tp is not str:
+        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got the string {_short(value)}")
     try:
         if tp is bool:
             return _to_bool(value)

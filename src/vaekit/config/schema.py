@@ -136,10 +136,12 @@ class RunConfig:
         """Rebuild from a dict (config.json or TOML); unknown keys and wrong types are refused."""
         if not isinstance(d, dict):
             raise VaekitError(f"config: expected a table of sections, got {type(d).__name__}")
-        unknown = set(d) - {f.name for f in fields(cls)}
+        from .parse import _as_table, _coerce, did_you_mean, set_value
+
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
-            raise VaekitError(f"config: unknown section or key {sorted(unknown)[0]!r}")
-        from .parse import _as_table, _coerce, set_value
+            hint = did_you_mean(unknown[0], [f.name for f in fields(cls)])
+            raise VaekitError(f"config: unknown section or key {unknown[0]!r}{hint}")
 
         cfg = cls()
         for name, value in d.items():
@@ -147,7 +149,7 @@ class RunConfig:
                 cfg.out = _coerce("out", value, str)
             else:
                 for key, v in _as_table(name, value).items():
-                    set_value(cfg, f"{name}.{key}", v)
+                    set_value(cfg, f"{name}.{key}", v, strict=True)  # TOML's and JSON's values keep their types
         return cfg
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
+import numpy as np
 import torch
 from torch.distributions import Distribution
 
 from ..config import RunConfig
-from ..core.likelihoods import check_support
+from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
@@ -110,6 +112,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
             f"{data.skipped[0]['file']}; a run lists them in its skipped.json"
         )
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
+    data = as_model_items(data, shape)
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
@@ -117,6 +120,41 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     )  # written to config.json as resolved
     mode = cfg.data.binarize
     return check_and_binarize(data, mode, cfg.model.likelihood, cfg.train.seed), mode
+
+
+def as_model_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
+    """``data`` for a model that takes items ``shape`` (C, L): a 3-D array (N, C, L) was read as grey images
+    (N, 1, C, L) (``core.to_layout``), and its items are taken as the file holds them; other data as it is."""
+    if len(shape) != 2 or tuple(data.shape) != (1, *shape):
+        return data
+    train, val, test = (Split(model_items(s.x, shape), s.y) for s in (data.train, data.val, data.test))
+    return replace(data, train=train, val=val, test=test, shape=tuple(shape), kind="table")  # as fit takes them
+
+
+def model_items(x: T, shape: tuple[int, ...]) -> T:
+    """Items x (N, 1, C, L) as (N, C, L) for a model taking ``shape`` (C, L) (see ``as_model_items``); others as
+    they are. Lazily read items stay lazy: the channel goes as each batch is read."""
+    if len(shape) != 2 or tuple(x.shape[1:]) != (1, *shape):
+        return x
+    return cast(T, replace(x, source=_Squeezed(x.source)) if isinstance(x, LazyArray) else x[:, 0])
+
+
+class _Squeezed:
+    """A source (``lazy.Source``) of items (1, *shape) read as (*shape); its other attributes are the source's."""
+
+    def __init__(self, source) -> None:
+        self.source, self.where, self.shape = source, source.where, tuple(source.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        return self.source.read(rows)[:, 0]
+
+    def __getattr__(self, name: str):  # labels, classes, files; "source" itself only once set (unpickling)
+        if name == "source":
+            raise AttributeError(name)
+        return getattr(self.source, name)
 
 
 def _load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
@@ -171,7 +209,14 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
     for name in ("train", "val", "test"):
         split = getattr(data, name)
         # binarising needs probabilities in [0, 1]; binary data then lies in every likelihood's support
-        x = checked(split.x, "bernoulli" if mode != "none" else likelihood, f"{data.name} ({name} split)")
+        where = f"{data.name} ({name} split)"
+        # data outside a likelihood's own support is named by it; binarising, the support of its draws, otherwise
+        named = name_of(likelihood) if isinstance(likelihood, Distribution) else likelihood
+        binary = named in ("bernoulli", "cbernoulli")
+        if mode == "none" or binary:
+            x = checked(split.x, "bernoulli" if mode != "none" else likelihood, where)
+        else:
+            x = binarizable(split.x, mode, where)
         split_seed = seed + ("train", "val", "test").index(name)
         fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
         if isinstance(x, LazyArray):
@@ -179,6 +224,28 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
         elif fixed:
             setattr(data, name, Split(binarized_once(x, split_seed), split.y))
     return data
+
+
+def binarizable(x: T, mode: str, where: str) -> T:
+    """``x`` checked as ``checked`` does for binarisation ``mode``, which draws values in [0, 1] as probabilities:
+    data outside them is refused naming data.binarize, whatever the likelihood."""
+
+    def check(batch: torch.Tensor) -> None:
+        try:
+            check_support("bernoulli", batch, where)
+        except VaekitError:
+            lo, hi = float(batch.min()), float(batch.max())
+            raise VaekitError(
+                f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside [0, 1], which binarising (data.binarize "
+                f"{mode}) needs; real-valued data needs data.binarize none",
+                key="data.binarize",
+            ) from None
+
+    if isinstance(x, LazyArray):
+        x.check = check
+    else:
+        check(cast(torch.Tensor, x))
+    return x
 
 
 def checked(x: T, likelihood: str | Distribution, where: str) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -174,7 +175,7 @@ def _cleared_on_failure(run: Path | None) -> Iterator[None]:
         yield
     except BaseException:
         if run is not None and distributed.is_main() and not checkpointed(run):
-            clear(run)  # a new run's folder held no vaekit files but those it wrote (start_run)
+            clear(run, started=True)  # its training files are this start's: start_run refused any other
         raise
 
 
@@ -191,7 +192,14 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
         if run is not None and prior_fitted(run / files.WEIGHTS):
             return  # these best weights had their prior fitted already: a resume that found no better epoch
         fit_prior_on(
-            model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=t.progress
+            model,
+            trainer.x,
+            t.prior_epochs,
+            t.batch_size,
+            t.lr,
+            dynamic=dynamic,
+            seed=t.seed,
+            progress=t.progress and not trainer.muted,  # a stdout that failed the epochs' lines
         )
         save_weights(model, run / files.WEIGHTS, prior_fitted=True) if run is not None else None
 
@@ -232,7 +240,7 @@ def fit_config(
     if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
         check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
-    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else build_model(cfg.model)
+    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
         table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
         numbers = getattr(table, "coding", "standard") == "standard"
@@ -240,6 +248,20 @@ def fit_config(
     return train_model(
         model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
     )
+
+
+def allocated(cfg: RunConfig) -> VAEModule:
+    """The built-in networks ``cfg.model`` names; sizes the memory cannot hold are one line, not a traceback."""
+    try:
+        return build_model(cfg.model)
+    except (RuntimeError, MemoryError) as e:
+        asked = re.search(r"allocate (\d+) bytes", str(e))
+        if not isinstance(e, MemoryError) and "alloc" not in str(e).lower():
+            raise
+        size = f": {int(asked.group(1)) / 1e9:,.0f} GB asked" if asked else ""
+        raise VaekitError(
+            f"cannot allocate the model{size} (model sizes: --latent-dim, --hidden, --channels)"
+        ) from None
 
 
 def labelled(data: Dataset) -> int:

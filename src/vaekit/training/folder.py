@@ -45,17 +45,20 @@ CUSTOM = "custom"  # model.net of a model whose networks came from Python: model
 
 def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) -> Path:
     """Check the run folder and take its lock (held until ``stack`` closes): a new run must not overwrite
-    another by accident, a resumed one needs a checkpoint, and one process writes a folder at a time.
+    another by accident, nor a file of the user's that shares a name with one of vaekit's, a resumed one needs a
+    checkpoint, and one process writes a folder at a time.
 
-    ``overwrite`` then removes every file vaekit wrote there (training's, the derived ones, TensorBoard's).
+    ``overwrite`` then removes every file vaekit wrote there (``clear``); other files stay.
     """
     run = Path(out)
     afresh = not resume and (overwrite or unstarted(run))  # a new run where vaekit's files may be removed
     if resume:
         if not checkpointed(run):
             raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
-    elif (run / files.CONFIG).exists() and not afresh:
-        raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
+    else:
+        if is_run(run) and not afresh:
+            raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
+        refuse_foreign(run)
     stack.enter_context(run_lock(run))
     for path in run.glob(".*.tmp"):  # writes that a killed run left half done
         path.unlink(missing_ok=True)
@@ -64,19 +67,42 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     return run
 
 
+def is_run(run: Path) -> bool:
+    """Whether ``run`` holds vaekit's config.json (a table of data, model and train settings): a run folder, not
+    a folder where a file of the user's shares that name."""
+    try:
+        config = json.loads((run / files.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"data", "model", "train"} <= config.keys()
+
+
+def written_by_vaekit(path: Path, in_run: bool) -> bool:
+    """Whether vaekit wrote ``path``: it records the weights digest (``files.stamp``: derived files, pictures),
+    or it is one of training's files in a run folder (``in_run``). Files that carry no digest (metrics.csv,
+    weights, config.json) cannot be told: outside a run folder they are taken to be the user's."""
+    return files.stamp(path) is not None or (in_run and path.name in files.TRAINING_FILES)
+
+
+def refuse_foreign(run: Path) -> None:
+    """Refuse a new run in ``run`` where training would write over a file vaekit did not write."""
+    in_run = is_run(run)
+    for path in [run / name for name in files.TRAINING_FILES]:
+        if (path.exists() or path.is_symlink()) and not written_by_vaekit(path, in_run):
+            raise VaekitError(
+                f"{path}: not a file of a vaekit run, and training would write over it; move it or choose "
+                "another folder",
+                key="out",
+            )
+
+
 def unstarted(run: Path) -> bool:
     """Whether ``run`` holds the files of a start killed before its first checkpoint: nothing to resume, nothing
     to keep (a new run starts there afresh). Best weights without a checkpoint count as a run: a finished run
     whose checkpoints were deleted looks the same, and is never cleared but by overwrite. (A start that fails
     before its first checkpoint removes its files itself: ``fit._cleared_on_failure``.)"""
     kept = (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT, files.WEIGHTS)
-    if any((run / name).is_file() for name in kept):
-        return False
-    try:  # vaekit's config.json, not a file of the user's that shares its name
-        config = json.loads((run / files.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and {"data", "model", "train"} <= config.keys()
+    return not any((run / name).is_file() for name in kept) and is_run(run)
 
 
 def checkpointed(run: Path) -> bool:
@@ -84,12 +110,16 @@ def checkpointed(run: Path) -> bool:
     return any((run / name).is_file() for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT))
 
 
-def clear(run: Path) -> None:
-    """Remove every file vaekit wrote in ``run`` (training's, the derived ones, samplers', TensorBoard's); others
-    stay."""
+def clear(run: Path, started: bool = False) -> None:
+    """Remove every file vaekit wrote in ``run`` (``written_by_vaekit``: training's in a run folder, or in one
+    this process ``started``; derived files and pictures that record a weights digest; in a run folder the
+    samplers' and TensorBoard's too); others, a report or eval.json of the user's among them, stay."""
+    in_run = started or is_run(run)
     for path in [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]:
-        path.unlink(missing_ok=True)
-    for path in [p for pattern in (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) for p in run.glob(pattern)]:
+        if path.is_file() and written_by_vaekit(path, in_run):
+            path.unlink(missing_ok=True)
+    globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
+    for path in [p for pattern in globs for p in run.glob(pattern)]:
         path.unlink(missing_ok=True)
 
 

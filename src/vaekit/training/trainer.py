@@ -4,6 +4,7 @@ and callbacks (``vaekit.training.callbacks``) for everything else."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -151,7 +152,7 @@ class Trainer:
             self.end_epoch(va["loss"])
             with swapped(self.ema, self.model):
                 self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
-            tqdm.write(summary(s.rows[-1], t.epochs)) if t.progress else None
+            self.say(summary(s.rows[-1], t.epochs))
             if self.stopped_early():
                 break
 
@@ -161,8 +162,24 @@ class Trainer:
         t, s = self.t, self.state
         if not (t.patience and s.batch == 0 and s.bad_epochs >= t.patience):
             return False
-        tqdm.write(f"early stopping: no better validation loss for {s.bad_epochs} epochs") if t.progress else None
+        self.say(f"early stopping: no better validation loss for {s.bad_epochs} epochs")
         return True
+
+    muted = False  # a progress line could not be written (stdout full or gone): no more of them
+
+    def say(self, line: str) -> None:
+        """A progress line (``train.progress``); one that cannot be written ends them, said once on stderr."""
+        if self.t.progress and not self.muted:
+            try:
+                tqdm.write(line)
+                sys.stdout.flush()
+            except (OSError, ValueError) as e:  # ValueError: stdout closed
+                self.muted = True
+                with contextlib.suppress(OSError, ValueError):
+                    print(
+                        f"vaekit: progress lines cannot be written ({e}); training goes on without them",
+                        file=sys.stderr,
+                    )
 
     def validate(self) -> dict[str, float]:
         """The validation split's mean loss under the run's objective (the ELBO's free bits and beta-TCVAE

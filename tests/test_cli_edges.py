@@ -1,0 +1,142 @@
+"""The command line at its edges: files of the user's in --out, a stdout that refuses writes, flags shortened or
+empty, TOML values of the wrong type, typos, sizes the memory cannot hold."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+import vaekit
+from vaekit.cli import main
+from vaekit.config import RunConfig, load_toml_config, set_value
+from vaekit.errors import VaekitError
+
+from .conftest import train_argv
+
+TINY = ("--hidden", "8", "--latent-dim", "2", "--batch-size", "16")
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr()
+
+
+@pytest.fixture
+def trained(tiny_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli(capsys, *train_argv(tiny_images, run, *TINY))[0] == 0
+    return run
+
+
+@pytest.mark.parametrize("flags", [[], ["--overwrite"]], ids=["new", "overwrite"])
+def test_a_users_file_with_a_vaekit_name_is_never_written_over(tiny_images, tmp_path, capsys, flags):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text("a,b\n")
+    code, cap = run_cli(capsys, *train_argv(tiny_images, folder, *TINY, *flags))
+    assert code == 2 and "metrics.csv" in cap.err and len(cap.err.splitlines()) == 1
+    assert (folder / "metrics.csv").read_text() == "a,b\n" and not (folder / "config.json").exists()
+
+
+def test_overwrite_removes_only_the_files_vaekit_wrote(trained, tiny_images, capsys):
+    (trained / "report.html").write_text("my report")
+    (trained / "eval.json").write_text('{"mine": 1}')
+    (trained / "quality.json").write_text(json.dumps({"vaekit_weights_sha256": "ab"}))  # stamped: vaekit's
+    assert run_cli(capsys, *train_argv(tiny_images, trained, *TINY, "--overwrite"))[0] == 0
+    assert (trained / "report.html").read_text() == "my report" and (trained / "eval.json").exists()
+    assert not (trained / "quality.json").exists()
+
+
+@pytest.mark.parametrize("empty", [["--out", ""], ["--set", "out="]], ids=["flag", "set"])
+def test_an_empty_out_is_refused(tiny_images, capsys, empty):
+    code, cap = run_cli(capsys, "train", "--data", tiny_images, "--epochs", "1", "--quiet", *empty)
+    assert code == 2 and "--out" in cap.err and cap.out == ""
+
+
+class Full(io.StringIO):
+    """A stdout on a full disk (> /dev/full)."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_training_outlives_a_stdout_that_refuses_writes(tiny_images, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    monkeypatch.setattr("sys.stdout", Full())
+    code = main(["train", "--data", str(tiny_images), *TINY, "--epochs", "2", "--out", str(run)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("progress lines cannot be written") == 1
+    assert err.splitlines()[-1] == "vaekit: error: cannot write the output (No space left on device)"
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3  # both epochs trained
+
+
+def test_a_verb_whose_output_cannot_be_written_says_so(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdout", Full())
+    assert main(["models"]) == 1
+    assert capsys.readouterr().err == "vaekit: error: cannot write the output (No space left on device)\n"
+
+
+def test_binarizing_real_values_names_binarize_not_the_likelihood(tmp_path, capsys):
+    data = tmp_path / "real.npy"
+    np.save(data, np.random.default_rng(0).normal(3, 2, (40, 5)).astype(np.float32))
+    flags = ("--binarize", "dynamic", "--likelihood", "gaussian", *TINY)
+    code, cap = run_cli(capsys, *train_argv(data, tmp_path / "run", *flags))
+    assert code == 2 and "data.binarize dynamic" in cap.err and "--binarize" in cap.err
+    assert "gaussian likelihood" not in cap.err
+
+
+def test_a_model_too_large_for_the_memory_is_one_line(tiny_images, tmp_path, capsys):
+    code, cap = run_cli(capsys, *train_argv(tiny_images, tmp_path / "run", "--latent-dim", str(10**12)))
+    assert code == 2 and cap.err.startswith("vaekit: error: cannot allocate the model") and "--latent-dim" in cap.err
+    assert len(cap.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("short", [["--lim", "30"], ["--ou", "elsewhere"], ["--over"]])
+def test_shortened_flags_are_refused(tiny_images, tmp_path, capsys, short, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a --ou taken for --out would write there
+    code, cap = run_cli(capsys, "train", "--data", tiny_images, "--out", tmp_path / "run", *short)
+    assert code == 2 and "unrecognized arguments" in cap.err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "toml, key",
+    [
+        ('[train]\nepochs = "1"', "train.epochs"),
+        ('[model]\nhidden = "64,32"', "model.hidden"),
+        ("[model]\nhidden = 64", "model.hidden"),
+    ],
+)
+def test_toml_values_keep_their_types(tmp_path, toml, key):
+    path = tmp_path / "c.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(VaekitError, match=rf"^{path}: {key} must be"):
+        load_toml_config(path)
+
+
+def test_resuming_a_finished_run_says_there_was_nothing_to_train(trained, capsys):
+    code, cap = run_cli(capsys, "train", "--resume", trained, "--quiet")
+    assert code == 0 and cap.out.startswith("nothing to train") and "--epochs" in cap.out
+
+
+def test_version_is_printed(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vaekit {vaekit.__version__}"
+
+
+@pytest.mark.parametrize(
+    "key, meant",
+    [("lrr", "train.lr"), ("latent-dim", "model.latent_dim"), ("trian.lr", "train.lr"), ("train.lrr", "train.lr")],
+)
+def test_a_mistyped_key_gets_a_hint(key, meant):
+    with pytest.raises(VaekitError, match=rf"did you mean {meant}\?"):
+        set_value(RunConfig(), key, "1")
+
+
+def test_a_mistyped_toml_section_gets_a_hint(tmp_path):
+    (tmp_path / "c.toml").write_text("[trian]\nlr = 1\n")
+    with pytest.raises(VaekitError, match=r"did you mean train\?"):
+        load_toml_config(tmp_path / "c.toml")
