@@ -4,7 +4,6 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 from __future__ import annotations
 
 import json
-import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -283,23 +282,4 @@ def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = 
 
 def recorded_digest(path: Path) -> str | None:
     """The weights digest a derived file records (JSON key, PNG text chunk, HTML meta tag, ONNX metadata)."""
-    try:
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            return json.loads(path.read_text(encoding="utf-8")).get(files.DIGEST)
-        if suffix == ".png":
-            from PIL import Image
-
-            with Image.open(path) as im:
-                return im.text.get(files.DIGEST)
-        if suffix == ".html":
-            found = re.search(rf'<meta name="{files.DIGEST}" content="([0-9a-f]+)"', path.read_text(encoding="utf-8"))
-            return found and found.group(1)
-        if suffix == ".onnx":
-            import onnx
-
-            props = onnx.load(str(path), load_external_data=False).metadata_props
-            return {p.key: p.value for p in props}.get(files.DIGEST)
-    except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
-        return None
-    return None
+    return files.stamp(path)
