@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 from vaekit.cli import main
 from vaekit.data import lazy
-from vaekit.data.lazy import LazyArray, batches
+from vaekit.data.batching import batches
+from vaekit.data.lazy import LazyArray
 from vaekit.data.packed import pack
 from vaekit.data.prepare import prepare_data
 from vaekit.errors import VaekitError

@@ -10,7 +10,8 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
-from vaekit.data.lazy import LazyArray, batches
+from vaekit.data.batching import batches
+from vaekit.data.lazy import LazyArray
 from vaekit.evaluation.scores import anomaly_scores
 from vaekit.training.step import evaluate_loss
 

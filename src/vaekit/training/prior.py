@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from .. import files
 from ..data import binarize_dynamic
-from ..data.lazy import LazyArray, batches
+from ..data.batching import batches
+from ..data.lazy import LazyArray
 from ..data.packed import Items
 from ..errors import VaekitError
 from ..io import run_lock

@@ -19,7 +19,7 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import name_of
 from ..core.objectives import Terms
 from ..core.objectives_zoo import ObjectiveSettings, backward, objective
-from ..data.lazy import batch_count, batch_rows
+from ..data.batching import batch_count, batch_rows
 from ..data.packed import Items
 from ..errors import VaekitError
 from . import distributed

@@ -23,7 +23,7 @@ from ..core.objectives import capacity_objective
 from ..core.objectives_zoo import ObjectiveSettings
 from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, tau_at
 from ..data import Dataset, binarize_dynamic
-from ..data.lazy import batch_count, batches
+from ..data.batching import batch_count, batches
 from ..data.packed import to_device
 from ..errors import VaekitError
 from ..models.gumbel import set_tau
