@@ -77,8 +77,8 @@ def stamp(path: Path) -> str | None:
             match = re.search(rf'<meta name="{DIGEST}" content="([0-9a-f]+)"', path.read_text(encoding="utf-8"))
             found = match and match.group(1)
         elif suffix == ".onnx":  # metadata_props entry {key, value}: protobuf fields 1 and 2, read as bytes
-            match = re.search(rb"\x0a\x15" + DIGEST.encode() + rb"\x12\x40([0-9a-f]{64})", path.read_bytes())
-            found = match and match.group(1).decode()
+            raw = re.search(rb"\x0a\x15" + DIGEST.encode() + rb"\x12\x40([0-9a-f]{64})", path.read_bytes())
+            found = raw.group(1).decode() if raw else None
         else:
             return None
     except Exception:  # noqa: BLE001 - unreadable or of another kind: it records nothing we can trust
