@@ -99,3 +99,12 @@ def test_a_loader_of_an_iterable_dataset_gets_advice_that_can_work():
     with pytest.raises(vaekit.VaekitError, match=r"iterable-style dataset .* map-style Dataset") as e:
         loader_settings(DataLoader(Stream(), batch_size=8), None, None)
     assert "Subset" not in str(e.value)  # a Subset of an iterable dataset cannot be indexed either
+
+
+def test_iwae_bound_refuses_labels_outside_the_model_s_classes_in_one_line():
+    model = vaekit.build_model(
+        family="cvae", input_shape=(1, 4, 4), hidden=[8], latent_dim=2, num_classes=3, likelihood="bernoulli"
+    )
+    x = torch.rand(4, 1, 4, 4).round()
+    with pytest.raises(vaekit.VaekitError, match=r"^label 4: this model's classes are 0..2$"):
+        vaekit.iwae_bound(model, x, k=2, y=torch.tensor([0, 1, 2, 4]))

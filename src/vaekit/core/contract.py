@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -234,3 +234,41 @@ def _check_generate(model: VAEModel, item: tuple[int, ...], y: Tensor | None) ->
             f"{name}.generate(2) gives p(x|z) of batch shape {tuple(px.batch_shape)} and event shape "
             f"{tuple(px.event_shape)}: the contract wants (2,) and the items' {item}"
         )
+
+
+def check_labels(model: VAEModule, x: Any, y: Tensor | None) -> None:
+    """Refuse, in one line, labels y (N,) a conditional model cannot take with items x (N, *shape): not whole
+    numbers, or outside its classes 0..num_classes-1; for a model that declares no num_classes, the largest label
+    where one item's forward pass fails on it and not on label 0 (an embedding or one-hot code of K classes)."""
+    if y is None or not model.needs_labels or not len(y):
+        return
+    if len(y) != len(x) or y.dim() != 1:
+        raise VaekitError(f"labels y must be (N,), one per item: got shape {tuple(y.shape)} for {len(x)} items")
+    if y.is_floating_point() and not bool((y == y.round()).all()):  # NaN too
+        raise VaekitError(f"labels y must be whole numbers (class numbers), found {y[y != y.round()][0].item()}")
+    low, high = int(y.min()), int(y.max())
+    k = getattr(model, "num_classes", None) or getattr(getattr(model, "model", None), "num_classes", None)
+    known = isinstance(k, int) and not isinstance(k, bool) and k > 0
+    if low < 0 or (known and high >= cast(int, k)):
+        classes = f"0..{cast(int, k) - 1}" if known else "numbered from 0"
+        raise VaekitError(f"label {low if low < 0 else high}: this model's classes are {classes}")
+    if not known and not _takes(model, x, high) and _takes(model, x, 0):
+        raise VaekitError(
+            f"label {high}: this model fails on it: its labels are class numbers 0..K-1 (a run that renumbered its "
+            "labels names them in run.classes, label 0 first)"
+        )
+
+
+def _takes(model: VAEModule, x: Any, label: int) -> bool:
+    """Whether one forward pass of the first item of x (N, *shape) under ``label`` runs; RNGs and the model's
+    mode stay as they were."""
+    p, was_training = next(model.parameters()), model.training
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
+            model.eval()
+            model(x[:1].to(p.device, p.dtype), torch.tensor([label], device=p.device))
+    except (IndexError, RuntimeError, ValueError):
+        return False
+    finally:
+        model.train(was_training)
+    return True

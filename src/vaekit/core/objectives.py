@@ -15,7 +15,7 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
 from .allocator import keep_freed_memory
-from .contract import VAEModel, VAEOutput, dist_name, flat, with_article
+from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
 
 Number = TypeVar("Number", Tensor, float)
@@ -184,6 +184,7 @@ def iwae_bound(
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
     x = as_tensor(x, getattr(next(cast(nn.Module, model).parameters(), None), "device", None))
+    check_labels(cast(VAEModule, model), x, None if y is None else torch.as_tensor(y))
     b = x.shape[0]
     per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
     one_level = flat(model)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from ..core.contract import VAEModel, VAEModule, VAEOutput, flat
+from ..core.contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from ..core.likelihoods import gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
 from ..data.lazy import LazyArray
@@ -137,7 +137,9 @@ def likelihood_regret(
     with torch.no_grad():
         qz = model.encode(x, y)
         if not normal_q(qz):
-            raise VaekitError(f"likelihood_regret re-fits a Gaussian q(z|x); this model's is a {type(qz).__name__}")
+            raise VaekitError(
+                f"likelihood_regret re-fits a Gaussian q(z|x); this model's is {with_article(dist_name(qz))}"
+            )
         loc0, scale0 = qz.mean, qz.stddev  # a factorised Gaussian q(z|x)
         start = elbo_at(model, x, loc0, scale0, eps, y)  # (B,)
     loc = loc0.clone().requires_grad_(True)
@@ -260,44 +262,6 @@ def anomaly_scores(
                 on_batch(len(xb))
     model.train(was_training)  # the caller's model is left as it was
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
-
-
-def check_labels(model: VAEModule, x: Tensor | LazyArray, y: Tensor | None) -> None:
-    """Refuse, in one line, labels y (N,) a conditional model cannot take with items x (N, *shape): not whole
-    numbers, or outside its classes 0..num_classes-1; for a model that declares no num_classes, the largest label
-    where one item's forward pass fails on it and not on label 0 (an embedding or one-hot code of K classes)."""
-    if y is None or not model.needs_labels or not len(y):
-        return
-    if len(y) != len(x) or y.dim() != 1:
-        raise VaekitError(f"labels y must be (N,), one per item: got shape {tuple(y.shape)} for {len(x)} items")
-    if y.is_floating_point() and not bool((y == y.round()).all()):  # NaN too
-        raise VaekitError(f"labels y must be whole numbers (class numbers), found {y[y != y.round()][0].item()}")
-    low, high = int(y.min()), int(y.max())
-    k = getattr(model, "num_classes", None) or getattr(getattr(model, "model", None), "num_classes", None)
-    known = isinstance(k, int) and not isinstance(k, bool) and k > 0
-    if low < 0 or (known and high >= cast(int, k)):
-        classes = f"0..{cast(int, k) - 1}" if known else "numbered from 0"
-        raise VaekitError(f"label {low if low < 0 else high}: this model's classes are {classes}")
-    if not known and not _takes(model, x, high) and _takes(model, x, 0):
-        raise VaekitError(
-            f"label {high}: this model fails on it: its labels are class numbers 0..K-1 (a run that renumbered its "
-            "labels names them in run.classes, label 0 first)"
-        )
-
-
-def _takes(model: VAEModule, x: Tensor | LazyArray, label: int) -> bool:
-    """Whether one forward pass of the first item of x (N, *shape) under ``label`` runs; RNGs and the model's
-    mode stay as they were."""
-    p, was_training = next(model.parameters()), model.training
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
-            model.eval()
-            model(x[:1].to(p.device, p.dtype), torch.tensor([label], device=p.device))
-    except (IndexError, RuntimeError, ValueError):
-        return False
-    finally:
-        model.train(was_training)
-    return True
 
 
 def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
