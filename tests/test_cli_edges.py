@@ -140,3 +140,15 @@ def test_a_mistyped_toml_section_gets_a_hint(tmp_path):
     (tmp_path / "c.toml").write_text("[trian]\nlr = 1\n")
     with pytest.raises(VaekitError, match=r"did you mean train\?"):
         load_toml_config(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("model", ["custom", "convv"])
+def test_a_model_the_command_line_cannot_build_is_named_with_the_choices(tiny_images, tmp_path, capsys, model):
+    code, cap = run_cli(capsys, *train_argv(tiny_images, tmp_path / "run", "--model", model))
+    assert (
+        code == 2
+        and cap.err
+        == f"vaekit: error: --model {model!r}: expected a network or a model family: mlp, "
+        "conv, vae, cvae, deep, gumbel, ladder, vq\n"
+        and not (tmp_path / "run").exists()
+    )

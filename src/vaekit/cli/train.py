@@ -118,6 +118,9 @@ def train_config(args: argparse.Namespace):
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
     if args.model:
+        if args.model not in (*MODELS, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
+            known = ", ".join(["mlp", "conv", *MODELS])
+            raise VaekitError(f"--model {args.model!r}: expected a network or a model family: {known}")
         set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
     if args.conditional:
         set_value(cfg, "model.family", "cvae")
