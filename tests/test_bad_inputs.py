@@ -194,7 +194,7 @@ FLAGS = [  # train flags -> needle
     (["--lr", "nan"], "train.lr"),
     (["--lr", "inf"], "train.lr"),
     (["--beta", "-1"], "train.beta"),
-    (["--model", "transformer"], "model.net"),
+    (["--model", "transformer"], "--model 'transformer': expected a network"),
     (["--likelihood", "poisson"], "model.likelihood"),
     (["--device", "tpu"], "train.device"),
     (["--precision", "fp8"], "train.precision"),
