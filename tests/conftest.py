@@ -12,6 +12,7 @@ import torch
 
 import vaekit
 from vaekit.config import RunConfig
+from vaekit.core.contract import VAEOutput
 
 
 def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -70,3 +71,16 @@ def train_argv(data, out, *flags: str) -> list[str]:
 def train_run(cfg: RunConfig, **kwargs) -> Path:
     """Train ``cfg`` as ``vaekit train`` does (pictures included) and return its run folder."""
     return vaekit.train(cfg, **kwargs).path
+
+
+class OwnModel(torch.nn.Module):
+    """A user's own model written as the contract asks: subclasses give encode, decode and prior; forward and
+    generate are the plain ones every such model writes."""
+
+    def forward(self, x, y=None):
+        qz = self.encode(x)
+        z = qz.rsample()
+        return VAEOutput(self.decode(z), [qz], [self.prior()], [z])
+
+    def generate(self, n, temperature=1.0, y=None):
+        return self.decode(self.prior().sample((n,)) * temperature)

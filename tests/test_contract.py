@@ -7,15 +7,17 @@ import torch
 from torch import nn
 
 import vaekit
-from vaekit.core import VAEOutput, diag_normal, elbo, gaussian, iwae_bound
+from vaekit.core import diag_normal, elbo, gaussian, iwae_bound
 from vaekit.core.contract import check_output, flat
 from vaekit.evaluation.scores import anomaly_scores, normal_q, settings_for
 from vaekit.export.onnx import export_onnx
 from vaekit.models import MODELS
 
+from .conftest import OwnModel
+
 
 @vaekit.register_module  # a run folder may name it (model.json), so it loads without a skeleton
-class TinyGaussianVAE(nn.Module):
+class TinyGaussianVAE(OwnModel):
     """A user's own model meeting the contract without any vaekit base class: linear nets, Gaussian p(x|z).
 
     Its init arguments are kept as attributes of the same names, so a run rebuilds it from model.json.
@@ -39,14 +41,6 @@ class TinyGaussianVAE(nn.Module):
 
     def prior(self, y=None):
         return gaussian(self.zeros, torch.ones_like(self.zeros))
-
-    def forward(self, x, y=None):
-        qz = self.encode(x)
-        z = qz.rsample()
-        return VAEOutput(self.decode(z), [qz], [self.prior()], [z])
-
-    def generate(self, n, temperature=1.0, y=None):
-        return self.decode(self.prior().sample((n,)) * temperature)
 
 
 def signal_nets() -> tuple[nn.Module, nn.Module]:

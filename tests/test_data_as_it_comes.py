@@ -15,7 +15,6 @@ from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
 
 import vaekit
-from vaekit import VAEOutput
 from vaekit.data import all_items, load_dataset, photos
 from vaekit.data.image_cache import open_folder
 from vaekit.data.lazy import every_item
@@ -23,7 +22,7 @@ from vaekit.data.photos import ImageOptions
 from vaekit.data.user import frame_array
 from vaekit.errors import VaekitError
 
-from .conftest import tiny_config, train_run
+from .conftest import OwnModel, tiny_config, train_run
 
 QUIET = {"progress": False, "pictures": False}
 
@@ -272,7 +271,7 @@ def test_what_of_a_dataloader_cannot_take_effect_is_refused(loader, given, refus
         vaekit.fit(model(), torch.utils.data.DataLoader(data, **loader), epochs=1, **given, **QUIET)
 
 
-class UserVAE(nn.Module):
+class UserVAE(OwnModel):
     """A user's own model for (1, 4, 4) items that declares no input shape."""
 
     latent_dims, needs_labels = [2], False
@@ -290,14 +289,6 @@ class UserVAE(nn.Module):
 
     def prior(self, y=None):
         return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
-
-    def forward(self, x, y=None):
-        qz = self.encode(x)
-        z = qz.rsample()
-        return VAEOutput(self.decode(z), [qz], [self.prior()], [z])
-
-    def generate(self, n, temperature=1.0, y=None):
-        return self.decode(self.prior().sample((n,)) * temperature)
 
 
 @pytest.mark.parametrize("make", [model, lambda: UserVAE()])

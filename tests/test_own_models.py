@@ -11,13 +11,14 @@ from torch import nn
 from torch.distributions import Beta, Independent, Laplace, Normal
 
 import vaekit
-from vaekit.core import VAEOutput
 from vaekit.evaluation.scores import anomaly_scores
+
+from .conftest import OwnModel
 
 QUIET = dict(epochs=1, progress=False, pictures=False)
 
 
-class BetaVAE(nn.Module):
+class BetaVAE(OwnModel):
     """Items (16,) in (0, 1): Normal (or Laplace) q(z|x), N(0, I) prior, Beta p(x|z)."""
 
     needs_labels, latent_dims = False, [2]
@@ -36,14 +37,6 @@ class BetaVAE(nn.Module):
 
     def prior(self, y=None):
         return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
-
-    def forward(self, x, y=None):
-        qz = self.encode(x)
-        z = qz.rsample()
-        return VAEOutput(self.decode(z), [qz], [self.prior()], [z])
-
-    def generate(self, n, temperature=1.0, y=None):
-        return self.decode(self.prior().sample((n,)) * temperature)
 
 
 @pytest.fixture
