@@ -17,6 +17,7 @@ from .. import files
 from ..config import RunConfig, TrainConfig, refuse_conflicts, validate
 from ..core.contract import VAEModule, check_model, check_output
 from ..data import Dataset
+from ..data.lazy import available_memory
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json
@@ -26,7 +27,7 @@ from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights, prior_fitted, save_weights
-from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, start_run, write_run_files
+from .folder import CUSTOM, check_size, checkpointed, clear, meta_size, rebuild_model, start_run, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .step import autocast_dtype, resolve_device
@@ -251,7 +252,15 @@ def fit_config(
 
 
 def allocated(cfg: RunConfig) -> VAEModule:
-    """The built-in networks ``cfg.model`` names; sizes the memory cannot hold are one line, not a traceback."""
+    """The built-in networks ``cfg.model`` names; sizes the memory cannot hold (their state, found on the meta
+    device, beyond the memory available, or an allocation that fails) are one line, not a traceback or the
+    kernel's out-of-memory kill."""
+    need = meta_size(lambda: build_model(cfg.model))
+    if need is not None and need > available_memory():
+        raise VaekitError(
+            f"cannot allocate the model: {need / 1e9:,.1f} GB asked, {available_memory() / 1e9:,.1f} GB available "
+            "(model sizes: --latent-dim, --hidden, --channels)"
+        )
     try:
         return build_model(cfg.model)
     except (RuntimeError, MemoryError) as e:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Protocol, cast
@@ -233,18 +233,25 @@ def load_run_model(
     return cfg, model
 
 
+def meta_size(build: Callable[[], nn.Module]) -> int | None:
+    """Bytes of the state a model ``build`` makes would hold, found by building it on the meta device (shapes,
+    no storage); None where the build needs real values (an operation the meta device lacks) or fails: the
+    real build then reports for itself."""
+    try:
+        with torch.device("meta"):
+            model = build()
+        return sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    except Exception:  # noqa: BLE001 - any failure here is the real build's to report
+        return None
+
+
 def check_size(run: Path, cfg: RunConfig, weights: Path) -> None:
     """Refuse, before anything is allocated, a config.json (or model.json) that builds a model larger than the
     weights saved beside it: sizes edited or sent to fill the memory. The model is first built on the meta
     device, where tensors have shapes and no storage."""
-    try:
-        with torch.device("meta"):
-            model = rebuild_model(run, cfg)
-        need = sum(v.numel() * v.element_size() for v in model.state_dict().values())
-        have = weights.stat().st_size
-    except Exception:  # noqa: BLE001 a build that needs real values, or no weights: the real build reports
-        return
-    if need > 2 * have + 2**20:
+    need = meta_size(lambda: rebuild_model(run, cfg))
+    have = weights.stat().st_size if weights.is_file() else None
+    if need is not None and have is not None and need > 2 * have + 2**20:
         raise VaekitError(
             f"{run}: its config.json builds a model of {need / 1e6:,.1f} MB, and {weights.name} holds "
             f"{have / 1e3:,.1f} kB: the sizes do not belong to these weights"
