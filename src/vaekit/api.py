@@ -131,10 +131,11 @@ def _refuse_model_conflicts(cfg: RunConfig) -> None:
     """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone or
     with the training's. A model class of the user's is held to the training rows as a vae (as before it was
     described): its own settings may mean something else."""
-    if cfg.model.family != CUSTOM:
+    if cfg.model.family == CUSTOM:
+        cfg = replace(cfg, model=replace(cfg.model, family="vae"))
+    else:
         refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
-    as_vae = RunConfig(cfg.data, replace(cfg.model, family="vae"), cfg.train, cfg.out)
-    refuse_conflicts(cfg if cfg.model.family != CUSTOM else as_vae, ("train",))
+    refuse_conflicts(cfg, ("train",))
 
 
 def _given(**settings: object) -> dict[str, object]:
