@@ -10,13 +10,16 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from vaekit.cli import main
-from vaekit.data import lazy
+from vaekit.data import draws, lazy, load_dataset
 from vaekit.data.batching import batches
+from vaekit.data.draws import fixed_draw
 from vaekit.data.lazy import LazyArray
 from vaekit.data.packed import pack
-from vaekit.data.prepare import prepare_data
+from vaekit.data.prepare import check_and_binarize, prepare_data
+from vaekit.data.user import from_user
 from vaekit.errors import VaekitError
 from vaekit.training import trainer
+from vaekit.training.state import check_same_data, fingerprint
 
 from .conftest import tiny_config, train_run
 
@@ -63,6 +66,79 @@ def test_fixed_binarisation_gives_an_item_the_same_draw_in_any_batch(uint8_image
     both, one = val[np.array([0, 1, 2])], val[np.array([2])]
     assert set(both.unique().tolist()) <= {0.0, 1.0} and torch.equal(both[2], one[0])
     assert not torch.equal(data.train.x[0:4], data.train.x[0:4].round())  # training items stay grey
+
+
+@pytest.fixture
+def grey(tmp_path):
+    """(300, 5, 7) grey 'images' in [0, 1], each value 0, 1 or a level between."""
+    x = np.random.default_rng(2).choice([0.0, 0.3, 0.5, 0.9, 1.0], (300, 5, 7)).astype(np.float32)
+    np.save(tmp_path / "grey.npy", x)
+    return tmp_path / "grey.npy"
+
+
+def fixed_items(spec, tmp_path, in_memory: str, limit: int | None = None) -> dict[int, torch.Tensor]:
+    """{row in the file: the item as training gets it} over every split of ``spec`` binarised 'fixed'."""
+    cfg = config(spec, tmp_path, in_memory)
+    cfg.data.binarize, cfg.data.limit = "fixed", limit
+    data, _ = prepare_data(cfg, stream=True)
+    items = {}
+    for s in (data.train, data.val, data.test):
+        lazy = isinstance(s.x, LazyArray)
+        assert lazy == (in_memory == "false") and s.fixed and s.part == 0
+        x, rows = (s.x[np.arange(len(s))], s.x.index) if lazy else (s.x, s.rows)
+        items |= dict(zip(rows.tolist(), x))
+    return items
+
+
+@pytest.mark.parametrize("limit", [None, 40])
+def test_fixed_binarisation_draws_the_same_items_in_memory_and_streamed(grey, tmp_path, limit):
+    whole, streamed = fixed_items(grey, tmp_path, "true", limit), fixed_items(grey, tmp_path, "false", limit)
+    assert whole.keys() == streamed.keys() and len(whole) == (limit or 300)
+    assert all(torch.equal(whole[r], streamed[r]) for r in whole)
+    assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in whole.values())
+    every = fixed_items(grey, tmp_path, "true")  # a limit takes some items, each as the whole file draws it
+    assert all(torch.equal(every[r], whole[r]) for r in whole)
+    ds = load_dataset(str(grey), binarize="fixed", limit=limit)  # the public loader draws the same
+    assert all(torch.equal(x, whole[r]) for s in (ds.train, ds.val, ds.test) for r, x in zip(s.rows.tolist(), s.x))
+
+
+def test_the_fixed_draw_has_the_mean_of_x_and_keys_on_seed_part_and_row(monkeypatch):
+    x = torch.full((400, 49), 0.3)  # an odd item size: two values per 64-bit hash, one left over
+    x[:, 0], x[:, 1] = 0.0, 1.0
+    rows = np.arange(1000, 1400)
+    a = fixed_draw(x, rows, seed=5)
+    freq = a[:, 2:].mean().item()
+    assert abs(freq - 0.3) < 5 * (0.3 * 0.7 / a[:, 2:].numel()) ** 0.5, freq
+    assert (a[:, 0] == 0).all() and (a[:, 1] == 1).all()
+    assert abs(a[:, 2:].mean(0) - 0.3).max() < 0.1  # every position, not just the whole
+    assert not torch.equal(a, fixed_draw(x, rows, seed=6)) and not torch.equal(a, fixed_draw(x, rows, 5, part=1))
+    monkeypatch.setattr(draws, "CHUNK", 49 * 3)  # in batches of 3 rows, in another order: the same items
+    order = np.random.default_rng(0).permutation(400)
+    assert torch.equal(fixed_draw(x[order], rows[order], seed=5), a[order])
+
+
+def test_fit_data_is_drawn_by_its_rows_in_memory_and_as_a_dataset():
+    x = torch.rand(120, 1, 4, 4)
+    whole = fixed_draw(x, np.arange(120), seed=3)
+    for data in (x, torch.utils.data.TensorDataset(x)):
+        ds = check_and_binarize(from_user(data, seed=3), "fixed", "bernoulli", 3)
+        for s in (ds.train, ds.val):
+            rows = s.x.index if isinstance(s.x, LazyArray) else s.rows
+            assert torch.equal(s.x[np.arange(len(s))] if isinstance(s.x, LazyArray) else s.x, whole[rows])
+    val = check_and_binarize(from_user(x, x[:30], seed=3), "fixed", "bernoulli", 3).val  # val_data: another source
+    assert val.part == 1 and torch.equal(val.x, fixed_draw(x[:30], np.arange(30), 3, part=1))
+
+
+def test_a_checkpoint_drawn_before_the_per_item_draw_is_named_on_resume(grey, tmp_path):
+    cfg = config(grey, tmp_path, "true")
+    cfg.data.binarize = "fixed"
+    now = fingerprint(prepare_data(cfg)[0])
+    before = {"items": now["items"], "sha256": "0" * 64}  # drawn then by torch.bernoulli: other values
+    with pytest.raises(VaekitError, match="fixed binarisation's draw changed since it was written") as e:
+        check_same_data(before, now)
+    assert e.value.key == "out" and "data.binarize fixed, none or dynamic" in str(e.value)
+    with pytest.raises(VaekitError, match=r"as many, other values\); train a new run"):
+        check_same_data({**before, "fixed_draw": now["fixed_draw"]}, now)  # other data, drawn the same way
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from vaekit.config.checks import FRACTION_WHY
+from vaekit.data.draws import TEST_PART, fixed_draw
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
@@ -20,10 +21,17 @@ BINARIZE_MODES = ("none", "fixed", "dynamic")
 
 @dataclass
 class Split:
-    """One split: ``x`` (N, *shape) float32 (in memory, or read lazily), ``y`` (N,) int64 labels or None."""
+    """One split: ``x`` (N, *shape) float32 (in memory, or read lazily), ``y`` (N,) int64 labels or None.
+
+    ``rows`` (N,) and ``part`` say which items they are, keying fixed binarisation's draw (``draws.fixed_draw``):
+    each item's row in its source (None: 0..N-1; lazily read items: their ``index``) and the source (0 the
+    training file or fit's data, 1 an official test file or fit's val_data). ``fixed``: x was drawn so."""
 
     x: torch.Tensor | LazyArray
     y: torch.Tensor | None
+    rows: np.ndarray | None = None
+    part: int = 0
+    fixed: bool = False
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -61,18 +69,6 @@ class RawData:
     skipped: list[dict] | None = None  # files left out as unreadable (image folders)
     image_mode: str | None = None  # L or RGB (image folders)
     table: TableSchema | None = None  # a CSV's
-
-
-def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
-    """Draw x ~ Bernoulli(x) afresh with the global torch RNG; x in [0, 1], any shape.
-
-    On the CPU one 64-bit draw gives four 16-bit uniforms u, and x_i = [u_i < x_i * 2^16]: exact at 0 and 1,
-    within 2^-16 of x elsewhere, and about 4x faster than ``rand_like`` (whose draw dominated a small step).
-    """
-    if x.device.type != "cpu":
-        return (torch.rand_like(x) < x).to(x.dtype)
-    u = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # full 64-bit range
-    return (u.view(torch.int16)[: x.numel()].view(x.shape) < x * 65536 - 32768).to(x.dtype)
 
 
 def check_finite(x: torch.Tensor | np.ndarray, where: str) -> None:
@@ -230,7 +226,7 @@ def _split_indices(
 
 
 def _binarize(splits: dict[str, Split], mode: str, seed: int, where: str) -> None:
-    """Check [0, 1] for "fixed"/"dynamic"; for "fixed" draw x ~ Bernoulli(x) once, seeded."""
+    """Check [0, 1] for "fixed"/"dynamic"; for "fixed" draw x ~ Bernoulli(x) once, per item (``fixed_draw``)."""
     if mode == "none":
         return
     xs = [cast(torch.Tensor, s.x) for s in splits.values()]  # build_dataset's splits are in memory
@@ -239,9 +235,8 @@ def _binarize(splits: dict[str, Split], mode: str, seed: int, where: str) -> Non
     if lo < 0.0 or hi > 1.0:
         raise VaekitError(f"{where}: binarize={mode!r} needs values in [0, 1], data range is [{lo:g}, {hi:g}]")
     if mode == "fixed":
-        g = torch.Generator().manual_seed(seed)
         for s in splits.values():
-            s.x = torch.bernoulli(cast(torch.Tensor, s.x), generator=g)
+            s.x, s.fixed = fixed_draw(cast(torch.Tensor, s.x), cast(np.ndarray, s.rows), seed, s.part), True
 
 
 def build_dataset(
@@ -255,13 +250,12 @@ def build_dataset(
         raise VaekitError(f"{raw.where}: test items have shape {x_test.shape[1:]}, train items {x.shape[1:]}")
     y, y_test, classes = _labels(raw)
     idx = _split_indices(raw, len(x), len(x_test), val_fraction, test_fraction, seed, limit)
-    sources = {"train": (x, y), "val": (x, y), "test": (x_test, y_test)}
+    test_part = TEST_PART if raw.x_test is not None else 0  # test rows count in x_test, else in x
+    sources = {"train": (x, y, 0), "val": (x, y, 0), "test": (x_test, y_test, test_part)}
     splits = {}
-    for key, (xs, ys) in sources.items():
-        i = idx[key]
-        splits[key] = Split(
-            torch.from_numpy(np.ascontiguousarray(xs[i])), None if ys is None else torch.from_numpy(ys[i])
-        )
+    for key, (xs, ys, part) in sources.items():  # each item with its row in x (or x_test)
+        i, labels = idx[key], None if ys is None else torch.from_numpy(ys[idx[key]])
+        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])), labels, i, part)
     _binarize(splits, binarize, seed, raw.where)
     num_classes = None
     if y is not None:

@@ -4,7 +4,8 @@
 would not fit (the in-memory path needs about raw + 2 float32 copies; streaming starts past half of the
 available memory). Splits are index arrays into the one source, never copies. Each batch is scaled to
 float32, checked (finite, the likelihood's support) and, for fixed binarisation, binarised per item with
-a counter-based draw, so an item looks the same whichever batch it lands in.
+the counter-based draw of data in memory (``draws.fixed_draw``, keyed by the item's row in the file), so an
+item looks the same whichever batch it lands in, and whether it is streamed or loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -32,11 +33,9 @@ from vaekit.data.core import (
     image_scale,
     to_layout,
 )
+from vaekit.data.draws import fixed_draw
 from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
-
-if TYPE_CHECKING:
-    pass
 
 IN_MEMORY = ("auto", "true", "false")
 NOT_NUMERIC = "it holds Python objects (or is not a NumPy file): vaekit reads numeric arrays only, never pickles"
@@ -120,7 +119,8 @@ class LazyArray:
     index: np.ndarray  # (N,) item numbers in the source
     device: torch.device = torch.device("cpu")
     check: Callable[[Tensor], None] | None = None  # e.g. the likelihood's support, per batch
-    binarize_seed: int | None = None  # fixed per-item Bernoulli draws when set
+    binarize_seed: int | None = None  # fixed per-item Bernoulli draws when set (draws.fixed_draw)
+    part: int = 0  # the source's part in that draw's key: 1 for a second source (vaekit.fit's val_data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -148,11 +148,7 @@ class LazyArray:
         if self.check is not None:
             self.check(xt)
         if self.binarize_seed is not None:
-            xt = torch.from_numpy(
-                (_uniform(rows, x[0].size, self.binarize_seed) < x.reshape(len(x), -1))
-                .astype(np.float32)
-                .reshape(x.shape)
-            )
+            xt = fixed_draw(xt, rows, self.binarize_seed, self.part)
         return xt
 
 
@@ -161,31 +157,21 @@ def head(x: Tensor | LazyArray, n: int | None) -> Tensor | LazyArray:
     return x.subset(slice(0, n)) if isinstance(x, LazyArray) else x[:n]
 
 
-def binarized_once(x: Tensor | LazyArray, seed: int) -> Tensor | LazyArray:
-    """x ~ Bernoulli(x) drawn once, seeded: per item as it is read for lazily read data."""
+def binarized_once(
+    x: Tensor | LazyArray, seed: int, rows: np.ndarray | None = None, part: int | None = None
+) -> Tensor | LazyArray:
+    """x ~ Bernoulli(x) drawn once by ``draws.fixed_draw``, item i keyed by ``rows[i]`` (default: its position
+    0..N-1) of source ``part`` (default 0); lazily read data per item as it is read, keyed by its row in its
+    source (``index``) and its own part unless ``part`` is given."""
     if isinstance(x, LazyArray):
-        return replace(x, binarize_seed=seed)
-    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+        return replace(x, binarize_seed=seed, part=x.part if part is None else part)
+    return fixed_draw(x, np.arange(len(x)) if rows is None else rows, seed, part or 0)
 
 
 def every_item(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> LazyArray | None:
     """Every item of a streamed source in file order, or None when ``spec`` is to be loaded whole."""
     source = open_streamed(spec, in_memory, images)
     return None if source is None else LazyArray(source, np.arange(len(source)))
-
-
-def _uniform(rows: np.ndarray, d: int, seed: int) -> np.ndarray:
-    """(B, d) uniforms in [0, 1) fixed by (seed, item, position): splitmix64 of a counter."""
-    with np.errstate(over="ignore"):
-        h = (
-            rows.astype(np.uint64)[:, None] * np.uint64(d)
-            + np.arange(d, dtype=np.uint64)
-            + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        )
-        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-            h = (h ^ (h >> np.uint64(shift))) * np.uint64(mult)
-        h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def available_memory() -> int:

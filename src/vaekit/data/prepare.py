@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
-from .core import Dataset, Split
+from .core import Dataset
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .tables import table_options
@@ -93,8 +93,9 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
 
     'fixed' binarises every split once; 'dynamic' leaves the training split grey (the trainer draws
     a new binarisation per batch) and binarises validation and test once, so their losses are stable.
-    Both draw from a generator seeded by the run's seed. ``stream`` lets data.in_memory choose memory-mapped
-    or lazily read splits (LazyArray), which are checked and binarised per batch as they are read.
+    Drawn once, an item's values follow the run's seed and its row in the file (``draws.fixed_draw``).
+    ``stream`` lets data.in_memory choose memory-mapped or lazily read splits (LazyArray), which are checked
+    and binarised per batch as they are read, to the same values.
     """
     d = cfg.data
     spec = spec or d.spec
@@ -127,7 +128,7 @@ def as_model_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
     (N, 1, C, L) (``core.to_layout``), and its items are taken as the file holds them; other data as it is."""
     if len(shape) != 2 or tuple(data.shape) != (1, *shape):
         return data
-    train, val, test = (Split(model_items(s.x, shape), s.y) for s in (data.train, data.val, data.test))
+    train, val, test = (replace(s, x=model_items(s.x, shape)) for s in (data.train, data.val, data.test))
     return replace(data, train=train, val=val, test=test, shape=tuple(shape), kind="table")  # as fit takes them
 
 
@@ -203,8 +204,8 @@ def _refuse_image_settings(cfg: RunConfig) -> None:
 def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution, seed: int) -> Dataset:
     """Check every split against the likelihood's support and binarise it as ``mode`` says; returns ``data``.
 
-    Lazily read splits (LazyArray) are given the check and the binarisation to apply per batch. The draws
-    of split s come from a generator seeded by ``seed`` + s (train 0, val 1, test 2).
+    Lazily read splits (LazyArray) are given the check and the binarisation to apply per batch. Both draw an
+    item's values once by ``draws.fixed_draw``, keyed by (``seed``, its source's part, its row in the source).
     """
     for name in ("train", "val", "test"):
         split = getattr(data, name)
@@ -217,12 +218,13 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
             x = checked(split.x, "bernoulli" if mode != "none" else likelihood, where)
         else:
             x = binarizable(split.x, mode, where)
-        split_seed = seed + ("train", "val", "test").index(name)
         fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
-        if isinstance(x, LazyArray):
-            x.binarize_seed = split_seed if fixed else None
+        if isinstance(x, LazyArray):  # drawn as its items are read, keyed by their rows (its index)
+            x.binarize_seed, x.part = (seed if fixed else None), split.part
         elif fixed:
-            setattr(data, name, Split(binarized_once(x, split_seed), split.y))
+            x = binarized_once(x, seed, split.rows, split.part)
+        if fixed:
+            setattr(data, name, replace(split, x=x, fixed=True))
     return data
 
 

@@ -19,6 +19,7 @@ from torch import Tensor
 from ..errors import VaekitError
 from .containers import as_array, channels_last, grey_channel, moved_note, split_item
 from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
+from .draws import VAL_PART
 from .lazy import LazyArray
 from .photos import note
 
@@ -233,7 +234,8 @@ def from_user(
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
     k = num_classes if num_classes and k else k
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
-    return Dataset(train.name, train.train, val.train, empty, train.shape, train.kind, k, train.classes)
+    val_split = replace(val.train, part=VAL_PART) if val_data is not None else val.train  # rows of val_data
+    return Dataset(train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes)
 
 
 def _map_style(data: object) -> bool:
@@ -311,6 +313,7 @@ def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:
 
 
 def _take(data: Dataset, idx: Tensor) -> Dataset:
-    """The items ``idx`` of ``data``'s train split as its train split (its class names kept)."""
-    x = data.train.x.subset(idx.numpy()) if isinstance(data.train.x, LazyArray) else data.train.x[idx]
-    return replace(data, train=Split(x, None if data.train.y is None else data.train.y[idx]), num_classes=None)
+    """The items ``idx`` of ``data``'s train split as its train split, knowing their rows (class names kept)."""
+    s = data.train
+    x = s.x.subset(idx.numpy()) if isinstance(s.x, LazyArray) else s.x[idx]
+    return replace(data, train=Split(x, None if s.y is None else s.y[idx], idx.numpy()), num_classes=None)
