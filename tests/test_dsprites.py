@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from vaekit.data import load_dataset
+from vaekit.data import dsprites, load_dataset
+from vaekit.data.core import build_dataset
 from vaekit.data.dsprites import FACTOR_SIZES, DSprites, all_factors, parse_spec, render
 from vaekit.errors import VaekitError
 
@@ -71,3 +73,38 @@ def test_bad_specs_and_factors_are_refused(spec):
         load_dataset(spec)
     with pytest.raises(VaekitError, match="factor"):
         render(np.array([[3, 0, 0, 0, 0]]))
+
+
+@pytest.mark.parametrize("spec, limit, seed", [("dsprites:16:n=300", 40, 3), ("dsprites:8:n=50", 12, 0)])
+def test_a_limit_renders_only_its_items_and_they_are_the_items_of_the_whole_set(spec, limit, seed, monkeypatch):
+    """The items a limit takes from every image rendered (``build_dataset`` on the whole set) and from only those
+    rendered: equal, split for split, labels too."""
+    whole = build_dataset(
+        spec, dsprites.load(spec), val_fraction=0.1, test_fraction=0.1, seed=seed, binarize="none", limit=limit
+    )
+    rendered = counting_render(monkeypatch)
+    limited = load_dataset(spec, seed=seed, limit=limit)
+    assert sum(rendered) == limit
+    for name in ("train", "val", "test"):
+        a, b = getattr(whole, name), getattr(limited, name)
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y), name
+    assert (limited.shape, limited.classes) == (whole.shape, whole.classes)
+
+
+def test_a_limit_on_every_combination_renders_only_the_items_taken(monkeypatch):
+    rendered = counting_render(monkeypatch)
+    data = load_dataset("dsprites:8:n=all", limit=30)
+    assert sum(rendered) == 30 and len(data.train) + len(data.val) + len(data.test) == 30  # not 737,280
+    assert len(load_dataset("dsprites:8:n=20", limit=500).train) == 16 and sum(rendered) == 50  # a limit above n
+
+
+def counting_render(monkeypatch) -> list[int]:
+    """The number of images each call of ``dsprites.render`` renders from now on."""
+    rendered, render_all = [], dsprites.render
+
+    def counted(factors: np.ndarray, size: int = 64) -> np.ndarray:
+        rendered.append(len(factors))
+        return render_all(factors, size)
+
+    monkeypatch.setattr(dsprites, "render", counted)
+    return rendered

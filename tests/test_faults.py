@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import signal
 import subprocess
@@ -12,10 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.models import build_model
 from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
+from vaekit.training.prior import fit_prior_on
 from vaekit.training.step import make_optimizer
 
 FLAGS = [
@@ -107,3 +110,48 @@ def test_a_damaged_checkpoint_is_refused_before_anything_is_restored(tmp_path):
     with pytest.raises(Exception, match="checksum mismatch"):
         load_checkpoint(tmp_path / "c.safetensors", fresh, make_optimizer(fresh, 1e-3))
     assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
+
+
+class Refusing(io.StringIO):
+    """A stdout that takes the epochs' lines and refuses the prior stage's as ``error`` says: a full disk, a
+    closed pipe, a closed file."""
+
+    def __init__(self, error: Exception):
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        if text.startswith("prior epoch"):
+            raise self.error
+        return super().write(text)
+
+
+REFUSALS = [
+    OSError(28, "No space left on device"),
+    BrokenPipeError(32, "Broken pipe"),
+    ValueError("I/O on closed file"),
+]
+
+
+def tiny_vq() -> tuple[torch.nn.Module, torch.Tensor]:
+    """A VQ-VAE small enough to train in a blink, and 16 binary 8 x 8 items (16, 1, 8, 8)."""
+    x = (torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    sizes = {"hidden": [8], "latent_dim": 4, "codebook_size": 4, "code_dim": 2, "pixelcnn_channels": 4}
+    return vaekit.build_model(family="vq", input_shape=[1, 8, 8], likelihood="bernoulli", pixelcnn_layers=1, **sizes), x
+
+
+@pytest.mark.parametrize("error", REFUSALS, ids=["full", "pipe", "closed"])
+def test_the_vq_prior_stage_outlives_a_stdout_that_fails_and_says_so_once(error, capsys, monkeypatch):
+    model, x = tiny_vq()
+    monkeypatch.setattr("sys.stdout", Refusing(error))
+    assert len(fit_prior_on(model, x, epochs=3, batch_size=16, progress=True)) == 3 and model.fitted
+    said = f"vaekit: progress lines cannot be written ({error}); training goes on without them\n"
+    assert capsys.readouterr().err == said  # once, for three lines refused
+
+
+def test_a_stdout_failing_in_the_prior_stage_of_training_ends_its_lines_alone(capsys, monkeypatch):
+    model, x = tiny_vq()
+    monkeypatch.setattr("sys.stdout", out := Refusing(REFUSALS[1]))
+    run = vaekit.fit(model, x, epochs=1, prior_epochs=2, batch_size=16, pictures=False, progress=True)
+    assert capsys.readouterr().err.count("progress lines cannot be written (") == 1 and run.model.fitted
+    assert out.getvalue().startswith("epoch 1/1")  # the epochs' lines were written: the trainer's own go on

@@ -3,6 +3,9 @@ and each fault named in one line for what it is."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +14,9 @@ from torch import nn
 from torch.distributions import Beta, Independent, Laplace, Normal
 
 import vaekit
+from vaekit.config import RunConfig, validate
+from vaekit.data import load_dataset
+from vaekit.evaluation.metrics import evaluate
 from vaekit.evaluation.scores import anomaly_scores
 
 from .conftest import OwnModel
@@ -82,3 +88,50 @@ def test_a_float64_model_and_a_laplace_q_are_refused_for_what_they_are(x):
         anomaly_scores(BetaVAE(q=Laplace), x[:4], ["likelihood_regret"], steps=1)
     with pytest.raises(vaekit.VaekitError, match=r"this model's is an Independent\(Laplace\): leave eps out"):
         vaekit.iwae_bound(BetaVAE(q=Laplace), x[:4], eps=torch.zeros(3, 2))
+
+
+@pytest.fixture
+def beta_run(x, tmp_path) -> vaekit.Run:
+    """A one-epoch BetaVAE run, loaded back from its folder into a fresh BetaVAE."""
+    vaekit.fit(BetaVAE(), x, out=tmp_path / "run", **QUIET)
+    return vaekit.load_run(tmp_path / "run", model=BetaVAE())
+
+
+def test_config_records_the_users_own_likelihood_and_it_loads_and_resumes(beta_run, x, tmp_path):
+    path = tmp_path / "run" / "config.json"
+    assert (json.loads(path.read_text())["model"]["likelihood"], beta_run.config.model.likelihood) == ("own:Beta",) * 2
+    assert math.isfinite(evaluate(beta_run, x, k=2)["elbo"])  # data inside the Beta's support is evaluated
+    path.write_text(path.read_text().replace('"own:Beta"', '"gaussian"'))  # as vaekit wrote it before
+    assert vaekit.load_run(tmp_path / "run", model=BetaVAE()).config.model.likelihood == "gaussian"  # still loads
+    resumed = vaekit.fit(BetaVAE(), x, out=tmp_path / "run", resume=True, **{**QUIET, "epochs": 2})
+    assert resumed.config.model.likelihood == json.loads(path.read_text())["model"]["likelihood"] == "own:Beta"
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["items", "dataset"])
+def test_evaluation_checks_the_data_against_the_models_own_support(beta_run, x, tmp_path, prepared):
+    """Items given (checked as evaluate prepares them), and a Dataset prepared by name already (``vaekit
+    evaluate --data``'s path): both refused by the Beta's support, not let through as a Gaussian's."""
+    np.save(tmp_path / "far.npy", x * 3)
+    data, mode = (load_dataset(str(tmp_path / "far.npy")), "none") if prepared else (x * 3, None)
+    with pytest.raises(vaekit.VaekitError, match=r"lie outside the Beta likelihood's support \[0, 1\]$"):
+        evaluate(beta_run, data, k=2, mode=mode)
+
+
+@pytest.mark.parametrize(
+    "net, likelihood, refused",
+    [
+        ("custom", "own:Beta", None),
+        ("custom", "gaussian", None),  # the configs written before still load
+        ("mlp", "own:Beta", r"own:Beta is the p\(x\|z\) of a model built in Python \(model.net custom\)"),
+        ("custom", "own:", "model.likelihood must be one of"),
+        ("custom", "Beta", "model.likelihood must be one of"),
+    ],
+)
+def test_a_likelihood_of_the_users_own_is_admitted_for_networks_built_in_python_only(net, likelihood, refused):
+    cfg = RunConfig()
+    cfg.model.net, cfg.model.likelihood = net, likelihood
+    if refused is None:
+        assert validate(cfg) is cfg
+    else:
+        with pytest.raises(vaekit.VaekitError, match=refused):
+            validate(cfg)

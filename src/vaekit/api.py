@@ -12,8 +12,9 @@ from torch import nn
 
 from . import files
 from .config import ModelConfig, RunConfig, keep_settings, load_json_config, refuse_conflicts, set_value, validate
+from .config.checks import own_likelihood
 from .core.contract import VAEModule, check_model, with_article
-from .core.likelihoods import name_of
+from .core.likelihoods import name_of, recorded_name
 from .data import Dataset
 from .data.containers import input_shape_of
 from .data.photos import note
@@ -111,7 +112,7 @@ def fit(
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
     if not resume:
         _refuse_model_conflicts(cfg)
-    saved = _saved_config(out) if resume else None
+    saved = _saved_config(out, cfg.model.likelihood) if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     return _run(
@@ -234,7 +235,8 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
-    cfg.model = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
+    described = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
+    cfg.model = replace(described, likelihood=recorded_name(px))  # 'own:Beta' for a p(x|z) vaekit does not know
     return model, mode
 
 
@@ -291,10 +293,14 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
     return cfg
 
 
-def _saved_config(out: str | Path | None) -> RunConfig | None:
-    """The config.json of the run folder ``out``, or None where there is none yet."""
+def _saved_config(out: str | Path | None, likelihood: str = "") -> RunConfig | None:
+    """The config.json of the run folder ``out``, or None where there is none yet. One that vaekit wrote before it
+    named a p(x|z) of the user's own ('own:Beta') recorded 'gaussian' in its stead: read as ``likelihood``."""
     path = Path(out or "") / files.CONFIG
-    return load_json_config(path) if out and path.is_file() else None
+    saved = load_json_config(path) if out and path.is_file() else None
+    if saved is not None and saved.model.likelihood == "gaussian" and own_likelihood(likelihood):
+        saved.model.likelihood = likelihood
+    return saved
 
 
 def _run(fitted: Fitted) -> Run:

@@ -61,6 +61,11 @@ SAMPLER_FILES = (SAMPLER_WEIGHTS.format("*"), SAMPLER_SETTINGS.format("*"))  # g
 DIGEST = "vaekit_weights_sha256"
 
 
+def checkpointed(run: Path) -> bool:
+    """Whether ``run`` holds a checkpoint to resume from (the newest, or the one before it)."""
+    return any((run / name).is_file() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT))
+
+
 def stamp(path: Path) -> str | None:
     """The weights digest a file vaekit wrote records (a JSON key, a PNG text chunk, an HTML meta tag, ONNX
     metadata), or None: not such a file, unreadable, or not vaekit's."""

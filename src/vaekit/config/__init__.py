@@ -4,7 +4,9 @@ and validation."""
 from .checks import (
     CHOICES,
     NON_NEGATIVE,
+    OWN_LIKELIHOOD,
     POSITIVE,
+    own_likelihood,
     parse_scale,
     validate,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "CHOICES",
     "CONFLICTS",
     "NON_NEGATIVE",
+    "OWN_LIKELIHOOD",
     "POSITIVE",
     "RESUME_MAY_CHANGE",
     "SECTIONS",
@@ -34,6 +37,7 @@ __all__ = [
     "load_json_config",
     "load_toml",
     "load_toml_config",
+    "own_likelihood",
     "parse_scale",
     "refuse_conflicts",
     "set_value",

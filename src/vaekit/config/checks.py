@@ -89,6 +89,14 @@ CHOICES.update(
 POSITIVE += ("model.pseudo_inputs", "model.flow_transforms", "train.iw_samples", "train.iw_groups")
 NON_NEGATIVE += ("model.prior_components", "train.mmd_weight", "train.factor_gamma")  # components 0: the default
 IMPORTANCE = ("iwae", "miwae", "ciwae", "piwae")  # the importance-weighted objectives
+# model.likelihood of a model built in Python whose p(x|z) is a distribution vaekit does not know: this marker and
+# its class name ("own:Beta"); its support is the model's own (evaluation asks the model, not a name)
+OWN_LIKELIHOOD = "own:"
+
+
+def own_likelihood(name: str) -> bool:
+    """Whether ``name`` (a model.likelihood) is a p(x|z) of the user's own: the marker, then a class name."""
+    return name.startswith(OWN_LIKELIHOOD) and name[len(OWN_LIKELIHOOD) :].isidentifier()
 
 
 def add_choice(key: str, name: str) -> None:
@@ -115,7 +123,7 @@ def _get(cfg: RunConfig, key: str) -> typing.Any:
 def _check_ranges(cfg: RunConfig) -> None:
     """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
-        if _get(cfg, key) not in allowed:
+        if _get(cfg, key) not in allowed and not (key == "model.likelihood" and _own_likelihood(cfg)):
             raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
     for section in SECTIONS:
         for f in fields(getattr(cfg, section)):
@@ -131,6 +139,21 @@ def _check_ranges(cfg: RunConfig) -> None:
     seed = cfg.train.seed
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")
+
+
+def _own_likelihood(cfg: RunConfig) -> bool:
+    """Whether model.likelihood names a p(x|z) of the user's own ("own:Beta"); refused in one line unless the
+    networks came from Python (model.net custom): vaekit's networks build only the likelihoods it knows."""
+    name = cfg.model.likelihood
+    if not own_likelihood(name):
+        return False
+    if cfg.model.net != "custom":
+        raise VaekitError(
+            f"config: model.likelihood {name} is the p(x|z) of a model built in Python (model.net custom); model.net "
+            f"{cfg.model.net} builds one of {', '.join(CHOICES['model.likelihood'])}",
+            key="model.likelihood",
+        )
+    return True
 
 
 def _check_lists(cfg: RunConfig) -> None:

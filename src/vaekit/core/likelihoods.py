@@ -20,7 +20,7 @@ from torch.distributions import (
     constraints,
 )
 
-from ..config import parse_scale
+from ..config import OWN_LIKELIHOOD, own_likelihood, parse_scale
 from ..errors import VaekitError
 from . import discretized
 from .autoregressive import LocalARBernoulli
@@ -152,14 +152,22 @@ def name_of(px: Distribution) -> str:
     return "gaussian" if isinstance(base, (Normal, Tabular)) else type(base).__name__
 
 
+def recorded_name(px: Distribution) -> str:
+    """config.json's model.likelihood for ``p(x|z)``: its registry name, else its class name marked as the user's
+    own ('own:Beta'), so the run says what its model is and no name of the registry stands in for it."""
+    name = name_of(px)
+    return name if name in SUPPORT else OWN_LIKELIHOOD + name
+
+
 def support(likelihood: str | Distribution) -> constraints.Constraint:
     """The set one data value must lie in, by registry name or of a distribution p(x|z) (its own ``support``).
 
     A Bernoulli's {0, 1} is widened to [0, 1]: grey levels are its targets too (cross-entropy). A distribution
-    that declares no support, or one that depends on its parameters, gives the real line: nothing to check.
+    that declares no support, or one that depends on its parameters, gives the real line: nothing to check; so
+    does the name of a p(x|z) of the user's own ('own:Beta'), whose support only the model's p(x|z) tells.
     """
     if isinstance(likelihood, str):
-        return SUPPORT[likelihood]
+        return constraints.real if own_likelihood(likelihood) else SUPPORT[likelihood]
     try:
         s = likelihood.support
     except NotImplementedError:  # torch's default for a distribution that declares none

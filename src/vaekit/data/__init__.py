@@ -19,12 +19,12 @@ from vaekit.data.core import (
     RawData,
     Split,
     _labels,
-    binarize_dynamic,
     build_dataset,
     check_finite,
     check_options,
 )
 from vaekit.data.download import download
+from vaekit.data.draws import binarize_dynamic
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.image_cache import read_folder
 from vaekit.data.photos import ImageOptions
@@ -78,13 +78,15 @@ def read_raw(
     data_dir: str | Path | None = None,
     images: ImageOptions = ImageOptions(),
     table: TableOptions | None = None,
+    split: TableOptions | None = None,
 ) -> tuple[RawData, str]:
-    """(RawData, name) of ``spec``: a built-in name (dsprites with its options) or a path, unsplit."""
+    """(RawData, name) of ``spec``: a built-in name (dsprites with its options) or a path, unsplit. ``split``:
+    the split options of a load that takes only its splits' items (dsprites then renders only those)."""
     key = builtin_name(spec)  # dsprites takes options: dsprites:32:n=50000
     if key is not None:
         if label_column is not None:
             raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
-        return load_builtin(key, data_dir), key
+        return load_builtin(key, data_dir, split), key
     path = Path(spec).expanduser()
     return _read_path(path, label_column, images, table), path.name
 
@@ -115,7 +117,7 @@ def load_dataset(
     table = replace(
         table or TableOptions(), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit=limit
     )  # the training split, whose statistics fill a table's gaps
-    raw, name = read_raw(spec, label_column, data_dir, images, table)
+    raw, name = read_raw(spec, label_column, data_dir, images, table, split=table)
     return build_dataset(
         name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, binarize=binarize, limit=limit
     )

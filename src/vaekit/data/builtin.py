@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from vaekit.data.download import download
 from vaekit.data.idx import read_idx_set
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from vaekit.data.tables import TableOptions
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 MIRRORS = {
@@ -155,14 +159,15 @@ def builtin_name(spec: str) -> str | None:
     return key
 
 
-def load_builtin(name: str, data_dir: str | Path | None = None) -> RawData:
-    """RawData for one of BUILTINS; mnist5k and digits come from installed packages, dsprites[:...] is rendered."""
+def load_builtin(name: str, data_dir: str | Path | None = None, split: TableOptions | None = None) -> RawData:
+    """RawData for one of BUILTINS; mnist5k and digits come from installed packages, dsprites[:...] is rendered
+    (under ``split``'s limit only the items its splits take: ``dsprites.load``)."""
     if name.split(":")[0] == "photos":
         return photos(name)
     if name.split(":")[0] == "dsprites":
         from vaekit.data import dsprites
 
-        return dsprites.load(name)
+        return dsprites.load(name, split)
     if name == "mnist5k":
         x, y = _mnist5k()
         return RawData(x.reshape(-1, 1, 28, 28), y, name, scale=255.0)

@@ -10,12 +10,16 @@ with a fixed generator, so a spec always means the same images; the labels are t
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from vaekit.data.core import RawData
+from vaekit.data.core import RawData, _split_indices
 from vaekit.errors import VaekitError
+
+if TYPE_CHECKING:
+    from vaekit.data.tables import TableOptions
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -111,10 +115,31 @@ def parse_spec(spec: str) -> tuple[int, int]:
     return size, n
 
 
-def load(spec: str) -> RawData:
-    """RawData for a dsprites spec: a fixed random subset of n combinations, rendered once (uint8 images)."""
+def load(spec: str, split: TableOptions | None = None) -> RawData:
+    """RawData for a dsprites spec: a fixed random subset of n combinations, rendered once (uint8 images).
+
+    ``split`` (the split options of a load that takes only its splits' items) with a ``limit`` below n renders
+    only the items the split takes, as ``data.core`` splits the whole set: those ``limit`` items, in the order
+    the split draws them, with the split fixed (test, val, train), so the Dataset holds the very items it would
+    hold had every image been rendered."""
     size, n = parse_spec(spec)
     total = math.prod(FACTOR_SIZES)
     index = np.arange(total) if n == total else np.random.default_rng(SUBSET_SEED).choice(total, n, replace=False)
-    factors = np.stack(np.unravel_index(index, FACTOR_SIZES), 1)
-    return RawData(render(factors, size)[:, None], factors[:, 0], spec, scale=1.0, classes=list(SHAPES))
+    used, fixed = _used(n, spec, split)
+    factors = np.stack(np.unravel_index(index[used], FACTOR_SIZES), 1)
+    return RawData(render(factors, size)[:, None], factors[:, 0], spec, scale=1.0, classes=list(SHAPES), fixed=fixed)
+
+
+def _used(n: int, spec: str, split: TableOptions | None) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """(positions among the n items to render, the split of the rendered items or None: split as ever).
+
+    Under a limit, the test, val and train positions ``data.core._split_indices`` draws for the whole set, and
+    each split's rows among them; ``build_dataset`` then keeps each fixed split whole (no more than its limit)
+    and in order."""
+    if split is None or split.limit is None or split.limit >= n:
+        return np.arange(n), None
+    stub = RawData(np.empty((n, 0)), None, spec)  # what the split reads: the number of items, no official split
+    parts = _split_indices(stub, n, n, split.val_fraction, split.test_fraction, split.seed, split.limit)
+    names = ("test", "val", "train")
+    ends = np.cumsum([len(parts[k]) for k in names])
+    return np.concatenate([parts[k] for k in names]), {k: np.arange(e - len(parts[k]), e) for k, e in zip(names, ends)}

@@ -15,14 +15,16 @@ import torch
 from torch import Tensor
 
 from .. import files
+from ..config import own_likelihood
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
 from ..data.lazy import LazyArray, binarized_once, head
-from ..data.prepare import check_and_binarize, prepare_data
+from ..data.prepare import check_and_binarize, checked, prepare_data
 from ..data.user import users_items
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
+from ..training import probe
 from .labels import numbered_as_run
 
 MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
@@ -256,6 +258,9 @@ def _items(
     s = pick_split(data, split, limit)
     # refuses a shape the model was not built for; streamed data stays streamed
     x: Tensor | LazyArray = run.check_items(s.x)
+    if own_likelihood(cfg.model.likelihood) and mode == "none":  # no name tells its support: the model's p(x|z)
+        px, where = probe(run.model, replace(data, train=s)), f"{data.name} ({split} split)"
+        x = checked(replace(x) if isinstance(x, LazyArray) else x, px, where)
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed)
     return data, s, x, mode
@@ -274,7 +279,7 @@ def _copy(data: Dataset) -> Dataset:
     """``data`` with splits of its own, for ``check_and_binarize`` to set (the caller's stay as they were)."""
 
     def own(s: Split) -> Split:
-        return Split(replace(s.x) if isinstance(s.x, LazyArray) else s.x, s.y)
+        return replace(s, x=replace(s.x) if isinstance(s.x, LazyArray) else s.x)  # its rows key the fixed draw
 
     return replace(data, train=own(data.train), val=own(data.val), test=own(data.test))
 

@@ -20,6 +20,7 @@ from ..core.contract import VAEModel, VAEModule, check_model
 from ..core.likelihoods import LIKELIHOODS
 from ..data.tables import TableSchema
 from ..errors import VaekitError
+from ..files import checkpointed as checkpointed  # re-exported (training.fit)
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import MODELS, build_model
 from ..models.spec import build, rebuildable_spec
@@ -103,11 +104,6 @@ def unstarted(run: Path) -> bool:
     before its first checkpoint removes its files itself: ``fit._cleared_on_failure``.)"""
     kept = (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT, files.WEIGHTS)
     return not any((run / name).is_file() for name in kept) and is_run(run)
-
-
-def checkpointed(run: Path) -> bool:
-    """Whether ``run`` holds a checkpoint to resume from (the newest, or the one before it)."""
-    return any((run / name).is_file() for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT))
 
 
 def clear(run: Path, started: bool = False) -> None:

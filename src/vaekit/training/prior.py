@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .. import files
 from ..data import binarize_dynamic
@@ -24,6 +23,7 @@ from ..data.packed import Items
 from ..errors import VaekitError
 from ..io import run_lock
 from .checkpoint import save_weights
+from .progress import Lines
 
 
 class TwoStage(Protocol):
@@ -76,14 +76,13 @@ def fit_prior_on(
     opt = torch.optim.Adam(params, lr=lr)
     was_training = part.training
     part.eval()  # the encoder and codebook stay as trained (no EMA updates)
-    g, history = torch.Generator().manual_seed(seed), []
+    g, history, lines = torch.Generator().manual_seed(seed), [], Lines(progress)  # written as the trainer's are
     for epoch in range(epochs):
         history.append(_prior_epoch(part, x, opt, g, batch_size, dynamic, device))
-        if progress:
-            tqdm.write(
-                f"prior epoch {epoch + 1}/{epochs}  nll {history[-1]:.2f} nats "
-                f"({history[-1] / math.log(2):.1f} bits) per code grid"
-            )
+        lines.say(
+            f"prior epoch {epoch + 1}/{epochs}  nll {history[-1]:.2f} nats "
+            f"({history[-1] / math.log(2):.1f} bits) per code grid"
+        )
     for p in params:
         p.requires_grad_(False)
     part.set_prior_fitted()

@@ -4,7 +4,6 @@ and callbacks (``vaekit.training.callbacks``) for everything else."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -33,6 +32,7 @@ from .capture import compilable_steps, make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
+from .progress import Lines
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
 from .state import LoopState, check_same_data, fingerprint
@@ -69,6 +69,7 @@ class Trainer:
     ):
         self.model, self.t, self.run, self.dynamic = model, t, run, dynamic
         self.workers, self.callbacks = workers, callbacks or Callbacks([])
+        self.lines = Lines(t.progress)  # the run's progress lines (train.progress)
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
@@ -165,21 +166,14 @@ class Trainer:
         self.say(f"early stopping: no better validation loss for {s.bad_epochs} epochs")
         return True
 
-    muted = False  # a progress line could not be written (stdout full or gone): no more of them
+    @property
+    def muted(self) -> bool:
+        """Whether a progress line could not be written (stdout full or gone): no more of them."""
+        return self.lines.muted
 
     def say(self, line: str) -> None:
-        """A progress line (``train.progress``); one that cannot be written ends them, said once on stderr."""
-        if self.t.progress and not self.muted:
-            try:
-                tqdm.write(line)
-                sys.stdout.flush()
-            except (OSError, ValueError) as e:  # ValueError: stdout closed
-                self.muted = True
-                with contextlib.suppress(OSError, ValueError):
-                    print(
-                        f"vaekit: progress lines cannot be written ({e}); training goes on without them",
-                        file=sys.stderr,
-                    )
+        """A progress line; one that cannot be written ends them, said once on stderr (``Lines.say``)."""
+        self.lines.say(line)
 
     def validate(self) -> dict[str, float]:
         """The validation split's mean loss under the run's objective (the ELBO's free bits and beta-TCVAE

@@ -1,0 +1,31 @@
+"""Progress lines on stdout, as training writes them: the first that cannot be written (stdout full, closed or
+gone) ends them, said once on stderr, and the work goes on. The trainer's epochs and the VQ prior's stage share
+one ``Lines`` each."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from tqdm.auto import tqdm
+
+
+class Lines:
+    """Progress lines (``train.progress`` says whether any are written); ``muted`` once one could not be."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.muted = on, False
+
+    def say(self, line: str) -> None:
+        """Write ``line`` (beside tqdm's bars); one that cannot be written ends them, said once on stderr."""
+        if self.on and not self.muted:
+            try:
+                tqdm.write(line)
+                sys.stdout.flush()
+            except (OSError, ValueError) as e:  # ValueError: stdout closed
+                self.muted = True
+                with contextlib.suppress(OSError, ValueError):
+                    print(
+                        f"vaekit: progress lines cannot be written ({e}); training goes on without them",
+                        file=sys.stderr,
+                    )
