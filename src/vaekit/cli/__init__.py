@@ -2,6 +2,8 @@
 
 Every verb is declared once in ``VERBS`` (``cli.verbs``) by the module of its group: train, evaluate, apps, ship.
 Library errors name the setting at fault (``VaekitError.key``); here it becomes the flag that sets it.
+The parser is built from plain modules: torch, scikit-learn and matplotlib load inside the verb that needs them,
+so --help, --version and a mistyped flag answer at once, and a Ctrl-C during those imports is the verb's one line.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from .. import __version__
 from ..errors import VaekitError
-from ..models.trust import trusting
-from ..training import distributed
-from ..training.folder import checkpointed
-from ..training.signals import Interrupted
+from ..files import checkpointed
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
 from .train import FLAGS, train_config
 from .verbs import VERBS
@@ -75,30 +75,27 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code (a torchrun worker exits with it)."""
     code = run_command(argv)
-    if distributed.launched():
+    distributed = loaded("training.distributed")  # a torchrun worker's verb has loaded it
+    if distributed is not None and distributed.launched():
         exit_now(code)
     return code
 
 
 def run_command(argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command; errors become one line on stderr and the exit code."""
-    parser, args, out = build_parser(), None, Watched(sys.stdout)
+    parser, args, out = None, None, Watched(sys.stdout)
     sys.stdout = out  # a proxy: write and flush watched, the rest the stream's
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
-        with trusting(getattr(args, "trust_code", False)):  # every run folder the verb opens
+        with trust_code(args):  # every run folder the verb opens
             code = VERBS[args.command].run(args)
         sys.stdout.flush()  # output that cannot be written fails here, not at exit
     except VaekitError as e:
-        flag = flag_for(parser, args, e.key)
+        flag = flag_for(parser, args, e.key) if parser else None
         print(f"vaekit: error: {e}" + (f" ({flag})" if flag else ""), file=sys.stderr)
         return e.exit_code
-    except Interrupted as e:  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
-        if distributed.is_main():  # under torchrun every process stops; one says so
-            hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
-            print(f"vaekit: {e}{hint}", file=sys.stderr)
-        return e.code
     except BrokenPipeError:  # stdout piped into a reader that stopped (| head): as other command-line tools, quietly
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -111,12 +108,13 @@ def run_command(argv: list[str] | None) -> int:
         with contextlib.suppress(OSError):
             print(f"vaekit: error: cannot write the output ({e.strerror or e})", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # outside the training loop (a verb, start-up): say where to go on only if one can
-        print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return interrupted(e, args)
     except RuntimeError as e:  # under torchrun, a peer process that died (killed, out of memory) breaks the group
         if not lost_peer(e):
             raise
+        from ..training import distributed
+
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][-160:]
         print(
             f"vaekit: error: rank {distributed.rank()} lost a process of its run ({why}){resume_hint(args)}",
@@ -153,12 +151,49 @@ class Watched:
         return getattr(self.stream, name)
 
 
+def trust_code(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """``models.trust.trusting()`` for a verb given --trust-code; else nothing to set (the default trusts no
+    run's code) and nothing to import: the module loads torch, which the verb imports when it needs it."""
+    if not getattr(args, "trust_code", False):
+        return contextlib.nullcontext()
+    from ..models.trust import trusting
+
+    return trusting()
+
+
+def loaded(name: str) -> ModuleType | None:
+    """vaekit's module ``name`` (``training.distributed``) if a verb has imported it, else None: what is asked of
+    it then cannot apply (no process group, no training loop), and the answer costs no import of torch."""
+    return sys.modules.get(f"vaekit.{name}")
+
+
+def interrupted(e: KeyboardInterrupt, args: argparse.Namespace | None) -> int:
+    """The one line of a Ctrl-C (or SIGTERM) and its exit code: the training loop's Interrupted names the
+    checkpoint it wrote; anywhere else (a verb, the imports at start-up) says where to go on only if one can."""
+    if loaded("training.signals") is not None:  # else the training loop has not run: no import of it now
+        from ..training.signals import Interrupted
+
+        if isinstance(e, Interrupted):  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
+            from ..training import distributed
+
+            if distributed.is_main():  # under torchrun every process stops; one says so
+                hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
+                print(f"vaekit: {e}{hint}", file=sys.stderr)
+            return e.code
+    print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
+    return 130
+
+
 def lost_peer(e: RuntimeError) -> bool:
     """Whether ``e`` is a torchrun worker's process group failing because another process of it died."""
+    from ..training import distributed  # a RuntimeError comes from a verb that has loaded torch
+
+    if not distributed.launched():  # no process group to lose a peer of
+        return False
     import torch.distributed as dist
 
     gone = ("closed by peer", "Connection reset by peer", "Broken pipe")  # gloo's words for a peer that died
-    return distributed.launched() and (isinstance(e, dist.DistError) or any(w in str(e) for w in gone))
+    return isinstance(e, dist.DistError) or any(w in str(e) for w in gone)
 
 
 def resume_hint(args: argparse.Namespace | None) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
-from ..evaluation.scores import SCORES, SETTINGS
+from ..evaluation.score_names import SCORES, SETTINGS
 from .verbs import arg, positive, verb
 
 if TYPE_CHECKING:

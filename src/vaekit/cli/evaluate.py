@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .. import files
 from ..errors import VaekitError
-from ..viz.plots import stamped
 from .verbs import arg, at_least, ints, out_path, positive, verb
 
 
@@ -79,6 +78,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
+    from ..viz.plots import stamped
 
     out, steps = out_path(args, files.INTERPOLATION), at_least(args.steps, 2, "--steps", "the two end points")
     run, _, _, split = load(args)
@@ -108,6 +108,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
+    from ..viz.plots import stamped
 
     out, steps = out_path(args, files.TRAVERSALS), at_least(args.steps, 2, "--steps", "-R and R")
     if not (math.isfinite(args.range) and args.range > 0):
@@ -132,6 +133,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..viz.figures import latent_map
+    from ..viz.plots import stamped
 
     out = out_path(args, files.LATENT_MAP)
     at_least(args.grid, 2, "--grid", "a manifold spans its corners")  # before the data is read
@@ -149,7 +151,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
 )
 def cmd_curves(args: argparse.Namespace) -> None:
     from ..runs import Run
-    from ..viz.plots import plot_losses
+    from ..viz.plots import plot_losses, stamped
 
     metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
     if not metrics.is_file():

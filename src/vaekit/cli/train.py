@@ -64,6 +64,7 @@ FLAGS["compile"] = "train.compile"  # auto | off | graph | compile (vaekit.train
     arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"),
 )
 def cmd_train(args: argparse.Namespace) -> int | None:
+    cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
     from ..api import train
     from ..training import distributed
 
@@ -73,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..config import validate
         from ..training.step import resolve_device
 
-        cfg = validate(train_config(args))  # checked once, not per process
+        validate(cfg)  # checked once, not per process
         distributed.check_batch(cfg.train.batch_size, args.nproc)
         resolve_device(cfg.train.device)
         if args.mlflow:  # its store opened (a new one created) once, before the workers: rank 0 then logs to it
@@ -87,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
 
         callbacks.append(MLflow(args.mlflow))
     before = epochs_done(args.resume)
-    run = train(train_config(args), resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
+    run = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
     if distributed.is_main() and args.resume and len(run.history) == before:  # the loop had nothing left to do
         print(
             f"nothing to train: {run.path} has its {before} epochs (train.epochs {run.config.train.epochs}); "
@@ -109,7 +110,6 @@ def epochs_done(resumed: str | None) -> int | None:
 def train_config(args: argparse.Namespace):
     """defaults < --config TOML (or the resumed run's config.json) < flags < --set."""
     from ..config import RunConfig, load_json_config, load_toml_config, set_value
-    from ..models import MODELS
 
     refuse_flag_conflicts(args)
     if args.resume:
@@ -118,10 +118,11 @@ def train_config(args: argparse.Namespace):
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
     if args.model:
-        if args.model not in (*MODELS, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
-            known = ", ".join(["mlp", "conv", *MODELS])
+        models = families()
+        if args.model not in (*models, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
+            known = ", ".join(["mlp", "conv", *models])
             raise VaekitError(f"--model {args.model!r}: expected a network or a model family: {known}")
-        set_value(cfg, "model.family" if args.model in MODELS else "model.net", args.model)
+        set_value(cfg, "model.family" if args.model in models else "model.net", args.model)
     if args.conditional:
         set_value(cfg, "model.family", "cvae")
     for flag, key in FLAGS.items():
@@ -141,8 +142,6 @@ def train_config(args: argparse.Namespace):
 
 def refuse_flag_conflicts(args: argparse.Namespace) -> None:
     """Flags that cannot all take effect: one line naming both."""
-    from ..models import MODELS
-
     pairs = [
         ("--resume", "--config", args.resume and args.config, "a resumed run keeps its own config.json"),
         ("--resume", "--overwrite", args.resume and args.overwrite, "one continues the run, the other replaces it"),
@@ -155,13 +154,21 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
         (
             "--conditional",
             "--model",
-            args.conditional and args.model in MODELS and args.model != "cvae",
+            args.conditional and args.model not in (None, "cvae") and args.model in families(),
             "each names the model family",
         ),
     ]
     for a, b, clash, why in pairs:
         if clash:
             raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
+
+
+def families() -> dict:
+    """The model families (``vaekit.models.MODELS``), imported only when --model or --conditional needs them:
+    the registry loads torch, and the other flags are checked without it."""
+    from ..models import MODELS
+
+    return MODELS
 
 
 def temperatures(text: str) -> float | list[float]:

@@ -4,7 +4,7 @@ a model a score cannot read, items of another shape, and a setting that shapes n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -13,33 +13,9 @@ from torch.distributions import Distribution, Independent, Normal
 from ..core.contract import VAEModel, dist_name, flat, with_article
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
-
-SCORES = ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret", "complexity", "llr")
-DESCRIPTIONS = {
-    "neg_elbo": "-ELBO (nats), S common noise draws",
-    "iwae_nll": "-log p(x) by the K-sample importance-weighted bound (nats)",
-    "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
-    "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
-    "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
-    "llr": "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)",
-}
-
-
-class Setting(NamedTuple):
-    """A setting of ``anomaly_scores``: its default, the scores it shapes, what it is."""
-
-    default: int
-    scores: tuple[str, ...]
-    help: str
-
-
-# one table: a setting changed from its default for none of the scores computed cannot take effect, and is refused
-SETTINGS = {
-    "samples": Setting(8, ("neg_elbo", "likelihood_regret", "llr"), "S common noise draws of the ELBO"),
-    "iw_samples": Setting(64, ("iwae_nll", "complexity"), "K of the IWAE NLL"),
-    "steps": Setting(30, ("likelihood_regret",), "Adam steps of the likelihood regret"),
-    "llr_k": Setting(1, ("llr",), "llr: the lowest k latent groups taken from their priors"),
-}
+from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
+from .score_names import SCORES as SCORES
+from .score_names import SETTINGS as SETTINGS
 
 
 def check_scores(names: str | Sequence[str]) -> list[str]:
