@@ -235,8 +235,8 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
-    described = describe(model, name_of(px), dataset.shape, getattr(model, "num_classes", dataset.num_classes))
-    cfg.model = replace(described, likelihood=recorded_name(px))  # 'own:Beta' for a p(x|z) vaekit does not know
+    k = getattr(model, "num_classes", dataset.num_classes)
+    cfg.model = describe(model, recorded_name(px), dataset.shape, k)  # 'own:Beta': a p(x|z) vaekit does not know
     return model, mode
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .. import files
-from ..config import ModelConfig, RunConfig, load_json_config, settings_from, validate
+from ..config import ModelConfig, RunConfig, load_json_config, own_likelihood, settings_from, validate
 from ..core.contract import VAEModel, VAEModule, check_model
 from ..core.likelihoods import LIKELIHOODS
 from ..data.tables import TableSchema
@@ -151,7 +151,7 @@ def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_class
         net=CUSTOM,
         hidden=[],
         channels=[],
-        likelihood=likelihood if likelihood in LIKELIHOODS else "gaussian",
+        likelihood=likelihood if likelihood in LIKELIHOODS or own_likelihood(likelihood) else "gaussian",
         latent_dim=sum(model.latent_dims),
         input_shape=list(shape),
         num_classes=num_classes or 0,
