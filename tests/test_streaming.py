@@ -13,11 +13,12 @@ from vaekit.cli import main
 from vaekit.data import draws, lazy, load_dataset
 from vaekit.data.batching import batches
 from vaekit.data.draws import fixed_draw
-from vaekit.data.lazy import LazyArray
+from vaekit.data.lazy import LazyArray, drawn_once
 from vaekit.data.packed import pack
 from vaekit.data.prepare import check_and_binarize, prepare_data
 from vaekit.data.user import from_user
 from vaekit.errors import VaekitError
+from vaekit.evaluation.metrics import pick_split
 from vaekit.training import trainer
 from vaekit.training.state import check_same_data, fingerprint
 
@@ -100,6 +101,17 @@ def test_fixed_binarisation_draws_the_same_items_in_memory_and_streamed(grey, tm
     assert all(torch.equal(every[r], whole[r]) for r in whole)
     ds = load_dataset(str(grey), binarize="fixed", limit=limit)  # the public loader draws the same
     assert all(torch.equal(x, whole[r]) for s in (ds.train, ds.val, ds.test) for r, x in zip(s.rows.tolist(), s.x))
+
+
+def test_a_dynamic_runs_training_items_drawn_once_for_evaluation_are_the_same_in_memory_and_streamed(grey, tmp_path):
+    drawn = {}
+    for in_memory in ("true", "false"):  # evaluate's probe and a sampler's codes take the first items of the split
+        cfg = config(grey, tmp_path, in_memory)
+        cfg.data.binarize = "dynamic"
+        s = pick_split(prepare_data(cfg, stream=True)[0], "train", 50)
+        x = drawn_once(s, seed=4).x
+        drawn[in_memory] = x[np.arange(50)] if isinstance(x, LazyArray) else x
+    assert torch.equal(drawn["true"], drawn["false"]) and set(drawn["true"].unique().tolist()) == {0.0, 1.0}
 
 
 def test_the_fixed_draw_has_the_mean_of_x_and_keys_on_seed_part_and_row(monkeypatch):

@@ -157,6 +157,17 @@ def head(x: Tensor | LazyArray, n: int | None) -> Tensor | LazyArray:
     return x.subset(slice(0, n)) if isinstance(x, LazyArray) else x[:n]
 
 
+def head_split(s: Split, n: int | None) -> Split:
+    """The first ``n`` items of ``s`` (all for None), with their labels and rows (fixed binarisation's key)."""
+    rows = None if s.rows is None else s.rows[:n]
+    return replace(s, x=head(s.x, n), y=None if s.y is None else s.y[:n], rows=rows)
+
+
+def drawn_once(s: Split, seed: int) -> Split:
+    """``s`` binarised once as fixed binarisation draws its items (``binarized_once``, by their rows and part)."""
+    return replace(s, x=binarized_once(s.x, seed, s.rows, s.part), fixed=True)
+
+
 def binarized_once(
     x: Tensor | LazyArray, seed: int, rows: np.ndarray | None = None, part: int | None = None
 ) -> Tensor | LazyArray:

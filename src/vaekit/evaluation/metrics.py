@@ -18,7 +18,7 @@ from .. import files
 from ..config import own_likelihood
 from ..core.objectives import elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
-from ..data.lazy import LazyArray, binarized_once, head
+from ..data.lazy import LazyArray, binarized_once, drawn_once, head_split
 from ..data.prepare import check_and_binarize, checked, prepare_data
 from ..data.user import users_items
 from ..errors import VaekitError
@@ -143,9 +143,8 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
     from sklearn.preprocessing import StandardScaler
 
     assert train.y is not None  # evaluate probes only data with labels
-    x, y = head(train.x, limit), train.y[:limit]
-    if mode == "dynamic":
-        x = binarized_once(x, run.config.train.seed)
+    s = head_split(train, limit)
+    x, y = (drawn_once(s, run.config.train.seed) if mode == "dynamic" else s).x, train.y[:limit]
     train_means = encode_means(run, x, y)  # (N, D)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(train_means.numpy(), y.numpy())
     return float(clf.score(test_means.numpy(), test_y.numpy()))
@@ -160,7 +159,7 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
     s = getattr(data, split)
     if len(s) == 0:
         raise VaekitError(f"{data.name}: the {split} split is empty")
-    return Split(head(s.x, limit), None if s.y is None else s.y[:limit])
+    return head_split(s, limit)
 
 
 def evaluate(
@@ -262,7 +261,7 @@ def _items(
         px, where = probe(run.model, replace(data, train=s)), f"{data.name} ({split} split)"
         x = checked(replace(x) if isinstance(x, LazyArray) else x, px, where)
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
-        x = binarized_once(x, run.config.train.seed)
+        x = binarized_once(x, run.config.train.seed, s.rows, s.part)
     return data, s, x, mode
 
 

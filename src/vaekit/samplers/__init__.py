@@ -21,7 +21,7 @@ from torch.distributions import Distribution
 from .. import files
 from ..config import RunConfig
 from ..core.contract import VAEModule
-from ..data.lazy import LazyArray, binarized_once, head
+from ..data.lazy import LazyArray, drawn_once, head_split
 from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
@@ -88,9 +88,8 @@ def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LI
                 key="sampler",
             )
         data, mode = prepare_data(run.config, stream=True)
-        items = head(data.train.x, limit)
-        if mode == "dynamic":
-            items = binarized_once(items, run.config.train.seed)
+        s = head_split(data.train, limit)
+        items = (drawn_once(s, run.config.train.seed) if mode == "dynamic" else s).x
     else:
         items = x
     z = torch.cat([run.encode(items[i : i + batch_size]).mean.cpu() for i in range(0, len(items), batch_size)])
