@@ -41,6 +41,17 @@ def test_the_discretized_logistic_is_a_distribution_over_the_256_values(channels
         assert abs(one.mean.item() - (p * grid.flatten()).sum().item()) < 1e-6
 
 
+def test_the_discretized_logistic_goes_back_twice_through_a_retained_graph():
+    """PIWAE takes the encoder's gradient with retain_graph, then the loss's: the same gradient both times."""
+    shape = (3, 2, 2)
+    params = torch.randn(4, Likelihood("discretized_logistic", shape, components=2).n_params, *shape)
+    params.requires_grad_(True)
+    lp = DiscretizedLogisticMixture(params, shape, 2).log_prob(torch.randint(0, 256, (4, *shape)) / 255).sum()
+    (first,) = torch.autograd.grad(lp, params, retain_graph=True)
+    lp.backward()
+    assert first.abs().sum() > 0 and torch.equal(first, params.grad)
+
+
 @pytest.fixture(scope="module")
 def colour_run(tmp_path_factory):
     """A folder of 3 x 30 x 40 colour PNGs (solid shapes on black), trained with no likelihood flag."""

@@ -165,6 +165,16 @@ def test_bernoulli_likelihood_matches_torch_in_value_and_gradient():
     assert torch.allclose(g_ours, g_ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("logit", [-30.0, -20.0, -5.0, -1e-3, 0.0, 0.5, 15.0, 20.0, 30.0])
+def test_the_continuous_bernoulli_integrates_to_one_with_the_mean_it_states(logit):
+    """In float32, at the logits a trained decoder reaches (torch's own is frozen past |l| ~ 15.9)."""
+    x = torch.linspace(0, 1, 100001)
+    px = Likelihood("cbernoulli", (1,))(torch.full((100001, 1, 1), logit))  # one value per item, (B, 1, 1)
+    density = px.log_prob(x[:, None]).exp()
+    assert abs(torch.trapezoid(density, x).item() - 1) < 1e-4
+    assert abs(torch.trapezoid(density * x, x).item() - px.mean[0, 0].item()) < 1e-4
+
+
 def ppca_data(n=2000, d=6, k=2, sigma=0.5, seed=0):
     g = torch.Generator().manual_seed(seed)
     w, mu = torch.randn(d, k, generator=g), torch.randn(d, generator=g)

@@ -146,12 +146,13 @@ class MixtureLogProb(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: Tensor) -> tuple[Tensor, None]:
         """(B, P) -> the gradient of ``p`` (B, C + 2, K, C, P), zero in the slots no channel reads."""
-        p, y, logits, coeffs, resp, d_mean, d_ls = ctx.saved_tensors
-        r = resp.mul_(g[:, None])[:, :, None]  # (B, K, 1, P): d out / d log p of each component
+        p, y, logits, coeffs, resp, d_mean, d_ls = ctx.saved_tensors  # read only: a retained graph goes back again
+        r = (resp * g[:, None])[:, :, None]  # (B, K, 1, P): d out / d log p of each component
         gp = torch.zeros_like(p)
-        torch.sub(r[:, :, 0], logits.exp_().mul_(g[:, None]), out=gp[:, 0, :, 0])  # log_softmax's backward
+        w = torch.exp(logits, out=gp[:, 0, :, 0]).mul_(g[:, None])  # log_softmax's backward, in gp's own slot
+        torch.sub(r[:, :, 0], w, out=w)
         g_mean = torch.mul(d_mean, r, out=gp[:, 1])  # (B, K, C, P)
-        gp[:, 2] = d_ls.mul_(r).masked_fill_(p[:, 2] < MIN_LOG_SCALE, 0)  # the floor passes no gradient
+        torch.mul(d_ls, r, out=gp[:, 2]).masked_fill_(p[:, 2] < MIN_LOG_SCALE, 0)  # the floor passes no gradient
         for c in range(1, p.shape[3]):
             for j in range(c):
                 gp[:, 3 + j, :, c] = g_mean[:, :, c] * y[:, :, j] * (1 - coeffs[:, j, :, c] ** 2)
