@@ -123,6 +123,7 @@ CLASH.update(
         ("model.family", "train.free_bits"): ["model.family=vq", "train.free_bits=0.5"],
         ("model.latent_dim", "model.net"): ["model.family=vq", "model.net=conv", "model.latent_dim=8"],
         ("train.batch_size", "train.objective"): ["train.objective=mmd", "train.batch_size=1"],
+        ("train.batch_size", "train.tc_beta"): ["train.tc_beta=6", "train.batch_size=1"],
     }
 )
 

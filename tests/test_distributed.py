@@ -1,5 +1,7 @@
 """Two CPU processes under torchrun (gloo): the same weights as one process with the same global batch, rank 0
-alone writes the run folder, and a run stopped by SIGTERM resumes to the weights of one never stopped."""
+alone writes the run folder, and a run stopped by SIGTERM resumes to the weights of one never stopped. Without
+torchrun: each process's share of one process's batches, the per-process batch an objective needs, a lost peer's
+cause, and workers that die with their launcher."""
 
 from __future__ import annotations
 
@@ -10,14 +12,22 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.cli import build_parser, train_config
+import vaekit
+from vaekit.cli import VERBS, build_parser, run_command, train_config
+from vaekit.config import TrainConfig
+from vaekit.data.batching import batch_count, batches
+from vaekit.data.lazy import LazyArray
+from vaekit.errors import VaekitError
+from vaekit.training import distributed, trainer
 
 from .conftest import train_run
 from .noiseless_vaekit import loc_sample
+from .test_zoo_edges import CPU, Rows
 
 NOISELESS = str(Path(__file__).with_name("noiseless_vaekit.py"))
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -40,9 +50,11 @@ def max_difference(a: Path, b: Path) -> float:
 
 
 def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
-    # one epoch of 480 items in 8 global batches; z = loc, so no process draws noise the other lacks
+    # one epoch of 514 items in 9 global batches, the last of 2: one item in each process (cutting its own 257
+    # items into batches of 32, with a lone last item folded in, each process took 8 steps, 1e-2 away)
+    # z = loc, so no process draws noise the other lacks
     # float32: under bf16 autocast half batches round differently from the whole batch (2.4e-5 apart here)
-    flags = [*FLAGS, "--binarize", "none", "--limit", "600", "--epochs", "1", "--precision", "fp32"]
+    flags = [*FLAGS, "--binarize", "none", "--limit", "642", "--epochs", "1", "--precision", "fp32"]
     two = run([*TORCHRUN, NOISELESS, *flags, "--batch-size", "64", "--out", str(tmp_path / "two")])
     monkeypatch.setattr(torch.distributions.Normal, "rsample", loc_sample)
     for batch in ("64", "32"):  # one process, in this one
@@ -123,3 +135,113 @@ def test_the_launched_workers_import_no_file_of_the_working_directory(tmp_path):
     tiny = ["--limit", "100", "--epochs", "1", "--nproc", "1", "--out", "run"]
     done = run([str(script), *FLAGS, *tiny], cwd=tmp_path)
     assert (tmp_path / "run" / "model.safetensors").is_file(), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("least", [1, 2])
+@pytest.mark.parametrize("n,size,world", [(898, 64, 2), (898, 64, 4), (17, 8, 2), (19, 8, 4), (5, 2, 2), (64, 8, 8)])
+def test_each_process_takes_its_share_of_one_process_s_batches(n, size, world, least, lazy):
+    """As many batches in every process as in one (898 items in batches of 64: 15, where cutting each process's
+    449 items into batches of 32 gave 14); batch b's shares are one process's batch b, its last padded with the
+    epoch's first items only to as many in each process, and to ``least`` where whole batches give as many."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    x = LazyArray(Rows(), np.arange(n)) if lazy else torch.arange(n, dtype=torch.float32)[:, None]
+    one = [xb.flatten().long() for _, xb, _ in batches(x, None, perm, size, 0, 0, CPU)]
+    shares = [
+        [xb.flatten().long() for _, xb, _ in batches(x, None, perm, size, 0, 0, CPU, rank=r, world=world, least=least)]
+        for r in range(world)
+    ]
+    assert len(one) == batch_count(n, size) and all(len(s) == len(one) for s in shares)
+    for b, whole in enumerate(one):
+        together = torch.stack([s[b] for s in shares], 1).flatten()  # rank r's share: every world-th from r
+        pad = len(together) - len(whole)
+        assert torch.equal(together[: len(whole)], whole) and torch.equal(together[len(whole) :], perm[:pad])
+        assert pad == 0 or b == len(one) - 1
+        assert len(shares[0][b]) == max(-(-len(whole) // world), min(least, size // world))
+    resumed = [
+        xb.flatten().long()
+        for _, xb, _ in batches(x, None, perm, size, len(one) - 1, 0, CPU, rank=1, world=world, least=least)
+    ]
+    assert len(resumed) == 1 and torch.equal(resumed[0], shares[1][-1])  # a mid-epoch resume: the same share
+
+
+@pytest.mark.parametrize("rank,objective,last", [(0, "elbo", 1), (1, "mmd", 2)])
+def test_a_process_of_two_trains_on_its_share_of_each_of_one_process_s_steps(rank, objective, last, monkeypatch):
+    """66 training items in batches of 64: two steps an epoch in one process, and in each of two (32 items, then
+    one of the last 2, or under MMD, which compares pairs, 2 after padding), where each process cut its own 33
+    items into batches of 32 and took one step."""
+    x = np.random.default_rng(0).random((70, 1, 2, 2)).astype(np.float32)
+    steps: list[int] = []
+    real = trainer.batches
+
+    def recorded(*args, **kw):
+        for b, xb, yb in real(*args, **kw):
+            steps.append(len(xb))
+            yield b, xb, yb
+
+    monkeypatch.setattr(trainer, "batches", recorded)
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: rank)  # no process group: every collective stays local
+    model = vaekit.build_model(input_shape=(1, 2, 2), latent_dim=2, hidden=[4], likelihood="gaussian")
+    vaekit.fit(
+        model, x[:66], val_data=x[66:], epochs=2, batch_size=64, objective=objective, progress=False, device="cpu"
+    )
+    assert steps == [32, last] * 2
+
+
+@pytest.mark.parametrize(
+    "train,size,refused",
+    [
+        (TrainConfig(objective="mmd"), 2, "MMD"),
+        (TrainConfig(objective="factor"), 2, "discriminator"),
+        (TrainConfig(tc_beta=2.0), 2, "beta-TCVAE"),
+        (TrainConfig(objective="mmd"), 4, None),
+        (TrainConfig(), 2, None),
+    ],
+)
+def test_a_batch_level_objective_needs_two_items_per_process(train, size, refused):
+    if refused is None:
+        distributed.check_batch(size, 2, train)
+        return
+    with pytest.raises(
+        VaekitError, match=rf"^train.batch_size 2 over 2 processes is a batch of 1 per process.*{refused}"
+    ):
+        distributed.check_batch(size, 2, train)
+
+
+def test_nproc_refuses_a_per_process_batch_the_objective_cannot_take_before_any_worker(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("torchrun was started"))
+    argv = [*FLAGS, "--objective", "mmd", "--batch-size", "2", "--nproc", "2", "--out", str(tmp_path / "run")]
+    assert run_command(argv) == 2
+    assert "batch of 1 per process" in capsys.readouterr().err
+
+
+def test_a_lost_peer_s_line_keeps_gloo_s_cause_and_leaves_its_advice(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    cause = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:39049: "
+    cause += "Connection reset by peer"
+    advice = ". This is typically caused by a remote worker hanging or bugs in the application. Check the logs of "
+    advice += "the remote worker before reporting an error. GLHF! \N{BEACH WITH UMBRELLA}\ufe0f"
+
+    def lost(args):
+        raise RuntimeError(cause + advice)
+
+    lost.__module__ = "vaekit.cli.evaluate"  # where the help orders it
+    monkeypatch.setattr(VERBS["curves"], "run", lost)
+    assert run_command(["curves", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"vaekit: error: rank 1 lost a process of its run ({cause})"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_worker_asks_for_sigterm_when_its_launcher_dies():
+    """A torchrun started by hand and SIGKILLed would leave its workers training: each, joining, asks Linux for
+    SIGTERM on its parent's death (then it checkpoints and stops, as on any SIGTERM)."""
+    worker = (
+        "import ctypes, torch, torch.distributed as dist; from vaekit.training import distributed; "
+        "dist.init_process_group = lambda *a, **kw: None; distributed.init(torch.device('cpu'), 64); "
+        "sig = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(sig)); print(sig.value)"  # PR_GET_PDEATHSIG
+    )
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True, check=True, env=env)
+    assert int(done.stdout) == signal.SIGTERM

@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 import vaekit
-from vaekit.data.user import from_user, loader_settings
+from vaekit.data.user import as_items, from_user, loader_settings
 from vaekit.evaluation.scores import anomaly_scores
 
 X = (np.random.default_rng(0).random((60, 1, 4, 4)) > 0.5).astype(np.float32)
@@ -99,6 +107,55 @@ def test_a_loader_of_an_iterable_dataset_gets_advice_that_can_work():
     with pytest.raises(vaekit.VaekitError, match=r"iterable-style dataset .* map-style Dataset") as e:
         loader_settings(DataLoader(Stream(), batch_size=8), None, None)
     assert "Subset" not in str(e.value)  # a Subset of an iterable dataset cannot be indexed either
+
+
+ITEMS = TensorDataset(torch.from_numpy(X))
+
+
+@pytest.mark.parametrize(
+    "loader,refused",
+    [
+        (DataLoader(ITEMS, batch_size=None), r"^DataLoader: batch_size=None \(its items one by one, unbatched\)"),
+        (
+            DataLoader(ITEMS, batch_sampler=BatchSampler(SequentialSampler(ITEMS), 8, False)),
+            "^DataLoader: a batch_sampler",
+        ),
+        (
+            DataLoader(ITEMS, batch_size=8, sampler=DistributedSampler(ITEMS, num_replicas=2, rank=0)),
+            "DistributedSampler cannot take effect: vaekit shards the data across the processes itself",
+        ),
+        (DataLoader(ITEMS, batch_size=8, sampler=RandomSampler(ITEMS, replacement=True)), "with replacement"),
+        (DataLoader(ITEMS, batch_size=8, worker_init_fn=print), "its worker_init_fn cannot take effect"),
+        (DataLoader(ITEMS, batch_size=8, shuffle=True, generator=torch.Generator()), "generator .* pass seed"),
+    ],
+    ids=["unbatched", "batch_sampler", "distributed", "replacement", "worker_init_fn", "generator"],
+)
+def test_a_loader_setting_vaekit_cannot_honour_is_refused_in_one_line(loader, refused):
+    with pytest.raises(vaekit.VaekitError, match=refused) as e:
+        loader_settings(loader, None, None)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "kw,said",
+    [({"shuffle": True}, []), ({}, ["shuffle=False"]), ({"shuffle": True, "drop_last": True}, ["drop_last=True"])],
+)
+def test_a_loader_s_order_vaekit_replaces_is_said_once(kw, said, capsys):
+    assert loader_settings(DataLoader(ITEMS, batch_size=8, **kw), None, None) == (8, 0)
+    err = capsys.readouterr().err
+    assert err.count("vaekit: DataLoader:") == (1 if said else 0) and all(f"{s} not kept" in err for s in said)
+
+
+@pytest.mark.parametrize("rank,notes", [(None, 1), ("0", 1), ("1", 0)])
+def test_a_data_note_is_said_by_rank_0_alone(rank, notes, monkeypatch, capsys):
+    """Data notes come before the process group exists: torchrun's RANK decides, the same for every note."""
+    if rank is not None:
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+    x = np.zeros((3, 8, 8, 1), np.uint8)  # channels-last images, and uint8 holding only 0: two notes
+    assert as_items(x, "data").shape == (3, 1, 8, 8)
+    err = capsys.readouterr().err
+    assert err.count("channels-last") == notes and err.count("vaekit: ") == 2 * notes
 
 
 def test_iwae_bound_refuses_labels_outside_the_model_s_classes_in_one_line():

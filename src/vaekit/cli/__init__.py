@@ -115,9 +115,8 @@ def run_command(argv: list[str] | None) -> int:
             raise
         from ..training import distributed
 
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][-160:]
         print(
-            f"vaekit: error: rank {distributed.rank()} lost a process of its run ({why}){resume_hint(args)}",
+            f"vaekit: error: rank {distributed.rank()} lost a process of its run ({cause(e)}){resume_hint(args)}",
             file=sys.stderr,
         )
         return 1
@@ -194,6 +193,13 @@ def lost_peer(e: RuntimeError) -> bool:
 
     gone = ("closed by peer", "Connection reset by peer", "Broken pipe")  # gloo's words for a peer that died
     return isinstance(e, dist.DistError) or any(w in str(e) for w in gone)
+
+
+def cause(e: RuntimeError) -> str:
+    """The cause in a collective's error: its first line up to gloo's advice ("This is typically caused by ...
+    GLHF!"), without a closing full stop, at most 200 characters."""
+    line = (str(e).strip().splitlines() or [""])[0].split("This is typically caused")[0].strip().rstrip(".")
+    return (line if len(line) <= 200 else line[:199] + "…") or type(e).__name__
 
 
 def resume_hint(args: argparse.Namespace | None) -> str:

@@ -13,6 +13,19 @@ def _objective(c: Any) -> Any:
     return c.train.objective
 
 
+BATCH_LEVEL = {  # what a training batch's items estimate together, so a step on a lone item cannot take effect
+    "mmd": "the MMD between q(z) and p(z) compares the codes of a batch in pairs",
+    "factor": "the factor objective's discriminator tells a batch's codes from the same codes shuffled across it",
+    "tc_beta": "beta-TCVAE estimates q(z) from the codes of a batch's items together",
+}
+
+
+def batch_level(train: Any) -> str | None:
+    """Why ``train`` (a TrainConfig) needs training batches of 2 items or more (``BATCH_LEVEL``), or None where each
+    item's loss stands alone (tc_beta > 0 is the elbo objective's: the others refuse it)."""
+    return BATCH_LEVEL.get("tc_beta" if train.tc_beta > 0 else train.objective)
+
+
 def _axis_settings() -> list:
     """(setting, axis, when the axis's choice does not read it, why): settings of one prior or objective."""
     return [
@@ -131,11 +144,14 @@ def _objective_clashes() -> list:
             lambda c: _objective(c) != "elbo" and c.model.family == "vq",
             "the VQ-VAE trains on its reconstruction and codebook terms (the elbo objective)",
         ),
-        (
-            "train.batch_size",
-            "train.objective",
-            lambda c: c.train.batch_size < 2 and _objective(c) == "mmd",
-            "the MMD between q(z) and p(z) compares the codes of a batch in pairs: batches of one have none",
+        *(
+            (
+                "train.batch_size",
+                "train.tc_beta" if name == "tc_beta" else "train.objective",
+                lambda c, why=why: c.train.batch_size < 2 and batch_level(c.train) == why,
+                f"{why}: a batch of one has nothing to compare",
+            )
+            for name, why in BATCH_LEVEL.items()
         ),
     ]
 

@@ -1,4 +1,5 @@
-"""Items as other libraries hand them over: dicts (Hugging Face datasets, torch pipelines) and channels-last images.
+"""Items as other libraries hand them over: dicts (Hugging Face datasets, torch pipelines), channels-last images,
+data frames, and what of a torch DataLoader fit can take (its dataset, batch size and workers).
 
 A dict item's data is the entry ``x_key`` names, else the first of ``X_NAMES`` it holds; its label the entry
 ``y_key`` names, else the first of ``Y_NAMES`` (or none). Entries may be arrays, tensors or PIL images.
@@ -12,6 +13,7 @@ the dtype is uint8 or the two image sides are at least 8 pixels.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +25,10 @@ from .photos import DEEP, note, to_array, to_mode
 
 X_NAMES = ("pixel_values", "image", "input", "x")
 Y_NAMES = ("label", "labels", "y")
+ITERABLE = (  # what works instead: a Subset or a sampler cannot make an iterable dataset indexable
+    "an iterable-style dataset cannot be split, shuffled or resumed: give a map-style Dataset (with len and "
+    "indexing), or its items read into an array or an (x, y) pair"
+)
 
 
 PIL_MODES = {  # a PIL image's mode -> the mode it is read in, as a folder's images are; others (F) are kept
@@ -41,6 +47,25 @@ def as_array(value: object) -> np.ndarray:
         arr = arr[:, :, 0] if arr.shape[2] == 1 else arr
         return arr.astype(np.float32) / np.float32(65535.0) if deep else arr
     return np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value)
+
+
+def is_frame(x: object) -> bool:
+    """A data frame (pandas, polars): a table of columns that ``to_numpy`` gives as rows."""
+    return hasattr(x, "columns") and callable(getattr(x, "to_numpy", None))
+
+
+def frame_array(frame: Any, where: str) -> np.ndarray:
+    """A data frame's rows (N, D) as an array; refused in one line when a column is not numeric."""
+    kinds = {str(c): getattr(dtype, "kind", "O") for c, dtype in frame.dtypes.items()}  # Categorical: 'O'
+    text = [c for c, kind in kinds.items() if kind not in "biuf"]
+    if text:
+        raise VaekitError(
+            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric (text or categories): write it as "
+            "CSV (df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
+        )
+    arr = np.asarray(frame.to_numpy())
+    # pandas' nullable Int64/boolean columns come as objects: as floats, their NA as NaN (refused as a gap)
+    return arr if arr.dtype.kind in "biuf" else np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def grey_channel(shape: tuple[int, ...], expected: tuple[int, ...] | None) -> bool:
@@ -82,6 +107,7 @@ def channels_last(shape: tuple[int, ...], dtype: np.dtype, expected: tuple[int, 
 
 
 def moved_note(where: str, shape: tuple[int, ...]) -> None:
+    """The note that items of ``shape`` (H, W, C) were moved to (C, H, W) (``photos.note``: one process says it)."""
     note(
         f"{where}: items of shape {tuple(shape)} read as channels-last images, moved to "
         f"{(shape[2], shape[0], shape[1])}"
@@ -107,3 +133,60 @@ def input_shape_of(model: nn.Module) -> tuple[int, ...] | None:
         return None
     finally:
         model.train(was_training)
+
+
+def loader_refusal(loader: torch.utils.data.DataLoader) -> str | None:
+    """What of a DataLoader given to fit cannot take effect, with what to do instead, or None. vaekit reads the
+    loader's dataset item by item, and shuffles (by the run's seed), batches (every item once an epoch) and
+    shards (across processes) it itself: a sampler, a batch sampler, unbatched loading, a collate_fn, a
+    worker_init_fn or a generator would be silently lost."""
+    tud, sampler = torch.utils.data, loader.sampler
+    if isinstance(loader.dataset, tud.IterableDataset):
+        return ITERABLE
+    if loader.batch_size is None and loader.batch_sampler is None:
+        return (
+            "batch_size=None (its items one by one, unbatched) cannot take effect: vaekit cuts the dataset's items "
+            "into batches itself; give the loader a batch_size, or pass the Dataset with fit's batch_size"
+        )
+    if isinstance(sampler, tud.DistributedSampler):
+        return (
+            "its DistributedSampler cannot take effect: vaekit shards the data across the processes itself (each "
+            "takes its share of every batch); pass the loader without it"
+        )
+    odd = type(sampler) is tud.RandomSampler and (sampler.replacement or sampler._num_samples is not None)
+    if loader.batch_size is None or odd or type(sampler) not in (tud.RandomSampler, tud.SequentialSampler):
+        name = type(sampler).__name__ + (" with replacement or num_samples" if odd else "")
+        what = "a batch_sampler" if loader.batch_size is None else f"its sampler ({name})"
+        return (
+            f"{what} cannot take effect: vaekit draws seeded batches of every item of the loader's dataset, once an "
+            "epoch; pass a torch.utils.data.Subset of it, or fit's batch_size"
+        )
+    if loader.collate_fn is not tud.default_collate:
+        return "its collate_fn cannot take effect: vaekit reads the dataset's items one by one"
+    if loader.worker_init_fn is not None:
+        return (
+            "its worker_init_fn cannot take effect: vaekit reads the dataset in loader processes of its own; do that "
+            "set-up in the Dataset (on its first read in a process)"
+        )
+    if loader.generator is not None:
+        return (
+            "its generator cannot take effect: vaekit draws the order of the items from fit's seed; pass seed instead"
+        )
+    return None
+
+
+def loader_note(loader: torch.utils.data.DataLoader) -> None:
+    """One note for what of a DataLoader vaekit's own order harmlessly replaces: shuffle=False (it shuffles every
+    epoch by the run's seed) and drop_last=True (it trains on every item, no step on a lone one)."""
+    sequential = isinstance(loader.sampler, torch.utils.data.SequentialSampler)
+    replaced = [
+        (name, why)
+        for name, why, given in (
+            ("shuffle=False", "shuffles the items every epoch by the run's seed", sequential),
+            ("drop_last=True", "trains on every item (a lone last item joins the batch before)", loader.drop_last),
+        )
+        if given
+    ]
+    if replaced:
+        names, whys = (" and ".join(part) for part in zip(*replaced))
+        note(f"DataLoader: {names} not kept: vaekit {whys}")

@@ -9,6 +9,7 @@ centre crop, never by stretching; with ``data.crop=none`` an image of another as
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,11 @@ ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that
 
 
 def note(message: str) -> None:
-    """One line about the data on stderr (what was skipped, what was moved)."""
-    print(f"vaekit: {message}", file=sys.stderr)
+    """One line about the data on stderr (what was skipped, what was moved), from one process: every note of the
+    data layer comes here, and under torchrun (RANK set) only rank 0 says it; the data is the same in every rank,
+    and its notes come before the process group exists."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"vaekit: {message}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,24 @@ import torch
 from torch import Tensor
 
 from ..errors import VaekitError
-from .containers import as_array, channels_last, grey_channel, moved_note, split_item
+from .containers import (
+    ITERABLE,
+    as_array,
+    channels_last,
+    frame_array,
+    grey_channel,
+    is_frame,
+    loader_note,
+    loader_refusal,
+    moved_note,
+    split_item,
+)
 from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
 from .draws import VAL_PART
 from .lazy import LazyArray
 from .photos import note
 
 SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
-ITERABLE = (  # what works instead: a Subset or a sampler cannot make an iterable dataset indexable
-    "an iterable-style dataset cannot be split, shuffled or resumed: give a map-style Dataset (with len and "
-    "indexing), or its items read into an array or an (x, y) pair"
-)
 
 
 def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> Tensor:
@@ -38,7 +45,7 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
     if isinstance(x, Tensor):
         x = x.detach().cpu()
         x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # numpy has no bfloat16
-    elif _is_frame(x):
+    elif is_frame(x):
         x = frame_array(x, where)
     if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
         raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
@@ -69,44 +76,19 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
 
 
 def loader_settings(data: object, batch_size: int | None, workers: int | None) -> tuple[int, int]:
-    """fit's batch size and workers (default 128 and 0), or a DataLoader's own; what of a DataLoader cannot take
-    effect (a sampler, a batch sampler, a collate_fn: vaekit draws seeded batches of its dataset) is refused."""
+    """fit's batch size and workers (default 128 and 0), or a DataLoader's own. vaekit shuffles, batches and shards
+    the loader's dataset itself: what else of the loader cannot take effect is refused in one line, what its own
+    order harmlessly replaces said in one note (``containers.loader_refusal``, ``containers.loader_note``)."""
     if not isinstance(data, torch.utils.data.DataLoader):
         return 128 if batch_size is None else batch_size, workers or 0
-    sampler = type(data.sampler)
-    if isinstance(data.dataset, torch.utils.data.IterableDataset):
-        raise VaekitError(f"DataLoader: {ITERABLE}")
-    if data.batch_size is None or sampler not in (torch.utils.data.RandomSampler, torch.utils.data.SequentialSampler):
-        what = "a batch_sampler" if data.batch_size is None else f"its sampler ({sampler.__name__})"
-        raise VaekitError(
-            f"DataLoader: {what} cannot take effect: vaekit draws seeded batches of the loader's dataset; pass "
-            "a torch.utils.data.Subset of it, or fit's batch_size"
-        )
-    if data.collate_fn is not torch.utils.data.default_collate:
-        raise VaekitError("DataLoader: its collate_fn cannot take effect: vaekit reads the dataset's items one by one")
+    why = loader_refusal(data)
+    if why is not None or data.batch_size is None:  # no batch size: refused, with why
+        raise VaekitError(f"DataLoader: {why}")
     for name, given, own in (("batch_size", batch_size, data.batch_size), ("workers", workers, data.num_workers)):
         if given is not None and given != own:
             raise VaekitError(f"{name} {given} and the DataLoader's {own} cannot both take effect", key=name)
+    loader_note(data)
     return data.batch_size, data.num_workers
-
-
-def _is_frame(x: object) -> bool:
-    """A data frame (pandas, polars): a table of columns that ``to_numpy`` gives as rows."""
-    return hasattr(x, "columns") and callable(getattr(x, "to_numpy", None))
-
-
-def frame_array(frame: Any, where: str) -> np.ndarray:
-    """A data frame's rows (N, D) as an array; refused in one line when a column is not numeric."""
-    kinds = {str(c): getattr(dtype, "kind", "O") for c, dtype in frame.dtypes.items()}  # Categorical: 'O'
-    text = [c for c, kind in kinds.items() if kind not in "biuf"]
-    if text:
-        raise VaekitError(
-            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric (text or categories): write it as "
-            "CSV (df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
-        )
-    arr = np.asarray(frame.to_numpy())
-    # pandas' nullable Int64/boolean columns come as objects: as floats, their NA as NaN (refused as a gap)
-    return arr if arr.dtype.kind in "biuf" else np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def as_labels(
@@ -249,7 +231,7 @@ def _map_style(data: object) -> bool:
         hasattr(data, "__getitem__")
         and hasattr(data, "__len__")
         and not isinstance(data, (np.ndarray, Tensor, str, bytes, Mapping))
-        and not _is_frame(data)
+        and not is_frame(data)
     )
 
 

@@ -1,9 +1,11 @@
 """Data-parallel training under torchrun: process group, shards, reductions, per-rank RNG; no-ops in one process.
 
 ``torchrun --nproc_per_node=N -m vaekit train ...`` (or ``vaekit train --nproc N``, which runs torchrun
-itself) starts N processes; each trains a DistributedDataParallel copy of the model on its shard of every
-global batch. ``train.batch_size`` is the GLOBAL batch: each process takes ``batch_size / N`` items, so
-N processes follow the same trajectory as one (up to float reduction order and the per-process noise).
+itself) starts N processes; each trains a DistributedDataParallel copy of the model on its share of every
+global batch. ``train.batch_size`` is the GLOBAL batch, cut from the epoch's permutation as one process cuts it
+(``data.batching.batch_items``): each process takes ``batch_size / N`` items of it, so N processes take as many
+steps as one and follow its trajectory (up to float reduction order, the per-process noise, and the padding of
+an epoch's last batch where it does not split evenly).
 Only rank 0 writes files. gloo on CPU, NCCL on CUDA (each process on its LOCAL_RANK's GPU).
 """
 
@@ -24,13 +26,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ..config.conflicts_zoo import batch_level
 from ..errors import VaekitError
 
 if TYPE_CHECKING:
+    from ..config import TrainConfig
     from ..data.lazy import LazyArray
 
 T = TypeVar("T")
-Index = TypeVar("Index", Tensor, np.ndarray)  # an epoch's permutation or a split's positions
 
 
 def active() -> bool:
@@ -59,11 +62,19 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def check_batch(batch_size: int, n: int) -> None:
-    """Refuse a global ``batch_size`` that ``n`` processes cannot split evenly, in one line."""
+def check_batch(batch_size: int, n: int, train: TrainConfig | None = None) -> None:
+    """Refuse, in one line, a global ``batch_size`` that ``n`` processes cannot split evenly, or whose share per
+    process is a lone item where ``train``'s objective estimates something from a batch's items together."""
     if batch_size % n:
         raise VaekitError(
             f"train.batch_size {batch_size} is the global batch: it must be a multiple of the {n} processes",
+            key="train.batch_size",
+        )
+    why = None if train is None or n == 1 else batch_level(train)  # one process: the config's conflicts table
+    if why and batch_size // n < 2:
+        raise VaekitError(
+            f"train.batch_size {batch_size} over {n} processes is a batch of {batch_size // n} per process, and {why}, "
+            f"each process on its own share: give a batch size of at least {2 * n}",
             key="train.batch_size",
         )
 
@@ -76,6 +87,8 @@ def init(device: torch.device, batch_size: int) -> torch.device:
     """
     if active():
         return _local_device(device)
+    if launched() or "LOCAL_RANK" in os.environ:  # a launcher's worker: SIGTERM (a checkpoint, then a stop) when
+        die_with_parent()  # the launcher dies, even by SIGKILL, rather than train on orphaned
     if not launched():
         return device
     check_batch(batch_size, int(os.environ["WORLD_SIZE"]))
@@ -131,21 +144,6 @@ def _reduce(t: Tensor, op=None) -> Tensor:
 
 def _wire_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-
-
-def shard(index: Index) -> Index:
-    """Rank r's items of an epoch's permutation (or a split): every N-th from r, DistributedSampler-style.
-
-    The permutation is padded by wrapping around so every rank gets the same count (and as many batches).
-    """
-    if not active():
-        return index
-    n, w = len(index), world()
-    total = -(-n // w) * w
-    if total != n:
-        pad = index[: total - n] if isinstance(index, Tensor) else index[np.arange(total - n) % n]
-        index = torch.cat([index, pad]) if isinstance(index, Tensor) else np.concatenate([index, pad])
-    return index[rank() :: w]
 
 
 @overload
@@ -280,7 +278,10 @@ def launch(argv: list[str], nproc: int) -> int:
 
 
 def die_with_parent() -> None:
-    """In a child before it execs (Linux): SIGTERM to it when the process that started it dies."""
+    """This process (or a child before it execs) gets SIGTERM when the process that started it dies (Linux's
+    prctl(PR_SET_PDEATHSIG); elsewhere nothing)."""
+    if sys.platform != "linux":
+        return
     with contextlib.suppress(OSError, AttributeError):  # no prctl: the child outlives a killed parent, as before
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 

@@ -22,7 +22,7 @@ from ..core.objectives import capacity_objective
 from ..core.objectives_zoo import ObjectiveSettings
 from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, tau_at
 from ..data import Dataset, binarize_dynamic
-from ..data.batching import batch_count, batches
+from ..data.batching import batch_count, batches, fewest
 from ..data.packed import to_device
 from ..errors import VaekitError
 from ..models.gumbel import set_tau
@@ -103,9 +103,9 @@ class Trainer:
         return state, extra
 
     def place(self, data: Dataset, device: torch.device) -> None:
-        """The network (DDP under torchrun), this process's batch size and the splits on ``device``."""
+        """The network (DDP under torchrun) and the splits on ``device``, once the per-process batch is checked."""
+        distributed.check_batch(self.t.batch_size, distributed.world(), self.t)  # the global batch, split N ways
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged over the processes
-        self.size = self.t.batch_size // distributed.world()  # batch_size is the global batch
         self.x, self.x_val = to_device(data.train.x, device), to_device(distributed.part(data.val.x), device)
         self.y: Tensor | None = None
         self.y_val: Tensor | None = None
@@ -121,7 +121,7 @@ class Trainer:
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
-        steps = compilable_steps(t.epochs, t.warmup_epochs, t.kl_balance, len(self.x) // max(1, self.size))
+        steps = compilable_steps(t.epochs, t.warmup_epochs, t.kl_balance, len(self.x) // t.batch_size)
         self.step, self.static = make_step(t.compile, device, steps)
 
     def kept_dtype(self, dtype: torch.dtype | None) -> torch.dtype | None:
@@ -183,28 +183,28 @@ class Trainer:
         return evaluate_loss(self.model, self.x_val, self.y_val, t.beta, settings=s, name=t.objective)
 
     def shuffle(self, epoch: int) -> Tensor:
-        """This rank's share of the epoch's permutation, drawn from (seed, epoch) alone: the same in every
-        process, and again on resume. Drawn on the data's device by that device's generator: batches of data in
-        device memory are cut there with no copy."""
+        """The epoch's permutation, drawn from (seed, epoch) alone: the same in every process, and again on
+        resume. Drawn on the data's device by that device's generator: batches of data in device memory are cut
+        there with no copy."""
         g = torch.Generator(self.x.device).manual_seed(self.t.seed * 1_000_003 + epoch)
-        return distributed.shard(torch.randperm(len(self.x), generator=g, device=self.x.device))
+        return torch.randperm(len(self.x), generator=g, device=self.x.device)
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> dict[str, float]:
-        """One pass over the training split from the state's batch on; returns means of loss, rec, KL, beta (the
-        KL weight over the epoch's batches)."""
-        t, s, model = self.t, self.state, self.model
+        """One pass over the training split from the state's batch on (cut as one process cuts it, each process
+        taking its share of every batch); returns means of loss, rec, KL, beta (the KL weight over the batches)."""
+        t, s, model, size = self.t, self.state, self.model, self.t.batch_size  # batch_size: the global batch
         model.train()
         perm = self.shuffle(epoch)
-        if self.static and len(perm) >= self.size:
-            perm = perm[: len(perm) // self.size * self.size]
-        n_batches = batch_count(len(perm), self.size)  # as ``batches`` cuts it: no lone last item
+        if self.static and len(perm) >= size:
+            perm = perm[: len(perm) // size * size]
+        n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
         sums = (
             torch.tensor(s.sums, device=self.x.device)
             if s.batch
             else torch.zeros(3 + len(model.latent_dims), device=self.x.device)
         )
         bar = tqdm(
-            total=len(perm) * distributed.world(),
+            total=len(perm),
             initial=s.seen,
             desc=f"epoch {epoch + 1}/{t.epochs}",
             unit="img",
@@ -212,7 +212,8 @@ class Trainer:
             disable=not (t.progress and interactive()),
             dynamic_ncols=True,
         )
-        for b, xb, yb in batches(self.x, self.y, perm, self.size, s.batch, self.workers, self.x.device):
+        share = {"rank": distributed.rank(), "world": distributed.world(), "least": fewest(model, t)}
+        for b, xb, yb in batches(self.x, self.y, perm, size, s.batch, self.workers, self.x.device, **share):
             xb = binarize_dynamic(xb) if self.dynamic else xb
             now = self.scheduled(epoch + b / n_batches)
             terms = self.step(self.setup, xb, yb, now, f"epoch {epoch + 1}, batch {b + 1}")
@@ -240,7 +241,7 @@ class Trainer:
 
     def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor, n: int) -> None:
         """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""
-        bar.update(n)
+        bar.update(n * distributed.world())  # every process's share of the batch
         if self.callbacks:
             metrics = {
                 "loss": terms["loss"].detach(),
