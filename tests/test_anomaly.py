@@ -259,6 +259,28 @@ def test_anomaly_scores_file_and_eval(run_dir, capsys):
     assert run.config.model.input_shape == [1, 9, 11]
 
 
+def test_anomaly_scores_every_row_of_another_file_and_names_each_item_s_row(run_dir, tmp_path):
+    out = tmp_path / "a.csv"
+    np.save(tmp_path / "new.npy", np.load(run_dir / "x.npy")[:7])
+    argv = ["anomaly", str(run_dir / "run"), "--score", "recon_error", "--out", str(out)]
+
+    def scored(*flags: str) -> dict[int, float]:  # {index: score}
+        assert main([*argv, *flags]) == 0
+        return {int(r["index"]): float(r["recon_error"]) for r in csv.DictReader(out.open())}
+
+    every = scored("--split", "all")  # the run's own file, row by row (binarised once by each item's row)
+    test = vaekit.load_dataset(str(run_dir / "x.npy")).test.rows  # the run's seeded test split (seed 0)
+    for flags, rows in (
+        (["--data", str(tmp_path / "new.npy")], range(7)),
+        ([], test),
+        (["--data", str(run_dir / "x.npy")], test),
+    ):
+        got = scored(*flags)  # another file: its every row; the run's own data: its test split
+        assert list(got) == list(rows) and got == pytest.approx({i: every[i] for i in rows}, rel=1e-5)
+    seeded = vaekit.load_dataset(str(tmp_path / "new.npy")).test.rows.tolist()  # one of its 7 rows
+    assert len(test) == 6 and list(scored("--data", str(tmp_path / "new.npy"), "--split", "test")) == seeded
+
+
 def test_encode_reads_every_item_of_a_builtin_with_options():
     from vaekit.data import all_items, dsprites
 
@@ -299,6 +321,8 @@ def test_split_all_scores_a_conditional_run_with_labels_numbered_as_in_training(
         assert main([*argv[:2], "--data", str(tmp_path / "other.npz"), "--split", split, "--out", str(out)]) == 0
         rows = list(csv.DictReader(out.open()))
         assert {(r["label"], r["class_name"]) for r in rows} <= {("1", "5"), ("2", "7")} and len(rows) > 1
+    split = vaekit.load_dataset(str(tmp_path / "other.npz")).train  # its labels renumbered, its rows kept
+    assert [int(r["index"]) for r in rows] == split.rows[: len(rows)].tolist() != list(range(len(rows)))
 
 
 @pytest.mark.parametrize("normal", ["7", "2", "5,7"])  # a class name or a label number

@@ -348,3 +348,13 @@ def test_label_names_are_kept_and_number_the_labels_that_follow(wrap):
 def test_labels_become_class_numbers_0_to_k_minus_1(y, codes, names):
     got, named = encode_labels(np.asarray(y), "y")
     assert got.tolist() == codes and named == names
+
+
+def test_the_runs_own_data_is_known_by_its_path_given_relative_or_absolute(tmp_path, monkeypatch):
+    from vaekit.data.prepare import same_spec
+
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    monkeypatch.chdir(tmp_path)
+    own = str(tmp_path / "t.csv")  # as a run stores it
+    assert same_spec("t.csv", own) and same_spec(own, own) and same_spec("mnist5k", "mnist5k")
+    assert not same_spec("other.csv", own) and not same_spec("mnist5k", own) and not same_spec(None, own)

@@ -349,3 +349,20 @@ def test_pil_items_and_grey_arrays_come_as_a_folder_s_images_do(mode, channels):
     if channels == 1:  # the same images as an (N, H, W) array
         grey = np.stack([np.asarray(im.convert("L")) for im in images])
         assert len(vaekit.fit(model((1, 8, 8), net="conv", channels=[4]), grey, epochs=1, **QUIET).history) == 1
+
+
+@pytest.mark.parametrize("kind", ["frame", "array"])
+def test_data_in_memory_given_to_train_is_one_line_pointing_to_fit_and_a_path_is_taken(kind, tmp_path):
+    pd = pytest.importorskip("pandas")
+    x = np.zeros((30, 4))
+    data = pd.DataFrame(x, columns=list("abcd")).assign(city="x") if kind == "frame" else x
+    with pytest.raises(VaekitError) as e:
+        vaekit.train(data=data, epochs=1)
+    message = str(e.value)
+    assert "\n" not in message and f"got {type(data).__name__} of shape {data.shape}; " in message
+    assert "vaekit.fit(model, data)" in message and "df.to_csv('table.csv', index=False)" in message
+    from vaekit.config import RunConfig, set_value
+
+    cfg = RunConfig()
+    set_value(cfg, "data.spec", tmp_path / "t.csv")  # a pathlib.Path, as str
+    assert cfg.data.spec == str(tmp_path / "t.csv")

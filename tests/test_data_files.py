@@ -3,6 +3,7 @@ settings checked where they are made; a .npy of 1-D signals (N, C, L) read as th
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -136,3 +137,23 @@ def test_write_report_takes_the_arrays_evaluate_takes(signals, tmp_path):
     assert [p.read_bytes() for p in run.folder.glob("eval.json")] == saved  # items in memory: no eval.json
     with pytest.raises(VaekitError, match=r"^split 'val' names one of the run's own splits; items given are"):
         vaekit.write_report(run, torch.from_numpy(x), split="val", out=tmp_path / "v.html")
+
+
+def test_a_run_s_relative_data_path_is_sought_beside_the_run_folder_and_named_where_missing(tmp_path, monkeypatch):
+    from vaekit.config import RunConfig, load_json_config
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "run").mkdir(parents=True)
+    elsewhere.mkdir()
+    for spec in ("digits", "t.csv"):  # a run that stored its data as given (vaekit before absolute paths)
+        cfg = RunConfig(out="run")
+        cfg.data.spec = spec
+        (project / "run" / "config.json").write_text(json.dumps(cfg.to_dict()))
+        monkeypatch.chdir(elsewhere)  # no t.csv here, nor beside the run: named where it was sought
+        assert load_json_config(project / "run" / "config.json").data.spec == (
+            str(project / "t.csv") if spec == "t.csv" else "digits"  # a built-in name is no path
+        )
+    (project / "t.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    assert load_json_config(project / "run" / "config.json").data.spec == str(project / "t.csv")
+    monkeypatch.chdir(project)  # found from here: as it was stored
+    assert load_json_config(Path("run/config.json")).data.spec == "t.csv"

@@ -68,8 +68,9 @@ def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run
     assert all(r[0].isdigit() for r in rows[1:])  # whole numbers, written as such
     rec = tmp_path / "rec.csv"  # reconstructed rows: bounded alike, with the items' labels
     assert main(["reconstruct", str(labelled_run[0]), "--n", "5", "--out", str(rec)]) == 0
-    rows = read_csv_rows(rec)
-    assert rows[0] == ["rooms", "label", "price"] and all(r[0].isdigit() and r[1] in "abc" for r in rows[1:])
+    rows = read_csv_rows(rec)  # each row's row in the file first: the test split's
+    assert rows[0] == ["index", "rooms", "label", "price"] and all(r[1].isdigit() and r[2] in "abc" for r in rows[1:])
+    assert [int(r[0]) for r in rows[1:]] == load_dataset(str(labelled_run[1])).test.rows[:5].tolist()
 
 
 def test_a_conditional_table_run_is_measured_with_its_label_column(labelled_run):
@@ -80,6 +81,8 @@ def test_a_conditional_table_run_is_measured_with_its_label_column(labelled_run)
     assert val["split"] == "val" and val["n_test"] == len(data.val.x) and val["tstr"] != q["tstr"]
     labelled = vaekit.quality(labelled_run[0], write=False)  # the label column is measured and predicted
     assert labelled["columns"]["label"]["kind"] == "categorical" and labelled["tstr"] != q["tstr"]
+    off = vaekit.quality(labelled_run[0], write=False, target=False)  # measured, and no TSTR
+    assert "tstr" not in off and off["columns"] == labelled["columns"]
     with pytest.raises(VaekitError, match="split 'train': TSTR is tested on rows it did not train on"):
         vaekit.quality(labelled_run[0], write=False, target="rooms", split="train")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import nullcontext
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -14,9 +16,11 @@ from vaekit import files
 from vaekit.cli import main
 from vaekit.core.tabular import Tabular
 from vaekit.data import load_dataset
-from vaekit.data.tables import TableOptions, TableSchema
+from vaekit.data.modes import Modes
+from vaekit.data.tables import TableOptions, TableSchema, table_options, write_csv
 from vaekit.errors import VaekitError
-from vaekit.evaluation.table_quality import table_quality
+from vaekit.evaluation.quality_run import quality_data
+from vaekit.evaluation.table_quality import ks_statistic, table_quality, table_quality_rows, table_run_quality
 
 from .conftest import tiny_config
 
@@ -103,7 +107,7 @@ def test_modes_code_a_bimodal_column_and_decode_it_back(tmp_path):
     assert len(col.modes.mean) == 2 and sorted(round(m) for m in col.modes.mean) == [0, 10]
     k = ds.table.categories  # a's modes, b's modes, then c's 2 categories
     assert k[0] == 2 and k[-1] == 2 and ds.shape == (2 + sum(k),) and ds.table.width == ds.shape[0]
-    assert ds.train.x[:, :2].abs().max() <= 0.99  # the alphas
+    assert torch.allclose(ds.train.x[:, :2].std(0, correction=0), torch.ones(2))  # the alphas, of unit spread
     cells = np.array([line.split(",") for line in path.read_text().splitlines()[1:]])
     x, _ = ds.table.encode(cells, list(range(2, len(a) + 2)), "t.csv")  # file order, with the fitted modes
     assert np.abs(x[:, 2:4].argmax(1) - (a > 5)).sum() == 0  # each value in its own mode
@@ -158,10 +162,15 @@ def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsy
     assert main(["sample", str(run.path), "--n", "30", "--out", str(tmp_path / "synth.csv")]) == 0
     rows = read_csv_rows(tmp_path / "synth.csv")
     assert rows[0] == ["age", "color", "hours", "income"] and len(rows) == 31
-    assert {r[1] for r in rows[1:]} <= set(COLORS) and {r[3] for r in rows[1:]} <= {">50K", "<=50K"}
-    assert all(float(r[0]) == float(r[0]) for r in rows[1:])
+    assert {r[1] for r in rows[1:]} <= {*COLORS, "nan"} and {r[3] for r in rows[1:]} <= {">50K", "<=50K"}
+    assert all(float(r[0]).is_integer() for r in rows[1:] if r[0] != "nan")  # whole ages, or gaps as the data has
     assert main(["reconstruct", str(run.path), "--n", "3", "--out", str(tmp_path / "rec.csv")]) == 0
-    assert read_csv_rows(tmp_path / "rec.csv")[0] == rows[0] and len(read_csv_rows(tmp_path / "rec.csv")) == 4
+    rec = read_csv_rows(tmp_path / "rec.csv")  # each row's row in the file first
+    assert rec[0] == ["index", *rows[0]] and len(rec) == 4
+    (tmp_path / "other.csv").write_text("age,color,hours,income\n30,red,40,>50K\n31,blue,41,>50K\n32,red,39,<=50K\n")
+    for verb, extra in (("reconstruct", []), ("anomaly", ["--score", "neg_elbo"])):  # another file: its every row
+        argv = [verb, str(run.path), "--data", str(tmp_path / "other.csv"), "--out", str(tmp_path / "o.csv")]
+        assert main(argv + extra) == 0 and [r[0] for r in read_csv_rows(tmp_path / "o.csv")] == ["index", "0", "1", "2"]
     assert (
         main(["anomaly", str(run.path), "--split", "all", "--score", "neg_elbo", "--out", str(tmp_path / "a.csv")]) == 0
     )
@@ -175,7 +184,7 @@ def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsy
     text, tvd = capsys.readouterr().out, quality["columns"]["color"]["tvd"]  # printed as a table, not JSON
     assert (
         main(["report", str(run.path), "--iw-samples", "2"]) == 0
-        and f"<td>TVD {tvd:.3f}</td>" in (run.path / files.REPORT).read_text()
+        and f"<td>TVD {tvd:.3f}" in (run.path / files.REPORT).read_text()  # then its gaps, real and synthetic
     )
     assert (
         f"| color | categorical | TVD {tvd:.3f}" in text
@@ -212,6 +221,97 @@ def test_quality_measures_near_zero_on_the_same_rows_and_worse_on_broken_ones():
     assert garbage["columns"]["a"]["ks"] == 1 and garbage["column_shapes"] < 0.5
     flat = table_quality({**real, "e": np.full(400, 3.0)}, {**real, "e": np.full(400, 3.0)})  # no correlation
     assert flat["correlations"]["a|e"]["error"] is None and flat["correlation_error"] == 0  # not a perfect match
+
+
+def gappy(real):
+    """``real`` with a tenth of a's values NaN and an eighth of c's None (c the TSTR target)."""
+    a, c = real["a"].copy(), real["c"].copy()
+    a[::10], c[3::8] = np.nan, None
+    return {**real, "a": a, "c": c}
+
+
+def test_quality_of_rows_with_gaps_measures_their_share_and_the_values_around_them():
+    real = columns()
+    gaps = gappy(real)
+    filled = ~np.isnan(gaps["a"])
+    q = table_quality(gaps, real, target="c")  # TSTR fills a's gaps and leaves out the rows without c
+    assert q["columns"]["a"]["ks"] == round(ks_statistic(real["a"][filled], real["a"]), 6) > 0
+    assert q["columns"]["a"]["missing"] == {"real": 0.1, "synthetic": 0.0, "similarity": 0.9}
+    assert q["columns"]["c"]["missing"]["real"] == 0.125 and q["missing_similarity"] == round((0.9 + 0.875) / 2, 6)
+    r = np.corrcoef(real["a"][filled], real["b"][filled])[0, 1]  # over the rows where both are filled
+    assert q["correlations"]["a|b"]["real"] == round(r, 6) and q["tstr"]["synthetic"]["accuracy"] > 0.9
+    same = table_quality(gaps, gaps, target="c")
+    assert same["column_shapes"] == 1 and same["missing_similarity"] == 1 and same["correlation_error"] == 0
+    assert same["contingency_similarity"] == 1 and "missing" not in same["columns"]["b"]
+    empty = table_quality(gaps, {**real, "a": np.full(400, np.nan)}, target=False)  # no value to compare
+    assert empty["columns"]["a"]["ks"] is None and table_quality_rows(empty)[0]["distance"] == (
+        "KS -, gaps 10.0% real, 100.0% synthetic"
+    )
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(gaps).astype({"c": "string"})  # pandas' NA in c
+    assert table_quality(frame, pd.DataFrame(real), target="c") == q
+
+
+def test_quality_takes_tstr_off_and_says_where_its_test_rows_come_from():
+    real = columns()
+    for off in (False, "none"):
+        assert "tstr" not in table_quality(real, real, target=off)
+    assert (
+        table_quality({**real, "none": real["c"]}, {**real, "none": real["c"]}, target="none")["tstr"]["target"]
+        == "none"
+    )
+    held = table_quality(real, real)["tstr"]  # the last categorical column, tested on 30% of real held out here
+    assert held["target"] == "d" and "a model fitted on all of real saw them" in held["test_rows"]
+    given = columns(seed=1)
+    assert table_quality(real, real, test=given)["tstr"]["test_rows"] == "given"
+    with pytest.raises(VaekitError, match="TSTR target 'c' has no value in the synthetic rows"):
+        table_quality(real, {**real, "c": np.full(400, None)}, target="c")
+
+
+def zero_inflated_table(path, n=300):
+    """gain (nine in ten 0, else whole numbers 100..4999), edu (9, 10, 13 or 14) and g (a or b)."""
+    rng = np.random.default_rng(0)
+    gain = np.where(rng.random(n) < 0.9, 0, rng.integers(100, 5000, n))
+    edu, g = rng.choice([9, 10, 13, 14], n), rng.choice(["a", "b"], n)
+    path.write_text("gain,edu,g\n" + "".join(f"{gain[i]},{edu[i]},{g[i]}\n" for i in range(n)))
+    return path
+
+
+def test_a_modes_run_is_measured_against_its_real_values(tmp_path):
+    path = zero_inflated_table(tmp_path / "t.csv")
+    cfg = tiny_config(str(path), tmp_path / "run", epochs=1)
+    cfg.data.numeric = "modes"  # whose codes decode to 0 as -1e-10 and 10 as 9.99999
+    run = vaekit.train(cfg, pictures=False)
+    data = quality_data(run)
+    cells = np.array(read_csv_rows(path)[1:])[data.train.rows]  # the training rows as the file holds them
+    as_file = {"gain": cells[:, 0].astype(np.int64), "edu": cells[:, 1].astype(np.int64), "g": cells[:, 2]}
+    run.sample_table = lambda n, label=None: as_file  # "synthetic" rows that are the real ones: a perfect score
+    q = table_run_quality(run, data, write=False, target=False)
+    assert {k: v.get("ks", v.get("tvd")) for k, v in q["columns"].items()} == {"gain": 0, "edu": 0, "g": 0}
+    assert "tstr" not in q
+
+
+def test_modes_code_alphas_of_unit_spread_and_decode_them_back():
+    rng = np.random.default_rng(0)
+    v = np.r_[rng.normal(0, 1, 300), rng.normal(10, 0.2, 300)]
+    modes = Modes.fit(v, seed=0)
+    code, mode = modes.encode(v)  # alpha = (v - mu_k) / (4 sigma_k) spreads ~0.25: divided by its spread
+    assert code.std() == pytest.approx(1.0) and 0.1 < modes.alpha_scale < 0.4 and len(modes.mean) == 2
+    back = modes.decode(code, mode)
+    assert np.mean(np.isclose(back, v, atol=1e-9)) > 0.99  # all but values past the 0.99 clip
+    saved = {k: w for k, w in asdict(modes).items() if k != "alpha_scale"}  # a table.json written before it
+    old = Modes(**saved)
+    assert old.alpha_scale == 1 and np.allclose(old.decode(code * modes.alpha_scale, mode), back)
+
+
+def test_write_csv_writes_floats_that_read_back_as_they_were(tmp_path):
+    v = np.array([12345678.91, 0.1, 2 / 3, 1e-7, 3.0, -250.0, np.nan])
+    path = write_csv(
+        {"v": v, "n": np.arange(7), "c": np.array(["x", None, "y", "z", "x", "y", "z"], object)}, tmp_path / "t.csv"
+    )
+    rows = read_csv_rows(path)
+    assert [r[0] for r in rows[1:]] == ["12345678.91", "0.1", "0.6666666666666666", "1e-07", "3", "-250", "nan"]
+    assert np.array_equal([float(r[0]) for r in rows[1:]], v, equal_nan=True) and rows[2][1:] == ["1", ""]
 
 
 def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
@@ -305,3 +405,114 @@ def test_a_constant_column_comes_back_as_its_one_value(tmp_path):
     assert rows["c"].tolist() == [7.0] * 5 and len(set(rows["a"].tolist())) == 5
     schema.save(tmp_path / "table.json")
     assert TableSchema.load(tmp_path / "table.json").columns[1].constant == 7.0
+
+
+# Tables as SDV users bring them: gaps kept, a label-named column that holds no classes, columns read as what
+# they hold (dates, units, codes with leading zeros, booleans), a resumed run's new category named.
+
+
+def test_gaps_are_modelled_by_an_indicator_and_given_back_where_it_says(table_csv, tmp_path):
+    ds = load_dataset(str(table_csv), table=TableOptions(missing="mean"), seed=3)
+    schema = ds.table
+    assert [c.gaps for c in schema.columns] == [True, True, None, None]  # age and color had gaps in training
+    assert schema.categories == [3, 2, 2, 2] and ds.shape == (2 + 3 + 2 + 2 + 2,)
+    x = torch.cat([s.x for s in (ds.train, ds.val, ds.test)])
+    rows = schema.bounded(schema.decode(x))
+    gaps = {c: np.isnan(rows["age"]) if c == "age" else np.asarray([v != v for v in rows[c]]) for c in ("age", "color")}
+    assert gaps["age"].sum() == 6 and gaps["color"].sum() == 5  # the file's gaps, each where it was
+    assert rows["age"].dtype == np.float64 and np.all(rows["age"][~gaps["age"]] % 1 == 0)  # whole, NaN at gaps
+    assert set(rows["color"][~gaps["color"]]) <= set(COLORS) and rows["hours"].dtype == np.float64
+    saved = schema.to_dict()  # a table.json written before gaps were modelled: its items as they were
+    for c in saved["columns"]:
+        del c["gaps"]
+    old = TableSchema.from_dict(saved)
+    assert old.categories == [3, 2] and old.encode(np.array([["", "?", "40.0", ">50K"]]), [2], "t")[0].shape == (1, 7)
+
+
+@pytest.mark.parametrize(
+    ("cells", "kind", "unit", "values"),
+    [
+        (["2021-07-06", "2020-01-01", ""], "numeric", None, np.array(["2021-07-06", "2020-01-01", "NaT"], "M8[D]")),
+        (["2023-01-01 01:00:00", "2023-01-01 02:30:00", "2023-01-02 00:00:00"], "numeric", None, None),
+        (["$1,200.50", "$12", "-$3"], "numeric", "$", np.array([1200.5, 12, -3])),
+        (["12%", "3.5%", "100%"], "numeric", "%", np.array([12, 3.5, 100])),
+        (["1,200", "15", "2,000,000"], "numeric", "", np.array([1200, 15, 2e6])),
+        (["02139", "10001", "00501"], "categorical", None, np.array(["02139", "10001", "00501"], dtype=object)),
+        (["TRUE", "true", "False", "false"], "categorical", None, np.array([True, True, False, False])),
+    ],
+)
+def test_columns_are_read_as_what_they_hold_and_given_back_so(tmp_path, capsys, cells, kind, unit, values):
+    path = tmp_path / "t.csv"  # each cell on 10 rows: the gap is in the training split
+    path.write_text("c,n\n" + "".join(f'"{c}",{i}\n' for i, c in enumerate(cells * 10)))
+    ds = load_dataset(str(path), table=TableOptions(missing="mean"))
+    c, values = ds.table.columns[0], np.array(cells, "M8[s]") if values is None else values
+    assert (c.kind, c.unit, len(c.categories)) == (kind, unit, len(set(values.tolist())) * (kind == "categorical"))
+    splits = (ds.train, ds.val, ds.test)
+    x = torch.cat([s.x for s in splits])[np.argsort(np.concatenate([s.rows for s in splits]))]  # in file order
+    got = ds.table.decode(x)["c"]
+    assert got.dtype == values.dtype and [str(v) for v in got] == [str(v) for v in np.tile(values, 10)]
+    assert len(capsys.readouterr().err.splitlines()) == (kind == "numeric" or "02139" in cells)  # said in a note
+
+
+def test_a_date_column_distinct_in_every_row_is_no_identifier_and_samples_are_dates(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("day,v\n" + "".join(f"2022-01-{1 + i % 28:02d} {i % 24:02d}:00:00,{i}\n" for i in range(60)))
+    schema = load_dataset(str(path)).table
+    assert schema.columns[0].time == "%Y-%m-%d %H:%M:%S" and schema.width == 2
+    rows = schema.bounded(schema.decode(np.array([[-9.0, 1.0], [20.4, 2.0], [np.nan, 3.0]])))  # days since 1 Jan
+    c = schema.columns[0]
+    first = np.datetime64(round((c.origin + c.min) * 86400), "s")  # the training split's first hour
+    assert rows["day"].dtype == np.dtype("M8[s]") and rows["day"][0] == first  # clipped to the training range
+    assert str(rows["day"][1]) == "2022-01-21T09:36:00" and np.isnat(rows["day"][2])
+    (tmp_path / "new.csv").write_text("day,v\n2022-02-30 00:00:00,1\n")
+    with pytest.raises(
+        VaekitError, match=r"value '2022-02-30 00:00:00' on line 2, column index 0 \('day'\), is not a date"
+    ):
+        load_dataset(str(tmp_path / "new.csv"), table=TableOptions(schema=schema))
+
+
+@pytest.mark.parametrize(
+    ("column", "labels"),
+    [
+        ([f"{0.1 * i - 3:.2f}" for i in range(120)], False),  # a float y: a data column
+        ([str(i % 60) for i in range(120)], False),  # 60 whole numbers: a quantity, not classes
+        ([str(i % 40) for i in range(60)], False),  # 40 values in 60 rows: more than half the rows
+        ([str(i % 3) for i in range(120)], True),
+        (["abc"[i % 3] for i in range(120)], True),
+    ],
+)
+def test_a_column_named_like_labels_is_taken_as_labels_only_if_it_holds_classes(tmp_path, capsys, column, labels):
+    path = tmp_path / "t.csv"
+    path.write_text("x,target\n" + "".join(f"{i % 7},{v}\n" for i, v in enumerate(column)))
+    ds = load_dataset(str(path))
+    assert [c.name for c in ds.table.columns] == (["x"] if labels else ["x", "target"])
+    assert (ds.num_classes is not None) == labels
+    assert ("is named like a label column but holds" in capsys.readouterr().err) != labels
+    floats = "labels must be whole numbers or names, found -2.9 in column 'target'; set data.label_column=off to keep"
+    with pytest.raises(VaekitError, match=floats) if column[0] == "-3.00" else nullcontext():  # named: labels
+        assert load_dataset(str(path), label_column="target").num_classes == len(set(column))
+
+
+@pytest.mark.parametrize("family, said", [("vae", True), ("cvae", False)])
+def test_an_unconditional_run_says_its_label_column_is_not_modelled(tmp_path, capsys, family, said):
+    path = make_table(tmp_path / "t.csv", gaps=False)
+    (tmp_path / "l.csv").write_text(path.read_text().replace("income", "class"))
+    cfg = tiny_config(str(tmp_path / "l.csv"), tmp_path / "run")
+    cfg.model.family = family
+    options = table_options(cfg, cfg.data.spec)
+    assert options.conditional is not said
+    load_dataset(cfg.data.spec, table=options)
+    err = capsys.readouterr().err
+    assert "column 'class' holds the labels" in err and ("sampled rows will not have it" in err) == said
+
+
+def test_resuming_on_a_table_that_gained_a_category_names_the_column_and_category(tmp_path, monkeypatch):
+    make_table(tmp_path / "t.csv", gaps=False)
+    monkeypatch.chdir(tmp_path)
+    run = vaekit.train(tiny_config("t.csv", tmp_path / "run", epochs=1), pictures=False)
+    assert run.config.data.spec == str(tmp_path / "t.csv")  # stored absolute: read from anywhere later
+    assert json.loads((run.path / files.CONFIG).read_text())["data"]["spec"] == str(tmp_path / "t.csv")
+    with open(tmp_path / "t.csv", "a") as f:
+        f.write("30,purple,40.0,>50K\n")
+    with pytest.raises(VaekitError, match=r"category 'purple' on line 202, column index 1 \('color'\), is not one of"):
+        vaekit.train(out=str(run.path), resume=True, epochs=2, pictures=False)

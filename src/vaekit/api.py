@@ -3,6 +3,7 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from .config.checks import own_likelihood
 from .core.contract import VAEModule, check_model, with_article
 from .core.likelihoods import name_of, recorded_name
 from .data import Dataset
+from .data.builtin import builtin_name
 from .data.containers import input_shape_of
 from .data.photos import note
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
@@ -267,6 +269,7 @@ def train(
                 "vaekit.fit(model, data, out=..., resume=True)"
             )
         keep_settings(saved, cfg)
+    cfg.data.spec = _absolute(cfg.data.spec)  # the run reads its data from anywhere later
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data
     return _run(
@@ -279,6 +282,12 @@ def train(
             callbacks=[*default_callbacks(cfg, pictures), *callbacks],
         )
     )
+
+
+def _absolute(spec: str) -> str:
+    """A data spec naming a file or folder as its absolute path; a built-in name, or no such path, as it is."""
+    path = Path(spec).expanduser()
+    return os.path.abspath(path) if spec and builtin_name(spec) is None and path.exists() else spec
 
 
 def _with_settings(config: RunConfig, settings: dict) -> RunConfig:

@@ -18,19 +18,26 @@ if TYPE_CHECKING:
 
 
 def scoring(
-    name: str, help: str, *extra: tuple, split: Sequence[str] = ("train", "val", "test"), limit: str = ""
+    name: str,
+    help: str,
+    *extra: tuple,
+    split: Sequence[str] = ("train", "val", "test"),
+    limit: str = "",
+    default: str | None = "test",
 ) -> Callable:
-    """``verb`` for the two scoring verbs, with the arguments they share; ``limit`` ends --limit's help."""
+    """``verb`` for the two scoring verbs, with the arguments they share; ``limit`` ends --limit's help;
+    ``default`` None: the split ``default_split`` chooses."""
     return verb(
         name,
         help,
         arg("run", help="run folder"),
         arg(
             "--split",
-            default="test",
+            default=default,
             choices=list(split),
             help=("all: every item in file order (train file, then test file); else " if "all" in split else "")
-            + "the run's seeded split",
+            + "the run's seeded split"
+            + (" (default: all for a --data file other than the run's own, else test)" if default is None else ""),
         ),
         arg(
             "--score",
@@ -115,22 +122,24 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     "anomaly",
     "anomaly scores per item -> .csv",
     arg("--data", help="data spec (default: the run's own data)"),
-    arg("--out", required=True, help="scores .csv"),
+    arg("--out", required=True, help="scores .csv: an index column (each item's row in its file), then the scores"),
     split=["all", "train", "val", "test"],
+    default=None,
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
-    from ..evaluation.outputs import item_files, prepared_split, write_scores
+    from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split, write_scores
     from ..runs import Run
 
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
     run = Run.load(args.run)
-    s, classes = prepared_split(run, args.data, args.split, args.limit)
+    split = args.split or default_split(run.config, args.data)
+    s, classes = prepared_split(run, args.data, split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
-    files = item_files(run.config, args.data) if args.split == "all" else None  # a photo folder's, row by row
+    files = item_files(run.config, args.data) if split == "all" else None  # a photo folder's, row by row
     y = None if s.y is None else s.y[: args.limit]
-    n = write_scores(args.out, scores, y, classes, None if files is None else files[: args.limit])
-    print(f"{n} items scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+    n = write_scores(args.out, scores, y, classes, None if files is None else files[: args.limit], item_rows(s))
+    print(f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 
 
 def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:

@@ -109,21 +109,40 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
             raise ValueError  # JSON true is not a number
         if tp is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
+        if tp is str and isinstance(value, os.PathLike):  # a pathlib.Path for data.spec or out
+            return os.fspath(value)
         if tp is str and not isinstance(value, str):
             raise ValueError
         return tp(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
-        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}") from None
+        raise VaekitError(
+            f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}{_advice(key, value)}"
+        ) from None
+
+
+def _advice(key: str, value: object) -> str:
+    """What to do instead, where a value of the wrong type says what was meant: data in memory for data.spec."""
+    if key != "data.spec" or isinstance(value, (str, int, float, bool)):
+        return ""
+    return (
+        "; data.spec names a file, folder or built-in set: hand arrays, tensors and numeric data frames to "
+        "vaekit.fit(model, data), or write a table with text columns or gaps to CSV "
+        "(df.to_csv('table.csv', index=False)) and train on data='table.csv'"
+    )
 
 
 def _short(value: object) -> str:
-    """repr of a bad value, cut so that the error stays one readable line."""
+    """repr of a bad value, cut so that the error stays one readable line (a value whose repr takes several
+    lines, as a data frame's or an array's, by its type and shape)."""
     try:
         text = repr(value)
     except ValueError:  # an int past Python's 4300-digit str limit
         if not isinstance(value, int):
             raise
         return f"an integer of {value.bit_length()} bits"
+    if "\n" in text:  # a data frame, an array: its type and shape, not its printout
+        shape = getattr(value, "shape", None)
+        text = type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -160,7 +179,20 @@ def load_json_config(path: str | Path) -> RunConfig:
     except OSError as e:
         raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
     with settings_from(path):
-        return RunConfig.from_dict(d)
+        cfg = RunConfig.from_dict(d)
+    cfg.data.spec = _found(cfg.data.spec, path.parent.parent)
+    return cfg
+
+
+def _found(spec: str, beside: Path) -> str:
+    """A run's data spec as stored; a relative path (as runs stored them before keeping absolute ones) missing
+    from here is looked for in ``beside``, the run folder's parent: there where it is, or where it has a file
+    name's suffix (``adult.csv``, not a built-in name), so that a missing file is named where it was sought."""
+    path = Path(spec).expanduser()
+    if not spec or path.is_absolute() or path.exists():
+        return spec
+    there = beside.absolute() / path
+    return str(there) if there.exists() or path.suffix else spec
 
 
 def load_toml_config(path: str | Path) -> RunConfig:

@@ -284,14 +284,21 @@ def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[st
     for xs, ys in pairs:
         if ys is not None and len(ys) != len(xs):
             raise VaekitError(f"{raw.where}: {len(ys)} labels for {len(xs)} items")
-    if raw.x_test is None:
-        y, names = encode_labels(raw.y, raw.where)
-        return y, y, _check_names(y, raw.classes, raw.where) or names
-    if raw.y_test is None:
+    if raw.y_test is None and raw.x_test is not None:
         raise VaekitError(f"{raw.where}: has train labels but no test labels")
-    n = len(raw.y)
-    both, names = encode_labels(np.concatenate([np.asarray(raw.y), np.asarray(raw.y_test)]), raw.where)
-    return both[:n], both[n:], _check_names(both, raw.classes, raw.where) or names
+    n, ys = len(raw.y), [raw.y] if raw.x_test is None else [raw.y, raw.y_test]
+    try:
+        both, names = encode_labels(np.concatenate([np.asarray(y) for y in ys]), raw.where)
+    except VaekitError as e:  # a table's label column: say which, and how to keep it as a feature
+        if raw.table is None or raw.table.label is None:
+            raise
+        raise VaekitError(
+            f"{e} in column {raw.table.label!r}; set data.label_column=off to keep it as a feature (or name the "
+            "column of classes with data.label_column)",
+            key="data.label_column",
+        ) from None
+    y = both[:n]
+    return y, y if raw.x_test is None else both[n:], _check_names(both, raw.classes, raw.where) or names
 
 
 def _check_names(y: np.ndarray, classes: list[str] | None, where: str) -> list[str] | None:

@@ -3,11 +3,14 @@
 Per numeric column, a variational Gaussian mixture (scikit-learn's ``BayesianGaussianMixture``: up to 10
 components, a Dirichlet-process weight prior of 1e-3, seeded) is fitted on the training split after gaps are
 filled; the modes of weight > 0.005 are kept. A value v becomes its mode k, one-hot, and
-alpha = (v - mu_k) / (4 sigma_k), clipped to [-0.99, 0.99]; decoding maps alpha (clipped to [-1, 1]) back
-through the chosen mode: v = 4 sigma_k alpha + mu_k. The paper draws k from the posterior over modes; here k
-is its argmax, with the posterior p(k|v) ~ w_k N(v; mu_k, sigma_k) of the kept modes (the fitted weights,
-means and scales, saved in table.json), so an item's code is deterministic and other data is coded as the
-training data was.
+alpha = (v - mu_k) / (4 sigma_k), clipped to [-0.99, 0.99], then divided by s, the standard deviation of the
+training values' alphas (``alpha_scale``): the model sees alphas of unit spread, as its other inputs are
+(TVAE's fixed 0.1 scale does the same), not a spread of 0.01-0.2 that a Gaussian p(x|z) starting at scale 1
+would swamp. Decoding maps a code a back through the chosen mode: v = 4 sigma_k clip(s a, -1, 1) + mu_k. A
+table.json written before s was kept decodes with s = 1, as it was coded. The paper draws k from the posterior
+over modes; here k is its argmax, with the posterior p(k|v) ~ w_k N(v; mu_k, sigma_k) of the kept modes (the
+fitted weights, means and scales, saved in table.json), so an item's code is deterministic and other data is
+coded as the training data was.
 
 Items keep the table's layout of numbers then one-hot codes: the numeric columns' alphas first (one slot
 each), then each numeric column's one-hot mode, then the categorical columns' one-hot categories.
@@ -32,12 +35,14 @@ MIN_WEIGHT = 0.005  # modes lighter than this are dropped
 
 @dataclass
 class Modes:
-    """The kept modes of a numeric column: their index in the fitted mixture, weight, mean and scale."""
+    """The kept modes of a numeric column: their index in the fitted mixture, weight, mean and scale, and the
+    spread of the training values' alphas (codes are alpha / alpha_scale)."""
 
     index: list[int]
     weight: list[float]
     mean: list[float]
     std: list[float]
+    alpha_scale: float = 1.0  # 1: a table.json written before alphas were standardised, decoded as coded
 
     @classmethod
     def fit(cls, v: np.ndarray, seed: int) -> Modes:
@@ -59,20 +64,26 @@ class Modes:
         keep = np.flatnonzero(gm.weights_ > MIN_WEIGHT)
         keep = keep if len(keep) else np.array([int(gm.weights_.argmax())])
         std = np.sqrt(gm.covariances_.reshape(k)[keep])
-        return cls(keep.tolist(), gm.weights_[keep].tolist(), gm.means_[keep, 0].tolist(), std.tolist())
+        modes = cls(keep.tolist(), gm.weights_[keep].tolist(), gm.means_[keep, 0].tolist(), std.tolist())
+        spread = float(modes.encode(v)[0].std())  # (0 where every value sits on its mode: left as it is)
+        modes.alpha_scale = spread if np.isfinite(spread) and spread > 0 else 1.0
+        return modes
 
     def encode(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values v (N,) -> (alpha (N,) in [-0.99, 0.99], the one-hot mode (N, K)), K = the kept modes."""
+        """Values v (N,) -> (alpha / alpha_scale (N,), alpha in [-0.99, 0.99]; the one-hot mode (N, K)), K = the
+        kept modes."""
         mean, std = np.asarray(self.mean), np.asarray(self.std)
         logp = np.log(self.weight) - np.log(std) - 0.5 * ((v[:, None] - mean) / std) ** 2  # (N, K), up to a constant
         k = logp.argmax(1)
         alpha = np.clip((v - mean[k]) / (4 * std[k]), -0.99, 0.99)
-        return alpha, np.eye(len(mean))[k]
+        return alpha / self.alpha_scale, np.eye(len(mean))[k]
 
-    def decode(self, alpha: np.ndarray, code: np.ndarray) -> np.ndarray:
-        """alpha (N,) and mode codes (N, K) (one-hot, probabilities or logits: the largest slot) -> values (N,)."""
-        k = code.argmax(1)
-        return 4 * np.asarray(self.std)[k] * np.clip(alpha, -1.0, 1.0) + np.asarray(self.mean)[k]
+    def decode(self, code: np.ndarray, mode: np.ndarray) -> np.ndarray:
+        """Codes alpha / alpha_scale (N,) and modes (N, K) (one-hot, probabilities or logits: the largest slot) ->
+        values (N,)."""
+        k = mode.argmax(1)
+        alpha = np.clip(code * self.alpha_scale, -1.0, 1.0)
+        return 4 * np.asarray(self.std)[k] * alpha + np.asarray(self.mean)[k]
 
 
 class Numeric(Protocol):

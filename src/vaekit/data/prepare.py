@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import TypeVar, cast
 
 import numpy as np
@@ -101,10 +102,10 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     spec = spec or d.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    data = _load_spec(cfg, spec, stream)
-    if spec == d.spec and not data.image_mode:
+    data, own = _load_spec(cfg, spec, stream), same_spec(spec, d.spec)
+    if own and not data.image_mode:
         _refuse_image_settings(cfg)
-    if data.image_mode and spec == d.spec:  # the one mode of a folder's images, in config.json
+    if data.image_mode and own:  # the one mode of a folder's images, in config.json
         d.mode = data.image_mode
     if data.skipped:
         n = len(data.skipped)
@@ -158,11 +159,20 @@ class _Squeezed:
         return getattr(self.source, name)
 
 
+def same_spec(spec: str | None, own: str | None) -> bool:
+    """Whether ``spec`` names the run's own data ``own`` (data.spec): the same text, or paths to one file or
+    folder (a run stores its data's absolute path; a user names it as it lies from where they are)."""
+    if not spec or not own or spec == own:
+        return bool(spec) and spec == own
+    path, mine = Path(spec).expanduser(), Path(own).expanduser()
+    return path.exists() and mine.exists() and path.resolve() == mine.resolve()
+
+
 def _load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
     """``spec`` with the run's data settings: streamed where ``stream`` and data.in_memory allow, else loaded
     whole (grey: binarised later, once checked against the likelihood)."""
     d = cfg.data
-    limit = d.limit if spec == d.spec else None  # the run's limit is on its own data, not on another set
+    limit = d.limit if same_spec(spec, d.spec) else None  # the run's limit is on its own data, not on another set
     images = ImageOptions.of(d)
     data = (
         load_streamed(

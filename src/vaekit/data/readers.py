@@ -21,6 +21,7 @@ from vaekit.errors import VaekitError
 X_KEYS = ("x", "X", "data", "images")
 Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
+MAX_CLASSES = 50  # a column found by its name is labels only with this many classes at most (and <= half the rows)
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
 DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
 ENCODINGS = ("cp1252", "latin-1")  # tried in turn when a CSV file is not UTF-8
@@ -186,6 +187,20 @@ def _labelled(
     return ~gaps
 
 
+def _classes_or_why(cells: np.ndarray) -> str | None:
+    """None where a column's cells (N,) look like classes (names, or whole numbers, at most MAX_CLASSES distinct
+    and at most half the rows); else what they hold instead."""
+    filled = np.unique(cells[~np.isin(np.char.lower(cells), list(MISSING))])
+    number = [_is_number(v) for v in filled]
+    if all(number) and len(filled):
+        values = filled.astype(np.float64)
+        if not np.all(values == np.round(values)):
+            return f"numbers that are not whole ({filled[np.argmax(values != np.round(values))]})"
+    if len(filled) > max(2, min(MAX_CLASSES, len(cells) // 2)):
+        return f"{len(filled)} different values in {len(cells)} rows"
+    return None
+
+
 def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int | None:
     """The label column: chosen by name or index, none for ``off``, else one named label/y/class/target."""
     names = header or [str(i) for i in range(width)]
@@ -203,6 +218,24 @@ def _label_index(path: Path, header: list[str] | None, width: int, label_column:
     if not -width <= i < width:
         raise VaekitError(f"{path}: label column {i} out of range for {width} columns")
     return i % width
+
+
+def _label(
+    path: Path, header: list[str] | None, cells: np.ndarray, label_column: str | int | None, table: TableOptions
+) -> int | None:
+    """The label column's index (``_label_index``): a run's saved schema keeps the one it found; a column found by
+    its name only that does not hold classes is a data column, said in a note."""
+    names = header or [str(j) for j in range(cells.shape[1])]
+    if table.schema is not None and label_column is None:  # the label column as the run found it, if any
+        return names.index(table.schema.label) if table.schema.label in names else None
+    label = _label_index(path, header, cells.shape[1], label_column)
+    why = None if label is None or label_column is not None else _classes_or_why(cells[:, label])
+    if why is not None and table.label_note:  # named like labels, but not classes: a data column
+        note(
+            f"{path}: column {names[label]!r} is named like a label column but holds {why}, not classes: modelled "
+            "as a data column (name it in data.label_column to take it as labels all the same)"
+        )
+    return None if why is not None else label
 
 
 def _table_rows(path: Path) -> tuple[list[str] | None, list[list[str]], list[int]]:
@@ -225,14 +258,14 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says."""
     header, rows, lines = _table_rows(path)
     width = len(header or rows[0])
-    label = _label_index(path, header, width, label_column)
+    cells = np.array(rows, dtype=str)  # (N, width)
+    column_names = header or [str(j) for j in range(width)]
+    table = table or TableOptions()
+    label = _label(path, header, cells, label_column, table)
     features = [j for j in range(width) if j != label]
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
-    cells = np.array(rows, dtype=str)  # (N, width)
-    column_names = header or [str(j) for j in range(width)]
     names = [column_names[j] for j in features]
-    table = table or TableOptions()
     labelled = _labelled(path, cells, lines, label, table.missing, header)  # (N,) rows whose label is there
     kept_lines = [ln for ln, k in zip(lines, labelled) if k]
     x, keep, schema = read_table(cells[labelled][:, features], names, kept_lines, table, str(path), features)
@@ -247,9 +280,10 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     raw.table = schema
     if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so
         schema.label, schema.label_index = column_names[label], label
-    if label is not None and label_column is None and table.label_note:  # found by its name: in a header
+    if label is not None and table.label_note and (label_column is None or table.conditional is False):
+        unmodelled = "; the model is not conditional: it does not see the column, and sampled rows will not have it"
         note(
             f"{path}: column {column_names[label]!r} holds the labels, not a feature (set data.label_column={NO_LABEL} "
-            "to keep it as a feature)"
+            f"to keep it as a feature){unmodelled * (table.conditional is False)}"
         )
     return raw

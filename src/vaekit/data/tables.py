@@ -3,15 +3,21 @@
 Cells become items by a ``TableSchema`` (``data.table_schema``: the item layout, the saved schema, decoding
 items back to columns): one fitted here on the table's own cells, or a run's saved one for other data.
 
-Missing cells (empty, ``?``, ``NA``, ``N/A``, ``NaN``, ``null``) are refused by default, in one line naming the
-row and column; ``missing="drop"`` drops their rows, ``missing="mean"`` fills a numeric gap with the column's
-mean and a categorical one with its most frequent category, both from the training split.
+Missing cells (empty, ``?``, ``NA``, ``N/A``, ``NaN``, ``null``, in any case) are refused by default, in one line
+naming the row and column; ``missing="drop"`` drops their rows, ``missing="mean"`` fills a numeric gap with the
+column's mean and a categorical one with its most frequent category, both from the training split, and models
+where the gaps are (a gap indicator per column with gaps), so synthetic rows have gaps as often.
+
+Columns are read as what they hold, each change said in one note: ISO dates and times are numbers (days since
+the first date) given back as dates; ``$1,200``, ``12%`` and ``1,200`` are numbers; digit strings with leading zeros
+(zip codes) are categories; true/false in any case is one boolean category each.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,23 +30,35 @@ from .core import RawData, _split_indices
 from .modes import fitted_codes
 from .photos import note
 from .table_schema import MISSING as MISSING  # re-exported: imported from here
-from .table_schema import Column, TableSchema, _gaps  # Column and TableSchema are imported from here too
+from .table_schema import TIMES, Column, TableSchema, _gaps, numbers  # Column, TableSchema imported from here too
 
 MISSING_MODES = ("refuse", "drop", "mean")
 
 
 def write_csv(columns: dict[str, np.ndarray], path: str | Path) -> Path:
-    """A table {column: (N,) values} as a CSV file with a header row (numbers to 7 significant digits)."""
+    """A table {column: (N,) values} as a CSV file with a header row (cells as ``_cell`` writes them)."""
     path = Path(path)
     if path.suffix.lower() != ".csv":
         raise VaekitError(f"{path}: expected a .csv file name", key="out")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(list(columns))
-    values = [[f"{v:.7g}" if isinstance(v, float) else str(v) for v in col.tolist()] for col in columns.values()]
+    values = [[_cell(v) for v in col.tolist()] for col in columns.values()]
     writer.writerows(zip(*values))
     atomic_write_text(path, buf.getvalue())
     return path
+
+
+def _cell(v: object) -> str:
+    """A value as a CSV cell: a float as Python's repr writes it, the shortest text that reads back as the same
+    float (12345678.91, not 1.234568e+07; an exponent only below 1e-4 or from 1e16), a whole one without its
+    ".0" (a whole-number column with gaps); a gap nan (NaN) or empty (None, and NaT, which is None here),
+    both of which vaekit and pandas read back as gaps; anything else as str writes it."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
+    return str(v)
 
 
 @dataclass
@@ -57,9 +75,23 @@ class TableOptions:
     limit: int | None = None
     numeric: str = "standard"  # or modes: TVAE's mode-specific normalisation (data.modes)
     label_note: bool = True  # say which column was taken as the labels (at training, not at each later read)
+    conditional: bool | None = None  # the run's model conditions on the labels (None: no run, not known)
 
 
 IDENTIFIER_ROWS = 50  # a text column with more rows than this, each value distinct, names its rows
+LEADING_ZERO = re.compile(r"[+-]?0\d+")  # 02139: a code (zip, ID), not the number 2139
+UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?\s*(%?)")  # $1,200.50  12%  1,200
+TIME_CELLS = {  # each format of TIMES as a pattern of its cells
+    f: re.compile(
+        f.replace("%Y", r"\d{4}")
+        .replace("%m", r"\d{2}")
+        .replace("%d", r"\d{2}")
+        .replace("%H", r"\d{2}")
+        .replace("%M", r"\d{2}")
+        .replace("%S", r"\d{2}")
+    )
+    for f in TIMES
+}
 
 
 def _is_number(cells: np.ndarray) -> np.ndarray:
@@ -124,25 +156,24 @@ def _below_float32(values: np.ndarray, name: str, where: str) -> None:
 
 
 def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: list[int], where: str, j: int) -> Column:
-    """A column's kind (listed, or text in every filled cell: categorical) and its sorted categories."""
+    """A column's kind (listed, or text in every filled cell: categorical) and its sorted categories; numbers
+    with a unit and ISO dates are numeric, codes with leading zeros and true/false categorical (said in a note)."""
     filled = col[~gap]
     if listed:
         return Column(name, "categorical", sorted(set(filled.tolist())))
     number = _is_number(filled)
-    if number.all():
+    if number.all() and not any(LEADING_ZERO.fullmatch(v) for v in filled):
         values = np.unique(filled.astype(np.float64))
         _below_float32(values, name, where)
         return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
-    if not number.any():
-        categories = sorted(set(filled.tolist()))
-        if len(categories) == len(filled) > IDENTIFIER_ROWS:
-            raise VaekitError(
-                f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
-                "not a category (one-hot, it would be as wide as the table is long); leave it out of the file, or "
-                "list it in data.categorical to model it all the same",
-                key="data.categorical",
-            )
-        return Column(name, "categorical", categories)
+    read = _read_as(filled, name, where)
+    if read is not None:
+        return read
+    if not number.any() or number.all():  # text, or codes with leading zeros
+        if number.all():
+            code = next(v for v in filled if LEADING_ZERO.fullmatch(v))
+            note(f"{where}column {name!r} holds codes with leading zeros ({code}): read as categories, not numbers")
+        return _categorical(filled, name, where)
     i = int(np.flatnonzero(~gap)[np.argmin(number)])
     raise VaekitError(
         f"{where}non-numeric value {str(col[i])!r} on line {lines[i]}, column index {j} ({name!r}), "
@@ -151,16 +182,70 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
     )
 
 
+def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
+    """A column of true/false (booleans), ISO dates or times, or numbers with a unit ($, %, thousands commas), as
+    such, with a note for the numbers; else None."""
+    values = sorted(set(filled.tolist()))
+    if {v.lower() for v in values} <= {"true", "false"}:
+        return Column(name, "categorical", sorted({v.capitalize() for v in values}), boolean=True)
+    time = next((f for f, p in TIME_CELLS.items() if all(p.fullmatch(v) for v in values)), None)
+    unit = None if time else _unit(values)
+    if time is None and unit is None:
+        return None
+    c = Column(name, "numeric", time=time, unit=unit)
+    try:
+        days = numbers(np.asarray(values), c)
+    except ValueError:  # 2023-02-30
+        return None
+    if time:  # counted from the first date's midnight: float32 items keep their seconds
+        c.origin = float(np.floor(days.min()))
+        days -= c.origin
+    _below_float32(np.unique(days), name, where)
+    c.constant = float(days[0]) if len(values) == 1 else None
+    how = f"dates ({time}): modelled as days since {values[0][:10]}, given back as dates" if time else ""
+    how = how or f"numbers with {unit or 'thousands commas'} ({values[-1]}): read as numbers, given back without it"
+    note(f"{where}column {name!r} holds {how}")
+    return c
+
+
+def _unit(values: list[str]) -> str | None:
+    """The one sign ($, euro, pound, yen or %) every value carries, or "" where values are numbers written with
+    thousands commas (1,200); else None."""
+    found = set()
+    for v in values:
+        m = UNIT.fullmatch(v)
+        if m is None or not any(ch.isdigit() for ch in v) or (m.group(1) and m.group(3)):
+            return None
+        found.add(m.group(1) + m.group(3))
+    unit = found.pop() if len(found) == 1 else None
+    return None if unit == "" and not any("," in v for v in values) else unit
+
+
+def _categorical(filled: np.ndarray, name: str, where: str) -> Column:
+    """A column of text or codes as categories; one of a different text in each of many rows is refused."""
+    categories = sorted(set(filled.tolist()))
+    if len(categories) == len(filled) > IDENTIFIER_ROWS:
+        raise VaekitError(
+            f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
+            "not a category (one-hot, it would be as wide as the table is long); leave it out of the file, or "
+            "list it in data.categorical to model it all the same",
+            key="data.categorical",
+        )
+    return Column(name, "categorical", categories)
+
+
 def _fill(schema: TableSchema, cells: np.ndarray, gaps: np.ndarray, options: TableOptions, where: str) -> None:
-    """Each column's fill from the training split's rows: the mean of a numeric one, the mode of a categorical."""
+    """Each column's fill from the training split's rows: the mean of a numeric one, the mode of a categorical;
+    and a gap indicator for each column with gaps there (where they are is modelled too)."""
     train = _train(len(cells), options, where)
     for j, c in enumerate(schema.columns):
-        values = cells[train, j][~gaps[train, j]]
+        values, c.gaps = cells[train, j][~gaps[train, j]], bool(gaps[train, j].any()) or None
         if not len(values):
             raise VaekitError(f"{where}: column {c.name!r} has no value in the training split to fill its gaps")
         if c.kind == "numeric":
-            c.fill = float(values.astype(np.float64).mean())
+            c.fill = float(numbers(values, c).mean())
         else:
+            values = np.char.capitalize(np.char.lower(values)) if c.boolean else values
             names, counts = np.unique(values, return_counts=True)
             c.fill = str(names[counts.argmax()])
 
@@ -171,7 +256,7 @@ def _ranges(schema: TableSchema, cells: np.ndarray, train: np.ndarray) -> None:
     at = {c.name: j for j, c in enumerate(schema.columns)}
     for c in schema.numeric:
         col = cells[train, at[c.name]]
-        v = col[~_gaps(col)].astype(np.float64)
+        v = numbers(col[~_gaps(col)], c)
         if len(v):
             c.integer, c.min, c.max = bool(np.all(v == np.round(v))), float(v.min()), float(v.max())
 
@@ -183,15 +268,20 @@ def _train(n: int, options: TableOptions, where: str) -> np.ndarray:
 
 
 def table_options(cfg, spec: str) -> TableOptions:
-    """The TableOptions of a run's config (``cfg``: a RunConfig) for ``spec``: other data than the run's own is
-    encoded with the run's saved schema (``files.TABLE`` in ``cfg.out``), so its codes mean what they meant."""
+    """The TableOptions of a run's config (``cfg``: a RunConfig) for ``spec``: other data than the run's own, and
+    its own once its model is built (a resumed run, evaluation), is encoded with the run's saved schema
+    (``files.TABLE`` in ``cfg.out``), so its codes mean what they meant (and a run's table.json keeps it readable
+    as it was read, whatever later versions would infer)."""
+    from ..models import MODELS  # the family's class says whether it conditions on labels
+
     d = cfg.data
     if spec == d.spec and Path(spec).suffix.lower() not in (".csv", ".tsv"):
         for key, default in (("missing", "refuse"), ("categorical", []), ("numeric", "standard")):
             if getattr(d, key) != default:
                 raise VaekitError(f"data.{key} applies to .csv/.tsv tables, and {spec} is not one", key=f"data.{key}")
     saved = Path(cfg.out) / files.TABLE if cfg.out else None
-    schema = TableSchema.load(saved) if spec != d.spec and saved is not None and saved.is_file() else None
+    built = bool(cfg.model.input_shape)  # else the run is being trained: its schema is fitted
+    schema = TableSchema.load(saved) if (spec != d.spec or built) and saved is not None and saved.is_file() else None
     return TableOptions(
         d.missing,
         list(d.categorical),
@@ -201,5 +291,6 @@ def table_options(cfg, spec: str) -> TableOptions:
         cfg.train.seed,
         d.limit if spec == d.spec else None,
         d.numeric,
-        label_note=not cfg.model.input_shape,  # a model not built yet: the run is being trained
+        label_note=not built,
+        conditional=bool(getattr(MODELS.get(cfg.model.family), "needs_labels", False)),
     )

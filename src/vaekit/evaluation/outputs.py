@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ import torch
 
 from ..config import RunConfig
 from ..data import Split, all_labelled, load_dataset
-from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
+from ..data.builtin import builtin_name
+from ..data.lazy import LazyArray, binarized_once, every_item, head, head_split, load_streamed
 from ..data.photos import FolderSource, ImageOptions
-from ..data.prepare import checked, model_items, prepare_data
+from ..data.prepare import checked, model_items, prepare_data, same_spec
 from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
@@ -61,9 +63,31 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     )
 
 
+def default_split(cfg: RunConfig, spec: str | None) -> str:
+    """The split that anomaly and reconstruct take when none is named: 'all' (every item, in file order) of a
+    file or folder other than the run's own data, which is new rows to answer one by one; else (the run's own
+    data, a built-in set) its seeded 'test' split."""
+    return "test" if spec is None or builtin_name(spec) is not None or same_spec(spec, cfg.data.spec) else "all"
+
+
+def item_rows(s: Split) -> np.ndarray | None:
+    """Each item's row in its file (N,): a split's ``rows``, a lazily read one's ``index``; None where unknown."""
+    return s.rows if s.rows is not None else s.x.index if isinstance(s.x, LazyArray) else None
+
+
+def indexed_rows(run: Run, s: Split, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """A table run's rows {column: (N,) values} of items x (N, D) (answers to the first N items of ``s``, labels
+    y (N,) for a conditional run), an ``index`` column first: each item's row in its file (``row_index`` where
+    the table has a column named index)."""
+    rows, index = run.table_rows(x, y), item_rows(s)
+    index = np.arange(len(x)) if index is None else np.asarray(index)[: len(x)]
+    return {"index" if "index" not in rows else "row_index": index, **rows}
+
+
 def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> tuple[Split, list[str] | None]:
-    """(the chosen split of ``spec`` prepared as in training (binarised where the run was), its class names or
-    None); an empty split is refused.
+    """(the chosen split of ``spec`` prepared as in training (binarised where the run was), with each item's row
+    in its file (``rows``; the test file's for a set that has one), its class names or None); an empty split is
+    refused.
 
     ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
     labels.
@@ -71,8 +95,10 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
     if split != "all":  # labels numbered as the run numbered them, named as it names them
-        data = numbered_as_run(run, prepare_data(run.config, spec, stream=True)[0])
-        return pick_split(data, split, limit), data.classes
+        raw = prepare_data(run.config, spec, stream=True)[0]
+        data = numbered_as_run(run, raw)
+        s = pick_split(data, split, limit)  # (its labels renumbered: its rows from the split as read)
+        return replace(s, rows=item_rows(head_split(getattr(raw, split), limit))), data.classes
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
@@ -80,7 +106,10 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     mapped = label_map(run, classes, spec)
     if mapped is not None and s.y is not None:
         s, classes = Split(s.x, mapped[0][s.y]), mapped[1]
-    x = run.check_items(s.x)
+    shape = tuple(run.config.model.input_shape)  # the file named, as a seeded split's reading names it
+    if tuple(s.x.shape[1:]) != shape:
+        raise VaekitError(f"{spec}: items have shape {tuple(s.x.shape[1:])}, the run's model expects {shape}")
+    x = s.x
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
         x = binarized_once(x, run.config.train.seed)
     y = None if s.y is None else s.y[:limit]
@@ -161,10 +190,11 @@ def write_scores(
     y: torch.Tensor | None = None,
     classes: list[str] | None = None,
     files: list[str] | None = None,
+    rows: np.ndarray | None = None,
 ) -> int:
-    """A .csv of index, label (if any), one column per score and, where ``classes`` names the labels, the
-    class name, then each item's ``file`` where given (last, so the columns before stay where they were);
-    returns the number of rows."""
+    """A .csv of index (each item's row in its file, ``rows``; default 0..N-1), label (if any), one column per
+    score and, where ``classes`` names the labels, the class name, then each item's ``file`` where given (last,
+    so the columns before stay where they were); returns the number of rows."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
@@ -178,6 +208,7 @@ def write_scores(
     for i in range(n):
         label = [] if y is None else [int(y[i])]
         name = [names[label[0]]] if names else []
-        w.writerow([i, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([files[i]] if files else [])])
+        index = i if rows is None else int(rows[i])
+        w.writerow([index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([files[i]] if files else [])])
     atomic_write_text(out, buf.getvalue())
     return n

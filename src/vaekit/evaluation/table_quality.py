@@ -5,9 +5,12 @@
 - column pairs: Pearson's correlation of two numeric columns (CorrelationSimilarity = 1 - |r_real - r_syn| / 2,
   the error reported is |r_real - r_syn|) and the TVD of two categorical columns' joint frequencies
   (ContingencySimilarity = 1 - TVD); pairs of a numeric and a categorical column are not measured;
-- train on synthetic, test on real (TSTR): scikit-learn's logistic regression (a categorical target) or ridge
-  regression (a numeric one) trained on the synthetic rows and, as the yardstick, on the real training rows,
-  both scored on held-out real rows.
+- train on synthetic, test on real (TSTR, ``table_tstr``): scikit-learn's logistic regression (a categorical
+  target) or ridge regression (a numeric one) trained on the synthetic rows and, as the yardstick, on the real
+  training rows, both scored on held-out real rows;
+- gaps (rows from anywhere: NaN, None, pandas' NA), as SDMetrics takes them: KS and TVD over a column's filled
+  cells, correlations over the rows where both columns are filled, a gap one category of its own in a
+  contingency table, and each column's share of gaps compared as a measure of its own (MissingValueSimilarity).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..runs import Run
+from .table_tstr import floats, gaps_of, text, tstr
 
 
 def columns_of(table) -> dict[str, np.ndarray]:
@@ -35,8 +39,8 @@ def columns_of(table) -> dict[str, np.ndarray]:
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    """sup_t |F_a(t) - F_b(t)| of two samples' empirical distribution functions."""
-    a, b = np.sort(a.astype(np.float64)), np.sort(b.astype(np.float64))
+    """sup_t |F_a(t) - F_b(t)| of two samples' empirical distribution functions, over their filled values."""
+    a, b = (np.sort(v[~np.isnan(v)]) for v in (floats(a), floats(b)))
     t = np.concatenate([a, b])
     return float(np.abs(np.searchsorted(a, t, "right") / len(a) - np.searchsorted(b, t, "right") / len(b)).max())
 
@@ -53,43 +57,62 @@ def _freq(values: np.ndarray) -> dict:
 
 
 def kinds_of(real: dict[str, np.ndarray], schema: TableSchema | None) -> dict[str, str]:
-    """numeric or categorical per column: from the schema, else numbers are numeric and the rest categorical."""
+    """numeric or categorical per column: from the schema, else numbers, dates and durations are numeric and the
+    rest (text, booleans) categorical."""
     if schema is not None:  # and a label column beside the features: categories
         kinds = {c.name: c.kind for c in schema.columns}
         return kinds | {k: "categorical" for k in real if k not in kinds}
-    return {k: "numeric" if v.dtype.kind in "biuf" else "categorical" for k, v in real.items()}
+    return {k: "numeric" if v.dtype.kind in "iufmM" else "categorical" for k, v in real.items()}
 
 
 def table_quality(
-    real, synthetic, schema: TableSchema | None = None, target: str | None = None, test=None, seed: int = 0
+    real, synthetic, schema: TableSchema | None = None, target: str | bool | None = None, test=None, seed: int = 0
 ) -> dict:
     """Column shapes, column pairs and TSTR of ``synthetic`` rows against ``real`` ones (dicts of columns or
-    DataFrames with the same columns). ``target``: the column TSTR predicts (default: the last categorical
-    column; none: no TSTR); ``test``: held-out real rows (default: a seeded 30% of ``real``, the rest trains)."""
+    DataFrames with the same columns; gaps: NaN, None, pandas' NA). ``target``: the column TSTR predicts
+    (default: the last categorical column; False or "none": no TSTR); ``test``: held-out real rows, which
+    the synthetic rows' model never saw (default: a seeded 30% of ``real``, which a model fitted on all of
+    ``real`` did see: the result's ``tstr.test_rows`` says so)."""
     real, synthetic = columns_of(real), columns_of(synthetic)
     if set(real) != set(synthetic):
         raise VaekitError(f"synthetic columns {sorted(synthetic)} differ from the real ones {sorted(real)}")
     kinds = kinds_of(real, schema)
-    shapes: dict[str, dict] = {}
-    for name, kind in kinds.items():
-        stat = (
-            ks_statistic(real[name], synthetic[name])
-            if kind == "numeric"
-            else tv_distance(real[name].astype(str), synthetic[name].astype(str))
-        )
-        shapes[name] = {"kind": kind, "ks" if kind == "numeric" else "tvd": round(stat, 6), "score": round(1 - stat, 6)}
-    pairs = column_pairs(real, synthetic, kinds)
-    result = {"columns": shapes, "column_shapes": _mean([c["score"] for c in shapes.values()]), **pairs}
-    target = (
-        target if target is not None else next((k for k in reversed(list(kinds)) if kinds[k] == "categorical"), None)
-    )
+    shapes = column_shapes(real, synthetic, kinds)
+    result = {"columns": shapes, "column_shapes": _mean([c["score"] for c in shapes.values()])}
+    missing = [c["missing"]["similarity"] for c in shapes.values() if "missing" in c]
+    result |= {"missing_similarity": _mean(missing)} if missing else {}
+    result |= column_pairs(real, synthetic, kinds)
+    if target is False or (target == "none" and "none" not in kinds):
+        return result
+    target = target or next((k for k in reversed(list(kinds)) if kinds[k] == "categorical"), None)
     if target is not None:
-        result["tstr"] = tstr(real, synthetic, kinds, target, None if test is None else columns_of(test), seed)
+        result["tstr"] = tstr(real, synthetic, kinds, str(target), None if test is None else columns_of(test), seed)
     return result
 
 
+def column_shapes(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict[str, dict]:
+    """Each column's KS (numeric) or TVD (categorical) over its filled cells, as SDMetrics drops gaps, with
+    its score 1 - distance (None where a side has no value); where a side has gaps, their share on each side
+    and its similarity 1 - |share_real - share_synthetic| (SDMetrics' MissingValueSimilarity)."""
+    shapes: dict[str, dict] = {}
+    for name, kind in kinds.items():
+        gr, gs = gaps_of(real[name]), gaps_of(synthetic[name])
+        r, s = real[name][~gr], synthetic[name][~gs]
+        stat = None
+        if len(r) and len(s):
+            stat = ks_statistic(r, s) if kind == "numeric" else tv_distance(r.astype(str), s.astype(str))
+        key = "ks" if kind == "numeric" else "tvd"
+        shapes[name] = {"kind": kind, key: _round(stat), "score": None if stat is None else round(1 - stat, 6)}
+        if gr.any() or gs.any():
+            share = (float(gr.mean()), float(gs.mean()))
+            shapes[name]["missing"] = {"real": round(share[0], 6), "synthetic": round(share[1], 6)}
+            shapes[name]["missing"]["similarity"] = round(1 - abs(share[0] - share[1]), 6)
+    return shapes
+
+
 def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
-    """Pearson correlation errors of numeric pairs and contingency TVDs of categorical pairs, with their means."""
+    """Pearson correlation errors of numeric pairs (over the rows where both are filled) and contingency TVDs
+    of categorical pairs (a gap one category of its own), with their means."""
     numeric = [k for k, v in kinds.items() if v == "numeric"]
     categorical = [k for k, v in kinds.items() if v == "categorical"]
     corr = {}
@@ -100,7 +123,7 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
     cont = {
         f"{a}|{b}": round(
             tv_distance(
-                np.stack([real[a], real[b]], 1).astype(str), np.stack([synthetic[a], synthetic[b]], 1).astype(str)
+                np.stack([text(real[a]), text(real[b])], 1), np.stack([text(synthetic[a]), text(synthetic[b])], 1)
             ),
             6,
         )
@@ -117,9 +140,12 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson's r of two columns (N,), None where it is undefined (a constant column, as SDMetrics' NaN)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    if a.std() == 0 or b.std() == 0:
+    """Pearson's r of two columns (N,) over the rows where both are filled, None where it is undefined (a
+    constant column, fewer than 2 rows: as SDMetrics' NaN)."""
+    a, b = floats(a), floats(b)
+    both = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[both], b[both]
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return None
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -128,62 +154,9 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 6)
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
     return round(float(np.mean(values)), 6) if values else None
-
-
-def tstr(real: dict, synthetic: dict, kinds: dict, target: str, test: dict | None, seed: int) -> dict:
-    """Train on real and on synthetic rows, test both on real rows: accuracy and macro F1 (a categorical
-    target, logistic regression) or R^2 (a numeric one, ridge regression)."""
-    if target not in kinds:
-        raise VaekitError(f"TSTR target {target!r} is not a column ({', '.join(kinds)})", key="target")
-    if test is None:
-        order = np.random.default_rng(seed).permutation(len(real[target]))
-        cut = int(0.7 * len(order))
-        real, test = ({k: v[order[:cut]] for k, v in real.items()}, {k: v[order[cut:]] for k, v in real.items()})
-    features = [k for k in kinds if k != target]
-    encode = _encoder(real, kinds, features)
-    y_test = test[target]
-    out: dict[str, object] = {
-        "target": target,
-        "model": "logistic_regression" if kinds[target] == "categorical" else "ridge",
-    }
-    for name, rows in (("real", real), ("synthetic", synthetic)):
-        out[name] = _fit_score(encode(rows), rows[target], encode(test), y_test, kinds[target] == "categorical")
-    return out
-
-
-def _encoder(real: dict, kinds: dict, features: list[str]):
-    """rows -> (N, F) features: numeric columns standardised by the real rows, categorical ones one-hot."""
-    stats = {
-        k: (real[k].astype(float).mean(), real[k].astype(float).std() or 1.0) for k in features if kinds[k] == "numeric"
-    }
-    cats = {k: sorted(set(real[k].astype(str).tolist())) for k in features if kinds[k] == "categorical"}
-
-    def encode(rows: dict) -> np.ndarray:
-        parts = [((rows[k].astype(float) - m) / s)[:, None] for k, (m, s) in stats.items()]
-        parts += [(rows[k].astype(str)[:, None] == np.asarray(c)[None]).astype(float) for k, c in cats.items()]
-        return np.concatenate(parts, 1) if parts else np.zeros((len(next(iter(rows.values()))), 0))
-
-    return encode
-
-
-def _fit_score(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, classify: bool) -> dict:
-    from sklearn.dummy import DummyClassifier
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.metrics import accuracy_score, f1_score, r2_score
-
-    if not classify:
-        model = Ridge(alpha=1.0).fit(x, y.astype(float))
-        return {"r2": round(float(r2_score(y_test.astype(float), model.predict(x_test))), 6)}
-    y, y_test = y.astype(str), y_test.astype(str)
-    one = len(set(y.tolist())) < 2  # a single class: nothing to regress on
-    model = (DummyClassifier() if one else LogisticRegression(max_iter=1000)).fit(x, y)
-    pred = model.predict(x_test)
-    return {
-        "accuracy": round(float(accuracy_score(y_test, pred)), 6),
-        "f1_macro": round(float(f1_score(y_test, pred, average="macro")), 6),
-    }
 
 
 def table_run_quality(
@@ -198,8 +171,9 @@ def table_run_quality(
     split: str = "test",
 ) -> dict:
     """``table_quality`` of a table run: n rows drawn from it (default: as many as the training split) against
-    the real training rows, TSTR tested on ``split`` (test or val); written to RUN/quality.json with the weights'
-    digest."""
+    the real training rows, TSTR tested on ``split`` (test or val; ``target`` False or "none": no TSTR);
+    written to RUN/quality.json with the weights' digest. The real rows are the split's items decoded and
+    bounded as synthetic rows are (``real_rows``)."""
     start = time.perf_counter()
     if run.table is None or dataset.table is None:
         raise VaekitError("table quality needs a run trained on a .csv/.tsv table (with its table.json)")
@@ -208,7 +182,7 @@ def table_run_quality(
     if split not in ("test", "val"):
         raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
     schema, held_out = run.table, getattr(dataset, split)
-    real, test = schema.decode(dataset.train.x), schema.decode(held_out.x)
+    real, test = real_rows(schema, dataset.train.x), real_rows(schema, held_out.x)
     n = n or len(dataset.train.x)
     torch.manual_seed(seed)
     y = dataset.train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
@@ -218,7 +192,7 @@ def table_run_quality(
         name = run.config.data.label_column or "label"
         real = schema.with_labels(real, y.numpy(), run.classes, name)
         test = schema.with_labels(test, held_out.y.numpy(), run.classes, name)
-        target = target or (schema.label or name)
+        target = (schema.label or name) if target is None else target
     out = {
         "kind": "table",
         "data": dataset.name,
@@ -236,24 +210,40 @@ def table_run_quality(
     return out
 
 
+def real_rows(schema: TableSchema, x) -> dict[str, np.ndarray]:
+    """Real items (N, D) as rows {column: (N,) values}, decoded and then bounded as synthetic rows are
+    (``TableSchema.bounded``: clipped to the training range, whole-number columns rounded), so that the same
+    rows score KS 0 against each other: decoded alone, mode codes (data.numeric=modes) come back a little off
+    (0 as -1e-10, 10 as 9.99999) while synthetic rows are rounded."""
+    return schema.bounded(schema.decode(x))
+
+
 def table_quality_rows(result: dict) -> list[dict]:
     """A table run's quality.json as rows: each column's kind, distance (KS or TVD) and score."""
     return [
         {
             "column": name,
             "kind": c["kind"],
-            "distance": f"{'KS' if 'ks' in c else 'TVD'} {c.get('ks', c.get('tvd')):.3f}",
-            "score": c["score"],
+            "distance": _distance(c),
+            "score": float("nan") if c["score"] is None else c["score"],  # none: a side without a value
         }
         for name, c in result["columns"].items()
     ]
+
+
+def _distance(c: dict) -> str:
+    """A column's KS or TVD, "-" where undefined, and its share of gaps on each side where it has some."""
+    d = c.get("ks", c.get("tvd"))
+    out = f"{'KS' if 'ks' in c else 'TVD'} {'-' if d is None else format(d, '.3f')}"
+    gaps = c.get("missing")
+    return out if not gaps else f"{out}, gaps {gaps['real']:.1%} real, {gaps['synthetic']:.1%} synthetic"
 
 
 def table_quality_lines(result: dict) -> list[str]:
     """A table run's quality.json in sentences: the rows compared, the overall scores, train-on-synthetic."""
     lines = [f"{result['data']}: {result['n_synthetic']} synthetic rows against {result['n_real']} real training rows"]
     figures = [("column shapes", "column_shapes"), ("correlations", "correlation_similarity")]
-    figures.append(("contingency", "contingency_similarity"))
+    figures += [("contingency", "contingency_similarity"), ("gaps", "missing_similarity")]
     lines.append(", ".join(f"{what} {result[key]:.3f}" for what, key in figures if result.get(key) is not None))
     if result.get("tstr"):
         t = result["tstr"]
