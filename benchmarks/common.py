@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from vaekit.io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -108,6 +110,14 @@ def write(
         "commit": STARTED,
         "date": datetime.date.today().isoformat(),
     }
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")  # a run stopped mid-write leaves the old file
     print(f"\n{headline}\n-> {path}")
     return path
+
+
+def rewrite(path: str | Path, **fields: object) -> Path:
+    """Replace ``fields`` (headline, notes) of a written result, atomically, leaving its figures and provenance."""
+    result = json.loads(Path(path).read_text())
+    atomic_write_text(path, json.dumps({**result, **fields}, indent=2) + "\n")
+    print(f"{fields.get('headline', '')}\n-> {path}")
+    return Path(path)

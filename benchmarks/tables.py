@@ -15,6 +15,7 @@ train-on-synthetic, test-on-real predicts income on the run's test split.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import time
@@ -161,11 +162,19 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON path (default benchmarks/results/tables.json)")
     args = p.parse_args()
+    check_peers()
     n = args.rows or (1500 if args.quick else 5000)
     epochs = (10, 20) if args.quick else (100, 200)  # vaekit's, TVAE's
     with tempfile.TemporaryDirectory() as tmp:
         facts = measure(Path(tmp), n, epochs, args.seed)
     report(args, n, epochs, facts)
+
+
+def check_peers() -> None:
+    """Exit with one line before any training when SDV or sdmetrics, which the result compares against, is missing."""
+    missing = [name for name in ("sdv", "sdmetrics") if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.exit(f"benchmarks/tables.py needs {' and '.join(missing)}: install them with `make bench-peer`")
 
 
 def fit_vaekit(tmp: Path, n: int, epochs: int, seed: int) -> tuple[vaekit.Run, float]:
@@ -269,8 +278,8 @@ def notes(epochs: tuple[int, int], gap: float) -> list[str]:
     """The result's notes: the settings of vaekit and SDV, and vaekit's largest difference from sdmetrics."""
     return [
         f"vaekit: {epochs[0]} epochs, batch 256, MLP 128-128, latent 16, Gaussian numeric columns on "
-        "standardised values (data.numeric=standard, the default; data.numeric=modes, TVAE's mode-specific "
-        "normalisation, is not measured here)",
+        "standardised values (`data.numeric=standard`, the default; TVAE's mode-specific normalisation, "
+        "`data.numeric=modes`, documented in [the data guide](../guides/data.md#tables), is not measured here)",
         f"SDV {_version('sdv')} TVAE: {epochs[1]} epochs, its defaults otherwise (batch 500, 128-128); "
         "Gaussian copula: its defaults",
         f"vaekit's measures against sdmetrics {_version('sdmetrics')} on vaekit's rows: largest difference {gap:.2e}",

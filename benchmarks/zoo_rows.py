@@ -85,6 +85,14 @@ def pythae_model(cls_name: str, config: dict, vaekit_model, latent: int):
     return getattr(pm, cls_name)(cfg, encoder=enc, decoder=dec)
 
 
+def learning_rates(adversarial: bool, lr: float = 1e-3) -> dict[str, float]:
+    """pythae trainer settings for Adam's lr: its AdversarialTrainer (FactorVAE) reads one per network and
+    ignores ``learning_rate`` (leaving both at its 1e-4 default)."""
+    if adversarial:
+        return {"autoencoder_learning_rate": lr, "discriminator_learning_rate": lr}
+    return {"learning_rate": lr}
+
+
 def train_pythae(model, x_train: Tensor, x_val: Tensor, args, out: str) -> tuple[object, float]:
     """pythae's trainer (its adversarial one for FactorVAE) on dynamically binarised images (N, 1, 28, 28);
     returns (best model, training samples/s: items over the median epoch's training pass)."""
@@ -101,7 +109,7 @@ def train_pythae(model, x_train: Tensor, x_val: Tensor, args, out: str) -> tuple
         num_epochs=args.epochs,
         per_device_train_batch_size=args.batch,
         per_device_eval_batch_size=args.batch,
-        learning_rate=1e-3,
+        **learning_rates(adversarial),
         seed=args.seed,
         no_cuda=True,
         steps_saving=None,

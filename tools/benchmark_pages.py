@@ -124,6 +124,9 @@ def rendered(found: dict[str, dict]) -> dict[Path, str]:
 
 
 def main() -> int:
+    if sys.argv[1:] not in ([], ["--check"]):  # --help and anything else: the usage, nothing written
+        print(__doc__.strip())
+        return 0 if sys.argv[1:] in (["--help"], ["-h"]) else 2
     pages = rendered(results())
     if sys.argv[1:] == ["--check"]:
         return int(any(not p.is_file() or p.read_text(encoding="utf-8") != t for p, t in pages.items()))

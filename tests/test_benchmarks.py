@@ -1,0 +1,170 @@
+"""The benchmark scripts' helpers: their loaders, the headlines they compute from stored rows (the published JSON
+holds what they give), the notes that stand beside those figures, and how results are written."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """Import a script of benchmarks/ as the scripts import each other (benchmarks/ on the path)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module
+
+
+def stored(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def test_the_anomaly_loaders_take_every_item(bench):
+    models = bench("anomaly_models")
+    data = models.fashion(None)
+    assert (len(data.train), len(data.test), len(data.val)) == (60000, 10000, 0)
+    assert data.train.y.bincount().tolist() == [6000] * 10  # every training image, each with its label
+    digits = models.every_item("mnist5k")
+    assert digits.shape == (5000, 1, 28, 28) and len(torch.unique(digits.flatten(1), dim=0)) > 4900
+
+
+def test_no_benchmark_asks_for_a_split_of_zero():
+    calls = [
+        f"{p.name}: {m.group(0)}"
+        for p in (ROOT / "benchmarks").glob("*.py")
+        for m in re.finditer(r"(val|test)_fraction\s*=\s*0(\.0+)?(?![\d.])", p.read_text())
+    ]
+    assert calls == []
+
+
+@pytest.mark.parametrize("name", ["peer", "peer_cuda", "peer_cpu_fp32"])
+def test_the_peer_headline_is_like_for_like_and_names_each_precision(bench, name):
+    peer = bench("peer")
+    result = stored(name)
+    rows = peer.stored_rows(result)
+    line = peer.headline(rows)
+    assert line == result["headline"]  # the page shows what the script computes from its own rows
+    v, same = rows["mlp", "vaekit"], rows["mlp", "pythae"]
+    assert f"test NLL {v['nll']:.2f} vs pythae's {same['nll']:.2f} nats" in line  # dynamic, not pythae-fixed
+    assert f"vaekit ({v['precision']})" in line and "(pythae-fixed, fp32)" in line
+
+
+def test_the_peer_headline_on_the_cpu_compares_the_dynamic_row():
+    assert "242.97 vs pythae's 242.70" in stored("peer")["headline"]
+
+
+def test_the_anomaly_headline_names_the_default_score_and_the_best_peer(bench):
+    anomaly = bench("anomaly")
+    rows = next(t["rows"] for t in stored("anomaly")["tables"] if t["caption"].startswith("Breast cancer"))
+    phrase = anomaly.tabular_phrase(rows)
+    assert phrase == "breast cancer AUROC 0.951 (vaekit VAEAnomalyDetector, default score neg_elbo) vs 0.964 " + (
+        "(best PyOD: PyOD VAE (defaults))"
+    )
+    assert phrase in stored("anomaly")["headline"]
+    assert anomaly.tabular_phrase([r for r in rows if not r[0].startswith("PyOD")]).endswith("score neg_elbo)")
+
+
+def test_the_anomaly_page_says_how_to_reproduce_it():
+    assert any("--deep ''" in n for n in stored("anomaly")["notes"])
+
+
+def test_a_rehead_recomputes_the_headline_from_the_stored_rows(bench, tmp_path):
+    for script, name in (("anomaly", "anomaly"), ("deep", "deep_bits"), ("families", "families")):
+        path = tmp_path / f"{name}.json"
+        shutil.copy(RESULTS / f"{name}.json", path)
+        bench(script).rehead(str(path))
+        assert json.loads(path.read_text()) == stored(name), name  # the published JSON is what it gives
+
+
+def test_deep_bits_says_when_deep_trained_longer(bench):
+    deep = bench("deep")
+    found = {("x", "deep"): (2.9, 77.2), ("x", "flat conv VAE"): (3.2, 19.8)}
+    assert "deep trained 3.9x as long" in deep.bits_line("x", found, {})
+    found["x", "deep"] = (2.9, 20.0)
+    assert "as long" not in deep.bits_line("x", found, {})
+    assert "3.9x as long" in stored("deep_bits")["headline"]
+
+
+def test_families_headline_says_worse_and_the_parameter_counts(bench):
+    phrase = bench("families").ladder_phrase(
+        next(t["rows"] for t in stored("families")["tables"] if t["caption"].startswith("Flat vs ladder"))
+    )
+    assert "MLP ladder 0.55 nats worse" in phrase and "(1.68M vs 356k)" in phrase
+
+
+@pytest.mark.parametrize(("adversarial", "keys"), [(True, {"autoencoder", "discriminator"}), (False, {""})])
+def test_pythae_trainers_get_the_learning_rate_they_read(bench, adversarial, keys):
+    rates = bench("zoo_rows").learning_rates(adversarial)
+    assert rates == {f"{k}_learning_rate".lstrip("_"): 1e-3 for k in keys}
+
+
+def test_the_zoo_page_says_factorvae_was_not_like_for_like():
+    assert any("FactorVAE" in n and "1e-4" in n and "not like-for-like" in n for n in stored("zoo")["notes"])
+
+
+def test_memory_columns_say_mib():
+    for p in [*RESULTS.glob("*.json"), *(ROOT / "benchmarks").glob("*.py")]:
+        assert "(MB)" not in p.read_text(), p.name
+
+
+def test_the_cpu_fp32_note_matches_its_table():
+    result = stored("peer_cpu_fp32")
+    rates = {(r[0], r[1]): r[4] for r in result["tables"][1]["rows"]}
+    mlp = rates["mlp", "vaekit"] / rates["mlp", "pythae-fixed"]
+    assert f"MLP at {mlp:.2f}x pythae-fixed" in result["notes"][-1] and "once per process" not in result["notes"][-1]
+
+
+def test_a_result_is_written_atomically(bench, monkeypatch, tmp_path):
+    common = bench("common")
+    written = []
+    monkeypatch.setattr(common, "atomic_write_text", lambda path, text: written.append(path))
+    monkeypatch.setattr(sys, "argv", ["bench.py"])
+    common.write("x", "X", "a headline", [], out=tmp_path / "x.json")
+    assert written == [tmp_path / "x.json"] and not (tmp_path / "x.json").exists()
+
+
+def test_tables_stops_before_training_without_sdv(bench, monkeypatch):
+    tables = bench("tables")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit) as stop:
+        tables.check_peers()
+    assert "\n" not in str(stop.value) and "make bench-peer" in str(stop.value)
+
+
+def test_tables_notes_are_what_the_script_writes(bench, monkeypatch):
+    tables, notes = bench("tables"), stored("tables")["notes"]
+    versions = {
+        "sdv": re.search(r"SDV (\S+) TVAE", notes[1])[1],
+        "sdmetrics": re.search(r"sdmetrics (\S+) on", notes[2])[1],
+    }
+    monkeypatch.setattr(tables, "_version", versions.get)
+    epochs = (int(re.match(r"vaekit: (\d+)", notes[0])[1]), int(re.search(r"TVAE: (\d+)", notes[1])[1]))
+    assert tables.notes(epochs, float(notes[2].rsplit(" ", 1)[1])) == notes
+
+
+def test_bits_says_which_scale_each_gaussian_column_is_on(bench):
+    bits = bench("bits")
+    assert stored("bits")["notes"] == [bits.LITERATURE_NOTE, bits.GAUSSIAN_NOTE]
+    assert "on [0, 1]" in bits.GAUSSIAN_NOTE and "0..255" in bits.GAUSSIAN_NOTE
+
+
+def test_the_pages_tool_help_writes_nothing(monkeypatch, tmp_path, capsys):
+    from tools import benchmark_pages
+
+    monkeypatch.setattr(benchmark_pages, "PAGES", tmp_path / "pages")
+    monkeypatch.setattr(sys, "argv", ["benchmark_pages.py", "--help"])
+    assert benchmark_pages.main() == 0 and not (tmp_path / "pages").exists()
+    assert "--check" in capsys.readouterr().out
+
+
+def test_the_scale_page_says_its_two_process_row_predates_the_batch_split():
+    assert any("predates commit d4748a5" in n for n in stored("scale")["notes"])
