@@ -358,3 +358,15 @@ def test_the_runs_own_data_is_known_by_its_path_given_relative_or_absolute(tmp_p
     own = str(tmp_path / "t.csv")  # as a run stores it
     assert same_spec("t.csv", own) and same_spec(own, own) and same_spec("mnist5k", "mnist5k")
     assert not same_spec("other.csv", own) and not same_spec("mnist5k", own) and not same_spec(None, own)
+
+
+def test_a_run_named_as_its_built_in_data_keeps_reading_that_set(tmp_path):
+    import json
+
+    from vaekit.config import RunConfig, load_json_config
+
+    cfg = RunConfig()
+    cfg.data.spec = "digits"
+    (tmp_path / "digits").mkdir()  # the run folder, named as its data: no data in it
+    (tmp_path / "digits" / "config.json").write_text(json.dumps(cfg.to_dict()))
+    assert load_json_config(tmp_path / "digits" / "config.json").data.spec == "digits"

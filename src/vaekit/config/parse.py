@@ -184,12 +184,22 @@ def load_json_config(path: str | Path) -> RunConfig:
     return cfg
 
 
+BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")  # the data sets vaekit has
+
+
+def builtin_key(spec: str) -> str | None:
+    """The built-in data set ``spec`` names, normalised ('Fashion_MNIST' -> 'fashion-mnist', dsprites and photos
+    with their options), or None: a path."""
+    key = str(spec).strip().lower().replace("_", "-")
+    return key if key.split(":")[0] in BUILTINS else None
+
+
 def _found(spec: str, beside: Path) -> str:
     """A run's data spec as stored; a relative path (as runs stored them before keeping absolute ones) missing
     from here is looked for in ``beside``, the run folder's parent: there where it is, or where it has a file
     name's suffix (``adult.csv``, not a built-in name), so that a missing file is named where it was sought."""
     path = Path(spec).expanduser()
-    if not spec or path.is_absolute() or path.exists():
+    if not spec or builtin_key(spec) or path.is_absolute() or path.exists():  # a run named digits is no data
         return spec
     there = beside.absolute() / path
     return str(there) if there.exists() or path.suffix else spec

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vaekit import files
+from vaekit.config.parse import BUILTINS as BUILTINS  # re-exported: vaekit.data.BUILTINS
+from vaekit.config.parse import builtin_key
 from vaekit.data.core import RawData
 from vaekit.data.download import download
 from vaekit.data.idx import read_idx_set
@@ -49,7 +51,6 @@ HOW_TO_GET = {
     "mnist": "put the four IDX files in a folder and set VAEKIT_MNIST_DIR or pass --data-dir",
     "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, or pass --data-dir",
 }
-BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")
 PHOTO_BANDS = (0.7, 0.85)  # photos: patches left of 70% of the width train, up to 85% validate, the rest test
 FASHION_CLASSES = [
     "T-shirt/top",
@@ -147,8 +148,8 @@ def builtin_name(spec: str) -> str | None:
     """The built-in set ``spec`` names (dsprites and photos with their options), or None for a path. A spec that
     is also an existing file or folder is refused (the same spec must always mean the same data), unless that is
     a run folder (``--data digits --out digits``), which holds no data."""
-    key = str(spec).strip().lower().replace("_", "-")
-    if key.split(":")[0] not in BUILTINS:
+    key = builtin_key(spec)
+    if key is None:
         return None
     path = Path(spec).expanduser()
     if path.exists() and not (path / files.CONFIG).is_file():
