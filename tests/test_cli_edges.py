@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vaekit
-from vaekit.cli import main
+from vaekit.cli import FLAGS, build_parser, main, train_config
 from vaekit.config import RunConfig, load_toml_config, set_value
 from vaekit.errors import VaekitError
 
@@ -152,3 +152,46 @@ def test_a_model_the_command_line_cannot_build_is_named_with_the_choices(tiny_im
         "conv, vae, cvae, deep, gumbel, ladder, vq\n"
         and not (tmp_path / "run").exists()
     )
+
+
+@pytest.mark.parametrize(
+    "models, family, net",
+    [(["ladder", "conv"], "ladder", "conv"), (["conv", "vq"], "vq", "conv"), (["ladder"], "ladder", "mlp")]
+    + [(["conv"], "vae", "conv"), ([], "vae", "mlp")],
+)
+def test_model_takes_a_family_and_a_network_together(models, family, net):
+    argv = ["train", *[a for m in models for a in ("--model", m)], "--out", "run"]
+    cfg = train_config(build_parser().parse_args(argv))
+    assert (cfg.model.family, cfg.model.net) == (family, net)
+
+
+@pytest.mark.parametrize(
+    "models, kind", [(["ladder", "conv", "vq"], "model family"), (["conv", "mlp"], "network")], ids=["family", "net"]
+)
+def test_two_families_or_two_networks_in_one_line_are_refused(tiny_images, tmp_path, capsys, models, kind):
+    argv = train_argv(tiny_images, tmp_path / "run", *[a for m in models for a in ("--model", m)])
+    code, cap = run_cli(capsys, *argv)
+    first, last = [m for m in models if (m in ("mlp", "conv")) == (kind == "network")]
+    assert (code, cap.out) == (2, "") and not (tmp_path / "run").exists()
+    assert (
+        cap.err == f"vaekit: error: --model {first} and --model {last} cannot both take effect: each names the {kind}\n"
+    )
+
+
+def test_every_train_flag_says_what_it_sets():
+    actions = [a for a in build_parser().verb_parsers["train"]._actions if a.option_strings]
+    assert [a.option_strings[0] for a in actions if not a.help] == []
+    helps = {a.dest: a.help for a in actions}
+    assert all(f"({key})" in helps[flag] for flag, key in FLAGS.items())
+    assert "line per epoch" in helps["quiet"]
+
+
+@pytest.mark.parametrize("shape, outputs", [("1,28,28", 15), ("3,32,32", 25), ("13", None)])
+def test_models_says_which_likelihood_it_counts_and_what_8_bit_data_gets(capsys, shape, outputs):
+    assert main(["models", "--shape", shape]) == 0
+    out = capsys.readouterr().out
+    assert f"parameters for {shape.replace(',', 'x')}, Bernoulli p(x\\|z) |" in out.splitlines()[0]
+    assert "Counted with a Bernoulli p(x|z)" in out
+    assert outputs is None or f"has {outputs} per value" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("| likelihood | model.likelihood | discretized_")]
+    assert "8-bit data" in row

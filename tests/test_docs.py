@@ -109,3 +109,14 @@ def test_the_api_page_names_every_public_name():
     page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"::: vaekit\.[\w.]*\.(\w+)", page)) | set(re.findall(r"`vaekit\.(\w+)`", page))
     assert set(vaekit.__all__) - listed == set()
+
+
+def test_the_api_page_says_which_entries_are_not_in_vaekit_itself():
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    said = set(re.findall(r"`([\w.]+)`", page.split("\n## ")[0]))  # the names its opening lists
+    entries = re.findall(r"^::: vaekit\.([\w.]+)$", page, re.M)
+    nested = {e for e in entries if e.rsplit(".", 1)[-1] not in vaekit.__all__}
+    assert {e for e in nested if not any(e == n or e.endswith("." + n) for n in said)} == set()
+    assert {n for n in said if n in vaekit.__all__} == set()  # none of those it lists is top-level after all
+    for name in ("image_grid", "save_png", "save_samples", "save_reconstructions", "decode_mean", "save_traversal"):
+        assert any(e.endswith("." + name) for e in entries), name  # the pictures the tutorial draws with

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from vaekit.cli import main
+from vaekit.viz import plots
 from vaekit.viz.plots import save_reconstructions, save_samples
 
 from .conftest import train_argv
@@ -42,3 +45,24 @@ def test_a_five_channel_run_draws_its_pictures_and_samples(tmp_path):
     for verb in ("sample", "reconstruct"):
         assert main([verb, str(run), "--n", "4", "--out", str(tmp_path / f"{verb}.png")]) == 0
         assert Image.open(tmp_path / f"{verb}.png").mode == "RGB"
+
+
+def test_a_table_runs_pictures_name_its_columns_in_standardised_units(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = ["small,big,kind"] + [
+        f"{rng.normal(0.5, 0.1):.3f},{rng.normal(1200, 300):.1f},{'ab'[i % 2]}" for i in range(60)
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    figures = {}  # file name -> the figure, kept open to be read instead of written
+    monkeypatch.setattr(plots, "_save_figure", lambda fig, path: figures.setdefault(Path(path).name, fig) and path)
+    run = tmp_path / "run"
+    assert main(train_argv(tmp_path / "t.csv", run, "--latent-dim", "2", "--hidden", "8")) == 0
+    for verb, name in (("sample", "s.png"), ("reconstruct", "r.png")):  # the verbs' pictures as training's
+        assert main([verb, str(run), "--n", "16", "--out", str(tmp_path / name)]) == 0
+    for sample, recon in (("samples.png", "reconstructions.png"), ("s.png", "r.png")):
+        (samples,), (rec,) = figures[sample].axes, figures[recon].axes
+        assert (samples.get_xlabel(), samples.get_ylabel()) == ("small (standardised)", "big (standardised)")
+        assert [t.get_text() for t in rec.get_legend().get_texts()] == ["small", "big", "kind=a", "kind=b"]
+        shown = np.concatenate([c.get_offsets() for c in rec.collections])  # (input, reconstruction) pairs
+        assert np.abs(shown).max() < 10  # standardised: the big column in raw units would reach ~2000
+    assert figures["loss.png"].axes[0].get_title() == "objective (-ELBO when beta = 1)"

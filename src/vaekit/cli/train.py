@@ -3,45 +3,43 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from .. import files
 from ..errors import VaekitError
 from .verbs import arg, positive, verb
 
-# flag -> config key; every other setting is reachable with --set key=value
-FLAGS = {
-    "data": "data.spec",
-    "binarize": "data.binarize",
-    "data_dir": "data.data_dir",
-    "limit": "data.limit",
-    "likelihood": "model.likelihood",
-    "latent_dim": "model.latent_dim",
-    "hidden": "model.hidden",
-    "channels": "model.channels",
-    "beta": "train.beta",
-    "epochs": "train.epochs",
-    "batch_size": "train.batch_size",
-    "lr": "train.lr",
-    "seed": "train.seed",
-    "device": "train.device",
-    "warmup_epochs": "train.warmup_epochs",
-    "free_bits": "train.free_bits",
-    "patience": "train.patience",
-    "latent_dims": "model.latent_dims",
-    "precision": "train.precision",
-    "out": "out",
+# flag -> (config key, metavar, help); every other setting is reachable with --set key=value
+TABLE = {
+    "data": ("data.spec", "SPEC", "mnist5k (default), digits, fashion-mnist, photos:32, ..., or a file or folder"),
+    "data_dir": ("data.data_dir", "DIR", "where to look for IDX files first"),
+    "binarize": ("data.binarize", "MODE", "x ~ Bernoulli(x): auto, dynamic (every batch), fixed (once) or none"),
+    "limit": ("data.limit", "N", "at most N items per source"),
+    "likelihood": ("model.likelihood", "NAME", "p(x|z): auto, bernoulli, cbernoulli, gaussian, discretized_logistic"),
+    "latent_dim": ("model.latent_dim", "D", "size of z; default 16"),
+    "latent_dims": ("model.latent_dims", "32,16", "the ladder's levels, z_1 (next to the data) first"),
+    "hidden": ("model.hidden", "400,400", "MLP widths"),
+    "channels": ("model.channels", "32,64", "conv widths, one stride-2 block each"),
+    "prior": ("model.prior", "standard|mixture|vamp|flow", "p(z) of the vae family"),
+    "posterior": ("model.posterior", "gaussian|iaf|nsf", "q(z|x) of the vae family"),
+    "epochs": ("train.epochs", "N", "epochs to train; default 20"),
+    "batch_size": ("train.batch_size", "N", "the (global) batch size; default 128"),
+    "lr": ("train.lr", "LR", "Adam's learning rate; default 1e-3"),
+    "seed": ("train.seed", "N", "seeds the split, the initial weights, the batches and every draw; default 0"),
+    "beta": ("train.beta", "BETA", "weight of the KL term; default 1"),
+    "warmup_epochs": ("train.warmup_epochs", "N", "the KL weight rises linearly from 0 to beta over N epochs"),
+    "free_bits": ("train.free_bits", "NATS", "nats per latent dimension below which the KL is not pushed down"),
+    "patience": ("train.patience", "N", "stop after N epochs without a better validation loss; 0: off"),
+    "objective": ("train.objective", "elbo|iwae|miwae|ciwae|piwae|mmd|factor", "the training objective"),
+    "iw_samples": ("train.iw_samples", "K", "importance samples (per group) of iwae, miwae, ciwae, piwae"),
+    "iw_groups": ("train.iw_groups", "M", "groups of K samples of miwae, piwae"),
+    "device": ("train.device", "auto|cpu|cuda", "auto: CUDA when present"),
+    "precision": ("train.precision", "auto|fp32|bf16", "dtype of the networks' matrix products"),
+    "compile": ("train.compile", "auto|off|graph|compile", "run the training step through torch.compile"),
+    "out": ("out", "DIR", "the run folder to write"),
 }
-FLAGS.update(
-    {
-        "prior": "model.prior",
-        "posterior": "model.posterior",
-        "objective": "train.objective",  # the zoo
-        "iw_samples": "train.iw_samples",
-        "iw_groups": "train.iw_groups",
-    }
-)
-FLAGS["compile"] = "train.compile"  # auto | off | graph | compile (vaekit.training.capture)
+FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
 
 
 @verb(
@@ -49,12 +47,17 @@ FLAGS["compile"] = "train.compile"  # auto | off | graph | compile (vaekit.train
     "train a model and write its run folder",
     arg("--config", help="TOML file with [data], [model] and [train] tables"),
     arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
-    arg("--model", help="network (mlp, conv) or model family (vae, cvae, ladder, deep, gumbel, vq: see vaekit models)"),
+    arg(
+        "--model",
+        action="append",
+        help="model family (vae, cvae, ladder, deep, gumbel, vq: see vaekit models) or network (mlp, conv); give "
+        "one of each to set both: --model ladder --model conv",
+    ),
     arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
-    *(arg("--" + flag.replace("_", "-"), dest=flag) for flag in FLAGS),
+    *(arg("--" + f.replace("_", "-"), dest=f, metavar=m, help=f"{h} ({k})") for f, (k, m, h) in TABLE.items()),
     arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
     arg("--overwrite", action="store_true", help="replace the run already in --out"),
-    arg("--quiet", action="store_true", help="no progress bar"),
+    arg("--quiet", action="store_true", help="print no line per epoch and no progress bar (train.progress = false)"),
     arg(
         "--mlflow",
         metavar="URI",
@@ -75,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..training.step import resolve_device
 
         validate(cfg)  # checked once, not per process
-        distributed.check_batch(cfg.train.batch_size, args.nproc)
+        distributed.check_batch(cfg.train.batch_size, args.nproc, cfg.train)
         resolve_device(cfg.train.device)
         if args.mlflow:  # its store opened (a new one created) once, before the workers: rank 0 then logs to it
             from ..viz.mlflow import MLflow
@@ -117,12 +120,9 @@ def train_config(args: argparse.Namespace):
         cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
-    if args.model:
-        models = families()
-        if args.model not in (*models, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
-            known = ", ".join(["mlp", "conv", *models])
-            raise VaekitError(f"--model {args.model!r}: expected a network or a model family: {known}")
-        set_value(cfg, "model.family" if args.model in models else "model.net", args.model)
+    for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
+        if name is not None:
+            set_value(cfg, key, name)
     if args.conditional:
         set_value(cfg, "model.family", "cvae")
     for flag, key in FLAGS.items():
@@ -154,13 +154,30 @@ def refuse_flag_conflicts(args: argparse.Namespace) -> None:
         (
             "--conditional",
             "--model",
-            args.conditional and args.model not in (None, "cvae") and args.model in families(),
+            args.conditional and model_choice(args.model)[0] not in (None, "cvae"),
             "each names the model family",
         ),
     ]
     for a, b, clash, why in pairs:
         if clash:
             raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
+
+
+def model_choice(given: list[str] | None) -> tuple[str | None, str | None]:
+    """(family, network) that --model names, once or twice (``--model ladder --model conv``); None where it names
+    none. Two families, or two networks, cannot both take effect: one line naming both."""
+    picked: dict[str, str] = {}
+    if given:
+        models = families()
+        for name in given:
+            if name not in (*models, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
+                known = ", ".join(["mlp", "conv", *models])
+                raise VaekitError(f"--model {name!r}: expected a network or a model family: {known}")
+            kind = "model family" if name in models else "network"
+            if picked.setdefault(kind, name) != name:
+                clash = f"--model {picked[kind]} and --model {name}"
+                raise VaekitError(f"{clash} cannot both take effect: each names the {kind}")
+    return picked.get("model family"), picked.get("network")
 
 
 def families() -> dict:
@@ -212,10 +229,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from ..runs import Run
-    from ..viz.plots import save_array_or_png, save_samples
+    from ..viz.plots import save_array_or_png, save_samples, table_columns
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
+    draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
         from ..data.tables import write_csv
@@ -232,14 +250,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)
         x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
-        save_array_or_png(x, args.out, save_samples)
+        save_array_or_png(x, args.out, draw)
     elif run.model.needs_labels and args.label is None:  # a grid with one row per class
         per_class = max(1, n // run.config.model.num_classes)
         x = run.sample_classes(per_class, args.temperature)
-        save_array_or_png(x, args.out, lambda x, path: save_samples(x, path, nrow=per_class))
+        save_array_or_png(x, args.out, lambda x, path: draw(x, path, nrow=per_class))
     else:
         x = run.sample(n, args.temperature, label=args.label)
-        save_array_or_png(x, args.out, save_samples)
+        save_array_or_png(x, args.out, draw)
     print(f"{len(x)} samples written to {args.out}")
 
 
@@ -248,34 +266,37 @@ def cmd_sample(args: argparse.Namespace) -> None:
     "reconstruct data items through a trained run",
     arg("run"),
     arg("--data", help="data spec (default: the run's own data)"),
-    arg("--split", default="test", choices=["train", "val", "test"]),
+    arg(
+        "--split",
+        choices=["all", "train", "val", "test"],
+        help="all: every item in file order; else the run's seeded split (default: all for a --data file other "
+        "than the run's own, else test)",
+    ),
     arg("--n", type=int, default=32, help="the first N items of the split"),
     arg(
         "--out",
         required=True,
         help=".png (inputs above reconstructions), .npy array, or .csv rows of a table "
-        "run (its columns; categories at their most probable)",
+        "run (an index column, each item's row in its file, then its columns; categories at their most probable)",
     ),
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    from ..data.prepare import prepare_data
-    from ..evaluation.labels import numbered_as_run
+    from ..evaluation.outputs import default_split, indexed_rows, prepared_split
     from ..runs import Run
-    from ..viz.plots import save_array_or_png, save_reconstructions
+    from ..viz.plots import save_array_or_png, save_reconstructions, table_columns
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
-    data, _ = prepare_data(run.config, args.data, stream=True)
-    split = getattr(numbered_as_run(run, data), args.split)  # labels as the run numbers them
-    x, y = split.x[:n], None if split.y is None else split.y[:n]
-    if len(x) == 0:
-        raise VaekitError(f"{data.name}: the {args.split} split is empty")
+    split = args.split or default_split(run.config, args.data)
+    s, _ = prepared_split(run, args.data, split, n)  # labels as the run numbers them
+    x, y = s.x[:n], None if s.y is None else s.y[:n]
     x_rec = run.reconstruct(x, y)
     if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
         from ..data.tables import write_csv
 
-        write_csv(run.table_rows(x_rec, y), args.out)
-        print(f"{len(x)} reconstructed rows written to {args.out}")
+        write_csv(indexed_rows(run, s, x_rec, y), args.out)
+        print(f"{len(x)} reconstructed rows of the {split} split written to {args.out}")
         return
-    save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path))
+    columns = table_columns(run)  # a table's items: by column name, standardised
+    save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path, columns=columns))
     print(f"{len(x)} reconstructions written to {args.out}")

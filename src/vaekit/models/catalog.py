@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config import ModelConfig
+from ..core import discretized
 from ..errors import VaekitError
 from . import MODELS, build_model
 
 LADDER_DIMS = [32, 16]  # the table shows a 2-level ladder (z_1: 32, z_2: 16), as in benchmarks/families.py
+LIKELIHOOD_TEXT = {  # the likelihood axis: the data each p(x|z) is for, and the decoder outputs it needs per value
+    "bernoulli": "p(x|z) for binary values, or values in [0, 1] (grey images: binarised, data.binarize): one logit "
+    "per value",
+    "cbernoulli": "continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): p(x|z) for any value in [0, 1], "
+    "normalised over [0, 1]; one parameter per value",
+    "gaussian": "N(loc, scale^2) for real values (a table's standardised columns), the scale as model.scale says",
+    "discretized_logistic": "p(x|z) for 8-bit data, values k / 255 in [0, 1]: a mixture of K logistics per value "
+    "(K = model.likelihood_components, 5) over its 256 levels; K (C + 2) decoder outputs per value",
+}
 
 
 def family_table(shape: list[int], num_classes: int = 10) -> str:
@@ -16,7 +26,7 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
     if num_classes < 1:
         raise VaekitError(f"num_classes must be > 0, got {num_classes}", key="classes")
     lines = [
-        f"| family | net | latent | parameters for {'x'.join(map(str, shape))} | description |",
+        f"| family | net | latent | parameters for {'x'.join(map(str, shape))}, Bernoulli p(x\\|z) | description |",
         "|---|---|---|---|---|",
     ]
     for family, cls in sorted(MODELS.items()):
@@ -41,7 +51,22 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
             )
             doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell
             lines.append(f"| {family} | {net} | {latent} | {sum(p.numel() for p in model.parameters()):,} | {doc} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + likelihood_note(shape)
+
+
+def likelihood_note(shape: list[int]) -> str:
+    """What the counts assume: one decoder output per value (Bernoulli), and what ``auto`` picks instead."""
+    if len(shape) != 3:
+        return (
+            "Counted with a Bernoulli p(x|z), one decoder output per value; the Gaussian that auto picks for a table "
+            "adds a learned scale per column."
+        )
+    n = discretized.n_params(tuple(shape), 5)
+    return (
+        "Counted with a Bernoulli p(x|z), one decoder output per value. The discretized logistic mixture that auto "
+        f"picks for 8-bit images (mnist5k, fashion-mnist, photos) has {n} per value (K (C + 2), K = 5): its "
+        f"decoder's last layer is {n} times as wide."
+    )
 
 
 def axes_table(more: Mapping[str, tuple[str, Mapping[str, object]]] | None = None) -> str:
@@ -53,7 +78,9 @@ def axes_table(more: Mapping[str, tuple[str, Mapping[str, object]]] | None = Non
     from .priors import PRIORS
 
     likelihoods = {
-        name: f"p(x|z) for data in {_interval(s) if hasattr(s, 'lower_bound') else 'the reals'}"
+        name: LIKELIHOOD_TEXT.get(
+            name, f"p(x|z) for data in {_interval(s) if hasattr(s, 'lower_bound') else 'the reals'}"
+        )
         for name, s in SUPPORT.items()
     }
     axes: dict[str, tuple[str, Mapping[str, object]]]  # axis -> (setting, {name: entry})

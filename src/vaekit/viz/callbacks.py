@@ -13,7 +13,7 @@ from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..runs import Run
 from ..training.callbacks import Callback, FitInfo
-from .plots import plot_losses, save_reconstructions, save_samples, stamped
+from .plots import plot_losses, save_reconstructions, save_samples, stamped, table_columns
 from .tensorboard import TensorBoard
 
 
@@ -33,15 +33,15 @@ class Pictures(Callback):
             self.draw(run, model, info)
 
     def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:
-        path = info.path
+        path, columns = info.path, table_columns(run)  # a table's: named and standardised as in training
         assert path is not None  # on_fit_end draws only for a run with a folder
         if model.needs_labels:
-            save_samples(run.sample_classes(self.per_class), path / files.SAMPLES, nrow=self.per_class)
+            save_samples(run.sample_classes(self.per_class), path / files.SAMPLES, self.per_class, columns)
         else:
-            save_samples(run.sample(self.n), path / files.SAMPLES)
+            save_samples(run.sample(self.n), path / files.SAMPLES, columns=columns)
         split = info.data.test if len(info.data.test) else info.data.val
         xs, ys = split.x[:32], None if split.y is None else split.y[:32]
-        save_reconstructions(xs.cpu(), run.reconstruct(xs, ys), path / files.RECONSTRUCTIONS)
+        save_reconstructions(xs.cpu(), run.reconstruct(xs, ys), path / files.RECONSTRUCTIONS, columns=columns)
         plot_losses(path / files.METRICS, path / files.LOSS)
 
 

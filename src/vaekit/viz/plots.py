@@ -8,7 +8,9 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,6 +20,10 @@ from torch import Tensor
 from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from ..data.tables import TableSchema
+    from ..runs import Run
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
 
@@ -96,36 +102,105 @@ def is_image(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
-def save_samples(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
+@dataclass(frozen=True)
+class Columns:
+    """The slots of a table's items (D,) as pictures show them: their names (``feature j`` where none), and the
+    loc and scale (D,) that standardise them (the training split's; None: by the items a picture shows)."""
+
+    names: tuple[str, ...] = ()
+    loc: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def name(self, j: int) -> str:
+        return self.names[j] if j < len(self.names) else f"feature {j}"
+
+    def standardised(self, x: Tensor, ref: Tensor | None = None) -> np.ndarray:
+        """(N, D) in the data's units -> (x - loc) / scale; without loc and scale, those of ``ref`` (or x)."""
+        xs = x.detach().float().flatten(1).cpu().numpy()
+        loc, scale = self.loc, self.scale
+        if loc is None or scale is None or len(loc) != xs.shape[1]:
+            r = xs if ref is None else ref.detach().float().flatten(1).cpu().numpy()
+            loc, scale = r.mean(0), r.std(0)
+        return (xs - loc) / np.where(scale > 0, scale, 1.0)
+
+
+def table_columns(run: Run) -> Columns | None:
+    """A run's item slots (None for images): names from its table.json, loc and scale from its standardisation
+    (``Standardized``'s buffers), else None."""
+    from ..models.standardized import Standardized
+
+    if is_image(tuple(run.config.model.input_shape)):
+        return None
+    model, table = run.model, run.table
+    names = slot_names(table) if table is not None else ()
+    if not isinstance(model, Standardized):
+        return Columns(names)
+    return Columns(names, model.loc.flatten().cpu().numpy(), model.scale.flatten().cpu().numpy())
+
+
+def slot_names(table: TableSchema) -> tuple[str, ...]:
+    """The name of each slot of a table's item: numeric columns, their modes, categories, gap indicators."""
+    from ..data.modes import mode_counts
+
+    names = [c.name for c in table.numeric]
+    if table.coding == "modes":
+        names += [
+            f"{c.name}: mode {k + 1}" for c, n in zip(table.numeric, mode_counts(table.numeric)) for k in range(n)
+        ]
+    names += [f"{c.name}={v}" for c in table.categorical for v in c.categories]
+    names += [f"{c.name}: {v}" for c in table.gapped for v in ("filled", "gap")]
+    return tuple(names)
+
+
+def save_samples(x: Tensor, path: str | Path, nrow: int | None = None, columns: Columns | None = None) -> Path:
     """A grid of images (N, C, H, W), ``nrow`` per row, or for other items (N, ...) a scatter of the first two
-    features."""
+    slots in standardised units, named by ``columns``."""
     if is_image(tuple(x.shape[1:])):
         return save_png(image_grid(x, nrow), path)
     fig, (ax,) = _figure(1)
-    _scatter_table(ax, x.flatten(1), "samples")
+    columns = columns or Columns()
+    xs = columns.standardised(x)
+    ys = xs[:, 1] if xs.shape[1] > 1 else np.zeros(len(xs))
+    ax.scatter(xs[:, 0], ys, s=6, alpha=0.5)
+    ylabel = f"{columns.name(1)} (standardised)" if xs.shape[1] > 1 else ""
+    ax.set(xlabel=f"{columns.name(0)} (standardised)", ylabel=ylabel, title="samples")
     return _save_figure(fig, path)
 
 
-def save_reconstructions(x: Tensor, x_rec: Tensor, path: str | Path, per_row: int = 8) -> Path:
-    """Inputs and their reconstructions in alternating rows (images), or per-feature scatter (tables)."""
+def save_reconstructions(
+    x: Tensor, x_rec: Tensor, path: str | Path, per_row: int = 8, columns: Columns | None = None
+) -> Path:
+    """Inputs and their reconstructions in alternating rows (images), or for other items (N, ...) each value
+    against its reconstruction, in standardised units, a colour per slot named by ``columns`` (up to 20)."""
     if is_image(tuple(x.shape[1:])):
         n = (x.shape[0] // per_row) * per_row or x.shape[0]
         per_row = min(per_row, n)
         pairs = torch.stack([x[:n].view(-1, per_row, *x.shape[1:]), x_rec[:n].view(-1, per_row, *x.shape[1:])], 1)
         return save_png(image_grid(pairs.reshape(-1, *x.shape[1:]), nrow=per_row), path)
     fig, (ax,) = _figure(1)
-    ax.scatter(x.flatten().cpu().numpy(), x_rec.flatten().cpu().numpy(), s=4, alpha=0.4)
-    lo, hi = float(x.min()), float(x.max())
+    columns = columns or Columns()
+    xs, rs = columns.standardised(x, x), columns.standardised(x_rec, x)
+    d = xs.shape[1]
+    if d <= 20:  # a colour and a legend entry per slot
+        for j in range(d):
+            ax.scatter(
+                xs[:, j], rs[:, j], s=6, alpha=0.6, color=f"C{j}" if d <= 10 else _tab20(j), label=columns.name(j)
+            )
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    else:
+        ax.scatter(xs.flatten(), rs.flatten(), s=4, alpha=0.4)
+    lo, hi = float(min(xs.min(), rs.min())), float(max(xs.max(), rs.max()))
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-    ax.set(xlabel="input value", ylabel="reconstruction", title="reconstructions (all features)")
+    ax.set(
+        xlabel="input (standardised)", ylabel="reconstruction (standardised)", title=f"reconstructions ({d} features)"
+    )
     return _save_figure(fig, path)
 
 
-def _scatter_table(ax, x: Tensor, label: str) -> None:
-    xs = x.detach().cpu().numpy()
-    ys = xs[:, 1] if xs.shape[1] > 1 else np.zeros(len(xs))
-    ax.scatter(xs[:, 0], ys, s=6, alpha=0.5, label=label)
-    ax.set(xlabel="feature 0", ylabel="feature 1" if xs.shape[1] > 1 else "", title=label)
+def _tab20(j: int) -> tuple:
+    import matplotlib
+
+    return matplotlib.colormaps["tab20"](j % 20)
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
@@ -145,7 +220,11 @@ def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path:
     """Loss, reconstruction and KL per epoch, train against validation."""
     m = read_metrics(metrics_csv)
     fig, axes = _figure(3)
-    panels = [("loss", "negative ELBO (objective)"), ("rec", "reconstruction log p(x|z)"), ("kl", "KL(q(z|x) || p(z))")]
+    panels = [
+        ("loss", "objective (-ELBO when beta = 1)"),
+        ("rec", "reconstruction log p(x|z)"),
+        ("kl", "KL(q(z|x) || p(z))"),
+    ]
     for ax, (key, title) in zip(axes, panels):
         for split, style in (("train", "-o"), ("val", "-s")):
             if f"{split}_{key}" in m:

@@ -26,7 +26,7 @@ from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
 from .figures import encode_means, interpolate, latent_map, save_interpolation, save_traversal, top_dims, traverse
-from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples
+from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples, table_columns
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -60,7 +60,7 @@ def pictures(
     out.append(
         (
             "Samples from the prior (temperature 1)" + ("" if images else ": the first two columns"),
-            save_samples(run.sample(64, 1.0, label), folder / "s.png"),
+            save_samples(run.sample(64, 1.0, label), folder / "s.png", columns=table_columns(run)),
         )
     )
     xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
@@ -68,8 +68,8 @@ def pictures(
         (
             "Inputs (odd rows) above their reconstructions"
             if images
-            else "Each value of 32 items against its reconstruction (dashed: equal)",
-            save_reconstructions(x[:32], xr, folder / "r.png"),
+            else "Each value of 32 items against its reconstruction, in standardised units (dashed: equal)",
+            save_reconstructions(x[:32], xr, folder / "r.png", columns=table_columns(run)),
         )
     )
     out.append(interpolation_picture(run, split, x, y_in, folder))
