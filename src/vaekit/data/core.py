@@ -286,9 +286,9 @@ def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[st
             raise VaekitError(f"{raw.where}: {len(ys)} labels for {len(xs)} items")
     if raw.y_test is None and raw.x_test is not None:
         raise VaekitError(f"{raw.where}: has train labels but no test labels")
-    n, ys = len(raw.y), [raw.y] if raw.x_test is None else [raw.y, raw.y_test]
+    n, given = len(raw.y), [raw.y] if raw.y_test is None else [raw.y, raw.y_test]
     try:
-        both, names = encode_labels(np.concatenate([np.asarray(y) for y in ys]), raw.where)
+        both, names = encode_labels(np.concatenate([np.asarray(y) for y in given]), raw.where)
     except VaekitError as e:  # a table's label column: say which, and how to keep it as a feature
         if raw.table is None or raw.table.label is None:
             raise

@@ -230,7 +230,7 @@ def _label(
         return names.index(table.schema.label) if table.schema.label in names else None
     label = _label_index(path, header, cells.shape[1], label_column)
     why = None if label is None or label_column is not None else _classes_or_why(cells[:, label])
-    if why is not None and table.label_note:  # named like labels, but not classes: a data column
+    if why is not None and label is not None and table.label_note:  # named like labels, but not classes: a data column
         note(
             f"{path}: column {names[label]!r} is named like a label column but holds {why}, not classes: modelled "
             "as a data column (name it in data.label_column to take it as labels all the same)"

@@ -259,7 +259,8 @@ def as_times(days: np.ndarray, c: Column) -> np.ndarray:
     """Days since ``c.origin`` (N,) (NaN: a gap) -> datetime64 in the unit of its format (NaT: a gap)."""
     days, unit = np.asarray(days, dtype=np.float64) + (c.origin or 0.0), TIMES[str(c.time)]
     steps = np.rint(np.nan_to_num(days) * DAY / {"D": DAY, "m": 60.0, "s": 1.0}[unit]).astype(np.int64)
-    return np.where(np.isnan(days), np.datetime64("NaT", unit), steps.astype(f"datetime64[{unit}]"))
+    times = steps.astype(f"datetime64[{unit}]")
+    return np.where(np.isnan(days), np.array("NaT", dtype=times.dtype), times)
 
 
 def days_of(times: np.ndarray, c: Column) -> np.ndarray:
