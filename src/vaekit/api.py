@@ -3,7 +3,6 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -12,12 +11,20 @@ import torch
 from torch import nn
 
 from . import files
-from .config import ModelConfig, RunConfig, keep_settings, load_json_config, refuse_conflicts, set_value, validate
+from .config import (
+    ModelConfig,
+    RunConfig,
+    absolute_spec,
+    keep_settings,
+    load_json_config,
+    refuse_conflicts,
+    set_value,
+    validate,
+)
 from .config.checks import own_likelihood
 from .core.contract import VAEModule, check_model, with_article
 from .core.likelihoods import name_of, recorded_name
 from .data import Dataset
-from .data.builtin import builtin_name
 from .data.containers import input_shape_of
 from .data.photos import note
 from .data.prepare import auto_settings, check_and_binarize, prepare_data
@@ -33,15 +40,7 @@ from .viz.callbacks import default_callbacks
 
 # what fit records in config.json of a model built in Python (training.folder.describe) and of its data
 DESCRIBED = (
-    "family",
-    "net",
-    "likelihood",
-    "latent_dim",
-    "input_shape",
-    "num_classes",
-    "latent_dims",
-    "prior",
-    "posterior",
+    *["family", "net", "likelihood", "latent_dim", "input_shape", "num_classes", "latent_dims", "prior", "posterior"],
     *ZOO_SETTINGS,
 )
 FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")
@@ -72,11 +71,11 @@ def fit(
     """Train ``model`` (any model meeting ``vaekit.VAEModel``) on ``data`` and return the run.
 
     ``data``: a numpy array or torch tensor (N, *shape), an (x, y) pair with labels y (N,), held in memory; or a
-    torch Dataset yielding x, (x, y) or dicts, or a DataLoader (its dataset, batch size and workers; a sampler,
-    batch sampler or collate_fn of its own is refused, as is a batch_size or workers other than its), read as it
-    goes. A dict item's x is its ``x_key`` entry, else pixel_values, image, input or x; its label ``y_key``, else
-    label, labels or y. Channels-last images (N, H, W, C) are moved to (N, C, H, W) with one line saying so;
-    items of another shape than the model takes are refused in one line.
+    torch Dataset yielding x, (x, y) or dicts, or a DataLoader (its dataset, batch size and workers, in vaekit's
+    order; a sampler, batch sampler or collate_fn of its own is refused, as is a batch_size or workers other than
+    its), read as it goes. A dict item's x is its ``x_key`` entry, else pixel_values, image, input or x; its
+    label ``y_key``, else label, labels or y. Channels-last images (N, H, W, C) are moved to (N, C, H, W) with
+    one line saying so; items of another shape than the model takes are refused in one line.
     ``val_data`` (the same kinds) picks the best epoch; without it a seeded ``val_fraction`` of ``data`` does.
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
     reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens.
@@ -269,7 +268,7 @@ def train(
                 "vaekit.fit(model, data, out=..., resume=True)"
             )
         keep_settings(saved, cfg)
-    cfg.data.spec = _absolute(cfg.data.spec)  # the run reads its data from anywhere later
+    cfg.data.spec = absolute_spec(cfg.data.spec)  # the run reads its data from anywhere later
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data
     return _run(
@@ -282,12 +281,6 @@ def train(
             callbacks=[*default_callbacks(cfg, pictures), *callbacks],
         )
     )
-
-
-def _absolute(spec: str) -> str:
-    """A data spec naming a file or folder as its absolute path; a built-in name, or no such path, as it is."""
-    path = Path(spec).expanduser()
-    return os.path.abspath(path) if spec and builtin_name(spec) is None and path.exists() else spec
 
 
 def _with_settings(config: RunConfig, settings: dict) -> RunConfig:

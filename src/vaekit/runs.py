@@ -170,11 +170,12 @@ class Run:
         check_finite(x, "data items")
         return x
 
-    def check_items(self, x: T) -> T:
-        """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line."""
+    def check_items(self, x: T, where: str = "data") -> T:
+        """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line
+        naming ``where`` they come from."""
         shape = tuple(self.config.model.input_shape)
         if tuple(x.shape[1:]) != shape:
-            raise VaekitError(f"data items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
+            raise VaekitError(f"{where} items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x
 
     def labels(self, y: LabelsLike | None, n: int) -> Tensor | None:

@@ -12,6 +12,7 @@ from .checks import (
 )
 from .conflicts import CONFLICTS, refuse_conflicts
 from .parse import (
+    absolute_spec,
     load_json_config,
     load_toml,
     load_toml_config,
@@ -33,6 +34,7 @@ __all__ = [
     "ModelConfig",
     "RunConfig",
     "TrainConfig",
+    "absolute_spec",
     "keep_settings",
     "load_json_config",
     "load_toml",

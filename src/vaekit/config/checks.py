@@ -123,7 +123,7 @@ def _get(cfg: RunConfig, key: str) -> typing.Any:
 def _check_ranges(cfg: RunConfig) -> None:
     """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
-        if _get(cfg, key) not in allowed and not (key == "model.likelihood" and _own_likelihood(cfg)):
+        if _get(cfg, key) not in allowed and not (key == "model.likelihood" and _check_own_likelihood(cfg)):
             raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
     for section in SECTIONS:
         for f in fields(getattr(cfg, section)):
@@ -141,7 +141,7 @@ def _check_ranges(cfg: RunConfig) -> None:
         raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")
 
 
-def _own_likelihood(cfg: RunConfig) -> bool:
+def _check_own_likelihood(cfg: RunConfig) -> bool:
     """Whether model.likelihood names a p(x|z) of the user's own ("own:Beta"); refused in one line unless the
     networks came from Python (model.net custom): vaekit's networks build only the likelihoods it knows."""
     name = cfg.model.likelihood

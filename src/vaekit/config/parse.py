@@ -194,6 +194,13 @@ def builtin_key(spec: str) -> str | None:
     return key if key.split(":")[0] in BUILTINS else None
 
 
+def absolute_spec(spec: str) -> str:
+    """A data spec naming a file or folder as its absolute path, as a run stores it (read from anywhere later);
+    a built-in name, or no such path, as it is."""
+    path = Path(spec).expanduser()
+    return os.path.abspath(path) if spec and builtin_key(spec) is None and path.exists() else spec
+
+
 def _found(spec: str, beside: Path) -> str:
     """A run's data spec as stored; a relative path (as runs stored them before keeping absolute ones) missing
     from here is looked for in ``beside``, the run folder's parent: there where it is, or where it has a file

@@ -176,17 +176,10 @@ def loader_refusal(loader: torch.utils.data.DataLoader) -> str | None:
 
 
 def loader_note(loader: torch.utils.data.DataLoader) -> None:
-    """One note for what of a DataLoader vaekit's own order harmlessly replaces: shuffle=False (it shuffles every
-    epoch by the run's seed) and drop_last=True (it trains on every item, no step on a lone one)."""
-    sequential = isinstance(loader.sampler, torch.utils.data.SequentialSampler)
-    replaced = [
-        (name, why)
-        for name, why, given in (
-            ("shuffle=False", "shuffles the items every epoch by the run's seed", sequential),
-            ("drop_last=True", "trains on every item (a lone last item joins the batch before)", loader.drop_last),
+    """One note for drop_last=True, which vaekit's own batches replace (it trains on every item, a lone last one
+    joining the batch before). Its order is replaced too, shuffled every epoch by the run's seed (fit's docstring
+    and the data guide say so): not noted, since shuffle=False is a DataLoader's default, not a choice made."""
+    if loader.drop_last:
+        note(
+            "DataLoader: drop_last=True not kept: vaekit trains on every item (a lone last item joins the batch before)"
         )
-        if given
-    ]
-    if replaced:
-        names, whys = (" and ".join(part) for part in zip(*replaced))
-        note(f"DataLoader: {names} not kept: vaekit {whys}")

@@ -41,7 +41,7 @@ def numbered_as_run(run: Run, data: Dataset) -> Dataset:
     new, names = mapped
 
     def renumbered(s: Split) -> Split:
-        return Split(s.x, None if s.y is None else new[s.y])
+        return replace(s, y=None if s.y is None else new[s.y])  # its rows, part and draw kept
 
     d = data
     return replace(d, train=renumbered(d.train), val=renumbered(d.val), test=renumbered(d.test), classes=names)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import torch
 from ..config import RunConfig
 from ..data import Split, all_labelled, load_dataset
 from ..data.builtin import builtin_name
-from ..data.lazy import LazyArray, binarized_once, every_item, head, head_split, load_streamed
+from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
 from ..data.photos import FolderSource, ImageOptions
 from ..data.prepare import checked, model_items, prepare_data, same_spec
 from ..data.tables import table_options
@@ -97,8 +96,7 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if split != "all":  # labels numbered as the run numbered them, named as it names them
         raw = prepare_data(run.config, spec, stream=True)[0]
         data = numbered_as_run(run, raw)
-        s = pick_split(data, split, limit)  # (its labels renumbered: its rows from the split as read)
-        return replace(s, rows=item_rows(head_split(getattr(raw, split), limit))), data.classes
+        return pick_split(data, split, limit), data.classes
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
@@ -106,10 +104,7 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     mapped = label_map(run, classes, spec)
     if mapped is not None and s.y is not None:
         s, classes = Split(s.x, mapped[0][s.y]), mapped[1]
-    shape = tuple(run.config.model.input_shape)  # the file named, as a seeded split's reading names it
-    if tuple(s.x.shape[1:]) != shape:
-        raise VaekitError(f"{spec}: items have shape {tuple(s.x.shape[1:])}, the run's model expects {shape}")
-    x = s.x
+    x = run.check_items(s.x, f"{spec}:")  # the file named, as a seeded split's reading names it
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
         x = binarized_once(x, run.config.train.seed)
     y = None if s.y is None else s.y[:limit]
