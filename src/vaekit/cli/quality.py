@@ -24,7 +24,10 @@ from .verbs import arg, positive, verb
     arg("--data", help="data spec (default: the run's own data)"),
     arg("--split", default="test", choices=["val", "test"]),
     arg("--seed", type=int, default=0),
-    arg("--target", help="table runs: the column train-on-synthetic predicts (default: the last categorical)"),
+    arg(
+        "--target",
+        help="table runs: the column train-on-synthetic predicts (default: the last categorical; none: skip it)",
+    ),
     arg("--feature-steps", type=int, help="training steps of the domain feature network (default 1500)"),
     arg("--json", action="store_true", help="print the result as JSON"),
 )
