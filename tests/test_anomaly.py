@@ -281,6 +281,13 @@ def test_anomaly_scores_every_row_of_another_file_and_names_each_item_s_row(run_
     assert len(test) == 6 and list(scored("--data", str(tmp_path / "new.npy"), "--split", "test")) == seeded
 
 
+def test_eval_takes_every_row_of_another_file_and_the_test_split_of_the_runs_own(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "far.npy", np.ones((5, 9, 11), np.float32))
+    argv = ["anomaly-eval", str(run_dir / "run"), "--ood", str(tmp_path / "far.npy"), "--score", "recon_error"]
+    assert main(argv) == 0
+    assert "6 in-distribution vs 5 out-of-distribution" in capsys.readouterr().out  # the run's 6, the file's 5
+
+
 def test_encode_reads_every_item_of_a_builtin_with_options():
     from vaekit.data import all_items, dsprites
 

@@ -167,7 +167,10 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     """((normal x, its labels or None), (anomalous x, labels)) from --in/--ood or from --data with --normal."""
     import torch
 
-    from ..evaluation.outputs import prepared_split
+    from ..evaluation.outputs import default_split, prepared_split
+
+    def split(spec: str | None) -> str:  # every row of a file other than the run's own, else its test split
+        return args.split or default_split(run.config, spec)
 
     if (args.data is not None or args.normal is not None) and (args.ood or args.inliers):
         raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
@@ -176,11 +179,11 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     if args.data is not None:
         if args.normal is None:
             raise VaekitError("anomaly-eval: --data needs --normal, the labels counted as in-distribution")
-        s, classes = prepared_split(run, args.data, args.split)
+        s, classes = prepared_split(run, args.data, split(args.data))
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
         present = torch.unique(s.y).tolist()
-        normal = normal_labels(args.normal, classes, f"the {args.split} split of {args.data}", present)
+        normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
         mask = torch.isin(s.y, normal)
         rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
         return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
@@ -191,7 +194,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
             "anomaly-eval: this run is conditional and scores items with their labels, which --in/--ood sets do "
             "not share: use --data SPEC --normal LABELS"
         )
-    return tuple((prepared_split(run, spec, args.split, args.limit)[0].x, None) for spec in (args.inliers, args.ood))
+    return tuple((prepared_split(run, spec, split(spec), args.limit)[0].x, None) for spec in (args.inliers, args.ood))
 
 
 @scoring(
@@ -202,6 +205,8 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
     arg("--normal", help="comma-separated class names or labels counted as in-distribution (with --data)"),
     limit=" of each set",
+    split=["all", "train", "val", "test"],
+    default=None,
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..evaluation.scores import detection_metrics
