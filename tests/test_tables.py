@@ -162,8 +162,8 @@ def test_table_run_gives_its_table_back_and_is_scored(table_csv, tmp_path, capsy
     assert main(["sample", str(run.path), "--n", "30", "--out", str(tmp_path / "synth.csv")]) == 0
     rows = read_csv_rows(tmp_path / "synth.csv")
     assert rows[0] == ["age", "color", "hours", "income"] and len(rows) == 31
-    assert {r[1] for r in rows[1:]} <= {*COLORS, "nan"} and {r[3] for r in rows[1:]} <= {">50K", "<=50K"}
-    assert all(float(r[0]).is_integer() for r in rows[1:] if r[0] != "nan")  # whole ages, or gaps as the data has
+    assert {r[1] for r in rows[1:]} <= {*COLORS, ""} and {r[3] for r in rows[1:]} <= {">50K", "<=50K"}
+    assert all(float(r[0]).is_integer() for r in rows[1:] if r[0])  # whole ages, or gaps (empty) as the data has
     assert main(["reconstruct", str(run.path), "--n", "3", "--out", str(tmp_path / "rec.csv")]) == 0
     rec = read_csv_rows(tmp_path / "rec.csv")  # each row's row in the file first
     assert rec[0] == ["index", *rows[0]] and len(rec) == 4
@@ -306,12 +306,14 @@ def test_modes_code_alphas_of_unit_spread_and_decode_them_back():
 
 def test_write_csv_writes_floats_that_read_back_as_they_were(tmp_path):
     v = np.array([12345678.91, 0.1, 2 / 3, 1e-7, 3.0, -250.0, np.nan])
-    path = write_csv(
-        {"v": v, "n": np.arange(7), "c": np.array(["x", None, "y", "z", "x", "y", "z"], object)}, tmp_path / "t.csv"
-    )
+    c = np.array(["x", None, "y", np.nan, "x", "y", "z"], object)
+    path = write_csv({"v": v, "n": np.arange(7), "c": c, "s": v.astype(np.float32)}, tmp_path / "t.csv")
     rows = read_csv_rows(path)
-    assert [r[0] for r in rows[1:]] == ["12345678.91", "0.1", "0.6666666666666666", "1e-07", "3", "-250", "nan"]
-    assert np.array_equal([float(r[0]) for r in rows[1:]], v, equal_nan=True) and rows[2][1:] == ["1", ""]
+    assert [r[0] for r in rows[1:]] == ["12345678.91", "0.1", "0.6666666666666666", "1e-07", "3", "-250", ""]
+    assert np.array_equal([float(r[0] or "nan") for r in rows[1:]], v, equal_nan=True)
+    assert rows[2][1:3] == ["1", ""] and rows[4][2] == "" and rows[3][3] == "0.6666667"  # float32: its shortest
+    sampled = write_csv({"v": np.array([3266.97265625, 0.5])}, tmp_path / "s.csv", single=True)  # a model's values
+    assert [r[0] for r in read_csv_rows(sampled)[1:]] == ["3266.9727", "0.5"]
 
 
 def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):

@@ -240,7 +240,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
-        write_csv(run.sample_table(n, args.temperature, args.label), args.out)
+        write_csv(run.sample_table(n, args.temperature, args.label), args.out, single=True)  # a model's float32
         print(f"{n} rows written to {args.out}")
         return
     if args.sampler is not None:
@@ -294,7 +294,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
         from ..data.tables import write_csv
 
-        write_csv(indexed_rows(run, s, x_rec, y), args.out)
+        write_csv(indexed_rows(run, s, x_rec, y), args.out, single=True)
         print(f"{len(x)} reconstructed rows of the {split} split written to {args.out}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,29 +36,33 @@ from .table_schema import TIMES, Column, TableSchema, _gaps, numbers  # Column, 
 MISSING_MODES = ("refuse", "drop", "mean")
 
 
-def write_csv(columns: dict[str, np.ndarray], path: str | Path) -> Path:
-    """A table {column: (N,) values} as a CSV file with a header row (cells as ``_cell`` writes them)."""
+def write_csv(columns: dict[str, np.ndarray], path: str | Path, single: bool = False) -> Path:
+    """A table {column: (N,) values} as a CSV file with a header row (cells as ``_cell`` writes them); ``single``:
+    values decoded from a model's float32 items, written to float32's precision (float32 columns always are)."""
     path = Path(path)
     if path.suffix.lower() != ".csv":
         raise VaekitError(f"{path}: expected a .csv file name", key="out")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(list(columns))
-    values = [[_cell(v) for v in col.tolist()] for col in columns.values()]
+    values = [[_cell(v, single or col.dtype == np.float32) for v in col.tolist()] for col in columns.values()]
     writer.writerows(zip(*values))
     atomic_write_text(path, buf.getvalue())
     return path
 
 
-def _cell(v: object) -> str:
-    """A value as a CSV cell: a float as Python's repr writes it, the shortest text that reads back as the same
-    float (12345678.91, not 1.234568e+07; an exponent only below 1e-4 or from 1e16), a whole one without its
-    ".0" (a whole-number column with gaps); a gap nan (NaN) or empty (None, and NaT, which is None here),
-    both of which vaekit and pandas read back as gaps; anything else as str writes it."""
-    if v is None:
+def _cell(v: object, single: bool = False) -> str:
+    """A value as a CSV cell: a float as the shortest text that reads back as the same float (12345678.91, not
+    1.234568e+07; an exponent only below 1e-4 or from 1e16), of float32 where the column is ``single`` (a
+    model's samples: 3266.9727, not 3266.97265625), a whole one without its ".0" (a whole-number column with
+    gaps); a gap (NaN, None, NaT: None here) an empty cell, which vaekit and pandas read back as a gap; anything
+    else as str writes it."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
+        if v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return str(np.float32(v)) if single else repr(v)
     return str(v)
 
 
