@@ -79,11 +79,11 @@ def check_batch(batch_size: int, n: int, train: TrainConfig | None = None) -> No
         )
 
 
-def init(device: torch.device, batch_size: int) -> torch.device:
+def init(device: torch.device, batch_size: int, train: TrainConfig | None = None) -> torch.device:
     """Join the process group when torchrun started us; returns this process's device.
 
     The global ``batch_size`` must split evenly, so that the mean of the per-process gradients is the
-    gradient of the global batch's mean loss.
+    gradient of the global batch's mean loss, into shares that ``train``'s objective can take (``check_batch``).
     """
     if active():
         return _local_device(device)
@@ -91,7 +91,7 @@ def init(device: torch.device, batch_size: int) -> torch.device:
         die_with_parent()  # the launcher dies, even by SIGKILL, rather than train on orphaned
     if not launched():
         return device
-    check_batch(batch_size, int(os.environ["WORLD_SIZE"]))
+    check_batch(batch_size, int(os.environ["WORLD_SIZE"]), train)
     cuda = device.type == "cuda"
     device = _local_device(device)
     if cuda:

@@ -117,7 +117,7 @@ def _train(
 ) -> Fitted:
     """Set this process up (device, data-dependent start, run folder, trainer), then fit and finish."""
     t = cfg.train
-    device = distributed.init(resolve_device(t.device), t.batch_size)
+    device = distributed.init(resolve_device(t.device), t.batch_size, t)
     t = replace(t, progress=t.progress and distributed.is_main())
     model = model.to(device)
     start_from_data(model, data, t.seed, device)  # a resumed run's checkpoint then replaces what it set

@@ -103,8 +103,7 @@ class Trainer:
         return state, extra
 
     def place(self, data: Dataset, device: torch.device) -> None:
-        """The network (DDP under torchrun) and the splits on ``device``, once the per-process batch is checked."""
-        distributed.check_batch(self.t.batch_size, distributed.world(), self.t)  # the global batch, split N ways
+        """The network (DDP under torchrun) and the splits on ``device`` (``distributed.init`` checked the batch)."""
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged over the processes
         self.x, self.x_val = to_device(data.train.x, device), to_device(distributed.part(data.val.x), device)
         self.y: Tensor | None = None
