@@ -81,6 +81,14 @@ def table(caption: str, columns: list[str], rows: list[list]) -> dict:
     }
 
 
+def command() -> str:
+    """This process's command line, quoted as a shell reads it (an empty argument shows as ''), its script
+    relative to the repository."""
+    script = Path(sys.argv[0]).resolve()
+    name = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else sys.argv[0]
+    return shlex.join(["python", name, *sys.argv[1:]])
+
+
 def write(
     name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (), out: str | Path | None = None
 ) -> Path:
@@ -95,17 +103,7 @@ def write(
         "headline": headline,
         "tables": tables,
         "notes": list(notes),
-        "command": shlex.join(  # quoted as a shell reads it: an empty argument shows as ''
-            [
-                "python",
-                *[
-                    Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()
-                    if Path(sys.argv[0]).resolve().is_relative_to(ROOT)
-                    else sys.argv[0]
-                ],
-                *sys.argv[1:],
-            ]
-        ),
+        "command": command(),
         "machine": machine(),
         "commit": STARTED,
         "date": datetime.date.today().isoformat(),

@@ -73,12 +73,75 @@ def test_the_anomaly_headline_names_the_default_score_and_the_best_peer(bench):
     assert anomaly.tabular_phrase([r for r in rows if not r[0].startswith("PyOD")]).endswith("score neg_elbo)")
 
 
+ONECLASS = ["class", "neg_elbo", "complexity", "neg_elbo, scales 1,2"]
+OOD = ["score", "AUROC (bernoulli)", "FPR@95%TPR (bernoulli)", "AUROC (gaussian)", "FPR@95%TPR (gaussian)"]
+
+
+@pytest.mark.parametrize(
+    ("mean", "net", "likelihood", "phrase"),
+    [
+        ([0.9, 0.5, 0.95], "mlp", "gaussian", "AUROC 0.900 (default score neg_elbo, one gaussian VAE) [best of 3 "
+         "scores on the test set: 0.950 (neg_elbo, scales 1,2)]"),
+        ([0.9, 0.5, 0.85], "mlp", "gaussian", "AUROC 0.900 (default score neg_elbo, one gaussian VAE)"),
+        ([0.9, 0.5, 0.95], "mlp", "bernoulli", "AUROC: default score (neg_elbo, one gaussian VAE) not run [best of 3"),
+        ([0.9, 0.5, 0.85], "conv", "gaussian", "not run [best of 3 scores on the test set: 0.900 (neg_elbo)]"),
+    ],
+)  # fmt: skip
+def test_the_one_class_headline_is_the_default_score_with_the_best_labelled(bench, mean, net, likelihood, phrase):
+    rows = [["0 T-shirt/top", 0.8, 0.4, 0.99], ["mean", *mean]]  # the mean row, not the best class, counts
+    line = bench("anomaly").oneclass_phrase(ONECLASS, rows, net, likelihood)
+    assert (
+        line.startswith("one-class Fashion-MNIST mean AUROC") and phrase in line and line.endswith("]" * ("[" in line))
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "net", "phrase"),
+    [
+        ([["neg_elbo", 0.38, 0.999, 0.984, 0.07], ["complexity", 0.99, 0.02, 0.997, 0.01]], "mlp",
+         "AUROC 0.984 (default score neg_elbo, gaussian) [best of 4 score-likelihood pairs on the test set: 0.997 "
+         "(complexity, gaussian)]"),
+        ([["neg_elbo", 0.38, 0.999, 0.984, 0.07], ["complexity", 0.9, 0.02, 0.95, 0.01]], "mlp",
+         "AUROC 0.984 (default score neg_elbo, gaussian)"),  # an FPR of 0.999 is no AUROC
+        ([["neg_elbo", 0.38, 0.999, 0.984, 0.07]], "conv", "AUROC: default score (neg_elbo, gaussian) not run [best "
+         "of 2 score-likelihood pairs on the test set: 0.984 (neg_elbo, gaussian)]"),
+    ],
+)  # fmt: skip
+def test_the_ood_headline_is_the_default_score_and_likelihood_with_the_best_labelled(bench, rows, net, phrase):
+    assert bench("anomaly").ood_phrase(OOD, rows, net) == f"Fashion-MNIST vs MNIST {phrase}"
+
+
+def test_the_ood_headline_without_the_default_likelihood_says_so(bench):
+    line = bench("anomaly").ood_phrase(OOD[:3], [["neg_elbo", 0.38, 0.9], ["recon_error", 0.987, 0.05]], "mlp")
+    assert line == "Fashion-MNIST vs MNIST AUROC: default score (neg_elbo, gaussian) not run [best of 2 " + (
+        "score-likelihood pairs on the test set: 0.987 (recon_error, bernoulli)]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "default", "best"),
+    [
+        ("anomaly", "mean AUROC 0.904 (default score neg_elbo", "0.913 (neg_elbo, scales 1,2)]"),
+        ("anomaly", "MNIST AUROC 0.984 (default score neg_elbo, gaussian)", "0.997 (complexity, gaussian)]"),
+        ("anomaly_deep", "mean AUROC 0.919 (default score neg_elbo", "0.931 (neg_elbo, scales 1,2,4,7)]"),
+    ],
+)
+def test_the_anomaly_pages_headline_the_default_score_not_the_best_on_the_test_set(name, default, best):
+    line = stored(name)["headline"]
+    assert default in line and f"on the test set: {best}" in line
+
+
 def test_the_anomaly_page_says_how_to_reproduce_it():
     assert any("--deep ''" in n for n in stored("anomaly")["notes"])
 
 
 def test_a_rehead_recomputes_the_headline_from_the_stored_rows(bench, tmp_path):
-    for script, name in (("anomaly", "anomaly"), ("deep", "deep_bits"), ("families", "families")):
+    for script, name in (
+        ("anomaly", "anomaly"),
+        ("anomaly", "anomaly_deep"),
+        ("deep", "deep_bits"),
+        ("families", "families"),
+    ):
         path = tmp_path / f"{name}.json"
         shutil.copy(RESULTS / f"{name}.json", path)
         bench(script).rehead(str(path))
@@ -107,8 +170,48 @@ def test_pythae_trainers_get_the_learning_rate_they_read(bench, adversarial, key
     assert rates == {f"{k}_learning_rate".lstrip("_"): 1e-3 for k in keys}
 
 
-def test_the_zoo_page_says_factorvae_was_not_like_for_like():
-    assert any("FactorVAE" in n and "1e-4" in n and "not like-for-like" in n for n in stored("zoo")["notes"])
+def test_the_zoo_factorvae_row_is_rerun_at_the_rate_of_the_others(bench):
+    result, factor = stored("zoo"), ("pythae", "FactorVAE gamma=10")
+    rows = [r for r in result["tables"][0]["rows"] if r[0] != "data"]
+    assert not any("not like-for-like" in n for n in result["notes"])
+    rerun = [n for n in result["notes"] if n.startswith("Rerun alone")]
+    assert (
+        len(rerun) == 1
+        and "pythae FactorVAE gamma=10 (the first run trained it at pythae's default lr 1e-4" in (rerun[0])
+    )
+    assert "on 2026-12-05, AMD EPYC" in rerun[0] and "--only pythae --rows factor" in rerun[0]
+    assert "measured in another process under another load" in rerun[0]
+    met = bench("zoo").targets(rows, frozenset({factor}))
+    assert result["notes"][: len(met)] == met  # the targets are what the script computes from the rows
+    assert next(m for m in met if m.startswith("samples/s factor")).endswith("under another load)")
+    assert result["headline"].startswith("27 rows; 28 of 28 targets met (1 speed target of rerun rows not compared)")
+
+
+def test_a_zoo_rerun_puts_its_rows_in_place_of_the_stored_ones(bench):
+    stored_rows = [["vaekit", "prior", "standard", 1], ["pythae", "model", "VAE", 2], ["data", "floor", "x", 0]]
+    new = [["pythae", "model", "VAE", 3], ["pythae", "model", "IWAE K=5", 4]]
+    assert bench("zoo").merged(stored_rows, new) == [stored_rows[0], new[0], new[1]]
+
+
+def test_a_zoo_rerun_leaves_its_speed_targets_uncompared(bench):
+    zoo = bench("zoo")
+    rows = [["vaekit", "prior", "standard", 270.0, 25.0, 0.5, 0.01, 900.0], ["pythae", "model", "VAE", 270.1, 28.0,
+            0.5, 0.03, 1000.0]]  # fmt: skip
+    assert "samples/s standard 900.0 vs pythae VAE 1000.0 (at least): NOT met" in zoo.targets(rows)
+    apart = zoo.targets(rows, frozenset({("pythae", "VAE")}))
+    assert "samples/s standard 900.0 vs pythae VAE 1000.0 (at least): not compared" in apart[2]
+    assert apart[:2] == zoo.targets(rows)[:2]  # NLL and FID still compared
+
+
+def test_zoo_rows_reruns_only_the_rows_it_names(bench, monkeypatch):
+    import argparse
+
+    zoo, ran = bench("zoo"), []
+    monkeypatch.setattr(zoo, "save", lambda ctx: None)
+    ctx = {"args": argparse.Namespace(rows=["factor"]), "rows": []}
+    for label in ("FactorVAE gamma=10", "VAE", "factor gamma=10"):
+        zoo.row(ctx, "lib", "axis", label, lambda label=label: ran.append(label) or [0] * 6)
+    assert ran == ["FactorVAE gamma=10", "factor gamma=10"] and len(ctx["rows"]) == 2
 
 
 def test_memory_columns_say_mib():
