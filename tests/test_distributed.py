@@ -1,7 +1,7 @@
 """Two CPU processes under torchrun (gloo): the same weights as one process with the same global batch, rank 0
 alone writes the run folder, and a run stopped by SIGTERM resumes to the weights of one never stopped. Without
 torchrun: each process's share of one process's batches, the per-process batch an objective needs, a lost peer's
-cause, and workers that die with their launcher."""
+cause, workers that die with their launcher, and warnings said once."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +24,9 @@ from vaekit.config import TrainConfig
 from vaekit.data.batching import batch_count, batches
 from vaekit.data.lazy import LazyArray
 from vaekit.errors import VaekitError
-from vaekit.training import distributed, trainer
+from vaekit.training import capture, distributed, trainer
+from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
+from vaekit.training.step import StepGuard
 
 from .conftest import train_run
 from .noiseless_vaekit import loc_sample
@@ -245,3 +248,57 @@ def test_a_worker_asks_for_sigterm_when_its_launcher_dies():
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True, check=True, env=env)
     assert int(done.stdout) == signal.SIGTERM
+
+
+def damaged_checkpoint(tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 2)
+    opt, path = torch.optim.Adam(model.parameters()), tmp_path / "checkpoint.safetensors"
+    for _ in range(2):  # the second keeps the first as checkpoint.prev.safetensors
+        save_checkpoint(path, model, opt, {})
+    path.write_bytes(b"damaged")
+    load_latest_checkpoint(path, model, opt)  # every rank falls back to the previous one
+
+
+def skipped_steps(tmp_path: Path) -> None:
+    guard = StepGuard(8)  # warns at 2 in a row
+    for b in range(2):
+        assert not guard.ok(torch.tensor(float("nan")), f"epoch 1, batch {b + 1}")
+
+
+def no_compiler(tmp_path: Path) -> None:
+    from torch._inductor import config
+
+    with config.patch({"cpp.cxx": ("no-such-c++",)}):
+        capture.CompiledStep("compile", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("warned", [damaged_checkpoint, skipped_steps, no_compiler])
+def test_a_warning_every_rank_sees_alike_is_said_once_by_rank_0(monkeypatch, capsys, tmp_path, warned, rank):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", str(rank))  # no process group: this process is that rank of two
+    warned(tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == (rank == 0) and all(line.startswith("vaekit: warning: ") for line in lines), lines
+    assert not any("warning: rank" in line for line in lines)  # the same in every rank: no rank named
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_a_compiled_step_that_fails_in_one_rank_says_so_naming_it(monkeypatch, capsys, world):
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    monkeypatch.setenv("RANK", str(world - 1))
+    monkeypatch.setattr(capture, "train_step", lambda *args: None)  # the eager step it falls back to
+    step = capture.CompiledStep("compile", torch.device("cpu"))
+    step.why, step.warm = None, True  # compiled from its second step on, here where a compiler may be absent
+
+    def fails(*args):
+        raise OSError("no space left on device")
+
+    step.step = fails
+    t = TrainConfig()
+    step(SimpleNamespace(critic=None, t=t), torch.zeros(1), None, SimpleNamespace(beta=t.beta), "epoch 1, batch 2")
+    named = "rank 1: " if world == 2 else ""
+    assert (
+        capsys.readouterr().err
+        == f"vaekit: warning: {named}train.compile: the step runs eagerly: OSError: no space left on device\n"
+    )

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,13 @@ def test_every_public_name_loads_on_first_use():
     assert vaekit.data.load_dataset is vaekit.load_dataset  # subpackages too, as the eager import gave them
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         vaekit.no_such_name  # noqa: B018
+
+
+def test_the_static_imports_for_type_checkers_name_each_public_name_from_its_home():
+    tree = ast.parse(Path(vaekit.__file__).read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    assert all(isinstance(node, ast.ImportFrom) and node.level == 1 for node in block.body)
+    imports = [(a, node.module) for node in block.body for a in node.names]
+    assert sorted(a.name for a, _ in imports) == vaekit.__all__  # every public name, once
+    assert all(a.asname == a.name for a, _ in imports)  # ``X as X``: re-exported for a type checker
+    assert {a.name: module for a, module in imports} == vaekit._HOME  # each from the module it loads from

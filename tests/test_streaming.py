@@ -19,6 +19,8 @@ from vaekit.data.prepare import check_and_binarize, prepare_data
 from vaekit.data.user import from_user
 from vaekit.errors import VaekitError
 from vaekit.evaluation.metrics import pick_split
+from vaekit.evaluation.outputs import prepared_split
+from vaekit.runs import Run
 from vaekit.training import trainer
 from vaekit.training.state import check_same_data, fingerprint
 
@@ -127,6 +129,27 @@ def test_the_fixed_draw_has_the_mean_of_x_and_keys_on_seed_part_and_row(monkeypa
     monkeypatch.setattr(draws, "CHUNK", 49 * 3)  # in batches of 3 rows, in another order: the same items
     order = np.random.default_rng(0).permutation(400)
     assert torch.equal(fixed_draw(x[order], rows[order], seed=5), a[order])
+
+
+def test_fixed_draws_of_items_of_two_parts_are_each_drawn_as_its_own_part(monkeypatch):
+    x, rows, parts = torch.rand(30, 7), np.r_[np.arange(20), np.arange(10)], np.repeat([0, 1], [20, 10])
+    whole = torch.cat([fixed_draw(x[:20], rows[:20], 5), fixed_draw(x[20:], rows[20:], 5, part=1)])
+    monkeypatch.setattr(draws, "CHUNK", 7 * 3)  # batches of 3 rows that straddle the change of part
+    assert torch.equal(fixed_draw(x, rows, 5, parts), whole)
+
+
+@pytest.mark.parametrize("binarize", ["fixed", "dynamic"])
+def test_every_item_in_file_order_is_drawn_as_in_its_own_split(tmp_path, binarize):
+    x = np.random.default_rng(3).choice([0.0, 0.3, 0.5, 1.0], (50, 5, 7)).astype(np.float32)
+    np.savez(tmp_path / "s.npz", x_train=x[:40], x_test=x[40:])  # a test file: its rows are keyed as part 1
+    cfg = config(tmp_path / "s.npz", tmp_path / "run", "true", epochs=1)
+    cfg.data.binarize = binarize
+    run = Run.load(train_run(cfg))
+    every = prepared_split(run, None, "all")[0].x
+    assert set(every.unique().tolist()) == {0.0, 1.0}
+    for name, offset in (("train", 0), ("test", 40)):
+        s = prepared_split(run, None, name)[0]
+        assert torch.equal(s.x, every[offset + s.rows]), name
 
 
 def test_fit_data_is_drawn_by_its_rows_in_memory_and_as_a_dataset():

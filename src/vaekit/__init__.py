@@ -15,77 +15,61 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # what the names below are, for type checkers and editors; at run time __getattr__ loads them
-    from .api import fit, train
-    from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from .core import VAEModel, VAEOutput, check_model, elbo, iwae_bound, kl_term
-    from .data import Dataset, Split, load_dataset
-    from .errors import VaekitError
-    from .evaluation.detector import VAEAnomalyDetector
-    from .evaluation.metrics import active_units, bits_per_dim, evaluate
-    from .evaluation.quality import quality_benchmark
-    from .evaluation.quality_run import quality
-    from .models import MODELS, VAE, ConditionalVAE, DeepVAE, LadderVAE, build_model, conv_nets, mlp_nets
-    from .models.trust import register_module
-    from .runs import Run, load_run
-    from .samplers import SAMPLERS, fit_sampler
-    from .training import Callback, FitInfo
-    from .training.prior import fit_prior
-    from .viz.figures import interpolate, latent_map, lerp, manifold, slerp, traverse
-    from .viz.mlflow import MLflow
-    from .viz.report import write_report
+# the names of _HOMES (below), for type checkers and editors (``X as X`` re-exports each, as a static __all__ would);
+# at run time __getattr__ loads them
+if TYPE_CHECKING:
+    from .api import fit as fit
+    from .api import train as train
+    from .config import DataConfig as DataConfig
+    from .config import ModelConfig as ModelConfig
+    from .config import RunConfig as RunConfig
+    from .config import TrainConfig as TrainConfig
+    from .core import VAEModel as VAEModel
+    from .core import VAEOutput as VAEOutput
+    from .core import check_model as check_model
+    from .core import elbo as elbo
+    from .core import iwae_bound as iwae_bound
+    from .core import kl_term as kl_term
+    from .data import Dataset as Dataset
+    from .data import Split as Split
+    from .data import load_dataset as load_dataset
+    from .errors import VaekitError as VaekitError
+    from .evaluation.detector import VAEAnomalyDetector as VAEAnomalyDetector
+    from .evaluation.metrics import active_units as active_units
+    from .evaluation.metrics import bits_per_dim as bits_per_dim
+    from .evaluation.metrics import evaluate as evaluate
+    from .evaluation.quality import quality_benchmark as quality_benchmark
+    from .evaluation.quality_run import quality as quality
+    from .models import MODELS as MODELS
+    from .models import VAE as VAE
+    from .models import ConditionalVAE as ConditionalVAE
+    from .models import DeepVAE as DeepVAE
+    from .models import LadderVAE as LadderVAE
+    from .models import build_model as build_model
+    from .models import conv_nets as conv_nets
+    from .models import mlp_nets as mlp_nets
+    from .models.trust import register_module as register_module
+    from .runs import Run as Run
+    from .runs import load_run as load_run
+    from .samplers import SAMPLERS as SAMPLERS
+    from .samplers import fit_sampler as fit_sampler
+    from .training import Callback as Callback
+    from .training import FitInfo as FitInfo
+    from .training.prior import fit_prior as fit_prior
+    from .viz.figures import interpolate as interpolate
+    from .viz.figures import latent_map as latent_map
+    from .viz.figures import lerp as lerp
+    from .viz.figures import manifold as manifold
+    from .viz.figures import slerp as slerp
+    from .viz.figures import traverse as traverse
+    from .viz.mlflow import MLflow as MLflow
+    from .viz.report import write_report as write_report
 
-__all__ = [
-    "MODELS",
-    "SAMPLERS",
-    "VAE",
-    "Callback",
-    "ConditionalVAE",
-    "DataConfig",
-    "Dataset",
-    "DeepVAE",
-    "FitInfo",
-    "LadderVAE",
-    "MLflow",
-    "ModelConfig",
-    "Run",
-    "RunConfig",
-    "Split",
-    "TrainConfig",
-    "VAEAnomalyDetector",
-    "VAEModel",
-    "VAEOutput",
-    "VaekitError",
-    "active_units",
-    "bits_per_dim",
-    "build_model",
-    "check_model",
-    "conv_nets",
-    "elbo",
-    "evaluate",
-    "fit",
-    "fit_prior",
-    "fit_sampler",
-    "interpolate",
-    "iwae_bound",
-    "kl_term",
-    "latent_map",
-    "lerp",
-    "load_dataset",
-    "load_run",
-    "manifold",
-    "mlp_nets",
-    "quality",
-    "quality_benchmark",
-    "register_module",
-    "slerp",
-    "train",
-    "traverse",
-    "write_report",
-]
 __version__ = "0.1.0"
 
-# the module (below vaekit) of each name in __all__, as the imports above bring them
+# The one table of public names: the module below vaekit of each, which __getattr__ imports on first use.
+# __all__ is its names; the imports under TYPE_CHECKING above repeat them statically for type checkers and editors
+# (tests/test_startup.py holds the two to the same names and modules).
 _HOMES = {
     "api": ("fit", "train"),
     "config": ("DataConfig", "ModelConfig", "RunConfig", "TrainConfig"),
@@ -107,6 +91,7 @@ _HOMES = {
     "viz.report": ("write_report",),
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_HOME)
 # the subpackages and modules that ``import vaekit`` once brought along, reachable as vaekit.X without an import
 _SUBMODULES = (
     "api",

@@ -24,7 +24,7 @@ from vaekit.data.core import (
     check_options,
 )
 from vaekit.data.download import download
-from vaekit.data.draws import binarize_dynamic
+from vaekit.data.draws import TEST_PART, binarize_dynamic
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.image_cache import read_folder
 from vaekit.data.photos import ImageOptions
@@ -141,8 +141,9 @@ def all_labelled(
     images: ImageOptions = ImageOptions(),
     table: TableOptions | None = None,
 ) -> tuple[Split, list[str] | None]:
-    """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None; the
-    class names of labels 0..K-1, or None). Train and test labels are numbered together, as training does."""
+    """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None, and its
+    row and part in its file (fixed binarisation's key, as in its split); the class names of labels 0..K-1, or
+    None). Train and test labels are numbered together, as training does."""
     is_table = Path(spec).suffix.lower() in (".csv", ".tsv")
     raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
@@ -152,4 +153,6 @@ def all_labelled(
     if y is not None and raw.x_test is not None:
         assert y_test is not None  # _labels gives test labels whenever it gives train labels
         y = np.concatenate([y, y_test])
-    return Split(torch.from_numpy(x), None if y is None else torch.from_numpy(y)), classes
+    rows = np.concatenate([np.arange(len(p)) for p in parts])  # each item's row in its file, and that file's part
+    part = 0 if raw.x_test is None else np.repeat([0, TEST_PART], [len(raw.x), len(raw.x_test)])
+    return Split(torch.from_numpy(x), None if y is None else torch.from_numpy(y), rows, part), classes

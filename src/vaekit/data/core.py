@@ -25,12 +25,13 @@ class Split:
 
     ``rows`` (N,) and ``part`` say which items they are, keying fixed binarisation's draw (``draws.fixed_draw``):
     each item's row in its source (None: 0..N-1; lazily read items: their ``index``) and the source (0 the
-    training file or fit's data, 1 an official test file or fit's val_data). ``fixed``: x was drawn so."""
+    training file or fit's data, 1 an official test file or fit's val_data; (N,) per item where the items span
+    both: every item of a set in file order). ``fixed``: x was drawn so."""
 
     x: torch.Tensor | LazyArray
     y: torch.Tensor | None
     rows: np.ndarray | None = None
-    part: int = 0
+    part: int | np.ndarray = 0
     fixed: bool = False
 
     def __len__(self) -> int:

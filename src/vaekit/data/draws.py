@@ -3,12 +3,15 @@
 Fixed binarisation has one draw, per item, keyed by (seed, part, row), for data in memory and streamed alike:
 value j of the item at ``row`` of a source's ``part`` is 1 when u < x * 2^24, with u 24 bits of SplitMix64 at a
 counter fixed by (row, j) on the stream that (seed, part) picks. An item's 0/1 values thus depend on the seed and
-which item it is, never on the batch, the order, ``--limit``, or whether the split was loaded or streamed.
+which item it is, never on the batch, the order, ``--limit``, which split it was asked for in (a test file's item
+is the same in the test split and in every item in file order), or whether the split was loaded or streamed.
 ``part`` tells apart the rows of two sources of one data set: 0 the training file (or ``vaekit.fit``'s data),
 1 an official test file (or its val_data).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import torch
@@ -62,16 +65,22 @@ def _levels(rows: np.ndarray, d: int, key: int) -> np.ndarray:
     return u[:, :d]
 
 
-def fixed_draw(x: Tensor, rows: np.ndarray, seed: int, part: int = 0) -> Tensor:
+def fixed_draw(x: Tensor, rows: np.ndarray, seed: int, part: int | np.ndarray = 0) -> Tensor:
     """x (N, *shape) in [0, 1] -> (N, *shape) float32 0/1 on x's device: item i is the one at ``rows[i]`` (N,) of
-    source ``part``. A value is 1 with probability within 2^-24 of x (exact at 0 and 1)."""
+    source ``part``: one for every item, or each item's (N,) (every item of a set with a test file). A value is 1
+    with probability within 2^-24 of x (exact at 0 and 1)."""
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-    if len(rows) != len(x):
-        raise ValueError(f"{len(rows)} rows for {len(x)} items")
-    key, d = stream_key(seed, part), int(np.prod(x.shape[1:], dtype=np.int64))
+    parts = np.full(len(rows), part, np.int64) if np.ndim(part) == 0 else np.asarray(part, np.int64).reshape(-1)
+    if len(rows) != len(x) or len(parts) != len(x):
+        raise ValueError(f"{len(rows)} rows and {len(parts)} parts for {len(x)} items")
+    d = int(np.prod(x.shape[1:], dtype=np.int64))
     p = x.detach().to("cpu", torch.float32).reshape(len(x), d).numpy()  # (N, D), a view where it can be
     out = np.empty((len(x), d), np.float32)
     step = max(1, CHUNK // max(d, 1))
-    for i in range(0, len(x), step):  # a batch of rows at a time, in numpy (torch's threads gain nothing here)
-        np.less(_levels(rows[i : i + step], d, key), p[i : i + step] * np.float32(2**24), out=out[i : i + step])
+    cuts = [0, *(np.flatnonzero(np.diff(parts)) + 1).tolist(), len(x)]  # runs of items of one part
+    for a, b in itertools.pairwise(cuts):
+        key = stream_key(seed, int(parts[a])) if a < b else 0
+        for i in range(a, b, step):  # a batch of rows at a time, in numpy (torch's threads gain nothing here)
+            j = slice(i, min(i + step, b))
+            np.less(_levels(rows[j], d, key), p[j] * np.float32(2**24), out=out[j])
     return torch.from_numpy(out).reshape(x.shape).to(x.device)

@@ -159,8 +159,8 @@ def head(x: Tensor | LazyArray, n: int | None) -> Tensor | LazyArray:
 
 def head_split(s: Split, n: int | None) -> Split:
     """The first ``n`` items of ``s`` (all for None), with their labels and rows (fixed binarisation's key)."""
-    rows = None if s.rows is None else s.rows[:n]
-    return replace(s, x=head(s.x, n), y=None if s.y is None else s.y[:n], rows=rows)
+    rows, part = None if s.rows is None else s.rows[:n], s.part[:n] if isinstance(s.part, np.ndarray) else s.part
+    return replace(s, x=head(s.x, n), y=None if s.y is None else s.y[:n], rows=rows, part=part)
 
 
 def drawn_once(s: Split, seed: int) -> Split:
@@ -169,14 +169,14 @@ def drawn_once(s: Split, seed: int) -> Split:
 
 
 def binarized_once(
-    x: Tensor | LazyArray, seed: int, rows: np.ndarray | None = None, part: int | None = None
+    x: Tensor | LazyArray, seed: int, rows: np.ndarray | None = None, part: int | np.ndarray | None = None
 ) -> Tensor | LazyArray:
     """x ~ Bernoulli(x) drawn once by ``draws.fixed_draw``, item i keyed by ``rows[i]`` (default: its position
-    0..N-1) of source ``part`` (default 0); lazily read data per item as it is read, keyed by its row in its
-    source (``index``) and its own part unless ``part`` is given."""
+    0..N-1) of source ``part`` (default 0; (N,) for items of both sources); lazily read data per item as it is
+    read, keyed by its row in its one source (``index``) and its own part unless ``part`` is given."""
     if isinstance(x, LazyArray):
-        return replace(x, binarize_seed=seed, part=x.part if part is None else part)
-    return fixed_draw(x, np.arange(len(x)) if rows is None else rows, seed, part or 0)
+        return replace(x, binarize_seed=seed, part=x.part if part is None else int(part))  # one source: one part
+    return fixed_draw(x, np.arange(len(x)) if rows is None else rows, seed, 0 if part is None else part)
 
 
 def every_item(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> LazyArray | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 from ..config import RunConfig
 from ..data import Split, all_labelled, load_dataset
 from ..data.builtin import builtin_name
-from ..data.lazy import LazyArray, binarized_once, every_item, head, load_streamed
+from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import FolderSource, ImageOptions
 from ..data.prepare import checked, model_items, prepare_data, same_spec
 from ..data.tables import table_options
@@ -55,7 +56,7 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
         s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
-        return Split(model_items(s.x, shape), s.y), classes
+        return replace(s, x=model_items(s.x, shape)), classes  # each item's row and part kept
     y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
     return Split(model_items(lazy, shape), None if y is None else torch.from_numpy(y)), getattr(
         lazy.source, "classes", None
@@ -89,24 +90,26 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     refused.
 
     ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
-    labels.
+    labels, each drawn as in its own split (keyed by its row and part in its file; ``rows`` left None: the items
+    are numbered by their place in that order).
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
     if split != "all":  # labels numbered as the run numbered them, named as it names them
-        raw = prepare_data(run.config, spec, stream=True)[0]
+        raw, mode = prepare_data(run.config, spec, stream=True)
         data = numbered_as_run(run, raw)
-        return pick_split(data, split, limit), data.classes
+        s = pick_split(data, split, limit)  # a dynamic run's train split, grey for the trainer, drawn once as 'all'
+        return (drawn_once(s, run.config.train.seed) if mode == "dynamic" and not s.fixed else s), data.classes
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     s, classes = every_labelled(run.config, spec)
     mapped = label_map(run, classes, spec)
     if mapped is not None and s.y is not None:
-        s, classes = Split(s.x, mapped[0][s.y]), mapped[1]
+        s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
     x = run.check_items(s.x, f"{spec}:")  # the file named, as a seeded split's reading names it
-    if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded
-        x = binarized_once(x, run.config.train.seed)
+    if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded,
+        x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # each item as in its own split
     y = None if s.y is None else s.y[:limit]
     return Split(head(checked(x, run.config.model.likelihood, spec), limit), y), classes
 

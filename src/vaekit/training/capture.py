@@ -22,7 +22,6 @@ step with one line saying why.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable
 
 import torch
@@ -32,6 +31,7 @@ from ..core.contract import VAEModule
 from ..core.objectives import Terms
 from ..core.objectives_zoo import Objective, ObjectiveSettings, backward, objective
 from ..errors import VaekitError
+from . import distributed
 from .step import Scheduled, StepSetup, total_norm, train_step
 
 MODES = ("auto", "off", "graph", "compile")
@@ -84,10 +84,10 @@ class CompiledStep:
     compiler failure run eagerly."""
 
     def __init__(self, mode: str, device: torch.device, warn: Callable[[str], object] | None = None):
-        self.warn = warn or (lambda line: print(line, file=sys.stderr))
+        self.warn = warn  # where its lines go (None: stderr, as ``distributed.warn`` says them)
         self.why = unavailable(device)
-        if self.why is not None:
-            self.warn(f"vaekit: train.compile={mode}: the step runs eagerly: {self.why}")
+        if self.why is not None:  # the machine's: every rank finds the same
+            self.say(f"train.compile={mode}: the step runs eagerly: {self.why}")
         how = "reduce-overhead" if mode == "graph" and BACKEND == "inductor" else None  # None: torch's default
         self.loss = torch.compile(_loss, dynamic=False, backend=BACKEND, mode=how)
         self.check = torch.compile(_check, dynamic=False, backend=BACKEND)
@@ -108,9 +108,16 @@ class CompiledStep:
                 OSError,
             ) as e:
                 self.why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
-                self.warn(f"vaekit: train.compile: the step runs eagerly: {self.why}")
+                self.say(f"train.compile: the step runs eagerly: {self.why}", own=True)  # this rank's compiler
         self.warm = True
         return train_step(setup, xb, yb, now, where)
+
+    def say(self, line: str, own: bool = False) -> None:
+        """``line`` to ``warn``, else on stderr once under torchrun (``distributed.warn``; ``own``: this rank's)."""
+        if self.warn is None:
+            distributed.warn(line, own)
+        else:
+            self.warn(line)
 
     def step(self, setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, where: str) -> Terms | None:
         """The compiled step; scheduled values go in as 0-dim tensors, so a new value compiles nothing new."""

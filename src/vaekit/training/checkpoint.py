@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write
+from . import distributed
 
 
 def save_weights(model: nn.Module, path: str | Path, prior_fitted: bool = False) -> None:
@@ -192,6 +192,6 @@ def load_latest_checkpoint(
             errors.append(str(e))
             continue
         if errors:
-            print(f"vaekit: warning: {errors[0]}; resuming from {candidate.name}", file=sys.stderr)
+            distributed.warn(f"{errors[0]}; resuming from {candidate.name}")  # every rank reads the same files
         return loaded
     raise VaekitError(f"no usable checkpoint: {'; '.join(errors)}")

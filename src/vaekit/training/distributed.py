@@ -57,6 +57,16 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def warn(message: str, own: bool = False) -> None:
+    """``vaekit: warning: message`` on stderr, once under torchrun: from rank 0 where every rank sees the same (the
+    settings, the machine, the run folder, a step all ranks skip); from each rank that saw it, named, where it is
+    that rank's ``own`` (``vaekit: warning: rank 1: message``)."""
+    if own and launched():
+        print(f"vaekit: warning: rank {rank()}: {message}", file=sys.stderr)
+    elif is_main():
+        print(f"vaekit: warning: {message}", file=sys.stderr)
+
+
 def launched() -> bool:
     """Started by torchrun (or another launcher that sets WORLD_SIZE) with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

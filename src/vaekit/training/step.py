@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -180,8 +179,8 @@ class StepGuard:
         )
         if self.in_row >= self.limit:
             raise TrainingStopped(f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}", key=key)
-        if self.in_row == max(2, self.limit // 4) and distributed.is_main():
-            print(f"vaekit: warning: {self.in_row} steps in a row {what} (at {where}); {fix}", file=sys.stderr)
+        if self.in_row == max(2, self.limit // 4):  # every rank skipped it (all_ok): rank 0 says so
+            distributed.warn(f"{self.in_row} steps in a row {what} (at {where}); {fix}")
         return False
 
     def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[Any]:
