@@ -32,10 +32,11 @@ from .data.user import from_user, loader_settings
 from .errors import VaekitError
 from .models import MODELS
 from .models.standardized import Standardized
-from .runs import Run
+from .runs import Run, run_device
 from .training import Callback, Fitted, fit_config, probe, train_model
 from .training.callbacks import check_callbacks
 from .training.folder import CUSTOM, ZOO_SETTINGS, describe
+from .training.rng import keeps_rng
 from .viz.callbacks import default_callbacks
 
 # what fit records in config.json of a model built in Python (training.folder.describe) and of its data
@@ -46,6 +47,7 @@ DESCRIBED = (
 FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")
 
 
+@keeps_rng
 def fit(
     model: nn.Module | RunConfig,
     data: object = None,
@@ -78,16 +80,20 @@ def fit(
     one line saying so; items of another shape than the model takes are refused in one line.
     ``val_data`` (the same kinds) picks the best epoch; without it a seeded ``val_fraction`` of ``data`` does.
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
-    reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens.
+    reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens; None: none.
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
     ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
     ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z).
     ``callbacks`` (a list) get step and epoch metrics (``vaekit.Callback``). A setting left None takes its
     ``RunConfig`` default (epochs 20, lr 1e-3, seed 0, val_fraction 0.1, binarize and standardize 'auto').
+    ``seed`` seeds the training (split, shuffling, binarisation, draws), not ``model``'s initial weights (call
+    ``torch.manual_seed`` before building it); the caller's torch RNG state is as it was before the fit.
+    ``model`` is trained in place: it ends on the CPU, in eval mode, with the weights the run keeps, those of
+    the epoch with the lowest validation loss (their average with ``ema``), and ``run.model`` is ``model`` (or,
+    for standardised columns, wraps it). To start over, build a fresh model.
 
     ``fit(RunConfig(...), **settings)`` trains the run that config describes (its data spec and built-in
     networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
-    The run's model comes back on the CPU with its best weights, as ``vaekit.load_run`` gives it.
     """
     callbacks = check_callbacks(callbacks)
     given = _given(epochs=epochs, lr=lr, seed=seed)  # None: the config's default
@@ -116,17 +122,8 @@ def fit(
     saved = _saved_config(out, cfg.model.likelihood) if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
-    return _run(
-        train_model(
-            model,
-            dataset,
-            cfg,
-            resume=resume,
-            overwrite=overwrite,
-            dynamic=mode == "dynamic",
-            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
-        )
-    )
+    every, dynamic = [*default_callbacks(cfg, pictures), *callbacks], mode == "dynamic"
+    return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every))
 
 
 def _refuse_model_conflicts(cfg: RunConfig) -> None:
@@ -148,11 +145,8 @@ def _given(**settings: object) -> dict[str, object]:
 def _config_data_only(**given: object) -> None:
     """Refuse, in one line, data given with a RunConfig to ``fit``: the run reads it from config.data.spec."""
     for name in _given(**given):
-        raise VaekitError(
-            f"fit(RunConfig) reads its data from config.data.spec: {name} cannot take effect; pass the data to "
-            "fit(model, data)",
-            key=name,
-        )
+        why = f"fit(RunConfig) reads its data from config.data.spec: {name} cannot take effect; pass the data to"
+        raise VaekitError(f"{why} fit(model, data)", key=name)
 
 
 def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
@@ -172,6 +166,7 @@ def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
         set_value(cfg, f"data.{key}", value)
     cfg.data.spec = ""  # the data came from Python
     refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
+    run_device(cfg.train.device, "train.device")
     return cfg
 
 
@@ -241,6 +236,7 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
     return model, mode
 
 
+@keeps_rng
 def train(
     config: RunConfig | None = None,
     *,
@@ -256,6 +252,8 @@ def train(
     ``**{"train.epochs": 5}``); ``data`` sets the data spec, ``model`` the network or family.
     ``resume=True`` without ``config`` continues the run in ``out`` from its config.json, with ``settings``
     over it; a setting its checkpoint rests on (model, data, split, seed, batch size) is refused if changed.
+    ``out``: the run folder (left out: the config's, default runs/run); None writes none, as ``fit`` without it.
+    ``seed`` seeds the split, the initial weights and the training; the caller's torch RNG state is kept.
     """
     callbacks = check_callbacks(callbacks)
     cfg = _with_settings(config or RunConfig(), settings)
@@ -270,17 +268,11 @@ def train(
         keep_settings(saved, cfg)
     cfg.data.spec = absolute_spec(cfg.data.spec)  # the run reads its data from anywhere later
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
-    data, mode = prepare_data(refuse_conflicts(validate(cfg), sections), stream=True)  # settings before data
-    return _run(
-        fit_config(
-            cfg,
-            resume=resume,
-            overwrite=overwrite,
-            data=data,
-            mode=mode,
-            callbacks=[*default_callbacks(cfg, pictures), *callbacks],
-        )
-    )
+    cfg = refuse_conflicts(validate(cfg), sections)
+    run_device(cfg.train.device, "train.device")  # cuda:N beyond this machine's GPUs: one line
+    data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
+    callbacks = [*default_callbacks(cfg, pictures), *callbacks]
+    return _run(fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode, callbacks=callbacks))
 
 
 def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
@@ -291,7 +283,7 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
             key = "model.family" if value in MODELS else "model.net"
         elif key == "data":
             key = "data.spec"
-        set_value(cfg, key, value)
+        set_value(cfg, key, "" if key == "out" and value is None else value)  # out=None: no run folder
     return cfg
 
 

@@ -15,3 +15,7 @@ class VaekitError(ValueError):
     def __init__(self, message: str, *, key: str | None = None):
         super().__init__(message)
         self.key = key
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a notebook shows the one line (class and message), not the library's frames."""
+        return [f"{type(self).__name__}: {self}"]

@@ -3,7 +3,9 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,6 +53,32 @@ class Run:
     history: list[dict] = field(default_factory=list)
     kept: dict = field(default_factory=dict, repr=False)  # a run without a folder: its "table" and "classes"
 
+    def __post_init__(self) -> None:
+        if self.path is not None:  # absolute: the run keeps its folder after os.chdir (a notebook's %cd)
+            self.path = Path(os.path.abspath(self.path))  # no symlink resolved, '..' folded
+            self.config.out = str(self.path)
+
+    def __repr__(self) -> str:
+        """One line: the folder, the model, its p(x|z), latent and item shapes, epochs and best validation loss."""
+        m, (epochs, best) = self.config.model, self._trained()
+        return (
+            f"Run(path={self.path and str(self.path)!r}, model='{m.family}/{m.net}', likelihood={m.likelihood!r}, "
+            f"latent_dims={list(getattr(self.model, 'latent_dims', []))}, input_shape={tuple(m.input_shape)}, "
+            f"epochs={epochs}, best_val_loss={'?' if best is None else f'{best:.4g}'})"
+        )
+
+    def _trained(self) -> tuple[int, float | None]:
+        """Epochs trained and the best validation loss, from ``history`` or else metrics.csv (None: unknown)."""
+        rows = self.history
+        try:
+            if not rows and self.path is not None:
+                with open(self.path / files.METRICS, newline="", encoding="utf-8") as f:
+                    rows = list(csv.DictReader(f))
+            losses = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+        except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
+            return len(rows), None
+        return len(rows), min((v for v in losses if v == v), default=None)  # not NaN
+
     @classmethod
     def load(
         cls,
@@ -68,8 +96,7 @@ class Run:
         where = run_device(device)  # before the weights are read
         with trusting(trust_code):
             cfg, model = load_run_model(Path(path), weights, model)
-        cfg.out = str(path)  # where the run is now: other data is read as its own was (table.json)
-        return cls(Path(path), cfg, model.to(where).eval())
+        return cls(Path(path), cfg, model.to(where).eval())  # cfg.out: where the run is now (its table.json)
 
     @cached_property
     def digest(self) -> str:
@@ -137,10 +164,12 @@ class Run:
 
     def stale_files(self) -> list[str]:
         """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record
-        other weights than these, or none."""
+        other weights than these, or none; a picture of another name counts when it records weights (latent_map's)."""
         if self.path is None:
             return []
-        names = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
+        names: tuple[str, ...] = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
+        named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
+        names += tuple(sorted(p.name for p in self.path.glob("*.png") if p.name not in named and recorded_digest(p)))
         return [n for n in names if (self.path / n).is_file() and recorded_digest(self.path / n) != self.digest]
 
     @property
@@ -259,14 +288,18 @@ def count(n: object, name: str) -> int:
     return int(n)
 
 
-def run_device(name: str) -> torch.device:
-    """The device ``name`` (``training.step.resolve_device``) if it is usable here, else one line naming it."""
+def run_device(name: str, key: str = "device") -> torch.device:
+    """The device ``name`` (``training.step.resolve_device``) if it is usable here, else one line naming ``key``:
+    a kind absent here, or cuda:N beyond this machine's CUDA devices."""
     try:
         device = resolve_device(name)
-        torch.empty(0, device=device)  # a known kind absent here (cuda:1 on one GPU, xpu) fails on first use
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():  # counted: no CUDA context
+            raise RuntimeError(name)  # is made here (under torchrun each process then takes its own GPU)
+        torch.empty(0, device="cpu" if device.type == "cuda" else device)  # another kind absent here (xpu) fails
     except (RuntimeError, AssertionError, NotImplementedError):
-        known = ", ".join(CHOICES["train.device"])
-        raise VaekitError(f"device {name!r} cannot be used here: expected {known} or cuda:N", key="device") from None
+        n, known = torch.cuda.device_count(), ", ".join(CHOICES["train.device"])
+        why = f"this machine has {n} CUDA device(s)" if name.startswith("cuda:") else f"expected {known} or cuda:N"
+        raise VaekitError(f"{key} {name!r} cannot be used here: {why}", key=key) from None
     return device
 
 

@@ -34,7 +34,7 @@ TABLE = {
     "objective": ("train.objective", "elbo|iwae|miwae|ciwae|piwae|mmd|factor", "the training objective"),
     "iw_samples": ("train.iw_samples", "K", "importance samples (per group) of iwae, miwae, ciwae, piwae"),
     "iw_groups": ("train.iw_groups", "M", "groups of K samples of miwae, piwae"),
-    "device": ("train.device", "auto|cpu|cuda", "auto: CUDA when present"),
+    "device": ("train.device", "auto|cpu|cuda|cuda:N", "auto: CUDA when present; cuda:N one GPU by its number"),
     "precision": ("train.precision", "auto|fp32|bf16", "dtype of the networks' matrix products"),
     "compile": ("train.compile", "auto|off|graph|compile", "run the training step through torch.compile"),
     "out": ("out", "DIR", "the run folder to write"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import typing
 from dataclasses import fields
 
@@ -123,8 +124,12 @@ def _get(cfg: RunConfig, key: str) -> typing.Any:
 def _check_ranges(cfg: RunConfig) -> None:
     """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
-        if _get(cfg, key) not in allowed and not (key == "model.likelihood" and _check_own_likelihood(cfg)):
-            raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
+        if _get(cfg, key) in allowed or (key == "model.likelihood" and _check_own_likelihood(cfg)):
+            continue
+        if key == "train.device" and re.fullmatch(r"cuda:\d+", str(cfg.train.device)):
+            continue  # one GPU by its number (checked against this machine's when a run starts)
+        more = " or cuda:N" if key == "train.device" else ""
+        raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}{more}, got {_get(cfg, key)!r}")
     for section in SECTIONS:
         for f in fields(getattr(cfg, section)):
             value = getattr(getattr(cfg, section), f.name)

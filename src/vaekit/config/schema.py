@@ -113,7 +113,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # a mid-epoch checkpoint every this many steps; 0: only the clock below
     checkpoint_minutes: float = 5.0  # ... and at least every this many minutes; 0 turns the clock off
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (one GPU by its number)
     precision: str = "auto"  # auto | fp32 | bf16: the networks' matmuls in training (see train.autocast_dtype)
     compile: str = "auto"  # auto | off | graph | compile: the step compiled or CUDA-graphed (training.capture)
     progress: bool = True

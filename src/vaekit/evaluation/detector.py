@@ -17,6 +17,7 @@ from ..data import Dataset, Split
 from ..errors import VaekitError
 from ..runs import Run
 from ..training import fit_config
+from ..training.rng import keeps_rng
 from .score_checks import SCORES, check_model, settings_for
 from .scores import anomaly_scores
 
@@ -76,6 +77,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """A detector scoring with the trained run in ``path`` (``fit(X)`` then sets only the threshold)."""
         return cls(run=str(path), **params)
 
+    @keeps_rng
     def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()

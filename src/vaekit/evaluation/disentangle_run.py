@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..errors import VaekitError
 from ..runs import Run
+from ..training.rng import keeps_rng
 from .disentangle import encode_factors, factor_of_each_code, scores
 
 
@@ -29,6 +30,7 @@ def dsprites_size(run: Run) -> int:
     return size
 
 
+@keeps_rng
 def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0) -> dict:
     """All metrics of a dsprites run, and per latent dim the factor it captures best (normalised MI) and the
     std of its posterior means over sampled items."""

@@ -20,6 +20,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..runs import count
 from ..training.checkpoint import load_weights, save_weights
+from ..training.rng import keeps_rng
 
 CACHE_ENV = "VAEKIT_CACHE"  # where trained feature networks are kept (default ~/.cache/vaekit)
 SETTINGS = {"width": 16, "features": 128, "steps": 1500, "batch_size": 128, "lr": 1e-3, "seed": 0}
@@ -103,6 +104,7 @@ def feature_settings(settings: dict) -> dict:
     return s
 
 
+@keeps_rng
 def train_feature_net(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     """Train a FeatureNet on ``data``'s labelled training split (seeded) -> (net, info with its test accuracy)."""
     s = feature_settings(settings)

@@ -25,6 +25,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
 from ..training import probe
+from ..training.rng import keeps_rng
 from .labels import numbered_as_run
 
 MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
@@ -162,6 +163,7 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
     return head_split(s, limit)
 
 
+@keeps_rng
 def evaluate(
     run: Run,
     data: Dataset | object = None,

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import VaekitError
+from ..training.rng import keeps_rng
 
 K_NEIGHBOURS = 3  # Kynkäänniemi et al.'s k
 
@@ -66,6 +67,7 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = K_NEIGHBOURS) -> tuple
     return precision, recall
 
 
+@keeps_rng
 def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int = 1000, seed: int = 0) -> dict:
     """FID, KID (mean and std over ``kid_subsets`` random subsets of min(1000, n / 2) items each, n the smaller
     set's size) and precision/recall of features fake (M, F) against real (N, F)."""
@@ -103,6 +105,7 @@ def halves(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     return perm[: n // 2], perm[n // 2 : 2 * (n // 2)]
 
 
+@keeps_rng
 def quality_benchmark(
     samples: Callable[[int], Tensor] | Tensor,
     test_x,

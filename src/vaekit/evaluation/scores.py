@@ -24,6 +24,7 @@ from ..core.likelihoods import gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
+from ..training.rng import keeps_rng
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
 from .score_checks import SCORES, check_items, check_model, check_scores, check_settings
 from .score_checks import SETTINGS as SETTINGS
@@ -48,6 +49,7 @@ class Hierarchical(VAEModel, Protocol):
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput: ...
 
 
+@keeps_rng
 def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     """LLR^{>k} (B,) = L(x) - L^{>k}(x) (Havtorn et al. 2021), each bound averaged over ``s`` draws: L^{>k} is
     the ELBO with the lowest ``k`` latent groups (nearest the data) taken from their conditional priors, and only

@@ -28,6 +28,7 @@ from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..runs import Run
+from ..training.rng import keeps_rng
 from .table_tstr import floats, gaps_of, text, tstr
 
 
@@ -159,6 +160,7 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(values)), 6) if values else None
 
 
+@keeps_rng
 def table_run_quality(
     run: Run,
     dataset: Dataset,

@@ -48,8 +48,10 @@ def register_module(cls: type[nn.Module]) -> type[nn.Module]:
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise VaekitError(f"register_module takes an nn.Module class, got {cls!r}")
     if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        where = "a function" if "<locals>" in cls.__qualname__ else "__main__ (a script or a notebook)"
         raise VaekitError(
-            f"{cls.__qualname__} is defined in a script or a function, so no file can name it: move it into a module"
+            f"{cls.__qualname__} is defined in {where}, so no file can name it: load a run of it "
+            "with vaekit.load_run(path, model=...) (an instance built as before), or move the class into a module"
         )
     REGISTERED[f"{cls.__module__}:{cls.__qualname__}"] = cls
     return cls

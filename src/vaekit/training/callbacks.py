@@ -28,13 +28,22 @@ class FitInfo:
 
 
 class Callback:
-    """Override the hooks you need; each gets the model (during the fit: the training copy, in train mode).
+    """Override the hooks you need; their arguments, in this order:
 
-    ``on_step_end``'s metrics are 0-dim tensors on the training device (loss, rec and kl as batch means) and
-    floats (beta, lr): reading a tensor (``float(v)``) waits for the device, so a callback that only needs
-    them now and then should read them only then. ``on_epoch_end``'s metrics are the metrics.csv row.
-    ``on_fit_end`` gets the model with its best weights loaded; ``on_fit_error`` the exception a fit stops with
-    (an interruption, a divergence, a full disk), just before it propagates.
+    - ``on_fit_start(model, info)`` and ``on_fit_end(model, info)``: ``info`` a ``FitInfo`` (path, config, data,
+      resumed);
+    - ``on_step_end(step, metrics, model)``: ``step`` counts the fit's steps from 0;
+    - ``on_epoch_end(epoch, metrics, model)``: ``epoch`` counts from 1;
+    - ``on_fit_error(error, info)``.
+
+    ``model`` is the model being trained, not a copy: the one given to ``vaekit.fit``, which trains it in place
+    (wrapped when fit standardises columns): in train mode at a step's end, in eval mode at an epoch's end (with
+    the averaged weights, with ``train.ema``). ``on_step_end``'s metrics are 0-dim tensors on the training device
+    (loss, rec and kl as batch means) and floats (beta, lr): reading a tensor (``float(v)``) waits for the device,
+    so a callback that only needs them now and then should read them only then. ``on_epoch_end``'s metrics are
+    the metrics.csv row. ``on_fit_end`` gets the model with the weights the run keeps (the epoch with the lowest
+    validation loss), in eval mode; ``on_fit_error`` the exception a fit stops with (an interruption, a
+    divergence, a full disk), just before it propagates.
     """
 
     def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:

@@ -100,6 +100,8 @@ def init(device: torch.device, batch_size: int, train: TrainConfig | None = None
     if launched() or "LOCAL_RANK" in os.environ:  # a launcher's worker: SIGTERM (a checkpoint, then a stop) when
         die_with_parent()  # the launcher dies, even by SIGKILL, rather than train on orphaned
     if not launched():
+        if device.type == "cuda" and device.index is not None:  # cuda:N: what the step's checks and graphs use
+            torch.cuda.set_device(device)
         return device
     check_batch(batch_size, int(os.environ["WORLD_SIZE"]), train)
     cuda = device.type == "cuda"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 class Lines:

@@ -13,7 +13,7 @@ from typing import cast
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import files
 from ..config import TrainConfig

@@ -17,7 +17,7 @@ from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
-from .plots import _figure, _save_figure, image_grid, is_image, save_png
+from .plots import _figure, _save_figure, image_grid, is_image, save_png, stamped
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 
 
@@ -198,7 +198,8 @@ def latent_map(
 ) -> Path:
     """Posterior means of x (N, *shape) coloured by label y (N,) (tensors or numpy arrays), written as the PNG
     ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
-    (scikit-learn) for more dims, a strip for one."""
+    (scikit-learn) for more dims, a strip for one. The PNG records the digest of the run's weights, as the run's
+    other pictures do (``Run.stale_files``)."""
     grid = check_grid(grid)
     if Path(path).suffix.lower() != ".png":
         raise VaekitError(f"{path}: expected a .png file name", key="out")
@@ -218,7 +219,8 @@ def latent_map(
     else:
         fig, (ax,) = _figure(1, width=5.5, height=5)
         _scatter(ax, *_projection(loc), yn, classes)
-    return _save_figure(fig, path)
+    with stamped(run.digest):
+        return _save_figure(fig, path)
 
 
 def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:

@@ -80,22 +80,19 @@ def save_png(arr: np.ndarray, path: str | Path) -> Path:
 
 
 def _save_figure(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
+    """Write a figure of ``_figure`` as PNG (stamped as ``save_png`` stamps), atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata=STAMP.get())
-    plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
 
 def _figure(ncols: int, width: float = 4.5, height: float = 3.5):
-    import matplotlib
+    """A figure of ``ncols`` panels and its axes (ncols,), built apart from pyplot: the caller's backend, current
+    figure and open figures (a notebook's inline plots) stay as they were; freed when no longer referenced."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
-    return fig, axes[0]
+    fig = Figure(figsize=(width * ncols, height))
+    return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
 def is_image(shape: tuple[int, ...]) -> bool:
