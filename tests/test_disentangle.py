@@ -62,6 +62,12 @@ def test_constant_factors_are_left_out(factors):
     assert D.sap(codes, with_constant, codes, with_constant) == pytest.approx(D.sap(codes, factors, codes, factors))
 
 
+def test_sap_on_a_small_test_set_missing_a_class_warns_nothing(recwarn):
+    codes, f = np.arange(60.0)[:, None], (np.arange(60) % 3)[:, None]
+    D.sap(codes, f, codes[:4], f[:4] % 2)  # the test items hold 2 of the 3 classes the bins predict
+    assert not [w for w in recwarn if "y_pred contains classes" in str(w.message)]
+
+
 def decompose(loc: torch.Tensor, scale: float = 0.3) -> tuple[dict, torch.Tensor, torch.Tensor]:
     qz, pz = (
         Independent(Normal(loc, torch.full_like(loc, scale)), 1),
