@@ -66,7 +66,7 @@ def test_a_fit_leaves_the_callers_rng_as_it_was(how, tiny_images, tmp_path):
     if run is not None:  # evaluation seeds its own draws too
         vaekit.evaluate(run, images(8), k=2)
     elif how == "detector":
-        vaekit.VAEAnomalyDetector(epochs=1, hidden=(4,), latent_dim=2).fit(np.random.rand(40, 3))
+        vaekit.VAEAnomalyDetector(epochs=1, hidden=(4,), latent_dim=2).fit(np.random.default_rng(0).random((40, 3)))
     elif how == "fit":
         vaekit.fit(m, images(), epochs=1, seed=5, **QUIET)
     elif how == "train":

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 import vaekit
+from vaekit.config import TrainConfig
 from vaekit.core import discretized
 from vaekit.errors import VaekitError
 from vaekit.training import capture, trainer
@@ -162,6 +164,26 @@ def test_a_step_that_cannot_compile_runs_eagerly_after_one_line(steps, monkeypat
     step = capture.CompiledStep("compile", torch.device("cpu"), warn=lines.append)
     assert steps(step)[0] == steps(train_step)[0]
     assert len(lines) == 1 and "BackendCompilerFailed" in lines[0] and "cannot lower this" in lines[0]
+
+
+def test_a_failed_step_runs_eagerly_under_a_torch_without_inductor_error(monkeypatch):
+    """torch 2.6 (the floor) has no torch._inductor.exc.InductorError: the except clause of the compiled step
+    still catches a failure (not an AttributeError in its place) and the step runs eagerly."""
+    import torch._inductor.exc
+
+    monkeypatch.setattr(capture, "train_step", lambda *args: "eager")
+    lines = []
+    step = capture.CompiledStep("compile", torch.device("cpu"), warn=lines.append)
+    lines.clear()  # a machine without a C++ compiler says so first
+    monkeypatch.delattr(torch._inductor.exc, "InductorError")  # after torch.compile, whose inductor imports it
+
+    def fails(*args):
+        raise OSError("disk full")
+
+    step.why, step.warm, step.step = None, True, fails  # compiled from its second step on
+    t = TrainConfig()
+    assert step(SimpleNamespace(critic=None, t=t), torch.zeros(1), None, SimpleNamespace(beta=t.beta), "e") == "eager"
+    assert lines == ["train.compile: the step runs eagerly: OSError: disk full"]
 
 
 def tiny_vae() -> vaekit.VAE:

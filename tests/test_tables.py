@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from contextlib import nullcontext
 from dataclasses import asdict
 
@@ -353,6 +354,41 @@ def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
         vaekit.train(tiny_config(str(tiny_images), tmp_path / "b", epochs=1), callbacks=[MLflow(uri), Fails()])
     statuses = {r.info.run_name: r.info.status for r in client.search_runs([run.info.experiment_id])}
     assert statuses == {"run": "FINISHED", "b": "FAILED"}  # not left RUNNING
+
+
+@pytest.mark.parametrize("missing", ["sqlalchemy", "alembic"])
+def test_a_database_store_without_sqlalchemy_names_the_extra_in_one_line(missing, tmp_path, monkeypatch):
+    """mlflow-skinny alone: a sqlite:/// store is refused naming vaekit[mlflow], not with MLflow's long message."""
+    pytest.importorskip("mlflow", reason="the mlflow extra")
+    from vaekit.viz.mlflow import MLflow
+
+    monkeypatch.setitem(sys.modules, missing, None)  # import fails, as where it is not installed
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(VaekitError) as e:
+        MLflow(uri)
+    assert str(e.value) == f"MLflow tracking store {uri} needs sqlalchemy and alembic: pip install 'vaekit[mlflow]'"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(VaekitError, match=r"needs sqlalchemy and alembic"):
+        MLflow()  # the default store, from the environment
+
+
+def test_a_store_error_is_cut_at_a_word_with_an_ellipsis(monkeypatch):
+    pytest.importorskip("mlflow", reason="the mlflow extra")
+    from vaekit.viz import mlflow
+
+    assert mlflow.clip("short, whole") == "short, whole"
+    assert mlflow.clip("alpha beta gamma", 12) == "alpha beta..."  # not 'alpha beta g'
+    assert mlflow.clip("x" * 20, 8) == "x" * 8 + "..."  # one long word: cut where it must be
+
+    def refuses(uri):
+        raise RuntimeError("unsupported URI; supported schemes are " + "file, http, " * 40 + "https\nsecond line")
+
+    monkeypatch.setattr("mlflow.tracking.MlflowClient", refuses)
+    with pytest.raises(VaekitError) as e:
+        mlflow.MLflow("bogus://x")
+    assert str(e.value).startswith("MLflow tracking store bogus://x: unsupported URI; supported schemes are file,")
+    said = str(e.value)
+    assert said.endswith("...") and said[:-3].split()[-1] in ("file", "http") and len(said) < 360  # whole words
 
 
 @pytest.mark.parametrize(

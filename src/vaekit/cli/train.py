@@ -45,7 +45,12 @@ FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
 @verb(
     "train",
     "train a model and write its run folder",
-    arg("--config", help="TOML file with [data], [model] and [train] tables"),
+    arg(
+        "--config",
+        metavar="FILE|PRESET",
+        help="TOML file with [data], [model] and [train] tables, or a preset shipped with vaekit by name: demo, "
+        "deep-mnist, beta-4, ... (an unknown name lists them)",
+    ),
     arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
     arg(
         "--model",

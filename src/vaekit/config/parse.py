@@ -12,6 +12,7 @@ import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 
 from ..errors import VaekitError
@@ -213,9 +214,26 @@ def _found(spec: str, beside: Path) -> str:
 
 
 def load_toml_config(path: str | Path) -> RunConfig:
-    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig."""
+    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig; a bare name that is no file
+    ('deep-mnist' or 'deep-mnist.toml') is one of the presets the package ships (``presets()``)."""
+    name = os.fspath(path)
+    bare = name == Path(name).name  # no folder in it: a file here, else perhaps a preset
+    preset = resources.files("vaekit") / "configs" / f"{name.removesuffix('.toml')}.toml"
+    if bare and not Path(name).is_file() and preset.is_file():
+        with resources.as_file(preset) as file, settings_from(file):
+            return RunConfig.from_dict(load_toml(file))
+    if not Path(name).exists():
+        close = difflib.get_close_matches(name.removesuffix(".toml"), presets(), 1) if bare else []
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise VaekitError(f"{name}: config file not found ({hint}presets: {', '.join(presets())})")
     with settings_from(path):
         return RunConfig.from_dict(load_toml(path))
+
+
+def presets() -> list[str]:
+    """The names of the presets the package ships (vaekit/configs/NAME.toml), for ``--config NAME``."""
+    folder = resources.files("vaekit") / "configs"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 @contextmanager

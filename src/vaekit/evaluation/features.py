@@ -175,7 +175,7 @@ class InceptionFeatures(nn.Module):
             self.net = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(path))
         except ModuleNotFoundError:
             raise VaekitError(
-                "Inception features need torch-fidelity (pip install torch-fidelity)", key="features"
+                "Inception features need torch-fidelity: pip install 'vaekit[quality]'", key="features"
             ) from None
 
     def forward(self, x: Tensor) -> Tensor:

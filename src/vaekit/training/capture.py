@@ -63,6 +63,14 @@ def unavailable(device: torch.device) -> str | None:
     return None
 
 
+def compiler_errors() -> tuple[type[BaseException], ...]:
+    """What a step that cannot be compiled raises. Inductor's own error is torch 2.7's (2.6, the floor, wraps
+    it in BackendCompilerFailed): read with getattr, so that the tuple itself never fails."""
+    failed = torch._dynamo.exc.BackendCompilerFailed
+    inductor = getattr(getattr(torch._inductor, "exc", None), "InductorError", failed)
+    return (failed, inductor, torch._dynamo.exc.Unsupported, OSError)
+
+
 def _loss(fn: Objective, model: VAEModule, xb: Tensor, yb: Tensor | None, s: ObjectiveSettings) -> Terms:
     """The objective's terms: the forward pass and the loss (inductor compiles their backward with them)."""
     return fn(model, xb, yb, s)
@@ -101,12 +109,7 @@ class CompiledStep:
         if self.why is None and self.warm and setup.critic is None and not (t.kl_balance and now.beta < t.beta):
             try:
                 return self.step(setup, xb, yb, now, where)
-            except (
-                torch._dynamo.exc.BackendCompilerFailed,
-                torch._inductor.exc.InductorError,
-                torch._dynamo.exc.Unsupported,
-                OSError,
-            ) as e:
+            except compiler_errors() as e:
                 self.why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
                 self.say(f"train.compile: the step runs eagerly: {self.why}", own=True)  # this rank's compiler
         self.warm = True

@@ -9,6 +9,7 @@ metrics.csv row (``train_loss``, ``val_loss``...; step = epoch), and when traini
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from ..training.callbacks import Callback, FitInfo
 
 MAX_PARAM = 6000  # MLflow's longest parameter value
 FOLDER_TAG = "vaekit.run_folder"
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy stores: sqlite:///mlflow.db
 
 
 def flat(d: dict, prefix: str = "") -> dict[str, str]:
@@ -34,6 +36,27 @@ def flat(d: dict, prefix: str = "") -> dict[str, str]:
         else:
             out[f"{prefix}{key}"] = str(value)[:MAX_PARAM]
     return out
+
+
+def clip(line: str, width: int = 300) -> str:
+    """``line`` cut to about ``width`` characters at a word's end, with '...' when cut."""
+    if len(line) <= width:
+        return line
+    cut = line[:width].rsplit(" ", 1)[0] if " " in line[:width] else line[:width]
+    return cut.rstrip(" ,;:") + "..."
+
+
+def database_drivers(uri: str) -> None:
+    """A database store (sqlite:///mlflow.db) needs SQLAlchemy and Alembic, which mlflow-skinny lacks: one line."""
+    if uri.split(":", 1)[0].split("+", 1)[0].lower() not in DATABASES:
+        return
+    try:
+        for name in ("sqlalchemy", "alembic"):
+            importlib.import_module(name)
+    except ImportError:
+        raise VaekitError(
+            f"MLflow tracking store {uri} needs sqlalchemy and alembic: pip install 'vaekit[mlflow]'", key="mlflow"
+        ) from None
 
 
 class MLflow(Callback):
@@ -54,10 +77,11 @@ class MLflow(Callback):
                 f"MLflow: every must be a positive integer (steps between logs), got {every!r}", key="every"
             )
         try:
-            from mlflow.tracking import MlflowClient
+            from mlflow.tracking import MlflowClient, get_tracking_uri
         except ImportError:
             raise VaekitError("the MLflow callback needs mlflow: pip install 'vaekit[mlflow]'") from None
         self.uri = tracking_uri
+        database_drivers(tracking_uri or get_tracking_uri())
         with self._store():
             self.client = MlflowClient(tracking_uri)
         self.experiment, self.run_name, self.every = experiment, run_name, every
@@ -69,7 +93,7 @@ class MLflow(Callback):
         try:
             yield
         except Exception as e:  # noqa: BLE001 - MLflow raises many kinds (its own, requests', SQLAlchemy's)
-            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            why = clip((str(e).strip().splitlines() or [type(e).__name__])[0])
             raise VaekitError(f"MLflow tracking store {self.uri or '(default)'}: {why}", key="mlflow") from None
 
     def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
