@@ -10,7 +10,7 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..config import RunConfig, set_value
+from ..config import RunConfig, set_value, validate
 from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data import Dataset, Split
@@ -18,10 +18,22 @@ from ..errors import VaekitError
 from ..runs import Run
 from ..training import fit_config
 from ..training.rng import keeps_rng
-from .score_checks import SCORES, check_model, settings_for
+from .score_checks import SCORES, SETTINGS, check_model, check_settings, settings_for
 from .scores import anomaly_scores
 
 MLP_HIDDEN = (64, 64)  # the default widths of the MLP (net mlp)
+PARAMS = {  # the setting each training parameter makes: its errors name the parameter
+    "model.net": "net",
+    "model.likelihood": "likelihood",
+    "model.latent_dim": "latent_dim",
+    "model.hidden": "hidden",
+    "train.epochs": "epochs",
+    "train.batch_size": "batch_size",
+    "train.lr": "lr",
+    "train.beta": "beta",
+    "train.seed": "random_state",
+    "train.device": "device",
+}
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -39,6 +51,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold).
     ``contamination`` is the fraction of training rows ``predict`` calls outliers (-1). Training runs
     vaekit's trainer, into the run folder ``out`` when given (in memory otherwise).
+
+    The conventions are scikit-learn's (those of ``IsolationForest``), not PyOD's: ``score_samples`` and
+    ``decision_function`` are higher for more normal rows (PyOD's ``decision_function`` is higher for anomalies:
+    ``-score_samples(X)``), ``predict`` and ``fit_predict`` give +1 (inlier) / -1 (outlier), not 1 / 0, and
+    there is no ``decision_scores_``, ``threshold_`` (``-offset_``), ``labels_`` or ``predict_proba`` (the guide's
+    "Coming from PyOD" gives each one's counterpart). ``random_state`` is a seed in [0, 2**32), None is 0: the
+    same seed gives the same scores, bit for bit on the CPU; fitting keeps the caller's torch and numpy RNGs.
     """
 
     def __init__(
@@ -89,15 +108,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.run is not None:
             self._load_run(X.shape[1])
         else:
+            self._config("", self._seed(), len(X))  # the training settings, refused before anything trains
             self._train(X)
         self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
         return self
 
     def _check_method(self) -> None:
-        """Refuse, before any training, a method the model cannot score with and ``hidden`` for a conv net."""
+        """Refuse, before any training, a method the model cannot score with, a bad setting of its score or
+        ``random_state``, and ``hidden`` for a conv net."""
         if self.method not in SCORES:
             raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
-        if self.net == "conv" and tuple(self.hidden) != MLP_HIDDEN:
+        shaping = settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
+        check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
+        self._seed()
+        if self.net == "conv" and self.hidden not in (MLP_HIDDEN, list(MLP_HIDDEN)):
             raise ValueError(f"hidden sets the widths of net='mlp'; net='conv' has its own, got hidden={self.hidden!r}")
         if self.run is not None:
             return  # the run's model is checked once loaded
@@ -169,7 +193,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _seed(self) -> int:
         """``random_state`` as the seed of training, the held-out split and the scores (None: 0)."""
-        return 0 if self.random_state is None else int(self.random_state)
+        rs = self.random_state
+        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or not 0 <= rs < 2**32):
+            raise ValueError(f"random_state must be None or a whole number in [0, 2**32) (a seed), got {rs!r}")
+        return 0 if rs is None else int(rs)
 
     def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> VAEModule:
         """A VAE trained on x (N, *shape) by the trainer, its best epoch picked on x_val; with ``out`` its run
@@ -182,7 +209,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)
-        widths = {"model.hidden": list(self.hidden)} if self.net == "mlp" else {}  # conv: its default channels
+        widths = {"model.hidden": self.hidden} if self.net == "mlp" else {}  # conv: its default channels
         settings = {
             "model.net": self.net,
             "model.likelihood": self.likelihood,
@@ -190,7 +217,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             **widths,
             "data.standardize": "false",
             "train.epochs": self.epochs,  # X is standardised here
-            "train.batch_size": max(1, min(self.batch_size, n)),
+            "train.batch_size": min(self.batch_size, n),
             "train.lr": self.lr,
             "train.beta": self.beta,
             "train.seed": seed,
@@ -198,9 +225,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             "train.progress": False,
             "train.checkpoint_minutes": 0.0,
         }
-        for key, value in settings.items():
-            set_value(cfg, key, value)
-        return cfg
+        try:
+            for key, value in settings.items():
+                set_value(cfg, key, value)
+            return validate(cfg)
+        except VaekitError as e:  # "config: train.epochs must be > 0" as "epochs must be > 0"
+            said = str(e).removeprefix("config: ")
+            setting = next((k for k in PARAMS if said.startswith(f"{k} ")), None)
+            raise VaekitError(PARAMS[setting] + said.removeprefix(setting) if setting else said, key=e.key) from None
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
         """(N, F) rows -> standardised float32 (N, *input_shape_)."""
