@@ -194,3 +194,8 @@ def test_training_imports_plain_tqdm_so_a_kernel_without_ipywidgets_warns_nothin
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr[-1000:]
+
+
+def test_a_dataset_prints_shapes_not_values():
+    d = vaekit.load_dataset("digits", limit=100)
+    assert "Split(x=(80, 1, 8, 8) float32, y=(80,) int64)" in repr(d) and len(repr(d)) < 400

@@ -37,6 +37,12 @@ class Split:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def __repr__(self) -> str:
+        """Shapes and dtypes, not values: Split(x=(N, C, H, W) float32, y=(N,) int64)."""
+        y = "None" if self.y is None else f"{tuple(self.y.shape)} {str(self.y.dtype).removeprefix('torch.')}"
+        x = f"{tuple(self.x.shape)} {str(self.x.dtype).removeprefix('torch.')}"
+        return f"Split(x={x}, y={y}{', fixed' if self.fixed else ''})"
+
 
 @dataclass
 class Dataset:
