@@ -16,6 +16,8 @@ import torch
 import vaekit
 from vaekit import files
 from vaekit.config import RunConfig, validate
+from vaekit.data import Split
+from vaekit.data.lazy import every_item
 from vaekit.viz.figures import latent_map, save_interpolation, save_traversal
 from vaekit.viz.plots import save_reconstructions, save_samples
 
@@ -196,6 +198,11 @@ def test_training_imports_plain_tqdm_so_a_kernel_without_ipywidgets_warns_nothin
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr[-1000:]
 
 
-def test_a_dataset_prints_shapes_not_values():
+def test_a_dataset_prints_shapes_not_values(tmp_path):
     d = vaekit.load_dataset("digits", limit=100)
     assert "Split(x=(80, 1, 8, 8) float32, y=(80,) int64)" in repr(d) and len(repr(d)) < 400
+    np.save(tmp_path / "a.npy", images(4))  # streamed: read when indexed
+    assert (
+        repr(Split(every_item(str(tmp_path / "a.npy"), "false"), None))
+        == "Split(x=(4, 1, 4, 4) float32, read lazily, y=None)"
+    )

@@ -40,7 +40,8 @@ class Split:
     def __repr__(self) -> str:
         """Shapes and dtypes, not values: Split(x=(N, C, H, W) float32, y=(N,) int64)."""
         y = "None" if self.y is None else f"{tuple(self.y.shape)} {str(self.y.dtype).removeprefix('torch.')}"
-        x = f"{tuple(self.x.shape)} {str(self.x.dtype).removeprefix('torch.')}"
+        kind = str(self.x.dtype).removeprefix("torch.") if isinstance(self.x, torch.Tensor) else "float32, read lazily"
+        x = f"{tuple(self.x.shape)} {kind}"
         return f"Split(x={x}, y={y}{', fixed' if self.fixed else ''})"
 
 
