@@ -27,3 +27,14 @@ def test_a_run_on_data_in_memory_samples_from_a_sampler_fitted_on_given_codes():
         run.sample(3, sampler="gmm")
     fit_sampler(run, "gmm", x=x, components=2)
     assert run.sample(3, sampler="gmm").shape == (3, 1, 4, 4)  # the sampler fitted on x, kept on the run
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_flow_sampler_says_its_steps_and_shows_a_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch, terminal):
+    run = vaekit.train(tiny_config("digits", tmp_path / "run", epochs=1), pictures=False)
+    monkeypatch.setattr("vaekit.samplers.base.interactive", lambda: terminal)
+    capsys.readouterr()
+    fit_sampler(run, "flow", save=False, steps=7)
+    err = capsys.readouterr().err
+    assert "codes, 7 steps" in err
+    assert ("7/7" in err) == terminal  # tqdm's bar, left off a log file

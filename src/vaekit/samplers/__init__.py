@@ -149,7 +149,8 @@ def fit_sampler(
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
         z = aggregate_codes(run, x, limit)
-        note(f"fitting the {name} sampler on {len(z)} codes" + (" (kept in the run)" if folder is not None else ""))
+        steps = f", {wanted['steps']} steps" if "steps" in wanted else ""
+        note(f"fitting the {name} sampler on {len(z)} codes{steps}" + (" (kept in the run)" if folder else ""))
         with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
             sampler = cls(**settings).fit(z)
         if folder is not None:

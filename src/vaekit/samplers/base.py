@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ..errors import VaekitError
+from ..training.trainer import interactive
 
 
 class Sampler(nn.Module):
@@ -70,9 +72,10 @@ def register(cls: type[Sampler]) -> type[Sampler]:
 def train_density(
     params: list[Tensor], nll: Callable[[Tensor], Tensor], u: Tensor, steps: int, lr: float, batch_size: int = 256
 ) -> None:
-    """Adam on the mean negative log-density ``nll`` of minibatches of the codes u (N, D)."""
+    """Adam on the mean negative log-density ``nll`` of minibatches of the codes u (N, D); a bar of the steps on
+    a terminal (a flow's 3000 steps take a minute or more on a CPU)."""
     opt = torch.optim.Adam(params, lr=lr)
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="fitting", unit="step", leave=False, disable=not interactive()):
         batch = u[torch.randint(len(u), (min(batch_size, len(u)),))]
         loss = nll(batch).mean()
         opt.zero_grad()
