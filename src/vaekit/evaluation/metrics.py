@@ -24,8 +24,9 @@ from ..data.user import users_items
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
-from ..training import probe
+from ..training import distributed, probe
 from ..training.rng import keeps_rng
+from ..training.state import FIXED_DRAW, recorded_data
 from .labels import numbered_as_run
 
 MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
@@ -186,6 +187,7 @@ def evaluate(
     start = time.perf_counter()
     check_k(k)
     data, s, x, mode = _items(run, data, split, limit, mode)
+    _note_old_draw(run, mode)
     torch.manual_seed(seed)
     t = elbo_terms(run, x, s.y)
     nll = iwae_nll(run, x, s.y, k).mean().item()
@@ -265,6 +267,18 @@ def _items(
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed, s.rows, s.part)
     return data, s, x, mode
+
+
+def _note_old_draw(run: Run, mode: str | None) -> None:
+    """One line on stderr where ``run`` was fixed-binarised by an earlier vaekit's draw (its checkpoint records
+    no ``fixed_draw``) and items binarised ``mode`` "fixed" are evaluated: they are drawn by today's draw, not as
+    the items it was trained and tested on were."""
+    saved = recorded_data(run.path) if run.path is not None and mode == "fixed" else None
+    if saved is not None and saved.get("fixed_draw") != FIXED_DRAW:
+        distributed.warn(
+            f"{run.path} was trained on items fixed-binarised by an earlier vaekit's draw: the items evaluated are "
+            "drawn as today's vaekit draws them (by the seed and each item's row), not as its own were then"
+        )
 
 
 def _check_mode(data: Dataset | object, mode: str | None) -> None:

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 
-from ..data import Dataset
+from .. import files
+from ..data import Dataset, Split
 from ..errors import VaekitError
 
 FINGERPRINT_ITEMS = 16  # training items hashed: enough to tell other data, cheap for a streamed folder
 SPLITS = ("training", "validation", "test")
 FIXED_DRAW = "rows"  # fixed binarisation's draw since it was keyed by each item's row (data.draws); before: absent
+DRAW_CHANGED = (
+    "fixed binarisation's draw changed since it was written (an item's 0/1 values now follow the seed and its row "
+    "in the file, loaded or streamed alike), so its training items differ"
+)
+REDRAW = ("train the run again in another out folder, with data.binarize fixed, none or dynamic", "out")
+SET_ASIDE = (  # a resumed run's best validation loss, its validation items drawn otherwise: why, the next epoch
+    "best validation loss {:.6g} set aside: {}; the best weights are picked, and train.patience counts, afresh "
+    "from epoch {} on"
+)
+NO_DTYPE = (  # a resumed checkpoint without ``precision`` under train.precision auto: the dtype picked today
+    "the checkpoint records no dtype (an earlier vaekit's): its steps run in {} from here, as train.precision auto "
+    "picks on this machine today, maybe not the dtype it started in; choose one with train.precision (--precision "
+    "fp32 or bf16)"
+)
 
 
 @dataclass
@@ -40,45 +58,75 @@ def positions(n: int) -> list[int]:
     return sorted({int.from_bytes(d, "big") % n for d in draws}) if n else []
 
 
-def fingerprint(data: Dataset) -> dict:
-    """The data a run rests on, cheaply: ``items``, the number of items of each split, and ``sha256``, over the
-    item shape and FINGERPRINT_ITEMS training items x (16, *shape) at fixed positions and their labels, as the
-    trainer gets them (before the draws of dynamic binarisation). Every process computes the same. Items that
-    differ when read twice (a Dataset's random transforms) give an empty ``sha256``: only the counts are kept.
-    ``fixed_draw`` names the draw of fixed binarisation when the training items were drawn so."""
-    rows = torch.tensor(positions(len(data.train)), dtype=torch.int64)
+def digest(split: Split, shape: tuple[int, ...]) -> str:
+    """SHA-256 over ``shape`` and FINGERPRINT_ITEMS items x (16, *shape) of ``split`` at fixed positions and their
+    labels, as the trainer gets them; "" where they differ when read twice (a Dataset's random transforms)."""
+    rows = torch.tensor(positions(len(split)), dtype=torch.int64)
     digests = []
     with torch.random.fork_rng(devices=[]):  # a Dataset's transforms may draw: the run's stream stays as it was
         for _ in range(2):
-            h = hashlib.sha256(f"{tuple(data.shape)}|{rows.tolist()}|".encode())
-            h.update(data.train.x[rows].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-            if data.train.y is not None:
-                h.update(np.asarray(data.train.y[rows].cpu(), dtype=np.int64).tobytes())
+            h = hashlib.sha256(f"{tuple(shape)}|{rows.tolist()}|".encode())
+            h.update(split.x[rows].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            if split.y is not None:
+                h.update(np.asarray(split.y[rows].cpu(), dtype=np.int64).tobytes())
             digests.append(h.hexdigest())
-    items = [len(split) for split in (data.train, data.val, data.test)]
+    return digests[0] if digests[0] == digests[1] else ""
+
+
+def fingerprint(data: Dataset) -> dict:
+    """The data a run rests on, cheaply: ``items``, the number of items of each split, and ``sha256``, the
+    ``digest`` of its training items (before the draws of dynamic binarisation). Every process computes the same.
+    Items that differ when read twice give an empty ``sha256``: only the counts are kept. ``fixed_draw`` names
+    the draw of fixed binarisation when the training items were drawn so; ``val_sha256``, a dynamic run's, is
+    the ``digest`` of its validation items as drawn once, which its validation losses are measured on."""
     drawn = {"fixed_draw": FIXED_DRAW} if data.train.fixed else {}
-    return {"items": items, "sha256": digests[0] if digests[0] == digests[1] else "", **drawn}
+    if data.val.fixed and not data.train.fixed:  # dynamic binarisation: only the held-out splits drawn once
+        drawn["val_sha256"] = digest(data.val, data.shape)
+    items = [len(split) for split in (data.train, data.val, data.test)]
+    return {"items": items, "sha256": digest(data.train, data.shape), **drawn}
 
 
 def check_same_data(saved: dict, given: dict) -> None:
     """Refuse, in one line, data other than the data a resumed run's checkpoint rests on (``saved`` and ``given``
-    are ``fingerprint``s; a checkpoint from before fingerprints, ``{}``, is not checked). Training items fixed-
-    binarised by another draw than today's (a checkpoint from before it) are named as such."""
-    if not saved:
-        return
+    are ``fingerprint``s; a checkpoint from before fingerprints, ``{}``, is checked for the draw alone).
+    Training items fixed-binarised by another draw than today's (a checkpoint without ``fixed_draw``: every one
+    without a fingerprint came before it) are named as such."""
     advice, key = "train a new run (another out folder) on other data", "data.spec"
-    if saved["items"] != given["items"]:
+    if not saved and not given.get("fixed_draw"):
+        return
+    if not saved:
+        why, (advice, key) = DRAW_CHANGED, REDRAW
+    elif saved["items"] != given["items"]:
         what = ", ".join(f"{a} {name}" for a, name in zip(saved["items"], SPLITS, strict=True))
         now = ", ".join(str(b) for b in given["items"])
         why = f"it has {what} items, and the data given {now}"
     elif saved["sha256"] and given["sha256"] and saved["sha256"] != given["sha256"]:
         why = "the training items given differ from its items (as many, other values)"
         if given.get("fixed_draw") and saved.get("fixed_draw") != given["fixed_draw"]:
-            why = (
-                "fixed binarisation's draw changed since it was written (an item's 0/1 values now follow the seed "
-                "and its row in the file, loaded or streamed alike), so its training items differ"
-            )
-            advice, key = "train the run again in another out folder, with data.binarize fixed, none or dynamic", "out"
+            why, (advice, key) = DRAW_CHANGED, REDRAW
     else:
         return
     raise VaekitError(f"data: a resumed run trains on the data its checkpoint rests on: {why}; {advice}", key=key)
+
+
+def validation_redrawn(saved: dict, given: dict) -> str:
+    """Why a resumed dynamic run's validation items (``given``, a ``fingerprint``, records their ``val_sha256``)
+    may not be those its checkpoint's best validation loss was measured on (``saved``); "" where they are."""
+    now = given.get("val_sha256")
+    if not now or saved.get("val_sha256") == now:
+        return ""
+    if "val_sha256" not in saved:
+        return "its checkpoint does not record the draw of its validation items (an earlier vaekit drew them otherwise)"
+    return "its validation items are drawn otherwise than when its checkpoint was written"
+
+
+def recorded_data(run: Path) -> dict | None:
+    """The data ``fingerprint`` that the newest readable checkpoint of the run folder ``run`` records, from its
+    metadata alone ({}: one from before fingerprints); None where the folder holds no checkpoint to read."""
+    for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT):
+        try:
+            with safe_open(str(run / name), framework="pt") as f:
+                return json.loads((f.metadata() or {})["state"]).get("data", {})
+        except (OSError, SafetensorError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None

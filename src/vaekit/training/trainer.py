@@ -35,7 +35,7 @@ from .folder import metrics_row, summary, write_metrics
 from .progress import Lines
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import LoopState, check_same_data, fingerprint
+from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, validation_redrawn
 from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
 
 
@@ -96,6 +96,7 @@ class Trainer:
             saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt)
             state = LoopState(**saved)
             check_same_data(state.data, data)
+        self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on
         state.data = data  # recorded from the start (a run from before fingerprints: from this resume on)
         distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
         if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
@@ -124,10 +125,13 @@ class Trainer:
         self.step, self.static = make_step(t.compile, device, steps)
 
     def kept_dtype(self, dtype: torch.dtype | None) -> torch.dtype | None:
-        """The steps' dtype: under precision "auto" a resumed run keeps the one it started with (the CPU's timing
-        that picks it could come out otherwise on another day), so it ends as if never stopped."""
+        """The steps' dtype: under precision "auto" a resumed run keeps the one its checkpoint records (the pick
+        could come out otherwise on another machine or vaekit), so it ends as if never stopped; a checkpoint that
+        records none (an earlier vaekit's) takes today's pick, said in one line."""
         if self.t.precision == "auto" and self.state.precision:
             dtype = torch.bfloat16 if self.state.precision == "bf16" else None
+        elif self.t.precision == "auto" and (self.state.epoch or self.state.batch):  # resumed, no dtype recorded
+            distributed.warn(NO_DTYPE.format("bf16" if dtype == torch.bfloat16 else "float32"))
         self.state.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
         return dtype
 
@@ -136,6 +140,9 @@ class Trainer:
         t, s = self.t, self.state
         if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
             return
+        if self.redrawn and s.best_val != math.inf and s.epoch < t.epochs:  # best weights: epochs on one draw
+            distributed.warn(SET_ASIDE.format(s.best_val, self.redrawn, s.epoch + 1))
+            s.best_val, s.bad_epochs = math.inf, 0
         for epoch in range(s.epoch, t.epochs):
             lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs)
             for group in self.opt.param_groups:
