@@ -1,4 +1,5 @@
-"""Run folders written before the library layout (vaekit 0.1, one per family) still load, sample and resume."""
+"""Run folders of earlier vaekit versions load, sample and resume as they trained: those written before the library
+layout (vaekit 0.1, one per family), and those that lack a setting added since (config.json's format)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Beta, Independent, Normal
 
 import vaekit
 from vaekit.cli import main
+from vaekit.config import FORMAT, load_json_config
+from vaekit.training.folder import recorded_class
+
+from .conftest import OwnModel, train_argv
 
 OLD = Path(__file__).parent / "data" / "runs-0.1"
 
@@ -28,3 +37,148 @@ def test_an_old_run_loads_samples_and_resumes(name, tmp_path):
     assert main(["train", "--resume", str(run_dir), "--epochs", "2", "--quiet"]) == 0
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3  # header and two epochs
     assert torch.isfinite(vaekit.load_run(run_dir).sample(2, label=label)).all()
+
+
+# Run folders of later versions: written today, then edited into what the vaekit before a setting wrote (no
+# "format", the setting left out), for each setting whose default today would build another model or read the
+# data otherwise (config.formats.BEFORE).
+IMAGES = ["--likelihood", "bernoulli", "--batch-size", "16"]
+DEEP = ["--model", "deep", *IMAGES, "--set", "model.deep_groups=1,1,0", "--set", "model.deep_width=8"]
+OLDER = {  # name: (data, flags, the setting, its value then, today's default)
+    "deep": ("bars.npy", [*DEEP, "--set", "model.deep_cell_width=4"], "model.deep_head_kernel", 1, 3),
+    "ladder": ("bars.npy", ["--model", "ladder", *IMAGES, "--set", "model.latent_dims=3,2", "--set", "model.hidden=16"])
+    + ("model.ladder_posterior", "precision", "topdown"),
+    "table": (
+        "table.csv",
+        ["--likelihood", "gaussian", "--set", "model.hidden=16"],
+        "data.standardize",
+        "false",
+        "true",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> Path:
+    """A folder of one-epoch runs, one per OLDER entry, trained with the setting's value then, and their data."""
+    where = tmp_path_factory.mktemp("written")
+    rng = np.random.default_rng(0)
+    bars = (rng.random((48, 8, 8)) > 0.7).astype(np.float32)
+    np.save(where / "bars.npy", bars)
+    np.savetxt(where / "table.csv", rng.normal(50, 10, (60, 3)), delimiter=",", header="a,b,c", comments="")
+    for name, (data, flags, key, then, _) in OLDER.items():
+        argv = train_argv(where / data, where / name, *flags, "--set", f"{key}={then}")
+        assert main(argv) == 0, name
+    return where
+
+
+def older(written: Path, name: str, tmp_path: Path, drop: tuple[str, ...] = ("format",)) -> Path:
+    """A copy of the run ``name`` whose config.json lacks ``drop`` ('format' and section.key names)."""
+    run = shutil.copytree(written / name, tmp_path / name)
+    config = json.loads((run / "config.json").read_text())
+    for key in drop:
+        section, _, name = key.rpartition(".")
+        (config[section] if section else config).pop(name)
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+@pytest.mark.parametrize("name", OLDER)
+def test_a_setting_an_older_run_lacks_is_read_as_its_vaekit_did(written, name, tmp_path, capsys):
+    _, _, key, then, today = OLDER[name]
+    run = older(written, name, tmp_path, ("format", key))
+    section, field = key.split(".")
+    loaded = vaekit.load_run(run)
+    assert getattr(getattr(loaded.config, section), field) == then and loaded.config.stored.filled == {key: then}
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet", "--set", f"{key}={today}"]) == 2
+    said = f"({then!r} for a run written before {key} existed, {today!r} asked)"  # not 'in config.json'
+    assert said in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["format"] == FORMAT and config[section][field] == then  # written out, as today's runs are
+    assert (run / "metrics.csv").read_text().count("\n") == 3
+
+
+def test_config_json_carries_its_format_and_only_an_older_one_is_filled_in(written, tmp_path):
+    assert json.loads((written / "deep" / "config.json").read_text())["format"] == FORMAT
+    run = older(written, "deep", tmp_path, ("model.deep_head_kernel",))  # format 2 lacking a setting: today's
+    assert load_json_config(run / "config.json").model.deep_head_kernel == 3
+    config = json.loads((run / "config.json").read_text())
+    for bad, line in [(FORMAT + 1, f"format {FORMAT + 1} comes from a later"), ("2", "format must be a whole number")]:
+        (run / "config.json").write_text(json.dumps({**config, "format": bad}))
+        with pytest.raises(vaekit.VaekitError, match=f"config.json: {line}"):
+            load_json_config(run / "config.json")
+
+
+def test_weights_of_another_model_than_config_json_builds_are_named_so_not_as_damage(written, tmp_path, capsys):
+    run = older(written, "deep", tmp_path, ())
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["deep_head_kernel"] = 3  # what a run lacking it read before formats: today's default
+    (run / "config.json").write_text(json.dumps(config))
+    shape = r"to_x.1.weight has shape \(1, 8, 1, 1\), the model expects \(1, 8, 3, 3\)"
+    with pytest.raises(vaekit.VaekitError, match=f"another model than the one config.json builds \\({shape}\\)"):
+        vaekit.load_run(run)
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the checkpoint's model differs from the one config.json" in err and "older vaekit" in err
+    assert "no usable checkpoint" not in err
+
+
+class Own(OwnModel):
+    """Items (16,) in (0, 1): a Normal q(z|x) and prior, and a Normal p(x|z), or a Beta one with ``beta``."""
+
+    needs_labels, latent_dims = False, [2]
+
+    def __init__(self, beta: bool = False):
+        super().__init__()
+        self.beta, self.enc, self.dec = beta, nn.Linear(16, 4), nn.Linear(2, 32)
+
+    def encode(self, x, y=None):
+        loc, raw = self.enc(x).chunk(2, -1)
+        return Independent(Normal(loc, F.softplus(raw) + 1e-3), 1)
+
+    def decode(self, z, y=None):
+        a, b = self.dec(z).chunk(2, -1)
+        return Independent(Beta(F.softplus(a) + 1e-3, F.softplus(b) + 1e-3) if self.beta else Normal(a, b.exp()), 1)
+
+    def prior(self, y=None):
+        return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+
+
+class OwnBeta(Own):
+    def __init__(self):
+        super().__init__(beta=True)
+
+
+@pytest.fixture
+def proportions() -> np.ndarray:
+    return np.random.default_rng(0).beta(2, 5, (60, 16)).astype(np.float32)
+
+
+def fit_own(model, x, out, **kw) -> vaekit.Run:
+    return vaekit.fit(model, x, out=out, epochs=kw.pop("epochs", 1), standardize="false", progress=False, **kw)
+
+
+def test_a_resumed_fit_keeps_the_class_and_likelihood_of_its_model(proportions, tmp_path):
+    fit_own(Own(), proportions, tmp_path / "run", pictures=False)  # a Normal p(x|z): 'gaussian'
+    path = tmp_path / "run" / "config.json"
+    saved = path.read_text()
+    with pytest.raises(vaekit.VaekitError, match=r"'gaussian' in config.json, 'own:Beta' asked"):
+        fit_own(Own(beta=True), proportions, tmp_path / "run", resume=True, epochs=2)  # same class, a Beta now
+    path.write_text(json.dumps({k: v for k, v in json.loads(saved).items() if k != "format"}))  # format 1
+    line = r"records the class tests.test_compat:Own, and the model given is a tests.test_compat:OwnBeta"
+    with pytest.raises(vaekit.VaekitError, match=line):
+        fit_own(OwnBeta(), proportions, tmp_path / "run", resume=True, epochs=2)
+    assert "format" not in json.loads(path.read_text())  # refused before anything was written
+    resumed = fit_own(OwnBeta(), proportions, tmp_path / "run", resume=True, overwrite=True, epochs=2)
+    assert resumed.config.model.likelihood == json.loads(path.read_text())["model"]["likelihood"] == "own:Beta"
+
+
+def test_the_class_a_run_records_is_the_one_given_to_fit_inside_standardized(tmp_path):
+    inner = {"class": "vaekit.models.standardized:Standardized", "spec": {"args": {"model": {"module": {}}}}}
+    inner["spec"]["args"]["model"]["module"]["class"] = "mine:GaussVAE"  # model.json before model_class
+    for record, found in [(inner, "mine:GaussVAE"), ({"class": "mine:A", "model_class": "mine:B"}, "mine:B")]:
+        (tmp_path / "model.json").write_text(json.dumps(record))
+        assert recorded_class(tmp_path) == found
+    (tmp_path / "model.json").write_text("[1]")
+    assert recorded_class(tmp_path) is None

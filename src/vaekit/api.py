@@ -35,7 +35,7 @@ from .models.standardized import Standardized
 from .runs import Run, run_device
 from .training import Callback, Fitted, fit_config, probe, train_model
 from .training.callbacks import check_callbacks
-from .training.folder import CUSTOM, ZOO_SETTINGS, describe
+from .training.folder import CUSTOM, ZOO_SETTINGS, describe, resumes_class
 from .training.rng import keeps_rng
 from .viz.callbacks import default_callbacks
 
@@ -81,6 +81,8 @@ def fit(
     ``val_data`` (the same kinds) picks the best epoch; without it a seeded ``val_fraction`` of ``data`` does.
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
     reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens; None: none.
+    A resumed fit takes a model of the class the run's model.json records (``overwrite=True``: any, for a class
+    moved or renamed).
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
     ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
     ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z).
@@ -110,6 +112,7 @@ def fit(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
         )
     model = check_model(model)
+    same = resume and resumes_class(out, model, overwrite)  # the class model.json records, or refused
     batch_size, workers = loader_settings(data, batch_size, workers)
     cfg = _fit_config(out, {**given, "batch_size": batch_size, **settings}, {**given_data, "workers": workers})
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
@@ -119,7 +122,7 @@ def fit(
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
     if not resume:
         _refuse_model_conflicts(cfg)
-    saved = _saved_config(out, cfg.model.likelihood) if resume else None
+    saved = _saved_config(out, cfg.model.likelihood if same else "") if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     every, dynamic = [*default_callbacks(cfg, pictures), *callbacks], mode == "dynamic"
@@ -288,11 +291,16 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
 
 
 def _saved_config(out: str | Path | None, likelihood: str = "") -> RunConfig | None:
-    """The config.json of the run folder ``out``, or None where there is none yet. One that vaekit wrote before it
-    named a p(x|z) of the user's own ('own:Beta') recorded 'gaussian' in its stead: read as ``likelihood``."""
+    """The config.json of the run folder ``out``, or None where there is none yet. One of format 1, which vaekit
+    wrote before it named a p(x|z) of the user's own ('own:Beta'), recorded 'gaussian' in its stead: read as
+    ``likelihood``, given for a model of the class its model.json records."""
     path = Path(out or "") / files.CONFIG
     saved = load_json_config(path) if out and path.is_file() else None
-    if saved is not None and saved.model.likelihood == "gaussian" and own_likelihood(likelihood):
+    if (
+        saved is not None
+        and (saved.stored.format, saved.model.likelihood) == (1, "gaussian")
+        and own_likelihood(likelihood)
+    ):
         saved.model.likelihood = likelihood
     return saved
 

@@ -28,9 +28,9 @@ from .errors import VaekitError
 from .io import run_lock
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
+from .run_compat import earlier_classes, loaded_model
 from .samplers import sample_with
 from .training.checkpoint import tensor_digest
-from .training.folder import load_run_model
 from .training.step import resolve_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
@@ -94,9 +94,9 @@ class Run:
         only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
         """
         where = run_device(device)  # before the weights are read
-        with trusting(trust_code):
-            cfg, model = load_run_model(Path(path), weights, model)
-        return cls(Path(path), cfg, model.to(where).eval())  # cfg.out: where the run is now (its table.json)
+        with trusting(trust_code):  # a folder of an earlier vaekit read as today's (run_compat)
+            cfg, model = loaded_model(Path(path), weights, model, where)
+        return cls(Path(path), cfg, model)  # cfg.out: where the run is now (its table.json)
 
     @cached_property
     def digest(self) -> str:
@@ -113,12 +113,13 @@ class Run:
 
     @cached_property
     def classes(self) -> list[str] | None:
-        """The class names of the run's labels, label 0 first (its classes.json), else None."""
+        """The class names of the run's labels, label 0 first (its classes.json; a conditional run of vaekit before
+        classes.json: those its own data's labels were numbered by), else None."""
         if self.path is None:
             return self.kept.get("classes")
         path = self.path / files.CLASSES
         if not path.is_file():
-            return None
+            return earlier_classes(self.config) if self.model.needs_labels else None
         try:
             names = json.loads(path.read_text(encoding="utf-8"))["classes"]
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -127,10 +128,9 @@ class Run:
 
     def label_of(self, name: str) -> int:
         """The label of a class given by its name (classes.json) or its number as text."""
-        label = label_number(name, self.classes)
+        label = label_number(name, names := self.classes)
         if label is None:
-            names = self.classes
-            known = f"one of {', '.join(names)}" if names else "a class number (this run's data names no classes)"
+            known = f"one of {', '.join(names)}" if names else "a class number (this run records no class names)"
             raise VaekitError(f"label {name!r}: expected {known}", key="label")
         return label
 

@@ -11,6 +11,7 @@ from .checks import (
     validate,
 )
 from .conflicts import CONFLICTS, refuse_conflicts
+from .formats import FORMAT
 from .parse import (
     absolute_spec,
     load_json_config,
@@ -25,6 +26,7 @@ from .schema import SECTIONS, DataConfig, ModelConfig, RunConfig, TrainConfig
 __all__ = [
     "CHOICES",
     "CONFLICTS",
+    "FORMAT",
     "NON_NEGATIVE",
     "OWN_LIKELIHOOD",
     "POSITIVE",

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import VaekitError
+from .formats import upgrade
 from .schema import SECTIONS, RunConfig
 
 if sys.version_info >= (3, 11):
@@ -169,7 +170,8 @@ def load_toml(path: str | Path) -> dict:
 
 
 def load_json_config(path: str | Path) -> RunConfig:
-    """Read a run's config.json."""
+    """Read a run's config.json, the settings an older one lacks filled in as its vaekit behaved
+    (``formats.upgrade``: ``cfg.stored`` says its format and which)."""
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -180,7 +182,9 @@ def load_json_config(path: str | Path) -> RunConfig:
     except OSError as e:
         raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
     with settings_from(path):
+        stored = upgrade(d)
         cfg = RunConfig.from_dict(d)
+    cfg.stored = stored
     cfg.data.spec = _found(cfg.data.spec, path.parent.parent)
     return cfg
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 
 from ..errors import VaekitError
+from .formats import note
 from .schema import RunConfig
 
 # how a resumed run's data is read may change (the files moved, more workers); nothing else of its model, its items
@@ -28,8 +29,8 @@ def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None
         old, new = (getattr(getattr(c, section), name) for c in (saved, asked))
         if old != new and not _unresolved(key, new):
             raise VaekitError(
-                f"{key}: a resumed run keeps what its checkpoint rests on ({old!r} in config.json, {new!r} asked); "
-                "train a new run (another out folder) to change it",
+                f"{key}: a resumed run keeps what its checkpoint rests on ({note(key, old, saved.stored)}, {new!r} "
+                "asked); train a new run (another out folder) to change it",
                 key=key,
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import VaekitError
+from .formats import Stored
 
 
 @dataclass
@@ -127,9 +128,14 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str = "runs/run"
+    # not a setting: what config.json held, when read from one (its format, the settings filled for an older run)
+    stored: Stored = field(default_factory=Stored, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings (the sections and out), as config.json holds them beside its format."""
+        d = asdict(self)
+        del d["stored"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
@@ -138,9 +144,12 @@ class RunConfig:
             raise VaekitError(f"config: expected a table of sections, got {type(d).__name__}")
         from .parse import _as_table, _coerce, did_you_mean, set_value
 
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        names = [f.name for f in fields(cls) if f.name != "stored"]
+        unknown = sorted(set(d) - set(names))
         if unknown:
-            hint = did_you_mean(unknown[0], [f.name for f in fields(cls)])
+            hint = did_you_mean(unknown[0], names)
+            if unknown[0] == "format":  # a run's config.json handed over as it is
+                hint = " (config.json's format: read a run's config.json with vaekit.config.load_json_config)"
             raise VaekitError(f"config: unknown section or key {unknown[0]!r}{hint}")
 
         cfg = cls()

@@ -165,7 +165,7 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
         bad = [n for n in names or [] if not n.isdigit()]  # names, or negative numbers training never saw
         if bad:
             raise VaekitError(
-                f"{where}: label {bad[0]!r} is no class number, and the training data's labels named none"
+                f"{where}: label {bad[0]!r} is no class number, and no class names are recorded to read it by"
             )
         return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
     y = np.asarray(y).reshape(len(codes))

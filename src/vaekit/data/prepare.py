@@ -15,7 +15,7 @@ from ..config import RunConfig
 from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
-from .core import Dataset
+from .core import Dataset, Split
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .tables import table_options
@@ -103,6 +103,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     data, own = _load_spec(cfg, spec, stream), same_spec(spec, d.spec)
+    data = numbered_as_model(data, cfg.model.num_classes) if own else data
     if own and not data.image_mode:
         _refuse_image_settings(cfg)
     if data.image_mode and own:  # the one mode of a folder's images, in config.json
@@ -122,6 +123,23 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     )  # written to config.json as resolved
     mode = cfg.data.binarize
     return check_and_binarize(data, mode, cfg.model.likelihood, cfg.train.seed), mode
+
+
+def numbered_as_model(data: Dataset, num_classes: int) -> Dataset:
+    """A run's own ``data`` with its labels numbered as its model (``num_classes``: 0 before one is built) numbers
+    them: whole numbers kept as they were by vaekit before 6a4e44f (labels 1..3 of a model of 4 classes), which
+    loading numbers 0..2 now, named "1".."3", are those numbers again; other labels as they are."""
+    names = data.classes or []
+    numbers = [int(n) for n in names] if names and all(n.isdigit() for n in names) else []
+    if not numbers or len(numbers) >= num_classes or max(numbers) >= num_classes:  # today's numbering, or none
+        return data
+    new = torch.tensor(numbers)  # (K,): the model's label of each label 0..K-1 loading gave
+
+    def renumbered(s: Split) -> Split:
+        return replace(s, y=None if s.y is None else new[s.y])  # its rows, part and draw kept
+
+    train, val, test = (renumbered(s) for s in (data.train, data.val, data.test))
+    return replace(data, train=train, val=val, test=test, num_classes=num_classes, classes=None)
 
 
 def as_model_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:

@@ -16,9 +16,11 @@ Priors other than ``standard`` have no analytic KL to q(z|x): ``kl_term`` uses t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import zuko
@@ -32,6 +34,8 @@ from . import allowed, positive
 from .posteriors import FlowSettings, tempered
 
 QzOf = Callable[[Tensor], Distribution]
+# names of the weights being loaded (``loading_names``): a VampPrior whose earlier layout they hold reports that
+_LOADING: ContextVar[Collection[str]] = ContextVar("vaekit_loading_names", default=())
 
 
 @dataclass
@@ -167,6 +171,34 @@ class VampPrior(nn.Module):
             raise VaekitError("the VampPrior needs the model's encoder (qz_of)")
         k = torch.randint(len(self.u), (n,), device=self.u.device)
         return tempered(qz_of(self.pseudo_inputs()[k]), temperature).sample()  # (n, D)
+
+    # vaekit before f19d00c kept the pseudo-inputs as raw values ``raw`` (K, *shape): u = low + (high - low) *
+    # sigmoid(raw) on a bounded range, u = raw on the real line; their weights load converted to u
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        if prefix + "raw" in state_dict and prefix + "u" not in state_dict:
+            raw = state_dict.pop(prefix + "raw")
+            state_dict[prefix + "u"] = self.low + (self.high - self.low) * torch.sigmoid(raw) if self.bounded else raw
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if prefix + "raw" in _LOADING.get() and prefix + "u" not in _LOADING.get():  # see ``loading_names``
+            u = destination.pop(prefix + "u")
+            destination[prefix + "raw"] = (
+                torch.logit((u - self.low) / (self.high - self.low), 1e-6) if self.bounded else u
+            )
+
+
+@contextmanager
+def loading_names(names: Collection[str]) -> Iterator[None]:
+    """Within: weights of these ``names`` are being loaded. A VampPrior whose pseudo-inputs they hold in the
+    layout of vaekit before f19d00c (``raw``) gives its state dict in that layout, so a check of the names and
+    shapes against the model's passes; loading them converts them to today's ``u``."""
+    token = _LOADING.set(names)
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
 
 
 @register_prior("flow")

@@ -79,15 +79,28 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     _load_state(model, tensors, path)
 
 
+class OtherModel(VaekitError):
+    """Weights whose names or shapes are not the model's: written for another model, not damaged. ``detail``
+    names the first difference."""
+
+    def __init__(self, path: str | Path, detail: str):
+        super().__init__(f"{path}: {detail}")
+        self.detail = detail
+
+
+# why a run's weights may not fit the model its config.json builds today
+ANOTHER_MODEL = "the run may come from an older vaekit, or its config.json was edited"
+
+
 def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or extra:
         what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
-        raise VaekitError(f"{path}: weights do not match the model in config.json ({what})")
+        raise OtherModel(path, f"weights do not match the model ({what})")
     for k, v in tensors.items():
         if v.shape != own[k].shape:
-            raise VaekitError(f"{path}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
+            raise OtherModel(path, f"{k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
     model.load_state_dict(tensors)
 
 
@@ -183,15 +196,23 @@ def load_checkpoint(
 def load_latest_checkpoint(
     path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[dict, dict[str, torch.Tensor]]:
-    """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged."""
-    errors = []
+    """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged. A
+    newest checkpoint of another model (``OtherModel``) that leaves none to resume is refused as that: the model
+    resumed is not the one it was written for (an older vaekit's run), rather than as damage."""
+    errors: list[VaekitError] = []
     for candidate in (Path(path), previous(path)):
         try:
             loaded = load_checkpoint(candidate, model, optimizer)
         except VaekitError as e:
-            errors.append(str(e))
+            errors.append(e)
             continue
         if errors:
             distributed.warn(f"{errors[0]}; resuming from {candidate.name}")  # every rank reads the same files
         return loaded
-    raise VaekitError(f"no usable checkpoint: {'; '.join(errors)}")
+    if isinstance(errors[0], OtherModel):
+        raise VaekitError(
+            f"{path}: the checkpoint's model differs from the one config.json (or the model given) builds "
+            f"({errors[0].detail}): {ANOTHER_MODEL}; resume it with the vaekit and model that wrote it, or train a new "
+            "run (another out folder)"
+        )
+    raise VaekitError(f"no usable checkpoint: {'; '.join(map(str, errors))}")

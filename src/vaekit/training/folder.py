@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .. import files
-from ..config import ModelConfig, RunConfig, load_json_config, own_likelihood, settings_from, validate
+from ..config import FORMAT, ModelConfig, RunConfig, load_json_config, own_likelihood, settings_from, validate
 from ..core.contract import VAEModel, VAEModule, check_model
 from ..core.likelihoods import LIKELIHOODS
 from ..data.tables import TableSchema
@@ -25,21 +25,10 @@ from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import MODELS, build_model
 from ..models.spec import build, rebuildable_spec
 from ..models.standardized import Standardized
-from .checkpoint import load_weights
+from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 
-FIELDS = [
-    "epoch",
-    "train_loss",
-    "train_rec",
-    "train_kl",
-    "val_loss",
-    "val_rec",
-    "val_kl",
-    "beta",
-    "lr",
-    "seconds",
-    "samples_per_s",
-]
+FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
+FIELDS += ["beta", "lr", "seconds", "samples_per_s"]
 ZOO_SETTINGS = ("prior_components", "pseudo_inputs", "pseudo_init", "flow_transforms", "flow_hidden")
 CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 
@@ -131,15 +120,45 @@ def write_run_files(
     if table is not None:
         loc, scale = (model.loc.tolist(), model.scale.tolist()) if isinstance(model, Standardized) else ([], [])
         table.with_units(loc, scale).save(run / files.TABLE)
-    if cfg.model.net == CUSTOM:
+    if cfg.model.net == CUSTOM:  # model_class: the class of the model given (the one Standardized wraps)
         spec, reason = rebuildable_spec(model)
         cls = type(model)
-        atomic_write_json(
-            run / files.MODEL, {"class": f"{cls.__module__}:{cls.__qualname__}", "spec": spec, "reason": reason}
-        )
+        record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model)}
+        atomic_write_json(run / files.MODEL, record | {"spec": spec, "reason": reason})
     if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
         atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
-    atomic_write_json(run / files.CONFIG, cfg.to_dict())
+    atomic_write_json(run / files.CONFIG, {"format": FORMAT, **cfg.to_dict()})
+
+
+def model_class(model: nn.Module) -> str:
+    """'module:QualName' of ``model``'s class, or of the model a Standardized wraps."""
+    cls = type(model.model if isinstance(model, Standardized) else model)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def recorded_class(run: Path) -> str | None:
+    """The class of the model a run was trained with, as its model.json records it; None where there is none."""
+    try:
+        saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
+        name = saved.get("model_class") or saved["class"]
+        if name == f"{Standardized.__module__}:{Standardized.__qualname__}":  # written before model_class
+            name = saved["spec"]["args"]["model"]["module"]["class"]  # the wrapped model's, where it rebuilds
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def resumes_class(run: str | Path | None, model: nn.Module, overwrite: bool) -> bool:
+    """Whether ``model`` resumes the run in ``run`` as the class model.json records; a model of another class is
+    refused in one line naming both, unless ``overwrite`` (the same model, its class moved or renamed)."""
+    saved = recorded_class(Path(run)) if run else None
+    if saved is not None and saved != model_class(model) and not overwrite:
+        raise VaekitError(
+            f"{run}: its model.json records the class {saved}, and the model given is a {model_class(model)}: resume "
+            "it with a model of its class, or train a new run; overwrite=True resumes it with this one (a class moved)",
+            key="resume",
+        )
+    return saved is not None
 
 
 def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
@@ -205,9 +224,7 @@ def standardized(model: VAEModule, cfg: RunConfig, run: Path | None = None) -> V
 
 
 def load_run_model(
-    run: Path,
-    weights: str = files.WEIGHTS,
-    skeleton: nn.Module | None = None,
+    run: Path, weights: str = files.WEIGHTS, skeleton: nn.Module | None = None
 ) -> tuple[RunConfig, VAEModule]:
     """(config, model with ``weights`` loaded) of a run folder."""
     run = Path(run)
@@ -225,7 +242,11 @@ def load_run_model(
     except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as e:  # sizes or arguments it sets
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise VaekitError(f"{run}: its config.json and model.json do not build a model ({why})") from None
-    load_weights(model, run / weights)
+    try:
+        load_weights(model, run / weights)
+    except OtherModel as e:  # of the model config.json builds (a skeleton's: as it is)
+        why = f"the weights are of another model than the one config.json builds ({e.detail}): {ANOTHER_MODEL}"
+        raise VaekitError(f"{run / weights}: {why}") if skeleton is None else e from None
     return cfg, model
 
 
