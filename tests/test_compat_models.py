@@ -93,6 +93,9 @@ def test_a_conditional_run_from_before_classes_json_takes_its_classes_from_its_d
     run = cvae_run(csv, tmp_path / "run")
     today = evaluate(vaekit.load_run(run), k=2)
     (run / files.CLASSES).unlink()  # as vaekit wrote it before 78e7efd: label 0 the first name sorted
+    assert vaekit.load_run(run).classes is None  # a config of today's format: its data is not read for them
+    d = json.loads((run / files.CONFIG).read_text())
+    (run / files.CONFIG).write_text(json.dumps({k: v for k, v in d.items() if k != "format"}))
     old = vaekit.load_run(run)
     assert old.classes == ["alpha", "mid", "zeta"] and old.label_of("zeta") == 2
     assert evaluate(old, k=2) | {"seconds": 0} == today | {"seconds": 0}

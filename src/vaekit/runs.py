@@ -114,12 +114,12 @@ class Run:
     @cached_property
     def classes(self) -> list[str] | None:
         """The class names of the run's labels, label 0 first (its classes.json; a conditional run of vaekit before
-        classes.json: those its own data's labels were numbered by), else None."""
+        classes.json, format 1: those its own data's labels were numbered by), else None."""
         if self.path is None:
             return self.kept.get("classes")
         path = self.path / files.CLASSES
         if not path.is_file():
-            return earlier_classes(self.config) if self.model.needs_labels else None
+            return earlier_classes(self.config) if self.model.needs_labels and self.config.stored.format == 1 else None
         try:
             names = json.loads(path.read_text(encoding="utf-8"))["classes"]
         except (OSError, ValueError, KeyError, TypeError) as e:
