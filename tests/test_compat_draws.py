@@ -15,6 +15,7 @@ import vaekit
 from vaekit import files
 from vaekit.errors import VaekitError
 from vaekit.evaluation.metrics import evaluate
+from vaekit.evaluation.outputs import prepared_split
 from vaekit.training.checkpoint import read_tensors
 
 from .conftest import tiny_config
@@ -77,6 +78,8 @@ def test_evaluating_a_run_fixed_binarised_by_an_earlier_draw_says_so(fingerprint
     err = capsys.readouterr().err
     assert (OLD_DRAW in err) == (fingerprint != "today's"), err
     assert err.count("\n") == (fingerprint != "today's")
+    prepared_split(vaekit.load_run(run), None, "all", limit=8)  # anomaly, reconstruct, encode read items so
+    assert (OLD_DRAW in capsys.readouterr().err) == (fingerprint != "today's")
 
 
 @pytest.mark.parametrize("val_draw", ["today's", "none", "another"])

@@ -187,7 +187,7 @@ def evaluate(
     start = time.perf_counter()
     check_k(k)
     data, s, x, mode = _items(run, data, split, limit, mode)
-    _note_old_draw(run, mode)
+    note_old_draw(run, mode)
     torch.manual_seed(seed)
     t = elbo_terms(run, x, s.y)
     nll = iwae_nll(run, x, s.y, k).mean().item()
@@ -269,10 +269,10 @@ def _items(
     return data, s, x, mode
 
 
-def _note_old_draw(run: Run, mode: str | None) -> None:
+def note_old_draw(run: Run, mode: str | None) -> None:
     """One line on stderr where ``run`` was fixed-binarised by an earlier vaekit's draw (its checkpoint records
     no ``fixed_draw``) and items binarised ``mode`` "fixed" are evaluated: they are drawn by today's draw, not as
-    the items it was trained and tested on were."""
+    the items it was trained and tested on were (evaluate, and every verb that reads items by ``prepared_split``)."""
     saved = recorded_data(run.path) if run.path is not None and mode == "fixed" else None
     if saved is not None and saved.get("fixed_draw") != FIXED_DRAW:
         distributed.warn(

@@ -23,7 +23,7 @@ from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
 from ..runs import Run
 from .labels import label_map, numbered_as_run
-from .metrics import pick_split
+from .metrics import note_old_draw, pick_split
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -95,6 +95,7 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
+    note_old_draw(run, run.config.data.binarize)  # a run fixed-binarised by an earlier vaekit's draw: said once
     if split != "all":  # labels numbered as the run numbered them, named as it names them
         raw, mode = prepare_data(run.config, spec, stream=True)
         data = numbered_as_run(run, raw)
