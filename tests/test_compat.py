@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.distributions import Beta, Independent, Normal
+from torch.distributions import Independent, Normal
 
 import vaekit
 from vaekit.cli import main
 from vaekit.config import FORMAT, load_json_config
 from vaekit.training.folder import recorded_class
 
-from .conftest import OwnModel, train_argv
+from .conftest import train_argv
+from .test_own_models import BetaVAE
 
 OLD = Path(__file__).parent / "data" / "runs-0.1"
 
@@ -124,25 +123,18 @@ def test_weights_of_another_model_than_config_json_builds_are_named_so_not_as_da
     assert "no usable checkpoint" not in err
 
 
-class Own(OwnModel):
-    """Items (16,) in (0, 1): a Normal q(z|x) and prior, and a Normal p(x|z), or a Beta one with ``beta``."""
-
-    needs_labels, latent_dims = False, [2]
+class Own(BetaVAE):
+    """test_own_models' networks with a Normal p(x|z), or its Beta one with ``beta``."""
 
     def __init__(self, beta: bool = False):
         super().__init__()
-        self.beta, self.enc, self.dec = beta, nn.Linear(16, 4), nn.Linear(2, 32)
-
-    def encode(self, x, y=None):
-        loc, raw = self.enc(x).chunk(2, -1)
-        return Independent(Normal(loc, F.softplus(raw) + 1e-3), 1)
+        self.beta = beta
 
     def decode(self, z, y=None):
-        a, b = self.dec(z).chunk(2, -1)
-        return Independent(Beta(F.softplus(a) + 1e-3, F.softplus(b) + 1e-3) if self.beta else Normal(a, b.exp()), 1)
-
-    def prior(self, y=None):
-        return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+        if self.beta:
+            return super().decode(z, y)
+        loc, raw = self.dec(z).chunk(2, -1)
+        return Independent(Normal(loc, raw.exp()), 1)
 
 
 class OwnBeta(Own):

@@ -80,6 +80,9 @@ def test_evaluating_a_run_fixed_binarised_by_an_earlier_draw_says_so(fingerprint
     assert err.count("\n") == (fingerprint != "today's")
     prepared_split(vaekit.load_run(run), None, "all", limit=8)  # anomaly, reconstruct, encode read items so
     assert (OLD_DRAW in capsys.readouterr().err) == (fingerprint != "today's")
+    np.save(tmp_path / "other.npy", np.random.default_rng(1).random((5, 9, 11)).astype(np.float32))
+    prepared_split(vaekit.load_run(run), str(tmp_path / "other.npy"), "all")  # not its items: nothing to say
+    assert OLD_DRAW not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("val_draw", ["today's", "none", "another"])

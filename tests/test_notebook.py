@@ -165,6 +165,8 @@ def test_train_device_takes_one_gpu_by_its_number(tmp_path):
     with pytest.raises(vaekit.VaekitError, match=f"'{beyond}' cannot be used here: this machine has") as e:
         vaekit.fit(model(), images(), epochs=1, device=beyond, out=tmp_path / "run", **QUIET)
     assert e.value.key == "train.device" and not (tmp_path / "run").exists()
+    with pytest.raises(vaekit.VaekitError, match=f"'{beyond}' cannot be used here: this machine has"):
+        vaekit.VAEAnomalyDetector(epochs=1, device=beyond).fit(np.zeros((8, 2)))  # the trainer's own check
     if torch.cuda.is_available():
         run = vaekit.fit(model(), images(), epochs=1, device="cuda:0", **QUIET)
         assert len(run.history) == 1 and torch.isfinite(torch.tensor(run.history[0]["val_loss"]))

@@ -544,6 +544,15 @@ def test_an_unconditional_run_says_its_label_column_is_not_modelled(tmp_path, ca
     assert "column 'class' holds the labels" in err and ("sampled rows will not have it" in err) == said
 
 
+def test_the_runs_own_table_named_by_a_relative_path_is_read_with_the_runs_limit(tmp_path, monkeypatch):
+    path = make_table(tmp_path / "t.csv", gaps=False)
+    cfg = tiny_config(str(path), tmp_path / "run")  # a run stores its data's absolute path
+    cfg.data.limit = 40
+    monkeypatch.chdir(tmp_path)
+    assert table_options(cfg, "t.csv").limit == table_options(cfg, str(path)).limit == 40
+    assert table_options(cfg, "other.csv").limit is None
+
+
 def test_resuming_on_a_table_that_gained_a_category_names_the_column_and_category(tmp_path, monkeypatch):
     make_table(tmp_path / "t.csv", gaps=False)
     monkeypatch.chdir(tmp_path)

@@ -21,7 +21,7 @@ from .config import (
     set_value,
     validate,
 )
-from .config.checks import own_likelihood
+from .config.checks import maybe_own, own_likelihood
 from .core.contract import VAEModule, check_model, with_article
 from .core.likelihoods import name_of, recorded_name
 from .data import Dataset
@@ -296,11 +296,7 @@ def _saved_config(out: str | Path | None, likelihood: str = "") -> RunConfig | N
     ``likelihood``, given for a model of the class its model.json records."""
     path = Path(out or "") / files.CONFIG
     saved = load_json_config(path) if out and path.is_file() else None
-    if (
-        saved is not None
-        and (saved.stored.format, saved.model.likelihood) == (1, "gaussian")
-        and own_likelihood(likelihood)
-    ):
+    if saved is not None and maybe_own(saved) and own_likelihood(likelihood):
         saved.model.likelihood = likelihood
     return saved
 

@@ -13,7 +13,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 from torch.distributions import Distribution
 
-from .config import RunConfig, own_likelihood
+from .config import RunConfig, maybe_own, own_likelihood
 from .core.contract import VAEModule
 from .core.likelihoods import recorded_name
 from .data import read_raw
@@ -52,7 +52,7 @@ def own_named(cfg: RunConfig, model: VAEModule) -> None:
     """A run of networks built in Python whose p(x|z) vaekit does not know (a Beta) was recorded as 'gaussian' by
     vaekit before it named such a p(x|z) ('own:Beta'): ``cfg`` takes the name of the model's own, in memory, so the
     data is checked against its support, not a Normal's. Only a config of format 1: later ones name their own."""
-    if cfg.stored.format != 1 or cfg.model.net != CUSTOM or cfg.model.likelihood != "gaussian":
+    if cfg.model.net != CUSTOM or not maybe_own(cfg):
         return
     px = decoded(model)
     name = recorded_name(px) if px is not None else "gaussian"

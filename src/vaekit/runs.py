@@ -167,10 +167,12 @@ class Run:
         other weights than these, or none; a picture of another name counts when it records weights (latent_map's)."""
         if self.path is None:
             return []
-        names: tuple[str, ...] = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
+        names = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
         named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
-        names += tuple(sorted(p.name for p in self.path.glob("*.png") if p.name not in named and recorded_digest(p)))
-        return [n for n in names if (self.path / n).is_file() and recorded_digest(self.path / n) != self.digest]
+        found = {n: recorded_digest(self.path / n) for n in names if (self.path / n).is_file()}  # unstamped: stale
+        pngs = (p for p in sorted(self.path.glob("*.png")) if p.name not in named)
+        found |= {p.name: d for p in pngs if (d := recorded_digest(p)) is not None}  # the user's own: not ours
+        return [n for n, digest in found.items() if digest != self.digest]
 
     @property
     def folder(self) -> Path:
@@ -289,17 +291,14 @@ def count(n: object, name: str) -> int:
 
 
 def run_device(name: str, key: str = "device") -> torch.device:
-    """The device ``name`` (``training.step.resolve_device``) if it is usable here, else one line naming ``key``:
-    a kind absent here, or cuda:N beyond this machine's CUDA devices."""
+    """The device ``name`` (``training.step.resolve_device``, which counts CUDA devices) if it is usable here,
+    else one line naming ``key``: a kind absent here (xpu) or no device name at all."""
     try:
-        device = resolve_device(name)
-        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():  # counted: no CUDA context
-            raise RuntimeError(name)  # is made here (under torchrun each process then takes its own GPU)
-        torch.empty(0, device="cpu" if device.type == "cuda" else device)  # another kind absent here (xpu) fails
+        device = resolve_device(name, key)
+        torch.empty(0, device="cpu" if device.type == "cuda" else device)  # another kind absent here fails
     except (RuntimeError, AssertionError, NotImplementedError):
-        n, known = torch.cuda.device_count(), ", ".join(CHOICES["train.device"])
-        why = f"this machine has {n} CUDA device(s)" if name.startswith("cuda:") else f"expected {known} or cuda:N"
-        raise VaekitError(f"{key} {name!r} cannot be used here: {why}", key=key) from None
+        known = ", ".join(CHOICES["train.device"])
+        raise VaekitError(f"{key} {name!r} cannot be used here: expected {known} or cuda:N", key=key) from None
     return device
 
 

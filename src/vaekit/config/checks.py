@@ -100,6 +100,12 @@ def own_likelihood(name: str) -> bool:
     return name.startswith(OWN_LIKELIHOOD) and name[len(OWN_LIKELIHOOD) :].isidentifier()
 
 
+def maybe_own(cfg: RunConfig) -> bool:
+    """Whether ``cfg``'s 'gaussian' may stand for a p(x|z) of the user's own: a config of format 1, written before
+    vaekit named one ('own:Beta'), recorded any p(x|z) it did not know as 'gaussian'."""
+    return cfg.stored.format == 1 and cfg.model.likelihood == "gaussian"
+
+
 def add_choice(key: str, name: str) -> None:
     """Allow ``name`` for the setting ``key``: a registry's new entry (register_prior, register_objective...)."""
     if name not in CHOICES[key]:

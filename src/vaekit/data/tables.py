@@ -278,15 +278,17 @@ def table_options(cfg, spec: str) -> TableOptions:
     (``files.TABLE`` in ``cfg.out``), so its codes mean what they meant (and a run's table.json keeps it readable
     as it was read, whatever later versions would infer)."""
     from ..models import MODELS  # the family's class says whether it conditions on labels
+    from .prepare import same_spec  # prepare reads tables: imported here, not at the top
 
     d = cfg.data
-    if spec == d.spec and Path(spec).suffix.lower() not in (".csv", ".tsv"):
+    own = same_spec(spec, d.spec)  # the run's own data, however the path is written
+    if own and Path(spec).suffix.lower() not in (".csv", ".tsv"):
         for key, default in (("missing", "refuse"), ("categorical", []), ("numeric", "standard")):
             if getattr(d, key) != default:
                 raise VaekitError(f"data.{key} applies to .csv/.tsv tables, and {spec} is not one", key=f"data.{key}")
     saved = Path(cfg.out) / files.TABLE if cfg.out else None
     built = bool(cfg.model.input_shape)  # else the run is being trained: its schema is fitted
-    schema = TableSchema.load(saved) if (spec != d.spec or built) and saved is not None and saved.is_file() else None
+    schema = TableSchema.load(saved) if (not own or built) and saved is not None and saved.is_file() else None
     return TableOptions(
         d.missing,
         list(d.categorical),
@@ -294,7 +296,7 @@ def table_options(cfg, spec: str) -> TableOptions:
         d.val_fraction,
         d.test_fraction,
         cfg.train.seed,
-        d.limit if spec == d.spec else None,
+        d.limit if own else None,
         d.numeric,
         label_note=not built,
         conditional=bool(getattr(MODELS.get(cfg.model.family), "needs_labels", False)),

@@ -41,7 +41,7 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
         test_fraction=d.test_fraction,
         seed=cfg.train.seed,
         images=ImageOptions.of(d),
-        limit=d.limit if spec == d.spec else None,  # the run's split, as anomaly and evaluate take it
+        limit=d.limit if same_spec(spec, d.spec) else None,  # the run's split, as anomaly and evaluate take it
     )
     data = load_streamed(spec, d.in_memory, **options) or load_dataset(
         spec, label_column=d.label_column, data_dir=d.data_dir, table=table_options(cfg, spec), **options
@@ -95,7 +95,8 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    note_old_draw(run, run.config.data.binarize)  # a run fixed-binarised by an earlier vaekit's draw: said once
+    if spec is None or same_spec(spec, run.config.data.spec):  # its own items, drawn otherwise when it trained
+        note_old_draw(run, run.config.data.binarize)
     if split != "all":  # labels numbered as the run numbered them, named as it names them
         raw, mode = prepare_data(run.config, spec, stream=True)
         data = numbered_as_run(run, raw)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..errors import VaekitError
-from ..training.trainer import interactive
+from ..training.progress import interactive
 
 
 class Sampler(nn.Module):

@@ -29,3 +29,8 @@ class Lines:
                         f"vaekit: progress lines cannot be written ({e}); training goes on without them",
                         file=sys.stderr,
                     )
+
+
+def interactive() -> bool:
+    """Bars only on a terminal: a log file, a pipe, CI or nohup get the one plain line per epoch alone."""
+    return sys.stdout.isatty() and sys.stderr.isatty()

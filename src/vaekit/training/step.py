@@ -29,16 +29,21 @@ class TrainingStopped(VaekitError):
     """Training cannot go on (repeated non-finite losses); the last good checkpoint stays."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without it is an error."""
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it, or for cuda:N beyond this machine's GPUs, is
+    one line naming ``key`` (counted: no CUDA context is made here, so torchrun's workers each take their own)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise VaekitError(
             "device 'cuda' was asked for, and no CUDA device is available here (device 'cpu' runs on the CPU)",
-            key="train.device",
+            key=key,
         )
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise VaekitError(f"{key} {name!r} cannot be used here: this machine has {n} CUDA device(s)", key=key)
+    return device
 
 
 def labels_on(y: Tensor | None, device: torch.device) -> Tensor:

@@ -5,7 +5,6 @@ and callbacks (``vaekit.training.callbacks``) for everything else."""
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,16 +31,11 @@ from .capture import compilable_steps, make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
-from .progress import Lines
+from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
 from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, validation_redrawn
 from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
-
-
-def interactive() -> bool:
-    """Bars only on a terminal: a log file, a pipe, CI or nohup get the one plain line per epoch alone."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 class Trainer:
