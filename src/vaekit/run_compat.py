@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import nn
 from torch.distributions import Distribution
 
 from .config import RunConfig, maybe_own, own_likelihood
-from .core.contract import VAEModule
+from .core.contract import VAEModule, probing
 from .core.likelihoods import recorded_name
 from .data import read_raw
 from .data.core import encode_labels
@@ -22,6 +21,7 @@ from .data.photos import ImageOptions
 from .data.tables import table_options
 from .errors import VaekitError
 from .models.priors import loading_names
+from .training.checkpoint import header
 from .training.folder import CUSTOM, load_run_model
 
 
@@ -40,12 +40,8 @@ def loaded_model(
 def reading(weights: Path) -> AbstractContextManager:
     """The context to load the weights file ``weights`` in: its tensors' names, so a module whose earlier layout
     they hold takes them (``models.priors.loading_names``); none when the file cannot be read (the load says why)."""
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            names = frozenset(f.keys())
-    except (SafetensorError, OSError, ValueError):
-        names = frozenset()
-    return loading_names(names)
+    found = header(weights)
+    return loading_names(found[0] if found else frozenset())
 
 
 def own_named(cfg: RunConfig, model: VAEModule) -> None:
@@ -63,19 +59,13 @@ def own_named(cfg: RunConfig, model: VAEModule) -> None:
 def decoded(model: VAEModule) -> Distribution | None:
     """p(x|z) of ``model`` at a zero code (1, sum D_l) (label 0 for a conditional model), in eval mode and with
     the RNG left as it was; None where decode fails (what then uses the model says why)."""
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
-    z = torch.zeros(1, sum(model.latent_dims), device=device)
-    y = torch.zeros(1, dtype=torch.long, device=device) if model.needs_labels else None
-    was_training = model.training
     try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            model.eval()
+        with probing(model) as device, torch.no_grad():
+            z = torch.zeros(1, sum(model.latent_dims), device=device)
+            y = torch.zeros(1, dtype=torch.long, device=device) if model.needs_labels else None
             return model.decode(z, y)
     except Exception:  # noqa: BLE001 - a user's decode may fail any way: the model is then used as recorded
         return None
-    finally:
-        model.train(was_training)
 
 
 def earlier_classes(cfg: RunConfig) -> list[str] | None:

@@ -7,7 +7,8 @@ it works everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -262,13 +263,33 @@ def check_labels(model: VAEModule, x: Any, y: Tensor | None) -> None:
 def _takes(model: VAEModule, x: Any, label: int) -> bool:
     """Whether one forward pass of the first item of x (N, *shape) under ``label`` runs; RNGs and the model's
     mode stay as they were."""
-    p, was_training = next(model.parameters()), model.training
+    p = next(model.parameters())
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
-            model.eval()
-            model(x[:1].to(p.device, p.dtype), torch.tensor([label], device=p.device))
+        with torch.no_grad(), probing(model) as device:
+            model(x[:1].to(device, p.dtype), torch.tensor([label], device=device))
     except (IndexError, RuntimeError, ValueError):
         return False
-    finally:
-        model.train(was_training)
     return True
+
+
+def kept_rng(device: torch.device) -> AbstractContextManager:
+    """``torch.random.fork_rng`` for the CPU's RNG and, for a CUDA ``device``, that device's: both as they were
+    after the block."""
+    if device.type != "cuda":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()])
+
+
+@contextmanager
+def probing(model: torch.nn.Module) -> Iterator[torch.device]:
+    """``model`` in eval mode for the block, its mode and the RNGs (``kept_rng``) as they were after it: a look at
+    the model that changes nothing. Yields the device of its parameters (the CPU where it has none)."""
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    with kept_rng(device):
+        model.eval()
+        try:
+            yield device
+        finally:
+            model.train(was_training)

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from ..core.contract import probing
 from ..errors import VaekitError
 from .photos import DEEP, note, to_array, to_mode
 
@@ -121,18 +122,13 @@ def input_shape_of(model: nn.Module) -> tuple[int, ...] | None:
     shape = getattr(model, "input_shape", None)
     if shape is not None or hasattr(model, "input_shape"):
         return None if shape is None else tuple(shape)
-    was_training = model.training
     try:
-        with torch.random.fork_rng(devices=[]):
-            model.eval()
-            p = next(model.parameters(), None)
-            y = torch.zeros(1, dtype=torch.long, device=p.device if p is not None else None)
+        with probing(model) as device:
+            y = torch.zeros(1, dtype=torch.long, device=device)
             px = model.generate(1, y=y if getattr(model, "needs_labels", False) else None)  # type: ignore[operator]
         return tuple(px.event_shape) or None
     except Exception:  # noqa: BLE001 - a model that cannot generate before it sees data: the probe tries it
         return None
-    finally:
-        model.train(was_training)
 
 
 def loader_refusal(loader: torch.utils.data.DataLoader) -> str | None:

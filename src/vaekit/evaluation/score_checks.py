@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
-from ..core.contract import VAEModel, dist_name, flat, with_article
+from ..core.contract import VAEModel, dist_name, flat, probing, with_article
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
@@ -63,18 +63,12 @@ def dry_posterior(model: VAEModel, y: Tensor | None) -> Distribution | None:
     """q(z|x) of one item the model draws itself (``generate(1)``, with the first label ``y`` where conditional):
     its kind, what a score may need, does not depend on the item. None where the model cannot draw one. Drawn in
     eval mode (no batch statistics updated); the mode and the random number generators are left as they were."""
-    module = cast(nn.Module, model)
-    p, was_training = next(module.parameters(), None), module.training
-    device = p.device if p is not None else torch.device("cpu")
-    labels = None if y is None or not model.needs_labels else y[:1].to(device)
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    with probing(cast(nn.Module, model)) as device:
+        labels = None if y is None or not model.needs_labels else y[:1].to(device)
         try:
-            module.eval()
             return model.encode(model.generate(1, y=labels).sample(), labels)
         except Exception:  # noqa: BLE001 - a model that cannot draw here: the score itself tells
             return None
-        finally:
-            module.train(was_training)
 
 
 def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:

@@ -19,7 +19,17 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from ..core.contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
+from ..core.contract import (
+    VAEModel,
+    VAEModule,
+    VAEOutput,
+    check_labels,
+    dist_name,
+    flat,
+    kept_rng,
+    probing,
+    with_article,
+)
 from ..core.likelihoods import gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
 from ..data.lazy import LazyArray
@@ -63,7 +73,7 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
     bounds = []
     for low in (k, 0):  # common random numbers: the same draws for both bounds, so k = 0 gives exactly 0
-        with torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == "cuda" else []):
+        with kept_rng(x.device):
             torch.manual_seed(seed)
             terms = elbo(model.forward_from_prior(xr, low), xr)
         bounds.append((terms["rec"] - terms["kl"]).view(s, x.shape[0]).mean(0))
@@ -252,17 +262,14 @@ def anomaly_scores(
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
-    was_training = model.training
-    model.eval()
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
-    with torch.random.fork_rng(devices=[p.device.index or 0] if p.device.type == "cuda" else []):
-        torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded, and the caller's RNG left as it was
+    with probing(model):  # the caller's model and RNGs are left as they were
+        torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded
         for xb, yb in _batches(items, labels if model.needs_labels else None, batch_size, p):
             for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k).items():
                 parts[k].append(v)
             if on_batch is not None:
                 on_batch(len(xb))
-    model.train(was_training)  # the caller's model is left as it was
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
 
 

@@ -29,13 +29,25 @@ def save_weights(model: nn.Module, path: str | Path, prior_fitted: bool = False)
 
 def prior_fitted(path: str | Path) -> bool:
     """Whether the weights at ``path`` hold a second-stage prior fitted to their codes (False when unreadable)."""
+    found = header(path)
+    return found is not None and found[1].get("prior") == "fitted"
+
+
+def header(path: str | Path) -> tuple[frozenset[str], dict[str, str]] | None:
+    """The tensor names and metadata of the safetensors file at ``path``, from its header alone (no tensor is
+    read); None where it is missing or not a safetensors file."""
+    try:
+        return _header(Path(path))
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
+def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
+    """``header``, its faults raised (SafetensorError, OSError, ValueError)."""
     from safetensors import safe_open
 
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("prior") == "fitted"
-    except (SafetensorError, OSError, ValueError):
-        return False
+    with safe_open(str(path), framework="pt") as f:
+        return frozenset(f.keys()), f.metadata() or {}
 
 
 def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -56,10 +68,7 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     if not path.is_file():
         raise VaekitError(f"{path}: not found")
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        _, meta = _header(path)
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None

@@ -15,7 +15,7 @@ from torch.distributions import Distribution
 
 from .. import files
 from ..config import RunConfig, TrainConfig, refuse_conflicts, validate
-from ..core.contract import VAEModule, check_model, check_output
+from ..core.contract import VAEModule, check_model, check_output, probing
 from ..data import Dataset
 from ..data.lazy import available_memory
 from ..data.prepare import auto_settings, prepare_data
@@ -39,13 +39,9 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
     """p(x|z) of ``model`` on two training items, in eval mode: it builds a model that builds itself from its
     first batch, checks the contract's shapes, and tells the likelihood. The global RNG is left as it was."""
     model = check_model(model)
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
-    x = data.train.x[:2].to(device)
-    y = data.train.y[:2].to(device) if model.needs_labels and data.train.y is not None else None
-    was_training = model.training
-    with torch.random.fork_rng(devices=[]):
-        model.eval()
+    with probing(model) as device:
+        x = data.train.x[:2].to(device)
+        y = data.train.y[:2].to(device) if model.needs_labels and data.train.y is not None else None
         try:
             out = check_output(model, model(x, y), x)
         except RuntimeError as e:  # a layer's shape error: one line naming the items' shape, not a traceback
@@ -53,8 +49,6 @@ def probe(model: nn.Module, data: Dataset) -> Distribution:
             raise VaekitError(
                 f"{type(model).__name__} cannot take items of shape {tuple(x.shape[1:])}: {first}"
             ) from None
-        finally:
-            model.train(was_training)
     return out.px
 
 

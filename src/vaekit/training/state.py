@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 
 from .. import files
 from ..data import Dataset, Split
 from ..errors import VaekitError
+from .checkpoint import header
 
 FINGERPRINT_ITEMS = 16  # training items hashed: enough to tell other data, cheap for a streamed folder
 SPLITS = ("training", "validation", "test")
@@ -124,9 +124,11 @@ def recorded_data(run: Path) -> dict | None:
     """The data ``fingerprint`` that the newest readable checkpoint of the run folder ``run`` records, from its
     metadata alone ({}: one from before fingerprints); None where the folder holds no checkpoint to read."""
     for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT):
+        found = header(run / name)
+        if found is None:
+            continue
         try:
-            with safe_open(str(run / name), framework="pt") as f:
-                return json.loads((f.metadata() or {})["state"]).get("data", {})
-        except (OSError, SafetensorError, ValueError, KeyError, TypeError, AttributeError):
+            return json.loads(found[1]["state"]).get("data", {})
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return None
