@@ -1,9 +1,11 @@
-"""Image files and PIL images as they come: 16-bit grey, palettes with transparency or of greys only, and image
-settings checked where they are made; a .npy of 1-D signals (N, C, L) read as the run's model takes them."""
+"""Image files and PIL images as they come: 16-bit, 32-bit and float grey, palettes with transparency or of greys
+only, rotated TIFFs, symbolic links, huge scans, and image settings checked where they are made; a .npy of 1-D
+signals (N, C, L) read as the run's model takes them."""
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from vaekit.data import load_dataset
 from vaekit.data.images import _list
 from vaekit.data.lazy import LazyArray
 from vaekit.data.photos import FolderSource, ImageOptions, scan
-from vaekit.data.prepare import prepare_data
+from vaekit.data.prepare import auto_settings, prepare_data
 from vaekit.data.user import TorchSource
 from vaekit.errors import VaekitError
 
@@ -39,6 +41,11 @@ def folder_of(tmp_path, images: list[Image.Image], suffix: str = ".png", **save)
     for i, im in enumerate(images):
         im.save(root / f"{i}{suffix}", **save)
     return FolderSource(root)
+
+
+def grey16(values) -> Image.Image:
+    """A 16-bit grey image (mode I;16) of ``values`` (H, W)."""
+    return Image.fromarray(np.asarray(values, dtype=np.uint16))
 
 
 @pytest.mark.parametrize("mode", ["I;16", "I"])
@@ -157,3 +164,128 @@ def test_a_run_s_relative_data_path_is_sought_beside_the_run_folder_and_named_wh
     assert load_json_config(project / "run" / "config.json").data.spec == str(project / "t.csv")
     monkeypatch.chdir(project)  # found from here: as it was stored
     assert load_json_config(Path("run/config.json")).data.spec == "t.csv"
+
+
+UPRIGHT = np.zeros((40, 20, 3), np.uint8)  # a portrait image as shown, 20 wide and 40 high, with a red band on top
+UPRIGHT[:10, :, 0] = 255
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".webp", ".jpg"])
+def test_images_stored_sideways_are_measured_as_their_pixels_are_decoded(tmp_path, suffix):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned left: shown turned back right
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.fromarray(UPRIGHT).save(root / "a.png")
+    Image.fromarray(np.ascontiguousarray(np.rot90(UPRIGHT, 1))).save(root / f"b{suffix}", exif=exif)
+    for folder in (FolderSource(root), FolderSource(root, ImageOptions(size=(40, 20), crop="none"))):
+        x = folder.read(np.arange(2))  # (2, 3, 40, 20): no "image size 40x20 differs from 20x40"
+        assert folder.shape == (3, 40, 20) and x.shape == (2, 3, 40, 20)
+        assert (x[:, 0, :10].mean((1, 2)) > 0.9).all() and (x[:, 0, 10:].mean((1, 2)) < 0.1).all()
+
+
+@pytest.mark.parametrize(
+    "mode, values, scale",
+    [
+        ("F", np.linspace(0, 1, 64, dtype=np.float32), 1.0),
+        ("I", np.linspace(0, 65535, 64).astype(np.int32), 65535.0),
+        (None, np.linspace(0, 65535, 64).astype(np.uint16), 65535.0),  # I;16
+    ],
+)
+def test_float_and_32_bit_grey_images_in_their_range_are_one_grey_channel_at_16_bits(tmp_path, mode, values, scale):
+    images = [Image.fromarray(np.roll(values, k).reshape(8, 8), mode) for k in range(3)]
+    folder = folder_of(tmp_path, images, ".tif")
+    assert (folder.mode, folder.deep, folder.shape) == ("L", True, (1, 8, 8))
+    want = [np.roll(values, k).reshape(1, 8, 8) / scale for k in range(3)]
+    assert np.allclose(folder.read(np.arange(3)), want, atol=0.5 / 65535)
+
+
+def spoilt(value, first, dtype=np.float32) -> np.ndarray:
+    """(8, 8) of ``value`` but the first pixel, ``first``."""
+    a = np.full((8, 8), value, dtype)
+    a[0, 0] = first
+    return a
+
+
+@pytest.mark.parametrize(
+    "a, mode, message",
+    [
+        (spoilt(2.0, -0.5), "F", r"mode F values in \[-0.5, 2\] lie outside \[0, 1\]"),
+        (spoilt(0.5, np.nan), "F", r"mode F values in \[0.5, 0.5\] and NaN lie outside \[0, 1\]"),
+        (spoilt(70000, 0, np.int32), "I", r"mode I values in \[0, 70000\] lie outside 0..65535"),
+    ],
+)
+def test_float_and_32_bit_images_out_of_range_are_refused_or_skipped_in_one_line(tmp_path, a, mode, message):
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.fromarray(a, mode).save(root / "bad.tif")
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), i / 2, np.float32), "F").save(root / f"good{i}.tif")
+    with pytest.raises(VaekitError, match=f"^{root / 'bad.tif'}: cannot read image \\({message}"):
+        FolderSource(root).read(np.arange(4))
+    data = load_dataset(str(root), images=ImageOptions(skip_unreadable=True))  # in memory: every file decoded
+    assert sum(len(s.x) for s in (data.train, data.val, data.test)) == 3
+    assert [s["file"] for s in data.skipped] == [str(root / "bad.tif")]
+
+
+def test_a_grey_folder_mixing_8_and_16_bits_is_read_at_8_bits_and_never_binarised(tmp_path, capsys):
+    deep = [0, 128 * 257, 32767, 32768, 65534, 65535]  # to 8 bits: 0, 128, 127 (127.498), 128, 255, 255
+    images = [Image.fromarray(a) for a in GREY] * 2 + [grey16(np.resize(deep, (8, 8)))]
+    folder = folder_of(tmp_path, images)
+    assert (folder.mode, folder.deep) == ("L", False)
+    assert np.array_equal(folder.read_raw(np.array([6]))[0, 0, 0, :6], [0, 128, 127, 128, 255, 255])
+    assert "1 of its 7 images are 16-bit, 32-bit or float grey, the others 8-bit: all are read at 8 bits" in (
+        capsys.readouterr().err
+    )
+    for seed in range(4):  # wherever the 16-bit image lands
+        data = load_dataset(folder.where, seed=seed, val_fraction=0.3, test_fraction=0.3)
+        assert auto_settings(data, "auto", "auto", "auto")[:2] == ("discretized_logistic", "none")
+    folder_of(tmp_path / "deep", [grey16(a.astype(np.uint16) * 200) for a in GREY])
+    data = load_dataset(str(tmp_path / "deep" / "images"))
+    assert auto_settings(data, "auto", "auto", "auto")[:2] == ("cbernoulli", "none")
+
+
+def test_16_bit_grey_in_a_colour_folder_is_rounded_to_8_bits(tmp_path):
+    folder = folder_of(tmp_path, [Image.fromarray(COLOUR[0]), grey16(np.resize([65534, 32767, 32768, 257], (8, 8)))])
+    assert folder.mode == "RGB" and np.array_equal(
+        folder.read_raw(np.array([1]))[0, :, 0, :4], [[255, 127, 128, 1]] * 3
+    )
+
+
+def test_symbolic_links_to_folders_are_followed_at_any_depth_once_and_broken_ones_noted(tmp_path, capsys):
+    root, away = tmp_path / "root", tmp_path / "away"
+    for d in (root / "cats", root / "dogs", root / "empty", away / "more", away / "birds"):
+        d.mkdir(parents=True)
+    for i, path in enumerate(["cats/c.png", "dogs/d.png"]):
+        Image.fromarray(GREY[i]).save(root / path)
+    Image.fromarray(GREY[2]).save(away / "more" / "m.png")
+    Image.fromarray(GREY[2]).save(away / "birds" / "b.png")
+    (root / "empty" / "notes.txt").write_text("no images")  # left out: the classes are numbered without it
+    os.symlink(away / "birds", root / "birds")  # a linked class folder
+    os.symlink(away / "more", root / "dogs" / "more")  # a linked folder inside a class
+    os.symlink(away / "more", away / "more" / "again")  # a loop
+    os.symlink(tmp_path / "nothing.png", root / "cats" / "gone.png")
+    os.symlink(tmp_path / "nothing", root / "dogs" / "gone")
+    files, labels, classes = _list(root)
+    assert classes == ["birds", "cats", "dogs"] and labels == [0, 1, 2, 2]
+    assert [f.relative_to(root).as_posix() for f in files] == [
+        "birds/b.png",
+        "cats/c.png",
+        "dogs/d.png",
+        "dogs/more/m.png",
+    ]
+    assert capsys.readouterr().err == f"vaekit: {root}: 2 broken symbolic links left out, first {root}/cats/gone.png\n"
+
+
+def test_a_huge_scan_is_said_in_one_line_of_vaekit_not_pillow_s_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 8x8 (64) is below, 12x12 (144) above, below twice it
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.fromarray(GREY[0]).save(root / "a.png")
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(root / "scan.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        folder = FolderSource(root, ImageOptions(size=(8, 8)))
+        assert folder.read(np.arange(2)).shape == (2, 1, 8, 8)
+    limit = "above Pillow's decompression-bomb warning limit of 100; read all the same"
+    assert capsys.readouterr().err == f"vaekit: {root / 'scan.png'}: 12x12 pixels, {limit}\n"

@@ -9,8 +9,9 @@ centre crop, never by stretching; with ``data.crop=none`` an image of another as
 from __future__ import annotations
 
 import math
-import os
-import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,22 +19,21 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import VaekitError
-from .images import _list
+from .images import _list, note_once
+from .images import note as note  # where the data layer imports it from
 
 CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
-GREY = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
-DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey: kept at 16 bits in a folder of grey images
+DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (I: 32-bit, read when it holds 0..65535)
+HIGH = (*DEEP, "F")  # grey deeper than 8 bits (F: float, read when in [0, 1]): kept at 16 bits where all are
+GREY = ("1", "L", "LA", *HIGH)
+RANGES = {"F": (0.0, 1.0, "[0, 1]"), "I": (0, 65535, "0..65535")}  # values a float or 32-bit image is read in
 PALETTE_STRIDES = {"RGB": 3, "BGR": 3, "RGBA": 4, "RGBX": 4, "BGRA": 4, "BGRX": 4}  # bytes per palette colour
 ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
 
 
-def note(message: str) -> None:
-    """One line about the data on stderr (what was skipped, what was moved), from one process: every note of the
-    data layer comes here, and under torchrun (RANK set) only rank 0 says it; the data is the same in every rank,
-    and its notes come before the process group exists."""
-    if os.environ.get("RANK", "0") == "0":
-        print(f"vaekit: {message}", file=sys.stderr)
+class OutOfRange(VaekitError):
+    """A float (F) or 32-bit (I) image whose values lie outside the range vaekit reads it in (``RANGES``)."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ def _unreadable(path: Path, e: Exception) -> VaekitError:
 
 def shown_size(im: Image.Image) -> tuple[int, int]:
     """(W, H) of an opened image as shown, after its EXIF orientation, from the header alone (``Image.getexif``:
-    PNG's own decodes the pixels to look for an eXIf chunk after them)."""
-    w, h = im.size
+    PNG's own decodes the pixels to look for an eXIf chunk after them). A TIFF's size is taken from its own
+    width and length tags: Pillow 13 reports it turned already (and turns the pixels as it loads them)."""
+    tags = getattr(im, "tag_v2", None) if im.format == "TIFF" else None
+    w, h = (tags[256], tags[257]) if tags is not None and 256 in tags and 257 in tags else im.size
     return (h, w) if Image.Image.getexif(im).get(ORIENTATION) in ROTATED else (w, h)
 
 
@@ -133,13 +135,31 @@ def grey_palette(im: Image.Image) -> bool:
     return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
 
 
+def on_8_bit_scale(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit (I) or float (F) grey image -> (H, W) float32 on the 8-bit scale (0..255); an I or F image
+    outside ``RANGES`` raises ``OutOfRange`` naming its mode and its values' range."""
+    a = np.asarray(im)
+    lo_ok, hi_ok, want = RANGES.get(im.mode, (0, 65535, ""))
+    if im.mode in RANGES and (not np.isfinite(a).all() or a.min() < lo_ok or a.max() > hi_ok):
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (math.nan, math.nan)
+        raise OutOfRange(
+            f"mode {im.mode} values in [{lo:.6g}, {hi:.6g}]{' and NaN' * (finite.size < a.size)} lie outside "
+            f"{want}; vaekit reads float images in [0, 1] and 32-bit ones in 0..65535 (as 16-bit)"
+        )
+    return a.astype(np.float32) * np.float32(255.0) if im.mode == "F" else a.astype(np.float32) / np.float32(257.0)
+
+
 def to_mode(im: Image.Image, mode: str) -> Image.Image:
-    """``im`` in ``mode`` (L or RGB); 16-bit grey becomes float (mode F) on the 8-bit scale, so that resizing and
-    reducing keep the depth (``to_array`` takes it back). A palette's transparency is dropped by way of RGBA:
-    converted straight to L or RGB, bytes of transparency make Pillow warn on every image."""
-    if im.mode in DEEP:
-        im = Image.fromarray(np.asarray(im, dtype=np.float32) / np.float32(257.0), "F")
-        return im if mode == "L" else im.convert("L").convert("RGB")
+    """``im`` in ``mode`` (L or RGB); 16-bit, 32-bit and float grey become float (mode F) on the 8-bit scale, so
+    that resizing and reducing keep the depth (``to_array`` takes it back), or are rounded to 8 bits for RGB.
+    A palette's transparency is dropped by way of RGBA: converted straight to L or RGB, bytes of transparency
+    make Pillow warn on every image; RGBA's transparent pixels keep their stored colour (no background)."""
+    if im.mode in HIGH:
+        a = on_8_bit_scale(im)
+        if mode == "L":
+            return Image.fromarray(a, "F")
+        return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     return im.convert(mode)
@@ -162,17 +182,35 @@ def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: b
     centre-cropped and resized to ``size`` with Lanczos filtering (none: as stored). RGBA and palette images lose
     their alpha."""
     try:
-        with Image.open(path) as im:  # Pillow's decompression-bomb limit stays on
+        with opened(path) as im:
             _upright(im, path, size, crop, mode)
             im = to_mode(im, mode)
             if size is not None:
                 box = _box(im.width, im.height, size, crop)
                 im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
             return to_array(im, deep)
+    except OutOfRange as e:
+        raise VaekitError(f"{path}: cannot read image ({e})") from None
     except VaekitError:
         raise
     except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
         raise _unreadable(path, e) from e
+
+
+@contextmanager
+def opened(path: Path, scan: bool = False) -> Iterator[Image.Image]:
+    """``Image.open(path)`` without Pillow's two-line DecompressionBombWarning: the scan says it in one line (above
+    twice that many pixels Pillow's DecompressionBombError makes the file unreadable)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            limit = Image.MAX_IMAGE_PIXELS
+            if scan and limit and im.width * im.height > limit:
+                note_once(
+                    f"{path}: {im.width}x{im.height} pixels, above Pillow's decompression-bomb warning limit of "
+                    f"{limit:,}; read all the same"
+                )
+            yield im
 
 
 def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]], list[str], list[dict]]:
@@ -181,7 +219,7 @@ def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]
     kept, sizes, modes, skipped = [], [], [], []
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as im:
+            with opened(path, scan=True) as im:
                 sizes.append(shown_size(im))
                 modes.append("L" if grey_palette(im) else im.mode)
         except Exception as e:
@@ -213,7 +251,7 @@ class FolderSource:
                 check_aspect(path, w, h, opts.size)
         self.auto = "RGB" if any(m not in GREY for m in modes) else "L"  # what data.mode=auto chooses
         self.mode = opts.mode if opts.mode != "auto" else self.auto
-        self.deep = self.mode == "L" and any(m in DEEP for m in modes)
+        self.deep = self.mode == "L" and _deep(folder, modes)
         w, h = sizes[0] if opts.size is None else opts.size[::-1]
         self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
 
@@ -240,13 +278,27 @@ class FolderSource:
         try:
             x = self.read_raw(rows)
         except VaekitError as e:
-            if not self.opts.skip_unreadable or "cannot read image" not in str(e):
+            if "cannot read image" not in str(e):
                 raise
+            if not self.opts.skip_unreadable:  # worded as the scan's and the cache's refusal
+                raise VaekitError(f"{e}; set data.skip_unreadable=true to skip such files") from None
             raise VaekitError(
                 f"{e}; its header read, so the folder's scan kept it: set data.cache=true to decode "
                 "every file before training (unreadable ones are then skipped)"
             ) from None
         return x.astype(np.float32) / np.float32(65535.0 if self.deep else 255.0)
+
+
+def _deep(folder: Path, modes: list[str]) -> bool:
+    """Whether a grey folder is kept at 16 bits: when all its images are deeper than 8 bits; a folder that mixes
+    them with 8-bit ones is read at 8 bits, said in one line, so that one likelihood fits all its images."""
+    n = sum(m in HIGH for m in modes)
+    if 0 < n < len(modes):
+        note_once(
+            f"{folder}: {n} of its {len(modes)} images are 16-bit, 32-bit or float grey, the others 8-bit: all "
+            "are read at 8 bits (rounded), so that one likelihood fits them"
+        )
+    return n == len(modes)
 
 
 def _same_size(files: list[Path], sizes: list[tuple[int, int]]) -> None:
