@@ -3,6 +3,12 @@ index views of one mapping, and bad items are refused per batch with the in-memo
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,21 +16,24 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from vaekit.cli import main
-from vaekit.data import draws, lazy, load_dataset
+from vaekit.data import draws, image_cache, lazy, load_dataset
 from vaekit.data.batching import batches
 from vaekit.data.draws import fixed_draw
 from vaekit.data.lazy import LazyArray, drawn_once
 from vaekit.data.packed import pack
+from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.data.prepare import check_and_binarize, prepare_data
 from vaekit.data.user import from_user
 from vaekit.errors import VaekitError
-from vaekit.evaluation.metrics import pick_split
-from vaekit.evaluation.outputs import prepared_split
+from vaekit.evaluation import outputs
+from vaekit.evaluation.metrics import evaluate, pick_split
+from vaekit.evaluation.outputs import prepared_split, write_scores
+from vaekit.io import atomic_write_text
 from vaekit.runs import Run
 from vaekit.training import trainer
 from vaekit.training.state import check_same_data, fingerprint
 
-from .conftest import tiny_config, train_run
+from .conftest import tiny_config, train_argv, train_run
 
 
 @pytest.fixture
@@ -305,3 +314,154 @@ def test_a_run_on_packed_data_trains_to_the_same_weights(uint8_images, tmp_path,
     assert len(packs) == 2 and None not in packs  # the training and validation splits were packed
     a, b = load_file(whole / "checkpoint.safetensors"), load_file(packed / "checkpoint.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+TRUNC = "g05b_trunc.jpg"  # its header reads, its pixels do not
+
+
+@pytest.fixture
+def grey_photos(tmp_path):
+    """A flat folder of 12 flat-grey PNGs g00..g11 (level 20 * i, so a row's pixels name its file) and, among
+    them in file order, a truncated JPEG whose header reads and whose pixels do not."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(folder / f"g{i:02d}.png")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "JPEG")
+    (folder / TRUNC).write_bytes(buf.getvalue()[: len(buf.getvalue()) * 6 // 10])
+    return folder
+
+
+def photo_options(tmp_path, cache: bool, skip: bool = True) -> ImageOptions:
+    return ImageOptions(size=(8, 8), mode="L", skip_unreadable=skip, cache=cache, cache_dir=str(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("read_first", [True, False])  # the verbs read the items first; Python callers may not
+def test_item_files_name_each_row_after_a_file_skipped_while_decoding(grey_photos, tmp_path, cache, read_first):
+    opts = photo_options(tmp_path, cache)
+    image_cache._skipped.clear()  # no record of an earlier test's read
+    raw = image_cache.read_folder(grey_photos, opts) if read_first else None
+    names, skipped = image_cache.row_files(grey_photos, opts)
+    raw = raw or image_cache.read_folder(grey_photos, opts)
+    levels = np.round(raw.x.reshape(len(raw.x), -1).mean(1) / 20).astype(int)
+    assert names == [f"g{i:02d}.png" for i in levels] and len(names) == 12
+    assert [Path(s["file"]).name for s in skipped] == [TRUNC]
+
+
+@pytest.mark.parametrize("cache", ["false", "true"])
+def test_anomaly_and_encode_of_every_item_name_their_own_files_and_say_what_was_skipped(
+    grey_photos, tmp_path, capsys, cache
+):
+    run = tmp_path / "run"
+    flags = ["--set", "data.image_size=8", "--set", "data.skip_unreadable=true", "--set", f"data.cache={cache}"]
+    main([*train_argv(grey_photos, run, *flags, "--set", f"data.data_dir={tmp_path / 'c'}"), "--hidden", "8"])
+    capsys.readouterr()
+    main(["anomaly", str(run), "--split", "all", "--score", "recon_error", "--out", str(tmp_path / "a.csv")])
+    main(["encode", str(run), "--split", "all", "--out", str(tmp_path / "c.csv")])
+    main(["encode", str(run), "--split", "all", "--out", str(tmp_path / "c.npz")])
+    expected = [f"g{i:02d}.png" for i in range(12)]
+    for name in ("a.csv", "c.csv"):
+        with open(tmp_path / name) as f:
+            assert [r["file"] for r in csv.DictReader(f)] == expected, name
+    assert np.load(tmp_path / "c.npz")["files"].tolist() == expected
+    main(["encode", str(run), "--split", "test", "--out", str(tmp_path / "t.csv")])  # a split joins back too
+    main(["encode", str(run), "--split", "test", "--out", str(tmp_path / "t.npz")])
+    assert capsys.readouterr().err.count(f"skipped 1 unreadable file (data.skip_unreadable), first {grey_photos}") == 5
+    with open(tmp_path / "t.csv") as f:
+        rows = list(csv.DictReader(f))
+    codes = np.load(tmp_path / "t.npz")
+    assert len(rows) == 1 and [r["file"] for r in rows] == [expected[int(r["index"])] for r in rows]
+    assert codes["index"].tolist() == [int(r["index"]) for r in rows] and codes["files"].tolist() == [
+        r["file"] for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    "how", ["cache written skipping, read refusing", "cache written refusing", "in memory, no cache", "streamed"]
+)
+def test_a_file_whose_pixels_cannot_be_read_is_named_once_with_the_setting_that_skips_it(grey_photos, tmp_path, how):
+    if how.startswith("cache written skipping"):
+        image_cache.read_folder(grey_photos, photo_options(tmp_path, True))
+    refusing = photo_options(tmp_path, how.startswith("cache"), skip=False)
+    with pytest.raises(VaekitError) as e:
+        if how == "streamed":
+            FolderSource(grey_photos, refusing).read(np.arange(13))
+        else:
+            image_cache.read_folder(grey_photos, refusing)
+    message = str(e.value)
+    assert message.startswith(f"{grey_photos / TRUNC}: cannot read image (OSError: image file is truncated")
+    assert message.count("cannot read image") == 1 and message.endswith(
+        "set data.skip_unreadable=true to skip such files"
+    )
+
+
+@pytest.mark.parametrize("rebuilt", [False, True])
+def test_a_killed_cache_builds_temporary_file_is_removed_once_stale(grey_photos, tmp_path, rebuilt):
+    opts = photo_options(tmp_path, True)
+    image_cache.open_folder(grey_photos, opts)
+    (npy,) = (tmp_path / "c").glob("images-*.npy")
+    killed, building = (npy.with_name(f".{npy.name}.{k}.tmp") for k in ("k1ll3d", "l1v3"))  # as atomic_write names
+    for tmp, age in ((killed, image_cache.STALE_S + 60), (building, 0)):
+        tmp.write_bytes(b"\0" * 128)
+        os.utime(tmp, (time.time() - age, time.time() - age))
+    if rebuilt:  # the folder's files changed: a new cache is built, the old one goes
+        (grey_photos / "g99.png").write_bytes((grey_photos / "g00.png").read_bytes())
+    image_cache.open_folder(grey_photos, opts)
+    assert not killed.exists() and building.exists()  # another process's build may be writing it now
+    assert npy.exists() != rebuilt
+
+
+@pytest.fixture
+def latin1_folder(tmp_path):
+    """Photos named in Latin-1 bytes, as old Windows zips unpack them: 'café.png' and a good one."""
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    for i, name in enumerate([b"caf\xe9.png", b"good.png"]):
+        with open(os.path.join(os.fsencode(folder), name), "wb") as f:
+            Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(f, "PNG")
+    return folder
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_file_names_that_are_not_utf8_are_cached_and_written_as_escapes(latin1_folder, tmp_path, cache):
+    names = image_cache.row_files(latin1_folder, photo_options(tmp_path, cache))[0]
+    assert names == ["caf\udce9.png", "good.png"]  # the name as the file system gives it back
+    write_scores(tmp_path / "s.csv", {"recon_error": np.zeros(2)}, files=names)
+    codes = iter([np.zeros((2, 2), np.float32)])
+    outputs.WRITERS[".csv"](tmp_path / "c.csv", codes, 2, 1, {"index": None, "file": names})
+    for out in ("s.csv", "c.csv"):
+        text = (tmp_path / out).read_text(encoding="utf-8")
+        assert "caf\\xe9.png" in text and "good.png" in text, out
+    atomic_write_text(tmp_path / "t.txt", "caf\udce9")  # any text: an escape, never a traceback
+    assert (tmp_path / "t.txt").read_text() == "caf\\udce9"
+
+
+def changed(npy: Path, extra: int) -> None:
+    """``extra`` more rows appended to a .npy, as photos added to a folder."""
+    x = np.load(npy)
+    np.save(npy, np.concatenate([x, x[:extra]]))
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        lambda run: prepared_split(run, None, "test"),
+        lambda run: outputs.items(run.config, None, "test", run),
+        lambda run: evaluate(run, k=2),
+    ],
+    ids=["anomaly-reconstruct", "encode", "evaluate"],
+)
+@pytest.mark.parametrize("extra", [0, 10])
+def test_a_verb_on_the_runs_own_data_says_when_it_changed_since_training(uint8_images, tmp_path, capsys, verb, extra):
+    run = Run.load(train_run(config(uint8_images, tmp_path / "run", "true", epochs=1)))
+    changed(uint8_images, extra)
+    capsys.readouterr()
+    verb(run)
+    err = capsys.readouterr().err
+    if extra:
+        assert "its data changed since training: its checkpoint records 64 training, 8 validation, 8 test " in err
+        assert "the data now has 72, 9, 9; the seeded splits hold other items than in training" in err
+    else:
+        assert "changed" not in err

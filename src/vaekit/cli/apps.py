@@ -66,8 +66,8 @@ def scoring(
     arg(
         "--out",
         required=True,
-        help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; a photo folder's .npz and .csv with --split "
-        "all also name each item's file",
+        help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; the .npz and .csv of a split (train, val, "
+        "test) also hold each item's row in its file (index), a photo folder's each item's file",
     ),
     arg("--batch-size", type=int, default=1000),
 )
@@ -80,9 +80,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
-    x = items(run.config, args.data, args.split)
-    files = item_files(run.config, args.data) if args.split == "all" else None  # a photo folder's, row by row
-    d = write_codes(run, x, args.out, args.batch_size, files)
+    x, rows = items(run.config, args.data, args.split, run)  # rows: a split's items' rows in their file
+    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")

@@ -27,12 +27,15 @@ def load(args: argparse.Namespace, limit: int | None = None):
     """(run, data, mode, split) for a command; the split's items are checked against the model's input shape."""
     import torch
 
-    from ..data.prepare import prepare_data
+    from ..data.prepare import prepare_data, same_spec
     from ..evaluation.metrics import pick_split
+    from ..evaluation.outputs import note_changed_data
     from ..runs import Run
 
     run = Run.load(args.run)
     data, mode = prepare_data(run.config, args.data, stream=True)
+    if args.data is None or same_spec(args.data, run.config.data.spec):  # the run's own data, read again
+        note_changed_data(run, data)
     split = pick_split(data, args.split, limit)
     run.check_items(split.x)
     torch.manual_seed(args.seed)

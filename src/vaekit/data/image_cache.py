@@ -4,7 +4,8 @@ The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skippe
 (``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
 each file's size and mtime and the size and crop settings and the mode the images become (data.mode=auto
 resolved): a file added, removed or changed, or another
-setting, makes a new cache (the caches of the folder's older contents are removed). The first pass decodes every file in
+setting, makes a new cache (the caches of the folder's older contents are removed, and a killed build's temporary
+file once untouched for STALE_S seconds). The first pass decodes every file in
 DataLoader workers and writes the rows in order (atomically); later epochs and runs read the rows with pread.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +34,9 @@ from .photos import FolderSource, ImageOptions, note
 
 CHUNK = 64  # images per loader item while the cache is written
 HEADER = 128  # bytes of the .npy header, fixed so that the row count can be written last
+STALE_S = 600  # a cache's temporary file untouched this long is a killed build's: removed by the next build
+HINT = "set data.skip_unreadable=true to skip such files"
+_skipped: dict[tuple[str, ImageOptions], list[dict]] = {}  # (folder, options) -> files its last read left out
 
 
 class CachedSource(NpySource):
@@ -48,9 +54,9 @@ def _keys(folder: Path) -> tuple[str, str]:
     """(the folder's key, the key of its file list, sizes and mtimes)."""
     h = hashlib.sha256()
     for p in _list(folder)[0]:
-        st = p.stat()
-        h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12], h.hexdigest()[:16]
+        st = p.stat()  # a name's own bytes (os.fsencode): a name that is not UTF-8 hashes too
+        h.update(os.fsencode(p.relative_to(folder)) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:12], h.hexdigest()[:16]
 
 
 def _paths(stem: Path, opts: ImageOptions, mode: str) -> tuple[Path, Path]:
@@ -82,7 +88,9 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
     """The folder as a source: its cache (written first when missing or stale) with ``opts.cache``, else decoded
     file by file."""
     if not opts.cache:
-        return FolderSource(folder, opts)
+        source = FolderSource(folder, opts)
+        _skipped[_read_key(folder, opts)] = list(source.skipped)  # more if decoding skips any (read_folder)
+        return source
     root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_dir()
     folder_key, files_key = _keys(folder)
     stem = root / f"images-{folder_key}-{files_key}"
@@ -94,14 +102,49 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
         for old in root.glob(f"images-{folder_key}-*"):  # the folder's files changed: its older caches go
             if not old.name.startswith(f"{stem.name}-"):
                 old.unlink(missing_ok=True)
+    _remove_killed(root, folder_key)
     npy, meta_path = found
     meta = json.loads(meta_path.read_text())
     if meta["skipped"] and not opts.skip_unreadable:
         bad = meta["skipped"][0]
-        raise VaekitError(
-            f"{bad['file']}: cannot read image ({bad['error']}); set data.skip_unreadable=true to skip such files"
-        )
+        raise VaekitError(f"{bad['file']}: {bad['error']}; {HINT}")  # error: 'cannot read image (...)'
+    _skipped[_read_key(folder, opts)] = meta["skipped"]
     return CachedSource(npy, meta, str(folder))
+
+
+def _remove_killed(root: Path, folder_key: str) -> None:
+    """Remove the temporary files (``.NAME.XXXX.tmp``, atomic_write's) of the folder's killed cache builds, those
+    untouched for STALE_S seconds (another process may be writing a fresh one now): one glob per opening."""
+    for tmp in root.glob(f".images-{folder_key}-*.tmp"):
+        try:
+            if tmp.stat().st_mtime < time.time() - STALE_S:
+                tmp.unlink(missing_ok=True)
+        except OSError:  # gone meanwhile: its build finished or was cleaned up
+            pass
+
+
+def _read_key(folder: Path, opts: ImageOptions) -> tuple[str, ImageOptions]:
+    return str(folder.resolve()), opts
+
+
+def read_skipped(folder: Path, opts: ImageOptions) -> list[dict] | None:
+    """The files {file, error} that the last read of ``folder`` with ``opts`` in this process left out as
+    unreadable (headers or pixels), or None where it was not read."""
+    return _skipped.get(_read_key(folder, opts)) if folder.is_dir() else None
+
+
+def row_files(folder: Path, opts: ImageOptions) -> tuple[list[str], list[dict]]:
+    """(the file of each item of ``folder`` read with ``opts``, relative to it, in item order; the files left out
+    as unreadable {file, error}): those its last read in this process skipped (headers or pixels unreadable),
+    else those its cache records or (no cache) a pass decoding every file finds."""
+    skipped = read_skipped(folder, opts)
+    if skipped is None:  # not read yet: what its cache records, else what decoding every file finds
+        source = open_folder(folder, opts)
+        bad = [] if isinstance(source, CachedSource) else [b for _, _, f in decoded(source, opts.workers) for b in f]
+        skipped = _skipped[_read_key(folder, opts)] = [*source.skipped, *bad]
+    gone = {Path(s["file"]).parts for s in skipped}
+    files = [f.relative_to(folder) for f in _list(folder)[0]]
+    return [str(f) for f in files if not any(g[-len(f.parts) :] == f.parts for g in gone)], skipped
 
 
 class _Chunks(torch.utils.data.Dataset):
@@ -119,8 +162,8 @@ class _Chunks(torch.utils.data.Dataset):
             try:
                 rows.append(self.source.read_raw(np.array([r]))[0])
             except VaekitError as e:
-                if not self.source.opts.skip_unreadable:
-                    return str(e)  # a worker's exception would come back with its traceback
+                if not self.source.opts.skip_unreadable:  # a worker's exception comes back with its traceback
+                    return f"{e}; {HINT}" if "cannot read image (" in str(e) else str(e)
                 bad.append((r, str(e).split(": ", 1)[1]))
         return (np.stack(rows) if rows else np.empty((0, *self.source.shape), np.uint8)), bad
 
@@ -201,6 +244,7 @@ def read_folder(folder: Path, opts: ImageOptions = ImageOptions()) -> RawData:
         skipped.extend(bad)
     if not kept:
         raise VaekitError(f"{folder}: none of its image files can be read")
+    _skipped[_read_key(folder, opts)] = skipped
     y = None if source.labels is None else source.labels[kept]
     return RawData(
         np.concatenate(parts),

@@ -249,6 +249,9 @@ def _items(
     _check_mode(data, mode)
     if data is None:
         data, mode = prepare_data(cfg, stream=True)
+        from .outputs import note_changed_data  # outputs builds on this module
+
+        note_changed_data(run, data)
     elif not isinstance(data, Dataset):
         if split != "test":
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,29 +14,36 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data import Split, all_labelled, load_dataset
+from ..data import Dataset, Split, all_labelled, load_dataset
 from ..data.builtin import builtin_name
+from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
-from ..data.photos import FolderSource, ImageOptions
+from ..data.photos import ImageOptions, note
 from ..data.prepare import checked, model_items, prepare_data, same_spec
 from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
 from ..runs import Run
+from ..training import distributed
+from ..training.state import SPLITS, recorded_data
 from .labels import label_map, numbered_as_run
 from .metrics import note_old_draw, pick_split
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyArray:
-    """Items of ``spec`` (default: the run's data) scaled as in training: every item in file order ('all'), or
-    one split of the run's seeded split (limited by the run's data.limit on its own data)."""
+def items(
+    cfg: RunConfig, spec: str | None, split: str, run: Run | None = None
+) -> tuple[torch.Tensor | LazyArray, np.ndarray | None]:
+    """(items of ``spec`` (default: the run's data) scaled as in training, each item's row in its file (N,) or
+    None for 'all'): every item in file order ('all'), or one split of the run's seeded split (limited by the
+    run's data.limit on its own data; a note where the run's own data no longer has the item counts of its
+    ``run``'s training, ``note_changed_data``)."""
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     if split == "all":
-        return every_labelled(cfg, spec)[0].x
+        return every_labelled(cfg, spec)[0].x, None
     options: dict[str, Any] = dict(
         val_fraction=d.val_fraction,
         test_fraction=d.test_fraction,
@@ -46,7 +54,27 @@ def items(cfg: RunConfig, spec: str | None, split: str) -> torch.Tensor | LazyAr
     data = load_streamed(spec, d.in_memory, **options) or load_dataset(
         spec, label_column=d.label_column, data_dir=d.data_dir, table=table_options(cfg, spec), **options
     )
-    return model_items(getattr(data, split).x, tuple(cfg.model.input_shape))
+    if run is not None and same_spec(spec, d.spec):
+        note_changed_data(run, data)
+    note_skipped(spec, data.skipped)
+    s = getattr(data, split)
+    return model_items(s.x, tuple(cfg.model.input_shape)), item_rows(s)
+
+
+def note_changed_data(run: Run, data: Dataset) -> None:
+    """One line on stderr where the run's own ``data`` (its spec, read now) no longer has the item counts of the
+    data its checkpoint records (``recorded_data``: files added or removed since): its seeded splits then hold
+    other items, the test split some the run trained on. A note, as ``note_old_draw``'s: the verbs only read
+    (a resume, which would train on it, refuses such data); the counts cost no second read of the data."""
+    saved = (recorded_data(run.path) or {}).get("items") if run.path is not None else None
+    now = [len(s) for s in (data.train, data.val, data.test)]
+    if saved and list(saved) != now:
+        was = ", ".join(f"{a} {name}" for a, name in zip(saved, SPLITS, strict=True))
+        distributed.warn(
+            f"{run.path}: its data changed since training: its checkpoint records {was} items, the data now has "
+            f"{', '.join(map(str, now))}; the seeded splits hold other items than in training (the test split "
+            "some it trained on)"
+        )
 
 
 def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
@@ -56,11 +84,24 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
         s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
-        return replace(s, x=model_items(s.x, shape)), classes  # each item's row and part kept
-    y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
-    return Split(model_items(lazy, shape), None if y is None else torch.from_numpy(y)), getattr(
-        lazy.source, "classes", None
-    )
+        s = replace(s, x=model_items(s.x, shape))  # each item's row and part kept
+        skipped = read_skipped(Path(spec), ImageOptions.of(d))  # a photo folder's, as its reading left them out
+    else:
+        y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
+        s, classes = (
+            Split(model_items(lazy, shape), None if y is None else torch.from_numpy(y)),
+            getattr(lazy.source, "classes", None),
+        )
+        skipped = getattr(lazy.source, "skipped", None)
+    note_skipped(spec, skipped)
+    return s, classes
+
+
+def note_skipped(spec: str, skipped: list[dict] | None) -> None:
+    """One line on stderr naming the unreadable files a photo folder's reading left out, as ``prepare_data``'s."""
+    if skipped:
+        n = len(skipped)
+        note(f"{spec}: skipped {n} unreadable file{'s' * (n != 1)} (data.skip_unreadable), first {skipped[0]['file']}")
 
 
 def default_split(cfg: RunConfig, spec: str | None) -> str:
@@ -95,10 +136,13 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    if spec is None or same_spec(spec, run.config.data.spec):  # its own items, drawn otherwise when it trained
+    own = spec is None or same_spec(spec, run.config.data.spec)
+    if own:  # its own items, drawn otherwise when it trained
         note_old_draw(run, run.config.data.binarize)
     if split != "all":  # labels numbered as the run numbered them, named as it names them
         raw, mode = prepare_data(run.config, spec, stream=True)
+        if own:
+            note_changed_data(run, raw)
         data = numbered_as_run(run, raw)
         s = pick_split(data, split, limit)  # a dynamic run's train split, grey for the trainer, drawn once as 'all'
         return (drawn_once(s, run.config.train.seed) if mode == "dynamic" and not s.fixed else s), data.classes
@@ -117,11 +161,17 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
 
 
 def write_codes(
-    run: Run, x: torch.Tensor | LazyArray, out: str | Path, batch_size: int = 1000, files: list[str] | None = None
+    run: Run,
+    x: torch.Tensor | LazyArray,
+    out: str | Path,
+    batch_size: int = 1000,
+    files: list[str] | None = None,
+    index: np.ndarray | None = None,
 ) -> int:
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
-    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``files`` (N,), the
-    items' file names, become a .csv's first column (``file``) and a .npz's ``files`` array."""
+    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
+    item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
+    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays."""
     out = Path(out)
     if out.suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
@@ -137,11 +187,12 @@ def write_codes(
             qz = run.encode(x[i : i + batch_size])
             yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
 
-    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, files))
+    ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
+    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
     return d
 
 
-def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
+def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
     """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (n, 2 * d)}
     with open(tmp, "wb") as f:
@@ -150,38 +201,48 @@ def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: lis
             f.write(np.ascontiguousarray(r, dtype=np.float32).tobytes())
 
 
-def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
+def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
     a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
     arrays: dict[str, Any] = {"loc": a[:, :d], "scale": a[:, d:]}  # Any: savez types its keywords loosely
-    if files is not None:
-        arrays["files"] = np.array(files, dtype=str)  # not "file": savez's own argument
+    if ids["index"] is not None:
+        arrays["index"] = np.array(ids["index"], dtype=np.int64)
+    if ids["file"] is not None:
+        arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
 
-def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, files: list[str] | None) -> None:
-    names = iter(files) if files is not None else None
+def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
+    given = {k: [shown(v) for v in c] for k, c in ids.items() if c is not None}  # index, then file
+    firsts = zip(*given.values()) if given else iter(lambda: (), None)
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        first = [] if names is None else ["file"]
-        w.writerow(first + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
+        w.writerow([*given] + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
         for r in rows:
-            w.writerows([([] if names is None else [next(names)]) + [f"{v:.7g}" for v in row] for row in r])
+            w.writerows([[*next(firsts), *(f"{v:.7g}" for v in row)] for row in r])
 
 
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
 
 
-def item_files(cfg: RunConfig, spec: str | None) -> list[str] | None:
-    """The files of a photo folder's items in the order of ``split='all'`` (relative to the folder), else None."""
+def item_files(cfg: RunConfig, spec: str | None, rows: np.ndarray | None = None) -> list[str] | None:
+    """The files of a photo folder's items in the order of ``split='all'`` (relative to the folder), or of the
+    items at ``rows`` (a split's), else None: after the items were read, the files that read skipped (their
+    headers or pixels unreadable) have no item."""
     folder = Path(spec or cfg.data.spec)
     if not folder.is_dir():
         return None
     try:
-        source = FolderSource(folder, ImageOptions.of(cfg.data))  # reads the files' headers, not their pixels
+        names = row_files(folder, ImageOptions.of(cfg.data))[0]
     except VaekitError:  # not a folder of images (IDX files)
         return None
-    return [str(f.relative_to(folder)) for f in source.files]
+    return names if rows is None else [names[int(r)] for r in rows]
+
+
+def shown(name: str) -> str:
+    """A file or class name as a UTF-8 file can hold it: the bytes of a name that is not UTF-8 (an old zip's
+    Latin-1, held as surrogates) written as \\xNN escapes ('caf\\xe9.png')."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def write_scores(
@@ -199,7 +260,7 @@ def write_scores(
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
     n = len(next(iter(scores.values())))
-    names = classes if y is not None else None
+    names = [shown(c) for c in classes] if y is not None and classes else None
     header = ["index"] + (["label"] if y is not None else []) + list(scores) + (["class_name"] if names else [])
     header += ["file"] if files else []
     buf = io.StringIO()
@@ -209,6 +270,8 @@ def write_scores(
         label = [] if y is None else [int(y[i])]
         name = [names[label[0]]] if names else []
         index = i if rows is None else int(rows[i])
-        w.writerow([index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([files[i]] if files else [])])
+        w.writerow(
+            [index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([shown(files[i])] if files else [])]
+        )
     atomic_write_text(out, buf.getvalue())
     return n
