@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from importlib.util import find_spec
 
 import numpy as np
@@ -27,16 +29,34 @@ pytestmark = pytest.mark.skipif(
 def runs(tmp_path_factory) -> dict[str, Run]:
     """Tiny runs of the flat (conv), the conditional (MLP) and a continuous Bernoulli VAE on 60 labelled 9x11
     images, 3-D latents."""
-    tmp = tmp_path_factory.mktemp("ship")
-    rng = np.random.default_rng(0)
-    np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
     models = {
         "vae": ["--model", "conv", "--set", "model.channels=4,8"],
         "cvae": ["--model", "cvae", "--hidden", "16"],
         "cbernoulli": ["--hidden", "16", "--likelihood", "cbernoulli"],  # its mean: no boolean max in the graph
     }
+    return trained(tmp_path_factory.mktemp("ship"), models)
+
+
+@pytest.fixture(scope="module")
+def more_runs(runs, tmp_path_factory) -> dict[str, Run]:
+    """``runs`` (which test_explore serves) and a CVAE of learned label embeddings, and a table of 60 rows (a
+    numeric column with gaps under data.numeric=modes, a categorical one; labels a and b)."""
+    models = {
+        "cvae-embedded": ["--model", "cvae", "--hidden", "16", "--set", "model.label_embedding=2"],
+        "table": ["--hidden", "16", "--set", "data.missing=mean", "--set", "data.numeric=modes"],
+    }
+    return runs | trained(tmp_path_factory.mktemp("ship"), models)
+
+
+def trained(tmp, models: dict[str, list[str]]) -> dict[str, Run]:
+    """One-epoch runs of ``models`` ({name: flags}): tables on a CSV of 60 rows, the others on 60 9x11 images."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
+    rows = [f"{'' if i % 7 == 0 else 20 + i % 50},{['lyon', 'paris'][i % 2]},{'ab'[i % 3 == 0]}" for i in range(60)]
+    (tmp / "people.csv").write_text("age,city,label\n" + "\n".join(rows) + "\n")
     for name, flags in models.items():
-        assert main(train_argv(tmp / "img.npz", tmp / name, *flags, "--latent-dim", "3", "--batch-size", "16")) == 0
+        data = tmp / ("people.csv" if name == "table" else "img.npz")
+        assert main(train_argv(data, tmp / name, *flags, "--latent-dim", "3", "--batch-size", "16")) == 0
     return {name: Run.load(tmp / name) for name in models}
 
 
@@ -203,3 +223,117 @@ def test_tensorboard_logger_is_a_no_op_without_tensorboard(tmp_path, monkeypatch
     tb.on_epoch_end(1, {"epoch": 1}, None)
     tb.on_fit_end(None, info)
     assert not tb.active and list(tmp_path.iterdir()) == []
+
+
+def contents(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+@pytest.mark.parametrize("part", ["both", "decoder"])
+@pytest.mark.parametrize("out", ["deploy", "deploy/a/b/c"])
+def test_a_failed_export_leaves_the_folder_as_it_was(runs, tmp_path, part, out):
+    """A decoder whose batch is frozen at trace time fails its check: the good export already in the folder, or
+    no folder at all (every folder the export made), is what is left."""
+    (tmp_path / "deploy").mkdir()
+    if out == "deploy":
+        export.export_onnx(runs["vae"], tmp_path / out)
+    before = contents(tmp_path / "deploy")
+    nets = {"encoder": nn.Sequential(nn.Flatten(), nn.Linear(64, 16)), "decoder": unflatten()}
+    bad = fitted(nets["encoder"], nn.Sequential(nets["decoder"], Unsupported(fixed=True)))
+    with pytest.raises(VaekitError, match=r"decoder.onnx: onnxruntime cannot run"):
+        export.export_onnx(bad, tmp_path / out, part=part)
+    assert contents(tmp_path / "deploy") == before and list((tmp_path / "deploy").glob(".*")) == []
+
+
+@pytest.mark.parametrize("family", ["cvae", "cvae-embedded"])
+def test_labels_outside_the_classes_give_nan_in_the_graphs_and_are_still_refused_by_torch(more_runs, family, tmp_path):
+    import onnxruntime as ort
+
+    run = more_runs[family]
+    export.export_onnx(run, tmp_path)
+    k = run.config.model.num_classes
+    y = np.array([-1, 0, k - 1, k, 99], np.int64)
+    for part, first in (("encoder", "x"), ("decoder", "z")):
+        sess = ort.InferenceSession(str(tmp_path / f"{part}.onnx"), providers=["CPUExecutionProvider"])
+        args = export.example_inputs(run, part, 5)
+        got = sess.run(None, {first: args[0].numpy(), "y": y})
+        with torch.no_grad():
+            want = export.graph_of(run, part)(args[0][1:3], torch.from_numpy(y[1:3]))  # the valid labels
+        for g, w in zip(got, want if isinstance(want, tuple) else (want,)):
+            assert np.isnan(g[[0, 3, 4]]).all() and not np.isnan(g[1:3]).any()
+            assert np.abs(g[1:3] - w.numpy()).max() <= 1e-4 * max(1, np.abs(w.numpy()).max())
+    with pytest.raises(VaekitError, match=r"labels must lie in 0\.\.2"), torch.no_grad():
+        run.model.decode(torch.zeros(1, 3), torch.tensor([-1]))
+
+
+@pytest.mark.parametrize("family", ["vae", "cvae", "table"])
+def test_the_graphs_say_what_they_take_and_give(more_runs, family, tmp_path):
+    import onnxruntime as ort
+
+    run = more_runs[family]
+    export.export_onnx(run, tmp_path)
+    shape, kind = list(run.config.model.input_shape), "table" if family == "table" else "image"
+    for part in ("encoder", "decoder"):
+        sess = ort.InferenceSession(str(tmp_path / f"{part}.onnx"), providers=["CPUExecutionProvider"])
+        meta = dict(sess.get_modelmeta().custom_metadata_map)
+        assert meta.pop("vaekit_weights_sha256") == run.digest
+        meta = {k: json.loads(v) for k, v in meta.items()}  # every other value is JSON
+        assert meta["vaekit_classes"] == (["a", "b"] if family == "table" else None) == run.classes
+        assert meta["vaekit_latent"]["D"] == 3
+        assert meta["vaekit_latent"]["standard_normal_samples"] == (family != "cvae")  # its p(z|y) is learned
+        assert list(meta["vaekit_inputs"]) == [i.name for i in sess.get_inputs()]
+        assert list(meta["vaekit_outputs"]) == [o.name for o in sess.get_outputs()]
+        if part == "encoder":
+            assert meta["vaekit_inputs"]["x"]["shape"] == ["batch", *shape]
+        if family == "cvae":
+            assert "0..2" in meta["vaekit_inputs"]["y"]["what"]
+        assert meta["vaekit_data"]["kind"] == kind and ("vaekit_table" in meta) == (kind == "table")
+    if family == "table":
+        assert meta["vaekit_table"] == json.loads((run.path / "table.json").read_text())  # fills, modes included
+        assert meta["vaekit_table"]["numeric"] == "modes" and meta["vaekit_table"]["columns"][0]["fill"] is not None
+        slots = meta["vaekit_table_layout"]
+        assert sum(s.get("slots", 1) for s in slots) == shape[0] and slots[0] == {"column": "age", "kind": "number"}
+        assert {"column": "age", "kind": "modes", "slots": run.table.categories[0]} in slots
+
+
+@pytest.mark.parametrize("other, warned", [("vae", False), ("cvae", True)])
+def test_one_part_beside_the_other_part_of_other_weights_is_a_warning(runs, tmp_path, capsys, other, warned):
+    export.export_onnx(runs[other], tmp_path, part="encoder")
+    capsys.readouterr()
+    assert main(["export", str(runs["vae"].path), "--part", "decoder", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == int(warned)
+    assert all(f"warning: {tmp_path / 'encoder.onnx'} is from other weights" in line for line in err)
+
+
+@pytest.mark.parametrize("n_check", [0, -5, 2.5, True])
+def test_a_bad_n_check_is_one_line_naming_it(runs, tmp_path, n_check):
+    with pytest.raises(VaekitError, match=r"^n_check .*: expected a whole number"):
+        export.export_onnx(runs["vae"], tmp_path / "out", n_check=n_check)
+    assert not (tmp_path / "out").exists()
+
+
+def test_outputs_of_another_shape_fail_the_check_even_where_they_broadcast(runs, tmp_path, monkeypatch):
+    run = runs["vae"]
+    path = export.export_part(run, "decoder", tmp_path / "decoder.onnx")
+
+    class Extra:  # torch's own numbers with a leading axis of 1: (1, B, *shape) broadcasts against (B, *shape)
+        def run(self, _, feed):
+            with torch.no_grad():
+                return [export.graph_of(run, "decoder")(torch.from_numpy(feed["z"])).numpy()[None]]
+
+    monkeypatch.setattr(export, "_session", lambda *a, **k: Extra())
+    with pytest.raises(
+        VaekitError, match=r"gives mean of shape \(1, 100, 1, 9, 11\) where torch gives \(100, 1, 9, 11\)"
+    ):
+        export.check_part(run, "decoder", path)
+
+
+def test_the_refusals_run_the_model_on_its_own_device(runs):
+    """A model on another device (CUDA after training on a GPU; here 'meta') gets its probe inputs there."""
+    run = Run(None, copy.deepcopy(runs["vae"].config), copy.deepcopy(runs["vae"].model).to("meta"))
+    export.refuse_drawn_mean(run)
+    export.refuse_estimated_scale(run)
+    assert [a.device.type for a in export.example_inputs(run, "encoder", 1, device=export.model_device(run.model))] == [
+        "meta"
+    ]

@@ -15,7 +15,7 @@ from .verbs import arg, verb
     arg("run", help="run folder"),
     arg("--format", default="onnx", choices=["onnx"]),
     arg("--part", default="both", choices=["encoder", "decoder", "both"]),
-    arg("--out", help="output folder (default: the run folder)"),
+    arg("--out", help="output folder (default: the run folder); the parts exported there are replaced"),
 )
 def cmd_export(args: argparse.Namespace) -> None:
     from ..export.onnx import export_onnx, ort_decode_ms

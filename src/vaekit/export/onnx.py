@@ -1,86 +1,69 @@
 """ONNX export of a run's encoder (x -> loc, scale of q(z|x)) and decoder (z -> mean of p(x|z)), checked in onnxruntime.
 
-Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 as a second input. The
-encoder of a flow posterior (its scale estimated by drawing) and a decoder whose mean is drawn are refused.
+Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 in 0..K-1 as a second
+input (outside it every output is NaN). The encoder of a flow posterior (its scale estimated by drawing) and a
+decoder whose mean is drawn are refused. Both graphs are written and checked beside the outputs as temporary
+files, and renamed into place only once every part passes: a failed export leaves the folder as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import os
 import re
-import sys
+import secrets
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import ContinuousBernoulli, Independent
 
 from .. import files
 from ..core.autoregressive import LocalARBernoulli
-from ..core.contract import VAEModule, latent_size
+from ..core.contract import latent_size
 from ..errors import VaekitError
-from ..io import atomic_write, run_lock
+from ..io import atomic_write, run_lock, write_error
 from ..models.posteriors import FlowPosterior
 from ..runs import Run
+from ..training.distributed import warn
+from .graphs import DecoderGraph, EncoderGraph, fixed_sizes, no_fastpath, quiet
+from .meta import metadata
 
 PARTS = ("encoder", "decoder", "both")
 TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, relative to max(1, |torch|)
 
 
-class EncoderGraph(nn.Module):
-    """x (B, *shape) [, y (B,)] -> loc (B, D), scale (B, D) of q(z|x)."""
-
-    def __init__(self, model: VAEModule):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        qz = self.model.encode(x, y)
-        return qz.mean, qz.stddev
+def graph_of(run: Run, part: str) -> EncoderGraph:
+    """The graph of ``part`` on a CPU copy of the run's model (the run's own is left as it is)."""
+    classes = run.config.model.num_classes if run.model.needs_labels else 0
+    return (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval(), classes)
 
 
-class DecoderGraph(nn.Module):
-    """z (B, D) [, y (B,)] -> mean of p(x|z) (B, *shape)."""
-
-    def __init__(self, model: VAEModule):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        px = self.model.decode(z, y)
-        base = px.base_dist if isinstance(px, Independent) else px
-        return cb_mean(base.probs, base._lims) if isinstance(base, ContinuousBernoulli) else px.mean
-
-
-def cb_mean(probs: Tensor, lims: tuple[float, float]) -> Tensor:
-    """``ContinuousBernoulli.mean`` (B, *shape) by torch's formula, in float64, its unstable region (probs near
-    1/2: a Taylor series) found by ``|`` of comparisons rather than torch's max of booleans (onnxruntime refuses)."""
-    p = probs.double()  # the two terms nearly cancel close to the unstable region: float32 loses ~1e-3 there
-    stable = (p <= lims[0]) | (p > lims[1])
-    cut = torch.where(stable, p, p.new_tensor(lims[0]))  # 0-d: full_like is traced as a constant of the trace's batch
-    mus = cut / (2.0 * cut - 1.0) + 1.0 / (torch.log1p(-cut) - torch.log(cut))
-    x = p - 0.5
-    return torch.where(stable, mus, 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x * x) * x).to(probs.dtype)
-
-
-def example_inputs(run: Run, part: str, n: int, seed: int = 0) -> tuple[Tensor, ...]:
-    """Random inputs for ``part``: x ~ U(0, 1) (n, *shape) or z ~ N(0, I) (n, D), plus labels (n,) if conditional."""
+def example_inputs(
+    run: Run, part: str, n: int, seed: int = 0, device: torch.device | None = None
+) -> tuple[Tensor, ...]:
+    """Random inputs for ``part``: x ~ U(0, 1) (n, *shape) or z ~ N(0, I) (n, D), plus labels (n,) if conditional;
+    on ``device`` (default the CPU)."""
     g = torch.Generator().manual_seed(seed)
     model = run.model
     if part == "encoder":
         first = torch.rand(n, *run.config.model.input_shape, generator=g)
     else:
         first = torch.randn(n, latent_size(model), generator=g)
-    if not model.needs_labels:
-        return (first,)
-    return first, torch.randint(0, run.config.model.num_classes, (n,), generator=g)
+    args: tuple[Tensor, ...] = (first,)
+    if model.needs_labels:
+        args += (torch.randint(0, run.config.model.num_classes, (n,), generator=g),)
+    return tuple(a.to(device) for a in args) if device is not None else args
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights (else buffers) are: the CPU for a model with neither."""
+    first: Tensor | None = next(model.parameters(), None)
+    first = next(model.buffers(), None) if first is None else first
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
@@ -90,15 +73,16 @@ def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
 
 def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
     """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis, atomically,
-    with the digest of the weights in its metadata. The run's model is left as it was (a copy is traced)."""
+    with the weights' digest and what the graph takes and gives (``export.meta``) in its metadata. The run's
+    model is left as it was (a copy is traced)."""
     import onnx
 
-    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval())
+    graph = graph_of(run, part)
     inputs, outputs = _names(run, part)
     args = example_inputs(run, part, 2)
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _no_fastpath():
+        with warnings.catch_warnings(), torch.no_grad(), quiet(), no_fastpath():
             warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
             try:
                 torch.onnx.export(
@@ -117,46 +101,12 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
                 raise VaekitError(f"the {part} cannot be exported to ONNX: {_reason(e)}") from None
         proto = onnx.load(str(tmp))
         proto.metadata_props.add(key=files.DIGEST, value=run.digest)
+        for key, value in metadata(run, part).items():
+            proto.metadata_props.add(key=key, value=value)
         fixed_sizes(proto, graph, args)
         onnx.save(proto, str(tmp))
 
     return atomic_write(path, write)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Nothing printed on stdout, Python's or the process's (torch's exporter logs the whole graph there, from C++,
-    when it fails)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no file descriptor 1 to quiet
-        saved = None
-    try:
-        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()):
-            if saved is not None:
-                os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        if saved is not None:
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-@contextlib.contextmanager
-def _no_fastpath() -> Iterator[None]:
-    """torch's fused inference path of nn.TransformerEncoder and nn.MultiheadAttention off while tracing: its one
-    operator (aten::_transformer_encoder_layer_fwd) has no ONNX form; the plain path computes the same."""
-    mha = getattr(torch.backends, "mha", None)
-    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
-        yield
-        return
-    was = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        mha.set_fastpath_enabled(was)
 
 
 def _reason(e: BaseException) -> str:
@@ -167,15 +117,6 @@ def _reason(e: BaseException) -> str:
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Non-zero status code returned while )?", "", text)
     text = " ".join(re.sub(r"\S*onnxruntime_src\S*|void onnxruntime::\S+\([^)]*\)", "", text).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-@torch.no_grad()
-def fixed_sizes(proto, graph: torch.nn.Module, args: tuple) -> None:
-    """Give the outputs' dims after the batch their sizes, where the tracer left names (Expandloc_dim_1)."""
-    got = graph(*args)
-    for out, t in zip(proto.graph.output, got if isinstance(got, tuple) else (got,)):
-        for dim, size in list(zip(out.type.tensor_type.shape.dim, t.shape))[1:]:
-            dim.dim_value = int(size)  # a oneof: the name goes
 
 
 def _session(path: Path, threads: int = 0):
@@ -190,9 +131,11 @@ def _session(path: Path, threads: int = 0):
 
 
 @torch.no_grad()
-def check_part(run: Run, part: str, path: Path, n: int = 100) -> float:
-    """Max |onnxruntime - torch| over ``n`` random inputs; above ``TOLERANCE`` it is an error."""
-    graph = (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval())
+def check_part(run: Run, part: str, path: Path, n: int = 100, shown: Path | None = None) -> float:
+    """Max |onnxruntime - torch| over ``n`` random inputs; another shape, or a difference above ``TOLERANCE``, is
+    an error naming ``shown`` (default ``path``)."""
+    shown = shown or path
+    graph = graph_of(run, part)
     args = example_inputs(run, part, n, seed=1)
     want = graph(*args)
     want = [t.numpy() for t in (want if isinstance(want, tuple) else (want,))]
@@ -202,18 +145,27 @@ def check_part(run: Run, part: str, path: Path, n: int = 100) -> float:
     except VaekitError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime's own errors (a size the trace fixed, an operator it lacks)
-        raise VaekitError(f"{path}: onnxruntime cannot run the exported {part} on {n} inputs: {_reason(e)}") from None
+        raise VaekitError(f"{shown}: onnxruntime cannot run the exported {part} on {n} inputs: {_reason(e)}") from None
+    for name, g, w in zip(_names(run, part)[1], got, want):
+        if g.shape != w.shape:  # np.abs(g - w) would broadcast
+            raise VaekitError(f"{shown}: onnxruntime gives {name} of shape {g.shape} where torch gives {w.shape}")
     diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
     scale = max(1.0, *(float(np.abs(w).max()) for w in want))  # a table's own units can be large
     if not diff <= TOLERANCE * scale:  # also catches NaN
-        raise VaekitError(f"{path}: onnxruntime differs from torch by {diff:.3g} (> {TOLERANCE:g})")
+        raise VaekitError(f"{shown}: onnxruntime differs from torch by {diff:.3g} (> {TOLERANCE:g})")
     return diff
 
 
 def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_check: int = 100) -> dict[str, dict]:
-    """Export and check ``part`` into ``out`` (default: the run folder) -> {part: {"path", "bytes", "max_abs_diff"}}."""
+    """Export and check ``part`` into ``out`` (default: the run folder) -> {part: {"path", "bytes", "max_abs_diff"}}.
+
+    The files of the parts are replaced only once every part passes its check on ``n_check`` (>= 1) random
+    inputs; a refused export leaves ``out`` as it was, without a folder it made. One part exported beside the
+    other part of other weights is a warning (the pair does not match; its ``vaekit_weights_sha256`` says so)."""
     if part not in PARTS:
         raise VaekitError(f"part {part!r}: expected one of {', '.join(PARTS)}", key="part")
+    if isinstance(n_check, bool) or not isinstance(n_check, int) or n_check < 1:
+        raise VaekitError(f"n_check {n_check!r}: expected a whole number of random inputs >= 1", key="n_check")
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
@@ -223,28 +175,69 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
         refuse_drawn_mean(run)
     if part != "decoder":
         refuse_estimated_scale(run)
-    result, made, written = {}, not out.exists(), []
+    names = ("encoder", "decoder") if part == "both" else (part,)
+    made = new_folders(out)
     try:
         with run_lock(out):
-            for name in ("encoder", "decoder") if part == "both" else (part,):
-                path = out / (files.ENCODER_ONNX if name == "encoder" else files.DECODER_ONNX)
-                written.append(export_part(run, name, path))
-                diff = check_part(run, name, path, n_check)
-                result[name] = {"path": path, "bytes": path.stat().st_size, "max_abs_diff": diff}
+            result = _write_checked(run, out, names, n_check)
     except BaseException:
-        for path in written:  # a graph that failed its check, and the part exported beside it: not kept
-            path.unlink(missing_ok=True)
-        if made and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a refused export leaves no empty folder behind
+        for folder in made:  # deepest first: each folder this export made, if it is empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
+    if part != "both":
+        _warn_other_part(run, out / FILE["decoder" if part == "encoder" else "encoder"])
     return result
+
+
+FILE = {"encoder": files.ENCODER_ONNX, "decoder": files.DECODER_ONNX}
+
+
+def _write_checked(run: Run, out: Path, names: tuple[str, ...], n_check: int) -> dict[str, dict]:
+    """Each part written and checked as a temporary file in ``out``, then all renamed into place."""
+    temps = {name: out / f".{FILE[name]}.{secrets.token_hex(6)}.tmp" for name in names}
+    try:
+        result = {}
+        for name, tmp in temps.items():
+            export_part(run, name, tmp)
+            diff = check_part(run, name, tmp, n_check, shown=out / FILE[name])
+            result[name] = {"path": out / FILE[name], "bytes": tmp.stat().st_size, "max_abs_diff": diff}
+        for name, tmp in temps.items():
+            try:
+                os.replace(tmp, out / FILE[name])
+            except OSError as e:
+                raise write_error(out / FILE[name], e) from None
+        return result
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def new_folders(out: Path) -> list[Path]:
+    """The folders ``out`` and its parents that do not exist yet, deepest first."""
+    made, folder = [], out.absolute()
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def _warn_other_part(run: Run, other: Path) -> None:
+    """A warning where the other part beside the one just written came from other weights."""
+    if not other.is_file():
+        return
+    found = files.stamp(other)
+    if found != run.digest:
+        said = f"weights {found[:12]}" if found else "no weights digest"
+        mine = run.digest[:12]
+        warn(f"{other} is from other weights ({said}; this run's: {mine}): the pair in {other.parent} does not match")
 
 
 def refuse_drawn_mean(run: Run) -> None:
     """One line for a decoder whose mean of p(x|z) is estimated by drawing (a local autoregressive p(x|z))."""
     model = run.model
     with torch.no_grad():
-        px = model.decode(*example_inputs(run, "decoder", 1))
+        px = model.decode(*example_inputs(run, "decoder", 1, device=model_device(model)))
     if isinstance(px, LocalARBernoulli):
         raise VaekitError(
             "the decoder's p(x|z) is local autoregressive (model.deep_ar_channels): its mean is estimated by drawing "
@@ -255,7 +248,7 @@ def refuse_drawn_mean(run: Run) -> None:
 def refuse_estimated_scale(run: Run) -> None:
     """One line for an encoder whose scale of q(z|x) is estimated by drawing (a flow posterior), naming what works."""
     with torch.no_grad():
-        qz = run.model.encode(*example_inputs(run, "encoder", 1))
+        qz = run.model.encode(*example_inputs(run, "encoder", 1, device=model_device(run.model)))
     if isinstance(qz, FlowPosterior):
         raise VaekitError(
             f"the encoder's q(z|x) is a flow posterior (model.posterior {run.config.model.posterior}): its scale has "
