@@ -191,6 +191,21 @@ def run_dir(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.parametrize(
+    "given, match",
+    [
+        (lambda run: run, r"^the scores take a model, got a Run: pass run.model$"),
+        (lambda run: "model", r"^the model must be a torch.nn.Module, got str$"),
+    ],
+    ids=["run", "str"],
+)
+def test_anomaly_scores_refuse_what_is_not_a_model_in_one_line(run_dir, given, match):
+    run = Run.load(run_dir / "run")
+    with pytest.raises(VaekitError, match=match):
+        anomaly_scores(given(run), np.zeros((2, 1, 9, 11), np.float32), ["neg_elbo"])
+    assert anomaly_scores(run.model, np.zeros((2, 1, 9, 11), np.float32), ["neg_elbo"])["neg_elbo"].shape == (2,)
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
 def test_encode_one_row_per_input_in_order(run_dir, suffix):
     x = np.load(run_dir / "x.npy")

@@ -11,7 +11,7 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import CONFLICTS
+from vaekit.config import CONFLICTS, RunConfig, refuse_conflicts, set_value
 
 # one setting pair per conflict: what makes each clash
 CLASH = {
@@ -30,6 +30,8 @@ CLASH = {
         "model.learned_prior=false",
     ],
     ("model.label_embedding", "model.family"): ["model.label_embedding=4"],
+    ("model.num_classes", "model.family"): ["model.num_classes=3"],
+    ("model.deep_ar_kernel", "model.deep_ar_channels"): ["model.family=deep", "model.deep_ar_kernel=5"],
     ("model.learned_prior", "model.family"): ["model.learned_prior=false"],
     ("model.latent_dims", "model.family"): ["model.latent_dims=4,2"],
     ("model.ladder_posterior", "model.family"): ["model.ladder_posterior=precision"],
@@ -128,6 +130,10 @@ CLASH.update(
 )
 
 
+def test_each_row_of_the_table_has_its_clash_and_each_clash_its_row():
+    assert set(CLASH) == {(a, b) for a, b, *_ in CONFLICTS}
+
+
 @pytest.mark.parametrize("a,b", [(a, b) for a, b, *_ in CONFLICTS], ids=[f"{a}+{b}" for a, b, *_ in CONFLICTS])
 def test_settings_that_cannot_all_take_effect_are_refused(a, b, tmp_path, capsys):
     sets = [x for s in CLASH[(a, b)] for x in ("--set", s)]
@@ -176,3 +182,50 @@ def test_fit_holds_a_model_built_in_python_to_the_table_and_records_its_settings
     fit()
     saved = json.loads((tmp_path / "config.json").read_text())["model"]
     assert {k: saved[k] for k in built} == built  # not the defaults (500 pseudo-inputs from data)
+
+
+@pytest.mark.parametrize(
+    "shaper, why",
+    [
+        ("train.free_bits=0.5", "free bits floor each latent dimension's KL"),
+        ("train.capacity_max=25", r"the capacity objective puts gamma \* \|KL - C\| .* in the KL's place"),
+        ("train.tc_beta=6", "beta-TCVAE splits the KL into MI, total correlation and dimension-wise terms"),
+    ],
+)
+def test_kl_balancing_names_how_the_other_setting_reshapes_the_kl(shaper, why):
+    cfg = RunConfig()
+    for s in ("model.family=deep", "train.kl_balance=true", "train.warmup_epochs=1", shaper):
+        set_value(cfg, *s.split("="))
+    with pytest.raises(vaekit.VaekitError, match=rf"cannot both take effect: {why}, so the loss holds no plain KL"):
+        refuse_conflicts(cfg, only=("train.kl_balance",))  # capacity_max clashes with the warm-up too
+
+
+@pytest.mark.parametrize(
+    "family, refused", [("cvae", False), ("custom", False), ("vae", True), ("deep", True), ("ladder", True)]
+)
+def test_num_classes_is_read_by_the_conditional_vae_alone(family, refused):
+    cfg = RunConfig()
+    cfg.model.family, cfg.model.num_classes = family, 3
+    if not refused:
+        assert refuse_conflicts(cfg) is cfg  # cvae: given, or filled from the labels (which happens after the check)
+        return
+    with pytest.raises(vaekit.VaekitError, match=r"^config: model.num_classes and model.family .* \(cvae\) reads"):
+        refuse_conflicts(cfg)
+
+
+def test_a_conditional_run_fills_num_classes_from_its_labels(tmp_path):
+    run = vaekit.train(
+        data="digits", model="cvae", limit=40, hidden=[8], latent_dim=2, epochs=1, out=tmp_path, pictures=False
+    )
+    assert run.config.model.num_classes == 10 and run.model.num_classes == 10
+
+
+def test_fit_records_classes_only_for_a_model_that_reads_labels_and_older_records_are_read_so(tmp_path):
+    x, y = torch.rand(40, 1, 4, 4), torch.arange(40) % 3
+    model = vaekit.build_model(family="vae", input_shape=(1, 4, 4), latent_dim=2, hidden=[4], likelihood="cbernoulli")
+    run = vaekit.fit(model, (x, y), epochs=1, out=tmp_path / "r", pictures=False)
+    assert run.config.model.num_classes == 0  # was 3: then refused by vaekit.train(run.config)
+    written = json.loads((tmp_path / "r" / "config.json").read_text())
+    written["model"]["num_classes"] = 3  # as vaekit.fit wrote it before
+    (tmp_path / "r" / "config.json").write_text(json.dumps(written))
+    assert refuse_conflicts(vaekit.load_run(tmp_path / "r").config).model.num_classes == 0

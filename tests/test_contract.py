@@ -63,7 +63,8 @@ def make(case: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor | None]:
     if case == "user-model":
         return TinyGaussianVAE(5), torch.randn(40, 5, generator=g), None
     sizes = {"ladder": {"latent_dims": [3, 2], "hidden": [16]}, "deep": {}}.get(case, {"latent_dim": 3, "hidden": [16]})
-    model = vaekit.build_model(family=case, input_shape=[1, 6, 6], likelihood="bernoulli", num_classes=3, **sizes)
+    sizes |= {"num_classes": 3} if case == "cvae" else {}  # only the conditional VAE reads labels (others refuse it)
+    model = vaekit.build_model(family=case, input_shape=[1, 6, 6], likelihood="bernoulli", **sizes)
     x = (torch.rand(40, 1, 6, 6, generator=g) > 0.5).float()
     return model, x, torch.arange(40) % 3 if model.needs_labels else None
 

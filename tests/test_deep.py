@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 
 import numpy as np
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import RunConfig, refuse_conflicts, validate
+from vaekit.config import ModelConfig, RunConfig, keep_settings, refuse_conflicts, validate
 from vaekit.core import elbo
 from vaekit.evaluation import detector
 from vaekit.evaluation.scores import SETTINGS, anomaly_scores
@@ -217,10 +218,9 @@ def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume
         vaekit.fit(tiny(), data, epochs=2, batch_size=8, skip_grad=1e-9, max_bad_steps=10, progress=False)
 
 
-def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
+def test_llr_runs_over_k_1_to_all_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
     model = trained.model
-    scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (0, 1, 3)}
-    assert (scores[0] == 0).all()
+    scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (1, 3)}
     assert scores[1].std() > 0 and (scores[1] != scores[3]).all()
     with torch.no_grad():  # k = all: every group from the prior, so the bound is E_p(z) log p(x|z), without a KL
         assert (elbo(model.forward_from_prior(data[:4], 3), data[:4])["kl"] == 0).all()
@@ -231,8 +231,8 @@ def test_llr_is_zero_at_k_0_drops_every_kl_at_k_all_and_is_refused_for_flat_mode
     flat = vaekit.build_model(input_shape=SHAPE, hidden=[8], likelihood="bernoulli")
     with pytest.raises(vaekit.VaekitError, match=r"llr .* needs a hierarchical model"):
         anomaly_scores(flat, data[:4], ["llr"])
-    for k in (4, 1.5, True):
-        with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 0\.\.3"):
+    for k in (0, 4, 1.5, True):  # 0 would compare L with itself (a column of zeros): the CLI's --llr-k > 0 too
+        with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 1\.\.3 \(the model's latent groups\)"):
             anomaly_scores(model, data[:4], ["llr"], llr_k=k)
 
 
@@ -312,3 +312,56 @@ def test_settings_that_cannot_take_effect_are_refused(setting, match):
         setattr(getattr(cfg, section), name, value)
     with pytest.raises(vaekit.VaekitError, match=match):
         refuse_conflicts(validate(cfg))
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        *(({"patch": p}, rf"^model.deep_patch must be a positive integer, got {p}$") for p in (0, -2, 2.0)),
+        ({"residual_posterior": "yes"}, r"^model.residual_posterior must be True or False, got 'yes'$"),
+        ({"checkpoint_cells": 1}, r"^model.checkpoint_cells must be True or False, got 1$"),
+        ({"ar_kernel": 5}, r"^model.deep_ar_kernel and model.deep_ar_channels cannot both take effect: .* off"),
+    ],
+)
+def test_the_constructor_refuses_each_setting_in_one_line_naming_it(settings, match):
+    with pytest.raises(vaekit.VaekitError, match=match):
+        tiny(**settings)
+
+
+def test_the_autoregressive_window_is_read_with_the_head_and_an_older_run_s_unused_one_still_builds():
+    assert tiny(ar_channels=2, ar_kernel=5).ar.kernel == 5
+    assert vaekit.DeepVAE.__init__.__kwdefaults__["ar_kernel"] == ModelConfig().deep_ar_kernel  # one default
+    cfg = ModelConfig(family="deep", input_shape=list(SHAPE), deep_groups=[1, 2, 0], deep_ar_kernel=7)
+    cfg.likelihood = "bernoulli"
+    assert vaekit.build_model(cfg).ar is None  # a run saved before the refusal: its config builds as written
+
+
+def test_latent_map_refuses_a_grid_its_codes_cannot_draw(trained, data, tmp_path):
+    with pytest.raises(vaekit.VaekitError, match=r"^grid cannot take effect: .* needs 2-D codes; this run's are 66-D$"):
+        vaekit.latent_map(trained, data[:8], None, tmp_path / "m.png", grid=5)
+    assert not (tmp_path / "m.png").exists()
+    assert vaekit.latent_map(trained, data[:8], None, tmp_path / "m.png").is_file()  # the default grid: no manifold
+
+
+def test_a_resume_may_switch_checkpoint_cells_and_nothing_else_of_the_model():
+    saved = RunConfig()
+    saved.model.family = "deep"
+    for on in (True, False):  # recomputed activations: the same weights, so either way
+        asked = copy.deepcopy(saved)
+        asked.model.checkpoint_cells = on
+        keep_settings(saved, asked)
+    asked.model.deep_width = 16
+    with pytest.raises(vaekit.VaekitError, match=r"^model.deep_width: a resumed run keeps"):
+        keep_settings(saved, asked)
+    flat, asked = RunConfig(), RunConfig()
+    asked.model.checkpoint_cells = True  # held to the table: a vae has no cells to recompute
+    with pytest.raises(vaekit.VaekitError, match=r"model.checkpoint_cells and model.family cannot both"):
+        keep_settings(flat, asked)
+
+
+def test_a_deep_run_resumes_with_checkpoint_cells_turned_on(tmp_path):
+    small = dict(data="digits", model="deep", limit=40, batch_size=32, deep_groups=[1, 1, 0], deep_width=8)
+    small |= dict(deep_cell_width=4, deep_latent_channels=2, out=tmp_path, progress=False, pictures=False)
+    vaekit.train(epochs=1, **small)
+    run = vaekit.train(epochs=2, resume=True, checkpoint_cells=True, **small)
+    assert len(run.history) == 2 and run.model.checkpoint_cells and run.config.model.checkpoint_cells

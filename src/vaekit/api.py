@@ -234,7 +234,7 @@ def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: in
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)
-    k = getattr(model, "num_classes", dataset.num_classes)
+    k = getattr(model, "num_classes", dataset.num_classes) if model.needs_labels else 0  # a model reading labels
     cfg.model = describe(model, recorded_name(px), dataset.shape, k)  # 'own:Beta': a p(x|z) vaekit does not know
     return model, mode
 

@@ -70,11 +70,14 @@ CONFLICTS = [
         lambda c: c.model.prior_components > 1 and not c.model.learned_prior,
         "the mixture prior is the learned prior",
     ),
-    (
-        "model.label_embedding",
-        "model.family",
-        lambda c: c.model.label_embedding > 0 and c.model.family != "cvae",
-        "only the conditional VAE (cvae) reads labels",
+    *(
+        (  # num_classes: set from the data's labels for cvae (and a user's model that reads them) alone
+            f"model.{key}",
+            "model.family",
+            lambda c, key=key, own=own: getattr(c.model, key) > 0 and c.model.family not in ("cvae", *own),
+            "only the conditional VAE (cvae) reads labels",
+        )
+        for key, own in (("label_embedding", ()), ("num_classes", ("custom",)))
     ),
     (
         "model.learned_prior",
@@ -159,9 +162,13 @@ CONFLICTS = [
             "train.kl_balance",
             f"train.{key}",
             lambda c, key=key: c.train.kl_balance and getattr(c.train, key) > 0,
-            "it balances the plain KL term, which this objective replaces or reshapes",
+            f"{why}, so the loss holds no plain KL term for KL balancing to reweigh group by group",
         )
-        for key in ("free_bits", "capacity_max", "tc_beta")
+        for key, why in (
+            ("free_bits", "free bits floor each latent dimension's KL"),
+            ("capacity_max", "the capacity objective puts gamma * |KL - C| (a target C) in the KL's place"),
+            ("tc_beta", "beta-TCVAE splits the KL into MI, total correlation and dimension-wise terms"),
+        )
     ),
     (
         "model.family",

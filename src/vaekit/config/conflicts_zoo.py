@@ -7,6 +7,8 @@ from typing import Any
 from .checks import IMPORTANCE
 from .checks import changed as _changed
 
+AR_OFF = "the kernel is the local autoregressive p(x|z)'s window, which is off (deep_ar_channels 0)"
+
 
 def _objective(c: Any) -> Any:
     """The training objective's name, ``train.objective``."""
@@ -156,6 +158,12 @@ def _objective_clashes() -> list:
     ]
 
 
+def _ar_off(c: Any) -> bool:
+    """Whether the deep family's local autoregressive p(x|z) is off (its window then unread; DeepVAE refuses it)."""
+    return c.model.family == "deep" and not c.model.deep_ar_channels
+
+
 def zoo_conflicts() -> list:
     """The rows of the zoo's axes: prior, posterior and objective against the family and each other."""
-    return _when_changed(_axis_settings()) + _elbo_only() + _family_axes() + _objective_clashes()
+    deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
+    return _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()

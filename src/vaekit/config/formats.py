@@ -62,6 +62,8 @@ def upgrade(d: object) -> Stored:
         )
     model = d.get("model")
     family = model.get("family", "vae") if isinstance(model, dict) else None
+    if isinstance(model, dict) and family not in ("cvae", "custom") and model.get("num_classes"):
+        model["num_classes"] = 0  # vaekit.fit recorded the data's classes for models that read no labels too
     filled: dict[str, object] = {}
     for rule in BEFORE:
         section, name = rule.key.split(".")

@@ -6,12 +6,15 @@ from collections.abc import Iterable
 from dataclasses import fields
 
 from ..errors import VaekitError
+from .conflicts import refuse_conflicts
 from .formats import note
 from .schema import RunConfig
 
-# how a resumed run's data is read may change (the files moved, more workers); nothing else of its model, its items
-# and their split, its batches and its seed may: the checkpoint's weights and position rest on them
-RESUME_MAY_CHANGE = frozenset({"data.spec", "data.data_dir", "data.in_memory", "data.workers", "data.cache"})
+# how a resumed run's data is read may change (the files moved, more workers), and how its model spends memory
+# (recomputing activations: the same weights, bit for bit); nothing else of its model, its items and their split,
+# its batches and its seed may: the checkpoint's weights and position rest on them
+MEMORY = ("model.checkpoint_cells",)
+RESUME_MAY_CHANGE = frozenset({"data.spec", "data.data_dir", "data.in_memory", "data.workers", "data.cache", *MEMORY})
 
 
 def resume_keys(cfg: RunConfig) -> list[str]:
@@ -23,7 +26,8 @@ def resume_keys(cfg: RunConfig) -> list[str]:
 def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None = None) -> None:
     """Refuse, in one line, a resumed run's setting (of ``keys``, default ``resume_keys``) that ``asked`` changes.
 
-    A setting ``asked`` leaves to the data ('auto', no input shape or class count) takes what it settled on."""
+    A setting ``asked`` leaves to the data ('auto', no input shape or class count) takes what it settled on; a
+    model setting that may change (``MEMORY``) is held to the conflicts table (checkpoint_cells: family deep)."""
     for key in resume_keys(saved) if keys is None else keys:
         section, name = key.split(".")
         old, new = (getattr(getattr(c, section), name) for c in (saved, asked))
@@ -33,6 +37,7 @@ def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None
                 "asked); train a new run (another out folder) to change it",
                 key=key,
             )
+    refuse_conflicts(asked, only=MEMORY)  # a resume checks the train section only: these are the model's
 
 
 def _unresolved(key: str, value: object) -> bool:

@@ -11,8 +11,10 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
+from ..core.contract import check_model as contract_check
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
+from ..runs import Run
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
 from .score_names import SCORES as SCORES
 from .score_names import SETTINGS as SETTINGS
@@ -30,7 +32,11 @@ def check_scores(names: str | Sequence[str]) -> list[str]:
 
 
 def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
-    """Labels for a conditional model; the likelihood regret (a re-fitted q(z|x)) needs one latent level."""
+    """A model (a Run is refused, naming its model), labels for a conditional model; the likelihood regret (a
+    re-fitted q(z|x)) needs one latent level."""
+    if isinstance(model, Run):  # as vaekit.fit refuses a Run: the scores read a model (evaluate reads a Run)
+        raise VaekitError("the scores take a model, got a Run: pass run.model", key="model")
+    contract_check(model)  # an nn.Module with vaekit's members: one line, not an AttributeError
     if model.needs_labels and y is None:
         raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
     if "likelihood_regret" in names and not flat(model):

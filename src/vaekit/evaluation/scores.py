@@ -65,14 +65,15 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     the ELBO with the lowest ``k`` latent groups (nearest the data) taken from their conditional priors, and only
     the groups above inferred from x. Low-level features explain any image well, so L alone ranks
     out-of-distribution items high; an in-distribution item's upper groups also predict its details, so L^{>k}
-    stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k = 0 gives 0."""
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(model.latent_dims):  # 1.5, True: no
+    stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k runs over 1..L, as
+    the CLI's --llr-k: k = 0 would compare L with itself, a column of exact zeros."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(model.latent_dims):  # 1.5, True: no
         raise VaekitError(
-            f"llr_k must be in 0..{len(model.latent_dims)} (the model's latent groups), got {k!r}", key="llr_k"
+            f"llr_k must be in 1..{len(model.latent_dims)} (the model's latent groups), got {k!r}", key="llr_k"
         )
     xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
     bounds = []
-    for low in (k, 0):  # common random numbers: the same draws for both bounds, so k = 0 gives exactly 0
+    for low in (k, 0):  # common random numbers: the same draws for both bounds (L^{>0} = L, the ELBO)
         with kept_rng(x.device):
             torch.manual_seed(seed)
             terms = elbo(model.forward_from_prior(xr, low), xr)

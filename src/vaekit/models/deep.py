@@ -21,6 +21,7 @@ from torch.distributions import Distribution, Independent
 from torch.utils.checkpoint import checkpoint
 
 from ..config import ModelConfig
+from ..config.conflicts_zoo import AR_OFF
 from ..core.autoregressive import LocalARBernoulli, LocalAutoregressive
 from ..core.contract import VAEOutput
 from ..core.likelihoods import Likelihood, gaussian
@@ -30,6 +31,7 @@ from .deep_cells import INITS, BottomUp, GroupBlock, ResCell, expand, out_scale,
 
 # pick(g, r, q, p) -> (the q to record, z (B, D_g)) for group g at resolution r; q is None without an input x
 Pick = Callable[[int, int, Independent | None, Independent], tuple[Distribution, Tensor]]
+AR_KERNEL: int = ModelConfig.deep_ar_kernel  # the autoregressive head's window by default
 
 
 @register("deep")
@@ -70,7 +72,7 @@ class DeepVAE(nn.Module):
         patch: int = 1,
         head_kernel: int = 3,
         ar_channels: int = 0,
-        ar_kernel: int = 11,
+        ar_kernel: int = AR_KERNEL,
         residual_posterior: bool = False,
         checkpoint_cells: bool = False,
         init: str = "scaled",
@@ -78,6 +80,7 @@ class DeepVAE(nn.Module):
         components: int = 5,
     ):
         super().__init__()
+        check_flags(residual_posterior=residual_posterior, checkpoint_cells=checkpoint_cells)
         check_settings(
             input_shape,
             groups,
@@ -130,7 +133,7 @@ class DeepVAE(nn.Module):
             patch=cfg.deep_patch,
             head_kernel=cfg.deep_head_kernel,
             ar_channels=cfg.deep_ar_channels,
-            ar_kernel=cfg.deep_ar_kernel,
+            ar_kernel=cfg.deep_ar_kernel if cfg.deep_ar_channels else AR_KERNEL,  # an older run's unused one loads
             residual_posterior=cfg.residual_posterior,
             checkpoint_cells=cfg.checkpoint_cells,
             init=cfg.deep_init,
@@ -254,15 +257,20 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
     """One line for settings the hierarchy cannot be built with (``positive``: the integer settings by name)."""
     if len(shape) != 3:
         raise VaekitError(f"the deep family needs (C, H, W) images, got item shape {tuple(shape)}", key="model.family")
+    for name, v in positive.items():  # first: the checks below compute with them
+        zero = name in ("cells", "ar_channels")  # 0: no cells, no autoregressive head
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if zero else 1):
+            least = "an integer >= 0" if zero else "a positive integer"
+            raise VaekitError(f"model.deep_{name} must be {least}, got {v!r}", key=f"model.deep_{name}")
     p = positive.get("patch", 1)
-    if isinstance(p, int) and p > 1 and (shape[1] % p or shape[2] % p):
+    if p > 1 and (shape[1] % p or shape[2] % p):
         raise VaekitError(
             f"model.deep_patch {p} must divide the images' height and width, got {shape[1]} x {shape[2]}",
             key="model.deep_patch",
         )
     for name, smallest in (("head_kernel", 1), ("ar_kernel", 3)):  # the masked window needs a row above the pixel
         k = positive.get(name, smallest)
-        if isinstance(k, int) and not isinstance(k, bool) and k > 0 and (k % 2 == 0 or k < smallest):
+        if k % 2 == 0 or k < smallest:
             raise VaekitError(f"model.deep_{name} must be odd and >= {smallest}, got {k}", key=f"model.deep_{name}")
     if (
         len(groups) < 2
@@ -274,7 +282,7 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
             f"(at least 2 entries, >= 0, one > 0), got {list(groups)!r}",
             key="model.deep_groups",
         )
-    most = resolutions(max(shape[1], shape[2]) // p if isinstance(p, int) and p > 0 else 1)
+    most = resolutions(max(shape[1], shape[2]) // p)
     if len(groups) > most:
         raise VaekitError(
             f"model.deep_groups lists {len(groups)} resolutions; {shape[1]} x {shape[2]} images (deep_patch {p}) "
@@ -283,14 +291,25 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
         )
     if init not in INITS:
         raise VaekitError(f"model.deep_init must be one of {', '.join(INITS)}, got {init!r}", key="model.deep_init")
-    for name, v in positive.items():
-        zero = name in ("cells", "ar_channels")  # 0: no cells, no autoregressive head
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if zero else 1):
-            least = "an integer >= 0" if zero else "a positive integer"
-            raise VaekitError(f"model.deep_{name} must be {least}, got {v!r}", key=f"model.deep_{name}")
-    if positive.get("ar_channels") and likelihood != "bernoulli":
+    check_head(likelihood, positive.get("ar_channels", 0), positive.get("ar_kernel", AR_KERNEL))
+
+
+def check_head(likelihood: str, ar_channels: int, ar_kernel: int) -> None:
+    """The autoregressive head's settings: Bernoulli only, and its window only with the head on (the window is
+    told from the default, ``AR_KERNEL``, as the conflicts table tells a changed setting)."""
+    if ar_channels and likelihood != "bernoulli":
         raise VaekitError(
             f"model.deep_ar_channels > 0 (a local autoregressive p(x|z)) needs the bernoulli likelihood, got "
             f"{likelihood!r}",
             key="model.deep_ar_channels",
         )
+    if not ar_channels and ar_kernel != AR_KERNEL:
+        why = f"model.deep_ar_kernel and model.deep_ar_channels cannot both take effect: {AR_OFF}"
+        raise VaekitError(why, key="model.deep_ar_kernel")
+
+
+def check_flags(**flags: object) -> None:
+    """One line for a switch that is not a bool (``"yes"``, 1), which the model would keep and record."""
+    for name, v in flags.items():
+        if not isinstance(v, bool):
+            raise VaekitError(f"model.{name} must be True or False, got {v!r}", key=f"model.{name}")

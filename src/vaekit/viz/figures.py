@@ -166,6 +166,9 @@ def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[s
     ax.set(title=title)
 
 
+GRID = 15  # the decoded manifold's codes per side by default (the CLI's --grid too)
+
+
 def check_grid(grid: object) -> int:
     """``grid`` if it is a whole number >= 2 (a manifold spans its corners), else one line naming it."""
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
@@ -174,7 +177,7 @@ def check_grid(grid: object) -> int:
 
 
 @torch.no_grad()
-def manifold(run: Run, grid: int = 15, y: Tensor | None = None) -> Tensor:
+def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape).
 
     Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0]. Only for runs
@@ -193,14 +196,18 @@ def latent_map(
     x: Tensor | LazyArray | np.ndarray,
     y: Tensor | np.ndarray | None,
     path: str | Path,
-    grid: int = 15,
+    grid: int = GRID,
     classes: list[str] | None = None,
 ) -> Path:
     """Posterior means of x (N, *shape) coloured by label y (N,) (tensors or numpy arrays), written as the PNG
     ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
     (scikit-learn) for more dims, a strip for one. The PNG records the digest of the run's weights, as the run's
-    other pictures do (``Run.stale_files``)."""
-    grid = check_grid(grid)
+    other pictures do (``Run.stale_files``). ``grid`` changed from its default is refused for codes not 2-D."""
+    grid, d = check_grid(grid), latent_size(run.model)
+    if grid != GRID and d != 2:  # told from the default, as the conflicts table tells a changed setting
+        raise VaekitError(
+            f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
+        )
     if Path(path).suffix.lower() != ".png":
         raise VaekitError(f"{path}: expected a .png file name", key="out")
     if len(x) < 2:
@@ -210,8 +217,7 @@ def latent_map(
     if y is not None and len(y) != len(x):
         raise VaekitError(f"y has {len(y)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")
     loc = encode_means(run, x, y).numpy()  # (N, D)
-    yn = None if y is None else y.numpy()
-    d = loc.shape[1]
+    yn, d = None if y is None else y.numpy(), loc.shape[1]
     if d == 2:
         fig, axes = _figure(2, width=5.5, height=5)
         _scatter(axes[0], loc, "posterior means", yn, classes)
