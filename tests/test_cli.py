@@ -3,6 +3,8 @@ lives in test_bad_inputs.py)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from vaekit.cli import VERBS, build_parser, main, train_config
+from vaekit.config import load_json_config
 
 TINY = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--quiet"]
 
@@ -141,3 +144,80 @@ def test_output_piped_into_a_reader_that_stops_ends_quietly(monkeypatch, capsys,
     printing.__module__ = "vaekit.cli.evaluate"
     monkeypatch.setattr(VERBS["curves"], "run", printing)
     assert run_command(["curves", str(tmp_path)]) == 141 and capsys.readouterr().err == ""
+
+
+def stopped_early(tiny_images, run, monkeypatch):
+    """A run that stops early (patience 1 at a learning rate that learns nothing), resumed for more epochs."""
+    flags = ["--lr", "1e-9", "--patience", "1", "--epochs", "40", "--out", str(run)]
+    assert main(["train", "--data", str(tiny_images), *TINY, *flags]) == 0
+    return ["--epochs", "80"]
+
+
+def killed_in_checkpoint(tiny_images, run, monkeypatch):
+    """A run killed while epoch 2's checkpoint was written: metrics.csv holds its row, the checkpoint epoch 1."""
+    import vaekit
+    from vaekit.training import trainer
+
+    saves, save = [], trainer.save_checkpoint
+
+    def dies(*args, **kwargs):
+        saves.append(1)
+        if len(saves) == 2:
+            raise RuntimeError("killed")
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        vaekit.train(data=str(tiny_images), hidden=[16], latent_dim=3, epochs=2, progress=False, out=run)
+    monkeypatch.undo()
+    assert (run / "metrics.csv").read_text().count("\n") == 3
+    return []
+
+
+@pytest.mark.parametrize(
+    "start, said",
+    [
+        (stopped_early, "stopped early after"),
+        (killed_in_checkpoint, "run written to"),
+    ],
+)
+def test_a_resume_says_whether_it_trained_and_what_would_train_on(
+    start, said, tiny_images, tmp_path, capsys, monkeypatch
+):
+    run = tmp_path / "run"
+    flags = start(tiny_images, run, monkeypatch)
+    code, cap = run_cli(capsys, "train", "--resume", run, *flags, "--quiet")
+    assert code == 0 and said in cap.out
+    if start is stopped_early:
+        assert "pass --patience 2 or more, or --patience 0, to train on" in cap.out and "--epochs" not in cap.out
+
+
+def test_a_run_s_config_json_records_its_versions_and_trains_it_again(tiny_images, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "train", "--data", tiny_images, *TINY, "--epochs", 1, "--out", "a")[0] == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["out"] == str(tmp_path / "a") and config["train"]["progress"] is False
+    assert set(config["written_by"]) == {"vaekit", "torch", "python"}
+    assert run_cli(capsys, "train", "--config", "a/config.json", "--out", "b")[0] == 0  # the run again
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    del config["written_by"]  # as a run of an earlier vaekit wrote it
+    (tmp_path / "a" / "config.json").write_text(json.dumps(config))
+    assert load_json_config(tmp_path / "a" / "config.json").train.epochs == 1
+    (tmp_path / "bad.json").write_text("{not json")
+    code, cap = run_cli(capsys, "train", "--config", "bad.json", "--out", "c")
+    assert code == 2 and cap.err.count("\n") == 1 and "bad.json: not valid JSON" in cap.err
+
+
+def meaningful(default) -> bool:
+    return not (default is None or default is False or default == [] or default == argparse.SUPPRESS)
+
+
+@pytest.mark.parametrize("name", sorted(VERBS))
+def test_every_help_page_shows_the_defaults(name):
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    page = verbs.choices[name]
+    for action in page._actions:
+        if meaningful(action.default) and action.help != argparse.SUPPRESS:
+            assert "default" in page._get_formatter()._expand_help(action), (name, action.dest)

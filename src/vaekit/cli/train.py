@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
-from .verbs import arg, positive, verb
+from .verbs import arg, positive, temperatures, verb
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
 
 # flag -> (config key, metavar, help); every other setting is reachable with --set key=value
 TABLE = {
@@ -48,8 +54,9 @@ FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
     arg(
         "--config",
         metavar="FILE|PRESET",
-        help="TOML file with [data], [model] and [train] tables, or a preset shipped with vaekit by name: demo, "
-        "deep-mnist, beta-4, ... (an unknown name lists them)",
+        help="TOML file with [data], [model] and [train] tables, a run's config.json (to train it again: give "
+        "another --out), or a preset shipped with vaekit by name: demo, deep-mnist, beta-4, ... (an unknown name "
+        "lists them)",
     ),
     arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
     arg(
@@ -95,28 +102,43 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..viz.mlflow import MLflow
 
         callbacks.append(MLflow(args.mlflow))
-    before = epochs_done(args.resume)
+    before = resumed_at(args.resume)
     run = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
-    if distributed.is_main() and args.resume and len(run.history) == before:  # the loop had nothing left to do
-        print(
-            f"nothing to train: {run.path} has its {before} epochs (train.epochs {run.config.train.epochs}); "
-            "pass --epochs to extend it"
-        )
+    if distributed.is_main() and before is not None and len(run.history) == before.get("epoch"):  # none to do
+        print(nothing_to_train(run.path, before, run.config.train))
     elif distributed.is_main():
         print(f"run written to {run.path}")
     return None
 
 
-def epochs_done(resumed: str | None) -> int | None:
-    """The epochs a resumed run's metrics.csv holds (None: not a resumed run, or none to read)."""
-    try:
-        return None if not resumed else len((Path(resumed) / files.METRICS).read_text().splitlines()) - 1
-    except OSError:
-        return None
+def resumed_at(resumed: str | None) -> dict | None:
+    """The loop state (``epoch``, ``bad_epochs``...) of the checkpoint a resume starts from (None: none), not
+    metrics.csv, whose row can be ahead of a checkpoint killed while written."""
+    from ..training.checkpoint import header
+
+    for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT) if resumed else ():
+        found = header(Path(resumed or "") / name)
+        with contextlib.suppress(ValueError):  # none there, or no loop state in it
+            state = json.loads(found[1].get("state", "") if found else "")
+            if isinstance(state, dict):
+                return state
+    return None
+
+
+def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
+    """The line of a resume that trained nothing: what stopped it (patience, epochs) and the flag that trains on."""
+    done, bad = state.get("epoch", 0), state.get("bad_epochs", 0)
+    if t.patience and bad >= t.patience and done < t.epochs:
+        return (
+            f"nothing to train: {path} stopped early after {done} epochs ({bad} without a better validation loss, "
+            f"train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on to "
+            f"train.epochs {t.epochs}"
+        )
+    return f"nothing to train: {path} has its {done} epochs (train.epochs {t.epochs}); pass --epochs to extend it"
 
 
 def train_config(args: argparse.Namespace):
-    """defaults < --config TOML (or the resumed run's config.json) < flags < --set."""
+    """defaults < --config (TOML, or a run's config.json; the resumed run's config.json) < flags < --set."""
     from ..config import RunConfig, load_json_config, load_toml_config, set_value
 
     refuse_flag_conflicts(args)
@@ -191,16 +213,6 @@ def families() -> dict:
     from ..models import MODELS
 
     return MODELS
-
-
-def temperatures(text: str) -> float | list[float]:
-    """--temperature: a number, or a comma-separated list of them (one per resolution); the run checks their
-    range (``Run.check_temperature``, ``models.temperature``)."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers (one, or one per resolution), got {text!r}") from None
-    return values[0] if len(values) == 1 else values
 
 
 @verb(

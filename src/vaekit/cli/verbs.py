@@ -23,7 +23,12 @@ OPENS_RUN = {"run", "--resume"}  # the arguments that name a run folder: their v
 
 
 def arg(*names: str, **options) -> tuple[tuple, dict]:
-    """One argparse argument: ``arg("--n", type=int, default=64)``."""
+    """One argparse argument: ``arg("--n", type=int, default=64)``. A default that means something (not None, a
+    flag's False or an empty list) is shown in the help, unless the help says its default itself."""
+    default, text = options.get("default"), options.get("help", "")
+    shown = default is None or default is False or default == [] or "default" in text or text == argparse.SUPPRESS
+    if not shown:
+        options["help"] = f"{text} (default: %(default)s)".lstrip()
     return names, options
 
 
@@ -71,3 +76,13 @@ def out_path(args: argparse.Namespace, default: str) -> Path:
     if out.suffix.lower() != Path(default).suffix:
         raise VaekitError(f"--out {out}: expected a {Path(default).suffix} file name")
     return out
+
+
+def temperatures(text: str) -> float | list[float]:
+    """--temperature: a number, or a comma-separated list of them (one per resolution); the run checks their
+    range (``Run.check_temperature``, ``models.temperature``)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers (one, or one per resolution), got {text!r}") from None
+    return values[0] if len(values) == 1 else values

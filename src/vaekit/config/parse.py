@@ -6,13 +6,14 @@ import dataclasses
 import difflib
 import json
 import os
+import platform
 import sys
 import types
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 from ..errors import VaekitError
@@ -23,6 +24,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+WRITTEN_BY = "written_by"  # config.json's record of the vaekit, torch and Python that wrote it
 
 
 def _as_table(name: str, value: object) -> dict:
@@ -181,12 +184,35 @@ def load_json_config(path: str | Path) -> RunConfig:
         raise VaekitError(f"{path}: not valid JSON ({e})") from None
     except OSError as e:
         raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
+    if isinstance(d, dict):
+        d.pop(WRITTEN_BY, None)  # the versions that wrote it: a record, no setting
     with settings_from(path):
         stored = upgrade(d)
         cfg = RunConfig.from_dict(d)
     cfg.stored = stored
     cfg.data.spec = _found(cfg.data.spec, path.parent.parent)
     return cfg
+
+
+def written_by() -> dict[str, str]:
+    """config.json's ``written_by``: the versions of vaekit, torch (as installed) and Python that wrote it."""
+    found = {}
+    for name in ("vaekit", "torch"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # a source tree on the path, not installed
+            found[name] = "unknown"
+    return found | {"python": platform.python_version()}
+
+
+def recorded_progress(run: Path, progress: bool) -> bool:
+    """train.progress as the config.json in the folder ``run`` records it (a resumed run's), else ``progress``: a
+    display setting, which each command resuming a run picks for itself (--quiet), is no change to the run."""
+    try:
+        saved = json.loads((run / "config.json").read_text(encoding="utf-8"))["train"]["progress"]
+    except (OSError, ValueError, KeyError, TypeError):
+        saved = None
+    return saved if isinstance(saved, bool) else progress
 
 
 BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")  # the data sets vaekit has
@@ -218,7 +244,8 @@ def _found(spec: str, beside: Path) -> str:
 
 
 def load_toml_config(path: str | Path) -> RunConfig:
-    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig; a bare name that is no file
+    """Read a TOML config file (tables [data], [model], [train]) into a RunConfig; a .json file is a run's
+    config.json (``load_json_config``: the run it records, trained again); a bare name that is no file
     ('deep-mnist' or 'deep-mnist.toml') is one of the presets the package ships (``presets()``)."""
     name = os.fspath(path)
     bare = name == Path(name).name  # no folder in it: a file here, else perhaps a preset
@@ -226,6 +253,8 @@ def load_toml_config(path: str | Path) -> RunConfig:
     if bare and not Path(name).is_file() and preset.is_file():
         with resources.as_file(preset) as file, settings_from(file):
             return RunConfig.from_dict(load_toml(file))
+    if name.lower().endswith(".json") and Path(name).is_file():  # a run's config.json: that run trained again
+        return load_json_config(name)
     if not Path(name).exists():
         close = difflib.get_close_matches(name.removesuffix(".toml"), presets(), 1) if bare else []
         hint = f"did you mean {close[0]}? " if close else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +17,7 @@ from torch import nn
 
 from .. import files
 from ..config import FORMAT, ModelConfig, RunConfig, load_json_config, own_likelihood, settings_from, validate
+from ..config.parse import WRITTEN_BY, recorded_progress, written_by
 from ..core.contract import VAEModel, VAEModule, check_model
 from ..core.likelihoods import LIKELIHOODS
 from ..data.tables import TableSchema
@@ -127,7 +129,9 @@ def write_run_files(
         atomic_write_json(run / files.MODEL, record | {"spec": spec, "reason": reason})
     if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
         atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
-    atomic_write_json(run / files.CONFIG, {"format": FORMAT, **cfg.to_dict()})
+    settings = cfg.to_dict() | {"out": os.path.abspath(run)}  # the folder, from anywhere
+    settings["train"]["progress"] = recorded_progress(run, cfg.train.progress)
+    atomic_write_json(run / files.CONFIG, {"format": FORMAT, **settings, WRITTEN_BY: written_by()})
 
 
 def model_class(model: nn.Module) -> str:
@@ -288,24 +292,14 @@ def write_metrics(run: Path, rows: list[dict]) -> None:
 
 
 def metrics_row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
-    """One metrics.csv row from the train and validation means of an epoch (0-based ``epoch``)."""
-    row = {
-        "epoch": epoch + 1,
-        "train_loss": tr["loss"],
-        "train_rec": tr["rec"],
-        "train_kl": tr["kl"],
-        "val_loss": va["loss"],
-        "val_rec": va["rec"],
-        "val_kl": va["kl"],
-        "beta": tr["beta"],
-        "lr": lr,
-        "seconds": seconds,
-        "samples_per_s": n / max(seconds, 1e-9),
-    }
+    """One metrics.csv row from the train and validation means of an epoch (0-based ``epoch``); ``n`` items
+    trained in its ``seconds``."""
+    values = [tr["loss"], tr["rec"], tr["kl"], va["loss"], va["rec"], va["kl"], tr["beta"], lr, seconds]
+    row = dict(zip(FIELDS, [epoch + 1, *values, n / max(seconds, 1e-9)]))
     if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
         for part, terms in (("train", tr), ("val", va)):
             row.update({f"{part}_kl_{level}": v for level, v in enumerate(terms["kl_levels"][::-1], 1)})
-    return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
+    return {k: v if k == "epoch" else float(f"{v:.9g}") for k, v in row.items()}  # 9 digits: float32 round-trips
 
 
 def summary(row: dict, epochs: int) -> str:

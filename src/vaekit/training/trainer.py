@@ -69,6 +69,7 @@ class Trainer:
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
         self.state, extra = self.restore(resume, fingerprint(data))  # then every rank's generator is seeded
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
+        self.trained = 0  # items the epoch's pass trains in this session (a resumed epoch: those after the resume)
         self.place(data, device)
         self.prepare_steps(dtype, device)
         self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
@@ -148,7 +149,7 @@ class Trainer:
                 va = distributed.mean_over_ranks(self.validate(), len(self.x_val))
             if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
                 va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
-            s.rows.append(metrics_row(epoch, tr, va, lr, seconds, len(self.x)))
+            s.rows.append(metrics_row(epoch, tr, va, lr, seconds, self.trained))  # the items behind seconds
             s.rows[-1]["skipped_steps"] = self.guard.skipped  # updates skipped so far (non-finite or too large)
             self.end_epoch(va["loss"])
             with swapped(self.ema, self.model):
@@ -198,6 +199,7 @@ class Trainer:
         if self.static and len(perm) >= size:
             perm = perm[: len(perm) // size * size]
         n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
+        self.trained = len(perm) - min(s.batch * size, len(perm))  # the items this session trains (all ranks')
         sums = (
             torch.tensor(s.sums, device=self.x.device)
             if s.batch

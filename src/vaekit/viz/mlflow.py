@@ -24,6 +24,7 @@ from ..training.callbacks import Callback, FitInfo
 
 MAX_PARAM = 6000  # MLflow's longest parameter value
 FOLDER_TAG = "vaekit.run_folder"
+DISPLAY = ("train.progress",)  # settings of the display, which a resumed fit picks anew: no change to tag
 DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy stores: sqlite:///mlflow.db
 
 
@@ -65,8 +66,9 @@ class MLflow(Callback):
     ``tracking_uri``: where the store is (``sqlite:///mlflow.db``, ``http://host:5000``; default: MLflow's
     own, ``MLFLOW_TRACKING_URI``); ``experiment`` is created if it does not exist; ``run_name`` defaults to the
     run folder's name. A resumed fit goes on in the latest MLflow run of the same run folder (a setting changed
-    on resume is tagged ``resumed.<key>``). ``run_id`` is set once the MLflow run has started. A store that
-    cannot be opened or reached is one line naming it, before any epoch.
+    on resume is tagged ``resumed.<key>``; the steps it logged past the checkpoint resumed from are not logged
+    again). ``run_id`` is set once the MLflow run has started. A store that cannot be opened or reached is one
+    line naming it, before any epoch.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class MLflow(Callback):
             self.client = MlflowClient(tracking_uri)
         self.experiment, self.run_name, self.every = experiment, run_name, every
         self.run_id: str | None = None
+        self.logged = -1  # the last step whose scalars the MLflow run holds (a resumed one: from its history)
 
     @contextmanager
     def _store(self) -> Iterator[None]:
@@ -102,11 +105,14 @@ class MLflow(Callback):
 
     def _start(self, info: FitInfo) -> None:
         found = self.client.get_experiment_by_name(self.experiment)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+        experiment_id = (
+            found.experiment_id if found else self.client.create_experiment(self.experiment, beside(self.uri))
+        )
         name = self.run_name or (info.path.name if info.path is not None else None)
         tags = {FOLDER_TAG: str(info.path.resolve())} if info.path is not None else {}
         params = flat(info.config.to_dict())
         earlier = self._earlier(experiment_id, tags) if info.resumed else None
+        self.logged = -1
         if earlier is None:
             self.run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
             self._log(params=params)
@@ -116,8 +122,10 @@ class MLflow(Callback):
         logged = earlier.data.params
         self._log(params={k: v for k, v in params.items() if k not in logged})
         for k, v in params.items():  # MLflow keeps a parameter's first value: a setting changed on resume is a tag
-            if k in logged and logged[k] != v:
+            if k in logged and logged[k] != v and k not in DISPLAY:
                 self.client.set_tag(self.run_id, f"resumed.{k}", v)
+        # steps logged after the checkpoint resumed from, before a kill, are taken again: logged once
+        self.logged = max((m.step for m in self.client.get_metric_history(self.run_id, "step/loss")), default=-1)
 
     def _earlier(self, experiment_id: str, tags: dict):
         """The latest MLflow run of this experiment that logged the same run folder, or None."""
@@ -131,7 +139,7 @@ class MLflow(Callback):
 
     def on_step_end(self, step: int, metrics: dict, model: nn.Module) -> None:
         """Batch scalars every ``every`` steps (read then only: each read waits for the device)."""
-        if self.run_id is None or step % self.every:
+        if self.run_id is None or step % self.every or step <= self.logged:
             return
         values = torch.stack([metrics["loss"], metrics["rec"], metrics["kl"]]).tolist()
         scalars = {**dict(zip(("loss", "rec", "kl"), values)), "beta": float(metrics["beta"])}
@@ -170,3 +178,11 @@ class MLflow(Callback):
             self.client.log_batch(self.run_id, params=rows[i : i + 100])
         if metrics:
             self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+
+
+def beside(uri: str | None) -> str | None:
+    """Where a new experiment of a SQLite store ``sqlite:///DIR/x.db`` keeps its artifacts: DIR/mlruns (MLflow's
+    own default is ./mlruns of whatever directory it runs in); None (MLflow's default) for any other store."""
+    if not uri or not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()

@@ -7,6 +7,7 @@ metrics.csv row), and per epoch a grid of samples and one of inputs above their 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -30,12 +31,14 @@ def _writer_class():
 class TensorBoard(Callback):
     """Writes event files into the run folder when tensorboard is importable (``active``); a no-op otherwise.
 
-    A fresh run (not a resumed one) first removes event files an earlier run left there.
+    A fresh run (not a resumed one) first removes event files an earlier run left there; a resumed one logs no
+    step scalars at or below the last step its event files hold (``last_step``).
     """
 
     def __init__(self, every: int = 10, n: int = 16):
         self.writer_class, self.every, self.n = _writer_class(), every, n
         self.writer: Any = None  # a SummaryWriter while a run with a folder trains
+        self.logged = -1  # the last step with step scalars in the folder's event files (a resumed run's)
         self.x: Tensor | None = None  # (8, *shape) validation images, for the reconstruction pictures
         self.y: Tensor | None = None
 
@@ -49,6 +52,7 @@ class TensorBoard(Callback):
         if not info.resumed:
             for old in info.path.glob(files.TENSORBOARD_EVENTS):
                 old.unlink()
+        self.logged = last_step(info.path) if info.resumed else -1
         self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
         split = info.data.val
         self.x = split.x[:8] if is_image(tuple(info.data.shape)) and len(split) else None
@@ -56,7 +60,7 @@ class TensorBoard(Callback):
 
     def on_step_end(self, step: int, metrics: dict, model: nn.Module) -> None:
         """Batch scalars every ``every`` steps: loss, rec and KL (batch means) and the KL weight."""
-        if self.writer is None or step % self.every:
+        if self.writer is None or step % self.every or step <= self.logged:  # taken again after a kill: once
             return
         values = torch.stack([metrics["loss"], metrics["rec"], metrics["kl"]]).tolist()  # one device sync
         for name, v in zip(("loss", "rec", "kl"), values):
@@ -82,6 +86,22 @@ class TensorBoard(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def last_step(folder: Path) -> int:
+    """The last step of the step scalars in ``folder``'s event files (-1: none): a run killed after its last
+    checkpoint logged steps that its resume takes again, and an event cannot be taken back."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader  # type: ignore[import-untyped]
+
+    last = -1
+    for path in folder.glob(files.TENSORBOARD_EVENTS):
+        try:
+            for event in EventFileLoader(str(path)).Load():
+                if any(v.tag.startswith("step/") for v in event.summary.value):
+                    last = max(last, event.step)
+        except Exception:  # noqa: BLE001 - a file cut short by a kill: the events read before it count
+            continue
+    return last
 
 
 @torch.no_grad()
