@@ -4,15 +4,21 @@ column found by its name, a column finer than float32."""
 from __future__ import annotations
 
 import json
+import math
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
+from torch.distributions import Normal
 
 import vaekit
 from vaekit import files
 from vaekit.cli import main
+from vaekit.core.tabular import Tabular, UnitsNormal
 from vaekit.data import load_dataset
+from vaekit.data.core import RawData, build_dataset
+from vaekit.data.table_schema import Column, TableSchema
 from vaekit.data.tables import TableOptions
 from vaekit.errors import VaekitError
 
@@ -143,3 +149,128 @@ def test_a_text_column_distinct_in_every_row_is_an_identifier_refused_unless_lis
         return
     ds = load_dataset(str(tmp_path / "t.csv"), table=TableOptions(categorical=listed))
     assert len(ds.table.columns[1].categories) == rows
+
+
+@pytest.mark.parametrize("size", [1e20, 1e30])
+def test_a_column_of_numbers_past_1e19_trains_and_samples_in_its_units(tmp_path, size):
+    rng = np.random.default_rng(0)  # whole numbers in float64 past int64's range: floats, not wrapped int64
+    rows = "".join(f"{a:.3f},{b:.6e},{'uv'[i % 2]}\n" for i, (a, b) in enumerate(rng.normal(size=(60, 2)) * [1, size]))
+    (tmp_path / "t.csv").write_text("a,huge,c\n" + rows)
+    run = vaekit.load_run(vaekit.train(tiny_config(str(tmp_path / "t.csv"), tmp_path / "run", epochs=1)).path)
+    x = load_dataset(str(tmp_path / "t.csv")).test.x
+    out = run.model(x)
+    assert torch.isfinite(out.px.log_prob(x)).all()
+    rows = run.sample_table(50)
+    assert rows["huge"].dtype == np.float64 and size / 10 < np.abs(rows["huge"]).max() <= 5 * size
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 37.5, 1e15, 1e20, 1e30])
+def test_the_gaussian_log_density_is_torchs_bit_for_bit_and_finite_past_its_squares(scale):
+    loc = torch.tensor([[0.5 * scale, -2.0 * scale]])  # (B=1, n=2), values a standard deviation or two away
+    sd = torch.tensor([[1.5 * scale, 0.25 * scale]], requires_grad=True)
+    value = torch.tensor([[-1.0 * scale, 1.0 * scale]])
+    got = Tabular(loc, sd, torch.zeros(1, 2), [2]).log_prob(torch.cat([value, torch.tensor([[1.0, 0.0]])], 1))
+    ours = UnitsNormal(loc, sd).log_prob(value)
+    z = (value.double() - loc.double()) / sd.double()
+    exact = -0.5 * z**2 - sd.double().log() - 0.5 * math.log(2 * math.pi)
+    assert torch.allclose(ours.double(), exact, rtol=1e-6) and torch.isfinite(got)
+    assert got.item() == pytest.approx(ours.sum().item() - math.log(2), rel=1e-6)
+    ours.sum().backward()
+    assert torch.isfinite(sd.grad).all()
+    if scale < 1e18:  # torch's own formula, where its squares fit float32: the same numbers to the last bit
+        assert torch.equal(ours, Normal(loc, sd).log_prob(value))
+
+
+def other_table(tmp_path, line: int, column: int, cell: str):
+    """labelled_table's first 30 rows with the cell of ``column`` on file line ``line`` (1: the header) set."""
+    lines = labelled_table(tmp_path / "other.csv", n=30).read_text().split("\n")
+    cells = lines[line - 1].split(",")
+    lines[line - 1] = ",".join([*cells[:column], cell, *cells[column + 1 :]])
+    (tmp_path / "other.csv").write_text("\n".join(lines))
+    return tmp_path / "other.csv"
+
+
+def anomaly_error(run, data, tmp_path, capsys, *args: str) -> str:
+    """The one line ``vaekit anomaly`` of run on data says, failing."""
+    out = ["--score", "neg_elbo", "--out", str(tmp_path / "a.csv")]
+    assert main(["anomaly", str(run), "--data", str(data), *out, *args]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err
+
+
+@pytest.mark.parametrize("args", [[], ["--split", "test"]])  # every row in file order, or a seeded split
+def test_a_refuse_runs_verbs_say_what_can_be_done_with_a_gap(labelled_run, tmp_path, capsys, args):
+    err = anomaly_error(labelled_run[0], other_table(tmp_path, 5, 0, ""), tmp_path, capsys, *args)
+    assert (
+        "missing value '' on line 5, column index 0 ('rooms'); this run was trained with data.missing=refuse, " in err
+    )
+    assert (
+        "its verbs take no gaps: remove or fill them, or train a run with data.missing=mean (which fills gaps) or drop "
+        "(which leaves such rows out)"
+        in err
+        and "set data.missing" not in err
+    )
+    with pytest.raises(VaekitError, match=r"line 5, column index 0 \('rooms'\); set data.missing to drop"):
+        load_dataset(str(tmp_path / "other.csv"))  # in training: the setting to change
+
+
+@pytest.mark.parametrize("args", [[], ["--split", "test"]])
+def test_a_class_a_conditional_run_never_saw_is_named_with_its_line_and_column(labelled_run, tmp_path, capsys, args):
+    err = anomaly_error(labelled_run[0], other_table(tmp_path, 8, 1, "d"), tmp_path, capsys, *args)
+    assert (
+        "other.csv: label 'd' on line 8, column 'label', is none of the classes the run was trained on (a, b, c)" in err
+    )
+
+
+@pytest.mark.parametrize("strings", [str, getattr(np.dtypes, "StringDType", str)])
+def test_items_are_built_in_float32_once_with_the_numbers_they_had(strings):
+    n, k = 3000, 1000  # a column of 1000 categories: its one-hot slots, and little besides
+    rng = np.random.default_rng(0)
+    cells = np.array(
+        [[f"{v:.3f}", f"c{c:04d}", g] for v, c, g in zip(rng.normal(size=n), rng.integers(0, k, n), "xy?" * n)],
+        dtype=strings,
+    )
+    columns = [
+        Column("v", "numeric"),
+        Column("c", "categorical", [f"c{i:04d}" for i in range(k)]),
+        Column("g", "categorical", ["x", "y"], fill="x", gaps=True),
+    ]
+    schema = TableSchema(columns, "mean")
+    tracemalloc.start()
+    x, keep = schema.encode(cells, list(range(2, n + 2)), "t.csv")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert x.dtype == np.float32 and x.shape == (n, 1 + k + 2 + 2) and keep.all()
+    assert peak < 1.5 * x.nbytes  # one (N, D) float32 array, not float64 parts, their concatenation and a cast
+    want = np.zeros((n, 1 + k + 2 + 2))
+    want[:, 0] = [float(v) for v in cells[:, 0]]
+    want[np.arange(n), 1 + np.array([int(str(c)[1:]) for c in cells[:, 1]])] = 1
+    gap = cells[:, 2] == "?"
+    want[np.arange(n), 1 + k + np.where(gap, 0, [("x", "y").index(g) if g != "?" else 0 for g in cells[:, 2]])] = 1
+    want[np.arange(n), 1 + k + 2 + gap] = 1
+    assert np.array_equal(x, want.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("10_1", "value '10_1' on line 3, column index 1 \\('v'\\), is not a number"),
+        ("1e39", "value 1e\\+39 on line 3, column index 1 \\('v'\\), is not finite in float32"),
+    ],
+)
+def test_a_numeric_cell_of_other_data_that_is_no_float32_number_is_refused_by_line_and_column(cell, said):
+    schema = TableSchema([Column("c", "categorical", ["a"]), Column("v", "numeric")], trained=True)
+    with pytest.raises(VaekitError, match=rf"t.csv: {said}"):
+        schema.encode(np.array([["a", "1.5"], ["a", cell]]), [2, 3], "t.csv")
+
+
+def test_float32_items_are_split_without_a_copy_of_them_all():
+    x = np.random.default_rng(0).random((4000, 500), dtype=np.float32)
+    raw = RawData(x, None, "t.csv")
+    tracemalloc.start()
+    ds = build_dataset("t", raw, val_fraction=0.1, test_fraction=0.1, seed=0, binarize="none", limit=None)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.6 * x.nbytes  # the splits, and no float32 copy of x before them
+    assert torch.equal(ds.train.x, torch.from_numpy(x[ds.train.rows]))

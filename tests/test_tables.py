@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import sys
 from contextlib import nullcontext
@@ -18,7 +19,8 @@ from vaekit.cli import main
 from vaekit.core.tabular import Tabular
 from vaekit.data import load_dataset
 from vaekit.data.modes import Modes
-from vaekit.data.tables import TableOptions, TableSchema, table_options, write_csv
+from vaekit.data.readers import _cells
+from vaekit.data.tables import MISSING_MODES, TableOptions, TableSchema, table_options, write_csv
 from vaekit.errors import VaekitError
 from vaekit.evaluation.quality_run import quality_data
 from vaekit.evaluation.table_quality import ks_statistic, table_quality, table_quality_rows, table_run_quality
@@ -477,6 +479,7 @@ def test_gaps_are_modelled_by_an_indicator_and_given_back_where_it_says(table_cs
         (["1,200", "15", "2,000,000"], "numeric", "", np.array([1200, 15, 2e6])),
         (["02139", "10001", "00501"], "categorical", None, np.array(["02139", "10001", "00501"], dtype=object)),
         (["TRUE", "true", "False", "false"], "categorical", None, np.array([True, True, False, False])),
+        (["10_1", "20_1", "10_2"], "categorical", None, np.array(["10_1", "20_1", "10_2"], dtype=object)),  # codes
     ],
 )
 def test_columns_are_read_as_what_they_hold_and_given_back_so(tmp_path, capsys, cells, kind, unit, values):
@@ -563,3 +566,125 @@ def test_resuming_on_a_table_that_gained_a_category_names_the_column_and_categor
         f.write("30,purple,40.0,>50K\n")
     with pytest.raises(VaekitError, match=r"category 'purple' on line 202, column index 1 \('color'\), is not one of"):
         vaekit.train(out=str(run.path), resume=True, epochs=2, pictures=False)
+
+
+def every_item(ds):
+    """A Dataset's items (N, D) in file order, and each one's row in its file (N,)."""
+    splits = (ds.train, ds.val, ds.test)
+    rows = np.concatenate([s.rows for s in splits])
+    return torch.cat([s.x for s in splits])[np.argsort(rows)], np.sort(rows)
+
+
+@pytest.mark.parametrize(
+    ("text", "missing", "match"),
+    [
+        ("a,v,v,c\n" + "1,2,3,x\n" * 4, "refuse", r"column name 'v' given to more than one column in the header"),
+        ("a,,c\n" + "1,2,x\n" * 4, "refuse", r"column index 1 has no name in the header"),
+        (",a,c\n" + "5,2,x\n" * 4, "refuse", r"column index 0 has no name in the header"),  # not row numbers
+        *[
+            ("a,e,c\n" + "1,,x\n" * 4, m, r"column index 1 \('e'\) has no values, every cell a gap")
+            for m in MISSING_MODES
+        ],
+    ],
+)
+def test_tables_that_cannot_be_read_as_they_stand_are_refused_in_one_line(tmp_path, text, missing, match):
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(VaekitError, match=match):
+        load_dataset(str(tmp_path / "t.csv"), table=TableOptions(missing=missing))
+
+
+@pytest.mark.parametrize("empty", ["", ",,", " ;;"])
+@pytest.mark.parametrize(
+    ("missing", "rows"), [("refuse", None), ("drop", [0, 1, 3, 4, 6, 7, 8, 9]), ("mean", [0, 1, 3, 4, 5, 6, 7, 8, 9])]
+)
+def test_items_keep_their_rows_in_the_file_past_empty_and_dropped_rows(tmp_path, capsys, empty, missing, rows):
+    sep = ";" if ";" in empty else ","
+    lines = [f"{i * 0.5}{sep}{'NA' if i == 5 else i}{sep}{'xy'[i % 2]}" for i in range(10)]
+    lines[2] = empty  # an empty row between filled ones: no item, but counted
+    (tmp_path / "t.csv").write_text(f"a{sep}b{sep}c\n" + "\n".join(lines) + "\n\n\n")  # blank lines at the end
+    with pytest.raises(VaekitError, match="missing value 'NA' on line 7") if rows is None else nullcontext():
+        x, got = every_item(load_dataset(str(tmp_path / "t.csv"), table=TableOptions(missing=missing)))
+        assert got.tolist() == rows and len(x) == len(rows)
+    err = capsys.readouterr().err
+    assert "1 empty row left out, the first on line 4" in err and len(err.splitlines()) == 1 + (missing == "drop")
+    assert ("items keep their rows' numbers in the file" in err) == (missing == "drop")
+
+
+def test_a_drop_runs_verbs_give_each_item_its_row_in_the_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "".join(f"{i % 7},{'NA' if i < 20 else i % 5}\n" for i in range(40)))
+    cfg = tiny_config(str(path), tmp_path / "run", epochs=1)
+    cfg.data.missing = "drop"
+    run = vaekit.train(cfg, pictures=False)
+    kept = [str(i) for i in range(20, 40)]  # not 0..19, the items' places among the rows kept
+    for split in ("all", "test"):
+        out = tmp_path / f"{split}.csv"
+        assert main(["anomaly", str(run.path), "--split", split, "--score", "neg_elbo", "--out", str(out)]) == 0
+        index = [r[0] for r in read_csv_rows(out)[1:]]
+        assert index == kept if split == "all" else set(index) < set(kept)
+
+
+def test_a_header_of_numbers_is_noted_and_a_runs_own_columns_read_as_its_header(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("2019,2020,2021\n" + "".join(f"{i * 0.5},{i},{i * 2}\n" for i in range(10)))
+    schema = load_dataset(str(tmp_path / "t.csv")).table
+    assert "the first row (2019, 2020, 2021) holds only whole numbers: read as data" in capsys.readouterr().err
+    assert [c.name for c in schema.columns] == ["0", "1", "2"]
+    (tmp_path / "sample.csv").write_text("0,1,2\n" + "1.5,2,3\n" * 3)  # as the run writes its samples
+    x, _ = every_item(load_dataset(str(tmp_path / "sample.csv"), table=TableOptions(schema=schema)))
+    assert len(x) == 3 and "first row" not in capsys.readouterr().err
+
+
+def test_pandas_unnamed_index_column_is_left_out_with_a_note(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text(
+        ",a,label,b\n" + "".join(f"{i + 3},{i * 0.5},{i % 2},{'xy'[i % 3 > 0]}\n" for i in range(9))
+    )
+    ds = load_dataset(str(tmp_path / "t.csv"))
+    assert [c.name for c in ds.table.columns] == ["a", "b"] and ds.num_classes == 2
+    assert (ds.table.label, ds.table.label_index) == ("label", 1)  # placed among the columns kept
+    assert "first column has no name and holds row numbers (pandas' index): left out" in capsys.readouterr().err
+
+
+def test_an_infinite_value_is_refused_without_a_float32_note(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,inf\n5,6\n7,8\n")
+    with pytest.raises(VaekitError, match=r"value inf on line 3, column index 1 \('b'\), is not finite"):
+        load_dataset(str(tmp_path / "t.csv"))
+    assert "float32 resolves" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("b,a,c", "the same columns in another order"),
+        ("a,b", "missing 'c'"),
+        ("a,b,c,d", "extra 'd'"),
+        ("a,d,c", "missing 'b'; extra 'd'"),
+    ],
+)
+def test_other_data_with_other_columns_is_told_what_differs(tmp_path, header, said):
+    (tmp_path / "t.csv").write_text("a,b,c\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(6)))
+    schema = load_dataset(str(tmp_path / "t.csv")).table
+    (tmp_path / "o.csv").write_text(f"{header}\n" + ",".join("1" * len(header.split(","))) + "\n")
+    with pytest.raises(VaekitError, match=rf"columns differ from the run's \({said}\); the run's are a, b, c$"):
+        load_dataset(str(tmp_path / "o.csv"), table=TableOptions(schema=schema))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "first"),
+    [
+        ("t.csv.gz", "a,b,c\n" + "0.5,1,x\n1.5,2,y\n" * 2, [0.5, 1]),
+        ("t.tsv.gz", "a\tb\tc\n" + "0.5\t1\tx\n1.5\t2\ty\n" * 2, [0.5, 1]),
+        ("t.csv", "sep=;\na;b;c\n" + "0,5;1;x\n1,5;2;y\n" * 2, [0.5, 1]),  # Excel's line naming the separator
+        ("t.csv", "a\tb\tc\n" + "0,5\t1\tx\n-1,25\t2\ty\n" * 2, [-1.25, 2]),  # decimal commas between tabs
+    ],
+)
+def test_gzipped_tables_excel_sep_lines_and_decimal_commas_between_tabs_are_read(tmp_path, name, text, first):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    ds = load_dataset(str(path))
+    assert [(c.name, c.kind) for c in ds.table.columns] == [("a", "numeric"), ("b", "numeric"), ("c", "categorical")]
+    assert sorted(every_item(ds)[0][:, :2].tolist())[0] == pytest.approx(first)
+
+
+def test_cells_take_the_memory_their_text_needs():
+    rows = [["x" * 5000 if i == j == 0 else str(i) for j in range(10)] for i in range(200)]
+    assert _cells(rows).nbytes < 1e6  # fixed width by the longest cell: 40 MB

@@ -8,6 +8,7 @@ and of each column's Categorical log-probability, so log_prob(x) -> (B,) as the 
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 
@@ -17,6 +18,9 @@ from torch import Tensor
 from torch.distributions import Categorical, Distribution, Normal, constraints
 
 from ..errors import VaekitError
+
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # as torch's Normal has it
+WIDE = 2.0**60  # a scale or distance past which normal_log_prob standardises before squaring
 
 
 class Tabular(Distribution):
@@ -43,7 +47,7 @@ class Tabular(Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         """(B, D) -> (B,): Gaussian log-densities of the numeric slots plus log p(category) of each column (the
         one-hot code picks its log-probability; soft codes give the cross-entropy)."""
-        rec = Normal(self.loc, self.scale, validate_args=False).log_prob(value[..., : self.n]).sum(-1)
+        rec = normal_log_prob(self.loc, self.scale, value[..., : self.n]).sum(-1)
         onehot = value[..., self.n :].split(self.categories, -1) if self.categories else []
         for logp, code in zip(self.groups(), onehot):
             rec = rec + (logp * code).sum(-1)
@@ -68,6 +72,24 @@ class Tabular(Distribution):
                 F.one_hot(Categorical(logits=g).sample(sample_shape), g.shape[-1]).to(x.dtype) for g in self.groups()
             ]
             return torch.cat([x, *hot], -1)
+
+
+class UnitsNormal(Normal):
+    """A Normal whose log-density stays finite for any scale float32 holds (a table's column of ~1e20 has one):
+    ``normal_log_prob``, where torch's squares the scale (beyond float32's range past ~1.8e19)."""
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """value (*batch, *event) -> its elementwise log-density, the same shape."""
+        return normal_log_prob(self.loc, self.scale, value)
+
+
+def normal_log_prob(loc: Tensor, scale: Tensor, value: Tensor) -> Tensor:
+    """Elementwise log N(value; loc, scale): torch's formula, bit for bit, where its squares fit float32; where the
+    scale or value - loc passes 2**60 (a table column of ~1e20, whose square is beyond float32's range) both are
+    first divided by the scale, the change of variables, which leaves the density as it is and finite."""
+    d = value - loc
+    unit = torch.where((scale > WIDE) | (d.abs() > WIDE), scale, torch.ones_like(scale)).detach()
+    return -((d / unit) ** 2) / (2 * (scale / unit) ** 2) - scale.log() - LOG_SQRT_2PI
 
 
 def checked_categories(loc: Tensor, scale: Tensor, logits: Tensor, categories: Sequence[int]) -> tuple[int, ...]:

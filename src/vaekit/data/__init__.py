@@ -1,7 +1,8 @@
 """Data: a built-in set, a file or a folder -> seeded train/val/test float32 tensors.
 
 Sources: mnist5k, digits, mnist, fashion-mnist, dsprites[:SIZE][:n=N], photos[:SIZE]; .npy/.npz arrays; IDX files
-(raw or .gz) or a folder of them; .csv/.tsv tables; a folder of images, flat or with one subfolder per class.
+(raw or .gz) or a folder of them; .csv/.tsv tables (gzipped too); a folder of images, flat or with one subfolder
+per class.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vaekit.data.core import (
     check_finite,
     check_options,
 )
+from vaekit.data.csv_text import is_table_file
 from vaekit.data.download import download
 from vaekit.data.draws import TEST_PART, binarize_dynamic
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
@@ -59,17 +61,17 @@ def _read_path(
     if not path.exists():
         raise VaekitError(f"{path}: no such file or folder, and not a built-in data set ({', '.join(BUILTINS)})")
     suffix = path.suffix.lower()
-    if label_column is not None and suffix not in (".csv", ".tsv"):
+    if label_column is not None and not is_table_file(path):
         raise VaekitError(f"{path}: label_column applies only to .csv/.tsv files")
     if path.is_dir():
         return read_idx_folder(path) if idx_files(path) else read_folder(path, images)
     if suffix in (".npy", ".npz"):
         return read_numpy(path)
-    if suffix in (".csv", ".tsv"):
+    if is_table_file(path):
         return read_csv(path, label_column, table)
     if _is_idx_name(path):
         return read_idx_set(str(path), path)
-    raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, IDX, or a folder)")
+    raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, .csv.gz, IDX, or a folder)")
 
 
 def read_raw(
@@ -144,7 +146,7 @@ def all_labelled(
     """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None, and its
     row and part in its file (fixed binarisation's key, as in its split); the class names of labels 0..K-1, or
     None). Train and test labels are numbered together, as training does."""
-    is_table = Path(spec).suffix.lower() in (".csv", ".tsv")
+    is_table = is_table_file(Path(spec))
     raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
     x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
@@ -154,5 +156,6 @@ def all_labelled(
         assert y_test is not None  # _labels gives test labels whenever it gives train labels
         y = np.concatenate([y, y_test])
     rows = np.concatenate([np.arange(len(p)) for p in parts])  # each item's row in its file, and that file's part
+    rows = rows if raw.rows is None else raw.rows  # a table's kept rows
     part = 0 if raw.x_test is None else np.repeat([0, TEST_PART], [len(raw.x), len(raw.x_test)])
     return Split(torch.from_numpy(x), None if y is None else torch.from_numpy(y), rows, part), classes

@@ -77,6 +77,7 @@ class RawData:
     skipped: list[dict] | None = None  # files left out as unreadable (image folders)
     image_mode: str | None = None  # L or RGB (image folders)
     table: TableSchema | None = None  # a CSV's
+    rows: np.ndarray | None = None  # (N,) each item's row in its file where not 0..N-1 (a table's kept rows)
 
 
 def check_finite(x: torch.Tensor | np.ndarray, where: str) -> None:
@@ -195,10 +196,10 @@ def check_options(val_fraction: float, test_fraction: float, seed: int, binarize
 
 
 def _to_float(x: np.ndarray, scale: float, where: str) -> np.ndarray:
-    """(N, ...) any dtype -> float32 divided by ``scale``, with NaN/inf refused."""
-    out = x.astype(np.float32)
+    """(N, ...) any dtype -> float32 (float32 as it is: no copy) divided by ``scale``, with NaN/inf refused."""
+    out = x.astype(np.float32, copy=False)
     if scale != 1.0:
-        out /= np.float32(scale)
+        out = out / np.float32(scale)
     check_finite(out, where)
     return out
 
@@ -263,7 +264,8 @@ def build_dataset(
     splits = {}
     for key, (xs, ys, part) in sources.items():  # each item with its row in x (or x_test)
         i, labels = idx[key], None if ys is None else torch.from_numpy(ys[idx[key]])
-        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])), labels, i, part)
+        rows = i if raw.rows is None or part else raw.rows[i]  # its row in its file
+        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])), labels, rows, part)
     _binarize(splits, binarize, seed, raw.where)
     num_classes = None
     if y is not None:
@@ -305,6 +307,8 @@ def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[st
             "column of classes with data.label_column)",
             key="data.label_column",
         ) from None
+    if raw.table is not None and names:  # a conditional run's table: a class it knows, by name or number
+        raw.table.check_classes(names, both, raw.where)
     y = both[:n]
     return y, y if raw.x_test is None else both[n:], _check_names(both, raw.classes, raw.where) or names
 

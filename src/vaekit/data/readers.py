@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import re
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from vaekit.data.core import RawData, image_scale, to_layout
+from vaekit.data.csv_text import WHOLE, has_header, is_number, read_rows
 from vaekit.data.lazy import numpy_error
 from vaekit.data.photos import note
-from vaekit.data.tables import MISSING, TableOptions, read_table
+from vaekit.data.tables import MISSING, TableOptions, TableSchema, read_table
 from vaekit.errors import VaekitError
 
 X_KEYS = ("x", "X", "data", "images")
 Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
 MAX_CLASSES = 50  # a column found by its name is labels only with this many classes at most (and <= half the rows)
+STRINGS = getattr(np.dtypes, "StringDType", None)  # numpy >= 2: strings as long as each is
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
-DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
-ENCODINGS = ("cp1252", "latin-1")  # tried in turn when a CSV file is not UTF-8
-# a decimal-comma number, its thousands grouped by points or not ("0,5", "1.234,5"), and a grouped whole number
-DECIMAL_COMMA = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?")
-GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")  # "1.513": 1513 in a file of decimal commas
 
 
 def read_numpy(path: Path) -> RawData:
@@ -71,103 +66,6 @@ def _from_npz(path: Path, arrays: dict[str, np.ndarray]) -> RawData:
     return _raw(str(path), arrays[x_key], None if y_key is None else arrays[y_key])
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _delimiter(path: Path, head: list[str]) -> str:
-    """The cells' separator: a tab for .tsv; ; when it splits the first non-blank lines ``head`` the same way and
-    some cells are decimal-comma numbers; else the one of , ; tab | that splits them into the most columns, the
-    same number on each line (ties: the earlier in , ; tab |)."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    semi = list(csv.reader(head, delimiter=";"))
-    if (
-        len({len(r) for r in semi}) == 1
-        and len(semi[0]) > 1
-        and any(DECIMAL_COMMA.fullmatch(c.strip()) for r in semi for c in r)
-    ):
-        return ";"  # cells with decimal commas between semicolons: "9,30;3,29" is two numbers, not three cells
-    best, most = ",", 1
-    for d in DELIMITERS:
-        widths = {len(row) for row in csv.reader(head, delimiter=d)}
-        if len(widths) == 1 and (n := widths.pop()) > most:
-            best, most = d, n
-    return best
-
-
-def _cell(cell: str, delimiter: str, commas: bool) -> str:
-    """A cell, stripped; with ; between cells, a decimal comma ("0,5", "1.234,5") read as a point; in a file of
-    decimal commas (``commas``), points group thousands ("1.513" is 1513)."""
-    cell = cell.strip()
-    if (delimiter == ";" and DECIMAL_COMMA.fullmatch(cell)) or (commas and GROUPED.fullmatch(cell)):
-        return cell.replace(".", "").replace(",", ".", 1)
-    return cell
-
-
-def _commas(head: list[str], delimiter: str) -> bool:
-    """Whether the first lines ``head``, split by ``delimiter``, hold decimal-comma numbers (only with ;)."""
-    rows = csv.reader(head, delimiter=delimiter)
-    return delimiter == ";" and any(DECIMAL_COMMA.fullmatch(c.strip()) for r in rows for c in r)
-
-
-def _text(path: Path) -> str:
-    """A CSV file's text: UTF-8 (a byte-order mark dropped), else, as spreadsheets on Windows save it,
-    Windows-1252, else Latin-1 (which reads any bytes), said in one note."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        for encoding in ENCODINGS:
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            note(f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}); read as {encoding}")
-            return text
-        raise  # pragma: no cover - Latin-1 decodes every byte
-
-
-def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
-    """Non-blank rows of a CSV file (cells split by ``_delimiter``) and their 1-based line numbers."""
-    rows, lines = [], []
-    try:
-        f = io.StringIO(_text(path), newline="")
-        head = [line for line in itertools.islice(f, 200) if line.strip()][:20]
-        f.seek(0)
-        delimiter = _delimiter(path, head)
-        commas = _commas(head, delimiter)
-        reader = csv.reader(f, delimiter=delimiter)
-        for row in reader:
-            if any(c.strip() for c in row):
-                rows.append([_cell(c, delimiter, commas) for c in row])
-                lines.append(reader.line_num)
-    except (OSError, csv.Error) as e:
-        raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
-    if not rows:
-        raise VaekitError(f"{path}: the CSV file is empty")
-    return rows, lines
-
-
-def _has_header(rows: list[list[str]]) -> bool:
-    """A first row is a header if a cell is text (not a gap) where the next row is numeric (or nothing follows),
-    or if all its cells are text that no later row repeats in the same column (a table of categories only)."""
-    first = rows[0]
-    if len(rows) == 1:
-        return not all(_is_number(c) for c in first)
-    second = rows[1]
-    if any(not _is_number(a) and a.lower() not in MISSING and _is_number(b) for a, b in zip(first, second)):
-        return True
-    return not any(_is_number(a) for a in first) and all(
-        a not in {row[j] for row in rows[1:] if j < len(row)} for j, a in enumerate(first)
-    )
-
-
 def _labelled(
     path: Path, cells: np.ndarray, lines: list[int], label: int | None, missing: str, header: list[str] | None
 ) -> np.ndarray:
@@ -191,7 +89,7 @@ def _classes_or_why(cells: np.ndarray) -> str | None:
     """None where a column's cells (N,) look like classes (names, or whole numbers, at most MAX_CLASSES distinct
     and at most half the rows); else what they hold instead."""
     filled = np.unique(cells[~np.isin(np.char.lower(cells), list(MISSING))])
-    number = [_is_number(v) for v in filled]
+    number = [is_number(v) for v in filled]
     if all(number) and len(filled):
         values = filled.astype(np.float64)
         if not np.all(values == np.round(values)):
@@ -238,31 +136,90 @@ def _label(
     return None if why is not None else label
 
 
-def _table_rows(path: Path) -> tuple[list[str] | None, list[list[str]], list[int]]:
-    """(header or None, data rows, their line numbers) of a CSV file whose rows all have the same width."""
-    rows, lines = _read_rows(path)
-    header = rows[0] if _has_header(rows) else None
+def _run_names(schema: TableSchema | None) -> list[str] | None:
+    """A run's columns as its sample.csv writes them (features, the label in its place), or None."""
+    if schema is None:
+        return None
+    names = [c.name for c in schema.columns]
+    if schema.label is not None:
+        names.insert(len(names) if schema.label_index is None else schema.label_index, schema.label)
+    return names
+
+
+def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list[list[str]], list[int], np.ndarray]:
+    """(header or None, data rows, their line numbers, their places among the rows after the header) of a CSV
+    file whose rows all have the same width; an empty row between filled ones (a blank line, ``,,``) is no item:
+    left out, counted (later rows keep their places) and said in one note."""
+    rows, lines = read_rows(path)
+    header = rows[0] if has_header(rows, _run_names(table.schema)) else None
     if header:
         rows, lines = rows[1:], lines[1:]
-        if not rows:
-            raise VaekitError(f"{path}: has a header but no data rows")
+    elif table.schema is None and table.label_note and _years(rows[0]):  # 2019,2020,2021: a header, or data?
+        note(
+            f"{path}: the first row ({', '.join(rows[0][:4])}) holds only whole numbers: read as data, not as a "
+            f"header (columns named 0..{len(rows[0]) - 1}); give the columns names to have it read as one"
+        )
+    places = np.array([i for i, row in enumerate(rows) if any(row)], dtype=np.int64)
+    empty = [ln for row, ln in zip(rows, lines) if not any(row)]
+    if empty:
+        note(f"{path}: {len(empty)} empty row{'s' * (len(empty) > 1)} left out, the first on line {empty[0]}")
+    rows, lines = [rows[i] for i in places], [lines[i] for i in places]
+    if not rows:
+        raise VaekitError(f"{path}: has a header but no data rows")
     width = len(header or rows[0])
     for row, line in zip(rows, lines):
         if len(row) != width:
             raise VaekitError(f"{path}: line {line} has {len(row)} columns, expected {width}")
-    return header, rows, lines
+    return header, rows, lines, places
+
+
+def _left_out(path: Path, header: list[str] | None, rows: list[list[str]]) -> list[int]:
+    """The columns left out: an unnamed first column of row numbers (pandas' index), said in a note. Any other
+    column without a name, or a name given twice, is refused in one line."""
+    if header is None:
+        return []
+    first = [r[0] for r in rows]
+    index = header[0] == "" and all(WHOLE.fullmatch(v) for v in first) and _rising([int(v) for v in first])
+    if index:
+        note(f"{path}: the first column has no name and holds row numbers (pandas' index): left out")
+    unnamed = [j for j, n in enumerate(header) if not n][int(index) :]
+    if unnamed:
+        raise VaekitError(f"{path}: column index {unnamed[0]} has no name in the header; name it, or leave it out")
+    twice = sorted(n for n, k in Counter(header[int(index) :]).items() if k > 1)
+    if twice:
+        raise VaekitError(
+            f"{path}: column name{'s' * (len(twice) > 1)} {', '.join(map(repr, twice))} given to more than one "
+            "column in the header; give each column its own name"
+        )
+    return [0] if index else []
+
+
+def _rising(values: list[int]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(values)) and values[0] >= 0
+
+
+def _years(row: list[str]) -> bool:
+    """Whether a first row might be a header of numbers: distinct whole numbers, two at least."""
+    return len(set(row)) == len(row) > 1 and all(WHOLE.fullmatch(c) for c in row)
+
+
+def _cells(rows: list[list[str]]) -> np.ndarray:
+    """Rows as an (N, width) array of strings, each as long as it is (numpy 2's StringDType; fixed width, by the
+    longest cell, before it)."""
+    return np.array(rows, dtype=STRINGS() if STRINGS is not None else str)
 
 
 def read_csv(path: Path, label_column: str | int | None = None, table: TableOptions | None = None) -> RawData:
     """CSV (N rows, a header row optional) -> table RawData with its ``TableSchema`` (``data.tables``): numeric
-    columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says."""
-    header, rows, lines = _table_rows(path)
-    width = len(header or rows[0])
-    cells = np.array(rows, dtype=str)  # (N, width)
-    column_names = header or [str(j) for j in range(width)]
+    columns, categorical ones (text, or listed in ``table``) one-hot, and gaps handled as ``table`` says; each
+    item's ``rows``: its row in the file (0: the first after the header; empty rows, left out, counted)."""
     table = table or TableOptions()
+    header, rows, lines, places = _table_rows(path, table)
+    width, skip = len(header or rows[0]), _left_out(path, header, rows)
+    cells = _cells(rows)  # (N, width)
+    column_names = header or [str(j) for j in range(width)]
     label = _label(path, header, cells, label_column, table)
-    features = [j for j in range(width) if j != label]
+    features = [j for j in range(width) if j != label and j not in skip]
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
     names = [column_names[j] for j in features]
@@ -273,13 +230,13 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     if dropped:
         note(
             f"{path}: {len(dropped)} row{'s' * (len(dropped) > 1)} with gaps left out (data.missing=drop), the first "
-            f"on line {min(dropped)}; items are numbered among the rows kept"
+            f"on line {min(dropped)}; items keep their rows' numbers in the file"
         )
-    cells = cells[labelled]
-    raw = RawData(x, None if label is None else cells[keep, label], str(path))
+    y = None if label is None else np.asarray(cells[labelled][keep, label].tolist(), dtype=str)
+    raw = RawData(x, y, str(path), rows=places[labelled][keep])
     raw.table = schema
     if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so
-        schema.label, schema.label_index = column_names[label], label
+        schema.label, schema.label_index = column_names[label], label - sum(j < label for j in skip)
     if label is not None and table.label_note and (label_column is None or table.conditional is False):
         unmodelled = "; the model is not conditional: it does not see the column, and sampled rows will not have it"
         note(

@@ -23,16 +23,10 @@ import numpy as np
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from .modes import Modes, from_modes, mode_counts, to_modes
+from .table_times import DAY, as_times, days_of
+from .table_times import TIMES as TIMES  # imported from here too (data.tables)
 
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
-DAY = 86400.0  # seconds in a day: a date or time column holds days (since its first date, ``Column.origin``)
-TIMES = {  # the ISO date and time formats read as times (strftime), and the numpy unit they are given back in
-    "%Y-%m-%d": "D",
-    "%Y-%m-%d %H:%M": "m",
-    "%Y-%m-%dT%H:%M": "m",
-    "%Y-%m-%d %H:%M:%S": "s",
-    "%Y-%m-%dT%H:%M:%S": "s",
-}
 
 
 @dataclass
@@ -69,6 +63,9 @@ class TableSchema:
     coding: str = "standard"  # data.numeric: numbers as they are (standard) or TVAE's mode codes (modes)
     label: str | None = None  # the label column's name, and its index among the file's columns
     label_index: int | None = None
+    trained: bool = field(default=False, compare=False)  # read from a run's table.json (not saved: said in errors)
+    lines: list[int] | None = field(default=None, repr=False, compare=False)  # the last encode's items' file lines
+    classes: list[str] | None = field(default=None, compare=False)  # a conditional run's classes (not saved here)
 
     @property
     def numeric(self) -> list[Column]:
@@ -109,12 +106,36 @@ class TableSchema:
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+            schema = cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise VaekitError(f"{path}: cannot read the table's schema ({e})") from None
+        schema.trained = True
+        return schema
 
     def save(self, path: str | Path) -> None:
         atomic_write_json(Path(path), self.to_dict())
+
+    def knowing(self, classes: str | Path) -> TableSchema:
+        """This (a conditional run's) schema with the classes its labels name (its ``classes.json``, ``classes``;
+        none where it has none or it cannot be read: the run's loading says why), which other data must keep to."""
+        try:
+            self.classes = [str(c) for c in json.loads(Path(classes).read_text(encoding="utf-8"))["classes"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.classes = None
+        return self
+
+    def check_classes(self, names: list[str], y: np.ndarray, where: str) -> None:
+        """Refuse, in one line naming its line and label column, a class of the labels ``y`` (N,) (0..K-1,
+        ``names`` theirs) that is none of a conditional run's (``classes``, by name, or a number as label_number
+        reads one), where the last encode kept the items' lines."""
+        bad = [n for n in names if self.classes and n not in self.classes and not n.strip().isdigit()]
+        if bad and self.classes and self.lines is not None and len(self.lines) == len(y):
+            line = self.lines[int(np.argmax(y == names.index(bad[0])))]
+            shown = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")
+            raise VaekitError(
+                f"{where}: label {bad[0]!r} on line {line}, column {self.label!r}, is none of the classes the run "
+                f"was trained on ({shown}): a conditional run generates and scores only those"
+            )
 
     def with_units(self, loc: list[float], scale: list[float]) -> TableSchema:
         """This schema with the numeric columns' loc and scale (the first len(numeric) of the model's)."""
@@ -125,36 +146,57 @@ class TableSchema:
     def encode(
         self, cells: np.ndarray, lines: list[int], where: str, index: list[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cells (N, C) as strings -> (items (N', D) float32, the kept rows (N,) bool), gaps handled as set."""
+        """Cells (N, C) as strings -> (items (N', D) float32, the kept rows (N,) bool), gaps handled as set.
+
+        The items are written into one (N', D) float32 array, column by column (a column of thousands of
+        categories costs its one-hot slots once)."""
         gaps = _gaps(cells)
         keep = np.asarray(~gaps.any(1) if self.missing == "drop" else np.ones(len(cells), bool))
         if self.missing == "refuse" and gaps.any():
             i, j = np.argwhere(gaps)[0]
-            raise VaekitError(
-                f"{where}: missing value {str(cells[i, j])!r} on line {lines[i]}, {self._at(j, index)}; set "
-                "data.missing to drop (rows with gaps) or mean (train split means and modes)",
-                key="data.missing",
-            )
+            said = f"{where}: missing value {str(cells[i, j])!r} on line {lines[i]}, {self._at(j, index)}"
+            self._refuse_gaps(said)
         cells, gaps, lines = cells[keep], gaps[keep], [ln for ln, k in zip(lines, keep) if k]
+        self.lines = lines  # each item's line, for messages about its label (``data.core``)
         if not len(cells):
-            raise VaekitError(f"{where}: every row has a missing value; data.missing=mean fills them")
+            self._refuse_gaps(f"{where}: every row has a missing value")
         at = {c.name: j for j, c in enumerate(self.columns)}
-        parts = []
-        for c in self.numeric:
+        x = np.zeros((len(cells), self.width), np.float32)
+        n = len(self.numeric)
+        values = np.empty((len(cells), n))  # the numbers in float64, checked before they become float32
+        for k, c in enumerate(self.numeric):
             j = at[c.name]
-            parts.append(self._numbers(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)]))
+            values[:, k] = self._numbers(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)])
+        _check_float32(values, lines, where, [self._at(at[c.name], index) for c in self.numeric])
+        start = n + (sum(mode_counts(self.numeric)) if self.coding == "modes" else 0)  # alphas and modes first
+        x[:, :start] = to_modes(values, self.numeric) if self.coding == "modes" else values
         for c in self.categorical:
             j = at[c.name]
-            parts.append(self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)]))
-        parts += [np.eye(2)[gaps[:, at[c.name]].astype(int)] for c in self.gapped]  # (N, 2): filled, gap
-        x = np.concatenate(parts, 1)
-        bad = ~(np.abs(x) <= np.finfo(np.float32).max)  # nan, inf, or beyond float32's range
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise VaekitError(
-                f"{where}: value {x[i, j]:g} on line {lines[i]}, {self._at(j, index)}, is not finite in float32"
-            )
-        return (to_modes(x, self.numeric) if self.coding == "modes" else x).astype(np.float32), keep
+            hot = self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)])
+            x[np.arange(len(cells)), start + hot] = 1.0
+            start += len(c.categories)
+        for c in self.gapped:  # (N, 2): filled, gap
+            x[np.arange(len(cells)), start + gaps[:, at[c.name]]] = 1.0
+            start += 2
+        return x, keep
+
+    def _refuse_gaps(self, said: str) -> None:
+        """Refuse gaps the setting does not take, saying what can be done: in training, the setting to change; with
+        a trained run's schema (other data for its verbs, which take no settings), data without them, or a run
+        trained to take them."""
+        if not self.trained and self.missing == "refuse":
+            fix = "set data.missing to drop (rows with gaps) or mean (train split means and modes)"
+            raise VaekitError(f"{said}; {fix}", key="data.missing")
+        if not self.trained:
+            raise VaekitError(f"{said}; data.missing=mean fills them", key="data.missing")
+        how = "data.missing=mean (which fills gaps)" + " or drop (which leaves such rows out)" * (
+            self.missing == "refuse"
+        )
+        raise VaekitError(
+            f"{said}; this run was trained with data.missing={self.missing}, so its verbs take no "
+            f"{'gaps' if self.missing == 'refuse' else 'data whose every row has one'}: remove or fill them, or "
+            f"train a run with {how}"
+        )
 
     def _at(self, j: int, index: list[int] | None) -> str:
         """Column j named as the file has it: its index there (``index``: the file's index of each column)."""
@@ -162,6 +204,7 @@ class TableSchema:
 
     @staticmethod
     def _numbers(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> np.ndarray:
+        """A numeric column's cells (N,) -> (N,) float64 (its fill where a cell is a gap)."""
         x = np.full(len(col), c.fill if c.fill is not None else np.nan)
         try:
             x[~gap] = numbers(col[~gap], c)
@@ -170,10 +213,11 @@ class TableSchema:
             i = int(np.flatnonzero(~gap)[np.argmin([_parses(v, c) for v in col[~gap]])])
             kind = f"a date or time ({c.time})" if c.time else "a number"
             raise VaekitError(f"{where}: value {str(col[i])!r} on line {lines[i]}, {column}, is not {kind}") from None
-        return x[:, None]
+        return x
 
     @staticmethod
     def _onehot(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> np.ndarray:
+        """A categorical column's cells (N,) -> (N,) int64, each one's category (its fill where a gap)."""
         col = np.where(gap, str(c.fill), np.char.capitalize(np.char.lower(col)) if c.boolean else col)
         code = {k: i for i, k in enumerate(c.categories)}
         unknown = [i for i, v in enumerate(col) if v not in code]
@@ -185,9 +229,7 @@ class TableSchema:
                 f"{where}: category {str(col[i])!r} on line {lines[i]}, {column}, is not one of the "
                 f"run's {len(c.categories)} ({known}): a run keeps the categories it was trained on"
             )
-        out = np.zeros((len(col), len(code)))
-        out[np.arange(len(col)), [code[v] for v in col]] = 1.0
-        return out
+        return np.fromiter((code[v] for v in col), np.int64, len(col))
 
     def decode(self, x) -> dict[str, np.ndarray]:
         """Items (N, D) (a tensor or array: one-hot codes, probabilities or logits) -> {column: (N,) values}
@@ -219,8 +261,9 @@ class TableSchema:
         for c in self.numeric:  # dates and times as days: clipped alike, and whole days where they were
             v = days_of(out[c.name], c) if c.time else out[c.name]
             v = v if c.min is None or c.max is None else np.clip(v, c.min, c.max)
-            if c.integer:  # int64, or rounded floats where NaN marks a gap
-                v = np.rint(v) if c.gaps or c.time else np.rint(v).astype(np.int64)
+            if c.integer:  # int64, or rounded floats where NaN marks a gap or the range passes int64's (1e20)
+                wide = c.min is not None and c.max is not None and max(-c.min, c.max) >= 2.0**63
+                v = np.rint(v) if c.gaps or c.time or wide else np.rint(v).astype(np.int64)
             out[c.name] = as_times(v, c) if c.time else v
         return out
 
@@ -237,8 +280,12 @@ class TableSchema:
 
 def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
     """A numeric column's filled cells (N,) as float64: as written, with their unit read off (``$1,200``: 1200,
-    ``12%``: 12), or as days since ``c.origin`` (dates and times); ValueError where a cell is none of these."""
-    cells = np.char.strip(np.asarray(cells, dtype=str))
+    ``12%``: 12), or as days since ``c.origin`` (dates and times); ValueError where a cell is none of these (as
+    ``csv_text.is_number`` has it, a cell with an underscore is not a number: 10_1 is a code)."""
+    cells = np.asarray(cells)
+    cells = np.char.strip(cells if cells.dtype.kind in "UT" else cells.astype(str))  # T: numpy 2's StringDType
+    if (np.char.find(cells, "_") >= 0).any():  # float() and numpy take 1_000; a cell so written is a code (10_1)
+        raise ValueError("digit separators")
     if c.time:
         return np.asarray(cells, dtype="datetime64[s]").astype(np.int64) / DAY - (c.origin or 0.0)
     if c.unit is not None:
@@ -247,26 +294,21 @@ def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
     return cells.astype(np.float64)
 
 
+def _check_float32(values: np.ndarray, lines: list[int], where: str, columns: list[str]) -> None:
+    """Refuse, in one line, a number of ``values`` (N, n) float64 that float32 cannot hold: nan, inf or beyond its
+    range (``columns``: each column as messages name it)."""
+    bad = ~(np.abs(values) <= np.finfo(np.float32).max)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise VaekitError(f"{where}: value {values[i, j]:g} on line {lines[i]}, {columns[j]}, is not finite in float32")
+
+
 def _parses(cell: str, c: Column) -> bool:
     try:
         numbers(np.array([cell]), c)
     except ValueError:
         return False
     return True
-
-
-def as_times(days: np.ndarray, c: Column) -> np.ndarray:
-    """Days since ``c.origin`` (N,) (NaN: a gap) -> datetime64 in the unit of its format (NaT: a gap)."""
-    days, unit = np.asarray(days, dtype=np.float64) + (c.origin or 0.0), TIMES[str(c.time)]
-    steps = np.rint(np.nan_to_num(days) * DAY / {"D": DAY, "m": 60.0, "s": 1.0}[unit]).astype(np.int64)
-    times = steps.astype(f"datetime64[{unit}]")
-    return np.where(np.isnan(days), np.array("NaT", dtype=times.dtype), times)
-
-
-def days_of(times: np.ndarray, c: Column) -> np.ndarray:
-    """datetime64 (N,) (NaT: a gap) -> days since ``c.origin`` (N,) float64 (NaN: a gap)."""
-    seconds = np.asarray(times).astype("datetime64[s]")
-    return np.where(np.isnat(seconds), np.nan, seconds.astype(np.int64) / DAY - (c.origin or 0.0))
 
 
 def _gaps(cells: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_text
 from .core import RawData, _split_indices
+from .csv_text import is_number, is_table_file
 from .modes import fitted_codes
 from .photos import note
 from .table_schema import MISSING as MISSING  # re-exported: imported from here
@@ -100,14 +101,8 @@ TIME_CELLS = {  # each format of TIMES as a pattern of its cells
 
 
 def _is_number(cells: np.ndarray) -> np.ndarray:
-    out = np.empty(len(cells), bool)
-    for i, v in enumerate(cells):
-        try:
-            float(v)
-            out[i] = True
-        except ValueError:
-            out[i] = False
-    return out
+    """(N,) bool: the cells that are numbers as written (``csv_text.is_number``: 10_1 is a code)."""
+    return np.array([is_number(str(v)) for v in cells], bool)
 
 
 def read_table(
@@ -118,10 +113,7 @@ def read_table(
     the file (for messages), ``lines`` each row's line."""
     schema = options.schema
     if schema is not None:
-        if [c.name for c in schema.columns] != names:
-            raise VaekitError(
-                f"{where}: columns {', '.join(names)} differ from the run's {', '.join(c.name for c in schema.columns)}"
-            )
+        _same_columns(names, [c.name for c in schema.columns], where)
         return (*schema.encode(cells, lines, where, index), schema)
     if options.missing not in MISSING_MODES:
         raise VaekitError(
@@ -149,11 +141,28 @@ def read_table(
     return x, keep, schema
 
 
+def _same_columns(names: list[str], run: list[str], where: str) -> None:
+    """Refuse, in one line, feature columns ``names`` other than the run's ``run``: which are missing, which are
+    extra, or the same in another order."""
+    if names == run:
+        return
+    missing, extra = [n for n in run if n not in names], [n for n in names if n not in run]
+    how = "; ".join(
+        f"{what} {', '.join(map(repr, these))}" for what, these in (("missing", missing), ("extra", extra)) if these
+    )
+    raise VaekitError(
+        f"{where}: the columns differ from the run's ({how or 'the same columns in another order'}); the run's "
+        f"are {', '.join(run)}"
+    )
+
+
 def _below_float32(values: np.ndarray, name: str, where: str) -> None:
-    """One line when a numeric column's values (sorted, distinct) differ by less than float32 resolves at their
-    size (1.7e12 + seconds, 1e9 + noise): the model reads float32, so it learns one value there."""
+    """One line when a numeric column's values (sorted, distinct, finite) differ by less than float32 resolves at
+    their size (1.7e12 + seconds, 1e9 + noise): the model reads float32, so it learns one value there."""
+    if len(values) < 2 or not np.isfinite(values).all():  # inf: refused when the column is coded
+        return
     spread, size = float(values[-1] - values[0]), float(np.abs(values).max())
-    if len(values) > 1 and spread <= 1e-6 * (1 + size):
+    if spread <= 1e-6 * (1 + size):
         note(
             f"{where}column {name!r} varies by {spread:g} around {size:g}, below what float32 resolves there: "
             "it is learned as one value (subtract an offset, such as its first value, to keep its variation)"
@@ -164,6 +173,10 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
     """A column's kind (listed, or text in every filled cell: categorical) and its sorted categories; numbers
     with a unit and ISO dates are numeric, codes with leading zeros and true/false categorical (said in a note)."""
     filled = col[~gap]
+    if not len(filled):
+        raise VaekitError(
+            f"{where}column index {j} ({name!r}) has no values, every cell a gap: nothing to model; leave it out"
+        )
     if listed:
         return Column(name, "categorical", sorted(set(filled.tolist())))
     number = _is_number(filled)
@@ -282,13 +295,15 @@ def table_options(cfg, spec: str) -> TableOptions:
 
     d = cfg.data
     own = same_spec(spec, d.spec)  # the run's own data, however the path is written
-    if own and Path(spec).suffix.lower() not in (".csv", ".tsv"):
+    if own and not is_table_file(Path(spec)):
         for key, default in (("missing", "refuse"), ("categorical", []), ("numeric", "standard")):
             if getattr(d, key) != default:
                 raise VaekitError(f"data.{key} applies to .csv/.tsv tables, and {spec} is not one", key=f"data.{key}")
     saved = Path(cfg.out) / files.TABLE if cfg.out else None
     built = bool(cfg.model.input_shape)  # else the run is being trained: its schema is fitted
     schema = TableSchema.load(saved) if (not own or built) and saved is not None and saved.is_file() else None
+    conditional = bool(getattr(MODELS.get(cfg.model.family), "needs_labels", False))
+    schema = schema.knowing(Path(cfg.out) / files.CLASSES) if schema is not None and conditional else schema
     return TableOptions(
         d.missing,
         list(d.categorical),
@@ -299,5 +314,5 @@ def table_options(cfg, spec: str) -> TableOptions:
         d.limit if own else None,
         d.numeric,
         label_note=not built,
-        conditional=bool(getattr(MODELS.get(cfg.model.family), "needs_labels", False)),
+        conditional=conditional,
     )

@@ -131,8 +131,8 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     refused.
 
     ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
-    labels, each drawn as in its own split (keyed by its row and part in its file; ``rows`` left None: the items
-    are numbered by their place in that order).
+    labels, each drawn as in its own split (keyed by its row and part in its file; ``rows`` kept for one file,
+    a table's rows as the file numbers them, else left None: the items are numbered by their place in that order).
     """
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
@@ -157,7 +157,8 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded,
         x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # each item as in its own split
     y = None if s.y is None else s.y[:limit]
-    return Split(head(checked(x, run.config.model.likelihood, spec), limit), y), classes
+    rows = s.rows[:limit] if s.rows is not None and np.ndim(s.part) == 0 else None  # one file's: a table's kept rows
+    return Split(head(checked(x, run.config.model.likelihood, spec), limit), y, rows), classes
 
 
 def write_codes(

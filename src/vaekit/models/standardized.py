@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModule, VAEOutput
-from ..core.tabular import Tabular
+from ..core.tabular import Tabular, UnitsNormal
 from ..errors import VaekitError
 
 
@@ -105,7 +105,7 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
             loc, scale = self.units(base.loc[..., :n], base.scale[..., :n], self.loc[:n], self.scale[:n])
             return Tabular(loc, scale, base.loc[..., n:], self.categories)
         return Independent(
-            Normal(*self.units(base.loc, base.scale, self.loc, self.scale), validate_args=False),
+            UnitsNormal(*self.units(base.loc, base.scale, self.loc, self.scale), validate_args=False),
             len(self.loc.shape),
             validate_args=False,
         )
