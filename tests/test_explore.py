@@ -4,12 +4,14 @@ driven in headless Chromium (slider, class picker, interpolation, samples) with 
 from __future__ import annotations
 
 import base64
+import copy
 import http.client
 import importlib.util
 import io
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +22,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vaekit.viz.explore import load_explorer, make_server
+from vaekit.errors import VaekitError
+from vaekit.runs import Run
+from vaekit.viz import explore
+from vaekit.viz.explore import Handler, load_explorer, make_server, open_explorer
 
 from .test_export import runs  # noqa: F401  (the module's tiny vae and cvae runs)
 from .test_report import CHROMIUM, DevTools
@@ -199,3 +204,97 @@ def test_page_in_chromium(ports, tmp_path):
     assert Image.open(shot).size[0] >= 1000  # three panels side by side
     (ROOT / "runs").mkdir(exist_ok=True)
     shutil.copy(shot, ROOT / "runs" / "explore-screenshot.png")
+
+
+def raw(port: int, data: bytes, wait: float = 10) -> bytes:
+    """Everything the server sends back to ``data`` sent on one connection, until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def host(port: int) -> bytes:
+    return f"Host: 127.0.0.1:{port}\r\n".encode()
+
+
+PROTOCOL = {  # name -> (request bytes past the request line's start, given the Host header; status; error text)
+    "nested JSON": (
+        lambda h: (
+            b"POST /api/decode HTTP/1.1\r\n"
+            + h
+            + b"Content-Length: 40001\r\n\r\n"
+            + b'{"z":'
+            + b"[" * 19_998
+            + b"]" * 19_998
+        ),
+        400,
+        "the body is not valid JSON",
+    ),
+    "Content-Length 1e3": (
+        lambda h: b"POST /api/sample HTTP/1.1\r\n" + h + b"Content-Length: 1e3\r\n\r\n{}",
+        400,
+        "'1e3' is not a whole number",
+    ),
+    "no Content-Length": (lambda h: b"POST /api/sample HTTP/1.1\r\n" + h + b"\r\n", 411, "Content-Length"),
+    "long URL": (lambda h: b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n" + h + b"\r\n", 414, "URI"),
+    "too many headers": (lambda h: b"GET / HTTP/1.1\r\n" + h + b"X-A: b\r\n" * 120 + b"\r\n", 431, "headers"),
+    "a bad request line": (lambda h: b"GARBAGE\r\n\r\n", 400, "Bad request syntax"),
+    "a body longer than its Content-Length": (
+        lambda h: (
+            b"POST /api/sample HTTP/1.1\r\n"
+            + h
+            + b'Content-Length: 5\r\n\r\n{"n": 2}GET /api/info HTTP/1.1\r\n'
+            + h
+            + b"\r\n"
+        ),
+        400,
+        "the body is not valid JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PROTOCOL)
+def test_protocol_errors_get_one_json_error_and_the_connection_closes(ports, name):
+    make, status, text = PROTOCOL[name]
+    port = ports["vae"]
+    head, _, body = raw(port, make(host(port))).partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert b"Connection: close" in head and b"application/json" in head
+    error = json.loads(body)  # one answer: what followed the refused part was not read as another request
+    assert error["status"] == status and text in error["error"]
+    assert request(port, "GET", "/api/info")[0] == 200
+
+
+def test_a_body_that_never_arrives_gets_408_and_no_traceback(ports, monkeypatch, capfd):
+    monkeypatch.setattr(Handler, "timeout", 0.5)  # read by each new connection
+    port = ports["vae"]
+    start = time.perf_counter()
+    reply = raw(port, b"POST /api/sample HTTP/1.1\r\n" + host(port) + b"Content-Length: 100\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 408 ") and b'"status": 408' in reply and time.perf_counter() - start < 5
+    time.sleep(0.2)
+    assert "Traceback" not in capfd.readouterr().err
+    assert request(port, "GET", "/api/info")[0] == 200
+
+
+def test_a_busy_port_and_a_table_run_are_refused_before_the_data_is_loaded(runs, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(explore, "prepare_data", lambda *a, **k: pytest.fail("the data was loaded"))
+    with monkeypatch.context() as m, socket.socket() as busy:
+        m.setattr(Run, "load", lambda *a, **k: pytest.fail("the run was opened (seconds of imports)"))
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(VaekitError, match=rf"port {busy.getsockname()[1]}: "):
+            open_explorer(runs["vae"].path, busy.getsockname()[1])
+    table = copy.copy(runs["vae"])
+    table.config = copy.deepcopy(runs["vae"].config)
+    table.config.model.input_shape = [5]
+    with pytest.raises(VaekitError, match=r"explore needs a run trained on images"):
+        open_explorer(table, 0)
+
+
+def test_info_names_the_classes_of_a_conditional_run(runs, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(Run, "classes", property(lambda run: ["cat", "dog", "eel"]))
+    assert load_explorer(runs["cvae"]).info()["classes"] == ["cat", "dog", "eel"]  # the page's class picker
+    assert load_explorer(runs["vae"]).info()["classes"] is None

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from vaekit.cli import main
+from vaekit.viz import figures as figures_module
 from vaekit.viz import plots
 from vaekit.viz.plots import save_reconstructions, save_samples
 
@@ -66,3 +67,77 @@ def test_a_table_runs_pictures_name_its_columns_in_standardised_units(tmp_path, 
         shown = np.concatenate([c.get_offsets() for c in rec.collections])  # (input, reconstruction) pairs
         assert np.abs(shown).max() < 10  # standardised: the big column in raw units would reach ~2000
     assert figures["loss.png"].axes[0].get_title() == "objective (-ELBO when beta = 1)"
+
+
+def test_panels_keep_their_tick_labels_clear_of_the_next_panel(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rows = ["epoch,train_loss,val_loss,train_rec,val_rec,train_kl,val_kl"]
+    rows += [f"{e},{17 - e / 9},{16.7},{-16.45 - e / 50},{-16.47 - e / 99},{1.2 - e / 9},0.2" for e in (1, 2)]
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    figures = []
+    monkeypatch.setattr(plots, "_save_figure", lambda fig, path: figures.append(fig) or Path(path))
+    plots.plot_losses(tmp_path / "metrics.csv", tmp_path / "c.png")
+    (fig,) = figures
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for left, right in zip(fig.axes, fig.axes[1:]):  # the right panel's y tick labels (-16.450) start after
+        assert right.get_tightbbox(renderer).x0 > left.get_window_extent(renderer).x1  # the left panel ends
+
+
+KL = {  # name -> (kl_per_dim, caption words, what the caption must not say)
+    "one level": ([[0.5] * 16], "KL per latent dimension (evaluated split)", "sorted"),
+    "ladder of 784": ([[0.1] * n for n in (4, 196, 196, 784, 784)], "sorted largest first", "one total"),
+    "deep of 4096": ([[0.1] * n for n in (16, 1024, 1024, 4096, 4096)], "a bar per dim up to 200 dims", "one total"),
+    "flow and gaussian levels": ([None, [0.2] * 8], "has one total KL (kl_per_level)", "sorted"),
+    "iaf or vamp": ([None], "KL per latent level: q(z|x) or p(z) is not factorised", "per latent dimension"),
+}
+
+
+@pytest.mark.parametrize("name", KL)
+def test_the_kl_figure_stays_readable_and_its_caption_says_what_it_shows(tmp_path, name):
+    from vaekit.viz.report_pictures import kl_picture
+
+    levels, says, never = KL[name]
+    caption, path = kl_picture({"kl_per_dim": levels, "kl_per_level": [1.0] * len(levels)}, tmp_path / "kl.png")
+    width, height = Image.open(path).size
+    assert width <= 2500 and height <= 700, (width, height)  # 76,010 px wide for the deep run before
+    assert says in caption and never not in caption
+
+
+def table_paths(scale: float) -> dict[str, torch.Tensor]:
+    """Two decoded paths of 5 steps over items (small, big): big in units ``scale`` times small's."""
+    t = torch.linspace(0, 1, 5)[:, None]
+    path = torch.cat([0.5 + 0.1 * t, scale * (1 + t)], 1)  # (5, 2)
+    return {"lerp": path, "slerp": path.flip(0)}
+
+
+@pytest.mark.parametrize("writer", ["interpolation", "traversal"])
+@pytest.mark.parametrize("scaled", [False, True], ids=["by the picture's items", "by the run's scale"])
+def test_table_paths_are_drawn_in_standardised_units_and_name_their_columns(tmp_path, monkeypatch, writer, scaled):
+    from vaekit.viz.figures import save_interpolation, save_traversal
+
+    figures = []
+    monkeypatch.setattr(figures_module, "_save_figure", lambda fig, path: figures.append(fig) or Path(path))
+    paths = table_paths(50_000.0)
+    scale = (np.array([0.5, 50_000.0]), np.array([0.1, 20_000.0])) if scaled else (None, None)
+    columns = plots.Columns(("small", "income"), *scale)
+    if writer == "interpolation":
+        save_interpolation(torch.zeros(2, 2), paths, tmp_path / "i.png", columns=columns)
+    else:
+        save_traversal(torch.stack(list(paths.values())), [3, 1], torch.linspace(-3, 3, 5), tmp_path / "t.png", columns)
+    (fig,) = figures
+    lines = [line.get_ydata() for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 4 and max(np.abs(y).max() for y in lines) < 10  # raw income would reach 100,000
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["small", "income"]
+    first, second = (ax.get_position() for ax in fig.axes)
+    assert second.x0 > first.x1 and second.y0 == first.y0  # side by side, as path_layout says
+
+
+@pytest.mark.parametrize(
+    "shape, layout", [((1, 9, 11), "lerp (top), slerp (bottom)"), ((8,), "lerp (left), slerp (right)")]
+)
+def test_the_interpolation_caption_places_the_paths_as_the_figure_does(shape, layout):
+    from vaekit.viz.figures import path_layout
+
+    assert path_layout(shape, ["lerp", "slerp"]) == layout

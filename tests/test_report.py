@@ -20,10 +20,11 @@ from PIL import Image
 
 import vaekit
 from vaekit.cli import main
+from vaekit.data.prepare import prepare_data
 from vaekit.errors import VaekitError
 from vaekit.evaluation.metrics import encode_means
 from vaekit.viz.figures import decode_mean, top_dims, traversals
-from vaekit.viz.report import quality_html
+from vaekit.viz.report import eval_rows, quality_html
 
 from .conftest import train_argv
 
@@ -116,6 +117,7 @@ def test_the_manifold_decodes_the_prior_quantiles_of_2d_codes_only(runs):
     [("m.png", 3, None), ("m.png", 1, r"grid must be a whole number >= 2"), ("m.txt", 3, r"m.txt: expected a .png")],
 )
 def test_latent_map_takes_numpy_labels_and_refuses_what_the_cli_refuses(runs, tmp_path, d, name, grid, match):
+    grid = grid if d == "d2" or grid != 3 else 15  # a changed grid is refused for codes not 2-D (its own line)
     with pytest.raises(VaekitError, match=match) if match else contextlib.nullcontext():
         vaekit.latent_map(runs[d], runs["x"][:20], runs["y"][:20], tmp_path / name, grid=grid)
     assert (tmp_path / name).exists() == (match is None)
@@ -198,6 +200,33 @@ def test_report_help_says_when_eval_json_is_reused_without_pointing_elsewhere(ca
         main(["report", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "above" not in out and "shown instead when it holds these weights, data, split and --seed, at" in out
+
+
+@pytest.mark.parametrize(
+    "metric, value, shown",
+    [
+        ("elbo", -17883.2, "-17883.20"),
+        ("nll", 1705.66, "1705.66"),
+        ("kl", 0.117597, "0.12"),
+        ("bits_per_dim", 3.01891, "3.0189"),
+    ],
+)
+def test_eval_figures_are_fixed_point_to_compare_runs(metric, value, shown):
+    assert eval_rows({metric: value}) == [{"metric": metric, "value": shown}]  # not -1.788e+04, 1706
+
+
+def test_a_conditional_reports_captions_name_the_class_drawn(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "img.npz", x=rng.random((60, 9, 11)).astype(np.float32), y=rng.integers(0, 3, 60))
+    run = tmp_path / "run"
+    assert main(train_argv(tmp_path / "img.npz", run, "--model", "cvae", "--hidden", "8", "--latent-dim", "2")) == 0
+    monkeypatch.setattr(vaekit.Run, "classes", property(lambda run: ["cat", "dog", "eel"]))
+    loaded = vaekit.load_run(run)
+    page = vaekit.write_report(loaded, k=2, limit=20).read_text()
+    caps = dict(re.findall(r"<figcaption>(\w+)(.*?)</figcaption>", page))
+    label = int(prepare_data(loaded.config, None)[0].test.y[0])  # item 0 of the test split
+    assert "all drawn for class &#x27;cat&#x27;" in caps["Samples"]  # label 0
+    assert f"decoded for item 0&#x27;s class &#x27;{['cat', 'dog', 'eel'][label]}&#x27;" in caps["Traversals"]
 
 
 class DevTools:

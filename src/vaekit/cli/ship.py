@@ -44,14 +44,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_explore(args: argparse.Namespace) -> None:
     import torch
 
-    from ..viz.explore import load_explorer, make_server
+    from ..viz.explore import open_explorer
 
     # one image per request: a second intra-op thread only adds contention (88 ms vs 0.8 ms p50 on a busy
     # 2-core machine); concurrency comes from the server's request threads
     torch.set_num_threads(1)
     if not 0 <= args.port <= 65535:
         raise VaekitError(f"--port {args.port}: expected 0..65535")
-    server = make_server(load_explorer(args.run, args.data, args.split), args.port)
+    server = open_explorer(args.run, args.port, args.data, args.split)  # binds the port before loading the data
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop ends it as Ctrl-C does
     try:
         print(f"explorer on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)

@@ -1,7 +1,8 @@
 """The latent-space explorer: a local web page (stdlib ``http.server`` on 127.0.0.1) that decodes codes server-side.
 
 JSON API (bad input gets a 4xx and the server keeps serving):
-  GET  /api/info         latent size, dims ordered most active first, their spread, num_classes, image shape
+  GET  /api/info         latent size, dims ordered most active first, their spread, num_classes (and the class
+                         names), image shape
   GET  /api/items        a few data items (PNG, label) to pick for interpolation
   POST /api/decode       {"z": [D floats], "y"?: int}        -> {"image": data URL, "ms": decode time}
   POST /api/interpolate  {"a": item, "b": item, "steps": T}  -> {"frames": [T data URLs]}
@@ -14,136 +15,27 @@ each logged on stderr with the running counts.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-import math
+import re
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import torch
-from PIL import Image
-from torch import Tensor
-
-from ..core.contract import latent_size
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..evaluation.metrics import encode_means
 from ..runs import Run
-from .figures import decode_mean, lerp
-from .plots import image_grid, is_image
+from .explore_api import ApiError, Explorer, check_images
+
+__all__ = ["ApiError", "Explorer", "ExplorerServer", "Handler", "load_explorer", "make_server", "open_explorer"]
 
 MAX_BODY = 64 * 1024  # bytes
-Z_LIMIT = 10.0  # |z| accepted per dimension
-MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC = {
     "/": ("explore.html", "text/html"),
     "/explore.js": ("explore.js", "text/javascript"),
     "/explore.css": ("explore.css", "text/css"),
 }
-
-
-class ApiError(Exception):
-    """A refused request: HTTP ``status`` and a one-line message."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def png_url(x: Tensor, nrow: int | None = None, pad: int = 2) -> str:
-    """(N, C, H, W) in [0, 1] -> a data: URL of their grid as PNG."""
-    buf = io.BytesIO()
-    Image.fromarray(image_grid(x, nrow, pad)).save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-class Explorer:
-    """What the page asks of a run: codes in, pictures out. ``items`` (N, *shape) with labels (N,) or None."""
-
-    def __init__(self, run: Run, x: Tensor, y: Tensor | None, n_items: int = N_ITEMS):
-        if not is_image(tuple(run.config.model.input_shape)):
-            raise VaekitError("explore needs a run trained on images (C, H, W)")
-        self.run, self.d, self.k = run, latent_size(run.model), run.config.model.num_classes
-        self.conditional = bool(run.model.needs_labels)
-        y = y if self.conditional else None
-        means = encode_means(run, x[:1000], None if y is None else y[:1000])  # (N, D)
-        spread = means.std(0) if len(means) > 1 else torch.ones(self.d)
-        self.order = spread.argsort(descending=True).tolist()  # most active first
-        self.spread = spread.tolist()
-        self.items_x, self.items_y = x[:n_items], None if y is None else y[:n_items]
-        self.items_z = means[:n_items]  # (n_items, D) posterior means
-
-    def info(self) -> dict:
-        return {
-            "latent_dim": self.d,
-            "order": self.order,
-            "spread": self.spread,
-            "z_limit": Z_LIMIT,
-            "num_classes": self.k if self.conditional else 0,
-            "shape": self.run.config.model.input_shape,
-            "run": self.run.folder.name,
-            "max_steps": MAX_STEPS,
-            "max_samples": MAX_SAMPLES,
-        }
-
-    def items(self) -> dict:
-        ys = [None] * len(self.items_x) if self.items_y is None else self.items_y.tolist()
-        return {
-            "items": [
-                {"index": i, "image": png_url(self.items_x[i : i + 1], pad=0), "y": ys[i]}
-                for i in range(len(self.items_x))
-            ]
-        }
-
-    def decode(self, body: dict) -> dict:
-        z, y = self._z(body.get("z")), self._label(body.get("y"))
-        start = time.perf_counter()
-        image = png_url(decode_mean(self.run, z[None], y), pad=0)
-        return {"image": image, "ms": round((time.perf_counter() - start) * 1000, 2)}
-
-    def interpolate(self, body: dict) -> dict:
-        a, b = (_int(body.get(key), key, 0, len(self.items_x) - 1) for key in ("a", "b"))
-        steps = _int(body.get("steps", 10), "steps", 2, MAX_STEPS)
-        codes = lerp(self.items_z[a], self.items_z[b], torch.linspace(0, 1, steps))  # (steps, D)
-        y = None if self.items_y is None else self.items_y[a : a + 1]  # the path keeps a's class
-        y = self._label(body["y"]) if body.get("y") is not None else y
-        frames = decode_mean(self.run, codes, y)
-        return {"frames": [png_url(f[None], pad=0) for f in frames], "codes": codes.tolist()}
-
-    def sample(self, body: dict) -> dict:
-        n, y = _int(body.get("n", 16), "n", 1, MAX_SAMPLES), self._label(body.get("y"))
-        with torch.no_grad():
-            x = self.run.model.generate(n, 1.0, None if y is None else y.repeat(n)).mean.cpu()
-        return {"image": png_url(x, nrow=math.ceil(math.sqrt(n)))}
-
-    def _z(self, z: object) -> Tensor:
-        """A code: a list of ``d`` finite numbers within +-Z_LIMIT -> (D,)."""
-        if not isinstance(z, list) or len(z) != self.d:
-            raise ApiError(422, f"z must be a list of {self.d} numbers")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in z):
-            raise ApiError(422, "z must hold numbers only")
-        if not all(abs(v) <= Z_LIMIT for v in z):  # False for NaN and inf; safe for huge ints
-            raise ApiError(422, f"z values must be finite and within +-{Z_LIMIT:g}")
-        return torch.tensor(z, dtype=torch.float32)
-
-    def _label(self, y: object) -> Tensor | None:
-        """(1,) int64 for a conditional model (required), None otherwise (a label is then refused)."""
-        if not self.conditional:
-            if y is not None:
-                raise ApiError(422, "this model is not conditional: leave out y")
-            return None
-        return torch.tensor([_int(y, "y", 0, self.k - 1)])
-
-
-def _int(v: object, name: str, lo: int, hi: int) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ApiError(422, f"{name} must be an integer in {lo}..{hi}")
-    return v
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -157,8 +49,15 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         try:
             super().handle()
-        except (ConnectionResetError, BrokenPipeError):  # the client went away (a tab closed): nothing to answer
+        except OSError:  # the client went away (a tab closed) or its socket timed out: nothing to answer
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a bad request line, 414, 431, 501) as the API's JSON error."""
+        self.close_connection = True  # the stream is out of step: what follows is not read as a request
+        if self.request_version == "HTTP/0.9":  # the request line was not read: answer with a status line
+            self.request_version = "HTTP/1.0"
+        self._error(code, message or self.responses.get(code, ("refused",))[0])
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (quiet: one line per request is noise)
         pass
@@ -217,20 +116,34 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def _body(self) -> dict:
+        """The request's JSON object; any refusal closes the connection after answering, so bytes left unread
+        are never taken for the next request."""
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+            return self._read_body()
+        except ApiError:
             self.close_connection = True
-            raise ApiError(411, "a Content-Length header is required") from None
+            raise
+
+    def _read_body(self) -> dict:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            raise ApiError(411, "a Content-Length header is required")
+        if not re.fullmatch(r"-?[0-9]+", text.strip()):
+            raise ApiError(400, f"Content-Length {text[:40]!r} is not a whole number of bytes")
+        length = int(text)
         if length < 0:
-            self.close_connection = True
             raise ApiError(400, f"Content-Length {length}: a body has 0 or more bytes")
-        if length > MAX_BODY:
-            self.close_connection = True  # the body is not read: drop the connection after answering
+        if length > MAX_BODY:  # the body is not read
             raise ApiError(413, f"request bodies are limited to {MAX_BODY} bytes")
         try:
-            body = json.loads(self.rfile.read(length) or b"null")
-        except (ValueError, UnicodeDecodeError):
+            data = self.rfile.read(length)
+        except TimeoutError:
+            raise ApiError(408, f"the body did not arrive within {self.timeout} s") from None
+        if len(data) < length:
+            raise ApiError(400, f"the body ended after {len(data)} of its {length} bytes (Content-Length)")
+        try:
+            body = json.loads(data or b"null")
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             raise ApiError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
@@ -279,8 +192,9 @@ class ExplorerServer(ThreadingHTTPServer):
         )
 
 
-def make_server(explorer: Explorer, port: int = 0) -> ExplorerServer:
-    """An HTTP server on 127.0.0.1:``port`` (0: any free port) for ``explorer``; call ``serve_forever()``."""
+def make_server(explorer: Explorer | None, port: int = 0) -> ExplorerServer:
+    """An HTTP server on 127.0.0.1:``port`` (0: any free port) for ``explorer`` (None: set ``server.explorer``
+    before serving); call ``serve_forever()``."""
     try:
         server = ExplorerServer(port)
     except OSError as e:
@@ -289,11 +203,25 @@ def make_server(explorer: Explorer, port: int = 0) -> ExplorerServer:
     return server
 
 
-def load_explorer(run_path: str, data: str | None = None, split: str = "test") -> Explorer:
+def load_explorer(run_path: str | Run, data: str | None = None, split: str = "test") -> Explorer:
     """The run and a split of its data (its own by default), prepared as in training."""
-    run = Run.load(run_path)
+    run = run_path if isinstance(run_path, Run) else Run.load(run_path)
+    check_images(run)  # before the data is loaded
     prepared, _ = prepare_data(run.config, data, stream=True)
     part = getattr(prepared, split)
     if len(part.x) < 2:
         part = prepared.train
     return Explorer(run, part.x, part.y)
+
+
+def open_explorer(run_path: str | Run, port: int, data: str | None = None, split: str = "test") -> ExplorerServer:
+    """The explorer's server of a run (a folder or a loaded Run), ready to serve: a busy port is refused before
+    the run is opened, a run not of images before its data is loaded and encoded (seconds)."""
+    server = make_server(None, port)
+    try:
+        run = run_path if isinstance(run_path, Run) else Run.load(run_path)
+        server.explorer = load_explorer(run, data, split)  # type: ignore[attr-defined]
+    except BaseException:
+        server.server_close()
+        raise
+    return server

@@ -17,7 +17,7 @@ from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
-from .plots import _figure, _save_figure, image_grid, is_image, save_png, stamped
+from .plots import Columns, _figure, _save_figure, _tab20, image_grid, is_image, save_png, stamped
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 
 
@@ -59,16 +59,42 @@ def interpolate(run: Run, x: Tensor, steps: int = 8, y: Tensor | None = None) ->
     return {name: decode_mean(run, f(loc[0], loc[1], t), ya) for name, f in (("lerp", lerp), ("slerp", slerp))}
 
 
-def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path) -> Path:
-    """Rows lerp and slerp, each [x_a, path..., x_b] for images; for tables the features along the path."""
+def path_layout(shape: tuple[int, ...] | torch.Size, names: list[str]) -> str:
+    """Where ``save_interpolation`` puts each path of items of ``shape``: rows for images, panels for others."""
+    where = ("top", "bottom") if is_image(tuple(shape)) else ("left", "right")
+    if len(names) != 2:
+        return ", ".join(names) + (" (top to bottom)" if where[0] == "top" else " (left to right)")
+    return f"{names[0]} ({where[0]}), {names[1]} ({where[1]})"
+
+
+def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path, columns: Columns | None = None) -> Path:
+    """Rows lerp and slerp, each [x_a, path..., x_b] for images; for other items (2, ...) a panel per path, side
+    by side, of their values along it in standardised units, a line per slot named by ``columns``."""
     if is_image(tuple(x.shape[1:])):
         rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
         return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
+    columns = columns or Columns()
+    ref = torch.cat([p.flatten(1) for p in paths.values()])  # standardised by the paths when columns has no scale
     fig, axes = _figure(len(paths))
-    for ax, (name, p) in zip(axes, paths.items()):  # items of any other shape: their flat features
-        ax.plot(np.linspace(0, 1, len(p)), p.flatten(1).numpy(), lw=1)
-        ax.set(title=f"{name}: decoded features", xlabel="t")
+    for ax, (name, p) in zip(axes, paths.items()):
+        _lines(ax, np.linspace(0, 1, len(p)), columns.standardised(p.flatten(1), ref), columns)
+        ax.set(title=f"{name}: decoded values", xlabel="t", ylabel="value (standardised)")
+    _legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
+
+
+def _lines(ax, t: np.ndarray, values: np.ndarray, columns: Columns) -> None:
+    """values (T, D) against t (T,): a line per slot, coloured as ``save_reconstructions`` colours slots."""
+    d = values.shape[1]
+    for j in range(d):
+        color = f"C{j}" if d <= 10 else _tab20(j) if d <= 20 else "C0"
+        ax.plot(t, values[:, j], lw=1, color=color, label=columns.name(j), alpha=1.0 if d <= 20 else 0.4)
+
+
+def _legend(ax, columns: Columns, d: int) -> None:
+    """A legend naming the slots beside ``ax`` (up to 20 slots; more have no colour of their own)."""
+    if d <= 20:
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
 
 
 def vector(v: object, name: str, size: int | None = None) -> Tensor:
@@ -143,14 +169,20 @@ def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int
     return (active if len(active) else order).tolist()
 
 
-def save_traversal(x: Tensor, dims: list[int], values: Tensor, path: str | Path) -> Path:
-    """x (R, V, *shape): a grid with one row per dim (images) or one panel per dim of features against value."""
+def save_traversal(
+    x: Tensor, dims: list[int], values: Tensor, path: str | Path, columns: Columns | None = None
+) -> Path:
+    """x (R, V, *shape): a grid with one row per dim (images), or a panel per dim of each slot against the
+    dim's value, in standardised units, a line per slot named by ``columns``."""
     if is_image(tuple(x.shape[2:])):
         return save_png(image_grid(x.flatten(0, 1), nrow=x.shape[1]), path)
+    columns = columns or Columns()
+    ref = x.flatten(2).flatten(0, 1)  # (R * V, D): the scale when columns has none
     fig, axes = _figure(len(dims), width=3.5)
-    for ax, i, xs in zip(axes, dims, x):  # items of any other shape: their flat features
-        ax.plot(values.numpy(), xs.flatten(1).numpy(), lw=1)
-        ax.set(title=f"z[{i}]", xlabel="value")
+    for ax, i, xs in zip(axes, dims, x):
+        _lines(ax, values.numpy(), columns.standardised(xs.flatten(1), ref), columns)
+        ax.set(title=f"z[{i}]", xlabel="value", ylabel="decoded (standardised)" if ax is axes[0] else "")
+    _legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
 
 

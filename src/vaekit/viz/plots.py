@@ -86,13 +86,15 @@ def _save_figure(fig, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _figure(ncols: int, width: float = 4.5, height: float = 3.5):
-    """A figure of ``ncols`` panels and its axes (ncols,), built apart from pyplot: the caller's backend, current
-    figure and open figures (a notebook's inline plots) stay as they were; freed when no longer referenced."""
+def _figure(ncols: int, width: float = 4.5, height: float = 3.5, rows: int = 1):
+    """A figure of ``rows`` x ``ncols`` panels of ``width`` x ``height`` inches and its axes (rows * ncols,),
+    laid out by matplotlib's constrained layout (tick labels and titles never run into the next panel); built
+    apart from pyplot: the caller's backend, current figure and open figures (a notebook's inline plots) stay
+    as they were; freed when no longer referenced."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height))
-    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+    fig = Figure(figsize=(width * ncols, height * rows), layout="constrained")
+    return fig, fig.subplots(rows, ncols, squeeze=False).reshape(-1)
 
 
 def is_image(shape: tuple[int, ...]) -> bool:

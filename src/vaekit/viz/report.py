@@ -9,12 +9,10 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
 from PIL import Image
-from torch import Tensor
 
 from .. import files
-from ..data import Dataset, Split
+from ..data import Dataset
 from ..data.prepare import prepare_data
 from ..data.user import users_items
 from ..errors import VaekitError
@@ -25,8 +23,7 @@ from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
-from .figures import encode_means, interpolate, latent_map, save_interpolation, save_traversal, top_dims, traverse
-from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples, table_columns
+from .report_pictures import kl_picture, pictures
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -34,95 +31,6 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;paddi
 th{background:#f4f4f4}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}
 figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em}"""
-
-
-def two_items(split: Split, same_label: bool = False) -> list[int]:
-    """Two items to interpolate between: the first two with different labels (the same, for a conditional
-    model, which decodes the path under one label), else 0 and 1."""
-    if split.y is not None:
-        other = ((split.y == split.y[0]) if same_label else (split.y != split.y[0]))[1:].nonzero() + 1
-        if len(other):
-            return [0, int(other[0])]
-    return [0, 1]
-
-
-def pictures(
-    run: Run, data: Dataset, split: Split, folder: Path, metrics: Path, n_dims: int = 8, seed: int = 0
-) -> list[tuple[str, Path]]:
-    """Write every picture of the run (its curves from the CSV ``metrics``) into ``folder``, the random draws
-    seeded with ``seed``; returns (caption, path) pairs in page order."""
-    torch.manual_seed(seed)
-    x, y = split.x[:2000], None if split.y is None else split.y[:2000]
-    y_in = y if run.model.needs_labels else None
-    out = [("Loss, reconstruction and KL per epoch", plot_losses(metrics, folder / "curves.png"))]
-    label = 0 if run.model.needs_labels else None
-    images = is_image(tuple(x.shape[1:]))
-    out.append(
-        (
-            "Samples from the prior (temperature 1)" + ("" if images else ": the first two columns"),
-            save_samples(run.sample(64, 1.0, label), folder / "s.png", columns=table_columns(run)),
-        )
-    )
-    xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
-    out.append(
-        (
-            "Inputs (odd rows) above their reconstructions"
-            if images
-            else "Each value of 32 items against its reconstruction, in standardised units (dashed: equal)",
-            save_reconstructions(x[:32], xr, folder / "r.png", columns=table_columns(run)),
-        )
-    )
-    out.append(interpolation_picture(run, split, x, y_in, folder))
-    out.append(traversal_picture(run, x, y_in, n_dims, folder))
-    out.append(
-        (
-            "Latent map of the posterior means" + ("" if y is None else ", coloured by label"),
-            latent_map(run, x, y, folder / "m.png", classes=data.classes),
-        )
-    )
-    return out
-
-
-def interpolation_picture(run: Run, split: Split, x: Tensor, y: Tensor | None, folder: Path) -> tuple[str, Path]:
-    """(caption, path) of the lerp and slerp paths between two items of x (N, *shape); y (N,) for a conditional
-    model, else None."""
-    ab = two_items(split, run.model.needs_labels)
-    yab = None if y is None else y[ab]
-    paths = interpolate(run, x[ab], 10, yab)
-    images = is_image(tuple(x.shape[1:]))
-    return (
-        f"Interpolation between items {ab[0]} and {ab[1]}: lerp (top), slerp (bottom)"
-        + (", inputs at the ends" if images else ": each column along the path"),
-        save_interpolation(x[ab], paths, folder / "i.png"),
-    )
-
-
-def traversal_picture(run: Run, x: Tensor, y: Tensor | None, n_dims: int, folder: Path) -> tuple[str, Path]:
-    """(caption, path) of the traversals of the ``n_dims`` most active dims around item 0's posterior mean; x
-    (N, *shape), y (N,) for a conditional model, else None."""
-    loc = encode_means(run, x, y)  # (N, D)
-    dims = top_dims(loc.var(0), n_dims)
-    values = torch.linspace(-3, 3, 9)
-    xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])  # (dims, values, *shape)
-    images = is_image(tuple(x.shape[1:]))
-    return (
-        f"Traversals of the most active dims {dims} from -3 to 3 around item 0's posterior mean"
-        + (": a row per dim" if images else ": each column as the dim moves"),
-        save_traversal(xs, dims, values, folder / "t.png"),
-    )
-
-
-def kl_figure(result: dict, path: Path) -> Path:
-    """Bar chart of the KL per latent dimension, one panel per level."""
-    levels = result["kl_per_dim"]
-    fig, axes = _figure(len(levels), width=max(4.5, 0.25 * max(len(d or ()) for d in levels)), height=3)
-    for i, (ax, kl) in enumerate(zip(axes, levels)):
-        if kl is None:  # not factorised: the KL of this level is one total (kl_per_level)
-            ax.text(0.5, 0.5, "one total KL:\nq(z|x) or p(z) not factorised", ha="center", va="center")
-        else:
-            ax.bar(range(len(kl)), kl)
-        ax.set(title=f"KL per dimension, level {i} (nats)", xlabel="dimension")
-    return _save_figure(fig, path)
 
 
 def _img(path: Path, caption: str) -> str:
@@ -145,21 +53,28 @@ def _table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _fmt(v) -> str:
+DECIMALS = {"bits_per_dim": 4, "probe_accuracy": 4}  # eval.json's figures; the others (nats, seconds): 2
+
+
+def _fmt(v, places: int | None = None) -> str:
+    """A cell: floats in fixed point, to ``places`` decimals (None: 2 from 1 up, 4 significant digits below)."""
     if v is None:  # a figure that does not apply (no labels: no probe)
         return "n/a"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        if places is None and abs(v) < 1:
+            return f"{v:.4g}"
+        return f"{v:.{2 if places is None else places}f}"
     if isinstance(v, list):
-        return ", ".join(_fmt(u) for u in v)
+        return ", ".join(_fmt(u, places) for u in v)
     if isinstance(v, dict):
-        return "; ".join(f"{k} {_fmt(u)}" for k, u in v.items())
+        return "; ".join(f"{k} {_fmt(u, places)}" for k, u in v.items())
     return str(v)
 
 
 def eval_rows(result: dict) -> list[dict]:
-    """eval.json as (metric, value) rows, without the per-dimension list (it is a figure)."""
-    return [{"metric": k, "value": v} for k, v in result.items() if k != "kl_per_dim"]
+    """eval.json as (metric, value) rows, without the per-dimension list (it is a figure); nats to 2 decimals,
+    bits per dim and the probe's accuracy to 4, in fixed point, so runs compare digit by digit."""
+    return [{"metric": k, "value": _fmt(v, DECIMALS.get(k, 2))} for k, v in result.items() if k != "kl_per_dim"]
 
 
 def quality_html(run: Run) -> list[str]:
@@ -242,7 +157,7 @@ def write_report(
         prepared, mode = report_data(run, data, split)
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
-        figs.insert(1, ("KL per latent dimension (evaluated split)", kl_figure(result, Path(tmp) / "kl.png")))
+        figs.insert(1, kl_picture(result, Path(tmp) / "kl.png"))
         page = render(run, result, figs, metrics)
         return atomic_write_text(path, page)
 

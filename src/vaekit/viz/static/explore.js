@@ -110,7 +110,8 @@ async function main() {
   z = new Array(info.latent_dim).fill(0);
   buildSliders();
   if (info.num_classes) {
-    for (let k = 0; k < info.num_classes; k++) $("class").add(new Option(`class ${k}`, String(k)));
+    const name = (k) => (info.classes && info.classes[k] != null ? String(info.classes[k]) : `class ${k}`);
+    for (let k = 0; k < info.num_classes; k++) $("class").add(new Option(name(k), String(k)));
     $("class-row").hidden = false;
     $("class").addEventListener("change", scheduleDecode);
   }

@@ -1,0 +1,127 @@
+"""What the explorer page asks of a run (``Explorer``): codes in, pictures out; a refused request is an ``ApiError``."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import time
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..core.contract import latent_size
+from ..errors import VaekitError
+from ..evaluation.metrics import encode_means
+from ..runs import Run
+from .figures import decode_mean, lerp
+from .plots import image_grid, is_image
+
+Z_LIMIT = 10.0  # |z| accepted per dimension
+MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
+
+
+def check_images(run: Run) -> None:
+    """Refuse, in one line, a run not trained on images (C, H, W): the explorer draws pictures."""
+    if not is_image(tuple(run.config.model.input_shape)):
+        raise VaekitError("explore needs a run trained on images (C, H, W)")
+
+
+class ApiError(Exception):
+    """A refused request: HTTP ``status`` and a one-line message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def png_url(x: Tensor, nrow: int | None = None, pad: int = 2) -> str:
+    """(N, C, H, W) in [0, 1] -> a data: URL of their grid as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(image_grid(x, nrow, pad)).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class Explorer:
+    """What the page asks of a run: codes in, pictures out. ``items`` (N, *shape) with labels (N,) or None."""
+
+    def __init__(self, run: Run, x: Tensor, y: Tensor | None, n_items: int = N_ITEMS):
+        check_images(run)
+        self.run, self.d, self.k = run, latent_size(run.model), run.config.model.num_classes
+        self.conditional = bool(run.model.needs_labels)
+        y = y if self.conditional else None
+        means = encode_means(run, x[:1000], None if y is None else y[:1000])  # (N, D)
+        spread = means.std(0) if len(means) > 1 else torch.ones(self.d)
+        self.order = spread.argsort(descending=True).tolist()  # most active first
+        self.spread = spread.tolist()
+        self.items_x, self.items_y = x[:n_items], None if y is None else y[:n_items]
+        self.items_z = means[:n_items]  # (n_items, D) posterior means
+
+    def info(self) -> dict:
+        return {
+            "latent_dim": self.d,
+            "order": self.order,
+            "spread": self.spread,
+            "z_limit": Z_LIMIT,
+            "num_classes": self.k if self.conditional else 0,
+            "classes": self.run.classes if self.conditional else None,  # names, label 0 first (None: numbers)
+            "shape": self.run.config.model.input_shape,
+            "run": self.run.folder.name,
+            "max_steps": MAX_STEPS,
+            "max_samples": MAX_SAMPLES,
+        }
+
+    def items(self) -> dict:
+        ys = [None] * len(self.items_x) if self.items_y is None else self.items_y.tolist()
+        return {
+            "items": [
+                {"index": i, "image": png_url(self.items_x[i : i + 1], pad=0), "y": ys[i]}
+                for i in range(len(self.items_x))
+            ]
+        }
+
+    def decode(self, body: dict) -> dict:
+        z, y = self._z(body.get("z")), self._label(body.get("y"))
+        start = time.perf_counter()
+        image = png_url(decode_mean(self.run, z[None], y), pad=0)
+        return {"image": image, "ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    def interpolate(self, body: dict) -> dict:
+        a, b = (_int(body.get(key), key, 0, len(self.items_x) - 1) for key in ("a", "b"))
+        steps = _int(body.get("steps", 10), "steps", 2, MAX_STEPS)
+        codes = lerp(self.items_z[a], self.items_z[b], torch.linspace(0, 1, steps))  # (steps, D)
+        y = None if self.items_y is None else self.items_y[a : a + 1]  # the path keeps a's class
+        y = self._label(body["y"]) if body.get("y") is not None else y
+        frames = decode_mean(self.run, codes, y)
+        return {"frames": [png_url(f[None], pad=0) for f in frames], "codes": codes.tolist()}
+
+    def sample(self, body: dict) -> dict:
+        n, y = _int(body.get("n", 16), "n", 1, MAX_SAMPLES), self._label(body.get("y"))
+        with torch.no_grad():
+            x = self.run.model.generate(n, 1.0, None if y is None else y.repeat(n)).mean.cpu()
+        return {"image": png_url(x, nrow=math.ceil(math.sqrt(n)))}
+
+    def _z(self, z: object) -> Tensor:
+        """A code: a list of ``d`` finite numbers within +-Z_LIMIT -> (D,)."""
+        if not isinstance(z, list) or len(z) != self.d:
+            raise ApiError(422, f"z must be a list of {self.d} numbers")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in z):
+            raise ApiError(422, "z must hold numbers only")
+        if not all(abs(v) <= Z_LIMIT for v in z):  # False for NaN and inf; safe for huge ints
+            raise ApiError(422, f"z values must be finite and within +-{Z_LIMIT:g}")
+        return torch.tensor(z, dtype=torch.float32)
+
+    def _label(self, y: object) -> Tensor | None:
+        """(1,) int64 for a conditional model (required), None otherwise (a label is then refused)."""
+        if not self.conditional:
+            if y is not None:
+                raise ApiError(422, "this model is not conditional: leave out y")
+            return None
+        return torch.tensor([_int(y, "y", 0, self.k - 1)])
+
+
+def _int(v: object, name: str, lo: int, hi: int) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ApiError(422, f"{name} must be an integer in {lo}..{hi}")
+    return v
