@@ -11,7 +11,6 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
-from ..core.contract import check_model as contract_check
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from ..runs import Run
@@ -36,7 +35,11 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
     re-fitted q(z|x)) needs one latent level."""
     if isinstance(model, Run):  # as vaekit.fit refuses a Run: the scores read a model (evaluate reads a Run)
         raise VaekitError("the scores take a model, got a Run: pass run.model", key="model")
-    contract_check(model)  # an nn.Module with vaekit's members: one line, not an AttributeError
+    if not isinstance(model, nn.Module):
+        raise VaekitError(f"the model must be a torch.nn.Module, got {type(model).__name__}", key="model")
+    missing = [m for m in ("encode", "decode", "prior", "latent_dims", "needs_labels") if not hasattr(model, m)]
+    if missing:  # what the scores read (not generate): one line, not an AttributeError
+        raise VaekitError(f"{type(model).__name__} lacks {', '.join(missing)}, which the scores read", key="model")
     if model.needs_labels and y is None:
         raise VaekitError("this model is conditional: its anomaly scores need the items' labels y")
     if "likelihood_regret" in names and not flat(model):
