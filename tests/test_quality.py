@@ -162,3 +162,85 @@ def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_pat
     )
     assert r.returncode == 0 and "data vs data" in r.stdout and "| gmm |" in r.stdout, r.stderr
     assert "gmm" in json.loads((digits_run / files.QUALITY).read_text())["samples"]
+
+
+@pytest.fixture(scope="module")
+def other_runs(tmp_path_factory):
+    """{'conditional': a cvae run of digits, 'table': a run of a small .csv table}: runs no sampler draws for."""
+    root = tmp_path_factory.mktemp("kinds")
+    table = root / "t.csv"
+    table.write_text("a,b\n" + "".join(f"{i % 7},{(i * 3) % 5}.5\n" for i in range(60)))
+    cvae = tiny_config("digits", root / "cvae", epochs=1)
+    cvae.model.family = "cvae"
+    return {
+        "conditional": vaekit.train(cvae, pictures=False).path,
+        "table": vaekit.train(tiny_config(str(table), root / "table", epochs=1), pictures=False).path,
+    }
+
+
+@pytest.mark.parametrize(
+    "kind, call, match",
+    [
+        ("conditional", {"sampler": "gmm"}, "this run is conditional"),
+        ("table", {"sampler": "gmm"}, "a table run's rows come from its prior: a post-hoc sampler does not apply"),
+        ("digits", {"sampler": "bogus"}, "sampler 'bogus': expected one of"),
+        ("digits", {"n": 7.5}, r"n must be a whole number >= 1, got 7.5"),
+        ("digits", {"n": True}, r"n must be a whole number >= 1, got True"),
+        ("digits", {"seed": "a"}, r"seed must be a whole number, got 'a'"),
+    ],
+)
+def test_quality_refuses_a_bad_call_before_any_work(digits_run, other_runs, monkeypatch, kind, call, match):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the data were read, or a feature network trained, before the refusal")
+
+    monkeypatch.setattr("vaekit.evaluation.quality_run.quality_data", no_work)
+    with pytest.raises(VaekitError, match=match):
+        vaekit.quality(other_runs.get(kind, digits_run), write=False, **call)
+
+
+def test_a_table_run_takes_no_feature_network_and_no_sampler(other_runs, tmp_path):
+    with pytest.raises(VaekitError, match=r"x.pth': a table run's measures use no feature network"):
+        vaekit.quality(other_runs["table"], features=tmp_path / "x.pth", write=False)
+    with pytest.raises(VaekitError, match=r"a post-hoc sampler does not apply"):  # as quality refuses it
+        vaekit.load_run(other_runs["table"]).sample(4, sampler="gmm")
+
+
+@pytest.mark.parametrize(
+    "layers, match",
+    [
+        ([torch.nn.Linear(10, 3)], r"features Sequential fail on real items of shape \(1, 8, 8\): mat1 and mat2"),
+        (
+            [torch.nn.Linear(64, 4), torch.nn.Hardtanh(float("nan"), float("nan"))],
+            r"features Sequential of the real items are not all finite",
+        ),
+    ],
+)
+def test_features_that_fail_or_are_not_finite_are_one_line(digits_run, layers, match):
+    net = torch.nn.Sequential(torch.nn.Flatten(), *layers)
+    with pytest.raises(VaekitError, match=match):
+        vaekit.quality(digits_run, features=net, n=40, write=False)
+
+
+def test_fid_of_equal_sets_is_zero_and_too_few_items_for_the_features_are_noted(capsys):
+    f = torch.randn(50, 8, generator=torch.Generator().manual_seed(0)).double()
+    assert compare(f, f)["fid"] == 0.0  # not torchmetrics' -1.8e-15
+    quality_benchmark(torch.rand(40, 1, 8, 8), torch.rand(80, 1, 8, 8), torch.nn.Flatten(), n=20)
+    assert "20 items per set, 64 features: the covariances are rank-deficient" in capsys.readouterr().err
+
+
+def test_sample_refuses_an_n_that_does_not_fit_in_memory(digits_run, monkeypatch, capsys, tmp_path):
+    from vaekit.cli import main
+
+    monkeypatch.setattr("vaekit.samplers.machine_memory", lambda: 4 * 10**6)  # a quarter: 1 MB, 3906 digits
+    assert main(["sample", str(digits_run), "--n", "5000", "--out", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "n 5000: 5000 items of 64 float32 numbers take 0.00128 GB, over a quarter" in err and "(--n)" in err
+    assert not (tmp_path / "x.npy").exists()
+    assert main(["sample", str(digits_run), "--n", "3000", "--out", str(tmp_path / "x.npy")]) == 0
+
+
+def test_domain_features_of_unlabelled_data_name_the_other_features(tiny_images):
+    with pytest.raises(
+        VaekitError, match=r"this data has none \(name other features: an Inception-v3 weights file, or"
+    ):
+        domain_features(load_dataset(str(tiny_images)))

@@ -38,3 +38,32 @@ def test_a_flow_sampler_says_its_steps_and_shows_a_bar_only_on_a_terminal(tmp_pa
     err = capsys.readouterr().err
     assert "codes, 7 steps" in err
     assert ("/7 [" in err) == terminal  # tqdm's bar, left off a log file
+
+
+@pytest.fixture(scope="module")
+def memory_run():
+    """A run without a folder, of 20 random vectors (4,)."""
+    model = vaekit.build_model(input_shape=[4], hidden=[8], latent_dim=2, likelihood="gaussian")
+    return vaekit.fit(model, torch.rand(20, 4), epochs=1, pictures=False, progress=False)
+
+
+@pytest.mark.parametrize(
+    "name, settings, match",
+    [
+        ("flow", {"steps": 0}, "steps must be a whole number >= 1, got 0"),
+        ("flow", {"steps": -1}, "steps must be a whole number >= 1, got -1"),
+        ("flow", {"lr": -1}, "lr must be a finite number > 0, got -1"),
+        ("flow", {"seed": "a"}, "seed must be a whole number >= 0, got 'a'"),
+        ("two-stage", {"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ("two-stage", {"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+        ("gmm", {"components": 2.7}, "components must be a whole number >= 1, got 2.7"),
+        ("gmm", {"components": "abc"}, "components must be a whole number >= 1, got 'abc'"),
+    ],
+)
+def test_bad_sampler_settings_are_one_line_before_any_work(memory_run, monkeypatch, name, settings, match):
+    def no_work(*args, **kwargs):
+        raise AssertionError("codes were encoded before the settings were checked")
+
+    monkeypatch.setattr("vaekit.samplers.aggregate_codes", no_work)
+    with pytest.raises(vaekit.VaekitError, match=f"sampler setting {match}"):
+        fit_sampler(memory_run, name, **settings)

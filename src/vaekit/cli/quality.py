@@ -17,10 +17,22 @@ from .verbs import arg, positive, verb
         "--features",
         default="domain",
         help="domain (a classifier trained on the data's labelled training split, cached in $VAEKIT_CACHE or "
-        "~/.cache/vaekit) or the path of an Inception-v3 weights file (torch-fidelity's)",
+        "~/.cache/vaekit) or the path of an Inception-v3 weights file (torch-fidelity's); the domain network and "
+        "the real items follow the run's split (its --seed and --limit): compare runs trained alike, or pass one "
+        "FILE to all; table runs use none",
     ),
-    arg("--sampler", help="draw codes from a post-hoc sampler (gmm, two-stage, flow) instead of the prior"),
-    arg("--n", type=int, help="items per set (default: half the split)"),
+    arg(
+        "--sampler",
+        help="draw codes from a post-hoc sampler (gmm, two-stage, flow) instead of the prior, with its default "
+        "settings or the one saved in RUN (vaekit.fit_sampler in Python for others; the flow's 3000 steps can "
+        "take minutes on a CPU)",
+    ),
+    arg(
+        "--n",
+        type=int,
+        help="items per set (default: half the split); table runs: rows drawn (default: as many as the training "
+        "split, no cap)",
+    ),
     arg("--data", help="data spec (default: the run's own data)"),
     arg("--split", default="test", choices=["val", "test"]),
     arg("--seed", type=int, default=0),

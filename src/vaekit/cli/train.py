@@ -237,8 +237,8 @@ def families() -> dict:
     arg("--label", help="conditional runs: the class to draw, by number or name (default: a row per class)"),
     arg(
         "--sampler",
-        help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or "
-        "flow (saved in RUN, fitted again when the weights change)",
+        help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or flow, with default "
+        "settings or those saved in RUN by vaekit.fit_sampler (refitted when the weights change; unconditional runs)",
     ),
     arg("--refit", action="store_true", help="fit the --sampler again even if RUN holds one"),
 )
@@ -246,10 +246,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from ..runs import Run
+    from ..samplers import draw_bound, fit_sampler
     from ..viz.plots import save_array_or_png, save_samples, table_columns
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
+    draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
@@ -261,8 +263,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
         print(f"{n} rows written to {args.out}")
         return
     if args.sampler is not None:
-        from ..samplers import fit_sampler
-
         run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)

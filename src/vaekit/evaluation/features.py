@@ -138,7 +138,7 @@ def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     if data.train.y is None or len(data.train) == 0:
         raise VaekitError(
             f"{data.name}: the domain features are trained on labels; this data has none "
-            "(pass features=, an nn.Module or an Inception weights file)",
+            "(name other features: an Inception-v3 weights file, or in Python an nn.Module)",
             key="features",
         )
     key = content_key(data, {"shape": list(data.shape), **s})[:20]

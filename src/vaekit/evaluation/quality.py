@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.photos import note
 from ..errors import VaekitError
 from ..training.rng import keeps_rng
 
@@ -33,16 +34,33 @@ class Passthrough(nn.Module):
 
 
 @torch.no_grad()
-def embed(features: nn.Module, x, batch_size: int = 500) -> Tensor:
-    """Features (N, F) (float64, on the CPU) of items ``x`` (N, *shape): a tensor, array or lazily read data."""
+def embed(features: nn.Module, x, batch_size: int = 500, what: str = "items") -> Tensor:
+    """Features (N, F) (float64, on the CPU) of items ``x`` (N, *shape): a tensor, array or lazily read data.
+    A module that fails on the items, or features that are not all finite, are one line naming ``what``."""
     device = next(features.parameters(), torch.zeros(())).device
     parts = []
     for i in range(0, len(x), batch_size):
         xb = torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=device)
-        parts.append(features(xb).reshape(len(xb), -1).double().cpu())
+        try:
+            parts.append(features(xb).reshape(len(xb), -1).double().cpu())
+        except (RuntimeError, TypeError, ValueError, IndexError) as e:
+            if isinstance(e, VaekitError):
+                raise
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise VaekitError(
+                f"features {type(features).__name__} fail on {what} of shape {tuple(xb.shape[1:])}: {why}",
+                key="features",
+            ) from None
     if not parts:
         raise VaekitError("sample quality needs at least one item in each set")
-    return torch.cat(parts)
+    f = torch.cat(parts)
+    if not torch.isfinite(f).all():
+        raise VaekitError(
+            f"features {type(features).__name__} of the {what} are not all finite (NaN or inf): FID and KID need "
+            "finite features",
+            key="features",
+        )
+    return f
 
 
 def kth_radii(f: Tensor, k: int = K_NEIGHBOURS, chunk: int = 1024) -> Tensor:
@@ -91,7 +109,7 @@ def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int =
         kid_mean, kid_std = kid.compute()
     precision, recall = precision_recall(real.float(), fake.float())
     return {
-        "fid": _round(fid.compute()),
+        "fid": _round(max(0.0, float(fid.compute()))),  # rounding leaves tiny negatives (-7e-15) of equal sets
         "kid": _round(kid_mean),
         "kid_std": _round(kid_std),
         "precision": _round(precision),
@@ -130,12 +148,14 @@ def quality_benchmark(
     if n < 2 * K_NEIGHBOURS:
         raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {len(test_x)}")
     test_x = torch.as_tensor(np.asarray(test_x), dtype=torch.float32)
-    real, other = embed(features, test_x[a[:n]]), embed(features, test_x[b[:n]])
+    real, other = embed(features, test_x[a[:n]], what="real items"), embed(features, test_x[b[:n]], what="real items")
+    if n <= real.shape[1]:
+        note(f"{n} items per set, {real.shape[1]} features: the covariances are rank-deficient, FID is unreliable")
     if callable(samples):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             samples = samples(n)
-    fake = embed(features, samples[:n])
+    fake = embed(features, samples[:n], what="samples")
     return {
         "n": n,
         "samples": compare(real, fake, kid_subsets, seed=seed),

@@ -11,6 +11,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,7 +20,8 @@ from ..data import Dataset
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
-from ..runs import Run, load_run, recorded_digest
+from ..runs import Run, count, load_run, recorded_digest
+from ..samplers import sampler_for
 from .features import InceptionFeatures, domain_features
 from .metrics import pick_split
 from .quality import quality_benchmark
@@ -86,6 +88,7 @@ def quality(
     """
     start = time.perf_counter()
     run = run if isinstance(run, Run) else load_run(run)
+    _check_call(run, sampler, n, seed)
     dataset = quality_data(run, data)
     table = _table_measures(dataset, features)
     _refuse_unused(table, target, feature_settings)
@@ -104,6 +107,17 @@ def quality(
     return out
 
 
+def _check_call(run: Run, sampler: str | None, n: object, seed: object) -> None:
+    """One line, before the data are read or a feature network is trained, for a bad ``n`` or ``seed`` or a
+    ``sampler`` that cannot draw for this run (an unknown name, a conditional or table run)."""
+    if n is not None:
+        count(n, "n")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise VaekitError(f"seed must be a whole number, got {seed!r}", key="seed")
+    if sampler is not None:
+        sampler_for(run, sampler)
+
+
 def _refuse_unused(table: bool, target: str | None, feature_settings: dict) -> None:
     """One line for a setting the measures cannot use: feature settings with a table's own measures (no feature
     network), ``target`` with FID and the rest (only a table's train-on-synthetic predicts a column)."""
@@ -117,13 +131,14 @@ def _refuse_unused(table: bool, target: str | None, feature_settings: dict) -> N
 
 
 def _table_measures(dataset: Dataset, features: str | Path | nn.Module) -> bool:
-    """Whether ``quality`` hands over to ``evaluation.table_quality``: a table, 'domain' features, the module found."""
-    return (
-        dataset.kind == "table"
-        and isinstance(features, str)
-        and features == "domain"
-        and importlib.util.find_spec(TABLE_QUALITY) is not None
-    )
+    """Whether ``quality`` hands over to ``evaluation.table_quality``: a table and the module found; features
+    other than 'domain' (the default) are refused there in one line, since a table's measures use none."""
+    if dataset.kind != "table" or importlib.util.find_spec(TABLE_QUALITY) is None:
+        return False
+    if not (isinstance(features, str) and features == "domain"):
+        what = type(features).__name__ if isinstance(features, nn.Module) else repr(str(features))
+        raise VaekitError(f"features {what}: a table run's measures use no feature network", key="features")
+    return True
 
 
 def _measure(

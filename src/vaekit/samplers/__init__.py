@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
+import os
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
@@ -30,8 +33,19 @@ from ..training.checkpoint import load_weights, save_weights
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
 from .base import SAMPLERS, Sampler, register
 
-__all__ = ["SAMPLERS", "Sampler", "aggregate_codes", "fit_sampler", "load_sampler", "register", "sampler_paths"]
+__all__ = [
+    "SAMPLERS",
+    "Sampler",
+    "aggregate_codes",
+    "draw_bound",
+    "fit_sampler",
+    "load_sampler",
+    "register",
+    "sampler_for",
+    "sampler_paths",
+]
 CODES_LIMIT = 10000  # training items whose posterior means the samplers are fitted on
+DECODE_BATCH = 10000  # codes decoded at a time: a network's activations for millions of codes need not fit at once
 
 
 class RunLike(Protocol):
@@ -55,6 +69,20 @@ def lookup(name: str) -> type[Sampler]:
     return SAMPLERS[name]
 
 
+def sampler_for(run: RunLike, name: str) -> type[Sampler]:
+    """The class of the sampler ``name`` if it can draw for ``run``, else one line before any work: an unknown
+    name, a conditional run (the samplers draw codes without a label), a table run (its rows come from the prior,
+    as ``vaekit quality`` measures them)."""
+    cls = lookup(name)
+    if run.model.needs_labels:
+        raise VaekitError(
+            "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
+        )
+    if getattr(run, "table", None) is not None:
+        raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
+    return cls
+
+
 def check_settings(name: str, settings: dict) -> dict:
     """``settings`` if the sampler ``name`` takes each of them, else one line naming the unknown one and its own."""
     known = [p for p in inspect.signature(lookup(name).__init__).parameters if p != "self"]
@@ -64,6 +92,27 @@ def check_settings(name: str, settings: dict) -> dict:
                 f"sampler {name} has no setting {key!r} (its settings: {', '.join(known)})", key="sampler"
             )
     return settings
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes (16 GiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 16 * 2**30
+
+
+def draw_bound(n: int, shape: Sequence[int], key: str = "n") -> int:
+    """``n`` if n items of ``shape`` as float32 (n x item size) take at most a quarter of this machine's memory
+    (the rest: the network's activations and the file's copy), else one line naming ``key`` with both sizes."""
+    size, memory = 4 * n * math.prod(shape), machine_memory()
+    if size > memory // 4:
+        raise VaekitError(
+            f"n {n}: {n} items of {math.prod(shape)} float32 numbers take {size / 1e9:.3g} GB, over a quarter of "
+            f"this machine's {memory / 1e9:.3g} GB of memory; draw fewer at a time (other seeds for more)",
+            key=key,
+        )
+    return n
 
 
 def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
@@ -143,6 +192,7 @@ def fit_sampler(
     """
     cls = lookup(name)
     wanted = cls(**check_settings(name, settings)).settings
+    sampler_for(run, name)  # a conditional or table run: before any codes are encoded
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted):
         return saved
@@ -173,4 +223,5 @@ def sample_with(run: RunLike, name: str, n: int) -> Tensor:
         sampler = fit_sampler(run, name)
     z = sampler.sample(n)  # (n, D)
     device = next(run.model.parameters()).device
-    return run.model.decode(z.to(device)).mean.cpu()
+    parts = [run.model.decode(z[i : i + DECODE_BATCH].to(device)).mean.cpu() for i in range(0, n, DECODE_BATCH)]
+    return torch.cat(parts)

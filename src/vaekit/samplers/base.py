@@ -4,8 +4,10 @@ new codes are drawn and decoded by the run's own decoder. A sampler is an ``nn.M
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -24,7 +26,7 @@ class Sampler(nn.Module):
 
     def __init__(self, seed: int = 0, **settings):
         super().__init__()
-        self.seed = seed
+        self.seed = whole(seed, "seed", 0)
         self.settings = {"seed": seed, **settings}
         self.fitted: dict[str, int] = {}  # what fitting made of a setting, where the data allowed less (JSON)
         self.latent_dim = 0
@@ -61,6 +63,20 @@ class Sampler(nn.Module):
 
 
 SAMPLERS: dict[str, type[Sampler]] = {}
+
+
+def whole(v: object, name: str, low: int = 1) -> int:
+    """``v`` if it is a whole number >= ``low`` (not a bool, a float or text), else one line naming ``name``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise VaekitError(f"sampler setting {name} must be a whole number >= {low}, got {v!r}", key=name)
+    return int(v)
+
+
+def rate(v: object, name: str = "lr") -> float:
+    """``v`` if it is a finite number > 0, else one line naming ``name``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 < float(v) < math.inf:
+        raise VaekitError(f"sampler setting {name} must be a finite number > 0, got {v!r}", key=name)
+    return float(v)
 
 
 def register(cls: type[Sampler]) -> type[Sampler]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..errors import VaekitError
-from .base import Sampler, register, train_density
+from .base import Sampler, rate, register, train_density, whole
 
 KINDS = ("maf", "nsf")
 
@@ -28,9 +28,8 @@ class FlowSampler(Sampler):
     ):
         if kind not in KINDS:
             raise VaekitError(f"flow sampler kind {kind!r}: expected one of {', '.join(KINDS)}", key="kind")
-        super().__init__(
-            seed, kind=kind, transforms=int(transforms), hidden=int(hidden), steps=int(steps), lr=float(lr)
-        )
+        counts = {"transforms": transforms, "hidden": hidden, "steps": steps}
+        super().__init__(seed, kind=kind, **{k: whole(v, k) for k, v in counts.items()}, lr=rate(lr))
 
     def build(self, latent_dim: int) -> FlowSampler:
         import zuko

@@ -8,7 +8,7 @@ from torch.distributions import Categorical, Distribution, MixtureSameFamily, Mu
 
 from ..data.photos import note
 from ..errors import VaekitError
-from .base import Sampler, register
+from .base import Sampler, register, whole
 
 
 @register
@@ -21,10 +21,9 @@ class GMMSampler(Sampler):
     covariances: Tensor
 
     def __init__(self, components: int = 20, seed: int = 0):
-        if int(components) < 1:
-            raise VaekitError(f"gmm sampler: components must be >= 1, got {components}", key="components")
-        super().__init__(seed, components=int(components))
-        self.components = int(components)
+        k = whole(components, "components")
+        super().__init__(seed, components=k)
+        self.components = k
 
     def build(self, latent_dim: int) -> GMMSampler:
         super().build(latent_dim)

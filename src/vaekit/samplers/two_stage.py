@@ -14,7 +14,7 @@ from ..data.user import from_user
 from ..models import VAE, mlp_nets
 from ..training import train_model
 from ..training.folder import describe
-from .base import Sampler, register
+from .base import Sampler, rate, register, whole
 
 
 @register
@@ -33,9 +33,8 @@ class TwoStageSampler(Sampler):
         lr: float = 1e-3,
         seed: int = 0,
     ):
-        super().__init__(
-            seed, hidden=int(hidden), layers=int(layers), epochs=int(epochs), batch_size=int(batch_size), lr=float(lr)
-        )
+        counts = {"hidden": hidden, "layers": layers, "epochs": epochs, "batch_size": batch_size}
+        super().__init__(seed, **{k: whole(v, k) for k, v in counts.items()}, lr=rate(lr))
 
     def build(self, latent_dim: int) -> TwoStageSampler:
         super().build(latent_dim)
