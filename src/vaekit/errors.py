@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class VaekitError(ValueError):
     """Bad input named in one line: a wrong path, a corrupt file, NaNs, a wrong shape, bad values.
@@ -19,3 +21,11 @@ class VaekitError(ValueError):
     def _render_traceback_(self) -> list[str]:
         """IPython's hook: a notebook shows the one line (class and message), not the library's frames."""
         return [f"{type(self).__name__}: {self}"]
+
+
+def whole(v: object, name: str, low: int = 1, what: str = "") -> int:
+    """``v`` if it is a whole number >= ``low`` (not a bool, a float or text), else one line naming ``name``
+    (after ``what``, such as "sampler setting ")."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:  # numpy's integers too
+        raise VaekitError(f"{what}{name} must be a whole number >= {low}, got {v!r}", key=name)
+    return int(v)

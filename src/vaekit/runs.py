@@ -24,7 +24,7 @@ from .data.core import check_finite, label_number
 from .data.lazy import LazyArray
 from .data.tables import TableSchema
 from .data.user import as_items
-from .errors import VaekitError
+from .errors import VaekitError, whole
 from .io import run_lock
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
@@ -285,9 +285,7 @@ class Run:
 
 def count(n: object, name: str) -> int:
     """``n`` if it is a whole number >= 1, else one line naming ``name``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise VaekitError(f"{name} must be a whole number >= 1, got {n!r}", key=name)
-    return int(n)
+    return whole(n, name)
 
 
 def run_device(name: str, key: str = "device") -> torch.device:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,15 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int | None:
 def resumed_at(resumed: str | None) -> dict | None:
     """The loop state (``epoch``, ``bad_epochs``...) of the checkpoint a resume starts from (None: none), not
     metrics.csv, whose row can be ahead of a checkpoint killed while written."""
-    from ..training.checkpoint import header
+    from ..training.state import recorded_state
 
-    for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT) if resumed else ():
-        found = header(Path(resumed or "") / name)
-        with contextlib.suppress(ValueError):  # none there, or no loop state in it
-            state = json.loads(found[1].get("state", "") if found else "")
-            if isinstance(state, dict):
-                return state
-    return None
+    return recorded_state(Path(resumed)) if resumed else None
 
 
 def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:

@@ -71,11 +71,7 @@ def _delimiter(path: Path, head: list[str]) -> str:
     if path.name.lower().removesuffix(".gz").endswith(".tsv"):
         return "\t"
     semi = list(csv.reader(head, delimiter=";"))
-    if (
-        len({len(r) for r in semi}) == 1
-        and len(semi[0]) > 1
-        and any(DECIMAL_COMMA.fullmatch(c.strip()) for r in semi for c in r)
-    ):
+    if len({len(r) for r in semi}) == 1 and len(semi[0]) > 1 and _commas(head, ";"):
         return ";"  # cells with decimal commas between semicolons: "9,30;3,29" is two numbers, not three cells
     best, most = ",", 1
     for d in DELIMITERS:

@@ -110,12 +110,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
         _refuse_image_settings(cfg)
     if data.image_mode and own:  # the one mode of a folder's images, in config.json
         d.mode = data.image_mode
-    if data.skipped:
-        n = len(data.skipped)
-        note(
-            f"{spec}: skipped {n} unreadable file{'s' * (n != 1)} (data.skip_unreadable), first "
-            f"{data.skipped[0]['file']}; a run lists them in its skipped.json"
-        )
+    note_skipped(spec, data.skipped, "; a run lists them in its skipped.json")
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     data = as_model_items(data, shape)
     if shape and tuple(data.shape) != shape:
@@ -288,3 +283,11 @@ def checked(x: T, likelihood: str | Distribution, where: str) -> T:
     else:
         check_support(likelihood, x, where)
     return x
+
+
+def note_skipped(spec: str, skipped: list[dict] | None, tail: str = "") -> None:
+    """One line on stderr naming the unreadable files a photo folder's reading left out (then ``tail``)."""
+    if skipped:
+        n = len(skipped)
+        first = skipped[0]["file"]
+        note(f"{spec}: skipped {n} unreadable file{'s' * (n != 1)} (data.skip_unreadable), first {first}{tail}")

@@ -18,8 +18,8 @@ from ..data import Dataset, Split, all_labelled, load_dataset
 from ..data.builtin import builtin_name
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
-from ..data.photos import ImageOptions, note
-from ..data.prepare import checked, model_items, prepare_data, same_spec
+from ..data.photos import ImageOptions
+from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec
 from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text
@@ -95,13 +95,6 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
         skipped = getattr(lazy.source, "skipped", None)
     note_skipped(spec, skipped)
     return s, classes
-
-
-def note_skipped(spec: str, skipped: list[dict] | None) -> None:
-    """One line on stderr naming the unreadable files a photo folder's reading left out, as ``prepare_data``'s."""
-    if skipped:
-        n = len(skipped)
-        note(f"{spec}: skipped {n} unreadable file{'s' * (n != 1)} (data.skip_unreadable), first {skipped[0]['file']}")
 
 
 def default_split(cfg: RunConfig, spec: str | None) -> str:

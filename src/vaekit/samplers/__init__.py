@@ -74,13 +74,18 @@ def sampler_for(run: RunLike, name: str) -> type[Sampler]:
     name, a conditional run (the samplers draw codes without a label), a table run (its rows come from the prior,
     as ``vaekit quality`` measures them)."""
     cls = lookup(name)
+    unconditional(run)
+    if getattr(run, "table", None) is not None:
+        raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
+    return cls
+
+
+def unconditional(run: RunLike) -> None:
+    """One line for a conditional run: the samplers draw codes without a label."""
     if run.model.needs_labels:
         raise VaekitError(
             "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
         )
-    if getattr(run, "table", None) is not None:
-        raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
-    return cls
 
 
 def check_settings(name: str, settings: dict) -> dict:
@@ -102,15 +107,15 @@ def machine_memory() -> int:
         return 16 * 2**30
 
 
-def draw_bound(n: int, shape: Sequence[int], key: str = "n") -> int:
+def draw_bound(n: int, shape: Sequence[int]) -> int:
     """``n`` if n items of ``shape`` as float32 (n x item size) take at most a quarter of this machine's memory
-    (the rest: the network's activations and the file's copy), else one line naming ``key`` with both sizes."""
+    (the rest: the network's activations and the file's copy), else one line naming ``n`` with both sizes."""
     size, memory = 4 * n * math.prod(shape), machine_memory()
     if size > memory // 4:
         raise VaekitError(
             f"n {n}: {n} items of {math.prod(shape)} float32 numbers take {size / 1e9:.3g} GB, over a quarter of "
             f"this machine's {memory / 1e9:.3g} GB of memory; draw fewer at a time (other seeds for more)",
-            key=key,
+            key="n",
         )
     return n
 
@@ -124,10 +129,7 @@ def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
 def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LIMIT, batch_size: int = 500) -> Tensor:
     """Posterior means E_q[z|x] (N, D) of ``x`` (default: the first ``limit`` items of the run's training split,
     binarised once if the run binarises dynamically)."""
-    if run.model.needs_labels:
-        raise VaekitError(
-            "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
-        )
+    unconditional(run)
     items: Tensor | LazyArray
     if x is None:
         if not run.config.data.spec:

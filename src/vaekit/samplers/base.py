@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .. import errors
 from ..errors import VaekitError
 from ..training.progress import interactive
 
@@ -27,7 +28,7 @@ class Sampler(nn.Module):
     def __init__(self, seed: int = 0, **settings):
         super().__init__()
         self.seed = whole(seed, "seed", 0)
-        self.settings = {"seed": seed, **settings}
+        self.settings = {"seed": self.seed, **settings}  # an np.int64 seed as an int (JSON)
         self.fitted: dict[str, int] = {}  # what fitting made of a setting, where the data allowed less (JSON)
         self.latent_dim = 0
 
@@ -66,10 +67,8 @@ SAMPLERS: dict[str, type[Sampler]] = {}
 
 
 def whole(v: object, name: str, low: int = 1) -> int:
-    """``v`` if it is a whole number >= ``low`` (not a bool, a float or text), else one line naming ``name``."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise VaekitError(f"sampler setting {name} must be a whole number >= {low}, got {v!r}", key=name)
-    return int(v)
+    """``v`` if it is a whole number >= ``low``, else one line naming the sampler setting ``name``."""
+    return errors.whole(v, name, low, "sampler setting ")
 
 
 def rate(v: object, name: str = "lr") -> float:

@@ -120,15 +120,22 @@ def validation_redrawn(saved: dict, given: dict) -> str:
     return "its validation items are drawn otherwise than when its checkpoint was written"
 
 
-def recorded_data(run: Path) -> dict | None:
-    """The data ``fingerprint`` that the newest readable checkpoint of the run folder ``run`` records, from its
-    metadata alone ({}: one from before fingerprints); None where the folder holds no checkpoint to read."""
+def recorded_state(run: Path) -> dict | None:
+    """The loop state (``epoch``, ``bad_epochs``, ``data``...) that the newest readable checkpoint of the run
+    folder ``run`` records, from its metadata alone; None where the folder holds no checkpoint to read."""
     for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT):
         found = header(run / name)
-        if found is None:
-            continue
         try:
-            return json.loads(found[1]["state"]).get("data", {})
-        except (ValueError, KeyError, TypeError, AttributeError):
+            state = json.loads(found[1]["state"]) if found else None
+        except (ValueError, KeyError, TypeError):
             continue
+        if isinstance(state, dict):
+            return state
     return None
+
+
+def recorded_data(run: Path) -> dict | None:
+    """The data ``fingerprint`` that the newest readable checkpoint of the run folder ``run`` records ({}: one
+    from before fingerprints); None where the folder holds no checkpoint to read."""
+    state = recorded_state(run)
+    return None if state is None else state.get("data", {})
