@@ -237,6 +237,16 @@ def test_sample_refuses_an_n_that_does_not_fit_in_memory(digits_run, monkeypatch
     assert "n 5000: 5000 items of 64 float32 numbers take 0.00128 GB, over a quarter" in err and "(--n)" in err
     assert not (tmp_path / "x.npy").exists()
     assert main(["sample", str(digits_run), "--n", "3000", "--out", str(tmp_path / "x.npy")]) == 0
+    with pytest.raises(VaekitError, match="n 5000: 5000 items"):  # in Python too
+        vaekit.load_run(digits_run).sample(5000)
+
+
+def test_prior_draws_are_decoded_a_batch_at_a_time(digits_run, monkeypatch):
+    run, sizes = vaekit.load_run(digits_run), []
+    generate = run.model.generate
+    monkeypatch.setattr("vaekit.samplers.DECODE_BATCH", 7)
+    monkeypatch.setattr(run.model, "generate", lambda n, *a: sizes.append(n) or generate(n, *a))
+    assert run.sample(20).shape == (20, 1, 8, 8) and sizes == [7, 7, 6]
 
 
 def test_domain_features_of_unlabelled_data_name_the_other_features(tiny_images):

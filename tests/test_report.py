@@ -150,8 +150,10 @@ def test_a_run_fitted_without_a_folder_writes_its_report_to_out_only(runs, repor
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
-def test_curves_record_the_weights_digest(report):
+def test_curves_record_the_weights_digest_and_refuse_an_empty_out(report, capsys):
     assert main(["curves", str(report.parent)]) == 0
+    assert main(["curves", str(report.parent), "--out", " "]) == 2  # it wrote RUN/curves.png
+    assert "--out is empty: name a file, or leave --out out for RUN/curves.png" in capsys.readouterr().err
     assert "curves.png" not in vaekit.load_run(report.parent).stale_files()
 
 

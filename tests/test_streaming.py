@@ -413,6 +413,14 @@ def test_a_killed_cache_builds_temporary_file_is_removed_once_stale(grey_photos,
     assert npy.exists() != rebuilt
 
 
+def test_a_cache_of_another_format_is_not_read(grey_photos, tmp_path, monkeypatch):
+    opts = photo_options(tmp_path, True)
+    image_cache.open_folder(grey_photos, opts)
+    monkeypatch.setattr(image_cache, "FORMAT", image_cache.FORMAT + 1)  # a vaekit that decodes files otherwise
+    image_cache.open_folder(grey_photos, opts)
+    assert len(list((tmp_path / "c").glob("images-*.npy"))) == 2
+
+
 @pytest.fixture
 def latin1_folder(tmp_path):
     """Photos named in Latin-1 bytes, as old Windows zips unpack them: 'café.png' and a good one."""

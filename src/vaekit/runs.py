@@ -29,7 +29,7 @@ from .io import run_lock
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
-from .samplers import sample_with
+from .samplers import prior_draws, sample_with
 from .training.checkpoint import tensor_digest
 from .training.step import resolve_device
 
@@ -257,8 +257,7 @@ class Run:
         if sampler is not None:
             self.sampler_alone(temperature, label)
             return sample_with(self, sampler, n)
-        t = cast(float, temperature)  # a deep model's generate takes one per resolution too
-        return self.model.generate(n, t, self.labels(label, n)).mean.cpu()
+        return prior_draws(self, n, temperature, self.labels(label, n))
 
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
@@ -269,7 +268,7 @@ class Run:
             raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
-        return self.model.generate(len(y), cast(float, temperature), y).mean.cpu()  # or one per resolution
+        return prior_draws(self, len(y), temperature, y)
 
     @torch.no_grad()
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:

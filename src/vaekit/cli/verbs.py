@@ -72,6 +72,8 @@ def ints(text: str, flag: str) -> list[int]:
 
 def out_path(args: argparse.Namespace, default: str) -> Path:
     """--out, or RUN/``default``; the suffix must be the default's."""
+    if args.out is not None and not args.out.strip():
+        raise VaekitError("--out is empty: name a file, or leave --out out for RUN/" + default)
     out = Path(args.out) if args.out else Path(args.run) / default
     if out.suffix.lower() != Path(default).suffix:
         raise VaekitError(f"--out {out}: expected a {Path(default).suffix} file name")

@@ -2,11 +2,11 @@
 
 The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skipped files), in the data folder
 (``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
-each file's size and mtime and the size and crop settings and the mode the images become (data.mode=auto
-resolved): a file added, removed or changed, or another
-setting, makes a new cache (the caches of the folder's older contents are removed, and a killed build's temporary
-file once untouched for STALE_S seconds). The first pass decodes every file in
-DataLoader workers and writes the rows in order (atomically); later epochs and runs read the rows with pread.
+each file's size and mtime, the size and crop settings, the mode the images become (data.mode=auto resolved) and
+the cache's FORMAT: a file added, removed or changed, another setting, or a vaekit that decodes files otherwise
+makes a new cache (the caches of the folder's older contents are removed, and a killed build's temporary file once
+untouched for STALE_S seconds). The first pass decodes every file in DataLoader workers and writes the rows in
+order (atomically); later epochs and runs read the rows with pread.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .photos import FolderSource, ImageOptions, note
 CHUNK = 64  # images per loader item while the cache is written
 HEADER = 128  # bytes of the .npy header, fixed so that the row count can be written last
 STALE_S = 600  # a cache's temporary file untouched this long is a killed build's: removed by the next build
+FORMAT = 2  # how files become rows: 2 reads a folder mixing 8- and 16-bit files at 8 bits, float and rotated TIFFs
 HINT = "set data.skip_unreadable=true to skip such files"
 _skipped: dict[tuple[str, ImageOptions], list[dict]] = {}  # (folder, options) -> files its last read left out
 
@@ -62,7 +63,7 @@ def _keys(folder: Path) -> tuple[str, str]:
 def _paths(stem: Path, opts: ImageOptions, mode: str) -> tuple[Path, Path]:
     """(.npy, .json) of the cache for ``opts`` whose images become ``mode`` (L or RGB, never auto): a run trained
     with data.mode=auto and its verbs, which read the resolved mode from config.json, share one cache."""
-    settings = hashlib.sha256(json.dumps([opts.size, opts.crop, mode]).encode()).hexdigest()[:8]
+    settings = hashlib.sha256(json.dumps([FORMAT, opts.size, opts.crop, mode]).encode()).hexdigest()[:8]
     return stem.with_name(f"{stem.name}-{settings}.npy"), stem.with_name(f"{stem.name}-{settings}.json")
 
 

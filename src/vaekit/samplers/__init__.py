@@ -40,6 +40,7 @@ __all__ = [
     "draw_bound",
     "fit_sampler",
     "load_sampler",
+    "prior_draws",
     "register",
     "sampler_for",
     "sampler_paths",
@@ -118,6 +119,19 @@ def draw_bound(n: int, shape: Sequence[int]) -> int:
             key="n",
         )
     return n
+
+
+@torch.no_grad()
+def prior_draws(run: RunLike, n: int, temperature: float | list[float], y: Tensor | None = None) -> Tensor:
+    """(n, *shape) means of p(x|z) on the CPU for z from the run's prior, ``DECODE_BATCH`` at a time (labels y (n,)
+    of a conditional model, or None): n within ``draw_bound``, and a million draws need not hold their activations."""
+    model = run.model
+    draw_bound(n, run.config.model.input_shape)
+    parts = [
+        model.generate(min(DECODE_BATCH, n - i), temperature, None if y is None else y[i : i + DECODE_BATCH]).mean.cpu()  # type: ignore[arg-type]
+        for i in range(0, n, DECODE_BATCH)
+    ]
+    return torch.cat(parts)
 
 
 def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
