@@ -1,12 +1,17 @@
 """The detector as scikit-learn and PyOD users drive it: parameters refused before training and named as they
 were passed, one seed giving the same scores with the caller's random state kept, pickling inside a Pipeline,
-GridSearchCV with a scorer that reads labels, and PyOD's names as the guide maps them."""
+GridSearchCV with a scorer that reads labels, PyOD's names as the guide maps them, a run folder (``out``) that
+scores as the detector did and is not overwritten unasked, wrapped runs scored as ``vaekit anomaly`` scores
+them (binarised, a table's categories encoded), and rows out of range refused rather than scored as normal."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import pickle
 import random
+import warnings
 
 import joblib
 import numpy as np
@@ -17,6 +22,9 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import vaekit
+from tests.conftest import tiny_config
+from vaekit.cli import main
 from vaekit.evaluation import detector
 from vaekit.evaluation.detector import VAEAnomalyDetector
 
@@ -45,6 +53,10 @@ def rows():
         ({"random_state": 2**32}, r"^random_state must be"),
         ({"random_state": 1.5}, r"^random_state must be"),  # was taken as 1
         ({"random_state": True}, r"^random_state must be"),
+        ({"image_shape": (8, 8)}, r"^image_shape must be \(C, H, W\), three whole numbers >= 1, got \(8, 8\)$"),
+        ({"image_shape": (64,)}, r"^image_shape must be \(C, H, W\)"),  # both were taken
+        ({"image_shape": (1, 8, 8.0)}, r"^image_shape must be \(C, H, W\)"),
+        ({"overwrite": "yes"}, r"^overwrite must be True or False"),
     ],
 )
 def test_bad_parameters_are_named_before_anything_trains(params, match, rows, monkeypatch):
@@ -124,3 +136,102 @@ def test_pyod_names_as_the_guide_maps_them(rows):
     np.testing.assert_array_equal(det.fit_predict(x), det.predict(x))
     assert set(det.predict(np.vstack([x, far]))) == {-1, 1}
     assert not any(hasattr(det, a) for a in ("decision_scores_", "threshold_", "labels_", "predict_proba"))
+
+
+def cli_scores(run, data, score: str, out) -> np.ndarray:
+    """``vaekit anomaly run --data data --split all --score score``: the (N,) column written, in file order."""
+    assert main(["anomaly", str(run), "--data", str(data), "--split", "all", "--score", score, "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        return np.array([float(r[score]) for r in csv.DictReader(f)])
+
+
+def test_a_run_folder_scores_as_the_detector_and_is_not_overwritten(tmp_path, capsys):
+    """``out`` keeps the columns' units (standardize.json; the wrapped run scored 0.54 AUROC for 1.0), records no
+    data of its own, and is refused as a target again unless ``overwrite``."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(loc=50, scale=[1, 10, 100, 0.1], size=(80, 4))
+    out = tmp_path / "det"
+    fitted = VAEAnomalyDetector(out=str(out), **TINY).fit(x)
+    wrapped = VAEAnomalyDetector.from_run(out, **TINY).fit(x)
+    np.testing.assert_array_equal(wrapped.score_samples(x), fitted.score_samples(x))
+    np.testing.assert_allclose(json.loads((out / "standardize.json").read_text())["loc"], x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(wrapped.loc_, fitted.loc_)
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c,d", comments="")
+    recon = VAEAnomalyDetector.from_run(out, method="recon_error").fit(x).score_samples(x)
+    np.testing.assert_allclose(
+        cli_scores(out, tmp_path / "x.csv", "recon_error", tmp_path / "s.csv"), -recon, rtol=1e-4
+    )
+    assert json.loads((out / "config.json").read_text())["data"]["spec"] == ""
+    capsys.readouterr()
+    assert main(["anomaly", str(out), "--out", str(tmp_path / "t.csv")]) == 2  # it was mnist5k's shapes
+    assert "trained on data passed in memory: name the data to use" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"^out .*det: already holds a run; pass overwrite=True to replace it$"):
+        VAEAnomalyDetector(out=str(out), **{**TINY, "latent_dim": 1}).fit(x)
+    again = VAEAnomalyDetector(out=str(out), overwrite=True, **{**TINY, "latent_dim": 1}).fit(x)
+    assert VAEAnomalyDetector.from_run(out).fit(x).models_[0].latent_dims == again.models_[0].latent_dims == [1]
+
+
+@pytest.mark.parametrize("fault", [lambda x: x * 16, lambda x: x - 1], ids=["times-16", "minus-1"])
+def test_a_bernoulli_detector_refuses_rows_outside_its_support(fault):
+    """Grey images in [0, 1] train; the same digits forgotten undivided (0..16) or shifted were scored normal."""
+    x = np.random.default_rng(0).random((40, 16))
+    det = VAEAnomalyDetector(image_shape=(1, 4, 4), likelihood="bernoulli", **TINY).fit(x)
+    with pytest.raises(ValueError, match=r"^X: values in .* lie outside the bernoulli likelihood's support"):
+        det.score_samples(fault(x[:5]))
+
+
+def test_far_rows_are_scored_in_float64_and_unscorable_ones_refused(rows):
+    """A value of 1e39 overflowed float32 and scored NaN, an inlier; 1e300 overflows float64: refused, named."""
+    det = VAEAnomalyDetector(**TINY).fit(rows[0])
+    far = np.zeros((3, 3))
+    far[:, 0] = [1e20, 1e39, 1e60]
+    scores = det.score_samples(far)
+    assert np.isfinite(scores).all() and (scores < det.offset_).all() and (det.predict(far) == -1).all()
+    with pytest.raises(ValueError, match=r"^X: 1 row\(s\) score as no finite number \(row 1 first\)"):
+        det.score_samples(np.array([[0.0, 0, 0], [-1e300, 0, 0]]))
+    with pytest.raises(ValueError, match=r"^X: column 0 holds values up to .*e\+150, beyond float32's range"):
+        VAEAnomalyDetector(**TINY).fit(rows[0] * 1e150)  # its standard deviation was inf: NaN scores
+
+
+def test_a_dataframe_fits_and_predicts_without_warnings(rows):
+    """fit scored its validated ndarray by the public score_samples: sklearn warned of missing feature names."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(rows[0], columns=["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det = VAEAnomalyDetector(**TINY).fit(frame)
+        det.predict(frame)
+    assert list(det.feature_names_in_) == ["a", "b", "c"]
+
+
+def test_a_binarised_image_run_is_scored_as_vaekit_anomaly_scores_it(tmp_path):
+    """The run trained on binarised grey images: rows are drawn once as the CLI draws a file's (rank correlation
+    0.32 for recon_error when scored grey)."""
+    x = np.random.default_rng(0).random((30, 1, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = vaekit.train(tiny_config(str(tmp_path / "x.npy"), tmp_path / "run"), pictures=False)
+    assert run.config.data.binarize == "dynamic"
+    det = VAEAnomalyDetector.from_run(run.path, method="recon_error").fit(x.reshape(30, -1))
+    cli = cli_scores(run.path, tmp_path / "x.npy", "recon_error", tmp_path / "s.csv")
+    np.testing.assert_allclose(-det.score_samples(x.reshape(30, -1)), cli, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"lie outside \[0, 1\], which the run's binarisation"):
+        det.score_samples(x.reshape(30, -1) * 2)
+
+
+def test_a_table_run_with_a_categorical_column_takes_a_dataframe(tmp_path):
+    """Rows of a run with a text column are encoded by its schema, by column name (an ndarray of its numbers was
+    'X has 2 features, the run's items have shape (5,)'; its strings 'could not convert string to float')."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(5, 2, size=40), "c": rng.choice(list("xyz"), 40)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    run = vaekit.train(tiny_config(str(tmp_path / "t.csv"), tmp_path / "run"), pictures=False)
+    det = VAEAnomalyDetector.from_run(run.path).fit(frame)
+    cli = cli_scores(run.path, tmp_path / "t.csv", "neg_elbo", tmp_path / "s.csv")
+    np.testing.assert_allclose(-det.score_samples(frame[["c", "b", "a"]]), cli, rtol=1e-4)  # by name
+    assert list(det.feature_names_in_) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"^this run's items encode categorical columns.*pass X as a pandas DataFrame"):
+        VAEAnomalyDetector.from_run(run.path).fit(frame[["a", "b"]].to_numpy())
+    odd = frame.assign(c="w")
+    with pytest.raises(ValueError, match=r"^X: category 'w' in row 0, column index 2 \('c'\), is not one of the run's"):
+        det.score_samples(odd)

@@ -15,10 +15,20 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data import Dataset, Split
 from ..errors import VaekitError
-from ..runs import Run
 from ..training import fit_config
 from ..training.rng import keeps_rng
-from .score_checks import SCORES, SETTINGS, check_model, check_settings, settings_for
+from .detector_run import (
+    check_float32,
+    check_image_shape,
+    check_out,
+    loaded,
+    needs_schema,
+    prepared,
+    table_items,
+    table_names,
+    units,
+)
+from .score_checks import SCORES, SETTINGS, check_settings, settings_for
 from .scores import anomaly_scores
 
 MLP_HIDDEN = (64, 64)  # the default widths of the MLP (net mlp)
@@ -39,18 +49,26 @@ PARAMS = {  # the setting each training parameter makes: its errors name the par
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Scores rows of X by a VAE: ``score_samples`` is higher for more normal rows.
 
-    X is 2-D (n_samples, n_features): a table (standardised, Gaussian likelihood by default) or flattened
-    images when ``image_shape`` (C, H, W) is given (values in [0, 1], no standardisation). ``method`` is one
-    of neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (images only), or llr for a wrapped ``run``
-    of a hierarchical model (see ``vaekit.scores``); ``samples``, ``iw_samples`` and ``steps`` reach the scores
-    they shape. ``hidden`` sets the widths of ``net="mlp"`` (a conv net has its own and refuses it).
+    X is 2-D (n_samples, n_features): a table (its columns standardised inside the model, Gaussian likelihood by
+    default) or flattened images when ``image_shape`` (C, H, W: three whole numbers) is given (values in [0, 1],
+    not standardised). The VAE trains in float32 (a value beyond its range, about 3.4e38, is refused); rows are
+    scored in float64, and a row whose score is not finite is refused, naming it. ``method`` is one of
+    neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (images only), or llr for a wrapped ``run`` of
+    a hierarchical model (``vaekit.evaluation.scores.anomaly_scores`` computes them; the anomaly guide's table
+    says what each is); ``samples``, ``iw_samples`` and ``steps`` reach the scores they shape, and are ignored
+    (unchecked) by the others: a grid over ``method`` may keep them. ``hidden`` sets the widths of
+    ``net="mlp"`` (a conv net has its own and refuses it).
     ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
     by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
     (which pick each model's best epoch and are not fitted), and the anomaly score is the sum.
-    ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold).
-    ``contamination`` is the fraction of training rows ``predict`` calls outliers (-1). Training runs
-    vaekit's trainer, into the run folder ``out`` when given (in memory otherwise).
+    ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold): rows
+    are prepared as ``vaekit anomaly`` prepares a file's (binarised once, seeded by the run, row i keyed by its
+    place in X, where the run was binarised; a table run with categorical columns or dates takes a DataFrame of
+    its columns, encoded by its schema). ``contamination`` is the fraction of training rows ``predict`` calls
+    outliers (-1). Training runs vaekit's trainer, into the run folder ``out`` when given (in memory
+    otherwise), which ``from_run`` and the CLI read back; a folder holding a run is refused unless ``overwrite``
+    (so ``out`` is not for searches: every fit of a GridSearchCV would write the one folder).
 
     The conventions are scikit-learn's (those of ``IsolationForest``), not PyOD's: ``score_samples`` and
     ``decision_function`` are higher for more normal rows (PyOD's ``decision_function`` is higher for anomalies:
@@ -81,6 +99,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         holdout: float = 0.1,
         run: str | None = None,
         out: str | None = None,
+        overwrite: bool = False,
         random_state: int | None = 0,
         device: str = "cpu",
     ):
@@ -88,7 +107,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
         self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
         self.contamination, self.scales, self.holdout = contamination, scales, holdout
-        self.run, self.out = run, out
+        self.run, self.out, self.overwrite = run, out, overwrite
         self.random_state, self.device = random_state, device
 
     @classmethod
@@ -103,24 +122,31 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         c = self.contamination  # scikit-learn's "auto" sets a threshold of its own: a fraction is needed here
         if isinstance(c, (bool, str)) or not isinstance(c, (int, float, np.number)) or not 0 < c <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
-        X = validate_data(self, X, dtype=np.float64)
         self._check_scales()
         if self.run is not None:
-            self._load_run(X.shape[1])
+            self.__dict__.update(loaded(self.run, self.method))
+            X = self._rows(X, reset=True)
+            if math.prod(self.input_shape_) != X.shape[1]:
+                raise ValueError(f"X has {X.shape[1]} features, the run's items have shape {self.input_shape_}")
         else:
+            X = validate_data(self, X, dtype=np.float64)
             self._config("", self._seed(), len(X))  # the training settings, refused before anything trains
+            check_out(self.out, len(self.scales), self.overwrite)
             self._train(X)
-        self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
+        self.offset_ = float(np.percentile(self._score(X), 100 * self.contamination))
         return self
 
     def _check_method(self) -> None:
-        """Refuse, before any training, a method the model cannot score with, a bad setting of its score or
-        ``random_state``, and ``hidden`` for a conv net."""
+        """Refuse, before any training, a method the model cannot score with, a bad setting of its score,
+        ``random_state``, ``image_shape`` or ``overwrite``, and ``hidden`` for a conv net."""
         if self.method not in SCORES:
             raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
         shaping = settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
         check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
         self._seed()
+        check_image_shape(self.image_shape)
+        if not isinstance(self.overwrite, (bool, np.bool_)):
+            raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
         if self.net == "conv" and self.hidden not in (MLP_HIDDEN, list(MLP_HIDDEN)):
             raise ValueError(f"hidden sets the widths of net='mlp'; net='conv' has its own, got hidden={self.hidden!r}")
         if self.run is not None:
@@ -130,27 +156,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 "method llr needs a hierarchical model (family deep or ladder); the detector trains a flat VAE: "
                 "wrap a trained run instead (run=...)"
             )
-        if self.method == "complexity" and (self.image_shape is None or len(tuple(self.image_shape)) != 3):
+        if self.method == "complexity" and self.image_shape is None:
             raise ValueError(f"method complexity needs images: image_shape (C, H, W), got {self.image_shape!r}")
-
-    def _load_run(self, n_features: int) -> None:
-        assert self.run is not None  # fit loads a run only when one is named
-        run = Run.load(self.run)
-        if run.model.needs_labels:
-            raise ValueError(f"{self.run}: the detector scores rows without labels; this run is conditional")
-        self.input_shape_ = tuple(run.config.model.input_shape)
-        if math.prod(self.input_shape_) != n_features:
-            raise ValueError(f"X has {n_features} features, the run's items have shape {self.input_shape_}")
-        if self.method == "complexity" and len(self.input_shape_) != 3:
-            raise ValueError(
-                f"method complexity needs images (C, H, W); the run's items have shape {self.input_shape_}"
-            )
-        try:
-            check_model(run.model, [self.method], None)
-        except VaekitError as e:
-            raise ValueError(str(e)) from None
-        self.loc_, self.scale_ = np.zeros(n_features), np.ones(n_features)
-        self.models_ = [run.model.cpu().double().eval()]
 
     def _check_scales(self) -> None:
         """Refuse pooling factors that are not positive integers dividing the images' height and width."""
@@ -171,14 +178,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         shape = tuple(self.image_shape) if self.image_shape is not None else (X.shape[1],)
         if math.prod(shape) != X.shape[1]:
             raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
-        standardise = self.image_shape is None and self.likelihood == "gaussian"
-        self.input_shape_ = shape
-        self.loc_ = X.mean(0) if standardise else np.zeros(X.shape[1])
-        scale = X.std(0) if standardise else np.ones(X.shape[1])
-        self.scale_ = np.where(scale > 1e-12, scale, 1.0)
-        x = self._tensor(X)
-        check_support(self.likelihood, x, "X")
-        seed = self._seed()
+        check_float32(X)
+        self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
+        x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
+        check_support(self.likelihood, x64, "X")
+        x, seed = x64.float(), self._seed()  # the trainer's float32
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch
             x_fit, x_val = x, x[perm[:1000]]
@@ -186,8 +190,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             n_val = min(len(x) - 2, max(2, round(self.holdout * len(x))))
             x_fit, x_val = x[perm[n_val:]], x[perm[:n_val]]
         self.models_ = [self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i) for i, k in enumerate(self.scales)]
+        self.loc_, self.scale_ = units(self.models_[0], X.shape[1])  # a table's, standardised inside the model
         if len(self.scales) > 1:
-            raw = self._raw_scores(x_val.double())  # (S, n_val)
+            raw = self._raw_scores(x64[perm[:n_val]])  # (S, n_val)
             std = raw.std(1)
             self.score_loc_, self.score_scale_ = raw.mean(1), np.where(std > 1e-12, std, 1.0)
 
@@ -205,18 +210,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         out = self.out if len(self.scales) == 1 else self.out and str(Path(self.out) / f"scale-{i}")
         kind = "image" if len(shape) == 3 else "table"
         data = Dataset("X", Split(x, None), Split(x_val, None), Split(x[:0], None), shape, kind, None)
-        return fit_config(self._config(out or "", seed, len(x)), overwrite=True, data=data).model.double().eval()
+        fitted = fit_config(self._config(out or "", seed, len(x)), overwrite=bool(self.overwrite), data=data)
+        return fitted.model.double().eval()
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)
+        cfg.data.spec = ""  # the data came from Python, as vaekit.fit records it: the verbs ask for data
         widths = {"model.hidden": self.hidden} if self.net == "mlp" else {}  # conv: its default channels
         settings = {
             "model.net": self.net,
             "model.likelihood": self.likelihood,
             "model.latent_dim": self.latent_dim,
             **widths,
-            "data.standardize": "false",
-            "train.epochs": self.epochs,  # X is standardised here
+            "data.standardize": "true" if self.image_shape is None and self.likelihood == "gaussian" else "false",
+            "train.epochs": self.epochs,
             "train.batch_size": min(self.batch_size, n),
             "train.lr": self.lr,
             "train.beta": self.beta,
@@ -234,17 +241,35 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             setting = next((k for k in PARAMS if said.startswith(f"{k} ")), None)
             raise VaekitError(PARAMS[setting] + said.removeprefix(setting) if setting else said, key=e.key) from None
 
-    def _tensor(self, X: np.ndarray) -> torch.Tensor:
-        """(N, F) rows -> standardised float32 (N, *input_shape_)."""
-        return torch.from_numpy(((X - self.loc_) / self.scale_).astype(np.float32)).view(-1, *self.input_shape_)
+    def _rows(self, X, reset: bool) -> np.ndarray:
+        """X validated as (n_samples, n_features) float64; for a wrapped table run whose items only its schema
+        encodes (categorical columns, dates), a DataFrame of its columns, encoded."""
+        table = getattr(self, "table_", None)
+        if table is None or not needs_schema(table):
+            return validate_data(self, X, dtype=np.float64, reset=reset)
+        items = table_items(table, X)
+        if reset:
+            self.n_features_in_, self.feature_names_in_ = len(table.columns), np.array(table_names(table), dtype=object)
+        return items
 
     def score_samples(self, X) -> np.ndarray:
         """(n_samples,) normality: minus the anomaly score, so higher = more normal."""
         check_is_fitted(self, "models_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        raw = self._raw_scores(self._tensor(X).double())  # (S, n_samples)
+        return self._score(self._rows(X, reset=False))
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        """(n_samples,) normality of validated rows X (n_samples, n_features), scored in float64; a row whose
+        score is not finite is refused."""
+        x = torch.tensor(X, dtype=torch.float64).view(-1, *self.input_shape_)
+        raw = self._raw_scores(prepared(x, self.likelihood_, self.binarize_seed_))  # (S, n_samples)
         if len(self.models_) > 1:
             raw = (raw - self.score_loc_[:, None]) / self.score_scale_[:, None]
+        bad = np.flatnonzero(~np.isfinite(raw).all(0))
+        if len(bad):
+            raise ValueError(
+                f"X: {len(bad)} row(s) score as no finite number (row {bad[0]} first): their values lie too far "
+                "from the training rows for the model's float64 arithmetic; drop or rescale them"
+            )
         return -raw.sum(0)
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
