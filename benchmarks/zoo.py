@@ -164,7 +164,7 @@ def targets(rows: list[list], apart: frozenset = frozenset()) -> list[str]:
     for v, p in PAIRS:
         a, b = num("vaekit", v, 3), num("pythae", p, 3)
         if a is not None and b is not None:
-            say(f"NLL {v} {a} vs pythae {p} {b} (within 0.5 nats)", a <= b + 0.5)
+            say(f"NLL {v} {a} vs pythae {p} {b} (at most 0.5 nats above)", a <= b + 0.5)
         a, b = num("vaekit", v, 4), num("pythae", p, 4)
         say(f"FID {v} {a} vs pythae {p} {b} (no worse)", None if None in (a, b) else a <= b)
         a, b = num("vaekit", v, 7), num("pythae", p, 7)

@@ -13,6 +13,7 @@ import vaekit
 from vaekit.cli import main
 from vaekit.config import CONFLICTS, RunConfig, refuse_conflicts, set_value
 
+BETA_ZERO = {"warmup_epochs": 2, "free_bits": 0.5, "tc_beta": 6}  # settings that shape the KL term beta weighs
 # one setting pair per conflict: what makes each clash
 CLASH = {
     ("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
@@ -126,6 +127,18 @@ CLASH.update(
         ("model.latent_dim", "model.net"): ["model.family=vq", "model.net=conv", "model.latent_dim=8"],
         ("train.batch_size", "train.objective"): ["train.objective=mmd", "train.batch_size=1"],
         ("train.batch_size", "train.tc_beta"): ["train.tc_beta=6", "train.batch_size=1"],
+        ("train.free_bits", "model.prior_components"): [
+            "model.family=cvae",
+            "model.prior_components=3",
+            "train.free_bits=0.5",
+        ],
+        # beta 0: no KL term for these to shape
+        ("train.dimwise_warmup_epochs", "train.beta"): [
+            "train.beta=0",
+            "train.tc_beta=6",
+            "train.dimwise_warmup_epochs=2",
+        ],
+        **{(f"train.{k}", "train.beta"): ["train.beta=0", f"train.{k}={v}"] for k, v in BETA_ZERO.items()},
     }
 )
 
@@ -229,3 +242,23 @@ def test_fit_records_classes_only_for_a_model_that_reads_labels_and_older_record
     written["model"]["num_classes"] = 3  # as vaekit.fit wrote it before
     (tmp_path / "r" / "config.json").write_text(json.dumps(written))
     assert refuse_conflicts(vaekit.load_run(tmp_path / "r").config).model.num_classes == 0
+
+
+@pytest.mark.parametrize("family", ["ladder", "deep"])
+def test_piwae_is_refused_for_a_hierarchy_whose_latents_depend_on_generative_parameters(family):
+    cfg = RunConfig()
+    cfg.model.family, cfg.train.objective = family, "piwae"
+    with pytest.raises(vaekit.VaekitError, match=r"^config: train.objective and model.family .*top-down generative"):
+        refuse_conflicts(cfg)
+    cfg.train.objective = "miwae"
+    assert refuse_conflicts(cfg) is cfg  # the bounds with one gradient for every parameter stay
+
+
+@pytest.mark.parametrize("objective", ["elbo", "mmd", "factor"])
+def test_beta_0_is_taken_alone_and_refused_beside_a_kl_shaper_in_one_line(objective):
+    cfg = RunConfig()
+    cfg.train.objective, cfg.train.beta = objective, 0.0  # an autoencoder; WAE-MMD under mmd
+    assert refuse_conflicts(cfg) is cfg
+    cfg.train.warmup_epochs = 2
+    with pytest.raises(vaekit.VaekitError, match="beta 0 leaves no KL term for the warm-up to shape"):
+        refuse_conflicts(cfg)

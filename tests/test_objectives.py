@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -151,3 +152,27 @@ def test_iwae_bound_refuses_shared_noise_its_q_cannot_draw_from_in_one_line():
     with pytest.raises(VaekitError, match=r"eps needs a q\(z\|x\) drawn from standard-normal noise.*Independent"):
         iwae_bound(LaplaceQ(), x, eps=torch.zeros(5, 2))
     assert torch.isfinite(iwae_bound(LaplaceQ(), x, k=5)).all()  # fresh draws, as ever
+
+
+def mixture(d=2):
+    """A mixture p(z) of 3 Gaussians (a cvae's p(z|y) with prior_components 3): no KL per dimension."""
+    mix = torch.distributions.Categorical(logits=torch.zeros(3))
+    return torch.distributions.MixtureSameFamily(mix, diag(torch.randn(3, d), torch.ones(3, d)))
+
+
+@pytest.mark.parametrize(
+    "pz, named",
+    [
+        (mixture(), "a MixtureSameFamily p"),
+        (Independent(torch.distributions.StudentT(3.0, torch.zeros(2), torch.ones(2)), 1), "Independent(StudentT)"),
+    ],
+    ids=["mixture", "no-analytic-kl"],
+)
+def test_free_bits_are_refused_in_one_line_where_the_kl_does_not_split_by_dimension(pz, named):
+    base = output()
+    out = VAEOutput(px=base.px, qz=base.qz, pz=[pz], z=base.z)
+    with pytest.raises(
+        VaekitError, match=rf"free bits floor the KL of each latent dimension.*{re.escape(named)}.*one total"
+    ):
+        elbo(out, torch.ones(4, 5), free_bits=0.5)  # was: the floor on the total KL, as if one dimension
+    assert torch.isfinite(elbo(out, torch.ones(4, 5))["loss"])  # without free bits: the one-sample estimate

@@ -10,6 +10,7 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
+from vaekit.core.objectives_zoo import ObjectiveSettings, objective
 from vaekit.data.batching import batches
 from vaekit.data.lazy import LazyArray
 from vaekit.evaluation.scores import anomaly_scores
@@ -129,3 +130,52 @@ def test_a_user_s_q_that_takes_no_shared_noise_is_scored_by_fresh_draws():
     with pytest.raises(vaekit.VaekitError, match="leave eps out"):
         vaekit.iwae_bound(m, batch(), eps=torch.randn(4, 3))
     assert np.isfinite(anomaly_scores(m, batch(), ["iwae_nll"], iw_samples=4)["iwae_nll"]).all()
+
+
+class Recorder(nn.Module):
+    """A discriminator that records what it is shown and calls everything 'from q(z)' (logit 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, z):
+        self.seen.append(z.detach())
+        return z.sum(1) * 0
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["relaxed", "one-hot"])
+def test_factor_shuffles_a_categorical_variable_whole_across_the_batch(train):
+    m, critic = model(family="gumbel", categories=4).train(train), Recorder()
+    objective("factor")(m, batch(32), None, ObjectiveSettings(critic=critic))
+    real, shuffled = (z.unflatten(1, (-1, 4)) for z in critic.seen[1:])  # (B, N, K): z, then its shuffled copy
+    assert torch.allclose(shuffled.sum(-1), torch.ones(shuffled.shape[:2]))  # N points of the simplex (one-hots)
+    for n in range(real.shape[1]):  # each variable's K coordinates moved together, across the batch
+        assert sorted(shuffled[:, n].tolist()) == sorted(real[:, n].tolist())
+    assert not torch.equal(shuffled, real)
+
+
+def test_mmd_of_categorical_codes_draws_the_prior_as_the_codes_are_drawn():
+    m, x = model(family="gumbel", categories=4, latent_dim=3), batch(256)
+    nn.init.zeros_(m.to_logits.weight), nn.init.zeros_(m.to_logits.bias)  # q(z|x) uniform: q(z) = p(z), MMD 0
+    for train in (True, False):  # relaxed codes and prior draws in training, one-hots in eval
+        gaps = torch.stack([objective("mmd")(m.train(train), x, None, ObjectiveSettings())["mmd"] for _ in range(3)])
+        assert gaps.mean().abs() < 0.02  # was 0.195 in training: relaxed codes against one-hot prior draws
+
+
+HIERARCHIES = {
+    "ladder": lambda: (model(family="ladder", latent_dims=[3, 2]), batch(4)),
+    "deep": lambda: (
+        vaekit.DeepVAE((1, 8, 8), groups=[1, 2, 0], width=8, cell_width=4, latent_channels=2),
+        batch(4, shape=(1, 8, 8)),
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(HIERARCHIES))
+def test_piwae_refuses_a_hierarchy_in_one_line(family):
+    m, x = HIERARCHIES[family]()
+    s = ObjectiveSettings(iw_samples=2, iw_groups=2)
+    with pytest.raises(vaekit.VaekitError, match=r"piwae routes MIWAE's gradient .* top-down generative path"):
+        objective("piwae")(m, x, None, s)  # was: MIWAE's gradient in the top-down prior's parameters
+    assert torch.isfinite(objective("miwae")(m, x, None, s)["loss"])

@@ -1,4 +1,5 @@
-"""The zoo's rows of the conflicts table (priors, posteriors, objectives, discrete and deep families)."""
+"""The zoo's rows of the conflicts table (priors, posteriors, objectives, discrete and deep families), and the KL
+shapers that beta 0 leaves with no KL term."""
 
 from __future__ import annotations
 
@@ -119,6 +120,13 @@ def _family_axes() -> list:
             )
             for axis, plain in (("prior", ("standard",)), ("posterior", ("gaussian",)), ("family", FACTORISED))
         ),
+        (
+            "train.free_bits",
+            "model.prior_components",
+            lambda c: c.train.free_bits > 0 and c.model.family == "cvae" and c.model.prior_components > 1,
+            "free bits floor the KL of each latent dimension, and the KL against the conditional VAE's mixture "
+            "p(z|y) is one total",
+        ),
     ]
 
 
@@ -133,6 +141,13 @@ def _objective_clashes() -> list:
                 "the importance-weighted bounds have no KL weight",
             )
             for key in ("beta", "warmup_epochs")
+        ),
+        (
+            "train.objective",
+            "model.family",
+            lambda c: _objective(c) == "piwae" and c.model.family in ("ladder", "deep"),
+            "piwae routes MIWAE's gradient to every parameter the latents depend on, and a hierarchy's latents "
+            "depend on its top-down generative path (use iwae or miwae)",
         ),
         (
             "train.kl_balance",
@@ -163,7 +178,26 @@ def _ar_off(c: Any) -> bool:
     return c.model.family == "deep" and not c.model.deep_ar_channels
 
 
+def _beta_zero() -> list:
+    """Rows for the settings that shape the KL term (warm-up, free bits, beta-TCVAE) when beta 0 removes it."""
+    return [
+        (
+            f"train.{key}",
+            "train.beta",
+            lambda c, key=key: getattr(c.train, key) > 0 and c.train.beta == 0,
+            f"beta 0 leaves no KL term for {what} to shape",
+        )
+        for key, what in (
+            ("dimwise_warmup_epochs", "beta-TCVAE's dimension-wise warm-up"),  # before tc_beta, which it needs
+            ("warmup_epochs", "the warm-up"),
+            ("free_bits", "free bits"),
+            ("tc_beta", "beta-TCVAE"),
+        )
+    ]
+
+
 def zoo_conflicts() -> list:
     """The rows of the zoo's axes: prior, posterior and objective against the family and each other."""
     deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
-    return _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()
+    rows = _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()
+    return rows + _beta_zero()

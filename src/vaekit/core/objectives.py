@@ -64,14 +64,36 @@ def as_tensor(x: object, device: torch.device | None) -> Tensor:
     return x if isinstance(x, Tensor) else torch.as_tensor(x, device=device)
 
 
-def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
-    """KL per latent dimension, (B, D), for factorised q and p; (B, 1) holding the total otherwise."""
+def kl_dims(qz: Distribution, pz: Distribution) -> Tensor | None:
+    """KL per latent dimension, (B, D), for factorised q and p with an analytic KL; None otherwise."""
     if isinstance(qz, Independent) and isinstance(pz, Independent):
         try:
             return kl_divergence(qz.base_dist, pz.base_dist).flatten(1)
         except NotImplementedError:
             pass
-    return kl_term(qz, pz, z).unsqueeze(1)
+    return None
+
+
+def kl_per_dim(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
+    """KL per latent dimension, (B, D), for factorised q and p; (B, 1) holding the total otherwise."""
+    dims = kl_dims(qz, pz)
+    return kl_term(qz, pz, z).unsqueeze(1) if dims is None else dims
+
+
+def free_bits_penalty(out: VAEOutput, free_bits: float) -> Tensor:
+    """sum_l sum_d max(free_bits, mean_batch KL_ld) (Kingma et al. 2016, eq. 15), scalar; a layer whose KL
+    cannot be split by dimension (``kl_dims``) is refused in one line rather than floored as one total."""
+    penalty = torch.zeros((), device=out.z[-1].device)
+    for q, p in zip(out.qz, out.pz):
+        dims = kl_dims(q, p)
+        if dims is None:
+            raise VaekitError(
+                f"free bits floor the KL of each latent dimension, and the KL of {with_article(dist_name(q))} "
+                f"q(z|x) and {with_article(dist_name(p))} p(z) is one total: set free_bits to 0",
+                key="train.free_bits",
+            )
+        penalty = penalty + dims.mean(0).clamp(min=free_bits).sum()
+    return penalty
 
 
 def elbo(
@@ -119,10 +141,7 @@ def elbo(
             "kl": kl,
             "kl_layers": kl_layers,
         }
-    if free_bits > 0:
-        penalty = sum(kl_per_dim(q, p, z).mean(0).clamp(min=free_bits).sum() for q, p, z in zip(out.qz, out.pz, out.z))
-    else:
-        penalty = kl.mean()
+    penalty = free_bits_penalty(out, free_bits) if free_bits > 0 else kl.mean()
     return {"loss": -rec.mean() + beta * penalty + extra, "rec": rec, "kl": kl, "kl_layers": kl_layers}
 
 

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 
 from ..config.checks import add_choice
 from ..errors import VaekitError
-from .contract import VAEModule, VAEOutput
+from .contract import VAEModule, VAEOutput, flat
+from .discrete import GumbelSoftmax
 from .objectives import Terms, elbo, repeat_items
 
 Objective = Callable[[VAEModule, Tensor, "Tensor | None", "ObjectiveSettings"], Terms]
@@ -210,7 +211,12 @@ def ciwae_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveS
 @register_objective("piwae")
 def piwae_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSettings) -> Terms:
     """PIWAE (Rainforth et al. 2018, section 4): the decoder climbs IWAE_{MK}, the encoder MIWAE_{M,K}, from
-    the same M K samples; ``loss`` is -IWAE_{MK}, ``encoder_loss`` -MIWAE (routed by ``backward``)."""
+    the same M K samples; ``loss`` is -IWAE_{MK}, ``encoder_loss`` -MIWAE (routed by ``backward``). One latent
+    level only: a hierarchy's latents are drawn through its generative top-down path, which would take MIWAE's
+    gradient."""
+    if not flat(model):
+        msg = "piwae routes MIWAE's gradient to every parameter the latents depend on, and a hierarchy's latents"
+        raise VaekitError(f"{msg} depend on its top-down generative path: use iwae or miwae", key="train.objective")
     log_w, parts, out = log_weight_samples(model, x, y, s.iw_groups * s.iw_samples, s)
     terms = _bound_terms(mean_exp(log_w), parts, out)
     return terms | {"encoder_loss": plus_extra(-grouped(log_w, s.iw_groups).mean(), out)}
@@ -235,9 +241,15 @@ def mmd(zq: Tensor, zp: Tensor, name: str = "imq") -> Tensor:
     return within - 2 * kernel(zq, zp, name).mean()
 
 
-def prior_draws(pz: torch.distributions.Distribution, n: int) -> Tensor:
-    """(n, D) draws of p(z): n from a prior with no batch dims, one per item from a prior per item (n,)."""
-    return pz.sample() if len(pz.batch_shape) else pz.sample((n,))
+def prior_draws(pz: torch.distributions.Distribution, n: int, relaxed: bool = False) -> Tensor:
+    """(n, D) draws of p(z): n from a prior with no batch dims, one per item from a prior per item (n,). With
+    ``relaxed``, a categorical prior (``GumbelSoftmax``) gives Gumbel-softmax draws at its temperature, as the
+    codes of a training batch are (exact one-hots otherwise, as in eval mode)."""
+    shape = torch.Size() if len(pz.batch_shape) else torch.Size((n,))
+    if relaxed and isinstance(pz, GumbelSoftmax):
+        with torch.no_grad():
+            return pz.rsample(shape)
+    return pz.sample(shape)
 
 
 @register_objective("mmd")
@@ -247,7 +259,7 @@ def mmd_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSet
     out = run_model(model, x, y, s)
     terms = elbo(out, x, s.beta)
     z = out.z[0]
-    gap = mmd(z, prior_draws(out.pz[0], len(z)).to(z), s.mmd_kernel)
+    gap = mmd(z, prior_draws(out.pz[0], len(z), relaxed=model.training).to(z), s.mmd_kernel)
     return terms | {"loss": terms["loss"] + s.mmd_weight * gap, "mmd": gap, "z": out.z}
 
 
@@ -265,25 +277,27 @@ class Discriminator(nn.Module):
         return self.net(z).squeeze(-1)
 
 
-def permute_dims(z: Tensor) -> Tensor:
-    """(B, D) with each dimension shuffled across the batch on its own: draws of prod_j q(z_j) (Kim & Mnih 2018,
-    algorithm 1)."""
-    idx = torch.rand(z.shape, device=z.device).argsort(0)
-    return z.gather(0, idx)
+def permute_dims(z: Tensor, block: int = 1) -> Tensor:
+    """(B, D) with each latent variable, ``block`` adjacent dimensions, shuffled across the batch on its own:
+    draws of prod_j q(z_j) (Kim & Mnih 2018, algorithm 1). A categorical variable's K one-hot coordinates
+    (block K) move together, so a shuffled row is still N one-hots."""
+    g = z.reshape(z.shape[0], -1, block)  # (B, D / block, block)
+    idx = torch.rand(g.shape[:2], device=z.device).argsort(0)  # (B, D / block)
+    return g.gather(0, idx.unsqueeze(-1).expand_as(g)).reshape(z.shape)
 
 
 @register_objective("factor", critic=Discriminator)
 def factor_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSettings) -> Terms:
     """FactorVAE (Kim & Mnih 2018, eq. 2): -ELBO (with beta) + gamma TC, TC ~ mean D-logit of q(z) draws
-    (the density-ratio trick); ``critic_loss`` trains D to tell z from its dimension-shuffled copy."""
+    (the density-ratio trick); ``critic_loss`` trains D to tell z from its copy shuffled variable by variable."""
     if s.critic is None:
         raise VaekitError("the factor objective needs its discriminator (settings.critic)", key="train.objective")
     out = run_model(model, x, y, s)
     terms = elbo(out, x, s.beta)
-    z = out.z[0]
+    z, qz = out.z[0], out.qz[0]
     tc = s.critic(z).mean()
-    zd = z.detach()
-    real, shuffled = s.critic(zd), s.critic(permute_dims(zd))
+    zd, k = z.detach(), qz.logits.shape[-1] if isinstance(qz, GumbelSoftmax) else 1  # a variable's dimensions
+    real, shuffled = s.critic(zd), s.critic(permute_dims(zd, k))
     critic_loss = 0.5 * (
         F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
         + F.binary_cross_entropy_with_logits(shuffled, torch.zeros_like(shuffled))

@@ -179,10 +179,13 @@ def evaluate(
     whole. A vaekit Dataset (``load_dataset``'s) is prepared as the run's data is: checked, binarised as in
     training (seeded), its labels numbered by the run's class names; labels given as names are numbered so too.
 
-    ELBO, rec and KL are means over items of one ``elbo`` pass (analytic KL); nll is -mean IWAE bound
-    with ``k`` samples (nats per item). ``mode`` (dynamic, fixed or none; with a vaekit Dataset only) is the
-    binarisation ``prepare_data`` returned with ``data``, which is then used as it is (the probe's train inputs
-    are drawn once under 'dynamic'). Every float is rounded to 6 significant digits.
+    ELBO, rec and KL are means over items of one ``elbo`` pass, one z per item; the KL is analytic for Gaussian
+    q(z|x) and p(z) and for categorical or VQ codes, and the one-sample estimate log q(z|x) - log p(z) for a
+    mixture, vamp or flow prior, a flow posterior and a cvae's mixture p(z|y). nll is -mean IWAE bound with
+    ``k`` samples (nats per item): -log p(x|y) for a conditional model, given the labels. ``mode`` (dynamic,
+    fixed or none; with a vaekit Dataset only) is the binarisation ``prepare_data`` returned with ``data``, which
+    is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6
+    significant digits.
     """
     start = time.perf_counter()
     check_k(k)
