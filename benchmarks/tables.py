@@ -4,9 +4,10 @@ checked here against sdmetrics itself on vaekit's rows).
 
 The table is made here (seeded, no download): Adult's columns and rough marginals (age, workclass, education and
 its number, marital status, sex, hours per week, capital gain, income), with gaps in age, hours and workclass.
-vaekit trains with data.missing=mean; the synthesizers of SDV get the same training rows, their gaps filled the
-same way (the train split's means and modes). Every model's rows are compared with the real training rows;
-train-on-synthetic, test-on-real predicts income on the run's test split.
+vaekit trains with data.missing=mean (gaps filled by the train split's means and modes, and where they are
+modelled); the synthesizers of SDV get the same training rows as quality decodes them (``real_rows``), with their
+gaps (NaN, None) where the file has them, which SDV handles its own way. Every model's rows are compared with the
+real training rows; train-on-synthetic, test-on-real predicts income on the run's test split.
 
     python benchmarks/tables.py            # 5,000 rows, a few minutes on 2 CPU cores
     python benchmarks/tables.py --quick    # 1,500 rows, short training: a smoke run

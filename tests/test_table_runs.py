@@ -54,14 +54,14 @@ def test_synthetic_rows_are_rounded_and_clipped_to_the_training_range(labelled_r
     for f in run.iterdir():
         (old / f.name).write_bytes(f.read_bytes())
     for c in saved["columns"]:
-        del c["integer"], c["min"], c["max"]
+        del c["integer"], c["min"], c["max"], c["decimals"]
     (old / files.TABLE).write_text(json.dumps(saved))
     new, was = [(torch.manual_seed(0), vaekit.load_run(p).sample_table(300))[1] for p in (run, old)]
     assert new["rooms"].dtype == np.int64 and was["rooms"].dtype == np.float64
     lo, hi = ranges[1][1:]
     assert np.mean((was["price"] < lo) | (was["price"] > hi)) > 0.05  # unclipped draws stray out of range
     assert np.array_equal(new["rooms"], np.rint(np.clip(was["rooms"], *ranges[0][1:])))
-    assert np.array_equal(new["price"], np.clip(was["price"], *ranges[1][1:]))
+    assert np.array_equal(new["price"], np.round(np.clip(was["price"], lo, hi), 2))  # to the file's 2 decimals
 
 
 @pytest.mark.parametrize(("label", "counts"), [(None, {"a": 3, "b": 2, "c": 2}), ("b", {"b": 7}), ("2", {"c": 7})])
@@ -274,3 +274,80 @@ def test_float32_items_are_split_without_a_copy_of_them_all():
     tracemalloc.stop()
     assert peak < 1.6 * x.nbytes  # the splits, and no float32 copy of x before them
     assert torch.equal(ds.train.x, torch.from_numpy(x[ds.train.rows]))
+
+
+def spy_generate(run, monkeypatch) -> list:
+    """The (rows, labels, gradients on) of each call to ``run.model.generate``, recorded as it is called."""
+    calls, generate = [], run.model.generate
+    monkeypatch.setattr(
+        run.model,
+        "generate",
+        lambda n, t, y=None: (calls.append((n, len(y), torch.is_grad_enabled())), generate(n, t, y))[1],
+    )
+    return calls
+
+
+def test_table_rows_are_drawn_a_chunk_at_a_time_without_gradients_within_a_bound(labelled_run, tmp_path, monkeypatch):
+    from vaekit import samplers
+    from vaekit.samplers import table_draws
+
+    run = vaekit.load_run(labelled_run[0])
+    calls = spy_generate(run, monkeypatch)
+    monkeypatch.setattr(table_draws, "DECODE_BATCH", 5)
+    rows = run.sample_table(12)
+    assert calls == [(5, 5, False), (5, 5, False), (2, 2, False)]
+    assert [len(v) for v in rows.values()] == [12] * 3 and sorted(rows["label"]) == ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    monkeypatch.setattr(samplers, "machine_memory", lambda: 4 * 2400)  # a quarter: 100 rows of 2 columns and labels
+    assert len(run.sample_table(100)["rooms"]) == 100
+    with pytest.raises(VaekitError, match=r"^n 101: 101 rows of 2 columns held at once take 2.42e-06 GB, over a"):
+        run.sample_table(101)
+    out = tmp_path / "s.csv"  # written chunk by chunk as drawn: only the labels (8 bytes a row) held at once
+    assert (
+        main(["sample", str(labelled_run[0]), "--n", "300", "--out", str(out)]) == 0 and len(read_csv_rows(out)) == 301
+    )
+
+
+def test_columns_piled_on_a_bound_of_their_range_are_named_in_one_line(labelled_run, monkeypatch, capsys):
+    from vaekit.samplers import table_draws
+
+    run = vaekit.load_run(labelled_run[0])
+    monkeypatch.setattr(table_draws, "DECODE_BATCH", 10)
+    run.sample_table(40, temperature=6.0)  # draws far out: many clipped, said once after the last of four chunks
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "values drawn beyond a column's training range were set to its bound: rooms " in err
+    assert "price" in err and "data.numeric=modes" in err
+    c = Column("n", "numeric", integer=True, decimals=0, min=0.0, max=10.0, gaps=True)
+    clipped: dict = {}  # beyond a bound by more than rounding moves a value: -0.4 rounds to 0 as it is
+    rows = TableSchema([c]).bounded({"n": np.array([-0.4, -0.6, 11.0, 5.0, np.nan])}, clipped)
+    assert clipped == {"n": [2, 4]} and rows["n"][:4].tolist() == [0, 0, 10, 5]
+
+
+@pytest.mark.parametrize(
+    ("ids", "said"),
+    [
+        ([100001 + i for i in range(60)], "(100001..100060)"),
+        ([5 + 7 * i for i in range(60)], "(5..418)"),  # a run with gaps
+        ([100001 + i for i in range(50)], None),  # 50 rows: as few as a text identifier may have
+        ([1000 * i for i in range(60)], None),  # spread far apart: amounts, not a run
+        ([i + 0.5 for i in range(60)], None),  # not whole numbers
+    ],
+)
+def test_a_whole_number_different_in_every_row_is_said_to_be_an_identifier(tmp_path, capsys, ids, said):
+    (tmp_path / "t.csv").write_text("id,x\n" + "".join(f"{v},{i % 7}\n" for i, v in enumerate(ids)))
+    assert load_dataset(str(tmp_path / "t.csv")).table.columns[0].kind == "numeric"  # modelled all the same
+    err = capsys.readouterr().err
+    line = f"column 'id' holds a different whole number in each of its {len(ids)} rows {said}: an identifier"
+    assert (line in err and err.count("\n") == 1) if said else err == ""
+
+
+def test_a_bad_target_or_out_is_refused_before_any_row_is_drawn(labelled_run, tmp_path, monkeypatch, capsys):
+    from vaekit.evaluation.quality_run import quality_data
+    from vaekit.evaluation.table_quality import table_run_quality
+
+    run = vaekit.load_run(labelled_run[0])
+    calls = spy_generate(run, monkeypatch)
+    with pytest.raises(VaekitError, match=r"^TSTR target 'nope' is not a column \(rooms, price, label\)$"):
+        table_run_quality(run, quality_data(run), write=False, target="nope")
+    assert calls == []
+    assert main(["sample", str(labelled_run[0]), "--n", "3", "--out", str(tmp_path / "s.tsv")]) != 0
+    assert "s.tsv: expected a .png, .npy or (a table run's rows) .csv file name" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from vaekit.core.tabular import Tabular
 from vaekit.data import load_dataset
 from vaekit.data.modes import Modes
 from vaekit.data.readers import _cells
-from vaekit.data.tables import MISSING_MODES, TableOptions, TableSchema, table_options, write_csv
+from vaekit.data.tables import MISSING_MODES, Column, TableOptions, TableSchema, table_options, write_csv
 from vaekit.errors import VaekitError
 from vaekit.evaluation.quality_run import quality_data
 from vaekit.evaluation.table_quality import ks_statistic, table_quality, table_quality_rows, table_run_quality
@@ -504,7 +504,7 @@ def test_a_date_column_distinct_in_every_row_is_no_identifier_and_samples_are_da
     c = schema.columns[0]
     first = np.datetime64(round((c.origin + c.min) * 86400), "s")  # the training split's first hour
     assert rows["day"].dtype == np.dtype("M8[s]") and rows["day"][0] == first  # clipped to the training range
-    assert str(rows["day"][1]) == "2022-01-21T09:36:00" and np.isnat(rows["day"][2])
+    assert str(rows["day"][1]) == "2022-01-21T10:00:00" and np.isnat(rows["day"][2])  # 09:36 to whole hours
     (tmp_path / "new.csv").write_text("day,v\n2022-02-30 00:00:00,1\n")
     with pytest.raises(
         VaekitError, match=r"value '2022-02-30 00:00:00' on line 2, column index 0 \('day'\), is not a date"
@@ -688,3 +688,80 @@ def test_gzipped_tables_excel_sep_lines_and_decimal_commas_between_tabs_are_read
 def test_cells_take_the_memory_their_text_needs():
     rows = [["x" * 5000 if i == j == 0 else str(i) for j in range(10)] for i in range(200)]
     assert _cells(rows).nbytes < 1e6  # fixed width by the longest cell: 40 MB
+
+
+# Synthetic rows written as the file wrote its values (positional numbers within their range, its decimals, its
+# date and time format), and quality measures that read date text as dates and refuse a column of two kinds.
+
+
+def test_sampled_numbers_are_written_positional_and_within_their_range(tmp_path):
+    old = TableSchema([Column("p", "numeric", min=1000007.32, max=1009933.36)])  # a table.json without decimals
+    rows = old.bounded({"p": np.array([1010966.56, 1009933.36, 999000.0, 1005611.8125])})  # clipped to the range
+    cells = [r[0] for r in read_csv_rows(write_csv(rows, tmp_path / "s.csv", single=True, schema=old))[1:]]
+    assert cells == ["1009933.36", "1009933.36", "1000007.32", "1005611.8"]  # float32's 1009933.4 passes the max
+    free = write_csv({"p": np.array([1010966.56, 2.5e-5])}, tmp_path / "f.csv", single=True)  # no schema
+    assert [r[0] for r in read_csv_rows(free)[1:]] == ["1010966.56", "2.5e-05"]  # an exponent below 1e-4 only
+
+
+def test_numbers_are_rounded_to_the_decimals_their_training_values_show(tmp_path):
+    rng = np.random.default_rng(0)
+    values = zip(rng.random(40), rng.uniform(1, 2e6, 40), rng.integers(0, 9, 40), rng.normal(size=40))
+    (tmp_path / "t.csv").write_text(
+        "ratio,money,n,third\n" + "".join(f"{a:.4f},{b:.2f},{c},{float(d) / 3!r}\n" for a, b, c, d in values)
+    )
+    schema = load_dataset(str(tmp_path / "t.csv")).table
+    assert [c.decimals for c in schema.columns] == [4, 2, 0, None]  # a third needs more than 15: not rounded
+    lo, hi = np.array([[c.min, c.max] for c in schema.columns]).T
+    drawn = rng.uniform(lo - (hi - lo) / 4, hi + (hi - lo) / 4, (300, 4))  # some beyond the range
+    rows = schema.bounded(schema.decode(drawn))
+    for j, c in enumerate(schema.columns):
+        assert lo[j] <= rows[c.name].min() and rows[c.name].max() <= hi[j]
+        want = np.round(np.clip(drawn[:, j], lo[j], hi[j]), c.decimals) if c.decimals is not None else None
+        assert np.array_equal(rows[c.name], np.clip(drawn[:, j], lo[j], hi[j]) if want is None else want)
+    text = read_csv_rows(write_csv(rows, tmp_path / "s.csv", single=True, schema=schema))
+    assert max(len(r[1].partition(".")[2]) for r in text[1:]) == 2 and all("e" not in r[1] for r in text[1:])
+    saved = schema.to_dict()  # a table.json written before decimals were kept: rows as they were (clipped only)
+    for c in saved["columns"]:
+        del c["decimals"]
+    old = TableSchema.from_dict(saved).bounded(schema.decode(drawn))
+    assert np.array_equal(old["money"], np.clip(drawn[:, 1], lo[1], hi[1])) and old["n"].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("cells", "written"),
+    [
+        (["2021-01-01T12:43:00", "2021-01-02T03:10:00"], "2021-01-01T13:17:00"),  # whole minutes: no seconds
+        (["2021-01-01 12:43", "2021-01-02 03:10"], "2021-01-01 13:17"),
+        (["2021-01-01 12:00:00", "2021-01-02 03:00:00"], "2021-01-01 13:00:00"),  # whole hours
+        (["2021-01-01", "2021-01-03"], "2021-01-02"),
+    ],
+)
+def test_dates_and_times_are_written_in_their_files_format_to_its_resolution(tmp_path, cells, written):
+    (tmp_path / "t.csv").write_text("t,v\n" + "".join(f"{c},{i}\n" for i, c in enumerate(cells * 10)))
+    schema = load_dataset(str(tmp_path / "t.csv")).table
+    at = (13 * 3600 + 17 * 60 + 16) / 86400  # 2021-01-01 13:17:16, in days since the first midnight
+    rows = schema.bounded(schema.decode(np.array([[at, 1.0], [np.nan, 2.0]])))
+    out = read_csv_rows(write_csv(rows, tmp_path / "s.csv", single=True, schema=schema))
+    assert [r[0] for r in out] == ["t", written, ""]
+
+
+def test_quality_reads_iso_date_text_as_dates_and_refuses_a_column_of_two_kinds():
+    days = np.arange(40) % 28
+    dates = np.array([f"2021-02-{d + 1:02d}" if d else None for d in days], object)  # text, and gaps
+    real = {"t": dates, "c": np.array(["a", "b"] * 20, object)}
+    parsed = {**real, "t": np.array([np.datetime64(d or "NaT", "D") for d in dates])}  # as pandas' parse_dates
+    for a, b in ((real, parsed), (parsed, real)):
+        q = table_quality(a, b, target=False)
+        assert q["columns"]["t"]["kind"] == "numeric" and q["columns"]["t"]["ks"] == 0
+    with pytest.raises(VaekitError, match=r"^column 't' holds dates in the real rows and numbers in the synthetic"):
+        table_quality(real, {**real, "t": days.astype(float)})
+    with pytest.raises(VaekitError, match=r"^column 'n' holds numbers in the real rows and categories in the syn"):
+        table_quality({**real, "n": days}, {**real, "n": days.astype(str).astype(object)})
+
+
+def test_the_default_tstr_target_is_the_last_categorical_column_that_varies(monkeypatch):
+    from vaekit.evaluation import table_quality as module
+
+    monkeypatch.setattr(module, "tstr", lambda real, synthetic, kinds, target, test, seed: target)  # no fitting
+    real = {**columns(), "k": np.full(400, "same", object)}
+    assert table_quality(real, real)["tstr"] == "d"  # not k, one value throughout

@@ -30,6 +30,7 @@ from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
 from .samplers import prior_draws, sample_with
+from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import tensor_digest
 from .training.step import resolve_device
 
@@ -134,24 +135,15 @@ class Run:
             raise VaekitError(f"label {name!r}: expected {known}", key="label")
         return label
 
-    @torch.no_grad()
     def sample_table(self, n: int, temperature: Temperature = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
-        ``temperature``), then x drawn from p(x|z): numbers in the table's units, clipped to each column's
-        training range and rounded if it held whole numbers only; categories by name. A conditional run draws
+        ``temperature``), then x drawn from p(x|z), ``DECODE_BATCH`` rows at a time: numbers in the table's units,
+        clipped to each column's training range and rounded to its decimals (dates and times to their step);
+        categories by name; one note names columns with over 1% of their values clipped. A conditional run draws
         rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
         label column back, its values the class names."""
-        count(n, "n")
-        temperature = self.check_temperature(temperature)
-        self.unconditional_label(label)
-        table = self.table
-        if table is None:
-            raise VaekitError("this run was not trained on a table (.csv/.tsv): it has no table.json")
-        if label is None and self.model.needs_labels:  # (n,): class k gets n // K rows, the first n % K one more
-            k = self.config.model.num_classes
-            label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
-        y = self.labels(label, n)
-        return self.table_rows(self.model.generate(n, cast(float, temperature), y).sample(), y)
+        n = count(n, "n")  # (within draw_bound at a table's bytes a row)
+        return joined(table_draws(self, n, temperature, label), n)
 
     def table_rows(self, x: Tensor, y: Tensor | None = None) -> dict:
         """Items x (N, D) of a table run as its rows, {column: (N,) values}: in the table's units, bounded as

@@ -243,17 +243,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
-    draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
-    if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories and units
-        from ..data.tables import write_csv
+    if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories, units and formats
+        from ..samplers.table_draws import write_table
 
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
-        write_csv(run.sample_table(n, args.temperature, args.label), args.out, single=True)  # a model's float32
+        write_table(run, n, args.temperature, args.label, args.out)  # drawn and written chunk by chunk
         print(f"{n} rows written to {args.out}")
         return
+    draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     if args.sampler is not None:
         run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
         fit_sampler(run, args.sampler, refit=args.refit)

@@ -23,8 +23,9 @@ import numpy as np
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from .modes import Modes, from_modes, mode_counts, to_modes
-from .table_times import DAY, as_times, days_of
+from .table_times import DAY, as_times
 from .table_times import TIMES as TIMES  # imported from here too (data.tables)
+from .table_values import bounded
 
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
 
@@ -42,6 +43,8 @@ class Column:
     modes: Modes | None = None  # numeric, under data.numeric=modes: TVAE's modes (data.modes)
     constant: float | None = None  # numeric: the one value of a column that holds only it (decoded as it is)
     integer: bool | None = None  # numeric: the training values are all whole numbers (samples are rounded)
+    decimals: int | None = None  # numeric: the fewest decimal places writing every training value (samples too)
+    step: float | None = None  # dates and times: seconds (a day, hour, minute, second) every training time is on
     min: float | None = None  # numeric: the training values' range (samples are clipped to it)
     max: float | None = None
     unit: str | None = None  # numeric: the sign its cells carry ($, %; "": only thousands commas), read off
@@ -253,19 +256,12 @@ class TableSchema:
             out[c.name] = np.where(gap, np.nan, v).astype(v.dtype)
         return {c.name: as_times(out[c.name], c) if c.time else out[c.name] for c in self.columns}
 
-    def bounded(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Decoded rows with each numeric column clipped to its training range, and rounded (int64; floats where
-        it has gaps) where the training values were all whole numbers (dates: whole days), as SDV does by default;
-        a column without them (a table.json written before they were kept) stays as it is."""
-        out = dict(rows)
-        for c in self.numeric:  # dates and times as days: clipped alike, and whole days where they were
-            v = days_of(out[c.name], c) if c.time else out[c.name]
-            v = v if c.min is None or c.max is None else np.clip(v, c.min, c.max)
-            if c.integer:  # int64, or rounded floats where NaN marks a gap or the range passes int64's (1e20)
-                wide = c.min is not None and c.max is not None and max(-c.min, c.max) >= 2.0**63
-                v = np.rint(v) if c.gaps or c.time or wide else np.rint(v).astype(np.int64)
-            out[c.name] = as_times(v, c) if c.time else v
-        return out
+    def bounded(self, rows: dict[str, np.ndarray], clipped: dict | None = None) -> dict[str, np.ndarray]:
+        """Decoded rows with each numeric column clipped to its training range and rounded to its decimals (dates
+        and times: to the step their training values fall on; int64 where they were whole numbers, floats where it
+        has gaps), as SDV does by default; a column without them (an older table.json) stays as it is.
+        ``clipped``: {column: [values clipped, values]}, counted on (``table_values.bounded``)."""
+        return bounded(self.numeric, rows, clipped)
 
     def with_labels(
         self, rows: dict[str, np.ndarray], y: np.ndarray, classes: list[str] | None, name: str

@@ -15,9 +15,6 @@ the first date) given back as dates; ``$1,200``, ``12%`` and ``1,200`` are numbe
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,45 +23,16 @@ import numpy as np
 
 from .. import files
 from ..errors import VaekitError
-from ..io import atomic_write_text
 from .core import RawData, _split_indices
 from .csv_text import is_number, is_table_file
 from .modes import fitted_codes
 from .photos import note
 from .table_schema import MISSING as MISSING  # re-exported: imported from here
 from .table_schema import TIMES, Column, TableSchema, _gaps, numbers  # Column, TableSchema imported from here too
+from .table_values import decimals_of, step_of
+from .table_values import write_csv as write_csv  # imported from here too
 
 MISSING_MODES = ("refuse", "drop", "mean")
-
-
-def write_csv(columns: dict[str, np.ndarray], path: str | Path, single: bool = False) -> Path:
-    """A table {column: (N,) values} as a CSV file with a header row (cells as ``_cell`` writes them); ``single``:
-    values decoded from a model's float32 items, written to float32's precision (float32 columns always are)."""
-    path = Path(path)
-    if path.suffix.lower() != ".csv":
-        raise VaekitError(f"{path}: expected a .csv file name", key="out")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(columns))
-    values = [[_cell(v, single or col.dtype == np.float32) for v in col.tolist()] for col in columns.values()]
-    writer.writerows(zip(*values))
-    atomic_write_text(path, buf.getvalue())
-    return path
-
-
-def _cell(v: object, single: bool = False) -> str:
-    """A value as a CSV cell: a float as the shortest text that reads back as the same float (12345678.91, not
-    1.234568e+07; an exponent only below 1e-4 or from 1e16), of float32 where the column is ``single`` (a
-    model's samples: 3266.9727, not 3266.97265625), a whole one without its ".0" (a whole-number column with
-    gaps); a gap (NaN, None, NaT: None here) an empty cell, which vaekit and pandas read back as a gap; anything
-    else as str writes it."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e16:
-            return str(int(v))
-        return str(np.float32(v)) if single else repr(v)
-    return str(v)
 
 
 @dataclass
@@ -169,6 +137,19 @@ def _below_float32(values: np.ndarray, name: str, where: str) -> None:
         )
 
 
+def _identifier(values: np.ndarray, rows: int, name: str, where: str) -> None:
+    """One line when a numeric column's values (sorted, distinct) are whole numbers, a different one in each of
+    more than IDENTIFIER_ROWS rows, in a run (spanning under 10 per row: 100001..103000): an identifier, which
+    as a number is learned as a spread of values and comes back repeated (a text one is refused: ``_categorical``)."""
+    run = len(values) == rows > IDENTIFIER_ROWS and values[-1] - values[0] < 10 * rows
+    if run and np.all(values == np.round(values)):
+        note(
+            f"{where}column {name!r} holds a different whole number in each of its {rows} rows "
+            f"({values[0]:.0f}..{values[-1]:.0f}): an identifier, modelled as a number, comes back repeated in "
+            "synthetic rows; leave it out of the file"
+        )
+
+
 def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: list[int], where: str, j: int) -> Column:
     """A column's kind (listed, or text in every filled cell: categorical) and its sorted categories; numbers
     with a unit and ISO dates are numeric, codes with leading zeros and true/false categorical (said in a note)."""
@@ -183,6 +164,7 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
     if number.all() and not any(LEADING_ZERO.fullmatch(v) for v in filled):
         values = np.unique(filled.astype(np.float64))
         _below_float32(values, name, where)
+        _identifier(values, len(filled), name, where)
         return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
     read = _read_as(filled, name, where)
     if read is not None:
@@ -270,13 +252,15 @@ def _fill(schema: TableSchema, cells: np.ndarray, gaps: np.ndarray, options: Tab
 
 def _ranges(schema: TableSchema, cells: np.ndarray, train: np.ndarray) -> None:
     """Each numeric column's range over the training rows ``train`` of the kept cells (N, C), and whether its
-    values there are all whole numbers: synthetic rows are clipped and rounded to them (``TableSchema.bounded``)."""
+    values there are all whole numbers, their decimals (dates and times: their step): synthetic rows are clipped
+    and rounded to them (``TableSchema.bounded``)."""
     at = {c.name: j for j, c in enumerate(schema.columns)}
     for c in schema.numeric:
         col = cells[train, at[c.name]]
         v = numbers(col[~_gaps(col)], c)
         if len(v):
             c.integer, c.min, c.max = bool(np.all(v == np.round(v))), float(v.min()), float(v.max())
+            c.step, c.decimals = (step_of(v), None) if c.time else (None, decimals_of(v))
 
 
 def _train(n: int, options: TableOptions, where: str) -> np.ndarray:

@@ -29,14 +29,14 @@ from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..runs import Run
 from ..training.rng import keeps_rng
-from .table_tstr import floats, gaps_of, text, tstr
+from .table_tstr import check_target, floats, gaps_of, read_column, same_kinds, text, tstr
 
 
 def columns_of(table) -> dict[str, np.ndarray]:
-    """{name: (N,) values} of a dict of columns or a pandas DataFrame."""
+    """{name: (N,) values} of a dict of columns or a pandas DataFrame, each read as ``read_column`` reads it."""
     if hasattr(table, "columns") and hasattr(table, "to_numpy"):  # a DataFrame
-        return {str(c): np.asarray(table[c].to_numpy()) for c in table.columns}
-    return {str(k): np.asarray(v) for k, v in dict(table).items()}
+        return {str(c): read_column(np.asarray(table[c].to_numpy())) for c in table.columns}
+    return {str(k): read_column(np.asarray(v)) for k, v in dict(table).items()}
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,6 +78,7 @@ def table_quality(
     if set(real) != set(synthetic):
         raise VaekitError(f"synthetic columns {sorted(synthetic)} differ from the real ones {sorted(real)}")
     kinds = kinds_of(real, schema)
+    same_kinds(real, synthetic, kinds, schema is not None)
     shapes = column_shapes(real, synthetic, kinds)
     result = {"columns": shapes, "column_shapes": _mean([c["score"] for c in shapes.values()])}
     missing = [c["missing"]["similarity"] for c in shapes.values() if "missing" in c]
@@ -85,7 +86,9 @@ def table_quality(
     result |= column_pairs(real, synthetic, kinds)
     if target is False or (target == "none" and "none" not in kinds):
         return result
-    target = target or next((k for k in reversed(list(kinds)) if kinds[k] == "categorical"), None)
+    check_target(target, list(kinds))  # the default: the last categorical column that is not one value throughout
+    varies = (k for k in reversed(list(kinds)) if kinds[k] == "categorical" and len(set(text(real[k]).tolist())) > 1)
+    target = target or next(varies, None)
     if target is not None:
         result["tstr"] = tstr(real, synthetic, kinds, str(target), None if test is None else columns_of(test), seed)
     return result
@@ -184,6 +187,8 @@ def table_run_quality(
     if split not in ("test", "val"):
         raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
     schema, held_out = run.table, getattr(dataset, split)
+    label = [schema.label or run.config.data.label_column or "label"] if run.model.needs_labels else []
+    check_target(target, [c.name for c in schema.columns] + label)  # before the rows are drawn
     real, test = real_rows(schema, dataset.train.x), real_rows(schema, held_out.x)
     n = n or len(dataset.train.x)
     torch.manual_seed(seed)

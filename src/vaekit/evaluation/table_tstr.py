@@ -1,12 +1,14 @@
 """Train on synthetic, test on real (TSTR) for ``table_quality``: scikit-learn's logistic regression (a
 categorical target) or ridge regression (a numeric one) trained on the synthetic rows and, as the yardstick, on
-the real training rows, both scored on held-out real rows; and the gaps of columns from anywhere (NaN, None,
-pandas' NA and NaT), which TSTR fills and the measures leave out or count."""
+the real training rows, both scored on held-out real rows; and columns from anywhere: their gaps (NaN, None,
+pandas' NA and NaT), which TSTR fills and the measures leave out or count, ISO date text read as dates as the
+CSV reader reads it, and a column of one kind of values on one side and another on the other refused."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..data.tables import TIME_CELLS
 from ..errors import VaekitError
 
 GAP = "\x00gap"  # a gap's category name (no CSV cell holds it)
@@ -31,6 +33,55 @@ def _is_gap(x) -> bool:
         return True
 
 
+def read_column(v: np.ndarray) -> np.ndarray:
+    """A column (N,) of objects or text as the CSV reader reads its cells (gaps aside): ISO dates and times
+    (``data.tables.TIME_CELLS``) as datetime64[s], numbers (not bools) as float64; else as it is."""
+    if v.dtype.kind not in "OUT":
+        return v
+    gaps = gaps_of(v)
+    filled = v[~gaps].tolist()
+    if filled and all(isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)) for x in filled):
+        return np.where(gaps, np.nan, v).astype(np.float64)
+    if not filled or not isinstance(filled[0], str) or not any(p.fullmatch(filled[0]) for p in TIME_CELLS.values()):
+        return v  # no date or time first: not read further
+    cells = set(filled)
+    if not any(all(isinstance(x, str) and p.fullmatch(x) for x in cells) for p in TIME_CELLS.values()):
+        return v
+    out = np.full(len(v), np.datetime64("NaT"), "M8[s]")
+    try:
+        out[~gaps] = np.asarray(filled, "M8[s]")
+    except ValueError:  # 2023-02-30: text, as the CSV reader leaves it
+        return v
+    return out
+
+
+def kind_of(v: np.ndarray) -> str | None:
+    """What a column (N,) holds, as its dtype says: numbers, dates, durations or categories (text, booleans);
+    None where it holds gaps only."""
+    if gaps_of(v).all():
+        return None
+    return {"i": "numbers", "u": "numbers", "f": "numbers", "M": "dates", "m": "durations"}.get(
+        v.dtype.kind, "categories"
+    )
+
+
+def same_kinds(real: dict, synthetic: dict, kinds: dict[str, str], schema: bool) -> None:
+    """Refuse, in one line, a column that holds one kind of values in the real rows and another in the synthetic
+    ones (dates beside text or numbers), or text where it is measured as numeric; a ``schema``'s categorical
+    columns are measured as text whatever they hold."""
+    for name, kind in kinds.items():
+        sides = {side: kind_of(rows[name]) for side, rows in (("real", real), ("synthetic", synthetic))}
+        held = {side: k for side, k in sides.items() if k is not None}
+        if kind == "categorical" and schema:
+            continue
+        if len(set(held.values())) > 1 or (kind == "numeric" and "categories" in held.values()):
+            said = " and ".join(f"{k} in the {side} rows" for side, k in held.items())
+            raise VaekitError(
+                f"column {name!r} holds {said}, measured as {kind}: give both sides the same kind of values (read "
+                "both files alike)"
+            )
+
+
 def floats(v: np.ndarray) -> np.ndarray:
     """A numeric column (N,) as float64, its gaps NaN; dates and times (datetime64) as days since 1970-01-01,
     durations (timedelta64) in days."""
@@ -50,8 +101,7 @@ def tstr(real: dict, synthetic: dict, kinds: dict, target: str, test: dict | Non
     target, logistic regression) or R^2 (a numeric one, ridge regression). Rows without a target are left
     out; a numeric feature's gaps are filled with its mean over the real training rows, a categorical one's
     one-hot code is all zeros. ``test`` None: a seeded 30% of ``real`` is held out (``test_rows`` says so)."""
-    if target not in kinds:
-        raise VaekitError(f"TSTR target {target!r} is not a column ({', '.join(kinds)})", key="target")
+    check_target(target, list(kinds))
     held_out = test is None
     if test is None:
         order = np.random.default_rng(seed).permutation(len(real[target]))
@@ -69,6 +119,13 @@ def tstr(real: dict, synthetic: dict, kinds: dict, target: str, test: dict | Non
     for name, rows in (("real", real), ("synthetic", synthetic)):
         out[name] = _fit_score(encode(rows), rows[target], encode(test), y_test, kinds[target] == "categorical")
     return out
+
+
+def check_target(target: object, columns: list[str]) -> None:
+    """Refuse, in one line, a TSTR ``target`` that names none of ``columns`` (None, False and "none", unless a
+    column is named so, ask for no TSTR or the default): before any rows are drawn to measure."""
+    if target not in (None, False) and not (target == "none" and "none" not in columns) and target not in columns:
+        raise VaekitError(f"TSTR target {target!r} is not a column ({', '.join(columns)})", key="target")
 
 
 def _with_target(rows: dict, target: str, what: str) -> dict:

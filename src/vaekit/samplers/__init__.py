@@ -108,14 +108,16 @@ def machine_memory() -> int:
         return 16 * 2**30
 
 
-def draw_bound(n: int, shape: Sequence[int]) -> int:
-    """``n`` if n items of ``shape`` as float32 (n x item size) take at most a quarter of this machine's memory
-    (the rest: the network's activations and the file's copy), else one line naming ``n`` with both sizes."""
-    size, memory = 4 * n * math.prod(shape), machine_memory()
+def draw_bound(n: int, shape: Sequence[int], each: int | None = None, what: str = "") -> int:
+    """``n`` if n items of ``shape`` as float32 (n x item size; ``each``: bytes an item, ``what``: such items)
+    take at most a quarter of this machine's memory (the rest: the network's activations and the file's copy),
+    else one line naming ``n`` with both sizes."""
+    each = 4 * math.prod(shape) if each is None else each
+    size, memory = n * each, machine_memory()
     if size > memory // 4:
         raise VaekitError(
-            f"n {n}: {n} items of {math.prod(shape)} float32 numbers take {size / 1e9:.3g} GB, over a quarter of "
-            f"this machine's {memory / 1e9:.3g} GB of memory; draw fewer at a time (other seeds for more)",
+            f"n {n}: {n} {what or f'items of {math.prod(shape)} float32 numbers'} take {size / 1e9:.3g} GB, over a "
+            f"quarter of this machine's {memory / 1e9:.3g} GB of memory; draw fewer at a time (other seeds for more)",
             key="n",
         )
     return n

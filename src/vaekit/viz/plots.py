@@ -244,4 +244,4 @@ def save_array_or_png(x: Tensor, out: str | Path, save: Callable[[Tensor, Path],
         return atomic_write_bytes(out, buf.getvalue())
     if suffix == ".png":
         return save(x, out)
-    raise VaekitError(f"{out}: expected a .png or .npy file name", key="out")
+    raise VaekitError(f"{out}: expected a .png, .npy or (a table run's rows) .csv file name", key="out")
