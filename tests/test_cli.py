@@ -207,6 +207,22 @@ def test_a_run_s_config_json_records_its_versions_and_trains_it_again(tiny_image
     (tmp_path / "bad.json").write_text("{not json")
     code, cap = run_cli(capsys, "train", "--config", "bad.json", "--out", "c")
     assert code == 2 and cap.err.count("\n") == 1 and "bad.json: not valid JSON" in cap.err
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    code, cap = run_cli(capsys, "train", "--config", "deep.json", "--out", "c")
+    assert code == 2 and cap.err.count("\n") == 1 and "deep.json: not valid JSON (nested too deeply)" in cap.err
+
+
+def test_a_run_s_config_json_never_writes_to_the_folder_it_records(tiny_images, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "train", "--data", tiny_images, *TINY, "--epochs", 1, "--out", "a")[0] == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    (tmp_path / "a" / "config.json").write_text(json.dumps({**config, "out": str(tmp_path / "elsewhere")}))
+    code, cap = run_cli(capsys, "train", "--config", "a/config.json", "--quiet")
+    assert code == 2 and cap.err.count("\n") == 1 and not (tmp_path / "elsewhere").exists()
+    assert "(--out) is empty: name the folder to write (--config a/config.json: the folder a run's config" in cap.err
+    assert run_cli(capsys, "train", "--config", "a/config.json", "--set", "out=b")[0] == 0 and (tmp_path / "b").is_dir()
+    assert run_cli(capsys, "train", "--resume", "a", "--epochs", 2)[0] == 0  # a resume keeps its own folder
+    assert len((tmp_path / "a" / "metrics.csv").read_text().splitlines()) == 3
 
 
 def meaningful(default) -> bool:
@@ -221,3 +237,13 @@ def test_every_help_page_shows_the_defaults(name):
     for action in page._actions:
         if meaningful(action.default) and action.help != argparse.SUPPRESS:
             assert "default" in page._get_formatter()._expand_help(action), (name, action.dest)
+
+
+def test_python_and_the_command_line_draw_paths_of_as_many_steps_by_default():
+    import inspect
+
+    import vaekit
+
+    verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    cli = verbs.choices["interpolate"].get_default("steps")
+    assert inspect.signature(vaekit.interpolate).parameters["steps"].default == cli == 10

@@ -79,6 +79,18 @@ def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run
     assert [int(r[0]) for r in rows[1:]] == load_dataset(str(labelled_run[1])).test.rows[:5].tolist()
 
 
+def test_reconstructed_rows_keep_the_file_s_time_format_and_decimals(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"2024-01-{1 + i % 28:02d} {i % 24:02d}:30,{rng.uniform(1e6, 2e6):.2f}\n" for i in range(60)]
+    (tmp_path / "t.csv").write_text("when,price\n" + "".join(rows))
+    run = vaekit.train(tiny_config(str(tmp_path / "t.csv"), tmp_path / "run", epochs=1), pictures=False).path
+    assert main(["reconstruct", str(run), "--n", "5", "--out", str(tmp_path / "rec.csv")]) == 0
+    cells = read_csv_rows(tmp_path / "rec.csv")[1:]  # as sample writes them: the schema's format and decimals
+    assert all(len(r[1]) == len("2024-01-01 00:30") for r in cells)  # minutes, as the file has them
+    assert all(r[2] == f"{float(r[2]):.2f}".rstrip("0").rstrip(".") for r in cells)
+    assert any(len(r[2].partition(".")[2]) == 2 for r in cells)  # cents, not float32's 7 digits
+
+
 def test_a_conditional_table_run_is_measured_with_its_label_column(labelled_run):
     q = vaekit.quality(labelled_run[0], write=False, target="rooms")  # its rows drawn as often per class as the data's
     assert q["kind"] == "table" and q["n_synthetic"] == q["n_real"] and q["split"] == "test"
@@ -111,6 +123,29 @@ def test_a_label_column_is_named_in_a_note_or_kept_as_a_feature(
     assert ("column 'label' holds the labels, not a feature (set data.label_column=off" in err) == note
     load_dataset(str(path), table=TableOptions(label_note=False))
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("column", "advice", "refused"),
+    [
+        ([f"{0.1 * i - 3:.2f}" for i in range(120)], "so naming it in data.label_column is refused", True),
+        ([str(i % 60) for i in range(120)], "name it in data.label_column to take it as labels all the same", False),
+    ],
+)
+def test_a_label_note_advises_naming_the_column_only_where_naming_it_is_taken(
+    tmp_path, capsys, column, advice, refused
+):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n" + "".join(f"{i % 7},{v}\n" for i, v in enumerate(column)))
+    load_dataset(str(path))
+    err = capsys.readouterr().err
+    assert "not classes: modelled as a data column (" in err and f"{advice})" in err and err.count("\n") == 1
+    if refused:  # refused in one line, with no note before it that calls the column labels
+        with pytest.raises(VaekitError, match=r"labels must be whole numbers or names, found -2\.9 in column 'y'"):
+            load_dataset(str(path), label_column="y")
+        assert capsys.readouterr().err == ""
+    else:
+        assert load_dataset(str(path), label_column="y").num_classes == 60
 
 
 def test_a_column_finer_than_float32_at_its_size_is_said_in_one_line(tmp_path, capsys):

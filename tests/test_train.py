@@ -94,6 +94,37 @@ def test_config_precedence_defaults_toml_flags_set(tmp_path):
     assert cfg.train.lr == 0.03 and cfg.model.hidden == [8, 8] and cfg.train.batch_size == 128
 
 
+@pytest.mark.parametrize(
+    ("toml", "key", "want"),
+    [
+        ("[data]\nin_memory = false", "data.in_memory", "false"),
+        ("[data]\nstandardize = true", "data.standardize", "true"),
+        ("[data]\nlabel_column = 2", "data.label_column", "2"),
+        ("[model]\nscale = 0.5", "model.scale", "0.5"),
+        ("[model]\nscale = 2", "model.scale", "2"),
+    ],
+)
+def test_a_flag_or_number_in_toml_is_taken_for_a_text_setting_that_documents_it(tmp_path, toml, key, want):
+    (tmp_path / "c.toml").write_text(toml + "\n")
+    cfg = train_config(build_parser().parse_args(["train", "--config", str(tmp_path / "c.toml")]))
+    section, name = key.split(".")
+    assert getattr(getattr(cfg, section), name) == want
+    vaekit.config.validate(cfg)  # in the choices it checks
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("data.spec", 3), ("model.scale", True), ("data.binarize", False), ("data.label_column", 1.5)]
+)
+def test_a_flag_or_number_for_a_text_setting_that_documents_none_is_refused(key, value):
+    with pytest.raises(vaekit.VaekitError, match=f"config: {key} must be str, got {value!r}$"):
+        vaekit.config.set_value(vaekit.RunConfig(), key, value, strict=True)
+
+
+def test_python_api_takes_a_flag_for_in_memory():
+    with pytest.raises(vaekit.VaekitError, match=r"data\.in_memory=false streams \.npy files and image folders only"):
+        vaekit.train(data="digits", in_memory=False, epochs=1, out=None)
+
+
 def test_python_api_trains_samples_encodes_and_reconstructs(tiny_images, tmp_path):
     run = vaekit.train(
         data=str(tiny_images),

@@ -52,9 +52,9 @@ FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
     arg(
         "--config",
         metavar="FILE|PRESET",
-        help="TOML file with [data], [model] and [train] tables, a run's config.json (to train it again: give "
-        "another --out), or a preset shipped with vaekit by name: demo, deep-mnist, beta-4, ... (an unknown name "
-        "lists them)",
+        help="TOML file with [data], [model] and [train] tables, a run's config.json (to train it again; --out "
+        "is then required), or a preset shipped with vaekit by name: demo, deep-mnist, beta-4, ... (an unknown "
+        "name lists them)",
     ),
     arg("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting, e.g. train.lr=3e-4"),
     arg(
@@ -139,6 +139,8 @@ def train_config(args: argparse.Namespace):
         cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
+    again = bool(args.config) and str(args.config).lower().endswith(".json")  # a run's config.json, trained again:
+    cfg.out = "" if again else cfg.out  # the folder it records (any path, sent with it) is never taken
     for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
         if name is not None:
             set_value(cfg, key, name)
@@ -154,8 +156,9 @@ def train_config(args: argparse.Namespace):
         set_value(cfg, key.strip(), value.strip())
     if args.quiet:
         cfg.train.progress = False
-    if not cfg.out:  # the API's no-folder fit: here a run folder is the point
-        raise VaekitError("the run folder (--out) is empty: name the folder to write")
+    if not cfg.out:  # the API's no-folder fit, or a run's config.json: here a run folder is the point
+        said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
+        raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
     return cfg
 
 
@@ -303,7 +306,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
         from ..data.tables import write_csv
 
-        write_csv(indexed_rows(run, s, x_rec, y), args.out, single=True)
+        write_csv(indexed_rows(run, s, x_rec, y), args.out, single=True, schema=run.table)  # dates, decimals as read
         print(f"{len(x)} reconstructed rows of the {split} split written to {args.out}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised

@@ -26,6 +26,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 WRITTEN_BY = "written_by"  # config.json's record of the vaekit, torch and Python that wrote it
+# text settings whose documented values include a flag (true | false) or a number (a column's index, a scale)
+TEXT_OF = {
+    "data.in_memory": (bool,),
+    "data.standardize": (bool,),
+    "data.label_column": (int,),
+    "model.scale": (int, float),
+}
 
 
 def _as_table(name: str, value: object) -> dict:
@@ -76,7 +83,18 @@ def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False) -> 
         return
     section, name = _resolve(cfg, key)
     hints = typing.get_type_hints(type(section))
-    setattr(section, name, _coerce(key, value, hints[_field(section, name).name], strict))
+    full = next(f"{s}.{name}" for s in SECTIONS if getattr(cfg, s) is section)
+    setattr(section, name, _coerce(key, _as_text(full, value), hints[_field(section, name).name], strict))
+
+
+def _as_text(key: str, value: object) -> object:
+    """A flag or number given for a text setting that documents such values (``TEXT_OF``) as its text: False as
+    'false', 0.5 as '0.5'; any other value as it is."""
+    kinds = TEXT_OF.get(key, ())
+    if isinstance(value, bool):
+        return ("true" if value else "false") if bool in kinds else value
+    numbers = tuple(k for k in kinds if k is not bool)
+    return str(value) if numbers and isinstance(value, numbers) else value
 
 
 T = typing.TypeVar("T")
@@ -182,6 +200,8 @@ def load_json_config(path: str | Path) -> RunConfig:
         raise VaekitError(f"{path}: not found (is this a vaekit run folder?)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an int past the 4300-digit limit
         raise VaekitError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:  # config and io are sibling layers: io.read_json's guard, kept here
+        raise VaekitError(f"{path}: not valid JSON (nested too deeply)") from None
     except OSError as e:
         raise VaekitError(f"{path}: cannot read ({e.strerror or e})") from None
     if isinstance(d, dict):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.core import RawData, image_scale, to_layout
+from vaekit.data.core import RawData, encode_labels, image_scale, to_layout
 from vaekit.data.csv_text import WHOLE, has_header, is_number, read_rows
 from vaekit.data.lazy import numpy_error
 from vaekit.data.photos import note
@@ -23,6 +23,7 @@ LABEL_NAMES = ("label", "y", "class", "target")
 MAX_CLASSES = 50  # a column found by its name is labels only with this many classes at most (and <= half the rows)
 STRINGS = getattr(np.dtypes, "StringDType", None)  # numpy >= 2: strings as long as each is
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
+NOT_WHOLE = "numbers that are not whole"  # labels are whole numbers or names: such a column is never labels
 
 
 def read_numpy(path: Path) -> RawData:
@@ -93,7 +94,7 @@ def _classes_or_why(cells: np.ndarray) -> str | None:
     if all(number) and len(filled):
         values = filled.astype(np.float64)
         if not np.all(values == np.round(values)):
-            return f"numbers that are not whole ({filled[np.argmax(values != np.round(values))]})"
+            return f"{NOT_WHOLE} ({filled[np.argmax(values != np.round(values))]})"
     if len(filled) > max(2, min(MAX_CLASSES, len(cells) // 2)):
         return f"{len(filled)} different values in {len(cells)} rows"
     return None
@@ -129,11 +130,28 @@ def _label(
     label = _label_index(path, header, cells.shape[1], label_column)
     why = None if label is None or label_column is not None else _classes_or_why(cells[:, label])
     if why is not None and label is not None and table.label_note:  # named like labels, but not classes: a data column
+        advice = (
+            "labels must be whole numbers or names, so naming it in data.label_column is refused"
+            if why.startswith(NOT_WHOLE)
+            else "name it in data.label_column to take it as labels all the same"
+        )
         note(
             f"{path}: column {names[label]!r} is named like a label column but holds {why}, not classes: modelled "
-            "as a data column (name it in data.label_column to take it as labels all the same)"
+            f"as a data column ({advice})"
         )
     return None if why is not None else label
+
+
+def _check_labels(path: Path, y: np.ndarray, name: str) -> None:
+    """Refuse a label column's cells (N,) that are not labels (numbers that are not whole) in one line naming it."""
+    try:
+        encode_labels(y, str(path))
+    except VaekitError as e:
+        raise VaekitError(
+            f"{e} in column {name!r}; set data.label_column={NO_LABEL} to keep it as a feature (or name the column "
+            "of classes with data.label_column)",
+            key="data.label_column",
+        ) from None
 
 
 def _run_names(schema: TableSchema | None) -> list[str] | None:
@@ -237,6 +255,8 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     raw.table = schema
     if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so
         schema.label, schema.label_index = column_names[label], label - sum(j < label for j in skip)
+    if label is not None and y is not None:  # labels it cannot take: refused before any note calls them labels
+        _check_labels(path, y, column_names[label])
     if label is not None and table.label_note and (label_column is None or table.conditional is False):
         unmodelled = "; the model is not conditional: it does not see the column, and sampled rows will not have it"
         note(
