@@ -59,7 +59,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     result = json.loads(vaekit("disentangle", str(out), *scores, threads=args.threads))
     row = read_row(name, seed, out, result, trained, time.perf_counter() - start - trained)
     print(
-        f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {row['factorvae']:.3f} rec {row['val_rec']:.1f} "
+        f"  {name} seed {seed}: MIG {row['mig']:.3f} FactorVAE {shown(row['factorvae'])} rec {row['val_rec']:.1f} "
         f"({trained:.0f} s training, {row['score_s']:.0f} s scoring)",
         flush=True,
     )
@@ -96,8 +96,19 @@ def read_row(name: str, seed: int, out: Path, result: dict, train_s: float, scor
 
 def table(caption: str, rows: list[dict], keys: list[str]) -> dict:
     """Setting, seed and ``keys`` of each row (3 decimals, 1 from 100 up), printed and returned for the JSON."""
-    cells = [[r["setting"], r["seed"], *(round(r[k], 3 if abs(r[k]) < 100 else 1) for k in keys)] for r in rows]
+    cells = [[r["setting"], r["seed"], *(shown(r[k]) for k in keys)] for r in rows]
     return common.table(caption, ["setting", "seed", *keys], cells)
+
+
+def shown(v: float | None) -> float | str:
+    """A score rounded (3 decimals, 1 from 100 up), or "n/a" where there is none (FactorVAE with no active dim)."""
+    return "n/a" if v is None else round(v, 3 if abs(v) < 100 else 1)
+
+
+def median(values: list[float | None]) -> float | None:
+    """The median of the scores there are, None if there are none."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def main() -> None:
@@ -146,7 +157,7 @@ def report(rows: list[dict], names: list[str], setup: str, args: argparse.Namesp
         {
             "setting": name,
             "seed": "median",
-            **{k: statistics.median(r[k] for r in rows if r["setting"] == name) for k in keys},
+            **{k: median([r[k] for r in rows if r["setting"] == name]) for k in keys},
         }
         for name in names
     ]

@@ -306,9 +306,9 @@ def test_eval_takes_every_row_of_another_file_and_the_test_split_of_the_runs_own
 def test_encode_reads_every_item_of_a_builtin_with_options():
     from vaekit.data import all_items, dsprites
 
-    x = all_items("dsprites:8:n=5")  # the spec's options reach the built-in, as in training
-    assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32
-    np.testing.assert_array_equal(x.numpy(), dsprites.load("dsprites:8:n=5").x)
+    x = all_items("dsprites:16:n=5")  # the spec's options reach the built-in, as in training
+    assert x.shape == (5, 1, 16, 16) and x.dtype == torch.float32
+    np.testing.assert_array_equal(x.numpy(), dsprites.load("dsprites:16:n=5").x)
 
 
 @pytest.fixture(scope="module")

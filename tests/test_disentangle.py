@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.distributions import Independent, Normal
 
 from vaekit.cli import main
@@ -15,6 +17,10 @@ from vaekit.config import RunConfig, validate
 from vaekit.core import VAEOutput, dimwise_weight_at, elbo, kl_term, tc_decomposition
 from vaekit.errors import VaekitError
 from vaekit.evaluation import disentangle as D
+from vaekit.evaluation.disentangle_run import dsprites_size, evaluate_run
+from vaekit.models import MODELS
+from vaekit.runs import Run
+from vaekit.viz.figures import save_factor_traversals
 
 SIZES, NAMES = (3, 6, 40, 32, 32), ("shape", "scale", "orientation", "posX", "posY")  # the dSprites factors
 
@@ -66,6 +72,56 @@ def test_sap_on_a_small_test_set_missing_a_class_warns_nothing(recwarn):
     codes, f = np.arange(60.0)[:, None], (np.arange(60) % 3)[:, None]
     D.sap(codes, f, codes[:4], f[:4] % 2)  # the test items hold 2 of the 3 classes the bins predict
     assert not [w for w in recwarn if "y_pred contains classes" in str(w.message)]
+
+
+def test_factorvae_votes_only_among_active_dims_and_gives_none_without_one(factors):
+    codes = factors / (np.array(SIZES) - 1.0)  # a perfect code, each dim in [0, 1] (std about 0.3)
+    assert D.factorvae_score(codes, factors, n_train=300, n_eval=200) > 0.95
+    assert D.factorvae_score(codes * 0.01, factors, n_train=300, n_eval=200) is None  # std below 0.05: none active
+    assert D.active_dims(codes.var(0)).tolist() == [True] * 5 and not D.active_dims((codes * 0.01).var(0)).any()
+
+
+BAD_INPUTS = {
+    "float factors": lambda c, f: (c, f + 0.5, "whole numbers"),
+    "NaN codes": lambda c, f: (np.where(np.arange(len(c))[:, None] == 3, np.nan, c), f, "NaN"),
+    "1-D codes": lambda c, f: (c[:, 0], f, "expected non-empty"),
+    "fewer codes": lambda c, f: (c[:-1], f, "same N"),
+    "no items": lambda c, f: (c[:0], f[:0], "non-empty"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS)
+@pytest.mark.parametrize("metric", ["mig", "sap", "dci", "factorvae", "betavae", "labels"])
+def test_bad_codes_and_factors_are_refused_in_one_line(factors, metric, bad):
+    codes, f, match = BAD_INPUTS[bad](np.random.default_rng(0).normal(size=(200, 4)), factors[:200])
+    call = {
+        "mig": lambda: D.mig(codes, f),
+        "sap": lambda: D.sap(codes, f, codes, f),
+        "dci": lambda: D.dci(codes, f, codes, f),
+        "factorvae": lambda: D.factorvae_score(codes, f, n_train=20, n_eval=10),
+        "betavae": lambda: D.betavae_score(codes, f, n_train=20, n_eval=10),
+        "labels": lambda: D.factor_of_each_code(codes, f, NAMES),
+    }[metric]
+    with pytest.raises(VaekitError, match=match) as e:
+        call()
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda c, f: D.factorvae_score(c, f, n_eval=0), "n_eval"),
+        (lambda c, f: D.betavae_score(c, f, n_train=0), "n_train"),
+        (lambda c, f: D.factorvae_score(c, f, batch=1), "batch"),
+        (lambda c, f: D.sap(c, f, c[:, :3], f), "test codes"),
+        (lambda c, f: D.dci(c, f, c, f[:, :4]), "test codes"),
+        (lambda c, f: D.factorvae_from_batches(c[None], f[:1, 0], c.var(0)[:3], 0), "FactorVAE"),
+        (lambda c, f: D.betavae_from_pairs(c[None], c[None, :, :3], f[:1, 0], 0), "beta-VAE"),
+    ],
+)
+def test_bad_counts_and_shapes_are_refused_in_one_line(factors, call, match):
+    with pytest.raises(VaekitError, match=match):
+        call(np.random.default_rng(0).normal(size=(200, 4)), factors[:200])
 
 
 def decompose(loc: torch.Tensor, scale: float = 0.3) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -166,7 +222,16 @@ def test_disentangle_command_end_to_end(tmp_path, capsys):
     ]
     assert main([str(a) for a in train]) == 0
     capsys.readouterr()
-    assert main(["disentangle", str(run), "--n", "300", "--votes", "20", "--json"]) == 0
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for argv, message in [
+        (["--n", "300"], "--n must be >= 1000"),  # plug-in MI of 20 bins per dim on 300 items: mostly bias
+        (["--out", str(afile / "x.png")], "is not a writable folder"),  # found before ~30 s of scoring
+        (["--out", str(tmp_path)], "expected a .png"),
+    ]:
+        assert main(["disentangle", str(run), *argv]) == 2
+        assert message in capsys.readouterr().err and not (run / "disentangle.json").exists()
+    assert main(["disentangle", str(run), "--n", "1000", "--votes", "20", "--n-dims", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["metrics"]) == {
         "mig",
@@ -177,12 +242,48 @@ def test_disentangle_command_end_to_end(tmp_path, capsys):
         "factorvae",
         "betavae",
     }
-    assert all(0 <= v <= 1 and math.isfinite(v) for v in result["metrics"].values())
+    assert all(v is None or (0 <= v <= 1 and math.isfinite(v)) for v in result["metrics"].values())
     assert [d["dim"] for d in result["dims"]] == [0, 1, 2] and result["dims"][0]["factor"] in NAMES
+    assert (result["metrics"]["factorvae"] is None) == (result["active_dims"] == 0) and result["active_dims"] <= 3
+    mi = {d["dim"]: d["normalised_mi"] for d in result["dims"]}
+    assert len(result["traversal_dims"]) == 2 and min(mi[d] for d in result["traversal_dims"]) == sorted(mi.values())[1]
     assert (run / "disentangle-traversals.png").stat().st_size > 0 and (run / "disentangle.json").exists()
+    heights = [  # the figure draws the dims it is given, not all
+        Image.open(save_factor_traversals(Run.load(run), result["dims"], tmp_path / f"{i}.png", shown=s)).size[1]
+        for i, s in enumerate([[2], None])
+    ]
+    assert heights[0] < heights[1] / 2
     other = tmp_path / "other"
     assert (
         main(["train", "--data", "digits", "--epochs", "1", "--latent-dim", "2", "--out", str(other), "--quiet"]) == 0
     )
     assert main(["disentangle", str(other)]) == 2
     assert "dsprites" in capsys.readouterr().err and not (other / "disentangle.json").exists()
+
+
+@pytest.mark.parametrize(
+    "family, model, ok",
+    [
+        ("vae", SimpleNamespace(needs_labels=False, latent_dims=[4]), True),
+        ("custom", SimpleNamespace(needs_labels=False, latent_dims=[4]), True),  # a flat model class of the user's
+        ("gumbel", SimpleNamespace(needs_labels=False, latent_dims=[4]), False),  # class probabilities, not a code
+        ("vq", SimpleNamespace(needs_labels=False, latent_dims=[4]), False),  # a grid of codebook entries
+        ("custom", object.__new__(type("MyVQ", (MODELS["vq"],), {})), False),  # a user's subclass of VQ-VAE
+        ("vae", SimpleNamespace(needs_labels=False, latent_dims=[4, 2]), False),
+    ],
+)
+def test_only_flat_gaussian_runs_are_scored(family, model, ok):
+    cfg = RunConfig()
+    cfg.data.spec, cfg.model.family, cfg.model.input_shape = "dsprites:16:n=500", family, [1, 16, 16]
+    run = SimpleNamespace(config=cfg, model=model, path="runs/x")
+    if ok:
+        assert dsprites_size(run) == 16
+        return
+    with pytest.raises(VaekitError, match="family vae"):
+        dsprites_size(run)
+
+
+@pytest.mark.parametrize("settings, match", [({"n": 10}, "n must be >= 1000"), ({"n_dims": 0}, "n_dims must be >= 1")])
+def test_evaluate_run_refuses_too_few_items_before_scoring(settings, match):
+    with pytest.raises(VaekitError, match=match):
+        evaluate_run(SimpleNamespace(), **settings)  # no run needed: refused before it is read

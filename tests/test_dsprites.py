@@ -67,15 +67,26 @@ def test_spec_gives_a_fixed_subset_with_shape_labels():
     assert parse_spec("dsprites") == (64, 100_000) and parse_spec("dsprites:n=all:32") == (32, 737280)
 
 
-@pytest.mark.parametrize("spec", ["dsprites:abc", "dsprites:32:n=2", "dsprites:4", "dsprites:n=1e9", "dsprites:m=5"])
-def test_bad_specs_and_factors_are_refused(spec):
-    with pytest.raises(VaekitError, match="dsprites"):
+@pytest.mark.parametrize(
+    "spec, why",
+    [
+        ("dsprites:abc", "expected"),
+        ("dsprites:32:n=2", "n in 3"),
+        ("dsprites:8", "size must be in 16..256"),  # at 8x8 9% of the images are blank
+        ("dsprites:32:16", "names the size 2 times"),  # not silently 16
+        ("dsprites:n=1e9", "expected"),
+        ("dsprites:m=5", "expected"),
+    ],
+)
+def test_bad_specs_and_factors_are_refused(spec, why):
+    with pytest.raises(VaekitError, match="dsprites") as e:
         load_dataset(spec)
+    assert why in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(VaekitError, match="factor"):
         render(np.array([[3, 0, 0, 0, 0]]))
 
 
-@pytest.mark.parametrize("spec, limit, seed", [("dsprites:16:n=300", 40, 3), ("dsprites:8:n=50", 12, 0)])
+@pytest.mark.parametrize("spec, limit, seed", [("dsprites:16:n=300", 40, 3), ("dsprites:16:n=50", 12, 0)])
 def test_a_limit_renders_only_its_items_and_they_are_the_items_of_the_whole_set(spec, limit, seed, monkeypatch):
     """The items a limit takes from every image rendered (``build_dataset`` on the whole set) and from only those
     rendered: equal, split for split, labels too."""
@@ -93,9 +104,9 @@ def test_a_limit_renders_only_its_items_and_they_are_the_items_of_the_whole_set(
 
 def test_a_limit_on_every_combination_renders_only_the_items_taken(monkeypatch):
     rendered = counting_render(monkeypatch)
-    data = load_dataset("dsprites:8:n=all", limit=30)
+    data = load_dataset("dsprites:16:n=all", limit=30)
     assert sum(rendered) == 30 and len(data.train) + len(data.val) + len(data.test) == 30  # not 737,280
-    assert len(load_dataset("dsprites:8:n=20", limit=500).train) == 16 and sum(rendered) == 50  # a limit above n
+    assert len(load_dataset("dsprites:16:n=20", limit=500).train) == 16 and sum(rendered) == 50  # a limit above n
 
 
 def counting_render(monkeypatch) -> list[int]:
@@ -108,3 +119,8 @@ def counting_render(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(dsprites, "render", counted)
     return rendered
+
+
+def test_the_smallest_size_renders_every_shape():
+    images = render(DSprites().sample_factors(3000, np.random.default_rng(0)), parse_spec("dsprites:16")[0])
+    assert images.sum((1, 2)).min() > 0  # at 8x8, 9% of images (16% of ellipses) held no pixel

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SCORES, SETTINGS
-from .verbs import arg, positive, verb
+from .verbs import arg, at_least, out_path, positive, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -226,8 +226,13 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
 @verb(
     "disentangle",
     "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
-    arg("run", help="run folder (trained on a dsprites spec)"),
-    arg("--n", type=int, default=10000, help="sampled items for MIG, SAP and DCI (as many again / 2 to test)"),
+    arg("run", help="run folder (a flat, unconditional run of family vae trained on a dsprites spec)"),
+    arg(
+        "--n",
+        type=int,
+        default=10000,
+        help="sampled items for MIG, SAP and DCI (as many again / 2 to test); at least 1000",
+    ),
     arg(
         "--votes",
         type=int,
@@ -236,32 +241,37 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     ),
     arg("--seed", type=int, default=0),
     arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
+    arg("--n-dims", type=int, default=10, help="the traversal figure's rows: the dims of most normalised MI"),
     arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),
     arg("--json", action="store_true", help="print the metrics as JSON"),
 )
 def cmd_disentangle(args: argparse.Namespace) -> None:
-    from ..evaluation.disentangle_run import evaluate_run
+    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, WHY_N, evaluate_run, unwritable
     from ..io import atomic_write_json, run_lock
     from ..runs import Run
     from ..viz.figures import save_factor_traversals
     from ..viz.plots import stamped
 
-    for flag, value in (("--n", args.n), ("--votes", args.votes)):
-        if value < 10:
-            raise VaekitError(f"{flag} must be at least 10, got {value}")
+    at_least(args.n, MIN_N, "--n", WHY_N)
+    at_least(args.votes, MIN_VOTES, "--votes", "a classifier of votes needs them")
+    positive(args.n_dims, "--n-dims")
     if not 0 < args.range < float("inf"):
         raise VaekitError(f"--range must be a positive finite number, got {args.range}")
-    out = Path(args.out) if args.out else Path(args.run) / files.DISENTANGLE_FIGURE
-    if out.suffix.lower() != ".png":
-        raise VaekitError(f"--out {out}: expected a .png file name")
+    out = out_path(args, files.DISENTANGLE_FIGURE)
+    if why := unwritable(out):
+        raise VaekitError(f"--out {out}: {why}")
     run = Run.load(args.run)
-    result = {**evaluate_run(run, args.n, args.votes, args.seed), files.DIGEST: run.digest}
+    result = {**evaluate_run(run, args.n, args.votes, args.seed, args.n_dims), files.DIGEST: run.digest}
     with run_lock(run.folder), stamped(run.digest):
-        save_factor_traversals(run, result["dims"], out, args.range)
+        save_factor_traversals(run, result["dims"], out, args.range, shown=result["traversal_dims"])
         path = atomic_write_json(run.folder / files.DISENTANGLE, result)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print("  ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()))
+    print("  ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in result["metrics"].items()))
+    active, std = result["active_dims"], result["settings"]["active_std"]
+    none = "; the FactorVAE score needs one" if not active else ""
+    print(f"active dims (std of the posterior means >= {std}): {active} of {len(result['dims'])}{none}")
     print("  ".join(f"z{d['dim']}:{d['factor']}({d['normalised_mi']:.2f})" for d in result["dims"]))
-    print(f"-> {path}, {out}")
+    drawn = result["traversal_dims"]
+    print(f"-> {path}, {out}" + (f" (dims {', '.join(map(str, drawn))})" if len(drawn) < len(result["dims"]) else ""))

@@ -2,28 +2,59 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import VaekitError
 from ..runs import Run
+from ..training.folder import CUSTOM
 from ..training.rng import keeps_rng
 from .disentangle import encode_factors, factor_of_each_code, scores
+from .disentangle_checks import PRUNE
+
+MIN_N, MIN_VOTES = 1000, 10  # sampled items, votes; below MIN_N the plug-in MI of 20 bins per dim is mostly bias
+WHY_N = "the per-dim mutual information of 20 bins needs it"
+
+
+def check_settings(n: int, votes: int, n_dims: int = 10) -> None:
+    """Refuse, in one line, ``n`` below MIN_N, ``votes`` below MIN_VOTES and ``n_dims`` below 1."""
+    for name, value, least, why in [("n", n, MIN_N, WHY_N), ("votes", votes, MIN_VOTES, ""), ("n_dims", n_dims, 1, "")]:
+        if value < least:
+            raise VaekitError(f"{name} must be >= {least}{f' ({why})' if why else ''}, got {value}", key=name)
+
+
+def unwritable(out: Path) -> str | None:
+    """Why a figure path cannot be written (a folder; under a file or a folder this process may not write in),
+    or None: checked before any scoring."""
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if out.is_dir():
+        return "is a folder"
+    return None if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not a writable folder"
 
 
 def dsprites_size(run: Run) -> int:
-    """The image size of the dsprites spec a run was trained on; other runs are refused in one line."""
+    """The image size of the dsprites spec a run was trained on; other runs are refused in one line, and so are
+    models other than a flat, unconditional Gaussian VAE (family vae, or a model class of the user's)."""
     from ..data.dsprites import parse_spec
+    from ..models import MODELS
 
-    spec = run.config.data.spec.strip().lower()
+    spec, family = run.config.data.spec.strip().lower(), run.config.model.family
     if spec.split(":")[0] != "dsprites":
         raise VaekitError(
             f"{run.path}: trained on {run.config.data.spec!r}; the disentanglement metrics need a run "
             "trained on dsprites"
         )
-    if run.model.needs_labels or len(run.model.latent_dims) != 1:
-        raise VaekitError(f"{run.path}: the disentanglement metrics score flat, unconditional models (family vae)")
+    others = tuple(cls for name, cls in MODELS.items() if name != "vae")
+    if family not in ("vae", CUSTOM) or isinstance(run.model, others) or run.model.needs_labels or len(
+        run.model.latent_dims) != 1:  # fmt: skip
+        raise VaekitError(
+            f"{run.path}: a {family} model; the disentanglement metrics score flat, unconditional models with a "
+            "Gaussian q(z|x) (family vae)"
+        )
     size = parse_spec(spec)[0]
     if list(run.config.model.input_shape) != [1, size, size]:
         raise VaekitError(f"{run.path}: model input {run.config.model.input_shape} does not match {spec!r}")
@@ -31,11 +62,13 @@ def dsprites_size(run: Run) -> int:
 
 
 @keeps_rng
-def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0) -> dict:
-    """All metrics of a dsprites run, and per latent dim the factor it captures best (normalised MI) and the
-    std of its posterior means over sampled items."""
+def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0, n_dims: int = 10) -> dict:
+    """All metrics of a dsprites run (``factorvae`` None where no dim is active), the number of active dims, per
+    latent dim the factor of largest normalised MI, that MI and the std of its posterior means over sampled
+    items, and the ``n_dims`` dims of most normalised MI (the ones the traversal figure draws)."""
     from ..data.dsprites import DSprites
 
+    check_settings(n, votes, n_dims)
     data = DSprites(dsprites_size(run))
     torch.manual_seed(seed)
 
@@ -43,6 +76,7 @@ def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0) -> 
         return run.encode(x).mean
 
     metrics = scores(encode, data, n=n, n_test=max(2, n // 2), votes=(votes, max(1, votes // 2)), seed=seed)
+    active = int(metrics.pop("active_dims") or 0)
     factors = data.sample_factors(min(n, 5000), np.random.default_rng(seed + 1))
     codes = encode_factors(encode, data, factors)
     best = factor_of_each_code(codes, factors, data.factor_names)
@@ -51,7 +85,14 @@ def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0) -> 
         for d, (name, mi) in enumerate(best)
     ]
     return {
-        "metrics": {k: round(float(v), 4) for k, v in metrics.items()},
+        "metrics": {k: None if v is None else round(float(v), 4) for k, v in metrics.items()},
+        "active_dims": active,
         "dims": dims,
-        "settings": {"n": n, "votes": votes, "seed": seed, "spec": run.config.data.spec},
+        "traversal_dims": most_informative(dims, n_dims),
+        "settings": {"n": n, "votes": votes, "seed": seed, "spec": run.config.data.spec, "active_std": PRUNE},
     }
+
+
+def most_informative(dims: list[dict], n: int) -> list[int]:
+    """The indices of the ``n`` dims (``evaluate_run``'s) of largest normalised MI, largest first (ties: spread)."""
+    return [d["dim"] for d in sorted(dims, key=lambda d: (-d["normalised_mi"], -d["std"]))[:n]]

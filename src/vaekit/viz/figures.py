@@ -45,7 +45,7 @@ def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
 
 
 @torch.no_grad()
-def interpolate(run: Run, x: Tensor, steps: int = 8, y: Tensor | None = None) -> dict[str, Tensor]:
+def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -> dict[str, Tensor]:
     """Decode the paths between the posterior means of two items x (2, *shape): {"lerp", "slerp"} -> (steps, *shape).
 
     The end points are the decoded posterior means of the two items. A conditional model decodes the
@@ -287,15 +287,18 @@ def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | N
     ax.set(title="decoded manifold: features 0, 1", xlabel="feature 0", ylabel="feature 1")
 
 
-def save_factor_traversals(run: Run, dims: list[dict], path: str | Path, span: float = 2.5, steps: int = 9) -> Path:
-    """One row per latent dim: z_d from -span to span (others 0), decoded; labelled with its best factor."""
+def save_factor_traversals(
+    run: Run, dims: list[dict], path: str | Path, span: float = 2.5, steps: int = 9, shown: list[int] | None = None
+) -> Path:
+    """One row per latent dim of ``shown`` (indices into ``dims``, evaluate_run's; default all) in that order: z_d
+    from -span to span (others 0), decoded; labelled with its best factor; the title says how many of all."""
     values = torch.linspace(-span, span, steps)
-    d = len(dims)
-    xs = traverse(run, torch.zeros(d), list(range(d)), values)  # (D, steps, 1, H, W)
-    fig, _ = _figure(1, width=steps * 0.9, height=d * 0.9 + 0.4)
+    rows = [dims[i] for i in (range(len(dims)) if shown is None else shown)]
+    xs = traverse(run, torch.zeros(len(dims)), [r["dim"] for r in rows], values)  # (len(rows), steps, 1, H, W)
+    fig, _ = _figure(1, width=steps * 0.9, height=len(rows) * 0.9 + 0.4)
     fig.clf()
-    axes = fig.subplots(d, 1, squeeze=False)[:, 0]
-    for ax, row, info in zip(axes, xs, dims):
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, row, info in zip(axes, xs, rows):
         ax.imshow(image_grid(row, nrow=steps, pad=1), cmap="gray", vmin=0, vmax=255)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -306,5 +309,6 @@ def save_factor_traversals(run: Run, dims: list[dict], path: str | Path, span: f
             va="center",
             fontsize=8,
         )
-    axes[0].set_title(f"latent traversals, z from {-span:g} to {span:g}", fontsize=9)
+    some = f"; the {len(rows)} of {len(dims)} dims of most MI" if len(rows) < len(dims) else ""
+    axes[0].set_title(f"latent traversals, z from {-span:g} to {span:g}{some}", fontsize=9)
     return _save_figure(fig, path)
