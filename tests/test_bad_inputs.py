@@ -329,3 +329,18 @@ def test_nothing_users_hand_over_is_executed():
     lines = text.splitlines()
     assert all("allow_pickle=False" in line for line in lines if "np.load(" in line)
     assert all("weights_only=True" in line for line in lines if "torch.load(" in line)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"classes": null}', '{"classes": "abc"}', '{"classes": [1, 2]}', '["a", "b"]', "[" * 100_000 + "]" * 100_000],
+    ids=["null", "text", "numbers", "list", "nested"],
+)
+def test_a_classes_json_that_lists_no_names_as_text_is_one_line(text, trained, tmp_path):
+    shutil.copytree(trained / "run", tmp_path / "run")
+    (tmp_path / "run" / "classes.json").write_text(text)
+    with pytest.raises(vaekit.VaekitError, match=r"classes\.json: (cannot read the class names|not valid JSON)") as e:
+        assert vaekit.load_run(tmp_path / "run").classes is None
+    assert len(str(e.value).splitlines()) == 1
+    (tmp_path / "run" / "classes.json").write_text('{"classes": ["a", "b"]}')
+    assert vaekit.load_run(tmp_path / "run").classes == ["a", "b"]

@@ -4,6 +4,7 @@ signals (N, C, L) read as the run's model takes them."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import warnings
@@ -289,3 +290,190 @@ def test_a_huge_scan_is_said_in_one_line_of_vaekit_not_pillow_s_warning(tmp_path
         assert folder.read(np.arange(2)).shape == (2, 1, 8, 8)
     limit = "above Pillow's decompression-bomb warning limit of 100; read all the same"
     assert capsys.readouterr().err == f"vaekit: {root / 'scan.png'}: 12x12 pixels, {limit}\n"
+
+
+# Data a run folder from elsewhere may point at: data.data_dir, caches' .json, bombs, pipes, table.json, curves
+
+
+def idx_bytes(shape: tuple[int, ...]) -> bytes:
+    """A uint8 IDX file of ``shape``, all zeros."""
+    head = bytes([0, 0, 0x08, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
+    return head + bytes(int(np.prod(shape)))
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_built_in_set_read_from_data_dir_is_said_unless_that_is_vaekit_s_own_folder(tmp_path, monkeypatch, own):
+    folder = tmp_path / "black"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (folder / name).write_bytes(idx_bytes((4, 28, 28)))
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / name).write_bytes(idx_bytes((4,)))
+    monkeypatch.setenv("VAEKIT_FASHION_MNIST_DIR", str(folder if own else tmp_path / "none"))
+    notes = []
+    monkeypatch.setattr("vaekit.data.builtin.note", notes.append)
+    raw = vaekit.data.read_raw("fashion-mnist", data_dir=str(folder))[0]
+    assert raw.x.shape == (4, 1, 28, 28) and raw.x.max() == 0  # the folder's all-black images, as named
+    assert notes == (
+        [] if own else [f"fashion-mnist: read from {folder} (data.data_dir), not from vaekit's own folders"]
+    )
+
+
+@pytest.mark.parametrize("where", ["tree", "one", "made"])
+def test_no_folder_tree_is_made_for_a_data_dir_of_caches(tmp_path, monkeypatch, capsys, where):
+    """A data_dir (data.data_dir) that exists, or whose parent does (one folder made), holds the cache; for one
+    deeper, which a received run's config.json may name, no folder is made: the cache goes home, said once."""
+    from vaekit.data.image_cache import open_folder
+
+    root = tmp_path / "images"
+    root.mkdir()
+    for i, im in enumerate(GREY):
+        Image.fromarray(im).save(root / f"{i}.png")
+    data_dir = tmp_path / "received" / "deep" if where == "tree" else tmp_path / "c"
+    if where == "made":
+        data_dir.mkdir()
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "home"))
+    opts = ImageOptions(size=(8, 8), cache=True, cache_dir=str(data_dir), workers=0)
+    assert len(open_folder(root, opts)) == len(open_folder(root, opts)) == 3
+    holder = tmp_path / "home" if where == "tree" else data_dir
+    assert len(list(holder.glob("images-*.npy"))) == 1 and (tmp_path / "received").exists() is False
+    said = f"{data_dir} (data.data_dir): neither a folder nor in one here; caching in {tmp_path / 'home'} instead"
+    assert capsys.readouterr().err.count(said) == (where == "tree")
+
+
+CACHE_DAMAGE = {  # what a damaged or foreign cache .json may hold: read as no cache, built again
+    "skipped-int": lambda m: m | {"skipped": 5},
+    "skipped-text": lambda m: m | {"skipped": [{"file": 1, "error": "x"}]},
+    "no-mode": lambda m: {k: v for k, v in m.items() if k != "mode"},
+    "mode-other": lambda m: m | {"mode": "CMYK"},
+    "deep-text": lambda m: m | {"deep": "yes"},
+    "top-list": lambda m: [m],
+    "labels-99": lambda m: m | {"labels": [99] * len(m["labels"])},
+    "labels-bool": lambda m: m | {"labels": [True] * len(m["labels"])},
+    "classes-text": lambda m: m | {"classes": "abc"},
+    "nested": lambda m: "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("damage", CACHE_DAMAGE)
+def test_a_cache_json_of_wrong_types_is_built_again(tmp_path, monkeypatch, damage):
+    from vaekit.data.image_cache import open_folder
+
+    root = tmp_path / "images"
+    for i, (cls, im) in enumerate(zip("aab", GREY)):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(root / cls / f"{i}.png")
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "cache"))
+    opts = ImageOptions(size=(8, 8), cache=True, workers=0)
+    first = open_folder(root, opts)
+    (meta,) = (tmp_path / "cache").glob("images-*.json")
+    good = json.loads(meta.read_text())
+    bad = CACHE_DAMAGE[damage](good)
+    meta.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+    again = open_folder(root, opts)
+    assert json.loads(meta.read_text()) == good  # rebuilt as it was
+    assert again.labels.tolist() == first.labels.tolist() == [0, 0, 1] and again.classes == ["a", "b"]
+
+
+def test_a_gzipped_table_is_unpacked_as_read_and_refused_past_a_quarter_of_free_memory(tmp_path, monkeypatch):
+    from vaekit.data import csv_text
+
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 500_000))  # 2 MB unpacked, a few kB packed
+    monkeypatch.setattr(csv_text, "GZIP_CHUNK", 1 << 16)
+    monkeypatch.setattr(csv_text, "usable_memory", lambda: 4 << 20)  # a quarter: 1 MB
+    with pytest.raises(VaekitError, match=r"bomb.csv.gz: unpacks to more than 0.00 GB, a quarter of the memory"):
+        load_dataset(str(path))
+    monkeypatch.setattr(csv_text, "usable_memory", lambda: 16 << 20)  # a quarter: 4 MB, room for it
+    assert len(csv_text._gunzip(path)) == 4 + 4 * 500_000
+
+
+def test_an_idx_file_declaring_more_than_free_memory_or_running_out_is_one_line(tmp_path, monkeypatch):
+    from vaekit.data import idx
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes((50, 28, 28))))  # 39,200 bytes declared and held
+    monkeypatch.setattr(idx, "usable_memory", lambda: 30_000)
+    with pytest.raises(VaekitError, match=r"declare 39,200 bytes, more than the 30,000 free in memory"):
+        load_dataset(str(path))
+    monkeypatch.setattr(idx, "usable_memory", lambda: 1 << 30)
+
+    def out_of_memory(f, n):
+        raise MemoryError
+
+    monkeypatch.setattr(idx, "_read_exact", out_of_memory)
+    with pytest.raises(VaekitError, match=r"train-images-idx3-ubyte.gz: too big to read in the memory free here"):
+        load_dataset(str(path))
+    monkeypatch.undo()
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.76 GiB")  # numpy's, as the items become float32
+
+    monkeypatch.setattr(vaekit.data, "build_dataset", no_room)
+    with pytest.raises(VaekitError, match=r"too big to load whole in the memory free here \(Unable to allocate 8"):
+        load_dataset(str(path))
+
+
+def test_a_pipe_named_as_the_data_is_refused_not_read(tmp_path):
+    import threading
+
+    path = tmp_path / "data.csv"
+    os.mkfifo(path)
+
+    done = threading.Event()
+
+    def unblock() -> None:  # a reader the fault would leave blocked gets end-of-file
+        while not done.wait(0.01):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader: nobody is blocked
+                pass
+
+    writer = threading.Thread(target=unblock, daemon=True)
+    writer.start()
+    with pytest.raises(VaekitError, match=r"data.csv: neither a regular file nor a folder \(a pipe"):
+        load_dataset(str(path))
+    done.set()
+    writer.join()
+
+
+SCHEMA_DAMAGE = {  # table.json field -> a value of the wrong type, and the words that name it
+    "min-text": (lambda d: d["columns"][0].update(min="a"), "column 0: min 'a'"),
+    "scale-nan": (lambda d: d["columns"][0].update(scale=float("nan")), "column 0: scale nan"),
+    "kind-other": (lambda d: d["columns"][1].update(kind="ordinal"), "column 1: kind 'ordinal'"),
+    "categories-text": (lambda d: d["columns"][1].update(categories="xy"), "column 1: categories 'xy'"),
+    "unknown-field": (lambda d: d["columns"][0].update(x=1), "column 0: unknown field 'x'"),
+    "label-index": (lambda d: d.update(label_index=-1), "label_index: -1"),
+    "columns-none": (lambda d: d.update(columns=None), "expected an object with a list of columns"),
+    "column-list": (lambda d: d["columns"].__setitem__(0, [1]), "column 0: expected an object, got [1]"),
+}
+
+
+@pytest.mark.parametrize("damage", SCHEMA_DAMAGE)
+def test_a_table_json_of_wrong_types_is_one_line_naming_the_field(tmp_path, damage):
+    from vaekit.data.table_schema import Column, TableSchema
+
+    path = tmp_path / "table.json"
+    numbers = Column("x", "numeric", loc=1.0, scale=2.0, min=0.0, max=3.0)
+    TableSchema([numbers, Column("c", "categorical", categories=["a", "b"])]).save(path)
+    assert TableSchema.load(path).columns[0].min == 0.0
+    d = json.loads(path.read_text())
+    change, words = SCHEMA_DAMAGE[damage]
+    change(d)
+    path.write_text(json.dumps(d))
+    with pytest.raises(VaekitError, match=r"table\.json: cannot read the table's schema") as e:
+        TableSchema.load(path)
+    assert words in str(e.value) and len(str(e.value).splitlines()) == 1
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(VaekitError, match=r"table\.json: not valid JSON \(nested too deeply"):
+        TableSchema.load(path)
+
+
+def test_curves_leave_out_values_too_large_to_plot(tmp_path):
+    from vaekit.viz.plots import plot_losses
+
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("epoch,train_loss,val_loss,train_kl\n1,1.0,2.0,0.5\n2,1e308,-1e308,inf\n3,0.5,1e100,0.4\n")
+    out = plot_losses(metrics, tmp_path / "curves.png")
+    assert Image.open(out).size[0] > 100

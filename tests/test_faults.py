@@ -1,4 +1,6 @@
-"""Kill-safe runs: SIGKILL at random moments, SIGTERM, a damaged checkpoint; the resumed run ends bit for bit equal."""
+"""Kill-safe runs: SIGKILL at random moments, SIGTERM, a damaged checkpoint; the resumed run ends bit for bit equal.
+Weights of another dtype, not finite (buffers too) or no safetensors file, and a gmm sampler of no mixture, are one
+line."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.models import build_model
-from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
+from vaekit.samplers.gmm import GMMSampler
+from vaekit.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights, tensor_digest
 from vaekit.training.prior import fit_prior_on
 from vaekit.training.step import make_optimizer
 
@@ -155,3 +158,59 @@ def test_a_stdout_failing_in_the_prior_stage_of_training_ends_its_lines_alone(ca
     run = vaekit.fit(model, x, epochs=1, prior_epochs=2, batch_size=16, pictures=False, progress=True)
     assert capsys.readouterr().err.count("progress lines cannot be written (") == 1 and run.model.fitted
     assert out.getvalue().startswith("epoch 1/1")  # the epochs' lines were written: the trainer's own go on
+
+
+class Scaled(torch.nn.Module):
+    """A layer and a buffer, as a Standardized model's scale or a sampler's covariances."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(3, 2)
+        self.register_buffer("scale", torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("scale", lambda v: v * float("nan"), "scale holds NaN or infinite values"),  # a buffer: sample wrote -2**63
+        ("scale", lambda v: v / 0, "scale holds NaN or infinite values"),
+        ("net.bias", lambda v: v.to(torch.float8_e4m3fn), "net.bias holds float8_e4m3fn values, and the model's are "),
+        ("net.bias", lambda v: v.to(torch.complex64), "net.bias holds complex64 values, and the model's are float32"),
+        ("net.bias", lambda v: v.double() * 1e300, "net.bias holds float64 values"),  # inf once cast: not cast
+        ("net.bias", lambda v: v.bool(), "net.bias holds bool values"),
+        ("net.bias", lambda v: v.long(), "net.bias holds int64 values"),
+    ],
+)
+def test_weights_of_another_dtype_or_not_finite_buffers_are_refused_in_one_line(tmp_path, name, value, match):
+    path = tmp_path / "w.safetensors"
+    save_weights(Scaled(), path)
+    tensors = load_file(path)
+    tensors[name] = value(tensors[name])
+    save_file(tensors, path, metadata={"sha256": tensor_digest(tensors)})  # its checksum right: made so
+    model = Scaled()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(vaekit.VaekitError, match=match) as e:
+        load_weights(model, path)
+    assert "\n" not in str(e.value) and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("edit", [lambda s: s.covariances.neg_(), lambda s: s.weights.neg_()], ids=["cov", "weights"])
+def test_a_gmm_sampler_of_no_mixture_is_refused_in_one_line(edit):
+    sampler = GMMSampler(components=2).build(3)
+    assert sampler.sample(4).shape == (4, 3)
+    edit(sampler)  # as a sampler-gmm.safetensors made so loads (finite, other values): a LinAlgError before
+    with pytest.raises(vaekit.VaekitError, match=r"gmm sampler: its saved weights or covariances are not a Gaus"):
+        sampler.sample(4)
+
+
+DAMAGED = {"truncated": lambda b: b[:1000], "empty": lambda b: b"", "huge header": lambda b: b"\xff" * 8 + b[8:]}
+
+
+@pytest.mark.parametrize("how", DAMAGED)
+def test_weights_that_are_no_safetensors_file_are_named_damaged(tmp_path, how):
+    model = build_model(ModelConfig(hidden=[8], latent_dim=2, input_shape=[5], likelihood="bernoulli"))
+    run = vaekit.fit(model, torch.rand(40, 5).round(), epochs=1, out=tmp_path / "run", progress=False, pictures=False)
+    weights = run.path / "model.safetensors"
+    weights.write_bytes(DAMAGED[how](weights.read_bytes()))
+    with pytest.raises(vaekit.VaekitError, match=r"model.safetensors: damaged: it cannot be read as a safetensors"):
+        vaekit.load_run(run.path)  # not "config.json builds a model of 1.6 MB, and model.safetensors holds 0.0 kB"

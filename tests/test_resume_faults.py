@@ -1,22 +1,34 @@
 """Faults around resuming: a failed first epoch, a run that stopped early, other data, a stop between renames, a
-Ctrl-C at start-up."""
+Ctrl-C at start-up, a checkpoint whose metadata or optimiser tensors were made so (one line, nothing restored), JSON
+nested too deeply."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
 import json
 import os
 import sys
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 import vaekit
 from vaekit.__main__ import console
 from vaekit.cli import main, resume_hint
-from vaekit.io import atomic_write, atomic_write_bytes
+from vaekit.io import atomic_write, atomic_write_bytes, read_json
 from vaekit.training import checkpoint, fit
+from vaekit.training.checkpoint import save_checkpoint
+from vaekit.training.folder import is_run, recorded_class
+from vaekit.training.state import state_problem
+from vaekit.training.step import make_optimizer
+from vaekit.viz.report import saved_eval
 
 from .conftest import tiny_config, train_argv
 
@@ -129,3 +141,69 @@ def test_a_ctrl_c_at_start_up_is_one_line_and_leaves_no_folder(tiny_images, tmp_
     monkeypatch.delitem(sys.modules, "vaekit.cli")
     monkeypatch.setattr(sys, "meta_path", [Stopped(), *sys.meta_path])
     assert console() == 130 and capsys.readouterr().err == "vaekit: interrupted\n"
+
+
+def stepped(tmp_path) -> tuple[Path, dict, dict]:
+    """A checkpoint of a tiny model after one Adam step, its tensors and its metadata."""
+    model = vaekit.build_model(input_shape=[5], hidden=[4], latent_dim=2, likelihood="bernoulli")
+    opt = make_optimizer(model, 1e-3)
+    model(torch.rand(3, 5)).px.log_prob(torch.zeros(3, 5)).sum().neg().backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c.safetensors", model, opt, {"epoch": 1, "data": {}})
+    with safe_open(str(tmp_path / "c.safetensors"), "pt") as f:
+        return tmp_path / "c.safetensors", load_file(tmp_path / "c.safetensors"), f.metadata()
+
+
+CRAFTED = {  # what a checkpoint made so holds -> what the one line says (a traceback before)
+    "state [1,2]": (lambda t, m: m.update(state="[1, 2]"), "its state is not a JSON object"),
+    "state.epoch text": (lambda t, m: m.update(state='{"epoch": "x"}'), "state: epoch is 'x'"),
+    "state.data types": (lambda t, m: m.update(state='{"data": {"items": 3}}'), "state: data is"),
+    "state 10^5 deep": (lambda t, m: m.update(state="[" * 10**5 + "]" * 10**5), "nested too deeply"),
+    "groups without params": (lambda t, m: m.update(param_groups='[{"lr": 0.1}]'), "param_groups number other"),
+    "lr text": (lambda t, m: m.update(param_groups=m["param_groups"].replace('"lr": 0.001', '"lr": "a"')), "lr is a"),
+    "scalars 'abc'": (lambda t, m: m.update(optim_scalars='{"abc": {}}'), "optim_scalars names 'abc'"),
+    "tensor optim.x.y": (lambda t, m: t.update({"optim.x.y": torch.zeros(1)}), "tensor 'optim.x.y' is no state"),
+    "moments of no shape": (lambda t, m: t.update({"optim.0.exp_avg": torch.zeros(7)}), "'optim.0.exp_avg' is no"),
+    "moments missing": (lambda t, m: t.pop("optim.0.exp_avg_sq"), "parameter 0 holds \\['exp_avg', 'step'\\]"),
+    "rng missing": (lambda t, m: t.pop("rng.torch"), "no torch RNG state"),
+    "rng short": (lambda t, m: t.update({"rng.torch": torch.zeros(9, dtype=torch.uint8)}), "rng.torch is no torch"),
+    "rng invalid": (lambda t, m: t.update({"rng.torch": torch.full((5056,), 255, dtype=torch.uint8)}), "mt19937"),
+}
+
+
+@pytest.mark.parametrize("craft", CRAFTED)
+def test_a_checkpoint_of_crafted_metadata_is_refused_before_anything_is_restored(craft, tmp_path):
+    path, tensors, meta = stepped(tmp_path)
+    edit, said = CRAFTED[craft]
+    edit(tensors, meta)
+    save_file(tensors, path, metadata={**meta, "sha256": checkpoint.tensor_digest(tensors)})  # checksum right
+    model = vaekit.build_model(input_shape=[5], hidden=[4], latent_dim=2, likelihood="bernoulli")
+    opt, before, rng = make_optimizer(model, 1e-3), copy.deepcopy(model.state_dict()), torch.get_rng_state()
+    with pytest.raises(vaekit.VaekitError, match=f"c.safetensors: not a vaekit checkpoint \\(.*{said}") as e:
+        checkpoint.load_checkpoint(path, model, opt, partial(state_problem, sums=4))
+    assert "\n" not in str(e.value) and not opt.state and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_resuming_a_crafted_checkpoint_is_one_line_and_writes_nothing(tiny_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_argv(tiny_images, run, *SMALL)) == 0
+    tensors, meta = checkpoint.read_tensors(run / "checkpoint.safetensors")
+    save_file(tensors, run / "checkpoint.safetensors", metadata={**meta, "state": '{"epoch": "x"}'})
+    files = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint.safetensors: not a vaekit checkpoint (state: epoch is 'x')" in err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == files
+
+
+def test_json_nested_too_deeply_is_one_line_or_no_run_wherever_it_is_read(tmp_path):
+    deep = "[" * 10**5 + "]" * 10**5  # a RecursionError traceback where readers caught ValueError alone
+    for name in ("config.json", "model.json", "eval.json", "x.json"):
+        (tmp_path / name).write_text(deep)
+    assert not is_run(tmp_path) and recorded_class(tmp_path) is None and saved_eval(tmp_path / "eval.json") == {}
+    with pytest.raises(vaekit.VaekitError, match=r"x.json: the state is not valid JSON \(nested too deeply\)$"):
+        read_json(tmp_path / "x.json", "the state")
+    (tmp_path / "x.json").write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(vaekit.VaekitError, match=r"x.json: not valid JSON \(not UTF-8 text\)$"):
+        read_json(tmp_path / "x.json")

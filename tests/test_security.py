@@ -1,9 +1,10 @@
-"""A run folder is data: loading one imports only allowed classes (vaekit's, torch.nn's, registered ones), through
-the API, the console script and ``python -m vaekit``, with the folder as working directory; ``trust_code`` lifts
-that. The explorer answers only its own page (Host and Origin)."""
+"""A run folder is data: loading one imports only allowed classes (vaekit's, torch.nn's, registered ones) through the
+API, the console script and ``python -m vaekit`` run in it, unless ``trust_code``; its sizes, JSON and derived files
+are checked or escaped; CSV cells are no formulas; the explorer answers only its own page (Host and Origin)."""
 
 from __future__ import annotations
 
+import csv
 import http.client
 import json
 import shutil
@@ -19,9 +20,12 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
+from vaekit.evaluation.outputs import write_scores
+from vaekit.io import csv_cell
 from vaekit.models import trust
 from vaekit.models.spec import build
 from vaekit.viz.explore import Explorer, make_server
+from vaekit.viz.report import quality_html
 
 from .conftest import train_argv
 
@@ -232,6 +236,53 @@ def test_own_and_torch_classes_load_without_a_skeleton(trained):
     )
     x = trained[1][:4]
     assert vaekit.load_run(trained[0]).encode(x).mean.shape == (4, 2)
+
+
+@pytest.mark.parametrize("many", [True, False], ids=["10^4 modules", "10^5 deep"])
+def test_a_model_json_of_too_many_modules_or_nested_too_deep_is_one_line(trained, tmp_path, many):
+    more = [{"module": {"class": "torch.nn:Identity"}}] * 10**4  # 200,000 took over 300 s
+    folder = copy_naming(trained, tmp_path, lambda spec: spec["args"]["encoder"]["module"]["args"].extend(more))
+    many or (folder / "model.json").write_text("[" * 10**5 + "]" * 10**5)
+    said = r"names 10,00\d modules; a model.json may name at most 10,000" if many else r"JSON \(nested too deeply\)"
+    with pytest.raises(vaekit.VaekitError, match=said):
+        vaekit.load_run(folder)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(tmp_path):
+    names = ['=HYPERLINK("http://x","y")', "@SUM(1)", "+cmd|' /C calc'!A0", "-2+3", "\tx", "-1.5", "a=b"]
+    paths = [n + "/1.png" for n in names]
+    write_scores(out := tmp_path / "s.csv", {"nll": np.full(7, -1.5)}, torch.arange(7), names, paths)
+    rows = list(csv.reader(out.open(newline="")))[1:]
+    assert [r[3] for r in rows] == ["'" + n for n in names[:5]] + ["-1.5", "a=b"]  # a number stays a number
+    assert [r[4] for r in rows[:5]] == [f"'{n}/1.png" for n in names[:5]] and {r[2] for r in rows} == {"-1.5"}
+    assert [csv_cell(c) for c in ("\rx", "-inf", "1e-5", "")] == ["'\rx", "'-inf", "1e-5", ""]
+
+
+def test_quality_json_fields_of_other_types_are_refused_and_its_text_escaped(trained, tmp_path, capsys):
+    run = vaekit.load_run(shutil.copytree(trained[0], tmp_path / "run"))
+    q = {"vaekit_weights_sha256": run.digest, "data": "x", "split": "test", "n": 40, "seed": 0}
+    q |= {"features": {"kind": "<b>"}, "data_vs_data": {"fid": 1.0}, "samples": {"prior": {"fid": 2.0}}}
+    (run.folder / "quality.json").write_text(json.dumps(q))
+    assert "(&lt;b&gt; features, 40 items per set)" in "".join(quality_html(run))
+    assert "quality.json: the folder's figures for these weights" in capsys.readouterr().err  # said, not taken as ours
+    for key, value in [("n", "<script>alert(1)</script>"), ("data_vs_data", {"fid": "x"}), ("n", True)]:
+        (run.folder / "quality.json").write_text(json.dumps({**q, key: value}))
+        with pytest.raises(vaekit.VaekitError, match=f"not a whole vaekit quality.json \\({key}: .* is not"):
+            quality_html(run)
+
+
+def test_report_says_which_figures_are_the_folders_and_checks_metrics_csv_first(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 4, 4), dtype=np.float32))
+    run, report = tmp_path / "run", ["report", str(tmp_path / "run"), "--iw-samples", "2", "--limit", "8"]
+    assert main(train_argv(tmp_path / "x.npy", run, "--set", "model.hidden=[8]")) == 0
+    metrics = (run / "metrics.csv").read_text()
+    (run / "metrics.csv").write_text("epoch,train_loss\n1,<img src=x onerror=alert(2)>\n")
+    assert main(report) == 2 and "not a vaekit metrics.csv" in capsys.readouterr().err
+    assert not (run / "eval.json").exists()  # refused before eval.json was written
+    (run / "metrics.csv").write_text(metrics)
+    assert main(report) == 0 and "eval.json" not in capsys.readouterr().err  # computed
+    assert main(report) == 0
+    assert capsys.readouterr().err.startswith(f"vaekit: {run / 'eval.json'}: the folder's figures for these weights")
 
 
 def ask(port: int, method: str, path: str, headers: dict) -> int:

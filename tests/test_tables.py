@@ -317,6 +317,8 @@ def test_write_csv_writes_floats_that_read_back_as_they_were(tmp_path):
     assert rows[2][1:3] == ["1", ""] and rows[4][2] == "" and rows[3][3] == "0.6666667"  # float32: its shortest
     sampled = write_csv({"v": np.array([3266.97265625, 0.5])}, tmp_path / "s.csv", single=True)  # a model's values
     assert [r[0] for r in read_csv_rows(sampled)[1:]] == ["3266.9727", "0.5"]
+    formulas = write_csv({"=x": np.array(["=1+1", "@SUM(1)", "-1.5", "a"], object)}, tmp_path / "f.csv")
+    assert read_csv_rows(formulas) == [["'=x"], ["'=1+1"], ["'@SUM(1)"], ["-1.5"], ["a"]]  # never run as formulas
 
 
 def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):

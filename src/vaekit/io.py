@@ -1,5 +1,6 @@
 """Files in a run folder: atomic writes (every file appears whole or not at all), one line for a disk that
-refuses a write, and the folder's lock (one writer at a time)."""
+refuses a write, the folder's lock (one writer at a time), one reader of JSON files and one guard for the text
+cells of CSV files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -32,6 +34,38 @@ PATH_ERRNOS = {
     errno.ENAMETOOLONG: "the name is too long",
     errno.ELOOP: "too many symbolic links",
 }
+
+
+# a cell a spreadsheet takes for a formula (Excel, LibreOffice, Google Sheets), and a plain number, which it never does
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell of a CSV file as a spreadsheet shows it, never runs it: one that starts with = + - @, a tab or
+    a carriage return gets a single quote before it (OWASP's advice against formula injection); a plain number
+    written as text ("-1.5") is left as it is. Number cells are written as they are, without this."""
+    return "'" + text if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text) else text
+
+
+def parse_json(text: str | bytes, where: str | Path, what: str = "") -> object:
+    """The JSON value ``text`` holds, or one line naming ``where`` (and ``what`` it should be): text that is not
+    JSON, not UTF-8, or nested too deeply for Python's parser (a RecursionError, not a traceback)."""
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except RecursionError:
+        why = "nested too deeply"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except ValueError as e:
+        why = str(e)
+    raise VaekitError(f"{where}: {what or 'not'}{' is not' if what else ''} valid JSON ({why})")
+
+
+def read_json(path: str | Path, what: str = "") -> object:
+    """The JSON value in the file at ``path`` (``parse_json``: one VaekitError line where it holds none); a file
+    that cannot be read raises its OSError."""
+    return parse_json(Path(path).read_bytes(), path, what)
 
 
 class WriteError(VaekitError):

@@ -4,7 +4,6 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 from __future__ import annotations
 
 import csv
-import json
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from .config import CHOICES, RunConfig
 from .core.contract import VAEModule
 from .data.core import check_finite, label_number
 from .data.lazy import LazyArray
+from .data.run_json import read_classes
 from .data.tables import TableSchema
 from .data.user import as_items
 from .errors import VaekitError, whole
@@ -121,11 +121,7 @@ class Run:
         path = self.path / files.CLASSES
         if not path.is_file():
             return earlier_classes(self.config) if self.model.needs_labels and self.config.stored.format == 1 else None
-        try:
-            names = json.loads(path.read_text(encoding="utf-8"))["classes"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise VaekitError(f"{path}: cannot read the class names ({e})") from None
-        return [str(c) for c in names]
+        return read_classes(path)  # a list of text, else one line
 
     def label_of(self, name: str) -> int:
         """The label of a class given by its name (classes.json) or its number as text."""

@@ -230,7 +230,7 @@ def recorded_progress(run: Path, progress: bool) -> bool:
     display setting, which each command resuming a run picks for itself (--quiet), is no change to the run."""
     try:
         saved = json.loads((run / "config.json").read_text(encoding="utf-8"))["train"]["progress"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         saved = None
     return saved if isinstance(saved, bool) else progress
 

@@ -60,6 +60,8 @@ def _read_path(
     """Dispatch a file or folder to its reader by suffix, name or contents."""
     if not path.exists():
         raise VaekitError(f"{path}: no such file or folder, and not a built-in data set ({', '.join(BUILTINS)})")
+    if not (path.is_file() or path.is_dir()):  # a pipe would block the read forever, a device never end
+        raise VaekitError(f"{path}: neither a regular file nor a folder (a pipe, socket or device is not read)")
     suffix = path.suffix.lower()
     if label_column is not None and not is_table_file(path):
         raise VaekitError(f"{path}: label_column applies only to .csv/.tsv files")
@@ -90,7 +92,10 @@ def read_raw(
             raise VaekitError(f"{key}: label_column applies only to .csv/.tsv files")
         return load_builtin(key, data_dir, split), key
     path = Path(spec).expanduser()
-    return _read_path(path, label_column, images, table), path.name
+    try:
+        return _read_path(path, label_column, images, table), path.name
+    except MemoryError as e:
+        raise VaekitError(f"{path}: too big to read whole in the memory free here ({e or 'MemoryError'})") from None
 
 
 def load_dataset(
@@ -120,9 +125,12 @@ def load_dataset(
         table or TableOptions(), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit=limit
     )  # the training split, whose statistics fill a table's gaps
     raw, name = read_raw(spec, label_column, data_dir, images, table, split=table)
-    return build_dataset(
-        name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, binarize=binarize, limit=limit
-    )
+    try:
+        return build_dataset(
+            name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, binarize=binarize, limit=limit
+        )
+    except MemoryError as e:  # its items as float32: 4 bytes a value, 4x a uint8 file
+        raise VaekitError(f"{spec}: too big to load whole in the memory free here ({e or 'MemoryError'})") from None
 
 
 def all_items(

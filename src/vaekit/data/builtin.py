@@ -101,11 +101,23 @@ def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
     folder, files = next(((d, f) for d in dirs if (f := _standard_files(d)) is not None), (None, None))
     if files is None:
         folder, files = cache_dir() / name, _download_all(name, dirs)
-    if data_dir and folder != dirs[0]:  # data.data_dir is also where image caches go: a folder to make, no error
-        note(f"{name}: no IDX files in {data_dir} (data.data_dir); reading those in {folder}")
+    if data_dir:
+        _note_data_dir(name, dirs[0], folder)
     raw = read_idx_set(name, *files)
     raw.classes = FASHION_CLASSES if name == "fashion-mnist" else None
     return raw
+
+
+def _note_data_dir(name: str, data_dir: Path, folder: Path | None) -> None:
+    """One line where data.data_dir is set: the folder the IDX files come from instead of one without them, or
+    the data_dir itself when it is none of vaekit's own folders (its env var's, the system's, the cache), as a
+    run's config.json, one received too, may name any folder as the built-in set."""
+    if folder != data_dir:
+        note(f"{name}: no IDX files in {data_dir} (data.data_dir); reading those in {folder}")
+        return
+    own = [Path(d).expanduser() for d in (os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name) if d]
+    if not any(d.is_dir() and d.samefile(folder) for d in own):
+        note(f"{name}: read from {folder} (data.data_dir), not from vaekit's own folders")
 
 
 def _download_all(name: str, searched: list[Path]) -> list[Path]:

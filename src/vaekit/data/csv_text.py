@@ -10,6 +10,7 @@ import re
 import zlib
 from pathlib import Path
 
+from vaekit.data.limits import usable_memory
 from vaekit.data.photos import note
 from vaekit.data.table_schema import MISSING
 from vaekit.errors import VaekitError
@@ -23,6 +24,7 @@ GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")  # "1.513": 1513 in a file of 
 THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+")  # "1,200": a thousands comma, or a decimal one
 WHOLE = re.compile(r"[+-]?\d+")
 SEP_LINE = re.compile(r"sep=(.)\r?\n?")  # Excel's first line naming the separator: sep=;
+GZIP_CHUNK = 1 << 24  # bytes a gzipped table is unpacked by
 
 
 def is_table_file(path: Path) -> bool:
@@ -44,12 +46,7 @@ def is_number(cell: str) -> bool:
 def _text(path: Path) -> str:
     """A CSV file's text (unpacked where gzipped): UTF-8 (a byte-order mark dropped), else, as spreadsheets on
     Windows save it, Windows-1252, else Latin-1 (which reads any bytes), said in one note."""
-    raw = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise VaekitError(f"{path}: cannot unpack the gzipped table ({e})") from None
+    raw = _gunzip(path) if path.name.lower().endswith(".gz") else path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -62,6 +59,24 @@ def _text(path: Path) -> str:
             note(f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}); read as {encoding}")
             return text
         raise  # pragma: no cover - Latin-1 decodes every byte
+
+
+def _gunzip(path: Path) -> bytearray:
+    """A gzipped table's bytes, unpacked as they are read: refused in one line once they pass a quarter of the
+    memory free for them (``usable_memory``; a small file may unpack to gigabytes), or where the file is no gzip."""
+    cap, out = usable_memory() // 4, bytearray()
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(GZIP_CHUNK):
+                if len(out) + len(chunk) > cap:
+                    raise VaekitError(
+                        f"{path}: unpacks to more than {cap / 1e9:,.2f} GB, a quarter of the memory free here; "
+                        "convert the table to .npy, which is streamed"
+                    )
+                out += chunk
+    except (OSError, EOFError, zlib.error) as e:
+        raise VaekitError(f"{path}: cannot unpack the gzipped table ({e})") from None
+    return out
 
 
 def _delimiter(path: Path, head: list[str]) -> str:
@@ -137,6 +152,9 @@ def read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
             lines.append(reader.line_num + bool(sep))
     except (OSError, csv.Error) as e:
         raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
+    except MemoryError:
+        rows.clear()  # the cells read so far, freed before the line is said
+        raise VaekitError(f"{path}: too big to read whole in the memory free here; convert it to .npy") from None
     filled = [i for i, r in enumerate(rows) if any(r)]
     if not filled:
         raise VaekitError(f"{path}: the CSV file is empty")

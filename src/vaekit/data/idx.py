@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO, cast
 
 import numpy as np
 
 from vaekit.data.core import RawData, image_scale, to_layout
+from vaekit.data.limits import usable_memory
 from vaekit.errors import VaekitError
 
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -19,11 +20,11 @@ MAX_IDX_BYTES = 1 << 32  # a header declaring more data than 4 GiB is refused, n
 _CHUNK = 1 << 24
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> io.BufferedIOBase:
     """Open raw or gzipped (told by its magic bytes, not its name)."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    return cast(BinaryIO, gzip.open(path, "rb")) if gz else open(path, "rb")  # GzipFile: a binary file
+    return gzip.GzipFile(path, "rb") if gz else open(path, "rb")
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -34,9 +35,11 @@ def read_idx(path: str | Path) -> np.ndarray:
             return _parse(f, path)
     except (OSError, EOFError, zlib.error) as e:
         raise VaekitError(f"{path}: cannot read IDX file ({e})") from e
+    except MemoryError:
+        raise VaekitError(f"{path}: too big to read in the memory free here") from None
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
+def _read_exact(f: io.BufferedIOBase, n: int) -> bytes:
     """Read up to n bytes in chunks, so a lying header never allocates n bytes up front."""
     parts, left = [], n
     while left > 0:
@@ -48,7 +51,7 @@ def _read_exact(f: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _parse(f: BinaryIO, path: Path) -> np.ndarray:
+def _parse(f: io.BufferedIOBase, path: Path) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4 or head[:2] != b"\x00\x00":
         raise VaekitError(f"{path}: not an IDX file (magic bytes {head.hex() or 'missing'})")
@@ -65,6 +68,8 @@ def _parse(f: BinaryIO, path: Path) -> np.ndarray:
     nbytes = dtype.itemsize * math.prod(dims)
     if nbytes > MAX_IDX_BYTES:
         raise VaekitError(f"{path}: dims {dims} declare {nbytes} bytes, over the {MAX_IDX_BYTES}-byte limit")
+    if nbytes > (free := usable_memory()):
+        raise VaekitError(f"{path}: dims {dims} declare {nbytes:,} bytes, more than the {free:,} free in memory")
     data = _read_exact(f, nbytes)
     if len(data) != nbytes:
         raise VaekitError(f"{path}: truncated, dims {dims} need {nbytes} data bytes but the file has {len(data)}")

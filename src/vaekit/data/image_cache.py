@@ -1,13 +1,14 @@
 """A photo folder opened as a source: decoded file by file, or (``data.cache``) from a uint8 cache of the resized set.
 
 The cache is one .npy (N, C, H, W) beside a .json (labels, classes, mode, skipped files), in the data folder
-(``data.data_dir``), else $VAEKIT_CACHE, else ~/.cache/vaekit. Its name holds a hash of the folder's file list,
-each file's size and mtime, the size and crop settings, the mode the images become (data.mode=auto resolved) and
-the cache's FORMAT: a file added, removed or changed, another setting, or a vaekit that decodes files otherwise
-makes a new cache (the caches of the folder's older contents and of an older FORMAT are removed, and a killed
-build's temporary file once untouched for STALE_S seconds). A cache that cannot be read (a cut .json or .npy) is
-built again. The first pass decodes every file in DataLoader workers and writes the rows in order (atomically);
-later epochs and runs read the rows with pread.
+(``data.data_dir``, where it or its parent exists), else $VAEKIT_CACHE, else ~/.cache/vaekit (``cache_meta``).
+Its name holds a hash of the folder's file list, each file's size and mtime, the size and crop settings, the mode
+the images become (data.mode=auto resolved) and the cache's FORMAT: a file added, removed or changed, another
+setting, or a vaekit that decodes files otherwise makes a new cache (the caches of the folder's older contents and
+of an older FORMAT are removed, and a killed build's temporary file once untouched for STALE_S seconds). A cache
+that cannot be read (a cut .json or .npy, one holding what vaekit never writes) is built again. The first pass
+decodes every file in DataLoader workers and writes the rows in order (atomically); later epochs and runs read
+the rows with pread.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_json
-from .builtin import cache_dir
+from .cache_meta import cache_root, read_meta
 from .core import RawData
 from .idx import idx_files
 from .images import _list
@@ -38,7 +39,6 @@ HEADER = 128  # bytes of the .npy header, fixed so that the row count can be wri
 STALE_S = 600  # a cache's temporary file untouched this long is a killed build's: removed by the next build
 FORMAT = 2  # how files become rows: 2 reads a folder mixing 8- and 16-bit files at 8 bits, float and rotated TIFFs
 HINT = "set data.skip_unreadable=true to skip such files"
-META_KEYS = {"labels", "classes", "mode", "auto", "deep", "skipped"}  # what a cache's .json holds
 _skipped: dict[tuple[str, ImageOptions], list[dict]] = {}  # (folder, options) -> files its last read left out
 
 
@@ -72,23 +72,12 @@ def _paths(stem: Path, opts: ImageOptions, mode: str, form: int | None = None) -
     return stem.with_name(f"{stem.name}-{key}.npy"), stem.with_name(f"{stem.name}-{key}.json")
 
 
-def _meta(path: Path) -> dict | None:
-    """A cache's .json, or None where it cannot be read or lacks a key (a damaged cache, rebuilt)."""
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError):  # ValueError: cut JSON, bytes that are not UTF-8
-        return None
-    if not isinstance(meta, dict) or not meta.keys() >= META_KEYS or not isinstance(meta["skipped"], list):
-        return None
-    return meta if all(isinstance(s, dict) and {"file", "error"} <= s.keys() for s in meta["skipped"]) else None
-
-
 def _cached(stem: Path, opts: ImageOptions, folder: Path) -> CachedSource | None:
     """The cache already written for ``opts`` (of its mode, or with auto of the mode auto chose for these files),
     or None where there is none or it cannot be read (a cut .json or .npy, labels that miss rows)."""
     for mode in ("L", "RGB") if opts.mode == "auto" else (opts.mode,):
         npy, meta_path = _paths(stem, opts, mode)
-        meta = _meta(meta_path) if npy.is_file() else None
+        meta = read_meta(meta_path) if npy.is_file() else None
         if meta is None or (opts.mode == "auto" and meta["auto"] != mode):
             continue
         try:
@@ -114,7 +103,7 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
         source = FolderSource(folder, opts)
         _skipped[_read_key(folder, opts)] = list(source.skipped)  # more if decoding skips any (read_folder)
         return source
-    root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_dir()
+    root = cache_root(opts.cache_dir)
     folder_key, files_key = _keys(folder)
     stem = root / f"images-{folder_key}-{files_key}"
     cached = _cached(stem, opts, folder)

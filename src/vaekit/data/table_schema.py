@@ -14,7 +14,6 @@ names.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from .modes import Modes, from_modes, mode_counts, to_modes
+from .run_json import read_classes, read_schema
 from .table_times import DAY, as_times
 from .table_times import TIMES as TIMES  # imported from here too (data.tables)
 from .table_values import bounded
@@ -109,8 +109,8 @@ class TableSchema:
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
         try:
-            schema = cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            schema = cls.from_dict(read_schema(path))  # each field's type checked: one line naming it
+        except (KeyError, TypeError) as e:
             raise VaekitError(f"{path}: cannot read the table's schema ({e})") from None
         schema.trained = True
         return schema
@@ -122,8 +122,8 @@ class TableSchema:
         """This (a conditional run's) schema with the classes its labels name (its ``classes.json``, ``classes``;
         none where it has none or it cannot be read: the run's loading says why), which other data must keep to."""
         try:
-            self.classes = [str(c) for c in json.loads(Path(classes).read_text(encoding="utf-8"))["classes"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            self.classes = read_classes(classes)
+        except VaekitError:
             self.classes = None
         return self
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import VaekitError
-from ..io import atomic_write
+from ..io import atomic_write, csv_cell
 from .images import note
 from .table_times import DAY, TIMES, as_times, days_of
 
@@ -102,7 +102,7 @@ def write_csv(
             writer = csv.writer(f, lineterminator="\n")
             for i, chunk in enumerate(chunks):
                 if i == 0:
-                    writer.writerow(list(chunk))
+                    writer.writerow([csv_cell(str(k)) for k in chunk])
                 writer.writerows(zip(*(_cells(np.asarray(v), single, known.get(k)) for k, v in chunk.items())))
 
     return atomic_write(path, write)
@@ -126,7 +126,8 @@ def _cell(v: object, single: bool = False, bounds: tuple[float, float] | None = 
     (12345678.91, not 1.234568e+07; an exponent only below 1e-4 or from 1e16), of float32 where ``single`` (a
     model's samples: 3266.9727, not 3266.97265625) unless that text lies outside ``bounds`` (1009933.4 for a
     range up to 1009933.36), a whole one without its ".0" (a whole-number column with gaps); a gap (NaN, None,
-    NaT: None here) an empty cell, which vaekit and pandas read back as a gap; anything else as str writes it."""
+    NaT: None here) an empty cell, which vaekit and pandas read back as a gap; anything else as str writes it,
+    text that a spreadsheet would run as a formula (=1+1) quoted (``io.csv_cell``)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
@@ -138,4 +139,4 @@ def _cell(v: object, single: bool = False, bounds: tuple[float, float] | None = 
             if bounds is None or bounds[0] <= float(text) <= bounds[1]:
                 return text
         return repr(v)
-    return str(v)
+    return csv_cell(v) if isinstance(v, str) else str(v)

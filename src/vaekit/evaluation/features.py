@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..data import Dataset, Split
 from ..errors import VaekitError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, read_json
 from ..runs import count
 from ..training.checkpoint import load_weights, save_weights
 from ..training.rng import keeps_rng
@@ -144,7 +144,9 @@ def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     key = content_key(data, {"shape": list(data.shape), **s})[:20]
     weights, meta = cache_dir() / f"features-{key}.safetensors", cache_dir() / f"features-{key}.json"
     if weights.is_file() and meta.is_file():
-        info = json.loads(meta.read_text(encoding="utf-8"))
+        info = read_json(meta, "the cached feature network's description")  # damaged: one line naming it
+        if not isinstance(info, dict):
+            raise VaekitError(f"{meta}: not a cached feature network's description (a JSON object); remove it")
         net = FeatureNet(info["shape"], info["num_classes"], info["width"], info["features"])
         load_weights(net, weights)
         return net.eval(), info

@@ -22,7 +22,7 @@ from ..data.photos import ImageOptions
 from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec
 from ..data.tables import table_options
 from ..errors import VaekitError
-from ..io import atomic_write, atomic_write_text
+from ..io import atomic_write, atomic_write_text, csv_cell
 from ..runs import Run
 from ..training import distributed
 from ..training.state import SPLITS, recorded_data
@@ -207,7 +207,9 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
 
 
 def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
-    given = {k: [shown(v) for v in c] for k, c in ids.items() if c is not None}  # index, then file
+    """index and file columns (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``),
+    then loc_i and scale_i."""
+    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None}  # index, then file
     firsts = zip(*given.values()) if given else iter(lambda: (), None)
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -249,12 +251,13 @@ def write_scores(
 ) -> int:
     """A .csv of index (each item's row in its file, ``rows``; default 0..N-1), label (if any), one column per
     score and, where ``classes`` names the labels, the class name, then each item's ``file`` where given (last,
-    so the columns before stay where they were); returns the number of rows."""
+    so the columns before stay where they were); returns the number of rows. Names a spreadsheet would take for
+    a formula are written as text (``io.csv_cell``)."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
     n = len(next(iter(scores.values())))
-    names = [shown(c) for c in classes] if y is not None and classes else None
+    names = [csv_cell(shown(c)) for c in classes] if y is not None and classes else None
     header = ["index"] + (["label"] if y is not None else []) + list(scores) + (["class_name"] if names else [])
     header += ["file"] if files else []
     buf = io.StringIO()
@@ -263,9 +266,7 @@ def write_scores(
     for i in range(n):
         label = [] if y is None else [int(y[i])]
         name = [names[label[0]]] if names else []
-        index = i if rows is None else int(rows[i])
-        w.writerow(
-            [index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *([shown(files[i])] if files else [])]
-        )
+        index, file = i if rows is None else int(rows[i]), [csv_cell(shown(files[i]))] if files else []
+        w.writerow([index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *file])
     atomic_write_text(out, buf.getvalue())
     return n

@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
-import json
+import numbers
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .. import files
 from ..data import Dataset
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..io import atomic_write_json, run_lock
+from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, count, load_run, recorded_digest
 from ..samplers import sampler_for
 from .features import InceptionFeatures, domain_features
@@ -171,7 +172,10 @@ def write_quality(run: Run, result: dict) -> Path:
     """Write ``result`` to RUN/quality.json, keeping the entries of other samplers measured the same way."""
     path = run.folder / files.QUALITY
     with run_lock(run.folder):
-        saved = read_quality(path, run.digest)
+        try:
+            saved = read_quality(path, run.digest)
+        except VaekitError:  # not whole: replaced
+            saved = {}
         same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
         whole = isinstance(saved.get("samples"), dict)  # a file not whole is replaced, not merged
         if same and whole and result["features"]["kind"] != "module":  # two modules may share a class name
@@ -180,11 +184,47 @@ def write_quality(run: Run, result: dict) -> Path:
 
 
 def read_quality(path: Path, digest: str) -> dict:
-    """quality.json when it holds figures of the weights with ``digest``, else {}; whether they are whole is the
-    reader's to check (``viz.report`` refuses a file that is not in one line)."""
+    """quality.json when it holds figures of the weights with ``digest``, else {}. A file whose fields are not of
+    their types (a count that is no whole number, a figure that is no number) is refused in one line; whether
+    every part is there is the reader's to check (``viz.report`` refuses a file that is not whole)."""
     if not path.is_file() or recorded_digest(path) != digest:
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    q = read_json(path)
+    if not isinstance(q, dict):
+        raise _not_whole(path, "JSON: not an object")
+    bad = next(((k, what) for k, (check, what) in _types(q).items() if k in q and not check(q[k])), None)
+    if bad is not None:
+        raise _not_whole(path, f"{bad[0]}: {str(q[bad[0]])[:60]!r} is not {bad[1]}")
+    return q
+
+
+def _not_whole(path: Path, why: str) -> VaekitError:
+    return VaekitError(f"{path}: not a whole vaekit quality.json ({why}); run vaekit quality again or remove it")
+
+
+Check = tuple[Callable[[object], bool], str]  # a check of a field and what it checks, in words
+
+
+def _types(q: dict) -> dict[str, Check]:
+    """The check of each field of quality.json ``q`` the report shows (a table run's or an image run's)."""
+    table = q.get("kind") == "table"
+    counts = ("n_real", "n_synthetic", "n_test", "seed") if table else ("n", "seed")
+    types: dict[str, Check] = dict.fromkeys(counts, (_whole, "a count"))
+    types |= dict.fromkeys(("data", "split"), (lambda v: isinstance(v, str), "text"))
+    if not table:
+        types["data_vs_data"] = (_figures, "figures by name")
+        types["samples"] = (lambda v: isinstance(v, dict) and all(map(_figures, v.values())), "figures by sampler")
+        types["features"] = (lambda v: isinstance(v, dict) and isinstance(v.get("kind"), str), "a kind of features")
+    return types
+
+
+def _whole(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _figures(d: object) -> bool:
+    """Whether ``d`` is a dict of figures: numbers (not bools) by name."""
+    return isinstance(d, dict) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in d.values())
 
 
 def quality_rows(result: dict) -> list[dict]:

@@ -9,7 +9,6 @@ weights change. Layer: above training (the two-stage sampler trains a VAE), belo
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from ..data.lazy import LazyArray, drawn_once, head_split
 from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
-from ..io import atomic_write_json, run_lock
+from ..io import atomic_write_json, read_json, run_lock
 from ..training.checkpoint import load_weights, save_weights
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
 from .base import SAMPLERS, Sampler, register
@@ -175,8 +174,8 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     if not settings.is_file():
         return None
     try:
-        saved = json.loads(settings.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        saved = read_json(settings, "the sampler's settings")
+    except OSError as e:
         raise VaekitError(f"{settings}: cannot read the sampler's settings ({e})") from None
     if not isinstance(saved, dict):
         raise VaekitError(f"{settings}: not the settings of a {name} sampler (a JSON object)")

@@ -55,9 +55,17 @@ class GMMSampler(Sampler):
         self.covariances[:k] = torch.from_numpy(gm.covariances_).float()
 
     def density(self) -> Distribution:
-        """The mixture over standardised codes, a ``MixtureSameFamily`` with event (D,)."""
-        tril = torch.linalg.cholesky(self.covariances.double()).float()  # float32 Cholesky fails on large D
-        return MixtureSameFamily(Categorical(probs=self.weights), MultivariateNormal(self.means, scale_tril=tril))
+        """The mixture over standardised codes, a ``MixtureSameFamily`` with event (D,). Saved buffers that are no
+        mixture's (negative weights, a covariance not positive definite) are refused in one line."""
+        tril, info = torch.linalg.cholesky_ex(self.covariances.double())  # float32 Cholesky fails on large D
+        w = self.weights
+        if bool(info.any()) or bool((w < 0).any()) or not torch.isclose(w.sum(), torch.ones(()), atol=1e-4):
+            raise VaekitError(
+                "gmm sampler: its saved weights or covariances are not a Gaussian mixture's (a covariance not "
+                "positive definite, weights not >= 0 summing to 1); fit it again with refit",
+                key="refit",
+            )
+        return MixtureSameFamily(Categorical(probs=w), MultivariateNormal(self.means, scale_tril=tril.float()))
 
     def draw(self, n: int) -> Tensor:
         return self.density().sample((n,))  # (n, D)

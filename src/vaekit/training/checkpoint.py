@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write
 from . import distributed
+from .resume_checks import metadata, optimizer_state
 
 
 def save_weights(model: nn.Module, path: str | Path, prior_fitted: bool = False) -> None:
@@ -40,6 +42,16 @@ def header(path: str | Path) -> tuple[frozenset[str], dict[str, str]] | None:
         return _header(Path(path))
     except (SafetensorError, OSError, ValueError):
         return None
+
+
+def unreadable(path: str | Path) -> str:
+    """Why the safetensors file at ``path`` cannot be read (truncated, empty, a header of another size), from its
+    header alone; "" where it can."""
+    try:
+        _header(Path(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        return str(e) or type(e).__name__
+    return ""
 
 
 def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
@@ -79,12 +91,9 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights written by ``save_weights``; a mismatch with the model names the first bad key, and a damaged
-    file (its checksum, when it has one) or a parameter that is not finite is refused in one line."""
+    file (its checksum, when it has one), a tensor of another dtype than the model's or one that is not finite
+    (a parameter or a buffer) is refused in one line."""
     tensors, _ = read_tensors(path)  # its checksum verified
-    params = dict(model.named_parameters())
-    bad = next((k for k, v in tensors.items() if k in params and v.is_floating_point() and not v.isfinite().all()), "")
-    if bad:
-        raise VaekitError(f"{path}: {bad} holds NaN or infinite values")
     _load_state(model, tensors, path)
 
 
@@ -102,6 +111,14 @@ ANOTHER_MODEL = "the run may come from an older vaekit, or its config.json was e
 
 
 def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    check_state(model, tensors, path)
+    model.load_state_dict(tensors)
+
+
+def check_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse, in one line, ``tensors`` that are not a state of ``model``: other names or shapes (``OtherModel``),
+    another dtype than the model's tensor of that name (float8, complex or float64 weights are not cast), or a
+    value that is not finite in any floating tensor, buffers included."""
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or extra:
@@ -110,7 +127,14 @@ def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
     for k, v in tensors.items():
         if v.shape != own[k].shape:
             raise OtherModel(path, f"{k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
-    model.load_state_dict(tensors)
+        if v.dtype != own[k].dtype:
+            raise VaekitError(f"{path}: {k} holds {_name(v.dtype)} values, and the model's are {_name(own[k].dtype)}")
+        if (v.is_floating_point() or v.is_complex()) and not v.isfinite().all():
+            raise VaekitError(f"{path}: {k} holds NaN or infinite values")
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -171,29 +195,20 @@ def previous(path: str | Path) -> Path:
 
 
 def load_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, check: Callable[[dict], str] | None = None
 ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore what ``save_checkpoint`` wrote (RNG states included); returns (the loop's state, extra tensors).
 
-    The checksum is verified before anything is restored: a damaged file changes nothing.
+    Everything is checked before anything is restored (``resume_checks``; ``check`` says what is wrong
+    with the loop's state, "" where nothing is): a damaged file, or one that is not a vaekit checkpoint, changes
+    nothing.
     """
     tensors, meta = read_tensors(path)  # its checksum verified; a checkpoint without one is not vaekit's
-    try:
-        if "sha256" not in meta:
-            raise KeyError("sha256")
-        state = json.loads(meta["state"])
-        groups = json.loads(meta["param_groups"])
-        scalars = json.loads(meta["optim_scalars"])
-    except (KeyError, json.JSONDecodeError):
-        raise VaekitError(f"{path}: not a vaekit checkpoint (metadata missing)") from None
-    _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
-    opt_state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, name = k.split(".", 2)
-            opt_state.setdefault(int(i), {})[name] = v
-    for i, s in scalars.items():
-        opt_state.setdefault(int(i), {}).update(s)
+    state, groups, scalars = metadata(path, meta, check)
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    check_state(model, weights, path)  # another model's weights: OtherModel, before its optimiser is looked at
+    groups, opt_state = optimizer_state(path, tensors, groups, scalars, optimizer)
+    model.load_state_dict(weights)
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
@@ -203,15 +218,16 @@ def load_checkpoint(
 
 
 def load_latest_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, check: Callable[[dict], str] | None = None
 ) -> tuple[dict, dict[str, torch.Tensor]]:
     """``load_checkpoint`` of ``path``, or of the previous checkpoint when ``path`` is missing or damaged. A
     newest checkpoint of another model (``OtherModel``) that leaves none to resume is refused as that: the model
-    resumed is not the one it was written for (an older vaekit's run), rather than as damage."""
+    resumed is not the one it was written for (an older vaekit's run), rather than as damage. ``check``: as
+    ``load_checkpoint``'s."""
     errors: list[VaekitError] = []
     for candidate in (Path(path), previous(path)):
         try:
-            loaded = load_checkpoint(candidate, model, optimizer)
+            loaded = load_checkpoint(candidate, model, optimizer, check)
         except VaekitError as e:
             errors.append(e)
             continue

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -23,11 +22,13 @@ from ..core.likelihoods import LIKELIHOODS
 from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
-from ..io import atomic_write_json, atomic_write_text, run_lock
+from ..io import atomic_write_json, atomic_write_text, read_json, run_lock
 from ..models import MODELS, build_model
 from ..models.spec import build, rebuildable_spec
 from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
+from .sizes import check_modules, held_to_weights
+from .sizes import meta_size as meta_size  # re-exported (training.fit)
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
 FIELDS += ["beta", "lr", "seconds", "samples_per_s"]
@@ -63,8 +64,8 @@ def is_run(run: Path) -> bool:
     """Whether ``run`` holds vaekit's config.json (a table of data, model and train settings): a run folder, not
     a folder where a file of the user's shares that name."""
     try:
-        config = json.loads((run / files.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = read_json(run / files.CONFIG)
+    except (OSError, ValueError):  # ValueError: VaekitError, not JSON (too deep, not UTF-8)
         return False
     return isinstance(config, dict) and {"data", "model", "train"} <= config.keys()
 
@@ -143,7 +144,7 @@ def model_class(model: nn.Module) -> str:
 def recorded_class(run: Path) -> str | None:
     """The class of the model a run was trained with, as its model.json records it; None where there is none."""
     try:
-        saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
+        saved: Any = read_json(run / files.MODEL)  # not a dict: AttributeError or TypeError below
         name = saved.get("model_class") or saved["class"]
         if name == f"{Standardized.__module__}:{Standardized.__qualname__}":  # written before model_class
             name = saved["spec"]["args"]["model"]["module"]["class"]  # the wrapped model's, where it rebuilds
@@ -203,8 +204,8 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
         with settings_from(run / files.CONFIG):
             return standardized(build_model(cfg.model), cfg, run)
     try:
-        saved = json.loads((run / files.MODEL).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        saved = read_json(run / files.MODEL, "the model's description")
+    except OSError as e:
         raise VaekitError(f"{run / files.MODEL}: cannot read the model's description ({e})") from None
     if not isinstance(saved, dict) or not saved.get("spec"):
         what = saved.get("class", "its class") if isinstance(saved, dict) else "its class"
@@ -213,6 +214,7 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
             f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
             "an instance of the same architecture: vaekit.load_run(path, model=...)"
         )
+    check_modules(saved["spec"], str(run / files.MODEL))  # at most MAX_MODULES, before any is built
     return check_model(build(saved["spec"], str(run / files.MODEL)))
 
 
@@ -254,29 +256,11 @@ def load_run_model(
     return cfg, model
 
 
-def meta_size(build: Callable[[], nn.Module]) -> int | None:
-    """Bytes of the state a model ``build`` makes would hold, found by building it on the meta device (shapes,
-    no storage); None where the build needs real values (an operation the meta device lacks) or fails: the
-    real build then reports for itself."""
-    try:
-        with torch.device("meta"):
-            model = build()
-        return sum(v.numel() * v.element_size() for v in model.state_dict().values())
-    except Exception:  # noqa: BLE001 - any failure here is the real build's to report
-        return None
-
-
 def check_size(run: Path, cfg: RunConfig, weights: Path) -> None:
     """Refuse, before anything is allocated, a config.json (or model.json) that builds a model larger than the
-    weights saved beside it: sizes edited or sent to fill the memory. The model is first built on the meta
-    device, where tensors have shapes and no storage."""
-    need = meta_size(lambda: rebuild_model(run, cfg))
-    have = weights.stat().st_size if weights.is_file() else None
-    if need is not None and have is not None and need > 2 * have + 2**20:
-        raise VaekitError(
-            f"{run}: its config.json builds a model of {need / 1e6:,.1f} MB, and {weights.name} holds "
-            f"{have / 1e3:,.1f} kB: the sizes do not belong to these weights"
-        )
+    weights saved beside it (``sizes.held_to_weights``: built on the meta device first), or weights that cannot be
+    read as safetensors."""
+    held_to_weights(run, weights, lambda: rebuild_model(run, cfg))
 
 
 def write_metrics(run: Path, rows: list[dict]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from .. import files
 from ..data import Dataset, Split
 from ..errors import VaekitError
+from ..io import parse_json
 from .checkpoint import header
 
 FINGERPRINT_ITEMS = 16  # training items hashed: enough to tell other data, cheap for a streamed folder
@@ -49,6 +49,62 @@ class LoopState:
     guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
     precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
     data: dict = field(default_factory=dict)  # fingerprint(data) of the run's data ({}: a run from before it)
+
+
+def state_problem(saved: dict, sums: int | None = None) -> str:
+    """What keeps a checkpoint's loop state ``saved`` (JSON) from being a ``LoopState``, "" where nothing does: a
+    field it has not, or a value of another type (``sums``: how many running sums a mid-epoch state holds)."""
+    unknown = next((k for k in saved if k not in LoopState.__dataclass_fields__), None)
+    if unknown is not None:
+        return f"no field {unknown!r}"
+    for key, ok in STATE_TYPES.items():
+        if key in saved and not ok(saved[key]):
+            return f"{key} is {str(saved[key])[:60]!r}"
+    if sums is not None and saved.get("batch") and len(saved.get("sums", [])) != sums:
+        return f"{len(saved.get('sums', []))} running sums, the model's epochs keep {sums}"
+    return ""
+
+
+def _count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(v: object) -> bool:
+    return isinstance(v, list) and all(map(_number, v))
+
+
+def _guard(v: object) -> bool:  # StepGuard.state_dict's: counters and kept norms
+    return (
+        isinstance(v, dict)
+        and all(_count(v.get(k, 0)) for k in ("in_row", "skipped", "large"))
+        and _numbers(v.get("norms", []))
+    )
+
+
+def _data(v: object) -> bool:  # fingerprint's: three split sizes, digests as text
+    if not isinstance(v, dict) or not v:
+        return isinstance(v, dict)
+    items = v.get("items")
+    texts = all(isinstance(v.get(k, ""), str) for k in ("sha256", "fixed_draw", "val_sha256"))
+    return isinstance(items, list) and len(items) == len(SPLITS) and all(map(_count, items)) and texts
+
+
+STATE_TYPES = {  # LoopState's fields as JSON
+    "epoch": _count,
+    "batch": _count,
+    "sums": _numbers,
+    "seen": _count,
+    "best_val": _number,
+    "bad_epochs": _count,
+    "rows": lambda v: isinstance(v, list) and all(isinstance(r, dict) and all(map(_number, r.values())) for r in v),
+    "guard": _guard,
+    "precision": lambda v: v in ("", "bf16", "fp32"),
+    "data": _data,
+}
 
 
 def positions(n: int) -> list[int]:
@@ -126,10 +182,10 @@ def recorded_state(run: Path) -> dict | None:
     for name in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT):
         found = header(run / name)
         try:
-            state = json.loads(found[1]["state"]) if found else None
-        except (ValueError, KeyError, TypeError):
+            state = parse_json(found[1]["state"], run / name) if found else None
+        except (ValueError, KeyError, TypeError):  # ValueError: VaekitError, not JSON (too deep, not UTF-8)
             continue
-        if isinstance(state, dict):
+        if isinstance(state, dict) and not state_problem(state):
             return state
     return None
 

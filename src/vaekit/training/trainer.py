@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -34,7 +35,7 @@ from .folder import metrics_row, summary, write_metrics
 from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, validation_redrawn
+from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, state_problem, validation_redrawn
 from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
 
 
@@ -88,7 +89,8 @@ class Trainer:
         if resume:
             if self.run is None:
                 raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
-            saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt)
+            check = partial(state_problem, sums=3 + len(self.model.latent_dims))  # refused before it is restored
+            saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, check)
             state = LoopState(**saved)
             check_same_data(state.data, data)
         self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on

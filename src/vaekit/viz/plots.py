@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..runs import Run
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
+PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their axis ticks overflow)
 
 
 def displayable(x: Tensor) -> Tensor:
@@ -216,8 +217,9 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path:
-    """Loss, reconstruction and KL per epoch, train against validation."""
-    m = read_metrics(metrics_csv)
+    """Loss, reconstruction and KL per epoch, train against validation; values that are not finite or beyond
+    ±PLOT_LIMIT (a diverged run's, a hand-edited file's: matplotlib cannot tick them) are left out."""
+    m = {k: np.where(np.abs(v) <= PLOT_LIMIT, v, np.nan) for k, v in read_metrics(metrics_csv).items()}
     fig, axes = _figure(3)
     panels = [
         ("loss", "objective (-ELBO when beta = 1)"),

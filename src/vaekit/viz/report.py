@@ -6,6 +6,7 @@ import base64
 import csv
 import html
 import json
+import numbers
 import tempfile
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 
 from .. import files
 from ..data import Dataset
+from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..data.user import users_items
 from ..errors import VaekitError
@@ -20,9 +22,10 @@ from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..evaluation.table_quality import table_quality_lines, table_quality_rows
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json
 from ..runs import Run
 from ..training.folder import write_metrics
+from .plots import read_metrics
 from .report_pictures import kl_picture, pictures
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -78,9 +81,12 @@ def eval_rows(result: dict) -> list[dict]:
 
 
 def quality_html(run: Run) -> list[str]:
-    """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures."""
+    """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures:
+    the folder's own, shown as they are (a line says so)."""
     path = None if run.path is None else run.path / files.QUALITY
     q = {} if path is None else read_quality(path, run.digest)
+    if q:
+        note(f"{path}: the folder's figures for these weights, not recomputed (vaekit quality {run.path} recomputes)")
     try:
         return _quality_parts(q)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # these weights', but not whole
@@ -98,15 +104,16 @@ def _quality_parts(q: dict) -> list[str]:
     if not q:  # none
         return []
     return [
-        f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {q['n']} items per set)</h2>",
+        f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {html.escape(str(q['n']))} items per "
+        "set)</h2>",
         "<p>FID and KID (lower is better), precision and recall (k = 3) against half of the "
         f"{html.escape(q['split'])} split; the yardstick compares its other half.</p>",
         _table(quality_rows(q)),
     ]
 
 
-def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv: Path) -> str:
-    """The report page as one HTML string."""
+def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv: Path, quality: list[str]) -> str:
+    """The report page as one HTML string (``quality``: ``quality_html``'s section)."""
     with open(metrics_csv, newline="") as f:
         metrics = list(csv.DictReader(f))
     title = html.escape(f"vaekit run {run.path.name if run.path else '(fitted without a folder)'}")
@@ -116,11 +123,12 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv:
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
         f"<style>{CSS}</style></head><body><h1>{title}</h1>",
         f"<p>{html.escape(where)}</p>",
-        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {result['k']}, seed {result['seed']})</h2>",
+        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {html.escape(str(result['k']))}, seed "
+        f"{html.escape(str(result['seed']))})</h2>",
         "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
         "importance-weighted bound with K samples.</p>",
         _table(eval_rows(result)),
-        *quality_html(run),
+        *quality,
         "<h2>Training metrics</h2>",
         _table(metrics),
         "<h2>Pictures</h2>",
@@ -154,11 +162,13 @@ def write_report(
     check_k(k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
+        read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
+        quality = quality_html(run)  # or a quality.json
         prepared, mode = report_data(run, data, split)
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png"))
-        page = render(run, result, figs, metrics)
+        page = render(run, result, figs, metrics, quality)
         return atomic_write_text(path, page)
 
 
@@ -202,12 +212,14 @@ def evaluation(
     """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
     (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
     is refused. Data that is no data spec (``spec`` False: in memory, named only "data") is evaluated afresh and
-    kept out of eval.json."""
+    kept out of eval.json. An eval.json reused is the folder's claim, shown as it is: a line says so."""
     n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
-    saved = {} if run.path is None or not spec else read_json(run.path / files.EVAL)  # missing or damaged: again
+    path = None if run.path is None or not spec else run.path / files.EVAL
+    saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
     asked = (split, data.name, run.digest, seed)
     same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST), saved.get("seed")) == asked
-    if same and saved.get("k", 0) >= k and saved.get("n", 0) >= n:  # no "seed" (an older file): computed again
+    if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
+        note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
         return saved
     result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed}
     if run.path is not None and spec:
@@ -215,10 +227,29 @@ def evaluation(
     return result
 
 
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path``, or {} when the file is missing, damaged or holds something else."""
+EVAL_NUMBERS = ("elbo", "rec", "kl", "nll", "bits_per_dim")  # eval.json's figures the page shows as numbers
+
+
+def saved_eval(path: Path) -> dict:
+    """eval.json from ``path``, or {} when the file is missing, damaged, or holds something other than an
+    evaluation (a count, a figure or a KL list of another type): computed again, never drawn as it is."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        obj = read_json(path)
+    except (OSError, VaekitError):
         return {}
-    return obj if isinstance(obj, dict) else {}
+    if not isinstance(obj, dict):
+        return {}
+    counts = all(_whole(obj.get(key)) for key in ("k", "n", "seed"))
+    figures = all(_number(obj.get(key)) for key in EVAL_NUMBERS)
+    kl = obj.get("kl_per_dim")
+    levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(_number, d))) for d in kl)
+    per_level = isinstance(obj.get("kl_per_level"), list) and all(map(_number, obj["kl_per_level"]))
+    return obj if counts and figures and levels and per_level else {}
+
+
+def _whole(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
