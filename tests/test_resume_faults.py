@@ -171,6 +171,16 @@ CRAFTED = {  # what a checkpoint made so holds -> what the one line says (a trac
 }
 
 
+def test_a_checkpoint_lacking_an_optimiser_setting_takes_the_optimisers_own(tmp_path):
+    path, tensors, meta = stepped(tmp_path)  # as an older torch wrote it: a setting fewer
+    groups = [{k: v for k, v in g.items() if k != "eps"} for g in json.loads(meta["param_groups"])]
+    save_file(tensors, path, metadata={**meta, "param_groups": json.dumps(groups)})
+    model = vaekit.build_model(input_shape=[5], hidden=[4], latent_dim=2, likelihood="bernoulli")
+    opt = make_optimizer(model, 1e-3)
+    checkpoint.load_checkpoint(path, model, opt, partial(state_problem, sums=4))
+    assert opt.param_groups[0]["eps"] == 1e-8 and opt.state
+
+
 @pytest.mark.parametrize("craft", CRAFTED)
 def test_a_checkpoint_of_crafted_metadata_is_refused_before_anything_is_restored(craft, tmp_path):
     path, tensors, meta = stepped(tmp_path)

@@ -7,9 +7,10 @@ path. A .json that does not hold what vaekit writes is a damaged (or foreign) ca
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..errors import VaekitError
+from ..io import read_json
 from .builtin import cache_dir
 from .images import note_once
 
@@ -33,8 +34,8 @@ def read_meta(path: Path) -> dict | None:
     """A cache's .json, or None where it cannot be read, lacks a key or holds what vaekit never writes (a damaged
     or foreign cache, rebuilt)."""
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):  # ValueError: cut JSON, not UTF-8; RecursionError: too deep
+        meta = read_json(path)
+    except (OSError, VaekitError):  # unreadable, or not JSON (cut, not UTF-8, nested too deeply)
         return None
     return meta if isinstance(meta, dict) and meta.keys() >= META_KEYS and _sound(meta) else None
 

@@ -110,6 +110,9 @@ class OtherModel(VaekitError):
 ANOTHER_MODEL = "the run may come from an older vaekit, or its config.json was edited"
 
 
+CASTABLE = {torch.float16, torch.bfloat16, torch.float32, torch.float64}  # float widths cast into one another
+
+
 def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
     check_state(model, tensors, path)
     model.load_state_dict(tensors)
@@ -117,8 +120,9 @@ def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
 
 def check_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
     """Refuse, in one line, ``tensors`` that are not a state of ``model``: other names or shapes (``OtherModel``),
-    another dtype than the model's tensor of that name (float8, complex or float64 weights are not cast), or a
-    value that is not finite in any floating tensor, buffers included."""
+    another kind of dtype than the model's tensor of that name (float8, complex, integer or bool for float weights:
+    only float16, bfloat16, float32 and float64 are cast among themselves, as load_state_dict casts them), or a
+    value that is not finite, once cast, in any floating tensor, buffers included (1e300 as float32 is inf)."""
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or extra:
@@ -127,9 +131,9 @@ def check_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
     for k, v in tensors.items():
         if v.shape != own[k].shape:
             raise OtherModel(path, f"{k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
-        if v.dtype != own[k].dtype:
+        if v.dtype != own[k].dtype and not {v.dtype, own[k].dtype} <= CASTABLE:
             raise VaekitError(f"{path}: {k} holds {_name(v.dtype)} values, and the model's are {_name(own[k].dtype)}")
-        if (v.is_floating_point() or v.is_complex()) and not v.isfinite().all():
+        if (v.is_floating_point() or v.is_complex()) and not v.to(own[k].dtype).isfinite().all():
             raise VaekitError(f"{path}: {k} holds NaN or infinite values")
 
 

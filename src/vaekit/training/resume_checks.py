@@ -88,11 +88,11 @@ def _check_groups(groups: object, optimizer: torch.optim.Optimizer) -> tuple[lis
     for g, o in zip(groups, own):
         if g.get("params") != o["params"]:
             raise Unlike("param_groups number other parameters than the model's")
-        for k in sorted(o.keys() - {"params"}):  # a number missing (lr, eps) is missing; a flag takes its default
-            if k in g and _kind(g[k]) == _kind(o[k]) and not (isinstance(g[k], float) and not math.isfinite(g[k])):
-                continue
-            if k in g or _kind(o[k]) != "flag":
-                raise Unlike(f"param_groups' {k} is {str(g.get(k, 'missing'))[:60]}")
+        for k in sorted(o.keys() - {"params"}):  # one missing (a setting a newer torch added) takes the optimiser's
+            if k not in g:
+                g[k] = o[k]
+            elif _kind(g[k]) != _kind(o[k]) or (isinstance(g[k], float) and not math.isfinite(g[k])):
+                raise Unlike(f"param_groups' {k} is {str(g[k])[:60]}")
     return groups, {i: p for o, live in zip(own, optimizer.param_groups) for i, p in zip(o["params"], live["params"])}
 
 
