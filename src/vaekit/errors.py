@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+from typing import TypeGuard
 
 
 class VaekitError(ValueError):
@@ -26,6 +28,16 @@ class VaekitError(ValueError):
 def whole(v: object, name: str, low: int = 1, what: str = "") -> int:
     """``v`` if it is a whole number >= ``low`` (not a bool, a float or text), else one line naming ``name``
     (after ``what``, such as "sampler setting ")."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:  # numpy's integers too
+    if not is_whole(v, low):
         raise VaekitError(f"{what}{name} must be a whole number >= {low}, got {v!r}", key=name)
     return int(v)
+
+
+def is_whole(v: object, low: int | None = None) -> TypeGuard[numbers.Integral]:
+    """Whether ``v`` is a whole number (numpy's integers too; not a bool, a float or text), >= ``low`` if given."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and (low is None or int(v) >= low)
+
+
+def is_number(v: object, finite: bool = False) -> bool:
+    """Whether ``v`` is a real number (numpy's too; not a bool or text), and a finite one where ``finite``."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and (not finite or math.isfinite(v))

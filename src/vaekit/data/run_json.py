@@ -4,11 +4,11 @@ the file and the field, never a TypeError later."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
-from ..errors import VaekitError
+from ..errors import VaekitError, is_number
 from ..io import read_json
 
 KINDS = ("numeric", "categorical")
@@ -30,8 +30,7 @@ def _texts(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+_number = partial(is_number, finite=True)  # a finite number, not a bool
 
 
 def read_classes(path: str | Path) -> list[str]:

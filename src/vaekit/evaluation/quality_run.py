@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
-import numbers
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -19,7 +18,7 @@ from torch import nn
 from .. import files
 from ..data import Dataset
 from ..data.prepare import prepare_data
-from ..errors import VaekitError
+from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, count, load_run, recorded_digest
 from ..samplers import sampler_for
@@ -209,7 +208,7 @@ def _types(q: dict) -> dict[str, Check]:
     """The check of each field of quality.json ``q`` the report shows (a table run's or an image run's)."""
     table = q.get("kind") == "table"
     counts = ("n_real", "n_synthetic", "n_test", "seed") if table else ("n", "seed")
-    types: dict[str, Check] = dict.fromkeys(counts, (_whole, "a count"))
+    types: dict[str, Check] = dict.fromkeys(counts, (is_whole, "a count"))
     types |= dict.fromkeys(("data", "split"), (lambda v: isinstance(v, str), "text"))
     if not table:
         types["data_vs_data"] = (_figures, "figures by name")
@@ -218,13 +217,9 @@ def _types(q: dict) -> dict[str, Check]:
     return types
 
 
-def _whole(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 def _figures(d: object) -> bool:
     """Whether ``d`` is a dict of figures: numbers (not bools) by name."""
-    return isinstance(d, dict) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in d.values())
+    return isinstance(d, dict) and all(map(is_number, d.values()))
 
 
 def quality_rows(result: dict) -> list[dict]:

@@ -164,6 +164,18 @@ def _mean(values: list) -> float | None:
 
 
 @keeps_rng
+def _table_run(run: Run, dataset: Dataset, sampler: str | None, split: str) -> TableSchema:
+    """The run's table schema, or one line where ``table_run_quality`` cannot measure it: a run or data of no
+    table, a post-hoc sampler, a split other than test or val."""
+    if run.table is None or dataset.table is None:
+        raise VaekitError("table quality needs a run trained on a .csv/.tsv table (with its table.json)")
+    if sampler is not None:
+        raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
+    if split not in ("test", "val"):
+        raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
+    return run.table
+
+
 def table_run_quality(
     run: Run,
     dataset: Dataset,
@@ -180,13 +192,7 @@ def table_run_quality(
     written to RUN/quality.json with the weights' digest. The real rows are the split's items decoded and
     bounded as synthetic rows are (``real_rows``)."""
     start = time.perf_counter()
-    if run.table is None or dataset.table is None:
-        raise VaekitError("table quality needs a run trained on a .csv/.tsv table (with its table.json)")
-    if sampler is not None:
-        raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
-    if split not in ("test", "val"):
-        raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
-    schema, held_out = run.table, getattr(dataset, split)
+    schema, held_out = _table_run(run, dataset, sampler, split), getattr(dataset, split)
     label = [schema.label or run.config.data.label_column or "label"] if run.model.needs_labels else []
     check_target(target, [c.name for c in schema.columns] + label)  # before the rows are drawn
     real, test = real_rows(schema, dataset.train.x), real_rows(schema, held_out.x)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 
 from .. import files
 from ..data import Dataset, Split
-from ..errors import VaekitError
+from ..errors import VaekitError, is_number, is_whole
 from ..io import parse_json
 from .checkpoint import header
 
@@ -65,16 +67,11 @@ def state_problem(saved: dict, sums: int | None = None) -> str:
     return ""
 
 
-def _count(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+_count = partial(is_whole, low=0)  # a counter of the loop: a whole number >= 0
 
 
 def _numbers(v: object) -> bool:
-    return isinstance(v, list) and all(map(_number, v))
+    return isinstance(v, list) and all(map(is_number, v))
 
 
 def _guard(v: object) -> bool:  # StepGuard.state_dict's: counters and kept norms
@@ -93,14 +90,14 @@ def _data(v: object) -> bool:  # fingerprint's: three split sizes, digests as te
     return isinstance(items, list) and len(items) == len(SPLITS) and all(map(_count, items)) and texts
 
 
-STATE_TYPES = {  # LoopState's fields as JSON
+STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JSON
     "epoch": _count,
     "batch": _count,
     "sums": _numbers,
     "seen": _count,
-    "best_val": _number,
+    "best_val": is_number,
     "bad_epochs": _count,
-    "rows": lambda v: isinstance(v, list) and all(isinstance(r, dict) and all(map(_number, r.values())) for r in v),
+    "rows": lambda v: isinstance(v, list) and all(isinstance(r, dict) and all(map(is_number, r.values())) for r in v),
     "guard": _guard,
     "precision": lambda v: v in ("", "bf16", "fp32"),
     "data": _data,

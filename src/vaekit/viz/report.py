@@ -6,7 +6,6 @@ import base64
 import csv
 import html
 import json
-import numbers
 import tempfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ..data import Dataset
 from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..data.user import users_items
-from ..errors import VaekitError
+from ..errors import VaekitError, is_number, is_whole
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
@@ -239,17 +238,9 @@ def saved_eval(path: Path) -> dict:
         return {}
     if not isinstance(obj, dict):
         return {}
-    counts = all(_whole(obj.get(key)) for key in ("k", "n", "seed"))
-    figures = all(_number(obj.get(key)) for key in EVAL_NUMBERS)
+    counts = all(is_whole(obj.get(key)) for key in ("k", "n", "seed"))
+    figures = all(is_number(obj.get(key)) for key in EVAL_NUMBERS)
     kl = obj.get("kl_per_dim")
-    levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(_number, d))) for d in kl)
-    per_level = isinstance(obj.get("kl_per_level"), list) and all(map(_number, obj["kl_per_level"]))
+    levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(is_number, d))) for d in kl)
+    per_level = isinstance(obj.get("kl_per_level"), list) and all(map(is_number, obj["kl_per_level"]))
     return obj if counts and figures and levels and per_level else {}
-
-
-def _whole(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _number(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
