@@ -4,6 +4,7 @@ is refused in one line, before anything is written."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import CONFLICTS, RunConfig, refuse_conflicts, set_value
+from vaekit.config import CONFLICTS, RunConfig, load_json_config, refuse_conflicts, set_value, validate
 
 BETA_ZERO = {"warmup_epochs": 2, "free_bits": 0.5, "tc_beta": 6}  # settings that shape the KL term beta weighs
 # one setting pair per conflict: what makes each clash
@@ -24,6 +25,7 @@ CLASH = {
     ("train.capacity_epochs", "train.capacity_max"): ["train.capacity_epochs=5"],
     ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
     ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
+    ("train.tc_estimator", "train.tc_beta"): ["train.tc_estimator=mss"],
     ("model.prior_components", "model.family"): ["model.prior_components=3"],
     ("model.prior_components", "model.learned_prior"): [
         "model.family=cvae",
@@ -262,3 +264,33 @@ def test_beta_0_is_taken_alone_and_refused_beside_a_kl_shaper_in_one_line(object
     cfg.train.warmup_epochs = 2
     with pytest.raises(vaekit.VaekitError, match="beta 0 leaves no KL term for the warm-up to shape"):
         refuse_conflicts(cfg)
+
+
+@pytest.mark.parametrize(
+    "sets, needle",
+    [
+        (["train.tc_estimator=mss"], "train.tc_estimator and train.tc_beta cannot both take effect: it picks how"),
+        (["train.tc_beta=6", "train.tc_estimator=foo"], "train.tc_estimator must be one of mws, mss, got 'foo'"),
+        (["train.tc_beta=6", "train.tc_estimator=mss"], None),
+        (["train.tc_beta=6"], None),
+    ],
+)
+def test_tc_estimator_needs_beta_tcvae_and_one_of_its_names(sets, needle):
+    cfg = RunConfig()
+    for s in sets:
+        set_value(cfg, *s.split("="))
+    if needle is None:
+        assert refuse_conflicts(validate(cfg)) is cfg
+        return
+    with pytest.raises(vaekit.VaekitError, match=needle):
+        refuse_conflicts(validate(cfg))
+
+
+def test_tc_estimator_foo_is_refused_by_the_cli_in_one_line_and_older_runs_read_mws(tmp_path, capsys):
+    argv = ["train", "--data", "digits", "--quiet", "--set", "train.tc_beta=6", "--set", "train.tc_estimator=foo"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.tc_estimator must be one of mws, mss" in err and not (tmp_path / "run").exists()
+    old = Path(__file__).parent / "data" / "runs-0.1" / "vae" / "config.json"
+    assert "tc_estimator" not in json.loads(old.read_text())["train"]  # written before the setting
+    assert load_json_config(old).train.tc_estimator == "mws"

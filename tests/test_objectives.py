@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vaekit.core import VAEOutput, elbo, iwae_bound, kl_term, kl_weight
+from vaekit.config import CHOICES, TrainConfig
+from vaekit.core import VAEOutput, elbo, iwae_bound, kl_term, kl_weight, tc_decomposition
+from vaekit.core.objectives_zoo import ObjectiveSettings, objective
+from vaekit.core.tc import TC_ESTIMATORS, mss_log_weights
 from vaekit.errors import VaekitError
 
 
@@ -176,3 +179,101 @@ def test_free_bits_are_refused_in_one_line_where_the_kl_does_not_split_by_dimens
     ):
         elbo(out, torch.ones(4, 5), free_bits=0.5)  # was: the floor on the total KL, as if one dimension
     assert torch.isfinite(elbo(out, torch.ones(4, 5))["loss"])  # without free bits: the one-sample estimate
+
+
+# beta-TCVAE's estimators of q(z) (vaekit.core.tc): a tiny factorised-Normal q, in float64 for tight checks
+def tc_parts(loc, scale, z, n, *estimator):
+    """tc_decomposition's parts and its log q(z) (B,) (log q(z|x) - MI) for q(z|x_j) = N(loc_j, scale_j)."""
+    qz, zero = diag(loc, scale), torch.zeros(loc.shape[1], dtype=loc.dtype)
+    parts = tc_decomposition(VAEOutput(px=None, qz=[qz], pz=[diag(zero, zero + 1)], z=[z]), n, *estimator)
+    return parts, qz.log_prob(z) - parts["mi"]
+
+
+def exact_log_qz(z, loc, scale):
+    """log (1/N) sum_n q(z|x_n) for one z (D,), term by term."""
+    terms = [math.exp(Normal(loc[n], scale[n]).log_prob(z).sum().item()) for n in range(len(loc))]
+    return math.log(sum(terms) / len(loc))
+
+
+def toy(n, d=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    loc, scale = torch.randn(n, d, generator=g, dtype=torch.float64), 0.5 + torch.rand(n, d, generator=g).double()
+    return loc, scale, loc + scale * torch.randn(n, d, generator=g, dtype=torch.float64)  # z_i ~ q(z|x_i)
+
+
+@pytest.mark.parametrize("b, n", [(2, 2), (4, 10), (5, 5), (7, 1000), (6, 0)])
+def test_mss_weights_are_the_papers_strata(b, n):
+    big_n, m = max(n, b), b - 1  # N 0: unknown, taken as the batch
+    want = [
+        [1 / big_n if j == i else (big_n - m) / (big_n * m) if j == (i + 1) % b else 1 / m for j in range(b)]
+        for i in range(b)
+    ]
+    w = mss_log_weights(b, n, dtype=torch.float64).exp()
+    assert torch.allclose(w, torch.tensor(want, dtype=torch.float64), rtol=1e-12)
+    assert torch.allclose(w.sum(1), torch.ones(b, dtype=torch.float64))  # each row a weighted mean
+
+
+@pytest.mark.parametrize("estimator", ["mws", "mss"])
+def test_both_tc_estimators_split_the_one_sample_kl(estimator):
+    loc, scale, z = toy(6, d=3)
+    parts, _ = tc_parts(loc, scale, z, 1000, estimator)
+    one_sample = diag(loc, scale).log_prob(z) - diag(0 * loc[0], 1 + 0 * loc[0]).log_prob(z)
+    assert torch.allclose(parts["mi"] + parts["tc"] + parts["dimwise_kl"], one_sample, atol=1e-10)
+    default = tc_parts(loc, scale, z, 1000)[0]  # no estimator named: mws, as before the setting
+    assert all(torch.equal(default[k], parts[k]) for k in ("mi", "tc", "dimwise_kl")) == (estimator == "mws")
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_on_the_whole_data_set_mws_is_off_by_log_n_and_mss_by_its_stratum_item(n):
+    # B = N: exact q(z_i) = (1/N) sum_j q_j with q_j = q(z_i|x_j). MWS's 1/(N B) weights give exactly
+    # log q(z) - log N. MSS weighs its own item 1/N, the item k after it 1/(N (N - 1)), the N - 2 others 1/(N - 1):
+    # q_mss - q = (sum of the others - (N - 2) q_k) / (N (N - 1)), exact for N = 2 and, over which item follows,
+    # on average. Item 0 is put first and each other item k in turn right after it; every row is checked.
+    loc, scale, z = toy(n)
+    q = [[math.exp(Normal(loc[j], scale[j]).log_prob(z[i]).sum().item()) for j in range(n)] for i in range(n)]
+    exact = [math.log(sum(row) / n) for row in q]  # log q(z_i)
+    mws = tc_parts(loc, scale, z, n, "mws")[1]
+    assert torch.allclose(mws, torch.tensor(exact, dtype=torch.float64) - math.log(n), atol=1e-10)
+    first = []
+    for k in range(1, n):
+        order = [0, k, *[j for j in range(1, n) if j != k]]
+        mss = tc_parts(loc[order], scale[order], z[order], n, "mss")[1].exp()
+        for pos, i in enumerate(order):
+            after = order[(pos + 1) % n]  # the next item, cyclically
+            others = sum(q[i]) - q[i][i] - q[i][after]
+            gap = (others - (n - 2) * q[i][after]) / (n * (n - 1))
+            assert mss[pos].item() - math.exp(exact[i]) == pytest.approx(gap, abs=1e-12)
+        first.append(mss[0].item())
+    assert sum(first) / (n - 1) == pytest.approx(math.exp(exact[0]), rel=1e-10)
+
+
+def test_mss_is_unbiased_over_its_stratified_batches_and_mws_is_not():
+    # N = 6 in M = 2 strata {0, 1, 2}, {3, 4, 5}; B = M + 1 = 3: item 0, then one of its stratum (a), one of the
+    # other (o). Every such batch, enumerated: MSS's mean q(z_0) is the exact one; MWS's is below it by >= log B.
+    loc, scale, z = toy(6)
+    exact = exact_log_qz(z[0], loc, scale)
+    batches = [[0, a, o] for a in (1, 2) for o in (3, 4, 5)]
+    mean = {
+        e: sum(math.exp(tc_parts(loc[i], scale[i], z[i], 6, e)[1][0].item()) for i in batches) / 6
+        for e in ("mss", "mws")
+    }
+    assert math.log(mean["mss"]) == pytest.approx(exact, abs=1e-10)
+    assert math.log(mean["mws"]) < exact - math.log(3)
+
+
+def test_tc_estimator_reaches_the_loss_through_the_objective_settings():
+    model, x = LinearGaussian(), torch.randn(8, 4)
+    s = {e: ObjectiveSettings.of(TrainConfig(tc_beta=4.0, tc_estimator=e), dataset_size=100) for e in ("mws", "mss")}
+    assert s["mss"].tc_estimator == "mss" and s["mws"].tc_estimator == "mws"
+    losses = {}
+    for e in s:
+        torch.manual_seed(5)
+        losses[e] = objective("elbo")(model, x, None, s[e])["loss"]
+        torch.manual_seed(5)
+        assert torch.equal(losses[e], elbo(model(x), x, tc_beta=4.0, dataset_size=100, tc_estimator=e)["loss"])
+    assert not torch.allclose(losses["mws"], losses["mss"])
+    with pytest.raises(VaekitError, match=r"tc_estimator must be one of mws, mss, got 'foo'"):
+        elbo(model(x), x, tc_beta=4.0, tc_estimator="foo")
+    with pytest.raises(VaekitError, match="mss needs batches of at least 2 items"):
+        elbo(model(x[:1]), x[:1], tc_beta=4.0, tc_estimator="mss")
+    assert tuple(TC_ESTIMATORS) == CHOICES["train.tc_estimator"]  # the config allows what the core knows

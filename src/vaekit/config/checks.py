@@ -84,6 +84,7 @@ CHOICES.update(
         "model.posterior": ("gaussian", "iaf", "nsf"),
         "train.objective": ("elbo", "iwae", "miwae", "ciwae", "piwae", "mmd", "factor"),
         "train.mmd_kernel": ("imq", "rbf"),
+        "train.tc_estimator": ("mws", "mss"),  # beta-TCVAE's estimators of q(z) (vaekit.core.tc.TC_ESTIMATORS)
         "model.pseudo_init": ("data", "noise"),
     }
 )

@@ -30,7 +30,8 @@ def batch_level(train: Any) -> str | None:
 
 
 def _axis_settings() -> list:
-    """(setting, axis, when the axis's choice does not read it, why): settings of one prior or objective."""
+    """(setting, axis, when the axis's choice does not read it, why): settings of one prior or objective (or of
+    beta-TCVAE)."""
     return [
         ("model.pseudo_inputs", "model.prior", lambda c: c.model.prior != "vamp", "they are the VampPrior's"),
         ("model.pseudo_init", "model.prior", lambda c: c.model.prior != "vamp", "it starts the VampPrior's"),
@@ -45,6 +46,12 @@ def _axis_settings() -> list:
             "train.objective",
             lambda c: _objective(c) not in ("miwae", "piwae"),
             "only miwae and piwae split their samples into groups",
+        ),
+        (
+            "train.tc_estimator",
+            "train.tc_beta",
+            lambda c: not c.train.tc_beta > 0,
+            "it picks how beta-TCVAE estimates q(z), and beta-TCVAE is off (0)",
         ),
         ("train.ciwae_beta", "train.objective", lambda c: _objective(c) != "ciwae", "it mixes ciwae's bounds"),
         ("train.mmd_weight", "train.objective", lambda c: _objective(c) != "mmd", "it weighs the mmd objective"),

@@ -94,6 +94,7 @@ class TrainConfig:
     gamma: float = 1000.0  # weight of |KL - C| under the capacity objective
     tc_beta: float = 0.0  # beta-TCVAE (Chen et al. 2018): weight of the total correlation; 0 turns it off
     dimwise_warmup_epochs: float = 0.0  # beta-TCVAE: dimension-wise KL weight rises 0.05 -> 1 over these epochs
+    tc_estimator: str = "mws"  # beta-TCVAE: q(z) by minibatch-weighted (mws) | minibatch stratified (mss) sampling
     objective: str = "elbo"  # elbo | iwae | miwae | ciwae | piwae | mmd | factor (vaekit.core.objectives_zoo)
     iw_samples: int = 5  # iwae | miwae | ciwae | piwae: K importance samples (per group)
     iw_groups: int = 1  # miwae | piwae: M groups of K samples (Rainforth et al. 2018)

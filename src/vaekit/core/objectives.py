@@ -17,16 +17,10 @@ from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
+from .tc import KLParts as KLParts  # beta-TCVAE's split, moved to .tc: re-exported for callers of this module
+from .tc import tc_decomposition
 
 Number = TypeVar("Number", Tensor, float)
-
-
-class KLParts(TypedDict):
-    """The KL split of beta-TCVAE, each (B,): index-code MI, total correlation, dimension-wise KL."""
-
-    mi: Tensor
-    tc: Tensor
-    dimwise_kl: Tensor
 
 
 class _Bound(TypedDict):
@@ -106,14 +100,15 @@ def elbo(
     tc_beta: float = 0.0,
     dataset_size: int = 0,
     dimwise_weight: float = 1.0,
+    tc_estimator: str = "mws",
 ) -> Terms:
     """The negative ELBO to minimise, with its parts.
 
     loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
     eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is
     instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term
-    is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch (beta-TCVAE, see
-    tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
+    is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch by ``tc_estimator``
+    (beta-TCVAE, see tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
     The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
     Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
     """
@@ -125,7 +120,7 @@ def elbo(
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
     kl = torch.stack(kl_layers).sum(0)  # (B,)
     if tc_beta > 0:
-        parts = tc_decomposition(out, dataset_size)
+        parts = tc_decomposition(out, dataset_size, tc_estimator)
         tc_penalty = parts["mi"] + tc_beta * parts["tc"] + dimwise_weight * parts["dimwise_kl"]  # (B,)
         return {
             "loss": -rec.mean() + beta * tc_penalty.mean() + extra,
@@ -143,25 +138,6 @@ def elbo(
         }
     penalty = free_bits_penalty(out, free_bits) if free_bits > 0 else kl.mean()
     return {"loss": -rec.mean() + beta * penalty + extra, "rec": rec, "kl": kl, "kl_layers": kl_layers}
-
-
-def tc_decomposition(out: VAEOutput, dataset_size: int) -> KLParts:
-    """The KL split into index-code MI, total correlation and dimension-wise KL, each (B,) (Chen et al. 2018).
-
-    Minibatch-weighted sampling (eq. 4 of the paper): log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log(N B) for
-    B batch items from a data set of N; the same per dimension for prod_d q(z_id). The three parts sum to the
-    one-sample KL estimate log q(z|x) - log p(z). Needs one latent layer with a factorised Normal q(z|x).
-    """
-    if len(out.qz) != 1 or not isinstance(out.qz[0], Independent) or not isinstance(out.qz[0].base_dist, Normal):
-        raise VaekitError("tc_beta (beta-TCVAE) needs one latent layer with a factorised Normal q(z|x)")
-    qz, pz, z = out.qz[0], out.pz[0], out.z[0]
-    b = z.shape[0]
-    pairs = qz.base_dist.log_prob(z.unsqueeze(1))  # (B, B, D): log q(z_i,d | x_j,d)
-    log_nb = math.log(max(dataset_size, b) * b)
-    log_qz = pairs.sum(2).logsumexp(1) - log_nb  # (B,)
-    log_prod = (pairs.logsumexp(1) - log_nb).sum(1)  # (B,)
-    log_qzx, log_pz = qz.log_prob(z), pz.log_prob(z)
-    return {"mi": log_qzx - log_qz, "tc": log_qz - log_prod, "dimwise_kl": log_prod - log_pz}
 
 
 def capacity_objective(rec: Number, kl: Number, capacity: float, gamma: float) -> Number:

@@ -49,6 +49,7 @@ class ObjectiveSettings:
     capacity: float | None = None  # nats, scheduled; None: off
     gamma: float = 1000.0
     tc_beta: float = 0.0
+    tc_estimator: str = "mws"  # beta-TCVAE's estimator of q(z): mws | mss (vaekit.core.tc)
     dataset_size: int = 0
     dimwise_weight: float = 1.0
     iw_samples: int = 5
@@ -135,7 +136,9 @@ def backward(terms: Terms, params: list[Tensor]) -> None:
 def elbo_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSettings) -> Terms:
     """The negative ELBO with its settings (beta, free bits, capacity, beta-TCVAE)."""
     out = run_model(model, x, y, s)
-    terms = elbo(out, x, s.beta, s.free_bits, s.capacity, s.gamma, s.tc_beta, s.dataset_size, s.dimwise_weight)
+    terms = elbo(
+        out, x, s.beta, s.free_bits, s.capacity, s.gamma, s.tc_beta, s.dataset_size, s.dimwise_weight, s.tc_estimator
+    )
     return terms | {"z": out.z}
 
 
