@@ -296,6 +296,31 @@ def test_anomaly_scores_every_row_of_another_file_and_names_each_item_s_row(run_
     assert len(test) == 6 and list(scored("--data", str(tmp_path / "new.npy"), "--split", "test")) == seeded
 
 
+def test_contamination_labels_items_by_the_threshold_of_the_training_split(run_dir, tmp_path, capsys):
+    """--contamination c: an outlier column, 1 above the (1 - c) quantile of the score on the run's training split
+    (PyOD's threshold_ and labels_), whichever split is scored; anomaly had no threshold."""
+
+    def scored(split: str, *flags: str) -> tuple[np.ndarray, list[int]]:  # (the scores, the outlier column or -1s)
+        out = tmp_path / f"{split}.csv"
+        argv = ["anomaly", str(run_dir / "run"), "--split", split, "--score", "recon_error", "--out", str(out)]
+        assert main([*argv, *flags]) == 0
+        rows = list(csv.DictReader(out.open()))
+        return np.array([float(r["recon_error"]) for r in rows]), [int(r.get("outlier", -1)) for r in rows]
+
+    train, unlabelled = scored("train")
+    cut = np.percentile(train, 80)
+    assert set(unlabelled) == {-1}  # no outlier column without --contamination
+    capsys.readouterr()
+    for split, flagged in (("train", 10), ("test", None)):  # 10: the training items above 38.6 of 48
+        scores, outlier = scored(split, "--contamination", "0.2")
+        assert outlier == (scores > cut).astype(int).tolist() and flagged in (None, sum(outlier))
+        line = capsys.readouterr().out.splitlines()[-1]
+        said = re.fullmatch(
+            r"threshold (\S+) \(recon_error's 0.8 quantile of 48 training items\): (\d+) of \d+ flagged", line
+        )
+        assert said and float(said[1]) == pytest.approx(cut, rel=1e-6) and int(said[2]) == sum(outlier)
+
+
 def test_eval_takes_every_row_of_another_file_and_the_test_split_of_the_runs_own(run_dir, tmp_path, capsys):
     np.save(tmp_path / "far.npy", np.ones((5, 9, 11), np.float32))
     argv = ["anomaly-eval", str(run_dir / "run"), "--ood", str(tmp_path / "far.npy"), "--score", "recon_error"]
@@ -354,6 +379,9 @@ def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
     assert "6 in-distribution vs 6 out-of-distribution" in capsys.readouterr().out  # the test file: -1 and 7
 
 
+CONTAMINATION = r"^vaekit: error: contamination must be in \(0, 0.5\], got (0.6|0.0|nan) \(--contamination\)$"
+
+
 @pytest.mark.parametrize(
     "argv,match",
     [
@@ -368,6 +396,15 @@ def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
             ["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "-2"],
             "'-2': not a class .* are -1, 5, 7$",
         ),  # not an index
+        *(
+            (["anomaly", "{r}/run", "--score", "neg_elbo", "--contamination", v, "--out", "{c}/n.csv"], CONTAMINATION)
+            for v in ("0.6", "0", "nan")
+        ),
+        (["anomaly", "{r}/run", "--contamination", "0.1", "--out", "{c}/n.csv"], "labels items by one score: name it"),
+        (
+            ["anomaly", "{r}/run", "--score", "iwae_nll,neg_elbo", "--contamination", "0.1", "--out", "{c}/n.csv"],
+            "by one",
+        ),
         (["anomaly-eval", "{r}/run", "--normal", "1"], "name it with --data"),
         (["anomaly-eval", "{r}/run", "--data", "{r}/x.npy"], "--data needs --normal"),
     ],

@@ -60,7 +60,7 @@ def rows():
     ],
 )
 def test_bad_parameters_are_named_before_anything_trains(params, match, rows, monkeypatch):
-    monkeypatch.setattr(detector, "fit_config", lambda *a, **k: pytest.fail("trained first"))
+    monkeypatch.setattr(detector, "trained", lambda *a, **k: pytest.fail("trained first"))
     with pytest.raises(ValueError, match=match):
         VAEAnomalyDetector(**{**TINY, **params}).fit(rows[0])
 
@@ -96,6 +96,36 @@ def test_one_seed_one_set_of_scores_and_the_callers_rngs_kept(method, rows):
     assert global_draws() == expected
     assert np.array_equal(scores, b.score_samples(x))  # bit for bit
     assert not np.array_equal(scores, c.score_samples(x))
+
+
+def test_random_state_none_draws_a_fresh_seed_that_seed_keeps(rows, tmp_path):
+    """None meant seed 0, the same scores every fit; now a fresh seed per fit (the callers' RNGs untouched), kept in
+    ``seed_`` and in the run folder's config, which repeats the fit bit for bit."""
+    seed_globals(7)
+    expected = global_draws()
+    seed_globals(7)
+    a = VAEAnomalyDetector(random_state=None, out=str(tmp_path / "det"), **TINY).fit(rows[0])
+    b = VAEAnomalyDetector(random_state=None, **TINY).fit(rows[0])
+    assert global_draws() == expected
+    x = np.vstack(rows)
+    assert a.seed_ != b.seed_ and not np.array_equal(a.score_samples(x), b.score_samples(x))
+    assert json.loads((tmp_path / "det" / "config.json").read_text())["train"]["seed"] == a.seed_
+    again = VAEAnomalyDetector(random_state=a.seed_, **TINY).fit(rows[0])
+    np.testing.assert_array_equal(again.score_samples(x), a.score_samples(x))
+
+
+def test_a_column_far_from_zero_keeps_its_variation(rows):
+    """A column of 1.7e9 + 20 t was cast to float32 (steps of 128) before it was standardised: it reached the VAE
+    as one value (scale 0), and its rows scored by their raw distance. Standardised in float64 first, it scores as
+    the same column without its offset (the float64 reference; AUROC 0.95 against 0.50 cast first, 100 epochs)."""
+    x = rows[0] * [20.0, 1.0, 1.0]
+    x[:, 0] -= x[:, 0].mean()  # 1.7e9 is a float32: the offset column's loc is it, its standardised rows these
+    far = np.vstack(rows) * [20.0, 1.0, 1.0]
+    offset = np.array([1.7e9, 0.0, 0.0])
+    params = {**TINY, "epochs": 10, "batch_size": 16, "lr": 1e-2}  # 40 steps: enough to learn the column's spread
+    ref, det = (VAEAnomalyDetector(**params).fit(x + shift) for shift in (0.0, offset))
+    np.testing.assert_allclose(det.scale_, ref.scale_, rtol=1e-6)
+    np.testing.assert_allclose(det.score_samples(far + offset), ref.score_samples(far), rtol=1e-4)
 
 
 def test_a_pipeline_pickles_and_grid_search_reads_sklearn_labels(rows):

@@ -122,23 +122,45 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     "anomaly scores per item -> .csv",
     arg("--data", help="data spec (default: the run's own data)"),
     arg("--out", required=True, help="scores .csv: an index column (each item's row in its file), then the scores"),
+    arg(
+        "--contamination",
+        type=float,
+        metavar="FRACTION",
+        help="in (0, 0.5]: label items by the one --score, 1 (outlier) above its (1 - FRACTION) quantile on the "
+        "run's training split, in an outlier column after it (PyOD's threshold_ and labels_)",
+    ),
     split=["all", "train", "val", "test"],
     default=None,
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
+    from ..evaluation.detector_fit import check_contamination, training_threshold
     from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split, write_scores
     from ..runs import Run
 
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
+    labelled = args.contamination is not None
+    if labelled:  # refused before anything is read or scored
+        check_contamination(args.contamination)
+        if len([v for v in (args.score or "").split(",") if v.strip()]) != 1:
+            raise VaekitError("--contamination labels items by one score: name it with --score (such as neg_elbo)")
     run = Run.load(args.run)
+    if labelled:  # the threshold first: on every item of the run's training split, as the detector's offset_
+        every = argparse.Namespace(**{**vars(args), "limit": None})
+        cut, n_train = training_threshold(run, args.contamination, lambda x, y: scores_of(every, run, x, y))
     split = args.split or default_split(run.config, args.data)
     s, classes = prepared_split(run, args.data, split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
+    name, columns = next(iter(scores)), dict(scores)
+    if labelled:
+        columns["outlier"] = (scores[name] > cut).astype(int)  # PyOD's labels_: 1 = outlier
     files = item_files(run.config, args.data) if split == "all" else None  # a photo folder's, row by row
     y = None if s.y is None else s.y[: args.limit]
-    n = write_scores(args.out, scores, y, classes, None if files is None else files[: args.limit], item_rows(s))
+    n = write_scores(args.out, columns, y, classes, None if files is None else files[: args.limit], item_rows(s))
     print(f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+    if labelled:
+        q, flagged = 1 - args.contamination, int(columns["outlier"].sum())
+        print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")
 
 
 def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:

@@ -15,8 +15,8 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data import Dataset, Split
 from ..errors import VaekitError
-from ..training import fit_config
 from ..training.rng import keeps_rng
+from .detector_fit import check_contamination, check_seed, column_units, seed_of, standardised, threshold, trained
 from .detector_run import (
     check_float32,
     check_image_shape,
@@ -66,16 +66,18 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     are prepared as ``vaekit anomaly`` prepares a file's (binarised once, seeded by the run, row i keyed by its
     place in X, where the run was binarised; a table run with categorical columns or dates takes a DataFrame of
     its columns, encoded by its schema). ``contamination`` is the fraction of training rows ``predict`` calls
-    outliers (-1). Training runs vaekit's trainer, into the run folder ``out`` when given (in memory
-    otherwise), which ``from_run`` and the CLI read back; a folder holding a run is refused unless ``overwrite``
-    (so ``out`` is not for searches: every fit of a GridSearchCV would write the one folder).
+    outliers (-1), as ``vaekit anomaly --contamination`` labels them. Training runs vaekit's trainer (a table's
+    columns standardised in float64 first), into the run folder ``out`` when given (in memory otherwise), which
+    ``from_run`` and the CLI read back; a folder holding a run is refused unless ``overwrite`` (so ``out`` is
+    not for searches: every fit of a GridSearchCV would write the one folder).
 
     The conventions are scikit-learn's (those of ``IsolationForest``), not PyOD's: ``score_samples`` and
     ``decision_function`` are higher for more normal rows (PyOD's ``decision_function`` is higher for anomalies:
     ``-score_samples(X)``), ``predict`` and ``fit_predict`` give +1 (inlier) / -1 (outlier), not 1 / 0, and
     there is no ``decision_scores_``, ``threshold_`` (``-offset_``), ``labels_`` or ``predict_proba`` (the guide's
-    "Coming from PyOD" gives each one's counterpart). ``random_state`` is a seed in [0, 2**32), None is 0: the
-    same seed gives the same scores, bit for bit on the CPU; fitting keeps the caller's torch and numpy RNGs.
+    "Coming from PyOD" gives each one's counterpart). ``random_state`` is a seed in [0, 2**32) or None, a fresh one
+    per fit (scikit-learn's None), kept in ``seed_``: one seed gives the same scores, bit for bit on the CPU.
+    Fitting keeps the caller's torch, numpy and Python RNGs.
     """
 
     def __init__(
@@ -119,10 +121,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()
-        c = self.contamination  # scikit-learn's "auto" sets a threshold of its own: a fraction is needed here
-        if isinstance(c, (bool, str)) or not isinstance(c, (int, float, np.number)) or not 0 < c <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        check_contamination(self.contamination)  # scikit-learn's "auto" sets a threshold of its own: refused
         self._check_scales()
+        self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
         if self.run is not None:
             self.__dict__.update(loaded(self.run, self.method))
             X = self._rows(X, reset=True)
@@ -130,10 +131,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 raise ValueError(f"X has {X.shape[1]} features, the run's items have shape {self.input_shape_}")
         else:
             X = validate_data(self, X, dtype=np.float64)
-            self._config("", self._seed(), len(X))  # the training settings, refused before anything trains
+            self._config("", self.seed_, len(X))  # the training settings, refused before anything trains
             check_out(self.out, len(self.scales), self.overwrite)
             self._train(X)
-        self.offset_ = float(np.percentile(self._score(X), 100 * self.contamination))
+        self.offset_ = -threshold(-self._score(X), self.contamination)  # score_samples is minus the anomaly score
         return self
 
     def _check_method(self) -> None:
@@ -143,7 +144,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
         shaping = settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
         check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
-        self._seed()
+        check_seed(self.random_state)
         check_image_shape(self.image_shape)
         if not isinstance(self.overwrite, (bool, np.bool_)):
             raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
@@ -182,36 +183,37 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
         x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
         check_support(self.likelihood, x64, "X")
-        x, seed = x64.float(), self._seed()  # the trainer's float32
+        cols = column_units(x64) if self._standardises() else None  # of the float64 rows: (F,) loc, scale
+        x, seed = (x64 if cols is None else standardised(x64, *cols)).float(), self.seed_  # the trainer's float32
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch
             x_fit, x_val = x, x[perm[:1000]]
         else:
             n_val = min(len(x) - 2, max(2, round(self.holdout * len(x))))
             x_fit, x_val = x[perm[n_val:]], x[perm[:n_val]]
-        self.models_ = [self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i) for i, k in enumerate(self.scales)]
+        self.models_ = [
+            self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i, cols) for i, k in enumerate(self.scales)
+        ]
         self.loc_, self.scale_ = units(self.models_[0], X.shape[1])  # a table's, standardised inside the model
         if len(self.scales) > 1:
             raw = self._raw_scores(x64[perm[:n_val]])  # (S, n_val)
             std = raw.std(1)
             self.score_loc_, self.score_scale_ = raw.mean(1), np.where(std > 1e-12, std, 1.0)
 
-    def _seed(self) -> int:
-        """``random_state`` as the seed of training, the held-out split and the scores (None: 0)."""
-        rs = self.random_state
-        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or not 0 <= rs < 2**32):
-            raise ValueError(f"random_state must be None or a whole number in [0, 2**32) (a seed), got {rs!r}")
-        return 0 if rs is None else int(rs)
+    def _standardises(self) -> bool:
+        """Whether the VAE takes standardised columns: a table under the Gaussian likelihood."""
+        return self.image_shape is None and self.likelihood == "gaussian"
 
-    def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int) -> VAEModule:
+    def _fit_model(self, x: torch.Tensor, x_val: torch.Tensor, seed: int, i: int, cols: tuple | None) -> VAEModule:
         """A VAE trained on x (N, *shape) by the trainer, its best epoch picked on x_val; with ``out`` its run
-        folder is kept there (one per scale: scale-<i>)."""
+        folder is kept there (one per scale: scale-<i>). ``cols``: x holds a table's rows standardised by these
+        (F,) loc and scale, by which the model (``Standardized``) takes rows in the table's units."""
         shape = tuple(x.shape[1:])
         out = self.out if len(self.scales) == 1 else self.out and str(Path(self.out) / f"scale-{i}")
         kind = "image" if len(shape) == 3 else "table"
         data = Dataset("X", Split(x, None), Split(x_val, None), Split(x[:0], None), shape, kind, None)
-        fitted = fit_config(self._config(out or "", seed, len(x)), overwrite=bool(self.overwrite), data=data)
-        return fitted.model.double().eval()
+        model = trained(self._config(out or "", seed, len(x)), data, bool(self.overwrite), cols)
+        return model.double().eval()
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         cfg = RunConfig(out=out)
@@ -222,7 +224,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             "model.likelihood": self.likelihood,
             "model.latent_dim": self.latent_dim,
             **widths,
-            "data.standardize": "true" if self.image_shape is None and self.likelihood == "gaussian" else "false",
+            "data.standardize": "true" if self._standardises() else "false",
             "train.epochs": self.epochs,
             "train.batch_size": min(self.batch_size, n),
             "train.lr": self.lr,
@@ -274,7 +276,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
-        seed, m = self._seed(), self.method
+        seed, m = self.seed_, self.method
         shaping = settings_for(m, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
         try:
             return np.stack(

@@ -1,0 +1,136 @@
+"""How ``VAEAnomalyDetector`` seeds, trains and thresholds: the seed of a fit (``random_state=None``: a fresh one,
+drawn once per fit and kept as ``seed_``), a table's columns standardised in float64 before the float32 cast the
+trainer takes (float32 keeps ~7 digits: a column of 1.7e9 +- 100 would reach it as three values, 128 apart), and
+the contamination threshold, which ``vaekit anomaly --contamination`` shares."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Callable
+from typing import cast
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, Independent, Normal
+
+from ..config import RunConfig, refuse_conflicts, validate
+from ..core.contract import VAEModule
+from ..core.tabular import UnitsNormal
+from ..data import Dataset
+from ..data.lazy import LazyArray
+from ..errors import VaekitError, is_whole
+from ..models.standardized import Standardized
+from ..runs import Run
+from ..training import fit_config, train_model
+from ..training.fit import allocated
+from .outputs import prepared_split
+
+Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
+
+SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed
+
+
+def check_seed(random_state: object) -> None:
+    """Refuse a ``random_state`` other than None or a whole number in [0, 2**32)."""
+    if random_state is not None and not (is_whole(random_state) and 0 <= int(random_state) < SEEDS):
+        raise ValueError(f"random_state must be None or a whole number in [0, 2**32) (a seed), got {random_state!r}")
+
+
+def seed_of(random_state: int | None) -> int:
+    """The seed of one fit: ``random_state`` itself, or for None a fresh one from the system's entropy
+    (``secrets``: the numpy, Python and torch RNGs are left as they were)."""
+    check_seed(random_state)
+    return secrets.randbelow(SEEDS) if random_state is None else int(random_state)
+
+
+def check_contamination(c: object) -> float:
+    """``c`` as the share of rows called outliers, in (0, 0.5]; anything else (scikit-learn's 'auto' too) is one
+    line."""
+    if isinstance(c, (bool, str)) or not isinstance(c, (int, float, np.number)) or not 0 < c <= 0.5:
+        raise VaekitError(f"contamination must be in (0, 0.5], got {c!r}", key="contamination")
+    return float(c)
+
+
+def threshold(scores: np.ndarray, contamination: float) -> float:
+    """PyOD's ``threshold_``: the (1 - contamination) quantile of anomaly scores (N,) (higher = more anomalous)
+    of training rows; a row scoring above it is an outlier."""
+    return float(np.percentile(scores, 100 * (1 - check_contamination(contamination))))
+
+
+def column_units(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(F,) float32 loc and scale of a table's rows x (N, F) float64: their mean and standard deviation, computed
+    in float64 (not from sums of squares, which lose a column's spread beside its size); a column varying by less
+    than 1e-12 of its size gets scale 0, constant, as ``Standardized.fitted`` marks one in float32."""
+    loc, scale = x.mean(0), x.std(0, correction=0)
+    return loc.float(), torch.where(scale > 1e-12 * (1 + loc.abs()), scale, 0.0).float()
+
+
+def training_threshold(run: Run, contamination: float, score: Scorer) -> tuple[float, int]:
+    """(``threshold`` of the anomaly scores of a run's training split, the first that ``score`` gives of its items
+    x (N, *shape) and labels y (N,) or None, as {name: (N,) scores}; the split's size)."""
+    if not run.config.data.spec:
+        raise VaekitError(
+            "contamination sets its threshold on the run's training split, and this run trained on data passed in "
+            "memory: threshold it in Python, VAEAnomalyDetector.from_run(RUN, contamination=...).fit(X_train)",
+            key="contamination",
+        )
+    train, _ = prepared_split(run, None, "train")
+    return threshold(next(iter(score(train.x, train.y).values())), contamination), len(train)
+
+
+def standardised(x: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    """Rows x (N, F) float64 -> (x - loc) / scale in float64, as ``Standardized.inside`` computes it in float64
+    (a constant column, scale 0, only shifted)."""
+    loc64, scale64 = loc.double(), scale.double()
+    return (x - loc64) / torch.where(scale64 > 0, scale64, 1.0)
+
+
+def trained(cfg: RunConfig, data: Dataset, overwrite: bool, units: tuple[Tensor, Tensor] | None) -> VAEModule:
+    """The VAE ``cfg`` describes, trained on ``data`` by vaekit's trainer (into ``cfg.out`` when set). With
+    ``units`` ((F,) loc and scale), data's rows are standardised by them already: the model trains on them as
+    they are and comes back, and is saved, as ``Standardized(model, loc, scale)``, which takes rows in the
+    table's units."""
+    if units is None:
+        return fit_config(cfg, overwrite=overwrite, data=data).model
+    cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("data", "model", "train"))  # as fit_config does
+    cfg.data.binarize, cfg.model.input_shape = "none", list(data.shape)
+    torch.manual_seed(cfg.train.seed)  # the networks' start, as fit_config seeds it
+    start = Prestandardized(allocated(cfg), *units)
+    model = cast(Prestandardized, train_model(start, data, cfg, overwrite=overwrite).model)
+    return Standardized(model.model, model.loc, model.scale)  # the same weights, taking rows in the table's units
+
+
+class Prestandardized(Standardized):
+    """``Standardized`` as the trainer sees it when the rows come standardised already: ``inside`` leaves them
+    as they are, and p(x|z) is the inner model's on them, its log-density counting the change of units (minus
+    log scale per value, a constant column answered with a unit scale) as ``Standardized`` counts it in the
+    table's units, so losses read in those units. Its state (loc, scale, the inner weights) is a Standardized's."""
+
+    def inside(self, x: Tensor) -> Tensor:
+        """Standardised rows (B, F), as they are."""
+        return x
+
+    def outside(self, px: Distribution) -> Distribution:
+        """The inner p(x'|z), event (F,), as a density of the table's units on standardised values x'."""
+        base = px.base_dist if isinstance(px, Independent) else px
+        if not isinstance(base, Normal):
+            raise VaekitError("standardised columns need the gaussian likelihood")
+        fixed = self.scale == 0  # a constant column: loc 0, scale 1 here, as Standardized.units answers it
+        loc, scale = torch.where(fixed, 0.0, base.loc), torch.where(fixed, 1.0, base.scale)
+        units = torch.where(fixed, 1.0, self.scale).log()
+        return Independent(UnitsAt(loc, scale, units), len(self.loc.shape), validate_args=False)
+
+
+class UnitsAt(UnitsNormal):
+    """A Normal on standardised values whose log-density is that of the table's units: minus ``log_units``
+    (log scale, broadcast to the values) per value."""
+
+    def __init__(self, loc: Tensor, scale: Tensor, log_units: Tensor):
+        super().__init__(loc, scale, validate_args=False)
+        self.log_units = log_units
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """value (*batch, F) -> its elementwise log-density in the table's units, the same shape."""
+        return super().log_prob(value) - self.log_units
