@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch.distributions import Beta, Independent, Normal
 
 import vaekit
 from vaekit.cli import main
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.data import Dataset, Split
 from vaekit.data.prepare import prepare_data
-from vaekit.evaluation.metrics import active_units, elbo_terms
+from vaekit.evaluation.metrics import active_units, elbo_terms, refuse_not_finite
 from vaekit.models import build_model
 from vaekit.runs import Run
 from vaekit.viz.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
 
+from .conftest import OwnModel
+
 TINY = ["--model", "mlp", "--hidden", "16", "--batch-size", "16", "--epochs", "1", "--quiet"]
+QUIET = dict(progress=False, pictures=False)
 TILE_H, TILE_W = 9 * 3 + 2, 11 * 3 + 2  # 9x11 items are enlarged 3x to reach 28 pixels, plus 2 of padding
 
 
@@ -280,3 +286,74 @@ def test_other_data_s_labels_numbered_as_the_run_numbered_its_own(conditional, r
     run = SimpleNamespace(model=SimpleNamespace(needs_labels=conditional), classes=run_classes)
     new, named = label_map(run, classes, "other.csv")
     assert new.tolist() == numbers and named == (names or run_classes or classes)
+
+
+class _BetaVAE(OwnModel):
+    """Items (6,) in [0, 1]: Normal q(z|x), N(0, I) prior, a Beta p(x|z) of the user's own."""
+
+    needs_labels, latent_dims = False, [2]
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = torch.nn.Linear(6, 4), torch.nn.Linear(2, 12)
+
+    def encode(self, x, y=None):
+        loc, raw = self.enc(x).chunk(2, -1)
+        return Independent(Normal(loc, F.softplus(raw) + 1e-3), 1)
+
+    def decode(self, z, y=None):
+        a, b = (F.softplus(self.dec(z)) + 0.05).chunk(2, -1)
+        return Independent(Beta(a, b, validate_args=False), 1)
+
+    def prior(self, y=None):
+        return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+
+
+@pytest.mark.parametrize("edge", [0.0, 1.0])
+def test_items_whose_log_p_x_given_z_is_not_finite_are_refused_in_one_line_not_scored_nan(edge):
+    x = torch.rand(40, 6) * 0.98 + 0.01
+    run = vaekit.fit(_BetaVAE(), x, epochs=1, **QUIET)
+    assert math.isfinite(vaekit.evaluate(run, x[:10], k=2)["nll"])
+    x[3, 0] = edge  # a Beta's log-density at exactly 0 or 1: training stops there, so does evaluate
+    with pytest.raises(vaekit.VaekitError) as e:
+        vaekit.evaluate(run, x[:10], k=2)
+    line = str(e.value)
+    assert line.startswith("cannot evaluate data (test split): rec = log p(x|z) is ") and "\n" not in line
+    assert " for 1 of 10 items: " in line and "data at the edge of" in line  # training's words for the cause
+
+
+@pytest.mark.parametrize(
+    "bound, line",
+    [
+        (torch.tensor([-1.0, float("nan"), float("nan")]), "the IWAE bound on log p(x) is NaN for 2 of 3 items: NaN"),
+        (torch.tensor([-1.0, -2.0, -math.inf]), "the IWAE bound on log p(x) is infinite for 1 of 3 items: data at"),
+    ],
+)
+def test_a_bound_that_is_not_finite_is_refused_once_the_elbo_pass_was_finite(bound, line):
+    finite = torch.zeros(3)
+    refuse_not_finite("d (test split)", finite, finite)  # the ELBO pass alone: nothing to say
+    with pytest.raises(vaekit.VaekitError, match=r"^cannot evaluate d \(test split\): " + re.escape(line)):
+        refuse_not_finite("d (test split)", finite, finite, bound)
+
+
+def test_a_table_s_bits_per_dim_count_its_columns_not_its_one_hot_slots(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,colour"] + [
+        f"{rng.normal():.3f},{rng.integers(0, 10)},{rng.choice(['red', 'green', 'blue'])}" for _ in range(60)
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    run = vaekit.train(data=str(tmp_path / "t.csv"), hidden=[8], latent_dim=2, epochs=1, out=tmp_path / "run", **QUIET)
+    assert run.config.model.input_shape == [5]  # a, b and colour's one-hot code of 3
+    code, out, _ = cli(capsys, "evaluate", tmp_path / "run", "--iw-samples", 3, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["bits_per_dim"] == pytest.approx(r["nll"] / (3 * math.log(2)), rel=1e-4)  # D = 3 columns
+
+
+@pytest.mark.parametrize("grey, noted", [(True, True), (False, False)])
+def test_a_bernoulli_run_on_grey_targets_says_its_nll_is_a_cross_entropy(capsys, grey, noted):
+    run = tiny_run()
+    run.config.data.binarize = "none"  # grey items stay grey
+    x = torch.rand(6, 1, 4, 4) if grey else (torch.rand(6, 1, 4, 4) > 0.5).float()
+    vaekit.evaluate(run, x, k=2)
+    err = capsys.readouterr().err
+    assert ("scores grey (not binary) items by cross-entropy" in err) == noted and len(err.splitlines()) == noted

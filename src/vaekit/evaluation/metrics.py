@@ -1,12 +1,11 @@
 """Held-out evaluation of a run: ELBO and its parts, IWAE NLL, bits/dim, KL per dimension, active units, a probe;
-and the detection metrics (AUROC, AUPRC, FPR at 95% TPR) that rank anomaly scores."""
+figures that are not finite refused in one line (the items evaluated are ``eval_items``')."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import overload
 
@@ -15,21 +14,19 @@ import torch
 from torch import Tensor
 
 from .. import files
-from ..config import own_likelihood
-from ..core.objectives import elbo, iwae_bound, kl_per_dim
+from ..core.objectives import Terms, elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
-from ..data.lazy import LazyArray, binarized_once, drawn_once, head_split
-from ..data.prepare import check_and_binarize, checked, prepare_data
-from ..data.user import users_items
+from ..data.lazy import LazyArray, drawn_once, head_split
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
-from ..training import distributed, probe
+from ..training import distributed
 from ..training.rng import keeps_rng
 from ..training.state import FIXED_DRAW, recorded_data
-from .labels import numbered_as_run
+from ..training.step import CAUSES, non_finite_term
+from .eval_items import evaluated_items
+from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
 
-MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
 
@@ -45,17 +42,20 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
 
     Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)), and the
     posterior means of every level, each (N, D_l), as ``encode`` gives them (top to bottom; a lower level's
-    mean given the means above, so that the draws above do not count as the level's activity).
+    mean given the means above, so that the draws above do not count as the level's activity); each item's
+    rec and kl, (N,) each; and whether any target lies strictly between 0 and 1 (``grey``).
     """
-    rec = kl = 0.0
     levels: list[float] = []
     dims: list[Tensor] = []
     means: list[list[Tensor]] = []  # per batch, per level
+    items: list[tuple[Tensor, Tensor]] = []  # per batch: rec (B,), kl (B,)
+    grey = False
     for xb, yb in _batches(x, run.labels(y, len(x)), batch_size):
         xb = xb.to(run.device, torch.float32)
         out = run.model(xb, yb)
         t = elbo(out, xb)
-        rec, kl = rec + t["rec"].sum().item(), kl + t["kl"].sum().item()
+        items.append((t["rec"].cpu(), t["kl"].cpu()))
+        grey = grey or bool(((xb > 0) & (xb < 1)).any())
         lv = [k.sum().item() for k in t["kl_layers"]]
         dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
         sizes = [z.flatten(1).shape[1] for z in out.z]
@@ -68,12 +68,31 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
         means.append(mu)
     return {
         "sizes": sizes,  # D_l of each level
-        "rec": rec,
-        "kl": kl,
+        "rec": sum(r.sum().item() for r, _ in items),  # batch by batch, as float64
+        "kl": sum(k.sum().item() for _, k in items),
         "kl_per_level": levels,
         "kl_per_dim": dims,
         "means": [torch.cat(level) for level in zip(*means)],
+        "rec_items": torch.cat([r for r, _ in items]),
+        "kl_items": torch.cat([k for _, k in items]),
+        "grey": grey,
     }
+
+
+def refuse_not_finite(where: str, rec: Tensor, kl: Tensor, bound: Tensor | None = None) -> None:
+    """Refuse, in one line naming how many items and the likely cause (as training's first step does), figures
+    that are not finite: log p(x|z) or KL(q(z|x) || p(z)) of the ELBO pass, rec and kl (N,), or the IWAE bound
+    on log p(x) (N,), given once it is computed."""
+    if not (rec.isfinite().all() and kl.isfinite().all()):
+        terms = Terms(loss=rec.sum() - kl.sum(), rec=rec, kl=kl, kl_layers=[kl])
+        raise VaekitError(f"cannot evaluate {where}: {non_finite_term(terms)}")
+    if bound is not None and not bound.isfinite().all():
+        bad, nan = int((~bound.isfinite()).sum()), int(bound.isnan().sum())
+        kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
+        cause = CAUSES["nan" if nan else "inf"]
+        raise VaekitError(
+            f"cannot evaluate {where}: the IWAE bound on log p(x) is {kind} for {bad} of {len(bound)} items: {cause}"
+        )
 
 
 @torch.no_grad()
@@ -152,18 +171,6 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
     return float(clf.score(test_means.numpy(), test_y.numpy()))
 
 
-def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
-    """The first ``limit`` items of a split; an empty one is refused."""
-    if split not in ("train", "val", "test"):
-        raise VaekitError(f"split {split!r}: expected train, val or test", key="split")
-    if limit is not None and limit <= 0:
-        raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
-    s = getattr(data, split)
-    if len(s) == 0:
-        raise VaekitError(f"{data.name}: the {split} split is empty")
-    return head_split(s, limit)
-
-
 @keeps_rng
 def evaluate(
     run: Run,
@@ -185,15 +192,14 @@ def evaluate(
     ``k`` samples (nats per item): -log p(x|y) for a conditional model, given the labels. ``mode`` (dynamic,
     fixed or none; with a vaekit Dataset only) is the binarisation ``prepare_data`` returned with ``data``, which
     is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6
-    significant digits.
+    significant digits; bits/dim divide by ``item_dims``. Figures that are not finite are refused in one line.
     """
     start = time.perf_counter()
     check_k(k)
-    data, s, x, mode = _items(run, data, split, limit, mode)
+    data, s, x, mode = evaluated_items(run, data, split, limit, mode)
     note_old_draw(run, mode)
     torch.manual_seed(seed)
-    t = elbo_terms(run, x, s.y)
-    nll = iwae_nll(run, x, s.y, k).mean().item()
+    t, nll = _bounds(run, f"{data.name} ({split} split)", x, s.y, k)
     n = len(x)
     au = active_units(t["means"])
     probe = _probe(run, data, s, x, mode)
@@ -203,11 +209,33 @@ def evaluate(
         "n": n,
         "k": k,
         "seed": seed,
-        **_figures(t, nll, n, tuple(data.shape), au, probe),
+        **_figures(t, nll, n, item_dims(run, data), au, probe),
         "elbo_passes": 1,
         "seconds": _round(time.perf_counter() - start),
         files.DIGEST: run.digest,
     }
+
+
+def _bounds(run: Run, where: str, x: Tensor | LazyArray, y: Tensor | None, k: int) -> tuple[dict, float]:
+    """``elbo_terms`` and the mean K-sample IWAE nll of the items x (N, *shape) of ``where``, each refused in one
+    line where not finite; a note where a Bernoulli p(x|z) scores grey targets (a cross-entropy, not an NLL)."""
+    t = elbo_terms(run, x, y)
+    refuse_not_finite(where, t["rec_items"], t["kl_items"])
+    if t["grey"] and run.config.model.likelihood == "bernoulli":
+        distributed.warn(
+            f"{where}: the Bernoulli p(x|z) scores grey (not binary) items by cross-entropy: nll and bits_per_dim "
+            "are no negative log-likelihood of these items"
+        )
+    bound = -iwae_nll(run, x, y, k)  # (N,)
+    refuse_not_finite(where, t["rec_items"], t["kl_items"], bound)
+    return t, -bound.mean().item()
+
+
+def item_dims(run: Run, data: Dataset) -> int:
+    """D of bits/dim: a table run's columns (a column's one-hot code, mode code or gap indicator is one value of it,
+    as one column of the file), else the values of an item, prod(shape)."""
+    table = run.table
+    return len(table.columns) if table is not None else math.prod(data.shape)
 
 
 def _probe(run: Run, data: Dataset, s: Split, x: Tensor | LazyArray, mode: str | None) -> float | None:
@@ -218,9 +246,9 @@ def _probe(run: Run, data: Dataset, s: Split, x: Tensor | LazyArray, mode: str |
     return None
 
 
-def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tensor], probe: float | None) -> dict:
-    """``evaluate``'s figures per item, rounded: ``elbo_terms``' sums ``t`` over n items, the mean IWAE nll,
-    the (D_l,) active-unit masks ``au`` and the probe's accuracy."""
+def _figures(t: dict, nll: float, n: int, dims: int, au: list[Tensor], probe: float | None) -> dict:
+    """``evaluate``'s figures per item, rounded: ``elbo_terms``' sums ``t`` over n items, the mean IWAE nll (and
+    bits per each of the item's ``dims`` values), the (D_l,) active-unit masks ``au`` and the probe's accuracy."""
     r = _round
     return {
         "elbo": r((t["rec"] - t["kl"]) / n),
@@ -232,7 +260,7 @@ def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tenso
             [r(v / n) for v in d.tolist()] if len(d) == size else None for d, size in zip(t["kl_per_dim"], t["sizes"])
         ],
         "nll": r(nll),
-        "bits_per_dim": r(bits_per_dim(nll, shape)),
+        "bits_per_dim": r(bits_per_dim(nll, (dims,))),
         "active_units": {
             "total": int(sum(a.sum() for a in au)),
             "per_level": [int(a.sum()) for a in au],
@@ -240,39 +268,6 @@ def _figures(t: dict, nll: float, n: int, shape: tuple[int, ...], au: list[Tenso
         },
         "probe_accuracy": None if probe is None else r(probe),
     }
-
-
-def _items(
-    run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None
-) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
-    """The data (the run's own, prepared as in training, when None; a vaekit Dataset, prepared so unless ``mode``
-    says it was; the user's items, any container ``fit`` takes, as one test split), the split's first ``limit``
-    items and those items as the model takes them (N, *shape), with the binarisation mode."""
-    cfg = run.config
-    _check_mode(data, mode)
-    if data is None:
-        data, mode = prepare_data(cfg, stream=True)
-        from .outputs import note_changed_data  # outputs builds on this module
-
-        note_changed_data(run, data)
-    elif not isinstance(data, Dataset):
-        if split != "test":
-            raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-        data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes)
-    else:
-        data = numbered_as_run(run, data)
-    if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
-        mode = cfg.data.binarize
-        data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)
-    s = pick_split(data, split, limit)
-    # refuses a shape the model was not built for; streamed data stays streamed
-    x: Tensor | LazyArray = run.check_items(s.x)
-    if own_likelihood(cfg.model.likelihood) and mode == "none":  # no name tells its support: the model's p(x|z)
-        px, where = probe(run.model, replace(data, train=s)), f"{data.name} ({split} split)"
-        x = checked(replace(x) if isinstance(x, LazyArray) else x, px, where)
-    if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
-        x = binarized_once(x, run.config.train.seed, s.rows, s.part)
-    return data, s, x, mode
 
 
 def note_old_draw(run: Run, mode: str | None) -> None:
@@ -285,24 +280,6 @@ def note_old_draw(run: Run, mode: str | None) -> None:
             f"{run.path} was trained on items fixed-binarised by an earlier vaekit's draw: the items evaluated are "
             "drawn as today's vaekit draws them (by the seed and each item's row), not as its own were then"
         )
-
-
-def _check_mode(data: Dataset | object, mode: str | None) -> None:
-    """Refuse, in one line, a ``mode`` that ``prepare_data`` never returns, or one with data it cannot apply to."""
-    if mode is not None and mode not in MODES:
-        raise VaekitError(f"mode must be one of {', '.join(MODES)} (as prepare_data returned it), got {mode!r}")
-    if mode is not None and not isinstance(data, Dataset):
-        what = "the run's own data is" if data is None else "items given are"
-        raise VaekitError(f"mode says how a vaekit Dataset passed was prepared: {what} prepared by data.binarize")
-
-
-def _copy(data: Dataset) -> Dataset:
-    """``data`` with splits of its own, for ``check_and_binarize`` to set (the caller's stay as they were)."""
-
-    def own(s: Split) -> Split:
-        return replace(s, x=replace(s.x) if isinstance(s.x, LazyArray) else s.x)  # its rows key the fixed draw
-
-    return replace(data, train=own(data.train), val=own(data.val), test=own(data.test))
 
 
 def _round(v: float) -> float:

@@ -1,0 +1,84 @@
+"""The items ``evaluate`` scores: the run's own data prepared as in training, a vaekit Dataset prepared so (or as
+``prepare_data`` returned it), or the user's items as one test split; a split's first items, checked against
+the model's shape and support, binarised as in training."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from torch import Tensor
+
+from ..config import own_likelihood
+from ..data import Dataset, Split
+from ..data.lazy import LazyArray, binarized_once, head_split
+from ..data.prepare import check_and_binarize, checked, prepare_data
+from ..data.user import users_items
+from ..errors import VaekitError
+from ..runs import Run
+from ..training import probe
+from .labels import numbered_as_run
+
+MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
+
+
+def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
+    """The first ``limit`` items of a split; an empty one is refused."""
+    if split not in ("train", "val", "test"):
+        raise VaekitError(f"split {split!r}: expected train, val or test", key="split")
+    if limit is not None and limit <= 0:
+        raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
+    s = getattr(data, split)
+    if len(s) == 0:
+        raise VaekitError(f"{data.name}: the {split} split is empty")
+    return head_split(s, limit)
+
+
+def evaluated_items(
+    run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None
+) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
+    """The data (the run's own, prepared as in training, when None; a vaekit Dataset, prepared so unless ``mode``
+    says it was; the user's items, any container ``fit`` takes, as one test split), the split's first ``limit``
+    items and those items as the model takes them (N, *shape), with the binarisation mode."""
+    cfg = run.config
+    _check_mode(data, mode)
+    if data is None:
+        data, mode = prepare_data(cfg, stream=True)
+        from .outputs import note_changed_data  # outputs builds on metrics, which builds on this module
+
+        note_changed_data(run, data)
+    elif not isinstance(data, Dataset):
+        if split != "test":
+            raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
+        data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes, run.table)
+    else:
+        data = numbered_as_run(run, data)
+    if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
+        mode = cfg.data.binarize
+        data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)
+    s = pick_split(data, split, limit)
+    # refuses a shape the model was not built for; streamed data stays streamed
+    x: Tensor | LazyArray = run.check_items(s.x)
+    if own_likelihood(cfg.model.likelihood) and mode == "none":  # no name tells its support: the model's p(x|z)
+        px, where = probe(run.model, replace(data, train=s)), f"{data.name} ({split} split)"
+        x = checked(replace(x) if isinstance(x, LazyArray) else x, px, where)
+    if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
+        x = binarized_once(x, run.config.train.seed, s.rows, s.part)
+    return data, s, x, mode
+
+
+def _check_mode(data: Dataset | object, mode: str | None) -> None:
+    """Refuse, in one line, a ``mode`` that ``prepare_data`` never returns, or one with data it cannot apply to."""
+    if mode is not None and mode not in MODES:
+        raise VaekitError(f"mode must be one of {', '.join(MODES)} (as prepare_data returned it), got {mode!r}")
+    if mode is not None and not isinstance(data, Dataset):
+        what = "the run's own data is" if data is None else "items given are"
+        raise VaekitError(f"mode says how a vaekit Dataset passed was prepared: {what} prepared by data.binarize")
+
+
+def _copy(data: Dataset) -> Dataset:
+    """``data`` with splits of its own, for ``check_and_binarize`` to set (the caller's stay as they were)."""
+
+    def own(s: Split) -> Split:
+        return replace(s, x=replace(s.x) if isinstance(s.x, LazyArray) else s.x)  # its rows key the fixed draw
+
+    return replace(data, train=own(data.train), val=own(data.val), test=own(data.test))
