@@ -12,6 +12,7 @@ import pickle
 import re
 import shutil
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -66,6 +67,7 @@ CORPUS = {  # name -> (bytes, or a callable writing the file or folder at that p
     "obj.npz": (lambda p: np.savez(p, x=np.array([{"a": 1}] * 4, dtype=object)), "obj.npz"),
     "nan.npy": (lambda p: np.save(p, np.full((10, 4), np.nan, dtype=np.float32)), "nan"),
     "inf.npy": (lambda p: np.save(p, np.array([[np.inf] * 4] * 10, dtype=np.float64)), "infinite"),
+    "huge.npy": (lambda p: np.save(p, np.full((10, 4), -1e39)), "40 values beyond float32's range (+-3.4e38)"),
     "oned.npy": (lambda p: np.save(p, np.zeros(10, dtype=np.float32)), "shape"),
     "fived.npy": (lambda p: np.save(p, np.zeros((4, 2, 2, 2, 2), dtype=np.float32)), "shape"),
     "noitems.npy": (lambda p: np.save(p, np.zeros((0, 4), dtype=np.float32)), "no data"),
@@ -344,3 +346,53 @@ def test_a_classes_json_that_lists_no_names_as_text_is_one_line(text, trained, t
     assert len(str(e.value).splitlines()) == 1
     (tmp_path / "run" / "classes.json").write_text('{"classes": ["a", "b"]}')
     assert vaekit.load_run(tmp_path / "run").classes == ["a", "b"]
+
+
+def _items(n: int = 3) -> torch.Tensor:
+    """n items of the trained run's shape (1, 4, 4)."""
+    return torch.rand(n, 1, 4, 4)
+
+
+IN_MEMORY = {  # items handed to fit or to a run method -> the one line they give (both, unless only the run's)
+    "sparse": (lambda: _items().to_sparse(), r"a sparse tensor \(sparse_coo\): pass x\.to_dense\(\)$"),
+    "meta": (lambda: torch.empty(3, 1, 4, 4, device="meta"), r"a tensor on the meta device holds no data"),
+    "quantized": (
+        lambda: torch.quantize_per_tensor(_items(), 1 / 255, 0, torch.quint8),
+        r"a quantized tensor \(quint8\): pass x\.dequantize\(\)$",
+    ),
+    "complex": (lambda: _items().to(torch.complex64), r"dtype complex64 is not numeric$"),
+    "masked": (
+        lambda: np.ma.masked_array(_items().numpy(), mask=np.arange(48).reshape(3, 1, 4, 4) == 20),
+        r"1 masked value \(gaps\), the first in item 1: fill them",
+    ),
+    "huge": (lambda: (_items().double() + 1) * 1e39, r"48 values beyond float32's range \(\+-3\.4e38\), the first "),
+    "pair": (lambda: (_items().numpy(), np.arange(3)), r"an \(x, y\) pair is not taken here: pass the items x, and"),
+    "ragged": (
+        lambda: [np.zeros((1, 4, 4)), np.zeros((1, 4, 2))],
+        r"the items have different shapes: item 1 \(1, 4, 2\)",
+    ),
+    "loader": (
+        lambda: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(_items())),
+        r"expected a numpy array, a torch tensor, a numeric data frame or a list of items of one shape, got "
+        "DataLoader$",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_MEMORY))
+def test_items_in_memory_that_cannot_be_read_are_one_line(name, trained):
+    """Tracebacks (sparse, meta, quantized, a pair or ragged list to encode), a mask lost, overflow as NaN."""
+    make, needle = IN_MEMORY[name]
+    run = vaekit.load_run(trained / "run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's overflow in the cast to float32
+        with pytest.raises(vaekit.VaekitError, match=r"^data items: " + needle) as e:
+            run.encode(make())
+        assert len(str(e.value).splitlines()) == 1
+        if name not in ("pair", "ragged", "loader"):  # what fit takes: read as run methods read it
+            net = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli")
+            with pytest.raises(vaekit.VaekitError, match=r"^data: " + needle):
+                vaekit.fit(net, make(), epochs=1, progress=False, pictures=False)
+    if name == "masked":  # no masked cell: taken as its values
+        x = _items()
+        assert torch.equal(run.encode(np.ma.masked_array(x.numpy())).mean, run.encode(x).mean)

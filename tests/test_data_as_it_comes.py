@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -15,11 +16,13 @@ from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
 
 import vaekit
+from vaekit.cli import main
 from vaekit.data import all_items, load_dataset, photos
 from vaekit.data.image_cache import open_folder
 from vaekit.data.lazy import every_item
 from vaekit.data.photos import ImageOptions
-from vaekit.data.user import frame_array
+from vaekit.data.prepare import auto_settings, model_items
+from vaekit.data.user import frame_array, from_user
 from vaekit.errors import VaekitError
 
 from .conftest import OwnModel, tiny_config, train_run
@@ -366,3 +369,84 @@ def test_data_in_memory_given_to_train_is_one_line_pointing_to_fit_and_a_path_is
     cfg = RunConfig()
     set_value(cfg, "data.spec", tmp_path / "t.csv")  # a pathlib.Path, as str
     assert cfg.data.spec == str(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_uint8_signals_in_a_file_are_read_by_the_verbs_as_fit_read_the_array(tmp_path, suffix):
+    """The verbs read a file's (N, C, L) uint8 array as grey images divided by 255, where fit took it as it is."""
+    s8 = np.random.default_rng(0).integers(0, 256, (30, 2, 6), dtype=np.uint8)
+    path = tmp_path / f"sig{suffix}"
+    np.save(path, s8) if suffix == ".npy" else np.savez(path, x=s8, y=np.zeros(30))
+    signals = vaekit.build_model(input_shape=[2, 6], hidden=[8], latent_dim=2, likelihood="gaussian")
+    run = vaekit.fit(signals, s8, epochs=1, out=tmp_path / "run", **QUIET)
+    assert main(["encode", str(run.path), "--data", str(path), "--out", str(tmp_path / "z.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy")[:, :2], run.encode(s8).mean.numpy(), rtol=1e-4, atol=1e-5)
+    if suffix == ".npy":  # streamed, as a large file is read, alike
+        assert torch.equal(model_items(every_item(str(path), "false"), (2, 6))[:], torch.from_numpy(s8).float())
+
+
+def test_8_bit_images_in_float16_get_the_8_bit_likelihood_and_bfloat16_a_note(tmp_path, capsys):
+    """float16 holds k / 255 only to 0.06 of a level near 1: such images got the Bernoulli, dynamically binarised."""
+    x = np.random.default_rng(0).integers(0, 256, (30, 1, 4, 4)) / 255
+    np.save(tmp_path / "f16.npy", x.astype(np.float16))
+    for data in (x.astype(np.float16), torch.from_numpy(x).half(), load_dataset(str(tmp_path / "f16.npy"))):
+        data = data if isinstance(data, vaekit.Dataset) else from_user(data)
+        assert auto_settings(data, "auto", "auto", "auto")[0] == "discretized_logistic"
+    sixteenths = (np.round(x * 16) / 16).astype(np.float16)  # levels k / 16 (digits'), each one a float16: not 8-bit
+    assert auto_settings(from_user(sixteenths), "auto", "auto", "auto")[:2] == ("bernoulli", "dynamic")
+    assert "bfloat16" not in capsys.readouterr().err
+    assert auto_settings(from_user(torch.from_numpy(x).bfloat16()), "auto", "auto", "auto")[0] == "bernoulli"
+    assert "data: bfloat16 holds 8 significant bits, too few for the 256 levels" in capsys.readouterr().err
+
+
+def test_a_column_below_float32_s_resolution_is_noted_for_arrays_frames_and_npy_files(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    seconds = 1.7e9 + np.random.default_rng(0).uniform(-100, 100, (30, 2))  # float32 steps by 128 there
+    np.save(tmp_path / "t.npy", seconds)
+    load_dataset(str(tmp_path / "t.npy"))
+    from_user(seconds)
+    from_user(pd.DataFrame(seconds, columns=["start", "end"]))
+    from_user(seconds - 1.7e9)  # an offset taken off: no note
+    err = capsys.readouterr().err.splitlines()
+    for where, name in (("t.npy", "0"), ("data", "0"), ("data", "1"), ("data", "start"), ("data", "end")):
+        assert sum(f"{where}: column '{name}' varies by" in line for line in err) >= 1, err
+    assert len(err) == 6 and all("below what float32 resolves there" in line for line in err)
+
+
+def test_a_frame_s_columns_are_the_run_s_and_other_frames_are_held_to_them(tmp_path):
+    """A frame's columns were not recorded: one with columns reordered was encoded as if they were the run's."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)) * [1, 100, 1e4], columns=list("abc"))
+    gaussian = {"input_shape": [3], "hidden": [8], "latent_dim": 2, "likelihood": "gaussian"}
+    run = vaekit.fit(vaekit.build_model(**gaussian), frame, epochs=1, out=tmp_path / "run", **QUIET)
+    assert [c["name"] for c in json.loads((tmp_path / "run" / "table.json").read_text())["columns"]] == list("abc")
+    for r in (run, vaekit.load_run(tmp_path / "run")):
+        assert torch.equal(r.encode(frame).mean, r.encode(frame.to_numpy()).mean)  # a plain array still taken
+        with pytest.raises(VaekitError, match=r"^data items: the columns differ from the run's \(the same columns in"):
+            r.encode(frame[["c", "b", "a"]])
+        with pytest.raises(VaekitError, match=r"\(missing 'a'; extra 'x'\); the run's are a, b, c$"):
+            r.reconstruct(frame.rename(columns={"a": "x"}))
+    assert np.isfinite(vaekit.evaluate(run, frame, k=2)["nll"])
+    with pytest.raises(VaekitError, match=r"^data: the columns differ from the run's \(the same columns in another"):
+        vaekit.evaluate(run, frame[["b", "a", "c"]])
+    with pytest.raises(VaekitError, match=r"^val_data: the columns differ .*\(missing 'c'\)"):
+        vaekit.fit(vaekit.build_model(**gaussian), frame, val_data=frame[["a", "b"]], epochs=1, **QUIET)
+    assert vaekit.fit(vaekit.build_model(**gaussian), pd.DataFrame(frame.to_numpy()), epochs=1, **QUIET).table is None
+
+
+def test_read_only_arrays_are_read_without_a_warning_and_left_as_they_are(tmp_path):
+    x = (np.random.default_rng(0).random((20, 1, 4, 4)) > 0.5).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch: "The given NumPy array is not writable"
+        run = vaekit.fit(model(), mapped, epochs=1, **QUIET)
+        run.encode(mapped)
+    assert np.array_equal(np.load(tmp_path / "x.npy"), x)
+
+
+def test_a_dataset_item_holding_nan_is_named():
+    x = torch.rand(20, 1, 4, 4)
+    x[7, 0, 1, 2] = float("nan")
+    with pytest.raises(VaekitError, match=r"^data: item 7: contains 1 NaN or infinite values$"):
+        vaekit.fit(model(), torch.utils.data.TensorDataset(x), epochs=1, **QUIET)

@@ -19,11 +19,13 @@ from torch.distributions import Distribution
 from . import files
 from .config import CHOICES, RunConfig
 from .core.contract import VAEModule
-from .data.core import check_finite, label_number
+from .data.containers import is_frame
+from .data.core import check_finite
+from .data.labels import label_numbers
 from .data.lazy import LazyArray
 from .data.run_json import read_classes
 from .data.tables import TableSchema
-from .data.user import as_items
+from .data.user import run_items
 from .errors import VaekitError, whole
 from .io import run_lock
 from .models.temperature import Temperature, temperatures
@@ -99,10 +101,17 @@ class Run:
             cfg, model = loaded_model(Path(path), weights, model, where)
         return cls(Path(path), cfg, model)  # cfg.out: where the run is now (its table.json)
 
-    @cached_property
+    @property
     def digest(self) -> str:
-        """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``)."""
-        return tensor_digest({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+        """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``). Hashed
+        again only when the weights change: kept with a key of each tensor's storage and in-place version, which
+        training, an optimiser step and load_state_dict move (an edit through a tensor's ``.data`` does not)."""
+        state = self.model.state_dict(keep_vars=True)
+        key = tuple((k, id(v), v.data_ptr(), v._version) for k, v in state.items())
+        kept = self.__dict__.get("_digest")
+        if kept is None or kept[0] != key:
+            kept = self.__dict__["_digest"] = (key, tensor_digest({k: v.detach().cpu() for k, v in state.items()}))
+        return kept[1]
 
     @cached_property
     def table(self) -> TableSchema | None:
@@ -124,12 +133,8 @@ class Run:
         return read_classes(path)  # a list of text, else one line
 
     def label_of(self, name: str) -> int:
-        """The label of a class given by its name (classes.json) or its number as text."""
-        label = label_number(name, names := self.classes)
-        if label is None:
-            known = f"one of {', '.join(names)}" if names else "a class number (this run records no class names)"
-            raise VaekitError(f"label {name!r}: expected {known}", key="label")
-        return label
+        """The label number of the class named ``name`` (classes.json; a run without it: "0".."K-1")."""
+        return int(label_numbers(str(name), self.classes, self.config.model.num_classes)[0])
 
     def sample_table(self, n: int, temperature: Temperature = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
@@ -180,11 +185,9 @@ class Run:
 
     def _check(self, x: ArrayLike) -> Tensor:
         """Items (B, *shape) as float32 on the model's device, read as ``fit`` reads them (``data.user.as_items``:
-        uint8 images divided by 255, channels-last images moved); another item shape is one clear error."""
-        shape = tuple(self.config.model.input_shape)
-        if not (isinstance(x, Tensor) and x.is_floating_point() and tuple(x.shape[1:]) == shape):
-            # float items of the model's shape pass as_items unchanged: kept where they are (no trip to the CPU)
-            x = as_items(np.asarray(x) if isinstance(x, (list, tuple)) else x, "data items", shape)
+        uint8 images divided by 255, channels-last images moved; ``data.user.run_items``: a frame's columns must be
+        the run's); another item shape, or what cannot be read, is one clear error."""
+        x = run_items(x, tuple(self.config.model.input_shape), self.table if is_frame(x) else None)
         x = self.check_items(x).to(self.device, torch.float32)
         check_finite(x, "data items")
         return x
@@ -200,23 +203,15 @@ class Run:
     def labels(self, y: LabelsLike | None, n: int) -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 
-        ``y`` is one label (a class name or number, an int or text alike, or a 1-item tensor, repeated n times) or
-        at least n labels (the first n), each a whole number in 0..K-1. One int names a class as its text does
-        (``label_of``): a run that renumbered labels 2, 3, 4 as 0..2 takes 4 and "4" for label 2.
+        ``y`` is one label (repeated n times) or at least n labels (the first n): integers (ints, arrays, tensors)
+        are label numbers 0..K-1, text a class name (``data.labels.label_numbers``): a run that renumbered labels
+        2, 3, 4 as 0..2 takes 2 or "4" for label 2.
         """
         if not self.model.needs_labels:
             return None
         if y is None:
             raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
-        one = isinstance(y, (int, np.integer)) and not isinstance(y, bool)
-        y = torch.as_tensor(self.label_of(str(y)) if isinstance(y, str) or one else y).reshape(-1)
-        if y.is_floating_point() and not bool((y == y.round()).all()):  # 1.5 is no class (nor NaN)
-            bad = y[y != y.round()][0].item()
-            raise VaekitError(f"label {bad!r}: labels are whole numbers (class numbers) or class names", key="label")
-        k = self.config.model.num_classes
-        if k and len(y) and not 0 <= int(y.min()) <= int(y.max()) < k:
-            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-            raise VaekitError(f"label {bad}: this run's classes are 0..{k - 1}", key="label")
+        y = torch.from_numpy(label_numbers(y, self.classes, self.config.model.num_classes))
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
     def check_temperature(self, t: object) -> float | list[float]:

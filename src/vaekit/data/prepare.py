@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar, cast
 
-import numpy as np
 import torch
 from torch.distributions import Distribution
 
@@ -16,8 +15,11 @@ from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
+from .float32 import levels_within
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
+from .signals import as_model_items as as_model_items  # imported from here
+from .signals import model_items as model_items
 from .tables import table_options
 
 T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data
@@ -81,11 +83,13 @@ def categorical_settings(likelihood: str, binarize: str, standardize: str) -> tu
 
 
 def _value_kinds(x: torch.Tensor) -> tuple[bool, bool, bool]:
-    """Whether the values of x (B, *shape) are all binary, all in [0, 1], all 8-bit levels k / 255."""
+    """Whether the values of x (B, *shape) are all binary, all in [0, 1], all 8-bit levels k / 255: to 1e-3 of a
+    level, or float16 values within float16's own rounding of one (up to 0.06 of a level near 1)."""
+    levels = (x * 255 - torch.round(x * 255)).abs() < 1e-3
     return (
         bool(((x == 0) | (x == 1)).all()),
         bool(((x >= 0) & (x <= 1)).all()),
-        bool(((x * 255 - torch.round(x * 255)).abs() < 1e-3).all()),
+        bool(levels.all()) or bool((levels | levels_within(x, torch.float16)).all()),
     )
 
 
@@ -112,7 +116,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
         d.mode = data.image_mode
     note_skipped(spec, data.skipped, "; a run lists them in its skipped.json")
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
-    data = as_model_items(data, shape)
+    data = as_model_items(data, shape, spec)
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
@@ -137,41 +141,6 @@ def numbered_as_model(data: Dataset, num_classes: int) -> Dataset:
 
     train, val, test = (renumbered(s) for s in (data.train, data.val, data.test))
     return replace(data, train=train, val=val, test=test, num_classes=num_classes, classes=None)
-
-
-def as_model_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
-    """``data`` for a model that takes items ``shape`` (C, L): a 3-D array (N, C, L) was read as grey images
-    (N, 1, C, L) (``core.to_layout``), and its items are taken as the file holds them; other data as it is."""
-    if len(shape) != 2 or tuple(data.shape) != (1, *shape):
-        return data
-    train, val, test = (replace(s, x=model_items(s.x, shape)) for s in (data.train, data.val, data.test))
-    return replace(data, train=train, val=val, test=test, shape=tuple(shape), kind="table")  # as fit takes them
-
-
-def model_items(x: T, shape: tuple[int, ...]) -> T:
-    """Items x (N, 1, C, L) as (N, C, L) for a model taking ``shape`` (C, L) (see ``as_model_items``); others as
-    they are. Lazily read items stay lazy: the channel goes as each batch is read."""
-    if len(shape) != 2 or tuple(x.shape[1:]) != (1, *shape):
-        return x
-    return cast(T, replace(x, source=_Squeezed(x.source)) if isinstance(x, LazyArray) else x[:, 0])
-
-
-class _Squeezed:
-    """A source (``lazy.Source``) of items (1, *shape) read as (*shape); its other attributes are the source's."""
-
-    def __init__(self, source) -> None:
-        self.source, self.where, self.shape = source, source.where, tuple(source.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        return self.source.read(rows)[:, 0]
-
-    def __getattr__(self, name: str):  # labels, classes, files; "source" itself only once set (unpickling)
-        if name == "source":
-            raise AttributeError(name)
-        return getattr(self.source, name)
 
 
 def same_spec(spec: str | None, own: str | None) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 
 from vaekit.data.core import RawData, encode_labels, image_scale, to_layout
 from vaekit.data.csv_text import WHOLE, has_header, is_number, read_rows
+from vaekit.data.float32 import fits_float32
 from vaekit.data.lazy import numpy_error
 from vaekit.data.photos import note
 from vaekit.data.tables import MISSING, TableOptions, TableSchema, read_table
@@ -44,9 +45,11 @@ def _raw(
     where: str, x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None
 ) -> RawData:
     x = to_layout(x, where)
+    fits_float32(x, where)  # beyond float32's range: refused before the cast; a table's columns below it: noted
     raw = RawData(x, y, where, image_scale(x))
     if x_test is not None:
         raw.x_test, raw.y_test = to_layout(x_test, f"{where} (test)"), y_test
+        fits_float32(raw.x_test, f"{where} (test)")
     return raw
 
 

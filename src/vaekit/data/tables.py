@@ -25,6 +25,7 @@ from .. import files
 from ..errors import VaekitError
 from .core import RawData, _split_indices
 from .csv_text import is_number, is_table_file
+from .float32 import below_float32 as _below_float32  # shared with arrays, frames and .npy tables
 from .modes import fitted_codes
 from .photos import note
 from .table_schema import MISSING as MISSING  # re-exported: imported from here
@@ -122,19 +123,6 @@ def _same_columns(names: list[str], run: list[str], where: str) -> None:
         f"{where}: the columns differ from the run's ({how or 'the same columns in another order'}); the run's "
         f"are {', '.join(run)}"
     )
-
-
-def _below_float32(values: np.ndarray, name: str, where: str) -> None:
-    """One line when a numeric column's values (sorted, distinct, finite) differ by less than float32 resolves at
-    their size (1.7e12 + seconds, 1e9 + noise): the model reads float32, so it learns one value there."""
-    if len(values) < 2 or not np.isfinite(values).all():  # inf: refused when the column is coded
-        return
-    spread, size = float(values[-1] - values[0]), float(np.abs(values).max())
-    if spread <= 1e-6 * (1 + size):
-        note(
-            f"{where}column {name!r} varies by {spread:g} around {size:g}, below what float32 resolves there: "
-            "it is learned as one value (subtract an offset, such as its first value, to keep its variation)"
-        )
 
 
 def _identifier(values: np.ndarray, rows: int, name: str, where: str) -> None:

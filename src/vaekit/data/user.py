@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,52 +16,60 @@ from torch import Tensor
 
 from ..errors import VaekitError
 from .containers import (
-    ITERABLE,
-    as_array,
     channels_last,
-    frame_array,
     grey_channel,
     is_frame,
     loader_note,
     loader_refusal,
     moved_note,
-    split_item,
 )
+from .containers import frame_array as frame_array  # imported from here
 from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
 from .draws import VAL_PART
+from .float32 import fits_float32
 from .lazy import LazyArray
 from .photos import note
+from .table_schema import TableSchema
+from .torch_items import TorchSource as TorchSource  # imported from here
+from .user_arrays import (
+    RUN_ITEMS,
+    SOURCES,
+    frame_names,
+    frame_schema,
+    listed_items,
+    plain_array,
+    same_columns,
+)
 
-SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
+NARROW = (torch.float32, torch.float16, torch.bfloat16)  # float tensors whose every value float32 holds
 
 
-def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> Tensor:
+def as_items(
+    x: object, where: str, expected: tuple[int, ...] | None = None, takes: str = SOURCES, notes: bool = True
+) -> Tensor:
     """Array-like items (N, *shape) -> float32 tensor; uint8 images (N, C, H, W) are scaled to [0, 1] as files are.
 
     Channels-last images (N, H, W, C) are moved to (N, C, H, W) (``containers.channels_last``; ``expected`` is
-    the model's item shape when known)."""
-    if isinstance(x, Tensor):
-        x = x.detach().cpu()
-        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # numpy has no bfloat16
-    elif is_frame(x):
-        x = frame_array(x, where)
-    if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
-        raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
-    if not isinstance(x, np.ndarray):
-        raise VaekitError(f"{where}: expected {SOURCES}, got {type(x).__name__}")
-    if x.dtype.kind not in "biuf":
-        raise VaekitError(f"{where}: dtype {x.dtype} is not numeric")
-    if x.ndim < 2:
-        raise VaekitError(f"{where}: expected items of shape (N, *item_shape), got shape {tuple(x.shape)}")
-    if 0 in x.shape:
-        raise VaekitError(f"{where}: array of shape {tuple(x.shape)} holds no data")
-    arr: np.ndarray = x
+    the model's item shape when known). What cannot be read is one line (``user_arrays``; ``takes``: what the
+    caller takes); values beyond float32 are refused, a table's columns below its resolution noted (``float32``;
+    ``notes``: training data's, not a run method's). The user's array is never written to (a read-only one is
+    copied)."""
+    names = frame_names(x)
+    arr = plain_array(x, where, takes)
+    if arr.dtype.kind not in "biuf":
+        raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
+    if arr.ndim < 2:
+        raise VaekitError(f"{where}: expected items of shape (N, *item_shape), got shape {tuple(arr.shape)}")
+    if 0 in arr.shape:
+        raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
     if channels_last(arr.shape[1:], arr.dtype, expected):
         moved_note(where, arr.shape[1:])
         arr = arr.transpose(0, 3, 1, 2)
     elif grey_channel(arr.shape[1:], expected):  # (N, H, W) grey images for a (1, H, W) model
         arr = arr[:, None]
+    fits_float32(arr, where, names, notes)
     out = np.ascontiguousarray(arr, dtype=np.float32)
+    out = out if out.flags.writeable else out.copy()  # torch warns of (and may write to) a read-only array
     if image_scale(arr) != 1.0:
         if arr.max() <= 1:  # a 0/1 mask in uint8 would train as near-black images
             note(
@@ -73,6 +79,17 @@ def as_items(x: object, where: str, expected: tuple[int, ...] | None = None) -> 
         out /= np.float32(image_scale(arr))
     check_finite(out, where)
     return torch.from_numpy(out)
+
+
+def run_items(x: object, shape: tuple[int, ...], table: TableSchema | None) -> Tensor:
+    """Items a run method takes (``Run._check``), read as ``fit`` reads them: float tensors of the model's item
+    ``shape`` as they are (on their device), lists as arrays, frames held to the run's columns (``table``)."""
+    strided = isinstance(x, Tensor) and x.layout == torch.strided and not x.is_meta  # no sparse or meta tensor
+    if isinstance(x, Tensor) and strided and x.dtype in NARROW and tuple(x.shape[1:]) == shape:
+        return x  # kept where it is (no trip to the CPU); float64 is checked against float32's range
+    same_columns(x, table, "data items")
+    x = listed_items(x, "data items") if isinstance(x, (list, tuple)) else x
+    return as_items(x, "data items", shape, RUN_ITEMS, notes=False)
 
 
 def loader_settings(data: object, batch_size: int | None, workers: int | None) -> tuple[int, int]:
@@ -114,67 +131,6 @@ def as_labels(
     return torch.from_numpy(codes), names
 
 
-class TorchSource:
-    """A map-style Dataset yielding x, (x, y) or dicts (``containers.split_item``), read a batch of items at a time
-    (LazyArray's source); channels-last image items are moved to channels-first."""
-
-    def __init__(
-        self,
-        dataset: Any,
-        where: str,
-        x_key: str | None = None,
-        y_key: str | None = None,
-        expected: tuple[int, ...] | None = None,
-    ):
-        if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-            raise VaekitError(f"{where}: {ITERABLE}")
-        self.dataset, self.where, self.keys = dataset, where, (x_key, y_key)
-        if len(dataset) == 0:
-            raise VaekitError(f"{where}: the dataset holds no items")
-        first = self._item(0)
-        self.item_shape, self.labelled = tuple(first[0].shape), first[1] is not None
-        self.move = channels_last(self.item_shape, first[0].dtype, expected)
-        if self.move:
-            moved_note(where, self.item_shape)
-        s = self.item_shape
-        self.grey = not self.move and grey_channel(s, expected)  # (H, W) items for a (1, H, W) model
-        self.shape = (s[2], s[0], s[1]) if self.move else (1, *s) if self.grey else s
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def _item(self, i: int) -> tuple[np.ndarray, object]:
-        x, y = split_item(self.dataset[i], i, self.where, *self.keys)
-        x = as_array(x)
-        if x.dtype.kind not in "biuf":
-            raise VaekitError(f"{self.where}: item {i} has dtype {x.dtype}, which is not numeric")
-        return x, y
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """(B,) item numbers -> (B, *shape) float32 (uint8 images scaled to [0, 1]); an item of another shape is
-        one clear error."""
-        items = [self._item(int(i))[0] for i in rows]
-        for i, x in zip(rows, items):
-            if x.shape != self.item_shape:
-                raise VaekitError(f"{self.where}: item {int(i)} has shape {x.shape}, item 0 has {self.item_shape}")
-        x = np.stack(items)
-        if self.move:  # (B, H, W, C) -> (B, C, H, W)
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        elif self.grey:  # (B, H, W) -> (B, 1, H, W)
-            x = x[:, None]
-        out = x.astype(np.float32)
-        if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
-            out /= np.float32(image_scale(x))
-        return out
-
-    def labels(self) -> np.ndarray:
-        """Every item's label, (N,): one pass over the data (a TensorDataset's label tensor is read directly)."""
-        tensors = getattr(self.dataset, "tensors", None)
-        if isinstance(tensors, tuple) and len(tensors) == 2:
-            return tensors[1].cpu().numpy()
-        return np.asarray([as_array(self._item(i)[1]) for i in range(len(self))])
-
-
 def from_user(
     data: object,
     val_data: object = None,
@@ -200,6 +156,7 @@ def from_user(
     num_classes = num_classes if fixed else None  # an unconditional model's labels only name the items
     train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)
     if val_data is not None:  # its labels numbered as the training data's
+        same_columns(_x_of(val_data), train.table, "val_data")  # a frame's, as data's frame's
         val = _splits(val_data, "val_data", labels, x_key, y_key, expected, not labels, train.classes, num_classes)
         if val.shape != train.shape:
             raise VaekitError(f"val_data: items have shape {val.shape}, data items {train.shape}")
@@ -217,7 +174,9 @@ def from_user(
     k = num_classes if num_classes and k else k
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
     val_split = replace(val.train, part=VAL_PART) if val_data is not None else val.train  # rows of val_data
-    return Dataset(train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes)
+    return Dataset(
+        train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes, table=train.table
+    )
 
 
 def _map_style(data: object) -> bool:
@@ -236,14 +195,25 @@ def _map_style(data: object) -> bool:
 
 
 def users_items(
-    data: object, labels: bool, expected: tuple[int, ...] | None = None, classes: list[str] | None = None
+    data: object,
+    labels: bool,
+    expected: tuple[int, ...] | None = None,
+    classes: list[str] | None = None,
+    table: TableSchema | None = None,
 ) -> Dataset:
     """The user's items (any container ``fit`` takes) as the test split of a Dataset with empty train and val
     splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them, numbered as
-    training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh."""
+    training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh.
+    ``table``: the run's columns, which a data frame must have, in order."""
+    same_columns(_x_of(data), table, "data")
     items = _splits(data, "data", labels, expected=expected, afresh=not labels, classes=classes)
     empty = Split(_none_of(items.train.x), None)
-    return replace(items, train=empty, val=empty, test=items.train)
+    return replace(items, train=empty, val=empty, test=items.train, table=None)
+
+
+def _x_of(data: object) -> object:
+    """The items of ``data``, which may be an (x, y) pair."""
+    return data[0] if isinstance(data, (tuple, list)) and len(data) == 2 else data
 
 
 def _splits(
@@ -265,7 +235,7 @@ def _splits(
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
-        y, names, shape = None, None, source.shape
+        y, names, shape, table = None, None, source.shape, None
         if labels and source.labelled:
             y, names = as_labels(source.labels(), len(source), where, afresh, classes, num_classes)
     else:
@@ -274,7 +244,7 @@ def _splits(
                 f"{where}: x_key and y_key name the entries of dict items; the data is a {type(data).__name__}"
             )
         x_raw, y_raw = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
-        x = as_items(x_raw, where, expected)
+        x, table = as_items(x_raw, where, expected), frame_schema(x_raw)  # a frame's columns: its run's
         y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes, num_classes)
         shape = tuple(x.shape[1:])
     if expected is not None and tuple(shape) != tuple(expected):
@@ -286,7 +256,7 @@ def _splits(
         )
     kind = "image" if len(shape) == 3 else "table"
     empty = Split(_none_of(x), None)
-    return Dataset(where, Split(x, y), empty, empty, shape, kind, None, names)
+    return Dataset(where, Split(x, y), empty, empty, shape, kind, None, names, table=table)
 
 
 def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:

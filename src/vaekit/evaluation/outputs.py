@@ -58,7 +58,7 @@ def items(
         note_changed_data(run, data)
     note_skipped(spec, data.skipped)
     s = getattr(data, split)
-    return model_items(s.x, tuple(cfg.model.input_shape)), item_rows(s)
+    return model_items(s.x, tuple(cfg.model.input_shape), spec), item_rows(s)
 
 
 def note_changed_data(run: Run, data: Dataset) -> None:
@@ -84,7 +84,7 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
         s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
-        s = replace(s, x=model_items(s.x, shape))  # each item's row and part kept
+        s = replace(s, x=model_items(s.x, shape, spec))  # each item's row and part kept
         skipped = read_skipped(Path(spec), ImageOptions.of(d))  # a photo folder's, as its reading left them out
     else:
         y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none

@@ -180,7 +180,8 @@ def report_data(run: Run, data: object, split: str) -> tuple[Dataset, str | None
         return numbered_as_run(run, data), None
     if split != "test":
         raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-    return users_items(data, run.model.needs_labels, tuple(run.config.model.input_shape) or None, run.classes), None
+    shape = tuple(run.config.model.input_shape) or None  # a frame held to the run's columns (run.table)
+    return users_items(data, run.model.needs_labels, shape, run.classes, run.table), None
 
 
 def report_path(run: Run, out: str | Path | None) -> Path:

@@ -1,0 +1,85 @@
+"""A map-style torch Dataset (or any sized, indexable container of items) read a batch of items at a time, as a
+LazyArray's source: the items of ``vaekit.fit``'s data when it is no array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import VaekitError
+from .containers import ITERABLE, as_array, channels_last, grey_channel, moved_note, split_item
+from .core import check_finite, image_scale
+from .user_arrays import plain_array, tensor_array
+
+
+class TorchSource:
+    """A map-style Dataset yielding x, (x, y) or dicts (``containers.split_item``), read a batch of items at a time
+    (LazyArray's source); channels-last image items are moved to channels-first."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        where: str,
+        x_key: str | None = None,
+        y_key: str | None = None,
+        expected: tuple[int, ...] | None = None,
+    ):
+        if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+            raise VaekitError(f"{where}: {ITERABLE}")
+        self.dataset, self.where, self.keys = dataset, where, (x_key, y_key)
+        if len(dataset) == 0:
+            raise VaekitError(f"{where}: the dataset holds no items")
+        first = self._item(0)
+        self.item_shape, self.labelled = tuple(first[0].shape), first[1] is not None
+        self.move = channels_last(self.item_shape, first[0].dtype, expected)
+        if self.move:
+            moved_note(where, self.item_shape)
+        s = self.item_shape
+        self.grey = not self.move and grey_channel(s, expected)  # (H, W) items for a (1, H, W) model
+        self.shape = (s[2], s[0], s[1]) if self.move else (1, *s) if self.grey else s
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _item(self, i: int) -> tuple[np.ndarray, object]:
+        x, y = split_item(self.dataset[i], i, self.where, *self.keys)
+        where = f"{self.where}, item {i}"  # a tensor numpy cannot hold, or a masked array, is one line naming it
+        if isinstance(x, Tensor):
+            x = tensor_array(x, where)
+        elif isinstance(x, np.ndarray):
+            x = plain_array(x, where)
+        x = as_array(x)
+        if x.dtype.kind not in "biuf":
+            raise VaekitError(f"{self.where}: item {i} has dtype {x.dtype}, which is not numeric")
+        return x, y
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """(B,) item numbers -> (B, *shape) float32 (uint8 images scaled to [0, 1]); an item of another shape is
+        one clear error."""
+        items = [self._item(int(i))[0] for i in rows]
+        for i, x in zip(rows, items):
+            if x.shape != self.item_shape:
+                raise VaekitError(f"{self.where}: item {int(i)} has shape {x.shape}, item 0 has {self.item_shape}")
+        x = np.stack(items)
+        if self.move:  # (B, H, W, C) -> (B, C, H, W)
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        elif self.grey:  # (B, H, W) -> (B, 1, H, W)
+            x = x[:, None]
+        out = x.astype(np.float32)
+        if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
+            out /= np.float32(image_scale(x))
+        bad = ~np.isfinite(out.reshape(len(out), -1)).all(1)  # (B,): the item named, not only a count
+        if bad.any():
+            i = int(np.argmax(bad))
+            check_finite(out[i], f"{self.where}: item {int(rows[i])}")
+        return out
+
+    def labels(self) -> np.ndarray:
+        """Every item's label, (N,): one pass over the data (a TensorDataset's label tensor is read directly)."""
+        tensors = getattr(self.dataset, "tensors", None)
+        if isinstance(tensors, tuple) and len(tensors) == 2:
+            return tensors[1].cpu().numpy()
+        return np.asarray([as_array(self._item(i)[1]) for i in range(len(self))])

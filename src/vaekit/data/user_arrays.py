@@ -1,0 +1,109 @@
+"""The user's in-memory items as a plain numpy array, or one line on what cannot become one: tensors numpy cannot
+hold (sparse, on the meta device, quantized; float8 and bfloat16 are widened to float32), masked arrays with
+masked cells (gaps), lists of items of different shapes, an (x, y) pair where only items are taken. A data
+frame's column names (all text, each once) are its items' columns, recorded as a table's (``TableSchema``)
+and held to where a run takes frames later, as scikit-learn holds ``feature_names_in_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import VaekitError
+from .containers import frame_array, is_frame
+from .float32 import levels_within
+from .photos import note
+from .table_schema import Column, TableSchema
+from .tables import _same_columns  # a CSV run's check of the columns of other data
+
+SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
+RUN_ITEMS = "a numpy array, a torch tensor, a numeric data frame or a list of items of one shape"  # run methods'
+NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
+def plain_array(x: object, where: str, takes: str = SOURCES) -> np.ndarray:
+    """``x`` (a tensor, a frame, a numpy array) as a numpy array; anything else one line naming what ``takes``."""
+    if isinstance(x, Tensor):
+        x = tensor_array(x, where)
+    elif is_frame(x):
+        x = frame_array(x, where)
+    if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
+        raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
+    if not isinstance(x, np.ndarray):
+        raise VaekitError(f"{where}: expected {takes}, got {type(x).__name__}")
+    if isinstance(x, np.ma.MaskedArray):
+        masked = np.ma.getmaskarray(x)
+        if masked.any():
+            n, first = int(masked.sum()), int(np.argmax(masked.reshape(len(x), -1).any(1)))
+            raise VaekitError(
+                f"{where}: {n} masked value{'s' * (n != 1)} (gaps), the first in item {first}: fill them "
+                "(x.filled(value)) or leave those items out"
+            )
+    return np.asarray(x)  # a masked array's data, a matrix's values: a plain array
+
+
+def tensor_array(t: Tensor, where: str) -> np.ndarray:
+    """A tensor's values as a CPU numpy array (float8 and bfloat16 as float32); a tensor that holds no plain
+    values (sparse, meta, quantized) is one line saying what to pass instead."""
+    if t.is_meta:
+        raise VaekitError(f"{where}: a tensor on the meta device holds no data (only its shape {tuple(t.shape)})")
+    if t.layout != torch.strided:
+        raise VaekitError(f"{where}: a sparse tensor ({str(t.layout).removeprefix('torch.')}): pass x.to_dense()")
+    if t.is_quantized:
+        raise VaekitError(f"{where}: a quantized tensor ({str(t.dtype).removeprefix('torch.')}): pass x.dequantize()")
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in NUMPY_FLOATS:  # numpy has no bfloat16 nor float8
+        if t.dtype == torch.bfloat16:
+            _note_bfloat16(t.float(), where)
+        t = t.float()
+    return t.numpy()
+
+
+def _note_bfloat16(x: Tensor, where: str) -> None:
+    """One line where bfloat16 values (as float32) look like 8-bit images: bfloat16 cannot hold their levels."""
+    binary = bool(((x == 0) | (x == 1)).all())
+    if x.numel() and not binary and bool(((x >= 0) & (x <= 1)).all()) and bool(levels_within(x, torch.bfloat16).all()):
+        note(
+            f"{where}: bfloat16 holds 8 significant bits, too few for the 256 levels k / 255 of 8-bit images (near 1 "
+            "its values lie 1/256 apart): read as values in [0, 1], not as 8-bit images; pass uint8 or float32 for that"
+        )
+
+
+def listed_items(x: list | tuple, where: str) -> np.ndarray:
+    """A list of items (each (*shape), or nested lists) as one array (B, *shape); an (x, y) pair, or items of
+    different shapes, is one line."""
+    try:
+        return np.asarray(x)
+    except ValueError:  # items of different shapes (numpy: "inhomogeneous shape")
+        pass
+    shapes = [tuple(np.shape(v)) if not isinstance(v, (list, tuple)) else None for v in x]
+    if isinstance(x, tuple) and len(x) == 2 and None not in shapes and len(shapes[0] or ()) > len(shapes[1] or ()):
+        raise VaekitError(f"{where}: an (x, y) pair is not taken here: pass the items x, and their labels as y=")
+    i = next((i for i, s in enumerate(shapes) if s != shapes[0]), 1)
+    raise VaekitError(f"{where}: the items have different shapes: item {i} {shapes[i] or 'nested'}, item 0 {shapes[0]}")
+
+
+def frame_names(x: Any) -> list[str] | None:
+    """A data frame's column names when each is text and none repeats (as scikit-learn records them), else None."""
+    names = list(x.columns) if is_frame(x) else []
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        return None
+    return names
+
+
+def frame_schema(x: Any) -> TableSchema | None:
+    """A frame's columns as a table of numeric columns (its run's table.json), or None (see ``frame_names``)."""
+    names = frame_names(x)
+    return None if names is None else TableSchema([Column(n, "numeric") for n in names])
+
+
+def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
+    """Refuse, in one line, a frame ``x`` whose columns are not ``table``'s (a run's, or the training frame's), in
+    its order: those missing, those extra, or the same in another order. Plain arrays, or no table: no check."""
+    if table is None or not is_frame(x):
+        return
+    _same_columns([str(c) for c in x.columns], [c.name for c in table.columns], where)
