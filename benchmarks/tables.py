@@ -3,11 +3,14 @@ SDV's TVAE and Gaussian copula, all measured by ``vaekit.evaluation.table_qualit
 checked here against sdmetrics itself on vaekit's rows).
 
 The table is made here (seeded, no download): Adult's columns and rough marginals (age, workclass, education and
-its number, marital status, sex, hours per week, capital gain, income), with gaps in age, hours and workclass.
-vaekit trains with data.missing=mean (gaps filled by the train split's means and modes, and where they are
-modelled); the synthesizers of SDV get the same training rows as quality decodes them (``real_rows``), with their
-gaps (NaN, None) where the file has them, which SDV handles its own way. Every model's rows are compared with the
-real training rows; train-on-synthetic, test-on-real predicts income on the run's test split.
+its number, marital status, sex, hours per week, capital gain, income), with gaps in age, hours and workclass
+(benchmarks/tables_rows.py). vaekit trains twice with data.missing=mean (gaps filled by the train split's means
+and most frequent categories, and where they are modelled), on the same budget: numeric columns standardised
+(data.numeric=standard, the default) and under TVAE's mode-specific normalisation (data.numeric=modes). The
+synthesizers of SDV get the same training rows as quality decodes them (``real_rows``, of the standard run), with
+their gaps (NaN, None) where the file has them, which SDV handles its own way. Every model's rows, both vaekit
+runs' included, are compared with those real training rows; train-on-synthetic, test-on-real predicts income on
+the runs' test split.
 
     python benchmarks/tables.py            # 5,000 rows, a few minutes on 2 CPU cores
     python benchmarks/tables.py --quick    # 1,500 rows, short training: a smoke run
@@ -27,26 +30,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import table, write
+from tables_rows import adult_like, sdmetrics_gap, sdv_rows
 
 import vaekit
 from vaekit.data.prepare import prepare_data
 from vaekit.data.tables import write_csv
-from vaekit.evaluation.table_quality import real_rows, table_quality, table_run_quality
+from vaekit.evaluation.table_quality import real_rows, table_quality
 
-EDUCATION = {
-    "9th": 5,
-    "11th": 7,
-    "HS-grad": 9,
-    "Some-college": 10,
-    "Assoc": 11,
-    "Bachelors": 13,
-    "Masters": 14,
-    "Prof-school": 15,
-    "Doctorate": 16,
-}
-EDUCATION_P = [0.06, 0.06, 0.32, 0.22, 0.08, 0.16, 0.06, 0.02, 0.02]
 TARGET = "income"
-VAEKIT = "vaekit (VAE, Tabular likelihood)"  # the name of vaekit's rows
+VAEKIT = "vaekit (VAE, Tabular likelihood)"  # the name of vaekit's rows (data.numeric=standard, the default)
+VAEKIT_MODES = "vaekit, data.numeric=modes"  # the same budget, numbers under TVAE's mode-specific normalisation
+NUMERIC = {VAEKIT: "standard", VAEKIT_MODES: "modes"}  # vaekit's rows: their data.numeric
 HEADLINE_COLUMNS = [
     "rows from",
     "train s",
@@ -58,83 +52,6 @@ HEADLINE_COLUMNS = [
     "TSTR accuracy",
     "TSTR macro F1",
 ]
-
-
-def adult_like(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """n rows of an Adult-census-like table as {column: values}; gaps are '' (numbers) and '?' (workclass)."""
-    rng = np.random.default_rng(seed)
-    age = np.clip(17 + rng.gamma(2.2, 9.0, n), 17, 90).round()
-    sex = np.where(rng.random(n) < 0.67, "Male", "Female")
-    education = rng.choice(list(EDUCATION), n, p=EDUCATION_P)
-    edu_num = np.vectorize(EDUCATION.get)(education).astype(float)
-    married = rng.random(n) < 0.7 / (1 + np.exp(-(age - 30) / 5))
-    marital = np.where(
-        married, "Married", np.where(age < 35, "Never-married", rng.choice(["Divorced", "Widowed", "Separated"], n))
-    )
-    self_emp = rng.random(n) < 0.04 + 0.003 * (age - 17)
-    workclass = np.where(self_emp, "Self-emp", rng.choice(["Private", "Gov", "Other"], n, p=[0.8, 0.15, 0.05]))
-    hours = np.where(rng.random(n) < 0.45, 40.0, rng.normal(38 + 6 * (sex == "Male"), 11, n)).clip(1, 99).round()
-    gain = np.where(rng.random(n) < 0.08 + 0.01 * (edu_num - 9).clip(0), rng.lognormal(8.3, 0.9, n), 0.0).round()
-    logit = (
-        -9.6 + 0.035 * age + 0.38 * edu_num + 0.03 * hours + 1.6 * married + 0.3 * (sex == "Male") + 2.5 * (gain > 5000)
-    )
-    income = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), ">50K", "<=50K")
-    columns = {
-        "age": age,
-        "workclass": workclass,
-        "education": education,
-        "education_num": edu_num,
-        "marital_status": marital,
-        "sex": sex,
-        "hours_per_week": hours,
-        "capital_gain": gain,
-        "income": income,
-    }
-    out = {k: v.astype(object) for k, v in columns.items()}
-    for name, rate, gap in (("age", 0.015, ""), ("hours_per_week", 0.01, ""), ("workclass", 0.05, "?")):
-        out[name][rng.random(n) < rate] = gap
-    return out
-
-
-def sdv_rows(kind: str, real: dict, schema, n: int, epochs: int, seed: int) -> tuple[dict, float]:
-    """n rows from SDV's TVAE or Gaussian copula fitted on ``real`` (same columns and kinds); (rows, seconds)."""
-    import pandas as pd
-    from sdv.metadata import Metadata
-    from sdv.single_table import GaussianCopulaSynthesizer, TVAESynthesizer
-
-    sdtypes = {c.name: {"sdtype": "numerical" if c.kind == "numeric" else "categorical"} for c in schema.columns}
-    metadata = Metadata.load_from_dict({"METADATA_SPEC_VERSION": "V1", "tables": {"t": {"columns": sdtypes}}})
-    start = time.perf_counter()
-    torch.manual_seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - SDV draws from numpy's global generator
-    model = (
-        TVAESynthesizer(metadata, epochs=epochs, enable_gpu=False)
-        if kind == "tvae"
-        else GaussianCopulaSynthesizer(metadata)
-    )
-    model.fit({"t": pd.DataFrame(real)})
-    rows = model.sample(n)["t"]
-    return {k: rows[k].to_numpy() for k in real}, time.perf_counter() - start
-
-
-def sdmetrics_gap(real: dict, synthetic: dict, result: dict, schema) -> float:
-    """The largest |ours - sdmetrics'| over the column shapes and the numeric pairs' correlation similarity."""
-    import pandas as pd
-    from sdmetrics.column_pairs import ContingencySimilarity, CorrelationSimilarity
-    from sdmetrics.single_column import KSComplement, TVComplement
-
-    r, s = pd.DataFrame(real), pd.DataFrame(synthetic)
-    gaps = []
-    for c in schema.columns:
-        metric = KSComplement if c.kind == "numeric" else TVComplement
-        gaps.append(abs(metric.compute(r[c.name], s[c.name]) - result["columns"][c.name]["score"]))
-    for pair, v in result["correlations"].items():
-        a, b = pair.split("|")
-        gaps.append(abs(CorrelationSimilarity.compute(r[[a, b]], s[[a, b]]) - (1 - v["error"] / 2)))
-    for pair, v in result["contingency_tvd"].items():
-        a, b = pair.split("|")
-        gaps.append(abs(ContingencySimilarity.compute(r[[a, b]], s[[a, b]]) - (1 - v)))
-    return float(max(gaps))
 
 
 def summary(name: str, seconds: float | None, q: dict) -> list:
@@ -178,15 +95,16 @@ def check_peers() -> None:
         sys.exit(f"benchmarks/tables.py needs {' and '.join(missing)}: install them with `make bench-peer`")
 
 
-def fit_vaekit(tmp: Path, n: int, epochs: int, seed: int) -> tuple[vaekit.Run, float]:
-    """vaekit trained on n Adult-like rows written as a CSV in ``tmp``: (the run, reloaded; training seconds)."""
-    csv = write_csv({k: np.asarray(v) for k, v in adult_like(n, seed).items()}, tmp / "adult.csv")
+def fit_vaekit(csv: Path, out: Path, epochs: int, seed: int, numeric: str) -> tuple[vaekit.Run, float]:
+    """vaekit trained on the table ``csv`` into ``out`` with data.numeric=``numeric``: (the run, reloaded;
+    training seconds)."""
     start = time.perf_counter()
     run = vaekit.train(
         data=str(csv),
-        out=str(tmp / "run"),
+        out=str(out),
         **{
             "data.missing": "mean",
+            "data.numeric": numeric,
             "train.epochs": epochs,
             "train.batch_size": 256,
             "model.hidden": [128, 128],
@@ -196,29 +114,40 @@ def fit_vaekit(tmp: Path, n: int, epochs: int, seed: int) -> tuple[vaekit.Run, f
         },
     )
     seconds = time.perf_counter() - start
-    print(f"vaekit trained in {seconds:.0f} s", flush=True)
+    print(f"vaekit (data.numeric={numeric}) trained in {seconds:.0f} s", flush=True)
     return vaekit.load_run(run.path), seconds
 
 
-def measure(tmp: Path, n: int, epochs: tuple[int, int], seed: int) -> dict:
-    """vaekit (``epochs[0]``), SDV's TVAE (``epochs[1]``) and Gaussian copula fitted on the same rows, each measured:
-    {results: {name: (seconds, quality)}, floor: the held-out rows' quality, gap: vaekit vs sdmetrics, schema,
-    real: the training rows, test: the test rows}."""
-    run, seconds = fit_vaekit(tmp, n, epochs[0], seed)
-    data = prepare_data(run.config)[0]
-    ours = table_run_quality(run, data, seed=seed, target=TARGET)
-    schema = run.table
-    real, test = real_rows(schema, data.train.x), real_rows(schema, data.test.x)  # as quality scores them
+def score_vaekit(run: vaekit.Run, real: dict, test: dict, schema, seed: int) -> tuple[dict, float]:
+    """The quality of a vaekit run's rows (as many as ``real``'s, drawn as ``table_run_quality`` draws them) against
+    the real rows, and the largest difference of its measures from sdmetrics' on the same rows."""
     torch.manual_seed(seed)
-    synthetic = run.sample_table(len(data.train.x))
-    gap = sdmetrics_gap(real, synthetic, table_quality(real, synthetic, schema, TARGET, test), schema)
-    results = {VAEKIT: (seconds, ours)}
+    synthetic = run.sample_table(len(real[schema.columns[0].name]))
+    quality = table_quality(real, synthetic, schema, TARGET, test, seed)
+    return quality, sdmetrics_gap(real, synthetic, quality, schema)
+
+
+def measure(tmp: Path, n: int, epochs: tuple[int, int], seed: int) -> dict:
+    """vaekit standard and modes (``epochs[0]``), SDV's TVAE (``epochs[1]``) and Gaussian copula fitted on the same
+    rows, each measured: {results: {name: (seconds, quality)}, floor: the held-out rows' quality, gap: vaekit vs
+    sdmetrics, schema, real: the training rows, test: the test rows}."""
+    csv = write_csv({k: np.asarray(v) for k, v in adult_like(n, seed).items()}, tmp / "adult.csv")
+    runs = {name: fit_vaekit(csv, tmp / numeric, epochs[0], seed, numeric) for name, numeric in NUMERIC.items()}
+    # every row is compared with the standard run's real rows, decoded exactly: a modes run's codes clip a value
+    # past 4 sigma of its mode (11 capital gains of 4,000 at seed 0), which would move its own real rows
+    schema, data = runs[VAEKIT][0].table, prepare_data(runs[VAEKIT][0].config)[0]
+    real, test = real_rows(schema, data.train.x), real_rows(schema, data.test.x)  # as quality scores them
+    results, gaps = {}, []
+    for name, (run, seconds) in runs.items():
+        quality, gap = score_vaekit(run, real, test, schema, seed)
+        results[name] = (seconds, quality)
+        gaps.append(gap)
     for kind, name in (("tvae", "SDV TVAE"), ("copula", "SDV Gaussian copula")):
         rows, s = sdv_rows(kind, real, schema, len(data.train.x), epochs[1], seed)
         results[name] = (s, table_quality(real, rows, schema, TARGET, test, seed))
         print(f"{name} fitted and sampled in {s:.0f} s", flush=True)
     floor = table_quality(real, schema.decode(data.val.x), schema, TARGET, test, seed)
-    return {"results": results, "floor": floor, "gap": gap, "schema": schema, "real": real, "test": test}
+    return {"results": results, "floor": floor, "gap": max(gaps), "schema": schema, "real": real, "test": test}
 
 
 def headline_rows(results: dict, floor: dict) -> list[list]:
@@ -262,30 +191,41 @@ def report(args: argparse.Namespace, n: int, epochs: tuple[int, int], facts: dic
             per_column_rows(results, floor, names),
         ),
     ]
-    v, t = results[VAEKIT][1], results["SDV TVAE"][1]
     write(
         "tables",
         "Synthetic tables: vaekit beside SDV's TVAE and Gaussian copula",
-        f"Adult-like table ({n} rows, gaps filled by train means/modes): column shapes {v['column_shapes']:.3f} "
-        f"(vaekit) vs {t['column_shapes']:.3f} (TVAE); TSTR accuracy {v['tstr']['synthetic']['accuracy']:.3f} vs "
-        f"{t['tstr']['synthetic']['accuracy']:.3f} (train on real {v['tstr']['real']['accuracy']:.3f})",
+        headline(n, results),
         tables,
         notes(epochs, facts["gap"]),
         out=args.out,
     )
 
 
+def headline(n: int, results: dict) -> str:
+    """The result's one line: column shapes and TSTR accuracy of vaekit (standard, modes) and TVAE."""
+    v, m, t = (results[k][1] for k in (VAEKIT, VAEKIT_MODES, "SDV TVAE"))
+    acc = [q["tstr"]["synthetic"]["accuracy"] for q in (v, m, t)]
+    return (
+        f"Adult-like table ({n} rows, gaps filled): column shapes {v['column_shapes']:.3f} (vaekit), "
+        f"{m['column_shapes']:.3f} (vaekit, numeric=modes) vs {t['column_shapes']:.3f} (TVAE); TSTR accuracy "
+        f"{acc[0]:.3f}, {acc[1]:.3f} vs {acc[2]:.3f} (train on real {v['tstr']['real']['accuracy']:.3f})"
+    )
+
+
 def notes(epochs: tuple[int, int], gap: float) -> list[str]:
     """The result's notes: the settings of vaekit and SDV, and vaekit's largest difference from sdmetrics."""
     return [
-        f"vaekit: {epochs[0]} epochs, batch 256, MLP 128-128, latent 16, Gaussian numeric columns on "
-        "standardised values (`data.numeric=standard`, the default; TVAE's mode-specific normalisation, "
-        "`data.numeric=modes`, documented in [the data guide](../guides/data.md#tables), is not measured here)",
+        f"vaekit: {epochs[0]} epochs, batch 256, MLP 128-128, latent 16 in both rows; numeric columns standardised, "
+        "one Gaussian each (`data.numeric=standard`, the default), or in the modes row TVAE's mode-specific "
+        "normalisation (`data.numeric=modes`, [the data guide](../guides/data.md#tables)): each number coded as "
+        "its mode of a Gaussian mixture fitted to its column (a softmax) and its offset within that mode (a Gaussian)",
         f"SDV {_version('sdv')} TVAE: {epochs[1]} epochs, its defaults otherwise (batch 500, 128-128); "
         "Gaussian copula: its defaults",
-        f"vaekit's measures against sdmetrics {_version('sdmetrics')} on vaekit's rows: largest difference {gap:.2e}",
-        "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian (vaekit: whole-number "
-        "columns rounded, every number clipped to its training range)",
+        f"vaekit's measures against sdmetrics {_version('sdmetrics')} on the rows of both vaekit models: largest "
+        f"difference {gap:.2e}",
+        "one seed; synthetic categories are drawn from the softmax, numbers from the Gaussian (under modes: a mode "
+        "from its softmax, then the offset from its Gaussian); vaekit: whole-number columns rounded, every number "
+        "clipped to its training range",
         "train s: wall-clock seconds of fitting (vaekit: with its run folder), on the machine as it was: other "
         "jobs may share its cores",
     ]

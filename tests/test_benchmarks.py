@@ -254,6 +254,26 @@ def test_tables_notes_are_what_the_script_writes(bench, monkeypatch):
     assert tables.notes(epochs, float(notes[2].rsplit(" ", 1)[1])) == notes
 
 
+@pytest.mark.parametrize("index", [0, 1])  # the headline table and the per-column one
+def test_the_tables_result_holds_vaekit_standard_and_modes(bench, index):
+    tables = bench("tables")
+    names = [row[0] for row in stored("tables")["tables"][index]["rows"]]
+    assert names[:4] == [tables.VAEKIT, tables.VAEKIT_MODES, "SDV TVAE", "SDV Gaussian copula"]
+    assert tables.NUMERIC == {tables.VAEKIT: "standard", tables.VAEKIT_MODES: "modes"}
+
+
+def test_the_tables_headline_gives_both_vaekit_rows(bench):
+    tables = bench("tables")
+
+    def quality(shapes: float, accuracy: float) -> dict:
+        return {"column_shapes": shapes, "tstr": {"synthetic": {"accuracy": accuracy}, "real": {"accuracy": 0.85}}}
+
+    results = {tables.VAEKIT: (9.0, quality(0.88, 0.84)), tables.VAEKIT_MODES: (12.0, quality(0.93, 0.845))}
+    line = tables.headline(5000, {**results, "SDV TVAE": (15.0, quality(0.82, 0.83))})
+    assert "column shapes 0.880 (vaekit), 0.930 (vaekit, numeric=modes) vs 0.820 (TVAE)" in line
+    assert "TSTR accuracy 0.840, 0.845 vs 0.830 (train on real 0.850)" in line
+
+
 def test_bits_says_which_scale_each_gaussian_column_is_on(bench):
     bits = bench("bits")
     assert stored("bits")["notes"] == [bits.LITERATURE_NOTE, bits.GAUSSIAN_NOTE]
