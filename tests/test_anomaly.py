@@ -152,6 +152,44 @@ def test_scores_do_not_depend_on_the_batch(model):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-3)
 
 
+EIGHT_BIT = np.round(np.random.default_rng(0).random((4, 1, 6, 6)) * 255).astype(np.float32) / 255
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        lambda x: np.round(x * 255).astype(np.uint8),  # uint8 images: divided by 255, as run.encode reads them
+        lambda x: np.round(x * 255).astype(np.uint8).transpose(0, 2, 3, 1),  # channels-last, moved
+        lambda x: torch.from_numpy(np.round(x * 255).astype(np.uint8)),
+        lambda x: x.astype(np.float64),
+        lambda x: x.tolist(),
+    ],
+    ids=["uint8", "uint8 channels-last", "uint8 tensor", "float64", "list"],
+)
+def test_scores_read_items_as_the_run_s_methods_do(model, given):
+    want = anomaly_scores(model, EIGHT_BIT, ["neg_elbo"], samples=2)["neg_elbo"]
+    np.testing.assert_allclose(anomaly_scores(model, given(EIGHT_BIT), ["neg_elbo"], samples=2)["neg_elbo"], want)
+
+
+def test_scores_read_a_frame_and_refuse_what_float32_cannot_score_in_one_line(model):
+    pd = pytest.importorskip("pandas")
+    torch.manual_seed(0)
+    table = build_model(ModelConfig(input_shape=[3], latent_dim=2, hidden=[8], likelihood="gaussian")).eval()
+    rows = np.random.default_rng(1).normal(size=(4, 3))
+    want = anomaly_scores(table, rows, "neg_elbo", samples=2)["neg_elbo"]
+    got = anomaly_scores(table, pd.DataFrame(rows, columns=list("abc")), "neg_elbo", samples=2)["neg_elbo"]
+    np.testing.assert_allclose(got, want)
+    for x, said in (
+        (np.full((2, 1, 6, 6), np.nan, np.float32), "^data items: contains 72 NaN or infinite values$"),
+        (torch.full((2, 1, 6, 6), float("inf")), "^data items: contains 72 NaN or infinite values$"),
+    ):
+        with pytest.raises(VaekitError, match=said):
+            anomaly_scores(model, x, "neg_elbo")
+    with pytest.raises(VaekitError, match=r"^data items: .*beyond float32's range"):
+        anomaly_scores(table, rows * 1e39, "neg_elbo")
+    assert np.isfinite(anomaly_scores(table.double(), rows * 1e39, "neg_elbo")["neg_elbo"]).all()  # as it is
+
+
 @pytest.mark.parametrize("settings", [{}, {"family": "gumbel"}, {"family": "vq"}, {"posterior": "iaf"}])
 def test_every_score_that_applies_is_computed(settings):
     torch.manual_seed(0)
@@ -372,8 +410,8 @@ def test_split_all_scores_a_conditional_run_with_labels_numbered_as_in_training(
     assert [int(r["index"]) for r in rows] == split.rows[: len(rows)].tolist() != list(range(len(rows)))
 
 
-@pytest.mark.parametrize("normal", ["7", "2", "5,7"])  # a class name or a label number
-def test_eval_of_a_labelled_set_takes_names_and_numbers(cvae, normal, capsys):
+@pytest.mark.parametrize("normal", ["7", " 7", "5,7"])  # class names (spaces stripped), never label numbers
+def test_eval_of_a_labelled_set_takes_class_names(cvae, normal, capsys):
     argv = ["anomaly-eval", str(cvae / "run"), "--data", str(cvae / "xy.npz"), f"--normal={normal}"]
     assert main([*argv, "--score", "neg_elbo", "--samples", "2"]) == 0
     assert "6 in-distribution vs 6 out-of-distribution" in capsys.readouterr().out  # the test file: -1 and 7
@@ -396,6 +434,10 @@ CONTAMINATION = r"^vaekit: error: contamination must be in \(0, 0.5\], got (0.6|
             ["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "-2"],
             "'-2': not a class .* are -1, 5, 7$",
         ),  # not an index
+        (
+            ["anomaly-eval", "{c}/run", "--data", "{c}/xy.npz", "--normal", "2"],
+            "'2': not a class .* are -1, 5, 7$",
+        ),  # label number 2 (class 7) is no class name
         *(
             (["anomaly", "{r}/run", "--score", "neg_elbo", "--contamination", v, "--out", "{c}/n.csv"], CONTAMINATION)
             for v in ("0.6", "0", "nan")

@@ -298,3 +298,28 @@ def test_info_names_the_classes_of_a_conditional_run(runs, monkeypatch):  # noqa
     monkeypatch.setattr(Run, "classes", property(lambda run: ["cat", "dog", "eel"]))
     assert load_explorer(runs["cvae"]).info()["classes"] == ["cat", "dog", "eel"]  # the page's class picker
     assert load_explorer(runs["vae"]).info()["classes"] is None
+
+
+@pytest.mark.parametrize(
+    "y, label, error",
+    [
+        ("dog", 1, None),  # a class name, as the command line takes it
+        (2, 2, None),  # an integer stays a label number
+        ("zebra", None, r"y 'zebra': expected a label number in 0..2 or a class name \(cat, dog, eel\)"),
+        (3, None, r"y must be a label number in 0..2 or a class name \(cat, dog, eel\)"),
+        (True, None, r"y must be a label number in 0..2"),
+    ],
+)
+def test_the_api_takes_a_class_by_name_or_by_label_number(runs, monkeypatch, y, label, error):  # noqa: F811
+    from vaekit.viz.explore_api import ApiError
+
+    monkeypatch.setattr(Run, "classes", property(lambda run: ["cat", "dog", "eel"]))
+    explorer = load_explorer(runs["cvae"])
+    if error is not None:
+        with pytest.raises(ApiError, match=error) as e:
+            explorer.decode({"z": [0, 0, 0], "y": y})
+        assert e.value.status == 422
+        return
+    named = explorer.decode({"z": [0.5, -1, 2], "y": y})["image"]
+    assert named == explorer.decode({"z": [0.5, -1, 2], "y": label})["image"]
+    assert named != explorer.decode({"z": [0.5, -1, 2], "y": (label + 1) % 3})["image"]

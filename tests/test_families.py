@@ -151,14 +151,14 @@ def test_conditional_run_samples_a_requested_class(labelled_npz, tiny_images, tm
     run = tmp_path / "cvae"
     assert cli(["train", "--data", labelled_npz, "--conditional", *TINY, "--out", run]) == 0
     assert (run / "samples.png").stat().st_size > 0
-    for label in ("2", "owl"):  # by number or by name (classes.json)
+    for label in (" owl", "owl"):  # by name (classes.json), spaces stripped
         assert cli(["sample", run, "--label", label, "--n", "4", "--out", tmp_path / f"{label}.npy"]) == 0
-    assert np.array_equal(np.load(tmp_path / "2.npy"), np.load(tmp_path / "owl.npy"))
+    assert np.array_equal(np.load(tmp_path / " owl.npy"), np.load(tmp_path / "owl.npy"))
     assert np.load(tmp_path / "owl.npy").shape == (4, 1, 9, 11)
     assert cli(["sample", run, "--n", "6", "--out", tmp_path / "grid.npy"]) == 0  # a row per class
     assert np.load(tmp_path / "grid.npy").shape == (6, 1, 9, 11)
     capsys.readouterr()
-    for label, why in (("3", "classes are 0..2"), ("emu", "one of cat, dog, owl")):
+    for label, why in (("2", "label '2': no class has this name"), ("emu", "this run's classes are cat, dog, owl")):
         assert cli(["sample", run, "--label", label, "--out", tmp_path / "bad.npy"]) == 2
         assert why in capsys.readouterr().err
     assert cli(["train", "--data", tiny_images, "--conditional", *TINY, "--out", tmp_path / "no-labels"]) == 2

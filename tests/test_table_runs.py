@@ -64,7 +64,7 @@ def test_synthetic_rows_are_rounded_and_clipped_to_the_training_range(labelled_r
     assert np.array_equal(new["price"], np.round(np.clip(was["price"], lo, hi), 2))  # to the file's 2 decimals
 
 
-@pytest.mark.parametrize(("label", "counts"), [(None, {"a": 3, "b": 2, "c": 2}), ("b", {"b": 7}), ("2", {"c": 7})])
+@pytest.mark.parametrize(("label", "counts"), [(None, {"a": 3, "b": 2, "c": 2}), ("b", {"b": 7}), (" c", {"c": 7})])
 def test_a_conditional_run_samples_csv_rows_with_their_label_column(labelled_run, tmp_path, label, counts):
     out = tmp_path / "s.csv"
     assert main(["sample", str(labelled_run[0]), "--n", "7", "--out", str(out)] + ["--label", label] * bool(label)) == 0

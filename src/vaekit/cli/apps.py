@@ -67,7 +67,8 @@ def scoring(
         "--out",
         required=True,
         help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; the .npz and .csv of a split (train, val, "
-        "test) also hold each item's row in its file (index), a photo folder's each item's file",
+        "test) also hold each item's row in its file (index), a photo folder's each item's file; a conditional "
+        "run's .npz and .csv each item's label (its codes are q(z|x, y))",
     ),
     arg("--batch-size", type=int, default=1000),
 )
@@ -80,8 +81,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
-    x, rows = items(run.config, args.data, args.split, run)  # rows: a split's items' rows in their file
-    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows)
+    x, rows, y = items(run.config, args.data, args.split, run)  # rows: a split's items' rows; y: a cvae's labels
+    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows, y)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")
@@ -203,6 +204,13 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
         s, classes = prepared_split(run, args.data, split(args.data))
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
+        k = run.config.model.num_classes
+        if run.model.needs_labels and bool((s.y >= k).any()):  # a cvae scores x as typical of its stated class
+            raise VaekitError(
+                f"anomaly-eval: label {int(s.y.max())} is none of this conditional run's classes 0..{k - 1}: its "
+                "scores say how typical an item is of its own class, so --normal with anomalies of other classes "
+                "needs an unconditional run"
+            )
         present = torch.unique(s.y).tolist()
         normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
         mask = torch.isin(s.y, normal)

@@ -64,7 +64,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        probe = "n/a (no labels)" if result["probe_accuracy"] is None else result["probe_accuracy"]
+        probe = result["probe_accuracy"]
+        if probe is None:  # no labels, or labels of one class: nothing for a probe to tell apart
+            unlabelled = data.train.y is None or getattr(data, args.split).y is None
+            probe = "n/a (no labels)" if unlabelled else "n/a (one class)"
         print(
             f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
             f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "

@@ -10,6 +10,9 @@ import torch
 
 from vaekit.config.checks import FRACTION_WHY
 from vaekit.data.draws import TEST_PART, fixed_draw
+from vaekit.data.labels import encode_labels as encode_labels  # re-exported: importers keep importing them here
+from vaekit.data.labels import label_number as label_number
+from vaekit.data.labels import number_labels as number_labels
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
@@ -109,75 +112,6 @@ def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
 def image_scale(x: np.ndarray) -> float:
     """The divisor that brings ``x`` to [0, 1]: 255 for uint8 images, else 1 (left as is)."""
     return 255.0 if x.dtype == np.uint8 and x.ndim == 4 else 1.0
-
-
-def label_number(name: str, classes: list[str] | None) -> int | None:
-    """The label of a class given by its name in ``classes`` (label 0 first), else by its number as text; None
-    when it is neither. A name wins over a number: a class may be named "3"."""
-    if classes and name in classes:
-        return classes.index(name)
-    return int(name) if name.strip().lstrip("-").isdigit() else None
-
-
-def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> tuple[np.ndarray, list[str] | None]:
-    """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1: names, and numbers
-    other than 0..K-1 (1, 2, 3 or 10, 20, 30 name three classes, not 4 or 31). ``num_classes``: the model's, which
-    fixes the class numbers: numbers are kept as they are (one outside 0..num_classes-1 is refused), and names
-    renumbered 0..K-1 must be at most that many."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise VaekitError(f"{where}: labels must be 1-D, got shape {tuple(y.shape)}")
-    if y.dtype.kind in "US":
-        try:
-            y = np.char.strip(y.astype(str)).astype(np.float64)
-        except ValueError:
-            values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
-            if num_classes and len(values) > num_classes:
-                raise VaekitError(
-                    f"{where}: the labels name {len(values)} classes; the model has {num_classes}"
-                ) from None
-            return index.astype(np.int64), [str(v) for v in values]
-    if y.dtype.kind == "f":
-        check_finite(y, f"{where} labels")
-        if not np.array_equal(y, np.round(y)):
-            bad = y[y != np.round(y)][0]
-            raise VaekitError(f"{where}: labels must be whole numbers or names, found {bad}")
-    elif y.dtype.kind not in "biu":
-        raise VaekitError(f"{where}: labels of dtype {y.dtype} are not class numbers or names")
-    y = y.astype(np.int64)
-    values, index = np.unique(y, return_inverse=True)
-    if num_classes:  # the model fixes the class numbers: a number outside them is refused, not renumbered
-        bad = values[(values < 0) | (values >= num_classes)]
-        if len(bad):
-            raise VaekitError(f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}")
-        return y, None
-    if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
-        return index.astype(np.int64), [str(v) for v in values]  # (one-hot codes and embeddings need 0..K-1)
-    return y, None
-
-
-def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.ndarray:
-    """Labels (N,) -> (N,) int64 numbered as training numbered them: each by its name in ``classes`` (label 0
-    first), else by its number (``label_number``); a name that is none of them is refused in one line."""
-    codes, names = encode_labels(y, where)  # checks the shape and the values
-    if not classes:
-        bad = [n for n in names or [] if not n.isdigit()]  # names, or negative numbers training never saw
-        if bad:
-            raise VaekitError(
-                f"{where}: label {bad[0]!r} is no class number, and no class names are recorded to read it by"
-            )
-        return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
-    y = np.asarray(y).reshape(len(codes))
-    text = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y.astype(np.int64).astype(str)
-    values, index = np.unique(text, return_inverse=True)
-    numbers = [label_number(str(v), classes) for v in values]
-    bad = [str(v) for v, k in zip(values, numbers) if k is None or k < 0]
-    if bad:
-        shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
-        raise VaekitError(f"{where}: label {bad[0]!r} is none of the training data's classes ({shown})")
-    return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
 
 
 def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None) -> None:

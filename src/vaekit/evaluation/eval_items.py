@@ -4,12 +4,14 @@ the model's shape and support, binarised as in training."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from torch import Tensor
 
 from ..config import own_likelihood
 from ..data import Dataset, Split
+from ..data.labels import given_as_names, label_numbers, run_classes
 from ..data.lazy import LazyArray, binarized_once, head_split
 from ..data.prepare import check_and_binarize, checked, prepare_data
 from ..data.user import users_items
@@ -49,9 +51,9 @@ def evaluated_items(
     elif not isinstance(data, Dataset):
         if split != "test":
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-        data = users_items(data, run.model.needs_labels, tuple(cfg.model.input_shape) or None, run.classes, run.table)
+        data = users_items_for(run, data)
     else:
-        data = numbered_as_run(run, data)
+        data = numbered_as_run(run, named_labels(run, data))
     if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
         mode = cfg.data.binarize
         data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)
@@ -64,6 +66,34 @@ def evaluated_items(
     if mode == "dynamic" and split == "train":  # the train split stays grey for the trainer: binarise once
         x = binarized_once(x, run.config.train.seed, s.rows, s.part)
     return data, s, x, mode
+
+
+def users_items_for(run: Run, data: object) -> Dataset:
+    """The user's items as a test split; a conditional run's labels read as labels given to a run are: integers
+    as label numbers 0..K-1, text by the run's class names (``data.labels``)."""
+    shape, k = tuple(run.config.model.input_shape) or None, run.config.model.num_classes
+    if not run.model.needs_labels:
+        return users_items(data, False, shape, run.classes, run.table)
+    names = run_classes(run.classes, k) if given_as_names(data) else None  # None: numbers kept as they are
+    if names is None and isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], Mapping):
+        data = data if data[1] is None else (data[0], label_numbers(data[1], run.classes, k))  # (x, y): checked
+    return replace(users_items(data, True, shape, names, run.table), classes=run.classes)
+
+
+def named_labels(run: Run, data: Dataset) -> Dataset:
+    """``data`` with its labels named as ``file_names`` names them (its classes, else "0".."K-1")."""
+    names = file_names(run, data.classes, data.num_classes)
+    return data if names == data.classes else replace(data, classes=names)
+
+
+def file_names(run: Run, classes: list[str] | None, k: int | None) -> list[str] | None:
+    """The names of other data's labels 0..K-1 (``k`` = K): its ``classes``, else, where a conditional run's
+    classes are named by numbers (labels 0, 2, 5), their numbers as text, read by name as the run read its own
+    (file label 1 is no class: not label 1, class 2)."""
+    named = run.classes is not None and any(c.lstrip("-").isdigit() for c in run.classes)
+    if classes or not k or not named or not run.model.needs_labels:
+        return classes
+    return [str(i) for i in range(k)]
 
 
 def _check_mode(data: Dataset | object, mode: str | None) -> None:

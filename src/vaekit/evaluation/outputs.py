@@ -26,6 +26,7 @@ from ..io import atomic_write, atomic_write_text, csv_cell
 from ..runs import Run
 from ..training import distributed
 from ..training.state import SPLITS, recorded_data
+from .eval_items import file_names, named_labels
 from .labels import label_map, numbered_as_run
 from .metrics import note_old_draw, pick_split
 
@@ -34,16 +35,17 @@ CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
 def items(
     cfg: RunConfig, spec: str | None, split: str, run: Run | None = None
-) -> tuple[torch.Tensor | LazyArray, np.ndarray | None]:
+) -> tuple[torch.Tensor | LazyArray, np.ndarray | None, torch.Tensor | None]:
     """(items of ``spec`` (default: the run's data) scaled as in training, each item's row in its file (N,) or
-    None for 'all'): every item in file order ('all'), or one split of the run's seeded split (limited by the
-    run's data.limit on its own data; a note where the run's own data no longer has the item counts of its
-    ``run``'s training, ``note_changed_data``)."""
+    None for 'all', their labels (N,) numbered as a conditional ``run`` numbers them or None): every item in file
+    order ('all'), or one split of the run's seeded split (limited by the run's data.limit on its own data; a
+    note where the run's own data no longer has the item counts of its ``run``'s training, ``note_changed_data``)."""
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     if split == "all":
-        return every_labelled(cfg, spec)[0].x, None
+        every, classes = every_labelled(cfg, spec)
+        return every.x, None, run_labels(run, every.y, classes, spec)
     options: dict[str, Any] = dict(
         val_fraction=d.val_fraction,
         test_fraction=d.test_fraction,
@@ -58,7 +60,17 @@ def items(
         note_changed_data(run, data)
     note_skipped(spec, data.skipped)
     s = getattr(data, split)
-    return model_items(s.x, tuple(cfg.model.input_shape), spec), item_rows(s)
+    return model_items(s.x, tuple(cfg.model.input_shape), spec), item_rows(s), run_labels(run, s.y, data.classes, spec)
+
+
+def run_labels(run: Run | None, y: torch.Tensor | None, classes: list[str] | None, where: str) -> torch.Tensor | None:
+    """Labels y (N,) of data whose labels 0..K-1 name ``classes``, numbered as the conditional ``run`` numbers its
+    classes (``label_map``: a class it does not know is refused in one line); None for another run or no labels."""
+    if run is None or y is None or not run.model.needs_labels:
+        return None
+    k = int(y.max()) + 1 if len(y) else None  # the data's labels 0..K-1, named as the run names its classes
+    mapped = label_map(run, file_names(run, classes, k), where)
+    return y if mapped is None else mapped[0][y]
 
 
 def note_changed_data(run: Run, data: Dataset) -> None:
@@ -136,14 +148,15 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
         raw, mode = prepare_data(run.config, spec, stream=True)
         if own:
             note_changed_data(run, raw)
-        data = numbered_as_run(run, raw)
+        data = numbered_as_run(run, named_labels(run, raw))  # a file's labels 0..K-1 are names too
         s = pick_split(data, split, limit)  # a dynamic run's train split, grey for the trainer, drawn once as 'all'
         return (drawn_once(s, run.config.train.seed) if mode == "dynamic" and not s.fixed else s), data.classes
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     s, classes = every_labelled(run.config, spec)
-    mapped = label_map(run, classes, spec)
+    k = None if s.y is None or not len(s.y) else int(s.y.max()) + 1  # the file's labels 0..K-1
+    mapped = label_map(run, file_names(run, classes, k), spec)
     if mapped is not None and s.y is not None:
         s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
     x = run.check_items(s.x, f"{spec}:")  # the file named, as a seeded split's reading names it
@@ -161,29 +174,45 @@ def write_codes(
     batch_size: int = 1000,
     files: list[str] | None = None,
     index: np.ndarray | None = None,
+    y: torch.Tensor | None = None,
 ) -> int:
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
     scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
     item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
-    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays."""
+    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. A conditional run encodes each
+    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array."""
     out = Path(out)
     if out.suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
     if batch_size <= 0:
         raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
-    if run.model.needs_labels:
-        raise VaekitError("encode: this model is conditional; codes need an unconditional run")
     run.check_items(x)
+    y = code_labels(run, y, len(x))
     d = sum(run.model.latent_dims)
 
     def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
         for i in range(0, len(x), batch_size):
-            qz = run.encode(x[i : i + batch_size])
+            qz = run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
             yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
 
     ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
+    ids["label"] = None if y is None else [str(v) for v in y.tolist()]
     atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
     return d
+
+
+def code_labels(run: Run, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """The labels (N,) that a conditional run's q(z|x, y) takes, each in its classes 0..K-1; None for another
+    run. Data without labels, or labels not one per item, are refused in one line."""
+    if not run.model.needs_labels:
+        return None
+    if y is None:
+        raise VaekitError(
+            "encode: this run is conditional: its codes q(z|x, y) need each item's label, and this data has none"
+        )
+    if len(y) != n:
+        raise VaekitError(f"encode: {len(y)} labels for {n} items: a conditional run's codes need one label per item")
+    return run.labels(y, n)
 
 
 def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
@@ -202,6 +231,8 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
         arrays["index"] = np.array(ids["index"], dtype=np.int64)
     if ids["file"] is not None:
         arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
+    if ids["label"] is not None:
+        arrays["label"] = np.array(ids["label"], dtype=np.int64)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
 

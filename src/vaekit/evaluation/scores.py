@@ -32,7 +32,9 @@ from ..core.contract import (
 )
 from ..core.likelihoods import gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
+from ..data.core import check_finite
 from ..data.lazy import LazyArray
+from ..data.user import run_items
 from ..errors import VaekitError
 from ..training.rng import keeps_rng
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
@@ -232,6 +234,18 @@ def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int, p: Tensor) -> I
         yield x[i : i + size].to(p.device, p.dtype), None if y is None else y[i : i + size].to(p.device)
 
 
+def scored_items(model: VAEModule, x: object) -> Tensor | LazyArray:
+    """Items x (N, *shape) read as a run's methods read them (``data.user.run_items``: uint8 images divided by
+    255, frames and lists read, NaN or values beyond float32 refused); a float64 model's float64 items as given."""
+    if isinstance(x, LazyArray):  # read from files, checked there
+        return x
+    wide = next(model.parameters()).dtype == torch.float64 and str(getattr(x, "dtype", "")).endswith("float64")
+    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
+    items = torch.as_tensor(x) if wide else run_items(x, tuple(shape or ()), None)
+    check_finite(items, "data items")
+    return items
+
+
 def anomaly_scores(
     model: VAEModule,
     x: Tensor | LazyArray | np.ndarray,
@@ -246,7 +260,8 @@ def anomaly_scores(
     llr_k: int = 1,
 ) -> dict[str, np.ndarray]:
     """Scores (N,) per name for x (N, *shape) (labels y (N,) for a conditional model), higher = more anomalous,
-    in batches of ``batch_size``; x and y may be numpy arrays, ``names`` one name or several.
+    in batches of ``batch_size``; x is read as a run's methods read items (``scored_items``: uint8 images divided
+    by 255), y (label numbers 0..K-1) may be a numpy array, ``names`` one name or several.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
     ``steps`` Adam steps of the regret, ``llr_k`` lowest latent groups from their priors for ``llr``; the noise
@@ -254,9 +269,9 @@ def anomaly_scores(
     ``settings_for`` picks those that apply).
     """
     names = check_scores(names)
-    items = x if isinstance(x, LazyArray) else as_tensor(x, torch.device("cpu"))  # a numpy array too
     labels = None if y is None else as_tensor(y, torch.device("cpu"))
     check_model(model, names, labels)
+    items = scored_items(model, x)
     check_items(model, items)
     check_labels(model, items, labels)
     check_settings(names, samples, iw_samples, steps, batch_size, llr_k)

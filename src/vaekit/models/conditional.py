@@ -67,7 +67,9 @@ class ConditionalVAE(NetsVAE):
         """The built-in networks that ``cfg`` describes; the decoder reads [z, e(y)]."""
         if cfg.num_classes < 1:
             raise VaekitError(
-                "the conditional VAE needs num_classes >= 1 (it comes from the labels)", key="model.num_classes"
+                "the conditional VAE needs its number of classes: pass num_classes=K (K >= 1; training sets it "
+                "from the data's labels)",
+                key="model.num_classes",
             )
         shape, wide = tuple(cfg.input_shape), cfg.latent_dim + (cfg.label_embedding or cfg.num_classes)
         nets = build_nets(replace(cfg, latent_dim=wide), shape, n_params(cfg))

@@ -113,12 +113,26 @@ class Explorer:
         return torch.tensor(z, dtype=torch.float32)
 
     def _label(self, y: object) -> Tensor | None:
-        """(1,) int64 for a conditional model (required), None otherwise (a label is then refused)."""
+        """(1,) int64 for a conditional model (required): a label number 0..K-1 (an integer) or a class name (text,
+        as the command line takes it; a run without names takes its numbers as text); None otherwise (a label is
+        then refused)."""
         if not self.conditional:
             if y is not None:
                 raise ApiError(422, "this model is not conditional: leave out y")
             return None
-        return torch.tensor([_int(y, "y", 0, self.k - 1)])
+        names = self.run.classes
+        want = f"a label number in 0..{self.k - 1}" + (f" or a class name ({', '.join(names)[:200]})" if names else "")
+        if isinstance(y, str):
+            try:
+                label = self.run.label_of(y)
+            except VaekitError:
+                label = -1
+            if not 0 <= label < self.k:
+                raise ApiError(422, f"y {y[:60]!r}: expected {want}")
+            return torch.tensor([label])
+        if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < self.k:
+            raise ApiError(422, f"y must be {want}")
+        return torch.tensor([y])
 
 
 def _int(v: object, name: str, lo: int, hi: int) -> int:

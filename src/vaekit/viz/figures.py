@@ -19,6 +19,7 @@ from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
 from .plots import Columns, _figure, _save_figure, _tab20, image_grid, is_image, save_png, stamped
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
+from .prior_frame import GRID, check_grid, prior_frame, quantile_grid
 
 
 def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
@@ -146,9 +147,10 @@ def traversals(
     item: int | None = None,
     rank_on: int | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
-    """Traversals around item ``item``'s posterior mean (default: the zero code) of ``dims`` (default: the
-    ``n_dims`` most active over the first ``rank_on`` items of x (N, *shape), all for None), from -span to span:
-    (decoded (R, V, *shape), dims, values (V,)). ``item`` is any index of x; y (N,) labels a conditional run."""
+    """Traversals around item ``item``'s posterior mean (default: the prior's mean, ``prior_frame``: p(z|y)'s
+    of class y[0] for a conditional run, else the zero code) of ``dims`` (default: the ``n_dims`` most active
+    over the first ``rank_on`` items of x (N, *shape), all for None), from -span to span: (decoded
+    (R, V, *shape), dims, values (V,)). ``item`` is any index of x; y (N,) labels a conditional run."""
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     if dims is None:  # only the items ranked are encoded
@@ -156,7 +158,7 @@ def traversals(
         dims = top_dims(loc.var(0), n_dims)
     at = slice(item or 0, (item or 0) + 1)
     ya = None if y is None else y[at]
-    base = torch.zeros(latent_size(run.model)) if item is None else encode_means(run, x[at], ya)[0]  # (D,)
+    base = prior_frame(run, ya)[0] if item is None else encode_means(run, x[at], ya)[0]  # (D,)
     values = torch.linspace(-span, span, steps)
     return traverse(run, base, dims, values, ya), dims, values
 
@@ -198,19 +200,10 @@ def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[s
     ax.set(title=title)
 
 
-GRID = 15  # the decoded manifold's codes per side by default (the CLI's --grid too)
-
-
-def check_grid(grid: object) -> int:
-    """``grid`` if it is a whole number >= 2 (a manifold spans its corners), else one line naming it."""
-    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
-        raise VaekitError(f"grid must be a whole number >= 2 (a manifold spans its corners), got {grid!r}", key="grid")
-    return int(grid)
-
-
 @torch.no_grad()
 def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
-    """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape).
+    """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape): a conditional run's
+    p(z|y) of class ``y`` (its loc + scale * q per dim, ``prior_frame``), else N(0, I)'s.
 
     Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0]. Only for runs
     whose latent size D is 2.
@@ -218,9 +211,7 @@ def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     grid, d = check_grid(grid), latent_size(run.model)
     if d != 2:
         raise VaekitError(f"the manifold decodes 2-D codes; this run's latent size is {d} (latent_map shows any size)")
-    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, grid))
-    z1, z0 = torch.meshgrid(q.flip(0), q, indexing="ij")
-    return decode_mean(run, torch.stack([z0.flatten(), z1.flatten()], 1), y)
+    return decode_mean(run, quantile_grid(run, grid, y), y)
 
 
 def latent_map(
@@ -253,7 +244,7 @@ def latent_map(
     if d == 2:
         fig, axes = _figure(2, width=5.5, height=5)
         _scatter(axes[0], loc, "posterior means", yn, classes)
-        _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1])
+        _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1], classes)
     else:
         fig, (ax,) = _figure(1, width=5.5, height=5)
         _scatter(ax, *_projection(loc), yn, classes)
@@ -274,17 +265,19 @@ def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:
     return pca.transform(loc), title
 
 
-def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | None) -> None:
-    """The decoded manifold as one image grid (images) or its first two features coloured by z (tables)."""
-    xs = manifold(run, grid, y)
+def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | None, names: list[str] | None) -> None:
+    """The decoded manifold as one image grid (images) or its first two features coloured by z (tables); a
+    conditional run's of the first item's class y (1,), over its p(z|y), the class named in the title."""
+    xs, k = manifold(run, grid, y), None if y is None or not run.model.needs_labels else int(y[0])
+    of = "" if k is None else f" of class {names[k] if names and 0 <= k < len(names) else k}"
     if is_image(tuple(x.shape[1:])):
         arr = image_grid(xs, nrow=grid, pad=0)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
-        ax.set(title="decoded manifold (prior quantiles)", xticks=[], yticks=[])
+        ax.set(title=f"decoded manifold{of} (prior quantiles)", xticks=[], yticks=[])
         return
     f = xs.flatten(1).numpy()  # (grid^2, features)
     ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=np.arange(len(f)), s=8, cmap="viridis")
-    ax.set(title="decoded manifold: features 0, 1", xlabel="feature 0", ylabel="feature 1")
+    ax.set(title=f"decoded manifold{of}: features 0, 1", xlabel="feature 0", ylabel="feature 1")
 
 
 def save_factor_traversals(

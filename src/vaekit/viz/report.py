@@ -15,8 +15,8 @@ from .. import files
 from ..data import Dataset
 from ..data.photos import note
 from ..data.prepare import prepare_data
-from ..data.user import users_items
 from ..errors import VaekitError, is_number, is_whole
+from ..evaluation.eval_items import named_labels, users_items_for
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
@@ -177,11 +177,10 @@ def report_data(run: Run, data: object, split: str) -> tuple[Dataset, str | None
     if data is None or isinstance(data, (str, Path)):
         return prepare_data(run.config, None if data is None else str(data), stream=True)
     if isinstance(data, Dataset):
-        return numbered_as_run(run, data), None
+        return numbered_as_run(run, named_labels(run, data)), None
     if split != "test":
         raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-    shape = tuple(run.config.model.input_shape) or None  # a frame held to the run's columns (run.table)
-    return users_items(data, run.model.needs_labels, shape, run.classes, run.table), None
+    return users_items_for(run, data), None  # labels as evaluate reads them; a frame held to the run's columns
 
 
 def report_path(run: Run, out: str | Path | None) -> Path:

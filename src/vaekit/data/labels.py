@@ -1,0 +1,187 @@
+"""Class labels: the data's own, numbered 0..K-1 for training, and those given to a run afterwards.
+
+A data set's labels are numbers or names (text, also in an object array, a pandas Series of text, category or
+string dtype). Training numbers them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as
+the class names; other data's labels, read from files, are numbered by those names (``number_labels``).
+
+Labels given to a run's methods follow one rule (``label_numbers``): integers (ints, arrays, tensors) are label
+numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX take them; text is a class name, read by its name
+in the run's classes (spaces stripped). A run that records no class names names its classes "0".."K-1".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from vaekit.data.containers import split_item
+from vaekit.errors import VaekitError
+
+
+def plain_labels(y: object, where: str, key: str | None = None) -> np.ndarray:
+    """Labels (N,) or (N, 1) (an array, a tensor, a list, a pandas Series) as a 1-D numpy array; object values
+    (text in a Series) as text when each is a str, as numbers when each is a whole number; another value (None,
+    NaN) is refused in one line naming its item (``key``: the setting named)."""
+    y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise VaekitError(f"{where}: labels must be 1-D, got shape {tuple(y.shape)}", key=key)
+    if y.dtype.kind != "O":
+        return y
+    text = [isinstance(v, str) for v in y]
+    whole = [isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in y]
+    bad = next((i for i, (t, w) in enumerate(zip(text, whole)) if not (t or w)), None)
+    if bad is not None:
+        raise VaekitError(
+            f"{where}: item {bad}'s label is {y[bad]!r}, neither a class name (text) nor a number", key=key
+        )
+    return y.astype(str) if any(text) else y.astype(np.int64)
+
+
+def label_number(name: str, classes: list[str] | None) -> int | None:
+    """The label of the class named ``name`` (spaces stripped) in ``classes`` (label 0 first), else None; where no
+    names are recorded, classes are named by their numbers ("0", "1", ...). A number is no name of another class."""
+    name = name.strip()
+    if classes:
+        return classes.index(name) if name in classes else None
+    return int(name) if name.isascii() and name.isdigit() and str(int(name)) == name else None
+
+
+def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> tuple[np.ndarray, list[str] | None]:
+    """Labels (N,) -> (N,) int64; names are returned when values had to be renumbered 0..K-1: names, and numbers
+    other than 0..K-1 (1, 2, 3 or 10, 20, 30 name three classes, not 4 or 31). ``num_classes``: the model's, which
+    fixes the class numbers: numbers are kept as they are (one outside 0..num_classes-1 is refused), and names
+    renumbered 0..K-1 must be at most that many."""
+    y = plain_labels(y, where)
+    if y.dtype.kind in "US":
+        try:
+            y = np.char.strip(y.astype(str)).astype(np.float64)
+        except ValueError:
+            values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
+            if num_classes and len(values) > num_classes:
+                raise VaekitError(
+                    f"{where}: the labels name {len(values)} classes; the model has {num_classes}"
+                ) from None
+            return index.reshape(-1).astype(np.int64), [str(v) for v in values]
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise VaekitError(f"{where} labels: contains {int((~np.isfinite(y)).sum())} NaN or infinite values")
+        if not np.array_equal(y, np.round(y)):
+            bad = y[y != np.round(y)][0]
+            raise VaekitError(f"{where}: labels must be whole numbers or names, found {bad}")
+    elif y.dtype.kind not in "biu":
+        raise VaekitError(f"{where}: labels of dtype {y.dtype} are not class numbers or names")
+    y = y.astype(np.int64)
+    values, index = np.unique(y, return_inverse=True)
+    if num_classes:  # the model fixes the class numbers: a number outside them is refused, not renumbered
+        bad = values[(values < 0) | (values >= num_classes)]
+        if len(bad):
+            raise VaekitError(f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}")
+        return y, None
+    if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
+        return index.reshape(-1).astype(np.int64), [str(v) for v in values]  # (one-hot codes need 0..K-1)
+    return y, None
+
+
+def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.ndarray:
+    """A data set's labels (N,) -> (N,) int64 numbered as training numbered them: text by its name in ``classes``
+    (label 0 first), numbers by their text where classes are named by numbers (labels 1..10 renumbered 0..9), else
+    as label numbers; without names, numbers as they are. A label that is none of the classes is one line."""
+    codes, names = encode_labels(y, where)  # checks the shape and the values
+    if not classes:
+        bad = [n for n in names or [] if not n.isdigit()]  # names, or negative numbers training never saw
+        if bad:
+            raise VaekitError(
+                f"{where}: label {bad[0]!r} is no class number, and no class names are recorded to read it by"
+            )
+        return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
+    y = plain_labels(y, where)
+    if y.dtype.kind not in "US" and not any(c.lstrip("-").isdigit() for c in classes):  # no name is a number
+        given = y.astype(np.int64)
+        outside = given[(given < 0) | (given >= len(classes))]
+        if len(outside):
+            raise VaekitError(
+                f"{where}: label {outside[0]} is none of the label numbers 0..{len(classes) - 1} of the "
+                f"training data's classes ({shown(classes)})"
+            )
+        return given
+    text = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y.astype(np.int64).astype(str)
+    values, index = np.unique(text, return_inverse=True)
+    numbers = [label_number(str(v), classes) for v in values]
+    bad = [str(v) for v, k in zip(values, numbers) if k is None]
+    if bad:
+        raise VaekitError(f"{where}: label {bad[0]!r} is none of the training data's classes ({shown(classes)})")
+    return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
+
+
+def shown(names: list[str]) -> str:
+    """Class names for a message: the first ten, comma-separated."""
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+
+
+def label_numbers(y: object, classes: list[str] | None, k: int | None) -> np.ndarray:
+    """Labels given to a run (one or (N,)) -> (N,) int64 label numbers 0..K-1, ``k`` = K the run's classes and
+    ``classes`` their names (label 0 first; None: "0".."K-1"): integers as they are, text (spaces stripped) by its
+    class name. What is neither, or names no class, is one line (key ``label``)."""
+    arr = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y)
+    arr = plain_labels(arr.reshape(1) if arr.ndim == 0 else arr, "labels", "label")  # one label: (1,)
+    k = len(classes) if classes else k
+    if arr.dtype.kind in "US":
+        return _by_name(arr, classes, k)
+    if arr.dtype.kind == "f":
+        odd = arr[~np.isfinite(arr) | (arr != np.round(arr))]  # 1.5 is no class (nor NaN)
+        if len(odd):
+            why = "labels are whole numbers (label numbers) or class names"
+            raise VaekitError(f"label {odd[0].item()!r}: {why}", key="label")
+    elif arr.dtype.kind not in "iu":
+        raise VaekitError(f"labels of dtype {arr.dtype} are neither label numbers nor class names", key="label")
+    arr = arr.astype(np.int64)
+    if k and len(arr) and not 0 <= int(arr.min()) <= int(arr.max()) < k:
+        bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
+        named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
+        raise VaekitError(f"label {bad}: this run's label numbers are 0..{k - 1}{named}", key="label")
+    return arr
+
+
+def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None) -> np.ndarray:
+    """Class names (N,) -> their label numbers (N,) in ``classes`` (None: "0".."K-1"); a name that is none of
+    them is one line listing the classes."""
+    values, index = np.unique(np.char.strip(text.astype(str)), return_inverse=True)
+    numbers = [label_number(str(v), classes or run_classes(None, k)) for v in values]
+    bad = next((str(v) for v, n in zip(values, numbers) if n is None), None)
+    if bad is not None and classes:
+        raise VaekitError(
+            f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}", key="label"
+        )
+    if bad is not None:
+        known = f": its classes are 0..{k - 1}" if k else ""
+        raise VaekitError(
+            f"label {bad!r}: expected a class number (this run records no class names{known})", key="label"
+        )
+    return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
+
+
+def given_as_names(data: object) -> bool:
+    """Whether the labels of items given to a run are text, class names (else label numbers): an (x, y) pair's y,
+    or the label of the first item of a Dataset (or a DataLoader's) that yields (x, y) or dicts with a label."""
+    data = data.dataset if isinstance(data, DataLoader) else data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], Mapping):
+        y = data[1]  # an (x, y) pair
+    else:
+        try:
+            y = split_item(data[0], 0, "data", None, None)[1]  # type: ignore[index]
+        except (TypeError, IndexError, KeyError, ValueError):  # no item to read: the reading says why
+            return False
+    if y is None or isinstance(y, Tensor):
+        return False
+    arr = np.asarray(y)
+    return arr.dtype.kind in "US" or (arr.dtype.kind == "O" and any(isinstance(v, str) for v in arr.ravel()))
+
+
+def run_classes(classes: list[str] | None, k: int | None) -> list[str]:
+    """A run's class names, label 0 first: ``classes``, else its label numbers as text, "0".."K-1" (``k`` = K)."""
+    return list(classes) if classes else [str(i) for i in range(k or 0)]
