@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from vaekit.data import load_dataset
 from vaekit.errors import VaekitError
 from vaekit.evaluation.features import InceptionFeatures, domain_features
 from vaekit.evaluation.quality import compare, gaussian_blur, precision_recall, quality_benchmark
+from vaekit.evaluation.quality_run import read_quality
 from vaekit.samplers import aggregate_codes, fit_sampler, load_sampler, lookup, sampler_paths
 from vaekit.viz.report import quality_html
 
@@ -82,6 +84,7 @@ def test_each_sampler_fits_saves_and_reloads_the_same_samples(digits_run, name):
     loaded = load_sampler(vaekit.load_run(digits_run), name)
     torch.manual_seed(1)
     assert x.shape == (10, 1, 8, 8) and torch.equal(loaded.sample(10), z)
+    assert loaded.fitted == sampler.fitted  # gmm: its components; flow: its final NLL
 
 
 def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weights(digits_run, tmp_path, capsys):
@@ -92,6 +95,7 @@ def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weigh
     z = fit_sampler(run, "gmm", components=3).sample(4000)
     eye = torch.eye(codes.shape[1])
     assert (z.T.cov() - codes.T.cov()).norm() < 0.5 * (eye - codes.T.cov()).norm()
+    old = run.digest
     with torch.no_grad():
         next(run.model.parameters()).add_(0.1)
     moved = vaekit.Run(run.path, run.config, run.model)  # other weights: another digest
@@ -102,7 +106,7 @@ def test_gmm_moves_the_codes_to_the_aggregate_posterior_and_refits_for_new_weigh
     capped = lookup("gmm")(components=20).fit(torch.randn(60, 4))  # at most 11 codes of 4 numbers each
     assert int((capped.weights > 0).sum()) <= 12 and "12 components, not 20" in capsys.readouterr().err
     saved = json.loads((folder / files.SAMPLER_SETTINGS.format("gmm")).read_text())
-    assert saved[files.DIGEST] == moved.digest != run.digest and saved["settings"]["components"] == 3
+    assert saved[files.DIGEST] == moved.digest == run.digest != old and saved["settings"]["components"] == 3
     assert saved["fitted"] == {"components": 3} and capped.fitted == {"components": 12}
 
 
@@ -124,6 +128,20 @@ def test_quality_of_a_user_module_is_written_with_the_digest(digits_run):
     assert set(result["samples"]["prior"]) == {"fid", "kid", "kid_std", "precision", "recall"}
     page = "".join(quality_html(vaekit.load_run(digits_run)))  # report.html's section
     assert "data vs data (yardstick)" in page and "module features, 40 items" in page
+
+
+def test_a_sampler_fitted_again_makes_its_quality_figures_stale(digits_run, tmp_path):
+    folder = shutil.copytree(digits_run, tmp_path / "run")
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.Tanh())
+    fit_sampler(vaekit.load_run(folder), "gmm", refit=True, components=3)
+    vaekit.quality(folder, features=net, sampler="gmm", n=40)
+    run = vaekit.load_run(folder)
+    saved = read_quality(folder / files.QUALITY, run.digest)
+    assert "gmm" in saved["samples"] and saved["samplers"]["gmm"]["settings"]["components"] == 3
+    assert "<td>gmm</td>" in "".join(quality_html(run))
+    fit_sampler(run, "gmm", refit=True, components=2)  # other settings, the same weights
+    assert "gmm" not in read_quality(folder / files.QUALITY, run.digest)["samples"]
+    assert "<td>gmm</td>" not in "".join(quality_html(run))  # the report leaves the old figures out
 
 
 @pytest.mark.parametrize(
@@ -198,6 +216,14 @@ def test_quality_refuses_a_bad_call_before_any_work(digits_run, other_runs, monk
         vaekit.quality(other_runs.get(kind, digits_run), write=False, **call)
 
 
+def test_sample_names_a_conditional_run_given_a_sampler_and_a_label(other_runs, tmp_path, capsys):
+    from vaekit.cli import main
+
+    argv = ["sample", str(other_runs["conditional"]), "--sampler", "gmm", "--label", "3"]
+    assert main([*argv, "--out", str(tmp_path / "x.npy")]) == 2
+    assert "this run is conditional" in capsys.readouterr().err
+
+
 def test_a_table_run_takes_no_feature_network_and_no_sampler(other_runs, tmp_path):
     with pytest.raises(VaekitError, match=r"x.pth': a table run's measures use no feature network"):
         vaekit.quality(other_runs["table"], features=tmp_path / "x.pth", write=False)
@@ -239,6 +265,8 @@ def test_sample_refuses_an_n_that_does_not_fit_in_memory(digits_run, monkeypatch
     assert main(["sample", str(digits_run), "--n", "3000", "--out", str(tmp_path / "x.npy")]) == 0
     with pytest.raises(VaekitError, match="n 5000: 5000 items"):  # in Python too
         vaekit.load_run(digits_run).sample(5000)
+    with pytest.raises(VaekitError, match="n 5000: 5000 items"):  # from a sampler as from the prior
+        vaekit.load_run(digits_run).sample(5000, sampler="gmm")
 
 
 def test_prior_draws_are_decoded_a_batch_at_a_time(digits_run, monkeypatch):
@@ -254,3 +282,18 @@ def test_domain_features_of_unlabelled_data_name_the_other_features(tiny_images)
         VaekitError, match=r"this data has none \(name other features: an Inception-v3 weights file, or"
     ):
         domain_features(load_dataset(str(tiny_images)))
+
+
+def test_a_conditional_run_samples_its_classes_as_often_as_the_training_split_has_them(
+    other_runs, tmp_path, monkeypatch
+):
+    """FID compares the samples with the test split, whose classes come in the data's mix (here 80/15/5 % of
+    labels 0..2): an even draw of the run's 10 classes would measure the mix, not the samples."""
+    y = np.repeat([0, 1, 2], [160, 30, 10])
+    np.savez(tmp_path / "imb.npz", x=np.random.default_rng(0).random((200, 8, 8), dtype=np.float32), y=y)
+    run, drawn = vaekit.load_run(other_runs["conditional"]), []
+    generate = run.model.generate
+    monkeypatch.setattr(run.model, "generate", lambda n, t, y: drawn.append(y.cpu()) or generate(n, t, y))
+    vaekit.quality(run, features=torch.nn.Flatten(), data=str(tmp_path / "imb.npz"), n=10, write=False)
+    counts = torch.bincount(torch.cat(drawn), minlength=10).tolist()
+    assert sum(counts) == 10 and counts[0] >= 6 and sum(counts[3:]) == 0, counts  # evenly: 1 of each class

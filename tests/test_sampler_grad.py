@@ -1,12 +1,17 @@
-"""A post-hoc sampler fitted from inside ``torch.no_grad`` (as ``Run.sample(n, sampler=...)`` fits it) still trains."""
+"""Post-hoc samplers: fitted from inside ``torch.no_grad`` (as ``Run.sample(n, sampler=...)`` fits them) they still
+train; their settings, seeds, draws and saved files; what they refuse in one line."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import vaekit
-from vaekit.samplers import fit_sampler
+from vaekit.samplers import fit_sampler, load_sampler, lookup, sampler_paths
 
 from .conftest import tiny_config
 
@@ -58,6 +63,7 @@ def memory_run():
         ("two-stage", {"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
         ("gmm", {"components": 2.7}, "components must be a whole number >= 1, got 2.7"),
         ("gmm", {"components": "abc"}, "components must be a whole number >= 1, got 'abc'"),
+        ("gmm", {"seed": 2**40}, "seed must be at most 4294967295, got 1099511627776"),
     ],
 )
 def test_bad_sampler_settings_are_one_line_before_any_work(memory_run, monkeypatch, name, settings, match):
@@ -67,3 +73,128 @@ def test_bad_sampler_settings_are_one_line_before_any_work(memory_run, monkeypat
     monkeypatch.setattr("vaekit.samplers.aggregate_codes", no_work)
     with pytest.raises(vaekit.VaekitError, match=f"sampler setting {match}"):
         fit_sampler(memory_run, name, **settings)
+
+
+@pytest.fixture(scope="module")
+def gmm_run(tmp_path_factory):
+    """A run folder of digits (codes of 3 numbers) holding a gmm sampler of 2 components."""
+    run = vaekit.train(tiny_config("digits", tmp_path_factory.mktemp("gmm") / "run", epochs=1), pictures=False)
+    fit_sampler(run, "gmm", components=2)
+    return run.path
+
+
+def copied(folder, tmp_path):
+    return vaekit.load_run(shutil.copytree(folder, tmp_path / "run"))
+
+
+def test_gmm_draws_hold_n_x_d_numbers_not_n_x_k_x_d_squared():
+    """A draw of each component for each item, with its (K, D, D) factor broadcast, took n x K x D^2 numbers."""
+    gmm = lookup("gmm")(components=5).fit(torch.randn(400, 10))
+    sizes = []
+
+    class Largest(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            sizes.extend(t.numel() for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
+            return out
+
+    torch.manual_seed(0)
+    with Largest():
+        z = gmm.sample(300)  # (300, 10)
+    assert z.shape == (300, 10) and max(sizes) <= 300 * 10  # not 300 x 5 x 10 x 10
+    assert (z.mean(0) - gmm.loc).abs().max() < 0.3 * gmm.scale.max()
+
+
+@pytest.mark.parametrize("name, settings", [("flow", {"steps": 3}), ("two-stage", {"epochs": 1})])
+def test_the_seed_fixes_the_fit_whatever_the_global_rng(name, settings):
+    z = torch.randn(60, 3, generator=torch.Generator().manual_seed(1))
+    draws = []
+    for state in (0, 123):  # the user's RNG before fitting: the modules' first values come from the seed
+        torch.manual_seed(state)
+        sampler = lookup(name)(seed=4, hidden=8, **settings).fit(z)
+        torch.manual_seed(5)
+        draws.append(sampler.sample(4))
+    assert torch.equal(draws[0], draws[1])
+
+
+def test_weights_trained_in_memory_make_the_digest_and_the_samplers_stale(gmm_run, memory_run, tmp_path):
+    run = copied(gmm_run, tmp_path)
+    before = run.digest
+    with torch.no_grad():
+        next(run.model.parameters()).add_(0.1)  # as an optimiser step does, in place
+    assert run.digest != before and run.digest == vaekit.Run(None, run.config, run.model).digest
+    assert load_sampler(run, "gmm") is None  # fitted on the codes of the weights before
+    fit_sampler(memory_run, "gmm", x=torch.rand(20, 4), components=1)
+    with torch.no_grad():
+        next(memory_run.model.parameters()).add_(0.1)
+    with pytest.raises(vaekit.VaekitError, match="fit its sampler on their codes first"):
+        memory_run.sample(3, sampler="gmm")  # not the sampler kept for the weights before
+
+
+@pytest.mark.parametrize("family", ["vq", "gumbel"])
+def test_discrete_runs_are_refused_a_sampler_in_one_line(family):
+    model = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli", family=family)
+    run = vaekit.fit(model, torch.rand(20, 1, 4, 4).round(), epochs=1, pictures=False, progress=False)
+    why = {"vq": r"codebook vectors.*vaekit.fit_prior", "gumbel": r"one-hots, which a sampler's draws"}[family]
+    with pytest.raises(vaekit.VaekitError, match=f"a {family} run's codes are {why}"):
+        run.sample(2, sampler="gmm")
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("latent_dim", 4, r"latent_dim 4 is not this run's code size, 3"),
+        ("latent_dim", "3", r"latent_dim '3' is not this run's code size, 3"),
+        ("latent_dim", 3.7, r"latent_dim 3.7 is not this run's code size, 3"),
+        ("latent_dim", 10**9, r"latent_dim 1000000000 is not this run's code size, 3"),
+        ("components", 10**12, r"components=1000000000000 for codes of 3 numbers make .* numbers, over"),
+        ("fitted", {"components": "2"}, r"fitted .* is not numbers by name"),
+    ],
+)
+def test_a_crafted_sampler_json_is_one_line_before_any_allocation(gmm_run, tmp_path, field, value, match):
+    run = copied(gmm_run, tmp_path)
+    path = sampler_paths(run.path, "gmm")[1]
+    saved = json.loads(path.read_text())
+    (saved["settings"] if field == "components" else saved)[field] = value
+    path.write_text(json.dumps(saved))
+    with pytest.raises(vaekit.VaekitError, match=f"sampler-gmm.json: .*{match}"):
+        load_sampler(run, "gmm")
+
+
+def test_a_diverged_flow_is_refused_and_a_sound_one_records_its_final_nll(gmm_run, tmp_path):
+    z = torch.randn(300, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(vaekit.VaekitError, match=r"flow sampler: the fit diverged .*lr 10.0, steps 50"):
+        lookup("flow")(lr=10.0, steps=50, hidden=8, transforms=1).fit(z)
+    run = copied(gmm_run, tmp_path)
+    flow = fit_sampler(run, "flow", steps=20, hidden=8, transforms=1)
+    saved = json.loads(sampler_paths(run.path, "flow")[1].read_text())
+    assert 0 < saved["fitted"]["nll"] == flow.fitted["nll"] < 10  # mean -log q(u) of 3 standardised numbers
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_a_fitted_sampler_refuses_a_bad_n(n):
+    with pytest.raises(vaekit.VaekitError, match=f"n must be a whole number >= 1, got {n}"):
+        lookup("gmm")(components=1).fit(torch.randn(20, 2)).sample(n)
+
+
+@pytest.mark.parametrize("limit", [0, -5, 2.5])
+def test_a_bad_limit_is_one_line_before_any_codes(memory_run, monkeypatch, limit):
+    monkeypatch.setattr("vaekit.samplers.aggregate_codes", lambda *a: pytest.fail("codes were encoded"))
+    with pytest.raises(vaekit.VaekitError, match=f"limit must be a whole number >= 1, got {limit}"):
+        fit_sampler(memory_run, "gmm", limit=limit)
+
+
+def test_a_refit_for_new_weights_keeps_the_saved_settings_and_the_pair_stays_one(gmm_run, tmp_path, capsys):
+    run = copied(gmm_run, tmp_path)
+    path = sampler_paths(run.path, "gmm")[1]
+    assert load_sampler(run, "gmm").fitted == {"components": 2}  # the JSON's, as fitting made it
+    with torch.no_grad():
+        next(run.model.parameters()).add_(0.1)  # as train --resume does
+    capsys.readouterr()
+    assert fit_sampler(run, "gmm").settings["components"] == 2  # not the default 20
+    assert "with its saved settings components=2" in capsys.readouterr().err
+    first = path.read_text()
+    fit_sampler(run, "gmm", x=torch.rand(30, 1, 8, 8), components=3)  # weights written, then the JSON
+    assert json.loads(path.read_text())["codes"] == "x"
+    path.write_text(first)  # as if the write stopped between the two files: the JSON names other weights
+    assert load_sampler(run, "gmm") is None

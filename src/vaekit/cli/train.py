@@ -229,7 +229,7 @@ def families() -> dict:
         help="scales the prior's spread: a number, or for a deep run one per resolution, top first (1,0.8,0.8)",
     ),
     arg("--seed", type=int, default=0),
-    arg("--label", help="conditional runs: the class to draw, by number or name (default: a row per class)"),
+    arg("--label", help="conditional runs: the class to draw, by its name (default: a row per class)"),
     arg(
         "--sampler",
         help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or flow, with default "
@@ -241,10 +241,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from ..runs import Run
-    from ..samplers import draw_bound, fit_sampler
+    from ..samplers import draw_bound, fit_sampler, sampler_for
     from ..viz.plots import save_array_or_png, save_samples, table_columns
 
     n = positive(args.n, "--n")
+    if args.refit and args.sampler is None:
+        raise VaekitError("--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow")
     run = Run.load(args.run)
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
@@ -258,17 +260,15 @@ def cmd_sample(args: argparse.Namespace) -> None:
         return
     draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     if args.sampler is not None:
+        sampler_for(run, args.sampler)  # a conditional run is named as such, before its --label is refused
         run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)
-        x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
-        save_array_or_png(x, args.out, draw)
-    elif run.model.needs_labels and args.label is None:  # a grid with one row per class
-        per_class = max(1, n // run.config.model.num_classes)
-        x = run.sample_classes(per_class, args.temperature)
+    if run.model.needs_labels and args.label is None and args.sampler is None:  # a grid with one row per class
+        x = run.sample_classes(per_class := max(1, n // run.config.model.num_classes), args.temperature)
         save_array_or_png(x, args.out, lambda x, path: draw(x, path, nrow=per_class))
     else:
-        x = run.sample(n, args.temperature, label=args.label)
+        x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
         save_array_or_png(x, args.out, draw)
     print(f"{len(x)} samples written to {args.out}")
 

@@ -21,7 +21,7 @@ from ..data.prepare import prepare_data
 from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, count, load_run, recorded_digest
-from ..samplers import sampler_for
+from ..samplers import sampler_for, sampler_stamp
 from .features import InceptionFeatures, domain_features
 from .metrics import pick_split
 from .quality import quality_benchmark
@@ -53,10 +53,14 @@ def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> 
     return InceptionFeatures(features), {"kind": "inception", "file": str(features)}
 
 
-def sample_source(run: Run, sampler: str | None):
-    """n -> (n, *shape) samples of the run: from its prior (class by class if conditional) or ``sampler``."""
+def sample_source(run: Run, sampler: str | None, y: torch.Tensor | None = None):
+    """n -> (n, *shape) samples of the run: from its prior or ``sampler``. A conditional run draws each sample's
+    class as often as in the labels ``y`` (N,) (the training split's, as ``table_quality`` draws its rows' labels,
+    so the samples follow the data's class mix), or evenly where the data have no labels."""
     if sampler is not None or not run.model.needs_labels:
         return lambda n: run.sample(n, sampler=sampler)
+    if y is not None and len(y):
+        return lambda n: run.sample(n, label=y[torch.randint(len(y), (n,))])  # (n,) labels, seeded by the caller
     k = run.config.model.num_classes
     return lambda n: run.sample_classes(-(-n // k))[torch.randperm(-(-n // k) * k)[:n]]
 
@@ -155,7 +159,8 @@ def _measure(
     compared on the features of ``features``."""
     test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
     net, about = feature_net(features, dataset, **feature_settings)
-    result = quality_benchmark(sample_source(run, sampler), test.x, net, n, seed)
+    result = quality_benchmark(sample_source(run, sampler, dataset.train.y), test.x, net, n, seed)
+    stamp = None if sampler is None or run.path is None else sampler_stamp(run.path, sampler, run.digest)
     return {
         "data": dataset.name,
         "split": split,
@@ -164,6 +169,7 @@ def _measure(
         "features": about,
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
+        "samplers": {} if stamp is None else {sampler: stamp},  # the settings and file of the sampler measured
     }
 
 
@@ -178,14 +184,16 @@ def write_quality(run: Run, result: dict) -> Path:
         same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
         whole = isinstance(saved.get("samples"), dict)  # a file not whole is replaced, not merged
         if same and whole and result["features"]["kind"] != "module":  # two modules may share a class name
-            result = {**result, "samples": {**saved["samples"], **result["samples"]}}
+            samplers = {**saved.get("samplers", {}), **result["samplers"]}
+            result = {**result, "samples": {**saved["samples"], **result["samples"]}, "samplers": samplers}
         return atomic_write_json(path, result)
 
 
 def read_quality(path: Path, digest: str) -> dict:
-    """quality.json when it holds figures of the weights with ``digest``, else {}. A file whose fields are not of
-    their types (a count that is no whole number, a figure that is no number) is refused in one line; whether
-    every part is there is the reader's to check (``viz.report`` refuses a file that is not whole)."""
+    """quality.json when it holds figures of the weights with ``digest``, else {}; of its samplers' figures only
+    those of the sampler saved in the run now (``current_samples``). A file whose fields are not of their types (a
+    count that is no whole number, a figure that is no number) is refused in one line; whether every part is there
+    is the reader's to check (``viz.report`` refuses a file that is not whole)."""
     if not path.is_file() or recorded_digest(path) != digest:
         return {}
     q = read_json(path)
@@ -194,7 +202,18 @@ def read_quality(path: Path, digest: str) -> dict:
     bad = next(((k, what) for k, (check, what) in _types(q).items() if k in q and not check(q[k])), None)
     if bad is not None:
         raise _not_whole(path, f"{bad[0]}: {str(q[bad[0]])[:60]!r} is not {bad[1]}")
-    return q
+    return current_samples(q, path.parent, digest) if isinstance(q.get("samples"), dict) else q
+
+
+def current_samples(q: dict, folder: Path, digest: str) -> dict:
+    """quality.json ``q`` with the prior's figures and those of each sampler whose recorded settings and weights
+    file are those saved in ``folder`` now (``samplers.sampler_stamp``): a sampler fitted again since, with other
+    settings or on other codes, makes its figures stale, as does a file that records no sampler."""
+    found = q.get("samplers")
+    stamps: dict = found if isinstance(found, dict) else {}
+    now = {k: sampler_stamp(folder, k, digest) for k in q["samples"] if k != "prior"}
+    kept = {k: v for k, v in q["samples"].items() if k == "prior" or (now[k] is not None and stamps.get(k) == now[k])}
+    return {**q, "samples": kept, "samplers": {k: stamps[k] for k in kept if k in stamps}}
 
 
 def _not_whole(path: Path, why: str) -> VaekitError:

@@ -2,13 +2,13 @@
 run's decoder in place of the prior (``run.sample(n, sampler="gmm")``, ``vaekit sample RUN --sampler gmm``).
 
 ``SAMPLERS`` maps each name (gmm, two-stage, flow) to its class; a fitted sampler is saved in the run folder
-(``sampler-NAME.safetensors`` + ``sampler-NAME.json`` with the weights' digest) and fitted again when the run's
-weights change. Layer: above training (the two-stage sampler trains a VAE), below runs.
+(``sampler-NAME.safetensors`` + ``sampler-NAME.json`` with the weights' digest, ``samplers.saved``) and fitted
+again, with its saved settings, when the run's weights change. Layer: above training (the two-stage sampler trains
+a VAE), below runs.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from collections.abc import Sequence
@@ -20,17 +20,18 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from .. import files
 from ..config import RunConfig
+from ..config.checks import DISCRETE
 from ..core.contract import VAEModule
 from ..data.lazy import LazyArray, drawn_once, head_split
 from ..data.photos import note
 from ..data.prepare import prepare_data
-from ..errors import VaekitError
-from ..io import atomic_write_json, read_json, run_lock
-from ..training.checkpoint import load_weights, save_weights
+from ..errors import VaekitError, whole
+from ..io import run_lock
+from ..models import MODELS
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
-from .base import SAMPLERS, Sampler, register
+from .base import SAMPLERS, Sampler, check_settings, lookup, register
+from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_settings
 
 __all__ = [
     "SAMPLERS",
@@ -43,6 +44,7 @@ __all__ = [
     "register",
     "sampler_for",
     "sampler_paths",
+    "sampler_stamp",
 ]
 CODES_LIMIT = 10000  # training items whose posterior means the samplers are fitted on
 DECODE_BATCH = 10000  # codes decoded at a time: a network's activations for millions of codes need not fit at once
@@ -63,21 +65,35 @@ class RunLike(Protocol):
     def encode(self, x: Tensor) -> Distribution: ...
 
 
-def lookup(name: str) -> type[Sampler]:
-    if name not in SAMPLERS:
-        raise VaekitError(f"sampler {name!r}: expected one of {', '.join(SAMPLERS)}", key="sampler")
-    return SAMPLERS[name]
+DISCRETE_WHY = {  # why a family of discrete codes takes no post-hoc sampler, and what draws its codes instead
+    "vq": "a vq run's codes are codebook vectors, which a sampler's draws are not; its PixelCNN prior draws them "
+    "(run.sample(n); refit it with vaekit.fit_prior(run))",
+    "gumbel": "a gumbel run's codes are one-hots, which a sampler's draws (of class probabilities) are not; its "
+    "prior draws them (run.sample(n))",
+}
 
 
 def sampler_for(run: RunLike, name: str) -> type[Sampler]:
     """The class of the sampler ``name`` if it can draw for ``run``, else one line before any work: an unknown
     name, a conditional run (the samplers draw codes without a label), a table run (its rows come from the prior,
-    as ``vaekit quality`` measures them)."""
+    as ``vaekit quality`` measures them), a vq or gumbel run (discrete codes, which no sampler here draws)."""
     cls = lookup(name)
     unconditional(run)
     if getattr(run, "table", None) is not None:
         raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
+    family = discrete_family(run)
+    if family is not None:
+        raise VaekitError(DISCRETE_WHY.get(family, f"a {family} run's codes are discrete"), key="sampler")
     return cls
+
+
+def discrete_family(run: RunLike) -> str | None:
+    """'vq' or 'gumbel' for a run of discrete codes (by its config, or by its model's class where ``vaekit.fit``
+    took a model built in Python, wrapped or not), else None."""
+    if run.config.model.family in DISCRETE:
+        return run.config.model.family
+    model = getattr(run.model, "model", run.model)  # a Standardized wrapper's model
+    return next((f for f in DISCRETE if f in MODELS and isinstance(model, MODELS[f])), None)
 
 
 def unconditional(run: RunLike) -> None:
@@ -86,17 +102,6 @@ def unconditional(run: RunLike) -> None:
         raise VaekitError(
             "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
         )
-
-
-def check_settings(name: str, settings: dict) -> dict:
-    """``settings`` if the sampler ``name`` takes each of them, else one line naming the unknown one and its own."""
-    known = [p for p in inspect.signature(lookup(name).__init__).parameters if p != "self"]
-    for key in settings:
-        if key not in known:
-            raise VaekitError(
-                f"sampler {name} has no setting {key!r} (its settings: {', '.join(known)})", key="sampler"
-            )
-    return settings
 
 
 def machine_memory() -> int:
@@ -135,11 +140,6 @@ def prior_draws(run: RunLike, n: int, temperature: float | list[float], y: Tenso
     return torch.cat(parts)
 
 
-def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
-    """(weights, settings) file paths of the sampler ``name`` in a run folder."""
-    return folder / files.SAMPLER_WEIGHTS.format(name), folder / files.SAMPLER_SETTINGS.format(name)
-
-
 @torch.no_grad()
 def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LIMIT, batch_size: int = 500) -> Tensor:
     """Posterior means E_q[z|x] (N, D) of ``x`` (default: the first ``limit`` items of the run's training split,
@@ -166,32 +166,6 @@ def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LI
     return z
 
 
-def load_sampler(run: RunLike, name: str) -> Sampler | None:
-    """The sampler saved in the run folder, or None if there is none or it was fitted for other weights."""
-    if run.path is None:
-        return None
-    weights, settings = sampler_paths(run.path, name)
-    if not settings.is_file():
-        return None
-    try:
-        saved = read_json(settings, "the sampler's settings")
-    except OSError as e:
-        raise VaekitError(f"{settings}: cannot read the sampler's settings ({e})") from None
-    if not isinstance(saved, dict):
-        raise VaekitError(f"{settings}: not the settings of a {name} sampler (a JSON object)")
-    if saved.get(files.DIGEST) != run.digest:
-        return None  # stale: fitted on the codes of other weights
-    if saved.get("sampler") != name or not isinstance(saved.get("settings"), dict):
-        raise VaekitError(f"{settings}: not the settings of a {name} sampler")
-    try:
-        sampler = lookup(name)(**saved["settings"]).build(int(saved["latent_dim"]))
-    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError, MemoryError) as e:  # sizes: allocation
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise VaekitError(f"{settings}: settings that do not build a {name} sampler ({why})") from None
-    load_weights(sampler, weights)
-    return sampler.eval()
-
-
 def fit_sampler(
     run: RunLike,
     name: str,
@@ -202,43 +176,60 @@ def fit_sampler(
     limit: int = CODES_LIMIT,
     **settings,
 ) -> Sampler:
-    """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default its training split).
+    """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default the first ``limit``
+    items of its training split).
 
     A sampler saved for these weights (and these ``settings``, if given) is loaded instead, unless ``refit``
-    or ``x``. With ``save`` and a run folder the fitted sampler is written there (safetensors + JSON).
+    or ``x``. Without ``settings`` a fit takes those of the sampler saved in the run (for other weights too, as
+    after ``train --resume``), else the defaults. With ``save`` and a run folder the fitted sampler is written
+    there (safetensors + JSON).
     """
     cls = lookup(name)
     wanted = cls(**check_settings(name, settings)).settings
-    sampler_for(run, name)  # a conditional or table run: before any codes are encoded
+    limit = whole(limit, "limit")
+    sampler_for(run, name)  # a conditional, table or discrete run: before any codes are encoded
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted):
         return saved
+    kept = None if settings else saved_settings(run, name)
+    sampler = cls(**(kept or settings))
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
         z = aggregate_codes(run, x, limit)
-        steps = f", {wanted['steps']} steps" if "steps" in wanted else ""
-        note(f"fitting the {name} sampler on {len(z)} codes{steps}" + (" (kept in the run)" if folder else ""))
+        note(
+            f"fitting the {name} sampler on {len(z)} codes{fitting(sampler, kept)}"
+            + (" (kept in the run)" if folder else "")
+        )
         with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
-            sampler = cls(**settings).fit(z)
+            sampler.fit(z)
         if folder is not None:
-            weights, path = sampler_paths(folder, name)
-            save_weights(sampler, weights)
-            about: dict[str, object] = {"sampler": name, "settings": sampler.settings, "fitted": sampler.fitted}
-            about |= {"latent_dim": z.shape[1], "n_codes": len(z)}
-            atomic_write_json(path, {**about, files.DIGEST: run.digest})
+            codes = "x" if x is not None else "train"  # items passed in, or the first n_codes of the training split
+            save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "n_codes": len(z), "codes": codes})
     if run.path is None:  # a run without a folder keeps its fitted samplers on itself, for these weights
         run.__dict__.setdefault("_samplers", {})[name] = (run.digest, sampler)
     return sampler
 
 
+def fitting(sampler: Sampler, kept: dict | None) -> str:
+    """The end of the fitting note: its steps, and the saved settings it reuses where they are not the defaults."""
+    s = sampler.settings
+    steps = f", {s['steps']} steps" if "steps" in s else ""
+    own = {k: v for k, v in (kept or {}).items() if type(sampler)().settings.get(k) != v}
+    return steps + (f", with its saved settings {', '.join(f'{k}={v}' for k, v in own.items())}" if own else "")
+
+
 @torch.no_grad()
 def sample_with(run: RunLike, name: str, n: int) -> Tensor:
     """(n, *shape) means of p(x|z) for codes z drawn from the run's sampler ``name`` (fitted if need be; a run
-    without a folder keeps its fitted samplers on itself, for these weights)."""
+    without a folder keeps its fitted samplers on itself, for these weights), ``DECODE_BATCH`` at a time: n within
+    ``draw_bound``, as the prior's draws."""
+    draw_bound(whole(n, "n"), run.config.model.input_shape)
     digest, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
-    if run.path is not None or digest != run.digest:
-        sampler = fit_sampler(run, name)
-    z = sampler.sample(n)  # (n, D)
+    if run.path is not None or digest != run.digest:  # the weights' digest now: they may have been trained on
+        sampler = fit_sampler(run, name, **({} if sampler is None or run.path is not None else sampler.settings))
     device = next(run.model.parameters()).device
-    parts = [run.model.decode(z[i : i + DECODE_BATCH].to(device)).mean.cpu() for i in range(0, n, DECODE_BATCH)]
+    parts = []
+    for i in range(0, n, DECODE_BATCH):
+        z = sampler.sample(min(DECODE_BATCH, n - i))  # (B, D)
+        parts.append(run.model.decode(z.to(device)).mean.cpu())
     return torch.cat(parts)

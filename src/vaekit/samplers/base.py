@@ -4,6 +4,7 @@ new codes are drawn and decoded by the run's own decoder. A sampler is an ``nn.M
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -15,6 +16,11 @@ from tqdm import tqdm
 from .. import errors
 from ..errors import VaekitError
 from ..training.progress import interactive
+
+MAX_NUMBERS = 2**28  # a sampler's parameters and buffers at most (1 GiB of float32): settings past it are refused
+SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes no more
+CHUNK = 10000  # codes drawn at a time by ``Sampler.sample``
+FAR = 100  # draws past FAR x the largest |standardised code| (and 1) mean a fit that diverged
 
 
 class Sampler(nn.Module):
@@ -28,28 +34,47 @@ class Sampler(nn.Module):
     def __init__(self, seed: int = 0, **settings):
         super().__init__()
         self.seed = whole(seed, "seed", 0)
+        if self.seed > SEED_MAX:
+            raise VaekitError(f"sampler setting seed must be at most {SEED_MAX}, got {seed!r}", key="seed")
         self.settings = {"seed": self.seed, **settings}  # an np.int64 seed as an int (JSON)
-        self.fitted: dict[str, int] = {}  # what fitting made of a setting, where the data allowed less (JSON)
+        self.fitted: dict[str, float] = {}  # what fitting made of a setting, the final NLL (JSON)
         self.latent_dim = 0
 
+    def numbers(self, latent_dim: int) -> int:
+        """How many numbers the sampler's parameters and buffers hold for codes of ``latent_dim`` (about)."""
+        return 2 * latent_dim
+
     def build(self, latent_dim: int) -> Sampler:
-        """Create the buffers and modules for D = ``latent_dim`` (before fitting or loading a state)."""
+        """Create the buffers and modules for D = ``latent_dim`` (before fitting or loading a state); settings
+        that would make over ``MAX_NUMBERS`` numbers are refused in one line first."""
+        size = self.numbers(latent_dim)
+        if size > MAX_NUMBERS:
+            shown = ", ".join(f"{k}={v}" for k, v in self.settings.items() if k != "seed")
+            raise VaekitError(
+                f"{self.name} sampler: {shown} for codes of {latent_dim} numbers make {size:,} numbers, over "
+                f"{MAX_NUMBERS:,}; choose smaller settings",
+                key="sampler",
+            )
         self.latent_dim = latent_dim
         self.register_buffer("loc", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
         return self
 
     def fit(self, z: Tensor) -> Sampler:
-        """Fit on codes z (N, D); returns self."""
+        """Fit on codes z (N, D); returns self. ``seed`` fixes the whole fit, the modules' first values too: the
+        global torch RNG is left as it was. A fit that diverged is refused in one line (``check_fit``)."""
         if z.dim() != 2 or len(z) < 2 or not torch.isfinite(z).all():
             raise VaekitError(f"a sampler is fitted on at least 2 finite codes (N, D), got shape {tuple(z.shape)}")
-        self.build(z.shape[1])
-        self.loc.copy_(z.mean(0))
-        self.scale.copy_(z.std(0).clamp_min(1e-6))
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self.fit_codes((z - self.loc) / self.scale)
-        return self.eval()
+            self.build(z.shape[1])  # its modules' random first values: from the seed
+            self.loc.copy_(z.mean(0))
+            self.scale.copy_(z.std(0).clamp_min(1e-6))
+            u = (z - self.loc) / self.scale
+            self.fit_codes(u)
+            self.eval()
+            self.check_fit(u)
+        return self
 
     def fit_codes(self, u: Tensor) -> None:  # pragma: no cover - every subclass has one
         raise NotImplementedError
@@ -57,18 +82,64 @@ class Sampler(nn.Module):
     def draw(self, n: int) -> Tensor:  # pragma: no cover - every subclass has one
         raise NotImplementedError
 
+    def nll(self, u: Tensor) -> Tensor | None:
+        """(N,) -log q(u) of standardised codes u (N, D), or None for a sampler without a density."""
+        return None
+
+    @torch.no_grad()
+    def check_fit(self, u: Tensor) -> None:
+        """Record the final mean NLL of the standardised codes u (N, D) in ``fitted``; refuse, in one line naming
+        the lr and steps, a fit whose NLL is not finite or whose draws land far outside the codes' range."""
+        nll = self.nll(u)
+        final = None if nll is None else float(nll.mean())
+        draws, span = self.draw(min(1000, 10 * len(u))), max(1.0, float(u.abs().max()))
+        reach = float(draws.abs().max()) if bool(torch.isfinite(draws).all()) else math.inf
+        if (final is not None and not math.isfinite(final)) or reach > FAR * span:
+            how = ", ".join(f"{k} {self.settings[k]}" for k in ("lr", "steps", "epochs") if k in self.settings)
+            seen = ("" if final is None else f"final NLL {final:.4g}, ") + f"draws reach {reach:.3g} where the"
+            raise VaekitError(
+                f"{self.name} sampler: the fit diverged ({seen} standardised codes reach {span:.3g}); fit it "
+                f"again with a lower lr (its settings now: {how})",
+                key="lr",
+            )
+        if final is not None:
+            self.fitted["nll"] = round(final, 6)
+
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
-        """(n, D) codes drawn from the fitted density (the global torch RNG: seed it for repeatable draws)."""
-        return self.draw(n) * self.scale + self.loc
+        """(n, D) codes drawn from the fitted density, ``CHUNK`` at a time (the global torch RNG: seed it for
+        repeatable draws); n a whole number >= 1 whose codes fit in memory (``draw_bound``)."""
+        from . import draw_bound  # the package's: its machine_memory
+
+        n = draw_bound(whole(n, "n", 1, ""), [self.latent_dim], what=f"codes of {self.latent_dim} float32 numbers")
+        parts = [self.draw(min(CHUNK, n - i)) * self.scale + self.loc for i in range(0, n, CHUNK)]
+        return torch.cat(parts)
 
 
 SAMPLERS: dict[str, type[Sampler]] = {}
 
 
-def whole(v: object, name: str, low: int = 1) -> int:
+def lookup(name: str) -> type[Sampler]:
+    """The class of the sampler ``name``, else one line naming the known ones."""
+    if name not in SAMPLERS:
+        raise VaekitError(f"sampler {name!r}: expected one of {', '.join(SAMPLERS)}", key="sampler")
+    return SAMPLERS[name]
+
+
+def check_settings(name: str, settings: dict) -> dict:
+    """``settings`` if the sampler ``name`` takes each of them, else one line naming the unknown one and its own."""
+    known = [p for p in inspect.signature(lookup(name).__init__).parameters if p != "self"]
+    for key in settings:
+        if key not in known:
+            raise VaekitError(
+                f"sampler {name} has no setting {key!r} (its settings: {', '.join(known)})", key="sampler"
+            )
+    return settings
+
+
+def whole(v: object, name: str, low: int = 1, what: str = "sampler setting ") -> int:
     """``v`` if it is a whole number >= ``low``, else one line naming the sampler setting ``name``."""
-    return errors.whole(v, name, low, "sampler setting ")
+    return errors.whole(v, name, low, what)
 
 
 def rate(v: object, name: str = "lr") -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ..errors import VaekitError
@@ -31,6 +32,12 @@ class FlowSampler(Sampler):
         counts = {"transforms": transforms, "hidden": hidden, "steps": steps}
         super().__init__(seed, kind=kind, **{k: whole(v, k) for k, v in counts.items()}, lr=rate(lr))
 
+    def numbers(self, latent_dim: int) -> int:
+        s, d = self.settings, latent_dim
+        per_dim = 2 if s["kind"] == "maf" else 24  # an affine map's shift and scale; a spline's 8 bins (zuko's)
+        h = s["hidden"]
+        return s["transforms"] * (d * h + h * h + h * d * per_dim + 2 * h + d * per_dim) + 2 * d
+
     def build(self, latent_dim: int) -> FlowSampler:
         import zuko
 
@@ -47,3 +54,7 @@ class FlowSampler(Sampler):
 
     def draw(self, n: int) -> Tensor:
         return self.flow().sample((n,))  # (n, D)
+
+    @torch.no_grad()
+    def nll(self, u: Tensor) -> Tensor:
+        return -self.flow().log_prob(u)  # (N,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
+from torch.distributions import Categorical
 
 from ..data.photos import note
 from ..errors import VaekitError
@@ -24,6 +24,9 @@ class GMMSampler(Sampler):
         k = whole(components, "components")
         super().__init__(seed, components=k)
         self.components = k
+
+    def numbers(self, latent_dim: int) -> int:
+        return self.components * (1 + latent_dim + latent_dim * latent_dim) + 2 * latent_dim
 
     def build(self, latent_dim: int) -> GMMSampler:
         super().build(latent_dim)
@@ -54,9 +57,9 @@ class GMMSampler(Sampler):
         self.means[:k] = torch.from_numpy(gm.means_).float()
         self.covariances[:k] = torch.from_numpy(gm.covariances_).float()
 
-    def density(self) -> Distribution:
-        """The mixture over standardised codes, a ``MixtureSameFamily`` with event (D,). Saved buffers that are no
-        mixture's (negative weights, a covariance not positive definite) are refused in one line."""
+    def factors(self) -> Tensor:
+        """The Cholesky factors (K, D, D) of the covariances. Saved buffers that are no mixture's (negative
+        weights, a covariance not positive definite) are refused in one line."""
         tril, info = torch.linalg.cholesky_ex(self.covariances.double())  # float32 Cholesky fails on large D
         w = self.weights
         if bool(info.any()) or bool((w < 0).any()) or not torch.isclose(w.sum(), torch.ones(()), atol=1e-4):
@@ -65,7 +68,15 @@ class GMMSampler(Sampler):
                 "positive definite, weights not >= 0 summing to 1); fit it again with refit",
                 key="refit",
             )
-        return MixtureSameFamily(Categorical(probs=w), MultivariateNormal(self.means, scale_tril=tril.float()))
+        return tril.float()
 
     def draw(self, n: int) -> Tensor:
-        return self.density().sample((n,))  # (n, D)
+        """(n, D) draws: a component k ~ w per draw, then loc_k + eps @ L_k^T for the draws of each component
+        (n x D numbers at once, not n x K x D^2)."""
+        tril = self.factors()  # (K, D, D)
+        k = Categorical(probs=self.weights).sample((n,))  # (n,)
+        z = torch.randn(n, self.latent_dim)  # (n, D)
+        for c in k.unique().tolist():
+            at = k == c
+            z[at] = self.means[c] + z[at] @ tril[c].T
+        return z

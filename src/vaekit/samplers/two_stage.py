@@ -36,6 +36,10 @@ class TwoStageSampler(Sampler):
         counts = {"hidden": hidden, "layers": layers, "epochs": epochs, "batch_size": batch_size}
         super().__init__(seed, **{k: whole(v, k) for k, v in counts.items()}, lr=rate(lr))
 
+    def numbers(self, latent_dim: int) -> int:
+        h, layers, d = self.settings["hidden"], self.settings["layers"], latent_dim
+        return 2 * (d * h + (layers - 1) * (h * h + h) + 2 * h * d + h) + 6 * d  # encoder and decoder MLPs
+
     def build(self, latent_dim: int) -> TwoStageSampler:
         super().build(latent_dim)
         s, shape = self.settings, (latent_dim,)

@@ -1,0 +1,123 @@
+"""A fitted sampler's pair of files in a run folder: ``sampler-NAME.safetensors`` (its tensors, their SHA-256 in
+the header) and ``sampler-NAME.json`` (its settings, what fitting made of them, the codes it was fitted on, the run
+weights' digest and the SHA-256 of its own weights file). A pair that names other run weights, or another weights
+file than the one beside it (a write cut short between the two), is stale: fitted again. A JSON whose fields are
+not a sampler's, or whose ``latent_dim`` is not the run's code size, is refused in one line before any tensor is
+made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .. import files
+from ..errors import VaekitError, is_number, is_whole
+from ..io import atomic_write_json, read_json
+from ..training.checkpoint import header, load_weights, save_weights
+from .base import Sampler, check_settings, lookup
+
+if TYPE_CHECKING:
+    from . import RunLike
+
+WEIGHTS_DIGEST = "weights_sha256"  # the JSON's record of its weights file (the SHA-256 in that file's header)
+BUILD_ERRORS = (TypeError, ValueError, KeyError, OverflowError, RuntimeError, MemoryError)  # VaekitError too
+
+
+def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
+    """(weights, settings) file paths of the sampler ``name`` in a run folder."""
+    return folder / files.SAMPLER_WEIGHTS.format(name), folder / files.SAMPLER_SETTINGS.format(name)
+
+
+def read_saved(folder: Path, name: str) -> dict | None:
+    """sampler-NAME.json of ``folder`` (None where there is none); one line where it cannot be read, or is not
+    an object naming the sampler ``name`` with its settings."""
+    path = sampler_paths(folder, name)[1]
+    if not path.is_file():
+        return None
+    try:
+        saved = read_json(path, "the sampler's settings")
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read the sampler's settings ({e})") from None
+    if not isinstance(saved, dict) or saved.get("sampler") != name or not isinstance(saved.get("settings"), dict):
+        raise VaekitError(f"{path}: not the settings of a {name} sampler")
+    return saved
+
+
+def is_current(saved: dict, folder: Path, name: str, digest: str) -> bool:
+    """Whether the JSON ``saved`` was written for the run weights ``digest`` and for the weights file beside it."""
+    found = header(sampler_paths(folder, name)[0])
+    mine = None if found is None else found[1].get("sha256")
+    return saved.get(files.DIGEST) == digest and mine is not None and saved.get(WEIGHTS_DIGEST) == mine
+
+
+def sampler_stamp(folder: Path, name: str, digest: str) -> dict | None:
+    """{"settings", "weights_sha256"} of the sampler ``name`` saved in ``folder`` for the run weights ``digest``,
+    else None (none, stale or unreadable): what quality.json records of the sampler it measured."""
+    try:
+        saved = read_saved(folder, name)
+    except VaekitError:
+        return None
+    if saved is None or not is_current(saved, folder, name, digest):
+        return None
+    return {"settings": saved["settings"], WEIGHTS_DIGEST: saved[WEIGHTS_DIGEST]}
+
+
+def saved_settings(run: RunLike, name: str) -> dict | None:
+    """The settings of the sampler ``name`` saved in the run folder (for these weights or others) where they are
+    a sampler's, else None: what a fit without settings reuses."""
+    try:
+        saved = None if run.path is None else read_saved(run.path, name)
+        if saved is None:
+            return None
+        return lookup(name)(**check_settings(name, saved["settings"])).settings
+    except BUILD_ERRORS:
+        return None
+
+
+@torch.no_grad()
+def code_size(run: RunLike) -> int:
+    """D, the numbers in one of the run's codes: its posterior mean of an item of zeros (the model in eval mode
+    for it, its weights untouched)."""
+    model, shape = run.model, run.config.model.input_shape
+    was = model.training
+    model.eval()
+    try:
+        return run.encode(torch.zeros(2, *shape)).mean[0].numel()
+    finally:
+        model.train(was)
+
+
+def load_sampler(run: RunLike, name: str) -> Sampler | None:
+    """The sampler saved in the run folder, or None if there is none or its pair is stale (other run weights,
+    another weights file). Its ``fitted`` is the JSON's."""
+    if run.path is None:
+        return None
+    saved = read_saved(run.path, name)
+    if saved is None or not is_current(saved, run.path, name, run.digest):
+        return None
+    weights, path = sampler_paths(run.path, name)
+    dim, fitted, size = saved.get("latent_dim"), saved.get("fitted", {}), code_size(run)
+    if not is_whole(dim) or int(dim) != size:  # before any tensor is made: a crafted size is no allocation
+        raise VaekitError(f"{path}: latent_dim {dim!r} is not this run's code size, {size}", key="refit")
+    if not isinstance(fitted, dict) or not all(isinstance(k, str) and is_number(v) for k, v in fitted.items()):
+        raise VaekitError(f"{path}: fitted {str(fitted)[:60]!r} is not numbers by name", key="refit")
+    try:
+        sampler = lookup(name)(**check_settings(name, saved["settings"])).build(size)
+    except BUILD_ERRORS as e:  # sizes: refused by build before allocation
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VaekitError(f"{path}: settings that do not build a {name} sampler ({why})") from None
+    sampler.fitted = dict(fitted)
+    load_weights(sampler, weights)
+    return sampler.eval()
+
+
+def save_sampler(run: RunLike, folder: Path, sampler: Sampler, about: dict) -> None:
+    """Write ``sampler``'s weights, then its JSON naming them (``about``: its codes), both atomically."""
+    weights, path = sampler_paths(folder, sampler.name)
+    save_weights(sampler, weights)
+    found = header(weights)
+    mine = None if found is None else found[1].get("sha256")
+    record = {"sampler": sampler.name, "settings": sampler.settings, "fitted": sampler.fitted, **about}
+    atomic_write_json(path, {**record, WEIGHTS_DIGEST: mine, files.DIGEST: run.digest})
