@@ -87,6 +87,55 @@ def test_export_matches_torch_for_any_batch_size(runs, family, tmp_path, capsys)
             assert max(np.abs(g - w.numpy()).max() for g, w in zip(got, want)) <= 1e-4
 
 
+def test_a_continuous_bernoulli_decoder_gives_the_models_own_mean_at_large_logits(runs, tmp_path):
+    """Logits of -25..25 (past torch's frozen probs, |l| ~ 15.9): the graph's mean is the model's own, not torch's
+    probs-based one (0.0627 where the model says 0.04); the check holds the graph to the model's mean."""
+    import onnxruntime as ort
+
+    run = runs["cbernoulli"]
+    size = int(np.prod(run.config.model.input_shape))
+    last = [m for m in run.model.modules() if isinstance(m, nn.Linear) and m.out_features == size][-1]
+    saved = copy.deepcopy(last.state_dict())
+    try:
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.linspace(-25, 25, last.out_features))
+        path = export.export_onnx(run, tmp_path, part="decoder")["decoder"]["path"]
+        z = export.example_inputs(run, "decoder", 3)[0]
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"z": z.numpy()})[0]
+        with torch.no_grad():
+            want = run.model.decode(z).mean
+        assert want.min() < 0.045 and want.max() > 0.955 and np.abs(got - want.numpy()).max() <= 1e-4
+    finally:
+        last.load_state_dict(saved)
+
+
+def test_a_colour_8_bit_decoder_exports_its_mixtures_mean_for_any_batch_size(tmp_path):
+    """The discretized logistic mixture's colour mean (quadrature over the earlier channels) traces to ONNX, also
+    from a decoder whose sizes are traced as constants (its batch size was fixed at 2 before)."""
+    import onnxruntime as ort
+
+    x = (np.random.default_rng(0).integers(0, 256, (40, 3, 4, 5)) / 255).astype(np.float32)
+    decoder = nn.Sequential(nn.Linear(3, 25 * 60), nn.Unflatten(1, (25, 3, 4, 5)))  # K (C + 2) = 25 per value
+    model = vaekit.VAE(nn.Sequential(nn.Flatten(), nn.Linear(60, 16)), decoder, 3, likelihood="discretized_logistic")
+    run = vaekit.fit(model, x, epochs=1, batch_size=20, progress=False, pictures=False)
+    path = export.export_onnx(run, tmp_path, part="decoder")["decoder"]["path"]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (1, 6):
+        z = export.example_inputs(run, "decoder", n, seed=n)[0]
+        with torch.no_grad():
+            want = run.model.decode(z).mean.numpy()
+        assert np.abs(sess.run(None, {"z": z.numpy()})[0] - want).max() <= 1e-4
+
+
+def test_the_check_holds_the_graph_to_the_models_own_outputs(runs, tmp_path, monkeypatch):
+    """A graph whose mean strays from p(x|z)'s (as the continuous Bernoulli's did) fails the check."""
+    forward = export.DecoderGraph.forward
+    monkeypatch.setattr(export.DecoderGraph, "forward", lambda self, *a: forward(self, *a) + 0.01)
+    with pytest.raises(VaekitError, match=r"differs from torch by 0\.01"):
+        export.export_onnx(runs["vae"], tmp_path, part="decoder")
+
+
 def test_export_one_part_and_timing(runs, tmp_path):
     result = export.export_onnx(runs["vae"], tmp_path, part="decoder")
     assert list(result) == ["decoder"] and not (tmp_path / "encoder.onnx").exists()
@@ -96,14 +145,16 @@ def test_export_one_part_and_timing(runs, tmp_path):
 
 def test_a_mismatch_is_an_error(runs, tmp_path):
     path = export.export_part(runs["vae"], "decoder", tmp_path / "decoder.onnx")
+    bias = runs["vae"].model.decoder.fc.bias
+    kept = bias.detach().clone()  # + 1 - 1 need not give the same floats back: the file's weights, restored exactly
     with torch.no_grad():  # the weights change after export: onnxruntime no longer matches torch
-        runs["vae"].model.decoder.fc.bias.add_(1.0)
+        bias.add_(1.0)
     try:
         with pytest.raises(VaekitError, match="differs from torch"):
             export.check_part(runs["vae"], "decoder", path)
     finally:
         with torch.no_grad():
-            runs["vae"].model.decoder.fc.bias.sub_(1.0)
+            bias.copy_(kept)
 
 
 def test_a_flow_posteriors_encoder_is_refused_in_one_line_before_anything_is_written(runs, tmp_path, capsys):

@@ -45,7 +45,8 @@ def value_and_grad(module, params, x, shape, k):
 @pytest.mark.parametrize("c,k", [(1, 5), (3, 2)])
 def test_the_mixture_gives_the_numbers_it_gave_before(c, k):
     """log p within 1e-5 (relative, float32) of the implementation before; gradients equal in float64 and in
-    float32 no further from float64's than before; samples and means bit for bit."""
+    float32 no further from float64's than before; samples bit for bit, and a grey pixel's mean (a colour
+    pixel's was wrong before: tests/test_auto.py holds it to the sum over its values)."""
     params, x, shape = mixtures(c, k, torch.float64)
     (lp0, g0), (lp1, g1) = (value_and_grad(m, params, x, shape, k) for m in (before, discretized))
     torch.testing.assert_close(lp1, lp0, rtol=1e-12, atol=1e-9)
@@ -59,7 +60,7 @@ def test_the_mixture_gives_the_numbers_it_gave_before(c, k):
         torch.manual_seed(1)
         px = m.DiscretizedLogisticMixture(p32, shape, k)
         draws.append((px.sample(), px.mean))
-    assert torch.equal(draws[0][0], draws[1][0]) and torch.equal(draws[0][1], draws[1][1])
+    assert torch.equal(draws[0][0], draws[1][0]) and (c > 1 or torch.equal(draws[0][1], draws[1][1]))
 
 
 def test_the_mixture_needs_no_gradient_work_without_gradients():

@@ -10,6 +10,7 @@ from dataclasses import fields
 from ..errors import VaekitError
 from .schema import SECTIONS, RunConfig
 
+MIN_FIXED_SCALE = 1e-15  # a fixed Gaussian scale: float32 holds its square (1e-20's is subnormal, 1e-30's 0)
 FRACTION_WHY = "each split keeps at least one item (val picks the best epoch, test is what evaluate scores)"
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -216,6 +217,11 @@ def parse_scale(scale: str) -> str | float:
         value = -1.0
     if not value > 0:
         raise VaekitError(f"config: model.scale must be learned, shared, decoded or a positive number, got {scale!r}")
+    if not MIN_FIXED_SCALE <= value < math.inf:  # log-densities of -inf or NaN in float32 (not the data's doing)
+        raise VaekitError(
+            f"config: model.scale {scale!r}: a fixed Gaussian scale must be finite and at least {MIN_FIXED_SCALE:g}, "
+            "whose square float32 holds (the log-density divides by it)"
+        )
     return value
 
 

@@ -3,7 +3,8 @@
 Each pixel's value v in 0..255 is the bin [y - 1/255, y + 1/255] of y = 2 v / 255 - 1 in [-1, 1], the end bins
 stretching to -inf and +inf, under a mixture of K logistics shared by the pixel's channels; channel c's mean
 moves linearly with the values of channels 0..c-1 (coefficients tanh-bounded). Every bin's probability is
-computed exactly in log space, so the 256 values of a pixel sum to 1.
+computed exactly in log space, so the 256 values of a pixel sum to 1. The mean of a colour pixel's later
+channels needs the earlier channels' joint law, which ``mixture_mean`` follows by quadrature.
 
 The log-probability is one autograd function (``MixtureLogProb``) with its gradient written out: both bin
 edges come from one softplus and one sigmoid of the lower edge (``bin_terms``), the gradient's per-element
@@ -15,17 +16,24 @@ the passes over (B, K, C, P), no chunks, and a zeroed copy of the whole paramete
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution
 from torch.types import _size
+
+from .levels import eight_bit
 
 MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor
 HALF_BIN = 1.0 / 255  # half the width of a bin on [-1, 1]
 CHUNK = 1 << 16  # parameters per chunk of items (batch 256, K = 5: 15-20% faster than one piece on a 2-core EPYC)
+NODES = 8  # Gauss-Legendre nodes over each earlier channel's interior (-1, 1), beside its two end atoms
+EXACT = 3  # channels that branch by that rule (10 ** 3 paths at most); each later one takes one value per path
+MEAN_CHUNK = 1 << 22  # path values per chunk of pixels in ``mean`` (16 MiB in float32)
 
 
 def n_params(shape: tuple[int, ...], components: int) -> int:
@@ -62,13 +70,13 @@ class DiscretizedLogisticMixture(Distribution):
     """
 
     arg_constraints: dict = {}
-    support = constraints.unit_interval
+    support = eight_bit  # [0, 1], on the levels k / 255
 
     def __init__(self, params: Tensor, shape: tuple[int, ...], components: int):
         self.shape, self.k, self.c = tuple(shape), components, channels(shape)
-        b = params.shape[0]
-        self.p = params.reshape(b, self.c + 2, components, self.c, -1)  # (B, slot, K, C, P): P pixels
-        super().__init__(torch.Size([b]), torch.Size(self.shape), validate_args=False)
+        pixels = math.prod(self.shape) // self.c  # -1 for B, not its size: a trace keeps B
+        self.p = params.reshape(-1, self.c + 2, components, self.c, pixels)  # (B, slot, K, C, P): P pixels
+        super().__init__(torch.Size([params.shape[0]]), torch.Size(self.shape), validate_args=False)
 
     @cached_property
     def logits(self) -> Tensor:
@@ -112,16 +120,96 @@ class DiscretizedLogisticMixture(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        """(B, *shape) in [0, 1]: per component and channel the mean of the logistic clamped to [-1, 1] (the
-        end bins take the tails), a channel's location moved by the earlier channels' means; mixed by the weights.
+        """(B, *shape) in [0, 1]: per component, channel c's mean over the joint law of the earlier channels,
+        whose values move its location (not the location at their means: the clamp makes that another number);
+        mixed by the weights. See ``mixture_mean``; about 13 ms per 3 x 32 x 32 image (K = 5) on one CPU core."""
+        p = self.p.shape[-1]
+        rows = p if torch.jit.is_tracing() else max(1, MEAN_CHUNK // max(1, len(self.p) * self.k * paths(self.c)))
+        parts = [mixture_mean(self.p[..., i : i + rows]) for i in range(0, p, rows)]  # pixels per chunk, any B
+        return ((torch.cat(parts, -1) if len(parts) > 1 else parts[0]) + 1).div(2).reshape(-1, *self.shape)
 
-        E[clamp(Y, -1, 1)] = -1 + s (softplus((m + 1) / s) - softplus((m - 1) / s)) for Y ~ Logistic(m, s).
-        """
-        y = torch.zeros_like(self.means)  # (B, K, C, P): each component's mean values
-        for c in range(self.c):
-            m, s = channel_mean(self.means, self.coeffs, c, y), self.log_scales[:, :, c].exp()
-            y[:, :, c] = -1 + s * (F.softplus((m + 1) / s) - F.softplus((m - 1) / s))
-        return ((self.logits.exp()[:, :, None] * y).sum(1) + 1).div(2).reshape(-1, *self.shape)
+
+def paths(c: int) -> int:
+    """Paths through the earlier channels that ``mixture_mean`` follows for the last of C = ``c`` channels."""
+    return (NODES + 2) ** min(c - 1, EXACT)
+
+
+def mixture_mean(p: Tensor) -> Tensor:
+    """(B, C, P) mean in [-1, 1] of the mixture with raw parameters ``p`` (B, C + 2, K, C, P).
+
+    Channel c's value, given the earlier ones, is Y_c ~ Logistic(m_c + sum_j a_jc y_j, s_c) clamped to [-1, 1],
+    whose mean ``clamped_mean`` gives in closed form; its mean is that, averaged over the earlier channels' joint
+    law. The law is followed along a tree of weighted paths: each of the first ``EXACT`` channels branches every
+    path by ``clamp_rule`` (its two end atoms and NODES Gauss-Legendre nodes of its interior); each later one
+    takes one quantile per path, from a fixed stratification. Channel 0 is exact; channels 1 and 2 are within
+    0.35 of a level (0.03 on average) of the sums over the 256 (x 256) values of channels 0 (and 1), measured on
+    random and trained parameters, channel 3 (RGBA) about as close to the average of draws; channels 4.. (C > 4)
+    are estimates from one value per path: within ~2 levels, up to ~9 for channel 5 when strongly coupled.
+    """
+    w = torch.log_softmax(p[:, 0, :, 0], dim=1).exp()  # (B, K, P)
+    m, s, coeffs = p[:, 1], p[:, 2].clamp(min=MIN_LOG_SCALE).exp(), torch.tanh(p[:, 3:])
+    ys: list[Tensor] = []  # each earlier channel's value along the paths (B, K, P, *tree so far)
+    ws: list[Tensor] = []  # each branching's weights (B, K, P, *tree up to it)
+    out = [clamped_mean(m[:, :, 0], s[:, :, 0])]  # (B, K, P)
+    loc = m[:, :, 0]
+    for c in range(1, p.shape[3]):
+        dims, sc = 3 + len(ws), s[:, :, c - 1]
+        if c - 1 < EXACT:  # branch every path on channel c - 1
+            y, wt = clamp_rule(loc, grow(sc, loc.dim()))  # (B, K, P, *tree, NODES + 2)
+            ys, ws, dims = [*ys, y], [*ws, wt], dims + 1
+        else:  # one quantile of channel c - 1 per path
+            u = strata(math.prod(loc.shape[3:]), c).to(loc).view(loc.shape[3:])
+            ys.append((loc + grow(sc, dims) * torch.log(u / (1 - u))).clamp(-1, 1))
+        r = 1 / s[:, :, c]  # (B, K, P)
+        t = grow(m[:, :, c] * r, dims)  # the location in units of the scale, along every path
+        for j, y in enumerate(ys):
+            t = torch.addcmul(t, grow(coeffs[:, j, :, c] * r, dims), grow(y, dims))
+        rr = grow(r, dims)
+        d = F.softplus(t + rr) - F.softplus(t - rr)  # (clamped_mean + 1) / s at every path's end
+        for wt in reversed(ws):  # sum the tree from its leaves (each branching's weights sum to 1)
+            d = (d * wt).sum(-1)
+        out.append(-1 + s[:, :, c] * d)
+        if c < p.shape[3] - 1:
+            loc = t * grow(s[:, :, c], dims)
+    return torch.stack([(w * g).sum(1) for g in out], 1)
+
+
+def grow(t: Tensor, dims: int) -> Tensor:
+    """``t`` with trailing dims of size 1 up to ``dims`` dims: broadcast over the later branchings of the tree."""
+    return t[(Ellipsis,) + (None,) * (dims - t.dim())]  # not reshape: a trace would fix the batch size
+
+
+def clamped_mean(m: Tensor, s: Tensor) -> Tensor:
+    """E[clamp(Y, -1, 1)] = -1 + s (softplus((m + 1) / s) - softplus((m - 1) / s)) for Y ~ Logistic(m, s): the
+    end bins take the tails (the 256 levels' own mean differs by at most half a level, where s < 1/255)."""
+    return -1 + s * (F.softplus((m + 1) / s) - F.softplus((m - 1) / s))
+
+
+def clamp_rule(m: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    """Values and weights (..., NODES + 2) of a quadrature rule for clamp(Y, -1, 1), Y ~ Logistic(m, s): the
+    atoms -1 and 1 with their tails' probabilities, and Gauss-Legendre nodes in the quantiles of the interior."""
+    lo, hi = torch.sigmoid((-1 - m) / s), torch.sigmoid((1 - m) / s)
+    u = torch.addcmul(lo[..., None], (hi - lo)[..., None], GAUSS[0].to(m))  # (..., NODES) quantiles in (lo, hi)
+    y = torch.addcmul(m[..., None], s[..., None], torch.log(u / (1 - u))).clamp_(-1, 1)
+    values = F.pad(F.pad(y, (1, 0), value=-1.0), (0, 1), value=1.0)  # not ones_like: a trace would fix B
+    weights = torch.cat(
+        [lo[..., None], (hi - lo)[..., None] * GAUSS[1].to(m), torch.sigmoid((m - 1) / s)[..., None]], -1
+    )
+    return values, weights
+
+
+def _gauss() -> tuple[Tensor, Tensor]:
+    """Gauss-Legendre nodes and weights (NODES,) on [0, 1], in float64."""
+    x, w = np.polynomial.legendre.leggauss(NODES)
+    return torch.from_numpy((x + 1) / 2), torch.from_numpy(w / 2)
+
+
+def strata(n: int, seed: int) -> Tensor:
+    """Quantiles (n,) float64: the midpoints of n equal strata of (0, 1), in an order fixed by ``seed``."""
+    return (torch.randperm(n, generator=torch.Generator().manual_seed(seed)).double() + 0.5) / n
+
+
+GAUSS = _gauss()
 
 
 class MixtureLogProb(torch.autograd.Function):

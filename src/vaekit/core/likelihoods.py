@@ -24,6 +24,8 @@ from ..config import OWN_LIKELIHOOD, own_likelihood, parse_scale
 from ..errors import VaekitError
 from . import discretized
 from .autoregressive import LocalARBernoulli
+from .cbernoulli import LogitContinuousBernoulli
+from .levels import eight_bit, first_off
 from .tabular import Tabular
 
 MIN_SCALE = 1e-4  # keeps q(z|x) and p(x|z) away from a degenerate scale of 0
@@ -34,7 +36,7 @@ SUPPORT = {
     "bernoulli": constraints.unit_interval,
     "cbernoulli": constraints.unit_interval,
     "gaussian": constraints.real,
-    "discretized_logistic": constraints.unit_interval,
+    "discretized_logistic": eight_bit,  # the 256 levels k / 255 in [0, 1]
 }
 LIKELIHOODS = tuple(SUPPORT)
 
@@ -136,27 +138,6 @@ class Likelihood(nn.Module):
         return Independent(base, self.event_dims, validate_args=False)
 
 
-class LogitContinuousBernoulli(ContinuousBernoulli):
-    """The continuous Bernoulli with its normaliser and mean written in the logits l: torch's come from probs
-    clamped to [eps, 1 - eps], frozen past |l| ~ 15.9 in float32 (the density then integrates to 0.53 at 30).
-
-    log C(l) = log(l / tanh(l / 2)) (log 2 + l^2 / 12 near 0); mean = 1/2 + 1 / (2 tanh(l / 2)) - 1 / l.
-    """
-
-    def _cont_bern_log_norm(self) -> Tensor:
-        a = self.logits.abs()
-        small = a < 1e-2
-        safe = torch.where(small, torch.ones_like(a), a)  # no 0 / 0 in the branch not taken (nor its gradient)
-        return torch.where(small, math.log(2.0) + a**2 / 12, safe.log() - torch.tanh(safe / 2).log())
-
-    @property
-    def mean(self) -> Tensor:
-        lg = self.logits
-        small = lg.abs() < 1e-2
-        safe = torch.where(small, torch.ones_like(lg), lg)
-        return torch.where(small, 0.5 + lg / 12, 0.5 + 0.5 / torch.tanh(safe / 2) - 1 / safe)
-
-
 def name_of(px: Distribution) -> str:
     """The registry name of the likelihood that ``p(x|z)`` is ('gaussian': a Normal, factorised or not, or the
     Tabular p(x|z) of a standardised table), else, for a distribution vaekit does not know, its own class name
@@ -211,6 +192,14 @@ def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None
     if not inside:
         lo, hi = float(x.min()), float(x.max())
         name = likelihood if isinstance(likelihood, str) else name_of(likelihood)
+        off = first_off(x) if s is eight_bit and lo >= 0 and hi <= 1 else None
+        if off is not None:
+            item = off[0] // max(1, x[0].numel()) if x.dim() > 1 else off[0]
+            raise VaekitError(
+                f"{where}: value {off[1]:.6g} (item {item}) is not one of the 256 levels k / 255 that the {name} "
+                "likelihood models (8-bit data); continuous data in [0, 1] needs the cbernoulli likelihood",
+                key="model.likelihood",
+            )
         known = name in SUPPORT and s is not constraints.real
         hint = "; real-valued data needs the gaussian likelihood" if known else ""
         raise VaekitError(

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import ContinuousBernoulli, Independent
+from torch.distributions import ContinuousBernoulli, Distribution, Independent
 
+from ..core.cbernoulli import LogitContinuousBernoulli
 from ..core.contract import VAEModule
 
 
@@ -36,9 +37,28 @@ class DecoderGraph(EncoderGraph):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
         y, valid = in_range(y, self.classes)
-        px = self.model.decode(z, y)
-        base = px.base_dist if isinstance(px, Independent) else px
-        return masked(cb_mean(base.probs, base._lims) if isinstance(base, ContinuousBernoulli) else px.mean, valid)
+        return masked(own_mean(self.model.decode(z, y)), valid)
+
+
+def own_mean(px: Distribution) -> Tensor:
+    """p(x|z)'s own mean (B, *shape): vaekit's continuous Bernoulli's is written in the logits (torch.where, no
+    frozen probs); torch's own ContinuousBernoulli (a user's p(x|z)) takes a max of booleans onnxruntime refuses,
+    so its formula is written out by ``cb_mean`` (in float64, where torch's float32 loses up to 3e-3)."""
+    base = px
+    while isinstance(base, Independent):
+        base = base.base_dist
+    if isinstance(base, ContinuousBernoulli) and not isinstance(base, LogitContinuousBernoulli):
+        return cb_mean(base.probs, base._lims)
+    return px.mean
+
+
+def own_outputs(model: VAEModule, part: str, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """What the model itself gives for ``part`` at ``args`` (inputs in range), outside any graph: (loc, scale) of
+    q(z|x) or (mean of p(x|z),), which an export is checked against."""
+    if part == "encoder":
+        qz = model.encode(*args)
+        return qz.mean, qz.stddev
+    return (own_mean(model.decode(*args)),)
 
 
 def in_range(y: Tensor | None, classes: int) -> tuple[Tensor | None, Tensor | None]:
