@@ -42,8 +42,8 @@ def test_an_array_a_tensor_and_an_x_y_pair_give_identical_weights():
     x = images()
     runs = [
         vaekit.fit(model(), data, epochs=2, batch_size=16, seed=seed, **QUIET)
-        for data, seed in ((x, 3), (torch.from_numpy(x), 3.0), ((x, np.arange(48) % 3), 3))
-    ]  # seed 3.0 is the whole number 3
+        for data, seed in ((x, 3), (torch.from_numpy(x), 3), ((x, np.arange(48) % 3), 3))
+    ]
     assert same(weights(runs[0]), weights(runs[1])) and same(weights(runs[0]), weights(runs[2]))
     assert runs[0].path is None and len(runs[0].history) == 2  # no out: weights and metrics in memory
     other = vaekit.fit(model(), x, epochs=2, batch_size=16, seed=4, **QUIET)
@@ -127,6 +127,35 @@ def test_resume_continues_a_fit_exactly_and_callbacks_see_every_step(tmp_path):
     assert same(weights(straight), weights(resumed))
     assert [e for e, _ in log.epochs] == [2, 3] and len(log.steps) == 2 * 4  # 58 training items, batches of 16
     assert all(np.isfinite(v) for _, v in log.steps)
+
+
+def test_a_resumed_fit_goes_on_with_the_settings_its_run_records(tmp_path):
+    x, kept = images(64), dict(beta=4.0, lr=0.01, ema=0.99, warmup_epochs=3.0, clip_grad=1.0)
+    fixed = dict(seed=2, batch_size=16)  # what a resume refuses to change
+    straight = vaekit.fit(model(), x, epochs=2, **kept, **fixed, **QUIET)
+    vaekit.fit(model(), x, epochs=1, out=tmp_path, **kept, **fixed, **QUIET)
+    resumed = vaekit.fit(model(), x, epochs=2, out=tmp_path, resume=True, **fixed, **QUIET)  # was: beta 1, lr 1e-3...
+    assert {k: getattr(resumed.config.train, k) for k in kept} == kept and resumed.history[1]["lr"] == 0.01
+    assert same(weights(straight), weights(resumed))
+
+
+@pytest.mark.parametrize(
+    "given, needle",
+    [
+        ({"data.limit": 10}, "data.limit cannot take effect: fit trains on the data passed to it"),
+        ({"data.image_size": [4]}, "data.image_size cannot take effect"),
+        ({"val_data": images(8), "data.val_fraction": 0.3}, "val_data and val_fraction cannot both take effect"),
+        ({"binarize": "none", "data.binarize": "fixed"}, "binarize and data.binarize both set data.binarize"),
+        (
+            {"data": DataLoader(images(), batch_size=16), "train.batch_size": 32},
+            "batch_size 32 and the DataLoader's 16",
+        ),
+    ],
+    ids=["limit", "image_size", "val_fraction", "binarize", "batch_size"],
+)
+def test_fit_refuses_a_setting_it_cannot_honour_by_any_name(given, needle):
+    with pytest.raises(vaekit.VaekitError, match=needle):
+        vaekit.fit(model(), **{"data": images(), **given}, epochs=1, **QUIET)
 
 
 def test_val_data_picks_the_best_epoch_and_labels_are_checked():

@@ -294,3 +294,69 @@ def test_tc_estimator_foo_is_refused_by_the_cli_in_one_line_and_older_runs_read_
     old = Path(__file__).parent / "data" / "runs-0.1" / "vae" / "config.json"
     assert "tc_estimator" not in json.loads(old.read_text())["train"]  # written before the setting
     assert load_json_config(old).train.tc_estimator == "mws"
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> Path:
+    """A one-epoch vae run of 40 digits."""
+    out = tmp_path_factory.mktemp("vae") / "run"
+    vaekit.train(data="digits", limit=40, hidden=[4], latent_dim=2, epochs=1, out=out, progress=False, pictures=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    "key, value", [("train.gumbel_tau", 2.0), ("train.prior_epochs", 2), ("train.kl_balance", True)]
+)
+def test_a_resume_and_fit_hold_the_training_settings_to_the_family(key, value, vae_run):
+    """The rows whose first setting is model.family, checked where the train section is (a resume, fit)."""
+    needle = rf"^config: model.family and {key} cannot both take effect"
+    with pytest.raises(vaekit.VaekitError, match=needle) as e:
+        vaekit.train(out=vae_run, resume=True, epochs=2, warmup_epochs=1, **{key: value})
+    assert e.value.key == key and len((vae_run / "metrics.csv").read_text().splitlines()) == 2  # was: trained on
+    built = vaekit.build_model(input_shape=(1, 4, 4), hidden=[4], latent_dim=2, likelihood="bernoulli")
+    with pytest.raises(vaekit.VaekitError, match=f"{needle}|this model has one group"):  # kl_balance: fit's own
+        vaekit.fit(built, torch.rand(32, 1, 4, 4).round(), epochs=1, warmup_epochs=1, progress=False, **{key: value})
+
+
+@pytest.mark.parametrize(
+    "given, key",
+    [({"lr": 1e-2, "train.lr": 1e-4}, "train.lr"), ({"model": "ladder", "family": "vae"}, "model.family")]
+    + [
+        ({"data": "digits", "spec": "mnist5k"}, "data.spec"),
+        ({"binarize": "none", "data.binarize": "fixed"}, "data.binarize"),
+    ],
+)
+def test_one_setting_given_under_two_names_is_refused_naming_both(given, key, tmp_path):
+    a, b = given
+    with pytest.raises(vaekit.VaekitError, match=rf"^config: {a} and {b} both set {key}: give it once"):
+        vaekit.train(out=tmp_path, epochs=1, pictures=False, **given)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("model.latent_dim", "2"), ("train.epochs", "1"), ("train.progress", "no"), ("train.kl_balance", "0")]
+    + [("train.epochs", 1.0), ("model.hidden", 16), ("model.hidden", [16, ""])],
+)
+def test_python_values_keep_their_types_as_toml_values_do(key, value, tmp_path):
+    """Only --set parses text; 1.0 is no int there, in TOML or in Python (as in vaekit.build_model)."""
+    section, name = key.split(".")
+    with pytest.raises(vaekit.VaekitError, match=rf"config: {key} must be"):
+        vaekit.train(data="digits", out=tmp_path, pictures=False, **{name: value})
+    with pytest.raises(vaekit.VaekitError, match=rf"config: {key} must be"):
+        RunConfig.from_dict({section: {name: value}})
+
+
+@pytest.mark.parametrize(
+    "key, text, parsed",
+    [("model.hidden", "32,,16", None), ("model.hidden", "32,16,", None), ("model.hidden", "[32, 16]", [32, 16])]
+    + [("model.hidden", "[]", []), ("train.epochs", "1.0", None)],
+)
+def test_set_parses_lists_with_no_empty_item_and_whole_numbers_as_written(key, text, parsed):
+    """--set model.hidden=32,,16 was [32, 16]; "1.0" is no int, as TOML's and Python's 1.0 are not."""
+    cfg = RunConfig()
+    if parsed is None:
+        with pytest.raises(vaekit.VaekitError, match=rf"config: {key} must be (int|a list .*no empty item)"):
+            set_value(cfg, key, text)
+        return
+    set_value(cfg, key, text)
+    assert cfg.model.hidden == parsed

@@ -279,7 +279,7 @@ def test_anomaly_scores_take_numpy_labels_one_name_and_name_the_item_shape(data)
     ],
 )
 def test_the_detector_refuses_what_cannot_apply_before_it_trains(settings, match, monkeypatch):
-    monkeypatch.setattr(detector, "fit_config", lambda *a, **k: pytest.fail("trained first"))
+    monkeypatch.setattr(detector, "trained", lambda *a, **k: pytest.fail("trained first"))
     with pytest.raises(ValueError, match=match):
         detector.VAEAnomalyDetector(epochs=1, **settings).fit(np.random.default_rng(0).random((8, 16)))
 

@@ -263,3 +263,44 @@ def test_metrics_rows_keep_float32_s_digits(value):
     row = metrics_row(0, means, means, 1e-3, 2.0, 10)
     x = float(torch.tensor(value, dtype=torch.float32))
     assert row["val_loss"] == pytest.approx(value, rel=1e-8) and float(torch.tensor(row["val_loss"])) == x
+
+
+@pytest.mark.parametrize(
+    "epochs, halvings",
+    [(1, [0]), (2, [0, 2]), (4, [0, 1, 2, 3]), (6, [0, 0, 1, 2, 2, 3]), (7, [0, 0, 1, 1, 2, 2, 3])],
+)
+def test_the_step_schedule_halves_the_rate_at_each_quarter_of_the_run(epochs, halvings):
+    from vaekit.core.schedules import lr_at
+
+    assert [lr_at(0.1, "step", e, epochs) for e in range(epochs)] == [0.1 * 0.5**h for h in halvings]
+
+
+@pytest.mark.parametrize(
+    "limit, objective, match, key",
+    [
+        (12, "mmd", "the validation split holds 1 item, and the mmd objective's validation loss", "data.val_fraction"),
+        (3, "mmd", "the training split holds 1 item, and the MMD", "data.spec"),
+        (3, "factor", "the training split holds 1 item, and the factor objective's", "data.spec"),
+    ],
+)
+def test_a_split_of_one_item_that_a_pairwise_loss_cannot_take_is_refused_before_training(
+    limit, objective, match, key, tiny_images, tmp_path
+):
+    cfg = tiny_config(str(tiny_images), tmp_path / "one", objective=objective, epochs=1)
+    cfg.data.limit = limit  # 12: 10, 1, 1 items; 3: 1, 1, 1
+    with pytest.raises(vaekit.VaekitError, match=match) as e:
+        vaekit.train(cfg, pictures=False)
+    assert e.value.key == key and not (tmp_path / "one").exists()
+
+
+def test_a_kl_weight_that_overflows_the_first_step_s_loss_is_named(tiny_images, tmp_path):
+    with pytest.raises(TrainingStopped, match=r"-rec \+ train\.beta 1e\+308 x KL .* is not: lower train\.beta") as e:
+        train_run(tiny_config(str(tiny_images), tmp_path / "b", beta=1e308))
+    assert e.value.key == "train.beta"
+
+
+def test_sample_refit_without_a_sampler_is_refused(tmp_path, capsys):
+    from vaekit.cli import main
+
+    assert main(["sample", str(tmp_path / "run"), "--refit", "--n", "4", "--out", str(tmp_path / "s.png")]) == 2
+    assert "--refit fits a --sampler again, and none was given" in capsys.readouterr().err

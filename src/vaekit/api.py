@@ -4,7 +4,6 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -12,7 +11,6 @@ from torch import nn
 
 from . import files
 from .config import (
-    ModelConfig,
     RunConfig,
     absolute_spec,
     keep_settings,
@@ -22,6 +20,7 @@ from .config import (
     validate,
 )
 from .config.checks import maybe_own, own_likelihood
+from .config.keys import full_keys, refuse_unfit
 from .core.contract import VAEModule, check_model, with_article
 from .core.likelihoods import name_of, recorded_name
 from .data import Dataset
@@ -44,7 +43,7 @@ DESCRIBED = (
     *["family", "net", "likelihood", "latent_dim", "input_shape", "num_classes", "latent_dims", "prior", "posterior"],
     *ZOO_SETTINGS,
 )
-FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")
+FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")  # those of fit's data settings a resume keeps
 
 
 @keeps_rng
@@ -82,12 +81,15 @@ def fit(
     ``out`` writes a run folder (config, weights, checkpoints, metrics, and with ``pictures`` samples.png,
     reconstructions.png and loss.png) that ``resume=True`` continues and ``vaekit.load_run`` opens; None: none.
     A resumed fit takes a model of the class the run's model.json records (``overwrite=True``: any, for a class
-    moved or renamed).
+    moved or renamed), and the settings its config.json records, those given over them.
     ``settings`` are any other training settings (``beta``, ``warmup_epochs``, ``free_bits``, ``patience``,
-    ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``). ``binarize`` and
-    ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a Gaussian p(x|z).
-    ``callbacks`` (a list) get step and epoch metrics (``vaekit.Callback``). A setting left None takes its
-    ``RunConfig`` default (epochs 20, lr 1e-3, seed 0, val_fraction 0.1, binarize and standardize 'auto').
+    ``device``, ``precision``, ``progress``...: the fields of ``vaekit.TrainConfig``), bare or qualified
+    (``**{"train.beta": 4}``). Refused in one line: a setting given under two names, a model setting, and a data
+    setting other than val_fraction, binarize, standardize and workers (``limit``...: the data is used as passed).
+    ``binarize`` and ``standardize`` are as in ``DataConfig``: 'auto' standardises the columns of a table under a
+    Gaussian p(x|z). ``callbacks`` (a list) get step and epoch metrics (``vaekit.Callback``). A setting left None
+    takes its ``RunConfig`` default (epochs 20, lr 1e-3, seed 0, val_fraction 0.1, binarize and standardize
+    'auto'), or on resume the run's.
     ``seed`` seeds the training (split, shuffling, binarisation, draws), not ``model``'s initial weights (call
     ``torch.manual_seed`` before building it); the caller's torch RNG state is as it was before the fit.
     ``model`` is trained in place: it ends on the CPU, in eval mode, with the weights the run keeps, those of
@@ -98,30 +100,31 @@ def fit(
     networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
     """
     callbacks = check_callbacks(callbacks)
-    given = _given(epochs=epochs, lr=lr, seed=seed)  # None: the config's default
-    given_data = _given(val_fraction=val_fraction, binarize=binarize, standardize=standardize)
+    named = _given(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction, workers=workers)
+    named |= _given(binarize=binarize, standardize=standardize)
+    given = full_keys({**named, **settings})  # 'lr' and 'train.lr' name one setting, given once
     if isinstance(model, RunConfig):  # the settings given, over a copy of the config, as train applies them
         _config_data_only(data=data, val_data=val_data, x_key=x_key, y_key=y_key)
-        given |= {f"data.{k}": v for k, v in given_data.items()}
-        given |= _given(batch_size=batch_size, out=out, **{"data.workers": workers})
-        return train(
-            model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **given, **settings
-        )
-    if val_data is not None and val_fraction is not None:
+        given |= _given(out=out)
+        return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **given)
+    refuse_unfit(given)
+    if val_data is not None and "data.val_fraction" in given:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
         )
     model = check_model(model)
     same = resume and resumes_class(out, model, overwrite)  # the class model.json records, or refused
-    batch_size, workers = loader_settings(data, batch_size, workers)
-    cfg = _fit_config(out, {**given, "batch_size": batch_size, **settings}, {**given_data, "workers": workers})
-    seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked: seed=1.0 is the integer 1
+    own = loader_settings(data, given.get("train.batch_size"), given.get("data.workers"))  # type: ignore[arg-type]
+    resumed = _saved_config(out) if resume else None
+    if resumed is None or isinstance(data, torch.utils.data.DataLoader):  # fit's defaults (128, 0), a loader's own
+        given = {"train.batch_size": own[0], "data.workers": own[1], **given}
+    cfg = _fit_config(out, given, resumed)
+    seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked (and as a resumed run had them)
     if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
         raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
     dataset = _user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
     model, mode = _fit_likelihood(model, dataset, cfg, seed)
-    if not resume:
-        _refuse_model_conflicts(cfg)
+    _refuse_model_conflicts(cfg, resume)
     saved = _saved_config(out, cfg.model.likelihood if same else "") if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
@@ -129,15 +132,14 @@ def fit(
     return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every))
 
 
-def _refuse_model_conflicts(cfg: RunConfig) -> None:
-    """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone or
-    with the training's. A model class of the user's is held to the training rows as a vae (as before it was
-    described): its own settings may mean something else."""
-    if cfg.model.family == CUSTOM:
-        cfg = replace(cfg, model=replace(cfg.model, family="vae"))
-    else:
+def _refuse_model_conflicts(cfg: RunConfig, resume: bool) -> None:
+    """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone (not
+    on resume, as ``train``: a run's model may predate a check) or with the training's. The family of a model class
+    of the user's is its own: the rows naming model.family are left to it."""
+    custom = cfg.model.family == CUSTOM
+    if not (custom or resume):
         refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
-    refuse_conflicts(cfg, ("train",))
+    refuse_conflicts(cfg, ("train",), unknown=("model.family",) if custom else ())
 
 
 def _given(**settings: object) -> dict[str, object]:
@@ -152,23 +154,12 @@ def _config_data_only(**given: object) -> None:
         raise VaekitError(f"{why} fit(model, data)", key=name)
 
 
-def _fit_config(out: str | Path | None, train: dict, data: dict) -> RunConfig:
-    """The RunConfig of ``fit``: its training settings (bare or qualified keys) and data settings, validated.
-
-    A model setting given to ``fit`` is refused: the model is built already."""
-    cfg = RunConfig(out=str(out) if out else "")
-    for key, value in train.items():
-        if key.split(".")[-1] in ModelConfig.__dataclass_fields__ and not key.startswith("train."):
-            raise VaekitError(
-                f"{key} is a setting of the model, built already: build it with the setting (vaekit.build_model("
-                f"{key}=...), vaekit.VAE(...)), or train by settings: vaekit.train({key}=...)",
-                key=key,
-            )
-        set_value(cfg, key if "." in key else f"train.{key}", value)
-    for key, value in data.items():
-        set_value(cfg, f"data.{key}", value)
+def _fit_config(out: str | Path | None, given: dict[str, object], saved: RunConfig | None) -> RunConfig:
+    """The RunConfig of ``fit``: the settings ``given`` (full keys) over the run resumed (``saved``: it goes on as it
+    was trained, as in ``train``) or the defaults, validated; the model section comes from the model later."""
+    cfg = _with_settings(saved or RunConfig(), {**given, "out": str(out) if out else ""})
     cfg.data.spec = ""  # the data came from Python
-    refuse_conflicts(validate(cfg), sections=("data", "train"))  # the model section comes from the model
+    refuse_conflicts(validate(cfg), ("data", "train"), unknown=("model",))  # the model is described later
     run_device(cfg.train.device, "train.device")
     return cfg
 
@@ -252,7 +243,8 @@ def train(
     """Train the run that ``config`` and ``settings`` describe and return it; ``config`` is left as it was.
 
     ``settings`` are config keys, qualified or bare (``lr=3e-4``, ``train.epochs=5`` as
-    ``**{"train.epochs": 5}``); ``data`` sets the data spec, ``model`` the network or family.
+    ``**{"train.epochs": 5}``); ``data`` sets the data spec, ``model`` the network or family. Each keeps its
+    type (``epochs="5"`` is refused: only --set parses text), and one given under two names is refused.
     ``resume=True`` without ``config`` continues the run in ``out`` from its config.json, with ``settings``
     over it; a setting its checkpoint rests on (model, data, split, seed, batch size) is refused if changed.
     ``out``: the run folder (left out: the config's, default runs/run); None writes none, as ``fit`` without it.
@@ -279,14 +271,13 @@ def train(
 
 
 def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
-    """A copy of ``config`` with ``settings`` (bare or qualified keys; ``model`` and ``data`` as in ``train``)."""
+    """A copy of ``config`` with ``settings`` (bare or qualified keys; ``model`` and ``data`` as in ``train``), each
+    of its setting's type (a Python value is not parsed: "2" is no int); one setting given twice is refused."""
     cfg = RunConfig.from_dict(config.to_dict())
-    for key, value in settings.items():
-        if key == "model":
-            key = "model.family" if value in MODELS else "model.net"
-        elif key == "data":
-            key = "data.spec"
-        set_value(cfg, key, "" if key == "out" and value is None else value)  # out=None: no run folder
+    family = isinstance(settings.get("model"), str) and settings["model"] in MODELS
+    aliases = {"model": f"model.{'family' if family else 'net'}", "data": "data.spec"}
+    for key, value in full_keys(settings, aliases).items():
+        set_value(cfg, key, "" if key == "out" and value is None else value, strict=True)  # out=None: no run folder
     return cfg
 
 

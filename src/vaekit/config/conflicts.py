@@ -6,7 +6,7 @@ from ..errors import VaekitError
 from .checks import DISCRETE
 from .checks import changed as _changed
 from .conflicts_zoo import zoo_conflicts
-from .schema import RunConfig
+from .schema import SECTIONS, RunConfig
 
 # (setting a, setting b, when both are set so, why they cannot both take effect)
 CONFLICTS = [
@@ -284,12 +284,14 @@ CONFLICTS += zoo_conflicts()
 
 
 def refuse_conflicts(
-    cfg: RunConfig, sections: tuple[str, ...] = ("data", "model", "train"), only: tuple[str, ...] = ()
+    cfg: RunConfig, sections: tuple[str, ...] = SECTIONS, only: tuple[str, ...] = (), unknown: tuple[str, ...] = ()
 ) -> RunConfig:
-    """Refuse, in one line naming both settings, settings of ``sections`` (or the settings ``only`` names) that
-    cannot all take effect in training; returns ``cfg``. Checked before training only: a run folder written
-    before a check was added still loads."""
+    """Refuse, in one line naming both, settings that cannot all take effect in training; returns ``cfg``. A row is
+    checked when either of its settings is of ``sections`` (or in ``only``): a resume's train section holds a vae
+    run's train.gumbel_tau to its family. A row naming a setting or section of ``unknown`` (fit's model before it is
+    described) is not. Checked before training only: a run folder written before a check was added still loads."""
     for a, b, clash, why in CONFLICTS:
-        if (a in only if only else a.split(".")[0] in sections) and clash(cfg):
-            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=a)
+        checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
+        if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):
+            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=checked[0])
     return cfg

@@ -115,14 +115,14 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
         )
         return None if value is None or said_none else _coerce(key, value, args[0], strict)
     if origin is list:
-        if strict and not isinstance(value, (list, tuple)):
-            raise VaekitError(f"config: {key} must be a list (e.g. [64, 32]), got {_short(value)}")
-        if isinstance(value, str) and value.strip()[:1] + value.strip()[-1:] == "[]":  # --set k=[1,2] as k=1,2
-            value = value.strip()[1:-1]
-        items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, int) else value
-        if not isinstance(items, (list, tuple)):
-            raise VaekitError(f"config: {key} must be a list, got {value!r}")
-        return [_coerce(key, v, typing.get_args(tp)[0], strict) for v in items if v != ""]
+        items = [value] if isinstance(value, int) else value  # strict: a list or tuple as it is
+        if isinstance(value, str):  # --set k=1,2 or k=[1,2]; '' and '[]' are []
+            text = value.strip()[1:-1] if value.strip()[:1] + value.strip()[-1:] == "[]" else value
+            items = text.split(",") if text.strip() else []
+        empty = isinstance(items, (list, tuple)) and any(isinstance(v, str) and not v.strip() for v in items)
+        if empty or not isinstance(items, (list, tuple)) or (strict and items is not value):  # 64,,32: a typo
+            raise VaekitError(f"config: {key} must be a list (e.g. [64, 32]; no empty item), got {_short(value)}")
+        return [_coerce(key, v, typing.get_args(tp)[0], strict) for v in items]
     if strict and isinstance(value, str) and tp is not str:
         raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got the string {_short(value)}")
     try:
@@ -130,8 +130,8 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
             return _to_bool(value)
         if tp in (int, float) and isinstance(value, bool):
             raise ValueError  # JSON true is not a number
-        if tp is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError
+        if tp is int and isinstance(value, float) and (strict or not value.is_integer()):
+            raise ValueError  # a value that has a type keeps it: 1.0 is no int, as "1.0" is not
         if tp is str and isinstance(value, os.PathLike):  # a pathlib.Path for data.spec or out
             return os.fspath(value)
         if tp is str and not isinstance(value, str):

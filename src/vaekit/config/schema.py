@@ -85,7 +85,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
-    lr_schedule: str = "none"  # none | cosine | step
+    lr_schedule: str = "none"  # none | cosine | step (halved at each quarter of the run: 3 halvings in all)
     beta: float = 1.0
     warmup_epochs: float = 0.0  # KL weight rises linearly from 0 to beta over this many epochs
     free_bits: float = 0.0  # nats per latent dimension (Kingma et al. 2016)
@@ -111,7 +111,7 @@ class TrainConfig:
     gumbel_tau: float = 1.0  # gumbel: Gumbel-softmax temperature at the start, annealed geometrically ...
     gumbel_tau_end: float = 0.5  # ... to this at the last epoch (Jang et al. 2017)
     patience: int = 0  # early stopping on validation loss; 0 turns it off
-    max_bad_steps: int = 20  # consecutive non-finite steps before the run stops
+    max_bad_steps: int = 20  # skipped steps in a row that stop the run: non-finite, or over skip_grad/skip_ratio
     checkpoint_every: int = 0  # a mid-epoch checkpoint every this many steps; 0: only the clock below
     checkpoint_minutes: float = 5.0  # ... and at least every this many minutes; 0 turns the clock off
     seed: int = 0

@@ -41,9 +41,9 @@ def tau_at(epoch_progress: float, start: float, end: float, epochs: float) -> fl
 
 def lr_at(lr: float, schedule: str, epoch: int, epochs: int) -> float:
     """The learning rate for ``epoch`` (0-based) of ``epochs``: constant ('none'), 'cosine', or 'step' (halved
-    every quarter of the run)."""
+    at each quarter of the run: the epochs from ``epochs`` q / 4 on take lr / 2^q, three halvings in all)."""
     if schedule == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     if schedule == "step":
-        return lr * 0.5 ** (epoch // max(1, epochs // 4))
+        return lr * 0.5 ** min(3, 4 * epoch // max(1, epochs))
     return lr

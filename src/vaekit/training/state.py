@@ -51,6 +51,7 @@ class LoopState:
     guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
     precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
     data: dict = field(default_factory=dict)  # fingerprint(data) of the run's data ({}: a run from before it)
+    measure: dict = field(default_factory=dict)  # what defines best_val (val_loss.measured; {}: a run from before it)
 
 
 def state_problem(saved: dict, sums: int | None = None) -> str:
@@ -101,6 +102,7 @@ STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JS
     "guard": _guard,
     "precision": lambda v: v in ("", "bf16", "fp32"),
     "data": _data,
+    "measure": lambda v: isinstance(v, dict) and all(is_number(u) or isinstance(u, str) for u in v.values()),
 }
 
 

@@ -18,8 +18,6 @@ from tqdm import tqdm
 from .. import files
 from ..config import TrainConfig
 from ..core.contract import VAEModule
-from ..core.objectives import capacity_objective
-from ..core.objectives_zoo import ObjectiveSettings
 from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, tau_at
 from ..data import Dataset, binarize_dynamic
 from ..data.batching import batch_count, batches, fewest
@@ -36,7 +34,8 @@ from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
 from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, state_problem, validation_redrawn
-from .step import Scheduled, StepGuard, StepSetup, batch_sums, evaluate_loss, labels_on, make_optimizer
+from .step import Scheduled, StepGuard, StepSetup, batch_sums, labels_on, make_optimizer
+from .val_loss import check_split_sizes, measure_changed, measured, validation_loss
 
 
 class Trainer:
@@ -72,6 +71,7 @@ class Trainer:
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
         self.trained = 0  # items the epoch's pass trains in this session (a resumed epoch: those after the resume)
         self.place(data, device)
+        check_split_sizes(model, t, len(data.train), len(data.val), fewest(model, t))  # before any training
         self.prepare_steps(dtype, device)
         self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
         if self.ema is not None:
@@ -94,7 +94,8 @@ class Trainer:
             state = LoopState(**saved)
             check_same_data(state.data, data)
         self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on
-        state.data = data  # recorded from the start (a run from before fingerprints: from this resume on)
+        self.remeasured = measure_changed(state.measure, measured(self.t)) if resume else ""  # another val_loss
+        state.data, state.measure = data, measured(self.t)  # recorded from the start (an earlier run's: from now on)
         distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
         if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
             state.sums, state.seen = [0.0] * len(state.sums), 0
@@ -135,11 +136,12 @@ class Trainer:
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
         t, s = self.t, self.state
+        if self.remeasured:  # another val_loss: its epochs without a better one, early stopping's too, start afresh
+            self.set_aside("; ".join(filter(None, (self.remeasured, self.redrawn))))
         if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
             return
-        if self.redrawn and s.best_val != math.inf and s.epoch < t.epochs:  # best weights: epochs on one draw
-            distributed.warn(SET_ASIDE.format(s.best_val, self.redrawn, s.epoch + 1))
-            s.best_val, s.bad_epochs = math.inf, 0
+        if self.redrawn:  # best weights: epochs on one draw (a run stopped early stays stopped)
+            self.set_aside(self.redrawn)
         for epoch in range(s.epoch, t.epochs):
             lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs)
             for group in self.opt.param_groups:
@@ -148,9 +150,7 @@ class Trainer:
             tr = self.train_epoch(epoch, stop)
             seconds = time.perf_counter() - start
             with swapped(self.ema, self.model):
-                va = distributed.mean_over_ranks(self.validate(), len(self.x_val))
-            if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
-                va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
+                va = validation_loss(self.model, self.x_val, self.y_val, t, self.critic)
             s.rows.append(metrics_row(epoch, tr, va, lr, seconds, self.trained))  # the items behind seconds
             s.rows[-1]["skipped_steps"] = self.guard.skipped  # updates skipped so far (non-finite or too large)
             self.end_epoch(va["loss"])
@@ -159,6 +159,13 @@ class Trainer:
             self.say(summary(s.rows[-1], t.epochs))
             if self.stopped_early():
                 break
+
+    def set_aside(self, why: str) -> None:
+        """Where training goes on, set the best validation loss aside (one line says ``why``): afresh from here."""
+        s = self.state
+        if s.best_val != math.inf and s.epoch < self.t.epochs:
+            distributed.warn(SET_ASIDE.format(s.best_val, why, s.epoch + 1))
+            s.best_val, s.bad_epochs = math.inf, 0
 
     def stopped_early(self) -> bool:
         """Whether the loop stands at an epoch's end after ``train.patience`` epochs or more without a better
@@ -177,13 +184,6 @@ class Trainer:
     def say(self, line: str) -> None:
         """A progress line; one that cannot be written ends them, said once on stderr (``Lines.say``)."""
         self.lines.say(line)
-
-    def validate(self) -> dict[str, float]:
-        """The validation split's mean loss under the run's objective (the ELBO's free bits and beta-TCVAE
-        left out, as ever), reconstruction and KL."""
-        t, critic = self.t, None if self.critic is None else self.critic.net
-        s = ObjectiveSettings.of(t, free_bits=0.0, tc_beta=0.0, critic=critic)
-        return evaluate_loss(self.model, self.x_val, self.y_val, t.beta, settings=s, name=t.objective)
 
     def shuffle(self, epoch: int) -> Tensor:
         """The epoch's permutation, drawn from (seed, epoch) alone: the same in every process, and again on

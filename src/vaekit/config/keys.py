@@ -1,0 +1,48 @@
+"""Settings given as Python keywords (``vaekit.train(lr=...)``, ``vaekit.fit(..., **settings)``): each name resolved
+to its full key first, so that one setting given under two names is refused, not decided by the last one."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from ..errors import VaekitError
+from .schema import SECTIONS, RunConfig
+
+OWNERS = {f.name: s for s in SECTIONS for f in fields(getattr(RunConfig(), s))}  # no bare name is in two sections
+# the data settings vaekit.fit takes: the rest say how a data spec is read, and fit's data comes from Python
+DATA_OF_FIT = ("data.val_fraction", "data.binarize", "data.standardize", "data.workers")
+
+
+def full_keys(settings: dict[str, object], aliases: dict[str, str] | None = None) -> dict[str, object]:
+    """``settings`` by full key: 'lr' and 'train.lr' are 'train.lr', ``aliases`` name others ('data': 'data.spec').
+    A name that is no setting stays as it is, for ``set_value`` to refuse; one setting given under two names is
+    refused in one line naming both."""
+    found: dict[str, tuple[str, object]] = {}  # full key: (the name given, its value)
+    for name, value in settings.items():
+        key = (aliases or {}).get(name) or (f"{OWNERS[name]}.{name}" if name in OWNERS else name)
+        if key in found:
+            raise VaekitError(
+                f"config: {found[key][0]} and {name} both set {key}: give it once (the last would win unseen)", key=key
+            )
+        found[key] = (name, value)
+    return {key: value for key, (_, value) in found.items()}
+
+
+def refuse_unfit(given: dict[str, object]) -> None:
+    """Refuse, in one line, a setting (a full key of ``given``) that ``vaekit.fit`` cannot honour: one of the model,
+    built already, or one of the data's other than ``DATA_OF_FIT``, which say how a data spec is read."""
+    for key in given:
+        section, name = key.split(".", 1) if "." in key else ("", key)
+        if section == "model":
+            raise VaekitError(
+                f"{key} is a setting of the model, built already: build it with the setting (vaekit.build_model("
+                f"{name}=...), vaekit.VAE(...)), or train by settings: vaekit.train({name}=...)",
+                key=key,
+            )
+        if section == "data" and key not in DATA_OF_FIT:
+            raise VaekitError(
+                f"{key} cannot take effect: fit trains on the data passed to it as it is (its data settings: "
+                f"{', '.join(k.split('.')[1] for k in DATA_OF_FIT)}); prepare the data in Python, or train by "
+                f"settings: vaekit.train(data=..., {name}=...)",
+                key=key,
+            )

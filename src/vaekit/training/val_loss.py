@@ -1,0 +1,79 @@
+"""What a run's validation loss is and what defines it: the loss itself (``validation_loss``), the settings it
+depends on (``measured``), which the checkpoint records beside the best validation loss, so that a resume that
+changes them sets that best aside (``measure_changed``) rather than compare losses of two objectives, and the
+refusal of splits too small for it (``check_split_sizes``)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..config import TrainConfig
+from ..config.conflicts_zoo import BATCH_LEVEL, batch_level
+from ..core.contract import VAEModule
+from ..core.objectives import capacity_objective
+from ..core.objectives_zoo import ObjectiveSettings
+from ..data.packed import Items
+from ..errors import VaekitError
+from . import distributed
+from .critic import Critic
+from .step import evaluate_loss
+
+MEASURED = {  # the train settings each built-in objective's validation loss reads (free bits, tc_beta: left out)
+    "elbo": ("beta",),
+    "mmd": ("beta", "mmd_weight", "mmd_kernel"),
+    "factor": ("beta", "factor_gamma"),
+    "iwae": ("iw_samples",),
+    "miwae": ("iw_samples", "iw_groups"),
+    "ciwae": ("iw_samples", "ciwae_beta"),
+    "piwae": ("iw_samples", "iw_groups"),
+}
+ANY = ("beta", "iw_samples", "iw_groups", "ciwae_beta", "mmd_weight", "mmd_kernel", "factor_gamma")  # one of yours
+PAIRED = ("mmd",)  # objectives whose validation loss compares a batch's codes in pairs (evaluated in eval mode)
+
+
+def validation_loss(model: VAEModule, x: Items, y: Tensor | None, t: TrainConfig, critic: Critic | None) -> dict:
+    """The mean loss, rec and KL over the validation items ``x`` (N, *shape) (this process's share) under the run's
+    objective (``critic``: factor's discriminator), the ELBO's free bits and beta-TCVAE left out, means over every
+    process; a capacity run's loss is the capacity objective at its final target C."""
+    s = ObjectiveSettings.of(t, free_bits=0.0, tc_beta=0.0, critic=None if critic is None else critic.net)
+    va = distributed.mean_over_ranks(evaluate_loss(model, x, y, t.beta, settings=s, name=t.objective), len(x))
+    if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
+        va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
+    return va
+
+
+def measured(t: TrainConfig) -> dict:
+    """The settings that define ``validation_loss`` (JSON): the objective, capacity_max (and gamma where it is on:
+    then the loss reads nothing else) or the objective's own settings."""
+    if t.capacity_max > 0:
+        return {"objective": t.objective, "capacity_max": t.capacity_max, "gamma": t.gamma}
+    return {"objective": t.objective, "capacity_max": 0.0} | {k: getattr(t, k) for k in MEASURED.get(t.objective, ANY)}
+
+
+def measure_changed(saved: dict, now: dict) -> str:
+    """Why a checkpoint's best validation loss, measured under ``saved`` (``measured``; {}: a checkpoint from before
+    it, taken as comparable), does not compare with losses under ``now``; "" where it does."""
+    if not saved or saved == now:
+        return ""
+    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    changed = [f"train.{k} {show(saved[k])} -> {show(v)}" for k, v in now.items() if k in saved and saved[k] != v]
+    return f"its validation loss measures another objective since its checkpoint ({', '.join(changed)})"
+
+
+def check_split_sizes(model: nn.Module, t: TrainConfig, n_train: int, n_val: int, least: int) -> None:
+    """Refuse, in one line, a split whose lone item a loss cannot take (before any training): a training split of
+    one item where a step needs ``least`` (``data.batching.fewest``) = 2, one process, and a validation split with
+    a process's share of one item under an objective of ``PAIRED`` (batches never leave a lone item otherwise)."""
+    world = distributed.world()
+    if least > 1 and n_train == 1 and world == 1:
+        why = batch_level(t) or "the model normalises over a batch's items (BatchNorm)"
+        msg = f"the training split holds 1 item, and {why}: a training step needs 2 or more; give more data"
+        raise VaekitError(msg, key="data.spec")
+    shares = {len(range(r, n_val, world)) for r in range(world)}  # each process's share (distributed.part)
+    if t.objective in PAIRED and 1 in shares:
+        held = "holds 1 item" if world == 1 else f"leaves a process 1 of its {n_val} items ({world} processes)"
+        raise VaekitError(
+            f"the validation split {held}, and the {t.objective} objective's validation loss needs 2 or more "
+            f"({BATCH_LEVEL[t.objective]}): raise data.val_fraction or give more data",
+            key="data.val_fraction",
+        )
