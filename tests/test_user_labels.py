@@ -222,7 +222,7 @@ def test_names_in_an_object_array_or_a_series_are_class_names(form):
     }[form]()
     ds, plain = from_user((X, y), labels=True), from_user((X, names), labels=True)  # read as an array of str
     assert ds.classes == plain.classes == ["a", "b", "c"] and torch.equal(ds.train.y, plain.train.y)
-    for bad, said in ((None, "None"), (np.nan, "nan")):
+    for bad, said in ((None, "(None|nan)" if form == "series" else "None"), (np.nan, "nan")):  # pandas 3: NaN
         y = names.astype(object)
         y[7] = bad
         with pytest.raises(vaekit.VaekitError, match=rf"^data: item 7's label is {said}, neither a class name"):
