@@ -222,6 +222,8 @@ def test_sample_names_a_conditional_run_given_a_sampler_and_a_label(other_runs, 
     argv = ["sample", str(other_runs["conditional"]), "--sampler", "gmm", "--label", "3"]
     assert main([*argv, "--out", str(tmp_path / "x.npy")]) == 2
     assert "this run is conditional" in capsys.readouterr().err
+    with pytest.raises(VaekitError, match="this run is conditional"):  # Python says so too, not "no label"
+        vaekit.load_run(other_runs["conditional"]).sample(4, label=3, sampler="gmm")
 
 
 def test_a_table_run_takes_no_feature_network_and_no_sampler(other_runs, tmp_path):

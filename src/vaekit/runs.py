@@ -31,7 +31,7 @@ from .io import run_lock
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
-from .samplers import prior_draws, sample_with
+from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import tensor_digest
 from .training.step import resolve_device
@@ -238,6 +238,7 @@ class Run:
         temperature = self.check_temperature(temperature)
         self.unconditional_label(label)
         if sampler is not None:
+            sampler_for(self, sampler)  # a conditional run is named as such, before its label is refused
             self.sampler_alone(temperature, label)
             return sample_with(self, sampler, n)
         return prior_draws(self, n, temperature, self.labels(label, n))
