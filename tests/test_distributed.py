@@ -24,7 +24,7 @@ from vaekit.config import TrainConfig
 from vaekit.data.batching import batch_count, batches
 from vaekit.data.lazy import LazyArray
 from vaekit.errors import VaekitError
-from vaekit.training import capture, distributed, trainer
+from vaekit.training import capture, distributed, launcher, trainer
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
 from vaekit.training.step import StepGuard
 
@@ -117,7 +117,7 @@ def test_the_launcher_s_child_dies_with_it():
     """What --nproc starts (torchrun, and through it the workers) gets SIGTERM when the launcher dies, even by
     SIGKILL: here a child that would sleep a minute, of a parent that exits at once."""
     parent = (
-        "import subprocess; from vaekit.training.distributed import die_with_parent; "
+        "import subprocess; from vaekit.training.launcher import die_with_parent; "
         "print(subprocess.Popen(['sleep', '60'], stdout=-3, stderr=-3, preexec_fn=die_with_parent).pid, flush=True)"
     )
     pid = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True).stdout)
@@ -213,7 +213,7 @@ def test_a_batch_level_objective_needs_two_items_per_process(train, size, refuse
 
 
 def test_nproc_refuses_a_per_process_batch_the_objective_cannot_take_before_any_worker(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("torchrun was started"))
+    monkeypatch.setattr(launcher, "launch", lambda *a: pytest.fail("torchrun was started"))
     argv = [*FLAGS, "--objective", "mmd", "--batch-size", "2", "--nproc", "2", "--out", str(tmp_path / "run")]
     assert run_command(argv) == 2
     assert "batch of 1 per process" in capsys.readouterr().err

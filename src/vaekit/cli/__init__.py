@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import VaekitError
 from ..files import checkpointed
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
-from .train import FLAGS, train_config
+from .train_flags import FLAGS, train_config
 from .verbs import VERBS
 
 __all__ = ["FLAGS", "VERBS", "build_parser", "main", "train_config"]

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from ..core.contract import probing
 from ..errors import VaekitError
-from .photos import DEEP, note, to_array, to_mode
+from .photos import note
+from .pixels import DEEP, to_array, to_mode
 
 X_NAMES = ("pixel_values", "image", "input", "x")
 Y_NAMES = ("label", "labels", "y")
@@ -39,7 +40,7 @@ PIL_MODES = {  # a PIL image's mode -> the mode it is read in, as a folder's ima
 
 
 def as_array(value: object) -> np.ndarray:
-    """An item's array: tensors come to the CPU; PIL images are read as a folder's images are (``photos.to_mode``):
+    """An item's array: tensors come to the CPU; PIL images are read as a folder's images are (``pixels.to_mode``):
     (H, W) grey or (H, W, 3) RGB uint8 (palette, alpha, CMYK and 1-bit modes converted), 16-bit grey (modes I;16
     and I) as (H, W) float32 divided by 65,535."""
     if isinstance(value, Image.Image) and value.mode in PIL_MODES:

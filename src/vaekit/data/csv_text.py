@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vaekit.data.limits import usable_memory
 from vaekit.data.photos import note
-from vaekit.data.table_schema import MISSING
+from vaekit.data.table_cells import MISSING
 from vaekit.errors import VaekitError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")  # read as tables (gzipped ones unpacked as they are read)

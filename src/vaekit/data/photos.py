@@ -21,19 +21,13 @@ from PIL import Image, ImageOps
 from ..errors import VaekitError
 from .images import _list, note_once
 from .images import note as note  # where the data layer imports it from
+from .pixels import HIGH, OutOfRange, to_array, to_mode
 
 CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
-DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (I: 32-bit, read when it holds 0..65535)
-HIGH = (*DEEP, "F")  # grey deeper than 8 bits (F: float, read when in [0, 1]): kept at 16 bits where all are
 GREY = ("1", "L", "LA", *HIGH)
-RANGES = {"F": (0.0, 1.0, "[0, 1]"), "I": (0, 65535, "0..65535")}  # values a float or 32-bit image is read in
 PALETTE_STRIDES = {"RGB": 3, "BGR": 3, "RGBA": 4, "RGBX": 4, "BGRA": 4, "BGRX": 4}  # bytes per palette colour
 ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
-
-
-class OutOfRange(VaekitError):
-    """A float (F) or 32-bit (I) image whose values lie outside the range vaekit reads it in (``RANGES``)."""
 
 
 @dataclass(frozen=True)
@@ -133,48 +127,6 @@ def grey_palette(im: Image.Image) -> bool:
     rgb = np.frombuffer(bytes(pal.palette), np.uint8)
     rgb = rgb[: len(rgb) // stride * stride].reshape(-1, stride)[:, :3]  # (colours, 3)
     return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
-
-
-def on_8_bit_scale(im: Image.Image) -> np.ndarray:
-    """A 16-bit, 32-bit (I) or float (F) grey image -> (H, W) float32 on the 8-bit scale (0..255); an I or F image
-    outside ``RANGES`` raises ``OutOfRange`` naming its mode and its values' range."""
-    a = np.asarray(im)
-    lo_ok, hi_ok, want = RANGES.get(im.mode, (0, 65535, ""))
-    if im.mode in RANGES and (not np.isfinite(a).all() or a.min() < lo_ok or a.max() > hi_ok):
-        finite = a[np.isfinite(a)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (math.nan, math.nan)
-        raise OutOfRange(
-            f"mode {im.mode} values in [{lo:.6g}, {hi:.6g}]{' and NaN' * (finite.size < a.size)} lie outside "
-            f"{want}; vaekit reads float images in [0, 1] and 32-bit ones in 0..65535 (as 16-bit)"
-        )
-    return a.astype(np.float32) * np.float32(255.0) if im.mode == "F" else a.astype(np.float32) / np.float32(257.0)
-
-
-def to_mode(im: Image.Image, mode: str) -> Image.Image:
-    """``im`` in ``mode`` (L or RGB); 16-bit, 32-bit and float grey become float (mode F) on the 8-bit scale, so
-    that resizing and reducing keep the depth (``to_array`` takes it back), or are rounded to 8 bits for RGB.
-    A palette's transparency is dropped by way of RGBA: converted straight to L or RGB, bytes of transparency
-    make Pillow warn on every image; RGBA's transparent pixels keep their stored colour (no background)."""
-    if im.mode in HIGH:
-        a = on_8_bit_scale(im)
-        if mode == "L":
-            return Image.fromarray(a, "F")
-        return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    return im.convert(mode)
-
-
-def to_array(im: Image.Image, deep: bool) -> np.ndarray:
-    """An image from ``to_mode`` (resized or not) -> (H, W, C) uint8, or uint16 when ``deep`` (an 8-bit image's
-    levels times 257, so that dividing by 65,535 gives what dividing by 255 would)."""
-    arr = np.asarray(im)
-    if arr.dtype == np.float32:  # a 16-bit image, on the 8-bit scale: back to 16 bits or down to 8
-        arr = np.clip(np.round(arr * (257.0 if deep else 1.0)), 0, 65535 if deep else 255)
-    elif deep:
-        arr = arr.astype(np.uint16) * np.uint16(257)  # an 8-bit image among 16-bit ones
-    arr = arr.astype(np.uint16 if deep else np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:

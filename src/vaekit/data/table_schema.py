@@ -23,11 +23,10 @@ from ..errors import VaekitError
 from ..io import atomic_write_json
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
-from .table_times import DAY, as_times
+from .table_cells import _check_float32, _gaps, _parses, numbers
 from .table_times import TIMES as TIMES  # imported from here too (data.tables)
+from .table_times import as_times
 from .table_values import bounded
-
-MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
 
 
 @dataclass
@@ -272,41 +271,3 @@ class TableSchema:
         items = list(rows.items())
         at = len(items) if self.label_index is None else min(self.label_index, len(items))
         return dict([*items[:at], (self.label or name, values), *items[at:]])
-
-
-def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
-    """A numeric column's filled cells (N,) as float64: as written, with their unit read off (``$1,200``: 1200,
-    ``12%``: 12), or as days since ``c.origin`` (dates and times); ValueError where a cell is none of these (as
-    ``csv_text.is_number`` has it, a cell with an underscore is not a number: 10_1 is a code)."""
-    cells = np.asarray(cells)
-    cells = np.char.strip(cells if cells.dtype.kind in "UT" else cells.astype(str))  # T: numpy 2's StringDType
-    if (np.char.find(cells, "_") >= 0).any():  # float() and numpy take 1_000; a cell so written is a code (10_1)
-        raise ValueError("digit separators")
-    if c.time:
-        return np.asarray(cells, dtype="datetime64[s]").astype(np.int64) / DAY - (c.origin or 0.0)
-    if c.unit is not None:
-        for sign in (c.unit, ","):
-            cells = np.char.replace(cells, sign, "") if sign else cells
-    return cells.astype(np.float64)
-
-
-def _check_float32(values: np.ndarray, lines: list[int], where: str, columns: list[str]) -> None:
-    """Refuse, in one line, a number of ``values`` (N, n) float64 that float32 cannot hold: nan, inf or beyond its
-    range (``columns``: each column as messages name it)."""
-    bad = ~(np.abs(values) <= np.finfo(np.float32).max)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise VaekitError(f"{where}: value {values[i, j]:g} on line {lines[i]}, {columns[j]}, is not finite in float32")
-
-
-def _parses(cell: str, c: Column) -> bool:
-    try:
-        numbers(np.array([cell]), c)
-    except ValueError:
-        return False
-    return True
-
-
-def _gaps(cells: np.ndarray) -> np.ndarray:
-    """(N, C) bool: the cells that hold no value."""
-    return np.isin(np.char.lower(cells), list(MISSING))

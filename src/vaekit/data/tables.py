@@ -28,8 +28,9 @@ from .csv_text import is_number, is_table_file
 from .float32 import below_float32 as _below_float32  # shared with arrays, frames and .npy tables
 from .modes import fitted_codes
 from .photos import note
-from .table_schema import MISSING as MISSING  # re-exported: imported from here
-from .table_schema import TIMES, Column, TableSchema, _gaps, numbers  # Column, TableSchema imported from here too
+from .table_cells import MISSING as MISSING  # re-exported: imported from here
+from .table_cells import _gaps, numbers
+from .table_schema import TIMES, Column, TableSchema  # Column, TableSchema imported from here too
 from .table_values import decimals_of, step_of
 from .table_values import write_csv as write_csv  # imported from here too
 

@@ -12,11 +12,7 @@ Only rank 0 writes files. gloo on CPU, NCCL on CUDA (each process on its LOCAL_R
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, overload
@@ -28,6 +24,7 @@ from torch import Tensor, nn
 
 from ..config.conflicts_zoo import batch_level
 from ..errors import VaekitError
+from .launcher import die_with_parent
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -257,57 +254,3 @@ def rng_extra() -> dict[str, Tensor]:
     """Checkpoint tensors with the RNG state of every rank > 0 (a collective: call it on every rank)."""
     states = rng_states()
     return {} if states is None else {f"rng.rank.{r}": s for r, s in enumerate(states) if r > 0}
-
-
-def launch(argv: list[str], nproc: int) -> int:
-    """Re-run ``vaekit <argv>`` (without --nproc) under ``python -m torch.distributed.run`` on this machine.
-
-    SIGINT/SIGTERM sent to this process go to torchrun, which passes them on to every worker; if this process
-    dies (even by SIGKILL), torchrun gets SIGTERM, so no worker trains on without it.
-    """
-    if nproc < 1:
-        raise VaekitError(f"nproc must be >= 1, got {nproc}", key="nproc")
-    rest, skip = [], False
-    for a in argv:
-        if skip or a.startswith("--nproc="):
-            skip = False
-            continue
-        skip = a == "--nproc"
-        if not skip:
-            rest.append(a)
-    cmd = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *rest]
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # -c and -m put the working directory first on sys.path: its
-    # .py files would be imported before vaekit's own (the vaekit script adds it for no worker)
-    if nproc > 1:  # what torchrun sets when it is unset, without its banner saying so
-        env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
-    old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return proc.wait()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-def die_with_parent() -> None:
-    """This process (or a child before it execs) gets SIGTERM when the process that started it dies (Linux's
-    prctl(PR_SET_PDEATHSIG); elsewhere nothing)."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):  # no prctl: the child outlives a killed parent, as before
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-
-
-# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first), or
-# with a failed worker's exit code (the worker printed its one line), where plain torchrun prints a traceback
-TORCHRUN = """import sys
-from torch.distributed.elastic.multiprocessing.api import SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-from torch.distributed.run import main
-try:
-    main()
-except SignalException as e:
-    sys.exit(128 + int(e.sigval))
-except ChildFailedError as e:
-    sys.exit(next((f.exitcode for f in e.failures.values() if f.exitcode > 0), 1))
-"""

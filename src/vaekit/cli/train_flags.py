@@ -1,0 +1,122 @@
+"""The train verb's flags and the config they make: defaults < --config < flags < --set, with the flags that
+cannot all take effect refused in one line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import files
+from ..errors import VaekitError
+
+# flag -> (config key, metavar, help); every other setting is reachable with --set key=value
+TABLE = {
+    "data": ("data.spec", "SPEC", "mnist5k (default), digits, fashion-mnist, photos:32, ..., or a file or folder"),
+    "data_dir": ("data.data_dir", "DIR", "where to look for IDX files first"),
+    "binarize": ("data.binarize", "MODE", "x ~ Bernoulli(x): auto, dynamic (every batch), fixed (once) or none"),
+    "limit": ("data.limit", "N", "at most N items per source"),
+    "likelihood": ("model.likelihood", "NAME", "p(x|z): auto, bernoulli, cbernoulli, gaussian, discretized_logistic"),
+    "latent_dim": ("model.latent_dim", "D", "size of z; default 16"),
+    "latent_dims": ("model.latent_dims", "32,16", "the ladder's levels, z_1 (next to the data) first"),
+    "hidden": ("model.hidden", "400,400", "MLP widths"),
+    "channels": ("model.channels", "32,64", "conv widths, one stride-2 block each"),
+    "prior": ("model.prior", "standard|mixture|vamp|flow", "p(z) of the vae family"),
+    "posterior": ("model.posterior", "gaussian|iaf|nsf", "q(z|x) of the vae family"),
+    "epochs": ("train.epochs", "N", "epochs to train; default 20"),
+    "batch_size": ("train.batch_size", "N", "the (global) batch size; default 128"),
+    "lr": ("train.lr", "LR", "Adam's learning rate; default 1e-3"),
+    "seed": ("train.seed", "N", "seeds the split, the initial weights, the batches and every draw; default 0"),
+    "beta": ("train.beta", "BETA", "weight of the KL term; default 1"),
+    "warmup_epochs": ("train.warmup_epochs", "N", "the KL weight rises linearly from 0 to beta over N epochs"),
+    "free_bits": ("train.free_bits", "NATS", "nats per latent dimension below which the KL is not pushed down"),
+    "patience": ("train.patience", "N", "stop after N epochs without a better validation loss; 0: off"),
+    "objective": ("train.objective", "elbo|iwae|miwae|ciwae|piwae|mmd|factor", "the training objective"),
+    "iw_samples": ("train.iw_samples", "K", "importance samples (per group) of iwae, miwae, ciwae, piwae"),
+    "iw_groups": ("train.iw_groups", "M", "groups of K samples of miwae, piwae"),
+    "device": ("train.device", "auto|cpu|cuda|cuda:N", "auto: CUDA when present; cuda:N one GPU by its number"),
+    "precision": ("train.precision", "auto|fp32|bf16", "dtype of the networks' matrix products"),
+    "compile": ("train.compile", "auto|off|graph|compile", "run the training step through torch.compile"),
+    "out": ("out", "DIR", "the run folder to write"),
+}
+FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
+
+
+def train_config(args: argparse.Namespace):
+    """defaults < --config (TOML, or a run's config.json; the resumed run's config.json) < flags < --set."""
+    from ..config import RunConfig, load_json_config, load_toml_config, set_value
+
+    refuse_flag_conflicts(args)
+    if args.resume:
+        cfg = load_json_config(Path(args.resume) / files.CONFIG)
+        cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
+    else:
+        cfg = load_toml_config(args.config) if args.config else RunConfig()
+    again = bool(args.config) and str(args.config).lower().endswith(".json")  # a run's config.json, trained again:
+    cfg.out = "" if again else cfg.out  # the folder it records (any path, sent with it) is never taken
+    for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
+        if name is not None:
+            set_value(cfg, key, name)
+    if args.conditional:
+        set_value(cfg, "model.family", "cvae")
+    for flag, key in FLAGS.items():
+        if getattr(args, flag) is not None:
+            set_value(cfg, key, getattr(args, flag))
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VaekitError(f"--set {item!r}: expected KEY=VALUE")
+        set_value(cfg, key.strip(), value.strip())
+    if args.quiet:
+        cfg.train.progress = False
+    if not cfg.out:  # the API's no-folder fit, or a run's config.json: here a run folder is the point
+        said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
+        raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
+    return cfg
+
+
+def refuse_flag_conflicts(args: argparse.Namespace) -> None:
+    """Flags that cannot all take effect: one line naming both."""
+    pairs = [
+        ("--resume", "--config", args.resume and args.config, "a resumed run keeps its own config.json"),
+        ("--resume", "--overwrite", args.resume and args.overwrite, "one continues the run, the other replaces it"),
+        (
+            "--resume",
+            "--out",
+            args.resume and args.out and Path(args.out) != Path(args.resume),
+            "a resumed run is written where it is; copy the folder to continue it elsewhere",
+        ),
+        (
+            "--conditional",
+            "--model",
+            args.conditional and model_choice(args.model)[0] not in (None, "cvae"),
+            "each names the model family",
+        ),
+    ]
+    for a, b, clash, why in pairs:
+        if clash:
+            raise VaekitError(f"{a} and {b} cannot both take effect: {why}")
+
+
+def model_choice(given: list[str] | None) -> tuple[str | None, str | None]:
+    """(family, network) that --model names, once or twice (``--model ladder --model conv``); None where it names
+    none. Two families, or two networks, cannot both take effect: one line naming both."""
+    picked: dict[str, str] = {}
+    if given:
+        models = families()
+        for name in given:
+            if name not in (*models, "mlp", "conv"):  # model.net custom: networks built in Python (vaekit.fit)
+                known = ", ".join(["mlp", "conv", *models])
+                raise VaekitError(f"--model {name!r}: expected a network or a model family: {known}")
+            kind = "model family" if name in models else "network"
+            if picked.setdefault(kind, name) != name:
+                clash = f"--model {picked[kind]} and --model {name}"
+                raise VaekitError(f"{clash} cannot both take effect: each names the {kind}")
+    return picked.get("model family"), picked.get("network")
+
+
+def families() -> dict:
+    """The model families (``vaekit.models.MODELS``), imported only when --model or --conditional needs them:
+    the registry loads torch, and the other flags are checked without it."""
+    from ..models import MODELS
+
+    return MODELS
