@@ -371,6 +371,7 @@ IN_MEMORY = {  # items handed to fit or to a run method -> the one line they giv
         lambda: [np.zeros((1, 4, 4)), np.zeros((1, 4, 2))],
         r"the items have different shapes: item 1 \(1, 4, 2\)",
     ),
+    "none": (lambda: [_items(1)[0], None], r"item 1 is None$"),
     "loader": (
         lambda: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(_items())),
         r"expected a numpy array, a torch tensor, a numeric data frame or a list of items of one shape, got "
@@ -389,10 +390,14 @@ def test_items_in_memory_that_cannot_be_read_are_one_line(name, trained):
         with pytest.raises(vaekit.VaekitError, match=r"^data items: " + needle) as e:
             run.encode(make())
         assert len(str(e.value).splitlines()) == 1
-        if name not in ("pair", "ragged", "loader"):  # what fit takes: read as run methods read it
+        if name not in ("pair", "ragged", "none", "loader"):  # what fit takes: read as run methods read it
             net = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli")
             with pytest.raises(vaekit.VaekitError, match=r"^data: " + needle):
                 vaekit.fit(net, make(), epochs=1, progress=False, pictures=False)
     if name == "masked":  # no masked cell: taken as its values
         x = _items()
         assert torch.equal(run.encode(np.ma.masked_array(x.numpy())).mean, run.encode(x).mean)
+    if name == "none":  # a list of tensors of any float width, needing grad or not, is read as their stack
+        x = _items().bfloat16()
+        for items in (list(x), [t.float().requires_grad_() for t in x]):
+            assert torch.equal(run.encode(items).mean, run.encode(x.float()).mean)

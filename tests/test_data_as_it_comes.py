@@ -397,6 +397,9 @@ def test_8_bit_images_in_float16_get_the_8_bit_likelihood_and_bfloat16_a_note(tm
     assert "bfloat16" not in capsys.readouterr().err
     assert auto_settings(from_user(torch.from_numpy(x).bfloat16()), "auto", "auto", "auto")[0] == "bernoulli"
     assert "data: bfloat16 holds 8 significant bits, too few for the 256 levels" in capsys.readouterr().err
+    items = from_user(torch.utils.data.TensorDataset(torch.from_numpy(x).bfloat16()), val_fraction=0.5).train.x
+    assert items[np.arange(15)].dtype == torch.float32 and items[np.arange(15)].shape == (15, 1, 4, 4)
+    assert capsys.readouterr().err.count("bfloat16 holds") == 1  # a Dataset's: said of item 0, not of each
 
 
 def test_a_column_below_float32_s_resolution_is_noted_for_arrays_frames_and_npy_files(tmp_path, capsys):
@@ -432,6 +435,7 @@ def test_a_frame_s_columns_are_the_run_s_and_other_frames_are_held_to_them(tmp_p
     with pytest.raises(VaekitError, match=r"^val_data: the columns differ .*\(missing 'c'\)"):
         vaekit.fit(vaekit.build_model(**gaussian), frame, val_data=frame[["a", "b"]], epochs=1, **QUIET)
     assert vaekit.fit(vaekit.build_model(**gaussian), pd.DataFrame(frame.to_numpy()), epochs=1, **QUIET).table is None
+    assert torch.equal(run.encode(pd.DataFrame(frame.to_numpy())).mean, run.encode(frame).mean)  # no names to check
 
 
 def test_read_only_arrays_are_read_without_a_warning_and_left_as_they_are(tmp_path):
@@ -445,8 +449,16 @@ def test_read_only_arrays_are_read_without_a_warning_and_left_as_they_are(tmp_pa
     assert np.array_equal(np.load(tmp_path / "x.npy"), x)
 
 
-def test_a_dataset_item_holding_nan_is_named():
-    x = torch.rand(20, 1, 4, 4)
-    x[7, 0, 1, 2] = float("nan")
-    with pytest.raises(VaekitError, match=r"^data: item 7: contains 1 NaN or infinite values$"):
-        vaekit.fit(model(), torch.utils.data.TensorDataset(x), epochs=1, **QUIET)
+@pytest.mark.parametrize("form", ["dataset", "array", "frame", "npy"])
+def test_an_item_holding_nan_is_named_whatever_holds_it(form, tmp_path):
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).random((20, 16)).astype(np.float32)
+    x[7, 2:4] = np.nan
+    if form == "npy":  # streamed, read a batch at a time
+        np.save(tmp_path / "x.npy", x)
+        with pytest.raises(VaekitError, match=r"x\.npy: contains 2 NaN or infinite values, the first in item 7$"):
+            every_item(str(tmp_path / "x.npy"), "false")[np.arange(20)]
+        return
+    data = {"dataset": torch.utils.data.TensorDataset(torch.from_numpy(x)), "array": x, "frame": pd.DataFrame(x)}
+    with pytest.raises(VaekitError, match=r"^data: contains 2 NaN or infinite values, the first in item 7$"):
+        vaekit.fit(model((16,)), data[form], epochs=1, **QUIET)

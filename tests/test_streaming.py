@@ -187,10 +187,16 @@ def test_a_checkpoint_drawn_before_the_per_item_draw_is_named_on_resume(grey, tm
 
 @pytest.mark.parametrize(
     "value, message",
-    [(np.nan, "contains 1 NaN or infinite values"), (2.0, "lie outside the bernoulli likelihood's support")],
+    [
+        (np.nan, "contains 1 NaN or infinite values, the first in item 7$"),
+        (1e39, r"1 value beyond float32's range \(\+-3\.4e38\), the first 1e\+39 in item 7: the model reads float32"),
+        (2.0, "lie outside the bernoulli likelihood's support"),
+    ],
 )
 def test_a_bad_item_is_refused_when_its_batch_is_read(tmp_path, value, message):
-    x = np.random.default_rng(0).random((50, 4, 4)).astype(np.float32)
+    """Named by its item as load_dataset names it (1e39 in float64: not NaN after the cast to float32)."""
+    x = np.random.default_rng(0).random((50, 4, 4))
+    x = x if value == 1e39 else x.astype(np.float32)
     x[7, 1, 1] = value
     np.save(tmp_path / "bad.npy", x)
     cfg = config(tmp_path / "bad.npy", tmp_path / "run", "false", workers=1, epochs=1)

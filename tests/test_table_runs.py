@@ -148,6 +148,23 @@ def test_a_label_note_advises_naming_the_column_only_where_naming_it_is_taken(
         assert load_dataset(str(path), label_column="y").num_classes == 60
 
 
+def test_a_label_column_of_numbers_holds_numbers_and_numbers_the_file_again(tmp_path):
+    """A CSV file's cells are text, a column of numbers numbers all the same ("01" and "1.0" are label 1): a
+    conditional run names its classes by them, and reads the file's labels, or them as text in Python, by name."""
+    pd = pytest.importorskip("pandas")
+    path = labelled_table(tmp_path / "t.csv")
+    path.write_text(path.read_text().replace(",a,", ",01,").replace(",b,", ",2.0,").replace(",c,", ",3,"))
+    cfg = tiny_config(str(path), tmp_path / "run", epochs=1)
+    cfg.model.family = "cvae"
+    run = vaekit.train(cfg, pictures=False)
+    assert run.classes == ["1", "2", "3"]
+    assert main(["encode", str(run.path), "--data", str(path), "--out", str(tmp_path / "z.npz")]) == 0
+    codes = np.load(tmp_path / "z.npz")
+    assert codes["label"].tolist() == [i % 3 for i in range(120)]
+    frame, names = pd.read_csv(path)[["rooms", "price"]], np.array(["1", "2", "3"] * 40)
+    np.testing.assert_allclose(codes["loc"], run.encode(frame, names).mean.numpy(), atol=1e-5)
+
+
 def test_a_column_finer_than_float32_at_its_size_is_said_in_one_line(tmp_path, capsys):
     rows = "".join(f"{1.7e12 + 1000 * i:.0f},{i % 5}\n" for i in range(40))  # epoch milliseconds, one a second
     (tmp_path / "t.csv").write_text("ts_ms,n\n" + rows)
@@ -250,11 +267,14 @@ def test_a_refuse_runs_verbs_say_what_can_be_done_with_a_gap(labelled_run, tmp_p
         load_dataset(str(tmp_path / "other.csv"))  # in training: the setting to change
 
 
-@pytest.mark.parametrize("args", [[], ["--split", "test"]])
-def test_a_class_a_conditional_run_never_saw_is_named_with_its_line_and_column(labelled_run, tmp_path, capsys, args):
-    err = anomaly_error(labelled_run[0], other_table(tmp_path, 8, 1, "d"), tmp_path, capsys, *args)
+@pytest.mark.parametrize("args, label", [([], "d"), (["--split", "test"], "d"), ([], "7")])  # a number: a name too
+def test_a_class_a_conditional_run_never_saw_is_named_with_its_line_and_column(
+    labelled_run, tmp_path, capsys, args, label
+):
+    err = anomaly_error(labelled_run[0], other_table(tmp_path, 8, 1, label), tmp_path, capsys, *args)
     assert (
-        "other.csv: label 'd' on line 8, column 'label', is none of the classes the run was trained on (a, b, c)" in err
+        f"other.csv: label '{label}' on line 8, column 'label', is none of the classes the run was trained on (a, b, c)"
+        in err
     )
 
 

@@ -58,6 +58,7 @@ class Undeclared(nn.Module):
 
 @pytest.mark.parametrize("num_classes, y, classes, k", [(3, [0, 2], None, 3), (None, [0, 1], ["0", "2"], 2)])
 def test_class_numbers_a_model_fixes_are_kept_and_others_renumbered(num_classes, y, classes, k):
+    """val_data's labels are given in data's form and numbered as training numbered data's."""
     y02 = np.where(Y == 1, 0, Y)  # class 1 absent
     ds = from_user((X, y02), (X[:6], y02[:6]), labels=True, num_classes=num_classes)
     assert ds.train.y.unique().tolist() == y and ds.classes == classes and ds.num_classes == k
@@ -117,13 +118,39 @@ def test_integers_are_label_numbers_and_text_names_in_every_form(renumbered, for
         (1.5, r"^label 1.5: labels are whole numbers \(label numbers\) or class names$"),
         (np.array(["4", None], dtype=object), r"^labels: item 1's label is None, neither a class name \(text\) nor"),
         (np.array(["4", np.nan], dtype=object), r"^labels: item 1's label is nan, neither a class name"),
-        (True, r"^labels of dtype bool are neither label numbers nor class names$"),
+        (["4", 2], r"^labels: text \(item 0: '4'\) mixed with numbers \(item 1: 2\): give every label as a cl"),
+        (np.array([1.0], dtype=object), r"^labels: item 0's label is 1.0, a float: labels are integers \(label n"),
     ],
 )
 def test_a_label_that_is_no_class_is_refused_in_one_line(renumbered, y, match):
     with pytest.raises(vaekit.VaekitError, match=match) as e:
         renumbered.labels(y, 3)
     assert e.value.key == "label"
+
+
+def test_bools_are_label_numbers_0_and_1_in_training_and_after(renumbered):
+    from vaekit.data.labels import encode_labels
+
+    yb = Y[:12] == 1
+    assert encode_labels(yb, "data")[0].tolist() == renumbered.labels(yb, 12).tolist() == yb.astype(int).tolist()
+    assert renumbered.labels(True, 1).tolist() == [1]
+    given = [vaekit.evaluate(renumbered, (X[:12], y), k=2)["elbo"] for y in (yb, yb.astype(int))]
+    assert given[0] == given[1]
+
+
+def test_text_is_a_name_even_where_it_reads_as_a_number():
+    for y, classes in ((["01", "1", "2"], ["01", "1", "2"]), (["1e1", "10", "nan"], ["10", "1e1", "nan"])):
+        assert from_user((X, np.array(y * 20)), labels=True).classes == classes  # not 1, 1, 2 nor 10, 10, NaN
+
+
+def test_labels_are_one_per_item_and_val_data_s_one_kind(renumbered):
+    for y in (1, "a"):
+        with pytest.raises(vaekit.VaekitError, match=rf"^data: labels are one per item: got the one label {y!r} fo"):
+            from_user((X, y), labels=True)
+    with pytest.raises(vaekit.VaekitError, match=r"^val_data: text \(item 0: '2'\) mixed with numbers \(item 1: 3\)"):
+        from_user((X, Y), (X[:2], ["2", 3]), labels=True)
+    with pytest.raises(vaekit.VaekitError, match=r"^data: text \(item 1: 'a'\) mixed with numbers \(item 0: 2\)"):
+        from_user([{"x": X[i], "label": v} for i, v in enumerate([2, "a", "b"])], labels=True)  # a Dataset's
 
 
 class Pairs(torch.utils.data.Dataset):
@@ -222,11 +249,14 @@ def test_names_in_an_object_array_or_a_series_are_class_names(form):
     }[form]()
     ds, plain = from_user((X, y), labels=True), from_user((X, names), labels=True)  # read as an array of str
     assert ds.classes == plain.classes == ["a", "b", "c"] and torch.equal(ds.train.y, plain.train.y)
-    for bad, said in ((None, "(None|nan)" if form == "series" else "None"), (np.nan, "nan")):  # pandas 3: NaN
+    missing = {"object": "None", "series": "(None|nan)", "category": "nan", "string": "<NA>"}[form]  # pandas 3: NaN
+    for bad in (None, np.nan):
         y = names.astype(object)
         y[7] = bad
+        y = y if form == "object" else pd.Series(y, dtype=None if form == "series" else form)
+        said = "nan" if bad is not None and form in ("object", "series") else missing
         with pytest.raises(vaekit.VaekitError, match=rf"^data: item 7's label is {said}, neither a class name"):
-            from_user((X, pd.Series(y) if form == "series" else y), labels=True)
+            from_user((X, y), labels=True)
 
 
 def test_iwae_bound_reads_float_items_in_the_model_s_dtype_and_refuses_others():

@@ -232,7 +232,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
     arg("--ood", help="out-of-distribution data spec"),
     arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
-    arg("--normal", help="comma-separated class names or labels counted as in-distribution (with --data)"),
+    arg("--normal", help="comma-separated class names counted as in-distribution (with --data; unnamed: 0, 1, ...)"),
     limit=" of each set",
     split=["all", "train", "val", "test"],
     default=None,

@@ -1,17 +1,21 @@
 """Class labels: the data's own, numbered 0..K-1 for training, and those given to a run afterwards.
 
-A data set's labels are numbers or names (text, also in an object array, a pandas Series of text, category or
-string dtype). Training numbers them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as
-the class names; other data's labels, read from files, are numbered by those names (``number_labels``).
+A data set's labels are integers (bools as 0 and 1) or names (text, also in an object array, a pandas Series of
+text, category or string dtype); text is a name even where it reads as a number ("01" and "1" are two classes; a
+CSV file's reader reads a column of numbers as numbers), and text mixed with numbers is refused. Training numbers
+them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as the class names; other data's
+labels, read from files, are numbered by those names (``number_labels``).
 
-Labels given to a run's methods follow one rule (``label_numbers``): integers (ints, arrays, tensors) are label
-numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX take them; text is a class name, read by its name
-in the run's classes (spaces stripped). A run that records no class names names its classes "0".."K-1".
+Labels given in Python after the classes are set follow one rule (``label_numbers``): a run's methods', and
+``fit``'s val_data's and ``evaluate``'s items' (read against the training data's classes): integers (ints,
+arrays, tensors) are label numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX take them; text is a
+class name, read by its name in the classes (spaces stripped). A run that records no class names names its
+classes "0".."K-1".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from torch import Tensor
@@ -23,8 +27,14 @@ from vaekit.errors import VaekitError
 
 def plain_labels(y: object, where: str, key: str | None = None) -> np.ndarray:
     """Labels (N,) or (N, 1) (an array, a tensor, a list, a pandas Series) as a 1-D numpy array; object values
-    (text in a Series) as text when each is a str, as numbers when each is a whole number; another value (None,
-    NaN) is refused in one line naming its item (``key``: the setting named)."""
+    (text in a Series) as text when each is a str, as integers when each is one (bools as 0 and 1). Text mixed
+    with numbers, a float among objects, or another value (None, NaN) is refused in one line naming its item
+    (``key``: the setting named)."""
+    if isinstance(y, (list, tuple)):
+        listed = np.asarray(y)
+        if listed.dtype.kind == "U":  # numpy turns ['4', 2] into two names
+            refuse_mixed(np.asarray(y, dtype=object).ravel(), where, key)
+        y = listed
     y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -32,14 +42,49 @@ def plain_labels(y: object, where: str, key: str | None = None) -> np.ndarray:
         raise VaekitError(f"{where}: labels must be 1-D, got shape {tuple(y.shape)}", key=key)
     if y.dtype.kind != "O":
         return y
+    refuse_mixed(y, where, key)
     text = [isinstance(v, str) for v in y]
-    whole = [isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in y]
-    bad = next((i for i, (t, w) in enumerate(zip(text, whole)) if not (t or w)), None)
+    whole = [isinstance(v, (int, np.integer, np.bool_)) for v in y]
+    number = [_is_number(v) and not w for v, w in zip(y, whole)]  # finite floats
+    bad = next((i for i, (t, w, f) in enumerate(zip(text, whole, number)) if not (t or w or f)), None)
     if bad is not None:
         raise VaekitError(
             f"{where}: item {bad}'s label is {y[bad]!r}, neither a class name (text) nor a number", key=key
         )
+    if any(number):  # np.array([1.0, 2.0], dtype=object): which class 1.0 is is not for vaekit to guess
+        i = number.index(True)
+        raise VaekitError(
+            f"{where}: item {i}'s label is {y[i]!r}, a float: labels are integers (label numbers) or text "
+            "(class names)",
+            key=key,
+        )
     return y.astype(str) if any(text) else y.astype(np.int64)
+
+
+def refuse_mixed(values: Sequence[object] | np.ndarray, where: str, key: str | None = None) -> None:
+    """One line where labels ``values`` (N,) mix text and numbers (['4', 2]: class "4" and label 2, or "2"?);
+    None and NaN are neither, for the caller to refuse."""
+    text = next((i for i, v in enumerate(values) if isinstance(v, str)), None)
+    number = next((i for i, v in enumerate(values) if _is_number(v)), None)
+    if text is not None and number is not None:
+        raise VaekitError(
+            f"{where}: text (item {text}: {_plain(values[text])!r}) mixed with numbers (item {number}: "
+            f"{_plain(values[number])!r}): "
+            "give every label as a class name (text) or every one as a label number",
+            key=key,
+        )
+
+
+def _plain(v: object) -> object:
+    """A numpy scalar as its Python value, for a message ('4', not np.str_('4'))."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _is_number(v: object) -> bool:
+    """Whether ``v`` is a finite Python or numpy number (bools count as 0 and 1)."""
+    if isinstance(v, (int, np.integer, np.bool_)):
+        return True
+    return isinstance(v, (float, np.floating)) and bool(np.isfinite(v))
 
 
 def label_number(name: str, classes: list[str] | None) -> int | None:
@@ -57,16 +102,11 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
     fixes the class numbers: numbers are kept as they are (one outside 0..num_classes-1 is refused), and names
     renumbered 0..K-1 must be at most that many."""
     y = plain_labels(y, where)
-    if y.dtype.kind in "US":
-        try:
-            y = np.char.strip(y.astype(str)).astype(np.float64)
-        except ValueError:
-            values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
-            if num_classes and len(values) > num_classes:
-                raise VaekitError(
-                    f"{where}: the labels name {len(values)} classes; the model has {num_classes}"
-                ) from None
-            return index.reshape(-1).astype(np.int64), [str(v) for v in values]
+    if y.dtype.kind in "US":  # names, even "01" and "1e1" (a CSV file's numbers are read as numbers by its reader)
+        values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
+        if num_classes and len(values) > num_classes:
+            raise VaekitError(f"{where}: the labels name {len(values)} classes; the model has {num_classes}")
+        return index.reshape(-1).astype(np.int64), [str(v) for v in values]
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise VaekitError(f"{where} labels: contains {int((~np.isfinite(y)).sum())} NaN or infinite values")
@@ -123,45 +163,60 @@ def shown(names: list[str]) -> str:
     return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
 
 
-def label_numbers(y: object, classes: list[str] | None, k: int | None) -> np.ndarray:
+def label_numbers(y: object, classes: list[str] | None, k: int | None, where: str | None = None) -> np.ndarray:
     """Labels given to a run (one or (N,)) -> (N,) int64 label numbers 0..K-1, ``k`` = K the run's classes and
-    ``classes`` their names (label 0 first; None: "0".."K-1"): integers as they are, text (spaces stripped) by its
-    class name. What is neither, or names no class, is one line (key ``label``)."""
-    arr = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y)
-    arr = plain_labels(arr.reshape(1) if arr.ndim == 0 else arr, "labels", "label")  # one label: (1,)
+    ``classes`` their names (label 0 first; None: "0".."K-1"): integers (bools as 0 and 1) as they are, text (spaces
+    stripped) by its class name. What is neither, or names no class, is one line (key ``label``). ``where``: a
+    data set read against the training data's classes (fit's val_data, evaluate's items), named in the line."""
+    if not isinstance(y, (list, tuple)):
+        y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y)
+        y = y.reshape(1) if y.ndim == 0 else y  # one label: (1,)
+    arr = plain_labels(y, where or "labels", None if where else "label")
     k = len(classes) if classes else k
     if arr.dtype.kind in "US":
-        return _by_name(arr, classes, k)
+        return _by_name(arr, classes, k, where)
     if arr.dtype.kind == "f":
         odd = arr[~np.isfinite(arr) | (arr != np.round(arr))]  # 1.5 is no class (nor NaN)
         if len(odd):
-            why = "labels are whole numbers (label numbers) or class names"
-            raise VaekitError(f"label {odd[0].item()!r}: {why}", key="label")
-    elif arr.dtype.kind not in "iu":
-        raise VaekitError(f"labels of dtype {arr.dtype} are neither label numbers nor class names", key="label")
+            raise _refused(f"label {odd[0].item()!r}: labels are whole numbers (label numbers) or class names", where)
+    elif arr.dtype.kind not in "biu":
+        raise _refused(f"labels of dtype {arr.dtype} are neither label numbers nor class names", where)
     arr = arr.astype(np.int64)
-    if k and len(arr) and not 0 <= int(arr.min()) <= int(arr.max()) < k:
+    if len(arr) and (int(arr.min()) < 0 or (k and int(arr.max()) >= k)):
         bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
-        named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
-        raise VaekitError(f"label {bad}: this run's label numbers are 0..{k - 1}{named}", key="label")
+        if not k:
+            raise _refused(f"label {bad} is no class number (label numbers count from 0)", where)
+        if where is None:
+            named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
+            raise _refused(f"label {bad}: this run's label numbers are 0..{k - 1}{named}", where)
+        raise _refused(
+            f"label {bad} is none of the label numbers 0..{k - 1} of the training data's classes "
+            f"({shown(run_classes(classes, k))}); give class names as text",
+            where,
+        )
     return arr
 
 
-def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None) -> np.ndarray:
+def _refused(why: str, where: str | None) -> VaekitError:
+    """The one line refusing labels: given to a run (key ``label``), or of the data set ``where``."""
+    return VaekitError(why, key="label") if where is None else VaekitError(f"{where}: {why}")
+
+
+def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None, where: str | None = None) -> np.ndarray:
     """Class names (N,) -> their label numbers (N,) in ``classes`` (None: "0".."K-1"); a name that is none of
-    them is one line listing the classes."""
+    them is one line listing the classes (``where``: as ``label_numbers``)."""
     values, index = np.unique(np.char.strip(text.astype(str)), return_inverse=True)
     numbers = [label_number(str(v), classes or run_classes(None, k)) for v in values]
     bad = next((str(v) for v, n in zip(values, numbers) if n is None), None)
+    if bad is not None and where is not None:
+        if classes:
+            raise _refused(f"label {bad!r} is none of the training data's classes ({shown(classes)})", where)
+        raise _refused(f"label {bad!r} is no class number, and no class names are recorded to read it by", where)
     if bad is not None and classes:
-        raise VaekitError(
-            f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}", key="label"
-        )
+        raise _refused(f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}", where)
     if bad is not None:
         known = f": its classes are 0..{k - 1}" if k else ""
-        raise VaekitError(
-            f"label {bad!r}: expected a class number (this run records no class names{known})", key="label"
-        )
+        raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})", where)
     return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
 
 

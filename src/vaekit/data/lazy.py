@@ -34,6 +34,7 @@ from vaekit.data.core import (
     to_layout,
 )
 from vaekit.data.draws import fixed_draw
+from vaekit.data.float32 import fits_float32
 from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
 
@@ -102,6 +103,7 @@ class NpySource:
             raw[order] = self.raw[rows[order]]
             if getattr(self.raw, "_mmap", None) is not None:
                 self.raw._mmap.madvise(mmap.MADV_DONTNEED)
+        fits_float32(raw, self.where, notes=False, rows=rows)  # 1e39 would turn inf in the cast: refused, named
         out = to_layout(raw, self.where).astype(np.float32)
         if self.scale != 1.0:
             out /= np.float32(self.scale)
@@ -143,7 +145,7 @@ class LazyArray:
     def read(self, rows: np.ndarray) -> Tensor:
         """(B,) item numbers -> (B, *shape) float32 CPU tensor, checked and (if set) binarised."""
         x = self.source.read(rows)
-        check_finite(x, self.source.where)
+        check_finite(x, self.source.where, rows)  # the item named by its number in the source
         xt = torch.from_numpy(x)
         if self.check is not None:
             self.check(xt)

@@ -11,11 +11,11 @@ import torch
 from torch.distributions import Distribution
 
 from ..config import RunConfig
+from ..core.levels import levels_within
 from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .float32 import levels_within
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .signals import as_model_items as as_model_items  # imported from here

@@ -145,6 +145,18 @@ def _label(
     return None if why is not None else label
 
 
+def _label_cells(cells: np.ndarray) -> np.ndarray:
+    """A label column's cells (N,) as labels: numbers where every cell is one, as a CSV file writes them (whole
+    numbers as int64, so "1" and "1.0" are one class; others as float64, which ``encode_labels`` refuses), else
+    the text, class names (text given in Python is a name even where it reads as a number)."""
+    values = np.unique(cells)
+    if not len(values) or not all(is_number(str(v)) for v in values):
+        return cells
+    numbers = cells.astype(np.float64)
+    whole = np.isfinite(numbers).all() and np.array_equal(numbers, np.round(numbers))
+    return numbers.astype(np.int64) if whole and np.abs(numbers).max() < 2**53 else numbers
+
+
 def _check_labels(path: Path, y: np.ndarray, name: str) -> None:
     """Refuse a label column's cells (N,) that are not labels (numbers that are not whole) in one line naming it."""
     try:
@@ -253,7 +265,7 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
             f"{path}: {len(dropped)} row{'s' * (len(dropped) > 1)} with gaps left out (data.missing=drop), the first "
             f"on line {min(dropped)}; items keep their rows' numbers in the file"
         )
-    y = None if label is None else np.asarray(cells[labelled][keep, label].tolist(), dtype=str)
+    y = None if label is None else _label_cells(np.asarray(cells[labelled][keep, label].tolist(), dtype=str))
     raw = RawData(x, y, str(path), rows=places[labelled][keep])
     raw.table = schema
     if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so

@@ -128,9 +128,9 @@ class TableSchema:
 
     def check_classes(self, names: list[str], y: np.ndarray, where: str) -> None:
         """Refuse, in one line naming its line and label column, a class of the labels ``y`` (N,) (0..K-1,
-        ``names`` theirs) that is none of a conditional run's (``classes``, by name, or a number as label_number
-        reads one), where the last encode kept the items' lines."""
-        bad = [n for n in names if self.classes and n not in self.classes and not n.strip().isdigit()]
+        ``names`` theirs) that is none of a conditional run's ``classes`` (by name: a file's labels are names, digits
+        too), where the last encode kept the items' lines."""
+        bad = [n for n in names if self.classes and n not in self.classes]
         if bad and self.classes and self.lines is not None and len(self.lines) == len(y):
             line = self.lines[int(np.argmax(y == names.index(bad[0])))]
             shown = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")

@@ -11,7 +11,8 @@ from torch import Tensor
 
 from ..errors import VaekitError
 from .containers import ITERABLE, as_array, channels_last, grey_channel, moved_note, split_item
-from .core import check_finite, image_scale
+from .core import image_scale
+from .labels import refuse_mixed
 from .user_arrays import plain_array, tensor_array
 
 
@@ -32,7 +33,7 @@ class TorchSource:
         self.dataset, self.where, self.keys = dataset, where, (x_key, y_key)
         if len(dataset) == 0:
             raise VaekitError(f"{where}: the dataset holds no items")
-        first = self._item(0)
+        first = self._item(0, notes=True)  # bfloat16 items that look like 8-bit images: said once, of item 0
         self.item_shape, self.labelled = tuple(first[0].shape), first[1] is not None
         self.move = channels_last(self.item_shape, first[0].dtype, expected)
         if self.move:
@@ -44,11 +45,11 @@ class TorchSource:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _item(self, i: int) -> tuple[np.ndarray, object]:
+    def _item(self, i: int, notes: bool = False) -> tuple[np.ndarray, object]:
         x, y = split_item(self.dataset[i], i, self.where, *self.keys)
         where = f"{self.where}, item {i}"  # a tensor numpy cannot hold, or a masked array, is one line naming it
         if isinstance(x, Tensor):
-            x = tensor_array(x, where)
+            x = tensor_array(x, where, notes)
         elif isinstance(x, np.ndarray):
             x = plain_array(x, where)
         x = as_array(x)
@@ -58,7 +59,7 @@ class TorchSource:
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """(B,) item numbers -> (B, *shape) float32 (uint8 images scaled to [0, 1]); an item of another shape is
-        one clear error."""
+        one clear error. NaN and inf are LazyArray's to refuse, naming the item."""
         items = [self._item(int(i))[0] for i in rows]
         for i, x in zip(rows, items):
             if x.shape != self.item_shape:
@@ -71,10 +72,6 @@ class TorchSource:
         out = x.astype(np.float32)
         if image_scale(x) != 1.0:  # uint8 images (B, C, H, W) to [0, 1], as arrays and files are
             out /= np.float32(image_scale(x))
-        bad = ~np.isfinite(out.reshape(len(out), -1)).all(1)  # (B,): the item named, not only a count
-        if bad.any():
-            i = int(np.argmax(bad))
-            check_finite(out[i], f"{self.where}: item {int(rows[i])}")
         return out
 
     def labels(self) -> np.ndarray:
@@ -82,4 +79,6 @@ class TorchSource:
         tensors = getattr(self.dataset, "tensors", None)
         if isinstance(tensors, tuple) and len(tensors) == 2:
             return tensors[1].cpu().numpy()
-        return np.asarray([as_array(self._item(i)[1]) for i in range(len(self))])
+        labels = [as_array(self._item(i)[1]) for i in range(len(self))]
+        refuse_mixed([y.tolist() for y in labels], self.where)  # numpy would make label 2 the name "2"
+        return np.asarray(labels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from .containers import frame_array as frame_array  # imported from here
 from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
 from .draws import VAL_PART
 from .float32 import fits_float32
+from .labels import plain_labels
 from .lazy import LazyArray
 from .photos import note
 from .table_schema import TableSchema
@@ -120,9 +122,12 @@ def as_labels(
 
     ``afresh``: training data's, numbered 0..K-1 (names and numbers other than 0..K-1 renumbered in sorted order,
     their names returned); else numbered as training numbered them, by the names ``classes`` (returned as they
-    are). ``num_classes``: the model's, fixing the class numbers: 0..num_classes-1 only, kept as they are.
+    are): val_data's labels are given in the form of data's.
+    ``num_classes``: the model's, fixing the class numbers: 0..num_classes-1 only, kept as they are.
     """
-    y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    if not isinstance(y, (list, tuple)) and np.ndim(cast(Any, y)) == 0:  # fit(model, (x, 1))
+        raise VaekitError(f"{where}: labels are one per item: got the one label {y!r} for {n} items")
+    y = plain_labels(y, where)
     if len(y) != n:
         raise VaekitError(f"{where}: {len(y)} labels for {n} items")
     codes, names = encode_labels(y, where, num_classes) if afresh else (number_labels(y, where, classes), classes)

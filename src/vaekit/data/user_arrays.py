@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.levels import levels_within
 from ..errors import VaekitError
 from .containers import frame_array, is_frame
-from .float32 import levels_within
 from .photos import note
 from .table_schema import Column, TableSchema
 from .tables import _same_columns  # a CSV run's check of the columns of other data
@@ -46,9 +46,10 @@ def plain_array(x: object, where: str, takes: str = SOURCES) -> np.ndarray:
     return np.asarray(x)  # a masked array's data, a matrix's values: a plain array
 
 
-def tensor_array(t: Tensor, where: str) -> np.ndarray:
+def tensor_array(t: Tensor, where: str, notes: bool = True) -> np.ndarray:
     """A tensor's values as a CPU numpy array (float8 and bfloat16 as float32); a tensor that holds no plain
-    values (sparse, meta, quantized) is one line saying what to pass instead."""
+    values (sparse, meta, quantized) is one line saying what to pass instead. ``notes``: whether bfloat16 values
+    that look like 8-bit images are said (once per data set: a Dataset's first item, not each item)."""
     if t.is_meta:
         raise VaekitError(f"{where}: a tensor on the meta device holds no data (only its shape {tuple(t.shape)})")
     if t.layout != torch.strided:
@@ -57,9 +58,9 @@ def tensor_array(t: Tensor, where: str) -> np.ndarray:
         raise VaekitError(f"{where}: a quantized tensor ({str(t.dtype).removeprefix('torch.')}): pass x.dequantize()")
     t = t.detach().cpu()
     if t.is_floating_point() and t.dtype not in NUMPY_FLOATS:  # numpy has no bfloat16 nor float8
-        if t.dtype == torch.bfloat16:
-            _note_bfloat16(t.float(), where)
-        t = t.float()
+        narrow, t = t.dtype, t.float()
+        if notes and narrow == torch.bfloat16:
+            _note_bfloat16(t, where)
     return t.numpy()
 
 
@@ -74,8 +75,14 @@ def _note_bfloat16(x: Tensor, where: str) -> None:
 
 
 def listed_items(x: list | tuple, where: str) -> np.ndarray:
-    """A list of items (each (*shape), or nested lists) as one array (B, *shape); an (x, y) pair, or items of
-    different shapes, is one line."""
+    """A list of items (each (*shape): arrays, tensors of any float width, with grad or not, or nested lists) as
+    one array (B, *shape); an (x, y) pair, a None, or items of different shapes, is one line."""
+    none = next((i for i, v in enumerate(x) if v is None), None)
+    if none is not None:
+        raise VaekitError(f"{where}: item {none} is None")
+    x = type(x)(
+        tensor_array(v, f"{where}, item {i}", notes=False) if isinstance(v, Tensor) else v for i, v in enumerate(x)
+    )
     try:
         return np.asarray(x)
     except ValueError:  # items of different shapes (numpy: "inhomogeneous shape")
@@ -103,7 +110,8 @@ def frame_schema(x: Any) -> TableSchema | None:
 
 def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
     """Refuse, in one line, a frame ``x`` whose columns are not ``table``'s (a run's, or the training frame's), in
-    its order: those missing, those extra, or the same in another order. Plain arrays, or no table: no check."""
-    if table is None or not is_frame(x):
-        return
+    its order: those missing, those extra, or the same in another order. Plain arrays, frames whose columns are
+    not named by text (as scikit-learn checks only frames that carry names), or no table: no check."""
+    if table is None or not is_frame(x) or not all(isinstance(c, str) for c in x.columns):
+        return  # a frame without names (pd.DataFrame(values): columns 0, 1, 2) is read as its array is
     _same_columns([str(c) for c in x.columns], [c.name for c in table.columns], where)
