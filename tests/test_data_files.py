@@ -136,6 +136,20 @@ def test_signals_are_read_as_the_file_holds_them_streamed_or_whole(signals):
     assert torch.equal(read["true"].test.x, lazy[:])
 
 
+@pytest.mark.parametrize("dtype, levels", [(np.float32, 255), (np.float32, 1), (np.uint8, 255)])
+def test_evaluate_takes_a_loaded_dataset_of_signals_as_the_run_s_model_takes_them(tmp_path, dtype, levels):
+    """load_dataset reads (N, C, L) as grey images (N, 1, C, L), a uint8 file's divided by 255; evaluate takes its
+    items (N, C, L) as fit took the array, as the file holds them (a float file of values k / 255 too)."""
+    x = (np.random.default_rng(0).integers(0, 256, (40, 2, 8)) / (256 - levels)).astype(dtype)
+    np.save(tmp_path / "s.npy", x)
+    model = vaekit.build_model(input_shape=(2, 8), hidden=[8], latent_dim=2, likelihood="gaussian")
+    run = vaekit.fit(model, x, epochs=1, standardize="false", progress=False, pictures=False)
+    data = load_dataset(str(tmp_path / "s.npy"))
+    items = (data.test.x[:, 0] * (255 if dtype == np.uint8 else 1)).numpy()  # k / 255 * 255 is k in float32
+    assert np.isin(items, x).all() and data.shape == (1, 2, 8)
+    assert vaekit.evaluate(run, data, k=2)["elbo"] == vaekit.evaluate(run, items, k=2)["elbo"]
+
+
 def test_write_report_takes_the_arrays_evaluate_takes(signals, tmp_path):
     run, x = vaekit.load_run(signals[0]), signals[2]
     saved = [p.read_bytes() for p in run.folder.glob("eval.json")]

@@ -323,3 +323,18 @@ def test_the_api_takes_a_class_by_name_or_by_label_number(runs, monkeypatch, y, 
     named = explorer.decode({"z": [0.5, -1, 2], "y": y})["image"]
     assert named == explorer.decode({"z": [0.5, -1, 2], "y": label})["image"]
     assert named != explorer.decode({"z": [0.5, -1, 2], "y": (label + 1) % 3})["image"]
+
+
+def test_the_label_range_is_the_one_the_run_reads_labels_in(runs, monkeypatch):  # noqa: F811
+    """A run of 3 label numbers but 2 class names reads labels 0..1 (run.labels): so does the explorer, a 422."""
+    import torch
+
+    from vaekit.viz.explore_api import ApiError, Explorer
+
+    monkeypatch.setattr(Run, "classes", property(lambda run: ["cat", "dog"]))
+    run = runs["cvae"]
+    explorer = Explorer(run, torch.rand(4, *run.config.model.input_shape), torch.tensor([0, 1, 0, 1]))
+    assert explorer.info()["num_classes"] == 2 and explorer.run.config.model.num_classes == 3
+    with pytest.raises(ApiError, match=r"y must be a label number in 0..1 or a class name \(cat, dog\)") as e:
+        explorer.sample({"n": 2, "y": 2})
+    assert e.value.status == 422 and explorer.sample({"n": 2, "y": "dog"})["image"]

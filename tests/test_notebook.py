@@ -18,7 +18,8 @@ from vaekit import files
 from vaekit.config import RunConfig, validate
 from vaekit.data import Split
 from vaekit.data.lazy import every_item
-from vaekit.viz.figures import latent_map, save_interpolation, save_traversal
+from vaekit.viz.figures import save_interpolation, save_traversal
+from vaekit.viz.latent_maps import latent_map
 from vaekit.viz.plots import save_reconstructions, save_samples
 
 from .conftest import tiny_config

@@ -9,9 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
+from vaekit import build_model
 from vaekit.cli import main
+from vaekit.config import RunConfig
+from vaekit.runs import Run
 from vaekit.viz import figures as figures_module
-from vaekit.viz import plots
+from vaekit.viz import latent_maps, plots
 from vaekit.viz.plots import save_reconstructions, save_samples
 
 from .conftest import train_argv
@@ -145,10 +148,6 @@ def test_the_interpolation_caption_places_the_paths_as_the_figure_does(shape, la
 
 def conditional_run(components: int):
     """An untrained conditional run (3 classes, 2-D codes, 4x4 items) whose class 1 has p(z|y) moved off N(0, I)."""
-    from vaekit import build_model
-    from vaekit.config import RunConfig
-    from vaekit.runs import Run
-
     cfg = RunConfig()
     settings = dict(family="cvae", input_shape=[1, 4, 4], latent_dim=2, num_classes=3, hidden=[8])
     model = build_model(**settings, likelihood="bernoulli", prior_components=components)
@@ -170,20 +169,28 @@ def test_the_manifold_and_the_default_traversal_lie_over_the_class_prior(compone
     assert not torch.allclose(loc, torch.zeros(2)) and not torch.allclose(sd, torch.ones(2))  # not N(0, I)
     codes, decode = [], run.model.decode
     monkeypatch.setattr(run.model, "decode", lambda z, y: codes.append(z.detach()) or decode(z, y))
-    figures_module.manifold(run, 2, torch.tensor([1]))
+    latent_maps.manifold(run, 2, torch.tensor([1]))
     q = torch.tensor([-1.0, 1.0]) * 1.6448536  # N(0, 1)'s 5% and 95% quantiles
     z0, z1 = loc[0] + sd[0] * q, loc[1] + sd[1] * q.flip(0)  # columns: low to high z0; rows: high to low z1
     want = torch.stack([z0.repeat(2), z1.repeat_interleave(2)], 1)
     torch.testing.assert_close(codes[-1], want, atol=1e-5, rtol=1e-5)
     x, y = torch.rand(4, 1, 4, 4), torch.tensor([1, 0, 2, 1])
-    figures_module.traversals(run, x, y, dims=[0], span=1.0, steps=3)
+    _, _, values = figures_module.traversals(run, x, y, dims=[0], span=1.0, steps=3)
     torch.testing.assert_close(codes[-1][:, 1], loc[1].repeat(3))  # the other dim stays at p(z|y=1)'s mean
-    torch.testing.assert_close(codes[-1][:, 0], torch.tensor([-1.0, 0.0, 1.0]))
+    torch.testing.assert_close(codes[-1][:, 0], loc[0] + sd[0] * values)  # swept over p(z|y=1): mean +- 1 sd
+    assert values.tolist() == [-1.0, 0.0, 1.0]  # in its sds: a run without labels sweeps N(0, I), the values
+    plain = Run(
+        None, RunConfig(), build_model(input_shape=[1, 4, 4], latent_dim=2, hidden=[8], likelihood="bernoulli").eval()
+    )
+    decode = plain.model.decode
+    monkeypatch.setattr(plain.model, "decode", lambda z, y: codes.append(z.detach()) or decode(z, y))
+    figures_module.traversals(plain, x, None, dims=[1], span=2.0, steps=3)
+    torch.testing.assert_close(codes[-1], torch.tensor([[0.0, -2.0], [0.0, 0.0], [0.0, 2.0]]))
 
 
 def test_the_latent_map_names_the_class_its_manifold_is_drawn_for(tmp_path, monkeypatch):
     shown = {}
-    monkeypatch.setattr(figures_module, "_save_figure", lambda fig, path: shown.setdefault("fig", fig) and path)
+    monkeypatch.setattr(latent_maps, "_save_figure", lambda fig, path: shown.setdefault("fig", fig) and path)
     run = conditional_run(1)
-    figures_module.latent_map(run, torch.rand(6, 1, 4, 4), [1, 0, 2, 1, 0, 2], tmp_path / "m.png", 3, ["a", "b", "c"])
+    latent_maps.latent_map(run, torch.rand(6, 1, 4, 4), [1, 0, 2, 1, 0, 2], tmp_path / "m.png", 3, ["a", "b", "c"])
     assert shown["fig"].axes[1].get_title() == "decoded manifold of class b (prior quantiles)"

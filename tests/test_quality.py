@@ -299,3 +299,20 @@ def test_a_conditional_run_samples_its_classes_as_often_as_the_training_split_ha
     vaekit.quality(run, features=torch.nn.Flatten(), data=str(tmp_path / "imb.npz"), n=10, write=False)
     counts = torch.bincount(torch.cat(drawn), minlength=10).tolist()
     assert sum(counts) == 10 and counts[0] >= 6 and sum(counts[3:]) == 0, counts  # evenly: 1 of each class
+
+
+def test_a_conditional_run_samples_a_folders_classes_by_their_names(other_runs, tmp_path, monkeypatch):
+    """A folder of the run's classes 7/ and 9/ labels its items 0 and 1; the samples are of classes 7 and 9, as
+    evaluate, encode and anomaly number those labels, not of classes 0 and 1."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("7", "9"):
+        (tmp_path / name).mkdir()
+        for i in range(80):
+            Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8), "L").save(tmp_path / name / f"{i}.png")
+    run, drawn = vaekit.load_run(other_runs["conditional"]), []
+    generate = run.model.generate
+    monkeypatch.setattr(run.model, "generate", lambda n, t, y: drawn.append(y.cpu()) or generate(n, t, y))
+    vaekit.quality(run, features=torch.nn.Flatten(), data=str(tmp_path), n=6, write=False)
+    assert set(torch.cat(drawn).tolist()) <= {7, 9}, torch.cat(drawn).tolist()

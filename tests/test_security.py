@@ -20,6 +20,7 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
+from vaekit.data.table_values import write_csv
 from vaekit.evaluation.outputs import write_scores
 from vaekit.io import csv_cell
 from vaekit.models import trust
@@ -256,6 +257,21 @@ def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(tmp_path):
     assert [r[3] for r in rows] == ["'" + n for n in names[:5]] + ["-1.5", "a=b"]  # a number stays a number
     assert [r[4] for r in rows[:5]] == [f"'{n}/1.png" for n in names[:5]] and {r[2] for r in rows} == {"-1.5"}
     assert [csv_cell(c) for c in ("\rx", "-inf", "1e-5", "")] == ["'\rx", "'-inf", "1e-5", ""]
+
+
+@pytest.mark.parametrize("writer", ["scores", "table"])
+def test_csv_names_holding_a_carriage_return_keep_their_rows(tmp_path, writer):
+    """A "\\r" in a class, file, score or column name is quoted as "\\n" is: 2 rows read back, names exact."""
+    pd, out, names, paths = pytest.importorskip("pandas"), tmp_path / "s.csv", ["ca\rt", "d\nog"], ["x\r.png", "y"]
+    if writer == "scores":
+        write_scores(out, {"el\rbo": np.array([1.0, 2.0])}, torch.arange(2), names, paths)
+    else:
+        write_csv({"el\rbo": np.array([1.0, 2.0]), "class_name": np.array(names, object), "file": np.array(paths)}, out)
+    rows = list(csv.reader(out.open(newline="")))
+    assert len(rows) == 3 and "el\rbo" in rows[0] and [r[rows[0].index("class_name")] for r in rows[1:]] == names
+    frame = pd.read_csv(out)
+    assert frame.shape[0] == 2 and frame["class_name"].tolist() == names and frame["file"].tolist() == paths
+    assert frame["el\rbo"].tolist() == [1.0, 2.0] and not out.read_bytes().endswith(b"\r\n")  # rows end in "\\n"
 
 
 def test_quality_json_fields_of_other_types_are_refused_and_its_text_escaped(trained, tmp_path, capsys):

@@ -57,11 +57,11 @@ if TYPE_CHECKING:
     from .training import FitInfo as FitInfo
     from .training.prior import fit_prior as fit_prior
     from .viz.figures import interpolate as interpolate
-    from .viz.figures import latent_map as latent_map
     from .viz.figures import lerp as lerp
-    from .viz.figures import manifold as manifold
     from .viz.figures import slerp as slerp
     from .viz.figures import traverse as traverse
+    from .viz.latent_maps import latent_map as latent_map
+    from .viz.latent_maps import manifold as manifold
     from .viz.mlflow import MLflow as MLflow
     from .viz.report import write_report as write_report
 
@@ -86,7 +86,8 @@ _HOMES = {
     "samplers": ("SAMPLERS", "fit_sampler"),
     "training": ("Callback", "FitInfo"),
     "training.prior": ("fit_prior",),
-    "viz.figures": ("interpolate", "latent_map", "lerp", "manifold", "slerp", "traverse"),
+    "viz.figures": ("interpolate", "lerp", "slerp", "traverse"),
+    "viz.latent_maps": ("latent_map", "manifold"),
     "viz.mlflow": ("MLflow",),
     "viz.report": ("write_report",),
 }

@@ -138,7 +138,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     arg("--grid", type=int, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
-    from ..viz.figures import latent_map
+    from ..viz.latent_maps import latent_map
     from ..viz.plots import stamped
 
     out = out_path(args, files.LATENT_MAP)

@@ -63,6 +63,7 @@ class Dataset:
     skipped: list[dict] | None = None  # unreadable files left out ({file, error}), listed in the run folder
     image_mode: str | None = None  # L or RGB: the one mode a folder's images were made
     table: TableSchema | None = None  # a CSV's: column names, kinds, categories
+    scale: float = 1.0  # what its reading divided the file's values by (255: a uint8 file's, to [0, 1])
 
 
 @dataclass
@@ -83,15 +84,22 @@ class RawData:
     rows: np.ndarray | None = None  # (N,) each item's row in its file where not 0..N-1 (a table's kept rows)
 
 
-def check_finite(x: torch.Tensor | np.ndarray, where: str) -> None:
-    """Raise VaekitError naming ``where`` if ``x`` holds any NaN or infinite value."""
+def check_finite(x: torch.Tensor | np.ndarray, where: str, rows: np.ndarray | None = None) -> None:
+    """Raise VaekitError naming ``where`` if ``x`` holds any NaN or infinite value; for items (N, ...) the line
+    also names the first item holding one (its number in ``rows`` (N,), its file's, when given)."""
     if isinstance(x, torch.Tensor):
         bad = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
     else:
         x = np.asarray(x)
         bad = int(x.size - np.count_nonzero(np.isfinite(x))) if x.dtype.kind in "fc" else 0
-    if bad:
-        raise VaekitError(f"{where}: contains {bad} NaN or infinite values")
+    if not bad:
+        return
+    item = ""
+    if x.ndim >= 2:  # the failure path alone pays for finding the item
+        finite = torch.isfinite(x) if isinstance(x, torch.Tensor) else np.isfinite(x)
+        i = int((~finite.reshape(len(x), -1).all(1)).nonzero()[0][0])  # numpy's (index array,), torch's (M, 1)
+        item = f", the first in item {i if rows is None else int(rows[i])}"
+    raise VaekitError(f"{where}: contains {bad} NaN or infinite values{item}")
 
 
 def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
@@ -217,6 +225,7 @@ def build_dataset(
         raw.skipped,
         raw.image_mode,
         raw.table,
+        raw.scale,
     )
 
 

@@ -20,26 +20,37 @@ T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily 
 X_KEYS, Y_KEYS = ("x", "X", "data", "images"), ("y", "Y", "labels")  # as readers._from_npz picks them
 
 
-def as_model_items(data: Dataset, shape: tuple[int, ...], spec: str | None = None) -> Dataset:
+def as_model_items(
+    data: Dataset, shape: tuple[int, ...], spec: str | None = None, scale: float | None = None
+) -> Dataset:
     """``data`` (read from ``spec``) for a model that takes items ``shape`` (C, L): a 3-D array (N, C, L) read
-    as grey images (N, 1, C, L) has its items taken as the file holds them; other data as it is."""
+    as grey images (N, 1, C, L) has its items taken as the file holds them; other data as it is. ``scale``: what
+    its reading divided items in memory by, where known (else ``file_scale`` of ``spec``)."""
     if len(shape) != 2 or tuple(data.shape) != (1, *shape):
         return data
-    train, val, test = (replace(s, x=model_items(s.x, shape, spec)) for s in (data.train, data.val, data.test))
+    train, val, test = (replace(s, x=model_items(s.x, shape, spec, scale)) for s in (data.train, data.val, data.test))
     return replace(data, train=train, val=val, test=test, shape=tuple(shape), kind="table")  # as fit takes them
 
 
-def model_items(x: T, shape: tuple[int, ...], spec: str | None = None) -> T:
+def dataset_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
+    """``as_model_items`` for a vaekit Dataset given without its spec (``evaluate(run, load_dataset(...))``): the
+    divisor of a uint8 file is the one its reading recorded (``Dataset.scale``); lazily read items keep their
+    source's."""
+    return as_model_items(data, shape, scale=data.scale)
+
+
+def model_items(x: T, shape: tuple[int, ...], spec: str | None = None, scale: float | None = None) -> T:
     """Items x (N, 1, C, L) read from ``spec`` as (N, C, L) for a model taking ``shape`` (C, L) (see
-    ``as_model_items``): a uint8 file's values back to 0..255 (exactly: k / 255 in float32, times 255, is k);
-    others as they are. Lazily read items stay lazy: the channel goes as each batch is read."""
+    ``as_model_items``): a uint8 file's values back to 0..255 (exactly: k / 255 in float32, times 255, is k;
+    ``scale``: the divisor of items in memory, where known, else ``file_scale(spec)``); others as they are.
+    Lazily read items stay lazy: the channel goes as each batch is read."""
     if len(shape) != 2 or tuple(x.shape[1:]) != (1, *shape):
         return x
     if isinstance(x, LazyArray):  # a .npy file's, whose own scale says what its reading divided by
         src = x.source
         scale = src.scale if isinstance(src, NpySource) and src.raw.ndim == 3 else 1.0
         return cast(T, replace(x, source=_Squeezed(src, scale)))
-    scale = file_scale(spec)
+    scale = file_scale(spec) if scale is None else scale
     return cast(T, x[:, 0] * scale if scale != 1.0 else x[:, 0])
 
 

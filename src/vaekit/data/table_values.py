@@ -9,7 +9,7 @@ import csv
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -99,13 +99,30 @@ def write_csv(
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
+            writer = csv_writer(f)
             for i, chunk in enumerate(chunks):
                 if i == 0:
                     writer.writerow([csv_cell(str(k)) for k in chunk])
                 writer.writerows(zip(*(_cells(np.asarray(v), single, known.get(k)) for k, v in chunk.items())))
 
     return atomic_write(path, write)
+
+
+def csv_writer(f: TextIO) -> Any:
+    """A csv.writer on ``f`` whose rows end in "\\n" and which quotes a field holding "\\r" or "\\n" (csv.writer
+    quotes only the characters of its own line ending: with "\\n" alone, a name holding "\\r" splits its row for
+    csv.reader and pandas)."""
+    return csv.writer(_LineFeed(f), lineterminator="\r\n")
+
+
+class _LineFeed:
+    """A text file a csv.writer writes its rows to, each ended by "\\r\\n", written ended by "\\n"."""
+
+    def __init__(self, f: TextIO) -> None:
+        self.f = f
+
+    def write(self, row: str) -> int:
+        return self.f.write(row[:-2] + "\n")  # csv.writer writes each row whole, with its line ending
 
 
 def _cells(col: np.ndarray, single: bool, c: Column | None) -> list[str]:

@@ -21,7 +21,7 @@ from ..core.tabular import UnitsNormal
 from ..data import Dataset
 from ..data.lazy import LazyArray
 from ..errors import VaekitError, is_whole
-from ..models.standardized import Standardized
+from ..models.standardized import Standardized, column_stats
 from ..runs import Run
 from ..training import fit_config, train_model
 from ..training.fit import allocated
@@ -30,6 +30,10 @@ from .outputs import prepared_split
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
 
 SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed
+# (F,) float32 loc and scale of a table's rows x (N, F) float64, computed in float64 as ``Standardized.fitted``
+# computes them (one routine): a column varying by no more than float64's rounding there (~1e-12 of its size)
+# gets scale 0, constant
+column_units = column_stats
 
 
 def check_seed(random_state: object) -> None:
@@ -57,14 +61,6 @@ def threshold(scores: np.ndarray, contamination: float) -> float:
     """PyOD's ``threshold_``: the (1 - contamination) quantile of anomaly scores (N,) (higher = more anomalous)
     of training rows; a row scoring above it is an outlier."""
     return float(np.percentile(scores, 100 * (1 - check_contamination(contamination))))
-
-
-def column_units(x: Tensor) -> tuple[Tensor, Tensor]:
-    """(F,) float32 loc and scale of a table's rows x (N, F) float64: their mean and standard deviation, computed
-    in float64 (not from sums of squares, which lose a column's spread beside its size); a column varying by less
-    than 1e-12 of its size gets scale 0, constant, as ``Standardized.fitted`` marks one in float32."""
-    loc, scale = x.mean(0), x.std(0, correction=0)
-    return loc.float(), torch.where(scale > 1e-12 * (1 + loc.abs()), scale, 0.0).float()
 
 
 def training_threshold(run: Run, contamination: float, score: Scorer) -> tuple[float, int]:

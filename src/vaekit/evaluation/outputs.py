@@ -20,6 +20,7 @@ from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
 from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec
+from ..data.table_values import csv_writer
 from ..data.tables import table_options
 from ..errors import VaekitError
 from ..io import atomic_write, atomic_write_text, csv_cell
@@ -292,7 +293,7 @@ def write_scores(
     header = ["index"] + (["label"] if y is not None else []) + list(scores) + (["class_name"] if names else [])
     header += ["file"] if files else []
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")  # quotes a class name holding a comma
+    w = csv_writer(buf)  # quotes a class name holding a comma, "\r" or "\n"
     w.writerow(header)
     for i in range(n):
         label = [] if y is None else [int(y[i])]

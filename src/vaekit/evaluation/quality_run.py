@@ -22,7 +22,9 @@ from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, count, load_run, recorded_digest
 from ..samplers import sampler_for, sampler_stamp
+from .eval_items import named_labels
 from .features import InceptionFeatures, domain_features
+from .labels import numbered_as_run
 from .metrics import pick_split
 from .quality import quality_benchmark
 
@@ -34,6 +36,13 @@ def quality_data(run: Run, spec: str | None = None) -> Dataset:
     cfg = copy.deepcopy(run.config)
     cfg.data.binarize = "none"
     return prepare_data(cfg, spec)[0]
+
+
+def labelled_as_run(run: Run, data: Dataset) -> Dataset:
+    """``data`` with a conditional run's labels numbered as the run numbered its own (by class name, as
+    ``evaluate``, ``encode`` and ``anomaly`` number them: a folder of classes 7/ and 9/ gives labels 7 and 9, not
+    0 and 1); an unconditional run's data as they are (its samples draw no labels)."""
+    return numbered_as_run(run, named_labels(run, data)) if run.model.needs_labels else data
 
 
 def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> tuple[nn.Module, dict]:
@@ -98,7 +107,7 @@ def quality(
     _refuse_unused(table, target, feature_settings)
     if table:  # tables get their own measures
         return importlib.import_module(TABLE_QUALITY).table_run_quality(
-            run, dataset, sampler=sampler, n=n, seed=seed, write=write, target=target, split=split
+            run, labelled_as_run(run, dataset), sampler=sampler, n=n, seed=seed, write=write, target=target, split=split
         )
     with run.writing() if write else nullcontext():  # a folder being written is refused before the work
         out = {
@@ -159,7 +168,8 @@ def _measure(
     compared on the features of ``features``."""
     test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
     net, about = feature_net(features, dataset, **feature_settings)
-    result = quality_benchmark(sample_source(run, sampler, dataset.train.y), test.x, net, n, seed)
+    y = labelled_as_run(run, dataset).train.y  # (N,) the classes the samples draw, numbered as the run's
+    result = quality_benchmark(sample_source(run, sampler, y), test.x, net, n, seed)
     stamp = None if sampler is None or run.path is None else sampler_stamp(run.path, sampler, run.digest)
     return {
         "data": dataset.name,

@@ -6,6 +6,7 @@ import base64
 import io
 import math
 import time
+from typing import cast
 
 import torch
 from PIL import Image
@@ -48,7 +49,8 @@ class Explorer:
 
     def __init__(self, run: Run, x: Tensor, y: Tensor | None, n_items: int = N_ITEMS):
         check_images(run)
-        self.run, self.d, self.k = run, latent_size(run.model), run.config.model.num_classes
+        self.run, self.d = run, latent_size(run.model)
+        self.k = len(run.classes) if run.classes else run.config.model.num_classes  # as run.labels counts them
         self.conditional = bool(run.model.needs_labels)
         y = y if self.conditional else None
         means = encode_means(run, x[:1000], None if y is None else y[:1000])  # (N, D)
@@ -114,25 +116,22 @@ class Explorer:
 
     def _label(self, y: object) -> Tensor | None:
         """(1,) int64 for a conditional model (required): a label number 0..K-1 (an integer) or a class name (text,
-        as the command line takes it; a run without names takes its numbers as text); None otherwise (a label is
-        then refused)."""
+        as the command line takes it; a run without names takes its numbers as text), read by ``run.labels`` as
+        every verb reads labels; None otherwise (a label is then refused)."""
         if not self.conditional:
             if y is not None:
                 raise ApiError(422, "this model is not conditional: leave out y")
             return None
         names = self.run.classes
         want = f"a label number in 0..{self.k - 1}" + (f" or a class name ({', '.join(names)[:200]})" if names else "")
-        if isinstance(y, str):
-            try:
-                label = self.run.label_of(y)
-            except VaekitError:
-                label = -1
-            if not 0 <= label < self.k:
-                raise ApiError(422, f"y {y[:60]!r}: expected {want}")
-            return torch.tensor([label])
-        if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < self.k:
+        if not isinstance(y, (int, str)) or isinstance(y, bool):
             raise ApiError(422, f"y must be {want}")
-        return torch.tensor([y])
+        try:
+            return cast(Tensor, self.run.labels(y, 1))
+        except VaekitError:
+            raise ApiError(
+                422, f"y {y[:60]!r}: expected {want}" if isinstance(y, str) else f"y must be {want}"
+            ) from None
 
 
 def _int(v: object, name: str, lo: int, hi: int) -> int:

@@ -1,4 +1,4 @@
-"""Pictures of a run's latent space: interpolations (lerp, slerp), traversals, latent maps; PNG out.
+"""Pictures of a run's latent space: interpolations (lerp, slerp), traversals (latent maps: ``latent_maps``); PNG out.
 
 Built on the grid and figure helpers of ``plots``; images of any size and channel count become grids,
 tables (items of shape (D,)) become line plots or scatters.
@@ -17,9 +17,9 @@ from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
-from .plots import Columns, _figure, _save_figure, _tab20, image_grid, is_image, save_png, stamped
+from .plots import Columns, _figure, _save_figure, _tab20, image_grid, is_image, save_png
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
-from .prior_frame import GRID, check_grid, prior_frame, quantile_grid
+from .prior_frame import prior_frame
 
 
 def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
@@ -118,19 +118,22 @@ def traverse(
     dims: list[int] | np.ndarray | Tensor,
     values: Tensor | np.ndarray | list[float],
     y: Tensor | None = None,
+    scale: Tensor | None = None,
 ) -> Tensor:
-    """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape).
+    """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape);
+    with ``scale`` (D,), dim i to z[i] + scale[i] * values instead (values in sds of a prior around its mean z).
 
     z and values may be tensors, numpy arrays or lists; D is the run's latent size (all levels of a deep run).
     """
     d = latent_size(run.model)
     z, values = vector(z, "z", d), vector(values, "values")
+    scale = None if scale is None else vector(scale, "scale", d)
     idx = np.asarray(dims)
     if idx.ndim != 1 or not len(idx) or idx.dtype.kind not in "iu" or not all(0 <= i < d for i in idx):
         raise VaekitError(f"dims {dims}: expected latent dimensions in 0..{d - 1}", key="dims")
     codes = z.repeat(len(idx), len(values), 1)  # (R, V, D)
     for r, i in enumerate(idx.tolist()):
-        codes[r, :, i] = values
+        codes[r, :, i] = values if scale is None else z[i] + scale[i] * values
     x = decode_mean(run, codes.flatten(0, 1), y)
     return x.view(len(idx), len(values), *x.shape[1:])
 
@@ -147,10 +150,12 @@ def traversals(
     item: int | None = None,
     rank_on: int | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
-    """Traversals around item ``item``'s posterior mean (default: the prior's mean, ``prior_frame``: p(z|y)'s
-    of class y[0] for a conditional run, else the zero code) of ``dims`` (default: the ``n_dims`` most active
-    over the first ``rank_on`` items of x (N, *shape), all for None), from -span to span: (decoded
-    (R, V, *shape), dims, values (V,)). ``item`` is any index of x; y (N,) labels a conditional run."""
+    """Traversals of ``dims`` (default: the ``n_dims`` most active over the first ``rank_on`` items of x
+    (N, *shape), all for None), values (V,) from -span to span: (decoded (R, V, *shape), dims, values). Around
+    item ``item``'s posterior mean, each dim set to the values; without an item, over the prior (``prior_frame``:
+    p(z|y) of class y[0] for a conditional run, else N(0, I)): from its mean, each dim swept over its mean +
+    its sd * values, as the manifold spans its quantiles (the values in sds; N(0, I)'s: the values themselves).
+    ``item`` is any index of x; y (N,) labels a conditional run."""
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     if dims is None:  # only the items ranked are encoded
@@ -158,9 +163,11 @@ def traversals(
         dims = top_dims(loc.var(0), n_dims)
     at = slice(item or 0, (item or 0) + 1)
     ya = None if y is None else y[at]
-    base = prior_frame(run, ya)[0] if item is None else encode_means(run, x[at], ya)[0]  # (D,)
     values = torch.linspace(-span, span, steps)
-    return traverse(run, base, dims, values, ya), dims, values
+    if item is not None:
+        return traverse(run, encode_means(run, x[at], ya)[0], dims, values, ya), dims, values
+    loc, scale = prior_frame(run, ya)  # (D,) each
+    return traverse(run, loc, dims, values, ya, scale), dims, values
 
 
 def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int]:
@@ -186,98 +193,6 @@ def save_traversal(
         ax.set(title=f"z[{i}]", xlabel="value", ylabel="decoded (standardised)" if ax is axes[0] else "")
     _legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
-
-
-def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[str] | None = None) -> None:
-    """Points z (N, 2) coloured by label y (N,)."""
-    if y is None:
-        ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
-    else:
-        for k in np.unique(y):
-            name = labels[k] if labels and 0 <= k < len(labels) else str(k)
-            ax.scatter(z[y == k, 0], z[y == k, 1], s=4, alpha=0.6, label=name)
-        ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set(title=title)
-
-
-@torch.no_grad()
-def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
-    """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape): a conditional run's
-    p(z|y) of class ``y`` (its loc + scale * q per dim, ``prior_frame``), else N(0, I)'s.
-
-    Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0]. Only for runs
-    whose latent size D is 2.
-    """
-    grid, d = check_grid(grid), latent_size(run.model)
-    if d != 2:
-        raise VaekitError(f"the manifold decodes 2-D codes; this run's latent size is {d} (latent_map shows any size)")
-    return decode_mean(run, quantile_grid(run, grid, y), y)
-
-
-def latent_map(
-    run: Run,
-    x: Tensor | LazyArray | np.ndarray,
-    y: Tensor | np.ndarray | None,
-    path: str | Path,
-    grid: int = GRID,
-    classes: list[str] | None = None,
-) -> Path:
-    """Posterior means of x (N, *shape) coloured by label y (N,) (tensors or numpy arrays), written as the PNG
-    ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
-    (scikit-learn) for more dims, a strip for one. The PNG records the digest of the run's weights, as the run's
-    other pictures do (``Run.stale_files``). ``grid`` changed from its default is refused for codes not 2-D."""
-    grid, d = check_grid(grid), latent_size(run.model)
-    if grid != GRID and d != 2:  # told from the default, as the conflicts table tells a changed setting
-        raise VaekitError(
-            f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
-        )
-    if Path(path).suffix.lower() != ".png":
-        raise VaekitError(f"{path}: expected a .png file name", key="out")
-    if len(x) < 2:
-        raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
-    x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
-    y = None if y is None else torch.as_tensor(y).cpu().reshape(-1)
-    if y is not None and len(y) != len(x):
-        raise VaekitError(f"y has {len(y)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")
-    loc = encode_means(run, x, y).numpy()  # (N, D)
-    yn, d = None if y is None else y.numpy(), loc.shape[1]
-    if d == 2:
-        fig, axes = _figure(2, width=5.5, height=5)
-        _scatter(axes[0], loc, "posterior means", yn, classes)
-        _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1], classes)
-    else:
-        fig, (ax,) = _figure(1, width=5.5, height=5)
-        _scatter(ax, *_projection(loc), yn, classes)
-    with stamped(run.digest):
-        return _save_figure(fig, path)
-
-
-def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:
-    """Posterior means (N, D) of D != 2 as points (N, 2) and their title: a jittered strip for D = 1, else PCA."""
-    d = loc.shape[1]
-    if d == 1:
-        jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(loc))
-        return np.stack([loc[:, 0], jitter], 1), "posterior means (z, jittered)"
-    from sklearn.decomposition import PCA
-
-    pca = PCA(2).fit(loc)
-    title = f"posterior means, PCA of {d} dims ({pca.explained_variance_ratio_.sum():.0%} variance)"
-    return pca.transform(loc), title
-
-
-def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | None, names: list[str] | None) -> None:
-    """The decoded manifold as one image grid (images) or its first two features coloured by z (tables); a
-    conditional run's of the first item's class y (1,), over its p(z|y), the class named in the title."""
-    xs, k = manifold(run, grid, y), None if y is None or not run.model.needs_labels else int(y[0])
-    of = "" if k is None else f" of class {names[k] if names and 0 <= k < len(names) else k}"
-    if is_image(tuple(x.shape[1:])):
-        arr = image_grid(xs, nrow=grid, pad=0)
-        ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
-        ax.set(title=f"decoded manifold{of} (prior quantiles)", xticks=[], yticks=[])
-        return
-    f = xs.flatten(1).numpy()  # (grid^2, features)
-    ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=np.arange(len(f)), s=8, cmap="viridis")
-    ax.set(title=f"decoded manifold{of}: features 0, 1", xlabel="feature 0", ylabel="feature 1")
 
 
 def save_factor_traversals(

@@ -14,13 +14,13 @@ from ..runs import Run
 from .figures import (
     encode_means,
     interpolate,
-    latent_map,
     path_layout,
     save_interpolation,
     save_traversal,
     top_dims,
     traverse,
 )
+from .latent_maps import latent_map
 from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples, table_columns
 
 KL_BARS = 200  # a level of up to this many dims gets a bar per dim; a wider one its KL per dim sorted, as an area
