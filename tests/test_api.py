@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import vaekit
 from vaekit.cli import main
+from vaekit.models import MODELS
 
 from .conftest import tiny_config
 
@@ -168,8 +169,18 @@ def test_val_data_picks_the_best_epoch_and_labels_are_checked():
         vaekit.fit(model(family="cvae", num_classes=3), (x, np.arange(40) % 5), epochs=1, **QUIET)
     with pytest.raises(vaekit.VaekitError, match="conditions on labels"):
         vaekit.fit(model(family="cvae", num_classes=3), x, epochs=1, **QUIET)
-    with pytest.raises(vaekit.VaekitError, match="this model has one group"):  # KL balancing: nothing to balance
-        vaekit.fit(model(), x, epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match=r"model.family and train.kl_balance cannot both take effect"):
+        vaekit.fit(model(), x, epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)  # a family's: the table's row
+    mine = model()
+    mine.__class__ = MyVAE  # a class of the user's: its one latent group, fit's own check
+    own = r"^train.kl_balance cannot take effect: .*this model has one group"
+    with pytest.raises(vaekit.VaekitError, match=own) as e:
+        vaekit.fit(mine, x, epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)
+    assert e.value.key == "train.kl_balance"
+
+
+class MyVAE(MODELS["vae"]):
+    """A user's subclass of the VAE: family custom."""
 
 
 class TwoOut(nn.Module):

@@ -174,3 +174,33 @@ def test_the_class_a_run_records_is_the_one_given_to_fit_inside_standardized(tmp
         assert recorded_class(tmp_path) == found
     (tmp_path / "model.json").write_text("[1]")
     assert recorded_class(tmp_path) is None
+
+
+def test_a_fit_on_standardised_columns_records_its_family_and_loads_and_resumes(tmp_path):
+    """fit wraps a table's VAE in Standardized and records the VAE's family and prior (vae, mixture) where it
+    recorded 'custom' and the wrapper's standard prior: the run loads and resumes with its columns' loc and scale,
+    and so does a run recorded so before."""
+    x = np.random.default_rng(0).normal(5, 3, (60, 6)).astype(np.float32)
+
+    def fit(epochs: int) -> vaekit.Run:
+        torch.manual_seed(0)
+        built = vaekit.build_model(input_shape=(6,), hidden=[8], latent_dim=2, likelihood="gaussian", prior="mixture")
+        return vaekit.fit(built, x, out=tmp_path, epochs=epochs, resume=epochs > 1, progress=False, pictures=False)
+
+    fit(1)
+    path = tmp_path / "config.json"
+    saved = json.loads(path.read_text())
+    assert (saved["model"]["family"], saved["model"]["prior"], saved["data"]["standardize"]) == (
+        "vae",
+        "mixture",
+        "true",
+    )
+    loc = vaekit.load_run(tmp_path).model.loc
+    assert loc.tolist() == json.loads((tmp_path / "standardize.json").read_text())["loc"] != [0.0] * 6
+    assert len(fit(2).history) == 2
+    saved["model"] |= {"family": "custom", "prior": "standard", "prior_components": 0}  # as written before
+    path.write_text(json.dumps(saved))
+    run = fit(3)
+    assert len(run.history) == 3 and json.loads(path.read_text())["model"]["family"] == "vae"
+    loaded = vaekit.load_run(tmp_path).model
+    assert type(loaded).__name__ == "Standardized" and torch.equal(loaded.loc, loc)

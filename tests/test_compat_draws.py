@@ -93,16 +93,18 @@ def test_a_dynamic_run_resumed_on_other_validation_draws_picks_its_best_weights_
     assert len(saved["val_sha256"]) == 64  # recorded from the start
     drawn = {"today's": saved, "none": {k: v for k, v in saved.items() if k != "val_sha256"}}
     data = drawn.get(val_draw, {**saved, "val_sha256": "0" * 64})
-    run = aged(runs["dynamic"], tmp_path, data=data, best_val=1.0, bad_epochs=0)  # the old draw: lower
+    run = aged(runs["dynamic"], tmp_path, data=data, best_val=1.0, bad_epochs=5)  # the old draw: lower; stopped
     weights = (run / files.WEIGHTS).read_bytes()
     capsys.readouterr()
-    rows = vaekit.train(config(runs["dynamic"].parent, run, "dynamic", 3), resume=True, pictures=False).history
+    cfg = config(runs["dynamic"].parent, run, "dynamic", 3, patience=2)
+    rows = vaekit.train(cfg, resume=True, pictures=False).history
     err, state = capsys.readouterr().err, checkpoint_state(run)
-    if val_draw == "today's":  # measured on the same items: a worse epoch is one more without a better loss
-        assert state["best_val"] == 1.0 and state["bad_epochs"] == 1 and err == ""
+    if val_draw == "today's":  # measured on the same items: it stopped early, and stays stopped
+        assert len(rows) == 2 and state["best_val"] == 1.0 and state["bad_epochs"] == 5 and err == ""
         assert (run / files.WEIGHTS).read_bytes() == weights
         return
     assert "best validation loss 1 set aside" in err and "from epoch 3 on" in err and err.count("\n") == 1, err
+    assert "(it had stopped early on the old measure: it trains on)" in err and len(rows) == 3  # was: stopped
     assert state["best_val"] == pytest.approx(rows[-1]["val_loss"], rel=1e-5) and state["bad_epochs"] == 0
     assert (run / files.WEIGHTS).read_bytes() != weights  # the best of the epochs on today's draw
     assert state["data"]["val_sha256"] == saved["val_sha256"]  # recorded: a later resume keeps its best
@@ -118,3 +120,17 @@ def test_a_checkpoint_without_a_dtype_says_which_one_auto_picks_today(recorded, 
     said = f"the checkpoint records no dtype (an earlier vaekit's): its steps run in {now.replace('fp', 'float')}"
     assert (said in err) == (not recorded and precision == "auto"), err
     assert "choose one with train.precision (--precision fp32 or bf16)" in err or said not in err
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_step_schedule_resumed_keeps_the_rule_its_checkpoint_was_written_under(recorded, runs, tmp_path):
+    """An earlier vaekit halved the step schedule's rate every epochs // 4 epochs (every epoch for fewer than 8)
+    and recorded no rule: resumed, such a run keeps that rule rather than jump to today's quarters."""
+    root = runs["dynamic"].parent
+    run = vaekit.train(config(root, tmp_path / "step", "dynamic", 2, lr_schedule="step"), pictures=False).path
+    assert checkpoint_state(run)["lr_rule"] == 2  # recorded from the start
+    old = aged(run, tmp_path / "old", **({} if recorded else {"lr_rule": None}))
+    rows = vaekit.train(config(root, old, "dynamic", 5, lr_schedule="step"), resume=True, pictures=False).history
+    halvings = [0, 2, 1, 2, 3] if recorded else [0, 2, 2, 3, 4]  # epochs 1, 2 as trained; 3 to 5 of 5 epochs
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3 * 0.5**h for h in halvings])
+    assert checkpoint_state(old)["lr_rule"] == (2 if recorded else 1)  # kept to the run's end

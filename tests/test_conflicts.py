@@ -304,18 +304,49 @@ def vae_run(tmp_path_factory) -> Path:
     return out
 
 
+QUIET = dict(progress=False, pictures=False)
+FIT_DATA = {"images": ((1, 4, 4), "bernoulli"), "table": ((6,), "gaussian")}  # a table's VAE: Standardized wraps it
+
+
+def built(data: str) -> torch.nn.Module:
+    """A VAE built in Python for ``data`` of FIT_DATA."""
+    shape, likelihood = FIT_DATA[data]
+    return vaekit.build_model(input_shape=shape, hidden=[4], latent_dim=2, likelihood=likelihood)
+
+
+def items(data: str) -> torch.Tensor:
+    """32 binary images (1, 4, 4), or 32 rows of a table of 6 columns around 5 (standardised by fit)."""
+    x = torch.rand(32, *FIT_DATA[data][0], generator=torch.Generator().manual_seed(0))
+    return x.round() if data == "images" else 5 + 3 * x
+
+
+@pytest.fixture(scope="module")
+def fit_runs(tmp_path_factory) -> dict[str, Path]:
+    """One-epoch fit runs of each of FIT_DATA."""
+    root = tmp_path_factory.mktemp("fit")
+    for data in FIT_DATA:
+        vaekit.fit(built(data), items(data), epochs=1, out=root / data, **QUIET)
+    return {data: root / data for data in FIT_DATA}
+
+
+@pytest.mark.parametrize("data", list(FIT_DATA))
 @pytest.mark.parametrize(
     "key, value", [("train.gumbel_tau", 2.0), ("train.prior_epochs", 2), ("train.kl_balance", True)]
 )
-def test_a_resume_and_fit_hold_the_training_settings_to_the_family(key, value, vae_run):
-    """The rows whose first setting is model.family, checked where the train section is (a resume, fit)."""
+def test_a_resume_and_fit_hold_the_training_settings_to_the_family(key, value, data, vae_run, fit_runs):
+    """The rows whose first setting is model.family, checked where the train section is (a resume, fit, fit
+    resumed), for a table's VAE too: fit wraps it to standardise the columns, and it is still family vae."""
     needle = rf"^config: model.family and {key} cannot both take effect"
     with pytest.raises(vaekit.VaekitError, match=needle) as e:
         vaekit.train(out=vae_run, resume=True, epochs=2, warmup_epochs=1, **{key: value})
     assert e.value.key == key and len((vae_run / "metrics.csv").read_text().splitlines()) == 2  # was: trained on
-    built = vaekit.build_model(input_shape=(1, 4, 4), hidden=[4], latent_dim=2, likelihood="bernoulli")
-    with pytest.raises(vaekit.VaekitError, match=f"{needle}|this model has one group"):  # kl_balance: fit's own
-        vaekit.fit(built, torch.rand(32, 1, 4, 4).round(), epochs=1, warmup_epochs=1, progress=False, **{key: value})
+    x = items(data)
+    for out in (None, fit_runs[data]):
+        with pytest.raises(vaekit.VaekitError, match=needle) as e:
+            vaekit.fit(built(data), x, epochs=2, warmup_epochs=1, out=out, resume=bool(out), **QUIET, **{key: value})
+        assert e.value.key == key
+    assert len((fit_runs[data] / "metrics.csv").read_text().splitlines()) == 2
+    assert json.loads((fit_runs[data] / "config.json").read_text())["model"]["family"] == "vae"  # was: custom
 
 
 @pytest.mark.parametrize(

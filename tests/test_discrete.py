@@ -95,6 +95,13 @@ def test_second_stage_lowers_the_prior_nll_and_generate_draws_from_it(x):
     assert torch.equal(model.generate(2, temperature=0).mean, model.generate(2, temperature=0).mean)
 
 
+def test_fit_prior_gives_the_run_the_digest_of_its_new_weights(x):
+    run = vaekit.fit(vq(), x, epochs=1, batch_size=8, progress=False, pictures=False)
+    before = run.digest
+    vaekit.fit_prior(run, x, epochs=1, batch_size=8, progress=False)  # the weights changed in place
+    assert run.digest != before and run.digest == vaekit.Run(None, run.config, run.model).digest
+
+
 @pytest.mark.parametrize("family", ["vq", "gumbel"])
 def test_a_run_folder_gives_identical_outputs(family, x, tmp_path):
     settings = SMALL if family == "vq" else {"categories": 3}

@@ -12,6 +12,7 @@ from torch.distributions import Bernoulli, Independent
 import vaekit
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.core import elbo
+from vaekit.core.cbernoulli import LogitContinuousBernoulli
 from vaekit.core.likelihoods import MIN_SCALE, Likelihood
 from vaekit.data import Dataset, Split
 from vaekit.models import MODELS, VAE, build_model, mlp_nets
@@ -191,6 +192,27 @@ def test_the_continuous_bernoulli_draws_and_spreads_as_its_density_says(logit):
     assert abs(px.icdf(u).double().mean() - mean) < 1e-4 and (px.cdf(px.icdf(u)) - u).abs().max() < 1e-6
     draws = px.rsample()  # 100001 draws: the mean within 5e-3 (4 standard errors at l = 0)
     assert draws.min() >= 0 and draws.max() <= 1 and abs(draws.double().mean() - mean) < 5e-3
+
+
+@pytest.mark.parametrize("logit", [-100.0, -89.0, -50.0, -1e-7, 0.0, 3e-7, 0.5, 100.0])
+def test_the_continuous_bernoulli_cdf_and_draws_have_their_gradient_in_the_logits(logit):
+    """The cdf's gradient was NaN below l ~ -88 (e^(l (x - 1)) overflowing in the branch not taken), and the draws'
+    0 for |l| < 1e-6, where it is u (1 - u) / 2: each against a central difference of the float64 formula."""
+    x = torch.tensor([0.1, 0.3, 0.7, 0.9])
+    lg = torch.full((4,), logit, requires_grad=True)
+    torch.manual_seed(0)
+    u = torch.rand(4)  # the draws' quantiles
+    torch.manual_seed(0)
+    draws = LogitContinuousBernoulli(logits=lg).rsample()
+    for value, at, exact in (
+        (LogitContinuousBernoulli(logits=lg).cdf(x), x, lambda k, v: torch.expm1(k * v) / torch.expm1(k)),
+        (draws, u, lambda k, v: torch.log1p(v * torch.expm1(k)) / k),
+    ):
+        (grad,) = torch.autograd.grad(value.sum(), lg)
+        k, h = torch.tensor(logit, dtype=torch.float64), 1e-4 * max(1.0, abs(logit))
+        numeric = (exact(k + h, at.double()) - exact(k - h, at.double())) / (2 * h)
+        assert torch.isfinite(grad).all(), grad
+        assert torch.allclose(grad.double(), numeric, rtol=1e-3, atol=1e-7), (grad, numeric)  # float32: 1e-7 off
 
 
 @pytest.mark.parametrize("scale", ["1e-20", "1e-300", "inf"])

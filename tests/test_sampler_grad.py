@@ -11,7 +11,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import vaekit
+from vaekit import files
 from vaekit.samplers import fit_sampler, load_sampler, lookup, sampler_paths
+from vaekit.training.checkpoint import tensor_digest
 
 from .conftest import tiny_config
 
@@ -131,6 +133,22 @@ def test_weights_trained_in_memory_make_the_digest_and_the_samplers_stale(gmm_ru
         memory_run.sample(3, sampler="gmm")  # not the sampler kept for the weights before
 
 
+def test_a_fused_optimiser_step_or_an_edit_through_data_makes_another_digest(memory_run):
+    """A fused Adam step and an edit through ``.data`` move no tensor's ``_version``: the digest kept for it."""
+    run = vaekit.Run(
+        None, memory_run.config, vaekit.build_model(input_shape=[4], hidden=[8], latent_dim=2, likelihood="gaussian")
+    )
+    before = run.digest
+    opt = torch.optim.Adam(run.model.parameters(), lr=0.1, fused=True)
+    x = torch.rand(16, 4)
+    (-run.model(x).px.log_prob(x).mean()).backward()
+    opt.step()
+    after = run.digest
+    assert after != before and after == tensor_digest({k: v.detach() for k, v in run.model.state_dict().items()})
+    next(run.model.parameters()).data.view(-1)[0] += 1e-3  # one number
+    assert run.digest not in (before, after)
+
+
 @pytest.mark.parametrize("family", ["vq", "gumbel"])
 def test_discrete_runs_are_refused_a_sampler_in_one_line(family):
     model = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli", family=family)
@@ -169,6 +187,61 @@ def test_a_diverged_flow_is_refused_and_a_sound_one_records_its_final_nll(gmm_ru
     flow = fit_sampler(run, "flow", steps=20, hidden=8, transforms=1)
     saved = json.loads(sampler_paths(run.path, "flow")[1].read_text())
     assert 0 < saved["fitted"]["nll"] == flow.fitted["nll"] < 10  # mean -log q(u) of 3 standardised numbers
+
+
+def test_a_diverged_two_stage_fit_is_one_line_in_its_own_settings(capsys):
+    z = torch.randn(300, 3, generator=torch.Generator().manual_seed(0))
+    why = r"^two-stage sampler: the fit diverged \(.+\); fit it again with a lower lr \(now 50\)$"
+    with pytest.raises(vaekit.VaekitError, match=why) as e:
+        lookup("two-stage")(lr=50.0, epochs=3, hidden=8).fit(z)
+    assert "train." not in str(e.value) and "train." not in capsys.readouterr().err  # the trainer's settings
+
+
+SMALL = {"flow": {"steps": 5, "hidden": 8, "transforms": 1}, "two-stage": {"epochs": 1, "hidden": 16}}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_loading_a_sampler_leaves_the_global_rng_so_seeded_draws_repeat(gmm_run, tmp_path, name):
+    """Building a flow or two-stage sampler to load draws its modules' first values: not from the user's RNG."""
+    run = copied(gmm_run, tmp_path)
+    fit_sampler(run, name, **SMALL[name])
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    assert load_sampler(run, name) is not None and torch.equal(torch.get_rng_state(), state)
+    path = sampler_paths(run.path, name)[1]
+    path.write_text(json.dumps({**json.loads(path.read_text()), files.DIGEST: "0" * 64}))  # stale: fitted again
+    draws = []
+    for _ in range(2):  # fitted in the call (its saved settings), then loaded
+        torch.manual_seed(0)
+        draws.append(vaekit.load_run(run.path).sample(4, sampler=name))
+    assert json.loads(path.read_text())[files.DIGEST] == run.digest and torch.equal(draws[0], draws[1])
+
+
+def test_a_run_keeps_its_loaded_sampler_until_its_weights_or_the_sampler_file_change(gmm_run, tmp_path, monkeypatch):
+    run = copied(gmm_run, tmp_path)
+    reads = []
+    read = vaekit.training.checkpoint.read_tensors
+    monkeypatch.setattr("vaekit.training.checkpoint.read_tensors", lambda p: reads.append(p) or read(p))
+    for _ in range(3):
+        run.sample(2, sampler="gmm")
+    assert len(reads) == 1  # read, SHA-checked and its codes' size encoded once
+    fit_sampler(vaekit.load_run(run.path), "gmm", refit=True, components=1)  # another weights file, same weights
+    seen = len(reads)
+    run.sample(2, sampler="gmm")
+    assert len(reads) == seen + 1 and run.__dict__["_samplers"]["gmm"][1].settings["components"] == 1
+    with torch.no_grad():
+        next(run.model.parameters()).add_(0.1)
+    run.sample(2, sampler="gmm")  # fitted again for these weights, with the saved settings
+    assert json.loads(sampler_paths(run.path, "gmm")[1].read_text())[files.DIGEST] == run.digest
+
+
+@pytest.mark.parametrize("kind", ["maf", "nsf"])
+@pytest.mark.parametrize("dim", [3, 16])
+def test_a_flow_counts_the_numbers_it_holds(kind, dim):
+    """``numbers`` bounds a sampler's size (MAX_NUMBERS): zuko keeps a mask as large as each weight."""
+    flow = lookup("flow")(kind=kind, hidden=32, transforms=2)
+    made = sum(t.numel() for t in flow.build(dim).state_dict().values())
+    assert abs(flow.numbers(dim) - made) <= 0.1 * made
 
 
 @pytest.mark.parametrize("n", [0, -1, 2.5])

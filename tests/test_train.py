@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -293,10 +294,42 @@ def test_a_split_of_one_item_that_a_pairwise_loss_cannot_take_is_refused_before_
     assert e.value.key == key and not (tmp_path / "one").exists()
 
 
-def test_a_kl_weight_that_overflows_the_first_step_s_loss_is_named(tiny_images, tmp_path):
-    with pytest.raises(TrainingStopped, match=r"-rec \+ train\.beta 1e\+308 x KL .* is not: lower train\.beta") as e:
-        train_run(tiny_config(str(tiny_images), tmp_path / "b", beta=1e308))
-    assert e.value.key == "train.beta"
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"beta": 1e308}, "train.beta 1e+308 x KL "),
+        ({"capacity_max": 5.0, "gamma": 1e308}, "train.gamma 1e+308 x |KL - C| "),
+        ({"tc_beta": 1e308}, "train.tc_beta 1e+308 x TC "),
+        ({"objective": "mmd", "mmd_weight": 1e308}, "train.mmd_weight 1e+308 x MMD "),
+        ({"objective": "factor", "factor_gamma": 1e308}, "train.factor_gamma 1e+308 x TC "),
+    ],
+    ids=["beta", "gamma", "tc_beta", "mmd_weight", "factor_gamma"],
+)
+def test_a_weight_that_overflows_the_first_step_s_loss_is_named(settings, named, tiny_images, tmp_path):
+    """The weight the objective reads, not a term of the model's (out.extra: the built-in VAE adds none)."""
+    key = named.split()[0]
+    line = rf"before any update .*: rec and kl are finite, and {re.escape(named)}.* is not: lower {key}$"
+    with pytest.raises(TrainingStopped, match=line) as e:
+        train_run(tiny_config(str(tiny_images), tmp_path / "b", **settings))
+    assert e.value.key == key and "out.extra" not in str(e.value)
+
+
+class Overflowing(vaekit.models.MODELS["vae"]):
+    """A VAE whose output adds a loss term of its own that is infinite."""
+
+    def forward(self, x, y=None):
+        out = super().forward(x, y)
+        out.extra["penalty"] = torch.full((len(x),), float("inf"))
+        return out
+
+
+def test_a_term_the_model_adds_that_overflows_the_first_step_s_loss_is_named():
+    torch.manual_seed(0)
+    model = vaekit.build_model(input_shape=(1, 4, 4), hidden=[4], latent_dim=2, likelihood="bernoulli")
+    model.__class__ = Overflowing
+    with pytest.raises(TrainingStopped, match=r"rec and kl are finite, a term the model adds \(out.extra\) is not$"):
+        vaekit.fit(model, torch.rand(32, 1, 4, 4).round(), epochs=1, progress=False, pictures=False)
+    assert model.training  # asked again in eval mode, and left as it was
 
 
 def test_sample_refit_without_a_sampler_is_refused(tmp_path, capsys):

@@ -22,6 +22,7 @@ from vaekit.cli import main
 from vaekit.evaluation import metrics
 from vaekit.files import DIGEST, WEIGHTS
 from vaekit.runs import recorded_digest
+from vaekit.training.val_loss import measure_changed
 
 from .conftest import tiny_config, train_argv
 from .faulty_vaekit import inject
@@ -277,9 +278,13 @@ def measured_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(
     "key, value, note",
     [
-        ("beta", 0.5, "train.beta 1 -> 0.5"),
-        ("objective", "mmd", "train.objective elbo -> mmd"),
-        ("capacity_max", 5.0, "train.capacity_max 0 -> 5"),
+        ("beta", 0.5, "(train.beta 1 -> 0.5)"),
+        ("objective", "mmd", "(train.objective elbo -> mmd, train.mmd_weight (not read) -> 10, train.mmd_kernel"),
+        (
+            "capacity_max",
+            5.0,
+            "(train.capacity_max 0 -> 5, train.gamma (not read) -> 1000, train.beta 1 -> (not read))",
+        ),
         ("lr", 2e-3, None),  # the same val_loss: compared with the best, as ever
         ("measure", 0.5, None),  # beta 0.5, a checkpoint of an earlier vaekit (no measure): as before
     ],
@@ -301,5 +306,19 @@ def test_a_resume_that_changes_what_val_loss_measures_sets_its_best_aside(
         assert (run / WEIGHTS).read_bytes() == weights
         return
     assert "best validation loss 1 set aside" in err and note in err and err.count("\n") == 1, err
+    assert "(it had stopped early on the old measure: it trains on)" in err  # 5 epochs without a better one
     assert len(rows) == 3 and state["best_val"] == pytest.approx(rows[-1]["val_loss"], rel=1e-5)
     assert (run / WEIGHTS).read_bytes() != weights and state["measure"]["objective"] == cfg.train.objective
+
+
+@pytest.mark.parametrize(
+    "saved, now, said",
+    [
+        ({"objective": "elbo", "beta": 1.0}, {"objective": "elbo", "beta": 4.0}, "train.beta 1 -> 4"),
+        ({"objective": "elbo"}, {"objective": "elbo", "beta": 1.0}, "train.beta (not read) -> 1"),
+        ({"objective": "elbo", "beta": 1.0, "x": "a"}, {"objective": "elbo", "beta": 1.0}, "train.x a -> (not read)"),
+    ],
+)
+def test_what_val_loss_measures_names_the_settings_changed_added_or_removed(saved, now, said):
+    """Settings only one side reads were left out: '... since its checkpoint ()'."""
+    assert measure_changed(saved, now).endswith(f"since its checkpoint ({said})")

@@ -21,20 +21,16 @@ from .config import (
 )
 from .config.checks import maybe_own, own_likelihood
 from .config.keys import full_keys, refuse_unfit
-from .core.contract import VAEModule, check_model, with_article
-from .core.likelihoods import name_of, recorded_name
-from .data import Dataset
-from .data.containers import input_shape_of
-from .data.photos import note
-from .data.prepare import auto_settings, check_and_binarize, prepare_data
-from .data.user import from_user, loader_settings
+from .core.contract import VAEModule, check_model
+from .data.prepare import prepare_data
+from .data.user import loader_settings
 from .errors import VaekitError
+from .fit_data import fit_likelihood, user_data
 from .models import MODELS
-from .models.standardized import Standardized
 from .runs import Run, run_device
-from .training import Callback, Fitted, fit_config, probe, train_model
+from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
-from .training.folder import CUSTOM, ZOO_SETTINGS, describe, resumes_class
+from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
 from .training.rng import keeps_rng
 from .viz.callbacks import default_callbacks
 
@@ -120,26 +116,37 @@ def fit(
         given = {"train.batch_size": own[0], "data.workers": own[1], **given}
     cfg = _fit_config(out, given, resumed)
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked (and as a resumed run had them)
-    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # the config's check knows families, not this model
-        raise VaekitError("kl_balance weighs each latent group's KL against the others': this model has one group")
-    dataset = _user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
-    model, mode = _fit_likelihood(model, dataset, cfg, seed)
-    _refuse_model_conflicts(cfg, resume)
+    dataset = user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
+    model, mode = fit_likelihood(model, dataset, cfg, seed)
+    _refuse_model_conflicts(cfg, model, resume)
     saved = _saved_config(out, cfg.model.likelihood if same else "") if resume else None
     if saved is not None:  # the settings fit records, as the model and data described them then
+        _unwrapped_record(saved, cfg)
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     every, dynamic = [*default_callbacks(cfg, pictures), *callbacks], mode == "dynamic"
     return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every))
 
 
-def _refuse_model_conflicts(cfg: RunConfig, resume: bool) -> None:
+def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> None:
     """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone (not
     on resume, as ``train``: a run's model may predate a check) or with the training's. The family of a model class
-    of the user's is its own: the rows naming model.family are left to it."""
+    of the user's is its own: the rows naming model.family are left to it, and its latent groups tell kl_balance."""
     custom = cfg.model.family == CUSTOM
     if not (custom or resume):
         refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
     refuse_conflicts(cfg, ("train",), unknown=("model.family",) if custom else ())
+    if custom and cfg.train.kl_balance and len(model.latent_dims) < 2:  # a family's: the table's row above
+        why = "KL balancing weighs each latent group's KL against the others': this model has one group"
+        raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
+
+
+def _unwrapped_record(saved: RunConfig, cfg: RunConfig) -> None:
+    """A run fit wrote on standardised columns before it described the model inside the Standardized wrapper
+    recorded family 'custom' and that wrapper's default prior and posterior: read as the model given describes
+    them (its class is the one model.json records: ``resumes_class``)."""
+    if saved.model.family == CUSTOM != cfg.model.family and saved.data.standardize == "true":
+        for name in ("family", "prior", "posterior", *ZOO_SETTINGS):
+            setattr(saved.model, name, getattr(cfg.model, name))
 
 
 def _given(**settings: object) -> dict[str, object]:
@@ -162,72 +169,6 @@ def _fit_config(out: str | Path | None, given: dict[str, object], saved: RunConf
     refuse_conflicts(validate(cfg), ("data", "train"), unknown=("model",))  # the model is described later
     run_device(cfg.train.device, "train.device")
     return cfg
-
-
-def _user_data(model: VAEModule, data: object, val_data: object, **options) -> Dataset:
-    """The user's data as a Dataset, its items of the shape the model takes. A model that declares no
-    ``input_shape`` tells it by its p(x|z) (``input_shape_of``): items of another shape are then refused as
-    what its decode gives, not as a fault of the data."""
-    expected = input_shape_of(model)
-    options["num_classes"] = getattr(model, "num_classes", None)  # a conditional model's class numbers, kept
-    try:
-        return from_user(data, val_data, labels=model.needs_labels, expected=expected, **options)
-    except VaekitError:
-        if expected is None or hasattr(model, "input_shape"):
-            raise
-        try:  # the data alone: when it is good, its items' shape and decode's event shape differ
-            items = from_user(data, val_data, labels=model.needs_labels, **options).shape
-        except VaekitError:
-            items = None
-        if items is None or tuple(items) == tuple(expected):
-            raise
-        raise VaekitError(
-            f"{type(model).__name__}.decode's p(x|z) has event shape {tuple(expected)} while the items are "
-            f"{tuple(items)}: the contract wants p(x|z) with the items' shape as event shape"
-        ) from None
-
-
-def _check_dtype(model: VAEModule) -> None:
-    """fit feeds float32 items: a model whose floating parameters are of another dtype is refused in one line."""
-    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.is_floating_point()})
-    if dtypes and dtypes != ["float32"]:
-        raise VaekitError(
-            f"{type(model).__name__}'s parameters are {', '.join(dtypes)}, and fit's items are float32: convert the "
-            "model with model.float()"
-        )
-
-
-def _fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: int) -> tuple[VAEModule, str]:
-    """Settle p(x|z) against the data: a family's 'auto' likelihood chosen, columns standardised, binarisation
-    checked and done; ``cfg``'s data and model sections say what was chosen. Returns the model and the mode."""
-    binarize, standardize = cfg.data.binarize, cfg.data.standardize
-    if getattr(model, "likelihood_name", None) == "auto":  # a vaekit family not built yet: chosen from the data
-        # nn.Module.__setattr__ takes any value; torch's stub allows a Tensor or Module only
-        model.likelihood_name = auto_settings(dataset, "auto", binarize, standardize)[0]  # type: ignore[assignment]
-    torch.manual_seed(seed)
-    _check_dtype(model)
-    px = probe(model, dataset)
-    name = name_of(px)  # a distribution vaekit does not know ('Beta') is left as the user built it
-    _, mode, standard = auto_settings(dataset, name, binarize, standardize)
-    cfg.data.binarize, cfg.data.standardize = mode, standard
-    if standard == "true" and name != "gaussian":
-        raise VaekitError(
-            f"standardize='true' standardises the columns for a Normal p(x|z); {type(model).__name__}.decode gives "
-            f"{with_article(name)}: leave standardize at 'auto' or 'false'",
-            key="data.standardize",
-        )
-    if standard == "true":  # the model sees standardised columns and answers in the data's units
-        note(
-            "each feature of the data is standardised (a Gaussian p(x|z) on data that is not images): run.model wraps "
-            "the model passed to fit and works in the data's units; the model passed works on standardised features "
-            "(standardize='false' trains it as it is)"
-        )
-        model = Standardized.fitted(model, dataset.train.x)
-        px = probe(model, dataset)
-    check_and_binarize(dataset, mode, px, seed)
-    k = getattr(model, "num_classes", dataset.num_classes) if model.needs_labels else 0  # a model reading labels
-    cfg.model = describe(model, recorded_name(px), dataset.shape, k)  # 'own:Beta': a p(x|z) vaekit does not know
-    return model, mode
 
 
 @keeps_rng

@@ -33,7 +33,7 @@ from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
 from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
-from .training.checkpoint import tensor_digest
+from .training.checkpoint import bit_sums, tensor_digest
 from .training.step import resolve_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
@@ -104,10 +104,10 @@ class Run:
     @property
     def digest(self) -> str:
         """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``). Hashed
-        again only when the weights change: kept with a key of each tensor's storage and in-place version, which
-        training, an optimiser step and load_state_dict move (an edit through a tensor's ``.data`` does not)."""
+        again only when the weights change: kept with a key of each tensor's storage, in-place version (which a
+        fused optimiser step and an edit through ``.data`` leave as it was) and sum of bits (``bit_sums``)."""
         state = self.model.state_dict(keep_vars=True)
-        key = tuple((k, id(v), v.data_ptr(), v._version) for k, v in state.items())
+        key = (tuple((k, id(v), v.data_ptr(), v._version) for k, v in state.items()), bit_sums(state.values()))
         kept = self.__dict__.get("_digest")
         if kept is None or kept[0] != key:
             kept = self.__dict__["_digest"] = (key, tensor_digest({k: v.detach().cpu() for k, v in state.items()}))

@@ -17,7 +17,7 @@ from torch.distributions import ContinuousBernoulli
 
 SMALL = 1e-2  # |l| below which Taylor series near l = 0 stand in for the normaliser and the mean
 SMALL_VAR = 0.5  # the same for the variance, whose closed form loses more to cancellation
-UNIFORM = 1e-6  # |l| below which the cdf and its inverse are the uniform's (off by < l / 8)
+UNIFORM = 1e-6  # |l| below which the cdf and its inverse are the uniform's to first order in l (off by < l^2 / 12)
 
 
 class LogitContinuousBernoulli(ContinuousBernoulli):
@@ -60,20 +60,23 @@ class LogitContinuousBernoulli(ContinuousBernoulli):
 
     def cdf(self, value: Tensor) -> Tensor:
         """F(x) = expm1(l x) / expm1(l) for x in [0, 1] (0 below, 1 above); for l > 0 as e^(l (x - 1)) expm1(-l x)
-        / expm1(-l), which does not overflow."""
+        / expm1(-l), which does not overflow (its exponent capped at 0, so l < -88 gives no inf in the branch not
+        taken, nor NaN in the gradient); x - l x (1 - x) / 2 where |l| < UNIFORM."""
         x = value.clamp(0, 1)
         safe, small = self._safe(UNIFORM)
         pos = safe > 0
         a = torch.where(pos, -safe, safe)  # -|l|
         f = torch.expm1(a * x) / torch.expm1(a)
-        return torch.where(small, x, torch.where(pos, torch.exp(safe * (x - 1)) * f, f))
+        near = x - self.logits * x * (1 - x) / 2  # d/dl at 0: -x (1 - x) / 2
+        return torch.where(small, near, torch.where(pos, torch.exp((safe * (x - 1)).clamp(max=0)) * f, f))
 
     def icdf(self, value: Tensor) -> Tensor:
         """F^-1(u) = log1p(u expm1(l)) / l for |l| <= 1; beyond, without cancellation or overflow, 1 + log(u + (1 -
-        u) e^-l) / l for l > 1 and log(1 - u + u e^l) / l for l < -1; u itself where |l| < UNIFORM; in [0, 1]."""
+        u) e^-l) / l for l > 1 and log(1 - u + u e^l) / l for l < -1; u + l u (1 - u) / 2 where |l| < UNIFORM (so
+        draws keep their gradient in l there); in [0, 1]."""
         safe, small = self._safe(UNIFORM)
         near = torch.log1p(value * torch.expm1(safe.clamp(-1, 1))) / safe
         up = 1 + torch.log(value + (1 - value) * torch.exp(-safe.clamp(min=1))) / safe
         down = torch.log(1 - value + value * torch.exp(safe.clamp(max=-1))) / safe
         x = torch.where(safe > 1, up, torch.where(safe < -1, down, near))
-        return torch.where(small, value, x).clamp(0, 1)
+        return torch.where(small, value + self.logits * value * (1 - value) / 2, x).clamp(0, 1)

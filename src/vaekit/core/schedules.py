@@ -39,11 +39,18 @@ def tau_at(epoch_progress: float, start: float, end: float, epochs: float) -> fl
     return start * (end / start) ** min(1.0, epoch_progress / max(epochs, 1e-9))
 
 
-def lr_at(lr: float, schedule: str, epoch: int, epochs: int) -> float:
+STEP_RULE = 2  # the rule of the 'step' schedule, recorded in a run's checkpoint (training.state.LoopState.lr_rule)
+
+
+def lr_at(lr: float, schedule: str, epoch: int, epochs: int, rule: int = STEP_RULE) -> float:
     """The learning rate for ``epoch`` (0-based) of ``epochs``: constant ('none'), 'cosine', or 'step' (halved
-    at each quarter of the run: the epochs from ``epochs`` q / 4 on take lr / 2^q, three halvings in all)."""
+    at each quarter of the run: the epochs from ``epochs`` q / 4 on take lr / 2^q, three halvings in all).
+    ``rule`` 1 is the step schedule of a run whose checkpoint an earlier vaekit wrote, which it keeps: halved
+    every ``epochs // 4`` epochs (every epoch for fewer than 8), with no end."""
     if schedule == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    if schedule == "step" and rule < STEP_RULE:
+        return lr * 0.5 ** (epoch // max(1, epochs // 4))
     if schedule == "step":
         return lr * 0.5 ** min(3, 4 * epoch // max(1, epochs))
     return lr

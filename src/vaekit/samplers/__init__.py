@@ -190,7 +190,7 @@ def fit_sampler(
     sampler_for(run, name)  # a conditional, table or discrete run: before any codes are encoded
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted):
-        return saved
+        return keep(run, name, saved)
     kept = None if settings else saved_settings(run, name)
     sampler = cls(**(kept or settings))
     folder = run.path if save else None
@@ -205,8 +205,20 @@ def fit_sampler(
         if folder is not None:
             codes = "x" if x is not None else "train"  # items passed in, or the first n_codes of the training split
             save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "n_codes": len(z), "codes": codes})
-    if run.path is None:  # a run without a folder keeps its fitted samplers on itself, for these weights
-        run.__dict__.setdefault("_samplers", {})[name] = (run.digest, sampler)
+    return keep(run, name, sampler) if folder is not None or run.path is None else sampler
+
+
+def stamp(run: RunLike, name: str) -> object:
+    """What a sampler kept on the run is kept for: the weights' digest, and in a run folder the settings and
+    weights file of the sampler ``name`` saved there for them (``sampler_stamp``: None where none is)."""
+    digest = run.digest
+    return digest if run.path is None else (digest, sampler_stamp(run.path, name, digest))
+
+
+def keep(run: RunLike, name: str, sampler: Sampler) -> Sampler:
+    """``sampler``, kept on the run for its ``stamp``: ``sample_with`` draws from it again, its file not read again
+    nor the codes' size encoded, until the weights or the saved sampler change."""
+    run.__dict__.setdefault("_samplers", {})[name] = (stamp(run, name), sampler)
     return sampler
 
 
@@ -220,12 +232,12 @@ def fitting(sampler: Sampler, kept: dict | None) -> str:
 
 @torch.no_grad()
 def sample_with(run: RunLike, name: str, n: int) -> Tensor:
-    """(n, *shape) means of p(x|z) for codes z drawn from the run's sampler ``name`` (fitted if need be; a run
-    without a folder keeps its fitted samplers on itself, for these weights), ``DECODE_BATCH`` at a time: n within
-    ``draw_bound``, as the prior's draws."""
+    """(n, *shape) means of p(x|z) for codes z drawn from the run's sampler ``name`` (loaded or fitted if need be,
+    then kept on the run for these weights and, in a folder, for the sampler file saved there: ``keep``),
+    ``DECODE_BATCH`` at a time: n within ``draw_bound``, as the prior's draws."""
     draw_bound(whole(n, "n"), run.config.model.input_shape)
-    digest, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
-    if run.path is not None or digest != run.digest:  # the weights' digest now: they may have been trained on
+    then, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
+    if sampler is None or then != stamp(run, name):  # the weights now (they may have been trained on), its files
         sampler = fit_sampler(run, name, **({} if sampler is None or run.path is not None else sampler.settings))
     device = next(run.model.parameters()).device
     parts = []

@@ -33,10 +33,14 @@ class FlowSampler(Sampler):
         super().__init__(seed, kind=kind, **{k: whole(v, k) for k, v in counts.items()}, lr=rate(lr))
 
     def numbers(self, latent_dim: int) -> int:
+        """Each transform's masked MLP (D -> H -> H -> D x P): its weights, as many mask numbers (zuko keeps each
+        layer's mask as a buffer of the weight's shape), biases and the order (D,); the base's loc and scale and
+        the codes' loc and scale (D,) each."""
         s, d = self.settings, latent_dim
-        per_dim = 2 if s["kind"] == "maf" else 24  # an affine map's shift and scale; a spline's 8 bins (zuko's)
+        per_dim = 2 if s["kind"] == "maf" else 23  # an affine map's shift and scale; a spline's 8 + 8 + 7 (zuko's)
         h = s["hidden"]
-        return s["transforms"] * (d * h + h * h + h * d * per_dim + 2 * h + d * per_dim) + 2 * d
+        weights = d * h + h * h + h * d * per_dim
+        return s["transforms"] * (2 * weights + 2 * h + d * per_dim + d) + 4 * d
 
     def build(self, latent_dim: int) -> FlowSampler:
         import zuko

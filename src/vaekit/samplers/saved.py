@@ -91,7 +91,7 @@ def code_size(run: RunLike) -> int:
 
 def load_sampler(run: RunLike, name: str) -> Sampler | None:
     """The sampler saved in the run folder, or None if there is none or its pair is stale (other run weights,
-    another weights file). Its ``fitted`` is the JSON's."""
+    another weights file). Its ``fitted`` is the JSON's; the global torch RNG is left as it was."""
     if run.path is None:
         return None
     saved = read_saved(run.path, name)
@@ -104,7 +104,8 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     if not isinstance(fitted, dict) or not all(isinstance(k, str) and is_number(v) for k, v in fitted.items()):
         raise VaekitError(f"{path}: fitted {str(fitted)[:60]!r} is not numbers by name", key="refit")
     try:
-        sampler = lookup(name)(**check_settings(name, saved["settings"])).build(size)
+        with torch.random.fork_rng():  # the modules' random first values, overwritten below: not from the user's RNG
+            sampler = lookup(name)(**check_settings(name, saved["settings"])).build(size)
     except BUILD_ERRORS as e:  # sizes: refused by build before allocation
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise VaekitError(f"{path}: settings that do not build a {name} sampler ({why})") from None

@@ -4,6 +4,9 @@ scale), trained by vaekit's trainer."""
 
 from __future__ import annotations
 
+import io
+import sys
+from contextlib import redirect_stderr
 from typing import cast
 
 from torch import Tensor
@@ -11,10 +14,13 @@ from torch import Tensor
 from ..config import RunConfig
 from ..core.contract import check_model
 from ..data.user import from_user
+from ..errors import VaekitError
 from ..models import VAE, mlp_nets
-from ..training import train_model
+from ..training import TrainingStopped, train_model
 from ..training.folder import describe
 from .base import Sampler, rate, register, whole
+
+SKIPS = " steps in a row "  # the trainer's warning of skipped steps, which names its train.* settings: left out
 
 
 @register
@@ -55,7 +61,20 @@ class TwoStageSampler(Sampler):
         cfg.train.epochs, cfg.train.batch_size, cfg.train.lr = s["epochs"], s["batch_size"], s["lr"]
         cfg.train.seed, cfg.train.progress = self.seed, False
         cfg.model = describe(self.vae, "gaussian", (self.latent_dim,), None)
-        self.vae = cast(VAE, train_model(check_model(self.vae), data, cfg).model)  # the same VAE, trained
+        said = io.StringIO()  # the trainer's lines name its train.* settings, which the sampler's caller never sets
+        try:
+            with redirect_stderr(said):
+                self.vae = cast(VAE, train_model(check_model(self.vae), data, cfg).model)  # the same VAE, trained
+        except TrainingStopped as e:  # steps skipped in a row, or a whole epoch of them: one line, in its settings
+            if e.key != "train.lr":  # a first step's loss not finite, before any update: not for the lr
+                raise
+            why = str(e).split(";")[0].removeprefix("training ")
+            raise VaekitError(
+                f"{self.name} sampler: the fit diverged ({why}); fit it again with a lower lr (now {s['lr']:g})",
+                key="lr",
+            ) from None
+        finally:  # its other lines, as they were
+            sys.stderr.write("".join(line for line in said.getvalue().splitlines(True) if SKIPS not in line))
 
     def draw(self, n: int) -> Tensor:
         return self.vae.generate(n).mean  # (n, D): the second decoder's means at u ~ N(0, I)

@@ -136,7 +136,6 @@ def fit_prior(
         )
         if run.path is not None:
             save_weights(run.model, run.path / files.WEIGHTS)
-    run.__dict__.pop("digest", None)  # Run.digest is cached: the weights changed
     return history
 
 

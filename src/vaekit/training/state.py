@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import files
+from ..core.schedules import STEP_RULE
 from ..data import Dataset, Split
 from ..errors import VaekitError, is_number, is_whole
 from ..io import parse_json
@@ -26,9 +27,9 @@ DRAW_CHANGED = (
     "in the file, loaded or streamed alike), so its training items differ"
 )
 REDRAW = ("train the run again in another out folder, with data.binarize fixed, none or dynamic", "out")
-SET_ASIDE = (  # a resumed run's best validation loss, its validation items drawn otherwise: why, the next epoch
+SET_ASIDE = (  # a resumed run's best validation loss measured otherwise: why, the next epoch, and set_aside_note's
     "best validation loss {:.6g} set aside: {}; the best weights are picked, and train.patience counts, afresh "
-    "from epoch {} on"
+    "from epoch {} on{}"
 )
 NO_DTYPE = (  # a resumed checkpoint without ``precision`` under train.precision auto: the dtype picked today
     "the checkpoint records no dtype (an earlier vaekit's): its steps run in {} from here, as train.precision auto "
@@ -52,6 +53,21 @@ class LoopState:
     precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
     data: dict = field(default_factory=dict)  # fingerprint(data) of the run's data ({}: a run from before it)
     measure: dict = field(default_factory=dict)  # what defines best_val (val_loss.measured; {}: a run from before it)
+    lr_rule: int = STEP_RULE  # the step schedule's rule the run trains under (``from_checkpoint``: 1 where absent)
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> LoopState:
+        """The state a checkpoint saved (``state_problem`` found none); one without ``lr_rule``, an earlier
+        vaekit's, keeps the step schedule it was trained under (``core.schedules.lr_at``, rule 1)."""
+        return cls(**({"lr_rule": 1} | saved))
+
+
+def set_aside_note(best: float, why: str, epoch: int, stopped: bool) -> str:
+    """The line of a resumed run that sets its best validation loss ``best`` aside for ``why``, from ``epoch`` (1-based)
+    on; ``stopped``: it had stopped early, and trains on (what its stop rested on is measured otherwise)."""
+    return SET_ASIDE.format(
+        best, why, epoch, " (it had stopped early on the old measure: it trains on)" if stopped else ""
+    )
 
 
 def state_problem(saved: dict, sums: int | None = None) -> str:
@@ -103,6 +119,7 @@ STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JS
     "precision": lambda v: v in ("", "bf16", "fp32"),
     "data": _data,
     "measure": lambda v: isinstance(v, dict) and all(is_number(u) or isinstance(u, str) for u in v.values()),
+    "lr_rule": lambda v: is_whole(v, low=1) and int(v) <= STEP_RULE,  # a later vaekit's rule: refused
 }
 
 

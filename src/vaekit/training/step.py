@@ -22,11 +22,10 @@ from ..data.batching import batch_count, batch_rows
 from ..data.packed import Items
 from ..errors import VaekitError
 from . import distributed
+from .first_step import CAUSES as CAUSES  # re-exported (evaluation.metrics)
+from .first_step import TrainingStopped, has_extra, refuse_first_step
+from .first_step import non_finite_term as non_finite_term  # re-exported (evaluation.metrics)
 from .stability import balanced_kl
-
-
-class TrainingStopped(VaekitError):
-    """Training cannot go on (repeated non-finite losses); the last good checkpoint stays."""
 
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
@@ -257,7 +256,7 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
     norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
     if not setup.guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
         if not opt.state:  # no update applied yet (Adam's state starts at the first): not the learning rate's doing
-            refuse_first_step(terms, where, beta)
+            refuse_first_step(terms, where, s, lambda: has_extra(model, xb, yb, s))
         return None
     if t.clip_grad > 0:
         nn.utils.clip_grads_with_norm_(params, t.clip_grad, norm, foreach=True)
@@ -267,41 +266,6 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
         terms["critic_loss"].backward()
         critic[1].step()
     return terms
-
-
-CAUSES = {  # the likely cause of a non-finite term of the first step's loss
-    "inf": "data at the edge of the likelihood's support (a Beta's log-density at 0 or 1: move the data inside)",
-    "nan": "NaN from the network (the decoder's outputs, p(x|z)'s parameters), or data at the edge of its support",
-    "kl": "NaN from the encoder or the prior, or a scale of 0 in q(z|x) or p(z)",
-}
-
-
-def refuse_first_step(terms: Terms, where: str, beta: float = 0.0) -> None:
-    """Stop, in one line naming the term and its likely cause, a run whose loss is not finite before any update:
-    the model, the data or the KL weight ``beta`` is at fault, not train.lr. A step skipped for its gradient norm
-    alone (a finite loss) is left to the guard; under DDP every process stops, as one's loss is not finite."""
-    finite = bool(torch.isfinite(terms["loss"].detach()))
-    if not distributed.all_ok(finite):
-        why = "the loss is not finite on another process" if finite else non_finite_term(terms, beta)
-        key = "train.beta" if "train.beta" in why else None
-        raise TrainingStopped(f"training stopped at {where}, before any update (so not for train.lr): {why}", key=key)
-
-
-def non_finite_term(terms: Terms, beta: float = 0.0) -> str:
-    """Which term of a non-finite loss is not finite, for how many of the batch's items, and the likely cause;
-    with finite terms, the KL weighted by ``beta`` (the step's) where -rec + beta KL overflows float32."""
-    for key, what, value in (("rec", "rec = log p(x|z)", terms["rec"]), ("kl", "kl = KL(q(z|x) || p(z))", terms["kl"])):
-        value = value.detach()
-        bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
-        if not bad:
-            continue
-        kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
-        cause = CAUSES["kl" if key == "kl" else "nan" if nan else "inf"]
-        return f"{what} is {kind} for {bad} of {value.numel()} items: {cause}"
-    rec, kl = terms["rec"].detach().mean(), terms["kl"].detach().mean()
-    if not (beta * kl - rec).isfinite():
-        return f"rec and kl are finite, and -rec + train.beta {beta:g} x KL {kl:.4g} is not: lower train.beta"
-    return "rec and kl are finite, a term the model adds (out.extra) is not"
 
 
 def total_norm(grads: list[Tensor]) -> Tensor:

@@ -33,7 +33,7 @@ from .folder import metrics_row, summary, write_metrics
 from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import NO_DTYPE, SET_ASIDE, LoopState, check_same_data, fingerprint, state_problem, validation_redrawn
+from .state import NO_DTYPE, LoopState, check_same_data, fingerprint, set_aside_note, state_problem, validation_redrawn
 from .step import Scheduled, StepGuard, StepSetup, batch_sums, labels_on, make_optimizer
 from .val_loss import check_split_sizes, measure_changed, measured, validation_loss
 
@@ -91,7 +91,7 @@ class Trainer:
                 raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
             check = partial(state_problem, sums=3 + len(self.model.latent_dims))  # refused before it is restored
             saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, check)
-            state = LoopState(**saved)
+            state = LoopState.from_checkpoint(saved)
             check_same_data(state.data, data)
         self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on
         self.remeasured = measure_changed(state.measure, measured(self.t)) if resume else ""  # another val_loss
@@ -136,14 +136,11 @@ class Trainer:
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
         t, s = self.t, self.state
-        if self.remeasured:  # another val_loss: its epochs without a better one, early stopping's too, start afresh
-            self.set_aside("; ".join(filter(None, (self.remeasured, self.redrawn))))
+        self.set_aside("; ".join(filter(None, (self.remeasured, self.redrawn))))  # measured otherwise: trains on
         if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
             return
-        if self.redrawn:  # best weights: epochs on one draw (a run stopped early stays stopped)
-            self.set_aside(self.redrawn)
         for epoch in range(s.epoch, t.epochs):
-            lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs)
+            lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs, s.lr_rule)  # an older checkpoint's rule: kept
             for group in self.opt.param_groups:
                 group["lr"] = lr
             start = time.perf_counter()
@@ -161,10 +158,12 @@ class Trainer:
                 break
 
     def set_aside(self, why: str) -> None:
-        """Where training goes on, set the best validation loss aside (one line says ``why``): afresh from here."""
-        s = self.state
-        if s.best_val != math.inf and s.epoch < self.t.epochs:
-            distributed.warn(SET_ASIDE.format(s.best_val, why, s.epoch + 1))
+        """Where training goes on and there is a ``why``, set the best validation loss and the count of epochs
+        without a better one aside (said in one line, a run that stopped early trains on): afresh from here."""
+        s, patience = self.state, self.t.patience
+        if why and s.best_val != math.inf and s.epoch < self.t.epochs:
+            stopped = bool(patience) and s.batch == 0 and s.bad_epochs >= patience
+            distributed.warn(set_aside_note(s.best_val, why, s.epoch + 1, stopped))
             s.best_val, s.bad_epochs = math.inf, 0
 
     def stopped_early(self) -> bool:
@@ -202,11 +201,8 @@ class Trainer:
             perm = perm[: len(perm) // size * size]
         n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
         self.trained = len(perm) - min(s.batch * size, len(perm))  # the items this session trains (all ranks')
-        sums = (
-            torch.tensor(s.sums, device=self.x.device)
-            if s.batch
-            else torch.zeros(3 + len(model.latent_dims), device=self.x.device)
-        )
+        zeros = torch.zeros(3 + len(model.latent_dims), device=self.x.device)  # or the checkpoint's running sums
+        sums = torch.tensor(s.sums, device=self.x.device) if s.batch else zeros
         bar = tqdm(
             total=len(perm),
             initial=s.seen,
@@ -247,24 +243,15 @@ class Trainer:
         """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""
         bar.update(n * distributed.world())  # every process's share of the batch
         if self.callbacks:
-            metrics = {
-                "loss": terms["loss"].detach(),
-                "rec": terms["rec"].detach().mean(),
-                "kl": terms["kl"].detach().mean(),
-                "beta": beta,
-                "lr": self.opt.param_groups[0]["lr"],
-            }
+            means = {k: terms[k].detach().mean() for k in ("rec", "kl")}
+            metrics = {"loss": terms["loss"].detach(), **means, "beta": beta, "lr": self.opt.param_groups[0]["lr"]}
             self.callbacks.on_step_end(epoch * n_batches + b, metrics, self.model)
         if bar.disable or (b % 10 and b != n_batches - 1):
             return
         loss, rec, kl = (sums[:3] / self.state.seen).tolist()
         elapsed = bar.format_dict["elapsed"]
-        bar.set_postfix(
-            loss=f"{loss:.2f}",
-            rec=f"{rec:.2f}",
-            kl=f"{kl:.2f}",
-            rate=f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else "",
-        )
+        rate = f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else ""
+        bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}", rate=rate)
 
     def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
         """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
@@ -275,9 +262,8 @@ class Trainer:
         self.state.batch = batches
         self.save(sums=total.tolist(), seen=seen)
         if signum is not None:
-            raise Interrupted(
-                signum, f"epoch {epoch + 1}, batch {batches}", None if self.run is None else str(self.run)
-            )
+            where = None if self.run is None else str(self.run)
+            raise Interrupted(signum, f"epoch {epoch + 1}, batch {batches}", where)
 
     def save(self, **position) -> None:
         """The checkpoint, with a run folder (rank 0 writes it; every rank must call this: it gathers their RNG

@@ -52,11 +52,14 @@ def measured(t: TrainConfig) -> dict:
 
 def measure_changed(saved: dict, now: dict) -> str:
     """Why a checkpoint's best validation loss, measured under ``saved`` (``measured``; {}: a checkpoint from before
-    it, taken as comparable), does not compare with losses under ``now``; "" where it does."""
+    it, taken as comparable), does not compare with losses under ``now``, naming each setting changed, added or
+    removed ('(not read)'); "" where it does."""
     if not saved or saved == now:
         return ""
-    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
-    changed = [f"train.{k} {show(saved[k])} -> {show(v)}" for k, v in now.items() if k in saved and saved[k] != v]
+    show = lambda k, d: "(not read)" if k not in d else f"{d[k]:g}" if isinstance(d[k], float) else str(d[k])  # noqa: E731
+    keys = [*now, *(k for k in saved if k not in now)]  # a setting only one of them reads: added or removed
+    differ = [k for k in keys if k not in saved or k not in now or saved[k] != now[k]]
+    changed = [f"train.{k} {show(k, saved)} -> {show(k, now)}" for k in differ]
     return f"its validation loss measures another objective since its checkpoint ({', '.join(changed)})"
 
 
