@@ -147,7 +147,10 @@ def test_evaluate_takes_a_loaded_dataset_of_signals_as_the_run_s_model_takes_the
     data = load_dataset(str(tmp_path / "s.npy"))
     items = (data.test.x[:, 0] * (255 if dtype == np.uint8 else 1)).numpy()  # k / 255 * 255 is k in float32
     assert np.isin(items, x).all() and data.shape == (1, 2, 8)
-    assert vaekit.evaluate(run, data, k=2)["elbo"] == vaekit.evaluate(run, items, k=2)["elbo"]
+    elbo = vaekit.evaluate(run, data, k=2)["elbo"]
+    assert elbo == vaekit.evaluate(run, items, k=2)["elbo"]
+    page = vaekit.write_report(run, data, k=2, out=tmp_path / "r.html").read_text()  # the report reads it so too
+    assert float(page.split("<td>elbo</td><td>")[1].split("<")[0]) == pytest.approx(elbo, rel=1e-3)
 
 
 def test_write_report_takes_the_arrays_evaluate_takes(signals, tmp_path):
