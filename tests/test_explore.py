@@ -308,6 +308,7 @@ def test_info_names_the_classes_of_a_conditional_run(runs, monkeypatch):  # noqa
         ("zebra", None, r"y 'zebra': expected a label number in 0..2 or a class name \(cat, dog, eel\)"),
         (3, None, r"y must be a label number in 0..2 or a class name \(cat, dog, eel\)"),
         (True, None, r"y must be a label number in 0..2"),
+        (2**70, None, r"y must be a label number in 0..2"),  # no OverflowError (a 500)
     ],
 )
 def test_the_api_takes_a_class_by_name_or_by_label_number(runs, monkeypatch, y, label, error):  # noqa: F811

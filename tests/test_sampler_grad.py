@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import pytest
 import torch
@@ -195,6 +196,23 @@ def test_a_diverged_two_stage_fit_is_one_line_in_its_own_settings(capsys):
     with pytest.raises(vaekit.VaekitError, match=why) as e:
         lookup("two-stage")(lr=50.0, epochs=3, hidden=8).fit(z)
     assert "train." not in str(e.value) and "train." not in capsys.readouterr().err  # the trainer's settings
+
+
+def test_steps_a_two_stage_fit_skipped_and_survived_are_one_line_in_its_own_settings(monkeypatch, capsys):
+    import vaekit.samplers.two_stage as two_stage
+    from vaekit.training import distributed
+
+    def warned(*args, **kwargs):  # the trainer's warning mid-fit, as its guard gives it, then a fit that goes on
+        distributed.warn("5 steps in a row with a non-finite loss or gradient (at epoch 1, batch 9); lower train.lr")
+        print("another line", file=sys.stderr)
+        return train_model(*args, **kwargs)
+
+    train_model = two_stage.train_model
+    monkeypatch.setattr(two_stage, "train_model", warned)
+    lookup("two-stage")(hidden=8, layers=1, epochs=1).fit(torch.randn(200, 3))
+    err = capsys.readouterr().err
+    assert "another line" in err and "train." not in err
+    assert "two-stage sampler: 5 steps skipped in a row during its fit; a lower lr may help (now 0.001)" in err
 
 
 SMALL = {"flow": {"steps": 5, "hidden": 8, "transforms": 1}, "two-stage": {"epochs": 1, "hidden": 16}}

@@ -3,6 +3,8 @@ named; a label is one class given as a number or as text; labels a model cannot 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,7 @@ def test_integers_are_label_numbers_and_text_names_in_every_form(renumbered, for
         (np.array(["4", np.nan], dtype=object), r"^labels: item 1's label is nan, neither a class name"),
         (["4", 2], r"^labels: text \(item 0: '4'\) mixed with numbers \(item 1: 2\): give every label as a cl"),
         (np.array([1.0], dtype=object), r"^labels: item 0's label is 1.0, a float: labels are integers \(label n"),
+        (-(2**70), r"^labels: item 0's label -1180591620717411303424 is no label number \(beyond int64\)$"),
     ],
 )
 def test_a_label_that_is_no_class_is_refused_in_one_line(renumbered, y, match):
@@ -141,6 +144,20 @@ def test_bools_are_label_numbers_0_and_1_in_training_and_after(renumbered):
 def test_text_is_a_name_even_where_it_reads_as_a_number():
     for y, classes in ((["01", "1", "2"], ["01", "1", "2"]), (["1e1", "10", "nan"], ["10", "1e1", "nan"])):
         assert from_user((X, np.array(y * 20)), labels=True).classes == classes  # not 1, 1, 2 nor 10, 10, NaN
+
+
+def test_a_file_s_text_numbers_are_numbers_and_evaluate_reads_a_run_s_own_labels_by_its_names(tmp_path):
+    """Text labels of a .npz file that all read as numbers are numbers, as a CSV file's (not names sorted as text,
+    '10' before '2'); evaluate on a run's own data numbers its labels as the run does (here by classes.json)."""
+    np.savez(tmp_path / "t.npz", x=X, y=(np.arange(60) % 12).astype(str))
+    data = vaekit.load_dataset(str(tmp_path / "t.npz"))
+    assert data.classes is None and data.num_classes == 12
+    settings = dict(hidden=[8], latent_dim=2, likelihood="bernoulli", epochs=1, progress=False, pictures=False)
+    run = vaekit.train(data=str(tmp_path / "t.npz"), model="cvae", out=str(tmp_path / "run"), **settings)
+    names = sorted(str(i) for i in range(12))  # a run that numbered them as text: '0', '1', '10', '11', '2', ...
+    (tmp_path / "run" / "classes.json").write_text(json.dumps({"classes": names}))
+    run = vaekit.load_run(str(tmp_path / "run"))
+    assert vaekit.evaluate(run, k=2)["elbo"] == vaekit.evaluate(run, data, k=2)["elbo"]
 
 
 def test_labels_are_one_per_item_and_val_data_s_one_kind(renumbered):

@@ -43,6 +43,7 @@ class Terms(_Bound, total=False):
     latents: Tensor  # the sum of the latents (scalar): PIWAE routes gradients by what depends on it
     encoder_loss: Tensor  # PIWAE's loss for the inference network (scalar)
     critic_loss: Tensor  # FactorVAE's discriminator loss (scalar)
+    extra: Tensor  # the sum of the batch means of the model's own loss terms (out.extra; scalar, 0 without any)
 
 
 def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
@@ -110,7 +111,8 @@ def elbo(
     is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch by ``tc_estimator``
     (beta-TCVAE, see tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
     The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
-    Returns loss (scalar), rec (B,), kl (B,) and kl_layers (one (B,) tensor per latent layer, top to bottom).
+    Returns loss (scalar), rec (B,), kl (B,), kl_layers (one (B,) tensor per latent layer, top to bottom) and
+    extra (scalar, the sum of the model's terms, 0 without any).
     """
     if not isinstance(out, VAEOutput):
         raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
@@ -127,6 +129,7 @@ def elbo(
             "rec": rec,
             "kl": kl,
             "kl_layers": kl_layers,
+            "extra": torch.as_tensor(extra),
             **parts,
         }
     if capacity is not None:
@@ -135,9 +138,11 @@ def elbo(
             "rec": rec,
             "kl": kl,
             "kl_layers": kl_layers,
+            "extra": torch.as_tensor(extra),
         }
     penalty = free_bits_penalty(out, free_bits) if free_bits > 0 else kl.mean()
-    return {"loss": -rec.mean() + beta * penalty + extra, "rec": rec, "kl": kl, "kl_layers": kl_layers}
+    loss = -rec.mean() + beta * penalty + extra
+    return {"loss": loss, "rec": rec, "kl": kl, "kl_layers": kl_layers, "extra": torch.as_tensor(extra)}
 
 
 def capacity_objective(rec: Number, kl: Number, capacity: float, gamma: float) -> Number:

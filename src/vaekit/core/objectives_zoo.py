@@ -6,7 +6,7 @@ layer) and the latents ``z`` (one (B, D_l) per layer), and where an entry needs 
 routed gradient, see ``backward``) and ``critic_loss`` (FactorVAE's discriminator, stepped by its own
 optimiser). Every entry adds the model's extra
 loss terms (``VAEOutput.extra``, e.g. VQ's codebook and commitment losses): ``elbo()`` adds them for the
-entries built on it, ``plus_extra`` for the importance-weighted ones. The training step and the validation loss
+entries built on it, ``extra_sum`` for the importance-weighted ones. The training step and the validation loss
 look the entry up by ``train.objective``; ``elbo()`` stays the one ELBO.
 
 - ``elbo``: the ELBO with beta, free bits, annealed capacity and beta-TCVAE (``vaekit.core.objectives.elbo``);
@@ -112,10 +112,10 @@ def draw_plain(model: VAEModule, xr: Tensor, y: Tensor | None, s: ObjectiveSetti
     return VAEOutput(px=px, qz=[qz], pz=[pz], z=[z])
 
 
-def plus_extra(loss: Tensor, out: VAEOutput) -> Tensor:
-    """``loss`` plus the model's extra loss terms (their batch means); ``loss`` itself without any."""
+def extra_sum(out: VAEOutput) -> Tensor:
+    """The sum of the model's extra loss terms' batch means (scalar; 0 without any), as ``elbo`` adds them."""
     extra = getattr(out, "extra", None) or {}
-    return loss + sum(v.mean() for v in extra.values()) if extra else loss
+    return sum((v.mean() for v in extra.values()), torch.zeros(()))
 
 
 def backward(terms: Terms, params: list[Tensor]) -> None:
@@ -186,8 +186,10 @@ def grouped(log_w: Tensor, m: int) -> Tensor:
 
 
 def _bound_terms(bound: Tensor, parts: SampleParts, out: VAEOutput) -> Terms:
-    """The terms of a bound (B,) to maximise: its negative mean (plus the model's extra terms) is the loss."""
-    return {**parts, "loss": plus_extra(-bound.mean(), out)}
+    """The terms of a bound (B,) to maximise: its negative mean (plus the model's extra terms, recorded as
+    ``extra``) is the loss."""
+    extra = extra_sum(out)
+    return {**parts, "loss": -bound.mean() + extra, "extra": extra}
 
 
 @register_objective("iwae")
@@ -222,7 +224,7 @@ def piwae_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveS
         raise VaekitError(f"{msg} depend on its top-down generative path: use iwae or miwae", key="train.objective")
     log_w, parts, out = log_weight_samples(model, x, y, s.iw_groups * s.iw_samples, s)
     terms = _bound_terms(mean_exp(log_w), parts, out)
-    return terms | {"encoder_loss": plus_extra(-grouped(log_w, s.iw_groups).mean(), out)}
+    return terms | {"encoder_loss": -grouped(log_w, s.iw_groups).mean() + terms["extra"]}
 
 
 def kernel(a: Tensor, b: Tensor, name: str) -> Tensor:

@@ -2,15 +2,15 @@
 
 A data set's labels are integers (bools as 0 and 1) or names (text, also in an object array, a pandas Series of
 text, category or string dtype); text is a name even where it reads as a number ("01" and "1" are two classes; a
-CSV file's reader reads a column of numbers as numbers), and text mixed with numbers is refused. Training numbers
-them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as the class names; other data's
-labels, read from files, are numbered by those names (``number_labels``).
+file's reader, CSV or .npz, reads text labels that are all numbers as numbers), and text mixed with numbers is
+refused. Training numbers them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as the
+class names; other data's labels, read from files, are numbered by those names (``number_labels``).
 
-Labels given in Python after the classes are set follow one rule (``label_numbers``): a run's methods', and
-``fit``'s val_data's and ``evaluate``'s items' (read against the training data's classes): integers (ints,
-arrays, tensors) are label numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX take them; text is a
-class name, read by its name in the classes (spaces stripped). A run that records no class names names its
-classes "0".."K-1".
+Labels given to a run after training follow one rule (``label_numbers``): a run's methods' and ``evaluate``'s
+items': integers (ints, arrays, tensors) are label numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX
+take them; text is a class name, read by its name in the classes (spaces stripped). A run that records no class
+names names its classes "0".."K-1". ``fit``'s val_data is numbered as its data (``number_labels``): text by the
+data's class names, integers by their numbers where the data's classes are numbers (labels 1..10 as 0..9).
 """
 
 from __future__ import annotations
@@ -32,33 +32,57 @@ def plain_labels(y: object, where: str, key: str | None = None) -> np.ndarray:
     (``key``: the setting named)."""
     if isinstance(y, (list, tuple)):
         listed = np.asarray(y)
-        if listed.dtype.kind == "U":  # numpy turns ['4', 2] into two names
-            refuse_mixed(np.asarray(y, dtype=object).ravel(), where, key)
+        if listed.dtype.kind == "U" and not all(isinstance(v, str) for v in y):  # numpy turns ['4', 2] into names
+            _kinds(np.asarray(y, dtype=object).ravel(), where, key)
         y = listed
     y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         raise VaekitError(f"{where}: labels must be 1-D, got shape {tuple(y.shape)}", key=key)
-    if y.dtype.kind != "O":
+    if y.dtype.kind != "O":  # numbers, or text (U, S): no pass over the items
         return y
-    refuse_mixed(y, where, key)
-    text = [isinstance(v, str) for v in y]
-    whole = [isinstance(v, (int, np.integer, np.bool_)) for v in y]
-    number = [_is_number(v) and not w for v, w in zip(y, whole)]  # finite floats
-    bad = next((i for i, (t, w, f) in enumerate(zip(text, whole, number)) if not (t or w or f)), None)
-    if bad is not None:
+    text = _kinds(y, where, key)
+    if text:
+        return y.astype(str)
+    try:
+        return y.astype(np.int64)
+    except OverflowError:  # 2**70: no label number, one line rather than numpy's OverflowError (a 500 in the API)
+        big = next(i for i, v in enumerate(y) if not -(2**63) <= int(v) < 2**63)
         raise VaekitError(
-            f"{where}: item {bad}'s label is {y[bad]!r}, neither a class name (text) nor a number", key=key
+            f"{where}: item {big}'s label {int(y[big])} is no label number (beyond int64)", key=key
+        ) from None
+
+
+def _kinds(values: Sequence[object] | np.ndarray, where: str, key: str | None) -> bool:
+    """Whether object labels ``values`` (N,) are text (else integers), in one pass: text mixed with numbers
+    (``refuse_mixed``), a float, or another value (None, NaN) is refused in one line naming its item."""
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        kind = (
+            "text"
+            if isinstance(v, str)
+            else "whole"
+            if isinstance(v, (int, np.integer, np.bool_))
+            else "float"
+            if _is_number(v)
+            else "bad"
         )
-    if any(number):  # np.array([1.0, 2.0], dtype=object): which class 1.0 is is not for vaekit to guess
-        i = number.index(True)
+        first.setdefault(kind, i)
+    if "text" in first and ("whole" in first or "float" in first):
+        refuse_mixed(values, where, key)
+    if "bad" in first:
+        bad = first["bad"]
+        why = f"item {bad}'s label is {values[bad]!r}, neither a class name (text) nor a number"
+        raise VaekitError(f"{where}: {why}", key=key)
+    if "float" in first:  # np.array([1.0, 2.0], dtype=object): which class 1.0 is is not for vaekit to guess
+        i = first["float"]
         raise VaekitError(
-            f"{where}: item {i}'s label is {y[i]!r}, a float: labels are integers (label numbers) or text "
+            f"{where}: item {i}'s label is {values[i]!r}, a float: labels are integers (label numbers) or text "
             "(class names)",
             key=key,
         )
-    return y.astype(str) if any(text) else y.astype(np.int64)
+    return "text" in first
 
 
 def refuse_mixed(values: Sequence[object] | np.ndarray, where: str, key: str | None = None) -> None:
@@ -163,60 +187,49 @@ def shown(names: list[str]) -> str:
     return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
 
 
-def label_numbers(y: object, classes: list[str] | None, k: int | None, where: str | None = None) -> np.ndarray:
+def label_numbers(y: object, classes: list[str] | None, k: int | None) -> np.ndarray:
     """Labels given to a run (one or (N,)) -> (N,) int64 label numbers 0..K-1, ``k`` = K the run's classes and
     ``classes`` their names (label 0 first; None: "0".."K-1"): integers (bools as 0 and 1) as they are, text (spaces
-    stripped) by its class name. What is neither, or names no class, is one line (key ``label``). ``where``: a
-    data set read against the training data's classes (fit's val_data, evaluate's items), named in the line."""
+    stripped) by its class name. What is neither, or names no class, is one line (key ``label``)."""
     if not isinstance(y, (list, tuple)):
         y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y)
         y = y.reshape(1) if y.ndim == 0 else y  # one label: (1,)
-    arr = plain_labels(y, where or "labels", None if where else "label")
+    arr = plain_labels(y, "labels", "label")
     k = len(classes) if classes else k
     if arr.dtype.kind in "US":
-        return _by_name(arr, classes, k, where)
+        return _by_name(arr, classes, k)
     if arr.dtype.kind == "f":
         odd = arr[~np.isfinite(arr) | (arr != np.round(arr))]  # 1.5 is no class (nor NaN)
         if len(odd):
-            raise _refused(f"label {odd[0].item()!r}: labels are whole numbers (label numbers) or class names", where)
+            raise _refused(f"label {odd[0].item()!r}: labels are whole numbers (label numbers) or class names")
     elif arr.dtype.kind not in "biu":
-        raise _refused(f"labels of dtype {arr.dtype} are neither label numbers nor class names", where)
+        raise _refused(f"labels of dtype {arr.dtype} are neither label numbers nor class names")
     arr = arr.astype(np.int64)
     if len(arr) and (int(arr.min()) < 0 or (k and int(arr.max()) >= k)):
         bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
         if not k:
-            raise _refused(f"label {bad} is no class number (label numbers count from 0)", where)
-        if where is None:
-            named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
-            raise _refused(f"label {bad}: this run's label numbers are 0..{k - 1}{named}", where)
-        raise _refused(
-            f"label {bad} is none of the label numbers 0..{k - 1} of the training data's classes "
-            f"({shown(run_classes(classes, k))}); give class names as text",
-            where,
-        )
+            raise _refused(f"label {bad} is no class number (label numbers count from 0)")
+        named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
+        raise _refused(f"label {bad}: this run's label numbers are 0..{k - 1}{named}")
     return arr
 
 
-def _refused(why: str, where: str | None) -> VaekitError:
-    """The one line refusing labels: given to a run (key ``label``), or of the data set ``where``."""
-    return VaekitError(why, key="label") if where is None else VaekitError(f"{where}: {why}")
+def _refused(why: str) -> VaekitError:
+    """The one line refusing labels given to a run (key ``label``)."""
+    return VaekitError(why, key="label")
 
 
-def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None, where: str | None = None) -> np.ndarray:
+def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None) -> np.ndarray:
     """Class names (N,) -> their label numbers (N,) in ``classes`` (None: "0".."K-1"); a name that is none of
-    them is one line listing the classes (``where``: as ``label_numbers``)."""
+    them is one line listing the classes."""
     values, index = np.unique(np.char.strip(text.astype(str)), return_inverse=True)
     numbers = [label_number(str(v), classes or run_classes(None, k)) for v in values]
     bad = next((str(v) for v, n in zip(values, numbers) if n is None), None)
-    if bad is not None and where is not None:
-        if classes:
-            raise _refused(f"label {bad!r} is none of the training data's classes ({shown(classes)})", where)
-        raise _refused(f"label {bad!r} is no class number, and no class names are recorded to read it by", where)
     if bad is not None and classes:
-        raise _refused(f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}", where)
+        raise _refused(f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}")
     if bad is not None:
         known = f": its classes are 0..{k - 1}" if k else ""
-        raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})", where)
+        raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})")
     return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
 
 

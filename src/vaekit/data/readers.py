@@ -46,11 +46,19 @@ def _raw(
 ) -> RawData:
     x = to_layout(x, where)
     fits_float32(x, where)  # beyond float32's range: refused before the cast; a table's columns below it: noted
-    raw = RawData(x, y, where, image_scale(x))
+    raw = RawData(x, _file_labels(y), where, image_scale(x))
     if x_test is not None:
-        raw.x_test, raw.y_test = to_layout(x_test, f"{where} (test)"), y_test
+        raw.x_test, raw.y_test = to_layout(x_test, f"{where} (test)"), _file_labels(y_test)
         fits_float32(raw.x_test, f"{where} (test)")
     return raw
+
+
+def _file_labels(y: np.ndarray | None) -> np.ndarray | None:
+    """A file's text labels (N,) read as a CSV file's are (``_label_cells``): numbers where every one is a number
+    ('0'..'11' are labels 0..11, not names sorted as text); other labels as they are."""
+    if y is None or y.dtype.kind not in "UST" or y.ndim not in (1, 2) or y.size != len(y):
+        return y  # other shapes: refused as labels later
+    return _label_cells(np.char.strip(y.reshape(-1).astype(str)))
 
 
 def _from_npz(path: Path, arrays: dict[str, np.ndarray]) -> RawData:

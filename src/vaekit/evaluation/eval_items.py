@@ -49,6 +49,7 @@ def evaluated_items(
         from .outputs import note_changed_data  # outputs builds on metrics, which builds on this module
 
         note_changed_data(run, data)
+        data = numbered_as_run(run, named_labels(run, data))  # its labels as the run numbered them (a reader's change)
     elif not isinstance(data, Dataset):
         if split != "test":
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")

@@ -104,7 +104,9 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     if not isinstance(fitted, dict) or not all(isinstance(k, str) and is_number(v) for k, v in fitted.items()):
         raise VaekitError(f"{path}: fitted {str(fitted)[:60]!r} is not numbers by name", key="refit")
     try:
-        with torch.random.fork_rng():  # the modules' random first values, overwritten below: not from the user's RNG
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # the modules' random first values, overwritten below: not from the user's RNG
             sampler = lookup(name)(**check_settings(name, saved["settings"])).build(size)
     except BUILD_ERRORS as e:  # sizes: refused by build before allocation
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]

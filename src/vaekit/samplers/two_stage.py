@@ -65,6 +65,12 @@ class TwoStageSampler(Sampler):
         try:
             with redirect_stderr(said):
                 self.vae = cast(VAE, train_model(check_model(self.vae), data, cfg).model)  # the same VAE, trained
+            skips = [line.split(SKIPS)[0].strip() for line in said.getvalue().splitlines() if SKIPS in line]
+            if skips:  # the fit went on: the trainer's warning in the sampler's own settings
+                said.write(
+                    f"{self.name} sampler: {max(map(_count, skips))} steps skipped in a row during its fit; a lower lr "
+                    f"may help (now {s['lr']:g})\n"
+                )
         except TrainingStopped as e:  # steps skipped in a row, or a whole epoch of them: one line, in its settings
             if e.key != "train.lr":  # a first step's loss not finite, before any update: not for the lr
                 raise
@@ -78,3 +84,9 @@ class TwoStageSampler(Sampler):
 
     def draw(self, n: int) -> Tensor:
         return self.vae.generate(n).mean  # (n, D): the second decoder's means at u ~ N(0, I)
+
+
+def _count(head: str) -> int:
+    """The count that starts the trainer's warning of skipped steps ("5" of "5 steps in a row ..."), else 0."""
+    word = head.split()[-1] if head.split() else ""
+    return int(word) if word.isdigit() else 0

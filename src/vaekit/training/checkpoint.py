@@ -147,7 +147,8 @@ BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32}  # an element's bits as 
 
 def bit_sums(tensors: Iterable[torch.Tensor]) -> tuple[int, ...]:
     """Each tensor's sum of its elements' bit patterns as whole numbers (modulo 2^64), which a change of any one
-    element moves: a tenth of the time of hashing them (0.2 ms for 600k float32 numbers on a CPU)."""
+    element moves: about a quarter of the time of hashing them (4.5 ms against 17-21 ms for 6.9M float32
+    numbers on a CPU)."""
     bits = [t.detach().reshape(-1).view(BITS.get(t.element_size(), torch.int64)) for t in tensors]
     sums = [b.numpy().sum(dtype=np.int64) if b.device.type == "cpu" else b.sum(dtype=torch.int64) for b in bits]
     return tuple(int(s) for s in sums)  # numpy's on a CPU: torch's integer sums there take some 20 times as long

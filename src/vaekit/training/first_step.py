@@ -31,7 +31,8 @@ def refuse_first_step(
 ) -> None:
     """Stop, in one line naming the term and its likely cause, a run whose loss is not finite before any update:
     the model, the data or a weight of the objective (``s``, the step's settings) is at fault, not train.lr.
-    ``extra`` says whether the model's output carries terms of its own (``has_extra``). A step skipped for its
+    ``extra`` says whether the model's output carries terms of its own (``has_extra``), asked only where the
+    objective records no ``terms["extra"]`` (one a user registered; vaekit's all record it). A step skipped for its
     gradient norm alone (a finite loss) is left to the guard; under DDP every process stops, as one's loss is
     not finite."""
     finite = bool(torch.isfinite(terms["loss"].detach()))
@@ -49,7 +50,8 @@ def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None, extra: Cal
 def diagnose(terms: Terms, s: ObjectiveSettings | None, extra: Callable[[], bool]) -> tuple[str, str | None]:
     """(why, the setting to change or None) for a non-finite loss of ``terms``: rec or kl not finite (for how many
     items, the likely cause), else the first weight of ``s`` whose product with its term is not finite, else a term
-    the model adds (``extra()``: its output has some), else the objective's loss itself."""
+    the model adds (their sum, ``terms["extra"]``, as the objective recorded it in the step; ``extra()`` where the
+    objective records none), else the objective's loss itself."""
     for key, what, value in (("rec", "rec = log p(x|z)", terms["rec"]), ("kl", "kl = KL(q(z|x) || p(z))", terms["kl"])):
         value = value.detach()
         bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
@@ -64,7 +66,8 @@ def diagnose(terms: Terms, s: ObjectiveSettings | None, extra: Callable[[], bool
                 f"rec and kl are finite, and {setting} {weight:g} x {term} {value:.4g} is not: lower {setting}",
                 setting,
             )
-    if extra():
+    recorded = terms.get("extra")  # the sum of the model's terms in this very step (a training-only one too)
+    if extra() if recorded is None else not bool(torch.as_tensor(recorded).detach().isfinite()):
         return "rec and kl are finite, a term the model adds (out.extra) is not", None
     return "rec and kl are finite, and the loss the objective builds of them is not", None
 
