@@ -123,6 +123,7 @@ def test_integers_are_label_numbers_and_text_names_in_every_form(renumbered, for
         (["4", 2], r"^labels: text \(item 0: '4'\) mixed with numbers \(item 1: 2\): give every label as a cl"),
         (np.array([1.0], dtype=object), r"^labels: item 0's label is 1.0, a float: labels are integers \(label n"),
         (-(2**70), r"^labels: item 0's label -1180591620717411303424 is no label number \(beyond int64\)$"),
+        (2**63, r"^label 9223372036854775808: this run's label numbers are 0..2 for"),  # uint64, not wrapped
     ],
 )
 def test_a_label_that_is_no_class_is_refused_in_one_line(renumbered, y, match):

@@ -204,14 +204,14 @@ def label_numbers(y: object, classes: list[str] | None, k: int | None) -> np.nda
             raise _refused(f"label {odd[0].item()!r}: labels are whole numbers (label numbers) or class names")
     elif arr.dtype.kind not in "biu":
         raise _refused(f"labels of dtype {arr.dtype} are neither label numbers nor class names")
-    arr = arr.astype(np.int64)
-    if len(arr) and (int(arr.min()) < 0 or (k and int(arr.max()) >= k)):
-        bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
+    lo, hi = (int(arr.min().item()), int(arr.max().item())) if len(arr) else (0, 0)  # before int64 (2**63 wraps)
+    if lo < 0 or (k and hi >= k):
+        bad = lo if lo < 0 else hi
         if not k:
             raise _refused(f"label {bad} is no class number (label numbers count from 0)")
         named = f" for its classes {shown(classes)} in turn; give a class name as text" if classes else ""
         raise _refused(f"label {bad}: this run's label numbers are 0..{k - 1}{named}")
-    return arr
+    return arr.astype(np.int64)
 
 
 def _refused(why: str) -> VaekitError:
