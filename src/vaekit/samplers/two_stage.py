@@ -18,9 +18,10 @@ from ..errors import VaekitError
 from ..models import VAE, mlp_nets
 from ..training import TrainingStopped, train_model
 from ..training.folder import describe
+from ..training.step import IN_ROW
 from .base import Sampler, rate, register, whole
 
-SKIPS = " steps in a row "  # the trainer's warning of skipped steps, which names its train.* settings: left out
+SKIPS = IN_ROW  # the trainer's warning of skipped steps, which names its train.* settings: left out
 
 
 @register

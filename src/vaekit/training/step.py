@@ -27,6 +27,8 @@ from .first_step import TrainingStopped, has_extra, refuse_first_step
 from .first_step import non_finite_term as non_finite_term  # re-exported (evaluation.metrics)
 from .stability import balanced_kl
 
+IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count (samplers read it)
+
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
     """'auto' picks CUDA when present; asking for CUDA without it, or for cuda:N beyond this machine's GPUs, is
@@ -182,9 +184,9 @@ class StepGuard:
             f" or raise {setting}" if by_norm else " or set train.clip_grad"
         )
         if self.in_row >= self.limit:
-            raise TrainingStopped(f"training stopped at {where}: {self.in_row} steps in a row {what}; {fix}", key=key)
+            raise TrainingStopped(f"training stopped at {where}: {self.in_row}{IN_ROW}{what}; {fix}", key=key)
         if self.in_row == max(2, self.limit // 4):  # every rank skipped it (all_ok): rank 0 says so
-            distributed.warn(f"{self.in_row} steps in a row {what} (at {where}); {fix}")
+            distributed.warn(f"{self.in_row}{IN_ROW}{what} (at {where}); {fix}")
         return False
 
     def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[Any]:
