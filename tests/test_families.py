@@ -275,17 +275,16 @@ def test_standardized_fits_the_columns_of_an_array_or_a_tensor(wrap):
 def test_fit_standardises_a_column_far_from_zero_by_its_spread_as_the_detector_does():
     """A column of 1.7e9 +- 100 (float32 steps of 128 there) keeps its spread, not scale 0 (a sum of squares lost
     it); the detector's float64 rows get the same routine's loc and scale."""
-    from vaekit.evaluation.detector_fit import column_units
 
     rng = np.random.default_rng(0)
     x = np.c_[1.7e9 + 100 * rng.normal(size=300), rng.normal(size=(300, 2))]
     net = vaekit.build_model(input_shape=[3], hidden=[8], latent_dim=2, likelihood="gaussian")
     run = vaekit.fit(net, x, epochs=1, progress=False, pictures=False, standardize=True)
     assert 85 < float(run.model.scale[0]) < 125 and torch.allclose(run.model.scale[1:], torch.ones(2), atol=0.15)
-    loc, scale = column_units(torch.from_numpy(x))
+    loc, scale = column_stats(torch.from_numpy(x))
     assert torch.allclose(scale.double(), torch.from_numpy(x.std(0)), rtol=1e-6) and float(loc[0]) == 1.7e9
     flat = torch.tensor([[1.7e9, 0.1]] * 5, dtype=torch.float64)
-    assert column_units(flat)[1].tolist() == column_stats(flat.float())[1].tolist() == [0, 0]  # constant: scale 0
+    assert column_stats(flat)[1].tolist() == column_stats(flat.float())[1].tolist() == [0, 0]  # constant: scale 0
 
 
 def test_fit_records_networks_from_python_as_custom_without_the_built_in_widths(tmp_path):

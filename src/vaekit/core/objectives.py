@@ -43,7 +43,7 @@ class Terms(_Bound, total=False):
     latents: Tensor  # the sum of the latents (scalar): PIWAE routes gradients by what depends on it
     encoder_loss: Tensor  # PIWAE's loss for the inference network (scalar)
     critic_loss: Tensor  # FactorVAE's discriminator loss (scalar)
-    extra: Tensor  # the sum of the batch means of the model's own loss terms (out.extra; scalar, 0 without any)
+    extra: Tensor  # the sum of the batch means of the model's own loss terms (out.extra; scalar), where it has any
 
 
 def kl_term(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
@@ -111,38 +111,35 @@ def elbo(
     is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch by ``tc_estimator``
     (beta-TCVAE, see tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
     The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
-    Returns loss (scalar), rec (B,), kl (B,), kl_layers (one (B,) tensor per latent layer, top to bottom) and
-    extra (scalar, the sum of the model's terms, 0 without any).
+    Returns loss (scalar), rec (B,), kl (B,), kl_layers (one (B,) tensor per latent layer, top to bottom) and,
+    where the model adds terms, extra (scalar, their sum).
     """
     if not isinstance(out, VAEOutput):
         raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
     x = as_tensor(x, out.z[-1].device)
     rec = out.px.log_prob(x)  # (B,)
-    extra = sum(v.mean() for v in out.extra.values())  # the model's own loss terms (VQ's commitment), 0 if none
+    extra = extra_sum(out)  # the model's own loss terms (VQ's commitment), None without any
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
     kl = torch.stack(kl_layers).sum(0)  # (B,)
+    parts: KLParts | dict = {}
     if tc_beta > 0:
         parts = tc_decomposition(out, dataset_size, tc_estimator)
         tc_penalty = parts["mi"] + tc_beta * parts["tc"] + dimwise_weight * parts["dimwise_kl"]  # (B,)
-        return {
-            "loss": -rec.mean() + beta * tc_penalty.mean() + extra,
-            "rec": rec,
-            "kl": kl,
-            "kl_layers": kl_layers,
-            "extra": torch.as_tensor(extra),
-            **parts,
-        }
-    if capacity is not None:
-        return {
-            "loss": capacity_objective(rec.mean(), kl.mean(), capacity, gamma) + extra,
-            "rec": rec,
-            "kl": kl,
-            "kl_layers": kl_layers,
-            "extra": torch.as_tensor(extra),
-        }
-    penalty = free_bits_penalty(out, free_bits) if free_bits > 0 else kl.mean()
-    loss = -rec.mean() + beta * penalty + extra
-    return {"loss": loss, "rec": rec, "kl": kl, "kl_layers": kl_layers, "extra": torch.as_tensor(extra)}
+        loss = -rec.mean() + beta * tc_penalty.mean()
+    elif capacity is not None:
+        loss = capacity_objective(rec.mean(), kl.mean(), capacity, gamma)
+    else:
+        loss = -rec.mean() + beta * (free_bits_penalty(out, free_bits) if free_bits > 0 else kl.mean())
+    terms: Terms = {"loss": loss, "rec": rec, "kl": kl, "kl_layers": kl_layers, **parts}
+    if extra is not None:
+        terms["loss"], terms["extra"] = loss + extra, extra
+    return terms
+
+
+def extra_sum(out: VAEOutput) -> Tensor | None:
+    """The sum of the batch means of the model's own loss terms (``out.extra``), scalar; None without any."""
+    extra = getattr(out, "extra", None) or {}
+    return sum(v.mean() for v in extra.values()) if extra else None
 
 
 def capacity_objective(rec: Number, kl: Number, capacity: float, gamma: float) -> Number:

@@ -33,7 +33,7 @@ from ..config.checks import add_choice
 from ..errors import VaekitError
 from .contract import VAEModule, VAEOutput, flat
 from .discrete import GumbelSoftmax
-from .objectives import Terms, elbo, repeat_items
+from .objectives import Terms, elbo, extra_sum, repeat_items
 
 Objective = Callable[[VAEModule, Tensor, "Tensor | None", "ObjectiveSettings"], Terms]
 OBJECTIVES: dict[str, Objective] = {}
@@ -112,12 +112,6 @@ def draw_plain(model: VAEModule, xr: Tensor, y: Tensor | None, s: ObjectiveSetti
     return VAEOutput(px=px, qz=[qz], pz=[pz], z=[z])
 
 
-def extra_sum(out: VAEOutput) -> Tensor:
-    """The sum of the model's extra loss terms' batch means (scalar; 0 without any), as ``elbo`` adds them."""
-    extra = getattr(out, "extra", None) or {}
-    return sum((v.mean() for v in extra.values()), torch.zeros(()))
-
-
 def backward(terms: Terms, params: list[Tensor]) -> None:
     """Gradients of ``terms["loss"]`` into ``params``; with an ``encoder_loss`` (PIWAE) the parameters the
     latents depend on (the inference network) take that loss's gradients instead."""
@@ -189,7 +183,10 @@ def _bound_terms(bound: Tensor, parts: SampleParts, out: VAEOutput) -> Terms:
     """The terms of a bound (B,) to maximise: its negative mean (plus the model's extra terms, recorded as
     ``extra``) is the loss."""
     extra = extra_sum(out)
-    return {**parts, "loss": -bound.mean() + extra, "extra": extra}
+    terms: Terms = {**parts, "loss": -bound.mean() if extra is None else extra - bound.mean()}
+    if extra is not None:
+        terms["extra"] = extra
+    return terms
 
 
 @register_objective("iwae")
@@ -224,7 +221,8 @@ def piwae_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveS
         raise VaekitError(f"{msg} depend on its top-down generative path: use iwae or miwae", key="train.objective")
     log_w, parts, out = log_weight_samples(model, x, y, s.iw_groups * s.iw_samples, s)
     terms = _bound_terms(mean_exp(log_w), parts, out)
-    return terms | {"encoder_loss": -grouped(log_w, s.iw_groups).mean() + terms["extra"]}
+    encoder_loss = -grouped(log_w, s.iw_groups).mean()
+    return terms | {"encoder_loss": encoder_loss if "extra" not in terms else encoder_loss + terms["extra"]}
 
 
 def kernel(a: Tensor, b: Tensor, name: str) -> Tensor:

@@ -155,6 +155,7 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
     """A data set's labels (N,) -> (N,) int64 numbered as training numbered them: text by its name in ``classes``
     (label 0 first), numbers by their text where classes are named by numbers (labels 1..10 renumbered 0..9), else
     as label numbers; without names, numbers as they are. A label that is none of the classes is one line."""
+    y = plain_labels(y, where)
     codes, names = encode_labels(y, where)  # checks the shape and the values
     if not classes:
         bad = [n for n in names or [] if not n.isdigit()]  # names, or negative numbers training never saw
@@ -163,7 +164,6 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
                 f"{where}: label {bad[0]!r} is no class number, and no class names are recorded to read it by"
             )
         return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
-    y = plain_labels(y, where)
     if y.dtype.kind not in "US" and not any(c.lstrip("-").isdigit() for c in classes):  # no name is a number
         given = y.astype(np.int64)
         outside = given[(given < 0) | (given >= len(classes))]

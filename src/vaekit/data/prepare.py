@@ -11,7 +11,7 @@ import torch
 from torch.distributions import Distribution
 
 from ..config import RunConfig
-from ..core.levels import levels_within
+from ..core.levels import on_levels
 from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
@@ -83,14 +83,9 @@ def categorical_settings(likelihood: str, binarize: str, standardize: str) -> tu
 
 
 def _value_kinds(x: torch.Tensor) -> tuple[bool, bool, bool]:
-    """Whether the values of x (B, *shape) are all binary, all in [0, 1], all 8-bit levels k / 255: to 1e-3 of a
-    level, or float16 values within float16's own rounding of one (up to 0.06 of a level near 1)."""
-    levels = (x * 255 - torch.round(x * 255)).abs() < 1e-3
-    return (
-        bool(((x == 0) | (x == 1)).all()),
-        bool(((x >= 0) & (x <= 1)).all()),
-        bool(levels.all()) or bool((levels | levels_within(x, torch.float16)).all()),
-    )
+    """Whether the values of x (B, *shape) are all binary, all in [0, 1], all 8-bit levels k / 255 in [0, 1]
+    (``core.levels.on_levels``: to 1e-3 of a level, or float16 values within float16's rounding of one)."""
+    return bool(((x == 0) | (x == 1)).all()), bool(((x >= 0) & (x <= 1)).all()), bool(on_levels(x).all())
 
 
 def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) -> tuple[Dataset, str]:

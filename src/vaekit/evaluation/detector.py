@@ -15,8 +15,9 @@ from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data import Dataset, Split
 from ..errors import VaekitError
+from ..models.standardized import column_stats
 from ..training.rng import keeps_rng
-from .detector_fit import check_contamination, check_seed, column_units, seed_of, standardised, threshold, trained
+from .detector_fit import check_contamination, check_seed, seed_of, standardised, threshold, trained
 from .detector_run import (
     check_float32,
     check_image_shape,
@@ -183,7 +184,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
         x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
         check_support(self.likelihood, x64, "X")
-        cols = column_units(x64) if self._standardises() else None  # of the float64 rows: (F,) loc, scale
+        cols = column_stats(x64) if self._standardises() else None  # of the float64 rows, as fit's: (F,) loc, scale
         x, seed = (x64 if cols is None else standardised(x64, *cols)).float(), self.seed_  # the trainer's float32
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch

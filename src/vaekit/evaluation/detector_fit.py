@@ -21,7 +21,7 @@ from ..core.tabular import UnitsNormal
 from ..data import Dataset
 from ..data.lazy import LazyArray
 from ..errors import VaekitError, is_whole
-from ..models.standardized import Standardized, column_stats
+from ..models.standardized import Standardized
 from ..runs import Run
 from ..training import fit_config, train_model
 from ..training.fit import allocated
@@ -30,10 +30,6 @@ from .outputs import prepared_split
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
 
 SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed
-# (F,) float32 loc and scale of a table's rows x (N, F) float64, computed in float64 as ``Standardized.fitted``
-# computes them (one routine): a column varying by no more than float64's rounding there (~1e-12 of its size)
-# gets scale 0, constant
-column_units = column_stats
 
 
 def check_seed(random_state: object) -> None:

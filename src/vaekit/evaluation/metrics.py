@@ -21,9 +21,9 @@ from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
 from ..runs import Run
 from ..training import distributed
+from ..training.first_step import CAUSES, non_finite_term
 from ..training.rng import keeps_rng
 from ..training.state import FIXED_DRAW, recorded_data
-from ..training.step import CAUSES, non_finite_term
 from .eval_items import evaluated_items
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
 

@@ -80,10 +80,17 @@ def dry_posterior(model: VAEModel, y: Tensor | None) -> Distribution | None:
             return None
 
 
+def model_shape(model: object) -> tuple[int, ...] | None:
+    """The item shape a model declares (``input_shape``, or that of the model a wrapper such as ``Standardized``
+    holds), or None."""
+    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
+    return None if shape is None else tuple(shape)
+
+
 def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:
     """Refuse items x (N, *shape) of another shape than the model's (where it declares one: ``input_shape``, or
     that of the model a wrapper such as ``Standardized`` holds)."""
-    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
+    shape = model_shape(model)
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         want = ", ".join(map(str, shape))
         raise VaekitError(f"x must be (N, {want}): items of the model's shape {tuple(shape)}; got {tuple(x.shape)}")

@@ -38,7 +38,7 @@ from ..data.user import run_items
 from ..errors import VaekitError
 from ..training.rng import keeps_rng
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
-from .score_checks import SCORES, check_items, check_model, check_scores, check_settings
+from .score_checks import SCORES, check_items, check_model, check_scores, check_settings, model_shape
 from .score_checks import SETTINGS as SETTINGS
 from .score_checks import settings_for as settings_for
 
@@ -240,8 +240,7 @@ def scored_items(model: VAEModule, x: object) -> Tensor | LazyArray:
     if isinstance(x, LazyArray):  # read from files, checked there
         return x
     wide = next(model.parameters()).dtype == torch.float64 and str(getattr(x, "dtype", "")).endswith("float64")
-    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
-    items = torch.as_tensor(x) if wide else run_items(x, tuple(shape or ()), None)
+    items = torch.as_tensor(x) if wide else run_items(x, model_shape(model) or (), None)
     check_finite(items, "data items")
     return items
 

@@ -45,10 +45,15 @@ def read_saved(folder: Path, name: str) -> dict | None:
     return saved
 
 
+def weights_sha(path: Path) -> str | None:
+    """The SHA-256 a sampler's weights file records in its header (no tensor read); None where it has none."""
+    found = header(path)
+    return None if found is None else found[1].get("sha256")
+
+
 def is_current(saved: dict, folder: Path, name: str, digest: str) -> bool:
     """Whether the JSON ``saved`` was written for the run weights ``digest`` and for the weights file beside it."""
-    found = header(sampler_paths(folder, name)[0])
-    mine = None if found is None else found[1].get("sha256")
+    mine = weights_sha(sampler_paths(folder, name)[0])
     return saved.get(files.DIGEST) == digest and mine is not None and saved.get(WEIGHTS_DIGEST) == mine
 
 
@@ -120,7 +125,6 @@ def save_sampler(run: RunLike, folder: Path, sampler: Sampler, about: dict) -> N
     """Write ``sampler``'s weights, then its JSON naming them (``about``: its codes), both atomically."""
     weights, path = sampler_paths(folder, sampler.name)
     save_weights(sampler, weights)
-    found = header(weights)
-    mine = None if found is None else found[1].get("sha256")
+    mine = weights_sha(weights)
     record = {"sampler": sampler.name, "settings": sampler.settings, "fitted": sampler.fitted, **about}
     atomic_write_json(path, {**record, WEIGHTS_DIGEST: mine, files.DIGEST: run.digest})

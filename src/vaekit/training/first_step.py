@@ -3,14 +3,11 @@ the objective's that overflows it, named in one line (the model, the data or a s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
-from ..core.contract import VAEModule
 from ..core.objectives import Terms
-from ..core.objectives_zoo import ObjectiveSettings, run_model
+from ..core.objectives_zoo import ObjectiveSettings
 from ..errors import VaekitError
 from . import distributed
 
@@ -26,32 +23,28 @@ CAUSES = {  # the likely cause of a non-finite term of the first step's loss
 }
 
 
-def refuse_first_step(
-    terms: Terms, where: str, s: ObjectiveSettings | None = None, extra: Callable[[], bool] = lambda: False
-) -> None:
+def refuse_first_step(terms: Terms, where: str, s: ObjectiveSettings | None = None) -> None:
     """Stop, in one line naming the term and its likely cause, a run whose loss is not finite before any update:
     the model, the data or a weight of the objective (``s``, the step's settings) is at fault, not train.lr.
-    ``extra`` says whether the model's output carries terms of its own (``has_extra``), asked only where the
-    objective records no ``terms["extra"]`` (one a user registered; vaekit's all record it). A step skipped for its
-    gradient norm alone (a finite loss) is left to the guard; under DDP every process stops, as one's loss is
-    not finite."""
+    A step skipped for its gradient norm alone (a finite loss) is left to the guard; under DDP every process
+    stops, as one's loss is not finite."""
     finite = bool(torch.isfinite(terms["loss"].detach()))
     if not distributed.all_ok(finite):
-        why, key = ("the loss is not finite on another process", None) if finite else diagnose(terms, s, extra)
+        why, key = ("the loss is not finite on another process", None) if finite else diagnose(terms, s)
         raise TrainingStopped(f"training stopped at {where}, before any update (so not for train.lr): {why}", key=key)
 
 
-def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None, extra: Callable[[], bool] = lambda: False) -> str:
+def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None) -> str:
     """Which term of a non-finite loss is not finite, for how many of the batch's items, and the likely cause;
     with finite terms, the weight of ``s`` whose product overflows float32 (``diagnose``)."""
-    return diagnose(terms, s, extra)[0]
+    return diagnose(terms, s)[0]
 
 
-def diagnose(terms: Terms, s: ObjectiveSettings | None, extra: Callable[[], bool]) -> tuple[str, str | None]:
+def diagnose(terms: Terms, s: ObjectiveSettings | None) -> tuple[str, str | None]:
     """(why, the setting to change or None) for a non-finite loss of ``terms``: rec or kl not finite (for how many
     items, the likely cause), else the first weight of ``s`` whose product with its term is not finite, else a term
-    the model adds (their sum, ``terms["extra"]``, as the objective recorded it in the step; ``extra()`` where the
-    objective records none), else the objective's loss itself."""
+    the model adds (their sum, ``terms["extra"]``, as vaekit's objectives record it in the step), else the
+    objective's loss itself."""
     for key, what, value in (("rec", "rec = log p(x|z)", terms["rec"]), ("kl", "kl = KL(q(z|x) || p(z))", terms["kl"])):
         value = value.detach()
         bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
@@ -66,8 +59,8 @@ def diagnose(terms: Terms, s: ObjectiveSettings | None, extra: Callable[[], bool
                 f"rec and kl are finite, and {setting} {weight:g} x {term} {value:.4g} is not: lower {setting}",
                 setting,
             )
-    recorded = terms.get("extra")  # the sum of the model's terms in this very step (a training-only one too)
-    if extra() if recorded is None else not bool(torch.as_tensor(recorded).detach().isfinite()):
+    extra = terms.get("extra")  # the sum of the model's terms in this very step (a training-only one too)
+    if extra is not None and not bool(extra.detach().isfinite()):
         return "rec and kl are finite, a term the model adds (out.extra) is not", None
     return "rec and kl are finite, and the loss the objective builds of them is not", None
 
@@ -87,18 +80,3 @@ def weighted(terms: Terms, s: ObjectiveSettings) -> list[tuple[str, float, str, 
     if "critic_loss" in terms:  # FactorVAE: gamma times the discriminator's estimate of the TC
         found.append(("train.factor_gamma", s.factor_gamma, "TC", terms["tc"].detach()))
     return [*found, ("train.beta", s.beta, "KL", kl)]
-
-
-def has_extra(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSettings) -> bool:
-    """Whether ``model``'s output on the batch x (B, *shape) carries loss terms of its own (``out.extra``): its
-    forward pass again, in eval mode without gradients (no collective of a DDP wrapper or synchronised norm)."""
-    inner: VAEModule = getattr(model, "module", model)  # DDP's model
-    training = inner.training
-    try:
-        with torch.no_grad():
-            inner.eval()
-            return bool(getattr(run_model(inner, x, y, s), "extra", None))
-    except Exception:  # noqa: BLE001 - a user's forward may fail any way in eval mode: its terms are then unknown
-        return False
-    finally:
-        inner.train(training)

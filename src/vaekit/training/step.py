@@ -22,9 +22,7 @@ from ..data.batching import batch_count, batch_rows
 from ..data.packed import Items
 from ..errors import VaekitError
 from . import distributed
-from .first_step import CAUSES as CAUSES  # re-exported (evaluation.metrics)
-from .first_step import TrainingStopped, has_extra, refuse_first_step
-from .first_step import non_finite_term as non_finite_term  # re-exported (evaluation.metrics)
+from .first_step import TrainingStopped, refuse_first_step
 from .stability import balanced_kl
 
 IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count (samplers read it)
@@ -258,7 +256,7 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
     norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
     if not setup.guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
         if not opt.state:  # no update applied yet (Adam's state starts at the first): not the learning rate's doing
-            refuse_first_step(terms, where, s, lambda: has_extra(model, xb, yb, s))
+            refuse_first_step(terms, where, s)
         return None
     if t.clip_grad > 0:
         nn.utils.clip_grads_with_norm_(params, t.clip_grad, norm, foreach=True)

@@ -94,8 +94,9 @@ class Trainer:
             state = LoopState.from_checkpoint(saved)
             check_same_data(state.data, data)
         self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on
-        self.remeasured = measure_changed(state.measure, measured(self.t)) if resume else ""  # another val_loss
-        state.data, state.measure = data, measured(self.t)  # recorded from the start (an earlier run's: from now on)
+        measure = measured(self.t)
+        self.remeasured = measure_changed(state.measure, measure) if resume else ""  # another val_loss
+        state.data, state.measure = data, measure  # recorded from the start (an earlier run's: from now on)
         distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
         if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
             state.sums, state.seen = [0.0] * len(state.sums), 0
