@@ -18,7 +18,7 @@ from vaekit.evaluation import detector
 from vaekit.evaluation.scores import SETTINGS, anomaly_scores
 from vaekit.training import TrainingStopped
 from vaekit.training.stability import balanced_kl
-from vaekit.training.step import WARM, StepGuard
+from vaekit.training.step import WARM, StepGuard, warns_at
 
 SHAPE = (1, 8, 8)  # resolutions 1, 4 and 8
 
@@ -198,6 +198,18 @@ def test_an_epoch_whose_every_step_was_skipped_stops_the_run():
     with pytest.raises(TrainingStopped, match="training stopped after epoch 1: every step of it was skipped"):
         guard.epoch_means(torch.zeros(3), 0, 1)  # it trained nothing: no loss of 0 reported
     assert StepGuard(20).epoch_means(torch.tensor([4.0, 2.0]), 2, 1) == [2.0, 1.0]
+
+
+def test_the_guard_keeps_its_longest_run_of_skips_and_can_leave_its_warning_to_the_caller(capsys):
+    """``most`` is the longest run in a row (what ``Fitted.most_skipped`` reports); ``warns`` False: no warning."""
+    guard = StepGuard(8, skip_grad=10)  # warns at 2 in a row
+    guard.warns = False
+    steps = [50.0, 50.0, 50.0, 1.0, 50.0]  # norms: 3 skipped in a row, one kept, one more skipped
+    assert [guard.ok(torch.tensor(n), "step", torch.tensor(n)) for n in steps] == [False] * 3 + [True, False]
+    assert (guard.most, guard.in_row, guard.skipped) == (3, 1, 4) and capsys.readouterr().err == ""
+    loud = StepGuard(8, skip_grad=10)
+    assert not any(loud.ok(torch.tensor(50.0), "step 9", torch.tensor(50.0)) for _ in range(2))
+    assert "2 steps in a row skipped" in capsys.readouterr().err and warns_at(8) == 2
 
 
 def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume(data):

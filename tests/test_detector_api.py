@@ -6,6 +6,7 @@ them (binarised, a table's categories encoded), and rows out of range refused ra
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -27,6 +28,8 @@ from tests.conftest import tiny_config
 from vaekit.cli import main
 from vaekit.evaluation import detector
 from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.detector_fit import Prestandardized
+from vaekit.training import fit as training_fit
 
 TINY = dict(epochs=2, hidden=(4,), latent_dim=2, samples=2, iw_samples=4, steps=3)
 
@@ -126,6 +129,24 @@ def test_a_column_far_from_zero_keeps_its_variation(rows):
     ref, det = (VAEAnomalyDetector(**params).fit(x + shift) for shift in (0.0, offset))
     np.testing.assert_allclose(det.scale_, ref.scale_, rtol=1e-6)
     np.testing.assert_allclose(det.score_samples(far + offset), ref.score_samples(far), rtol=1e-4)
+
+
+def test_a_standardised_table_s_model_starts_as_fit_config_seeds_it_and_is_wrapped_once(rows, monkeypatch):
+    """The detector trains through ``fit_config(wrap=...)``: the networks are allocated right after the seed, as a
+    plain fit's, and then wrapped once (data.standardize "true" leaves a ``Prestandardized`` as it is)."""
+    starts, train = [], training_fit.train_model
+
+    def started(model, data, cfg, **kwargs):  # the model the trainer is handed, as it starts
+        starts.append((copy.deepcopy(model), cfg))
+        return train(model, data, cfg, **kwargs)
+
+    monkeypatch.setattr(training_fit, "train_model", started)
+    VAEAnomalyDetector(**{**TINY, "random_state": 3}).fit(rows[0])
+    ((start, cfg),) = starts
+    assert type(start) is Prestandardized and type(start.model) is vaekit.VAE and cfg.data.standardize == "true"
+    torch.manual_seed(3)
+    fresh = training_fit.allocated(cfg).state_dict()  # the seeded start, bit for bit
+    assert all(torch.equal(v, fresh[k]) for k, v in start.model.state_dict().items())
 
 
 def test_a_pipeline_pickles_and_grid_search_reads_sklearn_labels(rows):

@@ -5,9 +5,9 @@ the contamination threshold, which ``vaekit anomaly --contamination`` shares."""
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Callable
+from functools import partial
 from typing import cast
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
-from ..config import RunConfig, refuse_conflicts, validate
+from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..core.tabular import UnitsNormal
 from ..data import Dataset
@@ -23,8 +23,7 @@ from ..data.lazy import LazyArray
 from ..errors import VaekitError, is_whole
 from ..models.standardized import Standardized
 from ..runs import Run
-from ..training import fit_config, train_model
-from ..training.fit import allocated
+from ..training import fit_config
 from .outputs import prepared_split
 
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
@@ -86,11 +85,8 @@ def trained(cfg: RunConfig, data: Dataset, overwrite: bool, units: tuple[Tensor,
     table's units."""
     if units is None:
         return fit_config(cfg, overwrite=overwrite, data=data).model
-    cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("data", "model", "train"))  # as fit_config does
-    cfg.data.binarize, cfg.model.input_shape = "none", list(data.shape)
-    torch.manual_seed(cfg.train.seed)  # the networks' start, as fit_config seeds it
-    start = Prestandardized(allocated(cfg), *units)
-    model = cast(Prestandardized, train_model(start, data, cfg, overwrite=overwrite).model)
+    wrap = partial(Prestandardized, loc=units[0], scale=units[1])  # a Standardized: data.standardize leaves it
+    model = cast(Prestandardized, fit_config(cfg, overwrite=overwrite, data=data, wrap=wrap).model)
     return Standardized(model.model, model.loc, model.scale)  # the same weights, taking rows in the table's units
 
 

@@ -4,9 +4,7 @@ scale), trained by vaekit's trainer."""
 
 from __future__ import annotations
 
-import io
 import sys
-from contextlib import redirect_stderr
 from typing import cast
 
 from torch import Tensor
@@ -18,10 +16,8 @@ from ..errors import VaekitError
 from ..models import VAE, mlp_nets
 from ..training import TrainingStopped, train_model
 from ..training.folder import describe
-from ..training.step import IN_ROW
+from ..training.step import warns_at
 from .base import Sampler, rate, register, whole
-
-SKIPS = IN_ROW  # the trainer's warning of skipped steps, which names its train.* settings: left out
 
 
 @register
@@ -62,16 +58,8 @@ class TwoStageSampler(Sampler):
         cfg.train.epochs, cfg.train.batch_size, cfg.train.lr = s["epochs"], s["batch_size"], s["lr"]
         cfg.train.seed, cfg.train.progress = self.seed, False
         cfg.model = describe(self.vae, "gaussian", (self.latent_dim,), None)
-        said = io.StringIO()  # the trainer's lines name its train.* settings, which the sampler's caller never sets
-        try:
-            with redirect_stderr(said):
-                self.vae = cast(VAE, train_model(check_model(self.vae), data, cfg).model)  # the same VAE, trained
-            skips = [line.split(SKIPS)[0].strip() for line in said.getvalue().splitlines() if SKIPS in line]
-            if skips:  # the fit went on: the trainer's warning in the sampler's own settings
-                said.write(
-                    f"{self.name} sampler: {max(map(_count, skips))} steps skipped in a row during its fit; a lower lr "
-                    f"may help (now {s['lr']:g})\n"
-                )
+        try:  # the trainer's warning of skipped steps names its train.* settings: said here in the sampler's
+            fitted = train_model(check_model(self.vae), data, cfg, warn_skips=False)
         except TrainingStopped as e:  # steps skipped in a row, or a whole epoch of them: one line, in its settings
             if e.key != "train.lr":  # a first step's loss not finite, before any update: not for the lr
                 raise
@@ -80,14 +68,13 @@ class TwoStageSampler(Sampler):
                 f"{self.name} sampler: the fit diverged ({why}); fit it again with a lower lr (now {s['lr']:g})",
                 key="lr",
             ) from None
-        finally:  # its other lines, as they were
-            sys.stderr.write("".join(line for line in said.getvalue().splitlines(True) if SKIPS not in line))
+        self.vae = cast(VAE, fitted.model)  # the same VAE, trained
+        if fitted.most_skipped >= warns_at(cfg.train.max_bad_steps):  # the fit went on: as the trainer would warn
+            print(
+                f"{self.name} sampler: {fitted.most_skipped} steps skipped in a row during its fit; a lower lr may "
+                f"help (now {s['lr']:g})",
+                file=sys.stderr,
+            )
 
     def draw(self, n: int) -> Tensor:
         return self.vae.generate(n).mean  # (n, D): the second decoder's means at u ~ N(0, I)
-
-
-def _count(head: str) -> int:
-    """The count that starts the trainer's warning of skipped steps ("5" of "5 steps in a row ..."), else 0."""
-    word = head.split()[-1] if head.split() else ""
-    return int(word) if word.isdigit() else 0

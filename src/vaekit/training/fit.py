@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,14 +65,16 @@ def start_from_data(model: nn.Module, data: Dataset, seed: int, device: torch.de
 @dataclass
 class Fitted:
     """What a fit gives back: the model with its best weights (on the CPU, as ``load_run`` gives it), the run
-    folder (or None), the config as written, the metrics rows, and what the folder's files keep of the data
-    (a table's columns, a conditional run's class names) for a fit without one."""
+    folder (or None), the config as written, the metrics rows, what the folder's files keep of the data (a
+    table's columns, a conditional run's class names) for a fit without one, and the longest run of steps the
+    guard skipped in a row (``StepGuard.most``; 0: none)."""
 
     model: VAEModule
     path: Path | None
     config: RunConfig
     rows: list[dict]
     kept: dict = field(default_factory=dict)
+    most_skipped: int = 0
 
 
 def train_model(
@@ -84,15 +86,18 @@ def train_model(
     overwrite: bool = False,
     dynamic: bool = False,
     callbacks: Iterable[Callback] = (),
+    warn_skips: bool = True,
 ) -> Fitted:
     """Train ``model`` on ``data`` with ``cfg.train``; with ``cfg.out`` a run folder is written (config, weights,
     checkpoints, metrics) and can be resumed. ``dynamic`` draws a fresh binarisation of every training batch.
+    ``warn_skips=False`` leaves out the warning of steps skipped in a row, which names train.* settings, for a
+    caller that says so in its own words from ``Fitted.most_skipped``.
 
     SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``. Under torchrun every
     process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
     """
     with ExitStack() as stack:  # the run folder's lock, held to the end
-        fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack)
+        fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack, warn_skips)
     distributed.leave(wait=True)
     if fitted.path is not None and not distributed.is_main():  # rank 0 wrote the best weights before the barrier
         load_weights(fitted.model, fitted.path / files.WEIGHTS)
@@ -108,6 +113,7 @@ def _train(
     dynamic: bool,
     callbacks: Iterable[Callback],
     stack: ExitStack,
+    warn_skips: bool = True,
 ) -> Fitted:
     """Set this process up (device, data-dependent start, run folder, trainer), then fit and finish."""
     t = cfg.train
@@ -131,6 +137,7 @@ def _train(
         dtype=autocast_dtype(t.precision, device, cfg.model.likelihood),
         callbacks=Callbacks(callbacks, enabled=distributed.is_main()),
     )
+    trainer.guard.warns = warn_skips
     return _fit_and_finish(trainer, data, cfg, resume)
 
 
@@ -158,7 +165,7 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
     kept = {"table": data.table, "classes": data.classes}
-    return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept)  # on the CPU, as a loaded run is
+    return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept, trainer.guard.most)  # on the CPU, as loaded
 
 
 @contextmanager
@@ -207,9 +214,12 @@ def fit_config(
     data: Dataset | None = None,
     mode: str = "none",
     callbacks: Iterable[Callback] = (),
+    wrap: Callable[[VAEModule], VAEModule] | None = None,
 ) -> Fitted:
     """Train the run ``cfg`` describes (its data spec, or ``data`` already prepared with binarisation ``mode``,
-    and its built-in networks); ``cfg`` itself is left as it was."""
+    and its built-in networks); ``cfg`` itself is left as it was. ``wrap`` takes the model just built (seeded,
+    before data.standardize acts) and gives the one to train: a wrapper that is a ``Standardized`` already is
+    not standardised again."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
     if data is None:
@@ -236,6 +246,7 @@ def fit_config(
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
         check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
     model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
+    model = model if wrap is None else wrap(model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
         table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
         numbers = getattr(table, "coding", "standard") == "standard"

@@ -25,7 +25,7 @@ from . import distributed
 from .first_step import TrainingStopped, refuse_first_step
 from .stability import balanced_kl
 
-IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count (samplers read it)
+IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count
 
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
@@ -130,13 +130,15 @@ class StepGuard:
     """Skips steps whose loss or gradient norm is not finite, or whose gradient norm exceeds ``skip_grad`` (> 0;
     VDVAE's update skipping) or ``skip_ratio`` (> 0) times the median norm of the last ``WINDOW`` kept steps
     (a threshold that follows the loss's scale: nats per image differ 50-fold between binarised and 8-bit
-    colour data). Counts the skips (``skipped``, ``large``), warns once a quarter of ``limit`` are skipped in a
-    row and stops after ``limit`` in a row, naming the step and the setting to change. Its counters and norms
-    go into the checkpoint (``state_dict``), so a run that resumes keeps counting."""
+    colour data). Counts the skips (``skipped``, ``large``) and the longest run of them in a row (``most``),
+    warns once ``warns_at(limit)`` are skipped in a row (unless ``warns`` is False: a caller that says so in its
+    own words) and stops after ``limit`` in a row, naming the step and the setting to change. Its counters and
+    norms go into the checkpoint (``state_dict``), so a run that resumes keeps counting."""
 
     def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None, skip_ratio: float = 0.0):
         self.limit, self.skip_grad, self.lr, self.skip_ratio = limit, skip_grad, lr, skip_ratio
         self.in_row, self.skipped, self.large = 0, 0, 0
+        self.most, self.warns = 0, True  # the longest run in a row (this session's); whether to warn of one
         self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
 
     def state_dict(self) -> dict:
@@ -146,6 +148,7 @@ class StepGuard:
     def load_state_dict(self, state: dict) -> None:
         """Counters and norms from ``state_dict`` (an empty dict: a checkpoint from before they were saved)."""
         self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
+        self.most = max(self.most, self.in_row)  # a run resumed mid-run of skips goes on counting it
         self.norms.extend(state.get("norms", []))
 
     def threshold(self) -> tuple[float, str]:
@@ -169,6 +172,7 @@ class StepGuard:
             return True
         self.in_row += 1
         self.skipped += 1
+        self.most = max(self.most, self.in_row)
         large = math.isfinite(value_)  # finite, so skipped for its norm
         self.large += large
         by_norm = large and bool(setting)  # finite, with a threshold set: skipped for its norm
@@ -183,7 +187,7 @@ class StepGuard:
         )
         if self.in_row >= self.limit:
             raise TrainingStopped(f"training stopped at {where}: {self.in_row}{IN_ROW}{what}; {fix}", key=key)
-        if self.in_row == max(2, self.limit // 4):  # every rank skipped it (all_ok): rank 0 says so
+        if self.warns and self.in_row == warns_at(self.limit):  # every rank skipped it (all_ok): rank 0 says so
             distributed.warn(f"{self.in_row}{IN_ROW}{what} (at {where}); {fix}")
         return False
 
@@ -197,6 +201,11 @@ class StepGuard:
                 key="train.lr",
             )
         return (sums / max(1, seen)).tolist()
+
+
+def warns_at(limit: int) -> int:
+    """The skipped steps in a row at which ``StepGuard`` warns, for a guard stopping after ``limit`` in a row."""
+    return max(2, limit // 4)
 
 
 @dataclass(frozen=True)
