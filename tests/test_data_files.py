@@ -17,11 +17,12 @@ from PIL import Image, ImageFile
 
 import vaekit
 from vaekit.cli import main
+from vaekit.config import RunConfig
 from vaekit.data import load_dataset
 from vaekit.data.images import _list
 from vaekit.data.lazy import LazyArray
 from vaekit.data.photos import FolderSource, ImageOptions, scan
-from vaekit.data.prepare import auto_settings, prepare_data
+from vaekit.data.prepare import as_model_items, auto_settings, prepare_data
 from vaekit.data.user import TorchSource
 from vaekit.errors import VaekitError
 
@@ -134,6 +135,27 @@ def test_signals_are_read_as_the_file_holds_them_streamed_or_whole(signals):
     lazy = read["false"].test.x
     assert isinstance(lazy, LazyArray) and torch.equal(lazy[:], torch.from_numpy(signals[2][lazy.index]))
     assert torch.equal(read["true"].test.x, lazy[:])
+
+
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_a_signal_model_takes_uint8_files_of_n_c_l_and_n_1_c_l_alike_and_images_in_their_range(tmp_path, in_memory):
+    """The scale its reading recorded is undone: uint8 files (N, C, L) and (N, 1, C, L) give the same items 0..255,
+    a float file of k / 255 stays as it is; built-in sets and photo folders (images) keep their [0, 1]."""
+    s8 = GREY.transpose(0, 2, 1)[:, :2]  # (3, 2, 8) uint8: 2 channels of 8
+    k, unit = s8.astype(np.float32), s8 / np.float32(255)
+    for name, saved in {"ncl": s8, "n1cl": s8[:, None], "float": unit}.items():
+        np.save(tmp_path / f"{name}.npy", saved)
+    folder_of(tmp_path, [Image.fromarray(a) for a in s8])  # grey photos 8 wide, 2 high: items (1, 2, 8)
+    cfg = RunConfig()
+    cfg.model.input_shape, cfg.model.likelihood, cfg.data.in_memory = [2, 8], "gaussian", in_memory
+    cfg.data.binarize, cfg.data.standardize = "none", "false"
+    for spec, want in [("ncl.npy", k), ("n1cl.npy", k), ("float.npy", unit), ("images", unit)]:
+        t = prepare_data(cfg, str(tmp_path / spec), stream=True)[0].test  # LazyArray items where streamed
+        rows = t.x.index if isinstance(t.x, LazyArray) else t.rows
+        s = as_model_items(load_dataset(str(tmp_path / spec)), (2, 8)).test  # a loaded Dataset (evaluate, report)
+        assert torch.equal(t.x[:], torch.from_numpy(want[rows])) and torch.equal(s.x, torch.from_numpy(want[s.rows]))
+    digits = load_dataset("digits")  # values 0..16 divided by 16: left in [0, 1]
+    assert torch.equal(as_model_items(digits, (8, 8)).test.x, digits.test.x[:, 0])
 
 
 @pytest.mark.parametrize("dtype, levels", [(np.float32, 255), (np.float32, 1), (np.uint8, 255)])

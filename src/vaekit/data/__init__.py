@@ -31,6 +31,7 @@ from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.image_cache import read_folder
 from vaekit.data.photos import ImageOptions
 from vaekit.data.readers import read_csv, read_numpy
+from vaekit.data.signals import model_items, signal_scale
 from vaekit.data.tables import TableOptions
 from vaekit.errors import VaekitError
 
@@ -150,10 +151,12 @@ def all_labelled(
     data_dir: str | Path | None = None,
     images: ImageOptions = ImageOptions(),
     table: TableOptions | None = None,
+    shape: tuple[int, ...] = (),
 ) -> tuple[Split, list[str] | None]:
     """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None, and its
     row and part in its file (fixed binarisation's key, as in its split); the class names of labels 0..K-1, or
-    None). Train and test labels are numbered together, as training does."""
+    None). Train and test labels are numbered together, as training does. ``shape``: the items a model takes,
+    (C, L) for a signal model, which takes a file's (N, C, L) as it holds them (``signals.model_items``)."""
     is_table = is_table_file(Path(spec))
     raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
@@ -166,4 +169,5 @@ def all_labelled(
     rows = np.concatenate([np.arange(len(p)) for p in parts])  # each item's row in its file, and that file's part
     rows = rows if raw.rows is None else raw.rows  # a table's kept rows
     part = 0 if raw.x_test is None else np.repeat([0, TEST_PART], [len(raw.x), len(raw.x_test)])
-    return Split(torch.from_numpy(x), None if y is None else torch.from_numpy(y), rows, part), classes
+    items = model_items(torch.from_numpy(x), shape, signal_scale(raw))  # the scale its reading recorded
+    return Split(items, None if y is None else torch.from_numpy(y), rows, part), classes

@@ -20,6 +20,7 @@ from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .signals import as_model_items as as_model_items  # imported from here
 from .signals import model_items as model_items
+from .signals import signal_scale as signal_scale
 from .tables import table_options
 
 T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data
@@ -111,7 +112,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
         d.mode = data.image_mode
     note_skipped(spec, data.skipped, "; a run lists them in its skipped.json")
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
-    data = as_model_items(data, shape, spec)
+    data = as_model_items(data, shape)  # a file's signals (N, C, L) as it holds them: the scale its reading recorded
     if shape and tuple(data.shape) != shape:
         raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(

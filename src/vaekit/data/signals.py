@@ -1,87 +1,73 @@
 """Items (C, L) for a run whose model takes items of two dimensions (1-D signals, as ``vaekit.fit`` trains on):
 the loaders read a file's 3-D array (N, C, L) as grey images (N, 1, C, L) (``core.to_layout``), a uint8 one
 divided by 255; here its items are taken as the file holds them, unscaled, as ``vaekit.fit`` takes the same
-array (``data.user.as_items`` divides only uint8 images (N, C, H, W))."""
+array (``data.user.as_items`` divides only uint8 images (N, C, H, W)).
+
+The divisor undone is the one its reading recorded, never guessed again from the file: ``Dataset.scale`` (from
+``RawData.scale``) for items in memory, the source's ``scale`` for lazily read ones. A uint8 file of shape
+(N, C, L) and one of (N, 1, C, L) are both read as (N, 1, C, L) divided by 255 (``core.image_scale``), so a
+(C, L) model gets the same items 0..255 from either; a float file (values k / 255 too) was not divided and is
+not multiplied. Built-in sets and photo folders are images whose [0, 1] is their own range: their channel goes,
+their values stay."""
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import replace
-from pathlib import Path
 from typing import TypeVar, cast
 
 import numpy as np
 import torch
 
-from .core import Dataset
-from .lazy import LazyArray, NpySource
+from ..config.parse import builtin_key
+from ..errors import VaekitError
+from .core import Dataset, RawData
+from .lazy import LazyArray, NpySource, Source
 
 T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data
-X_KEYS, Y_KEYS = ("x", "X", "data", "images"), ("y", "Y", "labels")  # as readers._from_npz picks them
 
 
-def as_model_items(
-    data: Dataset, shape: tuple[int, ...], spec: str | None = None, scale: float | None = None
-) -> Dataset:
-    """``data`` (read from ``spec``) for a model that takes items ``shape`` (C, L): a 3-D array (N, C, L) read
-    as grey images (N, 1, C, L) has its items taken as the file holds them; other data as it is. ``scale``: what
-    its reading divided items in memory by, where known (else ``file_scale`` of ``spec``)."""
+def as_model_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
+    """``data`` for a model that takes items ``shape`` (C, L): items (1, C, L) (a file's 3-D array read as grey
+    images) as (C, L), a file's values as it holds them (``signal_scale``); other data as it is."""
     if len(shape) != 2 or tuple(data.shape) != (1, *shape):
         return data
-    train, val, test = (replace(s, x=model_items(s.x, shape, spec, scale)) for s in (data.train, data.val, data.test))
+    scale = signal_scale(data)
+    train, val, test = (replace(s, x=model_items(s.x, shape, scale)) for s in (data.train, data.val, data.test))
     return replace(data, train=train, val=val, test=test, shape=tuple(shape), kind="table")  # as fit takes them
 
 
-def dataset_items(data: Dataset, shape: tuple[int, ...]) -> Dataset:
-    """``as_model_items`` for a vaekit Dataset given without its spec (``evaluate(run, load_dataset(...))``): the
-    divisor of a uint8 file is the one its reading recorded (``Dataset.scale``); lazily read items keep their
-    source's."""
-    return as_model_items(data, shape, scale=data.scale)
+def signal_scale(data: Dataset | RawData) -> float:
+    """What ``data``'s reading divided a file's values by (``scale``: 255 for a uint8 .npy, .npz or IDX array,
+    of shape (N, C, L) or (N, 1, C, L) alike), for a signal model to undo; 1 for a built-in set or a folder of
+    photos (``image_mode`` set): images in their own range."""
+    name = data.name if isinstance(data, Dataset) else data.where  # read_raw names a built-in set by its key
+    return 1.0 if data.image_mode or _is_builtin(name) else data.scale
 
 
-def model_items(x: T, shape: tuple[int, ...], spec: str | None = None, scale: float | None = None) -> T:
-    """Items x (N, 1, C, L) read from ``spec`` as (N, C, L) for a model taking ``shape`` (C, L) (see
-    ``as_model_items``): a uint8 file's values back to 0..255 (exactly: k / 255 in float32, times 255, is k;
-    ``scale``: the divisor of items in memory, where known, else ``file_scale(spec)``); others as they are.
-    Lazily read items stay lazy: the channel goes as each batch is read."""
+def model_items(x: T, shape: tuple[int, ...], scale: float = 1.0) -> T:
+    """Items x (N, 1, C, L) as (N, C, L) for a model taking ``shape`` (C, L), times ``scale`` (``signal_scale``
+    of their Dataset: a uint8 file's values back to 0..255, exactly, as k / 255 in float32 times 255 is k);
+    others as they are. Lazily read items stay lazy, their own source's divisor undone (``source_scale``;
+    ``scale`` is not used): the channel goes as each batch is read."""
     if len(shape) != 2 or tuple(x.shape[1:]) != (1, *shape):
         return x
-    if isinstance(x, LazyArray):  # a .npy file's, whose own scale says what its reading divided by
-        src = x.source
-        scale = src.scale if isinstance(src, NpySource) and src.raw.ndim == 3 else 1.0
-        return cast(T, replace(x, source=_Squeezed(src, scale)))
-    scale = file_scale(spec) if scale is None else scale
+    if isinstance(x, LazyArray):
+        return cast(T, replace(x, source=_Squeezed(x.source, source_scale(x.source))))
     return cast(T, x[:, 0] * scale if scale != 1.0 else x[:, 0])
 
 
-def file_scale(spec: str | None) -> float:
-    """255 where ``spec`` is a .npy or .npz file whose data array (x_train, else x, X, data, images, else the
-    first that is not labels) is 3-D uint8, which its loading divided by 255; else 1. Only the headers are read."""
-    path = Path(spec).expanduser() if spec else None
-    if path is None or not path.is_file() or path.suffix.lower() not in (".npy", ".npz"):
-        return 1.0
+def source_scale(source: Source) -> float:
+    """``signal_scale`` of lazily read items: what a .npy file's reading divides by (``NpySource.scale``: 255 for
+    uint8), 1 for others: a folder of photos' (its cache, an NpySource too, has a ``mode``, L or RGB)."""
+    return source.scale if isinstance(source, NpySource) and not getattr(source, "mode", None) else 1.0
+
+
+def _is_builtin(name: str) -> bool:
+    """Whether a Dataset's ``name`` is a built-in set's (``read_raw`` names them by their key)."""
     try:
-        if path.suffix.lower() == ".npy":
-            head = np.load(path, mmap_mode="r", allow_pickle=False)
-            kind = (head.dtype, head.ndim)
-        else:
-            kind = _npz_kind(path)
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile):  # read whole, its loading said why
-        return 1.0
-    return 255.0 if kind == (np.dtype(np.uint8), 3) else 1.0
-
-
-def _npz_kind(path: Path) -> tuple[np.dtype, int]:
-    """(dtype, ndim) of the data array of a .npz archive, from its header."""
-    with zipfile.ZipFile(path) as z:
-        names = [n.removesuffix(".npy") for n in z.namelist()]
-        y = next((k for k in Y_KEYS if k in names), None)
-        key = "x_train" if "x_train" in names else next(k for k in (*X_KEYS, *names) if k in names and k != y)
-        with z.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
-    return np.dtype(dtype), len(shape)
+        return builtin_key(name) is not None
+    except VaekitError:  # 'digits:8.npy': a file's name with a colon, not a set's
+        return False
 
 
 class _Squeezed:

@@ -14,7 +14,7 @@ from ..data import Dataset, Split
 from ..data.labels import given_as_names, label_numbers, run_classes
 from ..data.lazy import LazyArray, binarized_once, head_split
 from ..data.prepare import check_and_binarize, checked, prepare_data
-from ..data.signals import dataset_items
+from ..data.signals import as_model_items
 from ..data.user import users_items
 from ..errors import VaekitError
 from ..runs import Run
@@ -55,7 +55,7 @@ def evaluated_items(
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
         data = users_items_for(run, data)
     else:  # a 3-D array the loaders read as grey images (N, 1, C, L): a signal run's items (N, C, L)
-        data = dataset_items(numbered_as_run(run, named_labels(run, data)), tuple(cfg.model.input_shape))
+        data = as_model_items(numbered_as_run(run, named_labels(run, data)), tuple(cfg.model.input_shape))
     if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
         mode = cfg.data.binarize
         data = check_and_binarize(_copy(data), mode, cfg.model.likelihood, cfg.train.seed)

@@ -15,7 +15,7 @@ from .. import files
 from ..data import Dataset
 from ..data.photos import note
 from ..data.prepare import prepare_data
-from ..data.signals import dataset_items
+from ..data.signals import as_model_items
 from ..errors import VaekitError, is_number, is_whole
 from ..evaluation.eval_items import named_labels, users_items_for
 from ..evaluation.labels import numbered_as_run
@@ -179,7 +179,7 @@ def report_data(run: Run, data: object, split: str) -> tuple[Dataset, str | None
         return prepare_data(run.config, None if data is None else str(data), stream=True)
     if isinstance(data, Dataset):  # a signal run's 3-D array, read as grey images (N, 1, C, L): its items (N, C, L)
         shape = tuple(run.config.model.input_shape)
-        return dataset_items(numbered_as_run(run, named_labels(run, data)), shape), None
+        return as_model_items(numbered_as_run(run, named_labels(run, data)), shape), None
     if split != "test":
         raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
     return users_items_for(run, data), None  # labels as evaluate reads them; a frame held to the run's columns
