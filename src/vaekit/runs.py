@@ -105,7 +105,7 @@ class Run:
     def digest(self) -> str:
         """SHA-256 of the model's weights: what files derived from them record (``vaekit.files.DIGEST``). Hashed
         again only when the weights change: kept with a key of each tensor's storage, in-place version (which a
-        fused optimiser step and an edit through ``.data`` leave as it was) and sum of bits (``bit_sums``)."""
+        fused optimiser step and an edit through ``.data`` leave as it was) and weighted sums of bits (``bit_sums``)."""
         state = self.model.state_dict(keep_vars=True)
         key = (tuple((k, id(v), v.data_ptr(), v._version) for k, v in state.items()), bit_sums(state.values()))
         kept = self.__dict__.get("_digest")

@@ -143,15 +143,43 @@ def _name(dtype: torch.dtype) -> str:
 
 
 BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32}  # an element's bits as one whole number (else int64 words)
+BLOCK = 4096  # a tensor's words are summed as rows of BLOCK (the last row short) and as columns
+RAMP = np.arange(1, BLOCK + 1, dtype=np.int64)  # the columns' weights
+WORD = 2**64  # the weighted sums are modulo this
 
 
-def bit_sums(tensors: Iterable[torch.Tensor]) -> tuple[int, ...]:
-    """Each tensor's sum of its elements' bit patterns as whole numbers (modulo 2^64), which a change of any one
-    element moves: about a quarter of the time of hashing them (4.5 ms against 17-21 ms for 6.9M float32
-    numbers on a CPU)."""
+def bit_sums(tensors: Iterable[torch.Tensor]) -> tuple[tuple[int, int, int], ...]:
+    """Each tensor's elements' bit patterns as w-bit words b_i (w = 8, 16, 32 or 64; i = q * BLOCK + r) summed by
+    row, S_q, and by column, T_r, each modulo 2^w: (sum S_q mod 2^w, sum (q + 1) S_q mod 2^64, sum (r + 1) T_r
+    mod 2^64). A change of one element moves the first, and a swap of two unlike ones (rows swapped through
+    ``.data``) one of the others. Each word is summed twice in its own width: less time than one int64 sum of
+    them on a CPU (2.7 ms against 3.8 ms for 7.2M float32 numbers; hashing them takes 17-21 ms), though some 6 us
+    a tensor against 1 us for tensors of up to BLOCK elements."""
     bits = [t.detach().reshape(-1).view(BITS.get(t.element_size(), torch.int64)) for t in tensors]
-    sums = [b.numpy().sum(dtype=np.int64) if b.device.type == "cpu" else b.sum(dtype=torch.int64) for b in bits]
-    return tuple(int(s) for s in sums)  # numpy's on a CPU: torch's integer sums there take some 20 times as long
+    return tuple(word_sums(b.numpy() if b.device.type == "cpu" else b) for b in bits)
+
+
+def word_sums(x: np.ndarray | torch.Tensor) -> tuple[int, int, int]:
+    """``bit_sums`` of one tensor's words x (n,): numpy's on a CPU (torch's integer sums there take some 20 times
+    as long), torch's on its device."""
+    rows, width = len(x) // BLOCK, 8 * x.dtype.itemsize
+    mask = -1 if width == 64 else (1 << width) - 1  # the sums as residues 0 .. 2^w - 1 (64 bits: as int64)
+    if len(x) > BLOCK:
+        block, tail = x[: rows * BLOCK].reshape(rows, BLOCK), x[rows * BLOCK :]
+        by_column = block.sum(axis=0, dtype=x.dtype)  # (BLOCK,), wrapping
+        by_column[: len(tail)] += tail
+        by_row = [block.sum(axis=1, dtype=x.dtype), tail.sum(axis=0, dtype=x.dtype).reshape(1)]  # (rows,), (1,)
+        both = np.concatenate([_on_host(v) for v in (*by_row, by_column)]).astype(np.int64) & mask
+        s, t = both[: rows + 1], both[rows + 1 :]  # (rows + 1,), (BLOCK,)
+    else:  # one row (and an empty one after it where n = BLOCK), whose words are the column sums
+        t = _on_host(x).astype(np.int64) & mask  # (n,)
+        s = t.sum(keepdims=True) & mask  # (1,)
+    weighted = np.dot(s, np.arange(1, len(s) + 1, dtype=np.int64)), np.dot(t, RAMP[: len(t)])  # wrapping
+    return int(s.sum()) % (1 << width), int(weighted[0]) % WORD, int(weighted[1]) % WORD
+
+
+def _on_host(v: np.ndarray | torch.Tensor) -> np.ndarray:
+    return v.cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
