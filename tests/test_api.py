@@ -140,6 +140,15 @@ def test_a_resumed_fit_goes_on_with_the_settings_its_run_records(tmp_path):
     assert same(weights(straight), weights(resumed))
 
 
+def test_a_resumed_fit_reads_its_config_json_once(tmp_path, monkeypatch):
+    x, reads = images(32), []
+    vaekit.fit(model(), x, epochs=1, batch_size=16, out=tmp_path, **QUIET)
+    load = vaekit.api.load_json_config
+    monkeypatch.setattr(vaekit.api, "load_json_config", lambda path: reads.append(path) or load(path))
+    resumed = vaekit.fit(model(), x, epochs=2, batch_size=16, out=tmp_path, resume=True, **QUIET)
+    assert reads == [tmp_path / "config.json"] and len(resumed.history) == 2
+
+
 @pytest.mark.parametrize(
     "given, needle",
     [

@@ -287,6 +287,26 @@ def test_fit_standardises_a_column_far_from_zero_by_its_spread_as_the_detector_d
     assert column_stats(flat)[1].tolist() == column_stats(flat.float())[1].tolist() == [0, 0]  # constant: scale 0
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    "loc, spread",
+    [(5.0, 0), (0.0, 0), (1.7e9, 0), (1.1, 0), (1e-20, 0), (1.7e9, 100.0), (1e-20, 1e-21), (0.0, 1e-30)],
+)
+def test_a_column_is_constant_by_its_own_size_not_an_absolute_floor(loc, spread, dtype):
+    """Scale 0 for a constant column of any size (float64's rounding of the mean of 1.1s or 1e-20s is no spread);
+    the real spread of one that varies, however small its values (1e-20 +- 1e-21 once came out constant)."""
+    x = torch.from_numpy(loc + spread * np.random.default_rng(0).normal(size=(50, 1))).to(dtype)  # (50, 1)
+    scale = float(column_stats(x, batch_size=7)[1])  # batches merged, as a long column's
+    want = float(x.double().std(0, correction=0)) if spread else 0.0
+    assert scale == pytest.approx(want, rel=1e-5, abs=0)
+
+
+@pytest.mark.parametrize("loc", [0.3, 1.7e9, 1e-20])
+def test_a_float32_column_differing_only_by_float32_rounding_is_constant(loc):
+    x64 = loc * (1 + 1e-10 * torch.arange(50, dtype=torch.float64))[:, None]  # (50, 1): apart by 5e-9 of loc at most
+    assert float(column_stats(x64)[1]) > 0 and float(column_stats(x64.float(), batch_size=7)[1]) == 0
+
+
 def test_fit_records_networks_from_python_as_custom_without_the_built_in_widths(tmp_path):
     torch.manual_seed(0)
     vae = vaekit.VAE(nn.Sequential(nn.Flatten(), nn.Linear(16, 8)), nn.Linear(2, 16), latent_dim=2)

@@ -26,6 +26,7 @@ from vaekit.data.prepare import check_and_binarize, prepare_data
 from vaekit.data.user import from_user
 from vaekit.errors import VaekitError
 from vaekit.evaluation import outputs
+from vaekit.evaluation.codes import WRITERS
 from vaekit.evaluation.metrics import evaluate, pick_split
 from vaekit.evaluation.outputs import prepared_split, write_scores
 from vaekit.io import atomic_write_text
@@ -446,7 +447,7 @@ def test_file_names_that_are_not_utf8_are_cached_and_written_as_escapes(latin1_f
     assert names == ["caf\udce9.png", "good.png"]  # the name as the file system gives it back
     write_scores(tmp_path / "s.csv", {"recon_error": np.zeros(2)}, files=names)
     codes = iter([np.zeros((2, 2), np.float32)])
-    outputs.WRITERS[".csv"](tmp_path / "c.csv", codes, 2, 1, {"index": None, "file": names})
+    WRITERS[".csv"](tmp_path / "c.csv", codes, 2, 1, {"index": None, "file": names})
     for out in ("s.csv", "c.csv"):
         text = (tmp_path / out).read_text(encoding="utf-8")
         assert "caf\\xe9.png" in text and "good.png" in text, out

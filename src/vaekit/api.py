@@ -119,7 +119,7 @@ def fit(
     dataset = user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
     model, mode = fit_likelihood(model, dataset, cfg, seed)
     _refuse_model_conflicts(cfg, model, resume)
-    saved = _saved_config(out, cfg.model.likelihood if same else "") if resume else None
+    saved = _as_own(resumed, cfg.model.likelihood if same else "")  # the one read, not a second
     if saved is not None:  # the settings fit records, as the model and data described them then
         _unwrapped_record(saved, cfg)
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
@@ -222,12 +222,16 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
     return cfg
 
 
-def _saved_config(out: str | Path | None, likelihood: str = "") -> RunConfig | None:
-    """The config.json of the run folder ``out``, or None where there is none yet. One of format 1, which vaekit
-    wrote before it named a p(x|z) of the user's own ('own:Beta'), recorded 'gaussian' in its stead: read as
-    ``likelihood``, given for a model of the class its model.json records."""
+def _saved_config(out: str | Path | None) -> RunConfig | None:
+    """The config.json of the run folder ``out``, or None where there is none yet."""
     path = Path(out or "") / files.CONFIG
-    saved = load_json_config(path) if out and path.is_file() else None
+    return load_json_config(path) if out and path.is_file() else None
+
+
+def _as_own(saved: RunConfig | None, likelihood: str) -> RunConfig | None:
+    """``saved`` (a run's config.json, as ``_saved_config`` read it), changed in place where it is of format 1,
+    which vaekit wrote before it named a p(x|z) of the user's own ('own:Beta') and which recorded 'gaussian' in
+    its stead: read as ``likelihood``, given for a model of the class its model.json records."""
     if saved is not None and maybe_own(saved) and own_likelihood(likelihood):
         saved.model.likelihood = likelihood
     return saved

@@ -73,7 +73,8 @@ def scoring(
     arg("--batch-size", type=int, default=1000),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
-    from ..evaluation.outputs import CODE_SUFFIXES, item_files, items, write_codes
+    from ..evaluation.codes import CODE_SUFFIXES, write_codes
+    from ..evaluation.outputs import item_files, items
     from ..models.posteriors import MOMENT_DRAWS
     from ..runs import Run
 

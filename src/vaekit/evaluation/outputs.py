@@ -1,11 +1,10 @@
-"""Answers written to files: posterior codes of every item (.npy, .npz, .csv) and anomaly scores (.csv)."""
+"""The items the verbs answer (a split, or every item in file order) with their rows and files, and anomaly scores
+written to .csv; the posterior codes are written by ``codes``."""
 
 from __future__ import annotations
 
-import csv
 import io
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,17 @@ from ..data.builtin import builtin_name
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
-from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec
+from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec, signal_scale
 from ..data.table_values import csv_writer
 from ..data.tables import table_options
 from ..errors import VaekitError
-from ..io import atomic_write, atomic_write_text, csv_cell
+from ..io import atomic_write_text, csv_cell
 from ..runs import Run
 from ..training import distributed
 from ..training.state import SPLITS, recorded_data
 from .eval_items import file_names, named_labels
 from .labels import label_map, numbered_as_run
 from .metrics import note_old_draw, pick_split
-
-CODE_SUFFIXES = (".npy", ".npz", ".csv")
 
 
 def items(
@@ -61,7 +58,8 @@ def items(
         note_changed_data(run, data)
     note_skipped(spec, data.skipped)
     s = getattr(data, split)
-    return model_items(s.x, tuple(cfg.model.input_shape), spec), item_rows(s), run_labels(run, s.y, data.classes, spec)
+    x = model_items(s.x, tuple(cfg.model.input_shape), signal_scale(data))  # the scale its reading recorded
+    return x, item_rows(s), run_labels(run, s.y, data.classes, spec)
 
 
 def run_labels(run: Run | None, y: torch.Tensor | None, classes: list[str] | None, where: str) -> torch.Tensor | None:
@@ -96,8 +94,7 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     d, shape = cfg.data, tuple(cfg.model.input_shape)  # items as the run's model takes them (model_items)
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
-        s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec))
-        s = replace(s, x=model_items(s.x, shape, spec))  # each item's row and part kept
+        s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec), shape)
         skipped = read_skipped(Path(spec), ImageOptions.of(d))  # a photo folder's, as its reading left them out
     else:
         y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
@@ -166,91 +163,6 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     y = None if s.y is None else s.y[:limit]
     rows = s.rows[:limit] if s.rows is not None and np.ndim(s.part) == 0 else None  # one file's: a table's kept rows
     return Split(head(checked(x, run.config.model.likelihood, spec), limit), y, rows), classes
-
-
-def write_codes(
-    run: Run,
-    x: torch.Tensor | LazyArray,
-    out: str | Path,
-    batch_size: int = 1000,
-    files: list[str] | None = None,
-    index: np.ndarray | None = None,
-    y: torch.Tensor | None = None,
-) -> int:
-    """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
-    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
-    item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
-    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. A conditional run encodes each
-    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array."""
-    out = Path(out)
-    if out.suffix.lower() not in CODE_SUFFIXES:
-        raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
-    if batch_size <= 0:
-        raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
-    run.check_items(x)
-    y = code_labels(run, y, len(x))
-    d = sum(run.model.latent_dims)
-
-    def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
-        for i in range(0, len(x), batch_size):
-            qz = run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
-            yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
-
-    ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
-    ids["label"] = None if y is None else [str(v) for v in y.tolist()]
-    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
-    return d
-
-
-def code_labels(run: Run, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
-    """The labels (N,) that a conditional run's q(z|x, y) takes, each in its classes 0..K-1; None for another
-    run. Data without labels, or labels not one per item, are refused in one line."""
-    if not run.model.needs_labels:
-        return None
-    if y is None:
-        raise VaekitError(
-            "encode: this run is conditional: its codes q(z|x, y) need each item's label, and this data has none"
-        )
-    if len(y) != n:
-        raise VaekitError(f"encode: {len(y)} labels for {n} items: a conditional run's codes need one label per item")
-    return run.labels(y, n)
-
-
-def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
-    """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (n, 2 * d)}
-    with open(tmp, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, header)
-        for r in rows:
-            f.write(np.ascontiguousarray(r, dtype=np.float32).tobytes())
-
-
-def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
-    a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
-    arrays: dict[str, Any] = {"loc": a[:, :d], "scale": a[:, d:]}  # Any: savez types its keywords loosely
-    if ids["index"] is not None:
-        arrays["index"] = np.array(ids["index"], dtype=np.int64)
-    if ids["file"] is not None:
-        arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
-    if ids["label"] is not None:
-        arrays["label"] = np.array(ids["label"], dtype=np.int64)
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
-    """index and file columns (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``),
-    then loc_i and scale_i."""
-    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None}  # index, then file
-    firsts = zip(*given.values()) if given else iter(lambda: (), None)
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow([*given] + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
-        for r in rows:
-            w.writerows([[*next(firsts), *(f"{v:.7g}" for v in row)] for row in r])
-
-
-WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
 
 
 def item_files(cfg: RunConfig, spec: str | None, rows: np.ndarray | None = None) -> list[str] | None:

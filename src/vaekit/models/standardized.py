@@ -164,31 +164,32 @@ def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
     """(*shape) float32 loc and scale of items x (N, *shape; a tensor, numpy array or lazily read data): their
     mean and standard deviation, read ``batch_size`` at a time and computed in float64, each batch's about its own
     mean and the batches merged (Chan et al. 1979), not from sums of squares, which lose a column's spread beside
-    its size (1.7e9 +- 100 came out 0). A column varying by no more than ``constant_below`` gets scale 0: constant,
-    only shifted, and answered as is."""
+    its size (1.7e9 +- 100 came out 0). A column varying by no more than ``constant_below`` of its largest |value|
+    gets scale 0: constant, only shifted, and answered as is."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if len(x) == 0:
         raise VaekitError("no items to standardise: x is empty")
     zero = torch.zeros((), dtype=torch.float64)
-    n, loc, m2 = 0, zero, zero  # so far: the count, the mean, the summed squared deviations from it
+    n, loc, m2, peak = 0, zero, zero, zero  # so far: the count, the mean, the summed squared deviations, max |x|
     for i in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[i : i + batch_size]).double()  # (b, *shape)
-        b, mb = len(xb), xb.mean(0)
+        b, mb, peak = len(xb), xb.mean(0), torch.maximum(peak, xb.abs().amax(0))
         delta, total = mb - loc, n + b
         loc, m2 = loc + delta * (b / total), m2 + (xb - mb).square().sum(0) + delta.square() * (n * b / total)
         n = total
     scale = (m2 / n).sqrt()
     dtype = x.dtype if isinstance(x, Tensor) else torch.float32  # lazily read data come as float32
-    scale = torch.where(scale > constant_below(dtype, loc, n), scale, 0.0)
+    scale = torch.where(scale > constant_below(dtype, peak, n), scale, 0.0)
     return loc.float(), scale.float()
 
 
-def constant_below(dtype: torch.dtype, loc: Tensor, n: int) -> Tensor:
-    """(*shape) the standard deviation at or under which a column of ``n`` values of ``dtype`` about ``loc`` is
-    constant: float64's rounding in ``column_stats`` (4096 float64 eps of its size, about 1e-12), or for a
-    coarser float (float32 holds 7 digits), whose values float64 holds exactly, a quarter of the least spread
-    its values can have there (one of n a step of eps * |loc| from the rest: that step / sqrt(n))."""
+def constant_below(dtype: torch.dtype, peak: Tensor, n: int) -> Tensor:
+    """(*shape) the standard deviation at or under which a column of ``n`` values of ``dtype``, the largest
+    |value| ``peak``, is constant, relative to its own size (no absolute floor: 1e-20 +- 1e-21 keeps its spread):
+    float64's rounding in ``column_stats`` (4096 float64 eps of it, about 1e-12), or for a coarser float (float32
+    holds 7 digits), whose values float64 holds exactly, a quarter of the least spread its values can have there
+    (one of n a step of eps * peak from the rest: that step / sqrt(n)). An all-zero column: 0 (its scale is 0)."""
     rounding = 4096 * torch.finfo(torch.float64).eps
     resolution = torch.finfo(dtype).eps / (4 * n**0.5) if dtype.is_floating_point else 0.0
-    return max(rounding, resolution) * (1 + loc.abs())
+    return max(rounding, resolution) * peak

@@ -1,0 +1,104 @@
+"""Posterior codes written to files: q(z|x)'s loc and scale of every item as .npy, .npz or .csv."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.lazy import LazyArray
+from ..errors import VaekitError
+from ..io import atomic_write, csv_cell
+from ..runs import Run
+from .outputs import shown
+
+CODE_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def write_codes(
+    run: Run,
+    x: torch.Tensor | LazyArray,
+    out: str | Path,
+    batch_size: int = 1000,
+    files: list[str] | None = None,
+    index: np.ndarray | None = None,
+    y: torch.Tensor | None = None,
+) -> int:
+    """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
+    scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
+    item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
+    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. A conditional run encodes each
+    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array."""
+    out = Path(out)
+    if out.suffix.lower() not in CODE_SUFFIXES:
+        raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
+    if batch_size <= 0:
+        raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
+    run.check_items(x)
+    y = code_labels(run, y, len(x))
+    d = sum(run.model.latent_dims)
+
+    def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
+        for i in range(0, len(x), batch_size):
+            qz = run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
+            yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
+
+    ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
+    ids["label"] = None if y is None else [str(v) for v in y.tolist()]
+    atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
+    return d
+
+
+def code_labels(run: Run, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """The labels (N,) that a conditional run's q(z|x, y) takes, each in its classes 0..K-1; None for another
+    run. Data without labels, or labels not one per item, are refused in one line."""
+    if not run.model.needs_labels:
+        return None
+    if y is None:
+        raise VaekitError(
+            "encode: this run is conditional: its codes q(z|x, y) need each item's label, and this data has none"
+        )
+    if len(y) != n:
+        raise VaekitError(f"encode: {len(y)} labels for {n} items: a conditional run's codes need one label per item")
+    return run.labels(y, n)
+
+
+def _write_npy(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
+    """The header, then each batch appended: written, not mapped, so the codes never sit in this process."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (n, 2 * d)}
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for r in rows:
+            f.write(np.ascontiguousarray(r, dtype=np.float32).tobytes())
+
+
+def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
+    a = np.concatenate(list(rows)) if n else np.zeros((0, 2 * d), np.float32)
+    arrays: dict[str, Any] = {"loc": a[:, :d], "scale": a[:, d:]}  # Any: savez types its keywords loosely
+    if ids["index"] is not None:
+        arrays["index"] = np.array(ids["index"], dtype=np.int64)
+    if ids["file"] is not None:
+        arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
+    if ids["label"] is not None:
+        arrays["label"] = np.array(ids["label"], dtype=np.int64)
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
+    """index and file columns (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``),
+    then loc_i and scale_i."""
+    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None}  # index, then file
+    firsts = zip(*given.values()) if given else iter(lambda: (), None)
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([*given] + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
+        for r in rows:
+            w.writerows([[*next(firsts), *(f"{v:.7g}" for v in row)] for row in r])
+
+
+WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}
