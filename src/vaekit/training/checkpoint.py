@@ -166,16 +166,23 @@ def word_sums(x: np.ndarray | torch.Tensor) -> tuple[int, int, int]:
     mask = -1 if width == 64 else (1 << width) - 1  # the sums as residues 0 .. 2^w - 1 (64 bits: as int64)
     if len(x) > BLOCK:
         block, tail = x[: rows * BLOCK].reshape(rows, BLOCK), x[rows * BLOCK :]
-        by_column = block.sum(axis=0, dtype=x.dtype)  # (BLOCK,), wrapping
-        by_column[: len(tail)] += tail
-        by_row = [block.sum(axis=1, dtype=x.dtype), tail.sum(axis=0, dtype=x.dtype).reshape(1)]  # (rows,), (1,)
-        both = np.concatenate([_on_host(v) for v in (*by_row, by_column)]).astype(np.int64) & mask
-        s, t = both[: rows + 1], both[rows + 1 :]  # (rows + 1,), (BLOCK,)
+        by_row = [_wrapped_sum(block, 1), _wrapped_sum(tail, 0).reshape(1)]  # (rows,), (1,)
+        s = np.concatenate([_on_host(v) for v in by_row]).astype(np.int64) & mask  # (rows + 1,)
+        t = _on_host(_wrapped_sum(block, 0)).astype(np.int64)  # (BLOCK,): the columns, the tail's added
+        t[: len(tail)] += _on_host(tail).astype(np.int64)
+        t &= mask
     else:  # one row (and an empty one after it where n = BLOCK), whose words are the column sums
         t = _on_host(x).astype(np.int64) & mask  # (n,)
         s = t.sum(keepdims=True) & mask  # (1,)
     weighted = np.dot(s, np.arange(1, len(s) + 1, dtype=np.int64)), np.dot(t, RAMP[: len(t)])  # wrapping
     return int(s.sum()) % (1 << width), int(weighted[0]) % WORD, int(weighted[1]) % WORD
+
+
+def _wrapped_sum(v: np.ndarray | torch.Tensor, axis: int) -> np.ndarray | torch.Tensor:
+    """v's sums over ``axis`` in v's own integer width, wrapping (numpy's or torch's, as v is)."""
+    if isinstance(v, torch.Tensor):
+        return v.sum(dim=axis, dtype=v.dtype)
+    return v.sum(axis=axis, dtype=v.dtype)
 
 
 def _on_host(v: np.ndarray | torch.Tensor) -> np.ndarray:
