@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,8 +180,13 @@ def builtin_name(spec: str) -> str | None:
 
 
 def load_builtin(name: str, data_dir: str | Path | None = None, split: TableOptions | None = None) -> RawData:
-    """RawData for one of BUILTINS; mnist5k and digits come from installed packages, dsprites[:...] is rendered
-    (under ``split``'s limit only the items its splits take: ``dsprites.load``)."""
+    """RawData for one of BUILTINS, marked ``builtin``; mnist5k and digits come from installed packages,
+    dsprites[:...] is rendered (under ``split``'s limit only the items its splits take: ``dsprites.load``)."""
+    return replace(_load_builtin(name, data_dir, split), builtin=True)
+
+
+def _load_builtin(name: str, data_dir: str | Path | None, split: TableOptions | None) -> RawData:
+    """``load_builtin``'s data, as each set's source gives it."""
     if name.split(":")[0] == "photos":
         return photos(name)
     if name.split(":")[0] == "dsprites":

@@ -64,6 +64,7 @@ class Dataset:
     image_mode: str | None = None  # L or RGB: the one mode a folder's images were made
     table: TableSchema | None = None  # a CSV's: column names, kinds, categories
     scale: float = 1.0  # what its reading divided the file's values by (255: a uint8 file's, to [0, 1])
+    builtin: bool = False  # one of vaekit's sets (load_builtin): images in their own range [0, 1]
 
 
 @dataclass
@@ -82,6 +83,7 @@ class RawData:
     image_mode: str | None = None  # L or RGB (image folders)
     table: TableSchema | None = None  # a CSV's
     rows: np.ndarray | None = None  # (N,) each item's row in its file where not 0..N-1 (a table's kept rows)
+    builtin: bool = False  # one of vaekit's sets (load_builtin), not a file of the user's
 
 
 def check_finite(x: torch.Tensor | np.ndarray, where: str, rows: np.ndarray | None = None) -> None:
@@ -226,6 +228,7 @@ def build_dataset(
         raw.image_mode,
         raw.table,
         raw.scale,
+        raw.builtin,
     )
 
 

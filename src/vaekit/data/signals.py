@@ -18,8 +18,6 @@ from typing import TypeVar, cast
 import numpy as np
 import torch
 
-from ..config.parse import builtin_key
-from ..errors import VaekitError
 from .core import Dataset, RawData
 from .lazy import LazyArray, NpySource, Source
 
@@ -40,8 +38,7 @@ def signal_scale(data: Dataset | RawData) -> float:
     """What ``data``'s reading divided a file's values by (``scale``: 255 for a uint8 .npy, .npz or IDX array,
     of shape (N, C, L) or (N, 1, C, L) alike), for a signal model to undo; 1 for a built-in set or a folder of
     photos (``image_mode`` set): images in their own range."""
-    name = data.name if isinstance(data, Dataset) else data.where  # read_raw names a built-in set by its key
-    return 1.0 if data.image_mode or _is_builtin(name) else data.scale
+    return 1.0 if data.image_mode or data.builtin else data.scale
 
 
 def model_items(x: T, shape: tuple[int, ...], scale: float = 1.0) -> T:
@@ -60,14 +57,6 @@ def source_scale(source: Source) -> float:
     """``signal_scale`` of lazily read items: what a .npy file's reading divides by (``NpySource.scale``: 255 for
     uint8), 1 for others: a folder of photos' (its cache, an NpySource too, has a ``mode``, L or RGB)."""
     return source.scale if isinstance(source, NpySource) and not getattr(source, "mode", None) else 1.0
-
-
-def _is_builtin(name: str) -> bool:
-    """Whether a Dataset's ``name`` is a built-in set's (``read_raw`` names them by their key)."""
-    try:
-        return builtin_key(name) is not None
-    except VaekitError:  # 'digits:8.npy': a file's name with a colon, not a set's
-        return False
 
 
 class _Squeezed:
