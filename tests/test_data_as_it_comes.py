@@ -21,7 +21,8 @@ from vaekit.data import all_items, load_dataset, photos
 from vaekit.data.image_cache import open_folder
 from vaekit.data.lazy import every_item
 from vaekit.data.photos import ImageOptions
-from vaekit.data.prepare import auto_settings, model_items
+from vaekit.data.prepare import auto_settings
+from vaekit.data.signals import model_items
 from vaekit.data.user import frame_array, from_user
 from vaekit.errors import VaekitError
 

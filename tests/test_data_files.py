@@ -22,7 +22,8 @@ from vaekit.data import load_dataset
 from vaekit.data.images import _list
 from vaekit.data.lazy import LazyArray
 from vaekit.data.photos import FolderSource, ImageOptions, scan
-from vaekit.data.prepare import as_model_items, auto_settings, prepare_data
+from vaekit.data.prepare import auto_settings, prepare_data
+from vaekit.data.signals import as_model_items
 from vaekit.data.user import TorchSource
 from vaekit.errors import VaekitError
 

@@ -18,9 +18,7 @@ from . import load_dataset
 from .core import Dataset, Split
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
-from .signals import as_model_items as as_model_items  # imported from here
-from .signals import model_items as model_items
-from .signals import signal_scale as signal_scale
+from .signals import as_model_items
 from .tables import table_options
 
 T = TypeVar("T", bound="torch.Tensor | LazyArray")  # items: a tensor or lazily read data

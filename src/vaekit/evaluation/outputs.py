@@ -18,7 +18,8 @@ from ..data.builtin import builtin_name
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
-from ..data.prepare import checked, model_items, note_skipped, prepare_data, same_spec, signal_scale
+from ..data.prepare import checked, note_skipped, prepare_data, same_spec
+from ..data.signals import model_items, signal_scale
 from ..data.table_values import csv_writer
 from ..data.tables import table_options
 from ..errors import VaekitError
