@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -185,75 +184,6 @@ def test_auto_precision_is_kept_by_a_resumed_run(tiny_images, tmp_path, monkeypa
     assert all(torch.equal(ends["straight"][k], v) for k, v in ends["resumed"].items())
     with pytest.raises(vaekit.VaekitError, match=r"train\.seed: a resumed run keeps"):  # base: config.json
         vaekit.train(out=tmp_path / "resumed", resume=True, seed=5, pictures=False)
-
-
-class Crash(vaekit.Callback):
-    """Fails the fit after step ``at`` has been logged: a run killed between two checkpoints."""
-
-    def __init__(self, at: int):
-        self.at = at
-
-    def on_step_end(self, step, metrics, model):
-        if step == self.at:
-            raise RuntimeError("killed")
-
-
-def crash(cfg, *callbacks) -> dict:
-    """Train ``cfg`` and kill it at step 22 (``Crash``), after ``callbacks``; the loop state of its last
-    checkpoint, at step 20 with ``checkpoint_every`` 5."""
-    with pytest.raises(RuntimeError, match="killed"):
-        vaekit.train(cfg, pictures=False, callbacks=[*callbacks, Crash(22)])
-    _, meta = read_tensors(Path(cfg.out) / "checkpoint.safetensors")
-    return json.loads(meta["state"])
-
-
-@pytest.fixture
-def crashable(tiny_images, tmp_path):
-    """3 epochs of 4-item batches (12 a epoch), checkpointed every 5 steps."""
-    return tiny_config(str(tiny_images), tmp_path / "run", batch_size=4, checkpoint_every=5)
-
-
-def test_a_resumed_epoch_s_rate_counts_the_items_trained_after_the_resume(crashable):
-    cfg, state = crashable, crash(crashable)
-    assert state["epoch"] == 1 and state["batch"] > 0  # resumed within epoch 2
-    rows = vaekit.train(cfg, resume=True, pictures=False).history
-    n = len(vaekit.load_dataset(cfg.data.spec).train.x)
-    trained = [n, n - 4 * state["batch"], n]  # the resumed epoch: only its batches after the checkpoint
-    assert [r["samples_per_s"] * r["seconds"] for r in rows] == pytest.approx(trained, rel=1e-6)
-
-
-def test_a_resumed_run_logs_each_step_once_and_its_display_setting_as_no_change(
-    crashable, capsys, tmp_path, monkeypatch
-):
-    """Steps logged between the last checkpoint and a kill are not logged again (TensorBoard, MLflow); a CLI
-    resume that shows progress records no change of train.progress (config.json, MLflow's tags); a SQLite
-    store's artifacts lie beside it, not in ./mlruns."""
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")
-    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
-    from vaekit.cli import main
-    from vaekit.viz.mlflow import MLflow
-    from vaekit.viz.tensorboard import last_step
-
-    run, uri = Path(crashable.out), f"sqlite:///{Path(crashable.out).parent / 'mlflow.db'}"
-    assert crash(crashable, MLflow(uri, every=1))["batch"] == 8 and last_step(run) == 20  # step 20: logged, lost
-    assert main(["train", "--resume", str(run), "--mlflow", uri]) == 0  # not --quiet: progress shown
-    steps = [e.step for p in sorted(run.glob("events.out.tfevents.*")) for e in events(p)]
-    assert steps == sorted(set(steps)) and steps[-1] == last_step(run)
-    client = mlflow.tracking.MlflowClient(uri)
-    (found,) = client.search_runs([client.get_experiment_by_name("vaekit").experiment_id])
-    logged = [m.step for m in client.get_metric_history(found.info.run_id, "step/loss")]
-    assert sorted(logged) == sorted(set(logged)) and max(logged) > 22  # every step once (every=1, then 10)
-    assert not [k for k in found.data.tags if k.startswith("resumed.")]
-    assert json.loads((run / "config.json").read_text())["train"]["progress"] is False
-    assert (run.parent / "mlruns").is_dir() and not (tmp_path / "elsewhere" / "mlruns").exists()
-
-
-def events(path):
-    """The step scalars' events of a TensorBoard event file."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    return [e for e in EventFileLoader(str(path)).Load() if any(v.tag == "step/loss" for v in e.summary.value)]
 
 
 @pytest.mark.parametrize("value", [1352.5312, 0.000123456789, 7.0, 98765.4321])
