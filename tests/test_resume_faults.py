@@ -1,6 +1,6 @@
 """Faults around resuming: a failed first epoch, a run that stopped early, other data, a stop between renames, a
 Ctrl-C at start-up, a checkpoint whose metadata or optimiser tensors were made so (one line, nothing restored), JSON
-nested too deeply."""
+nested too deeply, the longest run of skipped steps kept over a resume."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import vaekit
 from vaekit.__main__ import console
 from vaekit.cli import main, resume_hint
 from vaekit.io import atomic_write, atomic_write_bytes, read_json
-from vaekit.training import checkpoint, fit
+from vaekit.training import checkpoint, fit, step
 from vaekit.training.checkpoint import save_checkpoint
 from vaekit.training.folder import is_run, recorded_class
 from vaekit.training.state import state_problem
@@ -217,3 +217,27 @@ def test_json_nested_too_deeply_is_one_line_or_no_run_wherever_it_is_read(tmp_pa
     (tmp_path / "x.json").write_bytes(b'{"a": "\xff"}')
     with pytest.raises(vaekit.VaekitError, match=r"x.json: not valid JSON \(not UTF-8 text\)$"):
         read_json(tmp_path / "x.json")
+
+
+def test_the_longest_run_of_skips_before_a_checkpoint_is_reported_after_a_resume(tiny_images, tmp_path, monkeypatch):
+    """``Fitted.most_skipped`` of a resumed run is the whole run's longest run of skips in a row (``StepGuard.most``
+    is saved); a checkpoint from before it was saved loads, the longest run starting from its skips in a row."""
+    norms, calls = step.total_norm, []
+
+    def norm(grads):  # steps 2 to 4 of the first epoch's 6 have an infinite gradient norm
+        calls.append(1)
+        return norms(grads) * (float("inf") if 2 <= len(calls) <= 4 else 1.0)
+
+    monkeypatch.setattr(step, "total_norm", norm)
+    cfg = tiny_config(str(tiny_images), tmp_path / "run", epochs=1, batch_size=8)
+    assert fit.fit_config(cfg).most_skipped == 3
+    cfg.train.epochs = 2  # an epoch of no skips: the 3 in a row before the checkpoint still the longest
+    assert fit.fit_config(cfg, resume=True).most_skipped == 3 and len(calls) == 12
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    tensors, meta = checkpoint.read_tensors(path)
+    state = json.loads(meta["state"])
+    assert state["guard"]["most"] == 3
+    state["guard"] = {"in_row": 2, "skipped": 5, "large": 0}  # as a checkpoint from before ``most`` was saved
+    save_file(tensors, path, metadata={**meta, "state": json.dumps(state)})
+    cfg.train.epochs = 3
+    assert fit.fit_config(cfg, resume=True).most_skipped == 2

@@ -222,6 +222,24 @@ def fit_config(
     not standardised again."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
+    data, mode = _settled(cfg, data, mode, resume)
+    torch.manual_seed(cfg.train.seed)
+    if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
+        saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
+        check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
+    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
+    model = model if wrap is None else wrap(model)
+    if cfg.data.standardize == "true" and not isinstance(model, Standardized):
+        table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
+        numbers = getattr(table, "coding", "standard") == "standard"
+        model = Standardized.fitted(model, data.train.x, getattr(table, "categories", ()), numbers)
+    return train_model(
+        model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
+    )
+
+
+def _settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tuple[Dataset, str]:
+    """The data and its binarisation, with what ``cfg`` (edited in place) takes from them settled."""
     if data is None:
         data, mode = prepare_data(cfg, stream=True)  # resolves the settings left at 'auto' in cfg
     else:  # prepared by the caller, binarised as ``mode`` says: 'auto' means the same here
@@ -241,19 +259,7 @@ def fit_config(
                 key="model.num_classes",
             )
         cfg.model.num_classes = k
-    torch.manual_seed(cfg.train.seed)
-    if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
-        saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
-        check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
-    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
-    model = model if wrap is None else wrap(model)
-    if cfg.data.standardize == "true" and not isinstance(model, Standardized):
-        table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
-        numbers = getattr(table, "coding", "standard") == "standard"
-        model = Standardized.fitted(model, data.train.x, getattr(table, "categories", ()), numbers)
-    return train_model(
-        model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
-    )
+    return data, mode
 
 
 def allocated(cfg: RunConfig) -> VAEModule:

@@ -94,7 +94,7 @@ def _numbers(v: object) -> bool:
 def _guard(v: object) -> bool:  # StepGuard.state_dict's: counters and kept norms
     return (
         isinstance(v, dict)
-        and all(_count(v.get(k, 0)) for k in ("in_row", "skipped", "large"))
+        and all(_count(v.get(k, 0)) for k in ("in_row", "skipped", "large", "most"))
         and _numbers(v.get("norms", []))
     )
 

@@ -138,17 +138,19 @@ class StepGuard:
     def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None, skip_ratio: float = 0.0):
         self.limit, self.skip_grad, self.lr, self.skip_ratio = limit, skip_grad, lr, skip_ratio
         self.in_row, self.skipped, self.large = 0, 0, 0
-        self.most, self.warns = 0, True  # the longest run in a row (this session's); whether to warn of one
+        self.most, self.warns = 0, True  # the longest run in a row (the whole run's); whether to warn of one
         self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
 
     def state_dict(self) -> dict:
         """The counters and the kept norms, as JSON."""
-        return {"in_row": self.in_row, "skipped": self.skipped, "large": self.large, "norms": list(self.norms)}
+        counts = {"in_row": self.in_row, "skipped": self.skipped, "large": self.large, "most": self.most}
+        return counts | {"norms": list(self.norms)}
 
     def load_state_dict(self, state: dict) -> None:
-        """Counters and norms from ``state_dict`` (an empty dict: a checkpoint from before they were saved)."""
+        """Counters and norms from ``state_dict`` (an empty dict: a checkpoint from before they were saved; one
+        without ``most``, from before it was: the longest run starts from the skips in a row it saved)."""
         self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
-        self.most = max(self.most, self.in_row)  # a run resumed mid-run of skips goes on counting it
+        self.most = max(self.most, self.in_row, int(state.get("most", 0)))  # mid-run of skips: it goes on counting
         self.norms.extend(state.get("norms", []))
 
     def threshold(self) -> tuple[float, str]:
