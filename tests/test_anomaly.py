@@ -105,6 +105,8 @@ def test_scales_pool_the_images_and_standardise_each_score():
     assert abs((det.predict(x) == -1).mean() - 0.05) < 0.02
     held = det.score_samples(stripes(400, 2))  # fresh normal rows: the sum of S standardised scores
     assert abs(held.mean()) < 1.5 and held.std() < 3 * np.sqrt(3)
+    each = det.scale_scores(stripes(400, 2))  # (N, S), one column per scale, summing to minus score_samples
+    assert each.shape == (400, 3) and np.allclose(each.sum(1), -held) and (abs(each.mean(0)) < 1).all()
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "deep_gpu_bf16": "The deep hierarchy's GPU preset with a bf16 trunk",
     "anomaly": "Anomaly and out-of-distribution detection against PyOD",
     "anomaly_deep": "One-class detection with the deep hierarchy",
+    "anomaly_scales": "Pooling factors of the one-class detector",
     "disentangle": "Disentanglement on dSprites",
     "scale": "Data larger than memory",
     "scale_verbs": "Verbs over data larger than memory",

@@ -135,7 +135,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             self._config("", self.seed_, len(X))  # the training settings, refused before anything trains
             check_out(self.out, len(self.scales), self.overwrite)
             self._train(X)
-        self.offset_ = -threshold(-self._score(X), self.contamination)  # score_samples is minus the anomaly score
+        self.offset_ = -threshold(self._scale_scores(X).sum(0), self.contamination)  # score_samples: minus their sum
         return self
 
     def _check_method(self) -> None:
@@ -258,11 +258,17 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """(n_samples,) normality: minus the anomaly score, so higher = more normal."""
         check_is_fitted(self, "models_")
-        return self._score(self._rows(X, reset=False))
+        return -self._scale_scores(self._rows(X, reset=False)).sum(0)
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        """(n_samples,) normality of validated rows X (n_samples, n_features), scored in float64; a row whose
-        score is not finite is refused."""
+    def scale_scores(self, X) -> np.ndarray:
+        """(n_samples, S) anomaly score at each of the S ``scales`` (higher = more anomalous), standardised when
+        S > 1: a row's sum is minus its ``score_samples``, so any subset of the scales can be weighed apart."""
+        check_is_fitted(self, "models_")
+        return self._scale_scores(self._rows(X, reset=False)).T
+
+    def _scale_scores(self, X: np.ndarray) -> np.ndarray:
+        """(S, n_samples) anomaly scores of validated rows X (n_samples, n_features) per scale, scored in float64
+        (standardised when S > 1); a row whose score is not finite is refused."""
         x = torch.tensor(X, dtype=torch.float64).view(-1, *self.input_shape_)
         raw = self._raw_scores(prepared(x, self.likelihood_, self.binarize_seed_))  # (S, n_samples)
         if len(self.models_) > 1:
@@ -273,7 +279,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 f"X: {len(bad)} row(s) score as no finite number (row {bad[0]} first): their values lie too far "
                 "from the training rows for the model's float64 arithmetic; drop or rescale them"
             )
-        return -raw.sum(0)
+        return raw
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
