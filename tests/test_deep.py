@@ -1,8 +1,8 @@
-"""The deep hierarchy (family deep), its stability measures (update skipping, EMA, KL balancing) and LLR^{>k}."""
+"""The deep hierarchy (family deep): its groups, patches and top-down state, EMA weights, LLR^{>k} and the anomaly
+scores' refusals. Update skipping and KL balancing: test_deep_stability.py; settings: test_deep_settings.py."""
 
 from __future__ import annotations
 
-import copy
 import inspect
 
 import numpy as np
@@ -12,13 +12,9 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.cli import main
-from vaekit.config import ModelConfig, RunConfig, keep_settings, refuse_conflicts, validate
 from vaekit.core import elbo
 from vaekit.evaluation import detector
 from vaekit.evaluation.scores import SETTINGS, anomaly_scores
-from vaekit.training import TrainingStopped
-from vaekit.training.stability import balanced_kl
-from vaekit.training.step import WARM, StepGuard, warns_at
 
 SHAPE = (1, 8, 8)  # resolutions 1, 4 and 8
 
@@ -164,72 +160,6 @@ def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_
     )
 
 
-def test_a_learning_rate_100x_too_high_skips_updates_then_stops_in_one_line(data, tmp_path, capsys):
-    with pytest.raises(
-        TrainingStopped,
-        match=r"training stopped at epoch 1, batch \d+: 4 steps in a row skipped, "
-        r"gradient norm [\d.e+]+ > train.skip_grad 100; lower train.lr "
-        r"\(now 0.1\) or raise train.skip_grad",
-    ):
-        vaekit.fit(
-            tiny(),
-            data,
-            epochs=3,
-            batch_size=8,
-            lr=0.1,
-            skip_grad=100,
-            max_bad_steps=4,
-            progress=False,
-            pictures=False,
-            out=tmp_path / "diverged",
-        )
-    assert "2 steps in a row skipped" in capsys.readouterr().err  # the warning came first
-    ckpt = (
-        load_file(tmp_path / "diverged" / "checkpoint.safetensors")
-        if (tmp_path / "diverged" / "checkpoint.safetensors").exists()
-        else {}
-    )
-    assert all(v.isfinite().all() for v in ckpt.values() if v.is_floating_point())
-
-
-def test_an_epoch_whose_every_step_was_skipped_stops_the_run():
-    guard = StepGuard(20, skip_grad=1e-9)
-    assert not guard.ok(torch.tensor(1.0), "epoch 1, batch 1", torch.tensor(5.0))  # one step, skipped
-    with pytest.raises(TrainingStopped, match="training stopped after epoch 1: every step of it was skipped"):
-        guard.epoch_means(torch.zeros(3), 0, 1)  # it trained nothing: no loss of 0 reported
-    assert StepGuard(20).epoch_means(torch.tensor([4.0, 2.0]), 2, 1) == [2.0, 1.0]
-
-
-def test_the_guard_keeps_its_longest_run_of_skips_and_can_leave_its_warning_to_the_caller(capsys):
-    """``most`` is the longest run in a row (what ``Fitted.most_skipped`` reports); ``warns`` False: no warning."""
-    guard = StepGuard(8, skip_grad=10)  # warns at 2 in a row
-    guard.warns = False
-    steps = [50.0, 50.0, 50.0, 1.0, 50.0]  # norms: 3 skipped in a row, one kept, one more skipped
-    assert [guard.ok(torch.tensor(n), "step", torch.tensor(n)) for n in steps] == [False] * 3 + [True, False]
-    assert (guard.most, guard.in_row, guard.skipped) == (3, 1, 4) and capsys.readouterr().err == ""
-    loud = StepGuard(8, skip_grad=10)
-    assert not any(loud.ok(torch.tensor(50.0), "step 9", torch.tensor(50.0)) for _ in range(2))
-    assert "2 steps in a row skipped" in capsys.readouterr().err and warns_at(8) == 2
-
-
-def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume(data):
-    guard = StepGuard(3, lr=1e-3, skip_ratio=10)
-    ok = lambda g, n: g.ok(torch.tensor(1.0 + n), "step 9", torch.tensor(n))  # noqa: E731
-    assert all(ok(guard, 100.0 + i) for i in range(WARM))  # the ratio waits for WARM kept norms
-    assert ok(guard, 1000.0) and not ok(guard, 1200.0)  # median of 100..131 and 1000: 116, so the limit is 1160
-    twin = StepGuard(3, lr=1e-3, skip_ratio=10)
-    twin.load_state_dict(guard.state_dict())
-    assert not ok(twin, 1200.0) and (twin.in_row, twin.skipped) == (2, 2)
-    with pytest.raises(
-        TrainingStopped,
-        match=r"3 steps in a row skipped, gradient norm 1200 > train.skip_ratio "
-        r"10 x 116; lower train.lr \(now 0.001\) or raise train.skip_ratio",
-    ):
-        ok(twin, 1200.0)
-    with pytest.raises(TrainingStopped, match=r"after epoch 1: every step of it was skipped \(8 so far\)"):
-        vaekit.fit(tiny(), data, epochs=2, batch_size=8, skip_grad=1e-9, max_bad_steps=10, progress=False)
-
-
 def test_llr_runs_over_k_1_to_all_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
     model = trained.model
     scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (1, 3)}
@@ -296,84 +226,8 @@ def test_the_detector_refuses_what_cannot_apply_before_it_trains(settings, match
         detector.VAEAnomalyDetector(epochs=1, **settings).fit(np.random.default_rng(0).random((8, 16)))
 
 
-def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():
-    z = [torch.zeros(4, 2), torch.zeros(4, 8)]
-    even = [torch.full((4,), 2.0), torch.full((4,), 8.0)]  # 1 nat per dimension in both groups
-    assert torch.isclose(balanced_kl(even, z), torch.tensor(10.0), atol=0.05)
-    uneven = [torch.full((4,), 6.0), torch.full((4,), 0.8)]  # group 1 carries more per dimension: it pays more
-    assert balanced_kl(uneven, z) > 6.8
-
-
-@pytest.mark.parametrize(
-    "setting, match",
-    [
-        ({"model.deep_width": 16}, "model.deep_width and model.family"),
-        ({"model.family": "deep", "model.latent_dim": 8}, "model.latent_dim and model.family"),
-        ({"model.family": "deep", "model.hidden": [7]}, "model.hidden and model.family"),
-        ({"model.family": "deep", "model.net": "conv"}, "model.net and model.family"),
-        ({"model.family": "vq", "train.beta": 4.0}, "train.beta and model.family"),
-        ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
-        ({"model.family": "deep", "train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
-        ({"train.skip_ratio": 1}, r"train.skip_ratio must be 0 \(off\) or > 1"),
-    ],
-)
-def test_settings_that_cannot_take_effect_are_refused(setting, match):
-    cfg = RunConfig()
-    for key, value in setting.items():
-        section, name = key.split(".")
-        setattr(getattr(cfg, section), name, value)
-    with pytest.raises(vaekit.VaekitError, match=match):
-        refuse_conflicts(validate(cfg))
-
-
-@pytest.mark.parametrize(
-    "settings, match",
-    [
-        *(({"patch": p}, rf"^model.deep_patch must be a positive integer, got {p}$") for p in (0, -2, 2.0)),
-        ({"residual_posterior": "yes"}, r"^model.residual_posterior must be True or False, got 'yes'$"),
-        ({"checkpoint_cells": 1}, r"^model.checkpoint_cells must be True or False, got 1$"),
-        ({"ar_kernel": 5}, r"^model.deep_ar_kernel and model.deep_ar_channels cannot both take effect: .* off"),
-    ],
-)
-def test_the_constructor_refuses_each_setting_in_one_line_naming_it(settings, match):
-    with pytest.raises(vaekit.VaekitError, match=match):
-        tiny(**settings)
-
-
-def test_the_autoregressive_window_is_read_with_the_head_and_an_older_run_s_unused_one_still_builds():
-    assert tiny(ar_channels=2, ar_kernel=5).ar.kernel == 5
-    assert vaekit.DeepVAE.__init__.__kwdefaults__["ar_kernel"] == ModelConfig().deep_ar_kernel  # one default
-    cfg = ModelConfig(family="deep", input_shape=list(SHAPE), deep_groups=[1, 2, 0], deep_ar_kernel=7)
-    cfg.likelihood = "bernoulli"
-    assert vaekit.build_model(cfg).ar is None  # a run saved before the refusal: its config builds as written
-
-
 def test_latent_map_refuses_a_grid_its_codes_cannot_draw(trained, data, tmp_path):
     with pytest.raises(vaekit.VaekitError, match=r"^grid cannot take effect: .* needs 2-D codes; this run's are 66-D$"):
         vaekit.latent_map(trained, data[:8], None, tmp_path / "m.png", grid=5)
     assert not (tmp_path / "m.png").exists()
     assert vaekit.latent_map(trained, data[:8], None, tmp_path / "m.png").is_file()  # the default grid: no manifold
-
-
-def test_a_resume_may_switch_checkpoint_cells_and_nothing_else_of_the_model():
-    saved = RunConfig()
-    saved.model.family = "deep"
-    for on in (True, False):  # recomputed activations: the same weights, so either way
-        asked = copy.deepcopy(saved)
-        asked.model.checkpoint_cells = on
-        keep_settings(saved, asked)
-    asked.model.deep_width = 16
-    with pytest.raises(vaekit.VaekitError, match=r"^model.deep_width: a resumed run keeps"):
-        keep_settings(saved, asked)
-    flat, asked = RunConfig(), RunConfig()
-    asked.model.checkpoint_cells = True  # held to the table: a vae has no cells to recompute
-    with pytest.raises(vaekit.VaekitError, match=r"model.checkpoint_cells and model.family cannot both"):
-        keep_settings(flat, asked)
-
-
-def test_a_deep_run_resumes_with_checkpoint_cells_turned_on(tmp_path):
-    small = dict(data="digits", model="deep", limit=40, batch_size=32, deep_groups=[1, 1, 0], deep_width=8)
-    small |= dict(deep_cell_width=4, deep_latent_channels=2, out=tmp_path, progress=False, pictures=False)
-    vaekit.train(epochs=1, **small)
-    run = vaekit.train(epochs=2, resume=True, checkpoint_cells=True, **small)
-    assert len(run.history) == 2 and run.model.checkpoint_cells and run.config.model.checkpoint_cells

@@ -1,0 +1,81 @@
+"""Deep settings refused or kept: the one conflict table, the constructor's one-line refusals, the autoregressive
+window, and resumes that may switch checkpoint_cells and nothing else."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import vaekit
+from vaekit.config import ModelConfig, RunConfig, keep_settings, refuse_conflicts, validate
+
+from .test_deep import SHAPE, tiny
+
+
+@pytest.mark.parametrize(
+    "setting, match",
+    [
+        ({"model.deep_width": 16}, "model.deep_width and model.family"),
+        ({"model.family": "deep", "model.latent_dim": 8}, "model.latent_dim and model.family"),
+        ({"model.family": "deep", "model.hidden": [7]}, "model.hidden and model.family"),
+        ({"model.family": "deep", "model.net": "conv"}, "model.net and model.family"),
+        ({"model.family": "vq", "train.beta": 4.0}, "train.beta and model.family"),
+        ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
+        ({"model.family": "deep", "train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
+        ({"train.skip_ratio": 1}, r"train.skip_ratio must be 0 \(off\) or > 1"),
+    ],
+)
+def test_settings_that_cannot_take_effect_are_refused(setting, match):
+    cfg = RunConfig()
+    for key, value in setting.items():
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, value)
+    with pytest.raises(vaekit.VaekitError, match=match):
+        refuse_conflicts(validate(cfg))
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        *(({"patch": p}, rf"^model.deep_patch must be a positive integer, got {p}$") for p in (0, -2, 2.0)),
+        ({"residual_posterior": "yes"}, r"^model.residual_posterior must be True or False, got 'yes'$"),
+        ({"checkpoint_cells": 1}, r"^model.checkpoint_cells must be True or False, got 1$"),
+        ({"ar_kernel": 5}, r"^model.deep_ar_kernel and model.deep_ar_channels cannot both take effect: .* off"),
+    ],
+)
+def test_the_constructor_refuses_each_setting_in_one_line_naming_it(settings, match):
+    with pytest.raises(vaekit.VaekitError, match=match):
+        tiny(**settings)
+
+
+def test_the_autoregressive_window_is_read_with_the_head_and_an_older_run_s_unused_one_still_builds():
+    assert tiny(ar_channels=2, ar_kernel=5).ar.kernel == 5
+    assert vaekit.DeepVAE.__init__.__kwdefaults__["ar_kernel"] == ModelConfig().deep_ar_kernel  # one default
+    cfg = ModelConfig(family="deep", input_shape=list(SHAPE), deep_groups=[1, 2, 0], deep_ar_kernel=7)
+    cfg.likelihood = "bernoulli"
+    assert vaekit.build_model(cfg).ar is None  # a run saved before the refusal: its config builds as written
+
+
+def test_a_resume_may_switch_checkpoint_cells_and_nothing_else_of_the_model():
+    saved = RunConfig()
+    saved.model.family = "deep"
+    for on in (True, False):  # recomputed activations: the same weights, so either way
+        asked = copy.deepcopy(saved)
+        asked.model.checkpoint_cells = on
+        keep_settings(saved, asked)
+    asked.model.deep_width = 16
+    with pytest.raises(vaekit.VaekitError, match=r"^model.deep_width: a resumed run keeps"):
+        keep_settings(saved, asked)
+    flat, asked = RunConfig(), RunConfig()
+    asked.model.checkpoint_cells = True  # held to the table: a vae has no cells to recompute
+    with pytest.raises(vaekit.VaekitError, match=r"model.checkpoint_cells and model.family cannot both"):
+        keep_settings(flat, asked)
+
+
+def test_a_deep_run_resumes_with_checkpoint_cells_turned_on(tmp_path):
+    small = dict(data="digits", model="deep", limit=40, batch_size=32, deep_groups=[1, 1, 0], deep_width=8)
+    small |= dict(deep_cell_width=4, deep_latent_channels=2, out=tmp_path, progress=False, pictures=False)
+    vaekit.train(epochs=1, **small)
+    run = vaekit.train(epochs=2, resume=True, checkpoint_cells=True, **small)
+    assert len(run.history) == 2 and run.model.checkpoint_cells and run.config.model.checkpoint_cells
