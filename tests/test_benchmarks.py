@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,6 +130,17 @@ def test_the_ood_headline_without_the_default_likelihood_says_so(bench):
 def test_the_anomaly_pages_headline_the_default_score_not_the_best_on_the_test_set(name, default, best):
     line = stored(name)["headline"]
     assert default in line and f"on the test set: {best}" in line
+
+
+def test_the_pooling_factors_are_picked_on_validation_not_on_the_test_set(bench):
+    scales = bench("anomaly_scales")
+    normal = np.arange(100) < 50
+    val = [[(np.stack([~normal * 1.0, normal * 1.0]), normal)]]  # factor 1 ranks these right, factor 2 inverts
+    test = [[(np.stack([normal * 1.0, ~normal * 1.0]), normal)]]  # and the other way round here
+    found = scales.ranked(val, test, (1, 2))
+    assert [r["scales"] for r in found][:1] == [[1]] and found[0]["test"].item() == 0.0
+    rows = stored("anomaly_scales")["tables"][0]["rows"]
+    assert scales.headline(rows) == stored("anomaly_scales")["headline"] and rows[0][1] == max(r[1] for r in rows)
 
 
 def test_the_anomaly_page_says_how_to_reproduce_it():
