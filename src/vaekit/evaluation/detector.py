@@ -22,9 +22,11 @@ from .detector_run import (
     check_float32,
     check_image_shape,
     check_out,
-    loaded,
+    check_scales,
+    loaded_detector,
     needs_schema,
     prepared,
+    save_scales,
     table_items,
     table_names,
     units,
@@ -62,7 +64,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
     by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
-    (which pick each model's best epoch and are not fitted), and the anomaly score is the sum.
+    (which pick each model's best epoch and are not fitted), and the anomaly score is the sum. With ``out``, each
+    scale's run goes to ``out``/scale-<i> and the factors and statistics to scales.json: ``from_run(out)`` reads them.
     ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold): rows
     are prepared as ``vaekit anomaly`` prepares a file's (binarised once, seeded by the run, row i keyed by its
     place in X, where the run was binarised; a table run with categorical columns or dates takes a DataFrame of
@@ -115,7 +118,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     @classmethod
     def from_run(cls, path: str | Path, **params) -> VAEAnomalyDetector:
-        """A detector scoring with the trained run in ``path`` (``fit(X)`` then sets only the threshold)."""
+        """A detector scoring with the trained run in ``path``, or the runs of a multi-scale detector's ``out``
+        (``fit(X)`` then sets only the threshold)."""
         return cls(run=str(path), **params)
 
     @keeps_rng
@@ -123,10 +127,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()
         check_contamination(self.contamination)  # scikit-learn's "auto" sets a threshold of its own: refused
-        self._check_scales()
+        check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
         if self.run is not None:
-            self.__dict__.update(loaded(self.run, self.method))
+            self.__dict__.update(loaded_detector(self.run, self.method, self._shaping()))
             X = self._rows(X, reset=True)
             if math.prod(self.input_shape_) != X.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features, the run's items have shape {self.input_shape_}")
@@ -143,7 +147,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``random_state``, ``image_shape`` or ``overwrite``, and ``hidden`` for a conv net."""
         if self.method not in SCORES:
             raise ValueError(f"method must be one of {', '.join(SCORES)}, got {self.method!r}")
-        shaping = settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
+        shaping = self._shaping()
         check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
         check_seed(self.random_state)
         check_image_shape(self.image_shape)
@@ -161,27 +165,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.method == "complexity" and self.image_shape is None:
             raise ValueError(f"method complexity needs images: image_shape (C, H, W), got {self.image_shape!r}")
 
-    def _check_scales(self) -> None:
-        """Refuse pooling factors that are not positive integers dividing the images' height and width."""
-        scales = tuple(self.scales)
-        if not scales or any(not isinstance(k, (int, np.integer)) or k < 1 for k in scales):
-            raise ValueError(f"scales must be positive integers, got {self.scales!r}")
-        if scales == (1,):
-            return
-        if self.image_shape is None or self.run is not None:
-            raise ValueError("scales other than (1,) need images (image_shape) and a detector that trains")
-        h, w = tuple(self.image_shape)[-2:]
-        if any(h % k or w % k for k in scales):
-            raise ValueError(f"scales {scales} must divide the image height and width ({h} x {w})")
-        if not 0 < self.holdout <= 0.5:
-            raise ValueError(f"holdout must be in (0, 0.5], got {self.holdout!r}")
-
     def _train(self, X: np.ndarray) -> None:
         shape = tuple(self.image_shape) if self.image_shape is not None else (X.shape[1],)
         if math.prod(shape) != X.shape[1]:
             raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
         check_float32(X)
         self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
+        self.scales_ = tuple(int(k) for k in self.scales)  # the factors scored by, as a wrapped folder gives them
         x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
         check_support(self.likelihood, x64, "X")
         cols = column_stats(x64) if self._standardises() else None  # of the float64 rows, as fit's: (F,) loc, scale
@@ -200,6 +190,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raw = self._raw_scores(x64[perm[:n_val]])  # (S, n_val)
             std = raw.std(1)
             self.score_loc_, self.score_scale_ = raw.mean(1), np.where(std > 1e-12, std, 1.0)
+            if self.out:  # written last: a fit that fails before leaves no scales.json
+                stats = (self.score_loc_, self.score_scale_)
+                save_scales(self.out, self.scales_, shape, stats, self.method, self._shaping())
+
+    def _shaping(self) -> dict:
+        """The settings that shape ``method``'s score (samples, iw_samples, steps: those it reads)."""
+        return settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
 
     def _standardises(self) -> bool:
         """Whether the VAE takes standardised columns: a table under the Gaussian likelihood."""
@@ -284,12 +281,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
         """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
         seed, m = self.seed_, self.method
-        shaping = settings_for(m, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
+        shaping = self._shaping()
         try:
             return np.stack(
                 [
                     anomaly_scores(mod, pool(x, k), [m], seed=seed, **shaping)[m]
-                    for k, mod in zip(self.scales, self.models_)
+                    for k, mod in zip(self.scales_, self.models_)
                 ]
             )
         except VaekitError as e:

@@ -1,7 +1,8 @@
 """What ``VAEAnomalyDetector`` needs of a trained run (``run=``, ``from_run``) and of the rows it scores: the
 run's model and how its items were prepared in training (binarised once and seeded, as ``vaekit anomaly``
 draws them), a table run's schema, which encodes a DataFrame's rows as the run encoded its file, the rows'
-checks (the likelihood's support, float32's range for training) and those of ``image_shape`` and ``out``."""
+checks (the likelihood's support, float32's range for training) and those of ``image_shape``, ``scales`` and
+``out``, and a multi-scale detector's folder: a run per scale (scale-<i>) and scales.json, written and read."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from torch import Tensor
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
 from ..data.table_schema import TableSchema
-from ..errors import VaekitError
+from ..errors import VaekitError, is_whole
+from ..io import atomic_write_json, read_json
 from ..models.standardized import Standardized
 from ..runs import Run
 from ..training.folder import is_run
 from .score_checks import check_model
 
 BINARISED = ("dynamic", "fixed")  # data.binarize settings that draw a run's evaluated items once, seeded
+SCALES = "scales.json"  # in a multi-scale detector's out: what scoring needs beside its scale-<i> runs
+SCALES_KEYS = ("factors", "image_shape", "method", "settings", "score_loc", "score_scale")
 
 
 def loaded(path: str, method: str) -> dict[str, object]:
@@ -51,6 +55,103 @@ def loaded(path: str, method: str) -> dict[str, object]:
         "binarize_seed_": seed,
         "table_": run.table,
     }
+
+
+def loaded_detector(path: str, method: str, shaping: dict) -> dict[str, object]:
+    """The fitted attributes of a detector wrapping the folder ``path``: one run (``loaded``, ``scales_`` (1,)),
+    or a multi-scale detector's (scales.json and a run per scale), which adds ``scales_``, the full image shape
+    and the per-scale score statistics (``score_loc_``, ``score_scale_``: (S,))."""
+    folder, file = Path(path), Path(path) / SCALES
+    if not file.exists():
+        if not is_run(folder) and (folder / "scale-0").is_dir():
+            raise ValueError(f"{file}: missing beside the scale-<i> runs (a fit that did not finish): fit again")
+        return {**loaded(path, method), "scales_": (1,)}
+    record = read_scales(file)
+    factors, shape = tuple(record["factors"]), tuple(record["image_shape"])
+    if (record["method"], record["settings"]) != (method, shaping):
+        said = ", ".join(f"{k}={v!r}" for k, v in {"method": record["method"], **record["settings"]}.items())
+        raise ValueError(
+            f"{file}: its score statistics are of scores by {said}; this detector's method {method!r} and its "
+            f"settings {shaping} differ: pass {said}"
+        )
+    runs = []
+    for i, k in enumerate(factors):
+        sub, pooled = folder / f"scale-{i}", (shape[0], shape[1] // k, shape[2] // k)
+        if not is_run(sub):
+            raise ValueError(f"{sub}: no run folder there, and {file} lists {len(factors)} scales")
+        runs.append(loaded(str(sub), method))
+        if runs[-1]["input_shape_"] != pooled:
+            raise ValueError(f"{sub}: its items have shape {runs[-1]['input_shape_']}; {file} says {pooled}")
+    models = [cast(list, r["models_"])[0] for r in runs]
+    loc, scale = units(models[0], math.prod(shape))
+    return runs[0] | {
+        **dict(models_=models, scales_=factors, input_shape_=shape, loc_=loc, scale_=scale),
+        **dict(score_loc_=np.array(record["score_loc"]), score_scale_=np.array(record["score_scale"])),
+    }
+
+
+def save_scales(out: str, factors: tuple, shape: tuple, stats: tuple, method: str, shaping: dict) -> None:
+    """Write ``out``/scales.json atomically: the pooling ``factors``, the full image ``shape`` (C, H, W), the
+    ``method`` and the ``shaping`` settings of the scores that ``stats``, (S,) loc and scale, standardise (floats,
+    to full precision)."""
+    loc, scale = ([*map(float, v)] for v in stats)
+    values = [[int(k) for k in factors], [int(n) for n in shape], method, dict(shaping), loc, scale]
+    atomic_write_json(Path(out) / SCALES, dict(zip(SCALES_KEYS, values)))
+
+
+def read_scales(file: Path) -> dict:
+    """scales.json's record, checked: a fault (unreadable, a key missing, wrong lengths) is one ValueError line."""
+    try:
+        record = read_json(file)
+    except OSError as e:
+        raise ValueError(f"{file}: cannot be read ({e.strerror or e})") from None
+    except VaekitError as e:
+        raise ValueError(str(e)) from None
+    fault = scales_fault(record)
+    if fault:
+        raise ValueError(f"{file}: {fault}; it is no multi-scale detector's record as the detector writes it")
+    return cast(dict, record)
+
+
+def scales_fault(record: object) -> str | None:
+    """What is wrong with a scales.json record, or None."""
+    if not isinstance(record, dict) or not set(SCALES_KEYS) <= record.keys():
+        return f"it must hold {', '.join(SCALES_KEYS)}"
+    factors, shape = record["factors"], record["image_shape"]
+    if not isinstance(factors, list) or len(factors) < 2 or not all(is_whole(k, 1) for k in factors):
+        return f"factors must be two or more whole numbers >= 1, got {factors!r}"
+    if not isinstance(shape, list) or len(shape) != 3 or not all(is_whole(n, 1) for n in shape):
+        return f"image_shape must be (C, H, W), three whole numbers >= 1, got {shape!r}"
+    if any(shape[1] % k or shape[2] % k for k in factors):
+        return f"factors {factors} must divide the image height and width {shape[1:]}"
+    if not isinstance(record["method"], str):
+        return f"method must be a score's name, got {record['method']!r}"
+    if not isinstance(record["settings"], dict):
+        return f"settings must be the score's settings (a mapping), got {record['settings']!r}"
+    for key in ("score_loc", "score_scale"):
+        v = record[key]
+        numbers = isinstance(v, list) and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)
+        if not numbers or len(v) != len(factors) or not np.isfinite(v).all() or (key == "score_scale" and min(v) <= 0):
+            return f"{key} must be {len(factors)} finite numbers (one per factor){', > 0' * (key == 'score_scale')}"
+    return None
+
+
+def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float) -> None:
+    """Refuse pooling factors that are not positive integers dividing the images' height and width, several with
+    a wrapped ``run`` (its folder gives its own), and a ``holdout`` outside (0, 0.5] with several."""
+    if not scales or any(not isinstance(k, (int, np.integer)) or k < 1 for k in scales):
+        raise ValueError(f"scales must be positive integers, got {scales!r}")
+    if tuple(scales) == (1,):
+        return
+    if run is not None:
+        raise ValueError(f"scales {tuple(scales)}: a wrapped run folder gives its own (scales.json): leave scales (1,)")
+    if image_shape is None:
+        raise ValueError("scales other than (1,) need images (image_shape) and a detector that trains")
+    h, w = tuple(image_shape)[-2:]
+    if any(h % k or w % k for k in scales):
+        raise ValueError(f"scales {tuple(scales)} must divide the image height and width ({h} x {w})")
+    if not 0 < holdout <= 0.5:
+        raise ValueError(f"holdout must be in (0, 0.5], got {holdout!r}")
 
 
 def units(model: torch.nn.Module, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,13 +184,20 @@ def check_float32(X: np.ndarray) -> None:
 
 
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:
-    """Refuse an ``out`` (with several ``scales``, one of its scale-<i> folders) that holds a run already, unless
-    ``overwrite``."""
-    if not out or overwrite:
+    """Refuse an ``out`` (with several ``scales``, one of its scale-<i> folders) that holds a run already, or a
+    multi-scale detector's scales.json, unless ``overwrite``, which removes that file before training: a fit
+    that fails leaves none, and a single run trained there is read as itself."""
+    if not out:
+        return
+    file = Path(out) / SCALES
+    if overwrite:
+        file.unlink(missing_ok=True)
         return
     for folder in [Path(out) / f"scale-{i}" for i in range(scales)] if scales > 1 else [Path(out)]:
         if is_run(folder):
             raise ValueError(f"out {folder}: already holds a run; pass overwrite=True to replace it")
+    if file.exists():
+        raise ValueError(f"out {out}: already holds a multi-scale detector ({SCALES}); pass overwrite=True")
 
 
 def table_names(table: TableSchema) -> list[str]:
