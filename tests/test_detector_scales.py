@@ -84,6 +84,9 @@ def test_a_fit_that_fails_leaves_no_scales_json(fitted, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="multi-scale detector") as e:  # a single run there would hide it
         VAEAnomalyDetector(out=str(folder), image_shape=(1, 8, 8), epochs=1).fit(stripes(10, 0))
     one_line(e)
+    single = VAEAnomalyDetector(out=str(folder / "one"), image_shape=(1, 8, 8), epochs=1).fit(stripes(10, 0))
+    with pytest.raises(ValueError, match="one: already holds a run"):  # scales.json there would hide that run
+        VAEAnomalyDetector(out=single.out, **TINY).fit(stripes(40, 0))
     calls, trained = [], detector.trained
 
     def fails_second(*args, **kwargs):

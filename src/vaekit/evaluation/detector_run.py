@@ -184,7 +184,7 @@ def check_float32(X: np.ndarray) -> None:
 
 
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:
-    """Refuse an ``out`` (with several ``scales``, one of its scale-<i> folders) that holds a run already, or a
+    """Refuse an ``out`` (or, with several ``scales``, one of its scale-<i> folders) that holds a run, or a
     multi-scale detector's scales.json, unless ``overwrite``, which removes that file before training: a fit
     that fails leaves none, and a single run trained there is read as itself."""
     if not out:
@@ -193,7 +193,7 @@ def check_out(out: str | None, scales: int, overwrite: bool) -> None:
     if overwrite:
         file.unlink(missing_ok=True)
         return
-    for folder in [Path(out) / f"scale-{i}" for i in range(scales)] if scales > 1 else [Path(out)]:
+    for folder in [Path(out)] + [Path(out) / f"scale-{i}" for i in range(scales if scales > 1 else 0)]:
         if is_run(folder):
             raise ValueError(f"out {folder}: already holds a run; pass overwrite=True to replace it")
     if file.exists():
