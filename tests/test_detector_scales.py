@@ -3,6 +3,7 @@ fitted detector did; another method, a damaged or missing piece, or a stale scal
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 
 from tests.test_anomaly import stripes
+from vaekit.cli import main
 from vaekit.evaluation import detector
 from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.scores import detection_metrics
 
 TINY = dict(image_shape=(1, 8, 8), scales=(2, 4), epochs=3, hidden=(16,), latent_dim=2, samples=2)  # no factor 1
 
@@ -101,3 +104,59 @@ def test_a_fit_that_fails_leaves_no_scales_json(fitted, tmp_path, monkeypatch):
     assert not (folder / "scales.json").exists()  # the old one is gone with the runs it described
     with pytest.raises(ValueError, match=r"scales\.json: missing beside the scale-<i> runs"):
         VAEAnomalyDetector.from_run(folder, samples=2).fit(stripes(10, 0))
+
+
+def columns(path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def test_the_cli_scores_the_folder_as_the_detector(fitted, tmp_path, capsys):
+    det, out = fitted
+    x, far = np.vstack([stripes(6, 1), stripes(3, 2, left=False)]), stripes(5, 3, left=False)
+    np.save(tmp_path / "images.npy", x.reshape(-1, 1, 8, 8))
+    np.save(tmp_path / "rows.npy", x)  # rows as the detector fits them
+    for name in ("images", "rows"):
+        assert (
+            main(["anomaly", str(out), "--data", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "s.csv")]) == 0
+        )
+        got = columns(tmp_path / "s.csv")
+        np.testing.assert_array_equal(got["index"], np.arange(9))
+        # the file's items are read as float32, as every verb reads data
+        np.testing.assert_allclose(got["neg_elbo_scales"], -det.score_samples(x), atol=1e-5)
+        np.testing.assert_allclose(np.c_[got["neg_elbo_x2"], got["neg_elbo_x4"]], det.scale_scores(x), atol=1e-5)
+    np.save(tmp_path / "far.npy", far)
+    capsys.readouterr()
+    assert main(["anomaly-eval", str(out), "--in", str(tmp_path / "rows.npy"), "--ood", str(tmp_path / "far.npy")]) == 0
+    auroc = detection_metrics(-det.score_samples(x), -det.score_samples(far))["auroc"]
+    assert f"| neg_elbo_scales | {auroc:.4f} |" in capsys.readouterr().out
+    assert main(["anomaly-eval", str(out), "--data", "digits", "--normal", "0", "--limit", "20"]) == 0  # 8 x 8 too
+    assert "20 in-distribution vs 20 out-of-distribution" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--contamination", "0.1"], "no training items here set a threshold"),
+        (["--split", "test"], "no split of its own"),
+        (["--score", "recon_error"], "standardises neg_elbo scores; score by --score neg_elbo"),
+        (["--samples", "3"], "neg_elbo scores of samples=2"),
+        (["--steps", "3"], "scores that do not read steps"),
+        (["--data", "small.npy"], "items have shape (1, 4, 4), the detector in"),
+        (["--data"], "name the data to score"),  # none named
+    ],
+)
+def test_the_cli_refuses_what_the_folder_cannot_answer(fitted, tmp_path, capsys, argv, match):
+    np.save(tmp_path / "x.npy", stripes(4, 1))
+    np.save(tmp_path / "small.npy", np.zeros((2, 1, 4, 4)))
+    data = ["--data", str(tmp_path / "x.npy")] if "--data" not in argv else []
+    given = [str(tmp_path / a) if a == "small.npy" else a for a in argv if argv != ["--data"]]
+    code = main(["anomaly", str(fitted[1]), *data, *given, "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and len(err.splitlines()) == 1 and not (tmp_path / "s.csv").exists()
+
+
+def test_other_verbs_name_the_folder_a_detector(fitted, capsys):
+    assert main(["evaluate", str(fitted[1])]) == 2
+    assert "holds a multi-scale anomaly detector (scales.json), not a run" in capsys.readouterr().err

@@ -25,6 +25,7 @@ INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES = "interpolation.png", "traversals
 DISENTANGLE, DISENTANGLE_FIGURE = "disentangle.json", "disentangle-traversals.png"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
 QUALITY = "quality.json"  # FID, KID, precision, recall of the samples (tables: KS, TVD, correlations, TSTR)
+SCALES = "scales.json"  # beside a run per scale (scale-<i>): a multi-scale VAEAnomalyDetector's factors, statistics
 SAMPLER_WEIGHTS, SAMPLER_SETTINGS = "sampler-{}.safetensors", "sampler-{}.json"  # a post-hoc sampler, by name
 
 TRAINING_FILES = (

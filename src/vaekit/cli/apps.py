@@ -6,15 +6,12 @@ import argparse
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SCORES, SETTINGS
+from .detectors import detector_anomaly, detector_eval, normal_labels, print_metrics
 from .verbs import arg, at_least, out_path, positive, verb
-
-if TYPE_CHECKING:
-    from torch import Tensor
 
 
 def scoring(
@@ -30,7 +27,7 @@ def scoring(
     return verb(
         name,
         help,
-        arg("run", help="run folder"),
+        arg("run", help="run folder, or a multi-scale detector's (VAEAnomalyDetector's out; scored on --data)"),
         arg(
             "--split",
             default=default,
@@ -136,11 +133,14 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..evaluation.detector_fit import check_contamination, training_threshold
+    from ..evaluation.detector_folder import is_detector
     from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split, write_scores
     from ..runs import Run
 
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
+    if is_detector(args.run):
+        return detector_anomaly(args)
     labelled = args.contamination is not None
     if labelled:  # refused before anything is read or scored
         check_contamination(args.contamination)
@@ -163,27 +163,6 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     if labelled:
         q, flagged = 1 - args.contamination, int(columns["outlier"].sum())
         print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")
-
-
-def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:
-    """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor: each a
-    class of the data (named in ``classes``, else one of the labels ``present``), some of them ``present``."""
-    import torch
-
-    from ..data.core import label_number
-
-    labels, known = [], range(len(classes)) if classes else present
-    names = ", ".join(classes[k] if classes else str(k) for k in known)
-    for v in (v.strip() for v in text.split(",") if v.strip()):
-        label = label_number(v, classes)
-        if label is None or label not in known:
-            raise VaekitError(f"--normal {v!r}: not a class of {where}; its classes are {names}")
-        labels.append(label)
-    if not labels:
-        raise VaekitError(f"--normal {text!r}: name at least one class")
-    if not set(labels) & set(present):
-        raise VaekitError(f"--normal {text}: no item of {where} is of these classes")
-    return torch.tensor(labels)
 
 
 def eval_sets(args: argparse.Namespace, run) -> tuple:
@@ -239,19 +218,16 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     default=None,
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
-    from ..evaluation.scores import detection_metrics
+    from ..evaluation.detector_folder import is_detector
     from ..runs import Run
 
+    if is_detector(args.run):
+        return detector_eval(args)
     run = Run.load(args.run)
     (x_in, y_in), (x_out, y_out) = eval_sets(args, run)
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
-    s_in, s_out = scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out)
-    print(f"{len(x_in)} in-distribution vs {len(x_out)} out-of-distribution items (higher score = anomalous)")
-    print("| score | AUROC | AUPRC | FPR@95%TPR |\n|---|---|---|---|")
-    for name in s_in:
-        m = detection_metrics(s_in[name], s_out[name])
-        print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
+    print_metrics(scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out))
 
 
 @verb(

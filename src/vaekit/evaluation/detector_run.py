@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import files
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
 from ..data.table_schema import TableSchema
@@ -25,7 +26,7 @@ from ..training.folder import is_run
 from .score_checks import check_model
 
 BINARISED = ("dynamic", "fixed")  # data.binarize settings that draw a run's evaluated items once, seeded
-SCALES = "scales.json"  # in a multi-scale detector's out: what scoring needs beside its scale-<i> runs
+SCALES = files.SCALES  # in a multi-scale detector's out: what scoring needs beside its scale-<i> runs
 SCALES_KEYS = ("factors", "image_shape", "method", "settings", "score_loc", "score_scale")
 
 

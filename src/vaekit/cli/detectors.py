@@ -1,0 +1,107 @@
+"""``vaekit anomaly`` and ``vaekit anomaly-eval`` on a multi-scale detector's folder (``VAEAnomalyDetector``'s
+``out``: scales.json beside a run per scale), and the pieces both scoring verbs share."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from ..errors import VaekitError
+from ..evaluation.score_names import SETTINGS
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import Tensor
+
+
+def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:
+    """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor: each a
+    class of the data (named in ``classes``, else one of the labels ``present``), some of them ``present``."""
+    import torch
+
+    from ..data.core import label_number
+
+    labels, known = [], range(len(classes)) if classes else present
+    names = ", ".join(classes[k] if classes else str(k) for k in known)
+    for v in (v.strip() for v in text.split(",") if v.strip()):
+        label = label_number(v, classes)
+        if label is None or label not in known:
+            raise VaekitError(f"--normal {v!r}: not a class of {where}; its classes are {names}")
+        labels.append(label)
+    if not labels:
+        raise VaekitError(f"--normal {text!r}: name at least one class")
+    if not set(labels) & set(present):
+        raise VaekitError(f"--normal {text}: no item of {where} is of these classes")
+    return torch.tensor(labels)
+
+
+def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray]) -> None:
+    """The table of AUROC, AUPRC and FPR at 95% TPR of each score, in-distribution items against anomalous ones."""
+    from ..evaluation.scores import detection_metrics
+
+    n_in, n_out = (len(next(iter(s.values()))) for s in (s_in, s_out))
+    print(f"{n_in} in-distribution vs {n_out} out-of-distribution items (higher score = anomalous)")
+    print("| score | AUROC | AUPRC | FPR@95%TPR |\n|---|---|---|---|")
+    for name in s_in:
+        m = detection_metrics(s_in[name], s_out[name])
+        print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
+
+
+def scored(args: argparse.Namespace, x: Tensor) -> dict[str, np.ndarray]:
+    """The folder's scores of items x (N, C, H, W) by the method and settings it was fitted with: --score and each
+    setting given must agree with them (each setting at its default, or at the fitted value)."""
+    from ..evaluation.detector_folder import folder_scores, record
+
+    method, fitted = (record(args.run)[k] for k in ("method", "settings"))
+    file = f"{args.run}/scales.json"
+    score = ",".join(v.strip() for v in args.score.split(",") if v.strip()) if args.score else method
+    if score != method:
+        raise VaekitError(f"--score {score}: {file} standardises {method} scores; score by --score {method}")
+    for key, s in SETTINGS.items():
+        value = getattr(args, key)
+        if value not in (s.default, fitted.get(key, s.default)):
+            said = f"of {key}={fitted[key]}" if key in fitted else f"that do not read {key}"
+            raise VaekitError(f"--{key.replace('_', '-')} {value}: {file} standardises {method} scores {said}")
+    return folder_scores(args.run, x, args.seed)
+
+
+def detector_anomaly(args: argparse.Namespace) -> None:
+    """``vaekit anomaly DIR --data SPEC`` for a detector's folder: every item of SPEC in file order -> --out."""
+    from ..evaluation.detector_folder import folder_items
+    from ..evaluation.outputs import write_scores
+
+    said = f"{args.run} holds a multi-scale detector (scales.json), trained on data passed in memory"
+    if args.contamination is not None:
+        raise VaekitError(f"--contamination: {said}, so no training items here set a threshold; leave it out")
+    if args.split not in (None, "all"):
+        raise VaekitError(f"--split {args.split}: {said}, with no split of its own; score --split all")
+    s = folder_items(args.run, args.data, args.limit)
+    scores = scored(args, s.x)
+    n = write_scores(args.out, scores, s.y, s.classes, s.files, s.rows)
+    print(f"{n} items of {args.data} scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+
+
+def detector_eval(args: argparse.Namespace) -> None:
+    """``vaekit anomaly-eval DIR`` for a detector's folder: --in and --ood, or --data with --normal."""
+    import torch
+
+    from ..evaluation.detector_folder import folder_items
+
+    if args.split not in (None, "all"):
+        raise VaekitError(f"--split {args.split}: {args.run} holds a multi-scale detector, with no split of its own")
+    if args.data is not None and args.normal is not None and not (args.inliers or args.ood):
+        s = folder_items(args.run, args.data)
+        if s.y is None:
+            raise VaekitError(f"{args.data}: has no labels for --normal")
+        normal = normal_labels(args.normal, s.classes, args.data, torch.unique(s.y).tolist())
+        mask = torch.isin(s.y, normal)
+        x_in, x_out = (s.x[torch.nonzero(m).flatten()[: args.limit]] for m in (mask, ~mask))
+    elif args.inliers and args.ood and args.data is None and args.normal is None:
+        x_in, x_out = (folder_items(args.run, spec, args.limit).x for spec in (args.inliers, args.ood))
+    else:
+        raise VaekitError(
+            f"anomaly-eval: {args.run} holds a multi-scale detector: name --in and --ood, or --data with --normal"
+        )
+    if len(x_in) == 0 or len(x_out) == 0:
+        raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
+    print_metrics(scored(args, x_in), scored(args, x_out))

@@ -1,0 +1,93 @@
+"""A multi-scale detector's folder (``VAEAnomalyDetector``'s ``out``: scales.json beside a run per scale) answered
+as ``vaekit anomaly`` and ``vaekit anomaly-eval`` answer a run: every item of a data spec in file order, checked
+against the detector's image shape, scored at each scale (standardised) and summed, by the method and settings
+the detector was fitted with. The scale runs were trained on data passed in memory, so the data is always
+named, and there is no split of their own, nor training items to set a threshold on."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data.lazy import head_split
+from ..errors import VaekitError
+from ..training.folder import is_run
+from .detector import VAEAnomalyDetector
+from .detector_run import SCALES, read_scales
+from .outputs import every_labelled, item_files, item_rows
+
+
+def is_detector(path: str | Path) -> bool:
+    """Whether ``path`` holds a multi-scale detector: its scales.json, or scale-<i> runs and no run of its own
+    (a fit that did not finish, which loading names)."""
+    folder = Path(path)
+    return (folder / SCALES).is_file() or (not is_run(folder) and (folder / "scale-0").is_dir())
+
+
+def record(path: str | Path) -> dict:
+    """The folder's scales.json, checked (``detector_run.read_scales``); its absence beside scale-<i> runs, one line."""
+    file = Path(path) / SCALES
+    if not file.is_file():
+        raise VaekitError(f"{file}: missing beside the scale-<i> runs (a fit that did not finish): fit again")
+    try:
+        return read_scales(file)
+    except ValueError as e:
+        raise VaekitError(str(e)) from None
+
+
+class Items(NamedTuple):
+    """Items to score: x (N, C, H, W) float32, their labels (N,) or None, their rows in their file (N,) or None
+    (then numbered by their place in file order), the class names of labels 0..K-1 and a photo folder's files."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    rows: np.ndarray | None
+    classes: list[str] | None
+    files: list[str] | None
+
+
+def folder_items(path: str | Path, spec: str | None, limit: int | None = None) -> Items:
+    """The first ``limit`` items of ``spec`` in file order for the multi-scale detector in ``path``: images of its
+    shape, or rows of as many values (as the detector fits them), read into memory."""
+    if not spec:
+        raise VaekitError(
+            f"{path}: a multi-scale detector's runs were trained on data passed in memory: name the data to score"
+        )
+    if limit is not None and limit <= 0:
+        raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
+    shape = tuple(record(path)["image_shape"])
+    cfg = RunConfig()
+    cfg.model.input_shape = list(shape)
+    s, classes = every_labelled(cfg, spec)
+    if tuple(s.x.shape[1:]) not in (shape, (math.prod(shape),)):  # images, or rows as the detector fits them
+        raise VaekitError(
+            f"{spec}: items have shape {tuple(s.x.shape[1:])}, the detector in {path} scores {shape} (or rows of "
+            f"{math.prod(shape)} values)"
+        )
+    s = head_split(s, limit)
+    rows = item_rows(s) if np.ndim(s.part) == 0 else None  # one file's rows; else numbered by place in file order
+    files = item_files(cfg, spec)
+    x = s.x[:].reshape(-1, *shape)
+    return Items(
+        x, s.y, None if rows is None else np.asarray(rows), classes, None if files is None else files[: len(x)]
+    )
+
+
+def folder_scores(path: str | Path, x: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """{"<method>_scales": the detector's anomaly score (-score_samples: the scales' standardised scores summed),
+    "<method>_x<k>": each pooling factor k's} of items x (N, C, H, W), higher = more anomalous, by the method and
+    settings the detector was fitted with (``record``), with noise seeded by ``seed``."""
+    method, fitted = (record(path)[k] for k in ("method", "settings"))
+    det = VAEAnomalyDetector.from_run(path, method=method, random_state=seed, **fitted)
+    rows = x.flatten(1).double().numpy()
+    try:
+        det.fit(rows[:1])  # loads the folder (the threshold it sets, on one row, is not used)
+        per = det.scale_scores(rows)  # (N, S)
+    except ValueError as e:
+        raise VaekitError(str(e)) from None
+    return {f"{method}_scales": per.sum(1), **{f"{method}_x{k}": per[:, i] for i, k in enumerate(det.scales_)}}
