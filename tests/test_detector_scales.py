@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -41,6 +42,16 @@ def test_from_run_scores_as_the_fitted_detector(fitted):
     np.testing.assert_array_equal(back.scale_scores(z), det.scale_scores(z))
     assert back.offset_ == det.offset_ and back.scales == (1,)  # the parameter stays as passed
     assert json.loads((out / "scales.json").read_text())["factors"] == [2, 4]
+
+
+def test_a_detector_pickled_before_scales_were_fitted_scores_as_before(fitted):
+    det, z = fitted[0], stripes(6, 1)
+    state = pickle.loads(pickle.dumps(det)).__getstate__()
+    del state["scales_"]  # as pickled before the attribute existed
+    old = VAEAnomalyDetector.__new__(VAEAnomalyDetector)
+    old.__setstate__(state)
+    assert old.scales_ == (2, 4)
+    np.testing.assert_array_equal(old.score_samples(z), det.score_samples(z))
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.run, self.out, self.overwrite = run, out, overwrite
         self.random_state, self.device = random_state, device
 
+    def __setstate__(self, state: dict) -> None:
+        """A detector pickled before ``scales_`` was fitted scores by its ``scales``, as it did then."""
+        if "models_" in state and "scales_" not in state:
+            state = {**state, "scales_": tuple(int(k) for k in state.get("scales", (1,)))}
+        super().__setstate__(state)
+
     @classmethod
     def from_run(cls, path: str | Path, **params) -> VAEAnomalyDetector:
         """A detector scoring with the trained run in ``path``, or the runs of a multi-scale detector's ``out``

@@ -140,7 +140,7 @@ def scales_fault(record: object) -> str | None:
 def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float) -> None:
     """Refuse pooling factors that are not positive integers dividing the images' height and width, several with
     a wrapped ``run`` (its folder gives its own), and a ``holdout`` outside (0, 0.5] with several."""
-    if not scales or any(not isinstance(k, (int, np.integer)) or k < 1 for k in scales):
+    if not scales or not all(is_whole(k, 1) for k in scales):  # True is no factor
         raise ValueError(f"scales must be positive integers, got {scales!r}")
     if tuple(scales) == (1,):
         return
