@@ -116,6 +116,7 @@ def test_scales_pool_the_images_and_standardise_each_score():
         (dict(scales=(1, 2)), "need images"),
         (dict(image_shape=(1, 8, 8), scales=(0,)), "positive integers"),
         (dict(image_shape=(1, 8, 8), scales=(True, 2)), "positive integers"),  # a bool is no factor
+        (dict(image_shape=(1, 8, 8), scales=(1, 2), likelihood="discretized_logistic"), "off the 256 levels"),
         (dict(image_shape=(1, 8, 8), scales=(1, 2), holdout=0.7), "holdout"),
     ],
 )

@@ -78,6 +78,7 @@ def test_from_run_refuses_what_the_folder_contradicts(fitted, params, match):
     + [
         (lambda d, k=k, v=v: patch_json(d / "scales.json", k, v), f"scales.json: {k}")
         for k, v in [("score_loc", [0.0]), ("score_scale", [1.0, 0.0]), ("factors", [2, 3]), ("image_shape", [8, 8])]
+        + [("settings", {"samples": 2, "random_state": 3}), ("settings", {"samples": "2"})]
     ],
 )
 def test_a_damaged_folder_is_one_line(fitted, tmp_path, damage, match):
@@ -101,6 +102,8 @@ def test_a_fit_that_fails_leaves_no_scales_json(fitted, tmp_path, monkeypatch):
     single = VAEAnomalyDetector(out=str(folder / "one"), image_shape=(1, 8, 8), epochs=1).fit(stripes(10, 0))
     with pytest.raises(ValueError, match="one: already holds a run"):  # scales.json there would hide that run
         VAEAnomalyDetector(out=single.out, **TINY).fit(stripes(40, 0))
+    with pytest.raises(ValueError, match="holds a run, which a multi-scale detector's folder cannot replace"):
+        VAEAnomalyDetector(out=single.out, overwrite=True, **TINY).fit(stripes(40, 0))  # its files would stay
     calls, trained = [], detector.trained
 
     def fails_second(*args, **kwargs):
@@ -155,19 +158,33 @@ def test_the_cli_scores_the_folder_as_the_detector(fitted, tmp_path, capsys):
         (["--samples", "3"], "neg_elbo scores of samples=2"),
         (["--steps", "3"], "scores that do not read steps"),
         (["--data", "small.npy"], "items have shape (1, 4, 4), the detector in"),
-        (["--data"], "name the data to score"),  # none named
+        (["--samples", "8"], "neg_elbo scores of samples=2"),  # the default, typed: not replaced unseen
+        (["--data"], "name the data to score (--data)"),  # none named
+        (["--data", "bytes.npy"], "lie outside [0, 1], where the detector's images lie"),  # 0..255 rows
+        (["--batch-size", "0"], "--batch-size must be > 0"),
+        (["--seed", "-1"], "--seed must be in [0, 2**32)"),
+        (["--limit", "0"], "--limit must be > 0"),
     ],
 )
 def test_the_cli_refuses_what_the_folder_cannot_answer(fitted, tmp_path, capsys, argv, match):
     np.save(tmp_path / "x.npy", stripes(4, 1))
     np.save(tmp_path / "small.npy", np.zeros((2, 1, 4, 4)))
+    np.save(tmp_path / "bytes.npy", np.full((2, 64), 200, dtype=np.uint8))
     data = ["--data", str(tmp_path / "x.npy")] if "--data" not in argv else []
-    given = [str(tmp_path / a) if a == "small.npy" else a for a in argv if argv != ["--data"]]
+    given = [str(tmp_path / a) if a.endswith(".npy") else a for a in argv if argv != ["--data"]]
     code = main(["anomaly", str(fitted[1]), *data, *given, "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 2 and match in err and len(err.splitlines()) == 1 and not (tmp_path / "s.csv").exists()
+    if argv[0] in ("--limit", "--batch-size", "--samples"):  # anomaly-eval checks them as anomaly does
+        both = ["--in", str(tmp_path / "x.npy"), "--ood", str(tmp_path / "x.npy")]
+        assert main(["anomaly-eval", str(fitted[1]), *both, *argv]) == 2 and match in capsys.readouterr().err
 
 
-def test_other_verbs_name_the_folder_a_detector(fitted, capsys):
-    assert main(["evaluate", str(fitted[1])]) == 2
-    assert "holds a multi-scale anomaly detector (scales.json), not a run" in capsys.readouterr().err
+def test_other_verbs_name_the_folder_a_detector(fitted, tmp_path, capsys):
+    for argv in (["evaluate", fitted[1]], ["curves", fitted[1]], ["train", "--data", "digits", "--out", fitted[1]]):
+        assert main([str(a) for a in argv]) == 2
+        assert "holds a multi-scale anomaly detector (scales.json)" in capsys.readouterr().err
+    np.save(tmp_path / "huge.npy", np.full((2, 1, 4, 4), 3e38, dtype=np.float32))  # a scale's run, far off
+    argv = ["anomaly", fitted[1] / "scale-0", "--data", tmp_path / "huge.npy", "--score", "neg_elbo"]
+    assert main([str(a) for a in [*argv, "--out", tmp_path / "s.csv"]]) == 2
+    assert "item 0 scores neg_elbo as no finite number" in capsys.readouterr().err

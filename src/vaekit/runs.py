@@ -96,7 +96,7 @@ class Run:
         ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
         only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
         """
-        if (Path(path) / files.SCALES).is_file() and not (Path(path) / files.CONFIG).exists():
+        if (Path(path) / files.SCALES).is_file():
             raise VaekitError(
                 f"{path}: holds a multi-scale anomaly detector ({files.SCALES}), not a run: vaekit anomaly and "
                 "anomaly-eval score it (VAEAnomalyDetector.from_run in Python), and each scale-<i> in it is a run"

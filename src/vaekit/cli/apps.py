@@ -41,7 +41,10 @@ def scoring(
             help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
             "complexity needs images, llr a hierarchy, likelihood_regret a Gaussian q(z|x))",
         ),
-        *(arg("--" + k.replace("_", "-"), type=int, default=s.default, help=s.help) for k, s in SETTINGS.items()),
+        *(
+            arg("--" + k.replace("_", "-"), type=int, help=f"{s.help} (default {s.default})")
+            for k, s in SETTINGS.items()
+        ),
         arg("--limit", type=int, help="only the first N items" + limit),
         arg("--seed", type=int, default=0),
         arg("--batch-size", type=int, default=256),
@@ -89,10 +92,13 @@ def cmd_encode(args: argparse.Namespace) -> None:
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     """The scores --score names (default: every one that applies) of the first --limit items of x (and labels y
     (N,), which a conditional run needs)."""
+    import numpy as np
+
     from ..data.lazy import head
     from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
-    positive(args.llr_k, "--llr-k")  # k = 0 would compare the bound with itself: a column of zeros
+    given = {k: s.default if getattr(args, k) is None else getattr(args, k) for k, s in SETTINGS.items()}
+    positive(given["llr_k"], "--llr-k")  # k = 0 would compare the bound with itself: a column of zeros
     if run.model.needs_labels:
         if y is None:
             raise VaekitError("this run is conditional: its scores need each item's label, and this data has none")
@@ -102,18 +108,25 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
-    return anomaly_scores(
+    scores = anomaly_scores(
         run.model,
         head(x, args.limit),
         names,
-        args.samples,
-        args.iw_samples,
-        args.steps,
+        given["samples"],
+        given["iw_samples"],
+        given["steps"],
         args.seed,
         args.batch_size,
         y=None if y is None else y[: args.limit],
-        llr_k=args.llr_k,
+        llr_k=given["llr_k"],
     )
+    for name, v in scores.items():  # float32 arithmetic overflows for items far beyond the training data
+        if not np.isfinite(v).all():
+            i = int(np.argmin(np.isfinite(v)))
+            raise VaekitError(
+                f"item {i} scores {name} as no finite number: its values lie too far from the training items"
+            )
+    return scores
 
 
 @scoring(
@@ -139,6 +152,9 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
 
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
+    positive(args.batch_size, "--batch-size")
+    if args.limit is not None:
+        positive(args.limit, "--limit")
     if is_detector(args.run):
         return detector_anomaly(args)
     labelled = args.contamination is not None
@@ -221,6 +237,9 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..evaluation.detector_folder import is_detector
     from ..runs import Run
 
+    positive(args.batch_size, "--batch-size")
+    if args.limit is not None:
+        positive(args.limit, "--limit")
     if is_detector(args.run):
         return detector_eval(args)
     run = Run.load(args.run)

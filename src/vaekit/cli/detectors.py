@@ -49,20 +49,22 @@ def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray]) -> 
 
 def scored(args: argparse.Namespace, x: Tensor) -> dict[str, np.ndarray]:
     """The folder's scores of items x (N, C, H, W) by the method and settings it was fitted with: --score and each
-    setting given must agree with them (each setting at its default, or at the fitted value)."""
+    setting given must agree with them."""
     from ..evaluation.detector_folder import folder_scores, record
 
+    if not 0 <= args.seed < 2**32:  # the detector's random_state
+        raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     method, fitted = (record(args.run)[k] for k in ("method", "settings"))
     file = f"{args.run}/scales.json"
     score = ",".join(v.strip() for v in args.score.split(",") if v.strip()) if args.score else method
     if score != method:
         raise VaekitError(f"--score {score}: {file} standardises {method} scores; score by --score {method}")
     for key, s in SETTINGS.items():
-        value = getattr(args, key)
-        if value not in (s.default, fitted.get(key, s.default)):
+        value = getattr(args, key)  # None: not given
+        if value not in (None, fitted.get(key, s.default)):
             said = f"of {key}={fitted[key]}" if key in fitted else f"that do not read {key}"
             raise VaekitError(f"--{key.replace('_', '-')} {value}: {file} standardises {method} scores {said}")
-    return folder_scores(args.run, x, args.seed)
+    return folder_scores(args.run, x, args.seed, args.batch_size)
 
 
 def detector_anomaly(args: argparse.Namespace) -> None:

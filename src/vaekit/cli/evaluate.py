@@ -160,7 +160,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
     from ..viz.plots import plot_losses, stamped
 
     metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
-    if not metrics.is_file():
+    if not metrics.is_file() and not (Path(args.run) / files.SCALES).is_file():  # a detector: loading says so
         started = (Path(args.run) / files.CONFIG).is_file()  # a run that has not finished its first epoch
         why = "the run has not finished an epoch yet" if started else "not a run folder?"
         raise VaekitError(f"{args.run}: no {files.METRICS} ({why})")

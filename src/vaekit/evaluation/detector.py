@@ -133,7 +133,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()
         check_contamination(self.contamination)  # scikit-learn's "auto" sets a threshold of its own: refused
-        check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout)
+        check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout, self.likelihood)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
         if self.run is not None:
             self.__dict__.update(loaded_detector(self.run, self.method, self._shaping()))

@@ -13,8 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from .. import files
+from ..config import RunConfig, load_json_config
 from ..data.lazy import head_split
+from ..data.prepare import checked
 from ..errors import VaekitError
 from ..training.folder import is_run
 from .detector import VAEAnomalyDetector
@@ -56,7 +58,8 @@ def folder_items(path: str | Path, spec: str | None, limit: int | None = None) -
     shape, or rows of as many values (as the detector fits them), read into memory."""
     if not spec:
         raise VaekitError(
-            f"{path}: a multi-scale detector's runs were trained on data passed in memory: name the data to score"
+            f"{path}: a multi-scale detector's runs were trained on data passed in memory: name the data to score",
+            key="data.spec",
         )
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
@@ -73,21 +76,36 @@ def folder_items(path: str | Path, spec: str | None, limit: int | None = None) -
     rows = item_rows(s) if np.ndim(s.part) == 0 else None  # one file's rows; else numbered by place in file order
     files = item_files(cfg, spec)
     x = s.x[:].reshape(-1, *shape)
+    check_range(x, spec, Path(path) / "scale-0")
     return Items(
         x, s.y, None if rows is None else np.asarray(rows), classes, None if files is None else files[: len(x)]
     )
 
 
-def folder_scores(path: str | Path, x: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+def check_range(x: torch.Tensor, spec: str, run: Path) -> None:
+    """Refuse items x (N, C, H, W) outside [0, 1], the range of the images the detector takes (a file of uint8
+    rows is read as 0..255), or outside the support of the likelihood of its first scale's ``run``."""
+    if len(x) and (x.min() < 0 or x.max() > 1):
+        lo, hi = float(x.min()), float(x.max())
+        raise VaekitError(
+            f"{spec}: values in [{lo:.4g}, {hi:.4g}] lie outside [0, 1], where the detector's images lie (rows of "
+            "0..255 values are read as they are: divide them by 255)"
+        )
+    if is_run(run):  # else loading the detector names what is missing
+        checked(x, load_json_config(run / files.CONFIG).model.likelihood, spec)
+
+
+def folder_scores(path: str | Path, x: torch.Tensor, seed: int, batch_size: int = 256) -> dict[str, np.ndarray]:
     """{"<method>_scales": the detector's anomaly score (-score_samples: the scales' standardised scores summed),
     "<method>_x<k>": each pooling factor k's} of items x (N, C, H, W), higher = more anomalous, by the method and
-    settings the detector was fitted with (``record``), with noise seeded by ``seed``."""
+    settings the detector was fitted with (``record``), with noise seeded by ``seed`` (common to all items, so
+    scoring ``batch_size`` items at a time gives the same scores)."""
     method, fitted = (record(path)[k] for k in ("method", "settings"))
     det = VAEAnomalyDetector.from_run(path, method=method, random_state=seed, **fitted)
     rows = x.flatten(1).double().numpy()
     try:
         det.fit(rows[:1])  # loads the folder (the threshold it sets, on one row, is not used)
-        per = det.scale_scores(rows)  # (N, S)
+        per = np.concatenate([det.scale_scores(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)])
     except ValueError as e:
         raise VaekitError(str(e)) from None
     return {f"{method}_scales": per.sum(1), **{f"{method}_x{k}": per[:, i] for i, k in enumerate(det.scales_)}}

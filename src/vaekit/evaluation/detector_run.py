@@ -24,6 +24,7 @@ from ..models.standardized import Standardized
 from ..runs import Run
 from ..training.folder import is_run
 from .score_checks import check_model
+from .score_names import SETTINGS
 
 BINARISED = ("dynamic", "fixed")  # data.binarize settings that draw a run's evaluated items once, seeded
 SCALES = files.SCALES  # in a multi-scale detector's out: what scoring needs beside its scale-<i> runs
@@ -127,8 +128,9 @@ def scales_fault(record: object) -> str | None:
         return f"factors {factors} must divide the image height and width {shape[1:]}"
     if not isinstance(record["method"], str):
         return f"method must be a score's name, got {record['method']!r}"
-    if not isinstance(record["settings"], dict):
-        return f"settings must be the score's settings (a mapping), got {record['settings']!r}"
+    settings = record["settings"]
+    if not isinstance(settings, dict) or not all(k in SETTINGS and is_whole(v, 1) for k, v in settings.items()):
+        return f"settings must map the score's settings ({', '.join(SETTINGS)}) to whole numbers >= 1, got {settings!r}"
     for key in ("score_loc", "score_scale"):
         v = record[key]
         numbers = isinstance(v, list) and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)
@@ -137,9 +139,10 @@ def scales_fault(record: object) -> str | None:
     return None
 
 
-def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float) -> None:
+def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float, likelihood: str) -> None:
     """Refuse pooling factors that are not positive integers dividing the images' height and width, several with
-    a wrapped ``run`` (its folder gives its own), and a ``holdout`` outside (0, 0.5] with several."""
+    a wrapped ``run`` (its folder gives its own) or with the discretized logistic (a pooled image's means lie off
+    its 256 levels), and a ``holdout`` outside (0, 0.5] with several."""
     if not scales or not all(is_whole(k, 1) for k in scales):  # True is no factor
         raise ValueError(f"scales must be positive integers, got {scales!r}")
     if tuple(scales) == (1,):
@@ -148,6 +151,11 @@ def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, hold
         raise ValueError(f"scales {tuple(scales)}: a wrapped run folder gives its own (scales.json): leave scales (1,)")
     if image_shape is None:
         raise ValueError("scales other than (1,) need images (image_shape) and a detector that trains")
+    if likelihood == "discretized_logistic":
+        raise ValueError(
+            f"scales {tuple(scales)}: images pooled by averaging lie off the 256 levels that the {likelihood} "
+            "likelihood models: take another likelihood, or scales (1,)"
+        )
     h, w = tuple(image_shape)[-2:]
     if any(h % k or w % k for k in scales):
         raise ValueError(f"scales {tuple(scales)} must divide the image height and width ({h} x {w})")
@@ -187,10 +195,13 @@ def check_float32(X: np.ndarray) -> None:
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:
     """Refuse an ``out`` (or, with several ``scales``, one of its scale-<i> folders) that holds a run, or a
     multi-scale detector's scales.json, unless ``overwrite``, which removes that file before training: a fit
-    that fails leaves none, and a single run trained there is read as itself."""
+    that fails leaves none, and a single run trained there is read as itself. With several scales, an ``out``
+    that is itself a run is refused even so: its files would stay beside the scale runs."""
     if not out:
         return
     file = Path(out) / SCALES
+    if overwrite and scales > 1 and is_run(Path(out)):  # its files would stay beside the scale runs
+        raise ValueError(f"out {out}: holds a run, which a multi-scale detector's folder cannot replace: use another")
     if overwrite:
         file.unlink(missing_ok=True)
         return

@@ -51,6 +51,10 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     else:
         if is_run(run) and not afresh:
             raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
+        if (run / files.SCALES).is_file():  # which the verbs would read instead of the run
+            raise VaekitError(
+                f"{run}: holds a multi-scale anomaly detector ({files.SCALES}): train elsewhere", key="out"
+            )
         refuse_foreign(run)
     stack.enter_context(run_lock(run))
     for path in run.glob(".*.tmp"):  # writes that a killed run left half done
