@@ -10,6 +10,8 @@ from torch import nn
 
 import vaekit
 from vaekit.cli import main
+from vaekit.config import RunConfig, refuse_conflicts, set_value
+from vaekit.core.critic import Discriminator
 from vaekit.core.objectives_zoo import ObjectiveSettings, objective
 from vaekit.data.batching import batches
 from vaekit.data.lazy import LazyArray
@@ -179,3 +181,17 @@ def test_piwae_refuses_a_hierarchy_in_one_line(family):
     with pytest.raises(vaekit.VaekitError, match=r"piwae routes MIWAE's gradient .* top-down generative path"):
         objective("piwae")(m, x, None, s)  # was: MIWAE's gradient in the top-down prior's parameters
     assert torch.isfinite(objective("miwae")(m, x, None, s)["loss"])
+
+
+@pytest.mark.parametrize("family", sorted(HIERARCHIES))
+@pytest.mark.parametrize("name", ["factor", "mmd"])
+def test_factor_and_mmd_refuse_a_hierarchy(family, name):
+    m, x = HIERARCHIES[family]()
+    s = ObjectiveSettings(critic=Discriminator(2))
+    with pytest.raises(vaekit.VaekitError, match=rf"the {name} objective measures q\(z\) of one latent layer"):
+        objective(name)(m, x, None, s)  # was: the top group's q(z) alone, the others unmeasured
+    cfg = RunConfig()
+    for key, value in [("model.family", family), ("train.objective", name), ("train.warmup_epochs", 0)]:
+        set_value(cfg, key, value)
+    with pytest.raises(vaekit.VaekitError, match="a hierarchy's other groups would go unmeasured"):
+        refuse_conflicts(cfg)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from itertools import pairwise
 from typing import TypedDict
 
 import torch
@@ -32,6 +31,7 @@ from torch import Tensor, nn
 from ..config.checks import add_choice
 from ..errors import VaekitError
 from .contract import VAEModule, VAEOutput, flat
+from .critic import Discriminator, permute_dims
 from .discrete import GumbelSoftmax
 from .objectives import Terms, elbo, extra_sum, repeat_items
 
@@ -255,38 +255,26 @@ def prior_draws(pz: torch.distributions.Distribution, n: int, relaxed: bool = Fa
     return pz.sample(shape)
 
 
+def one_layer(out: VAEOutput, name: str) -> VAEOutput:
+    """``out`` if its model has one latent layer: the ``name`` objective measures that layer's q(z) alone."""
+    if len(out.z) > 1:
+        raise VaekitError(
+            f"the {name} objective measures q(z) of one latent layer; this model has {len(out.z)}, and the others "
+            "would go unmeasured",
+            key="train.objective",
+        )
+    return out
+
+
 @register_objective("mmd")
 def mmd_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: ObjectiveSettings) -> Terms:
     """InfoVAE / WAE-MMD: -rec + beta KL + ``mmd_weight`` MMD(q(z), p(z)) on the top latent level; beta 0 is
     WAE-MMD, beta = 1 - alpha and weight = alpha + lambda - 1 InfoVAE (Zhao et al. 2019, eq. 7)."""
-    out = run_model(model, x, y, s)
+    out = one_layer(run_model(model, x, y, s), "mmd")
     terms = elbo(out, x, s.beta)
     z = out.z[0]
     gap = mmd(z, prior_draws(out.pz[0], len(z), relaxed=model.training).to(z), s.mmd_kernel)
     return terms | {"loss": terms["loss"] + s.mmd_weight * gap, "mmd": gap, "z": out.z}
-
-
-class Discriminator(nn.Module):
-    """z (B, D) -> (B,) logits of 'drawn from q(z)' against 'from prod_j q(z_j)' (FactorVAE's D)."""
-
-    def __init__(self, latent_dim: int, hidden: int = 256, layers: int = 3):
-        super().__init__()
-        self.latent_dim, self.hidden, self.layers = latent_dim, hidden, layers
-        sizes = [latent_dim] + [hidden] * layers
-        blocks = [m for a, b in pairwise(sizes) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
-        self.net = nn.Sequential(*blocks, nn.Linear(sizes[-1], 1))
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).squeeze(-1)
-
-
-def permute_dims(z: Tensor, block: int = 1) -> Tensor:
-    """(B, D) with each latent variable, ``block`` adjacent dimensions, shuffled across the batch on its own:
-    draws of prod_j q(z_j) (Kim & Mnih 2018, algorithm 1). A categorical variable's K one-hot coordinates
-    (block K) move together, so a shuffled row is still N one-hots."""
-    g = z.reshape(z.shape[0], -1, block)  # (B, D / block, block)
-    idx = torch.rand(g.shape[:2], device=z.device).argsort(0)  # (B, D / block)
-    return g.gather(0, idx.unsqueeze(-1).expand_as(g)).reshape(z.shape)
 
 
 @register_objective("factor", critic=Discriminator)
@@ -295,7 +283,7 @@ def factor_objective(model: VAEModule, x: Tensor, y: Tensor | None, s: Objective
     (the density-ratio trick); ``critic_loss`` trains D to tell z from its copy shuffled variable by variable."""
     if s.critic is None:
         raise VaekitError("the factor objective needs its discriminator (settings.critic)", key="train.objective")
-    out = run_model(model, x, y, s)
+    out = one_layer(run_model(model, x, y, s), "factor")
     terms = elbo(out, x, s.beta)
     z, qz = out.z[0], out.qz[0]
     tc = s.critic(z).mean()
