@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import typing
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import vaekit
 from vaekit.cli import main
+from vaekit.errors import NotFinite
 from vaekit.models import MODELS
 
 from .conftest import tiny_config
@@ -306,6 +310,16 @@ def test_encode_and_reconstruct_read_items_as_fit_does(wrap, runs):
     run, x = runs["vae"], images(6, seed=2)  # uint8 images / 255, as fit and evaluate read them
     assert torch.equal(run.encode(wrap(x)).mean, run.encode(torch.from_numpy(x)).mean)
     assert torch.equal(run.reconstruct(wrap(x)), run.reconstruct(torch.from_numpy(x)))
+
+
+def test_a_diverged_model_s_samples_and_reconstructions_are_refused(runs):
+    nan = copy.deepcopy(runs["vae"].model)
+    vector_to_parameters(torch.full_like(parameters_to_vector(nan.parameters()), torch.nan), nan.parameters())
+    broken = dataclasses.replace(runs["vae"], model=nan)  # as a run whose training diverged keeps it
+    with pytest.raises(NotFinite, match=r"samples: \d+ of \d+ values are NaN or infinite: the model diverged"):
+        broken.sample(2)  # was: NaN images, written as if they were samples
+    with pytest.raises(NotFinite, match="reconstructions: "):
+        broken.reconstruct(images(2))
 
 
 def test_sample_classes_takes_a_conditional_model(runs):

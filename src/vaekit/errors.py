@@ -25,6 +25,10 @@ class VaekitError(ValueError):
         return [f"{type(self).__name__}: {self}"]
 
 
+class NotFinite(VaekitError):
+    """A run's samples or reconstructions hold NaN or infinite values: its model diverged."""
+
+
 def whole(v: object, name: str, low: int = 1, what: str = "") -> int:
     """``v`` if it is a whole number >= ``low`` (not a bool, a float or text), else one line naming ``name``
     (after ``what``, such as "sampler setting ")."""

@@ -26,7 +26,7 @@ from .data.lazy import LazyArray
 from .data.run_json import read_classes
 from .data.tables import TableSchema
 from .data.user import run_items
-from .errors import VaekitError, whole
+from .errors import NotFinite, VaekitError, whole
 from .io import run_lock
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
@@ -245,8 +245,8 @@ class Run:
         if sampler is not None:
             sampler_for(self, sampler)  # a conditional run is named as such, before its label is refused
             self.sampler_alone(temperature, label)
-            return sample_with(self, sampler, n)
-        return prior_draws(self, n, temperature, self.labels(label, n))
+            return finite(sample_with(self, sampler, n), "samples")
+        return finite(prior_draws(self, n, temperature, self.labels(label, n)), "samples")
 
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
@@ -257,7 +257,7 @@ class Run:
             raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
         k = self.config.model.num_classes
         y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
-        return prior_draws(self, len(y), temperature, y)
+        return finite(prior_draws(self, len(y), temperature, y), "samples")
 
     @torch.no_grad()
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
@@ -268,7 +268,17 @@ class Run:
     def reconstruct(self, x: ArrayLike, y: LabelsLike | None = None) -> Tensor:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
         y = self.labels(y, len(x))
-        return self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu()
+        return finite(self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu(), "reconstructions")
+
+
+def finite(x: Tensor, what: str) -> Tensor:
+    """``x`` if its values are all finite, else one line: the model's outputs are not (a run that diverged)."""
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise NotFinite(
+            f"{what}: {bad} of {x.numel()} values are NaN or infinite: the model diverged (its metrics.csv)"
+        )
+    return x
 
 
 def count(n: object, name: str) -> int:

@@ -3,6 +3,7 @@ callback, and the callbacks every run with a folder gets by default."""
 
 from __future__ import annotations
 
+import sys
 from typing import cast
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from .. import files
 from ..config import RunConfig
 from ..core.contract import VAEModule
+from ..errors import NotFinite
 from ..runs import Run
 from ..training.callbacks import Callback, FitInfo
 from .plots import plot_losses, save_reconstructions, save_samples, stamped, table_columns
@@ -30,7 +32,10 @@ class Pictures(Callback):
             return
         run = Run(info.path, info.config, cast(VAEModule, model))  # fit checked the contract
         with stamped(run.digest):
-            self.draw(run, model, info)
+            try:
+                self.draw(run, model, info)
+            except NotFinite as e:  # the weights and metrics are kept: they show the divergence
+                print(f"{info.path}: no pictures drawn: {e}", file=sys.stderr)
 
     def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:
         path, columns = info.path, table_columns(run)  # a table's: named and standardised as in training
