@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
+import torch
 
 import vaekit
 from vaekit.config import ModelConfig, RunConfig, keep_settings, refuse_conflicts, validate
+from vaekit.evaluation.scores import anomaly_scores, scores_that_apply
+from vaekit.models.standardized import Standardized
 
 from .test_deep import SHAPE, tiny
 
@@ -79,3 +83,14 @@ def test_a_deep_run_resumes_with_checkpoint_cells_turned_on(tmp_path):
     vaekit.train(epochs=1, **small)
     run = vaekit.train(epochs=2, resume=True, checkpoint_cells=True, **small)
     assert len(run.history) == 2 and run.model.checkpoint_cells and run.config.model.checkpoint_cells
+
+
+def test_a_standardised_hierarchy_keeps_its_llr_score():
+    """data.standardize=true wraps the model (Standardized): llr was refused as 'not a hierarchy' and left out."""
+    torch.manual_seed(0)
+    inner = vaekit.DeepVAE((1, 8, 8), groups=[1, 2, 0], width=8, cell_width=4, latent_channels=2, likelihood="gaussian")
+    x = torch.rand(6, 1, 8, 8) * 50 + 100  # far from standardised units
+    model = Standardized.fitted(inner, x).eval()
+    assert "llr" in scores_that_apply(model, True, x[:1])
+    got = anomaly_scores(model, x, ["llr"], seed=0)["llr"]  # the standardisation's Jacobian cancels in the ratio
+    np.testing.assert_allclose(got, anomaly_scores(inner.eval(), model.inside(x), ["llr"], seed=0)["llr"], rtol=1e-4)

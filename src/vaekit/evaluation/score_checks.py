@@ -13,6 +13,7 @@ from torch.distributions import Distribution, Independent, Normal
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
+from ..models.standardized import hierarchical
 from ..runs import Run
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
 from .score_names import SCORES as SCORES
@@ -53,7 +54,7 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
             f"{with_article(dist_name(qz))}: leave likelihood_regret out",
             key="score",
         )
-    if "llr" in names and (flat(model) or not hasattr(model, "forward_from_prior")):
+    if "llr" in names and (flat(model) or not hierarchical(model)):
         raise VaekitError(
             "llr compares latent groups drawn from the prior and the posterior: it needs a "
             f"hierarchical model (family deep or ladder); this {type(model).__name__} has "

@@ -36,6 +36,7 @@ from ..data.core import check_finite
 from ..data.lazy import LazyArray
 from ..data.user import run_items
 from ..errors import VaekitError
+from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
 from .score_checks import SCORES, check_items, check_model, check_scores, check_settings, model_shape
@@ -49,9 +50,8 @@ def scores_that_apply(model: VAEModel, images: bool, x: Tensor, y: Tensor | None
     likelihood regret for one latent level whose q(z|x) is a factorised Normal (what it re-fits), as q(z|x)
     of the items ``x`` (B, *shape) (one is enough) shows: not for discrete codes or flow posteriors."""
     check_model(model, [], y)  # a conditional model's labels
-    hierarchical = not flat(model) and hasattr(model, "forward_from_prior")
     regret = flat(model) and normal_q(model.encode(x, y))
-    skip = {"complexity": not images, "llr": not hierarchical, "likelihood_regret": not regret}
+    skip = {"complexity": not images, "llr": flat(model) or not hierarchical(model), "likelihood_regret": not regret}
     return [s for s in SCORES if not skip.get(s, False)]
 
 

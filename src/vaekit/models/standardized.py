@@ -126,9 +126,20 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
         out = self.model(self.inside(x), y)
         return VAEOutput(self.outside(out.px), out.qz, out.pz, out.z)
 
+    def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
+        """``forward`` with the inner hierarchy's lowest ``k`` groups from their priors (LLR^{>k}), p(x|z) in the
+        data's units; only for an inner model that has it (``hierarchical``)."""
+        out = self.model.forward_from_prior(self.inside(x), k)
+        return VAEOutput(self.outside(out.px), out.qz, out.pz, out.z)
+
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z) in the data's units for ``n`` draws from the inner model: batch (n,), event (*shape,)."""
         return self.outside(self.model.generate(n, temperature, y))
+
+
+def hierarchical(model: object) -> bool:
+    """Whether ``model`` (or the model a ``Standardized`` wraps) can take its lowest groups from their priors."""
+    return hasattr(model.model if isinstance(model, Standardized) else model, "forward_from_prior")
 
 
 def category_sizes(categories: Sequence[int]) -> list[int]:
