@@ -46,6 +46,8 @@ def test_settings_that_cannot_take_effect_are_refused(setting, match):
         ({"residual_posterior": "yes"}, r"^model.residual_posterior must be True or False, got 'yes'$"),
         ({"checkpoint_cells": 1}, r"^model.checkpoint_cells must be True or False, got 1$"),
         ({"ar_kernel": 5}, r"^model.deep_ar_kernel and model.deep_ar_channels cannot both take effect: .* off"),
+        ({"scale": "shared"}, r"^scale 'shared' belongs to the gaussian likelihood, not bernoulli$"),  # was kept
+        ({"components": 3}, r"^components 3 belong to the discretized_logistic likelihood, not bernoulli$"),
     ],
 )
 def test_the_constructor_refuses_each_setting_in_one_line_naming_it(settings, match):

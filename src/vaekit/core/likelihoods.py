@@ -87,6 +87,13 @@ class Likelihood(nn.Module):
                 f"components (logistics per element) must be a positive integer, got {components!r}",
                 key="model.likelihood_components",
             )
+        if name != "gaussian" and scale != "learned":  # as the config's conflicts table refuses them
+            raise VaekitError(f"scale {scale!r} belongs to the gaussian likelihood, not {name}", key="model.scale")
+        if name != "discretized_logistic" and components != 5:
+            raise VaekitError(
+                f"components {components} belong to the discretized_logistic likelihood, not {name}",
+                key="model.likelihood_components",
+            )
         self.name, self.shape, self.event_dims, self.components = name, tuple(shape), len(shape), components
         self.n_params = discretized.n_params(self.shape, components) if name == "discretized_logistic" else 1
         self.fixed_scale: float | None = None
