@@ -143,9 +143,13 @@ def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> N
 def _unwrapped_record(saved: RunConfig, cfg: RunConfig) -> None:
     """A run fit wrote on standardised columns before it described the model inside the Standardized wrapper
     recorded family 'custom' and that wrapper's default prior and posterior: read as the model given describes
-    them (its class is the one model.json records: ``resumes_class``)."""
+    them (its class is the one model.json records: ``resumes_class``). So is a DeepVAE's run recorded before fit
+    described its deep_* settings (with the ladder's latent_dims, reversed, and the defaults)."""
     if saved.model.family == CUSTOM != cfg.model.family and saved.data.standardize == "true":
         for name in ("family", "prior", "posterior", *ZOO_SETTINGS):
+            setattr(saved.model, name, getattr(cfg.model, name))
+    if saved.model.family == "deep" == cfg.model.family and saved.model.latent_dims:  # recorded before deep_*
+        for name in ("latent_dims", *ZOO_SETTINGS):
             setattr(saved.model, name, getattr(cfg.model, name))
 
 

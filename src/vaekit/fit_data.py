@@ -18,7 +18,7 @@ from .data.user import from_user
 from .errors import VaekitError
 from .models.standardized import Standardized
 from .training import probe
-from .training.folder import describe
+from .training.describe import describe
 
 
 def user_data(model: VAEModule, data: object, val_data: object, **options) -> Dataset:

@@ -157,17 +157,17 @@ def _objective_clashes() -> list:
             "depend on its top-down generative path (use iwae or miwae)",
         ),
         (
+            "train.kl_balance",
+            "train.objective",
+            lambda c: getattr(c.train, "kl_balance", False) and _objective(c) != "elbo",
+            "KL balancing reshapes the elbo objective's KL term",
+        ),
+        (
             "train.objective",
             "model.family",
             lambda c: _objective(c) in ("factor", "mmd") and c.model.family in ("ladder", "deep"),
             "the factor and mmd objectives measure q(z) of one latent layer, and a hierarchy's other groups would "
             "go unmeasured",
-        ),
-        (
-            "train.kl_balance",
-            "train.objective",
-            lambda c: getattr(c.train, "kl_balance", False) and _objective(c) != "elbo",
-            "KL balancing reshapes the elbo objective's KL term",
         ),
         (
             "train.objective",

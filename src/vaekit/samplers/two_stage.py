@@ -15,7 +15,7 @@ from ..data.user import from_user
 from ..errors import VaekitError
 from ..models import VAE, mlp_nets
 from ..training import TrainingStopped, train_model
-from ..training.folder import describe
+from ..training.describe import describe
 from ..training.step import warns_at
 from .base import Sampler, rate, register, whole
 

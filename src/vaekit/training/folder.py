@@ -15,25 +15,24 @@ import torch
 from torch import nn
 
 from .. import files
-from ..config import FORMAT, ModelConfig, RunConfig, load_json_config, own_likelihood, settings_from, validate
+from ..config import FORMAT, RunConfig, load_json_config, settings_from, validate
 from ..config.parse import WRITTEN_BY, recorded_progress, written_by
-from ..core.contract import VAEModel, VAEModule, check_model
-from ..core.likelihoods import LIKELIHOODS
+from ..core.contract import VAEModule, check_model
 from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
 from ..io import atomic_write_json, atomic_write_text, read_json, run_lock
-from ..models import MODELS, build_model
+from ..models import build_model
 from ..models.spec import build, rebuildable_spec
 from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
+from .describe import CUSTOM, WHOLE
+from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
 from .sizes import check_modules, held_to_weights
 from .sizes import meta_size as meta_size  # re-exported (training.fit)
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
 FIELDS += ["beta", "lr", "seconds", "samples_per_s"]
-ZOO_SETTINGS = ("prior_components", "pseudo_inputs", "pseudo_init", "flow_transforms", "flow_hidden")
-CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 
 
 def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) -> Path:
@@ -170,26 +169,6 @@ def resumes_class(run: str | Path | None, model: nn.Module, overwrite: bool) -> 
     return saved is not None
 
 
-def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
-    """config.json's model section for a model built in Python (its networks: model.json, so the built-in
-    networks' widths, hidden and channels, are left empty)."""
-    family = next((name for name, cls in MODELS.items() if type(model) is cls), CUSTOM)
-    return ModelConfig(
-        family=family,
-        net=CUSTOM,
-        hidden=[],
-        channels=[],
-        likelihood=likelihood if likelihood in LIKELIHOODS or own_likelihood(likelihood) else "gaussian",
-        latent_dim=sum(model.latent_dims),
-        input_shape=list(shape),
-        num_classes=num_classes or 0,
-        latent_dims=list(model.latent_dims[::-1]) if len(model.latent_dims) > 1 else [],
-        prior=getattr(model, "prior_name", "standard"),  # the zoo's axes, as recorded by the model
-        posterior=getattr(model, "posterior_name", "gaussian"),
-        **{k: getattr(model, k) for k in ZOO_SETTINGS if hasattr(model, k)},  # and their settings (VAE's)
-    )
-
-
 class LazilyBuilt(Protocol):
     """A vaekit family whose layers are made on first use (``input_shape`` None until then)."""
 
@@ -198,13 +177,16 @@ class LazilyBuilt(Protocol):
 
 def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) -> VAEModule:
     """The run's model with fresh weights: ``skeleton`` (built for the run's item shape if it builds lazily),
-    else model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names."""
+    else model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names. A family
+    that its settings build whole (``describe.WHOLE``: the deep hierarchy) is built from them where model.json is
+    missing: a fit run's config.json trained again in another folder (``vaekit train --config``)."""
     if skeleton is not None:
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
             cast(LazilyBuilt, model).build(cfg.model.input_shape)
         return standardized(model, cfg, run)
-    if cfg.model.net != CUSTOM:
+    whole = cfg.model.family in WHOLE and not (run / files.MODEL).exists()
+    if cfg.model.net != CUSTOM or whole:
         with settings_from(run / files.CONFIG):
             return standardized(build_model(cfg.model), cfg, run)
     try:

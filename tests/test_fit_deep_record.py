@@ -1,0 +1,86 @@
+"""What vaekit.fit records in config.json for a DeepVAE built in Python: its own deep_* settings (not the
+defaults), which a resume is held to and the CLI trains again from (``training.describe``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit.cli import main
+from vaekit.config import load_json_config, refuse_conflicts, validate
+from vaekit.training.describe import DEEP_SETTINGS, describe
+
+QUIET = dict(batch_size=16, progress=False, pictures=False)
+SMALL = dict(groups=[1, 1, 0], width=4, cell_width=2, latent_channels=1, cells=0, patch=2, head_kernel=1, init="zero")
+
+
+def deep(**settings) -> vaekit.DeepVAE:
+    """A DeepVAE of 8 x 8 images with none of the family's default sizes."""
+    torch.manual_seed(0)
+    return vaekit.DeepVAE((1, 8, 8), **{**SMALL, **settings})
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> tuple:
+    """(run folder, its data as a .npy): a DeepVAE fitted one epoch on 32 binary 8 x 8 images."""
+    root = tmp_path_factory.mktemp("deep")
+    x = (np.random.default_rng(0).random((32, 1, 8, 8)) > 0.5).astype(np.float32)
+    np.save(root / "x.npy", x)
+    vaekit.fit(deep(residual_posterior=True), x, epochs=1, out=root / "run", **QUIET)
+    return root / "run", root / "x.npy"
+
+
+def test_config_records_the_models_deep_settings(fitted):
+    run, _ = fitted
+    model, recorded = deep(residual_posterior=True), json.loads((run / "config.json").read_text())["model"]
+    assert recorded["family"] == "deep" and recorded["latent_dims"] == []  # the groups are deep_groups'
+    assert {key: recorded[key] for key in DEEP_SETTINGS} == {k: getattr(model, a) for k, a in DEEP_SETTINGS.items()}
+    refuse_conflicts(validate(load_json_config(run / "config.json")))  # a config the CLI takes
+
+
+def test_resume_refuses_a_changed_residual_posterior(fitted):
+    run, x = fitted
+    with pytest.raises(vaekit.VaekitError, match=r"^model\.residual_posterior: a resumed run keeps") as e:
+        vaekit.fit(deep(residual_posterior=False), np.load(x), epochs=2, out=run, resume=True, **QUIET)
+    assert "\n" not in str(e.value)
+
+
+def test_cli_trains_the_recorded_config_again(fitted, tmp_path):
+    run, x = fitted
+    again = tmp_path / "again"
+    argv = ["train", "--config", str(run / "config.json"), "--out", str(again), "--data", str(x), "--epochs", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    model = vaekit.load_run(again).model
+    assert isinstance(model, vaekit.DeepVAE) and model.groups == SMALL["groups"] and model.residual_posterior
+
+
+def test_likelihood_settings_recorded_where_the_likelihood_reads_them():
+    shape = (1, 8, 8)
+    assert describe(deep(likelihood="gaussian", scale="shared"), "gaussian", shape, None).scale == "shared"
+    assert describe(deep(likelihood="gaussian", scale=0.5), "gaussian", shape, None).scale == "0.5"
+    logistic = deep(likelihood="discretized_logistic", components=2)
+    assert describe(logistic, "discretized_logistic", shape, None).likelihood_components == 2
+
+
+def test_a_subclass_stays_custom():
+    class Mine(vaekit.DeepVAE):
+        pass
+
+    torch.manual_seed(0)
+    cfg = describe(Mine((1, 8, 8), **SMALL), "bernoulli", (1, 8, 8), None)
+    assert cfg.family == "custom" and cfg.deep_groups == [1, 2, 2, 0]  # model.json describes it
+
+
+def test_a_run_recorded_before_resumes_as_its_model_describes_it(fitted, tmp_path):
+    run, x = fitted
+    old = shutil.copytree(run, tmp_path / "old")
+    record = json.loads((old / "config.json").read_text())
+    record["model"].update(latent_dims=[4, 1], deep_groups=[1, 2, 2, 0], deep_patch=1, residual_posterior=False)
+    (old / "config.json").write_text(json.dumps(record))  # as fit wrote it before: the ladder's field, defaults
+    vaekit.fit(deep(residual_posterior=True), np.load(x), epochs=2, out=old, resume=True, **QUIET)
+    assert json.loads((old / "config.json").read_text())["model"]["deep_groups"] == SMALL["groups"]
