@@ -3,6 +3,8 @@ and KL balancing."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -79,6 +81,17 @@ def test_skip_ratio_follows_the_median_kept_norm_and_the_counts_survive_a_resume
         ok(twin, 1200.0)
     with pytest.raises(TrainingStopped, match=r"after epoch 1: every step of it was skipped \(8 so far\)"):
         vaekit.fit(tiny(), data, epochs=2, batch_size=8, skip_grad=1e-9, max_bad_steps=10, progress=False)
+
+
+@pytest.mark.parametrize("limit", [4, 10])  # stopped by the guard (4 in a row), or by the epoch all skipped (8)
+def test_steps_skipped_before_any_update_name_the_threshold_not_the_learning_rate(data, capsys, limit):  # noqa: F811
+    """A threshold below the starting gradient norm skips every step from the first: no update was applied, so the
+    warning and the stop name train.skip_grad alone."""
+    with pytest.raises(TrainingStopped, match=r"raise train.skip_grad: no update was applied yet") as e:
+        vaekit.fit(tiny(), data, epochs=2, batch_size=8, skip_grad=1e-9, max_bad_steps=limit, progress=False)
+    warning = capsys.readouterr().err
+    assert "raise train.skip_grad" in warning and e.value.key == "train.skip_grad"
+    assert not re.search(r"\blr\b", str(e.value) + warning)
 
 
 def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():

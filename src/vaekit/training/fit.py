@@ -14,7 +14,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from .. import files
-from ..config import RunConfig, TrainConfig, refuse_conflicts, validate
+from ..config import RunConfig, TrainConfig, load_json_config, refuse_conflicts, validate
 from ..core.contract import VAEModule, check_model, check_output, probing
 from ..data import Dataset
 from ..data.lazy import available_memory
@@ -143,12 +143,13 @@ def _train(
 
 def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: bool) -> Fitted:
     """Write the run files (rank 0), run the trainer's epochs (the callbacks hear of the start, an error and the
-    end), then finish: the best weights, the second stage."""
+    end), then finish: the best weights, the second stage; a resume with nothing to train, the run as it stands."""
     model, t, run, dynamic = trainer.model, trainer.t, trainer.run, trainer.dynamic
-    if trainer.state.epoch > t.epochs:  # before config.json is written again
-        raise VaekitError(
-            f"train.epochs {t.epochs}: the run has trained {trainer.state.epoch} already", key="train.epochs"
-        )
+    kept = {"table": data.table, "classes": data.classes}
+    if resume and (done := _done(trainer)) is not None:  # no file written, no callback called
+        _finish(model, trainer, done, t, dynamic)  # reads the best weights: their prior is fitted
+        saved = load_json_config(done / files.CONFIG)  # settings never used stay out of it
+        return Fitted(model.cpu(), done, saved, trainer.state.rows, kept, trainer.guard.most)
     info = FitInfo(run, cfg, data, resume)
     with _cleared_on_failure(None if resume else run):
         if run is not None and distributed.is_main():
@@ -164,8 +165,18 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
             raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
-    kept = {"table": data.table, "classes": data.classes}
     return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept, trainer.guard.most)  # on the CPU, as loaded
+
+
+def _done(trainer: Trainer) -> Path | None:
+    """The folder of a resume with nothing to train (all its epochs, a second stage's prior if any), else None."""
+    t, s, run = trainer.t, trainer.state, trainer.run
+    if s.epoch > t.epochs:  # before config.json is written again
+        raise VaekitError(f"train.epochs {t.epochs}: the run has trained {s.epoch} already", key="train.epochs")
+    if run is None or s.epoch < t.epochs:
+        return None
+    pending = t.prior_epochs and two_stage(trainer.model) is not None and not prior_fitted(run / files.WEIGHTS)
+    return None if pending else run
 
 
 @contextmanager

@@ -140,6 +140,7 @@ class StepGuard:
         self.in_row, self.skipped, self.large = 0, 0, 0
         self.most, self.warns = 0, True  # the longest run in a row (the whole run's); whether to warn of one
         self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
+        self.opt: torch.optim.Optimizer | None = None  # StepSetup binds it: no state until the first update
 
     def state_dict(self) -> dict:
         """The counters and the kept norms, as JSON."""
@@ -184,9 +185,7 @@ class StepGuard:
         what = (
             f"skipped, gradient norm {norm_:.4g} > {setting} {how}" if by_norm else "with a non-finite loss or gradient"
         )
-        fix = f"lower train.lr{'' if self.lr is None else f' (now {self.lr:g})'}" + (
-            f" or raise {setting}" if by_norm else " or set train.clip_grad"
-        )
+        fix = self.fix(setting if by_norm else "")
         if self.in_row >= self.limit:
             raise TrainingStopped(f"training stopped at {where}: {self.in_row}{IN_ROW}{what}; {fix}", key=key)
         if self.warns and self.in_row == warns_at(self.limit):  # every rank skipped it (all_ok): rank 0 says so
@@ -197,12 +196,22 @@ class StepGuard:
         """The epoch's mean terms from their ``sums`` over the ``seen`` items of its kept steps; an epoch whose
         every step was skipped stops the run in one line (it reported a loss of 0 and trained nothing)."""
         if not seen and self.skipped:
+            setting = self.threshold()[1] if self.large and self.opt is not None and not self.opt.state else ""
+            fix = "lower train.lr or raise the skip threshold (train.skip_grad, train.skip_ratio)"
             raise TrainingStopped(
-                f"training stopped after epoch {epoch}: every step of it was skipped ({self.skipped} so far); lower "
-                "train.lr or raise the skip threshold (train.skip_grad, train.skip_ratio)",
-                key="train.lr",
+                f"training stopped after epoch {epoch}: every step of it was skipped ({self.skipped} so far); "
+                + (self.fix(setting) if setting else fix),
+                key=setting or "train.lr",
             )
         return (sums / max(1, seen)).tolist()
+
+    def fix(self, setting: str) -> str:
+        """What to change for steps skipped for a norm above ``setting`` ("": a non-finite loss or gradient): only
+        the threshold where no update was applied yet (train.lr has acted on nothing), else train.lr too."""
+        if setting and self.opt is not None and not self.opt.state:
+            return f"raise {setting}: no update was applied yet, so the starting gradient norm exceeds it"
+        lr = "" if self.lr is None else f" (now {self.lr:g})"
+        return f"lower train.lr{lr}" + (f" or raise {setting}" if setting else " or set train.clip_grad")
 
 
 def warns_at(limit: int) -> int:
@@ -234,6 +243,9 @@ class StepSetup:
     dtype: torch.dtype | None = None
     n_data: int = 0
     critic: tuple[nn.Module, torch.optim.Optimizer] | None = None
+
+    def __post_init__(self) -> None:
+        self.guard.opt = self.opt  # the guard tells skips before any update (not train.lr's doing) from later ones
 
 
 def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, where: str) -> Terms | None:
