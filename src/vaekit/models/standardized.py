@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -129,7 +130,7 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
     def forward_from_prior(self, x: Tensor, k: int) -> VAEOutput:
         """``forward`` with the inner hierarchy's lowest ``k`` groups from their priors (LLR^{>k}), p(x|z) in the
         data's units; only for an inner model that has it (``hierarchical``)."""
-        out = self.model.forward_from_prior(self.inside(x), k)
+        out = cast(Any, self.model).forward_from_prior(self.inside(x), k)  # a hierarchy (``hierarchical``)
         return VAEOutput(self.outside(out.px), out.qz, out.pz, out.z)
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
