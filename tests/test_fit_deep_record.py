@@ -84,3 +84,16 @@ def test_a_run_recorded_before_resumes_as_its_model_describes_it(fitted, tmp_pat
     (old / "config.json").write_text(json.dumps(record))  # as fit wrote it before: the ladder's field, defaults
     vaekit.fit(deep(residual_posterior=True), np.load(x), epochs=2, out=old, resume=True, **QUIET)
     assert json.loads((old / "config.json").read_text())["model"]["deep_groups"] == SMALL["groups"]
+
+
+def test_an_old_record_of_a_gaussian_scale_resumes_by_model_json(tmp_path):
+    """fit recorded a vaekit family's scale at its default before: model.json's init arguments hold the truth."""
+    x = np.random.default_rng(0).random((32, 1, 8, 8)).astype(np.float32)
+    run = tmp_path / "run"
+    vaekit.fit(deep(likelihood="gaussian", scale="shared"), x, epochs=1, out=run, **QUIET)
+    record = json.loads((run / "config.json").read_text())
+    record["model"]["scale"] = "learned"
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(vaekit.VaekitError, match=r"^model\.scale: a resumed run keeps"):  # another scale: refused
+        vaekit.fit(deep(likelihood="gaussian"), x, epochs=2, out=run, resume=True, **QUIET)
+    vaekit.fit(deep(likelihood="gaussian", scale="shared"), x, epochs=2, out=run, resume=True, **QUIET)

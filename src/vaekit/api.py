@@ -26,7 +26,9 @@ from .data.prepare import prepare_data
 from .data.user import loader_settings
 from .errors import VaekitError
 from .fit_data import fit_likelihood, user_data
+from .io import read_json
 from .models import MODELS
+from .models.spec import class_path
 from .runs import Run, run_device
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
@@ -121,7 +123,7 @@ def fit(
     _refuse_model_conflicts(cfg, model, resume)
     saved = _as_own(resumed, cfg.model.likelihood if same else "")  # the one read, not a second
     if saved is not None:  # the settings fit records, as the model and data described them then
-        _unwrapped_record(saved, cfg)
+        _unwrapped_record(saved, cfg, Path(str(out)))
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     every, dynamic = [*default_callbacks(cfg, pictures), *callbacks], mode == "dynamic"
     return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every))
@@ -140,17 +142,36 @@ def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> N
         raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
 
 
-def _unwrapped_record(saved: RunConfig, cfg: RunConfig) -> None:
+def _unwrapped_record(saved: RunConfig, cfg: RunConfig, out: Path) -> None:
     """A run fit wrote on standardised columns before it described the model inside the Standardized wrapper
     recorded family 'custom' and that wrapper's default prior and posterior: read as the model given describes
     them (its class is the one model.json records: ``resumes_class``). So is a DeepVAE's run recorded before fit
-    described its deep_* settings (with the ladder's latent_dims, reversed, and the defaults)."""
+    described its deep_* settings (with the ladder's latent_dims, reversed, and the defaults), and the gaussian
+    scale or the logistic mixture's components of a vaekit family's model, read from model.json's init arguments."""
     if saved.model.family == CUSTOM != cfg.model.family and saved.data.standardize == "true":
         for name in ("family", "prior", "posterior", *ZOO_SETTINGS):
             setattr(saved.model, name, getattr(cfg.model, name))
     if saved.model.family == "deep" == cfg.model.family and saved.model.latent_dims:  # recorded before deep_*
         for name in ("latent_dims", *ZOO_SETTINGS):
             setattr(saved.model, name, getattr(cfg.model, name))
+    args = _spec_args(out)  # a vaekit family's likelihood settings, recorded at their defaults before: its init's
+    if saved.model.likelihood == "gaussian" and "scale" in args:
+        saved.model.scale = str(args["scale"])
+    if saved.model.likelihood == "discretized_logistic" and "components" in args:
+        saved.model.likelihood_components = args["components"]
+
+
+def _spec_args(out: Path) -> dict:
+    """The init arguments model.json records for the run's model of a vaekit family ({} for another class, or
+    where it records none, or is unreadable)."""
+    try:
+        record = read_json(out / files.MODEL)
+    except (OSError, VaekitError):
+        return {}
+    spec = record.get("spec") if isinstance(record, dict) else None
+    family = isinstance(spec, dict) and spec.get("class") in {class_path(c) for c in MODELS.values()}
+    args = spec.get("args") if family and isinstance(spec, dict) else None  # not a wrapper's (Standardized)
+    return args if isinstance(args, dict) else {}
 
 
 def _given(**settings: object) -> dict[str, object]:
