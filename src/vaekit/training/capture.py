@@ -153,8 +153,15 @@ def compilable_steps(epochs: int, warmup_epochs: float, kl_balance: bool, steps_
 
 
 def make_step(mode: str, device: torch.device, steps: int) -> tuple[Callable, bool]:
-    """The step function for ``train.compile=mode`` and whether its shapes must stay fixed (drop short batches)."""
+    """The step function for ``train.compile=mode`` and whether its shapes must stay fixed (drop short batches;
+    so too where it cannot compile here: the batches a run cuts follow its settings, not the machine)."""
     mode = choose(mode, device, steps)
     if mode == "off":
         return train_step, False
     return CompiledStep(mode, device), True
+
+
+def eager_epoch(epoch: int, warmup_epochs: float, kl_balance: bool) -> bool:
+    """Whether every step of epoch ``epoch`` (0-based) runs eagerly under a compiled step: a balanced KL warm-up's
+    (``CompiledStep`` leaves those to the eager step), whose short last batch is then kept, as without compiling."""
+    return kl_balance and epoch + 1 <= warmup_epochs

@@ -26,7 +26,7 @@ from ..errors import VaekitError
 from ..models.gumbel import set_tau
 from . import distributed
 from .callbacks import Callbacks
-from .capture import compilable_steps, make_step
+from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
@@ -198,7 +198,7 @@ class Trainer:
         t, s, model, size = self.t, self.state, self.model, self.t.batch_size  # batch_size: the global batch
         model.train()
         perm = self.shuffle(epoch)
-        if self.static and len(perm) >= size:
+        if self.static and len(perm) >= size and not eager_epoch(epoch, t.warmup_epochs, t.kl_balance):
             perm = perm[: len(perm) // size * size]
         n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
         self.trained = len(perm) - min(s.batch * size, len(perm))  # the items this session trains (all ranks')
