@@ -186,10 +186,12 @@ def test_a_resume_says_whether_it_trained_and_what_would_train_on(
 ):
     run = tmp_path / "run"
     flags = start(tiny_images, run, monkeypatch)
+    config = (run / "config.json").read_bytes()
     code, cap = run_cli(capsys, "train", "--resume", run, *flags, "--quiet")
     assert code == 0 and said in cap.out
     if start is stopped_early:
         assert "pass --patience 2 or more, or --patience 0, to train on" in cap.out and "--epochs" not in cap.out
+        assert (run / "config.json").read_bytes() == config  # was: rewritten with the 80 epochs never trained
 
 
 def test_a_run_s_config_json_records_its_versions_and_trains_it_again(tiny_images, tmp_path, monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -169,11 +170,14 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
 
 
 def _done(trainer: Trainer) -> Path | None:
-    """The folder of a resume with nothing to train (all its epochs, a second stage's prior if any), else None."""
+    """The folder of a resume with nothing to train (all its epochs, or stopped early by ``train.patience`` and
+    not set to train on, ``Trainer.set_aside``; a second stage's prior fitted if any), else None."""
     t, s, run = trainer.t, trainer.state, trainer.run
     if s.epoch > t.epochs:  # before config.json is written again
         raise VaekitError(f"train.epochs {t.epochs}: the run has trained {s.epoch} already", key="train.epochs")
-    if run is None or s.epoch < t.epochs:
+    trains_on = (trainer.remeasured or trainer.redrawn) and s.best_val != math.inf
+    stopped = t.patience and s.batch == 0 and s.bad_epochs >= t.patience and not trains_on
+    if run is None or (s.epoch < t.epochs and not stopped):
         return None
     pending = t.prior_epochs and two_stage(trainer.model) is not None and not prior_fitted(run / files.WEIGHTS)
     return None if pending else run
