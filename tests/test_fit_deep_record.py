@@ -39,6 +39,7 @@ def test_config_records_the_models_deep_settings(fitted):
     run, _ = fitted
     model, recorded = deep(residual_posterior=True), json.loads((run / "config.json").read_text())["model"]
     assert recorded["family"] == "deep" and recorded["latent_dims"] == []  # the groups are deep_groups'
+    assert "model='deep'," in repr(vaekit.load_run(run))  # deep/mlp before: deep has no net
     assert {key: recorded[key] for key in DEEP_SETTINGS} == {k: getattr(model, a) for k, a in DEEP_SETTINGS.items()}
     refuse_conflicts(validate(load_json_config(run / "config.json")))  # a config the CLI takes
 
@@ -74,6 +75,9 @@ def test_a_subclass_stays_custom():
     torch.manual_seed(0)
     cfg = describe(Mine((1, 8, 8), **SMALL), "bernoulli", (1, 8, 8), None)
     assert cfg.family == "custom" and cfg.deep_groups == [1, 2, 2, 0]  # model.json describes it
+    x = (np.random.default_rng(0).random((32, 1, 8, 8)) > 0.5).astype(np.float32)
+    run = vaekit.fit(Mine((1, 8, 8), **SMALL), x, epochs=1, **QUIET)
+    assert run.sample(2, temperature=[1.0, 0.5, 0.5]).shape == (2, 1, 8, 8)  # one per resolution: was refused
 
 
 def test_a_run_recorded_before_resumes_as_its_model_describes_it(fitted, tmp_path):

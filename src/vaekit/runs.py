@@ -28,6 +28,7 @@ from .data.tables import TableSchema
 from .data.user import run_items
 from .errors import NotFinite, VaekitError, whole
 from .io import run_lock
+from .models.deep import DeepVAE
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
@@ -64,8 +65,9 @@ class Run:
     def __repr__(self) -> str:
         """One line: the folder, the model, its p(x|z), latent and item shapes, epochs and best validation loss."""
         m, (epochs, best) = self.config.model, self._trained()
+        model = m.family if m.family == "deep" else f"{m.family}/{m.net}"  # deep's networks are its own (no net)
         return (
-            f"Run(path={self.path and str(self.path)!r}, model='{m.family}/{m.net}', likelihood={m.likelihood!r}, "
+            f"Run(path={self.path and str(self.path)!r}, model={model!r}, likelihood={m.likelihood!r}, "
             f"latent_dims={list(getattr(self.model, 'latent_dims', []))}, input_shape={tuple(m.input_shape)}, "
             f"epochs={epochs}, best_val_loss={'?' if best is None else f'{best:.4g}'})"
         )
@@ -221,7 +223,7 @@ class Run:
 
     def check_temperature(self, t: object) -> float | list[float]:
         """``t`` as a float, or for a deep run one per resolution (``models.temperature.temperatures``)."""
-        return temperatures(t, self.config.model.family)
+        return temperatures(t, "deep" if isinstance(self.model, DeepVAE) else self.config.model.family)  # a subclass
 
     def sampler_alone(self, temperature: object, label: object) -> None:
         """Refuse, in one line, a temperature or label with a post-hoc sampler (before it is fitted)."""
