@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SCORES, SETTINGS
-from .detectors import detector_anomaly, detector_eval, normal_labels, print_metrics
+from .detectors import detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
 from .verbs import arg, at_least, out_path, positive, verb
 
 
@@ -209,8 +209,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
             )
         present = torch.unique(s.y).tolist()
         normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
-        mask = torch.isin(s.y, normal)
-        rows = [torch.nonzero(m).flatten()[: args.limit] for m in (mask, ~mask)]  # the first N of each
+        rows = normal_rows(s.y, normal, args.limit)  # the first N of each
         return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
     if args.ood is None:
         raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")

@@ -35,6 +35,14 @@ def normal_labels(text: str, classes: list[str] | None, where: str, present: lis
     return torch.tensor(labels)
 
 
+def normal_rows(y: Tensor, normal: Tensor, limit: int | None) -> list[Tensor]:
+    """The positions of the first ``limit`` items whose label y (N,) is one of ``normal``, then of the others'."""
+    import torch
+
+    mask = torch.isin(y, normal)
+    return [torch.nonzero(m).flatten()[:limit] for m in (mask, ~mask)]
+
+
 def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray]) -> None:
     """The table of AUROC, AUPRC and FPR at 95% TPR of each score, in-distribution items against anomalous ones."""
     from ..evaluation.scores import detection_metrics
@@ -47,9 +55,9 @@ def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray]) -> 
         print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
 
 
-def scored(args: argparse.Namespace, x: Tensor) -> dict[str, np.ndarray]:
-    """The folder's scores of items x (N, C, H, W) by the method and settings it was fitted with: --score and each
-    setting given must agree with them."""
+def scored(args: argparse.Namespace, *xs: Tensor) -> list[dict[str, np.ndarray]]:
+    """The folder's scores of each set of items in ``xs`` (N, C, H, W) by the method and settings it was fitted
+    with: --score and each setting given must agree with them."""
     from ..evaluation.detector_folder import folder_scores, record
 
     if not 0 <= args.seed < 2**32:  # the detector's random_state
@@ -64,7 +72,7 @@ def scored(args: argparse.Namespace, x: Tensor) -> dict[str, np.ndarray]:
         if value not in (None, fitted.get(key, s.default)):
             said = f"of {key}={fitted[key]}" if key in fitted else f"that do not read {key}"
             raise VaekitError(f"--{key.replace('_', '-')} {value}: {file} standardises {method} scores {said}")
-    return folder_scores(args.run, x, args.seed, args.batch_size)
+    return folder_scores(args.run, xs, args.seed, args.batch_size)
 
 
 def detector_anomaly(args: argparse.Namespace) -> None:
@@ -78,7 +86,7 @@ def detector_anomaly(args: argparse.Namespace) -> None:
     if args.split not in (None, "all"):
         raise VaekitError(f"--split {args.split}: {said}, with no split of its own; score --split all")
     s = folder_items(args.run, args.data, args.limit)
-    scores = scored(args, s.x)
+    scores = scored(args, s.x)[0]
     n = write_scores(args.out, scores, s.y, s.classes, s.files, s.rows)
     print(f"{n} items of {args.data} scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
 
@@ -96,8 +104,7 @@ def detector_eval(args: argparse.Namespace) -> None:
         if s.y is None:
             raise VaekitError(f"{args.data}: has no labels for --normal")
         normal = normal_labels(args.normal, s.classes, args.data, torch.unique(s.y).tolist())
-        mask = torch.isin(s.y, normal)
-        x_in, x_out = (s.x[torch.nonzero(m).flatten()[: args.limit]] for m in (mask, ~mask))
+        x_in, x_out = (s.x[r] for r in normal_rows(s.y, normal, args.limit))
     elif args.inliers and args.ood and args.data is None and args.normal is None:
         x_in, x_out = (folder_items(args.run, spec, args.limit).x for spec in (args.inliers, args.ood))
     else:
@@ -106,4 +113,4 @@ def detector_eval(args: argparse.Namespace) -> None:
         )
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
-    print_metrics(scored(args, x_in), scored(args, x_out))
+    print_metrics(*scored(args, x_in, x_out))

@@ -7,6 +7,7 @@ named, and there is no split of their own, nor training items to set a threshold
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -95,17 +96,24 @@ def check_range(x: torch.Tensor, spec: str, run: Path) -> None:
         checked(x, load_json_config(run / files.CONFIG).model.likelihood, spec)
 
 
-def folder_scores(path: str | Path, x: torch.Tensor, seed: int, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """{"<method>_scales": the detector's anomaly score (-score_samples: the scales' standardised scores summed),
-    "<method>_x<k>": each pooling factor k's} of items x (N, C, H, W), higher = more anomalous, by the method and
-    settings the detector was fitted with (``record``), with noise seeded by ``seed`` (common to all items, so
-    scoring ``batch_size`` items at a time gives the same scores)."""
+def folder_scores(
+    path: str | Path, xs: Sequence[torch.Tensor], seed: int, batch_size: int = 256
+) -> list[dict[str, np.ndarray]]:
+    """For each of the sets of items ``xs`` (each (N, C, H, W)), {"<method>_scales": the detector's anomaly score
+    (-score_samples: the scales' standardised scores summed), "<method>_x<k>": each pooling factor k's}, higher =
+    more anomalous, by the method and settings the detector was fitted with (``record``), loaded once, with noise
+    seeded by ``seed`` (common to all items, so scoring ``batch_size`` items at a time gives the same scores)."""
     method, fitted = (record(path)[k] for k in ("method", "settings"))
     det = VAEAnomalyDetector.from_run(path, method=method, random_state=seed, **fitted)
-    rows = x.flatten(1).double().numpy()
     try:
-        det.fit(rows[:1])  # loads the folder (the threshold it sets, on one row, is not used)
-        per = np.concatenate([det.scale_scores(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)])
+        det.fit(xs[0].flatten(1)[:1].double().numpy())  # loads the folder (its one row's threshold is not used)
+        return [set_scores(det, x.flatten(1).double().numpy(), batch_size) for x in xs]
     except ValueError as e:
         raise VaekitError(str(e)) from None
-    return {f"{method}_scales": per.sum(1), **{f"{method}_x{k}": per[:, i] for i, k in enumerate(det.scales_)}}
+
+
+def set_scores(det: VAEAnomalyDetector, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """``folder_scores``'s columns for rows (N, F) from a loaded detector, ``batch_size`` rows at a time."""
+    per = np.concatenate([det.scale_scores(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)])
+    k, m = det.scales_, det.method
+    return {f"{m}_scales": per.sum(1), **{f"{m}_x{k[i]}": per[:, i] for i in range(len(k))}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -175,8 +174,7 @@ def _done(trainer: Trainer) -> Path | None:
     t, s, run = trainer.t, trainer.state, trainer.run
     if s.epoch > t.epochs:  # before config.json is written again
         raise VaekitError(f"train.epochs {t.epochs}: the run has trained {s.epoch} already", key="train.epochs")
-    trains_on = (trainer.remeasured or trainer.redrawn) and s.best_val != math.inf
-    stopped = t.patience and s.batch == 0 and s.bad_epochs >= t.patience and not trains_on
+    stopped = trainer.at_patience() and not trainer.sets_aside()
     if run is None or (s.epoch < t.epochs and not stopped):
         return None
     pending = t.prior_epochs and two_stage(trainer.model) is not None and not prior_fitted(run / files.WEIGHTS)

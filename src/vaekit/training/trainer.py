@@ -137,7 +137,7 @@ class Trainer:
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
         t, s = self.t, self.state
-        self.set_aside("; ".join(filter(None, (self.remeasured, self.redrawn))))  # measured otherwise: trains on
+        self.set_aside()  # measured otherwise: trains on
         if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
             return
         for epoch in range(s.epoch, t.epochs):
@@ -158,23 +158,30 @@ class Trainer:
             if self.stopped_early():
                 break
 
-    def set_aside(self, why: str) -> None:
-        """Where training goes on and there is a ``why``, set the best validation loss and the count of epochs
-        without a better one aside (said in one line, a run that stopped early trains on): afresh from here."""
-        s, patience = self.state, self.t.patience
-        if why and s.best_val != math.inf and s.epoch < self.t.epochs:
-            stopped = bool(patience) and s.batch == 0 and s.bad_epochs >= patience
-            distributed.warn(set_aside_note(s.best_val, why, s.epoch + 1, stopped))
+    def sets_aside(self) -> str:
+        """Why a resumed run's best validation loss is set aside (it is measured otherwise: another val_loss or
+        other validation draws) where training goes on, else ""."""
+        s, why = self.state, "; ".join(filter(None, (self.remeasured, self.redrawn)))
+        return why if why and s.best_val != math.inf and s.epoch < self.t.epochs else ""
+
+    def set_aside(self) -> None:
+        """Set the best validation loss and the count of epochs without a better one aside where ``sets_aside``
+        (said in one line, a run that stopped early trains on): afresh from here."""
+        s, why = self.state, self.sets_aside()
+        if why:
+            distributed.warn(set_aside_note(s.best_val, why, s.epoch + 1, self.at_patience()))
             s.best_val, s.bad_epochs = math.inf, 0
 
-    def stopped_early(self) -> bool:
-        """Whether the loop stands at an epoch's end after ``train.patience`` epochs or more without a better
-        validation loss (said in one line): early stopping, after an epoch or on resume."""
+    def at_patience(self) -> bool:
+        """Whether the loop stands at an epoch's end after ``train.patience`` epochs without a better val_loss."""
         t, s = self.t, self.state
-        if not (t.patience and s.batch == 0 and s.bad_epochs >= t.patience):
-            return False
-        self.say(f"early stopping: no better validation loss for {s.bad_epochs} epochs")
-        return True
+        return bool(t.patience) and s.batch == 0 and s.bad_epochs >= t.patience
+
+    def stopped_early(self) -> bool:
+        """``at_patience``, said in one line: early stopping, after an epoch or on resume."""
+        if self.at_patience():
+            self.say(f"early stopping: no better validation loss for {self.state.bad_epochs} epochs")
+        return self.at_patience()
 
     @property
     def muted(self) -> bool:
