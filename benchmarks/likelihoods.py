@@ -70,7 +70,8 @@ def stepper(likelihood: str, k: int, x: torch.Tensor, module, compile_mode: str)
     from vaekit.data import binarize_dynamic
     from vaekit.models import build_model
     from vaekit.training.capture import CompiledStep
-    from vaekit.training.step import Scheduled, StepGuard, StepSetup, autocast_dtype, make_optimizer, train_step
+    from vaekit.training.guard import StepGuard
+    from vaekit.training.step import Scheduled, StepSetup, autocast_dtype, make_optimizer, train_step
 
     cfg = RunConfig(out="")
     cfg.model.likelihood, cfg.model.likelihood_components = likelihood, k

@@ -172,7 +172,8 @@ def step_matmuls(model: nn.Module, dtype: torch.dtype) -> tuple[list[tuple[Tenso
 def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str, Callable[[int], object]], float]:
     """name -> function(i) running step i, each on its own copy of the model; and the step's matmul FLOPs."""
     from vaekit.data import binarize_dynamic
-    from vaekit.training.step import Scheduled, StepGuard, StepSetup, autocast_dtype, make_optimizer, train_step
+    from vaekit.training.guard import StepGuard
+    from vaekit.training.step import Scheduled, StepSetup, autocast_dtype, make_optimizer, train_step
 
     def batch(i: int) -> Tensor:
         return images[(i % 50) * BATCH : (i % 50 + 1) * BATCH]
@@ -200,7 +201,8 @@ def compiled_row(batch: Callable[[int], Tensor], precision: str, auto) -> dict[s
     first call compiles (inductor: a minute or more on 2 cores), and round 0 is not timed."""
     from vaekit.data import binarize_dynamic
     from vaekit.training.capture import CompiledStep
-    from vaekit.training.step import Scheduled, StepGuard, StepSetup, make_optimizer
+    from vaekit.training.guard import StepGuard
+    from vaekit.training.step import Scheduled, StepSetup, make_optimizer
 
     model, cfg = build(precision)
     step = CompiledStep("compile", torch.device("cpu"))

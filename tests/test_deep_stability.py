@@ -3,6 +3,7 @@ and KL balancing."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -11,8 +12,8 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.training import TrainingStopped
+from vaekit.training.guard import WARM, StepGuard, warns_at
 from vaekit.training.stability import balanced_kl
-from vaekit.training.step import WARM, StepGuard, warns_at
 
 from .test_deep import data, tiny  # noqa: F401  (the module's 64 8 x 8 images and its tiny DeepVAE)
 
@@ -92,6 +93,18 @@ def test_steps_skipped_before_any_update_name_the_threshold_not_the_learning_rat
     warning = capsys.readouterr().err
     assert "raise train.skip_grad" in warning and e.value.key == "train.skip_grad"
     assert not re.search(r"\blr\b", str(e.value) + warning)
+
+
+@pytest.mark.parametrize("limit", [4, 10])
+def test_a_non_finite_gradient_before_any_update_blames_the_model_not_the_learning_rate(data, capsys, limit):  # noqa: F811
+    """A finite loss whose gradient is NaN from the first step: no update was applied, so neither train.lr nor
+    train.clip_grad (which cannot mend a NaN) is named, in the warning or the stop."""
+    model = tiny()
+    next(model.parameters()).register_hook(lambda g: g * math.nan)
+    with pytest.raises(TrainingStopped, match=r"no update was applied yet \(so not for train.lr\)") as e:
+        vaekit.fit(model, data, epochs=2, batch_size=8, max_bad_steps=limit, progress=False)
+    said = str(e.value) + capsys.readouterr().err
+    assert e.value.key is None and "lower train.lr" not in said and "clip_grad" not in said
 
 
 def test_kl_balancing_weighs_groups_by_their_kl_per_dimension():

@@ -26,7 +26,7 @@ from vaekit.data.lazy import LazyArray
 from vaekit.errors import VaekitError
 from vaekit.training import capture, distributed, launcher, trainer
 from vaekit.training.checkpoint import load_latest_checkpoint, save_checkpoint
-from vaekit.training.step import StepGuard
+from vaekit.training.guard import StepGuard
 
 from .conftest import train_run
 from .noiseless_vaekit import loc_sample

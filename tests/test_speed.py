@@ -16,7 +16,8 @@ from vaekit.config import TrainConfig
 from vaekit.core import discretized
 from vaekit.errors import VaekitError
 from vaekit.training import capture, trainer
-from vaekit.training.step import Scheduled, StepGuard, StepSetup, make_optimizer, train_step
+from vaekit.training.guard import StepGuard
+from vaekit.training.step import Scheduled, StepSetup, make_optimizer, train_step
 
 spec = importlib.util.spec_from_file_location("before", Path(__file__).parent / "data" / "discretized_reference.py")
 before = importlib.util.module_from_spec(spec)

@@ -16,7 +16,7 @@ from ..errors import VaekitError
 from ..models import VAE, mlp_nets
 from ..training import TrainingStopped, train_model
 from ..training.describe import describe
-from ..training.step import warns_at
+from ..training.guard import warns_at
 from .base import Sampler, rate, register, whole
 
 

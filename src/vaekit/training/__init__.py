@@ -4,7 +4,7 @@ It knows nothing of evaluation, pictures or reports: those plug in as callbacks.
 """
 
 from .callbacks import Callback, FitInfo
+from .first_step import TrainingStopped
 from .fit import Fitted, fit_config, probe, train_model
-from .step import TrainingStopped
 
 __all__ = ["Callback", "FitInfo", "Fitted", "TrainingStopped", "fit_config", "probe", "train_model"]

@@ -30,11 +30,12 @@ from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
+from .guard import StepGuard
 from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
 from .state import NO_DTYPE, LoopState, check_same_data, fingerprint, set_aside_note, state_problem, validation_redrawn
-from .step import Scheduled, StepGuard, StepSetup, batch_sums, labels_on, make_optimizer
+from .step import Scheduled, StepSetup, batch_sums, labels_on, make_optimizer
 from .val_loss import check_split_sizes, measure_changed, measured, validation_loss
 
 
