@@ -68,10 +68,11 @@ def test_likelihood_settings_recorded_where_the_likelihood_reads_them():
     assert describe(logistic, "discretized_logistic", shape, None).likelihood_components == 2
 
 
-def test_a_subclass_stays_custom():
-    class Mine(vaekit.DeepVAE):
-        pass
+class Mine(vaekit.DeepVAE):
+    """A user's subclass: its family is 'custom'."""
 
+
+def test_a_subclass_stays_custom():
     torch.manual_seed(0)
     cfg = describe(Mine((1, 8, 8), **SMALL), "bernoulli", (1, 8, 8), None)
     assert cfg.family == "custom" and cfg.deep_groups == [1, 2, 2, 0]  # model.json describes it
@@ -101,3 +102,22 @@ def test_an_old_record_of_a_gaussian_scale_resumes_by_model_json(tmp_path):
     with pytest.raises(vaekit.VaekitError, match=r"^model\.scale: a resumed run keeps"):  # another scale: refused
         vaekit.fit(deep(likelihood="gaussian"), x, epochs=2, out=run, resume=True, **QUIET)
     vaekit.fit(deep(likelihood="gaussian", scale="shared"), x, epochs=2, out=run, resume=True, **QUIET)
+
+
+def test_a_custom_run_is_trained_again_by_the_model_json_beside_its_config(fitted, tmp_path):
+    """``vaekit train --config A/config.json --out B``: a model of networks from Python (a subclass: ``custom``)
+    is built by A's model.json, into a new folder or over another run (whose stale model.json it built)."""
+    run, x = fitted
+    vaekit.register_module(Mine)
+    mine = vaekit.fit(
+        Mine((1, 8, 8), **{**SMALL, "groups": [1, 2, 0]}), np.load(x), epochs=1, out=tmp_path / "a", **QUIET
+    )
+    shutil.copytree(run, tmp_path / "b")  # another run, of groups [1, 1, 0]
+    for out, more in (("b", ["--overwrite"]), ("c", [])):
+        argv = ["train", "--config", str(mine.path / "config.json"), "--out", str(tmp_path / out), "--data", str(x)]
+        assert main([*argv, "--epochs", "1", "--quiet", *more]) == 0
+        assert vaekit.load_run(tmp_path / out).model.groups == [1, 2, 0]
+    with pytest.raises(vaekit.VaekitError, match=r"networks .* cannot take effect: a resumed run is built by its own"):
+        vaekit.train(resume=True, out=tmp_path / "c", networks=mine.path)
+    with pytest.raises(vaekit.VaekitError, match=r"d: model.net 'custom' .* this folder has none: name that run"):
+        vaekit.train(load_json_config(mine.path / "config.json"), out=tmp_path / "d", data=str(x))

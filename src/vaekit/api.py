@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -104,7 +105,8 @@ def fit(
     if isinstance(model, RunConfig):  # the settings given, over a copy of the config, as train applies them
         _config_data_only(data=data, val_data=val_data, x_key=x_key, y_key=y_key)
         given |= _given(out=out)
-        return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **given)
+        keys = cast(dict[str, Any], given)  # config keys, or one of train's own keywords (networks)
+        return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **keys)
     refuse_unfit(given)
     if val_data is not None and "data.val_fraction" in given:
         raise VaekitError(
@@ -204,6 +206,7 @@ def train(
     overwrite: bool = False,
     callbacks: Iterable[Callback] = (),
     pictures: bool = True,
+    networks: str | Path | None = None,
     **settings,
 ) -> Run:
     """Train the run that ``config`` and ``settings`` describe and return it; ``config`` is left as it was.
@@ -215,9 +218,12 @@ def train(
     over it; a setting its checkpoint rests on (model, data, split, seed, batch size) is refused if changed.
     ``out``: the run folder (left out: the config's, default runs/run); None writes none, as ``fit`` without it.
     ``seed`` seeds the split, the initial weights and the training; the caller's torch RNG state is kept.
+    ``networks``: the run folder whose model.json builds a config of ``model.net`` 'custom' (networks from
+    Python), trained again into another ``out`` (default: ``out``'s own model.json).
     """
     callbacks = check_callbacks(callbacks)
     cfg = _with_settings(config or RunConfig(), settings)
+    _check_networks(networks, cfg, resume)
     saved = _saved_config(cfg.out) if resume else None
     if saved is not None:
         cfg = cfg if config is not None else _with_settings(saved, settings)
@@ -233,7 +239,23 @@ def train(
     run_device(cfg.train.device, "train.device")  # cuda:N beyond this machine's GPUs: one line
     data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
     callbacks = [*default_callbacks(cfg, pictures), *callbacks]
-    return _run(fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode, callbacks=callbacks))
+    source = None if networks is None else Path(networks)
+    return _run(
+        fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode, callbacks=callbacks, networks=source)
+    )
+
+
+def _check_networks(networks: str | Path | None, cfg: RunConfig, resume: bool) -> None:
+    """``networks`` is refused where it cannot take effect: a resume (the run's own model.json builds it) or a
+    config whose networks its settings build."""
+    if networks is not None and (resume or cfg.model.net != CUSTOM):
+        why = "a resumed run is built by its own model.json" if resume else f"model.net is {cfg.model.net!r}"
+        raise VaekitError(f"networks {str(networks)!r} cannot take effect: {why}", key="networks")
+    if not (resume or networks or cfg.model.net != CUSTOM or (Path(cfg.out) / files.MODEL).is_file()):
+        raise VaekitError(
+            f"{cfg.out}: model.net 'custom' (networks from Python) is built by a run's model.json, and this folder "
+            "has none: name that run (networks=RUN; on the command line, --config RUN/config.json)"
+        )
 
 
 def _with_settings(config: RunConfig, settings: dict) -> RunConfig:

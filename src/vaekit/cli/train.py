@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import VaekitError
-from .train_flags import TABLE, train_config
+from .train_flags import TABLE, train_config, trained_again
 from .verbs import arg, positive, temperatures, verb
 
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ def cmd_train(args: argparse.Namespace) -> int | None:
 
         callbacks.append(MLflow(args.mlflow))
     before = resumed_at(args.resume)
-    run = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks)
+    from ..training.describe import CUSTOM  # a run's networks from Python: built by model.json beside its config
+
+    networks = Path(args.config).parent if trained_again(args) and cfg.model.net == CUSTOM else None
+    run = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks, networks=networks)
     if distributed.is_main() and before is not None and len(run.history) == before.get("epoch"):  # none to do
         print(nothing_to_train(run.path, before, run.config.train))
     elif distributed.is_main():

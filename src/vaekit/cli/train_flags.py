@@ -51,8 +51,8 @@ def train_config(args: argparse.Namespace):
         cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
     else:
         cfg = load_toml_config(args.config) if args.config else RunConfig()
-    again = bool(args.config) and str(args.config).lower().endswith(".json")  # a run's config.json, trained again:
-    cfg.out = "" if again else cfg.out  # the folder it records (any path, sent with it) is never taken
+    again = trained_again(args)  # a run's config.json: the folder it records (any path, sent with it) is never taken
+    cfg.out = "" if again else cfg.out
     for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
         if name is not None:
             set_value(cfg, key, name)
@@ -72,6 +72,11 @@ def train_config(args: argparse.Namespace):
         said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
         raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
     return cfg
+
+
+def trained_again(args: argparse.Namespace) -> bool:
+    """Whether --config names a run's config.json (a run trained again), not a TOML file or a preset."""
+    return bool(args.config) and str(args.config).lower().endswith(".json")
 
 
 def refuse_flag_conflicts(args: argparse.Namespace) -> None:

@@ -289,7 +289,10 @@ def refuse_conflicts(
     """Refuse, in one line naming both, settings that cannot all take effect in training; returns ``cfg``. A row is
     checked when either of its settings is of ``sections`` (or in ``only``): a resume's train section holds a vae
     run's train.gumbel_tau to its family. A row naming a setting or section of ``unknown`` (fit's model before it is
-    described) is not. Checked before training only: a run folder written before a check was added still loads."""
+    described) is not, nor one of the model section of a user's model class (family custom, as fit described it).
+    Checked before training only: a run folder written before a check was added still loads."""
+    if cfg.model.family == "custom":  # its model section records what fit found, as fit checks it: not settings
+        sections, unknown = tuple(s for s in sections if s != "model"), (*unknown, "model.family")
     for a, b, clash, why in CONFLICTS:
         checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
         if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):

@@ -228,11 +228,12 @@ def fit_config(
     mode: str = "none",
     callbacks: Iterable[Callback] = (),
     wrap: Callable[[VAEModule], VAEModule] | None = None,
+    networks: Path | None = None,
 ) -> Fitted:
     """Train the run ``cfg`` describes (its data spec, or ``data`` already prepared with binarisation ``mode``,
     and its built-in networks); ``cfg`` itself is left as it was. ``wrap`` takes the model just built (seeded,
     before data.standardize acts) and gives the one to train: a wrapper that is a ``Standardized`` already is
-    not standardised again."""
+    not standardised again. ``networks``: the folder whose model.json builds a ``custom`` net (default: out)."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
     data, mode = _settled(cfg, data, mode, resume)
@@ -240,7 +241,7 @@ def fit_config(
     if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
         check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
-    model = rebuild_model(Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
+    model = rebuild_model(networks or Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
     model = model if wrap is None else wrap(model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
         table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised
