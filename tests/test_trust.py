@@ -18,10 +18,10 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
+from vaekit import files
 from vaekit.cli import main
 from vaekit.evaluation import metrics
 from vaekit.files import DIGEST, WEIGHTS
-from vaekit.runs import recorded_digest
 
 from .conftest import train_argv
 from .faulty_vaekit import inject
@@ -191,15 +191,15 @@ def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_we
     assert main(["train", *tiny, "--epochs", "1", "--out", str(run)]) == 0
     assert main(["evaluate", str(run), "--iw-samples", "10", "--limit", "50"]) == 0
     assert main(["interpolate", str(run)]) == 0 and main(["export", str(run)]) == 0
-    old = recorded_digest(run / "eval.json")
-    assert old and recorded_digest(run / "interpolation.png") == old == recorded_digest(run / "decoder.onnx")
+    old = files.stamp(run / "eval.json")
+    assert old and files.stamp(run / "interpolation.png") == old == files.stamp(run / "decoder.onnx")
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
     assert vaekit.load_run(run).stale_files() == ["eval.json", "interpolation.png", "encoder.onnx", "decoder.onnx"]
     assert main(["report", str(run), "--limit", "50"]) == 0  # recomputes eval.json for the new weights
     fresh = vaekit.load_run(run)
     assert (
-        recorded_digest(run / "eval.json") == fresh.digest != old
-        and recorded_digest(run / "report.html") == fresh.digest
+        files.stamp(run / "eval.json") == fresh.digest != old
+        and files.stamp(run / "report.html") == fresh.digest
     )
     (run / "sampler-gmm.json").write_text("{}")  # a post-hoc sampler's files, as fit_sampler writes them
     (run / "sampler-gmm.safetensors").write_bytes(b"")
@@ -240,7 +240,7 @@ def test_the_api_leaves_its_inputs_alone(tmp_path):
     anomaly_scores(model, torch.from_numpy(x[:4]), ["neg_elbo"], samples=2)
     export_onnx(run, tmp_path / "onnx")
     assert model.training and next(model.parameters()).dtype == torch.float32
-    assert recorded_digest(tmp_path / "onnx" / "encoder.onnx") == run.digest and DIGEST
+    assert files.stamp(tmp_path / "onnx" / "encoder.onnx") == run.digest and DIGEST
 
 
 def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
@@ -262,4 +262,4 @@ def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
     assert main(train_argv("digits", run, "--hidden", "8", "--latent-dim", "2")) == 0
     (run / "eval.json").write_text('{"split": "test", "da')  # a damaged earlier evaluation
     assert main(["report", str(run), "--limit", "20", "--iw-samples", "4"]) == 0
-    assert recorded_digest(run / "eval.json") == vaekit.load_run(run).digest
+    assert files.stamp(run / "eval.json") == vaekit.load_run(run).digest

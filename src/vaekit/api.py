@@ -30,11 +30,12 @@ from .fit_data import fit_likelihood, user_data
 from .io import read_json
 from .models import MODELS
 from .models.spec import class_path
-from .runs import Run, run_device
+from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
 from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
 from .training.rng import keeps_rng
+from .training.step import run_device
 from .viz.callbacks import default_callbacks
 
 # what fit records in config.json of a model built in Python (training.folder.describe) and of its data

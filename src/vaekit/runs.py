@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from . import files
-from .config import CHOICES, RunConfig
+from .config import RunConfig
 from .core.contract import VAEModule
 from .data.containers import is_frame
 from .data.core import check_finite
@@ -35,7 +35,7 @@ from .run_compat import earlier_classes, loaded_model
 from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import bit_sums, tensor_digest
-from .training.step import resolve_device
+from .training.step import run_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
 ArrayLike: TypeAlias = Tensor | np.ndarray | list  # items (B, *shape): a tensor, a numpy array or nested lists
@@ -150,7 +150,7 @@ class Run:
         categories by name; one note names columns with over 1% of their values clipped. A conditional run draws
         rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
         label column back, its values the class names."""
-        n = count(n, "n")  # (within draw_bound at a table's bytes a row)
+        n = whole(n, "n")  # (within draw_bound at a table's bytes a row)
         return joined(table_draws(self, n, temperature, label), n)
 
     def table_rows(self, x: Tensor, y: Tensor | None = None) -> dict:
@@ -169,9 +169,9 @@ class Run:
             return []
         names = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
         named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
-        found = {n: recorded_digest(self.path / n) for n in names if (self.path / n).is_file()}  # unstamped: stale
+        found = {n: files.stamp(self.path / n) for n in names if (self.path / n).is_file()}  # unstamped: stale
         pngs = (p for p in sorted(self.path.glob("*.png")) if p.name not in named)
-        found |= {p.name: d for p in pngs if (d := recorded_digest(p)) is not None}  # the user's own: not ours
+        found |= {p.name: d for p in pngs if (d := files.stamp(p)) is not None}  # the user's own: not ours
         return [n for n, digest in found.items() if digest != self.digest]
 
     @property
@@ -241,7 +241,7 @@ class Run:
     ) -> Tensor:
         """(n, *shape) means of p(x|z) for z drawn from the prior (scaled by ``temperature``), or from the
         post-hoc ``sampler`` (a name in ``vaekit.SAMPLERS``, fitted on the aggregate posterior if need be)."""
-        count(n, "n")
+        whole(n, "n")
         temperature = self.check_temperature(temperature)
         self.unconditional_label(label)
         if sampler is not None:
@@ -253,7 +253,7 @@ class Run:
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
-        count(per_class, "per_class")
+        whole(per_class, "per_class")
         temperature = self.check_temperature(temperature)
         if not self.model.needs_labels:
             raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
@@ -283,23 +283,6 @@ def finite(x: Tensor, what: str) -> Tensor:
     return x
 
 
-def count(n: object, name: str) -> int:
-    """``n`` if it is a whole number >= 1, else one line naming ``name``."""
-    return whole(n, name)
-
-
-def run_device(name: str, key: str = "device") -> torch.device:
-    """The device ``name`` (``training.step.resolve_device``, which counts CUDA devices) if it is usable here,
-    else one line naming ``key``: a kind absent here (xpu) or no device name at all."""
-    try:
-        device = resolve_device(name, key)
-        torch.empty(0, device="cpu" if device.type == "cuda" else device)  # another kind absent here fails
-    except (RuntimeError, AssertionError, NotImplementedError):
-        known = ", ".join(CHOICES["train.device"])
-        raise VaekitError(f"{key} {name!r} cannot be used here: expected {known} or cuda:N", key=key) from None
-    return device
-
-
 def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:
     """Open a run folder written by ``vaekit train`` or ``vaekit.fit(..., out=path)``.
 
@@ -309,8 +292,3 @@ def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = 
     ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust.
     """
     return Run.load(path, device, model=model, trust_code=trust_code)
-
-
-def recorded_digest(path: Path) -> str | None:
-    """The weights digest a derived file records (JSON key, PNG text chunk, HTML meta tag, ONNX metadata)."""
-    return files.stamp(path)

@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Dataset, Split
-from ..errors import VaekitError
+from ..errors import VaekitError, whole
 from ..io import atomic_write_json, read_json
-from ..runs import count
 from ..training.checkpoint import load_weights, save_weights
 from ..training.rng import keeps_rng
 
@@ -96,7 +95,7 @@ def feature_settings(settings: dict) -> dict:
         )
     s = {**SETTINGS, **settings}
     for name in ("width", "features", "steps", "batch_size"):
-        count(s[name], name)
+        whole(s[name], name)
     if isinstance(s["lr"], bool) or not isinstance(s["lr"], (int, float)) or not 0 < s["lr"] < math.inf:
         raise VaekitError(f"lr must be a finite number > 0, got {s['lr']!r}", key="lr")
     if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):

@@ -18,9 +18,9 @@ from torch import nn
 from .. import files
 from ..data import Dataset
 from ..data.prepare import prepare_data
-from ..errors import VaekitError, is_number, is_whole
+from ..errors import VaekitError, is_number, is_whole, whole
 from ..io import atomic_write_json, read_json, run_lock
-from ..runs import Run, count, load_run, recorded_digest
+from ..runs import Run, load_run
 from ..samplers import sampler_for, sampler_stamp
 from .eval_items import named_labels
 from .features import InceptionFeatures, domain_features
@@ -124,7 +124,7 @@ def _check_call(run: Run, sampler: str | None, n: object, seed: object) -> None:
     """One line, before the data are read or a feature network is trained, for a bad ``n`` or ``seed`` or a
     ``sampler`` that cannot draw for this run (an unknown name, a conditional or table run)."""
     if n is not None:
-        count(n, "n")
+        whole(n, "n")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise VaekitError(f"seed must be a whole number, got {seed!r}", key="seed")
     if sampler is not None:
@@ -204,7 +204,7 @@ def read_quality(path: Path, digest: str) -> dict:
     those of the sampler saved in the run now (``current_samples``). A file whose fields are not of their types (a
     count that is no whole number, a figure that is no number) is refused in one line; whether every part is there
     is the reader's to check (``viz.report`` refuses a file that is not whole)."""
-    if not path.is_file() or recorded_digest(path) != digest:
+    if not path.is_file() or files.stamp(path) != digest:
         return {}
     q = read_json(path)
     if not isinstance(q, dict):

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from ..config import TrainConfig
+from ..config import CHOICES, TrainConfig
 from ..core.contract import VAEModule
 from ..core.likelihoods import name_of
 from ..core.objectives import Terms
@@ -37,6 +37,18 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         n = torch.cuda.device_count()
         raise VaekitError(f"{key} {name!r} cannot be used here: this machine has {n} CUDA device(s)", key=key)
+    return device
+
+
+def run_device(name: str, key: str = "device") -> torch.device:
+    """The device ``name`` (``resolve_device``, which counts CUDA devices) if it is usable here,
+    else one line naming ``key``: a kind absent here (xpu) or no device name at all."""
+    try:
+        device = resolve_device(name, key)
+        torch.empty(0, device="cpu" if device.type == "cuda" else device)  # another kind absent here fails
+    except (RuntimeError, AssertionError, NotImplementedError):
+        known = ", ".join(CHOICES["train.device"])
+        raise VaekitError(f"{key} {name!r} cannot be used here: expected {known} or cuda:N", key=key) from None
     return device
 
 
