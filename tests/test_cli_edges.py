@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 
 import vaekit
 from vaekit.cli import FLAGS, build_parser, main, train_config
+from vaekit.cli.verbs import VERBS
 from vaekit.config import RunConfig, load_toml_config, set_value
 from vaekit.errors import VaekitError
+from vaekit.io import atomic_write
 
 from .conftest import train_argv
 
@@ -77,6 +81,27 @@ def test_a_verb_whose_output_cannot_be_written_says_so(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdout", Full())
     assert main(["models"]) == 1
     assert capsys.readouterr().err == "vaekit: error: cannot write the output (No space left on device)\n"
+
+
+def test_sigterm_while_a_verb_writes_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    """SIGTERM outside training stops a verb as Ctrl-C does: its file's temporary copy is removed, exit 143."""
+
+    def killed(tmp):  # the verb's file half-written when the signal comes
+        tmp.write_bytes(b"half")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def verb(args):
+        atomic_write(tmp_path / "out.csv", killed)
+
+    verb.__module__ = VERBS["models"].run.__module__  # the help groups verbs by their module
+    monkeypatch.setattr(VERBS["models"], "run", verb)
+    ignored = lambda signum, frame: None  # noqa: E731  (pytest's own SIGTERM, were the verb's not installed)
+    old = signal.signal(signal.SIGTERM, ignored)
+    try:
+        assert main(["models"]) == 143 and capsys.readouterr().err == "vaekit: stopped by SIGTERM\n"
+        assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is ignored
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def test_binarizing_real_values_names_binarize_not_the_likelihood(tmp_path, capsys):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -85,6 +87,8 @@ def run_command(argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command; errors become one line on stderr and the exit code."""
     parser, args, out = None, None, Watched(sys.stdout)
     sys.stdout = out  # a proxy: write and flush watched, the rest the stream's
+    main_thread = threading.current_thread() is threading.main_thread()  # handlers are the main thread's alone
+    old = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -122,7 +126,19 @@ def run_command(argv: list[str] | None) -> int:
         return 1
     finally:
         sys.stdout = out.stream
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
     return code or 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop (which checkpoints on it: ``training.signals``), raised where the verb
+    is, as a Ctrl-C is: the files it was writing are removed (their ``finally``), none is left half-written."""
+
+
+def terminate(signum: int, frame: object) -> None:
+    """The SIGTERM handler while a verb runs: raise ``Terminated``."""
+    raise Terminated
 
 
 class Watched:
@@ -179,8 +195,9 @@ def interrupted(e: KeyboardInterrupt, args: argparse.Namespace | None) -> int:
                 hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
                 print(f"vaekit: {e}{hint}", file=sys.stderr)
             return e.code
-    print(f"vaekit: interrupted{resume_hint(args)}", file=sys.stderr)
-    return 130
+    stopped = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
+    print(f"vaekit: {stopped}{resume_hint(args)}", file=sys.stderr)
+    return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
 
 
 def lost_peer(e: RuntimeError) -> bool:
