@@ -7,6 +7,7 @@ per class.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import cast
@@ -121,6 +122,12 @@ def load_dataset(
     ``binarize``: "none", "fixed" (Bernoulli draw once, seeded) or "dynamic" (left to the trainer; values are
     checked to be in [0, 1]).
     """
+    if not isinstance(spec, (str, os.PathLike)):  # data in memory: fit's
+        raise VaekitError(
+            f"load_dataset reads a data spec (a built-in name or a file or folder path), got a {type(spec).__name__}: "
+            "pass data in memory (an array, a tensor, a numeric data frame) to vaekit.fit(model, data), or write a "
+            "frame with text columns or gaps as CSV (df.to_csv('table.csv', index=False)) and load that file"
+        )
     check_options(val_fraction, test_fraction, seed, binarize, limit)
     table = replace(
         table or TableOptions(), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit=limit

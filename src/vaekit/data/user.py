@@ -37,9 +37,11 @@ from .user_arrays import (
     RUN_ITEMS,
     SOURCES,
     frame_names,
+    frame_ranges,
     frame_schema,
     listed_items,
     plain_array,
+    run_frame,
     same_columns,
 )
 
@@ -85,11 +87,12 @@ def as_items(
 
 def run_items(x: object, shape: tuple[int, ...], table: TableSchema | None) -> Tensor:
     """Items a run method takes (``Run._check``), read as ``fit`` reads them: float tensors of the model's item
-    ``shape`` as they are (on their device), lists as arrays, frames held to the run's columns (``table``)."""
+    ``shape`` as they are (on their device), lists as arrays, frames held to the run's columns (``table``), and
+    encoded by it where only it makes their items (``user_arrays.run_frame``)."""
     strided = isinstance(x, Tensor) and x.layout == torch.strided and not x.is_meta  # no sparse or meta tensor
     if isinstance(x, Tensor) and strided and x.dtype in NARROW and tuple(x.shape[1:]) == shape:
         return x  # kept where it is (no trip to the CPU); float64 is checked against float32's range
-    same_columns(x, table, "data items")
+    x = run_frame(x, table, "data items")
     x = listed_items(x, "data items") if isinstance(x, (list, tuple)) else x
     return as_items(x, "data items", shape, RUN_ITEMS, notes=False)
 
@@ -175,13 +178,12 @@ def from_user(
             )
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = _take(train, perm[:n_val]), _take(train, perm[n_val:])
+    table = frame_ranges(train.table, _x_of(data), train.train.rows)  # a frame's, over its training rows
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
     k = num_classes if num_classes and k else k
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
     val_split = replace(val.train, part=VAL_PART) if val_data is not None else val.train  # rows of val_data
-    return Dataset(
-        train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes, table=train.table
-    )
+    return Dataset(train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes, table=table)
 
 
 def _map_style(data: object) -> bool:
@@ -209,8 +211,12 @@ def users_items(
     """The user's items (any container ``fit`` takes) as the test split of a Dataset with empty train and val
     splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them, numbered as
     training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh.
-    ``table``: the run's columns, which a data frame must have, in order."""
-    same_columns(_x_of(data), table, "data")
+    ``table``: the run's columns, which a data frame must have, in order (and by which it is encoded, as
+    ``run_items`` encodes one)."""
+    x = _x_of(data)
+    items = run_frame(x, table, "data")
+    if items is not x:  # a frame encoded by the run's table
+        data = items if x is data else (items, data[1])  # type: ignore[index]
     items = _splits(data, "data", labels, expected=expected, afresh=not labels, classes=classes)
     empty = Split(_none_of(items.train.x), None)
     return replace(items, train=empty, val=empty, test=items.train, table=None)

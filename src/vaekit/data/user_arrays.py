@@ -2,7 +2,9 @@
 hold (sparse, on the meta device, quantized; float8 and bfloat16 are widened to float32), masked arrays with
 masked cells (gaps), lists of items of different shapes, an (x, y) pair where only items are taken. A data
 frame's column names (all text, each once) are its items' columns, recorded as a table's (``TableSchema``)
-and held to where a run takes frames later, as scikit-learn holds ``feature_names_in_``."""
+and held to where a run takes frames later, as scikit-learn holds ``feature_names_in_``; with each column's
+range, whole numbers and decimals, read as a CSV's are, so samples keep them. A frame given to a run whose items
+only its table's schema encodes (categories, dates, gaps, modes) is encoded by it, as its file was."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..errors import VaekitError
 from .containers import frame_array, is_frame
 from .photos import note
 from .table_schema import Column, TableSchema
+from .table_values import decimals_of
 from .tables import _same_columns  # a CSV run's check of the columns of other data
 
 SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
@@ -108,6 +111,26 @@ def frame_schema(x: Any) -> TableSchema | None:
     return None if names is None else TableSchema([Column(n, "numeric") for n in names])
 
 
+def frame_ranges(table: TableSchema | None, x: Any, rows: np.ndarray | None) -> TableSchema | None:
+    """``table`` (the frame ``x``'s, ``frame_schema``) with what a CSV's training split records of each column
+    (``tables._ranges``) over the training rows ``rows`` (None: all), read by the frame's dtypes: its range, and
+    whole numbers for int and bool columns (bool ones marked ``boolean``), else the fewest decimals writing every
+    value (float32 ones as they print). Samples are clipped and rounded to them (``TableSchema.bounded``)."""
+    if table is None or not is_frame(x):
+        return table
+    values = frame_array(x, "data")  # (N, D), numeric: read so before
+    values = values if rows is None else values[rows]
+    dtypes = {str(c): dtype for c, dtype in x.dtypes.items()}
+    for j, c in enumerate(table.columns):
+        kind, size = getattr(dtypes[c.name], "kind", "f"), getattr(dtypes[c.name], "itemsize", 8)
+        v = values[:, j].astype(np.float64)
+        if kind == "f" and size < 8:  # float32 0.1 is 0.10000000149 as float64: its shortest text, as CSV writes it
+            v = values[:, j].astype(f"f{size}").astype(str).astype(np.float64)
+        c.integer, c.boolean, c.min, c.max = kind in "biu", kind == "b" or None, float(v.min()), float(v.max())
+        c.decimals = 0 if c.integer else decimals_of(v)
+    return table
+
+
 def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
     """Refuse, in one line, a frame ``x`` whose columns are not ``table``'s (a run's, or the training frame's), in
     its order: those missing, those extra, or the same in another order. Plain arrays, frames whose columns are
@@ -115,3 +138,36 @@ def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
     if table is None or not is_frame(x) or not all(isinstance(c, str) for c in x.columns):
         return  # a frame without names (pd.DataFrame(values): columns 0, 1, 2) is read as its array is
     _same_columns([str(c) for c in x.columns], [c.name for c in table.columns], where)
+
+
+def run_frame(x: Any, table: TableSchema | None, where: str) -> Any:
+    """``x`` held to a run's columns (``same_columns``); a frame (named as ``table``) given to a run whose items
+    no plain row of numbers makes (categories, gap indicators, modes, dates, filled gaps), or that holds columns
+    of text, as its items (N, D) float32, encoded by ``table`` as training read its file's cells; else ``x``."""
+    same_columns(x, table, where)
+    if table is None or frame_names(x) is None:
+        return x
+    plain = all(getattr(dtype, "kind", "O") in "biuf" for dtype in x.dtypes)
+    gapped = table.missing != "refuse" and bool(x.isna().to_numpy().any())  # filled, or rows left out
+    coded = bool(table.categories) or any(c.time for c in table.numeric) or gapped
+    if plain and not coded:
+        return x  # read as its array
+    if not len(x):
+        raise VaekitError(f"{where}: the frame holds no rows")
+    return encoded_frame(x, table, where, "its methods take")
+
+
+def encoded_frame(frame: Any, table: TableSchema, where: str, takes: str) -> np.ndarray:
+    """A frame's rows as ``table`` encodes its file's cells (gaps as empty cells): items (N, D) float32, or one line
+    naming the row of a cell it cannot read, or of a gap in a row the run leaves out (``takes`` every row: who)."""
+    cells = frame.astype(object).where(frame.notna(), "").to_numpy().astype(str)  # (N, C)
+    try:
+        items, keep = table.encode(cells, list(range(len(cells))), where)
+    except VaekitError as e:  # a frame's rows, not a file's lines
+        raise VaekitError(str(e).replace(" on line ", " in row ")) from None
+    if not keep.all():
+        raise VaekitError(
+            f"{where}: row {int(np.argmin(keep))} has a missing value, which this run leaves out (data.missing="
+            f"{table.missing}); {takes} every row: fill it or leave the row out"
+        )
+    return items

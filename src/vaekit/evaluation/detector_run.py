@@ -18,6 +18,7 @@ from .. import files
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
 from ..data.table_schema import TableSchema
+from ..data.user_arrays import encoded_frame
 from ..errors import VaekitError, is_whole
 from ..io import atomic_write_json, read_json
 from ..models.standardized import Standardized
@@ -236,18 +237,10 @@ def table_items(table: TableSchema, X: object) -> np.ndarray:
     missing = [n for n in names if n not in X.columns]
     if missing:
         raise ValueError(f"X lacks the run's column(s) {', '.join(map(repr, missing))}: the run reads {names}")
-    frame = X[names]  # type: ignore[index]
-    cells = frame.astype(object).where(frame.notna(), "").to_numpy().astype(str)  # gaps as empty cells
     try:
-        items, keep = table.encode(cells, list(range(len(cells))), "X")
-    except VaekitError as e:
-        raise ValueError(str(e).replace(" on line ", " in row ")) from None
-    if not keep.all():
-        raise ValueError(
-            f"X: row {int(np.argmin(keep))} has a missing value, and this run leaves such rows out "
-            "(data.missing drop): the detector scores every row: fill it or drop it"
-        )
-    return items.astype(np.float64)
+        return encoded_frame(X[names], table, "X", "the detector scores").astype(np.float64)  # type: ignore[index]
+    except VaekitError as e:  # scikit-learn's error for bad X
+        raise ValueError(str(e)) from None
 
 
 def prepared(x: Tensor, likelihood: str, seed: int | None) -> Tensor:
