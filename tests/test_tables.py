@@ -94,12 +94,14 @@ def test_table_settings_refused_for_other_data(tiny_images, tmp_path, key, value
         vaekit.train(cfg)
 
 
-def bimodal_table(path, n=300):
-    """a: half N(0, 1), half N(10, 1); b: N(5, 2); c: two categories. Returns the CSV and a's values."""
+def bimodal_table(path, n=300, gap=0):
+    """a: half N(0, 1), half N(10, 1) (every ``gap``-th cell a gap); b: N(5, 2); c: two categories. Returns the
+    CSV and a's values."""
     rng = np.random.default_rng(0)
     a = np.where(rng.random(n) < 0.5, rng.normal(0, 1, n), rng.normal(10, 1, n)).round(4)
     b, c = rng.normal(5, 2, n).round(4), rng.choice(["x", "y"], n)
-    path.write_text("a,b,c\n" + "".join(f"{a[i]},{b[i]},{c[i]}\n" for i in range(n)))
+    cells = ["" if gap and i % gap == 0 else a[i] for i in range(n)]
+    path.write_text("a,b,c\n" + "".join(f"{cells[i]},{b[i]},{c[i]}\n" for i in range(n)))
     return path, a
 
 
@@ -119,6 +121,15 @@ def test_modes_code_a_bimodal_column_and_decode_it_back(tmp_path):
     assert np.abs(back["a"] - a).max() < 1e-4 and list(back) == ["a", "b", "c"] and set(back["c"]) == {"x", "y"}
     with pytest.raises(VaekitError, match=r"data\.numeric must be one of standard, modes, got 'mode'"):
         load_dataset(str(path), table=TableOptions(numeric="mode"))
+
+
+def test_modes_are_fitted_on_a_columns_values_and_its_gaps_coded_inside_a_mode(tmp_path):
+    path, _ = bimodal_table(tmp_path / "t.csv", gap=15)  # 20 gaps of 300: a mean fill of 5 would be a mode
+    ds = load_dataset(str(path), table=TableOptions(numeric="modes", missing="mean"))
+    (x, _), col, heavy = every_item(ds), ds.table.columns[0], int(np.argmax(ds.table.columns[0].modes.weight))
+    assert sorted(round(m) for m in col.modes.mean) == [0, 10] and col.fill == col.modes.mean[heavy]
+    gap = x[:, -1] == 1  # a's gap indicator (filled, gap), the last slots
+    assert gap.sum() == 20 and x[gap, 0].abs().max() < 1e-5 and torch.all(x[gap, 2 + heavy] == 1)  # not at a clip
 
 
 def test_a_modes_run_samples_both_modes_in_the_tables_units(tmp_path):
@@ -494,7 +505,7 @@ def test_columns_are_read_as_what_they_hold_and_given_back_so(tmp_path, capsys, 
     x = torch.cat([s.x for s in splits])[np.argsort(np.concatenate([s.rows for s in splits]))]  # in file order
     got = ds.table.decode(x)["c"]
     assert got.dtype == values.dtype and [str(v) for v in got] == [str(v) for v in np.tile(values, 10)]
-    assert len(capsys.readouterr().err.splitlines()) == (kind == "numeric" or "02139" in cells)  # said in a note
+    assert len(capsys.readouterr().err.splitlines()) == (kind == "numeric" or cells[0] in ("02139", "TRUE"))  # a note
 
 
 def test_a_date_column_distinct_in_every_row_is_no_identifier_and_samples_are_dates(tmp_path):
@@ -510,6 +521,16 @@ def test_a_date_column_distinct_in_every_row_is_no_identifier_and_samples_are_da
     (tmp_path / "new.csv").write_text("day,v\n2022-02-30 00:00:00,1\n")
     with pytest.raises(
         VaekitError, match=r"value '2022-02-30 00:00:00' on line 2, column index 0 \('day'\), is not a date"
+    ):
+        load_dataset(str(tmp_path / "new.csv"), table=TableOptions(schema=schema))
+
+
+def test_a_cell_none_of_a_boolean_columns_categories_is_quoted_as_written(tmp_path):
+    (tmp_path / "t.csv").write_text("b,n\n" + "true,1\nFALSE,2\n" * 10)
+    (tmp_path / "new.csv").write_text("b,n\ntrue,1\nyes,2\n")
+    schema = load_dataset(str(tmp_path / "t.csv")).table
+    with pytest.raises(
+        VaekitError, match=r"category 'yes' on line 3, column index 0 \('b'\), is not one of the run's 2"
     ):
         load_dataset(str(tmp_path / "new.csv"), table=TableOptions(schema=schema))
 
@@ -583,6 +604,13 @@ def every_item(ds):
         ("a,v,v,c\n" + "1,2,3,x\n" * 4, "refuse", r"column name 'v' given to more than one column in the header"),
         ("a,,c\n" + "1,2,x\n" * 4, "refuse", r"column index 1 has no name in the header"),
         (",a,c\n" + "5,2,x\n" * 4, "refuse", r"column index 0 has no name in the header"),  # not row numbers
+        (
+            "t,c\n"
+            + "".join(f"{1 + i % 12:02d}/{1 + i % 28:02d}/2021 {i % 24:02d}:{i % 60:02d},x\n" for i in range(60)),
+            "refuse",
+            r"column 't' looks like dates or times \(01/01/2021 00:00\) in a format vaekit does not read as such: it "
+            r"reads ISO 8601 ones \(2021-07-06, 2021-07-06 13:45, .*\), one format to a column; write them so",
+        ),
         *[
             ("a,e,c\n" + "1,,x\n" * 4, m, r"column index 1 \('e'\) has no values, every cell a gap")
             for m in MISSING_MODES
@@ -595,7 +623,7 @@ def test_tables_that_cannot_be_read_as_they_stand_are_refused_in_one_line(tmp_pa
         load_dataset(str(tmp_path / "t.csv"), table=TableOptions(missing=missing))
 
 
-@pytest.mark.parametrize("empty", ["", ",,", " ;;"])
+@pytest.mark.parametrize("empty", ["", ",,", " ;;", "NA,null,?", " na ;N/A; "])  # no cell filled
 @pytest.mark.parametrize(
     ("missing", "rows"), [("refuse", None), ("drop", [0, 1, 3, 4, 6, 7, 8, 9]), ("mean", [0, 1, 3, 4, 5, 6, 7, 8, 9])]
 )
@@ -736,6 +764,11 @@ def test_numbers_are_rounded_to_the_decimals_their_training_values_show(tmp_path
         (["2021-01-01 12:43", "2021-01-02 03:10"], "2021-01-01 13:17"),
         (["2021-01-01 12:00:00", "2021-01-02 03:00:00"], "2021-01-01 13:00:00"),  # whole hours
         (["2021-01-01", "2021-01-03"], "2021-01-02"),
+        (["2021-01-01 12:43:00.338", "2021-01-02 03:10:00.125"], "2021-01-01 13:17:16.000"),  # pandas' to_csv
+        (["2021-01-01T12:43:00Z", "2021-01-02T03:10:00Z"], "2021-01-01T13:17:00Z"),  # JavaScript's toISOString
+        (["2021-01-01 12:00:00-05:00", "2021-01-02 03:00:00-05:00"], "2021-01-01 13:00:00-05:00"),  # one offset
+        (["2021-01-01 12:00:00+01:00", "2021-01-02 03:00:00+02:00"], "2021-01-01 13:00:00+00:00"),  # several: UTC
+        (["2021-01-01", "2021-01-02 03:10"], "2021-01-01 13:17"),  # dates beside times: the finer
     ],
 )
 def test_dates_and_times_are_written_in_their_files_format_to_its_resolution(tmp_path, cells, written):

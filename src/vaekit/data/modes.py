@@ -1,8 +1,9 @@
 """TVAE's mode-specific normalisation of numeric table columns (Xu et al. 2019, CTGAN/TVAE).
 
 Per numeric column, a variational Gaussian mixture (scikit-learn's ``BayesianGaussianMixture``: up to 10
-components, a Dirichlet-process weight prior of 1e-3, seeded) is fitted on the training split after gaps are
-filled; the modes of weight > 0.005 are kept. A value v becomes its mode k, one-hot, and
+components, a Dirichlet-process weight prior of 1e-3, seeded) is fitted on the training split's values, gaps left
+out (filled under missing=mean, they would make a mode of their fill; they are coded at the heaviest mode's
+centre); the modes of weight > 0.005 are kept. A value v becomes its mode k, one-hot, and
 alpha = (v - mu_k) / (4 sigma_k), clipped to [-0.99, 0.99], then divided by s, the standard deviation of the
 training values' alphas (``alpha_scale``): the model sees alphas of unit spread, as its other inputs are
 (TVAE's fixed 0.1 scale does the same), not a spread of 0.01-0.2 that a Gaussian p(x|z) starting at scale 1
@@ -91,27 +92,44 @@ class Numeric(Protocol):
 
     name: str
     modes: Modes | None
+    fill: float | str | None
 
 
-def fitted_codes(coding: str, columns: Sequence[Numeric], x: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+def fitted_codes(
+    coding: str, columns: Sequence[Numeric], x: np.ndarray, train: np.ndarray, seed: int, gaps: np.ndarray | None = None
+) -> np.ndarray:
     """Items x (N, n + rest) with the numbers of ``columns`` first -> as ``coding`` codes them: standard (as they
-    are) or modes (mode codes, the modes fitted on the rows ``train`` and kept in ``columns``)."""
+    are) or modes (mode codes, the modes fitted on the rows ``train`` and kept in ``columns``). ``gaps`` (N, n):
+    the cells that were gaps (filled under missing=mean), left out of the fit: a fill is no value of the column."""
     if coding not in NUMERIC_CODINGS:
         raise VaekitError(
             f"data.numeric must be one of {', '.join(NUMERIC_CODINGS)}, got {coding!r}", key="data.numeric"
         )
     if coding == "standard":
         return x
-    fit_modes(columns, x[train, : len(columns)].astype(np.float64), seed)
+    x, n = x.copy(), len(columns)
+    gaps = np.zeros((len(x), n), bool) if gaps is None else gaps
+    fit_modes(columns, np.where(gaps, np.nan, x[:, :n])[train].astype(np.float64), seed)
+    for j, c in enumerate(columns):  # a gap at its column's heaviest mode's centre (alpha 0), not at a clip
+        if gaps[:, j].any():
+            c.fill = heaviest(_modes(c))
+            x[gaps[:, j], j] = c.fill
     return to_modes(x, columns).astype(np.float32)
 
 
+def heaviest(modes: Modes) -> float:
+    """The mean of the heaviest of ``modes``: the value a gap is coded at under missing=mean (the column's mean
+    may lie between two modes, where its alpha would sit at the clip of one: an outlier of its code)."""
+    return float(modes.mean[int(np.argmax(modes.weight))])
+
+
 def fit_modes(columns: Sequence[Numeric], numbers: np.ndarray, seed: int) -> None:
-    """Each numeric column's modes, from its training values ``numbers`` (N, n) (gaps filled or dropped)."""
+    """Each numeric column's modes, from its training values ``numbers`` (N, n) (NaN: a gap, left out)."""
     for j, c in enumerate(columns):
         v = numbers[:, j]
-        if not np.isfinite(v).all():
-            raise VaekitError(f"column {c.name!r} has gaps; data.missing=drop or mean handles them before its modes")
+        v = v[~np.isnan(v)]
+        if not len(v):
+            raise VaekitError(f"column {c.name!r} has no value in the training split to fit its modes on")
         c.modes = Modes.fit(v, seed)
 
 

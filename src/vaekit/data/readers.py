@@ -189,8 +189,8 @@ def _run_names(schema: TableSchema | None) -> list[str] | None:
 
 def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list[list[str]], list[int], np.ndarray]:
     """(header or None, data rows, their line numbers, their places among the rows after the header) of a CSV
-    file whose rows all have the same width; an empty row between filled ones (a blank line, ``,,``) is no item:
-    left out, counted (later rows keep their places) and said in one note."""
+    file whose rows all have the same width; an empty row between filled ones (a blank line, ``,,``, ``NA,NA``:
+    no cell filled, each a gap) is no item: left out, counted (later rows keep their places) and said in one note."""
     rows, lines = read_rows(path)
     header = rows[0] if has_header(rows, _run_names(table.schema)) else None
     if header:
@@ -200,8 +200,9 @@ def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list
             f"{path}: the first row ({', '.join(rows[0][:4])}) holds only whole numbers: read as data, not as a "
             f"header (columns named 0..{len(rows[0]) - 1}); give the columns names to have it read as one"
         )
-    places = np.array([i for i, row in enumerate(rows) if any(row)], dtype=np.int64)
-    empty = [ln for row, ln in zip(rows, lines) if not any(row)]
+    filled = [any(v.strip().lower() not in MISSING for v in row) for row in rows]
+    places = np.array([i for i, f in enumerate(filled) if f], dtype=np.int64)
+    empty = [ln for f, ln in zip(filled, lines) if not f]
     if empty:
         note(f"{path}: {len(empty)} empty row{'s' * (len(empty) > 1)} left out, the first on line {empty[0]}")
     rows, lines = [rows[i] for i in places], [lines[i] for i in places]

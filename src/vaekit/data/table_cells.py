@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import VaekitError
-from .table_times import DAY
+from .table_times import days_since
 
 if TYPE_CHECKING:
     from .table_schema import Column
@@ -26,7 +26,7 @@ def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
     if (np.char.find(cells, "_") >= 0).any():  # float() and numpy take 1_000; a cell so written is a code (10_1)
         raise ValueError("digit separators")
     if c.time:
-        return np.asarray(cells, dtype="datetime64[s]").astype(np.int64) / DAY - (c.origin or 0.0)
+        return days_since(cells, c.time, c.origin)
     if c.unit is not None:
         for sign in (c.unit, ","):
             cells = np.char.replace(cells, sign, "") if sign else cells

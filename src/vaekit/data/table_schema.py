@@ -3,8 +3,9 @@
 A table's item is one flat float vector: the numeric columns first (in file order), then each categorical
 column as a one-hot code of its categories (sorted), then, for each column that had gaps in training under
 ``missing="mean"``, a two-slot one-hot gap indicator (filled, gap), so synthetic rows have gaps where it says.
-Numeric cells may carry a unit (``$1,200``, ``12%``: numbers) or be ISO dates and times (coded as days since
-its first date, given back as ``datetime64``); true/false cells in any case are one boolean category each.
+Numeric cells may carry a unit (``$1,200``, ``12%``: numbers) or be ISO dates and times (``data.table_times``:
+coded as days since its first date, given back as ``datetime64``); true/false cells in any case are one boolean
+category each.
 ``TableSchema`` records the columns (names, kinds, categories, the values that fill gaps, and after training the
 numeric columns' loc and scale), is saved in the run folder as ``files.TABLE``, and turns items back into the
 table: decoded columns keep their names, categories and units. Under ``numeric="modes"`` numbers are coded by
@@ -24,7 +25,6 @@ from ..io import atomic_write_json
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
 from .table_cells import _check_float32, _gaps, _parses, numbers
-from .table_times import TIMES as TIMES  # imported from here too (data.tables)
 from .table_times import as_times
 from .table_values import bounded
 
@@ -47,7 +47,7 @@ class Column:
     min: float | None = None  # numeric: the training values' range (samples are clipped to it)
     max: float | None = None
     unit: str | None = None  # numeric: the sign its cells carry ($, %; "": only thousands commas), read off
-    time: str | None = None  # numeric: its cells' date or time format (TIMES), coded as days since ``origin``
+    time: str | None = None  # numeric: its cells' date or time format (table_times), as days since ``origin``
     origin: float | None = None  # numeric, dates: its first date (days since 1970-01-01; float32 keeps seconds)
     boolean: bool | None = None  # categorical: true/false cells in any case (categories False, True), as bools
     gaps: bool | None = None  # it had gaps in training (missing='mean'): a gap indicator is modelled beside it
@@ -220,7 +220,7 @@ class TableSchema:
     @staticmethod
     def _onehot(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> np.ndarray:
         """A categorical column's cells (N,) -> (N,) int64, each one's category (its fill where a gap)."""
-        col = np.where(gap, str(c.fill), np.char.capitalize(np.char.lower(col)) if c.boolean else col)
+        raw, col = col, np.where(gap, str(c.fill), np.char.capitalize(np.char.lower(col)) if c.boolean else col)
         code = {k: i for i, k in enumerate(c.categories)}
         unknown = [i for i, v in enumerate(col) if v not in code]
         if unknown:
@@ -228,7 +228,7 @@ class TableSchema:
             i = unknown[0]
             known = ", ".join(c.categories[:8]) + (", ..." if len(code) > 8 else "")
             raise VaekitError(
-                f"{where}: category {str(col[i])!r} on line {lines[i]}, {column}, is not one of the "
+                f"{where}: category {str(raw[i])!r} on line {lines[i]}, {column}, is not one of the "
                 f"run's {len(c.categories)} ({known}): a run keeps the categories it was trained on"
             )
         return np.fromiter((code[v] for v in col), np.int64, len(col))

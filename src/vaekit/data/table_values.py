@@ -16,13 +16,13 @@ import numpy as np
 from ..errors import VaekitError
 from ..io import atomic_write, csv_cell
 from .images import note
-from .table_times import DAY, TIMES, as_times, days_of
+from .table_times import DAY, as_times, days_of, time_text
 
 if TYPE_CHECKING:
     from .table_schema import Column, TableSchema
 
 MAX_DECIMALS = 15  # as SDV's rounding scheme: a column needing more decimals is not rounded
-STEPS = (DAY, 3600.0, 60.0, 1.0)  # seconds: a day, an hour, a minute, a second (a time column's step, coarsest first)
+STEPS = (DAY, 3600.0, 60.0, 1.0, 1e-3, 1e-6)  # seconds: a day, hour, minute, second, ms, us (a time's step)
 CLIPPED = 0.01  # the share of a column's sampled values set to a bound of its range over which a note says so
 
 
@@ -33,10 +33,10 @@ def decimals_of(values: np.ndarray) -> int | None:
 
 
 def step_of(days: np.ndarray) -> float:
-    """The coarsest of a day, an hour, a minute and a second (in seconds) that every time (N,) (days since the
-    column's first midnight, ``Column.origin``) falls on."""
-    seconds = np.rint(days * DAY)
-    return next((s for s in STEPS if np.all(seconds % s == 0)), 1.0)
+    """The coarsest of a day, an hour, a minute, a second, a millisecond and a microsecond (in seconds) that
+    every time (N,) (days since the column's first midnight, ``Column.origin``) falls on."""
+    us = np.rint(days * DAY * 1e6)
+    return next((s for s in STEPS if np.all(us % round(s * 1e6) == 0)), 1e-6)
 
 
 def bounded(columns: list[Column], rows: dict[str, np.ndarray], clipped: dict | None = None) -> dict[str, np.ndarray]:
@@ -129,9 +129,7 @@ def _cells(col: np.ndarray, single: bool, c: Column | None) -> list[str]:
     """A column's values (N,) as CSV cells: dates and times of a schema's column in its format, numbers it
     rounded as float64 text, other floats to float32's precision where ``single``, within its range."""
     if c is not None and c.time and col.dtype.kind == "M":
-        text = np.datetime_as_string(col, unit=TIMES[c.time], casting="unsafe")  # type: ignore[call-overload]
-        text = np.char.replace(text, "T", " ") if " " in c.time else text
-        return np.where(np.isnat(col), "", text).tolist()
+        return time_text(col, c.time).tolist()
     rounded = c is not None and (c.decimals is not None or bool(c.integer))
     bounds = (c.min, c.max) if c is not None and c.min is not None and c.max is not None else None
     single = (single and not rounded) or col.dtype == np.float32

@@ -30,7 +30,9 @@ from .modes import fitted_codes
 from .photos import note
 from .table_cells import MISSING as MISSING  # re-exported: imported from here
 from .table_cells import _gaps, numbers
-from .table_schema import TIMES, Column, TableSchema  # Column, TableSchema imported from here too
+from .table_schema import Column, TableSchema  # imported from here too
+from .table_times import READ, looks_timed, time_format
+from .table_times import TIME_CELLS as TIME_CELLS  # imported from here (evaluation)
 from .table_values import decimals_of, step_of
 from .table_values import write_csv as write_csv  # imported from here too
 
@@ -57,17 +59,6 @@ class TableOptions:
 IDENTIFIER_ROWS = 50  # a text column with more rows than this, each value distinct, names its rows
 LEADING_ZERO = re.compile(r"[+-]?0\d+")  # 02139: a code (zip, ID), not the number 2139
 UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?\s*(%?)")  # $1,200.50  12%  1,200
-TIME_CELLS = {  # each format of TIMES as a pattern of its cells
-    f: re.compile(
-        f.replace("%Y", r"\d{4}")
-        .replace("%m", r"\d{2}")
-        .replace("%d", r"\d{2}")
-        .replace("%H", r"\d{2}")
-        .replace("%M", r"\d{2}")
-        .replace("%S", r"\d{2}")
-    )
-    for f in TIMES
-}
 
 
 def _is_number(cells: np.ndarray) -> np.ndarray:
@@ -105,8 +96,10 @@ def read_table(
         _fill(schema, cells, gaps, options, where)
     x, keep = schema.encode(cells, lines, where, index)
     _ranges(schema, cells[keep], _train(len(x), options, where))
-    if options.numeric != "standard":  # TVAE's modes, fitted on the training split's numbers
-        x = fitted_codes(options.numeric, schema.numeric, x, _train(len(x), options, where), options.seed)
+    if options.numeric != "standard":  # TVAE's modes, fitted on the training split's numbers, not their fills
+        numeric = [j for j, c in enumerate(schema.columns) if c.kind == "numeric"]
+        filled = gaps[keep][:, numeric]  # (N', n)
+        x = fitted_codes(options.numeric, schema.numeric, x, _train(len(x), options, where), options.seed, filled)
         schema.coding = options.numeric
     return x, keep, schema
 
@@ -172,12 +165,13 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
 
 
 def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
-    """A column of true/false (booleans), ISO dates or times, or numbers with a unit ($, %, thousands commas), as
-    such, with a note for the numbers; else None."""
+    """A column of true/false (booleans), ISO dates or times (``table_times``), or numbers with a unit ($, %,
+    thousands commas), as such, said in a note; else None."""
     values = sorted(set(filled.tolist()))
     if {v.lower() for v in values} <= {"true", "false"}:
+        note(f"{where}column {name!r} holds true/false ({', '.join(values)}): read as booleans, given back as bools")
         return Column(name, "categorical", sorted({v.capitalize() for v in values}), boolean=True)
-    time = next((f for f, p in TIME_CELLS.items() if all(p.fullmatch(v) for v in values)), None)
+    time = time_format(values)
     unit = None if time else _unit(values)
     if time is None and unit is None:
         return None
@@ -211,8 +205,14 @@ def _unit(values: list[str]) -> str | None:
 
 
 def _categorical(filled: np.ndarray, name: str, where: str) -> Column:
-    """A column of text or codes as categories; one of a different text in each of many rows is refused."""
+    """A column of text or codes as categories; one of a different text in each of many rows is refused (as
+    timestamps in a format not read as times where they look like them)."""
     categories = sorted(set(filled.tolist()))
+    if len(categories) == len(filled) > IDENTIFIER_ROWS and looks_timed(categories):
+        raise VaekitError(
+            f"{where}column {name!r} looks like dates or times ({filled[0]}) in a format vaekit does not read as "
+            f"such: it reads ISO 8601 ones ({READ}), one format to a column; write them so, or leave it out"
+        )
     if len(categories) == len(filled) > IDENTIFIER_ROWS:
         raise VaekitError(
             f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
