@@ -141,6 +141,9 @@ CLASH.update(
             "train.dimwise_warmup_epochs=2",
         ],
         **{(f"train.{k}", "train.beta"): ["train.beta=0", f"train.{k}={v}"] for k, v in BETA_ZERO.items()},
+        ("train.beta", "model.prior"): ["train.beta=0", "model.prior=mixture"],
+        ("train.beta", "model.learned_prior"): ["model.family=cvae", "train.beta=0"],
+        ("train.tc_beta", "model.family"): ["model.family=deep", "train.tc_beta=6"],
     }
 )
 
@@ -264,6 +267,49 @@ def test_beta_0_is_taken_alone_and_refused_beside_a_kl_shaper_in_one_line(object
     cfg.train.warmup_epochs = 2
     with pytest.raises(vaekit.VaekitError, match="beta 0 leaves no KL term for the warm-up to shape"):
         refuse_conflicts(cfg)
+
+
+@pytest.mark.parametrize("objective", ["elbo", "mmd", "factor", "iwae", "capacity"])
+@pytest.mark.parametrize("prior", ["standard", "mixture", "vamp", "flow", "cvae", "cvae N(0, I)"])
+def test_beta_0_is_refused_where_the_kl_term_alone_fits_a_learned_prior(objective, prior):
+    """The prior takes no gradient at beta 0 under elbo, mmd (its prior draws carry none) and factor; the
+    importance-weighted bounds (log p(z) in each weight) and the capacity objective fit it and read no beta."""
+    cfg, cvae = RunConfig(), prior.startswith("cvae")
+    cfg.model.family, cfg.model.prior = ("cvae", "standard") if cvae else ("vae", prior)
+    cfg.train.beta, cfg.model.learned_prior = 0.0, prior != "cvae N(0, I)"
+    cfg.train.objective, cfg.train.capacity_max = ("elbo", 25.0) if objective == "capacity" else (objective, 0.0)
+    rows = [r for r in CONFLICTS if r[0] == "train.beta" and r[1] in ("model.prior", "model.learned_prior")]
+    refused = [why for *_, clash, why in rows if clash(cfg)]
+    learned = prior not in ("standard", "cvae N(0, I)") and objective in ("elbo", "mmd", "factor")
+    assert len(refused) == learned and all(w.startswith("beta 0 leaves no KL term to fit the learned") for w in refused)
+
+
+@pytest.mark.parametrize(
+    "sets, refused",
+    [
+        (["model.prior_components=1"], True),  # the standard prior: unread (was accepted; 3 was refused)
+        (["model.family=ladder", "model.prior_components=1"], True),
+        (["model.prior=mixture", "model.prior_components=1"], False),  # one learned Gaussian
+        (["model.family=cvae", "model.prior_components=1"], False),  # one Gaussian per class, as 0 gives
+        (["model.family=cvae", "model.learned_prior=false", "model.prior_components=1"], True),
+    ],
+)
+def test_prior_components_changed_where_no_mixture_reads_them_is_refused(sets, refused):
+    cfg = RunConfig()
+    for s in sets:
+        set_value(cfg, *s.split("="))
+    if not refused:
+        assert refuse_conflicts(validate(cfg)) is cfg
+        return
+    with pytest.raises(vaekit.VaekitError, match=r"^config: model.prior_components and model.(family|learned_prior)"):
+        refuse_conflicts(validate(cfg))
+
+
+@pytest.mark.parametrize("name", ["vae", "ladder", "conv"])
+def test_an_old_runs_prior_components_1_the_default_then_is_taken_again(name):
+    cfg = load_json_config(Path(__file__).parent / "data" / "runs-0.1" / name / "config.json")
+    assert cfg.model.prior_components == 1  # written for every family when 1 was the default: vaekit train --config
+    assert refuse_conflicts(validate(cfg), only=("model.prior_components",)) is cfg
 
 
 @pytest.mark.parametrize(

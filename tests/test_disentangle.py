@@ -13,7 +13,7 @@ from PIL import Image
 from torch.distributions import Independent, Normal
 
 from vaekit.cli import main
-from vaekit.config import RunConfig, validate
+from vaekit.config import RunConfig, refuse_conflicts, validate
 from vaekit.core import VAEOutput, dimwise_weight_at, elbo, kl_term, tc_decomposition
 from vaekit.errors import VaekitError
 from vaekit.evaluation import disentangle as D
@@ -191,9 +191,9 @@ def test_tc_beta_weighs_only_the_total_correlation():
     cfg.train.tc_beta = -1.0
     with pytest.raises(VaekitError, match="tc_beta"):
         validate(cfg)
-    cfg.train.tc_beta, cfg.model.latent_dims = 6.0, [4, 2]
+    cfg.train.tc_beta, cfg.model.latent_dims, cfg.model.family = 6.0, [4, 2], "ladder"
     with pytest.raises(VaekitError, match="tc_beta"):
-        validate(cfg)
+        refuse_conflicts(validate(cfg))
 
 
 def test_disentangle_command_end_to_end(tmp_path, capsys):

@@ -216,6 +216,19 @@ def test_quality_refuses_a_bad_call_before_any_work(digits_run, other_runs, monk
         vaekit.quality(other_runs.get(kind, digits_run), write=False, **call)
 
 
+@pytest.mark.parametrize(
+    "n, match", [(10**6, r"n 1000000: each set takes at most half the split"), (5, r"n 5: precision and recall")]
+)
+def test_quality_refuses_an_n_the_split_cannot_give_before_training_features(digits_run, monkeypatch, n, match):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the feature network trained before the refusal")
+
+    monkeypatch.setattr("vaekit.evaluation.quality_run.feature_net", no_work)
+    with pytest.raises(VaekitError, match=match) as e:
+        vaekit.quality(digits_run, n=n, write=False)
+    assert e.value.key == "n"
+
+
 def test_sample_names_a_conditional_run_given_a_sampler_and_a_label(other_runs, tmp_path, capsys):
     from vaekit.cli import main
 

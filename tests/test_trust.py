@@ -197,10 +197,7 @@ def test_overwrite_removes_what_vaekit_wrote_and_the_report_never_shows_other_we
     assert vaekit.load_run(run).stale_files() == ["eval.json", "interpolation.png", "encoder.onnx", "decoder.onnx"]
     assert main(["report", str(run), "--limit", "50"]) == 0  # recomputes eval.json for the new weights
     fresh = vaekit.load_run(run)
-    assert (
-        files.stamp(run / "eval.json") == fresh.digest != old
-        and files.stamp(run / "report.html") == fresh.digest
-    )
+    assert files.stamp(run / "eval.json") == fresh.digest != old and files.stamp(run / "report.html") == fresh.digest
     (run / "sampler-gmm.json").write_text("{}")  # a post-hoc sampler's files, as fit_sampler writes them
     (run / "sampler-gmm.safetensors").write_bytes(b"")
     assert main(["train", *tiny, "--epochs", "1", "--out", str(run), "--overwrite"]) == 0

@@ -3,6 +3,8 @@ noise eps honoured by every q(z|x) that draws from standard-normal noise."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -195,3 +197,32 @@ def test_factor_and_mmd_refuse_a_hierarchy(family, name):
         set_value(cfg, key, value)
     with pytest.raises(vaekit.VaekitError, match="a hierarchy's other groups would go unmeasured"):
         refuse_conflicts(cfg)
+
+
+TC = r"train.tc_beta and model.family cannot both take effect: beta-TCVAE estimates q\(z\) of one latent layer"
+
+
+@pytest.mark.parametrize(
+    "sets, needle",
+    [
+        (["model.family=deep", "train.tc_beta=6"], TC),
+        (["model.family=ladder", "train.tc_beta=6"], TC),
+        (["model.family=ladder", "model.latent_dims=4,2", "train.tc_beta=6"], TC),
+        (["model.family=gumbel", "model.categories=1"], r"config: model.categories must be >= 2, got 1 \("),
+        (
+            ["model.family=vq", "model.codebook_decay=1.0"],
+            r"config: model.codebook_decay must be in \[0, 1\), got 1.0 \(",
+        ),
+    ],
+    ids=["tcvae-deep", "tcvae-ladder", "tcvae-levels", "categories", "codebook-decay"],
+)
+def test_a_setting_no_model_can_take_is_refused_naming_it_with_its_flag(sets, needle, tmp_path, capsys):
+    """beta-TCVAE with a hierarchy was refused mid-training in a line naming neither setting (or, for explicit
+    levels, with no flag); categories 1 named codebook_decay beside it, with no flag."""
+    argv = [x for s in sets for x in ("--set", s)]
+    assert main(["train", "--data", "digits", "--quiet", *argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    key = sets[-1].split("=")[0]
+    assert "\n" not in err and re.search(needle, err) and f"(--set {key}=...)" in err
+    assert not (tmp_path / "run").exists()
+    assert ("codebook_decay" in err) == (key == "model.codebook_decay")

@@ -187,14 +187,16 @@ def _check_bounds(cfg: RunConfig) -> None:
         raise VaekitError(f"config: train.ema must be in [0, 1) (0: off; e.g. 0.999), got {cfg.train.ema!r}")
     if 0 < cfg.train.skip_ratio <= 1 or cfg.train.skip_ratio < 0:  # at 1, half the steps exceed the median
         raise VaekitError(f"config: train.skip_ratio must be 0 (off) or > 1 (e.g. 10), got {cfg.train.skip_ratio!r}")
-    if cfg.train.tc_beta > 0 and len(cfg.model.latent_dims) > 1:
-        raise VaekitError("config: train.tc_beta (beta-TCVAE) needs a single latent layer, not model.latent_dims")
     if len(cfg.data.image_size) > 2:
         raise VaekitError(f"config: data.image_size must be one size or H,W, got {cfg.data.image_size!r}")
-    if not 0 <= cfg.model.codebook_decay < 1 or cfg.model.categories < 2:
+    if not 0 <= cfg.model.codebook_decay < 1:
         raise VaekitError(
-            "config: model.codebook_decay must be in [0, 1) and model.categories >= 2, got "
-            f"{cfg.model.codebook_decay!r} and {cfg.model.categories!r}"
+            f"config: model.codebook_decay must be in [0, 1), got {cfg.model.codebook_decay!r}",
+            key="model.codebook_decay",
+        )
+    if cfg.model.categories < 2:  # one category: every code the same one-hot, carrying nothing
+        raise VaekitError(
+            f"config: model.categories must be >= 2, got {cfg.model.categories!r}", key="model.categories"
         )
     if cfg.model.net == "conv" and not cfg.model.channels:
         raise VaekitError("config: model.channels must name at least one conv block")

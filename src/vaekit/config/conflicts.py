@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import VaekitError
 from .checks import DISCRETE
 from .checks import changed as _changed
-from .conflicts_zoo import zoo_conflicts
+from .conflicts_zoo import components_given, zoo_conflicts
 from .schema import SECTIONS, RunConfig
 
 # (setting a, setting b, when both are set so, why they cannot both take effect)
@@ -61,13 +61,13 @@ CONFLICTS = [
     (
         "model.prior_components",
         "model.family",
-        lambda c: c.model.prior_components > 1 and c.model.family != "cvae" and c.model.prior != "mixture",
+        lambda c: components_given(c) and c.model.family != "cvae" and c.model.prior != "mixture",
         "the components belong to a mixture prior: model.prior=mixture, or the conditional VAE's (cvae)",
     ),
     (
         "model.prior_components",
         "model.learned_prior",
-        lambda c: c.model.prior_components > 1 and not c.model.learned_prior,
+        lambda c: components_given(c) and not c.model.learned_prior,
         "the mixture prior is the learned prior",
     ),
     *(

@@ -74,6 +74,12 @@ def _axis_settings() -> list:
     ]
 
 
+def components_given(c: Any) -> bool:
+    """Whether model.prior_components was given: changed from its default 0, and not a format-1 config's 1 (the
+    default of the vaekit that wrote it, recorded for every family)."""
+    return _changed(c, "model.prior_components") and not (c.stored.format == 1 and c.model.prior_components == 1)
+
+
 def _when_changed(only: list) -> list:
     """Conflict rows from ``only``: each setting clashes when changed from its default while its axis is off."""
     return [(a, b, lambda c, a=a, off=off: _changed(c, a) and off(c), why) for a, b, off, why in only]
@@ -110,6 +116,12 @@ def _family_axes() -> list:
             "model.family",
             lambda c: c.model.posterior != "gaussian" and c.model.family != "vae",
             "the posterior axis is built for the vae family",
+        ),
+        (
+            "train.tc_beta",
+            "model.family",
+            lambda c: c.train.tc_beta > 0 and c.model.family in ("ladder", "deep"),
+            "beta-TCVAE estimates q(z) of one latent layer, and a hierarchy's other groups would go unmeasured",
         ),
         (
             "train.tc_beta",
@@ -192,21 +204,48 @@ def _ar_off(c: Any) -> bool:
     return c.model.family == "deep" and not c.model.deep_ar_channels
 
 
+LEARNED_PRIORS = ("mixture", "vamp", "flow")  # the built-in priors with parameters of their own
+# the objectives whose one term fitting p(z) is beta KL (mmd's prior draws carry no gradient, factor's critic reads
+# q(z) alone); the importance-weighted bounds (log p(z) in each weight) and the capacity objective read no beta
+BETA_FITS_PRIOR = ("elbo", "mmd", "factor")
+
+
+def _no_prior_fit(c: Any) -> bool:
+    """Whether beta 0 leaves the loss with no term that fits a learned prior (an objective of BETA_FITS_PRIOR)."""
+    return c.train.beta == 0 and _objective(c) in BETA_FITS_PRIOR and not c.train.capacity_max > 0
+
+
 def _beta_zero() -> list:
-    """Rows for the settings that shape the KL term (warm-up, free bits, beta-TCVAE) when beta 0 removes it."""
+    """Rows for the settings that shape the KL term (warm-up, free bits, beta-TCVAE) when beta 0 removes it, and
+    for the learned priors that term alone fits (samples would come from an untrained prior)."""
+    why = "beta 0 leaves no KL term to fit the learned prior"
     return [
+        *(
+            (
+                f"train.{key}",
+                "train.beta",
+                lambda c, key=key: getattr(c.train, key) > 0 and c.train.beta == 0,
+                f"beta 0 leaves no KL term for {what} to shape",
+            )
+            for key, what in (
+                ("dimwise_warmup_epochs", "beta-TCVAE's dimension-wise warm-up"),  # before tc_beta, which it needs
+                ("warmup_epochs", "the warm-up"),
+                ("free_bits", "free bits"),
+                ("tc_beta", "beta-TCVAE"),
+            )
+        ),
         (
-            f"train.{key}",
             "train.beta",
-            lambda c, key=key: getattr(c.train, key) > 0 and c.train.beta == 0,
-            f"beta 0 leaves no KL term for {what} to shape",
-        )
-        for key, what in (
-            ("dimwise_warmup_epochs", "beta-TCVAE's dimension-wise warm-up"),  # before tc_beta, which it needs
-            ("warmup_epochs", "the warm-up"),
-            ("free_bits", "free bits"),
-            ("tc_beta", "beta-TCVAE"),
-        )
+            "model.prior",
+            lambda c: _no_prior_fit(c) and c.model.prior in LEARNED_PRIORS,
+            f"{why}, so samples would come from its untrained start (model.prior=standard: N(0, I))",
+        ),
+        (
+            "train.beta",
+            "model.learned_prior",
+            lambda c: _no_prior_fit(c) and c.model.family == "cvae" and c.model.learned_prior,
+            f"{why} p(z|y), so samples would come from its untrained start (model.learned_prior=false: N(0, I))",
+        ),
     ]
 
 
