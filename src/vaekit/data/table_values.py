@@ -67,6 +67,7 @@ def bound(v: np.ndarray, c: Column, clipped: dict | None = None) -> np.ndarray:
     v = np.clip(v, lo, hi)  # the bounds are training values, so on the grid: this clamps float's last bit only
     if c.integer and not c.gaps and not c.time and max(-lo, hi) < 2.0**63:
         v = v.astype(np.int64)
+        v = v.astype(bool) if c.boolean and c.kind == "numeric" else v  # a data frame's bool column: 0/1
     return v
 
 
