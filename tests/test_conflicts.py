@@ -291,7 +291,8 @@ def test_beta_0_is_refused_where_the_kl_term_alone_fits_a_learned_prior(objectiv
         (["model.family=ladder", "model.prior_components=1"], True),
         (["model.prior=mixture", "model.prior_components=1"], False),  # one learned Gaussian
         (["model.family=cvae", "model.prior_components=1"], False),  # one Gaussian per class, as 0 gives
-        (["model.family=cvae", "model.learned_prior=false", "model.prior_components=1"], True),
+        (["model.family=cvae", "model.learned_prior=false", "model.prior_components=3"], True),
+        (["model.family=cvae", "model.learned_prior=false", "model.prior_components=1"], False),  # fit records its 1
     ],
 )
 def test_prior_components_changed_where_no_mixture_reads_them_is_refused(sets, refused):

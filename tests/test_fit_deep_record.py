@@ -1,5 +1,6 @@
 """What vaekit.fit records in config.json for a DeepVAE built in Python: its own deep_* settings (not the
-defaults), which a resume is held to and the CLI trains again from (``training.describe``)."""
+defaults), which a resume is held to and the CLI trains again from (``training.describe``); so too a conditional
+VAE's label embedding and learned prior."""
 
 from __future__ import annotations
 
@@ -121,3 +122,17 @@ def test_a_custom_run_is_trained_again_by_the_model_json_beside_its_config(fitte
         vaekit.train(resume=True, out=tmp_path / "c", networks=mine.path)
     with pytest.raises(vaekit.VaekitError, match=r"d: model.net 'custom' .* this folder has none: name that run"):
         vaekit.train(load_json_config(mine.path / "config.json"), out=tmp_path / "d", data=str(x))
+
+
+def test_a_conditional_vaes_label_embedding_and_prior_are_recorded_and_held(tmp_path):
+    x, y = (np.random.default_rng(0).random((48, 1, 8, 8)) > 0.5).astype(np.float32), np.arange(48) % 3
+
+    def cvae(learned_prior: bool) -> vaekit.ConditionalVAE:
+        nets = (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8)), torch.nn.Linear(6, 64))
+        return vaekit.ConditionalVAE(*nets, 2, 3, label_embedding=4, learned_prior=learned_prior, input_shape=(64,))
+
+    vaekit.fit(cvae(False), (x.reshape(48, 64), y), epochs=1, out=tmp_path / "run", **QUIET)
+    model = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert (model["learned_prior"], model["label_embedding"]) == (False, 4)  # True and 0 before: the defaults
+    with pytest.raises(vaekit.VaekitError, match=r"^model\.learned_prior: a resumed run keeps"):
+        vaekit.fit(cvae(True), (x.reshape(48, 64), y), epochs=2, out=tmp_path / "run", resume=True, **QUIET)

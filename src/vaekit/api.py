@@ -33,6 +33,7 @@ from .models.spec import class_path
 from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
+from .training.describe import CVAE_SETTINGS
 from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
 from .training.rng import keeps_rng
 from .training.step import run_device
@@ -150,7 +151,8 @@ def _unwrapped_record(saved: RunConfig, cfg: RunConfig, out: Path) -> None:
     recorded family 'custom' and that wrapper's default prior and posterior: read as the model given describes
     them (its class is the one model.json records: ``resumes_class``). So is a DeepVAE's run recorded before fit
     described its deep_* settings (with the ladder's latent_dims, reversed, and the defaults), and the gaussian
-    scale or the logistic mixture's components of a vaekit family's model, read from model.json's init arguments."""
+    scale or the logistic mixture's components of a vaekit family's model, and a conditional VAE's label embedding
+    and learned prior, read from model.json's init arguments."""
     if saved.model.family == CUSTOM != cfg.model.family and saved.data.standardize == "true":
         for name in ("family", "prior", "posterior", *ZOO_SETTINGS):
             setattr(saved.model, name, getattr(cfg.model, name))
@@ -162,6 +164,8 @@ def _unwrapped_record(saved: RunConfig, cfg: RunConfig, out: Path) -> None:
         saved.model.scale = str(args["scale"])
     if saved.model.likelihood == "discretized_logistic" and "components" in args:
         saved.model.likelihood_components = args["components"]
+    for key in CVAE_SETTINGS if saved.model.family == "cvae" else ():  # recorded at their defaults before
+        setattr(saved.model, key, args.get(key, getattr(saved.model, key)))
 
 
 def _spec_args(out: Path) -> dict:

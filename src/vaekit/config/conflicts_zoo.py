@@ -75,9 +75,10 @@ def _axis_settings() -> list:
 
 
 def components_given(c: Any) -> bool:
-    """Whether model.prior_components was given: changed from its default 0, and not a format-1 config's 1 (the
-    default of the vaekit that wrote it, recorded for every family)."""
-    return _changed(c, "model.prior_components") and not (c.stored.format == 1 and c.model.prior_components == 1)
+    """Whether model.prior_components was given: changed from its default 0, and not a 1 that means the default
+    (a format-1 config's, the default of the vaekit that wrote it for every family; a cvae's, whose 0 is 1)."""
+    one = c.model.prior_components == 1 and (c.stored.format == 1 or c.model.family == "cvae")
+    return _changed(c, "model.prior_components") and not one
 
 
 def _when_changed(only: list) -> list:

@@ -28,11 +28,14 @@ DEEP_SETTINGS = {
     "residual_posterior": "residual_posterior",
     "checkpoint_cells": "checkpoint_cells",
 }
+CVAE_SETTINGS = ("label_embedding", "learned_prior")  # the conditional VAE's, under the same names
 LIKELIHOOD_SETTINGS = ("scale", "likelihood_components")
 WHOLE = ("deep",)  # the families whose recorded settings build the model whole: no networks of the user's
 # the family settings describe records that a resumed fit keeps (api.DESCRIBED): all but those a resume may change
 ZOO_SETTINGS = tuple(
-    k for k in (*VAE_SETTINGS, *DEEP_SETTINGS, *LIKELIHOOD_SETTINGS) if f"model.{k}" not in RESUME_MAY_CHANGE
+    k
+    for k in (*VAE_SETTINGS, *CVAE_SETTINGS, *DEEP_SETTINGS, *LIKELIHOOD_SETTINGS)
+    if f"model.{k}" not in RESUME_MAY_CHANGE
 )
 
 
@@ -60,10 +63,11 @@ def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_class
 
 
 def family_settings(model: VAEModel, family: str, likelihood: str) -> dict[str, Any]:
-    """The settings a vaekit family's model keeps under other names than the config's: the deep hierarchy's
-    (``DEEP_SETTINGS``), and the Gaussian scale or the logistic mixture's components where ``likelihood`` reads
-    them (recorded for no other, which the CLI would refuse as unused). A model of the user's class: none."""
-    found: dict[str, Any] = {}
+    """The settings a vaekit family's model keeps beyond the VAE's: the conditional VAE's (``CVAE_SETTINGS``), the
+    deep hierarchy's (``DEEP_SETTINGS``), and the Gaussian scale or the logistic mixture's components where
+    ``likelihood`` reads them (recorded for no other, which the CLI would refuse as unused). A model of the user's
+    class: none."""
+    found: dict[str, Any] = {k: getattr(model, k) for k in CVAE_SETTINGS} if family == "cvae" else {}
     if family == "deep":
         found = {key: getattr(model, name) for key, name in DEEP_SETTINGS.items()}
         found["deep_groups"] = list(found["deep_groups"])  # a copy, as a list
