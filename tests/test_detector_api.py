@@ -12,12 +12,14 @@ import io
 import json
 import pickle
 import random
+import re
 import warnings
 
 import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -31,7 +33,8 @@ from vaekit.evaluation.detector import VAEAnomalyDetector
 from vaekit.evaluation.detector_fit import Prestandardized
 from vaekit.training import fit as training_fit
 
-TINY = dict(epochs=2, hidden=(4,), latent_dim=2, samples=2, iw_samples=4, steps=3)
+SCORING = dict(samples=2, iw_samples=4, steps=3)  # what shapes the scores, of a wrapped run too
+TINY = dict(epochs=2, hidden=(4,), latent_dim=2, **SCORING)
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +206,7 @@ def test_a_run_folder_scores_as_the_detector_and_is_not_overwritten(tmp_path, ca
     x = rng.normal(loc=50, scale=[1, 10, 100, 0.1], size=(80, 4))
     out = tmp_path / "det"
     fitted = VAEAnomalyDetector(out=str(out), **TINY).fit(x)
-    wrapped = VAEAnomalyDetector.from_run(out, **TINY).fit(x)
+    wrapped = VAEAnomalyDetector.from_run(out, **SCORING).fit(x)
     np.testing.assert_array_equal(wrapped.score_samples(x), fitted.score_samples(x))
     np.testing.assert_allclose(json.loads((out / "standardize.json").read_text())["loc"], x.mean(0), rtol=1e-6)
     np.testing.assert_allclose(wrapped.loc_, fitted.loc_)
@@ -286,3 +289,46 @@ def test_a_table_run_with_a_categorical_column_takes_a_dataframe(tmp_path):
     odd = frame.assign(c="w")
     with pytest.raises(ValueError, match=r"^X: category 'w' in row 0, column index 2 \('c'\), is not one of the run's"):
         det.score_samples(odd)
+    gap = frame.copy()
+    gap.loc[1, "a"] = np.nan
+    with pytest.raises(ValueError, match=r"^X: missing value \(NaN\) in row 1, column index 0 \('a'\); this run"):
+        det.score_samples(gap)  # was "missing value ''", as a file's empty cell is quoted
+    with pytest.raises(ValueError, match=r"needs a hierarchical model .*; this VAE has 1 latent level\(s\)$"):
+        VAEAnomalyDetector.from_run(run.path, method="llr").fit(frame)  # was "this Standardized", the wrapper
+
+
+@pytest.fixture(scope="module")
+def wrapped_run(rows, tmp_path_factory):
+    """The run folder of a detector fitted on the normal rows."""
+    out = tmp_path_factory.mktemp("wrapped") / "det"
+    VAEAnomalyDetector(out=str(out), **TINY).fit(rows[0])
+    return str(out)
+
+
+TRAINS = [("epochs", 999), ("latent_dim", 99), ("hidden", (8,)), ("hidden", 4), ("likelihood", "bernoulli")]
+TRAINS += [("net", "conv"), ("batch_size", 7), ("lr", 0.1), ("beta", 2.0), ("holdout", 0.2), ("device", "meta")]
+TRAINS += [("out", "elsewhere"), ("overwrite", True)]
+
+
+@pytest.mark.parametrize(
+    "params,said",
+    [
+        ({k: v}, f"{k}={v!r} has no effect on a wrapped run (run={{run}}): its model is trained already")
+        for k, v in TRAINS
+    ]
+    + [
+        (dict(image_shape=(1, 3, 1)), "image_shape (1, 3, 1): the wrapped run's items (run={run}) are (3,)"),
+        (dict(scales=(1, 2)), "scales (1, 2): the wrapped folder (run={run}) gives its own, (1,): leave scales out"),
+    ],
+)
+def test_a_wrapped_run_refuses_parameters_that_train_a_model(wrapped_run, rows, params, said):
+    """They were ignored silently (``from_run(path, epochs=999, latent_dim=99)`` scored with the trained model)."""
+    with pytest.raises(ValueError, match="^" + re.escape(said.format(run=repr(wrapped_run))) + "$"):
+        VAEAnomalyDetector.from_run(wrapped_run, **params).fit(rows[0])
+
+
+def test_a_wrapped_run_takes_the_parameters_that_score(wrapped_run, rows):
+    params = dict(method="iwae_nll", contamination=0.2, random_state=5, hidden=[64, 64], scales=[1], **SCORING)
+    det = VAEAnomalyDetector.from_run(wrapped_run, **params).fit(rows[0])  # the default widths as a list
+    again = clone(det).fit(rows[0])
+    assert det.scales_ == (1,) and det.models_[0].latent_dims == [2] and again.offset_ == det.offset_

@@ -7,6 +7,7 @@ import csv
 import json
 import pickle
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -41,6 +42,8 @@ def test_from_run_scores_as_the_fitted_detector(fitted):
     np.testing.assert_array_equal(back.score_samples(z), det.score_samples(z))
     np.testing.assert_array_equal(back.scale_scores(z), det.scale_scores(z))
     assert back.offset_ == det.offset_ and back.scales == (1,)  # the parameter stays as passed
+    same = VAEAnomalyDetector.from_run(out, samples=2, scales=(2, 4), image_shape=(1, 8, 8)).fit(x)  # the folder's
+    np.testing.assert_array_equal(same.score_samples(z), det.score_samples(z))
     assert json.loads((out / "scales.json").read_text())["factors"] == [2, 4]
 
 
@@ -59,13 +62,39 @@ def test_a_detector_pickled_before_scales_were_fitted_scores_as_before(fitted):
     [
         (dict(method="recon_error", samples=2), "pass method='neg_elbo', samples=2"),
         (dict(samples=8), "pass method='neg_elbo', samples=2"),  # the statistics are of 2 draws' scores
-        (dict(scales=(2, 4)), "gives its own"),
+        (
+            dict(samples=2, scales=(1, 2)),
+            r"^scales \(1, 2\): the wrapped folder \(run='.*det'\) gives its own, \(2, 4\)",
+        ),
+        (dict(samples=2, scales=(4, 2)), "gives its own"),  # another order: scale_scores' columns in another
+        (dict(samples=2, epochs=9), r"^epochs=9 has no effect on a wrapped run \(run='.*det'\): its model is trained"),
     ],
 )
 def test_from_run_refuses_what_the_folder_contradicts(fitted, params, match):
     with pytest.raises(ValueError, match=match) as e:
         VAEAnomalyDetector.from_run(fitted[1], **params).fit(stripes(10, 0))
     one_line(e)
+
+
+@pytest.mark.parametrize(
+    "n,params,match",
+    [(n, {}, rf"^X: scales \(2, 4\) need at least 4 rows \(2 held out .*\), got {n}$") for n in (1, 2, 3)]
+    + [(40, dict(scales=(2, 2)), r"^scales \(2, 2\): a factor listed twice"), (40, dict(scales=(1, 2, 1)), "twice")],
+)
+def test_too_few_rows_or_a_factor_twice_is_refused_before_anything_trains(monkeypatch, n, params, match):
+    """2 rows held out none (NaN statistics, numpy's warnings, then 'score as no finite number'), 3 held out one
+    (its standard deviation 0 taken as 1); a factor listed twice was trained twice and weighed double."""
+    monkeypatch.setattr(detector, "trained", lambda *a, **k: pytest.fail("trained first"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match) as e:
+            VAEAnomalyDetector(**{**TINY, **params}).fit(stripes(n, 0))
+    one_line(e)
+
+
+def test_four_rows_hold_out_two():
+    det = VAEAnomalyDetector(**TINY).fit(stripes(4, 0))
+    assert (det.score_scale_ != 1.0).all() and np.isfinite(det.score_samples(stripes(2, 1))).all()
 
 
 @pytest.mark.parametrize(
@@ -104,6 +133,10 @@ def test_a_fit_that_fails_leaves_no_scales_json(fitted, tmp_path, monkeypatch):
         VAEAnomalyDetector(out=single.out, **TINY).fit(stripes(40, 0))
     with pytest.raises(ValueError, match="holds a run, which a multi-scale detector's folder cannot replace"):
         VAEAnomalyDetector(out=single.out, overwrite=True, **TINY).fit(stripes(40, 0))  # its files would stay
+    for bad, x in (({"image_shape": (1, 4, 4)}, stripes(40, 0)), ({"likelihood": "bernoulli"}, 3 * stripes(40, 0))):
+        with pytest.raises(ValueError, match=r"does not hold the 64 features|support"):  # before out is touched
+            VAEAnomalyDetector(out=str(folder), overwrite=True, **{**TINY, **bad}).fit(x)
+        assert (folder / "scales.json").is_file()
     calls, trained = [], detector.trained
 
     def fails_second(*args, **kwargs):

@@ -163,8 +163,9 @@ def encoded_frame(frame: Any, table: TableSchema, where: str, takes: str) -> np.
     cells = frame.astype(object).where(frame.notna(), "").to_numpy().astype(str)  # (N, C)
     try:
         items, keep = table.encode(cells, list(range(len(cells))), where)
-    except VaekitError as e:  # a frame's rows, not a file's lines
-        raise VaekitError(str(e).replace(" on line ", " in row ")) from None
+    except VaekitError as e:  # a frame's rows, not a file's lines; its gaps NaN (None, NA), not empty cells
+        said = str(e).replace("missing value '' on line ", "missing value (NaN) on line ")
+        raise VaekitError(said.replace(" on line ", " in row ")) from None
     if not keep.all():
         raise VaekitError(
             f"{where}: row {int(np.argmin(keep))} has a missing value, which this run leaves out (data.missing="

@@ -10,43 +10,41 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..config import RunConfig, set_value, validate
+from ..config import RunConfig
 from ..core.contract import VAEModule
-from ..core.likelihoods import check_support
 from ..data import Dataset, Split
 from ..errors import VaekitError
 from ..models.standardized import column_stats
 from ..training.rng import keeps_rng
-from .detector_fit import check_contamination, check_seed, seed_of, standardised, threshold, trained
+from .detector_fit import (
+    check_contamination,
+    check_seed,
+    holdout_size,
+    pool,
+    run_config,
+    seed_of,
+    standardised,
+    threshold,
+    trained,
+)
 from .detector_run import (
-    check_float32,
     check_image_shape,
     check_out,
     check_scales,
+    check_wrapped,
     loaded_detector,
     needs_schema,
     prepared,
     save_scales,
     table_items,
     table_names,
+    training_shape,
     units,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
 from .scores import anomaly_scores
 
 MLP_HIDDEN = (64, 64)  # the default widths of the MLP (net mlp)
-PARAMS = {  # the setting each training parameter makes: its errors name the parameter
-    "model.net": "net",
-    "model.likelihood": "likelihood",
-    "model.latent_dim": "latent_dim",
-    "model.hidden": "hidden",
-    "train.epochs": "epochs",
-    "train.batch_size": "batch_size",
-    "train.lr": "lr",
-    "train.beta": "beta",
-    "train.seed": "random_state",
-    "train.device": "device",
-}
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -66,14 +64,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
     (which pick each model's best epoch and are not fitted), and the anomaly score is the sum. With ``out``, each
     scale's run goes to ``out``/scale-<i> and the factors and statistics to scales.json: ``from_run(out)`` reads them.
-    ``run`` names a trained run folder to wrap instead of training (``fit`` then only sets the threshold): rows
-    are prepared as ``vaekit anomaly`` prepares a file's (binarised once, seeded by the run, row i keyed by its
-    place in X, where the run was binarised; a table run with categorical columns or dates takes a DataFrame of
-    its columns, encoded by its schema). ``contamination`` is the fraction of training rows ``predict`` calls
-    outliers (-1), as ``vaekit anomaly --contamination`` labels them. Training runs vaekit's trainer (a table's
-    columns standardised in float64 first), into the run folder ``out`` when given (in memory otherwise), which
-    ``from_run`` and the CLI read back; a folder holding a run is refused unless ``overwrite`` (so ``out`` is
-    not for searches: every fit of a GridSearchCV would write the one folder).
+    ``run`` names a trained run folder to wrap instead of training (``fit`` only sets the threshold, refusing
+    a training parameter changed or ``scales`` not the folder's): rows are prepared as ``vaekit anomaly`` prepares
+    a file's (binarised once, seeded by the run, row i keyed by its place in X, where the run was binarised; a
+    table run with categorical columns or dates takes a DataFrame of its columns). ``contamination`` is the
+    fraction of training rows ``predict`` calls outliers (-1), as ``vaekit anomaly --contamination`` labels them.
+    Training runs vaekit's trainer (a table's columns standardised in float64 first), into the run folder ``out``
+    when given (in memory otherwise), which ``from_run`` and the CLI read back; a folder holding a run is refused
+    unless ``overwrite`` (so ``out`` is not for searches: every fit of a GridSearchCV would write the one folder).
 
     The conventions are scikit-learn's (those of ``IsolationForest``), not PyOD's: ``score_samples`` and
     ``decision_function`` are higher for more normal rows (PyOD's ``decision_function`` is higher for anomalies:
@@ -125,7 +123,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     @classmethod
     def from_run(cls, path: str | Path, **params) -> VAEAnomalyDetector:
         """A detector scoring with the trained run in ``path``, or the runs of a multi-scale detector's ``out``
-        (``fit(X)`` then sets only the threshold)."""
+        (``fit(X)`` then sets only the threshold); ``params`` that train a model are refused there if changed."""
         return cls(run=str(path), **params)
 
     @keeps_rng
@@ -136,15 +134,19 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout, self.likelihood)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
         if self.run is not None:
-            self.__dict__.update(loaded_detector(self.run, self.method, self._shaping()))
+            fitted = loaded_detector(self.run, self.method, self._shaping())
+            check_wrapped(self, fitted)  # parameters that train a model, an image_shape or scales not the run's
+            self.__dict__.update(fitted)
             X = self._rows(X, reset=True)
             if math.prod(self.input_shape_) != X.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features, the run's items have shape {self.input_shape_}")
         else:
             X = validate_data(self, X, dtype=np.float64)
             self._config("", self.seed_, len(X))  # the training settings, refused before anything trains
-            check_out(self.out, len(self.scales), self.overwrite)
-            self._train(X)
+            n_val = holdout_size(len(X), tuple(self.scales), self.holdout)  # several scales' held-out rows
+            shape = training_shape(self.image_shape, X, self.likelihood)
+            check_out(self.out, len(self.scales), self.overwrite)  # a fit refused before leaves out as it was
+            self._train(X, n_val, shape)
         self.offset_ = -threshold(self._scale_scores(X).sum(0), self.contamination)  # score_samples: minus their sum
         return self
 
@@ -171,23 +173,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.method == "complexity" and self.image_shape is None:
             raise ValueError(f"method complexity needs images: image_shape (C, H, W), got {self.image_shape!r}")
 
-    def _train(self, X: np.ndarray) -> None:
-        shape = tuple(self.image_shape) if self.image_shape is not None else (X.shape[1],)
-        if math.prod(shape) != X.shape[1]:
-            raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
-        check_float32(X)
+    def _train(self, X: np.ndarray, n_val: int, shape: tuple[int, ...]) -> None:
+        """Fit a VAE per scale of items ``shape`` to rows X (N, F), ``n_val`` of them held out with several."""
         self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
         self.scales_ = tuple(int(k) for k in self.scales)  # the factors scored by, as a wrapped folder gives them
         x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
-        check_support(self.likelihood, x64, "X")
         cols = column_stats(x64) if self._standardises() else None  # of the float64 rows, as fit's: (F,) loc, scale
         x, seed = (x64 if cols is None else standardised(x64, *cols)).float(), self.seed_  # the trainer's float32
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-        if len(self.scales) == 1:  # all rows train; a sample of up to 1,000 of them picks the best epoch
-            x_fit, x_val = x, x[perm[:1000]]
-        else:
-            n_val = min(len(x) - 2, max(2, round(self.holdout * len(x))))
-            x_fit, x_val = x[perm[n_val:]], x[perm[:n_val]]
+        # one scale: all rows train, and a sample of up to 1,000 of them picks the best epoch
+        x_fit, x_val = (x[perm[n_val:]], x[perm[:n_val]]) if n_val else (x, x[perm[:1000]])
         self.models_ = [
             self._fit_model(pool(x_fit, k), pool(x_val, k), seed, i, cols) for i, k in enumerate(self.scales)
         ]
@@ -220,8 +215,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return model.double().eval()
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
-        cfg = RunConfig(out=out)
-        cfg.data.spec = ""  # the data came from Python, as vaekit.fit records it: the verbs ask for data
+        """The validated config of a training run into ``out`` on n rows, seeded by ``seed``."""
         widths = {"model.hidden": self.hidden} if self.net == "mlp" else {}  # conv: its default channels
         settings = {
             "model.net": self.net,
@@ -238,14 +232,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             "train.progress": False,
             "train.checkpoint_minutes": 0.0,
         }
-        try:
-            for key, value in settings.items():
-                set_value(cfg, key, value)
-            return validate(cfg)
-        except VaekitError as e:  # "config: train.epochs must be > 0" as "epochs must be > 0"
-            said = str(e).removeprefix("config: ")
-            setting = next((k for k in PARAMS if said.startswith(f"{k} ")), None)
-            raise VaekitError(PARAMS[setting] + said.removeprefix(setting) if setting else said, key=e.key) from None
+        return run_config(out, settings)  # "config: train.epochs must be > 0" as "epochs must be > 0"
 
     def _rows(self, X, reset: bool) -> np.ndarray:
         """X validated as (n_samples, n_features) float64; for a wrapped table run whose items only its schema
@@ -305,8 +292,3 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """(n_samples,) +1 for inliers, -1 for outliers (decision_function < 0)."""
         return np.where(self.decision_function(X) < 0, -1, 1)
-
-
-def pool(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(N, C, H, W) images averaged over k x k blocks, (N, C, H / k, W / k); k = 1 returns x (any shape)."""
-    return x if k == 1 else torch.nn.functional.avg_pool2d(x, k)

@@ -1,12 +1,13 @@
 """How ``VAEAnomalyDetector`` seeds, trains and thresholds: the seed of a fit (``random_state=None``: a fresh one,
-drawn once per fit and kept as ``seed_``), a table's columns standardised in float64 before the float32 cast the
+drawn once per fit and kept as ``seed_``), its training settings (errors naming its parameters), the rows that
+several scales hold out (their images pooled), a table's columns standardised in float64 before the float32 cast the
 trainer takes (float32 keeps ~7 digits: a column of 1.7e9 +- 100 would reach it as three values, 128 apart), and
 the contamination threshold, which ``vaekit anomaly --contamination`` shares."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import cast
 
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
-from ..config import RunConfig
+from ..config import RunConfig, set_value, validate
 from ..core.contract import VAEModule
 from ..core.tabular import UnitsNormal
 from ..data import Dataset
@@ -29,6 +30,18 @@ from .outputs import prepared_split
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
 
 SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed
+PARAMS = {  # the setting each training parameter makes: its errors name the parameter
+    "model.net": "net",
+    "model.likelihood": "likelihood",
+    "model.latent_dim": "latent_dim",
+    "model.hidden": "hidden",
+    "train.epochs": "epochs",
+    "train.batch_size": "batch_size",
+    "train.lr": "lr",
+    "train.beta": "beta",
+    "train.seed": "random_state",
+    "train.device": "device",
+}
 
 
 def check_seed(random_state: object) -> None:
@@ -42,6 +55,40 @@ def seed_of(random_state: int | None) -> int:
     (``secrets``: the numpy, Python and torch RNGs are left as they were)."""
     check_seed(random_state)
     return secrets.randbelow(SEEDS) if random_state is None else int(random_state)
+
+
+def run_config(out: str, settings: Mapping[str, object]) -> RunConfig:
+    """The validated config of a detector's training run into ``out`` ("": in memory), of ``settings`` ({key:
+    value}); a bad value is one line naming the detector's parameter ("epochs must be > 0", not "train.epochs")."""
+    cfg = RunConfig(out=out)
+    cfg.data.spec = ""  # the data came from Python, as vaekit.fit records it: the verbs ask for data
+    try:
+        for key, value in settings.items():
+            set_value(cfg, key, value)
+        return validate(cfg)
+    except VaekitError as e:
+        said = str(e).removeprefix("config: ")
+        setting = next((k for k in PARAMS if said.startswith(f"{k} ")), None)
+        raise VaekitError(PARAMS[setting] + said.removeprefix(setting) if setting else said, key=e.key) from None
+
+
+def holdout_size(n: int, scales: tuple, holdout: float) -> int:
+    """How many of n training rows several ``scales`` hold out (0 for one scale): the ``holdout`` share, at least
+    2 (a standard deviation of each scale's scores) and leaving at least 2 to train on; fewer than 4 rows are
+    refused in one line."""
+    if len(scales) == 1:
+        return 0
+    if n < 4:
+        raise ValueError(
+            f"X: scales {tuple(scales)} need at least 4 rows (2 held out for the standard deviation of each scale's "
+            f"score, 2 to train on), got {n}"
+        )
+    return min(n - 2, max(2, round(holdout * n)))
+
+
+def pool(x: Tensor, k: int) -> Tensor:
+    """(N, C, H, W) images averaged over k x k blocks, (N, C, H / k, W / k); k = 1 returns x (any shape)."""
+    return x if k == 1 else torch.nn.functional.avg_pool2d(x, k)
 
 
 def check_contamination(c: object) -> float:

@@ -1,14 +1,16 @@
 """What ``VAEAnomalyDetector`` needs of a trained run (``run=``, ``from_run``) and of the rows it scores: the
 run's model and how its items were prepared in training (binarised once and seeded, as ``vaekit anomaly``
-draws them), a table run's schema, which encodes a DataFrame's rows as the run encoded its file, the rows'
-checks (the likelihood's support, float32's range for training) and those of ``image_shape``, ``scales`` and
-``out``, and a multi-scale detector's folder: a run per scale (scale-<i>) and scales.json, written and read."""
+draws them), a table run's schema, which encodes a DataFrame's rows as the run encoded its file, the parameters
+it refuses (those that train a model), the rows' checks (the likelihood's support, float32's range for training)
+and those of ``image_shape``, ``scales`` and ``out``, and a multi-scale detector's folder: a run per scale
+(scale-<i>) and scales.json, written and read."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -29,6 +31,9 @@ from .score_names import SETTINGS
 
 BINARISED = ("dynamic", "fixed")  # data.binarize settings that draw a run's evaluated items once, seeded
 SCALES = files.SCALES  # in a multi-scale detector's out: what scoring needs beside its scale-<i> runs
+# the detector's parameters that only train a model (a wrapped run's is trained already), or write it
+TRAINING = ("latent_dim", "hidden", "likelihood", "net", "epochs", "batch_size", "lr", "beta", "holdout", "device",
+            "out", "overwrite")  # fmt: skip
 SCALES_KEYS = ("factors", "image_shape", "method", "settings", "score_loc", "score_scale")
 
 
@@ -141,15 +146,15 @@ def scales_fault(record: object) -> str | None:
 
 
 def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float, likelihood: str) -> None:
-    """Refuse pooling factors that are not positive integers dividing the images' height and width, several with
-    a wrapped ``run`` (its folder gives its own) or with the discretized logistic (a pooled image's means lie off
-    its 256 levels), and a ``holdout`` outside (0, 0.5] with several."""
+    """Refuse pooling factors that are not distinct positive integers dividing the images' height and width,
+    several with the discretized logistic (a pooled image's means lie off its 256 levels), and a ``holdout``
+    outside (0, 0.5] with several. A wrapped ``run``'s folder gives its own (``check_wrapped`` compares them)."""
     if not scales or not all(is_whole(k, 1) for k in scales):  # True is no factor
         raise ValueError(f"scales must be positive integers, got {scales!r}")
-    if tuple(scales) == (1,):
+    if len({int(k) for k in scales}) < len(scales):
+        raise ValueError(f"scales {tuple(scales)}: a factor listed twice would be scored twice: list each once")
+    if tuple(scales) == (1,) or run is not None:
         return
-    if run is not None:
-        raise ValueError(f"scales {tuple(scales)}: a wrapped run folder gives its own (scales.json): leave scales (1,)")
     if image_shape is None:
         raise ValueError("scales other than (1,) need images (image_shape) and a detector that trains")
     if likelihood == "discretized_logistic":
@@ -162,6 +167,28 @@ def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, hold
         raise ValueError(f"scales {tuple(scales)} must divide the image height and width ({h} x {w})")
     if not 0 < holdout <= 0.5:
         raise ValueError(f"holdout must be in (0, 0.5], got {holdout!r}")
+
+
+def check_wrapped(det: Any, fitted: dict) -> None:  # Any: the detector (it imports this module)
+    """Refuse, in one line, a parameter of the detector ``det`` that only trains a model (``TRAINING``) changed
+    from its default where ``det`` wraps a run (``fitted``: ``loaded_detector``'s), an ``image_shape`` other
+    than the run's items' and ``scales`` other than (1,) (the default: the folder's) or the folder's own."""
+    defaults = {k: p.default for k, p in inspect.signature(type(det)).parameters.items()}
+    params, run = {k: getattr(det, k) for k in defaults}, det.run
+    for name in TRAINING:
+        if not np.array_equal(params[name], defaults[name]):  # (64, 64) and [64, 64] alike
+            raise ValueError(
+                f"{name}={params[name]!r} has no effect on a wrapped run (run={run!r}): its model is trained already"
+            )
+    shape, factors, scales = fitted["input_shape_"], fitted["scales_"], tuple(params["scales"])
+    if params["image_shape"] is not None and tuple(params["image_shape"]) != shape:
+        raise ValueError(
+            f"image_shape {tuple(params['image_shape'])}: the wrapped run's items (run={run!r}) are {shape}"
+        )
+    if scales not in ((1,), factors):
+        raise ValueError(
+            f"scales {scales}: the wrapped folder (run={run!r}) gives its own, {factors}: leave scales out"
+        )
 
 
 def units(model: torch.nn.Module, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +218,17 @@ def check_float32(X: np.ndarray) -> None:
             f"X: column {j} holds values up to {np.abs(X[:, j]).max():.3g}, beyond float32's range (about 3.4e+38), "
             "in which the VAE trains: rescale it"
         )
+
+
+def training_shape(image_shape: tuple | None, X: np.ndarray, likelihood: str) -> tuple[int, ...]:
+    """The item shape rows X (N, F) train a VAE of (``image_shape``, else (F,)), refused in one line where it does
+    not hold X's features or X holds values float32 or the likelihood cannot take: before ``out`` is touched."""
+    shape = tuple(image_shape) if image_shape is not None else (X.shape[1],)
+    if math.prod(shape) != X.shape[1]:
+        raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
+    check_float32(X)
+    check_support(likelihood, torch.tensor(X, dtype=torch.float64).view(-1, *shape), "X")
+    return shape
 
 
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:

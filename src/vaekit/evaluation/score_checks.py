@@ -13,7 +13,7 @@ from torch.distributions import Distribution, Independent, Normal
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
-from ..models.standardized import hierarchical
+from ..models.standardized import Standardized, hierarchical
 from ..runs import Run
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
 from .score_names import SCORES as SCORES
@@ -55,9 +55,10 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
             key="score",
         )
     if "llr" in names and (flat(model) or not hierarchical(model)):
+        inner = model.model if isinstance(model, Standardized) else model  # the model built, not its table's wrapper
         raise VaekitError(
             "llr compares latent groups drawn from the prior and the posterior: it needs a "
-            f"hierarchical model (family deep or ladder); this {type(model).__name__} has "
+            f"hierarchical model (family deep or ladder); this {type(inner).__name__} has "
             f"{len(model.latent_dims)} latent level(s)",
             key="score",
         )
