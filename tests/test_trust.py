@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 import vaekit
 from vaekit import files
@@ -260,3 +261,27 @@ def test_damaged_files_of_a_run_are_refused_or_recomputed(tmp_path, capsys):
     (run / "eval.json").write_text('{"split": "test", "da')  # a damaged earlier evaluation
     assert main(["report", str(run), "--limit", "20", "--iw-samples", "4"]) == 0
     assert files.stamp(run / "eval.json") == vaekit.load_run(run).digest
+
+
+def test_weights_replaced_while_read_are_read_whole(tmp_path, monkeypatch):
+    """A reader of a run being written (its weights renamed into place) gets the old file or the new one, whole:
+    its digest was read from one and its tensors from the other ("checksum mismatch (the file is damaged)")."""
+    import safetensors
+
+    from vaekit.training.checkpoint import read_tensors, save_weights
+
+    path, other = tmp_path / WEIGHTS, tmp_path / "new.safetensors"
+    save_weights(nn.Linear(2, 2), path)
+    save_weights(nn.Linear(2, 2), other)
+    real = safetensors.safe_open
+
+    def replaced_once_open(*args, **kwargs):  # the writer renames its new file into place just after this open
+        handle = real(*args, **kwargs)
+        if other.exists():
+            os.replace(other, path)
+        return handle
+
+    monkeypatch.setattr(safetensors, "safe_open", replaced_once_open)
+    monkeypatch.setattr("vaekit.training.checkpoint.safe_open", replaced_once_open, raising=False)
+    tensors, meta = read_tensors(path)
+    assert set(tensors) == {"weight", "bias"} and "sha256" in meta

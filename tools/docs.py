@@ -35,7 +35,8 @@ def train(config=None, **kw):
     kw.setdefault("limit", 300)
     return _train(config, **kw)
 def detector_fit(self, X, y=None):
-    self.epochs = min(self.epochs, 2)
+    if self.run is None:  # a wrapped run trains nothing (and refuses epochs)
+        self.epochs = min(self.epochs, 2)
     return _detector_fit(self, X, y)
 _evaluate = vaekit.evaluate
 def evaluate(run, *args, **kw):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from .. import files
@@ -57,8 +57,6 @@ def unreadable(path: str | Path) -> str:
 
 def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
     """``header``, its faults raised (SafetensorError, OSError, ValueError)."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         return frozenset(f.keys()), f.metadata() or {}
 
@@ -80,9 +78,9 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     path = Path(path)
     if not path.is_file():
         raise VaekitError(f"{path}: not found")
-    try:
-        _, meta = _header(path)
-        tensors = load_file(str(path))
+    try:  # one open: a file replaced meanwhile (a run being written) is read whole, its tensors with its own digest
+        with safe_open(str(path), framework="pt") as f:
+            meta, tensors = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None
     if "sha256" in meta and tensor_digest(tensors) != meta["sha256"]:
