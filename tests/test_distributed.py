@@ -5,6 +5,7 @@ cause, workers that die with their launcher, and warnings said once."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -110,6 +111,9 @@ def test_a_two_process_run_stopped_by_sigterm_resumes_exactly(tmp_path):
         a, b = load_file(tmp_path / "whole" / name), load_file(stopped / name)
         assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a), name
     assert (stopped / "metrics.csv").read_text().count("\n") == 3
+    rows = [list(csv.DictReader((f / "metrics.csv").read_text().splitlines())) for f in (tmp_path / "whole", stopped)]
+    whole, resumed = ([(r["train_loss"], r["val_loss"]) for r in x] for x in rows)
+    assert whole == resumed  # the interrupted epoch's mean too (its sums restarted on rank 0 alone)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="prctl(PR_SET_PDEATHSIG) is Linux's")

@@ -210,8 +210,9 @@ class Trainer:
             perm = perm[: len(perm) // size * size]
         n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
         self.trained = len(perm) - min(s.batch * size, len(perm))  # the items this session trains (all ranks')
-        zeros = torch.zeros(3 + len(model.latent_dims), device=self.x.device)  # or the checkpoint's running sums
-        sums = torch.tensor(s.sums, device=self.x.device) if s.batch else zeros
+        # float64 running sums: a resume adding them in another order (rank 0 from all ranks') keeps metrics.csv's
+        zeros = torch.zeros(3 + len(model.latent_dims), dtype=torch.float64, device=self.x.device)
+        sums = torch.tensor(s.sums, dtype=torch.float64, device=self.x.device) if s.batch else zeros
         bar = tqdm(
             total=len(perm),
             initial=s.seen,
