@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
+import subprocess
 
 import numpy as np
 import pytest
 
 import vaekit
-from vaekit.cli import FLAGS, build_parser, main, train_config
+from vaekit.cli import FLAGS, Terminated, build_parser, main, train_config
 from vaekit.cli.verbs import VERBS
 from vaekit.config import RunConfig, load_toml_config, set_value
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write
+from vaekit.training.launcher import TORCHRUN, torchrun_command
 
 from .conftest import train_argv
 
@@ -104,6 +107,34 @@ def test_sigterm_while_a_verb_writes_leaves_no_partial_file(tmp_path, capsys, mo
         signal.signal(signal.SIGTERM, old)
 
 
+@pytest.mark.parametrize(
+    "stop, code, line", [(KeyboardInterrupt, 130, "interrupted"), (Terminated, 143, "stopped by SIGTERM")]
+)
+def test_an_interrupt_wrapped_in_a_runtime_error_is_the_one_line(capsys, monkeypatch, stop, code, line):
+    """A Ctrl-C in a dataclass's __set_name__ (a lazy import) arrives as a RuntimeError from the interrupt."""
+
+    def verb(args):
+        raise RuntimeError("Error calling __set_name__") from stop()
+
+    verb.__module__ = VERBS["models"].run.__module__
+    monkeypatch.setattr(VERBS["models"], "run", verb)
+    assert main(["models"]) == code and capsys.readouterr().err == f"vaekit: {line}\n"
+
+
+@pytest.mark.parametrize("own", [None, "INFO"], ids=["default", "users"])
+def test_torchrun_logs_no_warnings_of_its_own(monkeypatch, own):
+    """A stopped --nproc run says its one line without torchelastic's "Received 2 death signal" and the like."""
+    if own is not None:
+        monkeypatch.setenv("LOGLEVEL", own)
+    cmd, env = torchrun_command(["train", "--nproc", "2", "--out", "r"], 2)
+    assert cmd[-4:] == ["vaekit", "train", "--out", "r"] and env["TORCH_CPP_LOG_LEVEL"] == "ERROR"
+    names = ["agent.server.api", "multiprocessing.api"]  # where the warnings come from
+    check = f"print([logging.getLogger('torch.distributed.elastic.' + n).getEffectiveLevel() for n in {names}])"
+    done = subprocess.run([cmd[0], "-c", TORCHRUN.split("try:")[0] + check], env=env, capture_output=True, text=True)
+    level = logging.getLevelName(own or "ERROR")
+    assert done.stdout.strip() == str([level, level])
+
+
 def test_binarizing_real_values_names_binarize_not_the_likelihood(tmp_path, capsys):
     data = tmp_path / "real.npy"
     np.save(data, np.random.default_rng(0).normal(3, 2, (40, 5)).astype(np.float32))
@@ -141,9 +172,20 @@ def test_toml_values_keep_their_types(tmp_path, toml, key):
         load_toml_config(path)
 
 
-def test_resuming_a_finished_run_says_there_was_nothing_to_train(trained, capsys):
-    code, cap = run_cli(capsys, "train", "--resume", trained, "--quiet")
-    assert code == 0 and cap.out.startswith("nothing to train") and "--epochs" in cap.out
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        ([], "has its 1 epoch (train.epochs 1); pass --epochs"),
+        (["--patience", "1", "--lr", "1e-30"], "to train.epochs 14"),
+    ],
+    ids=["finished", "stopped-early"],
+)
+def test_resuming_a_run_with_nothing_to_train_says_why(tiny_images, tmp_path, capsys, flags, said):
+    """The epochs named are those asked (--epochs 14), not those of the run's config.json (6)."""
+    run, more = tmp_path / "run", ["--set", "train.epochs=6"] if flags else []
+    assert run_cli(capsys, *train_argv(tiny_images, run, *TINY, *flags, *more))[0] == 0
+    code, cap = run_cli(capsys, "train", "--resume", run, "--quiet", *(["--epochs", "14"] if flags else []))
+    assert code == 0 and cap.out.startswith("nothing to train") and said in cap.out
 
 
 def test_version_is_printed(capsys):

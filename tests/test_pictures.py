@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import threading
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +16,9 @@ from vaekit import build_model
 from vaekit.cli import main
 from vaekit.config import RunConfig
 from vaekit.runs import Run
+from vaekit.viz import callbacks as figures_callbacks
 from vaekit.viz import figures as figures_module
-from vaekit.viz import latent_maps, plots
+from vaekit.viz import latent_maps, plots, tensorboard
 from vaekit.viz.plots import save_reconstructions, save_samples
 
 from .conftest import train_argv
@@ -194,3 +198,59 @@ def test_the_latent_map_names_the_class_its_manifold_is_drawn_for(tmp_path, monk
     run = conditional_run(1)
     latent_maps.latent_map(run, torch.rand(6, 1, 4, 4), [1, 0, 2, 1, 0, 2], tmp_path / "m.png", 3, ["a", "b", "c"])
     assert shown["fig"].axes[1].get_title() == "decoded manifold of class b (prior quantiles)"
+
+
+class FullDisk:
+    """A SummaryWriter on a full disk: its method ``fails`` raises ENOSPC."""
+
+    fails = "__init__"
+
+    def __init__(self, **kwargs) -> None:
+        self.check("__init__")
+
+    def check(self, name: str) -> None:
+        if name == self.fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        self.check("add_scalar")
+
+    def flush(self) -> None:
+        self.check("flush")
+
+    add_image = add_scalar
+    close = flush
+
+
+@pytest.mark.skipif(find_spec("tensorboard") is None, reason="needs tensorboard")
+@pytest.mark.parametrize("fails", ["__init__", "add_scalar", "flush", "thread"])
+def test_tensorboard_events_on_a_full_disk_are_one_line(tiny_images, tmp_path, capsys, monkeypatch, fails):
+    hooked = []  # what reached threading.excepthook: the writer thread's traceback, were it printed
+    monkeypatch.setattr("threading.excepthook", hooked.append)
+    if fails == "thread":  # the real writer, whose thread writes the events
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        monkeypatch.setattr(RecordWriter, "write", lambda self, data: FullDisk.check(FullDisk, "__init__"))
+    else:
+        monkeypatch.setattr(FullDisk, "fails", fails)
+        monkeypatch.setattr(tensorboard, "_writer_class", lambda: FullDisk)
+    assert main(train_argv(tiny_images, tmp_path / "run", "--hidden", "8", "--latent-dim", "2")) == 1
+    events = tmp_path / "run" / "events.out.tfevents.*"
+    assert capsys.readouterr().err == f"vaekit: error: {events}: cannot write (No space left on device)\n"
+    assert hooked == [] and threading.excepthook == hooked.append
+
+
+def test_a_run_stopped_while_drawing_its_pictures_names_the_verb_that_draws_them(
+    tiny_images, tmp_path, capsys, monkeypatch
+):
+    """Its epochs are trained: a resume would train nothing and draw nothing, so --resume is not the hint."""
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(figures_callbacks, "plot_losses", stopped)
+    run = tmp_path / "run"
+    assert main(train_argv(tiny_images, run, "--hidden", "8", "--latent-dim", "2")) == 130
+    err = capsys.readouterr().err
+    hint = f"its epochs are all trained, its pictures not all drawn (vaekit report {run} draws them)"
+    assert err == f"vaekit: interrupted; {hint}\n"

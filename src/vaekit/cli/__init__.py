@@ -115,6 +115,8 @@ def run_command(argv: list[str] | None) -> int:
     except KeyboardInterrupt as e:
         return interrupted(e, args)
     except RuntimeError as e:  # under torchrun, a peer process that died (killed, out of memory) breaks the group
+        if (stop := wrapped_interrupt(e)) is not None:  # a Ctrl-C in an import, wrapped by __set_name__
+            return interrupted(stop, args)
         if not lost_peer(e):
             raise
         from ..training import distributed
@@ -200,6 +202,19 @@ def interrupted(e: KeyboardInterrupt, args: argparse.Namespace | None) -> int:
     return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
 
 
+def wrapped_interrupt(e: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or Terminated) in ``e``'s causes, if any: Python wraps one raised in a class body's
+    ``__set_name__`` (a dataclass being imported) in a RuntimeError."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def lost_peer(e: RuntimeError) -> bool:
     """Whether ``e`` is a torchrun worker's process group failing because another process of it died."""
     from ..training import distributed  # a RuntimeError comes from a verb that has loaded torch
@@ -221,11 +236,30 @@ def cause(e: RuntimeError) -> str:
 
 def resume_hint(args: argparse.Namespace | None) -> str:
     """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
-    checkpoint, else nothing."""
+    checkpoint; the verb that draws the pictures for one stopped while drawing them (a resume would train nothing
+    and draw none); else nothing."""
     folder = getattr(args, "resume", None) or getattr(args, "out", None)
-    if getattr(args, "command", None) != "train" or not folder or not checkpointed(Path(folder)):
+    if args is None or getattr(args, "command", None) != "train" or not folder or not checkpointed(Path(folder)):
         return ""
+    if trained_all(args, Path(folder)):
+        return f"; its epochs are all trained, its pictures not all drawn (vaekit report {folder} draws them)"
     return f"; the last checkpoint is kept (continue with vaekit train --resume {folder})"
+
+
+def trained_all(args: argparse.Namespace, folder: Path) -> bool:
+    """Whether the checkpoint in ``folder`` ends the training the command asked for: at the end of its last epoch,
+    or stopped early (``train.patience``), and no second-stage prior (vq) that a resume might still fit."""
+    state = loaded("training.state")  # else the training loop has not run: no import of torch now
+    if state is None or not (at := state.recorded_state(folder)) or at.get("batch"):
+        return False
+    try:
+        cfg = train_config(args)  # the interrupted command's: config.json and its flags
+    except (VaekitError, OSError):
+        return False
+    t, done, bad = cfg.train, at.get("epoch", 0), at.get("bad_epochs", 0)
+    if cfg.model.family == "vq" and t.prior_epochs:
+        return False
+    return done >= t.epochs or (bool(t.patience) and bad >= t.patience)
 
 
 def exit_now(code: int) -> None:

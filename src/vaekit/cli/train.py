@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     networks = Path(args.config).parent if trained_again(args) and cfg.model.net == CUSTOM else None
     run = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, callbacks=callbacks, networks=networks)
     if distributed.is_main() and before is not None and len(run.history) == before.get("epoch"):  # none to do
-        print(nothing_to_train(run.path, before, run.config.train))
+        print(nothing_to_train(run.path, before, cfg.train))  # the epochs asked, not those config.json kept
     elif distributed.is_main():
         print(f"run written to {run.path}")
     return None
@@ -94,13 +94,14 @@ def resumed_at(resumed: str | None) -> dict | None:
 def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
     """The line of a resume that trained nothing: what stopped it (patience, epochs) and the flag that trains on."""
     done, bad = state.get("epoch", 0), state.get("bad_epochs", 0)
+    epochs = f"{done} epoch{'' if done == 1 else 's'}"
     if t.patience and bad >= t.patience and done < t.epochs:
         return (
-            f"nothing to train: {path} stopped early after {done} epochs ({bad} without a better validation loss, "
+            f"nothing to train: {path} stopped early after {epochs} ({bad} without a better validation loss, "
             f"train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on to "
             f"train.epochs {t.epochs}"
         )
-    return f"nothing to train: {path} has its {done} epochs (train.epochs {t.epochs}); pass --epochs to extend it"
+    return f"nothing to train: {path} has its {epochs} (train.epochs {t.epochs}); pass --epochs to extend it"
 
 
 @verb(

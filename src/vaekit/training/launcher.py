@@ -22,6 +22,20 @@ def launch(argv: list[str], nproc: int) -> int:
     SIGINT/SIGTERM sent to this process go to torchrun, which passes them on to every worker; if this process
     dies (even by SIGKILL), torchrun gets SIGTERM, so no worker trains on without it.
     """
+    cmd, env = torchrun_command(argv, nproc)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
+    old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def torchrun_command(argv: list[str], nproc: int) -> tuple[list[str], dict[str, str]]:
+    """The torchrun command line that runs ``vaekit <argv>`` (without --nproc) in ``nproc`` processes, and its
+    environment: torchelastic's warnings ("Received 2 death signal, shutting down workers") left out, as a stopped
+    run's one line is the workers' (a user's own LOGLEVEL or TORCH_CPP_LOG_LEVEL is kept)."""
     if nproc < 1:
         raise VaekitError(f"nproc must be >= 1, got {nproc}", key="nproc")
     rest, skip = [], False
@@ -37,13 +51,9 @@ def launch(argv: list[str], nproc: int) -> int:
     # .py files would be imported before vaekit's own (the vaekit script adds it for no worker)
     if nproc > 1:  # what torchrun sets when it is unset, without its banner saying so
         env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
-    old = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return proc.wait()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+    for name in ("LOGLEVEL", "TORCH_CPP_LOG_LEVEL"):  # torch.distributed.elastic's loggers; c10d's (C++) ones
+        env.setdefault(name, "ERROR")
+    return cmd, env
 
 
 def die_with_parent() -> None:
@@ -55,12 +65,14 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
-# torchrun, exiting with 128 + the signal's number when a signal stopped it (the workers checkpoint first), or
-# with a failed worker's exit code (the worker printed its one line), where plain torchrun prints a traceback
-TORCHRUN = """import sys
+# torchrun, its elastic loggers at LOGLEVEL (those made by get_logger read it themselves), exiting with 128 +
+# the signal's number when a signal stopped it (the workers checkpoint first), or with a failed worker's exit
+# code (the worker printed its one line), where plain torchrun prints a traceback
+TORCHRUN = """import logging, os, sys
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main
+logging.getLogger("torch.distributed.elastic").setLevel(os.environ.get("LOGLEVEL", "ERROR"))
 try:
     main()
 except SignalException as e:

@@ -7,6 +7,10 @@ metrics.csv row), and per epoch a grid of samples and one of inputs above their 
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,6 +20,7 @@ from torch import Tensor, nn
 
 from .. import files
 from ..core.contract import VAEModule
+from ..io import write_error
 from ..training.callbacks import Callback, FitInfo
 from .plots import image_grid, is_image
 
@@ -32,7 +37,8 @@ class TensorBoard(Callback):
     """Writes event files into the run folder when tensorboard is importable (``active``); a no-op otherwise.
 
     A fresh run (not a resumed one) first removes event files an earlier run left there; a resumed one logs no
-    step scalars at or below the last step its event files hold (``last_step``).
+    step scalars at or below the last step its event files hold (``last_step``). A disk that refuses the events
+    (full, read-only) stops the run with one line (``io.WriteError``), not the writer thread's traceback.
     """
 
     def __init__(self, every: int = 10, n: int = 16):
@@ -41,6 +47,8 @@ class TensorBoard(Callback):
         self.logged = -1  # the last step with step scalars in the folder's event files (a resumed run's)
         self.x: Tensor | None = None  # (8, *shape) validation images, for the reconstruction pictures
         self.y: Tensor | None = None
+        self.folder: Path | None = None
+        self.hook: Any = None  # threading.excepthook as it was before the writer's thread started
 
     @property
     def active(self) -> bool:
@@ -53,7 +61,10 @@ class TensorBoard(Callback):
             for old in info.path.glob(files.TENSORBOARD_EVENTS):
                 old.unlink()
         self.logged = last_step(info.path) if info.resumed else -1
-        self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
+        self.folder, self.hook = info.path, threading.excepthook
+        threading.excepthook = partial(_quiet_writer_thread, self.hook)  # the main thread raises its error
+        with self.disk():  # the first event is written and flushed at once
+            self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
         split = info.data.val
         self.x = split.x[:8] if is_image(tuple(info.data.shape)) and len(split) else None
         self.y = None if split.y is None or not model.needs_labels else split.y[:8]
@@ -63,29 +74,66 @@ class TensorBoard(Callback):
         if self.writer is None or step % self.every or step <= self.logged:  # taken again after a kill: once
             return
         values = torch.stack([metrics["loss"], metrics["rec"], metrics["kl"]]).tolist()  # one device sync
-        for name, v in zip(("loss", "rec", "kl"), values):
-            self.writer.add_scalar(f"step/{name}", v, step)
-        self.writer.add_scalar("step/beta", metrics["beta"], step)
+        with self.disk():  # a write raises what the writer's thread met before it
+            for name, v in zip(("loss", "rec", "kl"), values):
+                self.writer.add_scalar(f"step/{name}", v, step)
+            self.writer.add_scalar("step/beta", metrics["beta"], step)
 
     def on_epoch_end(self, epoch: int, metrics: dict, model: nn.Module) -> None:
         """The epoch's metrics row as scalars; for image data samples and reconstructions of validation items."""
         if self.writer is None:
             return
-        for key, v in metrics.items():
-            if key != "epoch":
-                self.writer.add_scalar(f"epoch/{key}", v, epoch)
+        pictures = None
         if self.x is not None:
             x = self.x.to(next(model.parameters()).device)
             y = None if self.y is None else self.y.to(x.device)
-            samples, pairs = _pictures(cast(VAEModule, model), x, y, self.n)  # fit checked the contract
-            self.writer.add_image("samples", samples, epoch, dataformats="HWC")
-            self.writer.add_image("reconstructions", pairs, epoch, dataformats="HWC")
-        self.writer.flush()
+            pictures = _pictures(cast(VAEModule, model), x, y, self.n)  # fit checked the contract
+        with self.disk():
+            for key, v in metrics.items():
+                if key != "epoch":
+                    self.writer.add_scalar(f"epoch/{key}", v, epoch)
+            if pictures is not None:
+                self.writer.add_image("samples", pictures[0], epoch, dataformats="HWC")
+                self.writer.add_image("reconstructions", pictures[1], epoch, dataformats="HWC")
+            self.writer.flush()
 
     def on_fit_end(self, model: nn.Module, info: FitInfo) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            with self.disk():
+                self.writer.flush()  # raises the thread's error, which close() would not
+            self.close()
+
+    def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
+        with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
+            self.close()
+
+    def close(self) -> None:
+        """Close the writer (if any) and give threading.excepthook back."""
+        writer, self.writer = self.writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if self.hook is not None:
+                threading.excepthook, self.hook = self.hook, None
+
+    @contextlib.contextmanager
+    def disk(self) -> Iterator[None]:
+        """An OSError of the writer (or of its thread, which it raises again) as one line naming the events."""
+        try:
+            yield
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                self.close()
+            assert self.folder is not None
+            raise write_error(self.folder / files.TENSORBOARD_EVENTS, e) from None
+
+
+def _quiet_writer_thread(hook: Any, args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook`` but silent on an OSError in TensorBoard's writer thread: the writer raises it in
+    the main thread at its next write or flush, where it becomes one line."""
+    if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+        hook(args)
 
 
 def last_step(folder: Path) -> int:
