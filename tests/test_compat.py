@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch.distributions import Independent, Normal
 
 import vaekit
 from vaekit.cli import main
 from vaekit.config import FORMAT, load_json_config
+from vaekit.training.checkpoint import read_tensors
 from vaekit.training.folder import recorded_class
 
 from .conftest import train_argv
@@ -72,13 +74,18 @@ def written(tmp_path_factory) -> Path:
 
 
 def older(written: Path, name: str, tmp_path: Path, drop: tuple[str, ...] = ("format",)) -> Path:
-    """A copy of the run ``name`` whose config.json lacks ``drop`` ('format' and section.key names)."""
+    """A copy of the run ``name`` whose config.json lacks ``drop`` ('format' and section.key names), as an older
+    vaekit wrote it."""
     run = shutil.copytree(written / name, tmp_path / name)
     config = json.loads((run / "config.json").read_text())
     for key in drop:
         section, _, name = key.rpartition(".")
         (config[section] if section else config).pop(name)
     (run / "config.json").write_text(json.dumps(config))
+    for ckpt in run.glob("checkpoint*.safetensors"):  # nor its checkpoints the record of the settings they rest on
+        tensors, meta = read_tensors(ckpt)
+        state = {k: v for k, v in json.loads(meta["state"]).items() if k != "settings"}
+        save_file(tensors, ckpt, metadata={**meta, "state": json.dumps(state)})
     return run
 
 

@@ -241,3 +241,46 @@ def test_the_longest_run_of_skips_before_a_checkpoint_is_reported_after_a_resume
     save_file(tensors, path, metadata={**meta, "state": json.dumps(state)})
     cfg.train.epochs = 3
     assert fit.fit_config(cfg, resume=True).most_skipped == 2
+
+
+@pytest.mark.parametrize("damage", ["a byte flipped", "truncated"])
+def test_damaged_best_weights_are_refused_when_the_run_is_opened(damage, tiny_images, tmp_path, capsys):
+    """Best weights that fail their checksum or cannot be read: one line before an epoch trains, nothing written
+    (they were found only where the resumed epochs ended, a checkpoint and a metrics row written by then)."""
+    run = tmp_path / "run"
+    assert main(train_argv(tiny_images, run, *SMALL)) == 0
+    data = bytearray((run / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (run / "model.safetensors").write_bytes(data if damage == "a byte flipped" else data[: len(data) // 2])
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.safetensors" in err and "best weights are damaged" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("how", ["chmod", "the disk"])
+def test_overwriting_a_read_only_run_folder_is_one_line_and_removes_nothing(
+    how, tiny_images, tmp_path, monkeypatch, capsys
+):
+    """A folder whose files cannot be removed: one line (a traceback before), each of its files left."""
+    if how == "chmod" and os.geteuid() == 0:
+        pytest.skip("root ignores a folder's permissions")
+    run = tmp_path / "run"
+    assert main(train_argv(tiny_images, run, *SMALL)) == 0
+    before = sorted(p.name for p in run.iterdir())
+
+    def read_only(self, missing_ok=False):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    if how == "chmod":
+        run.chmod(0o555)
+    else:
+        monkeypatch.setattr(Path, "unlink", read_only)
+    try:
+        assert main([*train_argv(tiny_images, run, *SMALL), "--overwrite"]) == 1
+    finally:
+        run.chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write (" in err and "Errno" not in err
+    assert sorted(p.name for p in run.iterdir()) == before

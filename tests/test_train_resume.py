@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from safetensors.torch import save_file
 
 import vaekit
 from vaekit.training.checkpoint import read_tensors
@@ -81,3 +82,38 @@ def events(path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     return [e for e in EventFileLoader(str(path)).Load() if any(v.tag == "step/loss" for v in e.summary.value)]
+
+
+@pytest.mark.parametrize(
+    "key, value", [("model.likelihood", "cbernoulli"), ("train.batch_size", 8), ("data.binarize", "fixed"), (None, 0)]
+)
+def test_a_config_json_edited_against_its_checkpoint_is_refused_on_resume(key, value, tiny_images, tmp_path, capsys):
+    """config.json changed where the checkpoint rests on it (its model, batch size, data) is one line naming the
+    setting, nothing written; a checkpoint from before the record (``key`` None) resumes, and records from then."""
+    from vaekit.cli import main
+
+    run = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(tiny_images), "--batch-size", "16", "--epochs", "1", "--quiet", "--out", str(run)])
+        == 0
+    )
+    _, meta = read_tensors(run / "checkpoint.safetensors")
+    saved = json.loads((run / "config.json").read_text())
+    if key is None:  # as an earlier vaekit wrote it: no record of the settings
+        tensors, _ = read_tensors(run / "checkpoint.safetensors")
+        state = {k: v for k, v in json.loads(meta["state"]).items() if k != "settings"}
+        save_file(tensors, run / "checkpoint.safetensors", metadata={**meta, "state": json.dumps(state)})
+        assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+        assert (
+            json.loads(read_tensors(run / "checkpoint.safetensors")[1]["state"])["settings"]["train.batch_size"] == 16
+        )
+        return
+    section, name = key.split(".")
+    assert json.loads(meta["state"])["settings"][key] == saved[section][name] != value
+    saved[section][name] = value
+    (run / "config.json").write_text(json.dumps(saved))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{key}: config.json differs from what the checkpoint was trained with" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import fields
 
@@ -38,6 +39,29 @@ def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None
                 key=key,
             )
     refuse_conflicts(asked, only=MEMORY)  # a resume checks the train section only: these are the model's
+
+
+def recorded(cfg: RunConfig) -> dict:
+    """The values (as JSON) of the settings a resumed run keeps (``resume_keys``): what its checkpoints record."""
+    values = {k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in resume_keys(cfg)}
+    return json.loads(json.dumps(values))  # as a checkpoint reads it back: tuples as lists
+
+
+def keep_recorded(record: dict, cfg: RunConfig) -> dict:
+    """Refuse, in one line, a setting of a resumed run's ``cfg`` (its config.json, flags over it, settled) other
+    than the checkpoint's ``record`` of it (``recorded``; {} or a key it lacks, an earlier vaekit's: unchecked);
+    returns ``cfg``'s record, which the run's checkpoints carry from now on. Networks from Python (model.net
+    'custom': the model given, or model.json) are their own record of the model: its settings are not checked."""
+    now = recorded(cfg)
+    for key, old in record.items():
+        described = key.startswith("model.") and now.get("model.net") == "custom"
+        if key in now and now[key] != old and not (described or _unresolved(key, now[key])):
+            raise VaekitError(
+                f"{key}: config.json differs from what the checkpoint was trained with ({old!r} then, {now[key]!r} "
+                "now): a resumed run keeps what its checkpoint rests on; put it back, or train a new run (another out "
+                "folder) to change it",  # no key: a flag cannot mend the file (the CLI names none)
+            )
+    return now
 
 
 def _unresolved(key: str, value: object) -> bool:

@@ -30,6 +30,7 @@ from .checkpoint import load_weights, prior_fitted, save_weights
 from .folder import CUSTOM, check_size, checkpointed, clear, meta_size, rebuild_model, start_run, write_run_files
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
+from .state import kept_settings
 from .step import autocast_dtype, resolve_device
 from .trainer import Trainer
 
@@ -116,16 +117,14 @@ def _train(
     warn_skips: bool = True,
 ) -> Fitted:
     """Set this process up (device, data-dependent start, run folder, trainer), then fit and finish."""
-    t = cfg.train
-    device = distributed.init(resolve_device(t.device), t.batch_size, t)
-    t = replace(t, progress=t.progress and distributed.is_main())
+    device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size, cfg.train)
+    t = replace(cfg.train, progress=cfg.train.progress and distributed.is_main())
     model = model.to(device)
     start_from_data(model, data, t.seed, device)  # a resumed run's checkpoint then replaces what it set
-    run = None
-    if cfg.out:  # only now, when the input is known to be good, touch the disk (rank 0 alone)
-        run = distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run") or Path(
-            cfg.out
-        )
+    run = Path(cfg.out) if cfg.out else None  # the disk touched only now, the input known to be good (rank 0 alone)
+    if run is not None:
+        distributed.on_main(lambda: start_run(cfg.out, resume, overwrite, stack), "start the run")
+    settings = kept_settings(run if resume else None, cfg)  # config.json edited against its checkpoint: refused
     trainer = Trainer(
         model,
         data,
@@ -138,6 +137,7 @@ def _train(
         callbacks=Callbacks(callbacks, enabled=distributed.is_main()),
     )
     trainer.guard.warns = warn_skips
+    trainer.state.settings = settings
     return _fit_and_finish(trainer, data, cfg, resume)
 
 

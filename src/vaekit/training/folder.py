@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..core.contract import VAEModule, check_model
 from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
-from ..io import atomic_write_json, atomic_write_text, read_json, run_lock
+from ..io import atomic_write_json, atomic_write_text, read_json, run_lock, write_error
 from ..models import build_model
 from ..models.spec import build, rebuildable_spec
 from ..models.standardized import Standardized
@@ -30,6 +31,7 @@ from .describe import CUSTOM, WHOLE
 from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
 from .sizes import check_modules, held_to_weights
 from .sizes import meta_size as meta_size  # re-exported (training.fit)
+from .state import refuse_damaged
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
 FIELDS += ["beta", "lr", "seconds", "samples_per_s"]
@@ -56,8 +58,9 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
             )
         refuse_foreign(run)
     stack.enter_context(run_lock(run))
-    for path in run.glob(".*.tmp"):  # writes that a killed run left half done
-        path.unlink(missing_ok=True)
+    if resume:
+        refuse_damaged(run / files.WEIGHTS)
+    remove(run, list(run.glob(".*.tmp")))  # writes that a killed run left half done
     if afresh:
         clear(run)
     return run
@@ -106,12 +109,25 @@ def clear(run: Path, started: bool = False) -> None:
     this process ``started``; derived files and pictures that record a weights digest; in a run folder the
     samplers' and TensorBoard's too); others, a report or eval.json of the user's among them, stay."""
     in_run = started or is_run(run)
-    for path in [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]:
-        if path.is_file() and written_by_vaekit(path, in_run):
-            path.unlink(missing_ok=True)
+    paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]
     globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
-    for path in [p for pattern in globs for p in run.glob(pattern)]:
-        path.unlink(missing_ok=True)
+    found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)]
+    remove(run, found + [p for pattern in globs for p in run.glob(pattern)])
+
+
+def remove(run: Path, paths: list[Path]) -> None:
+    """Remove ``paths``, files of the folder ``run``; a folder the disk will not let change (read-only, forbidden)
+    is one line (``io.WriteError``), found before any file goes (a file made and removed there first)."""
+    if not paths:
+        return
+    try:
+        fd, probe = tempfile.mkstemp(dir=run, prefix=".vaekit.", suffix=".tmp")  # start_run removes one left
+        os.close(fd)
+        os.unlink(probe)
+        for path in paths:
+            path.unlink(missing_ok=True)
+    except OSError as e:
+        raise write_error(run, e) from None
 
 
 def write_run_files(

@@ -13,11 +13,13 @@ import numpy as np
 import torch
 
 from .. import files
+from ..config import RunConfig
+from ..config.resume import keep_recorded
 from ..core.schedules import STEP_RULE
 from ..data import Dataset, Split
 from ..errors import VaekitError, is_number, is_whole
 from ..io import parse_json
-from .checkpoint import header
+from .checkpoint import header, read_tensors
 
 FINGERPRINT_ITEMS = 16  # training items hashed: enough to tell other data, cheap for a streamed folder
 SPLITS = ("training", "validation", "test")
@@ -54,6 +56,7 @@ class LoopState:
     data: dict = field(default_factory=dict)  # fingerprint(data) of the run's data ({}: a run from before it)
     measure: dict = field(default_factory=dict)  # what defines best_val (val_loss.measured; {}: a run from before it)
     lr_rule: int = STEP_RULE  # the step schedule's rule the run trains under (``from_checkpoint``: 1 where absent)
+    settings: dict = field(default_factory=dict)  # config.resume.recorded: what it rests on ({}: a run from before)
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> LoopState:
@@ -119,6 +122,7 @@ STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JS
     "precision": lambda v: v in ("", "bf16", "fp32"),
     "data": _data,
     "measure": lambda v: isinstance(v, dict) and all(is_number(u) or isinstance(u, str) for u in v.values()),
+    "settings": lambda v: isinstance(v, dict),
     "lr_rule": lambda v: is_whole(v, low=1) and int(v) <= STEP_RULE,  # a later vaekit's rule: refused
 }
 
@@ -206,8 +210,30 @@ def recorded_state(run: Path) -> dict | None:
     return None
 
 
+def kept_settings(run: Path | None, cfg: RunConfig) -> dict:
+    """The record of the settings of ``cfg`` a resumed run keeps (``config.resume.recorded``), which its checkpoints
+    carry; a resume (``run``: its folder) whose checkpoint records other values is refused in one line first."""
+    saved = recorded_state(run) if run is not None else None
+    return keep_recorded((saved or {}).get("settings", {}), cfg)
+
+
 def recorded_data(run: Path) -> dict | None:
     """The data ``fingerprint`` that the newest readable checkpoint of the run folder ``run`` records ({}: one
     from before fingerprints); None where the folder holds no checkpoint to read."""
     state = recorded_state(run)
     return None if state is None else state.get("data", {})
+
+
+def refuse_damaged(weights: Path) -> None:
+    """Refuse, in one line, a resumed run whose best weights (``weights``; none yet: a stop in its first epoch)
+    cannot be read whole or fail their checksum: it would train an epoch, then fail where it loads them, on every
+    resume until a better epoch replaced them. They are read once (their checksum), before anything trains."""
+    if weights.is_file():
+        try:
+            read_tensors(weights)
+        except VaekitError as e:
+            raise VaekitError(
+                f"{e}: the run's best weights are damaged; put back a copy of them, or train a new run (another out "
+                "folder)",
+                key="resume",
+            ) from None
