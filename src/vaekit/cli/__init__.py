@@ -259,7 +259,7 @@ def trained_all(args: argparse.Namespace, folder: Path) -> bool:
     t, done, bad = cfg.train, at.get("epoch", 0), at.get("bad_epochs", 0)
     if cfg.model.family == "vq" and t.prior_epochs:
         return False
-    return done >= t.epochs or (bool(t.patience) and bad >= t.patience)
+    return done >= t.epochs or state.at_patience(t, 0, bad)
 
 
 def exit_now(code: int) -> None:

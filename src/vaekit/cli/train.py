@@ -93,9 +93,11 @@ def resumed_at(resumed: str | None) -> dict | None:
 
 def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
     """The line of a resume that trained nothing: what stopped it (patience, epochs) and the flag that trains on."""
+    from ..training.state import at_patience
+
     done, bad = state.get("epoch", 0), state.get("bad_epochs", 0)
     epochs = f"{done} epoch{'' if done == 1 else 's'}"
-    if t.patience and bad >= t.patience and done < t.epochs:
+    if at_patience(t, state.get("batch", 0), bad) and done < t.epochs:
         return (
             f"nothing to train: {path} stopped early after {epochs} ({bad} without a better validation loss, "
             f"train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on to "

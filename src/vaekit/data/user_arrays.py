@@ -140,6 +140,12 @@ def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
     _same_columns([str(c) for c in x.columns], [c.name for c in table.columns], where)
 
 
+def needs_schema(table: TableSchema | None) -> bool:
+    """Whether a table run's items are no plain row of numbers: categorical columns, gap indicators, TVAE's
+    modes or dates, which only its schema encodes (from a DataFrame)."""
+    return table is not None and bool(table.categories or any(c.time for c in table.numeric))
+
+
 def run_frame(x: Any, table: TableSchema | None, where: str) -> Any:
     """``x`` held to a run's columns (``same_columns``); a frame (named as ``table``) given to a run whose items
     no plain row of numbers makes (categories, gap indicators, modes, dates, filled gaps), or that holds columns
@@ -149,8 +155,7 @@ def run_frame(x: Any, table: TableSchema | None, where: str) -> Any:
         return x
     plain = all(getattr(dtype, "kind", "O") in "biuf" for dtype in x.dtypes)
     gapped = table.missing != "refuse" and bool(x.isna().to_numpy().any())  # filled, or rows left out
-    coded = bool(table.categories) or any(c.time for c in table.numeric) or gapped
-    if plain and not coded:
+    if plain and not (needs_schema(table) or gapped):
         return x  # read as its array
     if not len(x):
         raise VaekitError(f"{where}: the frame holds no rows")

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset, Split
+from ..data.user_arrays import needs_schema
 from ..errors import VaekitError
 from ..models.standardized import column_stats
 from ..training.rng import keeps_rng
@@ -33,12 +34,11 @@ from .detector_run import (
     check_scales,
     check_wrapped,
     loaded_detector,
-    needs_schema,
     prepared,
     save_scales,
     table_items,
     table_names,
-    training_shape,
+    training_items,
     units,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
@@ -144,9 +144,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             X = validate_data(self, X, dtype=np.float64)
             self._config("", self.seed_, len(X))  # the training settings, refused before anything trains
             n_val = holdout_size(len(X), tuple(self.scales), self.holdout)  # several scales' held-out rows
-            shape = training_shape(self.image_shape, X, self.likelihood)
+            x64 = training_items(self.image_shape, X, self.likelihood)
             check_out(self.out, len(self.scales), self.overwrite)  # a fit refused before leaves out as it was
-            self._train(X, n_val, shape)
+            self._train(X, n_val, x64)
         self.offset_ = -threshold(self._scale_scores(X).sum(0), self.contamination)  # score_samples: minus their sum
         return self
 
@@ -173,11 +173,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.method == "complexity" and self.image_shape is None:
             raise ValueError(f"method complexity needs images: image_shape (C, H, W), got {self.image_shape!r}")
 
-    def _train(self, X: np.ndarray, n_val: int, shape: tuple[int, ...]) -> None:
-        """Fit a VAE per scale of items ``shape`` to rows X (N, F), ``n_val`` of them held out with several."""
+    def _train(self, X: np.ndarray, n_val: int, x64: torch.Tensor) -> None:
+        """Fit a VAE per scale to rows X (N, F), as items x64 (N, *shape), ``n_val`` of them held out with several."""
+        shape = tuple(x64.shape[1:])
         self.input_shape_, self.likelihood_, self.binarize_seed_, self.table_ = shape, self.likelihood, None, None
         self.scales_ = tuple(int(k) for k in self.scales)  # the factors scored by, as a wrapped folder gives them
-        x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
         cols = column_stats(x64) if self._standardises() else None  # of the float64 rows, as fit's: (F,) loc, scale
         x, seed = (x64 if cols is None else standardised(x64, *cols)).float(), self.seed_  # the trainer's float32
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))

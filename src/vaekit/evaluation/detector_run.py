@@ -220,15 +220,17 @@ def check_float32(X: np.ndarray) -> None:
         )
 
 
-def training_shape(image_shape: tuple | None, X: np.ndarray, likelihood: str) -> tuple[int, ...]:
-    """The item shape rows X (N, F) train a VAE of (``image_shape``, else (F,)), refused in one line where it does
-    not hold X's features or X holds values float32 or the likelihood cannot take: before ``out`` is touched."""
+def training_items(image_shape: tuple | None, X: np.ndarray, likelihood: str) -> torch.Tensor:
+    """Rows X (N, F) as the items (N, *shape) float64 a VAE trains on (``image_shape``, else (F,)), refused in one
+    line where the shape does not hold X's features or X holds values float32 or the likelihood cannot take:
+    before ``out`` is touched."""
     shape = tuple(image_shape) if image_shape is not None else (X.shape[1],)
     if math.prod(shape) != X.shape[1]:
         raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
     check_float32(X)
-    check_support(likelihood, torch.tensor(X, dtype=torch.float64).view(-1, *shape), "X")
-    return shape
+    x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
+    check_support(likelihood, x64, "X")
+    return x64
 
 
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:
@@ -254,12 +256,6 @@ def check_out(out: str | None, scales: int, overwrite: bool) -> None:
 def table_names(table: TableSchema) -> list[str]:
     """The feature columns of a table run, in file order."""
     return [c.name for c in table.columns]
-
-
-def needs_schema(table: TableSchema | None) -> bool:
-    """Whether a table run's items are no plain row of numbers: categorical columns, gap indicators, TVAE's
-    modes or dates, which only its schema encodes (from a DataFrame)."""
-    return table is not None and bool(table.categories or any(c.time for c in table.numeric))
 
 
 def table_items(table: TableSchema, X: object) -> np.ndarray:

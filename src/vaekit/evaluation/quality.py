@@ -123,6 +123,22 @@ def halves(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     return perm[: n // 2], perm[n // 2 : 2 * (n // 2)]
 
 
+def set_size(n: int | None, items: int) -> int:
+    """The items of each set that ``quality_benchmark`` compares, ``n`` (None: half the split of ``items``), or one
+    line: at most half the split (the other half is the yardstick), and enough for precision and recall's k
+    nearest neighbours."""
+    half = items // 2
+    if n is not None and n > half:
+        raise VaekitError(
+            f"n {n}: each set takes at most half the split (the other half is the yardstick): {half} here", key="n"
+        )
+    if n is not None and n < 2 * K_NEIGHBOURS:
+        raise VaekitError(f"n {n}: precision and recall (k = {K_NEIGHBOURS}) need {2 * K_NEIGHBOURS} or more", key="n")
+    if (n or half) < 2 * K_NEIGHBOURS:
+        raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {items}")
+    return n or half
+
+
 @keeps_rng
 def quality_benchmark(
     samples: Callable[[int], Tensor] | Tensor,
@@ -138,15 +154,7 @@ def quality_benchmark(
     ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}}.
     """
     a, b = halves(len(test_x), seed)
-    if n is not None and n > len(a):
-        raise VaekitError(
-            f"n {n}: each set takes at most half the split (the other half is the yardstick): {len(a)} here", key="n"
-        )
-    if n is not None and n < 2 * K_NEIGHBOURS:
-        raise VaekitError(f"n {n}: precision and recall (k = {K_NEIGHBOURS}) need {2 * K_NEIGHBOURS} or more", key="n")
-    n = n or len(a)
-    if n < 2 * K_NEIGHBOURS:
-        raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {len(test_x)}")
+    n = set_size(n, len(test_x))
     test_x = torch.as_tensor(np.asarray(test_x), dtype=torch.float32)
     real, other = embed(features, test_x[a[:n]], what="real items"), embed(features, test_x[b[:n]], what="real items")
     if n <= real.shape[1]:

@@ -26,7 +26,7 @@ from .eval_items import named_labels
 from .features import InceptionFeatures, domain_features
 from .labels import numbered_as_run
 from .metrics import pick_split
-from .quality import K_NEIGHBOURS, quality_benchmark
+from .quality import quality_benchmark, set_size
 
 TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
 
@@ -167,7 +167,7 @@ def _measure(
     """``quality``'s figures, less the time and digest: the run's samples and the ``split``'s items (N, *shape)
     compared on the features of ``features``."""
     test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
-    _check_n(n, len(test.x))
+    set_size(n, len(test.x))  # before the domain network trains (minutes), not after
     net, about = feature_net(features, dataset, **feature_settings)
     y = labelled_as_run(run, dataset).train.y  # (N,) the classes the samples draw, numbered as the run's
     result = quality_benchmark(sample_source(run, sampler, y), test.x, net, n, seed)
@@ -182,21 +182,6 @@ def _measure(
         "samples": {sampler or "prior": result["samples"]},
         "samplers": {} if stamp is None else {sampler: stamp},  # the settings and file of the sampler measured
     }
-
-
-def _check_n(n: int | None, items: int) -> None:
-    """``quality_benchmark``'s rule for ``n`` items per set from a split of ``items``, in its words, checked before
-    the domain network trains (minutes) rather than after: half the split at most (the other half is the
-    yardstick), and enough for precision and recall's k nearest neighbours."""
-    half = items // 2
-    if n is not None and n > half:
-        raise VaekitError(
-            f"n {n}: each set takes at most half the split (the other half is the yardstick): {half} here", key="n"
-        )
-    if n is not None and n < 2 * K_NEIGHBOURS:
-        raise VaekitError(f"n {n}: precision and recall (k = {K_NEIGHBOURS}) need {2 * K_NEIGHBOURS} or more", key="n")
-    if n is None and half < 2 * K_NEIGHBOURS:
-        raise VaekitError(f"sample quality needs a test split of at least {4 * K_NEIGHBOURS} items, got {items}")
 
 
 def write_quality(run: Run, result: dict) -> Path:

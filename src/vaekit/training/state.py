@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import files
-from ..config import RunConfig
+from ..config import RunConfig, TrainConfig
 from ..config.resume import keep_recorded
 from ..core.schedules import STEP_RULE
 from ..data import Dataset, Split
@@ -208,6 +208,12 @@ def recorded_state(run: Path) -> dict | None:
         if isinstance(state, dict) and not state_problem(state):
             return state
     return None
+
+
+def at_patience(t: TrainConfig, batch: int, bad_epochs: int) -> bool:
+    """Whether a loop at ``batch`` (0: an epoch's end) after ``bad_epochs`` epochs without a better val_loss has
+    met ``t.patience``: early stopping, by the trainer or as a recorded state tells it."""
+    return bool(t.patience) and batch == 0 and bad_epochs >= t.patience
 
 
 def kept_settings(run: Path | None, cfg: RunConfig) -> dict:

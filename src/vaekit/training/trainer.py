@@ -34,7 +34,16 @@ from .guard import StepGuard
 from .progress import Lines, interactive
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import NO_DTYPE, LoopState, check_same_data, fingerprint, set_aside_note, state_problem, validation_redrawn
+from .state import (
+    NO_DTYPE,
+    LoopState,
+    at_patience,
+    check_same_data,
+    fingerprint,
+    set_aside_note,
+    state_problem,
+    validation_redrawn,
+)
 from .step import Scheduled, StepSetup, batch_sums, labels_on, make_optimizer
 from .val_loss import check_split_sizes, measure_changed, measured, validation_loss
 
@@ -175,8 +184,7 @@ class Trainer:
 
     def at_patience(self) -> bool:
         """Whether the loop stands at an epoch's end after ``train.patience`` epochs without a better val_loss."""
-        t, s = self.t, self.state
-        return bool(t.patience) and s.batch == 0 and s.bad_epochs >= t.patience
+        return at_patience(self.t, self.state.batch, self.state.bad_epochs)
 
     def stopped_early(self) -> bool:
         """``at_patience``, said in one line: early stopping, after an epoch or on resume."""
