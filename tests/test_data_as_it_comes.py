@@ -4,9 +4,13 @@ skipped) and containers as other libraries hand them over (dict items, channels-
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
+import re
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -17,7 +21,7 @@ from torch.distributions import Bernoulli, Independent, Normal
 
 import vaekit
 from vaekit.cli import main
-from vaekit.data import all_items, load_dataset, photos
+from vaekit.data import all_items, all_labelled, load_dataset, photos
 from vaekit.data.image_cache import open_folder
 from vaekit.data.lazy import every_item
 from vaekit.data.photos import ImageOptions
@@ -174,6 +178,94 @@ def test_hidden_subfolders_and_gz_or_idx_named_files_are_no_items_of_a_photo_fol
         path.parent.mkdir(parents=True, exist_ok=True)
         photo(path, 4, 4) if name.endswith(".png") else path.write_bytes(gzip.compress(b"tar" * 99, mtime=0))
     assert every(str(tmp_path / "pics"), in_memory, None, tmp_path / "cache").shape == (3, 3, 4, 4)
+
+
+def truncated_png() -> bytes:
+    """A PNG whose header reads and whose pixels do not (cut halfway)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()[: len(buf.getvalue()) // 2]
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("bad", [b"junk", truncated_png()], ids=["header", "pixels"])
+def test_a_class_whose_files_are_all_unreadable_is_left_out_names_and_labels_together(tmp_path, capsys, cache, bad):
+    """Class b's only file cannot be read (at the header scan, or as it is decoded): a, c are classes 0, 1 (c's
+    images named c), in memory, streamed and from the cache, and from a cache whose .json keeps b's number."""
+    for name, colour in (("a", (255, 0, 0)), ("c", (0, 255, 0))):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(3):
+            photo(tmp_path / "pics" / name / f"{i}.png", 4, 4, colour=colour)
+    (tmp_path / "pics" / "b").mkdir()
+    (tmp_path / "pics" / "b" / "x.png").write_bytes(bad)
+    opts = ImageOptions(size=(4, 4), skip_unreadable=True, cache=cache, cache_dir=str(tmp_path / "c"), workers=0)
+    items, classes = all_labelled(str(tmp_path / "pics"), images=opts)
+    assert classes == ["a", "c"] and items.y.tolist() == [0, 0, 0, 1, 1, 1] and (items.x[3:, 1] > 0.9).all()
+    assert "pics: class b left with no readable images" in capsys.readouterr().err
+    if not cache and bad == b"junk":  # streamed: the header scan leaves b out
+        source = open_folder(tmp_path / "pics", opts)
+        assert source.classes == ["a", "c"] and source.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    if cache:  # a cache an older vaekit wrote: b's number kept in the labels
+        (meta,) = (tmp_path / "c").glob("*.json")
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "labels": [0] * 3 + [2] * 3, "classes": [*"abc"]}))
+        source = open_folder(tmp_path / "pics", opts)
+        assert source.classes == ["a", "c"] and source.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("link", ["..", "../..", "."])
+def test_a_link_in_a_class_folder_to_the_data_folder_or_above_stops_there(tmp_path, link):
+    for name in ("cats", "dogs"):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(3):
+            photo(tmp_path / "pics" / name / f"{i}.png", 4, 4)
+    (tmp_path / "pics" / "cats" / "up").symlink_to(link)
+    items, classes = all_labelled(str(tmp_path / "pics"))
+    assert classes == ["cats", "dogs"] and items.y.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "names, said",
+    [
+        (
+            ["0.png", "1.jfif", "2.JPE", "x.tga", "notes.txt", "Thumbs.db", ".DS_Store"],
+            r"pics: 2 files left out "
+            r"\(not image suffixes: \.tga, \.txt\), first \S*pics/notes.txt\n",
+        ),
+        (
+            ["train/cats/0.png", "train/dogs/1.png", "val/cats/2.png"],
+            r"pics: its class folders \(train, val\) "
+            r"look like splits holding class folders, .* point at \S*pics/train ",
+        ),
+        (["train/0.png", "val/1.png", "val/2.png"], None),  # images in train/, val/: classes, nothing said
+        (["1/0.png", "10/1.png", "2/2.png"], None),  # classes as text: 1, 10, 2
+    ],
+)
+def test_files_of_other_suffixes_and_a_split_layout_are_said_in_one_line(tmp_path, capsys, names, said):
+    """.jfif and .jpe are JPEGs; other files (not hidden ones, not Thumbs.db) are named by suffix; class folders
+    named train and val holding class folders are a split data set."""
+    for name in names:
+        (tmp_path / "pics" / name).parent.mkdir(parents=True, exist_ok=True)
+        path = tmp_path / "pics" / name
+        photo(path, 4, 4) if path.suffix in (".png", ".jfif", ".JPE") else path.write_text("x")
+    items, classes = all_labelled(str(tmp_path / "pics"))
+    err = capsys.readouterr().err
+    assert len(items.x) == 3 and (re.search(said, err) if said else "left out" not in err and "splits" not in err)
+    assert classes in (None, ["train", "val"], ["1", "10", "2"])
+
+
+def test_16_bit_colour_pngs_are_read_at_8_bits_by_their_high_byte(tmp_path):
+    """As the docs say: Pillow keeps each value's high byte (v // 256, within one level of round(v / 257))."""
+    v = np.array([[[200, 51400, 65535], [257, 0, 65280]]], dtype=">u2")  # (H, W, 3)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    head = chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 1, 16, 2, 0, 0, 0))  # 2x1, 16-bit RGB
+    body = chunk(b"IDAT", zlib.compress(b"\0" + v.tobytes())) + chunk(b"IEND", b"")
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "rgb16.png").write_bytes(b"\x89PNG\r\n\x1a\n" + head + body)
+    x = all_items(str(tmp_path / "pics"))
+    assert torch.equal(x * 255, torch.from_numpy((v.astype(np.float32) // 256).transpose(2, 0, 1))[None])
 
 
 @pytest.mark.parametrize("first, then, reused", [("auto", "RGB", True), ("RGB", "auto", True), ("L", "auto", False)])

@@ -4,6 +4,7 @@ signals (N, C, L) read as the run's model takes them."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -315,7 +316,10 @@ def test_symbolic_links_to_folders_are_followed_at_any_depth_once_and_broken_one
         "dogs/d.png",
         "dogs/more/m.png",
     ]
-    assert capsys.readouterr().err == f"vaekit: {root}: 2 broken symbolic links left out, first {root}/cats/gone.png\n"
+    assert capsys.readouterr().err.splitlines() == [
+        f"vaekit: {root}: 2 broken symbolic links left out, first {root}/cats/gone.png",
+        f"vaekit: {root}: 1 file left out (not image suffixes: .txt), first {root}/empty/notes.txt",
+    ]
 
 
 def test_a_huge_scan_is_said_in_one_line_of_vaekit_not_pillow_s_warning(tmp_path, monkeypatch, capsys):
@@ -517,3 +521,85 @@ def test_curves_leave_out_values_too_large_to_plot(tmp_path):
     metrics.write_text("epoch,train_loss,val_loss,train_kl\n1,1.0,2.0,0.5\n2,1e308,-1e308,inf\n3,0.5,1e100,0.4\n")
     out = plot_losses(metrics, tmp_path / "curves.png")
     assert Image.open(out).size[0] > 100
+
+
+def test_an_npz_of_keras_splits_keeps_its_validation_split_in_training_and_in_the_verbs(tmp_path):
+    x, y = np.arange(30, dtype=np.float32)[:, None].repeat(3, 1), np.arange(30) % 3  # item i holds i
+    path = str(tmp_path / "k.npz")
+    np.savez(path, x_train=x[:20], y_train=y[:20], x_val=x[20:25], y_val=y[20:25], x_test=x[25:], y_test=y[25:])
+    ds = load_dataset(path, val_fraction=0.5)  # the val split as given, not carved from train
+    for split, first, n in ((ds.train, 0, 20), (ds.val, 20, 5), (ds.test, 25, 5)):
+        i = split.x[:, 0].long()
+        assert sorted(i.tolist()) == list(range(first, first + n)) and torch.equal(split.y, torch.as_tensor(y)[i])
+    every = vaekit.data.all_labelled(path)[0]  # the verbs' items: train, val, test in file order
+    assert every.x[:, 0].tolist() == list(range(30)) and torch.equal(every.x[ds.val.rows], ds.val.x)
+
+
+X5 = np.zeros((6, 5), np.float32)
+NPZ_REFUSED = {  # arrays that would be left unread: refused in one line
+    "unknown keys": (
+        {"feats": X5, "other": X5[:, :3]},
+        r"a\.npz: holds the arrays feats, other, none under a key read: data under x \(or X, data, images\), labels",
+    ),
+    "test labels only": (
+        {"x_train": X5, "x_test": X5, "y_test": np.arange(6)},
+        r"has x_train, x_test, y_test: give the labels of every split \(y_train, y_test\), or none",
+    ),
+    "val of another shape": ({"x_train": X5, "x_val": X5[:, :4], "x_test": X5}, r"val items have shape \(4,\), train"),
+}
+
+
+@pytest.mark.parametrize("arrays, message", NPZ_REFUSED.values(), ids=NPZ_REFUSED)
+def test_npz_arrays_that_would_be_left_unread_are_refused_in_one_line(tmp_path, arrays, message):
+    np.savez(tmp_path / "a.npz", **arrays)
+    for read in (load_dataset, vaekit.data.all_labelled):
+        with pytest.raises(VaekitError, match=message) as e:
+            read(str(tmp_path / "a.npz"))
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("source", ["npz", "idx"])
+def test_train_and_test_items_of_other_shapes_are_one_line_in_the_verbs_as_in_training(tmp_path, source):
+    path, shapes = tmp_path / "s.npz", r"\(4,\), train items \(5,\)"
+    if source == "npz":
+        np.savez(path, x_train=np.zeros((20, 5)), x_test=np.zeros((10, 4)))
+    else:
+        path, shapes = tmp_path, r"\(1, 7, 7\), train items \(1, 6, 6\)"
+        (path / "train-images-idx3-ubyte").write_bytes(idx_bytes((4, 6, 6)))
+        (path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes((4, 7, 7)))
+    for read in (load_dataset, vaekit.data.all_labelled):  # all_labelled: encode, anomaly, reconstruct
+        with pytest.raises(VaekitError, match=rf"{path.name}: test items have shape {shapes}$"):
+            read(str(path))
+
+
+@pytest.mark.parametrize("item", [(torch.zeros(4), 1, 7), (np.zeros(4), "cat", 7, None)])
+def test_dataset_items_of_more_than_x_and_y_are_refused_in_one_line(item):
+    entries = f"a tuple of {len(item)} entries: items must be x, \\(x,\\), \\(x, y\\), or a dict with x under x_key"
+    with pytest.raises(VaekitError, match=f"^data: item 0 is {entries}"):
+        TorchSource([item] * 3, "data")
+    assert TorchSource([(0.5, 1.5, 2.5)] * 3, "data").shape == (3,)  # values of one row: x
+
+
+@pytest.mark.parametrize("labelled, other", [("train", "t10k"), ("t10k", "train")])
+def test_an_idx_folder_with_labels_of_one_split_names_the_file_to_add_or_remove(tmp_path, labelled, other):
+    for part in ("train", "t10k"):
+        (tmp_path / f"{part}-images-idx3-ubyte").write_bytes(idx_bytes((4, 6, 6)))
+    (tmp_path / f"{labelled}-labels-idx1-ubyte").write_bytes(idx_bytes((4,)))
+    split, given = "train" if labelled == "train" else "test", f"{labelled}-labels-idx1-ubyte"
+    with pytest.raises(VaekitError, match=f"labels for {split} only \\({given}, .*; add the labels of {other}-images-"):
+        load_dataset(str(tmp_path))
+    with pytest.raises(VaekitError, match=f"\\({other}-labels-idx1-ubyte\\), or remove {given} to read the images wi"):
+        load_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16", b""), ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32", b"")])
+def test_a_csv_with_a_utf_16_or_32_byte_order_mark_reads_as_pandas_reads_it(tmp_path, encoding, bom):
+    import pandas as pd
+
+    path = tmp_path / "wide.csv"
+    path.write_bytes(bom + ("größe,wert\n" + "".join(f"{i / 4},{i * 1.5}\n" for i in range(30))).encode(encoding))
+    raw, frame = vaekit.data.read_raw(str(path))[0], pd.read_csv(path, encoding=encoding[:6])
+    assert [c.name for c in raw.table.columns] == list(frame.columns) and np.array_equal(raw.x, frame.to_numpy())
+    path.write_bytes(path.read_bytes()[:-1])  # cut within a character
+    with pytest.raises(VaekitError, match=f"wide.csv: starts with a {encoding[:6].upper()} byte-order mark but is not"):
+        vaekit.data.read_raw(str(path))

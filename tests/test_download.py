@@ -112,6 +112,19 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path, capsys):
         download([base + "f.gz.gzenc"], "f.gz", sha, cache)
 
 
+def test_a_download_failing_on_every_mirror_gives_each_mirror_s_reason(server, dead_url, tmp_path):
+    base, _, www = server
+    write(www / "f.gz", b"other bytes")
+    with pytest.raises(VaekitError) as err:
+        download([dead_url + "f.gz", base + "none.gz", base + "f.gz"], "f.gz", "0" * 64, tmp_path / "cache")
+    head, reasons = str(err.value).split(": download failed from every mirror: ")
+    dead, missing, wrong = reasons.split("; ")
+    assert (
+        head == "f.gz" and dead.startswith(f"{dead_url}f.gz: ") and missing.startswith(f"{base}none.gz: HTTP Error 404")
+    )
+    assert wrong.startswith(f"checksum mismatch from {base}f.gz: expected {'0' * 64}")
+
+
 @pytest.fixture
 def sha_of_f(server) -> str:
     """www/f.gz on the server (100 kB); its SHA-256."""
@@ -196,8 +209,11 @@ def fake_mnist(server, monkeypatch, tmp_path):
     return base, requests
 
 
-def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("held", [0, 3])
+def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path, capsys, held):
     base, requests = fake_mnist
+    for stem in builtin.IDX_NAMES[:held]:  # some of the four: those it lacks are named
+        (tmp_path / "empty" / stem).write_bytes(b"")
     monkeypatch.setenv("VAEKIT_MNIST_MIRRORS", f"{dead_url},{base}")
     monkeypatch.setenv("VAEKIT_MIRRORS", dead_url)  # the set's own variable comes first
     ds = load_dataset("mnist", data_dir=str(tmp_path / "empty"), val_fraction=0.25)
@@ -205,9 +221,10 @@ def test_mnist_downloads_into_cache(fake_mnist, dead_url, monkeypatch, tmp_path,
     check_pairing(ds.train)
     assert len(requests) == 4 and len(os.listdir(tmp_path / "cache" / "mnist")) == 4
     cache = tmp_path / "cache" / "mnist"
-    assert f"vaekit: mnist: no IDX files in {tmp_path / 'empty'} (data.data_dir); reading those in {cache}\n" in (
-        capsys.readouterr().err
-    )
+    held_none = f"no IDX files in {tmp_path / 'empty'} (data.data_dir)"
+    held_some = f"{tmp_path / 'empty'} (data.data_dir) lacks t10k-labels-idx1-ubyte"
+    said = f"vaekit: mnist: {held_some if held else held_none}; reading those in {cache}\n"
+    assert said in capsys.readouterr().err
     load_dataset("mnist")
     assert len(requests) == 4 and capsys.readouterr().err == ""  # found in the cache
 
@@ -227,9 +244,14 @@ def test_a_damaged_file_in_the_cache_is_fetched_again(fake_mnist, monkeypatch, t
     assert torch.equal(again.train.y, ds.train.y)
 
 
-def test_mnist_offline_error(fake_mnist, dead_url, monkeypatch, tmp_path):
+@pytest.mark.parametrize("held", [0, 2])
+def test_mnist_offline_error(fake_mnist, dead_url, monkeypatch, tmp_path, held):
     monkeypatch.setenv("VAEKIT_MIRRORS", dead_url)
-    match = "mnist: IDX files not found in .* download failed .*VAEKIT_MNIST_DIR"
+    for stem in builtin.IDX_NAMES[:held]:
+        (tmp_path / "empty" / (stem + ".gz")).write_bytes(b"")
+    lacking = " (lacking t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)" if held else ""
+    searched = re.escape(str(tmp_path / "empty") + lacking)
+    match = f"mnist: IDX files not found in {searched}, .* download failed .*VAEKIT_MNIST_DIR"
     with pytest.raises(VaekitError, match=match) as err:
         load_dataset("mnist", data_dir=str(tmp_path / "empty"))
     files = ", ".join(f"{stem}.gz" for stem in builtin.IDX_NAMES)

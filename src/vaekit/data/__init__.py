@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vaekit.data.builtin import BUILTINS, builtin_name, load_builtin
+from vaekit.data.containers import check_split_shape
 from vaekit.data.core import (
     Dataset,
     RawData,
@@ -30,8 +31,9 @@ from vaekit.data.download import download
 from vaekit.data.draws import TEST_PART, binarize_dynamic
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.image_cache import read_folder
+from vaekit.data.npz import read_numpy
 from vaekit.data.photos import ImageOptions
-from vaekit.data.readers import read_csv, read_numpy
+from vaekit.data.readers import read_csv
 from vaekit.data.signals import model_items, signal_scale
 from vaekit.data.tables import TableOptions
 from vaekit.errors import VaekitError
@@ -167,6 +169,8 @@ def all_labelled(
     is_table = is_table_file(Path(spec))
     raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
+    if raw.x_test is not None:  # refused as training refuses it, not numpy's concatenate
+        check_split_shape(raw.where, raw.x, raw.x_test)
     x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
     check_finite(x, raw.where)
     y, y_test, classes = _labels(raw)

@@ -95,6 +95,17 @@ def _standard_files(folder: Path) -> list[Path] | None:
     return found
 
 
+def _lacking(folder: Path) -> list[str]:
+    """The four IDX files' names (raw or .gz) missing from ``folder``."""
+    return [stem for stem in IDX_NAMES if not any((folder / (stem + s)).is_file() for s in ("", ".gz"))]
+
+
+def _searched(dirs: list[Path]) -> str:
+    """The folders searched, each holding some but not all of the four IDX files with those it lacks."""
+    held = [(d, _lacking(d)) for d in dirs]
+    return ", ".join(f"{d} (lacking {', '.join(m)})" if 0 < len(m) < len(IDX_NAMES) else str(d) for d, m in held)
+
+
 def _load_idx(name: str, data_dir: str | Path | None) -> RawData:
     """The four IDX files of the first folder holding them (data_dir, env var, system dir: used as they are),
     else the cache's, checked by SHA-256 and downloaded where missing or wrong."""
@@ -114,7 +125,9 @@ def _note_data_dir(name: str, data_dir: Path, folder: Path | None) -> None:
     the data_dir itself when it is none of vaekit's own folders (its env var's, the system's, the cache), as a
     run's config.json, one received too, may name any folder as the built-in set."""
     if folder != data_dir:
-        note(f"{name}: no IDX files in {data_dir} (data.data_dir); reading those in {folder}")
+        lacking = _lacking(data_dir)
+        held = f"{data_dir} (data.data_dir) lacks {', '.join(lacking)}" if len(lacking) < len(IDX_NAMES) else ""
+        note(f"{name}: {held or f'no IDX files in {data_dir} (data.data_dir)'}; reading those in {folder}")
         return
     own = [Path(d).expanduser() for d in (os.environ.get(ENV_DIRS[name]), SYSTEM_DIRS[name], cache_dir() / name) if d]
     if not any(d.is_dir() and d.samefile(folder) for d in own):
@@ -130,7 +143,7 @@ def _download_all(name: str, searched: list[Path]) -> list[Path]:
             urls = [base + stem + ".gz" for base in mirrors(name)]
             found.append(download(urls, stem + ".gz", SHA256[name][stem + ".gz"], cache_dir() / name))
     except DownloadFailed as e:
-        dirs = ", ".join(str(d) for d in searched)
+        dirs = _searched(searched)
         todo = ", ".join(stem + ".gz" for stem in IDX_NAMES[len(found) :])
         raise VaekitError(
             f"{name}: IDX files not found in {dirs} and the download failed ({e}); {HOW_TO_GET[name]}, or fetch "

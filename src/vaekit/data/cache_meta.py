@@ -42,7 +42,8 @@ def read_meta(path: Path) -> dict | None:
 
 def _sound(meta: dict) -> bool:
     """Whether a cache's .json holds what vaekit writes: modes L or RGB, class names, labels 0..K-1 of them (or
-    none), skipped files {file, error} as text; anything else is a damaged (or foreign) cache, rebuilt."""
+    none), skipped files {file, error} as text, the names of the classes left with no readable file; anything
+    else is a damaged (or foreign) cache, rebuilt."""
     classes, labels, skipped = meta["classes"], meta["labels"], meta["skipped"]
     if meta["mode"] not in ("L", "RGB") or meta["auto"] not in ("L", "RGB") or not isinstance(meta["deep"], bool):
         return False
@@ -53,6 +54,9 @@ def _sound(meta: dict) -> bool:
         and isinstance(labels, list)
         and all(type(y) is int and 0 <= y < len(classes) for y in labels)
     ):
+        return False
+    emptied = meta.get("emptied", [])  # not in a cache an older vaekit wrote
+    if not (isinstance(emptied, list) and all(isinstance(c, str) for c in emptied)):
         return False
     return isinstance(skipped, list) and all(
         isinstance(s, dict) and isinstance(s.get("file"), str) and isinstance(s.get("error"), str) for s in skipped

@@ -76,7 +76,8 @@ def grey_channel(shape: tuple[int, ...], expected: tuple[int, ...] | None) -> bo
 
 
 def split_item(item: object, i: int, where: str, x_key: str | None, y_key: str | None) -> tuple[object, object]:
-    """(x, y or None) of one Dataset item: a dict, an (x, y) pair, an (x,) tuple or x itself."""
+    """(x, y or None) of one Dataset item: a dict, an (x, y) pair, an (x,) tuple or x itself (a tuple of 3+ values
+    too: a row); a tuple of 3+ entries holding arrays, (x, y, index), is refused in one line."""
     if isinstance(item, Mapping):
         keys = ", ".join(map(repr, item))
         xk = x_key or next((k for k in X_NAMES if k in item), None)
@@ -95,7 +96,23 @@ def split_item(item: object, i: int, where: str, x_key: str | None, y_key: str |
         item = item[0]
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return item[0], item[1]
+    if isinstance(item, (tuple, list)) and len(item) > 2 and not all(_scalar(v) for v in item):  # (x, y, index)
+        raise VaekitError(
+            f"{where}: item {i} is a {type(item).__name__} of {len(item)} entries: items must be x, (x,), (x, y), or a "
+            f"dict with x under x_key (else one of {', '.join(X_NAMES)}) and y under y_key (else {', '.join(Y_NAMES)})"
+        )
     return item, None
+
+
+def _scalar(value: object) -> bool:
+    """Whether an item's entry is one value (a row's cell), not an array, tensor or image."""
+    return isinstance(value, (int, float, str)) or getattr(value, "ndim", None) == 0
+
+
+def check_split_shape(where: str, x: np.ndarray, other: np.ndarray, split: str = "test") -> None:
+    """Refuse in one line a source whose ``split`` items (M, ...) have another shape than its train items (N, ...)."""
+    if other.shape[1:] != x.shape[1:]:
+        raise VaekitError(f"{where}: {split} items have shape {other.shape[1:]}, train items {x.shape[1:]}")
 
 
 def channels_last(shape: tuple[int, ...], dtype: np.dtype, expected: tuple[int, ...] | None) -> bool:

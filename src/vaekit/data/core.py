@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from vaekit.config.checks import FRACTION_WHY
+from vaekit.data.containers import check_split_shape
 from vaekit.data.draws import TEST_PART, fixed_draw
 from vaekit.data.labels import encode_labels as encode_labels  # re-exported: importers keep importing them here
 from vaekit.data.labels import label_number as label_number
@@ -197,10 +198,10 @@ def build_dataset(
 ) -> Dataset:
     """Scale, check, shuffle, limit and split ``raw`` into a Dataset of float32 tensors."""
     check_options(val_fraction, test_fraction, seed, binarize, limit)
+    if raw.x_test is not None:
+        check_split_shape(raw.where, raw.x, raw.x_test)
     x = _to_float(raw.x, raw.scale, raw.where)
     x_test = x if raw.x_test is None else _to_float(raw.x_test, raw.scale, raw.where)
-    if x_test.shape[1:] != x.shape[1:]:
-        raise VaekitError(f"{raw.where}: test items have shape {x_test.shape[1:]}, train items {x.shape[1:]}")
     y, y_test, classes = _labels(raw)
     idx = _split_indices(raw, len(x), len(x_test), val_fraction, test_fraction, seed, limit)
     test_part = TEST_PART if raw.x_test is not None else 0  # test rows count in x_test, else in x

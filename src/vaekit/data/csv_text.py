@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -18,6 +19,12 @@ from vaekit.errors import VaekitError
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")  # read as tables (gzipped ones unpacked as they are read)
 DELIMITERS = (",", ";", "\t", "|")  # between a CSV file's cells: whichever splits its first lines alike
 ENCODINGS = ("cp1252", "latin-1")  # tried in turn when a CSV file is not UTF-8
+WIDE_BOMS = {  # byte-order marks of UTF-32 (first: its little-endian mark begins as UTF-16's) and UTF-16
+    codecs.BOM_UTF32_LE: "utf-32",
+    codecs.BOM_UTF32_BE: "utf-32",
+    codecs.BOM_UTF16_LE: "utf-16",
+    codecs.BOM_UTF16_BE: "utf-16",
+}
 # a decimal-comma number, its thousands grouped by points or not ("0,5", "1.234,5"), and a grouped whole number
 DECIMAL_COMMA = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?")
 GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")  # "1.513": 1513 in a file of decimal commas
@@ -44,9 +51,19 @@ def is_number(cell: str) -> bool:
 
 
 def _text(path: Path) -> str:
-    """A CSV file's text (unpacked where gzipped): UTF-8 (a byte-order mark dropped), else, as spreadsheets on
-    Windows save it, Windows-1252, else Latin-1 (which reads any bytes), said in one note."""
+    """A CSV file's text (unpacked where gzipped): UTF-16 or UTF-32 where a byte-order mark says so, UTF-8 (a
+    byte-order mark dropped), else, as spreadsheets on Windows save it, Windows-1252, else Latin-1 (which reads
+    any bytes), said in one note."""
     raw = _gunzip(path) if path.name.lower().endswith(".gz") else path.read_bytes()
+    wide = next((name for bom, name in WIDE_BOMS.items() if raw.startswith(bom)), None)
+    if wide is not None:  # Excel's "Unicode text": its byte-order mark says which (and is dropped)
+        try:
+            return raw.decode(wide)
+        except UnicodeDecodeError as e:
+            raise VaekitError(
+                f"{path}: starts with a {wide.upper()} byte-order mark but is not {wide.upper()} ({e.reason} at byte "
+                f"{e.start}); save it as UTF-8"
+            ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

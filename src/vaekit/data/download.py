@@ -155,11 +155,14 @@ def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str
 
 
 def _from_mirrors(url_list: Sequence[str], target: Path, sha256: str, rate: float) -> Path:
-    """``target`` fetched from the first mirror that gives the right bytes; a disk error is raised at once."""
-    reason = "no mirror URL given"
+    """``target`` fetched from the first mirror that gives the right bytes; a disk error is raised at once. Every
+    mirror failing: one line of each one's reason."""
+    reasons = []
     for url in url_list:
         try:
             return atomic_write(target, functools.partial(_fetch, url, sha256=sha256, rate=rate, name=target.name))
         except _BadDownload as e:
-            reason = str(e)
-    raise DownloadFailed(f"{target.name}: download failed from every mirror; last error: {reason}")
+            reasons.append(str(e))
+    raise DownloadFailed(
+        f"{target.name}: download failed from every mirror: {'; '.join(reasons) or 'no mirror URL given'}"
+    )

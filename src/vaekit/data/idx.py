@@ -152,5 +152,12 @@ def read_idx_folder(folder: Path) -> RawData:
     train, test = _pair(images, folder, "images")
     if not labels:
         return read_idx_set(str(folder), train, None, test, None)
+    if len(labels) == 1 and _part(labels[0]) is not None:  # one split's labels: name the other's
+        given, lacking = (train, test) if _part(labels[0]) == "train" else (test, train)
+        want = lacking.name.replace("images", "labels").replace("idx3", "idx1")
+        raise VaekitError(
+            f"{folder}: labels for {_part(labels[0])} only ({labels[0].name}, for {given.name}); add the labels of "
+            f"{lacking.name} ({want}), or remove {labels[0].name} to read the images without labels"
+        )
     train_y, test_y = _pair(labels, folder, "labels")
     return read_idx_set(str(folder), train, train_y, test, test_y)

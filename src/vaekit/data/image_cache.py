@@ -32,7 +32,7 @@ from .core import RawData
 from .idx import idx_files
 from .images import _list
 from .lazy import NpySource
-from .photos import FolderSource, ImageOptions, note
+from .photos import FolderSource, ImageOptions, drop_empty, note, note_emptied
 
 CHUNK = 64  # images per loader item while the cache is written
 HEADER = 128  # bytes of the .npy header, fixed so that the row count can be written last
@@ -47,8 +47,10 @@ class CachedSource(NpySource):
 
     def __init__(self, npy: Path, meta: dict, where: str):
         super().__init__(npy)
-        self.where, self.mode, self.skipped, self.classes = where, meta["mode"], meta["skipped"], meta["classes"]
-        self.labels = None if meta["labels"] is None else np.asarray(meta["labels"], dtype=np.int64)
+        self.where, self.mode, self.skipped = where, meta["mode"], meta["skipped"]
+        y = None if meta["labels"] is None else np.asarray(meta["labels"], dtype=np.int64)
+        self.labels, self.classes, gone = drop_empty(y, meta["classes"])  # gone: a cache an older vaekit wrote
+        note_emptied(where, [*meta.get("emptied", []), *gone])
         if meta["deep"]:
             self.scale = 65535.0
 
@@ -225,12 +227,13 @@ def _write(source: FolderSource, opts: ImageOptions, npy: Path, meta_path: Path)
             f.write(_header(dtype, (len(kept), *source.shape)))
 
     atomic_write(npy, write)
-    labels = None if source.labels is None else source.labels[kept].tolist()
+    y, classes, gone = drop_empty(None if source.labels is None else source.labels[kept], source.classes)
     atomic_write_json(
         meta_path,
         {
-            "labels": labels,
-            "classes": source.classes,
+            "labels": None if y is None else y.tolist(),
+            "classes": classes,
+            "emptied": [*source.emptied, *gone],  # the classes left with no readable file, named on every open
             "mode": source.mode,
             "auto": source.auto,  # the mode data.mode=auto gives these files
             "deep": source.deep,
@@ -266,13 +269,14 @@ def read_folder(folder: Path, opts: ImageOptions = ImageOptions()) -> RawData:
     if not kept:
         raise VaekitError(f"{folder}: none of its image files can be read")
     _skipped[_read_key(folder, opts)] = skipped
-    y = None if source.labels is None else source.labels[kept]
+    y, classes, gone = drop_empty(None if source.labels is None else source.labels[kept], source.classes)
+    note_emptied(str(folder), gone)
     return RawData(
         np.concatenate(parts),
         y,
         str(folder),
         65535.0 if source.deep else 255.0,
-        classes=source.classes,
+        classes=classes,
         skipped=skipped,
         image_mode=source.mode,
     )

@@ -184,9 +184,33 @@ def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]
     return kept, sizes, modes, skipped
 
 
+def drop_empty(
+    y: np.ndarray | None, classes: list[str] | None
+) -> tuple[np.ndarray | None, list[str] | None, list[str]]:
+    """Labels (N,) and their class names without the classes left with no item (all their files unreadable):
+    (the labels renumbered 0..K-1 with the names, the names kept, the names dropped)."""
+    used = set() if y is None or classes is None else set(np.unique(y).tolist())
+    if y is None or classes is None or len(used) == len(classes):
+        return y, classes, []
+    number = np.cumsum([i in used for i in range(len(classes))]) - 1  # each kept class's new number
+    return (
+        number[y],
+        [c for i, c in enumerate(classes) if i in used],
+        [c for i, c in enumerate(classes) if i not in used],
+    )
+
+
+def note_emptied(where: str, names: list[str]) -> None:
+    """One line naming the classes whose files were all unreadable, left out (data.skip_unreadable)."""
+    if names:
+        them = f"class{'es' * (len(names) != 1)} {', '.join(names)}"
+        note_once(f"{where}: {them} left with no readable images (data.skip_unreadable): left out of the classes")
+
+
 class FolderSource:
     """A folder of images (flat, or one subfolder per class) read file by file: ``read(rows)`` gives
-    (B, C, H, W) float32 in [0, 1]. ``mode`` is L or RGB, ``skipped`` the files left out by the scan."""
+    (B, C, H, W) float32 in [0, 1]. ``mode`` is L or RGB, ``skipped`` the files left out by the scan, ``emptied``
+    the classes it left with no file."""
 
     def __init__(self, folder: Path, opts: ImageOptions = ImageOptions()):
         self.where, self.opts = str(folder), opts
@@ -195,7 +219,9 @@ class FolderSource:
         if not kept:
             raise VaekitError(f"{folder}: none of its {len(files)} image files can be read")
         self.files = [files[i] for i in kept]
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)[kept]
+        y = None if labels is None else np.asarray(labels, dtype=np.int64)[kept]
+        self.labels, self.classes, self.emptied = drop_empty(y, self.classes)
+        note_emptied(self.where, self.emptied)
         if opts.size is None:
             _same_size(self.files, sizes)
         elif opts.crop == "none":  # refused even with skip_unreadable: these files read, the setting is wrong

@@ -1,81 +1,24 @@
-"""Readers for NumPy (.npy/.npz) and CSV files; each returns a RawData or raises VaekitError."""
+"""Reader for CSV files (labels found by name or given, a table's columns); returns a RawData or raises VaekitError."""
 
 from __future__ import annotations
 
 import itertools
-import zipfile
-import zlib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.core import RawData, encode_labels, image_scale, to_layout
+from vaekit.data.core import RawData, encode_labels
 from vaekit.data.csv_text import WHOLE, has_header, is_number, read_rows
-from vaekit.data.float32 import fits_float32
-from vaekit.data.lazy import numpy_error
 from vaekit.data.photos import note
 from vaekit.data.tables import MISSING, TableOptions, TableSchema, read_table
 from vaekit.errors import VaekitError
 
-X_KEYS = ("x", "X", "data", "images")
-Y_KEYS = ("y", "Y", "labels")
 LABEL_NAMES = ("label", "y", "class", "target")
 MAX_CLASSES = 50  # a column found by its name is labels only with this many classes at most (and <= half the rows)
 STRINGS = getattr(np.dtypes, "StringDType", None)  # numpy >= 2: strings as long as each is
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
 NOT_WHOLE = "numbers that are not whole"  # labels are whole numbers or names: such a column is never labels
-
-
-def read_numpy(path: Path) -> RawData:
-    """A .npy array or .npz archive, loaded without pickle (object arrays are refused)."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return _raw(str(path), loaded, None)
-        with loaded:
-            return _from_npz(path, {k: loaded[k] for k in loaded.files})
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        if isinstance(e, VaekitError):
-            raise
-        raise numpy_error(path, e) from e  # never numpy's advice to load unsafely
-
-
-def _raw(
-    where: str, x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None
-) -> RawData:
-    x = to_layout(x, where)
-    fits_float32(x, where)  # beyond float32's range: refused before the cast; a table's columns below it: noted
-    raw = RawData(x, _file_labels(y), where, image_scale(x))
-    if x_test is not None:
-        raw.x_test, raw.y_test = to_layout(x_test, f"{where} (test)"), _file_labels(y_test)
-        fits_float32(raw.x_test, f"{where} (test)")
-    return raw
-
-
-def _file_labels(y: np.ndarray | None) -> np.ndarray | None:
-    """A file's text labels (N,) read as a CSV file's are (``_label_cells``): numbers where every one is a number
-    ('0'..'11' are labels 0..11, not names sorted as text); other labels as they are."""
-    if y is None or y.dtype.kind not in "UST" or y.ndim not in (1, 2) or y.size != len(y):
-        return y  # other shapes: refused as labels later
-    return _label_cells(np.char.strip(y.reshape(-1).astype(str)))
-
-
-def _from_npz(path: Path, arrays: dict[str, np.ndarray]) -> RawData:
-    """Keys x_train/x_test (+ y_train/y_test) for an official split, else x (or X, data, images) and y."""
-    if not arrays:
-        raise VaekitError(f"{path}: the .npz archive holds no arrays")
-    if "x_train" in arrays or "x_test" in arrays:
-        missing = [k for k in ("x_train", "x_test") if k not in arrays]
-        if missing:
-            raise VaekitError(f"{path}: has x_train/x_test but lacks {missing[0]}")
-        return _raw(str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
-    y_key = next((k for k in Y_KEYS if k in arrays), None)
-    x_key = next((k for k in X_KEYS if k in arrays), None)
-    x_key = x_key or next((k for k in arrays if k != y_key), None)
-    if x_key is None:
-        raise VaekitError(f"{path}: no data array besides the labels {y_key!r}")
-    return _raw(str(path), arrays[x_key], None if y_key is None else arrays[y_key])
 
 
 def _labelled(
@@ -153,7 +96,7 @@ def _label(
     return None if why is not None else label
 
 
-def _label_cells(cells: np.ndarray) -> np.ndarray:
+def label_cells(cells: np.ndarray) -> np.ndarray:
     """A label column's cells (N,) as labels: numbers where every cell is one, as a CSV file writes them (whole
     numbers as int64, so "1" and "1.0" are one class; others as float64, which ``encode_labels`` refuses), else
     the text, class names (text given in Python is a name even where it reads as a number)."""
@@ -274,7 +217,7 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
             f"{path}: {len(dropped)} row{'s' * (len(dropped) > 1)} with gaps left out (data.missing=drop), the first "
             f"on line {min(dropped)}; items keep their rows' numbers in the file"
         )
-    y = None if label is None else _label_cells(np.asarray(cells[labelled][keep, label].tolist(), dtype=str))
+    y = None if label is None else label_cells(np.asarray(cells[labelled][keep, label].tolist(), dtype=str))
     raw = RawData(x, y, str(path), rows=places[labelled][keep])
     raw.table = schema
     if label is not None:  # synthetic rows of a conditional run give the label column back, named and placed so
