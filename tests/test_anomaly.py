@@ -18,6 +18,7 @@ from vaekit.cli import main
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
 from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.outputs import prepared_split
 from vaekit.evaluation.scores import (
     SCORES,
     anomaly_scores,
@@ -260,7 +261,8 @@ def test_encode_one_row_per_input_in_order(run_dir, suffix):
             codes = np.concatenate([z["loc"], z["scale"]], 1)
     else:
         codes = np.loadtxt(out, delimiter=",", skiprows=1)
-    qz = Run.load(run_dir / "run").encode(torch.from_numpy(x[::-1].copy()).unsqueeze(1))
+    run = Run.load(run_dir / "run")
+    qz = run.encode(prepared_split(run, str(rev), "all")[0].x)  # binarised as in training, each item by its row
     assert codes.shape == (60, 6)
     np.testing.assert_allclose(codes, torch.cat([qz.mean, qz.stddev], 1).numpy(), rtol=1e-5, atol=1e-5)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import typing
 
 import numpy as np
@@ -15,8 +16,11 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import vaekit
 from vaekit.cli import main
+from vaekit.config.keys import refuse_unfit
 from vaekit.errors import NotFinite
+from vaekit.evaluation.scores import anomaly_scores
 from vaekit.models import MODELS
+from vaekit.training.describe import DEEP_SETTINGS
 
 from .conftest import tiny_config
 
@@ -372,3 +376,31 @@ def test_encode_and_reconstruct_hints_say_what_they_take(method, runs):
     out = [getattr(run, method)(items, y) for items, y in given]
     loc = [o if isinstance(o, torch.Tensor) else o.mean for o in out]
     assert all(torch.equal(loc[0], other) for other in loc[1:])
+
+
+@pytest.mark.parametrize("method", ["encode", "reconstruct", "scores"])
+def test_items_outside_the_likelihood_s_support_are_refused_as_evaluate_refuses_them(method, runs):
+    run, x = runs["vae"], torch.from_numpy(images(4)) * 255  # floats 0..255 to a bernoulli run: neg_elbo ~1e4
+    call = getattr(run, method, lambda x: anomaly_scores(run.model, x.numpy(), "neg_elbo"))
+    with pytest.raises(vaekit.VaekitError, match=r"^data items: values in \[0, 255\] lie outside the bernoulli") as e:
+        call(x)
+    assert "\n" not in str(e.value)
+    assert call(x / 255) is not None  # the same items in [0, 1]
+
+
+def test_a_model_setting_given_to_fit_is_named_as_the_model_s_class_takes_it():
+    deep = vaekit.DeepVAE((1, 4, 4), "bernoulli", groups=[1, 1], width=4, cell_width=4, latent_channels=1)
+    with pytest.raises(vaekit.VaekitError, match=r"\(DeepVAE\(residual_posterior=\.\.\.\)\), or") as e:
+        vaekit.fit(deep, images(), residual_posterior=True, **QUIET)  # was: vaekit.VAE(...), which takes no such
+    assert "vaekit.VAE" not in str(e.value)
+    for key, call in (("deep_groups", "DeepVAE(groups=...)"), ("checkpoint_cells", "DeepVAE(checkpoint_cells=...)")):
+        with pytest.raises(vaekit.VaekitError, match=rf"build it with the setting \({re.escape(call)}\), or train"):
+            refuse_unfit({f"model.{key}": 1}, deep, DEEP_SETTINGS)
+    with pytest.raises(vaekit.VaekitError, match=r"\(vaekit.build_model\(hidden=\.\.\.\)\)"):
+        refuse_unfit({"model.hidden": [8]}, model(), DEEP_SETTINGS)  # the VAE takes networks, not widths
+
+
+def test_kl_balance_is_refused_for_a_ladder_built_with_one_level():
+    ladder = vaekit.build_model(family="ladder", input_shape=[1, 4, 4], likelihood="bernoulli", latent_dims=[2])
+    with pytest.raises(vaekit.VaekitError, match=r"^train.kl_balance cannot take effect: .*this model has one group"):
+        vaekit.fit(ladder, images(), epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)  # was: trained, unchanged

@@ -77,6 +77,15 @@ CLASH = {
     },
     ("train.kl_balance", "train.warmup_epochs"): ["model.family=ladder", "train.kl_balance=true"],
     ("model.family", "train.kl_balance"): ["train.kl_balance=true", "train.warmup_epochs=1"],
+    **{  # the one latent group of a hierarchy
+        (f"model.{k}", "train.kl_balance"): [
+            f"model.family={f}",
+            f"model.{k}={v}",
+            "train.kl_balance=true",
+            "train.warmup_epochs=1",
+        ]
+        for f, k, v in (("deep", "deep_groups", "0,1"), ("ladder", "latent_dims", "4"))
+    },
 }
 CLASH.update(
     {  # the zoo's axes (vaekit.config.conflicts_zoo)

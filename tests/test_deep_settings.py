@@ -27,6 +27,10 @@ from .test_deep import SHAPE, tiny
         ({"model.family": "vq", "train.beta": 4.0}, "train.beta and model.family"),
         ({"train.skip_grad": 100, "train.clip_grad": 200}, "train.skip_grad and train.clip_grad"),
         ({"model.family": "deep", "train.kl_balance": True}, "train.kl_balance and train.warmup_epochs"),
+        (
+            {"model.family": "deep", "model.deep_groups": [0, 1], "train.kl_balance": True, "train.warmup_epochs": 1},
+            "model.deep_groups and train.kl_balance cannot both take effect: .* these make one group",
+        ),
         ({"train.skip_ratio": 1}, r"train.skip_ratio must be 0 \(off\) or > 1"),
     ],
 )
@@ -96,3 +100,12 @@ def test_a_standardised_hierarchy_keeps_its_llr_score():
     assert "llr" in scores_that_apply(model, True, x[:1])
     got = anomaly_scores(model, x, ["llr"], seed=0)["llr"]  # the standardisation's Jacobian cancels in the ratio
     np.testing.assert_allclose(got, anomaly_scores(inner.eval(), model.inside(x), ["llr"], seed=0)["llr"], rtol=1e-4)
+
+
+def test_kl_balance_of_one_group_and_scores_of_items_off_the_levels_are_refused():
+    x = (torch.rand(40, *SHAPE, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    with pytest.raises(vaekit.VaekitError, match=r"model.deep_groups and train.kl_balance .* one group"):
+        vaekit.fit(tiny(groups=[0, 1]), x, epochs=1, warmup_epochs=2, kl_balance=True, progress=False, pictures=False)
+    model = tiny(likelihood="discretized_logistic").eval()  # was: neg_elbo ~1e5 of floats 0..255, no message
+    with pytest.raises(vaekit.VaekitError, match=r"^data items: values in \[0, 255\] lie outside the discretized"):
+        anomaly_scores(model, x * 255, "neg_elbo")

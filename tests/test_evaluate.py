@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 from torch.distributions import Beta, Independent, Normal
 
 import vaekit
+from vaekit import files
 from vaekit.cli import main
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.data import Dataset, Split
@@ -93,6 +95,10 @@ def test_the_draws_of_a_ladder_s_upper_level_are_no_activity_of_the_lower_one():
     run = Run(None, cfg, build_model(cfg.model).eval())
     same = torch.rand(1, 1, 4, 4).expand(30, 1, 4, 4)  # one item, 30 times: no unit varies with x
     assert [m.any().item() for m in active_units(elbo_terms(run, same, None)["means"])] == [False, False]
+    levels = vaekit.evaluate(run, same[:4], k=2)  # latent_dims [4, 2] names z_1 first; eval.json the top first
+    assert [len(d) for d in levels["kl_per_dim"]] == [2, 4] and len(levels["active_units"]["per_level"]) == 2
+    guide = " ".join((Path(__file__).parents[1] / "docs/guides/evaluation.md").read_text().split())
+    assert "`per_level` (top level first" in guide and "here z_2's 2 dims, then z_1's 4" in guide
     cfg.model = ModelConfig(input_shape=[1, 4, 4], hidden=[8], latent_dim=3, likelihood="bernoulli", posterior="iaf")
     flow = Run(None, cfg, build_model(cfg.model).eval())
     assert vaekit.evaluate(flow, same[:4], k=2)["kl_per_dim"] == [None]  # one total KL: no dimension to show
@@ -248,6 +254,44 @@ def test_a_dataset_passed_is_prepared_as_the_cli_prepares_its_file(runs, capsys)
     got = vaekit.evaluate(Run.load(runs / "img3"), data, k=5)
     assert {k: v for k, v in got.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
     assert torch.equal(data.test.x, grey)  # the caller's Dataset is left as it was
+
+
+def test_evaluate_scores_every_item_of_other_data_and_keeps_the_run_s_eval_json(runs, capsys, tmp_path):
+    x = np.random.default_rng(1).random((3, 9, 11)).astype(np.float32)  # grey: binarised as in training
+    np.save(tmp_path / "new data.npy", x)
+    run = runs / "img2"
+    assert cli(capsys, "evaluate", run, "--iw-samples", 5)[0] == 0
+    own = (run / "eval.json").read_text()
+    for argv in ([], ["--split", "all"]):
+        code, out, _ = cli(capsys, "evaluate", run, "--data", tmp_path / "new data.npy", "--iw-samples", 5, *argv)
+        path = run / "eval-new_data.npy-all.json"
+        assert code == 0 and out.startswith("new data.npy (all split): n 3 ") and out.strip().endswith(str(path))
+        assert (run / "eval.json").read_text() == own
+    r, py = json.loads(path.read_text()), vaekit.evaluate(Run.load(run), x[:, None], k=5)
+    assert (r["data"], r["split"], r["n"]) == ("new data.npy", "all", 3)
+    assert r["elbo"] == pytest.approx(py["elbo"], rel=1e-5) and r["nll"] == pytest.approx(py["nll"], rel=1e-5)
+    kept = path.read_text()
+    path.write_text(json.dumps(r | {files.DIGEST: "0" * 16}))  # as if computed with other weights
+    assert path.name in Run.load(run).stale_files()
+    path.write_text(kept)
+
+
+def test_one_item_has_no_active_units_and_no_probe(runs, capsys):
+    code, out, _ = cli(capsys, "evaluate", runs / "img2", "--limit", 1, "--iw-samples", 2)
+    r = json.loads((runs / "img2" / "eval.json").read_text())
+    assert code == 0 and r["n"] == 1 and r["active_units"]["total"] is None and r["probe_accuracy"] is None
+    assert "active units n/a (one item)  probe n/a (one item)" in out
+
+
+@pytest.mark.parametrize("split", ["test", "all"])
+def test_encode_reads_a_binarised_run_s_items_binarised_as_in_training(runs, capsys, tmp_path, split):
+    run = Run.load(runs / "img3")
+    assert run.config.data.binarize == "dynamic"
+    assert cli(capsys, "encode", runs / "img3", "--split", split, "--out", tmp_path / "c.npz")[0] == 0
+    test = prepare_data(run.config)[0].test  # binarised as in training: drawn once, seeded, by each item's row
+    loc = np.load(tmp_path / "c.npz")["loc"]
+    loc = loc if split == "test" else loc[test.rows]  # every item in file order, each drawn as in its split
+    assert np.allclose(loc, run.encode(test.x).mean.detach().numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize(

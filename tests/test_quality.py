@@ -52,6 +52,16 @@ def test_precision_recall_of_identical_and_of_disjoint_sets():
     assert 0.01 * shifted["kid"] < shifted["kid_std"] < shifted["kid"]  # subsets of 100 of 200: a spread, not 0
 
 
+def test_precision_and_recall_do_not_move_when_every_feature_is_shifted():
+    g = torch.Generator().manual_seed(0)
+    real, fake = 0.1 * torch.randn(300, 32, generator=g).double(), 0.1 * torch.randn(300, 32, generator=g).double()
+    fake += 0.03
+    near = compare(real, fake, kid_subsets=2)
+    far = compare(real + 1000, fake + 1000, kid_subsets=2)  # float32 distances: 1.0 and 1.0
+    assert (far["precision"], far["recall"]) == (near["precision"], near["recall"])
+    assert near["precision"] < 0.9 and near["recall"] < 0.9
+
+
 def test_domain_fid_rises_with_noise_and_blur_and_the_yardstick_is_smallest(cache):
     data = load_dataset("digits")
     net, info = domain_features(data, **FEATURES)

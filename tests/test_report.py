@@ -71,6 +71,23 @@ def test_report_reuses_an_evaluation_only_as_thorough_as_asked(report):
     assert main(["report", str(run), "--iw-samples", "30"]) == 0 and saved() == 30  # it is not: evaluated again
 
 
+def test_a_report_on_other_data_keeps_eval_json_and_names_the_data_of_each_section(report, tmp_path):
+    run, other = report.parent, tmp_path / "other.npy"
+    np.save(other, np.random.default_rng(2).random((60, 9, 11), dtype=np.float32))
+    own, digest = (run / "eval.json").read_text(), vaekit.load_run(run).digest
+    q = {"vaekit_weights_sha256": digest, "data": "img.npz", "split": "test", "n": 40, "seed": 0}
+    q |= {"features": {"kind": "domain"}, "data_vs_data": {"fid": 1.0}, "samples": {"prior": {"fid": 2.0}}}
+    (run / "quality.json").write_text(json.dumps(q))
+    try:
+        argv = ["report", str(run), "--data", str(other), "--iw-samples", "5", "--out", str(tmp_path / "r.html")]
+        assert main(argv) == 0
+    finally:
+        (run / "quality.json").unlink()
+    page = " ".join((tmp_path / "r.html").read_text().split())
+    assert (run / "eval.json").read_text() == own and (run / "eval-other.npy-test.json").is_file()
+    assert "Evaluation (other.npy, test split" in page and "test split of img.npz, the data vaekit quality" in page
+
+
 @pytest.fixture(scope="module")
 def runs(report) -> dict:
     """The report's run (D = 3) and an untrained folderless one of D = 2 on the same (1, 9, 11) items, with

@@ -33,7 +33,7 @@ from .models.spec import class_path
 from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
-from .training.describe import CVAE_SETTINGS
+from .training.describe import CVAE_SETTINGS, DEEP_SETTINGS
 from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
 from .training.rng import keeps_rng
 from .training.step import run_device
@@ -109,7 +109,7 @@ def fit(
         given |= _given(out=out)
         keys = cast(dict[str, Any], given)  # config keys, or one of train's own keywords (networks)
         return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **keys)
-    refuse_unfit(given)
+    refuse_unfit(given, model, DEEP_SETTINGS if isinstance(model, MODELS["deep"]) else None)
     if val_data is not None and "data.val_fraction" in given:
         raise VaekitError(
             "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
@@ -136,14 +136,12 @@ def fit(
 def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> None:
     """Refuse the settings a model was built with (as ``describe`` found them) that cannot take effect, alone (not
     on resume, as ``train``: a run's model may predate a check) or with the training's. The family of a model class
-    of the user's is its own: the rows naming model.family are left to it, and its latent groups tell kl_balance."""
+    of the user's is its own: the rows naming model.family are left to it (its latent groups tell kl_balance at
+    training's start)."""
     custom = cfg.model.family == CUSTOM
     if not (custom or resume):
         refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
     refuse_conflicts(cfg, ("train",), unknown=("model.family",) if custom else ())
-    if custom and cfg.train.kl_balance and len(model.latent_dims) < 2:  # a family's: the table's row above
-        why = "KL balancing weighs each latent group's KL against the others': this model has one group"
-        raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
 
 
 def _unwrapped_record(saved: RunConfig, cfg: RunConfig, out: Path) -> None:

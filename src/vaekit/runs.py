@@ -19,6 +19,7 @@ from torch.distributions import Distribution
 from . import files
 from .config import RunConfig
 from .core.contract import VAEModule
+from .core.likelihoods import LIKELIHOODS, check_support
 from .data.containers import is_frame
 from .data.core import check_finite
 from .data.labels import label_numbers
@@ -171,7 +172,8 @@ class Run:
         named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
         found = {n: files.stamp(self.path / n) for n in names if (self.path / n).is_file()}  # unstamped: stale
         pngs = (p for p in sorted(self.path.glob("*.png")) if p.name not in named)
-        found |= {p.name: d for p in pngs if (d := files.stamp(p)) is not None}  # the user's own: not ours
+        others = (*pngs, *sorted(self.path.glob(files.EVAL_OTHERS)))  # eval-DATA-SPLIT.json: other data's
+        found |= {p.name: d for p in others if (d := files.stamp(p)) is not None}  # the user's own: not ours
         return [n for n, digest in found.items() if digest != self.digest]
 
     @property
@@ -193,10 +195,14 @@ class Run:
     def _check(self, x: ArrayLike) -> Tensor:
         """Items (B, *shape) as float32 on the model's device, read as ``fit`` reads them (``data.user.as_items``:
         uint8 images divided by 255, channels-last images moved; ``data.user.run_items``: a frame's columns must be
-        the run's); another item shape, or what cannot be read, is one clear error."""
+        the run's); another item shape, values outside the support of the run's likelihood (as ``evaluate``
+        refuses them), or what cannot be read, is one clear error."""
         x = run_items(x, tuple(self.config.model.input_shape), self.table if is_frame(x) else None)
         x = self.check_items(x).to(self.device, torch.float32)
         check_finite(x, "data items")
+        name = self.config.model.likelihood  # of the registry; not one of the user's own, whose name tells none
+        if name in LIKELIHOODS:
+            check_support(name, x, "data items")
         return x
 
     def check_items(self, x: T, where: str = "data") -> T:

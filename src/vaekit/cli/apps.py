@@ -74,7 +74,7 @@ def scoring(
 )
 def cmd_encode(args: argparse.Namespace) -> None:
     from ..evaluation.codes import CODE_SUFFIXES, write_codes
-    from ..evaluation.outputs import item_files, items
+    from ..evaluation.outputs import item_files, item_rows, prepared_split
     from ..models.posteriors import MOMENT_DRAWS
     from ..runs import Run
 
@@ -82,8 +82,9 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
-    x, rows, y = items(run.config, args.data, args.split, run)  # rows: a split's items' rows; y: a cvae's labels
-    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows, y)
+    s, _ = prepared_split(run, args.data, args.split)  # binarised as in training, as evaluate and anomaly read it
+    x, rows = s.x, None if args.split == "all" else item_rows(s)  # rows: a split's items' rows in their file
+    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows, s.y)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")

@@ -6,10 +6,15 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
 from .verbs import arg, at_least, ints, out_path, positive, verb
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..runs import Run
 
 
 def common(out: str | None) -> list:
@@ -23,8 +28,9 @@ def common(out: str | None) -> list:
     ]
 
 
-def load(args: argparse.Namespace, limit: int | None = None):
-    """(run, data, mode, split) for a command; the split's items are checked against the model's input shape."""
+def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = None):
+    """(run, data, mode, split) for a command (``run``: the run folder's, loaded already); the split's items are
+    checked against the model's input shape."""
     import torch
 
     from ..data.prepare import prepare_data, same_spec
@@ -32,7 +38,7 @@ def load(args: argparse.Namespace, limit: int | None = None):
     from ..evaluation.outputs import note_changed_data
     from ..runs import Run
 
-    run = Run.load(args.run)
+    run = run or Run.load(args.run)
     data, mode = prepare_data(run.config, args.data, stream=True)
     if args.data is None or same_spec(args.data, run.config.data.spec):  # the run's own data, read again
         note_changed_data(run, data)
@@ -49,7 +55,19 @@ def labels(run, split, idx):
 @verb(
     "evaluate",
     "ELBO, IWAE NLL, bits/dim, KL per dim, active units, probe -> RUN/eval.json",
-    *common(None),
+    arg("run", help="run folder"),
+    arg(
+        "--data",
+        help="data spec (default: the run's own data, prepared as in training); the figures of other data go to "
+        "RUN/eval-DATA-SPLIT.json: eval.json keeps the run's own",
+    ),
+    arg(
+        "--split",
+        choices=["all", "train", "val", "test"],
+        help="all: every item in file order (train file, then test file); else the run's seeded split (default: "
+        "all for a --data file other than the run's own, else test)",
+    ),
+    arg("--seed", type=int, default=0, help="seed of the random draws (default 0)"),
     arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
     arg("--limit", type=int, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
@@ -57,22 +75,56 @@ def labels(run, split, idx):
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.metrics import evaluate, write_eval
 
-    run, data, mode, _ = load(args, args.limit)  # evaluate refuses a K below 1 (--iw-samples)
+    run, data, mode, own = evaluated_data(args)  # evaluate refuses a K below 1 (--iw-samples)
+    whole = args.split == "all"  # every item: the test split of ``data``, its limit applied already
     with run.writing():  # another process writing the folder: refused now, not after the evaluation
-        result = evaluate(run, data, args.split, args.iw_samples, args.limit, args.seed, mode)
-        path = write_eval(run, result)
+        limit = None if whole else args.limit
+        result = evaluate(run, data, "test" if whole else args.split, args.iw_samples, limit, args.seed, mode)
+        result = {**result, "split": args.split}
+        path = write_eval(run, result, own)
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        probe = result["probe_accuracy"]
-        if probe is None:  # no labels, or labels of one class: nothing for a probe to tell apart
-            unlabelled = data.train.y is None or getattr(data, args.split).y is None
-            probe = "n/a (no labels)" if unlabelled else "n/a (one class)"
-        print(
-            f"{result['split']}: n {result['n']}  elbo {result['elbo']:.3f}  nll(K={result['k']}) "
-            f"{result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
-            f"{result['active_units']['total']}  probe {probe}  -> {path}"
-        )
+        return
+    probe, au = result["probe_accuracy"], result["active_units"]["total"]
+    probe = f"n/a ({no_probe(data, args.split, result['n'])})" if probe is None else probe
+    print(
+        f"{result['data']} ({result['split']} split): n {result['n']}  elbo {result['elbo']:.3f}  nll(K="
+        f"{result['k']}) {result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
+        f"{'n/a (one item)' if au is None else au}  probe {probe}  -> {path}"
+    )
+
+
+def no_probe(data: Dataset, split: str, n: int) -> str:
+    """Why ``evaluate`` has no probe accuracy on ``split`` (n items) of ``data``: one item, no labels, labels of
+    one class (nothing for a probe to tell apart), or split all (the probe's training items among those scored)."""
+    y = data.test.y if split == "all" else getattr(data, split).y
+    if n < 2:
+        return "one item"
+    if y is None or (split != "all" and data.train.y is None):
+        return "no labels"
+    return "split all" if split == "all" and len(y.unique()) > 1 else "one class"
+
+
+def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
+    """(run, the data ``evaluate`` scores, its binarisation mode, whether it is the run's own data); a split not
+    named is set (``default_split``). Split all is every item in file order, prepared as anomaly prepares it
+    (binarised as in training), as the only split, test, of data with no train split (so no probe)."""
+    from ..data import Dataset, Split
+    from ..data.lazy import head
+    from ..data.prepare import same_spec
+    from ..evaluation.outputs import default_split, prepared_split
+    from ..runs import Run
+
+    run = Run.load(args.run)
+    own = args.data is None or same_spec(args.data, run.config.data.spec)
+    args.split = args.split or default_split(run.config, args.data)
+    if args.split != "all":
+        return (*load(args, args.limit, run)[:3], own)
+    s, classes = prepared_split(run, args.data, "all", args.limit)  # a note where its own were drawn otherwise
+    empty, shape = Split(head(s.x, 0), None), tuple(run.config.model.input_shape)
+    name = Path(args.data or run.config.data.spec).name
+    data = Dataset(name, empty, empty, s, shape, "image" if len(shape) == 3 else "table", None, classes)
+    return run, data, "none", own  # "none": prepared already, drawn once as in training
 
 
 @verb(
@@ -179,7 +231,8 @@ def cmd_curves(args: argparse.Namespace) -> None:
         "--limit",
         type=int,
         default=1000,
-        help="evaluate the first N items of the split (default 1000); RUN/eval.json is shown instead when it "
+        help="evaluate the first N items of the split (default 1000); RUN/eval.json (RUN/eval-DATA-SPLIT.json of "
+        "other --data) is shown instead when it "
         "holds these weights, data, split and --seed, at least N items and at least --iw-samples K",
     ),
 )

@@ -170,11 +170,18 @@ CONFLICTS = [
             ("tc_beta", "beta-TCVAE splits the KL into MI, total correlation and dimension-wise terms"),
         )
     ),
-    (
-        "model.family",
-        "train.kl_balance",
-        lambda c: c.train.kl_balance and c.model.family not in ("ladder", "deep"),
-        "KL balancing weighs each latent group's KL against the others': this family has one group",
+    *(
+        (
+            key,
+            "train.kl_balance",
+            lambda c, one=one: c.train.kl_balance and one(c.model),
+            f"KL balancing weighs each latent group's KL against the others': {why}",
+        )
+        for key, one, why in (
+            ("model.family", lambda m: m.family not in ("ladder", "deep"), "this family has one group"),
+            ("model.deep_groups", lambda m: m.family == "deep" and sum(m.deep_groups) == 1, "these make one group"),
+            ("model.latent_dims", lambda m: m.family == "ladder" and len(m.latent_dims) == 1, "these make one level"),
+        )
     ),
     (
         "train.kl_balance",

@@ -3,6 +3,8 @@ to its full key first, so that one setting given under two names is refused, not
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from dataclasses import fields
 
 from ..errors import VaekitError
@@ -28,15 +30,17 @@ def full_keys(settings: dict[str, object], aliases: dict[str, str] | None = None
     return {key: value for key, (_, value) in found.items()}
 
 
-def refuse_unfit(given: dict[str, object]) -> None:
+def refuse_unfit(given: dict[str, object], model: object = None, arguments: Mapping[str, str] | None = None) -> None:
     """Refuse, in one line, a setting (a full key of ``given``) that ``vaekit.fit`` cannot honour: one of the model,
-    built already, or one of the data's other than ``DATA_OF_FIT``, which say how a data spec is read."""
+    built already, or one of the data's other than ``DATA_OF_FIT``, which say how a data spec is read. A model
+    setting is named as the init argument of ``model``'s class that takes it (``arguments``: setting -> argument
+    where they differ, as DeepVAE's groups for deep_groups), else as ``vaekit.build_model`` takes it."""
     for key in given:
         section, name = key.split(".", 1) if "." in key else ("", key)
         if section == "model":
             raise VaekitError(
-                f"{key} is a setting of the model, built already: build it with the setting (vaekit.build_model("
-                f"{name}=...), vaekit.VAE(...)), or train by settings: vaekit.train({name}=...)",
+                f"{key} is a setting of the model, built already: build it with the setting "
+                f"({built_with(name, model, arguments or {})}), or train by settings: vaekit.train({name}=...)",
                 key=key,
             )
         if section == "data" and key not in DATA_OF_FIT:
@@ -46,3 +50,14 @@ def refuse_unfit(given: dict[str, object]) -> None:
                 f"settings: vaekit.train(data=..., {name}=...)",
                 key=key,
             )
+
+
+def built_with(name: str, model: object, arguments: Mapping[str, str]) -> str:
+    """The call that builds a model with the setting ``name``: ``model``'s class with the init argument that takes
+    it ('DeepVAE(groups=...)'), else, for a class that takes none (or no model), ``vaekit.build_model``."""
+    arg = arguments.get(name, name)
+    try:
+        takes = model is not None and arg in inspect.signature(type(model)).parameters
+    except (TypeError, ValueError):  # a class whose signature cannot be read
+        takes = False
+    return f"{type(model).__name__}({arg}=...)" if takes else f"vaekit.build_model({name}=...)"

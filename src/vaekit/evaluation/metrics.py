@@ -4,6 +4,7 @@ figures that are not finite refused in one line (the items evaluated are ``eval_
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -201,8 +202,8 @@ def evaluate(
     torch.manual_seed(seed)
     t, nll = _bounds(run, f"{data.name} ({split} split)", x, s.y, k)
     n = len(x)
-    au = active_units(t["means"])
-    probe = _probe(run, data, s, x, mode)
+    au = active_units(t["means"]) if n > 1 else None  # a variance over one item is undefined
+    probe = _probe(run, data, s, x, mode) if n > 1 else None
     return {
         "data": data.name,
         "split": split,
@@ -246,9 +247,9 @@ def _probe(run: Run, data: Dataset, s: Split, x: Tensor | LazyArray, mode: str |
     return None
 
 
-def _figures(t: dict, nll: float, n: int, dims: int, au: list[Tensor], probe: float | None) -> dict:
+def _figures(t: dict, nll: float, n: int, dims: int, au: list[Tensor] | None, probe: float | None) -> dict:
     """``evaluate``'s figures per item, rounded: ``elbo_terms``' sums ``t`` over n items, the mean IWAE nll (and
-    bits per each of the item's ``dims`` values), the (D_l,) active-unit masks ``au`` and the probe's accuracy."""
+    bits per each of the item's ``dims`` values), the (D_l,) active-unit masks ``au`` (None: one item), the probe's."""
     r = _round
     return {
         "elbo": r((t["rec"] - t["kl"]) / n),
@@ -262,8 +263,8 @@ def _figures(t: dict, nll: float, n: int, dims: int, au: list[Tensor], probe: fl
         "nll": r(nll),
         "bits_per_dim": r(bits_per_dim(nll, (dims,))),
         "active_units": {
-            "total": int(sum(a.sum() for a in au)),
-            "per_level": [int(a.sum()) for a in au],
+            "total": None if au is None else int(sum(a.sum() for a in au)),
+            "per_level": None if au is None else [int(a.sum()) for a in au],
             "threshold": ACTIVE_THRESHOLD,
         },
         "probe_accuracy": None if probe is None else r(probe),
@@ -286,7 +287,14 @@ def _round(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def write_eval(run: Run, result: dict) -> Path:
-    """Write ``result`` to the run folder's eval.json (atomically, under the folder's lock)."""
+def eval_file(data: str, split: str, own: bool = True) -> str:
+    """The run folder's file of an evaluation: eval.json for its ``own`` data, else eval-DATA-SPLIT.json, the
+    name of the ``data`` kept to letters, digits, '.', '_' and '-' (eval.json keeps the run's own figures)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(data).name).strip("._-")[:80] or "data"
+    return files.EVAL if own else f"eval-{safe}-{split}.json"
+
+
+def write_eval(run: Run, result: dict, own: bool = True) -> Path:
+    """Write ``result`` to the run folder's ``eval_file`` (atomically, under the folder's lock)."""
     with run_lock(run.folder):
-        return atomic_write_json(run.folder / files.EVAL, result)
+        return atomic_write_json(run.folder / eval_file(result["data"], result["split"], own), result)

@@ -63,23 +63,26 @@ def embed(features: nn.Module, x, batch_size: int = 500, what: str = "items") ->
     return f
 
 
-def kth_radii(f: Tensor, k: int = K_NEIGHBOURS, chunk: int = 1024) -> Tensor:
+def kth_radii(f: Tensor, k: int = K_NEIGHBOURS, chunk: int = 512) -> Tensor:
     """(N,) distance of each feature vector in f (N, F) to its k-th nearest neighbour in f (itself excluded)."""
     return torch.cat(
         [torch.cdist(f[i : i + chunk], f).topk(k + 1, largest=False).values[:, k] for i in range(0, len(f), chunk)]
     )
 
 
-def covered(query: Tensor, ref: Tensor, radii: Tensor, chunk: int = 1024) -> Tensor:
+def covered(query: Tensor, ref: Tensor, radii: Tensor, chunk: int = 512) -> Tensor:
     """(M,) bool: whether each query (M, F) lies in the k-NN ball of at least one ref (N, F) with ``radii`` (N,)."""
     return torch.cat([(torch.cdist(query[i : i + chunk], ref) <= radii).any(1) for i in range(0, len(query), chunk)])
 
 
 def precision_recall(real: Tensor, fake: Tensor, k: int = K_NEIGHBOURS) -> tuple[float, float]:
     """Improved precision (share of fake in the real manifold) and recall (share of real in the fake manifold);
-    each manifold is the union of k-NN balls of its set's features (N, F) and (M, F)."""
+    each manifold is the union of k-NN balls of its set's features (N, F) and (M, F). The distances are taken in
+    float64 about the real set's mean: cdist's matrix product loses the figures of features far from 0."""
     if min(len(real), len(fake)) <= k:
         raise VaekitError(f"precision and recall with k = {k} need more than {k} items in each set")
+    centre = real.double().mean(0)
+    real, fake = real.double() - centre, fake.double() - centre
     precision = covered(fake, real, kth_radii(real, k)).double().mean().item()
     recall = covered(real, fake, kth_radii(fake, k)).double().mean().item()
     return precision, recall
@@ -107,7 +110,7 @@ def compare(real: Tensor, fake: Tensor, kid_subsets: int = 50, batch_size: int =
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         kid_mean, kid_std = kid.compute()
-    precision, recall = precision_recall(real.float(), fake.float())
+    precision, recall = precision_recall(real, fake)
     return {
         "fid": _round(max(0.0, float(fid.compute()))),  # rounding leaves tiny negatives (-7e-15) of equal sets
         "kid": _round(kid_mean),

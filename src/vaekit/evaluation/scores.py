@@ -30,7 +30,7 @@ from ..core.contract import (
     probing,
     with_article,
 )
-from ..core.likelihoods import gaussian
+from ..core.likelihoods import check_support, gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
 from ..data.core import check_finite
 from ..data.lazy import LazyArray
@@ -234,14 +234,24 @@ def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int, p: Tensor) -> I
         yield x[i : i + size].to(p.device, p.dtype), None if y is None else y[i : i + size].to(p.device)
 
 
-def scored_items(model: VAEModule, x: object) -> Tensor | LazyArray:
+def scored_items(model: VAEModule, x: object, y: Tensor | None = None) -> Tensor | LazyArray:
     """Items x (N, *shape) read as a run's methods read them (``data.user.run_items``: uint8 images divided by
-    255, frames and lists read, NaN or values beyond float32 refused); a float64 model's float64 items as given."""
+    255, frames and lists read, NaN or values beyond float32 refused; a float64 model's float64 items as given),
+    refused in one line where the model cannot take them with labels y (N,): not of its shape, or, as ``evaluate``
+    says, outside the support of its p(x|z) (as its first item's shows; items read from files: as they are read)."""
     if isinstance(x, LazyArray):  # read from files, checked there
-        return x
-    wide = next(model.parameters()).dtype == torch.float64 and str(getattr(x, "dtype", "")).endswith("float64")
-    items = torch.as_tensor(x) if wide else run_items(x, model_shape(model) or (), None)
-    check_finite(items, "data items")
+        items: Tensor | LazyArray = x
+    else:
+        wide = next(model.parameters()).dtype == torch.float64 and str(getattr(x, "dtype", "")).endswith("float64")
+        items = torch.as_tensor(x) if wide else run_items(x, model_shape(model) or (), None)
+        check_finite(items, "data items")
+    check_items(model, items)
+    check_labels(model, items, y)
+    if isinstance(items, Tensor) and len(items):  # no score of data p(x|z) gives no density means anything
+        p, y1 = next(model.parameters()), None if y is None or not model.needs_labels else y[:1]
+        with probing(model):
+            px = model(items[:1].to(p.device, p.dtype), None if y1 is None else y1.to(p.device)).px
+        check_support(px, items, "data items")
     return items
 
 
@@ -270,9 +280,7 @@ def anomaly_scores(
     names = check_scores(names)
     labels = None if y is None else as_tensor(y, torch.device("cpu"))
     check_model(model, names, labels)
-    items = scored_items(model, x)
-    check_items(model, items)
-    check_labels(model, items, labels)
+    items = scored_items(model, x, labels)
     check_settings(names, samples, iw_samples, steps, batch_size, llr_k)
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]

@@ -117,6 +117,9 @@ def _train(
     warn_skips: bool = True,
 ) -> Fitted:
     """Set this process up (device, data-dependent start, run folder, trainer), then fit and finish."""
+    if cfg.train.kl_balance and len(model.latent_dims) < 2:  # a model built in Python (settings: the table's rows)
+        why = "KL balancing weighs each latent group's KL against the others': this model has one group"
+        raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
     device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size, cfg.train)
     t = replace(cfg.train, progress=cfg.train.progress and distributed.is_main())
     model = model.to(device)

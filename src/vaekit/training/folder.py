@@ -109,7 +109,7 @@ def clear(run: Path, started: bool = False) -> None:
     this process ``started``; derived files and pictures that record a weights digest; in a run folder the
     samplers' and TensorBoard's too); others, a report or eval.json of the user's among them, stay."""
     in_run = started or is_run(run)
-    paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]
+    paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES] + sorted(run.glob(files.EVAL_OTHERS))
     globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
     found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)]
     remove(run, found + [p for pattern in globs for p in run.glob(pattern)])

@@ -14,12 +14,12 @@ from PIL import Image
 from .. import files
 from ..data import Dataset
 from ..data.photos import note
-from ..data.prepare import prepare_data
+from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
 from ..errors import VaekitError, is_number, is_whole
 from ..evaluation.eval_items import named_labels, users_items_for
 from ..evaluation.labels import numbered_as_run
-from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
+from ..evaluation.metrics import check_k, eval_file, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text, read_json
@@ -107,7 +107,8 @@ def _quality_parts(q: dict) -> list[str]:
         f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {html.escape(str(q['n']))} items per "
         "set)</h2>",
         "<p>FID and KID (lower is better), precision and recall (k = 3) against half of the "
-        f"{html.escape(q['split'])} split; the yardstick compares its other half.</p>",
+        f"{html.escape(q['split'])} split of {html.escape(q['data'])}, the data vaekit quality read; the yardstick "
+        "compares its other half.</p>",
         _table(quality_rows(q)),
     ]
 
@@ -123,7 +124,8 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv:
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
         f"<style>{CSS}</style></head><body><h1>{title}</h1>",
         f"<p>{html.escape(where)}</p>",
-        f"<h2>Evaluation ({html.escape(str(result['split']))} split, K = {html.escape(str(result['k']))}, seed "
+        f"<h2>Evaluation ({html.escape(str(result['data']))}, {html.escape(str(result['split']))} split, K = "
+        f"{html.escape(str(result['k']))}, seed "
         f"{html.escape(str(result['seed']))})</h2>",
         "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
         "importance-weighted bound with K samples.</p>",
@@ -153,7 +155,8 @@ def write_report(
 
     ``data`` is what ``vaekit.evaluate`` takes: a data spec (default: the run's data), a vaekit Dataset, or the
     user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader) evaluated whole (split test).
-    A data spec's eval.json is reused when it holds this split of these data for these weights, computed with
+    A data spec's eval.json (eval-DATA-SPLIT.json for data other than the run's own: eval.json keeps the run's
+    figures) is reused when it holds this split of these data for these weights, computed with
     ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
     rewritten) otherwise: an evaluation of earlier weights, another seed's, or a thinner one, is never shown.
     ``seed`` seeds the evaluation and the pictures' draws. A run without a folder is evaluated afresh (nothing
@@ -165,7 +168,8 @@ def write_report(
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
         quality = quality_html(run)  # or a quality.json
         prepared, mode = report_data(run, data, split)
-        result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None)
+        own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
+        result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png"))
         page = render(run, result, figs, metrics, quality)
@@ -208,14 +212,24 @@ def metrics_file(run: Run, tmp: Path) -> Path:
 
 
 def evaluation(
-    run: Run, data: Dataset, split: str, k: int, limit: int | None, mode: str | None, seed: int = 0, spec: bool = True
+    run: Run,
+    data: Dataset,
+    split: str,
+    k: int,
+    limit: int | None,
+    mode: str | None,
+    seed: int = 0,
+    spec: bool = True,
+    own: bool = True,
 ) -> dict:
     """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
     (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
-    is refused. Data that is no data spec (``spec`` False: in memory, named only "data") is evaluated afresh and
-    kept out of eval.json. An eval.json reused is the folder's claim, shown as it is: a line says so."""
+    is refused. A data spec other than the run's own (``own`` False) has eval-DATA-SPLIT.json instead, as
+    ``vaekit evaluate --data`` writes it. Data that is no data spec (``spec`` False: in memory, named only "data")
+    is evaluated afresh and kept out of both. An eval.json reused is the folder's claim, shown as it is: a line
+    says so."""
     n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
-    path = None if run.path is None or not spec else run.path / files.EVAL
+    path = None if run.path is None or not spec else run.path / eval_file(data.name, split, own)
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
     asked = (split, data.name, run.digest, seed)
     same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST), saved.get("seed")) == asked
@@ -224,7 +238,7 @@ def evaluation(
         return saved
     result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed}
     if run.path is not None and spec:
-        write_eval(run, result)
+        write_eval(run, result, own)
     return result
 
 
