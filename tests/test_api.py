@@ -404,3 +404,17 @@ def test_kl_balance_is_refused_for_a_ladder_built_with_one_level():
     ladder = vaekit.build_model(family="ladder", input_shape=[1, 4, 4], likelihood="bernoulli", latent_dims=[2])
     with pytest.raises(vaekit.VaekitError, match=r"^train.kl_balance cannot take effect: .*this model has one group"):
         vaekit.fit(ladder, images(), epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)  # was: trained, unchanged
+
+
+def test_fit_s_out_at_home_is_resumed_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir((tmp_path / "work").mkdir() or tmp_path / "work")
+    vaekit.fit(model(), images(), out="~/r", epochs=1, **QUIET)
+    with pytest.raises(vaekit.VaekitError, match=r"^train.seed: a resumed run keeps .* \(0 in config.json, 5 asked"):
+        vaekit.fit(model(), images(), out="~/r", epochs=2, resume=True, seed=5, **QUIET)  # was: ./~/r's config.json
+    run = vaekit.fit(model(), images(), out="~/r", epochs=2, resume=True, **QUIET)
+    assert (
+        run.path == tmp_path / "r"
+        and [r["epoch"] for r in run.history] == [1, 2]
+        and not (tmp_path / "work" / "~").exists()
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 
@@ -13,8 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import vaekit
 from vaekit.cli import VERBS, build_parser, main, train_config
-from vaekit.config import load_json_config
+from vaekit.config import load_json_config, load_toml_config
+from vaekit.errors import VaekitError
 
 TINY = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "16", "--quiet"]
 
@@ -101,6 +104,49 @@ def test_run_with_a_mismatched_data_shape_is_refused(tiny_images, tmp_path, caps
     (run / "model.safetensors").write_bytes(b"not safetensors")
     code, cap = run_cli(capsys, "sample", run, "--out", tmp_path / "s.png")
     assert code == 2 and "model.safetensors" in cap.err
+
+
+def test_run_folders_at_home_long_warm_ups_and_unfinished_runs(tiny_images, tmp_path, capsys, monkeypatch):
+    """'~' in --out, RUN, a TOML's out and load_run is the home folder; a schedule longer than the run is one warning
+    line; a run without best weights (stopped in its first epoch), or a file, is named as such."""
+    (home := tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--data", tiny_images, *TINY[:-1], "--epochs", 1, "--warmup-epochs", 5, "--out", "~/run"]
+    code, cap = run_cli(capsys, *argv)  # not --quiet: the epoch line
+    assert code == 0 and (home / "run" / "model.safetensors").is_file() and not (tmp_path / "~").exists()
+    note = "vaekit: warning: train.warmup_epochs 5 is longer than the run (train.epochs 1): the KL weight ends at 20%"
+    assert "items/s" in cap.out and cap.err.count(note) == 1
+    assert run_cli(capsys, "sample", "~/run", "--n", 2, "--out", "~/s.png")[0] == 0 and (home / "s.png").is_file()
+    (tmp_path / "c.toml").write_text('out = "~/t"\n')
+    assert load_toml_config(tmp_path / "c.toml").out == str(home / "t")
+    assert vaekit.load_run("~/run").path == home / "run"
+    (home / "run" / "model.safetensors").unlink()  # as a run stopped before its first epoch ended
+    code, cap = run_cli(capsys, "sample", home / "run", "--out", tmp_path / "s.png")
+    said = f"{home / 'run'}: the run has not finished an epoch yet; resume its training"
+    assert (code, cap.err) == (2, f"vaekit: error: {said} (vaekit train --resume {home / 'run'})\n")
+    with pytest.raises(VaekitError, match="a file, not a run folder"):
+        vaekit.load_run(tiny_images)
+
+
+def test_anomaly_s_help_names_its_csv_columns_in_order(tmp_path):
+    from vaekit.evaluation.outputs import write_scores
+
+    write_scores(tmp_path / "s.csv", {"e": np.zeros(2), "outlier": np.zeros(2)}, torch.tensor([0, 1]), ["a", "b"], "xy")
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "index,label,e,outlier,class_name,file"
+    said = next(a.help for a in build_parser().verb_parsers["anomaly"]._actions if a.dest == "out")
+    at = [said.index(name) for name in ("index (", "label (", "per score", "outlier (", "class_name (", "file (")]
+    assert at == sorted(at)
+
+
+def test_mlflow_s_own_info_lines_are_held_back(monkeypatch):
+    pytest.importorskip("mlflow", reason="the mlflow extra")
+    from vaekit.viz.mlflow import MLflow
+
+    monkeypatch.setattr(logging.getLogger("mlflow"), "level", logging.INFO)  # as mlflow sets it; restored after
+    with pytest.raises(VaekitError, match="bogus"):
+        MLflow("bogus://x")  # its loggers are held back before the store is opened
+    assert logging.getLogger("mlflow").level == logging.WARNING
 
 
 @pytest.mark.parametrize("verb", [[], *[[v] for v in sorted(VERBS)]], ids=lambda v: v[0] if v else "vaekit")
@@ -239,6 +285,7 @@ def test_every_help_page_shows_the_defaults(name):
     for action in page._actions:
         if meaningful(action.default) and action.help != argparse.SUPPRESS:
             assert "default" in page._get_formatter()._expand_help(action), (name, action.dest)
+        assert action.dest != "seed" or not action.help.startswith("("), name  # says what it seeds
 
 
 def test_python_and_the_command_line_draw_paths_of_as_many_steps_by_default():

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import vaekit
-from vaekit.cli import FLAGS, Terminated, build_parser, main, train_config
+from vaekit.cli import FLAGS, Terminated, build_parser, flag_for, main, train_config
 from vaekit.cli.verbs import VERBS
-from vaekit.config import RunConfig, load_toml_config, set_value
+from vaekit.config import RunConfig, TrainConfig, load_toml_config, set_value
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write
 from vaekit.training.launcher import TORCHRUN, torchrun_command
@@ -203,22 +203,58 @@ def test_a_mistyped_key_gets_a_hint(key, meant):
         set_value(RunConfig(), key, "1")
 
 
-def test_a_mistyped_toml_section_gets_a_hint(tmp_path):
-    (tmp_path / "c.toml").write_text("[trian]\nlr = 1\n")
-    with pytest.raises(VaekitError, match=r"did you mean train\?"):
+@pytest.mark.parametrize("toml, meant", [("[trian]\nlr = 1\n", "train"), ("epochs = 1\n", r"\[train\] epochs")])
+def test_a_mistyped_toml_section_gets_a_hint(tmp_path, toml, meant):
+    (tmp_path / "c.toml").write_text(toml)
+    with pytest.raises(VaekitError, match=rf"did you mean {meant}\?"):
         load_toml_config(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [(["train", "--epoch", "1"], "--epoch 1 (did you mean --epochs?)"), (["trian"], "'trian' (did you mean train?)")]
+    + [(["evaluate", "r", "--split", "tset"], "'tset' (did you mean test?)"), ([], "are required: command")]
+    + [(["train", "--split", "x"], "unrecognized arguments: --split x")],  # no --limit: their dashes alone match
+)
+def test_a_mistyped_flag_or_verb_gets_a_hint(capsys, argv, said):
+    code, cap = run_cli(capsys, *argv)  # vaekit alone: its help, then the line
+    assert (code, cap.out) == (2, "") and cap.err.endswith(f"{said}\n") and ("usage: vaekit" in cap.err) == (not argv)
+    assert len(cap.err.splitlines()) == 1 or not argv
+
+
+@pytest.mark.parametrize("sets", [["lr=0.1", "train.lr=0.2"], ["train.lr=0.1", "train.lr=0.2"]], ids=["names", "same"])
+def test_a_setting_set_twice_is_refused(tmp_path, capsys, sets):
+    code, cap = run_cli(capsys, "train", "--out", tmp_path / "run", *[a for s in sets for a in ("--set", s)])
+    assert code == 2 and "give it once" in cap.err and "(--lr)" not in cap.err and not (tmp_path / "run").exists()
+    args = build_parser().parse_args(["train", "--out", "run", "--lr", "0.1", "--set", "train.lr=0.2"])
+    assert train_config(args).train.lr == 0.2  # a flag that --set overrides: as documented
+
+
+@pytest.mark.parametrize(
+    "given, named",
+    [(["--lr", "1"], "--lr"), (["--set", "lr=1"], "--set train.lr=..."), ([], "--lr")]
+    + [(["--config", "c.toml"], "train.lr in c.toml; --lr changes it")],  # not --lr: c.toml set it
+)
+def test_a_setting_at_fault_is_named_where_it_was_given(tmp_path, monkeypatch, given, named):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text("[train]\nlr = 0.5\n")
+    args = build_parser().parse_args(argv := ["train", "--out", "run", *given])
+    args.argv = argv
+    assert flag_for(build_parser(), args, "train.lr") == named
+
+
+def test_schedules_longer_than_the_run_are_noted():  # the warm-up's note: test_cli's run at home
+    cfg = RunConfig(train=TrainConfig(epochs=2, capacity_max=9, capacity_epochs=4, dimwise_warmup_epochs=4))
+    notes = vaekit.config.checks.short_runs(cfg)
+    assert [n.split()[0] for n in notes] == ["train.capacity_epochs", "train.dimwise_warmup_epochs"]
 
 
 @pytest.mark.parametrize("model", ["custom", "convv"])
 def test_a_model_the_command_line_cannot_build_is_named_with_the_choices(tiny_images, tmp_path, capsys, model):
     code, cap = run_cli(capsys, *train_argv(tiny_images, tmp_path / "run", "--model", model))
-    assert (
-        code == 2
-        and cap.err
-        == f"vaekit: error: --model {model!r}: expected a network or a model family: mlp, "
-        "conv, vae, cvae, deep, gumbel, ladder, vq\n"
-        and not (tmp_path / "run").exists()
-    )
+    known = "mlp, conv, vae, cvae, deep, gumbel, ladder, vq"
+    assert (code, cap.err) == (2, f"vaekit: error: --model {model!r}: expected a network or a model family: {known}\n")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(

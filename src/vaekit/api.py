@@ -3,6 +3,7 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -101,6 +102,7 @@ def fit(
     networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
     """
     callbacks = check_callbacks(callbacks)
+    out = os.path.expanduser(out) if isinstance(out, str | Path) else out  # "~/runs/a": in the home folder
     named = _given(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction, workers=workers)
     named |= _given(binarize=binarize, standardize=standardize)
     given = full_keys({**named, **settings})  # 'lr' and 'train.lr' name one setting, given once

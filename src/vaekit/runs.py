@@ -99,15 +99,15 @@ class Run:
         ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
         only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
         """
-        if (Path(path) / files.SCALES).is_file():
+        if ((path := Path(path).expanduser()) / files.SCALES).is_file():  # '~/runs/a': in the home folder
             raise VaekitError(
                 f"{path}: holds a multi-scale anomaly detector ({files.SCALES}), not a run: vaekit anomaly and "
                 "anomaly-eval score it (VAEAnomalyDetector.from_run in Python), and each scale-<i> in it is a run"
             )
         where = run_device(device)  # before the weights are read
         with trusting(trust_code):  # a folder of an earlier vaekit read as today's (run_compat)
-            cfg, model = loaded_model(Path(path), weights, model, where)
-        return cls(Path(path), cfg, model)  # cfg.out: where the run is now (its table.json)
+            cfg, model = loaded_model(path, weights, model, where)
+        return cls(path, cfg, model)  # cfg.out: where the run is now (its table.json)
 
     @property
     def digest(self) -> str:

@@ -22,25 +22,10 @@ from ..errors import VaekitError
 from ..files import checkpointed
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
 from .train_flags import FLAGS, train_config
-from .verbs import VERBS
+from .verbs import VERBS, Parser, expanded
 
 __all__ = ["FLAGS", "VERBS", "build_parser", "main", "train_config"]
 SPECIAL = {"overwrite": "--resume RUN or --overwrite"}
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage dump) and exits with 2."""
-
-    verb_parsers: dict[str, argparse.ArgumentParser]  # each verb's own parser (build_parser sets them)
-
-    def __init__(self, *args, **kwargs) -> None:
-        # --ou is not --out, nor --over --overwrite: a shortened flag is refused
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        verb = self.prog.removeprefix("vaekit").strip()  # the line begins "vaekit: error:" already
-        raise VaekitError(f"{verb}: {message}" if verb else message)
 
 
 def build_parser() -> Parser:
@@ -62,16 +47,36 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
         return None
     if key in SPECIAL:
         return SPECIAL[key]
+    if key == "resume" and getattr(args, "run", None):  # a verb on a run stopped in its first epoch
+        return f"vaekit train --resume {args.run}"
     if key in ("model.family", "model.net") and getattr(args, "model", None):  # --model sets one or the other
         return "--model"
     dest = next((flag for flag, k in FLAGS.items() if k == key), key)
     options = {a.dest: a.option_strings[0] for a in parser.verb_parsers[args.command]._actions if a.option_strings}
     flag = options.get(dest) or (f"--set {key}=..." if "." in key and "set" in options else None)
-    argv = getattr(args, "argv", [])
-    given = flag is not None and any(a == flag or a.startswith((f"{flag}=", f"{key}=")) for a in argv)
-    if getattr(args, "resume", None) and "." in key and not given:  # from the resumed run's own config.json
-        return f"{key} in {args.resume}/config.json" + (f"; {flag} changes it" if flag else "")
+    argv = [a.removeprefix("--set=") for a in getattr(args, "argv", [])]
+    if "set" in options and "." in key and any(a.startswith((f"{key}=", f"{key.split('.')[1]}=")) for a in argv):
+        return f"--set {key}=..."  # --set, which wins over a flag
+    if flag is not None and any(a == flag or a.startswith(f"{flag}=") for a in argv):
+        return flag
+    where = f"{args.resume}/config.json" if getattr(args, "resume", None) else configured(args, key)
+    if where and "." in key:  # from the resumed run's own config.json, or the --config file
+        return f"{key} in {where}" + (f"; {flag} changes it" if flag else "")
     return flag
+
+
+def configured(args: argparse.Namespace, key: str) -> str | None:
+    """The --config file (TOML, preset or a run's config.json) if it sets ``key`` away from its default, else None:
+    the setting at fault came from it, not from the flag that sets ``key``."""
+    if not getattr(args, "config", None) or "." not in key:
+        return None
+    from ..config import load_toml_config
+    from ..config.checks import changed
+
+    try:
+        return args.config if changed(load_toml_config(args.config), key) else None
+    except (VaekitError, OSError, AttributeError, ValueError):  # not a setting, or a file changed since
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +96,7 @@ def run_command(argv: list[str] | None) -> int:
     old = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         with trust_code(args):  # every run folder the verb opens
             code = VERBS[args.command].run(args)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SCORES, SETTINGS
-from .detectors import detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
+from .detectors import SCORES_CSV, detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
 from .verbs import arg, at_least, out_path, positive, verb
 
 
@@ -46,7 +46,7 @@ def scoring(
             for k, s in SETTINGS.items()
         ),
         arg("--limit", type=int, help="only the first N items" + limit),
-        arg("--seed", type=int, default=0),
+        arg("--seed", type=int, default=0, help="seed of the scores' random draws (default 0)"),
         arg("--batch-size", type=int, default=256),
         *extra,
     )
@@ -134,7 +134,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     "anomaly",
     "anomaly scores per item -> .csv",
     arg("--data", help="data spec (default: the run's own data)"),
-    arg("--out", required=True, help="scores .csv: an index column (each item's row in its file), then the scores"),
+    arg("--out", required=True, help=SCORES_CSV),
     arg(
         "--contamination",
         type=float,
@@ -154,8 +154,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
     positive(args.batch_size, "--batch-size")
-    if args.limit is not None:
-        positive(args.limit, "--limit")
+    positive(args.limit, "--limit")  # None: every item
     if is_detector(args.run):
         return detector_anomaly(args)
     labelled = args.contamination is not None
@@ -238,8 +237,7 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..runs import Run
 
     positive(args.batch_size, "--batch-size")
-    if args.limit is not None:
-        positive(args.limit, "--limit")
+    positive(args.limit, "--limit")  # None: every item
     if is_detector(args.run):
         return detector_eval(args)
     run = Run.load(args.run)
@@ -253,19 +251,14 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     "disentangle",
     "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
     arg("run", help="run folder (a flat, unconditional run of family vae trained on a dsprites spec)"),
-    arg(
-        "--n",
-        type=int,
-        default=10000,
-        help="sampled items for MIG, SAP and DCI (as many again / 2 to test); at least 1000",
-    ),
+    arg("--n", type=int, default=10000, help="sampled items of MIG, SAP, DCI (as many again / 2 to test); >= 1000"),
     arg(
         "--votes",
         type=int,
         default=1000,
         help="training votes of the FactorVAE and beta-VAE scores (half as many evaluate; dl uses 10000)",
     ),
-    arg("--seed", type=int, default=0),
+    arg("--seed", type=int, default=0, help="seed of the sampled items and votes (default 0)"),
     arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
     arg("--n-dims", type=int, default=10, help="the traversal figure's rows: the dims of most normalised MI"),
     arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),

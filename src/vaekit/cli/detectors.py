@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import Tensor
 
+# vaekit anomaly's --out, its columns in order (evaluation.outputs.write_scores)
+SCORES_CSV = (
+    "scores .csv: index (each item's row in its file), label (labelled data), a column per score, outlier "
+    "(--contamination), class_name (where the labels have names), file (a photo folder's)"
+)
+
 
 def normal_labels(text: str, classes: list[str] | None, where: str, present: list[int]) -> Tensor:
     """The labels --normal lists (comma-separated class names of the data ``where``, or numbers) as a tensor: each a

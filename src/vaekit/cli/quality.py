@@ -35,7 +35,12 @@ from .verbs import arg, positive, verb
     ),
     arg("--data", help="data spec (default: the run's own data)"),
     arg("--split", default="test", choices=["val", "test"]),
-    arg("--seed", type=int, default=0),
+    arg(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the samples, the halves of the split and the KID subsets (default 0)",
+    ),
     arg(
         "--target",
         help="table runs: the column train-on-synthetic predicts (default: the last categorical; none: skip it)",

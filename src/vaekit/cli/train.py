@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,12 +49,12 @@ if TYPE_CHECKING:
 def cmd_train(args: argparse.Namespace) -> int | None:
     cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
     from ..api import train
+    from ..config.checks import short_runs, validate
     from ..training import distributed
 
     if args.nproc is not None and not distributed.launched():
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
-        from ..config import validate
         from ..training.step import resolve_device
 
         validate(cfg)  # checked once, not per process
@@ -66,6 +67,9 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..training.launcher import launch
 
         return launch(args.argv, args.nproc)
+    with contextlib.suppress(VaekitError):  # a setting out of range: train refuses it in its line, with no note
+        for note in short_runs(validate(cfg)):  # a warm-up longer than the run: said once, as the trainer's are
+            distributed.warn(note)
     callbacks = []
     if args.mlflow and distributed.is_main():  # the callbacks run on rank 0 only
         from ..viz.mlflow import MLflow
@@ -124,7 +128,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         default=1.0,
         help="scales the prior's spread: a number, or for a deep run one per resolution, top first (1,0.8,0.8)",
     ),
-    arg("--seed", type=int, default=0),
+    arg("--seed", type=int, default=0, help="seed of the draws (default 0)"),
     arg("--label", help="conditional runs: the class to draw, by its name (default: a row per class)"),
     arg(
         "--sampler",

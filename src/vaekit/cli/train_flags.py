@@ -46,6 +46,7 @@ def train_config(args: argparse.Namespace):
     from ..config import RunConfig, load_json_config, load_toml_config, set_value
 
     refuse_flag_conflicts(args)
+    sets = given_sets(args.set)
     if args.resume:
         cfg = load_json_config(Path(args.resume) / files.CONFIG)
         cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
@@ -61,17 +62,32 @@ def train_config(args: argparse.Namespace):
     for flag, key in FLAGS.items():
         if getattr(args, flag) is not None:
             set_value(cfg, key, getattr(args, flag))
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise VaekitError(f"--set {item!r}: expected KEY=VALUE")
-        set_value(cfg, key.strip(), value.strip())
+    for key, value in sets:
+        set_value(cfg, key, value)
     if args.quiet:
         cfg.train.progress = False
     if not cfg.out:  # the API's no-folder fit, or a run's config.json: here a run folder is the point
         said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
         raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
     return cfg
+
+
+def given_sets(items: list[str]) -> list[tuple[str, str]]:
+    """(key, value) of each --set KEY=VALUE; one setting set twice (train.lr twice, or lr and train.lr) is refused
+    in one line, not decided by the last (a flag that --set overrides is not: the order documented)."""
+    from ..config.keys import full_keys
+
+    sets = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VaekitError(f"--set {item!r}: expected KEY=VALUE")
+        sets.append((key.strip(), value.strip()))
+    try:
+        full_keys(sets)
+    except VaekitError as e:  # the flag of the key is not at fault: both came by --set
+        raise VaekitError(f"--set: {str(e).removeprefix('config: ')}") from None
+    return sets
 
 
 def trained_again(args: argparse.Namespace) -> bool:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from ..config.parse import did_you_mean
 from ..errors import VaekitError
 
 
@@ -20,6 +26,51 @@ class Verb:
 
 VERBS: dict[str, Verb] = {}
 OPENS_RUN = {"run", "--resume"}  # the arguments that name a run folder: their verbs take --trust-code
+N = TypeVar("N", int, None)  # a count, or None where it is not given
+PATHS = ("run", "resume", "out", "config", "features")  # the arguments that name a file or folder (data: its spec)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage dump; the closest flag or choice suggested) and exits
+    with 2; plain ``vaekit`` shows its help before the line."""
+
+    verb_parsers: dict[str, argparse.ArgumentParser]  # each verb's own parser (build_parser sets them)
+
+    def __init__(self, *args, **kwargs) -> None:
+        # --ou is not --out, nor --over --overwrite: a shortened flag is refused
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        verb = self.prog.removeprefix("vaekit").strip()  # the line begins "vaekit: error:" already
+        if not verb and message.endswith("required: command"):  # plain `vaekit`: what it offers, then the line
+            self.print_help(sys.stderr)
+        if (bad := re.search(r"invalid choice: '(.*)' \(choose from (.*)\)$", message)) and (
+            hint := did_you_mean(bad[1], [c.strip(" '") for c in bad[2].split(",")])
+        ):  # the closest choice instead of the whole list: a mistyped verb, or --split tset
+            message = message[: bad.start(2) - len("(choose from ")] + hint.lstrip()
+        raise VaekitError(f"{verb}: {message}" if verb else message)
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, with the verb's closest flag to the first it does not know: --epoch -> --epochs."""
+        found, extras = self.parse_known_args(args, namespace)
+        if extras:
+            verb = getattr(self, "verb_parsers", {}).get(getattr(found, "command", None), self)
+            first = next((e.split("=")[0] for e in extras if e.startswith("-")), "")
+            flags = {o.lstrip("-"): o for a in verb._actions for o in a.option_strings}  # names without dashes
+            near = difflib.get_close_matches(first.lstrip("-"), list(flags), 1, 0.7) if first else []  # --split: no
+            hint = f" (did you mean {flags[near[0]]}?)" if near else ""  # not --limit, for --split: by name alone
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return found
+
+
+def expanded(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with ``~`` in the paths it names (RUN, --resume, --out, --config, --features) made the home folder,
+    as a shell does it unquoted: a quoted '~/runs/a' names no folder called '~'."""
+    for name in PATHS:
+        if isinstance(value := getattr(args, name, None), str):
+            setattr(args, name, os.path.expanduser(value))
+    return args
 
 
 def arg(*names: str, **options) -> tuple[tuple, dict]:
@@ -50,8 +101,9 @@ def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
     return add
 
 
-def positive(n: int, flag: str) -> int:
-    if n <= 0:
+def positive(n: N, flag: str) -> N:
+    """``n`` if it is > 0 or None (not given), else one line."""
+    if n is not None and n <= 0:
         raise VaekitError(f"{flag} must be > 0, got {n}")
     return n
 

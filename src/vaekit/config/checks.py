@@ -227,6 +227,25 @@ def parse_scale(scale: str) -> str | float:
     return value
 
 
+def short_runs(cfg: RunConfig) -> list[str]:
+    """A note for each schedule that ``cfg``'s run ends before it ends: a warm-up of train.warmup_epochs 5 in a run
+    of train.epochs 1 trains at a KL weight of beta / 5 at most (train.capacity_epochs, train.dimwise_warmup_epochs
+    likewise; ``core.schedules`` has the ramps)."""
+    t, notes = cfg.train, []
+    ramps = [
+        ("warmup_epochs", "the KL weight", "of train.beta", 1.0, True),
+        ("capacity_epochs", "the KL capacity", "of train.capacity_max", 1.0, t.capacity_max > 0),
+        ("dimwise_warmup_epochs", "beta-TCVAE's dimension-wise KL weight", "of 1", 0.95, True),  # from 0.05
+    ]
+    for name, what, of, rise, used in ramps:
+        if used and (n := getattr(t, name)) > t.epochs:
+            end = 1 - rise + rise * t.epochs / n
+            notes.append(
+                f"train.{name} {n:g} is longer than the run (train.epochs {t.epochs}): {what} ends at {end:.0%} {of}"
+            )
+    return notes
+
+
 def changed(cfg: RunConfig, key: str) -> bool:
     """Whether ``key`` differs from its default."""
     section, name = key.split(".")

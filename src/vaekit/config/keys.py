@@ -4,7 +4,7 @@ to its full key first, so that one setting given under two names is refused, not
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 
 from ..errors import VaekitError
@@ -15,19 +15,29 @@ OWNERS = {f.name: s for s in SECTIONS for f in fields(getattr(RunConfig(), s))} 
 DATA_OF_FIT = ("data.val_fraction", "data.binarize", "data.standardize", "data.workers")
 
 
-def full_keys(settings: dict[str, object], aliases: dict[str, str] | None = None) -> dict[str, object]:
-    """``settings`` by full key: 'lr' and 'train.lr' are 'train.lr', ``aliases`` name others ('data': 'data.spec').
-    A name that is no setting stays as it is, for ``set_value`` to refuse; one setting given under two names is
-    refused in one line naming both."""
+def full_keys(
+    settings: Mapping[str, object] | Iterable[tuple[str, object]], aliases: dict[str, str] | None = None
+) -> dict[str, object]:
+    """``settings`` (a mapping, or (name, value) pairs: --set's, where a name may come twice) by full key: 'lr' and
+    'train.lr' are 'train.lr', ``aliases`` name others ('data': 'data.spec'). A name that is no setting stays as it
+    is, for ``set_value`` to refuse; one setting given twice, or under two names, is refused in one line naming both."""
     found: dict[str, tuple[str, object]] = {}  # full key: (the name given, its value)
-    for name, value in settings.items():
+    for name, value in settings.items() if isinstance(settings, Mapping) else settings:
         key = (aliases or {}).get(name) or (f"{OWNERS[name]}.{name}" if name in OWNERS else name)
         if key in found:
-            raise VaekitError(
-                f"config: {found[key][0]} and {name} both set {key}: give it once (the last would win unseen)", key=key
-            )
+            both = f"{key} is given twice" if found[key][0] == name else f"{found[key][0]} and {name} both set {key}"
+            raise VaekitError(f"config: {both}: give it once (the last would win unseen)", key=key)
         found[key] = (name, value)
     return {key: value for key, (_, value) in found.items()}
+
+
+def misplaced(d: dict) -> dict:
+    """``d`` (a TOML file's tables), refusing a setting written above its table (``epochs = 1`` at the top of the
+    file) in one line naming the table it belongs in (``[train] epochs``)."""
+    for name in d:
+        if name in OWNERS and not isinstance(d[name], dict):  # no section or out is named as a setting
+            raise VaekitError(f"config: unknown section or key {name!r} (did you mean [{OWNERS[name]}] {name}?)")
+    return d
 
 
 def refuse_unfit(given: dict[str, object], model: object = None, arguments: Mapping[str, str] | None = None) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import VaekitError
 from .formats import upgrade
+from .keys import misplaced
 from .schema import SECTIONS, RunConfig
 
 if sys.version_info >= (3, 11):
@@ -79,7 +80,7 @@ def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False) -> 
     """Set one setting, converting strings (from --set) to the field's type; ``strict`` (a TOML file or
     config.json, whose values keep their types) refuses a string where a number, flag or list is due."""
     if key == "out":
-        cfg.out = _coerce(key, os.fspath(value) if isinstance(value, os.PathLike) else value, str)
+        cfg.out = _coerce(key, value, str)
         return
     section, name = _resolve(cfg, key)
     hints = typing.get_type_hints(type(section))
@@ -132,9 +133,9 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
             raise ValueError  # JSON true is not a number
         if tp is int and isinstance(value, float) and (strict or not value.is_integer()):
             raise ValueError  # a value that has a type keeps it: 1.0 is no int, as "1.0" is not
-        if tp is str and isinstance(value, os.PathLike):  # a pathlib.Path for data.spec or out
-            return os.fspath(value)
-        if tp is str and not isinstance(value, str):
+        if tp is str and isinstance(value, (str, os.PathLike)):  # a pathlib.Path for data.spec or out
+            return os.path.expanduser(os.fspath(value)) if key == "out" else str(os.fspath(value))  # out: ~ is home
+        if tp is str:
             raise ValueError
         return tp(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
@@ -179,9 +180,8 @@ def _to_bool(value: object) -> bool:
 
 def load_toml(path: str | Path) -> dict:
     """Read a TOML config file into a dict of sections."""
-    path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
     except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit
@@ -279,7 +279,7 @@ def load_toml_config(path: str | Path) -> RunConfig:
     preset = resources.files("vaekit") / "configs" / f"{name.removesuffix('.toml')}.toml"
     if bare and not Path(name).is_file() and preset.is_file():
         with resources.as_file(preset) as file, settings_from(file):
-            return RunConfig.from_dict(load_toml(file))
+            return RunConfig.from_dict(misplaced(load_toml(file)))
     if name.lower().endswith(".json") and Path(name).is_file():  # a run's config.json: that run trained again
         return load_json_config(name)
     if not Path(name).exists():
@@ -287,7 +287,7 @@ def load_toml_config(path: str | Path) -> RunConfig:
         hint = f"did you mean {close[0]}? " if close else ""
         raise VaekitError(f"{name}: config file not found ({hint}presets: {', '.join(presets())})")
     with settings_from(path):
-        return RunConfig.from_dict(load_toml(path))
+        return RunConfig.from_dict(misplaced(load_toml(path)))
 
 
 def presets() -> list[str]:

@@ -237,8 +237,10 @@ def load_run_model(
     """(config, model with ``weights`` loaded) of a run folder."""
     run = Path(run)
     if not run.is_dir():
-        raise VaekitError(f"{run}: run folder not found")
+        raise VaekitError(f"{run}: " + ("a file, not a run folder" if run.exists() else "run folder not found"))
     cfg = load_json_config(run / files.CONFIG)
+    if weights == files.WEIGHTS and not (run / weights).exists() and checkpointed(run):  # stopped in epoch 1
+        raise VaekitError(f"{run}: the run has not finished an epoch yet; resume its training", key="resume")
     with settings_from(run / files.CONFIG):
         validate(cfg)
     if skeleton is None:
@@ -293,5 +295,5 @@ def summary(row: dict, epochs: int) -> str:
     return (
         f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
         f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
-        f"{row['samples_per_s']:.0f} img/s"
+        f"{row['samples_per_s']:.0f} items/s"  # images or table rows
     )

@@ -10,6 +10,7 @@ metrics.csv row (``train_loss``, ``val_loss``...; step = epoch), and when traini
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ class MLflow(Callback):
             from mlflow.tracking import MlflowClient, get_tracking_uri
         except ImportError:
             raise VaekitError("the MLflow callback needs mlflow: pip install 'vaekit[mlflow]'") from None
+        for name in ("mlflow", "alembic"):  # their INFO lines (a new sqlite store's tables) are no output of vaekit's
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.uri = tracking_uri
         database_drivers(tracking_uri or get_tracking_uri())
         with self._store():
