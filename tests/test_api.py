@@ -406,10 +406,11 @@ def test_kl_balance_is_refused_for_a_ladder_built_with_one_level():
         vaekit.fit(ladder, images(), epochs=1, warmup_epochs=1, kl_balance=True, **QUIET)  # was: trained, unchanged
 
 
-def test_fit_s_out_at_home_is_resumed_there(tmp_path, monkeypatch):
+def test_fit_s_out_at_home_is_resumed_there(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir((tmp_path / "work").mkdir() or tmp_path / "work")
-    vaekit.fit(model(), images(), out="~/r", epochs=1, **QUIET)
+    vaekit.fit(model(), images(), out="~/r", epochs=1, warmup_epochs=4, **QUIET)
+    assert "train.warmup_epochs 4 is longer than the run (train.epochs 1)" in capsys.readouterr().err  # as the CLI
     with pytest.raises(vaekit.VaekitError, match=r"^train.seed: a resumed run keeps .* \(0 in config.json, 5 asked"):
         vaekit.fit(model(), images(), out="~/r", epochs=2, resume=True, seed=5, **QUIET)  # was: ./~/r's config.json
     run = vaekit.fit(model(), images(), out="~/r", epochs=2, resume=True, **QUIET)

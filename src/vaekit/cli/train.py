@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,12 +48,12 @@ if TYPE_CHECKING:
 def cmd_train(args: argparse.Namespace) -> int | None:
     cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
     from ..api import train
-    from ..config.checks import short_runs, validate
     from ..training import distributed
 
     if args.nproc is not None and not distributed.launched():
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
+        from ..config import validate
         from ..training.step import resolve_device
 
         validate(cfg)  # checked once, not per process
@@ -67,9 +66,6 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         from ..training.launcher import launch
 
         return launch(args.argv, args.nproc)
-    with contextlib.suppress(VaekitError):  # a setting out of range: train refuses it in its line, with no note
-        for note in short_runs(validate(cfg)):  # a warm-up longer than the run: said once, as the trainer's are
-            distributed.warn(note)
     callbacks = []
     if args.mlflow and distributed.is_main():  # the callbacks run on rank 0 only
         from ..viz.mlflow import MLflow

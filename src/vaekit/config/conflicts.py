@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..errors import VaekitError
-from .checks import DISCRETE
 from .checks import changed as _changed
 from .conflicts_zoo import components_given, zoo_conflicts
 from .schema import SECTIONS, RunConfig
@@ -256,33 +255,6 @@ CONFLICTS = [
             "the temperature anneals the categorical VAE's Gumbel-softmax (family gumbel)",
         )
         for key in ("gumbel_tau", "gumbel_tau_end")
-    ),
-    (
-        "model.family",
-        "train.tc_beta",
-        lambda c: c.model.family in DISCRETE and c.train.tc_beta > 0,
-        "beta-TCVAE's estimator needs a Gaussian q(z|x); vq and gumbel have discrete latents",
-    ),
-    *(
-        (
-            "model.family",
-            f"train.{key}",
-            lambda c, key=key: c.model.family == "vq" and getattr(c.train, key) > 0,
-            "the VQ-VAE's KL term is its PixelCNN prior's loss on the codes, which shape nothing",
-        )
-        for key in ("capacity_max", "free_bits")
-    ),
-    (
-        "model.latent_dim",
-        "model.net",
-        lambda c: c.model.family == "vq" and c.model.net == "conv" and _changed(c, "model.latent_dim"),
-        "the conv VQ-VAE's code grid comes from the image size and model.channels (latent_dim sizes the MLP grid)",
-    ),
-    (
-        "train.objective",
-        "model.family",
-        lambda c: c.train.objective in ("iwae", "miwae", "ciwae", "piwae") and c.model.family == "gumbel",
-        "the Gumbel-softmax draws are relaxed one-hots, which the categorical q(z|x) gives no density to weigh",
     ),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .checks import IMPORTANCE
+from .checks import DISCRETE, IMPORTANCE
 from .checks import changed as _changed
 
 AR_OFF = "the kernel is the local autoregressive p(x|z)'s window, which is off (deep_ar_channels 0)"
@@ -250,8 +250,43 @@ def _beta_zero() -> list:
     ]
 
 
+def _discrete_families() -> list:
+    """Rows for the discrete families (vq, gumbel) against the KL shapers, the conv code grid and the
+    importance-weighted objectives."""
+    return [
+        (
+            "model.family",
+            "train.tc_beta",
+            lambda c: c.model.family in DISCRETE and c.train.tc_beta > 0,
+            "beta-TCVAE's estimator needs a Gaussian q(z|x); vq and gumbel have discrete latents",
+        ),
+        *(
+            (
+                "model.family",
+                f"train.{key}",
+                lambda c, key=key: c.model.family == "vq" and getattr(c.train, key) > 0,
+                "the VQ-VAE's KL term is its PixelCNN prior's loss on the codes, which shape nothing",
+            )
+            for key in ("capacity_max", "free_bits")
+        ),
+        (
+            "model.latent_dim",
+            "model.net",
+            lambda c: c.model.family == "vq" and c.model.net == "conv" and _changed(c, "model.latent_dim"),
+            "the conv VQ-VAE's code grid comes from the image size and model.channels (latent_dim sizes the MLP grid)",
+        ),
+        (
+            "train.objective",
+            "model.family",
+            lambda c: c.train.objective in ("iwae", "miwae", "ciwae", "piwae") and c.model.family == "gumbel",
+            "the Gumbel-softmax draws are relaxed one-hots, which the categorical q(z|x) gives no density to weigh",
+        ),
+    ]
+
+
 def zoo_conflicts() -> list:
-    """The rows of the zoo's axes: prior, posterior and objective against the family and each other."""
+    """The rows of the zoo's axes: the discrete families' first (they follow the table's own rows), then prior,
+    posterior and objective against the family and each other."""
     deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
     rows = _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()
-    return rows + _beta_zero()
+    return _discrete_families() + rows + _beta_zero()

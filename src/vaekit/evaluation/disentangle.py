@@ -19,35 +19,13 @@ from torch import Tensor
 from ..errors import VaekitError
 from .disentangle_checks import PRUNE, active_dims
 from .disentangle_checks import check as _check
+from .information import discretize, entropies, mutual_info
 
 Encoder = Callable[[Tensor], Tensor]  # (B, *shape) images -> (B, D) codes (posterior means)
 
 
 def _unit(value: float) -> float:
     return float(np.clip(value, 0.0, 1.0))
-
-
-def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
-    """(N, D) codes -> (N, D) bin indices 0..bins-1, equal-width bins per dimension (dl's histogram discretiser)."""
-    out = np.zeros(codes.shape, dtype=np.int64)
-    for d in range(codes.shape[1]):
-        edges = np.histogram(codes[:, d], bins)[1]
-        out[:, d] = np.clip(np.digitize(codes[:, d], edges[1:-1]), 0, bins - 1)
-    return out
-
-
-def mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, D) and (N, K) discrete values -> (D, K) mutual information in nats (plug-in estimate)."""
-    from sklearn.metrics import mutual_info_score
-
-    return np.array([[mutual_info_score(b[:, k], a[:, d]) for k in range(b.shape[1])] for d in range(a.shape[1])])
-
-
-def entropies(factors: np.ndarray) -> np.ndarray:
-    """(N, K) discrete factors -> (K,) entropies in nats."""
-    from sklearn.metrics import mutual_info_score
-
-    return np.array([mutual_info_score(f, f) for f in factors.T])
 
 
 def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:

@@ -1,4 +1,4 @@
-"""Anomaly scores of a trained model (higher = more anomalous) and the metrics that rank them.
+"""Anomaly scores of a trained model (higher = more anomalous); ``detection`` holds the metrics that rank them.
 
 For a model with one latent level every score draws its latent noise once per call as (S, D) standard-normal
 vectors shared by all items (common random numbers): an item's score does not depend on the batch it sits in,
@@ -38,6 +38,7 @@ from ..data.user import run_items
 from ..errors import VaekitError
 from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
+from .detection import detection_metrics as detection_metrics  # re-exported (the metrics that rank scores)
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
 from .score_checks import SCORES, check_items, check_model, check_scores, check_settings, model_shape
 from .score_checks import SETTINGS as SETTINGS
@@ -294,21 +295,3 @@ def anomaly_scores(
             if on_batch is not None:
                 on_batch(len(xb))
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in parts.items()}
-
-
-def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
-    """AUROC, AUPRC and FPR at 95% TPR of anomaly scores (higher = more anomalous; anomalies positive)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-
-    if len(normal) == 0 or len(anomalous) == 0:
-        raise VaekitError("detection metrics need at least one normal and one anomalous item")
-    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
-    s = np.r_[normal, anomalous]
-    if not np.isfinite(s).all():
-        raise VaekitError("scores hold NaN or infinite values")
-    fpr, tpr, _ = roc_curve(y, s)
-    return {
-        "auroc": float(roc_auc_score(y, s)),
-        "auprc": float(average_precision_score(y, s)),
-        "fpr95": float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
-    }

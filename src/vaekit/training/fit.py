@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -15,19 +14,17 @@ from torch.distributions import Distribution
 
 from .. import files
 from ..config import RunConfig, TrainConfig, load_json_config, refuse_conflicts, validate
+from ..config.checks import short_runs
 from ..core.contract import VAEModule, check_model, check_output, probing
 from ..data import Dataset
-from ..data.lazy import available_memory
-from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..io import atomic_write_json
-from ..models import MODELS, build_model
-from ..models.catalog import LADDER_DIMS
 from ..models.standardized import Standardized
 from . import distributed
 from .callbacks import Callback, Callbacks, FitInfo
 from .checkpoint import load_weights, prior_fitted, save_weights
-from .folder import CUSTOM, check_size, checkpointed, clear, meta_size, rebuild_model, start_run, write_run_files
+from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, start_run, write_run_files
+from .from_config import allocated, settled
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
 from .state import kept_settings
@@ -121,6 +118,8 @@ def _train(
         why = "KL balancing weighs each latent group's KL against the others': this model has one group"
         raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
     device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size, cfg.train)
+    for note in short_runs(cfg):  # a warm-up longer than the run: said once (rank 0), as the trainer's notes
+        distributed.warn(note)
     t = replace(cfg.train, progress=cfg.train.progress and distributed.is_main())
     model = model.to(device)
     start_from_data(model, data, t.seed, device)  # a resumed run's checkpoint then replaces what it set
@@ -239,7 +238,7 @@ def fit_config(
     not standardised again. ``networks``: the folder whose model.json builds a ``custom`` net (default: out)."""
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
-    data, mode = _settled(cfg, data, mode, resume)
+    data, mode = settled(cfg, data, mode, resume)
     torch.manual_seed(cfg.train.seed)
     if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
@@ -253,57 +252,3 @@ def fit_config(
     return train_model(
         model, data, cfg, resume=resume, overwrite=overwrite, dynamic=mode == "dynamic", callbacks=callbacks
     )
-
-
-def _settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tuple[Dataset, str]:
-    """The data and its binarisation, with what ``cfg`` (edited in place) takes from them settled."""
-    if data is None:
-        data, mode = prepare_data(cfg, stream=True)  # resolves the settings left at 'auto' in cfg
-    else:  # prepared by the caller, binarised as ``mode`` says: 'auto' means the same here
-        cfg.model.likelihood, _, cfg.data.standardize = auto_settings(
-            data, cfg.model.likelihood, mode, cfg.data.standardize
-        )
-        cfg.data.binarize = mode
-    cfg.model.input_shape = list(data.shape)
-    if cfg.model.family == "ladder" and not cfg.model.latent_dims and not resume:  # a hierarchy, as models shows
-        cfg.model.latent_dims = list(LADDER_DIMS)
-    if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
-        k = labelled(data)
-        if cfg.model.num_classes and cfg.model.num_classes != k and not resume:
-            raise VaekitError(
-                f"model.num_classes {cfg.model.num_classes}: the data has {k} classes (it is set from the data; "
-                "leave it unset)",
-                key="model.num_classes",
-            )
-        cfg.model.num_classes = k
-    return data, mode
-
-
-def allocated(cfg: RunConfig) -> VAEModule:
-    """The built-in networks ``cfg.model`` names; sizes the memory cannot hold (their state, found on the meta
-    device, beyond the memory available, or an allocation that fails) are one line, not a traceback or the
-    kernel's out-of-memory kill."""
-    need = meta_size(lambda: build_model(cfg.model))
-    if need is not None and need > available_memory():
-        raise VaekitError(
-            f"cannot allocate the model: {need / 1e9:,.1f} GB asked, {available_memory() / 1e9:,.1f} GB available "
-            "(model sizes: --latent-dim, --hidden, --channels)"
-        )
-    try:
-        return build_model(cfg.model)
-    except (RuntimeError, MemoryError) as e:
-        asked = re.search(r"allocate (\d+) bytes", str(e))
-        if not isinstance(e, MemoryError) and "alloc" not in str(e).lower():
-            raise
-        size = f": {int(asked.group(1)) / 1e9:,.0f} GB asked" if asked else ""
-        raise VaekitError(
-            f"cannot allocate the model{size} (model sizes: --latent-dim, --hidden, --channels)"
-        ) from None
-
-
-def labelled(data: Dataset) -> int:
-    """The number of classes of a labelled data set, for conditional models; a set without labels is refused."""
-    if not data.num_classes:
-        hint = " (name its label column with data.label_column)" if data.table is not None else ""
-        raise VaekitError(f"{data.name}: this model conditions on labels, and the data has none{hint}")
-    return data.num_classes

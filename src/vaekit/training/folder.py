@@ -30,7 +30,6 @@ from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 from .describe import CUSTOM, WHOLE
 from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
 from .sizes import check_modules, held_to_weights
-from .sizes import meta_size as meta_size  # re-exported (training.fit)
 from .state import refuse_damaged
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -22,30 +21,21 @@ from ..core.schedules import capacity_at, dimwise_weight_at, kl_weight, lr_at, t
 from ..data import Dataset, binarize_dynamic
 from ..data.batching import batch_count, batches, fewest
 from ..data.packed import to_device
-from ..errors import VaekitError
 from ..models.gumbel import set_tau
 from . import distributed
 from .callbacks import Callbacks
 from .capture import compilable_steps, eager_epoch, make_step
-from .checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
+from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .guard import StepGuard
 from .progress import Lines, interactive
+from .restore import restore
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import (
-    NO_DTYPE,
-    LoopState,
-    at_patience,
-    check_same_data,
-    fingerprint,
-    set_aside_note,
-    state_problem,
-    validation_redrawn,
-)
+from .state import NO_DTYPE, at_patience, fingerprint, set_aside_note
 from .step import Scheduled, StepSetup, batch_sums, labels_on, make_optimizer
-from .val_loss import check_split_sizes, measure_changed, measured, validation_loss
+from .val_loss import check_split_sizes, validation_loss
 
 
 class Trainer:
@@ -77,7 +67,8 @@ class Trainer:
         device = next(model.parameters()).device
         self.opt = make_optimizer(model, t.lr)
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
-        self.state, extra = self.restore(resume, fingerprint(data))  # then every rank's generator is seeded
+        # the loop state (from the checkpoint on resume), then every rank's generator is seeded
+        self.state, extra, self.redrawn, self.remeasured = restore(model, self.opt, t, run, resume, fingerprint(data))
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
         self.trained = 0  # items the epoch's pass trains in this session (a resumed epoch: those after the resume)
         self.place(data, device)
@@ -89,28 +80,6 @@ class Trainer:
         if self.critic is not None:
             self.critic.load(extra)
         self.clock = CheckpointClock(t.checkpoint_every, t.checkpoint_minutes if run is not None else 0.0)
-
-    def restore(self, resume: bool, data: dict) -> tuple[LoopState, dict[str, Tensor]]:
-        """The loop state, with weights and optimizer loaded from the checkpoint on resume (whose data must be
-        ``data``, the data's fingerprint), then this rank's RNG seeded (from the checkpoint where it can); returns
-        the state and the checkpoint's extra tensors."""
-        state = LoopState()
-        extra: dict[str, Tensor] = {}
-        if resume:
-            if self.run is None:
-                raise VaekitError("resuming continues a run folder: give out (the run to resume)", key="out")
-            check = partial(state_problem, sums=3 + len(self.model.latent_dims))  # refused before it is restored
-            saved, extra = load_latest_checkpoint(self.run / files.CHECKPOINT, self.model, self.opt, check)
-            state = LoopState.from_checkpoint(saved)
-            check_same_data(state.data, data)
-        self.redrawn = validation_redrawn(state.data, data) if resume else ""  # acted on where training goes on
-        measure = measured(self.t)
-        self.remeasured = measure_changed(state.measure, measure) if resume else ""  # another val_loss
-        state.data, state.measure = data, measure  # recorded from the start (an earlier run's: from now on)
-        distributed.seed_rank(self.t.seed, extra, (state.epoch, state.batch))
-        if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
-            state.sums, state.seen = [0.0] * len(state.sums), 0
-        return state, extra
 
     def place(self, data: Dataset, device: torch.device) -> None:
         """The network (DDP under torchrun) and the splits on ``device`` (``distributed.init`` checked the batch)."""
