@@ -121,7 +121,8 @@ def test_run_folders_at_home_long_warm_ups_and_unfinished_runs(tiny_images, tmp_
     (tmp_path / "c.toml").write_text('out = "~/t"\n')
     assert load_toml_config(tmp_path / "c.toml").out == str(home / "t")
     assert vaekit.load_run("~/run").path == home / "run"
-    (home / "run" / "model.safetensors").unlink()  # as a run stopped before its first epoch ended
+    for name in ("model.safetensors", "metrics.csv"):  # as a run stopped before its first epoch ended
+        (home / "run" / name).unlink()
     code, cap = run_cli(capsys, "sample", home / "run", "--out", tmp_path / "s.png")
     said = f"{home / 'run'}: the run has not finished an epoch yet; resume its training"
     assert (code, cap.err) == (2, f"vaekit: error: {said} (vaekit train --resume {home / 'run'})\n")
@@ -296,3 +297,9 @@ def test_python_and_the_command_line_draw_paths_of_as_many_steps_by_default():
     verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     cli = verbs.choices["interpolate"].get_default("steps")
     assert inspect.signature(vaekit.interpolate).parameters["steps"].default == cli == 10
+
+
+def test_only_the_verbs_that_draw_at_random_take_a_seed():
+    verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    seeded = {name for name, page in verbs.items() if any(a.dest == "seed" for a in page._actions)}
+    assert {"evaluate", "report", "sample"} <= seeded and not {"interpolate", "traverse", "latent-map"} & seeded

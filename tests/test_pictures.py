@@ -15,6 +15,7 @@ from PIL import Image
 from vaekit import build_model
 from vaekit.cli import main
 from vaekit.config import RunConfig
+from vaekit.errors import NotFinite, VaekitError
 from vaekit.runs import Run
 from vaekit.viz import callbacks as figures_callbacks
 from vaekit.viz import figures as figures_module
@@ -254,3 +255,58 @@ def test_a_run_stopped_while_drawing_its_pictures_names_the_verb_that_draws_them
     err = capsys.readouterr().err
     hint = f"its epochs are all trained, its pictures not all drawn (vaekit report {run} draws them)"
     assert err == f"vaekit: interrupted; {hint}\n"
+
+
+def test_grids_show_at_most_their_first_items_and_every_reconstruction(tmp_path):
+    save_samples(torch.rand(3000, 1, 4, 4), tmp_path / "s.png")  # 4 pixels: tiles of 28 + 2
+    assert Image.open(tmp_path / "s.png").size == (32 * 30 + 2,) * 2  # the first 1024: 55 x 55 tiles before
+    shown, nrow = plots.grid_head(torch.arange(3 * 2000.0), nrow=2000)  # a class grid: 3 rows of 2000
+    assert nrow == 341 and shown.view(3, 341)[:, 0].tolist() == [0.0, 2000.0, 4000.0]  # each class's first
+    with pytest.raises(VaekitError, match="steps 300: over 256"):
+        figures_module.save_interpolation(
+            torch.rand(2, 1, 4, 4), {"lerp": torch.rand(300, 1, 4, 4)}, tmp_path / "i.png"
+        )
+    x = torch.zeros(9, 1, 28, 28)  # black: blank tiles stay white
+    save_reconstructions(x, x, tmp_path / "r.png")
+    grid = np.asarray(Image.open(tmp_path / "r.png"))
+    assert grid.shape == (4 * 30 + 2, 8 * 30 + 2)  # two rows of pairs: item 8 was dropped before
+    third = grid[2 + 2 * 30 : 2 + 2 * 30 + 28]  # the second row of inputs: item 8, then blank tiles
+    assert third[:, 2:30].max() == 0 and third[:, 32:60].min() == 255
+
+
+def test_a_ladder_is_traversed_only_along_the_dims_its_decoder_reads():
+    cfg = RunConfig()
+    cfg.model.family, cfg.model.input_shape, cfg.model.latent_dims = "ladder", [1, 4, 4], [3, 2]
+    model = build_model(family="ladder", input_shape=[1, 4, 4], latent_dims=[3, 2], hidden=[8], likelihood="bernoulli")
+    run = Run(None, cfg, model.eval())  # codes [z_2 (2), z_1 (3)]: the decoder reads z_1, dims 2..4
+    assert figures_module.decoded_dims(run) == [2, 3, 4]
+    x = torch.rand(20, 1, 4, 4)
+    _, dims, _ = figures_module.traversals(run, x, n_dims=5)
+    assert sorted(dims) == [2, 3, 4]
+    with pytest.raises(VaekitError, match=r"dims \[0\]: this run's decoder reads only dims 2..4"):
+        figures_module.traversals(run, x, dims=[0, 3])
+    plain = Run(None, RunConfig(), build_model(input_shape=[1, 4, 4], latent_dim=2, likelihood="bernoulli").eval())
+    assert figures_module.decoded_dims(plain) == [0, 1]
+
+
+def test_sample_and_reconstruct_pictures_record_their_weights_and_name_their_rows(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((60, 1, 4, 4)).astype("f4"), y=rng.integers(0, 3, 60))
+    run = tmp_path / "run"
+    assert main(train_argv(tmp_path / "d.npz", run, "--conditional", "--latent-dim", "2", "--hidden", "8")) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "6", "--out", str(run / "samples.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "rows, top to bottom: 0, 1, 2"
+    assert main(["reconstruct", str(run), "--n", "9", "--out", str(run / "reconstructions.png")]) == 0
+    assert Run.load(run).stale_files() == []  # both stamped with the weights' digest
+    assert main(["sample", str(run), "--n", "3300", "--out", str(tmp_path / "big.png")]) == 0
+    err = capsys.readouterr().err
+    assert "big.png shows the first 341 of each class's 1100 of the 3300 samples; a .npy --out holds them all" in err
+    with pytest.raises(VaekitError, match=r"temperature 1e\+39: over float32's largest number"):
+        Run.load(run).sample(4, temperature=1e39, label=0)
+
+
+def test_samples_gone_infinite_at_a_temperature_other_than_1_name_it():
+    plain = Run(None, RunConfig(), build_model(input_shape=[1, 4, 4], latent_dim=2, likelihood="bernoulli").eval())
+    with pytest.raises(NotFinite, match=r"temperature 3e\+38 drew codes too far out, or the model diverged"):
+        plain.sample(8, temperature=3e38)

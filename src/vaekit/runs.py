@@ -97,8 +97,7 @@ class Run:
         """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights.
 
         ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
-        only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported.
-        """
+        only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported."""
         if ((path := Path(path).expanduser()) / files.SCALES).is_file():  # '~/runs/a': in the home folder
             raise VaekitError(
                 f"{path}: holds a multi-scale anomaly detector ({files.SCALES}), not a run: vaekit anomaly and "
@@ -228,8 +227,11 @@ class Run:
         return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
 
     def check_temperature(self, t: object) -> float | list[float]:
-        """``t`` as a float, or for a deep run one per resolution (``models.temperature.temperatures``)."""
-        return temperatures(t, "deep" if isinstance(self.model, DeepVAE) else self.config.model.family)  # a subclass
+        """``t`` as a float, or one per resolution of a deep run (``models.temperature``), none over float32's max."""
+        t = temperatures(t, "deep" if isinstance(self.model, DeepVAE) else self.config.model.family)  # a subclass
+        if max(t if isinstance(t, list) else [t], default=0) > (top := float(torch.finfo(torch.float32).max)):
+            raise VaekitError(f"temperature {t}: over float32's largest number ({top:.4g})", key="temperature")
+        return t
 
     def sampler_alone(self, temperature: object, label: object) -> None:
         """Refuse, in one line, a temperature or label with a post-hoc sampler (before it is fitted)."""
@@ -254,7 +256,7 @@ class Run:
             sampler_for(self, sampler)  # a conditional run is named as such, before its label is refused
             self.sampler_alone(temperature, label)
             return finite(sample_with(self, sampler, n), "samples")
-        return finite(prior_draws(self, n, temperature, self.labels(label, n)), "samples")
+        return finite(prior_draws(self, n, temperature, self.labels(label, n)), "samples", temperature)
 
     @torch.no_grad()
     def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
@@ -263,9 +265,8 @@ class Run:
         temperature = self.check_temperature(temperature)
         if not self.model.needs_labels:
             raise VaekitError("this model is not conditional: it has no classes to sample (sample(n) draws from it)")
-        k = self.config.model.num_classes
-        y = torch.arange(k, device=self.device).repeat_interleave(per_class)  # (K * per_class,)
-        return finite(prior_draws(self, len(y), temperature, y), "samples")
+        y = torch.arange(self.config.model.num_classes, device=self.device).repeat_interleave(per_class)  # (K * per,)
+        return finite(prior_draws(self, len(y), temperature, y), "samples", temperature)
 
     @torch.no_grad()
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
@@ -279,13 +280,13 @@ class Run:
         return finite(self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu(), "reconstructions")
 
 
-def finite(x: Tensor, what: str) -> Tensor:
-    """``x`` if its values are all finite, else one line: the model's outputs are not (a run that diverged)."""
+def finite(x: Tensor, what: str, temperature: Temperature = 1.0) -> Tensor:
+    """``x`` if its values are all finite, else one line: the model's outputs are not (a run that diverged, or
+    draws at a ``temperature`` other than 1 that took the codes too far)."""
     if not torch.isfinite(x).all():
+        why = (f"temperature {temperature} drew codes too far out, or " if temperature != 1 else "") + "the model"
         bad = int((~torch.isfinite(x)).sum())
-        raise NotFinite(
-            f"{what}: {bad} of {x.numel()} values are NaN or infinite: the model diverged (its metrics.csv)"
-        )
+        raise NotFinite(f"{what}: {bad} of {x.numel()} values are NaN or infinite: {why} diverged (its metrics.csv)")
     return x
 
 
@@ -295,6 +296,5 @@ def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = 
     A run of built-in networks, or of modules whose classes import and keep their init arguments, rebuilds
     its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
     Loading imports only vaekit's model classes, torch.nn's and registered ones (``vaekit.register_module``);
-    ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust.
-    """
+    ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust."""
     return Run.load(path, device, model=model, trust_code=trust_code)

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from ..runs import Run
 
 
-def common(out: str | None) -> list:
-    """The arguments every verb on a run's data takes."""
+def common(out: str | None, seed: bool = False) -> list:
+    """The arguments every verb on a run's data takes (--seed: those that draw at random)."""
     return [
         arg("run", help="run folder"),
         arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
         arg("--split", default="test", choices=["train", "val", "test"]),
-        arg("--seed", type=int, default=0, help="seed of the random draws (default 0)"),
+        *([arg("--seed", type=int, default=0, help="seed of the random draws (default 0)")] if seed else []),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
     ]
 
@@ -44,7 +44,7 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
         note_changed_data(run, data)
     split = pick_split(data, args.split, limit)
     run.check_items(split.x)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(getattr(args, "seed", 0))  # a verb without --seed draws nothing at random
     return run, data, mode, split
 
 
@@ -136,9 +136,10 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
-    from ..viz.plots import stamped
+    from ..viz.plots import check_line, stamped
 
     out, steps = out_path(args, files.INTERPOLATION), at_least(args.steps, 2, "--steps", "the two end points")
+    check_line(steps, "--steps")
     run, _, _, split = load(args)
     items = ints(args.items, "--items")
     if len(items) != 2 or any(not 0 <= i < len(split) for i in items):
@@ -166,13 +167,15 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
-    from ..viz.plots import stamped
+    from ..viz.plots import check_line, stamped
 
     out, steps = out_path(args, files.TRAVERSALS), at_least(args.steps, 2, "--steps", "-R and R")
+    check_line(steps, "--steps")
     if not (math.isfinite(args.range) and args.range > 0):
         raise VaekitError(f"--range must be a finite number > 0, got {args.range}")
     dims = ints(args.dims, "--dims") if args.dims else None
-    n_dims = positive(args.n_dims, "--n-dims")
+    n_dims = check_line(positive(args.n_dims, "--n-dims"), "--n-dims")
+    check_line(len(dims or []), "--dims")
     run, _, _, split = load(args)  # --item: any item of the split; the dims are ranked on its first 2000
     item = 0 if args.item is None and run.config.model.family == "deep" else args.item
     y = labels(run, split, slice(None))
@@ -225,7 +228,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
 @verb(
     "report",
     "one self-contained report.html in the run folder",
-    *common(files.REPORT),
+    *common(files.REPORT, seed=True),
     arg("--iw-samples", type=int, default=100, help="K of the importance-weighted bound (default 100)"),
     arg(
         "--limit",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,10 @@ from .train_flags import TABLE, train_config, trained_again
 from .verbs import arg, positive, temperatures, verb
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ..config import TrainConfig
+    from ..runs import Run
 
 
 @verb(
@@ -138,7 +142,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     from ..runs import Run
     from ..samplers import draw_bound, fit_sampler, sampler_for
-    from ..viz.plots import save_array_or_png, save_samples, table_columns
+    from ..viz.plots import save_samples, table_columns
 
     n = positive(args.n, "--n")
     if args.refit and args.sampler is None:
@@ -162,11 +166,31 @@ def cmd_sample(args: argparse.Namespace) -> None:
         torch.manual_seed(args.seed)
     if run.model.needs_labels and args.label is None and args.sampler is None:  # a grid with one row per class
         x = run.sample_classes(per_class := max(1, n // run.config.model.num_classes), args.temperature)
-        save_array_or_png(x, args.out, lambda x, path: draw(x, path, nrow=per_class))
+        written(run, x, args.out, partial(draw, nrow=per_class), "samples", per_class)
     else:
         x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
-        save_array_or_png(x, args.out, draw)
-    print(f"{len(x)} samples written to {args.out}")
+        written(run, x, args.out, draw, "samples")
+
+
+def written(run: Run, x: Tensor, out: str, save: Callable, what: str, per_class: int | None = None) -> None:
+    """Write items x (N, *shape) to ``out`` (.npy, or a .png by ``save(x, path)``, stamped with the weights'
+    digest) and say so; a picture showing only some of them, and the class of each row of a class grid
+    (``per_class`` items of each class in turn), in a line of their own."""
+    from ..data.photos import note
+    from ..viz.plots import grid_head, save_array_or_png, stamped
+
+    with stamped(run.digest):
+        save_array_or_png(x, out, save)
+    print(f"{len(x)} {what} written to {out}")
+    png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
+    shown, nrow = grid_head(x, per_class) if png else (x, per_class)
+    if len(shown) < len(x):
+        some = f"the first {nrow} of each class's {per_class}" if per_class else f"the first {len(shown)}"
+        note(f"{out} shows {some} of the {len(x)} {what}; a .npy --out holds them all")
+    if per_class is not None:
+        names = run.classes or [str(k) for k in range(run.config.model.num_classes)]
+        order = "rows, top to bottom" if png else f"items in class order, {per_class} of each"
+        print(f"{order}: {', '.join(names[: len(shown) // (nrow or 1)])}")
 
 
 @verb(
@@ -191,7 +215,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import default_split, indexed_rows, prepared_split
     from ..runs import Run
-    from ..viz.plots import save_array_or_png, save_reconstructions, table_columns
+    from ..viz.plots import save_reconstructions, table_columns
 
     n = positive(args.n, "--n")
     run = Run.load(args.run)
@@ -206,5 +230,5 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         print(f"{len(x)} reconstructed rows of the {split} split written to {args.out}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised
-    save_array_or_png(x_rec, args.out, lambda xr, path: save_reconstructions(x, xr, path, columns=columns))
-    print(f"{len(x)} reconstructions written to {args.out}")
+    draw = partial(save_reconstructions, x, columns=columns)  # draw(x_rec, path): inputs above reconstructions
+    written(run, x_rec, args.out, draw, "reconstructions")

@@ -31,7 +31,7 @@ from ..io import run_lock
 from ..models import MODELS
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
 from .base import SAMPLERS, Sampler, check_settings, lookup, register
-from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_settings
+from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_limit, saved_settings
 
 __all__ = [
     "SAMPLERS",
@@ -173,26 +173,29 @@ def fit_sampler(
     x: Tensor | None = None,
     refit: bool = False,
     save: bool = True,
-    limit: int = CODES_LIMIT,
+    limit: int | None = None,
     **settings,
 ) -> Sampler:
     """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default the first ``limit``
     items of its training split).
 
-    A sampler saved for these weights (and these ``settings``, if given) is loaded instead, unless ``refit``
-    or ``x``. Without ``settings`` a fit takes those of the sampler saved in the run (for other weights too, as
-    after ``train --resume``), else the defaults. With ``save`` and a run folder the fitted sampler is written
-    there (safetensors + JSON).
+    A sampler saved for these weights (and these ``settings`` and ``limit``, where given) is loaded instead,
+    unless ``refit`` or ``x``: other settings or another limit are fitted, ``save`` or not. Without ``settings``
+    (``limit``) a fit takes those of the sampler saved in the run (for other weights too, as after ``train
+    --resume``), else the defaults (``CODES_LIMIT``). With ``save`` and a run folder the fitted sampler is
+    written there (safetensors + JSON).
     """
     cls = lookup(name)
     wanted = cls(**check_settings(name, settings)).settings
-    limit = whole(limit, "limit")
+    limit = None if limit is None else whole(limit, "limit")
     sampler_for(run, name)  # a conditional, table or discrete run: before any codes are encoded
     saved = None if refit or x is not None else load_sampler(run, name)
-    if saved is not None and (not settings or saved.settings == wanted):
+    if saved is not None and (not settings or saved.settings == wanted) and limit in (None, saved.limit):
         return keep(run, name, saved)
     kept = None if settings else saved_settings(run, name)
+    limit = limit or saved_limit(run, name) or CODES_LIMIT
     sampler = cls(**(kept or settings))
+    sampler.limit = None if x is not None else limit  # recorded in its JSON: another limit is fitted again
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
         z = aggregate_codes(run, x, limit)
@@ -238,7 +241,8 @@ def sample_with(run: RunLike, name: str, n: int) -> Tensor:
     draw_bound(whole(n, "n"), run.config.model.input_shape)
     then, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
     if sampler is None or then != stamp(run, name):  # the weights now (they may have been trained on), its files
-        sampler = fit_sampler(run, name, **({} if sampler is None or run.path is not None else sampler.settings))
+        own = sampler is not None and run.path is None  # kept in memory alone: fitted again as it was
+        sampler = fit_sampler(run, name, **({**sampler.settings, "limit": sampler.limit} if own else {}))
     device = next(run.model.parameters()).device
     parts = []
     for i in range(0, n, DECODE_BATCH):

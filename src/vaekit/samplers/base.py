@@ -38,11 +38,25 @@ class Sampler(nn.Module):
             raise VaekitError(f"sampler setting seed must be at most {SEED_MAX}, got {seed!r}", key="seed")
         self.settings = {"seed": self.seed, **settings}  # an np.int64 seed as an int (JSON)
         self.fitted: dict[str, float] = {}  # what fitting made of a setting, the final NLL (JSON)
+        self.limit: int | None = None  # a run's training items its codes came from at most (None: codes passed in)
         self.latent_dim = 0
 
     def numbers(self, latent_dim: int) -> int:
         """How many numbers the sampler's parameters and buffers hold for codes of ``latent_dim`` (about)."""
         return 2 * latent_dim
+
+    def plan(self, z: Tensor) -> None:
+        """Settle, before ``build``, what the codes z (N, D) make of the settings (none here; a gmm's components)."""
+
+    def sizes(self) -> dict[str, int]:
+        """What the buffers are sized by where fitting made it other than the settings (the JSON's ``sizes``)."""
+        return {}
+
+    def size_by(self, sizes: dict) -> Sampler:
+        """Size the buffers by a saved sampler's ``sizes`` before ``build`` ({}: by its settings); others refused."""
+        if sizes != {}:
+            raise VaekitError(f"{self.name} sampler: sizes {str(sizes)[:60]}: it is sized by its settings alone")
+        return self
 
     def build(self, latent_dim: int) -> Sampler:
         """Create the buffers and modules for D = ``latent_dim`` (before fitting or loading a state); settings
@@ -67,6 +81,7 @@ class Sampler(nn.Module):
             raise VaekitError(f"a sampler is fitted on at least 2 finite codes (N, D), got shape {tuple(z.shape)}")
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
+            self.plan(z)
             self.build(z.shape[1])  # its modules' random first values: from the seed
             self.loc.copy_(z.mean(0))
             self.scale.copy_(z.std(0).clamp_min(1e-6))

@@ -7,13 +7,14 @@ from torch import Tensor
 from torch.distributions import Categorical
 
 from ..data.photos import note
-from ..errors import VaekitError
+from ..errors import VaekitError, is_whole
 from .base import Sampler, register, whole
 
 
 @register
 class GMMSampler(Sampler):
-    """q(z) = sum_k w_k N(loc_k, cov_k) with K = ``components``; its parameters are buffers."""
+    """q(z) = sum_k w_k N(loc_k, cov_k) with K = ``components``, or fewer where the codes fit no more; its
+    parameters are buffers, sized by the K fitted (a file written before ``sizes``: by the setting)."""
 
     name = "gmm"
     weights: Tensor  # buffers, made by build: (K,), (K, D), (K, D, D)
@@ -24,13 +25,37 @@ class GMMSampler(Sampler):
         k = whole(components, "components")
         super().__init__(seed, components=k)
         self.components = k
+        self.k = k  # the components its buffers hold: the fitted number (``plan``), at most the setting
 
     def numbers(self, latent_dim: int) -> int:
+        """By the setting: settings past ``MAX_NUMBERS`` are refused, whatever number the codes fit."""
         return self.components * (1 + latent_dim + latent_dim * latent_dim) + 2 * latent_dim
+
+    def plan(self, z: Tensor) -> None:
+        """K = the components the codes z (N, D) fit: more codes per component than dimensions."""
+        n, d = z.shape
+        if n <= d:  # a full covariance needs more codes than dimensions
+            raise VaekitError(
+                f"gmm sampler: {n} codes of {d} numbers cannot fit a full {d}x{d} covariance; use the flow or "
+                "two-stage sampler, or more training items",
+                key="sampler",
+            )
+        self.k = min(self.components, n // (d + 1))
+
+    def sizes(self) -> dict[str, int]:
+        return {"components": self.k}
+
+    def size_by(self, sizes: dict) -> GMMSampler:
+        """K from a saved sampler's ``sizes`` (a file written before them: the setting), at most the setting."""
+        k = sizes.get("components", self.components) if isinstance(sizes, dict) else None
+        if not is_whole(k, 1) or set(sizes) - {"components"} or int(k) > self.components:
+            raise VaekitError(f"gmm sampler: sizes {str(sizes)[:60]} are not 1 to {self.components} components")
+        self.k = int(k)
+        return self
 
     def build(self, latent_dim: int) -> GMMSampler:
         super().build(latent_dim)
-        k = self.components
+        k = self.k
         self.register_buffer("weights", torch.full((k,), 1.0 / k))  # (K,)
         self.register_buffer("means", torch.zeros(k, latent_dim))  # (K, D)
         self.register_buffer("covariances", torch.eye(latent_dim).repeat(k, 1, 1))  # (K, D, D)
@@ -40,22 +65,15 @@ class GMMSampler(Sampler):
         from sklearn.mixture import GaussianMixture
 
         n, d = u.shape
-        if n <= d:  # a full covariance needs more codes than dimensions
-            raise VaekitError(
-                f"gmm sampler: {n} codes of {d} numbers cannot fit a full {d}x{d} covariance; use the flow or "
-                "two-stage sampler, or more training items",
-                key="sampler",
-            )
-        k = min(self.components, n // (d + 1))  # more codes per component than dimensions
+        k = self.k
         if k < self.components:
             note(f"gmm sampler: {k} components, not {self.components}: {n} codes of {d} numbers fit no more")
-        self.fitted["components"] = k  # the rest keep weight 0: the buffers are sized by the setting
+        self.fitted["components"] = k
         gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gm.fit(u.double().numpy())
-        self.weights[:k] = torch.from_numpy(gm.weights_).float()
-        self.weights[k:] = 0
-        self.means[:k] = torch.from_numpy(gm.means_).float()
-        self.covariances[:k] = torch.from_numpy(gm.covariances_).float()
+        self.weights.copy_(torch.from_numpy(gm.weights_))
+        self.means.copy_(torch.from_numpy(gm.means_))
+        self.covariances.copy_(torch.from_numpy(gm.covariances_))
 
     def factors(self) -> Tensor:
         """The Cholesky factors (K, D, D) of the covariances. Saved buffers that are no mixture's (negative

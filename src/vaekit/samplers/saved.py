@@ -1,9 +1,10 @@
 """A fitted sampler's pair of files in a run folder: ``sampler-NAME.safetensors`` (its tensors, their SHA-256 in
-the header) and ``sampler-NAME.json`` (its settings, what fitting made of them, the codes it was fitted on, the run
-weights' digest and the SHA-256 of its own weights file). A pair that names other run weights, or another weights
-file than the one beside it (a write cut short between the two), is stale: fitted again. A JSON whose fields are
-not a sampler's, or whose ``latent_dim`` is not the run's code size, is refused in one line before any tensor is
-made."""
+the header) and ``sampler-NAME.json`` (its settings, what fitting made of them, the sizes its buffers were built
+with, the codes it was fitted on and their ``limit``, the run weights' digest and the SHA-256 of its own weights
+file). A pair that names other run weights, or another weights file than the one beside it (a write cut short
+between the two), is stale: fitted again. A JSON whose fields are not a sampler's, or whose ``latent_dim`` is not
+the run's code size, is refused in one line before any tensor is made; a refused file's line ends with how to fit
+it again (refit)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_DIGEST = "weights_sha256"  # the JSON's record of its weights file (the SHA-256 in that file's header)
 BUILD_ERRORS = (TypeError, ValueError, KeyError, OverflowError, RuntimeError, MemoryError)  # VaekitError too
+AGAIN = "; fit it again with refit"  # the end of a refused sampler file's line (key "refit": the CLI's flag)
 
 
 def sampler_paths(folder: Path, name: str) -> tuple[Path, Path]:
@@ -37,12 +39,25 @@ def read_saved(folder: Path, name: str) -> dict | None:
     if not path.is_file():
         return None
     try:
-        saved = read_json(path, "the sampler's settings")
+        saved = read_json(path, "this sampler file")
     except OSError as e:
         raise VaekitError(f"{path}: cannot read the sampler's settings ({e})") from None
+    except VaekitError as e:
+        raise again(e) from None
     if not isinstance(saved, dict) or saved.get("sampler") != name or not isinstance(saved.get("settings"), dict):
-        raise VaekitError(f"{path}: not the settings of a {name} sampler")
+        raise VaekitError(f"{path}: not the settings of a {name} sampler{AGAIN}", key="refit")
     return saved
+
+
+def again(e: VaekitError) -> VaekitError:
+    """``e``'s line about a sampler's file, naming the sampler (not a model) and ending with how to fit it again."""
+    return VaekitError(f"{str(e).replace('the model', 'the sampler')}{AGAIN}", key="refit")
+
+
+def limit_of(saved: dict) -> int | None:
+    """The ``limit`` a saved sampler's codes were drawn under (None: items passed in, or a file from before it)."""
+    limit = saved.get("limit")
+    return int(limit) if saved.get("codes") == "train" and is_whole(limit, 1) else None
 
 
 def weights_sha(path: Path) -> str | None:
@@ -81,6 +96,16 @@ def saved_settings(run: RunLike, name: str) -> dict | None:
         return None
 
 
+def saved_limit(run: RunLike, name: str) -> int | None:
+    """The ``limit`` of the sampler ``name`` saved in the run folder (``limit_of``), else None: what a fit without
+    a limit reuses, as it reuses the saved settings."""
+    try:
+        saved = None if run.path is None else read_saved(run.path, name)
+    except BUILD_ERRORS:
+        return None
+    return None if saved is None else limit_of(saved)
+
+
 @torch.no_grad()
 def code_size(run: RunLike) -> int:
     """D, the numbers in one of the run's codes: its posterior mean of an item of zeros (the model in eval mode
@@ -105,19 +130,21 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     weights, path = sampler_paths(run.path, name)
     dim, fitted, size = saved.get("latent_dim"), saved.get("fitted", {}), code_size(run)
     if not is_whole(dim) or int(dim) != size:  # before any tensor is made: a crafted size is no allocation
-        raise VaekitError(f"{path}: latent_dim {dim!r} is not this run's code size, {size}", key="refit")
+        raise VaekitError(f"{path}: latent_dim {dim!r} is not this run's code size, {size}{AGAIN}", key="refit")
     if not isinstance(fitted, dict) or not all(isinstance(k, str) and is_number(v) for k, v in fitted.items()):
-        raise VaekitError(f"{path}: fitted {str(fitted)[:60]!r} is not numbers by name", key="refit")
+        raise VaekitError(f"{path}: fitted {str(fitted)[:60]!r} is not numbers by name{AGAIN}", key="refit")
     try:
-        with torch.random.fork_rng(
-            devices=[]
-        ):  # the modules' random first values, overwritten below: not from the user's RNG
-            sampler = lookup(name)(**check_settings(name, saved["settings"])).build(size)
+        with torch.random.fork_rng(devices=[]):  # the modules' random first values, overwritten: not the user's RNG
+            sampler = lookup(name)(**check_settings(name, saved["settings"]))
+            sampler.size_by(saved.get("sizes", {})).build(size)  # a file from before sizes: by its settings
     except BUILD_ERRORS as e:  # sizes: refused by build before allocation
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise VaekitError(f"{path}: settings that do not build a {name} sampler ({why})") from None
-    sampler.fitted = dict(fitted)
-    load_weights(sampler, weights)
+        raise VaekitError(f"{path}: settings that do not build a {name} sampler ({why}){AGAIN}", key="refit") from None
+    sampler.fitted, sampler.limit = dict(fitted), limit_of(saved)
+    try:
+        load_weights(sampler, weights)
+    except VaekitError as e:  # other shapes than its JSON's (an edited file), damaged, not finite
+        raise again(e) from None
     return sampler.eval()
 
 
@@ -127,4 +154,5 @@ def save_sampler(run: RunLike, folder: Path, sampler: Sampler, about: dict) -> N
     save_weights(sampler, weights)
     mine = weights_sha(weights)
     record = {"sampler": sampler.name, "settings": sampler.settings, "fitted": sampler.fitted, **about}
+    record |= {"limit": sampler.limit, "sizes": sampler.sizes()}  # the codes' limit; its buffers' sizes
     atomic_write_json(path, {**record, WEIGHTS_DIGEST: mine, files.DIGEST: run.digest})

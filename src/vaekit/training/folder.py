@@ -238,7 +238,8 @@ def load_run_model(
     if not run.is_dir():
         raise VaekitError(f"{run}: " + ("a file, not a run folder" if run.exists() else "run folder not found"))
     cfg = load_json_config(run / files.CONFIG)
-    if weights == files.WEIGHTS and not (run / weights).exists() and checkpointed(run):  # stopped in epoch 1
+    unfinished = checkpointed(run) and not (run / files.METRICS).exists()  # stopped in epoch 1: no epoch's row
+    if weights == files.WEIGHTS and not (run / weights).exists() and unfinished:  # else: the weights went missing
         raise VaekitError(f"{run}: the run has not finished an epoch yet; resume its training", key="resume")
     with settings_from(run / files.CONFIG):
         validate(cfg)

@@ -17,7 +17,7 @@ from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..runs import Run
-from .plots import Columns, _figure, _save_figure, _tab20, image_grid, is_image, save_png
+from .plots import Columns, _figure, _save_figure, _tab20, check_line, image_grid, is_image, save_png
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 from .prior_frame import prior_frame
 
@@ -72,6 +72,7 @@ def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path, co
     """Rows lerp and slerp, each [x_a, path..., x_b] for images; for other items (2, ...) a panel per path, side
     by side, of their values along it in standardised units, a line per slot named by ``columns``."""
     if is_image(tuple(x.shape[1:])):
+        check_line(max(len(p) for p in paths.values()), "steps")
         rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
         return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
     columns = columns or Columns()
@@ -131,6 +132,12 @@ def traverse(
     idx = np.asarray(dims)
     if idx.ndim != 1 or not len(idx) or idx.dtype.kind not in "iu" or not all(0 <= i < d for i in idx):
         raise VaekitError(f"dims {dims}: expected latent dimensions in 0..{d - 1}", key="dims")
+    if unread := sorted(set(idx.tolist()) - set(read := decoded_dims(run, y))):
+        raise VaekitError(
+            f"dims {unread}: this run's decoder reads only dims {spans(read)} (its other levels act on the items "
+            f"only through those): traverse dims of {spans(read)}",
+            key="dims",
+        )
     codes = z.repeat(len(idx), len(values), 1)  # (R, V, D)
     for r, i in enumerate(idx.tolist()):
         codes[r, :, i] = values if scale is None else z[i] + scale[i] * values
@@ -160,7 +167,7 @@ def traversals(
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     if dims is None:  # only the items ranked are encoded
         loc = encode_means(run, head(x, rank_on), None if y is None else y[:rank_on])  # (N', D)
-        dims = top_dims(loc.var(0), n_dims)
+        dims = top_dims(loc.var(0), n_dims, among=decoded_dims(run, y))
     at = slice(item or 0, (item or 0) + 1)
     ya = None if y is None else y[at]
     values = torch.linspace(-span, span, steps)
@@ -170,12 +177,44 @@ def traversals(
     return traverse(run, loc, dims, values, ya, scale), dims, values
 
 
-def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD) -> list[int]:
-    """Up to ``n`` dims with the largest score (D,) (e.g. the variance of the posterior means), leaving out
-    those at or below ``floor`` (inactive units) unless none is above it."""
-    order = score.argsort(descending=True)[: min(n, len(score))]
+def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD, among: list[int] | None = None) -> list[int]:
+    """Up to ``n`` dims with the largest score (D,) (e.g. the variance of the posterior means), of ``among``
+    (default all; ``decoded_dims``), leaving out those at or below ``floor`` (inactive units) unless none is
+    above it."""
+    pool = torch.arange(len(score)) if among is None else torch.as_tensor(among, dtype=torch.long)
+    order = pool[score[pool].argsort(descending=True)][: min(n, len(pool))]
     active = order[score[order] > floor]
     return (active if len(active) else order).tolist()
+
+
+@torch.no_grad()
+def decoded_dims(run: Run, y: Tensor | None = None) -> list[int]:
+    """The dims of the code (D,) that ``decode`` reads: every dim of a flat model; of a hierarchy, the levels
+    whose change moves the decoded mean (a ladder's decoder reads z_1 alone: the levels above act on the items
+    only through z_1's prior and posterior). Probed: a zero code and one per level with that level set to 2,
+    decoded (label y[0])."""
+    sizes = list(run.model.latent_dims)
+    if len(sizes) == 1:
+        return list(range(sizes[0]))
+    ends = np.cumsum([0, *sizes])  # level l holds dims ends[l]..ends[l + 1] - 1
+    codes = torch.zeros(len(sizes) + 1, int(ends[-1]))
+    for level in range(len(sizes)):
+        codes[level + 1, ends[level] : ends[level + 1]] = 2.0
+    one = y[:1] if isinstance(y, (Tensor, np.ndarray, list)) else y  # the first label of several
+    x = decode_mean(run, codes, one).flatten(1)  # (L + 1, item size)
+    moved = (x[1:] - x[:1]).abs().amax(1) > 1e-6 * (1 + x[0].abs().amax())  # (L,)
+    read = [i for level in moved.nonzero().flatten().tolist() for i in range(ends[level], ends[level + 1])]
+    return read or list(range(int(ends[-1])))  # none moves it (a decoder untrained or dead): all alike
+
+
+def spans(dims: list[int]) -> str:
+    """Sorted dims as their runs, e.g. "4..11" or "0..3, 8..11"."""
+    out, start = [], 0
+    for k, i in enumerate(dims):
+        start = i if k == 0 or i != dims[k - 1] + 1 else start
+        if k == len(dims) - 1 or dims[k + 1] != i + 1:
+            out.append(f"{start}..{i}" if i > start else str(i))
+    return ", ".join(out)
 
 
 def save_traversal(
@@ -184,6 +223,7 @@ def save_traversal(
     """x (R, V, *shape): a grid with one row per dim (images), or a panel per dim of each slot against the
     dim's value, in standardised units, a line per slot named by ``columns``."""
     if is_image(tuple(x.shape[2:])):
+        check_line(max(x.shape[:2]), "steps or dims")
         return save_png(image_grid(x.flatten(0, 1), nrow=x.shape[1]), path)
     columns = columns or Columns()
     ref = x.flatten(2).flatten(0, 1)  # (R * V, D): the scale when columns has none

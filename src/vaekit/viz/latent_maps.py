@@ -91,7 +91,7 @@ def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:
         return np.stack([loc[:, 0], jitter], 1), "posterior means (z, jittered)"
     from sklearn.decomposition import PCA
 
-    pca = PCA(2).fit(loc)
+    pca = PCA(2, random_state=0).fit(loc)  # its randomised solver (large codes) seeded: the same map each time
     title = f"posterior means, PCA of {d} dims ({pca.explained_variance_ratio_.sum():.0%} variance)"
     return pca.transform(loc), title
 

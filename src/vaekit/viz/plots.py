@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
 PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their axis ticks overflow)
+GRID_LIMIT = 1024  # items a grid of samples or reconstructions shows at most (the first): a .npy holds them all
+LINE_LIMIT = 256  # steps in a row of an interpolation or traversal picture, and rows of a traversal
 
 
 def displayable(x: Tensor) -> Tensor:
@@ -37,9 +39,10 @@ def displayable(x: Tensor) -> Tensor:
     return x[:, :3] if c > 4 else x
 
 
-def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """(N, C, H, W) values in [0, 1], any C, -> (H', W') or (H', W', 3|4) uint8 grid, ``nrow`` images per row;
-    the channels are made ``displayable`` first, so every grid can be written as a PNG."""
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2, blank: Tensor | None = None) -> np.ndarray:
+    """(N, C, H, W) values in [0, 1], any C, -> (H', W') or (H', W', 3|4) uint8 grid, ``nrow`` images per row,
+    the tiles where ``blank`` (N,) is true left blank; the channels are made ``displayable`` first, so every grid
+    can be written as a PNG."""
     x = displayable(x.detach().float().clamp(0, 1).cpu())
     n, c, h, w = x.shape
     zoom = max(1, math.ceil(MIN_TILE / max(h, w)))
@@ -49,6 +52,8 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     rows = math.ceil(n / nrow)
     grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
+        if blank is not None and blank[i]:
+            continue
         r, k = divmod(i, nrow)
         grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = x[i]
     arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -152,11 +157,33 @@ def slot_names(table: TableSchema) -> tuple[str, ...]:
     return tuple(names)
 
 
+def grid_head(x: Tensor, nrow: int | None = None) -> tuple[Tensor, int | None]:
+    """(items, nrow) of x (N, ...) that a grid shows: all up to GRID_LIMIT; else the first GRID_LIMIT, or for
+    whole rows of ``nrow`` (a class grid: a row per class) the first GRID_LIMIT // rows of each (at least one)."""
+    if len(x) <= GRID_LIMIT:
+        return x, nrow
+    if nrow is None or len(x) % nrow:  # no whole rows: the first items
+        return x[:GRID_LIMIT], nrow and min(nrow, GRID_LIMIT)
+    keep = max(1, GRID_LIMIT // (len(x) // nrow))
+    rows = x.reshape(-1, nrow, *x.shape[1:])[:GRID_LIMIT, :keep]  # (rows, keep, ...)
+    return rows.flatten(0, 1), keep
+
+
+def check_line(n: int, what: str) -> int:
+    """``n`` if a line of a picture (steps of a path or traversal, rows of a traversal) can hold that many
+    ``what``, at most LINE_LIMIT, else one line naming the cap."""
+    if n > LINE_LIMIT:
+        raise VaekitError(
+            f"{what} {n}: over {LINE_LIMIT}, the most a picture's row or column shows", key=what.lstrip("-")
+        )
+    return n
+
+
 def save_samples(x: Tensor, path: str | Path, nrow: int | None = None, columns: Columns | None = None) -> Path:
-    """A grid of images (N, C, H, W), ``nrow`` per row, or for other items (N, ...) a scatter of the first two
-    slots in standardised units, named by ``columns``."""
+    """A grid of images (N, C, H, W), ``nrow`` per row (at most GRID_LIMIT shown: ``grid_head``), or for other
+    items (N, ...) a scatter of the first two slots in standardised units, named by ``columns``."""
     if is_image(tuple(x.shape[1:])):
-        return save_png(image_grid(x, nrow), path)
+        return save_png(image_grid(*grid_head(x, nrow)), path)
     fig, (ax,) = _figure(1)
     columns = columns or Columns()
     xs = columns.standardised(x)
@@ -170,13 +197,17 @@ def save_samples(x: Tensor, path: str | Path, nrow: int | None = None, columns: 
 def save_reconstructions(
     x: Tensor, x_rec: Tensor, path: str | Path, per_row: int = 8, columns: Columns | None = None
 ) -> Path:
-    """Inputs and their reconstructions in alternating rows (images), or for other items (N, ...) each value
-    against its reconstruction, in standardised units, a colour per slot named by ``columns`` (up to 20)."""
-    if is_image(tuple(x.shape[1:])):
-        n = (x.shape[0] // per_row) * per_row or x.shape[0]
-        per_row = min(per_row, n)
-        pairs = torch.stack([x[:n].view(-1, per_row, *x.shape[1:]), x_rec[:n].view(-1, per_row, *x.shape[1:])], 1)
-        return save_png(image_grid(pairs.reshape(-1, *x.shape[1:]), nrow=per_row), path)
+    """Inputs and their reconstructions in alternating rows (images; the first GRID_LIMIT, a last row short of
+    ``per_row`` filled with blank tiles), or for other items (N, ...) each value against its reconstruction, in
+    standardised units, a colour per slot named by ``columns`` (up to 20)."""
+    if is_image(shape := tuple(x.shape[1:])):
+        x, x_rec = (v[:GRID_LIMIT].detach().float().cpu() for v in (x, x_rec))
+        per_row = min(per_row, len(x))
+        rows = math.ceil(len(x) / per_row)
+        fill = torch.zeros(rows * per_row - len(x), *shape)  # the last row's blank tiles
+        pairs = torch.stack([torch.cat([v, fill]).view(rows, per_row, *shape) for v in (x, x_rec)], 1)
+        blank = (torch.arange(rows * per_row) >= len(x)).view(rows, 1, per_row).expand(rows, 2, per_row)
+        return save_png(image_grid(pairs.reshape(-1, *shape), nrow=per_row, blank=blank.reshape(-1)), path)
     fig, (ax,) = _figure(1)
     columns = columns or Columns()
     xs, rs = columns.standardised(x, x), columns.standardised(x_rec, x)

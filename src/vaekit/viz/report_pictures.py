@@ -12,6 +12,7 @@ from torch import Tensor
 from ..data import Dataset, Split
 from ..runs import Run
 from .figures import (
+    decoded_dims,
     encode_means,
     interpolate,
     path_layout,
@@ -106,7 +107,7 @@ def traversal_picture(
     """(caption, path) of the traversals of the ``n_dims`` most active dims around item 0's posterior mean; x
     (N, *shape), y (N,) for a conditional model, else None."""
     loc = encode_means(run, x, y)  # (N, D)
-    dims = top_dims(loc.var(0), n_dims)
+    dims = top_dims(loc.var(0), n_dims, among=decoded_dims(run, y))  # a ladder's decoder reads z_1 alone
     values = torch.linspace(-3, 3, 9)
     xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])  # (dims, values, *shape)
     images = is_image(tuple(x.shape[1:]))
