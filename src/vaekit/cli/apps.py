@@ -11,7 +11,7 @@ from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SCORES, SETTINGS
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
-from .verbs import arg, at_least, out_path, positive, verb
+from .verbs import arg, at_least, out_path, positive, split_arg, verb
 
 
 def scoring(
@@ -57,12 +57,7 @@ def scoring(
     "posterior means and scales of every item -> .npy, .npz or .csv",
     arg("run", help="run folder"),
     arg("--data", help="data spec (default: the run's own data)"),
-    arg(
-        "--split",
-        default="all",
-        choices=["all", "train", "val", "test"],
-        help="all: every item in file order (train file, then test file); else the run's split",
-    ),
+    split_arg("all"),
     arg(
         "--out",
         required=True,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
-from .verbs import arg, at_least, ints, out_path, positive, verb
+from .verbs import arg, at_least, ints, out_path, positive, split_arg, verb
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -61,12 +61,7 @@ def labels(run, split, idx):
         help="data spec (default: the run's own data, prepared as in training); the figures of other data go to "
         "RUN/eval-DATA-SPLIT.json: eval.json keeps the run's own",
     ),
-    arg(
-        "--split",
-        choices=["all", "train", "val", "test"],
-        help="all: every item in file order (train file, then test file); else the run's seeded split (default: "
-        "all for a --data file other than the run's own, else test)",
-    ),
+    split_arg(),
     arg("--seed", type=int, default=0, help="seed of the random draws (default 0)"),
     arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
     arg("--limit", type=int, help="evaluate only the first N items of the split"),
@@ -107,12 +102,9 @@ def no_probe(data: Dataset, split: str, n: int) -> str:
 
 def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     """(run, the data ``evaluate`` scores, its binarisation mode, whether it is the run's own data); a split not
-    named is set (``default_split``). Split all is every item in file order, prepared as anomaly prepares it
-    (binarised as in training), as the only split, test, of data with no train split (so no probe)."""
-    from ..data import Dataset, Split
-    from ..data.lazy import head
+    named is set (``default_split``); split all is ``outputs.every_item_data``."""
     from ..data.prepare import same_spec
-    from ..evaluation.outputs import default_split, prepared_split
+    from ..evaluation.outputs import default_split, every_item_data
     from ..runs import Run
 
     run = Run.load(args.run)
@@ -120,10 +112,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     args.split = args.split or default_split(run.config, args.data)
     if args.split != "all":
         return (*load(args, args.limit, run)[:3], own)
-    s, classes = prepared_split(run, args.data, "all", args.limit)  # a note where its own were drawn otherwise
-    empty, shape = Split(head(s.x, 0), None), tuple(run.config.model.input_shape)
-    name = Path(args.data or run.config.data.spec).name
-    data = Dataset(name, empty, empty, s, shape, "image" if len(shape) == 3 else "table", None, classes)
+    data = every_item_data(run, args.data, args.limit)
     return run, data, "none", own  # "none": prepared already, drawn once as in training
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import VaekitError
 from .train_flags import TABLE, train_config, trained_again
-from .verbs import arg, positive, temperatures, verb
+from .verbs import arg, positive, split_arg, temperatures, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -198,12 +198,7 @@ def written(run: Run, x: Tensor, out: str, save: Callable, what: str, per_class:
     "reconstruct data items through a trained run",
     arg("run"),
     arg("--data", help="data spec (default: the run's own data)"),
-    arg(
-        "--split",
-        choices=["all", "train", "val", "test"],
-        help="all: every item in file order; else the run's seeded split (default: all for a --data file other "
-        "than the run's own, else test)",
-    ),
+    split_arg(),
     arg("--n", type=int, default=32, help="the first N items of the split"),
     arg(
         "--out",

@@ -83,6 +83,18 @@ def arg(*names: str, **options) -> tuple[tuple, dict]:
     return names, options
 
 
+def split_arg(default: str | None = None) -> tuple[tuple, dict]:
+    """--split of a verb that reads any items: all (every item in file order) or one of the run's seeded splits;
+    ``default`` None: all for a --data file other than the run's own, else test (``outputs.default_split``)."""
+    return arg(
+        "--split",
+        default=default,
+        choices=["all", "train", "val", "test"],
+        help="all: every item in file order (train file, then test file); else the run's seeded split"
+        + (" (default: all for a --data file other than the run's own, else test)" if default is None else ""),
+    )
+
+
 def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
     """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run)."""
     if any(names[0] in OPENS_RUN for names, _ in args):

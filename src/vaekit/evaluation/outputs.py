@@ -166,6 +166,16 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     return Split(head(checked(x, run.config.model.likelihood, spec), limit), y, rows), classes
 
 
+def every_item_data(run: Run, spec: str | None, limit: int | None = None) -> Dataset:
+    """Every item of ``spec`` (default: the run's data) in file order, prepared as ``prepared_split`` prepares
+    split all (binarised as in training), as the test split of a Dataset with empty train and val splits (so
+    ``evaluate`` fits no probe on items it scores)."""
+    s, classes = prepared_split(run, spec, "all", limit)  # a note where its own were drawn otherwise
+    empty, shape = Split(head(s.x, 0), None), tuple(run.config.model.input_shape)
+    name = Path(spec or run.config.data.spec).name
+    return Dataset(name, empty, empty, s, shape, "image" if len(shape) == 3 else "table", None, classes)
+
+
 def item_files(cfg: RunConfig, spec: str | None, rows: np.ndarray | None = None) -> list[str] | None:
     """The files of a photo folder's items in the order of ``split='all'`` (relative to the folder), or of the
     items at ``rows`` (a split's), else None: after the items were read, the files that read skipped (their
