@@ -160,3 +160,39 @@ def test_a_model_that_breaks_the_contract_is_named_in_one_line_before_training(p
         check_output(model, model(x[:4]), x[:4])  # the dry run fit makes: once, not per step
     with pytest.raises(vaekit.VaekitError, match=line):
         vaekit.fit(model, x, epochs=1, progress=False, pictures=False)
+
+
+def test_a_vq_vae_given_no_input_shape_is_built_from_the_items_fit_gets(tmp_path):
+    x = (torch.rand(40, 1, 8, 8) > 0.5).float()
+    enc, dec = nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1)  # 4x4 grid
+    model = MODELS["vq"](enc, dec, codebook_size=8, prior_channels=8, prior_layers=2)  # no input_shape: built lazily
+    run = vaekit.fit(model, x, epochs=1, out=tmp_path / "run", progress=False, pictures=False)
+    assert run.model.latent_dims == [4 * 4 * 4] and run.config.model.input_shape == [1, 8, 8]
+    assert vaekit.load_run(tmp_path / "run").reconstruct(x[:2]).shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["encoder", "model"])
+def test_a_torch_compiled_module_is_refused_before_training_naming_it(whole):
+    enc, dec = nn.Sequential(nn.Linear(5, 8), nn.Tanh()), nn.Linear(2, 5)
+    model = vaekit.VAE(enc, dec, latent_dim=2) if whole else vaekit.VAE(torch.compile(enc), dec, latent_dim=2)
+    model = torch.compile(model) if whole else model
+    named = "model" if whole else "encoder"
+    with pytest.raises(vaekit.VaekitError, match=rf"^the {named} is torch.compile'd: .*pass it uncompiled"):
+        vaekit.fit(model, torch.randn(20, 5), epochs=1, progress=False, pictures=False)
+
+
+def test_reading_a_run_leaves_a_model_in_training_mode_as_trained():
+    """encode, reconstruct, sample and evaluate read the model in eval mode (dropout off, BatchNorm's running
+    statistics read and not moved) and hand it back in the mode it was in."""
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Tanh())
+    x = torch.randn(40, 5)
+    model = vaekit.VAE(enc, nn.Linear(2, 5), latent_dim=2, likelihood="gaussian")
+    run = vaekit.fit(model, x, epochs=1, standardize="false", progress=False, pictures=False)
+    run.model.train()  # a user fine-tuning it
+    stats = enc[1].running_mean.clone()
+    assert torch.equal(run.encode(x[:6]).mean, run.encode(x[:6]).mean)  # no dropout
+    assert torch.equal(run.reconstruct(x[:6]), run.reconstruct(x[:6]))
+    run.sample(3)
+    vaekit.evaluate(run, x, k=2)
+    assert torch.equal(enc[1].running_mean, stats) and run.model.training

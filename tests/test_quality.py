@@ -339,3 +339,21 @@ def test_a_conditional_run_samples_a_folders_classes_by_their_names(other_runs, 
     monkeypatch.setattr(run.model, "generate", lambda n, t, y: drawn.append(y.cpu()) or generate(n, t, y))
     vaekit.quality(run, features=torch.nn.Flatten(), data=str(tmp_path), n=6, write=False)
     assert set(torch.cat(drawn).tolist()) <= {7, 9}, torch.cat(drawn).tolist()
+
+
+def test_quality_of_a_run_fit_in_memory_asks_for_a_data_spec_in_one_line(tmp_path):
+    """Items in memory (an array, a tensor) as quality's data, or none for a run fit on items in memory: one line
+    asking for a spec (they raised "truth value of an array is ambiguous"); a .npy path of the items is measured."""
+    x = (np.random.default_rng(0).random((60, 1, 4, 4)) > 0.5).astype(np.float32)  # grey images: no table
+    torch.manual_seed(0)
+    model = vaekit.build_model(input_shape=[1, 4, 4], hidden=[8], latent_dim=2, likelihood="bernoulli")
+    run = vaekit.fit(model, x, epochs=1, batch_size=16, progress=False, pictures=False)
+    for data in (x, torch.from_numpy(x)):
+        what = type(data).__name__
+        with pytest.raises(VaekitError, match=f"quality takes a data spec such as a .npy path.*not a {what}"):
+            vaekit.quality(run, data=data, write=False)
+    with pytest.raises(VaekitError, match="trained on data passed in memory: quality needs a data spec"):
+        vaekit.quality(run, write=False)
+    np.save(tmp_path / "x.npy", x)
+    out = vaekit.quality(run, data=tmp_path / "x.npy", n=10, split="train", features=torch.nn.Flatten(), write=False)
+    assert set(out["samples"]["prior"]) >= {"fid", "kid"}

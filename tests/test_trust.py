@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from torch.distributions import Beta, Independent, Normal
 
 import vaekit
 from vaekit import files
@@ -24,7 +25,7 @@ from vaekit.cli import main
 from vaekit.evaluation import metrics
 from vaekit.files import DIGEST, WEIGHTS
 
-from .conftest import train_argv
+from .conftest import OwnModel, train_argv
 from .faulty_vaekit import inject
 
 FAULTY = str(Path(__file__).with_name("faulty_vaekit.py"))
@@ -285,3 +286,37 @@ def test_weights_replaced_while_read_are_read_whole(tmp_path, monkeypatch):
     monkeypatch.setattr("vaekit.training.checkpoint.safe_open", replaced_once_open, raising=False)
     tensors, meta = read_tensors(path)
     assert set(tensors) == {"weight", "bias"} and "sha256" in meta
+
+
+class EdgeBeta(OwnModel):
+    """Items (4,) in (0, 1): N(0, I) q(z|x) and prior, a Beta p(x|z) (an open support that torch declares [0, 1])."""
+
+    needs_labels, latent_dims = False, [1]
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(4, 2), nn.Linear(1, 8)
+
+    def encode(self, x, y=None):
+        loc, raw = self.enc(x).chunk(2, -1)
+        return Independent(Normal(loc, raw.exp()), 1)
+
+    def decode(self, z, y=None):
+        a, b = (nn.functional.softplus(self.dec(z)) + 1e-3).chunk(2, -1)
+        return Independent(Beta(a, b), 1)
+
+    def prior(self, y=None):
+        return Independent(Normal(torch.zeros(1), torch.ones(1)), 1)
+
+
+def test_an_item_at_the_end_of_an_open_support_is_refused_before_training_wherever_it_lies():
+    """Row 0 at a Beta's 0, outside the first batch of the shuffled data: refused by name before any step (it made
+    its batch's loss infinite, skipped every epoch without a word)."""
+    torch.manual_seed(0)
+    x = torch.rand(40, 4) * 0.9 + 0.05
+    x[0, 2] = 0.0
+    with pytest.raises(vaekit.VaekitError, match=r"item 0 has value 0, at the end of the Beta likelihood's support"):
+        vaekit.fit(EdgeBeta(), x, epochs=2, batch_size=8, progress=False, pictures=False)
+    x[0, 2] = 0.5  # inside: trains
+    run = vaekit.fit(EdgeBeta(), x, epochs=1, batch_size=8, progress=False, pictures=False)
+    assert run.history[-1]["skipped_steps"] == 0

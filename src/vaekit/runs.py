@@ -18,7 +18,7 @@ from torch.distributions import Distribution
 
 from . import files
 from .config import RunConfig
-from .core.contract import VAEModule
+from .core.contract import VAEModule, mean_of
 from .core.likelihoods import LIKELIHOODS, check_support
 from .data.containers import is_frame
 from .data.core import check_finite
@@ -27,12 +27,13 @@ from .data.lazy import LazyArray
 from .data.run_json import read_classes
 from .data.tables import TableSchema
 from .data.user import run_items
-from .errors import NotFinite, VaekitError, whole
+from .errors import VaekitError, whole
 from .io import run_lock
 from .models.deep import DeepVAE
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
 from .run_compat import earlier_classes, loaded_model
+from .run_reads import finite, reading
 from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import bit_sums, tensor_digest
@@ -143,6 +144,7 @@ class Run:
         """The label number of the class named ``name`` (classes.json; a run without it: "0".."K-1")."""
         return int(label_numbers(str(name), self.classes, self.config.model.num_classes)[0])
 
+    @reading
     def sample_table(self, n: int, temperature: Temperature = 1.0, label: int | str | Tensor | None = None) -> dict:
         """n synthetic rows of a table run, {column: (n,) values} in file order: z from the prior (scaled by
         ``temperature``), then x drawn from p(x|z), ``DECODE_BATCH`` rows at a time: numbers in the table's units,
@@ -243,7 +245,7 @@ class Run:
         if label is not None and not self.model.needs_labels:
             raise VaekitError("this model is not conditional: its samples take no label", key="label")
 
-    @torch.no_grad()
+    @reading
     def sample(
         self, n: int, temperature: Temperature = 1.0, label: LabelsLike | None = None, sampler: str | None = None
     ) -> Tensor:
@@ -258,7 +260,7 @@ class Run:
             return finite(sample_with(self, sampler, n), "samples")
         return finite(prior_draws(self, n, temperature, self.labels(label, n)), "samples", temperature)
 
-    @torch.no_grad()
+    @reading
     def sample_classes(self, per_class: int, temperature: Temperature = 1.0) -> Tensor:
         """(K * per_class, *shape) samples of a conditional run, class by class (K = model.num_classes)."""
         whole(per_class, "per_class")
@@ -268,26 +270,18 @@ class Run:
         y = torch.arange(self.config.model.num_classes, device=self.device).repeat_interleave(per_class)  # (K * per,)
         return finite(prior_draws(self, len(y), temperature, y), "samples", temperature)
 
-    @torch.no_grad()
+    @reading
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
         return self.model.encode(self._check(x), self.labels(y, len(x)))
 
-    @torch.no_grad()
+    @reading
     def reconstruct(self, x: ArrayLike, y: LabelsLike | None = None) -> Tensor:
-        """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional)."""
+        """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional);
+        ``core.contract.mean_of``: of 64 seeded draws where a distribution has no mean (a flow's)."""
         y = self.labels(y, len(x))
-        return finite(self.model.decode(self.model.encode(self._check(x), y).mean, y).mean.cpu(), "reconstructions")
-
-
-def finite(x: Tensor, what: str, temperature: Temperature = 1.0) -> Tensor:
-    """``x`` if its values are all finite, else one line: the model's outputs are not (a run that diverged, or
-    draws at a ``temperature`` other than 1 that took the codes too far)."""
-    if not torch.isfinite(x).all():
-        why = (f"temperature {temperature} drew codes too far out, or " if temperature != 1 else "") + "the model"
-        bad = int((~torch.isfinite(x)).sum())
-        raise NotFinite(f"{what}: {bad} of {x.numel()} values are NaN or infinite: {why} diverged (its metrics.csv)")
-    return x
+        px = self.model.decode(mean_of(self.model.encode(self._check(x), y)), y)
+        return finite(mean_of(px).cpu(), "reconstructions")
 
 
 def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:

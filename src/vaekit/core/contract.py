@@ -7,8 +7,7 @@ it works everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -17,6 +16,10 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent
 
 from ..errors import VaekitError
+from .reading import evaluating as evaluating  # re-exported: the contract's helpers for reading a model
+from .reading import kept_rng as kept_rng
+from .reading import mean_of as mean_of
+from .reading import probing
 
 
 @dataclass
@@ -82,7 +85,14 @@ def check_model(model: object) -> VAEModule:
 
     if not isinstance(model, nn.Module):
         raise VaekitError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
-    missing = [m for m in MEMBERS if not hasattr(model, m)]
+    compiled = [n or "model" for n, m in model.named_modules() if "_orig_mod" in m._modules]  # torch.compile's
+    if compiled:
+        raise VaekitError(
+            f"the {compiled[0]} is torch.compile'd: its weights would be saved as {compiled[0]}._orig_mod.*, which no "
+            "run loads; pass it uncompiled (vaekit's own setting, train.compile, compiles the training step)"
+        )
+    lazy = getattr(model, "input_shape", ()) is None and hasattr(model, "build")  # built by fit's first batch
+    missing = [m for m in MEMBERS if not hasattr(model, m) and not (lazy and hasattr(type(model), m))]
     if missing:
         raise VaekitError(
             f"{type(model).__name__} does not meet vaekit's model contract: it lacks "
@@ -270,26 +280,3 @@ def _takes(model: VAEModule, x: Any, label: int) -> bool:
     except (IndexError, RuntimeError, ValueError):
         return False
     return True
-
-
-def kept_rng(device: torch.device) -> AbstractContextManager:
-    """``torch.random.fork_rng`` for the CPU's RNG and, for a CUDA ``device``, that device's: both as they were
-    after the block."""
-    if device.type != "cuda":
-        return torch.random.fork_rng(devices=[])
-    return torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()])
-
-
-@contextmanager
-def probing(model: torch.nn.Module) -> Iterator[torch.device]:
-    """``model`` in eval mode for the block, its mode and the RNGs (``kept_rng``) as they were after it: a look at
-    the model that changes nothing. Yields the device of its parameters (the CPU where it has none)."""
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    with kept_rng(device):
-        model.eval()
-        try:
-            yield device
-        finally:
-            model.train(was_training)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar, cast
 
+import numpy as np
 import torch
 from torch.distributions import Distribution
 
 from ..config import RunConfig
 from ..core.levels import on_levels
-from ..core.likelihoods import check_support, name_of
+from ..core.likelihoods import SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
@@ -204,6 +206,8 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
         binary = named in ("bernoulli", "cbernoulli")
         if mode == "none" or binary:
             x = checked(split.x, "bernoulli" if mode != "none" else likelihood, where)
+            if isinstance(likelihood, Distribution) and isinstance(x, torch.Tensor):
+                refuse_edge(likelihood, x, split.rows, where)
         else:
             x = binarizable(split.x, mode, where)
         fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
@@ -246,6 +250,36 @@ def checked(x: T, likelihood: str | Distribution, where: str) -> T:
     else:
         check_support(likelihood, x, where)
     return x
+
+
+def refuse_edge(px: Distribution, x: torch.Tensor, rows: np.ndarray | None, where: str) -> None:
+    """Refuse items (N, *shape) at a finite end of a user's p(x|z)'s support where ``px`` (a probe's) has no
+    finite log-density: torch declares a Beta's support [0, 1], its density lives on (0, 1). The first item at
+    each end is tried (one log_prob each); one not finite is named by its row (``rows``, else its number)."""
+    s, name = support(px), name_of(px)
+    if name in SUPPORT or not len(x):  # vaekit's own likelihoods: their ends are data they model
+        return
+    for end in (getattr(s, "lower_bound", None), getattr(s, "upper_bound", None)):
+        end = end.item() if isinstance(end, torch.Tensor) and end.numel() == 1 else end
+        if not isinstance(end, (int, float)) or not math.isfinite(end):
+            continue
+        at = (x == end).reshape(len(x), -1).any(1).nonzero().flatten()  # (M,) the items holding the end's value
+        if not len(at):
+            continue
+        i = int(at[0])
+        try:
+            with torch.no_grad():
+                finite = bool(px.log_prob(x[i]).isfinite().all())  # broadcast over the probe's items
+        except (RuntimeError, ValueError):  # an item this p(x|z) cannot score as given: nothing to tell
+            continue
+        if not finite:
+            more = f" (and {len(at) - 1} more item{'s' * (len(at) > 2)})" if len(at) > 1 else ""
+            raise VaekitError(
+                f"{where}: item {i if rows is None else int(rows[i])} has value {end:g}{more}, at the end of the "
+                f"{name} likelihood's support, where its log-density is not finite: move the data inside (a Beta's "
+                "(0, 1): clamp to [eps, 1 - eps])",
+                key="model.likelihood",
+            )
 
 
 def note_skipped(spec: str, skipped: list[dict] | None, tail: str = "") -> None:

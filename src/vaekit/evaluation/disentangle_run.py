@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.reading import mean_of
 from ..errors import VaekitError
 from ..runs import Run
 from ..training.folder import CUSTOM
@@ -73,7 +74,7 @@ def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0, n_d
     torch.manual_seed(seed)
 
     def encode(x: Tensor) -> Tensor:  # (B, 1, H, W) -> (B, D)
-        return run.encode(x).mean
+        return mean_of(run.encode(x))
 
     metrics = scores(encode, data, n=n, n_test=max(2, n // 2), votes=(votes, max(1, votes // 2)), seed=seed)
     active = int(metrics.pop("active_dims") or 0)

@@ -15,11 +15,13 @@ import torch
 from torch import Tensor
 
 from .. import files
+from ..core.contract import mean_of
 from ..core.objectives import Terms, elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
 from ..data.lazy import LazyArray, drawn_once, head_split
 from ..errors import VaekitError
 from ..io import atomic_write_json, run_lock
+from ..run_reads import reading
 from ..runs import Run
 from ..training import distributed
 from ..training.first_step import CAUSES, non_finite_term
@@ -60,7 +62,7 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
         lv = [k.sum().item() for k in t["kl_layers"]]
         dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
         sizes = [z.flatten(1).shape[1] for z in out.z]
-        mu = list(run.encode(xb, yb).mean.flatten(1).cpu().split(sizes, 1))  # (B, D_l) each
+        mu = list(mean_of(run.encode(xb, yb)).flatten(1).cpu().split(sizes, 1))  # (B, D_l) each
         if not means:
             levels, dims = lv, dm
         else:
@@ -99,11 +101,8 @@ def refuse_not_finite(where: str, rec: Tensor, kl: Tensor, bound: Tensor | None 
 @torch.no_grad()
 def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch_size: int = 500) -> Tensor:
     """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU."""
-    parts = [
-        run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size]).mean.cpu()
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(parts)
+    parts = (slice(i, i + batch_size) for i in range(0, len(x), batch_size))
+    return torch.cat([mean_of(run.encode(x[b], None if y is None else y[b])).cpu() for b in parts])
 
 
 @overload
@@ -173,6 +172,7 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
 
 
 @keeps_rng
+@reading
 def evaluate(
     run: Run,
     data: Dataset | object = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -31,11 +32,25 @@ from .quality import quality_benchmark, set_size
 TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
 
 
-def quality_data(run: Run, spec: str | None = None) -> Dataset:
-    """The run's data (or ``spec``), not binarised: samples are means of p(x|z), compared with the grey items."""
+def quality_data(run: Run, spec: str | os.PathLike | None = None) -> Dataset:
+    """The run's data (or ``spec``), not binarised: samples are means of p(x|z), compared with the grey items.
+    Items in memory (an array, a tensor) are refused in one line: the domain features train on a spec's labelled
+    training split, and the samples are compared with its ``split``."""
+    if spec is not None and not isinstance(spec, (str, os.PathLike)):
+        raise VaekitError(
+            f"data: quality takes a data spec such as a .npy path or a dataset's name, not a {type(spec).__name__} "
+            "(save the items with numpy.save and name the file)",
+            key="data",
+        )
+    if not spec and not run.config.data.spec:
+        raise VaekitError(
+            "this run was trained on data passed in memory: quality needs a data spec (data= or --data: a .npy path "
+            "or a dataset's name) for the items the samples are compared with",
+            key="data",
+        )
     cfg = copy.deepcopy(run.config)
     cfg.data.binarize = "none"
-    return prepare_data(cfg, spec)[0]
+    return prepare_data(cfg, None if spec is None else os.fspath(spec))[0]
 
 
 def labelled_as_run(run: Run, data: Dataset) -> Dataset:
@@ -80,7 +95,7 @@ def quality(
     features: str | Path | nn.Module = "domain",
     sampler: str | None = None,
     n: int | None = None,
-    data: str | None = None,
+    data: str | os.PathLike | None = None,
     split: str = "test",
     seed: int = 0,
     write: bool = True,
@@ -92,7 +107,8 @@ def quality(
     ``features``: 'domain' (a small classifier trained on the data's labelled training split, cached in
     $VAEKIT_CACHE or ~/.cache/vaekit), the path of an Inception-v3 weights file (torch-fidelity's), or any
     nn.Module mapping items (B, *shape) to (B, F). ``sampler``: None draws from the prior, else a post-hoc
-    sampler name (``vaekit.SAMPLERS``). ``n`` items per set (default: half the ``split``). With ``write`` and a
+    sampler name (``vaekit.SAMPLERS``). ``data``: a data spec (a path or a dataset's name; default: the run's own
+    data; items in memory are refused). ``n`` items per set (default: half the ``split``). With ``write`` and a
     run folder the result joins RUN/quality.json (one entry per sampler, for these weights and features).
     A table run gets the measures of ``evaluation.table_quality`` instead (``target``: the column that
     train-on-synthetic predicts). ``feature_settings`` train the domain network (``width``, ``steps``,

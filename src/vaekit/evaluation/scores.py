@@ -32,6 +32,7 @@ from ..core.contract import (
 )
 from ..core.likelihoods import check_support, gaussian
 from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
+from ..core.reading import mean_of
 from ..data.core import check_finite
 from ..data.lazy import LazyArray
 from ..data.user import run_items
@@ -137,7 +138,7 @@ def iwae_nll(model: VAEModel, x: Tensor, eps: Tensor, chunk: int | None = None, 
 def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
     """Squared error (B,) between x and the mean of p(x|z) at z = the posterior mean; for a table modelled on
     standardised columns (``models.Standardized``), in those units, so that no column swamps the others."""
-    x_rec = model.decode(model.encode(x, y).mean, y).mean
+    x_rec = mean_of(model.decode(mean_of(model.encode(x, y)), y))
     units = getattr(model, "inside", lambda v: v)
     return (units(x) - units(x_rec)).pow(2).flatten(1).sum(1)
 

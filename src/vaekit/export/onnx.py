@@ -113,6 +113,8 @@ def _reason(e: BaseException) -> str:
     """An error's first line, without torch's request for a pull request or onnxruntime's prefix, source paths
     and C++ signatures."""
     text = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    if text == "NotImplementedError":  # torch's bare one: a distribution's mean (TransformedDistribution's, a flow's)
+        text = "a distribution it returns has no closed-form mean (torch's NotImplementedError), which export needs"
     text = text.split(". Please")[0]
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Non-zero status code returned while )?", "", text)
     text = " ".join(re.sub(r"\S*onnxruntime_src\S*|void onnxruntime::\S+\([^)]*\)", "", text).split())

@@ -22,7 +22,7 @@ from torch.distributions import Distribution
 
 from ..config import RunConfig
 from ..config.checks import DISCRETE
-from ..core.contract import VAEModule
+from ..core.contract import VAEModule, mean_of
 from ..data.lazy import LazyArray, drawn_once, head_split
 from ..data.photos import note
 from ..data.prepare import prepare_data
@@ -133,10 +133,10 @@ def prior_draws(run: RunLike, n: int, temperature: float | list[float], y: Tenso
     of a conditional model, or None): n within ``draw_bound``, and a million draws need not hold their activations."""
     model = run.model
     draw_bound(n, run.config.model.input_shape)
-    parts = [
-        model.generate(min(DECODE_BATCH, n - i), temperature, None if y is None else y[i : i + DECODE_BATCH]).mean.cpu()  # type: ignore[arg-type]
-        for i in range(0, n, DECODE_BATCH)
-    ]
+    parts = []
+    for i in range(0, n, DECODE_BATCH):
+        px = model.generate(min(DECODE_BATCH, n - i), temperature, None if y is None else y[i : i + DECODE_BATCH])  # type: ignore[arg-type]
+        parts.append(mean_of(px).cpu())
     return torch.cat(parts)
 
 
@@ -158,7 +158,7 @@ def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LI
         items = (drawn_once(s, run.config.train.seed) if mode == "dynamic" else s).x
     else:
         items = x
-    z = torch.cat([run.encode(items[i : i + batch_size]).mean.cpu() for i in range(0, len(items), batch_size)])
+    z = torch.cat([mean_of(run.encode(items[i : i + batch_size])).cpu() for i in range(0, len(items), batch_size)])
     if z.dim() != 2:
         raise VaekitError(
             f"this model's codes have shape {tuple(z.shape[1:])}; post-hoc samplers need flat codes", key="sampler"
@@ -247,5 +247,5 @@ def sample_with(run: RunLike, name: str, n: int) -> Tensor:
     parts = []
     for i in range(0, n, DECODE_BATCH):
         z = sampler.sample(min(DECODE_BATCH, n - i))  # (B, D)
-        parts.append(run.model.decode(z.to(device)).mean.cpu())
+        parts.append(mean_of(run.model.decode(z.to(device))).cpu())
     return torch.cat(parts)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import files
+from ..core.reading import mean_of
 from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json
 from ..training.checkpoint import header, load_weights, save_weights
@@ -114,7 +115,7 @@ def code_size(run: RunLike) -> int:
     was = model.training
     model.eval()
     try:
-        return run.encode(torch.zeros(2, *shape)).mean[0].numel()
+        return mean_of(run.encode(torch.zeros(2, *shape)))[0].numel()
     finally:
         model.train(was)
 

@@ -64,12 +64,23 @@ def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
 def _save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
     """safetensors' save_file, its I/O failures raised as OSError (it reports them as 'os error N')."""
     try:
-        save_file(tensors, str(path), metadata=metadata)
+        save_file(apart(tensors), str(path), metadata=metadata)
     except SafetensorError as e:
         code = re.search(r"os error (\d+)", str(e))
         if code is None:
             raise
         raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
+
+
+def apart(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``tensors``, each that shares memory with one before it copied: a layer or weight tied between encoder and
+    decoder is one parameter under two names, which safetensors refuses; ``load_state_dict`` ties them again."""
+    first: dict[int, str] = {}  # a storage's address -> the first name holding it
+    for k, v in tensors.items():
+        first.setdefault(v.untyped_storage().data_ptr(), k)
+    return {
+        k: v if first[v.untyped_storage().data_ptr()] == k or not v.numel() else v.clone() for k, v in tensors.items()
+    }
 
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -93,7 +104,8 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     file (its checksum, when it has one), a tensor of another dtype than the model's or one that is not finite
     (a parameter or a buffer) is refused in one line."""
     tensors, _ = read_tensors(path)  # its checksum verified
-    _load_state(model, tensors, path)
+    check_state(model, tensors, path)
+    model.load_state_dict(tensors)
 
 
 class OtherModel(VaekitError):
@@ -110,11 +122,6 @@ ANOTHER_MODEL = "the run may come from an older vaekit, or its config.json was e
 
 
 CASTABLE = {torch.float16, torch.bfloat16, torch.float32, torch.float64}  # float widths cast into one another
-
-
-def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
-    check_state(model, tensors, path)
-    model.load_state_dict(tensors)
 
 
 def check_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:

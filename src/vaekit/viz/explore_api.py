@@ -13,6 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..core.contract import latent_size
+from ..core.reading import mean_of
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
@@ -101,7 +102,7 @@ class Explorer:
     def sample(self, body: dict) -> dict:
         n, y = _int(body.get("n", 16), "n", 1, MAX_SAMPLES), self._label(body.get("y"))
         with torch.no_grad():
-            x = self.run.model.generate(n, 1.0, None if y is None else y.repeat(n)).mean.cpu()
+            x = mean_of(self.run.model.generate(n, 1.0, None if y is None else y.repeat(n))).cpu()
         return {"image": png_url(x, nrow=math.ceil(math.sqrt(n)))}
 
     def _z(self, z: object) -> Tensor:

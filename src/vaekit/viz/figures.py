@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core.contract import latent_size
+from ..core.contract import latent_size, mean_of
 from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
+from ..run_reads import reading
 from ..runs import Run
 from .plots import Columns, _figure, _save_figure, _tab20, check_line, image_grid, is_image, save_png
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
@@ -39,13 +40,13 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     return a * z0 + b * z1  # the weights are exactly 1 and 0 at the ends, so are the end points
 
 
-@torch.no_grad()
+@reading
 def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
-    """Means of p(x|z) for codes z (N, D) -> (N, *shape) on the CPU."""
-    return run.model.decode(z.to(run.device), run.labels(y, len(z))).mean.cpu()
+    """Means of p(x|z) (``mean_of``) for codes z (N, D) -> (N, *shape) on the CPU, the model in eval mode."""
+    return mean_of(run.model.decode(z.to(run.device), run.labels(y, len(z)))).cpu()
 
 
-@torch.no_grad()
+@reading
 def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -> dict[str, Tensor]:
     """Decode the paths between the posterior means of two items x (2, *shape): {"lerp", "slerp"} -> (steps, *shape).
 
@@ -54,7 +55,7 @@ def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -
     """
     if len(x) != 2 or steps < 2:
         raise VaekitError(f"interpolation needs two items and at least 2 steps, got {len(x)} items, {steps} steps")
-    loc = run.encode(x, y).mean.cpu()  # (2, D)
+    loc = mean_of(run.encode(x, y)).cpu()  # (2, D)
     t = torch.linspace(0, 1, steps)
     ya = None if y is None else torch.as_tensor(y)[:1]  # a conditional path keeps the first item's label
     return {name: decode_mean(run, f(loc[0], loc[1], t), ya) for name, f in (("lerp", lerp), ("slerp", slerp))}
@@ -112,7 +113,7 @@ def vector(v: object, name: str, size: int | None = None) -> Tensor:
     return t
 
 
-@torch.no_grad()
+@reading
 def traverse(
     run: Run,
     z: Tensor | np.ndarray | list[float],
@@ -145,7 +146,7 @@ def traverse(
     return x.view(len(idx), len(values), *x.shape[1:])
 
 
-@torch.no_grad()
+@reading
 def traversals(
     run: Run,
     x: Tensor | LazyArray,
@@ -187,7 +188,7 @@ def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD, among: list
     return (active if len(active) else order).tolist()
 
 
-@torch.no_grad()
+@reading
 def decoded_dims(run: Run, y: Tensor | None = None) -> list[int]:
     """The dims of the code (D,) that ``decode`` reads: every dim of a flat model; of a hierarchy, the levels
     whose change moves the decoded mean (a ladder's decoder reads z_1 alone: the levels above act on the items

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .. import files
 from ..core.contract import VAEModule
+from ..core.reading import mean_of
 from ..io import write_error
 from ..training.callbacks import Callback, FitInfo
 from .plots import image_grid, is_image
@@ -162,8 +163,8 @@ def _pictures(model: VAEModule, x: Tensor, y: Tensor | None, n: int):
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # the training RNG stream stays as it was: resume stays exact
         torch.manual_seed(0)  # the same codes every epoch, so the sample grids can be compared
-        samples = model.generate(n, 1.0, ys).mean
-    x_rec = model.decode(model.encode(x, y).mean, y).mean
+        samples = mean_of(model.generate(n, 1.0, ys))
+    x_rec = mean_of(model.decode(mean_of(model.encode(x, y)), y))
     model.train(was_training)
     return _rgb(image_grid(samples)), _rgb(image_grid(torch.cat([x, x_rec]), nrow=len(x)))  # any channels
 

@@ -1,0 +1,41 @@
+"""What the entry points that read a run's model share (``Run.sample``, ``encode``, ``reconstruct``,
+``vaekit.evaluate``, the pictures): the model in eval mode and without gradients for the call (``reading``), and
+outputs refused in one line where they are not finite (``finite``)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import torch
+from torch import Tensor
+
+from .core.contract import evaluating
+from .errors import NotFinite
+from .models.temperature import Temperature
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reading(fn: F) -> F:
+    """``fn(run, ...)`` (a run, or anything with a ``model``) under ``torch.no_grad`` with ``run.model`` in eval
+    mode (``core.contract.evaluating``: dropout off, BatchNorm's running statistics read and not moved), its mode
+    as it was after the call: a model a user is fine-tuning (``model.train()``) is read as trained."""
+
+    @functools.wraps(fn)
+    def read(run: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad(), evaluating(run.model):
+            return fn(run, *args, **kwargs)
+
+    return cast(F, read)
+
+
+def finite(x: Tensor, what: str, temperature: Temperature = 1.0) -> Tensor:
+    """``x`` if its values are all finite, else one line: the model's outputs are not (a run that diverged, or
+    draws at a ``temperature`` other than 1 that took the codes too far)."""
+    if not torch.isfinite(x).all():
+        why = (f"temperature {temperature} drew codes too far out, or " if temperature != 1 else "") + "the model"
+        bad = int((~torch.isfinite(x)).sum())
+        raise NotFinite(f"{what}: {bad} of {x.numel()} values are NaN or infinite: {why} diverged (its metrics.csv)")
+    return x
