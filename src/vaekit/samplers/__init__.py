@@ -31,7 +31,7 @@ from ..io import run_lock
 from ..models import MODELS
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
 from .base import SAMPLERS, Sampler, check_settings, lookup, register
-from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_limit, saved_settings
+from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_fit
 
 __all__ = [
     "SAMPLERS",
@@ -192,8 +192,9 @@ def fit_sampler(
     saved = None if refit or x is not None else load_sampler(run, name)
     if saved is not None and (not settings or saved.settings == wanted) and limit in (None, saved.limit):
         return keep(run, name, saved)
-    kept = None if settings else saved_settings(run, name)
-    limit = limit or saved_limit(run, name) or CODES_LIMIT
+    kept, kept_limit = saved_fit(run, name)  # the file read once, for both
+    kept = None if settings else kept
+    limit = limit or kept_limit or CODES_LIMIT
     sampler = cls(**(kept or settings))
     sampler.limit = None if x is not None else limit  # recorded in its JSON: another limit is fitted again
     folder = run.path if save else None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import files
-from ..core.reading import mean_of
+from ..core.reading import evaluating, mean_of
 from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json
 from ..training.checkpoint import header, load_weights, save_weights
@@ -85,39 +85,24 @@ def sampler_stamp(folder: Path, name: str, digest: str) -> dict | None:
     return {"settings": saved["settings"], WEIGHTS_DIGEST: saved[WEIGHTS_DIGEST]}
 
 
-def saved_settings(run: RunLike, name: str) -> dict | None:
-    """The settings of the sampler ``name`` saved in the run folder (for these weights or others) where they are
-    a sampler's, else None: what a fit without settings reuses."""
+def saved_fit(run: RunLike, name: str) -> tuple[dict | None, int | None]:
+    """(settings, limit) of the sampler ``name`` saved in the run folder (for these weights or others) where its
+    file is a sampler's, else (None, None): what a fit without settings, or without a limit, reuses."""
     try:
         saved = None if run.path is None else read_saved(run.path, name)
         if saved is None:
-            return None
-        return lookup(name)(**check_settings(name, saved["settings"])).settings
+            return None, None
+        return lookup(name)(**check_settings(name, saved["settings"])).settings, limit_of(saved)
     except BUILD_ERRORS:
-        return None
-
-
-def saved_limit(run: RunLike, name: str) -> int | None:
-    """The ``limit`` of the sampler ``name`` saved in the run folder (``limit_of``), else None: what a fit without
-    a limit reuses, as it reuses the saved settings."""
-    try:
-        saved = None if run.path is None else read_saved(run.path, name)
-    except BUILD_ERRORS:
-        return None
-    return None if saved is None else limit_of(saved)
+        return None, None
 
 
 @torch.no_grad()
 def code_size(run: RunLike) -> int:
     """D, the numbers in one of the run's codes: its posterior mean of an item of zeros (the model in eval mode
     for it, its weights untouched)."""
-    model, shape = run.model, run.config.model.input_shape
-    was = model.training
-    model.eval()
-    try:
-        return mean_of(run.encode(torch.zeros(2, *shape)))[0].numel()
-    finally:
-        model.train(was)
+    with evaluating(run.model):
+        return mean_of(run.encode(torch.zeros(2, *run.config.model.input_shape)))[0].numel()
 
 
 def load_sampler(run: RunLike, name: str) -> Sampler | None:

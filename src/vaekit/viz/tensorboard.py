@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .. import files
 from ..core.contract import VAEModule
-from ..core.reading import mean_of
+from ..core.reading import evaluating, mean_of
 from ..io import write_error
 from ..training.callbacks import Callback, FitInfo
 from .plots import image_grid, is_image
@@ -157,15 +157,12 @@ def last_step(folder: Path) -> int:
 def _pictures(model: VAEModule, x: Tensor, y: Tensor | None, n: int):
     """(H, W, 3) uint8 grids: ``n`` samples (labels cycling through y's classes), and x (B, C, H, W) above
     their reconstructions at the posterior mean."""
-    was_training = model.training
-    model.eval()
     ys = None if y is None else y.repeat((n + len(y) - 1) // len(y))[:n]  # (n,) labels for a conditional model
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):  # the training RNG stream stays as it was: resume stays exact
+    with evaluating(model), torch.random.fork_rng(devices=cuda):  # the training RNG stream kept: resume stays exact
         torch.manual_seed(0)  # the same codes every epoch, so the sample grids can be compared
         samples = mean_of(model.generate(n, 1.0, ys))
-    x_rec = mean_of(model.decode(mean_of(model.encode(x, y)), y))
-    model.train(was_training)
+        x_rec = mean_of(model.decode(mean_of(model.encode(x, y)), y))
     return _rgb(image_grid(samples)), _rgb(image_grid(torch.cat([x, x_rec]), nrow=len(x)))  # any channels
 
 
