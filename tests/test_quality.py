@@ -14,6 +14,7 @@ import torch
 
 import vaekit
 from vaekit import files
+from vaekit.cli import main
 from vaekit.data import load_dataset
 from vaekit.errors import VaekitError
 from vaekit.evaluation.features import InceptionFeatures, domain_features
@@ -171,7 +172,7 @@ def test_quality_refuses_settings_that_cannot_take_effect(digits_run, cache, tmp
         vaekit.quality(digits_run, features=net, n=40, write=False, **settings)
 
 
-def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_path, cache):
+def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_path, cache, capsys):
     cli = [sys.executable, "-m", "vaekit"]
     out = tmp_path / "s.npy"
     r = subprocess.run(
@@ -181,8 +182,11 @@ def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_pat
         timeout=600,
     )
     assert r.returncode == 0 and "6 samples" in r.stdout, r.stderr
+    (digits_run / "sampler-gmm.json").write_text("{")  # a damaged sampler file: refused, then fitted again
+    asked = ["quality", str(digits_run), "--sampler", "gmm", "--n", "40", "--feature-steps", "20"]
+    assert main(asked) == 2 and capsys.readouterr().err.rstrip().endswith("fit it again with refit (--refit)")
     r = subprocess.run(
-        [*cli, "quality", str(digits_run), "--sampler", "gmm", "--n", "40", "--feature-steps", "20"],
+        [*cli, *asked, "--refit"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..errors import VaekitError
 from .verbs import arg, positive, verb
 
 
@@ -27,6 +28,7 @@ from .verbs import arg, positive, verb
         "settings or the one saved in RUN (vaekit.fit_sampler in Python for others; the flow's 3000 steps can "
         "take minutes on a CPU)",
     ),
+    arg("--refit", action="store_true", help="fit the --sampler again even if RUN holds one"),
     arg(
         "--n",
         type=int,
@@ -51,12 +53,23 @@ from .verbs import arg, positive, verb
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
     from ..evaluation.quality_run import quality, quality_rows
+    from ..runs import Run
+    from ..samplers import fit_sampler, sampler_for
 
     steps: dict[str, Any] = {}
+    run: str | Run = args.run
+    if args.refit:
+        if args.sampler is None:
+            raise VaekitError(
+                "--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow"
+            )
+        run = Run.load(args.run)
+        sampler_for(run, args.sampler)  # a sampler that cannot draw for this run is named before minutes of fitting
+        fit_sampler(run, args.sampler, refit=True)
     if args.feature_steps is not None:
         steps["steps"] = positive(args.feature_steps, "--feature-steps")
     result = quality(
-        args.run,
+        run,
         features=args.features,
         sampler=args.sampler,
         n=None if args.n is None else positive(args.n, "--n"),
