@@ -14,7 +14,6 @@ from .checks import (
 from .conflicts import CONFLICTS, refuse_conflicts
 from .formats import FORMAT
 from .parse import (
-    absolute_spec,
     load_json_config,
     load_toml,
     load_toml_config,
@@ -23,6 +22,7 @@ from .parse import (
 )
 from .resume import RESUME_MAY_CHANGE, keep_settings
 from .schema import SECTIONS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from .specs import absolute_spec
 
 __all__ = [
     "CHOICES",

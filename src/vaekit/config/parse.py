@@ -20,6 +20,7 @@ from ..errors import VaekitError
 from .formats import upgrade
 from .keys import misplaced
 from .schema import SECTIONS, RunConfig
+from .specs import stored_spec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -210,7 +211,7 @@ def load_json_config(path: str | Path) -> RunConfig:
         stored = upgrade(d)
         cfg = RunConfig.from_dict(d)
     cfg.stored = stored
-    cfg.data.spec = _found(cfg.data.spec, path.parent.parent)
+    cfg.data.spec = stored_spec(cfg.data.spec, path.parent.parent)
     return cfg
 
 
@@ -233,41 +234,6 @@ def recorded_progress(run: Path, progress: bool) -> bool:
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         saved = None
     return saved if isinstance(saved, bool) else progress
-
-
-BUILTINS = ("mnist5k", "digits", "mnist", "fashion-mnist", "dsprites", "photos")  # the data sets vaekit has
-OPTIONS = {"dsprites": "dsprites[:SIZE][:n=N]", "photos": "photos[:SIZE]"}  # the built-in sets that take options
-
-
-def builtin_key(spec: str) -> str | None:
-    """The built-in data set ``spec`` names, normalised ('Fashion_MNIST' -> 'fashion-mnist', dsprites and photos
-    with their options), or None: a path. Options on a set that takes none ('digits:8') are refused."""
-    key = str(spec).strip().lower().replace("_", "-")
-    name = key.split(":")[0]
-    if name in BUILTINS and key != name and name not in OPTIONS:
-        raise VaekitError(
-            f"{spec}: the built-in set {name} takes no options (only {' and '.join(OPTIONS.values())} do)",
-            key="data.spec",
-        )
-    return key if name in BUILTINS else None
-
-
-def absolute_spec(spec: str) -> str:
-    """A data spec naming a file or folder as its absolute path, as a run stores it (read from anywhere later);
-    a built-in name, or no such path, as it is."""
-    path = Path(spec).expanduser()
-    return os.path.abspath(path) if spec and builtin_key(spec) is None and path.exists() else spec
-
-
-def _found(spec: str, beside: Path) -> str:
-    """A run's data spec as stored; a relative path (as runs stored them before keeping absolute ones) missing
-    from here is looked for in ``beside``, the run folder's parent: there where it is, or where it has a file
-    name's suffix (``adult.csv``, not a built-in name), so that a missing file is named where it was sought."""
-    path = Path(spec).expanduser()
-    if not spec or builtin_key(spec) or path.is_absolute() or path.exists():  # a run named digits is no data
-        return spec
-    there = beside.absolute() / path
-    return str(there) if there.exists() or path.suffix else spec
 
 
 def load_toml_config(path: str | Path) -> RunConfig:

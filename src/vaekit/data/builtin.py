@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vaekit import files
-from vaekit.config.parse import BUILTINS as BUILTINS  # re-exported: vaekit.data.BUILTINS
-from vaekit.config.parse import builtin_key
+from vaekit.config.specs import BUILTINS as BUILTINS  # re-exported: vaekit.data.BUILTINS
+from vaekit.config.specs import builtin_key
 from vaekit.data.core import RawData
 from vaekit.data.download import DownloadFailed, download
 from vaekit.data.idx import read_idx_set
