@@ -182,11 +182,12 @@ def tabular_detectors() -> dict[str, Callable[..., Any]]:
 
 
 RUNS = {"oneclass": one_class, "ood": ood, "tabular": tabular, "representation": representation}  # PARTS' functions
+BUDGET = ("oneclass_epochs", "deep_epochs", "epochs", "per_class", "ood_train", "rep_train", "rep_epochs", "test_limit")
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line; lists are comma-separated strings, turned into lists by ``parse_args``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     p.add_argument("--net", default="mlp", choices=["mlp", "conv"])
@@ -222,7 +223,10 @@ def parser() -> argparse.ArgumentParser:
 
 def parse_args() -> argparse.Namespace:
     """The command line's options, lists parsed and ``--quick``'s small settings applied."""
-    args = parser().parse_args()
+    p = parser()
+    args = p.parse_args()
+    args.parts = common.choices(p, "--parts", args.parts, PARTS)
+    common.budget(p, args, *BUDGET)
     args.classes = [int(c) for c in args.classes.split(",")]
     args.dims = [int(d) for d in args.dims.split(",")]
     args.scales = tuple(int(k) for k in args.scales.split(","))
@@ -245,7 +249,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     tables, notes, phrases = [], [], []
-    for part in args.parts.split(","):
+    for part in args.parts:
         t, n, h = RUNS[part](args)
         tables, notes, phrases = tables + t, notes + n, phrases + [h]
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

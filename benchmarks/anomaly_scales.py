@@ -28,7 +28,7 @@ from vaekit.evaluation.scores import detection_metrics
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     p.add_argument("--scales", default="1,2,4,7,14", help="candidate pooling factors (each divides 28)")
     p.add_argument("--epochs", type=int, default=50, help="epochs of each one-class VAE")
@@ -41,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 classes, 2 epochs, small sets")
     p.add_argument("--json", help="the result (default: benchmarks/results/anomaly_scales.json)")
     args = p.parse_args()
+    common.budget(p, args, "classes", "epochs", "per_class", "test_limit", "seeds")
     if args.quick:
         args.classes, args.epochs, args.n_val, args.per_class, args.test_limit = "0,1", 2, 100, 500, 500
         args.scales, args.seeds = "1,4,7", "0"

@@ -115,13 +115,15 @@ def write_result(rows: list[dict], args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     """The command line, with ``--quick``'s settings."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=",".join(SETS), help="comma-separated data specs")
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p.add_argument("--sets", default=",".join(SETS), help="comma-separated data specs (built-in sets or paths)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--k", type=int, default=100, help="importance samples of the NLL")
     p.add_argument("--quick", action="store_true", help="1 epoch, 100 test images, K = 20")
     p.add_argument("--out", help="the JSON (default: benchmarks/results/bits.json)")
     args = p.parse_args()
+    args.sets = common.data_specs(p, "--sets", args.sets)
+    common.budget(p, args, "n_test", "k")
     if args.quick:
         args.n_test, args.k = 100, 20
     return args
@@ -130,7 +132,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     rows = []
-    for spec in args.sets.split(","):
+    for spec in args.sets:
         epochs = 1 if args.quick else SETS.get(spec, 10)
         try:
             rows += [score(spec, lik, epochs, args) for lik in ("auto", "gaussian")]

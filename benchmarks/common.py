@@ -4,6 +4,7 @@ JSON as the docs' benchmark pages and their index."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import json
@@ -54,6 +55,57 @@ def commit() -> str:
 
 
 STARTED = commit()
+LOAD = os.getloadavg()  # the machine's load (1, 5, 15-minute averages) as the benchmark starts
+REDUCED: list[str] = []  # the budget arguments this run set below their defaults (``budget``), in its result
+
+
+def summary(doc: str) -> str:
+    """A script's docstring's first paragraph as one line: its --help description."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def budget(parser: argparse.ArgumentParser, args: argparse.Namespace, *dests: str, **full: float) -> list[str]:
+    """Record the budget arguments ``dests`` this run set below their defaults ('--rounds 2 (default 10)'), as
+    parsed (before --quick); one whose default is none or a word ('all') counts when given, unless ``full`` names
+    the number that default stands for; a comma-separated list counts when it has fewer items. ``write`` stores
+    them as the result's ``reduced``; the pages label such a result as they do a smoke run's."""
+    for dest in dests:
+        value, default = getattr(args, dest), full.get(dest, parser.get_default(dest))
+        a, b = value, default
+        if isinstance(a, str) and isinstance(b, str) and "," in b:  # a list ('0,1,2'): fewer items
+            a, b = len(a.split(",")), len(b.split(","))
+        numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+        if value is not None and (a < b if numbers else a != b):
+            REDUCED.append(f"--{dest.replace('_', '-')} {value} (default {default})")
+    return REDUCED
+
+
+def choices(parser: argparse.ArgumentParser, flag: str, value: str, known: list[str] | tuple[str, ...]) -> list[str]:
+    """``value``, a comma-separated list of ``known`` names, as a list; an unknown name is the parser's error."""
+    names = [v for v in value.split(",") if v]
+    wrong = [v for v in names if v not in known]
+    if wrong or not names:
+        parser.error(f"{flag} takes {', '.join(known)} (comma-separated), got {value!r}")
+    return names
+
+
+def data_specs(parser: argparse.ArgumentParser, flag: str, value: str) -> list[str]:
+    """``value``, comma-separated data specs, as a list: each a built-in set or an existing file or folder, else
+    the parser's error (a mistyped name fails here, not as a set 'not installed' after the others trained)."""
+    from vaekit.config.specs import BUILTINS, builtin_key
+    from vaekit.errors import VaekitError
+
+    def known(spec: str) -> bool:
+        try:
+            return builtin_key(spec) is not None or Path(spec).expanduser().exists()
+        except VaekitError:
+            return False
+
+    specs = [v for v in value.split(",") if v]
+    wrong = [s for s in specs if not known(s)]
+    if wrong:
+        parser.error(f"{flag}: {', '.join(wrong)} is neither a built-in set ({', '.join(BUILTINS)}) nor a path")
+    return specs
 
 
 def peak_mib(device: str | torch.device) -> float:
@@ -89,13 +141,37 @@ def command() -> str:
     return shlex.join(["python", name, *sys.argv[1:]])
 
 
+def result_path(name: str, out: str | Path | None = None) -> Path:
+    """Where ``write`` puts result ``name``: ``out``, else benchmarks/results/<name>.json, or for a smoke run
+    (``--quick``) runs/quick/<name>.json, leaving the published results as they are."""
+    quick = "--quick" in sys.argv[1:]
+    return Path(out) if out else (ROOT / "runs" / "quick" if quick else RESULTS) / f"{name}.json"
+
+
+def beside(name: str, out: str | Path | None, suffix: str) -> Path:
+    """A file beside result ``name``'s JSON (``result_path``): <stem>-<suffix>, such as its samples figure."""
+    path = result_path(name, out)
+    return path.with_name(f"{path.stem}-{suffix}")
+
+
+def figure_name(path: str | Path) -> str:
+    """How a note names a figure: its file name where the pages show it (docs/img/benchmarks/), else its path,
+    which the pages leave unshown (a figure beside a scratch result is no published one)."""
+    path = Path(path).resolve()
+    if path.parent == ROOT / "docs" / "img" / "benchmarks":
+        return path.name
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
 def write(
     name: str, title: str, headline: str, tables: list[dict], notes: list[str] = (), out: str | Path | None = None
 ) -> Path:
-    """benchmarks/results/<name>.json (or ``out``): the tables, a one-line headline and notes, with provenance. A
-    smoke run (``--quick``) writes runs/quick/<name>.json instead, leaving the published results as they are."""
-    quick = "--quick" in sys.argv[1:]
-    path = Path(out) if out else (ROOT / "runs" / "quick" if quick else RESULTS) / f"{name}.json"
+    """``result_path``'s JSON: the tables, a one-line headline and notes, with provenance (the command, the machine
+    and its load at the start and the end, the commit, the date, the budget arguments set below their defaults).
+    A result whose tables have no row (nothing measured: a part that ran nothing) is refused, not written."""
+    path = result_path(name, out)
+    if not any(t["rows"] for t in tables):
+        sys.exit(f"{name}: no table has a row (nothing was measured); {path} is not written")
     path.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "name": name,
@@ -107,15 +183,18 @@ def write(
         "machine": machine(),
         "commit": STARTED,
         "date": datetime.date.today().isoformat(),
+        "load": {"start": [round(v, 2) for v in LOAD], "end": [round(v, 2) for v in os.getloadavg()]},
+        "reduced": list(REDUCED),
     }
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")  # a run stopped mid-write leaves the old file
     print(f"\n{headline}\n-> {path}")
     return path
 
 
-def rewrite(path: str | Path, **fields: object) -> Path:
-    """Replace ``fields`` (headline, notes) of a written result, atomically, leaving its figures and provenance."""
+def rewrite(path: str | Path, into: str | Path | None = None, **fields: object) -> Path:
+    """Replace ``fields`` (headline, notes) of a written result, atomically, leaving its figures and provenance;
+    written to ``path`` or to ``into``."""
     result = json.loads(Path(path).read_text())
-    atomic_write_text(path, json.dumps({**result, **fields}, indent=2) + "\n")
-    print(f"{fields.get('headline', '')}\n-> {path}")
-    return Path(path)
+    atomic_write_text(into or path, json.dumps({**result, **fields}, indent=2) + "\n")
+    print(f"{fields.get('headline', '')}\n-> {into or path}")
+    return Path(into or path)

@@ -252,11 +252,11 @@ def samples_figure(runs: dict[str, Run], path: Path) -> None:
 
 def parse_args() -> argparse.Namespace:
     """The command line, with ``--quick``'s settings and the derived ones (OOD samples, 8-bit sets as a list)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
     p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
     p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
-    p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
     p.add_argument("--bits-deep-minutes", type=float, help="the deep model's training time on 8-bit data")
     p.add_argument("--carry-on", action="store_true", help="continue the runs an earlier run left under --out")
@@ -265,15 +265,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="only the first N items of each data set")
     p.add_argument("--quick", action="store_true", help="0.5 minutes, 3000 items, K = 10, 100 test images")
     p.add_argument("--out", default="runs/bench-deep")
-    p.add_argument("--figure", default=str(ROOT / "docs" / "img" / "benchmarks" / "deep-samples.png"))
+    p.add_argument("--figure", help="the samples figure (default: beside the JSON; the pages': docs/img/benchmarks/)")
     p.add_argument("--json")
     p.add_argument("--rehead", metavar="JSON", help="recompute a written result's bits/dim lines; no run")
     args = p.parse_args()
+    args.parts, args.sets = common.choices(p, "--parts", args.parts, PARTS), common.data_specs(p, "--sets", args.sets)
+    args.bits_sets = common.data_specs(p, "--bits-sets", args.bits_sets)
+    common.budget(p, args, "minutes", "limit", "k", "bits_k", "n_test")
     if args.quick:
         args.minutes, args.limit, args.k, args.bits_k, args.n_test = 0.5, 3000, 10, 10, 100
-        args.figure = str(Path(args.out) / "deep-samples.png")
+    args.figure = Path(args.figure or common.beside("deep", args.json, "samples.png"))
     args.k_ood, args.s_ood = min(args.k, 100), 8
-    args.bits_sets = [s for s in args.bits_sets.split(",") if s]
     return args
 
 
@@ -281,8 +283,8 @@ def main() -> None:
     args = parse_args()
     if args.rehead:
         return rehead(args.rehead)
-    parts, tables, notes, start = args.parts.split(","), [], [], time.perf_counter()
-    runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets.split(",")} if "nll" in parts else {}
+    parts, tables, notes, start = args.parts, [], [], time.perf_counter()
+    runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets} if "nll" in parts else {}
     if "bits" in parts:
         bits_part(args, tables, notes)
     later = {"ood", "samples", "quality"} & set(parts)  # parts on the Fashion-MNIST models
@@ -292,12 +294,14 @@ def main() -> None:
     if fashion and "quality" in parts:
         quality_part(fashion, tables, notes)
     if fashion and "samples" in parts:
-        samples_figure(fashion, Path(args.figure))
-    if fashion and later - {"ood"}:  # the pages show the figure this note names
-        notes.append(f"Samples of these models (flat conv, conv ladder, deep; a row each): {Path(args.figure).name}")
+        samples_figure(fashion, args.figure)
+    if fashion and later - {"ood"}:  # the pages show the figure this note names, where it is theirs
+        notes.append(
+            f"Samples of these models (flat conv, conv ladder, deep; a row each): {common.figure_name(args.figure)}"
+        )
     left = [p for p in PARTS if p not in parts or (p == "bits" and not args.bits_sets)]
     if left or "mnist5k" not in args.sets:
-        sets = f"; NLL sets run: {args.sets}" if "nll" in parts else ""
+        sets = f"; NLL sets run: {','.join(args.sets)}" if "nll" in parts else ""
         notes.append(f"Not run in this run: parts {', '.join(left) or 'none'}{sets}.")
     notes.append(
         f"Budgets count training time (metrics.csv seconds); the whole benchmark took "

@@ -116,8 +116,9 @@ def epochs_table(rows: list[dict], shape: tuple[int, ...]) -> dict:
     )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args() -> argparse.Namespace:
+    """The command line, with ``--quick``'s settings and the figure's path (beside the JSON unless given)."""
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--preset", default="deep-fashion-gpu.toml", help="a file in configs/")
     p.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of the training, probe included")
     p.add_argument("--epochs", type=int, help="train this many epochs, no probe")
@@ -128,13 +129,20 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="only the first N items of the data")
     p.add_argument("--quick", action="store_true", help="2 epochs of 1,000 items, batch 32, K = 10, 100 test images")
     p.add_argument("--out", default="runs/bench-deep-gpu")
-    p.add_argument("--figure", default=str(ROOT / "docs" / "img" / "benchmarks" / "deep-gpu-samples.png"))
+    p.add_argument("--figure", help="the samples figure (default: beside the JSON; the pages': docs/img/benchmarks/)")
     p.add_argument("--json")
     args = p.parse_args()
+    epochs = RunConfig.from_dict(load_toml(ROOT / "configs" / args.preset)).train.epochs  # the preset's
+    common.budget(p, args, "epochs" if args.epochs else "minutes", "limit", "k", "n_test", epochs=epochs)
     if args.quick:
         args.epochs, args.limit, args.k, args.n_test = 2, 1000, 10, 100
         args.set.append("train.batch_size=32")
-        args.figure = str(Path(args.out) / "deep-gpu-samples.png")
+    args.figure = Path(args.figure or common.beside("deep_gpu", args.json, "samples.png"))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     out, start = Path(args.out), time.perf_counter()
     epochs, settings, probe = plan(args, out)
     if args.device.startswith("cuda"):
@@ -206,7 +214,7 @@ def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: di
         "resident set); training minutes: the epochs' training time; wall minutes: probe, data, validation and "
         "checkpoints too.",
         f"Test NLL: {eval_s:.1f} s for {len(x)} images at K = {args.k}. Samples at temperatures 1.0 and 0.8 "
-        f"(a row each): {Path(args.figure).name}",
+        f"(a row each): {common.figure_name(args.figure)}",
     ]
     common.write(
         "deep_gpu", "The deep hierarchy's GPU preset", headline, [table, epochs_table(rows, shape)], notes, args.json

@@ -112,7 +112,7 @@ def median(values: list[float | None]) -> float | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--n", default="all", help="dsprites images rendered (80%% train); all: the 737,280 combinations")
     p.add_argument("--epochs", type=int, default=3)
@@ -128,6 +128,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="1 epoch on 3000 images, 1 seed, small metric samples")
     p.add_argument("--json", help="the result (default: benchmarks/results/disentangle.json)")
     args = p.parse_args()
+    common.budget(p, args, "n", "epochs", "seeds", "metric_n", "votes")
     if args.quick:
         args.n, args.epochs, args.seeds, args.metric_n, args.votes = "3000", 1, "0", 2000, 100
     chosen = args.settings.split(",")

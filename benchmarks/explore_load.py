@@ -111,16 +111,18 @@ def report(r: dict, args: argparse.Namespace, d: int, num_classes: int) -> None:
 
 
 def main() -> None:
+    import common
     import torch
 
     from vaekit.viz.explore import load_explorer, make_server
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("run")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--json", help="the result (default: benchmarks/results/explore_load.json)")
     args = p.parse_args()
+    common.budget(p, args, "requests", "clients")
     torch.set_num_threads(1)  # as `vaekit explore` does
     explorer = load_explorer(args.run)
     server = make_server(explorer, 0)

@@ -285,12 +285,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: little data, 1 epoch, K = 10")
     p.add_argument("--out", default="runs/bench-families")
     p.add_argument("--parts", default="ladder,cvae,beta", help="which tables, comma-separated")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores",
-    )
+    threads = "torch threads; 1 avoids OpenMP barrier stalls on oversubscribed (shared) cores"
+    p.add_argument("--threads", type=int, default=1, help=threads)
     p.add_argument("--epochs", type=int, help="flat vs ladder: epochs for both models (default 10; --quick: 1)")
     p.add_argument("--warmup", type=float, help="flat vs ladder: KL warm-up epochs for both (default 2)")
     p.add_argument("--nets", default="mlp,conv", help="flat vs ladder: the networks, comma-separated")
@@ -299,15 +295,15 @@ def main() -> None:
     args = p.parse_args()
     if args.rehead:
         return rehead(args.rehead)
+    parts = common.choices(p, "--parts", args.parts, ("ladder", "cvae", "beta"))
+    args.nets = common.choices(p, "--nets", args.nets, tuple(NET_LABELS))
+    common.budget(p, args, "epochs", epochs=10)
     budget = {k: v for k, v in (("epochs", args.epochs), ("warmup", args.warmup)) if v is not None}
     full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
     quick = dict(epochs=1, warmup=0.5, k=10, n_test=200, cvae_epochs=1, clf_epochs=1, beta_epochs=1, limit=3000)
     vars(args).update({**(quick if args.quick else full), **budget})
-    args.nets = args.nets.split(",")
-    if not set(args.nets) <= set(NET_LABELS):
-        p.error(f"--nets takes mlp and conv, got {','.join(args.nets)}")
     torch.set_num_threads(args.threads)
-    parts, tables, notes, phrases, start = args.parts.split(","), [], [], [], time.perf_counter()
+    tables, notes, phrases, start = [], [], [], time.perf_counter()
     for name, part in (("ladder", flat_vs_ladder), ("cvae", conditional_samples), ("beta", beta_table)):
         if name in parts:
             t, n, h = part(args)

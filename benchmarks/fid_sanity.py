@@ -36,14 +36,16 @@ def degraded(x: torch.Tensor, kind: str, level: float, seed: int) -> torch.Tenso
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--quick", action="store_true", help="300 feature steps, 1,000 images per set")
     p.add_argument("--steps", type=int, default=SETTINGS["steps"], help="training steps of the domain feature network")
     p.add_argument("--n", type=int, help="images per set (default: half the test split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out")
-    return p.parse_args()
+    args = p.parse_args()
+    common.budget(p, args, "steps", "n")
+    return args
 
 
 def measure(data: Dataset, net: torch.nn.Module, n: int | None, seed: int) -> tuple[list[list], dict]:

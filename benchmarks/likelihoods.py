@@ -74,7 +74,9 @@ def stepper(likelihood: str, k: int, x: torch.Tensor, module, compile_mode: str)
     from vaekit.training.step import Scheduled, StepSetup, autocast_dtype, make_optimizer, train_step
 
     cfg = RunConfig(out="")
-    cfg.model.likelihood, cfg.model.likelihood_components = likelihood, k
+    cfg.model.likelihood = likelihood
+    if likelihood == "discretized_logistic":  # K is the mixture's alone: set on another likelihood, it is refused
+        cfg.model.likelihood_components = k
     cfg.model.hidden, cfg.model.latent_dim, cfg.model.input_shape = [256], 16, list(x.shape[1:])
     cfg.train.compile = compile_mode
     torch.manual_seed(0)
@@ -114,7 +116,7 @@ def rows_of(args: argparse.Namespace) -> list[tuple[str, str, int, object, str]]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=common.summary(__doc__))
     ap.add_argument("--rounds", type=int, default=5, help="alternated rounds of --steps steps each")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="2 rounds of 5 steps: a smoke run")
@@ -128,6 +130,7 @@ def main() -> None:
     )
     ap.add_argument("--json", help="the result (default: benchmarks/results/likelihoods.json)")
     args = ap.parse_args()
+    common.budget(ap, args, "rounds", "steps")
     torch.set_num_threads(args.threads)
     if args.quick:
         args.rounds, args.steps = 2, 5

@@ -122,17 +122,18 @@ def fastest_peer(rows: dict[tuple[str, str], dict], net: str) -> dict:
 
 
 def headline(rows: dict[tuple[str, str], dict]) -> str:
-    """vaekit's speed against pythae's fastest setting and its like-for-like one (dynamic binarisation), each
-    library's precision named, and the test NLLs of the like-for-like pair, on the MLP if it ran."""
+    """vaekit's speed against pythae's fastest setting and against pythae with the same dynamic binarisation, the
+    two precisions of each pair named (vaekit's bf16 against pythae's fp32 is no like-for-like pair), and the
+    test NLLs of the dynamic pair, on the MLP if it ran."""
     net = "mlp" if ("mlp", "vaekit") in rows else next(iter(rows))[0]
     v, same = rows[(net, "vaekit")], rows[(net, "pythae")]
     fast = fastest_peer(rows, net)
     lib = next(lib for (n, lib), r in rows.items() if n == net and r is fast)
     return (
         f"vaekit ({v['precision']}) trains the {net} VAE at {v['rate'] / fast['rate']:.2f}x the samples/s of "
-        f"pythae's fastest setting ({lib}, {fast['precision']}) and {v['rate'] / same['rate']:.2f}x pythae's "
-        f"like-for-like one (dynamic binarisation, {same['precision']}); test NLL {v['nll']:.2f} vs pythae's "
-        f"{same['nll']:.2f} nats"
+        f"pythae's fastest setting ({lib}, {fast['precision']}) and {v['rate'] / same['rate']:.2f}x pythae's with "
+        f"the same dynamic binarisation ({v['precision']} vs {same['precision']}); test NLL {v['nll']:.2f} vs "
+        f"pythae's {same['nll']:.2f} nats"
     )
 
 
@@ -198,6 +199,7 @@ def checks(rows: dict, est: dict) -> list[str]:
     return lines
 
 
+COUNTS = ("epochs", "conv_epochs", "rounds", "nll_items", "nll_k", "conv_nll_k")  # the budget: each >= 1
 NOTES = [
     "Same networks (MLP 784-400-400-20 or vaekit's conv nets), Bernoulli likelihood, Adam lr 1e-3, batch 128, "
     "dynamically binarised Fashion-MNIST, same seed; each training in its own process, libraries alternated "
@@ -211,15 +213,26 @@ NOTES = [
 ]
 
 
+def parse(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The command line, checked before the matmul probe: --nets from mlp and conv, counts of at least 1."""
+    args = ap.parse_args()
+    args.nets = common.choices(ap, "--nets", args.nets, ("mlp", "conv"))
+    small = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k in COUNTS and v < 1]
+    if small:
+        ap.error(f"{', '.join(small)}: each must be at least 1")
+    common.budget(ap, args, *COUNTS)
+    return args
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=common.summary(__doc__))
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--conv-epochs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2, help="trainings per library and net, alternated")
     ap.add_argument("--nll-items", type=int, default=1000)
     ap.add_argument("--nll-k", type=int, default=1000)
     ap.add_argument("--conv-nll-k", type=int, default=100)
-    ap.add_argument("--nets", default="mlp,conv")
+    ap.add_argument("--nets", default="mlp,conv", help="comma-separated, from mlp, conv")
     ap.add_argument("--precision", default="auto", help="vaekit's train.precision (auto, fp32, bf16)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
@@ -227,7 +240,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 epoch, 1 round, 100 test images, K = 100")
     ap.add_argument("--json", help="the result (default: benchmarks/results/peer.json)")
     ap.add_argument("--rehead", metavar="JSON", help="recompute a written result's headline from its table; no run")
-    args = ap.parse_args()
+    args = parse(ap)
     if args.rehead:
         common.rewrite(args.rehead, headline=headline(stored_rows(json.loads(Path(args.rehead).read_text()))))
         return
@@ -242,7 +255,7 @@ def main() -> None:
     print(machine, flush=True)
     k = {"mlp": args.nll_k, "conv": args.conv_nll_k}
     rows, raw = {}, {}
-    for net in args.nets.split(","):
+    for net in args.nets:
         libs = ["vaekit", "pythae", "pythae-fixed"] if net == "mlp" and not args.quick else ["vaekit", "pythae"]
         for r in range(args.rounds):
             for lib in libs if r % 2 == 0 else libs[::-1]:

@@ -13,6 +13,9 @@ Prints markdown tables and writes benchmarks/results/photo_folder.json.
 
     nice .venv/bin/python benchmarks/photo_folder.py             # 3,000 and 30,000 files: about 10 min
     nice .venv/bin/python benchmarks/photo_folder.py --n 300 --json /tmp/pf.json   # a smoke run
+
+Its files go to a folder it makes in --dir (default /tmp), vaekit-photo-folder, marked as its own: a later run
+empties only a folder that holds that mark.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ PATHS = {
     "cached": ["--set", "data.in_memory=false", "--set", "data.cache=true"],
     "auto": [],
 }
+OWN, MARK = "vaekit-photo-folder", ".vaekit-photo-folder"  # the folder the script makes in --dir, and its mark
 
 
 def make_folder(folder: Path, start: int, stop: int, seed: int) -> None:
@@ -96,18 +100,33 @@ def train(folder: Path, path: str, out: Path, cache: Path) -> dict:
 
 
 def parse_args() -> argparse.Namespace:
-    """The command line."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=3000, help="files in the small folder (the large one has 10x)")
-    p.add_argument("--dir", default="/tmp/vaekit-photo-folder", help="where the folders and runs go")
+    """The command line: --n checked (a split needs 3 readable files) before any file is made."""
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p.add_argument("--n", type=int, default=3000, help="files in the small folder (the large one has 10x; >= 3)")
+    p.add_argument("--dir", default="/tmp", help=f"where the script makes its own folder, {OWN}, for its files")
     p.add_argument("--json", help="the result (default: benchmarks/results/photo_folder.json)")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.n < 3:
+        p.error(f"--n {args.n}: the small folder needs at least 3 photos (train, validation and test)")
+    common.budget(p, args, "n")
+    return args
+
+
+def own_folder(parent: Path) -> Path:
+    """``parent``/OWN, empty and marked as this script's: a folder an earlier run made (it holds the mark) is
+    emptied; any other folder of that name is left alone, and the run stops."""
+    root = parent / OWN
+    if root.exists() and not (root / MARK).is_file():
+        raise SystemExit(f"{root} exists and is not a folder this benchmark made (no {MARK}): move it or pick --dir")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARK).write_text("made by benchmarks/photo_folder.py, which empties it on its next run\n")
+    return root
 
 
 def main() -> None:
     args = parse_args()
-    root = Path(args.dir)
-    shutil.rmtree(root, ignore_errors=True)
+    root = own_folder(Path(args.dir))
     folder = root / "photos"
     rows, results = [], {}
     for n in (args.n, 10 * args.n):

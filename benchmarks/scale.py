@@ -217,7 +217,7 @@ def report(rows: list, n: int, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--gb", type=float, default=6.0, help="size of the .npy file (uint8 items)")
     p.add_argument("--dir", default="/tmp", help="where the file and the runs go")
     p.add_argument("--compare", type=int, default=400_000, help="items for the 1 vs 2 process comparison")
@@ -226,6 +226,7 @@ def main() -> None:
     p.add_argument("--verbs", action="store_true", help="evaluate and encode over the file instead of training")
     p.add_argument("--json", help="the result (default: benchmarks/results/scale.json, scale_verbs.json for --verbs)")
     args = p.parse_args()
+    common.budget(p, args, "gb", "compare")
     folder = Path(args.dir) / "vaekit-scale"
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "scale.npy"

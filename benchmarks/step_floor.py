@@ -232,13 +232,14 @@ def pythae_step(batch: Callable[[int], Tensor]) -> Callable[[int], None]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=common.summary(__doc__))
     ap.add_argument("--rounds", type=int, default=10, help="alternated rounds of --steps steps each")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     ap.add_argument("--json", help="the result (default: benchmarks/results/step_floor.json)")
     args = ap.parse_args()
+    common.budget(ap, args, "rounds", "steps")
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     error = check_gradient(build("fp32")[0])

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import table, write
+from common import budget, table, write
+from common import summary as first_paragraph
 from tables_rows import adult_like, sdmetrics_gap, sdv_rows
 
 import vaekit
@@ -74,12 +75,13 @@ def summary(name: str, seconds: float | None, q: dict) -> list:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=first_paragraph(__doc__))
     p.add_argument("--quick", action="store_true", help="1,500 rows and short training (a smoke run)")
     p.add_argument("--rows", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON path (default benchmarks/results/tables.json)")
     args = p.parse_args()
+    budget(p, args, "rows", rows=5000)
     check_peers()
     n = args.rows or (1500 if args.quick else 5000)
     epochs = (10, 20) if args.quick else (100, 200)  # vaekit's, TVAE's

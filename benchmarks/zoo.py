@@ -20,7 +20,6 @@ import json
 import os
 import tempfile
 import traceback
-from pathlib import Path
 
 import common
 import torch
@@ -44,21 +43,6 @@ PAIRS = [  # (vaekit row, pythae row) for the side-by-side targets
     ("vq", "VQVAE + PixelCNN"),
     ("standard + gmm", "VAE + GMM"),
     ("standard + flow", "VAE + MAF"),
-]
-LEFT_OUT = [
-    "HVAE, RHVAE: Hamiltonian (and Riemannian) MCMC inside the posterior; not an axis of issue 28.",
-    "PoincareVAE, SVAE: hyperbolic and hyperspherical latents, whose distributions torch.distributions lacks.",
-    "Adversarial_AE, VAEGAN: adversarial training of the prior or the decoder; no likelihood bound to compare.",
-    "RAE_L2, RAE_GP: deterministic autoencoders without q(z|x) (no NLL); their ex-post density is what vaekit's "
-    "post-hoc samplers give any run.",
-    "VAE_LinNF (planar/radial flows): vaekit's flow posteriors are IAF and a neural spline flow instead.",
-    "MSSSIM_VAE: a perceptual reconstruction loss, not a likelihood.",
-]
-NOT_PAIRED = [
-    "BetaVAE, BetaTCVAE, DisentangledBetaVAE, WAE_MMD, CIWAE, PIWAE, AE: vaekit has them (ELBO settings, "
-    "mmd with beta 0, ciwae, piwae) but pythae's are not trained here, to keep the run within its budget.",
-    "pythae's IAF and two-stage samplers (vaekit's two-stage row has no pythae partner here); its hypersphere, "
-    "manifold (RHVAE) and Poincare samplers belong to models not built; its VAMP sampler draws the VAMP row.",
 ]
 
 
@@ -195,8 +179,9 @@ def merged(stored: list[list], new: list[list]) -> list[list]:
 
 
 def save(ctx: dict) -> None:
-    """The table, the targets and the notes so far: printed and written (after every row, and at the end); with
-    --rows, the rows run merged into the stored result, whose provenance stays."""
+    """The table, the targets and the notes so far: printed and written to <out>.partial after every row, moved
+    onto the result at the end (a run stopped midway leaves the result as it was); with --rows, the rows run
+    merged into the stored result, whose provenance stays."""
     args, floor, base = ctx["args"], ctx.get("floor") or {}, ctx.get("base")
     ctx["load"].append(os.getloadavg()[0])
     rows = merged(base["tables"][0]["rows"], ctx["rows"]) if base else ctx["rows"]
@@ -217,11 +202,13 @@ def save(ctx: dict) -> None:
     headline += f"; data-vs-data FID {floor.get('fid')}" + (
         "" if ctx.get("done") else " (run in progress: partial result)"
     )
-    notes = [*met, *run_notes(ctx)]
+    notes, partial = [*met, *run_notes(ctx)], ctx["out"].with_name(ctx["out"].name + ".partial")
     if base:
-        common.rewrite(ctx["out"], headline=headline, tables=[t], notes=[*notes, rerun_note(ctx)])
+        common.rewrite(ctx["out"], into=partial, headline=headline, tables=[t], notes=[*notes, rerun_note(ctx)])
     else:
-        common.write("zoo", "The model zoo against pythae", headline, [t], notes, args.out)
+        common.write("zoo", "The model zoo against pythae", headline, [t], notes, partial)
+    if ctx.get("done"):
+        os.replace(partial, ctx["out"])  # atomic: the whole result, or the one before
 
 
 def rerun_note(ctx: dict) -> str:
@@ -265,14 +252,14 @@ def run_notes(ctx: dict) -> list[str]:
         "quantizer: TypeError, 'Tensor' object is not callable), and trains on pythae's MSE loss (it has no "
         "Bernoulli likelihood), so it has no NLL; "
         "its PixelCNN sampler (5 layers, kernel 5, 5 epochs) is fitted on the codes of binarised training images.",
-        *[f"Not built (pythae models): {x}" for x in LEFT_OUT],
-        *[f"Built, not paired with pythae in this run: {x}" for x in NOT_PAIRED],
+        *[f"Not built (pythae models): {x}" for x in zr.LEFT_OUT],
+        *[f"Built, not paired with pythae in this run: {x}" for x in zr.NOT_PAIRED],
         "Each row is one training and one measurement: samples/s differences of a few percent are noise.",
     ]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=common.summary(__doc__))
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--train-limit", type=int, default=10000, help="data.limit: training + validation images")
     p.add_argument("--test-limit", type=int, default=500, help="test images the NLL is estimated on")
@@ -291,9 +278,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch, 2,000 images, K=50")
     p.add_argument("--out")
     args = p.parse_args()
+    common.budget(p, args, "epochs", "train_limit", "test_limit", "k", "fid_n", "sampler_epochs")
     if args.quick:
         args.epochs, args.train_limit, args.test_limit, args.k, args.fid_n = 1, 2000, 100, 50, 500
-    out = Path(args.out or common.RESULTS / "zoo.json")
+    out = common.result_path("zoo", args.out)
     if args.rows and args.quick and not args.out:
         p.error("--rows merges into a stored result: with --quick, name a copy of one with --out")
     if args.rows and not out.is_file():

@@ -48,7 +48,7 @@ def test_no_benchmark_asks_for_a_split_of_zero():
 
 
 @pytest.mark.parametrize("name", ["peer", "peer_cuda", "peer_cpu_fp32"])
-def test_the_peer_headline_is_like_for_like_and_names_each_precision(bench, name):
+def test_the_peer_headline_names_each_precision_of_each_pair(bench, name):
     peer = bench("peer")
     result = stored(name)
     rows = peer.stored_rows(result)
@@ -57,6 +57,7 @@ def test_the_peer_headline_is_like_for_like_and_names_each_precision(bench, name
     v, same = rows["mlp", "vaekit"], rows["mlp", "pythae"]
     assert f"test NLL {v['nll']:.2f} vs pythae's {same['nll']:.2f} nats" in line  # dynamic, not pythae-fixed
     assert f"vaekit ({v['precision']})" in line and "(pythae-fixed, fp32)" in line
+    assert f"same dynamic binarisation ({v['precision']} vs {same['precision']})" in line
 
 
 def test_the_peer_headline_on_the_cpu_compares_the_dynamic_row():
@@ -243,7 +244,7 @@ def test_a_result_is_written_atomically(bench, monkeypatch, tmp_path):
     written = []
     monkeypatch.setattr(common, "atomic_write_text", lambda path, text: written.append(path))
     monkeypatch.setattr(sys, "argv", ["bench.py"])
-    common.write("x", "X", "a headline", [], out=tmp_path / "x.json")
+    common.write("x", "X", "a headline", [{"caption": "", "columns": ["a"], "rows": [[1]]}], out=tmp_path / "x.json")
     assert written == [tmp_path / "x.json"] and not (tmp_path / "x.json").exists()
 
 

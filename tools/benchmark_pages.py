@@ -3,10 +3,15 @@ per benchmark and an index with one line each. Nothing is pasted; the README lin
 
     python tools/benchmark_pages.py            # writes docs/benchmarks/
     python tools/benchmark_pages.py --check    # exits 1 when a page differs from the JSON
+    python tools/benchmark_pages.py --results /tmp/res --pages /tmp/pages   # a preview of other results
+
+A result from a smoke run (--quick) or with a budget argument below its default (its JSON's ``reduced``) is
+labelled so, on its page and in the index.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -57,14 +62,25 @@ COMMANDS = {
 }
 
 
-def results() -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+def results(folder: Path = RESULTS) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
+
+
+def quick(r: dict) -> bool:
+    return "--quick" in r["command"].split()
+
+
+def load(r: dict) -> str:
+    """The machine's load as the run started and ended (1-minute averages), where the result records it."""
+    if "load" not in r:
+        return ""
+    return f" (load {r['load']['start'][0]:.2f} at the start, {r['load']['end'][0]:.2f} at the end: 1-minute averages)"
 
 
 def page(r: dict, title: str) -> str:
     """One benchmark's page under ``title`` (the index's): what it measured, where and when, tables and notes."""
     m = r["machine"]
-    where = m["gpu"] or f"{m['cpu']}, {m['threads']} thread{'s' * (m['threads'] != 1)}"
+    where = (m["gpu"] or f"{m['cpu']}, {m['threads']} thread{'s' * (m['threads'] != 1)}") + load(r)
     lines = [
         f"# {title}",
         "",
@@ -75,12 +91,19 @@ def page(r: dict, title: str) -> str:
         f"```sh\n{r['command']}\n```",
         "",
     ]
-    if "--quick" in r["command"].split():
+    if quick(r):
         lines += [
             '!!! note "A smoke run"',
             "    These figures come from `--quick`: little data and one or two "
             "epochs. They show the benchmark runs, not what the models reach; run it without `--quick` for "
             "those.",
+            "",
+        ]
+    elif r.get("reduced"):
+        lines += [
+            '!!! note "A reduced budget"',
+            f"    This run set {', '.join(r['reduced'])}: less than the benchmark's budget. Its figures show "
+            "what that budget gives, not what the full one does; run it without those arguments for those.",
             "",
         ]
     for t in r["tables"]:
@@ -109,29 +132,41 @@ def headline_table(found: dict[str, dict], link: str) -> str:
         r = found.get(name)
         result = r["headline"] if r else "not run yet"
         when = f"{r['date']}, {r['machine']['gpu'] or r['machine']['cpu']}" if r else "-"
-        when += ", a smoke run (--quick)" if r and "--quick" in r["command"].split() else ""
+        when += ", a smoke run (--quick)" if r and quick(r) else ""
+        when += f", a reduced budget ({reduced_flags(r)})" if r and not quick(r) and r.get("reduced") else ""
         rows.append(f"| [{title}]({link}{name}.md) | {result} | {when} |")
     return "\n".join(rows)
 
 
-def rendered(found: dict[str, dict]) -> dict[Path, str]:
-    """Each page's path and text: one per benchmark and the index."""
-    out = {PAGES / f"{n}.md": page(found[n], BENCHMARKS[n]) if n in found else missing(n) for n in BENCHMARKS}
-    out[PAGES / "index.md"] = (
+def reduced_flags(r: dict) -> str:
+    """The flags of the budget arguments a result set below their defaults: '--rounds 2, --steps 5'."""
+    return ", ".join(a.split(" (default")[0] for a in r["reduced"])
+
+
+def rendered(found: dict[str, dict], pages: Path = PAGES) -> dict[Path, str]:
+    """Each page's path (in ``pages``) and text: one per benchmark and the index."""
+    out = {pages / f"{n}.md": page(found[n], BENCHMARKS[n]) if n in found else missing(n) for n in BENCHMARKS}
+    out[pages / "index.md"] = (
         "# Benchmarks\n\nEach page is rendered from the JSON its benchmark wrote "
         "(`benchmarks/results/`), with the command, the machine and the commit.\n\n" + headline_table(found, "") + "\n"
     )
     return out
 
 
-def main() -> int:
-    if sys.argv[1:] not in ([], ["--check"]):  # --help and anything else: the usage, nothing written
-        print(__doc__.strip())
-        return 0 if sys.argv[1:] in (["--help"], ["-h"]) else 2
-    pages = rendered(results())
-    if sys.argv[1:] == ["--check"]:
+def main(argv: list[str] | None = None) -> int:
+    """Write the pages (or with --check, compare them); --help and a wrong argument write nothing."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 when a page differs from its JSON; write nothing")
+    p.add_argument("--results", type=Path, default=RESULTS, help="the folder of result JSON (%(default)s)")
+    p.add_argument("--pages", type=Path, default=PAGES, help="the folder the pages go to (%(default)s)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a wrong argument (2)
+        return int(stop.code or 0)
+    pages = rendered(results(args.results), args.pages)
+    if args.check:
         return int(any(not p.is_file() or p.read_text(encoding="utf-8") != t for p, t in pages.items()))
-    PAGES.mkdir(parents=True, exist_ok=True)
+    args.pages.mkdir(parents=True, exist_ok=True)
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
     return 0
