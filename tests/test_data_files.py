@@ -515,7 +515,7 @@ def test_a_table_json_of_wrong_types_is_one_line_naming_the_field(tmp_path, dama
 
 
 def test_curves_leave_out_values_too_large_to_plot(tmp_path):
-    from vaekit.viz.plots import plot_losses
+    from vaekit.viz.curves import plot_losses
 
     metrics = tmp_path / "metrics.csv"
     metrics.write_text("epoch,train_loss,val_loss,train_kl\n1,1.0,2.0,0.5\n2,1e308,-1e308,inf\n3,0.5,1e100,0.4\n")

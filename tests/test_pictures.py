@@ -18,8 +18,8 @@ from vaekit.config import RunConfig
 from vaekit.errors import NotFinite, VaekitError
 from vaekit.runs import Run
 from vaekit.viz import callbacks as figures_callbacks
+from vaekit.viz import curves, latent_maps, plots, tensorboard
 from vaekit.viz import figures as figures_module
-from vaekit.viz import latent_maps, plots, tensorboard
 from vaekit.viz.plots import save_reconstructions, save_samples
 
 from .conftest import train_argv
@@ -63,7 +63,8 @@ def test_a_table_runs_pictures_name_its_columns_in_standardised_units(tmp_path, 
     ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     figures = {}  # file name -> the figure, kept open to be read instead of written
-    monkeypatch.setattr(plots, "_save_figure", lambda fig, path: figures.setdefault(Path(path).name, fig) and path)
+    for module in (plots, curves):
+        monkeypatch.setattr(module, "_save_figure", lambda fig, path: figures.setdefault(Path(path).name, fig) and path)
     run = tmp_path / "run"
     assert main(train_argv(tmp_path / "t.csv", run, "--latent-dim", "2", "--hidden", "8")) == 0
     for verb, name in (("sample", "s.png"), ("reconstruct", "r.png")):  # the verbs' pictures as training's
@@ -74,7 +75,7 @@ def test_a_table_runs_pictures_name_its_columns_in_standardised_units(tmp_path, 
         assert [t.get_text() for t in rec.get_legend().get_texts()] == ["small", "big", "kind=a", "kind=b"]
         shown = np.concatenate([c.get_offsets() for c in rec.collections])  # (input, reconstruction) pairs
         assert np.abs(shown).max() < 10  # standardised: the big column in raw units would reach ~2000
-    assert figures["loss.png"].axes[0].get_title() == "objective (-ELBO when beta = 1)"
+    assert figures["loss.png"].axes[0].get_title() == "loss: -ELBO"
 
 
 def test_panels_keep_their_tick_labels_clear_of_the_next_panel(tmp_path, monkeypatch):
@@ -84,8 +85,8 @@ def test_panels_keep_their_tick_labels_clear_of_the_next_panel(tmp_path, monkeyp
     rows += [f"{e},{17 - e / 9},{16.7},{-16.45 - e / 50},{-16.47 - e / 99},{1.2 - e / 9},0.2" for e in (1, 2)]
     (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
     figures = []
-    monkeypatch.setattr(plots, "_save_figure", lambda fig, path: figures.append(fig) or Path(path))
-    plots.plot_losses(tmp_path / "metrics.csv", tmp_path / "c.png")
+    monkeypatch.setattr(curves, "_save_figure", lambda fig, path: figures.append(fig) or Path(path))
+    curves.plot_losses(tmp_path / "metrics.csv", tmp_path / "c.png")
     (fig,) = figures
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)

@@ -201,7 +201,8 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
 )
 def cmd_curves(args: argparse.Namespace) -> None:
     from ..runs import Run
-    from ..viz.plots import plot_losses, stamped
+    from ..viz.curves import plot_losses
+    from ..viz.plots import stamped
 
     metrics, out = Path(args.run) / files.METRICS, out_path(args, files.CURVES)
     if not metrics.is_file() and not (Path(args.run) / files.SCALES).is_file():  # a detector: loading says so

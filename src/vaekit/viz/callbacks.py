@@ -15,7 +15,8 @@ from ..core.contract import VAEModule
 from ..errors import NotFinite
 from ..runs import Run
 from ..training.callbacks import Callback, FitInfo
-from .plots import plot_losses, save_reconstructions, save_samples, stamped, table_columns
+from .curves import plot_losses
+from .plots import save_reconstructions, save_samples, stamped, table_columns
 from .tensorboard import TensorBoard
 
 

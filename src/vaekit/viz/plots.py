@@ -1,8 +1,7 @@
-"""Pictures of a run: image grids (samples, reconstructions), loss curves, and plots for tabular data."""
+"""Pictures of a run: image grids (samples, reconstructions) and plots for tabular data (loss curves: curves.py)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Callable, Iterator
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from ..runs import Run
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
-PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their axis ticks overflow)
 GRID_LIMIT = 1024  # items a grid of samples or reconstructions shows at most (the first): a .npy holds them all
 LINE_LIMIT = 256  # steps in a row of an interpolation or traversal picture, and rows of a traversal
 
@@ -86,9 +84,15 @@ def save_png(arr: np.ndarray, path: str | Path) -> Path:
 
 
 def _save_figure(fig, path: str | Path) -> Path:
-    """Write a figure of ``_figure`` as PNG (stamped as ``save_png`` stamps), atomically."""
+    """Write a figure of ``_figure`` as PNG (stamped as ``save_png`` stamps), atomically. Every text is drawn as
+    it is, never parsed as maths: a name from the data (a CSV column, a class: "$x^$") is shown, not refused."""
+    from matplotlib import rc_context, text
+
+    for t in fig.findobj(text.Text):
+        t.set_parse_math(False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata=STAMP.get())
+    with rc_context({"text.parse_math": False}):  # the tick labels made while drawing; restored after
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata=STAMP.get())
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -100,7 +104,10 @@ def _figure(ncols: int, width: float = 4.5, height: float = 3.5, rows: int = 1):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width * ncols, height * rows), layout="constrained")
-    return fig, fig.subplots(rows, ncols, squeeze=False).reshape(-1)
+    axes = fig.subplots(rows, ncols, squeeze=False).reshape(-1)
+    for ax in axes:  # no offset: a constant reads as its value, not as "1e-5 + 3.056779e2"
+        ax.ticklabel_format(useOffset=False)
+    return fig, axes
 
 
 def is_image(shape: tuple[int, ...]) -> bool:
@@ -232,39 +239,6 @@ def _tab20(j: int) -> tuple:
     import matplotlib
 
     return matplotlib.colormaps["tab20"](j % 20)
-
-
-def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """metrics.csv as columns of floats (an empty cell, a column that began after a resume: NaN)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        m = {k: np.array([float("nan" if r[k] == "" else r[k]) for r in rows]) for k in (rows[0] if rows else {})}
-    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
-        raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
-    if "epoch" not in m:
-        raise VaekitError(f"{path}: no epoch rows (not a vaekit metrics.csv?)")
-    return m
-
-
-def plot_losses(metrics_csv: str | Path, path: str | Path) -> Path:
-    """Loss, reconstruction and KL per epoch, train against validation; values that are not finite or beyond
-    ±PLOT_LIMIT (a diverged run's, a hand-edited file's: matplotlib cannot tick them) are left out."""
-    m = {k: np.where(np.abs(v) <= PLOT_LIMIT, v, np.nan) for k, v in read_metrics(metrics_csv).items()}
-    fig, axes = _figure(3)
-    panels = [
-        ("loss", "objective (-ELBO when beta = 1)"),
-        ("rec", "reconstruction log p(x|z)"),
-        ("kl", "KL(q(z|x) || p(z))"),
-    ]
-    for ax, (key, title) in zip(axes, panels):
-        for split, style in (("train", "-o"), ("val", "-s")):
-            if f"{split}_{key}" in m:
-                ax.plot(m["epoch"], m[f"{split}_{key}"], style, ms=3, label=split)
-        ax.set(title=title, xlabel="epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return _save_figure(fig, path)
 
 
 def save_array_or_png(x: Tensor, out: str | Path, save: Callable[[Tensor, Path], Path]) -> Path:

@@ -25,8 +25,8 @@ from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text, read_json
 from ..runs import Run
 from ..training.folder import write_metrics
-from .plots import read_metrics
-from .report_pictures import kl_picture, pictures
+from .curves import read_metrics
+from .report_pictures import eval_caption, kl_picture, pictures, training_line
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -60,9 +60,12 @@ DECIMALS = {"bits_per_dim": 4, "probe_accuracy": 4}  # eval.json's figures; the 
 
 
 def _fmt(v, places: int | None = None) -> str:
-    """A cell: floats in fixed point, to ``places`` decimals (None: 2 from 1 up, 4 significant digits below)."""
+    """A cell: floats in fixed point, to ``places`` decimals (None: 2 from 1 up, 4 significant digits below);
+    from 1e6 up in scientific notation (a diverged run's -9.4919e+29, not 30 digits of which 23 are noise)."""
     if v is None:  # a figure that does not apply (no labels: no probe)
         return "n/a"
+    if isinstance(v, float) and abs(v) >= 1e6:
+        return f"{v:.4e}"
     if isinstance(v, float):
         if places is None and abs(v) < 1:
             return f"{v:.4g}"
@@ -113,8 +116,11 @@ def _quality_parts(q: dict) -> list[str]:
     ]
 
 
-def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv: Path, quality: list[str]) -> str:
-    """The report page as one HTML string (``quality``: ``quality_html``'s section)."""
+def render(
+    run: Run, result: dict, figures: list[tuple[str, Path | None]], metrics_csv: Path, quality: list[str]
+) -> str:
+    """The report page as one HTML string (``quality``: ``quality_html``'s section; a figure of path None: its
+    caption as a line, saying why pictures are left out)."""
     with open(metrics_csv, newline="") as f:
         metrics = list(csv.DictReader(f))
     title = html.escape(f"vaekit run {run.path.name if run.path else '(fitted without a folder)'}")
@@ -124,17 +130,17 @@ def render(run: Run, result: dict, figures: list[tuple[str, Path]], metrics_csv:
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
         f"<style>{CSS}</style></head><body><h1>{title}</h1>",
         f"<p>{html.escape(where)}</p>",
+        f"<p>{html.escape(training_line(read_metrics(metrics_csv), run.config.to_dict()['train']))}</p>",
         f"<h2>Evaluation ({html.escape(str(result['data']))}, {html.escape(str(result['split']))} split, K = "
         f"{html.escape(str(result['k']))}, seed "
         f"{html.escape(str(result['seed']))})</h2>",
-        "<p>elbo, rec and kl in nats per item (one pass, analytic KL); nll is the negative "
-        "importance-weighted bound with K samples.</p>",
+        f"<p>{html.escape(eval_caption(run, result))}</p>",
         _table(eval_rows(result)),
         *quality,
         "<h2>Training metrics</h2>",
         _table(metrics),
         "<h2>Pictures</h2>",
-        "".join(_img(p, c) for c, p in figures),
+        "".join(_img(p, c) if p is not None else f"<p>{html.escape(c)}</p>" for c, p in figures),
         "<h2>Config</h2>",
         f"<pre>{html.escape(json.dumps(run.config.to_dict(), indent=2))}</pre>",
         "</body></html>",
@@ -171,7 +177,7 @@ def write_report(
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
-        figs.insert(1, kl_picture(result, Path(tmp) / "kl.png"))
+        figs.insert(1, kl_picture(result, Path(tmp) / "kl.png", run.config.model.family))
         page = render(run, result, figs, metrics, quality)
         return atomic_write_text(path, page)
 

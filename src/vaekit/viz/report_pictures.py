@@ -10,7 +10,9 @@ import torch
 from torch import Tensor
 
 from ..data import Dataset, Split
+from ..errors import is_number
 from ..runs import Run
+from .curves import plot_losses
 from .figures import (
     decoded_dims,
     encode_means,
@@ -22,7 +24,7 @@ from .figures import (
     traverse,
 )
 from .latent_maps import latent_map
-from .plots import _figure, _save_figure, is_image, plot_losses, save_reconstructions, save_samples, table_columns
+from .plots import _figure, _save_figure, is_image, save_reconstructions, save_samples, table_columns
 
 KL_BARS = 200  # a level of up to this many dims gets a bar per dim; a wider one its KL per dim sorted, as an area
 KL_COLUMNS = 3  # panels (levels) per row of the KL figure
@@ -46,14 +48,15 @@ def class_name(run: Run, data: Dataset, label: int) -> str:
 
 def pictures(
     run: Run, data: Dataset, split: Split, folder: Path, metrics: Path, n_dims: int = 8, seed: int = 0
-) -> list[tuple[str, Path]]:
+) -> list[tuple[str, Path | None]]:
     """Write every picture of the run (its curves from the CSV ``metrics``) into ``folder``, the random draws
-    seeded with ``seed``; returns (caption, path) pairs in page order. A conditional model's captions name the
-    class each picture is drawn for."""
+    seeded with ``seed``; returns (caption, path) pairs in page order (path None: a line saying why pictures are
+    left out). A conditional model's captions name the class each picture is drawn for."""
     torch.manual_seed(seed)
     x, y = split.x[:2000], None if split.y is None else split.y[:2000]
     y_in = y if run.model.needs_labels else None
-    out = [("Loss, reconstruction and KL per epoch", plot_losses(metrics, folder / "curves.png"))]
+    curves = plot_losses(metrics, folder / "curves.png", run.config.to_dict()["train"])
+    out: list[tuple[str, Path | None]] = [("Loss, reconstruction and KL per epoch", curves)]
     label = 0 if run.model.needs_labels else None
     images = is_image(tuple(x.shape[1:]))
     out.append(
@@ -73,6 +76,8 @@ def pictures(
             save_reconstructions(x[:32], xr, folder / "r.png", columns=table_columns(run)),
         )
     )
+    if len(x) < 2:  # a path needs two ends, a map items to place against each other
+        return [*out, (f"No interpolation, traversals or latent map: the split has {len(x)} item (they need 2)", None)]
     out.append(interpolation_picture(run, data, split, x, y_in, folder))
     out.append(traversal_picture(run, data, x, y_in, n_dims, folder))
     out.append(
@@ -119,31 +124,52 @@ def traversal_picture(
     )
 
 
-def kl_picture(result: dict, path: Path) -> tuple[str, Path]:
-    """(caption, path) of the KL per latent dimension of an evaluation ``result`` (eval.json), a panel per
-    level: bars up to KL_BARS dims, the KL per dim sorted as an area beyond; a level whose q(z|x) or p(z) is
-    not factorised has one total KL, said in its panel. No level factorised: the KL per level instead."""
+def kl_picture(result: dict, path: Path, family: str = "vae") -> tuple[str, Path]:
+    """(caption, path) of the KL per latent dimension of an evaluation ``result`` (eval.json) of a model of
+    ``family``, a panel per level (the list's top first, named z_L down to z_1 next to the data): bars up to
+    KL_BARS dims, the KL per dim sorted as an area beyond; a level whose q(z|x) or p(z) is not factorised has
+    one total KL, said in its panel. No level factorised: the KL per level instead."""
     levels = result["kl_per_dim"]
+    names = [level_name(i, len(levels)) for i in range(len(levels))]
     if all(kl is None for kl in levels):
         fig, (ax,) = _figure(1)
         total = result["kl_per_level"]
         ax.bar(range(len(total)), total)
-        ax.set(title="KL per level (nats)", xlabel="level", xticks=range(len(total)))
-        caption = "KL per latent level: q(z|x) or p(z) is not factorised (a flow posterior or a VampPrior)"
-        return caption + ", so its KL has no per-dimension split", _save_figure(fig, path)
+        ax.set(title="KL per level (nats)", xlabel="level", xticks=range(len(total)), xticklabels=names)
+        return f"KL per latent level: {UNSPLIT.get(family, UNSPLIT['vae'])}", _save_figure(fig, path)
     cols = min(KL_COLUMNS, len(levels))
     widest = min(max(len(kl or ()) for kl in levels), KL_BARS)
     fig, axes = _figure(cols, width=min(max(4.5, 0.25 * widest), 8), height=3, rows=math.ceil(len(levels) / cols))
     for ax in axes[len(levels) :]:
         ax.set_visible(False)
-    for i, (ax, kl) in enumerate(zip(axes, levels)):
-        _kl_panel(ax, kl, f"level {i}" if len(levels) > 1 else "")
+    for ax, kl, name in zip(axes, levels, names):
+        _kl_panel(ax, kl, "" if len(levels) == 1 else name + ("" if kl is None else f", {len(kl)} dims"))
     sizes = [len(kl) for kl in levels if kl is not None]
     return kl_caption(sizes, None in levels), _save_figure(fig, path)
 
 
+UNSPLIT = {  # why a family's KL has no per-dimension split, by family (else a flow posterior or such a prior)
+    "vae": "q(z|x) or p(z) is not factorised or has no closed-form KL (a flow posterior, a mixture, VampPrior or "
+    "flow prior), so its KL has no per-dimension split",
+    "vq": "the KL is -log p(codes) of the whole code grid under the prior (one point q(z|x)), with no "
+    "per-dimension split",
+    "gumbel": "the KL of the categorical q(z|x) to the uniform p(z), summed over the latent variables; "
+    "it is not split per dimension here",
+}
+
+
+def level_name(i: int, n: int) -> str:
+    """How a figure names level ``i`` of ``n`` in eval.json's order (top first): z_n (top) down to z_1 (next to
+    the data), as metrics.csv's val_kl_1 names z_1; a flat model's one level: z."""
+    if n == 1:
+        return "z"
+    return f"z_{n - i}" + (" (top)" if i == 0 else " (next to the data)" if i == n - 1 else "")
+
+
 def _kl_panel(ax, kl: list[float] | None, level: str) -> None:
     """One level's KL per dim (nats): bars in dim order, or beyond KL_BARS dims, sorted from largest as an area."""
+    from matplotlib import ticker
+
     title = f"KL per dimension{', ' + level if level else ''} (nats)"
     if kl is None:  # not factorised: the KL of this level is one total (kl_per_level)
         ax.text(0.5, 0.5, "one total KL:\nq(z|x) or p(z) not factorised", ha="center", va="center")
@@ -151,6 +177,7 @@ def _kl_panel(ax, kl: list[float] | None, level: str) -> None:
     elif len(kl) <= KL_BARS:
         ax.bar(range(len(kl)), kl)
         ax.set(title=title, xlabel="dimension")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     else:
         ranked = np.sort(np.asarray(kl, dtype=float))[::-1]
         ax.fill_between(np.arange(1, len(ranked) + 1), ranked, step="mid", alpha=0.6)
@@ -165,3 +192,73 @@ def kl_caption(sizes: list[int], unfactorised: bool) -> str:
     if unfactorised:
         caption += "; a level whose q(z|x) or p(z) is not factorised has one total KL (kl_per_level)"
     return caption
+
+
+def eval_caption(run: Run, result: dict) -> str:
+    """The evaluation table's caption: what its figures mean for this run's family, posterior, prior, likelihood
+    and data (``result``: its eval.json)."""
+    m, levels = run.config.model, result.get("kl_per_dim") or []
+    said = ["elbo, rec and kl in nats per item, one pass"]
+    if m.family == "vq":
+        said.append(
+            "kl is -log p(codes) under the PixelCNN prior fitted after training (the curves' KL is training's, under"
+            " a uniform prior: log K per code position), and nll equals -elbo for every K (q(z|x) is one point)"
+        )
+    elif m.family == "gumbel":
+        said.append("kl is the analytic KL of the categorical q(z|x) to the uniform p(z)")
+    else:
+        one = None in levels  # a level with no closed-form KL: kl_term's one-sample estimate
+        said.append("kl is a one-sample estimate log q(z|x) - log p(z) (" if one else "kl is analytic")
+        said[-1] += "no closed form for a flow posterior, a mixture, VampPrior or flow prior)" if one else ""
+    if m.family != "vq":
+        said.append("nll is the negative importance-weighted bound with K samples")
+    if run.model.needs_labels:
+        said.append("nll is -log p(x|y), the labels given; probe_accuracy reads codes encoded with the labels")
+    if m.likelihood == "bernoulli" and run.config.data.binarize == "none":
+        said.append(
+            "a Bernoulli p(x|z) scores items that are not 0 or 1 by cross-entropy: nll and bits_per_dim "
+            "are then no negative log-likelihood"
+        )
+    if not is_image(tuple(m.input_shape)):
+        said.append(
+            "a table's bits_per_dim is a density's nll per slot: not comparable with images', and it can be negative"
+        )
+    if len(levels) > 1:
+        said.append(
+            "kl_per_level and active_units' per_level run from the top level z_L down to z_1 next to the data "
+            "(metrics.csv's val_kl_1 is z_1)"
+        )
+    return "; ".join(said) + "."
+
+
+def training_line(metrics: dict[str, np.ndarray], train: dict) -> str:
+    """How training ended, from metrics.csv's columns (``read_metrics``) and config.json's ``train``: the epochs
+    done of those planned, the epoch whose weights are shown, and an early stop, an unfinished run or skipped
+    steps where they show."""
+    done, planned = (int(metrics["epoch"][-1]) if len(metrics["epoch"]) else 0), train.get("epochs")
+    best = best_epoch(metrics)
+    said = [f"{done} of {planned} epochs trained"]
+    if best is not None:
+        said.append(f"the weights shown are epoch {best}'s, the lowest validation loss")
+    patience, since = train.get("patience") or 0, done - (best or 0)
+    if is_number(planned) and done >= planned:
+        said.append("every epoch planned was trained")
+    elif best is not None and is_number(patience) and patience > 0 and since >= patience:
+        epochs = f"{since} epoch{'s' * (since != 1)}"
+        said.append(f"stopped early: no better validation loss for {epochs} (train.patience {patience})")
+    else:
+        said.append(f"unfinished: it ended after epoch {done} (interrupted, stopped by an error, or still training)")
+    skipped = metrics.get("skipped_steps", np.zeros(1))[-1:]
+    if len(skipped) and skipped[0] > 0:
+        said.append(f"{int(skipped[0])} steps were skipped for a non-finite loss or gradient or too large a norm")
+    return "Training: " + "; ".join(said) + "."
+
+
+def best_epoch(metrics: dict[str, np.ndarray]) -> int | None:
+    """The epoch whose weights the run keeps, as the trainer picks them: the first, then each with a lower
+    val_loss than all before it (None: no epochs or no val_loss)."""
+    best, at = math.inf, None
+    for epoch, value in zip(metrics["epoch"], metrics.get("val_loss", ())):
+        if value < best or best == math.inf:
+            best, at = min(value, best), int(epoch)
+    return at
