@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 from ..config.conflicts_zoo import batch_level
 from ..errors import VaekitError
+from .launcher import Stopped as Stopped  # re-exported, with launched
 from .launcher import die_with_parent
+from .launcher import launched as launched
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -64,11 +66,6 @@ def warn(message: str, own: bool = False) -> None:
         print(f"vaekit: warning: {message}", file=sys.stderr)
 
 
-def launched() -> bool:
-    """Started by torchrun (or another launcher that sets WORLD_SIZE) with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def check_batch(batch_size: int, n: int, train: TrainConfig | None = None) -> None:
     """Refuse, in one line, a global ``batch_size`` that ``n`` processes cannot split evenly, or whose share per
     process is a lone item where ``train``'s objective estimates something from a batch's items together."""
@@ -87,12 +84,16 @@ def check_batch(batch_size: int, n: int, train: TrainConfig | None = None) -> No
 
 
 def init(device: torch.device, batch_size: int, train: TrainConfig | None = None) -> torch.device:
-    """Join the process group when torchrun started us; returns this process's device.
+    """Join the process group when torchrun started us (or use the one already set up, by an earlier fit or by
+    the user); returns this process's device.
 
     The global ``batch_size`` must split evenly, so that the mean of the per-process gradients is the
     gradient of the global batch's mean loss, into shares that ``train``'s objective can take (``check_batch``).
+    A group vaekit sets up stays for the next fit and is destroyed at exit (``leave``); a user's is left alone.
     """
+    global _owned
     if active():
+        check_batch(batch_size, world(), train)
         return _local_device(device)
     if launched() or "LOCAL_RANK" in os.environ:  # a launcher's worker: SIGTERM (a checkpoint, then a stop) when
         die_with_parent()  # the launcher dies, even by SIGKILL, rather than train on orphaned
@@ -106,18 +107,27 @@ def init(device: torch.device, batch_size: int, train: TrainConfig | None = None
     if cuda:
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
-    atexit.register(leave)  # after an error; a run that ends well leaves in fit
+    _owned = True
+    atexit.register(leave)
     return device
 
 
-def leave(wait: bool = False) -> None:
-    """Destroy the process group (if any) now, after a barrier when ``wait``: every rank then leaves together,
-    while the interpreter is whole, instead of one rank tearing gloo down at exit while another still writes."""
-    if not active():
-        return
-    if wait:
+_owned = False  # whether vaekit set the process group up (``init``): it destroys that one alone, at exit
+
+
+def leave() -> None:
+    """Destroy the process group if vaekit set it up (a user's stays theirs), at exit (atexit; the CLI's workers
+    end by ``os._exit``). A fit ends with a ``barrier`` instead: a script can fit again in the same group."""
+    global _owned
+    if _owned and active():
+        dist.destroy_process_group()
+    _owned = False
+
+
+def barrier() -> None:
+    """Wait for every process (none to wait for in one process)."""
+    if active():
         dist.barrier()
-    dist.destroy_process_group()
 
 
 def _local_device(device: torch.device) -> torch.device:
@@ -213,8 +223,40 @@ def on_main(fn: Callable[[], T], what: str) -> T | None:
     if not all_ok(error is None):
         if error is not None:
             raise error
-        raise VaekitError(f"stopped: rank 0 could not {what}")
+        raise Stopped(f"stopped: rank 0 could not {what}")
     return result
+
+
+def check_same(settings: dict, data: dict) -> None:
+    """Refuse, in one line on every rank, processes given other ``settings`` (flat, ``{"train.lr": 1e-3, ...}``)
+    or other ``data`` (its ``state.fingerprint``) than rank 0's: DDP would hang on their different step counts
+    or train on without a word to different weights. One all_gather of a few hundred bytes."""
+    if not active():
+        return
+    mine = {"settings": settings, "data": data}
+    every: list[dict] = [{} for _ in range(world())]
+    dist.all_gather_object(every, mine)
+    for r, other in enumerate(every[1:], 1):
+        if why := _differs(every[0], other, r):
+            raise (VaekitError if is_main() else Stopped)(why[0], key=why[1])
+
+
+def _differs(first: dict, other: dict, r: int) -> tuple[str, str | None] | None:
+    """The line (and setting) that says how rank ``r``'s ``other`` differs from rank 0's ``first``, or None."""
+    a, b = first["settings"], other["settings"]
+    for key in sorted(a.keys() | b.keys()):
+        if a.get(key) != b.get(key):
+            return (
+                f"rank {r}'s {key} differs from rank 0's ({b.get(key)!r} vs {a.get(key)!r}): every process must "
+                "be given the same settings",
+                key,
+            )
+    a, b = first["data"], other["data"]
+    if a == b:
+        return None
+    counts = [(n, m, what) for n, m, what in zip(a["items"], b["items"], ("training", "validation", "test")) if n != m]
+    shown = f"{counts[0][1]} {counts[0][2]} items vs {counts[0][0]}" if counts else "other items, as many"
+    return f"rank {r}'s data differs from rank 0's ({shown}): every process must read the same data", None
 
 
 def rng_states() -> list[Tensor] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, star
 from .from_config import allocated, settled
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
-from .state import kept_settings
+from .state import fingerprint, kept_settings
 from .step import autocast_dtype, resolve_device
 from .trainer import Trainer
 
@@ -96,7 +96,7 @@ def train_model(
     """
     with ExitStack() as stack:  # the run folder's lock, held to the end
         fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack, warn_skips)
-    distributed.leave(wait=True)
+    distributed.barrier()  # the group stays (another fit may follow); vaekit's own is destroyed at exit
     if fitted.path is not None and not distributed.is_main():  # rank 0 wrote the best weights before the barrier
         load_weights(fitted.model, fitted.path / files.WEIGHTS)
     return fitted
@@ -118,6 +118,8 @@ def _train(
         why = "KL balancing weighs each latent group's KL against the others': this model has one group"
         raise VaekitError(f"train.kl_balance cannot take effect: {why}", key="train.kl_balance")
     device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size, cfg.train)
+    if distributed.active():  # every process given rank 0's settings and data, or refused (one digest of the data)
+        distributed.check_same(_compared(cfg, resume), fingerprint(data))
     for note in short_runs(cfg):  # a warm-up longer than the run: said once (rank 0), as the trainer's notes
         distributed.warn(note)
     t = replace(cfg.train, progress=cfg.train.progress and distributed.is_main())
@@ -141,6 +143,14 @@ def _train(
     trainer.guard.warns = warn_skips
     trainer.state.settings = settings
     return _fit_and_finish(trainer, data, cfg, resume)
+
+
+def _compared(cfg: RunConfig, resume: bool) -> dict:
+    """The settings every process must share, flat (``{"train.lr": 1e-3, ...}``): the model's and training's,
+    less those a process may set its own way (its progress lines, its device, which init maps to its own GPU)."""
+    own = {"train.progress", "train.device"}
+    flat = {f"{part}.{k}": v for part in ("model", "train") for k, v in asdict(getattr(cfg, part)).items()}
+    return {k: v for k, v in flat.items() if k not in own} | {"resume": resume}
 
 
 def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: bool) -> Fitted:

@@ -4,7 +4,7 @@ average of the weights (``train.ema``) and KL balancing between latent groups du
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -59,16 +59,25 @@ def swapped(ema: EMA | None, model: nn.Module) -> Iterator[None]:
             torch._foreach_copy_([p.data for p in params], own)
 
 
-def balanced_kl(kl_layers: list[Tensor], z: list[Tensor]) -> Tensor:
+def balanced_kl(kl_layers: list[Tensor], z: list[Tensor], shared: Shared | None = None) -> Tensor:
     """NVAE's KL balancing (Vahdat & Kautz 2020, appendix A): sum_g c_g KL_g, batch mean, scalar.
 
     c_g is proportional to the group's mean KL per latent dimension (batch mean, + 0.01), normalised to a mean of
     1 over the groups and held constant in the gradient: groups that carry much information pay more, nearly
     unused ones less, which keeps groups from collapsing early in the KL warm-up. ``kl_layers`` (B,) per group,
-    ``z`` the groups' latents (B, D_g) for their sizes.
+    ``z`` the groups' latents (B, D_g) for their sizes. ``shared`` (``distributed.sum_over_ranks``) sums the
+    groups' detached KL sums (G,) and the item count over every process, so that under DDP the weights are the
+    global batch's, as one process would weigh it, not each process's share's.
     """
     kl = torch.stack([k.mean() for k in kl_layers])  # (G,)
+    seen = kl.detach()
+    if shared is not None:
+        sums, n = shared(torch.stack([k.detach().sum() for k in kl_layers]), kl_layers[0].numel())  # (G,), items
+        seen = sums / n
     dims = torch.tensor([t.shape[1] for t in z], dtype=kl.dtype, device=kl.device)
-    c = (kl.detach().abs() + 0.01) / dims
+    c = (seen.abs() + 0.01) / dims
     c = c / c.mean()
     return (c * kl).sum()
+
+
+Shared = Callable[[Tensor, int], tuple[Tensor, int]]  # (G,) sums and their item count -> those of every process

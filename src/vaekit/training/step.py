@@ -183,7 +183,9 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
     )
     terms = objective(t.objective)(model, xb, yb, s)
     if t.kl_balance and beta < t.beta and len(terms["z"]) > 1:  # NVAE: balanced KL terms during the warm-up
-        terms["loss"] = terms["loss"] + beta * (balanced_kl(terms["kl_layers"], terms["z"]) - terms["kl"].mean())
+        shared = distributed.sum_over_ranks if distributed.active() else None  # the global batch's weights
+        balanced = balanced_kl(terms["kl_layers"], terms["z"], shared)
+        terms["loss"] = terms["loss"] + beta * (balanced - terms["kl"].mean())
     opt.zero_grad(set_to_none=True)
     backward(terms, list(model.parameters()))
     params = [p for p in model.parameters() if p.grad is not None]
