@@ -244,7 +244,7 @@ def test_a_conditional_reports_captions_name_the_class_drawn(tmp_path, monkeypat
     page = vaekit.write_report(loaded, k=2, limit=20).read_text()
     caps = dict(re.findall(r"<figcaption>(\w+)(.*?)</figcaption>", page))
     label = int(prepare_data(loaded.config, None)[0].test.y[0])  # item 0 of the test split
-    assert "all drawn for class &#x27;cat&#x27;" in caps["Samples"]  # label 0
+    assert "a row per class, top to bottom: class &#x27;cat&#x27;, class &#x27;dog&#x27;" in caps["Samples"]
     assert f"decoded for item 0&#x27;s class &#x27;{['cat', 'dog', 'eel'][label]}&#x27;" in caps["Traversals"]
 
 

@@ -7,6 +7,7 @@ import csv
 import html
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -27,6 +28,7 @@ from ..runs import Run
 from ..training.folder import write_metrics
 from .curves import read_metrics
 from .report_pictures import eval_caption, kl_picture, pictures, training_line
+from .report_tables import rows_section
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -117,10 +119,16 @@ def _quality_parts(q: dict) -> list[str]:
 
 
 def render(
-    run: Run, result: dict, figures: list[tuple[str, Path | None]], metrics_csv: Path, quality: list[str]
+    run: Run,
+    result: dict,
+    figures: list[tuple[str, Path | None]],
+    metrics_csv: Path,
+    quality: list[str],
+    rows: Sequence[str] = (),
 ) -> str:
-    """The report page as one HTML string (``quality``: ``quality_html``'s section; a figure of path None: its
-    caption as a line, saying why pictures are left out)."""
+    """The report page as one HTML string (``quality``: ``quality_html``'s section; ``rows``: a table run's drawn
+    and real rows, ``rows_section``'s; a figure of path None: its caption as a line, saying why pictures are left
+    out)."""
     with open(metrics_csv, newline="") as f:
         metrics = list(csv.DictReader(f))
     title = html.escape(f"vaekit run {run.path.name if run.path else '(fitted without a folder)'}")
@@ -139,6 +147,7 @@ def render(
         *quality,
         "<h2>Training metrics</h2>",
         _table(metrics),
+        *rows,
         "<h2>Pictures</h2>",
         "".join(_img(p, c) if p is not None else f"<p>{html.escape(c)}</p>" for c, p in figures),
         "<h2>Config</h2>",
@@ -178,7 +187,8 @@ def write_report(
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png", run.config.model.family))
-        page = render(run, result, figs, metrics, quality)
+        rows = rows_section(run, getattr(prepared, split), split, seed)  # a table's: [] for the others
+        page = render(run, result, figs, metrics, quality, rows)
         return atomic_write_text(path, page)
 
 

@@ -57,16 +57,8 @@ def pictures(
     y_in = y if run.model.needs_labels else None
     curves = plot_losses(metrics, folder / "curves.png", run.config.to_dict()["train"])
     out: list[tuple[str, Path | None]] = [("Loss, reconstruction and KL per epoch", curves)]
-    label = 0 if run.model.needs_labels else None
     images = is_image(tuple(x.shape[1:]))
-    out.append(
-        (
-            "Samples from the prior (temperature 1)"
-            + ("" if label is None else f", all drawn for {class_name(run, data, label)}")
-            + ("" if images else ": the first two columns"),
-            save_samples(run.sample(64, 1.0, label), folder / "s.png", columns=table_columns(run)),
-        )
-    )
+    out.append(samples_picture(run, data, images, folder))
     xr = run.reconstruct(x[:32], None if y_in is None else y_in[:32])
     out.append(
         (
@@ -87,6 +79,31 @@ def pictures(
         )
     )
     return out
+
+
+def samples_picture(run: Run, data: Dataset, images: bool, folder: Path) -> tuple[str, Path]:
+    """(caption, path) of the means of p(x|z) for z from the prior at temperature 1: images in a grid, a table's
+    first two slots as a scatter in standardised units (its drawn rows are a table of their own, ``report_tables``);
+    a conditional model's a row of 8 per class (a table's 64 in all), for its first CLASS_ROWS classes in order."""
+    columns = table_columns(run)
+    said = "Samples from the prior (temperature 1)" if images else SCATTER
+    if not run.model.needs_labels:
+        return said, save_samples(run.sample(64, 1.0), folder / "s.png", columns=columns)
+    k = run.config.model.num_classes
+    rows = min(k, CLASS_ROWS)
+    per = 8 if images else max(1, 64 // rows)
+    x = run.sample(rows * per, 1.0, torch.arange(rows).repeat_interleave(per))  # (rows * per, *shape)
+    names = ", ".join(class_name(run, data, i) for i in range(rows))
+    said += f": a row per class, top to bottom: {names}" if images else f", {per} for each class: {names}"
+    said += f" (the first {rows} of {k} classes)" if rows < k else ""
+    return said, save_samples(x, folder / "s.png", per if images else None, columns)
+
+
+CLASS_ROWS = 10  # a conditional model's samples: a row for each of its first this many classes
+SCATTER = (  # a table's Samples picture: the means of p(x|z), whose spread is less than that of draws from it
+    "Decoded means of p(x|z), standardised, for z from the prior (temperature 1; not draws from p(x|z), whose rows "
+    "are in the table above): the first two columns"
+)
 
 
 def interpolation_picture(
