@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,17 @@ def csv_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text) else text
 
 
+# characters a terminal acts on rather than shows: C0 and C1 controls (ANSI escapes, carriage returns), DEL, and
+# the bidirectional overrides that reorder what follows them
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` (a name read from a file: a class, a column, a folder) as it may be printed to a terminal: each
+    control character written as its escape ('\\x1b', '\\r', '\\u202e'), so it shows and does nothing."""
+    return CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
 def parse_json(text: str | bytes, where: str | Path, what: str = "") -> object:
     """The JSON value ``text`` holds, or one line naming ``where`` (and ``what`` it should be): text that is not
     JSON, not UTF-8, or nested too deeply for Python's parser (a RecursionError, not a traceback)."""
@@ -63,9 +75,35 @@ def parse_json(text: str | bytes, where: str | Path, what: str = "") -> object:
 
 
 def read_json(path: str | Path, what: str = "") -> object:
-    """The JSON value in the file at ``path`` (``parse_json``: one VaekitError line where it holds none); a file
-    that cannot be read raises its OSError."""
-    return parse_json(Path(path).read_bytes(), path, what)
+    """The JSON value in the file at ``path`` (``parse_json``: one VaekitError line where it holds none; one
+    also for a file that is no plain file or is too big, ``read_plain``); a file that cannot be read raises its
+    OSError."""
+    return parse_json(read_plain(path), path, what)
+
+
+# a JSON or CSV file of a run folder: far above any vaekit writes (a metrics.csv of 100,000 epochs is ~20 MB)
+MAX_TEXT_BYTES = 64 * 2**20
+
+
+def read_plain(path: str | Path, limit: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them. A FIFO (which would wait for a writer
+    forever), a device (a link to /dev/zero, endless) or a socket, or a file over ``limit`` bytes is one
+    VaekitError line naming it, before a byte is read; a missing file or a folder raises its OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, with no writer waited for
+    try:
+        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None
+            raise VaekitError(f"{path}: not a plain file ({kind or 'a socket'}): vaekit reads plain files only")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1) if size <= limit else b""
+    finally:
+        os.close(fd)
+    if size > limit or len(data) > limit:  # grown while read
+        raise VaekitError(f"{path}: {max(size, len(data)):,} bytes or more; vaekit reads at most {limit:,} here")
+    return data
 
 
 class WriteError(VaekitError):

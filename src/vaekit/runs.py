@@ -4,6 +4,7 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 from __future__ import annotations
 
 import csv
+import io
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from .data.run_json import read_classes
 from .data.tables import TableSchema
 from .data.user import run_items
 from .errors import VaekitError, whole
-from .io import run_lock
+from .io import read_plain, run_lock
 from .models.deep import DeepVAE
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
@@ -79,8 +80,8 @@ class Run:
         rows = self.history
         try:
             if not rows and self.path is not None:
-                with open(self.path / files.METRICS, newline="", encoding="utf-8") as f:
-                    rows = list(csv.DictReader(f))
+                text = read_plain(self.path / files.METRICS).decode("utf-8")  # a FIFO or /dev/zero: one line
+                rows = list(csv.DictReader(io.StringIO(text, newline="")))
             losses = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
         except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
             return len(rows), None
@@ -138,7 +139,7 @@ class Run:
         path = self.path / files.CLASSES
         if not path.is_file():
             return earlier_classes(self.config) if self.model.needs_labels and self.config.stored.format == 1 else None
-        return read_classes(path)  # a list of text, else one line
+        return read_classes(path, self.config.model.num_classes if self.model.needs_labels else None)  # else 1 line
 
     def label_of(self, name: str) -> int:
         """The label number of the class named ``name`` (classes.json; a run without it: "0".."K-1")."""

@@ -20,6 +20,7 @@ from types import ModuleType
 from .. import __version__
 from ..errors import VaekitError
 from ..files import checkpointed
+from ..io import printable
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
 from .train_flags import FLAGS, train_config
 from .verbs import VERBS, Parser, expanded
@@ -103,7 +104,7 @@ def run_command(argv: list[str] | None) -> int:
         sys.stdout.flush()  # output that cannot be written fails here, not at exit
     except VaekitError as e:
         flag = flag_for(parser, args, e.key) if parser else None
-        print(f"vaekit: error: {e}" + (f" ({flag})" if flag else ""), file=sys.stderr)
+        print(f"vaekit: error: {printable(e)}" + (f" ({flag})" if flag else ""), file=sys.stderr)  # names from files
         return e.exit_code
     except BrokenPipeError:  # stdout piped into a reader that stopped (| head): as other command-line tools, quietly
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import VaekitError
+from ..io import printable
 from .train_flags import TABLE, train_config, trained_again
 from .verbs import arg, positive, split_arg, temperatures, verb
 
@@ -190,7 +191,7 @@ def written(run: Run, x: Tensor, out: str, save: Callable, what: str, per_class:
     if per_class is not None:
         names = run.classes or [str(k) for k in range(run.config.model.num_classes)]
         order = "rows, top to bottom" if png else f"items in class order, {per_class} of each"
-        print(f"{order}: {', '.join(names[: len(shown) // (nrow or 1)])}")
+        print(f"{order}: {printable(', '.join(names[: len(shown) // (nrow or 1)]))}")  # classes.json's: escaped
 
 
 @verb(

@@ -200,13 +200,33 @@ def _check_bounds(cfg: RunConfig) -> None:
         )
     if cfg.model.net == "conv" and not cfg.model.channels:
         raise VaekitError("config: model.channels must name at least one conv block")
-    if not cfg.model.flow_hidden or min(cfg.model.flow_hidden) <= 0:
-        raise VaekitError(f"config: model.flow_hidden must list widths > 0, got {cfg.model.flow_hidden!r}")
+    _check_flow(cfg)
     if not 0 <= cfg.train.ciwae_beta <= 1:
         raise VaekitError(f"config: train.ciwae_beta must lie in [0, 1], got {cfg.train.ciwae_beta!r}")
     for key in ("data.val_fraction", "data.test_fraction"):
         if not 0 < _get(cfg, key) < 1:
             raise VaekitError(f"config: {key} must be in (0, 1), got {_get(cfg, key)!r}: {FRACTION_WHY}")
+
+
+# a flow's steps and widths: far above any real flow (a few steps, widths of a few hundred), far below the sizes that
+# fill the memory (1,000,000 steps: 170 GB; each step's network is widths^2 numbers)
+MAX_FLOW_TRANSFORMS, MAX_FLOW_WIDTH = 1_000, 65_536
+
+
+def _check_flow(cfg: RunConfig) -> None:
+    """model.flow_transforms and model.flow_hidden (prior flow, posterior iaf | nsf) in their bounds."""
+    hidden, steps = cfg.model.flow_hidden, cfg.model.flow_transforms
+    if not hidden or min(hidden) <= 0 or max(hidden) > MAX_FLOW_WIDTH:
+        raise VaekitError(
+            f"config: model.flow_hidden must list widths from 1 to {MAX_FLOW_WIDTH:,}, got {hidden!r}",
+            key="model.flow_hidden",
+        )
+    if steps > MAX_FLOW_TRANSFORMS:
+        raise VaekitError(
+            f"config: model.flow_transforms must be at most {MAX_FLOW_TRANSFORMS:,} (flows use a few steps), "
+            f"got {steps:,}",
+            key="model.flow_transforms",
+        )
 
 
 def parse_scale(scale: str) -> str | float:

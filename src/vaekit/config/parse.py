@@ -17,6 +17,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from ..errors import VaekitError
+from ..io import read_plain
 from .formats import upgrade
 from .keys import misplaced
 from .schema import SECTIONS, RunConfig
@@ -187,6 +188,8 @@ def load_toml(path: str | Path) -> dict:
         raise VaekitError(f"{path}: config file not found") from None
     except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit
         raise VaekitError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:  # tables or arrays nested thousands deep
+        raise VaekitError(f"{path}: not valid TOML (nested too deeply)") from None
     except OSError as e:  # a folder, no permission
         raise VaekitError(f"{path}: cannot read config file ({e.strerror or e})") from None
 
@@ -196,7 +199,9 @@ def load_json_config(path: str | Path) -> RunConfig:
     (``formats.upgrade``: ``cfg.stored`` says its format and which)."""
     path = Path(path)
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = json.loads(read_plain(path).decode("utf-8"))
+    except VaekitError:  # a FIFO, a device, too big
+        raise
     except (FileNotFoundError, NotADirectoryError):
         raise VaekitError(f"{path}: not found (is this a vaekit run folder?)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an int past the 4300-digit limit

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vaekit.errors import VaekitError
+from vaekit.io import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SYSTEM_FILES = ("thumbs.db", "desktop.ini", "icon\r")  # a file manager's, left out without a word like hidden ones
@@ -18,9 +19,10 @@ _said: set[str] = set()  # the notes said once per process (``note_once``)
 def note(message: str) -> None:
     """One line about the data on stderr (what was skipped, what was moved), from one process: every note of the
     data layer comes here, and under torchrun (RANK set) only rank 0 says it; the data is the same in every rank,
-    and its notes come before the process group exists."""
+    and its notes come before the process group exists. Control characters in names read from files (a folder's,
+    a column's) are written escaped (``io.printable``)."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"vaekit: {message}", file=sys.stderr)
+        print(f"vaekit: {printable(message)}", file=sys.stderr)
 
 
 def note_once(message: str) -> None:

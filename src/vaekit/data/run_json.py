@@ -4,12 +4,15 @@ the file and the field, never a TypeError later."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import fields
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from ..errors import VaekitError, is_number
 from ..io import read_json
+from .table_values import MAX_DECIMALS  # vaekit writes no more (10**18: an OverflowError)
 
 KINDS = ("numeric", "categorical")
 CODINGS = ("standard", "modes")
@@ -33,13 +36,19 @@ def _texts(value: object) -> bool:
 _number = partial(is_number, finite=True)  # a finite number, not a bool
 
 
-def read_classes(path: str | Path) -> list[str]:
-    """A run's class names, label 0 first, from its classes.json ``{"classes": [text, ...]}``; else one line."""
+def read_classes(path: str | Path, count: int | None = None) -> list[str]:
+    """A run's class names, label 0 first, from its classes.json ``{"classes": [text, ...]}``; else one line. A
+    conditional run's (``count``: its model.num_classes) names each of its classes once."""
     d = _read(path, "the class names")
-    names = d.get("classes") if isinstance(d, dict) else None
-    if not _texts(names):
+    found = d.get("classes") if isinstance(d, dict) else None
+    if not _texts(found):
         raise VaekitError(f'{path}: cannot read the class names (expected {{"classes": [names as text]}})')
-    return list(names)  # type: ignore[arg-type]  # _texts: a list
+    names = list(cast(list[str], found))
+    if count is not None and len(names) != count:
+        raise VaekitError(f"{path}: lists {len(names)} class names, and the run's model has {count} classes")
+    if count is not None and (twice := next((n for n, k in Counter(names).items() if k > 1), None)) is not None:
+        raise VaekitError(f"{path}: names the class {twice!r} twice; each label needs a name of its own")
+    return names
 
 
 def read_schema(path: str | Path) -> dict:
@@ -77,7 +86,7 @@ def _bad_field(c: object) -> str | None:
         *((k, c.get(k) is None or _number(c[k])) for k in NUMBERS),
         *((k, c.get(k) is None or isinstance(c[k], bool)) for k in FLAGS),
         *((k, c.get(k) is None or isinstance(c[k], str)) for k in TEXTS),
-        ("decimals", c.get("decimals") is None or (type(c["decimals"]) is int and c["decimals"] >= 0)),
+        ("decimals", c.get("decimals") is None or (type(c["decimals"]) is int and 0 <= c["decimals"] <= MAX_DECIMALS)),
         ("modes", c.get("modes") is None or _modes(c["modes"])),
     ]
     if unknown := sorted(set(c) - known):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -56,7 +57,9 @@ def unreadable(path: str | Path) -> str:
 
 
 def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
-    """``header``, its faults raised (SafetensorError, OSError, ValueError)."""
+    """``header``, its faults raised (SafetensorError, OSError, ValueError); a FIFO or a device is never opened."""
+    if not path.is_file():  # safetensors would wait on a FIFO for ever
+        raise FileNotFoundError(errno.ENOENT, "not a plain file" if path.exists() else "not found", str(path))
     with safe_open(str(path), framework="pt") as f:
         return frozenset(f.keys()), f.metadata() or {}
 
@@ -87,8 +90,8 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     """Tensors and metadata of a safetensors file; a missing or corrupt file, or one whose tensors do not match
     the SHA-256 its metadata records, is a VaekitError."""
     path = Path(path)
-    if not path.is_file():
-        raise VaekitError(f"{path}: not found")
+    if not path.is_file():  # or a FIFO, a device: never opened
+        raise VaekitError(f"{path}: " + ("not a plain file" if path.exists() else "not found"))
     try:  # one open: a file replaced meanwhile (a run being written) is read whole, its tensors with its own digest
         with safe_open(str(path), framework="pt") as f:
             meta, tensors = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
@@ -185,9 +188,7 @@ def word_sums(x: np.ndarray | torch.Tensor) -> tuple[int, int, int]:
 
 def _wrapped_sum(v: np.ndarray | torch.Tensor, axis: int) -> np.ndarray | torch.Tensor:
     """v's sums over ``axis`` in v's own integer width, wrapping (numpy's or torch's, as v is)."""
-    if isinstance(v, torch.Tensor):
-        return v.sum(dim=axis, dtype=v.dtype)
-    return v.sum(axis=axis, dtype=v.dtype)
+    return v.sum(dim=axis, dtype=v.dtype) if isinstance(v, torch.Tensor) else v.sum(axis=axis, dtype=v.dtype)
 
 
 def _on_host(v: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -244,11 +245,8 @@ def save_checkpoint(
 def previous(path: str | Path) -> Path:
     """Where the checkpoint before ``path`` is kept: checkpoint.safetensors -> checkpoint.prev.safetensors."""
     path = Path(path)
-    return path.with_name(
-        files.PREVIOUS_CHECKPOINT
-        if path.name == files.CHECKPOINT
-        else path.name.replace(".safetensors", ".prev.safetensors")
-    )
+    prev = path.name.replace(".safetensors", ".prev.safetensors")
+    return path.with_name(files.PREVIOUS_CHECKPOINT if path.name == files.CHECKPOINT else prev)
 
 
 def load_checkpoint(

@@ -29,7 +29,7 @@ from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 from .describe import CUSTOM, WHOLE
 from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
-from .sizes import check_modules, held_to_weights
+from .sizes import built, check_modules, held_to_weights
 from .state import refuse_damaged
 
 FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
@@ -245,13 +245,8 @@ def load_run_model(
         validate(cfg)
     if skeleton is None:
         check_size(run, cfg, run / weights)
-    try:
-        model = rebuild_model(run, cfg, skeleton)
-    except VaekitError:
-        raise
-    except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as e:  # sizes or arguments it sets
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise VaekitError(f"{run}: its config.json and model.json do not build a model ({why})") from None
+    names = "the model given" if skeleton else "model.json" if cfg.model.net == CUSTOM else ""
+    model = built(run, names, lambda: rebuild_model(run, cfg, skeleton))  # a fault: one line naming the files
     try:
         load_weights(model, run / weights)
     except OtherModel as e:  # of the model config.json builds (a skeleton's: as it is)
