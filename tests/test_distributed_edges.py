@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaekit.cli import run_command
 from vaekit.config import RunConfig
 from vaekit.errors import VaekitError
 from vaekit.training import distributed, launcher
@@ -120,9 +121,12 @@ def test_two_processes_weigh_the_kl_groups_as_one_process_weighs_the_global_batc
 
 
 @pytest.mark.parametrize("rank", ["0", "1"])
-def test_a_verb_other_than_train_is_refused_under_torchrun_by_rank_0_alone(monkeypatch, rank):
+def test_a_verb_other_than_train_is_refused_under_torchrun_by_rank_0_alone(monkeypatch, capsys, tmp_path, rank):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", rank)
+    assert run_command(["curves", str(tmp_path)]) == 2  # the CLI: rank 0's one line, the others silent
+    said = "vaekit: error: vaekit curves runs in one process: start it without torchrun\n"
+    assert capsys.readouterr().err == ("" if rank == "1" else said)
     with pytest.raises(VaekitError, match="vaekit evaluate runs in one process: start it without torchrun") as e:
         launcher.refuse_launched("evaluate")
     assert launcher.silent(e.value) == (rank == "1")
@@ -130,7 +134,11 @@ def test_a_verb_other_than_train_is_refused_under_torchrun_by_rank_0_alone(monke
     assert not launcher.silent(VaekitError("its own data"))
 
 
-def test_the_launcher_checks_the_data_spec_and_the_folder_before_any_worker(tmp_path):
+def test_the_launcher_checks_the_data_spec_and_the_folder_before_any_worker(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(launcher, "launch", lambda *a: pytest.fail("torchrun was started"))
+    argv = ["train", "--data", str(tmp_path / "none.npy"), "--nproc", "2", "--out", str(tmp_path / "r")]
+    assert run_command(argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line from the launcher, none from workers
     cfg = RunConfig()
     cfg.data.spec, cfg.out = str(tmp_path / "none.npy"), str(tmp_path / "run")
     with pytest.raises(VaekitError, match=r"none\.npy: no such file or folder"):

@@ -14,14 +14,23 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
-from types import ModuleType
 
 from .. import __version__
 from ..errors import VaekitError
-from ..files import checkpointed
 from ..io import printable
 from . import apps, evaluate, quality, ship, train  # each registers its verbs
+from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
+from .stops import (
+    cause,
+    interrupted,
+    loaded,
+    lost_peer,
+    quiet,
+    resume_hint,
+    terminate,
+    under_torchrun,
+    wrapped_interrupt,
+)
 from .train_flags import FLAGS, train_config
 from .verbs import VERBS, Parser, expanded
 
@@ -100,9 +109,15 @@ def run_command(argv: list[str] | None) -> int:
         args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         with trust_code(args):  # every run folder the verb opens
+            if args.command != "train" and under_torchrun():
+                from ..training.launcher import refuse_launched
+
+                refuse_launched(args.command)  # one process's verbs: rank 0 says so, the others nothing
             code = VERBS[args.command].run(args)
         sys.stdout.flush()  # output that cannot be written fails here, not at exit
     except VaekitError as e:
+        if quiet(e):  # a torchrun worker stopped by a peer: rank 0 says why
+            return e.exit_code
         flag = flag_for(parser, args, e.key) if parser else None
         print(f"vaekit: error: {printable(e)}" + (f" ({flag})" if flag else ""), file=sys.stderr)  # names from files
         return e.exit_code
@@ -127,26 +142,14 @@ def run_command(argv: list[str] | None) -> int:
             raise
         from ..training import distributed
 
-        print(
-            f"vaekit: error: rank {distributed.rank()} lost a process of its run ({cause(e)}){resume_hint(args)}",
-            file=sys.stderr,
-        )
+        if distributed.rank() == 0:  # the others stop with it; a lost rank 0 is named by the launcher (--nproc)
+            print(f"vaekit: error: rank 0 lost a process of its run ({cause(e)}){resume_hint(args)}", file=sys.stderr)
         return 1
     finally:
         sys.stdout = out.stream
         if old is not None:
             signal.signal(signal.SIGTERM, old)
     return code or 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM outside the training loop (which checkpoints on it: ``training.signals``), raised where the verb
-    is, as a Ctrl-C is: the files it was writing are removed (their ``finally``), none is left half-written."""
-
-
-def terminate(signum: int, frame: object) -> None:
-    """The SIGTERM handler while a verb runs: raise ``Terminated``."""
-    raise Terminated
 
 
 class Watched:
@@ -182,90 +185,6 @@ def trust_code(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     from ..models.trust import trusting
 
     return trusting()
-
-
-def loaded(name: str) -> ModuleType | None:
-    """vaekit's module ``name`` (``training.distributed``) if a verb has imported it, else None: what is asked of
-    it then cannot apply (no process group, no training loop), and the answer costs no import of torch."""
-    return sys.modules.get(f"vaekit.{name}")
-
-
-def interrupted(e: KeyboardInterrupt, args: argparse.Namespace | None) -> int:
-    """The one line of a Ctrl-C (or SIGTERM) and its exit code: the training loop's Interrupted names the
-    checkpoint it wrote; anywhere else (a verb, the imports at start-up) says where to go on only if one can."""
-    if loaded("training.signals") is not None:  # else the training loop has not run: no import of it now
-        from ..training.signals import Interrupted
-
-        if isinstance(e, Interrupted):  # SIGINT/SIGTERM during training: the loop wrote a checkpoint first
-            from ..training import distributed
-
-            if distributed.is_main():  # under torchrun every process stops; one says so
-                hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
-                print(f"vaekit: {e}{hint}", file=sys.stderr)
-            return e.code
-    stopped = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
-    print(f"vaekit: {stopped}{resume_hint(args)}", file=sys.stderr)
-    return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
-
-
-def wrapped_interrupt(e: BaseException) -> KeyboardInterrupt | None:
-    """The KeyboardInterrupt (or Terminated) in ``e``'s causes, if any: Python wraps one raised in a class body's
-    ``__set_name__`` (a dataclass being imported) in a RuntimeError."""
-    seen: set[int] = set()
-    cur: BaseException | None = e
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt):
-            return cur
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return None
-
-
-def lost_peer(e: RuntimeError) -> bool:
-    """Whether ``e`` is a torchrun worker's process group failing because another process of it died."""
-    from ..training import distributed  # a RuntimeError comes from a verb that has loaded torch
-
-    if not distributed.launched():  # no process group to lose a peer of
-        return False
-    import torch.distributed as dist
-
-    gone = ("closed by peer", "Connection reset by peer", "Broken pipe")  # gloo's words for a peer that died
-    return isinstance(e, dist.DistError) or any(w in str(e) for w in gone)
-
-
-def cause(e: RuntimeError) -> str:
-    """The cause in a collective's error: its first line up to gloo's advice ("This is typically caused by ...
-    GLHF!"), without a closing full stop, at most 200 characters."""
-    line = (str(e).strip().splitlines() or [""])[0].split("This is typically caused")[0].strip().rstrip(".")
-    return (line if len(line) <= 200 else line[:199] + "…") or type(e).__name__
-
-
-def resume_hint(args: argparse.Namespace | None) -> str:
-    """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
-    checkpoint; the verb that draws the pictures for one stopped while drawing them (a resume would train nothing
-    and draw none); else nothing."""
-    folder = getattr(args, "resume", None) or getattr(args, "out", None)
-    if args is None or getattr(args, "command", None) != "train" or not folder or not checkpointed(Path(folder)):
-        return ""
-    if trained_all(args, Path(folder)):
-        return f"; its epochs are all trained, its pictures not all drawn (vaekit report {folder} draws them)"
-    return f"; the last checkpoint is kept (continue with vaekit train --resume {folder})"
-
-
-def trained_all(args: argparse.Namespace, folder: Path) -> bool:
-    """Whether the checkpoint in ``folder`` ends the training the command asked for: at the end of its last epoch,
-    or stopped early (``train.patience``), and no second-stage prior (vq) that a resume might still fit."""
-    state = loaded("training.state")  # else the training loop has not run: no import of torch now
-    if state is None or not (at := state.recorded_state(folder)) or at.get("batch"):
-        return False
-    try:
-        cfg = train_config(args)  # the interrupted command's: config.json and its flags
-    except (VaekitError, OSError):
-        return False
-    t, done, bad = cfg.train, at.get("epoch", 0), at.get("bad_epochs", 0)
-    if cfg.model.family == "vq" and t.prior_epochs:
-        return False
-    return done >= t.epochs or state.at_patience(t, 0, bad)
 
 
 def exit_now(code: int) -> None:

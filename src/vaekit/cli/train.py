@@ -58,18 +58,13 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     if args.nproc is not None and not distributed.launched():
         if args.nproc < 1:
             raise VaekitError(f"--nproc must be >= 1, got {args.nproc}")
-        from ..config import validate
-        from ..training.step import resolve_device
+        from ..training.launcher import launch, precheck
 
-        validate(cfg)  # checked once, not per process
-        distributed.check_batch(cfg.train.batch_size, args.nproc, cfg.train)
-        resolve_device(cfg.train.device)
+        precheck(cfg, args.nproc, bool(args.resume), args.overwrite)  # once, not a line per worker
         if args.mlflow:  # its store opened (a new one created) once, before the workers: rank 0 then logs to it
             from ..viz.mlflow import MLflow
 
             MLflow(args.mlflow)
-        from ..training.launcher import launch
-
         return launch(args.argv, args.nproc)
     callbacks = []
     if args.mlflow and distributed.is_main():  # the callbacks run on rank 0 only
