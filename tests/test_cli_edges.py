@@ -12,6 +12,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import vaekit
 from vaekit.cli import FLAGS, Terminated, build_parser, flag_for, main, train_config
@@ -52,9 +53,12 @@ def test_overwrite_removes_only_the_files_vaekit_wrote(trained, tiny_images, cap
     (trained / "report.html").write_text("my report")
     (trained / "eval.json").write_text('{"mine": 1}')
     (trained / "quality.json").write_text(json.dumps({"vaekit_weights_sha256": "ab"}))  # stamped: vaekit's
+    assert run_cli(capsys, "sample", str(trained), "--n", "4", "--out", str(trained / "mine-drawn.png"))[0] == 0
+    Image.new("L", (4, 4)).save(trained / "mine.png")  # the user's own picture: no weights recorded
     assert run_cli(capsys, *train_argv(tiny_images, trained, *TINY, "--overwrite"))[0] == 0
     assert (trained / "report.html").read_text() == "my report" and (trained / "eval.json").exists()
-    assert not (trained / "quality.json").exists()
+    assert not (trained / "quality.json").exists() and not (trained / "mine-drawn.png").exists()
+    assert (trained / "mine.png").exists()
 
 
 @pytest.mark.parametrize("empty", [["--out", ""], ["--set", "out="]], ids=["flag", "set"])

@@ -106,11 +106,13 @@ def unstarted(run: Path) -> bool:
 def clear(run: Path, started: bool = False) -> None:
     """Remove every file vaekit wrote in ``run`` (``written_by_vaekit``: training's in a run folder, or in one
     this process ``started``; derived files and pictures that record a weights digest; in a run folder the
-    samplers' and TensorBoard's too); others, a report or eval.json of the user's among them, stay."""
+    samplers' and TensorBoard's too, and pictures of any name that record one: ``vaekit sample --out``'s); others,
+    a report, a picture or eval.json of the user's among them, stay."""
     in_run = started or is_run(run)
     paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES] + sorted(run.glob(files.EVAL_OTHERS))
     globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
-    found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)]
+    pictures = [p for p in sorted(run.glob("*.png")) if p not in paths and files.stamp(p) is not None] if in_run else []
+    found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)] + pictures  # any name: a verb's --out
     remove(run, found + [p for pattern in globs for p in run.glob(pattern)])
 
 
