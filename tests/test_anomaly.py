@@ -380,11 +380,11 @@ def test_encode_reads_every_item_of_a_builtin_with_options():
 
 @pytest.fixture(scope="module")
 def cvae(tmp_path_factory):
-    """A tiny conditional run on xy.npz (binary images): a train file labelled -1/5 and a test file labelled
+    """A tiny conditional run on xy.npz (binary images): a train split labelled -1/5/7 and a test split labelled
     -1/7, which training numbers together as 0, 1, 2 (names '-1', '5', '7'); beside it the items without labels."""
     tmp = tmp_path_factory.mktemp("cvae")
     rng = np.random.default_rng(0)
-    x, y = (rng.random((52, 6, 6)) > 0.5).astype(np.float32), np.r_[np.tile([-1, 5], 20), np.tile([-1, 7], 6)]
+    x, y = (rng.random((52, 6, 6)) > 0.5).astype(np.float32), np.r_[np.tile([-1, 5, 7], 14)[:40], np.tile([-1, 7], 6)]
     np.savez(tmp / "xy.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
     np.save(tmp / "x.npy", x)
     cfg = tiny_config(str(tmp / "xy.npz"), tmp / "run")
@@ -399,7 +399,7 @@ def test_split_all_scores_a_conditional_run_with_labels_numbered_as_in_training(
     assert main([*argv, "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["index", "label", "recon_error", "class_name"]  # the name last: columns stay put
-    y = torch.tensor([0, 1] * 20 + [0, 2] * 2)  # the test file's 7 is 2, not 1
+    y = torch.tensor(([0, 1, 2] * 14)[:40] + [0, 2] * 2)  # the test file's 7 is 2, as the training file's
     assert [int(r["label"]) for r in rows] == y.tolist() and rows[-1]["class_name"] == "7"
     run, x = Run.load(cvae / "run"), torch.from_numpy(np.load(cvae / "x.npy")[:44]).unsqueeze(1)
     want = anomaly_scores(run.model, x, ["recon_error"], y=y)["recon_error"]

@@ -161,25 +161,25 @@ def test_a_worker_that_loses_a_peer_says_so_in_one_line(monkeypatch, capsys, tmp
     from vaekit.cli import run_command
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("RANK", "0")  # the other ranks stop with it, silently
 
     def failing(message: str):
         def run(args):
             raise RuntimeError(message)
 
-        run.__module__ = "vaekit.cli.evaluate"  # where the help orders it
+        run.__module__ = "vaekit.cli.train"  # where the help orders it
         return run
 
     for gloo in (
         "[../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:34181",
         "[../gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:2817: Connection reset by peer",  # a SIGKILL
     ):
-        monkeypatch.setattr(VERBS["curves"], "run", failing(gloo))
-        assert run_command(["curves", str(tmp_path)]) == 1
-        assert capsys.readouterr().err.strip() == f"vaekit: error: rank 1 lost a process of its run ({gloo})"
-    monkeypatch.setattr(VERBS["curves"], "run", failing("a bug"))
+        monkeypatch.setattr(VERBS["train"], "run", failing(gloo))
+        assert run_command(["train", "--data", "digits", "--out", str(tmp_path / "r")]) == 1
+        assert capsys.readouterr().err.strip() == f"vaekit: error: rank 0 lost a process of its run ({gloo})"
+    monkeypatch.setattr(VERBS["train"], "run", failing("a bug"))
     with pytest.raises(RuntimeError, match="a bug"):  # any other error stays a traceback
-        run_command(["curves", str(tmp_path)])
+        run_command(["train", "--data", "digits", "--out", str(tmp_path / "r")])
 
 
 def test_output_piped_into_a_reader_that_stops_ends_quietly(monkeypatch, capsys, tmp_path):

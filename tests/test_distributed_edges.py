@@ -57,7 +57,7 @@ def test_two_fits_in_one_script_finish_and_leave_the_user_s_group_to_them(tmp_pa
         """,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    assert sorted(done.stdout.split("\n"))[-2:] == ["rank 0 ok True 2.0", "rank 1 ok True 2.0"]
+    assert all(f"rank {r} ok True 2.0" in done.stdout for r in (0, 1)), done.stdout  # workers' lines may interleave
 
 
 def test_ranks_with_other_data_are_refused_in_one_line_before_training(tmp_path):

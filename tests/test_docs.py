@@ -101,7 +101,7 @@ def test_a_smoke_run_leaves_the_published_results_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "ROOT", tmp_path)
     for argv, where in ((["bench.py", "--quick"], tmp_path / "runs" / "quick"), (["bench.py"], tmp_path / "results")):
         monkeypatch.setattr(sys, "argv", argv)
-        assert common.write("x", "X", "a headline", []) == where / "x.json"
+        assert common.write("x", "X", "a headline", [{"rows": [[1]]}]) == where / "x.json"
     assert json.loads((tmp_path / "results" / "x.json").read_text())["command"] == "python bench.py"
 
 

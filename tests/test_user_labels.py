@@ -70,8 +70,8 @@ def test_class_numbers_a_model_fixes_are_kept_and_others_renumbered(num_classes,
 @pytest.mark.parametrize(
     "y, val_y, match",
     [
-        (Y + 2, None, r"^data: label 4 is outside the model's classes 0..2$"),
-        (Y - 1, None, r"^data: label -1 is outside the model's classes 0..2$"),
+        (Y + 2, None, r"^data: label 4 is outside the model's classes 0..2: give the labels as names"),
+        (Y - 1, None, r"^data: label -1 is outside the model's classes 0..2: give the labels as names"),
         (np.array(list("abcd"))[np.arange(60) % 4], None, r"^data: the labels name 4 classes; the model has 3$"),
         (Y, Y[:6] + 1, r"^val_data: label 3 is outside the model's classes 0..2$"),
     ],

@@ -24,6 +24,7 @@ from .config import (
 from .config.checks import maybe_own, own_likelihood
 from .config.keys import full_keys, refuse_unfit
 from .core.contract import VAEModule, check_model
+from .data.core import check_trained
 from .data.prepare import prepare_data
 from .data.user import loader_settings
 from .errors import VaekitError
@@ -125,6 +126,8 @@ def fit(
     cfg = _fit_config(out, given, resumed)
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked (and as a resumed run had them)
     dataset = user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
+    if not resume:  # val_data's class that data lacks; a model's own num_classes may name classes the data lacks
+        check_trained(dataset, model.needs_labels and not getattr(model, "num_classes", None))
     model, mode = fit_likelihood(model, dataset, cfg, seed)
     _refuse_model_conflicts(cfg, model, resume)
     saved = _as_own(resumed, cfg.model.likelihood if same else "")  # the one read, not a second

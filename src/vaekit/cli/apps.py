@@ -61,13 +61,16 @@ def scoring(
     arg(
         "--out",
         required=True,
-        help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; the .npz and .csv of a split (train, val, "
-        "test) also hold each item's row in its file (index), a photo folder's each item's file; a conditional "
-        "run's .npz and .csv each item's label (its codes are q(z|x, y))",
+        help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; the .npz and .csv also hold each item's row "
+        "in its file (index) where it is known (a split's; all's where a table's rows were left out), a photo "
+        "folder's each item's file; a conditional run's .npz and .csv each item's label (its codes are q(z|x, y)) "
+        "and, where the run names its classes, its class_name (the .npz: the classes, label 0 first)",
     ),
     arg("--batch-size", type=int, default=1000),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from ..evaluation.codes import CODE_SUFFIXES, write_codes
     from ..evaluation.outputs import item_files, item_rows, prepared_split
     from ..models.posteriors import MOMENT_DRAWS
@@ -77,9 +80,12 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
-    s, _ = prepared_split(run, args.data, args.split)  # binarised as in training, as evaluate and anomaly read it
-    x, rows = s.x, None if args.split == "all" else item_rows(s)  # rows: a split's items' rows in their file
-    d = write_codes(run, x, args.out, args.batch_size, item_files(run.config, args.data, rows), rows, s.y)
+    s, classes = prepared_split(run, args.data, args.split)  # binarised as in training, as anomaly reads it
+    x, rows = s.x, item_rows(s)  # each item's row in its file; all's where rows were left out (a table's gaps)
+    if args.split == "all" and rows is not None and np.array_equal(rows, np.arange(len(rows))):
+        rows = None  # every row, in file order: its place says it
+    files = item_files(run.config, args.data, None if args.split == "all" else rows)  # a photo folder's, in order
+    d = write_codes(run, x, args.out, args.batch_size, files, rows, s.y, classes)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
     print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")

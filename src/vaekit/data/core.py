@@ -11,9 +11,11 @@ import torch
 from vaekit.config.checks import FRACTION_WHY
 from vaekit.data.containers import check_split_shape
 from vaekit.data.draws import TEST_PART, fixed_draw
+from vaekit.data.images import note
 from vaekit.data.labels import encode_labels as encode_labels  # re-exported: importers keep importing them here
 from vaekit.data.labels import label_number as label_number
 from vaekit.data.labels import number_labels as number_labels
+from vaekit.data.labels import shown
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
@@ -231,6 +233,36 @@ def build_dataset(
         raw.scale,
         raw.builtin,
     )
+
+
+def untrained_classes(data: Dataset) -> list[int]:
+    """The label numbers 0..K-1 (K = ``data.num_classes``) with no item in the training split: a class only in
+    the val or test split (an official test file's own class), or in none of them (left out by a limit)."""
+    y = data.train.y
+    if not data.num_classes or y is None:
+        return []
+    counts = torch.bincount(y.long().cpu(), minlength=data.num_classes)  # (K,) training items per class
+    return [int(i) for i in (counts == 0).nonzero().flatten()]
+
+
+def check_trained(data: Dataset, conditional: bool) -> None:
+    """Refuse, for a ``conditional`` model, data whose classes (labels 0..K-1) include one with no training item:
+    the model would have the class and learn nothing of it (its samples noise); for other models say so in one
+    note. Both name the classes and the fix: training items for them (more data, a larger limit)."""
+    missing = untrained_classes(data)
+    if not missing:
+        return
+    names = [data.classes[i] if data.classes else str(i) for i in missing]
+    many = len(names) > 1
+    what = f"class{'es' * many} {shown(names)} ha{'ve' if many else 's'} no item in the training split"
+    if conditional:
+        raise VaekitError(
+            f"{data.name}: {what}, so a conditional model would learn nothing of {'them' if many else 'it'} (its "
+            "samples noise): give the training split items of every class (more data, a larger data.limit), or "
+            "leave such items out of the data",
+            key="data.limit",
+        )
+    note(f"{data.name}: {what} (more data or a larger data.limit would give it some)")
 
 
 def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:

@@ -4,7 +4,8 @@ A data set's labels are integers (bools as 0 and 1) or names (text, also in an o
 text, category or string dtype); text is a name even where it reads as a number ("01" and "1" are two classes; a
 file's reader, CSV or .npz, reads text labels that are all numbers as numbers), and text mixed with numbers is
 refused. Training numbers them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as the
-class names; other data's labels, read from files, are numbered by those names (``number_labels``).
+class names; other data's labels, read from files, are numbered by those names (``number_labels``): a file's numbers
+where the classes are names are refused, not read as label numbers.
 
 Labels given to a run after training follow one rule (``label_numbers``): a run's methods' and ``evaluate``'s
 items': integers (ints, arrays, tensors) are label numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX
@@ -144,7 +145,10 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
     if num_classes:  # the model fixes the class numbers: a number outside them is refused, not renumbered
         bad = values[(values < 0) | (values >= num_classes)]
         if len(bad):
-            raise VaekitError(f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}")
+            raise VaekitError(
+                f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}: give the labels as "
+                f"names (y.astype(str)) to have them numbered 0..{num_classes - 1} in sorted order"
+            )
         return y, None
     if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
         return index.reshape(-1).astype(np.int64), [str(v) for v in values]  # (one-hot codes need 0..K-1)
@@ -154,7 +158,8 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
 def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.ndarray:
     """A data set's labels (N,) -> (N,) int64 numbered as training numbered them: text by its name in ``classes``
     (label 0 first), numbers by their text where classes are named by numbers (labels 1..10 renumbered 0..9), else
-    as label numbers; without names, numbers as they are. A label that is none of the classes is one line."""
+    as label numbers; without names, numbers as they are. A label that is none of the classes is one line. A
+    file's labels come as text (``evaluation.outputs.read_names``): its 0..9 name none of classes "zero".."nine"."""
     y = plain_labels(y, where)
     codes, names = encode_labels(y, where)  # checks the shape and the values
     if not classes:
@@ -165,7 +170,7 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
             )
         return codes if names is None else np.asarray([int(n) for n in names], dtype=np.int64)[codes]
     if y.dtype.kind not in "US" and not any(c.lstrip("-").isdigit() for c in classes):  # no name is a number
-        given = y.astype(np.int64)
+        given = y.astype(np.int64)  # label numbers: a run's labels given in Python (a file's come as text)
         outside = given[(given < 0) | (given >= len(classes))]
         if len(outside):
             raise VaekitError(
@@ -178,7 +183,9 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
     numbers = [label_number(str(v), classes) for v in values]
     bad = [str(v) for v, k in zip(values, numbers) if k is None]
     if bad:
-        raise VaekitError(f"{where}: label {bad[0]!r} is none of the training data's classes ({shown(classes)})")
+        numbered = bad[0].lstrip("-").isdigit() and not any(c.lstrip("-").isdigit() for c in classes)
+        hint = ": the labels are numbers, the classes names: give the labels as those names" if numbered else ""
+        raise VaekitError(f"{where}: label {bad[0]!r} is none of the training data's classes ({shown(classes)}){hint}")
     return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
 
 
@@ -227,6 +234,8 @@ def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None) -> np.n
     bad = next((str(v) for v, n in zip(values, numbers) if n is None), None)
     if bad is not None and classes:
         raise _refused(f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}")
+    if bad is not None and k and bad.isdigit():  # a number beyond the classes: "10" of a run of 0..9
+        raise _refused(f"label {bad!r} is out of range: this run's classes are 0..{k - 1}")
     if bad is not None:
         known = f": its classes are 0..{k - 1}" if k else ""
         raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})")

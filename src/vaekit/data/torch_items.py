@@ -79,6 +79,6 @@ class TorchSource:
         tensors = getattr(self.dataset, "tensors", None)
         if isinstance(tensors, tuple) and len(tensors) == 2:
             return tensors[1].cpu().numpy()
-        labels = [as_array(self._item(i)[1]) for i in range(len(self))]
-        refuse_mixed([y.tolist() for y in labels], self.where)  # numpy would make label 2 the name "2"
-        return np.asarray(labels)
+        labels = [as_array(self._item(i)[1]).tolist() for i in range(len(self))]  # each as its Python value
+        refuse_mixed(labels, self.where)  # numpy would make label 2 the name "2"
+        return np.asarray(labels)  # object where one is None: its item named by ``labels.plain_labels``

@@ -27,12 +27,14 @@ def write_codes(
     files: list[str] | None = None,
     index: np.ndarray | None = None,
     y: torch.Tensor | None = None,
+    classes: list[str] | None = None,
 ) -> int:
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
     scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
     item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
     columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. A conditional run encodes each
-    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array."""
+    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array, and
+    where ``classes`` names the labels (label 0 first), a .csv's ``class_name`` column and a .npz's ``classes``."""
     out = Path(out)
     if out.suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
@@ -49,6 +51,8 @@ def write_codes(
 
     ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
     ids["label"] = None if y is None else [str(v) for v in y.tolist()]
+    ids["class_name"] = None if y is None or not classes else [classes[v] for v in y.tolist()]
+    ids["classes"] = None if ids["class_name"] is None or not classes else list(classes)  # the .npz's alone
     atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
     return d
 
@@ -85,6 +89,8 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
         arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
     if ids["label"] is not None:
         arrays["label"] = np.array(ids["label"], dtype=np.int64)
+    if ids["classes"] is not None:  # the names of labels 0..K-1, as the run's classes.json lists them
+        arrays["classes"] = np.array(ids["classes"], dtype=str)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
@@ -92,7 +98,7 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
 def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
     """index and file columns (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``),
     then loc_i and scale_i."""
-    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None}  # index, then file
+    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None and k != "classes"}
     firsts = zip(*given.values()) if given else iter(lambda: (), None)
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -89,11 +89,10 @@ def named_labels(run: Run, data: Dataset) -> Dataset:
 
 
 def file_names(run: Run, classes: list[str] | None, k: int | None) -> list[str] | None:
-    """The names of other data's labels 0..K-1 (``k`` = K): its ``classes``, else, where a conditional run's
-    classes are named by numbers (labels 0, 2, 5), their numbers as text, read by name as the run read its own
-    (file label 1 is no class: not label 1, class 2)."""
-    named = run.classes is not None and any(c.lstrip("-").isdigit() for c in run.classes)
-    if classes or not k or not named or not run.model.needs_labels:
+    """The names of other data's labels 0..K-1 (``k`` = K): its ``classes``, else, where a conditional run names
+    its classes, their numbers as text, read by name as the run read its own (file label 1 is no class of a run of
+    labels 0, 2, 5: not label 1, class 2; nor of a run of classes "zero".."nine")."""
+    if classes or not k or run.classes is None or not run.model.needs_labels:
         return classes
     return [str(i) for i in range(k)]
 

@@ -9,6 +9,7 @@ import re
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset
+from ..data.core import check_trained
 from ..data.lazy import available_memory
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
@@ -38,6 +39,8 @@ def settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tu
                 key="model.num_classes",
             )
         cfg.model.num_classes = k
+    if not resume:  # the data's classes: a conditional model's would include one it never trains on
+        check_trained(data, getattr(MODELS.get(cfg.model.family), "needs_labels", False))
     return data, mode
 
 

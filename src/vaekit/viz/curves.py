@@ -33,8 +33,8 @@ def plot_losses(metrics_csv: str | Path, path: str | Path, train: dict | None = 
     of the config.json beside ``metrics_csv``, {} where there is none)."""
     config = Path(metrics_csv).parent / files.CONFIG
     saved = read_json(config) if train is None and config.is_file() else {"train": train}
-    train = saved.get("train") if isinstance(saved, dict) and isinstance(saved.get("train"), dict) else {}
-    return _save_figure(loss_figure(read_metrics(metrics_csv), train), path)
+    given = saved.get("train") if isinstance(saved, dict) else None
+    return _save_figure(loss_figure(read_metrics(metrics_csv), given if isinstance(given, dict) else {}), path)
 
 
 def loss_figure(metrics: dict[str, np.ndarray], train: dict):
@@ -46,7 +46,7 @@ def loss_figure(metrics: dict[str, np.ndarray], train: dict):
     m = {k: np.where(np.abs(v) <= PLOT_LIMIT, v, np.nan) for k, v in metrics.items()}
     fig, axes = _figure(3)
     beta, final = m.get("beta", np.full(len(m["epoch"]), np.nan)), train.get("beta")
-    final = final if is_number(final) else np.nanmax(beta, initial=-np.inf)  # not recorded: the largest reached
+    final = float(final) if isinstance(final, (int, float)) else np.nanmax(beta, initial=-np.inf)  # else the largest
     warm = m["epoch"][beta < final * (1 - 1e-6)]
     titles, shade = (loss_title(train), "reconstruction log p(x|z)", "KL(q(z|x) || p(z))"), "KL warm-up (train beta <"
     for ax, key, title in zip(axes, ("loss", "rec", "kl"), titles):

@@ -258,7 +258,7 @@ def training_line(metrics: dict[str, np.ndarray], train: dict) -> str:
     if best is not None:
         said.append(f"the weights shown are epoch {best}'s, the lowest validation loss")
     patience, since = train.get("patience") or 0, done - (best or 0)
-    if is_number(planned) and done >= planned:
+    if isinstance(planned, (int, float)) and done >= planned:
         said.append("every epoch planned was trained")
     elif best is not None and is_number(patience) and patience > 0 and since >= patience:
         epochs = f"{since} epoch{'s' * (since != 1)}"
