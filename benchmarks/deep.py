@@ -63,13 +63,13 @@ def train_for(
     name: str, preset: str | None, settings: dict, args: argparse.Namespace, minutes: float | None = None
 ) -> tuple[Run, dict]:
     """Train epoch by epoch (resumed) while another epoch fits in ``minutes`` (default ``args.minutes``) of
-    training time; with ``args.carry_on``, from the epochs an earlier run left in its folder."""
+    training time; with ``args.carry_on``, from the epochs an earlier run on the same settings left in its folder."""
     cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
     for key, value in {"train.seed": 0, "train.progress": False, "data.limit": args.limit, **settings}.items():
         set_value(cfg, key, value)
     cfg.out = str(Path(args.out) / name.replace(" ", "-"))
     path = Path(cfg.out)
-    earlier = common.metrics_rows(path) if args.carry_on and (path / "metrics.csv").exists() else []
+    earlier = common.carried_rows(path, cfg, ["data.limit", *settings]) if args.carry_on else []  # or refused
     seconds = [float(r["seconds"]) for r in earlier]  # of each epoch
     budget = (minutes or args.minutes) * 60
     peak = torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
@@ -259,7 +259,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     p.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
     p.add_argument("--bits-deep-minutes", type=float, help="the deep model's training time on 8-bit data")
-    p.add_argument("--carry-on", action="store_true", help="continue the runs an earlier run left under --out")
+    p.add_argument("--carry-on", action="store_true", help="go on with the runs under --out (same settings)")
     p.add_argument("--bits-k", type=int, default=100, help="importance samples of bits/dim (docs/benchmarks/bits.md's)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--limit", type=int, help="only the first N items of each data set")
