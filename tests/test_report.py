@@ -356,7 +356,7 @@ def test_report_renders_in_chromium_with_every_image_and_no_errors(report, tmp_p
     assert len(images) == 7 and all(complete and width > 0 for complete, width, _ in images), images
     assert errors == []
     w, h = Image.open(shot).size
-    assert w >= 800 and h > 2000  # the whole page, not one screen
+    assert w >= 700 and h > 2000  # the whole page, not one screen (its tables scroll within it)
     runs = Path(__file__).resolve().parents[1] / "runs"
     runs.mkdir(exist_ok=True)
     shutil.copy(shot, runs / "report-screenshot.png")

@@ -35,7 +35,8 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}
 figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #eee}
-figcaption{color:#555;font-size:.9em}"""
+figcaption{color:#555;font-size:.9em}.wide{overflow-x:auto;max-width:100%}
+@media print{.wide table{font-size:.6em}.wide td,.wide th{overflow-wrap:anywhere}}"""
 
 
 def _img(path: Path, caption: str) -> str:
@@ -79,10 +80,17 @@ def _fmt(v, places: int | None = None) -> str:
     return str(v)
 
 
+EVAL_KEYS = ("data", "split", "n", "k", "seed", "elbo", "rec", "kl", "kl_per_level", "nll", "bits_per_dim")
+EVAL_KEYS += ("active_units", "probe_accuracy", "elbo_passes", "seconds", files.DIGEST)  # the rows shown, in order
+ACTIVE_KEYS = ("total", "per_level", "threshold")
+
+
 def eval_rows(result: dict) -> list[dict]:
-    """eval.json as (metric, value) rows, without the per-dimension list (it is a figure); nats to 2 decimals,
+    """eval.json's known keys (``EVAL_KEYS``; not kl_per_dim, a figure) as (metric, value) rows; nats to 2 decimals,
     bits per dim and the probe's accuracy to 4, in fixed point, so runs compare digit by digit."""
-    return [{"metric": k, "value": _fmt(v, DECIMALS.get(k, 2))} for k, v in result.items() if k != "kl_per_dim"]
+    au = result.get("active_units")
+    known = {**result, "active_units": {a: au[a] for a in ACTIVE_KEYS if a in au}} if isinstance(au, dict) else result
+    return [{"metric": k, "value": _fmt(known[k], DECIMALS.get(k, 2))} for k in EVAL_KEYS if k in known]
 
 
 def quality_html(run: Run) -> list[str]:
@@ -131,8 +139,10 @@ def render(
     out)."""
     with open(metrics_csv, newline="") as f:
         metrics = list(csv.DictReader(f))
-    title = html.escape(f"vaekit run {run.path.name if run.path else '(fitted without a folder)'}")
-    where = str(run.path.resolve()) if run.path else "vaekit.fit without out: no run folder"
+    name = run.path.resolve().name if run.path else None  # its name only: a shared page keeps where it was private
+    title = html.escape(f"vaekit run {name or '(fitted without a folder)'}")
+    where = f"run folder {name}" if name else "vaekit.fit without out: no run folder"
+    config = {**run.config.to_dict(), **({"out": name} if name else {})}
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
         f'<meta name="{files.DIGEST}" content="{run.digest}">',
@@ -146,12 +156,12 @@ def render(
         _table(eval_rows(result)),
         *quality,
         "<h2>Training metrics</h2>",
-        _table(metrics),
+        f"<div class='wide'>{_table(metrics)}</div>",  # as wide as its columns: scrolled, not cut off
         *rows,
         "<h2>Pictures</h2>",
         "".join(_img(p, c) if p is not None else f"<p>{html.escape(c)}</p>" for c, p in figures),
         "<h2>Config</h2>",
-        f"<pre>{html.escape(json.dumps(run.config.to_dict(), indent=2))}</pre>",
+        f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -262,8 +272,8 @@ EVAL_NUMBERS = ("elbo", "rec", "kl", "nll", "bits_per_dim")  # eval.json's figur
 
 
 def saved_eval(path: Path) -> dict:
-    """eval.json from ``path``, or {} when the file is missing, damaged, or holds something other than an
-    evaluation (a count, a figure or a KL list of another type): computed again, never drawn as it is."""
+    """eval.json from ``path``, or {} when missing, damaged, or other than an evaluation (a count, a figure, a KL
+    list, the active units or the probe's accuracy of another type): computed again, never drawn as it is."""
     try:
         obj = read_json(path)
     except (OSError, VaekitError):
@@ -275,4 +285,17 @@ def saved_eval(path: Path) -> dict:
     kl = obj.get("kl_per_dim")
     levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(is_number, d))) for d in kl)
     per_level = isinstance(obj.get("kl_per_level"), list) and all(map(is_number, obj["kl_per_level"]))
-    return obj if counts and figures and levels and per_level else {}
+    return obj if counts and figures and levels and per_level and _typed_extras(obj) else {}
+
+
+def _typed_extras(obj: dict) -> bool:
+    """Whether eval.json's ``obj`` has its probe's accuracy null or in [0, 1], its active units (when there) as
+    ``evaluate`` writes them, and its run's passes and seconds (when there) numbers."""
+    probe, au = obj.get("probe_accuracy"), obj.get("active_units", {})
+    if not (probe is None or (is_number(probe) and 0 <= probe <= 1)) or not isinstance(au, dict):
+        return False
+    levels = [] if au.get("per_level") is None else au["per_level"]  # None: one item evaluated, no variance
+    total = au.get("total") is None or is_whole(au["total"], 0)
+    units = total and isinstance(levels, list) and all(is_whole(v, 0) for v in levels)
+    timing = is_whole(obj.get("elbo_passes", 1)) and is_number(obj.get("seconds", 0))
+    return units and is_number(au.get("threshold", 0)) and timing
