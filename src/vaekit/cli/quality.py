@@ -99,4 +99,13 @@ def cmd_quality(args: argparse.Namespace) -> None:
         print(
             f"| {row['samples']} | {row['fid']:.4g} | {row['kid']:.4g} | {row['precision']:.3f} | {row['recall']:.3f} |"
         )
+    if "class_accuracy" in result:  # a conditional run's samples on the domain classifier
+        acc = result["class_accuracy"]
+        real = "-" if acc["real"] is None else f"{acc['real']:.3f}"
+        print(
+            f"class accuracy: {acc['samples']:.3f} of the samples drawn for a class are classified as it "
+            f"(the classifier on the real {result['split']} split: {real})"
+        )
+    if "class_accuracy_note" in result:
+        print(result["class_accuracy_note"])
     print(f"-> {args.run}/{files.QUALITY}")

@@ -156,6 +156,42 @@ def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
     return net, info
 
 
+@torch.no_grad()
+def class_hits(net: FeatureNet, x, y: Tensor, relabel: Tensor | None = None, batch_size: int = 1000) -> Tensor:
+    """(N,) bool: whether the domain classifier assigns each item of x (N, *shape) to its class y (N,), in the
+    numbers of y: ``relabel`` (K,) maps the classifier's classes to them (None: the same numbers)."""
+    device = next(net.parameters()).device
+    pred = torch.cat(
+        [
+            net.logits(torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=device))
+            .argmax(1)
+            .cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+        or [torch.zeros(0, dtype=torch.int64)]
+    )
+    return torch.eq(pred if relabel is None else relabel[pred], y.cpu())
+
+
+def class_accuracy(net: FeatureNet, drawn: tuple, real: tuple, names: list[str], relabel: Tensor | None = None) -> dict:
+    """The share of samples drawn for class k that the domain classifier assigns to class k, overall and per
+    class, beside its accuracy on real items (the yardstick). ``drawn`` and ``real``: (x (N, *shape), y (N,))
+    with y in the numbers of ``names`` (real y None: no yardstick)."""
+    hits = class_hits(net, drawn[0], drawn[1], relabel)
+    real_hits = None if real[1] is None else class_hits(net, real[0], real[1], relabel)
+    per_class = {}
+    for k, name in enumerate(names):
+        mine = hits[drawn[1].cpu() == k]
+        theirs = None if real_hits is None else real_hits[real[1].cpu() == k]
+        per_class[name] = {"samples": _share(mine), "real": _share(theirs), "n": len(mine)}
+    return {"samples": _share(hits), "real": _share(real_hits), "per_class": per_class}
+
+
+def _share(hits: Tensor | None) -> float | None:
+    """The share of True in ``hits`` (N,) to 4 decimals; None for none."""
+    return None if hits is None or not len(hits) else round(float(hits.double().mean()), 4)
+
+
 class InceptionFeatures(nn.Module):
     """Images (B, C, H, W) in [0, 1] -> the 2048 pool features of the FID Inception-v3 (torch-fidelity's)."""
 

@@ -24,8 +24,8 @@ from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, load_run
 from ..samplers import sampler_for, sampler_stamp
 from .eval_items import named_labels
-from .features import InceptionFeatures, domain_features
-from .labels import numbered_as_run
+from .features import InceptionFeatures, class_accuracy, domain_features
+from .labels import label_map, numbered_as_run
 from .metrics import pick_split
 from .quality import quality_benchmark, set_size
 
@@ -77,16 +77,26 @@ def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> 
     return InceptionFeatures(features), {"kind": "inception", "file": str(features)}
 
 
-def sample_source(run: Run, sampler: str | None, y: torch.Tensor | None = None):
+def sample_source(run: Run, sampler: str | None, y: torch.Tensor | None = None, keep: dict | None = None):
     """n -> (n, *shape) samples of the run: from its prior or ``sampler``. A conditional run draws each sample's
     class as often as in the labels ``y`` (N,) (the training split's, as ``table_quality`` draws its rows' labels,
-    so the samples follow the data's class mix), or evenly where the data have no labels."""
+    so the samples follow the data's class mix), or evenly without labels; ``keep`` gets its x and classes y (n,)."""
     if sampler is not None or not run.model.needs_labels:
         return lambda n: run.sample(n, sampler=sampler)
-    if y is not None and len(y):
-        return lambda n: run.sample(n, label=y[torch.randint(len(y), (n,))])  # (n,) labels, seeded by the caller
-    k = run.config.model.num_classes
-    return lambda n: run.sample_classes(-(-n // k))[torch.randperm(-(-n // k) * k)[:n]]
+
+    def draw(n: int) -> torch.Tensor:
+        if y is not None and len(y):
+            labels = y[torch.randint(len(y), (n,))]  # (n,) labels, seeded by the caller
+            x = run.sample(n, label=labels)
+        else:
+            k = run.config.model.num_classes
+            x, pick = run.sample_classes(-(-n // k)), torch.randperm(-(-n // k) * k)[:n]
+            x, labels = x[pick], torch.arange(k).repeat_interleave(-(-n // k))[pick]
+        if keep is not None:
+            keep.update(x=x, y=labels)
+        return x
+
+    return draw
 
 
 def quality(
@@ -185,8 +195,8 @@ def _measure(
     test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
     set_size(n, len(test.x))  # before the domain network trains (minutes), not after
     net, about = feature_net(features, dataset, **feature_settings)
-    y = labelled_as_run(run, dataset).train.y  # (N,) the classes the samples draw, numbered as the run's
-    result = quality_benchmark(sample_source(run, sampler, y), test.x, net, n, seed)
+    ours, kept = labelled_as_run(run, dataset), dict[str, torch.Tensor]()  # train.y: the classes drawn, as the run
+    result = quality_benchmark(sample_source(run, sampler, ours.train.y, kept), test.x, net, n, seed)
     stamp = None if sampler is None or run.path is None else sampler_stamp(run.path, sampler, run.digest)
     return {
         "data": dataset.name,
@@ -197,7 +207,23 @@ def _measure(
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
         "samplers": {} if stamp is None else {sampler: stamp},  # the settings and file of the sampler measured
+        **class_figures(run, dataset, ours, split, (net, about), kept),
     }
+
+
+def class_figures(run: Run, dataset: Dataset, ours: Dataset, split: str, features: tuple, kept: dict) -> dict:
+    """{"class_accuracy": the domain classifier's hits on a conditional run's samples ``kept`` (x, y (n,)) and on
+    the real ``split`` of ``ours`` (``dataset`` numbered as the run's)}; {"class_accuracy_note": why}; or {}."""
+    (net, about), names = features, run.classes or [str(k) for k in range(run.config.model.num_classes)]
+    if "y" not in kept:
+        return {}
+    if about["kind"] != "domain":
+        why = "an nn.Module is" if about["kind"] == "module" else "Inception features are"
+        return {"class_accuracy_note": f"class accuracy not measured: {why} no classifier of the data's classes"}
+    mapped = label_map(run, named_labels(run, dataset).classes, dataset.name)  # the classifier's numbers -> run's
+    real = pick_split(ours, split, None)
+    figures = class_accuracy(net, (kept["x"], kept["y"]), (real.x, real.y), names, mapped and mapped[0])
+    return {"class_accuracy": figures}
 
 
 def write_quality(run: Run, result: dict) -> Path:
