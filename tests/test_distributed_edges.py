@@ -37,7 +37,8 @@ def fit(**kw):
 
 def torchrun(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     script = tmp_path / "script.py"
-    script.write_text(FIT + textwrap.dedent(body))
+    # leave as vaekit's CLI workers do (cli.exit_now): gloo's teardown at interpreter exit aborts now and then
+    script.write_text(FIT + textwrap.dedent(body) + "sys.stdout.flush()\nos._exit(0)\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LOGLEVEL": "CRITICAL"}
     return subprocess.run([*TORCHRUN, str(script)], capture_output=True, text=True, timeout=150, env=env, check=False)
 
