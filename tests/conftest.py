@@ -84,3 +84,12 @@ class OwnModel(torch.nn.Module):
 
     def generate(self, n, temperature=1.0, y=None):
         return self.decode(self.prior().sample((n,)) * temperature)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """$VAEKIT_CACHE pointed at a fresh folder for a module's tests (the domain feature networks it caches)."""
+    old = os.environ.get("VAEKIT_CACHE")
+    os.environ["VAEKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ["VAEKIT_CACHE"]
+    os.environ.pop("VAEKIT_CACHE") if old is None else os.environ.update(VAEKIT_CACHE=old)

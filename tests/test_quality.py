@@ -30,14 +30,6 @@ FEATURES = {"steps": 60, "width": 8, "features": 32}
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    old = os.environ.get("VAEKIT_CACHE")
-    os.environ["VAEKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield os.environ["VAEKIT_CACHE"]
-    os.environ.pop("VAEKIT_CACHE") if old is None else os.environ.update(VAEKIT_CACHE=old)
-
-
-@pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     cfg = tiny_config("digits", tmp_path_factory.mktemp("runs") / "digits", epochs=1)
     return vaekit.train(cfg, pictures=False).path

@@ -4,7 +4,6 @@ classifier assigns to class k, beside the classifier's accuracy on the real spli
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -17,14 +16,6 @@ from vaekit.evaluation.features import FeatureNet, class_accuracy
 from .conftest import tiny_config
 
 STEPS = 150  # the domain classifier's training steps: enough to tell the digits apart (about 0.9 on the test split)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    old = os.environ.get("VAEKIT_CACHE")
-    os.environ["VAEKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield os.environ["VAEKIT_CACHE"]
-    os.environ.pop("VAEKIT_CACHE") if old is None else os.environ.update(VAEKIT_CACHE=old)
 
 
 @pytest.fixture(scope="module")
