@@ -12,6 +12,7 @@ import vaekit
 from vaekit import files
 from vaekit.cli import main
 from vaekit.evaluation.features import FeatureNet, class_accuracy
+from vaekit.viz.report import quality_html
 
 from .conftest import tiny_config
 
@@ -54,6 +55,8 @@ def test_a_conditional_runs_samples_are_recognised_as_their_class(cvae_run, cach
     out = capsys.readouterr().out
     assert f"class accuracy: {acc['samples']:.3f} of the samples drawn for a class" in out
     assert f"the classifier on the real test split: {acc['real']:.3f}" in out
+    page = "".join(quality_html(vaekit.load_run(cvae_run)))  # the report's quality section says it too
+    assert f"class accuracy: {acc['samples']:.3f} of the samples" in page
 
 
 def test_class_accuracy_is_left_out_with_features_that_are_no_classifier(cvae_run, tmp_path):

@@ -52,6 +52,7 @@ from .verbs import arg, positive, verb
 )
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
+    from ..evaluation.features import class_accuracy_line
     from ..evaluation.quality_run import quality, quality_rows
     from ..runs import Run
     from ..samplers import fit_sampler, sampler_for
@@ -99,13 +100,6 @@ def cmd_quality(args: argparse.Namespace) -> None:
         print(
             f"| {row['samples']} | {row['fid']:.4g} | {row['kid']:.4g} | {row['precision']:.3f} | {row['recall']:.3f} |"
         )
-    if "class_accuracy" in result:  # a conditional run's samples on the domain classifier
-        acc = result["class_accuracy"]
-        real = "-" if acc["real"] is None else f"{acc['real']:.3f}"
-        print(
-            f"class accuracy: {acc['samples']:.3f} of the samples drawn for a class are classified as it "
-            f"(the classifier on the real {result['split']} split: {real})"
-        )
-    if "class_accuracy_note" in result:
-        print(result["class_accuracy_note"])
+    if line := class_accuracy_line(result):  # a conditional run's samples on the domain classifier
+        print(line)
     print(f"-> {args.run}/{files.QUALITY}")

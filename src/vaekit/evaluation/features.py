@@ -220,3 +220,17 @@ class InceptionFeatures(nn.Module):
             raise VaekitError(f"Inception features need images (B, 1 or 3, H, W), got {tuple(x.shape)}")
         x = (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
         return self.net(x).reshape(len(x), -1)
+
+
+def class_accuracy_line(result: dict) -> str | None:
+    """The line a quality ``result`` (quality.json) gives of a conditional run's class accuracy, or of why it was
+    not measured; None where it has neither (an unconditional run)."""
+    acc = result.get("class_accuracy")
+    if isinstance(acc, dict) and isinstance(acc.get("samples"), (int, float)):
+        real = f"{acc['real']:.3f}" if isinstance(acc.get("real"), (int, float)) else "-"
+        return (
+            f"class accuracy: {acc['samples']:.3f} of the samples drawn for a class are classified as it "
+            f"(the classifier on the real {result.get('split')} split: {real})"
+        )
+    note = result.get("class_accuracy_note")
+    return note if isinstance(note, str) else None

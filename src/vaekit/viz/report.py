@@ -19,6 +19,7 @@ from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
 from ..errors import VaekitError, is_number, is_whole
 from ..evaluation.eval_items import named_labels, users_items_for
+from ..evaluation.features import class_accuracy_line
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, eval_file, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
@@ -67,12 +68,9 @@ def _fmt(v, places: int | None = None) -> str:
     from 1e6 up in scientific notation (a diverged run's -9.4919e+29, not 30 digits of which 23 are noise)."""
     if v is None:  # a figure that does not apply (no labels: no probe)
         return "n/a"
-    if isinstance(v, float) and abs(v) >= 1e6:
-        return f"{v:.4e}"
     if isinstance(v, float):
-        if places is None and abs(v) < 1:
-            return f"{v:.4g}"
-        return f"{v:.{2 if places is None else places}f}"
+        small = places is None and abs(v) < 1
+        return f"{v:.4e}" if abs(v) >= 1e6 else f"{v:.4g}" if small else f"{v:.{2 if places is None else places}f}"
     if isinstance(v, list):
         return ", ".join(_fmt(u, places) for u in v)
     if isinstance(v, dict):
@@ -123,6 +121,7 @@ def _quality_parts(q: dict) -> list[str]:
         f"{html.escape(q['split'])} split of {html.escape(q['data'])}, the data vaekit quality read; the yardstick "
         "compares its other half.</p>",
         _table(quality_rows(q)),
+        *(f"<p>{html.escape(line)}</p>" for line in [class_accuracy_line(q)] if line),  # a conditional run's
     ]
 
 
