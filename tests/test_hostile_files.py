@@ -26,6 +26,7 @@ from vaekit.io import printable, read_json, read_plain
 from vaekit.models import build_model
 from vaekit.training.checkpoint import unreadable
 from vaekit.training.sizes import built, meta_size
+from vaekit.viz.curves import read_metrics
 
 from .conftest import tiny_config, train_argv
 
@@ -107,8 +108,10 @@ def test_a_fifo_in_a_run_folder_is_one_line_not_a_wait(run, name):
         elif name == "model.json":
             with pytest.raises(vaekit.VaekitError, match=r"model.json: not a plain file \(a FIFO\)"):
                 read_json(run / name)
-        else:  # repr(run) reads metrics.csv: the best loss is then unknown
+        else:  # repr(run) reads metrics.csv: the best loss is then unknown; the curves' reader says why
             assert "best_val_loss=?" in repr(vaekit.load_run(run))
+            with pytest.raises(vaekit.VaekitError, match=r"metrics.csv: not a plain file \(a FIFO\)"):
+                read_metrics(run / name)
 
 
 def test_fifo_weights_are_never_opened(run):

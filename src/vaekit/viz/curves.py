@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from .. import files
 from ..errors import VaekitError, is_number
-from ..io import read_json
+from ..io import read_json, read_plain
 from .plots import _figure, _save_figure
 
 PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their axis ticks overflow)
@@ -17,10 +18,11 @@ PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """metrics.csv as columns of floats (an empty cell, a column that began after a resume: NaN)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+    try:  # read_plain: a FIFO or /dev/zero in its place is one line, as for every file of a run folder
+        rows = list(csv.DictReader(io.StringIO(read_plain(path).decode("utf-8"), newline="")))
         m = {k: np.array([float("nan" if r[k] == "" else r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+    except VaekitError:  # read_plain's line: not a plain file, too big
+        raise
     except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
         raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
     if "epoch" not in m:

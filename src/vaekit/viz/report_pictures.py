@@ -276,6 +276,6 @@ def best_epoch(metrics: dict[str, np.ndarray]) -> int | None:
     val_loss than all before it (None: no epochs or no val_loss)."""
     best, at = math.inf, None
     for epoch, value in zip(metrics["epoch"], metrics.get("val_loss", ())):
-        if value < best or best == math.inf:
-            best, at = min(value, best), int(epoch)
+        if at is None or value < best:
+            best, at = value, int(epoch)
     return at
