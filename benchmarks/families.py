@@ -26,12 +26,13 @@ from pathlib import Path
 
 import common
 import torch
+from families_judges import JUDGES, classifier, per_class_hits
 from torch import Tensor, nn
 
 from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.core import elbo, iwae_bound
-from vaekit.data import Dataset, load_dataset
+from vaekit.data import load_dataset
 from vaekit.data.prepare import prepare_data
 from vaekit.evaluation.metrics import active_units
 from vaekit.runs import Run
@@ -174,47 +175,6 @@ def ladder_row(name: str, run: Run, args: argparse.Namespace) -> tuple[list, flo
         " + ".join(f"{v:.2f}" for v in levels),
         " + ".join(f"{a}/{d}" for a, d in zip(active, run.model.latent_dims)),
     ], value
-
-
-JUDGES = {
-    "784-256-10 MLP": lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
-    "small conv net": lambda: nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    ),
-}
-
-
-def classifier(name: str, data: Dataset, epochs: int) -> tuple[nn.Module, Tensor]:
-    """The judge ``name`` of JUDGES trained on real (grey) Fashion-MNIST ``data`` train images (Adam, batch 128);
-    returns it and its accuracy per class on the real test set, (10,)."""
-    torch.manual_seed(0)
-    net = JUDGES[name]()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x, y = data.train.x, data.train.y
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x)).split(128):
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    return net, per_class_hits(net, data.test.x, data.test.y)
-
-
-@torch.no_grad()
-def per_class_hits(net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """The share of each class's items (N, 1, 28, 28) with labels y (N,) that ``net`` assigns to it, (10,)."""
-    predicted = torch.cat([net(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
-    return torch.stack([(predicted[y == c] == c).float().mean() for c in range(10)])
 
 
 CVAE_PRIORS = {"N(loc_y, scale_y)": 1, "mixture of 10 per class": 10}  # model.prior_components

@@ -3,14 +3,18 @@ that pythae also has, built on the same networks (benchmarks/peer_pythae.py) and
 
 Each row is scored the same way: test NLL (an IWAE bound with K samples), sample quality on the domain features
 (FID, precision, recall against half of the test split), and training samples per second (median epoch).
+The notes after the table say how the rows were run (run_notes, rerun_note).
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 import statistics
 import time
 from collections.abc import Callable
 
+import common
 import torch
 from torch import Tensor
 
@@ -209,3 +213,50 @@ def pythae_vq(vaekit_vq, args, x_train: Tensor, x_val: Tensor, out: str) -> tupl
     x_fit = torch.bernoulli(x_train, generator=torch.Generator().manual_seed(args.seed))
     sampler.fit(x_fit, training_config=BaseTrainerConfig(num_epochs=5, no_cuda=True, output_dir=out))
     return lambda n: sampler.sample(num_samples=n, batch_size=500).detach(), rate_value
+
+
+def rerun_note(ctx: dict) -> str:
+    """What a --rows run says of its rows: which, why, when, where, by what command, whether its features (the
+    data-vs-data floor) are the first run's, and the load its samples/s was measured under."""
+    m, why, old, new = common.machine(), ctx["args"].why, ctx["base"]["tables"][0]["rows"][-1][4], ctx["floor"]["fid"]
+    return (
+        f"Rerun alone, in place of the first run's: {', '.join(f'{r[0]} {r[2]}' for r in ctx['rows'])}"
+        f"{f' ({why})' if why else ''}; on {datetime.date.today()}, {m['cpu']}, {m['threads']} threads, torch "
+        f"{m['torch']}, commit {common.STARTED}, by `{common.command()}`; data-vs-data floor FID {new} (the first "
+        f"run's {old}). Its samples/s was measured in another process under another load (1-minute load average "
+        f"{ctx['load'][0]:.1f} as it started, {ctx['load'][-1]:.1f} as it ended, on {os.cpu_count()} cores): it "
+        "does not compare with the other rows'."
+    )
+
+
+def run_notes(ctx: dict) -> list[str]:
+    """The notes after the targets: the data, the shared budget, the features and each library's settings."""
+    args = ctx["args"]
+    return [
+        f"Data: fashion-mnist, the first {ctx['n_train']} training images (data.limit {args.train_limit}, "
+        f"{len(ctx['data'].val)} held out for validation), dynamically binarised (a fresh Bernoulli draw per "
+        "epoch, per item for pythae); all models score grey (mean) samples against grey test images.",
+        f"Both libraries: the same MLP networks (vaekit's, hidden {args.hidden}, fresh copies), Adam lr 1e-3, "
+        f"batch {args.batch}, {args.epochs} epochs, seed {args.seed}, {torch.get_num_threads()} CPU threads, "
+        "one process, rows in sequence; samples/s is the median over epochs 2.. of the training pass.",
+        f"Domain features: {ctx['feature_info'].get('features')} features of a conv classifier "
+        f"({ctx['feature_info'].get('steps')} steps, test accuracy {ctx['feature_info'].get('test_accuracy')}).",
+        "pythae's NLL: vaekit's IWAE estimator on the pythae model (peer_pythae.AsVaekit) for models with a "
+        "standard prior and a Gaussian posterior; pythae's own get_nll (same K) for VAMP and VAE_IAF. The test "
+        f"images are binarised once (seed {args.seed + 2}), the same for every row.",
+        "Each library's own defaults where a row has them: IAF vaekit 3 steps of 2 hidden layers of 128, each "
+        "step also reading the encoder's features, pythae 2 MADE blocks of 3 hidden layers of 128 (vaekit with "
+        "pythae's sizes: 1.6 and 2.9 nats worse than with its own, seeds 0 and 1, K = 200); "
+        "VampPrior K = 500 for both; GMM samplers: pythae 10 components (as run here), vaekit its default 20; "
+        "flow samplers: pythae's MAF sampler defaults for 20 epochs, vaekit's flow sampler defaults "
+        "(MAF, 5 steps of 128, 3000 steps of 256 codes). vaekit's VampPrior starts its pseudo-inputs at training "
+        "items (model.pseudo_init = data, its default); pythae's start near 0 (a linear layer's initialisation).",
+        "pythae's VQVAE runs on vaekit's VQ networks (the same 1 x latent grid of code vectors, commitment "
+        "0.25) with its codebook loss, not EMA updates (pythae 0.1.2's PixelCNN sampler fails on its EMA "
+        "quantizer: TypeError, 'Tensor' object is not callable), and trains on pythae's MSE loss (it has no "
+        "Bernoulli likelihood), so it has no NLL; "
+        "its PixelCNN sampler (5 layers, kernel 5, 5 epochs) is fitted on the codes of binarised training images.",
+        *[f"Not built (pythae models): {x}" for x in LEFT_OUT],
+        *[f"Built, not paired with pythae in this run: {x}" for x in NOT_PAIRED],
+        "Each row is one training and one measurement: samples/s differences of a few percent are noise.",
+    ]

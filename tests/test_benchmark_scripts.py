@@ -142,7 +142,7 @@ def test_the_deep_figures_go_beside_the_json(bench, monkeypatch, tmp_path):
 
 def test_zoo_writes_its_progress_beside_the_result(bench, monkeypatch, tmp_path):
     zoo, out = bench("zoo"), tmp_path / "zoo.json"
-    monkeypatch.setattr(zoo, "run_notes", lambda ctx: [])
+    monkeypatch.setattr(zoo.zr, "run_notes", lambda ctx: [])
     args = argparse.Namespace(epochs=1, batch=2, hidden=[4], latent=2, k=1, fid_n=1, out=str(out), rows=None)
     row = ["vaekit", "prior", "standard", 1.0, 2.0, 0.5, 0.5, 10.0, ""]
     ctx = {"args": args, "rows": [row], "n_train": 1, "x_nll": [0], "load": [0.0], "out": out}
