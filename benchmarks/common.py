@@ -125,27 +125,33 @@ def metrics_rows(run: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def carried_rows(run: str | Path, asked: RunConfig, keys: Iterable[str] = ()) -> list[dict[str, str]]:
+def carried_rows(
+    run: str | Path, asked: RunConfig, keys: Iterable[str] = (), reuse: str = "--carry-on"
+) -> list[dict[str, str]]:
     """The metrics.csv rows of the run folder ``run`` that ``--carry-on`` goes on from ([] where it has none).
     Refused in one line (exit) where its config.json holds another value than the RunConfig ``asked`` of a setting
     in ``keys``, data.spec or those a resumed run keeps (its data and model sections, seed, batch size): before
     the budget says whether another epoch trains, so that runs on other settings (a --limit of 3000 items where
     1000 are asked) are neither trained on nor scored under this command. A setting ``asked`` leaves to the data
-    ('auto', no input shape or class count) is not compared."""
+    ('auto', no input shape or class count) is not compared. ``reuse`` names what reuses the folder."""
     if not (Path(run) / "metrics.csv").exists():
         return []
     try:
         saved = load_json_config(Path(run) / "config.json")
     except VaekitError as e:
-        sys.exit(f"--carry-on: {run} holds no run to carry on: {e}")
+        sys.exit(f"{reuse}: {run} holds no run to reuse: {e}")
     for key in dict.fromkeys(["data.spec", *keys, *resume_keys(saved)]):
         section, name = key.split(".")
         old, new = (json.loads(json.dumps(getattr(getattr(c, section), name))) for c in (saved, asked))
         unsettled = new == "auto" or (name in ("input_shape", "num_classes") and not new)
         if old != new and not unsettled:
             sys.exit(
-                f"--carry-on: {run} was trained with {key} {old!r}, this command asks {new!r}; carry on with the "
-                "same settings, or leave out --carry-on to train afresh (or give another --out)"
+                f"{reuse}: {run} was trained with {key} {old!r}, this command asks {new!r}; "
+                + (
+                    "carry on with the same settings, or leave out --carry-on to train afresh (or give another --out)"
+                    if reuse == "--carry-on"
+                    else "give the settings it was trained with"
+                )
             )
     return metrics_rows(run)
 

@@ -48,6 +48,7 @@ FLAT = {
 }
 MODELS = {"flat conv VAE": (None, FLAT), "conv ladder VAE": ("ladder-conv.toml", {}), "deep": ("deep-fashion.toml", {})}
 PARTS = ("nll", "bits", "ood", "samples", "quality")
+NLL_DATA = {"data.binarize": "dynamic"}  # the NLL tables' data, on each set of --sets
 BITS = {"data.binarize": "none", "model.likelihood": "discretized_logistic"}
 # deep on 8-bit data: lr and clipping of the GPU presets. A loss of thousands of nats per image has gradient norms
 # of thousands (the preset's skip_ratio follows them; a fixed skip_grad of 3000 skipped every 8-bit update).
@@ -56,15 +57,22 @@ BITS_DEEP = {"train.lr": 1e-3, "train.clip_grad": 1000}
 BITS_PRESETS = {"fashion-mnist": "deep-fashion-8bit.toml"}
 
 
+def config_for(name: str, preset: str | None, settings: dict, args: argparse.Namespace) -> RunConfig:
+    """The run ``name``'s settings: its preset (or the defaults), seed 0, ``args.limit`` and ``settings`` over them;
+    its folder under ``args.out``."""
+    cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
+    for key, value in {"train.seed": 0, "train.progress": False, "data.limit": args.limit, **settings}.items():
+        set_value(cfg, key, value)
+    cfg.out = str(Path(args.out) / name.replace(" ", "-"))
+    return cfg
+
+
 def train_for(
     name: str, preset: str | None, settings: dict, args: argparse.Namespace, minutes: float | None = None
 ) -> tuple[Run, dict]:
     """Train epoch by epoch (resumed) while another epoch fits in ``minutes`` (default ``args.minutes``) of
     training time; with ``args.carry_on``, from the epochs an earlier run on the same settings left in its folder."""
-    cfg = RunConfig.from_dict(load_toml(ROOT / "configs" / preset)) if preset else RunConfig()
-    for key, value in {"train.seed": 0, "train.progress": False, "data.limit": args.limit, **settings}.items():
-        set_value(cfg, key, value)
-    cfg.out = str(Path(args.out) / name.replace(" ", "-"))
+    cfg = config_for(name, preset, settings, args)
     path = Path(cfg.out)
     earlier = common.carried_rows(path, cfg, ["data.limit", *settings]) if args.carry_on else []  # or refused
     seconds = [float(r["seconds"]) for r in earlier]  # of each epoch
@@ -92,9 +100,7 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
     """Table: the three models on binarised ``spec``, the same budget; NLL, epochs, parameters, peak memory."""
     runs, rows, carried = {}, [], {}
     for name, (preset, settings) in MODELS.items():
-        run, info = train_for(
-            f"{spec}-{name}", preset, {**settings, "data.spec": spec, "data.binarize": "dynamic"}, args
-        )
+        run, info = train_for(f"{spec}-{name}", preset, {**settings, **NLL_DATA, "data.spec": spec}, args)
         x, _ = test_split(run, args.n_test)
         runs[name], carried[name] = run, info
         value = round(nll(run.model, x, args.k), 2)
@@ -191,8 +197,15 @@ def flat_bits() -> dict[str, float]:
 
 
 def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
-    """The Fashion-MNIST runs an earlier ``--parts nll`` left in ``args.out`` (parts ood, samples, quality alone)."""
-    return {name: Run.load(Path(args.out) / f"fashion-mnist-{name}".replace(" ", "-")) for name in MODELS}
+    """The Fashion-MNIST runs an earlier ``--parts nll`` left in ``args.out`` (parts ood, samples, quality alone);
+    refused in one line where one is missing or was trained on other settings than this command's."""
+    runs = {}
+    for name, (preset, settings) in MODELS.items():
+        cfg = config_for(f"fashion-mnist-{name}", preset, {**settings, **NLL_DATA, "data.spec": "fashion-mnist"}, args)
+        if not common.carried_rows(cfg.out, cfg, ["data.limit", *settings], reuse="--parts without nll"):
+            sys.exit(f"--parts without nll: {cfg.out} holds no trained run; run --parts nll first with this --out")
+        runs[name] = Run.load(cfg.out)
+    return runs
 
 
 def parse_args() -> argparse.Namespace:

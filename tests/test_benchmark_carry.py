@@ -47,12 +47,12 @@ def settings(deep, **more: object) -> dict:
     return {**deep.MODELS[FLAT][1], "data.spec": "mnist5k", "data.binarize": "dynamic", **more}
 
 
-def fake_run(deep, out: Path, limit: int | None, seconds: float = 60.0, **more: object) -> Path:
-    """A run folder as train_for leaves one: the config it asks (settled by the data) and one epoch of
+def fake_run(deep, out: Path, limit: int | None, seconds: float = 60.0, name: str = f"x-{FLAT}", **more) -> Path:
+    """A run folder ``name`` as train_for leaves one: the config it asks (settled by the data) and one epoch of
     ``seconds`` in metrics.csv (60 s: no room for another in a 0.5-minute budget)."""
     fresh = argparse.Namespace(**{**vars(args(out, limit)), "carry_on": False})
     with pytest.raises(Trained):
-        deep.train_for(f"x-{FLAT}", None, settings(deep, **more), fresh)
+        deep.train_for(name, None, settings(deep, **more), fresh)
     cfg = deep.asked.pop()
     cfg.model.input_shape, cfg.model.likelihood = [1, 28, 28], "bernoulli"  # what the data settles ('auto' asked)
     path = Path(cfg.out)
@@ -96,3 +96,14 @@ def test_the_same_settings_carry_on(deep, tmp_path, monkeypatch):
     fake_run(deep, tmp_path / "short", limit=3000, seconds=1.0)  # room for another epoch: it trains, resumed
     with pytest.raises(Trained):
         deep.train_for(f"x-{FLAT}", None, settings(deep), args(tmp_path / "short", limit=3000))
+
+
+@pytest.mark.parametrize("limit", [3000, None])
+def test_the_later_parts_refuse_a_folder_on_other_settings_or_none(deep, tmp_path, monkeypatch, limit):
+    if limit:  # the flat model's folder as --parts nll left it, on 3000 items; this command asks 1000
+        fake_run(deep, tmp_path, limit=limit, name=f"fashion-mnist-{FLAT}", **{"data.spec": "fashion-mnist"})
+    unscored(deep, monkeypatch)
+    with pytest.raises(
+        SystemExit, match="^--parts without nll: .*" + ("data.limit 3000" if limit else "no trained run")
+    ):
+        deep.trained_runs(args(tmp_path, limit=1000))
