@@ -68,6 +68,8 @@ CLASH = {
     ("train.beta", "model.family"): ["model.family=vq", "train.beta=4"],
     ("train.warmup_epochs", "model.family"): ["model.family=vq", "train.warmup_epochs=1"],
     ("train.free_bits", "model.prior"): ["model.prior=vamp", "train.free_bits=0.5"],
+    ("train.tc_beta", "model.prior"): ["model.prior=mixture", "train.tc_beta=6"],
+    ("train.tc_beta", "model.prior_components"): ["model.family=cvae", "model.prior_components=3", "train.tc_beta=6"],
     ("train.free_bits", "model.posterior"): ["model.posterior=iaf", "train.free_bits=0.5"],
     ("train.free_bits", "model.family"): ["model.family=gumbel", "train.free_bits=0.5"],
     ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],

@@ -1,5 +1,5 @@
-"""The zoo's rows of the conflicts table (priors, posteriors, objectives, discrete and deep families), and the KL
-shapers that beta 0 leaves with no KL term."""
+"""The zoo's rows of the conflicts table (priors, posteriors, objectives, discrete and deep families), then those of
+beta 0 (``conflicts_beta``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from .checks import DISCRETE, IMPORTANCE
 from .checks import changed as _changed
+from .conflicts_beta import beta_zero
 
 AR_OFF = "the kernel is the local autoregressive p(x|z)'s window, which is off (deep_ar_channels 0)"
 
@@ -30,8 +31,7 @@ def batch_level(train: Any) -> str | None:
 
 
 def _axis_settings() -> list:
-    """(setting, axis, when the axis's choice does not read it, why): settings of one prior or objective (or of
-    beta-TCVAE)."""
+    """(setting, axis, when the axis's choice does not read it, why): a prior's, objective's or beta-TCVAE's."""
     return [
         ("model.pseudo_inputs", "model.prior", lambda c: c.model.prior != "vamp", "they are the VampPrior's"),
         ("model.pseudo_init", "model.prior", lambda c: c.model.prior != "vamp", "it starts the VampPrior's"),
@@ -99,6 +99,17 @@ def _elbo_only() -> list:
     ]
 
 
+TC_PRIOR = (  # its dimension-wise warm-up would also weigh down the one term that fits a learned p(z)
+    "beta-TCVAE's dimension-wise KL is sum_d KL(q(z_d) || p(z_d)), which needs a p(z) that factorises by dimension "
+    "(the standard prior); against a mixture (a cvae's p(z|y) too), VampPrior or flow it is no such sum"
+)
+
+
+def _mixture_pzy(c: Any) -> bool:
+    """Whether the conditional VAE's learned p(z|y) is a mixture (model.prior_components > 1): no factorised p."""
+    return c.model.family == "cvae" and c.model.prior_components > 1
+
+
 FACTORISED = ("vae", "cvae", "ladder", "deep")  # families whose KL splits by latent dimension (vq has no free bits)
 
 
@@ -130,6 +141,8 @@ def _family_axes() -> list:
             lambda c: c.train.tc_beta > 0 and c.model.posterior != "gaussian",
             "beta-TCVAE's estimator needs a factorised Gaussian q(z|x)",
         ),
+        ("train.tc_beta", "model.prior", lambda c: c.train.tc_beta > 0 and c.model.prior != "standard", TC_PRIOR),
+        ("train.tc_beta", "model.prior_components", lambda c: c.train.tc_beta > 0 and _mixture_pzy(c), TC_PRIOR),
         *(
             (
                 "train.free_bits",
@@ -143,7 +156,7 @@ def _family_axes() -> list:
         (
             "train.free_bits",
             "model.prior_components",
-            lambda c: c.train.free_bits > 0 and c.model.family == "cvae" and c.model.prior_components > 1,
+            lambda c: c.train.free_bits > 0 and _mixture_pzy(c),
             "free bits floor the KL of each latent dimension, and the KL against the conditional VAE's mixture "
             "p(z|y) is one total",
         ),
@@ -205,51 +218,6 @@ def _ar_off(c: Any) -> bool:
     return c.model.family == "deep" and not c.model.deep_ar_channels
 
 
-LEARNED_PRIORS = ("mixture", "vamp", "flow")  # the built-in priors with parameters of their own
-# the objectives whose one term fitting p(z) is beta KL (mmd's prior draws carry no gradient, factor's critic reads
-# q(z) alone); the importance-weighted bounds (log p(z) in each weight) and the capacity objective read no beta
-BETA_FITS_PRIOR = ("elbo", "mmd", "factor")
-
-
-def _no_prior_fit(c: Any) -> bool:
-    """Whether beta 0 leaves the loss with no term that fits a learned prior (an objective of BETA_FITS_PRIOR)."""
-    return c.train.beta == 0 and _objective(c) in BETA_FITS_PRIOR and not c.train.capacity_max > 0
-
-
-def _beta_zero() -> list:
-    """Rows for the settings that shape the KL term (warm-up, free bits, beta-TCVAE) when beta 0 removes it, and
-    for the learned priors that term alone fits (samples would come from an untrained prior)."""
-    why = "beta 0 leaves no KL term to fit the learned prior"
-    return [
-        *(
-            (
-                f"train.{key}",
-                "train.beta",
-                lambda c, key=key: getattr(c.train, key) > 0 and c.train.beta == 0,
-                f"beta 0 leaves no KL term for {what} to shape",
-            )
-            for key, what in (
-                ("dimwise_warmup_epochs", "beta-TCVAE's dimension-wise warm-up"),  # before tc_beta, which it needs
-                ("warmup_epochs", "the warm-up"),
-                ("free_bits", "free bits"),
-                ("tc_beta", "beta-TCVAE"),
-            )
-        ),
-        (
-            "train.beta",
-            "model.prior",
-            lambda c: _no_prior_fit(c) and c.model.prior in LEARNED_PRIORS,
-            f"{why}, so samples would come from its untrained start (model.prior=standard: N(0, I))",
-        ),
-        (
-            "train.beta",
-            "model.learned_prior",
-            lambda c: _no_prior_fit(c) and c.model.family == "cvae" and c.model.learned_prior,
-            f"{why} p(z|y), so samples would come from its untrained start (model.learned_prior=false: N(0, I))",
-        ),
-    ]
-
-
 def _discrete_families() -> list:
     """Rows for the discrete families (vq, gumbel) against the KL shapers, the conv code grid and the
     importance-weighted objectives."""
@@ -289,4 +257,4 @@ def zoo_conflicts() -> list:
     posterior and objective against the family and each other."""
     deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
     rows = _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()
-    return _discrete_families() + rows + _beta_zero()
+    return _discrete_families() + rows + beta_zero()

@@ -6,11 +6,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import overload
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,10 +25,11 @@ from ..training import distributed
 from ..training.first_step import CAUSES, non_finite_term
 from ..training.rng import keeps_rng
 from ..training.state import FIXED_DRAW, recorded_data
+from .active import ACTIVE_THRESHOLD as ACTIVE_THRESHOLD  # where viz.figures takes it
+from .active import active_codes, discrete_codes
+from .active import active_units as active_units  # vaekit.active_units
 from .eval_items import evaluated_items
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2: Cov_x(E_q[z_u|x]) > 0.01
 
 
 def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
@@ -43,14 +42,15 @@ def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int) -> Iterator[tup
 def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: int = 500) -> dict:
     """One pass of ``elbo`` (analytic KL, one z draw for the reconstruction term) over x (N, *shape).
 
-    Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)), and the
-    posterior means of every level, each (N, D_l), as ``encode`` gives them (top to bottom; a lower level's
-    mean given the means above, so that the draws above do not count as the level's activity); each item's
-    rec and kl, (N,) each; and whether any target lies strictly between 0 and 1 (``grey``).
+    Returns sums over items of rec, kl, KL per level and per dimension (lists of (D_l,)); the posterior means of
+    every level, each (N, D_l), as ``encode`` gives them (top to bottom; a lower level's given the means above, so
+    the draws above do not count as its activity), and a discrete code's ``codes`` (``discrete_codes``, or None);
+    each item's rec and kl, (N,) each; and whether any target lies strictly between 0 and 1 (``grey``).
     """
     levels: list[float] = []
     dims: list[Tensor] = []
     means: list[list[Tensor]] = []  # per batch, per level
+    codes: list[Tensor] = []  # per batch: a discrete code's (its one level)
     items: list[tuple[Tensor, Tensor]] = []  # per batch: rec (B,), kl (B,)
     grey = False
     for xb, yb in _batches(x, run.labels(y, len(x)), batch_size):
@@ -62,12 +62,11 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
         lv = [k.sum().item() for k in t["kl_layers"]]
         dm = [kl_per_dim(q, p, z).sum(0).cpu() for q, p, z in zip(out.qz, out.pz, out.z)]  # (D_l,) each
         sizes = [z.flatten(1).shape[1] for z in out.z]
-        mu = list(mean_of(run.encode(xb, yb)).flatten(1).cpu().split(sizes, 1))  # (B, D_l) each
-        if not means:
-            levels, dims = lv, dm
-        else:
-            levels = [a + b for a, b in zip(levels, lv)]
-            dims = [a + b for a, b in zip(dims, dm)]
+        qb = run.encode(xb, yb)
+        mu = list(mean_of(qb).flatten(1).cpu().split(sizes, 1))  # (B, D_l) each
+        codes.extend(discrete_codes(qb))
+        levels = [a + b for a, b in zip(levels, lv)] if means else lv
+        dims = [a + b for a, b in zip(dims, dm)] if means else dm
         means.append(mu)
     return {
         "sizes": sizes,  # D_l of each level
@@ -76,6 +75,7 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
         "kl_per_level": levels,
         "kl_per_dim": dims,
         "means": [torch.cat(level) for level in zip(*means)],
+        "codes": torch.cat(codes) if codes else None,
         "rec_items": torch.cat([r for r, _ in items]),
         "kl_items": torch.cat([k for _, k in items]),
         "grey": grey,
@@ -103,29 +103,6 @@ def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch
     """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU."""
     parts = (slice(i, i + batch_size) for i in range(0, len(x), batch_size))
     return torch.cat([mean_of(run.encode(x[b], None if y is None else y[b])).cpu() for b in parts])
-
-
-@overload
-def active_units(means: Tensor | np.ndarray, threshold: float = ...) -> Tensor: ...
-@overload
-def active_units(means: Sequence[Tensor], threshold: float = ...) -> list[Tensor]: ...
-def active_units(
-    means: Tensor | np.ndarray | Sequence[Tensor], threshold: float = ACTIVE_THRESHOLD
-) -> Tensor | list[Tensor]:
-    """Burda et al.'s criterion per level: a (D_l,) bool mask of dims whose posterior mean varies over x.
-
-    ``means``: one (N, D_l) tensor of E_q[z|x] per level (a list of masks back), or a single (N, D) tensor or
-    array (its one (D,) mask back); a unit is active when Var_x > ``threshold``.
-    """
-    if isinstance(means, (Tensor, np.ndarray)):
-        return active_units([torch.as_tensor(means)], threshold)[0]
-    for m in means:
-        if not isinstance(m, Tensor) or m.dim() != 2:
-            got = tuple(m.shape) if isinstance(m, Tensor) else type(m).__name__
-            raise VaekitError(f"active_units takes posterior means (N, D), or a list of them per level, got {got}")
-    return [
-        m.var(0, unbiased=True) > threshold if len(m) > 1 else torch.zeros(m.shape[1], dtype=torch.bool) for m in means
-    ]
 
 
 def check_k(k: int) -> None:
@@ -202,7 +179,7 @@ def evaluate(
     torch.manual_seed(seed)
     t, nll = _bounds(run, f"{data.name} ({split} split)", x, s.y, k)
     n = len(x)
-    au = active_units(t["means"]) if n > 1 else None  # a variance over one item is undefined
+    au = None if n < 2 else active_units(t["means"]) if t["codes"] is None else [active_codes(t["codes"])]
     probe = _probe(run, data, s, x, mode) if n > 1 else None
     return {
         "data": data.name,
@@ -249,7 +226,7 @@ def _probe(run: Run, data: Dataset, s: Split, x: Tensor | LazyArray, mode: str |
 
 def _figures(t: dict, nll: float, n: int, dims: int, au: list[Tensor] | None, probe: float | None) -> dict:
     """``evaluate``'s figures per item, rounded: ``elbo_terms``' sums ``t`` over n items, the mean IWAE nll (and
-    bits per each of the item's ``dims`` values), the (D_l,) active-unit masks ``au`` (None: one item), the probe's."""
+    bits per each of the item's ``dims`` values), the (U_l,) active-unit masks ``au`` (None: one item), the probe's."""
     r = _round
     return {
         "elbo": r((t["rec"] - t["kl"]) / n),
