@@ -4,9 +4,14 @@ stores (config.json, classes.json, table.json) so a graph is used without vaekit
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 
+from ..config.specs import builtin_key
 from ..core.contract import latent_size
+from ..core.discretized import channels
+from ..errors import VaekitError
 from ..runs import Run
 
 MEAN = {  # what the decoder's output `mean` is, per likelihood
@@ -15,6 +20,11 @@ MEAN = {  # what the decoder's output `mean` is, per likelihood
     "gaussian": "the Gaussian's mean (its loc) per value, in x's units",
     "discretized_logistic": "the mean of the discretized logistic mixture over the 256 grey levels, in [0, 1]",
 }
+COLOUR_MEAN = (  # core.discretized: a later channel's location moves with the earlier channels' values
+    "the mean of the discretized logistic mixture over 256 levels per channel, in [0, 1]; each channel's mean is "
+    "taken over the joint law of the channels before it (whose values shift its location), as run.reconstruct "
+    "gives it"
+)
 X = {
     "image": "images (C, H, W) scaled to [0, 1] (uint8 / 255), grey levels as they are: never binarised, even for a "
     "run trained on binarised images",
@@ -31,7 +41,8 @@ def metadata(run: Run, part: str) -> dict[str, str]:
     shape, d = list(cfg.model.input_shape), latent_size(run.model)
     kind = "table" if table is not None else "image" if len(shape) == 3 else "vector"
     k = cfg.model.num_classes if run.model.needs_labels else 0
-    y = {"shape": ["batch"], "dtype": "int64", "what": f"class labels in 0..{k - 1} (vaekit_classes names them); "
+    named = "vaekit_classes names them" if run.classes else "as numbered in the data (vaekit_classes: null)"
+    y = {"shape": ["batch"], "dtype": "int64", "what": f"class labels in 0..{k - 1}, {named}; "
          "outside that range every output of the graph is NaN"}  # fmt: skip
     x = {"shape": ["batch", *shape], "dtype": "float32", "what": X[kind]}
     z = {"shape": ["batch", d], "dtype": "float32", "what": "latent codes, laid out as vaekit_latent says"}
@@ -39,23 +50,38 @@ def metadata(run: Run, part: str) -> dict[str, str]:
     outputs = (
         {"loc": "the mean of q(z|x) (batch, D)", "scale": "the standard deviation of q(z|x) (batch, D)"}
         if part == "encoder"
-        else {"mean": mean_of(kind, cfg.model.likelihood) + f" (batch, {', '.join(map(str, shape))})"}
+        else {"mean": mean_of(kind, cfg.model.likelihood, shape) + f" (batch, {', '.join(map(str, shape))})"}
     )
     props: dict[str, object] = {
         "vaekit_inputs": inputs | ({"y": y} if k else {}),
         "vaekit_outputs": outputs,
-        "vaekit_data": {"kind": kind, "spec": cfg.data.spec, "x": X[kind], "binarize": cfg.data.binarize},
-        "vaekit_likelihood": {"name": cfg.model.likelihood, "mean": mean_of(kind, cfg.model.likelihood)},
+        "vaekit_data": {"kind": kind, "spec": shipped_spec(cfg.data.spec), "x": X[kind], "binarize": cfg.data.binarize},
+        "vaekit_likelihood": {"name": cfg.model.likelihood, "mean": mean_of(kind, cfg.model.likelihood, shape)},
         "vaekit_classes": run.classes,
         "vaekit_latent": latent(run),
     }
     if table is not None:
         props["vaekit_table"] = table.to_dict()  # table.json as the run stores it: fills, modes, loc and scale
         props["vaekit_table_layout"] = layout(table)
+        props["vaekit_table_how"] = how(table.coding)
     return {key: json.dumps(value) for key, value in props.items()}
 
 
-def mean_of(kind: str, likelihood: str) -> str:
+def shipped_spec(spec: str | None) -> str | None:
+    """The data spec as the metadata ships it: a built-in name as it is, a file or folder by its name alone (the
+    run stores its absolute path, which says where the data lived on the training machine)."""
+    if not spec:
+        return spec
+    with contextlib.suppress(VaekitError):  # options on a set that takes none: no built-in, a path's name then
+        if builtin_key(spec) is not None:
+            return spec
+    return Path(spec).name or spec
+
+
+def mean_of(kind: str, likelihood: str, shape: list[int]) -> str:
+    """What the decoder's ``mean`` holds for a run of ``kind`` and ``likelihood`` on items of ``shape``."""
+    if likelihood == "discretized_logistic" and channels(tuple(shape)) > 1:
+        return COLOUR_MEAN
     if kind == "table":
         return (
             "a row in x's layout: numbers (the Gaussian's mean in the table's units; mode codes under "
@@ -74,8 +100,9 @@ def latent(run: Run) -> dict:
     if m.family == "gumbel":
         out["categories"] = m.categories
         out["what"] = (
-            f"{d // m.categories} categorical variables of {m.categories} classes, flattened: loc holds the class "
-            "probabilities, scale sqrt(p(1 - p)); the decoder expects one-hot codes"
+            f"{d // m.categories} categorical variables of {m.categories} classes, (variables, categories) flattened: "
+            f"each variable's {m.categories} slots are contiguous (slot i * {m.categories} + j: variable i, class j); "
+            "loc holds the class probabilities, scale sqrt(p(1 - p)); the decoder expects one-hot codes"
         )
     elif m.family == "vq":
         out |= {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "grid": list(getattr(run.model, "grid", []))}
@@ -98,3 +125,21 @@ def layout(table) -> list[dict]:
     for (kind, name), size in zip(names, codes, strict=True):
         slots.append({"column": name, "kind": kind, "slots": size})
     return slots
+
+
+def how(coding: str) -> dict[str, str]:
+    """How a row's cells become each kind of slot of ``vaekit_table_layout`` (data.table_schema, data.modes)."""
+    number = "the cell's number in the table's units (a standardised run standardises it inside the graph)"
+    if coding == "modes":
+        number = (
+            "the cell's mode code: with w, mu, sigma, alpha_scale the column's modes in vaekit_table (weight, mean, "
+            "std, alpha_scale), k = argmax_k of log w_k - log sigma_k - ((v - mu_k) / sigma_k)^2 / 2 and code = "
+            "clip((v - mu_k) / (4 sigma_k), -0.99, 0.99) / alpha_scale; back: v = 4 sigma_k clip(alpha_scale code, "
+            "-1, 1) + mu_k, k the largest of the column's modes slots"
+        )
+    return {
+        "number": number,
+        "modes": "one-hot of the mode k chosen for the number, in the order of the column's modes in vaekit_table",
+        "category": "one-hot of the cell's category, in the order of the column's categories in vaekit_table",
+        "gap": "[filled, gap]: [1, 0] for a filled cell, [0, 1] for a gap (its slots coded at the column's fill)",
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import re
 import secrets
 import time
@@ -25,15 +24,17 @@ from .. import files
 from ..core.autoregressive import LocalARBernoulli
 from ..core.contract import latent_size
 from ..errors import VaekitError
-from ..io import atomic_write, run_lock, write_error
+from ..io import atomic_write, run_lock
 from ..models.posteriors import FlowPosterior
 from ..runs import Run
 from ..training.distributed import warn
 from .graphs import DecoderGraph, EncoderGraph, fixed_sizes, no_fastpath, own_outputs, quiet
 from .meta import metadata
+from .place import check_destinations, new_folders, replace_all
 
 PARTS = ("encoder", "decoder", "both")
-TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, relative to max(1, |torch|)
+TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, element by element, / max(1, |torch|)
+TRACE_BATCH = 2  # the batch the graphs are traced at; the check also runs another, where a size it fixed fails
 
 
 def graph_of(run: Run, part: str) -> EncoderGraph:
@@ -79,7 +80,7 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
 
     graph = graph_of(run, part)
     inputs, outputs = _names(run, part)
-    args = example_inputs(run, part, 2)
+    args = example_inputs(run, part, TRACE_BATCH)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad(), quiet(), no_fastpath():
@@ -117,8 +118,8 @@ def _reason(e: BaseException) -> str:
         text = "a distribution it returns has no closed-form mean (torch's NotImplementedError), which export needs"
     text = text.split(". Please")[0]
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Non-zero status code returned while )?", "", text)
-    text = " ".join(re.sub(r"\S*onnxruntime_src\S*|void onnxruntime::\S+\([^)]*\)", "", text).split())
-    return text if len(text) <= 300 else text[:297] + "..."
+    text = " ".join(re.sub(r"\S*onnxruntime_src\S*|(?:void )?onnxruntime::\S+\([^)]*\)", "", text).split())
+    return text if len(text) <= 300 else text[:120] + " ... " + text[-175:]  # the end says the shapes
 
 
 def _session(path: Path, threads: int = 0):
@@ -132,37 +133,49 @@ def _session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-@torch.no_grad()
 def check_part(run: Run, part: str, path: Path, n: int = 100, shown: Path | None = None) -> float:
-    """Max |onnxruntime - torch| over ``n`` random inputs, torch's being the model's own q(z|x) or p(x|z)
-    (``graphs.own_outputs``, not the traced module); another shape, or a difference above ``TOLERANCE``, is an
-    error naming ``shown`` (default ``path``)."""
-    shown = shown or path
+    """Max |onnxruntime - torch| over ``n`` random inputs, and over TRACE_BATCH + 1 more where ``n`` is no larger
+    than the trace's batch (a size the trace fixed can pass at its own batch, and a slice of it at 1); torch's
+    being the model's own q(z|x) or p(x|z) (``graphs.own_outputs``, not the traced module). Another shape, or an
+    element whose |onnxruntime - torch| / max(1, |torch|) passes ``TOLERANCE``, is an error naming ``shown``
+    (default ``path``)."""
+    sizes = (n,) if n > TRACE_BATCH else (n, TRACE_BATCH + 1)
+    return max(_check_batch(run, part, path, size, shown or path) for size in sizes)
+
+
+@torch.no_grad()
+def _check_batch(run: Run, part: str, path: Path, n: int, shown: Path) -> float:
+    """``check_part`` at one batch size ``n``."""
     args = example_inputs(run, part, n, seed=1)
     want = [t.numpy() for t in own_outputs(graph_of(run, part).model, part, args)]
-    inputs, _ = _names(run, part)
+    inputs, outputs = _names(run, part)
     try:
         got = _session(path).run(None, {name: a.numpy() for name, a in zip(inputs, args)})
     except VaekitError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime's own errors (a size the trace fixed, an operator it lacks)
         raise VaekitError(f"{shown}: onnxruntime cannot run the exported {part} on {n} inputs: {_reason(e)}") from None
-    for name, g, w in zip(_names(run, part)[1], got, want):
+    for name, g, w in zip(outputs, got, want):
         if g.shape != w.shape:  # np.abs(g - w) would broadcast
             raise VaekitError(f"{shown}: onnxruntime gives {name} of shape {g.shape} where torch gives {w.shape}")
-    diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
-    scale = max(1.0, *(float(np.abs(w).max()) for w in want))  # a table's own units can be large
-    if not diff <= TOLERANCE * scale:  # also catches NaN
-        raise VaekitError(f"{shown}: onnxruntime differs from torch by {diff:.3g} (> {TOLERANCE:g})")
-    return diff
+        rel = np.nan_to_num(np.abs(g - w) / np.maximum(1.0, np.abs(w)), nan=np.inf)  # a NaN on either side fails
+        at = np.unravel_index(int(rel.argmax()), rel.shape)  # per element: a table's large column sets no scale
+        if rel[at] > TOLERANCE:
+            raise VaekitError(
+                f"{shown}: onnxruntime differs from torch by {abs(float(g[at]) - float(w[at])):.3g} in {name}"
+                f"{list(map(int, at))} on {n} inputs, where torch gives {float(w[at]):.3g} (more than "
+                f"{TOLERANCE:g} x max(1, |torch|))"
+            )
+    return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
 
 
 def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_check: int = 100) -> dict[str, dict]:
     """Export and check ``part`` into ``out`` (default: the run folder) -> {part: {"path", "bytes", "max_abs_diff"}}.
 
-    The files of the parts are replaced only once every part passes its check on ``n_check`` (>= 1) random
-    inputs; a refused export leaves ``out`` as it was, without a folder it made. One part exported beside the
-    other part of other weights is a warning (the pair does not match; its ``vaekit_weights_sha256`` says so)."""
+    The files of the parts are replaced, all or none, only once every part passes its check on ``n_check``
+    (>= 1) random inputs (and on 3 where that is the trace's batch or fewer); a refused export leaves ``out`` as
+    it was, without a folder it made. One part exported beside the other part of other weights is a warning
+    (the pair does not match; its ``vaekit_weights_sha256`` says so). A run without a folder needs ``out``."""
     if part not in PARTS:
         raise VaekitError(f"part {part!r}: expected one of {', '.join(PARTS)}", key="part")
     if isinstance(n_check, bool) or not isinstance(n_check, int) or n_check < 1:
@@ -171,12 +184,15 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
+    if not out and run.path is None:  # run.folder's advice (fit with out=...) is not what export needs
+        raise VaekitError("this run has no folder to export into: give export_onnx(run, out=...) a folder", key="out")
     out = Path(out) if out else run.folder
     if part != "encoder":
         refuse_drawn_mean(run)
     if part != "decoder":
         refuse_estimated_scale(run)
     names = ("encoder", "decoder") if part == "both" else (part,)
+    check_destinations(out, [out / FILE[name] for name in names])
     made = new_folders(out)
     try:
         with run_lock(out):
@@ -195,7 +211,7 @@ FILE = {"encoder": files.ENCODER_ONNX, "decoder": files.DECODER_ONNX}
 
 
 def _write_checked(run: Run, out: Path, names: tuple[str, ...], n_check: int) -> dict[str, dict]:
-    """Each part written and checked as a temporary file in ``out``, then all renamed into place."""
+    """Each part written and checked as a temporary file in ``out``, then all renamed into place (or none)."""
     temps = {name: out / f".{FILE[name]}.{secrets.token_hex(6)}.tmp" for name in names}
     try:
         result = {}
@@ -203,24 +219,11 @@ def _write_checked(run: Run, out: Path, names: tuple[str, ...], n_check: int) ->
             export_part(run, name, tmp)
             diff = check_part(run, name, tmp, n_check, shown=out / FILE[name])
             result[name] = {"path": out / FILE[name], "bytes": tmp.stat().st_size, "max_abs_diff": diff}
-        for name, tmp in temps.items():
-            try:
-                os.replace(tmp, out / FILE[name])
-            except OSError as e:
-                raise write_error(out / FILE[name], e) from None
+        replace_all({tmp: out / FILE[name] for name, tmp in temps.items()})
         return result
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-
-
-def new_folders(out: Path) -> list[Path]:
-    """The folders ``out`` and its parents that do not exist yet, deepest first."""
-    made, folder = [], out.absolute()
-    while not folder.exists() and folder != folder.parent:
-        made.append(folder)
-        folder = folder.parent
-    return made
 
 
 def _warn_other_part(run: Run, other: Path) -> None:
