@@ -48,10 +48,17 @@ if TYPE_CHECKING:
         help="also log to MLflow at URI (e.g. sqlite:///mlflow.db): params, metrics, "
         "pictures (pip install 'vaekit[mlflow]')",
     ),
+    arg(
+        "--mlflow-experiment",
+        metavar="NAME",
+        help="the --mlflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vaekit)",
+    ),
     arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"),
 )
 def cmd_train(args: argparse.Namespace) -> int | None:
     cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
+    if args.mlflow_experiment is not None and not args.mlflow:
+        raise VaekitError("--mlflow-experiment names the experiment of --mlflow URI: add --mlflow")
     from ..api import train
     from ..training import distributed
 
@@ -64,13 +71,13 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         if args.mlflow:  # its store opened (a new one created) once, before the workers: rank 0 then logs to it
             from ..viz.mlflow import MLflow
 
-            MLflow(args.mlflow)
+            MLflow(args.mlflow, args.mlflow_experiment)
         return launch(args.argv, args.nproc)
     callbacks = []
     if args.mlflow and distributed.is_main():  # the callbacks run on rank 0 only
         from ..viz.mlflow import MLflow
 
-        callbacks.append(MLflow(args.mlflow))
+        callbacks.append(MLflow(args.mlflow, args.mlflow_experiment))
     before = resumed_at(args.resume)
     from ..training.describe import CUSTOM  # a run's networks from Python: built by model.json beside its config
 
