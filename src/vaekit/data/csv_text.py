@@ -32,6 +32,7 @@ THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+")  # "1,200": a thousands 
 WHOLE = re.compile(r"[+-]?\d+")
 SEP_LINE = re.compile(r"sep=(.)\r?\n?")  # Excel's first line naming the separator: sep=;
 GZIP_CHUNK = 1 << 24  # bytes a gzipped table is unpacked by
+BREAK = re.compile(r"\r\n|\r|\n")  # a line break inside a cell (a quoted field over lines)
 
 
 def is_table_file(path: Path) -> bool:
@@ -163,10 +164,15 @@ def read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
         f.seek(0)
         delimiter = sep.group(1) if sep else _delimiter(path, head)
         commas = _commas(head, delimiter)
-        reader = csv.reader(f, delimiter=delimiter)
+        reader, before = csv.reader(f, delimiter=delimiter), 0
         for row in reader:
+            if reader.line_num - before > 1:  # a row over several lines: a quoted field holding a line break
+                width = len(rows[0]) if rows else len(row)
+                _spanning(path, row, before + 1 + bool(sep), reader.line_num + bool(sep), delimiter, width)
+            before = reader.line_num
             rows.append([_cell(c, delimiter, commas) for c in row])
             lines.append(reader.line_num + bool(sep))
+        _closed(path, text, delimiter, lines[-1] if lines else 0)
     except (OSError, csv.Error) as e:
         raise VaekitError(f"{path}: cannot read CSV file ({e})") from e
     except MemoryError:
@@ -179,6 +185,36 @@ def read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     if delimiter in "\t|":
         _decimal_columns(path, rows)
     return rows, lines
+
+
+def _spanning(path: Path, row: list[str], start: int, end: int, delimiter: str, width: int) -> None:
+    """Refuse, in one line, a row read from lines ``start``..``end`` whose quoted field holds a line that reads as
+    a row of the table (``width`` cells): a stray quote (``"ab``) swallowing the rows after it into one cell. A
+    quoted field holding text over lines (valid CSV) is kept."""
+    rowlike = [any(line.count(delimiter) >= width - 1 > 0 for line in BREAK.split(c)[1:]) for c in row]
+    breaks = [len(BREAK.findall(c)) for c in row]
+    k = next((i for i, b in enumerate(rowlike) if b), None)
+    if k is not None:
+        opened = start + sum(breaks[:k])
+        raise VaekitError(
+            f"{path}: a quoted field opened on line {opened} runs to line {min(opened + breaks[k], end)}, taking "
+            'the rows between as one cell; remove the stray quote (") or close it'
+        )
+
+
+def _closed(path: Path, text: str, delimiter: str, line: int) -> None:
+    """Refuse, in one line, a last line (``line``) of ``text`` where a quoted field opens and the file ends."""
+    end = len(text)
+    while end and text[end - 1] in "\r\n":
+        end -= 1
+    try:
+        list(csv.reader([text[max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1 : end]], strict=True))
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise VaekitError(
+                f"{path}: a quoted field opened on line {line} runs to the end of the file, unclosed; remove the "
+                'stray quote (") or close it'
+            ) from None
 
 
 def has_header(rows: list[list[str]], names: list[str] | None = None) -> bool:

@@ -3,12 +3,14 @@
 Per numeric column, a variational Gaussian mixture (scikit-learn's ``BayesianGaussianMixture``: up to 10
 components, a Dirichlet-process weight prior of 1e-3, seeded) is fitted on the training split's values, gaps left
 out (filled under missing=mean, they would make a mode of their fill; they are coded at the heaviest mode's
-centre); the modes of weight > 0.005 are kept. A value v becomes its mode k, one-hot, and
-alpha = (v - mu_k) / (4 sigma_k), clipped to [-0.99, 0.99], then divided by s, the standard deviation of the
-training values' alphas (``alpha_scale``): the model sees alphas of unit spread, as its other inputs are
-(TVAE's fixed 0.1 scale does the same), not a spread of 0.01-0.2 that a Gaussian p(x|z) starting at scale 1
-would swamp. Decoding maps a code a back through the chosen mode: v = 4 sigma_k clip(s a, -1, 1) + mu_k. A
-table.json written before s was kept decodes with s = 1, as it was coded. The paper draws k from the posterior
+centre); the modes of weight > 0.005 are kept. A column of one value there (a row or many) gets that value as
+its one mode, of scale 1e-3 (the mixture's covariance floor, which it gives a constant column), without the
+mixture, which needs two rows. A value v becomes its mode k, one-hot, and alpha = (v - mu_k) / (4 sigma_k),
+clipped to [-0.99, 0.99], then divided by s, the standard deviation of the training values' alphas
+(``alpha_scale``): the model sees alphas of unit spread, as its other inputs are (TVAE's fixed 0.1 scale does the
+same), not a spread of 0.01-0.2 that a Gaussian p(x|z) starting at scale 1 would swamp. Decoding maps a code a
+back through the chosen mode: v = 4 sigma_k clip(s a, -1, 1) + mu_k. A table.json written before s was kept
+decodes with s = 1, as it was coded. The paper draws k from the posterior
 over modes; here k is its argmax, with the posterior p(k|v) ~ w_k N(v; mu_k, sigma_k) of the kept modes (the
 fitted weights, means and scales, saved in table.json), so an item's code is deterministic and other data is
 coded as the training data was.
@@ -32,6 +34,7 @@ NUMERIC_CODINGS = ("standard", "modes")
 COMPONENTS = 10  # at most, as in TVAE
 CONCENTRATION = 1e-3  # the weight prior: few modes
 MIN_WEIGHT = 0.005  # modes lighter than this are dropped
+ONE_VALUE_STD = 1e-3  # a column of one value: the scale the mixture gives one, sqrt of reg_covar (1e-6)
 
 
 @dataclass
@@ -47,11 +50,13 @@ class Modes:
 
     @classmethod
     def fit(cls, v: np.ndarray, seed: int) -> Modes:
-        """The modes of values v (N,) (float64, no gaps)."""
+        """The modes of values v (N,) (float64, no gaps); of one value, that value's mode (ONE_VALUE_STD)."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
 
         k = min(COMPONENTS, len(np.unique(v)))
+        if k == 1:  # one value (one row or many): its one mode, without a mixture, which needs 2 rows at least
+            return cls([0], [1.0], [float(v[0])], [ONE_VALUE_STD])
         gm = BayesianGaussianMixture(
             n_components=k,
             weight_concentration_prior_type="dirichlet_process",

@@ -18,6 +18,7 @@ LABEL_NAMES = ("label", "y", "class", "target")
 MAX_CLASSES = 50  # a column found by its name is labels only with this many classes at most (and <= half the rows)
 STRINGS = getattr(np.dtypes, "StringDType", None)  # numpy >= 2: strings as long as each is
 NO_LABEL = "off"  # data.label_column=off: no label column (a column named "off" is still taken by its name)
+SPLIT_ROWS = 3  # the fewest rows a table splits into train, val and test (``data.core``)
 NOT_WHOLE = "numbers that are not whole"  # labels are whole numbers or names: such a column is never labels
 
 
@@ -158,6 +159,24 @@ def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list
     return header, rows, lines, places
 
 
+def _enough_kept(path: Path, cells: np.ndarray, names: list[str], labels: bool) -> None:
+    """Refuse, in one line, data.missing=drop leaving fewer rows of ``cells`` (N, C) than a split takes (3): how
+    many of how many, and the column with the most gaps (the last of ``names`` is the label column if ``labels``)."""
+    gaps = np.isin(np.char.lower(cells), list(MISSING))  # (N, C)
+    kept = int((~gaps.any(1)).sum())
+    if kept >= SPLIT_ROWS or kept == len(cells) or gaps.all(0).any():  # a column of gaps only: refused as such
+        return
+    j = int(gaps.sum(0).argmax())
+    label = labels and j == len(names) - 1
+    fix = "fill its labels (none is filled in)" if label else "leave it out of the file, or set data.missing=mean"
+    raise VaekitError(
+        f"{path}: data.missing=drop leaves {kept} of {len(cells)} rows ({len(cells) - kept} with a gap left out), "
+        f"too few to split into train/val/test ({SPLIT_ROWS} at least); column {names[j]!r} has the most gaps "
+        f"({int(gaps[:, j].sum())}): {fix}",
+        key="data.missing",
+    )
+
+
 def _left_out(path: Path, header: list[str] | None, rows: list[list[str]]) -> list[int]:
     """The columns left out: an unnamed first column of row numbers (pandas' index), said in a note. Any other
     column without a name, or a name given twice, is refused in one line."""
@@ -208,6 +227,9 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     if not features:
         raise VaekitError(f"{path}: no feature columns besides the label column")
     names = [column_names[j] for j in features]
+    modelled = features + ([] if label is None else [label])
+    if table.schema is None and table.missing == "drop":  # the rows left must split (a run's own reads do not)
+        _enough_kept(path, cells[:, modelled], [column_names[j] for j in modelled], label is not None)
     labelled = _labelled(path, cells, lines, label, table.missing, header)  # (N,) rows whose label is there
     kept_lines = [ln for ln, k in zip(lines, labelled) if k]
     x, keep, schema = read_table(cells[labelled][:, features], names, kept_lines, table, str(path), features)

@@ -1,20 +1,24 @@
 """A table's cells as values: which hold none (``MISSING``), and a numeric column's cells as float64 numbers,
-their unit read off or as days since the column's first date, checked to fit float32 (``table_schema``).
+their unit read off (``unit_of`` finds it) or as days since the column's first date, checked to fit float32, and
+the float32 array their items are written into (``table_schema``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import VaekitError
+from .limits import usable_memory
 from .table_times import days_since
 
 if TYPE_CHECKING:
     from .table_schema import Column
 
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
+UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?\s*(%?)")  # $1,200.50  12%  1,200
 
 
 def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
@@ -31,6 +35,37 @@ def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
         for sign in (c.unit, ","):
             cells = np.char.replace(cells, sign, "") if sign else cells
     return cells.astype(np.float64)
+
+
+def item_array(n: int, width: int, categorical: list[Column], where: str) -> np.ndarray:
+    """(n, width) float32 zeros for n items; refused in one line naming the widest of the ``categorical`` columns
+    where they would take over half the memory free here (the splits copy them) or cannot be had."""
+    need = 4 * n * width
+    try:
+        if need > usable_memory() // 2:
+            raise MemoryError
+        return np.zeros((n, width), np.float32)
+    except MemoryError:
+        wide = max(categorical, key=lambda c: len(c.categories), default=None)
+        k = len(wide.categories) if wide else 0
+        said = f"; the widest categorical column, {wide.name!r}, adds {k:,}: leave it out of the file" if wide else ""
+        raise VaekitError(
+            f"{where}: {n:,} rows of {width:,} slots take {need / 1e9:,.2f} GB as float32 items, over half the "
+            f"memory free here{said}"
+        ) from None
+
+
+def unit_of(values: list[str]) -> str | None:
+    """The one sign ($, euro, pound, yen or %) every value carries, or "" where values are numbers written with
+    thousands commas (1,200); else None."""
+    found = set()
+    for v in values:
+        m = UNIT.fullmatch(v)
+        if m is None or not any(ch.isdigit() for ch in v) or (m.group(1) and m.group(3)):
+            return None
+        found.add(m.group(1) + m.group(3))
+    unit = found.pop() if len(found) == 1 else None
+    return None if unit == "" and not any("," in v for v in values) else unit
 
 
 def _check_float32(values: np.ndarray, lines: list[int], where: str, columns: list[str]) -> None:

@@ -22,9 +22,10 @@ import numpy as np
 
 from ..errors import VaekitError
 from ..io import atomic_write_json
+from .images import note
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
-from .table_cells import _check_float32, _gaps, _parses, numbers
+from .table_cells import _check_float32, _gaps, _parses, item_array, numbers
 from .table_times import as_times
 from .table_values import bounded
 
@@ -162,8 +163,10 @@ class TableSchema:
         self.lines = lines  # each item's line, for messages about its label (``data.core``)
         if not len(cells):
             self._refuse_gaps(f"{where}: every row has a missing value")
+        if self.missing == "mean" and self.trained:  # a run's schema: data read after training
+            self._new_gaps(gaps, where)
         at = {c.name: j for j, c in enumerate(self.columns)}
-        x = np.zeros((len(cells), self.width), np.float32)
+        x = item_array(len(cells), self.width, self.categorical, where)
         n = len(self.numeric)
         values = np.empty((len(cells), n))  # the numbers in float64, checked before they become float32
         for k, c in enumerate(self.numeric):
@@ -181,6 +184,17 @@ class TableSchema:
             x[np.arange(len(cells)), start + gaps[:, at[c.name]]] = 1.0
             start += 2
         return x, keep
+
+    def _new_gaps(self, gaps: np.ndarray, where: str) -> None:
+        """One note naming the columns with gaps among ``gaps`` (N, C) that had none in the training split (no gap
+        indicator), and how many cells were filled: filled as missing=mean fills, not modelled as gaps."""
+        counts = {c.name: int(k) for c, k in zip(self.columns, gaps.sum(0)) if k and not c.gaps}
+        if counts:
+            them = ", ".join(f"{name!r} ({k})" for name, k in counts.items())
+            note(
+                f"{where}: {sum(counts.values())} gap(s) filled in column(s) {them}, which had none in the training "
+                "split: filled as data.missing=mean fills (its fill in table.json), not modelled as gaps"
+            )
 
     def _refuse_gaps(self, said: str) -> None:
         """Refuse gaps the setting does not take, saying what can be done: in training, the setting to change; with

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 MAX_DECIMALS = 15  # as SDV's rounding scheme: a column needing more decimals is not rounded
 STEPS = (DAY, 3600.0, 60.0, 1.0, 1e-3, 1e-6)  # seconds: a day, hour, minute, second, ms, us (a time's step)
 CLIPPED = 0.01  # the share of a column's sampled values set to a bound of its range over which a note says so
+_QUIET: ContextVar[bool] = ContextVar("unsaid_clips", default=False)  # True within ``unsaid_clips``
 
 
 def decimals_of(values: np.ndarray) -> int | None:
@@ -71,11 +74,23 @@ def bound(v: np.ndarray, c: Column, clipped: dict | None = None) -> np.ndarray:
     return v
 
 
+@contextmanager
+def unsaid_clips() -> Iterator[None]:
+    """Within it, ``clip_note`` says nothing: rows drawn for show (the report page's 10), whose shares of clipped
+    values mean nothing (one value of 10 is 10%)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def clip_note(clipped: dict, coding: str) -> None:
     """One line naming the columns of which over 1% of the sampled values were clipped to a bound (``clipped``
-    as ``bounded`` counts), and under data.numeric=standard the coding that models such columns closer."""
+    as ``bounded`` counts), and under data.numeric=standard the coding that models such columns closer; none
+    within ``unsaid_clips``."""
     over = {k: c / n for k, (c, n) in clipped.items() if n and c / n > CLIPPED}
-    if over:
+    if over and not _QUIET.get():
         said = ", ".join(f"{k} {share:.1%}" for k, share in over.items())
         hint = "; data.numeric=modes models a skewed or many-peaked column closer" if coding == "standard" else ""
         note(f"values drawn beyond a column's training range were set to its bound: {said} of its values{hint}")

@@ -29,7 +29,7 @@ from .float32 import below_float32 as _below_float32  # shared with arrays, fram
 from .modes import fitted_codes
 from .photos import note
 from .table_cells import MISSING as MISSING  # re-exported: imported from here
-from .table_cells import _gaps, numbers
+from .table_cells import _gaps, numbers, unit_of
 from .table_schema import Column, TableSchema  # imported from here too
 from .table_times import READ, looks_timed, time_format
 from .table_times import TIME_CELLS as TIME_CELLS  # imported from here (evaluation)
@@ -57,8 +57,8 @@ class TableOptions:
 
 
 IDENTIFIER_ROWS = 50  # a text column with more rows than this, each value distinct, names its rows
+LEVELS = 0.5  # ... or more different values than this share of its rows (each seen < 2 times): no categories
 LEADING_ZERO = re.compile(r"[+-]?0\d+")  # 02139: a code (zip, ID), not the number 2139
-UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?\s*(%?)")  # $1,200.50  12%  1,200
 
 
 def _is_number(cells: np.ndarray) -> np.ndarray:
@@ -157,9 +157,11 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
             note(f"{where}column {name!r} holds codes with leading zeros ({code}): read as categories, not numbers")
         return _categorical(filled, name, where)
     i = int(np.flatnonzero(~gap)[np.argmin(number)])
+    one = len(set(filled[~number].tolist())) == 1  # one text among numbers: None, -, n.a. may mark gaps
+    gap_advice = f"; if {str(col[i])!r} marks a gap, write an empty cell (gaps: empty, ?, NA, N/A, NaN, null)" * one
     raise VaekitError(
         f"{where}non-numeric value {str(col[i])!r} on line {lines[i]}, column index {j} ({name!r}), "
-        "among numbers; list the column in data.categorical if it holds categories",
+        f"among numbers; list the column in data.categorical if it holds categories{gap_advice}",
         key="data.categorical",
     )
 
@@ -172,7 +174,7 @@ def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
         note(f"{where}column {name!r} holds true/false ({', '.join(values)}): read as booleans, given back as bools")
         return Column(name, "categorical", sorted({v.capitalize() for v in values}), boolean=True)
     time = time_format(values)
-    unit = None if time else _unit(values)
+    unit = None if time else unit_of(values)
     if time is None and unit is None:
         return None
     c = Column(name, "numeric", time=time, unit=unit)
@@ -191,22 +193,10 @@ def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
     return c
 
 
-def _unit(values: list[str]) -> str | None:
-    """The one sign ($, euro, pound, yen or %) every value carries, or "" where values are numbers written with
-    thousands commas (1,200); else None."""
-    found = set()
-    for v in values:
-        m = UNIT.fullmatch(v)
-        if m is None or not any(ch.isdigit() for ch in v) or (m.group(1) and m.group(3)):
-            return None
-        found.add(m.group(1) + m.group(3))
-    unit = found.pop() if len(found) == 1 else None
-    return None if unit == "" and not any("," in v for v in values) else unit
-
-
 def _categorical(filled: np.ndarray, name: str, where: str) -> Column:
     """A column of text or codes as categories; one of a different text in each of many rows is refused (as
-    timestamps in a format not read as times where they look like them)."""
+    timestamps in a format not read as times where they look like them), as is one of more texts than LEVELS of
+    its rows (most seen once: a one-hot code as wide as half the table is long learns little of them)."""
     categories = sorted(set(filled.tolist()))
     if len(categories) == len(filled) > IDENTIFIER_ROWS and looks_timed(categories):
         raise VaekitError(
@@ -218,6 +208,14 @@ def _categorical(filled: np.ndarray, name: str, where: str) -> Column:
             f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
             "not a category (one-hot, it would be as wide as the table is long); leave it out of the file, or "
             "list it in data.categorical to model it all the same",
+            key="data.categorical",
+        )
+    rows, k = len(filled), len(categories)
+    if rows > IDENTIFIER_ROWS and k > LEVELS * rows:  # the label column's rule too: classes at most half the rows
+        raise VaekitError(
+            f"{where}column {name!r} holds {k:,} different texts in its {rows:,} rows (over half as many): one-hot, "
+            f"it would add {k:,} slots to each row ({4 * k * rows / 1e9:,.2f} GB of float32 items), most categories "
+            "seen once; leave it out of the file, or list it in data.categorical to model it all the same",
             key="data.categorical",
         )
     return Column(name, "categorical", categories)
