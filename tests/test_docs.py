@@ -1,6 +1,6 @@
-"""The docs stay true: every Python block of the tutorial and the guides runs (one epoch per training), the
-site builds with --strict and references no network address, the README's results table is the JSON's, and
-the built tutorial page renders in headless Chromium with its images and no console errors."""
+"""The docs stay true: every Python block of the README, the tutorial and the guides runs (one epoch per
+training), the site builds with --strict and references no network address, the benchmark pages are their JSON,
+and the built tutorial page renders in headless Chromium with its images and no console errors."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = [DOCS / "getting-started.md", DOCS / "tutorial.md", *sorted((DOCS / "guides").glob("*.md"))]
+PAGES = [ROOT / "README.md", DOCS / "getting-started.md", DOCS / "tutorial.md", *sorted((DOCS / "guides").glob("*.md"))]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 # one epoch, a few hundred items (arrays and tensors cut to 600): what the docs' code does is checked,
@@ -75,12 +75,13 @@ def pictures(names: list[str]) -> None:
         done = run_page(page, ROOT, quick=False, timeout=3600)
         if done.returncode:
             raise SystemExit(f"{page.name} failed:\n{done.stderr[-3000:]}")
-        made = ROOT / "runs" / page.stem
+        made = sorted((ROOT / "runs" / page.stem).glob("*.png"))  # the README's code makes none of its own
         target = DOCS / "img" / page.stem
-        target.mkdir(parents=True, exist_ok=True)
-        for png in sorted(made.glob("*.png")):
+        if made:
+            target.mkdir(parents=True, exist_ok=True)
+        for png in made:
             shutil.copy(png, target / png.name)
-        print(f"{page.name}: {len(list(made.glob('*.png')))} pictures -> {target.relative_to(ROOT)}")
+        print(f"{page.name}: {len(made)} pictures -> {target.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
