@@ -303,3 +303,12 @@ def test_only_the_verbs_that_draw_at_random_take_a_seed():
     verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     seeded = {name for name, page in verbs.items() if any(a.dest == "seed" for a in page._actions)}
     assert {"evaluate", "report", "sample"} <= seeded and not {"interpolate", "traverse", "latent-map"} & seeded
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_evaluate_tells_a_terminal_what_its_minutes_are_for(tiny_images, tmp_path, capsys, monkeypatch, tty):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "--data", tiny_images, *TINY, "--epochs", "1", "--out", run)[0] == 0
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    code, out = run_cli(capsys, "evaluate", run, "--iw-samples", "3", "--limit", "5")
+    assert code == 0 and ("evaluating 5 items, the IWAE bound with K = 3 each" in out.err) == tty

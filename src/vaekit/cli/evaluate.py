@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     whole = args.split == "all"  # every item: the test split of ``data``, its limit applied already
     with run.writing():  # another process writing the folder: refused now, not after the evaluation
         limit = None if whole else args.limit
+        if sys.stderr.isatty():  # a terminal is told what the silent minutes are for
+            n = len(getattr(data, "test" if whole else args.split))
+            print(
+                f"evaluating {min(n, limit or n)} items, the IWAE bound with K = {args.iw_samples} each ...",
+                file=sys.stderr,
+                flush=True,
+            )
         result = evaluate(run, data, "test" if whole else args.split, args.iw_samples, limit, args.seed, mode)
         result = {**result, "split": args.split}
         path = write_eval(run, result, own)
