@@ -16,6 +16,8 @@ from ..core.contract import latent_size, mean_of
 from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
+from ..models.gumbel import GumbelVAE
+from ..models.vq import VQVAE
 from ..run_reads import reading
 from ..runs import Run
 from .plots import Columns, _figure, _save_figure, _tab20, check_line, image_grid, is_image, save_png
@@ -126,7 +128,9 @@ def traverse(
     with ``scale`` (D,), dim i to z[i] + scale[i] * values instead (values in sds of a prior around its mean z).
 
     z and values may be tensors, numpy arrays or lists; D is the run's latent size (all levels of a deep run).
+    A discrete code (gumbel, vq) is refused in one line: its sweeps are ``viz.discrete_sweeps``'.
     """
+    refuse_discrete(run)
     d = latent_size(run.model)
     z, values = vector(z, "z", d), vector(values, "values")
     scale = None if scale is None else vector(scale, "scale", d)
@@ -164,6 +168,7 @@ def traversals(
     p(z|y) of class y[0] for a conditional run, else N(0, I)): from its mean, each dim swept over its mean +
     its sd * values, as the manifold spans its quantiles (the values in sds; N(0, I)'s: the values themselves).
     ``item`` is any index of x; y (N,) labels a conditional run."""
+    refuse_discrete(run)
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     if dims is None:  # only the items ranked are encoded
@@ -176,6 +181,33 @@ def traversals(
         return traverse(run, encode_means(run, x[at], ya)[0], dims, values, ya), dims, values
     loc, scale = prior_frame(run, ya)  # (D,) each
     return traverse(run, loc, dims, values, ya, scale), dims, values
+
+
+def discrete_family(run: Run) -> str | None:
+    """The family of a run whose code is discrete, "gumbel" or "vq" (by its config, or its model's class); None
+    for a continuous code."""
+    family = run.config.model.family
+    if family in SWEEPS:
+        return family
+    return "gumbel" if isinstance(run.model, GumbelVAE) else "vq" if isinstance(run.model, VQVAE) else None
+
+
+SWEEPS = {  # a discrete family: what its code is, and what draws its sweeps instead of traversals
+    "gumbel": ("N one-hots of K categories", "category_sweeps"),
+    "vq": ("a grid of codebook vectors", "code_sweeps"),
+}
+
+
+def refuse_discrete(run: Run) -> None:
+    """One line for a discrete run: setting a coordinate of its code to -R..R gives no code its decoder reads."""
+    if (family := discrete_family(run)) is not None:
+        what, sweep = SWEEPS[family]
+        raise VaekitError(
+            f"traversals set one coordinate of a continuous code to values from -R to R; this {family} run's code "
+            f"is {what}, so none of those is a code its decoder reads: vaekit.viz.discrete_sweeps.{sweep}(run, x) "
+            "sweeps its codes instead (the report's sweeps picture, `vaekit report`)",
+            key="dims",
+        )
 
 
 def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD, among: list[int] | None = None) -> list[int]:

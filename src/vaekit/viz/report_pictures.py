@@ -13,8 +13,10 @@ from ..data import Dataset, Split
 from ..errors import is_number
 from ..runs import Run
 from .curves import plot_losses
+from .discrete_sweeps import sweep_picture
 from .figures import (
     decoded_dims,
+    discrete_family,
     encode_means,
     interpolate,
     path_layout,
@@ -71,7 +73,12 @@ def pictures(
     if len(x) < 2:  # a path needs two ends, a map items to place against each other
         return [*out, (f"No interpolation, traversals or latent map: the split has {len(x)} item (they need 2)", None)]
     out.append(interpolation_picture(run, data, split, x, y_in, folder))
-    out.append(traversal_picture(run, data, x, y_in, n_dims, folder))
+    discrete = discrete_family(run) is not None  # a categorical or VQ code: sweeps of its codes, not -3..3
+    out.append(
+        sweep_picture(run, x, n_dims, folder, table_columns(run))
+        if discrete
+        else traversal_picture(run, data, x, y_in, n_dims, folder)
+    )
     out.append(
         (
             "Latent map of the posterior means" + ("" if y is None else ", coloured by label"),
