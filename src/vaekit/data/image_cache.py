@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import VaekitError
-from ..io import atomic_write, atomic_write_json
+from ..io import WriteError, atomic_write, atomic_write_json
 from .cache_meta import cache_root, read_meta
 from .core import RawData
 from .idx import idx_files
@@ -226,7 +226,11 @@ def _write(source: FolderSource, opts: ImageOptions, npy: Path, meta_path: Path)
             f.seek(0)
             f.write(_header(dtype, (len(kept), *source.shape)))
 
-    atomic_write(npy, write)
+    try:
+        atomic_write(npy, write)
+    except WriteError as e:  # a read-only or full cache folder
+        e.args = (f"{e}; set VAEKIT_CACHE (or data.data_dir) to a writable folder, or data.cache=false",)
+        raise
     y, classes, gone = drop_empty(None if source.labels is None else source.labels[kept], source.classes)
     atomic_write_json(
         meta_path,

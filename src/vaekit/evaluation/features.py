@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split
+from ..data import Dataset, Split, builtin
 from ..errors import VaekitError, whole
 from ..io import atomic_write_json, read_json
+from ..training import distributed
 from ..training.checkpoint import load_weights, save_weights
 from ..training.rng import keeps_rng
 
-CACHE_ENV = "VAEKIT_CACHE"  # where trained feature networks are kept (default ~/.cache/vaekit)
+CACHE_ENV = "VAEKIT_CACHE"  # where trained feature networks are kept (vaekit.data.builtin.cache_dir)
 SETTINGS = {"width": 16, "features": 128, "steps": 1500, "batch_size": 128, "lr": 1e-3, "seed": 0}
 
 
@@ -67,7 +67,8 @@ class FeatureNet(nn.Module):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vaekit")
+    """Where trained feature networks are kept: the vaekit cache (``vaekit.data.builtin.cache_dir``)."""
+    return builtin.cache_dir()
 
 
 def labelled(split: Split) -> tuple[Tensor, Tensor]:
@@ -151,8 +152,11 @@ def domain_features(data: Dataset, **settings) -> tuple[FeatureNet, dict]:
         return net.eval(), info
     net, info = train_feature_net(data, **s)
     info["key"] = key
-    save_weights(net, weights)
-    atomic_write_json(meta, info)
+    try:
+        save_weights(net, weights)
+        atomic_write_json(meta, info)
+    except (OSError, VaekitError) as e:  # a read-only or full cache: the network is trained, only not kept
+        distributed.warn(f"the feature network is not cached ({e}); set VAEKIT_CACHE to a writable folder")
     return net, info
 
 
