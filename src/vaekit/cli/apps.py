@@ -266,7 +266,7 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     arg("--json", action="store_true", help="print the metrics as JSON"),
 )
 def cmd_disentangle(args: argparse.Namespace) -> None:
-    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, WHY_N, evaluate_run, unwritable
+    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, SEEDS, WHY_N, evaluate_run, unwritable
     from ..io import atomic_write_json, run_lock
     from ..runs import Run
     from ..viz.figures import save_factor_traversals
@@ -275,6 +275,8 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     at_least(args.n, MIN_N, "--n", WHY_N)
     at_least(args.votes, MIN_VOTES, "--votes", "a classifier of votes needs them")
     positive(args.n_dims, "--n-dims")
+    if not 0 <= args.seed < SEEDS:  # as train.seed and the detectors' --seed
+        raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     if not 0 < args.range < float("inf"):
         raise VaekitError(f"--range must be a positive finite number, got {args.range}")
     out = out_path(args, files.DISENTANGLE_FIGURE)
@@ -292,6 +294,6 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     active, std = result["active_dims"], result["settings"]["active_std"]
     none = "; the FactorVAE score needs one" if not active else ""
     print(f"active dims (std of the posterior means >= {std}): {active} of {len(result['dims'])}{none}")
-    print("  ".join(f"z{d['dim']}:{d['factor']}({d['normalised_mi']:.2f})" for d in result["dims"]))
+    print("  ".join(f"z{d['dim']}:{d['factor'] or '-'}({d['normalised_mi']:.2f})" for d in result["dims"]))
     drawn = result["traversal_dims"]
     print(f"-> {path}, {out}" + (f" (dims {', '.join(map(str, drawn))})" if len(drawn) < len(result["dims"]) else ""))

@@ -38,3 +38,21 @@ def check(codes, factors, test: tuple | None = None, **counts: int) -> tuple[np.
 def active_dims(variance: np.ndarray, prune: float = PRUNE) -> np.ndarray:
     """(D,) bools: the dims whose std over the data (``variance`` (D,)) is at least ``prune`` (absolute)."""
     return np.sqrt(np.asarray(variance)) >= prune
+
+
+def binnable(codes: np.ndarray) -> np.ndarray:
+    """``codes`` (N, D), refused in one line where a dim's range overflows (no equal-width bins fit it)."""
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.ptp(codes, 0)).all():
+            return codes
+    raise VaekitError(f"codes: a dim's range overflows float64 ({codes.min():.3g} to {codes.max():.3g}): rescale them")
+
+
+def votes(ks: np.ndarray, n_train: int, score: str) -> np.ndarray:
+    """``ks`` (n,) as factor indices >= 0, with ``n_train`` in [1, n): else one line naming them."""
+    ks = np.asarray(ks)
+    if ks.ndim != 1 or ks.dtype.kind not in "biuf" or (ks < 0).any():
+        raise VaekitError(f"{score}: ks must be factor indices >= 0 (n,), got {ks.dtype} {ks.shape} {ks[:3]}...")
+    if not 1 <= n_train < len(ks):
+        raise VaekitError(f"{score}: n_train must be in [1, {len(ks)}) (the other ks evaluate), got {n_train}")
+    return ks

@@ -17,12 +17,16 @@ from ..training.rng import keeps_rng
 from .disentangle import encode_factors, factor_of_each_code, scores
 from .disentangle_checks import PRUNE
 
+SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed and the detectors' --seed
 MIN_N, MIN_VOTES = 1000, 10  # sampled items, votes; below MIN_N the plug-in MI of 20 bins per dim is mostly bias
 WHY_N = "the per-dim mutual information of 20 bins needs it"
 
 
-def check_settings(n: int, votes: int, n_dims: int = 10) -> None:
-    """Refuse, in one line, ``n`` below MIN_N, ``votes`` below MIN_VOTES and ``n_dims`` below 1."""
+def check_settings(n: int, votes: int, n_dims: int = 10, seed: int = 0) -> None:
+    """Refuse, in one line, ``n`` below MIN_N, ``votes`` below MIN_VOTES, ``n_dims`` below 1 and a ``seed`` outside
+    [0, 2**32)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEEDS:
+        raise VaekitError(f"seed must be a whole number in [0, 2**32), got {seed!r}", key="seed")
     for name, value, least, why in [("n", n, MIN_N, WHY_N), ("votes", votes, MIN_VOTES, ""), ("n_dims", n_dims, 1, "")]:
         if value < least:
             raise VaekitError(f"{name} must be >= {least}{f' ({why})' if why else ''}, got {value}", key=name)
@@ -39,7 +43,7 @@ def unwritable(out: Path) -> str | None:
 
 def dsprites_size(run: Run) -> int:
     """The image size of the dsprites spec a run was trained on; other runs are refused in one line, and so are
-    models other than a flat, unconditional Gaussian VAE (family vae, or a model class of the user's)."""
+    models other than a flat, unconditional VAE (family vae, or a model class of the user's) with any q(z|x)."""
     from ..data.dsprites import parse_spec
     from ..models import MODELS
 
@@ -53,8 +57,8 @@ def dsprites_size(run: Run) -> int:
     if family not in ("vae", CUSTOM) or isinstance(run.model, others) or run.model.needs_labels or len(
         run.model.latent_dims) != 1:  # fmt: skip
         raise VaekitError(
-            f"{run.path}: a {family} model; the disentanglement metrics score flat, unconditional models with a "
-            "Gaussian q(z|x) (family vae)"
+            f"{run.path}: a {family} model; the disentanglement metrics score flat, unconditional models (family "
+            "vae, any posterior: a flow's mean is estimated from draws)"
         )
     size = parse_spec(spec)[0]
     if list(run.config.model.input_shape) != [1, size, size]:
@@ -65,11 +69,12 @@ def dsprites_size(run: Run) -> int:
 @keeps_rng
 def evaluate_run(run: Run, n: int = 10000, votes: int = 1000, seed: int = 0, n_dims: int = 10) -> dict:
     """All metrics of a dsprites run (``factorvae`` None where no dim is active), the number of active dims, per
-    latent dim the factor of largest normalised MI, that MI and the std of its posterior means over sampled
-    items, and the ``n_dims`` dims of most normalised MI (the ones the traversal figure draws)."""
+    latent dim the factor of largest normalised MI (None where the dim depends on no factor: ``factor_of_each_code``),
+    that MI and the std of its posterior means over sampled items, and the ``n_dims`` dims of most normalised MI
+    (the ones the traversal figure draws). The codes are ``mean_of`` q(z|x): a flow's from 64 seeded draws."""
     from ..data.dsprites import DSprites
 
-    check_settings(n, votes, n_dims)
+    check_settings(n, votes, n_dims, seed)
     data = DSprites(dsprites_size(run))
     torch.manual_seed(seed)
 

@@ -284,7 +284,7 @@ def save_factor_traversals(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(
-            f"z{info['dim']}: {info['factor']}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
+            f"z{info['dim']}: {info['factor'] or '-'}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
             rotation=0,
             ha="right",
             va="center",
