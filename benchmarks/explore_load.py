@@ -125,7 +125,7 @@ def main() -> None:
     common.budget(p, args, "requests", "clients")
     torch.set_num_threads(1)  # as `vaekit explore` does
     explorer = load_explorer(args.run)
-    server = make_server(explorer, 0)
+    server = make_server(explorer, 0, token="")  # the load alone: no token to send
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         r = load_test(server.server_address[1], explorer.d, explorer.info()["num_classes"], args.requests, args.clients)

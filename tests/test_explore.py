@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -34,21 +35,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def serving(run_path: Path):
-    """The explorer of a run on 127.0.0.1, a free port, in a thread; yields the port."""
-    server = make_server(load_explorer(str(run_path)), 0)
+def serving(run_path: Path, token: str | None = ""):
+    """The explorer of a run on 127.0.0.1, a free port, in a thread; yields its URL (with the token, if any).
+    Without a token (the default here) the API tests send none; the page test serves with one."""
+    server = make_server(load_explorer(str(run_path)), 0, token=token)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield server.server_address[1]
+        yield server.url
     finally:
         server.shutdown()
         server.server_close()
 
 
 @pytest.fixture(scope="module")
+def urls(runs):  # noqa: F811
+    """Each run served with a token, as `vaekit explore` serves it: {name: the URL it prints}."""
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(serving(run.path, token=None)) for name, run in runs.items()}
+
+
+@pytest.fixture(scope="module")
 def ports(runs):  # noqa: F811
     with ExitStack() as stack:
-        yield {name: stack.enter_context(serving(run.path)) for name, run in runs.items()}
+        yield {name: urlsplit(stack.enter_context(serving(run.path))).port for name, run in runs.items()}
 
 
 def request(port: int, method: str, path: str, body: bytes | dict | int | None = None) -> tuple[int, dict]:
@@ -161,11 +170,11 @@ SRC = "document.getElementById('{}').src"
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
-def test_page_in_chromium(ports, tmp_path):
+def test_page_in_chromium(urls, tmp_path):
     browser = DevTools(tmp_path / "profile")
     try:
         browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=800, deviceScaleFactor=1, mobile=False)
-        browser.load(f"http://127.0.0.1:{ports['cvae']}/")
+        browser.load(urls["cvae"])  # its token sets the cookie the page's own requests then carry
         wait_for(browser, "document.body.dataset.ready === '1'")
         before = js(browser, SRC.format("image"))
         js(browser, SLIDE)  # a slider moves: the image changes
@@ -196,7 +205,7 @@ def test_page_in_chromium(ports, tmp_path):
         wait_for(browser, "document.getElementById('samples-img').naturalWidth > 0")
         assert browser.errors() == []
         shot = browser.screenshot(tmp_path / "explore.png")
-        browser.load(f"http://127.0.0.1:{ports['vae']}/")  # an unconditional run: no class picker
+        browser.load(urls["vae"])  # an unconditional run: no class picker
         wait_for(browser, "document.body.dataset.ready === '1'")
         assert js(browser, "document.getElementById('class-row').hidden") and browser.errors() == []
     finally:

@@ -314,7 +314,7 @@ def ask(port: int, method: str, path: str, headers: dict) -> int:
 
 def test_the_explorer_answers_only_its_own_page(trained, capsys):
     x = trained[1]
-    server = make_server(Explorer(vaekit.load_run(trained[0]), x, None), 0)
+    server = make_server(Explorer(vaekit.load_run(trained[0]), x, None), 0, token="")  # the Host check alone
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     try:
@@ -333,4 +333,4 @@ def test_the_explorer_answers_only_its_own_page(trained, capsys):
     assert server.refused == {"Host": 2, "Origin": 3}
     log = capsys.readouterr().err.strip().splitlines()
     assert len(log) == 5 and log[-1].endswith("(refused so far: 2 by Host, 3 by Origin)")
-    assert "403 GET /api/items: Host 'example.com'" in log[0]
+    assert "403 GET '/api/items': Host 'example.com'" in log[0]

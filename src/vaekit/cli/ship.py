@@ -54,11 +54,13 @@ def cmd_explore(args: argparse.Namespace) -> None:
     server = open_explorer(args.run, args.port, args.data, args.split)  # binds the port before loading the data
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop ends it as Ctrl-C does
     try:
-        print(f"explorer on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
+        print(f"explorer on {server.url} (open this URL: its token lets the page in; Ctrl-C stops it)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how it ends, not an interrupted training run
         host, origin = server.refused["Host"], server.refused["Origin"]
         print(f"explorer stopped (refused {host} request{'s' * (host != 1)} by Host, {origin} by Origin)")
+        if server.refused_token:
+            print(f"refused {server.refused_token} request(s) without the token")
     finally:
         server.server_close()
 

@@ -6,22 +6,28 @@ import base64
 import io
 import math
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import cast
 
 import torch
 from PIL import Image
 from torch import Tensor
 
+from .. import files
 from ..core.contract import latent_size
 from ..core.reading import mean_of
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
+from .curves import read_metrics
 from .figures import decode_mean, lerp
 from .plots import image_grid, is_image
+from .report_pictures import best_epoch
 
 Z_LIMIT = 10.0  # |z| accepted per dimension
 MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
+KEYS = {"decode": ("z", "y"), "interpolate": ("a", "b", "steps", "y"), "sample": ("n", "y")}  # a body's keys
 
 
 def check_images(run: Run) -> None:
@@ -60,6 +66,18 @@ class Explorer:
         self.spread = spread.tolist()
         self.items_x, self.items_y = x[:n_items], None if y is None else y[:n_items]
         self.items_z = means[:n_items]  # (n_items, D) posterior means
+        self.weights = self._weights_file()  # as loaded: /api/info says when the file on disk changes
+
+    def _weights_file(self) -> dict:
+        """The served weights: the epoch they are from (the best by val_loss, as the trainer keeps them; None:
+        unknown) and their file's modification time (None: no folder)."""
+        if self.run.path is None:
+            return {"epoch": None, "mtime": None, "ns": None}
+        try:
+            epoch = best_epoch(read_metrics(self.run.path / files.METRICS))
+        except VaekitError:
+            epoch = None
+        return {"epoch": epoch, "mtime": _mtime(self.run.path / files.WEIGHTS), "ns": _stamp(self.run.path)}
 
     def info(self) -> dict:
         return {
@@ -73,6 +91,9 @@ class Explorer:
             "run": self.run.folder.name,
             "max_steps": MAX_STEPS,
             "max_samples": MAX_SAMPLES,
+            "weights_epoch": self.weights["epoch"],
+            "weights_mtime": self.weights["mtime"],  # ISO 8601, UTC
+            "weights_changed": self.run.path is not None and _stamp(self.run.path) != self.weights["ns"],
         }
 
     def items(self) -> dict:
@@ -85,12 +106,14 @@ class Explorer:
         }
 
     def decode(self, body: dict) -> dict:
+        _keys(body, "decode")
         z, y = self._z(body.get("z")), self._label(body.get("y"))
         start = time.perf_counter()
         image = png_url(decode_mean(self.run, z[None], y), pad=0)
         return {"image": image, "ms": round((time.perf_counter() - start) * 1000, 2)}
 
     def interpolate(self, body: dict) -> dict:
+        _keys(body, "interpolate")
         a, b = (_int(body.get(key), key, 0, len(self.items_x) - 1) for key in ("a", "b"))
         steps = _int(body.get("steps", 10), "steps", 2, MAX_STEPS)
         codes = lerp(self.items_z[a], self.items_z[b], torch.linspace(0, 1, steps))  # (steps, D)
@@ -100,6 +123,7 @@ class Explorer:
         return {"frames": [png_url(f[None], pad=0) for f in frames], "codes": codes.tolist()}
 
     def sample(self, body: dict) -> dict:
+        _keys(body, "sample")
         n, y = _int(body.get("n", 16), "n", 1, MAX_SAMPLES), self._label(body.get("y"))
         with torch.no_grad():
             x = mean_of(self.run.model.generate(n, 1.0, None if y is None else y.repeat(n))).cpu()
@@ -139,3 +163,26 @@ def _int(v: object, name: str, lo: int, hi: int) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise ApiError(422, f"{name} must be an integer in {lo}..{hi}")
     return v
+
+
+def _keys(body: dict, endpoint: str) -> None:
+    """Refuse (422) a body key the endpoint does not read: a typo would otherwise silently get the default."""
+    if unknown := [k for k in body if k not in KEYS[endpoint]]:
+        allowed = ", ".join(KEYS[endpoint])
+        raise ApiError(422, f"/api/{endpoint} takes only {allowed}; not {', '.join(map(repr, unknown))[:200]}")
+
+
+def _mtime(path: Path) -> str | None:
+    """``path``'s modification time as ISO 8601 UTC text (None: unreadable)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    except OSError:
+        return None
+
+
+def _stamp(folder: Path) -> int | None:
+    """The weights file's modification time in ns, and so whether it changed (None: unreadable)."""
+    try:
+        return (folder / files.WEIGHTS).stat().st_mtime_ns
+    except OSError:
+        return None

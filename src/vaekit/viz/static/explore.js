@@ -10,6 +10,7 @@ async function api(path, body) {
   const r = await fetch(path, opts);
   const data = await r.json();
   if (!r.ok) throw new Error(`${r.status}: ${data.error}`);
+  say("");  // a later success clears an earlier error
   return data;
 }
 
@@ -46,8 +47,11 @@ function buildSliders() {
   }
 }
 
+// to the sliders' step (0.01): a code of D numbers stays ~6 bytes a number in the request body
+const toStep = (v) => Math.round(Math.max(-3, Math.min(3, v)) * 100) / 100;
+
 function setZ(values) {
-  z = values.map((v) => Math.max(-3, Math.min(3, v)));
+  z = values.map(toStep);
   for (const input of document.querySelectorAll("#sliders input")) {
     input.value = z[input.dataset.dim];
     input.nextElementSibling.textContent = z[input.dataset.dim].toFixed(2);
@@ -106,7 +110,10 @@ async function samples() {
 
 async function main() {
   info = await api("/api/info");
-  $("run").textContent = `${info.run}: ${info.latent_dim} latent dims, images ${info.shape.join("x")}`;
+  const epoch = info.weights_epoch === null ? "" : `, weights of epoch ${info.weights_epoch}`;
+  const saved = info.weights_mtime === null ? "" : ` (saved ${info.weights_mtime})`;
+  const stale = info.weights_changed ? "; the weights on disk changed since: restart the explorer" : "";
+  $("run").textContent = `${info.run}: ${info.latent_dim} latent dims, images ${info.shape.join("x")}${epoch}${saved}${stale}`;
   z = new Array(info.latent_dim).fill(0);
   buildSliders();
   if (info.num_classes) {
