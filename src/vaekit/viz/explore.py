@@ -204,9 +204,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == 405:
             self.send_header("Allow", "GET, POST")
         if self._set_cookie:  # HttpOnly: the page's scripts never see it; per port
-            self.send_header(
-                "Set-Cookie", f"{self.server.cookie}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
-            )  # type: ignore[attr-defined]
+            server: ExplorerServer = self.server  # type: ignore[assignment]
+            self.send_header("Set-Cookie", f"{server.cookie}={server.token}; Path=/; HttpOnly; SameSite=Strict")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
