@@ -142,13 +142,10 @@ def check_options(val_fraction: float, test_fraction: float, seed: int, binarize
         raise VaekitError(f"limit must be a positive integer, got {limit!r}")
 
 
-def _to_float(x: np.ndarray, scale: float, where: str) -> np.ndarray:
-    """(N, ...) any dtype -> float32 (float32 as it is: no copy) divided by ``scale``, with NaN/inf refused."""
+def _to_float(x: np.ndarray, scale: float) -> np.ndarray:
+    """(N, ...) any dtype -> float32 (float32 as it is: no copy) divided by ``scale``, in place in the cast's copy."""
     out = x.astype(np.float32, copy=False)
-    if scale != 1.0:
-        out = out / np.float32(scale)
-    check_finite(out, where)
-    return out
+    return out if scale == 1.0 else np.divide(out, np.float32(scale), out=None if out is x else out)
 
 
 def _count(n: int, fraction: float) -> int:
@@ -202,8 +199,10 @@ def build_dataset(
     check_options(val_fraction, test_fraction, seed, binarize, limit)
     if raw.x_test is not None:
         check_split_shape(raw.where, raw.x, raw.x_test)
-    x = _to_float(raw.x, raw.scale, raw.where)
-    x_test = x if raw.x_test is None else _to_float(raw.x_test, raw.scale, raw.where)
+    x, x_test = raw.x, raw.x if raw.x_test is None else raw.x_test  # raw rows: each split converts its own
+    for xs in {id(x): x, id(x_test): x_test}.values():  # NaN/inf (floats' alone) refused in all of x, by item
+        if xs.dtype.kind == "f":
+            check_finite(_to_float(xs, raw.scale), raw.where)  # a float32 copy (float32: none), freed before splits
     y, y_test, classes = _labels(raw)
     idx = _split_indices(raw, len(x), len(x_test), val_fraction, test_fraction, seed, limit)
     test_part = TEST_PART if raw.x_test is not None else 0  # test rows count in x_test, else in x
@@ -212,7 +211,8 @@ def build_dataset(
     for key, (xs, ys, part) in sources.items():  # each item with its row in x (or x_test)
         i, labels = idx[key], None if ys is None else torch.from_numpy(ys[idx[key]])
         rows = i if raw.rows is None or part else raw.rows[i]  # its row in its file
-        splits[key] = Split(torch.from_numpy(np.ascontiguousarray(xs[i])), labels, rows, part)
+        xf = np.ascontiguousarray(_to_float(xs[i], raw.scale))  # (n, *shape) from the raw rows alone
+        splits[key] = Split(torch.from_numpy(xf), labels, rows, part)
     _binarize(splits, binarize, seed, raw.where)
     num_classes = None
     if y is not None:

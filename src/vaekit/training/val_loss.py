@@ -36,10 +36,21 @@ def validation_loss(model: VAEModule, x: Items, y: Tensor | None, t: TrainConfig
     objective (``critic``: factor's discriminator), the ELBO's free bits and beta-TCVAE left out, means over every
     process; a capacity run's loss is the capacity objective at its final target C."""
     s = ObjectiveSettings.of(t, free_bits=0.0, tc_beta=0.0, critic=None if critic is None else critic.net)
-    va = distributed.mean_over_ranks(evaluate_loss(model, x, y, t.beta, settings=s, name=t.objective), len(x))
+    va = evaluate_loss(model, x, y, t.beta, validation_batch(t), settings=s, name=t.objective)
+    va = distributed.mean_over_ranks(va, len(x))
     if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
         va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
     return va
+
+
+def validation_batch(t: TrainConfig) -> int:
+    """Items per validation batch: a training batch's rows (``t.batch_size``, at least 2), an importance-weighted
+    objective's items counted K (times M groups) rows each, as its forward pass repeats them; at least 1 item, 2
+    under a batch-level objective (``BATCH_LEVEL``). The loss sums over items, so it is the same for any size
+    (a batch-level term aside: its estimate then comes from batches of this size)."""
+    reads = MEASURED.get(t.objective, ANY)
+    rows = (t.iw_samples if "iw_samples" in reads else 1) * (t.iw_groups if "iw_groups" in reads else 1)
+    return max(2 if t.objective in BATCH_LEVEL else 1, max(2, t.batch_size) // rows)
 
 
 def measured(t: TrainConfig) -> dict:
