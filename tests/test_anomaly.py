@@ -218,6 +218,8 @@ def test_detection_metrics():
     assert detection_metrics(np.array([3.0, 4]), np.array([0.0, 1, 2]))["auroc"] == 0.0
     m = detection_metrics(np.array([0.0, 2, 4, 6]), np.array([1.0, 3, 5, 7]))
     assert m["auroc"] == pytest.approx(10 / 16) and m["fpr95"] == 0.75  # TPR 1 needs FPR 3/4
+    ties = detection_metrics(np.array([1.0, 2, 3]), np.array([10.0] * 18 + [1, 2]))  # TPR 19/20 at threshold 2
+    assert ties["fpr95"] == pytest.approx(2 / 3)  # not the next point's 1.0, where equal steps dropped this one
     with pytest.raises(VaekitError):
         detection_metrics(np.array([]), np.array([1.0]))
 

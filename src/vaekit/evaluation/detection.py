@@ -18,7 +18,7 @@ def detection_metrics(normal: np.ndarray, anomalous: np.ndarray) -> dict[str, fl
     s = np.r_[normal, anomalous]
     if not np.isfinite(s).all():
         raise VaekitError("scores hold NaN or infinite values")
-    fpr, tpr, _ = roc_curve(y, s)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)  # every threshold: the first with TPR >= 0.95 is kept
     return {
         "auroc": float(roc_auc_score(y, s)),
         "auprc": float(average_precision_score(y, s)),

@@ -12,7 +12,7 @@ DESCRIPTIONS = {
     "recon_error": "squared error of the reconstruction at the posterior mean (standardised units for tables)",
     "likelihood_regret": "ELBO gain from re-fitting q(z|x) to the item (Xiao et al. 2020)",
     "complexity": "-log2 p(x) - L(x) bits, L = PNG size of the 8-bit input (Serra et al. 2020)",
-    "llr": "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)",
+    "llr": "LLR^{>k}: the ELBO minus that with the lowest k latent groups at their priors' means (Havtorn et al. 2021)",
 }
 
 
@@ -29,5 +29,5 @@ SETTINGS = {
     "samples": Setting(8, ("neg_elbo", "likelihood_regret", "llr"), "S common noise draws of the ELBO"),
     "iw_samples": Setting(64, ("iwae_nll", "complexity"), "K of the IWAE NLL"),
     "steps": Setting(30, ("likelihood_regret",), "Adam steps of the likelihood regret"),
-    "llr_k": Setting(1, ("llr",), "llr: the lowest k latent groups taken from their priors"),
+    "llr_k": Setting(1, ("llr",), "llr: the lowest k latent groups set to their conditional priors' means"),
 }
