@@ -155,7 +155,8 @@ def read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """The rows of a CSV file (cells split by ``_delimiter``, or by an Excel ``sep=`` first line) and their
     1-based line numbers; empty rows before the first and after the last filled one left out, those between kept
     (a row of gaps, its place counted)."""
-    rows, lines = [], []
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
         text = _text(path)
         sep = SEP_LINE.match(text)
