@@ -103,10 +103,14 @@ def fit(
     networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
     """
     callbacks = check_callbacks(callbacks)
-    out = os.path.expanduser(out) if isinstance(out, str | Path) else out  # "~/runs/a": in the home folder
+    if out is not None and not isinstance(out, str | os.PathLike):  # out=3 would write a folder ./3
+        raise VaekitError(f"out must be a folder path (str or os.PathLike) or None, got {type(out).__name__}")
+    out = os.path.expanduser(out) if isinstance(out, str | os.PathLike) else out  # "~/runs/a": in the home folder
     named = _given(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, val_fraction=val_fraction, workers=workers)
     named |= _given(binarize=binarize, standardize=standardize)
     given = full_keys({**named, **settings})  # 'lr' and 'train.lr' name one setting, given once
+    if isinstance(given.get("train.device"), torch.device):  # torch.device("cuda:0"): as load_run takes it
+        given["train.device"] = str(given["train.device"])
     if isinstance(model, RunConfig):  # the settings given, over a copy of the config, as train applies them
         _config_data_only(data=data, val_data=val_data, x_key=x_key, y_key=y_key)
         given |= _given(out=out)

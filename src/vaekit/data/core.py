@@ -69,6 +69,15 @@ class Dataset:
     scale: float = 1.0  # what its reading divided the file's values by (255: a uint8 file's, to [0, 1])
     builtin: bool = False  # one of vaekit's sets (load_builtin): images in their own range [0, 1]
 
+    def __repr__(self) -> str:
+        """One short line whatever the size: splits' shapes, counts of classes, skipped files and columns."""
+        t = self.table
+        more = [f"{len(v)} {k}" for k, v in (("classes", self.classes), ("skipped", self.skipped)) if v]
+        return (
+            f"Dataset({self.name!r}, {self.kind} {self.shape}, train={self.train!r}, val={self.val!r}, "
+            f"test={self.test!r}{''.join(', ' + m for m in more)}{f', columns: {t.summary()}' if t else ''})"
+        )
+
 
 @dataclass
 class RawData:

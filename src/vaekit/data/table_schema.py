@@ -70,6 +70,14 @@ class TableSchema:
     lines: list[int] | None = field(default=None, repr=False, compare=False)  # the last encode's items' file lines
     classes: list[str] | None = field(default=None, compare=False)  # a conditional run's classes (not saved here)
 
+    def summary(self) -> str:
+        """Its columns by kind and its gap handling, in a few words (a wide table's columns would fill a page)."""
+        return f"{len(self.numeric)} numeric, {len(self.categorical)} categorical, missing={self.missing!r}"
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"TableSchema({len(self.columns)} columns: {self.summary()}, coding={self.coding!r}{label})"
+
     @property
     def numeric(self) -> list[Column]:
         return [c for c in self.columns if c.kind == "numeric"]

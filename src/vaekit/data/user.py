@@ -201,6 +201,14 @@ def _map_style(data: object) -> bool:
     )
 
 
+def _refuse_series(x: object, where: str) -> None:
+    """A one-dimensional object with ``to_numpy`` (a pandas or polars Series) is one column, not N items: refused
+    in one line rather than read item by item as a torch Dataset."""
+    one_dim = len(getattr(x, "shape", ())) == 1 and callable(getattr(x, "to_numpy", None))
+    if one_dim and not isinstance(x, (np.ndarray, Tensor)) and not is_frame(x):
+        raise VaekitError(f"{where}: a Series is one column; pass series.to_frame() or series.to_numpy()[:, None]")
+
+
 def users_items(
     data: object,
     labels: bool,
@@ -243,6 +251,7 @@ def _splits(
     its classes."""
     if isinstance(data, torch.utils.data.DataLoader):
         data = data.dataset
+    _refuse_series(_x_of(data), where)
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))

@@ -64,7 +64,7 @@ def run_config(out: str, settings: Mapping[str, object]) -> RunConfig:
     cfg.data.spec = ""  # the data came from Python, as vaekit.fit records it: the verbs ask for data
     try:
         for key, value in settings.items():
-            set_value(cfg, key, value)
+            set_value(cfg, key, str(value) if isinstance(value, torch.device) else value)  # as load_run takes it
         return validate(cfg)
     except VaekitError as e:
         said = str(e).removeprefix("config: ")

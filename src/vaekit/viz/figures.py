@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..core.contract import latent_size, mean_of
+from ..data.containers import is_frame
 from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
 from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
@@ -55,8 +56,12 @@ def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -
     The end points are the decoded posterior means of the two items. A conditional model decodes the
     whole path with the first item's label ``y[0]``.
     """
-    if len(x) != 2 or steps < 2:
-        raise VaekitError(f"interpolation needs two items and at least 2 steps, got {len(x)} items, {steps} steps")
+    shape, items = getattr(x, "shape", None), tuple(run.config.model.input_shape)  # a frame's: encoded later
+    if (shape is not None and not is_frame(x) and tuple(shape[1:]) != items) or len(x) != 2:  # one item (6,)
+        got = f"shape {tuple(shape)}" if shape is not None else f"{len(x)} items"
+        raise VaekitError(f"x must be two items (2, *shape) = {(2, *items)}, got {got}")
+    if steps < 2:
+        raise VaekitError(f"interpolation needs at least 2 steps, got {steps}")
     loc = mean_of(run.encode(x, y)).cpu()  # (2, D)
     t = torch.linspace(0, 1, steps)
     ya = None if y is None else torch.as_tensor(y)[:1]  # a conditional path keeps the first item's label
