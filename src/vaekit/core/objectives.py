@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
-from .allocator import freed_memory_kept
+from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
 from .tc import KLParts as KLParts  # beta-TCVAE's split, moved to .tc: re-exported for callers of this module
@@ -160,7 +160,6 @@ def repeat_items(x: Tensor, n: int) -> Tensor:
 
 
 @torch.no_grad()
-@freed_memory_kept()  # chunks reuse freed pages instead of faulting in fresh ones; as before once it returns
 def iwae_bound(
     model: VAEModel,
     x: Tensor,
@@ -180,6 +179,7 @@ def iwae_bound(
     scale * eps_k for a Gaussian q(z|x), carried through the flow for a flow posterior, Gumbel-max one-hots for
     categorical latents (``_draw``); a q(z|x) drawn otherwise is refused in one line.
     """
+    keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
     x = _float_items(x, next(cast(nn.Module, model).parameters(), None))
     check_labels(cast(VAEModule, model), x, None if y is None else torch.as_tensor(y))
     b = x.shape[0]
