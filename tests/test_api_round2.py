@@ -84,7 +84,9 @@ def test_report_of_a_deleted_run_folder_says_it_is_gone(tmp_path):
     shutil.rmtree(tmp_path / "run")
     with pytest.raises(VaekitError, match="the run folder no longer exists"):
         vaekit.write_report(run, out=tmp_path / "report.html")
-    assert not (tmp_path / "run").exists()  # not made again (empty, but for a lock) by the attempt
+    with pytest.raises(VaekitError, match="the run folder no longer exists"):
+        run.writing()  # what evaluate and quality hold while they write beside the run
+    assert not (tmp_path / "run").exists()  # not made again (empty, but for a lock) by the attempts
 
 
 def test_security_page_names_the_detector_pickle_and_its_pickle_free_path():

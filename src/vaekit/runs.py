@@ -187,7 +187,10 @@ class Run:
 
     def writing(self) -> AbstractContextManager:
         """Hold the run folder's lock (``with run.writing(): ...``) over work whose answer is written there: a
-        folder another process is writing is refused before the work, not after it. No folder: nothing."""
+        folder another process is writing is refused before the work, not after it; one deleted since the run was
+        loaded is said, not made again by the lock. No folder: nothing."""
+        if self.path is not None and not self.path.is_dir():
+            raise VaekitError(f"{self.path}: the run folder no longer exists (deleted or moved since it was loaded)")
         return nullcontext() if self.path is None else run_lock(self.path)
 
     @property

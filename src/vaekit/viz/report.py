@@ -218,8 +218,6 @@ def report_path(run: Run, out: str | Path | None) -> Path:
     """``out``, or report.html in the run folder; a run without a folder needs ``out``, an .html name."""
     if out is None and run.path is None:
         raise VaekitError("this run has no folder: pass out=... (an .html file) to write its report", key="out")
-    if run.path is not None and not run.path.is_dir():  # deleted since: said before the lock would make it again
-        raise VaekitError(f"{run.path}: the run folder no longer exists (deleted or moved since it was loaded)")
     path = Path(out) if out is not None else run.folder / files.REPORT
     if path.suffix.lower() != ".html":
         raise VaekitError(f"{path}: expected a .html file name", key="out")
