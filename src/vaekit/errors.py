@@ -42,6 +42,14 @@ def is_whole(v: object, low: int | None = None) -> TypeGuard[numbers.Integral]:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool) and (low is None or int(v) >= low)
 
 
+SEEDS = 2**32  # a seed is a whole number in [0, 2**32): train.seed, the detectors' random_state, disentangle's seed
+
+
+def is_seed(v: object) -> bool:
+    """Whether ``v`` is a seed: a whole number (numpy's integers too; not a bool) in [0, SEEDS)."""
+    return is_whole(v, 0) and int(v) < SEEDS
+
+
 def is_number(v: object, finite: bool = False) -> bool:
     """Whether ``v`` is a real number (numpy's too; not a bool or text), and a finite one where ``finite``."""
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and (not finite or math.isfinite(v))

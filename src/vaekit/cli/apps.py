@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import files
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
 from .verbs import arg, at_least, out_path, positive, split_arg, verb
@@ -266,7 +266,7 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     arg("--json", action="store_true", help="print the metrics as JSON"),
 )
 def cmd_disentangle(args: argparse.Namespace) -> None:
-    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, SEEDS, WHY_N, evaluate_run, unwritable
+    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, WHY_N, evaluate_run, unwritable
     from ..io import atomic_write_json, run_lock
     from ..runs import Run
     from ..viz.figures import save_factor_traversals
@@ -275,7 +275,7 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     at_least(args.n, MIN_N, "--n", WHY_N)
     at_least(args.votes, MIN_VOTES, "--votes", "a classifier of votes needs them")
     positive(args.n_dims, "--n-dims")
-    if not 0 <= args.seed < SEEDS:  # as train.seed and the detectors' --seed
+    if not is_seed(args.seed):  # as train.seed and the detectors' --seed
         raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     if not 0 < args.range < float("inf"):
         raise VaekitError(f"--range must be a positive finite number, got {args.range}")

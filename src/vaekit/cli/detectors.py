@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SETTINGS
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def scored(args: argparse.Namespace, *xs: Tensor) -> list[dict[str, np.ndarray]]
     with: --score and each setting given must agree with them."""
     from ..evaluation.detector_folder import folder_scores, record
 
-    if not 0 <= args.seed < 2**32:  # the detector's random_state
+    if not is_seed(args.seed):  # the detector's random_state
         raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     method, fitted = (record(args.run)[k] for k in ("method", "settings"))
     file = f"{args.run}/scales.json"

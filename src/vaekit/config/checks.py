@@ -7,7 +7,7 @@ import re
 import typing
 from dataclasses import fields
 
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 from .schema import SECTIONS, RunConfig
 
 MIN_FIXED_SCALE = 1e-15  # a fixed Gaussian scale: float32 holds its square (1e-20's is subnormal, 1e-30's 0)
@@ -150,7 +150,7 @@ def _check_ranges(cfg: RunConfig) -> None:
         if not _get(cfg, key) >= 0:
             raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}")
     seed = cfg.train.seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+    if not is_seed(seed):
         raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")
 
 

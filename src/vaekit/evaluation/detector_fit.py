@@ -21,7 +21,7 @@ from ..core.contract import VAEModule
 from ..core.tabular import UnitsNormal
 from ..data import Dataset
 from ..data.lazy import LazyArray
-from ..errors import VaekitError, is_whole
+from ..errors import SEEDS, VaekitError, is_seed
 from ..models.standardized import Standardized
 from ..runs import Run
 from ..training import fit_config
@@ -29,7 +29,6 @@ from .outputs import prepared_split
 
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
 
-SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed
 PARAMS = {  # the setting each training parameter makes: its errors name the parameter
     "model.net": "net",
     "model.likelihood": "likelihood",
@@ -46,7 +45,7 @@ PARAMS = {  # the setting each training parameter makes: its errors name the par
 
 def check_seed(random_state: object) -> None:
     """Refuse a ``random_state`` other than None or a whole number in [0, 2**32)."""
-    if random_state is not None and not (is_whole(random_state) and 0 <= int(random_state) < SEEDS):
+    if random_state is not None and not is_seed(random_state):
         raise ValueError(f"random_state must be None or a whole number in [0, 2**32) (a seed), got {random_state!r}")
 
 

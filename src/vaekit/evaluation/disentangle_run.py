@@ -10,14 +10,13 @@ import torch
 from torch import Tensor
 
 from ..core.reading import mean_of
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 from ..runs import Run
 from ..training.folder import CUSTOM
 from ..training.rng import keeps_rng
 from .disentangle import encode_factors, factor_of_each_code, scores
 from .disentangle_checks import PRUNE
 
-SEEDS = 2**32  # a seed is a whole number in [0, 2**32), as train.seed and the detectors' --seed
 MIN_N, MIN_VOTES = 1000, 10  # sampled items, votes; below MIN_N the plug-in MI of 20 bins per dim is mostly bias
 WHY_N = "the per-dim mutual information of 20 bins needs it"
 
@@ -25,7 +24,7 @@ WHY_N = "the per-dim mutual information of 20 bins needs it"
 def check_settings(n: int, votes: int, n_dims: int = 10, seed: int = 0) -> None:
     """Refuse, in one line, ``n`` below MIN_N, ``votes`` below MIN_VOTES, ``n_dims`` below 1 and a ``seed`` outside
     [0, 2**32)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEEDS:
+    if not is_seed(seed):
         raise VaekitError(f"seed must be a whole number in [0, 2**32), got {seed!r}", key="seed")
     for name, value, least, why in [("n", n, MIN_N, WHY_N), ("votes", votes, MIN_VOTES, ""), ("n_dims", n_dims, 1, "")]:
         if value < least:

@@ -14,11 +14,11 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .. import errors
-from ..errors import VaekitError
+from ..errors import SEEDS, VaekitError
 from ..training.progress import interactive
 
 MAX_NUMBERS = 2**28  # a sampler's parameters and buffers at most (1 GiB of float32): settings past it are refused
-SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes no more
+SEED_MAX = SEEDS - 1  # scikit-learn's random_state takes no more
 CHUNK = 10000  # codes drawn at a time by ``Sampler.sample``
 FAR = 100  # draws past FAR x the largest |standardised code| (and 1) mean a fit that diverged
 
