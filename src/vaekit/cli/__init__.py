@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .. import __version__
 from ..errors import VaekitError
@@ -59,7 +60,7 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
         return SPECIAL[key]
     if key == "resume" and getattr(args, "run", None):  # a verb on a run stopped in its first epoch
         return f"vaekit train --resume {args.run}"
-    if key in ("model.family", "model.net") and getattr(args, "model", None):  # --model sets one or the other
+    if key in ("model.family", "model.net") and named_by_model(args, key):  # --model sets one or the other
         return "--model"
     dest = next((flag for flag, k in FLAGS.items() if k == key), key)
     options = {a.dest: a.option_strings[0] for a in parser.verb_parsers[args.command]._actions if a.option_strings}
@@ -70,9 +71,19 @@ def flag_for(parser: Parser, args: argparse.Namespace | None, key: str | None) -
     if flag is not None and any(a == flag or a.startswith(f"{flag}=") for a in argv):
         return flag
     where = f"{args.resume}/config.json" if getattr(args, "resume", None) else configured(args, key)
+    if where and key == "model.net" and getattr(args, "model", None):  # a family by --model, the net by the file
+        return f"{key} in {where}; --set {key}=mlp sets it back to its default"
     if where and "." in key:  # from the resumed run's own config.json, or the --config file
         return f"{key} in {where}" + (f"; {flag} changes it" if flag else "")
     return flag
+
+
+def named_by_model(args: argparse.Namespace, key: str) -> bool:
+    """Whether --model names ``key``'s kind: a network for model.net, a family for model.family (any name,
+    where the families are not loaded: the registry loads torch)."""
+    given = getattr(args, "model", None) or []
+    nets = [name for name in given if name in ("mlp", "conv")]
+    return bool(nets) if key == "model.net" else len(nets) < len(given)
 
 
 def configured(args: argparse.Namespace, key: str) -> str | None:
@@ -82,11 +93,33 @@ def configured(args: argparse.Namespace, key: str) -> str | None:
         return None
     from ..config import load_toml_config
     from ..config.checks import changed
+    from ..config.sources import shipped
 
     try:
-        return args.config if changed(load_toml_config(args.config), key) else None
+        name, preset = args.config, shipped(args.config) is not None and not Path(args.config).is_file()
+        return (f"the preset {name}" if preset else name) if changed(load_toml_config(name), key) else None
     except (VaekitError, OSError, AttributeError, ValueError):  # not a setting, or a file changed since
         return None
+
+
+def refuse_repeated(parser: Parser, args: argparse.Namespace) -> None:
+    """A flag given twice, whose last value would win unseen (--epochs 2 --epochs 1), refused in one line naming it,
+    as --set refuses one setting set twice; flags meant to repeat (--set, --model) and switches are not."""
+    verb = parser.verb_parsers[args.command]
+    repeat = (argparse._AppendAction, argparse._AppendConstAction, argparse._CountAction)
+    once = {o: a.dest for a in verb._actions if a.nargs != 0 and not isinstance(a, repeat) for o in a.option_strings}
+    seen: dict[str, str] = {}
+    for token in args.argv:
+        flag = token.split("=", 1)[0]
+        if token == "--":  # the rest are values
+            return
+        if flag in once and once[flag] in seen:
+            said = (
+                f"{flag} is given twice" if seen[once[flag]] == flag else f"{seen[once[flag]]} and {flag} are one flag"
+            )
+            raise VaekitError(f"{args.command}: {said}: give it once (the last would win unseen)")
+        if flag in once:
+            seen[once[flag]] = flag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +141,7 @@ def run_command(argv: list[str] | None) -> int:
         parser = build_parser()
         args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
+        refuse_repeated(parser, args)
         with trust_code(args):  # every run folder the verb opens
             if args.command != "train" and under_torchrun():
                 from ..training.launcher import refuse_launched

@@ -4,6 +4,7 @@ cannot all take effect refused in one line."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from .. import files
@@ -45,16 +46,19 @@ FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
 def train_config(args: argparse.Namespace):
     """defaults < --config (TOML, or a run's config.json; the resumed run's config.json) < flags < --set."""
     from ..config import RunConfig, load_json_config, load_toml_config, set_value
+    from ..config.sources import relative_from_cwd
 
     refuse_flag_conflicts(args)
     sets = given_sets(args.set)
+    again = trained_again(args)  # a run's config.json: the folder it records (any path, sent with it) is never taken
     if args.resume:
         cfg = load_json_config(Path(args.resume) / files.CONFIG)
-        cfg.out, cfg.train.progress = args.resume, True  # progress is this command's to show (--quiet), not the run's
+        cfg.out = args.resume
     else:
-        cfg = load_toml_config(args.config) if args.config else RunConfig()
-    again = trained_again(args)  # a run's config.json: the folder it records (any path, sent with it) is never taken
-    cfg.out = "" if again else cfg.out
+        cfg = load_toml_config(config_named(args.config, again)) if args.config else RunConfig()
+    if args.resume or again:  # progress is this command's to show (--quiet), not the run's
+        cfg.train.progress = True
+    cfg.out, from_file = "" if again else cfg.out, cfg.data.spec
     for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
         if name is not None:
             set_value(cfg, key, name)
@@ -67,10 +71,47 @@ def train_config(args: argparse.Namespace):
         set_value(cfg, key, value)
     if args.quiet:
         cfg.train.progress = False
+    if not cfg.data.spec.strip() and not again:  # a run's config.json of vaekit.fit: Run's own line
+        raise VaekitError("data.spec is empty: name a built-in set, a file or a folder", key="data.spec")
+    if args.config and not again and cfg.data.spec == from_file:  # the file's own spec, not --data's
+        relative_from_cwd(cfg.data.spec, args.config)
     if not cfg.out:  # the API's no-folder fit, or a run's config.json: here a run folder is the point
         said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
         raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
     return cfg
+
+
+def config_named(name: str, again: bool) -> str:
+    """``name`` (--config) as it names one config: refused in one line where it names both a preset and a TOML file
+    here (demo and demo.toml), or is a JSON file written by hand (``hand_written``)."""
+    from ..config.sources import preset_clash
+
+    if (clash := preset_clash(name)) is not None:
+        raise VaekitError(clash)
+    if again and hand_written(Path(name)):
+        from ..config import FORMAT
+
+        raise VaekitError(
+            f'{name}: a JSON config with neither "format" nor "written_by" is read as a run\'s config.json of an '
+            f"older vaekit (format 1, its missing settings filled as that vaekit did): write the settings as TOML, "
+            f'or add "format": {FORMAT}'
+        )
+    return name
+
+
+def hand_written(path: Path) -> bool:
+    """Whether the JSON config ``path`` was written by hand: it has neither "format" nor "written_by", which every
+    config.json vaekit writes has, and sits beside no weights (a run of a vaekit before "format" keeps them)."""
+    from ..config.parse import WRITTEN_BY
+    from ..io import read_plain
+
+    if any((path.parent / name).exists() for name in (files.WEIGHTS, files.CHECKPOINT)):
+        return False
+    try:
+        d = json.loads(read_plain(path))
+    except (OSError, ValueError, RecursionError):  # VaekitError too: load_json_config says what is wrong
+        return False
+    return isinstance(d, dict) and "format" not in d and WRITTEN_BY not in d
 
 
 def given_sets(items: list[str]) -> list[tuple[str, str]]:

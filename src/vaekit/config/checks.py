@@ -137,18 +137,23 @@ def _check_ranges(cfg: RunConfig) -> None:
         if key == "train.device" and re.fullmatch(r"cuda:\d+", str(cfg.train.device)):
             continue  # one GPU by its number (checked against this machine's when a run starts)
         more = " or cuda:N" if key == "train.device" else ""
-        raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}{more}, got {_get(cfg, key)!r}")
+        raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}{more}, got {_get(cfg, key)!r}", key=key)
     for section in SECTIONS:
         for f in fields(getattr(cfg, section)):
             value = getattr(getattr(cfg, section), f.name)
             if isinstance(value, float) and not math.isfinite(value):
-                raise VaekitError(f"config: {section}.{f.name} must be a finite number, got {value!r}")
+                key = f"{section}.{f.name}"
+                raise VaekitError(f"config: {key} must be a finite number, got {value!r}", key=key)
     for key in POSITIVE:
         if not _get(cfg, key) > 0:
-            raise VaekitError(f"config: {key} must be > 0, got {_get(cfg, key)!r}")
+            raise VaekitError(f"config: {key} must be > 0, got {_get(cfg, key)!r}", key=key)
     for key in NON_NEGATIVE:
         if not _get(cfg, key) >= 0:
-            raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}")
+            raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}", key=key)
+    if cfg.data.limit is not None and not cfg.data.limit > 0:  # before any file is read
+        raise VaekitError(
+            f"config: data.limit must be > 0 (none: every item), got {cfg.data.limit!r}", key="data.limit"
+        )
     seed = cfg.train.seed
     if not is_seed(seed):
         raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")
@@ -173,39 +178,45 @@ def _check_lists(cfg: RunConfig) -> None:
     """Widths and sizes given as lists, then the deep model's groups per resolution."""
     for key in ("model.hidden", "model.channels", "model.latent_dims", "data.image_size"):
         if any(w <= 0 for w in _get(cfg, key)):
-            raise VaekitError(f"config: {key} widths must be > 0, got {_get(cfg, key)!r}")
+            raise VaekitError(f"config: {key} widths must be > 0, got {_get(cfg, key)!r}", key=key)
     if any(g < 0 for g in cfg.model.deep_groups) or not sum(cfg.model.deep_groups) or len(cfg.model.deep_groups) < 2:
         raise VaekitError(
             f"config: model.deep_groups lists groups per resolution (>= 2 entries, >= 0, one > 0), "
-            f"got {cfg.model.deep_groups!r}"
+            f"got {cfg.model.deep_groups!r}",
+            key="model.deep_groups",
         )
 
 
 def _check_bounds(cfg: RunConfig) -> None:
     """Settings with their own bounds or shapes, each in one line; the split fractions last."""
-    if not 0 <= cfg.train.ema < 1:
-        raise VaekitError(f"config: train.ema must be in [0, 1) (0: off; e.g. 0.999), got {cfg.train.ema!r}")
-    if 0 < cfg.train.skip_ratio <= 1 or cfg.train.skip_ratio < 0:  # at 1, half the steps exceed the median
-        raise VaekitError(f"config: train.skip_ratio must be 0 (off) or > 1 (e.g. 10), got {cfg.train.skip_ratio!r}")
+    t, m = cfg.train, cfg.model
+    if not 0 <= t.ema < 1:
+        _refuse(cfg, "train.ema", "in [0, 1) (0: off; e.g. 0.999)")
+    if 0 < t.skip_ratio <= 1 or t.skip_ratio < 0:  # at 1, half the steps exceed the median
+        _refuse(cfg, "train.skip_ratio", "0 (off) or > 1 (e.g. 10)")
     if len(cfg.data.image_size) > 2:
-        raise VaekitError(f"config: data.image_size must be one size or H,W, got {cfg.data.image_size!r}")
-    if not 0 <= cfg.model.codebook_decay < 1:
-        raise VaekitError(
-            f"config: model.codebook_decay must be in [0, 1), got {cfg.model.codebook_decay!r}",
-            key="model.codebook_decay",
-        )
-    if cfg.model.categories < 2:  # one category: every code the same one-hot, carrying nothing
-        raise VaekitError(
-            f"config: model.categories must be >= 2, got {cfg.model.categories!r}", key="model.categories"
-        )
-    if cfg.model.net == "conv" and not cfg.model.channels:
-        raise VaekitError("config: model.channels must name at least one conv block")
+        _refuse(cfg, "data.image_size", "one size or H,W")
+    if not 0 <= m.codebook_decay < 1:
+        _refuse(cfg, "model.codebook_decay", "in [0, 1)")
+    if m.categories < 2:  # one category: every code the same one-hot, carrying nothing
+        _refuse(cfg, "model.categories", ">= 2")
+    if m.net == "conv" and not m.channels:
+        raise VaekitError("config: model.channels must name at least one conv block", key="model.channels")
     _check_flow(cfg)
-    if not 0 <= cfg.train.ciwae_beta <= 1:
-        raise VaekitError(f"config: train.ciwae_beta must lie in [0, 1], got {cfg.train.ciwae_beta!r}")
+    if not 0 <= t.ciwae_beta <= 1:
+        _refuse(cfg, "train.ciwae_beta", "in [0, 1]")
     for key in ("data.val_fraction", "data.test_fraction"):
         if not 0 < _get(cfg, key) < 1:
-            raise VaekitError(f"config: {key} must be in (0, 1), got {_get(cfg, key)!r}: {FRACTION_WHY}")
+            _refuse(cfg, key, "in (0, 1)", f": {FRACTION_WHY}")
+    if (val := cfg.data.val_fraction) + (test := cfg.data.test_fraction) >= 1:  # named: the one set, else val
+        key = "data.test_fraction" if changed(cfg, "data.test_fraction") else "data.val_fraction"
+        text = f"data.val_fraction + data.test_fraction must be below 1 (the rest trains), got {val:g} + {test:g}"
+        raise VaekitError(f"config: {text}", key=key)
+
+
+def _refuse(cfg: RunConfig, key: str, rule: str, why: str = "") -> typing.NoReturn:
+    """One line: the setting ``key`` must be ``rule``, its value said (then ``why``); the key named for the CLI."""
+    raise VaekitError(f"config: {key} must be {rule}, got {_get(cfg, key)!r}{why}", key=key)
 
 
 # a flow's steps and widths: far above any real flow (a few steps, widths of a few hundred), far below the sizes that
@@ -238,11 +249,15 @@ def parse_scale(scale: str) -> str | float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise VaekitError(f"config: model.scale must be learned, shared, decoded or a positive number, got {scale!r}")
+        raise VaekitError(
+            f"config: model.scale must be learned, shared, decoded or a positive number, got {scale!r}",
+            key="model.scale",
+        )
     if not MIN_FIXED_SCALE <= value < math.inf:  # log-densities of -inf or NaN in float32 (not the data's doing)
         raise VaekitError(
             f"config: model.scale {scale!r}: a fixed Gaussian scale must be finite and at least {MIN_FIXED_SCALE:g}, "
-            "whose square float32 holds (the log-density divides by it)"
+            "whose square float32 holds (the log-density divides by it)",
+            key="model.scale",
         )
     return value
 

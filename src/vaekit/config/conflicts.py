@@ -7,6 +7,7 @@ from .checks import changed as _changed
 from .conflicts_zoo import components_given, zoo_conflicts
 from .schema import SECTIONS, RunConfig
 
+LADDER = ("ladder", "conv")  # the conv ladder: one hidden width, between its levels
 # (setting a, setting b, when both are set so, why they cannot both take effect)
 CONFLICTS = [
     (
@@ -225,6 +226,13 @@ CONFLICTS = [
         "model.net",
         lambda c: _changed(c, "model.hidden") and c.model.net == "conv" and c.model.family != "ladder",
         "the hidden widths are the MLP networks' (the conv networks use model.channels)",
+    ),
+    (  # LadderVAE.from_config: width=hidden[-1]; the conv networks read channels
+        "model.hidden",
+        "model.net",
+        lambda c: _changed(c, "model.hidden") and len(c.model.hidden) > 1 and (c.model.family, c.model.net) == LADDER,
+        "a conv ladder has one hidden width, of the layers between its levels: give one (e.g. [400]), as only the "
+        "last entry would be used",
     ),
     *(
         (

@@ -40,6 +40,15 @@ def misplaced(d: dict) -> dict:
     return d
 
 
+def table_hint(table: str, name: str) -> str:
+    """' (did you mean [train] seed?)' for a setting ``name`` written in another ``table`` than its own, and where
+    out goes for an out written in a table; '' for a name that is no setting."""
+    if name == "out":
+        return " (out is no table's: it goes at the top of the file, above the first table)"
+    owner = OWNERS.get(name)
+    return f" (did you mean [{owner}] {name}?)" if owner is not None and owner != table else ""
+
+
 def refuse_unfit(given: dict[str, object], model: object = None, arguments: Mapping[str, str] | None = None) -> None:
     """Refuse, in one line, a setting (a full key of ``given``) that ``vaekit.fit`` cannot honour: one of the model,
     built already, or one of the data's other than ``DATA_OF_FIT``, which say how a data spec is read. A model

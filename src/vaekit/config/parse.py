@@ -19,8 +19,10 @@ from pathlib import Path
 from ..errors import VaekitError
 from ..io import read_plain
 from .formats import upgrade
-from .keys import misplaced
+from .keys import misplaced, table_hint
 from .schema import SECTIONS, RunConfig
+from .sources import did_you_mean, not_found, shipped
+from .sources import presets as presets  # re-exported: vaekit.config.parse.presets
 from .specs import stored_spec
 
 if sys.version_info >= (3, 11):
@@ -44,19 +46,15 @@ def _as_table(name: str, value: object) -> dict:
     return value
 
 
-def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    """' (did you mean X?)' for the choice closest to a mistyped ``word`` (difflib), else ''."""
-    close = difflib.get_close_matches(word, list(choices), 1)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
 def _field(section: typing.Any, key: str) -> dataclasses.Field:  # section: one of RunConfig's dataclasses
     for f in fields(section):
         if f.name == key:
             return f
     name = type(section).__name__.removesuffix("Config").lower()  # TrainConfig: [train]
-    hint = did_you_mean(key, [f.name for f in fields(section)]).replace("mean ", f"mean {name}.")
-    hint = hint or f" (vaekit.config.{type(section).__name__} lists them)"
+    hint = table_hint(name, key) or did_you_mean(key, [f.name for f in fields(section)]).replace(
+        "mean ", f"mean {name}."
+    )
+    hint = hint or f" (the keys of [{name}]: {', '.join(f.name for f in fields(section))})"
     raise VaekitError(f"config: unknown key {key!r} in [{name}]{hint}", key=f"{name}.{key}")
 
 
@@ -123,7 +121,8 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
             text = value.strip()[1:-1] if value.strip()[:1] + value.strip()[-1:] == "[]" else value
             items = text.split(",") if text.strip() else []
         empty = isinstance(items, (list, tuple)) and any(isinstance(v, str) and not v.strip() for v in items)
-        if empty or not isinstance(items, (list, tuple)) or (strict and items is not value):  # 64,,32: a typo
+        size = key.endswith("image_size") and type(value) is int  # one size S (S x S) as a number too, no bool
+        if empty or not isinstance(items, (list, tuple)) or (strict and items is not value and not size):  # 64,,32
             raise VaekitError(f"config: {key} must be a list (e.g. [64, 32]; no empty item), got {_short(value)}")
         return [_coerce(key, v, typing.get_args(tp)[0], strict) for v in items]
     if strict and isinstance(value, str) and tp is not str:
@@ -183,7 +182,7 @@ def _to_bool(value: object) -> bool:
 def load_toml(path: str | Path) -> dict:
     """Read a TOML config file into a dict of sections."""
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))  # utf-8-sig: a byte-order mark
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
     except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit
@@ -246,25 +245,16 @@ def load_toml_config(path: str | Path) -> RunConfig:
     config.json (``load_json_config``: the run it records, trained again); a bare name that is no file
     ('deep-mnist' or 'deep-mnist.toml') is one of the presets the package ships (``presets()``)."""
     name = os.fspath(path)
-    bare = name == Path(name).name  # no folder in it: a file here, else perhaps a preset
-    preset = resources.files("vaekit") / "configs" / f"{name.removesuffix('.toml')}.toml"
-    if bare and not Path(name).is_file() and preset.is_file():
+    preset = shipped(name)  # a bare name, no folder in it: a file here, else perhaps a preset
+    if preset is not None and not Path(name).is_file():
         with resources.as_file(preset) as file, settings_from(file):
             return RunConfig.from_dict(misplaced(load_toml(file)))
     if name.lower().endswith(".json") and Path(name).is_file():  # a run's config.json: that run trained again
         return load_json_config(name)
-    if not Path(name).exists():
-        close = difflib.get_close_matches(name.removesuffix(".toml"), presets(), 1) if bare else []
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise VaekitError(f"{name}: config file not found ({hint}presets: {', '.join(presets())})")
+    if not Path(name).exists() or Path(name).is_dir():  # a folder: a run's, whose config.json is named
+        raise VaekitError(not_found(name))
     with settings_from(path):
         return RunConfig.from_dict(misplaced(load_toml(path)))
-
-
-def presets() -> list[str]:
-    """The names of the presets the package ships (vaekit/configs/NAME.toml), for ``--config NAME``."""
-    folder = resources.files("vaekit") / "configs"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 @contextmanager
