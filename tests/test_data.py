@@ -210,7 +210,8 @@ def save_image(path: Path, value: int, size=(4, 5), mode="L") -> None:
 def test_image_folder_with_classes(tmp_path):
     for i in range(6):
         save_image(tmp_path / ("dog" if i % 2 else "cat") / f"{i}.png", 10 * i)
-    save_image(tmp_path / "dog" / "rgb.jpg", 200, mode="RGB")  # one colour image makes all RGB
+    (tmp_path / "dog").mkdir(exist_ok=True)
+    Image.new("RGB", (4, 5), (200, 100, 0)).save(tmp_path / "dog" / "rgb.jpg")  # one colour image makes all RGB
     ds = load_dataset(str(tmp_path))
     assert ds.classes == ["cat", "dog"] and ds.num_classes == 2 and ds.shape == (3, 5, 4)
     x, y = items(ds)

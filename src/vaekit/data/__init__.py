@@ -70,7 +70,7 @@ def _read_path(
     if label_column is not None and not is_table_file(path):
         raise VaekitError(f"{path}: label_column applies only to .csv/.tsv files")
     if path.is_dir():
-        return read_idx_folder(path) if idx_files(path) else read_folder(path, images)
+        return read_idx_folder(path) if idx_files(path) else read_folder(path, images, table)
     if suffix in (".npy", ".npz"):
         return read_numpy(path)
     if is_table_file(path):

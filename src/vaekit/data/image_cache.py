@@ -7,38 +7,44 @@ the images become (data.mode=auto resolved) and the cache's FORMAT: a file added
 setting, or a vaekit that decodes files otherwise makes a new cache (the caches of the folder's older contents and
 of an older FORMAT are removed, and a killed build's temporary file once untouched for STALE_S seconds). A cache
 that cannot be read (a cut .json or .npy, one holding what vaekit never writes) is built again. The first pass
-decodes every file in DataLoader workers and writes the rows in order (atomically); later epochs and runs read
-the rows with pread.
+decodes every file in DataLoader workers and writes the rows in order (atomically, ``folder_decode``); later
+epochs and runs read the rows with pread. A folder loaded whole without a cache (``read_folder``) is decoded in
+this process, only the items of a limit's draw; both make images whose pixels are all grey one channel under
+data.mode=auto.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import struct
+import sys
 import time
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import VaekitError
-from ..io import WriteError, atomic_write, atomic_write_json
 from .cache_meta import cache_root, read_meta
-from .core import RawData
+from .core import Dataset, RawData, build_dataset
+from .dsprites import _used
+from .folder_decode import decoded, write_cache
 from .idx import idx_files
-from .images import _list
+from .images import _list, note_once
 from .lazy import NpySource
+from .photo_notes import colour_items
+from .photo_scan import HINT
 from .photos import FolderSource, ImageOptions, drop_empty, note, note_emptied
 
-CHUNK = 64  # images per loader item while the cache is written
-HEADER = 128  # bytes of the .npy header, fixed so that the row count can be written last
+if TYPE_CHECKING:
+    from .tables import TableOptions
+
 STALE_S = 600  # a cache's temporary file untouched this long is a killed build's: removed by the next build
-FORMAT = 2  # how files become rows: 2 reads a folder mixing 8- and 16-bit files at 8 bits, float and rotated TIFFs
-HINT = "set data.skip_unreadable=true to skip such files"
+FORMAT = 3  # how files become rows: 2 reads a folder mixing 8- and 16-bit files at 8 bits, float and rotated
+# TIFFs; 3 makes images whose pixels are all grey (R = G = B, stored as RGB) one channel under data.mode=auto
+SAY_FROM = 2000  # images: a terminal is told what the silent seconds of decoding more are for
 _skipped: dict[tuple[str, ImageOptions], list[dict]] = {}  # (folder, options) -> files its last read left out
 
 
@@ -51,6 +57,8 @@ class CachedSource(NpySource):
         y = None if meta["labels"] is None else np.asarray(meta["labels"], dtype=np.int64)
         self.labels, self.classes, gone = drop_empty(y, meta["classes"])  # gone: a cache an older vaekit wrote
         note_emptied(where, [*meta.get("emptied", []), *gone])
+        if isinstance(meta.get("said"), str) and meta["said"]:  # what loading chose (``FolderSource.chosen``)
+            note_once(meta["said"])
         if meta["deep"]:
             self.scale = 65535.0
 
@@ -111,9 +119,8 @@ def open_folder(folder: Path, opts: ImageOptions) -> FolderSource | CachedSource
     cached = _cached(stem, opts, folder)
     if cached is None:  # none yet, or a damaged one: (re)built
         source = FolderSource(folder, opts)
-        npy, meta_path = _paths(stem, opts, source.mode)
-        _write(source, opts, npy, meta_path)
-        cached = CachedSource(npy, json.loads(meta_path.read_text()), str(folder))  # as later reads see it
+        meta_path = write_cache(source, opts.workers, partial(_paths, stem, opts))
+        cached = CachedSource(meta_path.with_suffix(".npy"), json.loads(meta_path.read_text()), str(folder))
         _remove_old(root, folder_key, stem, opts)
     _remove_killed(root, folder_key)
     if cached.skipped and not opts.skip_unreadable:
@@ -170,91 +177,20 @@ def row_files(folder: Path, opts: ImageOptions) -> tuple[list[str], list[dict]]:
     return [str(f) for f in files if not any(g[-len(f.parts) :] == f.parts for g in gone)], skipped
 
 
-class _Chunks(torch.utils.data.Dataset):
-    """Loader items: CHUNK consecutive images decoded -> (uint8 rows, [(row, error)] of the unreadable ones)."""
+def read_folder(
+    folder: Path,
+    opts: ImageOptions = ImageOptions(),
+    split: TableOptions | None = None,
+    source: FolderSource | CachedSource | None = None,
+) -> RawData:
+    """Every image of ``folder`` held in memory: RawData with x (N, C, H, W) uint8 (uint16 for 16-bit grey).
 
-    def __init__(self, source: FolderSource):
-        self.source = source
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.source) / CHUNK)
-
-    def __getitem__(self, k: int):
-        rows, bad = [], []
-        for r in range(k * CHUNK, min((k + 1) * CHUNK, len(self.source))):
-            try:
-                rows.append(self.source.read_raw(np.array([r]))[0])
-            except VaekitError as e:
-                if not self.source.opts.skip_unreadable:  # a worker's exception comes back with its traceback
-                    return f"{e}; {HINT}" if "cannot read image (" in str(e) else str(e)
-                bad.append((r, str(e).split(": ", 1)[1]))
-        return (np.stack(rows) if rows else np.empty((0, *self.source.shape), np.uint8)), bad
-
-
-def decoded(source: FolderSource, workers: int) -> Iterator[tuple[np.ndarray, list[int], list[dict]]]:
-    """Every image of ``source`` decoded in order, CHUNK at a time in ``workers`` loader processes: (rows
-    (B, C, H, W), their item numbers, the unreadable files {file, error} skipped among them)."""
-    loader = torch.utils.data.DataLoader(
-        _Chunks(source), batch_size=None, num_workers=workers, collate_fn=lambda item: item
-    )
-    for k, item in enumerate(loader):
-        if isinstance(item, str):
-            raise VaekitError(item)
-        rows, bad = item
-        lost = {r for r, _ in bad}
-        kept = [r for r in range(k * CHUNK, min((k + 1) * CHUNK, len(source))) if r not in lost]
-        yield rows, kept, [{"file": str(source.files[r]), "error": e} for r, e in bad]
-
-
-def _write(source: FolderSource, opts: ImageOptions, npy: Path, meta_path: Path) -> None:
-    """Decode every image of ``source`` once into ``npy`` (rows in file order) and ``meta_path``."""
-    folder = source.where
-    dtype = np.dtype(np.uint16 if source.deep else np.uint8)
-    kept: list[int] = []
-    skipped = list(source.skipped)
-    note(f"{folder}: caching {len(source)} images at {source.shape} in {npy.parent}")
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            f.write(b"\0" * HEADER)
-            for rows, rows_kept, bad in decoded(source, opts.workers):
-                f.write(np.ascontiguousarray(rows, dtype=dtype).tobytes())
-                kept.extend(rows_kept)
-                skipped.extend(bad)
-            if not kept:
-                raise VaekitError(f"{folder}: none of its image files can be read")
-            f.seek(0)
-            f.write(_header(dtype, (len(kept), *source.shape)))
-
-    try:
-        atomic_write(npy, write)
-    except WriteError as e:  # a read-only or full cache folder
-        e.args = (f"{e}; set VAEKIT_CACHE (or data.data_dir) to a writable folder, or data.cache=false",)
-        raise
-    y, classes, gone = drop_empty(None if source.labels is None else source.labels[kept], source.classes)
-    atomic_write_json(
-        meta_path,
-        {
-            "labels": None if y is None else y.tolist(),
-            "classes": classes,
-            "emptied": [*source.emptied, *gone],  # the classes left with no readable file, named on every open
-            "mode": source.mode,
-            "auto": source.auto,  # the mode data.mode=auto gives these files
-            "deep": source.deep,
-            "skipped": skipped,
-        },
-    )
-
-
-def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
-    """A .npy (version 1.0) header of exactly HEADER bytes for a C-ordered array."""
-    text = repr({"descr": dtype.str, "fortran_order": False, "shape": shape})
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", HEADER - 10) + text.ljust(HEADER - 11).encode() + b"\n"
-
-
-def read_folder(folder: Path, opts: ImageOptions = ImageOptions()) -> RawData:
-    """Every image of ``folder`` held in memory: RawData with x (N, C, H, W) uint8 (uint16 for 16-bit grey)."""
-    source = open_folder(folder, opts)
+    ``source``: the folder opened already (its header scan is not done again). ``split`` (``val_fraction``,
+    ``test_fraction``, ``seed``, ``limit``, as ``TableOptions`` carries them) with a limit below the item count
+    decodes only the items its seeded draw takes, split as reading every file splits them (``dsprites._used``);
+    where a drawn file's pixels cannot be read (data.skip_unreadable) every file is decoded, as without it.
+    Under data.mode=auto, images whose pixels are all grey (R = G = B) are one channel however stored."""
+    source = source or open_folder(folder, opts)
     if isinstance(source, CachedSource):
         return RawData(
             np.array(source.raw),
@@ -265,22 +201,65 @@ def read_folder(folder: Path, opts: ImageOptions = ImageOptions()) -> RawData:
             skipped=source.skipped,
             image_mode=source.mode,
         )
+    used, fixed = _used(len(source), source.where, split)
+    x, kept, skipped = _decode(source, used)
+    if fixed is not None and len(kept) < len(used):  # the draw is then over the files that decode, as ever
+        (x, kept, skipped), fixed = _decode(source, np.arange(len(source))), None
+    _skipped[_read_key(folder, opts)] = skipped
+    has = colour_items(x)  # (N,) whether each image has colour
+    mode = source.pixel_mode(has)
+    x = np.ascontiguousarray(x[:, :1]) if mode != source.mode else x  # grey pixels stored as RGB: one channel
+    source.chosen(has, np.asarray(kept))
+    y = None if source.labels is None else source.labels[kept]
+    y, classes, gone = (y, source.classes, []) if fixed is not None else drop_empty(y, source.classes)
+    note_emptied(str(folder), gone)
+    scale = 65535.0 if source.deep else 255.0
+    rows = None if fixed is None else used  # each drawn item's row among the files
+    return RawData(x, y, str(folder), scale, fixed=fixed, classes=classes, skipped=skipped, image_mode=mode, rows=rows)
+
+
+def _decode(source: FolderSource, rows: np.ndarray) -> tuple[np.ndarray, list[int], list[dict]]:
+    """Items ``rows`` of ``source`` decoded in this process (the whole set is wanted here): (x (B, C, H, W), the
+    rows kept, every file left out {file, error}); a terminal is told what many silent seconds are for."""
+    if len(rows) >= SAY_FROM and sys.stderr.isatty():
+        note(f"{source.where}: decoding {len(rows):,} images ...")
     parts, kept, skipped = [], [], list(source.skipped)
-    for rows, rows_kept, bad in decoded(source, 0):  # in this process: the whole set is wanted here
-        parts.append(rows)
+    for x, rows_kept, bad in decoded(source, 0, rows):
+        parts.append(x)
         kept.extend(rows_kept)
         skipped.extend(bad)
     if not kept:
-        raise VaekitError(f"{folder}: none of its image files can be read")
-    _skipped[_read_key(folder, opts)] = skipped
-    y, classes, gone = drop_empty(None if source.labels is None else source.labels[kept], source.classes)
-    note_emptied(str(folder), gone)
-    return RawData(
-        np.concatenate(parts),
-        y,
-        str(folder),
-        65535.0 if source.deep else 255.0,
-        classes=classes,
-        skipped=skipped,
-        image_mode=source.mode,
-    )
+        raise VaekitError(f"{source.where}: none of its image files can be read")
+    return np.concatenate(parts), kept, skipped
+
+
+def load_whole(
+    spec: str,
+    source: object,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit: int | None,
+    images: ImageOptions,
+) -> Dataset | None:
+    """An image folder's ``source`` (read file by file or from its cache), opened already, loaded whole as
+    ``load_dataset`` loads it, the items of ``limit``'s draw alone decoded; None for another source."""
+    if not isinstance(source, (FolderSource, CachedSource)):
+        return None
+    from .tables import TableOptions
+
+    path = Path(spec).expanduser()
+    split = TableOptions(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, limit=limit)
+    try:
+        raw = read_folder(path, images, split, source)
+        return build_dataset(
+            path.name,
+            raw,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            binarize="none",
+            limit=limit,
+        )
+    except MemoryError as e:
+        raise VaekitError(f"{spec}: too big to load whole in the memory free here ({e or 'MemoryError'})") from None

@@ -206,20 +206,33 @@ def _open(path: Path, images: ImageOptions) -> NpySource | FolderSource | None:
     return image_folder(path, images) if path.is_dir() else None
 
 
-def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> NpySource | FolderSource | None:
-    """The source to stream, or None when the data should be loaded whole (by setting or because it fits)."""
+def _decide(
+    spec: str, in_memory: str, images: ImageOptions, folders: bool = False
+) -> tuple[NpySource | FolderSource | None, bool]:
+    """(the source opened to decide, whether to stream it); (None, False) for data to load whole by the readers.
+    With ``folders`` an image folder is opened under data.in_memory=true too, to be loaded whole from it. A
+    folder streamed says what its loading chose (``FolderSource.chosen``, from its headers)."""
     if in_memory not in IN_MEMORY:
         raise VaekitError(f"data.in_memory must be one of {', '.join(IN_MEMORY)}, got {in_memory!r}")
-    if in_memory == "true":
-        return None
     path = Path(spec).expanduser()
+    if in_memory == "true" and not (folders and path.is_dir()):
+        return None, False
     source = _open(path, images) if path.exists() and builtin_name(spec) is None else None
     if source is None:
         if in_memory == "false":
             raise VaekitError(f"{spec}: data.in_memory=false streams .npy files and image folders only")
-        return None
+        return None, False
     need = len(source) * math.prod(source.shape) * (4 * 2 + getattr(getattr(source, "x", None), "itemsize", 4))
-    return source if in_memory == "false" or need > available_memory() // 2 else None
+    stream = in_memory == "false" or (in_memory == "auto" and need > available_memory() // 2)
+    if stream and isinstance(source, FolderSource):
+        source.chosen()
+    return source, stream
+
+
+def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> NpySource | FolderSource | None:
+    """The source to stream, or None when the data should be loaded whole (by setting or because it fits)."""
+    source, stream = _decide(spec, in_memory, images)
+    return source if stream else None
 
 
 def load_streamed(
@@ -231,12 +244,20 @@ def load_streamed(
     seed: int,
     limit: int | None,
     images: ImageOptions = ImageOptions(),
+    label_column: str | int | None = None,
 ) -> Dataset | None:
-    """Like ``load_dataset`` but with LazyArray splits; None when the data is to be loaded whole."""
+    """Like ``load_dataset`` but with LazyArray splits; None when the data is to be loaded whole by
+    ``load_dataset``. An image folder loaded whole is read from the source opened to decide (its header scan
+    not done twice), only the items of ``limit``'s draw decoded (``image_cache.read_folder``); one with a
+    ``label_column`` is left to ``load_dataset``, which refuses it."""
     check_options(val_fraction, test_fraction, seed, "none", limit)
-    source = open_streamed(spec, in_memory, images)
-    if source is None:
+    source, stream = _decide(spec, in_memory, images, folders=True)
+    if source is None or (label_column is not None and not stream):
         return None
+    if not stream:
+        from vaekit.data.image_cache import load_whole
+
+        return load_whole(spec, source, val_fraction, test_fraction, seed, limit, images)
     y = getattr(source, "labels", None)
     idx = _split_indices(
         RawData(np.empty(0), y, source.where), len(source), len(source), val_fraction, test_fraction, seed, limit

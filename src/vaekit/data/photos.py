@@ -9,9 +9,6 @@ centre crop, never by stretching; with ``data.crop=none`` an image of another as
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +18,13 @@ from PIL import Image, ImageOps
 from ..errors import VaekitError
 from .images import _list, note_once
 from .images import note as note  # where the data layer imports it from
+from .photo_notes import Stored, mode_line, note_frames, resized, say_chosen
+from .photo_scan import HINT, as_shown, box, check_aspect, opened, shown_size, turn_of, unreadable
+from .photo_scan import scan as scan  # where the tests import it from
 from .pixels import HIGH, OutOfRange, to_array, to_mode
 
 CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
-GREY = ("1", "L", "LA", *HIGH)
-PALETTE_STRIDES = {"RGB": 3, "BGR": 3, "RGBA": 4, "RGBX": 4, "BGRA": 4, "BGRX": 4}  # bytes per palette colour
-ORIENTATION, ROTATED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
 
 
 @dataclass(frozen=True)
@@ -70,63 +67,16 @@ class ImageOptions:
                 raise VaekitError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def _unreadable(path: Path, e: Exception) -> VaekitError:
-    return VaekitError(f"{path}: cannot read image ({type(e).__name__}: {' '.join(str(e).split())})")
-
-
-def shown_size(im: Image.Image) -> tuple[int, int]:
-    """(W, H) of an opened image as shown, after its EXIF orientation, from the header alone (``Image.getexif``:
-    PNG's own decodes the pixels to look for an eXIf chunk after them). A TIFF's size is taken from its own
-    width and length tags: Pillow 13 reports it turned already (and turns the pixels as it loads them)."""
-    tags = getattr(im, "tag_v2", None) if im.format == "TIFF" else None
-    w, h = (tags[256], tags[257]) if tags is not None and 256 in tags and 257 in tags else im.size
-    return (h, w) if Image.Image.getexif(im).get(ORIENTATION) in ROTATED else (w, h)
-
-
-def check_aspect(path: Path, w0: int, h0: int, size: tuple[int, int]) -> None:
-    """With data.crop=none a (w0, h0) image must have the aspect ratio of ``size`` (H, W) within a pixel."""
-    h, w = size
-    if abs(w0 * h / w - h0) > 1 and abs(h0 * w / h - w0) > 1:
-        raise VaekitError(
-            f"{path}: image size {w0}x{h0} has another aspect ratio than data.image_size {w}x{h} "
-            "and data.crop=none; set data.crop=center (images are never stretched)"
-        )
-
-
-def _box(w0: int, h0: int, size: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
-    """The region of a (w0, h0) image resized to ``size`` (H, W): the centred largest box of the target's aspect
-    ratio, or (crop none, whose aspect ratio `_upright` checks) the whole image."""
-    h, w = size
-    if crop == "none":
-        return 0, 0, w0, h0
-    s = min(w0 / w, h0 / h)  # source pixels per target pixel
-    cw, ch = min(w0, round(w * s)), min(h0, round(h * s))
-    left, top = (w0 - cw) // 2, (h0 - ch) // 2
-    return left, top, left + cw, top + ch
-
-
 def _upright(im: Image.Image, path: Path, size: tuple[int, int] | None, crop: str, mode: str) -> None:
     """Decode ``im`` in place: a JPEG at the smallest scale that still covers ``size``, then turned upright by its
     EXIF orientation, before any crop; with crop none the file's own shown size is checked against ``size``."""
     shown = shown_size(im)
     if size is not None and crop == "none":
-        check_aspect(path, *shown, size)
+        check_aspect(path, *shown, size, turn_of(im))
     if size is not None and im.format == "JPEG":
         f = max(size[1] / shown[0], size[0] / shown[1])
         im.draft(mode, (math.ceil(im.width * f), math.ceil(im.height * f)))
     ImageOps.exif_transpose(im, in_place=True)
-
-
-def grey_palette(im: Image.Image) -> bool:
-    """Whether a palette image's colours all have R == G == B, from the palette in its header (``getpalette``
-    would decode the pixels)."""
-    pal = im.palette if im.mode in ("P", "PA") else None
-    stride = PALETTE_STRIDES.get(pal.rawmode or pal.mode) if pal is not None else None
-    if pal is None or stride is None:
-        return False
-    rgb = np.frombuffer(bytes(pal.palette), np.uint8)
-    rgb = rgb[: len(rgb) // stride * stride].reshape(-1, stride)[:, :3]  # (colours, 3)
-    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
 
 
 def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
@@ -138,50 +88,15 @@ def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: b
             _upright(im, path, size, crop, mode)
             im = to_mode(im, mode)
             if size is not None:
-                box = _box(im.width, im.height, size, crop)
-                im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+                region = box(im.width, im.height, size, crop)
+                im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS, box=region, reducing_gap=3.0)
             return to_array(im, deep)
     except OutOfRange as e:
         raise VaekitError(f"{path}: cannot read image ({e})") from None
     except VaekitError:
         raise
     except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
-        raise _unreadable(path, e) from e
-
-
-@contextmanager
-def opened(path: Path, scan: bool = False) -> Iterator[Image.Image]:
-    """``Image.open(path)`` without Pillow's two-line DecompressionBombWarning: the scan says it in one line (above
-    twice that many pixels Pillow's DecompressionBombError makes the file unreadable)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            limit = Image.MAX_IMAGE_PIXELS
-            if scan and limit and im.width * im.height > limit:
-                note_once(
-                    f"{path}: {im.width}x{im.height} pixels, above Pillow's decompression-bomb warning limit of "
-                    f"{limit:,}; read all the same"
-                )
-            yield im
-
-
-def scan(files: list[Path], skip: bool) -> tuple[list[int], list[tuple[int, int]], list[str], list[dict]]:
-    """Read each file's header (no pixels): kept positions, their (W, H) and modes (a palette of greys as L), and
-    the skipped files {file, error}. An unreadable file is one VaekitError line unless ``skip``."""
-    kept, sizes, modes, skipped = [], [], [], []
-    for i, path in enumerate(files):
-        try:
-            with opened(path, scan=True) as im:
-                sizes.append(shown_size(im))
-                modes.append("L" if grey_palette(im) else im.mode)
-        except Exception as e:
-            err = _unreadable(path, e)
-            if not skip:
-                raise VaekitError(f"{err}; set data.skip_unreadable=true to skip such files") from e
-            skipped.append({"file": str(path), "error": str(err).split(": ", 1)[1]})
-            continue
-        kept.append(i)
-    return kept, sizes, modes, skipped
+        raise unreadable(path, e) from e
 
 
 def drop_empty(
@@ -215,22 +130,24 @@ class FolderSource:
     def __init__(self, folder: Path, opts: ImageOptions = ImageOptions()):
         self.where, self.opts = str(folder), opts
         files, labels, self.classes = _list(folder)
-        kept, sizes, modes, self.skipped = scan(files, opts.skip_unreadable)
-        if not kept:
-            raise VaekitError(f"{folder}: none of its {len(files)} image files can be read")
-        self.files = [files[i] for i in kept]
-        y = None if labels is None else np.asarray(labels, dtype=np.int64)[kept]
+        found = scan(files, opts.skip_unreadable)
+        self.skipped = found.skipped
+        if not found.kept:
+            n = len(files)
+            none = "its one image file cannot" if n == 1 else f"none of its {n} image files can"
+            raise VaekitError(f"{folder}: {none} be read")
+        self.files = [files[i] for i in found.kept]
+        y = None if labels is None else np.asarray(labels, dtype=np.int64)[found.kept]
         self.labels, self.classes, self.emptied = drop_empty(y, self.classes)
         note_emptied(self.where, self.emptied)
-        if opts.size is None:
-            _same_size(self.files, sizes)
-        elif opts.crop == "none":  # refused even with skip_unreadable: these files read, the setting is wrong
-            for path, (w, h) in zip(self.files, sizes):
-                check_aspect(path, w, h, opts.size)
-        self.auto = "RGB" if any(m not in GREY for m in modes) else "L"  # what data.mode=auto chooses
+        _check_sizes(self.files, found.sizes, found.turns, opts)
+        note_frames(self.where, [self.files[j] for j in found.frames])
+        self.stored = Stored.of(found.modes)
+        self.auto = "RGB" if self.stored.colour.any() else "L"  # what data.mode=auto chooses from the headers
         self.mode = opts.mode if opts.mode != "auto" else self.auto
-        self.deep = self.mode == "L" and _deep(folder, modes)
-        w, h = sizes[0] if opts.size is None else opts.size[::-1]
+        self.deep = self.mode == "L" and _deep(folder, found.modes)
+        self.resized = resized(found.sizes, opts.size, opts.crop)  # said at load, with the mode (``chosen``)
+        w, h = found.sizes[0] if opts.size is None else opts.size[::-1]
         self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
 
     def __len__(self) -> int:
@@ -259,12 +176,27 @@ class FolderSource:
             if "cannot read image" not in str(e):
                 raise
             if not self.opts.skip_unreadable:  # worded as the scan's and the cache's refusal
-                raise VaekitError(f"{e}; set data.skip_unreadable=true to skip such files") from None
+                raise VaekitError(f"{e}; {HINT}") from None
             raise VaekitError(
                 f"{e}; its header read, so the folder's scan kept it: set data.cache=true to decode "
                 "every file before training (unreadable ones are then skipped)"
             ) from None
         return x.astype(np.float32) / np.float32(65535.0 if self.deep else 255.0)
+
+    def pixel_mode(self, colour: np.ndarray) -> str:
+        """The mode of decoded items (``colour`` (B,): whether each has colour): L where data.mode=auto read
+        them as RGB (some stored in colour) and none has colour, else ``mode``."""
+        return "L" if self.opts.mode == "auto" and self.mode == "RGB" and not colour.any() else self.mode
+
+    def chosen(self, colour: np.ndarray | None = None, rows: np.ndarray | None = None) -> str:
+        """Say in one line (once) what loading chose: how many images were cropped and upscaled and, under
+        data.mode=auto, the mode and why (``photo_notes``), from the pixels of the decoded items ``rows``
+        (default all; ``colour`` (B,): whether each has colour), else (None: streamed) from the headers."""
+        rows = np.arange(len(self)) if rows is None else rows
+        stored = Stored(self.stored.colour[rows], self.stored.names)
+        files = [self.files[int(i)] for i in rows]
+        why = mode_line(stored, colour, files, self.where) if self.opts.mode == "auto" else ""
+        return say_chosen(self.where, self.resized, why)
 
 
 def _deep(folder: Path, modes: list[str]) -> bool:
@@ -279,12 +211,19 @@ def _deep(folder: Path, modes: list[str]) -> bool:
     return n == len(modes)
 
 
-def _same_size(files: list[Path], sizes: list[tuple[int, int]]) -> None:
-    """Without data.image_size every image must have the first one's size."""
-    (w0, h0) = sizes[0]
-    for path, (w, h) in zip(files, sizes):
-        if (w, h) != (w0, h0):
+def _check_sizes(files: list[Path], sizes: list[tuple[int, int]], turns: list[int], opts: ImageOptions) -> None:
+    """Without data.image_size every image must have the first one's size (W, H) as shown; with data.crop=none
+    the aspect ratio of data.image_size (refused even with skip_unreadable: these files read, the setting is
+    wrong). An image its EXIF orientation turns is named with its size as stored too."""
+    if opts.size is not None:
+        if opts.crop == "none":
+            for path, (w, h), turn in zip(files, sizes, turns):
+                check_aspect(path, w, h, opts.size, turn)
+        return
+    first = as_shown(*sizes[0], turns[0])
+    for path, (w, h), turn in zip(files, sizes, turns):
+        if (w, h) != sizes[0]:
             raise VaekitError(
-                f"{path}: image size {w}x{h} differs from {w0}x{h0} of {files[0]}; "
+                f"{path}: image size {as_shown(w, h, turn)} differs from {first} of {files[0]}; "
                 "set data.image_size to resize (and crop) the images to one size"
             )
