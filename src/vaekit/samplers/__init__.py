@@ -30,7 +30,8 @@ from ..errors import VaekitError, whole
 from ..io import run_lock
 from ..models import MODELS
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
-from .base import SAMPLERS, Sampler, check_settings, lookup, register
+from .base import SAMPLERS, Sampler, check_settings, lookup, n_codes, register
+from .codes import decoded, items_once
 from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_fit
 
 __all__ = [
@@ -143,7 +144,8 @@ def prior_draws(run: RunLike, n: int, temperature: float | list[float], y: Tenso
 @torch.no_grad()
 def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LIMIT, batch_size: int = 500) -> Tensor:
     """Posterior means E_q[z|x] (N, D) of ``x`` (default: the first ``limit`` items of the run's training split,
-    binarised once if the run binarises dynamically)."""
+    binarised once if the run binarises dynamically): the numbers its decoder reads (``codes.decoded``: a
+    ladder's z_1)."""
     unconditional(run)
     items: Tensor | LazyArray
     if x is None:
@@ -157,13 +159,13 @@ def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LI
         s = head_split(data.train, limit)
         items = (drawn_once(s, run.config.train.seed) if mode == "dynamic" else s).x
     else:
-        items = x
+        items = items_once(run, x)
     z = torch.cat([mean_of(run.encode(items[i : i + batch_size])).cpu() for i in range(0, len(items), batch_size)])
     if z.dim() != 2:
         raise VaekitError(
             f"this model's codes have shape {tuple(z.shape[1:])}; post-hoc samplers need flat codes", key="sampler"
         )
-    return z
+    return decoded(run, z)
 
 
 def fit_sampler(
@@ -177,38 +179,46 @@ def fit_sampler(
     **settings,
 ) -> Sampler:
     """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default the first ``limit``
-    items of its training split).
+    items of its training split; ``limit`` with ``x`` is refused: pass the items wanted).
 
-    A sampler saved for these weights (and these ``settings`` and ``limit``, where given) is loaded instead,
-    unless ``refit`` or ``x``: other settings or another limit are fitted, ``save`` or not. Without ``settings``
-    (``limit``) a fit takes those of the sampler saved in the run (for other weights too, as after ``train
-    --resume``), else the defaults (``CODES_LIMIT``). With ``save`` and a run folder the fitted sampler is
+    A sampler saved for these weights (and these ``settings`` and ``limit``, where given) is loaded instead, with
+    a note naming it; on a run without a folder, the one kept on it for these weights (fitted on ``x`` before) is
+    returned; unless ``refit`` or ``x``: other settings or another limit are fitted, ``save`` or not. Without
+    ``settings`` (``limit``) a fit takes those of the sampler saved in the run (for other weights too, as after
+    ``train --resume``), else the defaults (``CODES_LIMIT``). With ``save`` and a run folder the fitted sampler is
     written there (safetensors + JSON).
     """
     cls = lookup(name)
     wanted = cls(**check_settings(name, settings)).settings
     limit = None if limit is None else whole(limit, "limit")
+    if limit is not None and x is not None:
+        raise VaekitError(
+            f"limit {limit} counts items of the run's training split; with x, pass the items to fit on (x[:{limit}])",
+            key="limit",
+        )
     sampler_for(run, name)  # a conditional, table or discrete run: before any codes are encoded
-    saved = None if refit or x is not None else load_sampler(run, name)
+    saved = None if refit or x is not None else load_sampler(run, name) or kept(run, name)
     if saved is not None and (not settings or saved.settings == wanted) and limit in (None, saved.limit):
+        if run.path is not None:  # loaded from its files: said, as a fit is
+            note(f"using the {name} sampler saved in {run.path} ({saved.described()})")
         return keep(run, name, saved)
-    kept, kept_limit = saved_fit(run, name)  # the file read once, for both
-    kept = None if settings else kept
+    kept_settings, kept_limit = saved_fit(run, name)  # the file read once, for both
+    kept_settings = None if settings else kept_settings
     limit = limit or kept_limit or CODES_LIMIT
-    sampler = cls(**(kept or settings))
+    sampler = cls(**(kept_settings or settings))
     sampler.limit = None if x is not None else limit  # recorded in its JSON: another limit is fitted again
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
         z = aggregate_codes(run, x, limit)
         note(
-            f"fitting the {name} sampler on {len(z)} codes{fitting(sampler, kept)}"
+            f"fitting the {name} sampler on {n_codes(len(z))}{fitting(sampler, kept_settings)}"
             + (" (kept in the run)" if folder else "")
         )
         with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
             sampler.fit(z)
         if folder is not None:
-            codes = "x" if x is not None else "train"  # items passed in, or the first n_codes of the training split
-            save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "n_codes": len(z), "codes": codes})
+            source = "x" if x is not None else "train"  # items passed in, or the first n_codes of the training split
+            save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "n_codes": len(z), "codes": source})
     return keep(run, name, sampler) if folder is not None or run.path is None else sampler
 
 
@@ -217,6 +227,12 @@ def stamp(run: RunLike, name: str) -> object:
     weights file of the sampler ``name`` saved there for them (``sampler_stamp``: None where none is)."""
     digest = run.digest
     return digest if run.path is None else (digest, sampler_stamp(run.path, name, digest))
+
+
+def kept(run: RunLike, name: str) -> Sampler | None:
+    """The sampler ``name`` kept on a run without a folder for its weights now (``keep``), else None."""
+    then, sampler = run.__dict__.get("_samplers", {}).get(name, (None, None))
+    return sampler if run.path is None and sampler is not None and then == stamp(run, name) else None
 
 
 def keep(run: RunLike, name: str, sampler: Sampler) -> Sampler:

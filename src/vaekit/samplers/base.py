@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .. import errors
+from ..data.photos import note
 from ..errors import SEEDS, VaekitError
 from ..training.progress import interactive
 
@@ -21,6 +22,10 @@ MAX_NUMBERS = 2**28  # a sampler's parameters and buffers at most (1 GiB of floa
 SEED_MAX = SEEDS - 1  # scikit-learn's random_state takes no more
 CHUNK = 10000  # codes drawn at a time by ``Sampler.sample``
 FAR = 100  # draws past FAR x the largest |standardised code| (and 1) mean a fit that diverged
+CHECK_NUMBERS = 100_000  # numbers ``check_fit`` draws, about: its test reads every number of its draws
+PER_NUMBER = 10  # codes a number below which a density over D numbers is fitted on few (``few_codes``)
+FEW = "a sampler is fitted on at least 2 finite codes (N, D)"  # the start of the line refusing fewer
+COUNTS = ("components", "transforms", "steps", "epochs", "layers")  # settings said as "300 steps"
 
 
 class Sampler(nn.Module):
@@ -28,6 +33,7 @@ class Sampler(nn.Module):
     ``build`` (make the modules for D dims), ``fit_codes`` (fit on standardised codes) and ``draw`` to subclasses."""
 
     name = ""
+    MAIN: tuple[str, ...] = ()  # the settings a note of a saved sampler names whatever their values
     loc: Tensor  # buffers (D,), made by build
     scale: Tensor
 
@@ -46,7 +52,14 @@ class Sampler(nn.Module):
         return 2 * latent_dim
 
     def plan(self, z: Tensor) -> None:
-        """Settle, before ``build``, what the codes z (N, D) make of the settings (none here; a gmm's components)."""
+        """Settle, before ``build``, what the codes z (N, D) make of the settings (a gmm's components); here a
+        note where they are few for a density over D numbers (``few_codes``)."""
+        if few_codes(*z.shape):
+            n, d = z.shape
+            note(
+                f"{self.name} sampler: {n_codes(n)} of {d} numbers are few for a density over {d} numbers (fewer "
+                f"than {PER_NUMBER * d}, {PER_NUMBER} a number): its draws may stray from the codes, or its fit diverge"
+            )
 
     def sizes(self) -> dict[str, int]:
         """What the buffers are sized by where fitting made it other than the settings (the JSON's ``sizes``)."""
@@ -78,7 +91,7 @@ class Sampler(nn.Module):
         """Fit on codes z (N, D); returns self. ``seed`` fixes the whole fit, the modules' first values too: the
         global torch RNG is left as it was. A fit that diverged is refused in one line (``check_fit``)."""
         if z.dim() != 2 or len(z) < 2 or not torch.isfinite(z).all():
-            raise VaekitError(f"a sampler is fitted on at least 2 finite codes (N, D), got shape {tuple(z.shape)}")
+            raise VaekitError(f"{FEW}, got shape {tuple(z.shape)}")
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             self.plan(z)
@@ -104,21 +117,45 @@ class Sampler(nn.Module):
     @torch.no_grad()
     def check_fit(self, u: Tensor) -> None:
         """Record the final mean NLL of the standardised codes u (N, D) in ``fitted``; refuse, in one line naming
-        the lr and steps, a fit whose NLL is not finite or whose draws land far outside the codes' range."""
+        the lr and steps (and few codes where they are the likely cause), a fit whose NLL is not finite or whose
+        ``check_draws`` land far outside the codes' range; then ``judge`` the draws."""
         nll = self.nll(u)
         final = None if nll is None else float(nll.mean())
-        draws, span = self.draw(min(1000, 10 * len(u))), max(1.0, float(u.abs().max()))
+        draws, span = self.draw(check_draws(*u.shape)), max(1.0, float(u.abs().max()))
         reach = float(draws.abs().max()) if bool(torch.isfinite(draws).all()) else math.inf
         if (final is not None and not math.isfinite(final)) or reach > FAR * span:
-            how = ", ".join(f"{k} {self.settings[k]}" for k in ("lr", "steps", "epochs") if k in self.settings)
             seen = ("" if final is None else f"final NLL {final:.4g}, ") + f"draws reach {reach:.3g} where the"
             raise VaekitError(
-                f"{self.name} sampler: the fit diverged ({seen} standardised codes reach {span:.3g}); fit it "
-                f"again with a lower lr (its settings now: {how})",
+                f"{self.name} sampler: the fit diverged ({seen} standardised codes reach {span:.3g}); {self.remedy(u)}",
                 key="lr",
             )
         if final is not None:
             self.fitted["nll"] = round(final, 6)
+        self.judge(draws)
+
+    def remedy(self, u: Tensor) -> str:
+        """What to change after a diverged fit on the standardised codes u (N, D): a lower lr, or where the codes
+        are few for D (``few_codes``) more codes or fewer steps, in ``vaekit.fit_sampler``'s keywords."""
+        s, (n, d) = self.settings, u.shape
+        how = ", ".join(f"{k} {s[k]}" for k in ("lr", "steps", "epochs") if k in s)
+        if not few_codes(n, d):
+            return f"fit it again with a lower lr (its settings now: {how})"
+        keywords = ", ".join(f"{k}=..." for k in ("steps", "epochs", "lr") if k in s)
+        return (
+            f"{n_codes(n)} of {d} numbers are likely too few for it (fewer than {PER_NUMBER} a number), which a lower "
+            f"lr alone seldom mends: fit it on more codes (more training items; limit in vaekit.fit_sampler(run, "
+            f'"{self.name}", limit=...)), or stop it sooner (vaekit.fit_sampler(run, "{self.name}", {keywords}); '
+            f"its settings now: {how})"
+        )
+
+    def judge(self, draws: Tensor) -> None:
+        """Record in ``fitted`` what the standardised draws (n, D) of ``check_fit`` say of the fit (nothing here)."""
+
+    def described(self) -> str:
+        """Its ``MAIN`` settings and those off their defaults, as a note names them: "kind nsf, 300 steps"."""
+        default = type(self)().settings
+        keys = [k for k, v in self.settings.items() if k in self.MAIN or v != default.get(k)]
+        return ", ".join(said(k, self.settings[k]) for k in keys)
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
@@ -129,6 +166,32 @@ class Sampler(nn.Module):
         n = draw_bound(whole(n, "n", 1, ""), [self.latent_dim], what=f"codes of {self.latent_dim} float32 numbers")
         parts = [self.draw(min(CHUNK, n - i)) * self.scale + self.loc for i in range(0, n, CHUNK)]
         return torch.cat(parts)
+
+
+def check_draws(n: int, d: int) -> int:
+    """How many codes ``check_fit`` draws for N codes of D numbers: 1,000 (10 N where fewer) up to D = 100, then
+    about ``CHECK_NUMBERS`` numbers (at least 100 codes): a flow's draw costs D network passes of D-wide layers,
+    and a diverged fit shows in the largest of the n x D numbers drawn, not in how many codes hold them."""
+    return min(10 * n, max(100, min(1000, CHECK_NUMBERS // d)))
+
+
+def few_codes(n: int, d: int) -> bool:
+    """Whether N codes are few for a density over D numbers: under ``PER_NUMBER`` a number. Even white codes'
+    sample covariance has eigenvalues from (1 - sqrt(D/N))^2 to (1 + sqrt(D/N))^2 (Marchenko-Pastur): 0.47 to
+    1.73 at N = 10 D, so with fewer codes a density's second moments alone are poorly known."""
+    return n < PER_NUMBER * d
+
+
+def n_codes(n: int) -> str:
+    """ "1 code", "480 codes"."""
+    return f"{n} code{'s' * (n != 1)}"
+
+
+def said(key: str, value: object) -> str:
+    """A setting as a note says it: "300 steps", "1 component", "kind nsf", "lr 0.0001"."""
+    if key in COUNTS and isinstance(value, int):
+        return f"{value} {key if value != 1 else key[:-1]}"
+    return f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
 
 
 SAMPLERS: dict[str, type[Sampler]] = {}

@@ -17,6 +17,7 @@ class FlowSampler(Sampler):
     layers of ``hidden`` units, trained for ``steps`` Adam steps of minibatch -log q(z)."""
 
     name = "flow"
+    MAIN = ("kind", "steps")
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from torch.distributions import Categorical
 
 from ..data.photos import note
 from ..errors import VaekitError, is_whole
-from .base import Sampler, register, whole
+from .base import Sampler, n_codes, register, said, whole
 
 
 @register
@@ -17,6 +17,7 @@ class GMMSampler(Sampler):
     parameters are buffers, sized by the K fitted (a file written before ``sizes``: by the setting)."""
 
     name = "gmm"
+    MAIN = ("components",)
     weights: Tensor  # buffers, made by build: (K,), (K, D), (K, D, D)
     means: Tensor
     covariances: Tensor
@@ -53,6 +54,10 @@ class GMMSampler(Sampler):
         self.k = int(k)
         return self
 
+    def described(self) -> str:
+        """Its settings as a note names them, and the components fitted where fewer: "20 components, 3 fitted"."""
+        return super().described() + (f", {self.k} fitted" if self.k < self.components else "")
+
     def build(self, latent_dim: int) -> GMMSampler:
         super().build(latent_dim)
         k = self.k
@@ -67,7 +72,8 @@ class GMMSampler(Sampler):
         n, d = u.shape
         k = self.k
         if k < self.components:
-            note(f"gmm sampler: {k} components, not {self.components}: {n} codes of {d} numbers fit no more")
+            fit = f"{n_codes(n)} of {d} numbers fit no more"
+            note(f"gmm sampler: {said('components', k)}, not {self.components}: {fit}")
         self.fitted["components"] = k
         gm = GaussianMixture(k, covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gm.fit(u.double().numpy())

@@ -2,9 +2,9 @@
 the header) and ``sampler-NAME.json`` (its settings, what fitting made of them, the sizes its buffers were built
 with, the codes it was fitted on and their ``limit``, the run weights' digest and the SHA-256 of its own weights
 file). A pair that names other run weights, or another weights file than the one beside it (a write cut short
-between the two), is stale: fitted again. A JSON whose fields are not a sampler's, or whose ``latent_dim`` is not
-the run's code size, is refused in one line before any tensor is made; a refused file's line ends with how to fit
-it again (refit)."""
+between the two), or a ladder's fitted on every level (before its samplers fitted z_1 alone), is stale: fitted
+again. A JSON whose fields are not a sampler's, or whose ``latent_dim`` is not the run's code size, is refused
+in one line before any tensor is made; a refused file's line ends with how to fit it again (refit)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json
 from ..training.checkpoint import header, load_weights, save_weights
 from .base import Sampler, check_settings, lookup
+from .codes import decoded
 
 if TYPE_CHECKING:
     from . import RunLike
@@ -98,11 +99,12 @@ def saved_fit(run: RunLike, name: str) -> tuple[dict | None, int | None]:
 
 
 @torch.no_grad()
-def code_size(run: RunLike) -> int:
-    """D, the numbers in one of the run's codes: its posterior mean of an item of zeros (the model in eval mode
-    for it, its weights untouched)."""
+def code_size(run: RunLike) -> tuple[int, int]:
+    """(D, all): the numbers of one of the run's codes that its samplers fit (``codes.decoded``: a ladder's z_1)
+    and all of them, from its posterior mean of items of zeros (the model in eval mode for it, weights untouched)."""
     with evaluating(run.model):
-        return mean_of(run.encode(torch.zeros(2, *run.config.model.input_shape)))[0].numel()
+        z = mean_of(run.encode(torch.zeros(2, *run.config.model.input_shape))).flatten(1)  # (2, all)
+    return decoded(run, z).shape[1], z.shape[1]
 
 
 def load_sampler(run: RunLike, name: str) -> Sampler | None:
@@ -114,7 +116,9 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     if saved is None or not is_current(saved, run.path, name, run.digest):
         return None
     weights, path = sampler_paths(run.path, name)
-    dim, fitted, size = saved.get("latent_dim"), saved.get("fitted", {}), code_size(run)
+    (size, every), dim, fitted = code_size(run), saved.get("latent_dim"), saved.get("fitted", {})
+    if is_whole(dim) and int(dim) == every != size:  # a ladder's sampler fitted on every level before: stale
+        return None
     if not is_whole(dim) or int(dim) != size:  # before any tensor is made: a crafted size is no allocation
         raise VaekitError(f"{path}: latent_dim {dim!r} is not this run's code size, {size}{AGAIN}", key="refit")
     if not isinstance(fitted, dict) or not all(isinstance(k, str) and is_number(v) for k, v in fitted.items()):

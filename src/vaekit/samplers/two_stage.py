@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..config import RunConfig
 from ..core.contract import check_model
+from ..data.photos import note
 from ..data.user import from_user
 from ..errors import VaekitError
 from ..models import VAE, mlp_nets
@@ -19,6 +20,8 @@ from ..training.describe import describe
 from ..training.guard import warns_at
 from .base import Sampler, rate, register, whole
 
+SHRUNK = 0.5  # draws' std / codes' std below it: a note (the second VAE's means gathered near a few codes)
+
 
 @register
 class TwoStageSampler(Sampler):
@@ -26,6 +29,7 @@ class TwoStageSampler(Sampler):
     the codes have, trained ``epochs`` epochs (batch ``batch_size``, Adam ``lr``)."""
 
     name = "two-stage"
+    MAIN = ("epochs",)
 
     def __init__(
         self,
@@ -78,3 +82,14 @@ class TwoStageSampler(Sampler):
 
     def draw(self, n: int) -> Tensor:
         return self.vae.generate(n).mean  # (n, D): the second decoder's means at u ~ N(0, I)
+
+    def judge(self, draws: Tensor) -> None:
+        """``fitted["std_ratio"]``: the median over the D numbers of the standardised draws' (n, D) standard
+        deviation, the codes' being 1; a note below ``SHRUNK`` (strong shrinkage: samples alike)."""
+        ratio = float(draws.std(0).median()) if len(draws) > 1 else 1.0
+        self.fitted["std_ratio"] = round(ratio, 4)
+        if ratio < SHRUNK:
+            note(
+                f"{self.name} sampler: its draws spread {ratio:.2g} of the codes' standard deviation (median over "
+                f"{draws.shape[1]} numbers), under {SHRUNK}: strong shrinkage, its samples vary little"
+            )
