@@ -12,6 +12,9 @@ from vaekit.config.checks import FRACTION_WHY
 from vaekit.data.containers import check_split_shape
 from vaekit.data.draws import TEST_PART, fixed_draw
 from vaekit.data.images import note
+from vaekit.data.item_arrays import check_finite as check_finite  # re-exported: importers keep importing them here
+from vaekit.data.item_arrays import image_scale as image_scale
+from vaekit.data.item_arrays import to_layout as to_layout
 from vaekit.data.labels import encode_labels as encode_labels  # re-exported: importers keep importing them here
 from vaekit.data.labels import label_number as label_number
 from vaekit.data.labels import number_labels as number_labels
@@ -66,7 +69,7 @@ class Dataset:
     skipped: list[dict] | None = None  # unreadable files left out ({file, error}), listed in the run folder
     image_mode: str | None = None  # L or RGB: the one mode a folder's images were made
     table: TableSchema | None = None  # a CSV's: column names, kinds, categories
-    scale: float = 1.0  # what its reading divided the file's values by (255: a uint8 file's, to [0, 1])
+    scale: float = 1.0  # what its reading divided the file's values by (255, 65535: uint8, uint16 images', to [0, 1])
     builtin: bool = False  # one of vaekit's sets (load_builtin): images in their own range [0, 1]
 
     def __repr__(self) -> str:
@@ -98,44 +101,6 @@ class RawData:
     builtin: bool = False  # one of vaekit's sets (load_builtin), not a file of the user's
 
 
-def check_finite(x: torch.Tensor | np.ndarray, where: str, rows: np.ndarray | None = None) -> None:
-    """Raise VaekitError naming ``where`` if ``x`` holds any NaN or infinite value; for items (N, ...) the line
-    also names the first item holding one (its number in ``rows`` (N,), its file's, when given)."""
-    if isinstance(x, torch.Tensor):
-        bad = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
-    else:
-        x = np.asarray(x)
-        bad = int(x.size - np.count_nonzero(np.isfinite(x))) if x.dtype.kind in "fc" else 0
-    if not bad:
-        return
-    item = ""
-    if x.ndim >= 2:  # the failure path alone pays for finding the item
-        finite = torch.isfinite(x) if isinstance(x, torch.Tensor) else np.isfinite(x)
-        i = int((~finite.reshape(len(x), -1).all(1)).nonzero()[0][0])  # numpy's (index array,), torch's (M, 1)
-        item = f", the first in item {i if rows is None else int(rows[i])}"
-    raise VaekitError(f"{where}: contains {bad} NaN or infinite values{item}")
-
-
-def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
-    """Bring an array to (N, D) or (N, C, H, W); (N, H, W) gains a channel, NHWC is permuted."""
-    if arr.dtype.kind not in "biuf":
-        raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
-    if arr.ndim not in (2, 3, 4):
-        raise VaekitError(f"{where}: expected 2-D (N, D) table or 3/4-D image array, got shape {tuple(arr.shape)}")
-    if 0 in arr.shape:
-        raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
-    if arr.ndim == 3:
-        return arr[:, None]
-    if arr.ndim == 4 and arr.shape[3] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
-        return arr.transpose(0, 3, 1, 2)  # NHWC -> NCHW
-    return arr
-
-
-def image_scale(x: np.ndarray) -> float:
-    """The divisor that brings ``x`` to [0, 1]: 255 for uint8 images, else 1 (left as is)."""
-    return 255.0 if x.dtype == np.uint8 and x.ndim == 4 else 1.0
-
-
 def check_options(val_fraction: float, test_fraction: float, seed: int, binarize: str, limit: int | None) -> None:
     """Refuse bad split, seed, binarize and limit options before any file is read."""
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -161,6 +126,11 @@ def _count(n: int, fraction: float) -> int:
     return max(1, round(n * fraction))
 
 
+def _items(n: int, what: str = "item") -> str:
+    """``n`` ``what``s, in the singular for 1: "1 item", "2 items"."""
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
 def _split_indices(
     raw: RawData, n: int, n_test: int, val_fraction: float, test_fraction: float, seed: int, limit: int | None
 ) -> dict[str, np.ndarray]:
@@ -177,10 +147,10 @@ def _split_indices(
             test = np.sort(rng.permutation(n_test)[:limit])
         n_val = _count(len(idx), val_fraction)
         if len(idx) - n_val < 1:
-            raise VaekitError(f"{raw.where}: {len(idx)} training items, need at least 2 to carve out val")
+            raise VaekitError(f"{raw.where}: {_items(len(idx), 'training item')}, need at least 2 to carve out val")
         return {"train": idx[n_val:], "val": idx[:n_val], "test": test}
     if len(idx) < 3:
-        raise VaekitError(f"{raw.where}: {len(idx)} items, need at least 3 to split into train/val/test")
+        raise VaekitError(f"{raw.where}: {_items(len(idx))}, need at least 3 to split into train/val/test")
     t, v = _count(len(idx), test_fraction), _count(len(idx), val_fraction)
     if len(idx) - t - v < 1:
         raise VaekitError(f"{raw.where}: {len(idx)} items leave no training data after val and test")

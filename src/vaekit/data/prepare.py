@@ -18,6 +18,7 @@ from ..core.likelihoods import SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
+from .item_arrays import EIGHT_BIT, eight_bit_values, support_check
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .signals import as_model_items
@@ -150,22 +151,20 @@ def same_spec(spec: str | None, own: str | None) -> bool:
 
 def _load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
     """``spec`` with the run's data settings: streamed where ``stream`` and data.in_memory allow, else loaded
-    whole (grey: binarised later, once checked against the likelihood)."""
+    whole (grey: binarised later, once checked against the likelihood); an image folder loaded whole is read
+    from the source opened to decide, only the items of the limit's draw decoded (``load_streamed``)."""
     d = cfg.data
     limit = d.limit if same_spec(spec, d.spec) else None  # the run's limit is on its own data, not on another set
     images = ImageOptions.of(d)
-    data = (
-        load_streamed(
-            spec,
-            d.in_memory,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=cfg.train.seed,
-            limit=limit,
-            images=images,
-        )
-        if stream
-        else None
+    data = load_streamed(
+        spec,
+        d.in_memory if stream else "true",
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=cfg.train.seed,
+        limit=limit,
+        images=images,
+        label_column=d.label_column,
     )
     return data or load_dataset(
         spec,
@@ -244,11 +243,17 @@ def binarizable(x: T, mode: str, where: str) -> T:
 
 def checked(x: T, likelihood: str | Distribution, where: str) -> T:
     """``x`` (N, *shape) checked against the likelihood's support: now for a tensor, batch by batch as they are
-    read for lazily read data."""
+    read for lazily read data. Images of whole numbers 0..255 (8-bit pixels not divided by 255) are refused with
+    that advice (``item_arrays.support_check``), or, in memory under the gaussian likelihood, said in one line
+    (of training data and data checked alone, not again of a run's val and test splits)."""
     if isinstance(x, LazyArray):
-        x.check = partial(check_support, likelihood, where=where)
-    else:
-        check_support(likelihood, x, where)
+        x.check = partial(support_check, likelihood, where=where)
+        return x
+    support_check(likelihood, cast(torch.Tensor, x), where)
+    named = likelihood if isinstance(likelihood, str) else name_of(likelihood)
+    alone = not where.endswith((" (val split)", " (test split)"))
+    if named == "gaussian" and alone and eight_bit_values(cast(torch.Tensor, x)):
+        note(f"{where}: {EIGHT_BIT}; modelled as they are, as real values")
     return x
 
 

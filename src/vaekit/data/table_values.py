@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 MAX_DECIMALS = 15  # as SDV's rounding scheme: a column needing more decimals is not rounded
 STEPS = (DAY, 3600.0, 60.0, 1.0, 1e-3, 1e-6)  # seconds: a day, hour, minute, second, ms, us (a time's step)
 CLIPPED = 0.01  # the share of a column's sampled values set to a bound of its range over which a note says so
+FEWEST_DRAWN = 20  # a column's values drawn below which its share clipped is not said (1 of 5 is 20%)
+SHOWN = 5  # the columns a clip note names; the others it counts
 _QUIET: ContextVar[bool] = ContextVar("unsaid_clips", default=False)  # True within ``unsaid_clips``
 
 
@@ -86,14 +88,18 @@ def unsaid_clips() -> Iterator[None]:
 
 
 def clip_note(clipped: dict, coding: str) -> None:
-    """One line naming the columns of which over 1% of the sampled values were clipped to a bound (``clipped``
-    as ``bounded`` counts), and under data.numeric=standard the coding that models such columns closer; none
-    within ``unsaid_clips``."""
-    over = {k: c / n for k, (c, n) in clipped.items() if n and c / n > CLIPPED}
+    """One line naming the columns of which over 1% (``CLIPPED``) of the sampled values were clipped to a bound
+    (``clipped`` as ``bounded`` counts), counting only columns of which ``FEWEST_DRAWN`` values or more were drawn
+    (one value of 5 clipped is no share to speak of), the ``SHOWN`` most clipped by name and the rest counted
+    ("... and N more"); under data.numeric=standard, the coding that models such columns closer; none within
+    ``unsaid_clips``."""
+    over = {k: c / n for k, (c, n) in clipped.items() if n >= FEWEST_DRAWN and c / n > CLIPPED}
     if over and not _QUIET.get():
-        said = ", ".join(f"{k} {share:.1%}" for k, share in over.items())
+        named = sorted(over, key=lambda k: -over[k])[:SHOWN]  # the most clipped first (a stable sort: ties in order)
+        said = ", ".join(f"{k} {over[k]:.1%}" for k in named)
+        more = f" (and {len(over) - len(named)} more columns)" if len(over) > len(named) else ""
         hint = "; data.numeric=modes models a skewed or many-peaked column closer" if coding == "standard" else ""
-        note(f"values drawn beyond a column's training range were set to its bound: {said} of its values{hint}")
+        note(f"values drawn beyond a column's training range were set to its bound: {said} of its values{more}{hint}")
 
 
 def write_csv(

@@ -18,6 +18,7 @@ from torch import Tensor
 from ..core.levels import levels_within
 from ..errors import VaekitError
 from .containers import frame_array, is_frame
+from .item_arrays import empty_column
 from .photos import note
 from .table_schema import Column, TableSchema
 from .table_values import decimals_of
@@ -29,11 +30,14 @@ NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
 def plain_array(x: object, where: str, takes: str = SOURCES) -> np.ndarray:
-    """``x`` (a tensor, a frame, a numpy array) as a numpy array; anything else one line naming what ``takes``."""
+    """``x`` (a tensor, a frame, a numpy array) as a numpy array; anything else one line naming what ``takes``, a
+    frame's column with no value (every cell NaN) by its index and name, as a CSV's is (``empty_column``)."""
     if isinstance(x, Tensor):
         x = tensor_array(x, where)
     elif is_frame(x):
+        names = frame_names(x)
         x = frame_array(x, where)
+        empty_column(x, where, names)
     if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
         raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
     if not isinstance(x, np.ndarray):

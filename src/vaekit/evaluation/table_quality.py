@@ -4,7 +4,8 @@
   variation distance of a categorical one (TVComplement = 1 - TVD);
 - column pairs: Pearson's correlation of two numeric columns (CorrelationSimilarity = 1 - |r_real - r_syn| / 2,
   the error reported is |r_real - r_syn|) and the TVD of two categorical columns' joint frequencies
-  (ContingencySimilarity = 1 - TVD); pairs of a numeric and a categorical column are not measured;
+  (ContingencySimilarity = 1 - TVD); pairs of a numeric and a categorical column are not measured; the means
+  cover every pair, quality.json lists at most ``table_pairs.PAIRS_KEPT`` (100) pairs of each kind, the worst;
 - train on synthetic, test on real (TSTR, ``table_tstr``): scikit-learn's logistic regression (a categorical
   target) or ridge regression (a numeric one) trained on the synthetic rows and, as the yardstick, on the real
   training rows, both scored on held-out real rows;
@@ -16,8 +17,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
-from itertools import combinations
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..runs import Run
 from ..training.rng import keeps_rng
+from .table_pairs import column_pairs, tv_distance
 from .table_tstr import check_target, floats, gaps_of, read_column, same_kinds, text, tstr
 
 
@@ -44,17 +44,6 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     a, b = (np.sort(v[~np.isnan(v)]) for v in (floats(a), floats(b)))
     t = np.concatenate([a, b])
     return float(np.abs(np.searchsorted(a, t, "right") / len(a) - np.searchsorted(b, t, "right") / len(b)).max())
-
-
-def tv_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """(1/2) sum_k |p_a(k) - p_b(k)| of two samples' category frequencies (rows of (N, 2) arrays: pairs)."""
-    pa, pb = _freq(a), _freq(b)
-    return 0.5 * sum(abs(pa.get(k, 0.0) - pb.get(k, 0.0)) for k in set(pa) | set(pb))
-
-
-def _freq(values: np.ndarray) -> dict:
-    counts = Counter(map(tuple, values.tolist()) if values.ndim == 2 else values.tolist())
-    return {k: c / len(values) for k, c in counts.items()}
 
 
 def kinds_of(real: dict[str, np.ndarray], schema: TableSchema | None) -> dict[str, str]:
@@ -112,46 +101,6 @@ def column_shapes(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict[st
             shapes[name]["missing"] = {"real": round(share[0], 6), "synthetic": round(share[1], 6)}
             shapes[name]["missing"]["similarity"] = round(1 - abs(share[0] - share[1]), 6)
     return shapes
-
-
-def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
-    """Pearson correlation errors of numeric pairs (over the rows where both are filled) and contingency TVDs
-    of categorical pairs (a gap one category of its own), with their means."""
-    numeric = [k for k, v in kinds.items() if v == "numeric"]
-    categorical = [k for k, v in kinds.items() if v == "categorical"]
-    corr = {}
-    for a, b in combinations(numeric, 2):  # a pair with a constant column has no correlation: null, left out
-        r, s = _pearson(real[a], real[b]), _pearson(synthetic[a], synthetic[b])
-        error = None if r is None or s is None else round(abs(r - s), 6)
-        corr[f"{a}|{b}"] = {"real": _round(r), "synthetic": _round(s), "error": error}
-    cont = {
-        f"{a}|{b}": round(
-            tv_distance(
-                np.stack([text(real[a]), text(real[b])], 1), np.stack([text(synthetic[a]), text(synthetic[b])], 1)
-            ),
-            6,
-        )
-        for a, b in combinations(categorical, 2)
-    }
-    errors = [c["error"] for c in corr.values() if c["error"] is not None]
-    return {
-        "correlations": corr,
-        "correlation_error": _mean(errors),
-        "correlation_similarity": _mean([1 - e / 2 for e in errors]),
-        "contingency_tvd": cont,
-        "contingency_similarity": _mean([1 - v for v in cont.values()]),
-    }
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson's r of two columns (N,) over the rows where both are filled, None where it is undefined (a
-    constant column, fewer than 2 rows: as SDMetrics' NaN)."""
-    a, b = floats(a), floats(b)
-    both = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[both], b[both]
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _round(v: float | None) -> float | None:

@@ -33,6 +33,23 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
         k = positive.get(name, smallest)
         if k % 2 == 0 or k < smallest:
             raise VaekitError(f"model.deep_{name} must be odd and >= {smallest}, got {k}", key=f"model.deep_{name}")
+    check_groups(shape, groups, p)
+    if init not in INITS:
+        raise VaekitError(f"model.deep_init must be one of {', '.join(INITS)}, got {init!r}", key="model.deep_init")
+    check_head(likelihood, positive.get("ar_channels", 0), positive.get("ar_kernel", AR_KERNEL))
+
+
+def check_groups(shape: Sequence[int], groups: Sequence[int], p: int) -> None:
+    """Images (C, H, W) cut into patches of ``p`` that give a hierarchy (two resolutions or more), said first and
+    alone for 1 x 1 ones, and model.deep_groups, one entry per resolution from 1 x 1 down, that fit it."""
+    most = resolutions(max(shape[1], shape[2]) // p)
+    if most < 2:  # before the groups: no list of groups fits a hierarchy of one resolution
+        patched = f" ({shape[1] // p} x {shape[2] // p} after model.deep_patch {p})" if p > 1 else ""
+        raise VaekitError(
+            f"the deep family needs images of at least 2 x 2 (two resolutions or more), got {shape[1]} x {shape[2]}"
+            f"{patched}",
+            key="model.deep_patch" if p > 1 else "model.family",
+        )
     if (
         len(groups) < 2
         or any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in groups)
@@ -43,16 +60,12 @@ def check_settings(shape: Sequence[int], groups: Sequence[int], init: str, likel
             f"(at least 2 entries, >= 0, one > 0), got {list(groups)!r}",
             key="model.deep_groups",
         )
-    most = resolutions(max(shape[1], shape[2]) // p)
     if len(groups) > most:
         raise VaekitError(
             f"model.deep_groups lists {len(groups)} resolutions; {shape[1]} x {shape[2]} images (deep_patch {p}) "
             f"have {most}, each half the next, down to 1 x 1",
             key="model.deep_groups",
         )
-    if init not in INITS:
-        raise VaekitError(f"model.deep_init must be one of {', '.join(INITS)}, got {init!r}", key="model.deep_init")
-    check_head(likelihood, positive.get("ar_channels", 0), positive.get("ar_kernel", AR_KERNEL))
 
 
 def check_head(likelihood: str, ar_channels: int, ar_kernel: int) -> None:

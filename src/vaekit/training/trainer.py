@@ -158,7 +158,8 @@ class Trainer:
     def stopped_early(self) -> bool:
         """``at_patience``, said in one line: early stopping, after an epoch or on resume."""
         if self.at_patience():
-            self.say(f"early stopping: no better validation loss for {self.state.bad_epochs} epochs")
+            n = self.state.bad_epochs
+            self.say(f"early stopping: no better validation loss for {n} epoch{'s' * (n != 1)}")
         return self.at_patience()
 
     @property

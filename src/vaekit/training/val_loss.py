@@ -1,7 +1,7 @@
 """What a run's validation loss is and what defines it: the loss itself (``validation_loss``), the settings it
 depends on (``measured``), which the checkpoint records beside the best validation loss, so that a resume that
 changes them sets that best aside (``measure_changed``) rather than compare losses of two objectives, and the
-refusal of splits too small for it (``check_split_sizes``)."""
+refusal of splits and batches too small to learn from (``check_split_sizes``)."""
 
 from __future__ import annotations
 
@@ -75,14 +75,26 @@ def measure_changed(saved: dict, now: dict) -> str:
 
 
 def check_split_sizes(model: nn.Module, t: TrainConfig, n_train: int, n_val: int, least: int) -> None:
-    """Refuse, in one line, a split whose lone item a loss cannot take (before any training): a training split of
-    one item where a step needs ``least`` (``data.batching.fewest``) = 2, one process, and a validation split with
-    a process's share of one item under an objective of ``PAIRED`` (batches never leave a lone item otherwise)."""
+    """Refuse, in one line, splits and batches a loss cannot learn from (before any training): a training split
+    of one item (where a step needs ``least`` (``data.batching.fewest``) = 2, one process, saying why), a batch
+    size that gives a process's share fewer than ``least`` items (a last batch never does: a lone last item joins
+    the batch before, ``data.batching.batch_count``), and a validation split with a process's share of one item
+    under an objective of ``PAIRED``."""
     world = distributed.world()
+    why = batch_level(t) or "the model normalises over a batch's items (BatchNorm)"
     if least > 1 and n_train == 1 and world == 1:
-        why = batch_level(t) or "the model normalises over a batch's items (BatchNorm)"
         msg = f"the training split holds 1 item, and {why}: a training step needs 2 or more; give more data"
         raise VaekitError(msg, key="data.spec")
+    if n_train == 1:  # one row: every column's spread 0, the loss the same whatever the weights
+        raise VaekitError("1 training item: nothing to learn from one sample; give more data", key="data.spec")
+    if t.batch_size // world < least:
+        each = t.batch_size // world
+        share = f"over {world} processes gives each a batch of {each}" if world > 1 else f"makes batches of {each} item"
+        raise VaekitError(
+            f"train.batch_size {t.batch_size} {share}, and {why}: a training step needs {least} or more; give a "
+            f"batch size of at least {least * world}",
+            key="train.batch_size",
+        )
     shares = {len(range(r, n_val, world)) for r in range(world)}  # each process's share (distributed.part)
     if t.objective in PAIRED and 1 in shares:
         held = "holds 1 item" if world == 1 else f"leaves a process 1 of its {n_val} items ({world} processes)"

@@ -1,0 +1,109 @@
+"""Arrays of items (N, *shape) as readers and the user hand them over: their layout ((N, D) tables, (N, C, H, W)
+images), the divisor that brings images to [0, 1] (uint8: 255, uint16: 65,535, as 16-bit image files are
+divided), the refusal of values that are no numbers (NaN, inf; a table's column with none named as such), and
+float images that hold 8-bit pixels not divided by 255 (whole numbers 0..255), said where they are met."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.distributions import Distribution
+
+from ..core.likelihoods import check_support
+from ..errors import VaekitError
+
+IMAGE_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}  # an image dtype's divisor to [0, 1]
+EIGHT_BIT = "values look like 8-bit pixels (0..255): pass uint8 or divide by 255"
+GAUSSIAN_HINT = "; real-valued data needs the gaussian likelihood"  # core.likelihoods.check_support's advice
+LOOKED_AT = 10_000  # items whose values ``eight_bit_values`` reads (as ``prepare.auto_settings`` reads as many)
+
+
+def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
+    """Bring an array to (N, D) or (N, C, H, W); (N, H, W) gains a channel, NHWC is permuted: a 4-D array whose
+    last axis is 1, 3 or 4 and whose second is not (shape[1] of 1, 3 or 4 reads as channels-first: kept)."""
+    if arr.dtype.kind not in "biuf":
+        raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
+    if arr.ndim not in (2, 3, 4):
+        raise VaekitError(f"{where}: expected 2-D (N, D) table or 3/4-D image array, got shape {tuple(arr.shape)}")
+    if 0 in arr.shape:
+        raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
+    if arr.ndim == 3:
+        return arr[:, None]
+    if arr.ndim == 4 and arr.shape[3] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
+        return arr.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    return arr
+
+
+def image_scale(x: np.ndarray) -> float:
+    """The divisor that brings images ``x`` (N, C, H, W) to [0, 1]: 255 for uint8, 65,535 for uint16 (as 16-bit
+    image files and PIL I;16 items are divided); 1 for other dtypes and for tables (N, D): left as they are."""
+    return IMAGE_SCALES.get(x.dtype, 1.0) if x.ndim == 4 else 1.0
+
+
+def check_finite(
+    x: torch.Tensor | np.ndarray, where: str, rows: np.ndarray | None = None, names: Sequence[str] | None = None
+) -> None:
+    """Raise VaekitError naming ``where`` if ``x`` holds any NaN or infinite value; for a table (N, D) a column
+    with no value at all (every cell NaN) is named (``names``: the columns'; ``empty_column``); for items (N, ...)
+    the line also names the first item holding one (its number in ``rows`` (N,), its file's, when given)."""
+    if isinstance(x, torch.Tensor):
+        bad = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
+    else:
+        x = np.asarray(x)
+        bad = int(x.size - np.count_nonzero(np.isfinite(x))) if x.dtype.kind in "fc" else 0
+    if not bad:
+        return
+    empty_column(x, where, names)
+    item = ""
+    if x.ndim >= 2:  # the failure path alone pays for finding the item
+        finite = torch.isfinite(x) if isinstance(x, torch.Tensor) else np.isfinite(x)
+        i = int((~finite.reshape(len(x), -1).all(1)).nonzero()[0][0])  # numpy's (index array,), torch's (M, 1)
+        item = f", the first in item {i if rows is None else int(rows[i])}"
+    raise VaekitError(f"{where}: contains {bad} NaN or infinite values{item}")
+
+
+def empty_column(x: torch.Tensor | np.ndarray, where: str, names: Sequence[str] | None = None) -> None:
+    """Refuse a table ``x`` (N, D) with a column every cell of which is NaN, as a CSV's column of gaps is: by its
+    index (and its name in ``names``, a frame's); other data: no check."""
+    if x.ndim != 2 or not len(x) or not (x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"):
+        return
+    nan = torch.isnan(x).all(0) if isinstance(x, torch.Tensor) else np.isnan(x).all(0)  # (D,)
+    if bool(nan.any()):
+        j = int(nan.nonzero()[0][0])  # numpy's (index array,), torch's (M, 1)
+        name = f" ({names[j]!r})" if names is not None else ""
+        raise VaekitError(
+            f"{where}: column index {j}{name} has no values, every cell a gap (NaN): nothing to model; leave it out"
+        )
+
+
+def eight_bit_values(x: torch.Tensor) -> bool:
+    """Whether float images ``x`` (N, C, H, W) hold 8-bit pixels not divided by 255: whole numbers in 0..255,
+    some above 1 (read off the first LOOKED_AT items). Tables and signals (other ranks): False."""
+    if x.dim() != 4 or not len(x) or not x.is_floating_point():
+        return False
+    head = x[:LOOKED_AT]
+    if not 1.0 < float(head.max()) <= 255.0 or float(head.min()) < 0.0:
+        return False
+    return bool((head == head.round()).all())
+
+
+def eight_bit_refusal(e: VaekitError, x: torch.Tensor) -> VaekitError:
+    """A likelihood's support refusal ``e`` of images ``x`` (N, C, H, W) with the advice for 8-bit pixels not
+    divided by 255 (``eight_bit_values``) before its advice of the gaussian likelihood; else ``e`` as it is."""
+    if not eight_bit_values(x):
+        return e
+    said = str(e)
+    hint = f"; {EIGHT_BIT} (real-valued data needs the gaussian likelihood)"
+    said = said.replace(GAUSSIAN_HINT, hint) if GAUSSIAN_HINT in said else f"{said}; {EIGHT_BIT}"
+    return VaekitError(said, key=e.key)
+
+
+def support_check(likelihood: str | Distribution, x: torch.Tensor, where: str) -> None:
+    """``core.likelihoods.check_support`` of items ``x`` (N, *shape), its refusal of 8-bit pixels not divided by
+    255 given that advice (``eight_bit_refusal``)."""
+    try:
+        check_support(likelihood, x, where)
+    except VaekitError as e:
+        raise eight_bit_refusal(e, x) from None
