@@ -19,7 +19,7 @@ import vaekit
 from vaekit.data.batching import batch_count
 from vaekit.data.core import RawData, _split_indices, check_finite, image_scale, to_layout
 from vaekit.data.item_arrays import EIGHT_BIT
-from vaekit.data.prepare import checked
+from vaekit.data.prepare import auto_settings, checked
 from vaekit.data.table_values import clip_note
 from vaekit.data.user import as_items
 from vaekit.errors import VaekitError
@@ -68,6 +68,7 @@ def test_uint16_images_are_divided_by_65535_and_tables_are_not(tmp_path):
     np.save(tmp_path / "deep.npy", deep[:, 0])  # (N, H, W): grey images, read as a file's
     data = vaekit.load_dataset(str(tmp_path / "deep.npy"))
     assert data.scale == 65535.0 and float(data.train.x.max()) <= 1.0
+    assert auto_settings(data, "auto", "auto", "auto") == ("cbernoulli", "none", "false")  # as 16-bit folders
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.float32])

@@ -32,7 +32,7 @@ def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: st
 
     From the training split's first 10,000 items: binary data -> bernoulli; 8-bit images (values k / 255),
     grey or colour -> discretized_logistic; other images in [0, 1] -> bernoulli (grey) or cbernoulli (colour;
-    and 16-bit grey folders of images, ``image_mode`` set); everything else -> gaussian, on standardised columns
+    and 16-bit grey images, of folders (``image_mode`` set) or uint16 arrays); everything else -> gaussian, on standardised columns
     for tables. Binarisation (dynamic) happens only under the bernoulli likelihood on grey images that are not
     binary already, and never on a folder of images (photos: a folder mixing 8-bit and deeper images is read
     at 8 bits, ``photos._deep``, so the choice does not hang on which items the split trains on).
@@ -48,7 +48,8 @@ def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: st
     unit = all(k[1] for k in kinds)
     eight_bit = unit and all(k[2] for k in kinds)
     image = data.kind == "image"
-    grey = image and data.shape[0] == 1 and not data.image_mode  # a folder's photos: never binarised by auto
+    deep = data.image_mode or getattr(data, "scale", 1.0) > 255  # a folder's photos, 16-bit arrays: not binarised
+    grey = image and data.shape[0] == 1 and not deep
     if likelihood == "auto":
         likelihood = (
             "bernoulli"
