@@ -10,8 +10,8 @@ from pathlib import Path
 from .. import files
 from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
-from .detectors import SCORES_CSV, detector_anomaly, detector_eval, normal_labels, normal_rows, print_metrics
-from .verbs import arg, at_least, out_path, positive, split_arg, verb
+from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
+from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, verb
 
 
 def scoring(
@@ -80,6 +80,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     run = Run.load(args.run)
+    not_data(args.out, args.data, run.config.data.spec)
     s, classes = prepared_split(run, args.data, args.split)  # binarised as in training, as anomaly reads it
     x, rows = s.x, item_rows(s)  # each item's row in its file; all's where rows were left out (a table's gaps)
     if args.split == "all" and rows is not None and np.array_equal(rows, np.arange(len(rows))):
@@ -156,15 +157,19 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
+    not_data(args.out, args.data)
     if is_detector(args.run):
         return detector_anomaly(args)
+    seed(args.seed)  # a detector's folder checks its own
     labelled = args.contamination is not None
     if labelled:  # refused before anything is read or scored
         check_contamination(args.contamination)
         if len([v for v in (args.score or "").split(",") if v.strip()]) != 1:
             raise VaekitError("--contamination labels items by one score: name it with --score (such as neg_elbo)")
     run = Run.load(args.run)
+    not_data(args.out, args.data, run.config.data.spec)
     if labelled:  # the threshold first: on every item of the run's training split, as the detector's offset_
+        training_file(run.config.data.spec)
         every = argparse.Namespace(**{**vars(args), "limit": None})
         cut, n_train = training_threshold(run, args.contamination, lambda x, y: scores_of(every, run, x, y))
     split = args.split or default_split(run.config, args.data)
@@ -182,44 +187,16 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")
 
 
-def eval_sets(args: argparse.Namespace, run) -> tuple:
-    """((normal x, its labels or None), (anomalous x, labels)) from --in/--ood or from --data with --normal."""
-    import torch
+def training_file(spec: str) -> None:
+    """Refuse --contamination where the run's training data ``spec`` (a file or folder) is gone: the threshold is a
+    quantile of the scores of its training split, read from it."""
+    from ..data.builtin import builtin_name
 
-    from ..evaluation.outputs import default_split, prepared_split
-
-    def split(spec: str | None) -> str:  # every row of a file other than the run's own, else its test split
-        return args.split or default_split(run.config, spec)
-
-    if (args.data is not None or args.normal is not None) and (args.ood or args.inliers):
-        raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
-    if args.normal is not None and args.data is None:
-        raise VaekitError("anomaly-eval: --normal names classes of a labelled set: name it with --data")
-    if args.data is not None:
-        if args.normal is None:
-            raise VaekitError("anomaly-eval: --data needs --normal, the labels counted as in-distribution")
-        s, classes = prepared_split(run, args.data, split(args.data))
-        if s.y is None:
-            raise VaekitError(f"{args.data}: has no labels for --normal")
-        k = run.config.model.num_classes
-        if run.model.needs_labels and bool((s.y >= k).any()):  # a cvae scores x as typical of its stated class
-            raise VaekitError(
-                f"anomaly-eval: label {int(s.y.max())} is none of this conditional run's classes 0..{k - 1}: its "
-                "scores say how typical an item is of its own class, so --normal with anomalies of other classes "
-                "needs an unconditional run"
-            )
-        present = torch.unique(s.y).tolist()
-        normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
-        rows = normal_rows(s.y, normal, args.limit)  # the first N of each
-        return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
-    if args.ood is None:
-        raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
-    if run.model.needs_labels:
+    if spec and builtin_name(spec) is None and not Path(spec).expanduser().exists():
         raise VaekitError(
-            "anomaly-eval: this run is conditional and scores items with their labels, which --in/--ood sets do "
-            "not share: use --data SPEC --normal LABELS"
+            f"--contamination sets its threshold on the run's training split, read from its training data {spec}, "
+            "which is not there: put it back, or score without --contamination"
         )
-    return tuple((prepared_split(run, spec, split(spec), args.limit)[0].x, None) for spec in (args.inliers, args.ood))
 
 
 @scoring(
@@ -229,6 +206,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     arg("--ood", help="out-of-distribution data spec"),
     arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
     arg("--normal", help="comma-separated class names counted as in-distribution (with --data; unnamed: 0, 1, ...)"),
+    arg("--json", action="store_true", help="print the item counts and each score's AUROC, AUPRC, FPR@95%%TPR as JSON"),
     limit=" of each set",
     split=["all", "train", "val", "test"],
     default=None,
@@ -236,16 +214,18 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..evaluation.detector_folder import is_detector
     from ..runs import Run
+    from .anomaly_sets import eval_sets
 
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
     if is_detector(args.run):
         return detector_eval(args)
+    seed(args.seed)
     run = Run.load(args.run)
-    (x_in, y_in), (x_out, y_out) = eval_sets(args, run)
+    (x_in, y_in), (x_out, y_out) = eval_sets(args, run)  # --in/--ood, or --data split by --normal
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
-    print_metrics(scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out))
+    print_metrics(scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out), args.json)
 
 
 @verb(

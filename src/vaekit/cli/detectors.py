@@ -49,15 +49,21 @@ def normal_rows(y: Tensor, normal: Tensor, limit: int | None) -> list[Tensor]:
     return [torch.nonzero(m).flatten()[:limit] for m in (mask, ~mask)]
 
 
-def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray]) -> None:
-    """The table of AUROC, AUPRC and FPR at 95% TPR of each score, in-distribution items against anomalous ones."""
+def print_metrics(s_in: dict[str, np.ndarray], s_out: dict[str, np.ndarray], as_json: bool = False) -> None:
+    """The table of AUROC, AUPRC and FPR at 95% TPR of each score, in-distribution items against anomalous ones;
+    ``as_json``: {"n_in", "n_out", "scores": {score: {"auroc", "auprc", "fpr95"}}} instead."""
+    import json
+
     from ..evaluation.scores import detection_metrics
 
     n_in, n_out = (len(next(iter(s.values()))) for s in (s_in, s_out))
+    metrics = {name: detection_metrics(s_in[name], s_out[name]) for name in s_in}
+    if as_json:
+        print(json.dumps({"n_in": n_in, "n_out": n_out, "scores": metrics}, indent=2))
+        return
     print(f"{n_in} in-distribution vs {n_out} out-of-distribution items (higher score = anomalous)")
     print("| score | AUROC | AUPRC | FPR@95%TPR |\n|---|---|---|---|")
-    for name in s_in:
-        m = detection_metrics(s_in[name], s_out[name])
+    for name, m in metrics.items():
         print(f"| {name} | {m['auroc']:.4f} | {m['auprc']:.4f} | {m['fpr95']:.4f} |")
 
 
@@ -119,4 +125,5 @@ def detector_eval(args: argparse.Namespace) -> None:
         )
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
-    print_metrics(*scored(args, x_in, x_out))
+    s_in, s_out = scored(args, x_in, x_out)
+    print_metrics(s_in, s_out, args.json)

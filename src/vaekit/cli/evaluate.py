@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
-from .verbs import arg, at_least, ints, out_path, positive, split_arg, verb
+from .verbs import arg, at_least, ints, out_path, positive, seed, split_arg, verb
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -19,11 +19,12 @@ if TYPE_CHECKING:
 
 
 def common(out: str | None, seed: bool = False) -> list:
-    """The arguments every verb on a run's data takes (--seed: those that draw at random)."""
+    """The arguments every verb on a run's data takes (--seed: those that draw at random, the report; the others
+    take split all, every item of a --data file in file order, as their default for a file not the run's own)."""
     return [
         arg("run", help="run folder"),
         arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
-        arg("--split", default="test", choices=["train", "val", "test"]),
+        arg("--split", default="test", choices=["train", "val", "test"]) if seed else split_arg(),
         *([arg("--seed", type=int, default=0, help="seed of the random draws (default 0)")] if seed else []),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
     ]
@@ -31,20 +32,26 @@ def common(out: str | None, seed: bool = False) -> list:
 
 def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = None):
     """(run, data, mode, split) for a command (``run``: the run folder's, loaded already); the split's items are
-    checked against the model's input shape."""
+    checked against the model's input shape. Split all (the default for a file other than the run's own,
+    ``default_split``) is every item in file order, the test split of ``every_item_data``'s Dataset."""
     import torch
 
     from ..data.prepare import prepare_data, same_spec
     from ..evaluation.metrics import pick_split
-    from ..evaluation.outputs import note_changed_data
+    from ..evaluation.outputs import default_split, every_item_data, note_changed_data
     from ..runs import Run
 
     run = run or Run.load(args.run)
-    data, mode = prepare_data(run.config, args.data, stream=True)
-    if args.data is None or same_spec(args.data, run.config.data.spec):  # the run's own data, read again
-        note_changed_data(run, data)
-    split = pick_split(data, args.split, limit)
-    run.check_items(split.x)
+    args.split = args.split or default_split(run.config, args.data)
+    if args.split == "all":  # checked and binarised as training would, labels numbered as the run numbers them
+        data, mode = every_item_data(run, args.data, limit), "none"
+        split = data.test
+    else:
+        data, mode = prepare_data(run.config, args.data, stream=True)
+        if args.data is None or same_spec(args.data, run.config.data.spec):  # the run's own data, read again
+            note_changed_data(run, data)
+        split = pick_split(data, args.split, limit)
+        run.check_items(split.x)
     torch.manual_seed(getattr(args, "seed", 0))  # a verb without --seed draws nothing at random
     return run, data, mode, split
 
@@ -71,6 +78,7 @@ def labels(run, split, idx):
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.metrics import evaluate, write_eval
 
+    seed(args.seed)
     run, data, mode, own = evaluated_data(args)  # evaluate refuses a K below 1 (--iw-samples)
     whole = args.split == "all"  # every item: the test split of ``data``, its limit applied already
     with run.writing():  # another process writing the folder: refused now, not after the evaluation
@@ -82,8 +90,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        result = evaluate(run, data, "test" if whole else args.split, args.iw_samples, limit, args.seed, mode)
-        result = {**result, "split": args.split}
+        where = f"{data.name} ({args.split} split)"  # split all: every item, evaluate's test split
+        split = "test" if whole else args.split
+        result = evaluate(run, data, split, args.iw_samples, limit, args.seed, mode, where=where)
+        result = {**result, "split": args.split} | ({} if own else {"path": data_path(args.data)})  # whose figures
         path = write_eval(run, result, own)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -95,6 +105,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         f"{result['k']}) {result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
         f"{'n/a (one item)' if au is None else au}  probe {probe}  -> {path}"
     )
+
+
+def data_path(spec: str | None) -> str | None:
+    """The absolute path of the data file or folder ``spec`` (eval-DATA-SPLIT.json's "path": whose figures), or
+    None for a built-in set's name."""
+    path = Path(spec).expanduser() if spec else None
+    return str(path.resolve()) if path is not None and path.exists() else None
 
 
 def no_probe(data: Dataset, split: str, n: int) -> str:
@@ -128,12 +145,12 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     "interpolate",
     "decode lerp and slerp paths between two items' posterior means",
     *common(files.INTERPOLATION),
-    arg("--items", default="0,1", help="two indices in the split, e.g. 3,17"),
+    arg("--items", default="0,1", help="two indices in the split (all: places in file order), e.g. 3,17"),
     arg("--steps", type=int, default=10, help="points on each path, both end points included"),
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
-    from ..viz.plots import check_line, stamped
+    from ..viz.plots import check_line, stamped, table_columns
 
     out, steps = out_path(args, files.INTERPOLATION), at_least(args.steps, 2, "--steps", "the two end points")
     check_line(steps, "--steps")
@@ -143,7 +160,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         raise VaekitError(f"--items {args.items}: expected two indices in 0..{len(split) - 1}")
     x = split.x[items]
     with stamped(run.digest):
-        save_interpolation(x, interpolate(run, x, steps, labels(run, split, items)), out)
+        save_interpolation(x, interpolate(run, x, steps, labels(run, split, items)), out, table_columns(run))
     print(f"interpolation written to {out}")
 
 
@@ -164,7 +181,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
-    from ..viz.plots import check_line, stamped
+    from ..viz.plots import check_line, stamped, table_columns
 
     out, steps = out_path(args, files.TRAVERSALS), at_least(args.steps, 2, "--steps", "-R and R")
     check_line(steps, "--steps")
@@ -178,7 +195,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     y = labels(run, split, slice(None))
     xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, rank_on=2000)
     with stamped(run.digest):
-        save_traversal(xs, dims, values, out)
+        save_traversal(xs, dims, values, out, table_columns(run))  # a table's lines named by its columns
     print(f"traversals of dims {dims} written to {out}")
 
 
@@ -242,6 +259,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ..viz.report import write_report
 
     out = out_path(args, files.REPORT)
+    seed(args.seed)
     run = Run.load(args.run)
     # write_report checks K and the limit; --seed seeds the evaluation and the pictures
     path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)

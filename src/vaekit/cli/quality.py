@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..errors import VaekitError
-from .verbs import arg, positive, verb
+from .verbs import arg, positive, seed, verb
 
 
 @verb(
@@ -59,6 +59,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
 
     steps: dict[str, Any] = {}
     run: str | Run = args.run
+    seed(args.seed)  # before the domain network's minutes
     if args.refit:
         if args.sampler is None:
             raise VaekitError(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import VaekitError
 from ..io import printable
 from .train_flags import TABLE, train_config, trained_again
-from .verbs import arg, positive, split_arg, temperatures, verb
+from .verbs import arg, not_data, positive, seed, split_arg, temperatures, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -124,12 +124,20 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         help="samples (a conditional run without --label: a picture or .npy gets a row per class of max(1, N // "
         "classes), a table's .csv N rows spread over the classes)",
     ),
-    arg("--out", required=True, help=".png grid, .npy array, or .csv rows of a table run (its columns)"),
+    arg(
+        "--out",
+        required=True,
+        help=".png grid, .npy array, or .csv rows of a table run (its columns). A .png or .npy holds the means of "
+        "p(x|z), not draws: a Bernoulli's probabilities, values in [0, 1] for 8-bit data (discretized logistic), a "
+        "Gaussian's means unclamped in a .npy (clamped to [0, 1] in a picture); a table's .csv rows are draws of "
+        "p(x|z), in its columns' units and categories",
+    ),
     arg(
         "--temperature",
         type=temperatures,
         default=1.0,
-        help="scales the prior's spread: a number, or for a deep run one per resolution, top first (1,0.8,0.8)",
+        help="scales the prior's spread: a number, or for a deep run one per resolution, top first, as many as "
+        "model.deep_groups lists (the default's four: 1,0.8,0.8,0.8)",
     ),
     arg("--seed", type=int, default=0, help="seed of the draws (default 0)"),
     arg("--label", help="conditional runs: the class to draw, by its name (default: a row per class)"),
@@ -147,10 +155,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from ..samplers import draw_bound, fit_sampler, sampler_for
     from ..viz.plots import save_samples, table_columns
 
-    n = positive(args.n, "--n")
+    n, _ = positive(args.n, "--n"), seed(args.seed)
     if args.refit and args.sampler is None:
         raise VaekitError("--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow")
     run = Run.load(args.run)
+    not_data(args.out, None, run.config.data.spec)  # a table's .csv over its training file
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories, units and formats
@@ -175,16 +184,18 @@ def cmd_sample(args: argparse.Namespace) -> None:
         written(run, x, args.out, draw, "samples")
 
 
-def written(run: Run, x: Tensor, out: str, save: Callable, what: str, per_class: int | None = None) -> None:
+def written(
+    run: Run, x: Tensor, out: str, save: Callable, what: str, per_class: int | None = None, of: int | None = None
+) -> None:
     """Write items x (N, *shape) to ``out`` (.npy, or a .png by ``save(x, path)``, stamped with the weights'
-    digest) and say so; a picture showing only some of them, and the class of each row of a class grid
-    (``per_class`` items of each class in turn), in a line of their own."""
+    digest) and say so (the first N ``of`` how many, where --n cut them); a picture showing only some of them,
+    and the class of each row of a class grid (``per_class`` items of each class in turn), in a line of their own."""
     from ..data.photos import note
     from ..viz.plots import grid_head, save_array_or_png, stamped
 
     with stamped(run.digest):
         save_array_or_png(x, out, save)
-    print(f"{len(x)} {what} written to {out}")
+    print(f"{len(x)} {what} written to {out}" + (f" ({len(x)} of {of} items: --n sets how many)" if of else ""))
     png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
     shown, nrow = grid_head(x, per_class) if png else (x, per_class)
     if len(shown) < len(x):
@@ -206,27 +217,38 @@ def written(run: Run, x: Tensor, out: str, save: Callable, what: str, per_class:
     arg(
         "--out",
         required=True,
-        help=".png (inputs above reconstructions), .npy array, or .csv rows of a table "
-        "run (an index column, each item's row in its file, then its columns; categories at their most probable)",
+        help=".png (inputs above reconstructions), .npy array, .npz (reconstructions, index: each item's row in its "
+        "file, files: a photo folder's, label: a conditional run's) or .csv rows of a table run (an index column, "
+        "then its columns, categories at their most probable; a .npy table's columns 0..D-1)",
     ),
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    from ..evaluation.outputs import default_split, indexed_rows, prepared_split
+    from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split
+    from ..evaluation.reconstructions import write_reconstructions
     from ..runs import Run
     from ..viz.plots import save_reconstructions, table_columns
 
-    n = positive(args.n, "--n")
+    n, suffix = positive(args.n, "--n"), Path(args.out).suffix.lower()
+    if suffix not in (".png", ".npy", ".npz", ".csv"):
+        raise VaekitError(f"--out {args.out}: expected a .png, .npy, .npz or (a table's rows) .csv file name")
     run = Run.load(args.run)
+    not_data(args.out, args.data, run.config.data.spec)
+    if suffix == ".csv" and len(shape := run.config.model.input_shape) != 1:
+        raise VaekitError(f"--out {args.out}: a .csv holds rows (N, D), this run's items are {tuple(shape)}: use .npz")
     split = args.split or default_split(run.config, args.data)
-    s, _ = prepared_split(run, args.data, split, n)  # labels as the run numbers them
+    s, _ = prepared_split(run, args.data, split)  # labels as the run numbers them; the first N reconstructed
     x, y = s.x[:n], None if s.y is None else s.y[:n]
     x_rec = run.reconstruct(x, y)
-    if Path(args.out).suffix.lower() == ".csv" and run.table is not None:  # the table's rows, as reconstructed
-        from ..data.tables import write_csv
-
-        write_csv(indexed_rows(run, s, x_rec, y), args.out, single=True, schema=run.table)  # dates, decimals as read
-        print(f"{len(x)} reconstructed rows of the {split} split written to {args.out}")
+    of = len(s) if len(x) < len(s) else None  # said: only the first N of the split's items
+    if suffix in (".csv", ".npz"):  # which items they are beside them: rows, a photo folder's files
+        files = item_files(run.config, args.data, None if split == "all" else item_rows(s))
+        write_reconstructions(run, s, x_rec, y, args.out, files)
+        unit = "rows" if len(run.config.model.input_shape) == 1 else "items"
+        some = f"{len(x)} of {of} {unit} (--n sets how many)" if of else f"{len(x)} {unit}"
+        print(f"{some} of the {split} split reconstructed -> {args.out}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised
     draw = partial(save_reconstructions, x, columns=columns)  # draw(x_rec, path): inputs above reconstructions
-    written(run, x_rec, args.out, draw, "reconstructions")
+    written(run, x_rec, args.out, draw, "reconstructions", of=of)
+    if suffix == ".npy" and Path(args.data or run.config.data.spec).is_dir():  # a photo folder's: which file is which
+        print(f"{args.out} holds the reconstructions alone: a .npz --out holds each item's row and file too")

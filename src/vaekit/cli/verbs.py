@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..config.parse import did_you_mean
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 
 
 @dataclass
@@ -142,6 +142,31 @@ def out_path(args: argparse.Namespace, default: str) -> Path:
     if out.suffix.lower() != Path(default).suffix:
         raise VaekitError(f"--out {out}: expected a {Path(default).suffix} file name")
     return out
+
+
+def seed(value: int) -> int:
+    """--seed if it is a seed (``errors.is_seed``: a whole number in [0, 2**32)), else one line."""
+    if not is_seed(value):
+        raise VaekitError(f"--seed must be a whole number in [0, 2**32), got {value}")
+    return value
+
+
+def not_data(out: str | Path, *specs: str | None) -> None:
+    """Refuse an --out that names one of the data files ``specs`` (--data, the run's training data), however
+    either is written: writing it would replace the data."""
+    target = Path(out).expanduser()
+    for what, spec in zip(("--data", "the run's training data"), specs):
+        path = Path(spec).expanduser() if spec else None
+        if path is not None and path.is_file() and (path.resolve() == target.resolve() or same_file(path, target)):
+            raise VaekitError(f"--out {out} is {what} ({spec}): name another file, or it would be written over")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (a hard link too); False where either is missing."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def temperatures(text: str) -> float | list[float]:

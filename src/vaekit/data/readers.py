@@ -23,14 +23,23 @@ NOT_WHOLE = "numbers that are not whole"  # labels are whole numbers or names: s
 
 
 def _labelled(
-    path: Path, cells: np.ndarray, lines: list[int], label: int | None, missing: str, header: list[str] | None
-) -> np.ndarray:
+    path: Path, cells: np.ndarray, lines: list[int], label: int | None, table: TableOptions, header: list[str] | None
+) -> np.ndarray | None:
     """(N,) True where a row's label cell is filled; a missing label is refused in one line naming its line
-    unless ``missing`` is drop (a label is never filled in: it would invent a class)."""
+    unless ``table.missing`` is drop (a label is never filled in: it would invent a class). None (every row kept,
+    the label column left out, a note says so) in its place where a run that does not condition on labels reads
+    data (``table.schema`` its own): its items are scored, encoded and reconstructed without them."""
     if label is None:
         return np.ones(len(cells), bool)
     gaps = np.isin(np.char.lower(cells[:, label]), list(MISSING))
-    if gaps.any() and missing != "drop":
+    if gaps.any() and table.missing != "drop" and table.schema is not None and table.conditional is False:
+        k, name = int(gaps.sum()), header[label] if header else str(label)
+        note(
+            f"{path}: {k} row{'s' * (k > 1)} without a label in column {name!r}: the run does not use labels, so the "
+            "column is left out and every row kept"
+        )
+        return None
+    if gaps.any() and table.missing != "drop":
         i = int(np.argmax(gaps))
         name = header[label] if header else str(label)
         raise VaekitError(
@@ -230,7 +239,9 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
     modelled = features + ([] if label is None else [label])
     if table.schema is None and table.missing == "drop":  # the rows left must split (a run's own reads do not)
         _enough_kept(path, cells[:, modelled], [column_names[j] for j in modelled], label is not None)
-    labelled = _labelled(path, cells, lines, label, table.missing, header)  # (N,) rows whose label is there
+    labelled = _labelled(path, cells, lines, label, table, header)  # (N,) rows whose label is there
+    if labelled is None:  # labels a run that does not use them lacks: left out, every row kept
+        label, labelled = None, np.ones(len(cells), bool)
     kept_lines = [ln for ln, k in zip(lines, labelled) if k]
     x, keep, schema = read_table(cells[labelled][:, features], names, kept_lines, table, str(path), features)
     dropped = [ln for ln, k in zip(lines, labelled) if not k] + [ln for ln, k in zip(kept_lines, keep) if not k]

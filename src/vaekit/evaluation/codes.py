@@ -47,7 +47,11 @@ def write_codes(
     def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
         for i in range(0, len(x), batch_size):
             qz = run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
-            yield torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
+            r = torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
+            if not (finite := np.isfinite(r).all(1)).all():  # float32 overflows for items far beyond training's
+                first = i + int(np.argmin(finite))
+                raise VaekitError(f"item {first} has no finite code: its values lie too far from the training items")
+            yield r
 
     ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
     ids["label"] = None if y is None else [str(v) for v in y.tolist()]
@@ -104,7 +108,7 @@ def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
         w = csv.writer(f)
         w.writerow([*given] + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
         for r in rows:
-            w.writerows([[*next(firsts), *(f"{v:.7g}" for v in row)] for row in r])
+            w.writerows([[*next(firsts), *(f"{v:.9g}" for v in row)] for row in r])
 
 
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}

@@ -4,21 +4,19 @@ figures that are not finite refused in one line (the items evaluated are ``eval_
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from .. import files
+from ..config import own_likelihood
 from ..core.contract import mean_of
 from ..core.objectives import Terms, elbo, iwae_bound, kl_per_dim
 from ..data import Dataset, Split
 from ..data.lazy import LazyArray, drawn_once, head_split
 from ..errors import VaekitError
-from ..io import atomic_write_json, run_lock
 from ..run_reads import reading
 from ..runs import Run
 from ..training import distributed
@@ -28,6 +26,8 @@ from ..training.state import FIXED_DRAW, recorded_data
 from .active import ACTIVE_THRESHOLD as ACTIVE_THRESHOLD  # where viz.figures takes it
 from .active import active_codes, discrete_codes
 from .active import active_units as active_units  # vaekit.active_units
+from .eval_files import eval_file as eval_file  # where report takes them
+from .eval_files import write_eval as write_eval
 from .eval_items import evaluated_items
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
 
@@ -82,17 +82,18 @@ def elbo_terms(run: Run, x: Tensor | LazyArray, y: Tensor | None, batch_size: in
     }
 
 
-def refuse_not_finite(where: str, rec: Tensor, kl: Tensor, bound: Tensor | None = None) -> None:
+def refuse_not_finite(where: str, rec: Tensor, kl: Tensor, bound: Tensor | None = None, own: bool = True) -> None:
     """Refuse, in one line naming how many items and the likely cause (as training's first step does), figures
     that are not finite: log p(x|z) or KL(q(z|x) || p(z)) of the ELBO pass, rec and kl (N,), or the IWAE bound
-    on log p(x) (N,), given once it is computed."""
+    on log p(x) (N,), given once it is computed. ``own``: a p(x|z) of the user's own (a Beta's log-density is
+    infinite at its support's ends); vaekit's overflow float32 only for values far beyond the training items'."""
     if not (rec.isfinite().all() and kl.isfinite().all()):
         terms = Terms(loss=rec.sum() - kl.sum(), rec=rec, kl=kl, kl_layers=[kl])
-        raise VaekitError(f"cannot evaluate {where}: {non_finite_term(terms)}")
+        raise VaekitError(f"cannot evaluate {where}: {non_finite_term(terms, edge=own)}")
     if bound is not None and not bound.isfinite().all():
         bad, nan = int((~bound.isfinite()).sum()), int(bound.isnan().sum())
         kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
-        cause = CAUSES["nan" if nan else "inf"]
+        cause = CAUSES["nan" if nan else "inf" if own else "overflow"]
         raise VaekitError(
             f"cannot evaluate {where}: the IWAE bound on log p(x) is {kind} for {bad} of {len(bound)} items: {cause}"
         )
@@ -158,6 +159,8 @@ def evaluate(
     limit: int | None = None,
     seed: int = 0,
     mode: str | None = None,
+    *,
+    where: str | None = None,
 ) -> dict:
     """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training), or on
     the user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader, as ``fit`` takes them) as a
@@ -170,14 +173,15 @@ def evaluate(
     ``k`` samples (nats per item): -log p(x|y) for a conditional model, given the labels. ``mode`` (dynamic,
     fixed or none; with a vaekit Dataset only) is the binarisation ``prepare_data`` returned with ``data``, which
     is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6
-    significant digits; bits/dim divide by ``item_dims``. Figures that are not finite are refused in one line.
+    significant digits; bits/dim divide by ``item_dims``. Figures that are not finite are refused in one line
+    naming the items as ``where`` does (default "DATA (SPLIT split)").
     """
     start = time.perf_counter()
     check_k(k)
     data, s, x, mode = evaluated_items(run, data, split, limit, mode)
     note_old_draw(run, mode)
     torch.manual_seed(seed)
-    t, nll = _bounds(run, f"{data.name} ({split} split)", x, s.y, k)
+    t, nll = _bounds(run, where or f"{data.name} ({split} split)", x, s.y, k)
     n = len(x)
     au = None if n < 2 else active_units(t["means"]) if t["codes"] is None else [active_codes(t["codes"])]
     probe = _probe(run, data, s, x, mode) if n > 1 else None
@@ -197,15 +201,15 @@ def evaluate(
 def _bounds(run: Run, where: str, x: Tensor | LazyArray, y: Tensor | None, k: int) -> tuple[dict, float]:
     """``elbo_terms`` and the mean K-sample IWAE nll of the items x (N, *shape) of ``where``, each refused in one
     line where not finite; a note where a Bernoulli p(x|z) scores grey targets (a cross-entropy, not an NLL)."""
-    t = elbo_terms(run, x, y)
-    refuse_not_finite(where, t["rec_items"], t["kl_items"])
+    t, own = elbo_terms(run, x, y), own_likelihood(run.config.model.likelihood)
+    refuse_not_finite(where, t["rec_items"], t["kl_items"], own=own)
     if t["grey"] and run.config.model.likelihood == "bernoulli":
         distributed.warn(
             f"{where}: the Bernoulli p(x|z) scores grey (not binary) items by cross-entropy: nll and bits_per_dim "
             "are no negative log-likelihood of these items"
         )
     bound = -iwae_nll(run, x, y, k)  # (N,)
-    refuse_not_finite(where, t["rec_items"], t["kl_items"], bound)
+    refuse_not_finite(where, t["rec_items"], t["kl_items"], bound, own)
     return t, -bound.mean().item()
 
 
@@ -262,16 +266,3 @@ def note_old_draw(run: Run, mode: str | None) -> None:
 
 def _round(v: float) -> float:
     return float(f"{v:.6g}")
-
-
-def eval_file(data: str, split: str, own: bool = True) -> str:
-    """The run folder's file of an evaluation: eval.json for its ``own`` data, else eval-DATA-SPLIT.json, the
-    name of the ``data`` kept to letters, digits, '.', '_' and '-' (eval.json keeps the run's own figures)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(data).name).strip("._-")[:80] or "data"
-    return files.EVAL if own else f"eval-{safe}-{split}.json"
-
-
-def write_eval(run: Run, result: dict, own: bool = True) -> Path:
-    """Write ``result`` to the run folder's ``eval_file`` (atomically, under the folder's lock)."""
-    with run_lock(run.folder):
-        return atomic_write_json(run.folder / eval_file(result["data"], result["split"], own), result)

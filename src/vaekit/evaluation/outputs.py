@@ -18,7 +18,7 @@ from ..data.builtin import builtin_name
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
-from ..data.prepare import checked, note_skipped, prepare_data, same_spec
+from ..data.prepare import binarizable, checked, note_skipped, prepare_data, same_spec
 from ..data.signals import model_items, signal_scale
 from ..data.table_values import csv_writer
 from ..data.tables import table_options
@@ -158,12 +158,22 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     mapped = label_map(run, file_names(run, classes, k), spec)
     if mapped is not None and s.y is not None:
         s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
-    x = run.check_items(s.x, f"{spec}:")  # the file named, as a seeded split's reading names it
+    x = supported(run.check_items(s.x, f"{spec}:"), run.config, spec)  # the file named, as a split's reading does
     if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded,
         x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # each item as in its own split
     y = None if s.y is None else s.y[:limit]
     rows = s.rows[:limit] if s.rows is not None and np.ndim(s.part) == 0 else None  # one file's: a table's kept rows
-    return Split(head(checked(x, run.config.model.likelihood, spec), limit), y, rows), classes
+    return Split(head(x, limit), y, rows), classes
+
+
+def supported(x: torch.Tensor | LazyArray, cfg: RunConfig, where: str) -> torch.Tensor | LazyArray:
+    """Items x (N, *shape) checked as training checks its splits (``check_and_binarize``), before any draw hides
+    values outside: against the likelihood's support, or [0, 1] where binarising draws from them (a Bernoulli's
+    support); lazily read items batch by batch as they are read."""
+    mode, likelihood = cfg.data.binarize, cfg.model.likelihood
+    if mode in ("dynamic", "fixed") and likelihood not in ("bernoulli", "cbernoulli"):
+        return binarizable(x, mode, where)
+    return checked(x, likelihood, where)
 
 
 def every_item_data(run: Run, spec: str | None, limit: int | None = None) -> Dataset:

@@ -18,6 +18,7 @@ class TrainingStopped(VaekitError):
 
 CAUSES = {  # the likely cause of a non-finite term of the first step's loss
     "inf": "data at the edge of the likelihood's support (a Beta's log-density at 0 or 1: move the data inside)",
+    "overflow": "values too far from the training items for float32 (a square or exponential overflows)",
     "nan": "NaN from the network (the decoder's outputs, p(x|z)'s parameters), or data at the edge of its support",
     "kl": "NaN from the encoder or the prior, or a scale of 0 in q(z|x) or p(z)",
 }
@@ -34,13 +35,14 @@ def refuse_first_step(terms: Terms, where: str, s: ObjectiveSettings | None = No
         raise TrainingStopped(f"training stopped at {where}, before any update (so not for train.lr): {why}", key=key)
 
 
-def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None) -> str:
+def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None, edge: bool = True) -> str:
     """Which term of a non-finite loss is not finite, for how many of the batch's items, and the likely cause;
-    with finite terms, the weight of ``s`` whose product overflows float32 (``diagnose``)."""
-    return diagnose(terms, s)[0]
+    with finite terms, the weight of ``s`` whose product overflows float32 (``diagnose``). ``edge`` False: a
+    p(x|z) finite on all its support (vaekit's), so an infinite rec is an overflow, not data at its edge."""
+    return diagnose(terms, s, edge)[0]
 
 
-def diagnose(terms: Terms, s: ObjectiveSettings | None) -> tuple[str, str | None]:
+def diagnose(terms: Terms, s: ObjectiveSettings | None, edge: bool = True) -> tuple[str, str | None]:
     """(why, the setting to change or None) for a non-finite loss of ``terms``: rec or kl not finite (for how many
     items, the likely cause), else the first weight of ``s`` whose product with its term is not finite, else a term
     the model adds (their sum, ``terms["extra"]``, as vaekit's objectives record it in the step), else the
@@ -51,7 +53,7 @@ def diagnose(terms: Terms, s: ObjectiveSettings | None) -> tuple[str, str | None
         if not bad:
             continue
         kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
-        cause = CAUSES["kl" if key == "kl" else "nan" if nan else "inf"]
+        cause = CAUSES["kl" if key == "kl" else "nan" if nan else "inf" if edge else "overflow"]
         return f"{what} is {kind} for {bad} of {value.numel()} items: {cause}", None
     for setting, weight, term, value in weighted(terms, s) if s is not None else []:
         if not (weight * value).isfinite():

@@ -1,0 +1,48 @@
+"""The two sets ``vaekit anomaly-eval`` compares on a run: --in and --ood, or --data's classes split by --normal."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import VaekitError
+from .detectors import normal_labels, normal_rows
+
+
+def eval_sets(args: argparse.Namespace, run) -> tuple:
+    """((normal x, its labels or None), (anomalous x, labels)) from --in/--ood or from --data with --normal."""
+    import torch
+
+    from ..evaluation.outputs import default_split, prepared_split
+
+    def split(spec: str | None) -> str:  # every row of a file other than the run's own, else its test split
+        return args.split or default_split(run.config, spec)
+
+    if (args.data is not None or args.normal is not None) and (args.ood or args.inliers):
+        raise VaekitError("anomaly-eval: use --data with --normal, or --in/--ood, not both")
+    if args.normal is not None and args.data is None:
+        raise VaekitError("anomaly-eval: --normal names classes of a labelled set: name it with --data")
+    if args.data is not None:
+        if args.normal is None:
+            raise VaekitError("anomaly-eval: --data needs --normal, the labels counted as in-distribution")
+        s, classes = prepared_split(run, args.data, split(args.data))
+        if s.y is None:
+            raise VaekitError(f"{args.data}: has no labels for --normal")
+        k = run.config.model.num_classes
+        if run.model.needs_labels and bool((s.y >= k).any()):  # a cvae scores x as typical of its stated class
+            raise VaekitError(
+                f"anomaly-eval: label {int(s.y.max())} is none of this conditional run's classes 0..{k - 1}: its "
+                "scores say how typical an item is of its own class, so --normal with anomalies of other classes "
+                "needs an unconditional run"
+            )
+        present = torch.unique(s.y).tolist()
+        normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
+        rows = normal_rows(s.y, normal, args.limit)  # the first N of each
+        return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
+    if args.ood is None:
+        raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
+    if run.model.needs_labels:
+        raise VaekitError(
+            "anomaly-eval: this run is conditional and scores items with their labels, which --in/--ood sets do "
+            "not share: use --data SPEC --normal LABELS"
+        )
+    return tuple((prepared_split(run, spec, split(spec), args.limit)[0].x, None) for spec in (args.inliers, args.ood))
