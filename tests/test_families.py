@@ -202,9 +202,10 @@ def test_capacity_run_keeps_the_weights_best_at_the_final_target(tiny_images, tm
                 "train",
                 "--data",
                 tiny_images,
-                *TINY,
+                *TINY[:-3],  # all but --epochs 2 (a flag given twice is refused)
                 "--epochs",
                 "4",
+                "--quiet",
                 "--set",
                 "train.capacity_max=6",
                 "--set",

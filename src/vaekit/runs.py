@@ -218,19 +218,21 @@ class Run:
             raise VaekitError(f"{where} items have shape {tuple(x.shape[1:])}, the run's model expects {shape}")
         return x
 
-    def labels(self, y: LabelsLike | None, n: int) -> Tensor | None:
+    def labels(self, y: LabelsLike | None, n: int, name: str = "label") -> Tensor | None:
         """(n,) int64 labels on the model's device for a conditional model, None for the others.
 
-        ``y`` is one label (repeated n times) or at least n labels (the first n): integers (ints, arrays, tensors)
-        are label numbers 0..K-1, text a class name (``data.labels.label_numbers``): a run that renumbered labels
-        2, 3, 4 as 0..2 takes 2 or "4" for label 2.
+        ``y`` is one label (repeated n times) or n labels (another count: one line naming the argument ``name``):
+        integers (ints, arrays, tensors) are label numbers 0..K-1, text a class name (``data.labels.label_numbers``).
         """
         if not self.model.needs_labels:
             return None
         if y is None:
-            raise VaekitError("this model is conditional: it needs labels (label=K, or data with labels)", key="label")
+            how = "label=K, or data with labels" if name == "label" else f"{name}=K, or {name} with one label per item"
+            raise VaekitError(f"this model is conditional: it needs labels ({how})", key=name)
         y = torch.from_numpy(label_numbers(y, self.classes, self.config.model.num_classes))
-        return (y.repeat(n) if len(y) == 1 else y[:n]).to(self.device, torch.long)
+        if len(y) not in (1, n):
+            raise VaekitError(f"{name} has {len(y)} labels for {n} items: give one label, or one per item", key=name)
+        return (y.repeat(n) if len(y) == 1 else y).to(self.device, torch.long)
 
     def check_temperature(self, t: object) -> float | list[float]:
         """``t`` as a float, or one per resolution of a deep run (``models.temperature``), none over float32's max."""
@@ -277,13 +279,13 @@ class Run:
     @reading
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
-        return self.model.encode(self._check(x), self.labels(y, len(x)))
+        return self.model.encode(self._check(x), self.labels(y, len(x), "y"))
 
     @reading
     def reconstruct(self, x: ArrayLike, y: LabelsLike | None = None) -> Tensor:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional);
         ``core.contract.mean_of``: of 64 seeded draws where a distribution has no mean (a flow's)."""
-        y = self.labels(y, len(x))
+        y = self.labels(y, len(x), "y")
         px = self.model.decode(mean_of(self.model.encode(self._check(x), y)), y)
         return finite(mean_of(px).cpu(), "reconstructions")
 

@@ -110,7 +110,8 @@ class CodeGrid(Distribution):
 
     @property
     def variance(self) -> Tensor:
-        return self.loc * 0  # not zeros_like: an ONNX export would fold that into a constant of fixed batch size
+        # zeros (+0, not loc * 0's -0 for loc < 0); not zeros_like: an ONNX export would fold that into a constant
+        return (self.loc * 0).abs()  # of fixed batch size
 
     def rsample(self, sample_shape: _size = torch.Size()) -> Tensor:
         return self.st.expand(*sample_shape, *self.st.shape)

@@ -10,25 +10,60 @@ import torch
 from torch import Tensor
 
 from ..core.contract import latent_size
+from ..data.labels import label_numbers, plain_labels, run_classes
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
 from .figures import decode_mean
-from .plots import _figure, _save_figure, image_grid, is_image, stamped
+from .plots import Columns, _figure, _save_figure, image_grid, is_image, stamped, table_columns
 from .prior_frame import GRID, check_grid, quantile_grid
+
+LEGEND_MAX = 60  # more classes than this, or labels with fractions, get a colour bar instead of a legend
+MARKERS = "os^"  # beyond 20 classes, tab20's colours again with the next marker: LEGEND_MAX classes told apart
 
 
 def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[str] | None = None) -> None:
-    """Points z (N, 2) coloured by label y (N,)."""
+    """Points z (N, 2) coloured by label y (N,): a legend of up to ``LEGEND_MAX`` classes named by ``labels``
+    (tab10, tab20, then tab20 with other markers), else (continuous values, many classes) a colour bar."""
     if y is None:
         ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
-    else:
-        for k in np.unique(y):
-            name = labels[k] if labels and 0 <= k < len(labels) else str(k)
-            ax.scatter(z[y == k, 0], z[y == k, 1], s=4, alpha=0.6, label=name)
-        ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set(title=title)
+        return
+    classes, continuous = np.unique(y), y.dtype.kind == "f" and not np.all(y == np.round(y))
+    if continuous or len(classes) > LEGEND_MAX:
+        points = ax.scatter(z[:, 0], z[:, 1], c=y, s=4, alpha=0.6, cmap="viridis")
+        ax.figure.colorbar(points, ax=ax, label="label" if continuous else "label number")
+        ax.set(title=title)
+        return
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    for i, k in enumerate(classes):
+        name = labels[int(k)] if labels and 0 <= k < len(labels) else str(int(k) if y.dtype.kind == "f" else k)
+        style = {"color": cmap(i % cmap.N), "marker": MARKERS[i // 20], "label": name}
+        ax.scatter(z[y == k, 0], z[y == k, 1], s=4, alpha=0.6, **style)
+    ncol = 1 + (len(classes) - 1) // 20
+    ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), ncol=ncol)
     ax.set(title=title)
+
+
+def _labels(run: Run, y: object, classes: list[str] | None) -> tuple[np.ndarray | None, list[str] | None]:
+    """Labels y (N,) as given -> (the values points are coloured by (N,), the names of label numbers): class
+    names as the run's label numbers (a conditional run's must be its classes; otherwise names that are not the
+    run's classes are numbered in sorted order), numbers as they are, named by ``classes`` or the run's."""
+    names = classes if classes is not None else run.classes
+    if y is None:
+        return None, names
+    arr = plain_labels(y.reshape(-1) if isinstance(y, (Tensor, np.ndarray)) else y, "y", "y")
+    if arr.dtype.kind not in "US":
+        return arr, names
+    ours, k = run.classes, run.config.model.num_classes if run.model.needs_labels else None
+    text = np.char.strip(arr.astype(str))
+    if run.model.needs_labels or (ours and set(text.tolist()) <= set(ours)):
+        return label_numbers(text, ours, k), run_classes(ours, k)
+    found, index = np.unique(text, return_inverse=True)
+    return index.reshape(-1).astype(np.int64), [str(v) for v in found]
 
 
 @torch.no_grad()
@@ -53,7 +88,8 @@ def latent_map(
     grid: int = GRID,
     classes: list[str] | None = None,
 ) -> Path:
-    """Posterior means of x (N, *shape) coloured by label y (N,) (tensors or numpy arrays), written as the PNG
+    """Posterior means of x (N, *shape) coloured by label y (N,) (tensors, numpy arrays or lists: label numbers
+    named by ``classes`` or the run's, class names, or continuous values shown by a colour bar), written as the PNG
     ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
     (scikit-learn) for more dims, a strip for one. The PNG records the digest of the run's weights, as the run's
     other pictures do (``Run.stale_files``). ``grid`` changed from its default is refused for codes not 2-D."""
@@ -67,18 +103,18 @@ def latent_map(
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
     x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
-    y = None if y is None else torch.as_tensor(y).cpu().reshape(-1)
-    if y is not None and len(y) != len(x):
-        raise VaekitError(f"y has {len(y)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")
-    loc = encode_means(run, x, y).numpy()  # (N, D)
-    yn, d = None if y is None else y.numpy(), loc.shape[1]
-    if d == 2:
+    yn, names = _labels(run, y, classes)
+    if yn is not None and len(yn) != len(x):
+        raise VaekitError(f"y has {len(yn)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")
+    yt = None if yn is None else torch.tensor(yn)  # label numbers where the run is conditional (a copy)
+    loc = encode_means(run, x, yt).numpy()  # (N, D)
+    if loc.shape[1] == 2:
         fig, axes = _figure(2, width=5.5, height=5)
-        _scatter(axes[0], loc, "posterior means", yn, classes)
-        _draw_manifold(axes[1], run, x, grid, None if y is None else y[:1], classes)
+        _scatter(axes[0], loc, "posterior means", yn, names)
+        _draw_manifold(axes[1], run, x, grid, None if yt is None else yt[:1], names)
     else:
         fig, (ax,) = _figure(1, width=5.5, height=5)
-        _scatter(ax, *_projection(loc), yn, classes)
+        _scatter(ax, *_projection(loc), yn, names)
     with stamped(run.digest):
         return _save_figure(fig, path)
 
@@ -106,6 +142,7 @@ def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | N
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
         ax.set(title=f"decoded manifold{of} (prior quantiles)", xticks=[], yticks=[])
         return
-    f = xs.flatten(1).numpy()  # (grid^2, features)
+    f, cols = xs.flatten(1).numpy(), table_columns(run) or Columns()  # (grid^2, features); their names
     ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=np.arange(len(f)), s=8, cmap="viridis")
-    ax.set(title=f"decoded manifold{of}: features 0, 1", xlabel="feature 0", ylabel="feature 1")
+    ylabel = cols.name(1) if f.shape[1] > 1 else ""
+    ax.set(title=f"decoded manifold{of}: its first two columns", xlabel=cols.name(0), ylabel=ylabel)
