@@ -32,10 +32,11 @@ def auto_settings(data: Dataset, likelihood: str, binarize: str, standardize: st
 
     From the training split's first 10,000 items: binary data -> bernoulli; 8-bit images (values k / 255),
     grey or colour -> discretized_logistic; other images in [0, 1] -> bernoulli (grey) or cbernoulli (colour;
-    and 16-bit grey images, of folders (``image_mode`` set) or uint16 arrays); everything else -> gaussian, on standardised columns
-    for tables. Binarisation (dynamic) happens only under the bernoulli likelihood on grey images that are not
-    binary already, and never on a folder of images (photos: a folder mixing 8-bit and deeper images is read
-    at 8 bits, ``photos._deep``, so the choice does not hang on which items the split trains on).
+    and 16-bit grey images, of folders (``image_mode`` set) or uint16 arrays); everything else -> gaussian, on
+    standardised columns for tables. Binarisation (dynamic) happens only under the bernoulli likelihood on grey
+    images that are not binary already, and never on a folder of images (photos: a folder mixing 8-bit and
+    deeper images is read at 8 bits, ``photos._deep``, so the choice does not hang on which items the split
+    trains on).
     """
     table = getattr(data, "table", None)
     if table is not None and table.categories:  # one-hot codes: the Tabular p(x|z)
