@@ -34,7 +34,8 @@ class Callback:
       resumed);
     - ``on_step_end(step, metrics, model)``: ``step`` counts the fit's steps from 0;
     - ``on_epoch_end(epoch, metrics, model)``: ``epoch`` counts from 1;
-    - ``on_fit_error(error, info)``.
+    - ``on_fit_error(error, info)``;
+    - ``on_nothing_to_train(model, info)``: a resume with nothing left to train calls it alone (no other hook).
 
     ``model`` is the model being trained, not a copy: the one given to ``vaekit.fit``, which trains it in place
     (wrapped when fit standardises columns): in train mode at a step's end, in eval mode at an epoch's end (with
@@ -43,7 +44,8 @@ class Callback:
     so a callback that only needs them now and then should read them only then. ``on_epoch_end``'s metrics are
     the metrics.csv row. ``on_fit_end`` gets the model with the weights the run keeps (the epoch with the lowest
     validation loss), in eval mode; ``on_fit_error`` the exception a fit stops with (an interruption, a
-    divergence, a full disk), just before it propagates.
+    divergence, a full disk), just before it propagates. ``on_nothing_to_train`` gets what ``on_fit_end`` gets, so a
+    callback can do the end-of-fit work a fit stopped after its last checkpoint (a kill) left undone, if any.
     """
 
     def on_fit_start(self, model: nn.Module, info: FitInfo) -> None:
@@ -59,6 +61,9 @@ class Callback:
         pass
 
     def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
+        pass
+
+    def on_nothing_to_train(self, model: nn.Module, info: FitInfo) -> None:
         pass
 
 
@@ -87,6 +92,9 @@ class Callbacks(Callback):
     def on_fit_error(self, error: BaseException, info: FitInfo) -> None:
         self._call("on_fit_error", error, info)
 
+    def on_nothing_to_train(self, model: nn.Module, info: FitInfo) -> None:
+        self._call("on_nothing_to_train", model, info)
+
     def _call(self, hook: str, *args) -> None:
         for c in self.items:
             fn = getattr(c, hook, None)
@@ -94,7 +102,7 @@ class Callbacks(Callback):
                 fn(*args)
 
 
-HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end", "on_fit_error")
+HOOKS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end", "on_fit_error", "on_nothing_to_train")
 
 
 def check_callbacks(callbacks: object) -> list[Callback]:

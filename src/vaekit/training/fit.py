@@ -155,12 +155,15 @@ def _compared(cfg: RunConfig, resume: bool) -> dict:
 
 def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: bool) -> Fitted:
     """Write the run files (rank 0), run the trainer's epochs (the callbacks hear of the start, an error and the
-    end), then finish: the best weights, the second stage; a resume with nothing to train, the run as it stands."""
+    end), then finish: the best weights, the second stage; a resume with nothing to train, the run as it stands
+    (the callbacks' ``on_nothing_to_train`` do what a kill after its last checkpoint left undone)."""
     model, t, run, dynamic = trainer.model, trainer.t, trainer.run, trainer.dynamic
     kept = {"table": data.table, "classes": data.classes}
-    if resume and (done := _done(trainer)) is not None:  # no file written, no callback called
+    if resume and (done := _done(trainer)) is not None:  # no training file written, no other hook called
         _finish(model, trainer, done, t, dynamic)  # reads the best weights: their prior is fitted
         saved = load_json_config(done / files.CONFIG)  # settings never used stay out of it
+        # the end-of-fit work a kill after the last checkpoint left undone (pictures, an MLflow run's end), if any
+        trainer.callbacks.on_nothing_to_train(model, FitInfo(done, saved, data, resume))
         return Fitted(model.cpu(), done, saved, trainer.state.rows, kept, trainer.guard.most)
     info = FitInfo(run, cfg, data, resume)
     with _cleared_on_failure(None if resume else run):

@@ -4,6 +4,7 @@ callback, and the callbacks every run with a folder gets by default."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import cast
 
 import torch
@@ -38,6 +39,12 @@ class Pictures(Callback):
             except NotFinite as e:  # the weights and metrics are kept: they show the divergence
                 print(f"{info.path}: no pictures drawn: {e}", file=sys.stderr)
 
+    def on_nothing_to_train(self, model: nn.Module, info: FitInfo) -> None:
+        """A resume with nothing left to train draws the pictures again only where a kill after the last
+        checkpoint left one undrawn: missing, older than that checkpoint, or drawn from other weights."""
+        if info.path is not None and undrawn(info.path, Run(info.path, info.config, cast(VAEModule, model)).digest):
+            self.on_fit_end(model, info)
+
     def draw(self, run: Run, model: nn.Module, info: FitInfo) -> None:
         path, columns = info.path, table_columns(run)  # a table's: named and standardised as in training
         assert path is not None  # on_fit_end draws only for a run with a folder
@@ -49,6 +56,15 @@ class Pictures(Callback):
         xs, ys = split.x[:32], None if split.y is None else split.y[:32]
         save_reconstructions(xs.cpu(), run.reconstruct(xs, ys), path / files.RECONSTRUCTIONS, columns=columns)
         plot_losses(path / files.METRICS, path / files.LOSS)
+
+
+def undrawn(folder: Path, digest: str) -> bool:
+    """Whether a picture of the end of training in ``folder`` is missing, older than its checkpoint (the last file
+    an epoch writes) or stamped with other weights than ``digest``'s."""
+    checkpoint = folder / files.CHECKPOINT
+    after = checkpoint.stat().st_mtime_ns if checkpoint.is_file() else 0
+    paths = [folder / n for n in (files.SAMPLES, files.RECONSTRUCTIONS, files.LOSS)]
+    return any(not p.is_file() or p.stat().st_mtime_ns < after or files.stamp(p) != digest for p in paths)
 
 
 def default_callbacks(cfg: RunConfig, pictures: bool = True) -> list[Callback]:

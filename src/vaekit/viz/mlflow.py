@@ -14,7 +14,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -32,6 +31,8 @@ from ..training import distributed
 from ..training.callbacks import Callback, FitInfo
 from ..training.folder import model_class
 from ..training.state import recorded_state
+from .mlflow_lines import cause
+from .mlflow_lines import clip as clip  # said here too, as before
 
 MAX_PARAM = 6000  # MLflow's longest parameter value
 FOLDER_TAG = "vaekit.run_folder"
@@ -50,29 +51,6 @@ def flat(d: dict, prefix: str = "") -> dict[str, str]:
     for key, value in d.items():
         out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: str(value)[:MAX_PARAM]}
     return out
-
-
-def clip(line: str, width: int = 300) -> str:
-    """``line`` cut to about ``width`` characters at a word's end, with '...' where cut; a message of several
-    sentences keeps its first and its last whole where they fit (what is wrong, then what to do: MLflow's
-    refusal of a file store ends with the setting that allows one)."""
-    if len(line) <= width:
-        return line
-    sentences = re.split(r"(?<=[.!?])\s+", line.strip())
-    if len(sentences) > 1 and len(sentences[-1]) <= width * 2 // 3:
-        return f"{clip(sentences[0], width - len(sentences[-1]) - 5)} ... {sentences[-1]}"
-    cut = line[:width].rsplit(" ", 1)[0] if " " in line[:width] else line[:width]
-    return cut.rstrip(" ,;:") + "..."
-
-
-def cause(e: BaseException) -> str:
-    """An MLflow error in a line: its first, with a request that got no answer said by why (connection refused,
-    read timed out, a name not resolved) rather than urllib3's wrappers around it."""
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    found = re.search(r"\(Caused by \w+\((.*)\)\)\s*$", first)
-    if found:  # "... Max retries exceeded with url: ... (Caused by NewConnectionError("HTTPConnection(...): why"))"
-        first = "no answer: " + re.sub(r"^\w+\(host=.*?, port=\d+\): ", "", found.group(1).strip("'\""))
-    return clip(first)
 
 
 @contextmanager
@@ -120,7 +98,8 @@ class MLflow(Callback):
     (default: an active MLflow run's, nested under it, else ``MLFLOW_EXPERIMENT_NAME``, else "vaekit"); ``run_name``
     (default: the folder's name). A resume goes on in the MLflow run of the same training of its folder (none from
     before an --overwrite; the epochs it lacks logged from the checkpoint, a changed setting as a tag
-    ``resumed.<key>``), else in a new one, said so. ``run_id`` is set, and said in a line, at the start. A store
+    ``resumed.<key>``), else in a new one, said so; a resume with nothing left to train ends its MLflow run where a
+    kill after the last checkpoint left it RUNNING. ``run_id`` is set, and said in a line, at the start. A store
     that cannot be reached is one line, in seconds; one that fails later, one line, then training goes on.
     """
 
@@ -275,6 +254,12 @@ class MLflow(Callback):
         """The MLflow run ends KILLED (an interruption: resume it) or FAILED (anything else), not left RUNNING; a
         store that fails here too says nothing more: the fit's own error goes on up, to the other callbacks."""
         self._end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+
+    def on_nothing_to_train(self, model: nn.Module, info: FitInfo) -> None:
+        """The MLflow run of this training a kill after its last checkpoint left unended: ended (``end_unended``)."""
+        from .mlflow_end import end_unended
+
+        end_unended(self, model, info)
 
     def _log(self, params: dict | None = None, metrics: Sequence = (), tags: dict | None = None, artifacts=()) -> None:
         """Parameters, metrics and tags in batches of MLflow's sizes (100 parameters, 1000 metrics), then files."""
