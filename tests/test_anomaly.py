@@ -264,7 +264,7 @@ def test_encode_one_row_per_input_in_order(run_dir, suffix):
     else:
         codes = np.loadtxt(out, delimiter=",", skiprows=1)
     run = Run.load(run_dir / "run")
-    qz = run.encode(prepared_split(run, str(rev), "all")[0].x)  # binarised as in training, each item by its row
+    qz = run.encode(prepared_split(run, str(rev), "all", binarized=False)[0].x)  # grey, as run.encode takes them
     assert codes.shape == (60, 6)
     np.testing.assert_allclose(codes, torch.cat([qz.mean, qz.stddev], 1).numpy(), rtol=1e-5, atol=1e-5)
 

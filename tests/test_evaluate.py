@@ -21,6 +21,7 @@ from vaekit.config import ModelConfig, RunConfig
 from vaekit.data import Dataset, Split
 from vaekit.data.prepare import prepare_data
 from vaekit.evaluation.metrics import active_units, elbo_terms, refuse_not_finite
+from vaekit.evaluation.outputs import prepared_split
 from vaekit.models import build_model
 from vaekit.runs import Run
 from vaekit.viz.figures import displayable, interpolate, lerp, slerp, top_dims, traverse
@@ -284,14 +285,15 @@ def test_one_item_has_no_active_units_and_no_probe(runs, capsys):
 
 
 @pytest.mark.parametrize("split", ["test", "all"])
-def test_encode_reads_a_binarised_run_s_items_binarised_as_in_training(runs, capsys, tmp_path, split):
+def test_encode_reads_a_binarised_run_s_items_grey_as_the_python_api_does(runs, capsys, tmp_path, split):
     run = Run.load(runs / "img3")
     assert run.config.data.binarize == "dynamic"
     assert cli(capsys, "encode", runs / "img3", "--split", split, "--out", tmp_path / "c.npz")[0] == 0
-    test = prepare_data(run.config)[0].test  # binarised as in training: drawn once, seeded, by each item's row
+    test = prepared_split(run, None, "test", binarized=False)[0]  # grey: the binarisation's probabilities
     loc = np.load(tmp_path / "c.npz")["loc"]
-    loc = loc if split == "test" else loc[test.rows]  # every item in file order, each drawn as in its split
+    loc = loc if split == "test" else loc[test.rows]  # every item in file order
     assert np.allclose(loc, run.encode(test.x).mean.detach().numpy(), atol=1e-5)
+    assert not set(test.x.unique().tolist()) <= {0.0, 1.0}  # grey, not drawn
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def scoring(
 
 @verb(
     "encode",
-    "posterior means and scales of every item -> .npy, .npz or .csv",
+    "posterior means and scales of every item as given (a binarised run's grey) -> .npy, .npz or .csv",
     arg("run", help="run folder"),
     arg("--data", help="data spec (default: the run's own data)"),
     split_arg("all"),
@@ -63,9 +63,11 @@ def scoring(
         required=True,
         help=".npy (N, 2D: loc then scale), .npz (loc, scale) or .csv; the .npz and .csv also hold each item's row "
         "in its file (index) where it is known (a split's; all's where a table's rows were left out), a photo "
-        "folder's each item's file; a conditional run's .npz and .csv each item's label (its codes are q(z|x, y)) "
-        "and, where the run names its classes, its class_name (the .npz: the classes, label 0 first)",
+        "folder's each item's file, and where the data has labels each item's label (a conditional run's codes "
+        "are q(z|x, y)) and, where they are named, its class_name (the .npz: the classes, label 0 first); the "
+        ".csv's columns in anomaly's order: index, label, loc_i, scale_i, class_name, file",
     ),
+    arg("--limit", type=int, help="only the first N items"),
     arg("--batch-size", type=int, default=1000),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -79,13 +81,15 @@ def cmd_encode(args: argparse.Namespace) -> None:
     if Path(args.out).suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
+    positive(args.limit, "--limit")  # None: every item
     run = Run.load(args.run)
     not_data(args.out, args.data, run.config.data.spec)
-    s, classes = prepared_split(run, args.data, args.split)  # binarised as in training, as anomaly reads it
+    s, classes = prepared_split(run, args.data, args.split, args.limit, binarized=False)  # grey, as run.encode
     x, rows = s.x, item_rows(s)  # each item's row in its file; all's where rows were left out (a table's gaps)
     if args.split == "all" and rows is not None and np.array_equal(rows, np.arange(len(rows))):
         rows = None  # every row, in file order: its place says it
     files = item_files(run.config, args.data, None if args.split == "all" else rows)  # a photo folder's, in order
+    files = None if files is None else files[: len(x)]
     d = write_codes(run, x, args.out, args.batch_size, files, rows, s.y, classes)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""

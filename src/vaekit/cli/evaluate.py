@@ -201,21 +201,36 @@ def cmd_traverse(args: argparse.Namespace) -> None:
 
 @verb(
     "latent-map",
-    "posterior means coloured by label (+ decoded manifold for 2-D latents)",
+    "posterior means of items as given (a binarised run's grey) coloured by label (+ decoded manifold for 2-D latents)",
     *common(files.LATENT_MAP),
-    arg("--limit", type=int, default=2000),
+    arg(
+        "--limit",
+        type=int,
+        default=2000,
+        help="N items drawn at random from the split, seeded by the run's train.seed (the same each time; default "
+        "2000)",
+    ),
     arg("--grid", type=int, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
+    import torch
+
+    from ..evaluation.outputs import default_split, prepared_split, seeded_subset
+    from ..runs import Run
     from ..viz.latent_maps import latent_map
     from ..viz.plots import stamped
 
     out = out_path(args, files.LATENT_MAP)
     at_least(args.grid, 2, "--grid", "a manifold spans its corners")  # before the data is read
-    run, data, _, split = load(args, positive(args.limit, "--limit"))
+    positive(args.limit, "--limit")
+    run = Run.load(args.run)
+    args.split = args.split or default_split(run.config, args.data)
+    s, classes = prepared_split(run, args.data, args.split, binarized=False)  # grey, as run.encode takes them
+    shown = seeded_subset(s, args.limit, run.config.train.seed)  # not the first N: a file sorted by class
+    torch.manual_seed(0)  # as ``load``: a flow posterior's means are estimated from draws
     with stamped(run.digest):
-        latent_map(run, split.x, split.y, out, args.grid, data.classes)
-    print(f"latent map written to {out}")
+        latent_map(run, shown.x, shown.y, out, args.grid, classes)
+    print(f"latent map of {len(shown)} of {len(s)} items ({args.split} split) written to {out}")
 
 
 @verb(

@@ -32,21 +32,24 @@ def write_codes(
     """q(z|x)'s loc and scale of every item of x (N, *shape) into ``out`` by its suffix: .npy (N, 2D: loc then
     scale), .npz (loc, scale) or .csv (loc_i, scale_i columns), in batches; returns D. ``index`` (N,), each
     item's row in its file (a split's), and ``files`` (N,), the items' file names, become a .csv's first
-    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. A conditional run encodes each
-    item with its label y (N,), q(z|x, y), written as a .csv's ``label`` column and a .npz's ``label`` array, and
-    where ``classes`` names the labels (label 0 first), a .csv's ``class_name`` column and a .npz's ``classes``."""
+    columns (``index``, ``file``) and a .npz's ``index`` and ``files`` arrays. Labels y (N,) (a conditional run
+    encodes each item with its own, q(z|x, y)) are written as a .csv's ``label`` column and a .npz's ``label``
+    array, and where ``classes`` names them (label 0 first), a .csv's ``class_name`` column and a .npz's
+    ``classes``: a .csv's columns in the order of anomaly scores' (``write_scores``): index, label, loc_i, scale_i,
+    class_name, file."""
     out = Path(out)
     if out.suffix.lower() not in CODE_SUFFIXES:
         raise VaekitError(f"{out}: expected a .npy, .npz or .csv file name", key="out")
     if batch_size <= 0:
         raise VaekitError(f"batch_size must be > 0, got {batch_size}", key="batch_size")
     run.check_items(x)
-    y = code_labels(run, y, len(x))
+    given = code_labels(run, y, len(x))  # a conditional run's, on its device; None for another run
+    y = given if given is not None or y is None or len(y) != len(x) else y  # another run's labels are written
     d = sum(run.model.latent_dims)
 
     def rows() -> Iterator[np.ndarray]:  # (B, 2D) per batch: loc then scale
         for i in range(0, len(x), batch_size):
-            qz = run.encode(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
+            qz = run.encode(x[i : i + batch_size], None if given is None else given[i : i + batch_size])
             r = torch.cat([qz.mean.flatten(1), qz.stddev.flatten(1)], 1).cpu().numpy()
             if not (finite := np.isfinite(r).all(1)).all():  # float32 overflows for items far beyond training's
                 first = i + int(np.argmin(finite))
@@ -54,7 +57,7 @@ def write_codes(
             yield r
 
     ids = {"index": None if index is None else [str(int(i)) for i in index], "file": files}
-    ids["label"] = None if y is None else [str(v) for v in y.tolist()]
+    ids["label"] = None if y is None else [str(int(v)) for v in y.tolist()]
     ids["class_name"] = None if y is None or not classes else [classes[v] for v in y.tolist()]
     ids["classes"] = None if ids["class_name"] is None or not classes else list(classes)  # the .npz's alone
     atomic_write(out, lambda tmp: WRITERS[out.suffix.lower()](tmp, rows(), len(x), d, ids))
@@ -100,15 +103,20 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
 
 
 def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[str, list[str] | None]) -> None:
-    """index and file columns (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``),
-    then loc_i and scale_i."""
-    given = {k: [csv_cell(shown(v)) for v in c] for k, c in ids.items() if c is not None and k != "classes"}
-    firsts = zip(*given.values()) if given else iter(lambda: (), None)
+    """index and label, loc_i and scale_i, then class_name and file columns, as anomaly scores' .csv orders them
+    (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``)."""
+    order = ("index", "label", "class_name", "file")
+    given = {k: [csv_cell(shown(v)) for v in c] for k in order if (c := ids[k]) is not None}
+    first = [k for k in given if k in ("index", "label")]  # before the codes; class_name and file after them
+    cells = zip(*given.values()) if given else iter(lambda: (), None)
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow([*given] + [f"loc_{i}" for i in range(d)] + [f"scale_{i}" for i in range(d)])
+        codes = [*(f"loc_{i}" for i in range(d)), *(f"scale_{i}" for i in range(d))]
+        w.writerow([*first, *codes, *list(given)[len(first) :]])
         for r in rows:
-            w.writerows([[*next(firsts), *(f"{v:.9g}" for v in row)] for row in r])
+            for row in r:
+                cell = next(cells)
+                w.writerow([*cell[: len(first)], *(f"{v:.9g}" for v in row), *cell[len(first) :]])
 
 
 WRITERS = {".npy": _write_npy, ".npz": _write_npz, ".csv": _write_csv}

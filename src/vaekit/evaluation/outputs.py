@@ -3,6 +3,7 @@ written to .csv; the posterior codes are written by ``codes``."""
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 from dataclasses import replace
@@ -129,10 +130,13 @@ def indexed_rows(run: Run, s: Split, x: torch.Tensor, y: torch.Tensor | None = N
     return {"index" if "index" not in rows else "row_index": index, **rows}
 
 
-def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = None) -> tuple[Split, list[str] | None]:
+def prepared_split(
+    run: Run, spec: str | None, split: str, limit: int | None = None, binarized: bool = True
+) -> tuple[Split, list[str] | None]:
     """(the chosen split of ``spec`` prepared as in training (binarised where the run was), with each item's row
     in its file (``rows``; the test file's for a set that has one), its class names or None); an empty split is
-    refused.
+    refused. ``binarized`` False: a binarised run's items as given, grey (the probabilities its draws take, still
+    checked to lie in [0, 1]), as ``Run.encode`` takes them: codes of no random draw.
 
     ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
     labels, each drawn as in its own split (keyed by its row and part in its file; ``rows`` kept for one file,
@@ -141,10 +145,10 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
     own = spec is None or same_spec(spec, run.config.data.spec)
-    if own:  # its own items, drawn otherwise when it trained
+    if own and binarized:  # its own items, drawn otherwise when it trained
         note_old_draw(run, run.config.data.binarize)
     if split != "all":  # labels numbered as the run numbered them, named as it names them
-        raw, mode = prepare_data(run.config, spec, stream=True)
+        raw, mode = prepared_data(run, spec, binarized)
         if own:
             note_changed_data(run, raw)
         data = numbered_as_run(run, named_labels(run, raw))  # a file's labels 0..K-1 are names too
@@ -159,11 +163,38 @@ def prepared_split(run: Run, spec: str | None, split: str, limit: int | None = N
     if mapped is not None and s.y is not None:
         s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
     x = supported(run.check_items(s.x, f"{spec}:"), run.config, spec)  # the file named, as a split's reading does
-    if run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once, seeded,
-        x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # each item as in its own split
+    if binarized and run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once,
+        x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # seeded, each item as in its own split
     y = None if s.y is None else s.y[:limit]
     rows = s.rows[:limit] if s.rows is not None and np.ndim(s.part) == 0 else None  # one file's: a table's kept rows
     return Split(head(x, limit), y, rows), classes
+
+
+def prepared_data(run: Run, spec: str | None, binarized: bool = True) -> tuple[Dataset, str]:
+    """(``spec`` prepared as ``prepare_data`` prepares the run's data, its binarisation mode); ``binarized``
+    False: a binarised run's splits left grey (mode "none"), each checked to lie in [0, 1] as binarising does."""
+    mode = run.config.data.binarize
+    if binarized or mode not in ("dynamic", "fixed"):
+        return prepare_data(run.config, spec, stream=True)
+    cfg = copy.deepcopy(run.config)  # prepare_data resolves settings in the config it is given
+    cfg.data.binarize = "none"
+    data, _ = prepare_data(cfg, spec, stream=True)
+    for name in ("train", "val", "test"):  # a lazily read split checks each batch as it is read
+        s = getattr(data, name)
+        setattr(data, name, replace(s, x=binarizable(s.x, mode, f"{data.name} ({name} split)")))
+    return data, "none"
+
+
+def seeded_subset(s: Split, n: int, seed: int) -> Split:
+    """``n`` items of ``s`` drawn at random without replacement, seeded (the same ``seed``, the same items), kept
+    in their order in ``s``, with their labels and rows; all of ``s`` where it holds no more than ``n``."""
+    if len(s) <= n:
+        return s
+    idx = np.sort(np.random.default_rng(seed).choice(len(s), n, replace=False))  # (n,)
+    x = s.x.subset(idx) if isinstance(s.x, LazyArray) else s.x[torch.from_numpy(idx)]
+    part = s.part[idx] if isinstance(s.part, np.ndarray) else s.part
+    rows = None if s.rows is None else np.asarray(s.rows)[idx]
+    return replace(s, x=x, y=None if s.y is None else s.y[torch.from_numpy(idx)], rows=rows, part=part)
 
 
 def supported(x: torch.Tensor | LazyArray, cfg: RunConfig, where: str) -> torch.Tensor | LazyArray:
