@@ -171,7 +171,7 @@ def test_one_writer_per_run_folder_and_the_lock_dies_with_its_holder(tmp_path, c
     assert f"another vaekit process (pid {first.pid})" in capsys.readouterr().err
     first.kill()
     first.wait()
-    assert here([*FLAGS, "--epochs", "1", "--out", run, "--overwrite"], capsys).returncode == 0
+    assert here([*FLAGS, "--set", "train.epochs=1", "--out", run, "--overwrite"], capsys).returncode == 0
 
 
 def test_a_start_stopped_before_its_first_checkpoint_leaves_nothing_and_starts_afresh(tmp_path):

@@ -94,9 +94,9 @@ def _write_npz(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
         arrays["index"] = np.array(ids["index"], dtype=np.int64)
     if ids["file"] is not None:
         arrays["files"] = np.array(ids["file"], dtype=str)  # not "file": savez's own argument
-    if ids["label"] is not None:
+    if ids.get("label") is not None:
         arrays["label"] = np.array(ids["label"], dtype=np.int64)
-    if ids["classes"] is not None:  # the names of labels 0..K-1, as the run's classes.json lists them
+    if ids.get("classes") is not None:  # the names of labels 0..K-1, as the run's classes.json lists them
         arrays["classes"] = np.array(ids["classes"], dtype=str)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -106,7 +106,7 @@ def _write_csv(tmp: Path, rows: Iterator[np.ndarray], n: int, d: int, ids: dict[
     """index and label, loc_i and scale_i, then class_name and file columns, as anomaly scores' .csv orders them
     (a name a spreadsheet would run as a formula written as text: ``io.csv_cell``)."""
     order = ("index", "label", "class_name", "file")
-    given = {k: [csv_cell(shown(v)) for v in c] for k in order if (c := ids[k]) is not None}
+    given = {k: [csv_cell(shown(v)) for v in c] for k in order if (c := ids.get(k)) is not None}
     first = [k for k in given if k in ("index", "label")]  # before the codes; class_name and file after them
     cells = zip(*given.values()) if given else iter(lambda: (), None)
     with open(tmp, "w", newline="", encoding="utf-8") as f:
