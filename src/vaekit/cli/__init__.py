@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from .. import __version__
 from ..errors import VaekitError
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command; errors become one line on stderr and the exit code."""
-    parser, args, out = None, None, Watched(sys.stdout)
+    parser, args, out = None, None, Watched(writable_stdout())
     sys.stdout = out  # a proxy: write and flush watched, the rest the stream's
     main_thread = threading.current_thread() is threading.main_thread()  # handlers are the main thread's alone
     old = signal.signal(signal.SIGTERM, terminate) if main_thread else None
@@ -184,6 +186,18 @@ def run_command(argv: list[str] | None) -> int:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
     return code or 0
+
+
+def writable_stdout() -> TextIO:
+    """sys.stdout as a verb writes to it. One closed at the start (``>&-``: Python's None) is the null device: the
+    work goes on, its lines dropped. One that cannot encode a character (PYTHONIOENCODING=ascii, a non-ASCII run
+    folder) writes it as its escape, not a UnicodeEncodeError once the work is done."""
+    if sys.stdout is None:
+        return open(os.devnull, "w", encoding="utf-8")  # sys.stdout's for the rest of the process
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        with contextlib.suppress(OSError, ValueError):  # a stream detached or closed: as it is
+            sys.stdout.reconfigure(errors="backslashreplace")
+    return sys.stdout
 
 
 class Watched:

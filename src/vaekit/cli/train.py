@@ -86,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     if distributed.is_main() and before is not None and len(run.history) == before.get("epoch"):  # none to do
         print(nothing_to_train(run.path, before, cfg.train))  # the epochs asked, not those config.json kept
     elif distributed.is_main():
-        print(f"run written to {run.path}")
+        print(f"run written to {printable(run.path)}")  # a folder name may hold a newline: escaped
     return None
 
 
@@ -106,11 +106,11 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
     epochs = f"{done} epoch{'' if done == 1 else 's'}"
     if at_patience(t, state.get("batch", 0), bad) and done < t.epochs:
         return (
-            f"nothing to train: {path} stopped early after {epochs} ({bad} without a better validation loss, "
-            f"train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on to "
-            f"train.epochs {t.epochs}"
+            f"nothing to train: {printable(path)} stopped early after {epochs} ({bad} without a better validation "
+            f"loss, train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on "
+            f"to train.epochs {t.epochs}"
         )
-    return f"nothing to train: {path} has its {epochs} (train.epochs {t.epochs}); pass --epochs to extend it"
+    return f"nothing to train: {printable(path)} has its {epochs} (train.epochs {t.epochs}); pass --epochs to extend it"
 
 
 @verb(
@@ -168,7 +168,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
         write_table(run, n, args.temperature, args.label, args.out)  # drawn and written chunk by chunk
-        print(f"{n} rows written to {args.out}")
+        print(f"{n} rows written to {printable(args.out)}")
         return
     draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     if args.sampler is not None:
@@ -195,12 +195,13 @@ def written(
 
     with stamped(run.digest):
         save_array_or_png(x, out, save)
-    print(f"{len(x)} {what} written to {out}" + (f" ({len(x)} of {of} items: --n sets how many)" if of else ""))
+    cut = f" ({len(x)} of {of} items: --n sets how many)" if of else ""
+    print(f"{len(x)} {what} written to {printable(out)}{cut}")
     png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
     shown, nrow = grid_head(x, per_class) if png else (x, per_class)
     if len(shown) < len(x):
         some = f"the first {nrow} of each class's {per_class}" if per_class else f"the first {len(shown)}"
-        note(f"{out} shows {some} of the {len(x)} {what}; a .npy --out holds them all")
+        note(f"{printable(out)} shows {some} of the {len(x)} {what}; a .npy --out holds them all")
     if per_class is not None:
         names = run.classes or [str(k) for k in range(run.config.model.num_classes)]
         order = "rows, top to bottom" if png else f"items in class order, {per_class} of each"
@@ -245,10 +246,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         write_reconstructions(run, s, x_rec, y, args.out, files)
         unit = "rows" if len(run.config.model.input_shape) == 1 else "items"
         some = f"{len(x)} of {of} {unit} (--n sets how many)" if of else f"{len(x)} {unit}"
-        print(f"{some} of the {split} split reconstructed -> {args.out}")
+        print(f"{some} of the {split} split reconstructed -> {printable(args.out)}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised
     draw = partial(save_reconstructions, x, columns=columns)  # draw(x_rec, path): inputs above reconstructions
     written(run, x_rec, args.out, draw, "reconstructions", of=of)
     if suffix == ".npy" and Path(args.data or run.config.data.spec).is_dir():  # a photo folder's: which file is which
-        print(f"{args.out} holds the reconstructions alone: a .npz --out holds each item's row and file too")
+        print(f"{printable(args.out)} holds the reconstructions alone: a .npz --out holds each item's row and file too")

@@ -27,6 +27,7 @@ from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, star
 from .from_config import allocated, settled
 from .prior import fit_prior_on, two_stage
 from .signals import StopSignal
+from .spawned import refuse_spawned_import
 from .state import fingerprint, kept_settings
 from .step import autocast_dtype, resolve_device
 from .trainer import Trainer
@@ -94,6 +95,7 @@ def train_model(
     SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``. Under torchrun every
     process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
     """
+    refuse_spawned_import("vaekit.fit")  # before the run folder's lock, which the parent holds
     with ExitStack() as stack:  # the run folder's lock, held to the end
         fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack, warn_skips)
     distributed.barrier()  # the group stays (another fit may follow); vaekit's own is destroyed at exit
@@ -234,6 +236,17 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
         save_weights(model, run / files.WEIGHTS, prior_fitted=True) if run is not None else None
 
 
+@contextmanager
+def float32_default() -> Iterator[None]:
+    """torch's default dtype float32 inside, the caller's (float64, say) restored on the way out."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 def fit_config(
     cfg: RunConfig,
     *,
@@ -249,6 +262,7 @@ def fit_config(
     and its built-in networks); ``cfg`` itself is left as it was. ``wrap`` takes the model just built (seeded,
     before data.standardize acts) and gives the one to train: a wrapper that is a ``Standardized`` already is
     not standardised again. ``networks``: the folder whose model.json builds a ``custom`` net (default: out)."""
+    refuse_spawned_import("vaekit.train")
     # a resumed run is held to the objective's settings: its model was built before a model check was added
     cfg = refuse_conflicts(validate(copy.deepcopy(cfg)), ("train",) if resume else ("data", "model", "train"))
     data, mode = settled(cfg, data, mode, resume)
@@ -256,7 +270,8 @@ def fit_config(
     if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
         check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
-    model = rebuild_model(networks or Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
+    with float32_default():  # vaekit's data is float32: its own models are too, whatever the default dtype
+        model = rebuild_model(networks or Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
     model = model if wrap is None else wrap(model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
         table = data.table  # TVAE's alphas (data.numeric=modes) are on a unit scale already: not standardised

@@ -22,7 +22,7 @@ class Lines:
             try:
                 tqdm.write(line)
                 sys.stdout.flush()
-            except (OSError, ValueError) as e:  # ValueError: stdout closed
+            except (OSError, ValueError, AttributeError) as e:  # ValueError: stdout closed; AttributeError: None
                 self.muted = True
                 with contextlib.suppress(OSError, ValueError):
                     print(
@@ -33,4 +33,5 @@ class Lines:
 
 def interactive() -> bool:
     """Bars only on a terminal: a log file, a pipe, CI or nohup get the one plain line per epoch alone."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    streams = (sys.stdout, sys.stderr)  # None where Python started with one closed (``>&-``)
+    return all(s is not None and s.isatty() for s in streams)

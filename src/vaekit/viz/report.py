@@ -42,8 +42,8 @@ figcaption{color:#555;font-size:.9em}.wide{overflow-x:auto;max-width:100%}
 
 def _img(path: Path, caption: str) -> str:
     """A <figure> with the PNG inlined; small pixel grids are shown at twice their size."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    width = Image.open(path).size[0]
+    with Image.open(path) as image:  # closed here, not left to the collector (a ResourceWarning)
+        data, width = base64.b64encode(path.read_bytes()).decode("ascii"), image.size[0]
     style = f' style="width:{2 * width}px"' if width < 400 else ""
     return (
         f'<figure><img src="data:image/png;base64,{data}"{style} alt="{html.escape(caption)}">'

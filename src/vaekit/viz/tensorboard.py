@@ -22,7 +22,9 @@ from .. import files
 from ..core.contract import VAEModule
 from ..core.reading import evaluating, mean_of
 from ..io import write_error
+from ..training import distributed
 from ..training.callbacks import Callback, FitInfo
+from .mlflow_lines import cause
 from .plots import image_grid, is_image
 
 
@@ -64,8 +66,13 @@ class TensorBoard(Callback):
         self.logged = last_step(info.path) if info.resumed else -1
         self.folder, self.hook = info.path, threading.excepthook
         threading.excepthook = partial(_quiet_writer_thread, self.hook)  # the main thread raises its error
-        with self.disk():  # the first event is written and flushed at once
-            self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
+        try:
+            with self.disk():  # the first event is written and flushed at once
+                self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
+        except ValueError as e:  # a folder name the writer cannot encode (bytes not UTF-8): the run goes on
+            self.close()
+            distributed.warn(f"TensorBoard logging stopped: {cause(e)}; training goes on without its event files")
+            return
         split = info.data.val
         self.x = split.x[:8] if is_image(tuple(info.data.shape)) and len(split) else None
         self.y = None if split.y is None or not model.needs_labels else split.y[:8]
