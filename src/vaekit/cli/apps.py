@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import files
 from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
+from ..io import printable
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
 from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, verb
 
@@ -93,7 +94,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
     d = write_codes(run, x, args.out, args.batch_size, files, rows, s.y, classes)
     flow = run.config.model.posterior != "gaussian"  # iaf, nsf: q(z|x)'s scale has no closed form
     how = f" (flow posterior: scale estimated from {MOMENT_DRAWS} fixed draws of q(z|x))" if flow else ""
-    print(f"{len(x)} posterior means and scales ({d} dims) written to {args.out}{how}")
+    print(f"{len(x)} posterior means and scales ({d} dims) written to {printable(args.out)}{how}")
 
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
@@ -185,7 +186,9 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     files = item_files(run.config, args.data) if split == "all" else None  # a photo folder's, row by row
     y = None if s.y is None else s.y[: args.limit]
     n = write_scores(args.out, columns, y, classes, None if files is None else files[: args.limit], item_rows(s))
-    print(f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+    print(
+        f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {printable(args.out)}"
+    )
     if labelled:
         q, flagged = 1 - args.contamination, int(columns["outlier"].sum())
         print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")
@@ -280,4 +283,7 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     print(f"active dims (std of the posterior means >= {std}): {active} of {len(result['dims'])}{none}")
     print("  ".join(f"z{d['dim']}:{d['factor'] or '-'}({d['normalised_mi']:.2f})" for d in result["dims"]))
     drawn = result["traversal_dims"]
-    print(f"-> {path}, {out}" + (f" (dims {', '.join(map(str, drawn))})" if len(drawn) < len(result["dims"]) else ""))
+    print(
+        f"-> {printable(path)}, {printable(out)}"
+        + (f" (dims {', '.join(map(str, drawn))})" if len(drawn) < len(result["dims"]) else "")
+    )

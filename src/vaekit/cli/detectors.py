@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SETTINGS
+from ..io import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,7 +101,8 @@ def detector_anomaly(args: argparse.Namespace) -> None:
     s = folder_items(args.run, args.data, args.limit)
     scores = scored(args, s.x)[0]
     n = write_scores(args.out, scores, s.y, s.classes, s.files, s.rows)
-    print(f"{n} items of {args.data} scored ({', '.join(scores)}; higher = more anomalous) -> {args.out}")
+    how = f"{', '.join(scores)}; higher = more anomalous"
+    print(f"{n} items of {printable(args.data)} scored ({how}) -> {printable(args.out)}")
 
 
 def detector_eval(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import files
 from ..errors import VaekitError
+from ..io import printable
 from .verbs import arg, at_least, ints, out_path, positive, seed, split_arg, verb
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(
         f"{result['data']} ({result['split']} split): n {result['n']}  elbo {result['elbo']:.3f}  nll(K="
         f"{result['k']}) {result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
-        f"{'n/a (one item)' if au is None else au}  probe {probe}  -> {path}"
+        f"{'n/a (one item)' if au is None else au}  probe {probe}  -> {printable(path)}"
     )
 
 
@@ -161,7 +162,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     x = split.x[items]
     with stamped(run.digest):
         save_interpolation(x, interpolate(run, x, steps, labels(run, split, items)), out, table_columns(run))
-    print(f"interpolation written to {out}")
+    print(f"interpolation written to {printable(out)}")
 
 
 @verb(
@@ -196,7 +197,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, rank_on=2000)
     with stamped(run.digest):
         save_traversal(xs, dims, values, out, table_columns(run))  # a table's lines named by its columns
-    print(f"traversals of dims {dims} written to {out}")
+    print(f"traversals of dims {dims} written to {printable(out)}")
 
 
 @verb(
@@ -230,7 +231,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     torch.manual_seed(0)  # as ``load``: a flow posterior's means are estimated from draws
     with stamped(run.digest):
         latent_map(run, shown.x, shown.y, out, args.grid, classes)
-    print(f"latent map of {len(shown)} of {len(s)} items ({args.split} split) written to {out}")
+    print(f"latent map of {len(shown)} of {len(s)} items ({args.split} split) written to {printable(out)}")
 
 
 @verb(
@@ -252,7 +253,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
     run = Run.load(args.run)  # curves.png records the weights' digest, as the other derived pictures do
     with stamped(run.digest):
         plot_losses(metrics, out)
-    print(f"curves written to {out}")
+    print(f"curves written to {printable(out)}")
 
 
 @verb(
@@ -278,4 +279,4 @@ def cmd_report(args: argparse.Namespace) -> None:
     run = Run.load(args.run)
     # write_report checks K and the limit; --seed seeds the evaluation and the pictures
     path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)
-    print(f"report written to {path}")
+    print(f"report written to {printable(path)}")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..errors import VaekitError
+from ..io import printable
 from .verbs import arg, positive, seed, verb
 
 
@@ -91,7 +92,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
         print(first, "| column | kind | distance | score |\n|---|---|---|---|", sep="\n")
         for row in table_quality_rows(result):
             print(f"| {row['column']} | {row['kind']} | {row['distance']} | {row['score']:.3f} |")
-        print(*rest, f"-> {args.run}/{files.QUALITY}", sep="\n")
+        print(*rest, f"-> {printable(args.run)}/{files.QUALITY}", sep="\n")
         return
     print(
         f"{result['data']} {result['split']} split, {result['n']} items per set, {result['features']['kind']} features"
@@ -103,4 +104,4 @@ def cmd_quality(args: argparse.Namespace) -> None:
         )
     if line := class_accuracy_line(result):  # a conditional run's samples on the domain classifier
         print(line)
-    print(f"-> {args.run}/{files.QUALITY}")
+    print(f"-> {printable(args.run)}/{files.QUALITY}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import nn
 
@@ -21,6 +21,7 @@ from ..errors import VaekitError
 from ..io import atomic_write
 from . import distributed
 from .resume_checks import metadata, optimizer_state
+from .tensor_files import open_tensors
 
 
 def save_weights(model: nn.Module, path: str | Path, prior_fitted: bool = False) -> None:
@@ -60,7 +61,7 @@ def _header(path: Path) -> tuple[frozenset[str], dict[str, str]]:
     """``header``, its faults raised (SafetensorError, OSError, ValueError); a FIFO or a device is never opened."""
     if not path.is_file():  # safetensors would wait on a FIFO for ever
         raise FileNotFoundError(errno.ENOENT, "not a plain file" if path.exists() else "not found", str(path))
-    with safe_open(str(path), framework="pt") as f:
+    with open_tensors(path) as f:
         return frozenset(f.keys()), f.metadata() or {}
 
 
@@ -93,7 +94,7 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     if not path.is_file():  # or a FIFO, a device: never opened
         raise VaekitError(f"{path}: " + ("not a plain file" if path.exists() else "not found"))
     try:  # one open: a file replaced meanwhile (a run being written) is read whole, its tensors with its own digest
-        with safe_open(str(path), framework="pt") as f:
+        with open_tensors(path) as f:
             meta, tensors = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"{path}: not a valid safetensors file ({e})") from None
