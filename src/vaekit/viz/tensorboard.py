@@ -69,7 +69,7 @@ class TensorBoard(Callback):
         try:
             with self.disk():  # the first event is written and flushed at once
                 self.writer = self.writer_class(log_dir=str(info.path), flush_secs=30)
-        except ValueError as e:  # a folder name the writer cannot encode (bytes not UTF-8): the run goes on
+        except UnicodeError as e:  # a folder name the writer cannot encode (bytes not UTF-8): the run goes on
             self.close()
             distributed.warn(f"TensorBoard logging stopped: {cause(e)}; training goes on without its event files")
             return
