@@ -15,6 +15,7 @@ import torch
 
 import vaekit
 from vaekit import cli
+from vaekit.training.fit import default_dtype
 
 from .conftest import tiny_config, train_argv
 
@@ -22,12 +23,8 @@ from .conftest import tiny_config, train_argv
 @pytest.fixture
 def float64_default():
     """torch's default dtype float64 for one test, restored after."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with default_dtype(torch.float64):
         yield
-    finally:
-        torch.set_default_dtype(before)
 
 
 def test_train_under_float64_default_builds_float32(tiny_images, tmp_path, float64_default):

@@ -237,10 +237,11 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
 
 
 @contextmanager
-def float32_default() -> Iterator[None]:
-    """torch's default dtype float32 inside, the caller's (float64, say) restored on the way out."""
+def default_dtype(dtype: torch.dtype = torch.float32) -> Iterator[None]:
+    """torch's default dtype ``dtype`` inside (vaekit builds its own models in float32), the caller's restored on
+    the way out."""
     before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
+    torch.set_default_dtype(dtype)
     try:
         yield
     finally:
@@ -270,7 +271,7 @@ def fit_config(
     if resume:  # a received folder's sizes, held to its checkpoint's before anything is allocated
         saved = [Path(cfg.out) / n for n in (files.CHECKPOINT, files.PREVIOUS_CHECKPOINT)]
         check_size(Path(cfg.out), cfg, next((p for p in saved if p.is_file()), saved[0]))
-    with float32_default():  # vaekit's data is float32: its own models are too, whatever the default dtype
+    with default_dtype():  # vaekit's data is float32: its own models are too, whatever the default dtype
         model = rebuild_model(networks or Path(cfg.out), cfg) if cfg.model.net == CUSTOM else allocated(cfg)
     model = model if wrap is None else wrap(model)
     if cfg.data.standardize == "true" and not isinstance(model, Standardized):
