@@ -15,7 +15,7 @@ from ..io import printable
 from .verbs import arg, at_least, ints, out_path, positive, seed, split_arg, verb
 
 if TYPE_CHECKING:
-    from ..data import Dataset
+    from ..data import Dataset, Split
     from ..runs import Run
 
 
@@ -57,6 +57,23 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
     return run, data, mode, split
 
 
+def grey_items(args: argparse.Namespace) -> tuple[Run, Split, list[str] | None]:
+    """(run, the split's items as given, its class names) for the picture verbs: a binarised run's grey, as
+    ``run.encode`` and ``vaekit.interpolate`` take them (checked to lie in [0, 1]), not one random draw of each;
+    labels numbered as the run numbers them. A split not named is set (``default_split``)."""
+    import torch
+
+    from ..evaluation.outputs import default_split, prepared_split
+    from ..runs import Run
+
+    run = Run.load(args.run)
+    args.split = args.split or default_split(run.config, args.data)
+    s, classes = prepared_split(run, args.data, args.split, binarized=False)
+    run.check_items(s.x)
+    torch.manual_seed(0)  # as ``load``: a flow posterior's means are estimated from draws
+    return run, s, classes
+
+
 def labels(run, split, idx):
     return None if split.y is None or not run.model.needs_labels else split.y[idx]
 
@@ -77,6 +94,7 @@ def labels(run, split, idx):
     arg("--json", action="store_true", help="print eval.json"),
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..evaluation.eval_files import data_path
     from ..evaluation.metrics import evaluate, write_eval
 
     seed(args.seed)
@@ -108,13 +126,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
-def data_path(spec: str | None) -> str | None:
-    """The absolute path of the data file or folder ``spec`` (eval-DATA-SPLIT.json's "path": whose figures), or
-    None for a built-in set's name."""
-    path = Path(spec).expanduser() if spec else None
-    return str(path.resolve()) if path is not None and path.exists() else None
-
-
 def no_probe(data: Dataset, split: str, n: int) -> str:
     """Why ``evaluate`` has no probe accuracy on ``split`` (n items) of ``data``: one item, no labels, labels of
     one class (nothing for a probe to tell apart), or split all (the probe's training items among those scored)."""
@@ -144,7 +155,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
 
 @verb(
     "interpolate",
-    "decode lerp and slerp paths between two items' posterior means",
+    "decode lerp and slerp paths between two items' posterior means (items as given: a binarised run's grey)",
     *common(files.INTERPOLATION),
     arg("--items", default="0,1", help="two indices in the split (all: places in file order), e.g. 3,17"),
     arg("--steps", type=int, default=10, help="points on each path, both end points included"),
@@ -155,7 +166,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
     out, steps = out_path(args, files.INTERPOLATION), at_least(args.steps, 2, "--steps", "the two end points")
     check_line(steps, "--steps")
-    run, _, _, split = load(args)
+    run, split, _ = grey_items(args)  # grey, as vaekit.interpolate takes them
     items = ints(args.items, "--items")
     if len(items) != 2 or any(not 0 <= i < len(split) for i in items):
         raise VaekitError(f"--items {args.items}: expected two indices in 0..{len(split) - 1}")
@@ -167,7 +178,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 @verb(
     "traverse",
-    "latent traversals: dims x values around a base code",
+    "latent traversals: dims x values around a base code (items as given: a binarised run's grey)",
     *common(files.TRAVERSALS),
     arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"),
     arg("--n-dims", type=int, default=8),
@@ -191,7 +202,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     dims = ints(args.dims, "--dims") if args.dims else None
     n_dims = check_line(positive(args.n_dims, "--n-dims"), "--n-dims")
     check_line(len(dims or []), "--dims")
-    run, _, _, split = load(args)  # --item: any item of the split; the dims are ranked on its first 2000
+    run, split, _ = grey_items(args)  # grey; --item: any item of the split; the dims are ranked on its first 2000
     item = 0 if args.item is None and run.config.model.family == "deep" else args.item
     y = labels(run, split, slice(None))
     xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, rank_on=2000)
@@ -214,21 +225,15 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     arg("--grid", type=int, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
-    import torch
-
-    from ..evaluation.outputs import default_split, prepared_split, seeded_subset
-    from ..runs import Run
+    from ..evaluation.outputs import seeded_subset
     from ..viz.latent_maps import latent_map
     from ..viz.plots import stamped
 
     out = out_path(args, files.LATENT_MAP)
     at_least(args.grid, 2, "--grid", "a manifold spans its corners")  # before the data is read
     positive(args.limit, "--limit")
-    run = Run.load(args.run)
-    args.split = args.split or default_split(run.config, args.data)
-    s, classes = prepared_split(run, args.data, args.split, binarized=False)  # grey, as run.encode takes them
+    run, s, classes = grey_items(args)  # grey, as run.encode takes them
     shown = seeded_subset(s, args.limit, run.config.train.seed)  # not the first N: a file sorted by class
-    torch.manual_seed(0)  # as ``load``: a flow posterior's means are estimated from draws
     with stamped(run.digest):
         latent_map(run, shown.x, shown.y, out, args.grid, classes)
     print(f"latent map of {len(shown)} of {len(s)} items ({args.split} split) written to {printable(out)}")

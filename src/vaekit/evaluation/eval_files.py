@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 from .. import files
-from ..io import atomic_write_json, run_lock
+from ..errors import VaekitError, is_number, is_whole
+from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run
 
 
@@ -21,16 +22,31 @@ def eval_file(data: str, split: str, own: bool = True, tag: str = "") -> str:
     return files.EVAL if own else f"eval-{safe}{f'-{tag}' * bool(tag)}-{split}.json"
 
 
+def data_path(spec: str | None) -> str | None:
+    """The absolute path of the data file or folder ``spec`` (eval-DATA-SPLIT.json's "path": whose figures), or
+    None for a built-in set's name."""
+    path = Path(spec).expanduser() if spec else None
+    return str(path.resolve()) if path is not None and path.exists() else None
+
+
+def eval_path(folder: Path, data: str, split: str, own: bool = True, where: str | None = None) -> Path:
+    """The run ``folder``'s file of the evaluation of ``data``'s ``split``: ``eval_file``'s, or for other data at
+    the absolute path ``where`` whose file of that name records another path (d1/new.npy, d2/new.npy),
+    eval-DATA-HASH-SPLIT.json, HASH the first 8 hex digits of the SHA-256 of ``where``. A file that records no
+    path (an older vaekit's) is taken as this data's."""
+    path = folder / eval_file(data, split, own)
+    if own or not where or (saved_path(path) or where) == where:
+        return path
+    digest = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return path.with_name(eval_file(data, split, own, digest))
+
+
 def write_eval(run: Run, result: dict, own: bool = True) -> Path:
-    """Write ``result`` to the run folder's ``eval_file`` (atomically, under the folder's lock); other data whose
-    file of that name holds another file's figures (its "path", the data's absolute path: d1/new.npy, d2/new.npy)
-    goes to eval-DATA-HASH-SPLIT.json, HASH the first 8 hex digits of the SHA-256 of its path."""
+    """Write ``result`` to the run folder's ``eval_path`` for its data, split and "path" (the data's absolute
+    path), atomically, under the folder's lock."""
     with run_lock(run.folder):
-        path, where = run.folder / eval_file(result["data"], result["split"], own), result.get("path")
-        if not own and where and (saved_path(path) or where) != where:  # a file of no path: an older vaekit's
-            digest = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-            path = path.with_name(eval_file(result["data"], result["split"], own, digest))
-        return atomic_write_json(path, result)
+        where = result.get("path")
+        return atomic_write_json(eval_path(run.folder, result["data"], result["split"], own, where), result)
 
 
 def saved_path(path: Path) -> str | None:
@@ -40,3 +56,36 @@ def saved_path(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return saved.get("path") if isinstance(saved, dict) and isinstance(saved.get("path"), str) else None
+
+
+EVAL_NUMBERS = ("elbo", "rec", "kl", "nll", "bits_per_dim")  # eval.json's figures the page shows as numbers
+
+
+def saved_eval(path: Path) -> dict:
+    """eval.json from ``path``, or {} when missing, damaged, or other than an evaluation (a count, a figure, a KL
+    list, the active units or the probe's accuracy of another type): computed again, never drawn as it is."""
+    try:
+        obj = read_json(path)
+    except (OSError, VaekitError):
+        return {}
+    if not isinstance(obj, dict):
+        return {}
+    counts = all(is_whole(obj.get(key)) for key in ("k", "n", "seed"))
+    figures = all(is_number(obj.get(key)) for key in EVAL_NUMBERS)
+    kl = obj.get("kl_per_dim")
+    levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(is_number, d))) for d in kl)
+    per_level = isinstance(obj.get("kl_per_level"), list) and all(map(is_number, obj["kl_per_level"]))
+    return obj if counts and figures and levels and per_level and _typed_extras(obj) else {}
+
+
+def _typed_extras(obj: dict) -> bool:
+    """Whether eval.json's ``obj`` has its probe's accuracy null or in [0, 1], its active units (when there) as
+    ``evaluate`` writes them, and its run's passes and seconds (when there) numbers."""
+    probe, au = obj.get("probe_accuracy"), obj.get("active_units", {})
+    if not (probe is None or (is_number(probe) and 0 <= probe <= 1)) or not isinstance(au, dict):
+        return False
+    levels = [] if au.get("per_level") is None else au["per_level"]  # None: one item evaluated, no variance
+    total = au.get("total") is None or is_whole(au["total"], 0)
+    units = total and isinstance(levels, list) and all(is_whole(v, 0) for v in levels)
+    timing = is_whole(obj.get("elbo_passes", 1)) and is_number(obj.get("seconds", 0))
+    return units and is_number(au.get("threshold", 0)) and timing

@@ -17,14 +17,15 @@ from ..data import Dataset
 from ..data.photos import note
 from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
-from ..errors import VaekitError, is_number, is_whole
+from ..errors import VaekitError
+from ..evaluation.eval_files import data_path, eval_path, saved_eval
 from ..evaluation.eval_items import named_labels, users_items_for
 from ..evaluation.features import class_accuracy_line
 from ..evaluation.labels import numbered_as_run
-from ..evaluation.metrics import check_k, eval_file, evaluate, pick_split, write_eval
+from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..evaluation.table_quality import table_quality_lines, table_quality_rows
-from ..io import atomic_write_text, read_json
+from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
 from .curves import read_metrics
@@ -193,7 +194,8 @@ def write_report(
         quality = quality_html(run)  # or a quality.json
         prepared, mode = report_data(run, data, split)
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
-        result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own)
+        where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
+        result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
         figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png", run.config.model.family))
         rows = rows_section(run, getattr(prepared, split), split, seed)  # a table's: [] for the others
@@ -246,55 +248,24 @@ def evaluation(
     seed: int = 0,
     spec: bool = True,
     own: bool = True,
+    where: str | None = None,
 ) -> dict:
     """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
     (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
     is refused. A data spec other than the run's own (``own`` False) has eval-DATA-SPLIT.json instead, as
-    ``vaekit evaluate --data`` writes it. Data that is no data spec (``spec`` False: in memory, named only "data")
-    is evaluated afresh and kept out of both. An eval.json reused is the folder's claim, shown as it is: a line
-    says so."""
+    ``vaekit evaluate --data`` writes it: the file of the data at the absolute path ``where`` (``eval_path``),
+    reused only where it records that path or none. Data that is no data spec (``spec`` False: in memory, named
+    only "data") is evaluated afresh and kept out of both. An eval.json reused is the folder's claim, shown as it
+    is: a line says so."""
     n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
-    path = None if run.path is None or not spec else run.path / eval_file(data.name, split, own)
+    path = None if run.path is None or not spec else eval_path(run.path, data.name, split, own, where)
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
-    asked = (split, data.name, run.digest, seed)
-    same = (saved.get("split"), saved.get("data"), saved.get(files.DIGEST), saved.get("seed")) == asked
+    asked = (split, data.name, run.digest, seed, where)  # a file of no "path": an older vaekit's, or the run's own
+    same = (*map(saved.get, ("split", "data", files.DIGEST, "seed")), saved.get("path") or where) == asked
     if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
         note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
         return saved
-    result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed}
+    result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed} | ({} if own else {"path": where})
     if run.path is not None and spec:
         write_eval(run, result, own)
     return result
-
-
-EVAL_NUMBERS = ("elbo", "rec", "kl", "nll", "bits_per_dim")  # eval.json's figures the page shows as numbers
-
-
-def saved_eval(path: Path) -> dict:
-    """eval.json from ``path``, or {} when missing, damaged, or other than an evaluation (a count, a figure, a KL
-    list, the active units or the probe's accuracy of another type): computed again, never drawn as it is."""
-    try:
-        obj = read_json(path)
-    except (OSError, VaekitError):
-        return {}
-    if not isinstance(obj, dict):
-        return {}
-    counts = all(is_whole(obj.get(key)) for key in ("k", "n", "seed"))
-    figures = all(is_number(obj.get(key)) for key in EVAL_NUMBERS)
-    kl = obj.get("kl_per_dim")
-    levels = isinstance(kl, list) and all(d is None or (isinstance(d, list) and all(map(is_number, d))) for d in kl)
-    per_level = isinstance(obj.get("kl_per_level"), list) and all(map(is_number, obj["kl_per_level"]))
-    return obj if counts and figures and levels and per_level and _typed_extras(obj) else {}
-
-
-def _typed_extras(obj: dict) -> bool:
-    """Whether eval.json's ``obj`` has its probe's accuracy null or in [0, 1], its active units (when there) as
-    ``evaluate`` writes them, and its run's passes and seconds (when there) numbers."""
-    probe, au = obj.get("probe_accuracy"), obj.get("active_units", {})
-    if not (probe is None or (is_number(probe) and 0 <= probe <= 1)) or not isinstance(au, dict):
-        return False
-    levels = [] if au.get("per_level") is None else au["per_level"]  # None: one item evaluated, no variance
-    total = au.get("total") is None or is_whole(au["total"], 0)
-    units = total and isinstance(levels, list) and all(is_whole(v, 0) for v in levels)
-    timing = is_whole(obj.get("elbo_passes", 1)) and is_number(obj.get("seconds", 0))
-    return units and is_number(au.get("threshold", 0)) and timing
