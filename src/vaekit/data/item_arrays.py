@@ -1,17 +1,19 @@
 """Arrays of items (N, *shape) as readers and the user hand them over: their layout ((N, D) tables, (N, C, H, W)
 images), the divisor that brings images to [0, 1] (uint8: 255, uint16: 65,535, as 16-bit image files are
 divided), the refusal of values that are no numbers (NaN, inf; a table's column with none named as such), and
-float images that hold 8-bit pixels not divided by 255 (whole numbers 0..255), said where they are met."""
+float images that hold 8-bit pixels not divided by 255 (whole numbers 0..255), said where they are met; and items
+at a finite end of a user's p(x|z)'s support where its log-density is not finite (``refuse_edge``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.distributions import Distribution
 
-from ..core.likelihoods import check_support
+from ..core.likelihoods import SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
 
 IMAGE_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}  # an image dtype's divisor to [0, 1]
@@ -107,3 +109,33 @@ def support_check(likelihood: str | Distribution, x: torch.Tensor, where: str) -
         check_support(likelihood, x, where)
     except VaekitError as e:
         raise eight_bit_refusal(e, x) from None
+
+
+def refuse_edge(px: Distribution, x: torch.Tensor, rows: np.ndarray | None, where: str) -> None:
+    """Refuse items (N, *shape) at a finite end of a user's p(x|z)'s support where ``px`` (a probe's) has no
+    finite log-density: torch declares a Beta's support [0, 1], its density lives on (0, 1). The first item at
+    each end is tried (one log_prob each); one not finite is named by its row (``rows``, else its number)."""
+    s, name = support(px), name_of(px)
+    if name in SUPPORT or not len(x):  # vaekit's own likelihoods: their ends are data they model
+        return
+    for end in (getattr(s, "lower_bound", None), getattr(s, "upper_bound", None)):
+        end = end.item() if isinstance(end, torch.Tensor) and end.numel() == 1 else end
+        if not isinstance(end, (int, float)) or not math.isfinite(end):
+            continue
+        at = (x == end).reshape(len(x), -1).any(1).nonzero().flatten()  # (M,) the items holding the end's value
+        if not len(at):
+            continue
+        i = int(at[0])
+        try:
+            with torch.no_grad():
+                finite = bool(px.log_prob(x[i]).isfinite().all())  # broadcast over the probe's items
+        except (RuntimeError, ValueError):  # an item this p(x|z) cannot score as given: nothing to tell
+            continue
+        if not finite:
+            more = f" (and {len(at) - 1} more item{'s' * (len(at) > 2)})" if len(at) > 1 else ""
+            raise VaekitError(
+                f"{where}: item {i if rows is None else int(rows[i])} has value {end:g}{more}, at the end of the "
+                f"{name} likelihood's support, where its log-density is not finite: move the data inside (a Beta's "
+                "(0, 1): clamp to [eps, 1 - eps])",
+                key="model.likelihood",
+            )

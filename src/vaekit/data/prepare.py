@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar, cast
 
-import numpy as np
 import torch
 from torch.distributions import Distribution
 
 from ..config import RunConfig
 from ..core.levels import on_levels
-from ..core.likelihoods import SUPPORT, check_support, name_of, support
+from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .item_arrays import EIGHT_BIT, eight_bit_values, support_check
+from .item_arrays import EIGHT_BIT, eight_bit_values, refuse_edge, support_check
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .signals import as_model_items
@@ -202,15 +200,9 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
         split = getattr(data, name)
         # binarising needs probabilities in [0, 1]; binary data then lies in every likelihood's support
         where = f"{data.name} ({name} split)"
-        # data outside a likelihood's own support is named by it; binarising, the support of its draws, otherwise
-        named = name_of(likelihood) if isinstance(likelihood, Distribution) else likelihood
-        binary = named in ("bernoulli", "cbernoulli")
-        if mode == "none" or binary:
-            x = checked(split.x, "bernoulli" if mode != "none" else likelihood, where)
-            if isinstance(likelihood, Distribution) and isinstance(x, torch.Tensor):
-                refuse_edge(likelihood, x, split.rows, where)
-        else:
-            x = binarizable(split.x, mode, where)
+        x = supported(split.x, mode, likelihood, where)
+        if isinstance(likelihood, Distribution) and isinstance(x, torch.Tensor) and not binarizing(mode, likelihood):
+            refuse_edge(likelihood, x, split.rows, where)
         fixed = mode == "fixed" or (mode == "dynamic" and name != "train")
         if isinstance(x, LazyArray):  # drawn as its items are read, keyed by their rows (its index)
             x.binarize_seed, x.part = (seed if fixed else None), split.part
@@ -219,6 +211,20 @@ def check_and_binarize(data: Dataset, mode: str, likelihood: str | Distribution,
         if fixed:
             setattr(data, name, replace(split, x=x, fixed=True))
     return data
+
+
+def binarizing(mode: str, likelihood: str | Distribution) -> bool:
+    """Whether ``mode`` binarises the items of a likelihood not a Bernoulli's: checked as its draws' probabilities."""
+    named = name_of(likelihood) if isinstance(likelihood, Distribution) else likelihood
+    return mode != "none" and named not in ("bernoulli", "cbernoulli")
+
+
+def supported(x: T, mode: str, likelihood: str | Distribution, where: str) -> T:
+    """Items x (N, *shape) checked before a draw hides values outside (training's splits, the verbs' new data):
+    against the likelihood's support, or binarising, as its draws' probabilities; lazily read ones per batch."""
+    if binarizing(mode, likelihood):
+        return binarizable(x, mode, where)
+    return checked(x, "bernoulli" if mode != "none" else likelihood, where)
 
 
 def binarizable(x: T, mode: str, where: str) -> T:
@@ -257,36 +263,6 @@ def checked(x: T, likelihood: str | Distribution, where: str) -> T:
     if named == "gaussian" and alone and eight_bit_values(cast(torch.Tensor, x)):
         note(f"{where}: {EIGHT_BIT}; modelled as they are, as real values")
     return x
-
-
-def refuse_edge(px: Distribution, x: torch.Tensor, rows: np.ndarray | None, where: str) -> None:
-    """Refuse items (N, *shape) at a finite end of a user's p(x|z)'s support where ``px`` (a probe's) has no
-    finite log-density: torch declares a Beta's support [0, 1], its density lives on (0, 1). The first item at
-    each end is tried (one log_prob each); one not finite is named by its row (``rows``, else its number)."""
-    s, name = support(px), name_of(px)
-    if name in SUPPORT or not len(x):  # vaekit's own likelihoods: their ends are data they model
-        return
-    for end in (getattr(s, "lower_bound", None), getattr(s, "upper_bound", None)):
-        end = end.item() if isinstance(end, torch.Tensor) and end.numel() == 1 else end
-        if not isinstance(end, (int, float)) or not math.isfinite(end):
-            continue
-        at = (x == end).reshape(len(x), -1).any(1).nonzero().flatten()  # (M,) the items holding the end's value
-        if not len(at):
-            continue
-        i = int(at[0])
-        try:
-            with torch.no_grad():
-                finite = bool(px.log_prob(x[i]).isfinite().all())  # broadcast over the probe's items
-        except (RuntimeError, ValueError):  # an item this p(x|z) cannot score as given: nothing to tell
-            continue
-        if not finite:
-            more = f" (and {len(at) - 1} more item{'s' * (len(at) > 2)})" if len(at) > 1 else ""
-            raise VaekitError(
-                f"{where}: item {i if rows is None else int(rows[i])} has value {end:g}{more}, at the end of the "
-                f"{name} likelihood's support, where its log-density is not finite: move the data inside (a Beta's "
-                "(0, 1): clamp to [eps, 1 - eps])",
-                key="model.likelihood",
-            )
 
 
 def note_skipped(spec: str, skipped: list[dict] | None, tail: str = "") -> None:

@@ -19,7 +19,7 @@ from ..data.builtin import builtin_name
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
-from ..data.prepare import binarizable, checked, note_skipped, prepare_data, same_spec
+from ..data.prepare import binarizable, note_skipped, prepare_data, same_spec, supported
 from ..data.signals import model_items, signal_scale
 from ..data.table_values import csv_writer
 from ..data.tables import table_options
@@ -162,8 +162,9 @@ def prepared_split(
     mapped = label_map(run, file_names(run, classes, k), spec)
     if mapped is not None and s.y is not None:
         s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
-    x = supported(run.check_items(s.x, f"{spec}:"), run.config, spec)  # the file named, as a split's reading does
-    if binarized and run.config.data.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once,
+    d = run.config.data  # the file named, as a split's reading names it
+    x = supported(run.check_items(s.x, f"{spec}:"), d.binarize, run.config.model.likelihood, spec)
+    if binarized and d.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once,
         x = binarized_once(x, run.config.train.seed, s.rows, s.part)  # seeded, each item as in its own split
     y = None if s.y is None else s.y[:limit]
     rows = s.rows[:limit] if s.rows is not None and np.ndim(s.part) == 0 else None  # one file's: a table's kept rows
@@ -195,16 +196,6 @@ def seeded_subset(s: Split, n: int, seed: int) -> Split:
     part = s.part[idx] if isinstance(s.part, np.ndarray) else s.part
     rows = None if s.rows is None else np.asarray(s.rows)[idx]
     return replace(s, x=x, y=None if s.y is None else s.y[torch.from_numpy(idx)], rows=rows, part=part)
-
-
-def supported(x: torch.Tensor | LazyArray, cfg: RunConfig, where: str) -> torch.Tensor | LazyArray:
-    """Items x (N, *shape) checked as training checks its splits (``check_and_binarize``), before any draw hides
-    values outside: against the likelihood's support, or [0, 1] where binarising draws from them (a Bernoulli's
-    support); lazily read items batch by batch as they are read."""
-    mode, likelihood = cfg.data.binarize, cfg.model.likelihood
-    if mode in ("dynamic", "fixed") and likelihood not in ("bernoulli", "cbernoulli"):
-        return binarizable(x, mode, where)
-    return checked(x, likelihood, where)
 
 
 def every_item_data(run: Run, spec: str | None, limit: int | None = None) -> Dataset:
