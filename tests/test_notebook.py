@@ -3,6 +3,10 @@ folder after a change of directory, prints a short repr, and its errors and refu
 
 from __future__ import annotations
 
+import copy
+import io
+import logging
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,12 +16,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 import vaekit
-from vaekit import files
+from vaekit import files, logs
 from vaekit.config import RunConfig, validate
 from vaekit.data import Split
+from vaekit.data.images import note
 from vaekit.data.lazy import every_item
+from vaekit.training import distributed
+from vaekit.training.signals import Interrupted
 from vaekit.viz.figures import save_interpolation, save_traversal
 from vaekit.viz.latent_maps import latent_map
 from vaekit.viz.plots import save_reconstructions, save_samples
@@ -209,3 +217,118 @@ def test_a_dataset_prints_shapes_not_values(tmp_path):
         repr(Split(every_item(str(tmp_path / "a.npy"), "false"), None))
         == "Split(x=(4, 1, 4, 4) float32, read lazily, y=None)"
     )
+
+
+class StopAt(Snapshots):
+    """Sends this process ``signum`` at the end of step ``step`` (a Ctrl-C or a kill, mid-fit), with Snapshots'."""
+
+    def __init__(self, step: int, signum: int = signal.SIGINT):
+        super().__init__()
+        self.step, self.signum = step, signum
+
+    def on_step_end(self, step, metrics, model):
+        if step == self.step:
+            signal.raise_signal(self.signum)
+
+
+@pytest.mark.parametrize(
+    "step, signum, out", [(7, signal.SIGINT, None), (0, signal.SIGTERM, None), (7, signal.SIGINT, "run")]
+)
+def test_an_interrupted_fit_leaves_the_model_as_a_return_does_and_hands_over_what_it_trained(
+    step, signum, out, tmp_path
+):
+    m, stop = model(), StopAt(step, signum)  # 3 steps an epoch: step 7 is in epoch 3, step 0 the first
+    folder = None if out is None else tmp_path / out
+    with pytest.raises(Interrupted) as e:
+        vaekit.fit(m, images(), epochs=4, batch_size=16, lr=0.05, callbacks=[stop], out=folder, **QUIET)
+    assert len(e.value.history) == len(stop.weights) == step // 3 and e.value.model is m
+    assert not m.training and all(p.grad is None for p in m.parameters())
+    if stop.weights:  # the best finished epoch's weights, as a return keeps them
+        best = stop.weights[int(np.argmin([row["val_loss"] for row in e.value.history]))]
+        assert all(torch.equal(v, best[k]) for k, v in m.state_dict().items())
+    assert e.value._render_traceback_() == [f"Interrupted: {e.value}"] and "\n" not in str(e.value)
+    assert e.value.code == 128 + signum and e.value.run == (None if folder is None else str(folder))
+    if folder is not None:  # its checkpoint goes on as before
+        resumed = vaekit.fit(m, images(), epochs=4, batch_size=16, lr=0.05, out=folder, resume=True, **QUIET)
+        assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+
+
+A_RUN = r"takes a Run, got VAE: pass the Run \(vaekit.fit's return, or vaekit.load_run\(folder\)\)"
+PNG = "latent_map writes a PNG file: path must be a file name ending in .png, got "
+REFUSED = {  # a call with something in the wrong place -> the one line that says what to pass
+    "evaluate": (lambda run: vaekit.evaluate(run.model, images(8), k=2), f"evaluate {A_RUN}"),
+    "latent_map": (lambda run: vaekit.latent_map(run.model, images(8), None, "m.png"), f"latent_map {A_RUN}"),
+    "fit_sampler": (lambda run: vaekit.fit_sampler(run.model, "gmm"), f"fit_sampler {A_RUN}"),
+    "manifold": (lambda run: vaekit.manifold(run.model), f"manifold {A_RUN}"),
+    "active_units": (lambda run: vaekit.active_units(run), r"means \(N, D\), got Run: pass run.encode\(x\).mean"),
+    "file object": (lambda run: vaekit.latent_map(run, images(8), None, io.BytesIO()), PNG + "BytesIO"),
+    "no path": (lambda run: vaekit.latent_map(run, images(8), None, None), PNG + "NoneType"),
+    "jpg": (lambda run: vaekit.latent_map(run, images(8), None, "m.jpg"), r"m.jpg: expected a .png file name \("),
+    "no data": (lambda run: vaekit.fit(model()), "data is required: pass the items to fit on"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_model_a_run_a_file_or_nothing_in_the_wrong_place_is_one_line(case):
+    call, says = REFUSED[case]
+    with pytest.raises(vaekit.VaekitError, match=says) as e:
+        call(vaekit.fit(model(), images(), epochs=1, **QUIET))
+    assert "\n" not in str(e.value)
+
+
+@pytest.fixture
+def vaekit_logger():
+    """The logger "vaekit" at its level after the test as before."""
+    logger = logging.getLogger("vaekit")
+    before = logger.level
+    yield logger
+    logger.setLevel(before)
+
+
+def test_notes_and_warnings_are_the_vaekit_loggers_records_said_on_the_stderr_of_the_moment(vaekit_logger, capsys):
+    note("a note")
+    distributed.warn("a warning")
+    logs.warning("a sampler's warning", bare=True)  # a line that names its source
+    assert capsys.readouterr().err == "vaekit: a note\nvaekit: warning: a warning\na sampler's warning\n"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    vaekit_logger.addHandler(handler)
+    try:
+        vaekit_logger.setLevel(logging.ERROR)  # silenced: the user's own handler hears nothing either
+        note("hushed")
+        distributed.warn("hushed")
+        vaekit_logger.setLevel(logging.INFO)
+        distributed.warn("heard")
+    finally:
+        vaekit_logger.removeHandler(handler)
+    assert capsys.readouterr().err == "vaekit: warning: heard\n"
+    assert [(r.levelname, r.getMessage()) for r in records] == [("WARNING", "heard")]
+
+
+@pytest.mark.parametrize("standardize, said", [(None, True), ("true", False)])
+def test_the_standardisation_note_is_said_only_where_auto_chose_it(standardize, said, capsys):
+    torch.manual_seed(0)
+    gaussian = vaekit.build_model(input_shape=[3], hidden=[4], latent_dim=2, likelihood="gaussian")
+    x = np.random.default_rng(0).normal(5.0, 2.0, (40, 3)).astype(np.float32)
+    run = vaekit.fit(gaussian, x, epochs=1, standardize=standardize, **QUIET)
+    assert run.config.data.standardize == "true"
+    assert ("each feature of the data is standardised" in capsys.readouterr().err) == said
+
+
+@pytest.mark.parametrize("batch_size, said", [(1, True), (8, False)])
+def test_a_dataloader_of_batch_size_1_is_noted(batch_size, said, capsys):
+    loader = DataLoader(TensorDataset(torch.from_numpy(images(24))), batch_size=batch_size)
+    run = vaekit.fit(model(), loader, epochs=1, **QUIET)
+    assert run.config.train.batch_size == batch_size
+    assert ("DataLoader: its batch_size is 1 (torch's default)" in capsys.readouterr().err) == said
+
+
+def test_fit_takes_a_vaekit_dataset_as_its_train_and_val_splits():
+    d = vaekit.load_dataset("digits", limit=100)
+    m = vaekit.build_model(input_shape=[1, 8, 8], hidden=[8], latent_dim=2, likelihood="bernoulli")
+    runs = [
+        vaekit.fit(copy.deepcopy(m), data, epochs=1, seed=1, **QUIET, **kw)
+        for data, kw in ((d, {}), ((d.train.x, d.train.y), {"val_data": (d.val.x, d.val.y)}))
+    ]
+    assert runs[0].history[0]["val_loss"] == runs[1].history[0]["val_loss"]

@@ -77,11 +77,12 @@ def fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: int
     # the model sees standardised columns and answers in the data's units; a trained run's model (a Standardized
     # already) is not wrapped twice: its loc and scale stay, those its inner model learnt on (as training/fit.py)
     if standard == "true" and not isinstance(model, Standardized):
-        note(
-            "each feature of the data is standardised (a Gaussian p(x|z) on data that is not images): run.model wraps "
-            "the model passed to fit and works in the data's units; the model passed works on standardised features "
-            "(standardize='false' trains it as it is)"
-        )
+        if standardize != "true":  # 'auto' chose it: said; asked for, it goes without saying
+            note(
+                "each feature of the data is standardised (a Gaussian p(x|z) on data that is not images): run.model "
+                "wraps the model passed to fit and works in the data's units; the model passed works on standardised "
+                "features (standardize='false' trains it as it is)"
+            )
         model = Standardized.fitted(model, dataset.train.x)
         px = probe(model, dataset)
     check_and_binarize(dataset, mode, px, seed)

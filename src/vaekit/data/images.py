@@ -4,11 +4,11 @@ themselves are read by ``photos`` (sizes, modes) and ``image_cache``. Every note
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from vaekit import logs
 from vaekit.errors import VaekitError
 from vaekit.io import printable
 
@@ -22,12 +22,13 @@ _said: set[str] = set()  # the notes said once per process (``note_once``)
 
 
 def note(message: str) -> None:
-    """One line about the data on stderr (what was skipped, what was moved), from one process: every note of the
-    data layer comes here, and under torchrun (RANK set) only rank 0 says it; the data is the same in every rank,
-    and its notes come before the process group exists. Control characters in names read from files (a folder's,
-    a column's) are written escaped (``io.printable``)."""
+    """One line about the data (what was skipped, what was moved), from one process: every note of the data layer
+    comes here, and under torchrun (RANK set) only rank 0 says it; the data is the same in every rank, and its
+    notes come before the process group exists. Said as a note of the logger "vaekit" (``vaekit.logs``: on stderr
+    by default). Control characters in names read from files (a folder's, a column's) are written escaped
+    (``io.printable``)."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"vaekit: {printable(message)}", file=sys.stderr)
+        logs.note(printable(message))
 
 
 def note_once(message: str) -> None:

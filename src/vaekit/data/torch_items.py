@@ -1,5 +1,6 @@
 """A map-style torch Dataset (or any sized, indexable container of items) read a batch of items at a time, as a
-LazyArray's source: the items of ``vaekit.fit``'s data when it is no array."""
+LazyArray's source: the items of ``vaekit.fit``'s data when it is no array; a DataLoader's settings, and a
+vaekit Dataset's splits, as fit takes them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ import torch
 from torch import Tensor
 
 from ..errors import VaekitError
-from .containers import ITERABLE, as_array, channels_last, grey_channel, moved_note, split_item
-from .core import image_scale
+from .containers import (
+    ITERABLE,
+    as_array,
+    channels_last,
+    grey_channel,
+    loader_note,
+    loader_refusal,
+    moved_note,
+    split_item,
+)
+from .core import Dataset, image_scale
 from .labels import refuse_mixed
+from .photos import note
 from .user_arrays import plain_array, tensor_array
 
 
@@ -82,3 +93,50 @@ class TorchSource:
         labels = [as_array(self._item(i)[1]).tolist() for i in range(len(self))]  # each as its Python value
         refuse_mixed(labels, self.where)  # numpy would make label 2 the name "2"
         return np.asarray(labels)  # object where one is None: its item named by ``labels.plain_labels``
+
+
+def loader_settings(data: object, batch_size: int | None, workers: int | None) -> tuple[int, int]:
+    """fit's batch size and workers (default 128 and 0), or a DataLoader's own. vaekit shuffles, batches and shards
+    the loader's dataset itself: what else of the loader cannot take effect is refused in one line, what its own
+    order harmlessly replaces said in one note (``containers.loader_refusal``, ``containers.loader_note``)."""
+    if not isinstance(data, torch.utils.data.DataLoader):
+        return 128 if batch_size is None else batch_size, workers or 0
+    why = loader_refusal(data)
+    if why is not None or data.batch_size is None:  # no batch size: refused, with why
+        raise VaekitError(f"DataLoader: {why}")
+    for name, given, own in (("batch_size", batch_size, data.batch_size), ("workers", workers, data.num_workers)):
+        if given is not None and given != own:
+            raise VaekitError(f"{name} {given} and the DataLoader's {own} cannot both take effect", key=name)
+    loader_note(data)
+    if data.batch_size == 1 and batch_size is None and _count(data.dataset) > 1:  # torch's default, seldom meant
+        note(
+            "DataLoader: its batch_size is 1 (torch's default), so each step trains on one item; give it a "
+            "batch_size (fit's own default is 128)"
+        )
+    return data.batch_size, data.num_workers
+
+
+def _count(dataset: object) -> int:
+    """Items in a map-style dataset, or 0 where it cannot say (an iterable one: refused by ``loader_refusal``)."""
+    try:
+        return len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+
+
+def own_splits(data: object, val_data: object) -> tuple[object, object]:
+    """A vaekit Dataset (``load_dataset``'s) as the data it holds: its train split's (x, y), and its val split's
+    as val_data where none is given (its test split is left for evaluation); other data as it is."""
+    if isinstance(val_data, Dataset):
+        raise VaekitError(
+            "val_data: a vaekit Dataset is passed as data (its val split validates); pass (ds.val.x, ds.val.y)"
+        )
+    if not isinstance(data, Dataset):
+        return data, val_data
+    if data.table is not None:
+        raise VaekitError(
+            f"data: the Dataset {data.name!r} holds a table's encoded columns; fit a table from its data frame "
+            "(pandas.read_csv(path)) or train on its file with vaekit.train"
+        )
+    train, val = (s.x if s.y is None else (s.x, s.y) for s in (data.train, data.val))
+    return train, val_data if val_data is not None or not len(data.val) else val

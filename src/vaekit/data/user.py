@@ -20,8 +20,6 @@ from .containers import (
     channels_last,
     grey_channel,
     is_frame,
-    loader_note,
-    loader_refusal,
     moved_note,
 )
 from .containers import frame_array as frame_array  # imported from here
@@ -33,6 +31,8 @@ from .lazy import LazyArray
 from .photos import note
 from .table_schema import TableSchema
 from .torch_items import TorchSource as TorchSource  # imported from here
+from .torch_items import loader_settings as loader_settings  # where the API takes it
+from .torch_items import own_splits
 from .user_arrays import (
     RUN_ITEMS,
     SOURCES,
@@ -97,22 +97,6 @@ def run_items(x: object, shape: tuple[int, ...], table: TableSchema | None) -> T
     return as_items(x, "data items", shape, RUN_ITEMS, notes=False)
 
 
-def loader_settings(data: object, batch_size: int | None, workers: int | None) -> tuple[int, int]:
-    """fit's batch size and workers (default 128 and 0), or a DataLoader's own. vaekit shuffles, batches and shards
-    the loader's dataset itself: what else of the loader cannot take effect is refused in one line, what its own
-    order harmlessly replaces said in one note (``containers.loader_refusal``, ``containers.loader_note``)."""
-    if not isinstance(data, torch.utils.data.DataLoader):
-        return 128 if batch_size is None else batch_size, workers or 0
-    why = loader_refusal(data)
-    if why is not None or data.batch_size is None:  # no batch size: refused, with why
-        raise VaekitError(f"DataLoader: {why}")
-    for name, given, own in (("batch_size", batch_size, data.batch_size), ("workers", workers, data.num_workers)):
-        if given is not None and given != own:
-            raise VaekitError(f"{name} {given} and the DataLoader's {own} cannot both take effect", key=name)
-    loader_note(data)
-    return data.batch_size, data.num_workers
-
-
 def as_labels(
     y: object,
     n: int,
@@ -160,6 +144,12 @@ def from_user(
     ``x_key``, ``y_key``: the entries of dict items (see ``containers``). ``expected``: the model's item shape,
     when known: other items are refused in one line naming both shapes.
     """
+    if data is None:
+        raise VaekitError(
+            "data is required: pass the items to fit on (an array or tensor (N, *shape), an (x, y) pair, "
+            "a torch Dataset or DataLoader, or a vaekit Dataset)"
+        )
+    data, val_data = own_splits(data, val_data)
     fixed = labels and isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0
     num_classes = num_classes if fixed else None  # an unconditional model's labels only name the items
     train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,17 +20,31 @@ from ..data.lazy import LazyArray, drawn_once, head_split
 from ..errors import VaekitError
 from ..run_reads import reading
 from ..runs import Run
+from ..samplers import takes_run
 from ..training import distributed
 from ..training.first_step import CAUSES, non_finite_term
 from ..training.rng import keeps_rng
 from ..training.state import FIXED_DRAW, recorded_data
 from .active import ACTIVE_THRESHOLD as ACTIVE_THRESHOLD  # where viz.figures takes it
 from .active import active_codes, discrete_codes
-from .active import active_units as active_units  # vaekit.active_units
+from .active import active_units as units_of
 from .eval_files import eval_file as eval_file  # where report takes them
 from .eval_files import write_eval as write_eval
 from .eval_items import evaluated_items
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
+
+
+def active_units(
+    means: Tensor | np.ndarray | Sequence[Tensor], threshold: float = ACTIVE_THRESHOLD
+) -> Tensor | list[Tensor]:
+    """``vaekit.active_units``: ``active.active_units`` of posterior means (N, D), or of a list of them per level; a
+    run or a model in their place is refused in one line naming the means to pass."""
+    if isinstance(means, Run | torch.nn.Module):
+        of = "run" if isinstance(means, Run) else "model"
+        raise VaekitError(
+            f"active_units takes posterior means (N, D), got {type(means).__name__}: pass {of}.encode(x).mean"
+        )
+    return units_of(means, threshold)
 
 
 def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
@@ -149,6 +164,7 @@ def probe_accuracy(run: Run, train: Split, test_means: Tensor, test_y: Tensor, m
     return float(clf.score(test_means.numpy(), test_y.numpy()))
 
 
+@takes_run
 @keeps_rng
 @reading
 def evaluate(
@@ -183,7 +199,7 @@ def evaluate(
     torch.manual_seed(seed)
     t, nll = _bounds(run, where or f"{data.name} ({split} split)", x, s.y, k)
     n = len(x)
-    au = None if n < 2 else active_units(t["means"]) if t["codes"] is None else [active_codes(t["codes"])]
+    au = None if n < 2 else units_of(t["means"]) if t["codes"] is None else [active_codes(t["codes"])]
     probe = _probe(run, data, s, x, mode) if n > 1 else None
     return {
         "data": data.name,

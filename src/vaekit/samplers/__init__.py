@@ -9,12 +9,13 @@ a VAE), below runs.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -41,13 +42,16 @@ __all__ = [
     "draw_bound",
     "fit_sampler",
     "load_sampler",
+    "need_run",
     "prior_draws",
     "register",
     "sampler_for",
     "sampler_paths",
     "sampler_stamp",
+    "takes_run",
 ]
 CODES_LIMIT = 10000  # training items whose posterior means the samplers are fitted on
+F = TypeVar("F", bound=Callable[..., Any])
 DECODE_BATCH = 10000  # codes decoded at a time: a network's activations for millions of codes need not fit at once
 
 
@@ -64,6 +68,24 @@ class RunLike(Protocol):
     def digest(self) -> str: ...
 
     def encode(self, x: Tensor) -> Distribution: ...
+
+
+def need_run(run: object, what: str) -> None:
+    """Refuse, in one line, a model given where ``what`` takes a run (its config and folder say what it needs)."""
+    if isinstance(run, torch.nn.Module):
+        why = f"{what} takes a Run, got {type(run).__name__}"
+        raise VaekitError(f"{why}: pass the Run (vaekit.fit's return, or vaekit.load_run(folder))", key="run")
+
+
+def takes_run(fn: F) -> F:
+    """``fn(run, ...)`` refusing a model in the run's place (``need_run``) before anything reads it."""
+
+    @functools.wraps(fn)
+    def checked(run: object, *args: Any, **kwargs: Any) -> Any:
+        need_run(run, fn.__name__)
+        return fn(run, *args, **kwargs)
+
+    return cast(F, checked)
 
 
 DISCRETE_WHY = {  # why a family of discrete codes takes no post-hoc sampler, and what draws its codes instead
@@ -188,6 +210,7 @@ def fit_sampler(
     ``train --resume``), else the defaults (``CODES_LIMIT``). With ``save`` and a run folder the fitted sampler is
     written there (safetensors + JSON).
     """
+    need_run(run, "fit_sampler")
     cls = lookup(name)
     wanted = cls(**check_settings(name, settings)).settings
     limit = None if limit is None else whole(limit, "limit")

@@ -4,11 +4,11 @@ scale), trained by vaekit's trainer."""
 
 from __future__ import annotations
 
-import sys
 from typing import cast
 
 from torch import Tensor
 
+from .. import logs
 from ..config import RunConfig
 from ..core.contract import check_model
 from ..data.photos import note
@@ -74,10 +74,10 @@ class TwoStageSampler(Sampler):
             ) from None
         self.vae = cast(VAE, fitted.model)  # the same VAE, trained
         if fitted.most_skipped >= warns_at(cfg.train.max_bad_steps):  # the fit went on: as the trainer would warn
-            print(
+            logs.warning(
                 f"{self.name} sampler: {fitted.most_skipped} steps skipped in a row during its fit; a lower lr may "
                 f"help (now {s['lr']:g})",
-                file=sys.stderr,
+                bare=True,
             )
 
     def draw(self, n: int) -> Tensor:

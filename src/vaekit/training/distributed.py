@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, overload
 
@@ -22,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .. import logs
 from ..config.conflicts_zoo import batch_level
 from ..errors import VaekitError
 from .launcher import Stopped as Stopped  # re-exported, with launched
@@ -57,13 +57,14 @@ def is_main() -> bool:
 
 
 def warn(message: str, own: bool = False) -> None:
-    """``vaekit: warning: message`` on stderr, once under torchrun: from rank 0 where every rank sees the same (the
-    settings, the machine, the run folder, a step all ranks skip); from each rank that saw it, named, where it is
-    that rank's ``own`` (``vaekit: warning: rank 1: message``)."""
+    """``vaekit: warning: message`` (a warning of the logger "vaekit", ``vaekit.logs``: on stderr by default), once
+    under torchrun: from rank 0 where every rank sees the same (the settings, the machine, the run folder, a step
+    all ranks skip); from each rank that saw it, named, where it is that rank's ``own`` (``vaekit: warning: rank
+    1: message``)."""
     if own and launched():
-        print(f"vaekit: warning: rank {rank()}: {message}", file=sys.stderr)
+        logs.warning(f"rank {rank()}: {message}")
     elif is_main():
-        print(f"vaekit: warning: {message}", file=sys.stderr)
+        logs.warning(message)
 
 
 def check_batch(batch_size: int, n: int, train: TrainConfig | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -26,7 +27,7 @@ from .checkpoint import load_weights, prior_fitted, save_weights
 from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, start_run, write_run_files
 from .from_config import allocated, settled
 from .prior import fit_prior_on, two_stage
-from .signals import StopSignal
+from .signals import Interrupted, StopSignal
 from .spawned import refuse_spawned_import
 from .state import fingerprint, kept_settings
 from .step import autocast_dtype, resolve_device
@@ -92,8 +93,8 @@ def train_model(
     ``warn_skips=False`` leaves out the warning of steps skipped in a row, which names train.* settings, for a
     caller that says so in its own words from ``Fitted.most_skipped``.
 
-    SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted``. Under torchrun every
-    process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
+    SIGINT or SIGTERM finish the current step, write a checkpoint and raise ``Interrupted`` (``_stopped``). Under
+    torchrun every process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
     """
     refuse_spawned_import("vaekit.fit")  # before the run folder's lock, which the parent holds
     with ExitStack() as stack:  # the run folder's lock, held to the end
@@ -166,7 +167,7 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
         saved = load_json_config(done / files.CONFIG)  # settings never used stay out of it
         # the end-of-fit work a kill after the last checkpoint left undone (pictures, an MLflow run's end), if any
         trainer.callbacks.on_nothing_to_train(model, FitInfo(done, saved, data, resume))
-        return Fitted(model.cpu(), done, saved, trainer.state.rows, kept, trainer.guard.most)
+        return Fitted(_settled(model), done, saved, trainer.state.rows, kept, trainer.guard.most)
     info = FitInfo(run, cfg, data, resume)
     with _cleared_on_failure(None if resume else run):
         if run is not None and distributed.is_main():
@@ -178,11 +179,12 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
             with StopSignal() as stop:
                 trainer.fit(stop)
         except BaseException as e:  # the callbacks hear of it (an MLflow run is marked failed), then it goes on up
+            _stopped(trainer, e) if isinstance(e, Interrupted) else None
             trainer.callbacks.on_fit_error(e, info)
             raise
     _finish(model, trainer, run, t, dynamic)
     trainer.callbacks.on_fit_end(model, info)
-    return Fitted(model.cpu(), run, cfg, trainer.state.rows, kept, trainer.guard.most)  # on the CPU, as loaded
+    return Fitted(_settled(model), run, cfg, trainer.state.rows, kept, trainer.guard.most)  # on the CPU, as loaded
 
 
 def _done(trainer: Trainer) -> Path | None:
@@ -211,6 +213,24 @@ def _cleared_on_failure(run: Path | None) -> Iterator[None]:
         raise
 
 
+def _settled(model: VAEModule) -> VAEModule:
+    """``model`` as a fit leaves it: in eval mode, on the CPU (as ``load_run`` gives it), no gradients held."""
+    model.eval().zero_grad(set_to_none=True)
+    return model.cpu()
+
+
+def _stopped(trainer: Trainer, e: Interrupted) -> None:
+    """A fit stopped by a signal (its checkpoint written): the model as ``_finish`` leaves it, without a second
+    stage: the best epoch's weights where an epoch finished (this fit's, or a resumed run's), else the last
+    step's; ``e`` given it and the finished epochs' metrics rows."""
+    model, run, ended = trainer.model, trainer.run, trainer.state.best_val != math.inf
+    if ended and (best := trainer.best_weights()) is not None:
+        model.load_state_dict(best)
+    elif ended and run is not None and distributed.is_main():
+        load_weights(model, run / files.WEIGHTS)
+    e.keep(_settled(model), list(trainer.state.rows))
+
+
 def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig, dynamic: bool) -> None:
     """After the epochs: the best weights into ``model`` (eval mode), then the VQ-VAE's second stage, its
     PixelCNN prior fitted on the final codes and saved with the weights."""
@@ -223,16 +243,8 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
     if t.prior_epochs and two_stage(model) is not None and distributed.is_main():
         if run is not None and prior_fitted(run / files.WEIGHTS):
             return  # these best weights had their prior fitted already: a resume that found no better epoch
-        fit_prior_on(
-            model,
-            trainer.x,
-            t.prior_epochs,
-            t.batch_size,
-            t.lr,
-            dynamic=dynamic,
-            seed=t.seed,
-            progress=t.progress and not trainer.muted,  # a stdout that failed the epochs' lines
-        )
+        shown = t.progress and not trainer.muted  # not on a stdout that failed the epochs' lines
+        fit_prior_on(model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=shown)
         save_weights(model, run / files.WEIGHTS, prior_fitted=True) if run is not None else None
 
 

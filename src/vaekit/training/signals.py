@@ -6,15 +6,34 @@ import signal
 import threading
 import time
 
+from torch import nn
+
 
 class Interrupted(KeyboardInterrupt):
-    """The run stopped on a signal after writing a checkpoint; ``code`` is the shell's 128 + signal number."""
+    """The run stopped on a signal after writing a checkpoint; ``code`` is the shell's 128 + signal number, ``run``
+    the run folder (None: none). What was trained comes with it (``vaekit.fit`` sets them): ``history``, the
+    metrics rows of the epochs that finished, and ``model``, left as a finished fit leaves it (None until set)."""
 
     def __init__(self, signum: int, where: str, run: str | None):
         name = signal.Signals(signum).name
         saved = f"checkpoint written in {run}" if run else "nothing saved (no run folder)"
         super().__init__(f"stopped by {name} at {where}; {saved}")
         self.code, self.run = 128 + signum, run
+        self.history: list[dict] = []
+        self.model: nn.Module | None = None
+
+    def keep(self, model: nn.Module, history: list[dict]) -> None:
+        """What was trained: ``model`` as the fit left it and ``history``, the finished epochs' metrics rows; said in
+        the line where no run folder keeps them."""
+        self.model, self.history = model, history
+        if self.run is None:
+            n, last = len(history), "the last step's weights (no epoch ended)"
+            held = f"its best epoch's weights (of {n} finished; their metrics: this exception's history)" if n else last
+            self.args = (f"{self.args[0]}: the model holds {held}",)
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a notebook shows the one line (class and message), not the library's frames."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class StopSignal:

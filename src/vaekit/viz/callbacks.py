@@ -3,14 +3,13 @@ callback, and the callbacks every run with a folder gets by default."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import cast
 
 import torch
 from torch import nn
 
-from .. import files
+from .. import files, logs
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..errors import NotFinite
@@ -37,7 +36,7 @@ class Pictures(Callback):
             try:
                 self.draw(run, model, info)
             except NotFinite as e:  # the weights and metrics are kept: they show the divergence
-                print(f"{info.path}: no pictures drawn: {e}", file=sys.stderr)
+                logs.warning(f"{info.path}: no pictures drawn: {e}", bare=True)
 
     def on_nothing_to_train(self, model: nn.Module, info: FitInfo) -> None:
         """A resume with nothing left to train draws the pictures again only where a kill after the last

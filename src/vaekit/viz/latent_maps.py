@@ -3,6 +3,7 @@ decoded manifold of 2-D codes over the prior's quantiles; PNG out."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
+from ..samplers import need_run
 from .figures import decode_mean
 from .plots import Columns, _figure, _save_figure, image_grid, is_image, stamped, table_columns
 from .prior_frame import GRID, check_grid, quantile_grid
@@ -74,6 +76,7 @@ def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     Rows run from high to low z[1] (top to bottom of a picture), columns from low to high z[0]. Only for runs
     whose latent size D is 2.
     """
+    need_run(run, "manifold")
     grid, d = check_grid(grid), latent_size(run.model)
     if d != 2:
         raise VaekitError(f"the manifold decodes 2-D codes; this run's latent size is {d} (latent_map shows any size)")
@@ -90,16 +93,25 @@ def latent_map(
 ) -> Path:
     """Posterior means of x (N, *shape) coloured by label y (N,) (tensors, numpy arrays or lists: label numbers
     named by ``classes`` or the run's, class names, or continuous values shown by a colour bar), written as the PNG
-    ``path``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection
-    (scikit-learn) for more dims, a strip for one. The PNG records the digest of the run's weights, as the run's
-    other pictures do (``Run.stale_files``). ``grid`` changed from its default is refused for codes not 2-D."""
+    file ``path`` (a str or os.PathLike whose name ends in .png, in any case; returned): a scatter and the decoded
+    ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one.
+    The PNG records the digest of the run's weights, as the run's other pictures do (``Run.stale_files``).
+    ``grid`` changed from its default is refused for codes not 2-D."""
+    need_run(run, "latent_map")
     grid, d = check_grid(grid), latent_size(run.model)
     if grid != GRID and d != 2:  # told from the default, as the conflicts table tells a changed setting
         raise VaekitError(
             f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
         )
+    if not isinstance(path, str | os.PathLike):  # a file object: the PNG is written atomically, by its name
+        raise VaekitError(
+            f"latent_map writes a PNG file: path must be a file name ending in .png, got {type(path).__name__}",
+            key="out",
+        )
     if Path(path).suffix.lower() != ".png":
-        raise VaekitError(f"{path}: expected a .png file name", key="out")
+        raise VaekitError(
+            f"{path}: expected a .png file name (latent_map writes PNG only: the name must end in .png)", key="out"
+        )
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
     x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
