@@ -358,7 +358,17 @@ def test_tc_estimator_foo_is_refused_by_the_cli_in_one_line_and_older_runs_read_
 def vae_run(tmp_path_factory) -> Path:
     """A one-epoch vae run of 40 digits."""
     out = tmp_path_factory.mktemp("vae") / "run"
-    vaekit.train(data="digits", limit=40, hidden=[4], latent_dim=2, epochs=1, out=out, progress=False, pictures=False)
+    vaekit.train(
+        data="digits",
+        limit=40,
+        hidden=[4],
+        latent_dim=2,
+        epochs=1,
+        warmup_epochs=1,
+        out=out,
+        progress=False,
+        pictures=False,
+    )  # a warm-up as the resumes below keep (a resume refuses to change it)
     return out
 
 
@@ -383,7 +393,7 @@ def fit_runs(tmp_path_factory) -> dict[str, Path]:
     """One-epoch fit runs of each of FIT_DATA."""
     root = tmp_path_factory.mktemp("fit")
     for data in FIT_DATA:
-        vaekit.fit(built(data), items(data), epochs=1, out=root / data, **QUIET)
+        vaekit.fit(built(data), items(data), epochs=1, warmup_epochs=1, out=root / data, **QUIET)
     return {data: root / data for data in FIT_DATA}
 
 

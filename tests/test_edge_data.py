@@ -175,5 +175,6 @@ def test_counts_of_one_are_singular():
     with pytest.raises(VaekitError, match=r"^d: 1 training item, need at least 2"):
         _split_indices(one, 1, 1, 0.1, 0.1, 0, None)
     said: list[str] = []
-    trainer = SimpleNamespace(at_patience=lambda: True, state=SimpleNamespace(bad_epochs=1), say=said.append)
+    lines = SimpleNamespace(say=lambda line, result=False: said.append(line))
+    trainer = SimpleNamespace(at_patience=lambda: True, state=SimpleNamespace(bad_epochs=1, rows=[]), lines=lines)
     assert Trainer.stopped_early(trainer) and said == ["early stopping: no better validation loss for 1 epoch"]

@@ -54,7 +54,8 @@ def test_a_resume_that_changes_what_val_loss_measures_sets_its_best_aside(
         assert len(rows) == 2 and state["best_val"] == 1.0 and err == "", err
         assert (run / WEIGHTS).read_bytes() == weights
         return
-    assert "best validation loss 1 set aside" in err and note in err and err.count("\n") == 1, err
+    assert "best validation loss 1 set aside" in err and note in err and err.count("\n") == 2, err
+    assert "resumed with other settings from epoch 3 on" in err  # and the change is named
     assert "(it had stopped early on the old measure: it trains on)" in err  # 5 epochs without a better one
     assert len(rows) == 3 and state["best_val"] == pytest.approx(rows[-1]["val_loss"], rel=1e-5)
     assert (run / WEIGHTS).read_bytes() != weights and state["measure"]["objective"] == cfg.train.objective

@@ -3,8 +3,6 @@ reconstructions, codes). ``Run.load`` opens a folder; ``vaekit.fit`` returns one
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from torch.distributions import Distribution
 
 from . import files
 from .config import RunConfig
-from .core.contract import VAEModule, mean_of
+from .core.contract import VAEModule
 from .core.likelihoods import LIKELIHOODS, check_support
 from .data.containers import is_frame
 from .data.core import check_finite
@@ -29,15 +27,18 @@ from .data.run_json import read_classes
 from .data.tables import TableSchema
 from .data.user import run_items
 from .errors import VaekitError, whole
-from .io import read_plain, run_lock
+from .io import run_lock
 from .models.deep import DeepVAE
 from .models.temperature import Temperature, temperatures
 from .models.trust import trusting
-from .run_compat import earlier_classes, loaded_model
+from .run_chunks import encoded, reconstructed
+from .run_compat import earlier_classes
+from .run_history import loaded, read_history, stale_files
 from .run_reads import finite, reading
 from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import bit_sums, tensor_digest
+from .training.kept import kept_of
 from .training.step import run_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
@@ -49,8 +50,8 @@ LabelsLike: TypeAlias = Tensor | np.ndarray | list | int | str  # one label (a n
 class Run:
     """A trained model with its config: ``vaekit.load_run("runs/demo").sample(16)``.
 
-    ``path`` is the run folder (None for a fit without ``out``); ``history`` the metrics rows of the fit that
-    made it (empty for a loaded run: read metrics.csv). Inputs may be tensors, numpy arrays or lists, read as
+    ``path`` is the run folder (None for a fit without ``out``); ``history`` its metrics rows, one per epoch (a
+    loaded run's read from its metrics.csv). Inputs may be tensors, numpy arrays or lists, read as
     ``fit`` reads them (uint8 images divided by 255).
     """
 
@@ -76,16 +77,10 @@ class Run:
         )
 
     def _trained(self) -> tuple[int, float | None]:
-        """Epochs trained and the best validation loss, from ``history`` or else metrics.csv (None: unknown)."""
-        rows = self.history
-        try:
-            if not rows and self.path is not None:
-                text = read_plain(self.path / files.METRICS).decode("utf-8")  # a FIFO or /dev/zero: one line
-                rows = list(csv.DictReader(io.StringIO(text, newline="")))
-            losses = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
-        except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
-            return len(rows), None
-        return len(rows), min((v for v in losses if v == v), default=None)  # not NaN
+        """Epochs trained and the kept weights' validation loss, from ``history`` or metrics.csv (None: unknown)."""
+        rows = self.history or (read_history(self.path) if self.path is not None else [])
+        kept = kept_of(rows)
+        return len(rows), None if kept is None else kept[1]
 
     @classmethod
     def load(
@@ -96,9 +91,10 @@ class Run:
         model: nn.Module | None = None,
         trust_code: bool = False,
     ) -> Run:
-        """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights.
-
-        ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
+        """Rebuild the model (or take ``model``, a skeleton of the same architecture) and load its weights: the
+        kept ones (model.safetensors), or the file ``weights`` names in the folder, which may be a training
+        checkpoint (checkpoint.safetensors: the last step's weights, not their EMA average, after early stopping
+        too). ``trust_code=True`` lets model.json name any class, whose module is then imported (its code runs):
         only for folders you trust. Without it, only vaekit's, torch.nn's and registered classes are imported."""
         if ((path := Path(path).expanduser()) / files.SCALES).is_file():  # '~/runs/a': in the home folder
             raise VaekitError(
@@ -107,8 +103,8 @@ class Run:
             )
         where = run_device(device)  # before the weights are read
         with trusting(trust_code):  # a folder of an earlier vaekit read as today's (run_compat)
-            cfg, model = loaded_model(path, weights, model, where)
-        return cls(path, cfg, model)  # cfg.out: where the run is now (its table.json)
+            cfg, model = loaded(path, weights, model, where)
+        return cls(path, cfg, model, read_history(path))  # cfg.out: where the run is now (its table.json)
 
     @property
     def digest(self) -> str:
@@ -168,15 +164,7 @@ class Run:
     def stale_files(self) -> list[str]:
         """Files derived from weights (eval.json, pictures, report.html, exports) in the run folder that record
         other weights than these, or none; a picture of another name counts when it records weights (latent_map's)."""
-        if self.path is None:
-            return []
-        names = (*files.DERIVED_FILES, files.SAMPLES, files.RECONSTRUCTIONS)
-        named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
-        found = {n: files.stamp(self.path / n) for n in names if (self.path / n).is_file()}  # unstamped: stale
-        pngs = (p for p in sorted(self.path.glob("*.png")) if p.name not in named)
-        others = (*pngs, *sorted(self.path.glob(files.EVAL_OTHERS)))  # eval-DATA-SPLIT.json: other data's
-        found |= {p.name: d for p in others if (d := files.stamp(p)) is not None}  # the user's own: not ours
-        return [n for n, digest in found.items() if digest != self.digest]
+        return [] if self.path is None else stale_files(self.path, self.digest)
 
     @property
     def folder(self) -> Path:
@@ -278,23 +266,32 @@ class Run:
 
     @reading
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
-        """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales."""
-        return self.model.encode(self._check(x), self.labels(y, len(x), "y"))
+        """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales. Encoded
+        ``run_chunks.ENCODE_BATCH`` items at a time; on the run's device (``load_run(device=...)``), where
+        ``reconstruct`` and ``sample`` give CPU tensors."""
+        return encoded(self.model, self._check(x), self.labels(y, len(x), "y"))
 
     @reading
     def reconstruct(self, x: ArrayLike, y: LabelsLike | None = None) -> Tensor:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional);
-        ``core.contract.mean_of``: of 64 seeded draws where a distribution has no mean (a flow's)."""
-        y = self.labels(y, len(x), "y")
-        px = self.model.decode(mean_of(self.model.encode(self._check(x), y)), y)
-        return finite(mean_of(px).cpu(), "reconstructions")
+        ``core.contract.mean_of``: of 64 seeded draws where a distribution has no mean (a flow's); on the CPU,
+        ``run_chunks.ENCODE_BATCH`` items at a time."""
+        return finite(reconstructed(self.model, self._check(x), self.labels(y, len(x), "y")), "reconstructions")
 
 
-def load_run(path: str | Path, *, model: nn.Module | None = None, device: str = "cpu", trust_code: bool = False) -> Run:
-    """Open a run folder written by ``vaekit train`` or ``vaekit.fit(..., out=path)``.
+def load_run(
+    path: str | Path,
+    *,
+    model: nn.Module | None = None,
+    device: str = "cpu",
+    trust_code: bool = False,
+    weights: str = files.WEIGHTS,
+) -> Run:
+    """Open a run folder written by ``vaekit train`` or ``vaekit.fit(..., out=path)``, with its kept weights or
+    those ``weights`` names (``Run.load``: a training checkpoint's too).
 
     A run of built-in networks, or of modules whose classes import and keep their init arguments, rebuilds
     its model itself; otherwise pass ``model``, an instance of the same architecture, to load the weights into.
     Loading imports only vaekit's model classes, torch.nn's and registered ones (``vaekit.register_module``);
     ``trust_code=True`` imports whatever model.json names, running that code: only for folders you trust."""
-    return Run.load(path, device, model=model, trust_code=trust_code)
+    return Run.load(path, device, weights, model=model, trust_code=trust_code)

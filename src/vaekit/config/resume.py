@@ -16,6 +16,14 @@ from .schema import RunConfig
 # its batches and its seed may: the checkpoint's weights and position rest on them
 MEMORY = ("model.checkpoint_cells",)
 RESUME_MAY_CHANGE = frozenset({"data.spec", "data.data_dir", "data.in_memory", "data.workers", "data.cache", *MEMORY})
+# schedules counted from a run's first epoch, whose epochs so far trained on the old one: a change on resume
+# would act as if the run had followed it from the start (a longer warm-up cuts the KL weight back), or not at
+# all (a warm-up over before the resume), so it is refused
+SCHEDULES = {
+    "train.warmup_epochs": "KL warm-up",
+    "train.dimwise_warmup_epochs": "dimension-wise warm-up",
+    "train.capacity_epochs": "capacity schedule",
+}
 
 
 def resume_keys(cfg: RunConfig) -> list[str]:
@@ -25,7 +33,8 @@ def resume_keys(cfg: RunConfig) -> list[str]:
 
 
 def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None = None) -> None:
-    """Refuse, in one line, a resumed run's setting (of ``keys``, default ``resume_keys``) that ``asked`` changes.
+    """Refuse, in one line, a resumed run's setting (of ``keys``, default ``resume_keys``, and ``SCHEDULES``) that
+    ``asked`` changes.
 
     A setting ``asked`` leaves to the data ('auto', no input shape or class count) takes what it settled on; a
     model setting that may change (``MEMORY``) is held to the conflicts table (checkpoint_cells: family deep)."""
@@ -38,12 +47,27 @@ def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None
                 "asked); train a new run (another out folder) to change it",
                 key=key,
             )
+    for key in SCHEDULES:  # config.json's, for a checkpoint that records none (``keep_recorded``)
+        name = key.removeprefix("train.")
+        keep_schedule(key, getattr(saved.train, name), getattr(asked.train, name))
     refuse_conflicts(asked, only=MEMORY)  # a resume checks the train section only: these are the model's
 
 
+def keep_schedule(key: str, old: object, new: object) -> None:
+    """Refuse, in one line, a resumed run's schedule (``SCHEDULES``) ``key`` changed from ``old`` to ``new``."""
+    if old != new:
+        raise VaekitError(
+            f"{key}: a resumed run keeps its {SCHEDULES[key]} ({old!r} epochs, {new!r} asked): it counts from the "
+            "run's first epoch, and the epochs trained so far followed the old one, so the new one would not act as "
+            "asked; train a new run (another out folder) to change it",
+            key=key,
+        )
+
+
 def recorded(cfg: RunConfig) -> dict:
-    """The values (as JSON) of the settings a resumed run keeps (``resume_keys``): what its checkpoints record."""
-    values = {k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in resume_keys(cfg)}
+    """The values (as JSON) of the settings a resumed run keeps (``resume_keys``, ``SCHEDULES``): what its
+    checkpoints record."""
+    values = {k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in [*resume_keys(cfg), *SCHEDULES]}
     return json.loads(json.dumps(values))  # as a checkpoint reads it back: tuples as lists
 
 
@@ -54,6 +78,9 @@ def keep_recorded(record: dict, cfg: RunConfig) -> dict:
     'custom': the model given, or model.json) are their own record of the model: its settings are not checked."""
     now = recorded(cfg)
     for key, old in record.items():
+        if key in SCHEDULES:
+            keep_schedule(key, old, now[key])
+            continue
         described = key.startswith("model.") and now.get("model.net") == "custom"
         if key in now and now[key] != old and not (described or _unresolved(key, now[key])):
             raise VaekitError(

@@ -29,6 +29,7 @@ from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 from .describe import CUSTOM, WHOLE
 from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
+from .resumes import RESUMES, resumed_record
 from .sizes import built, check_modules, held_to_weights
 from .state import refuse_damaged
 
@@ -137,7 +138,7 @@ def write_run_files(
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
     its class and init arguments when they rebuild it, else why not (it then loads into a skeleton). A table's
     schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class
-    names (``classes``, label 0 first) to classes.json."""
+    names (``classes``, label 0 first) to classes.json. A resume's changed settings: ``resumes.resumed_record``."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
@@ -152,7 +153,8 @@ def write_run_files(
         atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
     settings = cfg.to_dict() | {"out": os.path.abspath(run)}  # the folder, from anywhere
     settings["train"]["progress"] = recorded_progress(run, cfg.train.progress)
-    atomic_write_json(run / files.CONFIG, {"format": FORMAT, **settings, WRITTEN_BY: written_by()})
+    changes = {RESUMES: found} if (found := resumed_record(run, settings)) else {}  # a resume's, said in a line
+    atomic_write_json(run / files.CONFIG, {"format": FORMAT, **settings, WRITTEN_BY: written_by() | changes})
 
 
 def model_class(model: nn.Module) -> str:

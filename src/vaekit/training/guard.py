@@ -1,5 +1,6 @@
 """The guard of the training steps: it skips a step whose loss or gradient norm is not finite or too large,
-counts the skips, warns of a run of them and stops the run in one line naming the setting to change."""
+counts the skips, warns of a run of them and stops the run in one line naming the setting to change; it warns
+too of a run whose epochs' losses diverge while every step stays finite (``StepGuard.diverged``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import is_number
 from . import distributed
 from .first_step import TrainingStopped
 
 IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count
 
 WINDOW, WARM = 256, 32  # skip_ratio: the median of the last WINDOW kept norms, once WARM steps were kept
+# an epoch whose mean loss rose FAR x the first kept step's |loss| (at least 1 nat) above it, or whose mean KL grew
+# past that, diverged: the first step, at the initial weights, has about the run's largest loss (its KL small)
+FAR = 100
 
 
 class StepGuard:
@@ -32,13 +37,15 @@ class StepGuard:
         self.limit, self.skip_grad, self.lr, self.skip_ratio = limit, skip_grad, lr, skip_ratio
         self.in_row, self.skipped, self.large = 0, 0, 0
         self.most, self.warns = 0, True  # the longest run in a row (the whole run's); whether to warn of one
+        self.start: float | None = None  # the first kept step's loss (the run's, resumes included): ``diverged``
+        self.said = False  # whether ``diverged`` warned
         self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
         self.opt: torch.optim.Optimizer | None = None  # StepSetup binds it: no state until the first update
 
     def state_dict(self) -> dict:
         """The counters and the kept norms, as JSON."""
         counts = {"in_row": self.in_row, "skipped": self.skipped, "large": self.large, "most": self.most}
-        return counts | {"norms": list(self.norms)}
+        return counts | {"norms": list(self.norms), "start": self.start}
 
     def load_state_dict(self, state: dict) -> None:
         """Counters and norms from ``state_dict`` (an empty dict: a checkpoint from before they were saved; one
@@ -46,6 +53,9 @@ class StepGuard:
         self.in_row, self.skipped, self.large = (int(state.get(k, 0)) for k in ("in_row", "skipped", "large"))
         self.most = max(self.most, self.in_row, int(state.get("most", 0)))  # mid-run of skips: it goes on counting
         self.norms.extend(state.get("norms", []))
+        start = state.get("start")  # none saved (an earlier vaekit's): this session's first kept step's
+        if isinstance(start, int | float) and is_number(start, finite=True):
+            self.start = float(start)
 
     def threshold(self) -> tuple[float, str]:
         """The norm above which a step is skipped now and the setting that sets it (inf, "": nothing)."""
@@ -63,6 +73,8 @@ class StepGuard:
         bad = not math.isfinite(value_) or (norm_ is not None and norm_ > limit)
         if distributed.all_ok(not bad):  # under DDP every rank skips, or none
             self.in_row = 0
+            if self.start is None:  # value_ is loss + norm where a norm is given
+                self.start = value_ - (norm_ or 0.0)
             if self.skip_ratio > 0 and norm_ is not None:
                 self.norms.append(norm_)
             return True
@@ -87,16 +99,36 @@ class StepGuard:
 
     def epoch_means(self, sums: Tensor, seen: int, epoch: int) -> list[Any]:
         """The epoch's mean terms from their ``sums`` over the ``seen`` items of its kept steps; an epoch whose
-        every step was skipped stops the run in one line (it reported a loss of 0 and trained nothing)."""
+        every step was skipped stops the run in one line (it reported a loss of 0 and trained nothing), one whose
+        means diverged is warned of (``diverged``)."""
         if not seen and self.skipped:
-            setting = self.threshold()[1] if self.large and self.fresh() else ""
+            setting = self.threshold()[1] if self.large else ""  # skipped for a norm above it, or non-finite
             fix = "lower train.lr or raise the skip threshold (train.skip_grad, train.skip_ratio)"
             raise TrainingStopped(
                 f"training stopped after epoch {epoch}: every step of it was skipped ({self.skipped} so far); "
-                + (self.fix(setting) if setting or self.fresh() else fix),
-                key=setting or (None if self.fresh() else "train.lr"),
+                + (fix if self.large and not setting else self.fix(setting)),
+                key=(setting if self.fresh() else "train.lr") or None,
             )
-        return (sums / max(1, seen)).tolist()
+        means = (sums / max(1, seen)).tolist()
+        self.diverged(means, epoch)
+        return means
+
+    def diverged(self, means: list[float], epoch: int) -> None:
+        """Warn, once, where epoch ``epoch``'s mean loss (``means``: loss, rec, kl...) rose ``FAR`` x max(|start|, 1)
+        above the first kept step's (``start``), or its mean KL grew past that: the run diverged though its steps
+        stay finite (an lr far too large), and its kept weights are an early epoch's at best."""
+        if self.start is None or self.said or len(means) < 3:
+            return
+        loss, kl = means[0], means[2]
+        limit = FAR * max(abs(self.start), 1.0)
+        grew = [f"loss {loss:.4g}" if loss - self.start > limit else "", f"KL {kl:.4g}" if kl > limit else ""]
+        if any(grew):
+            self.said = True
+            what = " and ".join(filter(None, grew))
+            distributed.warn(
+                f"epoch {epoch}: the training {what} per item grew by orders of magnitude (over {FAR} x the first "
+                f"step's loss, {self.start:.4g}): the run diverged; {self.fix('')}"
+            )
 
     def fresh(self) -> bool:
         """Whether no update was applied yet (Adam's state starts at the first): train.lr has acted on nothing."""

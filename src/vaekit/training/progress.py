@@ -16,9 +16,10 @@ class Lines:
     def __init__(self, on: bool) -> None:
         self.on, self.muted = on, False
 
-    def say(self, line: str) -> None:
-        """Write ``line`` (beside tqdm's bars); one that cannot be written ends them, said once on stderr."""
-        if self.on and not self.muted:
+    def say(self, line: str, result: bool = False) -> None:
+        """Write ``line`` (beside tqdm's bars); one that cannot be written ends them, said once on stderr. A
+        ``result`` (early stopping, the weights kept) is written even where progress lines are off."""
+        if (self.on or result) and not self.muted:
             try:
                 tqdm.write(line)
                 sys.stdout.flush()

@@ -29,6 +29,7 @@ from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
 from .folder import metrics_row, summary, write_metrics
 from .guard import StepGuard
+from .kept import kept_columns, kept_line, resume_line
 from .progress import Lines, interactive
 from .restore import restore
 from .signals import CheckpointClock, Interrupted, StopSignal
@@ -119,6 +120,8 @@ class Trainer:
         self.set_aside()  # measured otherwise: trains on
         if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
             return
+        if s.epoch or s.batch:  # resumed: where it goes on
+            self.say(resume_line(s.epoch, s.batch, batch_count(self.epoch_items(s.epoch), t.batch_size), t.epochs))
         for epoch in range(s.epoch, t.epochs):
             lr = lr_at(t.lr, t.lr_schedule, epoch, t.epochs, s.lr_rule)  # an older checkpoint's rule: kept
             for group in self.opt.param_groups:
@@ -135,7 +138,8 @@ class Trainer:
                 self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
             self.say(summary(s.rows[-1], t.epochs))
             if self.stopped_early():
-                break
+                return
+        self.say(kept_line(s.rows))
 
     def sets_aside(self) -> str:
         """Why a resumed run's best validation loss is set aside (it is measured otherwise: another val_loss or
@@ -156,11 +160,14 @@ class Trainer:
         return at_patience(self.t, self.state.batch, self.state.bad_epochs)
 
     def stopped_early(self) -> bool:
-        """``at_patience``, said in one line: early stopping, after an epoch or on resume."""
-        if self.at_patience():
-            n = self.state.bad_epochs
-            self.say(f"early stopping: no better validation loss for {n} epoch{'s' * (n != 1)}")
-        return self.at_patience()
+        """``at_patience``, said in one line with the weights kept, even where progress lines are off (a result):
+        early stopping, after an epoch or on resume."""
+        if not self.at_patience():
+            return False
+        n, kept = self.state.bad_epochs, kept_line(self.state.rows)
+        said = f"early stopping: no better validation loss for {n} epoch{'s' * (n != 1)}"
+        self.lines.say(said + (f"; {kept}" if kept else ""), result=distributed.is_main())
+        return True
 
     @property
     def muted(self) -> bool:
@@ -168,8 +175,9 @@ class Trainer:
         return self.lines.muted
 
     def say(self, line: str) -> None:
-        """A progress line; one that cannot be written ends them, said once on stderr (``Lines.say``)."""
-        self.lines.say(line)
+        """A progress line ("": none); one that cannot be written ends them, said once on stderr (``Lines.say``)."""
+        if line:
+            self.lines.say(line)
 
     def shuffle(self, epoch: int) -> Tensor:
         """The epoch's permutation, drawn from (seed, epoch) alone: the same in every process, and again on
@@ -183,9 +191,7 @@ class Trainer:
         taking its share of every batch); returns means of loss, rec, KL, beta (the KL weight over the batches)."""
         t, s, model, size = self.t, self.state, self.model, self.t.batch_size  # batch_size: the global batch
         model.train()
-        perm = self.shuffle(epoch)
-        if self.static and len(perm) >= size and not eager_epoch(epoch, t.warmup_epochs, t.kl_balance):
-            perm = perm[: len(perm) // size * size]
+        perm = self.shuffle(epoch)[: self.epoch_items(epoch)]
         n_batches = batch_count(len(perm), size)  # as ``batches`` cuts it: no lone last item, in any process count
         self.trained = len(perm) - min(s.batch * size, len(perm))  # the items this session trains (all ranks')
         # float64 running sums: a resume adding them in another order (rank 0 from all ranks') keeps metrics.csv's
@@ -195,7 +201,7 @@ class Trainer:
             total=len(perm),
             initial=s.seen,
             desc=f"epoch {epoch + 1}/{t.epochs}",
-            unit="img",
+            unit=" items",  # images or table rows, as the epoch's line says
             leave=False,
             disable=not (t.progress and interactive()),
             dynamic_ncols=True,
@@ -218,6 +224,13 @@ class Trainer:
         beta = sum(kl_weight(epoch + b / n_batches, t.beta, t.warmup_epochs) for b in range(n_batches)) / n_batches
         return {"loss": loss, "rec": rec, "kl": kl, "beta": beta, "kl_levels": levels}  # beta: the epoch's mean
 
+    def epoch_items(self, epoch: int) -> int:
+        """The items epoch ``epoch`` (0-based) trains: all, or under a compiled step whole batches alone."""
+        n, size = len(self.x), self.t.batch_size
+        if self.static and n >= size and not eager_epoch(epoch, self.t.warmup_epochs, self.t.kl_balance):
+            return n // size * size
+        return n
+
     def scheduled(self, progress: float) -> Scheduled:
         """The step's scheduled values at ``progress`` (fractional epochs: every schedule reads it); sets the
         categorical VAE's Gumbel-softmax temperature for it too."""
@@ -237,9 +250,7 @@ class Trainer:
         if bar.disable or (b % 10 and b != n_batches - 1):
             return
         loss, rec, kl = (sums[:3] / self.state.seen).tolist()
-        elapsed = bar.format_dict["elapsed"]
-        rate = f"{(bar.n - bar.initial) / elapsed:.0f}/s" if elapsed else ""
-        bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}", rate=rate)
+        bar.set_postfix({"loss": f"{loss:.2f}", "rec": f"{rec:.2f}", "kl": f"{kl:.2f}"})  # the bar's rate: items/s
 
     def maybe_checkpoint(self, epoch: int, batches: int, sums: Tensor, stop: StopSignal) -> None:
         """A mid-epoch checkpoint when the clock says so or a stop signal came; then stop on the signal."""
@@ -268,7 +279,9 @@ class Trainer:
         """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
         s = self.state
         s.epoch += 1
-        if val_loss < s.best_val or s.best_val == math.inf:  # the first epoch always keeps weights
+        improved = val_loss < s.best_val or s.best_val == math.inf  # the first epoch always keeps weights
+        s.rows[-1] |= kept_columns(s.rows, improved)  # which weights the run keeps: a set-aside best is not read back
+        if improved:
             s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
             with swapped(self.ema, self.model):  # the averaged weights, where there is an average
                 if self.run is None:

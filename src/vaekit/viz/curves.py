@@ -40,28 +40,50 @@ def plot_losses(metrics_csv: str | Path, path: str | Path, train: dict | None = 
 
 
 def loss_figure(metrics: dict[str, np.ndarray], train: dict):
-    """The curves of ``read_metrics``' columns, the loss titled by ``train``'s objective, a KL warm-up's epochs
-    shaded (beta below its final value: their train loss weighs the KL less than validation's); values beyond
+    """The curves of ``read_metrics``' columns, the loss titled by ``train``'s objective, the epochs trained at
+    another beta than the final one shaded (``shaded``: a KL warm-up's, a beta changed on resume); values beyond
     ±PLOT_LIMIT (a diverged run's, a hand-edited file's: matplotlib cannot tick them) are left out."""
     from matplotlib.ticker import MaxNLocator
 
     m = {k: np.where(np.abs(v) <= PLOT_LIMIT, v, np.nan) for k, v in metrics.items()}
     fig, axes = _figure(3)
-    beta, final = m.get("beta", np.full(len(m["epoch"]), np.nan)), train.get("beta")
-    final = float(final) if isinstance(final, (int, float)) else np.nanmax(beta, initial=-np.inf)  # else the largest
-    warm = m["epoch"][beta < final * (1 - 1e-6)]
-    titles, shade = (loss_title(train), "reconstruction log p(x|z)", "KL(q(z|x) || p(z))"), "KL warm-up (train beta <"
+    spans = shaded(m["epoch"], m.get("beta", np.full(len(m["epoch"]), np.nan)), train)
+    titles = (loss_title(train), "reconstruction log p(x|z)", "KL(q(z|x) || p(z))")
     for ax, key, title in zip(axes, ("loss", "rec", "kl"), titles):
-        for i, e in enumerate(warm):
-            ax.axvspan(e - 0.5, e + 0.5, color="0.85", lw=0, label=None if i else f"{shade} {final:g})")
+        for epochs, label, color in spans:
+            for i, e in enumerate(epochs):
+                ax.axvspan(e - 0.5, e + 0.5, color=color, lw=0, label=None if i else label)
         for split, style in (("train", "-o"), ("val", "-s")):
             if f"{split}_{key}" in m:
                 ax.plot(m["epoch"], m[f"{split}_{key}"], style, ms=3, label=split)
         ax.set(title=title, xlabel="epoch", ylabel="nats per item")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:  # every value left out: no lines to name
+            ax.legend(fontsize="small")
     return fig
+
+
+def shaded(epoch: np.ndarray, beta: np.ndarray, train: dict) -> list[tuple[np.ndarray, str, str]]:
+    """(epochs, legend label, colour) of the epochs (E,) whose metrics.csv beta (E,), each epoch's mean KL weight,
+    is not the final one (``train``'s beta, else the last recorded): a KL warm-up's, below it within ``train``'s
+    warmup_epochs (not known: the first epochs, their beta rising), whose train loss weighs the KL less than
+    validation's; and the others, trained at a beta that a resume then changed (the loss there is of that beta)."""
+    known, given, warmup = beta[np.isfinite(beta)], train.get("beta"), train.get("warmup_epochs")
+    final = float(known[-1]) if len(known) else np.nan  # the last recorded, where the config gives none
+    final = float(given) if isinstance(given, (int, float)) and is_number(given, finite=True) else final
+    other = np.isfinite(beta) & (np.abs(beta - final) > 1e-6 * abs(final))
+    below = other & (beta < final)
+    if isinstance(warmup, (int, float)) and is_number(warmup):
+        warm = below & (epoch - 1 < float(warmup))  # kl_weight's schedule: epoch e (1-based) starts at e - 1
+    else:
+        warm = np.cumprod(below & np.r_[beta[1:] > beta[:-1], True]).astype(bool)
+    changed = other & ~warm
+    was = ", ".join(f"{b:g}" for b in dict.fromkeys(np.round(beta[changed], 6)))
+    return [
+        (epoch[warm], f"KL warm-up (train beta < {final:g})", "0.85"),
+        (epoch[changed], f"train beta {was}, changed to {final:g} on resume", "#f2dfc4"),
+    ]
 
 
 def loss_title(train: dict) -> str:

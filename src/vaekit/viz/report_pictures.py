@@ -263,7 +263,8 @@ def training_line(metrics: dict[str, np.ndarray], train: dict) -> str:
     best = best_epoch(metrics)
     said = [f"{done} of {planned} epochs trained"]
     if best is not None:
-        said.append(f"the weights shown are epoch {best}'s, the lowest validation loss")
+        lowest = "the lowest validation loss" + ("" if best == lowest_epoch(metrics) else SET_ASIDE)
+        said.append(f"the weights shown are epoch {best}'s, {lowest}")
     patience, since = train.get("patience") or 0, done - (best or 0)
     if isinstance(planned, (int, float)) and done >= planned:
         said.append("every epoch planned was trained")
@@ -278,9 +279,19 @@ def training_line(metrics: dict[str, np.ndarray], train: dict) -> str:
     return "Training: " + "; ".join(said) + "."
 
 
+SET_ASIDE = " since a resume set the earlier best aside (measured otherwise: another beta or objective)"
+
+
 def best_epoch(metrics: dict[str, np.ndarray]) -> int | None:
-    """The epoch whose weights the run keeps, as the trainer picks them: the first, then each with a lower
-    val_loss than all before it (None: no epochs or no val_loss)."""
+    """The epoch whose weights the run keeps: as the trainer recorded it in the last row (``best_epoch``), else
+    (a run from before that column) ``lowest_epoch``."""
+    kept = metrics.get("best_epoch", np.array([]))[-1:]
+    return int(kept[0]) if len(kept) and np.isfinite(kept[0]) else lowest_epoch(metrics)
+
+
+def lowest_epoch(metrics: dict[str, np.ndarray]) -> int | None:
+    """The epoch of the lowest val_loss, as the trainer picks it: the first, then each with a lower val_loss than
+    all before it (None: no epochs or no val_loss)."""
     best, at = math.inf, None
     for epoch, value in zip(metrics["epoch"], metrics.get("val_loss", ())):
         if at is None or value < best:
