@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import VaekitError
 from .checks import changed as _changed
 from .conflicts_zoo import components_given, zoo_conflicts
-from .schema import SECTIONS, RunConfig
+from .schema import SECTIONS, ModelConfig, RunConfig
 
 LADDER = ("ladder", "conv")  # the conv ladder: one hidden width, between its levels
 # (setting a, setting b, when both are set so, why they cannot both take effect)
@@ -89,7 +89,8 @@ CONFLICTS = [
         "model.latent_dims",
         "model.family",
         lambda c: bool(c.model.latent_dims) and c.model.family != "ladder",
-        "only the ladder VAE has several latent levels",
+        "only the ladder VAE lists its latent levels there; the deep hierarchy's are its latent groups, set by "
+        "model.deep_groups (groups per resolution, 1 x 1 first) and model.deep_latent_channels (channels of each)",
     ),
     (
         "model.ladder_posterior",
@@ -111,27 +112,13 @@ CONFLICTS = [
             "it sets the deep hierarchy (family deep)",
         )
         for key in (
-            "deep_groups",
-            "deep_width",
-            "deep_cell_width",
-            "deep_latent_channels",
-            "deep_cells",
-            "deep_patch",
-            "deep_head_kernel",
-            "deep_ar_channels",
-            "deep_ar_kernel",
-            "deep_init",
-            "residual_posterior",
-            "checkpoint_cells",
+            *("deep_groups", "deep_width", "deep_cell_width", "deep_latent_channels", "deep_cells"),
+            *("deep_patch", "deep_head_kernel", "deep_ar_channels", "deep_ar_kernel", "deep_init"),
+            *("residual_posterior", "checkpoint_cells"),
         )
     ),
     *(
-        (
-            f"model.{key}",
-            "model.family",
-            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family == "deep" and c.model.net != "custom",
-            why,
-        )
+        (f"model.{key}", "model.family", lambda c, key=key: unread_by_deep(c, key), why)
         for key, why in (
             ("latent_dim", "the deep hierarchy's groups are sized by model.deep_latent_channels and model.deep_groups"),
             ("hidden", "the deep hierarchy's widths are model.deep_width and model.deep_cell_width"),
@@ -218,7 +205,7 @@ CONFLICTS = [
     (
         "model.channels",
         "model.net",
-        lambda c: _changed(c, "model.channels") and c.model.net == "mlp",
+        lambda c: _changed(c, "model.channels") and c.model.net == "mlp" and c.model.family != "deep",  # its row above
         "the channels are the conv networks' widths",
     ),
     (
@@ -268,6 +255,30 @@ CONFLICTS = [
 
 
 CONFLICTS += zoo_conflicts()
+
+
+def deep_latent_size(m: ModelConfig) -> int | None:
+    """The numbers in the codes of the deep hierarchy that ``m`` describes (sum over its groups of C_z * h * w, as
+    ``DeepVAE.latent_dims`` sums them), or None where its items are no (C, H, W) images it can be built for."""
+    if len(m.input_shape) != 3 or m.deep_patch < 1 or len(m.deep_groups) < 2:
+        return None
+    sides = []  # the grid at each resolution from 1 x 1 down, each half the next (ceil), as models.deep_cells.sizes
+    for size in (m.input_shape[1] // m.deep_patch, m.input_shape[2] // m.deep_patch):
+        halved = [size]
+        for _ in range(len(m.deep_groups) - 2):
+            halved.append((halved[-1] + 1) // 2)
+        sides.append([1, *halved[::-1]])
+    return m.deep_latent_channels * sum(g * h * w for g, h, w in zip(m.deep_groups, *sides))
+
+
+def unread_by_deep(c: RunConfig, key: str) -> bool:
+    """Whether ``key``, a model setting the deep hierarchy (built by vaekit, not from Python) does not read, is set
+    other than as its run's config.json records it: no MLP or conv widths, and its latent size (``deep_latent_size``),
+    any size with no widths (a run's record, its groups changed since: training records the size anew)."""
+    m, kept = c.model, {"hidden": c.model.hidden == [], "channels": c.model.channels == []}
+    kept["latent_dim"] = (kept["hidden"] and kept["channels"]) or m.latent_dim == deep_latent_size(m)
+    deep = m.family == "deep" and m.net != "custom"  # a model from Python: as training.describe found it
+    return deep and _changed(c, f"model.{key}") and not kept.get(key, False)
 
 
 def refuse_conflicts(

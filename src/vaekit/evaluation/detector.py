@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset, Split
 from ..data.user_arrays import needs_schema
-from ..errors import VaekitError
+from ..errors import VaekitError, is_whole
 from ..models.standardized import column_stats
 from ..training.rng import keeps_rng
 from .detector_fit import (
@@ -56,9 +56,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     scored in float64, and a row whose score is not finite is refused, naming it. ``method`` is one of
     neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (images only), or llr for a wrapped ``run`` of
     a hierarchical model (``vaekit.evaluation.scores.anomaly_scores`` computes them; the anomaly guide's table
-    says what each is); ``samples``, ``iw_samples`` and ``steps`` reach the scores they shape, and are ignored
-    (unchecked) by the others: a grid over ``method`` may keep them. ``hidden`` sets the widths of
-    ``net="mlp"`` (a conv net has its own and refuses it).
+    says what each is); ``samples``, ``iw_samples``, ``steps`` and ``llr_k`` (llr's lowest k latent groups from
+    their priors: a whole number >= 1, at most the run's groups) reach the scores they shape, and are ignored
+    by the others: a grid over ``method`` may keep them. ``hidden``: ``net="mlp"``'s widths (conv: refused).
     ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
     by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
@@ -98,6 +98,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         samples: int = 8,
         iw_samples: int = 64,
         steps: int = 30,
+        llr_k: int = 1,
         contamination: float = 0.1,
         scales: tuple[int, ...] = (1,),
         holdout: float = 0.1,
@@ -110,6 +111,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.method, self.latent_dim, self.hidden, self.likelihood = method, latent_dim, hidden, likelihood
         self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
         self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
+        self.llr_k = llr_k
         self.contamination, self.scales, self.holdout = contamination, scales, holdout
         self.run, self.out, self.overwrite = run, out, overwrite
         self.random_state, self.device = random_state, device
@@ -158,6 +160,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         shaping = self._shaping()
         check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
         check_seed(self.random_state)
+        if not is_whole(self.llr_k, 1):  # as the command line's: k = 0 would give a column of zeros
+            raise ValueError(f"llr_k must be a whole number >= 1, got {self.llr_k!r}")
         check_image_shape(self.image_shape)
         if not isinstance(self.overwrite, (bool, np.bool_)):
             raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
@@ -197,7 +201,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _shaping(self) -> dict:
         """The settings that shape ``method``'s score (samples, iw_samples, steps: those it reads)."""
-        return settings_for(self.method, samples=self.samples, iw_samples=self.iw_samples, steps=self.steps)
+        values = dict(samples=self.samples, iw_samples=self.iw_samples, steps=self.steps, llr_k=self.llr_k)
+        return settings_for(self.method, **values)
 
     def _standardises(self) -> bool:
         """Whether the VAE takes standardised columns: a table under the Gaussian likelihood."""
@@ -259,7 +264,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _scale_scores(self, X: np.ndarray) -> np.ndarray:
         """(S, n_samples) anomaly scores of validated rows X (n_samples, n_features) per scale, scored in float64
         (standardised when S > 1); a row whose score is not finite is refused."""
-        x = torch.tensor(X, dtype=torch.float64).view(-1, *self.input_shape_)
+        x = torch.tensor(np.ascontiguousarray(X), dtype=torch.float64).view(-1, *self.input_shape_)  # X[::-1] too
         raw = self._raw_scores(prepared(x, self.likelihood_, self.binarize_seed_))  # (S, n_samples)
         if len(self.models_) > 1:
             raw = (raw - self.score_loc_[:, None]) / self.score_scale_[:, None]

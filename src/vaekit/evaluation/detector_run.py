@@ -228,7 +228,7 @@ def training_items(image_shape: tuple | None, X: np.ndarray, likelihood: str) ->
     if math.prod(shape) != X.shape[1]:
         raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
     check_float32(X)
-    x64 = torch.tensor(X, dtype=torch.float64).view(-1, *shape)
+    x64 = torch.tensor(np.ascontiguousarray(X), dtype=torch.float64).view(-1, *shape)  # torch takes no negative strides
     check_support(likelihood, x64, "X")
     return x64
 

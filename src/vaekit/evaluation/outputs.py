@@ -16,6 +16,7 @@ import torch
 from ..config import RunConfig
 from ..data import Dataset, Split, all_labelled, load_dataset
 from ..data.builtin import builtin_name
+from ..data.csv_text import is_table_file
 from ..data.image_cache import read_skipped, row_files
 from ..data.lazy import LazyArray, binarized_once, drawn_once, every_item, head, load_streamed
 from ..data.photos import ImageOptions
@@ -43,6 +44,7 @@ def items(
     spec, d = spec or cfg.data.spec, cfg.data
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
+    check_kind(cfg, spec)
     if split == "all":
         every, classes = every_labelled(cfg, spec)
         return every.x, None, run_labels(run, every.y, classes, spec)
@@ -94,6 +96,7 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
     """(every item of ``spec`` in file order with its label, numbered as training numbers them, or None; the
     class names of labels 0..K-1, or None), read as it goes where training would stream it."""
     d, shape = cfg.data, tuple(cfg.model.input_shape)  # items as the run's model takes them (model_items)
+    check_kind(cfg, spec)
     lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
     if lazy is None:
         s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec), shape)
@@ -107,6 +110,16 @@ def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
         skipped = getattr(lazy.source, "skipped", None)
     note_skipped(spec, skipped)
     return s, classes
+
+
+def check_kind(cfg: RunConfig, spec: str) -> None:
+    """Refuse a table file for a run whose model takes images or signals (items (C, H, W) or (C, L)), before its
+    rows are read with the run's table settings: their refusals (a gap, too few rows to split) would hide why."""
+    shape = tuple(cfg.model.input_shape)
+    if len(shape) > 1 and is_table_file(Path(spec)):
+        raise VaekitError(
+            f"{spec}: a table, whose items are rows (1-D); the run's model expects items of shape {shape}"
+        )
 
 
 def default_split(cfg: RunConfig, spec: str | None) -> str:
@@ -145,6 +158,7 @@ def prepared_split(
     if limit is not None and limit <= 0:
         raise VaekitError(f"limit must be > 0, got {limit}", key="limit")
     own = spec is None or same_spec(spec, run.config.data.spec)
+    check_kind(run.config, spec or run.config.data.spec)  # before any split of a file the model cannot take
     if own and binarized:  # its own items, drawn otherwise when it trained
         note_old_draw(run, run.config.data.binarize)
     if split != "all":  # labels numbered as the run numbered them, named as it names them

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..data.photos import note
 from ..errors import VaekitError
+from ..runs import Run
 from ..training.rng import keeps_rng
 
 K_NEIGHBOURS = 3  # Kynkäänniemi et al.'s k
@@ -172,6 +173,35 @@ def quality_benchmark(
         "samples": compare(real, fake, kid_subsets, seed=seed),
         "data_vs_data": compare(real, other, kid_subsets, seed=seed),
     }
+
+
+def sample_source(
+    run: Run,
+    sampler: str | None,
+    y: torch.Tensor | None = None,
+    keep: dict | None = None,
+    temperature: float | list[float] = 1.0,
+) -> Callable[[int], Tensor]:
+    """n -> (n, *shape) samples of the run: from its prior at ``temperature`` (``Run.sample``'s) or ``sampler``.
+    A conditional run draws each sample's class as often as in the labels ``y`` (N,) (the training split's, as
+    ``table_quality`` draws its rows' labels, so the samples follow the data's class mix), or evenly without
+    labels; ``keep`` gets its x and classes y (n,)."""
+    if sampler is not None or not run.model.needs_labels:
+        return lambda n: run.sample(n, temperature, sampler=sampler)
+
+    def draw(n: int) -> torch.Tensor:
+        if y is not None and len(y):
+            labels = y[torch.randint(len(y), (n,))]  # (n,) labels, seeded by the caller
+            x = run.sample(n, temperature, label=labels)
+        else:
+            k = run.config.model.num_classes
+            x, pick = run.sample_classes(-(-n // k), temperature), torch.randperm(-(-n // k) * k)[:n]
+            x, labels = x[pick], torch.arange(k).repeat_interleave(-(-n // k))[pick]
+        if keep is not None:
+            keep.update(x=x, y=labels)
+        return x
+
+    return draw
 
 
 def gaussian_blur(x: Tensor, sigma: float) -> Tensor:

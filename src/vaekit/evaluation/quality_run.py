@@ -27,7 +27,7 @@ from .eval_items import named_labels
 from .features import InceptionFeatures, class_accuracy, domain_features
 from .labels import label_map, numbered_as_run
 from .metrics import pick_split
-from .quality import quality_benchmark, set_size
+from .quality import quality_benchmark, sample_source, set_size
 
 TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
 
@@ -77,28 +77,6 @@ def feature_net(features: str | Path | nn.Module, data: Dataset, **settings) -> 
     return InceptionFeatures(features), {"kind": "inception", "file": str(features)}
 
 
-def sample_source(run: Run, sampler: str | None, y: torch.Tensor | None = None, keep: dict | None = None):
-    """n -> (n, *shape) samples of the run: from its prior or ``sampler``. A conditional run draws each sample's
-    class as often as in the labels ``y`` (N,) (the training split's, as ``table_quality`` draws its rows' labels,
-    so the samples follow the data's class mix), or evenly without labels; ``keep`` gets its x and classes y (n,)."""
-    if sampler is not None or not run.model.needs_labels:
-        return lambda n: run.sample(n, sampler=sampler)
-
-    def draw(n: int) -> torch.Tensor:
-        if y is not None and len(y):
-            labels = y[torch.randint(len(y), (n,))]  # (n,) labels, seeded by the caller
-            x = run.sample(n, label=labels)
-        else:
-            k = run.config.model.num_classes
-            x, pick = run.sample_classes(-(-n // k)), torch.randperm(-(-n // k) * k)[:n]
-            x, labels = x[pick], torch.arange(k).repeat_interleave(-(-n // k))[pick]
-        if keep is not None:
-            keep.update(x=x, y=labels)
-        return x
-
-    return draw
-
-
 def quality(
     run: Run | str | Path,
     *,
@@ -110,6 +88,7 @@ def quality(
     seed: int = 0,
     write: bool = True,
     target: str | None = None,
+    temperature: float | list[float] = 1.0,
     **feature_settings,
 ) -> dict:
     """FID, KID, precision and recall (k = 3) of the run's samples, each beside its data-vs-data value.
@@ -123,21 +102,30 @@ def quality(
     A table run gets the measures of ``evaluation.table_quality`` instead (``target``: the column that
     train-on-synthetic predicts). ``feature_settings`` train the domain network (``width``, ``steps``,
     ``batch_size``, ``lr``; see ``evaluation.features.SETTINGS``); other names, or settings with other
-    features, are refused in one line.
+    features, are refused in one line. ``temperature`` scales the prior's draws (``Run.sample``'s: one number,
+    or one per resolution of a deep run), recorded in quality.json; refused with a sampler and a table run.
     """
     start = time.perf_counter()
     run = run if isinstance(run, Run) else load_run(run)
-    _check_call(run, sampler, n, seed)
+    t = _check_call(run, sampler, n, seed, temperature)
     dataset = quality_data(run, data)
     table = _table_measures(dataset, features)
-    _refuse_unused(table, target, feature_settings)
+    _refuse_unused(table, target, feature_settings, t)
     if table:  # tables get their own measures
         return importlib.import_module(TABLE_QUALITY).table_run_quality(
-            run, labelled_as_run(run, dataset), sampler=sampler, n=n, seed=seed, write=write, target=target, split=split
+            run,
+            labelled_as_run(run, dataset),
+            sampler=sampler,
+            n=n,
+            seed=seed,
+            write=write,
+            target=target,
+            split=split,
+            data=data,
         )
     with run.writing() if write else nullcontext():  # a folder being written is refused before the work
         out = {
-            **_measure(run, dataset, features, sampler, n, split, seed, feature_settings),
+            **_measure(run, dataset, features, (sampler, t), n, split, seed, feature_settings),
             "seconds": round(time.perf_counter() - start, 3),
             files.DIGEST: run.digest,
         }
@@ -146,25 +134,32 @@ def quality(
     return out
 
 
-def _check_call(run: Run, sampler: str | None, n: object, seed: object) -> None:
-    """One line, before the data are read or a feature network is trained, for a bad ``n`` or ``seed`` or a
-    ``sampler`` that cannot draw for this run (an unknown name, a conditional or table run)."""
+def _check_call(run: Run, sampler: str | None, n: object, seed: object, temperature: object) -> float | list[float]:
+    """One line, before the data are read or a feature network is trained, for a bad ``n``, ``seed`` or
+    ``temperature`` (as ``Run.sample`` checks it, which it returns), or a ``sampler`` that cannot draw for this run
+    (an unknown name, a conditional or table run) or that is given a temperature."""
     if n is not None:
         whole(n, "n")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise VaekitError(f"seed must be a whole number, got {seed!r}", key="seed")
+    t = run.check_temperature(temperature)
     if sampler is not None:
         sampler_for(run, sampler)
+        run.sampler_alone(t, None)
+    return t
 
 
-def _refuse_unused(table: bool, target: str | None, feature_settings: dict) -> None:
+def _refuse_unused(table: bool, target: str | None, feature_settings: dict, temperature: object) -> None:
     """One line for a setting the measures cannot use: feature settings with a table's own measures (no feature
-    network), ``target`` with FID and the rest (only a table's train-on-synthetic predicts a column)."""
+    network), a temperature there (its rows drawn at 1), ``target`` with FID and the rest (only a table's
+    train-on-synthetic predicts a column)."""
     if table and feature_settings:
         names = sorted(feature_settings)
         raise VaekitError(
             f"feature setting(s) {', '.join(names)}: a table run's measures use no feature network", key=names[0]
         )
+    if table and temperature != 1.0:
+        raise VaekitError("temperature: a table run's measures draw its rows at temperature 1", key="temperature")
     if not table and target is not None:
         raise VaekitError(f"target {target!r}: only a table run's measures (train-on-synthetic) use it", key="target")
 
@@ -184,25 +179,27 @@ def _measure(
     run: Run,
     dataset: Dataset,
     features: str | Path | nn.Module,
-    sampler: str | None,
+    source: tuple[str | None, float | list[float]],
     n: int | None,
     split: str,
     seed: int,
     feature_settings: dict,
 ) -> dict:
-    """``quality``'s figures, less the time and digest: the run's samples and the ``split``'s items (N, *shape)
-    compared on the features of ``features``."""
+    """``quality``'s figures, less the time and digest: the run's samples (``source``: from the sampler or the
+    prior, at the temperature) and the ``split``'s items (N, *shape) compared on the features of ``features``."""
+    sampler, temperature = source
     test = pick_split(dataset, split, None)  # a split other than train, val or test: one line
     set_size(n, len(test.x))  # before the domain network trains (minutes), not after
     net, about = feature_net(features, dataset, **feature_settings)
     ours, kept = labelled_as_run(run, dataset), dict[str, torch.Tensor]()  # train.y: the classes drawn, as the run
-    result = quality_benchmark(sample_source(run, sampler, ours.train.y, kept), test.x, net, n, seed)
+    result = quality_benchmark(sample_source(run, sampler, ours.train.y, kept, temperature), test.x, net, n, seed)
     stamp = None if sampler is None or run.path is None else sampler_stamp(run.path, sampler, run.digest)
     return {
         "data": dataset.name,
         "split": split,
         "n": result["n"],
         "seed": seed,
+        "temperature": temperature,
         "features": about,
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
@@ -235,6 +232,7 @@ def write_quality(run: Run, result: dict) -> Path:
         except VaekitError:  # not whole: replaced
             saved = {}
         same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
+        same = same and saved.get("temperature", 1.0) == result["temperature"]  # a file from before: 1
         whole = isinstance(saved.get("samples"), dict)  # a file not whole is replaced, not merged
         if same and whole and result["features"]["kind"] != "module":  # two modules may share a class name
             samplers = {**saved.get("samplers", {}), **result["samplers"]}
@@ -282,6 +280,7 @@ def _types(q: dict) -> dict[str, Check]:
     counts = ("n_real", "n_synthetic", "n_test", "seed") if table else ("n", "seed")
     types: dict[str, Check] = dict.fromkeys(counts, (is_whole, "a count"))
     types |= dict.fromkeys(("data", "split"), (lambda v: isinstance(v, str), "text"))
+    types["temperature"] = (lambda v: all(map(is_number, v if isinstance(v, list) else [v])), "a temperature")
     if not table:
         types["data_vs_data"] = (_figures, "figures by name")
         types["samples"] = (lambda v: isinstance(v, dict) and all(map(_figures, v.values())), "figures by sampler")

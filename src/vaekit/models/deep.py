@@ -175,10 +175,13 @@ class DeepVAE(nn.Module):
     def _px(self, h: Tensor) -> Distribution:
         """p(x|z) from the state (B, width, H/p, W/p): parameters per pixel, unfolded from each patch's channels.
 
-        The head runs in float32 under bf16 autocast: a bf16 trunk then still gives p(x|z) parameters as fine as
-        a discretized logistic's bins (2/255), which bf16's 8 bits are not near 1."""
+        The head runs in its own dtype under bf16 autocast (a half-precision h is cast up to it, a float64 one
+        kept): a bf16 trunk then still gives p(x|z) parameters as fine as a discretized logistic's bins (2/255),
+        which bf16's 8 bits are not near 1."""
+        dtype = cast(nn.Conv2d, self.to_x[1]).weight.dtype
+        h = h.to(dtype) if h.dtype in (torch.float16, torch.bfloat16) else h
         with torch.autocast(h.device.type, enabled=False):
-            params = F.pixel_shuffle(self.to_x(h.float()), self.patch)  # patch 1: unchanged
+            params = F.pixel_shuffle(self.to_x(h), self.patch)  # patch 1: unchanged
         if self.ar is not None:
             return LocalARBernoulli(params, self.ar)  # params: (B, ar_channels, H, W) features
         return self.likelihood(params.view(h.shape[0], self.likelihood.n_params, *self.input_shape))
@@ -241,11 +244,21 @@ class DeepVAE(nn.Module):
     def generate(self, n: int, temperature: float | Sequence[float] = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z) for ``n`` ancestral draws; ``temperature`` scales the prior scales: one float, or one per
         resolution (top first, as ``groups``)."""
+        h, _ = self._ancestral(n, temperature)
+        return self._px(h)
+
+    def prior_codes(self, n: int, temperature: float | Sequence[float] = 1.0) -> Tensor:
+        """``n`` ancestral draws of every group's z, concatenated as ``encode`` gives them: (n, sum D_g). Each
+        group is drawn from its prior given the groups above, so ``decode`` of them is ``generate``'s mean."""
+        return torch.cat(self._ancestral(n, temperature)[1], 1)
+
+    def _ancestral(self, n: int, temperature: float | Sequence[float]) -> tuple[Tensor, list[Tensor]]:
+        """The state (n, width, H/p, W/p) and each group's z (n, D_g), top first, drawn from the priors."""
         t = expand(temperature, len(self.groups))
 
         def pick(g: int, r: int, q: Independent | None, p: Independent) -> tuple[Distribution, Tensor]:
             b = p.base_dist
             return p, b.loc + t[r] * b.scale * torch.randn_like(b.loc)
 
-        h, *_ = self.top_down(None, pick, n)
-        return self._px(h)
+        h, _, _, zs = self.top_down(None, pick, n)
+        return h, zs

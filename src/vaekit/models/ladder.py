@@ -182,8 +182,17 @@ class LadderVAE(NetsVAE):
 
     def generate(self, n: int, temperature: float = 1.0, y: Tensor | None = None) -> Distribution:
         """p(x|z_1) for ``n`` ancestral draws from the top down; ``temperature`` scales every level's scale."""
-        z = self.pz_loc + temperature * torch.randn(n, self.dims[-1], device=self.pz_loc.device)
+        return self.decode(self._ancestral(n, temperature)[-1])
+
+    def prior_codes(self, n: int, temperature: float = 1.0) -> Tensor:
+        """``n`` ancestral draws of every level's z, concatenated as ``encode`` gives them (z_L first): (n, sum D_l).
+        Each level is drawn from its prior given the level above, so ``decode`` of them is ``generate``'s."""
+        return torch.cat(self._ancestral(n, temperature), 1)
+
+    def _ancestral(self, n: int, temperature: float) -> list[Tensor]:
+        """Each level's z (n, D_l), top first, from p(z_L) and p(z_l|z_{l+1}), their scales times ``temperature``."""
+        z = [self.pz_loc + temperature * torch.randn(n, self.dims[-1], device=self.pz_loc.device)]
         for level in range(len(self.dims) - 1, 0, -1):
-            p = self.conditional_prior(level, z).base_dist
-            z = p.loc + temperature * p.scale * torch.randn_like(p.loc)
-        return self.decode(z)
+            p = self.conditional_prior(level, z[-1]).base_dist
+            z.append(p.loc + temperature * p.scale * torch.randn_like(p.loc))
+        return z

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from ..config import RunConfig
+from ..config.conflicts import deep_latent_size
 from ..core.contract import VAEModule
 from ..data import Dataset
 from ..data.core import check_trained
@@ -30,6 +31,9 @@ def settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tu
     cfg.model.input_shape = list(data.shape)
     if cfg.model.family == "ladder" and not cfg.model.latent_dims and not resume:  # a hierarchy, as models shows
         cfg.model.latent_dims = list(LADDER_DIMS)
+    size = deep_latent_size(cfg.model) if cfg.model.family == "deep" and not resume else None
+    if size is not None:  # what the hierarchy is, not the flat networks' defaults
+        cfg.model.latent_dim, cfg.model.hidden, cfg.model.channels = size, [], []
     if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
         k = labelled(data)
         if cfg.model.num_classes and cfg.model.num_classes != k and not resume:

@@ -27,7 +27,8 @@ from .report_pictures import best_epoch
 
 Z_LIMIT = 10.0  # |z| accepted per dimension
 MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
-KEYS = {"decode": ("z", "y"), "interpolate": ("a", "b", "steps", "y"), "sample": ("n", "y")}  # a body's keys
+NO_CODES = "this model draws no codes from its prior (no prior_codes): leave out codes"
+KEYS = {"decode": ("z", "y"), "interpolate": ("a", "b", "steps", "y"), "sample": ("n", "y", "codes")}  # a body's keys
 
 
 def check_images(run: Run) -> None:
@@ -66,6 +67,9 @@ class Explorer:
         self.spread = spread.tolist()
         self.items_x, self.items_y = x[:n_items], None if y is None else y[:n_items]
         self.items_z = means[:n_items]  # (n_items, D) posterior means
+        # a hierarchy's groups are conditional (p(z_2 | z_1), ...): zero, or N(0, I) draws, mean nothing there
+        self.start = self.items_z[0] if len(run.model.latent_dims) > 1 and len(self.items_z) else torch.zeros(self.d)
+        self.prior_codes = callable(getattr(run.model, "prior_codes", None))  # draws codes from its prior
         self.weights = self._weights_file()  # as loaded: /api/info says when the file on disk changes
 
     def _weights_file(self) -> dict:
@@ -91,6 +95,8 @@ class Explorer:
             "run": self.run.folder.name,
             "max_steps": MAX_STEPS,
             "max_samples": MAX_SAMPLES,
+            "start": self.start.tolist(),  # the sliders' first code: zeros, or a hierarchy's item 0's posterior mean
+            "prior_codes": self.prior_codes,  # /api/sample draws codes from the prior ("codes": true)
             "weights_epoch": self.weights["epoch"],
             "weights_mtime": self.weights["mtime"],  # ISO 8601, UTC
             "weights_changed": self.run.path is not None and _stamp(self.run.path) != self.weights["ns"],
@@ -123,11 +129,21 @@ class Explorer:
         return {"frames": [png_url(f[None], pad=0) for f in frames], "codes": codes.tolist()}
 
     def sample(self, body: dict) -> dict:
+        """``n`` samples' grid; with ``codes``, of a model that draws them (``prior_codes``), also their codes
+        (n, D), drawn from the prior (a hierarchy's groups each given those above) and decoded."""
         _keys(body, "sample")
         n, y = _int(body.get("n", 16), "n", 1, MAX_SAMPLES), self._label(body.get("y"))
+        codes = body.get("codes", False)
+        if not isinstance(codes, bool) or (codes and not self.prior_codes):
+            raise ApiError(422, "codes must be true or false" if not isinstance(codes, bool) else NO_CODES)
         with torch.no_grad():
-            x = mean_of(self.run.model.generate(n, 1.0, None if y is None else y.repeat(n))).cpu()
-        return {"image": png_url(x, nrow=math.ceil(math.sqrt(n)))}
+            if codes:
+                z = getattr(self.run.model, "prior_codes")(n).cpu()  # noqa: B009 (a hierarchy's) - (n, D)
+                x = decode_mean(self.run, z, y)
+            else:
+                x = mean_of(self.run.model.generate(n, 1.0, None if y is None else y.repeat(n))).cpu()
+        drawn = {"codes": z.tolist()} if codes else {}
+        return {"image": png_url(x, nrow=math.ceil(math.sqrt(n))), **drawn}
 
     def _z(self, z: object) -> Tensor:
         """A code: a list of ``d`` finite numbers within +-Z_LIMIT -> (D,)."""

@@ -35,8 +35,8 @@ function buildSliders() {
   for (const d of info.order) {
     const row = document.createElement("label");
     row.className = "slider";
-    row.innerHTML = `<span>z[${d}]</span><input type="range" min="-3" max="3" step="0.01" value="0"
-      data-dim="${d}" title="spread ${info.spread[d].toFixed(2)}"><output>0.00</output>`;
+    row.innerHTML = `<span>z[${d}]</span><input type="range" min="-3" max="3" step="0.01" value="${z[d]}"
+      data-dim="${d}" title="spread ${info.spread[d].toFixed(2)}"><output>${z[d].toFixed(2)}</output>`;
     const input = row.querySelector("input"), out = row.querySelector("output");
     input.addEventListener("input", () => {
       z[d] = Number(input.value);
@@ -60,6 +60,12 @@ function setZ(values) {
 }
 
 function gaussian() { return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()); }
+
+// a code drawn from the model's prior where the server draws one (a hierarchy's groups), else N(0, I)
+async function random() {
+  if (!info.prior_codes) return setZ(z.map(gaussian));
+  try { setZ((await api("/api/sample", { n: 1, codes: true, ...label() })).codes[0]); } catch (e) { say(e.message); }
+}
 
 function pick(slot, index, src) {
   picked[slot] = index;
@@ -114,16 +120,18 @@ async function main() {
   const saved = info.weights_mtime === null ? "" : ` (saved ${info.weights_mtime})`;
   const stale = info.weights_changed ? "; the weights on disk changed since: restart the explorer" : "";
   $("run").textContent = `${info.run}: ${info.latent_dim} latent dims, images ${info.shape.join("x")}${epoch}${saved}${stale}`;
-  z = new Array(info.latent_dim).fill(0);
+  info.start = info.start || new Array(info.latent_dim).fill(0);  // zeros, or a hierarchy's item 0's code
+  z = info.start.map(toStep);
   buildSliders();
+  if (info.start.some((v) => v !== 0)) $("zero").textContent = "item 0";
   if (info.num_classes) {
     const name = (k) => (info.classes && info.classes[k] != null ? String(info.classes[k]) : `class ${k}`);
     for (let k = 0; k < info.num_classes; k++) $("class").add(new Option(name(k), String(k)));
     $("class-row").hidden = false;
     $("class").addEventListener("change", scheduleDecode);
   }
-  $("zero").addEventListener("click", () => setZ(z.map(() => 0)));
-  $("random").addEventListener("click", () => setZ(z.map(gaussian)));
+  $("zero").addEventListener("click", () => setZ(info.start));
+  $("random").addEventListener("click", random);
   $("interpolate").addEventListener("click", interpolate);
   $("scrub").addEventListener("input", () => { $("frame").src = frames[Number($("scrub").value)]; });
   $("samples").addEventListener("click", samples);
