@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import VaekitError
 from ..io import printable
-from .verbs import arg, positive, seed, verb
+from .verbs import arg, positive, seed, temperatures, verb
+
+if TYPE_CHECKING:
+    from ..runs import Run
 
 
 @verb(
@@ -36,7 +39,11 @@ from .verbs import arg, positive, seed, verb
         help="items per set (default: half the split); table runs: rows drawn (default: as many as the training "
         "split, no cap)",
     ),
-    arg("--data", help="data spec (default: the run's own data)"),
+    arg(
+        "--data",
+        help="data spec (default: the run's own data); a table run's figures of other data go to "
+        "RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own",
+    ),
     arg("--split", default="test", choices=["val", "test"]),
     arg(
         "--seed",
@@ -48,29 +55,39 @@ from .verbs import arg, positive, seed, verb
         "--target",
         help="table runs: the column train-on-synthetic predicts (default: the last categorical; none: skip it)",
     ),
+    arg(
+        "--temperature",
+        type=temperatures,
+        default=1.0,
+        help="scales the prior's spread of the samples measured: a number, or for a deep run one per resolution, "
+        "top first (recorded in quality.json; not with --sampler or a table run)",
+    ),
     arg("--feature-steps", type=int, help="training steps of the domain feature network (default 1500)"),
     arg("--json", action="store_true", help="print the result as JSON"),
 )
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
+    from ..data.prepare import same_spec
+    from ..evaluation.eval_files import data_path
     from ..evaluation.features import class_accuracy_line
     from ..evaluation.quality_run import quality, quality_rows
+    from ..evaluation.table_quality import write_table_quality
     from ..runs import Run
     from ..samplers import fit_sampler, sampler_for
 
     steps: dict[str, Any] = {}
-    run: str | Run = args.run
+    run = Run.load(args.run)
     seed(args.seed)  # before the domain network's minutes
     if args.refit:
         if args.sampler is None:
             raise VaekitError(
                 "--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow"
             )
-        run = Run.load(args.run)
         sampler_for(run, args.sampler)  # a sampler that cannot draw for this run is named before minutes of fitting
         fit_sampler(run, args.sampler, refit=True)
     if args.feature_steps is not None:
         steps["steps"] = positive(args.feature_steps, "--feature-steps")
+    other = run.table is not None and args.data is not None and not same_spec(args.data, run.config.data.spec)
     result = quality(
         run,
         features=args.features,
@@ -80,22 +97,23 @@ def cmd_quality(args: argparse.Namespace) -> None:
         split=args.split,
         seed=args.seed,
         target=args.target,
+        temperature=args.temperature,
+        write=not other,  # a table run's figures of other data: their own file, written below
         **steps,
     )
+    where = f"{printable(args.run)}/{files.QUALITY}"
+    if other and result.get("kind") == "table":
+        result = {**result, "path": data_path(args.data)}  # whose figures
+        where = printable(write_table_quality(run, result, own=False))
     if args.json:
         print(json.dumps(result, indent=2))
         return
     if result.get("kind") == "table":  # a table's own measures
-        from ..evaluation.table_quality import table_quality_lines, table_quality_rows
-
-        first, *rest = table_quality_lines(result)
-        print(first, "| column | kind | distance | score |\n|---|---|---|---|", sep="\n")
-        for row in table_quality_rows(result):
-            print(f"| {row['column']} | {row['kind']} | {row['distance']} | {row['score']:.3f} |")
-        print(*rest, f"-> {printable(args.run)}/{files.QUALITY}", sep="\n")
+        print_table_quality(run, result, args.target is None, where)
         return
     print(
         f"{result['data']} {result['split']} split, {result['n']} items per set, {result['features']['kind']} features"
+        + ("" if result.get("temperature", 1.0) == 1.0 else f", samples at temperature {result['temperature']}")
     )
     print("| samples | FID | KID | precision | recall |\n|---|---|---|---|---|")
     for row in quality_rows(result):
@@ -104,4 +122,29 @@ def cmd_quality(args: argparse.Namespace) -> None:
         )
     if line := class_accuracy_line(result):  # a conditional run's samples on the domain classifier
         print(line)
-    print(f"-> {printable(args.run)}/{files.QUALITY}")
+    print(f"-> {where}")
+
+
+def print_table_quality(run: Run, result: dict, picked: bool, where: str) -> None:
+    """A table run's figures: each column's distance and score, the overall ones, train-on-synthetic and, where
+    its target was ``picked`` (no --target), which column it took and why, then the file written (``where``)."""
+    from ..evaluation.table_quality import table_quality_lines, table_quality_rows
+
+    first, *rest = table_quality_lines(result)
+    print(first, "| column | kind | distance | score |\n|---|---|---|---|", sep="\n")
+    for row in table_quality_rows(result):
+        print(f"| {row['column']} | {row['kind']} | {row['distance']} | {row['score']:.3f} |")
+    target = (result.get("tstr") or {}).get("target")
+    if picked and target is not None:
+        rest.append(f"TSTR target {target!r}: {_why_target(run)} (--target names another, none leaves TSTR out)")
+    print(*rest, f"-> {where}", sep="\n")
+
+
+def _why_target(run: Run) -> str:
+    """Why train-on-synthetic took its default target: a conditional run's label column, else the last categorical
+    column holding more than one value (a label column the run does not model said to be left aside)."""
+    if run.model.needs_labels:
+        return "the run's label column"
+    label = run.table.label if run.table is not None else None
+    aside = f", the label column {label!r} not being modelled by this run" if label else ""
+    return f"the last categorical column holding more than one value{aside}"

@@ -123,10 +123,14 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
         empty = isinstance(items, (list, tuple)) and any(isinstance(v, str) and not v.strip() for v in items)
         size = key.endswith("image_size") and type(value) is int  # one size S (S x S) as a number too, no bool
         if empty or not isinstance(items, (list, tuple)) or (strict and items is not value and not size):  # 64,,32
-            raise VaekitError(f"config: {key} must be a list (e.g. [64, 32]; no empty item), got {_short(value)}")
+            raise VaekitError(
+                f"config: {key} must be a list (e.g. [64, 32]; no empty item), got {_short(value)}", key=key
+            )
         return [_coerce(key, v, typing.get_args(tp)[0], strict) for v in items]
     if strict and isinstance(value, str) and tp is not str:
-        raise VaekitError(f"config: {key} must be {getattr(tp, '__name__', tp)}, got the string {_short(value)}")
+        raise VaekitError(
+            f"config: {key} must be {getattr(tp, '__name__', tp)}, got the string {_short(value)}", key=key
+        )
     try:
         if tp is bool:
             return _to_bool(value)
@@ -141,7 +145,8 @@ def _coerce(key: str, value: object, tp: typing.Any, strict: bool = False) -> ob
         return tp(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
         raise VaekitError(
-            f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}{_advice(key, value)}"
+            f"config: {key} must be {getattr(tp, '__name__', tp)}, got {_short(value)}{_advice(key, value)}",
+            key=key,
         ) from None
 
 

@@ -17,6 +17,7 @@ from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
+from .model_inputs import check_module, float_items, label_tensor
 from .tc import KLParts as KLParts  # beta-TCVAE's split, moved to .tc: re-exported for callers of this module
 from .tc import tc_decomposition
 
@@ -180,8 +181,10 @@ def iwae_bound(
     categorical latents (``_draw``); a q(z|x) drawn otherwise is refused in one line.
     """
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
-    x = _float_items(x, next(cast(nn.Module, model).parameters(), None))
-    check_labels(cast(VAEModule, model), x, None if y is None else torch.as_tensor(y))
+    check_module(model, "iwae_bound")  # a Run: one line naming run.model, not an AttributeError
+    x = float_items(x, next(cast(nn.Module, model).parameters(), None))
+    y = label_tensor(y, len(x), x.device) if y is not None and model.needs_labels else y  # (B,) int64, converted once
+    check_labels(cast(VAEModule, model), x, y)
     b = x.shape[0]
     per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
     one_level = flat(model)
@@ -202,18 +205,6 @@ def iwae_bound(
                 for start in range(0, k, per)
             ]
     return torch.cat(parts).logsumexp(0) - math.log(k)
-
-
-def _float_items(x: object, p: Tensor | None) -> Tensor:
-    """Items x (B, *shape) as a tensor on the device and in the float dtype of the model's parameter ``p``; items
-    that are not floating point are refused in one line (uint8 images: scaled by the caller)."""
-    x = as_tensor(x, getattr(p, "device", None))
-    if not x.is_floating_point():
-        raise VaekitError(
-            f"iwae_bound: x has dtype {x.dtype}, not floating point: scale uint8 images to [0, 1] (x / 255) or "
-            "pass the items to a run's methods (vaekit.evaluate), which read them as fit does"
-        )
-    return x if p is None or not p.is_floating_point() else x.to(p.dtype)
 
 
 def default_chunk(device: torch.device) -> int:

@@ -241,7 +241,7 @@ def check_trained(data: Dataset, conditional: bool) -> None:
             "leave such items out of the data",
             key="data.limit",
         )
-    note(f"{data.name}: {what} (more data or a larger data.limit would give it some)")
+    note(f"{data.name}: {what} (more data or a larger data.limit would give {'them' if many else 'it'} some)")
 
 
 def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:

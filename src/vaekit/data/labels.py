@@ -5,7 +5,7 @@ text, category or string dtype); text is a name even where it reads as a number 
 file's reader, CSV or .npz, reads text labels that are all numbers as numbers), and text mixed with numbers is
 refused. Training numbers them 0..K-1 (``encode_labels``), keeping names and numbers other than 0..K-1 as the
 class names; other data's labels, read from files, are numbered by those names (``number_labels``): a file's numbers
-where the classes are names are refused, not read as label numbers.
+where the classes are names are refused, not read as label numbers (save Fashion-MNIST's, its IDX files' numbers).
 
 Labels given to a run after training follow one rule (``label_numbers``): a run's methods' and ``evaluate``'s
 items': integers (ints, arrays, tensors) are label numbers 0..K-1, as ``load_dataset().y``, ``iwae_bound`` and ONNX
@@ -131,7 +131,7 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
         values, index = np.unique(np.char.strip(y.astype(str)), return_inverse=True)
         if num_classes and len(values) > num_classes:
             raise VaekitError(f"{where}: the labels name {len(values)} classes; the model has {num_classes}")
-        return index.reshape(-1).astype(np.int64), [str(v) for v in values]
+        return index.reshape(-1).astype(np.int64), _named([str(v) for v in values], num_classes or 0)
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise VaekitError(f"{where} labels: contains {int((~np.isfinite(y)).sum())} NaN or infinite values")
@@ -153,6 +153,14 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
     if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
         return index.reshape(-1).astype(np.int64), [str(v) for v in values]  # (one-hot codes need 0..K-1)
     return y, None
+
+
+def _named(names: list[str], k: int) -> list[str]:
+    """A model's ``k`` class names, label 0 first: ``names`` (at most k, sorted) for the first, the rest named by
+    their numbers ("3".."9" after three names), as a run without names names its classes; a number that is
+    already a name is "class N"."""
+    taken = set(names)
+    return names + [str(i) if str(i) not in taken else f"class {i}" for i in range(len(names), k)]
 
 
 def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.ndarray:
@@ -181,6 +189,8 @@ def number_labels(y: np.ndarray, where: str, classes: list[str] | None) -> np.nd
     text = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y.astype(np.int64).astype(str)
     values, index = np.unique(text, return_inverse=True)
     numbers = [label_number(str(v), classes) for v in values]
+    if classes == _builtin_classes():  # Fashion-MNIST's names in label order: its IDX files' labels are numbers
+        numbers = [n if n is not None else _number_of(str(v), len(classes)) for v, n in zip(values, numbers)]
     bad = [str(v) for v, k in zip(values, numbers) if k is None]
     if bad:
         numbered = bad[0].lstrip("-").isdigit() and not any(c.lstrip("-").isdigit() for c in classes)
@@ -228,18 +238,39 @@ def _refused(why: str) -> VaekitError:
 
 def _by_name(text: np.ndarray, classes: list[str] | None, k: int | None) -> np.ndarray:
     """Class names (N,) -> their label numbers (N,) in ``classes`` (None: "0".."K-1"); a name that is none of
-    them is one line listing the classes."""
+    them is one line listing the classes (text that is a number: saying why it is not one of them)."""
     values, index = np.unique(np.char.strip(text.astype(str)), return_inverse=True)
     numbers = [label_number(str(v), classes or run_classes(None, k)) for v in values]
     bad = next((str(v) for v, n in zip(values, numbers) if n is None), None)
-    if bad is not None and classes:
+    if bad is None:
+        return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
+    number = _number_of(bad, None)
+    if classes:
         raise _refused(f"label {bad!r}: no class has this name; this run's classes are {shown(classes)}")
-    if bad is not None and k and bad.isdigit():  # a number beyond the classes: "10" of a run of 0..9
+    if k and number is not None and not 0 <= number < k:  # "10" or "-1" of a run of 0..9
         raise _refused(f"label {bad!r} is out of range: this run's classes are 0..{k - 1}")
-    if bad is not None:
-        known = f": its classes are 0..{k - 1}" if k else ""
-        raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})")
-    return np.asarray(numbers, dtype=np.int64)[index.reshape(-1)]
+    if k and number is not None:  # "03", "+3": a class number, written otherwise than its name
+        raise _refused(f"label {bad!r}: this run's classes are named 0..{k - 1}; write it as {number}")
+    known = f": its classes are 0..{k - 1}" if k else ""
+    raise _refused(f"label {bad!r}: expected a class number (this run records no class names{known})")
+
+
+def _number_of(text: str, k: int | None) -> int | None:
+    """The whole number ``text`` is (ASCII digits, with an optional sign), else None; with ``k``, only one of
+    0..k-1 (a label number)."""
+    body = text.strip()
+    digits = body[1:] if body[:1] in "+-" else body
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    number = int(body)
+    return number if k is None or 0 <= number < k else None
+
+
+def _builtin_classes() -> list[str]:
+    """The class names of the built-in set that names its classes (Fashion-MNIST's, label 0 first)."""
+    from vaekit.data.builtin import FASHION_CLASSES  # here, not at the top: builtin imports this module's importer
+
+    return FASHION_CLASSES
 
 
 def given_as_names(data: object) -> bool:

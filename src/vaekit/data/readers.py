@@ -42,9 +42,14 @@ def _labelled(
     if gaps.any() and table.missing != "drop":
         i = int(np.argmax(gaps))
         name = header[label] if header else str(label)
+        fix = (  # a run's verbs read with its settings: advice they can take
+            f"this run was trained with data.missing={table.missing}, so its verbs take no row without a label: "
+            "fill them, or train a run with data.missing=drop"
+            if table.schema is not None
+            else "fill it, or set data.missing to drop to leave such rows out"
+        )
         raise VaekitError(
-            f"{path}: missing label {str(cells[i, label])!r} on line {lines[i]}, column {name!r}; fill it, or set "
-            "data.missing to drop to leave such rows out",
+            f"{path}: missing label {str(cells[i, label])!r} on line {lines[i]}, column {name!r}; {fix}",
             key="data.missing",
         )
     return ~gaps

@@ -24,9 +24,13 @@ UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?
 def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
     """A numeric column's filled cells (N,) as float64: as written, with their unit read off (``$1,200``: 1200,
     ``12%``: 12), or as days since ``c.origin`` (dates and times); ValueError where a cell is none of these (as
-    ``csv_text.is_number`` has it, a cell with an underscore is not a number: 10_1 is a code)."""
+    ``csv_text.is_number`` has it, a cell with an underscore is not a number: 10_1 is a code); a data frame's bool
+    column (``c.boolean``) takes true/false in any case, as its sampled rows write them (True, False), as 1 and 0."""
     cells = np.asarray(cells)
     cells = np.char.strip(cells if cells.dtype.kind in "UT" else cells.astype(str))  # T: numpy 2's StringDType
+    if c.boolean:
+        low = np.char.lower(cells)
+        cells = np.where(low == "true", "1", np.where(low == "false", "0", cells))
     if (np.char.find(cells, "_") >= 0).any():  # float() and numpy take 1_000; a cell so written is a code (10_1)
         raise ValueError("digit separators")
     if c.time:
@@ -75,6 +79,22 @@ def _check_float32(values: np.ndarray, lines: list[int], where: str, columns: li
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise VaekitError(f"{where}: value {values[i, j]:g} on line {lines[i]}, {columns[j]}, is not finite in float32")
+
+
+def gap_hint(cell: object) -> str:
+    """The advice where one text among numbers may mark gaps (None, -, n.a.): how a gap is written."""
+    return f"; if {str(cell)!r} marks a gap, write an empty cell (gaps: empty, ?, NA, N/A, NaN, null)"
+
+
+def not_numbers(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> VaekitError:
+    """One line naming the first of a numeric column's filled cells (N,) that is no number (no date or time where
+    ``c.time``) by its line and column (``at``: lines, where, column), with ``gap_hint`` where every such cell
+    holds the same text, as training says it."""
+    lines, where, column = at
+    bad = [int(i) for i in np.flatnonzero(~gap) if not _parses(col[i], c)]
+    kind = f"a date or time ({c.time})" if c.time else "a number"
+    hint = gap_hint(col[bad[0]]) if len({str(col[i]) for i in bad}) == 1 else ""
+    return VaekitError(f"{where}: value {str(col[bad[0]])!r} on line {lines[bad[0]]}, {column}, is not {kind}{hint}")
 
 
 def _parses(cell: str, c: Column) -> bool:

@@ -25,7 +25,7 @@ from ..io import atomic_write_json
 from .images import note
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
-from .table_cells import _check_float32, _gaps, _parses, item_array, numbers
+from .table_cells import _check_float32, _gaps, item_array, not_numbers, numbers
 from .table_times import as_times
 from .table_values import bounded
 
@@ -161,6 +161,8 @@ class TableSchema:
 
         The items are written into one (N', D) float32 array, column by column (a column of thousands of
         categories costs its one-hot slots once)."""
+        if not len(cells):  # not for want of gap handling: there is nothing to encode
+            raise VaekitError(f"{where} has no rows")
         gaps = _gaps(cells)
         keep = np.asarray(~gaps.any(1) if self.missing == "drop" else np.ones(len(cells), bool))
         if self.missing == "refuse" and gaps.any():
@@ -233,10 +235,7 @@ class TableSchema:
         try:
             x[~gap] = numbers(col[~gap], c)
         except ValueError:
-            lines, where, column = at
-            i = int(np.flatnonzero(~gap)[np.argmin([_parses(v, c) for v in col[~gap]])])
-            kind = f"a date or time ({c.time})" if c.time else "a number"
-            raise VaekitError(f"{where}: value {str(col[i])!r} on line {lines[i]}, {column}, is not {kind}") from None
+            raise not_numbers(col, gap, c, at) from None
         return x
 
     @staticmethod

@@ -29,7 +29,7 @@ from .float32 import below_float32 as _below_float32  # shared with arrays, fram
 from .modes import fitted_codes
 from .photos import note
 from .table_cells import MISSING as MISSING  # re-exported: imported from here
-from .table_cells import _gaps, numbers, unit_of
+from .table_cells import _gaps, gap_hint, numbers, unit_of
 from .table_schema import Column, TableSchema  # imported from here too
 from .table_times import READ, looks_timed, time_format
 from .table_times import TIME_CELLS as TIME_CELLS  # imported from here (evaluation)
@@ -158,7 +158,7 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
         return _categorical(filled, name, where)
     i = int(np.flatnonzero(~gap)[np.argmin(number)])
     one = len(set(filled[~number].tolist())) == 1  # one text among numbers: None, -, n.a. may mark gaps
-    gap_advice = f"; if {str(col[i])!r} marks a gap, write an empty cell (gaps: empty, ?, NA, N/A, NaN, null)" * one
+    gap_advice = gap_hint(col[i]) if one else ""
     raise VaekitError(
         f"{where}non-numeric value {str(col[i])!r} on line {lines[i]}, column index {j} ({name!r}), "
         f"among numbers; list the column in data.categorical if it holds categories{gap_advice}",

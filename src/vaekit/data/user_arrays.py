@@ -18,6 +18,7 @@ from torch import Tensor
 from ..core.levels import levels_within
 from ..errors import VaekitError
 from .containers import frame_array, is_frame
+from .images import note_once
 from .item_arrays import empty_column
 from .photos import note
 from .table_schema import Column, TableSchema
@@ -144,6 +145,29 @@ def same_columns(x: Any, table: TableSchema | None, where: str) -> None:
     _same_columns([str(c) for c in x.columns], [c.name for c in table.columns], where)
 
 
+def run_columns(x: Any, table: TableSchema | None, where: str) -> Any:
+    """A frame ``x`` held to a run's columns as the anomaly detector holds it (by name) and a CSV's reading holds
+    a file (its label column apart): the run's label column left out (the labels are no feature: a conditional
+    run takes them as y), the run's columns given in another order taken by name, in its order, each said in one
+    note (once); other columns refused in one line (``same_columns``'s). Plain arrays, and frames whose columns
+    are not named by text, as they are."""
+    if table is None or not is_frame(x) or not all(isinstance(c, str) for c in x.columns):
+        return x
+    names, run = [str(c) for c in x.columns], [c.name for c in table.columns]
+    label = table.label if table.label in names and table.label not in run else None
+    if label is not None:
+        note_once(
+            f"{where}: column {label!r} is the run's label column, not a feature: left out of the items (pass the "
+            "labels as y where the run is conditional)"
+        )
+        x, names = x.drop(columns=label), [n for n in names if n != label]
+    if names != run and sorted(names) == sorted(run):
+        note_once(f"{where}: the run's columns in another order: taken by name, in the run's order")
+        return x[run]
+    _same_columns(names, run, where)
+    return x
+
+
 def needs_schema(table: TableSchema | None) -> bool:
     """Whether a table run's items are no plain row of numbers: categorical columns, gap indicators, TVAE's
     modes or dates, which only its schema encodes (from a DataFrame)."""
@@ -151,10 +175,11 @@ def needs_schema(table: TableSchema | None) -> bool:
 
 
 def run_frame(x: Any, table: TableSchema | None, where: str) -> Any:
-    """``x`` held to a run's columns (``same_columns``); a frame (named as ``table``) given to a run whose items
-    no plain row of numbers makes (categories, gap indicators, modes, dates, filled gaps), or that holds columns
-    of text, as its items (N, D) float32, encoded by ``table`` as training read its file's cells; else ``x``."""
-    same_columns(x, table, where)
+    """``x`` held to a run's columns (``run_columns``: its label column left out, its columns taken by name); a
+    frame (named as ``table``) given to a run whose items no plain row of numbers makes (categories, gap
+    indicators, modes, dates, filled gaps), or that holds columns of text, as its items (N, D) float32, encoded by
+    ``table`` as training read its file's cells; else ``x`` (so held)."""
+    x = run_columns(x, table, where)
     if table is None or frame_names(x) is None:
         return x
     plain = all(getattr(dtype, "kind", "O") in "biuf" for dtype in x.dtypes)
@@ -168,12 +193,14 @@ def run_frame(x: Any, table: TableSchema | None, where: str) -> Any:
 
 def encoded_frame(frame: Any, table: TableSchema, where: str, takes: str) -> np.ndarray:
     """A frame's rows as ``table`` encodes its file's cells (gaps as empty cells): items (N, D) float32, or one line
-    naming the row of a cell it cannot read, or of a gap in a row the run leaves out (``takes`` every row: who)."""
-    cells = frame.astype(object).where(frame.notna(), "").to_numpy().astype(str)  # (N, C)
+    naming the row of a cell it cannot read, or of a gap in a row the run leaves out (``takes`` every row: who).
+    Cells are stripped of leading and trailing spaces, as a file's are (" Gov", as pandas reads adult.data)."""
+    cells = np.char.strip(frame.astype(object).where(frame.notna(), "").to_numpy().astype(str))  # (N, C)
     try:
         items, keep = table.encode(cells, list(range(len(cells))), where)
     except VaekitError as e:  # a frame's rows, not a file's lines; its gaps NaN (None, NA), not empty cells
         said = str(e).replace("missing value '' on line ", "missing value (NaN) on line ")
+        said = said.replace("marks a gap, write an empty cell", "marks a gap, make it NaN")
         raise VaekitError(said.replace(" on line ", " in row ")) from None
     if not keep.all():
         raise VaekitError(

@@ -31,7 +31,8 @@ from ..core.contract import (
     with_article,
 )
 from ..core.likelihoods import check_support, gaussian
-from ..core.objectives import as_tensor, elbo, iwae_bound, repeat_items, takes_eps
+from ..core.model_inputs import label_tensor
+from ..core.objectives import elbo, iwae_bound, repeat_items, takes_eps
 from ..core.reading import mean_of
 from ..data.core import check_finite
 from ..data.lazy import LazyArray
@@ -267,12 +268,13 @@ def anomaly_scores(
     seed: int = 0,
     batch_size: int = 256,
     on_batch: Callable[[int], None] | None = None,
-    y: Tensor | np.ndarray | None = None,
+    y: Tensor | np.ndarray | int | None = None,
     llr_k: int = 1,
 ) -> dict[str, np.ndarray]:
     """Scores (N,) per name for x (N, *shape) (labels y (N,) for a conditional model), higher = more anomalous,
     in batches of ``batch_size``; x is read as a run's methods read items (``scored_items``: uint8 images divided
-    by 255), y (label numbers 0..K-1) may be a numpy array, ``names`` one name or several.
+    by 255), y (label numbers 0..K-1) one label for all or one per item (a list, an array, a tensor), ``names``
+    one name or several.
 
     ``samples`` S noise draws for the ELBO (and the regret's ELBO), ``iw_samples`` K for the IWAE NLL,
     ``steps`` Adam steps of the regret, ``llr_k`` lowest latent groups from their priors for ``llr``; the noise
@@ -280,7 +282,7 @@ def anomaly_scores(
     ``settings_for`` picks those that apply).
     """
     names = check_scores(names)
-    labels = None if y is None else as_tensor(y, torch.device("cpu"))
+    labels = None if y is None else label_tensor(y, len(x))  # (N,) int64: one label, a list, an array, a tensor
     check_model(model, names, labels)
     items = scored_items(model, x, labels)
     check_settings(names, samples, iw_samples, steps, batch_size, llr_k)

@@ -16,18 +16,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import files
 from ..data import Dataset
+from ..data.prepare import same_spec
 from ..data.tables import TableSchema
 from ..errors import VaekitError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, run_lock
 from ..runs import Run
 from ..training.rng import keeps_rng
+from .eval_files import data_path, eval_file, saved_path
+from .outputs import note_changed_data
 from .table_pairs import column_pairs, tv_distance
 from .table_tstr import check_target, floats, gaps_of, read_column, same_kinds, text, tstr
 
@@ -36,7 +42,17 @@ def columns_of(table) -> dict[str, np.ndarray]:
     """{name: (N,) values} of a dict of columns or a pandas DataFrame, each read as ``read_column`` reads it."""
     if hasattr(table, "columns") and hasattr(table, "to_numpy"):  # a DataFrame
         return {str(c): read_column(np.asarray(table[c].to_numpy())) for c in table.columns}
-    return {str(k): read_column(np.asarray(v)) for k, v in dict(table).items()}
+    return {str(k): read_column(_listed(v)) for k, v in dict(table).items()}
+
+
+def _listed(v) -> np.ndarray:
+    """A column (N,) given as an array or a list; a list of text and gaps (None, NaN, pandas' NA) as objects, its
+    gaps kept: numpy makes ['a', nan] the text ['a', 'nan'], a category 'nan'."""
+    a = np.asarray(v)
+    if a.dtype.kind in "US" and not isinstance(v, np.ndarray) and not all(isinstance(x, str) for x in v):
+        a = np.empty(len(a), object)
+        a[:] = list(v)
+    return a
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -125,6 +141,20 @@ def _table_run(run: Run, dataset: Dataset, sampler: str | None, split: str) -> T
     return run.table
 
 
+def _check_run_target(run: Run, schema: TableSchema, target: object) -> None:
+    """Refuse, in one line, a TSTR ``target`` that names no column of the run's rows, saying where it names the
+    label column of a run that does not model it (no conditional model: its rows have no such column)."""
+    if target is not None and target == schema.label and not run.model.needs_labels:
+        raise VaekitError(
+            f"TSTR target {target!r} is the run's label column, which this run does not model (its model is not "
+            "conditional): its synthetic rows have no such column; train with data.label_column=off to model it as "
+            "a feature, or with a conditional model (family cvae) to draw it",
+            key="target",
+        )
+    label = [schema.label or run.config.data.label_column or "label"] if run.model.needs_labels else []
+    check_target(target, [c.name for c in schema.columns] + label)  # before the rows are drawn
+
+
 def table_run_quality(
     run: Run,
     dataset: Dataset,
@@ -135,15 +165,20 @@ def table_run_quality(
     write: bool = True,
     target: str | None = None,
     split: str = "test",
+    data: str | os.PathLike | None = None,
 ) -> dict:
     """``table_quality`` of a table run: n rows drawn from it (default: as many as the training split) against
     the real training rows, TSTR tested on ``split`` (test or val; ``target`` False or "none": no TSTR);
-    written to RUN/quality.json with the weights' digest. The real rows are the split's items decoded and
-    bounded as synthetic rows are (``real_rows``)."""
+    written with the weights' digest to RUN/quality.json for the run's own data (said where its item counts
+    are not training's: ``outputs.note_changed_data``), to ``quality_path``'s file for other data (``data``: the
+    spec ``dataset`` was read from; None: the run's own, or other data of another file name, ``own_data``). The
+    real rows are the split's items decoded and bounded as synthetic rows are (``real_rows``)."""
     start = time.perf_counter()
     schema, held_out = _table_run(run, dataset, sampler, split), getattr(dataset, split)
-    label = [schema.label or run.config.data.label_column or "label"] if run.model.needs_labels else []
-    check_target(target, [c.name for c in schema.columns] + label)  # before the rows are drawn
+    _check_run_target(run, schema, target)
+    own = own_data(run, dataset, data)
+    if own:
+        note_changed_data(run, dataset)
     real, test = real_rows(schema, dataset.train.x), real_rows(schema, held_out.x)
     n = n or len(dataset.train.x)
     torch.manual_seed(seed)
@@ -166,10 +201,39 @@ def table_run_quality(
         **table_quality(real, synthetic, schema, target, test, seed),
         "seconds": round(time.perf_counter() - start, 3),
         files.DIGEST: run.digest,
-    }
+    } | ({} if own or data is None else {"path": data_path(os.fspath(data))})  # whose figures
     if write and run.path is not None:
-        atomic_write_json(run.path / files.QUALITY, out)
+        write_table_quality(run, out, own)
     return out
+
+
+def own_data(run: Run, dataset: Dataset, spec: str | os.PathLike | None) -> bool:
+    """Whether ``dataset`` (read from ``spec``; None: not said) is the run's own data: ``spec`` names it
+    (``prepare.same_spec``), or, none said, it has the file name of the run's data."""
+    mine = run.config.data.spec
+    if spec is not None:
+        return same_spec(os.fspath(spec), mine)
+    return bool(mine) and dataset.name == Path(mine).name
+
+
+def quality_path(folder: Path, data: str, split: str, where: str | None) -> Path:
+    """The run ``folder``'s file of the table quality of other data (``data``: its name) than its own, named as
+    ``evaluate`` names its figures of such data (``eval_files.eval_path``): quality-DATA-SPLIT.json, or
+    quality-DATA-HASH-SPLIT.json where that file records another absolute path than ``where``."""
+    path = folder / f"quality-{eval_file(data, split, own=False).removeprefix('eval-')}"
+    if not where or (saved_path(path) or where) == where:
+        return path
+    digest = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return folder / f"quality-{eval_file(data, split, False, digest).removeprefix('eval-')}"
+
+
+def write_table_quality(run: Run, result: dict, own: bool) -> Path:
+    """Write a table run's ``result`` to RUN/quality.json (its ``own`` data's) or ``quality_path``'s file, under
+    the folder's lock; the path written."""
+    with run_lock(run.folder):
+        where = result.get("path")
+        path = run.folder / files.QUALITY if own else quality_path(run.folder, result["data"], result["split"], where)
+        return atomic_write_json(path, result)
 
 
 def real_rows(schema: TableSchema, x) -> dict[str, np.ndarray]:

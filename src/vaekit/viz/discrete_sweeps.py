@@ -24,8 +24,18 @@ from ..evaluation.active import ACTIVE_THRESHOLD, active_codes, discrete_codes
 from ..models.vq import VQVAE
 from ..run_reads import reading
 from ..runs import Run
-from .figures import _legend, _lines, decode_mean, discrete_family
-from .plots import Columns, _figure, _save_figure, check_line, image_grid, is_image, save_png
+from .figures import decode_mean, discrete_family
+from .plots import (
+    Columns,
+    _figure,
+    _save_figure,
+    check_line,
+    column_legend,
+    column_lines,
+    image_grid,
+    is_image,
+    save_png,
+)
 
 SWEEP_ROWS = 8  # the report's rows: the most varying variables or grid positions
 SWEEP_COLUMNS = 10  # categories or codes per row, at most
@@ -190,12 +200,12 @@ def save_sweeps(s: Sweep, path: str | Path, columns: Columns | None = None) -> P
     fig, axes = _figure(len(s.rows), width=3.5)
     at = np.arange(s.picks.shape[1])
     for ax, row, xs, picks in zip(axes, s.rows, s.x, s.picks):
-        _lines(ax, at, columns.standardised(xs.flatten(1), ref), columns)
+        column_lines(ax, at, columns.standardised(xs.flatten(1), ref), columns)
         name = f"z[{row}]" if s.family == "gumbel" else f"position {position(row, s.grid or (1, s.size[0]))}"
         ax.set(title=name, xlabel="category" if s.family == "gumbel" else "code", xticks=at)
         ax.set_xticklabels([str(p) for p in picks.tolist()], fontsize="x-small")
     axes[0].set_ylabel("decoded (standardised)")
-    _legend(axes[-1], columns, ref.shape[1])
+    column_legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
 
 

@@ -20,8 +20,18 @@ from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
 from ..models.gumbel import GumbelVAE
 from ..models.vq import VQVAE
 from ..run_reads import reading
-from ..runs import Run
-from .plots import Columns, _figure, _save_figure, _tab20, check_line, image_grid, is_image, save_png
+from ..runs import LabelsLike, Run
+from .plots import (
+    Columns,
+    _figure,
+    _save_figure,
+    check_line,
+    column_legend,
+    column_lines,
+    image_grid,
+    is_image,
+    save_png,
+)
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 from .prior_frame import prior_frame
 
@@ -50,11 +60,11 @@ def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
 
 
 @reading
-def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -> dict[str, Tensor]:
+def interpolate(run: Run, x: Tensor, steps: int = 10, y: LabelsLike | None = None) -> dict[str, Tensor]:
     """Decode the paths between the posterior means of two items x (2, *shape): {"lerp", "slerp"} -> (steps, *shape).
 
-    The end points are the decoded posterior means of the two items. A conditional model decodes the
-    whole path with the first item's label ``y[0]``.
+    A conditional model decodes the whole path with the first item's label ``y[0]`` (``y``: as ``Run.encode``
+    takes it), so the last point is the second item's code decoded as the first item's class.
     """
     shape, items = getattr(x, "shape", None), tuple(run.config.model.input_shape)  # a frame's: encoded later
     if (shape is not None and not is_frame(x) and tuple(shape[1:]) != items) or len(x) != 2:  # one item (6,)
@@ -62,9 +72,9 @@ def interpolate(run: Run, x: Tensor, steps: int = 10, y: Tensor | None = None) -
         raise VaekitError(f"x must be two items (2, *shape) = {(2, *items)}, got {got}")
     if steps < 2:
         raise VaekitError(f"interpolation needs at least 2 steps, got {steps}")
-    loc = mean_of(run.encode(x, y)).cpu()  # (2, D)
-    t = torch.linspace(0, 1, steps)
-    ya = None if y is None else torch.as_tensor(y)[:1]  # a conditional path keeps the first item's label
+    y2 = run.labels(y, 2, "y")  # (2,) label numbers (one label: repeated), None for an unconditional run
+    loc, t = mean_of(run.encode(x, y2)).cpu(), torch.linspace(0, 1, steps)  # (2, D), (steps,)
+    ya = None if y2 is None else y2[:1]  # a conditional path keeps the first item's label
     return {name: decode_mean(run, f(loc[0], loc[1], t), ya) for name, f in (("lerp", lerp), ("slerp", slerp))}
 
 
@@ -87,24 +97,10 @@ def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path, co
     ref = torch.cat([p.flatten(1) for p in paths.values()])  # standardised by the paths when columns has no scale
     fig, axes = _figure(len(paths))
     for ax, (name, p) in zip(axes, paths.items()):
-        _lines(ax, np.linspace(0, 1, len(p)), columns.standardised(p.flatten(1), ref), columns)
+        column_lines(ax, np.linspace(0, 1, len(p)), columns.standardised(p.flatten(1), ref), columns)
         ax.set(title=f"{name}: decoded values", xlabel="t", ylabel="value (standardised)")
-    _legend(axes[-1], columns, ref.shape[1])
+    column_legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
-
-
-def _lines(ax, t: np.ndarray, values: np.ndarray, columns: Columns) -> None:
-    """values (T, D) against t (T,): a line per slot, coloured as ``save_reconstructions`` colours slots."""
-    d = values.shape[1]
-    for j in range(d):
-        color = f"C{j}" if d <= 10 else _tab20(j) if d <= 20 else "C0"
-        ax.plot(t, values[:, j], lw=1, color=color, label=columns.name(j), alpha=1.0 if d <= 20 else 0.4)
-
-
-def _legend(ax, columns: Columns, d: int) -> None:
-    """A legend naming the slots beside ``ax`` (up to 20 slots; more have no colour of their own)."""
-    if d <= 20:
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
 
 
 def vector(v: object, name: str, size: int | None = None) -> Tensor:
@@ -267,9 +263,9 @@ def save_traversal(
     ref = x.flatten(2).flatten(0, 1)  # (R * V, D): the scale when columns has none
     fig, axes = _figure(len(dims), width=3.5)
     for ax, i, xs in zip(axes, dims, x):
-        _lines(ax, values.numpy(), columns.standardised(xs.flatten(1), ref), columns)
+        column_lines(ax, values.numpy(), columns.standardised(xs.flatten(1), ref), columns)
         ax.set(title=f"z[{i}]", xlabel="value", ylabel="decoded (standardised)" if ax is axes[0] else "")
-    _legend(axes[-1], columns, ref.shape[1])
+    column_legend(axes[-1], columns, ref.shape[1])
     return _save_figure(fig, path)
 
 

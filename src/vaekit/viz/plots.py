@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
 GRID_LIMIT = 1024  # items a grid of samples or reconstructions shows at most (the first): a .npy holds them all
 LINE_LIMIT = 256  # steps in a row of an interpolation or traversal picture, and rows of a traversal
+SLOTS_NAMED = 20  # a table's slots, or past them its columns, that a picture colours and names one by one
 
 
 def displayable(x: Tensor) -> Tensor:
@@ -116,15 +117,20 @@ def is_image(shape: tuple[int, ...]) -> bool:
 
 @dataclass(frozen=True)
 class Columns:
-    """The slots of a table's items (D,) as pictures show them: their names (``feature j`` where none), and the
-    loc and scale (D,) that standardise them (the training split's; None: by the items a picture shows)."""
+    """The slots of a table's items (D,) as pictures show them: their names (``feature j`` where none), the loc
+    and scale (D,) that standardise them (the training split's; None: by the items a picture shows), and the
+    column each belongs to (``owners``: a category's slots, a column's modes and gap indicator share one)."""
 
     names: tuple[str, ...] = ()
     loc: np.ndarray | None = None
     scale: np.ndarray | None = None
+    owners: tuple[str, ...] = ()
 
     def name(self, j: int) -> str:
         return self.names[j] if j < len(self.names) else f"feature {j}"
+
+    def column(self, j: int) -> str:
+        return self.owners[j] if j < len(self.owners) else self.name(j)
 
     def standardised(self, x: Tensor, ref: Tensor | None = None) -> np.ndarray:
         """(N, D) in the data's units -> (x - loc) / scale; without loc and scale, those of ``ref`` (or x)."""
@@ -144,24 +150,65 @@ def table_columns(run: Run) -> Columns | None:
     if is_image(tuple(run.config.model.input_shape)):
         return None
     model, table = run.model, run.table
-    names = slot_names(table) if table is not None else ()
+    slots = table_slots(table) if table is not None else []
+    names, owners = tuple(name for _, name in slots), tuple(owner for owner, _ in slots)
     if not isinstance(model, Standardized):
-        return Columns(names)
-    return Columns(names, model.loc.flatten().cpu().numpy(), model.scale.flatten().cpu().numpy())
+        return Columns(names, owners=owners)
+    return Columns(names, model.loc.flatten().cpu().numpy(), model.scale.flatten().cpu().numpy(), owners)
+
+
+def table_slots(table: TableSchema) -> list[tuple[str, str]]:
+    """(column, name) of each slot of a table's item: numeric columns, their modes, categories, gap indicators."""
+    from ..data.modes import mode_counts
+
+    slots = [(c.name, c.name) for c in table.numeric]
+    if table.coding == "modes":
+        modes = zip(table.numeric, mode_counts(table.numeric))
+        slots += [(c.name, f"{c.name}: mode {k + 1}") for c, n in modes for k in range(n)]
+    slots += [(c.name, f"{c.name}={v}") for c in table.categorical for v in c.categories]
+    slots += [(c.name, f"{c.name}: {v}") for c in table.gapped for v in ("filled", "gap")]
+    return slots
 
 
 def slot_names(table: TableSchema) -> tuple[str, ...]:
-    """The name of each slot of a table's item: numeric columns, their modes, categories, gap indicators."""
-    from ..data.modes import mode_counts
+    """The name of each slot of a table's item (``table_slots``)."""
+    return tuple(name for _, name in table_slots(table))
 
-    names = [c.name for c in table.numeric]
-    if table.coding == "modes":
-        names += [
-            f"{c.name}: mode {k + 1}" for c, n in zip(table.numeric, mode_counts(table.numeric)) for k in range(n)
-        ]
-    names += [f"{c.name}={v}" for c in table.categorical for v in c.categories]
-    names += [f"{c.name}: {v}" for c in table.gapped for v in ("filled", "gap")]
-    return tuple(names)
+
+def slot_groups(columns: Columns, d: int) -> list[tuple[str, list[int]]] | None:
+    """The slots of items (D = d) a picture draws in one colour under one name in its legend: each its own up to
+    SLOTS_NAMED slots; past that, those of each column (a category's slots, a column's modes and gap indicator)
+    where there are at most SLOTS_NAMED columns; else None (too many to tell apart: one colour, no legend)."""
+    if d <= SLOTS_NAMED:
+        return [(columns.name(j), [j]) for j in range(d)]
+    groups: dict[str, list[int]] = {}
+    for j in range(d):
+        groups.setdefault(columns.column(j), []).append(j)
+    return list(groups.items()) if len(groups) <= SLOTS_NAMED else None
+
+
+def group_colour(i: int, n: int) -> str | tuple:
+    """The colour of group i of n: matplotlib's ten (C0..C9) up to ten, else tab20's twenty."""
+    return f"C{i}" if n <= 10 else _tab20(i)
+
+
+def column_lines(ax, t: np.ndarray, values: np.ndarray, columns: Columns) -> None:
+    """values (T, D) against t (T,): a line per slot, coloured and named by its ``slot_groups`` group (a group's
+    first line carries its name into the legend), or all in one faint colour where there are too many."""
+    groups = slot_groups(columns, values.shape[1])
+    if groups is None:
+        for j in range(values.shape[1]):
+            ax.plot(t, values[:, j], lw=1, color="C0", label=columns.name(j), alpha=0.4)
+        return
+    for i, (name, slots) in enumerate(groups):
+        for k, j in enumerate(slots):  # a label starting with _ is left out of the legend
+            ax.plot(t, values[:, j], lw=1, color=group_colour(i, len(groups)), label=name if k == 0 else f"_{name}")
+
+
+def column_legend(ax, columns: Columns, d: int) -> None:
+    """A legend beside ``ax`` naming the ``slot_groups`` of items (D = d), where they have names to tell apart."""
+    if slot_groups(columns, d) is not None:
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
 
 
 def grid_head(x: Tensor, nrow: int | None = None) -> tuple[Tensor, int | None]:
@@ -206,7 +253,7 @@ def save_reconstructions(
 ) -> Path:
     """Inputs and their reconstructions in alternating rows (images; the first GRID_LIMIT, a last row short of
     ``per_row`` filled with blank tiles), or for other items (N, ...) each value against its reconstruction, in
-    standardised units, a colour per slot named by ``columns`` (up to 20)."""
+    standardised units, a colour per slot named by ``columns`` (``slot_groups``: past 20 slots, per column)."""
     if is_image(shape := tuple(x.shape[1:])):
         x, x_rec = (v[:GRID_LIMIT].detach().float().cpu() for v in (x, x_rec))
         per_row = min(per_row, len(x))
@@ -218,15 +265,12 @@ def save_reconstructions(
     fig, (ax,) = _figure(1)
     columns = columns or Columns()
     xs, rs = columns.standardised(x, x), columns.standardised(x_rec, x)
-    d = xs.shape[1]
-    if d <= 20:  # a colour and a legend entry per slot
-        for j in range(d):
-            ax.scatter(
-                xs[:, j], rs[:, j], s=6, alpha=0.6, color=f"C{j}" if d <= 10 else _tab20(j), label=columns.name(j)
-            )
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    else:
+    d, groups = xs.shape[1], slot_groups(columns, xs.shape[1]) or []
+    for i, (name, js) in enumerate(groups):  # a colour and a legend entry per slot, or per column
+        ax.scatter(xs[:, js].ravel(), rs[:, js].ravel(), s=6, alpha=0.6, color=group_colour(i, len(groups)), label=name)
+    if not groups:
         ax.scatter(xs.flatten(), rs.flatten(), s=4, alpha=0.4)
+    column_legend(ax, columns, d)
     lo, hi = float(min(xs.min(), rs.min())), float(max(xs.max(), rs.max()))
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set(
