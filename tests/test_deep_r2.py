@@ -17,11 +17,7 @@ from vaekit.config.conflicts import deep_latent_size
 from vaekit.evaluation.scores import anomaly_scores
 from vaekit.viz.explore_api import ApiError, Explorer
 
-SHAPE = (1, 8, 8)  # resolutions 1, 4 and 8
-
-
-def tiny(**kw) -> vaekit.DeepVAE:
-    return vaekit.DeepVAE(SHAPE, **{"groups": [1, 2, 0], "width": 8, "cell_width": 4, "latent_channels": 2, **kw})
+from .test_deep import SHAPE, tiny  # 8 x 8 images (resolutions 1, 4 and 8) and a tiny DeepVAE of them
 
 
 @pytest.fixture(scope="module")
