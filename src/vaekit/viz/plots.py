@@ -1,15 +1,21 @@
-"""Pictures of a run: image grids (samples, reconstructions) and plots for tabular data (loss curves: curves.py)."""
+"""Pictures of a run: image grids (samples, reconstructions) and plots for tabular data (loss curves: curves.py).
+
+Every picture is written as a PNG file whose name ends in .png (any case); another name, or a file object, is
+refused in one line (Pillow writes other formats: ``save_samples(x).save("s.jpg")``). ``save_samples`` and
+``save_reconstructions`` given no path return the picture instead, a ``PIL.Image.Image`` a notebook shows.
+"""
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import torch
@@ -19,15 +25,22 @@ from torch import Tensor
 from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_bytes
+from .picture_rules import GRID_LIMIT, as_items, is_image, png_path
+from .picture_rules import LINE_LIMIT as LINE_LIMIT  # re-exported, as the rest: they lived here
+from .picture_rules import check_line as check_line
+from .picture_rules import grid_head as grid_head
+from .picture_rules import save_array_or_png as save_array_or_png
+from .slots import SLOTS_NAMED as SLOTS_NAMED
+from .slots import column_legend, group_colour, slot_groups, table_slots
+from .slots import column_lines as column_lines
+from .slots import slot_names as slot_names
 
 if TYPE_CHECKING:
-    from ..data.tables import TableSchema
+    from matplotlib.figure import Figure
+
     from ..runs import Run
 
 MIN_TILE = 28  # small images (8x8 digits) are enlarged to at least this many pixels
-GRID_LIMIT = 1024  # items a grid of samples or reconstructions shows at most (the first): a .npy holds them all
-LINE_LIMIT = 256  # steps in a row of an interpolation or traversal picture, and rows of a traversal
-SLOTS_NAMED = 20  # a table's slots, or past them its columns, that a picture colours and names one by one
 
 
 def displayable(x: Tensor) -> Tensor:
@@ -38,10 +51,15 @@ def displayable(x: Tensor) -> Tensor:
     return x[:, :3] if c > 4 else x
 
 
-def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2, blank: Tensor | None = None) -> np.ndarray:
-    """(N, C, H, W) values in [0, 1], any C, -> (H', W') or (H', W', 3|4) uint8 grid, ``nrow`` images per row,
-    the tiles where ``blank`` (N,) is true left blank; the channels are made ``displayable`` first, so every grid
-    can be written as a PNG."""
+def image_grid(
+    x: Tensor | np.ndarray, nrow: int | None = None, pad: int = 2, blank: Tensor | None = None
+) -> np.ndarray:
+    """(N, C, H, W) values in [0, 1], any C (a tensor or a numpy array), -> (H', W') or (H', W', 3|4) uint8 grid,
+    ``nrow`` images per row, the tiles where ``blank`` (N,) is true left blank; the channels are made
+    ``displayable`` first, so every grid can be written as a PNG (``PIL.Image.fromarray(grid)`` shows it)."""
+    x = as_items(x, "image_grid")
+    if x.dim() != 4:
+        raise VaekitError(f"image_grid takes images (N, C, H, W), got shape {tuple(x.shape)}")
     x = displayable(x.detach().float().clamp(0, 1).cpu())
     n, c, h, w = x.shape
     zoom = max(1, math.ceil(MIN_TILE / max(h, w)))
@@ -73,9 +91,11 @@ def stamped(digest: str) -> Iterator[None]:
 
 
 def save_png(arr: np.ndarray, path: str | Path) -> Path:
-    """Write a uint8 (H, W) or (H, W, 3|4) array as PNG, atomically."""
+    """Write a uint8 (H, W) or (H, W, 3|4) array as PNG, atomically, to ``path``: a name ending in .png
+    (``png_path``; ``PIL.Image.fromarray(arr).save(name)`` writes the formats Pillow knows)."""
     from PIL.PngImagePlugin import PngInfo
 
+    path = png_path(path)
     info = PngInfo()
     for key, value in STAMP.get().items():
         info.add_text(key, value)
@@ -84,9 +104,9 @@ def save_png(arr: np.ndarray, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _save_figure(fig, path: str | Path) -> Path:
-    """Write a figure of ``_figure`` as PNG (stamped as ``save_png`` stamps), atomically. Every text is drawn as
-    it is, never parsed as maths: a name from the data (a CSV column, a class: "$x^$") is shown, not refused."""
+def _figure_png(fig: Figure) -> bytes:
+    """A figure of ``_figure`` as PNG bytes (stamped as ``save_png`` stamps). Every text is drawn as it is,
+    never parsed as maths: a name from the data (a CSV column, a class: "$x^$") is shown, not refused."""
     from matplotlib import rc_context, text
 
     for t in fig.findobj(text.Text):
@@ -94,7 +114,21 @@ def _save_figure(fig, path: str | Path) -> Path:
     buf = io.BytesIO()
     with rc_context({"text.parse_math": False}):  # the tick labels made while drawing; restored after
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata=STAMP.get())
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def _save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write a figure of ``_figure`` as PNG (``_figure_png``), atomically, to a name ending in .png."""
+    return atomic_write_bytes(png_path(path), _figure_png(fig))
+
+
+def _picture(pic: np.ndarray | Figure, path: Path | None) -> Path | Image.Image:
+    """A grid (``image_grid``'s array) or a figure written to ``path`` as PNG, or (path None) as a PIL image."""
+    if isinstance(pic, np.ndarray):
+        return Image.fromarray(pic) if path is None else save_png(pic, path)
+    if path is not None:
+        return _save_figure(pic, path)
+    return Image.open(io.BytesIO(_figure_png(pic))).convert("RGB")  # opaque anyway; RGB saves as JPEG too
 
 
 def _figure(ncols: int, width: float = 4.5, height: float = 3.5, rows: int = 1):
@@ -109,10 +143,6 @@ def _figure(ncols: int, width: float = 4.5, height: float = 3.5, rows: int = 1):
     for ax in axes:  # no offset: a constant reads as its value, not as "1e-5 + 3.056779e2"
         ax.ticklabel_format(useOffset=False)
     return fig, axes
-
-
-def is_image(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3
 
 
 @dataclass(frozen=True)
@@ -157,87 +187,30 @@ def table_columns(run: Run) -> Columns | None:
     return Columns(names, model.loc.flatten().cpu().numpy(), model.scale.flatten().cpu().numpy(), owners)
 
 
-def table_slots(table: TableSchema) -> list[tuple[str, str]]:
-    """(column, name) of each slot of a table's item: numeric columns, their modes, categories, gap indicators."""
-    from ..data.modes import mode_counts
-
-    slots = [(c.name, c.name) for c in table.numeric]
-    if table.coding == "modes":
-        modes = zip(table.numeric, mode_counts(table.numeric))
-        slots += [(c.name, f"{c.name}: mode {k + 1}") for c, n in modes for k in range(n)]
-    slots += [(c.name, f"{c.name}={v}") for c in table.categorical for v in c.categories]
-    slots += [(c.name, f"{c.name}: {v}") for c in table.gapped for v in ("filled", "gap")]
-    return slots
+RETURNED = ", or None for the picture itself"  # what save_samples and save_reconstructions take as path
 
 
-def slot_names(table: TableSchema) -> tuple[str, ...]:
-    """The name of each slot of a table's item (``table_slots``)."""
-    return tuple(name for _, name in table_slots(table))
-
-
-def slot_groups(columns: Columns, d: int) -> list[tuple[str, list[int]]] | None:
-    """The slots of items (D = d) a picture draws in one colour under one name in its legend: each its own up to
-    SLOTS_NAMED slots; past that, those of each column (a category's slots, a column's modes and gap indicator)
-    where there are at most SLOTS_NAMED columns; else None (too many to tell apart: one colour, no legend)."""
-    if d <= SLOTS_NAMED:
-        return [(columns.name(j), [j]) for j in range(d)]
-    groups: dict[str, list[int]] = {}
-    for j in range(d):
-        groups.setdefault(columns.column(j), []).append(j)
-    return list(groups.items()) if len(groups) <= SLOTS_NAMED else None
-
-
-def group_colour(i: int, n: int) -> str | tuple:
-    """The colour of group i of n: matplotlib's ten (C0..C9) up to ten, else tab20's twenty."""
-    return f"C{i}" if n <= 10 else _tab20(i)
-
-
-def column_lines(ax, t: np.ndarray, values: np.ndarray, columns: Columns) -> None:
-    """values (T, D) against t (T,): a line per slot, coloured and named by its ``slot_groups`` group (a group's
-    first line carries its name into the legend), or all in one faint colour where there are too many."""
-    groups = slot_groups(columns, values.shape[1])
-    if groups is None:
-        for j in range(values.shape[1]):
-            ax.plot(t, values[:, j], lw=1, color="C0", label=columns.name(j), alpha=0.4)
-        return
-    for i, (name, slots) in enumerate(groups):
-        for k, j in enumerate(slots):  # a label starting with _ is left out of the legend
-            ax.plot(t, values[:, j], lw=1, color=group_colour(i, len(groups)), label=name if k == 0 else f"_{name}")
-
-
-def column_legend(ax, columns: Columns, d: int) -> None:
-    """A legend beside ``ax`` naming the ``slot_groups`` of items (D = d), where they have names to tell apart."""
-    if slot_groups(columns, d) is not None:
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-
-
-def grid_head(x: Tensor, nrow: int | None = None) -> tuple[Tensor, int | None]:
-    """(items, nrow) of x (N, ...) that a grid shows: all up to GRID_LIMIT; else the first GRID_LIMIT, or for
-    whole rows of ``nrow`` (a class grid: a row per class) the first GRID_LIMIT // rows of each (at least one)."""
-    if len(x) <= GRID_LIMIT:
-        return x, nrow
-    if nrow is None or len(x) % nrow:  # no whole rows: the first items
-        return x[:GRID_LIMIT], nrow and min(nrow, GRID_LIMIT)
-    keep = max(1, GRID_LIMIT // (len(x) // nrow))
-    rows = x.reshape(-1, nrow, *x.shape[1:])[:GRID_LIMIT, :keep]  # (rows, keep, ...)
-    return rows.flatten(0, 1), keep
-
-
-def check_line(n: int, what: str) -> int:
-    """``n`` if a line of a picture (steps of a path or traversal, rows of a traversal) can hold that many
-    ``what``, at most LINE_LIMIT, else one line naming the cap."""
-    if n > LINE_LIMIT:
-        raise VaekitError(
-            f"{what} {n}: over {LINE_LIMIT}, the most a picture's row or column shows", key=what.lstrip("-")
-        )
-    return n
-
-
-def save_samples(x: Tensor, path: str | Path, nrow: int | None = None, columns: Columns | None = None) -> Path:
+@overload
+def save_samples(
+    x: Tensor | np.ndarray, path: None = None, nrow: int | None = None, columns: Columns | None = None
+) -> Image.Image: ...
+@overload
+def save_samples(
+    x: Tensor | np.ndarray, path: str | os.PathLike, nrow: int | None = None, columns: Columns | None = None
+) -> Path: ...
+def save_samples(
+    x: Tensor | np.ndarray,
+    path: str | os.PathLike | None = None,
+    nrow: int | None = None,
+    columns: Columns | None = None,
+) -> Path | Image.Image:
     """A grid of images (N, C, H, W), ``nrow`` per row (at most GRID_LIMIT shown: ``grid_head``), or for other
-    items (N, ...) a scatter of the first two slots in standardised units, named by ``columns``."""
+    items (N, ...) a scatter of the first two slots in standardised units, named by ``columns``; x a tensor or a
+    numpy array. Written as PNG to ``path`` (a name ending in .png; returned), or, path None, returned as a
+    ``PIL.Image.Image`` (a notebook shows it; ``.save("s.jpg")`` writes any format Pillow knows)."""
+    x, out = as_items(x, "save_samples"), None if path is None else png_path(path, "save_samples", RETURNED)
     if is_image(tuple(x.shape[1:])):
-        return save_png(image_grid(*grid_head(x, nrow)), path)
+        return _picture(image_grid(*grid_head(x, nrow)), out)
     fig, (ax,) = _figure(1)
     columns = columns or Columns()
     xs = columns.standardised(x)
@@ -245,23 +218,53 @@ def save_samples(x: Tensor, path: str | Path, nrow: int | None = None, columns: 
     ax.scatter(xs[:, 0], ys, s=6, alpha=0.5)
     ylabel = f"{columns.name(1)} (standardised)" if xs.shape[1] > 1 else ""
     ax.set(xlabel=f"{columns.name(0)} (standardised)", ylabel=ylabel, title="samples")
-    return _save_figure(fig, path)
+    return _picture(fig, out)
 
 
+def _pairs_grid(x: Tensor, x_rec: Tensor, per_row: int) -> np.ndarray:
+    """Images x and x_rec (N, C, H, W) as one grid of alternating rows of ``per_row`` (the first GRID_LIMIT, a
+    last row short of ``per_row`` filled with blank tiles)."""
+    shape = tuple(x.shape[1:])
+    x, x_rec = (v[:GRID_LIMIT].detach().float().cpu() for v in (x, x_rec))
+    per_row = min(per_row, len(x))
+    rows = math.ceil(len(x) / per_row)
+    fill = torch.zeros(rows * per_row - len(x), *shape)  # the last row's blank tiles
+    pairs = torch.stack([torch.cat([v, fill]).view(rows, per_row, *shape) for v in (x, x_rec)], 1)
+    blank = (torch.arange(rows * per_row) >= len(x)).view(rows, 1, per_row).expand(rows, 2, per_row)
+    return image_grid(pairs.reshape(-1, *shape), nrow=per_row, blank=blank.reshape(-1))
+
+
+@overload
 def save_reconstructions(
-    x: Tensor, x_rec: Tensor, path: str | Path, per_row: int = 8, columns: Columns | None = None
-) -> Path:
-    """Inputs and their reconstructions in alternating rows (images; the first GRID_LIMIT, a last row short of
-    ``per_row`` filled with blank tiles), or for other items (N, ...) each value against its reconstruction, in
-    standardised units, a colour per slot named by ``columns`` (``slot_groups``: past 20 slots, per column)."""
-    if is_image(shape := tuple(x.shape[1:])):
-        x, x_rec = (v[:GRID_LIMIT].detach().float().cpu() for v in (x, x_rec))
-        per_row = min(per_row, len(x))
-        rows = math.ceil(len(x) / per_row)
-        fill = torch.zeros(rows * per_row - len(x), *shape)  # the last row's blank tiles
-        pairs = torch.stack([torch.cat([v, fill]).view(rows, per_row, *shape) for v in (x, x_rec)], 1)
-        blank = (torch.arange(rows * per_row) >= len(x)).view(rows, 1, per_row).expand(rows, 2, per_row)
-        return save_png(image_grid(pairs.reshape(-1, *shape), nrow=per_row, blank=blank.reshape(-1)), path)
+    x: Tensor | np.ndarray,
+    x_rec: Tensor | np.ndarray,
+    path: None = None,
+    per_row: int = 8,
+    columns: Columns | None = None,
+) -> Image.Image: ...
+@overload
+def save_reconstructions(
+    x: Tensor | np.ndarray,
+    x_rec: Tensor | np.ndarray,
+    path: str | os.PathLike,
+    per_row: int = 8,
+    columns: Columns | None = None,
+) -> Path: ...
+def save_reconstructions(
+    x: Tensor | np.ndarray,
+    x_rec: Tensor | np.ndarray,
+    path: str | os.PathLike | None = None,
+    per_row: int = 8,
+    columns: Columns | None = None,
+) -> Path | Image.Image:
+    """Inputs and their reconstructions in alternating rows (images: ``_pairs_grid``), or for other items (N, ...)
+    each value against its reconstruction, in standardised units, a colour per slot named by ``columns``
+    (``slot_groups``: past 20 slots, per column); x and x_rec tensors or numpy arrays. Written as PNG to ``path``
+    (a name ending in .png; returned), or, path None, returned as a ``PIL.Image.Image``, as ``save_samples``."""
+    x, x_rec = as_items(x, "save_reconstructions"), as_items(x_rec, "save_reconstructions")
+    out = None if path is None else png_path(path, "save_reconstructions", RETURNED)
+    if is_image(tuple(x.shape[1:])):
+        return _picture(_pairs_grid(x, x_rec, per_row), out)
     fig, (ax,) = _figure(1)
     columns = columns or Columns()
     xs, rs = columns.standardised(x, x), columns.standardised(x_rec, x)
@@ -276,23 +279,4 @@ def save_reconstructions(
     ax.set(
         xlabel="input (standardised)", ylabel="reconstruction (standardised)", title=f"reconstructions ({d} features)"
     )
-    return _save_figure(fig, path)
-
-
-def _tab20(j: int) -> tuple:
-    import matplotlib
-
-    return matplotlib.colormaps["tab20"](j % 20)
-
-
-def save_array_or_png(x: Tensor, out: str | Path, save: Callable[[Tensor, Path], Path]) -> Path:
-    """Write (N, *shape) to ``out``: a .npy array, or a .png through ``save(x, path)``."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, x.numpy())
-        return atomic_write_bytes(out, buf.getvalue())
-    if suffix == ".png":
-        return save(x, out)
-    raise VaekitError(f"{out}: expected a .png, .npy or (a table run's rows) .csv file name", key="out")
+    return _picture(fig, out)
