@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import vaekit
 from vaekit import files
@@ -190,7 +191,7 @@ def test_a_model_from_python_logs_its_files_versions_and_folder(tmp_path, store,
 
     def fit(out: str, **how) -> None:
         torch.manual_seed(0)
-        model = vaekit.build_model(input_shape=(16,), latent_dim=2, hidden=[16], likelihood="bernoulli")
+        model = vaekit.VAE(nn.Linear(16, 4), nn.Linear(2, 16), latent_dim=2)  # networks of its own: model.json
         vaekit.fit(model, x, out=out, progress=False, pictures=False, callbacks=[MLflow(uri)], **how)
 
     fit("runs/a", epochs=1)

@@ -4,7 +4,8 @@ described by settings. Both train with the one trainer of ``vaekit.training`` an
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from . import files
+from .api_resume import as_own, same_classes, unwrapped_record
 from .config import (
     RunConfig,
     absolute_spec,
@@ -21,29 +23,29 @@ from .config import (
     set_value,
     validate,
 )
-from .config.checks import maybe_own, own_likelihood
 from .config.keys import full_keys, refuse_unfit
 from .core.contract import VAEModule, check_model
+from .data import Dataset
 from .data.core import check_trained
 from .data.prepare import prepare_data
 from .data.user import loader_settings
 from .errors import VaekitError
 from .fit_data import fit_likelihood, user_data
-from .io import read_json
 from .models import MODELS
-from .models.spec import class_path
 from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
-from .training.describe import CVAE_SETTINGS, DEEP_SETTINGS
+from .training.describe import DEEP_SETTINGS
 from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
 from .training.rng import keeps_rng
+from .training.signals import Interrupted
 from .training.step import run_device
 from .viz.callbacks import default_callbacks
 
 # what fit records in config.json of a model built in Python (training.folder.describe) and of its data
 DESCRIBED = (
-    *["family", "net", "likelihood", "latent_dim", "input_shape", "num_classes", "latent_dims", "prior", "posterior"],
+    *["family", "net", "hidden", "channels", "likelihood", "latent_dim", "input_shape", "num_classes", "latent_dims"],
+    *["prior", "posterior"],
     *ZOO_SETTINGS,
 )
 FIT_DATA = ("data.val_fraction", "data.binarize", "data.standardize")  # those of fit's data settings a resume keeps
@@ -97,7 +99,10 @@ def fit(
     ``torch.manual_seed`` before building it); the caller's torch RNG state is as it was before the fit.
     ``model`` is trained in place: it ends on the CPU, in eval mode, with the weights the run keeps, those of
     the epoch with the lowest validation loss (their average with ``ema``), and ``run.model`` is ``model`` (or,
-    for standardised columns, wraps it). To start over, build a fresh model.
+    for standardised columns, wraps it). To start over, build a fresh model. Ctrl-C (or SIGTERM) stops it after
+    the current step with ``Interrupted`` (a KeyboardInterrupt), whose ``result`` is the Run of what was trained
+    as a return would give it (its ``history``, the finished epochs'). ``val_fraction`` with a vaekit Dataset,
+    whose own val split validates, is refused, as labels naming other classes than a resumed run's.
 
     ``fit(RunConfig(...), **settings)`` trains the run that config describes (its data spec and built-in
     networks) with the settings given over a copy of it, as ``vaekit.train(config, **settings)``.
@@ -117,10 +122,8 @@ def fit(
         keys = cast(dict[str, Any], given)  # config keys, or one of train's own keywords (networks)
         return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **keys)
     refuse_unfit(given, model, DEEP_SETTINGS if isinstance(model, MODELS["deep"]) else None)
-    if val_data is not None and "data.val_fraction" in given:
-        raise VaekitError(
-            "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
-        )
+    if "data.val_fraction" in given:
+        _refuse_val_fraction(data, val_data)
     model = check_model(model)
     same = resume and resumes_class(out, model, overwrite)  # the class model.json records, or refused
     own = loader_settings(data, given.get("train.batch_size"), given.get("data.workers"))  # type: ignore[arg-type]
@@ -132,14 +135,33 @@ def fit(
     dataset = user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
     if not resume:  # val_data's class that data lacks; a model's own num_classes may name classes the data lacks
         check_trained(dataset, model.needs_labels and not getattr(model, "num_classes", None))
+    else:  # the run's label numbers name its classes
+        same_classes(out, dataset.classes)
     model, mode = fit_likelihood(model, dataset, cfg, seed)
     _refuse_model_conflicts(cfg, model, resume)
-    saved = _as_own(resumed, cfg.model.likelihood if same else "")  # the one read, not a second
+    saved = as_own(resumed, cfg.model.likelihood if same else "")  # the one read, not a second
     if saved is not None:  # the settings fit records, as the model and data described them then
-        _unwrapped_record(saved, cfg, Path(str(out)))
+        unwrapped_record(saved, cfg, Path(str(out)))
         keep_settings(saved, cfg, [f"model.{f}" for f in DESCRIBED] + [*FIT_DATA, "train.seed", "train.batch_size"])
     every, dynamic = [*default_callbacks(cfg, pictures), *callbacks], mode == "dynamic"
-    return _run(train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every))
+    with _handing_over(cfg, dataset):
+        fitted = train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every)
+    return _run(fitted)
+
+
+def _refuse_val_fraction(data: object, val_data: object) -> None:
+    """Refuse, in one line, a val_fraction given where it cannot take effect: beside ``val_data``, or with a vaekit
+    Dataset (``load_dataset``'s) whose own val split validates (``own_splits``)."""
+    if val_data is not None:
+        raise VaekitError(
+            "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
+        )
+    if isinstance(data, Dataset) and len(data.val):
+        raise VaekitError(
+            f"val_fraction cannot take effect: the Dataset {data.name!r} brings its own val split, which validates; "
+            "pass its train split, (ds.train.x, ds.train.y), to split a val_fraction of it off",
+            key="val_fraction",
+        )
 
 
 def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> None:
@@ -151,41 +173,6 @@ def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> N
     if not (custom or resume):
         refuse_conflicts(cfg, only=tuple(f"model.{k}" for k in ZOO_SETTINGS))
     refuse_conflicts(cfg, ("train",), unknown=("model.family",) if custom else ())
-
-
-def _unwrapped_record(saved: RunConfig, cfg: RunConfig, out: Path) -> None:
-    """A run fit wrote on standardised columns before it described the model inside the Standardized wrapper
-    recorded family 'custom' and that wrapper's default prior and posterior: read as the model given describes
-    them (its class is the one model.json records: ``resumes_class``). So is a DeepVAE's run recorded before fit
-    described its deep_* settings (with the ladder's latent_dims, reversed, and the defaults), and the gaussian
-    scale or the logistic mixture's components of a vaekit family's model, and a conditional VAE's label embedding
-    and learned prior, read from model.json's init arguments."""
-    if saved.model.family == CUSTOM != cfg.model.family and saved.data.standardize == "true":
-        for name in ("family", "prior", "posterior", *ZOO_SETTINGS):
-            setattr(saved.model, name, getattr(cfg.model, name))
-    if saved.model.family == "deep" == cfg.model.family and saved.model.latent_dims:  # recorded before deep_*
-        for name in ("latent_dims", *ZOO_SETTINGS):
-            setattr(saved.model, name, getattr(cfg.model, name))
-    args = _spec_args(out)  # a vaekit family's likelihood settings, recorded at their defaults before: its init's
-    if saved.model.likelihood == "gaussian" and "scale" in args:
-        saved.model.scale = str(args["scale"])
-    if saved.model.likelihood == "discretized_logistic" and "components" in args:
-        saved.model.likelihood_components = args["components"]
-    for key in CVAE_SETTINGS if saved.model.family == "cvae" else ():  # recorded at their defaults before
-        setattr(saved.model, key, args.get(key, getattr(saved.model, key)))
-
-
-def _spec_args(out: Path) -> dict:
-    """The init arguments model.json records for the run's model of a vaekit family ({} for another class, or
-    where it records none, or is unreadable)."""
-    try:
-        record = read_json(out / files.MODEL)
-    except (OSError, VaekitError):
-        return {}
-    spec = record.get("spec") if isinstance(record, dict) else None
-    family = isinstance(spec, dict) and spec.get("class") in {class_path(c) for c in MODELS.values()}
-    args = spec.get("args") if family and isinstance(spec, dict) else None  # not a wrapper's (Standardized)
-    return args if isinstance(args, dict) else {}
 
 
 def _given(**settings: object) -> dict[str, object]:
@@ -231,7 +218,7 @@ def train(
     ``out``: the run folder (left out: the config's, default runs/run); None writes none, as ``fit`` without it.
     ``seed`` seeds the split, the initial weights and the training; the caller's torch RNG state is kept.
     ``networks``: the run folder whose model.json builds a config of ``model.net`` 'custom' (networks from
-    Python), trained again into another ``out`` (default: ``out``'s own model.json).
+    Python), trained again into another ``out`` (default: ``out``'s own model.json). Ctrl-C: as in ``fit``.
     """
     callbacks = check_callbacks(callbacks)
     cfg = _with_settings(config or RunConfig(), settings)
@@ -252,9 +239,11 @@ def train(
     data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
     callbacks = [*default_callbacks(cfg, pictures), *callbacks]
     source = None if networks is None else Path(networks)
-    return _run(
-        fit_config(cfg, resume=resume, overwrite=overwrite, data=data, mode=mode, callbacks=callbacks, networks=source)
-    )
+    with _handing_over(cfg, data):
+        fitted = fit_config(
+            cfg, resume=resume, overwrite=overwrite, data=data, mode=mode, callbacks=callbacks, networks=source
+        )
+    return _run(fitted)
 
 
 def _check_networks(networks: str | Path | None, cfg: RunConfig, resume: bool) -> None:
@@ -264,9 +253,11 @@ def _check_networks(networks: str | Path | None, cfg: RunConfig, resume: bool) -
         why = "a resumed run is built by its own model.json" if resume else f"model.net is {cfg.model.net!r}"
         raise VaekitError(f"networks {str(networks)!r} cannot take effect: {why}", key="networks")
     if not (resume or networks or cfg.model.net != CUSTOM or (Path(cfg.out) / files.MODEL).is_file()):
+        where = f"{cfg.out}: " if cfg.out else ""  # out None: no folder, so no model.json of its own
+        folder = "this folder has none" if cfg.out else "out is None (no run folder)"
         raise VaekitError(
-            f"{cfg.out}: model.net 'custom' (networks from Python) is built by a run's model.json, and this folder "
-            "has none: name that run (networks=RUN; on the command line, --config RUN/config.json)"
+            f"{where}model.net 'custom' (networks from Python) is built by a run's model.json, and {folder}: name "
+            "that run (networks=RUN, its folder), or fit the model itself again (vaekit.fit)"
         )
 
 
@@ -287,14 +278,19 @@ def _saved_config(out: str | Path | None) -> RunConfig | None:
     return load_json_config(path) if out and path.is_file() else None
 
 
-def _as_own(saved: RunConfig | None, likelihood: str) -> RunConfig | None:
-    """``saved`` (a run's config.json, as ``_saved_config`` read it), changed in place where it is of format 1,
-    which vaekit wrote before it named a p(x|z) of the user's own ('own:Beta') and which recorded 'gaussian' in
-    its stead: read as ``likelihood``, given for a model of the class its model.json records."""
-    if saved is not None and maybe_own(saved) and own_likelihood(likelihood):
-        saved.model.likelihood = likelihood
-    return saved
-
-
 def _run(fitted: Fitted) -> Run:
     return Run(fitted.path, fitted.config, fitted.model, fitted.rows, fitted.kept)
+
+
+@contextmanager
+def _handing_over(cfg: RunConfig, data: Dataset) -> Iterator[None]:
+    """A fit stopped by a signal hands over what it trained as a Run, ``Interrupted.result``, as a return would
+    (the model as it keeps it, the finished epochs' rows, ``cfg``'s folder or none, the data's table and classes)."""
+    try:
+        yield
+    except Interrupted as e:
+        if e.model is not None:
+            fitted = Fitted(cast(VAEModule, e.model), Path(cfg.out) if cfg.out else None, cfg, e.history)
+            fitted.kept = {"table": data.table, "classes": data.classes}
+            e.result = _run(fitted)
+        raise

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import files
 from ..config.specs import BUILTINS
 from ..errors import VaekitError
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 # flag -> (config key, metavar, help); every other setting is reachable with --set key=value
 TABLE = {
@@ -78,7 +83,38 @@ def train_config(args: argparse.Namespace):
     if not cfg.out:  # the API's no-folder fit, or a run's config.json: here a run folder is the point
         said = f" (--config {args.config}: the folder a run's config.json records is not used)" if again else ""
         raise VaekitError(f"the run folder (--out) is empty: name the folder to write{said}")
+    if again and args.nproc is None and os.environ.get("RANK", "0") == "0":  # said once: by torchrun's rank 0
+        said_resumes(args.config, cfg)
     return cfg
+
+
+def said_resumes(config: str, cfg: RunConfig) -> None:
+    """Warn, in one line, where the run's config.json ``config`` records resumes that changed settings (which
+    it then holds as the last ones) and ``cfg`` trains with those from epoch 1, unlike that run's first epochs."""
+    from ..config.parse import first_settings
+    from ..logs import warning
+
+    first, epoch = first_settings(config)
+    now = {k: value_of(cfg, k) for k in first}
+    changed = [k for k, v in first.items() if json.dumps(now[k]) != json.dumps(v)]  # as config.json holds them
+    if changed:
+        last, before = (", ".join(f"{k} {shown(d[k])}" for k in changed) for d in (now, first))
+        warning(
+            f"--config {config}: that run was resumed with other settings, and this run trains with the last ones "
+            f"({last}) from epoch 1, while that run's epochs before {epoch} trained with {before}; --set KEY=VALUE "
+            "trains with those"
+        )
+
+
+def value_of(cfg: RunConfig, key: str) -> object:
+    """``cfg``'s value of the setting ``key`` ('train.lr'), None where it has no such setting."""
+    section, _, name = key.partition(".")
+    return getattr(getattr(cfg, section, None), name, None)
+
+
+def shown(value: object) -> str:
+    """A setting's value as a line shows it (0.001, cosine), as ``training.resumes.shown`` (which loads torch)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def config_named(name: str, again: bool) -> str:

@@ -31,6 +31,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 WRITTEN_BY = "written_by"  # config.json's record of the vaekit, torch and Python that wrote it
+RESUMES = "resumes"  # ... and of what each resume changed (training.resumes.RESUMES, which writes it)
 # text settings whose documented values include a flag (true | false) or a number (a column's index, a scale)
 TEXT_OF = {
     "data.in_memory": (bool,),
@@ -233,6 +234,21 @@ def written_by() -> dict[str, str]:
         except metadata.PackageNotFoundError:  # a source tree on the path, not installed
             found[name] = "unknown"
     return found | {"python": platform.python_version()}
+
+
+def first_settings(path: str | Path) -> tuple[dict[str, object], int]:
+    """The settings a run's config.json (``path``) records its resumes changed (``written_by.resumes``), at the
+    values the run trained with before the first change, and the epoch that change trained from; ({}, 0) where
+    it records none or cannot be read (its settings are read, and their faults said, elsewhere)."""
+    first: dict[str, object] = {}
+    try:
+        records = json.loads(read_plain(path))[WRITTEN_BY][RESUMES]
+        for record in records:
+            for key, (old, _) in record["changed"].items():
+                first.setdefault(key, old)
+        return first, int(records[0]["epoch"])
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):  # ValueError: VaekitError
+        return {}, 0
 
 
 def recorded_progress(run: Path, progress: bool) -> bool:

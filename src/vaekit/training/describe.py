@@ -4,12 +4,18 @@ resumes, and trains again from its config.json (``vaekit train --config``), as t
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
+
+import torch
+from torch import nn
 
 from ..config import RESUME_MAY_CHANGE, ModelConfig, own_likelihood
 from ..core.contract import VAEModel
 from ..core.likelihoods import LIKELIHOODS
-from ..models import MODELS
+from ..models import MODELS, build_model
+from ..models.nets import ConvEncoder, MLPEncoder
+from ..models.spec import module_spec, structure
 
 CUSTOM = "custom"  # model.net of a model whose networks came from Python: model.json describes it
 VAE_SETTINGS = ("prior_components", "pseudo_inputs", "pseudo_init", "flow_transforms", "flow_hidden")
@@ -40,12 +46,13 @@ ZOO_SETTINGS = tuple(
 
 
 def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_classes: int | None) -> ModelConfig:
-    """config.json's model section for a model built in Python (its networks: model.json, so the built-in
-    networks' widths, hidden and channels, are left empty). ``likelihood``: p(x|z)'s recorded name."""
+    """config.json's model section for a model built in Python: the built-in networks ``build_model`` gave it
+    (``built_in``), else net 'custom' (its networks: model.json), the widths hidden and channels left empty.
+    ``likelihood``: p(x|z)'s recorded name."""
     family = next((name for name, cls in MODELS.items() if type(model) is cls), CUSTOM)  # a subclass: custom
     likelihood = likelihood if likelihood in LIKELIHOODS or own_likelihood(likelihood) else "gaussian"
     levels = len(model.latent_dims) > 1 and family != "deep"  # the ladder's (or a custom model's) levels, data up
-    return ModelConfig(
+    described = ModelConfig(
         family=family,
         net=CUSTOM,
         hidden=[],
@@ -60,6 +67,28 @@ def describe(model: VAEModel, likelihood: str, shape: tuple[int, ...], num_class
         **{k: getattr(model, k) for k in VAE_SETTINGS if hasattr(model, k)},  # and their settings (VAE's)
         **family_settings(model, family, likelihood),
     )
+    return built_in(model, described) or described
+
+
+def built_in(model: VAEModel, described: ModelConfig) -> ModelConfig | None:
+    """``described`` with the built-in networks (model.net mlp or conv, and their widths) where ``build_model`` of
+    it gives ``model`` again: the same class and init arguments (``models.spec``), module for module, and the same
+    structure; else None (networks of the user's, or settings config.json does not record: model.json's)."""
+    nets, module = {MLPEncoder: ("mlp", "hidden"), ConvEncoder: ("conv", "channels")}, cast(nn.Module, model)
+    encoder = next((m for m in module.modules() if type(m) in nets), None) if described.family != CUSTOM else None
+    if encoder is None:
+        return None
+    net, widths = nets[type(encoder)]
+    default = ModelConfig()  # the other net's widths at their defaults: no setting that cannot take effect
+    found = replace(described, net=net, hidden=default.hidden, channels=default.channels)
+    setattr(found, widths, list(getattr(encoder, widths)))
+    try:  # the twin's initialisation leaves the caller's RNG as it was
+        with torch.random.fork_rng(devices=[]):
+            twin = build_model(found)
+        same = module_spec(twin) == module_spec(module) and structure(twin) == structure(module)
+    except Exception:  # noqa: BLE001 - a model config.json cannot build, or record: its model.json describes it
+        return None
+    return found if same else None
 
 
 def family_settings(model: VAEModel, family: str, likelihood: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from torch import nn
 class Interrupted(KeyboardInterrupt):
     """The run stopped on a signal after writing a checkpoint; ``code`` is the shell's 128 + signal number, ``run``
     the run folder (None: none). What was trained comes with it (``vaekit.fit`` sets them): ``history``, the
-    metrics rows of the epochs that finished, and ``model``, left as a finished fit leaves it (None until set)."""
+    metrics rows of the epochs that finished, ``model``, left as a finished fit leaves it, and ``result``, the
+    Run of them (each None until set)."""
 
     def __init__(self, signum: int, where: str, run: str | None):
         name = signal.Signals(signum).name
@@ -21,6 +22,7 @@ class Interrupted(KeyboardInterrupt):
         self.code, self.run = 128 + signum, run
         self.history: list[dict] = []
         self.model: nn.Module | None = None
+        self.result: object = None  # vaekit.fit's Run of what was trained (set there; the training layer has none)
 
     def keep(self, model: nn.Module, history: list[dict]) -> None:
         """What was trained: ``model`` as the fit left it and ``history``, the finished epochs' metrics rows; said in
