@@ -14,6 +14,11 @@ from ..io import printable
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
 from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, verb
 
+UNKNOWN_HELP = (  # --unknown's; its choices are data.table_cells.UNKNOWN (not imported: that loads torch)
+    "a table run's category it was not trained on: refuse (default), or gap: read as a gap of its column, where "
+    "the run models that column's gaps (data.missing=mean), counted in one note"
+)
+
 
 def scoring(
     name: str,
@@ -49,6 +54,7 @@ def scoring(
         arg("--limit", type=int, help="only the first N items" + limit),
         arg("--seed", type=int, default=0, help="seed of the scores' random draws (default 0)"),
         arg("--batch-size", type=int, default=256),
+        arg("--unknown", choices=["refuse", "gap"], default="refuse", help=UNKNOWN_HELP),
         *extra,
     )
 
@@ -153,6 +159,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     default=None,
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
+    from ..data.table_cells import unknown_categories
     from ..evaluation.detector_fit import check_contamination, training_threshold
     from ..evaluation.detector_folder import is_detector
     from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split, write_scores
@@ -178,7 +185,8 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         every = argparse.Namespace(**{**vars(args), "limit": None})
         cut, n_train = training_threshold(run, args.contamination, lambda x, y: scores_of(every, run, x, y))
     split = args.split or default_split(run.config, args.data)
-    s, classes = prepared_split(run, args.data, split, args.limit)
+    with unknown_categories(args.unknown):
+        s, classes = prepared_split(run, args.data, split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
     name, columns = next(iter(scores)), dict(scores)
     if labelled:
@@ -219,6 +227,7 @@ def training_file(spec: str) -> None:
     default=None,
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
+    from ..data.table_cells import unknown_categories
     from ..evaluation.detector_folder import is_detector
     from ..runs import Run
     from .anomaly_sets import eval_sets
@@ -229,7 +238,8 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
         return detector_eval(args)
     seed(args.seed)
     run = Run.load(args.run)
-    (x_in, y_in), (x_out, y_out) = eval_sets(args, run)  # --in/--ood, or --data split by --normal
+    with unknown_categories(args.unknown):
+        (x_in, y_in), (x_out, y_out) = eval_sets(args, run)  # --in/--ood, or --data split by --normal
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
     print_metrics(scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out), args.json)

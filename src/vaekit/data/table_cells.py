@@ -1,16 +1,22 @@
 """A table's cells as values: which hold none (``MISSING``), and a numeric column's cells as float64 numbers,
 their unit read off (``unit_of`` finds it) or as days since the column's first date, checked to fit float32, and
-the float32 array their items are written into (``table_schema``).
+the float32 array their items are written into (``table_schema``); within ``unknown_categories("gap")``, a
+category its run never saw is read as a gap of its column (``unseen_gaps``), where the run models that column's
+gaps.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import VaekitError
+from .images import note
 from .limits import usable_memory
 from .table_times import days_since
 
@@ -18,6 +24,8 @@ if TYPE_CHECKING:
     from .table_schema import Column
 
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null"})
+UNKNOWN = ("refuse", "gap")  # how a category its run never saw is read (``unknown_categories``)
+_UNKNOWN: ContextVar[str] = ContextVar("vaekit_unknown", default="refuse")  # set within ``unknown_categories``
 UNIT = re.compile(r"[+-]?([$€£¥]?)\s*[+-]?(\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?\s*(%?)")  # $1,200.50  12%  1,200
 
 
@@ -108,3 +116,56 @@ def _parses(cell: str, c: Column) -> bool:
 def _gaps(cells: np.ndarray) -> np.ndarray:
     """(N, C) bool: the cells that hold no value."""
     return np.isin(np.char.lower(cells), list(MISSING))
+
+
+def check_unknown(how: object) -> str:
+    """``how`` if it is one of ``UNKNOWN``, else one line naming the setting ``unknown``."""
+    if how not in UNKNOWN:
+        raise VaekitError(f"unknown must be one of {', '.join(UNKNOWN)}, got {how!r}", key="unknown")
+    return str(how)
+
+
+@contextmanager
+def unknown_categories(how: str = "gap") -> Iterator[None]:
+    """Within it, a table's schema reads a category its run never saw as ``how`` says: "refuse" (as outside it: one
+    line naming its line and column) or "gap": a gap of its column, coded as the run codes a gap there (its fill
+    and its gap indicator, so the score weighs a gap where gaps are rare), said in one note (``unseen_gaps``);
+    refused as before in a column whose gaps the run does not model (no gap indicator: its fill would hide it)."""
+    token = _UNKNOWN.set(check_unknown(how))
+    try:
+        yield
+    finally:
+        _UNKNOWN.reset(token)
+
+
+def unseen_gaps(cells: np.ndarray, gaps: np.ndarray, columns: list[Column], where: str) -> np.ndarray:
+    """``gaps`` (N, C) bool, with, within ``unknown_categories("gap")``, each filled cell of ``cells`` (N, C) in a
+    categorical column with a gap indicator that is none of its categories a gap too, and one note counting them
+    in each such column; ``gaps`` itself outside it."""
+    if _UNKNOWN.get() != "gap":
+        return gaps
+    gaps, counts = gaps.copy(), {}
+    for j, c in enumerate(columns):
+        if c.kind == "categorical" and c.gaps:
+            col = np.char.capitalize(np.char.lower(cells[:, j])) if c.boolean else cells[:, j]  # as _onehot reads it
+            new = ~gaps[:, j] & ~np.isin(col, c.categories)  # (N,)
+            gaps[:, j] |= new
+            counts.update({c.name: int(new.sum())} if new.any() else {})
+    if counts:
+        them = ", ".join(f"{name!r} ({k})" for name, k in counts.items())
+        note(
+            f"{where}: {sum(counts.values())} cell(s) of categories the run was not trained on read as gaps "
+            f"(unknown=gap) in column(s) {them}: coded as the run codes a gap there"
+        )
+    return gaps
+
+
+def unseen_hint(c: Column) -> str:
+    """The advice on a category that categorical column ``c``'s run never saw: within ``unknown_categories("gap")``
+    why it is refused all the same, else, where the run models the column's gaps, that unknown=gap reads it as one."""
+    if _UNKNOWN.get() == "gap":
+        return (
+            "; unknown=gap reads one as a gap only in a column whose gaps the run models (trained with "
+            "data.missing=mean and gaps in its training split), and this one has none"
+        )
+    return "; unknown=gap reads it as a gap of this column, whose gaps the run models" if c.gaps else ""

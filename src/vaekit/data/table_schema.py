@@ -25,7 +25,7 @@ from ..io import atomic_write_json
 from .images import note
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
-from .table_cells import _check_float32, _gaps, item_array, not_numbers, numbers
+from .table_cells import _check_float32, _gaps, item_array, not_numbers, numbers, unseen_gaps, unseen_hint
 from .table_times import as_times
 from .table_values import bounded
 
@@ -163,7 +163,7 @@ class TableSchema:
         categories costs its one-hot slots once)."""
         if not len(cells):  # not for want of gap handling: there is nothing to encode
             raise VaekitError(f"{where} has no rows")
-        gaps = _gaps(cells)
+        gaps = unseen_gaps(cells, _gaps(cells), self.columns, where)  # a new category as a gap, where so read
         keep = np.asarray(~gaps.any(1) if self.missing == "drop" else np.ones(len(cells), bool))
         if self.missing == "refuse" and gaps.any():
             i, j = np.argwhere(gaps)[0]
@@ -250,7 +250,8 @@ class TableSchema:
             known = ", ".join(c.categories[:8]) + (", ..." if len(code) > 8 else "")
             raise VaekitError(
                 f"{where}: category {str(raw[i])!r} on line {lines[i]}, {column}, is not one of the "
-                f"run's {len(c.categories)} ({known}): a run keeps the categories it was trained on"
+                f"run's {len(c.categories)} ({known}): a run keeps the categories it was trained on{unseen_hint(c)}",
+                key="unknown" if unseen_hint(c) else None,
             )
         return np.fromiter((code[v] for v in col), np.int64, len(col))
 

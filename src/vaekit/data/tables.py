@@ -54,6 +54,7 @@ class TableOptions:
     numeric: str = "standard"  # or modes: TVAE's mode-specific normalisation (data.modes)
     label_note: bool = True  # say which column was taken as the labels (at training, not at each later read)
     conditional: bool | None = None  # the run's model conditions on the labels (None: no run, not known)
+    verb: bool = False  # other data than a trained run's own, for its verbs (read so where it has no table.json)
 
 
 IDENTIFIER_ROWS = 50  # a text column with more rows than this, each value distinct, names its rows
@@ -92,6 +93,7 @@ def read_table(
         for j, name in enumerate(names)
     ]
     schema = TableSchema(columns, options.missing)
+    schema.trained = options.verb  # a verb takes no settings: its refusals advise what it can take
     if options.missing == "mean":
         _fill(schema, cells, gaps, options, where)
     x, keep = schema.encode(cells, lines, where, index)
@@ -251,7 +253,10 @@ def _ranges(schema: TableSchema, cells: np.ndarray, train: np.ndarray) -> None:
 
 
 def _train(n: int, options: TableOptions, where: str) -> np.ndarray:
-    """The rows of the training split among n items, as ``data.core`` splits them."""
+    """The rows of the training split among n items, as ``data.core`` splits them; every row where a trained run's
+    verb reads the file (``verb``): it is scored, not trained on, and need not split (under split 'all')."""
+    if options.verb:
+        return np.arange(n)
     raw = RawData(np.empty((n, 0)), None, where)
     return _split_indices(raw, n, n, options.val_fraction, options.test_fraction, options.seed, options.limit)["train"]
 
@@ -286,4 +291,5 @@ def table_options(cfg, spec: str) -> TableOptions:
         d.numeric,
         label_note=not built,
         conditional=conditional,
+        verb=built and not own,
     )

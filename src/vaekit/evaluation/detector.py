@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset, Split
+from ..data.table_cells import unknown_categories
 from ..data.user_arrays import needs_schema
 from ..errors import VaekitError, is_whole
 from ..models.standardized import column_stats
@@ -40,6 +42,7 @@ from .detector_run import (
     table_names,
     training_items,
     units,
+    unknown_use,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
 from .scores import anomaly_scores
@@ -58,7 +61,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     a hierarchical model (``vaekit.evaluation.scores.anomaly_scores`` computes them; the anomaly guide's table
     says what each is); ``samples``, ``iw_samples``, ``steps`` and ``llr_k`` (llr's lowest k latent groups from
     their priors: a whole number >= 1, at most the run's groups) reach the scores they shape, and are ignored
-    by the others: a grid over ``method`` may keep them. ``hidden``: ``net="mlp"``'s widths (conv: refused).
+    by the others: a grid over ``method`` may keep them. ``unknown="gap"`` reads a wrapped table run's unseen
+    category as a gap of its column, where the run models that column's gaps (default "refuse").
+    ``hidden``: ``net="mlp"``'s widths (conv: refused).
     ``scales`` (images only) are average-pooling factors: one VAE per factor, each fitted to the images pooled
     by it (1, 2, 4, 7 on 28 x 28 images: 28, 14, 7 and 4 pixels a side). With several, each scale's score is
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
@@ -99,6 +104,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         iw_samples: int = 64,
         steps: int = 30,
         llr_k: int = 1,
+        unknown: str = "refuse",
         contamination: float = 0.1,
         scales: tuple[int, ...] = (1,),
         holdout: float = 0.1,
@@ -111,7 +117,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.method, self.latent_dim, self.hidden, self.likelihood = method, latent_dim, hidden, likelihood
         self.net, self.image_shape, self.epochs, self.batch_size = net, image_shape, epochs, batch_size
         self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
-        self.llr_k = llr_k
+        self.llr_k, self.unknown = llr_k, unknown
         self.contamination, self.scales, self.holdout = contamination, scales, holdout
         self.run, self.out, self.overwrite = run, out, overwrite
         self.random_state, self.device = random_state, device
@@ -132,6 +138,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None) -> VAEAnomalyDetector:
         """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
         self._check_method()
+        unknown_use(self.unknown, self.run)
         check_contamination(self.contamination)  # scikit-learn's "auto" sets a threshold of its own: refused
         check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout, self.likelihood)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
@@ -245,7 +252,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         table = getattr(self, "table_", None)
         if table is None or not needs_schema(table):
             return validate_data(self, X, dtype=np.float64, reset=reset)
-        items = table_items(table, X)
+        gap = getattr(self, "unknown", "refuse") == "gap"  # a detector pickled before it: refuse (or the caller's)
+        with unknown_categories("gap") if gap else nullcontext():
+            items = table_items(table, X)
         if reset:
             self.n_features_in_, self.feature_names_in_ = len(table.columns), np.array(table_names(table), dtype=object)
         return items

@@ -19,8 +19,9 @@ from torch import Tensor
 from .. import files
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
+from ..data.table_cells import check_unknown
 from ..data.table_schema import TableSchema
-from ..data.user_arrays import encoded_frame
+from ..data.user_arrays import encoded_frame, needs_schema
 from ..errors import VaekitError, is_whole
 from ..io import atomic_write_json, read_json
 from ..models.standardized import Standardized
@@ -169,6 +170,13 @@ def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, hold
         raise ValueError(f"holdout must be in (0, 0.5], got {holdout!r}")
 
 
+def unknown_use(unknown: object, run: str | None) -> None:
+    """Refuse an ``unknown`` that is no choice of ``table_cells.UNKNOWN``, or "gap" for a detector that trains on
+    numbers (no ``run``): no category it could meet."""
+    if check_unknown(unknown) != "refuse" and run is None:
+        raise ValueError(f"unknown={unknown!r} takes effect on a wrapped table run (run=...) alone")
+
+
 def check_wrapped(det: Any, fitted: dict) -> None:  # Any: the detector (it imports this module)
     """Refuse, in one line, a parameter of the detector ``det`` that only trains a model (``TRAINING``) changed
     from its default where ``det`` wraps a run (``fitted``: ``loaded_detector``'s), an ``image_shape`` other
@@ -180,6 +188,8 @@ def check_wrapped(det: Any, fitted: dict) -> None:  # Any: the detector (it impo
             raise ValueError(
                 f"{name}={params[name]!r} has no effect on a wrapped run (run={run!r}): its model is trained already"
             )
+    if det.unknown != "refuse" and not needs_schema(fitted.get("table_")):  # no categories to read as gaps
+        raise ValueError(f"unknown={det.unknown!r}: the wrapped run (run={run!r}) has no categorical columns")
     shape, factors, scales = fitted["input_shape_"], fitted["scales_"], tuple(params["scales"])
     if params["image_shape"] is not None and tuple(params["image_shape"]) != shape:
         raise ValueError(

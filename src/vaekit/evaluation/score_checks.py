@@ -12,7 +12,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
 from ..data.lazy import LazyArray
-from ..errors import VaekitError
+from ..errors import VaekitError, is_seed
 from ..models.standardized import Standardized, hierarchical
 from ..runs import Run
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
@@ -96,6 +96,14 @@ def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         want = ", ".join(map(str, shape))
         raise VaekitError(f"x must be (N, {want}): items of the model's shape {tuple(shape)}; got {tuple(x.shape)}")
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int; refused where not a whole number in [0, 2**32) (``errors.is_seed``), as training's
+    seed is (numpy's integers taken: np.uint32's 2**32 - 1 plus one would wrap)."""
+    if not is_seed(seed):
+        raise VaekitError(f"seed must be a whole number in [0, 2**32), got {seed!r}", key="seed")
+    return int(seed)  # type: ignore[call-overload]  # is_seed: a whole number
 
 
 def check_settings(names: list[str], samples: int, iw_samples: int, steps: int, batch_size: int, llr_k: int) -> None:

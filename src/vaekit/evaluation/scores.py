@@ -17,20 +17,17 @@ from typing import Protocol, cast
 import numpy as np
 import torch
 from torch import Tensor
-from torch.distributions import Independent, Normal
 
 from ..core.contract import (
     VAEModel,
     VAEModule,
     VAEOutput,
     check_labels,
-    dist_name,
     flat,
     kept_rng,
     probing,
-    with_article,
 )
-from ..core.likelihoods import check_support, gaussian
+from ..core.likelihoods import check_support
 from ..core.model_inputs import label_tensor
 from ..core.objectives import elbo, iwae_bound, repeat_items, takes_eps
 from ..core.reading import mean_of
@@ -41,8 +38,11 @@ from ..errors import VaekitError
 from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
 from .detection import detection_metrics as detection_metrics  # re-exported (the metrics that rank scores)
+from .regret import elbo_at as elbo_at  # re-exported, as are likelihood_regret and normal_q
+from .regret import likelihood_regret as likelihood_regret
+from .regret import normal_q as normal_q
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
-from .score_checks import SCORES, check_items, check_model, check_scores, check_settings, model_shape
+from .score_checks import SCORES, check_items, check_model, check_scores, check_seed, check_settings, model_shape
 from .score_checks import SETTINGS as SETTINGS
 from .score_checks import settings_for as settings_for
 
@@ -86,38 +86,10 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     return bounds[1] - bounds[0]
 
 
-def normal_q(qz: object) -> bool:
-    """Whether q(z|x) is a factorised Normal (the common-noise scores' draws loc + scale * eps assume one)."""
-    return isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)
-
-
 def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
     """(n, dim) standard-normal draws from a generator seeded by ``seed``, as ``dtype`` on ``device``."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, dim, generator=g, dtype=torch.float64).to(device, dtype)
-
-
-def draws(
-    model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor, y: Tensor | None = None
-) -> tuple[VAEOutput, Tensor]:
-    """The model's output for z_s = loc + scale * eps_s, with eps (S, D) shared by the items of x (B, *shape).
-
-    Returns (output over S*B rows, sample-major, and x repeated to match (S*B, *shape)).
-    """
-    s = eps.shape[0]
-    z = (loc.unsqueeze(0) + scale.unsqueeze(0) * eps.unsqueeze(1)).flatten(0, 1)  # (S*B, D)
-    qz = gaussian(loc.repeat(s, 1), scale.repeat(s, 1))
-    ys = None if y is None else y.repeat(s)
-    return VAEOutput(model.decode(z, ys), [qz], [model.prior(ys)], [z]), repeat_items(x, s)
-
-
-def elbo_at(model: VAEModel, x: Tensor, loc: Tensor, scale: Tensor, eps: Tensor, y: Tensor | None = None) -> Tensor:
-    """ELBO (B,) of x (B, *shape) under q = N(loc, scale^2) (B, D), averaged over z = loc + scale * eps_s.
-
-    eps (S, D) is shared by every item; the KL term is analytic (objectives.elbo).
-    """
-    terms = elbo(*draws(model, x, loc, scale, eps, y))
-    return (terms["rec"] - terms["kl"]).view(eps.shape[0], x.shape[0]).mean(0)
 
 
 def forward_elbo(model: VAEModel, x: Tensor, s: int, y: Tensor | None = None) -> Tensor:
@@ -142,38 +114,6 @@ def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
     x_rec = mean_of(model.decode(mean_of(model.encode(x, y)), y))
     units = getattr(model, "inside", lambda v: v)
     return (units(x) - units(x_rec)).pow(2).flatten(1).sum(1)
-
-
-def likelihood_regret(
-    model: VAEModel, x: Tensor, eps: Tensor, steps: int = 30, lr: float = 0.05, y: Tensor | None = None
-) -> Tensor:
-    """Likelihood regret (B,) >= 0 (Xiao et al. 2020): best ELBO over a per-item q minus the encoder's ELBO.
-
-    q's loc and log-scale (B, D) start at the encoder's and are optimised with Adam, all items at once
-    (they are independent); the decoder stays fixed and the best ELBO seen, step 0 included, is kept.
-    """
-    with torch.no_grad():
-        qz = model.encode(x, y)
-        if not normal_q(qz):
-            raise VaekitError(
-                f"likelihood_regret re-fits a Gaussian q(z|x); this model's is {with_article(dist_name(qz))}"
-            )
-        loc0, scale0 = qz.mean, qz.stddev  # a factorised Gaussian q(z|x)
-        start = elbo_at(model, x, loc0, scale0, eps, y)  # (B,)
-    loc = loc0.clone().requires_grad_(True)
-    log_scale = scale0.log().clone().requires_grad_(True)
-    opt = torch.optim.Adam([loc, log_scale], lr=lr)
-    best = start.clone()
-    for _ in range(steps):
-        with torch.enable_grad():
-            value = elbo_at(model, x, loc, log_scale.exp(), eps, y)  # (B,)
-            grads = torch.autograd.grad(-value.sum(), [loc, log_scale])
-        best = torch.maximum(best, value.detach())
-        loc.grad, log_scale.grad = grads
-        opt.step()
-    with torch.no_grad():
-        best = torch.maximum(best, elbo_at(model, x, loc, log_scale.exp(), eps, y))
-    return best - start
 
 
 def compressed_bits(x: Tensor) -> Tensor:
@@ -286,6 +226,7 @@ def anomaly_scores(
     check_model(model, names, labels)
     items = scored_items(model, x, labels)
     check_settings(names, samples, iw_samples, steps, batch_size, llr_k)
+    seed = check_seed(seed)
     p = next(model.parameters())  # a float64 model scores in float64 (batch-size invariant to ~1e-15)
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
