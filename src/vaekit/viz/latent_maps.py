@@ -3,7 +3,6 @@ decoded manifold of 2-D codes over the prior's quantiles; PNG out."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..evaluation.metrics import encode_means
 from ..runs import Run
 from ..samplers import need_run
 from .figures import decode_mean
+from .picture_rules import png_path
 from .plots import Columns, _figure, _save_figure, image_grid, is_image, stamped, table_columns
 from .prior_frame import GRID, check_grid, quantile_grid
 
@@ -103,15 +103,7 @@ def latent_map(
         raise VaekitError(
             f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
         )
-    if not isinstance(path, str | os.PathLike):  # a file object: the PNG is written atomically, by its name
-        raise VaekitError(
-            f"latent_map writes a PNG file: path must be a file name ending in .png, got {type(path).__name__}",
-            key="out",
-        )
-    if Path(path).suffix.lower() != ".png":
-        raise VaekitError(
-            f"{path}: expected a .png file name (latent_map writes PNG only: the name must end in .png)", key="out"
-        )
+    png_path(path, "latent_map")  # a file name ending in .png, or one line
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
     x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
