@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .data import load_dataset as load_dataset
     from .errors import VaekitError as VaekitError
     from .evaluation.detector import VAEAnomalyDetector as VAEAnomalyDetector
+    from .evaluation.encoder import VAEEncoder as VAEEncoder
     from .evaluation.metrics import active_units as active_units
     from .evaluation.metrics import bits_per_dim as bits_per_dim
     from .evaluation.metrics import evaluate as evaluate
@@ -77,6 +78,7 @@ _HOMES = {
     "data": ("Dataset", "Split", "load_dataset"),
     "errors": ("VaekitError",),
     "evaluation.detector": ("VAEAnomalyDetector",),
+    "evaluation.encoder": ("VAEEncoder",),
     "evaluation.metrics": ("active_units", "bits_per_dim", "evaluate"),
     "evaluation.quality": ("quality_benchmark",),
     "evaluation.quality_run": ("quality",),
