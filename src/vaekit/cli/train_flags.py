@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import files
+from ..config.formats import shown
 from ..config.specs import BUILTINS
 from ..errors import VaekitError
 
@@ -110,11 +111,6 @@ def value_of(cfg: RunConfig, key: str) -> object:
     """``cfg``'s value of the setting ``key`` ('train.lr'), None where it has no such setting."""
     section, _, name = key.partition(".")
     return getattr(getattr(cfg, section, None), name, None)
-
-
-def shown(value: object) -> str:
-    """A setting's value as a line shows it (0.001, cosine), as ``training.resumes.shown`` (which loads torch)."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def config_named(name: str, again: bool) -> str:

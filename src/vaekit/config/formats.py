@@ -79,3 +79,8 @@ def note(key: str, value: object, stored: Stored) -> str:
     if key in stored.filled:
         return f"{value!r} for a run written before {key} existed"
     return f"{value!r} in config.json"
+
+
+def shown(value: object) -> str:
+    """A setting's value as a line shows it: a float by ``:g`` (0.001, 1e-05), anything else as text (cosine)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)

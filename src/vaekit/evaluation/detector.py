@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset, Split
-from ..data.table_cells import unknown_categories
-from ..data.user_arrays import needs_schema
 from ..errors import VaekitError, is_whole
 from ..models.standardized import column_stats
 from ..training.rng import keeps_rng
@@ -24,11 +21,13 @@ from .detector_fit import (
     check_seed,
     holdout_size,
     pool,
-    run_config,
+    schema_rows,
     seed_of,
     standardised,
     threshold,
     trained,
+    training_config,
+    unknown_use,
 )
 from .detector_run import (
     check_image_shape,
@@ -38,11 +37,8 @@ from .detector_run import (
     loaded_detector,
     prepared,
     save_scales,
-    table_items,
-    table_names,
     training_items,
     units,
-    unknown_use,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
 from .scores import anomaly_scores
@@ -228,36 +224,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _config(self, out: str, seed: int, n: int) -> RunConfig:
         """The validated config of a training run into ``out`` on n rows, seeded by ``seed``."""
-        widths = {"model.hidden": self.hidden} if self.net == "mlp" else {}  # conv: its default channels
-        settings = {
-            "model.net": self.net,
-            "model.likelihood": self.likelihood,
-            "model.latent_dim": self.latent_dim,
-            **widths,
-            "data.standardize": "true" if self._standardises() else "false",
-            "train.epochs": self.epochs,
-            "train.batch_size": min(self.batch_size, n),
-            "train.lr": self.lr,
-            "train.beta": self.beta,
-            "train.seed": seed,
-            "train.device": self.device,
-            "train.progress": False,
-            "train.checkpoint_minutes": 0.0,
-        }
-        return run_config(out, settings)  # "config: train.epochs must be > 0" as "epochs must be > 0"
+        return training_config(self, out, seed, n, self._standardises())
 
     def _rows(self, X, reset: bool) -> np.ndarray:
-        """X validated as (n_samples, n_features) float64; for a wrapped table run whose items only its schema
-        encodes (categorical columns, dates), a DataFrame of its columns, encoded."""
-        table = getattr(self, "table_", None)
-        if table is None or not needs_schema(table):
-            return validate_data(self, X, dtype=np.float64, reset=reset)
-        gap = getattr(self, "unknown", "refuse") == "gap"  # a detector pickled before it: refuse (or the caller's)
-        with unknown_categories("gap") if gap else nullcontext():
-            items = table_items(table, X)
-        if reset:
-            self.n_features_in_, self.feature_names_in_ = len(table.columns), np.array(table_names(table), dtype=object)
-        return items
+        """X validated as rows, or a wrapped table run's DataFrame encoded (``detector_fit.schema_rows``)."""
+        return schema_rows(self, getattr(self, "table_", None), X, reset)
 
     def score_samples(self, X) -> np.ndarray:
         """(n_samples,) normality: minus the anomaly score, so higher = more normal."""

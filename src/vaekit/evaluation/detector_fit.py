@@ -2,17 +2,20 @@
 drawn once per fit and kept as ``seed_``), its training settings (errors naming its parameters), the rows that
 several scales hold out (their images pooled), a table's columns standardised in float64 before the float32 cast the
 trainer takes (float32 keeps ~7 digits: a column of 1.7e9 +- 100 would reach it as three values, 128 apart), and
-the contamination threshold, which ``vaekit anomaly --contamination`` shares."""
+the contamination threshold, which ``vaekit anomaly --contamination`` shares. ``VAEEncoder`` trains, and reads a
+wrapped table run's rows, by the same ``training_config`` and ``schema_rows``."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
+from sklearn.utils.validation import validate_data
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
@@ -21,10 +24,14 @@ from ..core.contract import VAEModule
 from ..core.tabular import UnitsNormal
 from ..data import Dataset
 from ..data.lazy import LazyArray
+from ..data.table_cells import check_unknown, unknown_categories
+from ..data.table_schema import TableSchema
+from ..data.user_arrays import needs_schema
 from ..errors import SEEDS, VaekitError, is_seed
 from ..models.standardized import Standardized
 from ..runs import Run
 from ..training import fit_config
+from .detector_run import table_items, table_names
 from .outputs import prepared_split
 
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
@@ -69,6 +76,50 @@ def run_config(out: str, settings: Mapping[str, object]) -> RunConfig:
         said = str(e).removeprefix("config: ")
         setting = next((k for k in PARAMS if said.startswith(f"{k} ")), None)
         raise VaekitError(PARAMS[setting] + said.removeprefix(setting) if setting else said, key=e.key) from None
+
+
+def training_config(est: Any, out: str, seed: int, n: int, standardises: bool) -> RunConfig:
+    """The validated config of estimator ``est``'s training run (its net, likelihood, latent_dim, hidden, epochs,
+    batch_size, lr, beta, device: the detector's or the encoder's) into ``out`` on n rows, seeded by ``seed``;
+    ``standardises``: a table's columns standardised first."""
+    widths = {"model.hidden": est.hidden} if est.net == "mlp" else {}  # conv: its default channels
+    settings = {
+        "model.net": est.net,
+        "model.likelihood": est.likelihood,
+        "model.latent_dim": est.latent_dim,
+        **widths,
+        "data.standardize": "true" if standardises else "false",
+        "train.epochs": est.epochs,
+        "train.batch_size": min(est.batch_size, n),
+        "train.lr": est.lr,
+        "train.beta": est.beta,
+        "train.seed": seed,
+        "train.device": est.device,
+        "train.progress": False,
+        "train.checkpoint_minutes": 0.0,
+    }
+    return run_config(out, settings)  # "config: train.epochs must be > 0" as "epochs must be > 0"
+
+
+def schema_rows(est: Any, table: TableSchema | None, X: object, reset: bool) -> np.ndarray:
+    """X validated as (n_samples, n_features) float64 for estimator ``est``; for a wrapped table run whose items
+    only its schema encodes (categorical columns, dates), a DataFrame of its columns, encoded (an unseen category
+    as a gap where ``est.unknown`` is "gap"; ``reset``: its columns recorded, as scikit-learn records X's)."""
+    if table is None or not needs_schema(table):
+        return validate_data(est, X, dtype=np.float64, reset=reset)
+    gap = getattr(est, "unknown", "refuse") == "gap"  # an estimator without it, or pickled before it: refuse
+    with unknown_categories("gap") if gap else nullcontext():
+        items = table_items(table, X)
+    if reset:
+        est.n_features_in_, est.feature_names_in_ = len(table.columns), np.array(table_names(table), dtype=object)
+    return items
+
+
+def unknown_use(unknown: object, run: str | None) -> None:
+    """Refuse an ``unknown`` that is no choice of ``table_cells.UNKNOWN``, or "gap" for a detector that trains on
+    numbers (no ``run``): no category it could meet."""
+    if check_unknown(unknown) != "refuse" and run is None:
+        raise ValueError(f"unknown={unknown!r} takes effect on a wrapped table run (run=...) alone")
 
 
 def holdout_size(n: int, scales: tuple, holdout: float) -> int:

@@ -19,7 +19,6 @@ from torch import Tensor
 from .. import files
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
-from ..data.table_cells import check_unknown
 from ..data.table_schema import TableSchema
 from ..data.user_arrays import encoded_frame, needs_schema
 from ..errors import VaekitError, is_whole
@@ -170,31 +169,29 @@ def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, hold
         raise ValueError(f"holdout must be in (0, 0.5], got {holdout!r}")
 
 
-def unknown_use(unknown: object, run: str | None) -> None:
-    """Refuse an ``unknown`` that is no choice of ``table_cells.UNKNOWN``, or "gap" for a detector that trains on
-    numbers (no ``run``): no category it could meet."""
-    if check_unknown(unknown) != "refuse" and run is None:
-        raise ValueError(f"unknown={unknown!r} takes effect on a wrapped table run (run=...) alone")
+def refuse_training(est: Any, run: str) -> None:
+    """Refuse, in one line, a parameter of estimator ``est`` (the detector, the encoder) that only trains a model
+    (``TRAINING``, those it has) changed from its default where it wraps the trained ``run``."""
+    defaults = {k: p.default for k, p in inspect.signature(type(est)).parameters.items()}
+    for name in (n for n in TRAINING if n in defaults):
+        if not np.array_equal(getattr(est, name), defaults[name]):  # (64, 64) and [64, 64] alike
+            raise ValueError(
+                f"{name}={getattr(est, name)!r} has no effect on a wrapped run (run={run!r}): its model is trained "
+                "already"
+            )
 
 
 def check_wrapped(det: Any, fitted: dict) -> None:  # Any: the detector (it imports this module)
     """Refuse, in one line, a parameter of the detector ``det`` that only trains a model (``TRAINING``) changed
     from its default where ``det`` wraps a run (``fitted``: ``loaded_detector``'s), an ``image_shape`` other
     than the run's items' and ``scales`` other than (1,) (the default: the folder's) or the folder's own."""
-    defaults = {k: p.default for k, p in inspect.signature(type(det)).parameters.items()}
-    params, run = {k: getattr(det, k) for k in defaults}, det.run
-    for name in TRAINING:
-        if not np.array_equal(params[name], defaults[name]):  # (64, 64) and [64, 64] alike
-            raise ValueError(
-                f"{name}={params[name]!r} has no effect on a wrapped run (run={run!r}): its model is trained already"
-            )
+    run = det.run
+    refuse_training(det, run)
     if det.unknown != "refuse" and not needs_schema(fitted.get("table_")):  # no categories to read as gaps
         raise ValueError(f"unknown={det.unknown!r}: the wrapped run (run={run!r}) has no categorical columns")
-    shape, factors, scales = fitted["input_shape_"], fitted["scales_"], tuple(params["scales"])
-    if params["image_shape"] is not None and tuple(params["image_shape"]) != shape:
-        raise ValueError(
-            f"image_shape {tuple(params['image_shape'])}: the wrapped run's items (run={run!r}) are {shape}"
-        )
+    shape, factors, scales = fitted["input_shape_"], fitted["scales_"], tuple(det.scales)
+    if det.image_shape is not None and tuple(det.image_shape) != shape:
+        raise ValueError(f"image_shape {tuple(det.image_shape)}: the wrapped run's items (run={run!r}) are {shape}")
     if scales not in ((1,), factors):
         raise ValueError(
             f"scales {scales}: the wrapped folder (run={run!r}) gives its own, {factors}: leave scales out"

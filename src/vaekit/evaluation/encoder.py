@@ -3,7 +3,6 @@ posterior mean, the counterpart of ``VAEAnomalyDetector`` for embeddings."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,14 @@ from ..core.contract import VAEModule
 from ..core.reading import mean_of
 from ..data import Dataset, Split
 from ..data.table_schema import TableSchema
-from ..data.user_arrays import needs_schema
 from ..errors import VaekitError
 from ..models.standardized import column_stats
 from ..run_chunks import encoded
 from ..runs import Run
 from ..training.rng import keeps_rng
 from .detector import MLP_HIDDEN
-from .detector_fit import run_config, seed_of, standardised, trained
-from .detector_run import TRAINING, check_image_shape, prepared, table_items, table_names, training_items
+from .detector_fit import schema_rows, seed_of, standardised, trained, training_config
+from .detector_run import check_image_shape, prepared, refuse_training, training_items
 
 
 class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -89,13 +87,7 @@ class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     def _load(self, path: str) -> None:
         """Set the fitted state from the run folder ``path``, refusing a changed training parameter, an
         ``image_shape`` other than the run's items' and a conditional run (it needs labels to encode)."""
-        defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
-        for name in (n for n in TRAINING if n in defaults):
-            if not np.array_equal(getattr(self, name), defaults[name]):  # (64, 64) and [64, 64] alike
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r} has no effect on a wrapped run (run={path!r}): "
-                    "its model is trained already"
-                )
+        refuse_training(self, path)
         run = Run.load(path)
         if run.model.needs_labels:
             raise ValueError(f"{path}: the encoder embeds rows without labels; this run is conditional")
@@ -115,34 +107,12 @@ class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         shape = tuple(x.shape[1:])
         kind = "image" if len(shape) == 3 else "table"
         data = Dataset("X", Split(x, None), Split(x[perm[:1000]], None), Split(x[:0], None), shape, kind, None)
-        widths = {"model.hidden": self.hidden} if self.net == "mlp" else {}  # conv: its default channels
-        settings = {
-            "model.net": self.net,
-            "model.likelihood": self.likelihood,
-            "model.latent_dim": self.latent_dim,
-            **widths,
-            "data.standardize": "true" if standardises else "false",
-            "train.epochs": self.epochs,
-            "train.batch_size": min(self.batch_size, len(x)),
-            "train.lr": self.lr,
-            "train.beta": self.beta,
-            "train.seed": self.seed_,
-            "train.device": self.device,
-            "train.progress": False,
-            "train.checkpoint_minutes": 0.0,
-        }
-        return trained(run_config("", settings), data, False, cols).cpu().double().eval()
+        cfg = training_config(self, "", self.seed_, len(x), standardises)
+        return trained(cfg, data, False, cols).cpu().double().eval()
 
     def _rows(self, X, reset: bool) -> np.ndarray:
-        """X validated as (n_samples, n_features) float64; for a wrapped table run whose items only its schema
-        encodes (categorical columns, dates), a DataFrame of its columns, encoded."""
-        if self.table_ is None or not needs_schema(self.table_):
-            return validate_data(self, X, dtype=np.float64, reset=reset)
-        items = table_items(self.table_, X)
-        if reset:
-            self.n_features_in_ = len(self.table_.columns)
-            self.feature_names_in_ = np.array(table_names(self.table_), dtype=object)
-        return items
+        """X validated as rows, or a wrapped table run's DataFrame encoded (``detector_fit.schema_rows``)."""
+        return schema_rows(self, self.table_, X, reset)
 
     def _means(self, X: np.ndarray) -> np.ndarray:
         """(N, D) float64 posterior means of validated rows X (N, F), checked against the likelihood's support

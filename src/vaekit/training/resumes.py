@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from .. import files
+from ..config.formats import shown
 from ..io import read_json
 from . import distributed
 from .state import recorded_state
@@ -57,8 +58,3 @@ def change_line(changed: dict[str, list], epoch: int, batch: int) -> str:
     each = ", ".join(f"{k} {shown(old)} -> {shown(new)}" for k, (old, new) in changed.items())
     record = f"config.json records each change, from its epoch, under written_by.{RESUMES}"
     return f"resumed with other settings from {where} on: {each}; {record}"
-
-
-def shown(value: object) -> str:
-    """A setting's value as the resume's lines show it (0.001, 0, cosine), as ``val_loss.measure_changed`` does."""
-    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..config import TrainConfig
 from ..config.conflicts_zoo import BATCH_LEVEL, batch_level
+from ..config.formats import shown
 from ..core.contract import VAEModule
 from ..core.objectives import capacity_objective
 from ..core.objectives_zoo import ObjectiveSettings
@@ -67,7 +68,7 @@ def measure_changed(saved: dict, now: dict) -> str:
     removed ('(not read)'); "" where it does."""
     if not saved or saved == now:
         return ""
-    show = lambda k, d: "(not read)" if k not in d else f"{d[k]:g}" if isinstance(d[k], float) else str(d[k])  # noqa: E731
+    show = lambda k, d: shown(d[k]) if k in d else "(not read)"  # noqa: E731
     keys = [*now, *(k for k in saved if k not in now)]  # a setting only one of them reads: added or removed
     differ = [k for k in keys if k not in saved or k not in now or saved[k] != now[k]]
     changed = [f"train.{k} {show(k, saved)} -> {show(k, now)}" for k in differ]
