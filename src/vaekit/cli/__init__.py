@@ -21,7 +21,7 @@ from typing import TextIO
 from .. import __version__
 from ..errors import VaekitError
 from ..io import printable
-from . import apps, evaluate, quality, ship, train  # each registers its verbs
+from . import apps, data_sets, evaluate, quality, ship, train  # each registers its verbs
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
     cause,
@@ -46,7 +46,8 @@ def build_parser() -> Parser:
     p.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}
-    groups = [train.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]  # help order
+    # help order: training, then the data it reads, then what reads a run
+    groups = [train.__name__, data_sets.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]
     for v in sorted(VERBS.values(), key=lambda v: groups.index(v.run.__module__)):
         verb_parser = p.verb_parsers[v.name] = sub.add_parser(v.name, help=v.help)
         for names, options in v.args:

@@ -18,15 +18,15 @@ from .verbs import arg, verb
     arg("--out", help="output folder (default: the run folder); the parts exported there are replaced"),
 )
 def cmd_export(args: argparse.Namespace) -> None:
-    from ..export.onnx import export_onnx, ort_decode_ms
+    from ..export.onnx import check_inputs, export_onnx, ort_decode_ms
     from ..runs import Run
 
     run = Run.load(args.run)
     result = export_onnx(run, args.out, args.part)
-    for r in result.values():
+    for part, r in result.items():
         print(
             f"{r['path']}: {r['bytes'] / 1024:.1f} KiB, max |onnxruntime - torch| = {r['max_abs_diff']:.2g} "
-            f"on 100 random inputs"
+            f"on {check_inputs(run, part)}"
         )
     if "decoder" in result:
         ms = [ort_decode_ms(run, result["decoder"]["path"], b) for b in (1, 64)]

@@ -99,6 +99,33 @@ def _elbo_only() -> list:
     ]
 
 
+SAME_AS = (  # (objective, its weight, the value at which it trains another named objective's loss: what to use)
+    ("mmd", "mmd_weight", 0.0, "-rec + beta KL, the elbo objective's loss: use train.objective=elbo (the same beta)"),
+    ("factor", "factor_gamma", 0.0, "the ELBO (a discriminator weighing nothing): use train.objective=elbo"),
+    ("ciwae", "ciwae_beta", 0.0, "IWAE alone: use train.objective=iwae (the same train.iw_samples)"),
+    (
+        "ciwae",
+        "ciwae_beta",
+        1.0,
+        "the mean of K one-sample ELBOs: use train.objective=miwae with train.iw_groups K and train.iw_samples 1",
+    ),
+)
+
+
+def _same_as_another() -> list:
+    """Rows for an objective's weight at the value that makes it another named objective (``SAME_AS``): such a
+    setting cannot take effect as asked. beta 0 is WAE-MMD (no other objective), so it stays."""
+    return [
+        (
+            f"train.{key}",
+            "train.objective",
+            lambda c, name=name, key=key, value=value: _objective(c) == name and getattr(c.train, key) == value,
+            f"the {name} objective with {key} {value:g} trains {same}",
+        )
+        for name, key, value, same in SAME_AS
+    ]
+
+
 TC_PRIOR = (  # its dimension-wise warm-up would also weigh down the one term that fits a learned p(z)
     "beta-TCVAE's dimension-wise KL is sum_d KL(q(z_d) || p(z_d)), which needs a p(z) that factorises by dimension "
     "(the standard prior); against a mixture (a cvae's p(z|y) too), VampPrior or flow it is no such sum"
@@ -256,5 +283,6 @@ def zoo_conflicts() -> list:
     """The rows of the zoo's axes: the discrete families' first (they follow the table's own rows), then prior,
     posterior and objective against the family and each other."""
     deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
-    rows = _when_changed(_axis_settings() + deep) + _elbo_only() + _family_axes() + _objective_clashes()
+    rows = _when_changed(_axis_settings() + deep) + _same_as_another() + _elbo_only() + _family_axes()
+    rows += _objective_clashes()
     return _discrete_families() + rows + beta_zero()

@@ -186,9 +186,12 @@ def _to_bool(value: object) -> bool:
 
 
 def load_toml(path: str | Path) -> dict:
-    """Read a TOML config file into a dict of sections."""
+    """Read a TOML config file into a dict of sections (a FIFO, a device or a file too big: one line, as
+    ``load_json_config`` says it, before a byte is waited for)."""
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))  # utf-8-sig: a byte-order mark
+        return tomllib.loads(read_plain(path).decode("utf-8-sig"))  # utf-8-sig: a byte-order mark
+    except VaekitError:  # a FIFO, a device, too big
+        raise
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
     except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError, or an int past the 4300-digit limit

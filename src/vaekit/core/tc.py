@@ -16,10 +16,10 @@ from typing import TypedDict
 
 import torch
 from torch import Tensor
-from torch.distributions import Independent, Normal
+from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import VaekitError
-from .contract import VAEOutput
+from .contract import VAEOutput, dist_name, with_article
 
 
 class KLParts(TypedDict):
@@ -78,7 +78,22 @@ def tc_decomposition(out: VAEOutput, dataset_size: int, estimator: str = "mws") 
     if len(out.qz) != 1 or not isinstance(out.qz[0], Independent) or not isinstance(out.qz[0].base_dist, Normal):
         raise VaekitError("tc_beta (beta-TCVAE) needs one latent layer with a factorised Normal q(z|x)")
     qz, pz, z = out.qz[0], out.pz[0], out.z[0]
+    check_factorised(pz)
     pairs = qz.base_dist.log_prob(z.unsqueeze(1))  # (B, B, D): log q(z_i,d | x_j,d)
     log_qz, log_prod = TC_ESTIMATORS[estimator](pairs, dataset_size)
     log_qzx, log_pz = qz.log_prob(z), pz.log_prob(z)
     return {"mi": log_qzx - log_qz, "tc": log_qz - log_prod, "dimwise_kl": log_prod - log_pz}
+
+
+def check_factorised(pz: Distribution) -> None:
+    """Refuse, in one line, a p(z) (event (D,)) that does not factorise by dimension: beta-TCVAE's dimension-wise
+    KL, sum_d KL(q(z_d) || p(z_d)), is then no such sum (a mixture's, a VampPrior's or a flow's log p(z) is one
+    total), and its warm-up would weigh down the one term that fits the learned p(z)."""
+    if isinstance(pz, Independent) and pz.base_dist.event_shape == ():  # log p(z) = sum_d log p(z_d)
+        return
+    raise VaekitError(
+        "tc_beta (beta-TCVAE) splits off the dimension-wise KL sum_d KL(q(z_d) || p(z_d)), which needs a p(z) that "
+        f"factorises by dimension (the standard prior); this model's p(z) is {with_article(dist_name(pz))}, whose "
+        "log-density is one total: leave tc_beta at 0 or use the standard prior",
+        key="train.tc_beta",
+    )

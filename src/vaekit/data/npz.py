@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+from numpy.lib import format as fmt
 
 from vaekit.data.containers import check_split_shape
 from vaekit.data.core import RawData, image_scale, to_layout
 from vaekit.data.float32 import fits_float32
 from vaekit.data.lazy import numpy_error
+from vaekit.data.limits import usable_memory
 from vaekit.data.readers import label_cells
 from vaekit.errors import VaekitError
 
@@ -21,8 +26,11 @@ SPLIT_KEYS = ("x_train", "x_val", "x_test")  # official splits; x_val is the val
 
 
 def read_numpy(path: Path) -> RawData:
-    """A .npy array or .npz archive, loaded without pickle (object arrays are refused)."""
+    """A .npy array or .npz archive, loaded without pickle (object arrays are refused). Each array's header is
+    read first: arrays that unpack past the memory free (``usable_memory``; a small .npz may hold gigabytes of
+    zeros) are refused in one line naming the array, before any is read."""
     try:
+        _check_sizes(path)
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             return _raw(str(path), loaded, None)
@@ -32,6 +40,54 @@ def read_numpy(path: Path) -> RawData:
         if isinstance(e, VaekitError):
             raise
         raise numpy_error(path, e) from e  # never numpy's advice to load unsafely
+
+
+def _check_sizes(path: Path) -> None:
+    """Refuse, from their headers, the arrays of ``path`` (a .npy file, or each member of a .npz) that together
+    take more bytes than the memory free; the member that passes it is named with its shape and size."""
+    try:
+        headers = list(_headers(path))
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error):  # not read here: np.load says why
+        return
+    free, total = usable_memory(), 0
+    for name, shape, dtype, nbytes in headers:
+        total += nbytes
+        if total > free:
+            what = f"member {name!r}" if name else "the array"
+            have = f" of shape {shape} {dtype}" if shape is not None else ""
+            before = f" ({total:,} with the members before it)" if total > nbytes else ""
+            raise VaekitError(
+                f"{path}: {what}{have} unpacks to {nbytes:,} bytes{before}, more than the {free:,} bytes free "
+                "in memory to read it whole"
+            )
+
+
+def _headers(path: Path) -> Iterator[tuple[str, tuple[int, ...] | None, str, int]]:
+    """(member, shape, dtype, bytes) of each array in ``path`` from its .npy header, no data read: a .npy file's
+    one (member ''), or each .npz member's (a member that is no .npy: its declared size, shape None)."""
+    with open(path, "rb") as f:
+        if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # np.load's test: a zip's first or end record
+            f.seek(0)
+            yield from _header("", f)
+            return
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):  # np.load hands such a member over as its bytes
+                yield info.filename, None, "bytes", info.file_size
+                continue
+            with z.open(info) as f:
+                yield from _header(info.filename.removesuffix(".npy"), f)
+
+
+def _header(name: str, f: IO[bytes]) -> Iterator[tuple[str, tuple[int, ...], str, int]]:
+    """The shape, dtype and size the .npy header at ``f`` declares; nothing where its version is unknown
+    (np.load then says so)."""
+    version = fmt.read_magic(f)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        return
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0  # 3.0: 2.0's, utf-8
+    shape, _, dtype = read(f)
+    yield name, tuple(shape), str(dtype), math.prod(shape) * dtype.itemsize
 
 
 def _raw(

@@ -35,6 +35,7 @@ from .place import check_destinations, new_folders, replace_all
 PARTS = ("encoder", "decoder", "both")
 TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, element by element, / max(1, |torch|)
 TRACE_BATCH = 2  # the batch the graphs are traced at; the check also runs another, where a size it fixed fails
+N_CHECK = 100  # the inputs each part is checked on (``check_inputs`` says which)
 
 
 def graph_of(run: Run, part: str) -> EncoderGraph:
@@ -58,6 +59,15 @@ def example_inputs(
     if model.needs_labels:
         args += (torch.randint(0, run.config.model.num_classes, (n,), generator=g),)
     return tuple(a.to(device) for a in args) if device is not None else args
+
+
+def check_inputs(run: Run, part: str, n: int = N_CHECK) -> str:
+    """What ``check_part`` feeds ``part`` at ``n``, in words: ``example_inputs``' noise, no data items nor prior
+    draws (a learned prior's codes are not N(0, I)); where ``n`` is the trace's batch or fewer, 3 inputs too."""
+    count = f"{n} and {TRACE_BATCH + 1}" if n <= TRACE_BATCH else f"{n}"
+    what = "noise inputs x ~ U(0, 1) (not data items)" if part == "encoder" else "codes z ~ N(0, I)"
+    labels = f", labels y uniform in 0..{run.config.model.num_classes - 1}" if run.model.needs_labels else ""
+    return f"{count} {what}{labels}"
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -133,12 +143,13 @@ def _session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def check_part(run: Run, part: str, path: Path, n: int = 100, shown: Path | None = None) -> float:
-    """Max |onnxruntime - torch| over ``n`` random inputs, and over TRACE_BATCH + 1 more where ``n`` is no larger
-    than the trace's batch (a size the trace fixed can pass at its own batch, and a slice of it at 1); torch's
-    being the model's own q(z|x) or p(x|z) (``graphs.own_outputs``, not the traced module). Another shape, or an
-    element whose |onnxruntime - torch| / max(1, |torch|) passes ``TOLERANCE``, is an error naming ``shown``
-    (default ``path``)."""
+def check_part(run: Run, part: str, path: Path, n: int = N_CHECK, shown: Path | None = None) -> float:
+    """Max |onnxruntime - torch| over ``n`` inputs of ``example_inputs`` (x ~ U(0, 1) for the encoder, z ~
+    N(0, I) for the decoder, uniform labels; ``check_inputs`` says so), and over TRACE_BATCH + 1 more where ``n``
+    is no larger than the trace's batch (a size the trace fixed can pass at its own batch, and a slice of it at
+    1); torch's being the model's own q(z|x) or p(x|z) (``graphs.own_outputs``, not the traced module). Another
+    shape, or an element whose |onnxruntime - torch| / max(1, |torch|) passes ``TOLERANCE``, is an error naming
+    ``shown`` (default ``path``)."""
     sizes = (n,) if n > TRACE_BATCH else (n, TRACE_BATCH + 1)
     return max(_check_batch(run, part, path, size, shown or path) for size in sizes)
 
@@ -169,17 +180,19 @@ def _check_batch(run: Run, part: str, path: Path, n: int, shown: Path) -> float:
     return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
 
 
-def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_check: int = 100) -> dict[str, dict]:
+def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_check: int = N_CHECK) -> dict[str, dict]:
     """Export and check ``part`` into ``out`` (default: the run folder) -> {part: {"path", "bytes", "max_abs_diff"}}.
 
     The files of the parts are replaced, all or none, only once every part passes its check on ``n_check``
-    (>= 1) random inputs (and on 3 where that is the trace's batch or fewer); a refused export leaves ``out`` as
+    (>= 1) noise inputs (and on 3 where that is the trace's batch or fewer): the encoder on x ~ U(0, 1) of the
+    items' shape, not data items, the decoder on z ~ N(0, I), a conditional model's on uniform labels
+    (``check_inputs`` says it in words); a refused export leaves ``out`` as
     it was, without a folder it made. One part exported beside the other part of other weights is a warning
     (the pair does not match; its ``vaekit_weights_sha256`` says so). A run without a folder needs ``out``."""
     if part not in PARTS:
         raise VaekitError(f"part {part!r}: expected one of {', '.join(PARTS)}", key="part")
     if isinstance(n_check, bool) or not isinstance(n_check, int) or n_check < 1:
-        raise VaekitError(f"n_check {n_check!r}: expected a whole number of random inputs >= 1", key="n_check")
+        raise VaekitError(f"n_check {n_check!r}: expected a whole number of inputs >= 1", key="n_check")
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
@@ -245,7 +258,8 @@ def refuse_drawn_mean(run: Run) -> None:
     if isinstance(px, LocalARBernoulli):
         raise VaekitError(
             "the decoder's p(x|z) is local autoregressive (model.deep_ar_channels): its mean is estimated by drawing "
-            "pixel by pixel, which an ONNX graph does not do; export the encoder alone (--part encoder)"
+            "pixel by pixel, which an ONNX graph does not do; export the encoder alone (part 'encoder')",
+            key="part",
         )
 
 
@@ -257,7 +271,8 @@ def refuse_estimated_scale(run: Run) -> None:
         raise VaekitError(
             f"the encoder's q(z|x) is a flow posterior (model.posterior {run.config.model.posterior}): its scale has "
             "no closed form and is estimated by drawing, which an ONNX graph does not do; export the decoder alone "
-            "(--part decoder), and write the codes with vaekit encode"
+            "(part 'decoder'), and write the codes with the run's encode",
+            key="part",
         )
 
 

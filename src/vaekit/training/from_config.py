@@ -56,7 +56,7 @@ def allocated(cfg: RunConfig) -> VAEModule:
     if need is not None and need > available_memory():
         raise VaekitError(
             f"cannot allocate the model: {need / 1e9:,.1f} GB asked, {available_memory() / 1e9:,.1f} GB available "
-            "(model sizes: --latent-dim, --hidden, --channels)"
+            "(model sizes: model.latent_dim, model.hidden, model.channels)"
         )
     try:
         return build_model(cfg.model)
@@ -66,7 +66,7 @@ def allocated(cfg: RunConfig) -> VAEModule:
             raise
         size = f": {int(asked.group(1)) / 1e9:,.0f} GB asked" if asked else ""
         raise VaekitError(
-            f"cannot allocate the model{size} (model sizes: --latent-dim, --hidden, --channels)"
+            f"cannot allocate the model{size} (model sizes: model.latent_dim, model.hidden, model.channels)"
         ) from None
 
 
