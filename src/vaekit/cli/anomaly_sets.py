@@ -1,4 +1,5 @@
-"""The two sets ``vaekit anomaly-eval`` compares on a run: --in and --ood, or --data's classes split by --normal."""
+"""The two sets ``vaekit anomaly-eval`` compares on a run: --in and --ood, or --data's classes split by --normal
+(a table's labels read from the column --label-column names, for a run trained without labels)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from .detectors import normal_labels, normal_rows
 
 def eval_sets(args: argparse.Namespace, run) -> tuple:
     """((normal x, its labels or None), (anomalous x, labels)) from --in/--ood or from --data with --normal."""
-    import torch
-
     from ..evaluation.outputs import default_split, prepared_split
 
     def split(spec: str | None) -> str:  # every row of a file other than the run's own, else its test split
@@ -24,20 +23,7 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
     if args.data is not None:
         if args.normal is None:
             raise VaekitError("anomaly-eval: --data needs --normal, the labels counted as in-distribution")
-        s, classes = prepared_split(run, args.data, split(args.data))
-        if s.y is None:
-            raise VaekitError(f"{args.data}: has no labels for --normal")
-        k = run.config.model.num_classes
-        if run.model.needs_labels and bool((s.y >= k).any()):  # a cvae scores x as typical of its stated class
-            raise VaekitError(
-                f"anomaly-eval: label {int(s.y.max())} is none of this conditional run's classes 0..{k - 1}: its "
-                "scores say how typical an item is of its own class, so --normal with anomalies of other classes "
-                "needs an unconditional run"
-            )
-        present = torch.unique(s.y).tolist()
-        normal = normal_labels(args.normal, classes, f"the {split(args.data)} split of {args.data}", present)
-        rows = normal_rows(s.y, normal, args.limit)  # the first N of each
-        return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
+        return labelled_sets(args, run, split(args.data))
     if args.ood is None:
         raise VaekitError("anomaly-eval: name the out-of-distribution set with --ood (or --data with --normal)")
     if run.model.needs_labels:
@@ -46,3 +32,51 @@ def eval_sets(args: argparse.Namespace, run) -> tuple:
             "not share: use --data SPEC --normal LABELS"
         )
     return tuple((prepared_split(run, spec, split(spec), args.limit)[0].x, None) for spec in (args.inliers, args.ood))
+
+
+def labelled_sets(args: argparse.Namespace, run, split: str) -> tuple:
+    """((normal x, labels), (anomalous x, labels)): the ``split`` of --data, its items parted by --normal."""
+    import torch
+
+    from ..evaluation.outputs import prepared_split
+
+    column = label_column(args, run)
+    try:
+        s, classes = prepared_split(run, args.data, split, label_column=column)
+    except VaekitError as e:  # a column the run does not model: the labels, maybe, named as it asks
+        if column is None and "(extra " in str(e):
+            raise VaekitError(f"{e}; to read one as the labels, name it: --label-column") from None
+        raise
+    if s.y is None:
+        hint = ": name a table's label column, --label-column" if column is None else ""
+        raise VaekitError(f"{args.data}: has no labels for --normal{hint}")
+    k = run.config.model.num_classes
+    if run.model.needs_labels and bool((s.y >= k).any()):  # a cvae scores x as typical of its stated class
+        raise VaekitError(
+            f"anomaly-eval: label {int(s.y.max())} is none of this conditional run's classes 0..{k - 1}: its "
+            "scores say how typical an item is of its own class, so --normal with anomalies of other classes "
+            "needs an unconditional run"
+        )
+    present = torch.unique(s.y).tolist()
+    normal = normal_labels(args.normal, classes, f"the {split} split of {args.data}", present)
+    rows = normal_rows(s.y, normal, args.limit)  # the first N of each
+    return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
+
+
+def label_column(args: argparse.Namespace, run) -> str | None:
+    """The label column --label-column names in the table file --data, for a run trained without labels (a
+    column it does not model), else None."""
+    from pathlib import Path
+
+    from ..data.csv_text import is_table_file
+
+    column = args.label_column
+    if column is None:
+        return None
+    if not column.strip() or not is_table_file(Path(args.data)):
+        raise VaekitError(f"--label-column {column!r}: names a column of a table file (.csv, .tsv) given as --data")
+    if run.model.needs_labels:
+        raise VaekitError(
+            f"--label-column {column!r}: this run is conditional and reads its labels from its own label column"
+        )
+    return column.strip()

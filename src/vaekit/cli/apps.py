@@ -12,12 +12,7 @@ from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
 from ..io import printable
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
-from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, verb
-
-UNKNOWN_HELP = (  # --unknown's; its choices are data.table_cells.UNKNOWN (not imported: that loads torch)
-    "a table run's category it was not trained on: refuse (default), or gap: read as a gap of its column, where "
-    "the run models that column's gaps (data.missing=mean), counted in one note"
-)
+from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
 
 
 def scoring(
@@ -54,7 +49,7 @@ def scoring(
         arg("--limit", type=int, help="only the first N items" + limit),
         arg("--seed", type=int, default=0, help="seed of the scores' random draws (default 0)"),
         arg("--batch-size", type=int, default=256),
-        arg("--unknown", choices=["refuse", "gap"], default="refuse", help=UNKNOWN_HELP),
+        unknown_arg(),
         *extra,
     )
 
@@ -76,10 +71,12 @@ def scoring(
     ),
     arg("--limit", type=int, help="only the first N items"),
     arg("--batch-size", type=int, default=1000),
+    unknown_arg(),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from ..data.table_cells import unknown_categories
     from ..evaluation.codes import CODE_SUFFIXES, write_codes
     from ..evaluation.outputs import item_files, item_rows, prepared_split
     from ..models.posteriors import MOMENT_DRAWS
@@ -91,7 +88,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
     positive(args.limit, "--limit")  # None: every item
     run = Run.load(args.run)
     not_data(args.out, args.data, run.config.data.spec)
-    s, classes = prepared_split(run, args.data, args.split, args.limit, binarized=False)  # grey, as run.encode
+    with unknown_categories(args.unknown):  # grey, as run.encode
+        s, classes = prepared_split(run, args.data, args.split, args.limit, binarized=False)
     x, rows = s.x, item_rows(s)  # each item's row in its file; all's where rows were left out (a table's gaps)
     if args.split == "all" and rows is not None and np.array_equal(rows, np.arange(len(rows))):
         rows = None  # every row, in file order: its place says it
@@ -221,6 +219,7 @@ def training_file(spec: str) -> None:
     arg("--ood", help="out-of-distribution data spec"),
     arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
     arg("--normal", help="comma-separated class names counted as in-distribution (with --data; unnamed: 0, 1, ...)"),
+    arg("--label-column", help="a table file's column holding the labels --normal names, for a run trained without"),
     arg("--json", action="store_true", help="print the item counts and each score's AUROC, AUPRC, FPR@95%%TPR as JSON"),
     limit=" of each set",
     split=["all", "train", "val", "test"],

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     ),
     arg(
         "--data",
-        help="data spec (default: the run's own data); a table run's figures of other data go to "
-        "RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own",
+        help="data spec (default: the run's own data); figures of other data go to RUN/quality-DATA-SPLIT.json: "
+        "quality.json keeps the run's own",
     ),
     arg("--split", default="test", choices=["val", "test"]),
     arg(
@@ -68,9 +68,8 @@ if TYPE_CHECKING:
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
     from ..data.prepare import same_spec
-    from ..evaluation.eval_files import data_path
     from ..evaluation.features import class_accuracy_line
-    from ..evaluation.quality_run import quality, quality_rows
+    from ..evaluation.quality_run import quality, quality_rows, write_quality
     from ..evaluation.table_quality import write_table_quality
     from ..runs import Run
     from ..samplers import fit_sampler, sampler_for
@@ -87,7 +86,8 @@ def cmd_quality(args: argparse.Namespace) -> None:
         fit_sampler(run, args.sampler, refit=True)
     if args.feature_steps is not None:
         steps["steps"] = positive(args.feature_steps, "--feature-steps")
-    other = run.table is not None and args.data is not None and not same_spec(args.data, run.config.data.spec)
+    mine = run.config.data.spec  # a run trained in memory: the data given is its own yardstick (own_data)
+    other = args.data is not None and bool(mine) and not same_spec(args.data, mine)
     result = quality(
         run,
         features=args.features,
@@ -98,13 +98,13 @@ def cmd_quality(args: argparse.Namespace) -> None:
         seed=args.seed,
         target=args.target,
         temperature=args.temperature,
-        write=not other,  # a table run's figures of other data: their own file, written below
+        write=not other,  # figures of other data (their "path" in them): their own file, written below
         **steps,
     )
     where = f"{printable(args.run)}/{files.QUALITY}"
-    if other and result.get("kind") == "table":
-        result = {**result, "path": data_path(args.data)}  # whose figures
-        where = printable(write_table_quality(run, result, own=False))
+    if other:  # quality.json keeps the run's own figures
+        write = write_table_quality if result.get("kind") == "table" else write_quality
+        where = printable(write(run, result, own=False))
     if args.json:
         print(json.dumps(result, indent=2))
         return

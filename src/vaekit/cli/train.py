@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import VaekitError
 from ..io import printable
 from .train_flags import TABLE, train_config, trained_again
-from .verbs import arg, not_data, positive, seed, split_arg, temperatures, verb
+from .verbs import arg, not_data, positive, seed, split_arg, temperatures, unknown_arg, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -222,8 +222,10 @@ def written(
         "file, files: a photo folder's, label: a conditional run's) or .csv rows of a table run (an index column, "
         "then its columns, categories at their most probable; a .npy table's columns 0..D-1)",
     ),
+    unknown_arg(),
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from ..data.table_cells import unknown_categories
     from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split
     from ..evaluation.reconstructions import write_reconstructions
     from ..runs import Run
@@ -237,7 +239,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if suffix == ".csv" and len(shape := run.config.model.input_shape) != 1:
         raise VaekitError(f"--out {args.out}: a .csv holds rows (N, D), this run's items are {tuple(shape)}: use .npz")
     split = args.split or default_split(run.config, args.data)
-    s, _ = prepared_split(run, args.data, split)  # labels as the run numbers them; the first N reconstructed
+    with unknown_categories(args.unknown):  # labels as the run numbers them; the first N reconstructed
+        s, _ = prepared_split(run, args.data, split)
     x, y = s.x[:n], None if s.y is None else s.y[:n]
     x_rec = run.reconstruct(x, y)
     of = len(s) if len(x) < len(s) else None  # said: only the first N of the split's items

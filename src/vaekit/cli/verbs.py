@@ -95,6 +95,18 @@ def split_arg(default: str | None = None) -> tuple[tuple, dict]:
     )
 
 
+def unknown_arg() -> tuple[tuple, dict]:
+    """--unknown of the verbs that read other data of a table run (encode, reconstruct, anomaly, anomaly-eval):
+    its choices are ``data.table_cells.UNKNOWN`` (not imported: that loads torch)."""
+    return arg(
+        "--unknown",
+        choices=["refuse", "gap"],
+        default="refuse",
+        help="a table run's category it was not trained on: refuse (default), or gap: read as a gap of its column, "
+        "where the run models that column's gaps (data.missing=mean), counted in one note",
+    )
+
+
 def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
     """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run)."""
     if any(names[0] in OPENS_RUN for names, _ in args):

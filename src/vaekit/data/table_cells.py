@@ -2,7 +2,7 @@
 their unit read off (``unit_of`` finds it) or as days since the column's first date, checked to fit float32, and
 the float32 array their items are written into (``table_schema``); within ``unknown_categories("gap")``, a
 category its run never saw is read as a gap of its column (``unseen_gaps``), where the run models that column's
-gaps.
+gaps; a file's columns are held to its run's by name (``by_name``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import VaekitError
-from .images import note
+from .images import note, note_once
 from .limits import usable_memory
 from .table_times import days_since
 
@@ -169,3 +169,29 @@ def unseen_hint(c: Column) -> str:
             "data.missing=mean and gaps in its training split), and this one has none"
         )
     return "; unknown=gap reads it as a gap of this column, whose gaps the run models" if c.gaps else ""
+
+
+def by_name(names: list[str], run: list[str], where: str) -> list[int]:
+    """Where each of the run's feature columns ``run`` is among ``names`` (a file's, in its order): the run's
+    columns in another order are taken by name, said in one note (once, as a frame's are); other columns are
+    refused in one line (``_same_columns``: those missing, those extra)."""
+    if names != run and sorted(names) == sorted(run):
+        note_once(f"{where}: the run's columns in another order: taken by name, in the run's order")
+        return [names.index(n) for n in run]
+    _same_columns(names, run, where)
+    return list(range(len(names)))
+
+
+def _same_columns(names: list[str], run: list[str], where: str) -> None:
+    """Refuse, in one line, feature columns ``names`` other than the run's ``run``: which are missing, which are
+    extra, or the same in another order."""
+    if names == run:
+        return
+    missing, extra = [n for n in run if n not in names], [n for n in names if n not in run]
+    how = "; ".join(
+        f"{what} {', '.join(map(repr, these))}" for what, these in (("missing", missing), ("extra", extra)) if these
+    )
+    raise VaekitError(
+        f"{where}: the columns differ from the run's ({how or 'the same columns in another order'}); the run's "
+        f"are {', '.join(run)}"
+    )

@@ -29,7 +29,7 @@ from .float32 import below_float32 as _below_float32  # shared with arrays, fram
 from .modes import fitted_codes
 from .photos import note
 from .table_cells import MISSING as MISSING  # re-exported: imported from here
-from .table_cells import _gaps, gap_hint, numbers, unit_of
+from .table_cells import _gaps, by_name, gap_hint, numbers, unit_of
 from .table_schema import Column, TableSchema  # imported from here too
 from .table_times import READ, looks_timed, time_format
 from .table_times import TIME_CELLS as TIME_CELLS  # imported from here (evaluation)
@@ -74,8 +74,9 @@ def read_table(
     else one fitted here (kinds, categories, and the training split's fills). ``index``: each column's index in
     the file (for messages), ``lines`` each row's line."""
     schema = options.schema
-    if schema is not None:
-        _same_columns(names, [c.name for c in schema.columns], where)
+    if schema is not None:  # the run's columns, by name: a file's as a frame's (``user_arrays.run_columns``)
+        order = by_name(names, [c.name for c in schema.columns], where)
+        cells, index = cells[:, order], [index[j] for j in order]
         return (*schema.encode(cells, lines, where, index), schema)
     if options.missing not in MISSING_MODES:
         raise VaekitError(
@@ -104,21 +105,6 @@ def read_table(
         x = fitted_codes(options.numeric, schema.numeric, x, _train(len(x), options, where), options.seed, filled)
         schema.coding = options.numeric
     return x, keep, schema
-
-
-def _same_columns(names: list[str], run: list[str], where: str) -> None:
-    """Refuse, in one line, feature columns ``names`` other than the run's ``run``: which are missing, which are
-    extra, or the same in another order."""
-    if names == run:
-        return
-    missing, extra = [n for n in run if n not in names], [n for n in names if n not in run]
-    how = "; ".join(
-        f"{what} {', '.join(map(repr, these))}" for what, these in (("missing", missing), ("extra", extra)) if these
-    )
-    raise VaekitError(
-        f"{where}: the columns differ from the run's ({how or 'the same columns in another order'}); the run's "
-        f"are {', '.join(run)}"
-    )
 
 
 def _identifier(values: np.ndarray, rows: int, name: str, where: str) -> None:

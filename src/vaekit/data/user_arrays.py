@@ -21,9 +21,9 @@ from .containers import frame_array, is_frame
 from .images import note_once
 from .item_arrays import empty_column
 from .photos import note
+from .table_cells import _same_columns, by_name  # a CSV run's check of the columns of other data, and its order
 from .table_schema import Column, TableSchema
 from .table_values import decimals_of
-from .tables import _same_columns  # a CSV run's check of the columns of other data
 
 SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
 RUN_ITEMS = "a numpy array, a torch tensor, a numeric data frame or a list of items of one shape"  # run methods'
@@ -161,11 +161,7 @@ def run_columns(x: Any, table: TableSchema | None, where: str) -> Any:
             "labels as y where the run is conditional)"
         )
         x, names = x.drop(columns=label), [n for n in names if n != label]
-    if names != run and sorted(names) == sorted(run):
-        note_once(f"{where}: the run's columns in another order: taken by name, in the run's order")
-        return x[run]
-    _same_columns(names, run, where)
-    return x
+    return x.iloc[:, by_name(names, run, where)]
 
 
 def needs_schema(table: TableSchema | None) -> bool:

@@ -53,7 +53,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     default) or flattened images when ``image_shape`` (C, H, W: three whole numbers) is given (values in [0, 1],
     not standardised). The VAE trains in float32 (a value beyond its range, about 3.4e38, is refused); rows are
     scored in float64, and a row whose score is not finite is refused, naming it. ``method`` is one of
-    neg_elbo, iwae_nll, recon_error, likelihood_regret, complexity (images only), or llr for a wrapped ``run`` of
+    neg_elbo, iwae_nll, recon_error, likelihood_regret, kl, complexity (images only), or llr for a wrapped ``run`` of
     a hierarchical model (``vaekit.evaluation.scores.anomaly_scores`` computes them; the anomaly guide's table
     says what each is); ``samples``, ``iw_samples``, ``steps`` and ``llr_k`` (llr's lowest k latent groups from
     their priors: a whole number >= 1, at most the run's groups) reach the scores they shape, and are ignored

@@ -26,7 +26,7 @@ from ..data import Dataset
 from ..data.lazy import LazyArray
 from ..data.table_cells import check_unknown, unknown_categories
 from ..data.table_schema import TableSchema
-from ..data.user_arrays import needs_schema
+from ..data.user_arrays import needs_schema, run_columns
 from ..errors import SEEDS, VaekitError, is_seed
 from ..models.standardized import Standardized
 from ..runs import Run
@@ -104,7 +104,14 @@ def training_config(est: Any, out: str, seed: int, n: int, standardises: bool) -
 def schema_rows(est: Any, table: TableSchema | None, X: object, reset: bool) -> np.ndarray:
     """X validated as (n_samples, n_features) float64 for estimator ``est``; for a wrapped table run whose items
     only its schema encodes (categorical columns, dates), a DataFrame of its columns, encoded (an unseen category
-    as a gap where ``est.unknown`` is "gap"; ``reset``: its columns recorded, as scikit-learn records X's)."""
+    as a gap where ``est.unknown`` is "gap"; ``reset``: its columns recorded, as scikit-learn records X's). A
+    wrapped table run's frame is first held to its columns as ``vaekit anomaly`` and ``Run.encode`` hold a file's
+    or a frame's (``user_arrays.run_columns``): its label column left out and its columns in another order taken
+    by name, each said in one note; any other column refused in one line naming it, not dropped unseen."""
+    try:
+        X = run_columns(X, table, "X")  # no table (a detector trained on X): scikit-learn's checks of its names
+    except VaekitError as e:  # scikit-learn's error for bad X
+        raise ValueError(str(e)) from None
     if table is None or not needs_schema(table):
         return validate_data(est, X, dtype=np.float64, reset=reset)
     gap = getattr(est, "unknown", "refuse") == "gap"  # an estimator without it, or pickled before it: refuse

@@ -1,5 +1,6 @@
 """Other data's labels numbered as a run numbered its own: a conditional run's by class name or number (a class it
-does not know is refused); an unconditional run's the same where it knows the class, the others after its own."""
+does not know is refused); an unconditional run's the same where it knows the class, the others after its own.
+Named as the data names them (``names_of``): a built-in set other than the run's keeps its own names, or none."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import torch
 
 from ..data import Dataset, Split
+from ..data.builtin import builtin_name
 from ..data.core import number_labels
+from ..data.prepare import same_spec
 from ..runs import Run
 
 
@@ -45,3 +48,18 @@ def numbered_as_run(run: Run, data: Dataset) -> Dataset:
 
     d = data
     return replace(d, train=renumbered(d.train), val=renumbered(d.val), test=renumbered(d.test), classes=names)
+
+
+def names_of(run: Run, spec: str | None, classes: list[str] | None) -> list[str] | None:
+    """The class names of the labels of ``spec`` (None: the run's own data) numbered as ``label_map`` numbers them,
+    its labels 0..K-1 named ``classes`` (its own names, or their numbers as text where a conditional run reads
+    them by its names, ``eval_items.file_names``): the run's names for its own data and for a file (read with the
+    run's classes); a built-in set other than the run's keeps its own, so where the run's would rename one of
+    its labels (a Fashion-MNIST run's "Coat" for mnist5k's digit 4) its labels are numbers without names (None)."""
+    mapped = label_map(run, classes, spec or "")
+    if mapped is None or classes is None:
+        return classes
+    new, names = mapped
+    if spec is None or builtin_name(spec) is None or same_spec(spec, run.config.data.spec):
+        return names
+    return names if all(names[int(k)] == c for k, c in zip(new, classes)) else None

@@ -30,7 +30,7 @@ from ..runs import Run
 from ..training import distributed
 from ..training.state import SPLITS, recorded_data
 from .eval_items import file_names, named_labels
-from .labels import label_map, numbered_as_run
+from .labels import label_map, names_of, numbered_as_run
 from .metrics import note_old_draw, pick_split
 
 
@@ -144,12 +144,18 @@ def indexed_rows(run: Run, s: Split, x: torch.Tensor, y: torch.Tensor | None = N
 
 
 def prepared_split(
-    run: Run, spec: str | None, split: str, limit: int | None = None, binarized: bool = True
+    run: Run,
+    spec: str | None,
+    split: str,
+    limit: int | None = None,
+    binarized: bool = True,
+    label_column: str | None = None,
 ) -> tuple[Split, list[str] | None]:
     """(the chosen split of ``spec`` prepared as in training (binarised where the run was), with each item's row
     in its file (``rows``; the test file's for a set that has one), its class names or None); an empty split is
     refused. ``binarized`` False: a binarised run's items as given, grey (the probabilities its draws take, still
-    checked to lie in [0, 1]), as ``Run.encode`` takes them: codes of no random draw.
+    checked to lie in [0, 1]), as ``Run.encode`` takes them: codes of no random draw. ``label_column``: a table's
+    column read as its labels instead of the run's (data.label_column), as for a run trained without labels.
 
     ``split`` 'all' is every item in file order (train file, then test file), with its label where the data has
     labels, each drawn as in its own split (keyed by its row and part in its file; ``rows`` kept for one file,
@@ -162,20 +168,23 @@ def prepared_split(
     if own and binarized:  # its own items, drawn otherwise when it trained
         note_old_draw(run, run.config.data.binarize)
     if split != "all":  # labels numbered as the run numbered them, named as it names them
-        raw, mode = prepared_data(run, spec, binarized)
+        raw, mode = prepared_data(run, spec, binarized, label_column)
         if own:
             note_changed_data(run, raw)
-        data = numbered_as_run(run, named_labels(run, raw))  # a file's labels 0..K-1 are names too
+        named = named_labels(run, raw)  # a file's labels 0..K-1 are names too
+        data = numbered_as_run(run, named)
         s = pick_split(data, split, limit)  # a dynamic run's train split, grey for the trainer, drawn once as 'all'
-        return (drawn_once(s, run.config.train.seed) if mode == "dynamic" and not s.fixed else s), data.classes
+        names = names_of(run, spec, named.classes)  # another built-in set's own names, not the run's
+        return (drawn_once(s, run.config.train.seed) if mode == "dynamic" and not s.fixed else s), names
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    s, classes = every_labelled(run.config, spec)
+    s, classes = every_labelled(labelled_by(run.config, label_column), spec)
     k = None if s.y is None or not len(s.y) else int(s.y.max()) + 1  # the file's labels 0..K-1
-    mapped = label_map(run, file_names(run, classes, k), spec)
+    read = file_names(run, classes, k)
+    mapped = label_map(run, read, spec)
     if mapped is not None and s.y is not None:
-        s, classes = replace(s, y=mapped[0][s.y]), mapped[1]
+        s, classes = replace(s, y=mapped[0][s.y]), names_of(run, spec, read)
     d = run.config.data  # the file named, as a split's reading names it
     x = supported(run.check_items(s.x, f"{spec}:"), d.binarize, run.config.model.likelihood, spec)
     if binarized and d.binarize in ("dynamic", "fixed"):  # as validation and test were: drawn once,
@@ -185,13 +194,25 @@ def prepared_split(
     return Split(head(x, limit), y, rows), classes
 
 
-def prepared_data(run: Run, spec: str | None, binarized: bool = True) -> tuple[Dataset, str]:
-    """(``spec`` prepared as ``prepare_data`` prepares the run's data, its binarisation mode); ``binarized``
-    False: a binarised run's splits left grey (mode "none"), each checked to lie in [0, 1] as binarising does."""
-    mode = run.config.data.binarize
+def labelled_by(cfg: RunConfig, column: str | None) -> RunConfig:
+    """``cfg`` whose data.label_column is ``column`` (a copy), or ``cfg`` itself where ``column`` is None."""
+    if column is None:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    cfg.data.label_column = column
+    return cfg
+
+
+def prepared_data(
+    run: Run, spec: str | None, binarized: bool = True, label_column: str | None = None
+) -> tuple[Dataset, str]:
+    """(``spec`` prepared as ``prepare_data`` prepares the run's data, with labels from ``label_column`` where
+    given, its binarisation mode); ``binarized`` False: a binarised run's splits left grey (mode "none"), each
+    checked to lie in [0, 1] as binarising does."""
+    mode, cfg = run.config.data.binarize, labelled_by(run.config, label_column)
     if binarized or mode not in ("dynamic", "fixed"):
-        return prepare_data(run.config, spec, stream=True)
-    cfg = copy.deepcopy(run.config)  # prepare_data resolves settings in the config it is given
+        return prepare_data(cfg, spec, stream=True)
+    cfg = copy.deepcopy(cfg)  # prepare_data resolves settings in the config it is given
     cfg.data.binarize = "none"
     data, _ = prepare_data(cfg, spec, stream=True)
     for name in ("train", "val", "test"):  # a lazily read split checks each batch as it is read

@@ -4,8 +4,6 @@ its domain network, an Inception-v3 weights file or a user's module, written to 
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
 import os
 import time
 from collections.abc import Callable
@@ -23,13 +21,13 @@ from ..errors import VaekitError, is_number, is_whole, whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, load_run
 from ..samplers import sampler_for, sampler_stamp
+from .eval_files import data_path
 from .eval_items import named_labels
 from .features import InceptionFeatures, class_accuracy, domain_features
 from .labels import label_map, numbered_as_run
 from .metrics import pick_split
 from .quality import quality_benchmark, sample_source, set_size
-
-TABLE_QUALITY = "vaekit.evaluation.table_quality"  # tables: KS, TV, correlations, train-on-synthetic (issue 31)
+from .table_quality import own_data, quality_path, table_run_quality
 
 
 def quality_data(run: Run, spec: str | os.PathLike | None = None) -> Dataset:
@@ -44,7 +42,7 @@ def quality_data(run: Run, spec: str | os.PathLike | None = None) -> Dataset:
         )
     if not spec and not run.config.data.spec:
         raise VaekitError(
-            "this run was trained on data passed in memory: quality needs a data spec (data= or --data: a .npy path "
+            "this run was trained on data passed in memory: quality needs a data spec (data: a .npy path "
             "or a dataset's name) for the items the samples are compared with",
             key="data",
         )
@@ -98,7 +96,8 @@ def quality(
     nn.Module mapping items (B, *shape) to (B, F). ``sampler``: None draws from the prior, else a post-hoc
     sampler name (``vaekit.SAMPLERS``). ``data``: a data spec (a path or a dataset's name; default: the run's own
     data; items in memory are refused). ``n`` items per set (default: half the ``split``). With ``write`` and a
-    run folder the result joins RUN/quality.json (one entry per sampler, for these weights and features).
+    run folder the result joins RUN/quality.json (one entry per sampler, for these weights and features), or for
+    other data than the run's own, which it names by its absolute "path", ``table_quality.quality_path``'s file.
     A table run gets the measures of ``evaluation.table_quality`` instead (``target``: the column that
     train-on-synthetic predicts). ``feature_settings`` train the domain network (``width``, ``steps``,
     ``batch_size``, ``lr``; see ``evaluation.features.SETTINGS``); other names, or settings with other
@@ -111,26 +110,20 @@ def quality(
     dataset = quality_data(run, data)
     table = _table_measures(dataset, features)
     _refuse_unused(table, target, feature_settings, t)
-    if table:  # tables get their own measures
-        return importlib.import_module(TABLE_QUALITY).table_run_quality(
-            run,
-            labelled_as_run(run, dataset),
-            sampler=sampler,
-            n=n,
-            seed=seed,
-            write=write,
-            target=target,
-            split=split,
-            data=data,
+    if table:  # tables get their own measures (``table_quality``): KS, TV, correlations, train-on-synthetic
+        ours = labelled_as_run(run, dataset)
+        return table_run_quality(
+            run, ours, sampler=sampler, n=n, seed=seed, write=write, target=target, split=split, data=data
         )
+    own = data is None or own_data(run, dataset, data)  # other data's figures: a file of their own
     with run.writing() if write else nullcontext():  # a folder being written is refused before the work
         out = {
             **_measure(run, dataset, features, (sampler, t), n, split, seed, feature_settings),
             "seconds": round(time.perf_counter() - start, 3),
             files.DIGEST: run.digest,
-        }
+        } | ({} if own or data is None else {"path": data_path(os.fspath(data))})  # whose figures
         if write and run.path is not None:
-            write_quality(run, out)
+            write_quality(run, out, own)
     return out
 
 
@@ -165,9 +158,9 @@ def _refuse_unused(table: bool, target: str | None, feature_settings: dict, temp
 
 
 def _table_measures(dataset: Dataset, features: str | Path | nn.Module) -> bool:
-    """Whether ``quality`` hands over to ``evaluation.table_quality``: a table and the module found; features
-    other than 'domain' (the default) are refused there in one line, since a table's measures use none."""
-    if dataset.kind != "table" or importlib.util.find_spec(TABLE_QUALITY) is None:
+    """Whether ``quality`` hands over to ``evaluation.table_quality``: a table; features other than 'domain'
+    (the default) are refused there in one line, since a table's measures use none."""
+    if dataset.kind != "table":
         return False
     if not (isinstance(features, str) and features == "domain"):
         what = type(features).__name__ if isinstance(features, nn.Module) else repr(str(features))
@@ -223,9 +216,11 @@ def class_figures(run: Run, dataset: Dataset, ours: Dataset, split: str, feature
     return {"class_accuracy": figures}
 
 
-def write_quality(run: Run, result: dict) -> Path:
-    """Write ``result`` to RUN/quality.json, keeping the entries of other samplers measured the same way."""
-    path = run.folder / files.QUALITY
+def write_quality(run: Run, result: dict, own: bool = True) -> Path:
+    """Write ``result`` to RUN/quality.json (its ``own`` data's; else ``quality_path``'s file, by its data, split
+    and "path"), keeping the entries of other samplers measured the same way; the path written."""
+    where = result.get("path")
+    path = run.folder / files.QUALITY if own else quality_path(run.folder, result["data"], result["split"], where)
     with run_lock(run.folder):
         try:
             saved = read_quality(path, run.digest)

@@ -2,7 +2,7 @@
 
 For a model with one latent level every score draws its latent noise once per call as (S, D) standard-normal
 vectors shared by all items (common random numbers): an item's score does not depend on the batch it sits in,
-and differences between items are not sampling noise. A hierarchical model's ELBO and IWAE bound come from
+and differences between items are not sampling noise. A hierarchical model's ELBO, IWAE bound and KL come from
 its forward pass, with draws seeded per call. Conditional models score items with their labels y.
 """
 
@@ -17,6 +17,7 @@ from typing import Protocol, cast
 import numpy as np
 import torch
 from torch import Tensor
+from torch.distributions import kl_divergence
 
 from ..core.contract import (
     VAEModel,
@@ -29,7 +30,7 @@ from ..core.contract import (
 )
 from ..core.likelihoods import check_support
 from ..core.model_inputs import label_tensor
-from ..core.objectives import elbo, iwae_bound, repeat_items, takes_eps
+from ..core.objectives import _draw, elbo, iwae_bound, repeat_items, takes_eps
 from ..core.reading import mean_of
 from ..data.core import check_finite
 from ..data.lazy import LazyArray
@@ -116,6 +117,24 @@ def recon_error(model: VAEModel, x: Tensor, y: Tensor | None = None) -> Tensor:
     return (units(x) - units(x_rec)).pow(2).flatten(1).sum(1)
 
 
+def rate(model: VAEModel, x: Tensor, eps: Tensor, y: Tensor | None = None) -> Tensor:
+    """The rate KL(q(z|x) || p(z)) (B,) of x (B, *shape) in nats, summed over latent dims: for one latent level,
+    q from ``encode`` and p from ``prior`` (a conditional model's p(z|y)), analytic where ``kl_divergence`` knows
+    the pair, else log q(z) - log p(z) averaged over the z made from eps (S, D), shared by every item (fresh
+    draws for a q(z|x) that draws otherwise). A hierarchy's as its ELBO takes it: each level's KL given the
+    levels drawn above it, summed, averaged over S = len(eps) forward passes (fresh, seeded draws)."""
+    s = len(eps)
+    if not flat(model):  # encode gives every level's q, prior only the top level's p: the levels' KLs come from forward
+        xr = repeat_items(x, s)
+        return elbo(model(xr, None if y is None else y.repeat(s)), xr)["kl"].view(s, x.shape[0]).mean(0)
+    qz, pz = model.encode(x, y), model.prior(y if model.needs_labels else None)
+    try:
+        return kl_divergence(qz, pz)
+    except NotImplementedError:  # a mixture, VampPrior or flow prior, a flow posterior: Monte Carlo
+        z = _draw(qz, s, eps if takes_eps(qz) else None, 0)  # (S, B, D)
+        return (qz.log_prob(z) - pz.log_prob(z)).mean(0)
+
+
 def compressed_bits(x: Tensor) -> Tensor:
     """L(x) (B,): bits of the PNG (1 or 3 channels) or zlib stream of each 8-bit quantised image (B, C, H, W)."""
     if x.dim() != 4:
@@ -165,6 +184,8 @@ def batch_scores(
             out[name] = likelihood_regret(model, x, eps, steps, y=y)
         elif name == "llr":
             out[name] = llr(cast(Hierarchical, model), x, llr_k, len(eps))  # check_model: it has forward_from_prior
+        elif name == "kl":
+            out[name] = rate(model, x, eps, y)
         else:  # complexity
             assert nll is not None  # computed above for it
             out[name] = nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)

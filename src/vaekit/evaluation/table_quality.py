@@ -209,8 +209,11 @@ def table_run_quality(
 
 def own_data(run: Run, dataset: Dataset, spec: str | os.PathLike | None) -> bool:
     """Whether ``dataset`` (read from ``spec``; None: not said) is the run's own data: ``spec`` names it
-    (``prepare.same_spec``), or, none said, it has the file name of the run's data."""
+    (``prepare.same_spec``), or, none said, it has the file name of the run's data; for a run trained on data
+    in memory (no spec of its own), any data given, the only yardstick it has."""
     mine = run.config.data.spec
+    if spec is not None and not mine:
+        return True
     if spec is not None:
         return same_spec(os.fspath(spec), mine)
     return bool(mine) and dataset.name == Path(mine).name
