@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 from torch.nn.functional import one_hot
 
@@ -25,16 +27,17 @@ from ..models.vq import VQVAE
 from ..run_reads import reading
 from ..runs import Run
 from .figures import decode_mean, discrete_family
+from .picture_rules import Named, out_path
 from .plots import (
     Columns,
     _figure,
+    _picture,
     _save_figure,
     check_line,
     column_legend,
     column_lines,
     image_grid,
     is_image,
-    save_png,
 )
 
 SWEEP_ROWS = 8  # the report's rows: the most varying variables or grid positions
@@ -189,12 +192,18 @@ def sweep_caption(s: Sweep, images: bool) -> str:
     return f"{said}: a panel per {row}, each slot's decoded value (standardised) against the {col}"
 
 
-def save_sweeps(s: Sweep, path: str | Path, columns: Columns | None = None) -> Path:
+@overload
+def save_sweeps(s: Sweep, path: None = None, columns: Columns | None = None) -> Image.Image: ...
+@overload
+def save_sweeps(s: Sweep, path: Named, columns: Columns | None = None) -> Path: ...
+def save_sweeps(s: Sweep, path: Named | None = None, columns: Columns | None = None) -> Path | Image.Image:
     """A sweep's decoded means: a grid of a row per variable or position (images), or a panel per row of each
-    slot against the category or code set, in standardised units, a line per slot named by ``columns``."""
+    slot against the category or code set, in standardised units, a line per slot named by ``columns``. Written
+    as PNG to ``path`` (returned), or, path None, returned as a ``PIL.Image.Image``, as ``save_samples``."""
+    out = out_path(path, "save_sweeps")
     if is_image(tuple(s.x.shape[2:])):
         check_line(max(s.x.shape[:2]), "categories or rows")
-        return save_png(image_grid(s.x.flatten(0, 1), nrow=s.x.shape[1]), path)
+        return _picture(image_grid(s.x.flatten(0, 1), nrow=s.x.shape[1]), out)
     columns = columns or Columns()
     ref = s.x.flatten(2).flatten(0, 1)  # (R * C, slots): the scale when columns has none
     fig, axes = _figure(len(s.rows), width=3.5)
@@ -206,7 +215,7 @@ def save_sweeps(s: Sweep, path: str | Path, columns: Columns | None = None) -> P
         ax.set_xticklabels([str(p) for p in picks.tolist()], fontsize="x-small")
     axes[0].set_ylabel("decoded (standardised)")
     column_legend(axes[-1], columns, ref.shape[1])
-    return _save_figure(fig, path)
+    return _picture(fig, out, _save_figure)
 
 
 def sweep_picture(run: Run, x: Tensor, n: int, folder: Path, columns: Columns | None = None) -> tuple[str, Path]:

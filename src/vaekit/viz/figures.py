@@ -1,4 +1,5 @@
-"""Pictures of a run's latent space: interpolations (lerp, slerp), traversals (latent maps: ``latent_maps``); PNG out.
+"""Pictures of a run's latent space: interpolations (lerp, slerp), traversals (latent maps: ``latent_maps``); PNG out,
+or (path None) the picture as a ``PIL.Image.Image``, as ``plots``' helpers.
 
 Built on the grid and figure helpers of ``plots``; images of any size and channel count become grids,
 tables (items of shape (D,)) become line plots or scatters.
@@ -6,31 +7,37 @@ tables (items of shape (D,)) become line plots or scatters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from ..core.contract import latent_size, mean_of
 from ..data.containers import is_frame
 from ..data.lazy import LazyArray, head
 from ..errors import VaekitError
-from ..evaluation.metrics import ACTIVE_THRESHOLD, encode_means
+from ..evaluation.metrics import encode_means
 from ..models.gumbel import GumbelVAE
 from ..models.vq import VQVAE
 from ..run_reads import reading
 from ..runs import LabelsLike, Run
+from .picture_rules import Items, Named, as_pictures, out_path, vector
+from .picture_rules import path_layout as path_layout  # re-exported, as top_dims: they lived here
+from .picture_rules import top_dims as top_dims
 from .plots import (
     Columns,
     _figure,
+    _picture,
     _save_figure,
     check_line,
     column_legend,
     column_lines,
     image_grid,
     is_image,
-    save_png,
 )
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 from .prior_frame import prior_frame
@@ -78,42 +85,32 @@ def interpolate(run: Run, x: Tensor, steps: int = 10, y: LabelsLike | None = Non
     return {name: decode_mean(run, f(loc[0], loc[1], t), ya) for name, f in (("lerp", lerp), ("slerp", slerp))}
 
 
-def path_layout(shape: tuple[int, ...] | torch.Size, names: list[str]) -> str:
-    """Where ``save_interpolation`` puts each path of items of ``shape``: rows for images, panels for others."""
-    where = ("top", "bottom") if is_image(tuple(shape)) else ("left", "right")
-    if len(names) != 2:
-        return ", ".join(names) + (" (top to bottom)" if where[0] == "top" else " (left to right)")
-    return f"{names[0]} ({where[0]}), {names[1]} ({where[1]})"
-
-
-def save_interpolation(x: Tensor, paths: dict[str, Tensor], path: str | Path, columns: Columns | None = None) -> Path:
+@overload
+def save_interpolation(
+    x: Items, paths: Mapping[str, Items], path: None = None, columns: Columns | None = None
+) -> Image.Image: ...
+@overload
+def save_interpolation(x: Items, paths: Mapping[str, Items], path: Named, columns: Columns | None = None) -> Path: ...
+def save_interpolation(
+    x: Items, paths: Mapping[str, Items], path: Named | None = None, columns: Columns | None = None
+) -> Path | Image.Image:
     """Rows lerp and slerp, each [x_a, path..., x_b] for images; for other items (2, ...) a panel per path, side
-    by side, of their values along it in standardised units, a line per slot named by ``columns``."""
+    by side, of their values along it in standardised units, a line per slot named by ``columns``. Written as PNG
+    to ``path`` (returned), or, path None, returned as a ``PIL.Image.Image``."""
+    out, (x, *ps) = out_path(path, "save_interpolation"), as_pictures("save_interpolation", x, *paths.values())
+    drawn = dict(zip(paths, ps))  # name -> (steps, *shape), a tensor
     if is_image(tuple(x.shape[1:])):
-        check_line(max(len(p) for p in paths.values()), "steps")
-        rows = [torch.cat([x[:1], p, x[1:2]]) for p in paths.values()]  # (steps + 2, C, H, W) each
-        return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
+        check_line(max(len(p) for p in drawn.values()), "steps")
+        rows = [torch.cat([x[:1], p, x[1:2]]) for p in drawn.values()]  # (steps + 2, C, H, W) each
+        return _picture(image_grid(torch.cat(rows), nrow=len(rows[0])), out)
     columns = columns or Columns()
-    ref = torch.cat([p.flatten(1) for p in paths.values()])  # standardised by the paths when columns has no scale
-    fig, axes = _figure(len(paths))
-    for ax, (name, p) in zip(axes, paths.items()):
+    ref = torch.cat([p.flatten(1) for p in drawn.values()])  # standardised by the paths when columns has no scale
+    fig, axes = _figure(len(drawn))
+    for ax, (name, p) in zip(axes, drawn.items()):
         column_lines(ax, np.linspace(0, 1, len(p)), columns.standardised(p.flatten(1), ref), columns)
         ax.set(title=f"{name}: decoded values", xlabel="t", ylabel="value (standardised)")
     column_legend(axes[-1], columns, ref.shape[1])
-    return _save_figure(fig, path)
-
-
-def vector(v: object, name: str, size: int | None = None) -> Tensor:
-    """``v`` (a tensor, numpy array or list of numbers) as a float32 (size,) tensor on the CPU, any length >= 1
-    when ``size`` is None; one line naming the expected shape otherwise."""
-    want = "(V,) with V >= 1" if size is None else f"(D,) = ({size},), the run's latent size"
-    try:
-        t = torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float32))
-    except (TypeError, ValueError):
-        raise VaekitError(f"{name}: expected numbers of shape {want}", key=name) from None
-    if t.dim() != 1 or len(t) < 1 or (size is not None and len(t) != size):
-        raise VaekitError(f"{name} has shape {tuple(t.shape)}: expected {want}", key=name)
-    return t
+    return _picture(fig, out, _save_figure)
 
 
 @reading
@@ -211,16 +208,6 @@ def refuse_discrete(run: Run) -> None:
         )
 
 
-def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD, among: list[int] | None = None) -> list[int]:
-    """Up to ``n`` dims with the largest score (D,) (e.g. the variance of the posterior means), of ``among``
-    (default all; ``decoded_dims``), leaving out those at or below ``floor`` (inactive units) unless none is
-    above it."""
-    pool = torch.arange(len(score)) if among is None else torch.as_tensor(among, dtype=torch.long)
-    order = pool[score[pool].argsort(descending=True)][: min(n, len(pool))]
-    active = order[score[order] > floor]
-    return (active if len(active) else order).tolist()
-
-
 @reading
 def decoded_dims(run: Run, y: Tensor | None = None) -> list[int]:
     """The dims of the code (D,) that ``decode`` reads: every dim of a flat model; of a hierarchy, the levels
@@ -251,14 +238,21 @@ def spans(dims: list[int]) -> str:
     return ", ".join(out)
 
 
+@overload
 def save_traversal(
-    x: Tensor, dims: list[int], values: Tensor, path: str | Path, columns: Columns | None = None
-) -> Path:
+    x: Items, dims: list[int], values: Tensor, path: None = None, columns: Columns | None = None
+) -> Image.Image: ...
+@overload
+def save_traversal(x: Items, dims: list[int], values: Tensor, path: Named, columns: Columns | None = None) -> Path: ...
+def save_traversal(
+    x: Items, dims: list[int], values: Tensor, path: Named | None = None, columns: Columns | None = None
+) -> Path | Image.Image:
     """x (R, V, *shape): a grid with one row per dim (images), or a panel per dim of each slot against the
-    dim's value, in standardised units, a line per slot named by ``columns``."""
+    dim's value, in standardised units, a line per slot named by ``columns``; PNG or picture as ``save_samples``."""
+    (x,), out = as_pictures("save_traversal", x, lead=2), out_path(path, "save_traversal")
     if is_image(tuple(x.shape[2:])):
         check_line(max(x.shape[:2]), "steps or dims")
-        return save_png(image_grid(x.flatten(0, 1), nrow=x.shape[1]), path)
+        return _picture(image_grid(x.flatten(0, 1), nrow=x.shape[1]), out)
     columns = columns or Columns()
     ref = x.flatten(2).flatten(0, 1)  # (R * V, D): the scale when columns has none
     fig, axes = _figure(len(dims), width=3.5)
@@ -266,14 +260,29 @@ def save_traversal(
         column_lines(ax, values.numpy(), columns.standardised(xs.flatten(1), ref), columns)
         ax.set(title=f"z[{i}]", xlabel="value", ylabel="decoded (standardised)" if ax is axes[0] else "")
     column_legend(axes[-1], columns, ref.shape[1])
-    return _save_figure(fig, path)
+    return _picture(fig, out, _save_figure)
 
 
+@overload
 def save_factor_traversals(
-    run: Run, dims: list[dict], path: str | Path, span: float = 2.5, steps: int = 9, shown: list[int] | None = None
-) -> Path:
+    run: Run, dims: list[dict], path: None = None, span: float = 2.5, steps: int = 9, shown: list[int] | None = None
+) -> Image.Image: ...
+@overload
+def save_factor_traversals(
+    run: Run, dims: list[dict], path: Named, span: float = 2.5, steps: int = 9, shown: list[int] | None = None
+) -> Path: ...
+def save_factor_traversals(
+    run: Run,
+    dims: list[dict],
+    path: Named | None = None,
+    span: float = 2.5,
+    steps: int = 9,
+    shown: list[int] | None = None,
+) -> Path | Image.Image:
     """One row per latent dim of ``shown`` (indices into ``dims``, evaluate_run's; default all) in that order: z_d
-    from -span to span (others 0), decoded; labelled with its best factor; the title says how many of all."""
+    from -span to span (others 0), decoded; labelled with its best factor; the title says how many of all. PNG or
+    picture as ``save_samples``."""
+    out = out_path(path, "save_factor_traversals")
     values = torch.linspace(-span, span, steps)
     rows = [dims[i] for i in (range(len(dims)) if shown is None else shown)]
     xs = traverse(run, torch.zeros(len(dims)), [r["dim"] for r in rows], values)  # (len(rows), steps, 1, H, W)
@@ -282,15 +291,9 @@ def save_factor_traversals(
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, row, info in zip(axes, xs, rows):
         ax.imshow(image_grid(row, nrow=steps, pad=1), cmap="gray", vmin=0, vmax=255)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(
-            f"z{info['dim']}: {info['factor'] or '-'}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}",
-            rotation=0,
-            ha="right",
-            va="center",
-            fontsize=8,
-        )
+        label = f"z{info['dim']}: {info['factor'] or '-'}\nMI {info['normalised_mi']:.2f} sd {info['std']:.2f}"
+        ax.set(xticks=[], yticks=[])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     some = f"; the {len(rows)} of {len(dims)} dims of most MI" if len(rows) < len(dims) else ""
     axes[0].set_title(f"latent traversals, z from {-span:g} to {span:g}{some}", fontsize=9)
-    return _save_figure(fig, path)
+    return _picture(fig, out, _save_figure)

@@ -1,12 +1,14 @@
 """Latent maps of a run: posterior means coloured by label (a scatter, a PCA projection or a strip) beside the
-decoded manifold of 2-D codes over the prior's quantiles; PNG out."""
+decoded manifold of 2-D codes over the prior's quantiles; PNG out, or (path None) a ``PIL.Image.Image``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from ..core.contract import latent_size
@@ -17,8 +19,8 @@ from ..evaluation.metrics import encode_means
 from ..runs import Run
 from ..samplers import need_run
 from .figures import decode_mean
-from .picture_rules import png_path
-from .plots import Columns, _figure, _save_figure, image_grid, is_image, stamped, table_columns
+from .picture_rules import Named, out_path
+from .plots import Columns, _figure, _picture, _save_figure, image_grid, is_image, stamped, table_columns
 from .prior_frame import GRID, check_grid, quantile_grid
 
 LEGEND_MAX = 60  # more classes than this, or labels with fractions, get a colour bar instead of a legend
@@ -83,18 +85,26 @@ def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     return decode_mean(run, quantile_grid(run, grid, y), y)
 
 
+Mapped = Tensor | LazyArray | np.ndarray  # items (N, *shape) a latent map encodes
+Labels = Tensor | np.ndarray | None
+
+
+@overload
 def latent_map(
-    run: Run,
-    x: Tensor | LazyArray | np.ndarray,
-    y: Tensor | np.ndarray | None,
-    path: str | Path,
-    grid: int = GRID,
-    classes: list[str] | None = None,
-) -> Path:
+    run: Run, x: Mapped, y: Labels, path: None = None, grid: int = GRID, classes: list[str] | None = None
+) -> Image.Image: ...
+@overload
+def latent_map(
+    run: Run, x: Mapped, y: Labels, path: Named, grid: int = GRID, classes: list[str] | None = None
+) -> Path: ...
+def latent_map(
+    run: Run, x: Mapped, y: Labels, path: Named | None = None, grid: int = GRID, classes: list[str] | None = None
+) -> Path | Image.Image:
     """Posterior means of x (N, *shape) coloured by label y (N,) (tensors, numpy arrays or lists: label numbers
     named by ``classes`` or the run's, class names, or continuous values shown by a colour bar), written as the PNG
-    file ``path`` (a str or os.PathLike whose name ends in .png, in any case; returned): a scatter and the decoded
-    ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection (scikit-learn) for more dims, a strip for one.
+    file ``path`` (a str or os.PathLike whose name ends in .png, in any case; returned), or, path None, returned as
+    a ``PIL.Image.Image``, as ``save_samples``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D
+    latents, a PCA projection (scikit-learn) for more dims, a strip for one.
     The PNG records the digest of the run's weights, as the run's other pictures do (``Run.stale_files``).
     ``grid`` changed from its default is refused for codes not 2-D."""
     need_run(run, "latent_map")
@@ -103,7 +113,7 @@ def latent_map(
         raise VaekitError(
             f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
         )
-    png_path(path, "latent_map")  # a file name ending in .png, or one line
+    out = out_path(path, "latent_map")  # a file name ending in .png, None, or one line
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
     x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
@@ -120,7 +130,7 @@ def latent_map(
         fig, (ax,) = _figure(1, width=5.5, height=5)
         _scatter(ax, *_projection(loc), yn, names)
     with stamped(run.digest):
-        return _save_figure(fig, path)
+        return _picture(fig, out, _save_figure)
 
 
 def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:

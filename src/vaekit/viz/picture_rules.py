@@ -1,6 +1,7 @@
-"""What every picture takes and where it goes: items as tensors or numpy arrays, PNG file names (refused in one
-line otherwise, as ``latent_map`` refuses them), and the most a grid or a line of a picture holds. ``plots`` re-exports
-them."""
+"""What every picture takes and where it goes: items as tensors or numpy arrays (uint8 images as 0..255), codes and
+values as vectors, PNG file names (refused in one line otherwise, as ``latent_map`` refuses them) or None for the
+picture itself, and the most a grid, a line or a traversal of a picture holds (``top_dims``: its dims). ``plots`` and
+``figures`` re-export them."""
 
 from __future__ import annotations
 
@@ -13,22 +14,69 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.item_arrays import IMAGE_SCALES
 from ..errors import VaekitError
+from ..evaluation.metrics import ACTIVE_THRESHOLD
 from ..io import atomic_write_bytes
 
 GRID_LIMIT = 1024  # items a grid of samples or reconstructions shows at most (the first): a .npy holds them all
 LINE_LIMIT = 256  # steps in a row of an interpolation or traversal picture, and rows of a traversal
+PIXELS = {str(k): v for k, v in IMAGE_SCALES.items()}  # "uint8": 255, as fit reads images; a torch dtype's too
+RETURNED = ", or None for the picture itself"  # what the picture helpers take as path
+Items = Tensor | np.ndarray  # (N, ...) a picture helper takes: images in [0, 1], or uint8 (``as_pictures``)
+Named = str | os.PathLike  # a PNG file name (``png_path``)
 
 
-def as_items(x: object, what: str) -> Tensor:
-    """Items x (N, ...) as a tensor: a tensor as it is, a numpy array of numbers (bool, int, float) as one; any
-    other type, or an array of text or objects, is refused in one line naming ``what`` took it."""
-    if isinstance(x, Tensor):
-        return x
+def as_items(x: object, what: str, lead: int = 1) -> Tensor:
+    """Items x (N, ...) as a tensor: a tensor as it is, a numpy array of numbers (bool, int, float) as one; uint8
+    (uint16) images, (C, H, W) past ``lead`` dims, as floats / 255 (/ 65,535), as ``fit`` reads them. Any other
+    type, or an array of text or objects, is refused in one line naming ``what`` took it."""
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
-        return torch.from_numpy(np.ascontiguousarray(x))  # contiguous: a flipped view has negative strides
-    got = f"a numpy array of {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-    raise VaekitError(f"{what} takes items (N, ...) as a torch.Tensor or a numpy array of numbers, got {got}")
+        x = torch.from_numpy(np.ascontiguousarray(x))  # contiguous: a flipped view has negative strides
+    if not isinstance(x, Tensor):
+        got = f"a numpy array of {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise VaekitError(f"{what} takes items (N, ...) as a torch.Tensor or a numpy array of numbers, got {got}")
+    scale = PIXELS.get(str(x.dtype).removeprefix("torch."))
+    return x.float() / scale if scale and is_image(tuple(x.shape[lead:])) else x
+
+
+def as_pictures(what: str, *xs: object, lead: int = 1) -> tuple[Tensor, ...]:
+    """The items of one picture (each (N, ...), ``as_items``), their images judged together: pictures take values
+    in [0, 1], clipped (a gaussian p(x|z)'s decoded means stray past them); whole numbers past [0, 1] are pixels
+    of another scale (a float image in 0..255) and are refused in one line naming the range seen. A table's items
+    (standardised in its pictures) are taken as they are."""
+    items = tuple(as_items(x, what, lead) for x in xs)
+    images = [t.detach().flatten().float() for t in items if is_image(tuple(t.shape[lead:])) and t.numel()]
+    if not images:
+        return items
+    v = torch.cat([t.cpu() for t in images])
+    lo, hi = float(v.min()), float(v.max())
+    if (lo < 0 or hi > 1) and bool((v == v.round()).all()):  # whole numbers: no decoder's means, pixels given
+        fix = "pass them as uint8 or divide by 255" if lo >= 0 and hi <= 255 else "scale them to [0, 1]"
+        raise VaekitError(
+            f"{what}: image values in [{lo:g}, {hi:g}], whole numbers; pictures take values in [0, 1] "
+            f"(uint8 images as 0..255): {fix}"
+        )
+    return items
+
+
+def out_path(path: object, what: str) -> Path | None:
+    """Where a picture helper writes: None (path None: it returns the picture, a ``PIL.Image.Image``), else the
+    PNG file ``path`` (``png_path``)."""
+    return None if path is None else png_path(path, what, RETURNED)
+
+
+def vector(v: object, name: str, size: int | None = None) -> Tensor:
+    """``v`` (a tensor, numpy array or list of numbers) as a float32 (size,) tensor on the CPU, any length >= 1
+    when ``size`` is None; one line naming the expected shape otherwise."""
+    want = "(V,) with V >= 1" if size is None else f"(D,) = ({size},), the run's latent size"
+    try:
+        t = torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise VaekitError(f"{name}: expected numbers of shape {want}", key=name) from None
+    if t.dim() != 1 or len(t) < 1 or (size is not None and len(t) != size):
+        raise VaekitError(f"{name} has shape {tuple(t.shape)}: expected {want}", key=name)
+    return t
 
 
 def png_path(path: object, what: str = "vaekit", hint: str = "") -> Path:
@@ -49,6 +97,14 @@ def png_path(path: object, what: str = "vaekit", hint: str = "") -> Path:
 def is_image(shape: tuple[int, ...]) -> bool:
     """Whether items of ``shape`` (their shape past N) are images (C, H, W); a table's are (D,)."""
     return len(shape) == 3
+
+
+def path_layout(shape: tuple[int, ...] | torch.Size, names: list[str]) -> str:
+    """Where ``save_interpolation`` puts each path of items of ``shape``: rows for images, panels for others."""
+    where = ("top", "bottom") if is_image(tuple(shape)) else ("left", "right")
+    if len(names) != 2:
+        return ", ".join(names) + (" (top to bottom)" if where[0] == "top" else " (left to right)")
+    return f"{names[0]} ({where[0]}), {names[1]} ({where[1]})"
 
 
 def check_line(n: int, what: str) -> int:
@@ -84,3 +140,13 @@ def save_array_or_png(x: Tensor, out: str | Path, save: Callable[[Tensor, Path],
     if suffix == ".png":
         return save(x, out)
     raise VaekitError(f"{out}: expected a .png, .npy or (a table run's rows) .csv file name", key="out")
+
+
+def top_dims(score: Tensor, n: int, floor: float = ACTIVE_THRESHOLD, among: list[int] | None = None) -> list[int]:
+    """Up to ``n`` dims with the largest score (D,) (e.g. the variance of the posterior means), of ``among``
+    (default all; ``decoded_dims``), leaving out those at or below ``floor`` (inactive units) unless none is
+    above it."""
+    pool = torch.arange(len(score)) if among is None else torch.as_tensor(among, dtype=torch.long)
+    order = pool[score[pool].argsort(descending=True)][: min(n, len(pool))]
+    active = order[score[order] > floor]
+    return (active if len(active) else order).tolist()

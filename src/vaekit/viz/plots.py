@@ -1,8 +1,9 @@
 """Pictures of a run: image grids (samples, reconstructions) and plots for tabular data (loss curves: curves.py).
 
-Every picture is written as a PNG file whose name ends in .png (any case); another name, or a file object, is
-refused in one line (Pillow writes other formats: ``save_samples(x).save("s.jpg")``). ``save_samples`` and
-``save_reconstructions`` given no path return the picture instead, a ``PIL.Image.Image`` a notebook shows.
+Every picture helper (these, ``figures``' interpolations and traversals, ``latent_map``, ``save_sweeps``) writes a
+PNG file whose name ends in .png (any case) and returns its path; another name, or a file object, is refused in one
+line. Given no path (None) it returns the picture instead, a ``PIL.Image.Image`` a notebook shows (Pillow writes
+other formats: ``save_samples(x).save("s.jpg")``). Images are taken in [0, 1], uint8 as 0..255 (``as_pictures``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from torch import Tensor
 from .. import files
 from ..errors import VaekitError
 from ..io import atomic_write_bytes
-from .picture_rules import GRID_LIMIT, as_items, is_image, png_path
+from .picture_rules import GRID_LIMIT, as_items, as_pictures, is_image, out_path, png_path
 from .picture_rules import LINE_LIMIT as LINE_LIMIT  # re-exported, as the rest: they lived here
 from .picture_rules import check_line as check_line
 from .picture_rules import grid_head as grid_head
@@ -54,9 +55,10 @@ def displayable(x: Tensor) -> Tensor:
 def image_grid(
     x: Tensor | np.ndarray, nrow: int | None = None, pad: int = 2, blank: Tensor | None = None
 ) -> np.ndarray:
-    """(N, C, H, W) values in [0, 1], any C (a tensor or a numpy array), -> (H', W') or (H', W', 3|4) uint8 grid,
-    ``nrow`` images per row, the tiles where ``blank`` (N,) is true left blank; the channels are made
-    ``displayable`` first, so every grid can be written as a PNG (``PIL.Image.fromarray(grid)`` shows it)."""
+    """(N, C, H, W) values in [0, 1] (others clipped; uint8: 0..255), any C (a tensor or a numpy array), -> (H', W')
+    or (H', W', 3|4) uint8 grid, ``nrow`` images per row, the tiles where ``blank`` (N,) is true left blank; the
+    channels are made ``displayable`` first, so every grid can be written as a PNG (``PIL.Image.fromarray(grid)``
+    shows it)."""
     x = as_items(x, "image_grid")
     if x.dim() != 4:
         raise VaekitError(f"image_grid takes images (N, C, H, W), got shape {tuple(x.shape)}")
@@ -122,12 +124,15 @@ def _save_figure(fig: Figure, path: str | Path) -> Path:
     return atomic_write_bytes(png_path(path), _figure_png(fig))
 
 
-def _picture(pic: np.ndarray | Figure, path: Path | None) -> Path | Image.Image:
-    """A grid (``image_grid``'s array) or a figure written to ``path`` as PNG, or (path None) as a PIL image."""
+def _picture(
+    pic: np.ndarray | Figure, path: Path | None, save: Callable[[Figure, Path], Path] | None = None
+) -> Path | Image.Image:
+    """A grid (``image_grid``'s array) or a figure written to ``path`` as PNG (a figure by ``save``, a module's own
+    ``_save_figure``, else this one's), or (path None) as a PIL image."""
     if isinstance(pic, np.ndarray):
         return Image.fromarray(pic) if path is None else save_png(pic, path)
     if path is not None:
-        return _save_figure(pic, path)
+        return (save or _save_figure)(pic, path)
     return Image.open(io.BytesIO(_figure_png(pic))).convert("RGB")  # opaque anyway; RGB saves as JPEG too
 
 
@@ -187,9 +192,6 @@ def table_columns(run: Run) -> Columns | None:
     return Columns(names, model.loc.flatten().cpu().numpy(), model.scale.flatten().cpu().numpy(), owners)
 
 
-RETURNED = ", or None for the picture itself"  # what save_samples and save_reconstructions take as path
-
-
 @overload
 def save_samples(
     x: Tensor | np.ndarray, path: None = None, nrow: int | None = None, columns: Columns | None = None
@@ -204,11 +206,12 @@ def save_samples(
     nrow: int | None = None,
     columns: Columns | None = None,
 ) -> Path | Image.Image:
-    """A grid of images (N, C, H, W), ``nrow`` per row (at most GRID_LIMIT shown: ``grid_head``), or for other
-    items (N, ...) a scatter of the first two slots in standardised units, named by ``columns``; x a tensor or a
-    numpy array. Written as PNG to ``path`` (a name ending in .png; returned), or, path None, returned as a
-    ``PIL.Image.Image`` (a notebook shows it; ``.save("s.jpg")`` writes any format Pillow knows)."""
-    x, out = as_items(x, "save_samples"), None if path is None else png_path(path, "save_samples", RETURNED)
+    """A grid of images (N, C, H, W) in [0, 1] (``as_pictures``), ``nrow`` per row (at most GRID_LIMIT shown:
+    ``grid_head``), or for other items (N, ...) a scatter of the first two slots in standardised units, named by
+    ``columns``; x a tensor or a numpy array. Written as PNG to ``path`` (a name ending in .png; returned), or,
+    path None, returned as a ``PIL.Image.Image`` (a notebook shows it; ``.save("s.jpg")`` writes any format Pillow
+    knows)."""
+    (x,), out = as_pictures("save_samples", x), out_path(path, "save_samples")
     if is_image(tuple(x.shape[1:])):
         return _picture(image_grid(*grid_head(x, nrow)), out)
     fig, (ax,) = _figure(1)
@@ -261,8 +264,7 @@ def save_reconstructions(
     each value against its reconstruction, in standardised units, a colour per slot named by ``columns``
     (``slot_groups``: past 20 slots, per column); x and x_rec tensors or numpy arrays. Written as PNG to ``path``
     (a name ending in .png; returned), or, path None, returned as a ``PIL.Image.Image``, as ``save_samples``."""
-    x, x_rec = as_items(x, "save_reconstructions"), as_items(x_rec, "save_reconstructions")
-    out = None if path is None else png_path(path, "save_reconstructions", RETURNED)
+    (x, x_rec), out = as_pictures("save_reconstructions", x, x_rec), out_path(path, "save_reconstructions")
     if is_image(tuple(x.shape[1:])):
         return _picture(_pairs_grid(x, x_rec, per_row), out)
     fig, (ax,) = _figure(1)

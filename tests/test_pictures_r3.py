@@ -1,0 +1,93 @@
+"""Every picture helper from a notebook: path None gives the picture, a PIL image the size of the PNG a path gets;
+uint8 images read as 0..255, whole numbers past [0, 1] refused, a gaussian's decoded means clipped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vaekit
+from vaekit import build_model
+from vaekit.config import RunConfig
+from vaekit.errors import VaekitError
+from vaekit.runs import Run
+from vaekit.viz.discrete_sweeps import save_sweeps, sweeps
+from vaekit.viz.figures import save_factor_traversals, save_interpolation, save_traversal
+from vaekit.viz.plots import save_reconstructions, save_samples
+
+X = torch.rand(12, 1, 6, 6, generator=torch.Generator().manual_seed(0))  # (N, C, H, W) in [0, 1]
+X[0, 0, 0, :2] = torch.tensor([0.0, 1.0])  # item 0, in every picture, spans the range
+
+
+def untrained(family: str = "vae") -> Run:
+    """A run of untrained weights over (1, 6, 6) items with 3 latent dims (a gumbel run: 3 variables of 4)."""
+    cfg = RunConfig()
+    cfg.model.family, cfg.model.input_shape, cfg.model.latent_dim, cfg.model.hidden = family, [1, 6, 6], 3, [8]
+    kinds = {"categories": 4} if family == "gumbel" else {}
+    model = build_model(family=family, input_shape=[1, 6, 6], latent_dim=3, hidden=[8], likelihood="bernoulli", **kinds)
+    return Run(None, cfg, model.eval())
+
+
+def paths(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"lerp": x[2:5], "slerp": x[5:8]}
+
+
+DRAW = {  # name -> draw(path): every picture helper, images and a table
+    "save_samples": lambda p: save_samples(X, p),
+    "save_samples (table)": lambda p: save_samples(torch.randn(9, 3), p),
+    "save_reconstructions": lambda p: save_reconstructions(X, X.flip(0), p),
+    "save_interpolation": lambda p: save_interpolation(X[:2], paths(X), p),
+    "save_interpolation (table)": lambda p: save_interpolation(torch.randn(2, 3), paths(torch.randn(8, 3)), p),
+    "save_traversal": lambda p: save_traversal(X[:8].view(2, 4, 1, 6, 6), [0, 2], torch.linspace(-1, 1, 4), p),
+    "save_traversal (table)": lambda p: save_traversal(torch.randn(2, 4, 3), [0, 2], torch.linspace(-1, 1, 4), p),
+    "save_factor_traversals": lambda p: save_factor_traversals(
+        untrained(), [{"dim": i, "factor": "x", "normalised_mi": 0.5, "std": 1.0} for i in range(3)], p, steps=3
+    ),
+    "latent_map": lambda p: vaekit.latent_map(untrained(), X, torch.arange(12) % 2, p),
+    "save_sweeps": lambda p: save_sweeps(sweeps(untrained("gumbel"), X, 2, 3), p),
+}
+
+
+@pytest.mark.parametrize("name", DRAW)
+def test_no_path_gives_the_picture_the_size_of_the_png_a_path_gets(tmp_path, name):
+    shown = DRAW[name](None)
+    written = DRAW[name](tmp_path / "p.png")
+    assert isinstance(shown, Image.Image) and written == tmp_path / "p.png"
+    assert shown.size == Image.open(written).size
+    with pytest.raises(VaekitError, match=r"p\.jpg: expected a \.png file name"):
+        DRAW[name](tmp_path / "p.jpg")
+
+
+U8 = (X * 255).round().to(torch.uint8)
+IMAGES = {  # name -> draw(x): the image helpers, given items x (12, 1, 6, 6)
+    "save_samples": lambda x: save_samples(x),
+    "save_reconstructions": lambda x: save_reconstructions(x[:6], x[6:]),
+    "save_interpolation": lambda x: save_interpolation(x[:2], paths(x)),
+    "save_traversal": lambda x: save_traversal(x[:8].reshape(2, 4, 1, 6, 6), [0, 1], torch.linspace(-1, 1, 4)),
+}
+
+
+@pytest.mark.parametrize("name", IMAGES)
+@pytest.mark.parametrize("kind", ["torch", "numpy"])
+def test_uint8_images_are_read_as_0_to_255(name, kind):
+    given = U8 if kind == "torch" else U8.numpy()
+    want = np.asarray(IMAGES[name](U8.float() / 255))
+    assert np.array_equal(np.asarray(IMAGES[name](given)), want)
+    assert 0 < want.mean() < 250  # grey tiles on a white ground, not all white
+
+
+@pytest.mark.parametrize("name", IMAGES)
+@pytest.mark.parametrize("pixels", [U8.float(), U8.long(), U8.double() - 128], ids=["float", "int64", "centred"])
+def test_whole_numbers_past_0_1_are_refused_naming_the_range_seen(name, pixels):
+    seen = rf"\[{int(pixels.min())}, {int(pixels.max())}\]"
+    with pytest.raises(VaekitError, match=rf"^{name}: image values in {seen}.*pictures take values in \[0, 1\]"):
+        IMAGES[name](pixels)
+
+
+def test_a_gaussians_decoded_means_are_clipped_and_tables_taken_in_any_range():
+    means = X * 1.6 - 0.3  # decoded means of a gaussian p(x|z) stray past [0, 1]
+    assert np.array_equal(np.asarray(save_samples(means)), np.asarray(save_samples(means.clamp(0, 1))))
+    assert isinstance(save_reconstructions(U8.float(), U8.float() + 0.5), Image.Image)  # a run on undivided pixels
+    assert isinstance(save_samples(torch.randint(0, 1000, (9, 3)).float()), Image.Image)  # a table: standardised
