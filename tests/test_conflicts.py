@@ -17,6 +17,8 @@ from vaekit.config import CONFLICTS, RunConfig, load_json_config, refuse_conflic
 BETA_ZERO = {"warmup_epochs": 2, "free_bits": 0.5, "tc_beta": 6}  # settings that shape the KL term beta weighs
 # one setting pair per conflict: what makes each clash
 CLASH = {
+    ("train.tc_beta", "model.latent_dim"): ["model.latent_dim=1", "train.tc_beta=6"],
+    ("train.objective", "model.latent_dim"): ["model.latent_dim=1", "train.objective=factor"],
     ("train.tc_beta", "train.capacity_max"): ["train.tc_beta=6", "train.capacity_max=25"],
     ("train.capacity_max", "train.free_bits"): ["train.capacity_max=25", "train.free_bits=0.5"],
     ("train.tc_beta", "train.free_bits"): ["train.tc_beta=6", "train.free_bits=0.5"],

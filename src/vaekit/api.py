@@ -32,6 +32,7 @@ from .data.user import loader_settings
 from .errors import VaekitError
 from .fit_data import fit_likelihood, user_data
 from .models import MODELS
+from .models.catalog import model_key
 from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
@@ -265,8 +266,7 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
     """A copy of ``config`` with ``settings`` (bare or qualified keys; ``model`` and ``data`` as in ``train``), each
     of its setting's type (a Python value is not parsed: "2" is no int); one setting given twice is refused."""
     cfg = RunConfig.from_dict(config.to_dict())
-    family = isinstance(settings.get("model"), str) and settings["model"] in MODELS
-    aliases = {"model": f"model.{'family' if family else 'net'}", "data": "data.spec"}
+    aliases = {"model": model_key(settings.get("model")), "data": "data.spec"}
     for key, value in full_keys(settings, aliases).items():
         set_value(cfg, key, "" if key == "out" and value is None else value, strict=True)  # out=None: no run folder
     return cfg

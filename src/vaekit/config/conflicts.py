@@ -294,5 +294,6 @@ def refuse_conflicts(
     for a, b, clash, why in CONFLICTS:
         checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
         if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):
-            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=checked[0])
+            given = [k for k in checked if _changed(cfg, k)] + checked  # one changed from its default (given) first
+            raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=given[0])
     return cfg

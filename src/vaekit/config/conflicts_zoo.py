@@ -138,6 +138,13 @@ def _mixture_pzy(c: Any) -> bool:
 
 
 FACTORISED = ("vae", "cvae", "ladder", "deep")  # families whose KL splits by latent dimension (vq has no free bits)
+ONE_VARIABLE = "the total correlation of one latent variable (model.latent_dim 1) is 0: there is none to measure"
+
+
+def _one_variable(c: Any) -> bool:
+    """Whether the codes whose total correlation beta-TCVAE and the factor objective measure are one variable: the
+    latent_dim of a flat family (a gumbel's: its categorical variables); ladder, deep and vq refuse both above."""
+    return c.model.latent_dim == 1 and c.model.family not in ("ladder", "deep", "vq")
 
 
 def _family_axes() -> list:
@@ -170,6 +177,8 @@ def _family_axes() -> list:
         ),
         ("train.tc_beta", "model.prior", lambda c: c.train.tc_beta > 0 and c.model.prior != "standard", TC_PRIOR),
         ("train.tc_beta", "model.prior_components", lambda c: c.train.tc_beta > 0 and _mixture_pzy(c), TC_PRIOR),
+        ("train.tc_beta", "model.latent_dim", lambda c: c.train.tc_beta > 0 and _one_variable(c), ONE_VARIABLE),
+        ("train.objective", "model.latent_dim", lambda c: _objective(c) == "factor" and _one_variable(c), ONE_VARIABLE),
         *(
             (
                 "train.free_bits",

@@ -30,7 +30,8 @@ class GumbelSoftmax(Distribution):
     has_rsample = True
 
     def __init__(self, logits: Tensor, tau: float, validate_args: bool = False):
-        self.logits = logits.float().log_softmax(-1)  # (..., N, K), normalised
+        # bf16 logits (autocast) upcast to float32 for the softmax; float64 ones (a scorer's) keep their dtype
+        self.logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # (..., N, K)
         self.tau = float(tau)
         n, k = logits.shape[-2:]
         super().__init__(logits.shape[:-2], torch.Size([n * k]), validate_args=validate_args)

@@ -67,7 +67,7 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
     hints = typing.get_type_hints(ModelConfig)
     for key, value in settings.items():
         if key not in hints:
-            close = difflib.get_close_matches(key, hints, 1)
+            close = [model_key(value).split(".")[1]] if key == "model" else difflib.get_close_matches(key, hints, 1)
             hint = f" (did you mean {close[0]}?)" if close else " (see vaekit.config.ModelConfig)"
             raise VaekitError(f"unknown model setting {key!r}{hint}", key=f"model.{key}")
         setattr(run.model, key, value)
@@ -79,7 +79,7 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
         set_value(run, f"model.{f.name}", value)  # tuples as lists, numpy integers as int
     if settings:  # settings given here: held to the conflicts training checks (a ModelConfig builds as written,
         refuse_conflicts(run, ("model",))  # as a saved run's must)
-    return validate(run).model
+    return new_levels(validate(run).model) if settings else validate(run).model  # a new ladder's default levels
 
 
 def of_type(value: object, hint: object) -> bool:
@@ -117,10 +117,11 @@ def allowed(value: T, name: str) -> T:
     return value
 
 
+from .catalog import model_key  # noqa: E402
 from .conditional import ConditionalVAE  # noqa: E402
 from .deep import DeepVAE  # noqa: E402
 from .gumbel import GumbelVAE  # noqa: E402
-from .ladder import LadderVAE  # noqa: E402
+from .ladder import LadderVAE, new_levels  # noqa: E402
 from .nets import conv_nets, mlp_nets  # noqa: E402
 from .vae import VAE  # noqa: E402  (each family registers itself)
 from .vq import VQVAE  # noqa: E402

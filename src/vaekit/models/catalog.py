@@ -8,8 +8,8 @@ from ..config import ModelConfig
 from ..core import discretized
 from ..errors import VaekitError
 from . import MODELS, build_model
+from .ladder import new_levels
 
-LADDER_DIMS = [32, 16]  # the table shows a 2-level ladder (z_1: 32, z_2: 16), as in benchmarks/families.py
 LIKELIHOOD_TEXT = {  # the likelihood axis: the data each p(x|z) is for, and the decoder outputs it needs per value
     "bernoulli": "p(x|z) for binary values, or values in [0, 1] (grey images: binarised, data.binarize): one logit "
     "per value",
@@ -21,6 +21,12 @@ LIKELIHOOD_TEXT = {  # the likelihood axis: the data each p(x|z) is for, and the
 }
 
 
+def model_key(value: object) -> str:
+    """The setting that ``model=value`` gives (``vaekit.train``'s): a registered family's name sets model.family,
+    anything else model.net (mlp, conv)."""
+    return "model.family" if isinstance(value, str) and value in MODELS else "model.net"
+
+
 def family_table(shape: list[int], num_classes: int = 10) -> str:
     """A markdown table: each registered family with MLP (and, for images, conv) networks and default settings."""
     if num_classes < 1:
@@ -30,23 +36,16 @@ def family_table(shape: list[int], num_classes: int = 10) -> str:
         "|---|---|---|---|---|",
     ]
     for family, cls in sorted(MODELS.items()):
-        dims = LADDER_DIMS if family == "ladder" else []
         nets: tuple[str, ...] = ("mlp", "conv") if len(shape) == 3 else ("mlp",)
         if family == "deep":  # its own residual conv networks, for images only
             nets = ("conv",) if len(shape) == 3 else ()
         for net in nets:
-            model = build_model(
-                ModelConfig(
-                    family=family,
-                    net=net,
-                    likelihood="bernoulli",
-                    input_shape=shape,
-                    num_classes=num_classes,
-                    latent_dims=dims,
-                )
-            )
+            cfg = new_levels(
+                ModelConfig(family=family, net=net, likelihood="bernoulli", input_shape=shape, num_classes=num_classes)
+            )  # a ladder's levels as training settles them
+            model = build_model(cfg)
             sizes = list(model.latent_dims)  # a deep model's: one per latent group
-            latent = ",".join(map(str, dims)) or (
+            latent = ",".join(map(str, cfg.latent_dims)) or (
                 f"{sum(sizes)} in {len(sizes)} groups" if len(sizes) > 1 else str(sizes[0])
             )
             doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell

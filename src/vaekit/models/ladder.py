@@ -27,6 +27,16 @@ from . import register
 from .nets import build_nets, mlp
 from .vae import NetsVAE, n_params
 
+LADDER_DIMS = [32, 16]  # a new ladder's z_1, z_2 where model.latent_dims lists none (vaekit models shows it)
+
+
+def new_levels(m: ModelConfig) -> ModelConfig:
+    """``m`` (edited in place) with a new ladder's levels settled: model.latent_dims, empty, is ``LADDER_DIMS``.
+    Not for a saved run's config: its empty list is one level of model.latent_dim (vaekit before 32,16)."""
+    if m.family == "ladder" and not m.latent_dims:
+        m.latent_dims = list(LADDER_DIMS)
+    return m
+
 
 def latent(d: object) -> bool:
     """Whether ``d`` is a latent size: an integer >= 1 (not a bool)."""

@@ -15,7 +15,7 @@ from ..data.lazy import available_memory
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
 from ..models import MODELS, build_model
-from ..models.catalog import LADDER_DIMS
+from ..models.ladder import new_levels
 from .sizes import meta_size
 
 
@@ -29,8 +29,8 @@ def settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tu
         )
         cfg.data.binarize = mode
     cfg.model.input_shape = list(data.shape)
-    if cfg.model.family == "ladder" and not cfg.model.latent_dims and not resume:  # a hierarchy, as models shows
-        cfg.model.latent_dims = list(LADDER_DIMS)
+    if not resume:  # a ladder's levels: a hierarchy, as models shows (a resumed run's config is as it was trained)
+        new_levels(cfg.model)
     size = deep_latent_size(cfg.model) if cfg.model.family == "deep" and not resume else None
     if size is not None:  # what the hierarchy is, not the flat networks' defaults
         cfg.model.latent_dim, cfg.model.hidden, cfg.model.channels = size, [], []
