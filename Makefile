@@ -9,7 +9,7 @@ TESTS  := $(VENV)/.test-$(HASH)
 PEER   := $(VENV)/.peer-$(HASH)
 DOCS   := $(VENV)/.docs-$(HASH)
 
-.PHONY: demo test lint docs pictures install clean bench-peer bench-floor
+.PHONY: demo test lint docs pictures install clean bench-peer-install bench-peer bench-floor
 
 install: $(BASE)
 
@@ -34,10 +34,14 @@ $(PEER): $(BASE)
 	$(BIN)/python -m pip install -q --no-deps pythae==0.1.2
 	rm -f $(VENV)/.peer-* && touch $@
 
-bench-peer: $(PEER)
+# the one install command every benchmark names where a peer is missing: installs, runs nothing
+bench-peer-install: $(PEER)
+
+# installs the peers, then runs benchmarks/peer.py (ARGS=--quick for a smoke run); bench-floor: step_floor.py
+bench-peer: bench-peer-install
 	$(BIN)/python benchmarks/peer.py $(ARGS)
 
-bench-floor: $(PEER)
+bench-floor: bench-peer-install
 	$(BIN)/python benchmarks/step_floor.py $(ARGS)
 
 demo: $(BASE)

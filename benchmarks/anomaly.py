@@ -5,7 +5,7 @@
    of VAEAnomalyDetector (one VAE per pooling factor of --scales, default 1,2,4,7).
 2. Out-of-distribution: a VAE trained on Fashion-MNIST; its test set against MNIST (mnist5k); AUROC per score.
 3. Tabular: breast cancer (train on benign, malignant are the anomalies): vaekit's VAEAnomalyDetector against
-   PyOD's IsolationForest and VAE (pip install 'vaekit[bench]'); AUROC and fit time.
+   PyOD's IsolationForest and VAE (``make bench-peer-install`` puts PyOD into .venv); AUROC and fit time.
 4. Representation: linear-probe and kNN accuracy on Fashion-MNIST test from raw pixels, PCA and vaekit
    posterior means (conv VAEs; --rep-net mlp for the MLP) with d = 2, 10, 20 dims.
 
@@ -27,6 +27,7 @@ from typing import Any
 
 import common
 import numpy as np
+import runner
 import torch
 from anomaly_models import BATCH, HIDDEN, Part, every_item, fashion, score_all, score_note, train_vae
 from anomaly_tables import oneclass_phrase, ood_phrase, rehead, tabular_phrase
@@ -170,14 +171,11 @@ def tabular_detectors() -> dict[str, Callable[..., Any]]:
         f"vaekit VAEAnomalyDetector ({m})": (lambda m=m: VAEAnomalyDetector(m, epochs=30, hidden=(64,), latent_dim=4))
         for m in ("neg_elbo", "iwae_nll", "recon_error", "likelihood_regret")
     }
-    try:
-        from pyod.models.iforest import IForest
-        from pyod.models.vae import VAE
+    from pyod.models.iforest import IForest  # checked before any training (main: common.need_peers)
+    from pyod.models.vae import VAE
 
-        detectors["PyOD IForest"] = lambda: IForest(random_state=0)
-        detectors["PyOD VAE (defaults)"] = lambda: VAE(random_state=0, verbose=0)
-    except ImportError:
-        print("  PyOD is not installed (pip install 'vaekit[bench]'): its rows are left out")
+    detectors["PyOD IForest"] = lambda: IForest(random_state=0)
+    detectors["PyOD VAE (defaults)"] = lambda: VAE(random_state=0, verbose=0)
     return detectors
 
 
@@ -187,7 +185,7 @@ BUDGET = ("oneclass_epochs", "deep_epochs", "epochs", "per_class", "ood_train", 
 
 def parser() -> argparse.ArgumentParser:
     """The command line; lists are comma-separated strings, turned into lists by ``parse_args``."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     p.add_argument("--net", default="mlp", choices=["mlp", "conv"])
@@ -245,6 +243,8 @@ def main() -> None:
     args = parse_args()
     if args.rehead:
         return rehead(args.rehead)
+    if "tabular" in args.parts:
+        runner.need_peers("anomaly", "pyod", skip="leave tabular out of --parts")
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -258,4 +258,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -20,6 +20,7 @@ import time
 
 import common
 import numpy as np
+import runner
 from anomaly_models import BATCH, HIDDEN, fashion
 
 from vaekit.evaluation.detector import VAEAnomalyDetector
@@ -28,7 +29,7 @@ from vaekit.evaluation.scores import detection_metrics
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     p.add_argument("--scales", default="1,2,4,7,14", help="candidate pooling factors (each divides 28)")
     p.add_argument("--epochs", type=int, default=50, help="epochs of each one-class VAE")
@@ -131,4 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

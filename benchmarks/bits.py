@@ -18,6 +18,7 @@ import math
 import time
 
 import common
+import runner
 import torch
 
 import vaekit
@@ -115,7 +116,7 @@ def write_result(rows: list[dict], args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     """The command line, with ``--quick``'s settings."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--sets", default=",".join(SETS), help="comma-separated data specs (built-in sets or paths)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--k", type=int, default=100, help="importance samples of the NLL")
@@ -148,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

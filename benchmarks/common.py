@@ -63,6 +63,11 @@ LOAD = os.getloadavg()  # the machine's load (1, 5, 15-minute averages) as the b
 REDUCED: list[str] = []  # the budget arguments this run set below their defaults (``budget``), in its result
 
 
+def below(gap: float, unit: str = "", digits: int = 2) -> str:
+    """A gap ``gap`` = theirs - ours as words: '1.18 nats below' where positive, '9.23 above' where negative."""
+    return f"{abs(gap):.{digits}f}{unit} {'above' if round(gap, digits) < 0 else 'below'}"
+
+
 def summary(doc: str) -> str:
     """A script's docstring's first paragraph as one line: its --help description."""
     return " ".join(doc.strip().split("\n\n")[0].split())

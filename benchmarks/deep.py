@@ -9,7 +9,8 @@ wall-clock budget, printed as markdown tables.
 5. Their sample quality: FID, KID, precision and recall on the domain classifier's features (vaekit.quality).
 
     .venv/bin/python benchmarks/deep.py                  # 20 minutes per model: about 3 h on 2 CPU cores
-    .venv/bin/python benchmarks/deep.py --quick          # a smoke run of a few minutes
+    .venv/bin/python benchmarks/deep.py --quick          # a smoke run: 10 models, about a minute each
+    .venv/bin/python benchmarks/deep.py --quick --parts nll --sets fashion-mnist   # 3 of those models
     .venv/bin/python benchmarks/deep.py --parts nll --sets fashion-mnist --minutes 1.5 --limit 6000 --k 100
     .venv/bin/python benchmarks/deep.py --parts quality --out runs/bench-deep   # parts 3-5 reuse an earlier run
     .venv/bin/python benchmarks/deep.py --parts bits --bits-deep-minutes 80 --carry-on   # continue, deep longer
@@ -22,18 +23,21 @@ validation loss is evaluated (for deep: its EMA weights).
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
 import time
 from pathlib import Path
 
 import common
+import runner
 import torch
+from deep_lines import bits_line, flat_bits, nll_line, rehead
 from deep_parts import ood_part, quality_part, samples_figure
 from families import nll, test_split
 
 from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
+from vaekit.config.checks import short_runs
 from vaekit.evaluation.metrics import bits_per_dim
 from vaekit.runs import Run
 
@@ -78,11 +82,18 @@ def train_for(
     seconds = [float(r["seconds"]) for r in earlier]  # of each epoch
     budget = (minutes or args.minutes) * 60
     peak = torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
-    while not seconds or sum(seconds) + seconds[-1] <= budget:
-        cfg.train.epochs = len(seconds) + 1
-        rows = train(cfg, resume=bool(seconds), overwrite=not seconds, pictures=False).history
-        seconds.append(rows[-1]["seconds"])
+    vaekit_log = logging.getLogger("vaekit")
+    vaekit_log.addFilter(one_epoch_more)
+    try:
+        while not seconds or sum(seconds) + seconds[-1] <= budget:
+            cfg.train.epochs = len(seconds) + 1
+            rows = train(cfg, resume=bool(seconds), overwrite=not seconds, pictures=False).history
+            seconds.append(rows[-1]["seconds"])
+    finally:
+        vaekit_log.removeFilter(one_epoch_more)
     epochs, spent = len(seconds), sum(seconds)
+    for note in short_runs(cfg):  # the whole budget's epochs (cfg.train.epochs == epochs): said once, of the run
+        print(f"  {name}: {note}", flush=True)
     peak = common.peak_mib("cuda" if torch.cuda.is_available() else "cpu")  # on a CPU, the process so far
     run = Run.load(path)
     info = {
@@ -94,6 +105,13 @@ def train_for(
     }
     print(f"  {name}: {epochs} epochs in {spent:.0f} s", flush=True)
     return run, info
+
+
+def one_epoch_more(record: logging.LogRecord) -> bool:
+    """A filter of vaekit's log that drops its warning of a schedule longer than the run (train.warmup_epochs 2 in
+    train.epochs 1): train_for trains one epoch more per call, resumed, so a warm-up runs on across the calls as
+    in one run; train_for says it once, where the budget's epochs in all are fewer."""
+    return "is longer than the run (train.epochs" not in record.getMessage()
 
 
 def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> dict[str, Run]:
@@ -113,11 +131,7 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
             rows,
         )
     )
-    nlls = {row[0]: row[4] for row in rows}
-    notes.append(
-        f"{spec}: deep is {nlls['conv ladder VAE'] - nlls['deep']:.2f} nats below the conv ladder and "
-        f"{nlls['flat conv VAE'] - nlls['deep']:.2f} below the flat conv VAE (targets: 5 and 8)."
-    )
+    notes.append(nll_line(spec, {row[0]: row[4] for row in rows}))
     carry_note(carried, notes)
     return runs
 
@@ -152,28 +166,6 @@ def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
     carry_note(carried, notes)
 
 
-def bits_line(spec: str, found: dict[tuple[str, str], tuple[float, float]], flat: dict[str, float]) -> str:
-    """deep's bits/dim on ``spec`` against the flat conv VAE's, each with its minutes of training (``found``:
-    (spec, model) -> (bits/dim, minutes)), saying so when deep trained longer; bits.md's flat conv ``flat``."""
-    (deep, dm), (ours, fm) = found[spec, "deep"], found[spec, "flat conv VAE"]
-    page = f"; {100 * (1 - deep / flat[spec]):.1f}% below bits.md's flat conv {flat[spec]}" if spec in flat else ""
-    longer = f"; deep trained {dm / fm:.1f}x as long as the flat conv VAE" if dm > 1.1 * fm else ""
-    return (
-        f"{spec}: deep {deep} bits/dim after {dm:g} minutes of training, {100 * (1 - deep / ours):.1f}% below this "
-        f"run's flat conv VAE ({ours} after {fm:g} minutes){longer}{page} (target: 10% below bits.md's)."
-    )
-
-
-def rehead(path: str) -> None:
-    """Recompute the bits/dim lines (and the headline, the first) of a written result from its table; no run."""
-    result = json.loads(Path(path).read_text())
-    table = next(t for t in result["tables"] if t["columns"][-1] == "bits/dim")
-    found = {(r[0], r[1]): (r[-1], r[3]) for r in table["rows"]}
-    lines = {spec: bits_line(spec, found, flat_bits()) for spec, _ in found}
-    notes = [lines.get(n.split(":")[0], n) if ": deep " in n else n for n in result["notes"]]
-    common.rewrite(path, headline=notes[0], notes=notes)
-
-
 def carry_note(infos: dict[str, dict], notes: list) -> None:
     """A note naming the runs whose first epochs an earlier run trained (``--carry-on``), from train_for's infos."""
     parts = [f"{name} {i['carried']} of its {i['epochs']}" for name, i in infos.items() if i["carried"]]
@@ -184,16 +176,6 @@ def carry_note(infos: dict[str, dict], notes: list) -> None:
             + " (a model with no room for another epoch is evaluated as it was; its peak memory is then that of"
             " its evaluation alone)."
         )
-
-
-def flat_bits() -> dict[str, float]:
-    """The flat conv VAE's discretized-logistic bits/dim per data set in docs/benchmarks/bits.md (its JSON)."""
-    path = common.RESULTS / "bits.json"
-    if not path.exists():
-        return {}
-    table = json.loads(path.read_text())["tables"][0]
-    rows = [dict(zip(table["columns"], r)) for r in table["rows"]]  # by column name: bits.py owns the layout
-    return {r["data"]: r["bits/dim"] for r in rows if r["likelihood"] == "discretized_logistic"}
 
 
 def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
@@ -210,7 +192,7 @@ def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
 
 def parse_args() -> argparse.Namespace:
     """The command line, with ``--quick``'s settings and the derived ones (OOD samples, 8-bit sets as a list)."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
     p.add_argument("--sets", default="fashion-mnist,mnist5k", help="binarised data for the NLL tables")
     p.add_argument("--bits-sets", default="fashion-mnist,photos:32", help="8-bit data for bits/dim ('' to skip)")
@@ -221,11 +203,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bits-k", type=int, default=100, help="importance samples of bits/dim (docs/benchmarks/bits.md's)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--limit", type=int, help="only the first N items of each data set")
-    p.add_argument("--quick", action="store_true", help="0.5 minutes, 3000 items, K = 10, 100 test images")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="0.5 minutes of training per model (at least an epoch), 3000 items, K = 10, 100 test images: about a "
+        "minute per model with its scoring, 10 models",
+    )
     p.add_argument("--out", default="runs/bench-deep")
     p.add_argument("--figure", help="the samples figure (default: beside the JSON; the pages': docs/img/benchmarks/)")
     p.add_argument("--json")
-    p.add_argument("--rehead", metavar="JSON", help="recompute a written result's bits/dim lines; no run")
+    p.add_argument("--rehead", metavar="JSON", help="recompute a written result's NLL and bits/dim lines; no run")
     args = p.parse_args()
     args.parts, args.sets = common.choices(p, "--parts", args.parts, PARTS), common.data_specs(p, "--sets", args.sets)
     args.bits_sets = common.data_specs(p, "--bits-sets", args.bits_sets)
@@ -271,4 +258,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runner.entry(main, carry_on=True)

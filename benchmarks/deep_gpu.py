@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import common
+import runner
 import torch
 from families import test_split
 
@@ -118,7 +118,7 @@ def epochs_table(rows: list[dict], shape: tuple[int, ...]) -> dict:
 
 def parse_args() -> argparse.Namespace:
     """The command line, with ``--quick``'s settings and the figure's path (beside the JSON unless given)."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--preset", default="deep-fashion-gpu.toml", help="a file in configs/")
     p.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget of the training, probe included")
     p.add_argument("--epochs", type=int, help="train this many epochs, no probe")
@@ -222,4 +222,4 @@ def report(args: argparse.Namespace, cfg: RunConfig, rows: list[dict], facts: di
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runner.entry(main)

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import common
+import runner
 
 from vaekit.config import load_toml
 
@@ -112,7 +113,7 @@ def median(values: list[float | None]) -> float | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--n", default="all", help="dsprites images rendered (80%% train); all: the 737,280 combinations")
     p.add_argument("--epochs", type=int, default=3)
@@ -187,4 +188,4 @@ def report_target(tc: float, vae: float) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -112,11 +112,12 @@ def report(r: dict, args: argparse.Namespace, d: int, num_classes: int) -> None:
 
 def main() -> None:
     import common
+    import runner
     import torch
 
     from vaekit.viz.explore import load_explorer, make_server
 
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("run")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--clients", type=int, default=8)
@@ -136,4 +137,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import runner
+
+    runner.entry(main)

@@ -10,7 +10,7 @@
    annealed-capacity preset.
 
     .venv/bin/python benchmarks/families.py           # about 21 min on 2 shared CPU cores
-    .venv/bin/python benchmarks/families.py --quick   # a smoke run of a minute
+    .venv/bin/python benchmarks/families.py --quick   # a smoke run: 77 s on 1 shared thread
     .venv/bin/python benchmarks/families.py --parts ladder --nets conv --epochs 30 --warmup 5  # table 1, conv only
 
 The tables go to JSON (``--json``, default benchmarks/results/families.json) with the command, the machine, torch,
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import common
+import runner
 import torch
 from families_judges import JUDGES, classifier, per_class_hits
 from torch import Tensor, nn
@@ -139,21 +140,32 @@ def ladder_phrase(rows: list[list]) -> str:
 
 
 def rehead(path: str) -> None:
-    """Recompute table 1's phrase of a written result's headline from its stored table; no run."""
+    """Recompute table 1's phrase of a written result's headline and its per-net ladder notes from its stored
+    table; no run."""
     result = json.loads(Path(path).read_text())
     rows = next(t["rows"] for t in result["tables"] if t["caption"].startswith("Flat vs ladder"))
     phrases = [ladder_phrase(rows) if "ladder" in h else h for h in result["headline"].split("; ")]
-    common.rewrite(path, headline="; ".join(phrases))
+    by = {r[0]: r[2] for r in rows}
+    nlls = {
+        (kind, net): by[name.format(label)]
+        for net, label in NET_LABELS.items()
+        for kind, name in (("flat", FLAT), ("ladder", LADDER))
+        if name.format(label) in by
+    }
+    nets = [net for net in NET_LABELS if ("ladder", net) in nlls and ("flat", net) in nlls]
+    lines = {f"{NET_LABELS[net]}: the ladder's NLL": ladder_line(net, nlls, nets) for net in nets}
+    notes = [next((v for k, v in lines.items() if n.startswith(k)), n) for n in result.get("notes", [])]
+    common.rewrite(path, headline="; ".join(phrases), notes=notes)
 
 
 def ladder_line(net: str, nlls: dict, nets: list[str]) -> str:
     """How far the ``net`` ladder's NLL lies below the flat VAEs', with the target against the flat MLP VAE."""
     label = NET_LABELS[net]
     own = nlls["flat", net] - nlls["ladder", net]
-    line = f"{label}: the ladder's NLL is {own:.2f} nats below the flat {label} VAE's"
+    line = f"{label}: the ladder's NLL is {common.below(own, ' nats')} the flat {label} VAE's"
     if "mlp" in nets:
         vs_mlp = nlls["flat", "mlp"] - nlls["ladder", net]
-        line += f" and {vs_mlp:.2f} below the flat MLP VAE's" if net != "mlp" else ""
+        line += f" and {common.below(vs_mlp)} the flat MLP VAE's" if net != "mlp" else ""
         line += f" (target >= 2 below the flat MLP VAE's: {'met' if vs_mlp >= 2 else 'not met'})"
     return line
 
@@ -191,17 +203,18 @@ def conditional_samples(args: argparse.Namespace) -> Part:
         torch.manual_seed(0)
         samples[prior] = run.sample_classes(100)  # (1000, 1, 28, 28): means of p(x|z, y), class by class
     y = torch.arange(10).repeat_interleave(100)
+    judged = f"the first {args.clf_limit:,} " if args.clf_limit else ""  # all of them where none is set
     data = load_dataset("fashion-mnist", seed=0)
     rows, conv = [], {}
     for name in JUDGES:
-        net, real = classifier(name, data, args.clf_epochs)
+        net, real = classifier(name, data, args.clf_epochs, args.clf_limit)
         hits = {prior: per_class_hits(net, x, y) for prior, x in samples.items()}
         conv = [h.mean().item() for h in hits.values()]  # the last judge's: the conv net
         for what, h in (*((f"samples, p(z\\|y) {prior}", h) for prior, h in hits.items()), ("real test", real)):
             rows.append([name, what, *(f"{v:.0%}" for v in h.tolist()), f"{h.mean():.1%}"])
     table = common.table(
         f"Conditional conv VAE: samples assigned their requested class ({args.cvae_epochs} epochs; "
-        f"100 per class; judges trained for {args.clf_epochs} epochs on real images)",
+        f"100 per class; judges trained for {args.clf_epochs} epochs on {judged}real images)",
         ["judge", "images", *data.classes, "all"],
         rows,
     )
@@ -261,6 +274,7 @@ def main() -> None:
     budget = {k: v for k, v in (("epochs", args.epochs), ("warmup", args.warmup)) if v is not None}
     full = dict(epochs=10, warmup=2.0, k=1000, n_test=1000, cvae_epochs=10, clf_epochs=5, beta_epochs=5, limit=None)
     quick = dict(epochs=1, warmup=0.5, k=10, n_test=200, cvae_epochs=1, clf_epochs=1, beta_epochs=1, limit=3000)
+    full["clf_limit"], quick["clf_limit"] = None, 3000  # the judges' training images (quick: as the VAEs')
     vars(args).update({**(quick if args.quick else full), **budget})
     torch.set_num_threads(args.threads)
     tables, notes, phrases, start = [], [], [], time.perf_counter()
@@ -273,4 +287,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -16,6 +16,7 @@ import argparse
 import time
 
 import common
+import runner
 import torch
 
 from vaekit.data import Dataset, load_dataset
@@ -36,7 +37,7 @@ def degraded(x: torch.Tensor, kind: str, level: float, seed: int) -> torch.Tenso
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--quick", action="store_true", help="300 feature steps, 1,000 images per set")
     p.add_argument("--steps", type=int, default=SETTINGS["steps"], help="training steps of the domain feature network")
@@ -99,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import common
+import runner
 import torch
 
 BATCH = 256
@@ -116,7 +117,7 @@ def rows_of(args: argparse.Namespace) -> list[tuple[str, str, int, object, str]]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=common.summary(__doc__))
+    ap = runner.parser(__doc__)
     ap.add_argument("--rounds", type=int, default=5, help="alternated rounds of --steps steps each")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="2 rounds of 5 steps: a smoke run")
@@ -184,4 +185,4 @@ def report(times: dict[str, list[float]], args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

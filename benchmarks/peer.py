@@ -9,7 +9,8 @@ Both trained models are scored by vaekit's importance-weighted estimator (float3
 pythae's own ``get_nll`` scores its model too, which times the two estimators on one model. Writes JSON
 (``--json``, default benchmarks/results/peer.json) with the command, the machine, torch, the commit and the date.
 
-    make bench-peer                                 # installs pythae beside the pinned torch, runs this
+    make bench-peer-install                         # the peers (pythae beside the pinned torch) into .venv
+    make bench-peer                                 # installs them and runs this
     .venv/bin/python benchmarks/peer.py             # about 6 min on 2 idle CPU cores
     .venv/bin/python benchmarks/peer.py --quick     # a smoke run
 """
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import common
+import runner
 import torch
 
 ROOT = Path(__file__).resolve().parent
@@ -225,7 +227,7 @@ def parse(ap: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=common.summary(__doc__))
+    ap = runner.parser(__doc__)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--conv-epochs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2, help="trainings per library and net, alternated")
@@ -244,6 +246,7 @@ def main() -> None:
     if args.rehead:
         common.rewrite(args.rehead, headline=headline(stored_rows(json.loads(Path(args.rehead).read_text()))))
         return
+    runner.need_peers("peer", "pythae")
     if args.quick:
         args.epochs, args.conv_epochs, args.rounds, args.nll_items, args.nll_k, args.conv_nll_k = 1, 1, 1, 100, 100, 20
     torch.set_num_threads(args.threads) if args.threads else None
@@ -271,4 +274,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import common
 import numpy as np
+import runner
 from PIL import Image
 from scale import MEMORY_NOTE, gib, measure
 from sklearn.datasets import load_sample_images
@@ -101,7 +102,7 @@ def train(folder: Path, path: str, out: Path, cache: Path) -> dict:
 
 def parse_args() -> argparse.Namespace:
     """The command line: --n checked (a split needs 3 readable files) before any file is made."""
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--n", type=int, default=3000, help="files in the small folder (the large one has 10x; >= 3)")
     p.add_argument("--dir", default="/tmp", help=f"where the script makes its own folder, {OWN}, for its files")
     p.add_argument("--json", help="the result (default: benchmarks/results/photo_folder.json)")
@@ -176,4 +177,4 @@ def report(table: dict, results: dict[tuple[str, int], dict], args: argparse.Nam
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import common
 import numpy as np
+import runner
 
 from vaekit.data.idx import read_idx
 
@@ -217,7 +218,7 @@ def report(rows: list, n: int, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--gb", type=float, default=6.0, help="size of the .npy file (uint8 items)")
     p.add_argument("--dir", default="/tmp", help="where the file and the runs go")
     p.add_argument("--compare", type=int, default=400_000, help="items for the 1 vs 2 process comparison")
@@ -260,4 +261,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

@@ -4,7 +4,7 @@ One process runs five steps on the same MLP VAE (784-400-400-20, Bernoulli likel
 128) in alternated rounds and prints their milliseconds per step beside pythae's:
 
 - pythae's step: its VAE's forward and loss, backward, and Adam (float32), as its trainer runs them (no
-  DataLoader; needs pythae, installed by ``make bench-peer``);
+  DataLoader; needs pythae: ``make bench-peer-install`` puts it into .venv);
 - vaekit's ``train_step`` (bf16 autocast, fused Adam), fed by ``binarize_dynamic``, eager and compiled
   (``train.compile=compile``: ``vaekit.training.capture``);
 - a hand-written step with no autograd: the gradient written out by hand (checked against autograd of
@@ -16,6 +16,7 @@ samples/s, 50% of the bf16 matmul rate) needs the whole step within the time tho
 
     make bench-floor                                    # about 1 min on 2 idle CPU cores
     .venv/bin/python benchmarks/step_floor.py --rounds 4
+    .venv/bin/python benchmarks/step_floor.py --rounds 1 --steps 10 --json /tmp/floor.json   # a smoke run
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import common
+import runner
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -189,11 +191,7 @@ def steps(images: Tensor, dtype: torch.dtype, precision: str) -> tuple[dict[str,
         "hand-written, no autograd": lambda i: hand(binarize_dynamic(batch(i)).flatten(1)),
         "the 17 matrix products alone": lambda i: [torch.mm(a, b) for a, b in pairs],
     }
-    try:
-        out = {"pythae (float32)": pythae_step(batch)} | out
-    except ImportError:
-        print("pythae is not installed (make bench-peer installs it): its row is left out")
-    return out, flops
+    return {"pythae (float32)": pythae_step(batch)} | out, flops  # pythae: checked in main, before any work
 
 
 def compiled_row(batch: Callable[[int], Tensor], precision: str, auto) -> dict[str, Callable[[int], object]]:
@@ -232,7 +230,7 @@ def pythae_step(batch: Callable[[int], Tensor]) -> Callable[[int], None]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=common.summary(__doc__))
+    ap = runner.parser(__doc__)
     ap.add_argument("--rounds", type=int, default=10, help="alternated rounds of --steps steps each")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -240,6 +238,7 @@ def main() -> None:
     ap.add_argument("--json", help="the result (default: benchmarks/results/step_floor.json)")
     args = ap.parse_args()
     common.budget(ap, args, "rounds", "steps")
+    runner.need_peers("step_floor", "pythae")
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     error = check_gradient(build("fp32")[0])
@@ -296,4 +295,4 @@ def report(times: dict[str, list[float]], flops: float, rate: float, args: argpa
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)

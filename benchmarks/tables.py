@@ -20,7 +20,6 @@ the runs' test split.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import re
@@ -34,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import budget, rewrite, table, write
-from common import summary as first_paragraph
+from runner import entry, need_peers, parser
 from tables_rows import adult_like, sdmetrics_gap, sdv_rows
 
 import vaekit
@@ -82,7 +81,7 @@ def summary(name: str, seconds: float | None, q: dict) -> list:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=first_paragraph(__doc__))
+    p = parser(__doc__)
     p.add_argument("--quick", action="store_true", help="1,500 rows and short training (a smoke run)")
     p.add_argument("--rows", type=int)
     p.add_argument("--seed", type=int, default=0)
@@ -102,9 +101,7 @@ def main() -> None:
 
 def check_peers() -> None:
     """Exit with one line before any training when SDV or sdmetrics, which the result compares against, is missing."""
-    missing = [name for name in ("sdv", "sdmetrics") if importlib.util.find_spec(name) is None]
-    if missing:
-        sys.exit(f"benchmarks/tables.py needs {' and '.join(missing)}: install them with `make bench-peer`")
+    need_peers("tables", "sdv", "sdmetrics")
 
 
 def fit_vaekit(csv: Path, out: Path, epochs: int, seed: int, numeric: str) -> tuple[vaekit.Run, float]:
@@ -281,4 +278,4 @@ def _version(name: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -6,7 +6,7 @@ Columns: test NLL (IWAE bound, K samples, on the first --test-limit test images)
 the domain features (vaekit.evaluation.features, the same network as benchmarks/fid_sanity.py) of --fid-n
 sample means against --fid-n test images, with the data-vs-data floor, and training samples per second.
 
-    make .venv/.peer-$(cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)   # pythae beside torch
+    make bench-peer-install                               # the peers (pythae beside torch) into .venv
     .venv/bin/python benchmarks/zoo.py                    # the stated budget (about 30 min on 2 CPU threads)
     .venv/bin/python benchmarks/zoo.py --quick            # a smoke run
     .venv/bin/python benchmarks/zoo.py --only pythae --rows factor  # rerun rows in place of the stored ones
@@ -14,13 +14,13 @@ sample means against --fid-n test images, with the data-vs-data floor, and train
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
 import traceback
 
 import common
+import runner
 import torch
 import zoo_rows as zr
 
@@ -211,7 +211,7 @@ def save(ctx: dict) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=common.summary(__doc__))
+    p = runner.parser(__doc__)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--train-limit", type=int, default=10000, help="data.limit: training + validation images")
     p.add_argument("--test-limit", type=int, default=500, help="test images the NLL is estimated on")
@@ -238,6 +238,8 @@ def main() -> None:
         p.error("--rows merges into a stored result: with --quick, name a copy of one with --out")
     if args.rows and not out.is_file():
         p.error(f"--rows merges into a stored result: {out} is not a file")
+    if args.only != "vaekit":
+        runner.need_peers("zoo", "pythae", skip="--only vaekit for vaekit's rows alone")
     torch.set_num_threads(args.threads)
     data = load_dataset("fashion-mnist", limit=args.train_limit)
     full = load_dataset("fashion-mnist")  # the feature network's cache key is the full data's
@@ -258,4 +260,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runner.entry(main)
