@@ -67,6 +67,8 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
     hints = typing.get_type_hints(ModelConfig)
     for key, value in settings.items():
         if key not in hints:
+            from .catalog import model_key  # here: the families register first, in their import order
+
             close = [model_key(value).split(".")[1]] if key == "model" else difflib.get_close_matches(key, hints, 1)
             hint = f" (did you mean {close[0]}?)" if close else " (see vaekit.config.ModelConfig)"
             raise VaekitError(f"unknown model setting {key!r}{hint}", key=f"model.{key}")
@@ -117,7 +119,6 @@ def allowed(value: T, name: str) -> T:
     return value
 
 
-from .catalog import model_key  # noqa: E402
 from .conditional import ConditionalVAE  # noqa: E402
 from .deep import DeepVAE  # noqa: E402
 from .gumbel import GumbelVAE  # noqa: E402

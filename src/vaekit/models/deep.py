@@ -36,10 +36,11 @@ Pick = Callable[[int, int, Independent | None, Independent], tuple[Distribution,
 class DeepVAE(nn.Module):
     """Deep hierarchy of spatial latent groups read top-down; any likelihood of the registry.
 
-    ``groups`` lists the latent groups at each resolution from the top (1 x 1, always) down to the data's (H, W),
-    each one between them half the one below it (ceil): [1, 2, 2, 0] on 28 x 28 images puts 1 group at 1 x 1, 2 at 7 x 7, 2 at
-    14 x 14 and none at 28 x 28. ``width`` is the state's channels, ``cell_width`` the residual cells' inner
-    width, ``latent_channels`` C_z per group, ``cells`` the residual cells per resolution in each direction.
+    ``groups`` lists the latent groups at each resolution from the top (1 x 1, always) down to the data's
+    (H, W), each one between them half the one below it (ceil): [1, 2, 2, 0] on 28 x 28 images puts 1 group
+    at 1 x 1, 2 at 7 x 7, 2 at 14 x 14 and none at 28 x 28. ``width`` is the state's channels, ``cell_width``
+    the residual cells' inner width, ``latent_channels`` C_z per group, ``cells`` the residual cells per
+    resolution in each direction.
     ``residual_posterior`` parameterises q relative to p (NVAE); ``checkpoint_cells`` recomputes the top-down
     blocks' activations in the backward pass (less memory, more time); ``init`` scales the residual branches'
     last layer by 1/sqrt(N) ("scaled") or zeroes it ("zero"). ``patch`` p > 1 folds p x p pixel patches into
