@@ -150,7 +150,9 @@ def test_binarizing_real_values_names_binarize_not_the_likelihood(tmp_path, caps
 
 def test_a_model_too_large_for_the_memory_is_one_line(tiny_images, tmp_path, capsys):
     code, cap = run_cli(capsys, *train_argv(tiny_images, tmp_path / "run", "--latent-dim", str(10**12)))
-    assert code == 2 and cap.err.startswith("vaekit: error: cannot allocate the model") and "--latent-dim" in cap.err
+    assert (
+        code == 2 and cap.err.startswith("vaekit: error: cannot allocate the model") and "model.latent_dim" in cap.err
+    )
     assert len(cap.err.splitlines()) == 1
 
 

@@ -156,7 +156,7 @@ def test_reconstruct_says_how_many_and_writes_which_items(runs, tmp_path, capsys
     code, out, _ = cli(
         capsys, "reconstruct", runs["arr"], "--data", runs["root"] / "new_arr.npy", "--out", tmp_path / "r.csv"
     )
-    assert code == 0 and "32 of 40 rows (--n sets how many)" in out
+    assert code == 0 and "32 of 40 rows (--limit sets how many)" in out
     header, *rows = (tmp_path / "r.csv").read_text().splitlines()
     assert header == "index,0,1,2" and len(rows) == 32 and rows[5].startswith("5,")
     assert (

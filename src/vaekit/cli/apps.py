@@ -12,7 +12,7 @@ from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
 from ..io import printable
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
-from .verbs import arg, at_least, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
+from .verbs import arg, at_least, count, data_arg, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
 
 
 def scoring(
@@ -43,12 +43,12 @@ def scoring(
             "complexity needs images, llr a hierarchy, likelihood_regret a Gaussian q(z|x))",
         ),
         *(
-            arg("--" + k.replace("_", "-"), type=int, help=f"{s.help} (default {s.default})")
+            arg("--" + k.replace("_", "-"), type=count, help=f"{s.help} (default {s.default})")
             for k, s in SETTINGS.items()
         ),
-        arg("--limit", type=int, help="only the first N items" + limit),
-        arg("--seed", type=int, default=0, help="seed of the scores' random draws (default 0)"),
-        arg("--batch-size", type=int, default=256),
+        arg("--limit", type=count, help="only the first N items" + limit),
+        arg("--seed", type=count, default=0, help="seed of the scores' random draws (default 0)"),
+        arg("--batch-size", type=count, default=256),
         unknown_arg(),
         *extra,
     )
@@ -58,7 +58,7 @@ def scoring(
     "encode",
     "posterior means and scales of every item as given (a binarised run's grey) -> .npy, .npz or .csv",
     arg("run", help="run folder"),
-    arg("--data", help="data spec (default: the run's own data)"),
+    data_arg("grey"),
     split_arg("all"),
     arg(
         "--out",
@@ -69,8 +69,8 @@ def scoring(
         "are q(z|x, y)) and, where they are named, its class_name (the .npz: the classes, label 0 first); the "
         ".csv's columns in anomaly's order: index, label, loc_i, scale_i, class_name, file",
     ),
-    arg("--limit", type=int, help="only the first N items"),
-    arg("--batch-size", type=int, default=1000),
+    arg("--limit", type=count, help="only the first N items"),
+    arg("--batch-size", type=count, default=1000),
     unknown_arg(),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -86,7 +86,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     not_data(args.out, args.data, run.config.data.spec)
     with unknown_categories(args.unknown):  # grey, as run.encode
         s, classes = prepared_split(run, args.data, args.split, args.limit, binarized=False)
@@ -144,7 +144,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
 @scoring(
     "anomaly",
     "anomaly scores per item -> .csv",
-    arg("--data", help="data spec (default: the run's own data)"),
+    data_arg("drawn"),
     arg("--out", required=True, help=SCORES_CSV),
     arg(
         "--contamination",
@@ -176,7 +176,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         check_contamination(args.contamination)
         if len([v for v in (args.score or "").split(",") if v.strip()]) != 1:
             raise VaekitError("--contamination labels items by one score: name it with --score (such as neg_elbo)")
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     not_data(args.out, args.data, run.config.data.spec)
     if labelled:  # the threshold first: on every item of the run's training split, as the detector's offset_
         training_file(run.config.data.spec)
@@ -215,9 +215,9 @@ def training_file(spec: str) -> None:
 @scoring(
     "anomaly-eval",
     "AUROC, AUPRC and FPR at 95%% TPR per score",
-    arg("--in", dest="inliers", help="in-distribution data spec (default: the run's own data)"),
-    arg("--ood", help="out-of-distribution data spec"),
-    arg("--data", help="one labelled data set: --normal names its in-distribution classes"),
+    data_arg("drawn", name="--in", what="in-distribution data spec (default: the run's own data)", dest="inliers"),
+    arg("--ood", help="out-of-distribution data spec, its items taken as --in's"),
+    data_arg("drawn", what="one labelled data set: --normal names its in-distribution classes"),
     arg("--normal", help="comma-separated class names counted as in-distribution (with --data; unnamed: 0, 1, ...)"),
     arg("--label-column", help="a table file's column holding the labels --normal names, for a run trained without"),
     arg("--json", action="store_true", help="print the item counts and each score's AUROC, AUPRC, FPR@95%%TPR as JSON"),
@@ -236,7 +236,7 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     if is_detector(args.run):
         return detector_eval(args)
     seed(args.seed)
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     with unknown_categories(args.unknown):
         (x_in, y_in), (x_out, y_out) = eval_sets(args, run)  # --in/--ood, or --data split by --normal
     if len(x_in) == 0 or len(x_out) == 0:
@@ -248,16 +248,16 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     "disentangle",
     "MIG, FactorVAE, beta-VAE, DCI, SAP of a dsprites run -> RUN/disentangle.json",
     arg("run", help="run folder (a flat, unconditional run of family vae trained on a dsprites spec)"),
-    arg("--n", type=int, default=10000, help="sampled items of MIG, SAP, DCI (as many again / 2 to test); >= 1000"),
+    arg("--n", type=count, default=10000, help="sampled items of MIG, SAP, DCI (as many again / 2 to test); >= 1000"),
     arg(
         "--votes",
-        type=int,
+        type=count,
         default=1000,
         help="training votes of the FactorVAE and beta-VAE scores (half as many evaluate; dl uses 10000)",
     ),
-    arg("--seed", type=int, default=0, help="seed of the sampled items and votes (default 0)"),
+    arg("--seed", type=count, default=0, help="seed of the sampled items and votes (default 0)"),
     arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
-    arg("--n-dims", type=int, default=10, help="the traversal figure's rows: the dims of most normalised MI"),
+    arg("--n-dims", type=count, default=10, help="the traversal figure's rows: the dims of most normalised MI"),
     arg("--out", help=f"traversal figure (default: RUN/{files.DISENTANGLE_FIGURE})"),
     arg("--json", action="store_true", help="print the metrics as JSON"),
 )

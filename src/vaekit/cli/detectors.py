@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SETTINGS
 from ..io import printable
+from .verbs import in_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +77,7 @@ def scored(args: argparse.Namespace, *xs: Tensor) -> list[dict[str, np.ndarray]]
     if not is_seed(args.seed):  # the detector's random_state
         raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     method, fitted = (record(args.run)[k] for k in ("method", "settings"))
-    file = f"{args.run}/scales.json"
+    file = in_run(args.run, "scales.json")
     score = ",".join(v.strip() for v in args.score.split(",") if v.strip()) if args.score else method
     if score != method:
         raise VaekitError(f"--score {score}: {file} standardises {method} scores; score by --score {method}")

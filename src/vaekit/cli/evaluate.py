@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .. import files
 from ..errors import VaekitError
 from ..io import printable
-from .verbs import arg, at_least, ints, out_path, positive, seed, split_arg, verb
+from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, seed, split_arg, verb
 
 if TYPE_CHECKING:
     from ..data import Dataset, Split
@@ -24,9 +24,9 @@ def common(out: str | None, seed: bool = False) -> list:
     take split all, every item of a --data file in file order, as their default for a file not the run's own)."""
     return [
         arg("run", help="run folder"),
-        arg("--data", help="data spec (default: the run's own data, prepared as in training)"),
+        data_arg("trained" if seed else "grey"),
         arg("--split", default="test", choices=["train", "val", "test"]) if seed else split_arg(),
-        *([arg("--seed", type=int, default=0, help="seed of the random draws (default 0)")] if seed else []),
+        *([arg("--seed", type=count, default=0, help="seed of the random draws (default 0)")] if seed else []),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
     ]
 
@@ -42,7 +42,7 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
     from ..evaluation.outputs import default_split, every_item_data, note_changed_data
     from ..runs import Run
 
-    run = run or Run.load(args.run)
+    run = run or Run.load(args.run, args.device)
     args.split = args.split or default_split(run.config, args.data)
     if args.split == "all":  # checked and binarised as training would, labels numbered as the run numbers them
         data, mode = every_item_data(run, args.data, limit), "none"
@@ -66,7 +66,7 @@ def grey_items(args: argparse.Namespace) -> tuple[Run, Split, list[str] | None]:
     from ..evaluation.outputs import default_split, prepared_split
     from ..runs import Run
 
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     args.split = args.split or default_split(run.config, args.data)
     s, classes = prepared_split(run, args.data, args.split, binarized=False)
     run.check_items(s.x)
@@ -82,15 +82,11 @@ def labels(run, split, idx):
     "evaluate",
     "ELBO, IWAE NLL, bits/dim, KL per dim, active units, probe -> RUN/eval.json",
     arg("run", help="run folder"),
-    arg(
-        "--data",
-        help="data spec (default: the run's own data, prepared as in training); the figures of other data go to "
-        "RUN/eval-DATA-SPLIT.json: eval.json keeps the run's own",
-    ),
+    data_arg("trained", "; the figures of other data go to RUN/eval-DATA-SPLIT.json: eval.json keeps the run's own"),
     split_arg(),
-    arg("--seed", type=int, default=0, help="seed of the random draws (default 0)"),
-    arg("--iw-samples", type=int, default=1000, help="K of the importance-weighted bound"),
-    arg("--limit", type=int, help="evaluate only the first N items of the split"),
+    arg("--seed", type=count, default=0, help="seed of the random draws (default 0)"),
+    arg("--iw-samples", type=count, default=1000, help="K of the importance-weighted bound"),
+    arg("--limit", type=count, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -144,7 +140,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     from ..evaluation.outputs import default_split, every_item_data
     from ..runs import Run
 
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     own = args.data is None or same_spec(args.data, run.config.data.spec)
     args.split = args.split or default_split(run.config, args.data)
     if args.split != "all":
@@ -158,7 +154,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     "decode lerp and slerp paths between two items' posterior means (items as given: a binarised run's grey)",
     *common(files.INTERPOLATION),
     arg("--items", default="0,1", help="two indices in the split (all: places in file order), e.g. 3,17"),
-    arg("--steps", type=int, default=10, help="points on each path, both end points included"),
+    arg("--steps", type=count, default=10, help="points on each path, both end points included"),
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
@@ -181,12 +177,12 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     "latent traversals: dims x values around a base code (items as given: a binarised run's grey)",
     *common(files.TRAVERSALS),
     arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"),
-    arg("--n-dims", type=int, default=8),
+    arg("--n-dims", type=count, default=8),
     arg("--range", type=float, default=3.0, help="values from -R to R"),
-    arg("--steps", type=int, default=9, help="values from -R to R, both included"),
+    arg("--steps", type=count, default=9, help="values from -R to R, both included"),
     arg(
         "--item",
-        type=int,
+        type=count,
         help="base code: the posterior mean of this item, any index of the split (default: zeros; a deep run: "
         "item 0, as zeros mean nothing in its conditional hierarchy)",
     ),
@@ -217,12 +213,12 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     *common(files.LATENT_MAP),
     arg(
         "--limit",
-        type=int,
+        type=count,
         default=2000,
         help="N items drawn at random from the split, seeded by the run's train.seed (the same each time; default "
         "2000)",
     ),
-    arg("--grid", type=int, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
+    arg("--grid", type=count, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import seeded_subset
@@ -265,10 +261,10 @@ def cmd_curves(args: argparse.Namespace) -> None:
     "report",
     "one self-contained report.html in the run folder",
     *common(files.REPORT, seed=True),
-    arg("--iw-samples", type=int, default=100, help="K of the importance-weighted bound (default 100)"),
+    arg("--iw-samples", type=count, default=100, help="K of the importance-weighted bound (default 100)"),
     arg(
         "--limit",
-        type=int,
+        type=count,
         default=1000,
         help="evaluate the first N items of the split (default 1000); RUN/eval.json (RUN/eval-DATA-SPLIT.json of "
         "other --data) is shown instead when it "
@@ -281,7 +277,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     out = out_path(args, files.REPORT)
     seed(args.seed)
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     # write_report checks K and the limit; --seed seeds the evaluation and the pictures
     path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)
     print(f"report written to {printable(path)}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import VaekitError
 from ..io import printable
-from .verbs import arg, positive, seed, temperatures, verb
+from .verbs import arg, count, data_arg, in_run, positive, seed, temperatures, verb
 
 if TYPE_CHECKING:
     from ..runs import Run
@@ -35,19 +35,15 @@ if TYPE_CHECKING:
     arg("--refit", action="store_true", help="fit the --sampler again even if RUN holds one"),
     arg(
         "--n",
-        type=int,
+        type=count,
         help="items per set (default: half the split); table runs: rows drawn (default: as many as the training "
         "split, no cap)",
     ),
-    arg(
-        "--data",
-        help="data spec (default: the run's own data); figures of other data go to RUN/quality-DATA-SPLIT.json: "
-        "quality.json keeps the run's own",
-    ),
+    data_arg("grey", "; figures of other data go to RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own"),
     arg("--split", default="test", choices=["val", "test"]),
     arg(
         "--seed",
-        type=int,
+        type=count,
         default=0,
         help="seed of the samples, the halves of the split and the KID subsets (default 0)",
     ),
@@ -62,7 +58,7 @@ if TYPE_CHECKING:
         help="scales the prior's spread of the samples measured: a number, or for a deep run one per resolution, "
         "top first (recorded in quality.json; not with --sampler or a table run)",
     ),
-    arg("--feature-steps", type=int, help="training steps of the domain feature network (default 1500)"),
+    arg("--feature-steps", type=count, help="training steps of the domain feature network (default 1500)"),
     arg("--json", action="store_true", help="print the result as JSON"),
 )
 def cmd_quality(args: argparse.Namespace) -> None:
@@ -75,7 +71,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
     from ..samplers import fit_sampler, sampler_for
 
     steps: dict[str, Any] = {}
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     seed(args.seed)  # before the domain network's minutes
     if args.refit:
         if args.sampler is None:
@@ -101,7 +97,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
         write=not other,  # figures of other data (their "path" in them): their own file, written below
         **steps,
     )
-    where = f"{printable(args.run)}/{files.QUALITY}"
+    where = in_run(args.run, files.QUALITY)
     if other:  # quality.json keeps the run's own figures
         write = write_table_quality if result.get("kind") == "table" else write_quality
         where = printable(write(run, result, own=False))

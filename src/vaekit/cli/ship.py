@@ -6,7 +6,7 @@ import argparse
 import signal
 
 from ..errors import VaekitError
-from .verbs import arg, verb
+from .verbs import arg, count, verb
 
 
 @verb(
@@ -21,6 +21,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     from ..export.onnx import check_inputs, export_onnx, ort_decode_ms
     from ..runs import Run
 
+    if args.out and args.out.lower().rstrip("/").endswith(".onnx"):  # not a folder named dec.onnx
+        raise VaekitError(
+            f"--out {args.out}: --out is a folder: the files are encoder.onnx and decoder.onnx (--part picks them)"
+        )
     run = Run.load(args.run)
     result = export_onnx(run, args.out, args.part)
     for part, r in result.items():
@@ -38,7 +42,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     "explore",
     "a latent-space explorer page on http://127.0.0.1:PORT",
     arg("run", help="run folder"),
-    arg("--port", type=int, default=8765, help="0 picks a free port"),
+    arg("--port", type=count, default=8765, help="0 picks a free port"),
     arg("--data", help="data spec for the items and the dim order (default: the run's own data)"),
     arg("--split", default="test", choices=["train", "val", "test"]),
 )
@@ -70,7 +74,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
     "models",
     "list the model families with their parameter counts, and every axis of the zoo",
     arg("--shape", default="1,28,28", help="data item shape: C,H,W or D (default 1,28,28)"),
-    arg("--classes", type=int, default=10, help="number of classes for conditional families"),
+    arg("--classes", type=count, default=10, help="number of classes for conditional families"),
 )
 def cmd_models(args: argparse.Namespace) -> None:
     from ..models.catalog import axes_table, family_table

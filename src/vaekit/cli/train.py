@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import VaekitError
 from ..io import printable
-from .train_flags import TABLE, train_config, trained_again
-from .verbs import arg, not_data, positive, seed, split_arg, temperatures, unknown_arg, verb
+from .train_flags import COUNTS, TABLE, flag_help, train_config, trained_again
+from .verbs import arg, count, data_arg, given, not_data, positive, seed, split_arg, temperatures, unknown_arg, verb
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -38,7 +38,11 @@ if TYPE_CHECKING:
         "one of each to set both: --model ladder --model conv",
     ),
     arg("--conditional", action="store_true", help="condition on the data's labels (family cvae)"),
-    *(arg("--" + f.replace("_", "-"), dest=f, metavar=m, help=f"{h} ({k})") for f, (k, m, h) in TABLE.items()),
+    *(
+        arg("--" + f.replace("_", "-"), dest=f, metavar=m, help=flag_help(f), type=counted if f in COUNTS else str)
+        for f, (k, m, _) in TABLE.items()
+        for counted in [partial(count, key=k)]  # the setting named in its line: train.epochs must be ...
+    ),
     arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
     arg("--overwrite", action="store_true", help="replace the run already in --out"),
     arg("--quiet", action="store_true", help="print no line per epoch and no progress bar (train.progress = false)"),
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
         metavar="NAME",
         help="the --mlflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vaekit)",
     ),
-    arg("--nproc", type=int, help="train with N processes (DDP) on this machine: runs torchrun itself"),
+    arg("--nproc", type=count, help="train with N processes (DDP) on this machine: runs torchrun itself"),
 )
 def cmd_train(args: argparse.Namespace) -> int | None:
     cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
@@ -110,7 +114,10 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
             f"loss, train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on "
             f"to train.epochs {t.epochs}"
         )
-    return f"nothing to train: {printable(path)} has its {epochs} (train.epochs {t.epochs}); pass --epochs to extend it"
+    return (
+        f"nothing to train: {printable(path)} has its {epochs} (train.epochs {t.epochs}); pass --epochs N with "
+        f"N > {done} to extend it"
+    )
 
 
 @verb(
@@ -119,7 +126,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
     arg("run"),
     arg(
         "--n",
-        type=int,
+        type=count,
         default=64,
         help="samples (a conditional run without --label: a picture or .npy gets a row per class of max(1, N // "
         "classes), a table's .csv N rows spread over the classes)",
@@ -139,7 +146,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         help="scales the prior's spread: a number, or for a deep run one per resolution, top first, as many as "
         "model.deep_groups lists (the default's four: 1,0.8,0.8,0.8)",
     ),
-    arg("--seed", type=int, default=0, help="seed of the draws (default 0)"),
+    arg("--seed", type=count, default=0, help="seed of the draws (default 0)"),
     arg("--label", help="conditional runs: the class to draw, by its name (default: a row per class)"),
     arg(
         "--sampler",
@@ -158,13 +165,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
     n, _ = positive(args.n, "--n"), seed(args.seed)
     if args.refit and args.sampler is None:
         raise VaekitError("--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow")
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     not_data(args.out, None, run.config.data.spec)  # a table's .csv over its training file
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
     if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories, units and formats
         from ..samplers.table_draws import write_table
 
+        no_table(run, args.out, ".npy or .png", columns=True)
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
         write_table(run, n, args.temperature, args.label, args.out)  # drawn and written chunk by chunk
@@ -185,17 +193,24 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def written(
-    run: Run, x: Tensor, out: str, save: Callable, what: str, per_class: int | None = None, of: int | None = None
+    run: Run,
+    x: Tensor,
+    out: str,
+    save: Callable,
+    what: str,
+    per_class: int | None = None,
+    of: int | None = None,
+    flag: str = "--n",
 ) -> None:
     """Write items x (N, *shape) to ``out`` (.npy, or a .png by ``save(x, path)``, stamped with the weights'
-    digest) and say so (the first N ``of`` how many, where --n cut them); a picture showing only some of them,
+    digest) and say so (the first N ``of`` how many, where ``flag`` cut them); a picture showing only some of them,
     and the class of each row of a class grid (``per_class`` items of each class in turn), in a line of their own."""
     from ..data.photos import note
     from ..viz.plots import grid_head, save_array_or_png, stamped
 
     with stamped(run.digest):
         save_array_or_png(x, out, save)
-    cut = f" ({len(x)} of {of} items: --n sets how many)" if of else ""
+    cut = f" ({len(x)} of {of} items: {flag} sets how many)" if of else ""
     print(f"{len(x)} {what} written to {printable(out)}{cut}")
     png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
     shown, nrow = grid_head(x, per_class) if png else (x, per_class)
@@ -208,13 +223,26 @@ def written(
         print(f"{order}: {printable(', '.join(names[: len(shown) // (nrow or 1)]))}")  # classes.json's: escaped
 
 
+def no_table(run: Run, out: str, instead: str, columns: bool = False) -> None:
+    """Refuse a .csv ``out`` of a run whose items are not rows (N, D), or (``columns``) not a table file's rows
+    (a .npy of vectors has no column names): one line naming the file types to use ``instead``."""
+    shape = tuple(run.config.model.input_shape)
+    if len(shape) != 1:
+        raise VaekitError(f"--out {out}: a .csv holds rows (N, D), this run's items are {shape}: use {instead}")
+    if columns and run.table is None:
+        raise VaekitError(
+            f"--out {out}: a .csv holds a table run's rows in its columns, this run read an array (N, "
+            f"D) without them: use {instead}"
+        )
+
+
 @verb(
     "reconstruct",
     "reconstruct data items through a trained run",
     arg("run"),
-    arg("--data", help="data spec (default: the run's own data)"),
+    data_arg("drawn"),
     split_arg(),
-    arg("--n", type=int, default=32, help="the first N items of the split"),
+    arg("--limit", "--n", dest="limit", type=count, default=32, help="the first N items of the split (--n: the same)"),
     arg(
         "--out",
         required=True,
@@ -231,13 +259,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     from ..runs import Run
     from ..viz.plots import save_reconstructions, table_columns
 
-    n, suffix = positive(args.n, "--n"), Path(args.out).suffix.lower()
+    flag = given(args, "--limit", "--n")  # the alias the user typed, in the lines that name it
+    n, suffix = positive(args.limit, flag), Path(args.out).suffix.lower()
     if suffix not in (".png", ".npy", ".npz", ".csv"):
         raise VaekitError(f"--out {args.out}: expected a .png, .npy, .npz or (a table's rows) .csv file name")
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     not_data(args.out, args.data, run.config.data.spec)
-    if suffix == ".csv" and len(shape := run.config.model.input_shape) != 1:
-        raise VaekitError(f"--out {args.out}: a .csv holds rows (N, D), this run's items are {tuple(shape)}: use .npz")
+    if suffix == ".csv":
+        no_table(run, args.out, ".npz")
     split = args.split or default_split(run.config, args.data)
     with unknown_categories(args.unknown):  # labels as the run numbers them; the first N reconstructed
         s, _ = prepared_split(run, args.data, split)
@@ -248,11 +277,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         files = item_files(run.config, args.data, None if split == "all" else item_rows(s))
         write_reconstructions(run, s, x_rec, y, args.out, files)
         unit = "rows" if len(run.config.model.input_shape) == 1 else "items"
-        some = f"{len(x)} of {of} {unit} (--n sets how many)" if of else f"{len(x)} {unit}"
+        some = f"{len(x)} of {of} {unit} ({flag} sets how many)" if of else f"{len(x)} {unit}"
         print(f"{some} of the {split} split reconstructed -> {printable(args.out)}")
         return
     columns = table_columns(run)  # a table's items: by column name, standardised
     draw = partial(save_reconstructions, x, columns=columns)  # draw(x_rec, path): inputs above reconstructions
-    written(run, x_rec, args.out, draw, "reconstructions", of=of)
+    written(run, x_rec, args.out, draw, "reconstructions", of=of, flag=flag)
     if suffix == ".npy" and Path(args.data or run.config.data.spec).is_dir():  # a photo folder's: which file is which
         print(f"{printable(args.out)} holds the reconstructions alone: a .npz --out holds each item's row and file too")

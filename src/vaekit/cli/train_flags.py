@@ -19,22 +19,22 @@ if TYPE_CHECKING:
 
 # flag -> (config key, metavar, help); every other setting is reachable with --set key=value
 TABLE = {
-    "data": ("data.spec", "SPEC", f"a built-in set ({', '.join(BUILTINS)}; default mnist5k), or a file or folder"),
+    "data": ("data.spec", "SPEC", f"a built-in set ({', '.join(BUILTINS)}), or a file or folder"),
     "data_dir": ("data.data_dir", "DIR", "where to look for IDX files first"),
     "binarize": ("data.binarize", "MODE", "x ~ Bernoulli(x): auto, dynamic (every batch), fixed (once) or none"),
     "limit": ("data.limit", "N", "at most N items per source"),
     "likelihood": ("model.likelihood", "NAME", "p(x|z): auto, bernoulli, cbernoulli, gaussian, discretized_logistic"),
-    "latent_dim": ("model.latent_dim", "D", "size of z; default 16"),
+    "latent_dim": ("model.latent_dim", "D", "size of z"),
     "latent_dims": ("model.latent_dims", "32,16", "the ladder's levels, z_1 (next to the data) first"),
     "hidden": ("model.hidden", "400,400", "MLP widths"),
     "channels": ("model.channels", "32,64", "conv widths, one stride-2 block each"),
     "prior": ("model.prior", "standard|mixture|vamp|flow", "p(z) of the vae family"),
     "posterior": ("model.posterior", "gaussian|iaf|nsf", "q(z|x) of the vae family"),
-    "epochs": ("train.epochs", "N", "epochs to train; default 20"),
-    "batch_size": ("train.batch_size", "N", "the (global) batch size; default 128"),
-    "lr": ("train.lr", "LR", "Adam's learning rate; default 1e-3"),
-    "seed": ("train.seed", "N", "seeds the split, the initial weights, the batches and every draw; default 0"),
-    "beta": ("train.beta", "BETA", "weight of the KL term; default 1"),
+    "epochs": ("train.epochs", "N", "epochs to train"),
+    "batch_size": ("train.batch_size", "N", "the (global) batch size"),
+    "lr": ("train.lr", "LR", "Adam's learning rate"),
+    "seed": ("train.seed", "N", "seeds the split, the initial weights, the batches and every draw"),
+    "beta": ("train.beta", "BETA", "weight of the KL term"),
     "warmup_epochs": ("train.warmup_epochs", "N", "the KL weight rises linearly from 0 to beta over N epochs"),
     "free_bits": ("train.free_bits", "NATS", "nats per latent dimension below which the KL is not pushed down"),
     "patience": ("train.patience", "N", "stop after N epochs without a better validation loss; 0: off"),
@@ -47,6 +47,25 @@ TABLE = {
     "out": ("out", "DIR", "the run folder to write"),
 }
 FLAGS = {flag: key for flag, (key, _, _) in TABLE.items()}
+AUTO = {  # what auto picks, as data.prepare.resolve_auto decides it from the training split's values
+    "likelihood": "bernoulli for binary values; discretized_logistic for images on 8-bit levels k/255 in [0, 1] "
+    "(mnist5k, mnist, fashion-mnist); for other images in [0, 1] bernoulli if grey (digits: levels k/16), "
+    "cbernoulli if colour or 16-bit; gaussian otherwise (a table with categories: gaussian, one-hot codes)",
+    "binarize": "dynamic where the likelihood is bernoulli on grey images not binary already (digits), else none",
+}
+COUNTS = {"limit", "latent_dim", "epochs", "batch_size", "seed", "patience", "iw_samples", "iw_groups"}  # counts
+
+
+def flag_help(flag: str) -> str:
+    """--FLAG's help: what it sets, its config key, its default (``RunConfig``'s) and what auto picks (``AUTO``)."""
+    from ..config import RunConfig
+
+    key, _, text = TABLE[flag]
+    default = RunConfig().out if key == "out" else value_of(RunConfig(), key)
+    default = ",".join(map(str, default)) if isinstance(default, list) else default
+    auto = f"; auto: {AUTO[flag]}" if flag in AUTO else ""
+    shown_default = "" if default in (None, "", ()) else f" (default: {shown(default).replace('%', '%%')})"
+    return f"{text}{auto} ({key}){shown_default}"
 
 
 def train_config(args: argparse.Namespace):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ from typing import TypeVar
 
 from ..config.parse import did_you_mean
 from ..errors import VaekitError, is_seed
+from ..io import printable
 
 
 @dataclass
@@ -26,6 +28,10 @@ class Verb:
 
 VERBS: dict[str, Verb] = {}
 OPENS_RUN = {"run", "--resume"}  # the arguments that name a run folder: their verbs take --trust-code
+ON_DEVICE = {  # the verbs whose model runs on --device (train's is train.device, in its table of flags)
+    *("evaluate", "anomaly", "anomaly-eval", "quality", "reconstruct", "encode", "sample"),
+    *("interpolate", "traverse", "latent-map", "report"),
+}
 N = TypeVar("N", int, None)  # a count, or None where it is not given
 PATHS = ("run", "resume", "out", "config", "features")  # the arguments that name a file or folder (data: its spec)
 
@@ -95,6 +101,21 @@ def split_arg(default: str | None = None) -> tuple[tuple, dict]:
     )
 
 
+DATA_ITEMS = {  # how each verb takes a binarised run's items (evaluation.outputs.prepared_split's binarized)
+    "grey": "items as given: a binarised run's grey levels, no random draw of them",
+    "drawn": "a binarised run's items binarised as in training, by one seeded draw of each",
+    "trained": "items prepared as in training: a binarised run's binarised by seeded draws",
+}
+
+
+def data_arg(
+    items: str, more: str = "", name: str = "--data", what: str = "data spec (default: the run's own data)", **options
+) -> tuple[tuple, dict]:
+    """--data (or ``name``) of a verb on a run's data, saying how it takes a binarised run's items (``DATA_ITEMS``:
+    grey, drawn or trained); ``more`` ends the help."""
+    return arg(name, help=f"{what}; {DATA_ITEMS[items]}{more}", **options)
+
+
 def unknown_arg() -> tuple[tuple, dict]:
     """--unknown of the verbs that read other data of a table run (encode, reconstruct, anomaly, anomaly-eval):
     its choices are ``data.table_cells.UNKNOWN`` (not imported: that loads torch)."""
@@ -108,7 +129,10 @@ def unknown_arg() -> tuple[tuple, dict]:
 
 
 def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
-    """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run)."""
+    """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run,
+    --device if it runs the run's model: ``ON_DEVICE``)."""
+    if name in ON_DEVICE:
+        args += (device_arg(),)
     if any(names[0] in OPENS_RUN for names, _ in args):
         args += (
             arg(
@@ -123,6 +147,52 @@ def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
         return run
 
     return add
+
+
+def device_arg() -> tuple[tuple, dict]:
+    """--device of every verb that loads a run: train's (its metavar and help, train.device's choices), checked
+    against this machine by ``Run.load`` (CUDA asked for without it: one line)."""
+    from .train_flags import TABLE
+
+    _, metavar, text = TABLE["device"]
+    return arg("--device", type=device, default="cpu", metavar=metavar, help=f"where the run's model runs; {text}")
+
+
+def device(text: str) -> str:
+    """--device's value if train.device takes it (auto, cpu, cuda or cuda:N), else argparse's one line."""
+    from ..config.checks import CHOICES
+
+    if text in CHOICES["train.device"] or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected {', '.join(CHOICES['train.device'])} or cuda:N, got {text!r}")
+
+
+def count(text: str, key: str = "") -> int:
+    """A count given on the command line: a whole number, also written 1e3 or 1_000; else argparse's one line,
+    naming the setting ``key`` where the flag sets one (train's); its sign is the verb's to check (``positive``)."""
+    try:
+        return int(text)  # 1_000 too
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and value == int(value):
+        return int(value)
+    said = f"{key} must be " if key else "expected "
+    raise argparse.ArgumentTypeError(f"{said}a whole number (such as 1000, 1e3 or 1_000), got {text!r}")
+
+
+def given(args: argparse.Namespace, *flags: str) -> str:
+    """Which of ``flags`` (one flag's names: --limit, --n) the command line used, for its lines; the first if none."""
+    typed = {token.split("=", 1)[0] for token in getattr(args, "argv", [])}
+    return next((f for f in flags if f in typed), flags[0])
+
+
+def in_run(run: str | Path, name: str) -> str:
+    """RUN/``name`` as a verb prints it: one separator however RUN was typed (runs/a/ -> runs/a/quality.json)."""
+    return printable(Path(run) / name)
 
 
 def positive(n: N, flag: str) -> N:

@@ -26,13 +26,33 @@ COLOUR_MEAN = (  # core.discretized: a later channel's location moves with the e
     "gives it"
 )
 X = {
-    "image": "images (C, H, W) scaled to [0, 1] (uint8 / 255), grey levels as they are: never binarised, even for a "
-    "run trained on binarised images",
+    "image": "images (C, H, W) scaled as the run's data was ({scaling}), grey levels as they are: never binarised, "
+    "even for a run trained on binarised images",
     "vector": "items as vaekit read them from the array the run was trained on",
     "table": "a row coded as vaekit codes it (vaekit_table_layout): numbers in the table's units (mode codes under "
     "data.numeric=modes), then one-hot codes; a gap is NaN in, NaN out (vaekit fills gaps with vaekit_table's fill "
     "values first); the label column is left out",
 }
+SCALING = {  # data.builtin: what each built-in set's values are divided by (vaekit records no scale in a run)
+    "digits": "scikit-learn's digits: grey levels 0..16 divided by 16",
+    "mnist5k": "grey levels 0..255 divided by 255",
+    "mnist": "grey levels 0..255 divided by 255",
+    "fashion-mnist": "grey levels 0..255 divided by 255",
+    "photos": "8-bit RGB values 0..255 divided by 255",
+    "dsprites": "rendered as 0 and 1, not scaled",
+}
+AS_GIVEN = (
+    "a file of the user's as vaekit read it: uint8 arrays and 8-bit image files divided by 255, uint16 arrays and "
+    "16-bit image files by 65535, float arrays taken as given"
+)
+
+
+def x_what(kind: str, spec: str | None) -> str:
+    """What the graph's input x holds for a run of ``kind`` trained on ``spec``: an image's scaling by its data."""
+    key = None
+    with contextlib.suppress(VaekitError):  # options on a set that takes none: a path, read as given
+        key = builtin_key(spec) if spec else None
+    return X[kind].format(scaling=SCALING[key.split(":")[0]] if key else AS_GIVEN)
 
 
 def metadata(run: Run, part: str) -> dict[str, str]:
@@ -44,7 +64,7 @@ def metadata(run: Run, part: str) -> dict[str, str]:
     named = "vaekit_classes names them" if run.classes else "as numbered in the data (vaekit_classes: null)"
     y = {"shape": ["batch"], "dtype": "int64", "what": f"class labels in 0..{k - 1}, {named}; "
          "outside that range every output of the graph is NaN"}  # fmt: skip
-    x = {"shape": ["batch", *shape], "dtype": "float32", "what": X[kind]}
+    x = {"shape": ["batch", *shape], "dtype": "float32", "what": x_what(kind, cfg.data.spec)}
     z = {"shape": ["batch", d], "dtype": "float32", "what": "latent codes, laid out as vaekit_latent says"}
     inputs = {"x": x} if part == "encoder" else {"z": z}
     outputs = (
@@ -55,7 +75,12 @@ def metadata(run: Run, part: str) -> dict[str, str]:
     props: dict[str, object] = {
         "vaekit_inputs": inputs | ({"y": y} if k else {}),
         "vaekit_outputs": outputs,
-        "vaekit_data": {"kind": kind, "spec": shipped_spec(cfg.data.spec), "x": X[kind], "binarize": cfg.data.binarize},
+        "vaekit_data": {
+            "kind": kind,
+            "spec": shipped_spec(cfg.data.spec),
+            "x": x["what"],
+            "binarize": cfg.data.binarize,
+        },
         "vaekit_likelihood": {"name": cfg.model.likelihood, "mean": mean_of(kind, cfg.model.likelihood, shape)},
         "vaekit_classes": run.classes,
         "vaekit_latent": latent(run),
