@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,26 @@ class OwnModel(torch.nn.Module):
 
     def generate(self, n, temperature=1.0, y=None):
         return self.decode(self.prior().sample((n,)) * temperature)
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with MLflow's tables and nothing in them, made once per process: its migrations take
+    seconds, a copy (``sqlite_store``) none. Made from its own folder, where its Default experiment's files go."""
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
+    folder, here = tmp_path_factory.mktemp("store"), Path.cwd()
+    os.chdir(folder)
+    try:
+        mlflow.tracking.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    finally:
+        os.chdir(here)
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def sqlite_store(empty_store, tmp_path) -> str:
+    """The URI of a fresh MLflow SQLite store, tmp_path / mlflow.db (a copy of ``empty_store``)."""
+    return f"sqlite:///{shutil.copy(empty_store, tmp_path / 'mlflow.db')}"
 
 
 @pytest.fixture(scope="module")

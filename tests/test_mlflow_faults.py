@@ -8,7 +8,6 @@ import os
 import shutil
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,14 +23,6 @@ mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
 from vaekit.viz.mlflow import MLflow, clip  # noqa: E402 (needs mlflow)
 
 STOPPED = "MLflow logging stopped: "
-
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory) -> Path:
-    """A SQLite store with MLflow's tables and nothing in them, made once: its migrations take seconds."""
-    path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    mlflow.tracking.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
 
 
 @pytest.fixture

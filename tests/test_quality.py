@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -177,14 +176,8 @@ def test_the_cli_samples_with_a_sampler_and_measures_quality(digits_run, tmp_pat
     (digits_run / "sampler-gmm.json").write_text("{")  # a damaged sampler file: refused, then fitted again
     asked = ["quality", str(digits_run), "--sampler", "gmm", "--n", "40", "--feature-steps", "20"]
     assert main(asked) == 2 and capsys.readouterr().err.rstrip().endswith("fit it again with refit (--refit)")
-    r = subprocess.run(
-        [*cli, *asked, "--refit"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "VAEKIT_CACHE": cache},
-    )
-    assert r.returncode == 0 and "data vs data" in r.stdout and "| gmm |" in r.stdout, r.stderr
+    code, r = main([*asked, "--refit"]), capsys.readouterr()  # in this process too: a fresh one sampled above
+    assert code == 0 and "data vs data" in r.out and "| gmm |" in r.out, r.err
     assert "gmm" in json.loads((digits_run / files.QUALITY).read_text())["samples"]
 
 

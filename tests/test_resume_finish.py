@@ -63,7 +63,9 @@ def test_a_resume_with_nothing_undone_writes_nothing_and_calls_no_other_hook(tin
     assert listing(run) == before and rec.calls == ["on_nothing_to_train"]
 
 
-def test_a_resume_with_nothing_to_train_ends_the_mlflow_run_a_kill_left_running(tiny_images, tmp_path, monkeypatch):
+def test_a_resume_with_nothing_to_train_ends_the_mlflow_run_a_kill_left_running(
+    tiny_images, tmp_path, monkeypatch, sqlite_store
+):
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
     from vaekit.viz.mlflow import MLflow
 
@@ -71,7 +73,7 @@ def test_a_resume_with_nothing_to_train_ends_the_mlflow_run_a_kill_left_running(
     for name in [n for n in os.environ if n.startswith("MLFLOW_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store
     first = MLflow(uri)
     run = trained(tmp_path, tiny_images, [first])
     client = mlflow.tracking.MlflowClient(uri)

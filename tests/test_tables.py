@@ -332,12 +332,12 @@ def test_write_csv_writes_floats_that_read_back_as_they_were(tmp_path):
     assert read_csv_rows(formulas) == [["'=x"], ["'=1+1"], ["'@SUM(1)"], ["-1.5"], ["a"]]  # never run as formulas
 
 
-def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch):
+def test_mlflow_callback_round_trip(tiny_images, tmp_path, monkeypatch, sqlite_store):
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     from vaekit.viz.mlflow import MLflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store
     client = mlflow.tracking.MlflowClient(uri)
     client.create_experiment("vaekit", artifact_location=(tmp_path / "artifacts").as_uri())
     vaekit.train(tiny_config(str(tiny_images), tmp_path / "run", epochs=2), callbacks=[MLflow(uri, every=2)])

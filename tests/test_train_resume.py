@@ -51,7 +51,7 @@ def test_a_resumed_epoch_s_rate_counts_the_items_trained_after_the_resume(crasha
 
 
 def test_a_resumed_run_logs_each_step_once_and_its_display_setting_as_no_change(
-    crashable, capsys, tmp_path, monkeypatch
+    crashable, capsys, tmp_path, monkeypatch, sqlite_store
 ):
     """Steps logged between the last checkpoint and a kill are not logged again (TensorBoard, MLflow); a CLI
     resume that shows progress records no change of train.progress (config.json, MLflow's tags); a SQLite
@@ -63,7 +63,7 @@ def test_a_resumed_run_logs_each_step_once_and_its_display_setting_as_no_change(
     from vaekit.viz.mlflow import MLflow
     from vaekit.viz.tensorboard import last_step
 
-    run, uri = Path(crashable.out), f"sqlite:///{Path(crashable.out).parent / 'mlflow.db'}"
+    run, uri = Path(crashable.out), sqlite_store  # the store beside the run folder: tmp_path / mlflow.db
     assert crash(crashable, MLflow(uri, every=1))["batch"] == 8 and last_step(run) == 20  # step 20: logged, lost
     assert main(["train", "--resume", str(run), "--mlflow", uri]) == 0  # not --quiet: progress shown
     steps = [e.step for p in sorted(run.glob("events.out.tfevents.*")) for e in events(p)]

@@ -90,7 +90,7 @@ def test_encode_writes_a_flow_posteriors_code_and_its_estimated_scale(posterior,
     qz = vaekit.load_run(tmp_path / "run").encode(x)
     np.testing.assert_allclose(a["loc"], qz.mean.numpy(), rtol=1e-5, atol=1e-6)  # the flow of the base mean
     torch.manual_seed(0)
-    std = qz.sample((20_000,)).std(0).numpy()  # (20, 3) by many fresh draws
+    std = qz.sample((4_000,)).std(0).numpy()  # (20, 3) by fresh draws: ~1% sampling error, far inside 6%
     assert np.abs(a["scale"] / std - 1).max() < 0.25 and np.abs(a["scale"] / std - 1).mean() < 0.06
 
 
