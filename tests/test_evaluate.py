@@ -175,10 +175,14 @@ def test_interpolation_end_points_decode_the_two_items_posterior_means(runs):
         (["traverse", "--dims", 1, "--steps", 4, "--item", 1], 1, 4),
     ],
 )
-def test_picture_grids_have_rows_by_columns_tiles(runs, capsys, tmp_path, argv, rows, cols):
-    out = tmp_path / "p.png"
+def test_picture_grids_have_rows_by_columns_tiles(runs, capsys, tmp_path, argv, rows, cols, monkeypatch):
+    import vaekit.viz.figures as figures
+
+    out, grids, named = tmp_path / "p.png", [], figures.named_grid  # a traversal's grid, drawn with its axes named
+    monkeypatch.setattr(figures, "named_grid", lambda grid, *a: grids.append(grid.shape[1::-1]) or named(grid, *a))
     assert cli(capsys, argv[0], runs / "img3", *argv[1:], "--out", out)[0] == 0
-    assert Image.open(out).size == (cols * TILE_W + 2, rows * TILE_H + 2)
+    size = grids[0] if argv[0] == "traverse" else Image.open(out).size
+    assert size == (cols * TILE_W + 2, rows * TILE_H + 2)
 
 
 @pytest.mark.parametrize(

@@ -35,21 +35,29 @@ from .stops import (
     wrapped_interrupt,
 )
 from .train_flags import FLAGS, train_config
-from .verbs import VERBS, Parser, expanded
+from .verbs import VERBS, Parser, expanded, quieted
 
 __all__ = ["FLAGS", "VERBS", "build_parser", "main", "train_config"]
 SPECIAL = {"overwrite": "--resume RUN or --overwrite"}
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="vaekit", description="Variational autoencoders: train, sample, reconstruct.")
+    raw = argparse.RawDescriptionHelpFormatter  # the examples' lines as written; the flags laid out as before
+    p = Parser(
+        prog="vaekit",
+        description="Variational autoencoders: train, sample, reconstruct.",
+        epilog="documentation: docs/ of the source (docs/index.md; `make docs` builds the site); vaekit VERB --help",
+        formatter_class=raw,
+    )
     p.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}
     # help order: training, then the data it reads, then what reads a run
     groups = [train.__name__, data_sets.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]
     for v in sorted(VERBS.values(), key=lambda v: groups.index(v.run.__module__)):
-        verb_parser = p.verb_parsers[v.name] = sub.add_parser(v.name, help=v.help)
+        verb_parser = p.verb_parsers[v.name] = sub.add_parser(
+            v.name, help=v.help, epilog=v.epilog or None, formatter_class=raw
+        )
         for names, options in v.args:
             verb_parser.add_argument(*names, **options)
     return p
@@ -145,7 +153,7 @@ def run_command(argv: list[str] | None) -> int:
         args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         refuse_repeated(parser, args)
-        with trust_code(args):  # every run folder the verb opens
+        with trust_code(args), quieted(args.quiet):  # every run folder the verb opens; --quiet's notes unsaid
             if args.command != "train" and under_torchrun():
                 from ..training.launcher import refuse_launched
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import files
@@ -15,28 +15,14 @@ from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metric
 from .verbs import arg, at_least, count, data_arg, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
 
 
-def scoring(
-    name: str,
-    help: str,
-    *extra: tuple,
-    split: Sequence[str] = ("train", "val", "test"),
-    limit: str = "",
-    default: str | None = "test",
-) -> Callable:
-    """``verb`` for the two scoring verbs, with the arguments they share; ``limit`` ends --limit's help;
-    ``default`` None: the split ``default_split`` chooses."""
+def scoring(name: str, help: str, *extra: tuple, limit: str = "", examples: tuple[str, ...] = ()) -> Callable:
+    """``verb`` for the two scoring verbs, with the arguments they share (--split: all or a seeded split, the
+    default ``default_split``'s); ``limit`` ends --limit's help; ``examples`` end the help page."""
     return verb(
         name,
         help,
         arg("run", help="run folder, or a multi-scale detector's (VAEAnomalyDetector's out; scored on --data)"),
-        arg(
-            "--split",
-            default=default,
-            choices=list(split),
-            help=("all: every item in file order (train file, then test file); else " if "all" in split else "")
-            + "the run's seeded split"
-            + (" (default: all for a --data file other than the run's own, else test)" if default is None else ""),
-        ),
+        split_arg(),
         arg(
             "--score",
             help=f"comma-separated, from {', '.join(SCORES)} (default: every one that applies: "
@@ -51,6 +37,7 @@ def scoring(
         arg("--batch-size", type=count, default=256),
         unknown_arg(),
         *extra,
+        examples=examples,
     )
 
 
@@ -72,6 +59,7 @@ def scoring(
     arg("--limit", type=count, help="only the first N items"),
     arg("--batch-size", type=count, default=1000),
     unknown_arg(),
+    examples=("vaekit encode runs/d --out codes.npz", "vaekit encode runs/d --data new.npy --out codes.csv"),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
     import numpy as np
@@ -153,8 +141,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         help="in (0, 0.5]: label items by the one --score, 1 (outlier) above its (1 - FRACTION) quantile on the "
         "run's training split, in an outlier column after it (PyOD's threshold_ and labels_)",
     ),
-    split=["all", "train", "val", "test"],
-    default=None,
+    examples=("vaekit anomaly runs/d --out scores.csv", "vaekit anomaly runs/d --data new.npy --out new-scores.csv"),
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..data.table_cells import unknown_categories
@@ -222,8 +209,7 @@ def training_file(spec: str) -> None:
     arg("--label-column", help="a table file's column holding the labels --normal names, for a run trained without"),
     arg("--json", action="store_true", help="print the item counts and each score's AUROC, AUPRC, FPR@95%%TPR as JSON"),
     limit=" of each set",
-    split=["all", "train", "val", "test"],
-    default=None,
+    examples=("vaekit anomaly-eval runs/d --ood mnist5k", "vaekit anomaly-eval runs/d --data digits --normal 0,1"),
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     from ..data.table_cells import unknown_categories

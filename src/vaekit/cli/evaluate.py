@@ -16,7 +16,7 @@ from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, see
 
 if TYPE_CHECKING:
     from ..data import Dataset, Split
-    from ..runs import Run
+    from ..runs import LabelsLike, Run
 
 
 def common(out: str | None, seed: bool = False) -> list:
@@ -88,6 +88,7 @@ def labels(run, split, idx):
     arg("--iw-samples", type=count, default=1000, help="K of the importance-weighted bound"),
     arg("--limit", type=count, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
+    examples=("vaekit evaluate runs/d", "vaekit evaluate runs/d --data new.npy --iw-samples 100 --json"),
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.eval_files import data_path
@@ -186,6 +187,11 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         help="base code: the posterior mean of this item, any index of the split (default: zeros; a deep run: "
         "item 0, as zeros mean nothing in its conditional hierarchy)",
     ),
+    arg(
+        "--label",
+        help="conditional runs: the class decoded (its prior's, without --item), by its name as vaekit sample takes "
+        "it (default: the label of --item, else of the split's first item)",
+    ),
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
@@ -199,12 +205,21 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     n_dims = check_line(positive(args.n_dims, "--n-dims"), "--n-dims")
     check_line(len(dims or []), "--dims")
     run, split, _ = grey_items(args)  # grey; --item: any item of the split; the dims are ranked on its first 2000
+    if args.label is not None and not run.model.needs_labels:
+        raise VaekitError("--label: this run is not conditional: its traversals take no label")
     item = 0 if args.item is None and run.config.model.family == "deep" else args.item
     y = labels(run, split, slice(None))
-    xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, rank_on=2000)
+    xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, 2000, args.label)
     with stamped(run.digest):
         save_traversal(xs, dims, values, out, table_columns(run))  # a table's lines named by its columns
-    print(f"traversals of dims {dims} written to {printable(out)}")
+    said = "" if y is None else decoded_as(run, y[item or 0] if args.label is None else args.label)
+    print(f"traversals of dims {dims}{said} written to {printable(out)}")
+
+
+def decoded_as(run: Run, label: LabelsLike) -> str:
+    """The words ", decoded as class NAME" of a conditional run's ``label`` (a number, name or (1,) tensor)."""
+    number = int(y[0]) if (y := run.labels(label, 1)) is not None else 0
+    return f", decoded as class {run.classes[number] if run.classes else number}"
 
 
 @verb(
@@ -270,6 +285,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
         "other --data) is shown instead when it "
         "holds these weights, data, split and --seed, at least N items and at least --iw-samples K",
     ),
+    examples=("vaekit report runs/d", "vaekit report runs/d --iw-samples 1000 --limit 5000 --out d.html"),
 )
 def cmd_report(args: argparse.Namespace) -> None:
     from ..runs import Run

@@ -40,7 +40,13 @@ if TYPE_CHECKING:
         "split, no cap)",
     ),
     data_arg("grey", "; figures of other data go to RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own"),
-    arg("--split", default="test", choices=["val", "test"]),
+    arg(
+        "--split",
+        default="test",
+        choices=["val", "test"],
+        help="the held-out items compared with the samples (not train or all: the domain features are fitted on the "
+        "training split)",
+    ),
     arg(
         "--seed",
         type=count,

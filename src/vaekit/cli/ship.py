@@ -16,6 +16,7 @@ from .verbs import arg, count, verb
     arg("--format", default="onnx", choices=["onnx"]),
     arg("--part", default="both", choices=["encoder", "decoder", "both"]),
     arg("--out", help="output folder (default: the run folder); the parts exported there are replaced"),
+    examples=("vaekit export runs/d", "vaekit export runs/d --part decoder --out exported/"),
 )
 def cmd_export(args: argparse.Namespace) -> None:
     from ..export.onnx import check_inputs, export_onnx, ort_decode_ms

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     ),
     arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
     arg("--overwrite", action="store_true", help="replace the run already in --out"),
-    arg("--quiet", action="store_true", help="print no line per epoch and no progress bar (train.progress = false)"),
     arg(
         "--mlflow",
         metavar="URI",
@@ -58,6 +57,12 @@ if TYPE_CHECKING:
         help="the --mlflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vaekit)",
     ),
     arg("--nproc", type=count, help="train with N processes (DDP) on this machine: runs torchrun itself"),
+    quiet="no line per epoch (train.progress = false); ",
+    examples=(
+        "vaekit train --data digits --epochs 5 --out runs/d",
+        "vaekit train --data mnist5k --model conv --latent-dim 16 --out runs/conv",
+        "vaekit train --resume runs/d --epochs 10     # 5 epochs more",
+    ),
 )
 def cmd_train(args: argparse.Namespace) -> int | None:
     cfg = train_config(args)  # before torch loads: a mistyped --set key is refused at once
@@ -154,6 +159,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         "settings or those saved in RUN by vaekit.fit_sampler (refitted when the weights change; unconditional runs)",
     ),
     arg("--refit", action="store_true", help="fit the --sampler again even if RUN holds one"),
+    examples=("vaekit sample runs/d --out samples.png", "vaekit sample runs/cvae --label 3 --n 16 --out threes.png"),
 )
 def cmd_sample(args: argparse.Namespace) -> None:
     import torch
@@ -251,6 +257,7 @@ def no_table(run: Run, out: str, instead: str, columns: bool = False) -> None:
         "then its columns, categories at their most probable; a .npy table's columns 0..D-1)",
     ),
     unknown_arg(),
+    examples=("vaekit reconstruct runs/d --out recon.png", "vaekit reconstruct runs/d --data new.npy --out recon.npz"),
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from ..data.table_cells import unknown_categories

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +26,7 @@ class Verb:
     help: str
     args: tuple[tuple[tuple, dict], ...]
     run: Callable[[argparse.Namespace], int | None]
+    epilog: str = ""  # the end of its help page: examples
 
 
 VERBS: dict[str, Verb] = {}
@@ -128,9 +131,12 @@ def unknown_arg() -> tuple[tuple, dict]:
     )
 
 
-def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
-    """Register the decorated function as the verb ``name`` with ``args`` (and --trust-code if it opens a run,
-    --device if it runs the run's model: ``ON_DEVICE``)."""
+def verb(name: str, help: str, *args: tuple[tuple, dict], quiet: str = "", examples: tuple[str, ...] = ()) -> Callable:
+    """Register the decorated function as the verb ``name`` with ``args``, --quiet (``quiet``: what else it stops),
+    ``examples`` (command lines) ending its help; --trust-code if it opens a run, --device if it runs its model."""
+    args += (
+        arg("--quiet", action="store_true", help=f"{quiet}no notes, warnings or progress bars; errors still print"),
+    )
     if name in ON_DEVICE:
         args += (device_arg(),)
     if any(names[0] in OPENS_RUN for names, _ in args):
@@ -143,10 +149,38 @@ def verb(name: str, help: str, *args: tuple[tuple, dict]) -> Callable:
         )
 
     def add(run: Callable[[argparse.Namespace], int | None]) -> Callable:
-        VERBS[name] = Verb(name, help, args, run)
+        epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else ""
+        VERBS[name] = Verb(name, help, args, run, epilog)
         return run
 
     return add
+
+
+@contextlib.contextmanager
+def quieted(quiet: bool) -> Iterator[None]:
+    """A verb run with --quiet (``quiet``): the ``vaekit`` logger at ERROR (its notes and warnings unsaid), and
+    stderr taken for no terminal (no progress bar, no terminal-only line); both as they were after."""
+    from ..logs import LOGGER
+
+    level, stderr = LOGGER.level, sys.stderr
+    if quiet:
+        LOGGER.setLevel(logging.ERROR)
+        sys.stderr = stderr if stderr is None else NoTerminal(stderr)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+        sys.stderr = stderr
+
+
+class NoTerminal:
+    """A stream as it is, but no terminal: what shows only on one (tqdm's bars, "decoding N images ...") is off."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.isatty = stream, lambda: False
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def device_arg() -> tuple[tuple, dict]:

@@ -38,6 +38,7 @@ from .plots import (
     column_lines,
     image_grid,
     is_image,
+    named_grid,
 )
 from .plots import displayable as displayable  # re-exported: it lives beside image_grid, which applies it
 from .prior_frame import prior_frame
@@ -159,13 +160,15 @@ def traversals(
     steps: int = 9,
     item: int | None = None,
     rank_on: int | None = None,
+    label: LabelsLike | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
     """Traversals of ``dims`` (default: the ``n_dims`` most active over the first ``rank_on`` items of x
     (N, *shape), all for None), values (V,) from -span to span: (decoded (R, V, *shape), dims, values). Around
     item ``item``'s posterior mean, each dim set to the values; without an item, over the prior (``prior_frame``:
     p(z|y) of class y[0] for a conditional run, else N(0, I)): from its mean, each dim swept over its mean +
     its sd * values, as the manifold spans its quantiles (the values in sds; N(0, I)'s: the values themselves).
-    ``item`` is any index of x; y (N,) labels a conditional run."""
+    ``item`` is any index of x; y (N,) labels a conditional run, which decodes (and takes its prior) as class
+    ``label`` (a number or name, as ``Run.sample`` takes it; default the base item's label, y[item or 0])."""
     refuse_discrete(run)
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
@@ -174,11 +177,12 @@ def traversals(
         dims = top_dims(loc.var(0), n_dims, among=decoded_dims(run, y))
     at = slice(item or 0, (item or 0) + 1)
     ya = None if y is None else y[at]
+    yd = ya if label is None else run.labels(label, 1)  # (1,) the class decoded; None for an unconditional run
     values = torch.linspace(-span, span, steps)
-    if item is not None:
-        return traverse(run, encode_means(run, x[at], ya)[0], dims, values, ya), dims, values
-    loc, scale = prior_frame(run, ya)  # (D,) each
-    return traverse(run, loc, dims, values, ya, scale), dims, values
+    if item is not None:  # the item encoded with its own label
+        return traverse(run, encode_means(run, x[at], ya)[0], dims, values, yd), dims, values
+    loc, scale = prior_frame(run, yd)  # (D,) each
+    return traverse(run, loc, dims, values, yd, scale), dims, values
 
 
 def discrete_family(run: Run) -> str | None:
@@ -247,12 +251,12 @@ def save_traversal(x: Items, dims: list[int], values: Tensor, path: Named, colum
 def save_traversal(
     x: Items, dims: list[int], values: Tensor, path: Named | None = None, columns: Columns | None = None
 ) -> Path | Image.Image:
-    """x (R, V, *shape): a grid with one row per dim (images), or a panel per dim of each slot against the
-    dim's value, in standardised units, a line per slot named by ``columns``; PNG or picture as ``save_samples``."""
+    """x (R, V, *shape): a grid, a row per dim, a column per value, each named (images), or a panel per dim of each
+    slot against its value, standardised, a line per slot named by ``columns``; PNG or picture as ``save_samples``."""
     (x,), out = as_pictures("save_traversal", x, lead=2), out_path(path, "save_traversal")
     if is_image(tuple(x.shape[2:])):
         check_line(max(x.shape[:2]), "steps or dims")
-        return _picture(image_grid(x.flatten(0, 1), nrow=x.shape[1]), out)
+        return _picture(named_grid(image_grid(x.flatten(0, 1), nrow=x.shape[1]), dims, values), out, _save_figure)
     columns = columns or Columns()
     ref = x.flatten(2).flatten(0, 1)  # (R * V, D): the scale when columns has none
     fig, axes = _figure(len(dims), width=3.5)

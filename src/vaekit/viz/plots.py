@@ -282,3 +282,15 @@ def save_reconstructions(
         xlabel="input (standardised)", ylabel="reconstruction (standardised)", title=f"reconstructions ({d} features)"
     )
     return _picture(fig, out)
+
+
+def named_grid(grid: np.ndarray, dims: list[int], values: Tensor):
+    """A traversal's ``image_grid`` (H', W'[, C]) as a figure: its rows named z[dim], its columns by value (V,)."""
+    (h, w), n = grid.shape[:2], len(values)
+    fig, (ax,) = _figure(1, width=w / 60 + 0.8, height=h / 60 + 0.4)
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks((np.arange(n) + 0.5) * (w - 2) / n + 1, [f"{float(v):.3g}" for v in values], fontsize=7)
+    ax.set_yticks((np.arange(len(dims)) + 0.5) * (h - 2) / len(dims) + 1, [f"z[{i}]" for i in dims], fontsize=7)
+    ax.tick_params(length=0)
+    ax.set(xlabel="value", frame_on=False)
+    return fig
