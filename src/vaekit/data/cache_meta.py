@@ -1,4 +1,5 @@
-"""A photo folder's cache: where it goes (``cache_root``) and its .json read and checked (``read_meta``).
+"""A photo folder's cache: where it goes (``cache_root``) and its .json read and checked (``read_meta``); the
+arrays of a built-in set that a package gives slowly, kept in the cache (``cached_arrays``).
 
 The cache lies in data.data_dir where that folder or its parent exists, else in $VAEKIT_CACHE or
 ~/.cache/vaekit: no folder tree is made for a data_dir, as a run's config.json (one received too) may name any
@@ -7,10 +8,15 @@ path. A .json that does not hold what vaekit writes is a damaged (or foreign) ca
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import VaekitError
-from ..io import read_json
+from ..io import atomic_write_bytes, read_json
 from .builtin import cache_dir
 from .images import note_once
 
@@ -61,3 +67,27 @@ def _sound(meta: dict) -> bool:
     return isinstance(skipped, list) and all(
         isinstance(s, dict) and isinstance(s.get("file"), str) and isinstance(s.get("error"), str) for s in skipped
     )
+
+
+def cached_arrays(name: str, package: str, shapes: tuple, build: Callable[[], tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of built-in set ``name`` that ``build`` makes from ``package`` (seconds), kept in the cache as .npz
+    under the package's version (milliseconds); a file that does not read or holds other ``shapes`` (x's, y's) is
+    a foreign or damaged cache, built again. No cache (no home folder) or a read-only or full one only costs speed."""
+    from importlib.metadata import version
+
+    path = None
+    try:
+        path = cache_dir() / name / f"{name}-{package}-{version(package)}.npz"
+        with np.load(path, allow_pickle=False) as z:
+            x, y = z["x"], z["y"]
+        if (x.shape, y.shape) == shapes:  # another shape: a foreign or damaged cache, rebuilt
+            return x, y
+    except Exception:  # noqa: BLE001 - no cache yet, or a damaged one: rebuild it from the package
+        pass
+    x, y = build()
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    with contextlib.suppress(OSError, VaekitError):  # a WriteError (read-only, full) only costs speed
+        if path is not None:
+            atomic_write_bytes(path, buffer.getvalue())
+    return x, y
