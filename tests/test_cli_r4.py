@@ -35,8 +35,9 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
 def test_every_verb_takes_quiet():
     pages = build_parser().verb_parsers
     assert all(any(a.dest == "quiet" for a in pages[v]._actions) for v in VERBS)
-    said = next(a.help for a in pages["train"]._actions if a.dest == "quiet")
-    assert "no line per epoch" in said and "no notes" in said
+    said = {v: next(a.help for a in pages[v]._actions if a.dest == "quiet") for v in ("train", "report")}
+    assert "no line per epoch" in said["train"] and "notes, warnings and errors print" in said["train"]
+    assert said["report"].startswith("no notes") and "warnings and errors print" in said["report"]
 
 
 def test_quiet_silences_the_notes_not_the_errors(runs, capsys, monkeypatch):
@@ -51,6 +52,13 @@ def test_quiet_silences_the_notes_not_the_errors(runs, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal's line: not with --quiet
     evaluate = ["evaluate", runs["d"], "--iw-samples", "2", "--limit", "5"]
     assert "evaluating 5 items" in cli(capsys, *evaluate)[2] and cli(capsys, *evaluate, "--quiet")[2] == ""
+    from vaekit.cli.verbs import quieted
+    from vaekit.logs import note, warning
+
+    with quieted(True):  # a warning is still said
+        note("a note")
+        warning("a warning")
+    assert capsys.readouterr().err == "vaekit: warning: a warning\n"
 
 
 def test_help_pages_end_with_examples_that_parse():

@@ -35,7 +35,7 @@ from .stops import (
     wrapped_interrupt,
 )
 from .train_flags import FLAGS, train_config
-from .verbs import VERBS, Parser, expanded, quieted
+from .verbs import KEEPS_NOTES, VERBS, Parser, expanded, quieted
 
 __all__ = ["FLAGS", "VERBS", "build_parser", "main", "train_config"]
 SPECIAL = {"overwrite": "--resume RUN or --overwrite"}
@@ -153,7 +153,10 @@ def run_command(argv: list[str] | None) -> int:
         args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         refuse_repeated(parser, args)
-        with trust_code(args), quieted(args.quiet):  # every run folder the verb opens; --quiet's notes unsaid
+        with (
+            trust_code(args),
+            quieted(args.quiet and args.command not in KEEPS_NOTES),
+        ):  # every run folder the verb opens; --quiet's notes unsaid
             if args.command != "train" and under_torchrun():
                 from ..training.launcher import refuse_launched
 

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
         help="the --mlflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vaekit)",
     ),
     arg("--nproc", type=count, help="train with N processes (DDP) on this machine: runs torchrun itself"),
-    quiet="no line per epoch (train.progress = false); ",
+    quiet="no line per epoch (train.progress = false), ",
     examples=(
         "vaekit train --data digits --epochs 5 --out runs/d",
         "vaekit train --data mnist5k --model conv --latent-dim 16 --out runs/conv",

@@ -35,6 +35,7 @@ ON_DEVICE = {  # the verbs whose model runs on --device (train's is train.device
     *("evaluate", "anomaly", "anomaly-eval", "quality", "reconstruct", "encode", "sample"),
     *("interpolate", "traverse", "latent-map", "report"),
 }
+KEEPS_NOTES = {"train"}  # its --quiet stops the lines per epoch and the bar, as before: its notes still print
 N = TypeVar("N", int, None)  # a count, or None where it is not given
 PATHS = ("run", "resume", "out", "config", "features")  # the arguments that name a file or folder (data: its spec)
 
@@ -134,9 +135,8 @@ def unknown_arg() -> tuple[tuple, dict]:
 def verb(name: str, help: str, *args: tuple[tuple, dict], quiet: str = "", examples: tuple[str, ...] = ()) -> Callable:
     """Register the decorated function as the verb ``name`` with ``args``, --quiet (``quiet``: what else it stops),
     ``examples`` (command lines) ending its help; --trust-code if it opens a run, --device if it runs its model."""
-    args += (
-        arg("--quiet", action="store_true", help=f"{quiet}no notes, warnings or progress bars; errors still print"),
-    )
+    said = "no progress bar; notes, warnings" if name in KEEPS_NOTES else "no notes or progress bars; warnings"
+    args += (arg("--quiet", action="store_true", help=f"{quiet}{said} and errors print"),)
     if name in ON_DEVICE:
         args += (device_arg(),)
     if any(names[0] in OPENS_RUN for names, _ in args):
@@ -158,13 +158,13 @@ def verb(name: str, help: str, *args: tuple[tuple, dict], quiet: str = "", examp
 
 @contextlib.contextmanager
 def quieted(quiet: bool) -> Iterator[None]:
-    """A verb run with --quiet (``quiet``): the ``vaekit`` logger at ERROR (its notes and warnings unsaid), and
+    """A verb run with --quiet (``quiet``): the ``vaekit`` logger at WARNING (its notes unsaid, its warnings said), and
     stderr taken for no terminal (no progress bar, no terminal-only line); both as they were after."""
     from ..logs import LOGGER
 
     level, stderr = LOGGER.level, sys.stderr
     if quiet:
-        LOGGER.setLevel(logging.ERROR)
+        LOGGER.setLevel(logging.WARNING)
         sys.stderr = stderr if stderr is None else NoTerminal(stderr)
     try:
         yield
