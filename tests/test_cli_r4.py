@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,3 +105,18 @@ def test_traversal_rows_and_columns_are_named(monkeypatch):
     monkeypatch.setattr(figures, "named_grid", named)
     figures.save_traversal(torch.rand(2, 3, 1, 6, 6), [4, 1], torch.linspace(-2, 2, 3))
     assert seen == {"rows": ["z[4]", "z[1]"], "columns": ["-2", "0", "2"]}
+
+
+def test_report_takes_every_item_of_a_file_not_the_run_s_own(runs, capsys, tmp_path):
+    import json
+
+    import numpy as np
+
+    from vaekit.data import load_dataset
+
+    np.save(tmp_path / "f.npy", load_dataset("digits").test.x[:30].numpy())  # 30 items: its seeded test split has 3
+    report = ["report", runs["d"], "--data", tmp_path / "f.npy", "--iw-samples", "2", "--out", tmp_path / "r.html"]
+    assert cli(capsys, *report)[0] == 0
+    saved = json.loads((Path(runs["d"]) / "eval-f.npy-all.json").read_text())  # as vaekit evaluate writes it
+    assert (saved["split"], saved["n"]) == ("all", 30) and "all split" in (tmp_path / "r.html").read_text()
+    assert cli(capsys, *report, "--split", "test")[0] == 0 and "test split" in (tmp_path / "r.html").read_text()

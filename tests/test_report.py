@@ -84,8 +84,8 @@ def test_a_report_on_other_data_keeps_eval_json_and_names_the_data_of_each_secti
     finally:
         (run / "quality.json").unlink()
     page = " ".join((tmp_path / "r.html").read_text().split())
-    assert (run / "eval.json").read_text() == own and (run / "eval-other.npy-test.json").is_file()
-    assert "Evaluation (other.npy, test split" in page and "test split of img.npz, the data vaekit quality" in page
+    assert (run / "eval.json").read_text() == own and (run / "eval-other.npy-all.json").is_file()
+    assert "Evaluation (other.npy, all split" in page and "test split of img.npz, the data vaekit quality" in page
 
 
 @pytest.fixture(scope="module")

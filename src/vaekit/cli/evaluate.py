@@ -25,7 +25,7 @@ def common(out: str | None, seed: bool = False) -> list:
     return [
         arg("run", help="run folder"),
         data_arg("trained" if seed else "grey"),
-        arg("--split", default="test", choices=["train", "val", "test"]) if seed else split_arg(),
+        split_arg(),
         *([arg("--seed", type=count, default=0, help="seed of the random draws (default 0)")] if seed else []),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
     ]
@@ -288,12 +288,14 @@ def cmd_curves(args: argparse.Namespace) -> None:
     examples=("vaekit report runs/d", "vaekit report runs/d --iw-samples 1000 --limit 5000 --out d.html"),
 )
 def cmd_report(args: argparse.Namespace) -> None:
+    from ..evaluation.outputs import default_split
     from ..runs import Run
     from ..viz.report import write_report
 
     out = out_path(args, files.REPORT)
     seed(args.seed)
     run = Run.load(args.run, args.device)
+    args.split = args.split or default_split(run.config, args.data)  # every item of a file not the run's own
     # write_report checks K and the limit; --seed seeds the evaluation and the pictures
     path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)
     print(f"report written to {printable(path)}")

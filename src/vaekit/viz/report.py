@@ -23,6 +23,7 @@ from ..evaluation.eval_items import named_labels, users_items_for
 from ..evaluation.features import class_accuracy_line
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
+from ..evaluation.outputs import every_item_data
 from ..evaluation.quality_run import quality_rows, read_quality
 from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..io import atomic_write_text
@@ -192,20 +193,25 @@ def write_report(
         metrics = metrics_file(run, Path(tmp))
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
         quality = quality_html(run)  # or a quality.json
-        prepared, mode = report_data(run, data, split)
+        prepared, mode = report_data(run, data, split, limit)
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
-        figs = pictures(run, prepared, getattr(prepared, split), Path(tmp), metrics, seed=seed)
+        items = getattr(prepared, "test" if split == "all" else split)  # all: every_item_data's test split
+        figs = pictures(run, prepared, items, Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png", run.config.model.family))
-        rows = rows_section(run, getattr(prepared, split), split, seed)  # a table's: [] for the others
+        rows = rows_section(run, items, split, seed)  # a table's: [] for the others
         page = render(run, result, figs, metrics, quality, rows)
         return atomic_write_text(path, page)
 
 
-def report_data(run: Run, data: object, split: str) -> tuple[Dataset, str | None]:
-    """(the data, its binarisation mode): a data spec (None: the run's) prepared as in training; a vaekit Dataset
-    numbered as the run numbers labels, or the user's items as one test split, with mode None (as ``evaluate``)."""
+def report_data(run: Run, data: object, split: str, limit: int | None = None) -> tuple[Dataset, str | None]:
+    """(the data, its binarisation mode): a data spec (None: the run's) prepared as in training (split all: its
+    first ``limit`` items in file order, binarised once, as the test split of ``every_item_data``, as ``vaekit
+    evaluate`` takes them); a vaekit Dataset numbered as the run numbers labels, or the user's items as one test
+    split, with mode None (as ``evaluate``)."""
+    if split == "all" and (data is None or isinstance(data, (str, Path))):
+        return every_item_data(run, None if data is None else str(data), limit), "none"
     if data is None or isinstance(data, (str, Path)):
         return prepare_data(run.config, None if data is None else str(data), stream=True)
     if isinstance(data, Dataset):  # a signal run's 3-D array, read as grey images (N, 1, C, L): its items (N, C, L)
@@ -251,13 +257,15 @@ def evaluation(
     where: str | None = None,
 ) -> dict:
     """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
-    (recorded as "seed"), written to eval.json for a run with a folder; a split other than train, val or test
-    is refused. A data spec other than the run's own (``own`` False) has eval-DATA-SPLIT.json instead, as
-    ``vaekit evaluate --data`` writes it: the file of the data at the absolute path ``where`` (``eval_path``),
-    reused only where it records that path or none. Data that is no data spec (``spec`` False: in memory, named
-    only "data") is evaluated afresh and kept out of both. An eval.json reused is the folder's claim, shown as it
-    is: a line says so."""
-    n = len(pick_split(data, split, limit))  # refuses a bad split or limit in one line
+    (recorded as "seed"), written to eval.json for a run with a folder; split all is every item (``report_data``),
+    another split than all, train, val or test is refused. A data spec other than the run's own (``own`` False)
+    has eval-DATA-SPLIT.json instead, as ``vaekit evaluate --data`` writes it: the file of the data at the
+    absolute path ``where`` (``eval_path``), reused only where it records that path or none. Data that is no
+    data spec (``spec`` False: in memory, named only "data") is evaluated afresh and kept out of both. An
+    eval.json reused is the folder's claim, shown as it is: a line says so."""
+    items = "test" if split == "all" else split  # all: every_item_data's test split, its limit applied already
+    limit = None if split == "all" else limit
+    n = len(pick_split(data, items, limit))  # refuses a bad split or limit in one line
     path = None if run.path is None or not spec else eval_path(run.path, data.name, split, own, where)
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
     asked = (split, data.name, run.digest, seed, where)  # a file of no "path": an older vaekit's, or the run's own
@@ -265,7 +273,8 @@ def evaluation(
     if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
         note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
         return saved
-    result = {**evaluate(run, data, split, k, limit, seed, mode), "seed": seed} | ({} if own else {"path": where})
+    result = {**evaluate(run, data, items, k, limit, seed, mode), "split": split, "seed": seed}
+    result |= {} if own else {"path": where}
     if run.path is not None and spec:
         write_eval(run, result, own)
     return result
