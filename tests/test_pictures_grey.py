@@ -77,7 +77,8 @@ def test_report_reads_the_evaluation_of_the_data_it_is_given(binarised, tmp_path
     def report(folder: str) -> str:
         capsys.readouterr()
         data = str(tmp_path / folder / "new.npy")
-        assert main(["report", str(binarised), "--data", data, *k2, "--out", str(tmp_path / "r.html")]) == 0
+        argv = ["report", str(binarised), "--data", data, *k2, "--split", "test"]  # as evaluate above
+        assert main([*argv, "--out", str(tmp_path / "r.html")]) == 0
         return capsys.readouterr().err
 
     assert "not recomputed" not in report("d2")  # d1's figures are not d2's
