@@ -69,10 +69,9 @@ if TYPE_CHECKING:
 )
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
-    from ..data.prepare import same_spec
     from ..evaluation.features import class_accuracy_line
     from ..evaluation.quality_run import quality, quality_rows, write_quality
-    from ..evaluation.table_quality import write_table_quality
+    from ..evaluation.table_quality import own_data, write_table_quality
     from ..runs import Run
     from ..samplers import fit_sampler, sampler_for
 
@@ -88,8 +87,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
         fit_sampler(run, args.sampler, refit=True)
     if args.feature_steps is not None:
         steps["steps"] = positive(args.feature_steps, "--feature-steps")
-    mine = run.config.data.spec  # a run trained in memory: the data given is its own yardstick (own_data)
-    other = args.data is not None and bool(mine) and not same_spec(args.data, mine)
+    other = args.data is not None and not own_data(run, None, args.data)  # other data's figures: their own file
     result = quality(
         run,
         features=args.features,

@@ -194,9 +194,9 @@ def device_arg() -> tuple[tuple, dict]:
 
 def device(text: str) -> str:
     """--device's value if train.device takes it (auto, cpu, cuda or cuda:N), else argparse's one line."""
-    from ..config.checks import CHOICES
+    from ..config.checks import CHOICES, is_device
 
-    if text in CHOICES["train.device"] or re.fullmatch(r"cuda:\d+", text):
+    if is_device(text):
         return text
     raise argparse.ArgumentTypeError(f"expected {', '.join(CHOICES['train.device'])} or cuda:N, got {text!r}")
 

@@ -129,12 +129,17 @@ def _get(cfg: RunConfig, key: str) -> typing.Any:
     return getattr(getattr(cfg, section), name)
 
 
+def is_device(name: str) -> bool:
+    """Whether train.device takes ``name``: one of its choices (auto, cpu, cuda) or one GPU by number, cuda:N."""
+    return name in CHOICES["train.device"] or re.fullmatch(r"cuda:\d+", name) is not None
+
+
 def _check_ranges(cfg: RunConfig) -> None:
     """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
         if _get(cfg, key) in allowed or (key == "model.likelihood" and _check_own_likelihood(cfg)):
             continue
-        if key == "train.device" and re.fullmatch(r"cuda:\d+", str(cfg.train.device)):
+        if key == "train.device" and is_device(str(cfg.train.device)):
             continue  # one GPU by its number (checked against this machine's when a run starts)
         more = " or cuda:N" if key == "train.device" else ""
         raise VaekitError(f"config: {key} must be one of {', '.join(allowed)}{more}, got {_get(cfg, key)!r}", key=key)

@@ -207,8 +207,9 @@ def table_run_quality(
     return out
 
 
-def own_data(run: Run, dataset: Dataset, spec: str | os.PathLike | None) -> bool:
-    """Whether ``dataset`` (read from ``spec``; None: not said) is the run's own data: ``spec`` names it
+def own_data(run: Run, dataset: Dataset | None, spec: str | os.PathLike | None) -> bool:
+    """Whether ``dataset`` (read from ``spec``; None: not said, and then ``dataset`` is needed) is the run's own
+    data: ``spec`` names it
     (``prepare.same_spec``), or, none said, it has the file name of the run's data; for a run trained on data
     in memory (no spec of its own), any data given, the only yardstick it has."""
     mine = run.config.data.spec
@@ -216,7 +217,7 @@ def own_data(run: Run, dataset: Dataset, spec: str | os.PathLike | None) -> bool
         return True
     if spec is not None:
         return same_spec(os.fspath(spec), mine)
-    return bool(mine) and dataset.name == Path(mine).name
+    return bool(mine) and dataset is not None and dataset.name == Path(mine).name
 
 
 def quality_path(folder: Path, data: str, split: str, where: str | None) -> Path:
