@@ -266,9 +266,11 @@ def _with_settings(config: RunConfig, settings: dict) -> RunConfig:
     """A copy of ``config`` with ``settings`` (bare or qualified keys; ``model`` and ``data`` as in ``train``), each
     of its setting's type (a Python value is not parsed: "2" is no int); one setting given twice is refused."""
     cfg = RunConfig.from_dict(config.to_dict())
+    cfg.given = set(config.given)  # the keys the user gave ``config`` (its TOML file's), then ``settings``
     aliases = {"model": model_key(settings.get("model")), "data": "data.spec"}
     for key, value in full_keys(settings, aliases).items():
-        set_value(cfg, key, "" if key == "out" and value is None else value, strict=True)  # out=None: no run folder
+        value = "" if key == "out" and value is None else value  # out=None: no run folder
+        set_value(cfg, key, value, strict=True, given=True)
     return cfg
 
 

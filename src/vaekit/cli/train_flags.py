@@ -86,14 +86,14 @@ def train_config(args: argparse.Namespace):
     cfg.out, from_file = "" if again else cfg.out, cfg.data.spec
     for key, name in zip(("model.family", "model.net"), model_choice(args.model)):
         if name is not None:
-            set_value(cfg, key, name)
+            set_value(cfg, key, name, given=True)
     if args.conditional:
-        set_value(cfg, "model.family", "cvae")
+        set_value(cfg, "model.family", "cvae", given=True)
     for flag, key in FLAGS.items():
         if getattr(args, flag) is not None:
-            set_value(cfg, key, getattr(args, flag))
+            set_value(cfg, key, getattr(args, flag), given=True)
     for key, value in sets:
-        set_value(cfg, key, value)
+        set_value(cfg, key, value, given=True)  # given: refused where unread (checks.given)
     if args.quiet:
         cfg.train.progress = False
     if not cfg.data.spec.strip() and not again:  # a run's config.json of vaekit.fit: Run's own line

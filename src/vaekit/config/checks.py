@@ -291,3 +291,9 @@ def changed(cfg: RunConfig, key: str) -> bool:
     section, name = key.split(".")
     default = getattr(getattr(RunConfig(), section), name)
     return getattr(getattr(cfg, section), name) != default
+
+
+def given(cfg: RunConfig, key: str) -> bool:
+    """Whether ``key`` was given (``cfg.given``: a flag, --set, a keyword, the user's TOML file), at any value, or
+    differs from its default (a preset's value, a run's config.json, a RunConfig built in Python: no record)."""
+    return key in cfg.given or changed(cfg, key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import VaekitError
-from .checks import changed as _changed
+from .checks import given as _given
 from .conflicts_zoo import components_given, zoo_conflicts
 from .schema import SECTIONS, ModelConfig, RunConfig
 
@@ -31,7 +31,7 @@ CONFLICTS = [
     (
         "train.capacity_max",
         "train.beta",
-        lambda c: c.train.capacity_max > 0 and c.train.beta != 1,
+        lambda c: c.train.capacity_max > 0 and _given(c, "train.beta"),
         "the capacity objective weighs |KL - C| by train.gamma, not by beta",
     ),
     (
@@ -49,7 +49,7 @@ CONFLICTS = [
     (
         "train.gamma",
         "train.capacity_max",
-        lambda c: _changed(c, "train.gamma") and not c.train.capacity_max,
+        lambda c: _given(c, "train.gamma") and not c.train.capacity_max,
         "gamma weighs the capacity objective, which is off (0)",
     ),
     (
@@ -74,7 +74,7 @@ CONFLICTS = [
         (  # num_classes: set from the data's labels for cvae (and a user's model that reads them) alone
             f"model.{key}",
             "model.family",
-            lambda c, key=key, own=own: getattr(c.model, key) > 0 and c.model.family not in ("cvae", *own),
+            lambda c, key=key, own=own: _given(c, f"model.{key}") and c.model.family not in ("cvae", *own),
             "only the conditional VAE (cvae) reads labels",
         )
         for key, own in (("label_embedding", ()), ("num_classes", ("custom",)))
@@ -82,7 +82,7 @@ CONFLICTS = [
     (
         "model.learned_prior",
         "model.family",
-        lambda c: not c.model.learned_prior and c.model.family != "cvae",
+        lambda c: _given(c, "model.learned_prior") and c.model.family != "cvae",
         "only the conditional VAE (cvae) learns a prior",
     ),
     (
@@ -95,20 +95,20 @@ CONFLICTS = [
     (
         "model.ladder_posterior",
         "model.family",
-        lambda c: _changed(c, "model.ladder_posterior") and c.model.family != "ladder",
+        lambda c: _given(c, "model.ladder_posterior") and c.model.family != "ladder",
         "it chooses the ladder VAE's inference",
     ),
     (
         "model.latent_dim",
         "model.latent_dims",
-        lambda c: _changed(c, "model.latent_dim") and (bool(c.model.latent_dims) or c.model.family == "ladder"),
+        lambda c: _given(c, "model.latent_dim") and (bool(c.model.latent_dims) or c.model.family == "ladder"),
         "model.latent_dims gives the ladder's sizes, z_1 first (default 32,16); model.latent_dim is then unused",
     ),
     *(
         (
             f"model.{key}",
             "model.family",
-            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family != "deep",
+            lambda c, key=key: _given(c, f"model.{key}") and c.model.family != "deep",
             "it sets the deep hierarchy (family deep)",
         )
         for key in (
@@ -129,7 +129,7 @@ CONFLICTS = [
     (
         "train.beta",
         "model.family",
-        lambda c: c.train.beta != 1 and c.model.family == "vq",
+        lambda c: _given(c, "train.beta") and c.model.family == "vq",
         "the VQ-VAE's KL is the constant log K per code: beta would only scale a constant",
     ),
     (
@@ -179,14 +179,14 @@ CONFLICTS = [
     (
         "model.scale",
         "model.likelihood",
-        lambda c: _changed(c, "model.scale") and c.model.likelihood not in ("gaussian", "auto"),
+        lambda c: _given(c, "model.scale") and c.model.likelihood not in ("gaussian", "auto"),
         "the scale belongs to the gaussian likelihood",
     ),
     (
         "model.likelihood_components",
         "model.likelihood",
         lambda c: (
-            _changed(c, "model.likelihood_components") and c.model.likelihood not in ("discretized_logistic", "auto")
+            _given(c, "model.likelihood_components") and c.model.likelihood not in ("discretized_logistic", "auto")
         ),
         "the components are the discretized logistic mixture's",
     ),
@@ -199,25 +199,25 @@ CONFLICTS = [
     (
         "data.crop",
         "data.image_size",
-        lambda c: _changed(c, "data.crop") and not c.data.image_size,
+        lambda c: _given(c, "data.crop") and not c.data.image_size,
         "the crop applies when images are resized to data.image_size",
     ),
     (
         "model.channels",
         "model.net",
-        lambda c: _changed(c, "model.channels") and c.model.net == "mlp" and c.model.family != "deep",  # its row above
+        lambda c: _given(c, "model.channels") and c.model.net == "mlp" and c.model.family != "deep",  # its row above
         "the channels are the conv networks' widths",
     ),
     (
         "model.hidden",
         "model.net",
-        lambda c: _changed(c, "model.hidden") and c.model.net == "conv" and c.model.family != "ladder",
+        lambda c: _given(c, "model.hidden") and c.model.net == "conv" and c.model.family != "ladder",
         "the hidden widths are the MLP networks' (the conv networks use model.channels)",
     ),
     (  # LadderVAE.from_config: width=hidden[-1]; the conv networks read channels
         "model.hidden",
         "model.net",
-        lambda c: _changed(c, "model.hidden") and len(c.model.hidden) > 1 and (c.model.family, c.model.net) == LADDER,
+        lambda c: _given(c, "model.hidden") and len(c.model.hidden) > 1 and (c.model.family, c.model.net) == LADDER,
         "a conv ladder has one hidden width, of the layers between its levels: give one (e.g. [400]), as only the "
         "last entry would be used",
     ),
@@ -225,7 +225,7 @@ CONFLICTS = [
         (
             f"model.{key}",
             "model.family",
-            lambda c, key=key: _changed(c, f"model.{key}") and c.model.family != "vq",
+            lambda c, key=key: _given(c, f"model.{key}") and c.model.family != "vq",
             "it sets the VQ-VAE (family vq)",
         )
         for key in ("codebook_size", "code_dim", "commitment", "codebook_decay", "pixelcnn_channels", "pixelcnn_layers")
@@ -233,20 +233,20 @@ CONFLICTS = [
     (
         "model.categories",
         "model.family",
-        lambda c: _changed(c, "model.categories") and c.model.family != "gumbel",
+        lambda c: _given(c, "model.categories") and c.model.family != "gumbel",
         "it sets the categorical VAE (family gumbel)",
     ),
     (
         "model.family",
         "train.prior_epochs",
-        lambda c: _changed(c, "train.prior_epochs") and c.model.family != "vq",
+        lambda c: _given(c, "train.prior_epochs") and c.model.family != "vq",
         "only the VQ-VAE (family vq) fits its PixelCNN prior in a second stage",
     ),
     *(
         (
             "model.family",
             f"train.{key}",
-            lambda c, key=key: _changed(c, f"train.{key}") and c.model.family != "gumbel",
+            lambda c, key=key: _given(c, f"train.{key}") and c.model.family != "gumbel",
             "the temperature anneals the categorical VAE's Gumbel-softmax (family gumbel)",
         )
         for key in ("gumbel_tau", "gumbel_tau_end")
@@ -278,7 +278,7 @@ def unread_by_deep(c: RunConfig, key: str) -> bool:
     m, kept = c.model, {"hidden": c.model.hidden == [], "channels": c.model.channels == []}
     kept["latent_dim"] = (kept["hidden"] and kept["channels"]) or m.latent_dim == deep_latent_size(m)
     deep = m.family == "deep" and m.net != "custom"  # a model from Python: as training.describe found it
-    return deep and _changed(c, f"model.{key}") and not kept.get(key, False)
+    return deep and _given(c, f"model.{key}") and not kept.get(key, False)
 
 
 def refuse_conflicts(
@@ -294,6 +294,6 @@ def refuse_conflicts(
     for a, b, clash, why in CONFLICTS:
         checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
         if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):
-            given = [k for k in checked if _changed(cfg, k)] + checked  # one changed from its default (given) first
+            given = [k for k in checked if _given(cfg, k)] + checked  # one given (checks.given) first
             raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=given[0])
     return cfg

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .checks import DISCRETE, IMPORTANCE
-from .checks import changed as _changed
+from .checks import given as _given
 from .conflicts_beta import beta_zero
 
 AR_OFF = "the kernel is the local autoregressive p(x|z)'s window, which is off (deep_ar_channels 0)"
@@ -75,15 +75,15 @@ def _axis_settings() -> list:
 
 
 def components_given(c: Any) -> bool:
-    """Whether model.prior_components was given: changed from its default 0, and not a 1 that means the default
-    (a format-1 config's, the default of the vaekit that wrote it for every family; a cvae's, whose 0 is 1)."""
+    """Whether model.prior_components was given (``checks.given``), and not, unless the user gave it, a 1 that means
+    the default (a format-1 config's, the default of the vaekit that wrote it for every family; a cvae's 0 is 1)."""
     one = c.model.prior_components == 1 and (c.stored.format == 1 or c.model.family == "cvae")
-    return _changed(c, "model.prior_components") and not one
+    return _given(c, "model.prior_components") and not (one and "model.prior_components" not in c.given)
 
 
-def _when_changed(only: list) -> list:
-    """Conflict rows from ``only``: each setting clashes when changed from its default while its axis is off."""
-    return [(a, b, lambda c, a=a, off=off: _changed(c, a) and off(c), why) for a, b, off, why in only]
+def _when_given(only: list) -> list:
+    """Conflict rows from ``only``: each setting clashes when given (``checks.given``) while its axis is off."""
+    return [(a, b, lambda c, a=a, off=off: _given(c, a) and off(c), why) for a, b, off, why in only]
 
 
 def _elbo_only() -> list:
@@ -153,14 +153,14 @@ def _family_axes() -> list:
         (
             "model.prior",
             "model.family",
-            lambda c: c.model.prior != "standard" and c.model.family != "vae",
+            lambda c: _given(c, "model.prior") and c.model.family != "vae",
             "the prior axis is built for the vae family (cvae learns p(z|y); ladder and deep have a prior per latent "
             "group; vq and gumbel have discrete codes)",
         ),
         (
             "model.posterior",
             "model.family",
-            lambda c: c.model.posterior != "gaussian" and c.model.family != "vae",
+            lambda c: _given(c, "model.posterior") and c.model.family != "vae",
             "the posterior axis is built for the vae family",
         ),
         (
@@ -206,7 +206,7 @@ def _objective_clashes() -> list:
             (
                 f"train.{key}",
                 "train.objective",
-                lambda c, key=key: _changed(c, f"train.{key}") and _objective(c) in IMPORTANCE,
+                lambda c, key=key: _given(c, f"train.{key}") and _objective(c) in IMPORTANCE,
                 "the importance-weighted bounds have no KL weight",
             )
             for key in ("beta", "warmup_epochs")
@@ -276,7 +276,7 @@ def _discrete_families() -> list:
         (
             "model.latent_dim",
             "model.net",
-            lambda c: c.model.family == "vq" and c.model.net == "conv" and _changed(c, "model.latent_dim"),
+            lambda c: c.model.family == "vq" and c.model.net == "conv" and _given(c, "model.latent_dim"),
             "the conv VQ-VAE's code grid comes from the image size and model.channels (latent_dim sizes the MLP grid)",
         ),
         (
@@ -292,6 +292,6 @@ def zoo_conflicts() -> list:
     """The rows of the zoo's axes: the discrete families' first (they follow the table's own rows), then prior,
     posterior and objective against the family and each other."""
     deep = [("model.deep_ar_kernel", "model.deep_ar_channels", _ar_off, AR_OFF)]
-    rows = _when_changed(_axis_settings() + deep) + _same_as_another() + _elbo_only() + _family_axes()
+    rows = _when_given(_axis_settings() + deep) + _same_as_another() + _elbo_only() + _family_axes()
     rows += _objective_clashes()
     return _discrete_families() + rows + beta_zero()

@@ -77,9 +77,10 @@ def _resolve(cfg: RunConfig, key: str) -> tuple[object, str]:
     return getattr(cfg, owners[0]), key
 
 
-def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False) -> None:
+def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False, given: bool = False) -> None:
     """Set one setting, converting strings (from --set) to the field's type; ``strict`` (a TOML file or
-    config.json, whose values keep their types) refuses a string where a number, flag or list is due."""
+    config.json, whose values keep their types) refuses a string where a number, flag or list is due. ``given``:
+    the user gave it (a flag, --set, a keyword, their TOML file), recorded in ``cfg.given`` (``checks.given``)."""
     if key == "out":
         cfg.out = _coerce(key, value, str)
         return
@@ -87,6 +88,8 @@ def set_value(cfg: RunConfig, key: str, value: object, strict: bool = False) -> 
     hints = typing.get_type_hints(type(section))
     full = next(f"{s}.{name}" for s in SECTIONS if getattr(cfg, s) is section)
     setattr(section, name, _coerce(key, _as_text(full, value), hints[_field(section, name).name], strict))
+    if given:
+        cfg.given.add(full)
 
 
 def _as_text(key: str, value: object) -> object:
@@ -277,8 +280,8 @@ def load_toml_config(path: str | Path) -> RunConfig:
         return load_json_config(name)
     if not Path(name).exists() or Path(name).is_dir():  # a folder: a run's, whose config.json is named
         raise VaekitError(not_found(name))
-    with settings_from(path):
-        return RunConfig.from_dict(misplaced(load_toml(path)))
+    with settings_from(path):  # the user's file: its keys are given (a preset's are not: checks.given)
+        return RunConfig.from_dict(misplaced(load_toml(path)), given=True)
 
 
 @contextmanager

@@ -131,21 +131,24 @@ class RunConfig:
     out: str = "runs/run"
     # not a setting: what config.json held, when read from one (its format, the settings filled for an older run)
     stored: Stored = field(default_factory=Stored, compare=False, repr=False)
+    # not a setting: the keys the user gave (a TOML file's, a flag, --set, a keyword), at any value (checks.given)
+    given: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """The settings (the sections and out), as config.json holds them beside its format."""
         d = asdict(self)
-        del d["stored"]
+        del d["stored"], d["given"]
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> RunConfig:
-        """Rebuild from a dict (config.json or TOML); unknown keys and wrong types are refused."""
+    def from_dict(cls, d: dict, given: bool = False) -> RunConfig:
+        """Rebuild from a dict (config.json or TOML); unknown keys and wrong types are refused. ``given``: its keys
+        are the user's (a TOML file of theirs, not a preset or a run's config.json), recorded in ``given``."""
         if not isinstance(d, dict):
             raise VaekitError(f"config: expected a table of sections, got {type(d).__name__}")
         from .parse import _as_table, _coerce, did_you_mean, set_value
 
-        names = [f.name for f in fields(cls) if f.name != "stored"]
+        names = [f.name for f in fields(cls) if f.name not in ("stored", "given")]
         unknown = sorted(set(d) - set(names))
         if unknown:
             hint = did_you_mean(unknown[0], names)
@@ -159,7 +162,7 @@ class RunConfig:
                 cfg.out = _coerce("out", value, str)
             else:
                 for key, v in _as_table(name, value).items():
-                    set_value(cfg, f"{name}.{key}", v, strict=True)  # TOML's and JSON's values keep their types
+                    set_value(cfg, f"{name}.{key}", v, strict=True, given=given)  # TOML's, JSON's values keep types
         return cfg
 
 
