@@ -1,5 +1,6 @@
 """The two sets ``vaekit anomaly-eval`` compares on a run: --in and --ood, or --data's classes split by --normal
-(a table's labels read from the column --label-column names, for a run trained without labels)."""
+(a table's labels read from the column --label-column names, for a run trained without labels), and the items
+``vaekit anomaly`` scores, that column's values written beside their scores."""
 
 from __future__ import annotations
 
@@ -38,15 +39,8 @@ def labelled_sets(args: argparse.Namespace, run, split: str) -> tuple:
     """((normal x, labels), (anomalous x, labels)): the ``split`` of --data, its items parted by --normal."""
     import torch
 
-    from ..evaluation.outputs import prepared_split
-
     column = label_column(args, run)
-    try:
-        s, classes = prepared_split(run, args.data, split, label_column=column)
-    except VaekitError as e:  # a column the run does not model: the labels, maybe, named as it asks
-        if column is None and "(extra " in str(e):
-            raise VaekitError(f"{e}; to read one as the labels, name it: --label-column") from None
-        raise
+    s, classes = labelled_split(args, run, split)
     if s.y is None:
         hint = ": name a table's label column, --label-column" if column is None else ""
         raise VaekitError(f"{args.data}: has no labels for --normal{hint}")
@@ -63,9 +57,24 @@ def labelled_sets(args: argparse.Namespace, run, split: str) -> tuple:
     return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
 
 
+def labelled_split(args: argparse.Namespace, run, split: str, limit: int | None = None) -> tuple:
+    """(the first ``limit`` items of the ``split`` of --data (default: the run's own data) as the run takes them,
+    their class names or None), a table's labels read from --label-column (``label_column``): a column the run
+    does not model, so not scored, where a run trained without labels would refuse it as an extra column."""
+    from ..evaluation.outputs import prepared_split
+
+    column = label_column(args, run)
+    try:
+        return prepared_split(run, args.data, split, limit, label_column=column)
+    except VaekitError as e:  # a column the run does not model: the labels, maybe, named as it asks
+        if column is None and "(extra " in str(e):
+            raise VaekitError(f"{e}; to read one as the labels, name it: --label-column") from None
+        raise
+
+
 def label_column(args: argparse.Namespace, run) -> str | None:
-    """The label column --label-column names in the table file --data, for a run trained without labels (a
-    column it does not model), else None."""
+    """The label column --label-column names in the table file --data (default: the run's own data), for a run
+    trained without labels (a column it does not model), else None."""
     from pathlib import Path
 
     from ..data.csv_text import is_table_file
@@ -73,7 +82,7 @@ def label_column(args: argparse.Namespace, run) -> str | None:
     column = args.label_column
     if column is None:
         return None
-    if not column.strip() or not is_table_file(Path(args.data)):
+    if not column.strip() or not is_table_file(Path(args.data or run.config.data.spec or "")):
         raise VaekitError(f"--label-column {column!r}: names a column of a table file (.csv, .tsv) given as --data")
     if run.model.needs_labels:
         raise VaekitError(

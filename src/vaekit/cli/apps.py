@@ -141,14 +141,16 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         help="in (0, 0.5]: label items by the one --score, 1 (outlier) above its (1 - FRACTION) quantile on the "
         "run's training split, in an outlier column after it (PyOD's threshold_ and labels_)",
     ),
+    arg("--label-column", help="a table file's column read as labels, not scored: written as label (and class_name)"),
     examples=("vaekit anomaly runs/d --out scores.csv", "vaekit anomaly runs/d --data new.npy --out new-scores.csv"),
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..data.table_cells import unknown_categories
     from ..evaluation.detector_fit import check_contamination, training_threshold
     from ..evaluation.detector_folder import is_detector
-    from ..evaluation.outputs import default_split, item_files, item_rows, prepared_split, write_scores
+    from ..evaluation.outputs import default_split, item_files, item_rows, write_scores
     from ..runs import Run
+    from .anomaly_sets import labelled_split
 
     if Path(args.out).suffix.lower() != ".csv":
         raise VaekitError(f"--out {args.out}: expected a .csv file name")
@@ -170,8 +172,8 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         every = argparse.Namespace(**{**vars(args), "limit": None})
         cut, n_train = training_threshold(run, args.contamination, lambda x, y: scores_of(every, run, x, y))
     split = args.split or default_split(run.config, args.data)
-    with unknown_categories(args.unknown):
-        s, classes = prepared_split(run, args.data, split, args.limit)
+    with unknown_categories(args.unknown):  # a table's --label-column read as labels, not scored
+        s, classes = labelled_split(args, run, split, args.limit)
     scores = scores_of(args, run, s.x, s.y)
     name, columns = next(iter(scores)), dict(scores)
     if labelled:

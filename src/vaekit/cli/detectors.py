@@ -89,6 +89,15 @@ def scored(args: argparse.Namespace, *xs: Tensor) -> list[dict[str, np.ndarray]]
     return folder_scores(args.run, xs, args.seed, args.batch_size)
 
 
+def no_label_column(args: argparse.Namespace) -> None:
+    """Refuse --label-column for a detector's folder: it reads a table's columns as it fitted them (folder_items)."""
+    if args.label_column is not None:
+        raise VaekitError(
+            f"--label-column {args.label_column}: {args.run} holds a multi-scale detector, which "
+            "reads a table's columns as it was fitted on them: leave it out"
+        )
+
+
 def detector_anomaly(args: argparse.Namespace) -> None:
     """``vaekit anomaly DIR --data SPEC`` for a detector's folder: every item of SPEC in file order -> --out."""
     from ..evaluation.detector_folder import folder_items
@@ -99,6 +108,7 @@ def detector_anomaly(args: argparse.Namespace) -> None:
         raise VaekitError(f"--contamination: {said}, so no training items here set a threshold; leave it out")
     if args.split not in (None, "all"):
         raise VaekitError(f"--split {args.split}: {said}, with no split of its own; score --split all")
+    no_label_column(args)
     s = folder_items(args.run, args.data, args.limit)
     scores = scored(args, s.x)[0]
     n = write_scores(args.out, scores, s.y, s.classes, s.files, s.rows)
@@ -114,6 +124,7 @@ def detector_eval(args: argparse.Namespace) -> None:
 
     if args.split not in (None, "all"):
         raise VaekitError(f"--split {args.split}: {args.run} holds a multi-scale detector, with no split of its own")
+    no_label_column(args)
     if args.data is not None and args.normal is not None and not (args.inliers or args.ood):
         s = folder_items(args.run, args.data)
         if s.y is None:

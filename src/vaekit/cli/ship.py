@@ -6,7 +6,7 @@ import argparse
 import signal
 
 from ..errors import VaekitError
-from .verbs import arg, count, verb
+from .verbs import arg, count, split_arg, verb
 
 
 @verb(
@@ -45,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     arg("run", help="run folder"),
     arg("--port", type=count, default=8765, help="0 picks a free port"),
     arg("--data", help="data spec for the items and the dim order (default: the run's own data)"),
-    arg("--split", default="test", choices=["train", "val", "test"]),
+    split_arg(),
 )
 def cmd_explore(args: argparse.Namespace) -> None:
     import torch

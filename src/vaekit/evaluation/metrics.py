@@ -127,6 +127,16 @@ def check_k(k: int) -> None:
         raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
 
 
+def _iw_samples(iw_samples: int | None, k: int | None) -> int:
+    """``evaluate``'s number of importance samples K, named ``iw_samples`` (as ``train`` and ``anomaly_scores`` name
+    it) or ``k`` (its older name), checked; 1000 where neither is given."""
+    if iw_samples is not None and k is not None:
+        raise VaekitError(f"iw_samples={iw_samples} and k={k}: k is iw_samples' older name; give one of them")
+    k = next((v for v in (iw_samples, k) if v is not None), 1000)
+    check_k(k)
+    return k
+
+
 @torch.no_grad()
 def iwae_nll(
     run: Run, x: Tensor | LazyArray, y: Tensor | None, k: int, batch_size: int = 100, chunk: int | None = None
@@ -171,12 +181,13 @@ def evaluate(
     run: Run,
     data: Dataset | object = None,
     split: str = "test",
-    k: int = 1000,
+    iw_samples: int | None = None,
     limit: int | None = None,
     seed: int = 0,
     mode: str | None = None,
     *,
     where: str | None = None,
+    k: int | None = None,
 ) -> dict:
     """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training), or on
     the user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader, as ``fit`` takes them) as a
@@ -186,14 +197,15 @@ def evaluate(
     ELBO, rec and KL are means over items of one ``elbo`` pass, one z per item; the KL is analytic for Gaussian
     q(z|x) and p(z) and for categorical or VQ codes, and the one-sample estimate log q(z|x) - log p(z) for a
     mixture, vamp or flow prior, a flow posterior and a cvae's mixture p(z|y). nll is -mean IWAE bound with
-    ``k`` samples (nats per item): -log p(x|y) for a conditional model, given the labels. ``mode`` (dynamic,
+    ``iw_samples`` K samples (default 1000; ``k``, its older name, is taken too, not both; recorded as "k"; nats
+    per item): -log p(x|y) for a conditional model, given the labels. ``mode`` (dynamic,
     fixed or none; with a vaekit Dataset only) is the binarisation ``prepare_data`` returned with ``data``, which
     is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6
     significant digits; bits/dim divide by ``item_dims``. Figures that are not finite are refused in one line
     naming the items as ``where`` does (default "DATA (SPLIT split)").
     """
     start = time.perf_counter()
-    check_k(k)
+    k = _iw_samples(iw_samples, k)
     data, s, x, mode = evaluated_items(run, data, split, limit, mode)
     note_old_draw(run, mode)
     torch.manual_seed(seed)

@@ -31,9 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..data.prepare import prepare_data
 from ..errors import VaekitError
+from ..evaluation.outputs import default_split, every_item_data
 from ..io import printable
 from ..runs import Run
-from .explore_api import ApiError, Explorer, check_images
+from .explore_api import N_ENCODED, ApiError, Explorer, check_images
 
 __all__ = ["ApiError", "Explorer", "ExplorerServer", "Handler", "load_explorer", "make_server", "open_explorer"]
 
@@ -267,19 +268,24 @@ def make_server(explorer: Explorer | None, port: int = 0, token: str | None = No
     return server
 
 
-def load_explorer(run_path: str | Run, data: str | None = None, split: str = "test") -> Explorer:
-    """The run and a split of its data (its own by default), prepared as in training."""
+def load_explorer(run_path: str | Run, data: str | None = None, split: str | None = None) -> Explorer:
+    """The run and a split of ``data`` (default: its own) prepared as in training: all (every item in file order) or
+    a seeded split; None as ``vaekit report``: all of a file not the run's own data, else test (``default_split``)."""
     run = run_path if isinstance(run_path, Run) else Run.load(run_path)
     check_images(run)  # before the data is loaded
-    prepared, _ = prepare_data(run.config, data, stream=True)
-    part = getattr(prepared, split)
-    if len(part.x) < 2:
-        part = prepared.train
-    return Explorer(run, part.x, part.y)
+    split = split or default_split(run.config, data)
+    if split == "all":  # binarised as in training; the first N_ENCODED are all the explorer encodes
+        part = every_item_data(run, data, N_ENCODED).test
+    elif split in ("train", "val", "test"):
+        prepared, _ = prepare_data(run.config, data, stream=True)
+        part = getattr(prepared, split) if len(getattr(prepared, split).x) > 1 else prepared.train
+    else:
+        raise VaekitError(f"split {split!r}: expected all, train, val or test", key="split")
+    return Explorer(run, part.x[:N_ENCODED], part.y)
 
 
 def open_explorer(
-    run_path: str | Run, port: int, data: str | None = None, split: str = "test", token: str | None = None
+    run_path: str | Run, port: int, data: str | None = None, split: str | None = None, token: str | None = None
 ) -> ExplorerServer:
     """The explorer's server of a run (a folder or a loaded Run), ready to serve at ``server.url`` (``token`` as
     for ``make_server``): a busy port is refused before the run is opened, a run not of images before its data is

@@ -27,6 +27,7 @@ from .report_pictures import best_epoch
 
 Z_LIMIT = 10.0  # |z| accepted per dimension
 MAX_STEPS, MAX_SAMPLES, N_ITEMS = 32, 64, 16
+N_ENCODED = 1000  # items encoded for the dims' spread: the first of the items given
 NO_CODES = "this model draws no codes from its prior (no prior_codes): leave out codes"
 KEYS = {"decode": ("z", "y"), "interpolate": ("a", "b", "steps", "y"), "sample": ("n", "y", "codes")}  # a body's keys
 
@@ -61,7 +62,7 @@ class Explorer:
         self.k = len(run.classes) if run.classes else run.config.model.num_classes  # as run.labels counts them
         self.conditional = bool(run.model.needs_labels)
         y = y if self.conditional else None
-        means = encode_means(run, x[:1000], None if y is None else y[:1000])  # (N, D)
+        means = encode_means(run, x[:N_ENCODED], None if y is None else y[:N_ENCODED])  # (N, D)
         spread = means.std(0) if len(means) > 1 else torch.ones(self.d)
         self.order = spread.argsort(descending=True).tolist()  # most active first
         self.spread = spread.tolist()
