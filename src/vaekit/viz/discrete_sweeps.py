@@ -26,7 +26,7 @@ from ..evaluation.active import ACTIVE_THRESHOLD, active_codes, discrete_codes
 from ..models.vq import VQVAE
 from ..run_reads import reading
 from ..runs import Run
-from .figures import decode_mean, discrete_family
+from .latent_walks import decode_mean, discrete_family
 from .picture_rules import Named, out_path
 from .plots import (
     Columns,

@@ -18,7 +18,7 @@ from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
 from ..samplers import need_run
-from .figures import decode_mean
+from .latent_walks import decode_mean
 from .picture_rules import Named, out_path
 from .plots import Columns, _figure, _picture, _save_figure, image_grid, is_image, stamped, table_columns
 from .prior_frame import GRID, check_grid, quantile_grid

@@ -3,7 +3,8 @@
 Every picture helper (these, ``figures``' interpolations and traversals, ``latent_map``, ``save_sweeps``) writes a
 PNG file whose name ends in .png (any case) and returns its path; another name, or a file object, is refused in one
 line. Given no path (None) it returns the picture instead, a ``PIL.Image.Image`` a notebook shows (Pillow writes
-other formats: ``save_samples(x).save("s.jpg")``). Images are taken in [0, 1], uint8 as 0..255 (``as_pictures``).
+other formats: ``save_samples(x).save("s.jpg")``). Images are taken in [0, 1], uint8 as 0..255; values on another
+scale ([-1, 1], 0..255 floats) are drawn clipped with a warning naming their range (``as_pictures``).
 """
 
 from __future__ import annotations
