@@ -56,6 +56,17 @@ def test_a_setting_given_at_its_default_is_refused_where_unread(key: str, around
     assert key in str(e.value) and e.value.key in (key, *(s.split("=")[0] for s in around))  # one given
 
 
+@pytest.mark.parametrize(("warmup", "refused"), [(0, False), (2, True)])
+def test_a_warmup_of_zero_is_the_off_switch_under_an_importance_weighted_bound(warmup: int, refused: bool) -> None:
+    cfg = config(["train.objective=iwae"])
+    set_value(cfg, "train.warmup_epochs", warmup, given=True)
+    if not refused:  # 0 epochs turns the warm-up off, as with vq: nothing is left unread
+        refuse_conflicts(cfg)
+        return
+    with pytest.raises(vaekit.VaekitError, match=unread("train.warmup_epochs")):
+        refuse_conflicts(cfg)
+
+
 def argv_config(argv: list[str]) -> RunConfig:
     """The config ``vaekit train ARGV`` trains, as train_config builds it."""
     args = build_parser().parse_args(["train", *argv])
@@ -125,3 +136,12 @@ def test_a_run_config_json_and_its_resume_hold_no_given_keys(tmp_path: Path) -> 
     resumed = argv_config(["--resume", str(run), "--set", "train.mmd_weight=10"])
     with pytest.raises(vaekit.VaekitError, match=unread("train.mmd_weight")):
         refuse_conflicts(resumed, ("train",))
+
+
+def test_build_model_holds_its_keywords_as_given_and_a_toml_file_is_named(tmp_path: Path, monkeypatch, capsys) -> None:
+    with pytest.raises(vaekit.VaekitError, match=re.escape("model.prior and model.family cannot both take effect")):
+        vaekit.build_model(family="ladder", prior="standard", likelihood="bernoulli", input_shape=(1, 8, 8))
+    monkeypatch.chdir(tmp_path)
+    Path("my.toml").write_text('[data]\nspec = "digits"\n[train]\niw_samples = 5\n')  # at its default
+    assert main(["train", "--config", "my.toml", "--out", "r"]) == 2
+    assert not Path("r").exists() and "(train.iw_samples in my.toml;" in capsys.readouterr().err

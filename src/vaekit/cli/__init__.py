@@ -98,17 +98,17 @@ def named_by_model(args: argparse.Namespace, key: str) -> bool:
 
 
 def configured(args: argparse.Namespace, key: str) -> str | None:
-    """The --config file (TOML, preset or a run's config.json) if it sets ``key`` away from its default, else None:
-    the setting at fault came from it, not from the flag that sets ``key``."""
+    """The --config file (TOML, preset or a run's config.json) if it gives ``key`` (a user's TOML file at any value,
+    a preset or config.json away from its default), else None: the setting at fault came from it, not a flag."""
     if not getattr(args, "config", None) or "." not in key:
         return None
     from ..config import load_toml_config
-    from ..config.checks import changed
+    from ..config.checks import given
     from ..config.sources import shipped
 
     try:
         name, preset = args.config, shipped(args.config) is not None and not Path(args.config).is_file()
-        return (f"the preset {name}" if preset else name) if changed(load_toml_config(name), key) else None
+        return (f"the preset {name}" if preset else name) if given(load_toml_config(name), key) else None
     except (VaekitError, OSError, AttributeError, ValueError):  # not a setting, or a file changed since
         return None
 

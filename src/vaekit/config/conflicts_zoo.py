@@ -206,10 +206,13 @@ def _objective_clashes() -> list:
             (
                 f"train.{key}",
                 "train.objective",
-                lambda c, key=key: _given(c, f"train.{key}") and _objective(c) in IMPORTANCE,
+                lambda c, key=key, on=on: on(c) and _objective(c) in IMPORTANCE,
                 "the importance-weighted bounds have no KL weight",
             )
-            for key in ("beta", "warmup_epochs")
+            for key, on in (  # a warm-up of 0 epochs is its off switch, as with vq
+                ("beta", lambda c: _given(c, "train.beta")),
+                ("warmup_epochs", lambda c: c.train.warmup_epochs > 0),
+            )
         ),
         (
             "train.objective",

@@ -80,7 +80,8 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
             raise VaekitError(f"model.{f.name} must be {type_name(hint)}, got {text}", key=f"model.{f.name}")
         set_value(run, f"model.{f.name}", value)  # tuples as lists, numpy integers as int
     if settings:  # settings given here: held to the conflicts training checks (a ModelConfig builds as written,
-        refuse_conflicts(run, ("model",))  # as a saved run's must)
+        run.given = {f"model.{key}" for key in settings}  # as a saved run's must), at any value, as train holds them
+        refuse_conflicts(run, ("model",))
     return new_levels(validate(run).model) if settings else validate(run).model  # a new ladder's default levels
 
 
