@@ -149,6 +149,14 @@ def test_interpolate_decodes_only_codes_a_discrete_decoder_reads(family, monkeyp
     assert f"interpolate: this {family} run's path points are decoded" in capsys.readouterr().err
 
 
+def test_the_explorer_decodes_a_gumbel_runs_codes_only():
+    from vaekit.viz.explore_api import Explorer
+
+    page = Explorer(untrained("gumbel"), X[:4], None)
+    codes = torch.tensor(page.interpolate({"a": 0, "b": 1, "steps": 5})["codes"]).view(5, 3, 4)
+    assert set(codes.unique().tolist()) == {0.0, 1.0} and (codes.sum(-1) == 1).all()  # one-hots, as interpolate
+
+
 def test_the_walks_left_figures_and_stay_importable_from_it():
     import vaekit.viz.figures as figures
     import vaekit.viz.latent_walks as walks

@@ -22,6 +22,7 @@ from ..evaluation.metrics import encode_means
 from ..runs import Run
 from .curves import read_metrics
 from .figures import decode_mean, lerp
+from .latent_walks import snapped
 from .plots import image_grid, is_image
 from .report_pictures import best_epoch
 
@@ -116,7 +117,7 @@ class Explorer:
         _keys(body, "decode")
         z, y = self._z(body.get("z")), self._label(body.get("y"))
         start = time.perf_counter()
-        image = png_url(decode_mean(self.run, z[None], y), pad=0)
+        image = png_url(decode_mean(self.run, snapped(self.run, z[None]), y), pad=0)  # a discrete run's: codes
         return {"image": image, "ms": round((time.perf_counter() - start) * 1000, 2)}
 
     def interpolate(self, body: dict) -> dict:
@@ -124,6 +125,7 @@ class Explorer:
         a, b = (_int(body.get(key), key, 0, len(self.items_x) - 1) for key in ("a", "b"))
         steps = _int(body.get("steps", 10), "steps", 2, MAX_STEPS)
         codes = lerp(self.items_z[a], self.items_z[b], torch.linspace(0, 1, steps))  # (steps, D)
+        codes = snapped(self.run, codes)  # a gumbel or vq run's points made codes its decoder reads, as interpolate
         y = None if self.items_y is None else self.items_y[a : a + 1]  # the path keeps a's class
         y = self._label(body["y"]) if body.get("y") is not None else y
         frames = decode_mean(self.run, codes, y)
