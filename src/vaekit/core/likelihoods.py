@@ -109,7 +109,9 @@ class Likelihood(nn.Module):
                 self.fixed_scale = float(mode)
 
     def params(self, out: Tensor) -> Tensor:
-        """Decoder output -> (B, n_params, *shape); a shape that fits neither layout is one clear error."""
+        """Decoder output -> (B, n_params, *shape); a shape that fits neither layout is one clear error, naming
+        the shape the decoder gave."""
+        given = tuple(out.shape)
         if out.dim() == self.event_dims + 1 and self.n_params == 1:
             out = out.unsqueeze(1)
         if tuple(out.shape[1:]) != (self.n_params, *self.shape):
@@ -119,8 +121,8 @@ class Likelihood(nn.Module):
                 else f"(B, {self.n_params}, {', '.join(map(str, self.shape))})"
             )
             raise VaekitError(
-                f"the decoder gives shape {tuple(out.shape)}; the {self.name} likelihood of items "
-                f"{self.shape} needs {want}"
+                f"the decoder gives shape {given}; the {self.name} likelihood of items {self.shape} needs "
+                f"{want}{channels_last_hint(given, self.shape)}"
             )
         return out
 
@@ -143,6 +145,19 @@ class Likelihood(nn.Module):
                 scale = (F.softplus(raw + SOFTPLUS_ONE) + MIN_SCALE).expand_as(head)
             base = Normal(head, scale, validate_args=False)
         return Independent(base, self.event_dims, validate_args=False)
+
+
+def channels_last_hint(given: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """For a decoder output ``given`` that ends in the channels-last layout (H, W, C) of images ``shape``
+    (C, H, W), C in 1, 3, 4: that fit moves channels-last items so (``data.containers.channels_last``, with a
+    note), and that input_shape=(H, W, C) keeps them as given."""
+    hwc = shape[1:] + shape[:1]
+    if len(shape) != 3 or shape[0] not in (1, 3, 4) or hwc == shape or tuple(given[-3:]) != hwc:
+        return ""
+    return (
+        f"; where items {hwc} were moved from channels-last to {shape} (fit's note), input_shape={hwc} keeps "
+        "them as given"
+    )
 
 
 def name_of(px: Distribution) -> str:

@@ -1,7 +1,11 @@
 """What the functions that take a model itself (``iwae_bound``, the anomaly scores) take: a model, not a Run;
-floating-point items; the items' labels as label numbers in any of the forms a run's methods take numbers."""
+floating-point items of the model's item shape; the items' labels as label numbers in any of the forms a run's
+methods take numbers."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -19,6 +23,34 @@ def check_module(model: object, what: str) -> None:
     if isinstance(getattr(model, "model", None), nn.Module):  # a Run: its model is what is read
         raise VaekitError(f"{what} takes a model, got a {name}: pass {name.lower()}.model", key="model")
     raise VaekitError(f"{what} takes a model (a torch.nn.Module), got {name}", key="model")
+
+
+class Shaped(Protocol):
+    """Items with a shape (N, *shape): a tensor, or data read lazily from files (``data.lazy.LazyArray``)."""
+
+    @property
+    def shape(self) -> Sequence[int]: ...
+
+
+def model_shape(model: object) -> tuple[int, ...] | None:
+    """The item shape a model declares (``input_shape``, or that of the model a wrapper such as ``Standardized``
+    holds), or None (a model not built yet, or a user's own that states none)."""
+    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
+    return None if shape is None else tuple(shape)
+
+
+def check_items(shape: Sequence[int] | None, x: Shaped, where: str = "") -> None:
+    """Refuse items x (N, *shape) of another item shape than the model's ``shape`` (None: not known, nothing
+    checked), in one line prefixed by ``where`` (the function's name, where given); one item without its batch
+    axis is told so."""
+    if shape is None or tuple(x.shape[1:]) == tuple(shape):
+        return
+    want, got = tuple(shape), tuple(x.shape)
+    one = "; one item is x[None], with its batch axis" if got == want else ""
+    raise VaekitError(
+        f"{where}{': ' if where else ''}x must be (N, {', '.join(map(str, want))}): items of the model's shape "
+        f"{want}; got {got}{one}"
+    )
 
 
 def float_items(x: object, p: Tensor | None) -> Tensor:

@@ -17,7 +17,7 @@ from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
-from .model_inputs import check_module, float_items, label_tensor
+from .model_inputs import check_items, check_module, float_items, label_tensor, model_shape
 from .tc import KLParts as KLParts  # beta-TCVAE's split, moved to .tc: re-exported for callers of this module
 from .tc import tc_decomposition
 
@@ -118,6 +118,7 @@ def elbo(
     if not isinstance(out, VAEOutput):
         raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
     x = as_tensor(x, out.z[-1].device)
+    check_items(item_shape(out.px), x, "elbo")  # log_prob would broadcast items of another shape into nonsense
     rec = out.px.log_prob(x)  # (B,)
     extra = extra_sum(out)  # the model's own loss terms (VQ's commitment), None without any
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
@@ -135,6 +136,13 @@ def elbo(
     if extra is not None:
         terms["loss"], terms["extra"] = loss + extra, extra
     return terms
+
+
+def item_shape(px: Distribution) -> tuple[int, ...] | None:
+    """The item shape p(x|z) declares: its batch dims after B, then its event dims; None without event dims."""
+    if not px.event_shape or not px.batch_shape:
+        return None
+    return (*px.batch_shape[1:], *px.event_shape)
 
 
 def extra_sum(out: VAEOutput) -> Tensor | None:
@@ -183,6 +191,7 @@ def iwae_bound(
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
     check_module(model, "iwae_bound")  # a Run: one line naming run.model, not an AttributeError
     x = float_items(x, next(cast(nn.Module, model).parameters(), None))
+    check_items(model_shape(model), x, "iwae_bound")  # as anomaly_scores: other shapes would broadcast or fail
     y = label_tensor(y, len(x), x.device) if y is not None and model.needs_labels else y  # (B,) int64, converted once
     check_labels(cast(VAEModule, model), x, y)
     b = x.shape[0]

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
+from ..core.model_inputs import check_items as check_item_shape
+from ..core.model_inputs import model_shape as model_shape  # re-exported (scores reads the items by it)
 from ..data.lazy import LazyArray
 from ..errors import VaekitError, is_seed
 from ..models.standardized import Standardized, hierarchical
@@ -82,20 +84,11 @@ def dry_posterior(model: VAEModel, y: Tensor | None) -> Distribution | None:
             return None
 
 
-def model_shape(model: object) -> tuple[int, ...] | None:
-    """The item shape a model declares (``input_shape``, or that of the model a wrapper such as ``Standardized``
-    holds), or None."""
-    shape = getattr(model, "input_shape", None) or getattr(getattr(model, "model", None), "input_shape", None)
-    return None if shape is None else tuple(shape)
-
-
 def check_items(model: VAEModel, x: Tensor | LazyArray) -> None:
     """Refuse items x (N, *shape) of another shape than the model's (where it declares one: ``input_shape``, or
-    that of the model a wrapper such as ``Standardized`` holds)."""
-    shape = model_shape(model)
-    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
-        want = ", ".join(map(str, shape))
-        raise VaekitError(f"x must be (N, {want}): items of the model's shape {tuple(shape)}; got {tuple(x.shape)}")
+    that of the model a wrapper such as ``Standardized`` holds), as ``iwae_bound`` refuses them
+    (``core.model_inputs.check_items``)."""
+    check_item_shape(model_shape(model), x)
 
 
 def check_seed(seed: object) -> int:

@@ -28,11 +28,12 @@ from ..core.contract import (
     kept_rng,
     probing,
 )
-from ..core.likelihoods import check_support
+from ..core.likelihoods import LIKELIHOODS, check_support, name_of
 from ..core.model_inputs import label_tensor
 from ..core.objectives import _draw, elbo, iwae_bound, repeat_items, takes_eps
 from ..core.reading import mean_of
 from ..data.core import check_finite
+from ..data.item_arrays import refuse_edge
 from ..data.lazy import LazyArray
 from ..data.user import run_items
 from ..errors import VaekitError
@@ -202,7 +203,9 @@ def scored_items(model: VAEModule, x: object, y: Tensor | None = None) -> Tensor
     """Items x (N, *shape) read as a run's methods read them (``data.user.run_items``: uint8 images divided by
     255, frames and lists read, NaN or values beyond float32 refused; a float64 model's float64 items as given),
     refused in one line where the model cannot take them with labels y (N,): not of its shape, or, as ``evaluate``
-    says, outside the support of its p(x|z) (as its first item's shows; items read from files: as they are read)."""
+    says, outside the support of its p(x|z) (as its first item's shows; items read from files: as they are read),
+    or, as ``fit`` says (``data.item_arrays.refuse_edge``), at an end of a user's p(x|z)'s support where its
+    log-density is not finite (a Beta's 0 or 1)."""
     if isinstance(x, LazyArray):  # read from files, checked there
         items: Tensor | LazyArray = x
     else:
@@ -216,6 +219,8 @@ def scored_items(model: VAEModule, x: object, y: Tensor | None = None) -> Tensor
         with probing(model):
             px = model(items[:1].to(p.device, p.dtype), None if y1 is None else y1.to(p.device)).px
         check_support(px, items, "data items")
+        if name_of(px) not in LIKELIHOODS:  # a user's p(x|z) (a Beta): items at an end of its support, as fit refuses
+            refuse_edge(px, items.to(p.device, p.dtype), None, "data items")
     return items
 
 

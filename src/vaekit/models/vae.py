@@ -4,8 +4,9 @@ registries (``vaekit.models.priors``, ``vaekit.models.posteriors``), a likelihoo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -13,12 +14,30 @@ from torch.distributions import Distribution
 
 from ..config import ModelConfig
 from ..core.contract import VAEOutput
-from ..core.likelihoods import Likelihood, diag_normal, support
+from ..core.likelihoods import LIKELIHOODS, Likelihood, diag_normal, support
 from ..errors import VaekitError
 from . import allowed, positive, register
 from .nets import build_nets
 from .posteriors import FlowSettings, build_posterior
 from .priors import PriorSettings, VampPrior, build_prior
+
+T = TypeVar("T")
+
+
+def as_int(n: T) -> T | int:
+    """``n`` as a Python int where it is an integer scalar (numpy's np.int64, a 0-d torch integer tensor; not a
+    bool), else as given: what ``positive`` and ``allowed`` then check (a config keeps plain ints)."""
+    v = n.item() if isinstance(n, Tensor) and n.dim() == 0 else n  # a float or bool tensor's value: refused
+    return int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else n
+
+
+def check_net(net: object, what: str) -> None:
+    """Refuse, in one line, an encoder or decoder (``what``) that is no ``torch.nn.Module`` (a function)."""
+    if not isinstance(net, nn.Module):
+        raise VaekitError(
+            f"the {what} must be a torch.nn.Module, got {type(net).__name__}: wrap a function in a module whose "
+            "forward calls it"
+        )
 
 
 @torch.no_grad()
@@ -66,8 +85,11 @@ class NetsVAE(nn.Module):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: str, scale: str, components: int = 5):
         super().__init__()
+        check_net(encoder, "encoder")
+        check_net(decoder, "decoder")
         self.encoder, self.decoder = encoder, decoder
         self.likelihood_name, self.scale, self.components = likelihood, scale, components
+        self.auto_likelihood = likelihood == "auto"  # fit chooses it from the data (fit_data.fit_likelihood)
         self.input_shape: tuple[int, ...] | None = None
 
     def make_heads(self, f: int) -> None:
@@ -85,10 +107,16 @@ class NetsVAE(nn.Module):
             if shape != self.input_shape:
                 raise VaekitError(f"items have shape {shape}, the model was built for {self.input_shape}")
             return self
+        if self.likelihood_name == "auto":
+            raise VaekitError(
+                "likelihood 'auto' is chosen from the data by vaekit.fit; name one to build a model alone: "
+                f"{', '.join(LIKELIHOODS)}",
+                key="model.likelihood",
+            )
         f = features(self.encoder, shape)
         self.likelihood = Likelihood(self.likelihood_name, shape, self.scale, self.components)
         self.make_heads(f)
-        self.likelihood.params(dry_run(self.decoder, (self.decoder_inputs(),), "decoder"))  # its output must fit
+        self.check_decoder()
         order = [n for n in self.MODULE_ORDER if n in self._modules]
         modules = {n: getattr(self, n) for n in order + [n for n in self._modules if n not in order]}
         for name, module in modules.items():  # re-registered in MODULE_ORDER: the parameter order of earlier runs
@@ -96,6 +124,21 @@ class NetsVAE(nn.Module):
             setattr(self, name, module.to(self.pz_loc))  # new heads join the device and dtype of the rest
         self.input_shape = shape
         return self
+
+    def check_decoder(self) -> None:
+        """The decoder's output for two zero inputs must fit the likelihood (``Likelihood.params``); where 'auto'
+        chose the likelihood from the data, its refusal says so."""
+        out = dry_run(self.decoder, (self.decoder_inputs(),), "decoder")
+        try:
+            self.likelihood.params(out)
+        except VaekitError as e:
+            if not self.auto_likelihood:
+                raise
+            raise VaekitError(
+                f"{e}; likelihood 'auto' chose {self.likelihood_name} from the data: where the decoder was made "
+                "for another likelihood, name that one (likelihood=...)",
+                key="model.likelihood",
+            ) from None
 
     def _built(self, x: Tensor) -> None:
         if self.input_shape is None:
@@ -111,10 +154,15 @@ class NetsVAE(nn.Module):
 class VAE(NetsVAE):
     """q(z|x) = N(loc(x), diag scale(x)^2) (or a flow on it), p(z) = N(0, I) (or learned), p(x|z) from ``likelihood``.
 
-    ``encoder`` maps x (B, *shape) to features (B, F): F is found by a dry run, and a linear layer turns the
-    features into q(z|x)'s loc and scale. ``decoder`` maps z (B, latent_dim) to the likelihood's parameters,
-    (B, *shape) (or (B, 2, *shape) for a Gaussian with ``scale="decoded"``). ``input_shape`` (the item shape)
-    builds the model now; left out, it is built from the data by ``fit`` or by the first batch it sees.
+    ``encoder`` (an ``nn.Module``) maps x (B, *shape) to features (B, F): F is found by a dry run, and a linear
+    layer turns the features into q(z|x)'s loc and scale. ``decoder`` maps z (B, latent_dim) to the likelihood's
+    parameters: (B, *shape) for bernoulli, cbernoulli and gaussian; (B, 2, *shape) for a Gaussian with
+    ``scale="decoded"``; (B, K (C + 2), C, H, W) for discretized_logistic on images (C, H, W), K = ``components``
+    (5: (B, 25, 3, H, W) for colour, (B, 15, 1, H, W) for grey), (B, 3K, *shape) on other items. ``likelihood``
+    "auto" leaves the choice to ``fit``, from the data: bernoulli for binary data and other grey images in
+    [0, 1], discretized_logistic for 8-bit images (uint8, or values k / 255), cbernoulli for colour images in
+    [0, 1], gaussian otherwise (a table's columns standardised). ``input_shape`` (the item shape) builds the
+    model now (with a named likelihood); left out, it is built from the data by ``fit`` or by the first batch.
     Labels ``y`` are accepted and ignored (``needs_labels`` is false). ``prior`` (standard, mixture, vamp, flow)
     and ``posterior`` (gaussian, iaf, nsf) name registry entries, built with ``prior_components`` (0: 10),
     ``pseudo_inputs``, ``pseudo_init``, ``flow_transforms`` and ``flow_hidden``.
@@ -147,12 +195,13 @@ class VAE(NetsVAE):
         input_shape: Sequence[int] | None = None,
     ):
         super().__init__(encoder, decoder, likelihood, scale, components)
-        self.latent_dim = positive(latent_dim, "latent_dim")
+        self.latent_dim = positive(as_int(latent_dim), "latent_dim")
         self.prior_name, self.posterior_name = prior, posterior
-        self.prior_components = allowed(prior_components, "prior_components")  # 0: 10 (checked now: built lazily)
-        self.pseudo_inputs, self.flow_transforms = positive(pseudo_inputs, "pseudo_inputs"), flow_transforms
+        self.prior_components = allowed(as_int(prior_components), "prior_components")  # 0: 10 (built lazily)
+        self.pseudo_inputs = positive(as_int(pseudo_inputs), "pseudo_inputs")
+        self.flow_transforms = flow_transforms
         self.flow_hidden, self.pseudo_init = list(flow_hidden), allowed(pseudo_init, "pseudo_init")
-        self.register_buffer("pz_loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("pz_loc", torch.zeros(self.latent_dim), persistent=False)
         if input_shape is not None:
             self.build(input_shape)
 
