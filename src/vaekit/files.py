@@ -15,6 +15,7 @@ WEIGHTS = "model.safetensors"  # the best weights (by validation loss)
 CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.safetensors"  # the one before: a damaged newest one still resumes
 METRICS = "metrics.csv"  # one row per epoch
+PRIOR_METRICS = "prior_metrics.csv"  # a two-stage model's (vq): one row per epoch of its prior's fit
 SKIPPED = "skipped.json"  # image files left out as unreadable (data.skip_unreadable), when any
 CLASSES = "classes.json"  # the class names of a run's labels, label 0 first, when its data names them
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
@@ -38,6 +39,7 @@ TRAINING_FILES = (
     CHECKPOINT,
     PREVIOUS_CHECKPOINT,
     METRICS,
+    PRIOR_METRICS,
     SAMPLES,
     RECONSTRUCTIONS,
     LOSS,

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from . import files
 from .config import RunConfig
+from .config.parse import RESUMES, WRITTEN_BY
 from .core.contract import VAEModule
 from .errors import VaekitError
 from .io import read_plain
@@ -38,6 +39,29 @@ def read_history(run: Path) -> list[dict]:
             {k: int(v) if k in WHOLE_COLUMNS and v.is_integer() else v for k, v in values.items() if v is not None}
         )
     return history
+
+
+def train_stretches(saved: object) -> list[tuple[int, int, dict]]:
+    """Each stretch of a run's training between the resumes that changed its settings, oldest first, from its
+    config.json dict ``saved``: (the first epoch it trained, 1-based; the batches of that epoch trained before it;
+    its train settings). ``saved["train"]`` holds the last stretch's settings and ``written_by.resumes`` each
+    change's [old, new] (``training.resumes``), so the earlier ones are found walking back. [] where ``saved``
+    holds no train table; a record that is not one (a file edited by hand) is left out."""
+    train = saved.get("train") if isinstance(saved, dict) else None
+    if not isinstance(saved, dict) or not isinstance(train, dict):
+        return []
+    written = saved.get(WRITTEN_BY)
+    records = written.get(RESUMES) if isinstance(written, dict) else None
+    later, now = [], dict(train)
+    for record in reversed(records if isinstance(records, list) else []):
+        try:
+            epoch, batch = int(record["epoch"]), int(record["batch"])
+            before = {str(k).removeprefix("train."): old for k, (old, _) in record["changed"].items()}
+        except (LookupError, TypeError, ValueError, AttributeError):
+            continue
+        later.append((epoch, batch, now))
+        now = now | before
+    return [(1, 0, now), *reversed(later)]
 
 
 def checkpoint_model(path: Path) -> dict[str, Tensor] | None:

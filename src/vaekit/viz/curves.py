@@ -1,4 +1,5 @@
-"""Loss curves of a run: metrics.csv read as columns, drawn per epoch with the loss titled by its objective."""
+"""Loss curves of a run: metrics.csv read as columns, drawn per epoch with the loss titled by its objective (by
+stretch, where a resume changed it: each change marked)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import files
+from ..config.formats import shown
 from ..errors import VaekitError, is_number
 from ..io import read_json, read_plain
+from ..run_history import train_stretches
+from ..training.val_loss import ANY, MEASURED
 from .plots import _figure, _save_figure
 
 PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their axis ticks overflow)
@@ -31,12 +35,28 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def plot_losses(metrics_csv: str | Path, path: str | Path, train: dict | None = None) -> Path:
-    """Loss, reconstruction and KL per epoch (``loss_figure``); ``train``: the run's train settings (None: those
-    of the config.json beside ``metrics_csv``, {} where there is none)."""
-    config = Path(metrics_csv).parent / files.CONFIG
-    saved = read_json(config) if train is None and config.is_file() else {"train": train}
-    given = saved.get("train") if isinstance(saved, dict) else None
-    return _save_figure(loss_figure(read_metrics(metrics_csv), given if isinstance(given, dict) else {}), path)
+    """Loss, reconstruction and KL per epoch (``loss_figure``), each resume that changed the loss marked
+    (``mark_changes``, from the config.json beside ``metrics_csv``); ``train``: the run's train settings (None:
+    that config.json's, {} where there is none)."""
+    saved = _saved(Path(metrics_csv).parent / files.CONFIG, train)
+    given = saved.get("train")
+    m = read_metrics(metrics_csv)
+    fig = loss_figure(m, given if isinstance(given, dict) else {})
+    mark_changes(fig.axes[0], m["epoch"], train_stretches(saved))
+    return _save_figure(fig, path)
+
+
+def _saved(config: Path, train: dict | None) -> dict:
+    """The dict of ``config`` (a run's config.json; {}: none, or unreadable where ``train`` is given), with
+    ``train`` as its train settings where given."""
+    try:
+        saved = read_json(config) if config.is_file() else {}
+    except VaekitError:  # not JSON: said where the settings come from it, else only its resumes go unread
+        if train is None:
+            raise
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    return saved if train is None else saved | {"train": train}
 
 
 def loss_figure(metrics: dict[str, np.ndarray], train: dict):
@@ -86,10 +106,58 @@ def shaded(epoch: np.ndarray, beta: np.ndarray, train: dict) -> list[tuple[np.nd
     ]
 
 
-def loss_title(train: dict) -> str:
-    """The loss panel's title: what ``train.objective`` (config.json's ``train``; {}: not known) minimises."""
+def mark_changes(ax, epoch: np.ndarray, stretches: list[tuple[int, int, dict]]) -> None:
+    """On the loss panel ``ax`` of the epochs ``epoch`` (E,): a dashed line before each epoch from which a resume
+    changed what the loss measures (``loss_settings``), the change named in the legend, and the title by the
+    objective of each stretch drawn (``train_stretches``' (epoch, batch, settings), oldest first)."""
+    known = epoch[np.isfinite(epoch)]
+    ends = [s[0] - 1 for s in stretches[1:]] + [np.inf]  # a stretch's validation losses: its epochs to the next's
+    drawn = [s for s, end in zip(stretches, ends) if len(known) and s[0] <= known.max() and end >= known.min()]
+    kept: list[tuple[int, int, dict]] = drawn[:1]
+    for e, b, train in drawn[1:]:
+        if changes := loss_changes(kept[-1][2], train):
+            where = f"from epoch {e}" + (f", batch {b + 1}" if b else "")  # a resume within epoch e
+            ax.axvline(e - 0.5, color="0.35", ls="--", lw=1, label=f"{where}: {changes}")
+            kept.append((e, b, train))
+    if not kept:
+        return
+    names = [objective_name(s[2]) for s in kept]
+    at = ", ".join(str(s[0]) for s in kept[1:])
+    if len(kept) == 1:
+        ax.set_title(loss_title(kept[0][2]))  # one stretch: perhaps not the last (a change not trained yet)
+    elif len(kept) == 2 and None not in names and names[0] != names[1]:
+        ax.set_title(f"loss: {names[0]} to epoch {kept[1][0] - 1},\n{names[1]} from epoch {kept[1][0]}")
+    else:
+        ax.set_title(f"loss (objective changed at epoch{'s' if len(kept) > 2 else ''} {at})")
+    if len(kept) > 1:
+        ax.legend(fontsize="small")
+
+
+def loss_settings(train: dict) -> tuple[str, ...]:
+    """The train settings the validation loss reads under ``train`` (``training.val_loss.measured``)."""
+    c = train.get("capacity_max", 0)
+    if is_number(c) and c > 0:
+        return ("objective", "capacity_max", "gamma")
+    return ("objective", "capacity_max", *MEASURED.get(str(train.get("objective")), ANY))
+
+
+def loss_changes(before: dict, after: dict) -> str:
+    """The settings of the loss that differ between two stretches' train settings ('beta 1 -> 2'; "": none)."""
+    keys = dict.fromkeys((*loss_settings(before), *loss_settings(after)))
+    show = lambda d, k: shown(d[k]) if k in d else "(not recorded)"  # noqa: E731
+    return ", ".join(f"{k} {show(before, k)} -> {show(after, k)}" for k in keys if before.get(k) != after.get(k))
+
+
+def objective_name(train: dict) -> str | None:
+    """What ``train.objective`` (config.json's ``train``; {}: not known) minimises; None: not recorded."""
     name, beta, c = train.get("objective"), train.get("beta", 1.0), train.get("capacity_max", 0)
     c = c if is_number(c) else 0
     if name is None or c > 0 or name != "elbo":
-        return "loss (objective not recorded)" if name is None else f"loss: {'capacity' if c > 0 else name} objective"
-    return "loss: -ELBO" if beta == 1 else f"loss: -(rec - {beta:g} KL)"
+        return None if name is None else f"{'capacity' if c > 0 else name} objective"
+    return "-ELBO" if beta == 1 else f"-(rec - {beta:g} KL)"
+
+
+def loss_title(train: dict) -> str:
+    """The loss panel's title: what ``train.objective`` (config.json's ``train``; {}: not known) minimises."""
+    name = objective_name(train)
+    return "loss (objective not recorded)" if name is None else f"loss: {name}"
