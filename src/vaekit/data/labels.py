@@ -273,15 +273,16 @@ def _builtin_classes() -> list[str]:
     return FASHION_CLASSES
 
 
-def given_as_names(data: object) -> bool:
+def given_as_names(data: object, x_key: str | None = None, y_key: str | None = None) -> bool:
     """Whether the labels of items given to a run are text, class names (else label numbers): an (x, y) pair's y,
-    or the label of the first item of a Dataset (or a DataLoader's) that yields (x, y) or dicts with a label."""
+    or the label of the first item of a Dataset (or a DataLoader's) that yields (x, y) or dicts with a label (its
+    entries ``x_key`` and ``y_key``, as ``fit`` takes them)."""
     data = data.dataset if isinstance(data, DataLoader) else data
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], Mapping):
         y = data[1]  # an (x, y) pair
     else:
         try:
-            y = split_item(data[0], 0, "data", None, None)[1]  # type: ignore[index]
+            y = split_item(data[0], 0, "data", x_key, y_key)[1]  # type: ignore[index]
         except (TypeError, IndexError, KeyError, ValueError):  # no item to read: the reading says why
             return False
     if y is None or isinstance(y, Tensor):

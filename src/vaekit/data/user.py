@@ -16,17 +16,12 @@ import torch
 from torch import Tensor
 
 from ..errors import VaekitError
-from .containers import (
-    channels_last,
-    grey_channel,
-    is_frame,
-    moved_note,
-)
+from .containers import channels_last, grey_channel, is_frame, loader_refusal, moved_note
 from .containers import frame_array as frame_array  # imported from here
 from .core import Dataset, Split, check_finite, encode_labels, image_scale, number_labels
 from .draws import VAL_PART
 from .float32 import fits_float32
-from .labels import plain_labels
+from .labels import plain_labels, shown
 from .lazy import LazyArray
 from .photos import note
 from .table_schema import TableSchema
@@ -153,6 +148,7 @@ def from_user(
     fixed = labels and isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0
     num_classes = num_classes if fixed else None  # an unconditional model's labels only name the items
     train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)
+    _note_renumbered(train.classes)
     if val_data is not None:  # its labels numbered as the training data's
         same_columns(_x_of(val_data), train.table, "val_data")  # a frame's, as data's frame's
         val = _splits(val_data, "val_data", labels, x_key, y_key, expected, not labels, train.classes, num_classes)
@@ -174,6 +170,28 @@ def from_user(
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
     val_split = replace(val.train, part=VAL_PART) if val_data is not None else val.train  # rows of val_data
     return Dataset(train.name, train.train, val_split, empty, train.shape, train.kind, k, train.classes, table=table)
+
+
+def _note_renumbered(names: list[str] | None) -> None:
+    """One line where training renumbered labels that are numbers (1, 2, 3 as 0, 1, 2; ``names``: the classes,
+    label 0 first): labels given to the run afterwards as integers are the new numbers."""
+    numbers = [str(i) for i in range(len(names or []))]
+    if names and names != numbers and all(n.lstrip("-").isdigit() for n in names):
+        note(
+            f"data: labels {shown(names)} are classes {shown(numbers)} (run.classes): integers given to the run "
+            "later are these numbers, text its class names"
+        )
+
+
+def loader_dataset(data: object, where: str) -> object:
+    """A DataLoader's dataset, refused in one line where the loader holds what cannot take effect (a sampler, a
+    collate_fn: ``containers.loader_refusal``, fit's own rule); other data as it is."""
+    if not isinstance(data, torch.utils.data.DataLoader):
+        return data
+    why = loader_refusal(data)
+    if why is not None:
+        raise VaekitError(f"{where} (a DataLoader): {why}")
+    return data.dataset
 
 
 def _map_style(data: object) -> bool:
@@ -205,17 +223,18 @@ def users_items(
     expected: tuple[int, ...] | None = None,
     classes: list[str] | None = None,
     table: TableSchema | None = None,
+    keys: tuple[str | None, str | None] = (None, None),
 ) -> Dataset:
     """The user's items (any container ``fit`` takes) as the test split of a Dataset with empty train and val
     splits, to be evaluated whole; ``labels``: a conditional model's, which must come with them, numbered as
     training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh.
     ``table``: the run's columns, which a data frame must have, in order (and by which it is encoded, as
-    ``run_items`` encodes one)."""
+    ``run_items`` encodes one). ``keys``: x_key and y_key, the entries of dict items."""
     x = _x_of(data)
     items = run_frame(x, table, "data")
     if items is not x:  # a frame encoded by the run's table
         data = items if x is data else (items, data[1])  # type: ignore[index]
-    items = _splits(data, "data", labels, expected=expected, afresh=not labels, classes=classes)
+    items = _splits(data, "data", labels, *keys, expected=expected, afresh=not labels, classes=classes)
     empty = Split(_none_of(items.train.x), None)
     return replace(items, train=empty, val=empty, test=items.train, table=None)
 
@@ -239,8 +258,7 @@ def _splits(
     """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape;
     ``afresh``, ``classes``, ``num_classes``: how its labels are numbered (``as_labels``), their names kept as
     its classes."""
-    if isinstance(data, torch.utils.data.DataLoader):
-        data = data.dataset
+    data = loader_dataset(data, where)
     _refuse_series(_x_of(data), where)
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)

@@ -1,6 +1,6 @@
 """The items ``evaluate`` scores: the run's own data prepared as in training, a vaekit Dataset prepared so (or as
-``prepare_data`` returned it), or the user's items as one test split; a split's first items, checked against
-the model's shape and support, binarised as in training."""
+``prepare_data`` returned it), or the user's items as one test split, scored whole (recorded as split all); a
+split's first items, checked against the model's shape and support, binarised as in training."""
 
 from __future__ import annotations
 
@@ -22,6 +22,23 @@ from ..training import probe
 from .labels import numbered_as_run
 
 MODES = ("dynamic", "fixed", "none")  # evaluate's mode: the binarisation prepare_data returned
+Keys = tuple[str | None, str | None]  # x_key and y_key: the entries of the dict items of a Dataset given
+
+
+def iw_samples_of(iw_samples: int | None, k: int | None) -> int:
+    """``evaluate``'s number of importance samples K, named ``iw_samples`` (as ``train`` and ``anomaly_scores`` name
+    it) or ``k`` (its older name), checked; 1000 where neither is given."""
+    if iw_samples is not None and k is not None:
+        raise VaekitError(f"iw_samples={iw_samples} and k={k}: k is iw_samples' older name; give one of them")
+    k = next((v for v in (iw_samples, k) if v is not None), 1000)
+    check_k(k)
+    return k
+
+
+def check_k(k: int) -> None:
+    """Refuse a number of importance samples K below 1."""
+    if k <= 0:
+        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
 
 
 def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
@@ -37,13 +54,17 @@ def pick_split(data: Dataset, split: str, limit: int | None) -> Split:
 
 
 def evaluated_items(
-    run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None
+    run: Run, data: Dataset | object, split: str, limit: int | None, mode: str | None, keys: Keys = (None, None)
 ) -> tuple[Dataset, Split, Tensor | LazyArray, str | None]:
     """The data (the run's own, prepared as in training, when None; a vaekit Dataset, prepared so unless ``mode``
-    says it was; the user's items, any container ``fit`` takes, as one test split), the split's first ``limit``
-    items and those items as the model takes them (N, *shape), with the binarisation mode."""
+    says it was; the user's items, any container ``fit`` takes, as one test split: ``split`` test or all, and
+    ``keys`` the entries x_key and y_key of dict items), the split's first ``limit`` items and those items as the
+    model takes them (N, *shape), with the binarisation mode."""
     cfg = run.config
     _check_mode(data, mode)
+    if keys != (None, None) and (data is None or isinstance(data, Dataset)):
+        what = "the run's own data" if data is None else "a vaekit Dataset"
+        raise VaekitError(f"x_key and y_key name the entries of the dict items of data given; {what} has none")
     if data is None:
         data, mode = prepare_data(cfg, stream=True)
         from .outputs import note_changed_data  # outputs builds on metrics, which builds on this module
@@ -51,9 +72,9 @@ def evaluated_items(
         note_changed_data(run, data)
         data = numbered_as_run(run, named_labels(run, data))  # its labels as the run numbered them (a reader's change)
     elif not isinstance(data, Dataset):
-        if split != "test":
+        if split not in ("test", "all"):
             raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-        data = users_items_for(run, data)
+        data, split = users_items_for(run, data, keys), "test"  # every item, as the test split
     else:  # a 3-D array the loaders read as grey images (N, 1, C, L): a signal run's items (N, C, L)
         data = as_model_items(numbered_as_run(run, named_labels(run, data)), tuple(cfg.model.input_shape))
     if mode is None:  # binarising binary items leaves them as they are: a Dataset prepared already stays so
@@ -70,16 +91,16 @@ def evaluated_items(
     return data, s, x, mode
 
 
-def users_items_for(run: Run, data: object) -> Dataset:
-    """The user's items as a test split; a conditional run's labels read as labels given to a run are: integers
-    as label numbers 0..K-1, text by the run's class names (``data.labels``)."""
+def users_items_for(run: Run, data: object, keys: Keys = (None, None)) -> Dataset:
+    """The user's items as a test split (``keys``: x_key and y_key of dict items); a conditional run's labels read
+    as labels given to a run are: integers as label numbers 0..K-1, text by the run's class names (``data.labels``)."""
     shape, k = tuple(run.config.model.input_shape) or None, run.config.model.num_classes
     if not run.model.needs_labels:
-        return users_items(data, False, shape, run.classes, run.table)
-    names = run_classes(run.classes, k) if given_as_names(data) else None  # None: numbers kept as they are
+        return users_items(data, False, shape, run.classes, run.table, keys)
+    names = run_classes(run.classes, k) if given_as_names(data, *keys) else None  # None: numbers kept as they are
     if names is None and isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], Mapping):
         data = data if data[1] is None else (data[0], label_numbers(data[1], run.classes, k))  # (x, y): checked
-    return replace(users_items(data, True, shape, names, run.table), classes=run.classes)
+    return replace(users_items(data, True, shape, names, run.table, keys), classes=run.classes)
 
 
 def named_labels(run: Run, data: Dataset) -> Dataset:

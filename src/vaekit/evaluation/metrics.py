@@ -30,7 +30,8 @@ from .active import active_codes, discrete_codes
 from .active import active_units as units_of
 from .eval_files import eval_file as eval_file  # where report takes them
 from .eval_files import write_eval as write_eval
-from .eval_items import evaluated_items
+from .eval_items import check_k as check_k  # where report takes it
+from .eval_items import evaluated_items, iw_samples_of
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
 
 
@@ -121,22 +122,6 @@ def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch
     return torch.cat([mean_of(run.encode(x[b], None if y is None else y[b])).cpu() for b in parts])
 
 
-def check_k(k: int) -> None:
-    """Refuse a number of importance samples K below 1."""
-    if k <= 0:
-        raise VaekitError(f"the number of importance samples k must be > 0, got {k}", key="iw_samples")
-
-
-def _iw_samples(iw_samples: int | None, k: int | None) -> int:
-    """``evaluate``'s number of importance samples K, named ``iw_samples`` (as ``train`` and ``anomaly_scores`` name
-    it) or ``k`` (its older name), checked; 1000 where neither is given."""
-    if iw_samples is not None and k is not None:
-        raise VaekitError(f"iw_samples={iw_samples} and k={k}: k is iw_samples' older name; give one of them")
-    k = next((v for v in (iw_samples, k) if v is not None), 1000)
-    check_k(k)
-    return k
-
-
 @torch.no_grad()
 def iwae_nll(
     run: Run, x: Tensor | LazyArray, y: Tensor | None, k: int, batch_size: int = 100, chunk: int | None = None
@@ -188,11 +173,15 @@ def evaluate(
     *,
     where: str | None = None,
     k: int | None = None,
+    x_key: str | None = None,
+    y_key: str | None = None,
 ) -> dict:
     """Evaluate ``run`` on a split of ``data`` (default: the run's own data, prepared as in training), or on
-    the user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader, as ``fit`` takes them) as a
-    whole. A vaekit Dataset (``load_dataset``'s) is prepared as the run's data is: checked, binarised as in
-    training (seeded), its labels numbered by the run's class names; labels given as names are numbered so too.
+    the user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader, as ``fit`` takes them, a dict
+    item's entries ``x_key`` and ``y_key``; a DataLoader's sampler or collate_fn refused, as by ``fit``) as a
+    whole, recorded as split "all" (no probe: no train split to fit it on). A vaekit Dataset (``load_dataset``'s)
+    is prepared as the run's data is: checked, binarised as in training (seeded), its labels numbered by the
+    run's class names; labels given as names are numbered so too.
 
     ELBO, rec and KL are means over items of one ``elbo`` pass, one z per item; the KL is analytic for Gaussian
     q(z|x) and p(z) and for categorical or VQ codes, and the one-sample estimate log q(z|x) - log p(z) for a
@@ -205,8 +194,8 @@ def evaluate(
     naming the items as ``where`` does (default "DATA (SPLIT split)").
     """
     start = time.perf_counter()
-    k = _iw_samples(iw_samples, k)
-    data, s, x, mode = evaluated_items(run, data, split, limit, mode)
+    k, given = iw_samples_of(iw_samples, k), data is not None and not isinstance(data, Dataset)
+    data, s, x, mode = evaluated_items(run, data, split, limit, mode, (x_key, y_key))
     note_old_draw(run, mode)
     torch.manual_seed(seed)
     t, nll = _bounds(run, where or f"{data.name} ({split} split)", x, s.y, k)
@@ -215,7 +204,7 @@ def evaluate(
     probe = _probe(run, data, s, x, mode) if n > 1 else None
     return {
         "data": data.name,
-        "split": split,
+        "split": "all" if given else split,  # the user's items: every one, scored whole
         "n": n,
         "k": k,
         "seed": seed,

@@ -14,6 +14,8 @@ from torch import Tensor
 from ..core.contract import latent_size
 from ..data.labels import label_numbers, plain_labels, run_classes
 from ..data.lazy import LazyArray
+from ..data.torch_items import TorchSource
+from ..data.user import loader_dataset
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
 from ..runs import Run
@@ -55,19 +57,44 @@ def _scatter(ax, z: np.ndarray, title: str, y: np.ndarray | None, labels: list[s
 def _labels(run: Run, y: object, classes: list[str] | None) -> tuple[np.ndarray | None, list[str] | None]:
     """Labels y (N,) as given -> (the values points are coloured by (N,), the names of label numbers): class
     names as the run's label numbers (a conditional run's must be its classes; otherwise names that are not the
-    run's classes are numbered in sorted order), numbers as they are, named by ``classes`` or the run's."""
+    run's classes are numbered in sorted order); whole numbers as label numbers named by ``classes`` or the run's,
+    read as the run reads labels given to it (``label_numbers``: one none of them names is refused in one line
+    listing them; a run that names no classes, and is not conditional, colours by any number); fractions as they
+    are (a colour bar)."""
     names = classes if classes is not None else run.classes
     if y is None:
         return None, names
     arr = plain_labels(y.reshape(-1) if isinstance(y, (Tensor, np.ndarray)) else y, "y", "y")
-    if arr.dtype.kind not in "US":
-        return arr, names
     ours, k = run.classes, run.config.model.num_classes if run.model.needs_labels else None
+    if arr.dtype.kind not in "US":
+        fractions = arr.dtype.kind == "f" and not np.all(arr == np.round(arr))  # a measurement: a colour bar
+        if not (names or k) or (fractions and k is None):  # any numbers, or a measurement: as they are
+            return arr, names
+        try:  # label numbers of named classes (or of a conditional model's)
+            return label_numbers(arr, names, k), names or run_classes(None, k)
+        except VaekitError as e:
+            raise VaekitError(f"y: {e}", key="y") from None
     text = np.char.strip(arr.astype(str))
     if run.model.needs_labels or (ours and set(text.tolist()) <= set(ours)):
         return label_numbers(text, ours, k), run_classes(ours, k)
     found, index = np.unique(text, return_inverse=True)
     return index.reshape(-1).astype(np.int64), [str(v) for v in found]
+
+
+TorchData = torch.utils.data.Dataset | torch.utils.data.DataLoader
+
+
+def _items(run: Run, x: Mapped, y: Labels, keys: tuple[str | None, str | None]) -> tuple[Tensor | LazyArray, Labels]:
+    """(x (N, *shape) as the map encodes it, labels y): a torch Dataset's (or DataLoader's) items read lazily as
+    ``fit`` reads them (``keys``: x_key and y_key of dict items; a loader's sampler or collate_fn refused, as
+    there), with their labels where y is None; an array as a float32 tensor; a tensor or lazy items as they are."""
+    if not isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
+        if keys != (None, None):
+            raise VaekitError(f"x_key and y_key name the entries of a Dataset's dict items; x is a {type(x).__name__}")
+        return (torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x), y
+    expected = tuple(run.config.model.input_shape) or None
+    source = TorchSource(loader_dataset(x, "x"), "x", *keys, expected=expected)
+    return LazyArray(source, np.arange(len(source))), source.labels() if y is None and source.labelled else y
 
 
 @torch.no_grad()
@@ -85,26 +112,56 @@ def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     return decode_mean(run, quantile_grid(run, grid, y), y)
 
 
-Mapped = Tensor | LazyArray | np.ndarray  # items (N, *shape) a latent map encodes
+Mapped = Tensor | LazyArray | np.ndarray | TorchData  # items (N, *shape) a latent map encodes
 Labels = Tensor | np.ndarray | None
 
 
+Key = str | None  # x_key, y_key: the entries of a Dataset's dict items
+
+
 @overload
 def latent_map(
-    run: Run, x: Mapped, y: Labels, path: None = None, grid: int = GRID, classes: list[str] | None = None
+    run: Run,
+    x: Mapped,
+    y: Labels,
+    path: None = None,
+    grid: int = GRID,
+    classes: list[str] | None = None,
+    *,
+    x_key: Key = None,
+    y_key: Key = None,
 ) -> Image.Image: ...
 @overload
 def latent_map(
-    run: Run, x: Mapped, y: Labels, path: Named, grid: int = GRID, classes: list[str] | None = None
+    run: Run,
+    x: Mapped,
+    y: Labels,
+    path: Named,
+    grid: int = GRID,
+    classes: list[str] | None = None,
+    *,
+    x_key: Key = None,
+    y_key: Key = None,
 ) -> Path: ...
 def latent_map(
-    run: Run, x: Mapped, y: Labels, path: Named | None = None, grid: int = GRID, classes: list[str] | None = None
+    run: Run,
+    x: Mapped,
+    y: Labels,
+    path: Named | None = None,
+    grid: int = GRID,
+    classes: list[str] | None = None,
+    *,
+    x_key: Key = None,
+    y_key: Key = None,
 ) -> Path | Image.Image:
-    """Posterior means of x (N, *shape) coloured by label y (N,) (tensors, numpy arrays or lists: label numbers
-    named by ``classes`` or the run's, class names, or continuous values shown by a colour bar), written as the PNG
-    file ``path`` (a str or os.PathLike whose name ends in .png, in any case; returned), or, path None, returned as
-    a ``PIL.Image.Image``, as ``save_samples``: a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D
-    latents, a PCA projection (scikit-learn) for more dims, a strip for one.
+    """Posterior means of x (N, *shape; or a torch Dataset or DataLoader, as ``fit`` takes one, dict items read
+    by ``x_key`` and ``y_key``, whose labels colour its items where y is None) coloured by label y (N,)
+    (tensors, numpy arrays or lists: label numbers named by ``classes`` or the run's, read as the run reads
+    labels given to it, one that names none of them refused in one line listing them; class names; or
+    continuous values shown by a colour bar), written as the PNG file ``path`` (a str or os.PathLike whose name
+    ends in .png, in any case; returned), or, path None, returned as a ``PIL.Image.Image``, as ``save_samples``:
+    a scatter and the decoded ``grid`` x ``grid`` manifold for 2-D latents, a PCA projection (scikit-learn) for
+    more dims, a strip for one.
     The PNG records the digest of the run's weights, as the run's other pictures do (``Run.stale_files``).
     ``grid`` changed from its default is refused for codes not 2-D."""
     need_run(run, "latent_map")
@@ -114,9 +171,9 @@ def latent_map(
             f"grid cannot take effect: the decoded manifold needs 2-D codes; this run's are {d}-D", key="grid"
         )
     out = out_path(path, "latent_map")  # a file name ending in .png, None, or one line
+    x, y = _items(run, x, y, (x_key, y_key))
     if len(x) < 2:
         raise VaekitError(f"the latent map places items against each other: it needs 2 or more, got {len(x)}")
-    x = torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x
     yn, names = _labels(run, y, classes)
     if yn is not None and len(yn) != len(x):
         raise VaekitError(f"y has {len(yn)} labels for {len(x)} items: expected shape ({len(x)},)", key="y")

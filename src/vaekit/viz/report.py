@@ -19,7 +19,7 @@ from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
 from ..errors import VaekitError
 from ..evaluation.eval_files import data_path, eval_path, saved_eval
-from ..evaluation.eval_items import named_labels, users_items_for
+from ..evaluation.eval_items import Keys, named_labels, users_items_for
 from ..evaluation.features import class_accuracy_line
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
@@ -176,11 +176,14 @@ def write_report(
     limit: int | None = 1000,
     out: str | Path | None = None,
     seed: int = 0,
+    x_key: str | None = None,
+    y_key: str | None = None,
 ) -> Path:
     """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``).
 
     ``data`` is what ``vaekit.evaluate`` takes: a data spec (default: the run's data), a vaekit Dataset, or the
-    user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader) evaluated whole (split test).
+    user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader; a dict item's entries ``x_key``
+    and ``y_key``, as ``fit`` takes them) evaluated whole (split test).
     A data spec's eval.json (eval-DATA-SPLIT.json for data other than the run's own: eval.json keeps the run's
     figures) is reused when it holds this split of these data for these weights, computed with
     ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
@@ -193,7 +196,7 @@ def write_report(
         metrics = metrics_file(run, Path(tmp))
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
         quality = quality_html(run)  # or a quality.json
-        prepared, mode = report_data(run, data, split, limit)
+        prepared, mode = report_data(run, data, split, limit, (x_key, y_key))
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
@@ -205,11 +208,18 @@ def write_report(
         return atomic_write_text(path, page)
 
 
-def report_data(run: Run, data: object, split: str, limit: int | None = None) -> tuple[Dataset, str | None]:
+def report_data(
+    run: Run, data: object, split: str, limit: int | None = None, keys: Keys = (None, None)
+) -> tuple[Dataset, str | None]:
     """(the data, its binarisation mode): a data spec (None: the run's) prepared as in training (split all: its
     first ``limit`` items in file order, binarised once, as the test split of ``every_item_data``, as ``vaekit
     evaluate`` takes them); a vaekit Dataset numbered as the run numbers labels, or the user's items as one test
-    split, with mode None (as ``evaluate``)."""
+    split (``keys``: x_key and y_key of dict items), with mode None (as ``evaluate``)."""
+    if keys != (None, None) and (data is None or isinstance(data, (str, Path, Dataset))):
+        what = (
+            "the run's own data" if data is None else "a vaekit Dataset" if isinstance(data, Dataset) else "a data spec"
+        )
+        raise VaekitError(f"x_key and y_key name the entries of the dict items of data given; {what} has none")
     if split == "all" and (data is None or isinstance(data, (str, Path))):
         return every_item_data(run, None if data is None else str(data), limit), "none"
     if data is None or isinstance(data, (str, Path)):
@@ -219,7 +229,7 @@ def report_data(run: Run, data: object, split: str, limit: int | None = None) ->
         return as_model_items(numbered_as_run(run, named_labels(run, data)), shape), None
     if split != "test":
         raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-    return users_items_for(run, data), None  # labels as evaluate reads them; a frame held to the run's columns
+    return users_items_for(run, data, keys), None  # labels as evaluate reads them; a frame held to the run's columns
 
 
 def report_path(run: Run, out: str | Path | None) -> Path:
