@@ -231,7 +231,7 @@ def test_disentangle_command_end_to_end(tmp_path, capsys):
     ]:
         assert main(["disentangle", str(run), *argv]) == 2
         assert message in capsys.readouterr().err and not (run / "disentangle.json").exists()
-    assert main(["disentangle", str(run), "--n", "1000", "--votes", "20", "--n-dims", "2", "--json"]) == 0
+    assert main(["disentangle", str(run), "--n", "1000", "--votes", "100", "--n-dims", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["metrics"]) == {
         "mig",

@@ -241,7 +241,7 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
         "--votes",
         type=count,
         default=1000,
-        help="training votes of the FactorVAE and beta-VAE scores (half as many evaluate; dl uses 10000)",
+        help="training votes of the FactorVAE and beta-VAE scores (half as many evaluate; dl uses 10000); >= 100",
     ),
     arg("--seed", type=count, default=0, help="seed of the sampled items and votes (default 0)"),
     arg("--range", type=float, default=2.5, help="traversal values from -R to R"),
@@ -250,15 +250,15 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
     arg("--json", action="store_true", help="print the metrics as JSON"),
 )
 def cmd_disentangle(args: argparse.Namespace) -> None:
-    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, WHY_N, evaluate_run, unwritable
+    from ..evaluation.disentangle_run import MIN_N, MIN_VOTES, WHY_N, WHY_VOTES, evaluate_run, unwritable
     from ..io import atomic_write_json, run_lock
     from ..runs import Run
     from ..viz.figures import save_factor_traversals
     from ..viz.plots import stamped
 
     at_least(args.n, MIN_N, "--n", WHY_N)
-    at_least(args.votes, MIN_VOTES, "--votes", "a classifier of votes needs them")
-    positive(args.n_dims, "--n-dims")
+    at_least(args.votes, MIN_VOTES, "--votes", WHY_VOTES)
+    at_least(args.n_dims, 1, "--n-dims", "the figure's rows")
     if not is_seed(args.seed):  # as train.seed and the detectors' --seed
         raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     if not 0 < args.range < float("inf"):
@@ -266,11 +266,11 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     out = out_path(args, files.DISENTANGLE_FIGURE)
     if why := unwritable(out):
         raise VaekitError(f"--out {out}: {why}")
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.device)
     result = {**evaluate_run(run, args.n, args.votes, args.seed, args.n_dims), files.DIGEST: run.digest}
     with run_lock(run.folder), stamped(run.digest):
         save_factor_traversals(run, result["dims"], out, args.range, shown=result["traversal_dims"])
-        path = atomic_write_json(run.folder / files.DISENTANGLE, result)
+        atomic_write_json(run.folder / files.DISENTANGLE, result)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -281,6 +281,6 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
     print("  ".join(f"z{d['dim']}:{d['factor'] or '-'}({d['normalised_mi']:.2f})" for d in result["dims"]))
     drawn = result["traversal_dims"]
     print(
-        f"-> {printable(path)}, {printable(out)}"
+        f"-> {printable(Path(args.run) / files.DISENTANGLE)}, {printable(out)}"  # both as RUN and --out were given
         + (f" (dims {', '.join(map(str, drawn))})" if len(drawn) < len(result["dims"]) else "")
     )

@@ -1,7 +1,7 @@
 """Disentanglement metrics on data with known factors: MIG, FactorVAE score, beta-VAE score, DCI and SAP.
 
 Each is a plain function of codes (N, D) and integer factors (N, K) (checked by ``disentangle_checks``)
-returning floats in [0, 1] (the FactorVAE score None where no code dim is active), with the
+returning floats in [0, 1] (None where a score is undefined or 1 by construction: the docstrings say when), with the
 settings of disentanglement_lib (Locatello et al. 2019) as defaults where they are cheap enough; where this
 module departs from it, the docstring says so. ``scores`` samples its own batches from a factor-sampling
 data set (``sample_factors(n, rng)``, ``images(factors)``, ``factor_sizes``) through an encoder.
@@ -17,18 +17,20 @@ import torch
 from torch import Tensor
 
 from ..errors import VaekitError
-from .disentangle_checks import PRUNE, active_dims
+from ..logs import note
+from .disentangle_checks import PRUNE, active_dims, split_votes, standardised, varying
 from .disentangle_checks import binnable as _binnable
 from .disentangle_checks import check as _check
 from .disentangle_checks import votes as _votes
-from .information import discretize, entropies, mutual_info
+from .information import discretize, entropies, inner_edges, mutual_info
 
 Encoder = Callable[[Tensor], Tensor]  # (B, *shape) images -> (B, D) codes (posterior means)
 LABEL_ALPHA = 1e-3  # factor_of_each_code's G-test level: a noise dim gets a factor about once in 200 (D 10, K 5)
 
 
 def _unit(value: float) -> float:
-    return float(np.clip(value, 0.0, 1.0))
+    """``value`` in [0, 1], rounded to 12 decimals: a sum of probabilities' rounding (2e-16) is no score."""
+    return round(float(np.clip(value, 0.0, 1.0)), 12)
 
 
 def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
@@ -50,7 +52,7 @@ def _bin_classifier_accuracy(code_tr, f_tr, code_te, f_te, bins: int) -> float:
     """Chance-adjusted balanced accuracy of predicting f from one code dim by the majority class per bin."""
     from sklearn.metrics import balanced_accuracy_score
 
-    edges = np.histogram(code_tr, bins)[1][1:-1]
+    edges = inner_edges(code_tr, bins)
     b_tr, b_te = np.digitize(code_tr, edges), np.digitize(code_te, edges)
     classes = np.unique(f_tr)
     counts = np.zeros((bins, len(classes)))
@@ -72,15 +74,13 @@ def sap(
     on the test codes; unlike it, the classifier is the majority class per bin of ``bins`` equal-width bins
     (enough for a 40-valued factor; dl's LinearSVC on one input cannot carve out the middle classes of a 32-valued
     factor, so even the true factors score low), and the score is balanced accuracy adjusted for chance, so an
-    unrelated code scores 0.
+    unrelated code scores 0. Factors constant in the train or the test items are left out (a test of one class
+    measures nothing), and code dims constant up to rounding are constant (``binnable``).
     """
     codes, factors = _check(codes, factors, (codes_test, factors_test), bins=bins)
     codes_test, factors_test = _check(codes_test, factors_test)
-    _binnable(codes)
-    gaps = []
-    for k in range(factors.shape[1]):
-        if len(np.unique(factors[:, k])) < 2:
-            continue
+    codes, gaps = _binnable(codes), []
+    for k in sorted(set(varying(factors)) & set(varying(factors_test))):
         acc = sorted(
             (
                 _bin_classifier_accuracy(codes[:, d], factors[:, k], codes_test[:, d], factors_test[:, k], bins)
@@ -106,56 +106,36 @@ def dci(
     factors_test: np.ndarray,
     seed: int = 0,
     trees: int = 10,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """DCI disentanglement, completeness and informativeness (Eastwood & Williams 2018).
 
     One random forest of ``trees`` bagged trees (scikit-learn, every feature tried at each split, leaves of at
     least 10 items) per factor gives the importance matrix (D, K) and the test accuracy (informativeness);
     disentanglement_lib uses gradient boosted trees, which on 113 classes cost minutes on a CPU (and score a
-    partly mixed code about 0.06 higher: 0.832 against the forest's 0.768).
+    partly mixed code about 0.06 higher: 0.832 against the forest's 0.768). The forests see the codes standardised
+    per dim (``standardised``: they read float32), so rescaling or shifting a dim changes nothing. Disentanglement
+    is None where one factor varies, completeness where D is 1: 1 by construction there.
     """
     from sklearn.ensemble import RandomForestClassifier
 
     codes, factors = _check(codes, factors, (codes_test, factors_test), trees=trees)
     codes_test, factors_test = _check(codes_test, factors_test)
-    keep = [k for k in range(factors.shape[1]) if len(np.unique(factors[:, k])) > 1]
+    codes, codes_test = standardised(codes, codes_test)
+    keep = varying(factors)
     importance, acc = np.zeros((codes.shape[1], len(keep))), []
     for i, k in enumerate(keep):
         forest = RandomForestClassifier(trees, max_features=None, min_samples_leaf=10, random_state=seed, n_jobs=1)
         forest.fit(codes, factors[:, k])
         importance[:, i] = np.abs(forest.feature_importances_)
         acc.append(forest.score(codes_test, factors_test[:, k]))
-    if not keep or importance.sum() == 0:
-        return {"disentanglement": 0.0, "completeness": 0.0, "informativeness": _unit(np.mean(acc or [0.0]))}
-    code_weight = importance.sum(1) / importance.sum()  # (D,)
-    factor_weight = importance.sum(0) / importance.sum()  # (K,)
+    total = importance.sum() or np.inf  # nothing learned (or no factor varies): 0 for both
+    d = _unit((_entropy_score(importance, len(keep)) * importance.sum(1) / total).sum())  # code dims weighted
+    c = _unit((_entropy_score(importance.T, codes.shape[1]) * importance.sum(0) / total).sum())  # factors weighted
     return {
-        "disentanglement": _unit((_entropy_score(importance, len(keep)) * code_weight).sum()),
-        "completeness": _unit((_entropy_score(importance.T, codes.shape[1]) * factor_weight).sum()),
-        "informativeness": _unit(np.mean(acc)),
+        "disentanglement": None if len(keep) == 1 else d,
+        "completeness": None if codes.shape[1] == 1 else c,
+        "informativeness": _unit(np.mean(acc or [0.0])),
     }
-
-
-def fixed_factor_groups(
-    factors: np.ndarray, n: int, batch: int, rng: np.random.Generator, pairs: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index batches sharing one factor's value: (n, batch) indices (or (n, 2, batch) pairs) and factors k (n,).
-
-    Each batch picks a non-constant factor k uniformly and a value of it from a random item, then draws its
-    items (with replacement) among those holding that value; the other factors vary as in the data. Refused in
-    one line where fewer than 2 factors vary: every vote would name the one, a score of 1 by construction.
-    """
-    keep = [k for k in range(factors.shape[1]) if len(np.unique(factors[:, k])) > 1]
-    if len(keep) < 2:
-        raise VaekitError(f"factors: fixed-factor votes need at least 2 factors that vary, got {len(keep)}")
-    ks = rng.choice(keep, n)
-    values = factors[rng.integers(0, len(factors), n), ks]
-    groups: dict[tuple[int, int], np.ndarray] = {}
-    idx = np.empty((n, 2 if pairs else 1, batch), dtype=np.int64)
-    for i, (k, v) in enumerate(zip(ks, values)):
-        pool = groups.setdefault((k, v), np.flatnonzero(factors[:, k] == v))
-        idx[i] = rng.choice(pool, idx.shape[1:])
-    return (idx if pairs else idx[:, 0]), ks
 
 
 def _majority_vote(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], d: int) -> float:
@@ -190,13 +170,18 @@ def factorvae_from_batches(
 def factorvae_score(
     codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000, n_eval: int = 5000, seed: int = 0
 ) -> float | None:
-    """FactorVAE score with batches drawn from the given items (dl: batch 64, 10,000 + 5,000 votes); None where
-    no dim is active."""
+    """FactorVAE score with batches drawn from the given items (dl: batch 64, 10,000 + 5,000 votes), the training
+    and the evaluation votes each from its own half of them (``split_votes``), over the half's std; None where no
+    dim is active."""
     if batch < 2:
         raise VaekitError(f"batch: must be at least 2 (a variance needs two codes), got {batch}")
     codes, factors = _check(codes, factors, n_train=n_train, n_eval=n_eval)
-    idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed))
-    return factorvae_from_batches(codes[idx], ks, codes.var(0, ddof=1), n_train)
+    idx, ks, halves = split_votes(factors, n_train, n_eval, batch, seed)
+    std = codes.std(0, ddof=1)  # (D,): prunes dims; each half's votes see its codes over the half's own std, as
+    # two data sets (one std of all items ties the halves: random codes scored 0.18 for chance 0.2 on 300 items)
+    scale = [np.divide(std, s, out=np.ones_like(std), where=s > 0) for s in (codes[h].std(0, ddof=1) for h in halves)]
+    batches = codes[idx] * np.repeat(scale, (n_train, n_eval), axis=0)[:, None]  # (n, B, D)
+    return factorvae_from_batches(batches, ks, std**2, n_train)
 
 
 def betavae_from_pairs(z1: np.ndarray, z2: np.ndarray, ks: np.ndarray, n_train: int, seed: int = 0) -> float:
@@ -224,10 +209,11 @@ def betavae_from_pairs(z1: np.ndarray, z2: np.ndarray, ks: np.ndarray, n_train: 
 def betavae_score(
     codes: np.ndarray, factors: np.ndarray, batch: int = 64, n_train: int = 10000, n_eval: int = 5000, seed: int = 0
 ) -> float:
-    """beta-VAE score with pairs drawn from the given items (dl: batch 64, 10,000 + 5,000 points); unlike dl,
-    a batch's pairs share one value of factor k (``betavae_from_pairs``)."""
+    """beta-VAE score with pairs of distinct items drawn from the given ones (dl: batch 64, 10,000 + 5,000
+    points), the training and the evaluation points each from its own half of them (``split_votes``);
+    unlike dl, a batch's pairs share one value of factor k (``betavae_from_pairs``)."""
     codes, factors = _check(codes, factors, batch=batch, n_train=n_train, n_eval=n_eval)
-    idx, ks = fixed_factor_groups(factors, n_train + n_eval, batch, np.random.default_rng(seed), pairs=True)
+    idx, ks, _ = split_votes(factors, n_train, n_eval, batch, seed, pairs=True)
     return betavae_from_pairs(codes[idx[:, 0]], codes[idx[:, 1]], ks, n_train, seed)
 
 
@@ -264,7 +250,9 @@ def scores(
     MIG on ``n`` sampled items; SAP and DCI train on them and test on ``n_test`` more; the FactorVAE and
     beta-VAE scores render their own fixed-factor batches of ``batch`` items, ``votes`` = (train, eval)
     votes / points each (dl: 10,000 + 5,000; fewer here so that a CPU finishes in a minute). ``active_dims``
-    counts the dims the FactorVAE score votes among (std >= PRUNE); with none, ``factorvae`` is None.
+    counts the dims the FactorVAE score votes among (std >= PRUNE); with none, ``factorvae`` is None. Where fewer
+    than 2 of ``data.factor_sizes`` exceed 1, ``factorvae`` and ``betavae`` are None, said in a note (every vote
+    would name the one factor: a score of 1 by construction), as DCI disentanglement is where one factor varies.
     """
     if min(n, n_test, batch - 1, *votes) < 1:
         raise VaekitError(f"n {n}, n_test {n_test}, votes {votes} must be at least 1 and batch {batch} at least 2")
@@ -274,9 +262,12 @@ def scores(
     (z, z_te), (f, f_te) = np.split(z_all, [n]), np.split(f_all, [n])
     out: dict[str, float | None] = {"mig": mig(z, f), "sap": sap(z, f, z_te, f_te)}
     out.update({f"dci_{k}": v for k, v in dci(z, f, z_te, f_te, seed).items()})
+    out.update(factorvae=None, active_dims=int(active_dims(z.var(0, ddof=1)).sum()), betavae=None)
+    if (vary := int((np.array(data.factor_sizes) > 1).sum())) < 2:
+        note(f"factors that vary: {vary}; the FactorVAE and beta-VAE scores need 2 (every vote would name one): None")
+        return out
     fv, ks = _fixed_factors(data, sum(votes), batch, rng, 1)
     out["factorvae"] = factorvae_from_batches(encode_factors(encode, data, fv)[:, 0], ks, z.var(0, ddof=1), votes[0])
-    out["active_dims"] = int(active_dims(z.var(0, ddof=1)).sum())
     bv, ks = _fixed_factors(data, sum(votes), batch, rng, 2)
     zb = encode_factors(encode, data, bv)
     out["betavae"] = betavae_from_pairs(zb[:, 0], zb[:, 1], ks, votes[0], seed)
@@ -291,6 +282,8 @@ def factor_of_each_code(
     depends on count (2 N MI beyond the chi2 (occupied bins - 1)(values - 1) tail ``alpha``; the plug-in MI of
     independent values is about that chi2 / 2N); a dim with none (constant, noise) gets None."""
     codes, factors = _check(codes, factors, bins=bins)
+    if len(names) != factors.shape[1]:
+        raise VaekitError(f"names: {len(names)} for {factors.shape[1]} factors, expected one name per factor")
     q = discretize(_binnable(codes), bins)  # (N, D)
     m, h = mutual_info(q, factors), entropies(factors)  # (D, K), (K,)
     norm = m / np.maximum(h, 1e-12)
