@@ -75,6 +75,7 @@ CLASH = {
     ("train.free_bits", "model.posterior"): ["model.posterior=iaf", "train.free_bits=0.5"],
     ("train.free_bits", "model.family"): ["model.family=gumbel", "train.free_bits=0.5"],
     ("train.skip_grad", "train.clip_grad"): ["train.clip_grad=200", "train.skip_grad=100"],
+    ("train.min_delta", "train.patience"): ["train.min_delta=0.1"],
     **{
         ("train.kl_balance", f"train.{k}"): ["model.family=ladder", "train.kl_balance=true", f"train.{k}={v}"]
         for k, v in (("free_bits", 0.5), ("capacity_max", 25), ("tc_beta", 6))

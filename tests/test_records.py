@@ -133,7 +133,6 @@ def test_fit_prior_measures_the_run_s_validation_split(tiny_images, tmp_path):
     assert rows[-1]["val_nll_nats"] == pytest.approx(codes_nll(run.model, val), rel=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="training/fit.py's _finish passes neither val= nor run= to fit_prior_on yet")
 def test_training_s_prior_stage_writes_prior_metrics_csv(tmp_path):
     model, x = tiny_vq()
     run = vaekit.fit(model, x, epochs=1, prior_epochs=2, batch_size=8, out=tmp_path / "r", pictures=False)

@@ -274,7 +274,7 @@ def test_the_cli_takes_the_axes_as_flags_and_refuses_in_one_line(tiny_images, tm
 
 @pytest.mark.parametrize("family", ["vae", "cvae"])
 def test_one_encoder_pass_gives_the_log_weights_of_the_forward_pass_over_the_repeated_batch(family):
-    m = model(family=family, num_classes=3 if family == "cvae" else 0, prior="standard" if family == "cvae" else "flow")
+    m = model(family=family, **({"num_classes": 3} if family == "cvae" else {"num_classes": 0, "prior": "flow"}))
     x, y = batch(), None
     y = torch.arange(12) % 3 if family == "cvae" else None
     s = ObjectiveSettings()

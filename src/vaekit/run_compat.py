@@ -1,9 +1,11 @@
 """Run folders written by earlier vaekit versions, read as today's code reads its own: a VampPrior's pseudo-inputs
-kept as raw values (before f19d00c), a user's p(x|z) recorded as 'gaussian' (before 'own:Beta' named it), and a
-conditional run's classes from before classes.json (78e7efd). ``runs.Run.load`` and ``Run.classes`` use them."""
+kept as raw values (before f19d00c: ``reading``, ``earlier_layout``), a user's p(x|z) recorded as 'gaussian'
+(before 'own:Beta' named it), and a conditional run's classes from before classes.json (78e7efd). ``runs.Run.load``
+and ``Run.classes`` use them."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -42,6 +44,12 @@ def reading(weights: Path) -> AbstractContextManager:
     they hold takes them (``models.priors.loading_names``); none when the file cannot be read (the load says why)."""
     found = header(weights)
     return loading_names(found[0] if found else frozenset())
+
+
+def earlier_layout(names: Collection[str]) -> bool:
+    """Whether weights of these tensor ``names`` hold a VampPrior's pseudo-inputs in the layout of vaekit before
+    f19d00c (``raw``), which loading converts to today's ``u``: a loaded model's state then differs from the file."""
+    return any(k.rpartition(".")[2] == "raw" and k[: -len("raw")] + "u" not in names for k in names)
 
 
 def own_named(cfg: RunConfig, model: VAEModule) -> None:

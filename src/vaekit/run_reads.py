@@ -1,19 +1,24 @@
 """What the entry points that read a run's model share (``Run.sample``, ``encode``, ``reconstruct``,
-``vaekit.evaluate``, the pictures): the model in eval mode and without gradients for the call (``reading``), and
-outputs refused in one line where they are not finite (``finite``)."""
+``vaekit.evaluate``, the pictures): the model in eval mode and without gradients for the call (``reading``),
+outputs refused in one line where they are not finite (``finite``), and the digest of a run folder's weights
+read without building its model (``weights_digest``: ``vaekit curves``)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor
 
+from . import files
 from .core.contract import evaluating
 from .errors import NotFinite
 from .models.temperature import Temperature
+from .run_compat import earlier_layout
+from .training.checkpoint import read_tensors, tensor_digest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,3 +44,17 @@ def finite(x: Tensor, what: str, temperature: Temperature = 1.0) -> Tensor:
         bad = int((~torch.isfinite(x)).sum())
         raise NotFinite(f"{what}: {bad} of {x.numel()} values are NaN or infinite: {why} diverged (its metrics.csv)")
     return x
+
+
+def weights_digest(run: Path) -> str | None:
+    """``Run.digest`` of the folder ``run``'s kept weights (model.safetensors), read without building the model
+    (whose classes may be the user's, at hand only in their script): the SHA-256 of the file's tensors, checked
+    against the one it records, as a loaded model's state holds them. None where loading would change them (a
+    float width other than float32, cast to the model's; an earlier vaekit's layout) or the folder is a
+    multi-scale detector's: ``Run.load`` then says."""
+    if (run / files.SCALES).is_file():
+        return None
+    tensors, meta = read_tensors(run / files.WEIGHTS)  # a missing or damaged file: one line
+    if {v.dtype for v in tensors.values() if v.is_floating_point()} - {torch.float32} or earlier_layout(tensors):
+        return None
+    return meta.get("sha256") or tensor_digest(tensors)

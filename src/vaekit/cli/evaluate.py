@@ -257,6 +257,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     arg("--out", help=f"output file (default: RUN/{files.CURVES})"),
 )
 def cmd_curves(args: argparse.Namespace) -> None:
+    from ..run_reads import weights_digest
     from ..runs import Run
     from ..viz.curves import plot_losses
     from ..viz.plots import stamped
@@ -266,8 +267,8 @@ def cmd_curves(args: argparse.Namespace) -> None:
         started = (Path(args.run) / files.CONFIG).is_file()  # a run that has not finished its first epoch
         why = "the run has not finished an epoch yet" if started else "not a run folder?"
         raise VaekitError(f"{args.run}: no {files.METRICS} ({why})")
-    run = Run.load(args.run)  # curves.png records the weights' digest, as the other derived pictures do
-    with stamped(run.digest):
+    digest = weights_digest(Path(args.run))  # curves.png records it, as other pictures do: no model built
+    with stamped(digest if digest is not None else Run.load(args.run).digest):
         plot_losses(metrics, out)
     print(f"curves written to {printable(out)}")
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         for f, (k, m, _) in TABLE.items()
         for counted in [partial(count, key=k)]  # the setting named in its line: train.epochs must be ...
     ),
+    arg("--no-tensorboard", action="store_true", help="no TensorBoard event files (train.tensorboard false)"),
     arg("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint"),
     arg("--overwrite", action="store_true", help="replace the run already in --out"),
     arg(
@@ -108,17 +109,21 @@ def resumed_at(resumed: str | None) -> dict | None:
 
 
 def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
-    """The line of a resume that trained nothing: what stopped it (patience, epochs) and the flag that trains on."""
+    """The line of a resume that trained nothing: what stopped it (patience: early, or after every epoch its
+    config.json, unchanged by such a resume, asked for; epochs) and the flag that trains on."""
+    from ..config import load_json_config, sources
+    from ..training.early_stop import without_better
     from ..training.state import at_patience
 
     done, bad = state.get("epoch", 0), state.get("bad_epochs", 0)
     epochs = f"{done} epoch{'' if done == 1 else 's'}"
     if at_patience(t, state.get("batch", 0), bad) and done < t.epochs:
-        return (
-            f"nothing to train: {printable(path)} stopped early after {epochs} ({bad} without a better validation "
-            f"loss, train.patience {t.patience}); pass --patience {bad + 1} or more, or --patience 0, to train on "
-            f"to train.epochs {t.epochs}"
-        )
+        early = path is not None and done < load_json_config(path / sources.RUN_CONFIG).train.epochs  # its epochs then
+        said = f"stopped early after {epochs} ({bad} without a better validation loss, train.patience {t.patience})"
+        if not early:
+            said = f"has had {without_better(bad, t.min_delta)} already, at least train.patience {t.patience}"
+        more = f"pass --patience {bad + 1} or more, or --patience 0, to train on to train.epochs {t.epochs}"
+        return f"nothing to train: {printable(path)} {said}; {more}"
     return (
         f"nothing to train: {printable(path)} has its {epochs} (train.epochs {t.epochs}); pass --epochs N with "
         f"N > {done} to extend it"

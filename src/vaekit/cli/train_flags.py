@@ -38,10 +38,12 @@ TABLE = {
     "warmup_epochs": ("train.warmup_epochs", "N", "the KL weight rises linearly from 0 to beta over N epochs"),
     "free_bits": ("train.free_bits", "NATS", "nats per latent dimension below which the KL is not pushed down"),
     "patience": ("train.patience", "N", "stop after N epochs without a better validation loss; 0: off"),
+    "min_delta": ("train.min_delta", "NATS", "with --patience: a validation loss counts as better by more than this"),
     "objective": ("train.objective", "elbo|iwae|miwae|ciwae|piwae|mmd|factor", "the training objective"),
     "iw_samples": ("train.iw_samples", "K", "importance samples (per group) of iwae, miwae, ciwae, piwae"),
     "iw_groups": ("train.iw_groups", "M", "groups of K samples of miwae, piwae"),
     "device": ("train.device", "auto|cpu|cuda|cuda:N", "auto: CUDA when present; cuda:N one GPU by its number"),
+    "threads": ("train.threads", "N", "CPU threads of training's operations; 0: torch's (or OMP_NUM_THREADS's)"),
     "precision": ("train.precision", "auto|fp32|bf16", "dtype of the networks' matrix products"),
     "compile": ("train.compile", "auto|off|graph|compile", "run the training step through torch.compile"),
     "out": ("out", "DIR", "the run folder to write"),
@@ -53,7 +55,7 @@ AUTO = {  # what auto picks, as data.prepare.resolve_auto decides it from the tr
     "cbernoulli if colour or 16-bit; gaussian otherwise (a table with categories: gaussian, one-hot codes)",
     "binarize": "dynamic where the likelihood is bernoulli on grey images not binary already (digits), else none",
 }
-COUNTS = {"limit", "latent_dim", "epochs", "batch_size", "seed", "patience", "iw_samples", "iw_groups"}  # counts
+COUNTS = {"limit", "latent_dim", "epochs", "batch_size", "seed", "patience", "iw_samples", "iw_groups", "threads"}
 
 
 def flag_help(flag: str) -> str:
@@ -92,6 +94,8 @@ def train_config(args: argparse.Namespace):
     for flag, key in FLAGS.items():
         if getattr(args, flag) is not None:
             set_value(cfg, key, getattr(args, flag), given=True)
+    if getattr(args, "no_tensorboard", False):  # a switch: train.tensorboard false
+        set_value(cfg, "train.tensorboard", False, given=True)
     for key, value in sets:
         set_value(cfg, key, value, given=True)  # given: refused where unread (checks.given)
     if args.quiet:

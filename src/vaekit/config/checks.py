@@ -53,6 +53,8 @@ NON_NEGATIVE: tuple[str, ...] = (
     "train.free_bits",
     "train.clip_grad",
     "train.patience",
+    "train.min_delta",
+    "train.threads",
     "model.num_classes",
     "model.label_embedding",
     "train.capacity_max",
@@ -156,9 +158,7 @@ def _check_ranges(cfg: RunConfig) -> None:
         if not _get(cfg, key) >= 0:
             raise VaekitError(f"config: {key} must be >= 0, got {_get(cfg, key)!r}", key=key)
     if cfg.data.limit is not None and not cfg.data.limit > 0:  # before any file is read
-        raise VaekitError(
-            f"config: data.limit must be > 0 (none: every item), got {cfg.data.limit!r}", key="data.limit"
-        )
+        _refuse(cfg, "data.limit", "> 0 (none: every item)")
     seed = cfg.train.seed
     if not is_seed(seed):
         raise VaekitError(f"config: train.seed must be a whole number in [0, 2**32), got {seed!r}", key="train.seed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import VaekitError
 from .checks import given as _given
+from .conflicts_loop import loop_conflicts
 from .conflicts_zoo import components_given, zoo_conflicts
 from .schema import SECTIONS, ModelConfig, RunConfig
 
@@ -74,10 +75,13 @@ CONFLICTS = [
         (  # num_classes: set from the data's labels for cvae (and a user's model that reads them) alone
             f"model.{key}",
             "model.family",
-            lambda c, key=key, own=own: _given(c, f"model.{key}") and c.model.family not in ("cvae", *own),
+            lambda c, key=key, own=own, on=on: on(c) and c.model.family not in ("cvae", *own),
             "only the conditional VAE (cvae) reads labels",
         )
-        for key, own in (("label_embedding", ()), ("num_classes", ("custom",)))
+        for key, own, on in (  # num_classes 0: no labels, the other families' own setting
+            ("label_embedding", (), lambda c: _given(c, "model.label_embedding")),
+            ("num_classes", ("custom",), lambda c: c.model.num_classes > 0),
+        )
     ),
     (
         "model.learned_prior",
@@ -137,12 +141,6 @@ CONFLICTS = [
         "model.family",
         lambda c: c.train.warmup_epochs > 0 and c.model.family == "vq",
         "the VQ-VAE's KL is the constant log K per code: warming up its weight changes nothing",
-    ),
-    (
-        "train.skip_grad",
-        "train.clip_grad",
-        lambda c: 0 < c.train.skip_grad <= c.train.clip_grad,
-        "every norm above the clip norm is skipped, so clipping never acts (VDVAE: clip 200, skip 400)",
     ),
     *(
         (
@@ -254,7 +252,7 @@ CONFLICTS = [
 ]
 
 
-CONFLICTS += zoo_conflicts()
+CONFLICTS += zoo_conflicts() + loop_conflicts()
 
 
 def deep_latent_size(m: ModelConfig) -> int | None:

@@ -111,14 +111,17 @@ class TrainConfig:
     gumbel_tau: float = 1.0  # gumbel: Gumbel-softmax temperature at the start, annealed geometrically ...
     gumbel_tau_end: float = 0.5  # ... to this at the last epoch (Jang et al. 2017)
     patience: int = 0  # early stopping on validation loss; 0 turns it off
+    min_delta: float = 0.0  # ... counting only a validation loss better than the best by more than this (nats)
     max_bad_steps: int = 20  # skipped steps in a row that stop the run: non-finite, or over skip_grad/skip_ratio
     checkpoint_every: int = 0  # a mid-epoch checkpoint every this many steps; 0: only the clock below
     checkpoint_minutes: float = 5.0  # ... and at least every this many minutes; 0 turns the clock off
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (one GPU by its number)
+    threads: int = 0  # CPU threads of training's operations (torch.set_num_threads); 0: torch's default
     precision: str = "auto"  # auto | fp32 | bf16: the networks' matmuls in training (see train.autocast_dtype)
     compile: str = "auto"  # auto | off | graph | compile: the step compiled or CUDA-graphed (training.capture)
     progress: bool = True
+    tensorboard: bool = True  # TensorBoard event files in the run folder (with tensorboard installed)
 
 
 @dataclass

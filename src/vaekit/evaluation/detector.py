@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
 
 from ..config import RunConfig
 from ..core.contract import VAEModule
 from ..data import Dataset, Split
 from ..errors import VaekitError, is_whole
 from ..models.standardized import column_stats
+from ..runs import Run
 from ..training.rng import keeps_rng
 from .detector_fit import (
     check_contamination,
@@ -27,17 +29,19 @@ from .detector_fit import (
     threshold,
     trained,
     training_config,
+    training_items,
     unknown_use,
 )
 from .detector_run import (
     check_image_shape,
     check_out,
     check_scales,
+    check_skeleton,
     check_wrapped,
     loaded_detector,
     prepared,
     save_scales,
-    training_items,
+    shared_clone,
     units,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
@@ -65,8 +69,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     standardised by its mean and standard deviation on a held-out ``holdout`` share of the training rows
     (which pick each model's best epoch and are not fitted), and the anomaly score is the sum. With ``out``, each
     scale's run goes to ``out``/scale-<i> and the factors and statistics to scales.json: ``from_run(out)`` reads them.
-    ``run`` names a trained run folder to wrap instead of training (``fit`` only sets the threshold, refusing
-    a training parameter changed or ``scales`` not the folder's): rows are prepared as ``vaekit anomaly`` prepares
+    ``run`` names a trained run folder to wrap instead of training, or is a ``Run`` (``vaekit.load_run``'s, or
+    ``vaekit.fit``'s, whose model is copied, never changed); ``model`` is a skeleton for a folder whose model
+    classes are the user's own, as ``load_run(path, model=...)`` takes one (a copy is loaded). ``fit`` then only
+    sets the threshold, refusing a training parameter changed or ``scales`` not the folder's; clones share the
+    ``run`` and ``model`` objects. Rows are prepared as ``vaekit anomaly`` prepares
     a file's (binarised once, seeded by the run, row i keyed by its place in X, where the run was binarised; a
     table run with categorical columns or dates takes a DataFrame of its columns). ``contamination`` is the
     fraction of training rows ``predict`` calls outliers (-1), as ``vaekit anomaly --contamination`` labels them.
@@ -104,7 +111,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         contamination: float = 0.1,
         scales: tuple[int, ...] = (1,),
         holdout: float = 0.1,
-        run: str | None = None,
+        run: str | Run | None = None,
+        model: nn.Module | None = None,
         out: str | None = None,
         overwrite: bool = False,
         random_state: int | None = 0,
@@ -115,20 +123,25 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.lr, self.beta, self.samples, self.iw_samples, self.steps = lr, beta, samples, iw_samples, steps
         self.llr_k, self.unknown = llr_k, unknown
         self.contamination, self.scales, self.holdout = contamination, scales, holdout
-        self.run, self.out, self.overwrite = run, out, overwrite
+        self.run, self.model, self.out, self.overwrite = run, model, out, overwrite
         self.random_state, self.device = random_state, device
 
     def __setstate__(self, state: dict) -> None:
         """A detector pickled before ``scales_`` was fitted scores by its ``scales``, as it did then."""
         if "models_" in state and "scales_" not in state:
             state = {**state, "scales_": tuple(int(k) for k in state.get("scales", (1,)))}
-        super().__setstate__(state)
+        super().__setstate__({"model": None, **state})  # one pickled before ``model``: none
+
+    def __sklearn_clone__(self) -> VAEAnomalyDetector:
+        """A clone sharing ``run`` and ``model`` (``detector_run.shared_clone``), its other parameters copied."""
+        return shared_clone(self)
 
     @classmethod
-    def from_run(cls, path: str | Path, **params) -> VAEAnomalyDetector:
-        """A detector scoring with the trained run in ``path``, or the runs of a multi-scale detector's ``out``
-        (``fit(X)`` then sets only the threshold); ``params`` that train a model are refused there if changed."""
-        return cls(run=str(path), **params)
+    def from_run(cls, path: str | Path | Run, **params) -> VAEAnomalyDetector:
+        """A detector scoring with the trained run in ``path`` (or the ``Run`` itself), or the runs of a
+        multi-scale detector's ``out`` (``fit(X)`` then sets only the threshold); ``params`` that train a model are
+        refused there if changed, and ``model=`` is a skeleton for a folder of the user's own model classes."""
+        return cls(run=path if isinstance(path, Run) else str(path), **params)
 
     @keeps_rng
     def fit(self, X, y=None) -> VAEAnomalyDetector:
@@ -139,7 +152,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout, self.likelihood)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
         if self.run is not None:
-            fitted = loaded_detector(self.run, self.method, self._shaping())
+            fitted = loaded_detector(self.run, self.model, self.method, self._shaping())
             check_wrapped(self, fitted)  # parameters that train a model, an image_shape or scales not the run's
             self.__dict__.update(fitted)
             X = self._rows(X, reset=True)
@@ -166,6 +179,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if not is_whole(self.llr_k, 1):  # as the command line's: k = 0 would give a column of zeros
             raise ValueError(f"llr_k must be a whole number >= 1, got {self.llr_k!r}")
         check_image_shape(self.image_shape)
+        check_skeleton(self.model, self.run)
         if not isinstance(self.overwrite, (bool, np.bool_)):
             raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
         if self.net == "conv" and self.hidden not in (MLP_HIDDEN, list(MLP_HIDDEN)):

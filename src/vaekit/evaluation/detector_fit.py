@@ -3,10 +3,12 @@ drawn once per fit and kept as ``seed_``), its training settings (errors naming 
 several scales hold out (their images pooled), a table's columns standardised in float64 before the float32 cast the
 trainer takes (float32 keeps ~7 digits: a column of 1.7e9 +- 100 would reach it as three values, 128 apart), and
 the contamination threshold, which ``vaekit anomaly --contamination`` shares. ``VAEEncoder`` trains, and reads a
-wrapped table run's rows, by the same ``training_config`` and ``schema_rows``."""
+wrapped table run's rows, by the same ``training_config``, ``training_items`` (rows as items, float32's range
+checked) and ``schema_rows`` (a DataFrame's rows encoded as the run encoded its file: ``table_items``)."""
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -21,17 +23,17 @@ from torch.distributions import Distribution, Independent, Normal
 
 from ..config import RunConfig, set_value, validate
 from ..core.contract import VAEModule
+from ..core.likelihoods import check_support
 from ..core.tabular import UnitsNormal
 from ..data import Dataset
 from ..data.lazy import LazyArray
 from ..data.table_cells import check_unknown, unknown_categories
 from ..data.table_schema import TableSchema
-from ..data.user_arrays import needs_schema, run_columns
+from ..data.user_arrays import encoded_frame, needs_schema, run_columns
 from ..errors import SEEDS, VaekitError, is_seed
 from ..models.standardized import Standardized
 from ..runs import Run
 from ..training import fit_config
-from .detector_run import table_items, table_names
 from .outputs import prepared_split
 
 Scorer = Callable[[Tensor | LazyArray, Tensor | None], dict[str, np.ndarray]]  # x (N, *shape), y (N,) or None
@@ -122,7 +124,7 @@ def schema_rows(est: Any, table: TableSchema | None, X: object, reset: bool) -> 
     return items
 
 
-def unknown_use(unknown: object, run: str | None) -> None:
+def unknown_use(unknown: object, run: object) -> None:
     """Refuse an ``unknown`` that is no choice of ``table_cells.UNKNOWN``, or "gap" for a detector that trains on
     numbers (no ``run``): no category it could meet."""
     if check_unknown(unknown) != "refuse" and run is None:
@@ -226,3 +228,52 @@ class UnitsAt(UnitsNormal):
     def log_prob(self, value: Tensor) -> Tensor:
         """value (*batch, F) -> its elementwise log-density in the table's units, the same shape."""
         return super().log_prob(value) - self.log_units
+
+
+def check_float32(X: np.ndarray) -> None:
+    """Refuse training rows X (N, F) with a value beyond float32's range, in which the VAE trains (inf there,
+    and NaN scores after it)."""
+    big = np.abs(X).max(0) > np.finfo(np.float32).max
+    if big.any():
+        j = int(np.argmax(big))
+        raise ValueError(
+            f"X: column {j} holds values up to {np.abs(X[:, j]).max():.3g}, beyond float32's range (about 3.4e+38), "
+            "in which the VAE trains: rescale it"
+        )
+
+
+def training_items(image_shape: tuple | None, X: np.ndarray, likelihood: str) -> torch.Tensor:
+    """Rows X (N, F) as the items (N, *shape) float64 a VAE trains on (``image_shape``, else (F,)), refused in one
+    line where the shape does not hold X's features or X holds values float32 or the likelihood cannot take:
+    before ``out`` is touched."""
+    shape = tuple(image_shape) if image_shape is not None else (X.shape[1],)
+    if math.prod(shape) != X.shape[1]:
+        raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
+    check_float32(X)
+    x64 = torch.tensor(np.ascontiguousarray(X), dtype=torch.float64).view(-1, *shape)  # torch takes no negative strides
+    check_support(likelihood, x64, "X")
+    return x64
+
+
+def table_names(table: TableSchema) -> list[str]:
+    """The feature columns of a table run, in file order."""
+    return [c.name for c in table.columns]
+
+
+def table_items(table: TableSchema, X: object) -> np.ndarray:
+    """A DataFrame's rows -> the run's items (N, D) float64, encoded by the run's schema: its columns picked by
+    name, numbers, categories, dates and gaps read as training read its file's cells."""
+    names = table_names(table)
+    if not hasattr(X, "columns") or not hasattr(X, "notna"):
+        listed = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise ValueError(
+            "this run's items encode categorical columns, dates or gaps: pass X as a pandas DataFrame with its "
+            f"columns ({listed}), which the detector encodes as the run encoded its file"
+        )
+    missing = [n for n in names if n not in X.columns]
+    if missing:
+        raise ValueError(f"X lacks the run's column(s) {', '.join(map(repr, missing))}: the run reads {names}")
+    try:
+        return encoded_frame(X[names], table, "X", "the detector scores").astype(np.float64)  # type: ignore[index]
+    except VaekitError as e:  # scikit-learn's error for bad X
+        raise ValueError(str(e)) from None

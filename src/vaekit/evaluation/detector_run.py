@@ -1,26 +1,29 @@
-"""What ``VAEAnomalyDetector`` needs of a trained run (``run=``, ``from_run``) and of the rows it scores: the
-run's model and how its items were prepared in training (binarised once and seeded, as ``vaekit anomaly``
-draws them), a table run's schema, which encodes a DataFrame's rows as the run encoded its file, the parameters
-it refuses (those that train a model), the rows' checks (the likelihood's support, float32's range for training)
-and those of ``image_shape``, ``scales`` and ``out``, and a multi-scale detector's folder: a run per scale
-(scale-<i>) and scales.json, written and read."""
+"""What ``VAEAnomalyDetector`` and ``VAEEncoder`` need of a trained run (``run=``, ``from_run``: a folder, loaded
+into a copy of a ``model=`` skeleton where given, or a ``Run``, its model copied; clones share both) and of the
+rows they score: the run's model and how its items were prepared in training (binarised once and seeded, as
+``vaekit anomaly`` draws them), its table schema, the parameters it refuses (those that train a model), the rows'
+checks (the likelihood's support) and those of ``image_shape``, ``scales`` and ``out``, and a multi-scale
+detector's folder: a run per scale (scale-<i>) and scales.json, written and read."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
+import os
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from sklearn.base import BaseEstimator
+from torch import Tensor, nn
 
 from .. import files
+from ..core.contract import VAEModule
 from ..core.likelihoods import check_support
 from ..data.lazy import binarized_once
-from ..data.table_schema import TableSchema
-from ..data.user_arrays import encoded_frame, needs_schema
+from ..data.user_arrays import needs_schema
 from ..errors import VaekitError, is_whole
 from ..io import atomic_write_json, read_json
 from ..models.standardized import Standardized
@@ -34,24 +37,62 @@ SCALES = files.SCALES  # in a multi-scale detector's out: what scoring needs bes
 # the detector's parameters that only train a model (a wrapped run's is trained already), or write it
 TRAINING = ("latent_dim", "hidden", "likelihood", "net", "epochs", "batch_size", "lr", "beta", "holdout", "device",
             "out", "overwrite")  # fmt: skip
+SHARED = ("run", "model")  # the estimators' parameters that clones share (``shared_clone``)
 SCALES_KEYS = ("factors", "image_shape", "method", "settings", "score_loc", "score_scale")
 
 
-def loaded(path: str, method: str) -> dict[str, object]:
-    """The fitted attributes of a detector wrapping the run in ``path`` to score by ``method``: its model in
-    float64 (``models_``), item shape, units (``loc_``, ``scale_``: a standardised table's columns, else 0 and
-    1), likelihood, the seed of its binarisation (None: items scored as given) and its table schema (or None)."""
-    run = Run.load(path)
-    if run.model.needs_labels:
-        raise ValueError(f"{path}: the detector scores rows without labels; this run is conditional")
+def wrapped(run: object, skeleton: nn.Module | None) -> tuple[Run, VAEModule]:
+    """(the run an estimator wraps, its model as the estimator scores with it: float64, on the CPU, in eval mode).
+    ``run`` is a run folder's path, loaded into a copy of ``skeleton`` where given (a model of the run's
+    architecture, for classes the folder cannot rebuild: the estimator's parameter is left as it was), or a loaded
+    ``Run``, whose model is copied (the caller's Run keeps its device, dtype and mode)."""
+    if isinstance(run, Run):
+        if skeleton is not None:
+            raise ValueError("model= takes a run folder's model; the Run given holds its own: leave model out")
+        return run, copy.deepcopy(run.model).cpu().double().eval()
+    if not isinstance(run, (str, os.PathLike)):
+        raise ValueError(f"run must be a run folder's path or a vaekit Run, got a {type(run).__name__}")
+    found = Run.load(Path(run), model=None if skeleton is None else copy.deepcopy(skeleton))
+    return found, found.model.cpu().double().eval()
+
+
+def shared_clone(est: Any) -> Any:
+    """``sklearn.base.clone(est)`` (its ``__sklearn_clone__``) sharing ``run`` and ``model`` with ``est``, not
+    deep-copying them: a Run's weights, which fit copies before it casts them, and a skeleton, which it loads a
+    copy of (the default deep copy would copy a Run's model for every clone a search makes)."""
+    bare = object.__new__(type(est))
+    bare.__dict__.update({**est.__dict__, **dict.fromkeys(SHARED)})
+    new = BaseEstimator.__sklearn_clone__(bare)
+    new.__dict__.update({k: getattr(est, k, None) for k in SHARED})
+    return new
+
+
+def run_label(run: object) -> str:
+    """A wrapped ``run`` as messages name it: its folder, or the Run given when it has none."""
+    return "the Run given" if isinstance(run, Run) and run.path is None else str(getattr(run, "path", run))
+
+
+def check_skeleton(model: object, run: object) -> None:
+    """Refuse a skeleton ``model`` where there is no ``run`` to load into it (the estimator trains its own)."""
+    if model is not None and run is None:
+        raise ValueError("model= takes a trained run's model (run=...); without a run the estimator builds its own")
+
+
+def loaded(path: str | Run, skeleton: nn.Module | None, method: str) -> dict[str, object]:
+    """The fitted attributes of a detector wrapping the run ``path`` (a folder or a ``Run``: ``wrapped``) to score
+    by ``method``: its model in float64 (``models_``), item shape, units (``loc_``, ``scale_``: a standardised
+    table's columns, else 0 and 1), likelihood, the seed of its binarisation (None: items scored as given) and
+    its table schema (or None)."""
+    run, model = wrapped(path, skeleton)
+    if model.needs_labels:
+        raise ValueError(f"{run_label(path)}: the detector scores rows without labels; this run is conditional")
     shape = tuple(run.config.model.input_shape)
     if method == "complexity" and len(shape) != 3:
         raise ValueError(f"method complexity needs images (C, H, W); the run's items have shape {shape}")
     try:
-        check_model(run.model, [method], None)
+        check_model(model, [method], None)
     except VaekitError as e:
         raise ValueError(str(e)) from None
-    model = run.model.cpu().double().eval()
     loc, scale = units(model, math.prod(shape))
     seed = run.config.train.seed if run.config.data.binarize in BINARISED else None
     return {
@@ -65,15 +106,18 @@ def loaded(path: str, method: str) -> dict[str, object]:
     }
 
 
-def loaded_detector(path: str, method: str, shaping: dict) -> dict[str, object]:
-    """The fitted attributes of a detector wrapping the folder ``path``: one run (``loaded``, ``scales_`` (1,)),
-    or a multi-scale detector's (scales.json and a run per scale), which adds ``scales_``, the full image shape
-    and the per-scale score statistics (``score_loc_``, ``score_scale_``: (S,))."""
-    folder, file = Path(path), Path(path) / SCALES
-    if not file.exists():
-        if not is_run(folder) and (folder / "scale-0").is_dir():
+def loaded_detector(path: str | Run, skeleton: nn.Module | None, method: str, shaping: dict) -> dict[str, object]:
+    """The fitted attributes of a detector wrapping ``path``: one run (a ``Run`` or its folder: ``loaded``,
+    ``scales_`` (1,)), or a multi-scale detector's folder (scales.json and a run per scale, of vaekit's networks:
+    no ``skeleton``), which adds ``scales_``, the full image shape and the per-scale score statistics
+    (``score_loc_``, ``score_scale_``: (S,))."""
+    folder = Path(path) if isinstance(path, (str, os.PathLike)) else None
+    if folder is None or not (file := folder / SCALES).exists():
+        if folder is not None and not is_run(folder) and (folder / "scale-0").is_dir():
             raise ValueError(f"{file}: missing beside the scale-<i> runs (a fit that did not finish): fit again")
-        return {**loaded(path, method), "scales_": (1,)}
+        return {**loaded(path, skeleton, method), "scales_": (1,)}
+    if skeleton is not None:
+        raise ValueError(f"{folder}: a multi-scale detector's runs are of vaekit's own networks: leave model out")
     record = read_scales(file)
     factors, shape = tuple(record["factors"]), tuple(record["image_shape"])
     if (record["method"], record["settings"]) != (method, shaping):
@@ -87,7 +131,7 @@ def loaded_detector(path: str, method: str, shaping: dict) -> dict[str, object]:
         sub, pooled = folder / f"scale-{i}", (shape[0], shape[1] // k, shape[2] // k)
         if not is_run(sub):
             raise ValueError(f"{sub}: no run folder there, and {file} lists {len(factors)} scales")
-        runs.append(loaded(str(sub), method))
+        runs.append(loaded(str(sub), None, method))
         if runs[-1]["input_shape_"] != pooled:
             raise ValueError(f"{sub}: its items have shape {runs[-1]['input_shape_']}; {file} says {pooled}")
     models = [cast(list, r["models_"])[0] for r in runs]
@@ -145,7 +189,7 @@ def scales_fault(record: object) -> str | None:
     return None
 
 
-def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, holdout: float, likelihood: str) -> None:
+def check_scales(scales: tuple, image_shape: tuple | None, run: object, holdout: float, likelihood: str) -> None:
     """Refuse pooling factors that are not distinct positive integers dividing the images' height and width,
     several with the discretized logistic (a pooled image's means lie off its 256 levels), and a ``holdout``
     outside (0, 0.5] with several. A wrapped ``run``'s folder gives its own (``check_wrapped`` compares them)."""
@@ -169,7 +213,7 @@ def check_scales(scales: tuple, image_shape: tuple | None, run: str | None, hold
         raise ValueError(f"holdout must be in (0, 0.5], got {holdout!r}")
 
 
-def refuse_training(est: Any, run: str) -> None:
+def refuse_training(est: Any, run: object) -> None:
     """Refuse, in one line, a parameter of estimator ``est`` (the detector, the encoder) that only trains a model
     (``TRAINING``, those it has) changed from its default where it wraps the trained ``run``."""
     defaults = {k: p.default for k, p in inspect.signature(type(est)).parameters.items()}
@@ -215,31 +259,6 @@ def check_image_shape(shape: tuple | list | None) -> None:
         raise ValueError(f"image_shape must be (C, H, W), three whole numbers >= 1, got {shape!r}")
 
 
-def check_float32(X: np.ndarray) -> None:
-    """Refuse training rows X (N, F) with a value beyond float32's range, in which the VAE trains (inf there,
-    and NaN scores after it)."""
-    big = np.abs(X).max(0) > np.finfo(np.float32).max
-    if big.any():
-        j = int(np.argmax(big))
-        raise ValueError(
-            f"X: column {j} holds values up to {np.abs(X[:, j]).max():.3g}, beyond float32's range (about 3.4e+38), "
-            "in which the VAE trains: rescale it"
-        )
-
-
-def training_items(image_shape: tuple | None, X: np.ndarray, likelihood: str) -> torch.Tensor:
-    """Rows X (N, F) as the items (N, *shape) float64 a VAE trains on (``image_shape``, else (F,)), refused in one
-    line where the shape does not hold X's features or X holds values float32 or the likelihood cannot take:
-    before ``out`` is touched."""
-    shape = tuple(image_shape) if image_shape is not None else (X.shape[1],)
-    if math.prod(shape) != X.shape[1]:
-        raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
-    check_float32(X)
-    x64 = torch.tensor(np.ascontiguousarray(X), dtype=torch.float64).view(-1, *shape)  # torch takes no negative strides
-    check_support(likelihood, x64, "X")
-    return x64
-
-
 def check_out(out: str | None, scales: int, overwrite: bool) -> None:
     """Refuse an ``out`` (or, with several ``scales``, one of its scale-<i> folders) that holds a run, or a
     multi-scale detector's scales.json, unless ``overwrite``, which removes that file before training: a fit
@@ -258,30 +277,6 @@ def check_out(out: str | None, scales: int, overwrite: bool) -> None:
             raise ValueError(f"out {folder}: already holds a run; pass overwrite=True to replace it")
     if file.exists():
         raise ValueError(f"out {out}: already holds a multi-scale detector ({SCALES}); pass overwrite=True")
-
-
-def table_names(table: TableSchema) -> list[str]:
-    """The feature columns of a table run, in file order."""
-    return [c.name for c in table.columns]
-
-
-def table_items(table: TableSchema, X: object) -> np.ndarray:
-    """A DataFrame's rows -> the run's items (N, D) float64, encoded by the run's schema: its columns picked by
-    name, numbers, categories, dates and gaps read as training read its file's cells."""
-    names = table_names(table)
-    if not hasattr(X, "columns") or not hasattr(X, "notna"):
-        listed = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-        raise ValueError(
-            "this run's items encode categorical columns, dates or gaps: pass X as a pandas DataFrame with its "
-            f"columns ({listed}), which the detector encodes as the run encoded its file"
-        )
-    missing = [n for n in names if n not in X.columns]
-    if missing:
-        raise ValueError(f"X lacks the run's column(s) {', '.join(map(repr, missing))}: the run reads {names}")
-    try:
-        return encoded_frame(X[names], table, "X", "the detector scores").astype(np.float64)  # type: ignore[index]
-    except VaekitError as e:  # scikit-learn's error for bad X
-        raise ValueError(str(e)) from None
 
 
 def prepared(x: Tensor, likelihood: str, seed: int | None) -> Tensor:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
 
 from ..core.contract import VAEModule
 from ..core.reading import mean_of
@@ -20,8 +21,8 @@ from ..run_chunks import encoded
 from ..runs import Run
 from ..training.rng import keeps_rng
 from .detector import MLP_HIDDEN
-from .detector_fit import schema_rows, seed_of, standardised, trained, training_config
-from .detector_run import check_image_shape, prepared, refuse_training, training_items
+from .detector_fit import schema_rows, seed_of, standardised, trained, training_config, training_items
+from .detector_run import check_image_shape, check_skeleton, prepared, refuse_training, run_label, shared_clone, wrapped
 
 
 class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -32,11 +33,14 @@ class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     is given (values in the likelihood's support: [0, 1] for bernoulli). Training runs vaekit's trainer in memory
     with the parameters ``VAEAnomalyDetector`` takes (``hidden``: ``net="mlp"``'s widths), seeded by
     ``random_state`` (None: a fresh seed per fit, kept in ``seed_``); the caller's RNGs are kept.
-    ``run`` (or ``from_run(path)``) wraps a trained run folder instead: ``fit`` loads it, refusing a training
-    parameter changed from its default; a table run with categorical columns or dates takes a DataFrame of its
-    columns. Rows are encoded on the CPU in float64, ``run_chunks.ENCODE_BATCH`` at a time, as given (a run
-    trained on binarised images is not binarised here: ``Run.encode`` reads them so too). Output features are
-    named as scikit-learn names them: vaeencoder0, vaeencoder1, ...
+    ``run`` (or ``from_run(path)``) wraps a trained run folder instead, or a ``Run`` (``vaekit.load_run``'s or
+    ``vaekit.fit``'s: its model is copied, never changed): ``fit`` loads it, refusing a training parameter changed
+    from its default; ``model`` is a skeleton for a folder whose model classes are the user's own, as
+    ``load_run(path, model=...)`` takes one (a copy is loaded). Clones share the ``run`` and ``model`` objects. A
+    table run with categorical columns or dates takes a DataFrame of its columns. Rows are encoded on the CPU in
+    float64, ``run_chunks.ENCODE_BATCH`` at a time, as given (a run trained on binarised images is not binarised
+    here: ``Run.encode`` reads them so too). Output features are named as scikit-learn names them: vaeencoder0,
+    vaeencoder1, ...
     """
 
     def __init__(
@@ -51,24 +55,35 @@ class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         batch_size: int = 64,
         lr: float = 1e-3,
         beta: float = 1.0,
-        run: str | None = None,
+        run: str | Run | None = None,
+        model: nn.Module | None = None,
         random_state: int | None = 0,
         device: str = "cpu",
     ):
         self.latent_dim, self.hidden, self.likelihood, self.net = latent_dim, hidden, likelihood, net
         self.image_shape, self.epochs, self.batch_size, self.lr, self.beta = image_shape, epochs, batch_size, lr, beta
-        self.run, self.random_state, self.device = run, random_state, device
+        self.run, self.model, self.random_state, self.device = run, model, random_state, device
+
+    def __setstate__(self, state: dict) -> None:
+        """An encoder pickled before ``model`` takes none."""
+        super().__setstate__({"model": None, **state})
+
+    def __sklearn_clone__(self) -> VAEEncoder:
+        """A clone sharing ``run`` and ``model`` (``detector_run.shared_clone``), its other parameters copied."""
+        return shared_clone(self)
 
     @classmethod
-    def from_run(cls, path: str | Path, **params) -> VAEEncoder:
-        """An encoder embedding by the trained run in ``path`` (``fit`` loads it); ``params`` that train a model
-        are refused there if changed."""
-        return cls(run=str(path), **params)
+    def from_run(cls, path: str | Path | Run, **params) -> VAEEncoder:
+        """An encoder embedding by the trained run in ``path`` (or the ``Run`` itself; ``fit`` loads it); ``params``
+        that train a model are refused there if changed, and ``model=`` is a skeleton for a folder of the user's
+        own model classes."""
+        return cls(run=path if isinstance(path, Run) else str(path), **params)
 
     @keeps_rng
     def fit(self, X, y=None) -> VAEEncoder:
         """Train a VAE on X (n_samples, n_features), or load ``run``; ``y`` is ignored."""
         check_image_shape(self.image_shape)
+        check_skeleton(self.model, self.run)
         self.seed_ = seed_of(self.random_state)
         if self.run is not None:
             self._load(self.run)
@@ -84,18 +99,19 @@ class VAEEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self.latent_dim_ = self._means(X[:1]).shape[1]  # the width of E[z|x], as the model gives it
         return self
 
-    def _load(self, path: str) -> None:
-        """Set the fitted state from the run folder ``path``, refusing a changed training parameter, an
-        ``image_shape`` other than the run's items' and a conditional run (it needs labels to encode)."""
+    def _load(self, path: str | Run) -> None:
+        """Set the fitted state from the run ``path`` (a folder or a Run: ``detector_run.wrapped``), refusing a
+        changed training parameter, an ``image_shape`` other than the run's items' and a conditional run (it needs
+        labels to encode)."""
         refuse_training(self, path)
-        run = Run.load(path)
-        if run.model.needs_labels:
-            raise ValueError(f"{path}: the encoder embeds rows without labels; this run is conditional")
+        run, model = wrapped(path, self.model)
+        if model.needs_labels:
+            raise ValueError(f"{run_label(path)}: the encoder embeds rows without labels; this run is conditional")
         self.input_shape_, self.table_ = tuple(run.config.model.input_shape), run.table
         self.likelihood_ = run.config.model.likelihood
         if self.image_shape is not None and tuple(self.image_shape) != self.input_shape_:
             raise ValueError(f"image_shape {tuple(self.image_shape)}: the wrapped run's items are {self.input_shape_}")
-        self.model_ = run.model.cpu().double().eval()
+        self.model_ = model
 
     def _train(self, x64: torch.Tensor) -> VAEModule:
         """A VAE trained on items x64 (N, *shape) float64, a table's columns standardised first (as the detector

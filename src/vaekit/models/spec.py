@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import inspect
 import math
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from ..errors import VaekitError
+from ..io import read_json
 from .trust import check_name, import_path, resolve_class, trusting
 
 SCALARS = (bool, int, float, str, type(None))
+M = TypeVar("M", bound=nn.Module)
 
 
 class SpecError(VaekitError):
@@ -172,3 +176,107 @@ def structure(model: nn.Module) -> tuple:
     with torch.random.fork_rng(devices=[]):  # some reprs draw (zuko's flows): a run's RNG stream must not move
         text = repr(model)
     return text, [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+
+
+def module_classes(model: nn.Module) -> list[list[str]]:
+    """[name, 'module:QualName'] of every submodule of ``model``, in order (``named_modules``, the model itself
+    named ""): the structure model.json records, which a skeleton loaded in its place must have."""
+    return [[name, _path(m)] for name, m in model.named_modules()]
+
+
+def _path(module: nn.Module) -> str:
+    """'module:QualName' of the class of ``module``, a lazy one's as it becomes once built (LazyLinear: Linear)."""
+    cls = getattr(type(module), "cls_to_become", None) or type(module)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def check_structure(model: M, record: Path) -> M:
+    """``model``, a skeleton loaded in place of a run's model, where the classes of its submodules, in order, are
+    those the run's model.json (``record``) gives: every submodule where it lists them (``modules``), else those
+    its spec holds as init arguments, found in ``model`` by their argument paths. Else one line naming the first
+    that differs. A record that is missing or unreadable, or names no structure, compares nothing."""
+    try:
+        saved = read_json(record)
+    except (OSError, VaekitError):
+        return model
+    listed = saved.get("modules") if isinstance(saved, dict) else None
+    if isinstance(listed, list) and all(isinstance(r, list) and [type(v) for v in r] == [str, str] for r in listed):
+        why = _difference(module_classes(model), listed)
+    else:
+        why = _spec_difference(saved.get("spec") if isinstance(saved, dict) else None, model)
+    if why:
+        raise VaekitError(f"{record.parent}: the model given is not the one trained ({record.name} records it): {why}")
+    return model
+
+
+def _spec_difference(spec: object, model: nn.Module) -> str | None:
+    """The first module a recorded spec holds whose class is not that of the module of ``model`` at its argument
+    path, in words; None where all agree, or where there is no spec (or a malformed one)."""
+    try:
+        held = _held(spec)
+    except (TypeError, ValueError, KeyError, AttributeError):  # None, or not as module_spec writes one
+        return None
+    for name, was in held:
+        sub = _at(model, name)
+        if isinstance(sub, nn.Module) and _path(sub) != was:
+            return _differs(name, _path(sub), was)
+    return None
+
+
+def _held(spec: object) -> list[list[str]]:
+    """[name, class] of a spec's module and of every module its arguments hold, depth first, each named by the
+    path of arguments that holds it (``model.encoder.1``)."""
+    found: list[list[str]] = []
+    stack: list[tuple[str, object]] = [("", {"module": spec})]
+    while stack:  # no recursion: a spec is as deep as JSON lets it be
+        at, v = stack.pop()
+        if isinstance(v, dict):  # {"module": spec}, {"tuple": [...]} or {"dict": {...}}
+            ((kind, inner),) = v.items()
+            if kind == "module":
+                found.append([at, str(inner["class"])])
+                inner = inner.get("args", {})
+            children = list(inner.items() if isinstance(inner, dict) else enumerate(inner))
+        else:
+            children = list(enumerate(v)) if isinstance(v, list) else []
+        stack.extend((f"{at}.{k}" if at else str(k), u) for k, u in reversed(children))
+    return found
+
+
+def _at(model: nn.Module, name: str) -> object:
+    """What ``model`` holds at the argument path ``name`` (an init argument kept under another name: the class's
+    ``init_renamed``; a list's item by its place), or None."""
+    found: object = model
+    for part in filter(None, name.split(".")):
+        if isinstance(found, nn.ModuleList) and part == "modules":  # module_spec's {"modules": [...]}
+            continue
+        renamed = getattr(type(found), "init_renamed", None) or {}
+        if part.isdigit() and isinstance(found, (nn.Sequential, nn.ModuleList, list, tuple)):
+            found = found[int(part)] if int(part) < len(found) else None
+        else:
+            found = getattr(found, renamed.get(part, part), None)
+    return found
+
+
+def _difference(own: list[list[str]], recorded: list[list[str]]) -> str | None:
+    """Where submodules (name, class) ``own`` first depart from ``recorded``, in words; None where the classes
+    agree, in order."""
+    for (name, cls), (_, was) in zip(own, recorded):
+        if cls != was:
+            return _differs(name, cls, was)
+    if len(own) == len(recorded):
+        return None
+    name, cls = (own if len(own) > len(recorded) else recorded)[min(len(own), len(recorded))]
+    if len(own) > len(recorded):
+        return f"it has a submodule {name} (a {_short(cls, '')}) that the trained model had not"
+    return f"it lacks the trained model's submodule {name} (a {_short(cls, '')})"
+
+
+def _differs(name: str, cls: str, was: str) -> str:
+    where = f"submodule {name}" if name else "top module"
+    return f"its {where} is a {_short(cls, was)} where the trained model's is a {_short(was, cls)}"
+
+
+def _short(path: str, other: str) -> str:
+    """A class's name, or its full path where ``other`` has the same name."""
+    name = path.rpartition(":")[2]
+    return path if name == other.rpartition(":")[2] else name

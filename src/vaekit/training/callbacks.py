@@ -33,7 +33,9 @@ class Callback:
     - ``on_fit_start(model, info)`` and ``on_fit_end(model, info)``: ``info`` a ``FitInfo`` (path, config, data,
       resumed);
     - ``on_step_end(step, metrics, model)``: ``step`` counts the run's steps from 0 (a resumed fit's first is the
-      run's next, as in TensorBoard and MLflow);
+      run's next, as in TensorBoard and MLflow), skipped steps too; a callback's ``every`` (an int attribute:
+      TensorBoard's, MLflow's) says at which steps it reads the metrics, which under torchrun are then means over
+      every process's items (``training.step_report``; without ``every``: every step);
     - ``on_epoch_end(epoch, metrics, model)``: ``epoch`` counts from 1;
     - ``on_fit_error(error, info)``;
     - ``on_nothing_to_train(model, info)``: a resume with nothing left to train calls it alone (no other hook).

@@ -1,4 +1,5 @@
-"""Data-parallel training under torchrun: process group, shards, reductions, per-rank RNG; no-ops in one process.
+"""Data-parallel training under torchrun: process group, shards, reductions; no-ops in one process (per-rank RNG:
+``training.rank_rng``).
 
 ``torchrun --nproc_per_node=N -m vaekit train ...`` (or ``vaekit train --nproc N``, which runs torchrun
 itself) starts N processes; each trains a DistributedDataParallel copy of the model on its share of every
@@ -16,7 +17,6 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, overload
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -157,12 +157,13 @@ def _reduce(t: Tensor, op=None) -> Tensor:
     """All-reduce a copy of ``t`` (on the collective's device: CUDA for NCCL) and return it on t's device."""
     if not active():
         return t
-    wire = t.detach().to(_wire_device(), copy=True)
+    wire = t.detach().to(wire_device(), copy=True)
     dist.all_reduce(wire, op=op or dist.ReduceOp.SUM)
     return wire.to(t.device)
 
 
-def _wire_device() -> torch.device:
+def wire_device() -> torch.device:
+    """Where the collectives' tensors go: this process's GPU under NCCL, else the CPU."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
@@ -213,6 +214,22 @@ def all_ok(ok: bool) -> bool:
     return ok if not active() else bool(_reduce(torch.tensor([int(ok)]), dist.ReduceOp.MIN).item())
 
 
+def from_main(value: int) -> int:
+    """Rank 0's ``value`` (a count >= 0) in every process (one all-reduce)."""
+    return value if not active() else int(_reduce(torch.tensor([value if is_main() else 0]), dist.ReduceOp.MAX).item())
+
+
+def step_means(loss: Tensor, rec: Tensor, kl: Tensor) -> dict[str, Tensor]:
+    """A step's ``loss`` (the mean over this process's share of the batch), ``rec`` and ``kl`` (B,) -> their means
+    over every process's items of the global batch, 0-dim tensors on this device (one all-reduce of 4 numbers, which
+    under NCCL waits for no host); in one process, this process's means."""
+    if not active():
+        return {"loss": loss.detach(), "rec": rec.detach().mean(), "kl": kl.detach().mean()}
+    n = torch.tensor(float(len(rec)), device=rec.device)
+    total = _reduce(torch.stack([loss.detach().float() * n, rec.detach().float().sum(), kl.detach().float().sum(), n]))
+    return {k: v / total[3] for k, v in zip(("loss", "rec", "kl"), total[:3], strict=True)}
+
+
 def on_main(fn: Callable[[], T], what: str) -> T | None:
     """Run ``fn`` on rank 0 only; if it raises there, the other ranks stop too (rather than wait forever)."""
     result, error = None, None
@@ -258,42 +275,3 @@ def _differs(first: dict, other: dict, r: int) -> tuple[str, str | None] | None:
     counts = [(n, m, what) for n, m, what in zip(a["items"], b["items"], ("training", "validation", "test")) if n != m]
     shown = f"{counts[0][1]} {counts[0][2]} items vs {counts[0][0]}" if counts else "other items, as many"
     return f"rank {r}'s data differs from rank 0's ({shown}): every process must read the same data", None
-
-
-def rng_states() -> list[Tensor] | None:
-    """Every process's torch RNG state (CPU, and its GPU's under CUDA) as uint8 tensors; gathered on all ranks."""
-    if not active():
-        return None
-    mine = [torch.get_rng_state()]
-    if dist.get_backend() == "nccl":
-        mine.append(torch.cuda.get_rng_state())
-    wire = torch.cat(mine).to(_wire_device())
-    out = [torch.empty_like(wire) for _ in range(world())]
-    dist.all_gather(out, wire)
-    return [t.cpu() for t in out]
-
-
-def seed_rank(seed: int, saved: dict[str, Tensor], position: tuple[int, int]) -> None:
-    """Give ranks > 0 their own RNG stream (rank 0 keeps the one-process stream).
-
-    Resuming with the same number of processes restores each rank's saved state, so the run continues
-    exactly; with another number, ranks > 0 are seeded from (seed, rank, epoch, batch): consistent, not exact.
-    """
-    r = rank()
-    if r == 0:
-        return
-    state = saved.get(f"rng.rank.{r}")
-    same_world = sum(k.startswith("rng.rank.") for k in saved) == world() - 1
-    if state is not None and same_world:
-        n = torch.get_rng_state().numel()
-        torch.set_rng_state(state[:n].clone())
-        if state.numel() > n and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state[n:].clone())
-        return
-    torch.manual_seed(int(np.random.SeedSequence([seed, r, *position]).generate_state(1)[0]))
-
-
-def rng_extra() -> dict[str, Tensor]:
-    """Checkpoint tensors with the RNG state of every rank > 0 (a collective: call it on every rank)."""
-    states = rng_states()
-    return {} if states is None else {f"rng.rank.{r}": s for r, s in enumerate(states) if r > 0}

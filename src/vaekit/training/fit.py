@@ -27,6 +27,7 @@ from .checkpoint import load_weights, prior_fitted, save_weights
 from .folder import CUSTOM, check_size, checkpointed, clear, rebuild_model, start_run, write_run_files
 from .from_config import allocated, settled
 from .prior import fit_prior_on, two_stage
+from .rng import torch_threads
 from .signals import Interrupted, StopSignal
 from .spawned import refuse_spawned_import
 from .state import fingerprint, kept_settings
@@ -97,7 +98,8 @@ def train_model(
     torchrun every process runs this; they train one DDP model and rank 0 writes the run folder and calls the callbacks.
     """
     refuse_spawned_import("vaekit.fit")  # before the run folder's lock, which the parent holds
-    with ExitStack() as stack:  # the run folder's lock, held to the end
+    with ExitStack() as stack:  # the run folder's lock, held to the end; train.threads, the caller's given back
+        stack.enter_context(torch_threads(cfg.train.threads))
         fitted = _train(model, data, cfg, resume, overwrite, dynamic, callbacks, stack, warn_skips)
     distributed.barrier()  # the group stays (another fit may follow); vaekit's own is destroyed at exit
     if fitted.path is not None and not distributed.is_main():  # rank 0 wrote the best weights before the barrier
@@ -123,7 +125,7 @@ def _train(
     device = distributed.init(resolve_device(cfg.train.device), cfg.train.batch_size, cfg.train)
     if distributed.active():  # every process given rank 0's settings and data, or refused (one digest of the data)
         distributed.check_same(_compared(cfg, resume), fingerprint(data))
-    for note in short_runs(cfg):  # a warm-up longer than the run: said once (rank 0), as the trainer's notes
+    for note in [] if resume else short_runs(cfg):  # said once (rank 0), at the run's start: a resume keeps them
         distributed.warn(note)
     t = replace(cfg.train, progress=cfg.train.progress and distributed.is_main())
     model = model.to(device)
@@ -244,7 +246,18 @@ def _finish(model: VAEModule, trainer: Trainer, run: Path | None, t: TrainConfig
         if run is not None and prior_fitted(run / files.WEIGHTS):
             return  # these best weights had their prior fitted already: a resume that found no better epoch
         shown = t.progress and not trainer.muted  # not on a stdout that failed the epochs' lines
-        fit_prior_on(model, trainer.x, t.prior_epochs, t.batch_size, t.lr, dynamic=dynamic, seed=t.seed, progress=shown)
+        fit_prior_on(  # its validation NLL on this process's share of the val split (all of it in one process)
+            model,
+            trainer.x,
+            t.prior_epochs,
+            t.batch_size,
+            t.lr,
+            dynamic=dynamic,
+            seed=t.seed,
+            progress=shown,
+            val=trainer.x_val,
+            run=run,
+        )
         save_weights(model, run / files.WEIGHTS, prior_fitted=True) if run is not None else None
 
 

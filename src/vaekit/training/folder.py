@@ -24,7 +24,7 @@ from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
 from ..io import atomic_write_json, atomic_write_text, read_json, run_lock, write_error
 from ..models import build_model
-from ..models.spec import build, rebuildable_spec
+from ..models.spec import build, check_structure, module_classes, rebuildable_spec
 from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 from .describe import CUSTOM, WHOLE
@@ -136,9 +136,10 @@ def write_run_files(
     run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None, classes: list[str] | None = None
 ) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
-    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton). A table's
-    schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class
-    names (``classes``, label 0 first) to classes.json. A resume's changed settings: ``resumes.resumed_record``."""
+    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton, whose
+    submodules' classes must be those ``modules`` lists). A table's schema (``table``) goes to table.json with the
+    numeric columns' loc and scale; a conditional run's class names (``classes``, label 0 first) to classes.json.
+    A resume's changed settings: ``resumes.resumed_record``."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
@@ -147,8 +148,8 @@ def write_run_files(
     if cfg.model.net == CUSTOM:  # model_class: the class of the model given (the one Standardized wraps)
         spec, reason = rebuildable_spec(model)
         cls = type(model)
-        record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model)}
-        atomic_write_json(run / files.MODEL, record | {"spec": spec, "reason": reason})
+        record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model), "spec": spec}
+        atomic_write_json(run / files.MODEL, record | {"reason": reason, "modules": module_classes(model)})
     if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
         atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
     settings = cfg.to_dict() | {"out": os.path.abspath(run)}  # the folder, from anywhere
@@ -203,7 +204,7 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
             cast(LazilyBuilt, model).build(cfg.model.input_shape)
-        return standardized(model, cfg, run)
+        return check_structure(standardized(model, cfg, run), run / files.MODEL)  # model.json's classes, in order
     whole = cfg.model.family in WHOLE and not (run / files.MODEL).exists()
     if cfg.model.net != CUSTOM or whole:
         with settings_from(run / files.CONFIG):
@@ -287,12 +288,3 @@ def metrics_row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: in
         for part, terms in (("train", tr), ("val", va)):
             row.update({f"{part}_kl_{level}": v for level, v in enumerate(terms["kl_levels"][::-1], 1)})
     return {k: v if k == "epoch" else float(f"{v:.9g}") for k, v in row.items()}  # 9 digits: float32 round-trips
-
-
-def summary(row: dict, epochs: int) -> str:
-    """The one line printed after an epoch."""
-    return (
-        f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.2f}  val {row['val_loss']:.2f} "
-        f"(rec {row['val_rec']:.2f}, kl {row['val_kl']:.2f})  {row['seconds']:.1f}s  "
-        f"{row['samples_per_s']:.0f} items/s"  # images or table rows
-    )

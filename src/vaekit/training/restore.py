@@ -15,6 +15,7 @@ from ..core.contract import VAEModule
 from ..errors import VaekitError
 from . import distributed
 from .checkpoint import load_latest_checkpoint
+from .rank_rng import seed_rank
 from .state import LoopState, check_same_data, state_problem, validation_redrawn
 from .val_loss import measure_changed, measured
 
@@ -39,7 +40,7 @@ def restore(
     measure = measured(t)
     remeasured = measure_changed(state.measure, measure) if resume else ""  # another val_loss
     state.data, state.measure = data, measure  # recorded from the start (an earlier run's: from now on)
-    distributed.seed_rank(t.seed, extra, (state.epoch, state.batch))
+    seed_rank(t.seed, extra, (state.epoch, state.batch))
     if not distributed.is_main():  # the checkpoint's running sums are the sum over all ranks: rank 0 holds them
         state.sums, state.seen = [0.0] * len(state.sums), 0
     return state, extra, redrawn, remeasured

@@ -17,8 +17,9 @@ RESUMES = "resumes"  # config.json's written_by[RESUMES]: a list of {"epoch", "b
 
 # when a run stops, and how it is shown, saved and placed, not what its epochs train: a change goes unrecorded
 # (a longer train.epochs or train.patience is what a resume is for; metrics.csv shows the epochs trained)
-STOPS = ("epochs", "patience", "max_bad_steps")
-UNRECORDED = (*STOPS, "progress", "device", "compile", "checkpoint_every", "checkpoint_minutes")
+STOPS = ("epochs", "patience", "min_delta", "max_bad_steps")
+SHOWN = ("progress", "tensorboard", "device", "threads", "compile")  # how it is shown, logged and run
+UNRECORDED = (*STOPS, *SHOWN, "checkpoint_every", "checkpoint_minutes")
 
 
 def changed_settings(before: object, after: dict) -> dict[str, list]:

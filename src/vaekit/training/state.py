@@ -19,6 +19,7 @@ from ..core.schedules import STEP_RULE
 from ..data import Dataset, Split
 from ..errors import VaekitError, is_number, is_whole
 from ..io import parse_json
+from . import distributed
 from .checkpoint import header, read_tensors
 
 FINGERPRINT_ITEMS = 16  # training items hashed: enough to tell other data, cheap for a streamed folder
@@ -49,7 +50,9 @@ class LoopState:
     sums: list[float] = field(default_factory=list)  # the current epoch's running sums (see _sums)
     seen: int = 0  # items behind those sums
     best_val: float = math.inf
-    bad_epochs: int = 0  # epochs since the best validation loss
+    bad_epochs: int = 0  # epochs since one better than patience_val by more than train.min_delta (early_stop.judge)
+    patience_val: float = math.inf  # the validation loss train.patience counts from (``from_checkpoint``: best_val)
+    step: int = 0  # the run's steps taken, skipped ones too (``from_checkpoint``: -1 where absent, ``Trainer.steps``)
     rows: list[dict] = field(default_factory=list)
     guard: dict = field(default_factory=dict)  # the step guard's counters and kept norms (StepGuard.state_dict)
     precision: str = ""  # the dtype the steps ran in, "bf16" or "fp32" ("": not started): a resumed run keeps it
@@ -61,8 +64,11 @@ class LoopState:
     @classmethod
     def from_checkpoint(cls, saved: dict) -> LoopState:
         """The state a checkpoint saved (``state_problem`` found none); one without ``lr_rule``, an earlier
-        vaekit's, keeps the step schedule it was trained under (``core.schedules.lr_at``, rule 1)."""
-        return cls(**({"lr_rule": 1} | saved))
+        vaekit's, keeps the step schedule it was trained under (``core.schedules.lr_at``, rule 1); without
+        ``patience_val`` patience counts from its best validation loss, as it did; without ``step``, -1: derived
+        from its position as that vaekit numbered its steps (``Trainer.steps``)."""
+        before = {"lr_rule": 1, "patience_val": saved.get("best_val", math.inf), "step": -1}
+        return cls(**(before | saved))
 
 
 def set_aside_note(best: float, why: str, epoch: int, stopped: bool) -> str:
@@ -117,6 +123,8 @@ STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JS
     "seen": _count,
     "best_val": is_number,
     "bad_epochs": _count,
+    "patience_val": is_number,
+    "step": _count,
     "rows": lambda v: isinstance(v, list) and all(isinstance(r, dict) and all(map(is_number, r.values())) for r in v),
     "guard": _guard,
     "precision": lambda v: v in ("", "bf16", "fp32"),
@@ -208,6 +216,19 @@ def recorded_state(run: Path) -> dict | None:
         if isinstance(state, dict) and not state_problem(state):
             return state
     return None
+
+
+def kept_dtype(t: TrainConfig, state: LoopState, dtype: torch.dtype | None) -> torch.dtype | None:
+    """The steps' dtype (``dtype``: today's pick, None: float32), recorded in ``state``: under precision "auto" a
+    resumed run keeps the one its checkpoint records (the pick could come out otherwise on another machine or
+    vaekit), so it ends as if never stopped; a checkpoint that records none (an earlier vaekit's) takes today's
+    pick, said in one line."""
+    if t.precision == "auto" and state.precision:
+        dtype = torch.bfloat16 if state.precision == "bf16" else None
+    elif t.precision == "auto" and (state.epoch or state.batch):  # resumed, no dtype recorded
+        distributed.warn(NO_DTYPE.format("bf16" if dtype == torch.bfloat16 else "float32"))
+    state.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+    return dtype
 
 
 def at_patience(t: TrainConfig, batch: int, bad_epochs: int) -> bool:

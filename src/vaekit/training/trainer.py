@@ -27,15 +27,18 @@ from .callbacks import Callbacks
 from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
-from .folder import metrics_row, summary, write_metrics
+from .early_stop import already_line, end_line, judge
+from .folder import metrics_row, write_metrics
 from .guard import StepGuard
 from .kept import kept_columns, kept_line, resume_line
-from .progress import Lines, interactive
+from .progress import Lines, interactive, summary
+from .rank_rng import rng_extra
 from .restore import restore
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import NO_DTYPE, at_patience, fingerprint, set_aside_note
+from .state import at_patience, fingerprint, kept_dtype, set_aside_note
 from .step import Scheduled, StepSetup, batch_sums, labels_on, make_optimizer
+from .step_report import reads_every, step_metrics
 from .val_loss import check_split_sizes, validation_loss
 
 
@@ -75,6 +78,10 @@ class Trainer:
         self.place(data, device)
         check_split_sizes(model, t, len(data.train), len(data.val), fewest(model, t))  # before any training
         self.prepare_steps(dtype, device)
+        if self.state.step < 0:  # an older checkpoint's: its steps numbered as that vaekit did (epochs of this one's)
+            self.state.step = self.state.epoch * batch_count(self.epoch_items(self.state.epoch), t.batch_size)
+            self.state.step += self.state.batch
+        self.every = distributed.from_main(reads_every(self.callbacks.items))  # rank 0's callbacks: steps they read
         self.ema = EMA(model, t.ema) if t.ema > 0 else None  # evaluation, saved weights and pictures use it
         if self.ema is not None:
             self.ema.load(extra)
@@ -96,29 +103,19 @@ class Trainer:
         t = self.t
         self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
-        dtype = self.kept_dtype(dtype)
+        dtype = kept_dtype(t, self.state, dtype)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
         self.setup = StepSetup(net, self.opt, t, self.guard, dtype, len(self.x), critic)  # what every step shares
         # train.compile: a compiled step keeps its shapes, so each epoch's last short batch is dropped
         steps = compilable_steps(t.epochs, t.warmup_epochs, t.kl_balance, len(self.x) // t.batch_size)
         self.step, self.static = make_step(t.compile, device, steps)
 
-    def kept_dtype(self, dtype: torch.dtype | None) -> torch.dtype | None:
-        """The steps' dtype: under precision "auto" a resumed run keeps the one its checkpoint records (the pick
-        could come out otherwise on another machine or vaekit), so it ends as if never stopped; a checkpoint that
-        records none (an earlier vaekit's) takes today's pick, said in one line."""
-        if self.t.precision == "auto" and self.state.precision:
-            dtype = torch.bfloat16 if self.state.precision == "bf16" else None
-        elif self.t.precision == "auto" and (self.state.epoch or self.state.batch):  # resumed, no dtype recorded
-            distributed.warn(NO_DTYPE.format("bf16" if dtype == torch.bfloat16 else "float32"))
-        self.state.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
-        return dtype
-
     def fit(self, stop: StopSignal) -> None:
         """Epochs from the checkpoint's position to ``epochs`` (or early stopping)."""
         t, s = self.t, self.state
         self.set_aside()  # measured otherwise: trains on
-        if self.stopped_early():  # resumed after it stopped early: nothing more (a larger train.patience goes on)
+        if self.at_patience():  # resumed at train.patience: nothing more (a larger train.patience goes on)
+            self.lines.say(already_line(s, t), result=distributed.is_main())
             return
         if s.epoch or s.batch:  # resumed: where it goes on
             self.say(resume_line(s.epoch, s.batch, batch_count(self.epoch_items(s.epoch), t.batch_size), t.epochs))
@@ -137,9 +134,9 @@ class Trainer:
             with swapped(self.ema, self.model):
                 self.callbacks.on_epoch_end(epoch + 1, s.rows[-1], self.model)
             self.say(summary(s.rows[-1], t.epochs))
-            if self.stopped_early():
+            if s.epoch < t.epochs and self.stopped_early():  # at the last epoch: the run has its epochs
                 return
-        self.say(kept_line(s.rows))
+        self.say(end_line(s, t))
 
     def sets_aside(self) -> str:
         """Why a resumed run's best validation loss is set aside (it is measured otherwise: another val_loss or
@@ -153,7 +150,7 @@ class Trainer:
         s, why = self.state, self.sets_aside()
         if why:
             distributed.warn(set_aside_note(s.best_val, why, s.epoch + 1, self.at_patience()))
-            s.best_val, s.bad_epochs = math.inf, 0
+            s.best_val, s.bad_epochs, s.patience_val = math.inf, 0, math.inf
 
     def at_patience(self) -> bool:
         """Whether the loop stands at an epoch's end after ``train.patience`` epochs without a better val_loss."""
@@ -161,7 +158,7 @@ class Trainer:
 
     def stopped_early(self) -> bool:
         """``at_patience``, said in one line with the weights kept, even where progress lines are off (a result):
-        early stopping, after an epoch or on resume."""
+        early stopping, after an epoch before the last (``early_stop``: at the last, the run has its epochs)."""
         if not self.at_patience():
             return False
         n, kept = self.state.bad_epochs, kept_line(self.state.rows)
@@ -215,7 +212,8 @@ class Trainer:
                 self.ema.update(self.model) if self.ema is not None else None
                 sums += batch_sums(terms, len(xb))
                 s.seen += len(xb)
-                self.report(bar, b, n_batches, epoch, terms, now.beta, sums, len(xb))
+                self.report(bar, b, n_batches, terms, now.beta, sums, len(xb))
+            s.step += 1  # skipped steps too: the run's steps, as its batches
             self.maybe_checkpoint(epoch, b + 1, sums, stop)
         bar.close()
         sums, seen = distributed.sum_over_ranks(sums, s.seen)
@@ -240,13 +238,14 @@ class Trainer:
         capacity = capacity_at(progress, t.capacity_max, t.capacity_epochs)
         return Scheduled(beta, capacity, dimwise_weight_at(progress, t.dimwise_warmup_epochs))
 
-    def report(self, bar, b: int, n_batches: int, epoch: int, terms: dict, beta: float, sums: Tensor, n: int) -> None:
-        """Callbacks after every step; the progress bar's numbers every 10 batches (a host sync)."""
+    def report(self, bar, b: int, n_batches: int, terms: dict, beta: float, sums: Tensor, n: int) -> None:
+        """Callbacks after every step (the run's step ``state.step``: its metrics over every process's items at
+        the steps they read, ``self.every``); the progress bar's numbers every 10 batches (a host sync)."""
         bar.update(n * distributed.world())  # every process's share of the batch
-        if self.callbacks:
-            means = {k: terms[k].detach().mean() for k in ("rec", "kl")}
-            metrics = {"loss": terms["loss"].detach(), **means, "beta": beta, "lr": self.opt.param_groups[0]["lr"]}
-            self.callbacks.on_step_end(epoch * n_batches + b, metrics, self.model)
+        read = self.every > 0 and self.state.step % self.every == 0  # every rank alike: a collective under torchrun
+        if read or self.callbacks:
+            metrics = step_metrics(terms, read, beta, self.opt.param_groups[0]["lr"])
+            self.callbacks.on_step_end(self.state.step, metrics, self.model)
         if bar.disable or (b % 10 and b != n_batches - 1):
             return
         loss, rec, kl = (sums[:3] / self.state.seen).tolist()
@@ -269,7 +268,7 @@ class Trainer:
         states)."""
         if self.run is None:
             return
-        extra = distributed.rng_extra() | (self.ema.tensors() if self.ema is not None else {})
+        extra = rng_extra() | (self.ema.tensors() if self.ema is not None else {})
         extra |= self.critic.tensors() if self.critic is not None else {}
         self.state.guard = self.guard.state_dict()
         if distributed.is_main():
@@ -279,17 +278,14 @@ class Trainer:
         """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
         s = self.state
         s.epoch += 1
-        improved = val_loss < s.best_val or s.best_val == math.inf  # the first epoch always keeps weights
+        improved = judge(s, val_loss, self.t.min_delta)  # the lowest val_loss (the first epoch's always) is kept
         s.rows[-1] |= kept_columns(s.rows, improved)  # which weights the run keeps: a set-aside best is not read back
         if improved:
-            s.best_val, s.bad_epochs = min(val_loss, s.best_val), 0
             with swapped(self.ema, self.model):  # the averaged weights, where there is an average
                 if self.run is None:
                     self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 elif distributed.is_main():
                     save_weights(self.model, self.run / files.WEIGHTS)
-        else:
-            s.bad_epochs += 1
         if self.run is not None and distributed.is_main():
             write_metrics(self.run, s.rows)
         self.save()

@@ -1,10 +1,16 @@
-"""What a run's validation loss is and what defines it: the loss itself (``validation_loss``), the settings it
-depends on (``measured``), which the checkpoint records beside the best validation loss, so that a resume that
-changes them sets that best aside (``measure_changed``) rather than compare losses of two objectives, and the
-refusal of splits and batches too small to learn from (``check_split_sizes``)."""
+"""What a run's validation loss is and what defines it: the loss itself (``validation_loss``, its draws the same
+every epoch: ``fixed_draws``), the settings it depends on (``measured``), which the checkpoint records beside the
+best validation loss, so that a resume that changes them sets that best aside (``measure_changed``) rather than
+compare losses of two objectives, and the refusal of splits and batches too small to learn from
+(``check_split_sizes``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from ..config import TrainConfig
@@ -29,19 +35,37 @@ MEASURED = {  # the train settings each built-in objective's validation loss rea
     "piwae": ("iw_samples", "iw_groups"),
 }
 ANY = ("beta", "iw_samples", "iw_groups", "ciwae_beta", "mmd_weight", "mmd_kernel", "factor_gamma")  # one of yours
+VAL_DRAWS = 0x76616C  # the validation draws' stream, apart from training's (train.seed's) and every rank's
 PAIRED = ("mmd",)  # objectives whose validation loss compares a batch's codes in pairs (evaluated in eval mode)
 
 
 def validation_loss(model: VAEModule, x: Items, y: Tensor | None, t: TrainConfig, critic: Critic | None) -> dict:
     """The mean loss, rec and KL over the validation items ``x`` (N, *shape) (this process's share) under the run's
     objective (``critic``: factor's discriminator), the ELBO's free bits and beta-TCVAE left out, means over every
-    process; a capacity run's loss is the capacity objective at its final target C."""
+    process; a capacity run's loss is the capacity objective at its final target C. Its draws (z, an objective's
+    own) are the same for the same items every epoch (``fixed_draws``): two epochs' losses differ by their weights,
+    not by fresh noise, which early stopping would read as a change."""
     s = ObjectiveSettings.of(t, free_bits=0.0, tc_beta=0.0, critic=None if critic is None else critic.net)
-    va = evaluate_loss(model, x, y, t.beta, validation_batch(t), settings=s, name=t.objective)
+    with fixed_draws(t.seed):
+        va = evaluate_loss(model, x, y, t.beta, validation_batch(t), settings=s, name=t.objective)
     va = distributed.mean_over_ranks(va, len(x))
     if t.capacity_max > 0:  # weights are judged by the capacity objective at its final target C
         va["loss"] = capacity_objective(va["rec"], va["kl"], t.capacity_max, t.gamma)
     return va
+
+
+@contextmanager
+def fixed_draws(seed: int) -> Iterator[None]:
+    """Common random numbers for validation: torch's generators (the CPU's, and this process's GPU's where CUDA
+    has started) seeded inside from (``seed``, VAL_DRAWS, rank) alone, and given back their state after, so the
+    training's stream is as if validation drew nothing: a resumed run stays bit for bit the unbroken one."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    state = int(np.random.SeedSequence([seed, VAL_DRAWS, distributed.rank()]).generate_state(1)[0])
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+        torch.default_generator.manual_seed(state)
+        if cuda:
+            torch.cuda.manual_seed(state)  # this process's GPU alone
+        yield
 
 
 def validation_batch(t: TrainConfig) -> int:

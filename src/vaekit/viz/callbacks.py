@@ -67,7 +67,8 @@ def undrawn(folder: Path, digest: str) -> bool:
 
 
 def default_callbacks(cfg: RunConfig, pictures: bool = True) -> list[Callback]:
-    """What a run with a folder gets: TensorBoard event files (with tensorboard installed) and its pictures."""
+    """What a run with a folder gets: TensorBoard event files (with tensorboard installed; train.tensorboard false:
+    none) and its pictures."""
     if not cfg.out:
         return []
-    return [TensorBoard(), *([Pictures()] if pictures else [])]
+    return [*([TensorBoard()] if cfg.train.tensorboard else []), *([Pictures()] if pictures else [])]

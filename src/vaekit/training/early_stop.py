@@ -1,0 +1,51 @@
+"""Early stopping on the validation loss: which epoch's weights a run keeps (the lowest validation loss), which
+epochs count for ``train.patience`` (those without one better by more than ``train.min_delta``), and the lines
+that say how a run ended: stopped early, or at its last epoch with its epochs all trained."""
+
+from __future__ import annotations
+
+import math
+
+from ..config import TrainConfig
+from .kept import kept_line
+from .state import LoopState
+
+
+def judge(s: LoopState, val_loss: float, min_delta: float) -> bool:
+    """Book an epoch's ``val_loss`` in ``s``; returns whether its weights are kept: the lowest validation loss so
+    far (the first epoch's always). ``s.bad_epochs`` counts the epochs since one below ``s.patience_val`` (the
+    loss patience counts from) by more than ``min_delta``, which then becomes it (as Lightning's EarlyStopping):
+    a smaller gain, such as a validation estimate's noise, keeps the weights but not the patience."""
+    improved = val_loss < s.best_val or s.best_val == math.inf
+    if improved:
+        s.best_val = min(val_loss, s.best_val)
+    if val_loss < s.patience_val - min_delta or s.patience_val == math.inf:
+        s.patience_val, s.bad_epochs = val_loss, 0
+    else:
+        s.bad_epochs += 1
+    return improved
+
+
+def without_better(n: int, min_delta: float) -> str:
+    """The words "2 epochs without a better validation loss" (better by more than ``min_delta`` where > 0)."""
+    by = f" (by more than train.min_delta {min_delta:g})" if min_delta > 0 else ""
+    return f"{n} epoch{'s' * (n != 1)} without a better validation loss{by}"
+
+
+def already_line(s: LoopState, t: TrainConfig) -> str:
+    """The line of a resume that finds ``train.patience`` met already (nothing to train), whether the run stopped
+    early or trained all the epochs it was asked for then; the weights it keeps."""
+    kept = kept_line(s.rows)
+    said = f"already {without_better(s.bad_epochs, t.min_delta)}, at least train.patience {t.patience}"
+    return f"{said}: nothing to train" + (f"; {kept}" if kept else "")
+
+
+def end_line(s: LoopState, t: TrainConfig) -> str:
+    """The line of a run that trained its last epoch (``train.epochs``): the weights it keeps, and where its last
+    epochs brought no better validation loss for ``train.patience`` or more, that it reached its epochs so (it did
+    not stop early)."""
+    kept = kept_line(s.rows)
+    if not (t.patience and s.bad_epochs >= t.patience):
+        return kept
+    said = f"reached train.epochs {t.epochs}, the last {without_better(s.bad_epochs, t.min_delta)}"
+    return said + (f"; {kept}" if kept else "")
