@@ -216,3 +216,13 @@ def test_the_user_s_active_run_and_experiment_are_honoured(tiny_images, tmp_path
     assert f"MLflow run {found.info.run_id} in experiment 'cli'" in capfd.readouterr().err
     assert main(train_argv(tiny_images, tmp_path / "d", "--mlflow-experiment", "cli")) != 0
     assert "--mlflow-experiment names the experiment of --mlflow URI" in capfd.readouterr().err
+
+
+def test_a_vq_runs_prior_stage_is_logged_among_its_artifacts(tmp_path, store):
+    from .test_records import tiny_vq
+
+    uri, client = store
+    model, x = tiny_vq()
+    vaekit.fit(model, x, epochs=1, prior_epochs=1, batch_size=8, out="vq", progress=False, callbacks=[MLflow(uri)])
+    (found,) = runs(client)
+    assert files.PRIOR_METRICS in {a.path for a in client.list_artifacts(found.info.run_id)}

@@ -39,7 +39,15 @@ FOLDER_TAG = "vaekit.run_folder"
 TRAINING_TAG = "vaekit.training"  # which training of the folder (training_id): --overwrite starts another
 DISPLAY = ("train.progress", "out")  # a resumed fit picks its display anew; out is matched by FOLDER_TAG: no change
 DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy stores: sqlite:///mlflow.db
-ARTIFACTS = (files.CONFIG, files.MODEL, files.CLASSES, files.TABLE, files.STANDARDIZE, files.METRICS)
+ARTIFACTS = (
+    files.CONFIG,
+    files.MODEL,
+    files.CLASSES,
+    files.TABLE,
+    files.STANDARDIZE,
+    files.METRICS,
+    files.PRIOR_METRICS,
+)
 H = "MLFLOW_HTTP_REQUEST_"  # MLflow's HTTP settings, where the user set none (its own wait minutes on a server gone)
 PROBE = {H + "MAX_RETRIES": "0", H + "TIMEOUT": "5"}  # the store's first request, and the run's end
 CALLS = {H + "MAX_RETRIES": "2", H + "BACKOFF_FACTOR": "1", H + "TIMEOUT": "30"}
