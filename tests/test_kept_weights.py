@@ -70,7 +70,7 @@ def test_a_set_aside_best_is_not_read_back_as_the_kept_weights(set_aside):
     assert kept >= 4 and int(np.argmin(metrics["val_loss"])) + 1 < 4  # the lowest of all: one before the resume
     assert same(run.model.state_dict(), seen.weights[kept - 4])  # model.safetensors: the recorded epoch's
     assert metrics["best_val_loss"][-1] == metrics["val_loss"][kept - 1] == min(metrics["val_loss"][3:])
-    assert f"best_val_loss={metrics['val_loss'][kept - 1]:.4g})" in repr(run)
+    assert f"best_epoch={kept}, best_val_loss={metrics['val_loss'][kept - 1]:.2f}," in repr(run)
     assert best_epoch(metrics) == kept
     line = training_line(metrics, run.config.to_dict()["train"])
     assert f"the weights shown are epoch {kept}'s, the lowest validation loss since a resume" in line

@@ -135,8 +135,8 @@ def test_a_run_prints_as_one_short_line(tmp_path):
     run = vaekit.fit(model(), images(), epochs=2, out=tmp_path / "run", **QUIET)
     for shown in (repr(run), repr(vaekit.load_run(tmp_path / "run"))):
         assert len(shown) < 250 and "\n" not in shown and f"path='{tmp_path / 'run'}'" in shown
-        assert "latent_dims=[2], input_shape=(1, 4, 4), epochs=2" in shown
-        assert f"best_val_loss={min(r['val_loss'] for r in run.history):.4g})" in shown
+        assert "latent_dims=[2], input_shape=(1, 4, 4), epochs='2 of 2'" in shown
+        assert f"best_val_loss={min(r['val_loss'] for r in run.history):.2f}, ended=" in shown
     assert "path=None" in repr(vaekit.fit(model(), images(), epochs=1, **QUIET))
 
 

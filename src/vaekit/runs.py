@@ -34,11 +34,10 @@ from .models.trust import trusting
 from .run_chunks import encoded, reconstructed
 from .run_compat import earlier_classes
 from .run_history import loaded, read_history, stale_files
-from .run_reads import finite, reading
+from .run_reads import finite, reading, trained
 from .samplers import prior_draws, sample_with, sampler_for
 from .samplers.table_draws import joined, table_draws
 from .training.checkpoint import bit_sums, tensor_digest
-from .training.kept import kept_of
 from .training.step import run_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
@@ -67,20 +66,16 @@ class Run:
             self.config.out = str(self.path)
 
     def __repr__(self) -> str:
-        """One line: the folder, the model, its p(x|z), latent and item shapes, epochs and best validation loss."""
-        m, (epochs, best) = self.config.model, self._trained()
+        """One line: the folder, the model, its p(x|z), latent and item shapes, and its training (``run_reads.trained``:
+        epochs trained of those planned, the kept weights' epoch and validation loss, how it ended)."""
+        m = self.config.model
         model = m.family if m.family == "deep" else f"{m.family}/{m.net}"  # deep's networks are its own (no net)
+        rows = self.history or (read_history(self.path) if self.path is not None else [])
         return (
             f"Run(path={self.path and str(self.path)!r}, model={model!r}, likelihood={m.likelihood!r}, "
             f"latent_dims={list(getattr(self.model, 'latent_dims', []))}, input_shape={tuple(m.input_shape)}, "
-            f"epochs={epochs}, best_val_loss={'?' if best is None else f'{best:.4g}'})"
+            f"{trained(self.path, rows, self.config.train)})"
         )
-
-    def _trained(self) -> tuple[int, float | None]:
-        """Epochs trained and the kept weights' validation loss, from ``history`` or metrics.csv (None: unknown)."""
-        rows = self.history or (read_history(self.path) if self.path is not None else [])
-        kept = kept_of(rows)
-        return len(rows), None if kept is None else kept[1]
 
     @classmethod
     def load(

@@ -155,7 +155,13 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     "decode lerp and slerp paths between two items' posterior means (items as given: a binarised run's grey)",
     *common(files.INTERPOLATION),
     arg("--items", default="0,1", help="two indices in the split (all: places in file order), e.g. 3,17"),
-    arg("--steps", type=count, default=10, help="points on each path, both end points included"),
+    arg(
+        "--steps",
+        type=count,
+        default=10,
+        help="points on each path, both end points included; a gumbel or vq run's points are snapped to codes "
+        "(one-hots of the most probable categories, the nearest codebook vectors)",
+    ),
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation

@@ -110,8 +110,8 @@ def loader_settings(data: object, batch_size: int | None, workers: int | None) -
     loader_note(data)
     if data.batch_size == 1 and batch_size is None and _count(data.dataset) > 1:  # torch's default, seldom meant
         note(
-            "DataLoader: its batch_size is 1 (torch's default), so each step trains on one item; give it a "
-            "batch_size (fit's own default is 128)"
+            "DataLoader: its batch_size is 1 (torch's default), given or left so: each step trains on one item; "
+            "if that was not meant, give it a batch_size (fit's own default is 128)"
         )
     return data.batch_size, data.num_workers
 

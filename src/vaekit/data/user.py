@@ -1,5 +1,5 @@
-"""The user's own data as a vaekit Dataset: numpy arrays, torch tensors, (x, y) pairs held in memory, and torch
-Datasets or DataLoaders read item by item (streamed, like a memory-mapped .npy).
+"""The user's own data as a vaekit Dataset: numpy arrays, torch tensors (or lists of them: items stacked), (x, y)
+pairs held in memory, and torch Datasets or DataLoaders read item by item (streamed, like a memory-mapped .npy).
 
 In-memory data gets the checks that files get (a numeric dtype, items (N, *shape), no NaN or inf); the
 likelihood's support is checked by the caller, who knows the model. Item shapes are kept as given.
@@ -34,7 +34,9 @@ from .user_arrays import (
     frame_names,
     frame_ranges,
     frame_schema,
+    items_of,
     listed_items,
+    pair_of,
     plain_array,
     run_frame,
     same_columns,
@@ -150,7 +152,7 @@ def from_user(
     train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)
     _note_renumbered(train.classes)
     if val_data is not None:  # its labels numbered as the training data's
-        same_columns(_x_of(val_data), train.table, "val_data")  # a frame's, as data's frame's
+        same_columns(items_of(val_data), train.table, "val_data")  # a frame's, as data's frame's
         val = _splits(val_data, "val_data", labels, x_key, y_key, expected, not labels, train.classes, num_classes)
         if val.shape != train.shape:
             raise VaekitError(f"val_data: items have shape {val.shape}, data items {train.shape}")
@@ -164,7 +166,7 @@ def from_user(
             )
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = _take(train, perm[:n_val]), _take(train, perm[n_val:])
-    table = frame_ranges(train.table, _x_of(data), train.train.rows)  # a frame's, over its training rows
+    table = frame_ranges(train.table, items_of(data), train.train.rows)  # a frame's, over its training rows
     k = max((int(s.y.max()) + 1 for s in (train.train, val.train) if s.y is not None and len(s.y)), default=None)
     k = num_classes if num_classes and k else k
     empty = Split(_none_of(train.train.x), None if train.train.y is None else train.train.y[:0])
@@ -230,18 +232,13 @@ def users_items(
     training numbered them (by the run's class names ``classes``, else as class numbers); others number afresh.
     ``table``: the run's columns, which a data frame must have, in order (and by which it is encoded, as
     ``run_items`` encodes one). ``keys``: x_key and y_key, the entries of dict items."""
-    x = _x_of(data)
+    x = items_of(data)
     items = run_frame(x, table, "data")
     if items is not x:  # a frame encoded by the run's table
         data = items if x is data else (items, data[1])  # type: ignore[index]
     items = _splits(data, "data", labels, *keys, expected=expected, afresh=not labels, classes=classes)
     empty = Split(_none_of(items.train.x), None)
     return replace(items, train=empty, val=empty, test=items.train, table=None)
-
-
-def _x_of(data: object) -> object:
-    """The items of ``data``, which may be an (x, y) pair."""
-    return data[0] if isinstance(data, (tuple, list)) and len(data) == 2 else data
 
 
 def _splits(
@@ -259,7 +256,7 @@ def _splits(
     ``afresh``, ``classes``, ``num_classes``: how its labels are numbered (``as_labels``), their names kept as
     its classes."""
     data = loader_dataset(data, where)
-    _refuse_series(_x_of(data), where)
+    _refuse_series(items_of(data), where)
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
@@ -271,7 +268,7 @@ def _splits(
             raise VaekitError(
                 f"{where}: x_key and y_key name the entries of dict items; the data is a {type(data).__name__}"
             )
-        x_raw, y_raw = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
+        x_raw, y_raw = pair_of(data, where)  # a list of tensors or arrays of one shape: stacked (N, *shape)
         x, table = as_items(x_raw, where, expected), frame_schema(x_raw)  # a frame's columns: its run's
         y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes, num_classes)
         shape = tuple(x.shape[1:])

@@ -1,6 +1,7 @@
 """The user's in-memory items as a plain numpy array, or one line on what cannot become one: tensors numpy cannot
 hold (sparse, on the meta device, quantized; float8 and bfloat16 are widened to float32), masked arrays with
-masked cells (gaps), lists of items of different shapes, an (x, y) pair where only items are taken. A data
+masked cells (gaps), lists of items of different shapes, an (x, y) pair where only items are taken. A list of
+tensors or arrays of one shape is items (N, *shape), as ``torch.stack`` makes them (``stacked``). A data
 frame's column names (all text, each once) are its items' columns, recorded as a table's (``TableSchema``)
 and held to where a run takes frames later, as scikit-learn holds ``feature_names_in_``; with each column's
 range, whole numbers and decimals, read as a CSV's are, so samples keep them. A frame given to a run whose items
@@ -9,7 +10,7 @@ only its table's schema encodes (categories, dates, gaps, modes) is encoded by i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +26,10 @@ from .table_cells import _same_columns, by_name  # a CSV run's check of the colu
 from .table_schema import Column, TableSchema
 from .table_values import decimals_of
 
-SOURCES = "a numpy array, a torch tensor, a numeric data frame, an (x, y) pair, a torch Dataset or a DataLoader"
+SOURCES = (
+    "a numpy array, a torch tensor, a list of tensors or arrays of one shape, a numeric data frame, an (x, y) pair, "
+    "a torch Dataset or a DataLoader"
+)
 RUN_ITEMS = "a numpy array, a torch tensor, a numeric data frame or a list of items of one shape"  # run methods'
 NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
@@ -80,6 +84,35 @@ def _note_bfloat16(x: Tensor, where: str) -> None:
             f"{where}: bfloat16 holds 8 significant bits, too few for the 256 levels k / 255 of 8-bit images (near 1 "
             "its values lie 1/256 apart): read as values in [0, 1], not as 8-bit images; pass uint8 or float32 for that"
         )
+
+
+def stacked(data: object) -> bool:
+    """Whether ``data`` is a list (or tuple) of items to stack (N, *shape), as ``torch.stack`` would: tensors or
+    arrays, not an (x, y) pair. Two of one shape are items, unless that shape is (n, 1), which labels may have (the
+    pair of a one-column table and its labels); other pairs differ in shape (labels (N,) beside items (N, *shape))."""
+    if not isinstance(data, (list, tuple)) or not data or not all(isinstance(v, (Tensor, np.ndarray)) for v in data):
+        return False
+    if len(data) != 2:
+        return True
+    shape = tuple(data[0].shape)
+    return tuple(data[1].shape) == shape and not (len(shape) == 2 and shape[1] == 1)  # (n, 1): labels' too
+
+
+def is_pair(data: object) -> bool:
+    """Whether ``data`` is an (x, y) pair: a list or tuple of two entries, not two items of one shape (``stacked``)."""
+    return isinstance(data, (list, tuple)) and len(data) == 2 and not stacked(data)
+
+
+def items_of(data: object) -> object:
+    """The items of ``data``, which may be an (x, y) pair (``is_pair``)."""
+    return cast(tuple, data)[0] if is_pair(data) else data
+
+
+def pair_of(data: object, where: str) -> tuple[object, object]:
+    """(items, labels) of ``data``: an (x, y) pair's, else (``data``, None); items listed as tensors or arrays of
+    one shape stacked (N, *shape) (``stacked``, ``listed_items``), an (x, y) pair's x too."""
+    x, y = cast(tuple, data) if is_pair(data) else (data, None)
+    return listed_items(x, where) if stacked(x) else x, y
 
 
 def listed_items(x: list | tuple, where: str) -> np.ndarray:

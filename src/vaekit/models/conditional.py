@@ -18,7 +18,7 @@ from ..errors import VaekitError
 from . import register
 from .nets import build_nets
 from .priors import gaussian_mixture, init_mixture_
-from .vae import NetsVAE, as_int, n_params, positive
+from .vae import NetsVAE, as_int, dry_run, n_params, positive
 
 
 @register("cvae")
@@ -94,6 +94,17 @@ class ConditionalVAE(NetsVAE):
 
     def decoder_inputs(self) -> int:
         return self.latent_dim + self.label_features
+
+    def check_decoder(self) -> None:
+        """As ``NetsVAE.check_decoder``; a decoder that fails on its inputs [z, e(y)] (B, D + E) is told their split."""
+        try:
+            super().check_decoder()
+        except VaekitError:  # its dry run again, named by its inputs' parts (where the likelihood refused: passes)
+            y = f"embedded y] (latent_dim {self.latent_dim} + label_embedding {self.label_embedding})"
+            if self.embed is None:
+                y = f"one-hot y] (latent_dim {self.latent_dim} + {self.num_classes} classes)"
+            dry_run(self.decoder, (self.decoder_inputs(),), f"decoder, reading [z, {y},")
+            raise
 
     @property
     def latent_dims(self) -> list[int]:

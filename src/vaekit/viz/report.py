@@ -8,12 +8,14 @@ import html
 import json
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
 from .. import files
 from ..data import Dataset
+from ..data.lazy import head_split
 from ..data.photos import note
 from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
@@ -183,7 +185,8 @@ def write_report(
 
     ``data`` is what ``vaekit.evaluate`` takes: a data spec (default: the run's data), a vaekit Dataset, or the
     user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader; a dict item's entries ``x_key``
-    and ``y_key``, as ``fit`` takes them) evaluated whole (split test).
+    and ``y_key``, as ``fit`` takes them) evaluated whole: their first ``limit``, recorded as split all, as
+    ``evaluate`` records items given (``split`` test or all).
     A data spec's eval.json (eval-DATA-SPLIT.json for data other than the run's own: eval.json keeps the run's
     figures) is reused when it holds this split of these data for these weights, computed with
     ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
@@ -197,6 +200,7 @@ def write_report(
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
         quality = quality_html(run)  # or a quality.json
         prepared, mode = report_data(run, data, split, limit, (x_key, y_key))
+        split = "all" if mode is None and not isinstance(data, Dataset) else split  # the user's items: every one
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
@@ -214,7 +218,7 @@ def report_data(
     """(the data, its binarisation mode): a data spec (None: the run's) prepared as in training (split all: its
     first ``limit`` items in file order, binarised once, as the test split of ``every_item_data``, as ``vaekit
     evaluate`` takes them); a vaekit Dataset numbered as the run numbers labels, or the user's items as one test
-    split (``keys``: x_key and y_key of dict items), with mode None (as ``evaluate``)."""
+    split, its first ``limit`` items (``keys``: x_key and y_key of dict items), with mode None (as ``evaluate``)."""
     if keys != (None, None) and (data is None or isinstance(data, (str, Path, Dataset))):
         what = (
             "the run's own data" if data is None else "a vaekit Dataset" if isinstance(data, Dataset) else "a data spec"
@@ -227,9 +231,10 @@ def report_data(
     if isinstance(data, Dataset):  # a signal run's 3-D array, read as grey images (N, 1, C, L): its items (N, C, L)
         shape = tuple(run.config.model.input_shape)
         return as_model_items(numbered_as_run(run, named_labels(run, data)), shape), None
-    if split != "test":
+    if split not in ("test", "all"):
         raise VaekitError(f"split {split!r} names one of the run's own splits; items given are evaluated whole")
-    return users_items_for(run, data, keys), None  # labels as evaluate reads them; a frame held to the run's columns
+    given = users_items_for(run, data, keys)  # labels as evaluate reads them; a frame held to the run's columns
+    return replace(given, test=head_split(given.test, limit)), None  # split all's first limit items, as a spec's
 
 
 def report_path(run: Run, out: str | Path | None) -> Path:

@@ -26,6 +26,7 @@ from .figures import (
     traverse,
 )
 from .latent_maps import latent_map
+from .latent_walks import SNAPPED
 from .plots import _figure, _save_figure, is_image, save_reconstructions, save_samples, table_columns
 
 KL_BARS = 200  # a level of up to this many dims gets a bar per dim; a wider one its KL per dim sorted, as an area
@@ -117,15 +118,15 @@ def interpolation_picture(
     run: Run, data: Dataset, split: Split, x: Tensor, y: Tensor | None, folder: Path
 ) -> tuple[str, Path]:
     """(caption, path) of the lerp and slerp paths between two items of x (N, *shape); y (N,) for a conditional
-    model, else None. The caption places the paths as the figure does."""
+    model, else None. The caption places the paths as the figure does, and says a discrete code's are snapped."""
     ab = two_items(split, run.model.needs_labels)
-    yab = None if y is None else y[ab]
-    paths = interpolate(run, x[ab], 10, yab)
-    images = is_image(tuple(x.shape[1:]))
+    yab, family = None if y is None else y[ab], discrete_family(run)
+    paths, images = interpolate(run, x[ab], 10, yab), is_image(tuple(x.shape[1:]))
     drawn = "" if yab is None else f", decoded for {class_name(run, data, int(yab[0]))} (item {ab[0]}'s)"
+    ends = ", inputs at the ends" if images else ": each column along the path, in standardised units"
+    ends += "" if family is None else f"; this {family} run's path points are {SNAPPED[family]}"
     return (
-        f"Interpolation between items {ab[0]} and {ab[1]}{drawn}: {path_layout(x.shape[1:], list(paths))}"
-        + (", inputs at the ends" if images else ": each column along the path, in standardised units"),
+        f"Interpolation between items {ab[0]} and {ab[1]}{drawn}: {path_layout(x.shape[1:], list(paths))}" + ends,
         save_interpolation(x[ab], paths, folder / "i.png", columns=table_columns(run)),
     )
 
