@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import vaekit
 from vaekit.cli import main
 from vaekit.data import load_dataset
 from vaekit.data.core import check_trained, untrained_classes
@@ -112,3 +113,12 @@ def test_a_class_only_in_the_test_file_is_refused_before_a_conditional_model_tra
     assert "class nine has no item in the training split, so a conditional model" in capsys.readouterr().err
     assert main(train_argv(tmp_path / "split.npz", tmp_path / "u", *flags)) == 0
     assert "class nine has no item in the training split (more data" in capsys.readouterr().err
+
+
+def test_fit_names_what_it_takes_for_a_class_only_its_val_data_has(capsys):
+    x = (np.random.default_rng(0).random((12, 16)) > 0.5).astype(np.float32)
+    model = vaekit.build_model(family="vae", input_shape=[16], likelihood="bernoulli", hidden=[8], latent_dim=2)
+    vaekit.fit(model, (x, np.zeros(12, int)), val_data=(x[:4], np.array([0, 1, 0, 1])), epochs=1, progress=False)
+    said = capsys.readouterr().err
+    assert "class 1 has no item in the training split (more items of those classes in the data given to fit" in said
+    assert "data.limit" not in said  # a setting fit does not take

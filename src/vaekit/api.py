@@ -135,7 +135,8 @@ def fit(
     seed, val_fraction = cfg.train.seed, cfg.data.val_fraction  # as checked (and as a resumed run had them)
     dataset = user_data(model, data, val_data, val_fraction=val_fraction, seed=seed, x_key=x_key, y_key=y_key)
     if not resume:  # val_data's class that data lacks; a model's own num_classes may name classes the data lacks
-        check_trained(dataset, model.needs_labels and not getattr(model, "num_classes", None))
+        more = "more items of those classes in the data given to fit"  # fit takes no data.limit
+        check_trained(dataset, model.needs_labels and not getattr(model, "num_classes", None), more)
     else:  # the run's label numbers name its classes
         same_classes(out, dataset.classes)
     model, mode = fit_likelihood(model, dataset, cfg, seed)

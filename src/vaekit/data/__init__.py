@@ -31,8 +31,9 @@ from vaekit.data.download import download
 from vaekit.data.draws import TEST_PART, binarize_dynamic
 from vaekit.data.idx import idx_files, read_idx, read_idx_folder, read_idx_set
 from vaekit.data.image_cache import read_folder
+from vaekit.data.item_arrays import check_items, float_items
 from vaekit.data.npz import read_numpy
-from vaekit.data.photos import ImageOptions
+from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.data.readers import read_csv
 from vaekit.data.signals import model_items, signal_scale
 from vaekit.data.tables import TableOptions
@@ -99,7 +100,7 @@ def read_raw(
     try:
         return _read_path(path, label_column, images, table), path.name
     except MemoryError as e:
-        raise VaekitError(f"{path}: too big to read whole in the memory free here ({e or 'MemoryError'})") from None
+        raise _memory_error(str(path), "read", e) from None
 
 
 def load_dataset(
@@ -140,7 +141,7 @@ def load_dataset(
             name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, binarize=binarize, limit=limit
         )
     except MemoryError as e:  # its items as float32: 4 bytes a value, 4x a uint8 file
-        raise VaekitError(f"{spec}: too big to load whole in the memory free here ({e or 'MemoryError'})") from None
+        raise _memory_error(spec, "load", e) from None
 
 
 def all_items(
@@ -161,24 +162,80 @@ def all_labelled(
     images: ImageOptions = ImageOptions(),
     table: TableOptions | None = None,
     shape: tuple[int, ...] = (),
+    limit: int | None = None,
 ) -> tuple[Split, list[str] | None]:
     """(every item of ``spec`` in file order as ``all_items`` reads them, with its label (N,) int64 or None, and its
     row and part in its file (fixed binarisation's key, as in its split); the class names of labels 0..K-1, or
     None). Train and test labels are numbered together, as training does. ``shape``: the items a model takes,
-    (C, L) for a signal model, which takes a file's (N, C, L) as it holds them (``signals.model_items``)."""
+    (C, L) for a signal model, which takes a file's (N, C, L) as it holds them (``signals.model_items``).
+    ``limit``: the first ``limit`` items alone, read, checked and converted (a photo folder's alone decoded), their
+    labels numbered as every item's are."""
     is_table = is_table_file(Path(spec))
-    raw = read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
+    if table is not None and Path(spec).expanduser().is_dir():  # every file: no limit's draw (``read_folder``)
+        table = replace(table, limit=None)
+    raw = _photo_head(spec, images, limit)
+    raw = raw or read_raw(spec, label_column if is_table else None, data_dir, images, table)[0]
     parts = [raw.x] if raw.x_test is None else [raw.x, raw.x_test]
     if raw.x_test is not None:  # refused as training refuses it, not numpy's concatenate
         check_split_shape(raw.where, raw.x, raw.x_test)
-    x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) / np.float32(raw.scale)
-    check_finite(x, raw.where)
+    try:
+        x = _first_items(raw, parts, limit)
+    except MemoryError as e:
+        raise _memory_error(spec, "read", e) from None
+    n = len(x)
     y, y_test, classes = _labels(raw)
     if y is not None and raw.x_test is not None:
         assert y_test is not None  # _labels gives test labels whenever it gives train labels
         y = np.concatenate([y, y_test])
     rows = np.concatenate([np.arange(len(p)) for p in parts])  # each item's row in its file, and that file's part
-    rows = rows if raw.rows is None else raw.rows  # a table's kept rows
-    part = 0 if raw.x_test is None else np.repeat([0, TEST_PART], [len(raw.x), len(raw.x_test)])
+    rows = (rows if raw.rows is None else raw.rows)[:n]  # a table's kept rows
+    part = 0 if raw.x_test is None else np.repeat([0, TEST_PART], [len(raw.x), len(raw.x_test)])[:n]
     items = model_items(torch.from_numpy(x), shape, signal_scale(raw))  # the scale its reading recorded
-    return Split(items, None if y is None else torch.from_numpy(y), rows, part), classes
+    return Split(items, None if y is None else torch.from_numpy(y[:n]), rows, part), classes
+
+
+def _first_items(raw: RawData, parts: list[np.ndarray], limit: int | None) -> np.ndarray:
+    """The first ``limit`` items (all for None) of ``parts`` (train file, then test file) as one float32 array
+    (n, *shape) divided by ``raw.scale`` in place, checked (NaN, inf, beyond float32) before they are kept; each
+    named by its place in that order. A memory-mapped file is read no further."""
+    left, counts = sum(map(len, parts)) if limit is None else limit, []
+    for p in parts:
+        counts.append(min(len(p), left))
+        left -= counts[-1]
+    x, start = np.empty((sum(counts), *raw.x.shape[1:]), np.float32), 0
+    for p, k in zip(parts, counts):
+        check_items(p, np.arange(k), raw.where, start + np.arange(k))
+        float_items(p, np.arange(k), raw.scale, x[start : start + k])
+        start += k
+    return x
+
+
+def _photo_head(spec: str, images: ImageOptions, limit: int | None) -> RawData | None:
+    """A photo folder's first ``limit`` items decoded alone, labelled as every file's labels number them; None where
+    the items are read whole: no limit, another source, a cache (its rows are read), data.mode=auto over colour
+    images (the mode is chosen from every item's pixels), or a file among them whose pixels do not decode (the
+    files after them would take their places)."""
+    path = Path(spec).expanduser()
+    if limit is None or images.cache or builtin_name(spec) is not None or not path.is_dir() or idx_files(path):
+        return None
+    source = FolderSource(path, images)
+    if limit >= len(source) or source.pixel_mode(np.zeros(1, bool)) != source.mode:
+        return None
+    raw = read_folder(path, images, source=source.head(limit))
+    if len(raw.x) < limit:
+        return None
+    raw.y, raw.classes = None if source.labels is None else source.labels[:limit], source.classes
+    return raw
+
+
+def _memory_error(spec: str, what: str, e: MemoryError) -> VaekitError:
+    """The one line for data too big to ``what`` whole in the memory free, naming data.in_memory=false where that
+    streams it (a .npy file, an image folder)."""
+    path = Path(spec).expanduser()
+    npy = path.suffix.lower() == ".npy" and path.is_file()
+    streams = builtin_name(spec) is None and (npy or (path.is_dir() and not idx_files(path)))
+    return VaekitError(
+        f"{spec}: too big to {what} whole in the memory free here ({e or 'MemoryError'})"
+        + "; data.in_memory=false streams it" * streams,
+        key="data.in_memory" if streams else None,
+    )

@@ -13,6 +13,7 @@ from vaekit.data.containers import check_split_shape
 from vaekit.data.draws import TEST_PART, fixed_draw
 from vaekit.data.images import note
 from vaekit.data.item_arrays import check_finite as check_finite  # re-exported: importers keep importing them here
+from vaekit.data.item_arrays import check_items, float_items
 from vaekit.data.item_arrays import image_scale as image_scale
 from vaekit.data.item_arrays import to_layout as to_layout
 from vaekit.data.labels import encode_labels as encode_labels  # re-exported: importers keep importing them here
@@ -116,12 +117,6 @@ def check_options(val_fraction: float, test_fraction: float, seed: int, binarize
         raise VaekitError(f"limit must be a positive integer, got {limit!r}")
 
 
-def _to_float(x: np.ndarray, scale: float) -> np.ndarray:
-    """(N, ...) any dtype -> float32 (float32 as it is: no copy) divided by ``scale``, in place in the cast's copy."""
-    out = x.astype(np.float32, copy=False)
-    return out if scale == 1.0 else np.divide(out, np.float32(scale), out=None if out is x else out)
-
-
 def _count(n: int, fraction: float) -> int:
     return max(1, round(n * fraction))
 
@@ -178,19 +173,20 @@ def build_dataset(
     check_options(val_fraction, test_fraction, seed, binarize, limit)
     if raw.x_test is not None:
         check_split_shape(raw.where, raw.x, raw.x_test)
-    x, x_test = raw.x, raw.x if raw.x_test is None else raw.x_test  # raw rows: each split converts its own
-    for xs in {id(x): x, id(x_test): x_test}.values():  # NaN/inf (floats' alone) refused in all of x, by item
-        if xs.dtype.kind == "f":
-            check_finite(_to_float(xs, raw.scale), raw.where)  # a float32 copy (float32: none), freed before splits
+    x, x_test = raw.x, raw.x if raw.x_test is None else raw.x_test  # raw rows (memory-mapped: read as taken)
     y, y_test, classes = _labels(raw)
     idx = _split_indices(raw, len(x), len(x_test), val_fraction, test_fraction, seed, limit)
+    own = ["train", "val"] + (["test"] if raw.x_test is None else [])
+    check_items(x, np.unique(np.concatenate([idx[k] for k in own])), raw.where)  # the items taken alone
+    if raw.x_test is not None:
+        check_items(x_test, np.unique(idx["test"]), raw.where)
     test_part = TEST_PART if raw.x_test is not None else 0  # test rows count in x_test, else in x
     sources = {"train": (x, y, 0), "val": (x, y, 0), "test": (x_test, y_test, test_part)}
     splits = {}
     for key, (xs, ys, part) in sources.items():  # each item with its row in x (or x_test)
         i, labels = idx[key], None if ys is None else torch.from_numpy(ys[idx[key]])
         rows = i if raw.rows is None or part else raw.rows[i]  # its row in its file
-        xf = np.ascontiguousarray(_to_float(xs[i], raw.scale))  # (n, *shape) from the raw rows alone
+        xf = float_items(xs, i, raw.scale)  # (n, *shape) from the raw rows alone, a chunk at a time
         splits[key] = Split(torch.from_numpy(xf), labels, rows, part)
     _binarize(splits, binarize, seed, raw.where)
     num_classes = None
@@ -224,10 +220,11 @@ def untrained_classes(data: Dataset) -> list[int]:
     return [int(i) for i in (counts == 0).nonzero().flatten()]
 
 
-def check_trained(data: Dataset, conditional: bool) -> None:
+def check_trained(data: Dataset, conditional: bool, more: str = "more data, a larger data.limit") -> None:
     """Refuse, for a ``conditional`` model, data whose classes (labels 0..K-1) include one with no training item:
     the model would have the class and learn nothing of it (its samples noise); for other models say so in one
-    note. Both name the classes and the fix: training items for them (more data, a larger limit)."""
+    note. Both name the classes and the fix: training items for them (``more``: how to give them, as the caller
+    takes data: a config's data.limit, or more items given to fit)."""
     missing = untrained_classes(data)
     if not missing:
         return
@@ -237,11 +234,11 @@ def check_trained(data: Dataset, conditional: bool) -> None:
     if conditional:
         raise VaekitError(
             f"{data.name}: {what}, so a conditional model would learn nothing of {'them' if many else 'it'} (its "
-            "samples noise): give the training split items of every class (more data, a larger data.limit), or "
-            "leave such items out of the data",
-            key="data.limit",
+            f"samples noise): give the training split items of every class ({more}), or leave such items out of "
+            "the data",
+            key="data.limit" if "data.limit" in more else None,
         )
-    note(f"{data.name}: {what} (more data or a larger data.limit would give {'them' if many else 'it'} some)")
+    note(f"{data.name}: {what} ({more} would give {'them' if many else 'it'} some)")
 
 
 def _labels(raw: RawData) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:

@@ -7,7 +7,8 @@ at a finite end of a user's p(x|z)'s support where its log-density is not finite
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import mmap
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -15,11 +16,13 @@ from torch.distributions import Distribution
 
 from ..core.likelihoods import SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
+from .float32 import fits_float32
 
 IMAGE_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}  # an image dtype's divisor to [0, 1]
 EIGHT_BIT = "values look like 8-bit pixels (0..255): pass uint8 or divide by 255"
 GAUSSIAN_HINT = "; real-valued data needs the gaussian likelihood"  # core.likelihoods.check_support's advice
 LOOKED_AT = 10_000  # items whose values ``eight_bit_values`` reads (as ``prepare.auto_settings`` reads as many)
+CHUNK_BYTES = 1 << 20  # of a file's items read and cast at a time by ``float_items`` and ``check_items``
 
 
 def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
@@ -35,6 +38,11 @@ def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
         return arr[:, None]
     if arr.ndim == 4 and arr.shape[3] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
         return arr.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    from .images import note_once
+    from .pixels import flat_images
+
+    if arr.ndim == 2 and (said := flat_images(arr.shape, arr.dtype, where)):  # flattened images, read as a table
+        note_once(said)  # it names no N: a streamed file's batches say it once
     return arr
 
 
@@ -64,6 +72,58 @@ def check_finite(
         i = int((~finite.reshape(len(x), -1).all(1)).nonzero()[0][0])  # numpy's (index array,), torch's (M, 1)
         item = f", the first in item {i if rows is None else int(rows[i])}"
     raise VaekitError(f"{where}: contains {bad} NaN or infinite values{item}")
+
+
+def float_items(x: np.ndarray, rows: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Items ``rows`` (n,) of ``x`` (N, *shape), any numeric dtype, as float32 (n, *shape) divided by ``scale`` in
+    place (1: nothing divided), written into ``out`` where given: cast a chunk at a time (``chunks``), so that a
+    memory-mapped file is read item by item, never held whole in its own dtype nor copied twice."""
+    out = np.empty((len(rows), *x.shape[1:]), np.float32) if out is None else out
+    for at, part in chunks(x, rows):
+        out[at] = part
+    if scale != 1.0:
+        np.divide(out, np.float32(scale), out=out)
+    return out
+
+
+def chunks(x: np.ndarray, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(positions in ``rows``, the items ``x[rows[positions]]``), CHUNK_BYTES of x's at a time in file order. A
+    memory-mapped file's pages are handed back after each (touching a mapped item maps the page cache's large
+    folio around it, ``lazy.NpySource``): no more of the file than a chunk's stays in this process's memory."""
+    order = np.argsort(rows, kind="stable")  # the file read forwards
+    step = max(1, CHUNK_BYTES // max(1, x.itemsize * math.prod(x.shape[1:])))
+    mapped = getattr(x, "_mmap", None)
+    for a in range(0, len(rows), step):
+        at = order[a : a + step]
+        yield at, x[rows[at]]
+        if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def check_items(x: np.ndarray, rows: np.ndarray, where: str, numbers: np.ndarray | None = None) -> None:
+    """Refuse items ``rows`` (n,) of ``x`` (N, *shape) that hold values beyond float32's range or NaN or inf, as
+    ``fits_float32`` and ``check_finite`` refuse them, reading a chunk at a time (``chunks``); a table (N, D) of a dtype
+    float32 does not hold exactly (float64, int64) gets ``fits_float32``'s notes of its columns over ``rows``.
+    A refusal counts and names over all of ``rows`` (each item by its number in ``numbers``, default ``rows``),
+    as one check of them would: the failure path alone reads them at once."""
+    if x.dtype.kind != "f" and np.can_cast(x.dtype, np.float32, "safe"):
+        return  # uint8..int16: every value a finite float32
+    table = x.ndim == 2 and len(rows) > 1 and not np.can_cast(x.dtype, np.float32, "safe")
+    ends: list[np.ndarray] = []  # (2, D): each column's least and greatest value so far (NaN left out)
+    for _, part in chunks(x, rows):
+        try:
+            fits_float32(part, where, notes=False)
+            check_finite(part, where)
+        except VaekitError:
+            every = x[rows]
+            fits_float32(every, where, notes=False, rows=rows if numbers is None else numbers)
+            check_finite(every, where, rows if numbers is None else numbers)
+            raise
+        if table:
+            lo, hi = np.fmin.reduce(part), np.fmax.reduce(part)  # (D,) each
+            ends = [lo, hi] if not ends else [np.fmin(ends[0], lo), np.fmax(ends[1], hi)]
+    if table:
+        fits_float32(np.stack(ends), where)  # its notes of the columns from their ends alone
 
 
 def empty_column(x: torch.Tensor | np.ndarray, where: str, names: Sequence[str] | None = None) -> None:

@@ -1,8 +1,8 @@
 """Data larger than memory: a memory-mapped .npy or an image folder, read batch by batch in loader workers.
 
 ``data.in_memory``: "true" loads everything (the fast path), "false" streams, "auto" streams only what
-would not fit (the in-memory path needs about raw + 2 float32 copies; streaming starts past half of the
-available memory). Splits are index arrays into the one source, never copies. Each batch is scaled to
+would not fit (loading whole holds about 6 bytes a value, ``whole_bytes``; streaming starts past half of
+the memory free). Splits are index arrays into the one source, never copies. Each batch is scaled to
 float32, checked (finite, the likelihood's support) and, for fixed binarisation, binarised per item with
 the counter-based draw of data in memory (``draws.fixed_draw``, keyed by the item's row in the file), so an
 item looks the same whichever batch it lands in, and whether it is streamed or loaded.
@@ -35,10 +35,13 @@ from vaekit.data.core import (
 )
 from vaekit.data.draws import fixed_draw
 from vaekit.data.float32 import fits_float32
+from vaekit.data.images import note_once
+from vaekit.data.limits import usable_memory
 from vaekit.data.photos import FolderSource, ImageOptions
 from vaekit.errors import VaekitError
 
 IN_MEMORY = ("auto", "true", "false")
+WHOLE_EXTRA = 2  # bytes a value beside the float32 items: 4.9 to 5.8 in all measured (200,000 x 784 .npy, a run)
 NOT_NUMERIC = "it holds Python objects (or is not a NumPy file): vaekit reads numeric arrays only, never pickles"
 
 
@@ -48,6 +51,8 @@ def numpy_error(path: Path, e: Exception) -> VaekitError:
     why = " ".join(str(e).split())
     if "allow_pickle" in why or "Python objects" in why:
         why = NOT_NUMERIC
+    elif "mmap length is greater than file size" in why:  # memory-mapped: numpy's words for a cut file
+        why = "the file is shorter than its header says its array is: cut short?"
     return VaekitError(f"{path}: cannot read NumPy file ({why})")
 
 
@@ -211,7 +216,9 @@ def _decide(
 ) -> tuple[NpySource | FolderSource | None, bool]:
     """(the source opened to decide, whether to stream it); (None, False) for data to load whole by the readers.
     With ``folders`` an image folder is opened under data.in_memory=true too, to be loaded whole from it. A
-    folder streamed says what its loading chose (``FolderSource.chosen``, from its headers)."""
+    folder streamed says what its loading chose (``FolderSource.chosen``, from its headers). Under auto, loading
+    whole (``whole_bytes``) must fit in half the memory free (``limits.usable_memory``: MemAvailable, the
+    address-space limit, the cgroup's), said in one note where it streams or takes an eighth of it."""
     if in_memory not in IN_MEMORY:
         raise VaekitError(f"data.in_memory must be one of {', '.join(IN_MEMORY)}, got {in_memory!r}")
     path = Path(spec).expanduser()
@@ -222,11 +229,25 @@ def _decide(
         if in_memory == "false":
             raise VaekitError(f"{spec}: data.in_memory=false streams .npy files and image folders only")
         return None, False
-    need = len(source) * math.prod(source.shape) * (4 * 2 + getattr(getattr(source, "x", None), "itemsize", 4))
-    stream = in_memory == "false" or (in_memory == "auto" and need > available_memory() // 2)
+    free, need = usable_memory(), whole_bytes(source)
+    stream = in_memory == "false" or (in_memory == "auto" and need > free // 2)
+    if in_memory == "auto" and (stream or need >= free // 8):  # why, once; a load under an eighth: no word
+        size = f"about {need / 1e9:,.2f} GB at its peak, {'more than' if stream else 'within'} half the"
+        size = f"{size} {free / 1e9:,.2f} GB of memory free here"
+        how = f"streams it, reading each batch as needed: loaded whole it would take {size}"
+        note_once(f"{source.where}: data.in_memory=auto {how if stream else f'loads it whole: {size}'}")
     if stream and isinstance(source, FolderSource):
         source.chosen()
     return source, stream
+
+
+def whole_bytes(source: NpySource | FolderSource) -> int:
+    """Bytes that loading ``source`` whole holds at its peak, as measured: its items as float32 (4 a value) and
+    WHOLE_EXTRA a value, with a folder's decoded (or cached) uint8 or uint16 items beside them; a .npy file's
+    pages are handed back as its items are cast (``item_arrays.chunks``)."""
+    mine = isinstance(source, NpySource) and not getattr(source, "mode", None)  # not a folder's cache: read whole
+    held = 0 if mine else source.raw.dtype.itemsize if isinstance(source, NpySource) else 1 + source.deep
+    return len(source) * math.prod(source.shape) * (4 + held + WHOLE_EXTRA)
 
 
 def open_streamed(spec: str, in_memory: str, images: ImageOptions = ImageOptions()) -> NpySource | FolderSource | None:

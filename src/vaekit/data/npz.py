@@ -15,8 +15,10 @@ from numpy.lib import format as fmt
 from vaekit.data.containers import check_split_shape
 from vaekit.data.core import RawData, image_scale, to_layout
 from vaekit.data.float32 import fits_float32
+from vaekit.data.item_arrays import float_items
 from vaekit.data.lazy import numpy_error
 from vaekit.data.limits import usable_memory
+from vaekit.data.photos import note
 from vaekit.data.readers import label_cells
 from vaekit.errors import VaekitError
 
@@ -26,12 +28,13 @@ SPLIT_KEYS = ("x_train", "x_val", "x_test")  # official splits; x_val is the val
 
 
 def read_numpy(path: Path) -> RawData:
-    """A .npy array or .npz archive, loaded without pickle (object arrays are refused). Each array's header is
-    read first: arrays that unpack past the memory free (``usable_memory``; a small .npz may hold gigabytes of
-    zeros) are refused in one line naming the array, before any is read."""
+    """A .npy array (memory-mapped: ``build_dataset`` reads the items its splits take) or .npz archive, loaded
+    without pickle (object arrays are refused). Each array's header is read first: arrays that unpack past the
+    memory free (``usable_memory``; a small .npz may hold gigabytes of zeros) are refused in one line naming the
+    array, before any is read."""
     try:
         _check_sizes(path)
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)  # a .npy mapped: read as its items are taken
         if isinstance(loaded, np.ndarray):
             return _raw(str(path), loaded, None)
         with loaded:
@@ -58,7 +61,8 @@ def _check_sizes(path: Path) -> None:
             before = f" ({total:,} with the members before it)" if total > nbytes else ""
             raise VaekitError(
                 f"{path}: {what}{have} unpacks to {nbytes:,} bytes{before}, more than the {free:,} bytes free "
-                "in memory to read it whole"
+                f"in memory to read it whole{'; data.in_memory=false streams it' * (not name)}",
+                key="data.in_memory" if not name else None,
             )
 
 
@@ -93,13 +97,26 @@ def _header(name: str, f: IO[bytes]) -> Iterator[tuple[str, tuple[int, ...], str
 def _raw(
     where: str, x: np.ndarray, y: np.ndarray | None, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None
 ) -> RawData:
+    """RawData of arrays in any numeric dtype; values beyond float32's range and NaN are refused as the items are
+    taken (``build_dataset``, ``all_labelled``), so that a memory-mapped file is not read whole to check them."""
     x = to_layout(x, where)
-    fits_float32(x, where)  # beyond float32's range: refused before the cast; a table's columns below it: noted
     raw = RawData(x, _file_labels(y), where, image_scale(x))
     if x_test is not None:
         raw.x_test, raw.y_test = to_layout(x_test, f"{where} (test)"), _file_labels(y_test)
-        fits_float32(raw.x_test, f"{where} (test)")
     return raw
+
+
+def _own_scales(path: Path, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Splits ``xs`` {key: (N, *shape)} whose dtypes bring them to [0, 1] by different divisors (uint8 x_train,
+    float x_test) each as float32 divided by its own (uint8 by 255, uint16 by 65,535, floats as given), said in
+    one note; splits of one divisor as they are (scaled together later)."""
+    if len({image_scale(a) for a in xs.values()}) < 2:
+        return xs
+    said = ", ".join(f"{k} {a.dtype}" for k, a in xs.items())
+    note(f"{path}: its splits are stored as {said}: each is scaled by its own dtype (uint8 / 255, floats as given)")
+    for k, a in xs.items():
+        fits_float32(a, f"{path} ({k.removeprefix('x_')})", notes=False)  # before the cast makes 1e39 inf
+    return {k: float_items(a, np.arange(len(a)), image_scale(a)) for k, a in xs.items()}
 
 
 def _file_labels(y: np.ndarray | None) -> np.ndarray | None:
@@ -138,10 +155,14 @@ def _npz_splits(path: Path, arrays: dict[str, np.ndarray]) -> RawData:
     if ys and ys != ["y" + k[1:] for k in xs]:  # y_test without y_train, y_val without x_val, ...
         wanted = ", ".join("y" + k[1:] for k in xs)
         raise VaekitError(f"{path}: has {', '.join([*xs, *ys])}: give the labels of every split ({wanted}), or none")
-    x, y, x_test = arrays["x_train"], arrays.get("y_train"), arrays["x_test"]
-    if "x_val" not in xs:
+    has_val = "x_val" in xs
+    where = {"x_train": f"{path} (train)" if has_val else str(path), "x_val": f"{path} (val)"}
+    where["x_test"] = f"{path} (test)"
+    parts = _own_scales(path, {k: to_layout(arrays[k], where[k]) for k in xs})
+    x, y, x_test = parts["x_train"], arrays.get("y_train"), parts["x_test"]
+    if not has_val:
         return _raw(str(path), x, y, x_test, arrays.get("y_test"))
-    x, val = to_layout(x, f"{path} (train)"), to_layout(arrays["x_val"], f"{path} (val)")
+    val = parts["x_val"]
     check_split_shape(str(path), x, val, "val")
     y = None if y is None else np.concatenate([y, arrays["y_val"]])
     raw = _raw(str(path), np.concatenate([x, val]), y, x_test, arrays.get("y_test"))

@@ -8,6 +8,7 @@ centre crop, never by stretching; with ``data.crop=none`` an image of another as
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,12 +147,19 @@ class FolderSource:
         self.auto = "RGB" if self.stored.colour.any() else "L"  # what data.mode=auto chooses from the headers
         self.mode = opts.mode if opts.mode != "auto" else self.auto
         self.deep = self.mode == "L" and _deep(folder, found.modes)
-        self.resized = resized(found.sizes, opts.size, opts.crop)  # said at load, with the mode (``chosen``)
+        self.sizes = found.sizes  # (W, H) of each file as shown: made ``opts.size``, said at load (``chosen``)
         w, h = found.sizes[0] if opts.size is None else opts.size[::-1]
         self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def head(self, n: int) -> FolderSource:
+        """Its first ``n`` items alone, unlabelled (a copy; nothing decoded): a limit of the items in file order
+        applied before decoding. Their labels are ``labels[:n]``, numbered over every file."""
+        cut = copy.copy(self)
+        cut.files, cut.labels, cut.classes, cut.emptied = self.files[:n], None, None, []
+        return cut
 
     def read_raw(self, rows: np.ndarray) -> np.ndarray:
         """(B,) item numbers -> (B, C, H, W) uint8 (uint16 for 16-bit grey folders), as stored after resizing."""
@@ -196,7 +204,8 @@ class FolderSource:
         stored = Stored(self.stored.colour[rows], self.stored.names)
         files = [self.files[int(i)] for i in rows]
         why = mode_line(stored, colour, files, self.where) if self.opts.mode == "auto" else ""
-        return say_chosen(self.where, self.resized, why)
+        made = resized([self.sizes[int(i)] for i in rows], self.opts.size, self.opts.crop)  # the items decoded
+        return say_chosen(self.where, made, why)
 
 
 def _deep(folder: Path, modes: list[str]) -> bool:

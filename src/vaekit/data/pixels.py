@@ -1,5 +1,6 @@
 """How an opened image's pixels become an array: its mode (L or RGB) and its depth, grey deeper than 8 bits
-(16-bit, 32-bit I, float F) kept at 16 bits or rounded to 8, on the way through Pillow's resizing.
+(16-bit, 32-bit I, float F) kept at 16 bits or rounded to 8, on the way through Pillow's resizing; and rows of
+pixels of an image dtype (N, S*S) that are read as a table, said (``flat_images``).
 
 ``data.photos`` reads a folder's images through these; ``data.containers`` a PIL image handed over as an item.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from ..errors import VaekitError
@@ -16,6 +18,7 @@ from ..errors import VaekitError
 DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (I: 32-bit, read when it holds 0..65535)
 HIGH = (*DEEP, "F")  # grey deeper than 8 bits (F: float, read when in [0, 1]): kept at 16 bits where all are
 RANGES = {"F": (0.0, 1.0, "[0, 1]"), "I": (0, 65535, "0..65535")}  # values a float or 32-bit image is read in
+FLAT_SIDE = 8  # the smallest side of an image taken to lie flattened in a row: 64 = 8x8 (scikit-learn's digits)
 
 
 class OutOfRange(VaekitError):
@@ -62,3 +65,31 @@ def to_array(im: Image.Image, deep: bool) -> np.ndarray:
         arr = arr.astype(np.uint16) * np.uint16(257)  # an 8-bit image among 16-bit ones
     arr = arr.astype(np.uint16 if deep else np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def flat_images(shape: tuple[int, ...], dtype: npt.DTypeLike, where: str) -> str:
+    """The note for items (N, D) of an image dtype (uint8, uint16: divided as images are when 4-D) whose width D is
+    S * S or 3 * S * S (S >= FLAT_SIDE: 784 = 28 x 28, 3,072 = 3 x 32 x 32): read as a table of D numbers as they
+    are, and how to have them read as images; '' for other arrays (the shape alone decides: nothing is read). It
+    names no N: said by ``note_once`` for each batch of a streamed file, it is said once."""
+    from .item_arrays import IMAGE_SCALES  # it imports torch: not at import time
+
+    scale = IMAGE_SCALES.get(np.dtype(dtype))
+    if scale is None or len(shape) != 2:
+        return ""
+    width = shape[1]
+    channels = 3 if width % 3 == 0 and math.isqrt(width // 3) ** 2 == width // 3 else 1
+    side = math.isqrt(width // channels)
+    if side * side * channels != width or side < FLAT_SIDE:
+        return ""
+    grid = f"{side}, {side}"
+    how = (
+        f"(N, 3, {grid}) (x.reshape(-1, 3, {grid})), or (N, {grid}, 3) where each pixel's R, G, B lie together"
+        if channels == 3
+        else f"(N, {grid}) or (N, 1, {grid}) (x.reshape(-1, {grid}))"
+    )
+    return (
+        f"{where}: {np.dtype(dtype)} items (N, {width}) are read as a table of {width:,} numbers, as they "
+        f"are (0..{scale:.0f}, not divided by {scale:,.0f} as images are); if each row is a {side}x{side}"
+        f"{' colour' * (channels == 3)} image flattened, reshape the array to {how} to have it read as images"
+    )

@@ -176,7 +176,8 @@ def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
     _below_float32(np.unique(days), name, where)
     c.constant = float(days[0]) if len(values) == 1 else None
     how = f"dates ({time}): modelled as days since {values[0][:10]}, given back as dates" if time else ""
-    how = how or f"numbers with {unit or 'thousands commas'} ({values[-1]}): read as numbers, given back without it"
+    shown = next((v for v in reversed(values) if "," in v), values[-1])  # a cell with its comma: 1,234.50
+    how = how or f"numbers with {unit or 'thousands commas'} ({shown}): read as numbers, given back without it"
     note(f"{where}column {name!r} holds {how}")
     return c
 

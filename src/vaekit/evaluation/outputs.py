@@ -92,15 +92,16 @@ def note_changed_data(run: Run, data: Dataset) -> None:
         )
 
 
-def every_labelled(cfg: RunConfig, spec: str) -> tuple[Split, list[str] | None]:
+def every_labelled(cfg: RunConfig, spec: str, limit: int | None = None) -> tuple[Split, list[str] | None]:
     """(every item of ``spec`` in file order with its label, numbered as training numbers them, or None; the
-    class names of labels 0..K-1, or None), read as it goes where training would stream it."""
-    d, shape = cfg.data, tuple(cfg.model.input_shape)  # items as the run's model takes them (model_items)
+    class names of labels 0..K-1, or None), read as it goes where training would stream it; loaded whole, the
+    first ``limit`` items alone are read (a photo folder's decoded), labelled as among every item."""
+    d, shape, opts = cfg.data, tuple(cfg.model.input_shape), ImageOptions.of(cfg.data)  # shape: the model's items
     check_kind(cfg, spec)
-    lazy = every_item(spec, d.in_memory, ImageOptions.of(d))
+    lazy = every_item(spec, d.in_memory, opts)
     if lazy is None:
-        s, classes = all_labelled(spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, spec), shape)
-        skipped = read_skipped(Path(spec), ImageOptions.of(d))  # a photo folder's, as its reading left them out
+        s, classes = all_labelled(spec, d.label_column, d.data_dir, opts, table_options(cfg, spec), shape, limit)
+        skipped = read_skipped(Path(spec), opts)  # a photo folder's, as its reading left them out
     else:
         y = getattr(lazy.source, "labels", None)  # a folder's, one subfolder per class; a .npy has none
         s, classes = (
@@ -179,7 +180,7 @@ def prepared_split(
     spec = spec or run.config.data.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    s, classes = every_labelled(labelled_by(run.config, label_column), spec)
+    s, classes = every_labelled(labelled_by(run.config, label_column), spec, limit)  # no more read than taken
     k = None if s.y is None or not len(s.y) else int(s.y.max()) + 1  # the file's labels 0..K-1
     read = file_names(run, classes, k)
     mapped = label_map(run, read, spec)
