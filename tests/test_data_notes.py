@@ -86,7 +86,8 @@ def test_a_table_is_described_by_its_columns_labels_and_gaps(tmp_path, capsys):
         ((5, 784), np.uint8, "28x28 image flattened, reshape the array to (N, 28, 28)"),
         ((5, 3072), np.uint8, "32x32 colour image flattened, reshape the array to (N, 3, 32, 32)"),
         ((5, 4096), np.uint16, "(0..65535, not divided by 65,535 as images are); if each row is a 64x64"),
-        ((5, 64), np.uint8, "8x8 image"),
+        ((5, 256), np.uint8, "16x16 image"),
+        ((5, 64), np.uint8, ""),  # 8x8: as likely a table of 64 counts
         ((5, 785), np.uint8, ""),
         ((5, 49), np.uint8, ""),  # 7x7: a small table
         ((5, 784), np.float32, ""),  # floats are read as given either way

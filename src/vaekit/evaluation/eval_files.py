@@ -41,11 +41,26 @@ def eval_path(folder: Path, data: str, split: str, own: bool = True, where: str 
     return path.with_name(eval_file(data, split, own, digest))
 
 
+def data_stamp(spec: str | None) -> list[int] | None:
+    """A cheap fingerprint of the data file or folder ``spec``: [bytes, latest mtime_ns, files] of the file or of
+    every file under the folder, or None for a built-in set's name (nothing to change under it). Data rewritten
+    under the same name, even with as many items, has another stamp."""
+    path = Path(spec).expanduser() if spec else None
+    if path is None or not path.exists():
+        return None
+    found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    stats = [p.stat() for p in found]
+    return [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0), len(stats)]
+
+
 def write_eval(run: Run, result: dict, own: bool = True) -> Path:
     """Write ``result`` to the run folder's ``eval_path`` for its data, split and "path" (the data's absolute
-    path), atomically, under the folder's lock."""
+    path), atomically, under the folder's lock, with the data's ``data_stamp`` ("data_stamp", set in ``result``
+    too, so what the caller shows is what the file holds) where it has none."""
     with run_lock(run.folder):
         where = result.get("path")
+        if "data_stamp" not in result:
+            result["data_stamp"] = data_stamp(run.config.data.spec if own else where)
         return atomic_write_json(eval_path(run.folder, result["data"], result["split"], own, where), result)
 
 

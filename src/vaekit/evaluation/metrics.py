@@ -209,6 +209,7 @@ def evaluate(
         "k": k,
         "seed": seed,
         **_figures(t, nll, n, item_dims(run, data), au, probe),
+        "grey": t["grey"],  # some item not 0 or 1: a Bernoulli p(x|z)'s nll is a cross-entropy (the report says)
         "elbo_passes": 1,
         "seconds": _round(time.perf_counter() - start),
         files.DIGEST: run.digest,

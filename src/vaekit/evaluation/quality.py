@@ -155,14 +155,17 @@ def quality_benchmark(
     """FID, KID, precision and recall of ``samples`` (a tensor (M, *shape), or a callable n -> (n, *shape), e.g.
     ``run.sample``) against half A of ``test_x``, and the same figures for half B (the data-vs-data floor).
 
-    ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}}.
+    ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}},
+    and "fid_caveat" (a line) where no more items than features make the covariances rank-deficient.
     """
     a, b = halves(len(test_x), seed)
     n = set_size(n, len(test_x))
     test_x = torch.as_tensor(np.asarray(test_x), dtype=torch.float32)
     real, other = embed(features, test_x[a[:n]], what="real items"), embed(features, test_x[b[:n]], what="real items")
+    caveat = None  # said, and kept with the figures (quality.json's "fid_caveat", the report's page)
     if n <= real.shape[1]:
-        note(f"{n} items per set, {real.shape[1]} features: the covariances are rank-deficient, FID is unreliable")
+        caveat = f"{n} items per set, {real.shape[1]} features: the covariances are rank-deficient, FID is unreliable"
+        note(caveat)
     if callable(samples):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -172,6 +175,7 @@ def quality_benchmark(
         "n": n,
         "samples": compare(real, fake, kid_subsets, seed=seed),
         "data_vs_data": compare(real, other, kid_subsets, seed=seed),
+        **({} if caveat is None else {"fid_caveat": caveat}),
     }
 
 

@@ -197,6 +197,7 @@ def _measure(
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
         "samplers": {} if stamp is None else {sampler: stamp},  # the settings and file of the sampler measured
+        **{k: result[k] for k in ("fid_caveat",) if k in result},  # too few items for the features: FID unreliable
         **class_figures(run, dataset, ours, split, (net, about), kept),
     }
 
@@ -274,7 +275,7 @@ def _types(q: dict) -> dict[str, Check]:
     table = q.get("kind") == "table"
     counts = ("n_real", "n_synthetic", "n_test", "seed") if table else ("n", "seed")
     types: dict[str, Check] = dict.fromkeys(counts, (is_whole, "a count"))
-    types |= dict.fromkeys(("data", "split"), (lambda v: isinstance(v, str), "text"))
+    types |= dict.fromkeys(("data", "split", "fid_caveat"), (lambda v: isinstance(v, str), "text"))
     types["temperature"] = (lambda v: all(map(is_number, v if isinstance(v, list) else [v])), "a temperature")
     if not table:
         types["data_vs_data"] = (_figures, "figures by name")

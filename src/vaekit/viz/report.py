@@ -20,20 +20,18 @@ from ..data.photos import note
 from ..data.prepare import prepare_data, same_spec
 from ..data.signals import as_model_items
 from ..errors import VaekitError
-from ..evaluation.eval_files import data_path, eval_path, saved_eval
+from ..evaluation.eval_files import data_path, data_stamp, eval_path, saved_eval
 from ..evaluation.eval_items import Keys, named_labels, users_items_for
-from ..evaluation.features import class_accuracy_line
 from ..evaluation.labels import numbered_as_run
 from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
-from ..evaluation.outputs import every_item_data
-from ..evaluation.quality_run import quality_rows, read_quality
-from ..evaluation.table_quality import table_quality_lines, table_quality_rows
+from ..evaluation.outputs import every_item_data, note_changed_data, seeded_subset
 from ..io import atomic_write_text
 from ..runs import Run
 from ..training.folder import write_metrics
 from .curves import read_metrics
 from .report_pictures import eval_caption, kl_picture, pictures, training_line
-from .report_tables import rows_section
+from .report_tables import _table, metrics_rows, quality_html, rows_section
+from .report_tables import eval_rows as eval_rows
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -53,80 +51,6 @@ def _img(path: Path, caption: str) -> str:
         f'<figure><img src="data:image/png;base64,{data}"{style} alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
-
-
-def _table(rows: list[dict]) -> str:
-    """An HTML table of dicts with the same keys."""
-    if not rows:
-        return "<p>(none)</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-DECIMALS = {"bits_per_dim": 4, "probe_accuracy": 4}  # eval.json's figures; the others (nats, seconds): 2
-
-
-def _fmt(v, places: int | None = None) -> str:
-    """A cell: floats in fixed point, to ``places`` decimals (None: 2 from 1 up, 4 significant digits below);
-    from 1e6 up in scientific notation (a diverged run's -9.4919e+29, not 30 digits of which 23 are noise)."""
-    if v is None:  # a figure that does not apply (no labels: no probe)
-        return "n/a"
-    if isinstance(v, float):
-        small = places is None and abs(v) < 1
-        return f"{v:.4e}" if abs(v) >= 1e6 else f"{v:.4g}" if small else f"{v:.{2 if places is None else places}f}"
-    if isinstance(v, list):
-        return ", ".join(_fmt(u, places) for u in v)
-    if isinstance(v, dict):
-        return "; ".join(f"{k} {_fmt(u, places)}" for k, u in v.items())
-    return str(v)
-
-
-EVAL_KEYS: tuple[str, ...] = ("data", "split", "n", "k", "seed", "elbo", "rec", "kl", "kl_per_level", "nll")
-EVAL_KEYS += ("bits_per_dim", "active_units", "probe_accuracy", "elbo_passes", "seconds", files.DIGEST)  # in order
-ACTIVE_KEYS = ("total", "per_level", "threshold")
-
-
-def eval_rows(result: dict) -> list[dict]:
-    """eval.json's known keys (``EVAL_KEYS``; not kl_per_dim, a figure) as (metric, value) rows; nats to 2 decimals,
-    bits per dim and the probe's accuracy to 4, in fixed point, so runs compare digit by digit."""
-    au = result.get("active_units")
-    known = {**result, "active_units": {a: au[a] for a in ACTIVE_KEYS if a in au}} if isinstance(au, dict) else result
-    return [{"metric": k, "value": _fmt(known[k], DECIMALS.get(k, 2))} for k in EVAL_KEYS if k in known]
-
-
-def quality_html(run: Run) -> list[str]:
-    """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures:
-    the folder's own, shown as they are (a line says so)."""
-    path = None if run.path is None else run.path / files.QUALITY
-    q = {} if path is None else read_quality(path, run.digest)
-    if q:
-        note(f"{path}: the folder's figures for these weights, not recomputed (vaekit quality {run.path} recomputes)")
-    try:
-        return _quality_parts(q)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # these weights', but not whole
-        raise VaekitError(
-            f"{path}: not a whole vaekit quality.json ({type(e).__name__}: {e}); run vaekit quality again or remove it"
-        ) from None
-
-
-def _quality_parts(q: dict) -> list[str]:
-    """The HTML of quality.json's figures ``q`` ({}: none); a part missing raises KeyError or TypeError."""
-    if q.get("kind") == "table":  # a table's own measures
-        first, *rest = table_quality_lines(q)
-        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in rest)
-        return [f"<h2>Synthetic rows</h2><p>{html.escape(first)}</p>", _table(table_quality_rows(q)), paragraphs]
-    if not q:  # none
-        return []
-    return [
-        f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {html.escape(str(q['n']))} items per "
-        "set)</h2>",
-        "<p>FID and KID (lower is better), precision and recall (k = 3) against half of the "
-        f"{html.escape(q['split'])} split of {html.escape(q['data'])}, the data vaekit quality read; the yardstick "
-        "compares its other half.</p>",
-        _table(quality_rows(q)),
-        *(f"<p>{html.escape(line)}</p>" for line in [class_accuracy_line(q)] if line),  # a conditional run's
-    ]
 
 
 def render(
@@ -159,7 +83,7 @@ def render(
         _table(eval_rows(result)),
         *quality,
         "<h2>Training metrics</h2>",
-        f"<div class='wide'>{_table(metrics)}</div>",  # as wide as its columns: scrolled, not cut off
+        f"<div class='wide'>{_table(metrics_rows(metrics))}</div>",  # as wide as its columns: scrolled, not cut off
         *rows,
         "<h2>Pictures</h2>",
         "".join(_img(p, c) if p is not None else f"<p>{html.escape(c)}</p>" for c, p in figures),
@@ -191,25 +115,35 @@ def write_report(
     figures) is reused when it holds this split of these data for these weights, computed with
     ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
     rewritten) otherwise: an evaluation of earlier weights, another seed's, or a thinner one, is never shown.
-    ``seed`` seeds the evaluation and the pictures' draws. A run without a folder is evaluated afresh (nothing
-    is written but ``out``) and its curves come from ``run.history``."""
+    ``seed`` seeds the evaluation and the pictures' draws; split all of a data file draws the pictures' items at
+    random from every item (``seeded_subset``, at most ``limit``), not its first in file order. A run without a
+    folder is evaluated afresh (nothing is written but ``out``) and its curves come from ``run.history``."""
     path = report_path(run, out)
     check_k(k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
         quality = quality_html(run)  # or a quality.json
-        prepared, mode = report_data(run, data, split, limit, (x_key, y_key))
+        on_file = split == "all" and (data is None or isinstance(data, (str, Path)))  # every item of a file
+        prepared, mode = report_data(run, data, split, None if on_file else limit, (x_key, y_key))
+        every = prepared.test  # a file's every item: pictures of a seeded subset, not the first in file order
+        prepared = replace(prepared, test=head_split(every, limit)) if on_file else prepared
         split = "all" if mode is None and not isinstance(data, Dataset) else split  # the user's items: every one
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
         items = getattr(prepared, "test" if split == "all" else split)  # all: every_item_data's test split
-        figs = pictures(run, prepared, items, Path(tmp), metrics, seed=seed)
+        rows = rows_section(run, items, split, seed)  # a table's first rows: [] for the others
+        shown = seeded_subset(every, min(limit or PICTURED, PICTURED), seed) if on_file else items
+        figs = pictures(run, prepared, shown, Path(tmp), metrics, seed=seed)
         figs.insert(1, kl_picture(result, Path(tmp) / "kl.png", run.config.model.family))
-        rows = rows_section(run, items, split, seed)  # a table's: [] for the others
+        said = f"The pictures draw on {len(shown)} of the {len(every)} items, picked at random (seed {seed}), not"
+        figs[:0] = [(said + " the first in file order", None)] if on_file and len(shown) < len(every) else []
         page = render(run, result, figs, metrics, quality, rows)
         return atomic_write_text(path, page)
+
+
+PICTURED = 2000  # items the pictures draw on at most (a latent map's points)
 
 
 def report_data(
@@ -227,7 +161,10 @@ def report_data(
     if split == "all" and (data is None or isinstance(data, (str, Path))):
         return every_item_data(run, None if data is None else str(data), limit), "none"
     if data is None or isinstance(data, (str, Path)):
-        return prepare_data(run.config, None if data is None else str(data), stream=True)
+        prepared = prepare_data(run.config, None if data is None else str(data), stream=True)
+        if data is None or same_spec(str(data), run.config.data.spec):  # its own: changed since training?
+            note_changed_data(run, prepared[0])
+        return prepared
     if isinstance(data, Dataset):  # a signal run's 3-D array, read as grey images (N, 1, C, L): its items (N, C, L)
         shape = tuple(run.config.model.input_shape)
         return as_model_items(numbered_as_run(run, named_labels(run, data)), shape), None
@@ -277,19 +214,34 @@ def evaluation(
     has eval-DATA-SPLIT.json instead, as ``vaekit evaluate --data`` writes it: the file of the data at the
     absolute path ``where`` (``eval_path``), reused only where it records that path or none. Data that is no
     data spec (``spec`` False: in memory, named only "data") is evaluated afresh and kept out of both. An
-    eval.json reused is the folder's claim, shown as it is: a line says so."""
+    eval.json reused is the folder's claim, shown as it is: a line says so. A file of data on disk is reused only
+    while it records the data's ``data_stamp`` as it is now; one rewritten that held these weights' figures says
+    what it held (``note_replaced``)."""
     items = "test" if split == "all" else split  # all: every_item_data's test split, its limit applied already
     limit = None if split == "all" else limit
     n = len(pick_split(data, items, limit))  # refuses a bad split or limit in one line
     path = None if run.path is None or not spec else eval_path(run.path, data.name, split, own, where)
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
-    asked = (split, data.name, run.digest, seed, where)  # a file of no "path": an older vaekit's, or the run's own
-    same = (*map(saved.get, ("split", "data", files.DIGEST, "seed")), saved.get("path") or where) == asked
+    stamp = data_stamp(run.config.data.spec if own else where) if spec else None  # the data as it is now
+    asked = (split, data.name, run.digest, seed, where, stamp)  # a file of no "path": older, or the run's own
+    keys = ("split", "data", files.DIGEST, "seed")  # no "data_stamp" (an older file) for data on disk: recomputed
+    same = (*map(saved.get, keys), saved.get("path") or where, saved.get("data_stamp")) == asked
     if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
         note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
         return saved
     result = {**evaluate(run, data, items, k, limit, seed, mode), "split": split, "seed": seed}
-    result |= {} if own else {"path": where}
+    result |= ({} if own else {"path": where}) | {"data_stamp": stamp}
     if run.path is not None and spec:
+        note_replaced(path, saved, run.digest, stamp)
         write_eval(run, result, own)
     return result
+
+
+def note_replaced(path: Path | None, saved: dict, digest: str, stamp: list[int] | None) -> None:
+    """One line on stderr where the evaluation file at ``path`` that is about to be rewritten held figures of
+    these weights (``saved``: of another split, seed, K or n, or of the data before it changed): what it held."""
+    if path is None or saved.get(files.DIGEST) != digest:  # none, or of earlier weights: nothing of these lost
+        return
+    held = f"split {saved.get('split')}, K = {saved['k']}, n = {saved['n']}, seed {saved['seed']}"
+    changed = ", of the data as it was before it changed" if saved.get("data_stamp") != stamp else ""
+    note(f"{path}: replacing its figures of these weights ({held}{changed}) with this evaluation's")

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..data import Dataset, Split
 from ..errors import is_number
+from ..evaluation.active import ACTIVE_THRESHOLD
 from ..runs import Run
 from .curves import plot_losses
 from .discrete_sweeps import sweep_picture
@@ -28,6 +29,7 @@ from .figures import (
 from .latent_maps import latent_map
 from .latent_walks import SNAPPED
 from .plots import _figure, _save_figure, is_image, save_reconstructions, save_samples, table_columns
+from .report_tables import eval_caption as eval_caption
 
 KL_BARS = 200  # a level of up to this many dims gets a bar per dim; a wider one its KL per dim sorted, as an area
 KL_COLUMNS = 3  # panels (levels) per row of the KL figure
@@ -137,16 +139,25 @@ def traversal_picture(
     """(caption, path) of the traversals of the ``n_dims`` most active dims around item 0's posterior mean; x
     (N, *shape), y (N,) for a conditional model, else None."""
     loc = encode_means(run, x, y)  # (N, D)
-    dims = top_dims(loc.var(0), n_dims, among=decoded_dims(run, y))  # a ladder's decoder reads z_1 alone
+    spread = loc.var(0)  # (D,): a dim is active where it is above ACTIVE_THRESHOLD
+    dims = top_dims(spread, n_dims, among=decoded_dims(run, y))  # a ladder's decoder reads z_1 alone
     values = torch.linspace(-3, 3, 9)
     xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])  # (dims, values, *shape)
     images = is_image(tuple(x.shape[1:]))
     drawn = "" if y is None else f", decoded for item 0's {class_name(run, data, int(y[0]))}"
     return (
-        f"Traversals of the most active dims {dims} from -3 to 3 around item 0's posterior mean{drawn}"
+        f"Traversals of {which(dims, spread)} from -3 to 3 around item 0's posterior mean{drawn}"
         + (": a row per dim" if images else ": each column as the dim moves, in standardised units"),
         save_traversal(xs, dims, values, folder / "t.png", columns=table_columns(run)),
     )
+
+
+def which(dims: list[int], spread: Tensor) -> str:
+    """How a traversal's caption names its ``dims``: the most active, or, none varying over the data (``spread``
+    (D,), the variance of the posterior means), the first by that measure."""
+    if bool((spread[dims] > ACTIVE_THRESHOLD).any()):
+        return f"the most active dims {dims}"
+    return f"dims {dims} (none varies over the data by more than {ACTIVE_THRESHOLD}: merely the first by that measure)"
 
 
 def kl_picture(result: dict, path: Path, family: str = "vae") -> tuple[str, Path]:
@@ -217,43 +228,6 @@ def kl_caption(sizes: list[int], unfactorised: bool) -> str:
     if unfactorised:
         caption += "; a level whose q(z|x) or p(z) is not factorised has one total KL (kl_per_level)"
     return caption
-
-
-def eval_caption(run: Run, result: dict) -> str:
-    """The evaluation table's caption: what its figures mean for this run's family, posterior, prior, likelihood
-    and data (``result``: its eval.json)."""
-    m, levels = run.config.model, result.get("kl_per_dim") or []
-    said = ["elbo, rec and kl in nats per item, one pass"]
-    if m.family == "vq":
-        said.append(
-            "kl is -log p(codes) under the PixelCNN prior fitted after training (the curves' KL is training's, under"
-            " a uniform prior: log K per code position), and nll equals -elbo for every K (q(z|x) is one point)"
-        )
-    elif m.family == "gumbel":
-        said.append("kl is the analytic KL of the categorical q(z|x) to the uniform p(z)")
-    else:
-        one = None in levels  # a level with no closed-form KL: kl_term's one-sample estimate
-        said.append("kl is a one-sample estimate log q(z|x) - log p(z) (" if one else "kl is analytic")
-        said[-1] += "no closed form for a flow posterior, a mixture, VampPrior or flow prior)" if one else ""
-    if m.family != "vq":
-        said.append("nll is the negative importance-weighted bound with K samples")
-    if run.model.needs_labels:
-        said.append("nll is -log p(x|y), the labels given; probe_accuracy reads codes encoded with the labels")
-    if m.likelihood == "bernoulli" and run.config.data.binarize == "none":
-        said.append(
-            "a Bernoulli p(x|z) scores items that are not 0 or 1 by cross-entropy: nll and bits_per_dim "
-            "are then no negative log-likelihood"
-        )
-    if not is_image(tuple(m.input_shape)):
-        said.append(
-            "a table's bits_per_dim is a density's nll per slot: not comparable with images', and it can be negative"
-        )
-    if len(levels) > 1:
-        said.append(
-            "kl_per_level and active_units' per_level run from the top level z_L down to z_1 next to the data "
-            "(metrics.csv's val_kl_1 is z_1)"
-        )
-    return "; ".join(said) + "."
 
 
 def training_line(metrics: dict[str, np.ndarray], train: dict) -> str:

@@ -1,5 +1,6 @@
-"""A table run's rows on the report page: rows drawn from the model beside real rows of the split, as HTML tables
-in the data's column names, units and categories (a scatter of standardised means shows neither)."""
+"""The report page's tables (the evaluation's, the training metrics', the sample quality's, each number to fixed
+places) and the evaluation's caption; a table run's rows: rows drawn from the model beside real rows of the split,
+as HTML tables in the data's column names, units and categories (a scatter of standardised means shows neither)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ import html
 import numpy as np
 import torch
 
+from .. import files
 from ..data import Split
+from ..data.photos import note
 from ..data.table_schema import Column
 from ..data.table_times import time_text
 from ..data.table_values import unsaid_clips
+from ..errors import VaekitError
+from ..evaluation.features import class_accuracy_line
+from ..evaluation.quality_run import quality_rows, read_quality
+from ..evaluation.table_quality import table_quality_lines, table_quality_rows
 from ..runs import Run
+from .plots import is_image
 
 ROWS = 10  # rows drawn, and real rows shown beside them
 
@@ -84,3 +92,149 @@ def cell_text(v: object, decimals: int | None = None) -> str:
             return f"{v:.{decimals}f}"
         return str(int(v)) if v.is_integer() and abs(v) < 1e16 else f"{v:.6g}"
     return str(v)
+
+
+def _table(rows: list[dict], places: dict[str, int] | None = None, default: int | None = None) -> str:
+    """An HTML table of dicts with the same keys, a column's floats to its ``places`` (else ``default``) decimals."""
+    if not rows:
+        return "<p>(none)</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    cells = ((_fmt(v, (places or {}).get(k, default)) for k, v in r.items()) for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+WHOLE = ("epoch", "skipped_steps", "best_epoch")  # metrics.csv's counts; lr to 4 significant digits; beta to 4
+
+
+def metrics_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """metrics.csv's rows (text, as the CSV holds them) as the page shows them: counts whole, lr to 4 significant
+    digits, beta to 4 decimals, the rest (nats, seconds, items per second) to 2; a cell that is no number as it is."""
+    return [{k: _metric_cell(k, v) for k, v in r.items()} for r in rows]
+
+
+def _metric_cell(key: str, text: str | None) -> str:
+    try:
+        v = float(text or "")
+    except ValueError:
+        return text or ""
+    if key in WHOLE and v.is_integer():
+        return str(int(v))
+    return f"{v:.4g}" if key == "lr" else _fmt(v, 4 if key == "beta" else 2)
+
+
+DECIMALS = {"bits_per_dim": 4, "probe_accuracy": 4}  # eval.json's figures; the others (nats, seconds): 2
+
+
+def _fmt(v, places: int | None = None) -> str:
+    """A cell: floats in fixed point, to ``places`` decimals (None: 2 from 1 up, 4 significant digits below);
+    from 1e6 up in scientific notation (a diverged run's -9.4919e+29, not 30 digits of which 23 are noise)."""
+    if v is None:  # a figure that does not apply (no labels: no probe)
+        return "n/a"
+    if isinstance(v, float):
+        small = places is None and abs(v) < 1
+        return f"{v:.4e}" if abs(v) >= 1e6 else f"{v:.4g}" if small else f"{v:.{2 if places is None else places}f}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(u, places) for u in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {_fmt(u, places)}" for k, u in v.items())
+    return str(v)
+
+
+EVAL_KEYS: tuple[str, ...] = ("data", "split", "n", "k", "seed", "elbo", "rec", "kl", "kl_per_level", "nll")
+EVAL_KEYS += ("bits_per_dim", "active_units", "probe_accuracy", "elbo_passes", "seconds", files.DIGEST)  # in order
+ACTIVE_KEYS = ("total", "per_level", "threshold")
+
+
+def eval_rows(result: dict) -> list[dict]:
+    """eval.json's known keys (``EVAL_KEYS``; not kl_per_dim, a figure) as (metric, value) rows; nats to 2 decimals,
+    bits per dim and the probe's accuracy to 4, in fixed point, so runs compare digit by digit."""
+    au = result.get("active_units")
+    known = {**result, "active_units": {a: au[a] for a in ACTIVE_KEYS if a in au}} if isinstance(au, dict) else result
+    return [{"metric": k, "value": _fmt(known[k], DECIMALS.get(k, 2))} for k in EVAL_KEYS if k in known]
+
+
+def quality_html(run: Run) -> list[str]:
+    """The sample-quality section from quality.json (``vaekit quality``), when it holds these weights' figures:
+    the folder's own, shown as they are (a line says so)."""
+    path = None if run.path is None else run.path / files.QUALITY
+    q = {} if path is None else read_quality(path, run.digest)
+    if q:
+        note(f"{path}: the folder's figures for these weights, not recomputed (vaekit quality {run.path} recomputes)")
+    elif files.QUALITY in run.stale_files():  # of earlier weights: left out, and said so
+        said = f"of earlier weights than these, left out: vaekit quality {run.path} measures these"
+        note(f"{path}: {said}")
+        return [f"<h2>Sample quality</h2><p>{html.escape(files.QUALITY)}: {html.escape(said)}</p>"]
+    try:
+        return _quality_parts(q)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # these weights', but not whole
+        raise VaekitError(
+            f"{path}: not a whole vaekit quality.json ({type(e).__name__}: {e}); run vaekit quality again or remove it"
+        ) from None
+
+
+def _quality_parts(q: dict) -> list[str]:
+    """The HTML of quality.json's figures ``q`` ({}: none); a part missing raises KeyError or TypeError."""
+    if q.get("kind") == "table":  # a table's own measures
+        first, *rest = table_quality_lines(q)
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in rest)
+        return [f"<h2>Synthetic rows</h2><p>{html.escape(first)}</p>", _table(table_quality_rows(q)), paragraphs]
+    if not q:  # none
+        return []
+    return [
+        f"<h2>Sample quality ({html.escape(q['features']['kind'])} features, {html.escape(str(q['n']))} items per "
+        "set)</h2>",
+        "<p>FID and KID (lower is better), precision and recall (k = 3) against half of the "
+        f"{html.escape(q['split'])} split of {html.escape(q['data'])}, the data vaekit quality read; the yardstick "
+        "compares its other half.</p>",
+        f"<p>{html.escape(drawn_line(q))}</p>",
+        _table(quality_rows(q), {"fid": 2}, 4),  # KID, precision and recall: 4 decimals
+        *(f"<p>{html.escape(line)}</p>" for line in [q.get("fid_caveat"), class_accuracy_line(q)] if line),
+    ]
+
+
+def drawn_line(q: dict) -> str:
+    """How quality.json ``q``'s samples were drawn: the prior's temperature, each sampler's settings."""
+    t = q.get("temperature", 1.0)  # a file from before it was recorded: 1
+    said = f"The prior's samples are drawn at temperature {_fmt(t, 2)}"
+    for name, stamp in (q.get("samplers") or {}).items():
+        settings = stamp.get("settings") if isinstance(stamp, dict) else None
+        said += f"; sampler {name}'s settings: {_fmt(settings) if isinstance(settings, dict) else 'not recorded'}"
+    return said + "."
+
+
+def eval_caption(run: Run, result: dict) -> str:
+    """The evaluation table's caption: what its figures mean for this run's family, posterior, prior, likelihood
+    and data (``result``: its eval.json)."""
+    m, levels = run.config.model, result.get("kl_per_dim") or []
+    said = ["elbo, rec and kl in nats per item, one pass"]
+    if m.family == "vq":
+        said.append(
+            "kl is -log p(codes) under the PixelCNN prior fitted after training (the curves' KL is training's, under"
+            " a uniform prior: log K per code position), and nll equals -elbo for every K (q(z|x) is one point)"
+        )
+    elif m.family == "gumbel":
+        said.append("kl is the analytic KL of the categorical q(z|x) to the uniform p(z)")
+    else:
+        one = None in levels  # a level with no closed-form KL: kl_term's one-sample estimate
+        said.append("kl is a one-sample estimate log q(z|x) - log p(z) (" if one else "kl is analytic")
+        said[-1] += "no closed form for a flow posterior, a mixture, VampPrior or flow prior)" if one else ""
+    if m.family != "vq":
+        said.append("nll is the negative importance-weighted bound with K samples")
+    if run.model.needs_labels:
+        said.append("nll is -log p(x|y), the labels given; probe_accuracy reads codes encoded with the labels")
+    if m.likelihood == "bernoulli" and result.get("grey", run.config.data.binarize == "none"):  # some not 0/1
+        said.append(
+            "a Bernoulli p(x|z) scores items that are not 0 or 1 by cross-entropy: nll and bits_per_dim "
+            "are then no negative log-likelihood"
+        )
+    if not is_image(tuple(m.input_shape)):
+        said.append(
+            "a table's bits_per_dim is a density's nll per column: not comparable with images', and it can be negative"
+        )
+    if len(levels) > 1:
+        said.append(
+            "kl_per_level and active_units' per_level run from the top level z_L down to z_1 next to the data "
+            "(metrics.csv's val_kl_1 is z_1)"
+        )
+    return "; ".join(said) + "."
