@@ -54,6 +54,7 @@ def test_a_setting_given_at_its_default_is_refused_where_unread(key: str, around
     with pytest.raises(vaekit.VaekitError, match="cannot both take effect") as e:
         refuse_conflicts(cfg)
     assert key in str(e.value) and e.value.key in (key, *(s.split("=")[0] for s in around))  # one given
+    assert (f"{key} is given at its default" in str(e.value)) == (e.value.key == key)  # said where it is blamed
 
 
 @pytest.mark.parametrize(("warmup", "refused"), [(0, False), (2, True)])

@@ -233,3 +233,10 @@ def test_train_loss_weighs_each_step_by_its_items():
     losses, sizes = np.array([m["loss"] for m in log.metrics]), np.array([16, 16, 8])
     assert run.history[0]["train_loss"] == pytest.approx(float((losses * sizes).sum() / 40), rel=1e-6)
     assert abs(run.history[0]["train_loss"] - losses.mean()) > 1e-4
+
+
+def test_the_early_stopping_line_names_min_delta(capsys):
+    run = vaekit.fit(model(), images(), epochs=5, lr=1e-30, patience=1, min_delta=0.5, **QUIET)
+    assert len(run.history) == 2  # the fixed draws: epoch 2 no better, by more than 0.5 or at all
+    said = "early stopping: no better validation loss (by more than train.min_delta 0.5) for 1 epoch; kept epoch 1's"
+    assert said in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import VaekitError
+from .checks import changed
 from .checks import given as _given
 from .conflicts_loop import loop_conflicts
 from .conflicts_zoo import components_given, zoo_conflicts
@@ -293,5 +294,8 @@ def refuse_conflicts(
         checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
         if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):
             given = [k for k in checked if _given(cfg, k)] + checked  # one given (checks.given) first
+            why += (
+                f"; {given[0]} is given at its default" if given[0] in cfg.given and not changed(cfg, given[0]) else ""
+            )
             raise VaekitError(f"config: {a} and {b} cannot both take effect: {why}", key=given[0])
     return cfg

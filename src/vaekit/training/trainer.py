@@ -162,7 +162,8 @@ class Trainer:
         if not self.at_patience():
             return False
         n, kept = self.state.bad_epochs, kept_line(self.state.rows)
-        said = f"early stopping: no better validation loss for {n} epoch{'s' * (n != 1)}"
+        by = f" (by more than train.min_delta {self.t.min_delta:g})" if self.t.min_delta > 0 else ""
+        said = f"early stopping: no better validation loss{by} for {n} epoch{'s' * (n != 1)}"
         self.lines.say(said + (f"; {kept}" if kept else ""), result=distributed.is_main())
         return True
 

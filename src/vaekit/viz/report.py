@@ -224,8 +224,8 @@ def evaluation(
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
     stamp = data_stamp(run.config.data.spec if own else where) if spec else None  # the data as it is now
     asked = (split, data.name, run.digest, seed, where, stamp)  # a file of no "path": older, or the run's own
-    keys = ("split", "data", files.DIGEST, "seed")  # no "data_stamp" (an older file) for data on disk: recomputed
-    same = (*map(saved.get, keys), saved.get("path") or where, saved.get("data_stamp")) == asked
+    keys = ("split", "data", files.DIGEST, "seed")  # a file with no "data_stamp" (older) is taken as of this data
+    same = (*map(saved.get, keys), saved.get("path") or where, saved.get("data_stamp", stamp)) == asked
     if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
         note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
         return saved
@@ -242,6 +242,6 @@ def note_replaced(path: Path | None, saved: dict, digest: str, stamp: list[int] 
     these weights (``saved``: of another split, seed, K or n, or of the data before it changed): what it held."""
     if path is None or saved.get(files.DIGEST) != digest:  # none, or of earlier weights: nothing of these lost
         return
-    held = f"split {saved.get('split')}, K = {saved['k']}, n = {saved['n']}, seed {saved['seed']}"
-    changed = ", of the data as it was before it changed" if saved.get("data_stamp") != stamp else ""
+    held = f"split {saved.get('split')}, K = {saved.get('k')}, n = {saved.get('n')}, seed {saved.get('seed')}"
+    changed = ", of the data as it was before it changed" if saved.get("data_stamp", stamp) != stamp else ""
     note(f"{path}: replacing its figures of these weights ({held}{changed}) with this evaluation's")
