@@ -63,7 +63,9 @@ def test_a_flattened_uint8_npy_is_described_from_its_header_with_the_note_on_its
     monkeypatch.setattr(npz, "read_numpy", lambda *a: pytest.fail("a .npy is memory-mapped, not read whole"))
     found = described(capsys, str(path))
     assert found["items"] == ["30 (24 train, 3 val, 3 test)"] and found["item shape"] == ["784 (a row of numbers)"]
-    assert found["dtype"] == ["uint8"] and found["scaling"][0].startswith("none: values as they are; numeric columns")
+    assert found["dtype"] == ["uint8"] and found["scaling"] == [
+        "numeric columns standardised by the training split's mean and sd (data.standardize=auto)"
+    ]
     assert "read as a table of 784 numbers" in found["note"][0] and "(N, 28, 28)" in found["note"][0]
     assert found["likelihood (auto)"] == ["gaussian"] and found["classes"] == ["none (no labels)"]
 

@@ -22,16 +22,23 @@ COLUMNS = ("spec", "item shape", "items", "classes", "source", "ready offline he
         nargs="?",
         metavar="PATH",
         help="a file or folder (or a built-in name) to describe without training: items, item shape, dtype and "
-        "scaling, classes with counts, a table's columns, files skipped and why, the likelihood auto would choose",
+        "scaling, classes with counts, a table's columns, files skipped and why, the likelihood auto would choose; "
+        "a built-in set is read only from what is here offline (never downloaded): one not here, its catalogue row",
     ),
     arg(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a data setting to read PATH with, as train takes it: data.image_size=32, data.missing=mean, ...",
+        help="a data setting to read PATH (a built-in set too) with, as train takes it: data.image_size=32, "
+        "data.limit=100, ...",
     ),
-    examples=("vaekit data", "vaekit data photos/ --set data.image_size=32", "vaekit data x.npy"),
+    examples=(
+        "vaekit data",
+        "vaekit data photos/ --set data.image_size=32",
+        "vaekit data x.npy",
+        "vaekit data dsprites:32 --set data.limit=1000",
+    ),
 )
 def cmd_data(args: argparse.Namespace) -> None:
     if args.set and args.path is None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .. import files
 from ..errors import VaekitError
 from ..io import printable
+from .examples import EXAMPLES
 from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, seed, split_arg, verb
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def labels(run, split, idx):
     arg("--iw-samples", type=count, default=1000, help="K of the importance-weighted bound"),
     arg("--limit", type=count, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
-    examples=("vaekit evaluate runs/d", "vaekit evaluate runs/d --data new.npy --iw-samples 100 --json"),
+    examples=EXAMPLES["evaluate"],
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.eval_files import data_path
@@ -162,6 +163,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
         help="points on each path, both end points included; a gumbel or vq run's points are snapped to codes "
         "(one-hots of the most probable categories, the nearest codebook vectors)",
     ),
+    examples=EXAMPLES["interpolate"],
 )
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from ..viz.figures import interpolate, save_interpolation
@@ -198,6 +200,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         help="conditional runs: the class decoded (its prior's, without --item), by its name as vaekit sample takes "
         "it (default: the label of --item, else of the split's first item)",
     ),
+    examples=EXAMPLES["traverse"],
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
@@ -240,6 +243,7 @@ def decoded_as(run: Run, label: LabelsLike) -> str:
         "2000)",
     ),
     arg("--grid", type=count, default=15, help="decoded manifold: GRID x GRID codes (2-D latents)"),
+    examples=EXAMPLES["latent-map"],
 )
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import seeded_subset
@@ -261,6 +265,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     "loss, reconstruction and KL curves from metrics.csv",
     arg("run"),
     arg("--out", help=f"output file (default: RUN/{files.CURVES})"),
+    examples=EXAMPLES["curves"],
 )
 def cmd_curves(args: argparse.Namespace) -> None:
     from ..run_reads import weights_digest
@@ -292,7 +297,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
         "other --data) is shown instead when it "
         "holds these weights, data, split and --seed, at least N items and at least --iw-samples K",
     ),
-    examples=("vaekit report runs/d", "vaekit report runs/d --iw-samples 1000 --limit 5000 --out d.html"),
+    examples=EXAMPLES["report"],
 )
 def cmd_report(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import default_split

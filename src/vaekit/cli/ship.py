@@ -6,6 +6,7 @@ import argparse
 import signal
 
 from ..errors import VaekitError
+from .examples import EXAMPLES
 from .verbs import arg, count, split_arg, verb
 
 
@@ -46,6 +47,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     arg("--port", type=count, default=8765, help="0 picks a free port"),
     arg("--data", help="data spec for the items and the dim order (default: the run's own data)"),
     split_arg(),
+    examples=EXAMPLES["explore"],
 )
 def cmd_explore(args: argparse.Namespace) -> None:
     import torch
@@ -57,7 +59,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     if not 0 <= args.port <= 65535:
         raise VaekitError(f"--port {args.port}: expected 0..65535")
-    server = open_explorer(args.run, args.port, args.data, args.split)  # binds the port before loading the data
+    server = open_explorer(args.run, args.port, args.data, args.split, device=args.device)  # port bound, then data
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop ends it as Ctrl-C does
     try:
         print(f"explorer on {server.url} (open this URL: its token lets the page in; Ctrl-C stops it)", flush=True)

@@ -33,7 +33,7 @@ VERBS: dict[str, Verb] = {}
 OPENS_RUN = {"run", "--resume"}  # the arguments that name a run folder: their verbs take --trust-code
 ON_DEVICE = {  # the verbs whose model runs on --device (train's is train.device, in its table of flags)
     *("evaluate", "anomaly", "anomaly-eval", "quality", "reconstruct", "encode", "sample"),
-    *("interpolate", "traverse", "latent-map", "report", "disentangle"),
+    *("interpolate", "traverse", "latent-map", "report", "disentangle", "explore"),
 }
 KEEPS_NOTES = {"train"}  # its --quiet stops the lines per epoch and the bar, as before: its notes still print
 N = TypeVar("N", int, None)  # a count, or None where it is not given

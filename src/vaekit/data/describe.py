@@ -22,8 +22,8 @@ from ..config import RunConfig
 from ..config.keys import full_keys
 from ..config.parse import set_value
 from ..errors import VaekitError
-from .builtin import builtin_name
-from .catalog import ENTRIES
+from .builtin import _standard_files, builtin_name
+from .catalog import ENTRIES, BuiltinSet
 from .core import Dataset
 from .csv_text import is_table_file
 from .lazy import LazyArray, NpySource
@@ -38,25 +38,42 @@ SHOWN = 20  # a wide table's columns, a folder's skipped files: the first SHOWN 
 
 
 def describe(spec: str, settings: Iterable[tuple[str, object]] = ()) -> list[Line]:
-    """The description of ``spec`` (a file, a folder, or a built-in name: its ``catalog`` row), line by line, read
-    with the data ``settings`` given ((key, value) pairs: data.image_size, data.missing, ...) and training's defaults
-    for the others; what cannot be read at all is one VaekitError line, as training says it."""
+    """The description of ``spec`` (a file, a folder, or a built-in set: read as these where it loads offline, else
+    its ``catalog`` row; never downloaded), line by line, read with the data ``settings`` given ((key, value) pairs:
+    data.image_size, data.limit, ...) and training's defaults for the others; what cannot be read at all is one
+    VaekitError line, as training says it."""
     key = builtin_name(spec)
-    if key is not None:
-        entry = ENTRIES[key.split(":")[0]]()  # the built-in sets take no data settings here
-        return [("built-in set", entry.spec), ("item shape", entry.shape), ("items", entry.items)] + [
-            ("classes", entry.classes),
-            ("source", entry.source),
-            ("ready offline here", entry.ready),
-        ]
+    entry = ENTRIES[key.split(":")[0]]() if key is not None else None
     cfg, path = _config(spec, settings), Path(spec).expanduser()
+    if key is not None and entry is not None and not _offline(entry, cfg):  # read only what is here: no download
+        return _catalog_row(key, entry)
     said, data = _loaded(cfg, spec, path)
     if data is None:  # photos of several sizes: what the scan found
         return [*_read_as(path, None), *said, *_scanned(path, cfg)]
     likelihood, standardized = _likelihood(data)
-    lines = [*_read_as(path, data), *said, *_items(data), *_values(data, path, standardized)]
+    read_as = [("read as", f"the built-in set {key}, {entry.source}")] if entry else _read_as(path, data)
+    lines = [*read_as, *said, *_items(data), *_values(data, path, standardized)]
     lines += _classes(data) + _columns(data.table) + _skipped(data.skipped)
     return lines + [("likelihood (auto)", likelihood)]
+
+
+def _offline(entry: BuiltinSet, cfg: RunConfig) -> bool:
+    """Whether the built-in set loads here without a download: ready offline, or its IDX files in data.data_dir."""
+    folder = Path(cfg.data.data_dir).expanduser() if cfg.data.data_dir else None
+    return entry.ready.startswith("yes") or (folder is not None and _standard_files(folder) is not None)
+
+
+def _catalog_row(key: str, entry: BuiltinSet) -> list[Line]:
+    """A built-in set not here to read: its ``catalog`` row, saying so (nothing is downloaded to describe it)."""
+    return [
+        ("built-in set", entry.spec),
+        ("not read", f"{key} is not in the offline cache here, and describing it downloads nothing"),
+        ("item shape", entry.shape),
+        ("items", entry.items),
+        ("classes", entry.classes),
+        ("source", entry.source),
+        ("ready offline here", entry.ready),
+    ]
 
 
 def _config(spec: str, settings: Iterable[tuple[str, object]]) -> RunConfig:
@@ -68,6 +85,7 @@ def _config(spec: str, settings: Iterable[tuple[str, object]]) -> RunConfig:
         if not key.startswith("data.") or key == "data.spec":
             raise VaekitError(f"{key}: only data settings (data.image_size, data.missing, ...) say how data is read")
         set_value(cfg, key, value, given=True)
+    cfg.model.family = "cvae"  # no model here: a table's labels are not said unseen by one (``table_options``)
     if "data.skip_unreadable" not in cfg.given:
         cfg.data.skip_unreadable = True
     if (
@@ -134,8 +152,8 @@ def _values(data: Dataset, path: Path, standardized: bool) -> list[Line]:
     if is_table_file(path):
         dtype = "text cells, read as numbers (one-hot codes for categories)"
     scaled = f"divided by {scale:,.0f}, to [0, 1]" if scale != 1.0 else "none: values as they are"
-    if standardized:
-        scaled += "; numeric columns standardised by the training split's mean and sd (data.standardize=auto)"
+    if standardized:  # only tables (``auto_settings``), read as they are
+        scaled = "numeric columns standardised by the training split's mean and sd (data.standardize=auto)"
     lines = [("dtype", dtype)] * bool(dtype) + [("scaling", scaled)]
     if data.image_mode:
         lines.append(("mode", f"{data.image_mode} ({'one channel, grey' if data.image_mode == 'L' else 'colour'})"))

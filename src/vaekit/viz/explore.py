@@ -285,14 +285,19 @@ def load_explorer(run_path: str | Run, data: str | None = None, split: str | Non
 
 
 def open_explorer(
-    run_path: str | Run, port: int, data: str | None = None, split: str | None = None, token: str | None = None
+    run_path: str | Run,
+    port: int,
+    data: str | None = None,
+    split: str | None = None,
+    token: str | None = None,
+    device: str = "cpu",
 ) -> ExplorerServer:
-    """The explorer's server of a run (a folder or a loaded Run), ready to serve at ``server.url`` (``token`` as
-    for ``make_server``): a busy port is refused before the run is opened, a run not of images before its data is
-    loaded and encoded (seconds)."""
+    """The explorer's server of a run (a folder, opened on ``device``, or a loaded Run), ready to serve at
+    ``server.url`` (``token`` as for ``make_server``): a busy port is refused before the run is opened, a run not of
+    images before its data is loaded and encoded (seconds)."""
     server = make_server(None, port, token)
     try:
-        run = run_path if isinstance(run_path, Run) else Run.load(run_path)
+        run = run_path if isinstance(run_path, Run) else Run.load(run_path, device)
         server.explorer = load_explorer(run, data, split)  # type: ignore[attr-defined]
     except BaseException:
         server.server_close()
