@@ -176,5 +176,6 @@ def test_counts_of_one_are_singular():
         _split_indices(one, 1, 1, 0.1, 0.1, 0, None)
     said: list[str] = []
     lines = SimpleNamespace(say=lambda line, result=False: said.append(line))
-    trainer = SimpleNamespace(at_patience=lambda: True, state=SimpleNamespace(bad_epochs=1, rows=[]), lines=lines)
+    state, t = SimpleNamespace(bad_epochs=1, rows=[]), SimpleNamespace(min_delta=0.0)
+    trainer = SimpleNamespace(at_patience=lambda: True, state=state, lines=lines, t=t)
     assert Trainer.stopped_early(trainer) and said == ["early stopping: no better validation loss for 1 epoch"]

@@ -6,7 +6,6 @@ reads a list of tensors or arrays as stacked items."""
 from __future__ import annotations
 
 import re
-import signal
 
 import numpy as np
 import pytest
@@ -19,6 +18,8 @@ from vaekit.data import Split
 from vaekit.training.signals import Interrupted
 from vaekit.viz.report_pictures import interpolation_picture
 
+from .test_api_r2 import StopAt
+
 QUIET = dict(progress=False, pictures=False, batch_size=16)
 
 
@@ -30,17 +31,6 @@ def images(n: int = 48) -> np.ndarray:
 def model(**settings) -> vaekit.VAEModel:
     torch.manual_seed(0)
     return vaekit.build_model(input_shape=[1, 2, 2], likelihood="bernoulli", latent_dim=2, hidden=[8], **settings)
-
-
-class StopAt(vaekit.Callback):
-    """Sends this process SIGINT at the end of step ``step`` (a Ctrl-C mid-fit)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, step, metrics, model):
-        if step == self.step:
-            signal.raise_signal(signal.SIGINT)
 
 
 def fitted(out, stop: int | None = None, **settings) -> vaekit.Run:

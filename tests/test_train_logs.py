@@ -4,24 +4,18 @@ the warm-up note once, large losses in the epoch line, and the switches for Tens
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import vaekit
-from vaekit import files
 from vaekit.cli import build_parser, train_config
 from vaekit.cli.train import nothing_to_train
 from vaekit.config import RunConfig, TrainConfig, refuse_conflicts, validate
 from vaekit.errors import VaekitError
 from vaekit.training import distributed, trainer
-from vaekit.training.checkpoint import read_tensors
 from vaekit.training.early_stop import judge
 from vaekit.training.progress import summary
 from vaekit.training.state import LoopState, recorded_state
@@ -29,6 +23,8 @@ from vaekit.training.step import train_step
 from vaekit.training.step_report import reads_every
 from vaekit.viz.callbacks import Pictures, default_callbacks
 from vaekit.viz.tensorboard import TensorBoard
+
+from .test_compat_draws import aged
 
 QUIET = dict(progress=False, pictures=False, batch_size=16)
 
@@ -59,17 +55,6 @@ class Log(vaekit.Callback):
         self.threads.append(torch.get_num_threads())
 
 
-def aged(run: Path, **state) -> None:
-    """``run``'s checkpoint with its loop state updated by ``state`` (None: a key removed, as an earlier vaekit
-    left it out); its previous checkpoint removed."""
-    (run / files.PREVIOUS_CHECKPOINT).unlink()
-    tensors, meta = read_tensors(run / files.CHECKPOINT)
-    saved = json.loads(meta["state"])
-    for key, value in state.items():
-        saved.pop(key) if value is None else saved.update({key: value})
-    save_file(tensors, str(run / files.CHECKPOINT), metadata=meta | {"state": json.dumps(saved)})
-
-
 def test_steps_count_the_runs_steps_through_an_eager_warm_up_compiled_epochs_and_resumes(tmp_path, monkeypatch):
     """36 training items in batches of 16: the balanced warm-up's eager epoch takes 3 steps (its short last batch
     kept), a compiled epoch 2 (here the eager step with a compiled one's fixed shapes). They were numbered epoch *
@@ -77,10 +62,9 @@ def test_steps_count_the_runs_steps_through_an_eager_warm_up_compiled_epochs_and
     monkeypatch.setattr(trainer, "make_step", lambda mode, device, steps: (train_step, True))
     x = (torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
     settings = dict(warmup_epochs=1, kl_balance=True, tensorboard=False, **QUIET)
-    logs, run, old = [Log() for _ in range(3)], tmp_path / "run", tmp_path / "old"
+    logs, run = [Log() for _ in range(3)], tmp_path / "run"
     vaekit.fit(deep(), x, epochs=2, out=run, callbacks=[logs[0]], **settings)
-    shutil.copytree(run, old)
-    aged(old, step=None)  # epoch 2's checkpoint without the count, as an earlier vaekit wrote it
+    old = aged(run, tmp_path / "old", step=None)  # epoch 2's checkpoint without the count, as an earlier vaekit
     for log, out in zip(logs[1:], (run, old), strict=True):
         vaekit.fit(deep(), x, epochs=3, out=out, resume=True, callbacks=[log], **settings)
     assert logs[0].steps == [0, 1, 2, 3, 4]
