@@ -88,12 +88,3 @@ def test_explore_opens_its_run_on_device(tmp_path, monkeypatch, capsys):
     with pytest.raises(VaekitError):
         explore.open_explorer(str(tmp_path), 0, device="cuda:1")
     assert code != 0 and "stop here" in err and asked == ["auto", "cuda:1"]
-
-
-@pytest.mark.parametrize("how", [["--config", "cvae-conv"], ["--binarize", "dynamic"]])
-def test_real_values_under_binarisation_name_data_binarize_not_the_likelihood(tmp_path, capsys, how):
-    csv = tmp_path / "w.csv"
-    csv.write_text("a,b\n" + "".join(f"{i * 1.5},{i * 2.5}\n" for i in range(40)))
-    code, _, err = cli(capsys, "train", "--data", csv, *how, "--out", tmp_path / "r")
-    assert code == 2 and "which binarising (data.binarize dynamic) needs" in err and "gaussian" not in err
-    assert not (tmp_path / "r").exists()

@@ -221,11 +221,10 @@ def binarizing(mode: str, likelihood: str | Distribution) -> bool:
 
 def supported(x: T, mode: str, likelihood: str | Distribution, where: str) -> T:
     """Items x (N, *shape) checked before a draw hides values outside (training's splits, the verbs' new data):
-    against the likelihood's support, or binarising (a Bernoulli's too: the refusal names data.binarize, whose
-    draws need [0, 1] whatever the likelihood), as its draws' probabilities; lazily read ones per batch."""
-    if mode != "none":
+    against the likelihood's support, or binarising, as its draws' probabilities; lazily read ones per batch."""
+    if binarizing(mode, likelihood):
         return binarizable(x, mode, where)
-    return checked(x, likelihood, where)
+    return checked(x, "bernoulli" if mode != "none" else likelihood, where)
 
 
 def binarizable(x: T, mode: str, where: str) -> T:
