@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import TypeVar
 
-from torch import nn
+from torch import Tensor, nn
 
 from ..config import CHOICES, NON_NEGATIVE, ModelConfig, RunConfig, refuse_conflicts, set_value, validate
 from ..core.contract import VAEModule
@@ -102,8 +102,17 @@ def type_name(hint: object) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def as_int(n: T) -> T | int:
+    """``n`` as a Python int where it is an integer scalar (numpy's np.int64, a 0-d torch integer tensor; not a
+    bool), else as given: as ``positive`` and ``allowed`` read it (a config keeps plain ints)."""
+    v = n.item() if isinstance(n, Tensor) and n.dim() == 0 else n  # a float or bool tensor's value: refused
+    return int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else n
+
+
 def positive(n: int, name: str) -> int:
-    """``n`` if it is a positive integer, else one line naming the setting ``model.<name>``."""
+    """``n`` (an integer scalar as an int: ``as_int``) if it is a positive integer, else one line naming the
+    setting ``model.<name>``."""
+    n = as_int(n)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise VaekitError(f"{name} must be a positive integer, got {n!r}", key=f"model.{name}")
     return n
@@ -112,7 +121,7 @@ def positive(n: int, name: str) -> int:
 def allowed(value: T, name: str) -> T:
     """``value`` if the config's own tables allow it for ``model.<name>`` (its CHOICES, or an integer >= 0 for
     NON_NEGATIVE), else one line naming the setting: a model built in Python is checked as a config is."""
-    key = f"model.{name}"
+    key, value = f"model.{name}", typing.cast(T, as_int(value))  # a numpy integer as an int
     if key in CHOICES and value not in CHOICES[key]:
         raise VaekitError(f"{name} must be one of {', '.join(CHOICES[key])}, got {value!r}", key=key)
     if key in NON_NEGATIVE and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -18,7 +18,7 @@ from ..errors import VaekitError
 from . import register
 from .nets import build_nets
 from .priors import gaussian_mixture, init_mixture_
-from .vae import NetsVAE, as_int, dry_run, n_params, positive
+from .vae import NetsVAE, dry_run, n_params, positive
 
 
 @register("cvae")
@@ -53,10 +53,10 @@ class ConditionalVAE(NetsVAE):
         input_shape: Sequence[int] | None = None,
     ):
         super().__init__(encoder, decoder, likelihood, scale, components)
-        self.latent_dim = positive(as_int(latent_dim), "latent_dim")
-        self.num_classes = positive(as_int(num_classes), "num_classes")
+        self.latent_dim = positive(latent_dim, "latent_dim")
+        self.num_classes = positive(num_classes, "num_classes")
         self.label_embedding, self.learned_prior = label_embedding, learned_prior
-        self.prior_components = positive(as_int(prior_components), "prior_components")
+        self.prior_components = positive(prior_components, "prior_components")
         self.label_features = label_embedding or self.num_classes
         self.embed = nn.Embedding(self.num_classes, label_embedding) if label_embedding else None
         self.register_buffer("pz_loc", torch.zeros(self.latent_dim), persistent=False)

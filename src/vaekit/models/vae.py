@@ -4,7 +4,6 @@ registries (``vaekit.models.priors``, ``vaekit.models.posteriors``), a likelihoo
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
@@ -22,13 +21,6 @@ from .posteriors import FlowSettings, build_posterior
 from .priors import PriorSettings, VampPrior, build_prior
 
 T = TypeVar("T")
-
-
-def as_int(n: T) -> T | int:
-    """``n`` as a Python int where it is an integer scalar (numpy's np.int64, a 0-d torch integer tensor; not a
-    bool), else as given: what ``positive`` and ``allowed`` then check (a config keeps plain ints)."""
-    v = n.item() if isinstance(n, Tensor) and n.dim() == 0 else n  # a float or bool tensor's value: refused
-    return int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else n
 
 
 def check_net(net: object, what: str) -> None:
@@ -195,10 +187,10 @@ class VAE(NetsVAE):
         input_shape: Sequence[int] | None = None,
     ):
         super().__init__(encoder, decoder, likelihood, scale, components)
-        self.latent_dim = positive(as_int(latent_dim), "latent_dim")
+        self.latent_dim = positive(latent_dim, "latent_dim")
         self.prior_name, self.posterior_name = prior, posterior
-        self.prior_components = allowed(as_int(prior_components), "prior_components")  # 0: 10 (built lazily)
-        self.pseudo_inputs = positive(as_int(pseudo_inputs), "pseudo_inputs")
+        self.prior_components = allowed(prior_components, "prior_components")  # 0: 10 (built lazily)
+        self.pseudo_inputs = positive(pseudo_inputs, "pseudo_inputs")
         self.flow_transforms = flow_transforms
         self.flow_hidden, self.pseudo_init = list(flow_hidden), allowed(pseudo_init, "pseudo_init")
         self.register_buffer("pz_loc", torch.zeros(self.latent_dim), persistent=False)

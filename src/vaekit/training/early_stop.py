@@ -26,10 +26,14 @@ def judge(s: LoopState, val_loss: float, min_delta: float) -> bool:
     return improved
 
 
+def by_more(min_delta: float) -> str:
+    """ " (by more than train.min_delta D)" where ``min_delta`` > 0: what "better" asks of a validation loss."""
+    return f" (by more than train.min_delta {min_delta:g})" if min_delta > 0 else ""
+
+
 def without_better(n: int, min_delta: float) -> str:
     """The words "2 epochs without a better validation loss" (better by more than ``min_delta`` where > 0)."""
-    by = f" (by more than train.min_delta {min_delta:g})" if min_delta > 0 else ""
-    return f"{n} epoch{'s' * (n != 1)} without a better validation loss{by}"
+    return f"{n} epoch{'s' * (n != 1)} without a better validation loss{by_more(min_delta)}"
 
 
 def already_line(s: LoopState, t: TrainConfig) -> str:

@@ -27,7 +27,7 @@ from .callbacks import Callbacks
 from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
-from .early_stop import already_line, end_line, judge
+from .early_stop import already_line, by_more, end_line, judge
 from .folder import metrics_row, write_metrics
 from .guard import StepGuard
 from .kept import kept_columns, kept_line, resume_line
@@ -162,8 +162,7 @@ class Trainer:
         if not self.at_patience():
             return False
         n, kept = self.state.bad_epochs, kept_line(self.state.rows)
-        by = f" (by more than train.min_delta {self.t.min_delta:g})" if self.t.min_delta > 0 else ""
-        said = f"early stopping: no better validation loss{by} for {n} epoch{'s' * (n != 1)}"
+        said = f"early stopping: no better validation loss{by_more(self.t.min_delta)} for {n} epoch{'s' * (n != 1)}"
         self.lines.say(said + (f"; {kept}" if kept else ""), result=distributed.is_main())
         return True
 
