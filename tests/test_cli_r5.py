@@ -4,14 +4,18 @@ pages, and explore's --device."""
 
 from __future__ import annotations
 
+import pickle
 import shlex
 from pathlib import Path
 
 import pytest
+import torch
 
 from vaekit.cli import build_parser, main
 from vaekit.data import builtin, catalog
 from vaekit.data.describe import describe
+from vaekit.data.lazy import LazyArray
+from vaekit.data.prepare import supported
 from vaekit.errors import VaekitError
 
 PICTURES = ("explore", "interpolate", "traverse", "latent-map", "curves")
@@ -88,3 +92,25 @@ def test_explore_opens_its_run_on_device(tmp_path, monkeypatch, capsys):
     with pytest.raises(VaekitError):
         explore.open_explorer(str(tmp_path), 0, device="cuda:1")
     assert code != 0 and "stop here" in err and asked == ["auto", "cuda:1"]
+
+
+@pytest.mark.parametrize("how", [["--config", "cvae-conv"], ["--binarize", "dynamic"]])
+def test_real_values_under_binarisation_name_data_binarize_with_the_likelihood(tmp_path, capsys, how):
+    csv = tmp_path / "w.csv"
+    csv.write_text("a,b\n" + "".join(f"{i * 1.5},{i * 2.5}\n" for i in range(40)))
+    code, _, err = cli(capsys, "train", "--data", csv, *how, "--out", tmp_path / "r")
+    assert code == 2 and "needs the gaussian likelihood and data.binarize none, not dynamic" in err
+    assert not (tmp_path / "r").exists()
+
+
+class Lazy(LazyArray):  # only its check is read: a spawned DataLoader worker unpickles it
+    def __init__(self):
+        self.check = None
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_a_binarised_lazy_split_s_check_survives_pickling_for_spawned_workers(likelihood):
+    x = pickle.loads(pickle.dumps(supported(Lazy(), "dynamic", likelihood, "w.npy")))
+    with pytest.raises(VaekitError, match=r"data\.binarize"):
+        x.check(torch.tensor([[0.5, 2.0]]))
+    x.check(torch.tensor([[0.5, 1.0]]))

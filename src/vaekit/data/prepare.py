@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .item_arrays import EIGHT_BIT, eight_bit_values, refuse_edge, support_check
+from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import ImageOptions, note
 from .signals import as_model_items
@@ -221,32 +222,53 @@ def binarizing(mode: str, likelihood: str | Distribution) -> bool:
 
 def supported(x: T, mode: str, likelihood: str | Distribution, where: str) -> T:
     """Items x (N, *shape) checked before a draw hides values outside (training's splits, the verbs' new data):
-    against the likelihood's support, or binarising, as its draws' probabilities; lazily read ones per batch."""
+    against the likelihood's support, or binarising, as its draws' probabilities; lazily read ones per batch.
+    A Bernoulli's refusal under binarisation names data.binarize beside the gaussian likelihood: the one
+    without the other is refused again."""
     if binarizing(mode, likelihood):
         return binarizable(x, mode, where)
-    return checked(x, "bernoulli" if mode != "none" else likelihood, where)
+    if mode == "none":
+        return checked(x, likelihood, where)
+    return per_batch(x, partial(binarized_bernoulli_check, mode=mode, where=where))
 
 
-def binarizable(x: T, mode: str, where: str) -> T:
-    """``x`` checked as ``checked`` does for binarisation ``mode``, which draws values in [0, 1] as probabilities:
-    data outside them is refused naming data.binarize, whatever the likelihood."""
-
-    def check(batch: torch.Tensor) -> None:
-        try:
-            check_support("bernoulli", batch, where)
-        except VaekitError:
-            lo, hi = float(batch.min()), float(batch.max())
-            raise VaekitError(
-                f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside [0, 1], which binarising (data.binarize "
-                f"{mode}) needs; real-valued data needs data.binarize none",
-                key="data.binarize",
-            ) from None
-
+def per_batch(x: T, check: Callable[[torch.Tensor], None]) -> T:
+    """``x`` checked by ``check``: now for a tensor, batch by batch as they are read for lazily read data (a
+    module-level function's partial, which a spawned DataLoader worker can unpickle)."""
     if isinstance(x, LazyArray):
         x.check = check
     else:
         check(cast(torch.Tensor, x))
     return x
+
+
+def binarizable(x: T, mode: str, where: str) -> T:
+    """``x`` checked as ``checked`` does for binarisation ``mode``, which draws values in [0, 1] as probabilities:
+    data outside them is refused naming data.binarize, whatever the likelihood."""
+    return per_batch(x, partial(binarizable_check, mode=mode, where=where))
+
+
+def binarizable_check(batch: torch.Tensor, mode: str, where: str) -> None:
+    """Refuse a ``batch`` (B, *shape) outside [0, 1], the probabilities binarisation ``mode`` draws from."""
+    try:
+        check_support("bernoulli", batch, where)
+    except VaekitError:
+        lo, hi = float(batch.min()), float(batch.max())
+        raise VaekitError(
+            f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside [0, 1], which binarising (data.binarize "
+            f"{mode}) needs; real-valued data needs data.binarize none",
+            key="data.binarize",
+        ) from None
+
+
+def binarized_bernoulli_check(batch: torch.Tensor, mode: str, where: str) -> None:
+    """A Bernoulli likelihood's support check of a ``batch`` (B, *shape) binarised by ``mode``: its advice of the
+    gaussian likelihood names data.binarize none too."""
+    try:
+        support_check("bernoulli", batch, where)
+    except VaekitError as e:
+        said = str(e).replace(GAUSSIAN_HINT, f"{GAUSSIAN_HINT} and data.binarize none, not {mode}")
+        raise VaekitError(said, key=e.key) from None
 
 
 def checked(x: T, likelihood: str | Distribution, where: str) -> T:
