@@ -78,7 +78,11 @@ def _read_path(
         return read_csv(path, label_column, table)
     if _is_idx_name(path):
         return read_idx_set(str(path), path)
-    raise VaekitError(f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, .csv.gz, IDX, or a folder)")
+    said = f"{path}: unsupported file type (use .npy, .npz, .csv, .tsv, .csv.gz, .tsv.gz, IDX, or a folder)"
+    if path.suffix.lower() in (".parquet", ".pq", ".feather", ".xlsx", ".xls"):  # pandas reads them: a CSV of them
+        reader = {".xlsx": "read_excel", ".xls": "read_excel", ".feather": "read_feather"}.get(path.suffix.lower())
+        said += f"; write it as CSV first: pandas.{reader or 'read_parquet'}(path).to_csv('table.csv', index=False)"
+    raise VaekitError(said)
 
 
 def read_raw(

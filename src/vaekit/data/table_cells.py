@@ -49,6 +49,15 @@ def numbers(cells: np.ndarray, c: Column) -> np.ndarray:
     return cells.astype(np.float64)
 
 
+def boolean_cells(col: np.ndarray) -> np.ndarray:
+    """A boolean column's text cells (N,) as its categories name them: true/false in any case and 1/0 (1.0/0.0, as
+    pandas writes a bool column with gaps) as True and False, as a data frame's bools are read; others capitalised
+    (true/false read so: a cell none of these is no category of the column)."""
+    low = np.char.lower(col)
+    yes, no = np.isin(low, ("true", "1", "1.0")), np.isin(low, ("false", "0", "0.0"))
+    return np.where(yes, "True", np.where(no, "False", np.char.capitalize(low)))
+
+
 def item_array(n: int, width: int, categorical: list[Column], where: str) -> np.ndarray:
     """(n, width) float32 zeros for n items; refused in one line naming the widest of the ``categorical`` columns
     where they would take over half the memory free here (the splits copy them) or cannot be had."""
@@ -138,16 +147,17 @@ def unknown_categories(how: str = "gap") -> Iterator[None]:
         _UNKNOWN.reset(token)
 
 
-def unseen_gaps(cells: np.ndarray, gaps: np.ndarray, columns: list[Column], where: str) -> np.ndarray:
-    """``gaps`` (N, C) bool, with, within ``unknown_categories("gap")``, each filled cell of ``cells`` (N, C) in a
-    categorical column with a gap indicator that is none of its categories a gap too, and one note counting them
-    in each such column; ``gaps`` itself outside it."""
+def unseen_gaps(cells: np.ndarray, columns: list[Column], where: str) -> np.ndarray:
+    """(N, C) bool: the cells of ``cells`` (N, C) that hold no value (``_gaps``), with, within
+    ``unknown_categories("gap")``, each filled cell in a categorical column with a gap indicator that is none of its
+    categories a gap too, and one note counting them in each such column."""
+    gaps = _gaps(cells)
     if _UNKNOWN.get() != "gap":
         return gaps
-    gaps, counts = gaps.copy(), {}
+    counts: dict[str, int] = {}
     for j, c in enumerate(columns):
         if c.kind == "categorical" and c.gaps:
-            col = np.char.capitalize(np.char.lower(cells[:, j])) if c.boolean else cells[:, j]  # as _onehot reads it
+            col = boolean_cells(cells[:, j]) if c.boolean else cells[:, j]  # as _onehot reads it
             new = ~gaps[:, j] & ~np.isin(col, c.categories)  # (N,)
             gaps[:, j] |= new
             counts.update({c.name: int(new.sum())} if new.any() else {})

@@ -25,7 +25,7 @@ from ..io import atomic_write_json
 from .images import note
 from .modes import Modes, from_modes, mode_counts, to_modes
 from .run_json import read_classes, read_schema
-from .table_cells import _check_float32, _gaps, item_array, not_numbers, numbers, unseen_gaps, unseen_hint
+from .table_cells import _check_float32, boolean_cells, item_array, not_numbers, numbers, unseen_gaps, unseen_hint
 from .table_times import as_times
 from .table_values import bounded
 
@@ -163,7 +163,7 @@ class TableSchema:
         categories costs its one-hot slots once)."""
         if not len(cells):  # not for want of gap handling: there is nothing to encode
             raise VaekitError(f"{where} has no rows")
-        gaps = unseen_gaps(cells, _gaps(cells), self.columns, where)  # a new category as a gap, where so read
+        gaps = unseen_gaps(cells, self.columns, where)  # the gaps, and a new category as one where so read
         keep = np.asarray(~gaps.any(1) if self.missing == "drop" else np.ones(len(cells), bool))
         if self.missing == "refuse" and gaps.any():
             i, j = np.argwhere(gaps)[0]
@@ -241,7 +241,7 @@ class TableSchema:
     @staticmethod
     def _onehot(col: np.ndarray, gap: np.ndarray, c: Column, at: list) -> np.ndarray:
         """A categorical column's cells (N,) -> (N,) int64, each one's category (its fill where a gap)."""
-        raw, col = col, np.where(gap, str(c.fill), np.char.capitalize(np.char.lower(col)) if c.boolean else col)
+        raw, col = col, np.where(gap, str(c.fill), boolean_cells(col) if c.boolean else col)  # 1/0 too
         code = {k: i for i, k in enumerate(c.categories)}
         unknown = [i for i, v in enumerate(col) if v not in code]
         if unknown:

@@ -8,9 +8,10 @@ naming the row and column; ``missing="drop"`` drops their rows, ``missing="mean"
 column's mean and a categorical one with its most frequent category, both from the training split, and models
 where the gaps are (a gap indicator per column with gaps), so synthetic rows have gaps as often.
 
-Columns are read as what they hold, each change said in one note: ISO dates and times are numbers (days since
-the first date) given back as dates; ``$1,200``, ``12%`` and ``1,200`` are numbers; digit strings with leading zeros
-(zip codes) are categories; true/false in any case is one boolean category each.
+Columns are read as what they hold, each change said in one note: ISO dates and times, and months (2021-06), are
+numbers (days since the first date) given back as dates (YYYYMMDD numbers stay numbers, said to look like dates);
+``$1,200``, ``12%`` and ``1,200`` are numbers; digit strings with leading zeros (zip codes) are categories;
+true/false in any case is one boolean category each.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from .photos import note
 from .table_cells import MISSING as MISSING  # re-exported: imported from here
 from .table_cells import _gaps, by_name, gap_hint, numbers, unit_of
 from .table_schema import Column, TableSchema  # imported from here too
-from .table_times import READ, looks_timed, time_format
 from .table_times import TIME_CELLS as TIME_CELLS  # imported from here (evaluation)
+from .table_times import compact_note, looks_timed, time_format, timed_refusal
 from .table_values import decimals_of, step_of
 from .table_values import write_csv as write_csv  # imported from here too
 
@@ -135,6 +136,7 @@ def _column(col: np.ndarray, gap: np.ndarray, name: str, listed: bool, lines: li
         values = np.unique(filled.astype(np.float64))
         _below_float32(values, name, where)
         _identifier(values, len(filled), name, where)
+        compact_note(values, name, where)  # 20210315: said to look like dates, modelled as numbers
         return Column(name, "numeric", constant=float(values[0]) if len(values) == 1 else None)
     read = _read_as(filled, name, where)
     if read is not None:
@@ -175,7 +177,8 @@ def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
         days -= c.origin
     _below_float32(np.unique(days), name, where)
     c.constant = float(days[0]) if len(values) == 1 else None
-    how = f"dates ({time}): modelled as days since {values[0][:10]}, given back as dates" if time else ""
+    since = np.datetime64(int(c.origin or 0), "D")  # the first date's midnight on the format's clock (UTC: mixed)
+    how = f"dates ({time}): modelled as days since {since}, given back as dates" if time else ""
     shown = next((v for v in reversed(values) if "," in v), values[-1])  # a cell with its comma: 1,234.50
     how = how or f"numbers with {unit or 'thousands commas'} ({shown}): read as numbers, given back without it"
     note(f"{where}column {name!r} holds {how}")
@@ -183,23 +186,20 @@ def _read_as(filled: np.ndarray, name: str, where: str) -> Column | None:
 
 
 def _categorical(filled: np.ndarray, name: str, where: str) -> Column:
-    """A column of text or codes as categories; one of a different text in each of many rows is refused (as
-    timestamps in a format not read as times where they look like them), as is one of more texts than LEVELS of
-    its rows (most seen once: a one-hot code as wide as half the table is long learns little of them)."""
+    """A column of text or codes as categories; one of a different text in each of many rows is refused, as is one
+    of more texts than LEVELS of its rows (most seen once: a one-hot code as wide as half the table is long learns
+    little of them), as dates or times in a format not read as times where they look like them."""
     categories = sorted(set(filled.tolist()))
-    if len(categories) == len(filled) > IDENTIFIER_ROWS and looks_timed(categories):
+    rows, k = len(filled), len(categories)
+    if rows > IDENTIFIER_ROWS and k > LEVELS * rows and looks_timed(categories):
+        raise timed_refusal(name, filled[0], f"{k:,} different texts in its {rows:,} rows", where)
+    if k == rows > IDENTIFIER_ROWS:
         raise VaekitError(
-            f"{where}column {name!r} looks like dates or times ({filled[0]}) in a format vaekit does not read as "
-            f"such: it reads ISO 8601 ones ({READ}), one format to a column; write them so, or leave it out"
-        )
-    if len(categories) == len(filled) > IDENTIFIER_ROWS:
-        raise VaekitError(
-            f"{where}column {name!r} holds a different text in each of its {len(filled)} rows: an identifier, "
+            f"{where}column {name!r} holds a different text in each of its {rows} rows: an identifier, "
             "not a category (one-hot, it would be as wide as the table is long); leave it out of the file, or "
             "list it in data.categorical to model it all the same",
             key="data.categorical",
         )
-    rows, k = len(filled), len(categories)
     if rows > IDENTIFIER_ROWS and k > LEVELS * rows:  # the label column's rule too: classes at most half the rows
         raise VaekitError(
             f"{where}column {name!r} holds {k:,} different texts in its {rows:,} rows (over half as many): one-hot, "

@@ -41,8 +41,10 @@ def plain_array(x: object, where: str, takes: str = SOURCES) -> np.ndarray:
         x = tensor_array(x, where)
     elif is_frame(x):
         names = frame_names(x)
+        _dated(x, where)
         x = frame_array(x, where)
         empty_column(x, where, names)
+        _gapped(x, where, names)
     if isinstance(x, (str, Path)):  # a data spec: read by load_dataset
         raise VaekitError(f"{where}: {str(x)!r} is a data spec: pass vaekit.load_dataset({str(x)!r}) to read it")
     if not isinstance(x, np.ndarray):
@@ -56,6 +58,34 @@ def plain_array(x: object, where: str, takes: str = SOURCES) -> np.ndarray:
                 "(x.filled(value)) or leave those items out"
             )
     return np.asarray(x)  # a masked array's data, a matrix's values: a plain array
+
+
+def _dated(frame: Any, where: str) -> None:
+    """Refuse, in one line, a frame with datetime columns (numpy's or pandas', with a zone or not): they are dates,
+    which a frame's numbers do not hold, and a CSV of it has them read as dates."""
+    dated = [str(c) for c, dtype in frame.dtypes.items() if getattr(dtype, "kind", "O") == "M"]
+    if dated:
+        them = f"column {dated[0]!r} holds" if len(dated) == 1 else f"columns {', '.join(map(repr, dated[:5]))} hold"
+        raise VaekitError(
+            f"{where}: the frame's {them} dates (datetime64), and a frame is read as numbers: write it as CSV "
+            "(df.to_csv(path, index=False), ISO dates) and train on that file, which reads them as dates and gives "
+            "them back as dates, or pass them as numbers (days since a date of yours: (df[c] - day).dt.days)"
+        )
+
+
+def _gapped(x: np.ndarray, where: str, names: list[str] | None) -> None:
+    """Refuse, in one line naming its column and counting them, the gaps (NaN, pandas' NA) of a frame whose columns
+    are named (``names``; an unnamed one's are counted by item, as an array's): a frame is read as numbers; a CSV of
+    it has its gaps read as a table's (``data.missing``)."""
+    if names is None or x.dtype.kind != "f" or not (gaps := np.isnan(x)).any():
+        return
+    i, j = np.argwhere(gaps)[0]
+    raise VaekitError(
+        f"{where}: the frame holds {int(gaps.sum())} gap(s) (NaN or NA), the first in row {i}, column {names[j]!r}: a "
+        "frame is read as numbers, without gaps; fill them (df.fillna) or leave those rows out (df.dropna()), or write "
+        "it as CSV (df.to_csv(path, index=False)) and train on that file, whose reader takes gaps (data.missing=drop "
+        "or mean)"
+    )
 
 
 def tensor_array(t: Tensor, where: str, notes: bool = True) -> np.ndarray:

@@ -22,6 +22,8 @@ from ..core.contract import VAEModule, VAEOutput
 from ..core.tabular import Tabular, UnitsNormal
 from ..errors import VaekitError
 
+CONSTANT = 0.01  # a constant column's scale in the data's units: this share of its value's size, at least 1 (``fixed``)
+
 
 class Standardized(VAEModule):  # at run time an nn.Module; declares that it meets the contract
     """``model`` (any model of the contract, on standardised items) seen in the data's units.
@@ -92,8 +94,8 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
     def units(self, loc: Tensor, scale: Tensor, loc0: Tensor, scale0: Tensor) -> tuple[Tensor, Tensor]:
         """Standardised (B, n) locs and scales -> the data's units (``loc0``, ``scale0``: the n columns').
 
-        A constant column (scale 0) answers its one value with a unit scale: no parameter can move it."""
-        return loc0 + scale0 * loc, torch.where(scale0 > 0, scale0 * scale, 1.0)
+        A constant column (scale 0) answers its one value with the scale ``fixed`` gives it: no parameter moves it."""
+        return loc0 + scale0 * loc, torch.where(scale0 > 0, scale0 * scale, fixed(loc0, scale0))
 
     def outside(self, px: Distribution) -> Distribution:
         """p(x'|z) on standardised items -> p(x|z) in the data's units (``Tabular`` with categories)."""
@@ -138,6 +140,20 @@ class Standardized(VAEModule):  # at run time an nn.Module; declares that it mee
         return self.outside(self.model.generate(n, temperature, y))
 
 
+def fixed(loc: Tensor, scale: Tensor) -> Tensor:
+    """(*shape) the scale, in the data's units, of the Normal answering each constant column (scale 0; others' entries
+    unused) of value ``loc``: ``CONSTANT`` * max(|loc|, 1) where its scale is -0.0, as ``column_stats`` gives it; 1
+    where +0.0, as runs written before it were scored (their weights' scale is +0.0), so their scores stay as they were.
+
+    A column that held one value c in training has no spread to learn, so its density is fixed. A unit scale, in
+    whatever units the column has, scored a deviation by those units: a rate's 0.5 -> 0.9 cost 0.1 nats and
+    2,000,000 -> 2,000,100 (+0.005%) 5,000. Relative to the value, a deviation is scored without units: one of
+    ``CONSTANT`` of |c| is one standard deviation (a 10% one costs 50 nats, +0.005% nothing to speak of); the floor of
+    1 keeps a column of zeros, or of values near it, from an arbitrarily narrow density. Each row at c gets the same
+    log-density, -log(scale) - 0.919, which moves no ranking of rows."""
+    return torch.where(torch.signbit(scale), CONSTANT * loc.abs().clamp_min(1.0), torch.ones_like(loc))
+
+
 def hierarchical(model: object) -> bool:
     """Whether ``model`` (or the model a ``Standardized`` wraps) can take its lowest groups from their priors."""
     return hasattr(model.model if isinstance(model, Standardized) else model, "forward_from_prior")
@@ -177,7 +193,8 @@ def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
     mean and standard deviation, read ``batch_size`` at a time and computed in float64, each batch's about its own
     mean and the batches merged (Chan et al. 1979), not from sums of squares, which lose a column's spread beside
     its size (1.7e9 +- 100 came out 0). A column varying by no more than ``constant_below`` of its largest |value|
-    gets scale 0: constant, only shifted, and answered as is."""
+    gets scale -0.0: constant, only shifted, and answered with a scale relative to its value (``fixed``; the sign of
+    the zero tells it from a run written before, whose +0.0 is answered as it was)."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if len(x) == 0:
@@ -192,7 +209,7 @@ def column_stats(x, batch_size: int = 10000) -> tuple[Tensor, Tensor]:
         n = total
     scale = (m2 / n).sqrt()
     dtype = x.dtype if isinstance(x, Tensor) else torch.float32  # lazily read data come as float32
-    scale = torch.where(scale > constant_below(dtype, peak, n), scale, 0.0)
+    scale = torch.where(scale > constant_below(dtype, peak, n), scale, -0.0)  # -0.0: see ``fixed``
     return loc.float(), scale.float()
 
 
