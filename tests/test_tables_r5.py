@@ -127,3 +127,10 @@ def test_a_table_in_another_format_is_refused_with_how_to_write_it_as_csv(tmp_pa
     (tmp_path / name).write_bytes(b"PAR1")
     with pytest.raises(VaekitError, match=rf"\.tsv\.gz, IDX.*pandas\.{reader}\(path\)\.to_csv"):
         load_dataset(str(tmp_path / name))
+
+
+def test_a_first_row_numbering_the_columns_is_a_header_as_pandas_writes_it(tmp_path):
+    x = np.arange(40.0).reshape(10, 4) / 7
+    (tmp_path / "t.csv").write_text("0,1,2,3\n" + "".join(",".join(map(str, r)) + "\n" for r in x))
+    data = load_dataset(str(tmp_path / "t.csv"), val_fraction=0.2, test_fraction=0.2)
+    assert sum(len(s.x) for s in (data.train, data.val, data.test)) == 10

@@ -150,7 +150,9 @@ def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list
     file whose rows all have the same width; an empty row between filled ones (a blank line, ``,,``, ``NA,NA``:
     no cell filled, each a gap) is no item: left out, counted (later rows keep their places) and said in one note."""
     rows, lines = read_rows(path)
-    header = rows[0] if has_header(rows, _run_names(table.schema)) else None
+    numbered = len(rows) > 1 and len(rows[0]) > 1 and rows[0] == [str(j) for j in range(len(rows[0]))]
+    numbered = numbered and table.schema is None  # 0,1,..,F-1: a header, as pandas' to_csv writes a frame's numbers
+    header = rows[0] if numbered or has_header(rows, _run_names(table.schema)) else None
     if header:
         rows, lines = rows[1:], lines[1:]
     elif table.schema is None and table.label_note and _years(rows[0]):  # 2019,2020,2021: a header, or data?
