@@ -42,12 +42,12 @@ class GumbelSoftmax(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        return self.probs.flatten(-2)
+        return flat(self.probs, self.event_shape[0])
 
     @property
     def variance(self) -> Tensor:
         p = self.probs
-        return (p * (1 - p)).flatten(-2)
+        return flat(p * (1 - p), self.event_shape[0])
 
     def relaxed(self) -> Independent:
         """The relaxation: Independent(RelaxedOneHotCategorical(tau, logits)) with event (N, K)."""
@@ -73,6 +73,12 @@ class GumbelSoftmax(Distribution):
 
     def expand(self, batch_shape, _instance=None) -> GumbelSoftmax:
         return GumbelSoftmax(self.logits.expand(*batch_shape, *self.logits.shape[-2:]), self.tau)
+
+
+def flat(t: Tensor, size: int) -> Tensor:
+    """(..., N, K) -> (..., N * K = ``size``): a batch (B, N, K) as (-1, size), the size a constant, which an
+    ONNX graph reshapes at B = 0 too (flatten's (B, -1) fails there, and its B is traced as a constant)."""
+    return t.reshape(-1, size) if t.dim() == 3 else t.flatten(-2)
 
 
 @register_kl(GumbelSoftmax, GumbelSoftmax)

@@ -1,21 +1,24 @@
-"""The torch modules an export traces (x -> loc, scale of q(z|x); z -> mean of p(x|z)), with labels outside the
-classes made NaN, and how they are traced: nothing printed, torch's fused attention path off, the outputs' sizes
-filled in."""
+"""The torch modules an export traces (x -> loc, scale of q(z|x); z -> mean of p(x|z), and a Gaussian's scale),
+with labels outside the classes made NaN, and how they are traced: nothing printed, torch's fused attention path
+off, the outputs' sizes filled in."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import sys
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import ContinuousBernoulli, Distribution, Independent
+from torch.distributions import ContinuousBernoulli, Distribution, Independent, Normal
 
 from ..core.cbernoulli import LogitContinuousBernoulli
 from ..core.contract import VAEModule
+from ..core.discretized import channels, paths
+from ..core.tabular import Tabular
 
 
 class EncoderGraph(nn.Module):
@@ -33,11 +36,111 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(EncoderGraph):
-    """z (B, D) [, y (B,)] -> mean of p(x|z) (B, *shape); NaN items where y is outside 0..classes-1."""
+    """z (B, D) [, y (B,)] -> mean of p(x|z) (B, *shape); NaN items where y is outside 0..classes-1. The
+    parameters exported beside the mean (``params``: a Gaussian's scale) are kept in ``kept``, from the same
+    p(x|z), for ``Decoder``."""
+
+    kept: tuple[Tensor, ...] = ()
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
         y, valid = in_range(y, self.classes)
-        return masked(own_mean(self.model.decode(z, y)), valid)
+        px = self.model.decode(z, y)
+        self.kept = tuple(masked(t, valid) for t in params(px).values())
+        return masked(own_mean(px), valid)
+
+
+class Decoder(nn.Module):
+    """The exported decoder: z (B, D) [, y (B,)] -> ``DecoderGraph``'s mean (B, *shape), then the parameters it
+    kept beside it (each (B, *shape)), where p(x|z) has any."""
+
+    def __init__(self, graph: DecoderGraph):
+        super().__init__()
+        self.graph = graph
+
+    @property
+    def model(self) -> VAEModule:
+        return self.graph.model
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor | tuple[Tensor, ...]:
+        mean = self.graph(z, y)
+        return (mean, *self.graph.kept) if self.graph.kept else mean
+
+
+def params(px: Distribution) -> dict[str, Tensor]:
+    """What the decoder gives beside p(x|z)'s mean (B, *shape): a Gaussian's standard deviation ``scale``, that
+    of a table's numbers with 0 in its one-hot slots (their categories are drawn from the mean's probabilities);
+    nothing for another p(x|z)."""
+    base = px
+    while isinstance(base, Independent):
+        base = base.base_dist
+    if isinstance(base, Tabular):
+        return {"scale": torch.cat([base.scale, (base.logits * 0).abs()], -1)}  # not zeros_like: a trace fixes B
+    if isinstance(base, Normal):
+        return {"scale": base.scale}
+    return {}
+
+
+def output_names(likelihood: str) -> list[str]:
+    """The decoder's outputs for p(x|z) of ``likelihood`` (a run's model.likelihood): mean, then ``params``'."""
+    return ["mean", "scale"] if likelihood == "gaussian" else ["mean"]
+
+
+GAUSS = "-log(scale) - log(2 pi) / 2 - ((x - mean) / scale)^2 / 2"
+USE = {  # per likelihood: how x is drawn from p(x|z) and log p(x|z) scored with the decoder's outputs alone
+    "bernoulli": {
+        "draw": "x = 1 with probability mean, else 0, value by value",
+        "score": "log p(x|z) = sum over the values of x log(mean) + (1 - x) log(1 - mean) (for grey levels x in "
+        "[0, 1] too: the cross-entropy vaekit trains on)",
+    },
+    "gaussian": {
+        "draw": "x = mean + scale * e, e ~ N(0, 1) value by value",
+        "score": f"log p(x|z) = sum over the values of {GAUSS}",
+    },
+    "table": {
+        "draw": "each number slot x = mean + scale * e, e ~ N(0, 1); each one-hot code (a category, a column's "
+        "modes, a gap indicator) a 1 in one slot drawn with the probabilities mean holds in its slots, 0 in the "
+        "others; vaekit's sample_table draws so, then clips each number to its column's training range "
+        "(vaekit_table's min, max) and rounds it (decimals; step for dates and times)",
+        "score": f"log p(x|z) = the sum over the number slots of {GAUSS}, plus for each one-hot code the log of "
+        "the probability mean holds in the slot where x's code has its 1",
+    },
+    "cbernoulli": {
+        "why": "only the mean is exported: the continuous Bernoulli's draws and its log-density, x l - softplus(l) "
+        "+ log(l / tanh(l / 2)), need its logits l, which the graph does not give (the mean rises with l, so l can "
+        "be solved for, losing precision as the mean nears 0 or 1); draw and score with vaekit"
+    },
+    "discretized_logistic": {
+        "why": "only the mean is exported: the mixture's weights, locations and scales (and the channels' "
+        "coefficients) are not, so the graph can neither draw from p(x|z) nor score it; draw and score with vaekit "
+        "(its run.sample gives the means this graph gives)"
+    },
+}
+
+
+def use(likelihood: str, table: bool) -> dict[str, object]:
+    """How ``likelihood``'s p(x|z) is drawn from and scored with the decoder's outputs: {exact: True, draw, score},
+    or {exact: False, why} where the graph does not give what that needs."""
+    said = USE["table" if table else likelihood] if table or likelihood in USE else None
+    said = said or {
+        "why": f"only the mean of the run's own p(x|z) ({likelihood}) is exported; draw and score with vaekit"
+    }
+    return {"exact": "why" not in said, **said}
+
+
+def mean_memory(shape: tuple[int, ...], components: int) -> dict[str, object] | None:
+    """For a colour discretized logistic decoder: onnxruntime's memory per item decoded (the graph computes the
+    mean over every pixel at once, where vaekit goes in chunks; ~24 bytes per pixel, component and path: measured
+    11.6 MiB per 3 x 32 x 32 image at K = 5) and the batch that keeps it within 1 GiB; None for other decoders."""
+    c = channels(shape)
+    if c < 2:
+        return None
+    per = 24 * components * (math.prod(shape) // c) * paths(c)
+    return {
+        "bytes_per_item": per,
+        "batch_within_1_gib": max(1, (1 << 30) // per),
+        "what": "onnxruntime's memory grows by about bytes_per_item for each item of a batch (the colour mean is "
+        "computed over every pixel at once): decode in batches of batch_within_1_gib or fewer to stay within 1 GiB",
+    }
 
 
 def own_mean(px: Distribution) -> Tensor:
@@ -54,11 +157,12 @@ def own_mean(px: Distribution) -> Tensor:
 
 def own_outputs(model: VAEModule, part: str, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """What the model itself gives for ``part`` at ``args`` (inputs in range), outside any graph: (loc, scale) of
-    q(z|x) or (mean of p(x|z),), which an export is checked against."""
+    q(z|x), or p(x|z)'s mean and ``params``, which an export is checked against."""
     if part == "encoder":
         qz = model.encode(*args)
         return qz.mean, qz.stddev
-    return (own_mean(model.decode(*args)),)
+    px = model.decode(*args)
+    return (own_mean(px), *params(px).values())
 
 
 def in_range(y: Tensor | None, classes: int) -> tuple[Tensor | None, Tensor | None]:
@@ -121,6 +225,31 @@ def no_fastpath() -> Iterator[None]:
         yield
     finally:
         mha.set_fastpath_enabled(was)
+
+
+@contextlib.contextmanager
+def signbit_form() -> Iterator[None]:
+    """torch.signbit, which torch's exporter has no ONNX form for (a standardised table's scale of its constant
+    columns), written as x < 0 or 1 / x < 0 (-0.0 too) while tracing."""
+    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
+
+    def form(g, x):
+        zero = g.op("Constant", value_t=torch.tensor(0.0))
+        return g.op("Or", g.op("Less", x, zero), g.op("Less", g.op("Reciprocal", x), zero))
+
+    register_custom_op_symbolic("aten::signbit", form, 9)
+    try:
+        yield
+    finally:
+        unregister_custom_op_symbolic("aten::signbit", 9)
+
+
+@contextlib.contextmanager
+def traceable() -> Iterator[None]:
+    """What a trace needs of torch besides the model: its fused attention path off (``no_fastpath``) and an ONNX
+    form of torch.signbit (``signbit_form``)."""
+    with no_fastpath(), signbit_form():
+        yield
 
 
 @torch.no_grad()

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..config.specs import builtin_key
 from ..core.contract import latent_size
 from ..core.discretized import channels
+from ..data.idx import idx_files
+from ..data.item_arrays import IMAGE_SCALES
+from ..data.npz import SPLIT_KEYS, X_KEYS, Y_KEYS, _headers
 from ..errors import VaekitError
 from ..runs import Run
+from .graphs import mean_memory, output_names, use
+from .place import weights
 
 MEAN = {  # what the decoder's output `mean` is, per likelihood
     "bernoulli": "probabilities p(x = 1) per value, in [0, 1]",
@@ -26,33 +36,98 @@ COLOUR_MEAN = (  # core.discretized: a later channel's location moves with the e
     "gives it"
 )
 X = {
-    "image": "images (C, H, W) scaled as the run's data was ({scaling}), grey levels as they are: never binarised, "
+    "image": "images (C, H, W) scaled as the run's data was ({scaling}), {levels} as they are: never binarised, "
     "even for a run trained on binarised images",
-    "vector": "items as vaekit read them from the array the run was trained on",
-    "table": "a row coded as vaekit codes it (vaekit_table_layout): numbers in the table's units (mode codes under "
-    "data.numeric=modes), then one-hot codes; a gap is NaN in, NaN out (vaekit fills gaps with vaekit_table's fill "
-    "values first); the label column is left out",
+    "vector": "items as vaekit read them from the array the run was trained on ({scaling})",
+    "table": "a row coded as vaekit codes it (vaekit_table_layout, vaekit_table_how): numbers in the table's units "
+    "(mode codes under data.numeric=modes), then one-hot codes; a gap is NaN in, NaN out (vaekit fills gaps with "
+    "vaekit_table's fill values first); the label column is left out",
 }
-SCALING = {  # data.builtin: what each built-in set's values are divided by (vaekit records no scale in a run)
-    "digits": "scikit-learn's digits: grey levels 0..16 divided by 16",
-    "mnist5k": "grey levels 0..255 divided by 255",
-    "mnist": "grey levels 0..255 divided by 255",
-    "fashion-mnist": "grey levels 0..255 divided by 255",
-    "photos": "8-bit RGB values 0..255 divided by 255",
-    "dsprites": "rendered as 0 and 1, not scaled",
+SCALING = {  # data.builtin: each built-in set's dtype, divisor and words (vaekit records no scale in a run)
+    "digits": ("float64", 16, "scikit-learn's digits: grey levels 0..16 divided by 16"),
+    "mnist5k": ("uint8", 255, "grey levels 0..255 divided by 255"),
+    "mnist": ("uint8", 255, "grey levels 0..255 divided by 255"),
+    "fashion-mnist": ("uint8", 255, "grey levels 0..255 divided by 255"),
+    "photos": ("uint8", 255, "8-bit RGB values 0..255 divided by 255"),
+    "dsprites": ("uint8", None, "rendered as 0 and 1, not scaled"),
 }
 AS_GIVEN = (
     "a file of the user's as vaekit read it: uint8 arrays and 8-bit image files divided by 255, uint16 arrays and "
     "16-bit image files by 65535, float arrays taken as given"
 )
+PHOTOS = (
+    "each image file turned upright by its EXIF orientation (a JPEG decoded at the smallest draft scale that still "
+    "covers the size), converted to {mode} (alpha dropped), {resize}, then its 8-bit values divided by 255{deep}"
+)
+DEEP = " (a grey folder whose every image has 16 bits or more: kept at 16 bits, divided by 65535)"
+RESIZE = (
+    "cropped to the largest centred box of the size's aspect ratio (crop center; crop none: the whole image, which "
+    "must have that ratio) and resized to {h} x {w} with Pillow's Image.resize(..., Image.Resampling.LANCZOS, "
+    "box=that box, reducing_gap=3.0)"
+)
 
 
-def x_what(kind: str, spec: str | None) -> str:
-    """What the graph's input x holds for a run of ``kind`` trained on ``spec``: an image's scaling by its data."""
+def x_what(kind: str, spec: str | None, c: int = 1, scaled: str | None = None) -> str:
+    """What the graph's input x holds for a run of ``kind`` trained on ``spec``: an image's scaling by its data
+    (``scaled``: the words ``scaling`` gives, else the built-in set's or the rule for files), its values by its
+    channels ``c``."""
+    if scaled is None:
+        key = None
+        with contextlib.suppress(VaekitError):  # options on a set that takes none: a path, read as given
+            key = builtin_key(spec) if spec else None
+        scaled = SCALING[key.split(":")[0]][2] if key else AS_GIVEN
+    levels = {1: "grey levels", 3: "RGB values channel by channel"}.get(c, f"the {c} channels' values")
+    return X[kind].format(scaling=scaled, levels=levels)
+
+
+def scaling(cfg) -> dict[str, Any]:
+    """What the run's data values went through on their way in: the dtype read, the divisor (None: as given) and
+    in words; a photo folder's image settings (config.json's data.image_size, crop, mode) besides."""
+    spec, shape = cfg.data.spec, list(cfg.model.input_shape)
     key = None
-    with contextlib.suppress(VaekitError):  # options on a set that takes none: a path, read as given
+    with contextlib.suppress(VaekitError):
         key = builtin_key(spec) if spec else None
-    return X[kind].format(scaling=SCALING[key.split(":")[0]] if key else AS_GIVEN)
+    if key:
+        dtype, divisor, what = SCALING[key.split(":")[0]]
+        return {"dtype": dtype, "divided_by": divisor, "what": what}
+    path = Path(spec).expanduser() if spec else None
+    if path is None or not path.exists():
+        where = "arrays handed to vaekit.fit" if path is None else f"{path.name} (not here to read its dtype)"
+        return {"dtype": None, "divided_by": None, "what": f"{where}: {AS_GIVEN}"}
+    if path.is_dir() and not idx_files(path):
+        size = list(cfg.data.image_size or [])
+        h, w = (size[0], size[-1]) if size else shape[1:]
+        resize = RESIZE.format(h=h, w=w) if size else f"not resized (every image {h} x {w} as stored)"
+        mode, deep = ("RGB", "") if shape[0] == 3 else ("L (grey)", DEEP)
+        images = {"image_size": [h, w] if size else None, "crop": cfg.data.crop, "mode": cfg.data.mode}
+        images["resampling"] = "Pillow LANCZOS, reducing_gap=3.0" if size else None
+        what = PHOTOS.format(mode=mode, resize=resize, deep=deep)
+        return {"dtype": "uint8" if shape[0] == 3 else None, "divided_by": 255 if shape[0] == 3 else None,
+                "what": what, "images": images}  # fmt: skip
+    arrays = x_arrays(path)
+    if not arrays:  # a table, or IDX files
+        return {"dtype": None, "divided_by": None, "what": f"{path.name}: {AS_GIVEN}"}
+    said = [
+        (name, dtype, IMAGE_SCALES.get(np.dtype(dtype), 1.0) if ndim in (3, 4) else 1.0) for name, dtype, ndim in arrays
+    ]
+    words = "; ".join(
+        f"{name or path.name} {dtype}: " + (f"divided by {d:g}" if d != 1 else "taken as given")
+        for name, dtype, d in said
+    )
+    one = said[0]
+    return {"dtype": one[1], "divided_by": None if one[2] == 1 else one[2], "what": words}
+
+
+def x_arrays(path: Path) -> list[tuple[str, str, int]]:
+    """(member, dtype, dims) of the arrays a .npy or .npz file's items come from, from their headers alone."""
+    if path.suffix.lower() not in (".npy", ".npz"):
+        return []
+    try:
+        found = [(n, dtype, len(shape)) for n, shape, dtype, _ in _headers(path) if shape is not None]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error):
+        return []
+    picked = [a for a in found if a[0] in SPLIT_KEYS] or [a for a in found if a[0] in X_KEYS][:1]
+    return picked or [a for a in found if a[0] not in Y_KEYS]
 
 
 def metadata(run: Run, part: str) -> dict[str, str]:
@@ -64,32 +139,55 @@ def metadata(run: Run, part: str) -> dict[str, str]:
     named = "vaekit_classes names them" if run.classes else "as numbered in the data (vaekit_classes: null)"
     y = {"shape": ["batch"], "dtype": "int64", "what": f"class labels in 0..{k - 1}, {named}; "
          "outside that range every output of the graph is NaN"}  # fmt: skip
-    x = {"shape": ["batch", *shape], "dtype": "float32", "what": x_what(kind, cfg.data.spec)}
+    scaled = scaling(cfg) if kind != "table" else None
+    what = x_what(kind, cfg.data.spec, channels(tuple(shape)), scaled["what"] if scaled else None)
+    x = {"shape": ["batch", *shape], "dtype": "float32", "what": what}
     z = {"shape": ["batch", d], "dtype": "float32", "what": "latent codes, laid out as vaekit_latent says"}
-    inputs = {"x": x} if part == "encoder" else {"z": z}
-    outputs = (
-        {"loc": "the mean of q(z|x) (batch, D)", "scale": "the standard deviation of q(z|x) (batch, D)"}
-        if part == "encoder"
-        else {"mean": mean_of(kind, cfg.model.likelihood, shape) + f" (batch, {', '.join(map(str, shape))})"}
-    )
+    likelihood = cfg.model.likelihood
+    said = {"name": likelihood, "mean": mean_of(kind, likelihood, shape)} | use(likelihood, kind == "table")
+    if likelihood == "discretized_logistic" and (memory := mean_memory(tuple(shape), cfg.model.likelihood_components)):
+        said["memory"] = memory
     props: dict[str, object] = {
-        "vaekit_inputs": inputs | ({"y": y} if k else {}),
-        "vaekit_outputs": outputs,
-        "vaekit_data": {
-            "kind": kind,
-            "spec": shipped_spec(cfg.data.spec),
-            "x": x["what"],
-            "binarize": cfg.data.binarize,
-        },
-        "vaekit_likelihood": {"name": cfg.model.likelihood, "mean": mean_of(kind, cfg.model.likelihood, shape)},
+        "vaekit_inputs": ({"x": x} if part == "encoder" else {"z": z}) | ({"y": y} if k else {}),
+        "vaekit_outputs": outputs(part, kind, likelihood, shape),
+        "vaekit_data": {"kind": kind, "spec": shipped_spec(cfg.data.spec), "x": what, "binarize": cfg.data.binarize}
+        | ({"scaling": scaled} if scaled else {}),
+        "vaekit_likelihood": said,
         "vaekit_classes": run.classes,
+        "vaekit_labels": labels(k, run.classes),
         "vaekit_latent": latent(run),
+        "vaekit_weights": weights(run),
     }
     if table is not None:
         props["vaekit_table"] = table.to_dict()  # table.json as the run stores it: fills, modes, loc and scale
         props["vaekit_table_layout"] = layout(table)
         props["vaekit_table_how"] = how(table.coding)
     return {key: json.dumps(value) for key, value in props.items()}
+
+
+def outputs(part: str, kind: str, likelihood: str, shape: list[int]) -> dict[str, str]:
+    """Each output of ``part``'s graph with what it holds and its shape."""
+    if part == "encoder":
+        return {"loc": "the mean of q(z|x) (batch, D)", "scale": "the standard deviation of q(z|x) (batch, D)"}
+    dims = f" (batch, {', '.join(map(str, shape))})"
+    said = {"mean": mean_of(kind, likelihood, shape) + dims}
+    if "scale" in output_names(likelihood):
+        said["scale"] = (
+            "the standard deviation of p(x|z)'s Gaussian per number slot (in the table's units; of the mode code "
+            "under data.numeric=modes), 0 in the one-hot slots" if kind == "table"
+            else "the standard deviation of the Gaussian p(x|z) per value, in x's units"
+        ) + dims + "; vaekit_likelihood says how to draw x and score log p(x|z) with it"  # fmt: skip
+    return said
+
+
+def labels(k: int, classes: list[str] | None) -> dict[str, object]:
+    """Whether the graphs take labels y (``k`` classes, 0: none), and what ``vaekit_classes`` then names."""
+    if k:
+        return {"input": True, "what": f"the graphs take labels y in 0..{k - 1}; vaekit_classes names them"}
+    what = "this model does not condition on labels: the graphs take no y"
+    if classes:
+        what += "; vaekit_classes names the classes of the data's label column (left out of x), not an input"
+    return {"input": False, "what": what}
 
 
 def shipped_spec(spec: str | None) -> str | None:
@@ -116,25 +214,46 @@ def mean_of(kind: str, likelihood: str, shape: list[int]) -> str:
 
 
 def latent(run: Run) -> dict:
-    """The latent code's layout: its size D, the levels (top first) and what a discrete code holds."""
+    """The latent code's layout: its size D, the levels (top first), what a discrete code holds, the prior and
+    whether codes the graph alone can draw sample the model."""
     m = run.config.model
     d, levels = latent_size(run.model), list(run.model.latent_dims)
     out: dict[str, object] = {"D": d, "levels": levels, "family": m.family}
     if m.family == "vae":
         out["prior"] = m.prior
     if m.family == "gumbel":
-        out["categories"] = m.categories
+        n, k = d // m.categories, m.categories
+        out |= {"categories": k, "prior": "uniform categorical"}
         out["what"] = (
-            f"{d // m.categories} categorical variables of {m.categories} classes, (variables, categories) flattened: "
-            f"each variable's {m.categories} slots are contiguous (slot i * {m.categories} + j: variable i, class j); "
-            "loc holds the class probabilities, scale sqrt(p(1 - p)); the decoder expects one-hot codes"
+            f"{n} categorical variables of {k} classes, (variables, categories) flattened: each variable's {k} slots "
+            f"are contiguous (slot i * {k} + j: variable i, class j); loc holds the class probabilities, scale "
+            "sqrt(p(1 - p)); the decoder takes any point of each variable's simplex: vaekit's reconstructions decode "
+            "loc, the probabilities, as they are, its samples one-hot codes"
+        )
+        out["samples"] = (
+            f"p(z) is uniform over the {k} classes of each of the {n} variables: draw each variable's class j "
+            f"uniformly from 0..{k - 1}, put a 1 in slot i * {k} + j and 0 in the others, and decode (as run.sample "
+            "does): the graph alone samples the model"
         )
     elif m.family == "vq":
         out |= {"codebook_size": m.codebook_size, "code_dim": m.code_dim, "grid": list(getattr(run.model, "grid", []))}
         out["what"] = "codebook vectors (code_dim, h, w) flattened: loc is the nearest code vectors, scale 0"
+        fitted = bool(getattr(run.model, "fitted", False))
+        out["prior"] = "pixelcnn" if fitted else "uniform codes"
+        out["samples"] = (
+            ("p(z) is a PixelCNN over the grid of code indices, fitted after training" if fitted else "p(z) is "
+             f"uniform over the {m.codebook_size} codes at each cell of the grid") + ": neither the codebook nor "
+            "the PixelCNN is exported, so the graph alone cannot sample the model; draw samples with vaekit"
+        )  # fmt: skip
     standard = m.prior == "standard" if m.family == "vae" else m.family == "cvae" and not m.learned_prior
     standard = standard and len(levels) == 1
     out["standard_normal_samples"] = standard  # decoding z ~ N(0, I) samples the model: no other prior is exported
+    if standard:
+        out["samples"] = (
+            "p(z) is N(0, I): decoding z ~ N(0, I) gives the means of p(x|z) at prior draws (vaekit's run.sample); "
+            "drawing x from p(x|z) as vaekit_likelihood says (where exact) gives the model's samples (sample_table's)"
+        )
+    out.setdefault("samples", "p(z) is not exported: draw codes with vaekit (run.sample, or vaekit encode)")
     return out
 
 
@@ -153,7 +272,8 @@ def layout(table) -> list[dict]:
 
 
 def how(coding: str) -> dict[str, str]:
-    """How a row's cells become each kind of slot of ``vaekit_table_layout`` (data.table_schema, data.modes)."""
+    """How a row's cells become each kind of slot of ``vaekit_table_layout`` (data.table_schema, data.modes,
+    data.table_cells: dates, units and booleans as the file's text holds them)."""
     number = "the cell's number in the table's units (a standardised run standardises it inside the graph)"
     if coding == "modes":
         number = (
@@ -162,9 +282,18 @@ def how(coding: str) -> dict[str, str]:
             "clip((v - mu_k) / (4 sigma_k), -0.99, 0.99) / alpha_scale; back: v = 4 sigma_k clip(alpha_scale code, "
             "-1, 1) + mu_k, k the largest of the column's modes slots"
         )
+    number += (
+        ". The cell's number v: a date or time column (vaekit_table's time: its format) holds days since the "
+        "column's origin, v = (the cell's time - 1970-01-01T00:00) / 1 day - origin, on the clock of the format's "
+        "offset; a column with a unit ('$', '%', or '' for thousands commas alone) has the unit and the thousands "
+        "commas stripped, '$2,289' -> 2289 and '12%' -> 12; a boolean column with kind numeric reads true/false "
+        "(any case) as 1/0"
+    )
     return {
         "number": number,
         "modes": "one-hot of the mode k chosen for the number, in the order of the column's modes in vaekit_table",
-        "category": "one-hot of the cell's category, in the order of the column's categories in vaekit_table",
+        "category": "one-hot of the cell's category, in the order of the column's categories in vaekit_table; a "
+        "boolean column (boolean: true) has the categories ['False', 'True'], which a file's true/false cells in "
+        "any case take: 'true' -> 'True', 'FALSE' -> 'False'",
         "gap": "[filled, gap]: [1, 0] for a filled cell, [0, 1] for a gap (its slots coded at the column's fill)",
     }

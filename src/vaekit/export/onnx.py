@@ -1,4 +1,5 @@
-"""ONNX export of a run's encoder (x -> loc, scale of q(z|x)) and decoder (z -> mean of p(x|z)), checked in onnxruntime.
+"""ONNX export of a run's encoder (x -> loc, scale of q(z|x)) and decoder (z -> mean of p(x|z), and a Gaussian's
+scale), checked in onnxruntime.
 
 Both graphs take a dynamic batch axis; conditional models take labels ``y`` (B,) int64 in 0..K-1 as a second
 input (outside it every output is NaN). The encoder of a flow posterior (its scale estimated by drawing) and a
@@ -28,7 +29,7 @@ from ..io import atomic_write, run_lock
 from ..models.posteriors import FlowPosterior
 from ..runs import Run
 from ..training.distributed import warn
-from .graphs import DecoderGraph, EncoderGraph, fixed_sizes, no_fastpath, own_outputs, quiet
+from .graphs import Decoder, DecoderGraph, EncoderGraph, fixed_sizes, output_names, own_outputs, quiet, traceable
 from .meta import metadata
 from .place import check_destinations, new_folders, replace_all
 
@@ -38,10 +39,11 @@ TRACE_BATCH = 2  # the batch the graphs are traced at; the check also runs anoth
 N_CHECK = 100  # the inputs each part is checked on (``check_inputs`` says which)
 
 
-def graph_of(run: Run, part: str) -> EncoderGraph:
+def graph_of(run: Run, part: str) -> EncoderGraph | Decoder:
     """The graph of ``part`` on a CPU copy of the run's model (the run's own is left as it is)."""
     classes = run.config.model.num_classes if run.model.needs_labels else 0
-    return (EncoderGraph if part == "encoder" else DecoderGraph)(copy.deepcopy(run.model).cpu().eval(), classes)
+    model = copy.deepcopy(run.model).cpu().eval()
+    return EncoderGraph(model, classes) if part == "encoder" else Decoder(DecoderGraph(model, classes))
 
 
 def example_inputs(
@@ -79,7 +81,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
     inputs = ["x" if part == "encoder" else "z"] + (["y"] if run.model.needs_labels else [])
-    return inputs, (["loc", "scale"] if part == "encoder" else ["mean"])
+    return inputs, (["loc", "scale"] if part == "encoder" else output_names(run.config.model.likelihood))
 
 
 def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
@@ -93,7 +95,7 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
     args = example_inputs(run, part, TRACE_BATCH)
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings(), torch.no_grad(), quiet(), no_fastpath():
+        with warnings.catch_warnings(), torch.no_grad(), quiet(), traceable():
             warnings.simplefilter("ignore")  # tracer warnings about the label checks, frozen at trace time
             try:
                 torch.onnx.export(

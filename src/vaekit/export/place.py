@@ -1,15 +1,26 @@
 """Where an export's files go: the destinations checked before any tracing, and the checked temporary files
-renamed into place all together or not at all."""
+renamed into place all together or not at all; and the weights file they come from, as their metadata names it."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from pathlib import Path
 
+from .. import files
 from ..errors import VaekitError
 from ..io import keep_copy, write_error
+from ..runs import Run
+from ..training.checkpoint import header
+
+DIGEST_IS = (  # training.checkpoint.tensor_digest
+    "the SHA-256 of the weights' tensors, not of a file: over each tensor of the model's state dict in name order, "
+    "the text 'name|dtype|shape|' (dtype as torch names it, torch.float32; shape as a Python tuple: (16, 64), (16,), "
+    "()) then the tensor's bytes in C order; model.safetensors records the same value in its header "
+    "(__metadata__.sha256); file_sha256, where given, is the SHA-256 of that file's bytes (sha256sum)"
+)
 
 
 def check_destinations(out: Path, paths: list[Path]) -> None:
@@ -56,3 +67,24 @@ def new_folders(out: Path) -> list[Path]:
         made.append(folder)
         folder = folder.parent
     return made
+
+
+def weights(run: Run) -> dict[str, object]:
+    """What ``vaekit_weights_sha256`` is, and the SHA-256 of the run's weights file where it holds these weights."""
+    path = run.path / files.WEIGHTS if run.path is not None else None
+    found = header(path) if path is not None else None
+    same = found is not None and found[1].get("sha256") == run.digest
+    return {
+        "vaekit_weights_sha256": DIGEST_IS,
+        "file": files.WEIGHTS if same else None,
+        "file_sha256": file_sha256(path) if same and path is not None else None,  # sha256sum of the file
+    }
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (what sha256sum prints), read 1 MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
