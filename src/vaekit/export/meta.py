@@ -294,6 +294,6 @@ def how(coding: str) -> dict[str, str]:
         "modes": "one-hot of the mode k chosen for the number, in the order of the column's modes in vaekit_table",
         "category": "one-hot of the cell's category, in the order of the column's categories in vaekit_table; a "
         "boolean column (boolean: true) has the categories ['False', 'True'], which a file's true/false cells in "
-        "any case take: 'true' -> 'True', 'FALSE' -> 'False'",
+        "any case, and 1/0, take: 'true' -> 'True', 'FALSE' -> 'False', '1' -> 'True'",
         "gap": "[filled, gap]: [1, 0] for a filled cell, [0, 1] for a gap (its slots coded at the column's fill)",
     }
