@@ -178,9 +178,10 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     name, columns = next(iter(scores)), dict(scores)
     if labelled:
         columns["outlier"] = (scores[name] > cut).astype(int)  # PyOD's labels_: 1 = outlier
-    files = item_files(run.config, args.data) if split == "all" else None  # a photo folder's, row by row
+    rows = item_rows(s)  # each item's row in its file; a photo folder's file names them, in every split
+    files = item_files(run.config, args.data, None if split == "all" else rows)
     y = None if s.y is None else s.y[: args.limit]
-    n = write_scores(args.out, columns, y, classes, None if files is None else files[: args.limit], item_rows(s))
+    n = write_scores(args.out, columns, y, classes, None if files is None else files[: args.limit], rows)
     print(
         f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {printable(args.out)}"
     )

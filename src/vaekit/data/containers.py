@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor, nn
 
 from ..core.contract import probing
@@ -40,9 +40,12 @@ PIL_MODES = {  # a PIL image's mode -> the mode it is read in, as a folder's ima
 
 
 def as_array(value: object) -> np.ndarray:
-    """An item's array: tensors come to the CPU; PIL images are read as a folder's images are (``pixels.to_mode``):
-    (H, W) grey or (H, W, 3) RGB uint8 (palette, alpha, CMYK and 1-bit modes converted), 16-bit grey (modes I;16
-    and I) as (H, W) float32 divided by 65,535."""
+    """An item's array: tensors come to the CPU; PIL images are read as a folder's images are: turned upright by
+    their EXIF orientation (a copy: the caller's image stays as it is), then (``pixels.to_mode``) (H, W) grey or
+    (H, W, 3) RGB uint8 (palette, alpha, CMYK and 1-bit modes converted), 16-bit grey (modes I;16 and I) as
+    (H, W) float32 divided by 65,535."""
+    if isinstance(value, Image.Image):
+        value = ImageOps.exif_transpose(value)  # loads the pixels first: a PNG's eXIf chunk may follow them
     if isinstance(value, Image.Image) and value.mode in PIL_MODES:
         deep = value.mode in DEEP
         arr = to_array(to_mode(value, PIL_MODES[value.mode]), deep)  # (H, W, C) uint8, uint16 when deep

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import RunConfig
@@ -24,7 +25,7 @@ from ..config.parse import set_value
 from ..errors import VaekitError
 from .builtin import _standard_files, builtin_name
 from .catalog import ENTRIES, BuiltinSet
-from .core import Dataset
+from .core import Dataset, Split
 from .csv_text import is_table_file
 from .lazy import LazyArray, NpySource
 from .npz import _headers
@@ -34,6 +35,7 @@ from .prepare import _load_spec, auto_settings
 from .table_schema import Column, TableSchema
 
 Line = tuple[str, str]  # (what, what vaekit finds): one line of the description
+CHOICE_ITEMS = 10_000  # the training items ``auto_settings`` reads
 SHOWN = 20  # a wide table's columns, a folder's skipped files: the first SHOWN listed, the rest counted
 
 
@@ -48,12 +50,12 @@ def describe(spec: str, settings: Iterable[tuple[str, object]] = ()) -> list[Lin
     if key is not None and entry is not None and not _offline(entry, cfg):  # read only what is here: no download
         return _catalog_row(key, entry)
     said, data = _loaded(cfg, spec, path)
-    if data is None:  # photos of several sizes: what the scan found
-        return [*_read_as(path, None), *said, *_scanned(path, cfg)]
-    likelihood, standardized = _likelihood(data)
+    if data is None:  # photos of several sizes, or too few to split: what the scan found
+        return [*_read_as(path, None), *said, *_scanned(path, cfg, sized=said[0][0] != "item shape")]
+    likelihood, standardized, halted = _likelihood(data)
     read_as = [("read as", f"the built-in set {key}, {entry.source}")] if entry else _read_as(path, data)
     lines = [*read_as, *said, *_items(data), *_values(data, path, standardized)]
-    lines += _classes(data) + _columns(data.table) + _skipped(data.skipped)
+    lines += _classes(data) + _columns(data.table) + _skipped(data.skipped, _skips(cfg)) + _halted(halted)
     return lines + [("likelihood (auto)", likelihood)]
 
 
@@ -109,6 +111,8 @@ def _loaded(cfg: RunConfig, spec: str, path: Path) -> tuple[list[Line], Dataset 
             return [("gaps", said)], _load_spec(cfg, spec, stream=True)
         if path.is_dir() and not cfg.data.image_size and "data.image_size" in str(e):
             return [("item shape", f"none yet: {e}")], None
+        if path.is_dir() and "need at least 3 to split" in str(e):  # 1 or 2 photos: described, not trained on
+            return [("training", f"refused: {e}")], None
         raise
 
 
@@ -194,39 +198,93 @@ def _kind(c: Column) -> str:
     return f"numeric: {what}{span}" + ", constant" * (c.constant is not None) + ", with gaps" * bool(c.gaps)
 
 
-def _skipped(skipped: list[dict] | None) -> list[Line]:
-    """The files left out as unreadable, each with why (training refuses them unless data.skip_unreadable=true)."""
+def _skips(cfg: RunConfig) -> bool:
+    """Whether data.skip_unreadable=true was given (else describing skips unreadable files, training would not)."""
+    return "data.skip_unreadable" in cfg.given and cfg.data.skip_unreadable
+
+
+def _skipped(skipped: list[dict] | None, given: bool = False) -> list[Line]:
+    """The files left out as unreadable, each with why (training refuses them unless data.skip_unreadable=true,
+    ``given``: then said left out alone)."""
     if not skipped:
         return []
     n = len(skipped)
-    head = f"{n:,} unreadable file{'s' * (n != 1)}: left out with data.skip_unreadable=true, else training refuses"
+    how = "left out with data.skip_unreadable=true" + ("" if given else ", else training refuses")
+    head = f"{n:,} unreadable file{'s' * (n != 1)}: {how}"
     more = [("skipped", f"... and {n - SHOWN:,} more")] * (n > SHOWN)
     return [("skipped", head), *[("skipped", f"{s['file']}: {s['error']}") for s in skipped[:SHOWN]], *more]
 
 
-def _scanned(path: Path, cfg: RunConfig) -> list[Line]:
-    """What the scan of a folder of photos of several sizes finds (read at any size: nothing decoded)."""
-    source = FolderSource(path, replace(ImageOptions.of(cfg.data), size=(1, 1)))  # one size, so none is refused
+def _halted(files: list[dict]) -> list[Line]:
+    """The files of a streamed folder whose headers read but whose pixels do not, found among the items the
+    likelihood's choice decodes: training stops at the first (streamed without a cache, it decodes none before)."""
+    if not files:
+        return []
+    n = len(files)
+    head = (
+        f"{n:,} file{'s' * (n != 1)} whose header reads but whose pixels do not, among the items the likelihood's "
+        "choice decodes: streamed without a cache, training stops at the first; data.cache=true (or "
+        "data.in_memory=true) decodes every file before training and skips them"
+    )
+    return [("unreadable", head), *[("unreadable", f"{s['file']}: {s['error']}") for s in files[:SHOWN]]]
+
+
+def _scanned(path: Path, cfg: RunConfig, sized: bool) -> list[Line]:
+    """What the scan of a folder of photos finds (nothing decoded): of one size (``sized``: too few to split), with
+    the shape of its items; else of several sizes (read at any size: none is refused)."""
+    opts = ImageOptions.of(cfg.data)
+    source = FolderSource(path, opts if sized else replace(opts, size=(1, 1)))
     counts = [] if source.labels is None else torch.bincount(torch.from_numpy(source.labels)).tolist()
     classes = ", ".join(f"{c} {k:,}" for c, k in zip(source.classes or [], counts)) or "none (a flat folder)"
+    shape = f"{'x'.join(map(str, source.shape))} (an image: channels x height x width)"
+    once = "there are 3 items or more to split" if sized else "data.image_size makes the photos one size"
     return [
         ("items", f"{len(source):,}"),
+        *[("item shape", shape)] * sized,
         ("dtype", "uint16 (16-bit grey)" if source.deep else "uint8"),
         ("mode", f"{source.mode} (from the headers)"),
         ("classes", classes),
-        *_skipped(source.skipped),
-        ("likelihood (auto)", "chosen from the pixels once data.image_size makes the photos one size"),
+        *_skipped(source.skipped, _skips(cfg)),
+        ("likelihood (auto)", f"chosen from the training split's pixels once {once}"),
     ]
 
 
-def _likelihood(data: Dataset) -> tuple[str, bool]:
+def _likelihood(data: Dataset) -> tuple[str, bool, list[dict]]:
     """(what model.likelihood=auto chooses for the data (``prepare.auto_settings``, from the training split's first
-    items), with the binarisation that goes with it; whether data.standardize=auto standardises the columns)."""
+    items), with the binarisation that goes with it; whether data.standardize=auto standardises the columns; the
+    files of a streamed folder whose pixels cannot be read among those items, left out of the choice here)."""
     source = data.train.x.source if isinstance(data.train.x, LazyArray) else None
     scale = getattr(source, "scale", data.scale)  # a streamed .npy's own divisor: 65,535 marks 16-bit images
-    likelihood, binarize, standardize = auto_settings(replace(data, scale=scale), "auto", "auto", "auto")
+    try:
+        settings = auto_settings(replace(data, scale=scale), "auto", "auto", "auto")
+        halted: list[dict] = []
+    except VaekitError as e:
+        if not isinstance(source, FolderSource) or "cannot read image" not in str(e):
+            raise
+        train, halted = _readable(data.train, source)
+        settings = auto_settings(replace(data, train=train, scale=scale), "auto", "auto", "auto")
+    likelihood, binarize, standardize = settings
     if data.table is not None and data.table.categories:
         likelihood += " on the numbers, a softmax over each one-hot code (the tabular p(x|z))"
     elif binarize == "dynamic":
         likelihood += ", the items binarised afresh at each step (data.binarize=auto)"
-    return likelihood, standardize == "true"
+    return likelihood, standardize == "true", halted
+
+
+def _readable(s: Split, source: FolderSource) -> tuple[Split, list[dict]]:
+    """The items of a streamed folder's split ``s`` that the likelihood's choice reads (``CHOICE_ITEMS``) whose
+    pixels decode, one by one, and the files {file, error} of those that do not."""
+    x = s.x
+    assert isinstance(x, LazyArray)
+    good, bad = [], []
+    for i, row in enumerate(x.index[:CHOICE_ITEMS].tolist()):
+        try:
+            source.read_raw(np.array([row]))
+        except VaekitError as e:
+            if "cannot read image" not in str(e):
+                raise
+            bad.append({"file": str(source.files[row]), "error": str(e)[len(str(source.files[row])) + 2 :]})
+        else:
+            good.append(i)
+    keep = np.array(good, dtype=np.int64)
+    return Split(x.subset(keep), None if s.y is None else s.y[torch.from_numpy(keep)]), bad

@@ -172,9 +172,21 @@ def row_files(folder: Path, opts: ImageOptions) -> tuple[list[str], list[dict]]:
         source = open_folder(folder, opts)
         bad = [] if isinstance(source, CachedSource) else [b for _, _, f in decoded(source, opts.workers) for b in f]
         skipped = _skipped[_read_key(folder, opts)] = [*source.skipped, *bad]
-    gone = {Path(s["file"]).parts for s in skipped}
     files = [f.relative_to(folder) for f in _list(folder)[0]]
-    return [str(f) for f in files if not any(g[-len(f.parts) :] == f.parts for g in gone)], skipped
+    gone = {_relative(Path(s["file"]), folder, set(files)) for s in skipped}
+    return [str(f) for f in files if f not in gone], skipped
+
+
+def _relative(file: Path, folder: Path, names: set[Path]) -> Path | None:
+    """A skipped ``file``'s path relative to ``folder``, one of ``names`` (every file's), compared whole: under the
+    folder as named now, else as absolute or resolved paths (a cache written from another spelling of the folder),
+    else the longest of ``names`` that ends its path (one file alone: ``a/sub/x.png`` is never ``sub/x.png``)."""
+    pairs = [(file, folder), (Path(os.path.abspath(file)), Path(os.path.abspath(folder)))]
+    for path, root in [*pairs, (file.resolve(), folder.resolve())]:
+        if path.is_relative_to(root) and path.relative_to(root) in names:
+            return path.relative_to(root)
+    tails = [f for f in names if file.parts[-len(f.parts) :] == f.parts]
+    return max(tails, key=lambda f: len(f.parts), default=None)
 
 
 def read_folder(
@@ -229,7 +241,8 @@ def _decode(source: FolderSource, rows: np.ndarray) -> tuple[np.ndarray, list[in
         kept.extend(rows_kept)
         skipped.extend(bad)
     if not kept:
-        raise VaekitError(f"{source.where}: none of its image files can be read")
+        first = f"; first {skipped[0]['file']}: {skipped[0]['error']}" if skipped else ""
+        raise VaekitError(f"{source.where}: none of its image files can be read{first}")
     return np.concatenate(parts), kept, skipped
 
 

@@ -52,8 +52,10 @@ def turn_of(im: Image.Image) -> int:
 
 def shown_size(im: Image.Image) -> tuple[int, int]:
     """(W, H) of an opened image as shown, after its EXIF orientation, from the header alone (``Image.getexif``:
-    PNG's own decodes the pixels to look for an eXIf chunk after them). A TIFF's size is taken from its own
-    width and length tags: Pillow 13 reports it turned already (and turns the pixels as it loads them)."""
+    PNG's own decodes the pixels to look for an eXIf chunk after them). So a PNG whose eXIf chunk follows its
+    pixels is sized here as stored; decoding turns it (``photos._upright``), which can change its size. A TIFF's
+    size is taken from its own width and length tags: Pillow 13 reports it turned already (and turns the pixels
+    as it loads them)."""
     tags = getattr(im, "tag_v2", None) if im.format == "TIFF" else None
     w, h = (tags[256], tags[257]) if tags is not None and 256 in tags and 257 in tags else im.size
     return (h, w) if turn_of(im) in ROTATED else (w, h)

@@ -12,6 +12,7 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -30,7 +31,7 @@ MODES = ("auto", "L", "RGB")
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """How a folder's images become items: ``size`` (H, W) or None (all must agree), ``crop`` center | none,
+    """How a folder's images become items: ``size`` (H, W), S (S x S) or None (all must agree), ``crop`` center | none,
     ``mode`` auto | L | RGB, unreadable files skipped or refused, a uint8 cache in ``cache_dir`` or not."""
 
     size: tuple[int, int] | None = None
@@ -45,6 +46,8 @@ class ImageOptions:
     def of(cls, d: object) -> ImageOptions:
         """From a ``DataConfig`` (``image_size`` [] , [S] or [H, W])."""
         size = list(getattr(d, "image_size", []) or [])
+        if len(size) > 2:  # as the config's check words it: [S] or [H, W]
+            raise VaekitError(f"config: data.image_size must be one size or H,W, got {size!r}", key="data.image_size")
         return cls(
             size=(size[0], size[-1]) if size else None,
             crop=getattr(d, "crop", "center"),
@@ -58,7 +61,9 @@ class ImageOptions:
     def __post_init__(self):
         """Each setting checked in one line; ``size`` kept as a tuple of ints (a list would never equal a shape)."""
         if self.size is not None:
-            pair = tuple(self.size) if isinstance(self.size, (tuple, list)) else ()
+            size: Any = self.size  # S (S x S) too, made the pair it is typed as
+            one = isinstance(size, (int, np.integer)) and not isinstance(size, bool)
+            pair = (size, size) if one else tuple(size) if isinstance(size, (tuple, list)) else ()
             whole = (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in pair)
             if len(pair) != 2 or not all(whole):
                 raise VaekitError(f"data.image_size must be (H, W), two whole numbers > 0, got {self.size!r}")
@@ -70,14 +75,19 @@ class ImageOptions:
 
 def _upright(im: Image.Image, path: Path, size: tuple[int, int] | None, crop: str, mode: str) -> None:
     """Decode ``im`` in place: a JPEG at the smallest scale that still covers ``size``, then turned upright by its
-    EXIF orientation, before any crop; with crop none the file's own shown size is checked against ``size``."""
-    shown = shown_size(im)
-    if size is not None and crop == "none":
-        check_aspect(path, *shown, size, turn_of(im))
-    if size is not None and im.format == "JPEG":
+    EXIF orientation, before any crop; with crop none the file's own shown size is checked against ``size``. A
+    PNG's orientation is read once its pixels are loaded (its eXIf chunk may follow them: the header scan's read
+    would leave Pillow an empty one to reuse); other formats hold theirs in the header."""
+    late = im.format == "PNG"
+    shown, turn = (None, 0) if late else (shown_size(im), turn_of(im))  # (W, H) as shown, before a draft
+    if size is not None and im.format == "JPEG" and shown is not None:
         f = max(size[1] / shown[0], size[0] / shown[1])
         im.draft(mode, (math.ceil(im.width * f), math.ceil(im.height * f)))
+    im.load()
+    turn = turn_of(im) if late else turn
     ImageOps.exif_transpose(im, in_place=True)
+    if size is not None and crop == "none":
+        check_aspect(path, *(shown or im.size), size, turn)
 
 
 def load(path: Path, size: tuple[int, int] | None, crop: str, mode: str, deep: bool) -> np.ndarray:
@@ -134,9 +144,9 @@ class FolderSource:
         found = scan(files, opts.skip_unreadable)
         self.skipped = found.skipped
         if not found.kept:
-            n = len(files)
-            none = "its one image file cannot" if n == 1 else f"none of its {n} image files can"
-            raise VaekitError(f"{folder}: {none} be read")
+            n, first = len(files), found.skipped[0]  # of several files, the first named with why
+            none = "its one image file cannot be read" if n == 1 else f"none of its {n} image files can be read"
+            raise VaekitError(f"{folder}: {none}" + f"; first {first['file']}: {first['error']}" * (n > 1))
         self.files = [files[i] for i in found.kept]
         y = None if labels is None else np.asarray(labels, dtype=np.int64)[found.kept]
         self.labels, self.classes, self.emptied = drop_empty(y, self.classes)
@@ -146,7 +156,7 @@ class FolderSource:
         self.stored = Stored.of(found.modes)
         self.auto = "RGB" if self.stored.colour.any() else "L"  # what data.mode=auto chooses from the headers
         self.mode = opts.mode if opts.mode != "auto" else self.auto
-        self.deep = self.mode == "L" and _deep(folder, found.modes)
+        self.deep = self.mode == "L" and _deep(folder, self.files, found.modes)
         self.sizes = found.sizes  # (W, H) of each file as shown: made ``opts.size``, said at load (``chosen``)
         w, h = found.sizes[0] if opts.size is None else opts.size[::-1]
         self.shape, self.scale = (3 if self.mode == "RGB" else 1, h, w), 1.0
@@ -208,16 +218,30 @@ class FolderSource:
         return say_chosen(self.where, made, why)
 
 
-def _deep(folder: Path, modes: list[str]) -> bool:
-    """Whether a grey folder is kept at 16 bits: when all its images are deeper than 8 bits; a folder that mixes
-    them with 8-bit ones is read at 8 bits, said in one line, so that one likelihood fits all its images."""
-    n = sum(m in HIGH for m in modes)
-    if 0 < n < len(modes):
-        note_once(
-            f"{folder}: {n} of its {len(modes)} images are 16-bit, 32-bit or float grey, the others 8-bit: all "
-            "are read at 8 bits (rounded), so that one likelihood fits them"
-        )
-    return n == len(modes)
+def _deep(folder: Path, files: list[Path], modes: list[str]) -> bool:
+    """Whether a grey folder is kept at 16 bits: when all its images whose pixels read are deeper than 8 bits; a
+    folder that mixes them with 8-bit ones is read at 8 bits, said in one line, so that one likelihood fits all
+    its images. Its 8-bit files are decoded until one reads (an unreadable one, skipped, does not count)."""
+    high = [m in HIGH for m in modes]
+    n = sum(high)
+    low = [f for f, h in zip(files, high) if not h]
+    if not n or not any(map(_pixels_read, low)):
+        return bool(n)
+    note_once(
+        f"{folder}: {n} of its {len(modes)} images are 16-bit, 32-bit or float grey, the others 8-bit: all "
+        "are read at 8 bits (rounded), so that one likelihood fits them"
+    )
+    return False
+
+
+def _pixels_read(path: Path) -> bool:
+    """Whether the pixels of a file whose header reads can be decoded (not a truncated JPEG)."""
+    try:
+        with opened(path) as im:
+            im.load()
+    except Exception:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, DecompressionBombError...)
+        return False
+    return True
 
 
 def _check_sizes(files: list[Path], sizes: list[tuple[int, int]], turns: list[int], opts: ImageOptions) -> None:

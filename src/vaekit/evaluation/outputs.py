@@ -28,7 +28,7 @@ from ..errors import VaekitError
 from ..io import atomic_write_text, csv_cell
 from ..runs import Run
 from ..training import distributed
-from ..training.state import SPLITS, recorded_data
+from ..training.state import SPLITS, digest, recorded_data
 from .eval_items import file_names, named_labels
 from .labels import label_map, names_of, numbered_as_run
 from .metrics import note_old_draw, pick_split
@@ -77,19 +77,24 @@ def run_labels(run: Run | None, y: torch.Tensor | None, classes: list[str] | Non
 
 
 def note_changed_data(run: Run, data: Dataset) -> None:
-    """One line on stderr where the run's own ``data`` (its spec, read now) no longer has the item counts of the
-    data its checkpoint records (``recorded_data``: files added or removed since): its seeded splits then hold
-    other items, the test split some the run trained on. A note, as ``note_old_draw``'s: the verbs only read
-    (a resume, which would train on it, refuses such data); the counts cost no second read of the data."""
-    saved = (recorded_data(run.path) or {}).get("items") if run.path is not None else None
-    now = [len(s) for s in (data.train, data.val, data.test)]
-    if saved and list(saved) != now:
-        was = ", ".join(f"{a} {name}" for a, name in zip(saved, SPLITS, strict=True))
-        distributed.warn(
-            f"{run.path}: its data changed since training: its checkpoint records {was} items, the data now has "
-            f"{', '.join(map(str, now))}; the seeded splits hold other items than in training (the test split "
-            "some it trained on)"
-        )
+    """One line where the run's own ``data`` (read now) is not the data its checkpoint records (``recorded_data``):
+    other item counts, or training items other than its ``sha256`` (``digest``, 16 read twice; none recorded or
+    binarised once, ``fixed_draw``: counts alone): its seeded splits hold other items. The verbs only read it."""
+    saved, shape = (recorded_data(run.path) or {}) if run.path else {}, tuple(run.config.model.input_shape)
+    now, was = [len(s) for s in (data.train, data.val, data.test)], saved.get("items")
+    said = ", ".join(f"{a} {name}" for a, name in zip(was or [], SPLITS, strict=True))
+    if was and list(was) != now:
+        why = f"its checkpoint records {said} items, the data now has {', '.join(map(str, now))}"
+    elif was and saved.get("sha256") and not saved.get("fixed_draw") and shape:
+        if digest(data.train, shape) in ("", saved["sha256"]):
+            return
+        why = f"as many items as its checkpoint records ({said}), but other training items (files swapped or changed)"
+    else:
+        return
+    distributed.warn(
+        f"{run.path}: its data changed since training: {why}; the seeded splits hold other items than in training "
+        "(the test split some it trained on)"
+    )
 
 
 def every_labelled(cfg: RunConfig, spec: str, limit: int | None = None) -> tuple[Split, list[str] | None]:
