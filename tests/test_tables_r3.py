@@ -128,7 +128,7 @@ def test_quality_of_other_data_goes_to_a_file_of_its_own(run, monkeypatch, capsy
     monkeypatch.setattr(outputs, "recorded_data", lambda path: {"items": [1, 2, 3]})  # not said of other data
     assert main(["quality", str(folder), "--data", str(other), "--n", "16", "--target", "none"]) == 0
     out, err = capsys.readouterr()
-    written = folder / "quality-o.csv-test.json"
+    written = folder / "quality-o.csv-all.json"  # every row of other data: split all
     assert out.rstrip().endswith(f"-> {written}") and "changed since training" not in err
     assert json.loads(written.read_text())["path"] == str(other) and not (folder / files.QUALITY).exists()
 

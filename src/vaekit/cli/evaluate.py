@@ -13,7 +13,7 @@ from .. import files
 from ..errors import VaekitError
 from ..io import printable
 from .examples import EXAMPLES
-from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, seed, split_arg, verb
+from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, seed, split_arg, unknown_arg, verb
 
 if TYPE_CHECKING:
     from ..data import Dataset, Split
@@ -89,16 +89,19 @@ def labels(run, split, idx):
     arg("--iw-samples", type=count, default=1000, help="K of the importance-weighted bound"),
     arg("--limit", type=count, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
+    unknown_arg(),
     examples=EXAMPLES["evaluate"],
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..data.table_cells import unknown_categories
     from ..evaluation.eval_files import data_path
     from ..evaluation.metrics import evaluate, write_eval
 
     seed(args.seed)
-    run, data, mode, own = evaluated_data(args)  # evaluate refuses a K below 1 (--iw-samples)
+    with unknown_categories(args.unknown):  # a table's category the run never saw: refused, or read as a gap
+        run, data, mode, own = evaluated_data(args)  # evaluate refuses a K below 1 (--iw-samples)
     whole = args.split == "all"  # every item: the test split of ``data``, its limit applied already
-    with run.writing():  # another process writing the folder: refused now, not after the evaluation
+    with run.writing(), unknown_categories(args.unknown):  # a folder being written: refused before the work
         limit = None if whole else args.limit
         if sys.stderr.isatty():  # a terminal is told what the silent minutes are for
             n = len(getattr(data, "test" if whole else args.split))

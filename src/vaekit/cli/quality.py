@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import VaekitError
 from ..io import printable
-from .verbs import arg, count, data_arg, in_run, positive, seed, temperatures, verb
+from .verbs import arg, count, data_arg, in_run, positive, seed, temperatures, unknown_arg, verb
 
 if TYPE_CHECKING:
     from ..runs import Run
@@ -36,16 +36,20 @@ if TYPE_CHECKING:
     arg(
         "--n",
         type=count,
-        help="items per set (default: half the split); table runs: rows drawn (default: as many as the training "
-        "split, no cap)",
+        help="items per set (default: half the split); table runs: rows drawn (default: as many as the real rows "
+        "compared, the training split's or every row of other --data; no cap)",
     ),
-    data_arg("grey", "; figures of other data go to RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own"),
+    data_arg(
+        "grey",
+        "; figures of other data go to RUN/quality-DATA-SPLIT.json: quality.json keeps the run's own; a table run "
+        "compares its rows with every row of another file (split all)",
+    ),
     arg(
         "--split",
         default="test",
         choices=["val", "test"],
         help="the held-out items compared with the samples (not train or all: the domain features are fitted on the "
-        "training split)",
+        "training split); a table run: the rows train-on-synthetic is tested on (other --data: a seeded 30%% of it)",
     ),
     arg(
         "--seed",
@@ -55,7 +59,8 @@ if TYPE_CHECKING:
     ),
     arg(
         "--target",
-        help="table runs: the column train-on-synthetic predicts (default: the last categorical; none: skip it)",
+        help="table runs: the column train-on-synthetic predicts (default: a conditional run's labels, else the last "
+        "categorical column of 2 to 20 classes; none: skip it)",
     ),
     arg(
         "--temperature",
@@ -65,10 +70,12 @@ if TYPE_CHECKING:
         "top first (recorded in quality.json; not with --sampler or a table run)",
     ),
     arg("--feature-steps", type=count, help="training steps of the domain feature network (default 1500)"),
+    unknown_arg(),
     arg("--json", action="store_true", help="print the result as JSON"),
 )
 def cmd_quality(args: argparse.Namespace) -> None:
     from .. import files
+    from ..data.table_cells import unknown_categories
     from ..evaluation.features import class_accuracy_line
     from ..evaluation.quality_run import quality, quality_rows, write_quality
     from ..evaluation.table_quality import own_data, write_table_quality
@@ -88,19 +95,20 @@ def cmd_quality(args: argparse.Namespace) -> None:
     if args.feature_steps is not None:
         steps["steps"] = positive(args.feature_steps, "--feature-steps")
     other = args.data is not None and not own_data(run, None, args.data)  # other data's figures: their own file
-    result = quality(
-        run,
-        features=args.features,
-        sampler=args.sampler,
-        n=None if args.n is None else positive(args.n, "--n"),
-        data=args.data,
-        split=args.split,
-        seed=args.seed,
-        target=args.target,
-        temperature=args.temperature,
-        write=not other,  # figures of other data (their "path" in them): their own file, written below
-        **steps,
-    )
+    with unknown_categories(args.unknown):  # a table's other --data: a category the run never saw
+        result = quality(
+            run,
+            features=args.features,
+            sampler=args.sampler,
+            n=None if args.n is None else positive(args.n, "--n"),
+            data=args.data,
+            split=args.split,
+            seed=args.seed,
+            target=args.target,
+            temperature=args.temperature,
+            write=not other,  # figures of other data (their "path" in them): their own file, written below
+            **steps,
+        )
     where = in_run(args.run, files.QUALITY)
     if other:  # quality.json keeps the run's own figures
         write = write_table_quality if result.get("kind") == "table" else write_quality
@@ -134,17 +142,25 @@ def print_table_quality(run: Run, result: dict, picked: bool, where: str) -> Non
     print(first, "| column | kind | distance | score |\n|---|---|---|---|", sep="\n")
     for row in table_quality_rows(result):
         print(f"| {row['column']} | {row['kind']} | {row['distance']} | {row['score']:.3f} |")
-    target = (result.get("tstr") or {}).get("target")
-    if picked and target is not None:
-        rest.append(f"TSTR target {target!r}: {_why_target(run)} (--target names another, none leaves TSTR out)")
+    tstr = result.get("tstr") or {}
+    if picked and tstr.get("target") is not None:
+        why = _why_target(run, tstr.get("passed_over", {}))
+        rest.append(f"TSTR target {tstr['target']!r}: {why} (--target names another, none leaves TSTR out)")
+    elif picked and result.get("tstr_left_out"):
+        rest[-1] += " (--target names a column)"
     print(*rest, f"-> {where}", sep="\n")
 
 
-def _why_target(run: Run) -> str:
+def _why_target(run: Run, passed_over: dict[str, int]) -> str:
     """Why train-on-synthetic took its default target: a conditional run's label column, else the last categorical
-    column holding more than one value (a label column the run does not model said to be left aside)."""
+    column holding more than one value (a label column the run does not model said to be left aside) and at most
+    ``MAX_CLASSES``, the columns of more (``passed_over``: {column: classes}) named."""
+    from ..evaluation.table_quality import MAX_CLASSES
+
     if run.model.needs_labels:
         return "the run's label column"
     label = run.table.label if run.table is not None else None
     aside = f", the label column {label!r} not being modelled by this run" if label else ""
-    return f"the last categorical column holding more than one value{aside}"
+    many = ", ".join(f"{k!r} ({n})" for k, n in passed_over.items())
+    more = f"; passed over for more than {MAX_CLASSES} classes (an accuracy near chance): {many}" if many else ""
+    return f"the last categorical column holding more than one value{aside}{more}"

@@ -121,8 +121,8 @@ def data_arg(
 
 
 def unknown_arg() -> tuple[tuple, dict]:
-    """--unknown of the verbs that read other data of a table run (encode, reconstruct, anomaly, anomaly-eval):
-    its choices are ``data.table_cells.UNKNOWN`` (not imported: that loads torch)."""
+    """--unknown of the verbs that read other data of a table run (encode, reconstruct, anomaly, anomaly-eval,
+    evaluate, quality): its choices are ``data.table_cells.UNKNOWN`` (not imported: that loads torch)."""
     return arg(
         "--unknown",
         choices=["refuse", "gap"],

@@ -5,7 +5,8 @@ the total variation distance of two categorical columns' joint frequencies (Cont
 Correlations come from one (D, D) matrix per side (``correlations``), not a loop over the D (D - 1) / 2 pairs
 (2,000 columns: 2 million pairs). The means are over every pair; quality.json lists at most ``PAIRS_KEPT`` pairs
 of each kind by name, every one where there are no more, else the worst (largest error or TVD) first, and
-counts them all (``correlation_pairs``, ``contingency_pairs``)."""
+counts them all (``correlation_pairs``, ``contingency_pairs``) and the correlations defined on both sides, which
+the means cover (``correlation_pairs_defined``)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def column_pairs(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict:
     return {
         "correlations": corr,
         "correlation_pairs": len(error),
+        "correlation_pairs_defined": len(known),  # r on both sides (not a constant column): the means' pairs
         "correlation_error": _mean(known),
         "correlation_similarity": _mean(1 - known / 2),
         "contingency_tvd": {names[i]: cont[names[i]] for i in _kept(tvd)},

@@ -8,7 +8,8 @@
   cover every pair, quality.json lists at most ``table_pairs.PAIRS_KEPT`` (100) pairs of each kind, the worst;
 - train on synthetic, test on real (TSTR, ``table_tstr``): scikit-learn's logistic regression (a categorical
   target) or ridge regression (a numeric one) trained on the synthetic rows and, as the yardstick, on the real
-  training rows, both scored on held-out real rows;
+  training rows, both scored on held-out real rows; by default it predicts the last categorical column of 2 to
+  ``MAX_CLASSES`` (20) classes (``default_target``), none where no column has;
 - gaps (rows from anywhere: NaN, None, pandas' NA), as SDMetrics takes them: KS and TVD over a column's filled
   cells, correlations over the rows where both columns are filled, a gap one category of its own in a
   contingency table, and each column's share of gaps compared as a measure of its own (MissingValueSimilarity).
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import files
-from ..data import Dataset
+from ..data import Dataset, Split
 from ..data.prepare import same_spec
 from ..data.tables import TableSchema
 from ..errors import VaekitError
@@ -36,6 +37,9 @@ from .eval_files import data_path, eval_file, saved_path
 from .outputs import note_changed_data
 from .table_pairs import column_pairs, tv_distance
 from .table_tstr import check_target, floats, gaps_of, read_column, same_kinds, text, tstr
+
+OTHER_TEST_ROWS = "a seeded 30% of the rows given, held out from the real-trained model's rows (the rest)"
+MAX_CLASSES = 20  # the most classes of a column TSTR predicts by default (``default_target``)
 
 
 def columns_of(table) -> dict[str, np.ndarray]:
@@ -76,7 +80,8 @@ def table_quality(
 ) -> dict:
     """Column shapes, column pairs and TSTR of ``synthetic`` rows against ``real`` ones (dicts of columns or
     DataFrames with the same columns; gaps: NaN, None, pandas' NA). ``target``: the column TSTR predicts
-    (default: the last categorical column; False or "none": no TSTR); ``test``: held-out real rows, which
+    (default: ``default_target``, its result's ``passed_over`` naming columns of more classes, or where none
+    has, no TSTR and ``tstr_left_out`` saying why; False or "none": no TSTR); ``test``: held-out real rows, which
     the synthetic rows' model never saw (default: a seeded 30% of ``real``, which a model fitted on all of
     ``real`` did see: the result's ``tstr.test_rows`` says so)."""
     real, synthetic = columns_of(real), columns_of(synthetic)
@@ -85,18 +90,33 @@ def table_quality(
     kinds = kinds_of(real, schema)
     same_kinds(real, synthetic, kinds, schema is not None)
     shapes = column_shapes(real, synthetic, kinds)
-    result = {"columns": shapes, "column_shapes": _mean([c["score"] for c in shapes.values()])}
+    result: dict = {"columns": shapes, "column_shapes": _mean([c["score"] for c in shapes.values()])}
     missing = [c["missing"]["similarity"] for c in shapes.values() if "missing" in c]
     result |= {"missing_similarity": _mean(missing)} if missing else {}
     result |= column_pairs(real, synthetic, kinds)
     if target is False or (target == "none" and "none" not in kinds):
         return result
-    check_target(target, list(kinds))  # the default: the last categorical column that is not one value throughout
-    varies = (k for k in reversed(list(kinds)) if kinds[k] == "categorical" and len(set(text(real[k]).tolist())) > 1)
-    target = target or next(varies, None)
+    check_target(target, list(kinds))
+    target, many = (target, {}) if target else default_target(real, kinds, schema)
     if target is not None:
         result["tstr"] = tstr(real, synthetic, kinds, str(target), None if test is None else columns_of(test), seed)
+        if many:  # {column: classes}: too many to predict by default
+            result["tstr"]["passed_over"] = many
+    elif many:
+        said = ", ".join(f"{k!r} {n}" for k, n in many.items())
+        result["tstr_left_out"] = f"no categorical column holds 2 to {MAX_CLASSES} classes ({said})"
     return result
+
+
+def default_target(real: dict, kinds: dict, schema: TableSchema | None = None) -> tuple[str | None, dict[str, int]]:
+    """(the column TSTR predicts unless told: the last categorical column holding 2 or more values in ``real`` of
+    at most ``MAX_CLASSES`` classes (the ``schema``'s categories, else its values), or None; {column: classes}
+    of the categorical columns of more, passed over: an accuracy near chance, 40 classes at 0.02, tells nothing)."""
+    held = {k: len(set(text(real[k][~gaps_of(real[k])]).tolist())) for k in kinds if kinds[k] == "categorical"}
+    trained = {c.name: len(c.categories) for c in schema.columns} if schema is not None else {}
+    counts = {k: max(n, trained.get(k, 0)) for k, n in held.items()}
+    target = next((k for k in reversed(counts) if held[k] >= 2 and counts[k] <= MAX_CLASSES), None)
+    return target, {k: n for k, n in counts.items() if n > MAX_CLASSES}
 
 
 def column_shapes(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict[str, dict]:
@@ -110,17 +130,13 @@ def column_shapes(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict[st
         stat = None
         if len(r) and len(s):
             stat = ks_statistic(r, s) if kind == "numeric" else tv_distance(r.astype(str), s.astype(str))
-        key = "ks" if kind == "numeric" else "tvd"
-        shapes[name] = {"kind": kind, key: _round(stat), "score": None if stat is None else round(1 - stat, 6)}
+        figures = (None, None) if stat is None else (round(stat, 6), round(1 - stat, 6))
+        shapes[name] = {"kind": kind, "ks" if kind == "numeric" else "tvd": figures[0], "score": figures[1]}
         if gr.any() or gs.any():
             share = (float(gr.mean()), float(gs.mean()))
             shapes[name]["missing"] = {"real": round(share[0], 6), "synthetic": round(share[1], 6)}
             shapes[name]["missing"]["similarity"] = round(1 - abs(share[0] - share[1]), 6)
     return shapes
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 6)
 
 
 def _mean(values: list) -> float | None:
@@ -131,12 +147,12 @@ def _mean(values: list) -> float | None:
 @keeps_rng
 def _table_run(run: Run, dataset: Dataset, sampler: str | None, split: str) -> TableSchema:
     """The run's table schema, or one line where ``table_run_quality`` cannot measure it: a run or data of no
-    table, a post-hoc sampler, a split other than test or val."""
+    table, a post-hoc sampler, a split other than test or val (or all, every row of other data)."""
     if run.table is None or dataset.table is None:
         raise VaekitError("table quality needs a run trained on a .csv/.tsv table (with its table.json)")
     if sampler is not None:
         raise VaekitError("a table run's rows come from its prior: a post-hoc sampler does not apply", key="sampler")
-    if split not in ("test", "val"):
+    if split not in ("test", "val", "all"):
         raise VaekitError(f"split {split!r}: TSTR is tested on rows it did not train on, test or val", key="split")
     return run.table
 
@@ -167,51 +183,64 @@ def table_run_quality(
     split: str = "test",
     data: str | os.PathLike | None = None,
 ) -> dict:
-    """``table_quality`` of a table run: n rows drawn from it (default: as many as the training split) against
-    the real training rows, TSTR tested on ``split`` (test or val; ``target`` False or "none": no TSTR);
-    written with the weights' digest to RUN/quality.json for the run's own data (said where its item counts
-    are not training's: ``outputs.note_changed_data``), to ``quality_path``'s file for other data (``data``: the
-    spec ``dataset`` was read from; None: the run's own, or other data of another file name, ``own_data``). The
-    real rows are the split's items decoded and bounded as synthetic rows are (``real_rows``)."""
+    """``table_quality`` of a table run: n rows drawn from it (default: as many as the real rows) against the real
+    training rows, TSTR tested on ``split`` (test or val; ``target`` False or "none": no TSTR), written with the
+    weights' digest to RUN/quality.json (its item counts checked: ``outputs.note_changed_data``); other data
+    (``own_data``; ``data``: the spec ``dataset`` was read from) against every row of it, whatever ``split``
+    (recorded as all), TSTR tested on a seeded 30%, written to ``quality_path``'s file. The real rows are items
+    decoded and bounded as synthetic rows are (``real_rows``)."""
     start = time.perf_counter()
-    schema, held_out = _table_run(run, dataset, sampler, split), getattr(dataset, split)
-    _check_run_target(run, schema, target)
     own = own_data(run, dataset, data)
+    schema = _table_run(run, dataset, sampler, split if own else "all")
+    _check_run_target(run, schema, target)
     if own:
         note_changed_data(run, dataset)
-    real, test = real_rows(schema, dataset.train.x), real_rows(schema, held_out.x)
-    n = n or len(dataset.train.x)
+    train, held_out = _rows_compared(dataset, split if own else None)
+    real, test = real_rows(schema, train.x), None if held_out is None else real_rows(schema, held_out.x)
+    n = n or len(train.x)
     torch.manual_seed(seed)
-    y = dataset.train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
+    y = train.y if run.model.needs_labels else None  # a conditional run: classes as often as the real rows
     labels = None if y is None else y[torch.randint(len(y), (n,))]
     synthetic = run.sample_table(n, label=labels)  # with its label column, named as the file names it
     if y is not None:  # the real rows with theirs: measured, and by default what train-on-synthetic predicts
         name = run.config.data.label_column or "label"
         real = schema.with_labels(real, y.numpy(), run.classes, name)
-        test = schema.with_labels(test, held_out.y.numpy(), run.classes, name)
+        if test is not None and held_out is not None and held_out.y is not None:  # other data: no split's rows
+            test = schema.with_labels(test, held_out.y.numpy(), run.classes, name)
         target = (schema.label or name) if target is None else target
     out = {
         "kind": "table",
         "data": dataset.name,
-        "n_real": len(dataset.train.x),
+        "n_real": len(train.x),
         "n_synthetic": n,
-        "split": split,
-        "n_test": len(held_out.x),
+        "split": split if own else "all",
+        "n_test": len(train.x) - int(0.7 * len(train.x)) if held_out is None else len(held_out.x),  # tstr's 30%
         "seed": seed,
         **table_quality(real, synthetic, schema, target, test, seed),
         "seconds": round(time.perf_counter() - start, 3),
         files.DIGEST: run.digest,
     } | ({} if own or data is None else {"path": data_path(os.fspath(data))})  # whose figures
+    if "tstr" in out and not own:  # tstr's own words suppose the run was fitted on these rows
+        out["tstr"]["test_rows"] = OTHER_TEST_ROWS
     if write and run.path is not None:
         write_table_quality(run, out, own)
     return out
 
 
+def _rows_compared(dataset: Dataset, split: str | None) -> tuple[Split, Split | None]:
+    """(the real rows' items: the training split, or for ``split`` None every item of the three, read in memory
+    (``quality_run.quality_data``); the rows TSTR tests on: the ``split``, or None: a seeded 30% of the real ones)."""
+    if split is not None:
+        return dataset.train, getattr(dataset, split)
+    parts = (dataset.train, dataset.val, dataset.test)
+    y = None if any(s.y is None for s in parts) else torch.cat([torch.as_tensor(s.y) for s in parts])
+    return Split(torch.cat([torch.as_tensor(s.x) for s in parts]), y), None
+
+
 def own_data(run: Run, dataset: Dataset | None, spec: str | os.PathLike | None) -> bool:
     """Whether ``dataset`` (read from ``spec``; None: not said, and then ``dataset`` is needed) is the run's own
-    data: ``spec`` names it
-    (``prepare.same_spec``), or, none said, it has the file name of the run's data; for a run trained on data
-    in memory (no spec of its own), any data given, the only yardstick it has."""
+    data: ``spec`` names it (``prepare.same_spec``), or, none said, it has the file name of the run's data; for a
+    run trained on data in memory (no spec of its own), any data given, the only yardstick it has."""
     mine = run.config.data.spec
     if spec is not None and not mine:
         return True
@@ -250,14 +279,10 @@ def real_rows(schema: TableSchema, x) -> dict[str, np.ndarray]:
 
 def table_quality_rows(result: dict) -> list[dict]:
     """A table run's quality.json as rows: each column's kind, distance (KS or TVD) and score."""
+    nan = float("nan")  # the score of none: a side without a value
     return [
-        {
-            "column": name,
-            "kind": c["kind"],
-            "distance": _distance(c),
-            "score": float("nan") if c["score"] is None else c["score"],  # none: a side without a value
-        }
-        for name, c in result["columns"].items()
+        {"column": k, "kind": c["kind"], "distance": _distance(c), "score": nan if c["score"] is None else c["score"]}
+        for k, c in result["columns"].items()
     ]
 
 
@@ -270,16 +295,23 @@ def _distance(c: dict) -> str:
 
 
 def table_quality_lines(result: dict) -> list[str]:
-    """A table run's quality.json in sentences: the rows compared, the overall scores, train-on-synthetic."""
-    lines = [f"{result['data']}: {result['n_synthetic']} synthetic rows against {result['n_real']} real training rows"]
+    """A table run's quality.json in sentences: the rows compared (the real training rows, or every row of other
+    data: split all), the overall scores, train-on-synthetic or why it was left out."""
+    data, n, every = result["data"], result["n_real"], result["split"] == "all"
+    rows = f"the {n} rows of {data}" if every else f"{n} real training rows"
+    lines = [f"{data}: {result['n_synthetic']} synthetic rows against {rows}"]
     figures = [("column shapes", "column_shapes"), ("correlations", "correlation_similarity")]
     figures += [("contingency", "contingency_similarity"), ("gaps", "missing_similarity")]
-    lines.append(", ".join(f"{what} {result[key]:.3f}" for what, key in figures if result.get(key) is not None))
-    if result.get("tstr"):
-        t = result["tstr"]
+    pairs, defined = result.get("correlation_pairs"), result.get("correlation_pairs_defined", 0)  # r on both sides
+    some = {"correlation_similarity": f" ({defined} of {pairs} pairs defined)"} if 0 < defined != pairs else {}
+    lines.append(", ".join(f"{w} {result[k]:.3f}{some.get(k, '')}" for w, k in figures if result.get(k) is not None))
+    if t := result.get("tstr"):
+        held = f"{result['n_test']} of them held out" if every else f"{result['split']} split, {result['n_test']} rows"
         measure = "accuracy" if "accuracy" in t["real"] else "r2"
         lines.append(
-            f"train on synthetic, test on real ({result['split']} split, {result['n_test']} rows): {t['target']} "
-            f"{measure} {t['synthetic'][measure]:.3f} (trained on real: {t['real'][measure]:.3f}, {t['model']})"
+            f"train on synthetic, test on real ({held}): {t['target']} {measure} {t['synthetic'][measure]:.3f} "
+            f"(trained on real: {t['real'][measure]:.3f}, {t['model']})"
         )
+    elif why := result.get("tstr_left_out"):
+        lines.append(f"train on synthetic, test on real: left out, {why}")
     return lines
