@@ -36,10 +36,9 @@ from ..training.rng import keeps_rng
 from .eval_files import data_path, eval_file, saved_path
 from .outputs import note_changed_data
 from .table_pairs import column_pairs, tv_distance
-from .table_tstr import check_target, floats, gaps_of, read_column, same_kinds, text, tstr
+from .table_tstr import MAX_CLASSES, check_target, default_target, floats, gaps_of, read_column, same_kinds, tstr
 
 OTHER_TEST_ROWS = "a seeded 30% of the rows given, held out from the real-trained model's rows (the rest)"
-MAX_CLASSES = 20  # the most classes of a column TSTR predicts by default (``default_target``)
 
 
 def columns_of(table) -> dict[str, np.ndarray]:
@@ -106,17 +105,6 @@ def table_quality(
         said = ", ".join(f"{k!r} {n}" for k, n in many.items())
         result["tstr_left_out"] = f"no categorical column holds 2 to {MAX_CLASSES} classes ({said})"
     return result
-
-
-def default_target(real: dict, kinds: dict, schema: TableSchema | None = None) -> tuple[str | None, dict[str, int]]:
-    """(the column TSTR predicts unless told: the last categorical column holding 2 or more values in ``real`` of
-    at most ``MAX_CLASSES`` classes (the ``schema``'s categories, else its values), or None; {column: classes}
-    of the categorical columns of more, passed over: an accuracy near chance, 40 classes at 0.02, tells nothing)."""
-    held = {k: len(set(text(real[k][~gaps_of(real[k])]).tolist())) for k in kinds if kinds[k] == "categorical"}
-    trained = {c.name: len(c.categories) for c in schema.columns} if schema is not None else {}
-    counts = {k: max(n, trained.get(k, 0)) for k, n in held.items()}
-    target = next((k for k in reversed(counts) if held[k] >= 2 and counts[k] <= MAX_CLASSES), None)
-    return target, {k: n for k, n in counts.items() if n > MAX_CLASSES}
 
 
 def column_shapes(real: dict, synthetic: dict, kinds: dict[str, str]) -> dict[str, dict]:

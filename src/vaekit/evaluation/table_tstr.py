@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.tables import TIME_CELLS
+from ..data.tables import TIME_CELLS, TableSchema
 from ..errors import VaekitError
 
 GAP = "\x00gap"  # a gap's category name (no CSV cell holds it)
 HELD_OUT = "a seeded 30% of real, held out here: a model fitted on all of real saw them (pass test= rows it did not)"
+
+
+MAX_CLASSES = 20  # the most classes of a column TSTR predicts by default (``default_target``)
 
 
 def gaps_of(v: np.ndarray) -> np.ndarray:
@@ -172,3 +175,14 @@ def _fit_score(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndar
         "accuracy": round(float(accuracy_score(y_test, pred)), 6),
         "f1_macro": round(float(f1_score(y_test, pred, average="macro")), 6),
     }
+
+
+def default_target(real: dict, kinds: dict, schema: TableSchema | None = None) -> tuple[str | None, dict[str, int]]:
+    """(the column TSTR predicts unless told: the last categorical column holding 2 or more values in ``real`` of
+    at most ``MAX_CLASSES`` classes (the ``schema``'s categories, else its values), or None; {column: classes}
+    of the categorical columns of more, passed over: an accuracy near chance, 40 classes at 0.02, tells nothing)."""
+    held = {k: len(set(text(real[k][~gaps_of(real[k])]).tolist())) for k in kinds if kinds[k] == "categorical"}
+    trained = {c.name: len(c.categories) for c in schema.columns} if schema is not None else {}
+    counts = {k: max(n, trained.get(k, 0)) for k, n in held.items()}
+    target = next((k for k in reversed(counts) if held[k] >= 2 and counts[k] <= MAX_CLASSES), None)
+    return target, {k: n for k, n in counts.items() if n > MAX_CLASSES}
