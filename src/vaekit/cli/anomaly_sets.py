@@ -40,7 +40,7 @@ def labelled_sets(args: argparse.Namespace, run, split: str) -> tuple:
     import torch
 
     column = label_column(args, run)
-    s, classes = labelled_split(args, run, split)
+    s, classes = labelled_split(args, labelled_rows(run), split)
     if s.y is None:
         hint = ": name a table's label column, --label-column" if column is None else ""
         raise VaekitError(f"{args.data}: has no labels for --normal{hint}")
@@ -55,6 +55,20 @@ def labelled_sets(args: argparse.Namespace, run, split: str) -> tuple:
     normal = normal_labels(args.normal, classes, f"the {split} split of {args.data}", present)
     rows = normal_rows(s.y, normal, args.limit)  # the first N of each
     return tuple((s.x.subset(r.numpy()) if hasattr(s.x, "subset") else s.x[r], s.y[r]) for r in rows)
+
+
+def labelled_rows(run):
+    """``run`` for reading --data's labels: a table's rows whose label cell is a gap left out, one line says how
+    many (a copy whose data.missing is drop, which ``data.readers`` applies to the labels alone where the run's
+    schema, table.json, encodes the features as it trained), rather than the label column left out of every row."""
+    import copy
+    import dataclasses
+
+    if run.table is None:  # no schema: data.missing would reach the features' gaps too
+        return run
+    cfg = copy.deepcopy(run.config)
+    cfg.data.missing = "drop"
+    return dataclasses.replace(run, config=cfg)
 
 
 def labelled_split(args: argparse.Namespace, run, split: str, limit: int | None = None) -> tuple:

@@ -24,6 +24,7 @@ from .detector_fit import (
     holdout_size,
     pool,
     schema_rows,
+    scored_by,
     seed_of,
     standardised,
     threshold,
@@ -145,12 +146,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     @keeps_rng
     def fit(self, X, y=None) -> VAEAnomalyDetector:
-        """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``."""
+        """Train on X (n_samples, n_features) (or load ``run``) and set ``offset_`` from ``contamination``, of scores
+        by ``method`` and its settings, kept as ``method_`` and ``settings_``: the scoring methods score by them."""
         self._check_method()
         unknown_use(self.unknown, self.run)
         check_contamination(self.contamination)  # scikit-learn's "auto" sets a threshold of its own: refused
         check_scales(tuple(self.scales), self.image_shape, self.run, self.holdout, self.likelihood)
         self.seed_ = seed_of(self.random_state)  # None: a fresh seed, drawn once for the fit and its scores
+        self.method_, self.settings_ = self.method, self._shaping()  # what scores, until a refit: ``scored_by``
         if self.run is not None:
             fitted = loaded_detector(self.run, self.model, self.method, self._shaping())
             check_wrapped(self, fitted)  # parameters that train a model, an image_shape or scales not the run's
@@ -182,7 +185,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         check_skeleton(self.model, self.run)
         if not isinstance(self.overwrite, (bool, np.bool_)):
             raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
-        if self.net == "conv" and self.hidden not in (MLP_HIDDEN, list(MLP_HIDDEN)):
+        if self.net == "conv" and not np.array_equal(self.hidden, MLP_HIDDEN):  # (64, 64), [64, 64], an array
             raise ValueError(f"hidden sets the widths of net='mlp'; net='conv' has its own, got hidden={self.hidden!r}")
         if self.run is not None:
             return  # the run's model is checked once loaded
@@ -217,9 +220,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 save_scales(self.out, self.scales_, shape, stats, self.method, self._shaping())
 
     def _shaping(self) -> dict:
-        """The settings that shape ``method``'s score (samples, iw_samples, steps: those it reads)."""
+        """The settings that shape ``method``'s score (samples, iw_samples, steps, llr_k: those it reads), numpy's
+        whole numbers as ints (as scales.json writes them)."""
         values = dict(samples=self.samples, iw_samples=self.iw_samples, steps=self.steps, llr_k=self.llr_k)
-        return settings_for(self.method, **values)
+        return {k: int(v) if is_whole(v) else v for k, v in settings_for(self.method, **values).items()}
 
     def _standardises(self) -> bool:
         """Whether the VAE takes standardised columns: a table under the Gaussian likelihood."""
@@ -271,9 +275,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return raw
 
     def _raw_scores(self, x: torch.Tensor) -> np.ndarray:
-        """(S, N) anomaly scores ``method`` of x (N, *input_shape_) at each of the S scales."""
-        seed, m = self.seed_, self.method
-        shaping = self._shaping()
+        """(S, N) anomaly scores of x (N, *input_shape_) at each of the S scales, by the method and settings that
+        fit scored by (``method_``, ``settings_``; one changed since is refused: ``scored_by``)."""
+        seed, (m, shaping) = self.seed_, scored_by(self)
         try:
             return np.stack(
                 [

@@ -31,7 +31,7 @@ from ..data.table_cells import check_unknown, unknown_categories
 from ..data.table_schema import TableSchema
 from ..data.user_arrays import encoded_frame, needs_schema, run_columns
 from ..errors import SEEDS, VaekitError, is_seed
-from ..models.standardized import Standardized
+from ..models.standardized import Standardized, fixed
 from ..runs import Run
 from ..training import fit_config
 from .outputs import prepared_split
@@ -84,7 +84,8 @@ def training_config(est: Any, out: str, seed: int, n: int, standardises: bool) -
     """The validated config of estimator ``est``'s training run (its net, likelihood, latent_dim, hidden, epochs,
     batch_size, lr, beta, device: the detector's or the encoder's) into ``out`` on n rows, seeded by ``seed``;
     ``standardises``: a table's columns standardised first."""
-    widths = {"model.hidden": est.hidden} if est.net == "mlp" else {}  # conv: its default channels
+    hidden = est.hidden.tolist() if isinstance(est.hidden, np.ndarray) else est.hidden  # np.array([16]): [16]
+    widths = {"model.hidden": hidden} if est.net == "mlp" else {}  # conv: its default channels
     settings = {
         "model.net": est.net,
         "model.likelihood": est.likelihood,
@@ -101,6 +102,23 @@ def training_config(est: Any, out: str, seed: int, n: int, standardises: bool) -
         "train.checkpoint_minutes": 0.0,
     }
     return run_config(out, settings)  # "config: train.epochs must be > 0" as "epochs must be > 0"
+
+
+def scored_by(det: Any) -> tuple[str, dict]:  # Any: the detector (it imports this module)
+    """(the method, its settings) that the fitted detector ``det`` scores by: those its fit scored by and set
+    ``offset_`` (and several scales' statistics) by, ``method_`` and ``settings_`` (one pickled before them: its
+    parameters, as it scored then). One of them changed since (``set_params``) is refused in one line: refit."""
+    if getattr(det, "settings_", None) is None:
+        return det.method, det._shaping()
+    then = {"method": det.method_, **det.settings_}
+    changed = [k for k, v in then.items() if not np.array_equal(getattr(det, k), v)]
+    if changed:
+        now, fitted = (", ".join(f"{k}={d[k]!r}" for k in changed) for d in (vars(det), then))
+        raise ValueError(
+            f"{now} set since fit, which scored by {fitted} and set offset_ by those scores: refit (fit(X)) to "
+            "score by the new value, or set it back"
+        )
+    return det.method_, dict(det.settings_)
 
 
 def schema_rows(est: Any, table: TableSchema | None, X: object, reset: bool) -> np.ndarray:
@@ -199,7 +217,7 @@ def trained(cfg: RunConfig, data: Dataset, overwrite: bool, units: tuple[Tensor,
 class Prestandardized(Standardized):
     """``Standardized`` as the trainer sees it when the rows come standardised already: ``inside`` leaves them
     as they are, and p(x|z) is the inner model's on them, its log-density counting the change of units (minus
-    log scale per value, a constant column answered with a unit scale) as ``Standardized`` counts it in the
+    log scale per value, a constant column answered with the scale ``fixed`` gives it) as ``Standardized`` counts it in the
     table's units, so losses read in those units. Its state (loc, scale, the inner weights) is a Standardized's."""
 
     def inside(self, x: Tensor) -> Tensor:
@@ -211,9 +229,9 @@ class Prestandardized(Standardized):
         base = px.base_dist if isinstance(px, Independent) else px
         if not isinstance(base, Normal):
             raise VaekitError("standardised columns need the gaussian likelihood")
-        fixed = self.scale == 0  # a constant column: loc 0, scale 1 here, as Standardized.units answers it
-        loc, scale = torch.where(fixed, 0.0, base.loc), torch.where(fixed, 1.0, base.scale)
-        units = torch.where(fixed, 1.0, self.scale).log()
+        const = self.scale == 0  # a constant column: at its value, with the scale Standardized.units answers it
+        loc, scale = torch.where(const, 0.0, base.loc), torch.where(const, fixed(self.loc, self.scale), base.scale)
+        units = torch.where(const, 1.0, self.scale).log()
         return Independent(UnitsAt(loc, scale, units), len(self.loc.shape), validate_args=False)
 
 
@@ -246,7 +264,7 @@ def training_items(image_shape: tuple | None, X: np.ndarray, likelihood: str) ->
     """Rows X (N, F) as the items (N, *shape) float64 a VAE trains on (``image_shape``, else (F,)), refused in one
     line where the shape does not hold X's features or X holds values float32 or the likelihood cannot take:
     before ``out`` is touched."""
-    shape = tuple(image_shape) if image_shape is not None else (X.shape[1],)
+    shape = tuple(int(k) for k in image_shape) if image_shape is not None else (X.shape[1],)  # np.int64s as ints
     if math.prod(shape) != X.shape[1]:
         raise ValueError(f"image_shape {shape} does not hold the {X.shape[1]} features of X")
     check_float32(X)

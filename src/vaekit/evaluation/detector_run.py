@@ -251,11 +251,11 @@ def units(model: torch.nn.Module, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_image_shape(shape: tuple | list | None) -> None:
-    """Refuse an ``image_shape`` other than None or (C, H, W), three whole numbers >= 1."""
+    """Refuse an ``image_shape`` other than None or (C, H, W), three whole numbers >= 1 (a tuple, a list, an array)."""
     if shape is None:
         return
-    three = isinstance(shape, (tuple, list)) and len(shape) == 3
-    if not three or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1 for k in shape):
+    three = isinstance(shape, (tuple, list)) or (isinstance(shape, np.ndarray) and shape.ndim == 1)
+    if not three or len(shape) != 3 or not all(is_whole(k, 1) for k in shape):
         raise ValueError(f"image_shape must be (C, H, W), three whole numbers >= 1, got {shape!r}")
 
 

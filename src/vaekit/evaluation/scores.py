@@ -2,8 +2,8 @@
 
 For a model with one latent level every score draws its latent noise once per call as (S, D) standard-normal
 vectors shared by all items (common random numbers): an item's score does not depend on the batch it sits in,
-and differences between items are not sampling noise. A hierarchical model's ELBO, IWAE bound and KL come from
-its forward pass, with draws seeded per call. Conditional models score items with their labels y.
+and differences between items are not sampling noise. A hierarchy's ELBO, IWAE bound and KL come from its forward
+pass, with draws seeded per call from a stream per score (``Streams``). Conditional models score items with labels y.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import io
 import math
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, cast
 
 import numpy as np
@@ -28,6 +29,7 @@ from ..core.contract import (
     kept_rng,
     probing,
 )
+from ..core.discrete import CodeGrid, CodePrior
 from ..core.likelihoods import LIKELIHOODS, check_support, name_of
 from ..core.model_inputs import label_tensor
 from ..core.objectives import _draw, elbo, iwae_bound, repeat_items, takes_eps
@@ -36,7 +38,7 @@ from ..data.core import check_finite
 from ..data.item_arrays import refuse_edge
 from ..data.lazy import LazyArray
 from ..data.user import run_items
-from ..errors import VaekitError
+from ..errors import VaekitError, is_whole
 from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
 from .detection import detection_metrics as detection_metrics  # re-exported (the metrics that rank scores)
@@ -51,13 +53,14 @@ from .score_checks import settings_for as settings_for
 
 @torch.no_grad()
 def scores_that_apply(model: VAEModel, images: bool, x: Tensor, y: Tensor | None = None) -> list[str]:
-    """The scores this model and data allow: complexity for images, llr for hierarchical models, the
-    likelihood regret for one latent level whose q(z|x) is a factorised Normal (what it re-fits), as q(z|x)
-    of the items ``x`` (B, *shape) (one is enough) shows: not for discrete codes or flow posteriors."""
+    """The scores this model and data allow: complexity for images, llr for hierarchies, the likelihood regret for
+    a factorised Normal q(z|x) of one level, as that of the items ``x`` (B, *shape) (one is enough) shows, and kl
+    unless one constant (a VQ-VAE's point codes under its uniform prior, no PixelCNN fitted: H * W * log K nats)."""
     check_model(model, [], y)  # a conditional model's labels
-    regret = flat(model) and normal_q(model.encode(x, y))
-    skip = {"complexity": not images, "llr": flat(model) or not hierarchical(model), "likelihood_regret": not regret}
-    return [s for s in SCORES if not skip.get(s, False)]
+    qz = model.encode(x, y) if flat(model) else None
+    constant = isinstance(qz, CodeGrid) and isinstance(pz := model.prior(None), CodePrior) and pz.net is None
+    skip = {"complexity": not images, "llr": flat(model) or not hierarchical(model), "kl": constant}
+    return [s for s in SCORES if not skip.get(s, False) and (s != "likelihood_regret" or normal_q(qz))]
 
 
 class Hierarchical(VAEModel, Protocol):
@@ -74,11 +77,11 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     out-of-distribution items high; an in-distribution item's upper groups also predict its details, so L^{>k}
     stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k runs over 1..L, as
     the CLI's --llr-k: k = 0 would compare L with itself, a column of exact zeros."""
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(model.latent_dims):  # 1.5, True: no
+    if not is_whole(k) or not 1 <= int(k) <= len(model.latent_dims):  # 1.5, True: no; np.int64(2): yes
         raise VaekitError(
             f"llr_k must be in 1..{len(model.latent_dims)} (the model's latent groups), got {k!r}", key="llr_k"
         )
-    xr, seed = repeat_items(x, s), int(torch.randint(2**62, ()))
+    xr, seed, k = repeat_items(x, s), int(torch.randint(2**62, ())), int(k)
     bounds = []
     for low in (k, 0):  # common random numbers: the same draws for both bounds (L^{>0} = L, the ELBO)
         with kept_rng(x.device):
@@ -86,6 +89,30 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
             terms = elbo(model.forward_from_prior(xr, low), xr)
         bounds.append((terms["rec"] - terms["kl"]).view(s, x.shape[0]).mean(0))
     return bounds[1] - bounds[0]
+
+
+class Streams:
+    """A stream of torch's RNG per score (the CPU's, a CUDA device's), carried across batches, for its fresh draws
+    (a hierarchy's): ``with streams(name):`` draws from ``name``'s, seeded by ``seed`` (seed + 1 for the IWAE
+    bound, as its noise, shared by complexity): a score does not depend on the others asked for, nor their order."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self.seed, self.device = seed, device
+        self.states: dict[str, tuple[Tensor, Tensor | None]] = {}  # each stream's CPU and CUDA state
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        with kept_rng(self.device):  # the RNGs outside are kept
+            cpu, gpu = self.states.get(name, (None, None))
+            if cpu is None:  # its first batch
+                torch.manual_seed(self.seed + (name == "iwae_nll"))
+            else:
+                torch.set_rng_state(cpu)
+            if gpu is not None:
+                torch.cuda.set_rng_state(gpu, self.device)
+            yield
+            gpu = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+            self.states[name] = (torch.get_rng_state(), gpu)
 
 
 def noise(n: int, dim: int, seed: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -164,33 +191,39 @@ def batch_scores(
     steps: int,
     y: Tensor | None = None,
     llr_k: int = 1,
+    streams: Streams | None = None,
 ) -> dict[str, Tensor]:
-    """The named scores (B,) of one batch x (B, *shape); the IWAE NLL is computed once for two scores."""
-    out: dict[str, Tensor] = {}
-    nll = iwae_nll(model, x, iw_eps, y=y) if {"iwae_nll", "complexity"} & set(names) else None
+    """The named scores (B,) of one batch x (B, *shape), each from its stream (``streams``: seed 0's by default);
+    the IWAE NLL is computed once for two scores, from iwae_nll's stream."""
+    out, stream, nll = {}, streams or Streams(0, x.device), None
+    if {"iwae_nll", "complexity"} & set(names):
+        with stream("iwae_nll"):
+            nll = iwae_nll(model, x, iw_eps, y=y)
     for name in names:
-        if name == "neg_elbo" and flat(model):
-            qz = model.encode(x, y)
-            out[name] = (
-                -elbo_at(model, x, qz.mean, qz.stddev, eps, y) if normal_q(qz) else -forward_elbo(model, x, len(eps), y)
-            )  # discrete latents: fresh draws
-        elif name == "neg_elbo":
-            out[name] = -forward_elbo(model, x, len(eps), y)
-        elif name == "iwae_nll":
-            assert nll is not None  # computed above for it
-            out[name] = nll
-        elif name == "recon_error":
-            out[name] = recon_error(model, x, y)
-        elif name == "likelihood_regret":
-            out[name] = likelihood_regret(model, x, eps, steps, y=y)
-        elif name == "llr":
-            out[name] = llr(cast(Hierarchical, model), x, llr_k, len(eps))  # check_model: it has forward_from_prior
-        elif name == "kl":
-            out[name] = rate(model, x, eps, y)
-        else:  # complexity
-            assert nll is not None  # computed above for it
-            out[name] = nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)
+        with stream(name):
+            out[name] = one_score(model, x, name, eps, nll, steps, y, llr_k)
     return {k: v.cpu() for k, v in out.items()}
+
+
+def one_score(
+    model: VAEModel, x: Tensor, name: str, eps: Tensor, nll: Tensor | None, steps: int, y: Tensor | None, llr_k: int
+) -> Tensor:
+    """The score ``name`` (B,) of x (B, *shape), ``nll`` its IWAE NLL where computed (iwae_nll, complexity)."""
+    if name == "neg_elbo" and flat(model):
+        qz = model.encode(x, y)  # discrete latents: fresh draws
+        return -elbo_at(model, x, qz.mean, qz.stddev, eps, y) if normal_q(qz) else -forward_elbo(model, x, len(eps), y)
+    if name == "neg_elbo":
+        return -forward_elbo(model, x, len(eps), y)
+    if name == "recon_error":
+        return recon_error(model, x, y)
+    if name == "likelihood_regret":
+        return likelihood_regret(model, x, eps, steps, y=y)
+    if name == "llr":
+        return llr(cast(Hierarchical, model), x, llr_k, len(eps))  # check_model: it has forward_from_prior
+    if name == "kl":
+        return rate(model, x, eps, y)
+    assert nll is not None  # computed for iwae_nll and complexity
+    return nll if name == "iwae_nll" else nll.cpu() / math.log(2) - compressed_bits(x).to(nll.dtype)
 
 
 def _batches(x: Tensor | LazyArray, y: Tensor | None, size: int, p: Tensor) -> Iterator[tuple[Tensor, Tensor | None]]:
@@ -257,10 +290,10 @@ def anomaly_scores(
     d = model.latent_dims[0]
     eps, iw_eps = noise(samples, d, seed, p.device, p.dtype), noise(iw_samples, d, seed + 1, p.device, p.dtype)
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
+    streams = Streams(seed, p.device)  # each score's fresh draws (a hierarchy's): its own, seeded
     with probing(model):  # the caller's model and RNGs are left as they were
-        torch.manual_seed(seed)  # a hierarchy's fresh draws: seeded
         for xb, yb in _batches(items, labels if model.needs_labels else None, batch_size, p):
-            for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k).items():
+            for k, v in batch_scores(model, xb, names, eps, iw_eps, steps, yb, llr_k, streams).items():
                 parts[k].append(v)
             if on_batch is not None:
                 on_batch(len(xb))
