@@ -139,7 +139,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         type=count,
         default=64,
         help="samples (a conditional run without --label: a picture or .npy gets a row per class of max(1, N // "
-        "classes), a table's .csv N rows spread over the classes)",
+        "classes), a table's .csv N rows of classes drawn as often as in the training split, by --seed)",
     ),
     arg(
         "--out",
@@ -157,7 +157,7 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
         "model.deep_groups lists (the default's four: 1,0.8,0.8,0.8)",
     ),
     arg("--seed", type=count, default=0, help="seed of the draws (default 0)"),
-    arg("--label", help="conditional runs: the class to draw, by its name (default: a row per class)"),
+    arg("--label", help="conditional runs: the class to draw, by its name (default: every class, as --n says)"),
     arg(
         "--sampler",
         help="draw codes from a post-hoc sampler fitted on the training codes: gmm, two-stage or flow, with default "
@@ -170,28 +170,30 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from ..runs import Run
-    from ..samplers import draw_bound, fit_sampler, sampler_for
+    from ..samplers import draw_bound, fit_sampler, ones_as_one, sampler_for
+    from ..samplers.table_draws import write_table
     from ..viz.plots import save_samples, table_columns
 
     n, _ = positive(args.n, "--n"), seed(args.seed)
+    if (suffix := Path(args.out).suffix.lower()) not in (".png", ".npy", ".csv"):  # before a sampler's fit
+        raise VaekitError(f"--out {args.out}: expected a .png, .npy or (a table run's rows) .csv file name")
     if args.refit and args.sampler is None:
         raise VaekitError("--refit fits a --sampler again, and none was given: add --sampler gmm, two-stage or flow")
     run = Run.load(args.run, args.device)
     not_data(args.out, None, run.config.data.spec)  # a table's .csv over its training file
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
-    if Path(args.out).suffix.lower() == ".csv":  # a table's rows: its columns, categories, units and formats
-        from ..samplers.table_draws import write_table
-
+    if suffix == ".csv":  # a table's rows: its columns, categories, units and formats
         no_table(run, args.out, ".npy or .png", columns=True)
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
-        write_table(run, n, args.temperature, args.label, args.out)  # drawn and written chunk by chunk
-        print(f"{n} rows written to {printable(args.out)}")
+        write_table(run, n, args.temperature, args.label, args.out, args.seed)  # drawn and written chunk by chunk
+        print(f"{n} row{'s' * (n != 1)} written to {printable(args.out)}")
         return
     draw_bound(n, run.config.model.input_shape)  # n x item size: drawn in memory at once
     if args.sampler is not None:
         sampler_for(run, args.sampler)  # a conditional run is named as such, before its --label is refused
+        args.temperature = ones_as_one(run.check_temperature(args.temperature))  # 1,1,1 of a deep run: 1
         run.sampler_alone(args.temperature, args.label)  # before minutes of fitting
         fit_sampler(run, args.sampler, refit=args.refit)
         torch.manual_seed(args.seed)
@@ -222,7 +224,7 @@ def written(
     with stamped(run.digest):
         save_array_or_png(x, out, save)
     cut = f" ({len(x)} of {of} items: {flag} sets how many)" if of else ""
-    print(f"{len(x)} {what} written to {printable(out)}{cut}")
+    print(f"{len(x)} {what if len(x) != 1 else what[:-1]} written to {printable(out)}{cut}")  # "1 sample"
     png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
     shown, nrow = grid_head(x, per_class) if png else (x, per_class)
     if len(shown) < len(x):

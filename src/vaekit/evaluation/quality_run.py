@@ -16,11 +16,12 @@ from torch import nn
 
 from .. import files
 from ..data import Dataset
+from ..data.photos import note
 from ..data.prepare import prepare_data
 from ..errors import VaekitError, is_number, is_whole, whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run, load_run
-from ..samplers import sampler_for, sampler_stamp
+from ..samplers import ones_as_one, sampler_for, sampler_stamp
 from .eval_files import data_path
 from .eval_items import named_labels
 from .features import InceptionFeatures, class_accuracy, domain_features
@@ -138,7 +139,7 @@ def _check_call(run: Run, sampler: str | None, n: object, seed: object, temperat
     t = run.check_temperature(temperature)
     if sampler is not None:
         sampler_for(run, sampler)
-        run.sampler_alone(t, None)
+        run.sampler_alone(t := ones_as_one(t), None)  # one a resolution, all 1: the scalar 1 (its draws)
     return t
 
 
@@ -219,20 +220,24 @@ def class_figures(run: Run, dataset: Dataset, ours: Dataset, split: str, feature
 
 def write_quality(run: Run, result: dict, own: bool = True) -> Path:
     """Write ``result`` to RUN/quality.json (its ``own`` data's; else ``quality_path``'s file, by its data, split
-    and "path"), keeping the entries of other samplers measured the same way; the path written."""
+    and "path"), keeping the entries of other samplers measured alike (one note names those of other settings that
+    it replaces, with the settings); the path written."""
     where = result.get("path")
     path = run.folder / files.QUALITY if own else quality_path(run.folder, result["data"], result["split"], where)
     with run_lock(run.folder):
         try:
-            saved = read_quality(path, run.digest)
+            saved = {"temperature": 1.0} | read_quality(path, run.digest)  # a file from before temperatures: 1
         except VaekitError:  # not whole: replaced
             saved = {}
-        same = all(saved.get(k) == result[k] for k in ("data", "split", "n", "seed", "features"))
-        same = same and saved.get("temperature", 1.0) == result["temperature"]  # a file from before: 1
-        whole = isinstance(saved.get("samples"), dict)  # a file not whole is replaced, not merged
-        if same and whole and result["features"]["kind"] != "module":  # two modules may share a class name
+        other = [k for k in ("data", "split", "n", "seed", "features", "temperature") if saved.get(k) != result[k]]
+        whole = isinstance(saved.get("samples"), dict) and bool(saved["samples"])  # a file not whole is replaced
+        if not other and whole and result["features"]["kind"] != "module":  # two modules may share a class name
             samplers = {**saved.get("samplers", {}), **result["samplers"]}
             result = {**result, "samples": {**saved["samples"], **result["samples"]}, "samplers": samplers}
+        elif whole:
+            why = [f"{k} {saved.get(k)} (now {result[k]})" if k != "features" else "other features" for k in other]
+            replaced = f"{path}: its figures of {', '.join(saved['samples'])} are replaced by these, measured with"
+            note(f"{replaced} other settings: {', '.join(why) or 'features of another module'}")
         return atomic_write_json(path, result)
 
 

@@ -24,15 +24,13 @@ from torch.distributions import Distribution
 from ..config import RunConfig
 from ..config.checks import DISCRETE
 from ..core.contract import VAEModule, mean_of
-from ..data.lazy import LazyArray, drawn_once, head_split
 from ..data.photos import note
-from ..data.prepare import prepare_data
 from ..errors import VaekitError, whole
 from ..io import run_lock
 from ..models import MODELS
 from . import flow, gmm, two_stage  # noqa: F401  (each registers its sampler)
 from .base import SAMPLERS, Sampler, check_settings, lookup, n_codes, register
-from .codes import decoded, items_once
+from .codes import CODES_LIMIT, aggregate_codes, unconditional
 from .saved import load_sampler, sampler_paths, sampler_stamp, save_sampler, saved_fit
 
 __all__ = [
@@ -43,6 +41,7 @@ __all__ = [
     "fit_sampler",
     "load_sampler",
     "need_run",
+    "ones_as_one",
     "prior_draws",
     "register",
     "sampler_for",
@@ -50,8 +49,8 @@ __all__ = [
     "sampler_stamp",
     "takes_run",
 ]
-CODES_LIMIT = 10000  # training items whose posterior means the samplers are fitted on
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 DECODE_BATCH = 10000  # codes decoded at a time: a network's activations for millions of codes need not fit at once
 
 
@@ -119,12 +118,11 @@ def discrete_family(run: RunLike) -> str | None:
     return next((f for f in DISCRETE if f in MODELS and isinstance(model, MODELS[f])), None)
 
 
-def unconditional(run: RunLike) -> None:
-    """One line for a conditional run: the samplers draw codes without a label."""
-    if run.model.needs_labels:
-        raise VaekitError(
-            "post-hoc samplers draw codes for an unconditional model; this run is conditional", key="sampler"
-        )
+def ones_as_one(temperature: T) -> T | float:
+    """1.0 for temperatures one a resolution that are all 1 (a deep run's draws at 1,1,1 are those at 1, which a
+    post-hoc sampler takes), else ``temperature`` as it is."""
+    ones = isinstance(temperature, list) and bool(temperature) and all(t == 1.0 for t in temperature)
+    return 1.0 if ones else temperature
 
 
 def machine_memory() -> int:
@@ -163,33 +161,6 @@ def prior_draws(run: RunLike, n: int, temperature: float | list[float], y: Tenso
     return torch.cat(parts)
 
 
-@torch.no_grad()
-def aggregate_codes(run: RunLike, x: Tensor | None = None, limit: int = CODES_LIMIT, batch_size: int = 500) -> Tensor:
-    """Posterior means E_q[z|x] (N, D) of ``x`` (default: the first ``limit`` items of the run's training split,
-    binarised once if the run binarises dynamically): the numbers its decoder reads (``codes.decoded``: a
-    ladder's z_1)."""
-    unconditional(run)
-    items: Tensor | LazyArray
-    if x is None:
-        if not run.config.data.spec:
-            raise VaekitError(
-                "this run was trained on data passed in memory: fit its sampler on their codes first, "
-                "vaekit.fit_sampler(run, name, x=items)",
-                key="sampler",
-            )
-        data, mode = prepare_data(run.config, stream=True)
-        s = head_split(data.train, limit)
-        items = (drawn_once(s, run.config.train.seed) if mode == "dynamic" else s).x
-    else:
-        items = items_once(run, x)
-    z = torch.cat([mean_of(run.encode(items[i : i + batch_size])).cpu() for i in range(0, len(items), batch_size)])
-    if z.dim() != 2:
-        raise VaekitError(
-            f"this model's codes have shape {tuple(z.shape[1:])}; post-hoc samplers need flat codes", key="sampler"
-        )
-    return decoded(run, z)
-
-
 def fit_sampler(
     run: RunLike,
     name: str,
@@ -200,11 +171,12 @@ def fit_sampler(
     limit: int | None = None,
     **settings,
 ) -> Sampler:
-    """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default the first ``limit``
-    items of its training split; ``limit`` with ``x`` is refused: pass the items wanted).
+    """The sampler ``name`` fitted on the run's aggregate posterior codes (of ``x``, default ``limit`` items of its
+    training split drawn at random, seeded by its ``train.seed``; ``limit`` with ``x`` is refused: pass the items).
 
-    A sampler saved for these weights (and these ``settings`` and ``limit``, where given) is loaded instead, with
-    a note naming it; on a run without a folder, the one kept on it for these weights (fitted on ``x`` before) is
+    A sampler saved for these weights (and these ``settings``, and a ``limit`` giving its codes: ``same_codes``,
+    where given) is loaded instead, with a note naming it (and ``first_items``: a file from before random draws is
+    still used); on a run without a folder, the one kept on it for these weights (fitted on ``x`` before) is
     returned; unless ``refit`` or ``x``: other settings or another limit are fitted, ``save`` or not. Without
     ``settings`` (``limit``) a fit takes those of the sampler saved in the run (for other weights too, as after
     ``train --resume``), else the defaults (``CODES_LIMIT``). With ``save`` and a run folder the fitted sampler is
@@ -221,9 +193,9 @@ def fit_sampler(
         )
     sampler_for(run, name)  # a conditional, table or discrete run: before any codes are encoded
     saved = None if refit or x is not None else load_sampler(run, name) or kept(run, name)
-    if saved is not None and (not settings or saved.settings == wanted) and limit in (None, saved.limit):
+    if saved is not None and (not settings or saved.settings == wanted) and same_codes(saved, limit):
         if run.path is not None:  # loaded from its files: said, as a fit is
-            note(f"using the {name} sampler saved in {run.path} ({saved.described()})")
+            note(f"using the {name} sampler saved in {run.path} ({saved.described()}){first_items(saved)}")
         return keep(run, name, saved)
     kept_settings, kept_limit = saved_fit(run, name)  # the file read once, for both
     kept_settings = None if settings else kept_settings
@@ -232,7 +204,9 @@ def fit_sampler(
     sampler.limit = None if x is not None else limit  # recorded in its JSON: another limit is fitted again
     folder = run.path if save else None
     with run_lock(folder) if folder is not None else nullcontext():  # a folder being written: refused first
-        z = aggregate_codes(run, x, limit)
+        about: dict[str, int] = {}  # the training split's size and the draw's seed
+        z = aggregate_codes(run, x, limit, about=about)
+        sampler.codes = {"n_codes": len(z), **about}
         note(
             f"fitting the {name} sampler on {n_codes(len(z))}{fitting(sampler, kept_settings)}"
             + (" (kept in the run)" if folder else "")
@@ -240,9 +214,28 @@ def fit_sampler(
         with torch.enable_grad():  # fitted from sample_with / Run.sample, which run under no_grad
             sampler.fit(z)
         if folder is not None:
-            source = "x" if x is not None else "train"  # items passed in, or the first n_codes of the training split
-            save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "n_codes": len(z), "codes": source})
+            source = "x" if x is not None else "train"  # items passed in, or n_codes drawn from the training split
+            save_sampler(run, folder, sampler, {"latent_dim": z.shape[1], "codes": source, **sampler.codes})
     return keep(run, name, sampler) if folder is not None or run.path is None else sampler
+
+
+def same_codes(saved: Sampler, limit: int | None) -> bool:
+    """Whether a fit under ``limit`` (None: the saved one's) would fit the codes ``saved`` was fitted on: the same
+    limit, or one no smaller than a training split whose every item it fitted (1,437 items under 10,000)."""
+    if limit is None or limit == saved.limit:
+        return True
+    n, split = saved.codes.get("n_codes"), saved.codes.get("split_items")
+    return saved.limit is not None and n is not None and (n < saved.limit or n == split) and limit >= n
+
+
+def first_items(saved: Sampler) -> str:
+    """The end of the note of a saved sampler fitted on the first ``limit`` items of a larger training split (a
+    file from before the codes were drawn at random; still used: its codes are a run's, if maybe of few classes),
+    saying how to draw them at random; else ""."""
+    n = saved.codes.get("n_codes")
+    if saved.limit is None or n is None or "draw_seed" in saved.codes or n < saved.limit:
+        return ""
+    return f"; fitted on the training split's first {n} items, not a random draw of them: fit it again (refit) for one"
 
 
 def stamp(run: RunLike, name: str) -> object:
@@ -266,10 +259,11 @@ def keep(run: RunLike, name: str, sampler: Sampler) -> Sampler:
 
 
 def fitting(sampler: Sampler, kept: dict | None) -> str:
-    """The end of the fitting note: its steps, and the saved settings it reuses where they are not the defaults."""
+    """The end of the fitting note: its steps, and the other saved settings it reuses where they are not the
+    defaults (its steps said once: ", 200 steps, with its saved settings kind=nsf")."""
     s = sampler.settings
     steps = f", {s['steps']} steps" if "steps" in s else ""
-    own = {k: v for k, v in (kept or {}).items() if type(sampler)().settings.get(k) != v}
+    own = {k: v for k, v in (kept or {}).items() if k != "steps" and type(sampler)().settings.get(k) != v}
     return steps + (f", with its saved settings {', '.join(f'{k}={v}' for k, v in own.items())}" if own else "")
 
 

@@ -45,6 +45,7 @@ class Sampler(nn.Module):
         self.settings = {"seed": self.seed, **settings}  # an np.int64 seed as an int (JSON)
         self.fitted: dict[str, float] = {}  # what fitting made of a setting, the final NLL (JSON)
         self.limit: int | None = None  # a run's training items its codes came from at most (None: codes passed in)
+        self.codes: dict[str, int] = {}  # n_codes, and of a run's training split split_items and draw_seed (JSON)
         self.latent_dim = 0
 
     def numbers(self, latent_dim: int) -> int:

@@ -62,6 +62,12 @@ def limit_of(saved: dict) -> int | None:
     return int(limit) if saved.get("codes") == "train" and is_whole(limit, 1) else None
 
 
+def codes_of(saved: dict) -> dict[str, int]:
+    """What a saved sampler records of its codes: n_codes, and of a run's training split split_items and
+    draw_seed (a file from before random draws has neither: its codes were the split's first items)."""
+    return {k: int(saved[k]) for k in ("n_codes", "split_items", "draw_seed") if is_whole(saved.get(k), 0)}
+
+
 def weights_sha(path: Path) -> str | None:
     """The SHA-256 a sampler's weights file records in its header (no tensor read); None where it has none."""
     found = header(path)
@@ -130,7 +136,7 @@ def load_sampler(run: RunLike, name: str) -> Sampler | None:
     except BUILD_ERRORS as e:  # sizes: refused by build before allocation
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise VaekitError(f"{path}: settings that do not build a {name} sampler ({why}){AGAIN}", key="refit") from None
-    sampler.fitted, sampler.limit = dict(fitted), limit_of(saved)
+    sampler.fitted, sampler.limit, sampler.codes = dict(fitted), limit_of(saved), codes_of(saved)
     try:
         load_weights(sampler, weights)
     except VaekitError as e:  # other shapes than its JSON's (an edited file), damaged, not finite

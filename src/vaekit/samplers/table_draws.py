@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.photos import note
+from ..data.prepare import prepare_data
 from ..data.table_values import clip_note
 from ..data.tables import TableSchema, write_csv
 from ..errors import VaekitError, whole
@@ -73,7 +75,26 @@ def joined(chunks: Iterable[dict], n: int) -> dict:
     return out
 
 
-def write_table(run: TableRunLike, n: int, temperature: object, label: object, out: str | Path) -> Path:
+def write_table(run: TableRunLike, n: int, temperature: object, label: object, out: str | Path, seed: int = 0) -> Path:
     """``table_draws``'s n rows written to the CSV file ``out`` chunk by chunk, as drawn (``write_csv``: dates and
-    times in their format, numbers to their decimals)."""
+    times in their format, numbers to their decimals). A conditional run's rows without a ``label`` are of classes
+    drawn at its training split's frequencies (``trained_classes``, by ``seed``), as ``vaekit quality`` draws them."""
+    if label is None and run.model.needs_labels:
+        run.check_temperature(temperature)  # before the data are read
+        label = trained_classes(run, whole(n, "n"), seed)
     return write_csv(table_draws(run, n, temperature, label, held=False), out, single=True, schema=run.table)
+
+
+def trained_classes(run: TableRunLike, n: int, seed: int) -> Tensor | None:
+    """(n,) labels drawn with replacement from the labels of the run's training split (seeded by ``seed``: a class
+    of 5% of its rows gets about 5% of the n, not 1 / K of them); None, said in a note, where its data cannot be
+    read (the rows then take every class in turn)."""
+    draw_bound(n, [], CELL_BYTES, "labels")
+    try:
+        y = prepare_data(run.config, stream=True)[0].train.y
+    except (VaekitError, OSError) as e:
+        note(f"the run's training data cannot be read ({e}): its rows take every class in turn, not their frequencies")
+        return None
+    if y is None or not len(y):
+        return None
+    return y[torch.randint(len(y), (n,), generator=torch.Generator().manual_seed(seed))]
