@@ -319,6 +319,7 @@ def test_symbolic_links_to_folders_are_followed_at_any_depth_once_and_broken_one
     assert capsys.readouterr().err.splitlines() == [
         f"vaekit: {root}: 2 broken symbolic links left out, first {root}/cats/gone.png",
         f"vaekit: {root}: 1 file left out (not image suffixes: .txt), first {root}/empty/notes.txt",
+        f"vaekit: {root}: class folder empty holds no image files: left out, the classes numbered without it",
     ]
 
 

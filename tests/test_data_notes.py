@@ -115,4 +115,4 @@ def test_the_photo_note_counts_the_images_decoded_in_both_its_parts(tmp_path, ca
     (folder / "a" / "2.png").write_bytes(data[: len(data) // 2])  # its header reads, its pixels do not
     load_dataset(str(folder), images=ImageOptions(size=(4, 4), skip_unreadable=True))
     err = capsys.readouterr().err
-    assert "3 images made 4x4: 3 cropped to its aspect ratio" in err and "1 of 3 images has colour" in err
+    assert "3 images made 4x4: 3 cropped to their aspect ratio" in err and "1 of 3 images has colour" in err

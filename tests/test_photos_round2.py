@@ -109,7 +109,7 @@ def test_what_making_images_one_size_did_is_said_in_one_line(tmp_path, capsys):
     save(root / "tall.png", RNG.integers(0, 256, (5, 3), dtype=np.uint8))  # cropped to 3x3, upscaled 8/3
     save(root / "same.png", RNG.integers(0, 256, (8, 8), dtype=np.uint8))
     read_folder(root, ImageOptions(size=(8, 8)))
-    said = f"vaekit: {root}: 4 images made 8x8: 2 cropped to its aspect ratio, 2 upscaled (by up to 2.67x)\n"
+    said = f"vaekit: {root}: 4 images made 8x8: 2 cropped to their aspect ratio, 2 upscaled (by up to 2.67x)\n"
     assert capsys.readouterr().err == said
 
 

@@ -12,6 +12,7 @@ from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
 from ..io import printable
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
+from .reading import SET, no_settings, reading, threshold_of
 from .verbs import arg, at_least, count, data_arg, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
 
 
@@ -36,6 +37,7 @@ def scoring(name: str, help: str, *extra: tuple, limit: str = "", examples: tupl
         arg("--seed", type=count, default=0, help="seed of the scores' random draws (default 0)"),
         arg("--batch-size", type=count, default=256),
         unknown_arg(),
+        SET,
         *extra,
         examples=examples,
     )
@@ -59,6 +61,7 @@ def scoring(name: str, help: str, *extra: tuple, limit: str = "", examples: tupl
     arg("--limit", type=count, help="only the first N items"),
     arg("--batch-size", type=count, default=1000),
     unknown_arg(),
+    SET,
     examples=("vaekit encode runs/d --out codes.npz", "vaekit encode runs/d --data new.npy --out codes.csv"),
 )
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -74,7 +77,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise VaekitError(f"--out {args.out}: expected a .npy, .npz or .csv file name")
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     not_data(args.out, args.data, run.config.data.spec)
     with unknown_categories(args.unknown):  # grey, as run.encode
         s, classes = prepared_split(run, args.data, args.split, args.limit, binarized=False)
@@ -108,18 +111,9 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
-    scores = anomaly_scores(
-        run.model,
-        head(x, args.limit),
-        names,
-        given["samples"],
-        given["iw_samples"],
-        given["steps"],
-        args.seed,
-        args.batch_size,
-        y=None if y is None else y[: args.limit],
-        llr_k=given["llr_k"],
-    )
+    y = None if y is None else y[: args.limit]
+    draws = (given["samples"], given["iw_samples"], given["steps"], args.seed, args.batch_size)
+    scores = anomaly_scores(run.model, head(x, args.limit), names, *draws, y=y, llr_k=given["llr_k"])
     for name, v in scores.items():  # float32 arithmetic overflows for items far beyond the training data
         if not np.isfinite(v).all():
             i = int(np.argmin(np.isfinite(v)))
@@ -146,7 +140,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
     from ..data.table_cells import unknown_categories
-    from ..evaluation.detector_fit import check_contamination, training_threshold
+    from ..evaluation.detector_fit import check_contamination
     from ..evaluation.detector_folder import is_detector
     from ..evaluation.outputs import default_split, item_files, item_rows, write_scores
     from ..runs import Run
@@ -157,6 +151,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
     not_data(args.out, args.data)
+    no_settings(args, is_detector(args.run))
     if is_detector(args.run):
         return detector_anomaly(args)
     seed(args.seed)  # a detector's folder checks its own
@@ -167,10 +162,11 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
             raise VaekitError("--contamination labels items by one score: name it with --score (such as neg_elbo)")
     run = Run.load(args.run, args.device)
     not_data(args.out, args.data, run.config.data.spec)
+    cut, n_train = 0.0, 0
     if labelled:  # the threshold first: on every item of the run's training split, as the detector's offset_
-        training_file(run.config.data.spec)
-        every = argparse.Namespace(**{**vars(args), "limit": None})
-        cut, n_train = training_threshold(run, args.contamination, lambda x, y: scores_of(every, run, x, y))
+        every, own = argparse.Namespace(**{**vars(args), "limit": None}), reading(args, run)
+        cut, n_train = threshold_of(own, args.contamination, lambda x, y: scores_of(every, own, x, y))
+    run = reading(args, run, args.data)
     split = args.split or default_split(run.config, args.data)
     with unknown_categories(args.unknown):  # a table's --label-column read as labels, not scored
         s, classes = labelled_split(args, run, split, args.limit)
@@ -185,21 +181,11 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     print(
         f"{n} items of the {split} split scored ({', '.join(scores)}; higher = more anomalous) -> {printable(args.out)}"
     )
+    if args.label_column is not None and s.y is None:  # readers.py said which rows have none
+        print(f"no label column written: column {args.label_column!r} has rows without a label (a gap is no class)")
     if labelled:
         q, flagged = 1 - args.contamination, int(columns["outlier"].sum())
         print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")
-
-
-def training_file(spec: str) -> None:
-    """Refuse --contamination where the run's training data ``spec`` (a file or folder) is gone: the threshold is a
-    quantile of the scores of its training split, read from it."""
-    from ..data.builtin import builtin_name
-
-    if spec and builtin_name(spec) is None and not Path(spec).expanduser().exists():
-        raise VaekitError(
-            f"--contamination sets its threshold on the run's training split, read from its training data {spec}, "
-            "which is not there: put it back, or score without --contamination"
-        )
 
 
 @scoring(
@@ -215,6 +201,8 @@ def training_file(spec: str) -> None:
     examples=("vaekit anomaly-eval runs/d --ood mnist5k", "vaekit anomaly-eval runs/d --data digits --normal 0,1"),
 )
 def cmd_anomaly_eval(args: argparse.Namespace) -> None:
+    from ..data.images import note
+    from ..data.prepare import same_spec
     from ..data.table_cells import unknown_categories
     from ..evaluation.detector_folder import is_detector
     from ..runs import Run
@@ -222,14 +210,17 @@ def cmd_anomaly_eval(args: argparse.Namespace) -> None:
 
     positive(args.batch_size, "--batch-size")
     positive(args.limit, "--limit")  # None: every item
+    no_settings(args, is_detector(args.run))
     if is_detector(args.run):
         return detector_eval(args)
     seed(args.seed)
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), *((args.data,) if args.data else (args.inliers, args.ood)))
     with unknown_categories(args.unknown):
         (x_in, y_in), (x_out, y_out) = eval_sets(args, run)  # --in/--ood, or --data split by --normal
     if len(x_in) == 0 or len(x_out) == 0:
         raise VaekitError(f"anomaly-eval: {len(x_in)} in-distribution and {len(x_out)} anomalous items; need both")
+    if args.ood is not None and same_spec(args.ood, args.inliers or run.config.data.spec):
+        note(f"--in and --ood are the same data and split ({args.ood}): each item scores as its twin, AUROC 0.5")
     print_metrics(scores_of(args, run, x_in, y_in), scores_of(args, run, x_out, y_out), args.json)
 
 

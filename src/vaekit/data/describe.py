@@ -7,7 +7,7 @@ Everything is found by what training uses: its data settings' defaults (``RunCon
 the items auto's choice reads); a photo folder is scanned and, where it fits in memory, decoded as training decodes
 it; other files are read whole. Where training would refuse the data for a setting (unreadable photos, gaps in a
 table, photos of several sizes), the description says so and goes on as far as it can. The readers' notes are said
-as in training (on stderr).
+as in training (on stderr), once each (a table refused for its gaps is read twice), less those a line shows.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from .builtin import _standard_files, builtin_name
 from .catalog import ENTRIES, BuiltinSet
 from .core import Dataset, Split
 from .csv_text import is_table_file
+from .images import held_notes
 from .lazy import LazyArray, NpySource
 from .npz import _headers
 from .photos import FolderSource, ImageOptions
 from .pixels import flat_images
 from .prepare import _load_spec, auto_settings
 from .table_schema import Column, TableSchema
+from .table_times import as_times, time_text
 
 Line = tuple[str, str]  # (what, what vaekit finds): one line of the description
 CHOICE_ITEMS = 10_000  # the training items ``auto_settings`` reads
@@ -44,6 +46,14 @@ def describe(spec: str, settings: Iterable[tuple[str, object]] = ()) -> list[Lin
     its ``catalog`` row; never downloaded), line by line, read with the data ``settings`` given ((key, value) pairs:
     data.image_size, data.limit, ...) and training's defaults for the others; what cannot be read at all is one
     VaekitError line, as training says it."""
+    with held_notes() as shown:  # a .npy's rows of pixels: a line, not a note besides
+        lines = _description(spec, settings)
+        shown.update(found.split(": ", 1)[-1] for _, found in lines)
+    return lines
+
+
+def _description(spec: str, settings: Iterable[tuple[str, object]]) -> list[Line]:
+    """``describe``'s lines (the readers' notes held by ``describe``, said once each as it ends)."""
     key = builtin_name(spec)
     entry = ENTRIES[key.split(":")[0]]() if key is not None else None
     cfg, path = _config(spec, settings), Path(spec).expanduser()
@@ -90,11 +100,7 @@ def _config(spec: str, settings: Iterable[tuple[str, object]]) -> RunConfig:
     cfg.model.family = "cvae"  # no model here: a table's labels are not said unseen by one (``table_options``)
     if "data.skip_unreadable" not in cfg.given:
         cfg.data.skip_unreadable = True
-    if (
-        "data.in_memory" not in cfg.given
-        and (path := Path(spec).expanduser()).is_file()
-        and path.suffix.lower() == ".npy"
-    ):
+    if "data.in_memory" not in cfg.given and (p := Path(spec).expanduser()).is_file() and p.suffix.lower() == ".npy":
         cfg.data.in_memory = "false"
     return cfg
 
@@ -187,15 +193,18 @@ def _columns(table: TableSchema | None) -> list[Line]:
 
 def _kind(c: Column) -> str:
     """A column's kind as its reading found it: numbers (whole, decimals, a unit, dates) or categories."""
+    gaps, k = ", with gaps" * bool(c.gaps), len(c.categories)
     if c.kind == "categorical":
+        first = ", ".join(map(repr, c.categories[:5])) + ", ..." * (k > 5)
         if c.boolean:
-            return "true/false (a boolean category)"
-        first = ", ".join(map(repr, c.categories[:5])) + ", ..." * (len(c.categories) > 5)
-        return f"categorical, {len(c.categories):,} categories ({first})" + ", with gaps" * bool(c.gaps)
+            return "true/false (a boolean category)" + gaps
+        return f"categorical, {k:,} categor{'y' if k == 1 else 'ies'} ({first}){gaps}"
     what = f"dates or times ({c.time})" if c.time else "whole numbers" if c.integer else "numbers"
     what += {None: "", "": " written with thousands commas"}.get(c.unit, f" written with {c.unit}")
-    span = "" if c.min is None or c.time else f", {c.min:g}..{c.max:g} in the training split"
-    return f"numeric: {what}{span}" + ", constant" * (c.constant is not None) + ", with gaps" * bool(c.gaps)
+    if c.min is not None and c.max is not None:  # dates and times in their own format: a 9999-12-31 shows
+        ends = time_text(as_times(np.array([c.min, c.max]), c), c.time) if c.time else [f"{c.min:g}", f"{c.max:g}"]
+        what += f", {ends[0]}..{ends[1]} in the training split"
+    return f"numeric: {what}" + ", constant" * (c.constant is not None) + gaps
 
 
 def _skips(cfg: RunConfig) -> bool:

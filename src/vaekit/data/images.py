@@ -3,7 +3,10 @@ themselves are read by ``photos`` (sizes, modes) and ``image_cache``. Every note
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +39,28 @@ def note_once(message: str) -> None:
     if message not in _said:
         _said.add(message)
         note(message)
+
+
+@contextmanager
+def held_notes() -> Iterator[set[str]]:
+    """The notes of the block held, then said once each as it ends (data read twice says its notes once), less
+    those whose text after the first ": " the caller puts in the set yielded: shown otherwise (``describe``'s
+    lines)."""
+    held: dict[str, logging.LogRecord] = {}
+    shown: set[str] = set()
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.setdefault(record.getMessage(), record)
+        return False
+
+    logs.LOGGER.addFilter(hold)
+    try:
+        yield shown
+    finally:
+        logs.LOGGER.removeFilter(hold)
+        for message, record in held.items():
+            if message.split(": ", 1)[-1] not in shown:
+                logs.LOGGER.handle(record)
 
 
 def _hidden(name: str) -> bool:
@@ -145,7 +170,7 @@ def _classes(folder: Path, subdirs: list[Path], found: _Found) -> dict[str, list
 
 def _list(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
     """Image paths, their class indices and the class names (None, None for a flat folder). Class folders that
-    hold no image files are left out (the classes are numbered without them); links to nothing, linked
+    hold no image files are left out (the classes are numbered without them); they, links to nothing, linked
     duplicates, files of other suffixes and class folders that look like splits are noted."""
     others: list[Path] = []
     real = Path(os.path.realpath(folder))
@@ -153,6 +178,7 @@ def _list(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]
     flat = _images(_walk(folder, found, follow=True, recursive=False), others)
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p.name))
     per_class = {k: _images(v, others) for k, v in _classes(folder, subdirs, found).items()}
+    empty = [k for k, v in per_class.items() if not v and not (folder / k).is_symlink()]  # links: duplicates
     per_class = {k: v for k, v in per_class.items() if v}
     _note_links(folder, found)
     if flat and per_class:
@@ -165,6 +191,7 @@ def _list(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]
     if flat:
         return flat, None, None
     _note_splits(folder, [d for d in subdirs if d.name in per_class])
+    _note_empty(folder, empty)
     classes = list(per_class)
     files = [p for c in classes for p in per_class[c]]
     labels = [i for i, c in enumerate(classes) for _ in per_class[c]]
@@ -187,6 +214,15 @@ def _note_others(folder: Path, others: list[Path]) -> None:
         shown = ", ".join(kinds[:6]) + (", ..." if len(kinds) > 6 else "")
         n = len(others)
         note_once(f"{folder}: {n} file{'s' * (n != 1)} left out (not image suffixes: {shown}), first {min(others)}")
+
+
+def _note_empty(folder: Path, empty: list[str]) -> None:
+    """One line naming the class folders that hold no image files (images not copied yet?), left out: the
+    classes are numbered without them."""
+    if empty:
+        one = len(empty) == 1
+        them = f"class folder{'' if one else 's'} {', '.join(empty)} hold{'s' if one else ''} no image files"
+        note_once(f"{folder}: {them}: left out, the classes numbered without {'it' if one else 'them'}")
 
 
 def _note_splits(folder: Path, classes: list[Path]) -> None:

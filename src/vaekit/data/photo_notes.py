@@ -38,8 +38,9 @@ def colour_items(x: np.ndarray) -> np.ndarray:
 
 
 def resized(sizes: list[tuple[int, int]], size: tuple[int, int] | None, crop: str) -> str:
-    """'24 images made 16x16: 20 cropped to its aspect ratio, 6 upscaled (by up to 2.5x)': what making images of
-    (W, H) ``sizes`` ``size`` (H, W) does to them; '' where none is cropped or upscaled (or no size is set)."""
+    """'24 images made 16x16: 20 cropped to their aspect ratio, 6 upscaled (by up to 2.5x)': what making images
+    of (W, H) ``sizes`` ``size`` (H, W) does to them, said W x H; '' where none is cropped or upscaled (or no size
+    is set)."""
     if size is None:
         return ""
     h, w = size
@@ -49,7 +50,8 @@ def resized(sizes: list[tuple[int, int]], size: tuple[int, int] | None, crop: st
         cut += (right - left, bottom - top) != (w0, h0)
         f = max(w / (right - left), h / (bottom - top))  # target pixels per source pixel
         up, most = up + (f > 1), max(most, f)
-    done = [f"{cut} cropped to its aspect ratio"] * bool(cut) + [f"{up} upscaled (by up to {most:.3g}x)"] * bool(up)
+    ratio = f"{cut} cropped to {'its' if cut == 1 else 'their'} aspect ratio"  # the size's
+    done = [ratio] * bool(cut) + [f"{up} upscaled (by up to {most:.3g}x)"] * bool(up)
     n = len(sizes)
     return f"{n} image{'s' * (n != 1)} made {w}x{h}: {', '.join(done)}" if done else ""
 

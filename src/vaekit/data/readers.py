@@ -46,11 +46,14 @@ def _labelled(
             f"this run was trained with data.missing={table.missing}, so its verbs take no row without a label: "
             "fill them, or train a run with data.missing=drop"
             if table.schema is not None
+            else f"fill it, or leave such rows out of the file (a trained run reads data with its own setting, "
+            f"data.missing={table.missing})"
+            if table.verb
             else "fill it, or set data.missing to drop to leave such rows out"
         )
         raise VaekitError(
             f"{path}: missing label {str(cells[i, label])!r} on line {lines[i]}, column {name!r}; {fix}",
-            key="data.missing",
+            key=None if table.verb else "data.missing",
         )
     return ~gaps
 
@@ -214,6 +217,16 @@ def _left_out(path: Path, header: list[str] | None, rows: list[list[str]]) -> li
     return [0] if index else []
 
 
+def _note_dropped(path: Path, dropped: list[int], why: str) -> None:
+    """One line on the rows left out (their ``lines`` in the file) and ``why``, where there are any."""
+    if dropped:
+        k = len(dropped)
+        note(
+            f"{path}: {k} row{'s' * (k > 1)} with gaps left out{why}, the first on line {min(dropped)}; items keep "
+            "their rows' numbers in the file"
+        )
+
+
 def _rising(values: list[int]) -> bool:
     return all(a < b for a, b in itertools.pairwise(values)) and values[0] >= 0
 
@@ -251,12 +264,12 @@ def read_csv(path: Path, label_column: str | int | None = None, table: TableOpti
         label, labelled = None, np.ones(len(cells), bool)
     kept_lines = [ln for ln, k in zip(lines, labelled) if k]
     x, keep, schema = read_table(cells[labelled][:, features], names, kept_lines, table, str(path), features)
-    dropped = [ln for ln, k in zip(lines, labelled) if not k] + [ln for ln, k in zip(kept_lines, keep) if not k]
-    if dropped:
-        note(
-            f"{path}: {len(dropped)} row{'s' * (len(dropped) > 1)} with gaps left out (data.missing=drop), the first "
-            f"on line {min(dropped)}; items keep their rows' numbers in the file"
-        )
+    unlabelled = [ln for ln, k in zip(lines, labelled) if not k]
+    gappy = [ln for ln, k in zip(kept_lines, keep) if not k]  # a feature's gap
+    if table.schema is not None and unlabelled and label is not None:  # a verb: no class, not data.missing
+        _note_dropped(path, unlabelled, f": no label in column {column_names[label]!r} (a gap is no class)")
+        unlabelled = []
+    _note_dropped(path, unlabelled + gappy, " (data.missing=drop)")
     y = None if label is None else label_cells(np.asarray(cells[labelled][keep, label].tolist(), dtype=str))
     raw = RawData(x, y, str(path), rows=places[labelled][keep])
     raw.table = schema

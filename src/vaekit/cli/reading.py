@@ -1,0 +1,89 @@
+"""How the scoring verbs (encode, anomaly, anomaly-eval) read files: --set's settings of how (never what: a run's
+data is read as it trained), another photo folder at the run's item size, and --contamination's threshold."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import VaekitError
+from .verbs import arg
+
+READING = ("data.skip_unreadable", "data.cache", "data.in_memory", "data.workers", "data.data_dir")  # how, not what
+SET = arg(  # dest: not "set", whose flag the CLI would offer for any setting an error names
+    "--set",
+    action="append",
+    default=[],
+    dest="reading",
+    metavar="data.KEY=VALUE",
+    help=f"how files are read, one of {', '.join(READING)} (data.skip_unreadable=true skips unreadable photos)",
+)
+
+
+def reading(args: argparse.Namespace, run, *specs: str | None):
+    """``run`` (a copy) reading files as --set says (``READING``; any other setting refused in one line) and, where
+    it set no data.image_size, a photo folder of ``specs`` other than its own data (None: its own) at its items'
+    H, W (resized, not refused for its size); not for a run trained on arrays whose own file is read too (data.mode
+    auto: image_size is refused for a file)."""
+    from ..config.checks import validate
+    from ..config.keys import full_keys
+    from ..config.parse import set_value
+    from ..data.prepare import same_spec
+    from .train_flags import given_sets
+
+    cfg = copy.deepcopy(run.config)
+    sets = full_keys(given_sets(args.reading))  # data.cache or cache
+    for key in sets:
+        if key not in READING:
+            raise VaekitError(f"--set {key}: a run's data is read as it trained; --set takes {', '.join(READING)}")
+    try:
+        for key, value in sets.items():
+            set_value(cfg, key, value, given=True)
+        validate(cfg)
+    except VaekitError as e:  # a setting of the run's own that today's checks refuse is not --set's fault
+        if e.key in sets:
+            raise VaekitError(f"--set: {str(e).removeprefix('config: ')}") from None
+    d, shape, own = cfg.data, cfg.model.input_shape, [s is None or same_spec(s, cfg.data.spec) for s in specs]
+    other = any(not o and Path(str(s)).expanduser().is_dir() for s, o in zip(specs, own))
+    if other and not d.image_size and len(shape) == 3 and (d.mode != "auto" or not any(own)):
+        d.image_size = list(shape[1:])
+    return dataclasses.replace(run, config=cfg)
+
+
+def no_settings(args: argparse.Namespace, detector: bool) -> None:
+    """Refuse --set for a multi-scale ``detector``'s folder: its items are arrays, read with no settings."""
+    if detector and args.reading:
+        raise VaekitError(f"--set: {args.run} holds a multi-scale detector, which reads its items with no settings")
+
+
+def threshold_of(run, contamination: float, score: Callable[..., dict]) -> tuple[float, int]:
+    """(--contamination's threshold: the (1 - contamination) quantile of the run's training split's ``score``s
+    (``score(x, y)``: {name: (N,) scores}, the first taken), as the detector's offset_; the split's size), refused
+    where its data is gone; one line where ties at it leave fewer than that share above it."""
+    from ..data.builtin import builtin_name
+    from ..data.images import note
+    from ..evaluation.detector_fit import training_threshold
+
+    spec, got = run.config.data.spec, {}
+    if spec and builtin_name(spec) is None and not Path(spec).expanduser().exists():
+        raise VaekitError(
+            f"--contamination sets its threshold on the run's training split, read from its training data {spec}, "
+            "which is not there: put it back, or score without --contamination"
+        )
+
+    def kept(x, y) -> dict:  # the training scores, for the ties
+        got.update(score(x, y))
+        return got
+
+    cut, n = training_threshold(run, contamination, kept)
+    train = next(iter(got.values()))  # (N,)
+    above, tied = int((train > cut).sum()), int((train == cut).sum())
+    if tied > 1 and above < contamination * n <= above + tied:
+        note(
+            f"{tied} of {n} training items tie at the threshold: {above} ({above / n:.1%}) score above it, fewer "
+            f"than --contamination {contamination:g}; an item that scores as they do is not flagged"
+        )
+    return cut, n
