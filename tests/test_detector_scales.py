@@ -220,4 +220,4 @@ def test_other_verbs_name_the_folder_a_detector(fitted, tmp_path, capsys):
     np.save(tmp_path / "huge.npy", np.full((2, 1, 4, 4), 3e38, dtype=np.float32))  # a scale's run, far off
     argv = ["anomaly", fitted[1] / "scale-0", "--data", tmp_path / "huge.npy", "--score", "neg_elbo"]
     assert main([str(a) for a in [*argv, "--out", tmp_path / "s.csv"]]) == 2
-    assert "item 0 scores neg_elbo as no finite number" in capsys.readouterr().err
+    assert "neg_elbo is no finite number for any of the 2 items scored: their values" in capsys.readouterr().err

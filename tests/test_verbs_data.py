@@ -135,3 +135,12 @@ def test_a_class_folder_without_images_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "class folder empty holds no image files: left out, the classes numbered without it" in err
     assert "link hold" not in err
+
+
+def test_a_score_no_finite_number_names_how_many_items_and_the_first(runs, capsys):
+    far = np.full((5, 3), 0.5, np.float32)
+    far[3] = 3e38  # one row beyond float32's arithmetic
+    np.save(runs["tmp"] / "far.npy", far)
+    argv = ["anomaly", str(runs["same"]), "--data", str(runs["tmp"] / "far.npy"), "--score", "neg_elbo"]
+    assert main([*argv, "--out", str(runs["tmp"] / "far.csv")]) == 2
+    assert "no finite number for 1 of 5 items, the first the 4th scored: its values" in capsys.readouterr().err

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .data import Split as Split
     from .data import load_dataset as load_dataset
     from .errors import VaekitError as VaekitError
+    from .evaluation.column_scores import column_scores as column_scores
     from .evaluation.detector import VAEAnomalyDetector as VAEAnomalyDetector
     from .evaluation.encoder import VAEEncoder as VAEEncoder
     from .evaluation.metrics import active_units as active_units
@@ -77,6 +78,7 @@ _HOMES = {
     "core": ("VAEModel", "VAEOutput", "check_model", "elbo", "iwae_bound", "kl_term"),
     "data": ("Dataset", "Split", "load_dataset"),
     "errors": ("VaekitError",),
+    "evaluation.column_scores": ("column_scores",),
     "evaluation.detector": ("VAEAnomalyDetector",),
     "evaluation.encoder": ("VAEEncoder",),
     "evaluation.metrics": ("active_units", "bits_per_dim", "evaluate"),

@@ -11,6 +11,7 @@ from .. import files
 from ..errors import VaekitError, is_seed
 from ..evaluation.score_names import SCORES, SETTINGS
 from ..io import printable
+from .columns import COLUMNS, column_csv, refuse_columns
 from .detectors import SCORES_CSV, detector_anomaly, detector_eval, print_metrics
 from .reading import SET, no_settings, reading, threshold_of
 from .verbs import arg, at_least, count, data_arg, not_data, out_path, positive, seed, split_arg, unknown_arg, verb
@@ -115,12 +116,23 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     draws = (given["samples"], given["iw_samples"], given["steps"], args.seed, args.batch_size)
     scores = anomaly_scores(run.model, head(x, args.limit), names, *draws, y=y, llr_k=given["llr_k"])
     for name, v in scores.items():  # float32 arithmetic overflows for items far beyond the training data
-        if not np.isfinite(v).all():
+        if (bad := int((~np.isfinite(v)).sum())) == len(v):  # every item: the model, not the data
+            raise VaekitError(
+                f"{name} is no finite number for any of the {bad} items scored: their values lie too far from the "
+                "training items, or the run's weights diverged (see its validation loss in metrics.csv)"
+            )
+        if bad:
             i = int(np.argmin(np.isfinite(v)))
             raise VaekitError(
-                f"item {i} scores {name} as no finite number: its values lie too far from the training items"
+                f"{name} is no finite number for {bad} of {len(v)} items, the first the {ordinal(i + 1)} scored: "
+                "its values lie too far from the training items"
             )
     return scores
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 @scoring(
@@ -136,6 +148,7 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         "run's training split, in an outlier column after it (PyOD's threshold_ and labels_)",
     ),
     arg("--label-column", help="a table file's column read as labels, not scored: written as label (and class_name)"),
+    COLUMNS,
     examples=("vaekit anomaly runs/d --out scores.csv", "vaekit anomaly runs/d --data new.npy --out new-scores.csv"),
 )
 def cmd_anomaly(args: argparse.Namespace) -> None:
@@ -152,6 +165,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     positive(args.limit, "--limit")  # None: every item
     not_data(args.out, args.data)
     no_settings(args, is_detector(args.run))
+    refuse_columns(args)
     if is_detector(args.run):
         return detector_anomaly(args)
     seed(args.seed)  # a detector's folder checks its own
@@ -174,6 +188,8 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     name, columns = next(iter(scores)), dict(scores)
     if labelled:
         columns["outlier"] = (scores[name] > cut).astype(int)  # PyOD's labels_: 1 = outlier
+    extra, worst = column_csv(args, run, s.x, s.y, scores)  # --columns: col:<name> per column, worst_column
+    columns.update(extra)
     rows = item_rows(s)  # each item's row in its file; a photo folder's file names them, in every split
     files = item_files(run.config, args.data, None if split == "all" else rows)
     y = None if s.y is None else s.y[: args.limit]
@@ -183,6 +199,8 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     )
     if args.label_column is not None and s.y is None:  # readers.py said which rows have none
         print(f"no label column written: column {args.label_column!r} has rows without a label (a gap is no class)")
+    if worst:
+        print(worst)
     if labelled:
         q, flagged = 1 - args.contamination, int(columns["outlier"].sum())
         print(f"threshold {cut:.7g} ({name}'s {q:.4g} quantile of {n_train} training items): {flagged} of {n} flagged")

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 # vaekit anomaly's --out, its columns in order (evaluation.outputs.write_scores)
 SCORES_CSV = (
     "scores .csv: index (each item's row in its file), label (labelled data), a column per score, outlier "
-    "(--contamination), class_name (where the labels have names), file (a photo folder's)"
+    "(--contamination), col:<name> per table column and worst_column (--columns), class_name (where the labels have "
+    "names), file (a photo folder's)"
 )
 
 
