@@ -160,21 +160,21 @@ def test_ema_weights_are_saved_used_for_sampling_and_resumed(trained, data, tmp_
     )
 
 
-def test_llr_runs_over_k_1_to_all_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
+def test_llr_runs_over_k_1_to_below_all_drops_every_kl_at_k_all_and_is_refused_for_flat_models(trained, data):
     model = trained.model
-    scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (1, 3)}
-    assert scores[1].std() > 0 and (scores[1] != scores[3]).all()
+    scores = {k: anomaly_scores(model, data[:16], ["llr"], samples=4, llr_k=k)["llr"] for k in (1, 2)}
+    assert scores[1].std() > 0 and (scores[1] != scores[2]).all()
     with torch.no_grad():  # k = all: every group from the prior, so the bound is E_p(z) log p(x|z), without a KL
         assert (elbo(model.forward_from_prior(data[:4], 3), data[:4])["kl"] == 0).all()
     ladder = vaekit.build_model(
         family="ladder", input_shape=SHAPE, hidden=[8], latent_dims=[3, 2], likelihood="bernoulli"
     )
-    assert anomaly_scores(ladder, data[:4], ["llr"], samples=2, llr_k=2)["llr"].shape == (4,)
+    assert anomaly_scores(ladder, data[:4], ["llr"], samples=2, llr_k=1)["llr"].shape == (4,)
     flat = vaekit.build_model(input_shape=SHAPE, hidden=[8], likelihood="bernoulli")
     with pytest.raises(vaekit.VaekitError, match=r"llr .* needs a hierarchical model"):
         anomaly_scores(flat, data[:4], ["llr"])
-    for k in (0, 4, 1.5, True):  # 0 would compare L with itself (a column of zeros): the CLI's --llr-k > 0 too
-        with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 1\.\.3 \(the model's latent groups\)"):
+    for k in (0, 3, 1.5, True):  # 0 would compare L with itself (a column of zeros), 3 infer no group from x
+        with pytest.raises(vaekit.VaekitError, match=r"llr_k must be in 1\.\.2 \(below the model's 3 latent groups\)"):
             anomaly_scores(model, data[:4], ["llr"], llr_k=k)
 
 

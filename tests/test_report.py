@@ -69,6 +69,7 @@ def test_report_reuses_an_evaluation_only_as_thorough_as_asked(report):
     run, saved = report.parent, lambda: json.loads((report.parent / "eval.json").read_text())["k"]
     assert main(["report", str(run), "--iw-samples", "10"]) == 0 and saved() == 20  # K = 20 is enough
     assert main(["report", str(run), "--iw-samples", "30"]) == 0 and saved() == 30  # it is not: evaluated again
+    assert main(["report", str(run), "--seed", "3", "--limit", "5000"]) == 0 and saved() == 30  # no K: the folder's
 
 
 def test_a_report_on_other_data_keeps_eval_json_and_names_the_data_of_each_section(report, tmp_path):
@@ -218,7 +219,7 @@ def test_report_help_says_when_eval_json_is_reused_without_pointing_elsewhere(ca
     with pytest.raises(SystemExit):
         main(["report", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "above" not in out and "shown instead when it holds these weights, data, split and --seed, at" in out
+    assert "above" not in out and "when it holds these weights, data and split: of any K, items and" in out
 
 
 @pytest.mark.parametrize(

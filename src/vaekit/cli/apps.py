@@ -102,7 +102,6 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
     from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
     given = {k: s.default if getattr(args, k) is None else getattr(args, k) for k, s in SETTINGS.items()}
-    positive(given["llr_k"], "--llr-k")  # k = 0 would compare the bound with itself: a column of zeros
     if run.model.needs_labels:
         if y is None:
             raise VaekitError("this run is conditional: its scores need each item's label, and this data has none")

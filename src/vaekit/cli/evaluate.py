@@ -291,15 +291,14 @@ def cmd_curves(args: argparse.Namespace) -> None:
     "report",
     "one self-contained report.html in the run folder",
     *common(files.REPORT, seed=True),
-    arg("--iw-samples", type=count, default=100, help="K of the importance-weighted bound (default 100)"),
     arg(
-        "--limit",
+        "--iw-samples",
         type=count,
-        default=1000,
-        help="evaluate the first N items of the split (default 1000); RUN/eval.json (RUN/eval-DATA-SPLIT.json of "
-        "other --data) is shown instead when it "
-        "holds these weights, data, split and --seed, at least N items and at least --iw-samples K",
+        help="K of the importance-weighted bound (default 100). RUN/eval.json (RUN/eval-DATA-SPLIT.json of other "
+        "--data) is shown instead when it holds these weights, data and split: of any K, items and seed, or given "
+        "K, of at least K, at least --limit items and --seed",
     ),
+    arg("--limit", type=count, default=1000, help="evaluate the first N items of the split (default 1000)"),
     examples=EXAMPLES["report"],
 )
 def cmd_report(args: argparse.Namespace) -> None:

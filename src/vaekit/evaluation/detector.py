@@ -46,7 +46,7 @@ from .detector_run import (
     units,
 )
 from .score_checks import SCORES, SETTINGS, check_settings, settings_for
-from .scores import anomaly_scores
+from .scores import anomaly_scores, check_llr_k
 
 MLP_HIDDEN = (64, 64)  # the default widths of the MLP (net mlp)
 
@@ -156,6 +156,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.method_, self.settings_ = self.method, self._shaping()  # what scores, until a refit: ``scored_by``
         if self.run is not None:
             fitted = loaded_detector(self.run, self.model, self.method, self._shaping())
+            if self.method == "llr" and (groups := len(fitted["models_"][0].latent_dims)) > 1:  # type: ignore[index]
+                check_llr_k(self.llr_k, groups)  # one of 1 group: the scores say llr does not apply
             check_wrapped(self, fitted)  # parameters that train a model, an image_shape or scales not the run's
             self.__dict__.update(fitted)
             X = self._rows(X, reset=True)
@@ -179,8 +181,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         shaping = self._shaping()
         check_settings([self.method], **{**{k: s.default for k, s in SETTINGS.items()}, **shaping}, batch_size=1)
         check_seed(self.random_state)
-        if not is_whole(self.llr_k, 1):  # as the command line's: k = 0 would give a column of zeros
-            raise ValueError(f"llr_k must be a whole number >= 1, got {self.llr_k!r}")
+        if self.method != "llr" and not is_whole(self.llr_k, 1):  # llr's: below the run's groups, once loaded (fit)
+            raise ValueError(f"llr_k must be in 1..L-1 (below the model's L latent groups), got {self.llr_k!r}")
         check_image_shape(self.image_shape)
         check_skeleton(self.model, self.run)
         if not isinstance(self.overwrite, (bool, np.bool_)):

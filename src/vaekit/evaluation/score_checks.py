@@ -14,7 +14,7 @@ from ..core.contract import VAEModel, dist_name, flat, probing, with_article
 from ..core.model_inputs import check_items as check_item_shape
 from ..core.model_inputs import model_shape as model_shape  # re-exported (scores reads the items by it)
 from ..data.lazy import LazyArray
-from ..errors import VaekitError, is_seed
+from ..errors import VaekitError, is_seed, is_whole
 from ..models.standardized import Standardized, hierarchical
 from ..runs import Run
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
@@ -58,12 +58,30 @@ def check_model(model: VAEModel, names: list[str], y: Tensor | None) -> None:
         )
     if "llr" in names and (flat(model) or not hierarchical(model)):
         inner = model.model if isinstance(model, Standardized) else model  # the model built, not its table's wrapper
+        if hierarchical(model):  # a deep or ladder model of one group: no group above the lowest to infer
+            check_llr_k(1, len(model.latent_dims))
         raise VaekitError(
             "llr compares latent groups drawn from the prior and the posterior: it needs a "
             f"hierarchical model (family deep or ladder); this {type(inner).__name__} has "
             f"{len(model.latent_dims)} latent level(s)",
             key="score",
         )
+
+
+def check_llr_k(k: object, groups: int) -> int:
+    """``k`` as an int where a whole number in 1..groups-1 (llr's lowest k of a model's ``groups`` latent groups
+    taken from their priors: k = 0 compares the ELBO with itself, k = groups infers no group from x), else one
+    line; a model of one group, which llr cannot score, is said to be so."""
+    if groups < 2:
+        raise VaekitError(
+            "llr is not applicable to a model of 1 latent group: it infers the groups above the lowest k from x, "
+            "and there are none; leave llr out (or give the model more groups)",
+            key="score",
+        )
+    if not is_whole(k) or not 1 <= int(k) < groups:  # 1.5, True: no; np.int64(2): yes
+        said = f"llr_k must be in 1..{groups - 1} (below the model's {groups} latent groups), got {k!r}"
+        raise VaekitError(said, key="llr_k")
+    return int(k)
 
 
 def gaussian_or_unknown(qz: object) -> bool:

@@ -38,7 +38,7 @@ from ..data.core import check_finite
 from ..data.item_arrays import refuse_edge
 from ..data.lazy import LazyArray
 from ..data.user import run_items
-from ..errors import VaekitError, is_whole
+from ..errors import VaekitError
 from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
 from .detection import detection_metrics as detection_metrics  # re-exported (the metrics that rank scores)
@@ -48,6 +48,7 @@ from .regret import normal_q as normal_q
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
 from .score_checks import SCORES, check_items, check_model, check_scores, check_seed, check_settings, model_shape
 from .score_checks import SETTINGS as SETTINGS
+from .score_checks import check_llr_k as check_llr_k  # re-exported (the detector's check, in llr's words)
 from .score_checks import settings_for as settings_for
 
 
@@ -75,13 +76,9 @@ def llr(model: Hierarchical, x: Tensor, k: int, s: int) -> Tensor:
     the ELBO with the lowest ``k`` latent groups (nearest the data) taken from their conditional priors, and only
     the groups above inferred from x. Low-level features explain any image well, so L alone ranks
     out-of-distribution items high; an in-distribution item's upper groups also predict its details, so L^{>k}
-    stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k runs over 1..L, as
-    the CLI's --llr-k: k = 0 would compare L with itself, a column of exact zeros."""
-    if not is_whole(k) or not 1 <= int(k) <= len(model.latent_dims):  # 1.5, True: no; np.int64(2): yes
-        raise VaekitError(
-            f"llr_k must be in 1..{len(model.latent_dims)} (the model's latent groups), got {k!r}", key="llr_k"
-        )
-    xr, seed, k = repeat_items(x, s), int(torch.randint(2**62, ())), int(k)
+    stays near L, while an out-of-distribution one loses much: higher LLR, more anomalous. k runs over 1..L-1 of
+    L groups (``check_llr_k``): k = 0 compares L with itself, k = L infers no group from x."""
+    xr, seed, k = repeat_items(x, s), int(torch.randint(2**62, ())), check_llr_k(k, len(model.latent_dims))
     bounds = []
     for low in (k, 0):  # common random numbers: the same draws for both bounds (L^{>0} = L, the ELBO)
         with kept_rng(x.device):

@@ -27,6 +27,7 @@ from ..core.likelihoods import Likelihood, gaussian
 from . import register
 from .deep_cells import BottomUp, GroupBlock, ResCell, expand, out_scale, sizes
 from .deep_checks import AR_KERNEL, check_flags, check_settings
+from .temperature import Temperature
 
 # pick(g, r, q, p) -> (the q to record, z (B, D_g)) for group g at resolution r; q is None without an input x
 Pick = Callable[[int, int, Independent | None, Independent], tuple[Distribution, Tensor]]
@@ -242,18 +243,20 @@ class DeepVAE(nn.Module):
             h = stage(h)
         raise AssertionError("no latent group")  # check_settings refuses that
 
-    def generate(self, n: int, temperature: float | Sequence[float] = 1.0, y: Tensor | None = None) -> Distribution:
-        """p(x|z) for ``n`` ancestral draws; ``temperature`` scales the prior scales: one float, or one per
-        resolution (top first, as ``groups``)."""
+    def generate(self, n: int, temperature: Temperature = 1.0, y: Tensor | None = None) -> Distribution:
+        """p(x|z) for ``n`` ancestral draws; ``temperature`` (finite, >= 0) scales the prior scales: one number,
+        or one per resolution (top first, as ``groups``)."""
         h, _ = self._ancestral(n, temperature)
         return self._px(h)
 
-    def prior_codes(self, n: int, temperature: float | Sequence[float] = 1.0) -> Tensor:
-        """``n`` ancestral draws of every group's z, concatenated as ``encode`` gives them: (n, sum D_g). Each
-        group is drawn from its prior given the groups above, so ``decode`` of them is ``generate``'s mean."""
-        return torch.cat(self._ancestral(n, temperature)[1], 1)
+    def prior_codes(self, n: int, temperature: Temperature = 1.0) -> Tensor:
+        """``n`` ancestral draws of every group's z, concatenated as ``encode`` gives them: (n, sum D_g), without
+        gradients (codes to decode or export). Each group is drawn from its prior given the groups above, so
+        ``decode`` of them is ``generate``'s mean."""
+        with torch.no_grad():
+            return torch.cat(self._ancestral(n, temperature)[1], 1)
 
-    def _ancestral(self, n: int, temperature: float | Sequence[float]) -> tuple[Tensor, list[Tensor]]:
+    def _ancestral(self, n: int, temperature: Temperature) -> tuple[Tensor, list[Tensor]]:
         """The state (n, width, H/p, W/p) and each group's z (n, D_g), top first, drawn from the priors."""
         t = expand(temperature, len(self.groups))
 

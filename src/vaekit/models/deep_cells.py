@@ -7,7 +7,6 @@ Each class keeps its init arguments as attributes of the same names, so a run re
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +14,8 @@ from torch import Tensor, nn
 from torch.distributions import Independent
 
 from ..core.likelihoods import MIN_SCALE, full, gaussian
+from ..errors import VaekitError
+from .temperature import Temperature, temperatures
 
 INITS = ("scaled", "zero")
 
@@ -138,16 +139,15 @@ class GroupBlock(nn.Module):
         return self.cell(h + self.from_z(z.view(h.shape[0], self.latent, *h.shape[2:]).to(h.dtype)))
 
 
-def expand(temperature: float | Sequence[float], resolutions: int) -> list[float]:
-    """One temperature per resolution (top first) from a float or a list of ``resolutions`` floats."""
-    if isinstance(temperature, (int, float)):
-        return [float(temperature)] * resolutions
-    values = [float(t) for t in temperature]
-    if len(values) != resolutions:
-        from ..errors import VaekitError
-
+def expand(temperature: Temperature, resolutions: int) -> list[float]:
+    """One temperature per resolution (top first) from one number (a 0-d tensor too) or a list, array or tensor of
+    ``resolutions`` numbers, each finite and >= 0 (``temperature.temperatures``, as ``Run.sample`` checks it),
+    else one line."""
+    t = temperatures(temperature, "deep")
+    if isinstance(t, float):
+        return [t] * resolutions
+    if len(t) != resolutions:
         raise VaekitError(
-            f"temperature lists one value per resolution ({resolutions}, top first), got {len(values)}",
-            key="temperature",
+            f"temperature lists one value per resolution ({resolutions}, top first), got {len(t)}", key="temperature"
         )
-    return values
+    return t

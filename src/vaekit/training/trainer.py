@@ -27,7 +27,7 @@ from .callbacks import Callbacks
 from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
-from .early_stop import already_line, by_more, end_line, judge
+from .early_stop import already_line, by_more, end_line, judge, refuse_diverged
 from .folder import metrics_row, write_metrics
 from .guard import StepGuard
 from .kept import kept_columns, kept_line, resume_line
@@ -277,6 +277,7 @@ class Trainer:
     def end_epoch(self, val_loss: float) -> None:
         """Book-keeping after an epoch: best weights, metrics, then the checkpoint (last, so it is never ahead)."""
         s = self.state
+        refuse_diverged(s.rows, self.t.lr)  # not finite: a warning, or a stop where no epoch had a finite one
         s.epoch += 1
         improved = judge(s, val_loss, self.t.min_delta)  # the lowest val_loss (the first epoch's always) is kept
         s.rows[-1] |= kept_columns(s.rows, improved)  # which weights the run keeps: a set-aside best is not read back

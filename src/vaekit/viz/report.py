@@ -98,7 +98,7 @@ def write_report(
     run: Run,
     data: object = None,
     split: str = "test",
-    k: int = 100,
+    k: int | None = None,
     limit: int | None = 1000,
     out: str | Path | None = None,
     seed: int = 0,
@@ -112,14 +112,15 @@ def write_report(
     and ``y_key``, as ``fit`` takes them) evaluated whole: their first ``limit``, recorded as split all, as
     ``evaluate`` records items given (``split`` test or all).
     A data spec's eval.json (eval-DATA-SPLIT.json for data other than the run's own: eval.json keeps the run's
-    figures) is reused when it holds this split of these data for these weights, computed with
-    ``seed``, with at least ``k`` samples and the first ``limit`` items (or all), and computed again (and
-    rewritten) otherwise: an evaluation of earlier weights, another seed's, or a thinner one, is never shown.
-    ``seed`` seeds the evaluation and the pictures' draws; split all of a data file draws the pictures' items at
+    figures) is shown as it is when it holds this split of these data for these weights (the user's figures, of
+    their K, items and seed, which the page states); with ``k`` given, only where it holds at least ``k`` samples,
+    the first ``limit`` items (or all) and ``seed``. Else it is computed (with ``k`` samples, default
+    ``REPORT_K``, the first ``limit`` items or all, and ``seed``) and written: earlier weights' are never shown.
+    ``seed`` seeds that evaluation and the pictures' draws; split all of a data file draws the pictures' items at
     random from every item (``seeded_subset``, at most ``limit``), not its first in file order. A run without a
     folder is evaluated afresh (nothing is written but ``out``) and its curves come from ``run.history``."""
     path = report_path(run, out)
-    check_k(k)  # before an eval.json is reused
+    check_k(REPORT_K if k is None else k)  # before an eval.json is reused
     with run.writing(), tempfile.TemporaryDirectory() as tmp:  # a folder being written is refused first
         metrics = metrics_file(run, Path(tmp))
         read_metrics(metrics)  # refused before eval.json is written: a metrics.csv that is not vaekit's,
@@ -143,6 +144,7 @@ def write_report(
         return atomic_write_text(path, page)
 
 
+REPORT_K = 100  # importance samples of a report's own evaluation where no eval.json is shown
 PICTURED = 2000  # items the pictures draw on at most (a latent map's points)
 
 
@@ -200,7 +202,7 @@ def evaluation(
     run: Run,
     data: Dataset,
     split: str,
-    k: int,
+    k: int | None,
     limit: int | None,
     mode: str | None,
     seed: int = 0,
@@ -208,7 +210,7 @@ def evaluation(
     own: bool = True,
     where: str | None = None,
 ) -> dict:
-    """eval.json when it is as thorough as asked (see ``write_report``), else ``evaluate`` afresh with ``seed``
+    """eval.json when it holds these weights' figures (see ``write_report``), else ``evaluate`` afresh with ``seed``
     (recorded as "seed"), written to eval.json for a run with a folder; split all is every item (``report_data``),
     another split than all, train, val or test is refused. A data spec other than the run's own (``own`` False)
     has eval-DATA-SPLIT.json instead, as ``vaekit evaluate --data`` writes it: the file of the data at the
@@ -223,12 +225,18 @@ def evaluation(
     path = None if run.path is None or not spec else eval_path(run.path, data.name, split, own, where)
     saved = {} if path is None else saved_eval(path)  # missing or damaged: computed again
     stamp = data_stamp(run.config.data.spec if own else where) if spec else None  # the data as it is now
-    asked = (split, data.name, run.digest, seed, where, stamp)  # a file of no "path": older, or the run's own
-    keys = ("split", "data", files.DIGEST, "seed")  # a file with no "data_stamp" (older) is taken as of this data
+    asked = (split, data.name, run.digest, where, stamp)  # a file of no "path": older, or the run's own
+    keys = ("split", "data", files.DIGEST)  # a file with no "data_stamp" (older) is taken as of this data
     same = (*map(saved.get, keys), saved.get("path") or where, saved.get("data_stamp", stamp)) == asked
-    if same and saved["k"] >= k and saved["n"] >= n:  # no "seed" (an older file): computed again
-        note(f"{path}: the folder's figures for these weights, not recomputed (vaekit evaluate {run.path} recomputes)")
+    dated = not same or "seed" not in saved  # no "seed": an older file, computed again
+    if not dated and (k is None or (saved["k"] >= k and saved["n"] >= n and saved["seed"] == seed)):  # page: which
+        what = f"K = {saved['k']}, {saved['n']} items, seed {saved['seed']}"  # the user's, maybe not k, n and seed
+        note(
+            f"{path}: the folder's figures for these weights ({what}), shown as they are, not recomputed "
+            f"(vaekit evaluate {run.path} recomputes)"
+        )
         return saved
+    k = REPORT_K if k is None else k
     result = {**evaluate(run, data, items, k, limit, seed, mode), "split": split, "seed": seed}
     result |= ({} if own else {"path": where}) | {"data_stamp": stamp}
     if run.path is not None and spec:
@@ -239,7 +247,8 @@ def evaluation(
 
 def note_replaced(path: Path | None, saved: dict, digest: str, stamp: list[int] | None) -> None:
     """One line on stderr where the evaluation file at ``path`` that is about to be rewritten held figures of
-    these weights (``saved``: of another split, seed, K or n, or of the data before it changed): what it held."""
+    these weights (``saved``: of another split, seed, fewer K or items, or of the data before it changed): what it
+    held."""
     if path is None or saved.get(files.DIGEST) != digest:  # none, or of earlier weights: nothing of these lost
         return
     held = f"split {saved.get('split')}, K = {saved.get('k')}, n = {saved.get('n')}, seed {saved.get('seed')}"
