@@ -80,6 +80,10 @@ def test_the_deep_model_checks_its_temperatures_as_run_sample_does():
             model.generate(2, t)
     codes = model.prior_codes(2, torch.tensor([1.0, 0.5, 0.0]))
     assert not codes.requires_grad and codes.numpy().shape == (2, sum(model.latent_dims))
+    ladder = vaekit.build_model(
+        family="ladder", input_shape=SHAPE, hidden=[8], latent_dims=[3, 2], likelihood="bernoulli"
+    )
+    assert ladder.prior_codes(2).numpy().shape == (2, 5)  # no gradient either
 
 
 BELOW = r"^llr_k must be in 1\.\.2 \(below the model's 3 latent groups\), got {}$"  # of 3 groups, k = 0 or 3

@@ -195,9 +195,11 @@ class LadderVAE(NetsVAE):
         return self.decode(self._ancestral(n, temperature)[-1])
 
     def prior_codes(self, n: int, temperature: float = 1.0) -> Tensor:
-        """``n`` ancestral draws of every level's z, concatenated as ``encode`` gives them (z_L first): (n, sum D_l).
-        Each level is drawn from its prior given the level above, so ``decode`` of them is ``generate``'s."""
-        return torch.cat(self._ancestral(n, temperature), 1)
+        """``n`` ancestral draws of every level's z, concatenated as ``encode`` gives them (z_L first): (n, sum D_l),
+        without gradients (codes to decode or export). Each level is drawn from its prior given the level above, so
+        ``decode`` of them is ``generate``'s."""
+        with torch.no_grad():
+            return torch.cat(self._ancestral(n, temperature), 1)
 
     def _ancestral(self, n: int, temperature: float) -> list[Tensor]:
         """Each level's z (n, D_l), top first, from p(z_L) and p(z_l|z_{l+1}), their scales times ``temperature``."""
