@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import VaekitError
 from ..io import printable
 from . import apps, data_sets, evaluate, quality, ship, train  # each registers its verbs
+from .errors import for_command_line
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
     cause,
@@ -166,8 +167,8 @@ def run_command(argv: list[str] | None) -> int:
     except VaekitError as e:
         if quiet(e):  # a torchrun worker stopped by a peer: rank 0 says why
             return e.exit_code
-        flag = flag_for(parser, args, e.key) if parser else None
-        print(f"vaekit: error: {printable(e)}" + (f" ({flag})" if flag else ""), file=sys.stderr)  # names from files
+        text, flag = for_command_line(e, flag_for(parser, args, e.key) if parser else None)  # the CLI's ways
+        print(f"vaekit: error: {printable(text)}" + (f" ({flag})" if flag else ""), file=sys.stderr)  # names from files
         return e.exit_code
     except BrokenPipeError:  # stdout piped into a reader that stopped (| head): as other command-line tools, quietly
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit

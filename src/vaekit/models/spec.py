@@ -5,13 +5,14 @@ estimator's parameters, from the attributes named like the parameters of its ``_
 keep theirs so: ``nn.Conv1d(1, 16, 5)`` has ``in_channels``, ``kernel_size``...); a class that keeps some under
 other names maps them in ``init_renamed`` (vaekit's families: ``{"likelihood": "likelihood_name"}``).
 Arguments may be JSON values, tuples, lists and other modules. A spec is kept only when building it again gives
-a module of the same structure (the same repr, parameter names and shapes); only ``nn.Module`` classes are built.
+a module of the same structure and outputs (``spec_check``); only ``nn.Module`` classes are built.
 Reading one back, every class it names is checked against ``models.trust``'s allow-list before any import, and
 its arguments are JSON values and nested specs only (nothing is resolved by import).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from pathlib import Path
@@ -22,7 +23,7 @@ from torch import nn
 
 from ..errors import VaekitError
 from ..io import read_json
-from .trust import check_name, import_path, resolve_class, trusting
+from .trust import check_name, import_path, resolve_class
 
 SCALARS = (bool, int, float, str, type(None))
 M = TypeVar("M", bound=nn.Module)
@@ -55,9 +56,10 @@ def module_spec(module: nn.Module) -> dict:
     return {"class": path, "args": {k: _encode(v, f"{cls.__qualname__}.{k}") for k, v in args.items()}}
 
 
-def _attributes(module: nn.Module) -> dict:
+def _attributes(module: nn.Module, left: list[str] | None = None) -> dict:
     """Init arguments read from attributes of the same names (scikit-learn's convention), or of the names the
-    class's ``init_renamed`` gives them; a class with ``init_renamed`` keeps every one (none is left out)."""
+    class's ``init_renamed`` gives them; a class with ``init_renamed`` keeps every one (none is left out). The
+    names of those left out (kept under no such attribute: their defaults apply) go to ``left``."""
     args, cls = {}, type(module)
     renamed: dict[str, str] | None = getattr(cls, "init_renamed", None)
     for name, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:
@@ -71,12 +73,24 @@ def _attributes(module: nn.Module) -> dict:
         ):
             if p.default is p.empty or renamed is not None:
                 raise SpecError(f"{cls.__qualname__} keeps no attribute {attr!r} for its init argument {name!r}")
-            continue  # left out: the default applies (the rebuild check below catches a wrong guess)
+            if left is not None:
+                left.append(name)
+            continue  # left out: the default applies (``spec_check`` catches a wrong guess)
         value = getattr(module, attr)
         if isinstance(p.default, bool) and (value is None or isinstance(value, torch.Tensor)):
             value = value is not None  # torch's convention: bias=True keeps a tensor named bias
         args[name] = value
     return args
+
+
+def unread_args(module: nn.Module) -> list[str]:
+    """The init arguments of ``module`` that ``module_spec`` leaves out, kept under no attribute of their names."""
+    left: list[str] = []
+    containers = (nn.Sequential.__init__, nn.ModuleList.__init__)  # module_spec's own args for those
+    if not callable(getattr(module, "init_args", None)) and type(module).__init__ not in containers:
+        with contextlib.suppress(SpecError):  # a class refused whole: its spec is refused as that
+            _attributes(module, left)
+    return left
 
 
 def _encode(v: object, where: str) -> object:
@@ -155,20 +169,6 @@ def _build(spec: dict, source: str) -> nn.Module:
     if isinstance(args, list):
         return cls(*(_decode(a, source) for a in args))
     return cls(**{k: _decode(v, source) for k, v in args.items()})
-
-
-def rebuildable_spec(model: nn.Module) -> tuple[dict | None, str]:
-    """(spec, "") when ``model`` rebuilds from its spec with the same structure, else (None, the reason)."""
-    try:
-        spec = module_spec(model)
-        # the twin's initialisation leaves the caller's RNG as it was; its classes are the live model's own
-        with torch.random.fork_rng(devices=[]), trusting():
-            twin = build(spec)
-    except Exception as e:  # noqa: BLE001 - any failure to record or rebuild means: load with a skeleton
-        return None, str(e) if isinstance(e, VaekitError) else f"{type(e).__name__}: {e}"
-    if structure(twin) != structure(model):
-        return None, f"{spec['class']} built from its recorded arguments differs from the trained model"
-    return spec, ""
 
 
 def structure(model: nn.Module) -> tuple:

@@ -12,16 +12,20 @@ name is imported only when it is on the allow-list (cf. ``torch.load(weights_onl
   the working directory, which may be the folder being opened, counts for nothing), and are never loaded for
   the check.
 
-After the import the object must be an ``nn.Module`` class defined where its name said. ``trusting()`` (the
-``trust_code=True`` of ``vaekit.load_run`` and ``--trust-code`` on the command line) lifts the list for a
-folder the user trusts: the named modules are then imported, and their top-level code runs.
+A name that leads, in a module already imported (``os:system``), to no ``nn.Module`` class is refused as that
+(looked up statically: nothing is imported, no code runs). After the import the object must be an ``nn.Module``
+class defined where its name said. ``trusting()`` (the ``trust_code=True`` of ``vaekit.load_run`` and
+``--trust-code`` on the command line) lifts the list for a folder the user trusts: the named modules are then
+imported, and their top-level code runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import site
+import sys
 import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +44,19 @@ NAME = r"(?!__)[A-Za-z_][A-Za-z0-9_]*"  # an ASCII identifier, no dunder (no __c
 PATH = re.compile(rf"{NAME}(?:\.{NAME})*:{NAME}(?:\.{NAME})*")
 REGISTERED: dict[str, type[nn.Module]] = {}  # 'module:QualName' -> the class
 _TRUSTED: ContextVar[bool] = ContextVar("vaekit_trust_code", default=False)
+
+
+class NotAllowed(VaekitError):
+    """A class a file names that is not on the allow-list, in one line: ``what`` names it, ``ways`` says how to allow
+    it from Python (the command line words its own ways), ``module`` is the module it lives in."""
+
+    def __init__(self, what: str, path: str):
+        self.what, self.module, cls = what, path.partition(":")[0], path.rpartition(":")[2]
+        self.ways = (
+            f"allow it with vaekit.register_module({cls}) or a '{GROUP}' entry point, load the weights into an "
+            "instance with load_run(path, model=...), or, for a folder you trust, pass trust_code=True"
+        )
+        super().__init__(f"{what}: {self.ways}", key="trust_code")
 
 
 def register_module(cls: type[nn.Module]) -> type[nn.Module]:
@@ -76,14 +93,30 @@ def check_name(path: object, source: str = "") -> None:
         raise VaekitError(f"{where}{str(path)[:80]!r} is not a class name of the form 'package.module:Class'")
     if _TRUSTED.get() or path in REGISTERED or _own(path.partition(":")[0]) or _declared(path):
         return
-    cls = path.rpartition(":")[2]
-    raise VaekitError(
-        f"{source or 'the spec'} names the class {path}, which vaekit imports only when allowed "
-        f"(importing runs the module's code): allow it with vaekit.register_module({cls}) or a "
-        f"'{GROUP}' entry point, load the weights into an instance with load_run(path, model=...), "
-        "or, for a folder you trust, pass trust_code=True",
-        key="trust_code",
-    )
+    if (kind := _loaded_kind(path)) is not None:  # in a module already imported: no code runs to look
+        raise VaekitError(
+            f"{source or 'the spec'} names the class {path}, which is {kind}, not an nn.Module class: vaekit's files "
+            "name module classes only (this one was altered, or is not vaekit's); refusing it"
+        )
+    what = f"{source or 'the spec'} names the class {path}, which vaekit imports only when allowed"
+    raise NotAllowed(f"{what} (importing runs the module's code)", path)
+
+
+def _loaded_kind(path: str) -> str | None:
+    """What ``path`` names, in words ("a function"), where its module is already imported and the object found
+    there (read statically: no module ``__getattr__`` runs) is not an ``nn.Module`` class; else None."""
+    module, _, qualname = path.partition(":")
+    found: object = sys.modules.get(module)
+    try:
+        for part in qualname.split(".") if found is not None else ():
+            found = inspect.getattr_static(found, part)
+    except AttributeError:
+        return None
+    if found is None or (isinstance(found, type) and issubclass(found, nn.Module)):
+        return None
+    if inspect.isroutine(found):
+        return "a function"
+    return "a class" if isinstance(found, type) else f"a {type(found).__name__}"
 
 
 def resolve_class(path: str, source: str = "") -> type[nn.Module]:
@@ -94,9 +127,9 @@ def resolve_class(path: str, source: str = "") -> type[nn.Module]:
     try:
         cls = import_path(path)
     except (ImportError, AttributeError, ValueError) as e:
-        raise VaekitError(
-            f"{source + ': ' if source else ''}cannot import the class {path} ({type(e).__name__}: {e})"
-        ) from None
+        hint = ": its module must be importable, on Python's path (PYTHONPATH)" if isinstance(e, ImportError) else ""
+        where = f"{source}: " if source else ""
+        raise VaekitError(f"{where}cannot import the class {path} ({type(e).__name__}: {e}){hint}") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         where = f"{source}: " if source else ""
         raise VaekitError(f"{where}{path} is not a torch.nn.Module class; refusing to call it")

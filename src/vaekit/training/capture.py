@@ -139,7 +139,7 @@ class CompiledStep:
         backward(terms, list(model.parameters()))
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         norm, check = self.check(grads, terms["loss"], t.clip_grad)
-        if not setup.guard.ok(check, where, norm):
+        if not setup.guard.ok(check, where, norm, terms):
             return None
         opt.step()
         return terms

@@ -19,8 +19,10 @@ class TrainingStopped(VaekitError):
 CAUSES = {  # the likely cause of a non-finite term of the first step's loss
     "inf": "data at the edge of the likelihood's support (a Beta's log-density at 0 or 1: move the data inside)",
     "overflow": "values too far from the training items for float32 (a square or exponential overflows)",
-    "nan": "NaN from the network (the decoder's outputs, p(x|z)'s parameters), or data at the edge of its support",
+    "nan": "NaN from the decoder (its outputs, p(x|z)'s parameters), or data at the edge of its support",
     "kl": "NaN from the encoder or the prior, or a scale of 0 in q(z|x) or p(z)",
+    "encoder": "NaN or infinite values from the encoder (its outputs, q(z|x)'s parameters: its draws of z are not "
+    "finite)",
 }
 
 
@@ -43,17 +45,19 @@ def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None, edge: bool
 
 
 def diagnose(terms: Terms, s: ObjectiveSettings | None, edge: bool = True) -> tuple[str, str | None]:
-    """(why, the setting to change or None) for a non-finite loss of ``terms``: rec or kl not finite (for how many
-    items, the likely cause), else the first weight of ``s`` whose product with its term is not finite, else a term
-    the model adds (their sum, ``terms["extra"]``, as vaekit's objectives record it in the step), else the
-    objective's loss itself."""
-    for key, what, value in (("rec", "rec = log p(x|z)", terms["rec"]), ("kl", "kl = KL(q(z|x) || p(z))", terms["kl"])):
+    """(why, the setting to change or None) for a non-finite loss of ``terms``: kl, then rec not finite (for how many
+    items, the likely cause: the encoder where its draws of z are not finite), else the first weight of ``s`` whose
+    product with its term is not finite, else a term the model adds (their sum, ``terms["extra"]``, as vaekit's
+    objectives record it in the step), else the objective's loss itself."""
+    encoder = any(not bool(z.detach().isfinite().all()) for z in terms.get("z", []))  # q(z|x)'s draws
+    for key, what, value in (("kl", "kl = KL(q(z|x) || p(z))", terms["kl"]), ("rec", "rec = log p(x|z)", terms["rec"])):
         value = value.detach()
         bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
         if not bad:
             continue
         kind = "NaN" if bad == nan else "infinite" if not nan else "NaN or infinite"
-        cause = CAUSES["kl" if key == "kl" else "nan" if nan else "inf" if edge else "overflow"]
+        named = "kl" if key == "kl" else "nan" if nan else "inf" if edge else "overflow"
+        cause = CAUSES["encoder" if encoder else named]
         return f"{what} is {kind} for {bad} of {value.numel()} items: {cause}", None
     for setting, weight, term, value in weighted(terms, s) if s is not None else []:
         if not (weight * value).isfinite():

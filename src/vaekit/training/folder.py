@@ -15,7 +15,7 @@ from typing import Any, Protocol, cast
 import torch
 from torch import nn
 
-from .. import files
+from .. import files, logs
 from ..config import FORMAT, RunConfig, load_json_config, settings_from, validate
 from ..config.parse import WRITTEN_BY, recorded_progress, written_by
 from ..core.contract import VAEModule, check_model
@@ -24,7 +24,8 @@ from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
 from ..io import atomic_write_json, atomic_write_text, read_json, run_lock, write_error
 from ..models import build_model
-from ..models.spec import build, check_structure, module_classes, rebuildable_spec
+from ..models.spec import build, check_structure, module_classes
+from ..models.spec_check import other_likelihood, rebuildable_spec, resumed_difference
 from ..models.standardized import Standardized
 from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
 from .describe import CUSTOM, WHOLE
@@ -136,17 +137,19 @@ def write_run_files(
     run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None, classes: list[str] | None = None
 ) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
-    its class and init arguments when they rebuild it, else why not (it then loads into a skeleton, whose
-    submodules' classes must be those ``modules`` lists). A table's schema (``table``) goes to table.json with the
-    numeric columns' loc and scale; a conditional run's class names (``classes``, label 0 first) to classes.json.
-    A resume's changed settings: ``resumes.resumed_record``."""
+    its class and init arguments where they rebuild it, outputs too (``spec_check``), else why not, said at once
+    where a spec builds another model (then it loads into a skeleton with the classes ``modules`` lists). A table's
+    schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class names
+    (``classes``, label 0 first) to classes.json. A resume's changed settings: ``resumes.resumed_record``."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
         loc, scale = (model.loc.tolist(), model.scale.tolist()) if isinstance(model, Standardized) else ([], [])
         table.with_units(loc, scale).save(run / files.TABLE)
     if cfg.model.net == CUSTOM:  # model_class: the class of the model given (the one Standardized wraps)
-        spec, reason = rebuildable_spec(model)
+        spec, reason, rebuilt = rebuildable_spec(model, cfg.model.input_shape, cfg.model.num_classes)
+        if rebuilt:  # a spec that builds another model: the folder loads only into an instance of this one
+            logs.warning(f"{run}: {reason}; the run then loads only as vaekit.load_run(path, model=...)")
         cls = type(model)
         record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model), "spec": spec}
         atomic_write_json(run / files.MODEL, record | {"reason": reason, "modules": module_classes(model)})
@@ -177,16 +180,18 @@ def recorded_class(run: Path) -> str | None:
 
 
 def resumes_class(run: str | Path | None, model: nn.Module, overwrite: bool) -> bool:
-    """Whether ``model`` resumes the run in ``run`` as the class model.json records; a model of another class is
-    refused in one line naming both, unless ``overwrite`` (the same model, its class moved or renamed)."""
-    saved = recorded_class(Path(run)) if run else None
-    if saved is not None and saved != model_class(model) and not overwrite:
-        raise VaekitError(
-            f"{run}: its model.json records the class {saved}, and the model given is a {model_class(model)}: resume "
-            "it with a model of its class, or train a new run; overwrite=True resumes it with this one (a class moved)",
-            key="resume",
-        )
-    return saved is not None
+    """Whether ``model`` resumes the run in ``run`` as the class model.json records; a model of another class, or
+    of other classes of submodules (``modules``: its encoder or decoder) is refused in one line naming both,
+    unless ``overwrite`` (the same model, a class moved or renamed)."""
+    saved, given = recorded_class(Path(run)) if run else None, model_class(model)
+    if saved is not None and not overwrite and saved != given:
+        why = f"its model.json records the class {saved}, and the model given is a {given}"
+    elif saved is not None and not overwrite and (found := resumed_difference(model, Path(str(run)) / files.MODEL)):
+        why = f"model.json records its networks, and {found}"  # its encoder or decoder is of another class
+    else:
+        return saved is not None
+    also = "overwrite=True resumes it with this one (a class moved)"
+    raise VaekitError(f"{run}: {why}: resume it with a model of its classes, or train a new run; {also}", key="resume")
 
 
 class LazilyBuilt(Protocol):
@@ -254,9 +259,12 @@ def load_run_model(
     model = built(run, names, lambda: rebuild_model(run, cfg, skeleton))  # a fault: one line naming the files
     try:
         load_weights(model, run / weights)
-    except OtherModel as e:  # of the model config.json builds (a skeleton's: as it is)
-        why = f"the weights are of another model than the one config.json builds ({e.detail}): {ANOTHER_MODEL}"
-        raise VaekitError(f"{run / weights}: {why}") if skeleton is None else e from None
+    except OtherModel as e:  # of the model config.json builds; a skeleton's as it is, unless of another likelihood
+        why = other_likelihood(model, cfg.model.likelihood) if skeleton is not None else None
+        if skeleton is not None and not why:
+            raise
+        why = why or f"the weights are of another model than the one config.json builds ({e.detail}): {ANOTHER_MODEL}"
+        raise VaekitError(f"{run / weights}: {why}") from None
     return cfg, model
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..core.objectives import Terms
 from ..errors import is_number
 from . import distributed
-from .first_step import TrainingStopped
+from .first_step import TrainingStopped, non_finite_term
 
 IN_ROW = " steps in a row "  # the words of the skipped-steps warning and stop, after the count
 
@@ -39,6 +40,7 @@ class StepGuard:
         self.most, self.warns = 0, True  # the longest run in a row (the whole run's); whether to warn of one
         self.start: float | None = None  # the first kept step's loss (the run's, resumes included): ``diverged``
         self.said = False  # whether ``diverged`` warned
+        self.forward = ""  # the last skipped step's non-finite term, where its loss itself was not finite
         self.norms: deque[float] = deque(maxlen=WINDOW)  # kept steps' norms (skip_ratio only)
         self.opt: torch.optim.Optimizer | None = None  # StepSetup binds it: no state until the first update
 
@@ -66,13 +68,14 @@ class StepGuard:
             limits.append((self.skip_ratio * statistics.median(self.norms), "train.skip_ratio"))
         return min(limits)
 
-    def ok(self, value: Tensor, where: str, norm: Tensor | None = None) -> bool:
-        """Whether the step with this loss + norm ``value`` (0-dim) and gradient norm may be taken."""
+    def ok(self, value: Tensor, where: str, norm: Tensor | None = None, terms: Terms | None = None) -> bool:
+        """Whether the step with this loss + norm ``value`` (0-dim) and gradient norm may be taken; ``terms``, the
+        step's, tell a loss that the forward pass made non-finite (the term named, not train.lr) from a gradient."""
         value_, norm_ = (value.item(), None) if norm is None else torch.stack([value, norm]).tolist()  # one sync
         limit, setting = self.threshold()
         bad = not math.isfinite(value_) or (norm_ is not None and norm_ > limit)
         if distributed.all_ok(not bad):  # under DDP every rank skips, or none
-            self.in_row = 0
+            self.in_row, self.forward = 0, ""
             if self.start is None:  # value_ is loss + norm where a norm is given
                 self.start = value_ - (norm_ or 0.0)
             if self.skip_ratio > 0 and norm_ is not None:
@@ -83,13 +86,14 @@ class StepGuard:
         self.most = max(self.most, self.in_row)
         large = math.isfinite(value_)  # finite, so skipped for its norm
         self.large += large
+        lost = not large and terms is not None and not bool(terms["loss"].detach().isfinite())
+        self.forward = non_finite_term(terms) if lost and terms is not None else ""  # the forward pass's doing
         by_norm = large and bool(setting)  # finite, with a threshold set: skipped for its norm
-        key = setting if by_norm else None if self.fresh() else "train.lr"
+        key = setting if by_norm else None if self.fresh() or self.forward else "train.lr"
         ratio = setting == "train.skip_ratio"  # the limit is the ratio times the median kept norm
         how = f"{self.skip_ratio:g} x {limit / self.skip_ratio:.4g}" if ratio else f"{limit:g}"
-        what = (
-            f"skipped, gradient norm {norm_:.4g} > {setting} {how}" if by_norm else "with a non-finite loss or gradient"
-        )
+        what = "with a non-finite loss" if self.forward else "with a non-finite loss or gradient"
+        what = f"skipped, gradient norm {norm_:.4g} > {setting} {how}" if by_norm else what
         fix = self.fix(setting if by_norm else "")
         if self.in_row >= self.limit:
             raise TrainingStopped(f"training stopped at {where}: {self.in_row}{IN_ROW}{what}; {fix}", key=key)
@@ -107,7 +111,7 @@ class StepGuard:
             raise TrainingStopped(
                 f"training stopped after epoch {epoch}: every step of it was skipped ({self.skipped} so far); "
                 + (fix if self.large and not setting else self.fix(setting)),
-                key=(setting if self.fresh() else "train.lr") or None,
+                key=(setting if self.fresh() else "" if self.forward else "train.lr") or None,
             )
         means = (sums / max(1, seen)).tolist()
         self.diverged(means, epoch)
@@ -135,8 +139,11 @@ class StepGuard:
         return self.opt is not None and not self.opt.state
 
     def fix(self, setting: str) -> str:
-        """What to change for steps skipped for a norm above ``setting`` ("": a non-finite loss or gradient): where
-        no update was applied yet, only the threshold, or for a non-finite one the model or data; else train.lr."""
+        """What to change for steps skipped for a norm above ``setting`` ("": a non-finite loss or gradient): for a
+        loss the forward pass made non-finite, its term and network (``forward``); where no update was applied yet,
+        only the threshold, or for a non-finite one the model or data; else train.lr."""
+        if not setting and self.forward:
+            return f"the loss itself is not finite (the forward pass, not its gradient): {self.forward}"
         if setting and self.fresh():
             return f"raise {setting}: no update was applied yet, so the starting gradient norm exceeds it"
         if self.fresh():

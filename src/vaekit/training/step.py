@@ -190,7 +190,7 @@ def train_step(setup: StepSetup, xb: Tensor, yb: Tensor | None, now: Scheduled, 
     backward(terms, list(model.parameters()))
     params = [p for p in model.parameters() if p.grad is not None]
     norm = total_norm([p.grad for p in params if p.grad is not None])  # all of them: the filter tells mypy
-    if not setup.guard.ok(terms["loss"].detach() + norm, where, norm):  # NaN or inf in either: a non-finite sum
+    if not setup.guard.ok(terms["loss"].detach() + norm, where, norm, terms):  # NaN or inf in either: not finite
         if not opt.state:  # no update applied yet (Adam's state starts at the first): not the learning rate's doing
             refuse_first_step(terms, where, s)
         return None
