@@ -122,3 +122,10 @@ def test_report_shows_the_user_s_eval_json_as_it_is(data, tmp_path, capsys):
     assert "(K = 3, " in capsys.readouterr().err
     assert main(["report", str(run), "--iw-samples", "7"]) == 0  # K asked, more than held: evaluated again
     assert json.loads((run / "eval.json").read_text())["k"] == 7
+
+
+def test_the_divergence_advice_names_clipping_as_set_where_it_is():
+    from vaekit.training.guard import StepGuard
+
+    assert StepGuard(10, lr=0.3).fix("") == "lower train.lr (now 0.3) or set train.clip_grad"
+    assert StepGuard(10, lr=0.3, clip_grad=200).fix("") == "lower train.lr (now 0.3) (train.clip_grad 200 is set)"

@@ -34,8 +34,11 @@ class StepGuard:
     own words) and stops after ``limit`` in a row, naming the step and the setting to change. Its counters and
     norms go into the checkpoint (``state_dict``), so a run that resumes keeps counting."""
 
-    def __init__(self, limit: int, skip_grad: float = 0.0, lr: float | None = None, skip_ratio: float = 0.0):
+    def __init__(
+        self, limit: int, skip_grad: float = 0.0, lr: float | None = None, skip_ratio: float = 0.0, clip_grad: float = 0
+    ):
         self.limit, self.skip_grad, self.lr, self.skip_ratio = limit, skip_grad, lr, skip_ratio
+        self.clip_grad = clip_grad  # > 0: the norm is clipped already, so "set train.clip_grad" is no advice
         self.in_row, self.skipped, self.large = 0, 0, 0
         self.most, self.warns = 0, True  # the longest run in a row (the whole run's); whether to warn of one
         self.start: float | None = None  # the first kept step's loss (the run's, resumes included): ``diverged``
@@ -149,7 +152,8 @@ class StepGuard:
         if self.fresh():
             return NOT_LR
         lr = "" if self.lr is None else f" (now {self.lr:g})"
-        return f"lower train.lr{lr}" + (f" or raise {setting}" if setting else " or set train.clip_grad")
+        clip = " or set train.clip_grad" if self.clip_grad <= 0 else f" (train.clip_grad {self.clip_grad:g} is set)"
+        return f"lower train.lr{lr}" + (f" or raise {setting}" if setting else clip)
 
 
 NOT_LR = (

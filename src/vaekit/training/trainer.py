@@ -101,7 +101,7 @@ class Trainer:
     def prepare_steps(self, dtype: torch.dtype | None, device: torch.device) -> None:
         """The step guard, the steps' dtype, what every step shares and the step function (compiled or not)."""
         t = self.t
-        self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio)
+        self.guard = StepGuard(t.max_bad_steps, t.skip_grad, t.lr, t.skip_ratio, t.clip_grad)
         self.guard.load_state_dict(self.state.guard)  # a resumed run keeps counting skips in a row
         dtype = kept_dtype(t, self.state, dtype)
         critic, net = None if self.critic is None else self.critic.pair(), cast("VAEModule", self.net)  # DDP or model
