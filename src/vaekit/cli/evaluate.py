@@ -59,9 +59,8 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
 
 
 def grey_items(args: argparse.Namespace) -> tuple[Run, Split, list[str] | None]:
-    """(run, the split's items as given, its class names) for the picture verbs: a binarised run's grey, as
-    ``run.encode`` and ``vaekit.interpolate`` take them (checked to lie in [0, 1]), not one random draw of each;
-    labels numbered as the run numbers them. A split not named is set (``default_split``)."""
+    """(run, the split's items as given: a binarised run's grey, in [0, 1], as ``run.encode`` takes them, no draw;
+    its class names) for the picture verbs, labels numbered as the run's; a split not named is ``default_split``."""
     import torch
 
     from ..evaluation.outputs import default_split, prepared_split
@@ -207,6 +206,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 )
 def cmd_traverse(args: argparse.Namespace) -> None:
     from ..viz.figures import save_traversal, traversals
+    from ..viz.latent_walks import ranked_dims
     from ..viz.plots import check_line, stamped, table_columns
 
     out, steps = out_path(args, files.TRAVERSALS), at_least(args.steps, 2, "--steps", "-R and R")
@@ -221,6 +221,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
         raise VaekitError("--label: this run is not conditional: its traversals take no label")
     item = 0 if args.item is None and run.config.model.family == "deep" else args.item
     y = labels(run, split, slice(None))
+    dims = dims or ranked_dims(run, split, y, n_dims, args.data, args.split)  # as evaluate and the report rank them
     xs, dims, values = traversals(run, split.x, y, dims, n_dims, args.range, steps, item, 2000, args.label)
     with stamped(run.digest):
         save_traversal(xs, dims, values, out, table_columns(run))  # a table's lines named by its columns

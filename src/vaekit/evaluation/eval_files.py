@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .. import files
+from ..config.specs import builtin_key
 from ..errors import VaekitError, is_number, is_whole
 from ..io import atomic_write_json, read_json, run_lock
 from ..runs import Run
@@ -24,9 +25,18 @@ def eval_file(data: str, split: str, own: bool = True, tag: str = "") -> str:
 
 def data_path(spec: str | None) -> str | None:
     """The absolute path of the data file or folder ``spec`` (eval-DATA-SPLIT.json's "path": whose figures), or
-    None for a built-in set's name."""
-    path = Path(spec).expanduser() if spec else None
+    None for a built-in set's name (a run folder named so, ``--data digits --out digits``, is no data)."""
+    path = Path(spec).expanduser() if spec and not builtin(spec) else None
     return str(path.resolve()) if path is not None and path.exists() else None
+
+
+def builtin(spec: str) -> bool:
+    """Whether ``spec`` names a built-in set: its name is never a path here, though a file or folder of that name
+    lies in the working folder (a run folder ``digits`` of the set digits); a run stores a path as absolute."""
+    try:
+        return builtin_key(spec) is not None
+    except VaekitError:  # a set's name with options it takes none of: no set, read as a path
+        return False
 
 
 def eval_path(folder: Path, data: str, split: str, own: bool = True, where: str | None = None) -> Path:
@@ -44,8 +54,8 @@ def eval_path(folder: Path, data: str, split: str, own: bool = True, where: str 
 def data_stamp(spec: str | None) -> list[int] | None:
     """A cheap fingerprint of the data file or folder ``spec``: [bytes, latest mtime_ns, files] of the file or of
     every file under the folder, or None for a built-in set's name (nothing to change under it). Data rewritten
-    under the same name, even with as many items, has another stamp."""
-    path = Path(spec).expanduser() if spec else None
+    under the same name, even with as many items, has another stamp. A built-in name is never a path here."""
+    path = Path(spec).expanduser() if spec and not builtin(spec) else None
     if path is None or not path.exists():
         return None
     found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]

@@ -157,7 +157,7 @@ def quality_benchmark(
 
     ``n`` items per set (default: half the test split). Returns {"n", "samples": {...}, "data_vs_data": {...}},
     and "fid_caveat" (a line) where no more items than features make the covariances rank-deficient, or where
-    uniform noise scores as well as the samples (``noise_caveat``).
+    uniform noise scores as well as or better than the samples (``noise_caveat``).
     """
     a, b = halves(len(test_x), seed)
     n = set_size(n, len(test_x))
@@ -192,12 +192,14 @@ def noise_caveat(features: nn.Module, real: Tensor, items: Tensor, figures: dict
     noise = low + (high - low) * torch.rand(items.shape, generator=torch.Generator().manual_seed(seed))
     got = compare(real, embed(features, noise, what="uniform noise"), kid_subsets=2, seed=seed)
     as_well = {"FID": got["fid"] <= figures["fid"], "precision": got["precision"] >= figures["precision"]}
-    ties = [f"{k} ({got[k.lower()]:.3g} against {figures[k.lower()]:.3g})" for k, tie in as_well.items() if tie]
-    if not ties:
+    pairs = [(k, f"{got[k.lower()]:.3g}", f"{figures[k.lower()]:.3g}") for k, tie in as_well.items() if tie]
+    if not pairs:
         return []
+    better = {a != b for _, a, b in pairs}  # as the figures are shown: "(1 against 1)" is no better
+    how = "better than" if better == {True} else "as well as" if better == {False} else "as well as or better than"
     line = (
-        f"uniform noise scores as well as the samples on {' and '.join(ties)}: at {len(items)} items per set on "
-        "these features the figures do not show the samples better than noise"
+        f"uniform noise scores {how} the samples on {' and '.join(f'{k} ({a} against {b})' for k, a, b in pairs)}: "
+        f"at {len(items)} items per set on these features the figures do not show the samples better than noise"
     )
     note(line)
     return [line]

@@ -45,12 +45,13 @@ def non_finite_term(terms: Terms, s: ObjectiveSettings | None = None, edge: bool
 
 
 def diagnose(terms: Terms, s: ObjectiveSettings | None, edge: bool = True) -> tuple[str, str | None]:
-    """(why, the setting to change or None) for a non-finite loss of ``terms``: kl, then rec not finite (for how many
-    items, the likely cause: the encoder where its draws of z are not finite), else the first weight of ``s`` whose
-    product with its term is not finite, else a term the model adds (their sum, ``terms["extra"]``, as vaekit's
-    objectives record it in the step), else the objective's loss itself."""
+    """(why, the setting to change or None) for a non-finite loss of ``terms``: rec, then kl not finite (for how many
+    items, the likely cause; kl first, blamed on the encoder, where its draws of z are not finite), else the first
+    weight of ``s`` whose product with its term is not finite, else a term the model adds (their sum,
+    ``terms["extra"]``, as vaekit's objectives record it in the step), else the objective's loss itself."""
     encoder = any(not bool(z.detach().isfinite().all()) for z in terms.get("z", []))  # q(z|x)'s draws
-    for key, what, value in (("kl", "kl = KL(q(z|x) || p(z))", terms["kl"]), ("rec", "rec = log p(x|z)", terms["rec"])):
+    both = [("kl", "kl = KL(q(z|x) || p(z))", terms["kl"]), ("rec", "rec = log p(x|z)", terms["rec"])]
+    for key, what, value in both if encoder else both[::-1]:  # rec first: its overflow names float32
         value = value.detach()
         bad, nan = int((~value.isfinite()).sum()), int(value.isnan().sum())
         if not bad:

@@ -13,10 +13,13 @@ from torch.nn.functional import one_hot
 from .. import logs
 from ..core.contract import latent_size, mean_of
 from ..core.discrete import CodePrior
+from ..data import Split
 from ..data.containers import is_frame
-from ..data.lazy import LazyArray, head
+from ..data.lazy import LazyArray, drawn_once, head, head_split
 from ..errors import VaekitError
+from ..evaluation.active import ACTIVE_THRESHOLD
 from ..evaluation.metrics import encode_means
+from ..evaluation.outputs import prepared_split
 from ..models.gumbel import GumbelVAE
 from ..models.vq import VQVAE
 from ..run_reads import reading
@@ -144,8 +147,9 @@ def traversals(
     rank_on: int | None = None,
     label: LabelsLike | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
-    """Traversals of ``dims`` (default: the ``n_dims`` most active over the first ``rank_on`` items of x
-    (N, *shape), all for None), values (V,) from -span to span: (decoded (R, V, *shape), dims, values). Around
+    """Traversals of ``dims`` (default: the ``n_dims`` most active, ``active_dims``, over the first ``rank_on``
+    items of x (N, *shape), all for None; ``ranked_dims`` ranks a split as ``evaluate`` scores it), values (V,)
+    from -span to span: (decoded (R, V, *shape), dims, values). Around
     item ``item``'s posterior mean, each dim set to the values; without an item, over the prior (``prior_frame``:
     p(z|y) of class y[0] for a conditional run, else N(0, I)): from its mean, each dim swept over its mean +
     its sd * values, as the manifold spans its quantiles (the values in sds; N(0, I)'s: the values themselves).
@@ -155,8 +159,7 @@ def traversals(
     if item is not None and not 0 <= item < len(x):
         raise VaekitError(f"item {item}: expected an index in 0..{len(x) - 1}", key="item")
     if dims is None:  # only the items ranked are encoded
-        loc = encode_means(run, head(x, rank_on), None if y is None else y[:rank_on])  # (N', D)
-        dims = top_dims(loc.var(0), n_dims, among=decoded_dims(run, y))
+        dims = active_dims(run, head(x, rank_on), None if y is None else y[:rank_on], n_dims)
     at = slice(item or 0, (item or 0) + 1)
     ya = None if y is None else y[at]
     yd = ya if label is None else run.labels(label, 1)  # (1,) the class decoded; None for an unconditional run
@@ -165,6 +168,61 @@ def traversals(
         return traverse(run, encode_means(run, x[at], ya)[0], dims, values, yd), dims, values
     loc, scale = prior_frame(run, yd)  # (D,) each
     return traverse(run, loc, dims, values, yd, scale), dims, values
+
+
+@reading
+def active_dims(
+    run: Run, x: Tensor | LazyArray, y: Tensor | None = None, n_dims: int = 8, say: bool = False
+) -> list[int]:
+    """Up to ``n_dims`` of the dims the decoder reads (``decoded_dims``), those whose posterior means vary most
+    over the items x (N, *shape) first (y (N,): a conditional run's labels), those not active (a variance of at
+    most ACTIVE_THRESHOLD, as ``evaluate`` counts active units) left out unless none is; ``say``: a note where
+    fewer are active than asked (``fewer_active``)."""
+    spread, among = encode_means(run, x, y).var(0), decoded_dims(run, y)  # (D,), the dims decoded
+    if say and (line := fewer_active(spread, n_dims, among, len(x))) is not None:
+        logs.note(line)
+    return top_dims(spread, n_dims, among=among)
+
+
+def ranked_dims(
+    run: Run, s: Split, y: Tensor | None, n_dims: int, spec: str | None, split: str, n: int = 2000
+) -> list[int]:
+    """``active_dims`` of the first ``n`` items of ``s`` (``split`` of the data ``spec``, as given; y (N,) a
+    conditional run's labels) as ``evaluate`` scores them (``evaluated_as``), as the report ranks them; a note
+    where fewer are active than ``n_dims``. A discrete code is refused first (``refuse_discrete``)."""
+    refuse_discrete(run)
+    return active_dims(run, evaluated_as(run, s, n, spec, split), None if y is None else y[:n], n_dims, True)
+
+
+def fewer_active(spread: Tensor, n_dims: int, among: list[int], n: int) -> str | None:
+    """The line where fewer of the dims ``among`` are active (the variance ``spread`` (D,) of their posterior
+    means over n items above ACTIVE_THRESHOLD) than the ``n_dims`` asked, saying which ``top_dims`` shows."""
+    active, most = int((spread[among] > ACTIVE_THRESHOLD).sum()), min(n_dims, len(among))
+    if active >= most:
+        return None
+    of = f" of the {len(among)} its decoder reads" if len(among) < len(spread) else ""
+    shown = f"showing {'it' if active == 1 else 'them'}" if active else f"showing the {most} that vary most"
+    rule = f"posterior-mean variance over {n} items > {ACTIVE_THRESHOLD}"
+    return f"{n_dims} dims asked, {active or 'none'} active{of} ({rule}): {shown}"
+
+
+def evaluated_as(
+    run: Run, s: Split, n: int | None = None, spec: str | None = None, split: str | None = None
+) -> Tensor | LazyArray:
+    """The first ``n`` items of the split ``s`` as ``evaluate`` scores them: a binarised run's drawn once, as in
+    training, by their rows (``drawn_once``) where ``undrawn``; split all of the data ``spec`` (None: the run's)
+    as given (``split`` "all": its items keyed by their files, which ``s`` keeps not) read again so drawn."""
+    if not undrawn(run, s):
+        return head(s.x, n)
+    if split == "all":
+        return prepared_split(run, spec, "all", n)[0].x
+    return drawn_once(head_split(s, n), run.config.train.seed).x
+
+
+def undrawn(run: Run, s: Split) -> bool:
+    """Whether ``s`` may hold a binarised run's items as given (grey: the pictures', a dynamic run's train split),
+    not drawn once as ``evaluate`` draws them (drawing binary items again leaves them as they are)."""
+    return run.config.data.binarize in ("dynamic", "fixed") and not s.fixed
 
 
 def discrete_family(run: Run) -> str | None:

@@ -27,7 +27,7 @@ from .figures import (
     traverse,
 )
 from .latent_maps import latent_map
-from .latent_walks import SNAPPED
+from .latent_walks import SNAPPED, evaluated_as, undrawn
 from .plots import _figure, _save_figure, is_image, save_reconstructions, save_samples, table_columns
 from .report_tables import eval_caption as eval_caption
 
@@ -80,7 +80,7 @@ def pictures(
     out.append(
         sweep_picture(run, x, n_dims, folder, table_columns(run))
         if discrete
-        else traversal_picture(run, data, x, y_in, n_dims, folder)
+        else traversal_picture(run, data, split, y_in, n_dims, folder)
     )
     out.append(
         (
@@ -134,12 +134,15 @@ def interpolation_picture(
 
 
 def traversal_picture(
-    run: Run, data: Dataset, x: Tensor, y: Tensor | None, n_dims: int, folder: Path
+    run: Run, data: Dataset, split: Split, y: Tensor | None, n_dims: int, folder: Path
 ) -> tuple[str, Path]:
-    """(caption, path) of the traversals of the ``n_dims`` most active dims around item 0's posterior mean; x
-    (N, *shape), y (N,) for a conditional model, else None."""
+    """(caption, path) of the traversals of the ``n_dims`` most active dims, ranked on the split's first 2000
+    items x (N, *shape) as ``evaluate`` scores them (``evaluated_as``), around item 0's posterior mean; y (N,)
+    for a conditional model, else None."""
+    x = split.x[:2000]
     loc = encode_means(run, x, y)  # (N, D)
-    spread = loc.var(0)  # (D,): a dim is active where it is above ACTIVE_THRESHOLD
+    ranked = encode_means(run, evaluated_as(run, split, len(x)), y) if undrawn(run, split) else loc
+    spread = ranked.var(0)  # (D,): a dim is active where it is above ACTIVE_THRESHOLD
     dims = top_dims(spread, n_dims, among=decoded_dims(run, y))  # a ladder's decoder reads z_1 alone
     values = torch.linspace(-3, 3, 9)
     xs = traverse(run, loc[0], dims, values, None if y is None else y[:1])  # (dims, values, *shape)
