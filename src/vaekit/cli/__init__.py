@@ -21,7 +21,7 @@ from typing import TextIO
 from .. import __version__
 from ..errors import VaekitError
 from ..io import printable
-from . import apps, data_sets, evaluate, quality, ship, train  # each registers its verbs
+from . import apps, data_sets, evaluate, quality, report, ship, train  # each registers its verbs
 from .errors import for_command_line
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
@@ -54,7 +54,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}
     # help order: training, then the data it reads, then what reads a run
-    groups = [train.__name__, data_sets.__name__, evaluate.__name__, quality.__name__, apps.__name__, ship.__name__]
+    groups = [m.__name__ for m in (train, data_sets, evaluate, report, quality, apps, ship)]
     for v in sorted(VERBS.values(), key=lambda v: groups.index(v.run.__module__)):
         verb_parser = p.verb_parsers[v.name] = sub.add_parser(
             v.name, help=v.help, epilog=v.epilog or None, formatter_class=raw
