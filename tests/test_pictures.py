@@ -238,14 +238,15 @@ def test_tensorboard_events_on_a_full_disk_are_one_line(tiny_images, tmp_path, c
         monkeypatch.setattr(tensorboard, "_writer_class", lambda: FullDisk)
     assert main(train_argv(tiny_images, tmp_path / "run", "--hidden", "8", "--latent-dim", "2")) == 1
     events = tmp_path / "run" / "events.out.tfevents.*"
-    assert capsys.readouterr().err == f"vaekit: error: {events}: cannot write (No space left on device)\n"
+    err, room = capsys.readouterr().err, f"; continue with vaekit train --resume {tmp_path / 'run'} once there is room"
+    assert err in (f"vaekit: error: {events}: cannot write (No space left on device){r}\n" for r in ("", room))
     assert hooked == [] and threading.excepthook == hooked.append
 
 
 def test_a_run_stopped_while_drawing_its_pictures_names_the_verb_that_draws_them(
     tiny_images, tmp_path, capsys, monkeypatch
 ):
-    """Its epochs are trained: a resume would train nothing and draw nothing, so --resume is not the hint."""
+    """Its epochs are trained: a resume trains nothing and draws the pictures that are missing."""
 
     def stopped(*args):
         raise KeyboardInterrupt
@@ -254,7 +255,7 @@ def test_a_run_stopped_while_drawing_its_pictures_names_the_verb_that_draws_them
     run = tmp_path / "run"
     assert main(train_argv(tiny_images, run, "--hidden", "8", "--latent-dim", "2")) == 130
     err = capsys.readouterr().err
-    hint = f"its epochs are all trained, its pictures not all drawn (vaekit report {run} draws them)"
+    hint = f"its epochs are all trained, its pictures not all drawn (vaekit train --resume {run} draws them)"
     assert err == f"vaekit: interrupted; {hint}\n"
 
 

@@ -31,6 +31,7 @@ from .stops import (
     lost_peer,
     quiet,
     resume_hint,
+    room_hint,
     terminate,
     under_torchrun,
     wrapped_interrupt,
@@ -168,7 +169,8 @@ def run_command(argv: list[str] | None) -> int:
         if quiet(e):  # a torchrun worker stopped by a peer: rank 0 says why
             return e.exit_code
         text, flag = for_command_line(e, flag_for(parser, args, e.key) if parser else None)  # the CLI's ways
-        print(f"vaekit: error: {printable(text)}" + (f" ({flag})" if flag else ""), file=sys.stderr)  # names from files
+        line = f"vaekit: error: {printable(text)}" + (f" ({flag})" if flag else "")  # names from files
+        print(line + printable(room_hint(e, args)), file=sys.stderr)  # a full disk: the resume once there is room
         return e.exit_code
     except BrokenPipeError:  # stdout piped into a reader that stopped (| head): as other command-line tools, quietly
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes it at exit

@@ -4,6 +4,7 @@ where to go on)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -44,7 +45,7 @@ def interrupted(e: KeyboardInterrupt, args: argparse.Namespace | None) -> int:
             from ..training import distributed
 
             if distributed.is_main():  # under torchrun every process stops; one says so
-                hint = f" (continue with vaekit train --resume {e.run})" if e.run else ""
+                hint = f" (continue with {resume_command(e.run)})" if e.run else ""
                 print(f"vaekit: {e}{hint}", file=sys.stderr)
             return e.code
     stopped = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
@@ -99,16 +100,44 @@ def cause(e: RuntimeError) -> str:
     return (line if len(line) <= 200 else line[:199] + "…") or type(e).__name__
 
 
-def resume_hint(args: argparse.Namespace | None) -> str:
-    """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
-    checkpoint; the verb that draws the pictures for one stopped while drawing them (a resume would train nothing
-    and draw none); else nothing."""
+def resume_command(folder: object) -> str:
+    """'vaekit train --resume RUN', with '--nproc N' where this command trains in N processes on this machine
+    (torchrun's WORLD_SIZE and LOCAL_WORLD_SIZE), or 'under torchrun' where they span machines."""
+    n = int(os.environ.get("WORLD_SIZE", "1"))
+    here = int(os.environ.get("LOCAL_WORLD_SIZE", n))  # torchrun's processes on this machine
+    where = "" if n == 1 else f" --nproc {n}" if n == here else f", under torchrun as before ({n} processes)"
+    return f"vaekit train --resume {folder}{where}"
+
+
+def training_folder(args: argparse.Namespace | None) -> Path | None:
+    """The run folder of a ``vaekit train`` command that holds a checkpoint to resume, else None."""
     folder = getattr(args, "resume", None) or getattr(args, "out", None)
     if args is None or getattr(args, "command", None) != "train" or not folder or not checkpointed(Path(folder)):
+        return None
+    return Path(folder)
+
+
+def resume_hint(args: argparse.Namespace | None) -> str:
+    """'; ... continue with vaekit train --resume RUN' for an interrupted training whose folder holds a
+    checkpoint; for one stopped while drawing its pictures, the resume that draws them (it trains nothing, and
+    draws the pictures missing or older than its checkpoint: ``viz.callbacks.Pictures``); else nothing."""
+    folder = training_folder(args)
+    if args is None or folder is None:
         return ""
-    if trained_all(args, Path(folder)):
-        return f"; its epochs are all trained, its pictures not all drawn (vaekit report {folder} draws them)"
-    return f"; the last checkpoint is kept (continue with vaekit train --resume {folder})"
+    if trained_all(args, folder):
+        return f"; its epochs are all trained, its pictures not all drawn (vaekit train --resume {folder} draws them)"
+    return f"; the last checkpoint is kept (continue with {resume_command(folder)})"
+
+
+def room_hint(e: BaseException, args: argparse.Namespace | None) -> str:
+    """'; continue with vaekit train --resume RUN once there is room' after a training stopped by a full disk
+    (``io.WriteError``: no space, or over a quota) with a checkpoint to resume; else "". The epoch being written
+    may stand in metrics.csv or the best weights ahead of the checkpoint (written last): the resume trains it
+    again and writes them over."""
+    folder = training_folder(args)
+    if folder is None or getattr(e, "errno", None) not in (errno.ENOSPC, errno.EDQUOT):
+        return ""
+    return f"; continue with {resume_command(folder)} once there is room"
 
 
 def trained_all(args: argparse.Namespace, folder: Path) -> bool:

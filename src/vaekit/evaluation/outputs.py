@@ -82,7 +82,7 @@ def note_changed_data(run: Run, data: Dataset) -> None:
     binarised once, ``fixed_draw``: counts alone): its seeded splits hold other items. The verbs only read it."""
     saved, shape = (recorded_data(run.path) or {}) if run.path else {}, tuple(run.config.model.input_shape)
     now, was = [len(s) for s in (data.train, data.val, data.test)], saved.get("items")
-    said = ", ".join(f"{a} {name}" for a, name in zip(was or [], SPLITS, strict=True))
+    said = ", ".join(f"{a} {name}" for a, name in zip(was or [], SPLITS, strict=False))  # an older record: fewer
     if was and list(was) != now:
         why = f"its checkpoint records {said} items, the data now has {', '.join(map(str, now))}"
     elif was and saved.get("sha256") and not saved.get("fixed_draw") and shape:

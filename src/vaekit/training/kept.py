@@ -20,8 +20,9 @@ def number(value: object) -> float | None:
 def kept_of(rows: Sequence[Mapping]) -> tuple[int, float] | None:
     """(epoch, val_loss) of the weights a run keeps after ``rows`` (metrics rows, numbers or metrics.csv's text):
     the last row's ``best_epoch`` where the trainer recorded it, so a best validation loss a resume set aside
-    (another beta, another objective) is not read back; a run from before that column, the trainer's pick over
-    ``val_loss`` (the first epoch, then each with a lower one than all before it). None: no epochs, no val_loss."""
+    (another objective, another number of processes) is not read back; a run from before that column, the
+    trainer's pick over ``val_loss`` (the first epoch, then each with a lower one than all before it). None: no
+    epochs, no val_loss."""
     last = rows[-1] if rows else {}
     epoch, loss = number(last.get(KEPT[0])), number(last.get(KEPT[1]))
     if epoch is not None and not math.isnan(epoch):

@@ -60,6 +60,7 @@ class LoopState:
     measure: dict = field(default_factory=dict)  # what defines best_val (val_loss.measured; {}: a run from before it)
     lr_rule: int = STEP_RULE  # the step schedule's rule the run trains under (``from_checkpoint``: 1 where absent)
     settings: dict = field(default_factory=dict)  # config.resume.recorded: what it rests on ({}: a run from before)
+    world: int = 0  # the processes that measured its val_loss (0: a run from before it: ``processes_changed``)
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> LoopState:
@@ -131,6 +132,7 @@ STATE_TYPES: dict[str, Callable[[object], bool]] = {  # LoopState's fields as JS
     "data": _data,
     "measure": lambda v: isinstance(v, dict) and all(is_number(u) or isinstance(u, str) for u in v.values()),
     "settings": lambda v: isinstance(v, dict),
+    "world": _count,
     "lr_rule": lambda v: is_whole(v, low=1) and int(v) <= STEP_RULE,  # a later vaekit's rule: refused
 }
 
@@ -202,6 +204,20 @@ def validation_redrawn(saved: dict, given: dict) -> str:
     if "val_sha256" not in saved:
         return "its checkpoint does not record the draw of its validation items (an earlier vaekit drew them otherwise)"
     return "its validation items are drawn otherwise than when its checkpoint was written"
+
+
+def processes_changed(t: TrainConfig, state: LoopState, extra: dict, resume: bool) -> str:
+    """Why a resumed run's best validation loss does not compare with the losses it measures now: another number
+    of processes measured it (each draws its validation noise from a stream of its own, ``val_loss.fixed_draws``),
+    acted on where training goes on (a run stopped early stays stopped: its stop compared losses of one measure);
+    "" where as many do. Records today's number in ``state``. A checkpoint from before ``world`` is counted by
+    its ``rng.rank.<r>`` tensors, which every run of more than one process saved (``rank_rng.rng_extra``)."""
+    before = state.world or 1 + sum(k.startswith("rng.rank.") for k in extra)
+    state.world = now = distributed.world()
+    if not resume or before == now or at_patience(t, state.batch, state.bad_epochs):
+        return ""
+    by = f"{before} process{'es' * (before > 1)}"
+    return f"its validation loss was measured by {by}, now by {now}, each drawing its own validation noise"
 
 
 def recorded_state(run: Path) -> dict | None:

@@ -36,7 +36,7 @@ from .rank_rng import rng_extra
 from .restore import restore
 from .signals import CheckpointClock, Interrupted, StopSignal
 from .stability import EMA, swapped
-from .state import at_patience, fingerprint, kept_dtype, set_aside_note
+from .state import at_patience, fingerprint, kept_dtype, processes_changed, set_aside_note
 from .step import Scheduled, StepSetup, batch_sums, labels_on, make_optimizer
 from .step_report import reads_every, step_metrics
 from .val_loss import check_split_sizes, validation_loss
@@ -73,6 +73,7 @@ class Trainer:
         self.critic = Critic.for_objective(t.objective, model.latent_dims[0], device)  # factor's discriminator
         # the loop state (from the checkpoint on resume), then every rank's generator is seeded
         self.state, extra, self.redrawn, self.remeasured = restore(model, self.opt, t, run, resume, fingerprint(data))
+        self.rescaled = processes_changed(t, self.state, extra, resume)  # validation by another number of processes
         self.best: dict[str, Tensor] | None = None  # the best epoch's weights, kept here without a run folder
         self.trained = 0  # items the epoch's pass trains in this session (a resumed epoch: those after the resume)
         self.place(data, device)
@@ -139,9 +140,9 @@ class Trainer:
         self.say(end_line(s, t))
 
     def sets_aside(self) -> str:
-        """Why a resumed run's best validation loss is set aside (it is measured otherwise: another val_loss or
-        other validation draws) where training goes on, else ""."""
-        s, why = self.state, "; ".join(filter(None, (self.remeasured, self.redrawn)))
+        """Why a resumed run's best validation loss is set aside (it is measured otherwise: another val_loss, other
+        validation draws or another number of processes) where training goes on, else ""."""
+        s, why = self.state, "; ".join(filter(None, (self.remeasured, self.redrawn, self.rescaled)))
         return why if why and s.best_val != math.inf and s.epoch < self.t.epochs else ""
 
     def set_aside(self) -> None:
