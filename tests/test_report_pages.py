@@ -103,7 +103,9 @@ def test_captions_say_what_the_figures_are_for_the_family_and_posterior(tmp_path
     grey.config.data.binarize = "none"
     assert "cross-entropy" in eval_caption(grey, flat) and "cross-entropy" not in eval_caption(fake_run(), flat)
     table = fake_run(input_shape=[5])
-    assert "table's bits_per_dim" in eval_caption(table, flat)
+    assert "table's bits_per_dim" in eval_caption(table, flat) and "add 8 bits" not in eval_caption(table, flat)
+    assert "add 8 bits per dimension" in eval_caption(fake_run(likelihood="gaussian"), flat)
+    assert "density" not in eval_caption(fake_run(), flat)  # a discrete likelihood's bits/dim are bits
     for family in ("vq", "gumbel"):
         caption, _ = kl_picture(flat, tmp_path / f"{family}.png", family)
         assert "flow posterior" not in caption and "VampPrior" not in caption

@@ -232,6 +232,11 @@ def eval_caption(run: Run, result: dict) -> str:
         said.append(
             "a table's bits_per_dim is a density's nll per column: not comparable with images', and it can be negative"
         )
+    elif m.likelihood in ("gaussian", "cbernoulli"):  # a density on [0, 1]: beside 8-bit data's discrete bits/dim
+        said.append(
+            f"a {m.likelihood} p(x|z) is a density of values in [0, 1], so nll and bits_per_dim can be negative; "
+            "beside the discrete bits/dim of 8-bit data add 8 bits per dimension (and dequantise the data)"
+        )
     if len(levels) > 1:
         said.append(
             "kl_per_level and active_units' per_level run from the top level z_L down to z_1 next to the data "
