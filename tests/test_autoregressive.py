@@ -87,7 +87,9 @@ def test_a_deep_run_with_the_head_trains_and_its_verbs_run(tmp_path, capsys):
         + ["--score", "llr,recon_error,iwae_nll"],
     ):
         assert main(verb) == 0, verb
-    assert main(["export", str(run)]) == 2 and "export the encoder alone" in capsys.readouterr().err
-    assert not (run / "decoder.onnx").exists()
+    capsys.readouterr()
+    assert main(["export", str(run), "--part", "both"]) == 2 and "with --part encoder" in capsys.readouterr().err
+    assert main(["export", str(run)]) == 0 and "decoder.onnx not written" in capsys.readouterr().out  # the encoder's
+    assert not (run / "decoder.onnx").exists() and (run / "encoder.onnx").exists()
     r = json.loads((run / "eval.json").read_text())
     assert np.isfinite(r["nll"]) and r["nll"] <= -r["elbo"] + 1e-3  # the IWAE bound is the tighter

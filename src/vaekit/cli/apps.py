@@ -94,11 +94,13 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
-    """The scores --score names (default: every one that applies) of the first --limit items of x (and labels y
-    (N,), which a conditional run needs)."""
+    """The scores --score names (default: every one that applies, those the model leaves out said in a note) of the
+    first --limit items of x (and labels y (N,), which a conditional run needs)."""
     import numpy as np
 
+    from ..data.images import note
     from ..data.lazy import head
+    from ..evaluation.score_checks import left_out_note
     from ..evaluation.scores import anomaly_scores, check_scores, scores_that_apply
 
     given = {k: s.default if getattr(args, k) is None else getattr(args, k) for k, s in SETTINGS.items()}
@@ -106,9 +108,12 @@ def scores_of(args: argparse.Namespace, run, x, y=None) -> dict:
         if y is None:
             raise VaekitError("this run is conditional: its scores need each item's label, and this data has none")
         y = run.labels(y[: args.limit], len(y[: args.limit]))  # each in the run's classes 0..K-1
-    if args.score is None:  # every score that applies to these items
-        first = (x[:1].to(run.device), None if y is None else y[:1].to(run.device))
-        names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first)
+    if args.score is None:  # every score that applies to these items; those the model leaves out said once
+        first, left = (x[:1].to(run.device), None if y is None else y[:1].to(run.device)), dict[str, str]()
+        names = scores_that_apply(run.model, len(run.config.model.input_shape) == 3, *first, left=left)
+        if (said := left_out_note(left)) and not vars(args).get("left_said"):  # anomaly-eval: in, then out
+            note(said)
+            args.left_said = True
     else:
         names = check_scores([s.strip() for s in args.score.split(",") if s.strip()])
     y = None if y is None else y[: args.limit]

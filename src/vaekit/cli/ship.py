@@ -15,7 +15,11 @@ from .verbs import arg, count, split_arg, verb
     "export the encoder and/or decoder as ONNX, checked in onnxruntime",
     arg("run", help="run folder"),
     arg("--format", default="onnx", choices=["onnx"]),
-    arg("--part", default="both", choices=["encoder", "decoder", "both"]),
+    arg(
+        "--part",
+        choices=["encoder", "decoder", "both"],
+        help="default: both where both can be exported, else the one that can (a line says why the other is not)",
+    ),
     arg("--out", help="output folder (default: the run folder); the parts exported there are replaced"),
     examples=("vaekit export runs/d", "vaekit export runs/d --part decoder --out exported/"),
 )
@@ -28,7 +32,8 @@ def cmd_export(args: argparse.Namespace) -> None:
             f"--out {args.out}: --out is a folder: the files are encoder.onnx and decoder.onnx (--part picks them)"
         )
     run = Run.load(args.run)
-    result = export_onnx(run, args.out, args.part)
+    part, skipped = parts_of(run, args.part)
+    result = export_onnx(run, args.out, part)
     for part, r in result.items():
         print(
             f"{r['path']}: {r['bytes'] / 1024:.1f} KiB, max |onnxruntime - torch| = {r['max_abs_diff']:.2g} "
@@ -38,6 +43,29 @@ def cmd_export(args: argparse.Namespace) -> None:
         ms = [ort_decode_ms(run, result["decoder"]["path"], b) for b in (1, 64)]
         unit = {1: "row", 3: "image"}.get(len(run.config.model.input_shape), "item")  # a table's, a signal's
         print(f"onnxruntime decode (1 thread): {ms[0]:.3f} ms/{unit} at batch 1, {ms[1]:.4f} ms/{unit} at batch 64")
+    if skipped:
+        print(skipped)
+
+
+INSTEAD = {"encoder": "vaekit encode writes the codes", "decoder": "vaekit sample draws the items"}
+
+
+def parts_of(run, asked: str | None) -> tuple[str, str]:
+    """(the part to export, a line naming the part left out and why, or ""): --part not given is both where both can
+    be exported, else the one that can; a part asked for that cannot be is refused, naming the --part that can."""
+    from ..export.probes import decoder_refusal, encoder_refusal
+
+    checks = {"encoder": encoder_refusal, "decoder": decoder_refusal}
+    why = {p: w for p, check in checks.items() if asked in (None, "both", p) and (w := check(run))}
+    if not why:
+        return asked or "both", ""
+    if len(why) == 2:
+        raise VaekitError(f"neither part can be exported: {why['encoder']}; and {why['decoder']}")
+    part = next(iter(why))
+    other = "decoder" if part == "encoder" else "encoder"
+    if asked is None:
+        return other, f"{part}.onnx not written: {why[part]} ({INSTEAD[part]})"
+    raise VaekitError(f"--part {asked}: {why[part]}: export the {other} alone with --part {other} ({INSTEAD[part]})")
 
 
 @verb(
@@ -86,6 +114,34 @@ def cmd_models(args: argparse.Namespace) -> None:
     print(family_table(parse_shape(args.shape), args.classes))
     print()  # then every axis of the zoo and its choices
     print(axes_table({"sampler": ("vaekit sample --sampler", SAMPLERS)}))
+    print()  # then what the families refuse on those axes
+    print(refused_objectives())
+
+
+def refused_objectives() -> str:
+    """One line: the objectives each family refuses (``vaekit.config.CONFLICTS``, each tried with the family at
+    their defaults), and the axes only the vae family has."""
+    from ..config import RunConfig, refuse_conflicts
+    from ..core.objectives_zoo import OBJECTIVES
+    from ..models.catalog import MODELS
+
+    said = []
+    for family in sorted(MODELS):
+        refused = []
+        for name in OBJECTIVES:
+            cfg = RunConfig()
+            cfg.model.family, cfg.train.objective = family, name
+            try:
+                refuse_conflicts(cfg)
+            except VaekitError:
+                refused.append(name)
+        rest = [name for name in OBJECTIVES if name not in refused]
+        if refused:
+            said.append(f"{family}: {'every one but ' + ', '.join(rest) if len(rest) == 1 else ', '.join(refused)}")
+    return (
+        f"Objectives a family refuses (vaekit.config.CONFLICTS): {'; '.join(said)}. The prior and posterior axes are "
+        "the vae family's: other families refuse them."
+    )
 
 
 def parse_shape(text: str) -> list[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,10 +11,9 @@ from ..errors import VaekitError
 from ..io import printable
 from .train_flags import COUNTS, TABLE, flag_help, train_config, trained_again
 from .verbs import arg, count, data_arg, given, not_data, positive, seed, split_arg, temperatures, unknown_arg, verb
+from .writing import written
 
 if TYPE_CHECKING:
-    from torch import Tensor
-
     from ..config import TrainConfig
     from ..runs import Run
 
@@ -199,41 +197,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
         torch.manual_seed(args.seed)
     if run.model.needs_labels and args.label is None and args.sampler is None:  # a grid with one row per class
         x = run.sample_classes(per_class := max(1, n // run.config.model.num_classes), args.temperature)
-        written(run, x, args.out, partial(draw, nrow=per_class), "samples", per_class)
+        written(run, x, args.out, partial(draw, nrow=per_class), "samples", per_class, of=n)
     else:
         x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
         written(run, x, args.out, draw, "samples")
-
-
-def written(
-    run: Run,
-    x: Tensor,
-    out: str,
-    save: Callable,
-    what: str,
-    per_class: int | None = None,
-    of: int | None = None,
-    flag: str = "--n",
-) -> None:
-    """Write items x (N, *shape) to ``out`` (.npy, or a .png by ``save(x, path)``, stamped with the weights'
-    digest) and say so (the first N ``of`` how many, where ``flag`` cut them); a picture showing only some of them,
-    and the class of each row of a class grid (``per_class`` items of each class in turn), in a line of their own."""
-    from ..data.photos import note
-    from ..viz.plots import grid_head, save_array_or_png, stamped
-
-    with stamped(run.digest):
-        save_array_or_png(x, out, save)
-    cut = f" ({len(x)} of {of} items: {flag} sets how many)" if of else ""
-    print(f"{len(x)} {what if len(x) != 1 else what[:-1]} written to {printable(out)}{cut}")  # "1 sample"
-    png = Path(out).suffix.lower() == ".png" and x.dim() == 4  # a grid of images, not a table's scatter
-    shown, nrow = grid_head(x, per_class) if png else (x, per_class)
-    if len(shown) < len(x):
-        some = f"the first {nrow} of each class's {per_class}" if per_class else f"the first {len(shown)}"
-        note(f"{printable(out)} shows {some} of the {len(x)} {what}; a .npy --out holds them all")
-    if per_class is not None:
-        names = run.classes or [str(k) for k in range(run.config.model.num_classes)]
-        order = "rows, top to bottom" if png else f"items in class order, {per_class} of each"
-        print(f"{order}: {printable(', '.join(names[: len(shown) // (nrow or 1)]))}")  # classes.json's: escaped
 
 
 def no_table(run: Run, out: str, instead: str, columns: bool = False) -> None:

@@ -68,15 +68,8 @@ NON_NEGATIVE: tuple[str, ...] = (
 )
 
 
-POSITIVE += (
-    "model.codebook_size",
-    "model.code_dim",
-    "model.pixelcnn_channels",
-    "model.pixelcnn_layers",  # vq
-    "model.categories",
-    "train.gumbel_tau",
-    "train.gumbel_tau_end",
-)  # gumbel
+POSITIVE += ("model.codebook_size", "model.code_dim", "model.pixelcnn_channels", "model.pixelcnn_layers")  # vq
+POSITIVE += ("model.categories", "train.gumbel_tau", "train.gumbel_tau_end")  # gumbel
 NON_NEGATIVE += ("model.commitment", "train.prior_epochs")  # vq
 DISCRETE = ("vq", "gumbel")  # the families with discrete latents (no Gaussian q(z|x))
 
@@ -270,8 +263,13 @@ def parse_scale(scale: str) -> str | float:
 def short_runs(cfg: RunConfig) -> list[str]:
     """A note for each schedule that ``cfg``'s run ends before it ends: a warm-up of train.warmup_epochs 5 in a run
     of train.epochs 1 trains at a KL weight of beta / 5 at most (train.capacity_epochs, train.dimwise_warmup_epochs
-    likewise; ``core.schedules`` has the ramps)."""
+    likewise; ``core.schedules`` has the ramps); and for a gumbel temperature that rises rather than anneals."""
     t, notes = cfg.train, []
+    if cfg.model.family == "gumbel" and t.gumbel_tau_end > t.gumbel_tau:  # Jang et al. anneal it down
+        notes.append(
+            f"train.gumbel_tau_end {t.gumbel_tau_end:g} is above train.gumbel_tau {t.gumbel_tau:g}: the Gumbel-softmax "
+            "temperature rises over the run (annealing lowers it, towards the discrete model)"
+        )
     ramps = [
         ("warmup_epochs", "the KL weight", "of train.beta", 1.0, True),
         ("capacity_epochs", "the KL capacity", "of train.capacity_max", 1.0, t.capacity_max > 0),

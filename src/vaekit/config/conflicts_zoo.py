@@ -138,6 +138,7 @@ def _mixture_pzy(c: Any) -> bool:
 
 
 FACTORISED = ("vae", "cvae", "ladder", "deep")  # families whose KL splits by latent dimension (vq has no free bits)
+GAUSSIAN = "which needs a factorised q(z|x) and p(z) (a Gaussian posterior, the standard prior); this KL is one total"
 ONE_VARIABLE = "the total correlation of one latent variable (model.latent_dim 1) is 0: there is none to measure"
 
 
@@ -184,10 +185,10 @@ def _family_axes() -> list:
                 "train.free_bits",
                 f"model.{axis}",
                 lambda c, axis=axis, plain=plain: c.train.free_bits > 0 and getattr(c.model, axis) not in plain,
-                "free bits floor the KL of each latent dimension, which needs a factorised q(z|x) and p(z) "
-                "(a Gaussian posterior, the standard prior); this one's KL is one total",
+                f"free bits floor the KL of each latent dimension, {why}",
             )
-            for axis, plain in (("prior", ("standard",)), ("posterior", ("gaussian",)), ("family", FACTORISED))
+            for axis, plain, why in (("prior", ("standard",), GAUSSIAN), ("posterior", ("gaussian",), GAUSSIAN))
+            + (("family", FACTORISED, "and the categorical VAE's KL (family gumbel) is one total over its variables"),)
         ),
         (
             "train.free_bits",
@@ -258,8 +259,7 @@ def _ar_off(c: Any) -> bool:
 
 
 def _discrete_families() -> list:
-    """Rows for the discrete families (vq, gumbel) against the KL shapers, the conv code grid and the
-    importance-weighted objectives."""
+    """Rows for the discrete families (vq, gumbel): the KL shapers, the conv code grid, the importance weighted."""
     return [
         (
             "model.family",

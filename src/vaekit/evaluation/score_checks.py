@@ -11,12 +11,15 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..core.contract import VAEModel, dist_name, flat, probing, with_article
+from ..core.discrete import CodeGrid, CodePrior, GumbelSoftmax
 from ..core.model_inputs import check_items as check_item_shape
 from ..core.model_inputs import model_shape as model_shape  # re-exported (scores reads the items by it)
 from ..data.lazy import LazyArray
 from ..errors import VaekitError, is_seed, is_whole
+from ..models.posteriors import FlowPosterior
 from ..models.standardized import Standardized, hierarchical
 from ..runs import Run
+from .regret import normal_q
 from .score_names import DESCRIPTIONS as DESCRIPTIONS  # the names and settings, re-exported
 from .score_names import SCORES as SCORES
 from .score_names import SETTINGS as SETTINGS
@@ -137,3 +140,53 @@ def settings_for(names: str | Sequence[str], **values: int) -> dict[str, Any]:  
     setting (the detector, a benchmark) hands ``anomaly_scores``, which refuses the others."""
     named = set(check_scores(names))
     return {k: v for k, v in values.items() if set(SETTINGS[k].scores) & named}
+
+
+@torch.no_grad()
+def scores_that_apply(
+    model: VAEModel, images: bool, x: Tensor, y: Tensor | None = None, left: dict[str, str] | None = None
+) -> list[str]:
+    """The scores this model and data allow: complexity for images, llr for hierarchies, the likelihood regret for
+    a factorised Normal q(z|x) of one level, as that of the items ``x`` (B, *shape) (one is enough) shows, and kl
+    unless one constant (``left_out``); ``left``, where given, gets each score left out and why."""
+    check_model(model, [], y)  # a conditional model's labels
+    out = left_out(model, images, x, y)
+    if left is not None:
+        left.update(out)
+    return [s for s in SCORES if s not in out]
+
+
+NOTED = ("likelihood_regret", "kl")  # left out by the model's own latents (not by the data's shape, as --score says)
+
+
+def left_out(model: VAEModel, images: bool, x: Tensor, y: Tensor | None = None) -> dict[str, str]:
+    """{score: why} for each score this model and data leave out: complexity but for images, llr but for a
+    hierarchy, the likelihood regret but for one level of factorised Normal q(z|x), as that of the items ``x`` (B,
+    *shape) shows (one is enough), and kl where it is one constant (a VQ-VAE's point codes under its uniform prior,
+    no PixelCNN fitted: H * W * log K nats)."""
+    qz = model.encode(x, y) if flat(model) else None
+    out = {"complexity": "it compresses images"} if not images else {}
+    if flat(model) or not hierarchical(model):
+        out["llr"] = "it needs a hierarchy (family deep or ladder)"
+    if not normal_q(qz):
+        out["likelihood_regret"] = f"q(z|x) {posterior_kind(model, qz)} (it refits a Gaussian q(z|x) of one level)"
+    if isinstance(qz, CodeGrid) and isinstance(pz := model.prior(None), CodePrior) and pz.net is None:
+        out["kl"] = "the VQ-VAE's KL is one constant, H x W x log K, under its uniform prior (no PixelCNN fitted)"
+    return out
+
+
+def posterior_kind(model: VAEModel, qz: object) -> str:
+    """What q(z|x) ``qz`` (None: of a model of several latent levels) is, in words after "q(z|x)"."""
+    if qz is None:
+        return f"has {len(model.latent_dims)} latent levels"
+    kinds = {
+        FlowPosterior: "a flow posterior",
+        CodeGrid: "the VQ-VAE's point codes",
+        GumbelSoftmax: "categorical (Gumbel-softmax)",
+    }
+    return "is " + next((w for k, w in kinds.items() if isinstance(qz, k)), with_article(dist_name(qz)))
+
+
+def left_out_note(left: dict[str, str]) -> str:
+    """One line naming each default score of ``NOTED`` in ``left`` (``left_out``'s) and why; "" where none."""
+    return "; ".join(f"{name} left out: {why}" for name, why in left.items() if name in NOTED)

@@ -29,7 +29,6 @@ from ..core.contract import (
     kept_rng,
     probing,
 )
-from ..core.discrete import CodeGrid, CodePrior
 from ..core.likelihoods import LIKELIHOODS, check_support, name_of
 from ..core.model_inputs import label_tensor
 from ..core.objectives import _draw, elbo, iwae_bound, repeat_items, takes_eps
@@ -39,29 +38,18 @@ from ..data.item_arrays import refuse_edge
 from ..data.lazy import LazyArray
 from ..data.user import run_items
 from ..errors import VaekitError
-from ..models.standardized import hierarchical
 from ..training.rng import keeps_rng
 from .detection import detection_metrics as detection_metrics  # re-exported (the metrics that rank scores)
 from .regret import elbo_at as elbo_at  # re-exported, as are likelihood_regret and normal_q
 from .regret import likelihood_regret as likelihood_regret
 from .regret import normal_q as normal_q
 from .score_checks import DESCRIPTIONS as DESCRIPTIONS  # re-exported, as are SETTINGS and settings_for
-from .score_checks import SCORES, check_items, check_model, check_scores, check_seed, check_settings, model_shape
+from .score_checks import SCORES as SCORES  # re-exported (the score names)
 from .score_checks import SETTINGS as SETTINGS
+from .score_checks import check_items, check_model, check_scores, check_seed, check_settings, model_shape
 from .score_checks import check_llr_k as check_llr_k  # re-exported (the detector's check, in llr's words)
+from .score_checks import scores_that_apply as scores_that_apply  # re-exported (the default scores)
 from .score_checks import settings_for as settings_for
-
-
-@torch.no_grad()
-def scores_that_apply(model: VAEModel, images: bool, x: Tensor, y: Tensor | None = None) -> list[str]:
-    """The scores this model and data allow: complexity for images, llr for hierarchies, the likelihood regret for
-    a factorised Normal q(z|x) of one level, as that of the items ``x`` (B, *shape) (one is enough) shows, and kl
-    unless one constant (a VQ-VAE's point codes under its uniform prior, no PixelCNN fitted: H * W * log K nats)."""
-    check_model(model, [], y)  # a conditional model's labels
-    qz = model.encode(x, y) if flat(model) else None
-    constant = isinstance(qz, CodeGrid) and isinstance(pz := model.prior(None), CodePrior) and pz.net is None
-    skip = {"complexity": not images, "llr": flat(model) or not hierarchical(model), "kl": constant}
-    return [s for s in SCORES if not skip.get(s, False) and (s != "likelihood_regret" or normal_q(qz))]
 
 
 class Hierarchical(VAEModel, Protocol):

@@ -19,24 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
 
 from .. import files
-from ..core.autoregressive import LocalARBernoulli
-from ..core.contract import latent_size
 from ..errors import VaekitError
 from ..io import atomic_write, run_lock
-from ..models.posteriors import FlowPosterior
 from ..runs import Run
 from ..training.distributed import warn
 from .graphs import Decoder, DecoderGraph, EncoderGraph, fixed_sizes, output_names, own_outputs, quiet, traceable
 from .meta import metadata
 from .place import check_destinations, new_folders, replace_all
+from .probes import N_CHECK, TRACE_BATCH, decoder_refusal, encoder_refusal
+from .probes import check_inputs as check_inputs  # re-exported, as are example_inputs and model_device
+from .probes import example_inputs as example_inputs
+from .probes import model_device as model_device
 
 PARTS = ("encoder", "decoder", "both")
 TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the check inputs, element by element, / max(1, |torch|)
-TRACE_BATCH = 2  # the batch the graphs are traced at; the check also runs another, where a size it fixed fails
-N_CHECK = 100  # the inputs each part is checked on (``check_inputs`` says which)
 
 
 def graph_of(run: Run, part: str) -> EncoderGraph | Decoder:
@@ -44,39 +42,6 @@ def graph_of(run: Run, part: str) -> EncoderGraph | Decoder:
     classes = run.config.model.num_classes if run.model.needs_labels else 0
     model = copy.deepcopy(run.model).cpu().eval()
     return EncoderGraph(model, classes) if part == "encoder" else Decoder(DecoderGraph(model, classes))
-
-
-def example_inputs(
-    run: Run, part: str, n: int, seed: int = 0, device: torch.device | None = None
-) -> tuple[Tensor, ...]:
-    """Random inputs for ``part``: x ~ U(0, 1) (n, *shape) or z ~ N(0, I) (n, D), plus labels (n,) if conditional;
-    on ``device`` (default the CPU)."""
-    g = torch.Generator().manual_seed(seed)
-    model = run.model
-    if part == "encoder":
-        first = torch.rand(n, *run.config.model.input_shape, generator=g)
-    else:
-        first = torch.randn(n, latent_size(model), generator=g)
-    args: tuple[Tensor, ...] = (first,)
-    if model.needs_labels:
-        args += (torch.randint(0, run.config.model.num_classes, (n,), generator=g),)
-    return tuple(a.to(device) for a in args) if device is not None else args
-
-
-def check_inputs(run: Run, part: str, n: int = N_CHECK) -> str:
-    """What ``check_part`` feeds ``part`` at ``n``, in words: ``example_inputs``' noise, no data items nor prior
-    draws (a learned prior's codes are not N(0, I)); where ``n`` is the trace's batch or fewer, 3 inputs too."""
-    count = f"{n} and {TRACE_BATCH + 1}" if n <= TRACE_BATCH else f"{n}"
-    what = "noise inputs x ~ U(0, 1) (not data items)" if part == "encoder" else "codes z ~ N(0, I)"
-    labels = f", labels y uniform in 0..{run.config.model.num_classes - 1}" if run.model.needs_labels else ""
-    return f"{count} {what}{labels}"
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's weights (else buffers) are: the CPU for a model with neither."""
-    first: Tensor | None = next(model.parameters(), None)
-    first = next(model.buffers(), None) if first is None else first
-    return first.device if first is not None else torch.device("cpu")
 
 
 def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
@@ -146,12 +111,12 @@ def _session(path: Path, threads: int = 0):
 
 
 def check_part(run: Run, part: str, path: Path, n: int = N_CHECK, shown: Path | None = None) -> float:
-    """Max |onnxruntime - torch| over ``n`` inputs of ``example_inputs`` (x ~ U(0, 1) for the encoder, z ~
-    N(0, I) for the decoder, uniform labels; ``check_inputs`` says so), and over TRACE_BATCH + 1 more where ``n``
-    is no larger than the trace's batch (a size the trace fixed can pass at its own batch, and a slice of it at
-    1); torch's being the model's own q(z|x) or p(x|z) (``graphs.own_outputs``, not the traced module). Another
-    shape, or an element whose |onnxruntime - torch| / max(1, |torch|) passes ``TOLERANCE``, is an error naming
-    ``shown`` (default ``path``)."""
+    """Max |onnxruntime - torch| over ``n`` inputs of ``example_inputs`` (x ~ U(0, 1) for the encoder, codes
+    z ~ N(0, I) or from the model's own prior for the decoder, uniform labels; ``check_inputs`` says so), and over
+    TRACE_BATCH + 1 more where ``n`` is no larger than the trace's batch (a size the trace fixed can pass at its own
+    batch, and a slice of it at 1); torch's being the model's own q(z|x) or p(x|z) (``graphs.own_outputs``, not the
+    traced module). Another shape, or an element whose |onnxruntime - torch| / max(1, |torch|) passes
+    ``TOLERANCE``, is an error naming ``shown`` (default ``path``)."""
     sizes = (n,) if n > TRACE_BATCH else (n, TRACE_BATCH + 1)
     return max(_check_batch(run, part, path, size, shown or path) for size in sizes)
 
@@ -187,7 +152,8 @@ def export_onnx(run: Run, out: str | Path | None = None, part: str = "both", n_c
 
     The files of the parts are replaced, all or none, only once every part passes its check on ``n_check``
     (>= 1) noise inputs (and on 3 where that is the trace's batch or fewer): the encoder on x ~ U(0, 1) of the
-    items' shape, not data items, the decoder on z ~ N(0, I), a conditional model's on uniform labels
+    items' shape, not data items, the decoder on z ~ N(0, I) or, where p(z) is not N(0, I), on codes drawn from the
+    model's own prior (``probes.own_prior``), a conditional model's on uniform labels
     (``check_inputs`` says it in words); a refused export leaves ``out`` as
     it was, without a folder it made. One part exported beside the other part of other weights is a warning
     (the pair does not match; its ``vaekit_weights_sha256`` says so). A run without a folder needs ``out``."""
@@ -254,27 +220,15 @@ def _warn_other_part(run: Run, other: Path) -> None:
 
 def refuse_drawn_mean(run: Run) -> None:
     """One line for a decoder whose mean of p(x|z) is estimated by drawing (a local autoregressive p(x|z))."""
-    model = run.model
-    with torch.no_grad():
-        px = model.decode(*example_inputs(run, "decoder", 1, device=model_device(model)))
-    if isinstance(px, LocalARBernoulli):
-        raise VaekitError(
-            "the decoder's p(x|z) is local autoregressive (model.deep_ar_channels): its mean is estimated by drawing "
-            "pixel by pixel, which an ONNX graph does not do; export the encoder alone (part 'encoder')",
-            key="part",
-        )
+    if why := decoder_refusal(run):
+        raise VaekitError(f"{why}; export the encoder alone (part 'encoder')", key="part")
 
 
 def refuse_estimated_scale(run: Run) -> None:
     """One line for an encoder whose scale of q(z|x) is estimated by drawing (a flow posterior), naming what works."""
-    with torch.no_grad():
-        qz = run.model.encode(*example_inputs(run, "encoder", 1, device=model_device(run.model)))
-    if isinstance(qz, FlowPosterior):
+    if why := encoder_refusal(run):
         raise VaekitError(
-            f"the encoder's q(z|x) is a flow posterior (model.posterior {run.config.model.posterior}): its scale has "
-            "no closed form and is estimated by drawing, which an ONNX graph does not do; export the decoder alone "
-            "(part 'decoder'), and write the codes with the run's encode",
-            key="part",
+            f"{why}; export the decoder alone (part 'decoder'), and write the codes with the run's encode", key="part"
         )
 
 
