@@ -217,8 +217,9 @@ def trained(cfg: RunConfig, data: Dataset, overwrite: bool, units: tuple[Tensor,
 class Prestandardized(Standardized):
     """``Standardized`` as the trainer sees it when the rows come standardised already: ``inside`` leaves them
     as they are, and p(x|z) is the inner model's on them, its log-density counting the change of units (minus
-    log scale per value, a constant column answered with the scale ``fixed`` gives it) as ``Standardized`` counts it in the
-    table's units, so losses read in those units. Its state (loc, scale, the inner weights) is a Standardized's."""
+    log scale per value, a constant column answered with the scale ``fixed`` gives it) as ``Standardized`` counts
+    it in the table's units, so losses read in those units. Its state (loc, scale, the inner weights) is a
+    Standardized's."""
 
     def inside(self, x: Tensor) -> Tensor:
         """Standardised rows (B, F), as they are."""
