@@ -149,3 +149,13 @@ def test_other_networks_or_likelihood_are_named(tmp_path):
 def test_the_readme_quick_start_runs_twice():
     block = re.search(r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.S)
     assert block is not None and re.search(r"vaekit\.fit\([^\n]*out=[^\n]*overwrite=True", block.group(1))
+
+
+def test_a_resume_with_networks_of_other_sizes_names_that_cause_first(tmp_path):
+    x = torch.rand(40, 6)
+    nets = [torch.nn.Sequential(torch.nn.Linear(6, h), torch.nn.ReLU(), torch.nn.Linear(h, 4)) for h in (8, 16)]
+    decs = [torch.nn.Sequential(torch.nn.Linear(2, h), torch.nn.ReLU(), torch.nn.Linear(h, 6)) for h in (8, 16)]
+    fit = dict(epochs=1, batch_size=20, progress=False, pictures=False, out=tmp_path / "r")
+    vaekit.fit(vaekit.VAE(nets[0], decs[0], latent_dim=2, likelihood="gaussian"), x, **fit)
+    with pytest.raises(vaekit.VaekitError, match="the model given in Python may have other layers or sizes"):
+        vaekit.fit(vaekit.VAE(nets[1], decs[1], latent_dim=2, likelihood="gaussian"), x, resume=True, **fit)

@@ -122,7 +122,10 @@ class OtherModel(VaekitError):
 
 
 # why a run's weights may not fit the model its config.json builds today
-ANOTHER_MODEL = "the run may come from an older vaekit, or its config.json was edited"
+ANOTHER_MODEL = (
+    "the model given in Python may have other layers or sizes than the one that wrote it, the run may come from an "
+    "older vaekit, or its config.json was edited"
+)
 
 
 CASTABLE = {torch.float16, torch.bfloat16, torch.float32, torch.float64}  # float widths cast into one another
