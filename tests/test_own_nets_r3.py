@@ -159,3 +159,21 @@ def test_a_resume_with_networks_of_other_sizes_names_that_cause_first(tmp_path):
     vaekit.fit(vaekit.VAE(nets[0], decs[0], latent_dim=2, likelihood="gaussian"), x, **fit)
     with pytest.raises(vaekit.VaekitError, match="the model given in Python may have other layers or sizes"):
         vaekit.fit(vaekit.VAE(nets[1], decs[1], latent_dim=2, likelihood="gaussian"), x, resume=True, **fit)
+
+
+def test_a_decoder_that_gives_fewer_p_x_z_than_codes_is_refused():
+    """One that collapsed batches above 2 to one item passed the two-item dry run and trained by broadcasting."""
+
+    class Collapsing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 6)
+
+        def forward(self, z):
+            out = self.net(z)
+            return out[:1] if len(z) > 2 else out
+
+    model = vaekit.VAE(nn.Linear(6, 4), Collapsing(), latent_dim=2, likelihood="gaussian")
+    x = torch.rand(8, 6)
+    with pytest.raises(vaekit.VaekitError, match=r"p\(x\|z\) has batch shape \(1,\) for 8 items"):
+        vaekit.elbo(model(x), x)

@@ -53,6 +53,16 @@ def check_items(shape: Sequence[int] | None, x: Shaped, where: str = "") -> None
     )
 
 
+def check_batch(batch: Sequence[int], x: Shaped, where: str = "") -> None:
+    """Refuse p(x|z) of batch shape ``batch`` whose first size is not the number of items x (N, ...): a decoder
+    that gives fewer (one p(x|z) broadcast over the batch) would be scored on every item without a word."""
+    if batch and batch[0] != x.shape[0]:
+        raise VaekitError(
+            f"{where}{': ' if where else ''}p(x|z) has batch shape {tuple(batch)} for {x.shape[0]} items: the "
+            "decoder must give one p(x|z) per code, batch first (it gave fewer, which would be broadcast)"
+        )
+
+
 def float_items(x: object, p: Tensor | None) -> Tensor:
     """Items x (B, *shape) as a tensor on the device and in the float dtype of the model's parameter ``p`` (a
     tensor given stays where it is); items that are not floating point are refused in one line (uint8 images:

@@ -17,7 +17,7 @@ from ..errors import VaekitError
 from .allocator import keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
-from .model_inputs import check_items, check_module, float_items, label_tensor, model_shape
+from .model_inputs import check_batch, check_items, check_module, float_items, label_tensor, model_shape
 from .tc import KLParts as KLParts  # beta-TCVAE's split, moved to .tc: re-exported for callers of this module
 from .tc import tc_decomposition
 
@@ -119,6 +119,7 @@ def elbo(
         raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
     x = as_tensor(x, out.z[-1].device)
     check_items(item_shape(out.px), x, "elbo")  # log_prob would broadcast items of another shape into nonsense
+    check_batch(out.px.batch_shape, x, "elbo")  # ... and a p(x|z) of fewer items over every item
     rec = out.px.log_prob(x)  # (B,)
     extra = extra_sum(out)  # the model's own loss terms (VQ's commitment), None without any
     kl_layers = [kl_term(q, p, z) for q, p, z in zip(out.qz, out.pz, out.z)]
