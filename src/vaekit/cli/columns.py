@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import files
 from ..errors import VaekitError
 from ..evaluation.score_names import SETTINGS
-from ..io import csv_cell, printable
+from ..io import printable
 from .verbs import arg
 
 if TYPE_CHECKING:
@@ -24,14 +24,6 @@ COLUMNS = arg(
     "of --samples draws) and worst_column, the column of the largest term",
 )
 TOP_SHARE, TOP_LEAST = 0.01, 10  # the summary's items: the top 1% by the first score, at least 10
-
-
-class Text(str):
-    """A text cell among ``write_scores``' numbers, which it formats as numbers (.7g): written as it is, a
-    spreadsheet formula escaped (``io.csv_cell``)."""
-
-    def __format__(self, spec: str) -> str:
-        return csv_cell(str(self))
 
 
 def refuse_columns(args: argparse.Namespace) -> None:
@@ -66,7 +58,7 @@ def column_csv(args: argparse.Namespace, run, x, y, scores: dict[str, np.ndarray
     names = list(terms)
     worst = np.stack([terms[k] for k in names], 1).argmax(1) if names else np.zeros(0, int)  # (N,)
     out: dict = {f"col:{k}": v for k, v in terms.items()}
-    out["worst_column"] = np.array([Text(names[j]) for j in worst], dtype=object)
+    out["worst_column"] = np.array([names[j] for j in worst], dtype=object)  # text cells
     return out, worst_summary(scores, names, worst)
 
 

@@ -278,9 +278,10 @@ def write_scores(
     rows: np.ndarray | None = None,
 ) -> int:
     """A .csv of index (each item's row in its file, ``rows``; default 0..N-1), label (if any), one column per
-    score and, where ``classes`` names the labels, the class name, then each item's ``file`` where given (last,
-    so the columns before stay where they were); returns the number of rows. Names a spreadsheet would take for
-    a formula are written as text (``io.csv_cell``)."""
+    score (numbers to 7 digits; a column of text, such as a table column's name, as it is) and, where ``classes``
+    names the labels, the class name, then each item's ``file`` where given (last, so the columns before stay where
+    they were); returns the number of rows. Names a spreadsheet would take for a formula are written as text
+    (``io.csv_cell``)."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise VaekitError(f"{out}: expected a .csv file name", key="out")
@@ -295,6 +296,7 @@ def write_scores(
         label = [] if y is None else [int(y[i])]
         name = [names[label[0]]] if names else []
         index, file = i if rows is None else int(rows[i]), [csv_cell(shown(files[i]))] if files else []
-        w.writerow([index, *label, *(f"{scores[k][i]:.7g}" for k in scores), *name, *file])
+        cells = (csv_cell(v) if isinstance(v := scores[k][i], str) else f"{v:.7g}" for k in scores)  # text as text
+        w.writerow([index, *label, *cells, *name, *file])
     atomic_write_text(out, buf.getvalue())
     return n
