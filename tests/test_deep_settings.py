@@ -91,6 +91,21 @@ def test_a_deep_run_resumes_with_checkpoint_cells_turned_on(tmp_path):
     assert len(run.history) == 2 and run.model.checkpoint_cells and run.config.model.checkpoint_cells
 
 
+def test_a_deep_run_resumes_from_the_config_it_was_trained_with(tmp_path):
+    """Training records the hierarchy's latent size and empty widths in config.json; a resume from the same
+    RunConfig (which leaves them at their defaults) was refused for 'changing' them."""
+    cfg = RunConfig()
+    small = dict(spec="digits", family="deep", limit=40, batch_size=32, deep_groups=[1, 1, 0], deep_width=8)
+    small |= dict(deep_cell_width=4, deep_latent_channels=2, progress=False, epochs=1)
+    for key, value in small.items():
+        vaekit.config.set_value(cfg, key, value)
+    cfg.out = str(tmp_path)
+    vaekit.train(cfg, pictures=False)
+    cfg.train.epochs = 2
+    run = vaekit.train(cfg, resume=True, pictures=False)
+    assert len(run.history) == 2 and run.config.model.latent_dim == sum(run.model.latent_dims)
+
+
 def test_a_standardised_hierarchy_keeps_its_llr_score():
     """data.standardize=true wraps the model (Standardized): llr was refused as 'not a hierarchy' and left out."""
     torch.manual_seed(0)

@@ -24,6 +24,7 @@ from .config import (
     validate,
 )
 from .config.keys import full_keys, refuse_unfit
+from .config.resume import take_derived
 from .core.contract import VAEModule, check_model
 from .data import Dataset
 from .data.core import check_trained
@@ -233,7 +234,7 @@ def train(
                 f"{cfg.out}: this run was trained by vaekit.fit on data in memory: resume it with "
                 "vaekit.fit(model, data, out=..., resume=True)"
             )
-        keep_settings(saved, cfg)
+        keep_settings(saved, take_derived(saved, cfg))
     cfg.data.spec = absolute_spec(cfg.data.spec)  # the run reads its data from anywhere later
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     cfg = refuse_conflicts(validate(cfg), sections)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 
 from ..errors import VaekitError
+from .checks import given
 from .conflicts import refuse_conflicts
 from .formats import note
 from .schema import RunConfig
@@ -51,6 +52,17 @@ def keep_settings(saved: RunConfig, asked: RunConfig, keys: Iterable[str] | None
         name = key.removeprefix("train.")
         keep_schedule(key, getattr(saved.train, name), getattr(asked.train, name))
     refuse_conflicts(asked, only=MEMORY)  # a resume checks the train section only: these are the model's
+
+
+def take_derived(saved: RunConfig, asked: RunConfig) -> RunConfig:
+    """``asked`` with the model sizes training derives left to the run: the deep hierarchy's latent size and
+    (empty) widths, which training records from its deep_* settings; a config (its preset) that does not give
+    them takes ``saved``'s, so a resume from the config it was trained with keeps them. Edits ``asked``."""
+    if asked.model.family == saved.model.family == "deep" and asked.model.net != "custom":
+        for name in ("latent_dim", "hidden", "channels"):
+            if not given(asked, f"model.{name}"):
+                setattr(asked.model, name, getattr(saved.model, name))
+    return asked
 
 
 def keep_schedule(key: str, old: object, new: object) -> None:
