@@ -5,6 +5,7 @@ JSON as the docs' benchmark pages and their index."""
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import datetime
 import json
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from vaekit.config import RunConfig, load_json_config
-from vaekit.config.resume import resume_keys
+from vaekit.config.resume import resume_keys, take_derived
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write_text
 
@@ -138,13 +139,15 @@ def carried_rows(
     in ``keys``, data.spec or those a resumed run keeps (its data and model sections, seed, batch size): before
     the budget says whether another epoch trains, so that runs on other settings (a --limit of 3000 items where
     1000 are asked) are neither trained on nor scored under this command. A setting ``asked`` leaves to the data
-    ('auto', no input shape or class count) is not compared. ``reuse`` names what reuses the folder."""
+    ('auto', no input shape or class count) is not compared, nor the model sizes training derives (the deep
+    hierarchy's latent size: ``take_derived``). ``reuse`` names what reuses the folder."""
     if not (Path(run) / "metrics.csv").exists():
         return []
     try:
         saved = load_json_config(Path(run) / "config.json")
     except VaekitError as e:
         sys.exit(f"{reuse}: {run} holds no run to reuse: {e}")
+    asked = take_derived(saved, copy.deepcopy(asked))
     for key in dict.fromkeys(["data.spec", *keys, *resume_keys(saved)]):
         section, name = key.split(".")
         old, new = (json.loads(json.dumps(getattr(getattr(c, section), name))) for c in (saved, asked))

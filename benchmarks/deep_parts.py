@@ -24,7 +24,7 @@ def ood_part(runs: dict[str, Run], args: argparse.Namespace, tables: list) -> No
     rows = []
     for name in ("conv ladder VAE", "deep"):
         model = runs[name].model
-        ks = range(1, len(model.latent_dims) + 1)
+        ks = range(1, len(model.latent_dims))  # LLR^{>k} for k below the number of groups (check_llr_k)
         s = [anomaly_scores(model, x, ["iwae_nll"], iw_samples=args.k_ood)["iwae_nll"] for x in (fashion, mnist)]
         rows.append([name, "IWAE NLL", round(detection_metrics(*s)["auroc"], 3)])
         for k in ks:

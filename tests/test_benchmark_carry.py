@@ -42,19 +42,23 @@ def args(out: Path, limit: int | None) -> argparse.Namespace:
     return argparse.Namespace(out=str(out), limit=limit, carry_on=True, minutes=0.5)
 
 
-def settings(deep, **more: object) -> dict:
-    """The flat conv VAE's settings on binarised mnist5k, as nll_part asks them, ``more`` over them."""
-    return {**deep.MODELS[FLAT][1], "data.spec": "mnist5k", "data.binarize": "dynamic", **more}
+def settings(deep, name: str = FLAT, **more: object) -> dict:
+    """Model ``name``'s settings on binarised mnist5k, as nll_part asks them, ``more`` over them."""
+    return {**deep.MODELS[name][1], "data.spec": "mnist5k", "data.binarize": "dynamic", **more}
 
 
 def fake_run(deep, out: Path, limit: int | None, seconds: float = 60.0, name: str = f"x-{FLAT}", **more) -> Path:
-    """A run folder ``name`` as train_for leaves one: the config it asks (settled by the data) and one epoch of
-    ``seconds`` in metrics.csv (60 s: no room for another in a 0.5-minute budget)."""
+    """A run folder ``name`` as train_for leaves one: the config it asks (settled by the data; for "x-deep", the
+    deep preset's, with the latent size and empty widths training records) and one epoch of ``seconds`` in
+    metrics.csv (60 s: no room for another in a 0.5-minute budget)."""
     fresh = argparse.Namespace(**{**vars(args(out, limit)), "carry_on": False})
+    model = "deep" if name == "x-deep" else FLAT
     with pytest.raises(Trained):
-        deep.train_for(name, None, settings(deep, **more), fresh)
+        deep.train_for(name, deep.MODELS[model][0], settings(deep, model, **more), fresh)
     cfg = deep.asked.pop()
     cfg.model.input_shape, cfg.model.likelihood = [1, 28, 28], "bernoulli"  # what the data settles ('auto' asked)
+    if model == "deep":
+        cfg.model.latent_dim, cfg.model.hidden, cfg.model.channels = 1440, [], []
     path = Path(cfg.out)
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"format": FORMAT, **cfg.to_dict()}))
@@ -96,6 +100,14 @@ def test_the_same_settings_carry_on(deep, tmp_path, monkeypatch):
     fake_run(deep, tmp_path / "short", limit=3000, seconds=1.0)  # room for another epoch: it trains, resumed
     with pytest.raises(Trained):
         deep.train_for(f"x-{FLAT}", None, settings(deep), args(tmp_path / "short", limit=3000))
+
+
+def test_a_deep_folder_carries_on_with_the_sizes_its_training_recorded(deep, tmp_path, monkeypatch):
+    """config.json records the hierarchy's latent size and no widths; the preset asks neither: no refusal."""
+    fake_run(deep, tmp_path, limit=3000, name="x-deep")
+    monkeypatch.setattr(deep.Run, "load", lambda *a, **k: argparse.Namespace(model=torch.nn.Linear(2, 3)))
+    _, info = deep.train_for("x-deep", deep.MODELS["deep"][0], settings(deep, "deep"), args(tmp_path, limit=3000))
+    assert info["carried"] == 1 and not deep.asked
 
 
 @pytest.mark.parametrize("limit", [3000, None])

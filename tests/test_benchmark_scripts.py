@@ -207,3 +207,26 @@ def test_the_pages_tool_previews_other_folders(tmp_path):
     assert pages.main(folders) == 0 and pages.main(["--check", *folders]) == 0
     assert "a scratch run" in (tmp_path / "pages" / "likelihoods.md").read_text()
     assert "a scratch run" in (tmp_path / "pages" / "index.md").read_text()
+
+
+def test_the_ood_table_asks_llr_only_for_k_below_each_models_groups(bench, monkeypatch):
+    """LLR^{>k} with k the number of groups takes every group from the prior: refused (check_llr_k), and the deep
+    benchmark's OOD part asked it of every model."""
+    parts, asked = bench("deep_parts"), []
+    x = torch.zeros(4, 1, 2, 2)
+    monkeypatch.setattr(parts, "test_split", lambda run, n: (x, None))
+    monkeypatch.setattr(parts, "load_dataset", lambda *a, **k: argparse.Namespace(test=argparse.Namespace(x=x)))
+
+    def scores(model, x, names, **kwargs):
+        asked.append((len(model.latent_dims), kwargs.get("llr_k")))
+        return {names[0]: torch.arange(len(x), dtype=torch.float).numpy()}
+
+    monkeypatch.setattr(parts, "anomaly_scores", scores)
+    runs = {
+        n: argparse.Namespace(model=argparse.Namespace(latent_dims=[1] * g))
+        for n, g in [("conv ladder VAE", 2), ("deep", 4)]
+    }
+    tables: list = []
+    parts.ood_part(runs, argparse.Namespace(n_test=4, k_ood=2, s_ood=1), tables)
+    assert sorted({(g, k) for g, k in asked if k}) == [(2, 1), (4, 1), (4, 2), (4, 3)]
+    assert [r[1] for r in tables[0]["rows"]] == ["IWAE NLL", "LLR^>1", "IWAE NLL", "LLR^>1", "LLR^>2", "LLR^>3"]
