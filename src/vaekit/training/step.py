@@ -4,6 +4,7 @@ and the validation loss. Everything here uses a model only through the contract 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import Tensor, nn
@@ -68,14 +69,28 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def fast_bf16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bf16 matrices faster than float32: CUDA with bf16, or a CPU with AMX tiles,
-    from the hardware's flags alone, so that one seeded command trains in one dtype on a machine however busy it
-    is; agreed by every process under torchrun. AVX512-BF16 without AMX is not enough: a Xeon with it ran bf16
-    products 1.7x slower than float32, and the deep hierarchy's steps slower still."""
+    """Whether ``device`` multiplies bf16 matrices faster than float32: CUDA with bf16, a CPU with AMX tiles, or an
+    AMD CPU with AVX512-BF16 (Zen 4 on), from the hardware's flags alone, so that one seeded command trains in one
+    dtype on a machine however busy it is; agreed by every process under torchrun. An Intel CPU with AVX512-BF16
+    and no AMX is not enough: a Xeon ran bf16 products 1.7x slower than float32 there, and the deep hierarchy's
+    steps slower still, where an AMD EPYC ran them 2.5x faster (2048 x 2048, two threads) and each family's
+    Bernoulli training step 1.1-1.35x faster."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    amx = device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()  # private
-    return distributed.all_ok(bool(amx))
+    flag = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private, as the next one
+    fast = flag() or (getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() and cpu_vendor() == "AMD")
+    return distributed.all_ok(device.type == "cpu" and bool(fast))
+
+
+@cache
+def cpu_vendor() -> str:
+    """'AMD', 'Intel' or '' (another, or unknown): /proc/cpuinfo's vendor_id, where the system has one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            vendor = next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
+    return {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}.get(vendor, "")
 
 
 def autocast_dtype(precision: str, device: torch.device, px: Distribution | str) -> torch.dtype | None:
