@@ -9,7 +9,7 @@ TESTS  := $(VENV)/.test-$(HASH)
 PEER   := $(VENV)/.peer-$(HASH)
 DOCS   := $(VENV)/.docs-$(HASH)
 
-.PHONY: demo test lint docs pictures install clean bench-peer-install bench-peer bench-floor
+.PHONY: demo test lint docs pictures install clean bench-peer-install bench-peer bench-floor bench-smoke
 
 install: $(BASE)
 
@@ -43,6 +43,10 @@ bench-peer: bench-peer-install
 
 bench-floor: bench-peer-install
 	$(BIN)/python benchmarks/step_floor.py $(ARGS)
+
+# every benchmark's smoke run in turn, into runs/smoke: a line each (exit status, seconds); fails if any failed
+bench-smoke: bench-peer-install
+	$(BIN)/python tools/bench_smoke.py $(ARGS)
 
 demo: $(BASE)
 	$(BIN)/vaekit train --config configs/demo.toml --out runs/demo --overwrite
