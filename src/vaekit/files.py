@@ -21,7 +21,8 @@ CLASSES = "classes.json"  # the class names of a run's labels, label 0 first, wh
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
 # derived later by the verbs of the same names
 EVAL = "eval.json"
-EVAL_OTHERS = "eval-*.json"  # a glob: evaluations of data other than the run's own (eval-DATA-SPLIT.json)
+# globs: what the verbs derived from data other than the run's own (eval-DATA-SPLIT.json, quality-..., report-...)
+OTHERS = ("eval-*.json", "quality-*.json", "report-*.html")
 REPORT = "report.html"
 INTERPOLATION, TRAVERSALS, LATENT_MAP, CURVES = "interpolation.png", "traversals.png", "latent-map.png", "curves.png"
 DISENTANGLE, DISENTANGLE_FIGURE = "disentangle.json", "disentangle-traversals.png"

@@ -39,8 +39,9 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
 @verb(
     "report",
-    "one self-contained report.html in the run folder",
-    *common(files.REPORT, seed=True),
+    "one self-contained report.html in the run folder (report-DATA-SPLIT.html of other --data)",
+    *common(None, seed=True),
+    arg("--out", help=f"output file (default: RUN/{files.REPORT}; RUN/report-DATA-SPLIT.html of other --data)"),
     arg(
         "--iw-samples",
         type=count,
@@ -56,7 +57,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ..runs import Run
     from ..viz.report import write_report
 
-    out = out_path(args, files.REPORT)
+    out = None if args.out is None else out_path(args, files.REPORT)  # none: write_report names it
     seed(args.seed)
     run = Run.load(args.run, args.device)
     args.split = args.split or default_split(run.config, args.data)  # every item of a file not the run's own

@@ -39,6 +39,10 @@ SUPPORT = {
     "discretized_logistic": eight_bit,  # the 256 levels k / 255 in [0, 1]
 }
 LIKELIHOODS = tuple(SUPPORT)
+# check_support's advice: how data in 0..255 comes into [0, 1] (or onto its 256 levels), which likelihood models it
+DIVIDE_HINT = "; divide data on a 0..255 scale by 255"
+ROUND_HINT = "; data on a 0..255 scale comes onto the 256 levels k / 255 as round(x) / 255"
+GAUSSIAN_HINT = "; real-valued data needs the gaussian likelihood"
 
 
 def full(t: Tensor) -> Tensor:
@@ -219,11 +223,13 @@ def check_support(likelihood: str | Distribution, x: Tensor, where: str) -> None
             item = off[0] // max(1, x[0].numel()) if x.dim() > 1 else off[0]
             raise VaekitError(
                 f"{where}: value {off[1]:.6g} (item {item}) is not one of the 256 levels k / 255 that the {name} "
-                "likelihood models (8-bit data); continuous data in [0, 1] needs the cbernoulli likelihood",
+                "likelihood models (8-bit data): round the data onto them (round(x * 255) / 255); continuous "
+                "data in [0, 1] needs the cbernoulli likelihood",
                 key="model.likelihood",
             )
-        known = name in SUPPORT and s is not constraints.real
-        hint = "; real-valued data needs the gaussian likelihood" if known else ""
+        known = name in SUPPORT and s is not constraints.real  # [0, 1], or its 256 levels
+        scale = (ROUND_HINT if s is eight_bit else DIVIDE_HINT) if known and lo >= 0 and hi <= 255 else ""
+        hint = scale + GAUSSIAN_HINT if known else ""
         raise VaekitError(
             f"{where}: values in [{lo:.4g}, {hi:.4g}] lie outside the {name} likelihood's support {_interval(s)}{hint}",
             key="model.likelihood",

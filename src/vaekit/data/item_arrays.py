@@ -14,13 +14,12 @@ import numpy as np
 import torch
 from torch.distributions import Distribution
 
-from ..core.likelihoods import SUPPORT, check_support, name_of, support
+from ..core.likelihoods import DIVIDE_HINT, GAUSSIAN_HINT, ROUND_HINT, SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
 from .float32 import fits_float32
 
 IMAGE_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}  # an image dtype's divisor to [0, 1]
 EIGHT_BIT = "values look like 8-bit pixels (0..255): pass uint8 or divide by 255"
-GAUSSIAN_HINT = "; real-valued data needs the gaussian likelihood"  # core.likelihoods.check_support's advice
 LOOKED_AT = 10_000  # items whose values ``eight_bit_values`` reads (as ``prepare.auto_settings`` reads as many)
 CHUNK_BYTES = 1 << 20  # of a file's items read and cast at a time by ``float_items`` and ``check_items``
 
@@ -156,7 +155,7 @@ def eight_bit_refusal(e: VaekitError, x: torch.Tensor) -> VaekitError:
     divided by 255 (``eight_bit_values``) before its advice of the gaussian likelihood; else ``e`` as it is."""
     if not eight_bit_values(x):
         return e
-    said = str(e)
+    said = str(e).replace(DIVIDE_HINT, "").replace(ROUND_HINT, "")  # said again below, of pixels
     hint = f"; {EIGHT_BIT} (real-valued data needs the gaussian likelihood)"
     said = said.replace(GAUSSIAN_HINT, hint) if GAUSSIAN_HINT in said else f"{said}; {EIGHT_BIT}"
     return VaekitError(said, key=e.key)

@@ -105,7 +105,8 @@ def write_report(
     x_key: str | None = None,
     y_key: str | None = None,
 ) -> Path:
-    """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``).
+    """Write report.html (default: in the run folder; a run from ``fit`` without ``out`` needs ``out``); of data
+    other than the run's own, report-DATA-SPLIT.html there, named as its eval-DATA-SPLIT.json (``eval_path``).
 
     ``data`` is what ``vaekit.evaluate`` takes: a data spec (default: the run's data), a vaekit Dataset, or the
     user's items (an array, tensor, (x, y) pair, torch Dataset or DataLoader; a dict item's entries ``x_key``
@@ -132,6 +133,9 @@ def write_report(
         split = "all" if mode is None and not isinstance(data, Dataset) else split  # the user's items: every one
         own = data is None or (isinstance(data, (str, Path)) and same_spec(str(data), run.config.data.spec))
         where = None if own or mode is None else data_path(str(data))  # whose figures: eval-DATA-SPLIT.json's "path"
+        if out is None and not own:  # other data's page beside its figures: report-DATA-SPLIT.html
+            named = eval_path(run.folder, prepared.name, split, False, where).name
+            path = run.folder / f"report-{named.removeprefix('eval-').removesuffix('.json')}.html"
         result = evaluation(run, prepared, split, k, limit, mode, seed, spec=mode is not None, own=own, where=where)
         items = getattr(prepared, "test" if split == "all" else split)  # all: every_item_data's test split
         rows = rows_section(run, items, split, seed)  # a table's first rows: [] for the others
