@@ -1,5 +1,5 @@
 """How the scoring verbs (encode, anomaly, anomaly-eval) read files: --set's settings of how (never what: a run's
-data is read as it trained), another photo folder at the run's item size, and --contamination's threshold."""
+data is read as it trained), another photo folder at the run's item shape, and --contamination's threshold."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ SET = arg(  # dest: not "set", whose flag the CLI would offer for any setting an
 def reading(args: argparse.Namespace, run, *specs: str | None):
     """``run`` (a copy) reading files as --set says (``READING``; any other setting refused in one line) and, where
     it set no data.image_size, a photo folder of ``specs`` other than its own data (None: its own) at its items'
-    H, W (resized, not refused for its size); not for a run trained on arrays whose own file is read too (data.mode
-    auto: image_size is refused for a file)."""
+    H, W (resized, not refused for its size), a run trained on arrays' at their channels too (``at_run_items``)."""
     from ..config.checks import validate
     from ..config.keys import full_keys
     from ..config.parse import set_value
+    from ..data.photos import at_run_items
     from ..data.prepare import same_spec
     from .train_flags import given_sets
 
@@ -46,10 +46,9 @@ def reading(args: argparse.Namespace, run, *specs: str | None):
     except VaekitError as e:  # a setting of the run's own that today's checks refuse is not --set's fault
         if e.key in sets:
             raise VaekitError(f"--set: {str(e).removeprefix('config: ')}") from None
-    d, shape, own = cfg.data, cfg.model.input_shape, [s is None or same_spec(s, cfg.data.spec) for s in specs]
-    other = any(not o and Path(str(s)).expanduser().is_dir() for s, o in zip(specs, own))
-    if other and not d.image_size and len(shape) == 3 and (d.mode != "auto" or not any(own)):
-        d.image_size = list(shape[1:])
+    own = [s is None or same_spec(s, cfg.data.spec) for s in specs]
+    if any(not o and Path(str(s)).expanduser().is_dir() for s, o in zip(specs, own)):
+        at_run_items(cfg.data, cfg.model.input_shape)  # (C, H, W): at its size, a run of arrays' at its channels
     return dataclasses.replace(run, config=cfg)
 
 

@@ -160,12 +160,13 @@ def _download_all(name: str, searched: list[Path]) -> list[Path]:
     except WriteError as e:
         e.args = (f"{e}; set VAEKIT_CACHE to a writable folder, or {own}",)
         raise
-    except DownloadFailed as e:
+    except DownloadFailed as e:  # where the files go first, then each mirror's failure (checksums shortened)
         gone = [s + ".gz" for s in IDX_NAMES[len(found) :]]
         todo = ", ".join(f for f in gone if not ((folder / f).is_file() and sha256_of(folder / f) == SHA256[name][f]))
+        where = next((f" from {url.removesuffix(gone[0])}" for url in e.reachable), "")  # not a mirror that refused
         raise VaekitError(
-            f"{name}: IDX files not found in {_searched(searched)} and the download failed ({e}); "
-            f"{HOW_TO_GET[name]}, or fetch {todo} from {mirrors(name)[0]} into {folder}"
+            f"{name}: IDX files not found in {_searched([*searched, folder])}: {HOW_TO_GET[name]}, or fetch {todo}"
+            f"{where} into {folder}; the download failed: {e.summary}"
         ) from e
     return found
 

@@ -4,17 +4,20 @@ A read stalled for TIMEOUT seconds, or a download slower on average than $VAEKIT
 MIN_RATE_KB) once TIMEOUT seconds have passed, fails that mirror. A disk that refuses the write fails at once
 (WriteError), on no other mirror. A killed download's temporary file, untouched for STALE_S seconds, is removed
 by the next call for that file. A body longer than the file's known size (or MAX_BYTES) fails that mirror. A mirror
-is an http(s):// or file:// URL, or an absolute folder path (read as file://).
+is an http(s):// or file:// URL, or an absolute folder path (read as file://); any other fails before the network.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import glob
 import hashlib
 import http.client
 import os
+import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -33,11 +36,22 @@ _CHUNK = 1 << 20
 
 
 class DownloadFailed(VaekitError):
-    """Every mirror failed (offline, refused, too slow, wrong bytes); the disk was not at fault."""
+    """Every mirror failed (offline, refused, too slow, wrong bytes); the disk was not at fault. ``summary``: each
+    mirror's reason, checksums shortened; ``reachable``: the URLs whose failure may be the network's (offline,
+    timed out, too slow, cut short), not the mirror's own (refused, an HTTP error, other bytes, no usable URL)."""
+
+    def __init__(self, message: str, summary: str = "", reachable: Sequence[str] = ()):
+        super().__init__(message)
+        self.summary, self.reachable = summary, list(reachable)
 
 
 class _BadDownload(Exception):
-    """One mirror failed: the network, a short body, too slow, or bytes that do not hash to the expected SHA-256."""
+    """One mirror failed: the network, a short body, too slow, or bytes that do not hash to the expected SHA-256;
+    ``network``: whether the network between may be at fault, not the mirror."""
+
+    def __init__(self, message: str, network: bool = False):
+        super().__init__(message)
+        self.network = network
 
 
 def sha256_of(path: str | Path) -> str:
@@ -79,7 +93,7 @@ def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str, size: int |
         request = urllib.request.Request(_as_url(url), headers={"User-Agent": "vaekit"})
         response = urllib.request.urlopen(request, timeout=TIMEOUT)
     except (OSError, ValueError, http.client.HTTPException) as e:
-        raise _BadDownload(_reason(url, e)) from None
+        raise _BadDownload(_reason(url, e), _network(e)) from None
     with response, open(tmp, "wb") as f:
         length = response.headers.get("Content-Length", "")
         encoding = response.headers.get("Content-Encoding", "").strip()
@@ -93,10 +107,11 @@ def _fetch(url: str, tmp: Path, sha256: str, rate: float, name: str, size: int |
             elapsed = time.monotonic() - start
             if elapsed > TIMEOUT and got < rate * elapsed:  # a trickle that each read's timeout lets through
                 raise _BadDownload(
-                    f"too slow ({got} bytes in {elapsed:.0f} s, under {MIN_RATE_ENV}={rate / 1000:g} kB/s) from {url}"
+                    f"too slow ({got} bytes in {elapsed:.0f} s, under {MIN_RATE_ENV}={rate / 1000:g} kB/s) from {url}",
+                    network=True,
                 )
     if length.strip().isdigit() and got < int(length):
-        raise _BadDownload(f"incomplete download ({got} of {int(length)} bytes) from {url}")
+        raise _BadDownload(f"incomplete download ({got} of {int(length)} bytes) from {url}", network=True)
     if h.hexdigest() != sha256.lower():
         on_the_fly = encoding.lower() not in ("", "identity")
         how = f"; the server compressed the file on the fly (Content-Encoding: {encoding})" if on_the_fly else ""
@@ -107,17 +122,34 @@ def _read(response: http.client.HTTPResponse, url: str) -> bytes:
     """The bytes that have arrived (up to _CHUNK; read1 returns them without waiting for a whole chunk)."""
     try:
         return response.read1(_CHUNK)
-    except (OSError, http.client.HTTPException) as e:
-        raise _BadDownload(_reason(url, e)) from None
+    except (OSError, http.client.HTTPException) as e:  # cut off midway
+        raise _BadDownload(_reason(url, e), network=True) from None
 
 
 def _as_url(url: str) -> str:
-    """``url``, an absolute folder path given as a mirror read as file://; anything else without a scheme refused."""
+    """``url``, an absolute folder path given as a mirror read as file://; any other scheme than http(s):// and
+    file:// refused before any network access, as anything else without a scheme."""
     if "://" in url:
+        if url.split("://", 1)[0].lower() not in ("http", "https", "file"):
+            raise ValueError("not an http(s):// or file:// URL, nor an absolute folder")
         return url
     if os.path.isabs(os.path.expanduser(url)):
         return Path(os.path.expanduser(url)).as_uri()
     raise ValueError("not a URL (a mirror is an http(s):// or file:// URL, or an absolute folder path)")
+
+
+def _network(e: Exception) -> bool:
+    """Whether the error ``e`` of opening a URL may be the network's (no name lookup, no route, timed out), not the
+    mirror's own answer (a refused connection, an HTTP error, a missing file, a URL that is not one)."""
+    why = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError) else e
+    down = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
+    timed_out = isinstance(why, TimeoutError) or "timed out" in str(why)
+    return timed_out or isinstance(why, socket.gaierror) or getattr(why, "errno", None) in down
+
+
+def shortened(text: str) -> str:
+    """``text`` with each SHA-256 (64 hex digits) cut to its first 12: 'got 3aede38d6186...'."""
+    return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{52}\b", r"\1...", text)
 
 
 def _reason(url: str, e: Exception) -> str:
@@ -194,16 +226,20 @@ def fetch(
 
 def _from_mirrors(url_list: list[str], target: Path, sha256: str, rate: float, size: int | None) -> tuple[Path, str]:
     """``target`` fetched from the first mirror that gives the right bytes, and that mirror's URL; a disk error is
-    raised at once. A mirror failing before another is tried: one line; every mirror failing: each one's reason."""
-    reasons = []
+    raised at once. A mirror failing before another is tried: one line; every mirror failing: each one's reason,
+    the checksums of those said already shortened (each said once in full)."""
+    reasons, reachable = [], []
     for i, url in enumerate(url_list):
         write = functools.partial(_fetch, url, sha256=sha256, rate=rate, name=target.name, size=size)
         try:
             return atomic_write(target, write), url
         except _BadDownload as e:
             reasons.append(str(e))
+            reachable += [url] * e.network
             if i + 1 < len(url_list):
                 note(f"{e}; trying the next mirror")
-    raise DownloadFailed(
-        f"{target.name}: download failed from every mirror: {'; '.join(reasons) or 'no mirror URL given'}"
-    )
+    said = [*map(shortened, reasons[:-1]), *reasons[-1:]] or ["no mirror URL given"]
+    expected = f"expected {shortened(sha256.lower())}, "  # once in the summary: each mirror expects the same
+    first, found, rest = "; ".join(map(shortened, reasons)).partition(expected)
+    summary = (first + found + rest.replace(expected, "")) or "no mirror URL given"
+    raise DownloadFailed(f"{target.name}: download failed from every mirror: {'; '.join(said)}", summary, reachable)

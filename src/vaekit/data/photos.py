@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from .pixels import HIGH, OutOfRange, to_array, to_mode
 
 CROPS = ("center", "none")
 MODES = ("auto", "L", "RGB")
+RUN_ITEMS = "run_items"  # set on a scoring verb's copy of a run's DataConfig by ``at_run_items``, never saved
 
 
 @dataclass(frozen=True)
 class ImageOptions:
     """How a folder's images become items: ``size`` (H, W), S (S x S) or None (all must agree), ``crop`` center | none,
-    ``mode`` auto | L | RGB, unreadable files skipped or refused, a uint8 cache in ``cache_dir`` or not."""
+    ``mode`` auto | L | RGB, unreadable files skipped or refused, a uint8 cache in ``cache_dir`` or not;
+    ``run_mode``: the mode is a run's channels (``at_run_items``), the images it converts said in one line."""
 
     size: tuple[int, int] | None = None
     crop: str = "center"
@@ -41,6 +44,7 @@ class ImageOptions:
     cache: bool = False
     cache_dir: str | None = None
     workers: int = 2  # loader processes that write the cache
+    run_mode: bool = False
 
     @classmethod
     def of(cls, d: object) -> ImageOptions:
@@ -56,6 +60,7 @@ class ImageOptions:
             cache=getattr(d, "cache", False),
             cache_dir=getattr(d, "data_dir", None),
             workers=getattr(d, "workers", 2),
+            run_mode=getattr(d, RUN_ITEMS, False),
         )
 
     def __post_init__(self):
@@ -214,8 +219,31 @@ class FolderSource:
         stored = Stored(self.stored.colour[rows], self.stored.names)
         files = [self.files[int(i)] for i in rows]
         why = mode_line(stored, colour, files, self.where) if self.opts.mode == "auto" else ""
+        why = _converted(stored.colour, self.mode) if self.opts.run_mode and self.opts.mode != "auto" else why
         made = resized([self.sizes[int(i)] for i in rows], self.opts.size, self.opts.crop)  # the items decoded
         return say_chosen(self.where, made, why)
+
+
+def at_run_items(d: Any, shape: Sequence[int]) -> None:
+    """Make a scoring verb's copy of a run's DataConfig ``d`` read a photo folder other than the run's data at the
+    H, W of its items ``shape`` (C, H, W), where it set no data.image_size; a run of arrays (data.mode auto) at
+    their channels too (L for 1, RGB for 3), before any image is decoded, marked ``RUN_ITEMS``: the images that
+    converts are said, and its own file, no folder, is read as it is, not refused for image settings."""
+    if len(shape) != 3 or d.image_size:
+        return
+    if d.mode == "auto":
+        d.mode = {1: "L", 3: "RGB"}.get(shape[0], "auto")
+        setattr(d, RUN_ITEMS, True)
+    d.image_size = list(shape[1:])
+
+
+def _converted(colour: np.ndarray, mode: str) -> str:
+    """'mode L: its 3 images stored in colour made grey': the images of ``colour`` (N,) (whether each is stored in
+    colour) that reading them in ``mode`` converts; '' where it converts none."""
+    n, k = len(colour), int(colour.sum()) if mode == "L" else int((~colour).sum())
+    which = f"{k} of {n} images" if k < n else f"its {n} images" if n > 1 else "its image"
+    made = "stored in colour made grey" if mode == "L" else "stored grey made RGB (three equal channels)"
+    return f"mode {mode}: {which} {made}" if k else ""
 
 
 def _deep(folder: Path, files: list[Path], modes: list[str]) -> bool:

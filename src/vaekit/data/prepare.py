@@ -19,7 +19,7 @@ from . import load_dataset
 from .core import Dataset, Split
 from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check
 from .lazy import LazyArray, binarized_once, load_streamed
-from .photos import ImageOptions, note
+from .photos import RUN_ITEMS, ImageOptions, note
 from .signals import as_model_items
 from .tables import table_options
 
@@ -108,7 +108,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
     data, own = _load_spec(cfg, spec, stream), same_spec(spec, d.spec)
     data = numbered_as_model(data, cfg.model.num_classes) if own else data
-    if own and not data.image_mode:
+    if own and not data.image_mode and not getattr(d, RUN_ITEMS, False):  # not a verb's, set for another folder
         _refuse_image_settings(cfg)
     if data.image_mode and own:  # the one mode of a folder's images, in config.json
         d.mode = data.image_mode
