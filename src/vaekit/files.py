@@ -66,6 +66,11 @@ SAMPLER_FILES = (SAMPLER_WEIGHTS.format("*"), SAMPLER_SETTINGS.format("*"))  # g
 DIGEST = "vaekit_weights_sha256"
 
 
+def others(run: Path) -> list[Path]:
+    """The files in ``run`` that the verbs derived from data other than the run's own (``OTHERS``), sorted."""
+    return sorted(p for pattern in OTHERS for p in run.glob(pattern))
+
+
 def checkpointed(run: Path) -> bool:
     """Whether ``run`` holds a checkpoint to resume from (the newest, or the one before it)."""
     return any((run / name).is_file() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT))

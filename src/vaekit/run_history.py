@@ -92,6 +92,6 @@ def stale_files(run: Path, digest: str) -> list[str]:
     named = {*names, *files.TRAINING_FILES}  # loss.png: the metrics' picture
     found = {n: files.stamp(run / n) for n in names if (run / n).is_file()}  # unstamped: stale
     pngs = (p for p in sorted(run.glob("*.png")) if p.name not in named)
-    others = (*pngs, *sorted(p for g in files.OTHERS for p in run.glob(g)))  # other data's (eval-DATA-SPLIT.json)
+    others = (*pngs, *files.others(run))  # other data's (eval-DATA-SPLIT.json, ...)
     found |= {p.name: d for p in others if (d := files.stamp(p)) is not None}  # the user's own: not ours
     return [n for n, d in found.items() if d != digest]

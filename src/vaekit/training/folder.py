@@ -111,8 +111,7 @@ def clear(run: Path, started: bool = False) -> None:
     samplers' and TensorBoard's too, and pictures of any name that record one: ``vaekit sample --out``'s); others,
     a report, a picture or eval.json of the user's among them, stay."""
     in_run = started or is_run(run)
-    paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES]
-    paths += sorted(p for pattern in files.OTHERS for p in run.glob(pattern))
+    paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES] + files.others(run)
     globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
     pictures = [p for p in sorted(run.glob("*.png")) if p not in paths and files.stamp(p) is not None] if in_run else []
     found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)] + pictures  # any name: a verb's --out
