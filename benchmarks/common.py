@@ -24,23 +24,28 @@ from vaekit.config import RunConfig, load_json_config
 from vaekit.config.resume import resume_keys, take_derived
 from vaekit.errors import VaekitError
 from vaekit.io import atomic_write_text
+from vaekit.training.step import fast_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> dict:
-    """Where the figures come from: the CPU model and threads, the GPU if one is used, torch and Python."""
+    """Where the figures come from: the CPU model and threads, the GPU if one is used, torch and Python, and
+    whether ``train.precision`` auto trains Bernoulli-type runs in bf16 there (``bf16_auto``: a CPU's flags decide
+    it, and it moves each family's speed by a different factor)."""
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    device = torch.device("cuda" if gpu else "cpu")
     return {
         "cpu": cpu,
         "threads": torch.get_num_threads(),
         "gpu": gpu,
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "bf16_auto": fast_bf16(device),
     }
 
 

@@ -198,6 +198,8 @@ def test_the_machine_line_shows_the_load():
         r, "T"
     )
     assert "Measured on CPU, 2 threads, torch 2" in pages.page(result(), "T")  # a result without it, as before
+    m = {**result()["machine"], "bf16_auto": True}
+    assert "2 threads, precision auto: bf16 for Bernoulli-type likelihoods, torch" in pages.page(result(machine=m), "T")
 
 
 def test_the_pages_tool_previews_other_folders(tmp_path):

@@ -77,10 +77,17 @@ def load(r: dict) -> str:
     return f" (load {r['load']['start'][0]:.2f} at the start, {r['load']['end'][0]:.2f} at the end: 1-minute averages)"
 
 
+def precision(m: dict) -> str:
+    """What train.precision auto chose for Bernoulli-type runs on the machine, where the result records it."""
+    if "bf16_auto" not in m:
+        return ""
+    return f", precision auto: {'bf16' if m['bf16_auto'] else 'float32'} for Bernoulli-type likelihoods"
+
+
 def page(r: dict, title: str) -> str:
     """One benchmark's page under ``title`` (the index's): what it measured, where and when, tables and notes."""
     m = r["machine"]
-    where = (m["gpu"] or f"{m['cpu']}, {m['threads']} thread{'s' * (m['threads'] != 1)}") + load(r)
+    where = (m["gpu"] or f"{m['cpu']}, {m['threads']} thread{'s' * (m['threads'] != 1)}") + load(r) + precision(m)
     lines = [
         f"# {title}",
         "",
