@@ -218,8 +218,10 @@ class FolderSource:
         rows = np.arange(len(self)) if rows is None else rows
         stored = Stored(self.stored.colour[rows], self.stored.names)
         files = [self.files[int(i)] for i in rows]
-        why = mode_line(stored, colour, files, self.where) if self.opts.mode == "auto" else ""
-        why = _converted(stored.colour, self.mode) if self.opts.run_mode and self.opts.mode != "auto" else why
+        if self.opts.mode == "auto":
+            why = mode_line(stored, colour, files, self.where)
+        else:  # at a run of arrays' channels (at_run_items): the images that converts
+            why = _converted(stored.colour, self.mode) if self.opts.run_mode else ""
         made = resized([self.sizes[int(i)] for i in rows], self.opts.size, self.opts.crop)  # the items decoded
         return say_chosen(self.where, made, why)
 
