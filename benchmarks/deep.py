@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -31,13 +32,14 @@ from pathlib import Path
 import common
 import runner
 import torch
-from deep_lines import bits_line, flat_bits, nll_line, rehead
+from deep_lines import bits_line, flat_bits, floor_line, nll_line, rehead
 from deep_parts import ood_part, quality_part, samples_figure
 from families import nll, test_split
 
 from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.config.checks import short_runs
+from vaekit.data import load_dataset
 from vaekit.evaluation.metrics import bits_per_dim
 from vaekit.runs import Run
 
@@ -131,9 +133,34 @@ def nll_part(spec: str, args: argparse.Namespace, tables: list, notes: list) -> 
             rows,
         )
     )
-    notes.append(nll_line(spec, {row[0]: row[4] for row in rows}))
+    nlls = {row[0]: row[4] for row in rows}
+    notes += [nll_line(spec, nlls), floor_line(spec, len(x), entropy_floor(run.config, len(x)), nlls)]
     carry_note(carried, notes)
     return runs
+
+
+def entropy_floor(cfg: RunConfig, n: int) -> float:
+    """The binarisation's own entropy (nats), the mean over the first ``n`` test images of sum_i H(Bernoulli(x_i))
+    for the grey image x (N, C, H, W) in [0, 1] before the draw: in expectation no model's NLL of the binarised
+    images goes below it, since each pixel is a coin flip of a known bias given the grey image."""
+    d = cfg.data
+    grey = load_dataset(
+        d.spec,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=cfg.train.seed,
+        label_column=d.label_column,
+        data_dir=d.data_dir,
+        limit=d.limit,
+    ).test.x[:n]
+    p = torch.as_tensor(grey, dtype=torch.float64)
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p)).flatten(1).sum(1).mean().item()
+
+
+def written_floor(command: str, spec: str, n: int) -> float:
+    """``entropy_floor`` of a written result's NLL table on ``spec``, with the --limit (or --quick) of ``command``."""
+    args = parse_args(shlex.split(command)[2:])  # "python benchmarks/deep.py ..."
+    return entropy_floor(config_for("floor", None, {**NLL_DATA, "data.spec": spec}, args), n)
 
 
 def bits_part(args: argparse.Namespace, tables: list, notes: list) -> None:
@@ -190,7 +217,7 @@ def trained_runs(args: argparse.Namespace) -> dict[str, Run]:
     return runs
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, with ``--quick``'s settings and the derived ones (OOD samples, 8-bit sets as a list)."""
     p = runner.parser(__doc__)
     p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
@@ -212,8 +239,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", default="runs/bench-deep")
     p.add_argument("--figure", help="the samples figure (default: beside the JSON; the pages': docs/img/benchmarks/)")
     p.add_argument("--json")
-    p.add_argument("--rehead", metavar="JSON", help="recompute a written result's NLL and bits/dim lines; no run")
-    args = p.parse_args()
+    p.add_argument(
+        "--rehead", metavar="JSON", help="recompute a written result's NLL, floor and bits/dim lines; no training"
+    )
+    args = p.parse_args(argv)
     args.parts, args.sets = common.choices(p, "--parts", args.parts, PARTS), common.data_specs(p, "--sets", args.sets)
     args.bits_sets = common.data_specs(p, "--bits-sets", args.bits_sets)
     common.budget(p, args, "minutes", "limit", "k", "bits_k", "n_test")
@@ -227,7 +256,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.rehead:
-        return rehead(args.rehead)
+        return rehead(args.rehead, written_floor)
     parts, tables, notes, start = args.parts, [], [], time.perf_counter()
     runs = {spec: nll_part(spec, args, tables, notes) for spec in args.sets} if "nll" in parts else {}
     if "bits" in parts:

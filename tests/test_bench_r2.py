@@ -1,7 +1,8 @@
 """The benchmark scripts, round 2: a missing peer stops a script before any training, in one line naming the one
 install target; a stop (SIGTERM, Ctrl-C) ends in one line; --help shows the small runs; the gap sentences say
-above for a negative gap; deep's rehead of a result without a bits/dim table; deep's one-epoch-more calls keep
-the warm-up warning to the run as a whole; families' smoke run trains its judges on few images."""
+above for a negative gap; deep's rehead of a result without a bits/dim table; deep's binarisation floor; deep's
+one-epoch-more calls keep the warm-up warning to the run as a whole; families' smoke run trains its judges on few
+images."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 
@@ -126,6 +129,29 @@ def test_a_negative_gap_is_said_above(bench):
     assert "1.18 nats below" in families.ladder_line("mlp", nlls, ["mlp", "conv"])
     line = deep.nll_line("x", {"deep": 90.0, "conv ladder VAE": 89.5, "flat conv VAE": 93.0})
     assert line == "x: deep is 0.50 nats above the conv ladder and 3.00 below the flat conv VAE (targets: 5 and 8)."
+
+
+def test_deep_measures_the_binarisation_floor_on_the_grey_test_images(bench, tmp_path):
+    x = torch.full((40, 1, 2, 3), 0.5)
+    x[:, :, 0] = torch.tensor([0.0, 1.0, 0.25])  # no entropy in 0 and 1; H(0.25) = 0.5623 nats
+    numpy.save(tmp_path / "x.npy", x.numpy())
+    cfg = bench("vaekit.config").RunConfig()
+    cfg.data.spec, cfg.data.limit = str(tmp_path / "x.npy"), 30
+    floor = bench("deep").entropy_floor(cfg, 5)
+    assert floor == pytest.approx(3 * math.log(2) + 0.562335, abs=1e-5)
+    nlls = {"flat conv VAE": 18.0, "conv ladder VAE": 17.0, "deep": 15.0}
+    line = bench("deep").floor_line("x", 5, 10.0, nlls)
+    assert "10.00 nats" in line and "flat conv VAE 8.00, conv ladder VAE 7.00, deep 5.00" in line
+    assert line.endswith("Deep removes 38% of the flat conv VAE's excess; 8 nats would be 100%.")
+
+
+def test_deep_reheads_the_floor_line_in_after_the_nll_line(bench, tmp_path):
+    published = json.loads((RESULTS / "deep.json").read_text())
+    path, floors = tmp_path / "deep.json", []
+    path.write_text(json.dumps({**published, "notes": [n for n in published["notes"] if "own entropy" not in n]}))
+    floor = published["notes"][1].split("own entropy, ")[1].split(" nats")[0]
+    bench("deep").rehead(str(path), lambda command, spec, n: floors.append((spec, n)) or float(floor))
+    assert json.loads(path.read_text()) == published and floors == [("fashion-mnist", 1000)]
 
 
 @pytest.mark.parametrize("name", ["deep", "deep_quality", "deep_bits_photos"])
