@@ -674,6 +674,18 @@ def test_pandas_unnamed_index_column_is_left_out_with_a_note(tmp_path, capsys):
     assert "first column has no name and holds row numbers (pandas' index): left out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_a_separator_at_every_lines_end_leaves_an_empty_column_out_with_a_note(tmp_path, capsys, sep):
+    body = "".join(f"{i * 0.5}{sep}{i % 2}{sep}{'xy'[i % 3 > 0]}{sep}\n" + "\n" * (i == 4) for i in range(9))
+    (tmp_path / "t.csv").write_text(f"a{sep}label{sep}b{sep}\n" + body)  # a blank line stays an empty row
+    ds = load_dataset(str(tmp_path / "t.csv"))
+    assert [c.name for c in ds.table.columns] == ["a", "b"] and ds.num_classes == 2
+    assert "every line ends in a separator: the empty column after it is left out" in capsys.readouterr().err
+    (tmp_path / "t.csv").write_text(f"a{sep}b{sep}\n" + f"1{sep}2{sep}\n" * 4 + f"1{sep}2{sep}3\n")  # one value
+    with pytest.raises(VaekitError, match=r"column index 2 has no name in the header"):
+        load_dataset(str(tmp_path / "t.csv"))
+
+
 def test_an_infinite_value_is_refused_without_a_float32_note(tmp_path, capsys):
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,inf\n5,6\n7,8\n")
     with pytest.raises(VaekitError, match=r"value inf on line 3, column index 1 \('b'\), is not finite"):
