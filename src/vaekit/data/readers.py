@@ -152,7 +152,8 @@ def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list
     """(header or None, data rows, their line numbers, their places among the rows after the header) of a CSV
     file whose rows all have the same width; an empty row between filled ones (a blank line, ``,,``, ``NA,NA``:
     no cell filled, each a gap) is no item: left out, counted (later rows keep their places) and said in one note."""
-    rows, lines = _trailing_separator(path, *read_rows(path))
+    rows, lines = read_rows(path)
+    rows = _trailing_separator(path, rows)
     numbered = len(rows) > 1 and len(rows[0]) > 1 and rows[0] == [str(j) for j in range(len(rows[0]))]
     numbered = numbered and table.schema is None  # 0,1,..,F-1: a header, as pandas' to_csv writes a frame's numbers
     header = rows[0] if numbered or has_header(rows, _run_names(table.schema)) else None
@@ -178,13 +179,13 @@ def _table_rows(path: Path, table: TableOptions) -> tuple[list[str] | None, list
     return header, rows, lines, places
 
 
-def _trailing_separator(path: Path, rows: list[list[str]], lines: list[int]) -> tuple[list[list[str]], list[int]]:
+def _trailing_separator(path: Path, rows: list[list[str]]) -> list[list[str]]:
     """``rows`` without their last cell where every row, a header too, ends in a separator (an empty last cell, as
     some spreadsheets write), said in a note; else as they are. Blank lines ([]) stay blank."""
     if not all(len(row) > 1 and not row[-1].strip() for row in rows if row):
-        return rows, lines
+        return rows
     note(f"{path}: every line ends in a separator: the empty column after it is left out")
-    return [row[:-1] for row in rows], lines
+    return [row[:-1] for row in rows]
 
 
 def _enough_kept(path: Path, cells: np.ndarray, names: list[str], labels: bool) -> None:
