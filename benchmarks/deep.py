@@ -39,7 +39,7 @@ from families import nll, test_split
 from vaekit.api import train
 from vaekit.config import RunConfig, load_toml, set_value
 from vaekit.config.checks import short_runs
-from vaekit.data import load_dataset
+from vaekit.data.prepare import load_spec
 from vaekit.evaluation.metrics import bits_per_dim
 from vaekit.runs import Run
 
@@ -143,16 +143,7 @@ def entropy_floor(cfg: RunConfig, n: int) -> float:
     """The binarisation's own entropy (nats), the mean over the first ``n`` test images of sum_i H(Bernoulli(x_i))
     for the grey image x (N, C, H, W) in [0, 1] before the draw: in expectation no model's NLL of the binarised
     images goes below it, since each pixel is a coin flip of a known bias given the grey image."""
-    d = cfg.data
-    grey = load_dataset(
-        d.spec,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        seed=cfg.train.seed,
-        label_column=d.label_column,
-        data_dir=d.data_dir,
-        limit=d.limit,
-    ).test.x[:n]
+    grey = load_spec(cfg, cfg.data.spec, stream=False).test.x[:n]  # as the run reads it, before binarising
     p = torch.as_tensor(grey, dtype=torch.float64)
     return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p)).flatten(1).sum(1).mean().item()
 

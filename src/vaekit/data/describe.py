@@ -3,7 +3,7 @@ shape, the dtype and the scaling applied, classes with their counts, a table's c
 a folder's scan leaves out and why, and the likelihood data.likelihood=auto would choose.
 
 Everything is found by what training uses: its data settings' defaults (``RunConfig``), its load
-(``prepare._load_spec``) and its choice (``prepare.auto_settings``). A .npy file is memory-mapped (its header, and
+(``prepare.load_spec``) and its choice (``prepare.auto_settings``). A .npy file is memory-mapped (its header, and
 the items auto's choice reads); a photo folder is scanned and, where it fits in memory, decoded as training decodes
 it; other files are read whole. Where training would refuse the data for a setting (unreadable photos, gaps in a
 table, photos of several sizes), the description says so and goes on as far as it can. The readers' notes are said
@@ -32,7 +32,7 @@ from .lazy import LazyArray, NpySource
 from .npz import _headers
 from .photos import FolderSource, ImageOptions
 from .pixels import flat_images
-from .prepare import _load_spec, auto_settings
+from .prepare import auto_settings, load_spec
 from .table_schema import Column, TableSchema
 from .table_times import as_times, time_text
 
@@ -109,12 +109,12 @@ def _loaded(cfg: RunConfig, spec: str, path: Path) -> tuple[list[Line], Dataset 
     """(lines on what training would refuse, the data as training loads it, as far as it can be read): a table's
     gaps described as read with data.missing=mean; photos of several sizes not loaded (None)."""
     try:
-        return [], _load_spec(cfg, spec, stream=True)
+        return [], load_spec(cfg, spec, stream=True)
     except VaekitError as e:
         if e.key == "data.missing" and cfg.data.missing == "refuse":
             cfg.data.missing = "mean"
             said = f"training refuses them as data.missing=refuse: {e}; described as read with data.missing=mean"
-            return [("gaps", said)], _load_spec(cfg, spec, stream=True)
+            return [("gaps", said)], load_spec(cfg, spec, stream=True)
         if path.is_dir() and not cfg.data.image_size and "data.image_size" in str(e):
             return [("item shape", f"none yet: {e}")], None
         if path.is_dir() and "need at least 3 to split" in str(e):  # 1 or 2 photos: described, not trained on

@@ -106,7 +106,7 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     spec = spec or d.spec
     if not spec:
         raise VaekitError("this run was trained on data passed in memory: name the data to use", key="data.spec")
-    data, own = _load_spec(cfg, spec, stream), same_spec(spec, d.spec)
+    data, own = load_spec(cfg, spec, stream), same_spec(spec, d.spec)
     data = numbered_as_model(data, cfg.model.num_classes) if own else data
     if own and not data.image_mode and not getattr(d, RUN_ITEMS, False):  # not a verb's, set for another folder
         _refuse_image_settings(cfg)
@@ -150,7 +150,7 @@ def same_spec(spec: str | None, own: str | None) -> bool:
     return path.exists() and mine.exists() and path.resolve() == mine.resolve()
 
 
-def _load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
+def load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
     """``spec`` with the run's data settings: streamed where ``stream`` and data.in_memory allow, else loaded
     whole (grey: binarised later, once checked against the likelihood); an image folder loaded whole is read
     from the source opened to decide, only the items of the limit's draw decoded (``load_streamed``)."""
