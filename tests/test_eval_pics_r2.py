@@ -42,7 +42,10 @@ def test_a_run_folder_named_as_its_builtin_set_keeps_its_eval_json(digits, monke
         capsys.readouterr()
         assert main(["report", "digits", "--iw-samples", "2"]) == 0
         err = capsys.readouterr().err
-        assert "not recomputed" in err and "replacing" not in err
+        assert "not recomputed" in err and "replacing" not in err and "digits recomputes)" in err
+    for _ in range(2):  # another split's figures: the line says which evaluation recomputes them
+        assert main(["report", "digits", "--iw-samples", "2", "--split", "val"]) == 0
+    assert "digits of digits, split val, recomputes)" in capsys.readouterr().err
 
 
 def test_traverse_ranks_the_dims_on_the_items_evaluate_scores(digits, tmp_path, monkeypatch, capsys):

@@ -64,6 +64,17 @@ def test_a_full_disk_at_the_first_checkpoint_leaves_nothing_at_a_later_one_a_run
     assert "already holds a run" in capsys.readouterr().err and (out / "model.safetensors").is_file()
 
 
+def test_a_taken_folder_is_refused_before_the_data_is_read(tiny_images, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert main(train_argv(tiny_images, out, *SMALL)) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(vaekit.api, "prepare_data", lambda *a, **k: pytest.fail("the data was read"))
+    assert main(train_argv(tiny_images, out, *SMALL)) == 2  # its notes would print before the refusal
+    assert capsys.readouterr().err.splitlines() == [
+        f"vaekit: error: {out}: already holds a run; resume it or overwrite it (--resume RUN or --overwrite)"
+    ]
+
+
 def test_a_run_that_stopped_early_trains_no_further_on_resume_but_with_more_patience(tiny_images, tmp_path):
     cfg = tiny_config(str(tiny_images), tmp_path / "es", lr=1e-9, patience=1, epochs=40)
     rows = len(vaekit.train(cfg, pictures=False).history)

@@ -38,7 +38,7 @@ from .runs import Run
 from .training import Callback, Fitted, fit_config, train_model
 from .training.callbacks import check_callbacks
 from .training.describe import DEEP_SETTINGS
-from .training.folder import CUSTOM, ZOO_SETTINGS, resumes_class
+from .training.folder import CUSTOM, ZOO_SETTINGS, refuse_out, resumes_class
 from .training.rng import keeps_rng
 from .training.signals import Interrupted
 from .training.step import run_device
@@ -239,6 +239,8 @@ def train(
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     cfg = refuse_conflicts(validate(cfg), sections)
     run_device(cfg.train.device, "train.device")  # cuda:N beyond this machine's GPUs: one line
+    if cfg.out is not None:
+        refuse_out(Path(cfg.out), resume, overwrite)  # a taken folder refused before the data's notes print
     data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
     callbacks = [*default_callbacks(cfg, pictures), *callbacks]
     source = None if networks is None else Path(networks)

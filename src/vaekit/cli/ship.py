@@ -42,7 +42,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     if "decoder" in result:
         ms = [ort_decode_ms(run, result["decoder"]["path"], b) for b in (1, 64)]
         unit = {1: "row", 3: "image"}.get(len(run.config.model.input_shape), "item")  # a table's, a signal's
-        print(f"onnxruntime decode (1 thread): {ms[0]:.3f} ms/{unit} at batch 1, {ms[1]:.4f} ms/{unit} at batch 64")
+        print(f"onnxruntime decode (1 thread): {ms[0]:.3g} ms/{unit} at batch 1, {ms[1]:.3g} ms/{unit} at batch 64")
     if skipped:
         print(skipped)
 

@@ -46,18 +46,7 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     ``overwrite`` then removes every file vaekit wrote there (``clear``); other files stay.
     """
     run = Path(out)
-    afresh = not resume and (overwrite or unstarted(run))  # a new run where vaekit's files may be removed
-    if resume:
-        if not checkpointed(run):
-            raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
-    else:
-        if is_run(run) and not afresh:
-            raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
-        if (run / files.SCALES).is_file():  # which the verbs would read instead of the run
-            raise VaekitError(
-                f"{run}: holds a multi-scale anomaly detector ({files.SCALES}): train elsewhere", key="out"
-            )
-        refuse_foreign(run)
+    afresh = refuse_out(run, resume, overwrite)
     stack.enter_context(run_lock(run))
     if resume:
         refuse_damaged(run / files.WEIGHTS)
@@ -65,6 +54,21 @@ def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) 
     if afresh:
         clear(run)
     return run
+
+
+def refuse_out(run: Path, resume: bool, overwrite: bool) -> bool:
+    """Refuse a folder that training may not write (``start_run``'s checks, no lock taken: ``api.train`` makes
+    them before the data is read); returns whether the run starts afresh, its vaekit files removable."""
+    afresh = not resume and (overwrite or unstarted(run))
+    if resume and not checkpointed(run):
+        raise VaekitError(f"{run}: no {files.CHECKPOINT} to resume from", key="resume")
+    if not resume and is_run(run) and not afresh:
+        raise VaekitError(f"{run}: already holds a run; resume it or overwrite it", key="overwrite")
+    if not resume and (run / files.SCALES).is_file():  # which the verbs would read instead of the run
+        raise VaekitError(f"{run}: holds a multi-scale anomaly detector ({files.SCALES}): train elsewhere", key="out")
+    if not resume:
+        refuse_foreign(run)
+    return afresh
 
 
 def is_run(run: Path) -> bool:

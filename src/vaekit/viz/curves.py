@@ -77,7 +77,7 @@ def loss_figure(metrics: dict[str, np.ndarray], train: dict):
             if f"{split}_{key}" in m:
                 ax.plot(m["epoch"], m[f"{split}_{key}"], style, ms=3, label=split)
         ax.set(title=title, xlabel="epoch", ylabel="nats per item")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:  # every value left out: no lines to name
             ax.legend(fontsize="small")

@@ -237,7 +237,8 @@ def evaluation(
         what = f"K = {saved['k']}, {saved['n']} items, seed {saved['seed']}"  # the user's, maybe not k, n and seed
         note(
             f"{path}: the folder's figures for these weights ({what}), shown as they are, not recomputed "
-            f"(vaekit evaluate {run.path} recomputes)"
+            f"(vaekit evaluate {run.path}{'' if own and split == 'test' else f' of {data.name}, split {split},'} "
+            "recomputes)"
         )
         return saved
     k = REPORT_K if k is None else k

@@ -216,7 +216,7 @@ def _kl_panel(ax, kl: list[float] | None, level: str) -> None:
     elif len(kl) <= KL_BARS:
         ax.bar(range(len(kl)), kl)
         ax.set(title=title, xlabel="dimension")
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))
     else:
         ranked = np.sort(np.asarray(kl, dtype=float))[::-1]
         ax.fill_between(np.arange(1, len(ranked) + 1), ranked, step="mid", alpha=0.6)
