@@ -503,7 +503,10 @@ def test_a_column_below_float32_s_resolution_is_noted_for_arrays_frames_and_npy_
     from_user(seconds)
     from_user(pd.DataFrame(seconds, columns=["start", "end"]))
     from_user(seconds - 1.7e9)  # an offset taken off: no note
+    from_user((seconds - 1.7e9) * 1e-30)  # tiny, but float32's steps are as fine there: no note
     err = capsys.readouterr().err.splitlines()
+    kept = len(np.unique(seconds[:, 0].astype(np.float32)))  # 3: the column's own, not its two ends' 2
+    assert f"leave at most {kept} distinct values" in err[0] and f"leave {kept} distinct values" in err[2]
     for where, name in (("t.npy", "0"), ("data", "0"), ("data", "1"), ("data", "start"), ("data", "end")):
         assert sum(f"{where}: column '{name}' varies by" in line for line in err) >= 1, err
     assert len(err) == 6 and all("below what float32 resolves there" in line for line in err)

@@ -21,6 +21,7 @@ from ..errors import VaekitError
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # as torch's Normal has it
 WIDE = 2.0**60  # a scale or distance past which normal_log_prob standardises before squaring
+NARROW = 2.0**-60  # a scale under which it does too (a column of ~1e-20: its square is below float32's range)
 
 
 class Tabular(Distribution):
@@ -75,8 +76,9 @@ class Tabular(Distribution):
 
 
 class UnitsNormal(Normal):
-    """A Normal whose log-density stays finite for any scale float32 holds (a table's column of ~1e20 has one):
-    ``normal_log_prob``, where torch's squares the scale (beyond float32's range past ~1.8e19)."""
+    """A Normal whose log-density stays finite for any scale float32 holds (a table's column of ~1e20 or ~1e-20 has
+    one): ``normal_log_prob``, where torch's squares the scale (beyond float32's range past ~1.8e19, under it
+    below ~1e-19)."""
 
     def log_prob(self, value: Tensor) -> Tensor:
         """value (*batch, *event) -> its elementwise log-density, the same shape."""
@@ -85,10 +87,12 @@ class UnitsNormal(Normal):
 
 def normal_log_prob(loc: Tensor, scale: Tensor, value: Tensor) -> Tensor:
     """Elementwise log N(value; loc, scale): torch's formula, bit for bit, where its squares fit float32; where the
-    scale or value - loc passes 2**60 (a table column of ~1e20, whose square is beyond float32's range) both are
-    first divided by the scale, the change of variables, which leaves the density as it is and finite."""
+    scale or value - loc passes 2**60 (a table column of ~1e20, whose square is beyond float32's range) or the scale
+    is under 2**-60 (a column of ~1e-20, whose square is under it) both are first divided by the scale, the change
+    of variables, which leaves the density as it is and finite."""
     d = value - loc
-    unit = torch.where((scale > WIDE) | (d.abs() > WIDE), scale, torch.ones_like(scale)).detach()
+    wide = (scale > WIDE) | (scale < NARROW) | (d.abs() > WIDE)
+    unit = torch.where(wide, scale, torch.ones_like(scale)).detach()
     return -((d / unit) ** 2) / (2 * (scale / unit) ** 2) - scale.log() - LOG_SQRT_2PI
 
 

@@ -15,28 +15,36 @@ from .photos import note
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4e38
 
 
-def below_float32(values: np.ndarray, name: str, where: str) -> None:
+def below_float32(values: np.ndarray, name: str, where: str, ends: bool = False) -> None:
     """One line when a numeric column's values (sorted, distinct, finite) differ by less than float32 resolves at
     their size (1.7e12 + seconds, 1e9 + noise): the model reads float32, which keeps only a few of them there.
-    ``where`` ends with ': ' (or is empty)."""
+    ``ends``: ``values`` are only the column's least and greatest (a file read in chunks), and the line says how
+    many float32 holds between them at most. ``where`` ends with ': ' (or is empty)."""
     if len(values) < 2 or not np.isfinite(values).all():  # inf: refused when the column is coded
         return
     spread, size = float(values[-1] - values[0]), float(np.abs(values).max())
-    if spread <= 1e-6 * (1 + size):
-        kept = len(np.unique(values.astype(np.float32)))
+    if too_fine(values[0], values[-1]):
+        step = float(np.spacing(np.float32(size)))
+        kept = len(np.unique(values.astype(np.float32))) if not ends else _steps(values[0], values[-1], step) + 1
         note(
             f"{where}column {name!r} varies by {spread:g} around {size:g}, below what float32 resolves there: "
-            f"its steps of {float(np.spacing(np.float32(size))):g} leave {kept} distinct value{'s' * (kept > 1)} "
+            f"its steps of {step:g} leave {'at most ' * ends}{kept} distinct value{'s' * (kept > 1)} "
             "(subtract an offset, such as its first value, to keep its variation)"
         )
 
 
 def fits_float32(
-    x: np.ndarray, where: str, names: Sequence[str] | None = None, notes: bool = True, rows: np.ndarray | None = None
+    x: np.ndarray,
+    where: str,
+    names: Sequence[str] | None = None,
+    notes: bool = True,
+    rows: np.ndarray | None = None,
+    ends: bool = False,
 ) -> None:
     """Refuse, in one line, finite values of ``x`` (N, ...) beyond float32's range, naming the first one's item (its
     number in ``rows`` (N,), a streamed batch's, when given); for a table (N, D) of a dtype float32 does not hold
-    exactly (float64, int64), one note per column ``below_float32`` finds (``names``: the columns')."""
+    exactly (float64, int64), one note per column ``below_float32`` finds (``names``: the columns'; ``ends``: x is
+    only each column's least and greatest, (2, D))."""
     if x.dtype.kind not in "iuf" or np.can_cast(x.dtype, np.float32, "safe"):
         return  # float32 holds every value of float16, uint8..int16 exactly
     if x.dtype.kind == "f" and x.size and _extreme(x) > FLOAT32_MAX:
@@ -51,8 +59,22 @@ def fits_float32(
     if notes and x.ndim == 2 and len(x) > 1:
         lo, hi = np.fmin.reduce(x).astype(np.float64), np.fmax.reduce(x).astype(np.float64)  # (D,), NaN left out
         for j in np.flatnonzero(hi > lo).tolist():
-            name = names[j] if names is not None else str(j)
-            below_float32(np.array([lo[j], hi[j]]), name, f"{where}: ")
+            if too_fine(lo[j], hi[j]):  # its distinct values counted only then
+                column = x[:, j].astype(np.float64)
+                name = names[j] if names is not None else str(j)
+                below_float32(np.unique(column[np.isfinite(column)]), name, f"{where}: ", ends)
+
+
+def too_fine(lo: float, hi: float) -> bool:
+    """Whether values from ``lo`` to ``hi`` span no more than 8 of float32's steps at their size (about a millionth
+    of it): relative, as float32's resolution is (1e-8 +- 1e-9 is resolved as well as 1 +- 0.1)."""
+    size = max(abs(float(lo)), abs(float(hi)))
+    return float(hi) - float(lo) <= 8 * float(np.spacing(np.float32(size)))
+
+
+def _steps(lo: float, hi: float, step: float) -> int:
+    """How many float32 steps of ``step`` lie between ``lo`` and ``hi`` once both are rounded to float32."""
+    return round((float(np.float32(hi)) - float(np.float32(lo))) / step)
 
 
 def _extreme(x: np.ndarray) -> float:

@@ -122,7 +122,7 @@ def check_items(x: np.ndarray, rows: np.ndarray, where: str, numbers: np.ndarray
             lo, hi = np.fmin.reduce(part), np.fmax.reduce(part)  # (D,) each
             ends = [lo, hi] if not ends else [np.fmin(ends[0], lo), np.fmax(ends[1], hi)]
     if table:
-        fits_float32(np.stack(ends), where)  # its notes of the columns from their ends alone
+        fits_float32(np.stack(ends), where, ends=True)  # its notes of the columns from their ends alone
 
 
 def empty_column(x: torch.Tensor | np.ndarray, where: str, names: Sequence[str] | None = None) -> None:
