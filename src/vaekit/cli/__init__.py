@@ -23,6 +23,7 @@ from ..errors import VaekitError
 from ..io import printable
 from . import apps, data_sets, evaluate, quality, report, ship, train  # each registers its verbs
 from .errors import for_command_line
+from .reading import refuse_unknown
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
     cause,
@@ -155,6 +156,7 @@ def run_command(argv: list[str] | None) -> int:
         args = expanded(parser.parse_args(argv))
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         refuse_repeated(parser, args)
+        refuse_unknown(args)  # --unknown gap of a run with no category it could read as a gap
         with (
             trust_code(args),
             quieted(args.quiet and args.command not in KEEPS_NOTES),

@@ -277,10 +277,10 @@ def cmd_disentangle(args: argparse.Namespace) -> None:
         raise VaekitError(f"--seed must be in [0, 2**32), got {args.seed}")
     if not 0 < args.range < float("inf"):
         raise VaekitError(f"--range must be a positive finite number, got {args.range}")
+    run = Run.load(args.run, args.device)  # RUN first: a file named as RUN is no folder for --out's default
     out = out_path(args, files.DISENTANGLE_FIGURE)
     if why := unwritable(out):
         raise VaekitError(f"--out {out}: {why}")
-    run = Run.load(args.run, args.device)
     result = {**evaluate_run(run, args.n, args.votes, args.seed, args.n_dims), files.DIGEST: run.digest}
     with run_lock(run.folder), stamped(run.digest):
         save_factor_traversals(run, result["dims"], out, args.range, shown=result["traversal_dims"])

@@ -251,10 +251,11 @@ def decoded_as(run: Run, label: LabelsLike) -> str:
 def cmd_latent_map(args: argparse.Namespace) -> None:
     from ..evaluation.outputs import seeded_subset
     from ..viz.latent_maps import latent_map
-    from ..viz.plots import stamped
+    from ..viz.plots import check_line, stamped
 
     out = out_path(args, files.LATENT_MAP)
     at_least(args.grid, 2, "--grid", "a manifold spans its corners")  # before the data is read
+    check_line(args.grid, "--grid")  # a row of the decoded manifold, as interpolate's and traverse's steps
     positive(args.limit, "--limit")
     run, s, classes = grey_items(args)  # grey, as run.encode takes them
     shown = seeded_subset(s, args.limit, run.config.train.seed)  # not the first N: a file sorted by class

@@ -1,5 +1,6 @@
 """How the scoring verbs (encode, anomaly, anomaly-eval) read files: --set's settings of how (never what: a run's
-data is read as it trained), another photo folder at the run's item shape, and --contamination's threshold."""
+data is read as it trained), another photo folder at the run's item shape, --contamination's threshold, and
+--unknown refused where it cannot take effect (``refuse_unknown``, for every verb that has it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import files
 from ..errors import VaekitError
+from ..io import read_json
 from .verbs import arg
 
 READING = ("data.skip_unreadable", "data.cache", "data.in_memory", "data.workers", "data.data_dir")  # how, not what
@@ -50,6 +53,32 @@ def reading(args: argparse.Namespace, run, *specs: str | None):
     if any(not o and Path(str(s)).expanduser().is_dir() for s, o in zip(specs, own)):
         at_run_items(cfg.data, cfg.model.input_shape)  # (C, H, W): at its size, a run of arrays' at its channels
     return dataclasses.replace(run, config=cfg)
+
+
+def refuse_unknown(args: argparse.Namespace) -> None:
+    """Refuse --unknown other than its default, before anything is read, where no category could be read as a gap:
+    RUN a multi-scale detector's folder (its items arrays, read with no settings), or a run not trained on a table
+    with categorical columns (its table.json: ``files.TABLE``). Run by the dispatch for every verb given --unknown;
+    a folder that is no run, or a table.json that cannot be read, is left to the run's loading to name."""
+    how, run = getattr(args, "unknown", "refuse"), Path(getattr(args, "run", None) or "")
+    if how == "refuse" or not getattr(args, "run", None) or not run.is_dir():
+        return
+    from ..evaluation.detector_folder import is_detector  # here: a verb without --unknown imports nothing more
+
+    if is_detector(run):
+        raise VaekitError(f"--unknown {how}: {args.run} holds a multi-scale detector: its items are arrays")
+    if not (run / files.CONFIG).is_file():
+        return
+    what = f"--unknown {how} reads a table run's unseen categories as gaps; {args.run}"
+    if not (run / files.TABLE).is_file():
+        raise VaekitError(f"{what} was not trained on a table (it has no {files.TABLE})")
+    try:
+        columns = read_json(run / files.TABLE)["columns"]  # type: ignore[index]
+        categorical = any(c["kind"] == "categorical" for c in columns)
+    except (VaekitError, OSError, LookupError, TypeError):  # the run's loading says what is wrong with it
+        return
+    if not categorical:
+        raise VaekitError(f"{what}'s table has no categorical column")
 
 
 def no_settings(args: argparse.Namespace, detector: bool) -> None:

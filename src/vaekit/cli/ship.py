@@ -7,7 +7,7 @@ import signal
 
 from ..errors import VaekitError
 from .examples import EXAMPLES
-from .verbs import arg, count, split_arg, verb
+from .verbs import arg, count, positive, split_arg, verb
 
 
 @verb(
@@ -108,14 +108,18 @@ def cmd_explore(args: argparse.Namespace) -> None:
     arg("--classes", type=count, default=10, help="number of classes for conditional families"),
 )
 def cmd_models(args: argparse.Namespace) -> None:
+    from ..data.limits import usable_memory
     from ..models.catalog import axes_table, family_table
     from ..samplers import SAMPLERS
 
-    print(family_table(parse_shape(args.shape), args.classes))
+    table, built = family_table(parse_shape(args.shape), positive(args.classes, "--classes"), usable_memory())
+    print(table)
     print()  # then every axis of the zoo and its choices
     print(axes_table({"sampler": ("vaekit sample --sampler", SAMPLERS)}))
     print()  # then what the families refuse on those axes
     print(refused_objectives())
+    if not built:
+        raise VaekitError(f"--shape {args.shape}: no family can be built on it here (the table says why)")
 
 
 def refused_objectives() -> str:

@@ -14,6 +14,8 @@ from .verbs import arg, count, data_arg, given, not_data, positive, seed, split_
 from .writing import written
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ..config import TrainConfig
     from ..runs import Run
 
@@ -142,10 +144,11 @@ def nothing_to_train(path: Path | None, state: dict, t: TrainConfig) -> str:
     arg(
         "--out",
         required=True,
-        help=".png grid, .npy array, or .csv rows of a table run (its columns). A .png or .npy holds the means of "
-        "p(x|z), not draws: a Bernoulli's probabilities, values in [0, 1] for 8-bit data (discretized logistic), a "
-        "Gaussian's means unclamped in a .npy (clamped to [0, 1] in a picture); a table's .csv rows are draws of "
-        "p(x|z), in its columns' units and categories",
+        help=".png grid, .npy array, or .csv rows of a run on rows (N, D): a table's columns, an array's columns "
+        "0..D-1 (then a conditional run's label). A .png, .npy or array's .csv holds the means of p(x|z), not "
+        "draws: a Bernoulli's probabilities, values in [0, 1] for 8-bit data (discretized logistic), a Gaussian's "
+        "means unclamped in a .npy (clamped to [0, 1] in a picture); a table's .csv rows are draws of p(x|z), in "
+        "its columns' units and categories",
     ),
     arg(
         "--temperature",
@@ -181,8 +184,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     not_data(args.out, None, run.config.data.spec)  # a table's .csv over its training file
     draw = partial(save_samples, columns=table_columns(run))  # a table's items: by column name, standardised
     torch.manual_seed(args.seed)
-    if suffix == ".csv":  # a table's rows: its columns, categories, units and formats
-        no_table(run, args.out, ".npy or .png", columns=True)
+    if suffix == ".csv":
+        no_table(run, args.out, ".npy or .png")  # rows (N, D) alone: an image run's items are refused
+    if suffix == ".csv" and run.table is not None:  # a table's rows: its columns, categories, units and formats
         if args.sampler is not None:
             raise VaekitError("--sampler and a .csv --out cannot both take effect: table rows come from the prior")
         write_table(run, n, args.temperature, args.label, args.out, args.seed)  # drawn and written chunk by chunk
@@ -197,23 +201,36 @@ def cmd_sample(args: argparse.Namespace) -> None:
         torch.manual_seed(args.seed)
     if run.model.needs_labels and args.label is None and args.sampler is None:  # a grid with one row per class
         x = run.sample_classes(per_class := max(1, n // run.config.model.num_classes), args.temperature)
-        written(run, x, args.out, partial(draw, nrow=per_class), "samples", per_class, of=n)
+        save, of = partial(draw, nrow=per_class), n
     else:
-        x = run.sample(n, args.temperature, label=args.label, sampler=args.sampler)
-        written(run, x, args.out, draw, "samples")
+        x, per_class, save, of = run.sample(n, args.temperature, args.label, args.sampler), None, draw, None
+    if suffix == ".csv":  # an array run's rows (N, D)
+        sampled_rows(run, x, args.out, per_class, args.label)
+    else:
+        written(run, x, args.out, save, "samples", per_class, of=of)
 
 
-def no_table(run: Run, out: str, instead: str, columns: bool = False) -> None:
-    """Refuse a .csv ``out`` of a run whose items are not rows (N, D), or (``columns``) not a table file's rows
-    (a .npy of vectors has no column names): one line naming the file types to use ``instead``."""
+def sampled_rows(run: Run, x: Tensor, out: str, per_class: int | None, label: str | None) -> None:
+    """Samples x (N, D) of a run on an array as a .csv (``write_sample_rows``), a conditional run's classes
+    ``per_class`` of each in turn or the given ``label``; said in one line."""
+    import numpy as np
+
+    from ..evaluation.reconstructions import write_sample_rows
+
+    k, y = run.config.model.num_classes, None
+    if run.model.needs_labels:
+        y = np.repeat(np.arange(k), per_class) if per_class else run.labels(label, len(x))
+    write_sample_rows(run, x, out, y)
+    each = f" ({per_class} of each class in turn)" if per_class else ""
+    print(f"{len(x)} row{'s' * (len(x) != 1)} written to {printable(out)}{each}")
+
+
+def no_table(run: Run, out: str, instead: str) -> None:
+    """Refuse a .csv ``out`` of a run whose items are not rows (N, D): one line naming the file types to use
+    ``instead``."""
     shape = tuple(run.config.model.input_shape)
     if len(shape) != 1:
         raise VaekitError(f"--out {out}: a .csv holds rows (N, D), this run's items are {shape}: use {instead}")
-    if columns and run.table is None:
-        raise VaekitError(
-            f"--out {out}: a .csv holds a table run's rows in its columns, this run read an array (N, "
-            f"D) without them: use {instead}"
-        )
 
 
 @verb(

@@ -214,6 +214,8 @@ def load_json_config(path: str | Path) -> RunConfig:
     except VaekitError:  # a FIFO, a device, too big
         raise
     except (FileNotFoundError, NotADirectoryError):
+        if path.parent.is_file():  # RUN/config.json of a RUN that is a file (train --resume afile.txt)
+            raise VaekitError(f"{path.parent}: a file, not a run folder") from None
         raise VaekitError(f"{path}: not found (is this a vaekit run folder?)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an int past the 4300-digit limit
         raise VaekitError(f"{path}: not valid JSON ({e})") from None
@@ -286,9 +288,11 @@ def load_toml_config(path: str | Path) -> RunConfig:
 
 @contextmanager
 def settings_from(path: str | Path) -> Iterator[None]:
-    """Errors about settings read from ``path`` name that file instead of 'config'."""
+    """Errors about settings read from ``path`` name that file instead of 'config'; one that names another file
+    beside it (a run's table.json, read as its model is built) names that file alone."""
     try:
         yield
     except VaekitError as e:
         msg = str(e).removeprefix("config: ")
-        raise VaekitError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
+        named = msg.startswith((f"{path}:", os.path.join(Path(path).parent, "")))
+        raise VaekitError(msg if named else f"{path}: {msg}") from None

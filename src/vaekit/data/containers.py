@@ -4,14 +4,16 @@ data frames, and what of a torch DataLoader fit can take (its dataset, batch siz
 A dict item's data is the entry ``x_key`` names, else the first of ``X_NAMES`` it holds; its label the entry
 ``y_key`` names, else the first of ``Y_NAMES`` (or none). Entries may be arrays, tensors or PIL images.
 
-Channels-last images (H, W, C) with C in 1, 3, 4 are moved to (C, H, W), with one line saying so, when the model
-takes (C, H, W) items; for a model whose input shape is not known yet (one built from its first batch), when the
-items look like images: the first axis is not itself 1, 3 or 4 (which would read as channels-first) and either
-the dtype is uint8 or the two image sides are at least 8 pixels.
+Channels-last images (H, W, C) with C in 1, 2, 3, 4 (``pixels.CHANNELS``; 2: grey + alpha) are moved to (C, H, W),
+with one line saying so, when the model takes (C, H, W) items; for a model whose input shape is not known yet (one
+built from its first batch), when the items look like images: the first axis is not itself 1 to 4 (which would
+read as channels-first) and either the dtype is uint8 or the two image sides are at least 8 pixels.
 """
 
 from __future__ import annotations
 
+import decimal
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,8 +25,9 @@ from torch import Tensor, nn
 from ..core.contract import probing
 from ..errors import VaekitError
 from .photos import note
-from .pixels import DEEP, to_array, to_mode
+from .pixels import CHANNELS, DEEP, to_array, to_mode
 
+NUMBERS = (numbers.Real, decimal.Decimal, np.bool_)  # what a frame's column of dtype object may hold as numbers
 X_NAMES = ("pixel_values", "image", "input", "x")
 Y_NAMES = ("label", "labels", "y")
 ITERABLE = (  # what works instead: a Subset or a sampler cannot make an iterable dataset indexable
@@ -60,17 +63,40 @@ def is_frame(x: object) -> bool:
 
 
 def frame_array(frame: Any, where: str) -> np.ndarray:
-    """A data frame's rows (N, D) as an array; refused in one line when a column is not numeric."""
-    kinds = {str(c): getattr(dtype, "kind", "O") for c, dtype in frame.dtypes.items()}  # Categorical: 'O'
-    text = [c for c, kind in kinds.items() if kind not in "biuf"]
+    """A data frame's rows (N, D) as an array, columns of dtype object holding numbers alone read as numbers
+    (``holds_numbers``); refused in one line when a column is not numeric (numbers written as text: said so)."""
+    kinds = [getattr(dtype, "kind", "O") for dtype in frame.dtypes]  # Categorical: 'O'
+    objects = {j: frame.iloc[:, j] for j, dtype in enumerate(frame.dtypes) if dtype == np.dtype(object)}
+    text = [j for j, k in enumerate(kinds) if k not in "biuf" and not (j in objects and holds_numbers(objects[j]))]
     if text:
+        names = ", ".join(str(frame.columns[j]) for j in text[:5])
+        if all(j in objects and as_numbers(objects[j]) for j in text):
+            raise VaekitError(
+                f"{where}: the frame's columns {names} are of dtype object, numbers written as text: make them "
+                "numbers (df.astype(float))"
+            )
         raise VaekitError(
-            f"{where}: the frame's columns {', '.join(text[:5])} are not numeric (text or categories): write it as "
-            "CSV (df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
+            f"{where}: the frame's columns {names} are not numeric (text or categories): write it as CSV "
+            "(df.to_csv(path, index=False)) and train on that file, which reads categories and gaps"
         )
     arr = np.asarray(frame.to_numpy())
     # pandas' nullable Int64/boolean columns come as objects: as floats, their NA as NaN (refused as a gap)
     return arr if arr.dtype.kind in "biuf" else np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def holds_numbers(column: Any) -> bool:
+    """Whether a frame's column of dtype object holds numbers alone (bool, int, float, Decimal, NumPy's) or gaps
+    (None, NaN, pandas' NA): ``frame_array`` reads them as float64."""
+    return all(isinstance(v, NUMBERS) or v is None or type(v).__name__ == "NAType" for v in column.tolist())
+
+
+def as_numbers(column: Any) -> bool:
+    """Whether every value of a frame's column of dtype object is a number or text float() reads as one."""
+    try:
+        [float(v) for v in column.tolist() if v is not None and type(v).__name__ != "NAType"]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def grey_channel(shape: tuple[int, ...], expected: tuple[int, ...] | None) -> bool:
@@ -120,18 +146,19 @@ def check_split_shape(where: str, x: np.ndarray, other: np.ndarray, split: str =
 
 def channels_last(shape: tuple[int, ...], dtype: np.dtype, expected: tuple[int, ...] | None) -> bool:
     """Whether items of ``shape`` are channels-last images (H, W, C) to move to (C, H, W) (see the module's rule)."""
-    if len(shape) != 3 or shape[2] not in (1, 3, 4):
+    if len(shape) != 3 or shape[2] not in CHANNELS:
         return False
     moved = (shape[2], shape[0], shape[1])
     if expected is not None:
         return tuple(expected) == moved and tuple(expected) != tuple(shape)
-    return shape[0] not in (1, 3, 4) and (dtype == np.uint8 or min(shape[:2]) >= 8)
+    return shape[0] not in CHANNELS and (dtype == np.uint8 or min(shape[:2]) >= 8)
 
 
 def moved_note(where: str, shape: tuple[int, ...]) -> None:
     """The note that items of ``shape`` (H, W, C) were moved to (C, H, W) (``photos.note``: one process says it)."""
+    alpha = " (grey + alpha)" if shape[2] == 2 else ""  # 2 channels: PIL's LA
     note(
-        f"{where}: items of shape {tuple(shape)} read as channels-last images, moved to "
+        f"{where}: items of shape {tuple(shape)} read as channels-last images{alpha}, moved to "
         f"{(shape[2], shape[0], shape[1])}"
     )
 

@@ -5,6 +5,7 @@ levels k / 255 of 8-bit images, which a narrower float holds only to its own rou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ def below_float32(values: np.ndarray, name: str, where: str, ends: bool = False)
         return
     spread, size = float(values[-1] - values[0]), float(np.abs(values).max())
     if too_fine(values[0], values[-1]):
-        step = float(np.spacing(np.float32(size)))
+        step = _spacing(size)
         kept = len(np.unique(values.astype(np.float32))) if not ends else _steps(values[0], values[-1], step) + 1
         note(
             f"{where}column {name!r} varies by {spread:g} around {size:g}, below what float32 resolves there: "
@@ -69,7 +70,13 @@ def too_fine(lo: float, hi: float) -> bool:
     """Whether values from ``lo`` to ``hi`` span no more than 8 of float32's steps at their size (about a millionth
     of it): relative, as float32's resolution is (1e-8 +- 1e-9 is resolved as well as 1 +- 0.1)."""
     size = max(abs(float(lo)), abs(float(hi)))
-    return float(hi) - float(lo) <= 8 * float(np.spacing(np.float32(size)))
+    return size <= FLOAT32_MAX and float(hi) - float(lo) <= 8 * _spacing(size)  # beyond: refused, not noted
+
+
+def _spacing(size: float) -> float:
+    """float32's step at ``size`` (>= 0, within its range), computed in float64: 2^(e - 24) for size = m 2^e,
+    m in [0.5, 1), and 2^-149 among the subnormals."""
+    return math.ldexp(1.0, max(math.frexp(size)[1] - 24 if size else -149, -149))
 
 
 def _steps(lo: float, hi: float, step: float) -> int:

@@ -17,16 +17,20 @@ from torch.distributions import Distribution
 from ..core.likelihoods import DIVIDE_HINT, GAUSSIAN_HINT, ROUND_HINT, SUPPORT, check_support, name_of, support
 from ..errors import VaekitError
 from .float32 import fits_float32
+from .pixels import CHANNELS
 
 IMAGE_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}  # an image dtype's divisor to [0, 1]
 EIGHT_BIT = "values look like 8-bit pixels (0..255): pass uint8 or divide by 255"
+SMALL_TOP = 16.0  # whole numbers up to it are a scale of their own (8x8 digits' 0..16), not 8-bit pixels
+SMALL_NUMBERS = "values are whole numbers 0..{top:g}, not 8-bit pixels: divide by their maximum ({top:g}) for [0, 1]"
 LOOKED_AT = 10_000  # items whose values ``eight_bit_values`` reads (as ``prepare.auto_settings`` reads as many)
 CHUNK_BYTES = 1 << 20  # of a file's items read and cast at a time by ``float_items`` and ``check_items``
 
 
 def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
     """Bring an array to (N, D) or (N, C, H, W); (N, H, W) gains a channel, NHWC is permuted: a 4-D array whose
-    last axis is 1, 3 or 4 and whose second is not (shape[1] of 1, 3 or 4 reads as channels-first: kept)."""
+    last axis is 1 to 4 (``pixels.CHANNELS``: 2 is grey + alpha) and whose second is not (shape[1] of 1 to 4 reads
+    as channels-first: kept)."""
     if arr.dtype.kind not in "biuf":
         raise VaekitError(f"{where}: dtype {arr.dtype} is not numeric")
     if arr.ndim not in (2, 3, 4):
@@ -35,7 +39,7 @@ def to_layout(arr: np.ndarray, where: str) -> np.ndarray:
         raise VaekitError(f"{where}: array of shape {tuple(arr.shape)} holds no data")
     if arr.ndim == 3:
         return arr[:, None]
-    if arr.ndim == 4 and arr.shape[3] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
+    if arr.ndim == 4 and arr.shape[3] in CHANNELS and arr.shape[1] not in CHANNELS:
         return arr.transpose(0, 3, 1, 2)  # NHWC -> NCHW
     from .images import note_once
     from .pixels import flat_images
@@ -139,26 +143,48 @@ def empty_column(x: torch.Tensor | np.ndarray, where: str, names: Sequence[str] 
         )
 
 
+def whole_top(x: torch.Tensor) -> float | None:
+    """The largest value of items ``x`` (N, *shape) holding whole numbers in 0..255, some above 1 (read off the
+    first LOOKED_AT items), else None."""
+    if not len(x) or not x.is_floating_point():
+        return None
+    head = x[:LOOKED_AT]
+    top = float(head.max())
+    if not 1.0 < top <= 255.0 or float(head.min()) < 0.0 or not bool((head == head.round()).all()):
+        return None
+    return top
+
+
 def eight_bit_values(x: torch.Tensor) -> bool:
     """Whether float images ``x`` (N, C, H, W) hold 8-bit pixels not divided by 255: whole numbers in 0..255,
-    some above 1 (read off the first LOOKED_AT items). Tables and signals (other ranks): False."""
-    if x.dim() != 4 or not len(x) or not x.is_floating_point():
-        return False
-    head = x[:LOOKED_AT]
-    if not 1.0 < float(head.max()) <= 255.0 or float(head.min()) < 0.0:
-        return False
-    return bool((head == head.round()).all())
+    some above SMALL_TOP (``whole_top``; 0..16 is a scale of its own). Tables and signals (other ranks): False."""
+    top = whole_top(x) if x.dim() == 4 else None
+    return top is not None and top > SMALL_TOP
 
 
 def eight_bit_refusal(e: VaekitError, x: torch.Tensor) -> VaekitError:
-    """A likelihood's support refusal ``e`` of images ``x`` (N, C, H, W) with the advice for 8-bit pixels not
-    divided by 255 (``eight_bit_values``) before its advice of the gaussian likelihood; else ``e`` as it is."""
-    if not eight_bit_values(x):
+    """A likelihood's support refusal ``e`` of items ``x`` (N, *shape) with the advice for whole numbers: of
+    images, 8-bit pixels not divided by 255 (``eight_bit_values``); of any items, numbers 0..SMALL_TOP (as 8x8
+    digits' 0..16) divided by their maximum; said before its advice of the gaussian likelihood. Else ``e``."""
+    top = whole_top(x)
+    if eight_bit_values(x):
+        advice = EIGHT_BIT
+    elif top is not None and top <= SMALL_TOP:
+        advice = SMALL_NUMBERS.format(top=top)
+    else:
         return e
-    said = str(e).replace(DIVIDE_HINT, "").replace(ROUND_HINT, "")  # said again below, of pixels
-    hint = f"; {EIGHT_BIT} (real-valued data needs the gaussian likelihood)"
-    said = said.replace(GAUSSIAN_HINT, hint) if GAUSSIAN_HINT in said else f"{said}; {EIGHT_BIT}"
+    said = str(e).replace(DIVIDE_HINT, "").replace(ROUND_HINT, "")  # said again below, of these values
+    hint = f"; {advice} (real-valued data needs the gaussian likelihood)"
+    said = said.replace(GAUSSIAN_HINT, hint) if GAUSSIAN_HINT in said else f"{said}; {advice}"
     return VaekitError(said, key=e.key)
+
+
+def unmoved_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """For items ``shape`` (2, H, W) moved from a file's (H, W, 2) and a run that takes ``expected`` (H, W, 2)
+    (trained before 2 channels were moved, ``CHANNELS``): how to have the run take them; else ""."""
+    if len(shape) != 3 or shape[0] != 2 or tuple(expected) != (*shape[1:], 2):
+        return ""
+    return f"; the file's channels-last items {tuple(expected)} are now read as (C, H, W) images: train the run again"
 
 
 def support_check(likelihood: str | Distribution, x: torch.Tensor, where: str) -> None:

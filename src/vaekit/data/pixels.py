@@ -18,6 +18,7 @@ from ..errors import VaekitError
 DEEP = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (I: 32-bit, read when it holds 0..65535)
 HIGH = (*DEEP, "F")  # grey deeper than 8 bits (F: float, read when in [0, 1]): kept at 16 bits where all are
 RANGES = {"F": (0.0, 1.0, "[0, 1]"), "I": (0, 65535, "0..65535")}  # values a float or 32-bit image is read in
+CHANNELS = (1, 2, 3, 4)  # an image's channel counts: grey, grey + alpha (PIL's LA), RGB, RGBA
 FLAT_SIDE = 16  # the smallest side of an image taken to lie flattened in a row: 256 = 16x16 (narrower uint8 rows:
 # as likely a table of counts or codes; 8x8 digits come as images)
 

@@ -17,7 +17,7 @@ from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check
+from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check, unmoved_hint
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import RUN_ITEMS, ImageOptions, note
 from .signals import as_model_items
@@ -116,7 +116,8 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     data = as_model_items(data, shape)  # a file's signals (N, C, L) as it holds them: the scale its reading recorded
     if shape and tuple(data.shape) != shape:
-        raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
+        hint = unmoved_hint(tuple(data.shape), shape)  # a run from before 2 channels were moved
+        raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}{hint}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
         data, cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize
     )  # written to config.json as resolved

@@ -1,5 +1,6 @@
 """Reconstructions written to files beside what says which items they are: a .npz with each item's row in its file
-(and file name, label), or a plain (N, D) run's .csv of columns 0..D-1 (a table run's rows: ``data.tables``)."""
+(and file name, label), or a plain (N, D) run's .csv of columns 0..D-1 (a table run's rows: ``data.tables``); and
+such a run's samples as a .csv of the same columns (``write_sample_rows``)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,13 @@ def write_reconstructions(
     if run.table is not None:  # dates, decimals as read; categories at their most probable
         return write_csv(indexed_rows(run, s, x_rec, y), out, single=True, schema=run.table)
     return write_values_csv(out, x_rec, item_rows(s))
+
+
+def write_sample_rows(run: Run, x: torch.Tensor, out: str | Path, y: Any = None) -> None:
+    """Write samples x (N, D) of a run on an array (N, D) as a .csv: columns 0..D-1 (no index: no item of a file
+    stands behind them), and a conditional run's class y (N,) of each row, by its name, in a last column."""
+    rows = {str(j): column for j, column in enumerate(x.cpu().numpy().T)}
+    if y is not None:
+        names = run.classes or [str(c) for c in range(run.config.model.num_classes)]
+        rows["label"] = np.asarray(names, dtype=object)[np.asarray(torch.as_tensor(y).cpu())]
+    write_csv(rows, out, single=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import re
 import secrets
 import time
@@ -22,7 +23,7 @@ import torch
 
 from .. import files
 from ..errors import VaekitError
-from ..io import atomic_write, run_lock
+from ..io import atomic_write, run_lock, write_error
 from ..runs import Run
 from ..training.distributed import warn
 from .graphs import Decoder, DecoderGraph, EncoderGraph, fixed_sizes, output_names, own_outputs, quiet, traceable
@@ -49,10 +50,11 @@ def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
     return inputs, (["loc", "scale"] if part == "encoder" else output_names(run.config.model.likelihood))
 
 
-def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
+def export_part(run: Run, part: str, path: Path, opset: int = 17, shown: Path | None = None) -> Path:
     """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis, atomically,
     with the weights' digest and what the graph takes and gives (``export.meta``) in its metadata. The run's
-    model is left as it was (a copy is traced)."""
+    model is left as it was (a copy is traced). With ``shown``, ``path`` is the caller's temporary file, written
+    in place, and a disk that refuses it is an error naming ``shown``, the file it will become."""
     import onnx
 
     graph = graph_of(run, part)
@@ -84,7 +86,15 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17) -> Path:
         fixed_sizes(proto, graph, args)
         onnx.save(proto, str(tmp))
 
-    return atomic_write(path, write)
+    if shown is None:
+        return atomic_write(path, write)
+    try:
+        write(path)
+        with open(path, "rb+") as f:  # on the disk before it is renamed into place
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise write_error(shown, e) from None  # not the hidden temporary name
+    return path
 
 
 def _reason(e: BaseException) -> str:
@@ -197,7 +207,7 @@ def _write_checked(run: Run, out: Path, names: tuple[str, ...], n_check: int) ->
     try:
         result = {}
         for name, tmp in temps.items():
-            export_part(run, name, tmp)
+            export_part(run, name, tmp, shown=out / FILE[name])
             diff = check_part(run, name, tmp, n_check, shown=out / FILE[name])
             result[name] = {"path": out / FILE[name], "bytes": tmp.stat().st_size, "max_abs_diff": diff}
         replace_all({tmp: out / FILE[name] for name, tmp in temps.items()})

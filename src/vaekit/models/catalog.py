@@ -27,30 +27,56 @@ def model_key(value: object) -> str:
     return "model.family" if isinstance(value, str) and value in MODELS else "model.net"
 
 
-def family_table(shape: list[int], num_classes: int = 10) -> str:
-    """A markdown table: each registered family with MLP (and, for images, conv) networks and default settings."""
+def family_table(shape: list[int], num_classes: int = 10, memory: int | None = None) -> tuple[str, int]:
+    """(a markdown table of each registered family with MLP (and, for images, conv) networks at default settings,
+    how many rows give their figures): a family that cannot be built on ``shape`` says why in their place, one
+    whose float32 weights need more than ``memory`` bytes (None: no bound) as well."""
     if num_classes < 1:
         raise VaekitError(f"num_classes must be > 0, got {num_classes}", key="classes")
     lines = [
         f"| family | net | latent | parameters for {'x'.join(map(str, shape))}, Bernoulli p(x\\|z) | description |",
         "|---|---|---|---|---|",
     ]
+    built = 0
     for family, cls in sorted(MODELS.items()):
         nets: tuple[str, ...] = ("mlp", "conv") if len(shape) == 3 else ("mlp",)
         if family == "deep":  # its own residual conv networks, for images only
             nets = ("conv",) if len(shape) == 3 else ()
         for net in nets:
-            cfg = new_levels(
-                ModelConfig(family=family, net=net, likelihood="bernoulli", input_shape=shape, num_classes=num_classes)
-            )  # a ladder's levels as training settles them
+            latent, figures, ok = counted(family, net, shape, num_classes, memory)
+            built += ok
+            cells = [family, net, latent, figures, (cls.__doc__ or "").strip().splitlines()[0]]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a bar would end a cell
+    return "\n".join(lines) + "\n\n" + likelihood_note(shape), built
+
+
+def counted(family: str, net: str, shape: list[int], classes: int, memory: int | None) -> tuple[str, str, bool]:
+    """(latent sizes, parameter count, True) of ``family`` with ``net`` at default settings on items of ``shape``,
+    counted on the meta device (nothing allocated); else (latent sizes or "-", why it cannot be built here, False):
+    a setting it refuses on that shape, or float32 weights of more than ``memory`` bytes."""
+    import torch
+
+    items = f"{shape[1]} x {shape[2]} images" if len(shape) == 3 else f"items of {shape[0]} values"
+    try:
+        cfg = new_levels(
+            ModelConfig(family=family, net=net, likelihood="bernoulli", input_shape=shape, num_classes=classes)
+        )  # a ladder's levels as training settles them
+        try:
+            with torch.device("meta"):  # shapes only: a model of 10^12 parameters is counted, not allocated
+                model = build_model(cfg)
+        except (RuntimeError, NotImplementedError):  # a family whose construction computes on its tensors
             model = build_model(cfg)
-            sizes = list(model.latent_dims)  # a deep model's: one per latent group
-            latent = ",".join(map(str, cfg.latent_dims)) or (
-                f"{sum(sizes)} in {len(sizes)} groups" if len(sizes) > 1 else str(sizes[0])
-            )
-            doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")  # a bar would end the cell
-            lines.append(f"| {family} | {net} | {latent} | {sum(p.numel() for p in model.parameters()):,} | {doc} |")
-    return "\n".join(lines) + "\n\n" + likelihood_note(shape)
+    except VaekitError as e:
+        return "-", f"does not fit {items}: {e}", False
+    except (RuntimeError, MemoryError):
+        return "-", "too large to allocate here", False
+    n, sizes = sum(p.numel() for p in model.parameters()), list(model.latent_dims)  # a deep model's: one per group
+    latent = ",".join(map(str, cfg.latent_dims)) or (
+        f"{sum(sizes)} in {len(sizes)} groups" if len(sizes) > 1 else str(sizes[0])
+    )
+    if memory is not None and 4 * n > memory:
+        return latent, f"too large to build here ({n:,} parameters)", False
+    return latent, f"{n:,}", True
 
 
 def likelihood_note(shape: list[int]) -> str:

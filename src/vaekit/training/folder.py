@@ -205,26 +205,26 @@ class LazilyBuilt(Protocol):
 
 
 def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) -> VAEModule:
-    """The run's model with fresh weights: ``skeleton`` (built for the run's item shape if it builds lazily),
-    else model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names. A family
-    that its settings build whole (``describe.WHOLE``: the deep hierarchy) is built from them where model.json is
-    missing: a fit run's config.json trained again in another folder (``vaekit train --config``)."""
+    """The run's model with fresh weights: ``skeleton`` (built for the run's item shape if it builds lazily), else
+    model.json's spec for Python-built networks, else the built-in networks ``cfg.model`` names: also a family its
+    settings build whole (``describe.WHOLE``) without model.json (a fit run trained anew: ``vaekit train --config``)."""
     if skeleton is not None:
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
             cast(LazilyBuilt, model).build(cfg.model.input_shape)
         return check_structure(standardized(model, cfg, run), run / files.MODEL)  # model.json's classes, in order
-    whole = cfg.model.family in WHOLE and not (run / files.MODEL).exists()
-    if cfg.model.net != CUSTOM or whole:
+    if cfg.model.net != CUSTOM or (cfg.model.family in WHOLE and not (run / files.MODEL).exists()):
         with settings_from(run / files.CONFIG):
             return standardized(build_model(cfg.model), cfg, run)
     try:
         saved = read_json(run / files.MODEL, "the model's description")
     except OSError as e:
-        raise VaekitError(f"{run / files.MODEL}: cannot read the model's description ({e})") from None
-    if not isinstance(saved, dict) or not saved.get("spec"):
-        what = saved.get("class", "its class") if isinstance(saved, dict) else "its class"
-        why = saved.get("reason", "") if isinstance(saved, dict) else ""
+        why = "missing" if isinstance(e, FileNotFoundError) else f"cannot read the model's description ({e})"
+        raise VaekitError(f"{run / files.MODEL}: {why}") from None
+    if not isinstance(saved, dict) or "spec" not in saved:
+        raise VaekitError(f"{run / files.MODEL}: malformed (not an object of the model's class, spec and reason)")
+    if not saved["spec"]:
+        what, why = saved.get("class", "its class"), saved.get("reason", "")
         raise VaekitError(
             f"{run}: the model ({what}) cannot be rebuilt from the run folder ({why}); load it into "
             "an instance of the same architecture: vaekit.load_run(path, model=...)"

@@ -21,17 +21,33 @@ PLOT_LIMIT = 1e100  # metrics beyond this size are left out of the curves (their
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """metrics.csv as columns of floats (an empty cell, a column that began after a resume: NaN)."""
+    """metrics.csv as columns of floats (an empty cell, a column that began after a resume: NaN). vaekit writes it
+    whole (atomically): a row of fewer or more fields than its header (cut short, edited) or a cell that is no
+    number is refused in one line naming its line."""
     try:  # read_plain: a FIFO or /dev/zero in its place is one line, as for every file of a run folder
-        rows = list(csv.DictReader(io.StringIO(read_plain(path).decode("utf-8"), newline="")))
-        m = {k: np.array([float("nan" if r[k] == "" else r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+        reader = csv.reader(io.StringIO(read_plain(path).decode("utf-8"), newline=""))
+        header, cells = next(reader, []), []
+        for row in filter(None, reader):  # blank lines skipped, as csv.DictReader skips them
+            if len(row) != len(header):
+                cut = ": a row cut short" if len(row) < len(header) else ""
+                raise ValueError(f"line {reader.line_num} has {len(row)} fields, the header {len(header)}{cut}")
+            cells.append([_number(v, reader.line_num, k) for k, v in zip(header, row)])
+        m = {k: np.array([r[j] for r in cells]) for j, k in enumerate(header if cells else [])}
     except VaekitError:  # read_plain's line: not a plain file, too big
         raise
-    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as e:  # TypeError: a short row
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as e:
         raise VaekitError(f"{path}: not a vaekit metrics.csv ({e})") from None
     if "epoch" not in m:
         raise VaekitError(f"{path}: no epoch rows (not a vaekit metrics.csv?)")
     return m
+
+
+def _number(cell: str, line: int, column: str) -> float:
+    """metrics.csv's ``cell`` (on ``line``, in ``column``) as a float, an empty one NaN; else ValueError naming it."""
+    try:
+        return float("nan" if cell == "" else cell)
+    except ValueError:
+        raise ValueError(f"line {line}, column {column!r}: {cell!r} is not a number") from None
 
 
 def plot_losses(metrics_csv: str | Path, path: str | Path, train: dict | None = None) -> Path:
