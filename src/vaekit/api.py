@@ -239,7 +239,7 @@ def train(
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
     cfg = refuse_conflicts(validate(cfg), sections)
     run_device(cfg.train.device, "train.device")  # cuda:N beyond this machine's GPUs: one line
-    if cfg.out is not None:
+    if cfg.out:  # None or empty: no folder
         refuse_out(Path(cfg.out), resume, overwrite)  # a taken folder refused before the data's notes print
     data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
     callbacks = [*default_callbacks(cfg, pictures), *callbacks]
