@@ -13,6 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 import vaekit
 from vaekit.cli import FLAGS, Terminated, build_parser, flag_for, main, train_config
@@ -55,10 +56,13 @@ def test_overwrite_removes_only_the_files_vaekit_wrote(trained, tiny_images, cap
     (trained / "quality.json").write_text(json.dumps({"vaekit_weights_sha256": "ab"}))  # stamped: vaekit's
     assert run_cli(capsys, "sample", str(trained), "--n", "4", "--out", str(trained / "mine-drawn.png"))[0] == 0
     Image.new("L", (4, 4)).save(trained / "mine.png")  # the user's own picture: no weights recorded
+    other = PngInfo()
+    other.add_text("vaekit_weights_sha256", "ab" * 32)  # another run's picture, put here
+    Image.new("L", (4, 4)).save(trained / "of-another-run.png", pnginfo=other)
     assert run_cli(capsys, *train_argv(tiny_images, trained, *TINY, "--overwrite"))[0] == 0
     assert (trained / "report.html").read_text() == "my report" and (trained / "eval.json").exists()
     assert not (trained / "quality.json").exists() and not (trained / "mine-drawn.png").exists()
-    assert (trained / "mine.png").exists()
+    assert (trained / "mine.png").exists() and (trained / "of-another-run.png").exists()
 
 
 @pytest.mark.parametrize("empty", [["--out", ""], ["--set", "out="]], ids=["flag", "set"])

@@ -27,7 +27,7 @@ from ..models import build_model
 from ..models.spec import build, check_structure, module_classes
 from ..models.spec_check import other_likelihood, rebuildable_spec, resumed_difference
 from ..models.standardized import Standardized
-from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights
+from .checkpoint import ANOTHER_MODEL, OtherModel, load_weights, read_tensors, tensor_digest
 from .describe import CUSTOM, WHOLE
 from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
 from .resumes import RESUMES, resumed_record
@@ -112,14 +112,25 @@ def unstarted(run: Path) -> bool:
 def clear(run: Path, started: bool = False) -> None:
     """Remove every file vaekit wrote in ``run`` (``written_by_vaekit``: training's in a run folder, or in one
     this process ``started``; derived files and pictures that record a weights digest; in a run folder the
-    samplers' and TensorBoard's too, and pictures of any name that record one: ``vaekit sample --out``'s); others,
-    a report, a picture or eval.json of the user's among them, stay."""
+    samplers' and TensorBoard's too, and pictures of any name that record its kept weights' digest: ``vaekit
+    sample --out``'s); others, a report, eval.json or a picture of the user's or of another run, stay."""
     in_run = started or is_run(run)
     paths = [run / name for name in files.TRAINING_FILES + files.DERIVED_FILES] + files.others(run)
     globs = (files.TENSORBOARD_EVENTS, *files.SAMPLER_FILES) if in_run else ()
-    pictures = [p for p in sorted(run.glob("*.png")) if p not in paths and files.stamp(p) is not None] if in_run else []
+    named = [p for p in sorted(run.glob("*.png")) if p not in paths and files.stamp(p) is not None] if in_run else []
+    digest = kept_digest(run) if named else None
+    pictures = [p for p in named if files.stamp(p) == digest]  # another run's pictures stay
     found = [p for p in paths if p.is_file() and written_by_vaekit(p, in_run)] + pictures  # any name: a verb's --out
     remove(run, found + [p for pattern in globs for p in run.glob(pattern)])
+
+
+def kept_digest(run: Path) -> str | None:
+    """The digest of ``run``'s kept weights (model.safetensors), as the pictures of them record it; None: none."""
+    try:
+        tensors, meta = read_tensors(run / files.WEIGHTS)
+    except VaekitError:  # missing or damaged: no picture is known to be of them
+        return None
+    return meta.get("sha256") or tensor_digest(tensors)
 
 
 def remove(run: Path, paths: list[Path]) -> None:
