@@ -12,6 +12,7 @@ from .. import files
 from ..errors import VaekitError
 from ..io import printable
 from .examples import EXAMPLES
+from .reading import SET, reading
 from .verbs import arg, at_least, count, data_arg, ints, out_path, positive, seed, split_arg, unknown_arg, verb
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def common(out: str | None, seed: bool = False) -> list:
         split_arg(),
         *([arg("--seed", type=count, default=0, help="seed of the random draws (default 0)")] if seed else []),
         *([arg("--out", help=f"output file (default: RUN/{out})")] if out else []),
+        SET,
     ]
 
 
@@ -65,7 +67,7 @@ def grey_items(args: argparse.Namespace) -> tuple[Run, Split, list[str] | None]:
     from ..evaluation.outputs import default_split, prepared_split
     from ..runs import Run
 
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     args.split = args.split or default_split(run.config, args.data)
     s, classes = prepared_split(run, args.data, args.split, binarized=False)
     run.check_items(s.x)
@@ -88,6 +90,7 @@ def labels(run, split, idx):
     arg("--limit", type=count, help="evaluate only the first N items of the split"),
     arg("--json", action="store_true", help="print eval.json"),
     unknown_arg(),
+    SET,
     examples=EXAMPLES["evaluate"],
 )
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -143,7 +146,7 @@ def evaluated_data(args: argparse.Namespace) -> tuple[Run, Dataset, str, bool]:
     from ..evaluation.outputs import default_split, every_item_data
     from ..runs import Run
 
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     own = args.data is None or same_spec(args.data, run.config.data.spec)
     args.split = args.split or default_split(run.config, args.data)
     if args.split != "all":

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import VaekitError
 from ..io import printable
+from .reading import SET, reading
 from .verbs import arg, count, data_arg, in_run, positive, seed, temperatures, unknown_arg, verb
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
     ),
     arg("--feature-steps", type=count, help="training steps of the domain feature network (default 1500)"),
     unknown_arg(),
+    SET,
     arg("--json", action="store_true", help="print the result as JSON"),
 )
 def cmd_quality(args: argparse.Namespace) -> None:
@@ -83,7 +85,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
     from ..samplers import fit_sampler, sampler_for
 
     steps: dict[str, Any] = {}
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     seed(args.seed)  # before the domain network's minutes
     if args.refit:
         if args.sampler is None:

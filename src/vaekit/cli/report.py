@@ -10,6 +10,7 @@ from ..errors import VaekitError
 from ..io import printable
 from .evaluate import common
 from .examples import EXAMPLES
+from .reading import reading
 from .verbs import arg, count, out_path, seed, verb
 
 
@@ -59,7 +60,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     out = None if args.out is None else out_path(args, files.REPORT)  # none: write_report names it
     seed(args.seed)
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     args.split = args.split or default_split(run.config, args.data)  # every item of a file not the run's own
     # write_report checks K and the limit; --seed seeds the evaluation and the pictures
     path = write_report(run, args.data, args.split, args.iw_samples, args.limit, out, seed=args.seed)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import VaekitError
 from ..io import printable
+from .reading import SET, reading
 from .train_flags import COUNTS, TABLE, flag_help, train_config, trained_again
 from .verbs import arg, count, data_arg, given, not_data, positive, seed, split_arg, temperatures, unknown_arg, verb
 from .writing import written
@@ -248,6 +249,7 @@ def no_table(run: Run, out: str, instead: str) -> None:
         "then its columns, categories at their most probable; a .npy table's columns 0..D-1)",
     ),
     unknown_arg(),
+    SET,
     examples=("vaekit reconstruct runs/d --out recon.png", "vaekit reconstruct runs/d --data new.npy --out recon.npz"),
 )
 def cmd_reconstruct(args: argparse.Namespace) -> None:
@@ -261,7 +263,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     n, suffix = positive(args.limit, flag), Path(args.out).suffix.lower()
     if suffix not in (".png", ".npy", ".npz", ".csv"):
         raise VaekitError(f"--out {args.out}: expected a .png, .npy, .npz or (a table's rows) .csv file name")
-    run = Run.load(args.run, args.device)
+    run = reading(args, Run.load(args.run, args.device), args.data)
     not_data(args.out, args.data, run.config.data.spec)
     if suffix == ".csv":
         no_table(run, args.out, ".npz")
