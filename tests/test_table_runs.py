@@ -406,3 +406,16 @@ def test_a_bad_target_or_out_is_refused_before_any_row_is_drawn(labelled_run, tm
     assert calls == []
     assert main(["sample", str(labelled_run[0]), "--n", "3", "--out", str(tmp_path / "s.tsv")]) != 0
     assert "s.tsv: expected a .png, .npy or (a table run's rows) .csv file name" in capsys.readouterr().err
+
+
+def test_a_modes_run_reads_its_own_data_as_it_trained_on_it(tmp_path, capsys):
+    rng = np.random.default_rng(0)  # numbers of many digits, two modes, and gaps: float32 rounds each of them
+    a = np.r_[rng.normal(-50, 3, 40), rng.normal(80, 7, 40)]
+    rows = "".join(f"{'' if i % 9 == 0 else f'{v:.9f}'},{'xy'[i % 2]}\n" for i, v in enumerate(a))
+    (tmp_path / "t.csv").write_text("a,c\n" + rows)
+    cfg = tiny_config(str(tmp_path / "t.csv"), tmp_path / "run", epochs=1)
+    cfg.data.numeric, cfg.data.missing = "modes", "mean"
+    vaekit.train(cfg, pictures=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--iw-samples", "2"]) == 0
+    assert "changed since training" not in capsys.readouterr().err  # its codes as training made them

@@ -184,7 +184,8 @@ class TableSchema:
             values[:, k] = self._numbers(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)])
         _check_float32(values, lines, where, [self._at(at[c.name], index) for c in self.numeric])
         start = n + (sum(mode_counts(self.numeric)) if self.coding == "modes" else 0)  # alphas and modes first
-        x[:, :start] = to_modes(values, self.numeric) if self.coding == "modes" else values
+        coded = values.astype(np.float32)  # as training coded them: from the float32 items (``tables.fitted_codes``)
+        x[:, :start] = to_modes(coded, self.numeric) if self.coding == "modes" else values
         for c in self.categorical:
             j = at[c.name]
             hot = self._onehot(cells[:, j], gaps[:, j], c, [lines, where, self._at(j, index)])
