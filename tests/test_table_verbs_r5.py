@@ -74,6 +74,8 @@ def test_default_target_skips_columns_of_many_classes_and_says_so_where_none_is_
     assert lines[-1] == "train on synthetic, test on real: left out, no categorical column holds 2 to 20 classes " + (
         "('code' 40)"
     )
+    numbers = table_quality({"a": a}, {"a": a})  # no categorical column at all: said too
+    assert numbers["tstr_left_out"].endswith("(the table has no categorical column)")
 
 
 def test_the_figures_line_says_how_many_correlation_pairs_are_defined():

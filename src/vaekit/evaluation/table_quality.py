@@ -101,8 +101,8 @@ def table_quality(
         result["tstr"] = tstr(real, synthetic, kinds, str(target), None if test is None else columns_of(test), seed)
         if many:  # {column: classes}: too many to predict by default
             result["tstr"]["passed_over"] = many
-    elif many:
-        said = ", ".join(f"{k!r} {n}" for k, n in many.items())
+    else:  # said why: a column of too many classes, or none to predict by default
+        said = ", ".join(f"{k!r} {n}" for k, n in many.items()) or "the table has no categorical column"
         result["tstr_left_out"] = f"no categorical column holds 2 to {MAX_CLASSES} classes ({said})"
     return result
 
