@@ -28,7 +28,7 @@ CLASH = {
     ("train.gamma", "train.capacity_max"): ["train.gamma=50"],
     ("train.dimwise_warmup_epochs", "train.tc_beta"): ["train.dimwise_warmup_epochs=2"],
     ("train.tc_estimator", "train.tc_beta"): ["train.tc_estimator=mss"],
-    ("model.prior_components", "model.family"): ["model.prior_components=3"],
+    ("model.prior_components", "model.prior"): ["model.prior_components=3"],
     ("model.prior_components", "model.learned_prior"): [
         "model.family=cvae",
         "model.prior_components=3",
@@ -196,7 +196,7 @@ def test_flags_that_cannot_all_take_effect_are_refused(flags, needle, tmp_path, 
     "built, train, needle",
     [
         ({"prior": "vamp", "pseudo_inputs": 20}, {"free_bits": 0.5}, "train.free_bits and model.prior"),
-        ({"prior_components": 5}, {}, "model.prior_components and model.family"),
+        ({"prior_components": 5}, {}, "model.prior_components and model.prior"),
         ({"prior": "mixture", "pseudo_inputs": 50}, {}, "model.pseudo_inputs and model.prior"),
         ({"flow_transforms": 5}, {}, "model.flow_transforms and model.prior"),
         ({"prior": "vamp", "pseudo_inputs": 20, "pseudo_init": "noise"}, {}, None),
@@ -316,7 +316,7 @@ def test_prior_components_changed_where_no_mixture_reads_them_is_refused(sets, r
     if not refused:
         assert refuse_conflicts(validate(cfg)) is cfg
         return
-    with pytest.raises(vaekit.VaekitError, match=r"^config: model.prior_components and model.(family|learned_prior)"):
+    with pytest.raises(vaekit.VaekitError, match=r"^config: model.prior_components and model.(prior|learned_prior)"):
         refuse_conflicts(validate(cfg))
 
 
@@ -462,3 +462,15 @@ def test_set_parses_lists_with_no_empty_item_and_whole_numbers_as_written(key, t
         return
     set_value(cfg, key, text)
     assert cfg.model.hidden == parsed
+
+
+@pytest.mark.parametrize(
+    "family, key", [("vq", "train.free_bits"), ("vq", "train.capacity_max"), ("gumbel", "train.tc_beta")]
+)
+def test_a_refusal_of_a_family_and_a_setting_names_the_setting(family, key):
+    cfg = RunConfig()
+    for k, v in (("model.family", family), (key, "0.5")):
+        set_value(cfg, k, v, given=True)
+    with pytest.raises(vaekit.VaekitError, match=f"model.family and {key} cannot both take effect") as e:
+        refuse_conflicts(validate(cfg))
+    assert e.value.key == key  # the CLI names its flag: the family was not the mistake

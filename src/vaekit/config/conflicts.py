@@ -62,7 +62,7 @@ CONFLICTS = [
     ),
     (
         "model.prior_components",
-        "model.family",
+        "model.prior",
         lambda c: components_given(c) and c.model.family != "cvae" and c.model.prior != "mixture",
         "the components belong to a mixture prior: model.prior=mixture, or the conditional VAE's (cvae)",
     ),
@@ -293,7 +293,8 @@ def refuse_conflicts(
     for a, b, clash, why in CONFLICTS:
         checked = [k for k in (a, b) if (k in only if only else k.split(".")[0] in sections)]
         if checked and not any(k in unknown or k.split(".")[0] in unknown for k in (a, b)) and clash(cfg):
-            given = [k for k in checked if _given(cfg, k)] + checked  # one given (checks.given) first
+            given = [k for k in checked if _given(cfg, k)] + checked  # one given (checks.given) first, the family
+            given.sort(key=lambda k: k == "model.family")  # last: vq given with free bits names the free bits
             why += (
                 f"; {given[0]} is given at its default" if given[0] in cfg.given and not changed(cfg, given[0]) else ""
             )
