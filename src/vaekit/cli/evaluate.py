@@ -121,10 +121,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         return
     probe, au = result["probe_accuracy"], result["active_units"]["total"]
     probe = f"n/a ({no_probe(data, args.split, result['n'])})" if probe is None else probe
+    codes = (  # a codebook's (VQ) usage beside its active units
+        f"  codes used {result['codes_used']} of {result['codebook_size']} (perplexity "
+        f"{result['codebook_perplexity']:.3g})"
+        if "codes_used" in result
+        else ""
+    )
     print(
         f"{result['data']} ({result['split']} split): n {result['n']}  elbo {result['elbo']:.3f}  nll(K="
         f"{result['k']}) {result['nll']:.3f}  bits/dim {result['bits_per_dim']:.4f}  active units "
-        f"{'n/a (one item)' if au is None else au}  probe {probe}  -> {printable(path)}"
+        f"{'n/a (one item)' if au is None else au}{codes}  probe {probe}  -> {printable(path)}"
     )
 
 

@@ -28,6 +28,7 @@ from ..training.state import FIXED_DRAW, recorded_data
 from .active import ACTIVE_THRESHOLD as ACTIVE_THRESHOLD  # where viz.figures takes it
 from .active import active_codes, discrete_codes
 from .active import active_units as units_of
+from .codebook import codebook_figures
 from .eval_files import eval_file as eval_file  # where report takes them
 from .eval_files import write_eval as write_eval
 from .eval_items import check_k as check_k  # where report takes it
@@ -191,14 +192,16 @@ def evaluate(
     fixed or none; with a vaekit Dataset only) is the binarisation ``prepare_data`` returned with ``data``, which
     is then used as it is (the probe's train inputs are drawn once under 'dynamic'). Every float is rounded to 6
     significant digits; bits/dim divide by ``item_dims``. Figures that are not finite are refused in one line
-    naming the items as ``where`` does (default "DATA (SPLIT split)").
+    naming the items as ``where`` does (default "DATA (SPLIT split)"). A model with a codebook (VQ) adds
+    ``codebook_figures``: codes used of codebook_size and their perplexity, and a warning where it has collapsed.
     """
     start = time.perf_counter()
     k, given = iw_samples_of(iw_samples, k), data is not None and not isinstance(data, Dataset)
     data, s, x, mode = evaluated_items(run, data, split, limit, mode, (x_key, y_key))
     note_old_draw(run, mode)
     torch.manual_seed(seed)
-    t, nll = _bounds(run, where or f"{data.name} ({split} split)", x, s.y, k)
+    where = where or f"{data.name} ({split} split)"
+    t, nll = _bounds(run, where, x, s.y, k)
     n = len(x)
     au = None if n < 2 else units_of(t["means"]) if t["codes"] is None else [active_codes(t["codes"])]
     probe = _probe(run, data, s, x, mode) if n > 1 else None
@@ -209,6 +212,7 @@ def evaluate(
         "k": k,
         "seed": seed,
         **_figures(t, nll, n, item_dims(run, data), au, probe),
+        **codebook_figures(run.model, t["codes"], where),  # a VQ model's codes used of K and their perplexity
         "grey": t["grey"],  # some item not 0 or 1: a Bernoulli p(x|z)'s nll is a cross-entropy (the report says)
         "elbo_passes": 1,
         "seconds": _round(time.perf_counter() - start),

@@ -142,7 +142,8 @@ def _fmt(v, places: int | None = None) -> str:
 
 
 EVAL_KEYS: tuple[str, ...] = ("data", "split", "n", "k", "seed", "elbo", "rec", "kl", "kl_per_level", "nll")
-EVAL_KEYS += ("bits_per_dim", "active_units", "probe_accuracy", "elbo_passes", "seconds", files.DIGEST)  # in order
+EVAL_KEYS += ("bits_per_dim", "active_units", "codes_used", "codebook_size", "codebook_perplexity")  # in order
+EVAL_KEYS += ("probe_accuracy", "elbo_passes", "seconds", files.DIGEST)  # codes_used...: a codebook's (VQ) only
 ACTIVE_KEYS = ("total", "per_level", "threshold")
 
 
