@@ -462,15 +462,3 @@ def test_set_parses_lists_with_no_empty_item_and_whole_numbers_as_written(key, t
         return
     set_value(cfg, key, text)
     assert cfg.model.hidden == parsed
-
-
-@pytest.mark.parametrize(
-    "family, key", [("vq", "train.free_bits"), ("vq", "train.capacity_max"), ("gumbel", "train.tc_beta")]
-)
-def test_a_refusal_of_a_family_and_a_setting_names_the_setting(family, key):
-    cfg = RunConfig()
-    for k, v in (("model.family", family), (key, "0.5")):
-        set_value(cfg, k, v, given=True)
-    with pytest.raises(vaekit.VaekitError, match=f"model.family and {key} cannot both take effect") as e:
-        refuse_conflicts(validate(cfg))
-    assert e.value.key == key  # the CLI names its flag: the family was not the mistake

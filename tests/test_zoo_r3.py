@@ -109,7 +109,8 @@ def test_build_model_model_setting_says_family():
         (["train.kl_balance=true", "train.warmup_epochs=1"], "train.kl_balance"),  # the family: vae, not given
         (["train.prior_epochs=2"], "train.prior_epochs"),
         (["train.gumbel_tau=0.5"], "train.gumbel_tau"),
-        (["model.family=vq", "train.free_bits=0.5"], "model.family"),  # both given: the row's first, as before
+        (["model.family=vq", "train.free_bits=0.5"], "train.free_bits"),  # both given: the setting, not the family
+        (["model.family=gumbel", "train.tc_beta=2"], "train.tc_beta"),
     ],
 )
 def test_a_refusal_names_the_setting_given_before_a_default(settings, key):
