@@ -127,6 +127,7 @@ def test_traverse_refuses_a_discrete_code_in_one_line_naming_its_sweeps(runs, fa
     assert main(["traverse", str(runs[family])]) == 2
     err = capsys.readouterr().err.strip()
     assert sweep in err and "\n" not in err and not (runs[family] / "traversals.png").exists()
+    assert "(--dims)" not in err  # no dims would do
     run = vaekit.load_run(runs[family])
     with pytest.raises(VaekitError, match=sweep):
         vaekit.traverse(run, torch.zeros(run.model.latent_dims[0]), [0], [-3.0, 3.0])

@@ -248,7 +248,7 @@ def refuse_discrete(run: Run) -> None:
             f"traversals set one coordinate of a continuous code to values from -R to R; this {family} run's code "
             f"is {what}, so none of those is a code its decoder reads: vaekit.viz.discrete_sweeps.{sweep}(run, x) "
             "sweeps its codes instead (the report's sweeps picture, `vaekit report`)",
-            key="dims",
+            key="model.family",  # no dims make it traversable: the family is why
         )
 
 
