@@ -91,9 +91,12 @@ def test_quality_json_says_the_figures_it_replaces(tmp_path, monkeypatch, capsys
     folder, figures = SimpleNamespace(folder=tmp_path, digest="d"), {"fid": 1.0}
     base = {"data": "x", "split": "test", "n": 20, "seed": 0, "features": {"kind": "domain"}, files.DIGEST: "d"}
     first = base | {"temperature": 1.0, "samples": {"prior": figures, "gmm": figures}, "samplers": {"gmm": {"s": 1}}}
-    quality_run.write_quality(folder, first | {"data_vs_data": figures})
+    quality_run.write_quality(folder, first | {"data_vs_data": figures, "fid_caveat": "prior: noisy"})
     quality_run.write_quality(folder, first | {"samples": {"gmm": figures}, "data_vs_data": figures})
-    assert capsys.readouterr().err == ""  # measured alike: side by side
+    assert capsys.readouterr().err == ""  # measured alike: side by side, the prior's caveat kept with its figures
+    assert json.loads((tmp_path / files.QUALITY).read_text())["fid_caveat"] == "prior: noisy"
+    quality_run.write_quality(folder, first | {"samples": {"prior": figures}, "data_vs_data": figures})
+    assert "fid_caveat" not in json.loads((tmp_path / files.QUALITY).read_text())  # measured again: none now
     later = base | {"temperature": 0.8, "samples": {"prior": figures}, "samplers": {}, "data_vs_data": figures}
     quality_run.write_quality(folder, later)
     err = capsys.readouterr().err

@@ -198,7 +198,7 @@ def _measure(
         "data_vs_data": result["data_vs_data"],
         "samples": {sampler or "prior": result["samples"]},
         "samplers": {} if stamp is None else {sampler: stamp},  # the settings and file of the sampler measured
-        **{k: result[k] for k in ("fid_caveat",) if k in result},  # too few items for the features: FID unreliable
+        **({"fid_caveat": f"{sampler or 'prior'}: {result['fid_caveat']}"} if "fid_caveat" in result else {}),
         **class_figures(run, dataset, ours, split, (net, about), kept),
     }
 
@@ -232,13 +232,21 @@ def write_quality(run: Run, result: dict, own: bool = True) -> Path:
         other = [k for k in ("data", "split", "n", "seed", "features", "temperature") if saved.get(k) != result[k]]
         whole = isinstance(saved.get("samples"), dict) and bool(saved["samples"])  # a file not whole is replaced
         if not other and whole and result["features"]["kind"] != "module":  # two modules may share a class name
-            samplers = {**saved.get("samplers", {}), **result["samplers"]}
-            result = {**result, "samples": {**saved["samples"], **result["samples"]}, "samplers": samplers}
+            samplers, said = {**saved.get("samplers", {}), **result["samplers"]}, caveats(saved, result)
+            result = {**result, "samples": {**saved["samples"], **result["samples"]}, "samplers": samplers, **said}
         elif whole:
             why = [f"{k} {saved.get(k)} (now {result[k]})" if k != "features" else "other features" for k in other]
             replaced = f"{path}: its figures of {', '.join(saved['samples'])} are replaced by these, measured with"
             note(f"{replaced} other settings: {', '.join(why) or 'features of another module'}")
         return atomic_write_json(path, result)
+
+
+def caveats(saved: dict, result: dict) -> dict:
+    """{"fid_caveat": each sampler's FID caveat ("name: why", joined by " | ")}: ``result``'s, and the ``saved``
+    file's of the samplers it did not measure (their figures kept beside its); {} where none is left."""
+    old = [c for c in str(saved.get("fid_caveat") or "").split(" | ") if c.split(": ")[0] not in result["samples"]]
+    kept = [c for c in [*old, result.get("fid_caveat")] if c]
+    return {"fid_caveat": " | ".join(kept)} if kept else {}
 
 
 def read_quality(path: Path, digest: str) -> dict:
