@@ -94,3 +94,17 @@ def test_column_pairs_count_the_correlations_defined_beside_every_pair():
     real = {"a": a, "b": a**2, "k": np.full(10, 7.0)}  # k constant: its two pairs have no r
     q = table_quality(real, real, target=False)
     assert (q["correlation_pairs"], q["correlation_pairs_defined"], q["correlation_error"]) == (3, 1, 0)
+
+
+def test_quality_of_a_file_for_a_run_fitted_on_a_frame_compares_every_row_as_other_data(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(3, 2, 60).round(2)})
+    model = vaekit.build_model(input_shape=(2,), likelihood="gaussian", hidden=[8], latent_dim=2)
+    run = vaekit.fit(model, frame, epochs=1, progress=False, out=tmp_path / "run")
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    capsys.readouterr()
+    assert main(["quality", str(run.path), "--data", str(tmp_path / "f.csv"), "--target", "none"]) == 0
+    out, err = capsys.readouterr()
+    assert "changed since training" not in err and "against the 60 rows of f.csv" in out
+    assert (tmp_path / "run" / "quality-f.csv-all.json").is_file() and not (tmp_path / "run" / "quality.json").exists()
