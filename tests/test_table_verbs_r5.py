@@ -106,5 +106,5 @@ def test_quality_of_a_file_for_a_run_fitted_on_a_frame_compares_every_row_as_oth
     capsys.readouterr()
     assert main(["quality", str(run.path), "--data", str(tmp_path / "f.csv"), "--target", "none"]) == 0
     out, err = capsys.readouterr()
-    assert "changed since training" not in err and "against the 60 rows of f.csv" in out
+    assert "changed since training" not in err and "against the 60 rows of f.csv" in out and "quality-f.csv-all" in out
     assert (tmp_path / "run" / "quality-f.csv-all.json").is_file() and not (tmp_path / "run" / "quality.json").exists()

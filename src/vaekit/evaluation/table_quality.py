@@ -227,12 +227,12 @@ def _rows_compared(dataset: Dataset, split: str | None) -> tuple[Split, Split | 
 
 def own_data(run: Run, dataset: Dataset | None, spec: str | os.PathLike | None) -> bool:
     """Whether ``dataset`` (read from ``spec``; None: not said, and then ``dataset`` is needed) is the run's own
-    data: ``spec`` names it (``prepare.same_spec``), or, none said, it has the file name of the run's data; a run
-    trained on data in memory (no spec of its own) has none: a file given is other data, every row compared, its
-    figures in a file of their own, not a re-split said to differ from the split it trained on."""
+    data: ``spec`` names it (``prepare.same_spec``), or, none said, it has the file name of the run's data; for an
+    image run trained on data in memory (no spec of its own), any data given, the only yardstick it has; for such
+    a table run none: a file's rows are other data, every row compared (a re-split would differ from its own)."""
     mine = run.config.data.spec
     if spec is not None and not mine:
-        return False
+        return run.table is None
     if spec is not None:
         return same_spec(os.fspath(spec), mine)
     return bool(mine) and dataset is not None and dataset.name == Path(mine).name
