@@ -126,11 +126,14 @@ def write_error(path: str | Path, error: OSError) -> OSError | VaekitError:
     return error
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str | Path | None = None) -> Path:
+def atomic_write(
+    path: str | Path, write: Callable[[Path], object], backup: str | Path | None = None, shown: Path | None = None
+) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place; the file it
     replaces is kept as ``backup`` (when given) once the new one is whole. ``path`` is never absent: the backup
     is made as a link to (or a copy of) the old file before the new one is renamed over it. A disk that refuses
-    the write raises WriteError naming ``path``, and leaves ``path`` (and ``backup``) as they were."""
+    the write raises WriteError naming ``path`` (or ``shown``: the file a caller's temporary ``path`` becomes),
+    and leaves ``path`` (and ``backup``) as they were."""
     path = Path(path)
     tmp = None
     try:
@@ -146,7 +149,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], backup: str 
             keep_copy(path, Path(backup))
         os.replace(tmp, path)
     except OSError as e:
-        raise write_error(path, e) from None
+        raise write_error(shown or path, e) from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from .. import files
 from ..errors import VaekitError
-from ..io import read_json
 from .verbs import arg
 
 READING = ("data.skip_unreadable", "data.cache", "data.in_memory", "data.workers", "data.data_dir")  # how, not what
@@ -63,7 +62,8 @@ def refuse_unknown(args: argparse.Namespace) -> None:
     how, run = getattr(args, "unknown", "refuse"), Path(getattr(args, "run", None) or "")
     if how == "refuse" or not getattr(args, "run", None) or not run.is_dir():
         return
-    from ..evaluation.detector_folder import is_detector  # here: a verb without --unknown imports nothing more
+    from ..data.run_json import read_schema  # here: a verb without --unknown imports nothing more
+    from ..evaluation.detector_folder import is_detector
 
     if is_detector(run):
         raise VaekitError(f"--unknown {how}: {args.run} holds a multi-scale detector: its items are arrays")
@@ -73,11 +73,10 @@ def refuse_unknown(args: argparse.Namespace) -> None:
     if not (run / files.TABLE).is_file():
         raise VaekitError(f"{what} was not trained on a table (it has no {files.TABLE})")
     try:
-        columns = read_json(run / files.TABLE)["columns"]  # type: ignore[index]
-        categorical = any(c["kind"] == "categorical" for c in columns)
-    except (VaekitError, OSError, LookupError, TypeError):  # the run's loading says what is wrong with it
+        columns = read_schema(run / files.TABLE)["columns"]
+    except VaekitError:  # the run's loading says what is wrong with it
         return
-    if not categorical:
+    if not any(c["kind"] == "categorical" for c in columns):
         raise VaekitError(f"{what}'s table has no categorical column")
 
 

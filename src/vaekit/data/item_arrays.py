@@ -166,12 +166,11 @@ def eight_bit_refusal(e: VaekitError, x: torch.Tensor) -> VaekitError:
     """A likelihood's support refusal ``e`` of items ``x`` (N, *shape) with the advice for whole numbers: of
     images, 8-bit pixels not divided by 255 (``eight_bit_values``); of any items, numbers 0..SMALL_TOP (as 8x8
     digits' 0..16) divided by their maximum; said before its advice of the gaussian likelihood. Else ``e``."""
-    top = whole_top(x)
-    if eight_bit_values(x):
-        advice = EIGHT_BIT
-    elif top is not None and top <= SMALL_TOP:
-        advice = SMALL_NUMBERS.format(top=top)
-    else:
+    top = whole_top(x)  # read once: eight_bit_values' test of images is top > SMALL_TOP
+    if top is None:
+        return e
+    advice = SMALL_NUMBERS.format(top=top) if top <= SMALL_TOP else EIGHT_BIT if x.dim() == 4 else None
+    if advice is None:
         return e
     said = str(e).replace(DIVIDE_HINT, "").replace(ROUND_HINT, "")  # said again below, of these values
     hint = f"; {advice} (real-valued data needs the gaussian likelihood)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import re
 import secrets
 import time
@@ -23,7 +22,7 @@ import torch
 
 from .. import files
 from ..errors import VaekitError
-from ..io import atomic_write, run_lock, write_error
+from ..io import atomic_write, run_lock
 from ..runs import Run
 from ..training.distributed import warn
 from .graphs import Decoder, DecoderGraph, EncoderGraph, fixed_sizes, output_names, own_outputs, quiet, traceable
@@ -53,8 +52,8 @@ def _names(run: Run, part: str) -> tuple[list[str], list[str]]:
 def export_part(run: Run, part: str, path: Path, opset: int = 17, shown: Path | None = None) -> Path:
     """Write ``part`` ('encoder' or 'decoder') of the run's model as ONNX with a dynamic batch axis, atomically,
     with the weights' digest and what the graph takes and gives (``export.meta``) in its metadata. The run's
-    model is left as it was (a copy is traced). With ``shown``, ``path`` is the caller's temporary file, written
-    in place, and a disk that refuses it is an error naming ``shown``, the file it will become."""
+    model is left as it was (a copy is traced). ``shown``: the file a caller's temporary ``path`` becomes, which a
+    disk that refuses the write is said of."""
     import onnx
 
     graph = graph_of(run, part)
@@ -86,15 +85,7 @@ def export_part(run: Run, part: str, path: Path, opset: int = 17, shown: Path | 
         fixed_sizes(proto, graph, args)
         onnx.save(proto, str(tmp))
 
-    if shown is None:
-        return atomic_write(path, write)
-    try:
-        write(path)
-        with open(path, "rb+") as f:  # on the disk before it is renamed into place
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise write_error(shown, e) from None  # not the hidden temporary name
-    return path
+    return atomic_write(path, write, shown=shown)  # a full disk named as the file, not a hidden temporary one
 
 
 def _reason(e: BaseException) -> str:
