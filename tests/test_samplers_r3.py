@@ -124,7 +124,9 @@ def test_a_deep_run_takes_temperatures_of_1_with_a_sampler(tmp_path):
 
 
 def test_a_conditional_table_run_draws_its_classes_at_their_training_frequencies(tmp_path):
-    """A table of 5% 'yes' gave 500 'no' and 500 'yes' in 1,000 rows; vaekit quality drew them as the data."""
+    """A table of 10% 'yes' gave 500 'no' and 500 'yes' in 1,000 rows; vaekit quality drew them as the data. The
+    counts are kept in classes.json, so Python's sample_table draws as the CLI does; a folder from before them:
+    the CLI reads its data again, Python takes every class in turn."""
     rng = np.random.default_rng(0)
     lines = [f"{v:.2f},{'yes' if i % 10 == 0 else 'no'}" for i, v in enumerate(rng.uniform(0, 5, 150))]
     (tmp_path / "t.csv").write_text("size,label\n" + "\n".join(lines) + "\n")
@@ -136,3 +138,13 @@ def test_a_conditional_table_run_draws_its_classes_at_their_training_frequencies
         assert main(["sample", str(path), "--n", "400", "--seed", "3", "--out", str(tmp_path / f"{name}.csv")]) == 0
         drawn.append([r["label"] for r in csv.DictReader((tmp_path / f"{name}.csv").read_text().splitlines())])
     assert 0.04 < drawn[0].count("yes") / 400 < 0.2 and drawn[0] == drawn[1]  # about 10%, seeded
+    kept = json.loads((path / files.CLASSES).read_text())
+    trained = kept["counts"]
+    assert kept["classes"] == ["no", "yes"] and sum(trained) == 120 and 0.05 < trained[1] / 120 < 0.15
+    torch.manual_seed(0)
+    assert 0.04 < list(vaekit.load_run(path).sample_table(400)["label"]).count("yes") / 400 < 0.2
+    (path / files.CLASSES).write_text(json.dumps({"classes": kept["classes"]}))  # as vaekit wrote it before counts
+    assert main(["sample", str(path), "--n", "400", "--seed", "3", "--out", str(tmp_path / "c.csv")]) == 0
+    again = [r["label"] for r in csv.DictReader((tmp_path / "c.csv").read_text().splitlines())]
+    assert 0.04 < again.count("yes") / 400 < 0.2
+    assert list(vaekit.load_run(path).sample_table(400)["label"]).count("yes") == 200  # every class in turn

@@ -203,7 +203,7 @@ def test_auto_precision_is_kept_by_a_resumed_run(tiny_images, tmp_path, monkeypa
 
 @pytest.mark.parametrize("value", [1352.5312, 0.000123456789, 7.0, 98765.4321])
 def test_metrics_rows_keep_float32_s_digits(value):
-    from vaekit.training.folder import metrics_row
+    from vaekit.training.metrics_file import metrics_row
 
     means = {"loss": value, "rec": value, "kl": value, "beta": 1.0, "kl_levels": [value]}
     row = metrics_row(0, means, means, 1e-3, 2.0, 10)

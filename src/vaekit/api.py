@@ -27,7 +27,7 @@ from .config.keys import full_keys, refuse_unfit
 from .config.resume import take_derived
 from .core.contract import VAEModule, check_model
 from .data import Dataset
-from .data.core import check_trained
+from .data.core import check_trained, class_counts
 from .data.prepare import prepare_data
 from .data.user import loader_settings
 from .errors import VaekitError
@@ -297,6 +297,7 @@ def _handing_over(cfg: RunConfig, data: Dataset) -> Iterator[None]:
     except Interrupted as e:
         if e.model is not None:
             fitted = Fitted(cast(VAEModule, e.model), Path(cfg.out) if cfg.out else None, cfg, e.history)
-            fitted.kept = {"table": data.table, "classes": data.classes}
+            counts = class_counts(data, cfg.model.num_classes) if fitted.model.needs_labels else None
+            fitted.kept = {"table": data.table, "classes": data.classes, "counts": counts}
             e.result = _run(fitted)
         raise

@@ -23,7 +23,7 @@ from .data.containers import is_frame
 from .data.core import check_finite
 from .data.labels import label_numbers
 from .data.lazy import LazyArray
-from .data.run_json import read_classes
+from .data.run_json import read_class_counts, read_classes
 from .data.tables import TableSchema
 from .data.user import run_items
 from .errors import VaekitError, whole
@@ -58,7 +58,7 @@ class Run:
     config: RunConfig
     model: VAEModule  # an nn.Module that meets vaekit.VAEModel
     history: list[dict] = field(default_factory=list)
-    kept: dict = field(default_factory=dict, repr=False)  # a run without a folder: its "table" and "classes"
+    kept: dict = field(default_factory=dict, repr=False)  # a run without a folder: "table", "classes", "counts"
 
     def __post_init__(self) -> None:
         if self.path is not None:  # absolute: the run keeps its folder after os.chdir (a notebook's %cd)
@@ -132,6 +132,17 @@ class Run:
             return earlier_classes(self.config) if self.model.needs_labels and self.config.stored.format == 1 else None
         return read_classes(path, self.config.model.num_classes if self.model.needs_labels else None)  # else 1 line
 
+    @cached_property
+    def class_counts(self) -> list[int] | None:
+        """A conditional run's training items of each class, label 0 first (classes.json's counts, or those of its
+        data for a fit without ``out``); None for an unconditional run, or one of vaekit before counts."""
+        if not self.model.needs_labels:
+            return None
+        if self.path is None:
+            return self.kept.get("counts")
+        path = self.path / files.CLASSES
+        return read_class_counts(path, self.config.model.num_classes) if path.is_file() else None
+
     def label_of(self, name: str) -> int:
         """The label number of the class named ``name`` (classes.json; a run without it: "0".."K-1")."""
         return int(label_numbers(str(name), self.classes, self.config.model.num_classes)[0])
@@ -142,8 +153,9 @@ class Run:
         ``temperature``), then x drawn from p(x|z), ``DECODE_BATCH`` rows at a time: numbers in the table's units,
         clipped to each column's training range and rounded to its decimals (dates and times to their step);
         categories by name; one note names columns with over 1% of their values clipped. A conditional run draws
-        rows of ``label``, by default of every class in turn (n split as evenly as possible), and gives the
-        label column back, its values the class names."""
+        rows of ``label``, by default each row's class drawn at its frequency in the training split (a run of
+        vaekit before classes.json held counts: every class in turn), and gives the label column back, its values
+        the class names."""
         n = whole(n, "n")  # (within draw_bound at a table's bytes a row)
         return joined(table_draws(self, n, temperature, label), n)
 

@@ -210,14 +210,19 @@ def build_dataset(
     )
 
 
+def class_counts(data: Dataset, k: int | None = None) -> list[int] | None:
+    """The training split's items of each class 0..K-1 (K = ``k``, a model's classes, or ``data.num_classes``),
+    or None without labels."""
+    y, k = data.train.y, k or data.num_classes
+    if not k or y is None:
+        return None
+    return torch.bincount(y.long().cpu(), minlength=k)[:k].tolist()  # (K,) training items per class
+
+
 def untrained_classes(data: Dataset) -> list[int]:
     """The label numbers 0..K-1 (K = ``data.num_classes``) with no item in the training split: a class only in
     the val or test split (an official test file's own class), or in none of them (left out by a limit)."""
-    y = data.train.y
-    if not data.num_classes or y is None:
-        return []
-    counts = torch.bincount(y.long().cpu(), minlength=data.num_classes)  # (K,) training items per class
-    return [int(i) for i in (counts == 0).nonzero().flatten()]
+    return [i for i, k in enumerate(class_counts(data) or []) if not k]
 
 
 def check_trained(data: Dataset, conditional: bool, more: str = "more data, a larger data.limit") -> None:

@@ -51,6 +51,18 @@ def read_classes(path: str | Path, count: int | None = None) -> list[str]:
     return names
 
 
+def read_class_counts(path: str | Path, count: int) -> list[int] | None:
+    """How many training items each of a conditional run's ``count`` classes had, label 0 first (its
+    classes.json's ``counts``); None where it holds none (a run of vaekit before them); else one line."""
+    d = _read(path, "the class names")
+    found = d.get("counts") if isinstance(d, dict) else None
+    if found is None:
+        return None
+    if not isinstance(found, list) or len(found) != count or not all(type(k) is int and k >= 0 for k in found):
+        raise VaekitError(f"{path}: cannot read the classes' counts (expected {count} whole numbers, 0 or more)")
+    return None if not sum(found) else found
+
+
 def read_schema(path: str | Path) -> dict:
     """A run's table.json as a dict whose every field has the type vaekit writes; else one line naming it."""
     d = _read(path, "the table's schema")

@@ -32,6 +32,8 @@ class TableRunLike(RunLike, Protocol):
     def check_temperature(self, t: object) -> float | list[float]: ...
     def unconditional_label(self, label: object) -> None: ...
     def labels(self, y: Any, n: int) -> Tensor | None: ...
+    @property
+    def class_counts(self) -> list[int] | None: ...
 
 
 def table_draws(run: TableRunLike, n: int, temperature: object, label: object, held: bool = True) -> Iterator[dict]:
@@ -47,9 +49,11 @@ def table_draws(run: TableRunLike, n: int, temperature: object, label: object, h
     each = CELL_BYTES * (len(table.columns) + 1) if held else CELL_BYTES * run.model.needs_labels
     if each:  # rows held at once (a label column too), or a conditional run's labels, drawn before the rows
         draw_bound(n, [], each, f"rows of {len(table.columns)} columns held at once" if held else "labels")
-    if label is None and run.model.needs_labels:  # (n,): class k gets n // K rows, the first n % K one more
+    if label is None and run.model.needs_labels:  # (n,) at the training frequencies, else class k n // K rows
         k = run.config.model.num_classes
-        label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
+        label = class_draws(run, n)
+        if label is None:
+            label = torch.arange(k).repeat_interleave(torch.tensor([n // k + (i < n % k) for i in range(k)]))
     return _table_chunks(run, table, n, temperature, run.labels(label, n))
 
 
@@ -78,17 +82,28 @@ def joined(chunks: Iterable[dict], n: int) -> dict:
 def write_table(run: TableRunLike, n: int, temperature: object, label: object, out: str | Path, seed: int = 0) -> Path:
     """``table_draws``'s n rows written to the CSV file ``out`` chunk by chunk, as drawn (``write_csv``: dates and
     times in their format, numbers to their decimals). A conditional run's rows without a ``label`` are of classes
-    drawn at its training split's frequencies (``trained_classes``, by ``seed``), as ``vaekit quality`` draws them."""
+    drawn at its training split's frequencies (``class_draws``, by ``seed``), as ``vaekit quality`` draws them."""
     if label is None and run.model.needs_labels:
         run.check_temperature(temperature)  # before the data are read
-        label = trained_classes(run, whole(n, "n"), seed)
+        n, drawn = whole(n, "n"), torch.Generator().manual_seed(seed)
+        label = class_draws(run, n, drawn)
+        label = trained_classes(run, n, drawn) if label is None else label
     return write_csv(table_draws(run, n, temperature, label, held=False), out, single=True, schema=run.table)
 
 
-def trained_classes(run: TableRunLike, n: int, seed: int) -> Tensor | None:
-    """(n,) labels drawn with replacement from the labels of the run's training split (seeded by ``seed``: a class
-    of 5% of its rows gets about 5% of the n, not 1 / K of them); None, said in a note, where its data cannot be
-    read (the rows then take every class in turn)."""
+def class_draws(run: TableRunLike, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+    """(n,) labels of a conditional run drawn at its training split's class frequencies (``Run.class_counts``:
+    a class of 5% of its items gets about 5% of the n, not 1 / K of them); None for a run without counts."""
+    if (counts := run.class_counts) is None:
+        return None
+    draw_bound(n, [], CELL_BYTES, "labels")
+    return torch.multinomial(torch.tensor(counts, dtype=torch.float64), n, replacement=True, generator=generator)
+
+
+def trained_classes(run: TableRunLike, n: int, generator: torch.Generator) -> Tensor | None:
+    """(n,) labels drawn with replacement from the labels of the run's training split read again (a run of vaekit
+    before classes.json held counts); None, said in a note, where its data cannot be read (the rows then take
+    every class in turn)."""
     draw_bound(n, [], CELL_BYTES, "labels")
     try:
         y = prepare_data(run.config, stream=True)[0].train.y
@@ -97,4 +112,4 @@ def trained_classes(run: TableRunLike, n: int, seed: int) -> Tensor | None:
         return None
     if y is None or not len(y):
         return None
-    return y[torch.randint(len(y), (n,), generator=torch.Generator().manual_seed(seed))]
+    return y[torch.randint(len(y), (n,), generator=generator)]

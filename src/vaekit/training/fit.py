@@ -18,6 +18,7 @@ from ..config import RunConfig, TrainConfig, load_json_config, refuse_conflicts,
 from ..config.checks import short_runs
 from ..core.contract import VAEModule, check_model, check_output, probing
 from ..data import Dataset
+from ..data.core import class_counts
 from ..errors import VaekitError
 from ..io import atomic_write_json
 from ..models.standardized import Standardized
@@ -163,7 +164,8 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
     end), then finish: the best weights, the second stage; a resume with nothing to train, the run as it stands
     (the callbacks' ``on_nothing_to_train`` do what a kill after its last checkpoint left undone)."""
     model, t, run, dynamic = trainer.model, trainer.t, trainer.run, trainer.dynamic
-    kept = {"table": data.table, "classes": data.classes}
+    counts = class_counts(data, cfg.model.num_classes) if model.needs_labels else None
+    kept = {"table": data.table, "classes": data.classes, "counts": counts}
     if resume and (done := _done(trainer)) is not None:  # no training file written, no other hook called
         _finish(model, trainer, done, t, dynamic)  # reads the best weights: their prior is fitted
         saved = load_json_config(done / files.CONFIG)  # settings never used stay out of it
@@ -173,7 +175,7 @@ def _fit_and_finish(trainer: Trainer, data: Dataset, cfg: RunConfig, resume: boo
     info = FitInfo(run, cfg, data, resume)
     with _cleared_on_failure(None if resume else run):
         if run is not None and distributed.is_main():
-            write_run_files(run, cfg, model, data.table, data.classes)
+            write_run_files(run, cfg, model, data.table, data.classes, counts)
             if data.skipped:  # unreadable image files the data left out (data.skip_unreadable)
                 atomic_write_json(run / files.SKIPPED, {"count": len(data.skipped), "files": data.skipped})
         trainer.callbacks.on_fit_start(model, info)

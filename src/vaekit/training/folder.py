@@ -3,8 +3,6 @@ run's model is rebuilt from them. Every file name comes from ``vaekit.files``.""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ from ..core.contract import VAEModule, check_model
 from ..data.tables import TableSchema
 from ..errors import VaekitError
 from ..files import checkpointed as checkpointed  # re-exported (training.fit)
-from ..io import atomic_write_json, atomic_write_text, read_json, run_lock, write_error
+from ..io import atomic_write_json, read_json, run_lock, write_error
 from ..models import build_model
 from ..models.spec import build, check_structure, module_classes
 from ..models.spec_check import other_likelihood, rebuildable_spec, resumed_difference
@@ -33,9 +31,6 @@ from .describe import ZOO_SETTINGS as ZOO_SETTINGS  # re-exported (api)
 from .resumes import RESUMES, resumed_record
 from .sizes import built, check_modules, held_to_weights
 from .state import refuse_damaged
-
-FIELDS = ["epoch", "train_loss", "train_rec", "train_kl", "val_loss", "val_rec", "val_kl"]
-FIELDS += ["beta", "lr", "seconds", "samples_per_s"]
 
 
 def start_run(out: str | Path, resume: bool, overwrite: bool, stack: ExitStack) -> Path:
@@ -149,13 +144,19 @@ def remove(run: Path, paths: list[Path]) -> None:
 
 
 def write_run_files(
-    run: Path, cfg: RunConfig, model: nn.Module, table: TableSchema | None = None, classes: list[str] | None = None
+    run: Path,
+    cfg: RunConfig,
+    model: nn.Module,
+    table: TableSchema | None = None,
+    classes: list[str] | None = None,
+    counts: list[int] | None = None,
 ) -> None:
     """config.json, and model.json for a model whose networks came from Python (``cfg.model.net == 'custom'``):
     its class and init arguments where they rebuild it, outputs too (``spec_check``), else why not, said at once
     where a spec builds another model (then it loads into a skeleton with the classes ``modules`` lists). A table's
     schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class names
-    (``classes``, label 0 first) to classes.json. A resume's changed settings: ``resumes.resumed_record``."""
+    (``classes``, label 0 first) to classes.json, with its training items of each (``counts``). A resume's
+    changed settings: ``resumes.resumed_record``."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
@@ -169,7 +170,7 @@ def write_run_files(
         record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model), "spec": spec}
         atomic_write_json(run / files.MODEL, record | {"reason": reason, "modules": module_classes(model)})
     if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
-        atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
+        atomic_write_json(run / files.CLASSES, {"classes": list(classes)} | ({"counts": counts} if counts else {}))
     settings = cfg.to_dict() | {"out": os.path.abspath(run)}  # the folder, from anywhere
     settings["train"]["progress"] = recorded_progress(run, cfg.train.progress)
     changes = {RESUMES: found} if (found := resumed_record(run, settings)) else {}  # a resume's, said in a line
@@ -288,26 +289,3 @@ def check_size(run: Path, cfg: RunConfig, weights: Path) -> None:
     weights saved beside it (``sizes.held_to_weights``: built on the meta device first), or weights that cannot be
     read as safetensors."""
     held_to_weights(run, weights, lambda: rebuild_model(run, cfg))
-
-
-def write_metrics(run: Path, rows: list[dict]) -> None:
-    """metrics.csv, one row per epoch, rewritten whole (atomically) after every epoch."""
-    buf = io.StringIO()
-    # models with several latent levels add train_kl_l / val_kl_l columns (l = 1 next to the data); the rows of a
-    # run resumed from an older vaekit may lack a later column: left empty there
-    extra = dict.fromkeys(k for row in rows for k in row if k not in FIELDS)
-    writer = csv.DictWriter(buf, fieldnames=FIELDS + list(extra), restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run / files.METRICS, buf.getvalue())
-
-
-def metrics_row(epoch: int, tr: dict, va: dict, lr: float, seconds: float, n: int) -> dict:
-    """One metrics.csv row from the train and validation means of an epoch (0-based ``epoch``); ``n`` items
-    trained in its ``seconds``."""
-    values = [tr["loss"], tr["rec"], tr["kl"], va["loss"], va["rec"], va["kl"], tr["beta"], lr, seconds]
-    row = dict(zip(FIELDS, [epoch + 1, *values, n / max(seconds, 1e-9)]))
-    if len(tr["kl_levels"]) > 1:  # per level, l = 1 at the bottom (the lists run top to bottom)
-        for part, terms in (("train", tr), ("val", va)):
-            row.update({f"{part}_kl_{level}": v for level, v in enumerate(terms["kl_levels"][::-1], 1)})
-    return {k: v if k == "epoch" else float(f"{v:.9g}") for k, v in row.items()}  # 9 digits: float32 round-trips

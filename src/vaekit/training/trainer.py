@@ -28,9 +28,9 @@ from .capture import compilable_steps, eager_epoch, make_step
 from .checkpoint import save_checkpoint, save_weights
 from .critic import Critic
 from .early_stop import already_line, by_more, end_line, judge, refuse_diverged
-from .folder import metrics_row, write_metrics
 from .guard import StepGuard
 from .kept import kept_columns, kept_line, resume_line
+from .metrics_file import metrics_row, write_metrics
 from .progress import Lines, interactive, summary
 from .rank_rng import rng_extra
 from .restore import restore

@@ -27,7 +27,7 @@ from ..evaluation.metrics import check_k, evaluate, pick_split, write_eval
 from ..evaluation.outputs import every_item_data, note_changed_data, seeded_subset
 from ..io import atomic_write_text
 from ..runs import Run
-from ..training.folder import write_metrics
+from ..training.metrics_file import write_metrics
 from .curves import read_metrics
 from .report_pictures import eval_caption, kl_picture, pictures, training_line
 from .report_tables import _table, metrics_rows, quality_html, rows_section
