@@ -11,6 +11,7 @@ from pathlib import Path
 import common
 
 from vaekit.evaluation.detector import VAEAnomalyDetector
+from vaekit.evaluation.scores import DESCRIPTIONS
 
 DEFAULTS = {k: v.default for k, v in inspect.signature(VAEAnomalyDetector).parameters.items()}  # the detector's
 DEFAULT_SCORE = DEFAULTS["method"]  # its own score: neg_elbo of one VAE (scales (1,)), mlp, gaussian
@@ -55,8 +56,22 @@ def ood_phrase(columns: list[str], rows: list[list], net: str) -> str:
     return f"Fashion-MNIST vs MNIST AUROC{label}" + best_beside(ours, aurocs, "score-likelihood pairs")
 
 
+def score_notes(notes: list[str]) -> list[str]:
+    """``notes`` with the scores' descriptions of a "Scores (...): name: text; ..." note as vaekit words them
+    now (the scores computed alike: a description reworded since the run), its settings kept."""
+    out = []
+    for note in notes:
+        if note.startswith("Scores (") and "): " in note:
+            head, said = note.split("): ", 1)
+            names = [part.split(": ", 1)[0] for part in said.split("; ")]
+            note = f"{head}): " + "; ".join(f"{n}: {DESCRIPTIONS[n]}" if n in DESCRIPTIONS else n for n in names)
+        out.append(note)
+    return out
+
+
 def rehead(path: str) -> None:
-    """Recompute the phrases of tables 1-3 in a written result's headline from its stored tables; no run."""
+    """Recompute the phrases of tables 1-3 in a written result's headline from its stored tables, and its scores'
+    descriptions (``score_notes``); no run."""
     result = json.loads(Path(path).read_text())
     table = lambda start: next((t for t in result["tables"] if t["caption"].startswith(start)), None)  # noqa: E731
     phrases = []
@@ -69,4 +84,4 @@ def rehead(path: str) -> None:
         elif p.startswith("breast cancer") and (t := table("Breast cancer")):
             p = tabular_phrase(t["rows"])
         phrases.append(p)
-    common.rewrite(path, headline="; ".join(phrases))
+    common.rewrite(path, headline="; ".join(phrases), notes=score_notes(result.get("notes", [])))

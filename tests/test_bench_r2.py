@@ -206,3 +206,13 @@ def test_families_smoke_run_trains_its_judges_on_few_images(bench, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["families.py", "--quick", "--parts", "cvae"])
     families.main()
     assert limits == [3000, 3000]  # each judge on the first 3,000 training images (was all 60,000)
+
+
+def test_anomaly_rehead_words_the_scores_as_vaekit_does_now(bench, tmp_path):
+    published = json.loads((RESULTS / "anomaly_deep.json").read_text())
+    old = "LLR^{>k}: the ELBO minus the bound with the lowest k latent groups from the prior (Havtorn et al. 2021)"
+    notes = [n.replace(bench("vaekit.evaluation.scores").DESCRIPTIONS["llr"], old) for n in published["notes"]]
+    path = tmp_path / "anomaly_deep.json"
+    path.write_text(json.dumps({**published, "notes": notes}))
+    bench("anomaly").rehead(str(path))  # the llr note read 'from the prior' after the score was reworded
+    assert notes != published["notes"] and json.loads(path.read_text()) == published

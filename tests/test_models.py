@@ -79,6 +79,7 @@ def tiny_vae(**settings) -> VAE:
     [
         (lambda: build_model(foo=1), r"unknown model setting 'foo'"),
         (lambda: build_model(lattent_dim=2), r"'lattent_dim' \(did you mean latent_dim\?\)"),
+        (lambda: build_model(model="ladder", family="vae"), r"^model and family both set model.family: give it once"),
         (
             lambda: build_model(input_shape=10, likelihood="gaussian"),
             r"model.input_shape must be a list of int, got 10",
@@ -104,6 +105,7 @@ def tiny_vae(**settings) -> VAE:
     ids=[
         "build_model-unknown",
         "build_model-typo",
+        "build_model-model-twice",
         "build_model-input_shape",
         "build_model-latent_dim-str",
         "build_model-latent_dim-range",
@@ -128,6 +130,11 @@ def test_build_models_docstring_example_builds_and_settings_keep_their_types():
     assert model.input_shape == (1, 28, 28) and model.latent_dims == [16]
     again = build_model(ModelConfig(hidden=[8]), input_shape=torch.zeros(2, 5).shape[1:], likelihood="gaussian")
     assert again.input_shape == (5,) and again.encoder(torch.zeros(2, 5)).shape == (2, 8)
+    ladder = build_model(model="ladder", input_shape=[4], likelihood="gaussian")  # as vaekit.train takes it
+    assert (
+        type(ladder).__name__ == "LadderVAE"
+        and "Conv" in type(build_model(model="conv", input_shape=[1, 8, 8], likelihood="bernoulli").encoder).__name__
+    )
 
 
 @pytest.mark.parametrize("scale,n_params", [("learned", 99), ("shared", 1), ("0.2", 0)])

@@ -109,7 +109,7 @@ class TrainConfig:
     kl_balance: bool = False  # during KL warm-up, weigh each latent group's KL by its share (NVAE)
     prior_epochs: int = 5  # vq: epochs fitting the PixelCNN prior alone on the final codes (stage two)
     gumbel_tau: float = 1.0  # gumbel: Gumbel-softmax temperature at the start, annealed geometrically ...
-    gumbel_tau_end: float = 0.5  # ... to this at the last epoch (Jang et al. 2017)
+    gumbel_tau_end: float = 0.5  # ... toward this over the epochs, step by step (Jang et al. 2017)
     patience: int = 0  # early stopping on validation loss; 0 turns it off
     min_delta: float = 0.0  # ... counting only a validation loss better than the best by more than this (nats)
     max_bad_steps: int = 20  # skipped steps in a row that stop the run: non-finite, or over skip_grad/skip_ratio

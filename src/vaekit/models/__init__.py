@@ -36,7 +36,8 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
     """The registered family ``cfg.family`` with the built-in networks, for ``cfg.input_shape``.
 
-    ``settings`` are ModelConfig fields, alone or over ``cfg``, each of its field's type and checked as a
+    ``settings`` are ModelConfig fields (``model`` names a family or network, as ``vaekit.train`` takes it),
+    alone or over ``cfg``, each of its field's type and checked as a
     config's are, two that cannot both take effect refused (a ``cfg`` alone builds as written, as a saved
     run's does); the likelihood must be named (only training chooses one from the data):
     ``build_model(net="conv", input_shape=(1, 28, 28), likelihood="bernoulli")``.
@@ -64,12 +65,10 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
     if cfg is not None and not isinstance(cfg, ModelConfig):
         raise VaekitError(f"build_model takes a ModelConfig (or keyword settings), got a {type(cfg).__name__}")
     run = RunConfig(model=replace(cfg or ModelConfig()))
-    hints = typing.get_type_hints(ModelConfig)
+    hints, settings = typing.get_type_hints(ModelConfig), _named(settings)
     for key, value in settings.items():
         if key not in hints:
-            from .catalog import model_key  # here: the families register first, in their import order
-
-            close = [model_key(value).split(".")[1]] if key == "model" else difflib.get_close_matches(key, hints, 1)
+            close = difflib.get_close_matches(key, hints, 1)
             hint = f" (did you mean {close[0]}?)" if close else " (see vaekit.config.ModelConfig)"
             raise VaekitError(f"unknown model setting {key!r}{hint}", key=f"model.{key}")
         setattr(run.model, key, value)
@@ -83,6 +82,21 @@ def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelC
         run.given = {f"model.{key}" for key in settings}  # as a saved run's must), at any value, as train holds them
         refuse_conflicts(run, ("model",))
     return new_levels(validate(run).model) if settings else validate(run).model  # a new ladder's default levels
+
+
+def _named(settings: dict[str, object]) -> dict[str, object]:
+    """``settings`` with ``model=`` taken as ``vaekit.train`` takes it: a registered family's name sets family,
+    anything else net; one also given by its own name is refused in one line."""
+    if "model" not in settings:
+        return settings
+    from .catalog import model_key  # here: the families register first, in their import order
+
+    key = model_key(settings["model"]).split(".")[1]
+    if key in settings:
+        raise VaekitError(
+            f"model and {key} both set model.{key}: give it once (the last would win unseen)", key=f"model.{key}"
+        )
+    return {key if k == "model" else k: v for k, v in settings.items()}
 
 
 def of_type(value: object, hint: object) -> bool:
