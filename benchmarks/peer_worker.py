@@ -138,4 +138,8 @@ def _precision(cfg) -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] in (["-h"], ["--help"]):  # run by peer.py, one JSON job as its argument
+        sys.exit(print(__doc__))
+    if len(sys.argv) != 2:
+        sys.exit(f"peer_worker.py: expected one argument, a JSON job (peer.py runs it)\n{__doc__}")
     print(json.dumps(worker(json.loads(sys.argv[1]))))

@@ -316,6 +316,14 @@ def test_encode_and_reconstruct_read_items_as_fit_does(wrap, runs):
     assert torch.equal(run.reconstruct(wrap(x)), run.reconstruct(torch.from_numpy(x)))
 
 
+def test_a_model_moved_to_float64_encodes_and_reconstructs_in_float64(runs):
+    run, x = runs["cvae"], torch.from_numpy(images(4, seed=2))  # items were cast to float32: a dtype mismatch
+    wide, y = vaekit.Run(None, run.config, copy.deepcopy(run.model).double()), [0, 1, 2, 0]
+    q = wide.encode(x, y)
+    assert q.mean.dtype == wide.reconstruct(x, y).dtype == torch.float64
+    assert torch.allclose(q.mean.float(), run.encode(x, y).mean, atol=1e-5)
+
+
 def test_a_diverged_model_s_samples_and_reconstructions_are_refused(runs):
     nan = copy.deepcopy(runs["vae"].model)
     vector_to_parameters(torch.full_like(parameters_to_vector(nan.parameters()), torch.nan), nan.parameters())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -164,6 +165,14 @@ def test_help_gives_the_whole_first_paragraph(bench, monkeypatch, capsys, script
         (getattr(module, "parse_args", None) or module.main)()
     squeezed = "".join(capsys.readouterr().out.split())  # argparse wraps the text
     assert "".join(module.__doc__.split("\n\n")[0].split()) in squeezed
+
+
+def test_the_peer_worker_s_help_says_what_it_runs():
+    worker = [sys.executable, str(ROOT / "benchmarks" / "peer_worker.py")]
+    shown = subprocess.run([*worker, "--help"], capture_output=True, text=True, cwd=ROOT / "benchmarks")
+    assert shown.returncode == 0 and shown.stdout.startswith("One training of benchmarks/peer.py")  # a traceback
+    bare = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT / "benchmarks")
+    assert bare.returncode == 1 and bare.stderr.startswith("peer_worker.py: expected one argument, a JSON job")
 
 
 def test_the_peer_headline_names_the_precisions(bench):

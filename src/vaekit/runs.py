@@ -193,7 +193,8 @@ class Run:
         return next(self.model.parameters()).device
 
     def _check(self, x: ArrayLike) -> Tensor:
-        """Items (B, *shape) as float32 on the model's device, read as ``fit`` reads them (``data.user.as_items``:
+        """Items (B, *shape) on the model's device, of its weights' float dtype (float32 as a run keeps them; a
+        model moved by ``run.model.double()`` float64), read as ``fit`` reads them (``data.user.as_items``:
         uint8 images divided by 255, channels-last images moved; ``data.user.run_items``: a frame's columns must be
         the run's); another item shape, values outside the support of the run's likelihood (as ``evaluate``
         refuses them), or what cannot be read, is one clear error."""
@@ -203,7 +204,8 @@ class Run:
         name = self.config.model.likelihood  # of the registry; not one of the user's own, whose name tells none
         if name in LIKELIHOODS:
             check_support(name, x, "data items")
-        return x
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+        return x.to(dtype)
 
     def check_items(self, x: T, where: str = "data") -> T:
         """``x`` (a tensor or lazily read data, (N, *shape)) if its items have the model's shape, else one line

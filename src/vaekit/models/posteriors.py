@@ -73,6 +73,8 @@ class FlowPosterior(NormalizingFlow):
     ``rsample`` keeps the log-density of what it drew, so ``log_prob`` of that very tensor costs nothing (an
     inverse autoregressive flow would otherwise need D passes). Everything runs in float32, outside autocast.
     No moment has a closed form: ``mean`` is a deterministic code, ``variance`` an estimate from fixed draws.
+    Draws, densities and moments run the flow's networks when asked (as zuko's flows do), with their weights and
+    dtype then: keep the tensors, not q, across a change of the model's weights or dtype.
     """
 
     def rsample(self, shape: torch.Size = torch.Size()) -> Tensor:
