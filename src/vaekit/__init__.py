@@ -116,16 +116,18 @@ _SUBMODULES = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    """A public name (or a subpackage) on its first use: its module is imported then, and the value kept here."""
-    if name in _HOME:
-        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later uses find it without this function
-    return value
+if not TYPE_CHECKING:  # hidden from type checkers, which then see the names above and flag a misspelt one
+
+    def __getattr__(name: str) -> Any:
+        """A public name (or a subpackage) on its first use: its module is imported then, and the value kept."""
+        if name in _HOME:
+            value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        elif name in _SUBMODULES:
+            value = importlib.import_module(f"{__name__}.{name}")
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value  # later uses find it without this function
+        return value
 
 
 def __dir__() -> list[str]:

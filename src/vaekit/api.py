@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import files
-from .api_resume import as_own, same_classes, unwrapped_record
+from .api_resume import as_own, fitted_in_memory, same_classes, unwrapped_record
 from .config import (
     RunConfig,
     absolute_spec,
@@ -31,7 +31,7 @@ from .data.core import check_trained, class_counts
 from .data.prepare import prepare_data
 from .data.user import loader_settings
 from .errors import VaekitError
-from .fit_data import fit_likelihood, user_data
+from .fit_data import fit_likelihood, fit_split, refuse_val_fraction, user_data
 from .models import MODELS
 from .models.catalog import model_key
 from .runs import Run
@@ -125,7 +125,7 @@ def fit(
         return train(model, resume=resume, overwrite=overwrite, callbacks=callbacks, pictures=pictures, **keys)
     refuse_unfit(given, model, DEEP_SETTINGS if isinstance(model, MODELS["deep"]) else None)
     if "data.val_fraction" in given:
-        _refuse_val_fraction(data, val_data)
+        refuse_val_fraction(data, val_data)
     model = check_model(model)
     same = resume and resumes_class(out, model, overwrite)  # the class model.json records, or refused
     own = loader_settings(data, given.get("train.batch_size"), given.get("data.workers"))  # type: ignore[arg-type]
@@ -150,21 +150,6 @@ def fit(
     with _handing_over(cfg, dataset):
         fitted = train_model(model, dataset, cfg, resume=resume, overwrite=overwrite, dynamic=dynamic, callbacks=every)
     return _run(fitted)
-
-
-def _refuse_val_fraction(data: object, val_data: object) -> None:
-    """Refuse, in one line, a val_fraction given where it cannot take effect: beside ``val_data``, or with a vaekit
-    Dataset (``load_dataset``'s) whose own val split validates (``own_splits``)."""
-    if val_data is not None:
-        raise VaekitError(
-            "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
-        )
-    if isinstance(data, Dataset) and len(data.val):
-        raise VaekitError(
-            f"val_fraction cannot take effect: the Dataset {data.name!r} brings its own val split, which validates; "
-            "pass its train split, (ds.train.x, ds.train.y), to split a val_fraction of it off",
-            key="val_fraction",
-        )
 
 
 def _refuse_model_conflicts(cfg: RunConfig, model: VAEModule, resume: bool) -> None:
@@ -195,6 +180,8 @@ def _fit_config(out: str | Path | None, given: dict[str, object], saved: RunConf
     was trained, as in ``train``) or the defaults, validated; the model section comes from the model later."""
     cfg = _with_settings(saved or RunConfig(), {**given, "out": str(out) if out else ""})
     cfg.data.spec = ""  # the data came from Python
+    if saved is None:  # split into train and val alone (``user_data``); a resumed run keeps its record
+        cfg.data.test_fraction = 0.0
     refuse_conflicts(validate(cfg), ("data", "train"), unknown=("model",))  # the model is described later
     run_device(cfg.train.device, "train.device")
     return cfg
@@ -229,11 +216,7 @@ def train(
     saved = _saved_config(cfg.out) if resume else None
     if saved is not None:
         cfg = cfg if config is not None else _with_settings(saved, settings)
-        if not saved.data.spec and not cfg.data.spec:
-            raise VaekitError(
-                f"{cfg.out}: this run was trained by vaekit.fit on data in memory: resume it with "
-                "vaekit.fit(model, data, out=..., resume=True)"
-            )
+        fitted_in_memory(saved, cfg)  # data in memory: resumed by fit, or on a file of its items
         keep_settings(saved, take_derived(saved, cfg))
     cfg.data.spec = absolute_spec(cfg.data.spec)  # the run reads its data from anywhere later
     sections = ("train",) if resume else ("data", "model", "train")  # a resumed run: as in fit_config
@@ -241,7 +224,11 @@ def train(
     run_device(cfg.train.device, "train.device")  # cuda:N beyond this machine's GPUs: one line
     if cfg.out:  # None or empty: no folder
         refuse_out(Path(cfg.out), resume, overwrite)  # a taken folder refused before the data's notes print
-    data, mode = prepare_data(cfg, stream=True)  # the settings checked before the data is read
+    # the settings checked before the data is read; a run of vaekit.fit's (no test split) split as fit split it
+    data, mode = prepare_data(cfg, stream=True) if cfg.data.test_fraction else fit_split(cfg)
+    if resume:  # the run's label numbers name its classes, as in fit
+        same_classes(cfg.out, data.classes)
+    cfg.data.spec = cfg.data.spec if cfg.data.test_fraction else ""  # its items as in memory: the file carried them
     callbacks = [*default_callbacks(cfg, pictures), *callbacks]
     source = None if networks is None else Path(networks)
     with _handing_over(cfg, data):

@@ -43,6 +43,25 @@ def same_classes(out: str | Path | None, classes: list[str] | None) -> None:
         )
 
 
+def fitted_in_memory(saved: RunConfig, cfg: RunConfig) -> None:
+    """Refuse, in one line, resuming by its settings (``cfg``) a run ``vaekit.fit`` trained on data in memory
+    (``saved``: its config.json, with no data.spec) where no data is named, or where it records a test split the
+    fit did not make (data.test_fraction other than 0: an earlier vaekit recorded the default), so the items of
+    a file cannot be split as fit split them; each says to resume it with fit."""
+    if saved.data.spec or (cfg.data.spec and not saved.data.test_fraction):
+        return
+    why = ""
+    if cfg.data.spec:  # an earlier vaekit's record
+        why = (
+            f", split into train and val alone, and its config.json records data.test_fraction "
+            f"{saved.data.test_fraction:g} (the default, recorded so before): a file's items cannot be split as it was"
+        )
+    raise VaekitError(
+        f"{cfg.out}: this run was trained by vaekit.fit on data in memory{why}: resume it with "
+        "vaekit.fit(model, data, out=..., resume=True)"
+    )
+
+
 def _listed(names: list[str]) -> str:
     """At most 10 class names, quoted: ['a', 'b', ...]."""
     return str(names[:10])[:-1] + (", ...]" if len(names) > 10 else "]")

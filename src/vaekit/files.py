@@ -18,6 +18,7 @@ METRICS = "metrics.csv"  # one row per epoch
 PRIOR_METRICS = "prior_metrics.csv"  # a two-stage model's (vq): one row per epoch of its prior's fit
 SKIPPED = "skipped.json"  # image files left out as unreadable (data.skip_unreadable), when any
 CLASSES = "classes.json"  # the class names of a run's labels, label 0 first, when its data names them
+COUNTS = "class_counts.json"  # a conditional run's training items of each class, label 0 first
 SAMPLES, RECONSTRUCTIONS, LOSS = "samples.png", "reconstructions.png", "loss.png"
 # derived later by the verbs of the same names
 EVAL = "eval.json"
@@ -46,6 +47,7 @@ TRAINING_FILES = (
     LOSS,
     SKIPPED,
     CLASSES,
+    COUNTS,
 )
 DERIVED_FILES = (
     EVAL,

@@ -10,10 +10,11 @@ import torch
 from .config import RunConfig
 from .core.contract import VAEModule, with_article
 from .core.likelihoods import name_of, recorded_name
-from .data import Dataset
+from .data import Dataset, all_labelled
 from .data.containers import input_shape_of
-from .data.photos import note
+from .data.photos import ImageOptions, note
 from .data.prepare import auto_settings, check_and_binarize
+from .data.tables import table_options
 from .data.user import from_user
 from .errors import VaekitError
 from .models.standardized import Standardized
@@ -42,6 +43,21 @@ def user_data(model: VAEModule, data: object, val_data: object, **options) -> Da
             f"{type(model).__name__}.decode's p(x|z) has event shape {tuple(expected)} while the items are "
             f"{tuple(items)}: the contract wants p(x|z) with the items' shape as event shape"
         ) from None
+
+
+def refuse_val_fraction(data: object, val_data: object) -> None:
+    """Refuse, in one line, a val_fraction given where it cannot take effect: beside ``val_data``, or with a vaekit
+    Dataset (``load_dataset``'s) whose own val split validates (``own_splits``)."""
+    if val_data is not None:
+        raise VaekitError(
+            "val_data and val_fraction cannot both take effect: val_data is the validation set", key="val_fraction"
+        )
+    if isinstance(data, Dataset) and len(data.val):
+        raise VaekitError(
+            f"val_fraction cannot take effect: the Dataset {data.name!r} brings its own val split, which validates; "
+            "pass its train split, (ds.train.x, ds.train.y), to split a val_fraction of it off",
+            key="val_fraction",
+        )
 
 
 def check_dtype(model: VAEModule) -> None:
@@ -90,3 +106,16 @@ def fit_likelihood(model: VAEModule, dataset: Dataset, cfg: RunConfig, seed: int
     inner = model.model if isinstance(model, Standardized) else model  # the family of the model built, not 'custom'
     cfg.model = describe(inner, recorded_name(px), dataset.shape, k)  # 'own:Beta': a p(x|z) vaekit does not know
     return model, mode
+
+
+def fit_split(cfg: RunConfig) -> tuple[Dataset, str]:
+    """(the data, its binarisation) of a run ``vaekit.fit`` trained on data in memory (data.test_fraction 0: no
+    test split), resumed on the file data.spec that holds those items: every item in file order, split as fit
+    split them (a seeded data.val_fraction validates, ``from_user``), checked and binarised as the run records."""
+    d, shape, k = cfg.data, tuple(cfg.model.input_shape), cfg.model.num_classes  # k: a conditional model's classes
+    s, _ = all_labelled(d.spec, d.label_column, d.data_dir, ImageOptions.of(d), table_options(cfg, d.spec), shape)
+    items = s.x if s.y is None else (s.x, s.y)
+    data = from_user(
+        items, val_fraction=d.val_fraction, seed=cfg.train.seed, labels=k > 0, expected=shape or None, num_classes=k
+    )
+    return check_and_binarize(data, d.binarize, cfg.model.likelihood, cfg.train.seed), d.binarize

@@ -42,7 +42,7 @@ from .training.step import run_device
 
 T = TypeVar("T", bound=Tensor | LazyArray)  # items: a tensor or lazily read data
 ArrayLike: TypeAlias = Tensor | np.ndarray | list  # items (B, *shape): a tensor, a numpy array or nested lists
-LabelsLike: TypeAlias = Tensor | np.ndarray | list | int | str  # one label (a number or a class name), or (B,)
+LabelsLike: TypeAlias = Tensor | np.ndarray | list | tuple | int | np.integer | str  # one label (number, name), or (B,)
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Run:
     def load(
         cls,
         path: str | Path,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         weights: str = files.WEIGHTS,
         model: nn.Module | None = None,
         trust_code: bool = False,
@@ -96,7 +96,7 @@ class Run:
                 f"{path}: holds a multi-scale anomaly detector ({files.SCALES}), not a run: vaekit anomaly and "
                 "anomaly-eval score it (VAEAnomalyDetector.from_run in Python), and each scale-<i> in it is a run"
             )
-        where = run_device(device)  # before the weights are read
+        where = run_device(str(device))  # before the weights are read; torch.device("cuda:0") as "cuda:0"
         with trusting(trust_code):  # a folder of an earlier vaekit read as today's (run_compat)
             cfg, model = loaded(path, weights, model, where)
         return cls(path, cfg, model, read_history(path))  # cfg.out: where the run is now (its table.json)
@@ -134,13 +134,13 @@ class Run:
 
     @cached_property
     def class_counts(self) -> list[int] | None:
-        """A conditional run's training items of each class, label 0 first (classes.json's counts, or those of its
+        """A conditional run's training items of each class, label 0 first (its class_counts.json, or those of its
         data for a fit without ``out``); None for an unconditional run, or one of vaekit before counts."""
         if not self.model.needs_labels:
             return None
         if self.path is None:
             return self.kept.get("counts")
-        path = self.path / files.CLASSES
+        path = self.path / files.COUNTS
         return read_class_counts(path, self.config.model.num_classes) if path.is_file() else None
 
     def label_of(self, name: str) -> int:
@@ -243,10 +243,11 @@ class Run:
         if temperature != 1.0 or label is not None:
             raise VaekitError("a post-hoc sampler draws its own codes: it takes no temperature or label", key="sampler")
 
-    def unconditional_label(self, label: object) -> None:
-        """Refuse, in one line, a label to draw samples of a model that takes none."""
+    def unconditional_label(self, label: object, what: str = "its samples", name: str = "label") -> None:
+        """Refuse, in one line, a label (the argument ``name``) for ``what`` of a model that takes none."""
         if label is not None and not self.model.needs_labels:
-            raise VaekitError("this model is not conditional: its samples take no label", key="label")
+            leave = "" if name == "label" else f": leave {name} None"
+            raise VaekitError(f"this model is not conditional: {what} take no label{leave}", key=name)
 
     @reading
     def sample(
@@ -277,7 +278,8 @@ class Run:
     def encode(self, x: ArrayLike, y: LabelsLike | None = None) -> Distribution:
         """q(z|x) for (B, *shape) inputs: ``.mean`` (B, D) are the embeddings, ``.stddev`` their scales. Encoded
         ``run_chunks.ENCODE_BATCH`` items at a time; on the run's device (``load_run(device=...)``), where
-        ``reconstruct`` and ``sample`` give CPU tensors."""
+        ``reconstruct`` and ``sample`` give CPU tensors. Labels ``y`` for a model not conditional: one line."""
+        self.unconditional_label(y, "its codes", "y")
         return encoded(self.model, self._check(x), self.labels(y, len(x), "y"))
 
     @reading
@@ -285,6 +287,7 @@ class Run:
         """(B, *shape) means of p(x|z) at z = the posterior mean of each input (labels ``y`` (B,) if conditional);
         ``core.contract.mean_of``: of 64 seeded draws where a distribution has no mean (a flow's); on the CPU,
         ``run_chunks.ENCODE_BATCH`` items at a time."""
+        self.unconditional_label(y, "its reconstructions", "y")
         return finite(reconstructed(self.model, self._check(x), self.labels(y, len(x), "y")), "reconstructions")
 
 
@@ -292,7 +295,7 @@ def load_run(
     path: str | Path,
     *,
     model: nn.Module | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     trust_code: bool = False,
     weights: str = files.WEIGHTS,
 ) -> Run:

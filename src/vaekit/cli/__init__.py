@@ -23,6 +23,7 @@ from ..errors import VaekitError
 from ..io import printable
 from . import apps, data_sets, evaluate, quality, report, ship, train  # each registers its verbs
 from .errors import for_command_line
+from .imports import IMPORT_HELP, import_modules, import_way
 from .reading import refuse_unknown
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
@@ -53,6 +54,7 @@ def build_parser() -> Parser:
         formatter_class=raw,
     )
     p.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    p.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE", help=IMPORT_HELP)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.verb_parsers = {}
     # help order: training, then the data it reads, then what reads a run
@@ -157,6 +159,7 @@ def run_command(argv: list[str] | None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to torchrun
         refuse_repeated(parser, args)
         refuse_unknown(args)  # --unknown gap of a run with no category it could read as a gap
+        import_modules(args.imports)  # the user's own entries (register_prior...), before the verb reads a setting
         with (
             trust_code(args),
             quieted(args.quiet and args.command not in KEEPS_NOTES),
@@ -170,7 +173,8 @@ def run_command(argv: list[str] | None) -> int:
     except VaekitError as e:
         if quiet(e):  # a torchrun worker stopped by a peer: rank 0 says why
             return e.exit_code
-        text, flag = for_command_line(e, flag_for(parser, args, e.key) if parser else None)  # the CLI's ways
+        text, flag = for_command_line(e, flag_for(parser, args, e.key) if parser else None, args)  # the CLI's ways
+        text, flag = (way, None) if (way := import_way(e, getattr(args, "command", None))) else (text, flag)
         line = f"vaekit: error: {printable(text)}" + (f" ({flag})" if flag else "")  # names from files
         print(line + printable(room_hint(e, args)), file=sys.stderr)  # a full disk: the resume once there is room
         return e.exit_code

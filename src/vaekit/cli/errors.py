@@ -4,6 +4,8 @@ data (a file that holds them). Other errors are said as they are, with the flag 
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import VaekitError
 from .stops import loaded
 
@@ -13,13 +15,28 @@ IN_FILES = (
 )
 
 
-def for_command_line(e: VaekitError, flag: str | None) -> tuple[str, str | None]:
+def for_command_line(
+    e: VaekitError, flag: str | None, args: argparse.Namespace | None = None
+) -> tuple[str, str | None]:
     """(the message, the flag to name after it) of ``e`` on the command line, ``flag`` being the one that sets its
-    setting (``cli.flag_for``) on the verb run, if it has one."""
+    setting (``cli.flag_for``) on the verb run (``args``), if it has one."""
     trust = loaded("models.trust")  # imported by whatever raised its error
     if trust is not None and isinstance(e, trust.NotAllowed) and flag == "--trust-code":  # flag: the verb has it
         here = f"on the command line, for a folder you trust, with the module {e.module} importable from PYTHONPATH"
         return f"{e.what}: in Python, {e.ways}; {here}", flag
-    if e.key == "label" and flag is None and str(e).startswith(NEEDS_LABELS):  # a verb that takes no --label
-        return f"{NEEDS_LABELS}: {IN_FILES}", None
+    if e.key in ("label", "y") and str(e).startswith(NEEDS_LABELS):  # Run.labels' words for Python's arguments
+        return needs_labels(args), None
     return str(e), flag
+
+
+def needs_labels(args: argparse.Namespace | None) -> str:
+    """The line for items a conditional run reads without labels: the data (--data's, else the run's own) has
+    none; give them in a file, or where the verb draws a class without encoding items (traverse without --item:
+    its --dims chosen, not ranked on the items) by --label."""
+    data = getattr(args, "data", None)
+    where = f"the data {data} has none" if data else "its data has none"
+    how = IN_FILES
+    if hasattr(args, "label") and getattr(args, "item", None) is None:  # --dims: none ranked on the items
+        way = "--dims" if getattr(args, "label", None) is not None else "--label (a class) with --dims"
+        how = f"give {way}, or {IN_FILES.removeprefix('give ')}"
+    return f"{NEEDS_LABELS}, and {where}: {how}"

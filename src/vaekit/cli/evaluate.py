@@ -40,6 +40,7 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
     import torch
 
     from ..data.prepare import prepare_data, same_spec
+    from ..evaluation.eval_items import scored_config
     from ..evaluation.metrics import pick_split
     from ..evaluation.outputs import default_split, every_item_data, note_changed_data
     from ..runs import Run
@@ -50,7 +51,7 @@ def load(args: argparse.Namespace, limit: int | None = None, run: Run | None = N
         data, mode = every_item_data(run, args.data, limit), "none"
         split = data.test
     else:
-        data, mode = prepare_data(run.config, args.data, stream=True)
+        data, mode = prepare_data(scored_config(run.config, args.data), args.data, stream=True)  # a .npy: mapped
         if args.data is None or same_spec(args.data, run.config.data.spec):  # the run's own data, read again
             note_changed_data(run, data)
         split = pick_split(data, args.split, limit)
@@ -196,7 +197,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     "latent traversals: dims x values around a base code (items as given: a binarised run's grey)",
     *common(files.TRAVERSALS),
     arg("--dims", help="e.g. 0,3,5 (default: the --n-dims most active)"),
-    arg("--n-dims", type=count, default=8),
+    arg("--n-dims", type=count, help="how many dims to traverse (default: 8, at most the latent size)"),
     arg("--range", type=float, default=3.0, help="values from -R to R"),
     arg("--steps", type=count, default=9, help="values from -R to R, both included"),
     arg(
@@ -222,7 +223,7 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     if not (math.isfinite(args.range) and args.range > 0):
         raise VaekitError(f"--range must be a finite number > 0, got {args.range}")
     dims = ints(args.dims, "--dims") if args.dims else None
-    n_dims = check_line(positive(args.n_dims, "--n-dims"), "--n-dims")
+    n_dims = None if args.n_dims is None else check_line(positive(args.n_dims, "--n-dims"), "--n-dims")
     check_line(len(dims or []), "--dims")
     run, split, _ = grey_items(args)  # grey; --item: any item of the split; the dims are ranked on its first 2000
     if args.label is not None and not run.model.needs_labels:

@@ -270,7 +270,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     split = args.split or default_split(run.config, args.data)
     with unknown_categories(args.unknown):  # labels as the run numbers them; the first N reconstructed
         s, _ = prepared_split(run, args.data, split)
-    x, y = s.x[:n], None if s.y is None else s.y[:n]
+    x, y = s.x[:n], None if s.y is None or not run.model.needs_labels else s.y[:n]  # a conditional run's alone
     x_rec = run.reconstruct(x, y)
     of = len(s) if len(x) < len(s) else None  # said: only the first N of the split's items
     if suffix in (".csv", ".npz"):  # which items they are beside them: rows, a photo folder's files

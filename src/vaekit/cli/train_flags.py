@@ -83,6 +83,7 @@ def train_config(args: argparse.Namespace):
         cfg.out = args.resume
     else:
         cfg = load_toml_config(config_named(args.config, again)) if args.config else RunConfig()
+    cfg.stored.loaded = False  # to train: every entry it names must be registered here (the objective too)
     if args.resume or again:  # progress is this command's to show (--quiet), not the run's
         cfg.train.progress = True
     cfg.out, from_file = "" if again else cfg.out, cfg.data.spec

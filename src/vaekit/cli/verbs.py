@@ -70,6 +70,7 @@ class Parser(argparse.ArgumentParser):
             flags = {o.lstrip("-"): o for a in verb._actions for o in a.option_strings}  # names without dashes
             near = difflib.get_close_matches(first.lstrip("-"), list(flags), 1, 0.7) if first else []  # --split: no
             hint = f" (did you mean {flags[near[0]]}?)" if near else ""  # not --limit, for --split: by name alone
+            hint = " (--import comes before the verb: vaekit --import MODULE VERB ...)" if first == "--import" else hint
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return found
 

@@ -8,6 +8,7 @@ import typing
 from dataclasses import fields
 
 from ..errors import VaekitError, is_seed
+from .registered import REGISTERS, refuse_unregistered
 from .schema import SECTIONS, RunConfig
 
 MIN_FIXED_SCALE = 1e-15  # a fixed Gaussian scale: float32 holds its square (1e-20's is subnormal, 1e-30's 0)
@@ -66,7 +67,6 @@ NON_NEGATIVE: tuple[str, ...] = (
     "model.deep_cells",
     "model.deep_ar_channels",
 )
-
 
 POSITIVE += ("model.codebook_size", "model.code_dim", "model.pixelcnn_channels", "model.pixelcnn_layers")  # vq
 POSITIVE += ("model.categories", "train.gumbel_tau", "train.gumbel_tau_end")  # gumbel
@@ -133,6 +133,9 @@ def _check_ranges(cfg: RunConfig) -> None:
     """The named choices, finite floats, then the positive and the non-negative settings."""
     for key, allowed in CHOICES.items():
         if _get(cfg, key) in allowed or (key == "model.likelihood" and _check_own_likelihood(cfg)):
+            continue
+        if key in REGISTERS:  # a registry's entry (register_prior...): said with how to make it known
+            refuse_unregistered(key, _get(cfg, key), allowed, cfg.stored.loaded)
             continue
         if key == "train.device" and is_device(str(cfg.train.device)):
             continue  # one GPU by its number (checked against this machine's when a run starts)
@@ -204,7 +207,8 @@ def _check_bounds(cfg: RunConfig) -> None:
     if not 0 <= t.ciwae_beta <= 1:
         _refuse(cfg, "train.ciwae_beta", "in [0, 1]")
     for key in ("data.val_fraction", "data.test_fraction"):
-        if not 0 < _get(cfg, key) < 1:
+        fits = key == "data.test_fraction" and key not in cfg.given and _get(cfg, key) == 0  # vaekit.fit's: no test
+        if not 0 < _get(cfg, key) < 1 and not fits:
             _refuse(cfg, key, "in (0, 1)", f": {FRACTION_WHY}")
     if (val := cfg.data.val_fraction) + (test := cfg.data.test_fraction) >= 1:  # named: the one set, else val
         key = "data.test_fraction" if changed(cfg, "data.test_fraction") else "data.val_fraction"
@@ -286,9 +290,7 @@ def short_runs(cfg: RunConfig) -> list[str]:
 
 def changed(cfg: RunConfig, key: str) -> bool:
     """Whether ``key`` differs from its default."""
-    section, name = key.split(".")
-    default = getattr(getattr(RunConfig(), section), name)
-    return getattr(getattr(cfg, section), name) != default
+    return _get(cfg, key) != _get(RunConfig(), key)
 
 
 def given(cfg: RunConfig, key: str) -> bool:

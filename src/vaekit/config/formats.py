@@ -45,6 +45,9 @@ class Stored:
 
     format: int = FORMAT
     filled: dict[str, object] = field(default_factory=dict)
+    # read from a run folder to be used (``load_json_config``): an objective not registered here is taken, as only
+    # training reads it (``registered``); a config to train is made anew (``RunConfig.from_dict``) or set False
+    loaded: bool = False
 
 
 def upgrade(d: object) -> Stored:

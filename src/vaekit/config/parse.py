@@ -228,7 +228,7 @@ def load_json_config(path: str | Path) -> RunConfig:
     with settings_from(path):
         stored = upgrade(d)
         cfg = RunConfig.from_dict(d)
-    cfg.stored = stored
+    cfg.stored, stored.loaded = stored, True
     cfg.data.spec = stored_spec(cfg.data.spec, path.parent.parent)
     return cfg
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import VaekitError
-from .allocator import keep_freed_memory
+from .allocator import gathered, keep_freed_memory
 from .contract import VAEModel, VAEModule, VAEOutput, check_labels, dist_name, flat, with_article
 from .discrete import CodeGrid, GumbelSoftmax
 from .model_inputs import check_batch, check_items, check_module, float_items, label_tensor, model_shape
@@ -106,15 +106,13 @@ def elbo(
 ) -> Terms:
     """The negative ELBO to minimise, with its parts.
 
-    loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016,
-    eq. 15) sum_d max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is
-    instead gamma * |KL - C| (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term
-    is beta * (MI + tc_beta * TC + dimwise_weight * dimension-wise KL), estimated on the batch by ``tc_estimator``
-    (beta-TCVAE, see tc_decomposition; ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at).
-    The model's extra terms (``out.extra``, e.g. VQ-VAE's commitment loss) are added to the loss as batch means.
-    Returns loss (scalar), rec (B,), kl (B,), kl_layers (one (B,) tensor per latent layer, top to bottom) and,
-    where the model adds terms, extra (scalar, their sum).
-    """
+    loss = -mean(rec) + beta * KL, where KL is the batch mean, or with free bits (Kingma et al. 2016, eq. 15) sum_d
+    max(free_bits, mean_batch KL_d) per layer. With a ``capacity`` C (nats) the KL term is instead gamma * |KL - C|
+    (annealed capacity, Burgess et al. 2018, eq. 8). With ``tc_beta`` > 0 the KL term is beta * (MI + tc_beta * TC +
+    dimwise_weight * dimension-wise KL), estimated on the batch by ``tc_estimator`` (beta-TCVAE, see tc_decomposition;
+    ``dimwise_weight`` below 1 while it warms up, see dimwise_weight_at). The model's extra terms (``out.extra``, e.g.
+    VQ-VAE's commitment loss) are added to the loss as batch means. Returns loss (scalar), rec (B,), kl (B,), kl_layers
+    (one (B,) tensor per latent layer, top to bottom) and, where the model adds terms, extra (scalar, their sum)."""
     if not isinstance(out, VAEOutput):
         raise VaekitError(f"elbo(out, x) takes a model's output, out = model(x); got a {type(out).__name__}")
     x = as_tensor(x, out.z[-1].device)
@@ -180,23 +178,22 @@ def iwae_bound(
 ) -> Tensor:
     """The importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,).
 
-    K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk``
-    decoded rows (default: ``default_chunk``), so memory stays bounded; no autocast (float32, or the model's
-    dtype), summed by logsumexp.
-    Models with one latent layer encode x once and decode each chunk's samples in one batch; deeper models
-    run their whole forward pass per sample. ``eps`` (K, D) standard-normal noise, for one-layer models, fixes
-    the noise: every item's k-th draw is made from eps_k (common random numbers; K is then len(eps)): z_k = loc +
-    scale * eps_k for a Gaussian q(z|x), carried through the flow for a flow posterior, Gumbel-max one-hots for
-    categorical latents (``_draw``); a q(z|x) drawn otherwise is refused in one line.
-    """
+    K = 1 is the ELBO; the bound rises with K towards log p(x). Work runs in chunks of at most ``chunk`` decoded rows
+    (default: ``default_chunk``), each taking the same memory for any K (only the (K, B) log weights grow with K,
+    ``allocator.gathered``); no autocast (float32, or the model's dtype), summed by logsumexp. A bound of +inf (p(x|z)
+    unbounded at an item: a Beta's at 0 or 1) is refused, as evaluate does. Models with one latent layer encode x once
+    and decode each chunk's samples in one batch; deeper models run their whole forward pass per sample. ``eps`` (K, D)
+    standard-normal noise, for one-layer models, fixes the noise: every item's k-th draw is made from eps_k (common
+    random numbers; K is then len(eps)): z_k = loc + scale * eps_k for a Gaussian q(z|x), carried through the flow for a
+    flow posterior, Gumbel-max one-hots for categorical latents (``_draw``); a q(z|x) drawn otherwise is refused in one
+    line."""
     keep_freed_memory()  # chunks reuse freed pages instead of faulting in fresh ones (vaekit.core.allocator)
     check_module(model, "iwae_bound")  # a Run: one line naming run.model, not an AttributeError
     x = float_items(x, next(cast(nn.Module, model).parameters(), None))
     check_items(model_shape(model), x, "iwae_bound")  # as anomaly_scores: other shapes would broadcast or fail
     y = label_tensor(y, len(x), x.device) if y is not None and model.needs_labels else y  # (B,) int64, converted once
     check_labels(cast(VAEModule, model), x, y)
-    b = x.shape[0]
-    per = max(1, (chunk or default_chunk(x.device)) // b)  # samples per chunk
+    per = max(1, (chunk or default_chunk(x.device)) // len(x))  # samples per chunk
     one_level = flat(model)
     if eps is not None and not one_level:
         raise VaekitError("iwae_bound: shared noise eps needs a model with one latent layer")
@@ -205,22 +202,23 @@ def iwae_bound(
     k = k if eps is None else len(eps)
     with torch.autocast(x.device.type, enabled=False):
         if not one_level:
-            parts = [_forward_weights(model, x, y, min(per, k - start)) for start in range(0, k, per)]
+            parts = (_forward_weights(model, x, y, min(per, k - start)) for start in range(0, k, per))
         else:
             qz, pz = model.encode(x, y), model.prior(y)
             check_eps(eps, qz)
             k = 1 if isinstance(qz, CodeGrid) else k  # a one-point q (VQ-VAE): every sample has the same weight
-            parts = [
-                _flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - start), eps, start))
-                for start in range(0, k, per)
-            ]
-    return torch.cat(parts).logsumexp(0) - math.log(k)
+            parts = (_flat_weights(model, x, y, qz, pz, _draw(qz, min(per, k - s), eps, s)) for s in range(0, k, per))
+        bound = gathered(parts, k).logsumexp(0) - math.log(k)  # (B,) from the (K, B) log weights
+    if (top := torch.isposinf(bound)).any():  # p(x|z) unbounded at an item: at an end of its support, no bound
+        i, hint = int(top.nonzero()[0]), "move the data inside (a Beta's (0, 1): clamp to [eps, 1 - eps])"
+        raise VaekitError(f"iwae_bound: item {i} has log p(x|z) = +inf, at an end of the likelihood's support: {hint}")
+    return bound
 
 
 def default_chunk(device: torch.device) -> int:
-    """Decoded rows per chunk of the IWAE estimator: 2048 on a CPU, as fast there as 16384 (within 5% for an
-    MLP VAE on a 2-core EPYC, freed memory kept by vaekit.allocator) at half the peak memory; 16384 on an
-    accelerator, which wants large batches."""
+    """Decoded rows per chunk of the IWAE estimator: 2048 on a CPU, as fast there as 16384 (within 5% for an MLP VAE on
+    a 2-core EPYC, freed memory kept by vaekit.allocator) at half the peak memory; 16384 on an accelerator, which wants
+    large batches."""
     return 2048 if device.type == "cpu" else 16384
 
 

@@ -178,21 +178,24 @@ def eight_bit_refusal(e: VaekitError, x: torch.Tensor) -> VaekitError:
     return VaekitError(said, key=e.key)
 
 
-def unmoved_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
-    """For items ``shape`` (2, H, W) moved from a file's (H, W, 2) and a run that takes ``expected`` (H, W, 2)
-    (trained before 2 channels were moved, ``CHANNELS``): how to have the run take them; else ""."""
-    if len(shape) != 3 or shape[0] != 2 or tuple(expected) != (*shape[1:], 2):
-        return ""
-    return f"; the file's channels-last items {tuple(expected)} are now read as (C, H, W) images: train the run again"
-
-
 def support_check(likelihood: str | Distribution, x: torch.Tensor, where: str) -> None:
     """``core.likelihoods.check_support`` of items ``x`` (N, *shape), its refusal of 8-bit pixels not divided by
-    255 given that advice (``eight_bit_refusal``)."""
+    255 given that advice (``eight_bit_refusal``). A likelihood named checks a chunk of items at a time (no
+    temporaries the size of them all); a refusal is said as one check of them all says it: the failure path alone
+    checks them at once."""
+    parts = [x]
+    if isinstance(likelihood, str) and x.dim() > 1:  # a support of its own: checked CHUNK_BYTES of items at a time
+        step = max(1, CHUNK_BYTES // max(1, x.element_size() * math.prod(x.shape[1:])))
+        parts = [x[a : a + step] for a in range(0, len(x), step)]
     try:
-        check_support(likelihood, x, where)
-    except VaekitError as e:
-        raise eight_bit_refusal(e, x) from None
+        for part in parts:
+            check_support(likelihood, part, where)
+    except VaekitError:
+        try:
+            check_support(likelihood, x, where)  # the refusal counts and names over all the items
+        except VaekitError as e:
+            raise eight_bit_refusal(e, x) from None
+        raise
 
 
 def refuse_edge(px: Distribution, x: torch.Tensor, rows: np.ndarray | None, where: str) -> None:

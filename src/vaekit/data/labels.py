@@ -144,11 +144,11 @@ def encode_labels(y: np.ndarray, where: str, num_classes: int | None = None) -> 
     values, index = np.unique(y, return_inverse=True)
     if num_classes:  # the model fixes the class numbers: a number outside them is refused, not renumbered
         bad = values[(values < 0) | (values >= num_classes)]
-        if len(bad):
-            raise VaekitError(
-                f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}: give the labels as "
-                f"names (y.astype(str)) to have them numbered 0..{num_classes - 1} in sorted order"
-            )
+        if len(bad):  # names are numbered 0..K-1 where the labels hold at most the model's classes
+            how = f"give the labels as names (y.astype(str)) to have them numbered 0..{num_classes - 1} in sorted order"
+            if len(values) > num_classes:
+                how = f"the labels hold {len(values)} distinct values, more than the model's {num_classes} classes"
+            raise VaekitError(f"{where}: label {bad[-1]} is outside the model's classes 0..{num_classes - 1}: {how}")
         return y, None
     if y.size and not np.array_equal(values, np.arange(len(values))):  # negative, from 1, with gaps: renumbered
         return index.reshape(-1).astype(np.int64), [str(v) for v in values]  # (one-hot codes need 0..K-1)

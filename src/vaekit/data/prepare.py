@@ -17,7 +17,7 @@ from ..core.likelihoods import check_support, name_of
 from ..errors import VaekitError
 from . import load_dataset
 from .core import Dataset, Split
-from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check, unmoved_hint
+from .item_arrays import EIGHT_BIT, GAUSSIAN_HINT, eight_bit_values, refuse_edge, support_check
 from .lazy import LazyArray, binarized_once, load_streamed
 from .photos import RUN_ITEMS, ImageOptions, note
 from .signals import as_model_items
@@ -115,9 +115,8 @@ def prepare_data(cfg: RunConfig, spec: str | None = None, stream: bool = False) 
     note_skipped(spec, data.skipped, "; a run lists them in its skipped.json")
     shape = tuple(cfg.model.input_shape)  # set once a model was built: other data must fit it
     data = as_model_items(data, shape)  # a file's signals (N, C, L) as it holds them: the scale its reading recorded
-    if shape and tuple(data.shape) != shape:
-        hint = unmoved_hint(tuple(data.shape), shape)  # a run from before 2 channels were moved
-        raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}{hint}")
+    if shape and tuple(data.shape) != shape:  # (a run trained on (H, W, 2) before 2 channels were moved reads them so)
+        raise VaekitError(f"{data.name}: items have shape {tuple(data.shape)}, the run's model expects {shape}")
     cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize = auto_settings(
         data, cfg.model.likelihood, cfg.data.binarize, cfg.data.standardize
     )  # written to config.json as resolved
@@ -154,15 +153,18 @@ def same_spec(spec: str | None, own: str | None) -> bool:
 def load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
     """``spec`` with the run's data settings: streamed where ``stream`` and data.in_memory allow, else loaded
     whole (grey: binarised later, once checked against the likelihood); an image folder loaded whole is read
-    from the source opened to decide, only the items of the limit's draw decoded (``load_streamed``)."""
+    from the source opened to decide, only the items of the limit's draw decoded (``load_streamed``). A run of
+    ``vaekit.fit`` (data.test_fraction 0: its data in memory split into train and val alone) splits other data
+    as any file is split (the default fractions)."""
     d = cfg.data
     limit = d.limit if same_spec(spec, d.spec) else None  # the run's limit is on its own data, not on another set
+    test_fraction = d.test_fraction or RunConfig().data.test_fraction
     images = ImageOptions.of(d)
     data = load_streamed(
         spec,
         d.in_memory if stream else "true",
         val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
+        test_fraction=test_fraction,
         seed=cfg.train.seed,
         limit=limit,
         images=images,
@@ -171,7 +173,7 @@ def load_spec(cfg: RunConfig, spec: str, stream: bool) -> Dataset:
     return data or load_dataset(
         spec,
         val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
+        test_fraction=test_fraction,
         seed=cfg.train.seed,
         binarize="none",
         label_column=d.label_column,

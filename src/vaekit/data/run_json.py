@@ -1,6 +1,6 @@
-"""The JSON files of a run folder that the data layer reads, checked before use: classes.json (``read_classes``)
-and table.json (``read_schema``). A folder may come from elsewhere: a value of another type is one line naming
-the file and the field, never a TypeError later."""
+"""The JSON files of a run folder that the data layer reads, checked before use: classes.json (``read_classes``),
+class_counts.json (``read_class_counts``) and table.json (``read_schema``). A folder may come from elsewhere: a
+value of another type is one line naming the file and the field, never a TypeError later."""
 
 from __future__ import annotations
 
@@ -53,11 +53,9 @@ def read_classes(path: str | Path, count: int | None = None) -> list[str]:
 
 def read_class_counts(path: str | Path, count: int) -> list[int] | None:
     """How many training items each of a conditional run's ``count`` classes had, label 0 first (its
-    classes.json's ``counts``); None where it holds none (a run of vaekit before them); else one line."""
-    d = _read(path, "the class names")
+    class_counts.json ``{"counts": [...]}``); None for counts of no item; else one line."""
+    d = _read(path, "the classes' counts")
     found = d.get("counts") if isinstance(d, dict) else None
-    if found is None:
-        return None
     if not isinstance(found, list) or len(found) != count or not all(type(k) is int and k >= 0 for k in found):
         raise VaekitError(f"{path}: cannot read the classes' counts (expected {count} whole numbers, 0 or more)")
     return None if not sum(found) else found

@@ -253,7 +253,7 @@ def table_options(cfg, spec: str) -> TableOptions:
     its own once its model is built (a resumed run, evaluation), is encoded with the run's saved schema
     (``files.TABLE`` in ``cfg.out``), so its codes mean what they meant (and a run's table.json keeps it readable
     as it was read, whatever later versions would infer)."""
-    from ..models import MODELS  # the family's class says whether it conditions on labels
+    from ..models import family_needs_labels  # the family's class says whether it conditions on labels
     from .prepare import same_spec  # prepare reads tables: imported here, not at the top
 
     d = cfg.data
@@ -265,7 +265,7 @@ def table_options(cfg, spec: str) -> TableOptions:
     saved = Path(cfg.out) / files.TABLE if cfg.out else None
     built = bool(cfg.model.input_shape)  # else the run is being trained: its schema is fitted
     schema = TableSchema.load(saved) if (not own or built) and saved is not None and saved.is_file() else None
-    conditional = bool(getattr(MODELS.get(cfg.model.family), "needs_labels", False))
+    conditional = family_needs_labels(cfg.model)
     schema = schema.knowing(Path(cfg.out) / files.CLASSES) if schema is not None and conditional else schema
     return TableOptions(
         d.missing,

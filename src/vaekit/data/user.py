@@ -38,9 +38,11 @@ from .user_arrays import (
     listed_items,
     pair_of,
     plain_array,
+    refuse_series,
     run_frame,
     same_columns,
 )
+from .user_floats import held, held_split, whole_floats
 
 NARROW = (torch.float32, torch.float16, torch.bfloat16)  # float tensors whose every value float32 holds
 
@@ -48,13 +50,21 @@ NARROW = (torch.float32, torch.float16, torch.bfloat16)  # float tensors whose e
 def as_items(
     x: object, where: str, expected: tuple[int, ...] | None = None, takes: str = SOURCES, notes: bool = True
 ) -> Tensor:
-    """Array-like items (N, *shape) -> float32 tensor; uint8 images (N, C, H, W) are scaled to [0, 1] as files are.
+    """Array-like items (N, *shape) -> float32 tensor; uint8 images (N, C, H, W) are scaled to [0, 1] as files are
+    (``checked_items``, then ``user_floats.whole_floats``)."""
+    return whole_floats(checked_items(x, where, expected, takes, notes))
+
+
+def checked_items(
+    x: object, where: str, expected: tuple[int, ...] | None = None, takes: str = SOURCES, notes: bool = True
+) -> np.ndarray:
+    """Array-like items (N, *shape) checked and laid out as ``as_items`` reads them, in their own dtype.
 
     Channels-last images (N, H, W, C) are moved to (N, C, H, W) (``containers.channels_last``; ``expected`` is
     the model's item shape when known). What cannot be read is one line (``user_arrays``; ``takes``: what the
     caller takes); values beyond float32 are refused, a table's columns below its resolution noted (``float32``;
-    ``notes``: training data's, not a run method's). The user's array is never written to (a read-only one is
-    copied)."""
+    ``notes``: training data's, not a run method's). The user's array is never written to (``user_floats`` casts
+    it into new arrays, or shares a writable float32 one)."""
     names = frame_names(x)
     arr = plain_array(x, where, takes)
     if arr.dtype.kind not in "biuf":
@@ -69,17 +79,13 @@ def as_items(
     elif grey_channel(arr.shape[1:], expected):  # (N, H, W) grey images for a (1, H, W) model
         arr = arr[:, None]
     fits_float32(arr, where, names, notes)
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    out = out if out.flags.writeable else out.copy()  # torch warns of (and may write to) a read-only array
-    if image_scale(arr) != 1.0:
-        if arr.max() <= 1:  # a 0/1 mask in uint8 would train as near-black images
-            note(
-                f"{where}: uint8 images are divided by 255, as image files are; these hold only 0 and 1: pass them "
-                "as float or bool to keep them binary"
-            )
-        out /= np.float32(image_scale(arr))
-    check_finite(out, where)
-    return torch.from_numpy(out)
+    if image_scale(arr) != 1.0 and arr.max() <= 1:  # a 0/1 mask in uint8 would train as near-black images
+        note(
+            f"{where}: uint8 images are divided by 255, as image files are; these hold only 0 and 1: pass them "
+            "as float or bool to keep them binary"
+        )
+    check_finite(arr, where)  # as of the float32 items: values beyond float32 were refused above
+    return arr
 
 
 def run_items(x: object, shape: tuple[int, ...], table: TableSchema | None) -> Tensor:
@@ -149,7 +155,7 @@ def from_user(
     data, val_data = own_splits(data, val_data)
     fixed = labels and isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0
     num_classes = num_classes if fixed else None  # an unconditional model's labels only name the items
-    train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes)
+    train = _splits(data, "data", labels, x_key, y_key, expected, num_classes=num_classes, keep=val_data is None)
     _note_renumbered(train.classes)
     if val_data is not None:  # its labels numbered as the training data's
         same_columns(items_of(val_data), train.table, "val_data")  # a frame's, as data's frame's
@@ -211,14 +217,6 @@ def _map_style(data: object) -> bool:
     )
 
 
-def _refuse_series(x: object, where: str) -> None:
-    """A one-dimensional object with ``to_numpy`` (a pandas or polars Series) is one column, not N items: refused
-    in one line rather than read item by item as a torch Dataset."""
-    one_dim = len(getattr(x, "shape", ())) == 1 and callable(getattr(x, "to_numpy", None))
-    if one_dim and not isinstance(x, (np.ndarray, Tensor)) and not is_frame(x):
-        raise VaekitError(f"{where}: a Series is one column; pass series.to_frame() or series.to_numpy()[:, None]")
-
-
 def users_items(
     data: object,
     labels: bool,
@@ -251,12 +249,14 @@ def _splits(
     afresh: bool = True,
     classes: list[str] | None = None,
     num_classes: int | None = None,
+    keep: bool = False,
 ) -> Dataset:
     """One container as a Dataset whose train split holds every item; ``expected``: the model's item shape;
     ``afresh``, ``classes``, ``num_classes``: how its labels are numbered (``as_labels``), their names kept as
-    its classes."""
+    its classes. ``keep``: an array's items are held in their own dtype, to be split (``_take``): each split is
+    then cast alone, and no float32 copy of them all is made (``user_floats``)."""
     data = loader_dataset(data, where)
-    _refuse_series(items_of(data), where)
+    refuse_series(items_of(data), where)
     if _map_style(data):
         source = TorchSource(data, where, x_key, y_key, expected)
         x: Tensor | LazyArray = LazyArray(source, np.arange(len(source)))
@@ -269,7 +269,8 @@ def _splits(
                 f"{where}: x_key and y_key name the entries of dict items; the data is a {type(data).__name__}"
             )
         x_raw, y_raw = pair_of(data, where)  # a list of tensors or arrays of one shape: stacked (N, *shape)
-        x, table = as_items(x_raw, where, expected), frame_schema(x_raw)  # a frame's columns: its run's
+        arr, table = checked_items(x_raw, where, expected), frame_schema(x_raw)  # a frame's columns: its run's
+        x = held(arr, where) if keep else whole_floats(arr)
         y, names = (None, None) if y_raw is None else as_labels(y_raw, len(x), where, afresh, classes, num_classes)
         shape = tuple(x.shape[1:])
     if expected is not None and tuple(shape) != tuple(expected):
@@ -292,5 +293,5 @@ def _none_of(x: Tensor | LazyArray) -> Tensor | LazyArray:
 def _take(data: Dataset, idx: Tensor) -> Dataset:
     """The items ``idx`` of ``data``'s train split as its train split, knowing their rows (class names kept)."""
     s = data.train
-    x = s.x.subset(idx.numpy()) if isinstance(s.x, LazyArray) else s.x[idx]
+    x = held_split(s.x.subset(idx.numpy()) if isinstance(s.x, LazyArray) else s.x[idx])  # held items: cast now
     return replace(data, train=Split(x, None if s.y is None else s.y[idx], idx.numpy()), num_classes=None)

@@ -138,6 +138,14 @@ def items_of(data: object) -> object:
     return cast(tuple, data)[0] if is_pair(data) else data
 
 
+def refuse_series(x: object, where: str) -> None:
+    """A one-dimensional object with ``to_numpy`` (a pandas or polars Series) is one column, not N items: refused
+    in one line rather than read item by item as a torch Dataset."""
+    one_dim = len(getattr(x, "shape", ())) == 1 and callable(getattr(x, "to_numpy", None))
+    if one_dim and not isinstance(x, (np.ndarray, Tensor)) and not is_frame(x):
+        raise VaekitError(f"{where}: a Series is one column; pass series.to_frame() or series.to_numpy()[:, None]")
+
+
 def pair_of(data: object, where: str) -> tuple[object, object]:
     """(items, labels) of ``data``: an (x, y) pair's, else (``data``, None); items listed as tensors or arrays of
     one shape stacked (N, *shape) (``stacked``, ``listed_items``), an (x, y) pair's x too."""

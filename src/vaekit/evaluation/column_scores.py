@@ -84,6 +84,7 @@ def _inputs(
         model, table = run_or_model.model, run_or_model.table if table is None else table
         if table is None:
             raise VaekitError(NOT_A_TABLE)
+        run_or_model.unconditional_label(y, "its scores", "y")
         labels = run_or_model.labels(y, len(x), "y")  # type: ignore[arg-type]  # None for an unconditional run
     else:
         model = run_or_model

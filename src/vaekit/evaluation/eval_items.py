@@ -4,12 +4,14 @@ split's first items, checked against the model's shape and support, binarised as
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from torch import Tensor
 
-from ..config import own_likelihood
+from ..config import RunConfig, own_likelihood
 from ..data import Dataset, Split
 from ..data.labels import given_as_names, label_numbers, run_classes
 from ..data.lazy import LazyArray, binarized_once, head_split
@@ -66,7 +68,7 @@ def evaluated_items(
         what = "the run's own data" if data is None else "a vaekit Dataset"
         raise VaekitError(f"x_key and y_key name the entries of the dict items of data given; {what} has none")
     if data is None:
-        data, mode = prepare_data(cfg, stream=True)
+        data, mode = prepare_data(scored_config(cfg), stream=True)
         from .outputs import note_changed_data  # outputs builds on metrics, which builds on this module
 
         note_changed_data(run, data)
@@ -116,6 +118,18 @@ def file_names(run: Run, classes: list[str] | None, k: int | None) -> list[str] 
     if classes or not k or run.classes is None or not run.model.needs_labels:
         return classes
     return [str(i) for i in range(k)]
+
+
+def scored_config(cfg: RunConfig, spec: str | None = None) -> RunConfig:
+    """The config to prepare ``spec`` (default: the run's data) by for scoring one split of it: a .npy file that
+    data.in_memory=auto would load whole (every split cast to float32) is memory-mapped instead, so that only the
+    items scored are read, to the same values (a copy of ``cfg``, set to false); other data: ``cfg`` itself."""
+    path = Path(spec or cfg.data.spec or "").expanduser()
+    if cfg.data.in_memory != "auto" or path.suffix.lower() != ".npy" or not path.is_file():
+        return cfg
+    cfg = copy.deepcopy(cfg)  # prepare_data resolves settings in the config it is given
+    cfg.data.in_memory = "false"
+    return cfg
 
 
 def _check_mode(data: Dataset | object, mode: str | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +35,8 @@ from .eval_files import write_eval as write_eval
 from .eval_items import check_k as check_k  # where report takes it
 from .eval_items import evaluated_items, iw_samples_of
 from .eval_items import pick_split as pick_split  # where outputs, quality_run, the CLI and report take it
+
+Nats = TypeVar("Nats", float, Tensor)  # a figure, or a tensor of them
 
 
 def active_units(
@@ -118,8 +121,10 @@ def refuse_not_finite(where: str, rec: Tensor, kl: Tensor, bound: Tensor | None 
 
 @torch.no_grad()
 def encode_means(run: Run, x: Tensor | LazyArray, y: Tensor | None = None, batch_size: int = 500) -> Tensor:
-    """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU."""
+    """Posterior means E_q[z|x] of x (N, *shape) in batches -> (N, D) on the CPU; labels y (N,) read by a conditional
+    run alone (a data set's labels, given for any run)."""
     parts = (slice(i, i + batch_size) for i in range(0, len(x), batch_size))
+    y = y if run.model.needs_labels else None
     return torch.cat([mean_of(run.encode(x[b], None if y is None else y[b])).cpu() for b in parts])
 
 
@@ -136,8 +141,8 @@ def iwae_nll(
     return -torch.cat(parts)
 
 
-def bits_per_dim(nll: float, shape: tuple[int, ...]) -> float:
-    """Nats per item -> bits per data dimension: nll / (prod(shape) ln 2)."""
+def bits_per_dim(nll: Nats, shape: tuple[int, ...]) -> Nats:
+    """Nats per item -> bits per data dimension: nll / (prod(shape) ln 2), a float or a tensor as ``nll`` is."""
     return nll / (math.prod(shape) * math.log(2))
 
 

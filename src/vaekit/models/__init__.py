@@ -6,16 +6,20 @@ are factories of such modules (``mlp_nets``, ``conv_nets``), and ``build_model``
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import inspect
 import numbers
 import typing
 from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from ..config import CHOICES, NON_NEGATIVE, ModelConfig, RunConfig, refuse_conflicts, set_value, validate
+from ..config.registered import unregistered
 from ..core.contract import VAEModule
 from ..errors import VaekitError
 
@@ -43,10 +47,8 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
     ``build_model(net="conv", input_shape=(1, 28, 28), likelihood="bernoulli")``.
     """
     cfg = model_config(cfg, settings)
-    if cfg.family not in MODELS:
-        raise VaekitError(
-            f"unknown model family {cfg.family!r} (known: {', '.join(sorted(MODELS))})", key="model.family"
-        )
+    if cfg.family not in MODELS:  # one of the user's, registered in another process: how to make it known
+        raise VaekitError(unregistered("model.family", cfg.family, sorted(MODELS)), key="model.family")
     if not cfg.input_shape:
         raise VaekitError("model.input_shape is not set (it comes from the data)", key="model.input_shape")
     if cfg.likelihood == "auto":
@@ -56,6 +58,30 @@ def build_model(cfg: ModelConfig | None = None, **settings) -> VAEModule:
             key="model.likelihood",
         )
     return MODELS[cfg.family].from_config(cfg)  # type: ignore[attr-defined]  # register() documents from_config
+
+
+def family_needs_labels(cfg: ModelConfig) -> bool:
+    """Whether the registered family ``cfg.family`` reads labels (a name not registered: False). Its class's
+    ``needs_labels`` as a plain attribute; a property (the contract allows one) is read on an instance: a bare one
+    where the property reads no state the class sets up, else one built from ``cfg`` on the meta device (no
+    memory), which needs ``cfg.input_shape``."""
+    cls = MODELS.get(cfg.family)
+    found = inspect.getattr_static(cls, "needs_labels", False) if cls is not None else False
+    if cls is None or not hasattr(type(found), "__get__"):  # a plain value on the class (or none)
+        return bool(found)
+    with contextlib.suppress(Exception):  # a property that reads the model's state: not on a bare instance
+        return bool(cls.__new__(cls).needs_labels)
+    if not cfg.input_shape:
+        raise VaekitError(
+            f"model family {cfg.family!r}: its needs_labels is a property that reads the model, which is built once "
+            "the data is read; make it a class attribute (needs_labels = True or False)",
+            key="model.family",
+        )
+    try:
+        with torch.device("meta"):  # no memory taken
+            return bool(cls.from_config(cfg).needs_labels)  # type: ignore[attr-defined]  # register() documents it
+    except (RuntimeError, NotImplementedError):  # an operation the meta device lacks: built for real
+        return bool(cls.from_config(cfg).needs_labels)  # type: ignore[attr-defined]
 
 
 def model_config(cfg: ModelConfig | None, settings: dict[str, object]) -> ModelConfig:
@@ -161,6 +187,7 @@ __all__ = [
     "LadderVAE",
     "build_model",
     "conv_nets",
+    "family_needs_labels",
     "mlp_nets",
     "register",
 ]

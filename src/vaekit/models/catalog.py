@@ -45,7 +45,8 @@ def family_table(shape: list[int], num_classes: int = 10, memory: int | None = N
         for net in nets:
             latent, figures, ok = counted(family, net, shape, num_classes, memory)
             built += ok
-            cells = [family, net, latent, figures, (cls.__doc__ or "").strip().splitlines()[0]]
+            said = (cls.__doc__ or "").strip().splitlines() or [f"{cls.__module__}:{cls.__qualname__}"]  # no docstring
+            cells = [family, net, latent, figures, said[0]]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a bar would end a cell
     return "\n".join(lines) + "\n\n" + likelihood_note(shape), built
 

@@ -190,28 +190,34 @@ def _path(module: nn.Module) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def check_structure(model: M, record: Path) -> M:
-    """``model``, a skeleton loaded in place of a run's model, where the classes of its submodules, in order, are
-    those the run's model.json (``record``) gives: every submodule where it lists them (``modules``), else those
+def check_structure(model: nn.Module, record: Path) -> str:
+    """Check ``model``, a skeleton loaded in place of a run's model: the classes of its submodules, in order, must
+    be those the run's model.json (``record``) gives: every submodule where it lists them (``modules``), else those
     its spec holds as init arguments, found in ``model`` by their argument paths. Else one line naming the first
-    that differs. A record that is missing or unreadable, or names no structure, compares nothing."""
+    that differs; a class moved or renamed (``_renamed``) is taken, named in the note returned ("" where none).
+    A record that is missing or unreadable, or names no structure, compares nothing."""
     try:
         saved = read_json(record)
     except (OSError, VaekitError):
-        return model
+        return ""
     listed = saved.get("modules") if isinstance(saved, dict) else None
+    moved: list[tuple[str, str, str]] = []  # (name, class given, class recorded)
     if isinstance(listed, list) and all(isinstance(r, list) and [type(v) for v in r] == [str, str] for r in listed):
-        why = _difference(module_classes(model), listed)
+        why = _difference(module_classes(model), listed, moved)
     else:
-        why = _spec_difference(saved.get("spec") if isinstance(saved, dict) else None, model)
+        why = _spec_difference(saved.get("spec") if isinstance(saved, dict) else None, model, moved)
     if why:
         raise VaekitError(f"{record.parent}: the model given is not the one trained ({record.name} records it): {why}")
-    return model
+    said = "; ".join(
+        f"{f'its submodule {n}' if n else 'the model given'} is a {c} where it was a {w}" for n, c, w in moved
+    )
+    return f"{record.parent}: {said} ({record.name}): taken as a class moved or renamed" if said else ""
 
 
-def _spec_difference(spec: object, model: nn.Module) -> str | None:
+def _spec_difference(spec: object, model: nn.Module, moved: list[tuple[str, str, str]]) -> str | None:
     """The first module a recorded spec holds whose class is not that of the module of ``model`` at its argument
-    path, in words; None where all agree, or where there is no spec (or a malformed one)."""
+    path, in words; None where all agree, or where there is no spec (or a malformed one). Classes moved or
+    renamed (``_renamed``) go to ``moved``."""
     try:
         held = _held(spec)
     except (TypeError, ValueError, KeyError, AttributeError):  # None, or not as module_spec writes one
@@ -219,7 +225,9 @@ def _spec_difference(spec: object, model: nn.Module) -> str | None:
     for name, was in held:
         sub = _at(model, name)
         if isinstance(sub, nn.Module) and _path(sub) != was:
-            return _differs(name, _path(sub), was)
+            if not _renamed(_path(sub), was):
+                return _differs(name, _path(sub), was)
+            moved.append((name, _path(sub), was))
     return None
 
 
@@ -257,18 +265,27 @@ def _at(model: nn.Module, name: str) -> object:
     return found
 
 
-def _difference(own: list[list[str]], recorded: list[list[str]]) -> str | None:
+def _difference(own: list[list[str]], recorded: list[list[str]], moved: list[tuple[str, str, str]]) -> str | None:
     """Where submodules (name, class) ``own`` first depart from ``recorded``, in words; None where the classes
-    agree, in order."""
-    for (name, cls), (_, was) in zip(own, recorded):
-        if cls != was:
+    agree, in order. Those of the same name whose classes were moved or renamed (``_renamed``) go to ``moved``."""
+    for (name, cls), (was_name, was) in zip(own, recorded):
+        if cls != was and not (name == was_name and _renamed(cls, was)):
             return _differs(name, cls, was)
+        if cls != was:
+            moved.append((name, cls, was))
     if len(own) == len(recorded):
         return None
     name, cls = (own if len(own) > len(recorded) else recorded)[min(len(own), len(recorded))]
     if len(own) > len(recorded):
         return f"it has a submodule {name} (a {_short(cls, '')}) that the trained model had not"
     return f"it lacks the trained model's submodule {name} (a {_short(cls, '')})"
+
+
+def _renamed(cls: str, was: str) -> bool:
+    """Whether a model handed in may hold the class ``cls`` where the trained one held ``was``: the same name in
+    another module (moved), or classes of your own, neither torch's nor vaekit's (renamed)."""
+    library = lambda path: path.partition(":")[0].split(".")[0] in ("torch", "vaekit")  # noqa: E731
+    return cls.rpartition(":")[2] == was.rpartition(":")[2] or not (library(cls) or library(was))
 
 
 def _differs(name: str, cls: str, was: str) -> str:

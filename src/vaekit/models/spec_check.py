@@ -1,8 +1,10 @@
 """Whether a model's spec (``models.spec``) truly rebuilds it: the twin built from the spec must have the model's
-structure and, with the model's state loaded, give its outputs on two probe items. A module whose init argument
-is kept under no attribute of its name is recorded without it, and rebuilt with its default (``ScaledEnc(gain=5)``
-keeping ``self._gain``): the repr and the weights' shapes may agree while the outputs do not. Where they differ,
-the reason names the module and the init arguments that could not be read back."""
+structure and, with the model's state loaded, give its outputs on two probe items: their tensors, and the kinds
+of the distributions its submodules, ``forward``, ``encode``, ``decode`` and ``prior`` give (classes, those inside
+``Independent`` too, batch and event shapes: a Laplace(0, 1) holds a Normal(0, 1)'s tensors). A module whose init
+argument is kept under no attribute of its name is recorded without it, and rebuilt with its default
+(``ScaledEnc(gain=5)`` keeping ``self._gain``): the repr and the weights' shapes may agree while the outputs do
+not. Where they differ, the reason names the module and the init arguments that could not be read back."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import dataclasses
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Transform
 
+from ..core.contract import VAEModule
 from ..core.reading import probing
 from ..errors import VaekitError
 from ..io import read_json
@@ -23,6 +27,7 @@ from .standardized import Standardized
 from .trust import trusting
 
 RTOL, ATOL = 1e-3, 1e-5  # loose enough for a GPU's kernels run twice, tight against another argument's value
+Held = tuple[list[Tensor], list[object]]  # an output's tensors, and its distributions' kinds (``_kind``)
 
 
 def rebuildable_spec(
@@ -91,9 +96,15 @@ def blame(name: str, model: nn.Module, spec: dict, what: str) -> str:
     one, keep = len(unread) == 1, ", ".join(f"self.{n}" for n in unread)
     args = f"argument {unread[0]} under no attribute of that name" if one else f"arguments {', '.join(unread)} under"
     args += "" if one else " no attributes of those names"
+    methods = [n for n in unread if callable(getattr(sub, n, None))]  # prior: the contract's method, not a value
+    advice = f"keep {keep}, or give {cls} an init_args() that returns them"
+    if methods:
+        named = ", ".join(f"self.{n}" for n in methods)
+        advice = f"{named} {'is a method' if len(methods) == 1 else 'are methods'}: give {cls} an init_args() "
+        advice += "that returns its init arguments"
     return (
         f"{said} {what}: {cls} keeps its init {args}, so model.json cannot record {'it' if one else 'them'} and "
-        f"the rebuild takes {'its default' if one else 'their defaults'} (keep {keep}, or give {cls} an init_args())"
+        f"the rebuild takes {'its default' if one else 'their defaults'} ({advice})"
     )
 
 
@@ -118,29 +129,51 @@ def first_difference(model: nn.Module, twin: nn.Module, shape: Sequence[int], cl
     return next((name for name, out in own.items() if not _same(out, other.get(name))), None)
 
 
-def _outputs(model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, list[Tensor]]:
-    """Every submodule's output tensors of its first call, by name, in the order the calls end."""
-    seen: dict[str, list[Tensor]] = {}
+def _outputs(model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, Held]:
+    """Every submodule's output tensors and distributions' kinds of its first call, by name, in the order the calls
+    end; the model's own ("") with what its ``encode``, ``decode`` and ``prior`` give after ``forward``."""
+    seen: dict[str, Held] = {}
     hooks = [m.register_forward_hook(partial(_keep, seen, name)) for name, m in model.named_modules()]
     try:
         with probing(model), torch.no_grad():
             torch.manual_seed(0)
             model(x, y)
+            tensors, kinds = seen.get("", ([], []))
+            seen[""] = (tensors, [*kinds, *_contract(model, x, y, tensors)])
     finally:
         for hook in hooks:
             hook.remove()
     return seen
 
 
-def _keep(seen: dict[str, list[Tensor]], name: str, module: nn.Module, args: object, output: object) -> None:
-    seen.setdefault(name, _tensors(output))
+def _contract(model: nn.Module, x: Tensor, y: Tensor | None, tensors: list[Tensor]) -> list[object]:
+    """The kinds of the distributions ``encode(x, y)``, ``decode(z, y)`` (z drawn from the former) and
+    ``prior(y)`` give, their tensors added to ``tensors``: a prior of another family with the same parameters
+    (Laplace(0, 1) for Normal(0, 1)) differs. A call that raises gives the name of what it raised."""
+    vae = cast(VAEModule, model)  # the contract's methods, as ``check_model`` found them
+    try:
+        qz = vae.encode(x, y)
+        made = [qz, vae.decode(qz.sample(), y), vae.prior(y)]
+    except Exception as e:  # noqa: BLE001 - the model's and its twin's failures are compared as such
+        return [f"raised {type(e).__name__}"]
+    kinds: list[object] = []
+    for d in made:
+        tensors += _parts(d, kinds)
+    return kinds
 
 
-def _tensors(v: object, depth: int = 0) -> list[Tensor]:
-    """The tensors an output holds: in lists, tuples, dicts, dataclasses (VAEOutput) and distributions."""
+def _keep(seen: dict[str, Held], name: str, module: nn.Module, args: object, output: object) -> None:
+    if name not in seen:
+        kinds: list[object] = []
+        seen[name] = (_parts(output, kinds), kinds)
+
+
+def _parts(v: object, kinds: list[object], depth: int = 0) -> list[Tensor]:
+    """The tensors an output holds: in lists, tuples, dicts, dataclasses (VAEOutput) and distributions; each
+    distribution's kind (``_kind``: those inside Independent too) and each transform's class go to ``kinds``."""
     if isinstance(v, Tensor):
         return [v.detach()]
-    if depth > 4:
+    if depth > 6:
         return []
     if isinstance(v, (list, tuple)):
         items = list(v)
@@ -148,18 +181,31 @@ def _tensors(v: object, depth: int = 0) -> list[Tensor]:
         items = list(v.values())
     elif dataclasses.is_dataclass(v) and not isinstance(v, type):
         items = [getattr(v, f.name) for f in dataclasses.fields(v)]
-    elif isinstance(v, Distribution):
+    elif isinstance(v, (Distribution, Transform)):
+        kinds.append(_kind(v))
         items = list(vars(v).values())
     else:
         return []
-    return [t for u in items for t in _tensors(u, depth + 1)]
+    return [t for u in items for t in _parts(u, kinds, depth + 1)]
 
 
-def _same(a: list[Tensor], b: list[Tensor] | None) -> bool:
-    if b is None or len(a) != len(b) or any(s.shape != t.shape for s, t in zip(a, b)):
+def _kind(v: Distribution | Transform) -> tuple:
+    """A distribution's class, batch and event shapes; a transform's class."""
+    cls = f"{type(v).__module__}:{type(v).__qualname__}"
+    if not isinstance(v, Distribution):
+        return (cls,)
+    return cls, tuple(getattr(v, "batch_shape", ())), tuple(getattr(v, "event_shape", ()))  # () where not set
+
+
+def _same(a: Held, b: Held | None) -> bool:
+    """Whether two outputs hold distributions of the same kinds and tensors of the same shapes and values."""
+    if b is None or a[1] != b[1]:
+        return False
+    ours, theirs = a[0], b[0]
+    if len(ours) != len(theirs) or any(s.shape != t.shape for s, t in zip(ours, theirs)):
         return False
     wide = lambda t: t.to(torch.float64) if not t.is_complex() else torch.view_as_real(t).to(torch.float64)  # noqa: E731
-    return all(torch.allclose(wide(s), wide(t), RTOL, ATOL, equal_nan=True) for s, t in zip(a, b))
+    return all(torch.allclose(wide(s), wide(t), RTOL, ATOL, equal_nan=True) for s, t in zip(ours, theirs))
 
 
 def _layer(module: nn.Module) -> bool:

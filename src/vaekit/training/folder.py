@@ -155,8 +155,8 @@ def write_run_files(
     its class and init arguments where they rebuild it, outputs too (``spec_check``), else why not, said at once
     where a spec builds another model (then it loads into a skeleton with the classes ``modules`` lists). A table's
     schema (``table``) goes to table.json with the numeric columns' loc and scale; a conditional run's class names
-    (``classes``, label 0 first) to classes.json, with its training items of each (``counts``). A resume's
-    changed settings: ``resumes.resumed_record``."""
+    (``classes``, label 0 first) to classes.json, its training items of each (``counts``) to class_counts.json.
+    A resume's changed settings: ``resumes.resumed_record``."""
     if isinstance(model, Standardized):
         atomic_write_json(run / files.STANDARDIZE, {"loc": model.loc.tolist(), "scale": model.scale.tolist()})
     if table is not None:
@@ -170,7 +170,9 @@ def write_run_files(
         record = {"class": f"{cls.__module__}:{cls.__qualname__}", "model_class": model_class(model), "spec": spec}
         atomic_write_json(run / files.MODEL, record | {"reason": reason, "modules": module_classes(model)})
     if classes:  # a conditional run's labels, or those of data an unconditional run was trained on
-        atomic_write_json(run / files.CLASSES, {"classes": list(classes)} | ({"counts": counts} if counts else {}))
+        atomic_write_json(run / files.CLASSES, {"classes": list(classes)})
+    if counts:  # a conditional run's, named or not: its table rows draw their classes so
+        atomic_write_json(run / files.COUNTS, {"counts": counts})
     settings = cfg.to_dict() | {"out": os.path.abspath(run)}  # the folder, from anywhere
     settings["train"]["progress"] = recorded_progress(run, cfg.train.progress)
     changes = {RESUMES: found} if (found := resumed_record(run, settings)) else {}  # a resume's, said in a line
@@ -224,7 +226,10 @@ def rebuild_model(run: Path, cfg: RunConfig, skeleton: nn.Module | None = None) 
         model = check_model(skeleton)
         if getattr(model, "input_shape", ()) is None:  # a lazily built vaekit family
             cast(LazilyBuilt, model).build(cfg.model.input_shape)
-        return check_structure(standardized(model, cfg, run), run / files.MODEL)  # model.json's classes, in order
+        model = standardized(model, cfg, run)
+        if note := check_structure(model, run / files.MODEL):  # model.json's classes, in order; one moved: said
+            logs.note(note)
+        return model
     if cfg.model.net != CUSTOM or (cfg.model.family in WHOLE and not (run / files.MODEL).exists()):
         with settings_from(run / files.CONFIG):
             return standardized(build_model(cfg.model), cfg, run)

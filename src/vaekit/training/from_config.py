@@ -14,7 +14,7 @@ from ..data.core import check_trained
 from ..data.lazy import available_memory
 from ..data.prepare import auto_settings, prepare_data
 from ..errors import VaekitError
-from ..models import MODELS, build_model
+from ..models import build_model, family_needs_labels
 from ..models.ladder import new_levels
 from .sizes import meta_size
 
@@ -34,7 +34,8 @@ def settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tu
     size = deep_latent_size(cfg.model) if cfg.model.family == "deep" and not resume else None
     if size is not None:  # what the hierarchy is, not the flat networks' defaults
         cfg.model.latent_dim, cfg.model.hidden, cfg.model.channels = size, [], []
-    if getattr(MODELS.get(cfg.model.family), "needs_labels", False):
+    conditional = family_needs_labels(cfg.model)  # its class's, a property's read on an instance
+    if conditional:
         k = labelled(data)
         if cfg.model.num_classes and cfg.model.num_classes != k and not resume:
             raise VaekitError(
@@ -44,7 +45,7 @@ def settled(cfg: RunConfig, data: Dataset | None, mode: str, resume: bool) -> tu
             )
         cfg.model.num_classes = k
     if not resume:  # the data's classes: a conditional model's would include one it never trains on
-        check_trained(data, getattr(MODELS.get(cfg.model.family), "needs_labels", False))
+        check_trained(data, conditional)
     return data, mode
 
 

@@ -52,7 +52,7 @@ class Pictures(Callback):
         else:
             save_samples(run.sample(self.n), path / files.SAMPLES, columns=columns)
         split = info.data.test if len(info.data.test) else info.data.val
-        xs, ys = split.x[:32], None if split.y is None else split.y[:32]
+        xs, ys = split.x[:32], None if split.y is None or not model.needs_labels else split.y[:32]
         save_reconstructions(xs.cpu(), run.reconstruct(xs, ys), path / files.RECONSTRUCTIONS, columns=columns)
         plot_losses(path / files.METRICS, path / files.LOSS)
 

@@ -18,7 +18,7 @@ from ..data.torch_items import TorchSource
 from ..data.user import loader_dataset
 from ..errors import VaekitError
 from ..evaluation.metrics import encode_means
-from ..runs import Run
+from ..runs import LabelsLike, Run
 from ..samplers import need_run
 from .latent_walks import decode_mean
 from .picture_rules import Named, out_path
@@ -98,7 +98,7 @@ def _items(run: Run, x: Mapped, y: Labels, keys: tuple[str | None, str | None]) 
 
 
 @torch.no_grad()
-def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
+def manifold(run: Run, grid: int = GRID, y: LabelsLike | None = None) -> Tensor:
     """Decode a 2-D latent grid over the prior's 5%..95% quantiles -> (grid * grid, *shape): a conditional run's
     p(z|y) of class ``y`` (its loc + scale * q per dim, ``prior_frame``), else N(0, I)'s.
 
@@ -106,6 +106,7 @@ def manifold(run: Run, grid: int = GRID, y: Tensor | None = None) -> Tensor:
     whose latent size D is 2.
     """
     need_run(run, "manifold")
+    run.unconditional_label(y, "its manifold", "y")
     grid, d = check_grid(grid), latent_size(run.model)
     if d != 2:
         raise VaekitError(f"the manifold decodes 2-D codes; this run's latent size is {d} (latent_map shows any size)")
@@ -206,7 +207,8 @@ def _projection(loc: np.ndarray) -> tuple[np.ndarray, str]:
 def _draw_manifold(ax, run: Run, x: Tensor | LazyArray, grid: int, y: Tensor | None, names: list[str] | None) -> None:
     """The decoded manifold as one image grid (images) or its first two features coloured by z (tables); a
     conditional run's of the first item's class y (1,), over its p(z|y), the class named in the title."""
-    xs, k = manifold(run, grid, y), None if y is None or not run.model.needs_labels else int(y[0])
+    y = y if run.model.needs_labels else None  # an unconditional run's labels colour the points alone
+    xs, k = manifold(run, grid, y), None if y is None else int(y[0])
     of = "" if k is None else f" of class {names[k] if names and 0 <= k < len(names) else k}"
     if is_image(tuple(x.shape[1:])):
         arr = image_grid(xs, nrow=grid, pad=0)

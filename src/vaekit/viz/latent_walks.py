@@ -27,6 +27,8 @@ from ..runs import LabelsLike, Run
 from .picture_rules import top_dims, vector
 from .prior_frame import prior_frame
 
+N_DIMS = 8  # the dims traversed where no number is given (n_dims None): at most those the decoder reads
+
 
 def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     """Straight line between codes z0, z1 (D,) at times t (T,) -> (T, D); t = 0 and 1 give z0 and z1 exactly."""
@@ -46,7 +48,7 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
 
 
 @reading
-def decode_mean(run: Run, z: Tensor, y: Tensor | None = None) -> Tensor:
+def decode_mean(run: Run, z: Tensor, y: LabelsLike | None = None) -> Tensor:
     """Means of p(x|z) (``mean_of``) for codes z (N, D) -> (N, *shape) on the CPU, the model in eval mode."""
     return mean_of(run.model.decode(z.to(run.device), run.labels(y, len(z)))).cpu()
 
@@ -66,6 +68,7 @@ def interpolate(run: Run, x: Tensor, steps: int = 10, y: LabelsLike | None = Non
         raise VaekitError(f"x must be two items (2, *shape) = {(2, *items)}, got {got}")
     if steps < 2:
         raise VaekitError(f"interpolation needs at least 2 steps, got {steps}")
+    run.unconditional_label(y, "its paths", "y")
     y2 = run.labels(y, 2, "y")  # (2,) label numbers (one label: repeated), None for an unconditional run
     loc, t = mean_of(run.encode(x, y2)).cpu(), torch.linspace(0, 1, steps)  # (2, D), (steps,)
     ya = None if y2 is None else y2[:1]  # a conditional path keeps the first item's label
@@ -105,7 +108,7 @@ def traverse(
     z: Tensor | np.ndarray | list[float],
     dims: list[int] | np.ndarray | Tensor,
     values: Tensor | np.ndarray | list[float],
-    y: Tensor | None = None,
+    y: LabelsLike | None = None,
     scale: Tensor | None = None,
 ) -> Tensor:
     """Set each of ``dims`` of the base code z (D,) to each of ``values`` (V,) and decode: (len(dims), V, *shape);
@@ -115,6 +118,7 @@ def traverse(
     A discrete code (gumbel, vq) is refused in one line: its sweeps are ``viz.discrete_sweeps``'.
     """
     refuse_discrete(run)
+    run.unconditional_label(y, "its traversals", "y")
     d = latent_size(run.model)
     z, values = vector(z, "z", d), vector(values, "values")
     scale = None if scale is None else vector(scale, "scale", d)
@@ -140,16 +144,16 @@ def traversals(
     x: Tensor | LazyArray,
     y: Tensor | None = None,
     dims: list[int] | None = None,
-    n_dims: int = 8,
+    n_dims: int | None = N_DIMS,
     span: float = 3.0,
     steps: int = 9,
     item: int | None = None,
     rank_on: int | None = None,
     label: LabelsLike | None = None,
 ) -> tuple[Tensor, list[int], Tensor]:
-    """Traversals of ``dims`` (default: the ``n_dims`` most active, ``active_dims``, over the first ``rank_on``
-    items of x (N, *shape), all for None; ``ranked_dims`` ranks a split as ``evaluate`` scores it), values (V,)
-    from -span to span: (decoded (R, V, *shape), dims, values). Around
+    """Traversals of ``dims`` (default: the ``n_dims`` (None: ``N_DIMS``) most active, ``active_dims``, over the
+    first ``rank_on`` items of x (N, *shape), all for None; ``ranked_dims`` ranks a split as ``evaluate`` scores
+    it), values (V,) from -span to span: (decoded (R, V, *shape), dims, values). Around
     item ``item``'s posterior mean, each dim set to the values; without an item, over the prior (``prior_frame``:
     p(z|y) of class y[0] for a conditional run, else N(0, I)): from its mean, each dim swept over its mean +
     its sd * values, as the manifold spans its quantiles (the values in sds; N(0, I)'s: the values themselves).
@@ -161,7 +165,7 @@ def traversals(
     if dims is None:  # only the items ranked are encoded
         dims = active_dims(run, head(x, rank_on), None if y is None else y[:rank_on], n_dims)
     at = slice(item or 0, (item or 0) + 1)
-    ya = None if y is None else y[at]
+    ya = None if y is None or not run.model.needs_labels else y[at]  # a data set's labels, given for any run
     yd = ya if label is None else run.labels(label, 1)  # (1,) the class decoded; None for an unconditional run
     values = torch.linspace(-span, span, steps)
     if item is not None:  # the item encoded with its own label
@@ -172,38 +176,42 @@ def traversals(
 
 @reading
 def active_dims(
-    run: Run, x: Tensor | LazyArray, y: Tensor | None = None, n_dims: int = 8, say: bool = False
+    run: Run, x: Tensor | LazyArray, y: Tensor | None = None, n_dims: int | None = N_DIMS, say: bool = False
 ) -> list[int]:
-    """Up to ``n_dims`` of the dims the decoder reads (``decoded_dims``), those whose posterior means vary most
-    over the items x (N, *shape) first (y (N,): a conditional run's labels), those not active (a variance of at
-    most ACTIVE_THRESHOLD, as ``evaluate`` counts active units) left out unless none is; ``say``: a note where
-    fewer are active than asked (``fewer_active``)."""
+    """Up to ``n_dims`` (None: ``N_DIMS``, the default) of the dims the decoder reads (``decoded_dims``), those
+    whose posterior means vary most over the items x (N, *shape) first (y (N,): a conditional run's labels), those
+    not active (a variance of at most ACTIVE_THRESHOLD, as ``evaluate`` counts active units) left out unless none
+    is; ``say``: a note where fewer are active than asked, or than the default takes (``fewer_active``)."""
     spread, among = encode_means(run, x, y).var(0), decoded_dims(run, y)  # (D,), the dims decoded
-    if say and (line := fewer_active(spread, n_dims, among, len(x))) is not None:
+    n, asked = (N_DIMS, False) if n_dims is None else (n_dims, True)
+    if say and (line := fewer_active(spread, n, among, len(x), asked)) is not None:
         logs.note(line)
-    return top_dims(spread, n_dims, among=among)
+    return top_dims(spread, n, among=among)
 
 
 def ranked_dims(
-    run: Run, s: Split, y: Tensor | None, n_dims: int, spec: str | None, split: str, n: int = 2000
+    run: Run, s: Split, y: Tensor | None, n_dims: int | None, spec: str | None, split: str, n: int = 2000
 ) -> list[int]:
     """``active_dims`` of the first ``n`` items of ``s`` (``split`` of the data ``spec``, as given; y (N,) a
     conditional run's labels) as ``evaluate`` scores them (``evaluated_as``), as the report ranks them; a note
-    where fewer are active than ``n_dims``. A discrete code is refused first (``refuse_discrete``)."""
+    where fewer are active than ``n_dims`` (None: the default, ``N_DIMS`` at most). A discrete code is refused
+    first (``refuse_discrete``)."""
     refuse_discrete(run)
     return active_dims(run, evaluated_as(run, s, n, spec, split), None if y is None else y[:n], n_dims, True)
 
 
-def fewer_active(spread: Tensor, n_dims: int, among: list[int], n: int) -> str | None:
+def fewer_active(spread: Tensor, n_dims: int, among: list[int], n: int, asked: bool = True) -> str | None:
     """The line where fewer of the dims ``among`` are active (the variance ``spread`` (D,) of their posterior
-    means over n items above ACTIVE_THRESHOLD) than the ``n_dims`` asked, saying which ``top_dims`` shows."""
+    means over n items above ACTIVE_THRESHOLD) than the ``n_dims`` asked (``asked``; else the default's ``n_dims``,
+    at most ``among``'s: "4 dims by default"), saying which ``top_dims`` shows."""
     active, most = int((spread[among] > ACTIVE_THRESHOLD).sum()), min(n_dims, len(among))
     if active >= most:
         return None
     of = f" of the {len(among)} its decoder reads" if len(among) < len(spread) else ""
     shown = f"showing {'it' if active == 1 else 'them'}" if active else f"showing the {most} that vary most"
     rule = f"posterior-mean variance over {n} items > {ACTIVE_THRESHOLD}"
-    return f"{n_dims} dims asked, {active or 'none'} active{of} ({rule}): {shown}"
+    said = f"{n_dims} dims asked" if asked else f"{most} dims by default"
+    return f"{said}, {active or 'none'} active{of} ({rule}): {shown}"
 
 
 def evaluated_as(
@@ -253,7 +261,7 @@ def refuse_discrete(run: Run) -> None:
 
 
 @reading
-def decoded_dims(run: Run, y: Tensor | None = None) -> list[int]:
+def decoded_dims(run: Run, y: LabelsLike | None = None) -> list[int]:
     """The dims of the code (D,) that ``decode`` reads: every dim of a flat model; of a hierarchy, the levels
     whose change moves the decoded mean (a ladder's decoder reads z_1 alone: the levels above act on the items
     only through z_1's prior and posterior). Probed: a zero code and one per level with that level set to 2,
@@ -265,7 +273,7 @@ def decoded_dims(run: Run, y: Tensor | None = None) -> list[int]:
     codes = torch.zeros(len(sizes) + 1, int(ends[-1]))
     for level in range(len(sizes)):
         codes[level + 1, ends[level] : ends[level + 1]] = 2.0
-    one = y[:1] if isinstance(y, (Tensor, np.ndarray, list)) else y  # the first label of several
+    one = y[:1] if isinstance(y, (Tensor, np.ndarray, list, tuple)) else y  # the first label of several
     x = decode_mean(run, codes, one).flatten(1)  # (L + 1, item size)
     moved = (x[1:] - x[:1]).abs().amax(1) > 1e-6 * (1 + x[0].abs().amax())  # (L,)
     read = [i for level in moved.nonzero().flatten().tolist() for i in range(ends[level], ends[level + 1])]

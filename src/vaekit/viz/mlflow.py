@@ -43,6 +43,7 @@ ARTIFACTS = (
     files.CONFIG,
     files.MODEL,
     files.CLASSES,
+    files.COUNTS,
     files.TABLE,
     files.STANDARDIZE,
     files.METRICS,
