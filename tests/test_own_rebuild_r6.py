@@ -14,10 +14,12 @@ from torch.distributions import Independent, Laplace, Normal
 
 import vaekit
 
+from .conftest import OwnModel
+
 X = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(0))
 
 
-class Own(nn.Module):
+class Own(OwnModel):
     """A contract model of its own whose ``prior`` (a family's name) is kept as ``self.prior_kind``."""
 
     needs_labels = False
@@ -37,14 +39,6 @@ class Own(nn.Module):
     def prior(self, y=None):
         z0 = torch.zeros(self.d, device=self.dec.weight.device)
         return Independent((Laplace if self.prior_kind == "laplace" else Normal)(z0, torch.ones_like(z0)), 1)
-
-    def forward(self, x, y=None):
-        qz = self.encode(x)
-        z = qz.rsample()
-        return vaekit.VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
-
-    def generate(self, n, temperature=1.0, y=None):
-        return self.decode(self.prior().sample((n,)) * temperature)
 
 
 class Recorded(Own):

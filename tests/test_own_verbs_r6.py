@@ -18,6 +18,8 @@ from vaekit.data.signals import as_model_items, channels_last_of
 from vaekit.evaluation.codes import write_codes
 from vaekit.viz import latent_walks as walks
 
+from .conftest import OwnModel
+
 
 class Logistic(Distribution):
     """A distribution of the user's own: draws and densities, no mean or stddev (torch's NotImplementedError)."""
@@ -40,7 +42,7 @@ class Logistic(Distribution):
         return -t - 2 * nn.functional.softplus(-t) - self.scale.log()
 
 
-class Own(nn.Module):
+class Own(OwnModel):
     """A contract model of items ``shape`` (any layout): q(z|x) Normal or ``Logistic``, p(x|z) Beta."""
 
     needs_labels = False
@@ -65,14 +67,6 @@ class Own(nn.Module):
 
     def prior(self, y=None):
         return Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
-
-    def forward(self, x, y=None):
-        qz = self.encode(x)
-        z = qz.rsample()
-        return vaekit.VAEOutput(px=self.decode(z), qz=[qz], pz=[self.prior()], z=[z])
-
-    def generate(self, n, temperature=1.0, y=None):
-        return self.decode(self.prior().sample((n,)) * temperature)
 
 
 def items(*shape: int) -> torch.Tensor:
