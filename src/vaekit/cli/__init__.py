@@ -23,7 +23,7 @@ from ..errors import VaekitError
 from ..io import printable
 from . import apps, data_sets, evaluate, quality, report, ship, train  # each registers its verbs
 from .errors import for_command_line
-from .imports import IMPORT_HELP, import_modules, import_way
+from .imports import IMPORT_HELP, import_modules
 from .reading import refuse_unknown
 from .stops import Terminated as Terminated  # re-exported: vaekit.cli.Terminated
 from .stops import (
@@ -174,7 +174,6 @@ def run_command(argv: list[str] | None) -> int:
         if quiet(e):  # a torchrun worker stopped by a peer: rank 0 says why
             return e.exit_code
         text, flag = for_command_line(e, flag_for(parser, args, e.key) if parser else None, args)  # the CLI's ways
-        text, flag = (way, None) if (way := import_way(e, getattr(args, "command", None))) else (text, flag)
         line = f"vaekit: error: {printable(text)}" + (f" ({flag})" if flag else "")  # names from files
         print(line + printable(room_hint(e, args)), file=sys.stderr)  # a full disk: the resume once there is room
         return e.exit_code

@@ -1,12 +1,14 @@
 """Library errors said the command line's way, where the library's own words give Python's: a class a run folder
-names that is not allowed (``--trust-code``, the module importable), and labels a conditional run needs from the
-data (a file that holds them). Other errors are said as they are, with the flag that sets their setting."""
+names that is not allowed (``--trust-code``, the module importable), labels a conditional run needs from the
+data (a file that holds them), and an entry registered in another process (``--import``). Other errors are said
+as they are, with the flag that sets their setting."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..errors import VaekitError
+from .imports import import_way
 from .stops import loaded
 
 NEEDS_LABELS = "this model is conditional: it needs labels"  # runs.Run.labels, for items given without labels
@@ -26,6 +28,8 @@ def for_command_line(
         return f"{e.what}: in Python, {e.ways}; {here}", flag
     if e.key in ("label", "y") and str(e).startswith(NEEDS_LABELS):  # Run.labels' words for Python's arguments
         return needs_labels(args), None
+    if (way := import_way(e, getattr(args, "command", None))) is not None:  # an entry registered elsewhere
+        return way, None
     return str(e), flag
 
 

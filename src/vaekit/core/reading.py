@@ -43,17 +43,39 @@ def probing(model: torch.nn.Module) -> Iterator[torch.device]:
 
 
 MEAN_DRAWS = 64  # draws whose average is the mean of a distribution without one, 8 at a time
+SPREAD_DRAWS = 256  # draws whose spread is the standard deviation of a distribution without one, 64 at a time
+
+
+def _seeded_draws(d: Distribution, n: int, each: int) -> Iterator[Tensor]:
+    """``n`` draws of ``d`` under seed 0, ``each`` at a time ((each, *batch, *event) apiece, one held at once; read
+    them all): the same on every call, the caller's RNGs (the CPU's, and CUDA's once in use) as they were after."""
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
+        torch.manual_seed(0)
+        for _ in range(n // each):
+            yield d.sample((each,))
 
 
 def mean_of(d: Distribution) -> Tensor:
     """``d.mean`` (batch + event shape), or where ``d`` has none (torch raises NotImplementedError: a flow, a
-    TransformedDistribution) the average of ``MEAN_DRAWS`` draws under seed 0: the same on every call, the caller's
-    RNGs (the CPU's, and CUDA's once in use) as they were. What codes, reconstructions, samples and pictures take."""
+    TransformedDistribution) the average of ``MEAN_DRAWS`` seeded draws (``_seeded_draws``). What codes,
+    reconstructions, samples and pictures take."""
     try:
         return d.mean
     except NotImplementedError:
         pass
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
-        torch.manual_seed(0)
-        total = sum(d.sample((8,)).sum(0) for _ in range(MEAN_DRAWS // 8))
-    return cast(Tensor, total) / MEAN_DRAWS
+    return cast(Tensor, sum(s.sum(0) for s in _seeded_draws(d, MEAN_DRAWS, 8))) / MEAN_DRAWS
+
+
+def stddev_of(d: Distribution, loc: Tensor) -> Tensor:
+    """``d.stddev`` (batch + event shape), or where ``d`` has none (a user's own distribution) the standard
+    deviation about ``loc`` (``mean_of(d)``) of ``SPREAD_DRAWS`` seeded draws (``_seeded_draws``), in float64."""
+    try:
+        return d.stddev
+    except NotImplementedError:
+        pass
+    shift, n = loc.double(), SPREAD_DRAWS
+    s1, s2 = torch.zeros_like(shift), torch.zeros_like(shift)  # sums of the draws' deviations and their squares
+    for s in _seeded_draws(d, n, 64):
+        dev = s.double() - shift
+        s1, s2 = s1 + dev.sum(0), s2 + dev.pow(2).sum(0)
+    return ((s2 - s1 * s1 / n) / (n - 1)).clamp_min(0).sqrt().to(loc.dtype)

@@ -12,11 +12,11 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from ..core.contract import dist_name, mean_of, with_article
+from ..core.contract import dist_name, with_article
+from ..core.reading import mean_of, stddev_of
 from ..data.lazy import LazyArray
 from ..errors import VaekitError
 from ..io import atomic_write, csv_cell
-from ..models.posteriors import MOMENT_DRAWS
 from ..runs import Run
 from .outputs import shown
 
@@ -69,32 +69,16 @@ def write_codes(
 
 
 def loc_scale(qz: Distribution) -> tuple[Tensor, Tensor]:
-    """q(z|x)'s loc and scale, each (B, *event): ``mean_of`` (64 seeded draws' average where q has no mean) and
-    ``stddev``, or where q has none (a user's own distribution) the standard deviation of ``MOMENT_DRAWS`` draws
-    under seed 0, the caller's RNGs as they were. A q that has neither and cannot be sampled is refused."""
+    """q(z|x)'s loc and scale, each (B, *event): ``mean_of`` and ``stddev_of`` (seeded draws where q has no closed
+    form: a user's own distribution). A q that has neither and cannot be sampled is refused."""
     try:
         loc = mean_of(qz)
-        try:
-            return loc, qz.stddev
-        except NotImplementedError:
-            return loc, drawn_scale(qz, loc)
+        return loc, stddev_of(qz, loc)
     except NotImplementedError:  # sample() too: torch's bare error, no line to show
         raise VaekitError(
             f"encode: q(z|x) is {with_article(dist_name(qz))} with no mean or stddev and no sample(): "
             "give its distribution a mean and stddev, or a sample method"
         ) from None
-
-
-def drawn_scale(qz: Distribution, loc: Tensor) -> Tensor:
-    """The standard deviation (B, *event) of ``MOMENT_DRAWS`` draws of qz (seed 0, 64 at a time) about ``loc``."""
-    shift, n = loc.double(), MOMENT_DRAWS
-    s1, s2 = torch.zeros_like(shift), torch.zeros_like(shift)
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
-        torch.manual_seed(0)
-        for _ in range(n // 64):
-            d = qz.sample((64,)).double() - shift  # (64, B, *event)
-            s1, s2 = s1 + d.sum(0), s2 + d.pow(2).sum(0)
-    return ((s2 - s1 * s1 / n) / (n - 1)).clamp_min(0).sqrt().to(loc.dtype)
 
 
 def code_labels(run: Run, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
